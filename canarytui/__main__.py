@@ -1,0 +1,3 @@
+from canarytui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""Typed events: what the engine tells its consumers (journal, UI, headless CLI).
+
+Events flow one way. Each has a ``kind`` (its JSON name) and serialises to a flat dict,
+which is what the journal stores and what ``--json`` prints, one per line.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class Phase(StrEnum):
+    IDLE = "idle"
+    CANARY = "canary"
+    ANALYSIS = "analysis"
+    AWAITING_PROMOTION = "awaiting promotion"
+    PROMOTING = "promoting"
+    COMPLETE = "complete"
+    ROLLING_BACK = "rolling back"
+    ROLLED_BACK = "rolled back"
+    HALTED = "halted"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (Phase.COMPLETE, Phase.ROLLED_BACK)
+
+
+def phase_label(phase: Phase, wave: int | None = None, waves: int = 0) -> str:
+    """The phase as the header shows it: ``promoting wave 2/3``."""
+    if phase is Phase.PROMOTING and wave is not None and waves:
+        return f"promoting wave {wave}/{waves}"
+    return phase.value
+
+
+class HostState(StrEnum):
+    UNKNOWN = "unknown"          # not reached yet
+    IDLE = "idle"                # running its stable version, not part of a deployment step
+    PENDING = "pending"          # planned into a wave, not started
+    DEPLOYING = "deploying"
+    DEPLOYED = "deployed"        # on the candidate and healthy after it
+    FAILED = "failed"            # a step, hook or post-deploy check failed
+    UNREACHABLE = "unreachable"  # connect failed or timed out, or a command hung
+    ROLLING_BACK = "rolling back"
+    ROLLED_BACK = "rolled back"
+    ROLLBACK_FAILED = "rollback failed"
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+
+
+class Outcome(StrEnum):
+    """How a call on the engine ended; it maps onto the CLI's exit status."""
+
+    CANARY_PASSED = "canary passed"        # open, awaiting promotion (exit 0)
+    PAUSED = "paused"                      # open between waves (exit 0)
+    COMPLETE = "complete"                  # exit 0
+    CANARY_FAILED = "canary failed"        # rolled back (exit 3)
+    INCONCLUSIVE = "inconclusive"          # open, the operator decides (exit 1)
+    HALTED = "halted"                      # promotion stopped, open (exit 4)
+    PROMOTION_ROLLED_BACK = "promotion rolled back"  # exit 4
+    ROLLED_BACK = "rolled back"            # an operator's rollback finished (exit 0)
+    ABORTED = "aborted"                    # stopped by an operator's rollback
+    ERROR = "error"                        # exit 1
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+    # Journaled events are stored before any consumer sees them.
+    journaled: ClassVar[bool] = True
+
+    deployment: int | None = field(default=None, kw_only=True)
+    at: float = field(default_factory=time.time, kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"event": self.kind, **data}
+
+
+@dataclass(frozen=True)
+class DeploymentStarted(Event):
+    kind: ClassVar[str] = "deployment_started"
+    version: str
+    canaries: list[str]
+    waves: list[list[str]]
+    previous: dict[str, str | None]
+    user: str
+
+
+@dataclass(frozen=True)
+class PhaseChanged(Event):
+    kind: ClassVar[str] = "phase"
+    phase: Phase
+    wave: int | None = None
+    waves: int = 0
+
+    @property
+    def label(self) -> str:
+        return phase_label(self.phase, self.wave, self.waves)
+
+
+@dataclass(frozen=True)
+class HostUpdate(Event):
+    """A host's state or version changed (also sent by discovery outside deployments)."""
+
+    kind: ClassVar[str] = "host"
+    host: str
+    state: HostState
+    version: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StepResult(Event):
+    kind: ClassVar[str] = "step"
+    host: str
+    step: str
+    action: str          # "deploy", "rollback", "hook", "lock"
+    exit_status: int | None  # None: it did not finish (timeout, connection lost)
+    output: str
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+@dataclass(frozen=True)
+class HealthSample(Event):
+    """One probe of one host: its health check, and its metrics if the file has them."""
+
+    kind: ClassVar[str] = "health"
+    journaled: ClassVar[bool] = False
+    host: str
+    ok: bool | None          # None: the host could not be reached
+    latency: float
+    detail: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogLine(Event):
+    kind: ClassVar[str] = "log"
+    journaled: ClassVar[bool] = False
+    host: str
+    line: str
+
+
+@dataclass(frozen=True)
+class AnalysisStarted(Event):
+    kind: ClassVar[str] = "analysis_started"
+    canaries: list[str]
+    baseline: list[str]
+    duration: float
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One rule (or health budget) measured on one canary."""
+
+    rule: str
+    host: str
+    value: float | None
+    limit: str
+    passed: bool | None      # None: no data
+    baseline: float | None = None
+
+    def describe(self) -> str:
+        shown = "no data" if self.value is None else f"{self.value:.4g}"
+        base = "" if self.baseline is None else f" (baseline {self.baseline:.4g})"
+        mark = {True: "ok", False: "FAIL", None: "no data"}[self.passed]
+        return f"{self.host}: {self.rule} = {shown}{base}, limit {self.limit}: {mark}"
+
+
+@dataclass(frozen=True)
+class AnalysisUpdate(Event):
+    """The analysis so far: sent every interval while the canaries are watched."""
+
+    kind: ClassVar[str] = "analysis"
+    elapsed: float
+    duration: float
+    measurements: list[Measurement]
+
+
+@dataclass(frozen=True)
+class VerdictReached(Event):
+    kind: ClassVar[str] = "verdict"
+    verdict: Verdict
+    reasons: list[str]
+    measurements: list[Measurement]
+
+
+@dataclass(frozen=True)
+class WaveStarted(Event):
+    kind: ClassVar[str] = "wave_started"
+    wave: int
+    waves: int
+    hosts: list[str]
+
+
+@dataclass(frozen=True)
+class WaveFinished(Event):
+    kind: ClassVar[str] = "wave_finished"
+    wave: int
+    waves: int
+    succeeded: list[str]
+    failed: list[str]
+
+
+@dataclass(frozen=True)
+class Decision(Event):
+    """An operator's decision, with who took it."""
+
+    kind: ClassVar[str] = "decision"
+    action: str
+    user: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Notice(Event):
+    kind: ClassVar[str] = "notice"
+    level: str   # "info", "warning", "error"
+    message: str
+    host: str | None = None
+
+
+@dataclass(frozen=True)
+class DeploymentFinished(Event):
+    kind: ClassVar[str] = "deployment_finished"
+    outcome: Outcome
+    summary: str
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        DeploymentStarted, PhaseChanged, HostUpdate, StepResult, HealthSample, LogLine,
+        AnalysisStarted, AnalysisUpdate, VerdictReached, WaveStarted, WaveFinished, Decision,
+        Notice, DeploymentFinished,
+    )
+}

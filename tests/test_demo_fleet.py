@@ -1,0 +1,383 @@
+"""The embedded demo fleet: real SSH on loopback, real shell steps, a release-driven app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shlex
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import canarytui
+from canarytui.config import Environment, load_env
+from canarytui.demo import DemoFleet, ctl_main
+from canarytui.demo.fleet import host_name
+
+PROJECT_ROOT = Path(canarytui.__file__).resolve().parent.parent
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+async def eventually(check: Callable[[], Awaitable[Any] | Any], timeout: float = 5.0) -> Any:
+    """Poll ``check`` until it returns something truthy, failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+def connect(fleet: DemoFleet, name: str, known_hosts: Path | None = None,
+            **kwargs: Any) -> asyncssh.connection._ConnectionCtx:  # noqa: SLF001
+    return asyncssh.connect(
+        "127.0.0.1",
+        port=fleet.port_of(name),
+        known_hosts=str(known_hosts or fleet.known_hosts_path),
+        client_keys=[str(fleet.client_key_path)],
+        username="demo",
+        connect_timeout=5,
+        **kwargs,
+    )
+
+
+async def run(conn: asyncssh.SSHClientConnection, command: str,
+              timeout: float = 10.0) -> asyncssh.SSHCompletedProcess:
+    return await asyncio.wait_for(conn.run(command), timeout)
+
+
+async def deploy(conn: asyncssh.SSHClientConnection, env: Environment, version: str) -> None:
+    """The environment's deploy steps, by hand, with the version shell-quoted."""
+    for step in env.deploy.steps:
+        result = await run(conn, step.run.replace("{version}", shlex.quote(version)))
+        assert result.exit_status == 0, (step.name, result.stderr)
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def error_ratio(metrics: dict[Any, float]) -> float:
+    return metrics[("app_requests_failed_total", ())] / metrics[("app_requests_total", ())]
+
+
+def p99(metrics: dict[Any, float]) -> float:
+    """The 0.99 quantile from the histogram buckets, interpolated as Prometheus does."""
+    buckets = sorted(
+        (float(dict(labels)["le"]), value)
+        for (name, labels), value in metrics.items()
+        if name == "app_request_duration_seconds_bucket"
+    )
+    rank = 0.99 * buckets[-1][1]
+    low_bound, low_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            return low_bound + (bound - low_bound) * (rank - low_count) / (count - low_count)
+        low_bound, low_count = bound, count
+    raise AssertionError("no bucket holds the quantile")
+
+
+def refuses(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except OSError:
+        return True
+
+
+def pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.fixture
+async def fleet(tmp_path: Path) -> AsyncIterator[DemoFleet]:
+    # A fast tick and heavy traffic give the app enough requests for statistics in a second.
+    async with DemoFleet(hosts=4, root=tmp_path / "fleet", tick=0.1, traffic=40) as f:
+        yield f
+
+
+# -------------------------------------------------------------------------- tests
+
+
+async def test_env_file_loads_and_describes_the_fleet(fleet: DemoFleet) -> None:
+    env = load_env(fleet.env_path)
+    assert fleet.env_path.is_absolute() and fleet.env_path.parent == fleet.root
+    assert (env.name, env.app) == ("demo", "shop")
+    assert env.host_names == fleet.host_names == ["web-01", "web-02", "web-03", "web-04"]
+    assert [h.port for h in env.hosts] == [fleet.port_of(n) for n in fleet.host_names]
+    assert len({h.port for h in env.hosts}) == 4
+    assert all(h.address == "127.0.0.1" and h.user == "demo" for h in env.hosts)
+    assert [h.roles for h in env.hosts] == [("web",), ("web",), ("web",), ("api",)]
+    assert [h.labels["zone"] for h in env.hosts] == ["eu-1", "eu-2", "us-1", "eu-1"]
+    assert env.resolve_path(env.ssh.identity_files[0]) == fleet.client_key_path
+    assert env.resolve_path(env.ssh.known_hosts) == fleet.known_hosts_path
+    assert (env.ssh.connect_timeout, env.ssh.command_timeout, env.ssh.max_parallel) == (5, 20, 50)
+    assert env.canary.hosts == ("web-01",)
+    assert env.canary.analysis.duration == 15.0 and env.canary.analysis.baseline == 3
+    assert [r.name for r in env.canary.analysis.rules] == ["error-ratio", "p99-latency"]
+    assert env.canary.analysis.rules[1].quantile == 0.99
+    assert [str(w) for w in env.promote.waves] == ["10%", "50%", "100%"]
+    lines = fleet.known_hosts_path.read_text().splitlines()
+    assert len(lines) == 4
+    for line, host in zip(lines, env.hosts, strict=True):
+        assert re.fullmatch(rf"\[127\.0\.0\.1\]:{host.port} ssh-ed25519 AAAA\S+", line)
+
+
+async def test_one_host_fleet_has_no_baseline(tmp_path: Path) -> None:
+    async with DemoFleet(hosts=1, root=tmp_path, analysis_duration=0.5, interval=0.25) as fleet:
+        env = load_env(fleet.env_path)
+    assert env.canary.analysis.baseline == 0
+    assert (env.canary.analysis.duration, env.health.interval) == (0.5, 0.25)
+
+
+def test_host_names_are_zero_padded() -> None:
+    assert [host_name(i, 12) for i in (1, 12)] == ["web-01", "web-12"]
+    assert [host_name(i, 500) for i in (7, 500)] == ["web-007", "web-500"]
+
+
+async def test_current_version_over_ssh(fleet: DemoFleet) -> None:
+    env = load_env(fleet.env_path)
+    async with connect(fleet, "web-03") as conn:
+        result = await run(conn, "cat current/VERSION")
+        assert (result.exit_status, result.stdout) == (0, "1.0.0\n")
+        result = await run(conn, env.deploy.current)
+        assert result.stdout.strip() == "1.0.0"
+        # A real shell in the host's sandbox, with the host's name in its environment.
+        result = await run(conn, 'echo "$DEMO_HOST $HOME $PWD"; echo oops >&2; exit 7')
+        sandbox = fleet.root / "hosts" / "web-03"
+        assert result.stdout == f"web-03 {sandbox} {sandbox}\n"
+        assert (result.stderr, result.exit_status) == ("oops\n", 7)
+        result = await asyncio.wait_for(conn.run("tr a-z A-Z", input="piped\n"), 5)
+        assert result.stdout == "PIPED\n"
+        await run(conn, "rm current")
+        result = await run(conn, env.deploy.current)
+        assert (result.exit_status, result.stdout) == (0, "")
+    assert fleet.version_on("web-03") is None
+
+
+async def test_deploy_steps_switch_the_version(fleet: DemoFleet) -> None:
+    env = load_env(fleet.env_path)
+    async with connect(fleet, "web-02") as conn:
+        await deploy(conn, env, "1.2.0")
+        assert fleet.version_on("web-02") == "1.2.0"
+        assert (await run(conn, env.deploy.current)).stdout.strip() == "1.2.0"
+        # Rolling back is the same steps with the previous version.
+        await deploy(conn, env, "1.0.0")
+        assert fleet.version_on("web-02") == "1.0.0"
+    assert [fleet.version_on(n) for n in ("web-01", "web-03")] == ["1.0.0", "1.0.0"]
+
+
+async def test_releases_drive_the_metrics(fleet: DemoFleet) -> None:
+    env = load_env(fleet.env_path)
+    assert env.health.metrics is not None
+    plan = {"web-01": "1.3.0-bad", "web-02": "1.1.0", "web-03": "1.5.0-slow"}
+    conns = {name: await connect(fleet, name) for name in plan}
+    try:
+        await asyncio.gather(*(deploy(conns[n], env, v) for n, v in plan.items()))
+
+        async def metrics(name: str) -> dict[Any, float]:
+            return samples((await run(conns[name], env.health.metrics)).stdout)
+
+        async def enough() -> dict[str, dict[Any, float]] | None:
+            got = {name: await metrics(name) for name in plan}
+            counts = [m[("app_requests_total", ())] for m in got.values()]
+            return got if min(counts) >= 2000 else None
+
+        got = await eventually(enough, timeout=10)
+        assert error_ratio(got["web-01"]) > 0.05
+        assert error_ratio(got["web-02"]) < 0.05
+        assert error_ratio(got["web-03"]) < 0.05
+        assert 0.05 < p99(got["web-02"]) < 0.3
+        assert p99(got["web-03"]) > 2 * p99(got["web-02"])
+        assert got["web-01"][("app_info", (("version", "1.3.0-bad"),))] == 1
+        log = (await run(conns["web-01"], "cat log/app.log")).stdout
+        assert " ERROR " in log and " INFO " in log
+    finally:
+        for conn in conns.values():
+            conn.close()
+
+
+async def test_dead_release_fails_its_health_check(fleet: DemoFleet) -> None:
+    env = load_env(fleet.env_path)
+    async with connect(fleet, "web-04") as conn:
+        assert (await run(conn, env.health.check)).exit_status == 0
+        await deploy(conn, env, "1.4.0-dead")
+        # The restart step waits for the app, so the check sees the new release at once.
+        assert (await run(conn, env.health.check)).exit_status != 0
+        await deploy(conn, env, "1.1.0")
+        assert (await run(conn, env.health.check)).exit_status == 0
+
+
+async def test_unknown_host_key_and_client_key_are_refused(
+    fleet: DemoFleet, tmp_path: Path
+) -> None:
+    stranger = asyncssh.generate_private_key("ssh-ed25519")
+    other_known_hosts = tmp_path / "other_known_hosts"
+    other_known_hosts.write_text(
+        f"[127.0.0.1]:{fleet.port_of('web-01')} {stranger.export_public_key().decode()}"
+    )
+    with pytest.raises(asyncssh.HostKeyNotVerifiable):
+        async with connect(fleet, "web-01", known_hosts=other_known_hosts):
+            pass
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with asyncssh.connect(
+            "127.0.0.1", port=fleet.port_of("web-01"), known_hosts=str(fleet.known_hosts_path),
+            client_keys=[stranger], username="demo", connect_timeout=5,
+        ):
+            pass
+
+
+async def test_down_refuses_then_up_recovers_on_the_same_port(fleet: DemoFleet) -> None:
+    port = fleet.port_of("web-02")
+    conn = await connect(fleet, "web-02")
+    assert await fleet.set_fault("web-02", "down") == "up"
+    await asyncio.wait_for(conn.wait_closed(), 5)  # the open connection was dropped
+    with pytest.raises(ConnectionRefusedError):
+        async with connect(fleet, "web-02"):
+            pass
+    assert await fleet.set_fault("web-02", "up") == "down"
+    assert fleet.port_of("web-02") == port
+    async with connect(fleet, "web-02") as conn:
+        assert (await run(conn, "cat current/VERSION")).stdout == "1.0.0\n"
+
+
+async def test_hang_makes_connects_and_commands_time_out(fleet: DemoFleet) -> None:
+    async with connect(fleet, "web-03") as conn:
+        await fleet.set_fault("web-03", "hang")
+        began = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(connect(fleet, "web-03"), 1.0)
+        assert time.monotonic() - began < 2.0
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(conn.run("true"), 0.5)
+        await fleet.set_fault("web-03", "up")
+        assert (await run(conn, "echo back")).stdout == "back\n"
+    async with connect(fleet, "web-03") as conn:
+        assert (await run(conn, "echo new")).stdout == "new\n"
+
+
+async def test_slow_delays_every_command(fleet: DemoFleet) -> None:
+    async with connect(fleet, "web-01") as conn:
+        await fleet.set_fault("web-01", "slow")
+        began = time.monotonic()
+        assert (await run(conn, "echo late")).stdout == "late\n"
+        assert time.monotonic() - began >= 1.8
+        await fleet.set_fault("web-01", "up")
+        began = time.monotonic()
+        await run(conn, "true")
+        assert time.monotonic() - began < 1.0
+
+
+async def test_flaky_drops_some_connections_and_commands(fleet: DemoFleet) -> None:
+    await fleet.set_fault("web-04", "flaky")
+    outcomes = []
+    for _ in range(20):
+        try:
+            async with connect(fleet, "web-04") as conn:
+                result = await run(conn, "echo hi")
+                outcomes.append(result.stdout == "hi\n")
+        except (OSError, asyncssh.Error):
+            outcomes.append(False)
+    assert 0 < sum(outcomes) < len(outcomes)
+
+
+async def test_log_stream_stops_with_its_channel(fleet: DemoFleet) -> None:
+    async with connect(fleet, "web-01") as conn:
+        # `exec` makes tail the shell's own process, so the pid printed is tail's.
+        process = await conn.create_process("echo $$; exec tail -n 5 -F log/app.log")
+        pid = int(await asyncio.wait_for(process.stdout.readline(), 5))
+        lines = [await asyncio.wait_for(process.stdout.readline(), 5) for _ in range(8)]
+        assert all(re.match(r"\S+Z (INFO|WARN|ERROR) +shop\[web-01\] ", line) for line in lines)
+        assert not pid_gone(pid)
+        process.close()
+        await eventually(lambda: pid_gone(pid) and fleet.live_processes == 0)
+
+
+async def test_stopping_the_fleet_leaves_nothing_behind() -> None:
+    fleet = DemoFleet(hosts=2)
+    async with fleet:
+        root, port = fleet.root, fleet.port_of("web-01")
+        conn = await connect(fleet, "web-01")
+        process = await conn.create_process("echo $$; exec sleep 60")
+        pid = int(await asyncio.wait_for(process.stdout.readline(), 5))
+    assert not root.exists()
+    assert refuses(port)
+    await eventually(lambda: pid_gone(pid))
+    conn.close()
+
+
+async def test_ctl_without_a_running_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CANARYTUI_STATE_DIR", str(tmp_path))
+    assert ctl_main("web-01", "down") == 1
+    assert "no demo fleet is running" in capsys.readouterr().err
+    assert ctl_main("web-01", "explode") == 2
+
+
+async def test_ctl_reaches_an_in_process_fleet(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    monkeypatch.setenv("CANARYTUI_STATE_DIR", str(tmp_path / "state"))
+    async with DemoFleet(hosts=2, root=tmp_path / "fleet", control=True) as fleet:
+        assert await asyncio.to_thread(ctl_main, "web-02", "slow") == 0
+        assert fleet.fault_of("web-02") == "slow"
+        assert await asyncio.to_thread(ctl_main, "web-09", "slow") == 2
+    assert not (tmp_path / "state" / "demo.json").exists()
+
+
+async def test_serve_main_in_a_subprocess(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    monkeypatch.setenv("CANARYTUI_STATE_DIR", str(state))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c",
+        "from canarytui.demo import serve_main; raise SystemExit(serve_main(3))",
+        stdout=asyncio.subprocess.PIPE, env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        env_path = Path((await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip())
+        assert env_path.is_absolute() and env_path.is_file()
+        demo_env = load_env(env_path)
+        ports = [h.port for h in demo_env.hosts]
+        summary = (await asyncio.wait_for(proc.stdout.readline(), 5)).decode()
+        assert "3 hosts" in summary
+
+        assert await asyncio.to_thread(ctl_main, "web-02", "down") == 0
+        assert await eventually(lambda: refuses(ports[1]))
+        assert await asyncio.to_thread(ctl_main, "web-02", "up") == 0
+        assert await asyncio.to_thread(ctl_main, "web-99", "down") == 2
+        assert await asyncio.to_thread(ctl_main, "web-02", "explode") == 2
+
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert not env_path.parent.exists()
+    assert all(refuses(port) for port in ports)
+    assert await asyncio.to_thread(ctl_main, "web-02", "up") == 1
