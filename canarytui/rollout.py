@@ -15,8 +15,9 @@ import contextlib
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from canarytui import analysis as an
 from canarytui import events as ev
@@ -24,7 +25,7 @@ from canarytui import lock
 from canarytui.config import Environment, WaveSpec, canaries_by_percent, render
 from canarytui.health import HostSeries, probe, wanted_metrics
 from canarytui.journal import DeploymentRecord, Journal, local_user, machine_name
-from canarytui.ssh import CommandTimeout, Fleet, SshError
+from canarytui.ssh import CommandLost, CommandTimeout, Fleet, SshError
 
 Subscriber = Callable[[ev.Event], None]
 
@@ -288,11 +289,11 @@ class Engine:
         self._pause_requested = True
         self._decision("pause", "after the wave in flight")
 
-    async def _run(self, coro: object) -> ev.Outcome:
+    async def _run(self, coro: Coroutine[Any, Any, ev.Outcome]) -> ev.Outcome:
         if self.busy:
-            coro.close()  # type: ignore[attr-defined]
+            coro.close()
             raise ActionRefused("the engine is busy with another action")
-        task: asyncio.Task[ev.Outcome] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        task = asyncio.ensure_future(coro)
         self._task = task
         try:
             return await asyncio.shield(task)
@@ -606,13 +607,15 @@ class Engine:
             values = self._values(name, version, previous)
             self._host(name, ev.HostState.DEPLOYING)
             for step, action, command in self._host_commands(self.env.deploy.steps, values):
+                ok = await self._step(name, step, action, command)
                 touched = True
-                if not await self._step(name, step, action, command):
+                if not ok:
                     return False
             if not await self._health_gate(name, values):
                 return False
         except SshError as exc:
             # Lost mid-way, the release may be half there: FAILED gets it rolled back.
+            touched = touched or isinstance(exc, CommandTimeout | CommandLost)
             state = ev.HostState.FAILED if touched else ev.HostState.UNREACHABLE
             self._host(name, state, detail=str(exc))
             return False

@@ -42,6 +42,10 @@ class AuthRefused(SshError):
     """The host refused every key offered."""
 
 
+class CommandLost(Unreachable):
+    """The connection went away while a command ran: it may have had an effect."""
+
+
 class CommandTimeout(SshError):
     """A command did not finish within its timeout; the connection is dropped."""
 
@@ -120,7 +124,7 @@ class Fleet:
         try:
             # asyncssh bounds the handshake itself; the outer wait is a backstop.
             conn = await asyncio.wait_for(
-                asyncssh.connect(host.address, **options),  # type: ignore[arg-type]
+                asyncssh.connect(host.address, **options),
                 timeout + 1.0,
             )
         except asyncssh.HostKeyNotVerifiable as exc:
@@ -185,7 +189,7 @@ class Fleet:
                 raise CommandTimeout(host, f"command timed out after {limit:g}s") from None
             except (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError) as exc:
                 self.drop(name)
-                raise Unreachable(host, f"connection lost: {exc}") from None
+                raise CommandLost(host, f"connection lost during a command: {exc}") from None
         status = proc.exit_status
         if status is None or status < 0:
             # Killed by a signal, or the channel closed without a status.

@@ -1,0 +1,102 @@
+"""Shared fixtures: the embedded demo fleet (in-process asyncssh servers), a real OpenSSH
+fleet (tests/sshd_fleet.py), isolated state dirs, and a bounded CLI runner."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sshd_fleet import sshd_fleet
+
+from canarytui.config import load_env
+from canarytui.demo import DemoFleet
+from canarytui.journal import Journal
+from canarytui.rollout import Engine
+
+__all__ = ["sshd_fleet"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test ever reads or writes the user's real state dir."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("CANARYTUI_STATE_DIR", str(state))
+    return state
+
+
+@pytest.fixture
+def state_dir(_isolated_state: Path) -> Path:
+    return _isolated_state
+
+
+@pytest.fixture
+async def demo() -> AsyncIterator[DemoFleet]:
+    """Six demo hosts with a short analysis, busy enough for statistics in 2 s."""
+    fleet = DemoFleet(hosts=6, analysis_duration=2.0, interval=0.25, tick=0.25, traffic=4.0)
+    await asyncio.wait_for(fleet.start(), 30)
+    try:
+        yield fleet
+    finally:
+        await asyncio.wait_for(fleet.stop(), 30)
+
+
+def edit_env(src: Path, dest: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    """A copy of an environment file with some keys changed."""
+    data = yaml.safe_load(src.read_text())
+    edit(data)
+    dest.write_text(yaml.safe_dump(data, sort_keys=False))
+    return dest
+
+
+def engine_for(env_path: Path, state_dir: Path, user: str | None = None) -> Engine:
+    return Engine(load_env(env_path), Journal(state_dir), user=user)
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+async def run_cli(*args: str, timeout: float = 60.0, state_dir: Path | None = None,
+                  started: Callable[[asyncio.subprocess.Process], Any] | None = None
+                  ) -> CliResult:
+    """Run ``python -m canarytui ARGS`` as a separate process (a second operator)."""
+    env = dict(os.environ)
+    if state_dir is not None:
+        env["CANARYTUI_STATE_DIR"] = str(state_dir)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "canarytui", *args, cwd=REPO, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    if started is not None:
+        await started(proc)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return CliResult(proc.returncode, out.decode(), err.decode())
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 20.0,
+                   step: float = 0.05) -> None:
+    """Await a state with a deadline (tests never sleep to wait for a state)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"state not reached within {timeout}s")
+        await asyncio.sleep(step)

@@ -1,0 +1,262 @@
+"""The engine end to end on the demo fleet: real SSH (in-process asyncssh servers),
+real shell steps in each host's sandbox, a simulated app whose metrics follow its release."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from conftest import edit_env, engine_for, wait_for
+
+from canarytui import events as ev
+from canarytui.demo import DemoFleet
+from canarytui.lock import LockHeld
+from canarytui.rollout import ActionRefused
+
+
+def versions(fleet: DemoFleet) -> dict[str, str | None]:
+    return {h: fleet.version_on(h) for h in fleet.host_names}
+
+
+async def test_good_release_promoted_in_waves(demo: DemoFleet, state_dir: Path) -> None:
+    engine = engine_for(demo.env_path, state_dir)
+    seen: list[ev.Event] = []
+    engine.subscribe(seen.append)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    assert set(versions(demo).values()) == {"1.1.0"}
+    waves = [e for e in seen if isinstance(e, ev.WaveStarted)]
+    # 5 non-canaries over [10%, 50%, 100%]: 1, then 2, then 2 hosts.
+    assert [len(w.hosts) for w in waves] == [1, 2, 2]
+    verdict = next(e for e in seen if isinstance(e, ev.VerdictReached))
+    assert verdict.verdict is ev.Verdict.PASS
+    assert any(m.rule == "error-ratio" and m.value is not None for m in verdict.measurements)
+    # One connection per host, reused for locks, discovery, steps, probes and unlock.
+    assert engine.fleet.connects == len(demo.host_names)
+    record = engine.journal.last_deployment("demo", "shop")
+    assert record is not None and record.outcome == "complete" and not record.is_open
+    hosts = engine.journal.hosts(record.id)
+    assert {h.current for h in hosts.values()} == {"1.1.0"}
+    assert {h.previous for h in hosts.values()} == {"1.0.0"}
+    # The journal has every event the subscribers saw, in the same order.
+    journaled = [e["event"] for e in engine.journal.events(record.id)]
+    assert journaled == [e.kind for e in seen if e.journaled and e.deployment]
+    # Locks are gone everywhere.
+    assert not any((demo.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists()
+                   for h in demo.host_names)
+
+
+async def test_bad_release_caught_on_canary_and_rolled_back(demo: DemoFleet,
+                                                            state_dir: Path) -> None:
+    engine = engine_for(demo.env_path, state_dir)
+    seen: list[ev.Event] = []
+    engine.subscribe(seen.append)
+    touched: list[str] = []
+    engine.subscribe(lambda e: touched.append(e.host) if isinstance(e, ev.StepResult) else None)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("1.3.0-bad", auto_promote=True), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.CANARY_FAILED
+    verdict = next(e for e in seen if isinstance(e, ev.VerdictReached))
+    assert verdict.verdict is ev.Verdict.FAIL
+    assert any("error-ratio" in r and "web-01" in r for r in verdict.reasons)
+    failing = next(m for m in verdict.measurements if m.rule == "error-ratio")
+    assert failing.value is not None and failing.value > 0.05
+    assert set(versions(demo).values()) == {"1.0.0"}
+    # No step ever ran on a non-canary host.
+    assert set(touched) == {"web-01"}
+    record = engine.journal.last_deployment("demo", "shop")
+    assert record is not None and record.outcome == "canary failed"
+    assert engine.journal.hosts(record.id)["web-01"].state == "rolled back"
+
+
+async def test_dead_release_fails_health_and_is_rolled_back(demo: DemoFleet,
+                                                            state_dir: Path) -> None:
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("1.4.0-dead"), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.CANARY_FAILED
+    assert set(versions(demo).values()) == {"1.0.0"}
+    assert engine.last_verdict is not None
+    assert any("unhealthy" in r for r in engine.last_verdict.reasons)
+
+
+async def test_slow_release_caught_by_latency_rule(demo: DemoFleet, state_dir: Path) -> None:
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("1.5.0-slow"), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.CANARY_FAILED
+    assert engine.last_verdict is not None
+    assert any("p99-latency" in r for r in engine.last_verdict.reasons)
+
+
+async def test_open_deployment_then_promote_wave_by_wave(demo: DemoFleet,
+                                                         state_dir: Path) -> None:
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        assert await engine.deploy("1.2.0") is ev.Outcome.CANARY_PASSED
+        assert engine.phase is ev.Phase.AWAITING_PROMOTION
+        # Only the canary moved; the deployment is open and holds its locks.
+        assert versions(demo)["web-01"] == "1.2.0"
+        assert versions(demo)["web-02"] == "1.0.0"
+        assert (demo.sandbox_of("web-03") / ".canarytui" / "lock.demo.shop").is_dir()
+        with pytest.raises(ActionRefused, match="still open"):
+            await engine.deploy("1.1.0")
+        assert await engine.promote(all_waves=False) is ev.Outcome.PAUSED
+        assert versions(demo)["web-02"] == "1.2.0" and versions(demo)["web-03"] == "1.0.0"
+        assert await engine.promote(all_waves=False) is ev.Outcome.PAUSED
+        assert await engine.promote(all_waves=False) is ev.Outcome.COMPLETE
+        assert set(versions(demo).values()) == {"1.2.0"}
+        with pytest.raises(ActionRefused, match="nothing to promote"):
+            await engine.promote()
+        record = engine.journal.last_deployment("demo", "shop")
+        assert record is not None
+        actions = [d["action"] for d in engine.journal.decisions(record.id)]
+        assert actions == ["deploy", "promote", "promote", "promote"]
+        # Rolling back a completed deployment takes every host back where it was.
+        assert await engine.rollback() is ev.Outcome.ROLLED_BACK
+        assert set(versions(demo).values()) == {"1.0.0"}
+        with pytest.raises(ActionRefused, match="already"):
+            await engine.rollback()
+    finally:
+        await engine.fleet.close()
+
+
+async def test_rollback_during_analysis_stops_it(demo: DemoFleet, state_dir: Path) -> None:
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        run = asyncio.ensure_future(engine.deploy("1.1.0", auto_promote=True))
+        await wait_for(lambda: engine.phase is ev.Phase.ANALYSIS, 30)
+        assert await asyncio.wait_for(engine.rollback(), 30) is ev.Outcome.ROLLED_BACK
+        assert await asyncio.wait_for(run, 10) is ev.Outcome.ABORTED
+        assert set(versions(demo).values()) == {"1.0.0"}
+    finally:
+        await engine.fleet.close()
+
+
+async def test_operator_actions_refused_when_invalid(demo: DemoFleet, state_dir: Path) -> None:
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        with pytest.raises(ActionRefused, match="nothing to promote"):
+            await engine.promote()
+        with pytest.raises(ActionRefused, match="no deployment"):
+            await engine.rollback()
+        with pytest.raises(ActionRefused, match="nothing to pause"):
+            engine.pause()
+    finally:
+        await engine.fleet.close()
+    assert set(versions(demo).values()) == {"1.0.0"}
+
+
+async def test_host_down_mid_promotion_counts_against_budget(demo: DemoFleet,
+                                                             state_dir: Path, tmp_path: Path
+                                                             ) -> None:
+    # max_failures 0 and on_failure halt: one host down stops the promotion, open.
+    def strict(data: dict) -> None:  # type: ignore[type-arg]
+        data["promote"].update({"max_failures": 0, "on_failure": "halt"})
+        data["ssh"]["connect_timeout"] = "1s"
+
+    env_path = edit_env(demo.env_path, tmp_path / "strict.yaml", strict)
+    engine = engine_for(env_path, state_dir)
+    try:
+        assert await engine.deploy("1.1.0") is ev.Outcome.CANARY_PASSED
+        await demo.set_fault("web-04", "down")
+        engine.fleet.drop("web-04")
+        outcome = await asyncio.wait_for(engine.promote(), 60)
+        assert outcome is ev.Outcome.HALTED
+        assert engine.host_states["web-04"] is ev.HostState.UNREACHABLE
+        record = engine.journal.open_deployment("demo", "shop")
+        assert record is not None and record.phase == "halted"
+        # The operator decides to roll back: the canary and the hosts reached go back.
+        await demo.set_fault("web-04", "up")
+        assert await asyncio.wait_for(engine.rollback(), 60) is ev.Outcome.ROLLED_BACK
+        assert set(versions(demo).values()) == {"1.0.0"}
+    finally:
+        await engine.fleet.close()
+
+
+async def test_failure_budget_exceeded_rolls_back_everywhere(demo: DemoFleet, state_dir: Path,
+                                                             tmp_path: Path) -> None:
+    def strict(data: dict) -> None:  # type: ignore[type-arg]
+        data["promote"].update({"max_failures": 0, "on_failure": "rollback"})
+        data["ssh"]["connect_timeout"] = "1s"
+
+    env_path = edit_env(demo.env_path, tmp_path / "strict.yaml", strict)
+    engine = engine_for(env_path, state_dir)
+    try:
+        assert await engine.deploy("1.1.0") is ev.Outcome.CANARY_PASSED
+        await demo.set_fault("web-05", "down")
+        engine.fleet.drop("web-05")
+        outcome = await asyncio.wait_for(engine.promote(), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.PROMOTION_ROLLED_BACK
+    assert set(versions(demo).values()) == {"1.0.0"}
+
+
+async def test_hung_host_is_bounded_and_does_not_hold_up_others(demo: DemoFleet,
+                                                                state_dir: Path,
+                                                                tmp_path: Path) -> None:
+    def short(data: dict) -> None:  # type: ignore[type-arg]
+        data["ssh"].update({"connect_timeout": "1s", "command_timeout": "2s"})
+        data["promote"].update({"max_failures": 1})
+
+    env_path = edit_env(demo.env_path, tmp_path / "short.yaml", short)
+    await demo.set_fault("web-06", "hang")
+    engine = engine_for(env_path, state_dir)
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
+        elapsed = loop.time() - started
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    assert engine.host_states["web-06"] is ev.HostState.UNREACHABLE
+    assert "timed out" in engine.details["web-06"]
+    assert [demo.version_on(h) for h in demo.host_names[:5]] == ["1.1.0"] * 5
+    assert demo.version_on("web-06") == "1.0.0"
+    assert elapsed < 40
+
+
+async def test_second_deployment_is_locked_out(demo: DemoFleet, tmp_path: Path) -> None:
+    first = engine_for(demo.env_path, tmp_path / "alice", user="alice")
+    second = engine_for(demo.env_path, tmp_path / "bob", user="bob")
+    try:
+        assert await first.deploy("1.1.0") is ev.Outcome.CANARY_PASSED
+        with pytest.raises(LockHeld) as refused:
+            await second.deploy("1.2.0")
+        message = str(refused.value)
+        assert "alice@" in message and "since" in message and "1.1.0" in message
+        # Bob changed nothing and left no lock of his own.
+        assert versions(demo)["web-01"] == "1.1.0"
+        assert set(list(versions(demo).values())[1:]) == {"1.0.0"}
+        assert await first.rollback() is ev.Outcome.ROLLED_BACK
+        # Once Alice's deployment is over, Bob can deploy.
+        assert await second.deploy("1.2.0") is ev.Outcome.CANARY_PASSED
+        assert await second.rollback() is ev.Outcome.ROLLED_BACK
+    finally:
+        await first.fleet.close()
+        await second.fleet.close()
+
+
+async def test_hostile_version_refused_before_any_connection(demo: DemoFleet,
+                                                             state_dir: Path) -> None:
+    from canarytui.config import VersionError
+
+    engine = engine_for(demo.env_path, state_dir)
+    for version in ["1.0;touch pwned", "$(touch pwned)", "../../etc", "", "-rf", "a b"]:
+        with pytest.raises(VersionError, match="does not match version_pattern"):
+            await engine.deploy(version)
+    assert engine.fleet.connects == 0
+    assert not any((demo.sandbox_of(h) / "pwned").exists() for h in demo.host_names)
+    assert engine.journal.last_deployment("demo", "shop") is None
