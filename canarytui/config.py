@@ -185,7 +185,8 @@ class Environment:
         return p if p.is_absolute() else (self.path.parent / p).resolve()
 
     def validate_version(self, version: str) -> str:
-        if not re.search(self.version_pattern, version):
+        # The whole version must match: `$` alone would let a trailing newline through.
+        if not re.fullmatch(self.version_pattern, version):
             raise VersionError(
                 f"version {version!r} does not match version_pattern "
                 f"{self.version_pattern!r}; nothing was touched"

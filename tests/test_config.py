@@ -1,0 +1,272 @@
+"""Environment files: every key parsed, every user mistake one clear line, exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from canarytui.cli import main
+from canarytui.config import (
+    PLACEHOLDERS,
+    EnvFileError,
+    VersionError,
+    WaveSpec,
+    load_env,
+    parse_duration,
+    parse_env,
+    render,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+GOOD = textwrap.dedent("""\
+    name: production
+    app: shop
+    ssh:
+      user: deploy
+      port: 22
+      known_hosts: known_hosts
+      connect_timeout: 10s
+      command_timeout: 2m
+      max_parallel: 20
+    hosts:
+      - name: web-01
+        address: 127.0.0.11
+      - name: web-02
+        address: 127.0.0.12
+        user: other
+        port: 2222
+        roles: [web, api]
+        labels: {zone: eu-1}
+      - name: web-03
+        address: 127.0.0.13
+    deploy:
+      current: cat ~/current/VERSION
+      steps:
+        - name: install
+          run: fetch-release {version}
+        - name: switch
+          run: ln -sfn ~/releases/{version} ~/current
+      rollback:
+        - name: switch
+          run: ln -sfn ~/releases/{previous} ~/current
+      hooks:
+        before_host: lb-drain {host}
+        after_host: lb-enable {host}
+    health:
+      check: curl -fsS localhost:8080/health
+      metrics: curl -fsS localhost:8080/metrics
+      interval: 500ms
+      timeout: 5s
+    logs: tail -n 50 -F /var/log/shop.log
+    canary:
+      hosts: [web-01]
+      analysis:
+        duration: 5m
+        max_failed_checks: 2
+        baseline: 10
+        rules:
+          - name: error-ratio
+            metric: app_requests_failed_total
+            per: app_requests_total
+            max: 0.05
+            max_vs_baseline: 2.0
+    promote:
+      waves: [10%, 50%, 100%]
+      max_failures: 1
+      pause: manual
+      on_failure: rollback
+    """)
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(EnvFileError) as exc:
+        parse_env(text, file="prod.yaml")
+    return exc.value.problems
+
+
+def test_every_key_parsed() -> None:
+    env = parse_env(GOOD, file="prod.yaml")
+    assert env.name == "production" and env.app == "shop"
+    assert env.ssh.user == "deploy" and env.ssh.command_timeout == 120.0
+    assert env.ssh.max_parallel == 20 and env.ssh.connect_timeout == 10.0
+    web2 = env.host("web-02")
+    assert (web2.user, web2.port, web2.roles, dict(web2.labels)) == (
+        "other", 2222, ("web", "api"), {"zone": "eu-1"})
+    assert env.host("web-01").user == "deploy" and env.host("web-01").port == 22
+    assert [s.name for s in env.deploy.steps] == ["install", "switch"]
+    assert env.deploy.rollback is not None and env.deploy.rollback[0].run.endswith("~/current")
+    assert env.deploy.hooks.before_host == "lb-drain {host}"
+    assert env.health.interval == 0.5 and env.health.metrics
+    assert env.logs and env.canary.hosts == ("web-01",)
+    assert env.canary.analysis.duration == 300 and env.canary.analysis.baseline == 10
+    rule = env.canary.analysis.rules[0]
+    assert (rule.metric, rule.per, rule.max, rule.max_vs_baseline) == (
+        "app_requests_failed_total", "app_requests_total", 0.05, 2.0)
+    assert env.promote.waves == (WaveSpec(10, True), WaveSpec(50, True), WaveSpec(100, True))
+    assert env.promote.pause is None and env.promote.max_failures == 1
+    assert env.promote.on_failure == "rollback"
+
+
+def test_sample_environment_loads() -> None:
+    env = load_env(REPO / "sample_envs" / "example-production.yaml")
+    assert len(env.hosts) == 4 and env.canary.analysis.rules[1].quantile == 0.99
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # broken YAML
+        (lambda t: t.replace("  user: deploy\n", "  user: [deploy\n", 1), "prod.yaml:5: (yaml): expected"),
+        # unknown key
+        (lambda t: t.replace("  max_parallel: 20", "  max_paralel: 20"),
+         "prod.yaml:9: ssh.max_paralel: unknown key"),
+        # missing required key
+        (lambda t: t.replace("    address: 127.0.0.13\n", ""),
+         "prod.yaml:19: hosts[2].address: required"),
+        # wrong type
+        (lambda t: t.replace("port: 2222", "port: twenty"),
+         "prod.yaml:16: hosts[1].port: expected a whole number"),
+        (lambda t: t.replace("roles: [web, api]", "roles: web"),
+         "prod.yaml:17: hosts[1].roles: expected a list"),
+        # bad duration
+        (lambda t: t.replace("interval: 500ms", "interval: 5 parsecs"),
+         "prod.yaml:37: health.interval: bad duration '5 parsecs'"),
+        (lambda t: t.replace("duration: 5m", "duration: 5"),
+         "prod.yaml:43: canary.analysis.duration: bad duration '5'"),
+        # duplicate host name
+        (lambda t: t.replace("name: web-03", "name: web-01"),
+         "prod.yaml:19: hosts[2].name: duplicate host name 'web-01' (first at hosts[0])"),
+        # canary host not in the fleet
+        (lambda t: t.replace("hosts: [web-01]", "hosts: [web-09]"),
+         "prod.yaml:41: canary.hosts[0]: 'web-09' is not in hosts"),
+        # waves not increasing
+        (lambda t: t.replace("[10%, 50%, 100%]", "[50%, 10%, 100%]"),
+         "prod.yaml:53: promote.waves[1]: waves are cumulative and must increase: 10% after 50%"),
+        (lambda t: t.replace("[10%, 50%, 100%]", "[10%, 150%]"),
+         "prod.yaml:53: promote.waves[1]: expected a share like 10% (up to 100%)"),
+        # unknown placeholder
+        (lambda t: t.replace("fetch-release {version}", "fetch-release {verison}"),
+         "prod.yaml:25: deploy.steps[0].run: unknown placeholder {verison}"),
+        # bad enum
+        (lambda t: t.replace("on_failure: rollback", "on_failure: panic"),
+         "prod.yaml:56: promote.on_failure: expected rollback or halt, got 'panic'"),
+        # duplicate key
+        (lambda t: t.replace("app: shop\n", "app: shop\napp: shop2\n"),
+         "prod.yaml:3: app: duplicate key"),
+        # a rule without a limit
+        (lambda t: t.replace("        max: 0.05\n        max_vs_baseline: 2.0\n", ""),
+         "prod.yaml:47: canary.analysis.rules[0].max: required (or max_vs_baseline)"),
+    ],
+)
+def test_bad_file_gives_file_line_key_problem(edit, expected: str) -> None:  # type: ignore[no-untyped-def]
+    found = problems(edit(GOOD))
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_every_problem_reported_at_once() -> None:
+    text = GOOD.replace("port: 2222", "port: -1").replace("interval: 500ms", "interval: x")
+    found = problems(text)
+    assert len(found) == 2
+    assert found[0].startswith("prod.yaml:16: hosts[1].port: must be between 1 and 65535")
+
+
+def test_missing_sections_and_empty_file() -> None:
+    assert problems("") == ["prod.yaml:1: (top level): the file is empty"]
+    found = problems("name: x\napp: y\n")
+    assert {p.split(": ")[1] for p in found} == {"deploy", "health", "hosts"}
+    assert problems("- a\n- b\n")[0].startswith("prod.yaml:1: (top level): expected a mapping")
+
+
+def test_cli_bad_file_exits_2_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "prod.yaml"
+    bad.write_text(GOOD.replace("    address: 127.0.0.13\n", ""))
+    proc = subprocess.run(
+        ["python", "-m", "canarytui", "deploy", str(bad), "1.2.0"],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"{bad}:19: hosts[2].address: required"
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["check", "status", "history", "unlock", "promote",
+                                     "rollback"])
+def test_every_command_refuses_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          command: str) -> None:
+    bad = tmp_path / "prod.yaml"
+    bad.write_text(GOOD.replace("ssh:\n", "shh:\n"))
+    assert main([command, str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:3: shh: unknown key" in err
+
+
+def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml:1: (file): no such file" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert main(["deploy"]) == 2
+    assert main(["deploy", "x.yaml", "1.0", "--canary", "a", "--canary-percent", "5"]) == 2
+    assert main(["--state-dir"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_version_pattern() -> None:
+    env = parse_env(GOOD, file="prod.yaml")
+    assert env.validate_version("1.2.3-rc.1+build5") == "1.2.3-rc.1+build5"
+    for bad in ["", "-rf", "1.0;rm -rf /", "$(id)", "a b", "x" * 200, "../x", "1.0\n"]:
+        with pytest.raises(VersionError, match="version_pattern"):
+            env.validate_version(bad)
+    custom = parse_env(GOOD.replace("app: shop\n", "app: shop\nversion_pattern: '^v\\d+$'\n"),
+                       file="prod.yaml")
+    assert custom.validate_version("v12") == "v12"
+    with pytest.raises(VersionError):
+        custom.validate_version("1.2.0")
+
+
+def test_durations() -> None:
+    assert parse_duration("500ms") == 0.5
+    assert parse_duration("2s") == 2 and parse_duration("5m") == 300
+    assert parse_duration("1h") == 3600
+    for bad in ["5", "1d", "-2s", "fast"]:
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+HOSTILE = [
+    "$(touch {marker})",
+    "`touch {marker}`",
+    "; touch {marker}",
+    "' ; touch {marker} ; '",
+    '" ; touch {marker} ; "',
+    "a\ntouch {marker}",
+    "| touch {marker}",
+    "&& touch {marker}",
+    "$HOME ${{IFS}} * ?",
+    "\\'; touch {marker}; #",
+]
+
+
+@pytest.mark.parametrize("name", sorted(PLACEHOLDERS))
+def test_placeholders_are_shell_quoted(tmp_path: Path, name: str) -> None:
+    """Metacharacters in any placeholder's value reach the command as data, never code."""
+    marker = tmp_path / "pwned"
+    for template in HOSTILE:
+        value = template.format(marker=marker)
+        values = dict.fromkeys(PLACEHOLDERS, "x")
+        values[name] = value
+        command = render(f"printf '%s' {{{name}}}", values)
+        out = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True,
+                             timeout=10)
+        assert out.stdout == value
+        assert not marker.exists(), f"{name}={value!r} executed: {command}"
+
+
+def test_shell_variables_are_left_alone() -> None:
+    assert render("echo ${HOME} {version}", {"version": "1 2"}) == "echo ${HOME} '1 2'"
