@@ -55,6 +55,8 @@ def plan_waves(rest: Sequence[str], specs: Sequence[WaveSpec]) -> list[list[str]
     """
     n = len(rest)
     waves: list[list[str]] = []
+    if n == 0:
+        return waves
     done = 0
     for spec in specs:
         target = math.ceil(n * spec.value / 100.0) if spec.percent else int(spec.value)
