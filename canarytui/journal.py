@@ -287,11 +287,26 @@ class Journal:
                     db.execute("UPDATE deployments SET updated_at = ? WHERE id = ?", (now, d))
 
     def set_previous(self, deployment: int, host: str, version: str | None) -> None:
-        """A host first reached late: what it ran before, so it can be rolled back."""
+        """What a host ran before this deployment, so it can be rolled back."""
+        self.set_previous_many(deployment, {host: version})
+
+    def set_previous_many(self, deployment: int, versions: dict[str, str | None]) -> None:
+        now = time.time()
         with self._tx() as db:
-            db.execute("UPDATE hosts SET previous = ?, current = ?, updated_at = ?"
-                       " WHERE deployment = ? AND host = ?",
-                       (version, version, time.time(), deployment, host))
+            db.executemany(
+                "UPDATE hosts SET previous = ?, current = ?, updated_at = ?"
+                " WHERE deployment = ? AND host = ?",
+                [(v, v, now, deployment, h) for h, v in versions.items()],
+            )
+
+    def discard(self, deployment: int) -> None:
+        """Forget a deployment that never started (its locks could not be had)."""
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM events WHERE deployment = ? LIMIT 1",
+                          (deployment,)).fetchone():
+                return
+            db.execute("DELETE FROM hosts WHERE deployment = ?", (deployment,))
+            db.execute("DELETE FROM deployments WHERE id = ?", (deployment,))
 
     def reopen(self, deployment: int) -> None:
         """A finished deployment being rolled back is open again until that ends."""

@@ -388,34 +388,33 @@ class Engine:
 
     async def _deploy(self, version: str, plan: Plan, auto_promote: bool) -> ev.Outcome:
         token = uuid.uuid4().hex
-        owner = self._owner(token, 0, version)
         hosts = plan.canaries + [h for wave in plan.waves for h in wave]
+        # The deployment gets its number first, so every lock can say whose it is; it is
+        # discarded again if the locks cannot be had (nothing happened then).
+        d = self.journal.create_deployment(
+            token=token, env=self.env.name, app=self.env.app, env_path=str(self.env.path),
+            version=version, canaries=plan.canaries, plan=plan.waves, previous={},
+            user=self.user, machine=self.machine,
+        )
+        owner = self._owner(token, d, version)
         self.deployment = None
         try:
             found = await self._take_locks(owner, hosts, discover=True)
-        except asyncio.CancelledError:
+            unreachable = [c for c in plan.canaries if isinstance(found.get(c), SshError)]
+            if unreachable:
+                errors = "; ".join(str(found[c]) for c in unreachable)
+                raise ActionRefused(f"canary unreachable, nothing was changed: {errors}")
+        except BaseException:
             await asyncio.shield(self._release_locks(token))
+            self.journal.discard(d)
             raise
-        unreachable_canaries = [c for c in plan.canaries if isinstance(found.get(c), SshError)]
-        if unreachable_canaries:
-            await self._release_locks(token)
-            errors = "; ".join(str(found[c]) for c in unreachable_canaries)
-            raise ActionRefused(f"canary unreachable, nothing was changed: {errors}")
         previous = {h: (v if not isinstance(v, SshError) else None) for h, v in found.items()}
-        d = self.journal.create_deployment(
-            token=token, env=self.env.name, app=self.env.app, env_path=str(self.env.path),
-            version=version, canaries=plan.canaries, plan=plan.waves, previous=previous,
-            user=self.user, machine=self.machine,
-        )
+        self.journal.set_previous_many(d, previous)
         record = self.journal.deployment(d)
         assert record is not None
         self.deployment = record
         self.previous = previous
         self._pause_requested = False
-        # The lock files name the deployment now that it has a number.
-        owner = self._owner(token, d, version)
-        lock.acquire_local(lock.local_lock_path(self.journal.state_dir, self.env.name,
-                                                self.env.app), owner)
         self.emit(ev.DeploymentStarted(version=version, canaries=plan.canaries,
                                        waves=plan.waves, previous=previous, user=self.user,
                                        deployment=d))

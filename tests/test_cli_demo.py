@@ -1,0 +1,194 @@
+"""The headless command line as separate processes against the demo fleet: open deployments
+continued by a second process, a killed process recovered, Ctrl-C, locks, JSON output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+
+from conftest import CliResult, run_cli
+
+from canarytui.demo import DemoFleet
+from canarytui.journal import Journal
+
+
+def versions(fleet: DemoFleet) -> dict[str, str | None]:
+    return {h: fleet.version_on(h) for h in fleet.host_names}
+
+
+def locks_on_hosts(fleet: DemoFleet) -> list[str]:
+    return [h for h in fleet.host_names
+            if (fleet.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists()]
+
+
+async def test_open_deployment_promoted_by_a_second_process(demo: DemoFleet,
+                                                            state_dir: Path) -> None:
+    env = str(demo.env_path)
+    first = await run_cli("deploy", env, "1.1.0")
+    assert first.code == 0, first.err
+    assert "canary passed" in first.out and "canarytui promote" in first.out
+    assert "web-01: deployed 1.1.0" in first.out
+    assert versions(demo)["web-01"] == "1.1.0" and versions(demo)["web-02"] == "1.0.0"
+
+    status = await run_cli("status", env)
+    assert status.code == 0
+    assert "deployment #1 of 1.1.0 is OPEN: awaiting promotion, verdict pass" in status.out
+    row = next(line for line in status.out.splitlines() if line.startswith("web-01"))
+    assert row.split()[:4] == ["web-01", "1.1.0", "1.1.0", "deployed"]
+
+    second = await run_cli("promote", env)
+    assert second.code == 0, second.err
+    assert "complete" in second.out
+    assert set(versions(demo).values()) == {"1.1.0"}
+    assert locks_on_hosts(demo) == []
+
+    history = await run_cli("history", env, "--json")
+    rows = [json.loads(line) for line in history.out.splitlines()]
+    assert [(r["version"], r["outcome"], r["open"]) for r in rows] == [("1.1.0", "complete", False)]
+
+
+async def test_open_deployment_rolled_back_by_a_second_process(demo: DemoFleet,
+                                                               state_dir: Path) -> None:
+    env = str(demo.env_path)
+    assert (await run_cli("deploy", env, "1.2.0", "--canary", "web-02,web-03")).code == 0
+    assert versions(demo)["web-02"] == versions(demo)["web-03"] == "1.2.0"
+    result = await run_cli("rollback", env, "--json")
+    assert result.code == 0, result.err
+    events = [json.loads(line) for line in result.out.splitlines()]
+    assert events[-1] == {"event": "result", "outcome": "rolled back", "exit": 0,
+                          "deployment": 1}
+    decision = next(e for e in events if e["event"] == "decision")
+    assert decision["action"] == "rollback" and decision["user"]
+    assert set(versions(demo).values()) == {"1.0.0"}
+    again = await run_cli("rollback", env)
+    assert again.code == 1 and "already rolled back" in again.err
+
+
+async def test_bad_release_exit_3_and_json_events(demo: DemoFleet, state_dir: Path) -> None:
+    result = await run_cli("deploy", str(demo.env_path), "1.3.0-bad", "--auto-promote",
+                           "--json")
+    assert result.code == 3, result.err
+    events = [json.loads(line) for line in result.out.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "deployment_started" and kinds[-1] == "result"
+    verdict = next(e for e in events if e["event"] == "verdict")
+    assert verdict["verdict"] == "fail"
+    assert any(m["rule"] == "error-ratio" and m["passed"] is False
+               for m in verdict["measurements"])
+    assert set(versions(demo).values()) == {"1.0.0"}
+    history = await run_cli("history", str(demo.env_path))
+    assert "1.3.0-bad" in history.out and "canary failed" in history.out
+
+
+async def test_killed_process_recovered_by_the_next(demo: DemoFleet, state_dir: Path) -> None:
+    """kill -9 in the middle of promotion: the journal says where every host is, and the
+    next process finishes the job (taking over the dead run's locks)."""
+    env = str(demo.env_path)
+
+    async def kill_during_second_wave(proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while True:
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line, "the deploy ended before its second wave"
+            if json.loads(line).get("event") == "wave_started" and \
+                    json.loads(line)["wave"] == 2:
+                proc.kill()
+                return
+
+    killed = await run_cli("deploy", env, "1.1.0", "--auto-promote", "--json",
+                           started=kill_during_second_wave)
+    assert killed.code == -signal.SIGKILL
+    journal = Journal(state_dir)
+    record = journal.open_deployment("demo", "shop")
+    assert record is not None and record.phase_label == "promoting wave 2/3"
+    hosts = journal.hosts(record.id)
+    assert hosts["web-01"].current == "1.1.0" and hosts["web-02"].current == "1.1.0"
+    assert hosts["web-06"].state == "pending" and hosts["web-06"].current == "1.0.0"
+    assert locks_on_hosts(demo)  # the dead run's locks are still there
+
+    # Someone else is refused, naming the dead run.
+    other = await run_cli("deploy", env, "1.2.0", state_dir=state_dir.parent / "other")
+    assert other.code == 1 and "locked by" in other.err and "1.1.0" in other.err
+
+    status = await run_cli("status", env)
+    assert "is OPEN: promoting wave 2/3" in status.out
+    resumed = await run_cli("promote", env)
+    assert resumed.code == 0, resumed.err + resumed.out
+    assert set(versions(demo).values()) == {"1.1.0"}
+    assert locks_on_hosts(demo) == []
+    journal.close()
+
+
+async def test_ctrl_c_leaves_deployment_open_and_frees_locks(demo: DemoFleet,
+                                                             state_dir: Path) -> None:
+    env = str(demo.env_path)
+
+    async def interrupt_during_analysis(proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while True:
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line
+            event = json.loads(line)
+            if event.get("event") == "analysis_started":
+                proc.send_signal(signal.SIGINT)
+                return
+
+    result = await run_cli("deploy", env, "1.1.0", "--json", started=interrupt_during_analysis)
+    assert result.code == 130
+    assert "stays open" in result.err and "Traceback" not in result.err
+    assert locks_on_hosts(demo) == []
+    journal = Journal(state_dir)
+    record = journal.open_deployment("demo", "shop")
+    assert record is not None and record.phase == "analysis"
+    journal.close()
+    # No verdict: promoting is refused, rolling back works.
+    refused = await run_cli("promote", env)
+    assert refused.code == 1 and "roll it back" in refused.err
+    assert (await run_cli("rollback", env)).code == 0
+    assert set(versions(demo).values()) == {"1.0.0"}
+
+
+async def test_stale_lock_broken_by_unlock(demo: DemoFleet, state_dir: Path,
+                                           tmp_path: Path) -> None:
+    env = str(demo.env_path)
+    elsewhere = tmp_path / "elsewhere"
+    assert (await run_cli("deploy", env, "1.2.0", state_dir=elsewhere)).code == 0
+    refused = await run_cli("deploy", env, "1.1.0")
+    assert refused.code == 1
+    assert "locked by" in refused.err and "deployment #1 of 1.2.0" in refused.err
+    unlock = await run_cli("unlock", env)
+    assert unlock.code == 0
+    assert "web-01: broke lock held by" in unlock.out and "1.2.0" in unlock.out
+    assert locks_on_hosts(demo) == []
+    ok: CliResult = await run_cli("deploy", env, "1.1.0")
+    assert ok.code == 0, ok.err
+
+
+async def test_check_reports_versions_health_and_unreachable(demo: DemoFleet,
+                                                            state_dir: Path) -> None:
+    env = str(demo.env_path)
+    result = await run_cli("check", env)
+    assert result.code == 0, result.out + result.err
+    assert "== 6 of 6 hosts reachable and healthy" in result.out
+    assert "web-03  1.0.0" in result.out
+    await demo.set_fault("web-03", "down")
+    result = await run_cli("check", env)
+    assert result.code == 1
+    line = next(x for x in result.out.splitlines() if x.startswith("web-03"))
+    assert "UNREACHABLE" in line and "127.0.0.1" in line
+
+
+async def test_wrong_host_key_refused(demo: DemoFleet, state_dir: Path) -> None:
+    # Swap two hosts' keys in known_hosts: a changed key must be refused, never accepted.
+    lines = demo.known_hosts_path.read_text().splitlines()
+    ports = [line.split()[0] for line in lines]
+    keys = [line.split(None, 1)[1] for line in lines]
+    keys[0], keys[1] = keys[1], keys[0]
+    demo.known_hosts_path.write_text("".join(f"{p} {k}\n" for p, k in zip(ports, keys,
+                                                                         strict=True)))
+    result = await run_cli("deploy", str(demo.env_path), "1.1.0")
+    assert result.code == 1
+    assert "web-01" in result.err and "host key" in result.err
+    assert set(versions(demo).values()) == {"1.0.0"}
