@@ -1,0 +1,113 @@
+"""Fleet fan-out: a three-step release to N real OpenSSH hosts, side by side in one run.
+
+    python benches/fanout.py --hosts 200
+
+Prints the wall time of
+  1. bare asyncssh, one reused connection per host, the three commands in turn (the floor);
+  2. bare asyncssh, a new connection per command;
+  3. canarytui's engine: the same three steps in one wave (plus what the engine adds: lock
+     and version discovery in one round trip, the post-deploy health check, unlock), with a
+     one-host canary and a 100 ms analysis before it;
+  4. the engine's promotion alone (the wave to the N-1 other hosts), the like-for-like
+     comparison with (1);
+and the ratios to the floor. Needs root and /usr/sbin/sshd (it starts its own sshd).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncssh
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from sshd_fleet import SshdFleet  # noqa: E402
+
+from canarytui import events as ev  # noqa: E402
+from canarytui.config import load_env, render  # noqa: E402
+from canarytui.journal import Journal  # noqa: E402
+from canarytui.rollout import Engine  # noqa: E402
+
+PARALLEL = 50
+
+
+def steps(fleet: SshdFleet) -> list[str]:
+    env = fleet.env_dict()
+    return [s["run"] for s in env["deploy"]["steps"]]
+
+
+async def bare(fleet: SshdFleet, version: str, reuse: bool) -> float:
+    commands = [render(c, {"version": version}) for c in steps(fleet)]
+    slots = asyncio.Semaphore(PARALLEL)
+
+    def connect(user: str, address: str) -> asyncssh.SSHClientConnection:
+        return asyncssh.connect(address, port=fleet.port, username=user,
+                                known_hosts=str(fleet.known_hosts),
+                                client_keys=[str(fleet.client_key)])
+
+    async def one(user: str, address: str) -> None:
+        async with slots:
+            if reuse:
+                async with connect(user, address) as conn:
+                    for c in commands:
+                        await conn.run(c, check=True)
+            else:
+                for c in commands:
+                    async with connect(user, address) as conn:
+                        await conn.run(c, check=True)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(h.user, h.address) for h in fleet.hosts))
+    return time.perf_counter() - started
+
+
+async def engine_release(fleet: SshdFleet, version: str, state: Path) -> tuple[float, float]:
+    def edit(d: dict) -> None:  # type: ignore[type-arg]
+        d["ssh"]["max_parallel"] = PARALLEL
+        d["health"] = {"check": "true", "interval": "100ms", "timeout": "5s"}
+        d["canary"]["analysis"] = {"duration": "100ms", "baseline": 0, "max_failed_checks": 0}
+        d["promote"] = {"waves": ["100%"], "max_failures": 0, "pause": "manual"}
+
+    env = load_env(fleet.write_env(edit=edit))
+    engine = Engine(env, Journal(state))
+    wave: dict[str, float] = {}
+
+    def clock(event: ev.Event) -> None:
+        if isinstance(event, ev.WaveStarted):
+            wave["start"] = time.perf_counter()
+        elif isinstance(event, ev.WaveFinished):
+            wave["end"] = time.perf_counter()
+
+    engine.subscribe(clock)
+    started = time.perf_counter()
+    outcome = await engine.deploy(version, auto_promote=True)
+    total = time.perf_counter() - started
+    await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE, outcome
+    return total, wave["end"] - wave["start"]
+
+
+async def main(hosts: int) -> None:
+    with SshdFleet.start(hosts) as fleet:
+        print(f"fan-out: {hosts} OpenSSH hosts on loopback, 3 steps, {PARALLEL} in parallel")
+        floor = await bare(fleet, "3.0.0", reuse=True)
+        print(f"  bare asyncssh, reused connection : {floor:6.2f} s")
+        again = await bare(fleet, "3.0.1", reuse=False)
+        print(f"  bare asyncssh, connect per command: {again:6.2f} s  ({again / floor:.2f}x)")
+        with tempfile.TemporaryDirectory() as state:
+            total, wave = await engine_release(fleet, "3.0.2", Path(state))
+        assert {fleet.version_on(h) for h in fleet.host_names} == {"3.0.2"}
+        print(f"  canarytui engine, whole deploy    : {total:6.2f} s  ({total / floor:.2f}x)")
+        print(f"  canarytui engine, the wave alone  : {wave:6.2f} s  ({wave / floor:.2f}x,"
+              f" {hosts - 1} hosts)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hosts", type=int, default=200)
+    asyncio.run(main(parser.parse_args().hosts))

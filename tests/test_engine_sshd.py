@@ -1,0 +1,111 @@
+"""The engine against a real OpenSSH sshd the suite starts itself on 127.x addresses,
+each host its own Unix user and home folder (see sshd_fleet.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import engine_for, run_cli
+from sshd_fleet import FleetFactory, SshdFleet
+
+from canarytui import events as ev
+
+pytestmark = pytest.mark.sshd
+
+
+def versions(fleet: SshdFleet) -> dict[str, str | None]:
+    return {h: fleet.version_on(h) for h in fleet.host_names}
+
+
+async def deploy(fleet: SshdFleet, state_dir: Path, version: str, **kwargs: Any
+                 ) -> tuple[ev.Outcome, list[ev.Event], Any]:
+    engine = engine_for(fleet.write_env(), state_dir)
+    seen: list[ev.Event] = []
+    engine.subscribe(seen.append)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy(version, **kwargs), 60)
+    finally:
+        await engine.fleet.close()
+    return outcome, seen, engine
+
+
+async def test_good_release_promoted_in_waves(sshd_fleet: FleetFactory, state_dir: Path) -> None:
+    fleet = sshd_fleet(5)
+    outcome, seen, engine = await deploy(fleet, state_dir, "2.0.0", auto_promote=True)
+    assert outcome is ev.Outcome.COMPLETE
+    assert set(versions(fleet).values()) == {"2.0.0"}
+    assert [w.hosts for w in seen if isinstance(w, ev.WaveStarted)] == [
+        ["h02"], ["h03", "h04", "h05"]]
+    assert engine.fleet.connects == 5
+    steps = [e for e in seen if isinstance(e, ev.StepResult) and e.host == "h03"]
+    assert [(s.step, s.exit_status) for s in steps] == [
+        ("install", 0), ("switch", 0), ("restart", 0)]
+
+
+async def test_bad_release_caught_others_untouched(sshd_fleet: FleetFactory,
+                                                   state_dir: Path) -> None:
+    fleet = sshd_fleet(4)
+    outcome, seen, _ = await deploy(fleet, state_dir, "2.1.0-bad", auto_promote=True)
+    assert outcome is ev.Outcome.CANARY_FAILED
+    verdict = next(e for e in seen if isinstance(e, ev.VerdictReached))
+    assert verdict.verdict is ev.Verdict.FAIL and "error-ratio" in verdict.reasons[0]
+    assert set(versions(fleet).values()) == {"1.0.0"}
+    assert {e.host for e in seen if isinstance(e, ev.StepResult)} == {"h01"}
+    # Nothing but the lock folder (gone again) was ever written on the others.
+    for name in ("h02", "h03", "h04"):
+        assert not (fleet.host(name).home / "releases" / "2.1.0-bad").exists()
+        assert not (fleet.host(name).home / ".canarytui" / "lock.sshd-test.shop").exists()
+
+
+async def test_dead_release_caught(sshd_fleet: FleetFactory, state_dir: Path) -> None:
+    fleet = sshd_fleet(3)
+    outcome, _, engine = await deploy(fleet, state_dir, "2.2.0-dead")
+    assert outcome is ev.Outcome.CANARY_FAILED
+    assert engine.last_verdict is not None
+    assert any("unhealthy" in r for r in engine.last_verdict.reasons)
+    assert set(versions(fleet).values()) == {"1.0.0"}
+
+
+async def test_unknown_host_key_refused(sshd_fleet: FleetFactory, state_dir: Path) -> None:
+    fleet = sshd_fleet(2)
+    env_path = fleet.write_env()
+    fleet.known_hosts.write_text("")
+    result = await run_cli("deploy", str(env_path), "2.0.0", state_dir=state_dir)
+    assert result.code == 1
+    assert "h01" in result.err and "host key not verifiable" in result.err
+    assert set(versions(fleet).values()) == {"1.0.0"}
+
+
+async def test_unreachable_host_bounded(sshd_fleet: FleetFactory, state_dir: Path) -> None:
+    fleet = sshd_fleet(4)
+    fleet.stop_host("h04")
+    env_path = fleet.write_env(edit=lambda d: d["promote"].update({"max_failures": 1}))
+    engine = engine_for(env_path, state_dir)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("2.0.0", auto_promote=True), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    assert loop.time() - started < 30
+    assert engine.host_states["h04"] is ev.HostState.UNREACHABLE
+    assert "h04" in engine.details["h04"] and "unreachable" in engine.details["h04"]
+    assert [fleet.version_on(h) for h in ("h01", "h02", "h03")] == ["2.0.0"] * 3
+
+
+async def test_cli_open_deployment_then_promote(sshd_fleet: FleetFactory,
+                                                state_dir: Path) -> None:
+    fleet = sshd_fleet(3)
+    env = str(fleet.write_env())
+    first = await run_cli("deploy", env, "2.0.0", state_dir=state_dir)
+    assert first.code == 0, first.err
+    assert versions(fleet) == {"h01": "2.0.0", "h02": "1.0.0", "h03": "1.0.0"}
+    second = await run_cli("promote", env, state_dir=state_dir)
+    assert second.code == 0, second.err
+    assert set(versions(fleet).values()) == {"2.0.0"}
+    history = await run_cli("history", env, state_dir=state_dir)
+    assert "2.0.0" in history.out and "complete" in history.out
