@@ -26,12 +26,12 @@ import asyncssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from sshd_fleet import SshdFleet  # noqa: E402
+from sshd_fleet import SshdFleet
 
-from canarytui import events as ev  # noqa: E402
-from canarytui.config import load_env, render  # noqa: E402
-from canarytui.journal import Journal  # noqa: E402
-from canarytui.rollout import Engine  # noqa: E402
+from canarytui import events as ev
+from canarytui.config import load_env, render
+from canarytui.journal import Journal
+from canarytui.rollout import Engine
 
 PARALLEL = 50
 
@@ -46,9 +46,13 @@ async def bare(fleet: SshdFleet, version: str, reuse: bool) -> float:
     slots = asyncio.Semaphore(PARALLEL)
 
     def connect(user: str, address: str) -> asyncssh.SSHClientConnection:
-        return asyncssh.connect(address, port=fleet.port, username=user,
-                                known_hosts=str(fleet.known_hosts),
-                                client_keys=[str(fleet.client_key)])
+        return asyncssh.connect(
+            address,
+            port=fleet.port,
+            username=user,
+            known_hosts=str(fleet.known_hosts),
+            client_keys=[str(fleet.client_key)],
+        )
 
     async def one(user: str, address: str) -> None:
         async with slots:
@@ -103,8 +107,10 @@ async def main(hosts: int) -> None:
             total, wave = await engine_release(fleet, "3.0.2", Path(state))
         assert {fleet.version_on(h) for h in fleet.host_names} == {"3.0.2"}
         print(f"  canarytui engine, whole deploy    : {total:6.2f} s  ({total / floor:.2f}x)")
-        print(f"  canarytui engine, the wave alone  : {wave:6.2f} s  ({wave / floor:.2f}x,"
-              f" {hosts - 1} hosts)")
+        print(
+            f"  canarytui engine, the wave alone  : {wave:6.2f} s  ({wave / floor:.2f}x,"
+            f" {hosts - 1} hosts)"
+        )
 
 
 if __name__ == "__main__":

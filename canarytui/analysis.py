@@ -80,11 +80,15 @@ def measure(
     """Every canary's health budget and every rule, as they stand now."""
     out: list[Measurement] = []
     for host, s in canaries.items():
-        out.append(Measurement(
-            rule="failed-checks", host=host, value=float(s.failed_checks),
-            limit=f"<= {analysis.max_failed_checks}",
-            passed=s.failed_checks <= analysis.max_failed_checks,
-        ))
+        out.append(
+            Measurement(
+                rule="failed-checks",
+                host=host,
+                value=float(s.failed_checks),
+                limit=f"<= {analysis.max_failed_checks}",
+                passed=s.failed_checks <= analysis.max_failed_checks,
+            )
+        )
     base_values = {r.name: rule_value(r, list(baseline.values())) for r in analysis.rules}
     for rule in analysis.rules:
         base = base_values[rule.name]
@@ -103,22 +107,30 @@ def _judge(rule: Rule, host: str, value: float | None, base: float | None) -> Me
         if base is None or base <= 0:
             limits.append(f"<= {rule.max_vs_baseline:g}x baseline (no baseline value, skipped)")
         else:
-            limits.append(f"<= {rule.max_vs_baseline:g}x baseline ({rule.max_vs_baseline * base:.4g})")
+            limits.append(
+                f"<= {rule.max_vs_baseline:g}x baseline ({rule.max_vs_baseline * base:.4g})"
+            )
     if value is None:
         passed = False if rule.must_have_data else None
     else:
         if rule.max is not None and value > rule.max:
             passed = False
-        if rule.max_vs_baseline is not None and base and base > 0 \
-                and value > rule.max_vs_baseline * base:
+        if (
+            rule.max_vs_baseline is not None
+            and base
+            and base > 0
+            and value > rule.max_vs_baseline * base
+        ):
             passed = False
     limit = " and ".join(limits) + (", data required" if rule.must_have_data else "")
-    return Measurement(rule=rule.name, host=host, value=value, limit=limit, passed=passed,
-                       baseline=base)
+    return Measurement(
+        rule=rule.name, host=host, value=value, limit=limit, passed=passed, baseline=base
+    )
 
 
-def verdict(measurements: Sequence[Measurement], rules: Sequence[Rule],
-            canaries: Mapping[str, HostSeries]) -> tuple[Verdict, list[str]]:
+def verdict(
+    measurements: Sequence[Measurement], rules: Sequence[Rule], canaries: Mapping[str, HostSeries]
+) -> tuple[Verdict, list[str]]:
     failed = [m for m in measurements if m.passed is False]
     if failed:
         return Verdict.FAIL, [m.describe() for m in failed]
@@ -127,7 +139,8 @@ def verdict(measurements: Sequence[Measurement], rules: Sequence[Rule],
         return Verdict.INCONCLUSIVE, [f"{h}: no health check completed" for h in silent]
     rule_ms = [m for m in measurements if m.rule != "failed-checks"]
     if rules and rule_ms and all(m.passed is None for m in rule_ms):
-        return Verdict.INCONCLUSIVE, ["no metrics data for any rule: " +
-                                     ", ".join(sorted({m.rule for m in rule_ms}))]
+        return Verdict.INCONCLUSIVE, [
+            "no metrics data for any rule: " + ", ".join(sorted({m.rule for m in rule_ms}))
+        ]
     reasons = [m.describe() for m in measurements]
     return Verdict.PASS, reasons

@@ -140,8 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.state_dir = common["state_dir"]
     args.theme = common["theme"]
     handler: Callable[[argparse.Namespace], int] = {
-        "check": _check, "deploy": _deploy, "promote": _promote, "rollback": _rollback,
-        "status": _status, "history": _history, "unlock": _unlock, "demo": _demo,
+        "check": _check,
+        "deploy": _deploy,
+        "promote": _promote,
+        "rollback": _rollback,
+        "status": _status,
+        "history": _history,
+        "unlock": _unlock,
+        "demo": _demo,
     }[args.command]
     return _guard(lambda: handler(args))
 
@@ -160,15 +166,20 @@ def _guard(fn: Callable[[], int]) -> int:
         print(f"canarytui: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except LockHeld as exc:
-        print(f"canarytui: refused: {exc}\n  (if that run is dead: canarytui unlock ENV.yaml)",
-              file=sys.stderr)
+        print(
+            f"canarytui: refused: {exc}\n  (if that run is dead: canarytui unlock ENV.yaml)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     except ActionRefused as exc:
         print(f"canarytui: refused: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("\ncanarytui: interrupted; an open deployment stays open in the journal "
-              "(canarytui status / promote / rollback)", file=sys.stderr)
+        print(
+            "\ncanarytui: interrupted; an open deployment stays open in the journal "
+            "(canarytui status / promote / rollback)",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR
@@ -180,8 +191,12 @@ def _journal(args: argparse.Namespace) -> Any:
     return Journal(args.state_dir)
 
 
-def _run_engine(args: argparse.Namespace, env: Environment, json_out: bool,
-                action: Callable[[Any], Coroutine[Any, Any, int]]) -> int:
+def _run_engine(
+    args: argparse.Namespace,
+    env: Environment,
+    json_out: bool,
+    action: Callable[[Any], Coroutine[Any, Any, int]],
+) -> int:
     """Run one engine call with a printer attached; always close connections."""
     from canarytui.rollout import Engine
 
@@ -211,9 +226,12 @@ def _deploy(args: argparse.Namespace) -> int:
     canaries = [c.strip() for c in args.canary.split(",") if c.strip()] if args.canary else None
 
     async def action(engine: Any) -> int:
-        outcome = await engine.deploy(args.version, canaries=canaries,
-                                      canary_percent=args.canary_percent,
-                                      auto_promote=args.auto_promote)
+        outcome = await engine.deploy(
+            args.version,
+            canaries=canaries,
+            canary_percent=args.canary_percent,
+            auto_promote=args.auto_promote,
+        )
         return _finish(engine, outcome, args.json)
 
     return _run_engine(args, env, args.json, action)
@@ -242,8 +260,16 @@ def _rollback(args: argparse.Namespace) -> int:
 def _finish(engine: Any, outcome: ev.Outcome, json_out: bool) -> int:
     code = OUTCOME_EXIT[outcome]
     if json_out:
-        print(json.dumps({"event": "result", "outcome": outcome.value, "exit": code,
-                          "deployment": engine.deployment.id if engine.deployment else None}))
+        print(
+            json.dumps(
+                {
+                    "event": "result",
+                    "outcome": outcome.value,
+                    "exit": code,
+                    "deployment": engine.deployment.id if engine.deployment else None,
+                }
+            )
+        )
     else:
         print(summary_text(engine, outcome))
     return code
@@ -259,11 +285,13 @@ def summary_text(engine: Any, outcome: ev.Outcome) -> str:
     for state, hosts in sorted(counts.items()):
         shown = ", ".join(hosts[:8]) + (f" and {len(hosts) - 8} more" if len(hosts) > 8 else "")
         lines.append(f"   {state:>15}: {len(hosts):>4}  {shown}")
+    env = engine.env.path
+    both = f"next: canarytui promote {env}, or canarytui rollback {env}"
     hints = {
-        ev.Outcome.CANARY_PASSED: "next: canarytui promote ENV.yaml, or canarytui rollback ENV.yaml",
-        ev.Outcome.INCONCLUSIVE: "next: canarytui promote ENV.yaml, or canarytui rollback ENV.yaml",
-        ev.Outcome.HALTED: "next: canarytui rollback ENV.yaml, or canarytui promote ENV.yaml",
-        ev.Outcome.PAUSED: "next: canarytui promote ENV.yaml",
+        ev.Outcome.CANARY_PASSED: both,
+        ev.Outcome.INCONCLUSIVE: both,
+        ev.Outcome.HALTED: both,
+        ev.Outcome.PAUSED: f"next: canarytui promote {env}",
     }
     if outcome in hints:
         lines.append("   " + hints[outcome])
@@ -279,16 +307,20 @@ def _check(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         fleet = Fleet(env)
-        from canarytui.rollout import Engine
         from canarytui.journal import Journal
+        from canarytui.rollout import Engine
 
         journal = Journal(args.state_dir)
         engine = Engine(env, journal, fleet=fleet)
         try:
             versions = await engine.discover()
-            samples = await asyncio.gather(*(
-                probe(fleet, env, h) for h in env.host_names
-                if engine.host_states[h] is not ev.HostState.UNREACHABLE))
+            samples = await asyncio.gather(
+                *(
+                    probe(fleet, env, h)
+                    for h in env.host_names
+                    if engine.host_states[h] is not ev.HostState.UNREACHABLE
+                )
+            )
             health = {s.host: s for s, _ in samples}
             bad = 0
             width = max(len(h) for h in env.host_names)
@@ -302,8 +334,9 @@ def _check(args: argparse.Namespace) -> int:
                 state = "healthy" if sample and sample.ok else "UNHEALTHY"
                 bad += 0 if sample and sample.ok else 1
                 detail = f"  {sample.detail}" if sample and sample.detail else ""
-                print(f"{name:<{width}}  {versions.get(name) or '(no version)':<14} "
-                      f"{state}{detail}")
+                print(
+                    f"{name:<{width}}  {versions.get(name) or '(no version)':<14} {state}{detail}"
+                )
             print(f"== {len(env.hosts) - bad} of {len(env.hosts)} hosts reachable and healthy")
             return EXIT_OK if bad == 0 else EXIT_ERROR
         finally:
@@ -331,14 +364,20 @@ def _status(args: argparse.Namespace) -> int:
             await engine.fleet.close()
         if record is None:
             last = journal.last_deployment(env.name, env.app)
-            print(f"{env.name}/{env.app}: no open deployment"
-                  + (f" (last: #{last.id} {last.version} {last.outcome or last.phase_label})"
-                     if last else ""))
+            print(
+                f"{env.name}/{env.app}: no open deployment"
+                + (
+                    f" (last: #{last.id} {last.version} {last.outcome or last.phase_label})"
+                    if last
+                    else ""
+                )
+            )
             recorded: dict[str, Any] = {}
         else:
-            print(f"{env.name}/{env.app}: deployment #{record.id} of {record.version} is OPEN: "
-                  f"{record.phase_label}" + (f", verdict {record.verdict}" if record.verdict
-                                             else ""))
+            print(
+                f"{env.name}/{env.app}: deployment #{record.id} of {record.version} is OPEN: "
+                f"{record.phase_label}" + (f", verdict {record.verdict}" if record.verdict else "")
+            )
             print(f"   started by {record.user}@{record.machine} at {_when(record.started_at)}")
             recorded = journal.hosts(record.id)
         width = max(len(h) for h in env.host_names)
@@ -348,8 +387,10 @@ def _status(args: argparse.Namespace) -> int:
             running = versions.get(name)
             reach = engine.host_states[name]
             shown = "(unreachable)" if reach is ev.HostState.UNREACHABLE else (running or "-")
-            print(f"{name:<{width}}  {shown:<14} {(rec.current if rec else '') or '-':<14} "
-                  f"{(rec.state if rec else reach.value):<15} {rec.role if rec else ''}")
+            print(
+                f"{name:<{width}}  {shown:<14} {(rec.current if rec else '') or '-':<14} "
+                f"{(rec.state if rec else reach.value):<15} {rec.role if rec else ''}"
+            )
         return EXIT_OK
 
     try:
@@ -365,13 +406,24 @@ def _history(args: argparse.Namespace) -> int:
         records = journal.history(env.name, env.app)
         if args.json:
             for r in records:
-                print(json.dumps({
-                    "deployment": r.id, "version": r.version, "phase": r.phase,
-                    "outcome": r.outcome, "open": r.is_open, "verdict": r.verdict,
-                    "canaries": r.canaries, "user": r.user, "machine": r.machine,
-                    "started_at": r.started_at, "finished_at": r.finished_at,
-                    "summary": r.summary,
-                }))
+                print(
+                    json.dumps(
+                        {
+                            "deployment": r.id,
+                            "version": r.version,
+                            "phase": r.phase,
+                            "outcome": r.outcome,
+                            "open": r.is_open,
+                            "verdict": r.verdict,
+                            "canaries": r.canaries,
+                            "user": r.user,
+                            "machine": r.machine,
+                            "started_at": r.started_at,
+                            "finished_at": r.finished_at,
+                            "summary": r.summary,
+                        }
+                    )
+                )
             return EXIT_OK
         if not records:
             print(f"{env.name}/{env.app}: no deployments in {journal.path}")
@@ -379,8 +431,10 @@ def _history(args: argparse.Namespace) -> int:
         print(f"{'#':>4}  {'STARTED':<19}  {'VERSION':<14} {'OUTCOME':<22} {'BY':<16} CANARIES")
         for r in records:
             outcome = r.outcome or f"open: {r.phase_label}"
-            print(f"{r.id:>4}  {_when(r.started_at):<19}  {r.version:<14} {outcome:<22} "
-                  f"{r.user:<16} {', '.join(r.canaries)}")
+            print(
+                f"{r.id:>4}  {_when(r.started_at):<19}  {r.version:<14} {outcome:<22} "
+                f"{r.user:<16} {', '.join(r.canaries)}"
+            )
         return EXIT_OK
     finally:
         journal.close()
@@ -412,7 +466,7 @@ def _unlock(args: argparse.Namespace) -> int:
                 errors += 1
                 print(f"{name}: could not check its lock: {exc}")
                 return
-            taken, owner, _ = lock.parse_acquire(result.stdout)
+            _, owner, _ = lock.parse_acquire(result.stdout)
             if result.stdout.startswith("HELD"):
                 broken += 1
                 print(f"{name}: broke lock held by {lock.describe_owner(owner)}")
@@ -421,12 +475,16 @@ def _unlock(args: argparse.Namespace) -> int:
             await asyncio.gather(*(one(h) for h in env.host_names))
         finally:
             await fleet.close()
-        print(f"== {broken} host lock(s) broken" + (f", {errors} host(s) unreachable"
-                                                     if errors else ""))
+        print(
+            f"== {broken} host lock(s) broken"
+            + (f", {errors} host(s) unreachable" if errors else "")
+        )
         record = journal.open_deployment(env.name, env.app)
         if record is not None:
-            print(f"   deployment #{record.id} of {record.version} is still open "
-                  f"({record.phase_label}): promote or roll it back")
+            print(
+                f"   deployment #{record.id} of {record.version} is still open "
+                f"({record.phase_label}): promote or roll it back"
+            )
         return EXIT_OK if errors == 0 else EXIT_ERROR
 
     try:
@@ -440,8 +498,9 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.ctl:
         if len(args.ctl) != 3 or args.ctl[0] != "ctl":
-            print("canarytui: usage: canarytui demo ctl HOST down|hang|flaky|slow|up",
-                  file=sys.stderr)
+            print(
+                "canarytui: usage: canarytui demo ctl HOST down|hang|flaky|slow|up", file=sys.stderr
+            )
             return EXIT_INVALID
         return int(demo.ctl_main(args.ctl[1], args.ctl[2]))
     if not 1 <= args.hosts <= 500:
@@ -495,8 +554,11 @@ def _ui(env_path: str, common: dict[str, str | None]) -> int:
     try:
         from canarytui.ui.app import run_app
     except ImportError:
-        print("canarytui: the UI is not available in this build; use the subcommands "
-              "(canarytui --help)", file=sys.stderr)
+        print(
+            "canarytui: the UI is not available in this build; use the subcommands "
+            "(canarytui --help)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     return int(run_app(env, state_dir=common["state_dir"], theme=common["theme"]))
 
@@ -540,15 +602,18 @@ class HumanPrinter:
         match event:
             case ev.DeploymentStarted(version=v, canaries=c, waves=w):
                 sizes = ", ".join(str(len(x)) for x in w) or "none"
-                self._say(f"deployment #{event.deployment}: {v} to canaries {', '.join(c)}; "
-                          f"waves of {sizes} host(s) after")
+                self._say(
+                    f"deployment #{event.deployment}: {v} to canaries {', '.join(c)}; "
+                    f"waves of {sizes} host(s) after"
+                )
             case ev.PhaseChanged():
                 self._say(f"-- {event.label}")
             case ev.HostUpdate(host=h, state=s, version=v, detail=d) if event.deployment:
                 if s in (ev.HostState.PENDING,):
                     return
-                extra = f" {v}" if v and s in (ev.HostState.DEPLOYED, ev.HostState.ROLLED_BACK) \
-                    else ""
+                extra = (
+                    f" {v}" if v and s in (ev.HostState.DEPLOYED, ev.HostState.ROLLED_BACK) else ""
+                )
                 self._say(f"   {h}: {s.value}{extra}" + (f"  ({d})" if d else ""))
             case ev.StepResult(host=h, step=st, exit_status=code, duration=dur, output=out):
                 mark = "ok" if code == 0 else f"FAILED (exit {code})"
@@ -557,16 +622,18 @@ class HumanPrinter:
                     for line in out.strip().splitlines()[-5:]:
                         self._say(f"      | {line}")
             case ev.AnalysisStarted(canaries=c, baseline=b, duration=dur):
-                self._say(f"   watching {', '.join(c)} for {dur:g}s; baseline: "
-                          f"{', '.join(b) or 'none'}")
+                self._say(
+                    f"   watching {', '.join(c)} for {dur:g}s; baseline: {', '.join(b) or 'none'}"
+                )
             case ev.AnalysisUpdate(elapsed=el, duration=dur, measurements=ms):
                 now = time.monotonic()
                 if now - self._last_analysis < 2.0 and el < dur:
                     return
                 self._last_analysis = now
-                shown = "; ".join(f"{m.host} {m.rule}="
-                                  + ("-" if m.value is None else f"{m.value:.3g}")
-                                  for m in ms)
+                shown = "; ".join(
+                    f"{m.host} {m.rule}=" + ("-" if m.value is None else f"{m.value:.3g}")
+                    for m in ms
+                )
                 self._say(f"   analysis {el:4.0f}s/{dur:g}s  {shown}")
             case ev.VerdictReached(verdict=v, reasons=rs):
                 self._say(f"   verdict: {v.value.upper()}")
@@ -575,8 +642,10 @@ class HumanPrinter:
             case ev.WaveStarted(wave=i, waves=n, hosts=hs):
                 self._say(f"   wave {i}/{n}: {len(hs)} host(s)")
             case ev.WaveFinished(wave=i, waves=n, succeeded=ok, failed=bad):
-                self._say(f"   wave {i}/{n} done: {len(ok)} ok, {len(bad)} failed"
-                          + (f" ({', '.join(bad)})" if bad else ""))
+                self._say(
+                    f"   wave {i}/{n} done: {len(ok)} ok, {len(bad)} failed"
+                    + (f" ({', '.join(bad)})" if bad else "")
+                )
             case ev.Notice(level=lv, message=m):
                 self._say(f"   [{lv}] {m}")
             case ev.Decision(action=a, user=u, detail=d):
@@ -585,4 +654,3 @@ class HumanPrinter:
                 self._say(f"-- {o.value}: {s}")
             case _:
                 return
-

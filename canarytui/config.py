@@ -267,7 +267,11 @@ class _Reader:
     # Mappings -------------------------------------------------------------------
 
     def mapping(
-        self, node: Node, path: str, known: set[str], required: frozenset[str] | set[str] = frozenset()
+        self,
+        node: Node,
+        path: str,
+        known: set[str],
+        required: frozenset[str] | set[str] = frozenset(),
     ) -> dict[str, Node] | None:
         if not isinstance(node, MappingNode):
             self.problem(node, path or "(top level)", f"expected a mapping, got {_kind(node)}")
@@ -306,7 +310,12 @@ class _Reader:
         return text
 
     def integer(
-        self, node: Node | None, path: str, default: Any, low: int | None = None, high: int | None = None
+        self,
+        node: Node | None,
+        path: str,
+        default: Any,
+        low: int | None = None,
+        high: int | None = None,
     ) -> Any:
         if node is None:
             return default
@@ -367,7 +376,9 @@ class _Reader:
                     path,
                     f"unknown placeholder {{{name}}} (known: "
                     + ", ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS))
-                    + "; write ${" + name + "} for a shell variable)",
+                    + "; write ${"
+                    + name
+                    + "} for a shell variable)",
                 )
         return text
 
@@ -417,8 +428,15 @@ def _read_ssh(r: _Reader, node: Node | None) -> SshDefaults:
     m = r.mapping(
         node,
         "ssh",
-        {"user", "port", "identity_files", "known_hosts", "connect_timeout",
-         "command_timeout", "max_parallel"},
+        {
+            "user",
+            "port",
+            "identity_files",
+            "known_hosts",
+            "connect_timeout",
+            "command_timeout",
+            "max_parallel",
+        },
     )
     if m is None:
         return d
@@ -427,8 +445,12 @@ def _read_ssh(r: _Reader, node: Node | None) -> SshDefaults:
         port=r.integer(m.get("port"), "ssh.port", d.port, 1, 65535),
         identity_files=r.strings(m.get("identity_files"), "ssh.identity_files") or (),
         known_hosts=r.string(m.get("known_hosts"), "ssh.known_hosts", d.known_hosts),
-        connect_timeout=r.duration(m.get("connect_timeout"), "ssh.connect_timeout", d.connect_timeout),
-        command_timeout=r.duration(m.get("command_timeout"), "ssh.command_timeout", d.command_timeout),
+        connect_timeout=r.duration(
+            m.get("connect_timeout"), "ssh.connect_timeout", d.connect_timeout
+        ),
+        command_timeout=r.duration(
+            m.get("command_timeout"), "ssh.command_timeout", d.command_timeout
+        ),
         max_parallel=r.integer(m.get("max_parallel"), "ssh.max_parallel", d.max_parallel, 1, 10000),
     )
 
@@ -443,8 +465,9 @@ def _read_hosts(r: _Reader, node: Node | None, ssh: SshDefaults) -> tuple[Host, 
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
         path = f"hosts[{i}]"
-        m = r.mapping(item, path, {"name", "address", "user", "port", "roles", "labels"},
-                      {"name", "address"})
+        m = r.mapping(
+            item, path, {"name", "address", "user", "port", "roles", "labels"}, {"name", "address"}
+        )
         if m is None:
             continue
         name = r.string(m.get("name"), f"{path}.name", None)
@@ -453,8 +476,11 @@ def _read_hosts(r: _Reader, node: Node | None, ssh: SshDefaults) -> tuple[Host, 
             r.problem(m["name"], f"{path}.name", f"{name!r}: use letters, digits, '.', '_' and '-'")
             name = None
         if name is not None and name in seen:
-            r.problem(m["name"], f"{path}.name",
-                      f"duplicate host name {name!r} (first at hosts[{seen[name]}])")
+            r.problem(
+                m["name"],
+                f"{path}.name",
+                f"duplicate host name {name!r} (first at hosts[{seen[name]}])",
+            )
             name = None
         labels: dict[str, str] = {}
         if "labels" in m:
@@ -541,7 +567,8 @@ def _read_rules(r: _Reader, node: Node | None) -> tuple[Rule, ...]:
     for i, item in enumerate(items):
         path = f"canary.analysis.rules[{i}]"
         m = r.mapping(
-            item, path,
+            item,
+            path,
             {"name", "metric", "per", "max", "max_vs_baseline", "quantile", "must_have_data"},
             {"name", "metric"},
         )
@@ -563,11 +590,19 @@ def _read_rules(r: _Reader, node: Node | None) -> tuple[Rule, ...]:
         if "max" not in m and "max_vs_baseline" not in m:
             r.problem(item, f"{path}.max", "required (or max_vs_baseline): a rule needs a limit")
         if name and metric:
-            rules.append(Rule(
-                name=name, metric=metric, per=per, max=rule_max, max_vs_baseline=vs,
-                quantile=quantile,
-                must_have_data=r.boolean(m.get("must_have_data"), f"{path}.must_have_data", False),
-            ))
+            rules.append(
+                Rule(
+                    name=name,
+                    metric=metric,
+                    per=per,
+                    max=rule_max,
+                    max_vs_baseline=vs,
+                    quantile=quantile,
+                    must_have_data=r.boolean(
+                        m.get("must_have_data"), f"{path}.must_have_data", False
+                    ),
+                )
+            )
     return tuple(rules)
 
 
@@ -590,15 +625,19 @@ def _read_canary(r: _Reader, node: Node | None, host_names: set[str]) -> Canary:
         r.problem(m["percent"], "canary.percent", "give either canary.hosts or canary.percent")
     analysis = Analysis()
     if "analysis" in m:
-        am = r.mapping(m["analysis"], "canary.analysis",
-                       {"duration", "max_failed_checks", "baseline", "rules"})
+        am = r.mapping(
+            m["analysis"], "canary.analysis", {"duration", "max_failed_checks", "baseline", "rules"}
+        )
         if am is not None:
             da = Analysis()
             analysis = Analysis(
                 duration=r.duration(am.get("duration"), "canary.analysis.duration", da.duration),
-                max_failed_checks=r.integer(am.get("max_failed_checks"),
-                                            "canary.analysis.max_failed_checks",
-                                            da.max_failed_checks, 0),
+                max_failed_checks=r.integer(
+                    am.get("max_failed_checks"),
+                    "canary.analysis.max_failed_checks",
+                    da.max_failed_checks,
+                    0,
+                ),
                 baseline=r.integer(am.get("baseline"), "canary.analysis.baseline", da.baseline, 0),
                 rules=_read_rules(r, am.get("rules")),
             )
@@ -623,12 +662,16 @@ def _read_waves(r: _Reader, node: Node | None) -> tuple[WaveSpec, ...]:
             if 0 < pct <= 100:
                 spec = WaveSpec(pct, True)
         if spec is None:
-            r.problem(item, path, f"expected a share like 10% (up to 100%) or a host count, "
-                                  f"got {_kind(item)}")
+            r.problem(
+                item,
+                path,
+                f"expected a share like 10% (up to 100%) or a host count, got {_kind(item)}",
+            )
             continue
         if waves and waves[-1].percent == spec.percent and spec.value <= waves[-1].value:
-            r.problem(item, path, f"waves are cumulative and must increase: {spec} "
-                                  f"after {waves[-1]}")
+            r.problem(
+                item, path, f"waves are cumulative and must increase: {spec} after {waves[-1]}"
+            )
         elif waves and waves[-1].percent and not spec.percent:
             r.problem(item, path, f"a host count ({spec}) cannot follow a share ({waves[-1]})")
         waves.append(spec)
@@ -651,8 +694,9 @@ def _read_promote(r: _Reader, node: Node | None) -> Promote:
             pause = r.duration(pn, "promote.pause", 0.0)
     on_failure = r.string(m.get("on_failure"), "promote.on_failure", d.on_failure)
     if on_failure not in ("rollback", "halt"):
-        r.problem(m["on_failure"], "promote.on_failure",
-                  f"expected rollback or halt, got {on_failure!r}")
+        r.problem(
+            m["on_failure"], "promote.on_failure", f"expected rollback or halt, got {on_failure!r}"
+        )
         on_failure = d.on_failure
     return Promote(
         waves=_read_waves(r, m.get("waves")),
@@ -662,8 +706,18 @@ def _read_promote(r: _Reader, node: Node | None) -> Promote:
     )
 
 
-TOP_KEYS = {"name", "app", "version_pattern", "ssh", "hosts", "deploy", "health", "logs",
-            "canary", "promote"}
+TOP_KEYS = {
+    "name",
+    "app",
+    "version_pattern",
+    "ssh",
+    "hosts",
+    "deploy",
+    "health",
+    "logs",
+    "canary",
+    "promote",
+}
 
 
 def parse_env(text: str, file: str = "<env>", path: Path | None = None) -> Environment:
@@ -691,7 +745,9 @@ def parse_env(text: str, file: str = "<env>", path: Path | None = None) -> Envir
     try:
         re.compile(pattern)
     except re.error as exc:
-        r.problem(m.get("version_pattern"), "version_pattern", f"not a valid regular expression: {exc}")
+        r.problem(
+            m.get("version_pattern"), "version_pattern", f"not a valid regular expression: {exc}"
+        )
     ssh = _read_ssh(r, m.get("ssh"))
     hosts = _read_hosts(r, m.get("hosts"), ssh)
     deploy = _read_deploy(r, m.get("deploy"))
@@ -703,8 +759,16 @@ def parse_env(text: str, file: str = "<env>", path: Path | None = None) -> Envir
         raise EnvFileError(r.problems or [f"{file}:1: (top level): incomplete environment"])
     return Environment(
         path=(path or Path(file)).resolve(),
-        name=name, app=app, ssh=ssh, hosts=hosts, deploy=deploy, health=health, logs=logs,
-        canary=canary, promote=promote, version_pattern=pattern,
+        name=name,
+        app=app,
+        ssh=ssh,
+        hosts=hosts,
+        deploy=deploy,
+        health=health,
+        logs=logs,
+        canary=canary,
+        promote=promote,
+        version_pattern=pattern,
     )
 
 
@@ -717,4 +781,3 @@ def load_env(path: str | os.PathLike[str]) -> Environment:
     except (OSError, UnicodeDecodeError) as exc:
         raise EnvFileError([f"{p}:1: (file): cannot read: {exc}"]) from None
     return parse_env(text, file=str(path), path=p)
-

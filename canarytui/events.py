@@ -36,12 +36,12 @@ def phase_label(phase: Phase, wave: int | None = None, waves: int = 0) -> str:
 
 
 class HostState(StrEnum):
-    UNKNOWN = "unknown"          # not reached yet
-    IDLE = "idle"                # running its stable version, not part of a deployment step
-    PENDING = "pending"          # planned into a wave, not started
+    UNKNOWN = "unknown"  # not reached yet
+    IDLE = "idle"  # running its stable version, not part of a deployment step
+    PENDING = "pending"  # planned into a wave, not started
     DEPLOYING = "deploying"
-    DEPLOYED = "deployed"        # on the candidate and healthy after it
-    FAILED = "failed"            # a step, hook or post-deploy check failed
+    DEPLOYED = "deployed"  # on the candidate and healthy after it
+    FAILED = "failed"  # a step, hook or post-deploy check failed
     UNREACHABLE = "unreachable"  # connect failed or timed out, or a command hung
     ROLLING_BACK = "rolling back"
     ROLLED_BACK = "rolled back"
@@ -57,16 +57,16 @@ class Verdict(StrEnum):
 class Outcome(StrEnum):
     """How a call on the engine ended; it maps onto the CLI's exit status."""
 
-    CANARY_PASSED = "canary passed"        # open, awaiting promotion (exit 0)
-    PAUSED = "paused"                      # open between waves (exit 0)
-    COMPLETE = "complete"                  # exit 0
-    CANARY_FAILED = "canary failed"        # rolled back (exit 3)
-    INCONCLUSIVE = "inconclusive"          # open, the operator decides (exit 1)
-    HALTED = "halted"                      # promotion stopped, open (exit 4)
+    CANARY_PASSED = "canary passed"  # open, awaiting promotion (exit 0)
+    PAUSED = "paused"  # open between waves (exit 0)
+    COMPLETE = "complete"  # exit 0
+    CANARY_FAILED = "canary failed"  # rolled back (exit 3)
+    INCONCLUSIVE = "inconclusive"  # open, the operator decides (exit 1)
+    HALTED = "halted"  # promotion stopped, open (exit 4)
     PROMOTION_ROLLED_BACK = "promotion rolled back"  # exit 4
-    ROLLED_BACK = "rolled back"            # an operator's rollback finished (exit 0)
-    ABORTED = "aborted"                    # stopped by an operator's rollback
-    ERROR = "error"                        # exit 1
+    ROLLED_BACK = "rolled back"  # an operator's rollback finished (exit 0)
+    ABORTED = "aborted"  # stopped by an operator's rollback
+    ERROR = "error"  # exit 1
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class StepResult(Event):
     kind: ClassVar[str] = "step"
     host: str
     step: str
-    action: str          # "deploy", "rollback", "hook", "lock"
+    action: str  # "deploy", "rollback", "hook", "lock"
     exit_status: int | None  # None: it did not finish (timeout, connection lost)
     output: str
     duration: float
@@ -138,7 +138,7 @@ class HealthSample(Event):
     kind: ClassVar[str] = "health"
     journaled: ClassVar[bool] = False
     host: str
-    ok: bool | None          # None: the host could not be reached
+    ok: bool | None  # None: the host could not be reached
     latency: float
     detail: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
@@ -168,7 +168,7 @@ class Measurement:
     host: str
     value: float | None
     limit: str
-    passed: bool | None      # None: no data
+    passed: bool | None  # None: no data
     baseline: float | None = None
 
     def describe(self) -> str:
@@ -226,7 +226,7 @@ class Decision(Event):
 @dataclass(frozen=True)
 class Notice(Event):
     kind: ClassVar[str] = "notice"
-    level: str   # "info", "warning", "error"
+    level: str  # "info", "warning", "error"
     message: str
     host: str | None = None
 
@@ -241,8 +241,19 @@ class DeploymentFinished(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
-        DeploymentStarted, PhaseChanged, HostUpdate, StepResult, HealthSample, LogLine,
-        AnalysisStarted, AnalysisUpdate, VerdictReached, WaveStarted, WaveFinished, Decision,
-        Notice, DeploymentFinished,
+        DeploymentStarted,
+        PhaseChanged,
+        HostUpdate,
+        StepResult,
+        HealthSample,
+        LogLine,
+        AnalysisStarted,
+        AnalysisUpdate,
+        VerdictReached,
+        WaveStarted,
+        WaveFinished,
+        Decision,
+        Notice,
+        DeploymentFinished,
     )
 }

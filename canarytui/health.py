@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import deque
@@ -15,7 +16,7 @@ from canarytui.events import HealthSample
 from canarytui.ssh import Fleet, SshError
 
 SERIES_LIMIT = 600  # samples kept per host: 20 min at 2 s
-BUCKET_SEP = "@"    # histogram buckets are kept as "<name>_bucket@<le>"
+BUCKET_SEP = "@"  # histogram buckets are kept as "<name>_bucket@<le>"
 
 
 def wanted_metrics(rules: Iterable[Rule]) -> set[str]:
@@ -28,7 +29,9 @@ def wanted_metrics(rules: Iterable[Rule]) -> set[str]:
     return names
 
 
-def parse_metrics(text: str, wanted: set[str] | None = None) -> tuple[dict[str, float], dict[str, str]]:
+def parse_metrics(
+    text: str, wanted: set[str] | None = None
+) -> tuple[dict[str, float], dict[str, str]]:
     """Prometheus text -> (flat values summed over labels, family types).
 
     Counters are keyed by their sample name (``x_total``) and also by the family name;
@@ -61,13 +64,23 @@ def _family_wanted(family: str, wanted: set[str]) -> bool:
 
 
 async def probe(
-    fleet: Fleet, env: Environment, name: str, *, deployment: int | None = None,
+    fleet: Fleet,
+    env: Environment,
+    name: str,
+    *,
+    deployment: int | None = None,
     wanted: set[str] | None = None,
 ) -> tuple[HealthSample, dict[str, str]]:
     """Run the health check (and the metrics command if any) on one host."""
     host = env.host(name)
-    values = {"version": "", "previous": "", "host": host.name, "address": host.address,
-              "app": env.app, "env": env.name}
+    values = {
+        "version": "",
+        "previous": "",
+        "host": host.name,
+        "address": host.address,
+        "app": env.app,
+        "env": env.name,
+    }
     started = time.monotonic()
     metrics: dict[str, float] = {}
     types: dict[str, str] = {}
@@ -75,8 +88,11 @@ async def probe(
         result = await fleet.run(name, render(env.health.check, values), env.health.timeout)
         latency = time.monotonic() - started
         ok = result.ok
-        detail = "" if ok else f"health check exited {result.exit_status}: " + \
-            result.output.strip()[-200:]
+        detail = (
+            ""
+            if ok
+            else f"health check exited {result.exit_status}: " + result.output.strip()[-200:]
+        )
         if env.health.metrics:
             m = await fleet.run(name, render(env.health.metrics, values), env.health.timeout)
             if m.ok:
@@ -87,10 +103,16 @@ async def probe(
             else:
                 detail = (detail + "; " if detail else "") + f"metrics exited {m.exit_status}"
     except SshError as exc:
-        return HealthSample(host=name, ok=None, latency=time.monotonic() - started,
-                            detail=str(exc), deployment=deployment), {}
-    return HealthSample(host=name, ok=ok, latency=latency, detail=detail, metrics=metrics,
-                        deployment=deployment), types
+        return HealthSample(
+            host=name,
+            ok=None,
+            latency=time.monotonic() - started,
+            detail=str(exc),
+            deployment=deployment,
+        ), {}
+    return HealthSample(
+        host=name, ok=ok, latency=latency, detail=detail, metrics=metrics, deployment=deployment
+    ), types
 
 
 @dataclass
@@ -116,7 +138,7 @@ class HostSeries:
         if len(points) < 2:
             return None
         total = 0.0
-        for before, after in zip(points, points[1:], strict=False):
+        for before, after in itertools.pairwise(points):
             total += after - before if after >= before else after
         return total
 

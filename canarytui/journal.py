@@ -79,7 +79,9 @@ CREATE TABLE IF NOT EXISTS decisions (
 
 # Outcomes after which nothing more can be done with a deployment but roll it back.
 _CLOSING = {
-    ev.Outcome.COMPLETE, ev.Outcome.CANARY_FAILED, ev.Outcome.PROMOTION_ROLLED_BACK,
+    ev.Outcome.COMPLETE,
+    ev.Outcome.CANARY_FAILED,
+    ev.Outcome.PROMOTION_ROLLED_BACK,
     ev.Outcome.ROLLED_BACK,
 }
 
@@ -164,9 +166,18 @@ class Journal:
     # Deployments ------------------------------------------------------------------
 
     def create_deployment(
-        self, *, token: str, env: str, app: str, env_path: str, version: str,
-        canaries: list[str], plan: list[list[str]], previous: dict[str, str | None],
-        user: str, machine: str,
+        self,
+        *,
+        token: str,
+        env: str,
+        app: str,
+        env_path: str,
+        version: str,
+        canaries: list[str],
+        plan: list[list[str]],
+        previous: dict[str, str | None],
+        user: str,
+        machine: str,
     ) -> int:
         now = time.time()
         with self._tx() as db:
@@ -174,8 +185,21 @@ class Journal:
                 "INSERT INTO deployments (token, env, app, env_path, version, phase, waves,"
                 " canaries, plan, user, machine, started_at, updated_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (token, env, app, env_path, version, ev.Phase.IDLE.value, len(plan),
-                 json.dumps(canaries), json.dumps(plan), user, machine, now, now),
+                (
+                    token,
+                    env,
+                    app,
+                    env_path,
+                    version,
+                    ev.Phase.IDLE.value,
+                    len(plan),
+                    json.dumps(canaries),
+                    json.dumps(plan),
+                    user,
+                    machine,
+                    now,
+                    now,
+                ),
             )
             deployment = int(cur.lastrowid or 0)
             roles = {h: "canary" for h in canaries}
@@ -184,8 +208,18 @@ class Journal:
             db.executemany(
                 "INSERT INTO hosts (deployment, host, role, previous, current, state, updated_at)"
                 " VALUES (?,?,?,?,?,?,?)",
-                [(deployment, h, role, previous.get(h), previous.get(h),
-                  ev.HostState.PENDING.value, now) for h, role in roles.items()],
+                [
+                    (
+                        deployment,
+                        h,
+                        role,
+                        previous.get(h),
+                        previous.get(h),
+                        ev.HostState.PENDING.value,
+                        now,
+                    )
+                    for h, role in roles.items()
+                ],
             )
         return deployment
 
@@ -196,7 +230,8 @@ class Journal:
     def open_deployment(self, env: str, app: str) -> DeploymentRecord | None:
         row = self._db.execute(
             "SELECT * FROM deployments WHERE env = ? AND app = ? AND is_open = 1"
-            " ORDER BY id DESC LIMIT 1", (env, app),
+            " ORDER BY id DESC LIMIT 1",
+            (env, app),
         ).fetchone()
         return _deployment(row) if row else None
 
@@ -217,7 +252,8 @@ class Journal:
     def hosts(self, deployment: int) -> dict[str, HostRecord]:
         rows = self._db.execute(
             "SELECT host, role, previous, current, state, last_step, exit_status, output,"
-            " updated_at FROM hosts WHERE deployment = ? ORDER BY rowid", (deployment,),
+            " updated_at FROM hosts WHERE deployment = ? ORDER BY rowid",
+            (deployment,),
         ).fetchall()
         return {r["host"]: HostRecord(**dict(r)) for r in rows}
 
@@ -230,7 +266,8 @@ class Journal:
     def decisions(self, deployment: int) -> list[dict[str, Any]]:
         rows = self._db.execute(
             "SELECT at, user, machine, action, detail FROM decisions WHERE deployment = ?"
-            " ORDER BY id", (deployment,),
+            " ORDER BY id",
+            (deployment,),
         ).fetchall()
         return [dict(r) for r in rows]
 
@@ -252,7 +289,8 @@ class Journal:
                 case ev.PhaseChanged(phase=phase, wave=wave, waves=waves):
                     db.execute(
                         "UPDATE deployments SET phase = ?, wave = ?, waves = ?, updated_at = ?"
-                        " WHERE id = ?", (phase.value, wave, waves, now, d),
+                        " WHERE id = ?",
+                        (phase.value, wave, waves, now, d),
                     )
                 case ev.HostUpdate(host=host, state=state, version=version, detail=detail):
                     db.execute(
@@ -268,20 +306,29 @@ class Journal:
                         (step, status, output, now, d, host),
                     )
                 case ev.VerdictReached(verdict=verdict):
-                    db.execute("UPDATE deployments SET verdict = ?, updated_at = ? WHERE id = ?",
-                               (verdict.value, now, d))
+                    db.execute(
+                        "UPDATE deployments SET verdict = ?, updated_at = ? WHERE id = ?",
+                        (verdict.value, now, d),
+                    )
                 case ev.Decision(action=action, user=user, detail=detail):
                     db.execute(
                         "INSERT INTO decisions (deployment, at, user, machine, action, detail)"
-                        " VALUES (?,?,?,?,?,?)", (d, now, user, machine_name(), action, detail),
+                        " VALUES (?,?,?,?,?,?)",
+                        (d, now, user, machine_name(), action, detail),
                     )
                 case ev.DeploymentFinished(outcome=outcome, summary=summary):
                     closing = outcome in _CLOSING
                     db.execute(
                         "UPDATE deployments SET outcome = ?, summary = ?, is_open = ?,"
                         " finished_at = ?, updated_at = ? WHERE id = ?",
-                        (outcome.value, summary, 0 if closing else 1,
-                         now if closing else None, now, d),
+                        (
+                            outcome.value,
+                            summary,
+                            0 if closing else 1,
+                            now if closing else None,
+                            now,
+                            d,
+                        ),
                     )
                 case _:
                     db.execute("UPDATE deployments SET updated_at = ? WHERE id = ?", (now, d))
@@ -302,8 +349,9 @@ class Journal:
     def discard(self, deployment: int) -> None:
         """Forget a deployment that never started (its locks could not be had)."""
         with self._tx() as db:
-            if db.execute("SELECT 1 FROM events WHERE deployment = ? LIMIT 1",
-                          (deployment,)).fetchone():
+            if db.execute(
+                "SELECT 1 FROM events WHERE deployment = ? LIMIT 1", (deployment,)
+            ).fetchone():
                 return
             db.execute("DELETE FROM hosts WHERE deployment = ?", (deployment,))
             db.execute("DELETE FROM deployments WHERE id = ?", (deployment,))
@@ -311,8 +359,9 @@ class Journal:
     def reopen(self, deployment: int) -> None:
         """A finished deployment being rolled back is open again until that ends."""
         with self._tx() as db:
-            db.execute("UPDATE deployments SET is_open = 1, finished_at = NULL WHERE id = ?",
-                       (deployment,))
+            db.execute(
+                "UPDATE deployments SET is_open = 1, finished_at = NULL WHERE id = ?", (deployment,)
+            )
 
 
 class _Transaction:

@@ -53,9 +53,15 @@ class Owner:
     machine: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"token": self.token, "deployment": self.deployment, "version": self.version,
-                "user": self.user, "machine": self.machine, "since": time.time(),
-                "pid": os.getpid()}
+        return {
+            "token": self.token,
+            "deployment": self.deployment,
+            "version": self.version,
+            "user": self.user,
+            "machine": self.machine,
+            "since": time.time(),
+            "pid": os.getpid(),
+        }
 
 
 # ------------------------------------------------------------------------ local
@@ -85,10 +91,10 @@ def acquire_local(path: Path, owner: Owner) -> None:
         if held.get("token") != owner.token:
             raise LockHeld(f"local lock {path}", held) from None
         pid = held.get("pid")
-        if (pid and pid != os.getpid() and held.get("machine") == owner.machine
-                and _alive(int(pid))):
-            raise LockHeld(f"local lock {path} (another process is driving this deployment)",
-                           held) from None
+        if pid and pid != os.getpid() and held.get("machine") == owner.machine and _alive(int(pid)):
+            raise LockHeld(
+                f"local lock {path} (another process is driving this deployment)", held
+            ) from None
         tmp = path.with_suffix(".tmp")
         tmp.write_text(data)
         os.replace(tmp, path)

@@ -69,8 +69,9 @@ def plan_waves(rest: Sequence[str], specs: Sequence[WaveSpec]) -> list[list[str]
     return waves
 
 
-def make_plan(env: Environment, canaries: Sequence[str] | None = None,
-              canary_percent: float | None = None) -> Plan:
+def make_plan(
+    env: Environment, canaries: Sequence[str] | None = None, canary_percent: float | None = None
+) -> Plan:
     names = env.host_names
     if canaries:
         unknown = [c for c in canaries if c not in names]
@@ -102,8 +103,14 @@ def pick_baseline(candidates: Sequence[str], count: int) -> list[str]:
 class Engine:
     """One environment's rollout engine. Knows nothing about how it is shown."""
 
-    def __init__(self, env: Environment, journal: Journal, *, fleet: Fleet | None = None,
-                 user: str | None = None) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        journal: Journal,
+        *,
+        fleet: Fleet | None = None,
+        user: str | None = None,
+    ) -> None:
         self.env = env
         self.journal = journal
         self.fleet = fleet or Fleet(env)
@@ -111,7 +118,9 @@ class Engine:
         self.machine = machine_name()
         self._subscribers: list[Subscriber] = []
         self.deployment: DeploymentRecord | None = None
-        self.host_states: dict[str, ev.HostState] = {h: ev.HostState.UNKNOWN for h in env.host_names}
+        self.host_states: dict[str, ev.HostState] = {
+            h: ev.HostState.UNKNOWN for h in env.host_names
+        }
         self.versions: dict[str, str | None] = {}
         self.previous: dict[str, str | None] = {}
         self.details: dict[str, str] = {}  # the last thing said about each host
@@ -159,17 +168,20 @@ class Engine:
         waves = len(self.deployment.plan) if self.deployment else 0
         self.emit(ev.PhaseChanged(phase=phase, wave=wave, waves=waves, deployment=self._d()))
 
-    def _host(self, name: str, state: ev.HostState, version: str | None = None,
-              detail: str = "") -> None:
-        self.emit(ev.HostUpdate(host=name, state=state, version=version, detail=detail,
-                                deployment=self._d()))
+    def _host(
+        self, name: str, state: ev.HostState, version: str | None = None, detail: str = ""
+    ) -> None:
+        self.emit(
+            ev.HostUpdate(
+                host=name, state=state, version=version, detail=detail, deployment=self._d()
+            )
+        )
 
     def _notice(self, level: str, message: str, host: str | None = None) -> None:
         self.emit(ev.Notice(level=level, message=message, host=host, deployment=self._d()))
 
     def _decision(self, action: str, detail: str = "") -> None:
-        self.emit(ev.Decision(action=action, user=self.user, detail=detail,
-                              deployment=self._d()))
+        self.emit(ev.Decision(action=action, user=self.user, detail=detail, deployment=self._d()))
 
     # Queries ---------------------------------------------------------------------
 
@@ -198,8 +210,14 @@ class Engine:
 
     def _values(self, name: str, version: str, previous: str | None) -> dict[str, str]:
         host = self.env.host(name)
-        return {"version": version, "previous": previous or "", "host": host.name,
-                "address": host.address, "app": self.env.app, "env": self.env.name}
+        return {
+            "version": version,
+            "previous": previous or "",
+            "host": host.name,
+            "address": host.address,
+            "app": self.env.app,
+            "env": self.env.name,
+        }
 
     async def discover(self, names: Iterable[str] | None = None) -> dict[str, str | None]:
         """Ask hosts which version they run (``deploy.current``); unreachable ones are marked."""
@@ -210,15 +228,20 @@ class Engine:
             try:
                 result = await self.fleet.run(name, command)
             except SshError as exc:
-                self.emit(ev.HostUpdate(host=name, state=ev.HostState.UNREACHABLE,
-                                        detail=str(exc)))
+                self.emit(ev.HostUpdate(host=name, state=ev.HostState.UNREACHABLE, detail=str(exc)))
                 return name, None
             version = _first_line(result.stdout) if result.ok else None
             state = self.host_states.get(name, ev.HostState.UNKNOWN)
             if state in (ev.HostState.UNKNOWN, ev.HostState.UNREACHABLE):
                 state = ev.HostState.IDLE
-            self.emit(ev.HostUpdate(host=name, state=state, version=version,
-                                    detail="" if result.ok else result.output.strip()[-200:]))
+            self.emit(
+                ev.HostUpdate(
+                    host=name,
+                    state=state,
+                    version=version,
+                    detail="" if result.ok else result.output.strip()[-200:],
+                )
+            )
             return name, version
 
         return dict(await asyncio.gather(*(one(n) for n in targets)))
@@ -233,9 +256,14 @@ class Engine:
 
     # Operator calls -------------------------------------------------------------
 
-    async def deploy(self, version: str, *, canaries: Sequence[str] | None = None,
-                     canary_percent: float | None = None,
-                     auto_promote: bool = False) -> ev.Outcome:
+    async def deploy(
+        self,
+        version: str,
+        *,
+        canaries: Sequence[str] | None = None,
+        canary_percent: float | None = None,
+        auto_promote: bool = False,
+    ) -> ev.Outcome:
         """Lock, deploy the canaries, analyse; promote too if asked and the canary passed."""
         self.env.validate_version(version)
         plan = make_plan(self.env, canaries, canary_percent)
@@ -271,12 +299,12 @@ class Engine:
                 await self._task
             if running is None or self.deployment is None:
                 raise ActionRefused("the deployment was stopped before it changed anything")
-        record = self.open_deployment() or self.journal.last_deployment(self.env.name,
-                                                                        self.env.app)
+        record = self.open_deployment() or self.journal.last_deployment(self.env.name, self.env.app)
         if record is None:
             raise ActionRefused("nothing to roll back: this environment has no deployment")
         if record.phase == ev.Phase.ROLLED_BACK.value or (
-                not record.is_open and record.outcome != ev.Outcome.COMPLETE.value):
+            not record.is_open and record.outcome != ev.Outcome.COMPLETE.value
+        ):
             raise ActionRefused(
                 f"nothing to roll back: deployment #{record.id} of {record.version} is "
                 f"already {record.outcome or record.phase_label}"
@@ -321,14 +349,20 @@ class Engine:
     # Locks ----------------------------------------------------------------------------
 
     def _owner(self, token: str, deployment: int, version: str) -> lock.Owner:
-        return lock.Owner(token=token, deployment=deployment, version=version,
-                          user=self.user, machine=self.machine)
+        return lock.Owner(
+            token=token,
+            deployment=deployment,
+            version=version,
+            user=self.user,
+            machine=self.machine,
+        )
 
     def _local_lock_path(self) -> object:
         return lock.local_lock_path(self.journal.state_dir, self.env.name, self.env.app)
 
-    async def _take_locks(self, owner: lock.Owner, hosts: Sequence[str],
-                          discover: bool) -> dict[str, str | SshError | None]:
+    async def _take_locks(
+        self, owner: lock.Owner, hosts: Sequence[str], discover: bool
+    ) -> dict[str, str | SshError | None]:
         """Local lock, then every host's lock (with version discovery in the same trip).
 
         Returns each host's version (or the error that made it unreachable). On a lock
@@ -371,7 +405,8 @@ class Engine:
         except TimeoutError:
             pass
         lock.release_local(
-            lock.local_lock_path(self.journal.state_dir, self.env.name, self.env.app), token)
+            lock.local_lock_path(self.journal.state_dir, self.env.name, self.env.app), token
+        )
 
     async def _ensure_locks(self) -> None:
         """Continue a deployment: take over its locks (ours by token) on every host."""
@@ -392,9 +427,16 @@ class Engine:
         # The deployment gets its number first, so every lock can say whose it is; it is
         # discarded again if the locks cannot be had (nothing happened then).
         d = self.journal.create_deployment(
-            token=token, env=self.env.name, app=self.env.app, env_path=str(self.env.path),
-            version=version, canaries=plan.canaries, plan=plan.waves, previous={},
-            user=self.user, machine=self.machine,
+            token=token,
+            env=self.env.name,
+            app=self.env.app,
+            env_path=str(self.env.path),
+            version=version,
+            canaries=plan.canaries,
+            plan=plan.waves,
+            previous={},
+            user=self.user,
+            machine=self.machine,
         )
         owner = self._owner(token, d, version)
         self.deployment = None
@@ -415,9 +457,16 @@ class Engine:
         self.deployment = record
         self.previous = previous
         self._pause_requested = False
-        self.emit(ev.DeploymentStarted(version=version, canaries=plan.canaries,
-                                       waves=plan.waves, previous=previous, user=self.user,
-                                       deployment=d))
+        self.emit(
+            ev.DeploymentStarted(
+                version=version,
+                canaries=plan.canaries,
+                waves=plan.waves,
+                previous=previous,
+                user=self.user,
+                deployment=d,
+            )
+        )
         self._decision("deploy", f"{version} to canaries {', '.join(plan.canaries)}")
         for name, v in found.items():
             if isinstance(v, SshError):
@@ -438,19 +487,26 @@ class Engine:
         ok = await self._deploy_hosts(d.canaries, d.version)
         if not all(ok.values()):
             failed = [h for h, good in ok.items() if not good]
-            self.emit(ev.VerdictReached(
-                verdict=ev.Verdict.FAIL,
-                reasons=[f"{h}: deploy {self.host_states[h].value}: {self.details.get(h, '')}"
-                         for h in failed],
-                measurements=[], deployment=d.id))
+            self.emit(
+                ev.VerdictReached(
+                    verdict=ev.Verdict.FAIL,
+                    reasons=[
+                        f"{h}: deploy {self.host_states[h].value}: {self.details.get(h, '')}"
+                        for h in failed
+                    ],
+                    measurements=[],
+                    deployment=d.id,
+                )
+            )
             return await self._rollback(ev.Outcome.CANARY_FAILED, decided=False)
         result = await self._analyse()
         if result is ev.Verdict.FAIL:
             return await self._rollback(ev.Outcome.CANARY_FAILED, decided=False)
         self._phase(ev.Phase.AWAITING_PROMOTION, wave=0)
         if result is ev.Verdict.INCONCLUSIVE:
-            self._notice("warning", "analysis inconclusive: the deployment stays open; "
-                                    "promote or roll back")
+            self._notice(
+                "warning", "analysis inconclusive: the deployment stays open; promote or roll back"
+            )
             return ev.Outcome.INCONCLUSIVE
         if auto_promote:
             return await self._promote(all_waves=True, decided=False)
@@ -462,12 +518,18 @@ class Engine:
         cfg = self.env.canary.analysis
         self._phase(ev.Phase.ANALYSIS)
         deployed = set(d.canaries)
-        candidates = [h for h in self.env.host_names
-                      if h not in deployed and self.host_states.get(h) != ev.HostState.UNREACHABLE]
+        candidates = [
+            h
+            for h in self.env.host_names
+            if h not in deployed and self.host_states.get(h) != ev.HostState.UNREACHABLE
+        ]
         baseline = pick_baseline(candidates, cfg.baseline)
         self.watched = set(d.canaries) | set(baseline)
-        self.emit(ev.AnalysisStarted(canaries=d.canaries, baseline=baseline,
-                                     duration=cfg.duration, deployment=d.id))
+        self.emit(
+            ev.AnalysisStarted(
+                canaries=d.canaries, baseline=baseline, duration=cfg.duration, deployment=d.id
+            )
+        )
         canary_series = {h: HostSeries() for h in d.canaries}
         base_series = {h: HostSeries() for h in baseline}
         interval = self.env.health.interval
@@ -479,17 +541,28 @@ class Engine:
             await self._probe_round(canary_series, base_series)
             measurements = an.measure(cfg, canary_series, base_series)
             elapsed = min(time.monotonic() - started, cfg.duration)
-            self.emit(ev.AnalysisUpdate(elapsed=elapsed, duration=cfg.duration,
-                                        measurements=measurements, deployment=d.id))
-            over_budget = [h for h, s in canary_series.items()
-                           if s.failed_checks > cfg.max_failed_checks]
+            self.emit(
+                ev.AnalysisUpdate(
+                    elapsed=elapsed,
+                    duration=cfg.duration,
+                    measurements=measurements,
+                    deployment=d.id,
+                )
+            )
+            over_budget = [
+                h for h, s in canary_series.items() if s.failed_checks > cfg.max_failed_checks
+            ]
             if over_budget or time.monotonic() >= deadline:
                 break
-            await asyncio.sleep(max(0.0, min(interval - (time.monotonic() - tick),
-                                             deadline - time.monotonic())))
+            await asyncio.sleep(
+                max(0.0, min(interval - (time.monotonic() - tick), deadline - time.monotonic()))
+            )
         verdict, reasons = an.verdict(measurements, cfg.rules, canary_series)
-        self.emit(ev.VerdictReached(verdict=verdict, reasons=reasons,
-                                    measurements=measurements, deployment=d.id))
+        self.emit(
+            ev.VerdictReached(
+                verdict=verdict, reasons=reasons, measurements=measurements, deployment=d.id
+            )
+        )
         self.watched = set()
         return verdict
 
@@ -509,8 +582,9 @@ class Engine:
             await self._ensure_locks()
         self._pause_requested = False
         try:
-            failures = sum(1 for wave in d.plan for h in wave
-                           if self.host_states.get(h) in _FAILED_STATES)
+            failures = sum(
+                1 for wave in d.plan for h in wave if self.host_states.get(h) in _FAILED_STATES
+            )
             budget = self.env.promote.max_failures
             total = len(d.plan)
             for index, wave in enumerate(d.plan, 1):
@@ -522,18 +596,27 @@ class Engine:
                 self.watched = set(todo)
                 ok = await self._deploy_hosts(todo, d.version)
                 failed = [h for h, good in ok.items() if not good]
-                failures = sum(1 for w in d.plan for h in w
-                               if self.host_states.get(h) in _FAILED_STATES)
-                self.emit(ev.WaveFinished(wave=index, waves=total,
-                                          succeeded=[h for h in todo if ok[h]], failed=failed,
-                                          deployment=d.id))
+                failures = sum(
+                    1 for w in d.plan for h in w if self.host_states.get(h) in _FAILED_STATES
+                )
+                self.emit(
+                    ev.WaveFinished(
+                        wave=index,
+                        waves=total,
+                        succeeded=[h for h in todo if ok[h]],
+                        failed=failed,
+                        deployment=d.id,
+                    )
+                )
                 self.watched = set()
                 if failures > budget:
-                    self._notice("error", f"{failures} host(s) failed during promotion "
-                                          f"(max_failures {budget}): {', '.join(failed)}")
+                    self._notice(
+                        "error",
+                        f"{failures} host(s) failed during promotion "
+                        f"(max_failures {budget}): {', '.join(failed)}",
+                    )
                     if self.env.promote.on_failure == "rollback":
-                        return await self._rollback(ev.Outcome.PROMOTION_ROLLED_BACK,
-                                                    decided=False)
+                        return await self._rollback(ev.Outcome.PROMOTION_ROLLED_BACK, decided=False)
                     self._phase(ev.Phase.HALTED, wave=index)
                     return ev.Outcome.HALTED
                 if index == total:
@@ -544,11 +627,14 @@ class Engine:
                     return ev.Outcome.PAUSED
                 if pause:
                     await asyncio.sleep(pause)
-            summary = (f"{d.version} on {len(d.canaries) + sum(map(len, d.plan)) - failures} "
-                       f"of {len(d.canaries) + sum(map(len, d.plan))} hosts")
+            summary = (
+                f"{d.version} on {len(d.canaries) + sum(map(len, d.plan)) - failures} "
+                f"of {len(d.canaries) + sum(map(len, d.plan))} hosts"
+            )
             self._phase(ev.Phase.COMPLETE)
-            self.emit(ev.DeploymentFinished(outcome=ev.Outcome.COMPLETE, summary=summary,
-                                            deployment=d.id))
+            self.emit(
+                ev.DeploymentFinished(outcome=ev.Outcome.COMPLETE, summary=summary, deployment=d.id)
+            )
             await self._release_locks(d.token)
             return ev.Outcome.COMPLETE
         except asyncio.CancelledError:
@@ -570,8 +656,11 @@ class Engine:
         broken = [h for h, ok in zip(targets, results, strict=True) if not ok]
         if broken:
             self._phase(ev.Phase.HALTED)
-            self._notice("error", f"rollback failed on {', '.join(broken)}: the deployment "
-                                  "stays open; fix the host(s) and roll back again")
+            self._notice(
+                "error",
+                f"rollback failed on {', '.join(broken)}: the deployment "
+                "stays open; fix the host(s) and roll back again",
+            )
             return ev.Outcome.ERROR
         self._phase(ev.Phase.ROLLED_BACK)
         summary = f"{len(targets)} host(s) rolled back from {d.version}"
@@ -586,8 +675,11 @@ class Engine:
         d = self.deployment
         self.watched = set()
         with contextlib.suppress(Exception):
-            self._notice("warning", f"interrupted during {self.phase.value}: deployment "
-                                    f"#{d.id} stays open (promote or roll it back later)")
+            self._notice(
+                "warning",
+                f"interrupted during {self.phase.value}: deployment "
+                f"#{d.id} stays open (promote or roll it back later)",
+            )
         release = asyncio.ensure_future(self._release_locks(d.token))
         with contextlib.suppress(Exception):
             await asyncio.shield(release)
@@ -601,8 +693,11 @@ class Engine:
     async def _deploy_host(self, name: str, version: str) -> bool:
         touched = False
         try:
-            if self.host_states.get(name) is ev.HostState.UNREACHABLE and \
-                    self.previous.get(name) is None and not await self._late_lock(name):
+            if (
+                self.host_states.get(name) is ev.HostState.UNREACHABLE
+                and self.previous.get(name) is None
+                and not await self._late_lock(name)
+            ):
                 return False
             previous = self.previous.get(name)
             values = self._values(name, version, previous)
@@ -627,8 +722,7 @@ class Engine:
         """A host unreachable when the deployment started: lock it and learn its version."""
         d = self.deployment
         assert d is not None
-        found = await self._take_locks(self._owner(d.token, d.id, d.version), [name],
-                                       discover=True)
+        found = await self._take_locks(self._owner(d.token, d.id, d.version), [name], discover=True)
         result = found.get(name)
         if isinstance(result, SshError):
             self._host(name, ev.HostState.UNREACHABLE, detail=str(result))
@@ -640,8 +734,11 @@ class Engine:
     async def _rollback_host(self, name: str) -> bool:
         previous = self.previous.get(name)
         if not previous:
-            self._host(name, ev.HostState.ROLLBACK_FAILED,
-                       detail="no previous version known for this host: roll it back by hand")
+            self._host(
+                name,
+                ev.HostState.ROLLBACK_FAILED,
+                detail="no previous version known for this host: roll it back by hand",
+            )
             return False
         steps, version_is_previous = self.env.deploy.rollback_steps()
         d = self.deployment
@@ -650,8 +747,9 @@ class Engine:
         self._host(name, ev.HostState.ROLLING_BACK)
         try:
             for step, action, command in self._host_commands(steps, values, "rollback"):
-                if not await self._step(name, step, action, command,
-                                        failed=ev.HostState.ROLLBACK_FAILED):
+                if not await self._step(
+                    name, step, action, command, failed=ev.HostState.ROLLBACK_FAILED
+                ):
                     return False
         except SshError as exc:
             self._host(name, ev.HostState.ROLLBACK_FAILED, detail=str(exc))
@@ -659,8 +757,9 @@ class Engine:
         self._host(name, ev.HostState.ROLLED_BACK, version=previous)
         return True
 
-    def _host_commands(self, steps: Iterable[object], values: dict[str, str],
-                       action: str = "deploy") -> list[tuple[str, str, str]]:
+    def _host_commands(
+        self, steps: Iterable[object], values: dict[str, str], action: str = "deploy"
+    ) -> list[tuple[str, str, str]]:
         hooks = self.env.deploy.hooks
         out: list[tuple[str, str, str]] = []
         if hooks.before_host:
@@ -671,22 +770,47 @@ class Engine:
             out.append(("after_host", "hook", render(hooks.after_host, values)))
         return out
 
-    async def _step(self, name: str, step: str, action: str, command: str,
-                    failed: ev.HostState = ev.HostState.FAILED) -> bool:
+    async def _step(
+        self,
+        name: str,
+        step: str,
+        action: str,
+        command: str,
+        failed: ev.HostState = ev.HostState.FAILED,
+    ) -> bool:
         started = time.monotonic()
         try:
             result = await self.fleet.run(name, command)
         except CommandTimeout as exc:
-            self.emit(ev.StepResult(host=name, step=step, action=action, exit_status=None,
-                                    output=str(exc), duration=time.monotonic() - started,
-                                    deployment=self._d()))
+            self.emit(
+                ev.StepResult(
+                    host=name,
+                    step=step,
+                    action=action,
+                    exit_status=None,
+                    output=str(exc),
+                    duration=time.monotonic() - started,
+                    deployment=self._d(),
+                )
+            )
             raise
-        self.emit(ev.StepResult(host=name, step=step, action=action,
-                                exit_status=result.exit_status, output=result.output,
-                                duration=result.duration, deployment=self._d()))
+        self.emit(
+            ev.StepResult(
+                host=name,
+                step=step,
+                action=action,
+                exit_status=result.exit_status,
+                output=result.output,
+                duration=result.duration,
+                deployment=self._d(),
+            )
+        )
         if not result.ok:
-            self._host(name, failed, detail=f"{step} exited {result.exit_status}: "
-                                            + result.output.strip()[-300:])
+            self._host(
+                name,
+                failed,
+                detail=f"{step} exited {result.exit_status}: " + result.output.strip()[-300:],
+            )
             return False
         return True
 
@@ -700,16 +824,24 @@ class Engine:
             if attempt + 1 < HEALTH_GATE_TRIES:
                 await asyncio.sleep(self.env.health.interval)
         assert result is not None
-        self._host(name, ev.HostState.FAILED,
-                   detail=f"unhealthy after deploy: health check exited {result.exit_status} "
-                          f"{HEALTH_GATE_TRIES} times " + result.output.strip()[-200:])
+        self._host(
+            name,
+            ev.HostState.FAILED,
+            detail=f"unhealthy after deploy: health check exited {result.exit_status} "
+            f"{HEALTH_GATE_TRIES} times " + result.output.strip()[-200:],
+        )
         return False
 
 
 _FAILED_STATES = {ev.HostState.FAILED, ev.HostState.UNREACHABLE}
 # States in which the release may have reached the host: those are rolled back.
-_TOUCHED_STATES = {ev.HostState.DEPLOYING, ev.HostState.DEPLOYED, ev.HostState.FAILED,
-                   ev.HostState.ROLLING_BACK, ev.HostState.ROLLBACK_FAILED}
+_TOUCHED_STATES = {
+    ev.HostState.DEPLOYING,
+    ev.HostState.DEPLOYED,
+    ev.HostState.FAILED,
+    ev.HostState.ROLLING_BACK,
+    ev.HostState.ROLLBACK_FAILED,
+}
 
 
 def _first_line(text: str) -> str | None:

@@ -135,8 +135,9 @@ class Fleet:
                 "known_hosts; canarytui never accepts an unverified key.",
             ) from None
         except asyncssh.PermissionDenied as exc:
-            raise AuthRefused(host, f"login refused for user {host.user or '(default)'}: "
-                                    f"{exc.reason}") from None
+            raise AuthRefused(
+                host, f"login refused for user {host.user or '(default)'}: {exc.reason}"
+            ) from None
         except (TimeoutError, asyncssh.misc.ConnectionLost) as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else "connection lost"
             raise Unreachable(host, f"unreachable: {reason} after {timeout:g}s") from None

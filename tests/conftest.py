@@ -68,16 +68,25 @@ class CliResult:
     err: str
 
 
-async def run_cli(*args: str, timeout: float = 60.0, state_dir: Path | None = None,
-                  started: Callable[[asyncio.subprocess.Process], Any] | None = None
-                  ) -> CliResult:
+async def run_cli(
+    *args: str,
+    timeout: float = 60.0,
+    state_dir: Path | None = None,
+    started: Callable[[asyncio.subprocess.Process], Any] | None = None,
+) -> CliResult:
     """Run ``python -m canarytui ARGS`` as a separate process (a second operator)."""
     env = dict(os.environ)
     if state_dir is not None:
         env["CANARYTUI_STATE_DIR"] = str(state_dir)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "canarytui", *args, cwd=REPO, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "canarytui",
+        *args,
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     if started is not None:
         await started(proc)
@@ -91,8 +100,9 @@ async def run_cli(*args: str, timeout: float = 60.0, state_dir: Path | None = No
     return CliResult(proc.returncode, out.decode(), err.decode())
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 20.0,
-                   step: float = 0.05) -> None:
+async def wait_for(
+    predicate: Callable[[], bool], timeout: float = 20.0, step: float = 0.05
+) -> None:
     """Await a state with a deadline (tests never sleep to wait for a state)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -31,9 +31,14 @@ app_inflight {inflight}
 def series(*points: dict[str, float], ok: list[bool | None] | None = None) -> HostSeries:
     s = HostSeries()
     for i, p in enumerate(points):
-        text = TEXT.format(ok=p["ok"], failed=p["failed"], fast=p.get("fast", 0),
-                           mid=p.get("mid", 0), total=p.get("total", 0),
-                           inflight=p.get("inflight", 0))
+        text = TEXT.format(
+            ok=p["ok"],
+            failed=p["failed"],
+            fast=p.get("fast", 0),
+            mid=p.get("mid", 0),
+            total=p.get("total", 0),
+            inflight=p.get("inflight", 0),
+        )
         values, types = parse_metrics(text)
         state = ok[i] if ok else True
         s.add(HealthSample(host="h", ok=state, latency=0.01, metrics=values), types)
@@ -41,8 +46,9 @@ def series(*points: dict[str, float], ok: list[bool | None] | None = None) -> Ho
 
 
 def test_parse_sums_labels_and_keeps_buckets() -> None:
-    values, types = parse_metrics(TEXT.format(ok=90, failed=10, fast=50, mid=90, total=100,
-                                              inflight=3))
+    values, types = parse_metrics(
+        TEXT.format(ok=90, failed=10, fast=50, mid=90, total=100, inflight=3)
+    )
     assert values["app_requests_total"] == 100
     assert values["app_requests_failed_total"] == 10
     assert values["app_request_duration_seconds_bucket@0.5"] == 90
@@ -51,8 +57,10 @@ def test_parse_sums_labels_and_keeps_buckets() -> None:
 
 
 def test_parse_keeps_only_wanted_families() -> None:
-    values, _ = parse_metrics(TEXT.format(ok=1, failed=1, fast=1, mid=1, total=1, inflight=1),
-                              wanted={"app_requests_total"})
+    values, _ = parse_metrics(
+        TEXT.format(ok=1, failed=1, fast=1, mid=1, total=1, inflight=1),
+        wanted={"app_requests_total"},
+    )
     assert set(values) == {"app_requests_total", "app_requests"}
 
 
@@ -62,16 +70,25 @@ def test_parse_rejects_garbage() -> None:
 
 
 def test_counter_increase_survives_a_restart() -> None:
-    s = series({"ok": 90, "failed": 10}, {"ok": 180, "failed": 20}, {"ok": 9, "failed": 1},
-               {"ok": 90, "failed": 10})
+    s = series(
+        {"ok": 90, "failed": 10},
+        {"ok": 180, "failed": 20},
+        {"ok": 9, "failed": 1},
+        {"ok": 90, "failed": 10},
+    )
     # 100 -> 200 (+100), restart to 10 (+10), -> 100 (+90)
     assert s.increase("app_requests_total") == 200
     assert s.increase("app_requests_failed_total") == 20
 
 
 def test_ratio_rule_and_baseline() -> None:
-    rule = Rule(name="error-ratio", metric="app_requests_failed_total", per="app_requests_total",
-                max=0.05, max_vs_baseline=2.0)
+    rule = Rule(
+        name="error-ratio",
+        metric="app_requests_failed_total",
+        per="app_requests_total",
+        max=0.05,
+        max_vs_baseline=2.0,
+    )
     bad = series({"ok": 0, "failed": 0}, {"ok": 80, "failed": 20})
     good = series({"ok": 0, "failed": 0}, {"ok": 99, "failed": 1})
     assert an.rule_value(rule, [bad]) == pytest.approx(0.2)
@@ -84,8 +101,9 @@ def test_ratio_rule_and_baseline() -> None:
 
 
 def test_vs_baseline_alone_can_fail() -> None:
-    rule = Rule(name="r", metric="app_requests_failed_total", per="app_requests_total",
-                max_vs_baseline=2.0)
+    rule = Rule(
+        name="r", metric="app_requests_failed_total", per="app_requests_total", max_vs_baseline=2.0
+    )
     canary = series({"ok": 0, "failed": 0}, {"ok": 96, "failed": 4})
     base = series({"ok": 0, "failed": 0}, {"ok": 99, "failed": 1})
     m = an.measure(Analysis(rules=(rule,)), {"c": canary}, {"b": base})[-1]
@@ -94,8 +112,10 @@ def test_vs_baseline_alone_can_fail() -> None:
 
 def test_histogram_quantile_from_bucket_increases() -> None:
     rule = Rule(name="p50", metric="app_request_duration_seconds", quantile=0.5, max=1.0)
-    s = series({"ok": 0, "failed": 0, "fast": 0, "mid": 0, "total": 0},
-               {"ok": 0, "failed": 0, "fast": 20, "mid": 80, "total": 100})
+    s = series(
+        {"ok": 0, "failed": 0, "fast": 0, "mid": 0, "total": 0},
+        {"ok": 0, "failed": 0, "fast": 20, "mid": 80, "total": 100},
+    )
     # rank 50 lies in (0.1, 0.5]: 0.1 + 0.4 * (50 - 20) / (80 - 20) = 0.3
     assert an.rule_value(rule, [s]) == pytest.approx(0.3)
 
@@ -113,8 +133,12 @@ def test_no_data_is_not_a_failure_unless_required() -> None:
 
 
 def test_failed_checks_budget() -> None:
-    s = series({"ok": 1, "failed": 0}, {"ok": 2, "failed": 0}, {"ok": 3, "failed": 0},
-               ok=[False, None, True])
+    s = series(
+        {"ok": 1, "failed": 0},
+        {"ok": 2, "failed": 0},
+        {"ok": 3, "failed": 0},
+        ok=[False, None, True],
+    )
     cfg = Analysis(max_failed_checks=1)
     ms = an.measure(cfg, {"c": s}, {})
     verdict, reasons = an.verdict(ms, (), {"c": s})
@@ -128,10 +152,13 @@ def test_waves_are_cumulative_and_cover_everyone() -> None:
     pct = (WaveSpec(10, True), WaveSpec(50, True), WaveSpec(100, True))
     waves = plan_waves(hosts, pct)
     assert [len(w) for w in waves] == [2, 4, 5]
-    assert sum(waves, []) == hosts
+    assert [h for wave in waves for h in wave] == hosts
     # Counts, and a list that stops short: the last wave takes the rest.
-    assert [len(w) for w in plan_waves(hosts, (WaveSpec(1, False), WaveSpec(3, False)))] == \
-        [1, 2, 8]
+    assert [len(w) for w in plan_waves(hosts, (WaveSpec(1, False), WaveSpec(3, False)))] == [
+        1,
+        2,
+        8,
+    ]
     # Waves that would add nobody are dropped.
     assert plan_waves(["a"], pct) == [["a"]]
     assert plan_waves([], pct) == []

@@ -19,16 +19,20 @@ def versions(fleet: DemoFleet) -> dict[str, str | None]:
 
 
 def locks_on_hosts(fleet: DemoFleet) -> list[str]:
-    return [h for h in fleet.host_names
-            if (fleet.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists()]
+    return [
+        h
+        for h in fleet.host_names
+        if (fleet.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists()
+    ]
 
 
-async def test_open_deployment_promoted_by_a_second_process(demo: DemoFleet,
-                                                            state_dir: Path) -> None:
+async def test_open_deployment_promoted_by_a_second_process(
+    demo: DemoFleet, state_dir: Path
+) -> None:
     env = str(demo.env_path)
     first = await run_cli("deploy", env, "1.1.0")
     assert first.code == 0, first.err
-    assert "canary passed" in first.out and "canarytui promote" in first.out
+    assert "canary passed" in first.out and f"canarytui promote {env}" in first.out
     assert "web-01: deployed 1.1.0" in first.out
     assert versions(demo)["web-01"] == "1.1.0" and versions(demo)["web-02"] == "1.0.0"
 
@@ -49,16 +53,16 @@ async def test_open_deployment_promoted_by_a_second_process(demo: DemoFleet,
     assert [(r["version"], r["outcome"], r["open"]) for r in rows] == [("1.1.0", "complete", False)]
 
 
-async def test_open_deployment_rolled_back_by_a_second_process(demo: DemoFleet,
-                                                               state_dir: Path) -> None:
+async def test_open_deployment_rolled_back_by_a_second_process(
+    demo: DemoFleet, state_dir: Path
+) -> None:
     env = str(demo.env_path)
     assert (await run_cli("deploy", env, "1.2.0", "--canary", "web-02,web-03")).code == 0
     assert versions(demo)["web-02"] == versions(demo)["web-03"] == "1.2.0"
     result = await run_cli("rollback", env, "--json")
     assert result.code == 0, result.err
     events = [json.loads(line) for line in result.out.splitlines()]
-    assert events[-1] == {"event": "result", "outcome": "rolled back", "exit": 0,
-                          "deployment": 1}
+    assert events[-1] == {"event": "result", "outcome": "rolled back", "exit": 0, "deployment": 1}
     decision = next(e for e in events if e["event"] == "decision")
     assert decision["action"] == "rollback" and decision["user"]
     assert set(versions(demo).values()) == {"1.0.0"}
@@ -67,16 +71,14 @@ async def test_open_deployment_rolled_back_by_a_second_process(demo: DemoFleet,
 
 
 async def test_bad_release_exit_3_and_json_events(demo: DemoFleet, state_dir: Path) -> None:
-    result = await run_cli("deploy", str(demo.env_path), "1.3.0-bad", "--auto-promote",
-                           "--json")
+    result = await run_cli("deploy", str(demo.env_path), "1.3.0-bad", "--auto-promote", "--json")
     assert result.code == 3, result.err
     events = [json.loads(line) for line in result.out.splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "deployment_started" and kinds[-1] == "result"
     verdict = next(e for e in events if e["event"] == "verdict")
     assert verdict["verdict"] == "fail"
-    assert any(m["rule"] == "error-ratio" and m["passed"] is False
-               for m in verdict["measurements"])
+    assert any(m["rule"] == "error-ratio" and m["passed"] is False for m in verdict["measurements"])
     assert set(versions(demo).values()) == {"1.0.0"}
     history = await run_cli("history", str(demo.env_path))
     assert "1.3.0-bad" in history.out and "canary failed" in history.out
@@ -92,13 +94,13 @@ async def test_killed_process_recovered_by_the_next(demo: DemoFleet, state_dir: 
         while True:
             line = await asyncio.wait_for(proc.stdout.readline(), 60)
             assert line, "the deploy ended before its second wave"
-            if json.loads(line).get("event") == "wave_started" and \
-                    json.loads(line)["wave"] == 2:
+            if json.loads(line).get("event") == "wave_started" and json.loads(line)["wave"] == 2:
                 proc.kill()
                 return
 
-    killed = await run_cli("deploy", env, "1.1.0", "--auto-promote", "--json",
-                           started=kill_during_second_wave)
+    killed = await run_cli(
+        "deploy", env, "1.1.0", "--auto-promote", "--json", started=kill_during_second_wave
+    )
     assert killed.code == -signal.SIGKILL
     journal = Journal(state_dir)
     record = journal.open_deployment("demo", "shop")
@@ -121,8 +123,9 @@ async def test_killed_process_recovered_by_the_next(demo: DemoFleet, state_dir: 
     journal.close()
 
 
-async def test_ctrl_c_leaves_deployment_open_and_frees_locks(demo: DemoFleet,
-                                                             state_dir: Path) -> None:
+async def test_ctrl_c_leaves_deployment_open_and_frees_locks(
+    demo: DemoFleet, state_dir: Path
+) -> None:
     env = str(demo.env_path)
 
     async def interrupt_during_analysis(proc: asyncio.subprocess.Process) -> None:
@@ -150,8 +153,9 @@ async def test_ctrl_c_leaves_deployment_open_and_frees_locks(demo: DemoFleet,
     assert set(versions(demo).values()) == {"1.0.0"}
 
 
-async def test_stale_lock_broken_by_unlock(demo: DemoFleet, state_dir: Path,
-                                           tmp_path: Path) -> None:
+async def test_stale_lock_broken_by_unlock(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
     env = str(demo.env_path)
     elsewhere = tmp_path / "elsewhere"
     assert (await run_cli("deploy", env, "1.2.0", state_dir=elsewhere)).code == 0
@@ -166,8 +170,9 @@ async def test_stale_lock_broken_by_unlock(demo: DemoFleet, state_dir: Path,
     assert ok.code == 0, ok.err
 
 
-async def test_check_reports_versions_health_and_unreachable(demo: DemoFleet,
-                                                            state_dir: Path) -> None:
+async def test_check_reports_versions_health_and_unreachable(
+    demo: DemoFleet, state_dir: Path
+) -> None:
     env = str(demo.env_path)
     result = await run_cli("check", env)
     assert result.code == 0, result.out + result.err
@@ -186,8 +191,9 @@ async def test_wrong_host_key_refused(demo: DemoFleet, state_dir: Path) -> None:
     ports = [line.split()[0] for line in lines]
     keys = [line.split(None, 1)[1] for line in lines]
     keys[0], keys[1] = keys[1], keys[0]
-    demo.known_hosts_path.write_text("".join(f"{p} {k}\n" for p, k in zip(ports, keys,
-                                                                         strict=True)))
+    demo.known_hosts_path.write_text(
+        "".join(f"{p} {k}\n" for p, k in zip(ports, keys, strict=True))
+    )
     result = await run_cli("deploy", str(demo.env_path), "1.1.0")
     assert result.code == 1
     assert "web-01" in result.err and "host key" in result.err

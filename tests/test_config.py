@@ -95,7 +95,11 @@ def test_every_key_parsed() -> None:
     assert env.ssh.max_parallel == 20 and env.ssh.connect_timeout == 10.0
     web2 = env.host("web-02")
     assert (web2.user, web2.port, web2.roles, dict(web2.labels)) == (
-        "other", 2222, ("web", "api"), {"zone": "eu-1"})
+        "other",
+        2222,
+        ("web", "api"),
+        {"zone": "eu-1"},
+    )
     assert env.host("web-01").user == "deploy" and env.host("web-01").port == 22
     assert [s.name for s in env.deploy.steps] == ["install", "switch"]
     assert env.deploy.rollback is not None and env.deploy.rollback[0].run.endswith("~/current")
@@ -105,7 +109,11 @@ def test_every_key_parsed() -> None:
     assert env.canary.analysis.duration == 300 and env.canary.analysis.baseline == 10
     rule = env.canary.analysis.rules[0]
     assert (rule.metric, rule.per, rule.max, rule.max_vs_baseline) == (
-        "app_requests_failed_total", "app_requests_total", 0.05, 2.0)
+        "app_requests_failed_total",
+        "app_requests_total",
+        0.05,
+        2.0,
+    )
     assert env.promote.waves == (WaveSpec(10, True), WaveSpec(50, True), WaveSpec(100, True))
     assert env.promote.pause is None and env.promote.max_failures == 1
     assert env.promote.on_failure == "rollback"
@@ -120,46 +128,77 @@ def test_sample_environment_loads() -> None:
     ("edit", "expected"),
     [
         # broken YAML
-        (lambda t: t.replace("  user: deploy\n", "  user: [deploy\n", 1), "prod.yaml:5: (yaml): expected"),
+        (
+            lambda t: t.replace("  user: deploy\n", "  user: [deploy\n", 1),
+            "prod.yaml:5: (yaml): expected",
+        ),
         # unknown key
-        (lambda t: t.replace("  max_parallel: 20", "  max_paralel: 20"),
-         "prod.yaml:9: ssh.max_paralel: unknown key"),
+        (
+            lambda t: t.replace("  max_parallel: 20", "  max_paralel: 20"),
+            "prod.yaml:9: ssh.max_paralel: unknown key",
+        ),
         # missing required key
-        (lambda t: t.replace("    address: 127.0.0.13\n", ""),
-         "prod.yaml:19: hosts[2].address: required"),
+        (
+            lambda t: t.replace("    address: 127.0.0.13\n", ""),
+            "prod.yaml:19: hosts[2].address: required",
+        ),
         # wrong type
-        (lambda t: t.replace("port: 2222", "port: twenty"),
-         "prod.yaml:16: hosts[1].port: expected a whole number"),
-        (lambda t: t.replace("roles: [web, api]", "roles: web"),
-         "prod.yaml:17: hosts[1].roles: expected a list"),
+        (
+            lambda t: t.replace("port: 2222", "port: twenty"),
+            "prod.yaml:16: hosts[1].port: expected a whole number",
+        ),
+        (
+            lambda t: t.replace("roles: [web, api]", "roles: web"),
+            "prod.yaml:17: hosts[1].roles: expected a list",
+        ),
         # bad duration
-        (lambda t: t.replace("interval: 500ms", "interval: 5 parsecs"),
-         "prod.yaml:37: health.interval: bad duration '5 parsecs'"),
-        (lambda t: t.replace("duration: 5m", "duration: 5"),
-         "prod.yaml:43: canary.analysis.duration: bad duration '5'"),
+        (
+            lambda t: t.replace("interval: 500ms", "interval: 5 parsecs"),
+            "prod.yaml:37: health.interval: bad duration '5 parsecs'",
+        ),
+        (
+            lambda t: t.replace("duration: 5m", "duration: 5"),
+            "prod.yaml:43: canary.analysis.duration: bad duration '5'",
+        ),
         # duplicate host name
-        (lambda t: t.replace("name: web-03", "name: web-01"),
-         "prod.yaml:19: hosts[2].name: duplicate host name 'web-01' (first at hosts[0])"),
+        (
+            lambda t: t.replace("name: web-03", "name: web-01"),
+            "prod.yaml:19: hosts[2].name: duplicate host name 'web-01' (first at hosts[0])",
+        ),
         # canary host not in the fleet
-        (lambda t: t.replace("hosts: [web-01]", "hosts: [web-09]"),
-         "prod.yaml:41: canary.hosts[0]: 'web-09' is not in hosts"),
+        (
+            lambda t: t.replace("hosts: [web-01]", "hosts: [web-09]"),
+            "prod.yaml:41: canary.hosts[0]: 'web-09' is not in hosts",
+        ),
         # waves not increasing
-        (lambda t: t.replace("[10%, 50%, 100%]", "[50%, 10%, 100%]"),
-         "prod.yaml:53: promote.waves[1]: waves are cumulative and must increase: 10% after 50%"),
-        (lambda t: t.replace("[10%, 50%, 100%]", "[10%, 150%]"),
-         "prod.yaml:53: promote.waves[1]: expected a share like 10% (up to 100%)"),
+        (
+            lambda t: t.replace("[10%, 50%, 100%]", "[50%, 10%, 100%]"),
+            "prod.yaml:53: promote.waves[1]: waves are cumulative and must increase: 10% after 50%",
+        ),
+        (
+            lambda t: t.replace("[10%, 50%, 100%]", "[10%, 150%]"),
+            "prod.yaml:53: promote.waves[1]: expected a share like 10% (up to 100%)",
+        ),
         # unknown placeholder
-        (lambda t: t.replace("fetch-release {version}", "fetch-release {verison}"),
-         "prod.yaml:25: deploy.steps[0].run: unknown placeholder {verison}"),
+        (
+            lambda t: t.replace("fetch-release {version}", "fetch-release {verison}"),
+            "prod.yaml:25: deploy.steps[0].run: unknown placeholder {verison}",
+        ),
         # bad enum
-        (lambda t: t.replace("on_failure: rollback", "on_failure: panic"),
-         "prod.yaml:56: promote.on_failure: expected rollback or halt, got 'panic'"),
+        (
+            lambda t: t.replace("on_failure: rollback", "on_failure: panic"),
+            "prod.yaml:56: promote.on_failure: expected rollback or halt, got 'panic'",
+        ),
         # duplicate key
-        (lambda t: t.replace("app: shop\n", "app: shop\napp: shop2\n"),
-         "prod.yaml:3: app: duplicate key"),
+        (
+            lambda t: t.replace("app: shop\n", "app: shop\napp: shop2\n"),
+            "prod.yaml:3: app: duplicate key",
+        ),
         # a rule without a limit
-        (lambda t: t.replace("        max: 0.05\n        max_vs_baseline: 2.0\n", ""),
-         "prod.yaml:47: canary.analysis.rules[0].max: required (or max_vs_baseline)"),
+        (
+            lambda t: t.replace("        max: 0.05\n        max_vs_baseline: 2.0\n", ""),
+            "prod.yaml:47: canary.analysis.rules[0].max: required (or max_vs_baseline)",
+        ),
     ],
 )
 def test_bad_file_gives_file_line_key_problem(edit, expected: str) -> None:  # type: ignore[no-untyped-def]
@@ -186,17 +225,20 @@ def test_cli_bad_file_exits_2_without_traceback(tmp_path: Path) -> None:
     bad.write_text(GOOD.replace("    address: 127.0.0.13\n", ""))
     proc = subprocess.run(
         ["python", "-m", "canarytui", "deploy", str(bad), "1.2.0"],
-        capture_output=True, text=True, timeout=60, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"{bad}:19: hosts[2].address: required"
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
-@pytest.mark.parametrize("command", ["check", "status", "history", "unlock", "promote",
-                                     "rollback"])
-def test_every_command_refuses_a_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                          command: str) -> None:
+@pytest.mark.parametrize("command", ["check", "status", "history", "unlock", "promote", "rollback"])
+def test_every_command_refuses_a_bad_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
     bad = tmp_path / "prod.yaml"
     bad.write_text(GOOD.replace("ssh:\n", "shh:\n"))
     assert main([command, str(bad)]) == 2
@@ -223,8 +265,9 @@ def test_version_pattern() -> None:
     for bad in ["", "-rf", "1.0;rm -rf /", "$(id)", "a b", "x" * 200, "../x", "1.0\n"]:
         with pytest.raises(VersionError, match="version_pattern"):
             env.validate_version(bad)
-    custom = parse_env(GOOD.replace("app: shop\n", "app: shop\nversion_pattern: '^v\\d+$'\n"),
-                       file="prod.yaml")
+    custom = parse_env(
+        GOOD.replace("app: shop\n", "app: shop\nversion_pattern: '^v\\d+$'\n"), file="prod.yaml"
+    )
     assert custom.validate_version("v12") == "v12"
     with pytest.raises(VersionError):
         custom.validate_version("1.2.0")
@@ -262,8 +305,7 @@ def test_placeholders_are_shell_quoted(tmp_path: Path, name: str) -> None:
         values = dict.fromkeys(PLACEHOLDERS, "x")
         values[name] = value
         command = render(f"printf '%s' {{{name}}}", values)
-        out = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True,
-                             timeout=10)
+        out = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, timeout=10)
         assert out.stdout == value
         assert not marker.exists(), f"{name}={value!r} executed: {command}"
 

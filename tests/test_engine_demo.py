@@ -46,12 +46,14 @@ async def test_good_release_promoted_in_waves(demo: DemoFleet, state_dir: Path) 
     journaled = [e["event"] for e in engine.journal.events(record.id)]
     assert journaled == [e.kind for e in seen if e.journaled and e.deployment]
     # Locks are gone everywhere.
-    assert not any((demo.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists()
-                   for h in demo.host_names)
+    assert not any(
+        (demo.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists() for h in demo.host_names
+    )
 
 
-async def test_bad_release_caught_on_canary_and_rolled_back(demo: DemoFleet,
-                                                            state_dir: Path) -> None:
+async def test_bad_release_caught_on_canary_and_rolled_back(
+    demo: DemoFleet, state_dir: Path
+) -> None:
     engine = engine_for(demo.env_path, state_dir)
     seen: list[ev.Event] = []
     engine.subscribe(seen.append)
@@ -75,8 +77,9 @@ async def test_bad_release_caught_on_canary_and_rolled_back(demo: DemoFleet,
     assert engine.journal.hosts(record.id)["web-01"].state == "rolled back"
 
 
-async def test_dead_release_fails_health_and_is_rolled_back(demo: DemoFleet,
-                                                            state_dir: Path) -> None:
+async def test_dead_release_fails_health_and_is_rolled_back(
+    demo: DemoFleet, state_dir: Path
+) -> None:
     engine = engine_for(demo.env_path, state_dir)
     try:
         outcome = await asyncio.wait_for(engine.deploy("1.4.0-dead"), 60)
@@ -99,8 +102,7 @@ async def test_slow_release_caught_by_latency_rule(demo: DemoFleet, state_dir: P
     assert any("p99-latency" in r for r in engine.last_verdict.reasons)
 
 
-async def test_open_deployment_then_promote_wave_by_wave(demo: DemoFleet,
-                                                         state_dir: Path) -> None:
+async def test_open_deployment_then_promote_wave_by_wave(demo: DemoFleet, state_dir: Path) -> None:
     engine = engine_for(demo.env_path, state_dir)
     try:
         assert await engine.deploy("1.2.0") is ev.Outcome.CANARY_PASSED
@@ -157,9 +159,9 @@ async def test_operator_actions_refused_when_invalid(demo: DemoFleet, state_dir:
     assert set(versions(demo).values()) == {"1.0.0"}
 
 
-async def test_host_down_mid_promotion_counts_against_budget(demo: DemoFleet,
-                                                             state_dir: Path, tmp_path: Path
-                                                             ) -> None:
+async def test_host_down_mid_promotion_counts_against_budget(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
     # max_failures 0 and on_failure halt: one host down stops the promotion, open.
     def strict(data: dict) -> None:  # type: ignore[type-arg]
         data["promote"].update({"max_failures": 0, "on_failure": "halt"})
@@ -184,8 +186,9 @@ async def test_host_down_mid_promotion_counts_against_budget(demo: DemoFleet,
         await engine.fleet.close()
 
 
-async def test_failure_budget_exceeded_rolls_back_everywhere(demo: DemoFleet, state_dir: Path,
-                                                             tmp_path: Path) -> None:
+async def test_failure_budget_exceeded_rolls_back_everywhere(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
     def strict(data: dict) -> None:  # type: ignore[type-arg]
         data["promote"].update({"max_failures": 0, "on_failure": "rollback"})
         data["ssh"]["connect_timeout"] = "1s"
@@ -203,9 +206,9 @@ async def test_failure_budget_exceeded_rolls_back_everywhere(demo: DemoFleet, st
     assert set(versions(demo).values()) == {"1.0.0"}
 
 
-async def test_hung_host_is_bounded_and_does_not_hold_up_others(demo: DemoFleet,
-                                                                state_dir: Path,
-                                                                tmp_path: Path) -> None:
+async def test_hung_host_is_bounded_and_does_not_hold_up_others(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
     def short(data: dict) -> None:  # type: ignore[type-arg]
         data["ssh"].update({"connect_timeout": "1s", "command_timeout": "2s"})
         data["promote"].update({"max_failures": 1})
@@ -249,8 +252,9 @@ async def test_second_deployment_is_locked_out(demo: DemoFleet, tmp_path: Path) 
         await second.fleet.close()
 
 
-async def test_hostile_version_refused_before_any_connection(demo: DemoFleet,
-                                                             state_dir: Path) -> None:
+async def test_hostile_version_refused_before_any_connection(
+    demo: DemoFleet, state_dir: Path
+) -> None:
     from canarytui.config import VersionError
 
     engine = engine_for(demo.env_path, state_dir)

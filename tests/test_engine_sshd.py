@@ -20,8 +20,9 @@ def versions(fleet: SshdFleet) -> dict[str, str | None]:
     return {h: fleet.version_on(h) for h in fleet.host_names}
 
 
-async def deploy(fleet: SshdFleet, state_dir: Path, version: str, **kwargs: Any
-                 ) -> tuple[ev.Outcome, list[ev.Event], Any]:
+async def deploy(
+    fleet: SshdFleet, state_dir: Path, version: str, **kwargs: Any
+) -> tuple[ev.Outcome, list[ev.Event], Any]:
     engine = engine_for(fleet.write_env(), state_dir)
     seen: list[ev.Event] = []
     engine.subscribe(seen.append)
@@ -38,15 +39,21 @@ async def test_good_release_promoted_in_waves(sshd_fleet: FleetFactory, state_di
     assert outcome is ev.Outcome.COMPLETE
     assert set(versions(fleet).values()) == {"2.0.0"}
     assert [w.hosts for w in seen if isinstance(w, ev.WaveStarted)] == [
-        ["h02"], ["h03", "h04", "h05"]]
+        ["h02"],
+        ["h03", "h04", "h05"],
+    ]
     assert engine.fleet.connects == 5
     steps = [e for e in seen if isinstance(e, ev.StepResult) and e.host == "h03"]
     assert [(s.step, s.exit_status) for s in steps] == [
-        ("install", 0), ("switch", 0), ("restart", 0)]
+        ("install", 0),
+        ("switch", 0),
+        ("restart", 0),
+    ]
 
 
-async def test_bad_release_caught_others_untouched(sshd_fleet: FleetFactory,
-                                                   state_dir: Path) -> None:
+async def test_bad_release_caught_others_untouched(
+    sshd_fleet: FleetFactory, state_dir: Path
+) -> None:
     fleet = sshd_fleet(4)
     outcome, seen, _ = await deploy(fleet, state_dir, "2.1.0-bad", auto_promote=True)
     assert outcome is ev.Outcome.CANARY_FAILED
@@ -97,8 +104,7 @@ async def test_unreachable_host_bounded(sshd_fleet: FleetFactory, state_dir: Pat
     assert [fleet.version_on(h) for h in ("h01", "h02", "h03")] == ["2.0.0"] * 3
 
 
-async def test_cli_open_deployment_then_promote(sshd_fleet: FleetFactory,
-                                                state_dir: Path) -> None:
+async def test_cli_open_deployment_then_promote(sshd_fleet: FleetFactory, state_dir: Path) -> None:
     fleet = sshd_fleet(3)
     env = str(fleet.write_env())
     first = await run_cli("deploy", env, "2.0.0", state_dir=state_dir)

@@ -1,0 +1,115 @@
+"""The release stories played on the real demo fleet by key presses alone.
+
+Good: ``d 1.1.0 enter y``, the canary passes, ``p y`` through every wave; every host then
+runs 1.1.0 on disk and the journal has the deployment complete and each decision with its
+user. Bad: ``d 1.3.0-bad enter y``; the analysis catches the error ratio on the canary and
+rolls it back; no host runs the bad release and nobody else ever got it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from test_ui_support import until
+
+from canarytui import events as ev
+from canarytui.config import load_env
+from canarytui.demo import DemoFleet
+from canarytui.journal import Journal
+from canarytui.rollout import Engine
+from canarytui.ui.app import CanaryApp
+from canarytui.ui.widgets.rollout_progress import RolloutProgress
+
+USER = "story-operator"
+SIZE = (120, 40)
+
+
+@pytest.fixture
+async def fleet() -> DemoFleet:
+    demo = DemoFleet(hosts=4, analysis_duration=2.0, interval=0.3, tick=0.3, traffic=4.0)
+    await asyncio.wait_for(demo.start(), 30)
+    try:
+        yield demo
+    finally:
+        await asyncio.wait_for(demo.stop(), 30)
+
+
+def make_app(fleet: DemoFleet, state: Path) -> CanaryApp:
+    env = load_env(fleet.env_path)
+    journal = Journal(state)
+    return CanaryApp(env, journal, engine=Engine(env, journal, user=USER))
+
+
+async def type_version(pilot, version: str) -> None:  # type: ignore[no-untyped-def]
+    await pilot.press(*[{".": "full_stop", "-": "minus"}.get(c, c) for c in version])
+
+
+async def test_good_release_promoted_in_waves_by_keys(fleet: DemoFleet, tmp_path: Path) -> None:
+    app = make_app(fleet, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: all(engine.versions.get(h) == "1.0.0"
+                                       for h in fleet.host_names), 10, "versions discovered")
+        await pilot.press("d")
+        await type_version(pilot, "1.1.0")
+        await pilot.press("enter")
+        await pilot.press("y")
+        await until(pilot, lambda: engine.phase is ev.Phase.AWAITING_PROMOTION
+                    and not engine.busy, 20, "canary passed")
+        assert fleet.version_on("web-01") == "1.1.0"
+        assert {fleet.version_on(h) for h in fleet.host_names[1:]} == {"1.0.0"}
+        waves = len(engine.deployment.plan)
+        for _ in range(waves):
+            await pilot.press("p")
+            await pilot.press("y")
+            await until(pilot, lambda: engine.busy, 5, "promotion started")
+            await until(pilot, lambda: not engine.busy, 20, "wave finished")
+        assert engine.phase is ev.Phase.COMPLETE
+        await pilot.pause()
+        shown = str(app.fleet_screen.query_one(RolloutProgress).render())
+        assert "complete" in shown
+        d = engine.deployment.id
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, 10, "app exited")
+    assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
+    journal = Journal(tmp_path / "state")
+    record = journal.deployment(d)
+    assert record is not None and record.outcome == "complete" and not record.is_open
+    decisions = journal.decisions(d)
+    assert [x["action"] for x in decisions] == ["deploy"] + ["promote"] * waves
+    assert {x["user"] for x in decisions} == {USER}
+    assert {h.current for h in journal.hosts(d).values()} == {"1.1.0"}
+
+
+async def test_bad_release_caught_on_the_canary_and_rolled_back(fleet: DemoFleet,
+                                                                tmp_path: Path) -> None:
+    app = make_app(fleet, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: all(engine.versions.get(h) == "1.0.0"
+                                       for h in fleet.host_names), 10, "versions discovered")
+        # Pick web-02 as the only canary instead of the default web-01.
+        await pilot.press("right", "space")
+        await pilot.press("d")
+        await type_version(pilot, "1.3.0-bad")
+        await pilot.press("enter", "enter")   # enter confirms too
+        await until(pilot, lambda: engine.phase is ev.Phase.ROLLED_BACK and not engine.busy,
+                    25, "canary rolled back")
+        await pilot.pause()
+        shown = str(app.fleet_screen.query_one(RolloutProgress).render())
+        assert "FAIL" in shown and "error-ratio" in shown
+        d = engine.deployment.id
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, 10, "app exited")
+    assert {fleet.version_on(h) for h in fleet.host_names} == {"1.0.0"}
+    journal = Journal(tmp_path / "state")
+    record = journal.deployment(d)
+    assert record is not None
+    assert record.canaries == ["web-02"]
+    assert (record.outcome, record.verdict, record.is_open) == ("canary failed", "fail", False)
+    assert [x["action"] for x in journal.decisions(d)] == ["deploy"]
+    # Only the canary was ever touched.
+    touched = {h for h, r in journal.hosts(d).items() if r.last_step}
+    assert touched == {"web-02"}

@@ -1,0 +1,205 @@
+"""Helpers for the UI tests (no tests here): a fixed environment, a scripted engine, polling.
+
+The snapshot tests need a screen that is the same on every machine: fixed host names and
+addresses, a fixed user, no clock on screen, and the UI driven by real events sent
+through a real Engine's ``emit`` (journal in a temp folder, monitor off).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from canarytui import events as ev
+from canarytui.config import Environment, load_env
+from canarytui.journal import Journal
+from canarytui.rollout import Engine, make_plan
+from canarytui.ui.app import CanaryApp
+
+USER = "operator"
+FIXED_TIME = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
+REPO = Path(__file__).resolve().parent.parent
+THEMES = REPO / "themes"
+
+ENV_TEXT = """\
+name: production
+app: shop
+ssh:
+  user: deploy
+  known_hosts: known_hosts
+hosts:
+{hosts}
+deploy:
+  current: cat current/VERSION
+  steps:
+    - name: install
+      run: fetch-release {{version}}
+    - name: switch
+      run: ln -sfn releases/{{version}} current
+    - name: restart
+      run: systemctl restart shop
+health:
+  check: curl -fsS localhost:8080/health
+  metrics: curl -fsS localhost:8080/metrics
+  interval: 2s
+logs: tail -F /var/log/shop.log
+canary:
+  hosts: [web-01]
+  analysis:
+    duration: 30s
+    baseline: 3
+    rules:
+      - name: error-ratio
+        metric: app_requests_failed_total
+        per: app_requests_total
+        max: 0.05
+        max_vs_baseline: 3.0
+promote:
+  waves: [25%, 100%]
+  max_failures: 1
+  pause: manual
+"""
+
+
+def write_env(folder: Path, hosts: int = 12) -> Path:
+    """An environment file with hosts web-01.. on 10.0.0.x (nothing listens there)."""
+    zones = ("eu-1", "eu-2", "us-1")
+    lines = []
+    for i in range(1, hosts + 1):
+        role = "api" if i % 4 == 0 else "web"
+        lines.append(f"  - {{name: web-{i:02d}, address: 10.0.0.{i}, roles: [{role}], "
+                     f"labels: {{zone: {zones[(i - 1) % 3]}}}}}")
+    path = folder / "production.yaml"
+    path.write_text(ENV_TEXT.format(hosts="\n".join(lines)), encoding="utf-8")
+    return path
+
+
+class Script:
+    """A real Engine and Journal, driven by events as a rollout would send them."""
+
+    def __init__(self, tmp_path: Path, hosts: int = 12, theme: str | None = None) -> None:
+        self.env: Environment = load_env(write_env(tmp_path, hosts))
+        self.journal = Journal(tmp_path / "state")
+        self.engine = Engine(self.env, self.journal, user=USER)
+        self.app = CanaryApp(self.env, self.journal, engine=self.engine, theme=theme,
+                             monitor=False, themes_folder=THEMES)
+        self.deployment: int | None = None
+
+    # Steady state -------------------------------------------------------------------
+
+    def discovered(self, version: str = "1.0.0") -> None:
+        """Every host found on ``version`` and healthy."""
+        for i, name in enumerate(self.env.host_names):
+            self.engine.emit(ev.HostUpdate(host=name, state=ev.HostState.IDLE, version=version))
+            self.health(name, ok=True, latency=0.012 + (i % 5) * 0.003, requests=1000.0 + i,
+                        failed=5.0)
+
+    def health(self, name: str, ok: bool | None = True, latency: float = 0.015,
+               requests: float = 1000.0, failed: float = 5.0, detail: str = "") -> None:
+        metrics = {} if ok is None else {"app_requests_total": requests,
+                                         "app_requests_failed_total": failed}
+        self.engine.emit(ev.HealthSample(host=name, ok=ok, latency=latency, detail=detail,
+                                         metrics=metrics))
+
+    def log(self, name: str, line: str) -> None:
+        self.engine.emit(ev.LogLine(host=name, line=line))
+
+    # A deployment --------------------------------------------------------------------
+
+    def start(self, version: str, canaries: list[str]) -> list[list[str]]:
+        plan = make_plan(self.env, canaries)
+        previous: dict[str, str | None] = {h: "1.0.0" for h in self.env.host_names}
+        d = self.journal.create_deployment(
+            token="t0ken", env=self.env.name, app=self.env.app, env_path=str(self.env.path),
+            version=version, canaries=plan.canaries, plan=plan.waves, previous=previous,
+            user=USER, machine="ci")
+        self.deployment = d
+        self.engine.load_open()   # the engine adopts it, as on a restart
+        self.emit(ev.DeploymentStarted(version=version, canaries=plan.canaries,
+                                       waves=plan.waves, previous=previous, user=USER))
+        self.emit(ev.Decision(action="deploy", user=USER,
+                              detail=f"{version} to canaries {', '.join(plan.canaries)}"))
+        for name in self.env.host_names:
+            self.host(name, ev.HostState.PENDING, "1.0.0")
+        return plan.waves
+
+    def emit(self, event: ev.Event) -> None:
+        """Send an event of the current deployment through the engine."""
+        self.engine.emit(dataclasses.replace(event, deployment=self.deployment))
+
+    def phase(self, phase: ev.Phase, wave: int | None = None) -> None:
+        d = self.engine.deployment
+        self.emit(ev.PhaseChanged(phase=phase, wave=wave, waves=len(d.plan) if d else 0))
+
+    def host(self, name: str, state: ev.HostState, version: str | None = None,
+             detail: str = "") -> None:
+        self.emit(ev.HostUpdate(host=name, state=state, version=version, detail=detail))
+
+    def step(self, name: str, step: str, exit_status: int | None = 0, output: str = "",
+             action: str = "deploy") -> None:
+        self.emit(ev.StepResult(host=name, step=step, action=action, exit_status=exit_status,
+                                output=output, duration=0.4))
+
+    def deploy_host(self, name: str, version: str) -> None:
+        self.host(name, ev.HostState.DEPLOYING)
+        for step in ("install", "switch", "restart"):
+            self.step(name, step, output=f"{step} ok")
+        self.host(name, ev.HostState.DEPLOYED, version)
+
+    def canary_passed(self, version: str, canaries: list[str]) -> list[list[str]]:
+        waves = self.start(version, canaries)
+        self.phase(ev.Phase.CANARY)
+        for name in canaries:
+            self.deploy_host(name, version)
+        self.phase(ev.Phase.ANALYSIS)
+        self.emit(ev.AnalysisStarted(canaries=canaries, baseline=["web-04", "web-08"],
+                                     duration=30.0))
+        ms = [ev.Measurement(rule="failed-checks", host=c, value=0.0, limit="<= 2",
+                             passed=True) for c in canaries]
+        ms += [ev.Measurement(rule="error-ratio", host=c, value=0.004,
+                              limit="<= 0.05 and <= 3x baseline (0.015)", passed=True,
+                              baseline=0.005) for c in canaries]
+        self.emit(ev.AnalysisUpdate(elapsed=30.0, duration=30.0, measurements=ms))
+        self.emit(ev.VerdictReached(verdict=ev.Verdict.PASS,
+                                    reasons=[m.describe() for m in ms], measurements=ms))
+        self.phase(ev.Phase.AWAITING_PROMOTION, wave=0)
+        return waves
+
+    def freeze_journal_times(self) -> None:
+        """History shows dates and machines: make them the same everywhere."""
+        db = sqlite3.connect(self.journal.path)
+        with db:
+            db.execute("UPDATE deployments SET started_at = ?, updated_at = ?,"
+                       " finished_at = CASE WHEN finished_at IS NULL THEN NULL ELSE ? END",
+                       (FIXED_TIME, FIXED_TIME, FIXED_TIME + 95))
+            db.execute("UPDATE decisions SET at = ?, machine = 'ci'", (FIXED_TIME + 60,))
+        db.close()
+
+    def flush(self) -> None:
+        """Deliver buffered health samples and log lines now instead of in ~100 ms."""
+        self.app.fleet_screen.bridge.flush()
+
+
+async def settle(pilot: Pilot[int]) -> None:
+    """Let every posted message be handled and the screen repaint."""
+    app = pilot.app
+    assert isinstance(app, CanaryApp)
+    app.fleet_screen.bridge.flush()
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def until(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float,
+                what: str) -> None:
+    """Poll (letting the app run) until ``predicate`` holds; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
+        await pilot.pause(0.05)
