@@ -264,3 +264,21 @@ async def test_hostile_version_refused_before_any_connection(
     assert engine.fleet.connects == 0
     assert not any((demo.sandbox_of(h) / "pwned").exists() for h in demo.host_names)
     assert engine.journal.last_deployment("demo", "shop") is None
+
+
+async def test_history_lists_every_deployment_with_its_outcome(demo: DemoFleet,
+                                                               state_dir: Path) -> None:
+    engine = engine_for(demo.env_path, state_dir, user="carol")
+    try:
+        assert await engine.deploy("1.4.0-dead") is ev.Outcome.CANARY_FAILED
+        assert await engine.deploy("1.3.0-bad") is ev.Outcome.CANARY_FAILED
+        assert await engine.deploy("1.2.0") is ev.Outcome.CANARY_PASSED
+    finally:
+        await engine.fleet.close()
+    rows = [(r.version, r.outcome, r.is_open, r.phase, r.user)
+            for r in engine.journal.history("demo", "shop")]
+    assert rows == [
+        ("1.2.0", None, True, "awaiting promotion", "carol"),
+        ("1.3.0-bad", "canary failed", False, "rolled back", "carol"),
+        ("1.4.0-dead", "canary failed", False, "rolled back", "carol"),
+    ]
