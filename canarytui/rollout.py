@@ -22,7 +22,7 @@ from typing import Any
 from canarytui import analysis as an
 from canarytui import events as ev
 from canarytui import lock
-from canarytui.config import Environment, WaveSpec, canaries_by_percent, render
+from canarytui.config import Environment, Step, WaveSpec, canaries_by_percent, render
 from canarytui.health import HostSeries, probe, wanted_metrics
 from canarytui.journal import DeploymentRecord, Journal, local_user, machine_name
 from canarytui.ssh import CommandLost, CommandTimeout, Fleet, SshError
@@ -232,7 +232,15 @@ class Engine:
                 return name, None
             version = _first_line(result.stdout) if result.ok else None
             state = self.host_states.get(name, ev.HostState.UNKNOWN)
-            if state in (ev.HostState.UNKNOWN, ev.HostState.UNREACHABLE):
+            in_deployment = (
+                self.deployment is not None
+                and self.deployment.is_open
+                and (
+                    name in self.deployment.canaries
+                    or any(name in wave for wave in self.deployment.plan)
+                )
+            )
+            if state in (ev.HostState.UNKNOWN, ev.HostState.UNREACHABLE) and not in_deployment:
                 state = ev.HostState.IDLE
             self.emit(
                 ev.HostUpdate(
@@ -370,13 +378,23 @@ class Engine:
         """
         path = lock.local_lock_path(self.journal.state_dir, self.env.name, self.env.app)
         lock.acquire_local(path, owner)
-        then = self.env.deploy.current if discover else None
+        results, held = await self._lock_hosts(owner, hosts, discover)
+        if held:
+            await self._release_locks(owner.token)
+            raise held[0]
+        return results
+
+    async def _lock_hosts(
+        self, owner: lock.Owner, hosts: Sequence[str], discover: bool
+    ) -> tuple[dict[str, str | SshError | None], list[lock.LockHeld]]:
         results: dict[str, str | SshError | None] = {}
         held: list[lock.LockHeld] = []
 
         async def one(name: str) -> None:
-            cmd_then = render(then, self._values(name, "", None)) if then else None
-            command = lock.acquire_command(self.env.app, self.env.name, owner, cmd_then)
+            then = None
+            if discover:
+                then = render(self.env.deploy.current, self._values(name, "", None))
+            command = lock.acquire_command(self.env.app, self.env.name, owner, then)
             try:
                 result = await self.fleet.run(name, command)
             except SshError as exc:
@@ -390,10 +408,7 @@ class Engine:
             results[name] = _first_line(rest) if discover else None
 
         await asyncio.gather(*(one(n) for n in hosts))
-        if held:
-            await self._release_locks(owner.token)
-            raise held[0]
-        return results
+        return results, held
 
     async def _release_locks(self, token: str) -> None:
         hosts = sorted(self._holding)
@@ -693,11 +708,9 @@ class Engine:
     async def _deploy_host(self, name: str, version: str) -> bool:
         touched = False
         try:
-            if (
-                self.host_states.get(name) is ev.HostState.UNREACHABLE
-                and self.previous.get(name) is None
-                and not await self._late_lock(name)
-            ):
+            # Never change a host without holding its lock (it may have been unreachable
+            # when the deployment started, or this process continues another's).
+            if name not in self._holding and not await self._late_lock(name):
                 return False
             previous = self.previous.get(name)
             values = self._values(name, version, previous)
@@ -718,17 +731,23 @@ class Engine:
         self._host(name, ev.HostState.DEPLOYED, version=version)
         return True
 
-    async def _late_lock(self, name: str) -> bool:
-        """A host unreachable when the deployment started: lock it and learn its version."""
+    async def _late_lock(self, name: str, failed: ev.HostState = ev.HostState.FAILED) -> bool:
+        """Lock one host now; learn its version too if the deployment never knew it."""
         d = self.deployment
         assert d is not None
-        found = await self._take_locks(self._owner(d.token, d.id, d.version), [name], discover=True)
+        unknown = self.previous.get(name) is None
+        owner = self._owner(d.token, d.id, d.version)
+        found, held = await self._lock_hosts(owner, [name], discover=unknown)
         result = found.get(name)
-        if isinstance(result, SshError):
-            self._host(name, ev.HostState.UNREACHABLE, detail=str(result))
+        if held or isinstance(result, SshError):
+            state = failed
+            if isinstance(result, SshError) and failed is not ev.HostState.ROLLBACK_FAILED:
+                state = ev.HostState.UNREACHABLE
+            self._host(name, state, detail=str(held[0] if held else result))
             return False
-        self.previous[name] = result
-        self.journal.set_previous(d.id, name, result)
+        if unknown:
+            self.previous[name] = result
+            self.journal.set_previous(d.id, name, result)
         return True
 
     async def _rollback_host(self, name: str) -> bool:
@@ -744,8 +763,12 @@ class Engine:
         d = self.deployment
         assert d is not None
         values = self._values(name, previous if version_is_previous else d.version, previous)
-        self._host(name, ev.HostState.ROLLING_BACK)
         try:
+            if name not in self._holding and not await self._late_lock(
+                name, ev.HostState.ROLLBACK_FAILED
+            ):
+                return False
+            self._host(name, ev.HostState.ROLLING_BACK)
             for step, action, command in self._host_commands(steps, values, "rollback"):
                 if not await self._step(
                     name, step, action, command, failed=ev.HostState.ROLLBACK_FAILED
@@ -758,14 +781,14 @@ class Engine:
         return True
 
     def _host_commands(
-        self, steps: Iterable[object], values: dict[str, str], action: str = "deploy"
+        self, steps: Iterable[Step], values: dict[str, str], action: str = "deploy"
     ) -> list[tuple[str, str, str]]:
         hooks = self.env.deploy.hooks
         out: list[tuple[str, str, str]] = []
         if hooks.before_host:
             out.append(("before_host", "hook", render(hooks.before_host, values)))
         for step in steps:
-            out.append((step.name, action, render(step.run, values)))  # type: ignore[attr-defined]
+            out.append((step.name, action, render(step.run, values)))
         if hooks.after_host:
             out.append(("after_host", "hook", render(hooks.after_host, values)))
         return out
