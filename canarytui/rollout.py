@@ -429,10 +429,20 @@ class Engine:
         d = self.deployment
         owner = self._owner(d.token, d.id, d.version)
         hosts = d.canaries + [h for wave in d.plan for h in wave]
-        results = await self._take_locks(owner, hosts, discover=False)
+        # Discovery rides along: a host never reached before tells what it runs now.
+        results = await self._take_locks(owner, hosts, discover=True)
+        learned = {}
         for name, result in results.items():
             if isinstance(result, SshError):
                 self._notice("warning", f"could not lock {name}: {result}", host=name)
+            elif (
+                self.previous.get(name) is None
+                and result is not None
+                and self.host_states.get(name) in _UNTOUCHED_STATES
+            ):
+                learned[name] = self.previous[name] = result
+        if learned:
+            self.journal.set_previous_many(d.id, learned)
 
     # The rollout ----------------------------------------------------------------------
 
@@ -856,6 +866,8 @@ class Engine:
         return False
 
 
+# States in which this deployment has not changed the host yet.
+_UNTOUCHED_STATES = {ev.HostState.UNKNOWN, ev.HostState.PENDING, ev.HostState.UNREACHABLE}
 _FAILED_STATES = {ev.HostState.FAILED, ev.HostState.UNREACHABLE}
 # States in which the release may have reached the host: those are rolled back.
 _TOUCHED_STATES = {

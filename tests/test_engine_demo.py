@@ -282,3 +282,29 @@ async def test_history_lists_every_deployment_with_its_outcome(demo: DemoFleet,
         ("1.3.0-bad", "canary failed", False, "rolled back", "carol"),
         ("1.4.0-dead", "canary failed", False, "rolled back", "carol"),
     ]
+
+
+async def test_host_down_at_start_is_locked_and_learned_when_it_returns(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    def short(data: dict) -> None:  # type: ignore[type-arg]
+        data["ssh"]["connect_timeout"] = "1s"
+
+    env_path = edit_env(demo.env_path, tmp_path / "short.yaml", short)
+    await demo.set_fault("web-06", "down")
+    engine = engine_for(env_path, state_dir)
+    try:
+        assert await engine.deploy("1.1.0") is ev.Outcome.CANARY_PASSED
+        assert engine.host_states["web-06"] is ev.HostState.UNREACHABLE
+        record = engine.journal.open_deployment("demo", "shop")
+        assert record is not None
+        assert engine.journal.hosts(record.id)["web-06"].previous is None
+        await demo.set_fault("web-06", "up")
+        assert await engine.promote() is ev.Outcome.COMPLETE
+        assert demo.version_on("web-06") == "1.1.0"
+        # What it ran before was learned with its lock, so it can be rolled back too.
+        assert engine.journal.hosts(record.id)["web-06"].previous == "1.0.0"
+        assert await engine.rollback() is ev.Outcome.ROLLED_BACK
+        assert set(versions(demo).values()) == {"1.0.0"}
+    finally:
+        await engine.fleet.close()
