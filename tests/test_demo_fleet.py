@@ -8,6 +8,7 @@ import re
 import shlex
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import canarytui
 from canarytui.config import Environment, load_env
 from canarytui.demo import DemoFleet, ctl_main
-from canarytui.demo.fleet import host_name
+from canarytui.demo.fleet import _sweep_stale_roots, host_name
 
 PROJECT_ROOT = Path(canarytui.__file__).resolve().parent.parent
 
@@ -29,9 +30,9 @@ PROJECT_ROOT = Path(canarytui.__file__).resolve().parent.parent
 # ------------------------------------------------------------------------ helpers
 
 
-async def eventually(check: Callable[[], Awaitable[Any] | Any], timeout: float = 5.0) -> Any:
-    """Poll ``check`` until it returns something truthy, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], Awaitable[Any] | Any], within: float = 5.0) -> Any:
+    """Poll ``check`` until it returns something truthy, failing after ``within`` seconds."""
+    deadline = time.monotonic() + within
     while True:
         result = check()
         if asyncio.iscoroutine(result):
@@ -39,12 +40,12 @@ async def eventually(check: Callable[[], Awaitable[Any] | Any], timeout: float =
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(0.05)
 
 
-def connect(fleet: DemoFleet, name: str, known_hosts: Path | None = None,
-            **kwargs: Any) -> asyncssh.connection._ConnectionCtx:  # noqa: SLF001
+def connect(fleet: DemoFleet, name: str, known_hosts: Path | None = None, **kwargs: Any) -> Any:
+    """asyncssh.connect to a demo host as the environment file says: awaitable or ``async with``."""
     return asyncssh.connect(
         "127.0.0.1",
         port=fleet.port_of(name),
@@ -56,9 +57,8 @@ def connect(fleet: DemoFleet, name: str, known_hosts: Path | None = None,
     )
 
 
-async def run(conn: asyncssh.SSHClientConnection, command: str,
-              timeout: float = 10.0) -> asyncssh.SSHCompletedProcess:
-    return await asyncio.wait_for(conn.run(command), timeout)
+async def run(conn: asyncssh.SSHClientConnection, command: str) -> asyncssh.SSHCompletedProcess:
+    return await asyncio.wait_for(conn.run(command), 10)
 
 
 async def deploy(conn: asyncssh.SSHClientConnection, env: Environment, version: str) -> None:
@@ -206,7 +206,7 @@ async def test_releases_drive_the_metrics(fleet: DemoFleet) -> None:
             counts = [m[("app_requests_total", ())] for m in got.values()]
             return got if min(counts) >= 2000 else None
 
-        got = await eventually(enough, timeout=10)
+        got = await eventually(enough, within=10)
         assert error_ratio(got["web-01"]) > 0.05
         assert error_ratio(got["web-02"]) < 0.05
         assert error_ratio(got["web-03"]) < 0.05
@@ -244,8 +244,12 @@ async def test_unknown_host_key_and_client_key_are_refused(
             pass
     with pytest.raises(asyncssh.PermissionDenied):
         async with asyncssh.connect(
-            "127.0.0.1", port=fleet.port_of("web-01"), known_hosts=str(fleet.known_hosts_path),
-            client_keys=[stranger], username="demo", connect_timeout=5,
+            "127.0.0.1",
+            port=fleet.port_of("web-01"),
+            known_hosts=str(fleet.known_hosts_path),
+            client_keys=[stranger],
+            username="demo",
+            connect_timeout=5,
         ):
             pass
 
@@ -329,16 +333,33 @@ async def test_stopping_the_fleet_leaves_nothing_behind() -> None:
     conn.close()
 
 
-async def test_ctl_without_a_running_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_temp_roots_of_dead_fleets_are_swept(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # its pid now names no process
+    for name, owner in (("dead", str(child.pid)), ("alive", str(os.getpid())), ("other", None)):
+        root = tmp_path / f"canarytui-demo-{name}"
+        (root / "hosts").mkdir(parents=True)
+        if owner is not None:
+            (root / "owner.pid").write_text(owner)
+    _sweep_stale_roots(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "canarytui-demo-alive",
+        "canarytui-demo-other",
+    ]
+
+
+async def test_ctl_without_a_running_demo(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("CANARYTUI_STATE_DIR", str(tmp_path))
     assert ctl_main("web-01", "down") == 1
     assert "no demo fleet is running" in capsys.readouterr().err
     assert ctl_main("web-01", "explode") == 2
 
 
-async def test_ctl_reaches_an_in_process_fleet(monkeypatch: pytest.MonkeyPatch,
-                                               tmp_path: Path) -> None:
+async def test_ctl_reaches_an_in_process_fleet(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("CANARYTUI_STATE_DIR", str(tmp_path / "state"))
     async with DemoFleet(hosts=2, root=tmp_path / "fleet", control=True) as fleet:
         assert await asyncio.to_thread(ctl_main, "web-02", "slow") == 0
@@ -350,17 +371,23 @@ async def test_ctl_reaches_an_in_process_fleet(monkeypatch: pytest.MonkeyPatch,
 async def test_serve_main_in_a_subprocess(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     state = tmp_path / "state"
     monkeypatch.setenv("CANARYTUI_STATE_DIR", str(state))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])
+        ),
+    }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c",
+        sys.executable,
+        "-c",
         "from canarytui.demo import serve_main; raise SystemExit(serve_main(3))",
-        stdout=asyncio.subprocess.PIPE, env=env,
+        stdout=asyncio.subprocess.PIPE,
+        env=env,
     )
     try:
         assert proc.stdout is not None
         env_path = Path((await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip())
-        assert env_path.is_absolute() and env_path.is_file()
+        assert env_path.is_absolute()
         demo_env = load_env(env_path)
         ports = [h.port for h in demo_env.hosts]
         summary = (await asyncio.wait_for(proc.stdout.readline(), 5)).decode()

@@ -1,0 +1,431 @@
+"""The application each demo host runs: metrics, health and a log that follow its release.
+
+It is simulated in the fleet's process (one small step per host per tick) but it talks to
+the outside world only through files in the host's sandbox, the way a real service would:
+the environment's ``health.check``, ``health.metrics`` and ``logs`` commands read them over
+SSH, and the deploy steps drive it through the ``current`` symlink and ``run/restart``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import functools
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+
+# Histogram buckets (seconds). Finer between 50 ms and 500 ms, where a good release's p99
+# (~0.15 s) and a slow one's (~0.45 s) fall, so a p99 read back from bucket increases tells
+# them apart by about the real factor of three.
+BUCKETS: tuple[float, ...] = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+)
+LOG_LIMIT = 1_000_000  # bytes; past this the log is truncated (tail -F follows that)
+STABLE_VERSION = "1.0.0"
+
+# A good release: lognormal latencies with median 35 ms and sigma 0.6 give p99 ~ 0.14 s.
+_LATENCY_MEDIAN = 0.035
+_LATENCY_SIGMA = 0.6
+_LOG_LINES_PER_SECOND = 3.5
+
+_PATHS = (
+    "/api/cart",
+    "/api/products",
+    "/api/search",
+    "/",
+    "/api/checkout",
+    "/static/app.js",
+    "/api/users/me",
+    "/api/recommendations",
+)
+_METHODS = ("GET", "GET", "GET", "GET", "POST")
+_ERRORS = (
+    "upstream timeout (payments)",
+    "database connection reset",
+    "KeyError: 'sku' in cart.render",
+    "503 from inventory service",
+)
+_WARNINGS = (
+    "cache miss ratio 0.31 above 0.25",
+    "retrying inventory lookup (attempt 2)",
+    "connection pool 80% busy",
+    "deprecated header X-Client-Version",
+)
+
+
+@dataclass(frozen=True)
+class Release:
+    """How the app behaves on one release."""
+
+    description: str
+    healthy: bool = True
+    error_ratio: float | None = None  # None: the host's own small base ratio
+    latency_factor: float = 1.0
+
+
+GOOD = Release("good")
+# The releases the demo ships, by name; any other version behaves as good.
+RELEASES: dict[str, Release] = {
+    "1.0.0": GOOD,
+    "1.1.0": GOOD,
+    "1.2.0": GOOD,
+    "1.3.0-bad": Release("error ratio ~20%", error_ratio=0.20),
+    "1.4.0-dead": Release("health check fails", healthy=False, error_ratio=0.90),
+    "1.5.0-slow": Release("p99 latency x3", latency_factor=3.0),
+}
+
+
+def release_of(version: str | None) -> Release:
+    return RELEASES.get(version or "", GOOD)
+
+
+@dataclass(frozen=True)
+class _LatencyModel:
+    """Where a release's request latencies fall: one slot per bucket, plus one above the last."""
+
+    probs: tuple[float, ...]  # probability of each slot
+    mean: tuple[float, ...]  # mean latency of the requests in each slot
+    slow_from: int  # first slot whose requests are slower than 500 ms
+
+
+_SLOTS = tuple(range(len(BUCKETS) + 1))
+
+
+@functools.cache
+def _latency_model(factor: float) -> _LatencyModel:
+    """Lognormal latencies binned once per release, so a tick draws slots, not latencies.
+
+    A tick then draws how many requests fall in each slot (a multinomial), which costs a
+    fraction of one ``lognormvariate`` per request: that matters at 500 hosts x 50
+    requests a second.
+    """
+    normal = NormalDist(math.log(_LATENCY_MEDIAN * factor), _LATENCY_SIGMA)
+    size = 4000
+    sums = [0.0] * len(_SLOTS)
+    hits = [0] * len(_SLOTS)
+    for i in range(size):
+        latency = math.exp(normal.inv_cdf((i + 0.5) / size))
+        slot = bisect.bisect_left(BUCKETS, latency)
+        sums[slot] += latency
+        hits[slot] += 1
+    mean = tuple(total / n if n else 0.0 for total, n in zip(sums, hits, strict=True))
+    probs = tuple(n / size for n in hits)
+    return _LatencyModel(probs, mean, bisect.bisect_right(BUCKETS, 0.5))
+
+
+def _multinomial(rng: random.Random, n: int, probs: tuple[float, ...]) -> list[int]:
+    """How many of ``n`` draws land in each slot, as conditional binomials."""
+    out = []
+    remaining, mass = n, 1.0
+    for p in probs[:-1]:
+        x = _binomial(rng, remaining, p / mass) if remaining and mass > 0 and p > 0 else 0
+        out.append(x)
+        remaining -= x
+        mass -= p
+    out.append(remaining)
+    return out
+
+
+def _binomial(rng: random.Random, n: int, p: float) -> int:
+    """A Binomial(n, p) draw by geometric skips: O(successes), not O(n)."""
+    if p <= 0 or n <= 0:
+        return 0
+    if p >= 1:
+        return n
+    variance = n * p * (1 - p)
+    if variance > 3:
+        # Many expected successes: the normal approximation is close enough, and O(1).
+        return min(n, max(0, round(rng.gauss(n * p, math.sqrt(variance)))))
+    if p > 0.5:
+        return n - _binomial(rng, n, 1 - p)
+    log_q = math.log(1 - p)
+    successes = 0
+    trial = 0
+    while True:
+        trial += int(math.log(1.0 - rng.random()) / log_q) + 1
+        if trial > n:
+            return successes
+        successes += 1
+
+
+def read_version(sandbox: Path) -> str | None:
+    """The release the host's ``current`` symlink points at, or None."""
+    try:
+        return (sandbox / "current" / "VERSION").read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Readers (``cat`` over SSH) must never see a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def init_sandbox(sandbox: Path, version: str = STABLE_VERSION) -> None:
+    """The layout a host starts with: one release, ``current`` pointing at it."""
+    release = sandbox / "releases" / version
+    # os.makedirs, not Path.mkdir(parents=True): the latter tries the deepest folder first
+    # and fails its way up, and each metadata call costs ~0.1-0.2 ms on a journaled disk.
+    os.makedirs(release, exist_ok=True)
+    (release / "VERSION").write_text(version + "\n", encoding="utf-8")
+    os.makedirs(sandbox / "run", exist_ok=True)
+    os.makedirs(sandbox / "log", exist_ok=True)
+    current = sandbox / "current"
+    if not current.is_symlink() and not current.exists():
+        current.symlink_to(Path("releases") / version)
+
+
+class SimulatedApp:
+    """One host's app.
+
+    ``tick(dt)`` simulates ``dt`` seconds of traffic: counters in memory, lines appended to
+    the log. Files that readers ``cat`` are replaced atomically, and only when someone may
+    look: ``sync()`` (the fleet calls it before each command on the host) and every
+    ``FLUSH_SECONDS``. Creating and renaming a file costs ~0.4 ms on ext4, which at
+    500 hosts a second was most of the fleet's CPU; an append costs ~10 us.
+    """
+
+    FLUSH_SECONDS = 30.0
+
+    def __init__(self, host: str, sandbox: Path, seed: int, traffic: float = 1.0) -> None:
+        self.host = host
+        self.sandbox = sandbox
+        self.traffic = traffic
+        self.rng = random.Random(seed)
+        # Each host has its own load and error level, so the fleet is not uniform.
+        self.base_rate = self.rng.uniform(42.0, 58.0)
+        self.base_error_ratio = self.rng.uniform(0.007, 0.011)
+        self.version: str | None = None
+        self.started_at = time.time()
+        self.requests = 0
+        self.failed = 0
+        # One slot per finite bucket plus one for requests above the last bound.
+        self.bucket_counts = [0] * (len(BUCKETS) + 1)
+        self.latency_sum = 0.0
+        self._health: str | None = None
+        self._dirty = True
+        self._since_flush = 0.0
+        self._link: str | None = None
+        self._run = sandbox / "run"
+        self._restart_file = str(sandbox / "run" / "restart")
+        self._current = str(sandbox / "current")
+        self._log_path = str(sandbox / "log" / "app.log")
+        try:
+            self._log_size = os.stat(self._log_path).st_size
+        except OSError:
+            self._log_size = 0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Come up on whatever release ``current`` points at."""
+        self._restart(read_version(self.sandbox), reason="started")
+
+    def tick(self, dt: float) -> None:
+        if self.poke():
+            return
+        self._serve(dt)
+        self._since_flush += dt
+        if self._since_flush >= self.FLUSH_SECONDS:
+            self.sync()
+
+    def poke(self) -> bool:
+        """Restart now if the release changed or a restart was asked for; True if it did.
+
+        The fleet calls this after every command on the host, so a deploy's ``restart``
+        step returns with the app already up on the new release, as ``systemctl restart``
+        would; the tick catches changes made any other way.
+        """
+        restart_asked = os.path.exists(self._restart_file)
+        version = self._current_version()
+        if version == self.version and not restart_asked:
+            return False
+        if restart_asked:
+            reason = "restart requested"
+        else:
+            reason = f"release {version or 'none'} switched in"
+        self._restart(version, reason=reason)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._restart_file)
+        return True
+
+    def sync(self) -> None:
+        """Bring ``run/health`` and ``run/metrics.prom`` up to date (atomically)."""
+        self._write_health()
+        if self._dirty:
+            write_atomic(self._run / "metrics.prom", self.metrics_text())
+            self._dirty = False
+        self._since_flush = 0.0
+
+    def _current_version(self) -> str | None:
+        # readlink is a cheap change detector; the VERSION file is read only on a change.
+        try:
+            link: str | None = os.readlink(self._current)
+        except OSError:
+            link = None  # missing, or not a symlink: read the file to be sure
+        if link is not None and link == self._link:
+            return self.version
+        self._link = link
+        return read_version(self.sandbox)
+
+    def _restart(self, version: str | None, reason: str) -> None:
+        # A restarted process starts its counters from zero, as real ones do; the analysis
+        # compares increases, so it must cope with resets.
+        self.version = version
+        self.started_at = time.time()
+        self.requests = self.failed = 0
+        self.bucket_counts = [0] * (len(BUCKETS) + 1)
+        self.latency_sum = 0.0
+        self._dirty = True
+        shown = version or "no release"
+        lines = [self._line("INFO", f"{reason}: starting shop {shown}")]
+        if version is None:
+            lines.append(self._line("ERROR", "no current release: nothing to run"))
+        elif not release_of(version).healthy:
+            lines.append(self._line("ERROR", "readiness probe failed: migrations pending"))
+        else:
+            lines.append(self._line("INFO", "listening on :8080"))
+        self._append_log(lines)
+        self.sync()
+
+    # ------------------------------------------------------------------ traffic
+
+    def _serve(self, dt: float) -> None:
+        rng = self.rng
+        release = release_of(self.version)
+        running = self.version is not None
+        rate = self.base_rate * self.traffic * rng.uniform(0.85, 1.15) if running else 0.0
+        count = int(rate * dt + rng.random())
+        if release.error_ratio is None:
+            error_ratio = self.base_error_ratio * rng.uniform(0.6, 1.4)
+        else:
+            error_ratio = release.error_ratio * rng.uniform(0.9, 1.1)
+        model = _latency_model(release.latency_factor)
+        counts = self.bucket_counts
+        total_latency = 0.0
+        slow = 0
+        for slot, hits in enumerate(_multinomial(rng, count, model.probs)):
+            if hits:
+                counts[slot] += hits
+                total_latency += hits * model.mean[slot]
+                if slot >= model.slow_from:
+                    slow += hits
+        failed = _binomial(rng, count, error_ratio)
+        if count:
+            self.requests += count
+            self.failed += failed
+            self.latency_sum += total_latency
+            self._dirty = True
+        self._append_log(self._traffic_lines(dt, count, failed, slow))
+
+    def _traffic_lines(self, dt: float, count: int, failed: int, slow: int) -> list[str]:
+        # One timestamp per tick: the lines stand for the last `dt` seconds anyway, and
+        # formatting a time per line was a third of the app's cost at 500 hosts.
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        head = f"{stamp}.{int(now % 1 * 1000):03d}Z {{}} shop[{self.host}] "
+        info, warn, error = head.format("INFO "), head.format("WARN "), head.format("ERROR")
+        rnd = self.rng.random
+        lines: list[str] = []
+        release = release_of(self.version)
+        if self.version is not None and not release.healthy:
+            lines.append(f"{error}health check failed: database pool exhausted\n")
+        if count:
+            median_ms = _LATENCY_MEDIAN * 1000 * release.latency_factor
+            for _ in range(int(_LOG_LINES_PER_SECOND * dt + rnd())):
+                method = _METHODS[int(rnd() * len(_METHODS))]
+                path = _PATHS[int(rnd() * len(_PATHS))]
+                ms = median_ms * math.exp(_LATENCY_SIGMA * (rnd() + rnd() + rnd() - 1.5) * 2)
+                lines.append(f"{info}{method} {path} 200 {ms:.0f}ms req={int(rnd() * 2**32):08x}\n")
+        # Failed requests are logged, but a burst is summarised rather than flooding the log.
+        logged = min(failed, int(2 * dt + rnd()))
+        for _ in range(logged):
+            cause = _ERRORS[int(rnd() * len(_ERRORS))]
+            lines.append(f"{error}POST /api/checkout 500 {cause} req={int(rnd() * 2**32):08x}\n")
+        if failed > logged and rnd() < dt:
+            lines.append(f"{error}{failed} requests failed in the last {dt:.1f}s\n")
+        if slow:
+            lines.append(f"{warn}{slow} requests slower than 500ms\n")
+        if rnd() < 0.05 * dt:
+            lines.append(f"{warn}{_WARNINGS[int(rnd() * len(_WARNINGS))]}\n")
+        return lines
+
+    # ------------------------------------------------------------------- files
+
+    def _line(self, level: str, message: str) -> str:
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        return f"{stamp}.{int(now % 1 * 1000):03d}Z {level:<5} shop[{self.host}] {message}\n"
+
+    def _append_log(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        data = "".join(lines).encode()
+        flags = os.O_WRONLY | os.O_CREAT
+        if self._log_size + len(data) > LOG_LIMIT:
+            # Truncate in place (not a new file): `tail -F` reports the truncation and goes on.
+            flags |= os.O_TRUNC
+            self._log_size = 0
+        else:
+            flags |= os.O_APPEND
+        fd = os.open(self._log_path, flags, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        self._log_size += len(data)
+
+    def _write_health(self) -> None:
+        healthy = self.version is not None and release_of(self.version).healthy
+        state = "ok" if healthy else "fail"
+        if state != self._health:
+            write_atomic(self._run / "health", state + "\n")
+            self._health = state
+
+    def metrics_text(self) -> str:
+        """The Prometheus text exposition of the app's metrics right now."""
+        out = [
+            "# HELP app_requests_total Requests served since the app started.",
+            "# TYPE app_requests_total counter",
+            f"app_requests_total {self.requests}",
+            "# HELP app_requests_failed_total Requests answered with a 5xx since the app started.",
+            "# TYPE app_requests_failed_total counter",
+            f"app_requests_failed_total {self.failed}",
+            "# HELP app_request_duration_seconds Time to answer a request.",
+            "# TYPE app_request_duration_seconds histogram",
+        ]
+        cumulative = 0
+        for bound, count in zip(BUCKETS, self.bucket_counts[:-1], strict=True):
+            cumulative += count
+            out.append(f'app_request_duration_seconds_bucket{{le="{bound:g}"}} {cumulative}')
+        out += [
+            f'app_request_duration_seconds_bucket{{le="+Inf"}} {self.requests}',
+            f"app_request_duration_seconds_sum {self.latency_sum:.6f}",
+            f"app_request_duration_seconds_count {self.requests}",
+            "# HELP app_start_time_seconds When the app last started (Unix time).",
+            "# TYPE app_start_time_seconds gauge",
+            f"app_start_time_seconds {self.started_at:.3f}",
+            "# HELP app_info The release the app runs.",
+            "# TYPE app_info gauge",
+            f'app_info{{version="{self.version or ""}"}} 1',
+        ]
+        return "\n".join(out) + "\n"

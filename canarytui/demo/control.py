@@ -1,0 +1,226 @@
+"""The control channel of a running demo fleet: faults on demand from another process.
+
+A fleet started with ``control=True`` listens on a unix socket in its root folder and
+records where in a small pointer file (``demo.json``) at a well-known place:
+``$CANARYTUI_STATE_DIR`` if set, else the user's runtime dir, else the user's state dir.
+``canarytui demo ctl HOST MODE`` reads the pointer, sends one JSON line and reads one back.
+
+This module does not import asyncssh, so ``demo ctl`` starts quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+FAULT_MODES: dict[str, str] = {
+    "down": "refuses new connections and drops open ones",
+    "hang": "accepts connections but never answers; commands never finish",
+    "flaky": "drops about 30% of connections and commands",
+    "slow": "every command starts about 2 s late",
+    "up": "back to normal",
+}
+POINTER_NAME = "demo.json"
+STATE_DIR_ENV = "CANARYTUI_STATE_DIR"
+_REQUEST_TIMEOUT = 10.0
+# sun_path holds 108 bytes on Linux (104 on macOS); keep a margin.
+_MAX_SOCKET_PATH = 100
+
+
+class ControlError(Exception):
+    """A request the fleet refused; ``status`` is the exit status ``demo ctl`` returns."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# ------------------------------------------------------------------ pointer file
+
+
+def _pointer_dirs() -> list[Path]:
+    """Where the pointer file may live, in the order it is looked for."""
+    override = os.environ.get(STATE_DIR_ENV)
+    if override:
+        return [Path(override)]
+    import platformdirs
+
+    return [
+        Path(platformdirs.user_runtime_dir("canarytui")),
+        Path(platformdirs.user_state_dir("canarytui")),
+    ]
+
+
+def write_pointer(info: dict[str, Any]) -> Path:
+    """Record a running fleet; the first place that can be written wins."""
+    last_error: OSError | None = None
+    for folder in _pointer_dirs():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / POINTER_NAME
+            tmp = path.with_name(f".{POINTER_NAME}.{os.getpid()}")
+            tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+            return path
+        except OSError as exc:  # e.g. no /run/user/UID in a container: try the next place
+            last_error = exc
+    assert last_error is not None
+    raise last_error
+
+
+def read_pointer() -> tuple[Path, dict[str, Any]] | None:
+    for folder in _pointer_dirs():
+        path = folder / POINTER_NAME
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("socket"), str):
+            return path, data
+    return None
+
+
+def remove_pointer(path: Path, socket_path: str) -> None:
+    """Remove the pointer, unless a newer demo has replaced it with its own."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if data.get("socket") == socket_path:
+        path.unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------ server
+
+SetFault = Callable[[str, str], Awaitable[str]]
+
+
+class ControlServer:
+    """Serves fault requests for one fleet; ``set_fault(host, mode)`` returns the old mode."""
+
+    def __init__(self, root: Path, set_fault: SetFault, info: dict[str, Any]) -> None:
+        self._set_fault = set_fault
+        self._info = info
+        self._server: asyncio.AbstractServer | None = None
+        self._short_dir: str | None = None
+        self._pointer: Path | None = None
+        path = root / "control.sock"
+        if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
+            # A deep root would overflow sun_path: use a short private folder instead.
+            self._short_dir = tempfile.mkdtemp(prefix="ctui-")
+            path = Path(self._short_dir) / "control.sock"
+        self.socket_path = path
+
+    async def start(self) -> None:
+        self.socket_path.unlink(missing_ok=True)
+        self._server = await asyncio.start_unix_server(self._handle, path=str(self.socket_path))
+        os.chmod(self.socket_path, 0o600)
+        self._pointer = write_pointer(
+            {**self._info, "socket": str(self.socket_path), "pid": os.getpid()}
+        )
+
+    def close(self) -> None:
+        if self._pointer is not None:
+            remove_pointer(self._pointer, str(self.socket_path))
+            self._pointer = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self.socket_path.unlink(missing_ok=True)
+        if self._short_dir is not None:
+            with contextlib.suppress(OSError):
+                os.rmdir(self._short_dir)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), _REQUEST_TIMEOUT)
+            reply = await self._answer(line)
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except (OSError, TimeoutError):
+            pass  # the client went away; nothing to tell anyone
+        finally:
+            writer.close()
+
+    async def _answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+            host, mode = str(request["host"]), str(request["mode"])
+        except (ValueError, KeyError, TypeError):
+            return {"ok": False, "status": 2, "error": "bad request"}
+        try:
+            previous = await self._set_fault(host, mode)
+        except ControlError as exc:
+            return {"ok": False, "status": exc.status, "error": str(exc)}
+        return {"ok": True, "host": host, "mode": mode, "previous": previous}
+
+
+# ------------------------------------------------------------------------ client
+
+
+def request_fault(host: str, mode: str) -> dict[str, Any]:
+    """Ask the running demo fleet to put ``host`` in ``mode``; raise ControlError if refused."""
+    found = read_pointer()
+    if found is None:
+        raise ControlError(_NOT_RUNNING, status=1)
+    pointer, info = found
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(_REQUEST_TIMEOUT)
+        try:
+            sock.connect(info["socket"])
+        except (FileNotFoundError, ConnectionRefusedError):
+            # The pointer outlived its fleet (killed with SIGKILL, say): clear it up.
+            remove_pointer(pointer, info["socket"])
+            raise ControlError(_NOT_RUNNING, status=1) from None
+        except OSError as exc:
+            raise ControlError(f"cannot reach the demo fleet: {exc}", status=1) from None
+        try:
+            sock.sendall(json.dumps({"host": host, "mode": mode}).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError as exc:
+            raise ControlError(f"the demo fleet did not answer: {exc}", status=1) from None
+    try:
+        reply: dict[str, Any] = json.loads(data)
+    except ValueError:
+        raise ControlError("the demo fleet sent no answer", status=1) from None
+    if not reply.get("ok"):
+        raise ControlError(str(reply.get("error", "refused")), int(reply.get("status", 1)))
+    return reply
+
+
+_NOT_RUNNING = (
+    "no demo fleet is running: start one with `canarytui demo` or `canarytui demo --serve`"
+)
+
+
+def ctl_main(
+    host: str, mode: str, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
+    """``canarytui demo ctl HOST MODE``: 0 done, 2 unknown host or mode, 1 no demo running."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    if mode not in FAULT_MODES:
+        print(f"unknown mode {mode!r}: use one of {', '.join(FAULT_MODES)}", file=err)
+        return 2
+    try:
+        reply = request_fault(host, mode)
+    except ControlError as exc:
+        print(str(exc), file=err)
+        return exc.status
+    previous = reply.get("previous")
+    was = f" (was {previous})" if previous and previous != mode else ""
+    print(f"{host}: {mode}{was}: {FAULT_MODES[mode]}", file=out)
+    return 0
