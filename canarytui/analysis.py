@@ -21,11 +21,11 @@ def rule_value(rule: Rule, series: Sequence[HostSeries]) -> float | None:
     if not series:
         return None
     if rule.quantile is not None:
-        return _quantile(rule.quantile, rule.metric, series)
+        return _quantile(rule.quantile, rule.metric, series, rule.min_count)
     if rule.per:
         num = _sum(_increase_or_value(s, rule.metric) for s in series)
         den = _sum(_increase_or_value(s, rule.per) for s in series)
-        if num is None or den is None or den <= 0:
+        if num is None or den is None or den <= 0 or den < rule.min_count:
             return None
         return num / den
     values = [_increase_or_value(s, rule.metric) for s in series]
@@ -44,7 +44,9 @@ def _sum(values: object) -> float | None:
     return float(sum(present)) if present else None
 
 
-def _quantile(q: float, metric: str, series: Sequence[HostSeries]) -> float | None:
+def _quantile(
+    q: float, metric: str, series: Sequence[HostSeries], min_count: int = 0
+) -> float | None:
     """Prometheus' histogram_quantile over the buckets' increases."""
     buckets: dict[float, float] = {}
     for s in series:
@@ -58,7 +60,7 @@ def _quantile(q: float, metric: str, series: Sequence[HostSeries]) -> float | No
         return None
     bounds = sorted(buckets)
     total = buckets[math.inf]
-    if total <= 0:
+    if total <= 0 or total < min_count:
         return None
     rank = q * total
     prev_bound, prev_count = 0.0, 0.0

@@ -119,6 +119,9 @@ class Rule:
     max_vs_baseline: float | None = None
     quantile: float | None = None
     must_have_data: bool = False
+    # A ratio needs this many in its denominator, a quantile this many observations;
+    # fewer is "no data" rather than a noisy value that could fail a good release.
+    min_count: int = 100
 
 
 @dataclass(frozen=True)
@@ -569,7 +572,8 @@ def _read_rules(r: _Reader, node: Node | None) -> tuple[Rule, ...]:
         m = r.mapping(
             item,
             path,
-            {"name", "metric", "per", "max", "max_vs_baseline", "quantile", "must_have_data"},
+            {"name", "metric", "per", "max", "max_vs_baseline", "quantile", "must_have_data",
+             "min_count"},
             {"name", "metric"},
         )
         if m is None:
@@ -601,6 +605,7 @@ def _read_rules(r: _Reader, node: Node | None) -> tuple[Rule, ...]:
                     must_have_data=r.boolean(
                         m.get("must_have_data"), f"{path}.must_have_data", False
                     ),
+                    min_count=r.integer(m.get("min_count"), f"{path}.min_count", 100, 0),
                 )
             )
     return tuple(rules)
