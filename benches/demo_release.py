@@ -68,7 +68,7 @@ async def main(hosts: int) -> int:
         first = next(e["at"] for e in events if e["event"] == "deployment_started")
         print(f"  start-up, lock + version discovery on {hosts} hosts: {first - epoch:.2f} s")
         for (at, phase, wave), nxt in zip(
-            phases, phases[1:] + [(events[-2]["at"], "", None)], strict=True
+            phases, [*phases[1:], (events[-2]["at"], "", None)], strict=True
         ):
             label = f"{phase} {wave}" if wave else phase
             print(f"  {label:<24} {nxt[0] - at:7.2f} s")
