@@ -45,7 +45,7 @@ class VersionError(ValueError):
 @dataclass(frozen=True)
 class SshDefaults:
     user: str | None = None
-    port: int = 22
+    port: int | None = None  # None: ~/.ssh/config's Port, else 22
     identity_files: tuple[str, ...] = ()
     known_hosts: str = "~/.ssh/known_hosts"
     connect_timeout: float = 10.0
@@ -58,9 +58,13 @@ class Host:
     name: str
     address: str
     user: str | None
-    port: int
+    port: int | None
     roles: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.address}:{self.port}" if self.port else self.address
 
     def matches(self, text: str) -> bool:
         """Does a filter string match this host's name, a role or a label?"""
@@ -572,8 +576,16 @@ def _read_rules(r: _Reader, node: Node | None) -> tuple[Rule, ...]:
         m = r.mapping(
             item,
             path,
-            {"name", "metric", "per", "max", "max_vs_baseline", "quantile", "must_have_data",
-             "min_count"},
+            {
+                "name",
+                "metric",
+                "per",
+                "max",
+                "max_vs_baseline",
+                "quantile",
+                "must_have_data",
+                "min_count",
+            },
             {"name", "metric"},
         )
         if m is None:

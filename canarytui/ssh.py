@@ -26,7 +26,7 @@ class SshError(Exception):
     """A host could not be used; the message names the host."""
 
     def __init__(self, host: Host, message: str) -> None:
-        super().__init__(f"{host.name} ({host.address}:{host.port}): {message}")
+        super().__init__(f"{host.name} ({host.endpoint}): {message}")
         self.host = host
 
 
@@ -108,7 +108,6 @@ class Fleet:
                 "(host keys are always checked)",
             )
         options: dict[str, object] = {
-            "port": host.port,
             "known_hosts": str(self.known_hosts),
             "connect_timeout": self.env.ssh.connect_timeout,
             "login_timeout": self.env.ssh.connect_timeout,
@@ -116,6 +115,9 @@ class Fleet:
             "keepalive_count_max": 3,
             "client_factory": lambda: client,
         }
+        # What the file leaves out, ~/.ssh/config (then the defaults) decides.
+        if host.port:
+            options["port"] = host.port
         if host.user:
             options["username"] = host.user
         if self.identity_files:

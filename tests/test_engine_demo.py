@@ -266,8 +266,9 @@ async def test_hostile_version_refused_before_any_connection(
     assert engine.journal.last_deployment("demo", "shop") is None
 
 
-async def test_history_lists_every_deployment_with_its_outcome(demo: DemoFleet,
-                                                               state_dir: Path) -> None:
+async def test_history_lists_every_deployment_with_its_outcome(
+    demo: DemoFleet, state_dir: Path
+) -> None:
     engine = engine_for(demo.env_path, state_dir, user="carol")
     try:
         assert await engine.deploy("1.4.0-dead") is ev.Outcome.CANARY_FAILED
@@ -275,8 +276,10 @@ async def test_history_lists_every_deployment_with_its_outcome(demo: DemoFleet,
         assert await engine.deploy("1.2.0") is ev.Outcome.CANARY_PASSED
     finally:
         await engine.fleet.close()
-    rows = [(r.version, r.outcome, r.is_open, r.phase, r.user)
-            for r in engine.journal.history("demo", "shop")]
+    rows = [
+        (r.version, r.outcome, r.is_open, r.phase, r.user)
+        for r in engine.journal.history("demo", "shop")
+    ]
     assert rows == [
         ("1.2.0", None, True, "awaiting promotion", "carol"),
         ("1.3.0-bad", "canary failed", False, "rolled back", "carol"),
@@ -308,3 +311,28 @@ async def test_host_down_at_start_is_locked_and_learned_when_it_returns(
         assert set(versions(demo).values()) == {"1.0.0"}
     finally:
         await engine.fleet.close()
+
+
+async def test_ssh_config_supplies_what_the_file_leaves_out(
+    state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No port, user or identity in the environment file: ~/.ssh/config's are used."""
+    async with DemoFleet(hosts=1) as fleet:
+        home = tmp_path / "home"
+        (home / ".ssh").mkdir(parents=True)
+        (home / ".ssh" / "config").write_text(
+            f"Host 127.0.0.1\n  Port {fleet.port_of('web-01')}\n  User demo\n"
+            f"  IdentityFile {fleet.client_key_path}\n"
+        )
+        monkeypatch.setenv("HOME", str(home))
+
+        def bare(data: dict) -> None:  # type: ignore[type-arg]
+            data["ssh"] = {"known_hosts": str(fleet.known_hosts_path)}
+            data["hosts"] = [{"name": "web-01", "address": "127.0.0.1"}]
+
+        env_path = edit_env(fleet.env_path, tmp_path / "bare.yaml", bare)
+        engine = engine_for(env_path, state_dir)
+        try:
+            assert await asyncio.wait_for(engine.discover(), 20) == {"web-01": "1.0.0"}
+        finally:
+            await engine.fleet.close()
