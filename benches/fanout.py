@@ -8,7 +8,8 @@ Prints the wall time of
   3. canarytui's engine: the same three steps in one wave (plus what the engine adds: lock
      and version discovery in one round trip, the post-deploy health check, unlock), with a
      one-host canary and a 100 ms analysis before it;
-  4. the engine's promotion alone (the wave to the N-1 other hosts), the like-for-like
+  4. canarytui's SSH layer alone (Fleet.run), exactly the three commands of (1);
+  5. the engine's promotion alone (the wave to the N-1 other hosts), the like-for-like
      comparison with (1);
 and the ratios to the floor. Needs root and /usr/sbin/sshd (it starts its own sshd).
 """
@@ -32,6 +33,7 @@ from canarytui import events as ev
 from canarytui.config import load_env, render
 from canarytui.journal import Journal
 from canarytui.rollout import Engine
+from canarytui.ssh import Fleet
 
 PARALLEL = 50
 
@@ -70,6 +72,23 @@ async def bare(fleet: SshdFleet, version: str, reuse: bool) -> float:
     return time.perf_counter() - started
 
 
+async def engine_fleet(fleet: SshdFleet, version: str) -> float:
+    """The engine's SSH layer alone (Fleet.run), the same three commands per host."""
+    env = load_env(fleet.write_env(edit=lambda d: d["ssh"].update({"max_parallel": PARALLEL})))
+    pool = Fleet(env)
+    commands = [render(c, {"version": version}) for c in steps(fleet)]
+
+    async def one(name: str) -> None:
+        for c in commands:
+            assert (await pool.run(name, c)).ok
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(n) for n in env.host_names))
+    elapsed = time.perf_counter() - started
+    await pool.close()
+    return elapsed
+
+
 async def engine_release(fleet: SshdFleet, version: str, state: Path) -> tuple[float, float]:
     def edit(d: dict) -> None:  # type: ignore[type-arg]
         d["ssh"]["max_parallel"] = PARALLEL
@@ -103,6 +122,8 @@ async def main(hosts: int) -> None:
         print(f"  bare asyncssh, reused connection : {floor:6.2f} s")
         again = await bare(fleet, "3.0.1", reuse=False)
         print(f"  bare asyncssh, connect per command: {again:6.2f} s  ({again / floor:.2f}x)")
+        layer = await engine_fleet(fleet, "3.0.3")
+        print(f"  canarytui SSH layer, same commands: {layer:6.2f} s  ({layer / floor:.2f}x)")
         with tempfile.TemporaryDirectory() as state:
             total, wave = await engine_release(fleet, "3.0.2", Path(state))
         assert {fleet.version_on(h) for h in fleet.host_names} == {"3.0.2"}
