@@ -336,3 +336,92 @@ async def test_ssh_config_supplies_what_the_file_leaves_out(
             assert await asyncio.wait_for(engine.discover(), 20) == {"web-01": "1.0.0"}
         finally:
             await engine.fleet.close()
+
+
+async def test_max_parallel_bounds_concurrent_commands(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    def narrow(data: dict) -> None:  # type: ignore[type-arg]
+        data["ssh"]["max_parallel"] = 2
+        data["promote"]["waves"] = ["100%"]
+
+    env_path = edit_env(demo.env_path, tmp_path / "narrow.yaml", narrow)
+    engine = engine_for(env_path, state_dir)
+    peak = 0
+    try:
+        await engine.deploy("1.1.0")
+        run = asyncio.ensure_future(engine.promote())
+        while not run.done():
+            peak = max(peak, demo.live_processes)
+            await asyncio.sleep(0.005)
+        assert await run is ev.Outcome.COMPLETE
+    finally:
+        await engine.fleet.close()
+    assert peak == 2  # used, and never more
+
+
+async def test_hung_step_times_out_and_the_host_is_rolled_back(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    def hanging(data: dict) -> None:  # type: ignore[type-arg]
+        data["ssh"]["command_timeout"] = "1s"
+        steps = data["deploy"]["steps"]
+        data["deploy"]["rollback"] = [
+            {
+                "name": "switch",
+                "run": "ln -sfn releases/{previous} current.new && mv -Tf current.new current",
+            },
+            dict(steps[2]),
+        ]
+        steps[0]["run"] = "case {version} in *hang*) sleep 30;; esac; " + steps[0]["run"]
+
+    env_path = edit_env(demo.env_path, tmp_path / "hang.yaml", hanging)
+    engine = engine_for(env_path, state_dir)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("1.6.0-hang"), 30)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.CANARY_FAILED
+    assert loop.time() - started < 15
+    assert engine.last_verdict is not None
+    assert "command timed out after 1s" in engine.last_verdict.reasons[0]
+    assert set(versions(demo).values()) == {"1.0.0"}
+    # The abandoned command was stopped on the host, not left running.
+    await wait_for(lambda: demo.live_processes == 0, 10)
+
+
+async def test_hooks_run_around_each_host(demo: DemoFleet, state_dir: Path, tmp_path: Path) -> None:
+    def hooked(data: dict) -> None:  # type: ignore[type-arg]
+        data["deploy"]["hooks"] = {
+            "before_host": "echo before {host} {version} >> hooks.log",
+            "after_host": "echo after {host} {version} >> hooks.log",
+        }
+
+    env_path = edit_env(demo.env_path, tmp_path / "hooks.yaml", hooked)
+    engine = engine_for(env_path, state_dir)
+    steps: list[tuple[str, str]] = []
+    engine.subscribe(
+        lambda e: steps.append((e.host, e.step)) if isinstance(e, ev.StepResult) else None
+    )
+    try:
+        assert await engine.deploy("1.3.0-bad") is ev.Outcome.CANARY_FAILED
+    finally:
+        await engine.fleet.close()
+    log = (demo.sandbox_of("web-01") / "hooks.log").read_text().splitlines()
+    # Around the deploy, then around the rollback (run with the previous version).
+    assert log == [
+        "before web-01 1.3.0-bad",
+        "after web-01 1.3.0-bad",
+        "before web-01 1.0.0",
+        "after web-01 1.0.0",
+    ]
+    assert [s for h, s in steps if h == "web-01"][:5] == [
+        "before_host",
+        "install",
+        "switch",
+        "restart",
+        "after_host",
+    ]
+    assert not (demo.sandbox_of("web-02") / "hooks.log").exists()
