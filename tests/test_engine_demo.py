@@ -59,11 +59,22 @@ async def test_bad_release_caught_on_canary_and_rolled_back(
     engine.subscribe(seen.append)
     touched: list[str] = []
     engine.subscribe(lambda e: touched.append(e.host) if isinstance(e, ev.StepResult) else None)
+    not_yet_journaled: list[str] = []
+
+    def journal_first(e: ev.Event) -> None:
+        # Each decision is stored before any consumer hears of it.
+        if e.journaled and e.deployment is not None:
+            last = engine.journal.events(e.deployment)[-1]
+            if last["event"] != e.kind or last["at"] != e.at:
+                not_yet_journaled.append(e.kind)
+
+    engine.subscribe(journal_first)
     try:
         outcome = await asyncio.wait_for(engine.deploy("1.3.0-bad", auto_promote=True), 60)
     finally:
         await engine.fleet.close()
     assert outcome is ev.Outcome.CANARY_FAILED
+    assert not_yet_journaled == []
     verdict = next(e for e in seen if isinstance(e, ev.VerdictReached))
     assert verdict.verdict is ev.Verdict.FAIL
     assert any("error-ratio" in r and "web-01" in r for r in verdict.reasons)
