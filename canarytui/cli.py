@@ -609,7 +609,7 @@ class HumanPrinter:
             case ev.PhaseChanged():
                 self._say(f"-- {event.label}")
             case ev.HostUpdate(host=h, state=s, version=v, detail=d) if event.deployment:
-                if s in (ev.HostState.PENDING,):
+                if s in (ev.HostState.PENDING, ev.HostState.IDLE):
                     return
                 extra = (
                     f" {v}" if v and s in (ev.HostState.DEPLOYED, ev.HostState.ROLLED_BACK) else ""

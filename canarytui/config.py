@@ -741,7 +741,8 @@ def parse_env(text: str, file: str = "<env>", path: Path | None = None) -> Envir
     """Parse an environment file's text; raise EnvFileError with every problem found."""
     r = _Reader(file)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # libyaml's loader when present: a 1,000-host file reads several times faster.
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

@@ -12,6 +12,7 @@ import os
 import socket
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -337,7 +338,7 @@ class Journal:
         """What a host ran before this deployment, so it can be rolled back."""
         self.set_previous_many(deployment, {host: version})
 
-    def set_previous_many(self, deployment: int, versions: dict[str, str | None]) -> None:
+    def set_previous_many(self, deployment: int, versions: Mapping[str, str | None]) -> None:
         now = time.time()
         with self._tx() as db:
             db.executemany(

@@ -687,6 +687,10 @@ class Engine:
                 "stays open; fix the host(s) and roll back again",
             )
             return ev.Outcome.ERROR
+        # Hosts the release never reached are simply idle again, in the journal too.
+        for name in order:
+            if self.host_states.get(name) is ev.HostState.PENDING:
+                self._host(name, ev.HostState.IDLE)
         self._phase(ev.Phase.ROLLED_BACK)
         summary = f"{len(targets)} host(s) rolled back from {d.version}"
         self.emit(ev.DeploymentFinished(outcome=outcome, summary=summary, deployment=d.id))

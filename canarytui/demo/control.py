@@ -51,12 +51,15 @@ def _pointer_dirs() -> list[Path]:
     override = os.environ.get(STATE_DIR_ENV)
     if override:
         return [Path(override)]
+    import warnings
+
     import platformdirs
 
-    return [
-        Path(platformdirs.user_runtime_dir("canarytui")),
-        Path(platformdirs.user_state_dir("canarytui")),
-    ]
+    with warnings.catch_warnings():
+        # Without XDG_RUNTIME_DIR platformdirs warns and guesses; the state dir follows.
+        warnings.simplefilter("ignore")
+        runtime = platformdirs.user_runtime_dir("canarytui")
+    return [Path(runtime), Path(platformdirs.user_state_dir("canarytui"))]
 
 
 def write_pointer(info: dict[str, Any]) -> Path:
