@@ -15,11 +15,13 @@ import pytest
 from test_ui_support import until
 
 from canarytui import events as ev
+from canarytui import lock
 from canarytui.config import load_env
 from canarytui.demo import DemoFleet
 from canarytui.journal import Journal
 from canarytui.rollout import Engine
 from canarytui.ui.app import CanaryApp
+from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
 
 USER = "story-operator"
@@ -61,15 +63,22 @@ async def test_good_release_promoted_in_waves_by_keys(fleet: DemoFleet, tmp_path
         assert fleet.version_on("web-01") == "1.1.0"
         assert {fleet.version_on(h) for h in fleet.host_names[1:]} == {"1.0.0"}
         waves = len(engine.deployment.plan)
-        for _ in range(waves):
+        journal = engine.journal
+        for wave in range(1, waves + 1):
             await pilot.press("p")
             await pilot.press("y")
-            await until(pilot, lambda: engine.busy, 5, "promotion started")
-            await until(pilot, lambda: not engine.busy, 20, "wave finished")
+
+            def wave_done(wave: int = wave) -> bool:
+                record = journal.deployment(engine.deployment.id)
+                return not engine.busy and record is not None and (
+                    record.phase == "complete" or
+                    (record.wave == wave and record.phase == "awaiting promotion"))
+
+            await until(pilot, wave_done, 20, f"wave {wave} done")
         assert engine.phase is ev.Phase.COMPLETE
-        await pilot.pause()
-        shown = str(app.fleet_screen.query_one(RolloutProgress).render())
-        assert "complete" in shown
+        progress = app.fleet_screen.query_one(RolloutProgress)
+        await until(pilot, lambda: "outcome complete" in str(progress.render()), 5,
+                    "the screen says complete")
         d = engine.deployment.id
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, 10, "app exited")
@@ -97,8 +106,10 @@ async def test_bad_release_caught_on_the_canary_and_rolled_back(fleet: DemoFleet
         await pilot.press("enter", "enter")   # enter confirms too
         await until(pilot, lambda: engine.phase is ev.Phase.ROLLED_BACK and not engine.busy,
                     25, "canary rolled back")
-        await pilot.pause()
-        shown = str(app.fleet_screen.query_one(RolloutProgress).render())
+        progress = app.fleet_screen.query_one(RolloutProgress)
+        await until(pilot, lambda: "outcome canary failed" in str(progress.render()), 5,
+                    "the screen says the canary failed")
+        shown = str(progress.render())
         assert "FAIL" in shown and "error-ratio" in shown
         d = engine.deployment.id
         await pilot.press("q")
@@ -113,3 +124,38 @@ async def test_bad_release_caught_on_the_canary_and_rolled_back(fleet: DemoFleet
     # Only the canary was ever touched.
     touched = {h for h, r in journal.hosts(d).items() if r.last_step}
     assert touched == {"web-02"}
+
+
+async def test_quit_during_a_deployment_asks_and_leaves_it_open(fleet: DemoFleet,
+                                                               tmp_path: Path) -> None:
+    """q while the canary is analysed asks first; after y the app exits, the deployment
+    stays open in the journal with its locks freed, and a later process rolls it back."""
+    app = make_app(fleet, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: engine.versions.get("web-01") == "1.0.0", 10, "discovery")
+        await pilot.press("d")
+        await type_version(pilot, "1.2.0")
+        await pilot.press("enter", "y")
+        await until(pilot, lambda: engine.phase is ev.Phase.ANALYSIS, 15, "analysis")
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")                      # changed my mind: still running
+        assert app.is_running and engine.busy
+        await pilot.press("q")
+        if isinstance(app.screen, ConfirmScreen):  # else the canary passed meanwhile
+            await pilot.press("y")
+        await until(pilot, lambda: not app.is_running, 20, "app exited")
+    journal = Journal(tmp_path / "state")
+    record = journal.open_deployment("demo", "shop")
+    assert record is not None and record.version == "1.2.0"
+    # Stopped mid-way, its lock is freed; stopped after a passing canary (a race with the
+    # 2 s analysis), the open deployment keeps its lock, which the next process takes over.
+    held = lock.read_local(lock.local_lock_path(journal.state_dir, "demo", "shop"))
+    assert held is None or held["deployment"] == record.id
+    later = Engine(load_env(fleet.env_path), journal, user="next-operator")
+    try:
+        assert await later.rollback() is ev.Outcome.ROLLED_BACK
+    finally:
+        await later.fleet.close()
+    assert {fleet.version_on(h) for h in fleet.host_names} == {"1.0.0"}

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual.pilot import Pilot
 
@@ -185,6 +186,19 @@ class Script:
         self.app.fleet_screen.bridge.flush()
 
 
+def record_notifications(app: CanaryApp) -> list[str]:
+    """Every notification's text, as the app shows it (wraps ``App.notify``)."""
+    seen: list[str] = []
+    notify = app.notify
+
+    def recording(message: str, *args: Any, **kwargs: Any) -> None:
+        seen.append(message)
+        notify(message, *args, **kwargs)
+
+    app.notify = recording  # type: ignore[method-assign]
+    return seen
+
+
 async def settle(pilot: Pilot[int]) -> None:
     """Let every posted message be handled and the screen repaint."""
     app = pilot.app
@@ -192,6 +206,7 @@ async def settle(pilot: Pilot[int]) -> None:
     app.fleet_screen.bridge.flush()
     await pilot.pause()
     await app.workers.wait_for_complete()
+    app.fleet_screen.repaint_now()
     await pilot.pause()
 
 

@@ -1,0 +1,263 @@
+"""Background watching for a live view: health, versions and log tails (no Textual here).
+
+The cost of watching grows with what is watched, not with the fleet (one remote command
+costs ~3-5 ms of controller CPU, so probing 1,000 hosts every second is out of reach):
+
+- the *watched* hosts (the engine's canaries, baseline and wave in flight, the host the
+  operator looks at, the canaries the operator picked) are probed every ``health.interval``;
+- the rest of the fleet is refreshed in the background at a bounded rate
+  (``slow_rate`` hosts per second, each host at most every ``slow_interval`` seconds);
+  now and then the refresh asks for versions as well (``engine.discover``);
+- a log tailer streams ``engine.tail(host)`` for the hosts whose logs are shown.
+
+Everything goes out as ordinary engine events (``HealthSample``, ``HostUpdate``, ``LogLine``)
+through ``engine.emit``, so every consumer sees it the same way. Every probe runs as its own
+task: a hung host delays nobody, and every command is bounded by the engine's timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Iterable
+
+from canarytui import events as ev
+from canarytui.health import probe, wanted_metrics
+from canarytui.rollout import Engine
+from canarytui.ssh import SshError
+
+# Host states in which a host is not part of a deployment step: safe to ask its version.
+_AT_REST = {ev.HostState.UNKNOWN, ev.HostState.IDLE, ev.HostState.UNREACHABLE}
+_STOP_TIMEOUT = 5.0
+
+
+class Monitor:
+    """Probes what is watched at ``health.interval`` and the rest slowly; tails logs."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        slow_interval: float = 60.0,
+        slow_rate: float = 4.0,
+        concurrency: int = 8,
+        discover_every: int = 5,
+        max_log_streams: int = 8,
+        initial_discovery: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.env = engine.env
+        self.slow_interval = slow_interval
+        self.slow_rate = slow_rate
+        self.discover_every = max(1, discover_every)
+        self.max_log_streams = max_log_streams
+        self.initial_discovery = initial_discovery
+        self.focused: str | None = None
+        self.interest: set[str] = set()   # e.g. the canaries the operator picked
+        self._log_hosts: list[str] = []
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wanted = wanted_metrics(self.env.canary.analysis.rules)
+        self._last_sample: dict[str, float] = {}
+        self._probing: dict[str, asyncio.Task[None]] = {}
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._discovering: asyncio.Task[None] | None = None
+        self._unsubscribe: object = None
+        self._cursor = 0
+        self._sweeps = 0
+        self._running = False
+        self.probes = 0       # probes started, for tests and benches
+
+    # Control ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        self._unsubscribe = self.engine.subscribe(self._seen)
+        self._loops = [
+            asyncio.create_task(self._fast_loop(), name="monitor-fast"),
+            asyncio.create_task(self._slow_loop(), name="monitor-slow"),
+        ]
+        if self.initial_discovery and self.engine.open_deployment() is None:
+            self._discovering = asyncio.create_task(self._discover_all(),
+                                                    name="monitor-discover")
+        self._sync_tails()
+
+    async def stop(self) -> None:
+        """Cancel every loop, probe and log stream, waiting a bounded time for them."""
+        self._running = False
+        if callable(self._unsubscribe):
+            with contextlib.suppress(ValueError):
+                self._unsubscribe()
+        self._unsubscribe = None
+        tasks = [*self._loops, *self._probing.values(), *self._tails.values()]
+        if self._discovering is not None:
+            tasks.append(self._discovering)
+        self._loops, self._probing, self._tails = [], {}, {}
+        self._discovering = None
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=_STOP_TIMEOUT)
+
+    def focus(self, name: str | None) -> None:
+        """The host the operator looks at: probed at ``health.interval``."""
+        self.focused = name
+
+    def watch_logs(self, names: Iterable[str]) -> None:
+        """Stream these hosts' logs (at most ``max_log_streams``); others are stopped."""
+        wanted = list(dict.fromkeys(names))[: self.max_log_streams]
+        if wanted == self._log_hosts:
+            return
+        self._log_hosts = wanted
+        self._sync_tails()
+
+    @property
+    def log_hosts(self) -> list[str]:
+        return list(self._log_hosts)
+
+    @property
+    def streaming(self) -> set[str]:
+        """Hosts whose log stream task is running now."""
+        return {name for name, task in self._tails.items() if not task.done()}
+
+    def fast_targets(self) -> set[str]:
+        """Hosts probed at ``health.interval`` right now."""
+        targets = set(self.engine.watched) | self.interest
+        if self.focused:
+            targets.add(self.focused)
+        d = self.engine.deployment
+        if d is not None and not self.engine.phase.is_final:
+            targets.update(d.canaries)
+        return {t for t in targets if t in self.engine.host_states}
+
+    # Health -------------------------------------------------------------------------
+
+    def _seen(self, event: ev.Event) -> None:
+        # The engine probes canaries and baseline itself during an analysis: count those,
+        # so a host is never probed twice in one interval.
+        if isinstance(event, ev.HealthSample):
+            self._last_sample[event.host] = time.monotonic()
+
+    def _due(self, name: str, period: float) -> bool:
+        last = self._last_sample.get(name)
+        return name not in self._probing and (last is None or
+                                              time.monotonic() - last >= period)
+
+    def _start_probe(self, name: str) -> None:
+        task = asyncio.create_task(self._probe(name), name=f"monitor-probe-{name}")
+        self._probing[name] = task
+        def done(_task: asyncio.Task[None], name: str = name) -> None:
+            self._probing.pop(name, None)
+
+        task.add_done_callback(done)
+
+    async def _probe(self, name: str) -> None:
+        async with self._slots:
+            self.probes += 1
+            # probe() catches SshError itself (the sample says unreachable); commands are
+            # bounded by health.timeout and connecting by ssh.connect_timeout.
+            sample, _types = await probe(self.engine.fleet, self.env, name,
+                                         wanted=self._wanted)
+        if self._running:
+            self.engine.emit(sample)
+
+    async def _fast_loop(self) -> None:
+        interval = self.env.health.interval
+        while True:
+            started = time.monotonic()
+            for name in sorted(self.fast_targets()):
+                if self._due(name, interval * 0.75):
+                    self._start_probe(name)
+            await asyncio.sleep(max(0.05, interval - (time.monotonic() - started)))
+
+    async def _slow_loop(self) -> None:
+        """The rest of the fleet, a few hosts per second, each at most every slow_interval."""
+        names = self.env.host_names
+        tick = 0.5
+        budget = 0.0
+        while True:
+            await asyncio.sleep(tick)
+            budget = min(budget + self.slow_rate * tick, max(1.0, self.slow_rate))
+            count = math.floor(budget)
+            if count <= 0 or not names:
+                continue
+            chosen: list[str] = []
+            fast = self.fast_targets()
+            for _ in range(len(names)):
+                if len(chosen) >= count:
+                    break
+                name = names[self._cursor]
+                self._cursor = (self._cursor + 1) % len(names)
+                if self._cursor == 0:
+                    self._sweeps += 1
+                if name not in fast and self._due(name, self.slow_interval):
+                    chosen.append(name)
+            budget -= len(chosen)
+            for name in chosen:
+                self._start_probe(name)
+            self._maybe_discover(chosen)
+
+    # Versions -------------------------------------------------------------------------
+
+    def _rest_allowed(self) -> bool:
+        """Versions are asked only when no deployment is running or open."""
+        if self.engine.busy:
+            return False
+        return self.engine.deployment is None or self.engine.phase.is_final
+
+    def _maybe_discover(self, names: list[str]) -> None:
+        if not names or not self._rest_allowed():
+            return
+        if self._discovering is not None and not self._discovering.done():
+            return
+        unknown = [n for n in names if self.engine.versions.get(n) is None]
+        due = names if self._sweeps % self.discover_every == 0 else unknown
+        due = [n for n in due if self.engine.host_states.get(n) in _AT_REST]
+        if due:
+            self._discovering = asyncio.create_task(self._discover(due),
+                                                    name="monitor-discover")
+
+    async def _discover(self, names: list[str]) -> None:
+        with contextlib.suppress(SshError):
+            await self.engine.discover(names)
+
+    async def _discover_all(self, chunk: int = 50) -> None:
+        """Every host's version once at start, in chunks so a big fleet is not one burst."""
+        names = self.env.host_names
+        for i in range(0, len(names), chunk):
+            if not self._rest_allowed():
+                return
+            await self._discover(names[i:i + chunk])
+
+    # Logs -----------------------------------------------------------------------------
+
+    def _sync_tails(self) -> None:
+        if not self._running or not self.env.logs:
+            return
+        for name in list(self._tails):
+            if name not in self._log_hosts:
+                self._tails.pop(name).cancel()
+        for name in self._log_hosts:
+            if name not in self._tails:
+                self._tails[name] = asyncio.create_task(self._tail(name),
+                                                        name=f"monitor-tail-{name}")
+
+    async def _tail(self, name: str) -> None:
+        """One host's log stream, restarted (with a bounded back-off) when it ends."""
+        backoff = 1.0
+        while True:
+            try:
+                async for line in self.engine.tail(name):
+                    backoff = 1.0
+                    self.engine.emit(ev.LogLine(host=name, line=line))
+                reason = "log stream ended"
+            except SshError as exc:
+                reason = f"log stream lost: {exc}"
+            self.engine.emit(ev.LogLine(host=name, line=f"[canarytui] {reason}; "
+                                                        f"retrying in {backoff:g}s"))
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)

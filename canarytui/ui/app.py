@@ -1,0 +1,218 @@
+"""The application: wires the engine, the monitor, the themes and the fleet screen.
+
+``run_app`` opens the UI on an environment; ``run_demo`` starts the embedded demo fleet in
+a thread of its own (its servers never compete with the UI's loop) and opens the UI on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+import threading
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from canarytui.config import Environment, load_env
+from canarytui.journal import Journal
+from canarytui.monitor import Monitor
+from canarytui.rollout import Engine
+from canarytui.ui.screens.confirm import ConfirmScreen
+from canarytui.ui.screens.fleet import FleetScreen
+from canarytui.ui.themes import DEFAULT_THEME, STATE_VARIABLES, load_themes
+
+if TYPE_CHECKING:
+    from canarytui.demo.fleet import DemoFleet
+
+SHUTDOWN_TIMEOUT = 20.0   # a cancelled deployment frees its locks (remote calls bounded)
+DEMO_START_TIMEOUT = 60.0
+
+# (action on the fleet screen, title, help) for the command palette.
+PALETTE_ACTIONS: list[tuple[str, str, str]] = [
+    ("deploy", "Deploy", "Deploy a version to the canaries (asks the version, confirms)"),
+    ("promote", "Promote", "Promote the open deployment to its next wave"),
+    ("rollback", "Roll back", "Roll the open (or last) deployment back"),
+    ("toggle_canary", "Toggle canary", "Pick or unpick the focused host as canary"),
+    ("default_canaries", "Default canaries", "Pick the environment's default canaries"),
+    ("logs", "Logs of focused host", "Follow the focused host's logs (again: canaries)"),
+    ("details", "Host details", "Everything about the focused host"),
+    ("filter", "Filter hosts", "Filter by name, role, label or state"),
+    ("clear_filter", "Clear filter", "Show every host again"),
+    ("history", "History", "Past deployments from the journal"),
+    ("help", "Help", "Every key"),
+]
+
+
+class CanaryApp(App[int]):
+    """canarytui's terminal UI on one environment."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "canarytui"
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
+
+    def __init__(self, env: Environment, journal: Journal, engine: Engine | None = None,
+                 theme: str | None = None, monitor: bool | Monitor = True,
+                 themes_folder: Path | None = None) -> None:
+        super().__init__()
+        self.env = env
+        self.journal = journal
+        self.engine = engine or Engine(env, journal)
+        if isinstance(monitor, Monitor):
+            self.monitor: Monitor | None = monitor
+        else:
+            self.monitor = Monitor(self.engine) if monitor else None
+        found = load_themes(themes_folder)
+        self.theme_problems = list(found.problems)
+        self.theme_names = found.names
+        for t in found.themes:
+            self.register_theme(t)
+        wanted = theme or DEFAULT_THEME
+        if wanted not in self.available_themes:
+            self.theme_problems.append(f"theme {wanted!r} not found: using {DEFAULT_THEME!r} "
+                                       f"(themes: {', '.join(found.names)})")
+            wanted = DEFAULT_THEME
+        self.theme = wanted
+        self.fleet_screen = FleetScreen(self.engine, self.monitor)
+        self._quitting = False
+
+    def get_default_screen(self) -> Screen[None]:
+        return self.fleet_screen
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(STATE_VARIABLES)
+
+    async def on_mount(self) -> None:
+        for problem in self.theme_problems:
+            self.notify(problem, title="theme", severity="warning", timeout=12)
+        if self.monitor is not None:
+            await self.monitor.start()
+
+    # Palette ------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        fleet = self.fleet_screen
+        for action, title, help_text in PALETTE_ACTIONS:
+            yield SystemCommand(title, help_text, partial(fleet.run_action, action))
+        for name in self.theme_names:
+            yield SystemCommand(f"Theme: {name}", f"Switch to the {name} theme",
+                                partial(setattr, self, "theme", name))
+
+    # Quitting ----------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        if self._quitting:
+            return
+        if self.engine.busy:
+            d = self.engine.deployment
+            what = f"deployment #{d.id} of {d.version}" if d else "a deployment"
+            self.push_screen(
+                ConfirmScreen("Quit while a deployment runs?",
+                              f"{what} is {self.engine.phase.value}. Quitting stops it "
+                              "where it is; it stays open in the journal, to promote or "
+                              "roll back from the next start or the CLI.",
+                              yes="Quit", danger=True),
+                self._quit_answered)
+            return
+        self.shut_down()
+
+    def _quit_answered(self, yes: bool | None) -> None:
+        if yes:
+            self.shut_down()
+
+    @work(group="shutdown", exclusive=True, exit_on_error=False, description="shut down")
+    async def shut_down(self) -> None:
+        """Stop what runs (the deployment stays open), the monitor, the connections; exit."""
+        self._quitting = True
+        running = [w for w in self.workers if w.group in ("rollout", "rollback")
+                   and not w.is_finished]
+        for worker in running:
+            worker.cancel()
+        for worker in running:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(worker.wait(), SHUTDOWN_TIMEOUT)
+        await self.close_engine()
+        self.exit(0)
+
+    async def close_engine(self) -> None:
+        if self.monitor is not None:
+            await self.monitor.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.engine.fleet.close(), 5.0)
+
+
+def run_app(env: Environment, state_dir: str | Path | None = None,
+            theme: str | None = None) -> int:
+    """The UI on ``env`` until the operator quits; returns the exit status."""
+    journal = Journal(state_dir)
+    try:
+        app = CanaryApp(env, journal, theme=theme)
+        result = app.run()
+    finally:
+        journal.close()
+    return int(result or 0) if app.return_code in (None, 0) else int(app.return_code)
+
+
+class _DemoThread(threading.Thread):
+    """The demo fleet in its own thread and loop, until ``stop()``."""
+
+    def __init__(self, hosts: int) -> None:
+        super().__init__(name="canarytui-demo-fleet", daemon=True)
+        self.hosts = hosts
+        self.ready = threading.Event()
+        self.fleet: DemoFleet | None = None
+        self.error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported by run_demo
+            self.error = exc
+        finally:
+            self.ready.set()
+
+    async def _main(self) -> None:
+        from canarytui.demo import serve
+
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+
+        def ready(fleet: DemoFleet) -> None:
+            self.fleet = fleet
+            self.ready.set()
+
+        await serve(self.hosts, ready=ready, stop=self._stop_event, control=True)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._loop is not None and self._stop_event is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                self._loop.call_soon_threadsafe(self._stop_event.set)
+        self.join(timeout)
+
+
+def run_demo(hosts: int = 12, state_dir: str | Path | None = None,
+             theme: str | None = None) -> int:
+    """Start the demo fleet (its own thread), open the UI on it, stop it on exit."""
+    import sys
+
+    demo = _DemoThread(hosts)
+    demo.start()
+    try:
+        if not demo.ready.wait(DEMO_START_TIMEOUT) or demo.fleet is None:
+            print(f"canarytui: the demo fleet did not start: {demo.error or 'timed out'}",
+                  file=sys.stderr)
+            return 1
+        env = load_env(demo.fleet.env_path)
+        state = state_dir or tempfile.mkdtemp(prefix="canarytui-demo-state-")
+        return run_app(env, state_dir=state, theme=theme)
+    finally:
+        demo.stop()

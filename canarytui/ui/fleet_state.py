@@ -1,0 +1,310 @@
+"""What the screen shows, kept from engine events: plain Python, no widgets.
+
+The engine owns host states, versions and the phase (``engine.host_states`` ...); this
+keeps what only the UI needs: health history per host, the last step of each host, the
+operator's canary picks, the filter, and the rollout's progress (analysis, verdict,
+outcome). ``apply`` and ``add_samples`` are called by the fleet screen's message handlers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from canarytui import events as ev
+from canarytui.analysis import rule_value
+from canarytui.health import HostSeries
+from canarytui.journal import DeploymentRecord
+from canarytui.rollout import Engine
+
+HEALTH_HISTORY = 60  # samples kept per host for the sparkline
+METRIC_WINDOW = 8    # samples with metrics kept per host for its key metrics
+
+
+class TileKind:
+    """What colour a tile gets: a host state, with health folded in when at rest."""
+
+    HEALTHY = "healthy"
+    DEPLOYED = "deployed"
+    FAILING = "failing"
+    DEPLOYING = "deploying"
+    PENDING = "pending"
+    ROLLED_BACK = "rolled-back"
+    UNREACHABLE = "unreachable"
+    UNKNOWN = "unknown"
+
+    ALL = (HEALTHY, DEPLOYED, FAILING, DEPLOYING, PENDING, ROLLED_BACK, UNREACHABLE, UNKNOWN)
+
+
+@dataclass
+class HostView:
+    """The UI's per-host memory."""
+
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=HEALTH_HISTORY))
+    ok: bool | None = None            # last health result (None: unreachable)
+    probed: bool = False              # any sample yet?
+    latency: float | None = None
+    health_detail: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    series: HostSeries = field(
+        default_factory=lambda: HostSeries(samples=deque(maxlen=METRIC_WINDOW)))
+    last_step: str | None = None
+    last_action: str | None = None
+    last_exit: int | None = None
+    last_output: str = ""
+    last_duration: float | None = None
+
+
+@dataclass
+class WaveProgress:
+    label: str
+    done: int
+    failed: int
+    active: int
+    total: int
+    rolled_back: int = 0
+
+
+class FleetState:
+    """UI-side state for one engine's fleet."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.env = engine.env
+        self.hosts: dict[str, HostView] = {name: HostView() for name in self.env.host_names}
+        self._host_index = {h.name: h for h in self.env.hosts}
+        self.picked: list[str] = []          # canaries the operator chose for the next deploy
+        self.filter_text = ""
+        self.shown: list[str] = list(self.env.host_names)
+        self.analysis: ev.AnalysisUpdate | None = None
+        self.analysis_started: ev.AnalysisStarted | None = None
+        self.verdict: ev.VerdictReached | None = None
+        self.finished: ev.DeploymentFinished | None = None
+        self.wave: int | None = None
+        self.waves = 0
+        self.last_decision: ev.Decision | None = None
+        self.revision = 0                    # bumped on every change the grid shows
+
+    # Queries ----------------------------------------------------------------------
+
+    @property
+    def deployment(self) -> DeploymentRecord | None:
+        return self.engine.deployment
+
+    @property
+    def active(self) -> bool:
+        """A deployment is open (running, or waiting for the operator)."""
+        return self.deployment is not None and not self.engine.phase.is_final
+
+    def is_canary(self, name: str) -> bool:
+        d = self.deployment
+        if d is not None and self.active:
+            return name in d.canaries
+        return name in self.picked
+
+    def canaries_for_deploy(self) -> list[str]:
+        picked = set(self.picked)
+        if picked:
+            return [n for n in self.env.host_names if n in picked]
+        return self.env.default_canaries()
+
+    def phase_label(self) -> str:
+        return ev.phase_label(self.engine.phase, self.wave, self.waves)
+
+    def versions(self) -> tuple[str | None, str | None]:
+        """(stable, candidate): what the fleet runs, and the release being rolled out."""
+        d = self.deployment
+        candidate = d.version if d is not None and self.active else None
+        if d is not None and self.active:
+            counted = Counter(v for v in self.engine.previous.values() if v)
+        else:
+            counted = Counter(v for v in self.engine.versions.values() if v)
+        stable = counted.most_common(1)[0][0] if counted else None
+        return stable, candidate
+
+    def host_state(self, name: str) -> ev.HostState:
+        """The engine's state, except that hosts a finished deployment never reached
+        (left pending) are shown at rest again."""
+        state = self.engine.host_states.get(name, ev.HostState.UNKNOWN)
+        if state is ev.HostState.PENDING and not self.active:
+            return ev.HostState.IDLE
+        return state
+
+    def tile_kind(self, name: str) -> str:
+        state = self.host_state(name)
+        view = self.hosts[name]
+        match state:
+            case ev.HostState.UNREACHABLE:
+                return TileKind.UNREACHABLE
+            case ev.HostState.FAILED | ev.HostState.ROLLBACK_FAILED:
+                return TileKind.FAILING
+            case ev.HostState.DEPLOYING | ev.HostState.ROLLING_BACK:
+                return TileKind.DEPLOYING
+            case ev.HostState.ROLLED_BACK:
+                return TileKind.ROLLED_BACK
+            case ev.HostState.PENDING:
+                return TileKind.PENDING
+        if view.probed and view.ok is None:
+            return TileKind.UNREACHABLE
+        if view.probed and view.ok is False:
+            return TileKind.FAILING
+        if state is ev.HostState.DEPLOYED:
+            return TileKind.DEPLOYED
+        if state is ev.HostState.IDLE:
+            return TileKind.HEALTHY
+        return TileKind.UNKNOWN
+
+    def state_text(self, name: str) -> str:
+        return self.host_state(name).value
+
+    def matches(self, name: str, text: str) -> bool:
+        """The filter: name, address, role, label (``zone=eu-1``), state, or ``canary``."""
+        needle = text.strip().lower()
+        if not needle:
+            return True
+        if self._host_index[name].matches(needle):
+            return True
+        if needle in self.state_text(name) or needle in self.tile_kind(name):
+            return True
+        return needle == "canary" and self.is_canary(name)
+
+    def apply_filter(self, text: str) -> list[str]:
+        self.filter_text = text
+        self.shown = [n for n in self.env.host_names if self.matches(n, text)]
+        self.revision += 1
+        return self.shown
+
+    def wave_progress(self) -> list[WaveProgress]:
+        d = self.deployment
+        if d is None:
+            return []
+        groups = [("canary", d.canaries)] + [(f"wave {i}", w) for i, w in enumerate(d.plan, 1)]
+        states = self.engine.host_states
+        out: list[WaveProgress] = []
+        for label, hosts in groups:
+            done = failed = active = rolled = 0
+            for h in hosts:
+                s = states.get(h)
+                if s is ev.HostState.ROLLED_BACK:
+                    rolled += 1
+                elif s is ev.HostState.DEPLOYED:
+                    done += 1
+                elif s in (ev.HostState.FAILED, ev.HostState.UNREACHABLE,
+                           ev.HostState.ROLLBACK_FAILED):
+                    failed += 1
+                elif s in (ev.HostState.DEPLOYING, ev.HostState.ROLLING_BACK):
+                    active += 1
+            out.append(WaveProgress(label, done, failed, active, len(hosts), rolled))
+        return out
+
+    def key_metrics(self, name: str) -> list[tuple[str, float | None]]:
+        """Each analysis rule measured on this host over its recent samples."""
+        series = self.hosts[name].series
+        if not series.samples:
+            return []
+        return [(rule.name, rule_value(rule, [series]))
+                for rule in self.env.canary.analysis.rules]
+
+    def rolled_back(self) -> int:
+        return sum(1 for s in self.engine.host_states.values() if s is ev.HostState.ROLLED_BACK)
+
+    # Updates ----------------------------------------------------------------------
+
+    def toggle_pick(self, name: str) -> bool:
+        """Toggle a host as canary for the next deployment; True if it is picked now."""
+        if name in self.picked:
+            self.picked.remove(name)
+            picked = False
+        else:
+            self.picked.append(name)
+            picked = True
+        self.revision += 1
+        return picked
+
+    def pick_defaults(self) -> list[str]:
+        self.picked = self.env.default_canaries()
+        self.revision += 1
+        return self.picked
+
+    def apply(self, event: ev.Event) -> None:
+        """One engine event (the engine has applied it to its own state already)."""
+        self.revision += 1
+        match event:
+            case ev.DeploymentStarted(canaries=canaries):
+                self.analysis = None
+                self.analysis_started = None
+                self.verdict = None
+                self.finished = None
+                self.wave = None
+                self.waves = len(event.waves)
+                self.picked = list(canaries)
+            case ev.PhaseChanged(wave=wave, waves=waves):
+                self.wave = wave
+                self.waves = waves
+            case ev.StepResult():
+                view = self.hosts.get(event.host)
+                if view is not None:
+                    view.last_step = event.step
+                    view.last_action = event.action
+                    view.last_exit = event.exit_status
+                    view.last_output = event.output
+                    view.last_duration = event.duration
+            case ev.AnalysisStarted():
+                self.analysis_started = event
+            case ev.AnalysisUpdate():
+                self.analysis = event
+            case ev.VerdictReached():
+                self.verdict = event
+            case ev.Decision():
+                self.last_decision = event
+            case ev.DeploymentFinished():
+                self.finished = event
+                self.picked = []
+            case ev.HealthSample():
+                self.add_samples([event])
+
+    def add_samples(self, samples: list[ev.HealthSample]) -> set[str]:
+        """Health samples in; returns the hosts they were about."""
+        touched: set[str] = set()
+        for sample in samples:
+            view = self.hosts.get(sample.host)
+            if view is None:
+                continue
+            view.probed = True
+            view.ok = sample.ok
+            view.latency = sample.latency if sample.ok is not None else None
+            view.health_detail = sample.detail
+            if sample.metrics:
+                view.metrics = sample.metrics
+                view.series.add(sample)
+            view.latencies.append(sample.latency * 1000 if sample.ok else 0.0)
+            touched.add(sample.host)
+        if touched:
+            self.revision += 1
+        return touched
+
+    def load_from_journal(self, record: DeploymentRecord) -> None:
+        """An adopted open deployment: its steps, analysis and verdict from the journal."""
+        journal = self.engine.journal
+        for name, h in journal.hosts(record.id).items():
+            view = self.hosts.get(name)
+            if view is not None and h.last_step:
+                view.last_step = h.last_step
+                view.last_exit = h.exit_status
+                view.last_output = h.output or ""
+        self.wave = record.wave
+        self.waves = record.waves
+        self.picked = list(record.canaries)
+        for data in journal.events(record.id):
+            kind = data.get("event")
+            if kind == "verdict":
+                self.verdict = ev.VerdictReached(
+                    verdict=ev.Verdict(data["verdict"]), reasons=list(data["reasons"]),
+                    measurements=[ev.Measurement(**m) for m in data["measurements"]],
+                    deployment=record.id, at=data["at"])
+            elif kind == "analysis":
+                self.analysis = ev.AnalysisUpdate(
+                    elapsed=data["elapsed"], duration=data["duration"],
+                    measurements=[ev.Measurement(**m) for m in data["measurements"]],
+                    deployment=record.id, at=data["at"])
+        self.revision += 1

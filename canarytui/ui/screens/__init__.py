@@ -1,0 +1,1 @@
+"""Screens: the fleet (main), dialogs, host details, history and help."""

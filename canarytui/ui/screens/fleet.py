@@ -1,0 +1,479 @@
+"""The one screen an operator lives in: header, fleet grid, host panel, rollout, logs.
+
+Engine events arrive as messages (``EngineEvents``, ``HealthBatch``, ``LogBatch``) posted by
+the bridge; the handlers here own every change of what is shown. Operator calls run in
+async workers that only call the engine and post an ``OperatorResult``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input
+
+from canarytui import events as ev
+from canarytui.monitor import Monitor
+from canarytui.rollout import ActionRefused, Engine
+from canarytui.ui.bridge import EngineBridge
+from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.messages import EngineEvents, HealthBatch, LogBatch, OperatorResult
+from canarytui.ui.screens.confirm import ConfirmScreen
+from canarytui.ui.screens.details import HostDetailsScreen
+from canarytui.ui.screens.help import HelpScreen
+from canarytui.ui.screens.history import HistoryScreen
+from canarytui.ui.screens.version import VersionScreen
+from canarytui.ui.widgets.fleet_grid import FleetGrid
+from canarytui.ui.widgets.host_panel import HostPanel
+from canarytui.ui.widgets.log_pane import LogPane
+from canarytui.ui.widgets.rollout_progress import RolloutProgress
+from canarytui.ui.widgets.status_header import StatusHeader
+
+REPAINT_INTERVAL = 0.1   # seconds between two data-driven repaints at most
+_NOTICE_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
+_OUTCOME_SEVERITY = {
+    ev.Outcome.CANARY_PASSED: "information",
+    ev.Outcome.PAUSED: "information",
+    ev.Outcome.COMPLETE: "information",
+    ev.Outcome.ROLLED_BACK: "information",
+    ev.Outcome.CANARY_FAILED: "error",
+    ev.Outcome.HALTED: "error",
+    ev.Outcome.PROMOTION_ROLLED_BACK: "error",
+    ev.Outcome.INCONCLUSIVE: "warning",
+    ev.Outcome.ABORTED: "warning",
+    ev.Outcome.ERROR: "error",
+}
+
+
+class FleetScreen(Screen[None]):
+    """The main screen. ``engine`` does the work; ``monitor`` (optional) keeps it live."""
+
+    BINDINGS = [
+        Binding("space", "toggle_canary", "Canary"),
+        Binding("c", "default_canaries", "Defaults"),
+        Binding("d", "deploy", "Deploy"),
+        Binding("p", "promote", "Promote"),
+        Binding("r", "rollback", "Roll back"),
+        Binding("l", "logs", "Logs"),
+        Binding("enter", "details", "Details"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("H", "history", "History"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    DEFAULT_CSS = """
+    FleetScreen #body { height: 1fr; }
+    FleetScreen #left { width: 1fr; }
+    FleetScreen #right { width: 46; }
+    FleetScreen #host { height: auto; max-height: 24; }
+    FleetScreen #progress { height: 1fr; min-height: 12; }
+    FleetScreen #grid { height: 1fr; }
+    FleetScreen #filter {
+        dock: bottom;
+        display: none;
+        border: tall $accent;
+    }
+    FleetScreen #filter.-shown { display: block; }
+    """
+
+    def __init__(self, engine: Engine, monitor: Monitor | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.monitor = monitor
+        self.state = FleetState(engine)
+        self.bridge = EngineBridge(self)
+        self.log_follow: str | None = None   # a host; None: the canaries
+        self._log_hosts: list[str] = []
+        # Subscribed from the start: events sent before the screen runs wait in its queue.
+        self._unsubscribe: object = engine.subscribe(self.bridge)
+        self._repaint_pending = False
+        self._last_repaint = 0.0
+        self._dirty_grid = False
+        self._dirty_panel = False
+        self._dirty_status = False
+
+    # Layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(self.state, id="status")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield FleetGrid(self.state, id="grid")
+                yield LogPane(id="logs")
+            with Vertical(id="right"):
+                yield HostPanel(self.state, id="host")
+                yield RolloutProgress(self.state, id="progress")
+        yield Input(placeholder="filter: name, role, label (zone=eu-1), state (failed, "
+                                "deploying, ...), canary  ·  enter keeps it, escape clears",
+                    id="filter")
+        yield Footer()
+
+    @property
+    def grid(self) -> FleetGrid:
+        return self.query_one(FleetGrid)
+
+    def on_mount(self) -> None:
+        record = self.engine.load_open()
+        if record is not None:
+            self.state.load_from_journal(record)
+            self.notify(
+                f"deployment #{record.id} of {record.version} is open "
+                f"({record.phase_label}): p promotes, r rolls back",
+                title="open deployment", severity="warning", timeout=15)
+        grid = self.grid
+        grid.focus()
+        grid.border_title = self._grid_title()
+        self.query_one(HostPanel).show(grid.cursor_host)
+        if self.monitor is not None:
+            self.monitor.focus(grid.cursor_host)
+        self._sync_watch()
+
+    def on_unmount(self) -> None:
+        self.bridge.close()
+        if callable(self._unsubscribe):
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    # Repaint, coalesced and at most ~10 times a second for data ---------------------------
+    # A burst of messages costs one update of each part; a key press repaints at once
+    # (the widgets it touches refresh themselves).
+
+    def _mark(self, *, grid: bool = False, panel: bool = False, status: bool = False) -> None:
+        self._dirty_grid |= grid
+        self._dirty_panel |= panel
+        self._dirty_status |= status
+        if self._repaint_pending or not (grid or panel or status):
+            return
+        self._repaint_pending = True
+        wait = REPAINT_INTERVAL - (time.monotonic() - self._last_repaint)
+        if wait <= 0:
+            self.call_later(self.repaint_now)
+        else:
+            self.set_timer(wait, self.repaint_now)
+
+    def repaint_now(self) -> None:
+        """Apply pending changes to the widgets now (tests call it to skip the wait)."""
+        self._repaint_pending = False
+        self._last_repaint = time.monotonic()
+        if not self.is_mounted:
+            return
+        if self._dirty_grid:
+            self.grid.refresh()
+        if self._dirty_panel:
+            self.query_one(HostPanel).refresh_host()
+        if self._dirty_status:
+            self.query_one(StatusHeader).refresh_status()
+            self.query_one(RolloutProgress).refresh_progress()
+        self._dirty_grid = self._dirty_panel = self._dirty_status = False
+
+    # Engine messages ------------------------------------------------------------------
+
+    @on(EngineEvents)
+    def _engine_events(self, message: EngineEvents) -> None:
+        grid = self.grid
+        focused = grid.cursor_host
+        visible: set[str] | None = None
+        for event in message.events:
+            self.state.apply(event)
+            if isinstance(event, ev.HostUpdate):
+                if visible is None:
+                    visible = set(grid.visible_hosts())
+                self._mark(grid=event.host in visible, panel=event.host == focused,
+                           status=self.state.active or event.version is not None)
+                if self.state.filter_text:
+                    self._refilter()
+                continue
+            if isinstance(event, ev.StepResult):
+                self._mark(panel=event.host == focused)
+                continue
+            self._mark(grid=isinstance(event, ev.DeploymentStarted | ev.DeploymentFinished |
+                                       ev.PhaseChanged),
+                       panel=isinstance(event, ev.DeploymentStarted), status=True)
+            self._announce(event)
+
+    def _announce(self, event: ev.Event) -> None:
+        match event:
+            case ev.Notice(level=level, message=text):
+                self.notify(text, title="engine", severity=_NOTICE_SEVERITY.get(level,
+                            "information"), timeout=10)  # type: ignore[arg-type]
+            case ev.DeploymentStarted() | ev.DeploymentFinished():
+                self._sync_watch()
+            case ev.VerdictReached(verdict=verdict, reasons=reasons):
+                if verdict is ev.Verdict.PASS:
+                    self.notify("canary verdict: PASS: p promotes, r rolls back",
+                                title="analysis", timeout=10)
+                else:
+                    detail = "; ".join(reasons[:2])
+                    self.notify(f"canary verdict: {verdict.value.upper()}: {detail}",
+                                title="analysis", timeout=12,
+                                severity="error" if verdict is ev.Verdict.FAIL else "warning")
+
+    @on(HealthBatch)
+    def _health_batch(self, message: HealthBatch) -> None:
+        touched = self.state.add_samples(message.samples)
+        grid = self.grid
+        visible = set(grid.visible_hosts())
+        self._mark(grid=bool(touched & visible), panel=grid.cursor_host in touched)
+
+    @on(LogBatch)
+    def _log_batch(self, message: LogBatch) -> None:
+        self.query_one(LogPane).add_batch(message.lines, message.dropped,
+                                          hosts=set(self._log_hosts))
+
+    @on(OperatorResult)
+    def _operator_result(self, message: OperatorResult) -> None:
+        if message.error is not None:
+            self.notify(message.error, title=f"{message.action} refused", severity="error",
+                        timeout=12)
+        elif message.outcome is not None:
+            self.notify(self._outcome_text(message.action, message.outcome), title="rollout",
+                        severity=_OUTCOME_SEVERITY.get(message.outcome,
+                                                       "information"),  # type: ignore[arg-type]
+                        timeout=8)
+        self._mark(grid=True, panel=True, status=True)
+
+    def _outcome_text(self, action: str, outcome: ev.Outcome) -> str:
+        d = self.state.deployment
+        version = d.version if d is not None else ""
+        match outcome:
+            case ev.Outcome.CANARY_PASSED:
+                return f"{version}: canary passed; p promotes the first wave"
+            case ev.Outcome.PAUSED:
+                wave = f"wave {self.state.wave}/{self.state.waves}" if self.state.wave else \
+                    "the wave"
+                return f"{version}: {wave} done; p promotes the next"
+            case ev.Outcome.COMPLETE:
+                return f"{version}: on every host"
+            case ev.Outcome.CANARY_FAILED:
+                return f"{version}: canary failed and was rolled back"
+            case ev.Outcome.ABORTED:
+                return f"{action} stopped by a roll back"
+        return f"{action}: {outcome.value}"
+
+    @on(FleetGrid.HostFocused)
+    def _host_focused(self, message: FleetGrid.HostFocused) -> None:
+        self.query_one(HostPanel).show(message.name)
+        if self.monitor is not None:
+            self.monitor.focus(message.name)
+
+    # What is watched ------------------------------------------------------------------
+
+    def _sync_watch(self) -> None:
+        """Tell the monitor which hosts to probe fast and whose logs to stream."""
+        d = self.state.deployment
+        if self.log_follow is not None:
+            hosts = [self.log_follow]
+            title = self.log_follow
+        elif d is not None and self.state.active:
+            hosts = list(d.canaries)
+            title = "canaries " + ", ".join(hosts)
+        else:
+            hosts = self.state.canaries_for_deploy()
+            title = "canaries " + ", ".join(hosts)
+        self._log_hosts = hosts
+        self.query_one(LogPane).set_source(title if len(title) < 60 else title[:59] + "…")
+        if self.monitor is not None:
+            self.monitor.interest = set(self.state.picked)
+            self.monitor.watch_logs(hosts)
+
+    def _grid_title(self) -> str:
+        total = len(self.state.env.hosts)
+        shown = len(self.state.shown)
+        title = f"fleet · {total} hosts"
+        if self.state.filter_text:
+            title += f" · filter {self.state.filter_text!r}: {shown} shown"
+        if self.state.picked and not self.state.active:
+            title += f" · {len(self.state.picked)} canary picked"
+        return title
+
+    # Keys -----------------------------------------------------------------------------
+
+    def action_toggle_canary(self) -> None:
+        name = self.grid.cursor_host
+        if name is None:
+            return
+        if self.state.active:
+            self.notify("canaries are fixed while a deployment is open", severity="warning")
+            return
+        picked = self.state.toggle_pick(name)
+        self.notify(f"{name} {'picked' if picked else 'no longer picked'} as canary",
+                    timeout=3)
+        self._after_pick()
+
+    def action_default_canaries(self) -> None:
+        if self.state.active:
+            self.notify("canaries are fixed while a deployment is open", severity="warning")
+            return
+        picked = self.state.pick_defaults()
+        self.notify(f"default canaries: {', '.join(picked)}", timeout=3)
+        self._after_pick()
+
+    def _after_pick(self) -> None:
+        self.grid.border_title = self._grid_title()
+        self._sync_watch()
+        self._mark(grid=True, panel=True, status=True)
+
+    def action_deploy(self) -> None:
+        if self.engine.busy:
+            self.notify("the engine is busy with another action: wait, or roll back (r)",
+                        severity="warning")
+            return
+        record = self.engine.open_deployment()
+        if record is not None:
+            self.notify(f"deployment #{record.id} of {record.version} is still open "
+                        f"({record.phase_label}): promote (p) or roll back (r) first",
+                        severity="warning", timeout=8)
+            return
+        canaries = self.state.canaries_for_deploy()
+
+        def chosen(version: str | None) -> None:
+            if version is None:
+                return
+            question = (f"Deploy {version} to {len(canaries)} canary host(s): "
+                        f"{', '.join(canaries)}?\n\nThe analysis then watches them for "
+                        f"{self.state.env.canary.analysis.duration:g}s; promotion waits "
+                        "for you.")
+
+            def confirmed(yes: bool | None) -> None:
+                if yes:
+                    self.run_deploy(version, canaries)
+
+            self.app.push_screen(ConfirmScreen(f"Deploy {version}?", question,
+                                               yes="Deploy"), confirmed)
+
+        self.app.push_screen(VersionScreen(self.state.env, canaries), chosen)
+
+    def action_promote(self) -> None:
+        if self.engine.busy:
+            self.notify("the engine is busy: wait for the current step", severity="warning")
+            return
+        record = self.engine.open_deployment()
+        if record is None:
+            self.notify("nothing to promote: no deployment is open", severity="warning")
+            return
+        phase = ev.Phase(record.phase)
+        if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
+            self.notify(f"deployment #{record.id} is {record.phase_label}: nothing to promote "
+                        "until the canary has a verdict", severity="warning")
+            return
+        waves = record.plan
+        nxt = (record.wave or 0) + 1
+        pending = next((i for i, w in enumerate(waves, 1) if i >= nxt and w), None)
+        count = len(waves[pending - 1]) if pending else 0
+        what = f"wave {pending}/{len(waves)} ({count} host(s))" if pending else "the rest"
+        self.app.push_screen(
+            ConfirmScreen(f"Promote {record.version}?",
+                          f"Deploy {record.version} to {what}?", yes="Promote"),
+            self._then(self.run_promote))
+
+    def action_rollback(self) -> None:
+        record = self.engine.open_deployment() or self.engine.journal.last_deployment(
+            self.state.env.name, self.state.env.app)
+        if record is None:
+            self.notify("nothing to roll back: no deployment yet", severity="warning")
+            return
+        running = " It stops what is running now." if self.engine.busy else ""
+        self.app.push_screen(
+            ConfirmScreen(f"Roll back {record.version}?",
+                          f"Roll deployment #{record.id} ({record.version}) back on every "
+                          f"host it reached?{running}", yes="Roll back", danger=True),
+            self._then(self.run_rollback))
+
+    @staticmethod
+    def _then(action: Callable[[], object]) -> Callable[[bool | None], None]:
+        """A confirmation's callback: run ``action`` if the answer was yes."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                action()
+
+        return answered
+
+    def action_logs(self) -> None:
+        name = self.grid.cursor_host
+        if name is None:
+            return
+        self.log_follow = None if self.log_follow == name else name
+        self._sync_watch()
+        self.notify(f"logs: {self.log_follow or 'the canaries'}", timeout=2)
+
+    def action_details(self) -> None:
+        name = self.grid.cursor_host
+        if name is not None:
+            self.app.push_screen(HostDetailsScreen(self.state, name))
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_class("-shown") or self.state.filter_text:
+            box.value = ""
+            box.remove_class("-shown")
+            self._apply_filter("")
+            self.grid.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._apply_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        box = self.query_one("#filter", Input)
+        if not event.value.strip():
+            box.remove_class("-shown")
+        self.grid.focus()
+
+    def _apply_filter(self, text: str) -> None:
+        self.state.apply_filter(text)
+        grid = self.grid
+        grid.hosts_changed()
+        grid.border_title = self._grid_title()
+
+    def _refilter(self) -> None:
+        before = list(self.state.shown)
+        self.state.apply_filter(self.state.filter_text)
+        if self.state.shown != before:
+            self.grid.hosts_changed()
+            self.grid.border_title = self._grid_title()
+
+    def action_history(self) -> None:
+        env = self.state.env
+        self.app.push_screen(HistoryScreen(self.engine.journal, env.name, env.app))
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    # Operator calls: workers call the engine and report, nothing else ------------------
+
+    @work(exclusive=True, group="rollout", exit_on_error=False, description="deploy")
+    async def run_deploy(self, version: str, canaries: list[str]) -> None:
+        await self._call("deploy", self.engine.deploy(version, canaries=canaries))
+
+    @work(exclusive=True, group="rollout", exit_on_error=False, description="promote")
+    async def run_promote(self) -> None:
+        await self._call("promote", self.engine.promote(all_waves=False))
+
+    # Its own group: a rollback must not cancel the worker it stops (the engine does that).
+    @work(exclusive=True, group="rollback", exit_on_error=False, description="roll back")
+    async def run_rollback(self) -> None:
+        await self._call("roll back", self.engine.rollback())
+
+    async def _call(self, action: str, call: object) -> None:
+        try:
+            outcome = await call  # type: ignore[misc]
+        except ActionRefused as exc:
+            self.post_message(OperatorResult(action, error=str(exc)))
+        except Exception as exc:  # lock held, bad plan, bad version, SSH trouble
+            self.post_message(OperatorResult(action, error=str(exc) or type(exc).__name__))
+        else:
+            self.post_message(OperatorResult(action, outcome=outcome))

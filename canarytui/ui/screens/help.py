@@ -1,0 +1,66 @@
+"""Every key, what it does, and when it is allowed."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS: list[tuple[str, str]] = [
+    ("← ↓ ↑ →  h j k", "move on the fleet grid (l is logs, so → moves right)"),
+    ("click", "focus a host"),
+    ("space", "toggle the focused host as canary for the next deployment"),
+    ("c", "pick the environment's default canaries"),
+    ("d", "deploy: asks the version, then confirms version and canaries"),
+    ("p", "promote the next wave (after a passing canary, or between waves)"),
+    ("r", "roll back the open (or last) deployment; stops what is running"),
+    ("l", "follow the focused host's logs (again: back to the canaries)"),
+    ("enter", "host details"),
+    ("/", "filter hosts by name, role, label (zone=eu-1) or state"),
+    ("escape", "clear the filter"),
+    ("H", "deployment history from the journal"),
+    ("ctrl+p", "command palette: every action and theme"),
+    ("?", "this help"),
+    ("q", "quit (asks while a deployment runs; it stays open in the journal)"),
+]
+
+CONFIRM = "In every confirmation: y or enter = yes, n or escape = no."
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+    }
+    HelpScreen > Vertical {
+        width: 90;
+        max-width: 95%;
+        height: auto;
+        max-height: 90%;
+        border: thick $primary;
+        border-title-style: bold;
+        background: $panel;
+        padding: 1 2;
+    }
+    HelpScreen #confirm-note { color: $text-muted; margin-top: 1; }
+    """
+
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for key, what in KEYS:
+            table.add_row(key, what)
+        with Vertical() as box:
+            box.border_title = "canarytui keys"
+            yield Static(table)
+            yield Static(CONFIRM, id="confirm-note", markup=False)
+            yield Static("escape closes this help", id="close-note", markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

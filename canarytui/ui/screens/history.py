@@ -1,0 +1,112 @@
+"""Past deployments from the journal: outcome, canaries, who decided what."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from canarytui.journal import DeploymentRecord, Journal
+
+
+def when(ts: float | None) -> str:
+    """UTC, so the same journal reads the same everywhere."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) if ts else "-"
+
+
+class HistoryScreen(Screen[None]):
+    DEFAULT_CSS = """
+    HistoryScreen #title {
+        dock: top;
+        height: 1;
+        background: $panel;
+        text-style: bold;
+        padding: 0 1;
+    }
+    HistoryScreen DataTable {
+        height: auto;
+        max-height: 45%;
+        min-height: 5;
+        border: round $foreground 25%;
+    }
+    HistoryScreen DataTable:focus { border: round $primary; }
+    HistoryScreen #detail {
+        height: 1fr;
+        border: round $foreground 25%;
+        border-title-style: bold;
+        padding: 0 1;
+    }
+    """
+
+    BINDINGS = [Binding("escape,H,q", "close", "Back")]
+
+    def __init__(self, journal: Journal, env_name: str, app_name: str) -> None:
+        super().__init__()
+        self.journal = journal
+        self.env_name = env_name
+        self.app_name = app_name
+        self.records: list[DeploymentRecord] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(f" history · {self.env_name} / {self.app_name}", id="title",
+                     markup=False)
+        yield DataTable(cursor_type="row", zebra_stripes=True, id="deployments")
+        with VerticalScroll(id="detail"):
+            yield Static(id="detail-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.records = self.journal.history(self.env_name, self.app_name)
+        table = self.query_one(DataTable)
+        table.add_columns("#", "version", "started (UTC)", "by", "canaries", "phase",
+                          "verdict", "outcome")
+        for r in self.records:
+            table.add_row(str(r.id), r.version, when(r.started_at), r.user,
+                          ", ".join(r.canaries), r.phase_label, r.verdict or "-",
+                          r.outcome or ("open" if r.is_open else "-"), key=str(r.id))
+        table.focus()
+        if not self.records:
+            self.query_one("#detail-text", Static).update(
+                "No deployment in the journal yet for this environment.")
+        else:
+            self.show(self.records[0])
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value if event.row_key is not None else None
+        for r in self.records:
+            if str(r.id) == key:
+                self.show(r)
+
+    def show(self, record: DeploymentRecord) -> None:
+        detail = self.query_one("#detail", VerticalScroll)
+        detail.border_title = f"deployment #{record.id} · {record.version}"
+        text = Text()
+        text.append("summary   ", "dim")
+        text.append((record.summary or "-") + "\n")
+        text.append("finished  ", "dim")
+        text.append(when(record.finished_at) + "\n")
+        text.append("plan      ", "dim")
+        text.append(f"canaries {', '.join(record.canaries)}; "
+                    + "; ".join(f"wave {i}: {len(w)} host(s)"
+                                for i, w in enumerate(record.plan, 1)) + "\n\n")
+        text.append("decisions\n", "bold")
+        for d in self.journal.decisions(record.id):
+            text.append(f" {when(d['at'])}  {d['user']}@{d['machine']}  ", "dim")
+            text.append(f"{d['action']}", "bold")
+            text.append(f"  {d['detail']}\n")
+        text.append("\nhosts\n", "bold")
+        for h in self.journal.hosts(record.id).values():
+            text.append(f" {h.host:<14} {h.role:<8} ", "dim")
+            text.append(f"{h.previous or '?'} → {h.current or '?'}  {h.state}")
+            if h.last_step:
+                text.append(f"  (last: {h.last_step}, exit {h.exit_status})", "dim")
+            text.append("\n")
+        self.query_one("#detail-text", Static).update(text)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

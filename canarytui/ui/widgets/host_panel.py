@@ -1,0 +1,143 @@
+"""The side panel: the focused host's address, roles, labels, version, last step and output,
+health history (sparkline) and key metrics."""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Sparkline, Static
+
+from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.text import harmless
+
+OUTPUT_LINES = 4
+METRICS_SHOWN = 6
+
+
+class HostPanel(Vertical):
+    """Shows one host; ``show(name)`` to switch, ``refresh_host()`` after it changed."""
+
+    DEFAULT_CSS = """
+    HostPanel {
+        border: round $foreground 25%;
+        border-title-color: $text;
+        border-title-style: bold;
+        background: $surface;
+        padding: 0 1;
+        height: 1fr;
+    }
+    HostPanel > #host-info { height: auto; }
+    HostPanel > #host-caption { color: $text-muted; height: 1; }
+    HostPanel > Sparkline { height: 2; margin: 0; }
+    HostPanel > Sparkline > .sparkline--max-color { color: $primary; }
+    HostPanel > Sparkline > .sparkline--min-color { color: $primary 40%; }
+    HostPanel > #host-metrics { height: auto; color: $text; }
+    HostPanel > #host-step { height: auto; color: $text; }
+    HostPanel > .host-panel--error { color: $error; text-style: bold; }
+    """
+
+    COMPONENT_CLASSES = {"host-panel--error"}
+
+    def __init__(self, state: FleetState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+        self.host: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="host-info")
+        yield Static(id="host-caption")
+        yield Sparkline([], id="host-health")
+        yield Static(id="host-metrics")
+        yield Static(id="host-step")
+
+    def show(self, name: str | None) -> None:
+        self.host = name
+        self.refresh_host()
+
+    def refresh_host(self) -> None:
+        if not self.is_mounted:
+            return
+        name = self.host
+        info = self.query_one("#host-info", Static)
+        metrics = self.query_one("#host-metrics", Static)
+        step = self.query_one("#host-step", Static)
+        spark = self.query_one(Sparkline)
+        if name is None or name not in self.state.hosts:
+            self.border_title = "no host"
+            info.update("No host selected.")
+            self.query_one("#host-caption", Static).update("")
+            spark.display = False
+            metrics.update("")
+            step.update("")
+            spark.data = []
+            return
+        state = self.state
+        host = state.env.host(name)
+        view = state.hosts[name]
+        engine = state.engine
+        self.border_title = name + ("  ◆ canary" if state.is_canary(name) else "")
+        text = Text()
+        _row(text, "address", host.address + (f":{host.port}" if host.port else ""))
+        _row(text, "roles", ", ".join(host.roles) or "-")
+        _row(text, "labels", ", ".join(f"{k}={v}" for k, v in host.labels.items()) or "-")
+        _row(text, "version", engine.versions.get(name) or "?")
+        _row(text, "state", state.state_text(name))
+        if view.probed:
+            health = {True: "ok", False: "failing", None: "no answer"}[view.ok]
+            if view.latency is not None:
+                health += f" ({view.latency * 1000:.0f} ms)"
+            _row(text, "health", health)
+        detail = engine.details.get(name) or (view.health_detail if view.ok is not True else "")
+        if detail:
+            _row(text, "note", harmless(detail.strip().splitlines()[-1], 200))
+        info.update(text)
+        caption = self.query_one("#host-caption", Static)
+        samples = list(view.latencies)
+        failed = sum(1 for x in samples if x == 0.0)
+        if samples:
+            caption.update(f"health: {len(samples) - failed} ok, {failed} failed; latency")
+        else:
+            caption.update("health: no sample yet")
+        spark.data = samples
+        spark.display = len(samples) >= 2
+        metrics.update(_metrics_text(state.key_metrics(name), len(view.series.samples)))
+        step.update(_step_text(view.last_step, view.last_action, view.last_exit,
+                               view.last_output, view.last_duration,
+                               self.get_component_rich_style("host-panel--error")))
+
+
+def _row(text: Text, label: str, value: str) -> None:
+    text.append(f"{label:<8}", "dim")
+    text.append(value + "\n")
+
+
+def _metrics_text(values: list[tuple[str, float | None]], samples: int) -> Text:
+    text = Text()
+    if not values:
+        return text
+    text.append(f"key metrics, last {samples} sample(s)\n", "dim")
+    for key, value in values[:METRICS_SHOWN]:
+        text.append(f" {key[:24]:<24} ", "dim")
+        text.append(("no data" if value is None else f"{value:.4g}") + "\n")
+    return text
+
+
+def _step_text(step: str | None, action: str | None, exit_status: int | None, output: str,
+               duration: float | None, error: Style) -> Text:
+    text = Text()
+    if step is None:
+        return text
+    status = "timed out" if exit_status is None else f"exit {exit_status}"
+    style: Style | str = "bold" if exit_status == 0 else error
+    text.append("last step ", "dim")
+    text.append(f"{action or ''} {step}: ", "bold")
+    text.append(status, style)
+    if duration is not None:
+        text.append(f" ({duration:.1f}s)", "dim")
+    text.append("\n")
+    lines = [line for line in output.splitlines() if line.strip()][-OUTPUT_LINES:]
+    for line in lines:
+        text.append(" " + harmless(line, 200) + "\n", "dim")
+    return text

@@ -1,0 +1,101 @@
+"""The header: environment, app, phase, stable and candidate versions."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from canarytui import events as ev
+from canarytui.ui.fleet_state import FleetState
+
+# Phase -> component class (its colour comes from the theme).
+_PHASE_CLASS = {
+    ev.Phase.IDLE: "idle",
+    ev.Phase.CANARY: "running",
+    ev.Phase.ANALYSIS: "running",
+    ev.Phase.AWAITING_PROMOTION: "waiting",
+    ev.Phase.PROMOTING: "running",
+    ev.Phase.COMPLETE: "good",
+    ev.Phase.ROLLING_BACK: "bad",
+    ev.Phase.ROLLED_BACK: "bad",
+    ev.Phase.HALTED: "bad",
+}
+
+
+class StatusHeader(Static):
+    """One line at the top; ``refresh_status()`` after state changes."""
+
+    DEFAULT_CSS = """
+    StatusHeader {
+        dock: top;
+        height: 1;
+        background: $panel;
+        color: $text;
+    }
+    StatusHeader > .status-header--app { color: $text; text-style: bold; }
+    StatusHeader > .status-header--label { color: $text-muted; }
+    StatusHeader > .status-header--idle { color: $text-muted; text-style: bold; }
+    StatusHeader > .status-header--running {
+        background: $state-deploying; color: auto 95%; text-style: bold;
+    }
+    StatusHeader > .status-header--waiting {
+        background: $state-canary; color: auto 95%; text-style: bold;
+    }
+    StatusHeader > .status-header--good {
+        background: $state-deployed; color: auto 95%; text-style: bold;
+    }
+    StatusHeader > .status-header--bad {
+        background: $state-failing; color: auto 95%; text-style: bold;
+    }
+    """
+
+    COMPONENT_CLASSES = {
+        "status-header--app", "status-header--label", "status-header--idle",
+        "status-header--running", "status-header--waiting", "status-header--good",
+        "status-header--bad",
+    }
+
+    def __init__(self, state: FleetState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+        self._last_text: Text | None = None
+
+    def on_mount(self) -> None:
+        self.refresh_status()
+
+    def _put(self, text: Text) -> None:
+        # An update re-lays the screen out: skip it when nothing changed.
+        if text != self._last_text:
+            self._last_text = text
+            self.update(text)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._last_text = None
+        if self.is_mounted:
+            self.refresh_status()
+
+    def refresh_status(self) -> None:
+        state = self.state
+        env = state.env
+        style = self.get_component_rich_style
+        phase = state.engine.phase
+        stable, candidate = state.versions()
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(" canarytui ", style("status-header--app"))
+        text.append(" env ", style("status-header--label"))
+        text.append(env.name, style("status-header--app"))
+        text.append("  app ", style("status-header--label"))
+        text.append(env.app, style("status-header--app"))
+        text.append("  phase ", style("status-header--label"))
+        text.append(f" {state.phase_label()} ",
+                    style(f"status-header--{_PHASE_CLASS.get(phase, 'idle')}"))
+        d = state.deployment
+        if d is not None and state.active:
+            text.append(f" #{d.id}", style("status-header--label"))
+        text.append("  stable ", style("status-header--label"))
+        text.append(stable or "?", style("status-header--app"))
+        text.append("  candidate ", style("status-header--label"))
+        text.append(candidate or "-", style("status-header--app"))
+        text.append(f"  {len(env.hosts)} hosts", style("status-header--label"))
+        self._put(text)

@@ -1,0 +1,336 @@
+"""UI behaviour without SSH: themes, dialogs, keys, mouse, filter, palette, open deployments,
+and the plumbing that keeps a busy fleet from flooding the screen."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from test_ui_support import THEMES, Script, record_notifications, settle, until
+from textual.app import App, ComposeResult
+from textual.widgets import Input, Static
+
+from canarytui import events as ev
+from canarytui.ui.bridge import EngineBridge
+from canarytui.ui.messages import HealthBatch, LogBatch
+from canarytui.ui.screens.confirm import ConfirmScreen
+from canarytui.ui.screens.fleet import FleetScreen
+from canarytui.ui.screens.history import HistoryScreen
+from canarytui.ui.screens.version import VersionScreen
+from canarytui.ui.text import harmless
+from canarytui.ui.themes import STATE_VARIABLES, ThemeError, load_themes, parse_theme
+from canarytui.ui.widgets.fleet_grid import PITCH_X, PITCH_Y, FleetGrid
+from canarytui.ui.widgets.host_panel import HostPanel
+from canarytui.ui.widgets.log_pane import LogPane
+
+SIZE = (120, 40)
+
+
+# Themes ----------------------------------------------------------------------------
+
+
+def test_shipped_themes_validate_and_name_every_state_colour() -> None:
+    found = load_themes(THEMES)
+    assert found.problems == []
+    assert {"dark", "light", "high-contrast"} <= set(found.names)
+    for theme in found.themes:
+        assert set(STATE_VARIABLES) <= set(theme.variables), theme.name
+
+
+def test_a_broken_theme_file_is_reported_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text("name: good\nprimary: '#123456'\n")
+    (tmp_path / "typo.yaml").write_text("name: typo\nprimary: '#123456'\nprimry: red\n")
+    (tmp_path / "colour.yaml").write_text("name: colour\nprimary: not-a-colour\n")
+    (tmp_path / "yaml.yaml").write_text("name: [unclosed\n")
+    found = load_themes(tmp_path)
+    assert "good" in found.names and "dark" in found.names   # the built-in fallback
+    assert len(found.problems) == 3
+    assert any("typo.yaml: unknown key(s): primry" in p for p in found.problems)
+    assert any("colour.yaml: primary: not a colour" in p for p in found.problems)
+    assert any(p.startswith("yaml.yaml:") for p in found.problems)
+    with pytest.raises(ThemeError, match=r"variables\.state-canary: not a colour"):
+        parse_theme({"name": "x", "primary": "#fff", "variables": {"state-canary": "zz"}}, "x")
+
+
+async def test_broken_theme_and_unknown_theme_fall_back_with_a_notification(
+        tmp_path: Path) -> None:
+    themes = tmp_path / "themes"
+    themes.mkdir()
+    (themes / "broken.yaml").write_text("name: broken\n")
+    script = Script(tmp_path, theme="no-such-theme")
+    script.app = type(script.app)(script.env, script.journal, engine=script.engine,
+                                  theme="no-such-theme", monitor=False, themes_folder=themes)
+    texts = record_notifications(script.app)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert script.app.theme == "dark"
+        assert any("broken.yaml: primary: required" in t for t in texts)
+        assert any("'no-such-theme' not found" in t for t in texts)
+
+
+async def test_textual_builtin_theme_gets_state_colour_defaults(tmp_path: Path) -> None:
+    script = Script(tmp_path, theme="nord")
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert script.app.theme == "nord"
+        style = script.app.fleet_screen.grid.get_component_rich_style("fleet-grid--failing")
+        assert style.bgcolor is not None
+
+
+def test_themes_dir_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    from canarytui.ui.themes import themes_dir
+
+    monkeypatch.setenv("CANARYTUI_THEMES_DIR", str(tmp_path))
+    assert themes_dir() == tmp_path
+    monkeypatch.delenv("CANARYTUI_THEMES_DIR")
+    assert themes_dir() == THEMES
+
+
+# Remote text ------------------------------------------------------------------------
+
+
+def test_remote_text_is_made_harmless() -> None:
+    assert harmless("\x1b[31mERROR\x1b[0m boom") == "ERROR boom"
+    assert harmless("a\x1b]0;title\x07b") == "ab"
+    assert harmless("a\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\") == "alink"
+    assert harmless("bell\x07 cr\r nul\x00") == "bell? cr? nul?"
+    assert harmless("tab\there") == "tab here"
+    assert len(harmless("x" * 10_000)) <= 2001
+
+
+# The bridge: bursts become one message ----------------------------------------------
+
+
+class _Sink(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[object] = []
+
+    def on_health_batch(self, message: HealthBatch) -> None:
+        self.batches.append(message)
+
+    def on_log_batch(self, message: LogBatch) -> None:
+        self.batches.append(message)
+
+
+async def test_bridge_batches_bursts_and_bounds_the_log_buffer() -> None:
+    app = _Sink()
+    async with app.run_test() as pilot:
+        bridge = EngineBridge(app, interval=0.05, log_buffer=1000)
+        for i in range(5000):
+            bridge(ev.LogLine(host="web-01", line=f"line {i}"))
+        for i in range(300):
+            bridge(ev.HealthSample(host=f"web-{i}", ok=True, latency=0.01))
+        await until(pilot, lambda: len(app.batches) >= 2, 5, "batches")
+        logs = [b for b in app.batches if isinstance(b, LogBatch)]
+        health = [b for b in app.batches if isinstance(b, HealthBatch)]
+        assert len(logs) == 1 and len(health) == 1
+        assert len(logs[0].lines) == 1000 and logs[0].dropped == 4000
+        assert logs[0].lines[-1].line == "line 4999"   # the newest are kept
+        assert len(health[0].samples) == 300
+        bridge.close()
+
+
+# Dialogs ---------------------------------------------------------------------------
+
+
+class _Asker(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[bool | None] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("base")
+
+    def ask(self) -> None:
+        self.push_screen(ConfirmScreen("Sure?", "Really?"), self.answers.append)
+
+
+@pytest.mark.parametrize(("key", "answer"), [("y", True), ("enter", True), ("n", False),
+                                             ("escape", False)])
+async def test_every_confirmation_takes_y_enter_n_escape(key: str, answer: bool) -> None:
+    app = _Asker()
+    async with app.run_test() as pilot:
+        app.ask()
+        await pilot.pause()
+        await pilot.press(key)
+        await pilot.pause()
+        assert app.answers == [answer]
+        assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_version_dialog_refuses_invalid_versions_in_the_dialog(tmp_path: Path) -> None:
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.press("d")
+        assert isinstance(script.app.screen, VersionScreen)
+        await pilot.press("minus", "b", "a", "d", "enter")
+        assert isinstance(script.app.screen, VersionScreen)
+        error = str(script.app.screen.query_one("#error", Static).render())
+        assert "does not match version_pattern" in error
+        await pilot.press("escape")
+        assert isinstance(script.app.screen, FleetScreen)
+        assert script.journal.last_deployment("production", "shop") is None
+
+
+async def test_deploy_confirmation_names_version_and_picked_canaries(tmp_path: Path) -> None:
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.press("right", "space", "down", "space", "d", "2", "full_stop", "0",
+                          "enter")
+        screen = script.app.screen
+        assert isinstance(screen, ConfirmScreen)
+        assert "Deploy 2.0 to 2 canary host(s): web-02, web-05?" in screen.message
+        await pilot.press("n")
+        assert isinstance(script.app.screen, FleetScreen)
+        assert not script.engine.busy
+        assert script.journal.last_deployment("production", "shop") is None
+
+
+# Grid, keys, mouse, filter -----------------------------------------------------------
+
+
+async def test_grid_is_one_virtual_widget_that_moves_and_scrolls(tmp_path: Path) -> None:
+    script = Script(tmp_path, hosts=1000)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app = script.app
+        grid = app.fleet_screen.grid
+        assert len(list(app.fleet_screen.query("*"))) < 80   # no widget per host
+        assert grid.virtual_size.height >= 1000 // grid.columns * PITCH_Y
+        assert len(grid.visible_hosts()) < 40
+        await pilot.press("down", "down", "right", "j", "h", "k")
+        assert grid.cursor_host == f"web-{2 * grid.columns + 1:02d}"
+        await pilot.press("end")
+        assert grid.cursor_host == "web-1000"
+        assert "web-1000" in grid.visible_hosts()
+        assert app.fleet_screen.query_one(HostPanel).host == "web-1000"
+        await pilot.press("home")
+        assert grid.cursor_host == "web-01" and grid.scroll_offset.y == 0
+
+
+async def test_clicking_a_tile_focuses_its_host(tmp_path: Path) -> None:
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        grid = script.app.fleet_screen.grid
+        # Second row, third column (the grid has a border and one column of padding).
+        await pilot.click(FleetGrid, offset=(2 + 2 * PITCH_X + 3, 1 + PITCH_Y + 1))
+        await pilot.pause()
+        assert grid.cursor_host == f"web-{grid.columns + 3:02d}"
+        assert script.app.fleet_screen.query_one(HostPanel).host == grid.cursor_host
+
+
+async def test_filter_by_role_label_and_state(tmp_path: Path) -> None:
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        script.engine.emit(ev.HostUpdate(host="web-07", state=ev.HostState.UNREACHABLE))
+        await settle(pilot)
+        state = script.app.fleet_screen.state
+        await pilot.press("slash", *"zone=us-1")
+        assert state.shown == ["web-03", "web-06", "web-09", "web-12"]
+        box = script.app.fleet_screen.query_one("#filter", Input)
+        box.value = "unreachable"
+        await pilot.pause()
+        assert state.shown == ["web-07"]
+        assert script.app.fleet_screen.grid.cursor_host == "web-07"
+        await pilot.press("enter")   # keeps the filter, back to the grid
+        assert state.shown == ["web-07"]
+        await pilot.press("escape")
+        assert len(state.shown) == 12
+
+
+async def test_canary_picks_and_default_canaries(tmp_path: Path) -> None:
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        state = script.app.fleet_screen.state
+        await pilot.press("right", "space", "right", "space")
+        assert state.picked == ["web-02", "web-03"]
+        await pilot.press("space")
+        assert state.picked == ["web-02"]
+        await pilot.press("c")
+        assert state.picked == ["web-01"]
+
+
+async def test_palette_offers_every_action_and_theme(tmp_path: Path) -> None:
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        titles = {c.title for c in script.app.get_system_commands(script.app.screen)}
+        for title in ("Deploy", "Promote", "Roll back", "Toggle canary", "Default canaries",
+                      "Logs of focused host", "Host details", "Filter hosts", "History",
+                      "Help", "Quit", "Theme: dark", "Theme: light", "Theme: high-contrast"):
+            assert title in titles
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Theme: light", "enter")
+        await until(pilot, lambda: script.app.theme == "light", 5, "theme switched")
+
+
+async def test_logs_are_sanitised_bounded_and_follow_the_focused_host(tmp_path: Path) -> None:
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        screen = script.app.fleet_screen
+        pane = screen.query_one(LogPane)
+        for i in range(3000):
+            script.log("web-01", f"\x1b[32mline {i}\x1b[0m")
+        script.log("web-02", "not followed")
+        await settle(pilot)
+        assert pane.line_count <= pane.max_lines
+        assert pane.lines[-1].endswith("│ line 2999")
+        await until(pilot, lambda: pane.max_scroll_y > 0 and
+                    pane.scroll_offset.y == pane.max_scroll_y, 5, "newest line in view")
+        assert not any("not followed" in line for line in pane.lines)
+        await pilot.press("right", "l")
+        assert "web-02" in str(pane.border_title)
+        script.log("web-02", "now followed")
+        await settle(pilot)
+        assert pane.lines[-1].endswith("now followed")
+
+
+# Open deployments and history ---------------------------------------------------------
+
+
+async def test_open_deployment_is_offered_on_start(tmp_path: Path) -> None:
+    first = Script(tmp_path)
+    first.canary_passed("1.1.0", ["web-01"])   # as a killed run or the CLI left it
+    script = Script(tmp_path)
+    texts = record_notifications(script.app)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app = script.app
+        assert any("deployment #1 of 1.1.0 is open (awaiting promotion)" in t for t in texts)
+        assert script.engine.phase is ev.Phase.AWAITING_PROMOTION
+        state = app.fleet_screen.state
+        assert state.is_canary("web-01") and state.verdict is not None
+        assert state.tile_kind("web-01") == "deployed"
+        await pilot.press("p")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "wave 1/2 (3 host(s))" in app.screen.message
+        await pilot.press("escape", "d")   # a second deployment is refused
+        assert isinstance(app.screen, FleetScreen)
+        assert any("is still open" in t for t in texts)
+
+
+async def test_history_lists_deployments_from_the_journal(tmp_path: Path) -> None:
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.canary_passed("1.1.0", ["web-01"])
+        await settle(pilot)
+        await pilot.press("H")
+        assert isinstance(script.app.screen, HistoryScreen)
+        assert [r.version for r in script.app.screen.records] == ["1.1.0"]
+        await pilot.press("escape")
+        assert isinstance(script.app.screen, FleetScreen)
+
+
+async def test_quit_without_running_deployment_does_not_ask(tmp_path: Path) -> None:
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await until(pilot, lambda: not script.app.is_running, 5, "exit")
+    assert script.app.return_code == 0
+    await asyncio.sleep(0)

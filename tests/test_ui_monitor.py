@@ -1,0 +1,75 @@
+"""The monitor on the demo fleet: what is watched is probed fast, the rest slowly, versions
+are discovered, log streams follow the watched hosts, and stop() leaves nothing running."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+from conftest import wait_for
+
+from canarytui import events as ev
+from canarytui.config import load_env
+from canarytui.demo import DemoFleet
+from canarytui.journal import Journal
+from canarytui.monitor import Monitor
+from canarytui.rollout import Engine
+
+
+def _engine(demo: DemoFleet, state: object) -> Engine:
+    env = load_env(demo.env_path)
+    return Engine(env, Journal(state), user="tester")  # type: ignore[arg-type]
+
+
+def _monitor_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("monitor-")
+            and not t.done()]
+
+
+async def test_watched_hosts_fast_the_rest_slowly(demo: DemoFleet, tmp_path: object) -> None:
+    engine = _engine(demo, tmp_path)
+    samples: Counter[str] = Counter()
+    engine.subscribe(lambda e: samples.update([e.host]) if isinstance(e, ev.HealthSample)
+                     else None)
+    monitor = Monitor(engine, slow_interval=60.0, slow_rate=1.0)
+    monitor.focus("web-03")
+    monitor.interest = {"web-05"}
+    started = time.monotonic()
+    await monitor.start()
+    try:
+        await wait_for(lambda: samples["web-03"] >= 5 and samples["web-05"] >= 5, 10)
+        elapsed = time.monotonic() - started
+        # Versions of the whole fleet were asked once at start.
+        await wait_for(lambda: all(engine.versions.get(h) == "1.0.0"
+                                   for h in demo.host_names), 10)
+    finally:
+        await monitor.stop()
+        await engine.fleet.close()
+    interval = engine.env.health.interval
+    assert samples["web-03"] <= elapsed / (interval * 0.75) + 2
+    others = sum(n for h, n in samples.items() if h not in ("web-03", "web-05"))
+    # The slow refresh: about slow_rate hosts a second, whatever the fleet size.
+    assert others <= 1.0 * elapsed + 2
+    assert _monitor_tasks() == []
+
+
+async def test_log_streams_follow_the_watched_hosts(demo: DemoFleet, tmp_path: object) -> None:
+    engine = _engine(demo, tmp_path)
+    lines: list[ev.LogLine] = []
+    engine.subscribe(lambda e: lines.append(e) if isinstance(e, ev.LogLine) else None)
+    monitor = Monitor(engine, slow_rate=0.0, initial_discovery=False)
+    await monitor.start()
+    try:
+        monitor.watch_logs(["web-02"])
+        await wait_for(lambda: any(x.host == "web-02" for x in lines), 10)
+        monitor.watch_logs(["web-04"])
+        await wait_for(lambda: monitor.streaming == {"web-04"}, 5)
+        mark = len(lines)
+        await wait_for(lambda: any(x.host == "web-04" for x in lines[mark:]), 10)
+        assert monitor.log_hosts == ["web-04"]
+    finally:
+        await monitor.stop()
+        await engine.fleet.close()
+    assert _monitor_tasks() == []
+    assert all("shop[" in x.line or x.line.startswith("[canarytui]") for x in lines)
