@@ -198,3 +198,46 @@ async def test_wrong_host_key_refused(demo: DemoFleet, state_dir: Path) -> None:
     assert result.code == 1
     assert "web-01" in result.err and "host key" in result.err
     assert set(versions(demo).values()) == {"1.0.0"}
+
+
+async def test_demo_serve_through_the_cli(state_dir: Path) -> None:
+    """`canarytui demo --serve` prints its env file first; the headless commands work
+    against it; `demo ctl` reaches it; Ctrl-C stops it and removes its folder."""
+    import os
+    import sys
+
+    from conftest import REPO
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "canarytui",
+        "demo",
+        "--serve",
+        "--hosts",
+        "3",
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO,
+        env=dict(os.environ, CANARYTUI_STATE_DIR=str(state_dir)),
+    )
+    try:
+        assert proc.stdout is not None
+        env_path = Path((await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip())
+        result = await run_cli("deploy", str(env_path), "1.1.0", "--auto-promote", timeout=90)
+        assert result.code == 0, result.out + result.err
+        hosts = env_path.parent / "hosts"
+        assert {
+            (hosts / h / "current" / "VERSION").read_text().strip()
+            for h in ("web-01", "web-02", "web-03")
+        } == {"1.1.0"}
+        ctl = await run_cli("demo", "ctl", "web-02", "down")
+        assert ctl.code == 0 and "web-02: down" in ctl.out
+        unknown = await run_cli("demo", "ctl", "web-09", "down")
+        assert unknown.code == 2
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert not env_path.parent.exists()
