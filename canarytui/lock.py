@@ -139,20 +139,28 @@ def acquire_command(app: str, env: str, owner: Owner, then: str | None = None) -
     """Take the host's lock atomically; print ``LOCKED`` or ``HELD`` and the owner.
 
     ``then`` (e.g. the version discovery command) runs after a successful take, so a
-    deployment's first contact with a host is one round trip.
+    deployment's first contact with a host is one round trip. The script keeps to shell
+    builtins where it can: on a fleet, every process it starts is paid per host.
     """
     d = _remote_dir(app, env)
     owner_json = shlex.quote(json.dumps(owner.as_dict()))
-    token = shlex.quote(owner.token)
+    ours = _is_ours(d, owner.token)
     script = (
-        f"mkdir -p {REMOTE_DIR} && "
-        f"if mkdir {d} 2>/dev/null || grep -qF {token} {d}/owner 2>/dev/null; then "
-        f"printf '%s\\n' {owner_json} > {d}/owner && echo LOCKED"
+        f"if mkdir {d} 2>/dev/null || {{ mkdir -p {REMOTE_DIR} && mkdir {d} 2>/dev/null; }}"
+        f" || {ours}; then printf '%s\\n' {owner_json} > {d}/owner && echo LOCKED"
     )
     if then:
-        script += f" && ( {then} )"
+        script += f" && {{ {then}\n}}"
     script += f"; else echo HELD; cat {d}/owner 2>/dev/null; fi"
     return script
+
+
+def _is_ours(d: str, token: str) -> str:
+    """True when the lock's owner file names this deployment's token."""
+    return (
+        f'{{ IFS= read -r o < {d}/owner && case "$o" in *{shlex.quote(token)}*) true;;'
+        " *) false;; esac; } 2>/dev/null"
+    )
 
 
 def parse_acquire(stdout: str) -> tuple[bool, dict[str, Any], str]:
@@ -169,7 +177,7 @@ def parse_acquire(stdout: str) -> tuple[bool, dict[str, Any], str]:
 
 def release_command(app: str, env: str, token: str) -> str:
     d = _remote_dir(app, env)
-    return f"if grep -qF {shlex.quote(token)} {d}/owner 2>/dev/null; then rm -rf {d}; fi; true"
+    return f"if {_is_ours(d, token)}; then rm -rf {d}; fi; true"
 
 
 def break_command(app: str, env: str) -> str:
