@@ -56,9 +56,11 @@ canary:
 
 
 def write_env(folder: Path, hosts: int) -> Path:
-    lines = [f"  - {{name: web-{i:04d}, address: 127.0.0.1, port: {20000 + i}, "
-             f"roles: [{'api' if i % 4 == 0 else 'web'}], labels: {{zone: z{i % 3}}}}}"
-             for i in range(1, hosts + 1)]
+    lines = [
+        f"  - {{name: web-{i:04d}, address: 127.0.0.1, port: {20000 + i}, "
+        f"roles: [{'api' if i % 4 == 0 else 'web'}], labels: {{zone: z{i % 3}}}}}"
+        for i in range(1, hosts + 1)
+    ]
     path = folder / "bench.yaml"
     path.write_text(ENV.format(hosts="\n".join(lines)), encoding="utf-8")
     return path
@@ -106,9 +108,17 @@ class Feeder:
                     cursor = 0
                     second += 1
                 ok = (cursor + second) % 97 != 0
-                emit(ev.HealthSample(host=name, ok=ok, latency=0.01 + (cursor % 7) / 1000,
-                                     metrics={"app_requests_total": 100.0 * second,
-                                              "app_requests_failed_total": float(second)}))
+                emit(
+                    ev.HealthSample(
+                        host=name,
+                        ok=ok,
+                        latency=0.01 + (cursor % 7) / 1000,
+                        metrics={
+                            "app_requests_total": 100.0 * second,
+                            "app_requests_failed_total": float(second),
+                        },
+                    )
+                )
                 state = ev.HostState.IDLE if ok else ev.HostState.FAILED
                 emit(ev.HostUpdate(host=name, state=state, version=f"1.{second % 3}.0"))
                 self.sent += 2
@@ -151,15 +161,23 @@ class LogFeeder:
             for host in self.hosts:
                 for _ in range(count):
                     self.sent += 1
-                    emit(ev.LogLine(host=host, line=(
-                        f"2026-01-01T00:00:00.000Z INFO  shop[{host}] GET /api/cart 200 31ms "
-                        f"req={self.sent:08x} \x1b[32mok\x1b[0m")))
+                    emit(
+                        ev.LogLine(
+                            host=host,
+                            line=(
+                                f"2026-01-01T00:00:00.000Z INFO  shop[{host}] GET /api/cart 200 "
+                                "31ms "
+                                f"req={self.sent:08x} \x1b[32mok\x1b[0m"
+                            ),
+                        )
+                    )
             next_at += tick
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 
 
-async def bench(hosts: int, seconds: float, log_hosts: int, log_rate: int,
-                log_seconds: float) -> dict[str, float]:
+async def bench(
+    hosts: int, seconds: float, log_hosts: int, log_rate: int, log_seconds: float
+) -> dict[str, float]:
     from textual import events
 
     from canarytui.config import load_env
@@ -196,7 +214,7 @@ async def bench(hosts: int, seconds: float, log_hosts: int, log_rate: int,
         # 2. The fleet busy, the operator idle.
         feeder = Feeder(engine, env.host_names)
         feeder.start()
-        await asyncio.sleep(2.0)   # warm-up: first batches, caches
+        await asyncio.sleep(2.0)  # warm-up: first batches, caches
         cpu0, wall0, sent0 = time.process_time(), time.perf_counter(), feeder.sent
         await asyncio.sleep(seconds)
         cpu1, wall1, sent1 = time.process_time(), time.perf_counter(), feeder.sent
@@ -256,26 +274,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-rate", type=int, default=250, help="lines/s per host")
     p.add_argument("--log-seconds", type=float, default=10.0)
     args = p.parse_args(argv)
-    r = asyncio.run(bench(args.hosts, args.seconds, args.log_hosts, args.log_rate,
-                          args.log_seconds))
+    r = asyncio.run(
+        bench(args.hosts, args.seconds, args.log_hosts, args.log_rate, args.log_seconds)
+    )
     total_log = args.log_hosts * args.log_rate
     rows = [
         ("time to first screen (s, imports included)", r["first_screen_s"], 1.5, "<="),
         ("key press -> screen, median (ms)", r["key_median_ms"], None, ""),
         ("key press -> screen, p95 (ms)", r["key_p95_ms"], 100.0, "<="),
-        (f"CPU share of one core, {args.hosts} hosts at 1 Hz", r["fleet_cpu_share"], 0.25,
-         "<="),
+        (f"CPU share of one core, {args.hosts} hosts at 1 Hz", r["fleet_cpu_share"], 0.25, "<="),
         ("  engine events fed per second", r["events_per_s"], None, ""),
         ("peak memory (MB)", r["peak_rss_mb"], 300.0, "<="),
-        (f"log lines offered per second ({args.log_hosts} x {args.log_rate})",
-         r["log_offered_per_s"], None, ""),
+        (
+            f"log lines offered per second ({args.log_hosts} x {args.log_rate})",
+            r["log_offered_per_s"],
+            None,
+            "",
+        ),
         ("log lines shown per second", r["log_shown_per_s"], total_log * 0.95, ">="),
         ("log lines shed", r["log_dropped"], 0.0, "<="),
         ("CPU share of one core while logging", r["log_cpu_share"], None, ""),
     ]
     failed = 0
-    print(f"canarytui UI bench: {args.hosts} hosts, terminal {SIZE[0]}x{SIZE[1]}, "
-          f"python {sys.version.split()[0]}")
+    print(
+        f"canarytui UI bench: {args.hosts} hosts, terminal {SIZE[0]}x{SIZE[1]}, "
+        f"python {sys.version.split()[0]}"
+    )
     for label, value, target, op in rows:
         verdict = ""
         if target is not None:

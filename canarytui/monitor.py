@@ -55,7 +55,7 @@ class Monitor:
         self.max_log_streams = max_log_streams
         self.initial_discovery = initial_discovery
         self.focused: str | None = None
-        self.interest: set[str] = set()   # e.g. the canaries the operator picked
+        self.interest: set[str] = set()  # e.g. the canaries the operator picked
         self._log_hosts: list[str] = []
         self._slots = asyncio.Semaphore(concurrency)
         self._wanted = wanted_metrics(self.env.canary.analysis.rules)
@@ -68,7 +68,7 @@ class Monitor:
         self._cursor = 0
         self._sweeps = 0
         self._running = False
-        self.probes = 0       # probes started, for tests and benches
+        self.probes = 0  # probes started, for tests and benches
 
     # Control ------------------------------------------------------------------------
 
@@ -82,8 +82,7 @@ class Monitor:
             asyncio.create_task(self._slow_loop(), name="monitor-slow"),
         ]
         if self.initial_discovery and self.engine.open_deployment() is None:
-            self._discovering = asyncio.create_task(self._discover_all(),
-                                                    name="monitor-discover")
+            self._discovering = asyncio.create_task(self._discover_all(), name="monitor-discover")
         self._sync_tails()
 
     async def stop(self) -> None:
@@ -144,12 +143,12 @@ class Monitor:
 
     def _due(self, name: str, period: float) -> bool:
         last = self._last_sample.get(name)
-        return name not in self._probing and (last is None or
-                                              time.monotonic() - last >= period)
+        return name not in self._probing and (last is None or time.monotonic() - last >= period)
 
     def _start_probe(self, name: str) -> None:
         task = asyncio.create_task(self._probe(name), name=f"monitor-probe-{name}")
         self._probing[name] = task
+
         def done(_task: asyncio.Task[None], name: str = name) -> None:
             self._probing.pop(name, None)
 
@@ -160,8 +159,7 @@ class Monitor:
             self.probes += 1
             # probe() catches SshError itself (the sample says unreachable); commands are
             # bounded by health.timeout and connecting by ssh.connect_timeout.
-            sample, _types = await probe(self.engine.fleet, self.env, name,
-                                         wanted=self._wanted)
+            sample, _types = await probe(self.engine.fleet, self.env, name, wanted=self._wanted)
         if self._running:
             self.engine.emit(sample)
 
@@ -218,8 +216,7 @@ class Monitor:
         due = names if self._sweeps % self.discover_every == 0 else unknown
         due = [n for n in due if self.engine.host_states.get(n) in _AT_REST]
         if due:
-            self._discovering = asyncio.create_task(self._discover(due),
-                                                    name="monitor-discover")
+            self._discovering = asyncio.create_task(self._discover(due), name="monitor-discover")
 
     async def _discover(self, names: list[str]) -> None:
         with contextlib.suppress(SshError):
@@ -231,7 +228,7 @@ class Monitor:
         for i in range(0, len(names), chunk):
             if not self._rest_allowed():
                 return
-            await self._discover(names[i:i + chunk])
+            await self._discover(names[i : i + chunk])
 
     # Logs -----------------------------------------------------------------------------
 
@@ -243,8 +240,9 @@ class Monitor:
                 self._tails.pop(name).cancel()
         for name in self._log_hosts:
             if name not in self._tails:
-                self._tails[name] = asyncio.create_task(self._tail(name),
-                                                        name=f"monitor-tail-{name}")
+                self._tails[name] = asyncio.create_task(
+                    self._tail(name), name=f"monitor-tail-{name}"
+                )
 
     async def _tail(self, name: str) -> None:
         """One host's log stream, restarted (with a bounded back-off) when it ends."""
@@ -257,7 +255,8 @@ class Monitor:
                 reason = "log stream ended"
             except SshError as exc:
                 reason = f"log stream lost: {exc}"
-            self.engine.emit(ev.LogLine(host=name, line=f"[canarytui] {reason}; "
-                                                        f"retrying in {backoff:g}s"))
+            self.engine.emit(
+                ev.LogLine(host=name, line=f"[canarytui] {reason}; retrying in {backoff:g}s")
+            )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)

@@ -219,8 +219,13 @@ class SshdFleet:
             port = _free_port(addresses)
             fleet_hosts = [
                 FleetHost(
-                    name=f"h{i:02d}", address=addresses[i - 1], port=port, user=a.pw_name,
-                    uid=a.pw_uid, gid=a.pw_gid, home=homes[i - 1],
+                    name=f"h{i:02d}",
+                    address=addresses[i - 1],
+                    port=port,
+                    user=a.pw_name,
+                    uid=a.pw_uid,
+                    gid=a.pw_gid,
+                    home=homes[i - 1],
                     group=(i - 1) // ADDRESSES_PER_SSHD,
                 )
                 for i, a in zip(range(1, hosts + 1), accounts, strict=True)
@@ -244,14 +249,16 @@ class SshdFleet:
         PRIVSEP_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
         for index in range(0, len(self.hosts), ADDRESSES_PER_SSHD):
             group = index // ADDRESSES_PER_SSHD
-            self._sshds.append(_Sshd(
-                index=group,
-                hosts=self.hosts[index:index + ADDRESSES_PER_SSHD],
-                config=sshd_dir / f"sshd{group}.conf",
-                host_key=sshd_dir / f"sshd{group}_ed25519_key",
-                pid_file=sshd_dir / f"sshd{group}.pid",
-                log_file=sshd_dir / f"sshd{group}.log",
-            ))
+            self._sshds.append(
+                _Sshd(
+                    index=group,
+                    hosts=self.hosts[index : index + ADDRESSES_PER_SSHD],
+                    config=sshd_dir / f"sshd{group}.conf",
+                    host_key=sshd_dir / f"sshd{group}_ed25519_key",
+                    pid_file=sshd_dir / f"sshd{group}.pid",
+                    log_file=sshd_dir / f"sshd{group}.log",
+                )
+            )
         _generate_keys([self.client_key, *(s.host_key for s in self._sshds)])
         self.client_key.chmod(0o600)
         shutil.copyfile(self.client_key.with_suffix(".pub"), self.authorized_keys)
@@ -351,17 +358,20 @@ class SshdFleet:
                 "connect_timeout": "3s",
                 "command_timeout": "10s",
             },
-            "hosts": [
-                {"name": h.name, "address": h.address, "user": h.user} for h in self.hosts
-            ],
+            "hosts": [{"name": h.name, "address": h.address, "user": h.user} for h in self.hosts],
             "deploy": {
                 "current": "cat current/VERSION 2>/dev/null || true",
                 "steps": [
-                    {"name": "install",
-                     "run": "mkdir -p releases/{version} && "
-                            "printf '%s\\n' {version} > releases/{version}/VERSION"},
-                    {"name": "switch",
-                     "run": "ln -sfn releases/{version} current.new && mv -Tf current.new current"},
+                    {
+                        "name": "install",
+                        "run": "mkdir -p releases/{version} && "
+                        "printf '%s\\n' {version} > releases/{version}/VERSION",
+                    },
+                    {
+                        "name": "switch",
+                        "run": "ln -sfn releases/{version} current.new"
+                        " && mv -Tf current.new current",
+                    },
                     {"name": "restart", "run": "date +%s > run/started"},
                 ],
             },
@@ -378,12 +388,14 @@ class SshdFleet:
                     "duration": "2s",
                     "max_failed_checks": 1,
                     "baseline": 2,
-                    "rules": [{
-                        "name": "error-ratio",
-                        "metric": "app_requests_failed_total",
-                        "per": "app_requests_total",
-                        "max": 0.05,
-                    }],
+                    "rules": [
+                        {
+                            "name": "error-ratio",
+                            "metric": "app_requests_failed_total",
+                            "per": "app_requests_total",
+                            "max": 0.05,
+                        }
+                    ],
                 },
             },
             "promote": {
@@ -436,7 +448,9 @@ class SshdFleet:
         sshd.config.write_text(_sshd_config(sshd, hosts, self.authorized_keys))
         sshd.process = subprocess.Popen(
             [str(SSHD), "-D", "-f", str(sshd.config), "-E", str(sshd.log_file)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     def _relaunch(self, sshd: _Sshd) -> None:
@@ -480,9 +494,7 @@ def check_machine(sshd: Path = SSHD, euid: int | None = None) -> None:
     if not sys.platform.startswith("linux"):
         raise FleetUnavailable("the sshd fleet needs Linux (loopback 127.x.y.z addresses)")
     if not (sshd.is_file() and os.access(sshd, os.X_OK)):
-        raise FleetUnavailable(
-            f"{sshd} is missing: apt-get install -y openssh-server"
-        )
+        raise FleetUnavailable(f"{sshd} is missing: apt-get install -y openssh-server")
     if (os.geteuid() if euid is None else euid) != 0:
         raise FleetUnavailable("the sshd fleet needs root (it runs sshd and creates users)")
     for tool in (SSH_KEYGEN, "useradd", "usermod"):
@@ -580,10 +592,24 @@ def _ensure_user(name: str, home: Path) -> pwd.struct_passwd:
         account = pwd.getpwnam(name)
     except KeyError:
         subprocess.run(
-            ["useradd", "--no-create-home", "--no-user-group", "--no-log-init",
-             "--home-dir", str(home), "--shell", SHELL, "--password", "*",
-             "--comment", USER_COMMENT, name],
-            check=True, capture_output=True, text=True,
+            [
+                "useradd",
+                "--no-create-home",
+                "--no-user-group",
+                "--no-log-init",
+                "--home-dir",
+                str(home),
+                "--shell",
+                SHELL,
+                "--password",
+                "*",
+                "--comment",
+                USER_COMMENT,
+                name,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         return pwd.getpwnam(name)
     if account.pw_gecos != USER_COMMENT:
@@ -591,7 +617,9 @@ def _ensure_user(name: str, home: Path) -> pwd.struct_passwd:
     if account.pw_dir != str(home) or account.pw_shell != SHELL or _locked(name):
         subprocess.run(
             ["usermod", "--home", str(home), "--shell", SHELL, "--password", "*", name],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         account = pwd.getpwnam(name)
     return account
@@ -632,9 +660,21 @@ def _can_bind(address: str, port: int) -> bool:
 def _generate_keys(paths: list[Path]) -> None:
     procs = [
         subprocess.Popen(
-            [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", f"canarytui-fleet-{p.stem}",
-             "-f", str(p)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [
+                SSH_KEYGEN,
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                f"canarytui-fleet-{p.stem}",
+                "-f",
+                str(p),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         for p in paths
     ]
@@ -682,8 +722,9 @@ def _install_app(host: FleetHost) -> None:
     for script in ("app-health", "app-metrics"):
         (home / "bin" / script).chmod(0o755)
     (home / "log" / "app.log").write_text(
-        "".join(f"{_timestamp()} INFO boot step {i}/3 version={INITIAL_VERSION}\n"
-                for i in range(1, 4))
+        "".join(
+            f"{_timestamp()} INFO boot step {i}/3 version={INITIAL_VERSION}\n" for i in range(1, 4)
+        )
     )
     _install_release(host, INITIAL_VERSION, started=int(time.time()) - 60)
     _chown_tree(home, host.uid, host.gid)

@@ -176,11 +176,15 @@ def test_canary_percent_and_baseline_sample() -> None:
 
 def test_too_few_observations_are_no_data() -> None:
     """A ratio over a handful of requests is noise: below min_count it is not judged."""
-    rule = Rule(name="r", metric="app_requests_failed_total", per="app_requests_total",
-                max=0.05, min_count=100)
+    rule = Rule(
+        name="r",
+        metric="app_requests_failed_total",
+        per="app_requests_total",
+        max=0.05,
+        min_count=100,
+    )
     few = series({"ok": 0, "failed": 0}, {"ok": 8, "failed": 2})
     assert an.rule_value(rule, [few]) is None
-    q = Rule(name="q", metric="app_request_duration_seconds", quantile=0.99, max=1.0,
-             min_count=100)
+    q = Rule(name="q", metric="app_request_duration_seconds", quantile=0.99, max=1.0, min_count=100)
     s = series({"ok": 0, "failed": 0, "total": 0}, {"ok": 0, "failed": 0, "mid": 9, "total": 10})
     assert an.rule_value(q, [s]) is None

@@ -140,9 +140,7 @@ async def test_a_host_lets_only_its_own_user_in(sshd_fleet: FleetFactory) -> Non
 
 
 @pytest.mark.sshd
-async def test_env_file_loads_and_takes_overrides(
-    sshd_fleet: FleetFactory, tmp_path: Path
-) -> None:
+async def test_env_file_loads_and_takes_overrides(sshd_fleet: FleetFactory, tmp_path: Path) -> None:
     fleet = sshd_fleet(3)
     env = load_env(fleet.write_env(tmp_path / "env.yaml"))
     assert env.name == "sshd-test" and env.app == "shop"
@@ -157,12 +155,14 @@ async def test_env_file_loads_and_takes_overrides(
     assert env.canary.analysis.rules[0].max == 0.05
     assert env.promote.pause is None and len(env.promote.waves) == 2
 
-    edited = load_env(fleet.write_env(
-        tmp_path / "edited.yaml",
-        edit=lambda d: d["canary"].update(hosts=["h02"]),
-        promote={"waves": ["100%"], "pause": "1s"},
-        logs=None,
-    ))
+    edited = load_env(
+        fleet.write_env(
+            tmp_path / "edited.yaml",
+            edit=lambda d: d["canary"].update(hosts=["h02"]),
+            promote={"waves": ["100%"], "pause": "1s"},
+            logs=None,
+        )
+    )
     assert edited.default_canaries() == ["h02"]
     assert edited.promote.pause == 1.0 and edited.logs is None
     assert load_env(fleet.write_env()).path == (fleet.run_dir / "env.yaml").resolve()

@@ -44,7 +44,7 @@ def test_a_broken_theme_file_is_reported_not_fatal(tmp_path: Path) -> None:
     (tmp_path / "colour.yaml").write_text("name: colour\nprimary: not-a-colour\n")
     (tmp_path / "yaml.yaml").write_text("name: [unclosed\n")
     found = load_themes(tmp_path)
-    assert "good" in found.names and "dark" in found.names   # the built-in fallback
+    assert "good" in found.names and "dark" in found.names  # the built-in fallback
     assert len(found.problems) == 3
     assert any("typo.yaml: unknown key(s): primry" in p for p in found.problems)
     assert any("colour.yaml: primary: not a colour" in p for p in found.problems)
@@ -53,14 +53,19 @@ def test_a_broken_theme_file_is_reported_not_fatal(tmp_path: Path) -> None:
         parse_theme({"name": "x", "primary": "#fff", "variables": {"state-canary": "zz"}}, "x")
 
 
-async def test_broken_theme_and_unknown_theme_fall_back_with_a_notification(
-        tmp_path: Path) -> None:
+async def test_broken_theme_and_unknown_theme_fall_back_with_a_notification(tmp_path: Path) -> None:
     themes = tmp_path / "themes"
     themes.mkdir()
     (themes / "broken.yaml").write_text("name: broken\n")
     script = Script(tmp_path, theme="no-such-theme")
-    script.app = type(script.app)(script.env, script.journal, engine=script.engine,
-                                  theme="no-such-theme", monitor=False, themes_folder=themes)
+    script.app = type(script.app)(
+        script.env,
+        script.journal,
+        engine=script.engine,
+        theme="no-such-theme",
+        monitor=False,
+        themes_folder=themes,
+    )
     texts = record_notifications(script.app)
     async with script.app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -78,8 +83,7 @@ async def test_textual_builtin_theme_gets_state_colour_defaults(tmp_path: Path) 
         assert style.bgcolor is not None
 
 
-def test_themes_dir_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                         ) -> None:
+def test_themes_dir_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from canarytui.ui.themes import themes_dir
 
     monkeypatch.setenv("CANARYTUI_THEMES_DIR", str(tmp_path))
@@ -128,7 +132,7 @@ async def test_bridge_batches_bursts_and_bounds_the_log_buffer() -> None:
         health = [b for b in app.batches if isinstance(b, HealthBatch)]
         assert len(logs) == 1 and len(health) == 1
         assert len(logs[0].lines) == 1000 and logs[0].dropped == 4000
-        assert logs[0].lines[-1].line == "line 4999"   # the newest are kept
+        assert logs[0].lines[-1].line == "line 4999"  # the newest are kept
         assert len(health[0].samples) == 300
         bridge.close()
 
@@ -148,8 +152,9 @@ class _Asker(App[None]):
         self.push_screen(ConfirmScreen("Sure?", "Really?"), self.answers.append)
 
 
-@pytest.mark.parametrize(("key", "answer"), [("y", True), ("enter", True), ("n", False),
-                                             ("escape", False)])
+@pytest.mark.parametrize(
+    ("key", "answer"), [("y", True), ("enter", True), ("n", False), ("escape", False)]
+)
 async def test_every_confirmation_takes_y_enter_n_escape(key: str, answer: bool) -> None:
     app = _Asker()
     async with app.run_test() as pilot:
@@ -178,8 +183,7 @@ async def test_version_dialog_refuses_invalid_versions_in_the_dialog(tmp_path: P
 async def test_deploy_confirmation_names_version_and_picked_canaries(tmp_path: Path) -> None:
     script = Script(tmp_path)
     async with script.app.run_test(size=SIZE) as pilot:
-        await pilot.press("right", "space", "down", "space", "d", "2", "full_stop", "0",
-                          "enter")
+        await pilot.press("right", "space", "down", "space", "d", "2", "full_stop", "0", "enter")
         screen = script.app.screen
         assert isinstance(screen, ConfirmScreen)
         assert "Deploy 2.0 to 2 canary host(s): web-02, web-05?" in screen.message
@@ -198,7 +202,7 @@ async def test_grid_is_one_virtual_widget_that_moves_and_scrolls(tmp_path: Path)
         await pilot.pause()
         app = script.app
         grid = app.fleet_screen.grid
-        assert len(list(app.fleet_screen.query("*"))) < 80   # no widget per host
+        assert len(list(app.fleet_screen.query("*"))) < 80  # no widget per host
         assert grid.virtual_size.height >= 1000 // grid.columns * PITCH_Y
         assert len(grid.visible_hosts()) < 40
         await pilot.press("down", "down", "right", "j", "h", "k")
@@ -237,7 +241,7 @@ async def test_filter_by_role_label_and_state(tmp_path: Path) -> None:
         await pilot.pause()
         assert state.shown == ["web-07"]
         assert script.app.fleet_screen.grid.cursor_host == "web-07"
-        await pilot.press("enter")   # keeps the filter, back to the grid
+        await pilot.press("enter")  # keeps the filter, back to the grid
         assert state.shown == ["web-07"]
         await pilot.press("escape")
         assert len(state.shown) == 12
@@ -260,9 +264,22 @@ async def test_palette_offers_every_action_and_theme(tmp_path: Path) -> None:
     async with script.app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         titles = {c.title for c in script.app.get_system_commands(script.app.screen)}
-        for title in ("Deploy", "Promote", "Roll back", "Toggle canary", "Default canaries",
-                      "Logs of focused host", "Host details", "Filter hosts", "History",
-                      "Help", "Quit", "Theme: dark", "Theme: light", "Theme: high-contrast"):
+        for title in (
+            "Deploy",
+            "Promote",
+            "Roll back",
+            "Toggle canary",
+            "Default canaries",
+            "Logs of focused host",
+            "Host details",
+            "Filter hosts",
+            "History",
+            "Help",
+            "Quit",
+            "Theme: dark",
+            "Theme: light",
+            "Theme: high-contrast",
+        ):
             assert title in titles
         await pilot.press("ctrl+p")
         await pilot.pause()
@@ -281,8 +298,12 @@ async def test_logs_are_sanitised_bounded_and_follow_the_focused_host(tmp_path: 
         await settle(pilot)
         assert pane.line_count <= pane.max_lines
         assert pane.lines[-1].endswith("│ line 2999")
-        await until(pilot, lambda: pane.max_scroll_y > 0 and
-                    pane.scroll_offset.y == pane.max_scroll_y, 5, "newest line in view")
+        await until(
+            pilot,
+            lambda: pane.max_scroll_y > 0 and pane.scroll_offset.y == pane.max_scroll_y,
+            5,
+            "newest line in view",
+        )
         assert not any("not followed" in line for line in pane.lines)
         await pilot.press("right", "l")
         assert "web-02" in str(pane.border_title)
@@ -296,7 +317,7 @@ async def test_logs_are_sanitised_bounded_and_follow_the_focused_host(tmp_path: 
 
 async def test_open_deployment_is_offered_on_start(tmp_path: Path) -> None:
     first = Script(tmp_path)
-    first.canary_passed("1.1.0", ["web-01"])   # as a killed run or the CLI left it
+    first.canary_passed("1.1.0", ["web-01"])  # as a killed run or the CLI left it
     script = Script(tmp_path)
     texts = record_notifications(script.app)
     async with script.app.run_test(size=SIZE) as pilot:
@@ -310,7 +331,7 @@ async def test_open_deployment_is_offered_on_start(tmp_path: Path) -> None:
         await pilot.press("p")
         assert isinstance(app.screen, ConfirmScreen)
         assert "wave 1/2 (3 host(s))" in app.screen.message
-        await pilot.press("escape", "d")   # a second deployment is refused
+        await pilot.press("escape", "d")  # a second deployment is refused
         assert isinstance(app.screen, FleetScreen)
         assert any("is still open" in t for t in texts)
 

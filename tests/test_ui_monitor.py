@@ -23,15 +23,13 @@ def _engine(demo: DemoFleet, state: object) -> Engine:
 
 
 def _monitor_tasks() -> list[asyncio.Task[object]]:
-    return [t for t in asyncio.all_tasks() if t.get_name().startswith("monitor-")
-            and not t.done()]
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("monitor-") and not t.done()]
 
 
 async def test_watched_hosts_fast_the_rest_slowly(demo: DemoFleet, tmp_path: object) -> None:
     engine = _engine(demo, tmp_path)
     samples: Counter[str] = Counter()
-    engine.subscribe(lambda e: samples.update([e.host]) if isinstance(e, ev.HealthSample)
-                     else None)
+    engine.subscribe(lambda e: samples.update([e.host]) if isinstance(e, ev.HealthSample) else None)
     monitor = Monitor(engine, slow_interval=60.0, slow_rate=1.0)
     monitor.focus("web-03")
     monitor.interest = {"web-05"}
@@ -41,8 +39,7 @@ async def test_watched_hosts_fast_the_rest_slowly(demo: DemoFleet, tmp_path: obj
         await wait_for(lambda: samples["web-03"] >= 5 and samples["web-05"] >= 5, 10)
         elapsed = time.monotonic() - started
         # Versions of the whole fleet were asked once at start.
-        await wait_for(lambda: all(engine.versions.get(h) == "1.0.0"
-                                   for h in demo.host_names), 10)
+        await wait_for(lambda: all(engine.versions.get(h) == "1.0.0" for h in demo.host_names), 10)
     finally:
         await monitor.stop()
         await engine.fleet.close()

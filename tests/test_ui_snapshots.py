@@ -26,8 +26,13 @@ LOG_LINES = [
 ]
 
 
-def snap(snap_compare: Any, script: Script, setup: Any = None, press: tuple[str, ...] = (),
-         after: Any = None) -> bool:
+def snap(
+    snap_compare: Any,
+    script: Script,
+    setup: Any = None,
+    press: tuple[str, ...] = (),
+    after: Any = None,
+) -> bool:
     """Discover the fleet, run ``setup(script)``, let the screen settle, press keys."""
 
     async def run_before(pilot: Pilot[int]) -> None:
@@ -94,19 +99,27 @@ def test_analysis_failed_with_reasons(snap_compare: Any, tmp_path: Path) -> None
         s.phase(ev.Phase.CANARY)
         s.deploy_host("web-01", "1.3.0-bad")
         s.phase(ev.Phase.ANALYSIS)
-        s.emit(ev.AnalysisStarted(canaries=["web-01"], baseline=["web-04", "web-08"],
-                                  duration=30.0))
+        s.emit(
+            ev.AnalysisStarted(canaries=["web-01"], baseline=["web-04", "web-08"], duration=30.0)
+        )
         ms = [
-            ev.Measurement(rule="failed-checks", host="web-01", value=0.0, limit="<= 2",
-                           passed=True),
-            ev.Measurement(rule="error-ratio", host="web-01", value=0.21,
-                           limit="<= 0.05 and <= 3x baseline (0.015)", passed=False,
-                           baseline=0.005),
+            ev.Measurement(
+                rule="failed-checks", host="web-01", value=0.0, limit="<= 2", passed=True
+            ),
+            ev.Measurement(
+                rule="error-ratio",
+                host="web-01",
+                value=0.21,
+                limit="<= 0.05 and <= 3x baseline (0.015)",
+                passed=False,
+                baseline=0.005,
+            ),
         ]
         s.emit(ev.AnalysisUpdate(elapsed=12.0, duration=30.0, measurements=ms))
         s.health("web-01", ok=True, latency=0.019, requests=1200, failed=47)
-        s.emit(ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=[ms[1].describe()],
-                                 measurements=ms))
+        s.emit(
+            ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=[ms[1].describe()], measurements=ms)
+        )
         s.phase(ev.Phase.ROLLING_BACK)
         s.host("web-01", ev.HostState.ROLLING_BACK)
 
@@ -135,10 +148,15 @@ def test_promoting_a_wave(snap_compare: Any, tmp_path: Path) -> None:
         s.deploy_host("web-02", "1.1.0")
         s.host("web-03", ev.HostState.DEPLOYING)
         s.host("web-04", ev.HostState.DEPLOYING)
-        s.step("web-04", "restart", exit_status=1,
-               output="Job for shop.service failed because the control process exited")
-        s.host("web-04", ev.HostState.FAILED,
-               detail="restart exited 1: Job for shop.service failed")
+        s.step(
+            "web-04",
+            "restart",
+            exit_status=1,
+            output="Job for shop.service failed because the control process exited",
+        )
+        s.host(
+            "web-04", ev.HostState.FAILED, detail="restart exited 1: Job for shop.service failed"
+        )
 
     assert snap(snap_compare, script, setup, press=("right", "right", "right"))
 
@@ -156,18 +174,26 @@ def test_rolled_back(snap_compare: Any, tmp_path: Path) -> None:
         s.phase(ev.Phase.CANARY)
         s.deploy_host("web-01", "1.3.0-bad")
         s.phase(ev.Phase.ANALYSIS)
-        m = ev.Measurement(rule="error-ratio", host="web-01", value=0.21,
-                           limit="<= 0.05", passed=False, baseline=0.005)
-        s.emit(ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=[m.describe()],
-                                 measurements=[m]))
+        m = ev.Measurement(
+            rule="error-ratio",
+            host="web-01",
+            value=0.21,
+            limit="<= 0.05",
+            passed=False,
+            baseline=0.005,
+        )
+        s.emit(ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=[m.describe()], measurements=[m]))
         s.phase(ev.Phase.ROLLING_BACK)
         s.host("web-01", ev.HostState.ROLLING_BACK)
         for step in ("install", "switch", "restart"):
             s.step("web-01", step, action="rollback", output=f"{step} 1.0.0 ok")
         s.host("web-01", ev.HostState.ROLLED_BACK, "1.0.0")
         s.phase(ev.Phase.ROLLED_BACK)
-        s.emit(ev.DeploymentFinished(outcome=ev.Outcome.CANARY_FAILED,
-                                     summary="1 host(s) rolled back from 1.3.0-bad"))
+        s.emit(
+            ev.DeploymentFinished(
+                outcome=ev.Outcome.CANARY_FAILED, summary="1 host(s) rolled back from 1.3.0-bad"
+            )
+        )
 
     assert snap(snap_compare, script, setup)
 
@@ -181,14 +207,17 @@ def test_history(snap_compare: Any, tmp_path: Path) -> None:
     def setup(s: Script) -> None:
         s.start("1.3.0-bad", ["web-01"])
         s.deploy_host("web-01", "1.3.0-bad")
-        m = ev.Measurement(rule="error-ratio", host="web-01", value=0.21, limit="<= 0.05",
-                           passed=False)
-        s.emit(ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=[m.describe()],
-                                 measurements=[m]))
+        m = ev.Measurement(
+            rule="error-ratio", host="web-01", value=0.21, limit="<= 0.05", passed=False
+        )
+        s.emit(ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=[m.describe()], measurements=[m]))
         s.host("web-01", ev.HostState.ROLLED_BACK, "1.0.0")
         s.phase(ev.Phase.ROLLED_BACK)
-        s.emit(ev.DeploymentFinished(outcome=ev.Outcome.CANARY_FAILED,
-                                     summary="1 host(s) rolled back from 1.3.0-bad"))
+        s.emit(
+            ev.DeploymentFinished(
+                outcome=ev.Outcome.CANARY_FAILED, summary="1 host(s) rolled back from 1.3.0-bad"
+            )
+        )
         s.freeze_journal_times()
 
     assert snap(snap_compare, script, setup, press=("H",))

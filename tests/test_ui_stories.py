@@ -52,14 +52,23 @@ async def test_good_release_promoted_in_waves_by_keys(fleet: DemoFleet, tmp_path
     app = make_app(fleet, tmp_path / "state")
     engine = app.engine
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: all(engine.versions.get(h) == "1.0.0"
-                                       for h in fleet.host_names), 10, "versions discovered")
+        await until(
+            pilot,
+            lambda: all(engine.versions.get(h) == "1.0.0" for h in fleet.host_names),
+            10,
+            "versions discovered",
+        )
         await pilot.press("d")
         await type_version(pilot, "1.1.0")
         await pilot.press("enter")
         await pilot.press("y")
-        await until(pilot, lambda: engine.phase is ev.Phase.AWAITING_PROMOTION
-                    and not engine.busy, 20, "canary passed")
+        await until(
+            pilot,
+            lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
+            20,
+            lambda: f"canary passed (phase {engine.phase.value}, verdict "
+            f"{engine.last_verdict and engine.last_verdict.reasons})",
+        )
         assert fleet.version_on("web-01") == "1.1.0"
         assert {fleet.version_on(h) for h in fleet.host_names[1:]} == {"1.0.0"}
         waves = len(engine.deployment.plan)
@@ -70,15 +79,24 @@ async def test_good_release_promoted_in_waves_by_keys(fleet: DemoFleet, tmp_path
 
             def wave_done(wave: int = wave) -> bool:
                 record = journal.deployment(engine.deployment.id)
-                return not engine.busy and record is not None and (
-                    record.phase == "complete" or
-                    (record.wave == wave and record.phase == "awaiting promotion"))
+                return (
+                    not engine.busy
+                    and record is not None
+                    and (
+                        record.phase == "complete"
+                        or (record.wave == wave and record.phase == "awaiting promotion")
+                    )
+                )
 
             await until(pilot, wave_done, 20, f"wave {wave} done")
         assert engine.phase is ev.Phase.COMPLETE
         progress = app.fleet_screen.query_one(RolloutProgress)
-        await until(pilot, lambda: "outcome complete" in str(progress.render()), 5,
-                    "the screen says complete")
+        await until(
+            pilot,
+            lambda: "outcome complete" in str(progress.render()),
+            5,
+            "the screen says complete",
+        )
         d = engine.deployment.id
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, 10, "app exited")
@@ -92,23 +110,36 @@ async def test_good_release_promoted_in_waves_by_keys(fleet: DemoFleet, tmp_path
     assert {h.current for h in journal.hosts(d).values()} == {"1.1.0"}
 
 
-async def test_bad_release_caught_on_the_canary_and_rolled_back(fleet: DemoFleet,
-                                                                tmp_path: Path) -> None:
+async def test_bad_release_caught_on_the_canary_and_rolled_back(
+    fleet: DemoFleet, tmp_path: Path
+) -> None:
     app = make_app(fleet, tmp_path / "state")
     engine = app.engine
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: all(engine.versions.get(h) == "1.0.0"
-                                       for h in fleet.host_names), 10, "versions discovered")
+        await until(
+            pilot,
+            lambda: all(engine.versions.get(h) == "1.0.0" for h in fleet.host_names),
+            10,
+            "versions discovered",
+        )
         # Pick web-02 as the only canary instead of the default web-01.
         await pilot.press("right", "space")
         await pilot.press("d")
         await type_version(pilot, "1.3.0-bad")
-        await pilot.press("enter", "enter")   # enter confirms too
-        await until(pilot, lambda: engine.phase is ev.Phase.ROLLED_BACK and not engine.busy,
-                    25, "canary rolled back")
+        await pilot.press("enter", "enter")  # enter confirms too
+        await until(
+            pilot,
+            lambda: engine.phase is ev.Phase.ROLLED_BACK and not engine.busy,
+            25,
+            "canary rolled back",
+        )
         progress = app.fleet_screen.query_one(RolloutProgress)
-        await until(pilot, lambda: "outcome canary failed" in str(progress.render()), 5,
-                    "the screen says the canary failed")
+        await until(
+            pilot,
+            lambda: "outcome canary failed" in str(progress.render()),
+            5,
+            "the screen says the canary failed",
+        )
         shown = str(progress.render())
         assert "FAIL" in shown and "error-ratio" in shown
         d = engine.deployment.id
@@ -126,8 +157,9 @@ async def test_bad_release_caught_on_the_canary_and_rolled_back(fleet: DemoFleet
     assert touched == {"web-02"}
 
 
-async def test_quit_during_a_deployment_asks_and_leaves_it_open(fleet: DemoFleet,
-                                                               tmp_path: Path) -> None:
+async def test_quit_during_a_deployment_asks_and_leaves_it_open(
+    fleet: DemoFleet, tmp_path: Path
+) -> None:
     """q while the canary is analysed asks first; after y the app exits, the deployment
     stays open in the journal with its locks freed, and a later process rolls it back."""
     app = make_app(fleet, tmp_path / "state")
@@ -140,7 +172,7 @@ async def test_quit_during_a_deployment_asks_and_leaves_it_open(fleet: DemoFleet
         await until(pilot, lambda: engine.phase is ev.Phase.ANALYSIS, 15, "analysis")
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("n")                      # changed my mind: still running
+        await pilot.press("n")  # changed my mind: still running
         assert app.is_running and engine.busy
         await pilot.press("q")
         if isinstance(app.screen, ConfirmScreen):  # else the canary passed meanwhile

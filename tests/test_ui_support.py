@@ -73,8 +73,10 @@ def write_env(folder: Path, hosts: int = 12) -> Path:
     lines = []
     for i in range(1, hosts + 1):
         role = "api" if i % 4 == 0 else "web"
-        lines.append(f"  - {{name: web-{i:02d}, address: 10.0.0.{i}, roles: [{role}], "
-                     f"labels: {{zone: {zones[(i - 1) % 3]}}}}}")
+        lines.append(
+            f"  - {{name: web-{i:02d}, address: 10.0.0.{i}, roles: [{role}], "
+            f"labels: {{zone: {zones[(i - 1) % 3]}}}}}"
+        )
     path = folder / "production.yaml"
     path.write_text(ENV_TEXT.format(hosts="\n".join(lines)), encoding="utf-8")
     return path
@@ -87,8 +89,14 @@ class Script:
         self.env: Environment = load_env(write_env(tmp_path, hosts))
         self.journal = Journal(tmp_path / "state")
         self.engine = Engine(self.env, self.journal, user=USER)
-        self.app = CanaryApp(self.env, self.journal, engine=self.engine, theme=theme,
-                             monitor=False, themes_folder=THEMES)
+        self.app = CanaryApp(
+            self.env,
+            self.journal,
+            engine=self.engine,
+            theme=theme,
+            monitor=False,
+            themes_folder=THEMES,
+        )
         self.deployment: int | None = None
 
     # Steady state -------------------------------------------------------------------
@@ -97,15 +105,27 @@ class Script:
         """Every host found on ``version`` and healthy."""
         for i, name in enumerate(self.env.host_names):
             self.engine.emit(ev.HostUpdate(host=name, state=ev.HostState.IDLE, version=version))
-            self.health(name, ok=True, latency=0.012 + (i % 5) * 0.003, requests=1000.0 + i,
-                        failed=5.0)
+            self.health(
+                name, ok=True, latency=0.012 + (i % 5) * 0.003, requests=1000.0 + i, failed=5.0
+            )
 
-    def health(self, name: str, ok: bool | None = True, latency: float = 0.015,
-               requests: float = 1000.0, failed: float = 5.0, detail: str = "") -> None:
-        metrics = {} if ok is None else {"app_requests_total": requests,
-                                         "app_requests_failed_total": failed}
-        self.engine.emit(ev.HealthSample(host=name, ok=ok, latency=latency, detail=detail,
-                                         metrics=metrics))
+    def health(
+        self,
+        name: str,
+        ok: bool | None = True,
+        latency: float = 0.015,
+        requests: float = 1000.0,
+        failed: float = 5.0,
+        detail: str = "",
+    ) -> None:
+        metrics = (
+            {}
+            if ok is None
+            else {"app_requests_total": requests, "app_requests_failed_total": failed}
+        )
+        self.engine.emit(
+            ev.HealthSample(host=name, ok=ok, latency=latency, detail=detail, metrics=metrics)
+        )
 
     def log(self, name: str, line: str) -> None:
         self.engine.emit(ev.LogLine(host=name, line=line))
@@ -116,15 +136,35 @@ class Script:
         plan = make_plan(self.env, canaries)
         previous: dict[str, str | None] = {h: "1.0.0" for h in self.env.host_names}
         d = self.journal.create_deployment(
-            token="t0ken", env=self.env.name, app=self.env.app, env_path=str(self.env.path),
-            version=version, canaries=plan.canaries, plan=plan.waves, previous=previous,
-            user=USER, machine="ci")
+            token="t0ken",
+            env=self.env.name,
+            app=self.env.app,
+            env_path=str(self.env.path),
+            version=version,
+            canaries=plan.canaries,
+            plan=plan.waves,
+            previous=previous,
+            user=USER,
+            machine="ci",
+        )
         self.deployment = d
-        self.engine.load_open()   # the engine adopts it, as on a restart
-        self.emit(ev.DeploymentStarted(version=version, canaries=plan.canaries,
-                                       waves=plan.waves, previous=previous, user=USER))
-        self.emit(ev.Decision(action="deploy", user=USER,
-                              detail=f"{version} to canaries {', '.join(plan.canaries)}"))
+        self.engine.load_open()  # the engine adopts it, as on a restart
+        self.emit(
+            ev.DeploymentStarted(
+                version=version,
+                canaries=plan.canaries,
+                waves=plan.waves,
+                previous=previous,
+                user=USER,
+            )
+        )
+        self.emit(
+            ev.Decision(
+                action="deploy",
+                user=USER,
+                detail=f"{version} to canaries {', '.join(plan.canaries)}",
+            )
+        )
         for name in self.env.host_names:
             self.host(name, ev.HostState.PENDING, "1.0.0")
         return plan.waves
@@ -137,14 +177,29 @@ class Script:
         d = self.engine.deployment
         self.emit(ev.PhaseChanged(phase=phase, wave=wave, waves=len(d.plan) if d else 0))
 
-    def host(self, name: str, state: ev.HostState, version: str | None = None,
-             detail: str = "") -> None:
+    def host(
+        self, name: str, state: ev.HostState, version: str | None = None, detail: str = ""
+    ) -> None:
         self.emit(ev.HostUpdate(host=name, state=state, version=version, detail=detail))
 
-    def step(self, name: str, step: str, exit_status: int | None = 0, output: str = "",
-             action: str = "deploy") -> None:
-        self.emit(ev.StepResult(host=name, step=step, action=action, exit_status=exit_status,
-                                output=output, duration=0.4))
+    def step(
+        self,
+        name: str,
+        step: str,
+        exit_status: int | None = 0,
+        output: str = "",
+        action: str = "deploy",
+    ) -> None:
+        self.emit(
+            ev.StepResult(
+                host=name,
+                step=step,
+                action=action,
+                exit_status=exit_status,
+                output=output,
+                duration=0.4,
+            )
+        )
 
     def deploy_host(self, name: str, version: str) -> None:
         self.host(name, ev.HostState.DEPLOYING)
@@ -158,16 +213,30 @@ class Script:
         for name in canaries:
             self.deploy_host(name, version)
         self.phase(ev.Phase.ANALYSIS)
-        self.emit(ev.AnalysisStarted(canaries=canaries, baseline=["web-04", "web-08"],
-                                     duration=30.0))
-        ms = [ev.Measurement(rule="failed-checks", host=c, value=0.0, limit="<= 2",
-                             passed=True) for c in canaries]
-        ms += [ev.Measurement(rule="error-ratio", host=c, value=0.004,
-                              limit="<= 0.05 and <= 3x baseline (0.015)", passed=True,
-                              baseline=0.005) for c in canaries]
+        self.emit(
+            ev.AnalysisStarted(canaries=canaries, baseline=["web-04", "web-08"], duration=30.0)
+        )
+        ms = [
+            ev.Measurement(rule="failed-checks", host=c, value=0.0, limit="<= 2", passed=True)
+            for c in canaries
+        ]
+        ms += [
+            ev.Measurement(
+                rule="error-ratio",
+                host=c,
+                value=0.004,
+                limit="<= 0.05 and <= 3x baseline (0.015)",
+                passed=True,
+                baseline=0.005,
+            )
+            for c in canaries
+        ]
         self.emit(ev.AnalysisUpdate(elapsed=30.0, duration=30.0, measurements=ms))
-        self.emit(ev.VerdictReached(verdict=ev.Verdict.PASS,
-                                    reasons=[m.describe() for m in ms], measurements=ms))
+        self.emit(
+            ev.VerdictReached(
+                verdict=ev.Verdict.PASS, reasons=[m.describe() for m in ms], measurements=ms
+            )
+        )
         self.phase(ev.Phase.AWAITING_PROMOTION, wave=0)
         return waves
 
@@ -175,9 +244,11 @@ class Script:
         """History shows dates and machines: make them the same everywhere."""
         db = sqlite3.connect(self.journal.path)
         with db:
-            db.execute("UPDATE deployments SET started_at = ?, updated_at = ?,"
-                       " finished_at = CASE WHEN finished_at IS NULL THEN NULL ELSE ? END",
-                       (FIXED_TIME, FIXED_TIME, FIXED_TIME + 95))
+            db.execute(
+                "UPDATE deployments SET started_at = ?, updated_at = ?,"
+                " finished_at = CASE WHEN finished_at IS NULL THEN NULL ELSE ? END",
+                (FIXED_TIME, FIXED_TIME, FIXED_TIME + 95),
+            )
             db.execute("UPDATE decisions SET at = ?, machine = 'ci'", (FIXED_TIME + 60,))
         db.close()
 
@@ -210,11 +281,19 @@ async def settle(pilot: Pilot[int]) -> None:
     await pilot.pause()
 
 
-async def until(pilot: Pilot[int], predicate: Callable[[], bool], timeout: float,
-                what: str) -> None:
-    """Poll (letting the app run) until ``predicate`` holds; fail after ``timeout`` s."""
+async def until(
+    pilot: Pilot[int],
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str | Callable[[], str],
+) -> None:
+    """Poll (letting the app run) until ``predicate`` holds; fail after ``timeout`` s.
+
+    ``what`` may be a callable, to describe the state found when the wait failed.
+    """
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout}s waiting for: {said}")
         await pilot.pause(0.05)

@@ -32,7 +32,7 @@ from canarytui.ui.themes import DEFAULT_THEME, STATE_VARIABLES, load_themes
 if TYPE_CHECKING:
     from canarytui.demo.fleet import DemoFleet
 
-SHUTDOWN_TIMEOUT = 20.0   # a cancelled deployment frees its locks (remote calls bounded)
+SHUTDOWN_TIMEOUT = 20.0  # a cancelled deployment frees its locks (remote calls bounded)
 DEMO_START_TIMEOUT = 60.0
 
 # (action on the fleet screen, title, help) for the command palette.
@@ -58,9 +58,15 @@ class CanaryApp(App[int]):
     TITLE = "canarytui"
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
-    def __init__(self, env: Environment, journal: Journal, engine: Engine | None = None,
-                 theme: str | None = None, monitor: bool | Monitor = True,
-                 themes_folder: Path | None = None) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        journal: Journal,
+        engine: Engine | None = None,
+        theme: str | None = None,
+        monitor: bool | Monitor = True,
+        themes_folder: Path | None = None,
+    ) -> None:
         super().__init__()
         self.env = env
         self.journal = journal
@@ -76,8 +82,10 @@ class CanaryApp(App[int]):
             self.register_theme(t)
         wanted = theme or DEFAULT_THEME
         if wanted not in self.available_themes:
-            self.theme_problems.append(f"theme {wanted!r} not found: using {DEFAULT_THEME!r} "
-                                       f"(themes: {', '.join(found.names)})")
+            self.theme_problems.append(
+                f"theme {wanted!r} not found: using {DEFAULT_THEME!r} "
+                f"(themes: {', '.join(found.names)})"
+            )
             wanted = DEFAULT_THEME
         self.theme = wanted
         self.fleet_screen = FleetScreen(self.engine, self.monitor)
@@ -107,8 +115,11 @@ class CanaryApp(App[int]):
         for action, title, help_text in PALETTE_ACTIONS:
             yield SystemCommand(title, help_text, partial(fleet.run_action, action))
         for name in self.theme_names:
-            yield SystemCommand(f"Theme: {name}", f"Switch to the {name} theme",
-                                partial(setattr, self, "theme", name))
+            yield SystemCommand(
+                f"Theme: {name}",
+                f"Switch to the {name} theme",
+                partial(setattr, self, "theme", name),
+            )
 
     # Quitting ----------------------------------------------------------------------
 
@@ -119,12 +130,16 @@ class CanaryApp(App[int]):
             d = self.engine.deployment
             what = f"deployment #{d.id} of {d.version}" if d else "a deployment"
             self.push_screen(
-                ConfirmScreen("Quit while a deployment runs?",
-                              f"{what} is {self.engine.phase.value}. Quitting stops it "
-                              "where it is; it stays open in the journal, to promote or "
-                              "roll back from the next start or the CLI.",
-                              yes="Quit", danger=True),
-                self._quit_answered)
+                ConfirmScreen(
+                    "Quit while a deployment runs?",
+                    f"{what} is {self.engine.phase.value}. Quitting stops it "
+                    "where it is; it stays open in the journal, to promote or "
+                    "roll back from the next start or the CLI.",
+                    yes="Quit",
+                    danger=True,
+                ),
+                self._quit_answered,
+            )
             return
         self.shut_down()
 
@@ -136,8 +151,9 @@ class CanaryApp(App[int]):
     async def shut_down(self) -> None:
         """Stop what runs (the deployment stays open), the monitor, the connections; exit."""
         self._quitting = True
-        running = [w for w in self.workers if w.group in ("rollout", "rollback")
-                   and not w.is_finished]
+        running = [
+            w for w in self.workers if w.group in ("rollout", "rollback") and not w.is_finished
+        ]
         for worker in running:
             worker.cancel()
         for worker in running:
@@ -153,8 +169,7 @@ class CanaryApp(App[int]):
             await asyncio.wait_for(self.engine.fleet.close(), 5.0)
 
 
-def run_app(env: Environment, state_dir: str | Path | None = None,
-            theme: str | None = None) -> int:
+def run_app(env: Environment, state_dir: str | Path | None = None, theme: str | None = None) -> int:
     """The UI on ``env`` until the operator quits; returns the exit status."""
     journal = Journal(state_dir)
     try:
@@ -204,8 +219,7 @@ class _DemoThread(threading.Thread):
         self.join(timeout)
 
 
-def run_demo(hosts: int = 12, state_dir: str | Path | None = None,
-             theme: str | None = None) -> int:
+def run_demo(hosts: int = 12, state_dir: str | Path | None = None, theme: str | None = None) -> int:
     """Start the demo fleet (its own thread), open the UI on it, stop it on exit."""
     import sys
 
@@ -213,8 +227,10 @@ def run_demo(hosts: int = 12, state_dir: str | Path | None = None,
     demo.start()
     try:
         if not demo.ready.wait(DEMO_START_TIMEOUT) or demo.fleet is None:
-            print(f"canarytui: the demo fleet did not start: {demo.error or 'timed out'}",
-                  file=sys.stderr)
+            print(
+                f"canarytui: the demo fleet did not start: {demo.error or 'timed out'}",
+                file=sys.stderr,
+            )
             return 1
         env = load_env(demo.fleet.env_path)
         state = state_dir or tempfile.mkdtemp(prefix="canarytui-demo-state-")

@@ -17,14 +17,15 @@ from canarytui import events as ev
 from canarytui.ui.messages import EngineEvents, HealthBatch, LogBatch
 
 BATCH_INTERVAL = 0.1
-LOG_BUFFER = 20_000   # lines held between two flushes at most (4x the 5,000 lines/s target)
+LOG_BUFFER = 20_000  # lines held between two flushes at most (4x the 5,000 lines/s target)
 
 
 class EngineBridge:
     """``engine.subscribe(bridge)``: events in, messages out to ``target``."""
 
-    def __init__(self, target: MessagePump, *, interval: float = BATCH_INTERVAL,
-                 log_buffer: int = LOG_BUFFER) -> None:
+    def __init__(
+        self, target: MessagePump, *, interval: float = BATCH_INTERVAL, log_buffer: int = LOG_BUFFER
+    ) -> None:
         self.target = target
         self.interval = interval
         self._health: list[ev.HealthSample] = []

@@ -18,7 +18,7 @@ from canarytui.journal import DeploymentRecord
 from canarytui.rollout import Engine
 
 HEALTH_HISTORY = 60  # samples kept per host for the sparkline
-METRIC_WINDOW = 8    # samples with metrics kept per host for its key metrics
+METRIC_WINDOW = 8  # samples with metrics kept per host for its key metrics
 
 
 class TileKind:
@@ -41,13 +41,14 @@ class HostView:
     """The UI's per-host memory."""
 
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=HEALTH_HISTORY))
-    ok: bool | None = None            # last health result (None: unreachable)
-    probed: bool = False              # any sample yet?
+    ok: bool | None = None  # last health result (None: unreachable)
+    probed: bool = False  # any sample yet?
     latency: float | None = None
     health_detail: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     series: HostSeries = field(
-        default_factory=lambda: HostSeries(samples=deque(maxlen=METRIC_WINDOW)))
+        default_factory=lambda: HostSeries(samples=deque(maxlen=METRIC_WINDOW))
+    )
     last_step: str | None = None
     last_action: str | None = None
     last_exit: int | None = None
@@ -73,7 +74,7 @@ class FleetState:
         self.env = engine.env
         self.hosts: dict[str, HostView] = {name: HostView() for name in self.env.host_names}
         self._host_index = {h.name: h for h in self.env.hosts}
-        self.picked: list[str] = []          # canaries the operator chose for the next deploy
+        self.picked: list[str] = []  # canaries the operator chose for the next deploy
         self.filter_text = ""
         self.shown: list[str] = list(self.env.host_names)
         self.analysis: ev.AnalysisUpdate | None = None
@@ -83,7 +84,7 @@ class FleetState:
         self.wave: int | None = None
         self.waves = 0
         self.last_decision: ev.Decision | None = None
-        self.revision = 0                    # bumped on every change the grid shows
+        self.revision = 0  # bumped on every change the grid shows
 
     # Queries ----------------------------------------------------------------------
 
@@ -189,8 +190,11 @@ class FleetState:
                     rolled += 1
                 elif s is ev.HostState.DEPLOYED:
                     done += 1
-                elif s in (ev.HostState.FAILED, ev.HostState.UNREACHABLE,
-                           ev.HostState.ROLLBACK_FAILED):
+                elif s in (
+                    ev.HostState.FAILED,
+                    ev.HostState.UNREACHABLE,
+                    ev.HostState.ROLLBACK_FAILED,
+                ):
                     failed += 1
                 elif s in (ev.HostState.DEPLOYING, ev.HostState.ROLLING_BACK):
                     active += 1
@@ -202,8 +206,7 @@ class FleetState:
         series = self.hosts[name].series
         if not series.samples:
             return []
-        return [(rule.name, rule_value(rule, [series]))
-                for rule in self.env.canary.analysis.rules]
+        return [(rule.name, rule_value(rule, [series])) for rule in self.env.canary.analysis.rules]
 
     def rolled_back(self) -> int:
         return sum(1 for s in self.engine.host_states.values() if s is ev.HostState.ROLLED_BACK)
@@ -299,12 +302,18 @@ class FleetState:
             kind = data.get("event")
             if kind == "verdict":
                 self.verdict = ev.VerdictReached(
-                    verdict=ev.Verdict(data["verdict"]), reasons=list(data["reasons"]),
+                    verdict=ev.Verdict(data["verdict"]),
+                    reasons=list(data["reasons"]),
                     measurements=[ev.Measurement(**m) for m in data["measurements"]],
-                    deployment=record.id, at=data["at"])
+                    deployment=record.id,
+                    at=data["at"],
+                )
             elif kind == "analysis":
                 self.analysis = ev.AnalysisUpdate(
-                    elapsed=data["elapsed"], duration=data["duration"],
+                    elapsed=data["elapsed"],
+                    duration=data["duration"],
                     measurements=[ev.Measurement(**m) for m in data["measurements"]],
-                    deployment=record.id, at=data["at"])
+                    deployment=record.id,
+                    at=data["at"],
+                )
         self.revision += 1

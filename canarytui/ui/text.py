@@ -6,11 +6,11 @@ import re
 
 # CSI (colours, cursor moves), OSC (titles, hyperlinks), and other ESC sequences.
 _ESCAPES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"          # CSI ... final byte
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI ... final byte
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC ... BEL or ST
-    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"     # DCS, SOS, PM, APC ... ST
-    r"|\x1b[ -/]*[0-~]?"                 # two-byte and nF sequences, a lone ESC
-    r"|\x9b[0-?]*[ -/]*[@-~]"            # 8-bit CSI
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC ... ST
+    r"|\x1b[ -/]*[0-~]?"  # two-byte and nF sequences, a lone ESC
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # 8-bit CSI
 )
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MAX_LINE = 2000

@@ -39,8 +39,19 @@ STATE_VARIABLES: dict[str, str] = {
 }
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Theme)}
-_COLOUR_FIELDS = ("primary", "secondary", "warning", "error", "success", "accent",
-                  "foreground", "background", "surface", "panel", "boost")
+_COLOUR_FIELDS = (
+    "primary",
+    "secondary",
+    "warning",
+    "error",
+    "success",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
+)
 
 # Used when no theme file can be read at all (an installed package without themes/).
 BUILTIN_DARK = Theme(
@@ -110,8 +121,7 @@ def parse_theme(data: Any, source: str) -> Theme:
         if key in data and not isinstance(data[key], bool):
             raise ThemeError(f"{source}: {key}: true or false, got {data[key]!r}")
     for key in ("luminosity_spread", "text_alpha"):
-        if key in data and (isinstance(data[key], bool) or
-                            not isinstance(data[key], int | float)):
+        if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int | float)):
             raise ThemeError(f"{source}: {key}: a number, got {data[key]!r}")
     variables = data.get("variables", {}) or {}
     if not isinstance(variables, dict):
@@ -123,8 +133,7 @@ def parse_theme(data: Any, source: str) -> Theme:
             try:
                 Color.parse(str(value))
             except ColorParseError:
-                raise ThemeError(f"{source}: variables.{name}: not a colour: {value!r}") \
-                    from None
+                raise ThemeError(f"{source}: variables.{name}: not a colour: {value!r}") from None
     fields = dict(data)
     fields["variables"] = {**STATE_VARIABLES, **{str(k): str(v) for k, v in variables.items()}}
     try:

@@ -36,8 +36,9 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, title: str, message: str, *, yes: str = "Yes", no: str = "No",
-                 danger: bool = False) -> None:
+    def __init__(
+        self, title: str, message: str, *, yes: str = "Yes", no: str = "No", danger: bool = False
+    ) -> None:
         super().__init__(classes="-danger" if danger else None)
         self.title_text = title
         self.message = message

@@ -111,8 +111,7 @@ class HostDetailsScreen(Screen[None]):
             text.append("no step run on this host in this session\n", "dim")
             return text
         status = "timed out" if view.last_exit is None else f"exit {view.last_exit}"
-        text.append(f"last step: {view.last_action or ''} {view.last_step} ({status})\n",
-                    "bold")
+        text.append(f"last step: {view.last_action or ''} {view.last_step} ({status})\n", "bold")
         text.append(harmless_block(view.last_output) or "(no output)")
         return text
 

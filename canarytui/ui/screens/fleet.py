@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 
@@ -34,8 +35,12 @@ from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
 from canarytui.ui.widgets.status_header import StatusHeader
 
-REPAINT_INTERVAL = 0.1   # seconds between two data-driven repaints at most
-_NOTICE_SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
+REPAINT_INTERVAL = 0.1  # seconds between two data-driven repaints at most
+_NOTICE_SEVERITY: dict[str, SeverityLevel] = {
+    "info": "information",
+    "warning": "warning",
+    "error": "error",
+}
 _OUTCOME_SEVERITY = {
     ev.Outcome.CANARY_PASSED: "information",
     ev.Outcome.PAUSED: "information",
@@ -89,7 +94,7 @@ class FleetScreen(Screen[None]):
         self.monitor = monitor
         self.state = FleetState(engine)
         self.bridge = EngineBridge(self)
-        self.log_follow: str | None = None   # a host; None: the canaries
+        self.log_follow: str | None = None  # a host; None: the canaries
         self._log_hosts: list[str] = []
         # Subscribed from the start: events sent before the screen runs wait in its queue.
         self._unsubscribe: object = engine.subscribe(self.bridge)
@@ -110,9 +115,11 @@ class FleetScreen(Screen[None]):
             with Vertical(id="right"):
                 yield HostPanel(self.state, id="host")
                 yield RolloutProgress(self.state, id="progress")
-        yield Input(placeholder="filter: name, role, label (zone=eu-1), state (failed, "
-                                "deploying, ...), canary  ·  enter keeps it, escape clears",
-                    id="filter")
+        yield Input(
+            placeholder="filter: name, role, label (zone=eu-1), state (failed, "
+            "deploying, ...), canary  ·  enter keeps it, escape clears",
+            id="filter",
+        )
         yield Footer()
 
     @property
@@ -126,7 +133,10 @@ class FleetScreen(Screen[None]):
             self.notify(
                 f"deployment #{record.id} of {record.version} is open "
                 f"({record.phase_label}): p promotes, r rolls back",
-                title="open deployment", severity="warning", timeout=15)
+                title="open deployment",
+                severity="warning",
+                timeout=15,
+            )
         grid = self.grid
         grid.focus()
         grid.border_title = self._grid_title()
@@ -169,8 +179,8 @@ class FleetScreen(Screen[None]):
         if self._dirty_panel:
             self.query_one(HostPanel).refresh_host()
         if self._dirty_status:
-            self.query_one(StatusHeader).refresh_status()
-            self.query_one(RolloutProgress).refresh_progress()
+            self.query_one(StatusHeader).redraw()
+            self.query_one(RolloutProgress).redraw()
         self._dirty_grid = self._dirty_panel = self._dirty_status = False
 
     # Engine messages ------------------------------------------------------------------
@@ -185,35 +195,52 @@ class FleetScreen(Screen[None]):
             if isinstance(event, ev.HostUpdate):
                 if visible is None:
                     visible = set(grid.visible_hosts())
-                self._mark(grid=event.host in visible, panel=event.host == focused,
-                           status=self.state.active or event.version is not None)
+                self._mark(
+                    grid=event.host in visible,
+                    panel=event.host == focused,
+                    status=self.state.active or event.version is not None,
+                )
                 if self.state.filter_text:
                     self._refilter()
                 continue
             if isinstance(event, ev.StepResult):
                 self._mark(panel=event.host == focused)
                 continue
-            self._mark(grid=isinstance(event, ev.DeploymentStarted | ev.DeploymentFinished |
-                                       ev.PhaseChanged),
-                       panel=isinstance(event, ev.DeploymentStarted), status=True)
+            self._mark(
+                grid=isinstance(
+                    event, ev.DeploymentStarted | ev.DeploymentFinished | ev.PhaseChanged
+                ),
+                panel=isinstance(event, ev.DeploymentStarted),
+                status=True,
+            )
             self._announce(event)
 
     def _announce(self, event: ev.Event) -> None:
         match event:
             case ev.Notice(level=level, message=text):
-                self.notify(text, title="engine", severity=_NOTICE_SEVERITY.get(level,
-                            "information"), timeout=10)  # type: ignore[arg-type]
+                self.notify(
+                    text,
+                    title="engine",
+                    severity=_NOTICE_SEVERITY.get(level, "information"),
+                    timeout=10,
+                )
             case ev.DeploymentStarted() | ev.DeploymentFinished():
                 self._sync_watch()
             case ev.VerdictReached(verdict=verdict, reasons=reasons):
                 if verdict is ev.Verdict.PASS:
-                    self.notify("canary verdict: PASS: p promotes, r rolls back",
-                                title="analysis", timeout=10)
+                    self.notify(
+                        "canary verdict: PASS: p promotes, r rolls back",
+                        title="analysis",
+                        timeout=10,
+                    )
                 else:
                     detail = "; ".join(reasons[:2])
-                    self.notify(f"canary verdict: {verdict.value.upper()}: {detail}",
-                                title="analysis", timeout=12,
-                                severity="error" if verdict is ev.Verdict.FAIL else "warning")
+                    self.notify(
+                        f"canary verdict: {verdict.value.upper()}: {detail}",
+                        title="analysis",
+                        timeout=12,
+                        severity="error" if verdict is ev.Verdict.FAIL else "warning",
+                    )
 
     @on(HealthBatch)
     def _health_batch(self, message: HealthBatch) -> None:
@@ -224,19 +251,23 @@ class FleetScreen(Screen[None]):
 
     @on(LogBatch)
     def _log_batch(self, message: LogBatch) -> None:
-        self.query_one(LogPane).add_batch(message.lines, message.dropped,
-                                          hosts=set(self._log_hosts))
+        self.query_one(LogPane).add_batch(
+            message.lines, message.dropped, hosts=set(self._log_hosts)
+        )
 
     @on(OperatorResult)
     def _operator_result(self, message: OperatorResult) -> None:
         if message.error is not None:
-            self.notify(message.error, title=f"{message.action} refused", severity="error",
-                        timeout=12)
+            self.notify(
+                message.error, title=f"{message.action} refused", severity="error", timeout=12
+            )
         elif message.outcome is not None:
-            self.notify(self._outcome_text(message.action, message.outcome), title="rollout",
-                        severity=_OUTCOME_SEVERITY.get(message.outcome,
-                                                       "information"),  # type: ignore[arg-type]
-                        timeout=8)
+            self.notify(
+                self._outcome_text(message.action, message.outcome),
+                title="rollout",
+                severity=_OUTCOME_SEVERITY.get(message.outcome, "information"),  # type: ignore[arg-type]
+                timeout=8,
+            )
         self._mark(grid=True, panel=True, status=True)
 
     def _outcome_text(self, action: str, outcome: ev.Outcome) -> str:
@@ -246,8 +277,9 @@ class FleetScreen(Screen[None]):
             case ev.Outcome.CANARY_PASSED:
                 return f"{version}: canary passed; p promotes the first wave"
             case ev.Outcome.PAUSED:
-                wave = f"wave {self.state.wave}/{self.state.waves}" if self.state.wave else \
-                    "the wave"
+                wave = (
+                    f"wave {self.state.wave}/{self.state.waves}" if self.state.wave else "the wave"
+                )
                 return f"{version}: {wave} done; p promotes the next"
             case ev.Outcome.COMPLETE:
                 return f"{version}: on every host"
@@ -303,8 +335,7 @@ class FleetScreen(Screen[None]):
             self.notify("canaries are fixed while a deployment is open", severity="warning")
             return
         picked = self.state.toggle_pick(name)
-        self.notify(f"{name} {'picked' if picked else 'no longer picked'} as canary",
-                    timeout=3)
+        self.notify(f"{name} {'picked' if picked else 'no longer picked'} as canary", timeout=3)
         self._after_pick()
 
     def action_default_canaries(self) -> None:
@@ -322,31 +353,38 @@ class FleetScreen(Screen[None]):
 
     def action_deploy(self) -> None:
         if self.engine.busy:
-            self.notify("the engine is busy with another action: wait, or roll back (r)",
-                        severity="warning")
+            self.notify(
+                "the engine is busy with another action: wait, or roll back (r)", severity="warning"
+            )
             return
         record = self.engine.open_deployment()
         if record is not None:
-            self.notify(f"deployment #{record.id} of {record.version} is still open "
-                        f"({record.phase_label}): promote (p) or roll back (r) first",
-                        severity="warning", timeout=8)
+            self.notify(
+                f"deployment #{record.id} of {record.version} is still open "
+                f"({record.phase_label}): promote (p) or roll back (r) first",
+                severity="warning",
+                timeout=8,
+            )
             return
         canaries = self.state.canaries_for_deploy()
 
         def chosen(version: str | None) -> None:
             if version is None:
                 return
-            question = (f"Deploy {version} to {len(canaries)} canary host(s): "
-                        f"{', '.join(canaries)}?\n\nThe analysis then watches them for "
-                        f"{self.state.env.canary.analysis.duration:g}s; promotion waits "
-                        "for you.")
+            question = (
+                f"Deploy {version} to {len(canaries)} canary host(s): "
+                f"{', '.join(canaries)}?\n\nThe analysis then watches them for "
+                f"{self.state.env.canary.analysis.duration:g}s; promotion waits "
+                "for you."
+            )
 
             def confirmed(yes: bool | None) -> None:
                 if yes:
                     self.run_deploy(version, canaries)
 
-            self.app.push_screen(ConfirmScreen(f"Deploy {version}?", question,
-                                               yes="Deploy"), confirmed)
+            self.app.push_screen(
+                ConfirmScreen(f"Deploy {version}?", question, yes="Deploy"), confirmed
+            )
 
         self.app.push_screen(VersionScreen(self.state.env, canaries), chosen)
 
@@ -360,8 +398,11 @@ class FleetScreen(Screen[None]):
             return
         phase = ev.Phase(record.phase)
         if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
-            self.notify(f"deployment #{record.id} is {record.phase_label}: nothing to promote "
-                        "until the canary has a verdict", severity="warning")
+            self.notify(
+                f"deployment #{record.id} is {record.phase_label}: nothing to promote "
+                "until the canary has a verdict",
+                severity="warning",
+            )
             return
         waves = record.plan
         nxt = (record.wave or 0) + 1
@@ -369,22 +410,30 @@ class FleetScreen(Screen[None]):
         count = len(waves[pending - 1]) if pending else 0
         what = f"wave {pending}/{len(waves)} ({count} host(s))" if pending else "the rest"
         self.app.push_screen(
-            ConfirmScreen(f"Promote {record.version}?",
-                          f"Deploy {record.version} to {what}?", yes="Promote"),
-            self._then(self.run_promote))
+            ConfirmScreen(
+                f"Promote {record.version}?", f"Deploy {record.version} to {what}?", yes="Promote"
+            ),
+            self._then(self.run_promote),
+        )
 
     def action_rollback(self) -> None:
         record = self.engine.open_deployment() or self.engine.journal.last_deployment(
-            self.state.env.name, self.state.env.app)
+            self.state.env.name, self.state.env.app
+        )
         if record is None:
             self.notify("nothing to roll back: no deployment yet", severity="warning")
             return
         running = " It stops what is running now." if self.engine.busy else ""
         self.app.push_screen(
-            ConfirmScreen(f"Roll back {record.version}?",
-                          f"Roll deployment #{record.id} ({record.version}) back on every "
-                          f"host it reached?{running}", yes="Roll back", danger=True),
-            self._then(self.run_rollback))
+            ConfirmScreen(
+                f"Roll back {record.version}?",
+                f"Roll deployment #{record.id} ({record.version}) back on every "
+                f"host it reached?{running}",
+                yes="Roll back",
+                danger=True,
+            ),
+            self._then(self.run_rollback),
+        )
 
     @staticmethod
     def _then(action: Callable[[], object]) -> Callable[[bool | None], None]:

@@ -53,8 +53,7 @@ class HistoryScreen(Screen[None]):
         self.records: list[DeploymentRecord] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(f" history · {self.env_name} / {self.app_name}", id="title",
-                     markup=False)
+        yield Static(f" history · {self.env_name} / {self.app_name}", id="title", markup=False)
         yield DataTable(cursor_type="row", zebra_stripes=True, id="deployments")
         with VerticalScroll(id="detail"):
             yield Static(id="detail-text")
@@ -63,16 +62,26 @@ class HistoryScreen(Screen[None]):
     def on_mount(self) -> None:
         self.records = self.journal.history(self.env_name, self.app_name)
         table = self.query_one(DataTable)
-        table.add_columns("#", "version", "started (UTC)", "by", "canaries", "phase",
-                          "verdict", "outcome")
+        table.add_columns(
+            "#", "version", "started (UTC)", "by", "canaries", "phase", "verdict", "outcome"
+        )
         for r in self.records:
-            table.add_row(str(r.id), r.version, when(r.started_at), r.user,
-                          ", ".join(r.canaries), r.phase_label, r.verdict or "-",
-                          r.outcome or ("open" if r.is_open else "-"), key=str(r.id))
+            table.add_row(
+                str(r.id),
+                r.version,
+                when(r.started_at),
+                r.user,
+                ", ".join(r.canaries),
+                r.phase_label,
+                r.verdict or "-",
+                r.outcome or ("open" if r.is_open else "-"),
+                key=str(r.id),
+            )
         table.focus()
         if not self.records:
             self.query_one("#detail-text", Static).update(
-                "No deployment in the journal yet for this environment.")
+                "No deployment in the journal yet for this environment."
+            )
         else:
             self.show(self.records[0])
 
@@ -91,9 +100,11 @@ class HistoryScreen(Screen[None]):
         text.append("finished  ", "dim")
         text.append(when(record.finished_at) + "\n")
         text.append("plan      ", "dim")
-        text.append(f"canaries {', '.join(record.canaries)}; "
-                    + "; ".join(f"wave {i}: {len(w)} host(s)"
-                                for i, w in enumerate(record.plan, 1)) + "\n\n")
+        text.append(
+            f"canaries {', '.join(record.canaries)}; "
+            + "; ".join(f"wave {i}: {len(w)} host(s)" for i, w in enumerate(record.plan, 1))
+            + "\n\n"
+        )
         text.append("decisions\n", "bold")
         for d in self.journal.decisions(record.id):
             text.append(f" {when(d['at'])}  {d['user']}@{d['machine']}  ", "dim")

@@ -41,13 +41,11 @@ class VersionScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(f"Deploy to {self.env.name} / {self.env.app}", id="title",
-                         markup=False)
+            yield Static(f"Deploy to {self.env.name} / {self.env.app}", id="title", markup=False)
             yield Static(f"canaries: {', '.join(self.canaries)}", markup=False)
             yield Input(placeholder="version, e.g. 1.1.0", id="version")
             yield Static("", id="error", markup=False)
-            yield Static(self.hint or "enter: continue   escape: cancel", id="hint",
-                         markup=False)
+            yield Static(self.hint or "enter: continue   escape: cancel", id="hint", markup=False)
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()

@@ -90,8 +90,14 @@ class FleetGrid(ScrollView, can_focus=True):
         def control(self) -> FleetGrid:
             return self.grid
 
-    def __init__(self, state: FleetState, *, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(
+        self,
+        state: FleetState,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.state = state
         self.cursor_host: str | None = state.shown[0] if state.shown else None
@@ -108,8 +114,9 @@ class FleetGrid(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width or self.size.width
         self._columns = max(1, (width + COLUMN_GAP) // PITCH_X)
         rows = math.ceil(len(self.state.shown) / self._columns) if self.state.shown else 1
-        self.virtual_size = Size(self._columns * PITCH_X - COLUMN_GAP,
-                                 max(1, rows * PITCH_Y - ROW_GAP))
+        self.virtual_size = Size(
+            self._columns * PITCH_X - COLUMN_GAP, max(1, rows * PITCH_Y - ROW_GAP)
+        )
 
     def on_resize(self, event: events.Resize) -> None:
         self._layout()
@@ -158,8 +165,9 @@ class FleetGrid(ScrollView, can_focus=True):
         index = self.cursor_index
         if index < 0:
             return
-        self.scroll_to_region(self.tile_region(index), animate=False, immediate=True,
-                              spacing=None, force=True)
+        self.scroll_to_region(
+            self.tile_region(index), animate=False, immediate=True, spacing=None, force=True
+        )
 
     def action_move(self, dx: int, dy: int) -> None:
         shown = self.state.shown
@@ -173,7 +181,7 @@ class FleetGrid(ScrollView, can_focus=True):
             if 0 <= target < len(shown):
                 index = target
             elif dy > 0 and index // self._columns < (len(shown) - 1) // self._columns:
-                index = len(shown) - 1   # a short last row: land on its last tile
+                index = len(shown) - 1  # a short last row: land on its last tile
         self.move_cursor_to(shown[index])
 
     def action_page(self, direction: int) -> None:
@@ -206,7 +214,7 @@ class FleetGrid(ScrollView, can_focus=True):
         top = self.scroll_offset.y // PITCH_Y
         bottom = (self.scroll_offset.y + self.scrollable_content_region.height) // PITCH_Y
         start = top * self._columns
-        return self.state.shown[start:(bottom + 1) * self._columns]
+        return self.state.shown[start : (bottom + 1) * self._columns]
 
     def _tile_styles(self, kind: str) -> tuple[Style, Style]:
         """(text, dim text) on the tile's background, the text contrasting with it."""
@@ -216,8 +224,10 @@ class FleetGrid(ScrollView, can_focus=True):
             bg = Color.from_rich_color(base.bgcolor) if base.bgcolor else Color(40, 40, 40)
             fg = bg.get_contrast_text(1.0)
             dim = bg.get_contrast_text(0.7)
-            cached = (Style(color=fg.rich_color, bgcolor=bg.rich_color),
-                      Style(color=dim.rich_color, bgcolor=bg.rich_color))
+            cached = (
+                Style(color=fg.rich_color, bgcolor=bg.rich_color),
+                Style(color=dim.rich_color, bgcolor=bg.rich_color),
+            )
             self._styles[kind] = cached
         return cached
 
@@ -229,8 +239,11 @@ class FleetGrid(ScrollView, can_focus=True):
         if not shown:
             if y == 1:
                 style = self.get_component_rich_style("fleet-grid--empty")
-                text = f" no host matches {self.state.filter_text!r}" \
-                    if self.state.filter_text else " no hosts"
+                text = (
+                    f" no host matches {self.state.filter_text!r}"
+                    if self.state.filter_text
+                    else " no hosts"
+                )
                 return Strip([Segment(text, style)]).crop_extend(0, width, base)
             return Strip.blank(width, base)
         row, sub = divmod(scroll_y + y, PITCH_Y)
@@ -265,8 +278,11 @@ class FleetGrid(ScrollView, can_focus=True):
                 badge = CANARY_BADGE if state.active else PICKED_BADGE
             title = _fit(name, inner - len(badge) - 1)
             name_style = text_style + Style(bold=True, underline=is_cursor)
-            segments = [mark, Segment(title, name_style),
-                        Segment(" " * (inner - len(title) - len(badge)), text_style)]
+            segments = [
+                mark,
+                Segment(title, name_style),
+                Segment(" " * (inner - len(title) - len(badge)), text_style),
+            ]
             if badge:
                 segments.append(Segment(badge, self._badge_style()))
             return segments
@@ -280,16 +296,21 @@ class FleetGrid(ScrollView, can_focus=True):
         right = _fit(right, inner // 2)
         left = _fit(left, inner - len(right) - 1)
         pad = inner - len(left) - len(right)
-        return [mark, Segment(left, text_style), Segment(" " * pad, text_style),
-                Segment(right, dim_style)]
+        return [
+            mark,
+            Segment(left, text_style),
+            Segment(" " * pad, text_style),
+            Segment(right, dim_style),
+        ]
 
     def _badge_style(self) -> Style:
         cached = self._styles.get("canary")
         if cached is None:
             base = self.get_component_rich_style("fleet-grid--canary")
             bg = Color.from_rich_color(base.bgcolor) if base.bgcolor else Color(245, 183, 0)
-            style = Style(color=bg.get_contrast_text(1.0).rich_color, bgcolor=bg.rich_color,
-                          bold=True)
+            style = Style(
+                color=bg.get_contrast_text(1.0).rich_color, bgcolor=bg.rich_color, bold=True
+            )
             cached = (style, style)
             self._styles["canary"] = cached
         return cached[0]

@@ -103,9 +103,16 @@ class HostPanel(Vertical):
         spark.data = samples
         spark.display = len(samples) >= 2
         metrics.update(_metrics_text(state.key_metrics(name), len(view.series.samples)))
-        step.update(_step_text(view.last_step, view.last_action, view.last_exit,
-                               view.last_output, view.last_duration,
-                               self.get_component_rich_style("host-panel--error")))
+        step.update(
+            _step_text(
+                view.last_step,
+                view.last_action,
+                view.last_exit,
+                view.last_output,
+                view.last_duration,
+                self.get_component_rich_style("host-panel--error"),
+            )
+        )
 
 
 def _row(text: Text, label: str, value: str) -> None:
@@ -124,8 +131,14 @@ def _metrics_text(values: list[tuple[str, float | None]], samples: int) -> Text:
     return text
 
 
-def _step_text(step: str | None, action: str | None, exit_status: int | None, output: str,
-               duration: float | None, error: Style) -> Text:
+def _step_text(
+    step: str | None,
+    action: str | None,
+    exit_status: int | None,
+    output: str,
+    duration: float | None,
+    error: Style,
+) -> Text:
     text = Text()
     if step is None:
         return text

@@ -36,17 +36,24 @@ class LogPane(Log):
 
     def __init__(self, *, max_lines: int = MAX_LINES, id: str | None = None) -> None:
         super().__init__(max_lines=max_lines, auto_scroll=True, id=id)
-        self.shown_lines = 0     # lines written since start (benches read these two)
-        self.dropped_lines = 0   # lines shed by the bridge under overload
+        self.shown_lines = 0  # lines written since start (benches read these two)
+        self.dropped_lines = 0  # lines shed by the bridge under overload
 
-    def add_batch(self, lines: Iterable[ev.LogLine], dropped: int = 0,
-                  hosts: set[str] | None = None) -> int:
+    def add_batch(
+        self, lines: Iterable[ev.LogLine], dropped: int = 0, hosts: set[str] | None = None
+    ) -> int:
         """Write one batch; lines of hosts no longer followed (``hosts``) are skipped."""
         lines = list(lines)
-        width = max((len(line.host) for line in lines), default=0) if hosts is None else \
-            max((len(h) for h in hosts), default=0)
-        rows = [f"{line.host:<{width}} │ {harmless(line.line)}" for line in lines
-                if hosts is None or line.host in hosts]
+        width = (
+            max((len(line.host) for line in lines), default=0)
+            if hosts is None
+            else max((len(h) for h in hosts), default=0)
+        )
+        rows = [
+            f"{line.host:<{width}} │ {harmless(line.line)}"
+            for line in lines
+            if hosts is None or line.host in hosts
+        ]
         if dropped:
             self.dropped_lines += dropped
             rows.append(f"[canarytui] {dropped} line(s) skipped: logs came faster than shown")

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from rich.style import Style
 from rich.text import Text
-from textual.widgets import Static
 
 from canarytui import events as ev
 from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.widgets.state_text import StateText
 
 BAR_WIDTH = 12
 REASONS_SHOWN = 4
 MEASUREMENTS_SHOWN = 6
 
 
-class RolloutProgress(Static):
-    """Rendered from the fleet state; ``refresh_progress()`` after changes."""
+class RolloutProgress(StateText):
+    """Rendered from the fleet state; ``redraw()`` after changes."""
 
     DEFAULT_CSS = """
     RolloutProgress {
@@ -41,37 +41,26 @@ class RolloutProgress(Static):
     """
 
     COMPONENT_CLASSES = {
-        "rollout-progress--done", "rollout-progress--failed", "rollout-progress--rolled-back",
+        "rollout-progress--done",
+        "rollout-progress--failed",
+        "rollout-progress--rolled-back",
         "rollout-progress--active",
-        "rollout-progress--todo", "rollout-progress--label", "rollout-progress--pass",
-        "rollout-progress--fail", "rollout-progress--inconclusive", "rollout-progress--key",
+        "rollout-progress--todo",
+        "rollout-progress--label",
+        "rollout-progress--pass",
+        "rollout-progress--fail",
+        "rollout-progress--inconclusive",
+        "rollout-progress--key",
     }
 
     def __init__(self, state: FleetState, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.state = state
-        self._last_text: Text | None = None
+        super().__init__(state, id=id)
         self.border_title = "rollout"
-
-    def on_mount(self) -> None:
-        self.refresh_progress()
-
-    def _put(self, text: Text) -> None:
-        # An update re-lays the screen out: skip it when nothing changed.
-        if text != self._last_text:
-            self._last_text = text
-            self.update(text)
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._last_text = None
-        if self.is_mounted:
-            self.refresh_progress()
 
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"rollout-progress--{name}")
 
-    def refresh_progress(self) -> None:
+    def redraw(self) -> None:
         state = self.state
         d = state.deployment
         text = Text()
@@ -82,8 +71,9 @@ class RolloutProgress(Static):
             picks = state.canaries_for_deploy()
             text.append("canaries ", label)
             text.append(", ".join(picks) + ("" if state.picked else " (default)") + "\n")
-            self._keys(text, [("space", "toggle canary"), ("c", "default canaries"),
-                              ("d", "deploy")])
+            self._keys(
+                text, [("space", "toggle canary"), ("c", "default canaries"), ("d", "deploy")]
+            )
             self._put(text)
             return
         self.border_title = f"rollout #{d.id} · {d.version}"
@@ -92,24 +82,39 @@ class RolloutProgress(Static):
         text.append("phase ", label)
         text.append(state.phase_label() + "\n")
         for wave in state.wave_progress():
-            self._bar(text, wave.label, wave.done, wave.failed, wave.active, wave.total,
-                      wave.rolled_back)
+            self._bar(
+                text, wave.label, wave.done, wave.failed, wave.active, wave.total, wave.rolled_back
+            )
         self._analysis(text)
         self._verdict(text)
         if state.finished is not None and state.finished.deployment == d.id:
             text.append("\noutcome ", label)
-            text.append(state.finished.outcome.value, self._style(
-                "pass" if state.finished.outcome is ev.Outcome.COMPLETE else "fail"))
+            text.append(
+                state.finished.outcome.value,
+                self._style("pass" if state.finished.outcome is ev.Outcome.COMPLETE else "fail"),
+            )
             text.append(f"\n{state.finished.summary}\n")
         self._next_keys(text)
         self._put(text)
 
-    def _bar(self, text: Text, label: str, done: int, failed: int, active: int,
-             total: int, rolled_back: int = 0) -> None:
+    def _bar(
+        self,
+        text: Text,
+        label: str,
+        done: int,
+        failed: int,
+        active: int,
+        total: int,
+        rolled_back: int = 0,
+    ) -> None:
         text.append(f"{label:<8}", self._style("label"))
         if total:
-            cells = [(done, "done", "█"), (failed, "failed", "█"), (active, "active", "▒"),
-                     (rolled_back, "rolled-back", "▓")]
+            cells = [
+                (done, "done", "█"),
+                (failed, "failed", "█"),
+                (active, "active", "▒"),
+                (rolled_back, "rolled-back", "▓"),
+            ]
             used = 0
             for count, style, char in cells:
                 n = round(BAR_WIDTH * count / total)
@@ -167,8 +172,7 @@ class RolloutProgress(Static):
 
     def _measurement(self, text: Text, m: ev.Measurement, limit: bool) -> None:
         """``✗ web-01 error-ratio 0.21 (baseline 0.005)``, then its limit if asked."""
-        mark, style = {True: ("✓", "done"), False: ("✗", "failed"),
-                       None: ("·", "todo")}[m.passed]
+        mark, style = {True: ("✓", "done"), False: ("✗", "failed"), None: ("·", "todo")}[m.passed]
         value = "no data" if m.value is None else f"{m.value:.4g}"
         text.append(f" {mark} ", self._style(style))
         text.append(f"{m.host} {m.rule} {value}")

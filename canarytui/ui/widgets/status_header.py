@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from canarytui import events as ev
-from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.widgets.state_text import StateText
 
 # Phase -> component class (its colour comes from the theme).
 _PHASE_CLASS = {
@@ -22,8 +21,8 @@ _PHASE_CLASS = {
 }
 
 
-class StatusHeader(Static):
-    """One line at the top; ``refresh_status()`` after state changes."""
+class StatusHeader(StateText):
+    """One line at the top; ``redraw()`` after state changes."""
 
     DEFAULT_CSS = """
     StatusHeader {
@@ -50,32 +49,16 @@ class StatusHeader(Static):
     """
 
     COMPONENT_CLASSES = {
-        "status-header--app", "status-header--label", "status-header--idle",
-        "status-header--running", "status-header--waiting", "status-header--good",
+        "status-header--app",
+        "status-header--label",
+        "status-header--idle",
+        "status-header--running",
+        "status-header--waiting",
+        "status-header--good",
         "status-header--bad",
     }
 
-    def __init__(self, state: FleetState, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.state = state
-        self._last_text: Text | None = None
-
-    def on_mount(self) -> None:
-        self.refresh_status()
-
-    def _put(self, text: Text) -> None:
-        # An update re-lays the screen out: skip it when nothing changed.
-        if text != self._last_text:
-            self._last_text = text
-            self.update(text)
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._last_text = None
-        if self.is_mounted:
-            self.refresh_status()
-
-    def refresh_status(self) -> None:
+    def redraw(self) -> None:
         state = self.state
         env = state.env
         style = self.get_component_rich_style
@@ -88,8 +71,9 @@ class StatusHeader(Static):
         text.append("  app ", style("status-header--label"))
         text.append(env.app, style("status-header--app"))
         text.append("  phase ", style("status-header--label"))
-        text.append(f" {state.phase_label()} ",
-                    style(f"status-header--{_PHASE_CLASS.get(phase, 'idle')}"))
+        text.append(
+            f" {state.phase_label()} ", style(f"status-header--{_PHASE_CLASS.get(phase, 'idle')}")
+        )
         d = state.deployment
         if d is not None and state.active:
             text.append(f" #{d.id}", style("status-header--label"))
