@@ -30,7 +30,7 @@ SIZE = (120, 40)
 
 @pytest.fixture
 async def fleet() -> DemoFleet:
-    demo = DemoFleet(hosts=4, analysis_duration=2.0, interval=0.3, tick=0.3, traffic=4.0)
+    demo = DemoFleet(hosts=4, analysis_duration=2.0, interval=0.3, tick=0.3, traffic=12.0)
     await asyncio.wait_for(demo.start(), 30)
     try:
         yield demo
