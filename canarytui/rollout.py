@@ -607,9 +607,7 @@ class Engine:
             await self._ensure_locks()
         self._pause_requested = False
         try:
-            failures = sum(
-                1 for wave in d.plan for h in wave if self.host_states.get(h) in _FAILED_STATES
-            )
+            failures = 0
             budget = self.env.promote.max_failures
             total = len(d.plan)
             for index, wave in enumerate(d.plan, 1):
@@ -621,8 +619,13 @@ class Engine:
                 self.watched = set(todo)
                 ok = await self._deploy_hosts(todo, d.version)
                 failed = [h for h, good in ok.items() if not good]
+                # Counted over the waves reached so far: a host down in a later wave
+                # counts when its turn comes (it may be back by then).
                 failures = sum(
-                    1 for w in d.plan for h in w if self.host_states.get(h) in _FAILED_STATES
+                    1
+                    for w in d.plan[:index]
+                    for h in w
+                    if self.host_states.get(h) in _FAILED_STATES
                 )
                 self.emit(
                     ev.WaveFinished(

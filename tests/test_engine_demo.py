@@ -303,6 +303,8 @@ async def test_host_down_at_start_is_locked_and_learned_when_it_returns(
 ) -> None:
     def short(data: dict) -> None:  # type: ignore[type-arg]
         data["ssh"]["connect_timeout"] = "1s"
+        # No failure tolerated: web-06 counts only if it is still down when its wave comes.
+        data["promote"]["max_failures"] = 0
 
     env_path = edit_env(demo.env_path, tmp_path / "short.yaml", short)
     await demo.set_fault("web-06", "down")
