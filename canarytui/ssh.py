@@ -20,6 +20,16 @@ from canarytui.config import Environment, Host
 
 OUTPUT_LIMIT = 16_000  # characters of a command's output kept (the tail)
 KEEPALIVE_INTERVAL = 15.0
+# asyncssh's own ciphers, AES-GCM first: it runs in hardware, where asyncssh's
+# chacha20-poly1305 costs controller CPU on every packet (a fleet fan-out feels it).
+CIPHERS = [
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+]
 
 
 class SshError(Exception):
@@ -80,6 +90,9 @@ class Fleet:
         self._connecting: dict[str, asyncio.Lock] = {}
         self._slots = asyncio.Semaphore(env.ssh.max_parallel)
         self.known_hosts = env.resolve_path(env.ssh.known_hosts)
+        # Parsed once for the fleet: asyncssh would re-read the file on every connect,
+        # which grows with fleet size squared.
+        self._known_hosts: asyncssh.SSHKnownHosts | None = None
         self.identity_files = [str(env.resolve_path(p)) for p in env.ssh.identity_files]
         self.connects = 0  # connections opened, for tests and benches
 
@@ -101,14 +114,9 @@ class Fleet:
             return conn
 
     async def _connect(self, host: Host, client: _Client) -> asyncssh.SSHClientConnection:
-        if not self.known_hosts.is_file():
-            raise HostKeyRefused(
-                host,
-                f"host key cannot be verified: known_hosts file {self.known_hosts} not found "
-                "(host keys are always checked)",
-            )
         options: dict[str, object] = {
-            "known_hosts": str(self.known_hosts),
+            "known_hosts": self._trusted_keys(host),
+            "encryption_algs": CIPHERS,
             "connect_timeout": self.env.ssh.connect_timeout,
             "login_timeout": self.env.ssh.connect_timeout,
             "keepalive_interval": KEEPALIVE_INTERVAL,
@@ -151,6 +159,22 @@ class Fleet:
             raise AuthRefused(host, f"cannot use identity file: {exc}") from None
         self.connects += 1
         return conn
+
+    def _trusted_keys(self, host: Host) -> asyncssh.SSHKnownHosts:
+        if self._known_hosts is None:
+            if not self.known_hosts.is_file():
+                raise HostKeyRefused(
+                    host,
+                    f"host key cannot be verified: known_hosts file {self.known_hosts} not "
+                    "found (host keys are always checked)",
+                )
+            try:
+                self._known_hosts = asyncssh.read_known_hosts(str(self.known_hosts))
+            except (OSError, ValueError) as exc:
+                raise HostKeyRefused(
+                    host, f"host key cannot be verified: {self.known_hosts} unreadable: {exc}"
+                ) from None
+        return self._known_hosts
 
     def drop(self, name: str) -> None:
         """Forget a host's connection (after a hang or loss); the next use reconnects."""
