@@ -577,14 +577,8 @@ class JsonPrinter:
         self.out = out
 
     def __call__(self, event: ev.Event) -> None:
-        self.out.write(json.dumps(event.to_dict(), default=_json_default) + "\n")
+        self.out.write(event.to_json() + "\n")
         self.out.flush()
-
-
-def _json_default(value: object) -> Any:
-    if hasattr(value, "value"):
-        return value.value
-    return str(value)
 
 
 class HumanPrinter:

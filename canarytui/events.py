@@ -6,9 +6,10 @@ which is what the journal stores and what ``--json`` prints, one per line.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any, ClassVar
 
 
@@ -81,6 +82,10 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         return {"event": self.kind, **data}
+
+    def to_json(self) -> str:
+        """One line of JSON: what the journal stores and ``--json`` prints."""
+        return json.dumps(self.to_dict(), default=_json_default)
 
 
 @dataclass(frozen=True)
@@ -238,22 +243,6 @@ class DeploymentFinished(Event):
     summary: str
 
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls
-    for cls in (
-        DeploymentStarted,
-        PhaseChanged,
-        HostUpdate,
-        StepResult,
-        HealthSample,
-        LogLine,
-        AnalysisStarted,
-        AnalysisUpdate,
-        VerdictReached,
-        WaveStarted,
-        WaveFinished,
-        Decision,
-        Notice,
-        DeploymentFinished,
-    )
-}
+def _json_default(value: object) -> Any:
+    # Enums (phases, states, verdicts) by their value; anything else as text.
+    return value.value if isinstance(value, Enum) else str(value)

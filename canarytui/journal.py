@@ -278,13 +278,12 @@ class Journal:
         """Store one event and what it changes, in one transaction."""
         if event.deployment is None or not event.journaled:
             return
-        data = event.to_dict()
         d = event.deployment
         now = event.at
         with self._tx() as db:
             db.execute(
                 "INSERT INTO events (deployment, at, kind, host, data) VALUES (?,?,?,?,?)",
-                (d, now, event.kind, data.get("host"), json.dumps(data, default=_json_default)),
+                (d, now, event.kind, getattr(event, "host", None), event.to_json()),
             )
             match event:
                 case ev.PhaseChanged(phase=phase, wave=wave, waves=waves):
@@ -383,9 +382,3 @@ def _deployment(row: sqlite3.Row) -> DeploymentRecord:
     data["plan"] = json.loads(data["plan"])
     data["is_open"] = bool(data["is_open"])
     return DeploymentRecord(**data)
-
-
-def _json_default(value: object) -> Any:
-    if hasattr(value, "value"):
-        return value.value
-    return str(value)
