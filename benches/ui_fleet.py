@@ -70,16 +70,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-class Feeder:
-    """Health samples and host updates: every host once a second, spread over the second."""
+class _Feeding:
+    """Feeds engine events from a background task until stopped; counts what it sent."""
 
-    def __init__(self, engine: object, names: list[str], ticks_per_second: int = 20) -> None:
+    def __init__(self, engine: object) -> None:
         from canarytui import events as ev
 
         self.ev = ev
         self.engine = engine
-        self.names = names
-        self.ticks = ticks_per_second
         self.sent = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -90,6 +88,18 @@ class Feeder:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Feeder(_Feeding):
+    """Health samples and host updates: every host once a second, spread over the second."""
+
+    def __init__(self, engine: object, names: list[str], ticks_per_second: int = 20) -> None:
+        super().__init__(engine)
+        self.names = names
+        self.ticks = ticks_per_second
 
     async def _run(self) -> None:
         ev = self.ev
@@ -126,26 +136,13 @@ class Feeder:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 
 
-class LogFeeder:
+class LogFeeder(_Feeding):
     """``hosts`` hosts each printing ``rate`` lines a second, in 10 ms bursts."""
 
     def __init__(self, engine: object, hosts: list[str], rate: int) -> None:
-        from canarytui import events as ev
-
-        self.ev = ev
-        self.engine = engine
+        super().__init__(engine)
         self.hosts = hosts
         self.rate = rate
-        self.sent = 0
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
         ev = self.ev

@@ -301,17 +301,14 @@ def summary_text(engine: Any, outcome: ev.Outcome) -> str:
 def _check(args: argparse.Namespace) -> int:
     env = load_env(args.env)
     from canarytui.health import probe
-    from canarytui.ssh import Fleet
+    from canarytui.rollout import Engine
 
     print(f"{env.path}: valid; {len(env.hosts)} hosts, environment {env.name}, app {env.app}")
+    journal = _journal(args)
 
     async def go() -> int:
-        fleet = Fleet(env)
-        from canarytui.journal import Journal
-        from canarytui.rollout import Engine
-
-        journal = Journal(args.state_dir)
-        engine = Engine(env, journal, fleet=fleet)
+        engine = Engine(env, journal)
+        fleet = engine.fleet
         try:
             versions = await engine.discover()
             samples = await asyncio.gather(

@@ -6,6 +6,7 @@ program runs until the file is clean, so a bad file never touches a host.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -180,16 +181,32 @@ class Environment:
     def host_names(self) -> list[str]:
         return [h.name for h in self.hosts]
 
+    @functools.cached_property
+    def _hosts_by_name(self) -> dict[str, Host]:
+        return {h.name: h for h in self.hosts}
+
     def host(self, name: str) -> Host:
-        for h in self.hosts:
-            if h.name == name:
-                return h
-        raise KeyError(name)
+        # Looked up on every command and probe: a dict, not a scan of the fleet.
+        return self._hosts_by_name[name]
 
     def resolve_path(self, value: str) -> Path:
         """A path from the file: ``~`` expanded, relative to the file's own folder."""
         p = Path(os.path.expanduser(value))
         return p if p.is_absolute() else (self.path.parent / p).resolve()
+
+    def placeholders(
+        self, host: str, version: str = "", previous: str | None = None
+    ) -> dict[str, str]:
+        """The values of ``{version} {previous} {host} {address} {app} {env}`` for a host."""
+        h = self.host(host)
+        return {
+            "version": version,
+            "previous": previous or "",
+            "host": h.name,
+            "address": h.address,
+            "app": self.app,
+            "env": self.name,
+        }
 
     def validate_version(self, version: str) -> str:
         # The whole version must match: `$` alone would let a trailing newline through.

@@ -72,15 +72,7 @@ async def probe(
     wanted: set[str] | None = None,
 ) -> tuple[HealthSample, dict[str, str]]:
     """Run the health check (and the metrics command if any) on one host."""
-    host = env.host(name)
-    values = {
-        "version": "",
-        "previous": "",
-        "host": host.name,
-        "address": host.address,
-        "app": env.app,
-        "env": env.name,
-    }
+    values = env.placeholders(name)
     started = time.monotonic()
     metrics: dict[str, float] = {}
     types: dict[str, str] = {}

@@ -208,23 +208,12 @@ class Engine:
                 self.versions[name] = h.current
                 self.previous[name] = h.previous
 
-    def _values(self, name: str, version: str, previous: str | None) -> dict[str, str]:
-        host = self.env.host(name)
-        return {
-            "version": version,
-            "previous": previous or "",
-            "host": host.name,
-            "address": host.address,
-            "app": self.env.app,
-            "env": self.env.name,
-        }
-
     async def discover(self, names: Iterable[str] | None = None) -> dict[str, str | None]:
         """Ask hosts which version they run (``deploy.current``); unreachable ones are marked."""
         targets = list(names) if names is not None else self.env.host_names
 
         async def one(name: str) -> tuple[str, str | None]:
-            command = render(self.env.deploy.current, self._values(name, "", None))
+            command = render(self.env.deploy.current, self.env.placeholders(name))
             try:
                 result = await self.fleet.run(name, command)
             except SshError as exc:
@@ -258,7 +247,7 @@ class Engine:
         """The host's live log lines (the file's ``logs`` command)."""
         if not self.env.logs:
             return
-        command = render(self.env.logs, self._values(name, "", None))
+        command = render(self.env.logs, self.env.placeholders(name))
         async for line in self.fleet.stream(name, command):
             yield line
 
@@ -393,7 +382,7 @@ class Engine:
         async def one(name: str) -> None:
             then = None
             if discover:
-                then = render(self.env.deploy.current, self._values(name, "", None))
+                then = render(self.env.deploy.current, self.env.placeholders(name))
             command = lock.acquire_command(self.env.app, self.env.name, owner, then)
             try:
                 result = await self.fleet.run(name, command)
@@ -730,7 +719,7 @@ class Engine:
             if name not in self._holding and not await self._late_lock(name):
                 return False
             previous = self.previous.get(name)
-            values = self._values(name, version, previous)
+            values = self.env.placeholders(name, version, previous)
             self._host(name, ev.HostState.DEPLOYING)
             for step, action, command in self._host_commands(self.env.deploy.steps, values):
                 ok = await self._step(name, step, action, command)
@@ -779,7 +768,9 @@ class Engine:
         steps, version_is_previous = self.env.deploy.rollback_steps()
         d = self.deployment
         assert d is not None
-        values = self._values(name, previous if version_is_previous else d.version, previous)
+        values = self.env.placeholders(
+            name, previous if version_is_previous else d.version, previous
+        )
         try:
             if name not in self._holding and not await self._late_lock(
                 name, ev.HostState.ROLLBACK_FAILED
