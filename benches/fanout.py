@@ -31,8 +31,8 @@ from sshd_fleet import SshdFleet
 
 from canarytui import events as ev
 from canarytui.config import load_env, render
+from canarytui.engine import Engine
 from canarytui.journal import Journal
-from canarytui.rollout import Engine
 from canarytui.ssh import Fleet
 
 PARALLEL = 50

@@ -178,8 +178,8 @@ async def bench(
     from textual import events
 
     from canarytui.config import load_env
+    from canarytui.engine import Engine
     from canarytui.journal import Journal
-    from canarytui.rollout import Engine
     from canarytui.ui.app import CanaryApp
     from canarytui.ui.widgets.fleet_grid import FleetGrid
     from canarytui.ui.widgets.log_pane import LogPane

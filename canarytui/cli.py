@@ -153,8 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _guard(fn: Callable[[], int]) -> int:
-    from canarytui.lock import LockHeld
-    from canarytui.rollout import ActionRefused, PlanError
+    from canarytui.engine import ActionRefused, PlanError
+    from canarytui.engine.locks import LockHeld
 
     try:
         return fn()
@@ -198,7 +198,7 @@ def _run_engine(
     action: Callable[[Any], Coroutine[Any, Any, int]],
 ) -> int:
     """Run one engine call with a printer attached; always close connections."""
-    from canarytui.rollout import Engine
+    from canarytui.engine import Engine
 
     journal = _journal(args)
     printer = JsonPrinter(sys.stdout) if json_out else HumanPrinter(sys.stdout)
@@ -300,8 +300,8 @@ def summary_text(engine: Any, outcome: ev.Outcome) -> str:
 
 def _check(args: argparse.Namespace) -> int:
     env = load_env(args.env)
-    from canarytui.health import probe
-    from canarytui.rollout import Engine
+    from canarytui.engine import Engine
+    from canarytui.metrics.sources import probe
 
     print(f"{env.path}: valid; {len(env.hosts)} hosts, environment {env.name}, app {env.app}")
     journal = _journal(args)
@@ -350,7 +350,7 @@ def _last_detail(engine: Any, name: str) -> str:
 def _status(args: argparse.Namespace) -> int:
     env = load_env(args.env)
     journal = _journal(args)
-    from canarytui.rollout import Engine
+    from canarytui.engine import Engine
 
     async def go() -> int:
         engine = Engine(env, journal)
@@ -439,7 +439,7 @@ def _history(args: argparse.Namespace) -> int:
 
 def _unlock(args: argparse.Namespace) -> int:
     env = load_env(args.env)
-    from canarytui import lock
+    from canarytui.engine import locks as lock
     from canarytui.ssh import Fleet, SshError
 
     journal = _journal(args)
@@ -521,8 +521,8 @@ def _demo_story(args: argparse.Namespace) -> int:
     import tempfile
 
     from canarytui.demo import DemoFleet
+    from canarytui.engine import Engine
     from canarytui.journal import Journal
-    from canarytui.rollout import Engine
 
     state_dir = args.state_dir or tempfile.mkdtemp(prefix="canarytui-demo-state-")
 

@@ -24,8 +24,9 @@ import time
 from collections.abc import Iterable
 
 from canarytui import events as ev
-from canarytui.health import probe, wanted_metrics
-from canarytui.rollout import Engine
+from canarytui.engine import Engine
+from canarytui.metrics.series import wanted_metrics
+from canarytui.metrics.sources import probe
 from canarytui.ssh import SshError
 
 # Host states in which a host is not part of a deployment step: safe to ask its version.

@@ -17,8 +17,8 @@ from sshd_fleet import sshd_fleet
 
 from canarytui.config import load_env
 from canarytui.demo import DemoFleet
+from canarytui.engine import Engine
 from canarytui.journal import Journal
-from canarytui.rollout import Engine
 
 __all__ = ["sshd_fleet"]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from canarytui import analysis as an
 from canarytui.config import Analysis, Rule, WaveSpec, canaries_by_percent
+from canarytui.engine import pick_baseline, plan_waves
 from canarytui.events import HealthSample, Verdict
-from canarytui.health import HostSeries, parse_metrics
-from canarytui.rollout import pick_baseline, plan_waves
+from canarytui.metrics import analysis as an
+from canarytui.metrics.series import HostSeries, parse_metrics
 
 TEXT = """\
 # HELP app_requests_total Requests.

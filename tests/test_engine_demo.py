@@ -11,8 +11,8 @@ from conftest import edit_env, engine_for, wait_for
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
-from canarytui.lock import LockHeld
-from canarytui.rollout import ActionRefused
+from canarytui.engine import ActionRefused
+from canarytui.engine.locks import LockHeld
 
 
 def versions(fleet: DemoFleet) -> dict[str, str | None]:

@@ -12,13 +12,13 @@ from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
 
 from canarytui import events as ev
+from canarytui.textsafe import harmless
 from canarytui.ui.bridge import EngineBridge
 from canarytui.ui.messages import HealthBatch, LogBatch
 from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.screens.fleet import FleetScreen
 from canarytui.ui.screens.history import HistoryScreen
 from canarytui.ui.screens.version import VersionScreen
-from canarytui.ui.text import harmless
 from canarytui.ui.themes import STATE_VARIABLES, ThemeError, load_themes, parse_theme
 from canarytui.ui.widgets.fleet_grid import PITCH_X, PITCH_Y, FleetGrid
 from canarytui.ui.widgets.host_panel import HostPanel

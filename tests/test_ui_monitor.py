@@ -12,9 +12,9 @@ from conftest import wait_for
 from canarytui import events as ev
 from canarytui.config import load_env
 from canarytui.demo import DemoFleet
+from canarytui.engine import Engine
 from canarytui.journal import Journal
 from canarytui.monitor import Monitor
-from canarytui.rollout import Engine
 
 
 def _engine(demo: DemoFleet, state: object) -> Engine:

@@ -15,11 +15,11 @@ import pytest
 from test_ui_support import until
 
 from canarytui import events as ev
-from canarytui import lock
 from canarytui.config import load_env
 from canarytui.demo import DemoFleet
+from canarytui.engine import Engine
+from canarytui.engine import locks as lock
 from canarytui.journal import Journal
-from canarytui.rollout import Engine
 from canarytui.ui.app import CanaryApp
 from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
@@ -66,8 +66,10 @@ async def test_good_release_promoted_in_waves_by_keys(fleet: DemoFleet, tmp_path
             pilot,
             lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
             20,
-            lambda: f"canary passed (phase {engine.phase.value}, verdict "
-            f"{engine.last_verdict and engine.last_verdict.reasons})",
+            lambda: (
+                f"canary passed (phase {engine.phase.value}, verdict "
+                f"{engine.last_verdict and engine.last_verdict.reasons})"
+            ),
         )
         assert fleet.version_on("web-01") == "1.1.0"
         assert {fleet.version_on(h) for h in fleet.host_names[1:]} == {"1.0.0"}

@@ -18,8 +18,8 @@ from textual.pilot import Pilot
 
 from canarytui import events as ev
 from canarytui.config import Environment, load_env
+from canarytui.engine import Engine, make_plan
 from canarytui.journal import Journal
-from canarytui.rollout import Engine, make_plan
 from canarytui.ui.app import CanaryApp
 
 USER = "operator"

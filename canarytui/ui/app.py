@@ -22,9 +22,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from canarytui.config import Environment, load_env
+from canarytui.engine import Engine
 from canarytui.journal import Journal
 from canarytui.monitor import Monitor
-from canarytui.rollout import Engine
 from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.screens.fleet import FleetScreen
 from canarytui.ui.themes import DEFAULT_THEME, STATE_VARIABLES, load_themes

@@ -12,10 +12,10 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from canarytui import events as ev
-from canarytui.analysis import rule_value
-from canarytui.health import HostSeries
+from canarytui.engine import Engine
 from canarytui.journal import DeploymentRecord
-from canarytui.rollout import Engine
+from canarytui.metrics.analysis import rule_value
+from canarytui.metrics.series import HostSeries
 
 HEALTH_HISTORY = 60  # samples kept per host for the sparkline
 METRIC_WINDOW = 8  # samples with metrics kept per host for its key metrics

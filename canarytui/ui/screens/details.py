@@ -9,8 +9,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Sparkline, Static
 
+from canarytui.textsafe import harmless_block
 from canarytui.ui.fleet_state import FleetState
-from canarytui.ui.text import harmless_block
 
 
 class HostDetailsScreen(Screen[None]):

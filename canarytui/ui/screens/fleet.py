@@ -19,8 +19,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 
 from canarytui import events as ev
+from canarytui.engine import ActionRefused, Engine
 from canarytui.monitor import Monitor
-from canarytui.rollout import ActionRefused, Engine
 from canarytui.ui.bridge import EngineBridge
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.messages import EngineEvents, HealthBatch, LogBatch, OperatorResult

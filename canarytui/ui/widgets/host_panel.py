@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from canarytui.textsafe import harmless
 from canarytui.ui.fleet_state import FleetState
-from canarytui.ui.text import harmless
 
 OUTPUT_LINES = 4
 METRICS_SHOWN = 6

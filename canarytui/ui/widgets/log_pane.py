@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from textual.widgets import Log
 
 from canarytui import events as ev
-from canarytui.ui.text import harmless
+from canarytui.textsafe import harmless
 
 MAX_LINES = 2_000
 

@@ -19,12 +19,13 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequen
 from dataclasses import dataclass
 from typing import Any
 
-from canarytui import analysis as an
 from canarytui import events as ev
-from canarytui import lock
 from canarytui.config import Environment, Step, WaveSpec, canaries_by_percent, render
-from canarytui.health import HostSeries, probe, wanted_metrics
+from canarytui.engine import locks as lock
 from canarytui.journal import DeploymentRecord, Journal, local_user, machine_name
+from canarytui.metrics import analysis as an
+from canarytui.metrics.series import HostSeries, wanted_metrics
+from canarytui.metrics.sources import probe
 from canarytui.ssh import CommandLost, CommandTimeout, Fleet, SshError
 
 Subscriber = Callable[[ev.Event], None]

@@ -1,19 +1,17 @@
-"""Health probes, Prometheus text parsing and per-host time series (bounded)."""
+"""Prometheus text parsing and per-host time series of health samples (bounded)."""
 
 from __future__ import annotations
 
 import itertools
 import math
-import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from canarytui.config import Environment, Rule, render
+from canarytui.config import Rule
 from canarytui.events import HealthSample
-from canarytui.ssh import Fleet, SshError
 
 SERIES_LIMIT = 600  # samples kept per host: 20 min at 2 s
 BUCKET_SEP = "@"  # histogram buckets are kept as "<name>_bucket@<le>"
@@ -61,50 +59,6 @@ def parse_metrics(
 
 def _family_wanted(family: str, wanted: set[str]) -> bool:
     return any(w == family or w.startswith(family + "_") for w in wanted)
-
-
-async def probe(
-    fleet: Fleet,
-    env: Environment,
-    name: str,
-    *,
-    deployment: int | None = None,
-    wanted: set[str] | None = None,
-) -> tuple[HealthSample, dict[str, str]]:
-    """Run the health check (and the metrics command if any) on one host."""
-    values = env.placeholders(name)
-    started = time.monotonic()
-    metrics: dict[str, float] = {}
-    types: dict[str, str] = {}
-    try:
-        result = await fleet.run(name, render(env.health.check, values), env.health.timeout)
-        latency = time.monotonic() - started
-        ok = result.ok
-        detail = (
-            ""
-            if ok
-            else f"health check exited {result.exit_status}: " + result.output.strip()[-200:]
-        )
-        if env.health.metrics:
-            m = await fleet.run(name, render(env.health.metrics, values), env.health.timeout)
-            if m.ok:
-                try:
-                    metrics, types = parse_metrics(m.stdout, wanted)
-                except ValueError as exc:
-                    detail = (detail + "; " if detail else "") + f"metrics unreadable: {exc}"
-            else:
-                detail = (detail + "; " if detail else "") + f"metrics exited {m.exit_status}"
-    except SshError as exc:
-        return HealthSample(
-            host=name,
-            ok=None,
-            latency=time.monotonic() - started,
-            detail=str(exc),
-            deployment=deployment,
-        ), {}
-    return HealthSample(
-        host=name, ok=ok, latency=latency, detail=detail, metrics=metrics, deployment=deployment
-    ), types
 
 
 @dataclass

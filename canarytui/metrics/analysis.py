@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from canarytui.config import Analysis, Rule
 from canarytui.events import Measurement, Verdict
-from canarytui.health import BUCKET_SEP, HostSeries
+from canarytui.metrics.series import BUCKET_SEP, HostSeries
 
 
 def rule_value(rule: Rule, series: Sequence[HostSeries]) -> float | None:
