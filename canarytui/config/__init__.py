@@ -1,0 +1,53 @@
+"""The environment file: its typed model, templates, and the YAML reader (re-exports only).
+
+Modules, bottom up: ``model`` (dataclasses, errors), ``template`` (placeholders, quoting,
+durations), ``reader`` (the YAML-node walker), ``sections`` and ``canary`` (one reader per
+section), ``loader`` (``parse_env``, ``load_env``).
+"""
+
+from canarytui.config.loader import TOP_KEYS, load_env, parse_env
+from canarytui.config.model import (
+    DEFAULT_VERSION_PATTERN,
+    Analysis,
+    Canary,
+    Deploy,
+    EnvFileError,
+    Environment,
+    Health,
+    Hooks,
+    Host,
+    Promote,
+    Rule,
+    SshDefaults,
+    Step,
+    VersionError,
+    WaveSpec,
+    canaries_by_percent,
+)
+from canarytui.config.template import PLACEHOLDERS, parse_duration, placeholders_in, render
+
+__all__ = [
+    "DEFAULT_VERSION_PATTERN",
+    "PLACEHOLDERS",
+    "TOP_KEYS",
+    "Analysis",
+    "Canary",
+    "Deploy",
+    "EnvFileError",
+    "Environment",
+    "Health",
+    "Hooks",
+    "Host",
+    "Promote",
+    "Rule",
+    "SshDefaults",
+    "Step",
+    "VersionError",
+    "WaveSpec",
+    "canaries_by_percent",
+    "load_env",
+    "parse_duration",
+    "parse_env",
+    "placeholders_in",
+    "render",
+]

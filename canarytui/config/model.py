@@ -1,0 +1,221 @@
+"""The typed model of an environment file: frozen dataclasses, their errors and defaults.
+
+Everything here is plain data with a few lookups; the YAML reading lives in
+``canarytui.config.reader``, ``sections`` and ``canary``, the top level in ``loader``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
+# What an environment, app or host name may hold.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+class EnvFileError(Exception):
+    """The environment file is unusable; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class VersionError(ValueError):
+    """A version refused before any host is touched."""
+
+
+@dataclass(frozen=True)
+class SshDefaults:
+    user: str | None = None
+    port: int | None = None  # None: ~/.ssh/config's Port, else 22
+    identity_files: tuple[str, ...] = ()
+    known_hosts: str = "~/.ssh/known_hosts"
+    connect_timeout: float = 10.0
+    command_timeout: float = 120.0
+    max_parallel: int = 50
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    address: str
+    user: str | None
+    port: int | None
+    roles: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.address}:{self.port}" if self.port else self.address
+
+    def matches(self, text: str) -> bool:
+        """Does a filter string match this host's name, a role or a label?"""
+        needle = text.lower()
+        if needle in self.name.lower() or needle in self.address.lower():
+            return True
+        if any(needle in role.lower() for role in self.roles):
+            return True
+        return any(needle in f"{k}={v}".lower() for k, v in self.labels.items())
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: str
+
+
+@dataclass(frozen=True)
+class Hooks:
+    before_host: str | None = None
+    after_host: str | None = None
+
+
+@dataclass(frozen=True)
+class Deploy:
+    current: str
+    steps: tuple[Step, ...]
+    rollback: tuple[Step, ...] | None = None
+    hooks: Hooks = Hooks()
+
+    def rollback_steps(self) -> tuple[tuple[Step, ...], bool]:
+        """The steps that roll a host back, and whether ``{version}`` must be the previous one.
+
+        Without a ``rollback`` list, the deploy steps are run again with ``{version}`` set
+        to the version the host ran before.
+        """
+        if self.rollback is not None:
+            return self.rollback, False
+        return self.steps, True
+
+
+@dataclass(frozen=True)
+class Health:
+    check: str
+    metrics: str | None = None
+    interval: float = 2.0
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    metric: str
+    per: str | None = None
+    max: float | None = None
+    max_vs_baseline: float | None = None
+    quantile: float | None = None
+    must_have_data: bool = False
+    # A ratio needs this many in its denominator, a quantile this many observations;
+    # fewer is "no data" rather than a noisy value that could fail a good release.
+    min_count: int = 100
+
+
+@dataclass(frozen=True)
+class Analysis:
+    duration: float = 300.0
+    max_failed_checks: int = 2
+    baseline: int = 10
+    rules: tuple[Rule, ...] = ()
+
+
+@dataclass(frozen=True)
+class Canary:
+    hosts: tuple[str, ...] = ()
+    percent: float | None = None
+    analysis: Analysis = Analysis()
+
+
+@dataclass(frozen=True)
+class WaveSpec:
+    """One entry of ``promote.waves``: a cumulative share (percent) or host count."""
+
+    value: float
+    percent: bool
+
+    def __str__(self) -> str:
+        return f"{self.value:g}%" if self.percent else f"{self.value:g}"
+
+
+@dataclass(frozen=True)
+class Promote:
+    waves: tuple[WaveSpec, ...] = (WaveSpec(100, True),)
+    max_failures: int = 0
+    pause: float | None = None  # None: manual (wait for the operator)
+    on_failure: str = "rollback"
+
+
+@dataclass(frozen=True)
+class Environment:
+    path: Path
+    name: str
+    app: str
+    ssh: SshDefaults
+    hosts: tuple[Host, ...]
+    deploy: Deploy
+    health: Health
+    logs: str | None = None
+    canary: Canary = Canary()
+    promote: Promote = Promote()
+    version_pattern: str = DEFAULT_VERSION_PATTERN
+
+    @property
+    def host_names(self) -> list[str]:
+        return [h.name for h in self.hosts]
+
+    @functools.cached_property
+    def _hosts_by_name(self) -> dict[str, Host]:
+        return {h.name: h for h in self.hosts}
+
+    def host(self, name: str) -> Host:
+        # Looked up on every command and probe: a dict, not a scan of the fleet.
+        return self._hosts_by_name[name]
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from the file: ``~`` expanded, relative to the file's own folder."""
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else (self.path.parent / p).resolve()
+
+    def placeholders(
+        self, host: str, version: str = "", previous: str | None = None
+    ) -> dict[str, str]:
+        """The values of ``{version} {previous} {host} {address} {app} {env}`` for a host."""
+        h = self.host(host)
+        return {
+            "version": version,
+            "previous": previous or "",
+            "host": h.name,
+            "address": h.address,
+            "app": self.app,
+            "env": self.name,
+        }
+
+    def validate_version(self, version: str) -> str:
+        # The whole version must match: `$` alone would let a trailing newline through.
+        if not re.fullmatch(self.version_pattern, version):
+            raise VersionError(
+                f"version {version!r} does not match version_pattern "
+                f"{self.version_pattern!r}; nothing was touched"
+            )
+        return version
+
+    def default_canaries(self) -> list[str]:
+        if self.canary.hosts:
+            return list(self.canary.hosts)
+        if self.canary.percent is not None:
+            return canaries_by_percent(self.host_names, self.canary.percent)
+        return self.host_names[:1]
+
+
+def canaries_by_percent(names: list[str], percent: float) -> list[str]:
+    """A share of the fleet as canaries: at least one host, never the whole fleet if avoidable."""
+    count = max(1, math.ceil(len(names) * percent / 100.0))
+    if count >= len(names) and len(names) > 1:
+        count = len(names) - 1
+    return names[:count]

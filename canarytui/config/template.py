@@ -1,0 +1,34 @@
+"""Command templates and durations: placeholders found, rendered shell-quoted; ``5m`` -> seconds."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+
+PLACEHOLDERS = frozenset({"version", "previous", "host", "address", "app", "env"})
+# `{name}` is a placeholder unless it follows `$` (then it is the shell's `${name}`).
+_PLACEHOLDER_RE = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def placeholders_in(template: str) -> set[str]:
+    return set(_PLACEHOLDER_RE.findall(template))
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Substitute placeholders; every value is shell-quoted, whatever it holds."""
+
+    def sub(match: re.Match[str]) -> str:
+        return shlex.quote(str(values[match.group(1)]))
+
+    return _PLACEHOLDER_RE.sub(sub, template)
+
+
+def parse_duration(text: str) -> float:
+    """``500ms`` / ``2s`` / ``5m`` / ``1h`` -> seconds."""
+    match = _DURATION_RE.match(text)
+    if not match:
+        raise ValueError(f"bad duration {text!r}: write e.g. 500ms, 2s, 5m")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
