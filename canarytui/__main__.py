@@ -1,3 +1,5 @@
+"""`python -m canarytui`: the same command line as `canarytui`."""
+
 from canarytui.cli import main
 
 raise SystemExit(main())

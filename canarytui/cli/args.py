@@ -1,0 +1,110 @@
+"""Arguments: usage text, exit codes, common options and the argparse parser.
+
+Exit status: 0 done as asked; 2 invalid input, nothing touched; 3 canary failed and was
+rolled back; 4 promotion halted or rolled back; 1 any other error; 130 interrupted
+(Ctrl-C; an open deployment stays open). A user's mistake never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from canarytui import events as ev
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_INVALID = 2
+EXIT_CANARY_FAILED = 3
+EXIT_PROMOTION_FAILED = 4
+EXIT_INTERRUPTED = 130
+
+OUTCOME_EXIT = {
+    ev.Outcome.CANARY_PASSED: EXIT_OK,
+    ev.Outcome.PAUSED: EXIT_OK,
+    ev.Outcome.COMPLETE: EXIT_OK,
+    ev.Outcome.ROLLED_BACK: EXIT_OK,
+    ev.Outcome.CANARY_FAILED: EXIT_CANARY_FAILED,
+    ev.Outcome.HALTED: EXIT_PROMOTION_FAILED,
+    ev.Outcome.PROMOTION_ROLLED_BACK: EXIT_PROMOTION_FAILED,
+    ev.Outcome.INCONCLUSIVE: EXIT_ERROR,
+    ev.Outcome.ABORTED: EXIT_ERROR,
+    ev.Outcome.ERROR: EXIT_ERROR,
+}
+
+COMMANDS = ("check", "deploy", "promote", "rollback", "status", "history", "unlock", "demo")
+
+USAGE = """\
+canarytui ENV.yaml                      the UI on that environment
+canarytui demo [--hosts N]              embedded demo fleet + the UI
+canarytui check ENV.yaml                validate, connect to every host, print version and health
+canarytui deploy ENV.yaml VERSION [--canary a,b | --canary-percent N] [--auto-promote] [--json]
+canarytui promote ENV.yaml [--json]     continue the open deployment to the rest
+canarytui rollback ENV.yaml [--json]    roll the open (or last) deployment back where it went
+canarytui status ENV.yaml               the open deployment and the fleet, once
+canarytui history ENV.yaml [--json]     past deployments from the journal
+canarytui unlock ENV.yaml               break a stale lock, after saying whose it was
+canarytui demo --serve [--hosts N]      the demo fleet alone; prints its env file's path
+canarytui demo ctl HOST down|hang|flaky|slow|up    faults on a running demo fleet
+
+common options (anywhere on the line): --state-dir DIR (journal; default the platform's
+user state dir, or $CANARYTUI_STATE_DIR), --theme NAME
+
+exit status: 0 done as asked; 1 other error (lock held, canary unreachable, ...);
+2 invalid input, nothing touched; 3 canary failed and was rolled back;
+4 promotion halted or rolled back; 130 interrupted (the deployment stays open)
+"""
+
+
+class UsageError(Exception):
+    """A malformed command line, caught before argparse: exit status 2."""
+
+
+def common_options(argv: Sequence[str]) -> tuple[list[str], dict[str, str | None]]:
+    """Pull the common options out from anywhere on the line."""
+    rest: list[str] = []
+    found: dict[str, str | None] = {"state_dir": None, "theme": None}
+    it = iter(argv)
+    for arg in it:
+        for opt in ("--state-dir", "--theme"):
+            key = opt[2:].replace("-", "_")
+            if arg == opt:
+                value = next(it, None)
+                if value is None:
+                    raise UsageError(f"{opt} needs a value")
+                found[key] = value
+                break
+            if arg.startswith(opt + "="):
+                found[key] = arg.split("=", 1)[1]
+                break
+        else:
+            rest.append(arg)
+    return rest, found
+
+
+def parser() -> argparse.ArgumentParser:
+    """The subcommands; the common options have been taken out before it runs."""
+    p = argparse.ArgumentParser(prog="canarytui", usage=USAGE, add_help=True)
+    sub = p.add_subparsers(dest="command")
+    s = sub.add_parser("check")
+    s.add_argument("env")
+    s = sub.add_parser("deploy")
+    s.add_argument("env")
+    s.add_argument("version")
+    group = s.add_mutually_exclusive_group()
+    group.add_argument("--canary", help="comma-separated canary host names")
+    group.add_argument("--canary-percent", type=float)
+    s.add_argument("--auto-promote", action="store_true")
+    s.add_argument("--json", action="store_true")
+    for name in ("promote", "rollback", "history"):
+        s = sub.add_parser(name)
+        s.add_argument("env")
+        s.add_argument("--json", action="store_true")
+    for name in ("status", "unlock"):
+        s = sub.add_parser(name)
+        s.add_argument("env")
+    s = sub.add_parser("demo")
+    s.add_argument("--hosts", type=int, default=12)
+    s.add_argument("--serve", action="store_true")
+    s.add_argument("ctl", nargs="*", help="ctl HOST down|hang|flaky|slow|up")
+    return p

@@ -1,0 +1,85 @@
+"""Demo and UI launchers: demo (UI or headless story), demo --serve, demo ctl, ENV.yaml's UI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from canarytui.cli.args import EXIT_ERROR, EXIT_INVALID, EXIT_OK
+from canarytui.cli.printers import HumanPrinter
+from canarytui.cli.rollout import summary_text
+from canarytui.config import load_env
+
+
+def demo(args: argparse.Namespace) -> int:
+    """`demo`: the demo fleet with the UI, or alone (--serve), or a fault on it (ctl)."""
+    from canarytui import demo as embedded
+
+    if args.ctl:
+        if len(args.ctl) != 3 or args.ctl[0] != "ctl":
+            print(
+                "canarytui: usage: canarytui demo ctl HOST down|hang|flaky|slow|up", file=sys.stderr
+            )
+            return EXIT_INVALID
+        return int(embedded.ctl_main(args.ctl[1], args.ctl[2]))
+    if not 1 <= args.hosts <= 500:
+        print(f"canarytui: --hosts must be between 1 and 500, got {args.hosts}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.serve:
+        return int(embedded.serve_main(args.hosts))
+    return demo_ui(args)
+
+
+def demo_ui(args: argparse.Namespace) -> int:
+    """The UI on a fresh demo fleet; the headless story when the UI is not installed."""
+    try:
+        from canarytui.ui.app import run_demo
+    except ImportError:
+        return demo_story(args)
+    return int(run_demo(hosts=args.hosts, state_dir=args.state_dir, theme=args.theme))
+
+
+def demo_story(args: argparse.Namespace) -> int:
+    """Headless demo: the good release promoted, then the bad one caught."""
+    import tempfile
+
+    from canarytui.demo import DemoFleet
+    from canarytui.engine import Engine
+    from canarytui.journal import Journal
+
+    state_dir = args.state_dir or tempfile.mkdtemp(prefix="canarytui-demo-state-")
+
+    async def go() -> int:
+        async with DemoFleet(hosts=args.hosts) as fleet:
+            env = load_env(fleet.env_path)
+            journal = Journal(state_dir)
+            printer = HumanPrinter(sys.stdout)
+            for version in ("1.1.0", "1.3.0-bad"):
+                print(f"\n##### deploying {version}")
+                engine = Engine(env, journal)
+                engine.subscribe(printer)
+                try:
+                    outcome = await engine.deploy(version, auto_promote=True)
+                finally:
+                    await engine.fleet.close()
+                print(summary_text(engine, outcome))
+            journal.close()
+        return EXIT_OK
+
+    return asyncio.run(go())
+
+
+def ui(env_path: str, common: dict[str, str | None]) -> int:
+    """`canarytui ENV.yaml`: the UI on that environment."""
+    env = load_env(env_path)
+    try:
+        from canarytui.ui.app import run_app
+    except ImportError:
+        print(
+            "canarytui: the UI is not available in this build; use the subcommands "
+            "(canarytui --help)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    return int(run_app(env, state_dir=common["state_dir"], theme=common["theme"]))

@@ -1,0 +1,92 @@
+"""Printers: engine events as JSON lines or as human progress lines, and timestamps."""
+
+from __future__ import annotations
+
+import time
+from typing import IO
+
+from canarytui import events as ev
+
+
+def when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+class JsonPrinter:
+    """One JSON object per event per line."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def __call__(self, event: ev.Event) -> None:
+        self.out.write(event.to_json() + "\n")
+        self.out.flush()
+
+
+class HumanPrinter:
+    """Per-host progress lines, for people watching a terminal or reading a CI log."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self._last_analysis = 0.0
+
+    def _say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def __call__(self, event: ev.Event) -> None:
+        match event:
+            case ev.DeploymentStarted(version=v, canaries=c, waves=w):
+                sizes = ", ".join(str(len(x)) for x in w) or "none"
+                self._say(
+                    f"deployment #{event.deployment}: {v} to canaries {', '.join(c)}; "
+                    f"waves of {sizes} host(s) after"
+                )
+            case ev.PhaseChanged():
+                self._say(f"-- {event.label}")
+            case ev.HostUpdate(host=h, state=s, version=v, detail=d) if event.deployment:
+                if s in (ev.HostState.PENDING, ev.HostState.IDLE):
+                    return
+                extra = (
+                    f" {v}" if v and s in (ev.HostState.DEPLOYED, ev.HostState.ROLLED_BACK) else ""
+                )
+                self._say(f"   {h}: {s.value}{extra}" + (f"  ({d})" if d else ""))
+            case ev.StepResult(host=h, step=st, exit_status=code, duration=dur, output=out):
+                mark = "ok" if code == 0 else f"FAILED (exit {code})"
+                self._say(f"   {h}: {st} {mark} {dur:.2f}s")
+                if code != 0 and out.strip():
+                    for line in out.strip().splitlines()[-5:]:
+                        self._say(f"      | {line}")
+            case ev.AnalysisStarted(canaries=c, baseline=b, duration=dur):
+                self._say(
+                    f"   watching {', '.join(c)} for {dur:g}s; baseline: {', '.join(b) or 'none'}"
+                )
+            case ev.AnalysisUpdate(elapsed=el, duration=dur, measurements=ms):
+                now = time.monotonic()
+                if now - self._last_analysis < 2.0 and el < dur:
+                    return
+                self._last_analysis = now
+                shown = "; ".join(
+                    f"{m.host} {m.rule}=" + ("-" if m.value is None else f"{m.value:.3g}")
+                    for m in ms
+                )
+                self._say(f"   analysis {el:4.0f}s/{dur:g}s  {shown}")
+            case ev.VerdictReached(verdict=v, reasons=rs):
+                self._say(f"   verdict: {v.value.upper()}")
+                for r in rs:
+                    self._say(f"      {r}")
+            case ev.WaveStarted(wave=i, waves=n, hosts=hs):
+                self._say(f"   wave {i}/{n}: {len(hs)} host(s)")
+            case ev.WaveFinished(wave=i, waves=n, succeeded=ok, failed=bad):
+                self._say(
+                    f"   wave {i}/{n} done: {len(ok)} ok, {len(bad)} failed"
+                    + (f" ({', '.join(bad)})" if bad else "")
+                )
+            case ev.Notice(level=lv, message=m):
+                self._say(f"   [{lv}] {m}")
+            case ev.Decision(action=a, user=u, detail=d):
+                self._say(f"   decision: {a} by {u}" + (f" ({d})" if d else ""))
+            case ev.DeploymentFinished(outcome=o, summary=s):
+                self._say(f"-- {o.value}: {s}")
+            case _:
+                return
