@@ -8,41 +8,26 @@ SSH, and the deploy steps drive it through the ``current`` symlink and ``run/res
 
 from __future__ import annotations
 
-import bisect
 import contextlib
-import functools
 import math
 import os
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import NormalDist
 
-# Histogram buckets (seconds). Finer between 50 ms and 500 ms, where a good release's p99
-# (~0.15 s) and a slow one's (~0.45 s) fall, so a p99 read back from bucket increases tells
-# them apart by about the real factor of three.
-BUCKETS: tuple[float, ...] = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.075,
-    0.1,
-    0.15,
-    0.2,
-    0.3,
-    0.5,
-    0.75,
-    1.0,
-    2.5,
+from canarytui.demo.traffic import (
+    BUCKETS,
+    LATENCY_MEDIAN,
+    LATENCY_SIGMA,
+    binomial,
+    latency_model,
+    multinomial,
 )
+
 LOG_LIMIT = 1_000_000  # bytes; past this the log is truncated (tail -F follows that)
 STABLE_VERSION = "1.0.0"
 
-# A good release: lognormal latencies with median 35 ms and sigma 0.6 give p99 ~ 0.14 s.
-_LATENCY_MEDIAN = 0.035
-_LATENCY_SIGMA = 0.6
 _LOG_LINES_PER_SECOND = 3.5
 
 _PATHS = (
@@ -94,75 +79,6 @@ RELEASES: dict[str, Release] = {
 
 def release_of(version: str | None) -> Release:
     return RELEASES.get(version or "", GOOD)
-
-
-@dataclass(frozen=True)
-class _LatencyModel:
-    """Where a release's request latencies fall: one slot per bucket, plus one above the last."""
-
-    probs: tuple[float, ...]  # probability of each slot
-    mean: tuple[float, ...]  # mean latency of the requests in each slot
-    slow_from: int  # first slot whose requests are slower than 500 ms
-
-
-_SLOTS = tuple(range(len(BUCKETS) + 1))
-
-
-@functools.cache
-def _latency_model(factor: float) -> _LatencyModel:
-    """Lognormal latencies binned once per release, so a tick draws slots, not latencies.
-
-    A tick then draws how many requests fall in each slot (a multinomial), which costs a
-    fraction of one ``lognormvariate`` per request: that matters at 500 hosts x 50
-    requests a second.
-    """
-    normal = NormalDist(math.log(_LATENCY_MEDIAN * factor), _LATENCY_SIGMA)
-    size = 4000
-    sums = [0.0] * len(_SLOTS)
-    hits = [0] * len(_SLOTS)
-    for i in range(size):
-        latency = math.exp(normal.inv_cdf((i + 0.5) / size))
-        slot = bisect.bisect_left(BUCKETS, latency)
-        sums[slot] += latency
-        hits[slot] += 1
-    mean = tuple(total / n if n else 0.0 for total, n in zip(sums, hits, strict=True))
-    probs = tuple(n / size for n in hits)
-    return _LatencyModel(probs, mean, bisect.bisect_right(BUCKETS, 0.5))
-
-
-def _multinomial(rng: random.Random, n: int, probs: tuple[float, ...]) -> list[int]:
-    """How many of ``n`` draws land in each slot, as conditional binomials."""
-    out = []
-    remaining, mass = n, 1.0
-    for p in probs[:-1]:
-        x = _binomial(rng, remaining, p / mass) if remaining and mass > 0 and p > 0 else 0
-        out.append(x)
-        remaining -= x
-        mass -= p
-    out.append(remaining)
-    return out
-
-
-def _binomial(rng: random.Random, n: int, p: float) -> int:
-    """A Binomial(n, p) draw by geometric skips: O(successes), not O(n)."""
-    if p <= 0 or n <= 0:
-        return 0
-    if p >= 1:
-        return n
-    variance = n * p * (1 - p)
-    if variance > 3:
-        # Many expected successes: the normal approximation is close enough, and O(1).
-        return min(n, max(0, round(rng.gauss(n * p, math.sqrt(variance)))))
-    if p > 0.5:
-        return n - _binomial(rng, n, 1 - p)
-    log_q = math.log(1 - p)
-    successes = 0
-    trial = 0
-    while True:
-        trial += int(math.log(1.0 - rng.random()) / log_q) + 1
-        if trial > n:
-            return successes
-        successes += 1
 
 
 def read_version(sandbox: Path) -> str | None:
@@ -319,17 +235,17 @@ class SimulatedApp:
             error_ratio = self.base_error_ratio * rng.uniform(0.6, 1.4)
         else:
             error_ratio = release.error_ratio * rng.uniform(0.9, 1.1)
-        model = _latency_model(release.latency_factor)
+        model = latency_model(release.latency_factor)
         counts = self.bucket_counts
         total_latency = 0.0
         slow = 0
-        for slot, hits in enumerate(_multinomial(rng, count, model.probs)):
+        for slot, hits in enumerate(multinomial(rng, count, model.probs)):
             if hits:
                 counts[slot] += hits
                 total_latency += hits * model.mean[slot]
                 if slot >= model.slow_from:
                     slow += hits
-        failed = _binomial(rng, count, error_ratio)
+        failed = binomial(rng, count, error_ratio)
         if count:
             self.requests += count
             self.failed += failed
@@ -350,11 +266,11 @@ class SimulatedApp:
         if self.version is not None and not release.healthy:
             lines.append(f"{error}health check failed: database pool exhausted\n")
         if count:
-            median_ms = _LATENCY_MEDIAN * 1000 * release.latency_factor
+            median_ms = LATENCY_MEDIAN * 1000 * release.latency_factor
             for _ in range(int(_LOG_LINES_PER_SECOND * dt + rnd())):
                 method = _METHODS[int(rnd() * len(_METHODS))]
                 path = _PATHS[int(rnd() * len(_PATHS))]
-                ms = median_ms * math.exp(_LATENCY_SIGMA * (rnd() + rnd() + rnd() - 1.5) * 2)
+                ms = median_ms * math.exp(LATENCY_SIGMA * (rnd() + rnd() + rnd() - 1.5) * 2)
                 lines.append(f"{info}{method} {path} 200 {ms:.0f}ms req={int(rnd() * 2**32):08x}\n")
         # Failed requests are logged, but a burst is summarised rather than flooding the log.
         logged = min(failed, int(2 * dt + rnd()))

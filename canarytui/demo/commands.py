@@ -1,0 +1,148 @@
+"""Runs one SSH session on a demo host: ``/bin/sh -c COMMAND`` in its sandbox, bridged.
+
+The host's fault shows here too: a flaky host drops some sessions, a hung one holds them
+until the fault clears, a slow one starts them late. Nothing a command starts outlives its
+session: it runs in its own process group, killed whichever way the session ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from typing import Any
+
+import asyncssh
+
+from canarytui.demo.hosts import FLAKY_DROP, SLOW_DELAY, DemoHost
+
+SANE_PATH = "/usr/local/bin:/usr/bin:/bin"
+_CHUNK = 65536
+
+
+async def run_command(host: DemoHost, process: asyncssh.SSHServerProcess[bytes]) -> None:
+    """One SSH session: ``/bin/sh -c COMMAND`` in the sandbox, bridged to the channel."""
+    closed = asyncio.ensure_future(process.wait_closed())
+    try:
+        if host.fault == "flaky" and host.rng.random() < FLAKY_DROP:
+            conn = process.get_extra_info("connection")
+            if conn is not None:
+                conn.abort()
+            return
+        # A hung host's commands wait here until the fault clears or the client gives up.
+        if not host.answering.is_set():
+            answering = asyncio.ensure_future(host.answering.wait())
+            await asyncio.wait({closed, answering}, return_when=asyncio.FIRST_COMPLETED)
+            answering.cancel()
+        if host.fault == "slow" and not closed.done():
+            await asyncio.wait({closed}, timeout=SLOW_DELAY)
+        if closed.done():
+            return
+        # The command must see the app's files as of now, not as of the last flush.
+        host.app.sync()
+        await _bridge(host, process, closed)
+    finally:
+        closed.cancel()
+
+
+async def _bridge(
+    host: DemoHost, process: asyncssh.SSHServerProcess[bytes], closed: asyncio.Future[None]
+) -> None:
+    command = process.command
+    argv = ["/bin/sh"] if command is None else ["/bin/sh", "-c", command]
+    user = process.get_extra_info("username") or "demo"
+    env = {
+        "HOME": str(host.sandbox),
+        "PATH": SANE_PATH,
+        "DEMO_HOST": host.name,
+        "USER": user,
+        "LOGNAME": user,
+        "SHELL": "/bin/sh",
+        "LANG": "C.UTF-8",
+    }
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=host.sandbox,
+            env=env,
+            # Its own process group, so everything the command starts can be killed at
+            # once, and Ctrl-C in the fleet's terminal does not reach it.
+            start_new_session=True,
+        )
+    except OSError as exc:
+        process.stderr.write(f"demo host {host.name}: cannot start shell: {exc}\n".encode())
+        process.exit(127)
+        return
+    host.processes.add(proc)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    feeder = asyncio.create_task(_feed(process.stdin, proc.stdin))
+    # Exit is reported only after all output went out, as sshd does.
+    finished: asyncio.Future[Any] = asyncio.ensure_future(
+        asyncio.gather(
+            _pump(proc.stdout, process.stdout),
+            _pump(proc.stderr, process.stderr),
+            proc.wait(),
+        )
+    )
+    waiters: set[asyncio.Future[Any]] = {finished, closed}
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # Whichever way it ended (done, client closed the channel, connection dropped,
+        # fleet stopping), nothing the command started may outlive it. Its group id is
+        # not reused meanwhile: Linux hands out PIDs in sequence, not lowest-free.
+        kill_group(proc)
+        feeder.cancel()
+        if not finished.done():
+            finished.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(proc.wait(), 5.0)
+        host.processes.discard(proc)
+    # Whatever the command changed (a new release, a restart request) takes effect
+    # before its exit status goes out.
+    with contextlib.suppress(OSError):
+        host.app.poke()
+    completed = finished.done() and not finished.cancelled() and finished.exception() is None
+    if completed and not closed.done():
+        code = proc.returncode if proc.returncode is not None else 255
+        with contextlib.suppress(OSError, asyncssh.Error):
+            if code < 0:
+                process.exit_with_signal(signal.Signals(-code).name.removeprefix("SIG"))
+            else:
+                process.exit(code)
+
+
+async def _feed(source: asyncssh.SSHReader[bytes], sink: asyncio.StreamWriter) -> None:
+    """Client's stdin -> the command's stdin, closing it at the client's EOF."""
+    try:
+        while data := await source.read(_CHUNK):
+            sink.write(data)
+            await sink.drain()
+    except (OSError, asyncssh.Error):
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            sink.close()
+
+
+async def _pump(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) -> None:
+    """The command's stdout or stderr -> the channel, with back-pressure."""
+    try:
+        while data := await source.read(_CHUNK):
+            sink.write(data)
+            await sink.drain()
+    except (OSError, asyncssh.Error):
+        # The channel is gone: keep reading so the command never blocks on a full pipe
+        # before it is killed.
+        while await source.read(_CHUNK):
+            pass
+
+
+def kill_group(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL the command and everything it started (its own process group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
