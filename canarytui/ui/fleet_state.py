@@ -78,13 +78,10 @@ class FleetState:
         self.filter_text = ""
         self.shown: list[str] = list(self.env.host_names)
         self.analysis: ev.AnalysisUpdate | None = None
-        self.analysis_started: ev.AnalysisStarted | None = None
         self.verdict: ev.VerdictReached | None = None
         self.finished: ev.DeploymentFinished | None = None
         self.wave: int | None = None
         self.waves = 0
-        self.last_decision: ev.Decision | None = None
-        self.revision = 0  # bumped on every change the grid shows
 
     # Queries ----------------------------------------------------------------------
 
@@ -172,7 +169,6 @@ class FleetState:
     def apply_filter(self, text: str) -> list[str]:
         self.filter_text = text
         self.shown = [n for n in self.env.host_names if self.matches(n, text)]
-        self.revision += 1
         return self.shown
 
     def wave_progress(self) -> list[WaveProgress]:
@@ -221,21 +217,17 @@ class FleetState:
         else:
             self.picked.append(name)
             picked = True
-        self.revision += 1
         return picked
 
     def pick_defaults(self) -> list[str]:
         self.picked = self.env.default_canaries()
-        self.revision += 1
         return self.picked
 
     def apply(self, event: ev.Event) -> None:
         """One engine event (the engine has applied it to its own state already)."""
-        self.revision += 1
         match event:
             case ev.DeploymentStarted(canaries=canaries):
                 self.analysis = None
-                self.analysis_started = None
                 self.verdict = None
                 self.finished = None
                 self.wave = None
@@ -252,14 +244,10 @@ class FleetState:
                     view.last_exit = event.exit_status
                     view.last_output = event.output
                     view.last_duration = event.duration
-            case ev.AnalysisStarted():
-                self.analysis_started = event
             case ev.AnalysisUpdate():
                 self.analysis = event
             case ev.VerdictReached():
                 self.verdict = event
-            case ev.Decision():
-                self.last_decision = event
             case ev.DeploymentFinished():
                 self.finished = event
                 self.picked = []
@@ -282,8 +270,6 @@ class FleetState:
                 view.series.add(sample)
             view.latencies.append(sample.latency * 1000 if sample.ok else 0.0)
             touched.add(sample.host)
-        if touched:
-            self.revision += 1
         return touched
 
     def load_from_journal(self, record: DeploymentRecord) -> None:
@@ -316,4 +302,3 @@ class FleetState:
                     deployment=record.id,
                     at=data["at"],
                 )
-        self.revision += 1

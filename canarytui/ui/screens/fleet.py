@@ -1,34 +1,33 @@
 """The one screen an operator lives in: header, fleet grid, host panel, rollout, logs.
 
 Engine events arrive as messages (``EngineEvents``, ``HealthBatch``, ``LogBatch``) posted by
-the bridge; the handlers here own every change of what is shown. Operator calls run in
-async workers that only call the engine and post an ``OperatorResult``.
+the bridge; the handlers here own every change of what is shown. The rollout actions
+(deploy, promote, roll back) and their workers are in ``fleet_actions``; the workers post an
+``OperatorResult`` handled here. What a notification says comes from ``ui.notices``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.notifications import SeverityLevel
-from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Footer
 
 from canarytui import events as ev
-from canarytui.engine import ActionRefused, Engine
+from canarytui.engine import Engine
 from canarytui.monitor import Monitor
 from canarytui.ui.bridge import EngineBridge
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.messages import EngineEvents, HealthBatch, LogBatch, OperatorResult
-from canarytui.ui.screens.confirm import ConfirmScreen
+from canarytui.ui.notices import Announcement, for_event, for_outcome, for_refusal
 from canarytui.ui.screens.details import HostDetailsScreen
+from canarytui.ui.screens.fleet_actions import OperatorActions
 from canarytui.ui.screens.help import HelpScreen
 from canarytui.ui.screens.history import HistoryScreen
-from canarytui.ui.screens.version import VersionScreen
+from canarytui.ui.widgets.filter_bar import FilterBar
 from canarytui.ui.widgets.fleet_grid import FleetGrid
 from canarytui.ui.widgets.host_panel import HostPanel
 from canarytui.ui.widgets.log_pane import LogPane
@@ -36,26 +35,9 @@ from canarytui.ui.widgets.rollout_progress import RolloutProgress
 from canarytui.ui.widgets.status_header import StatusHeader
 
 REPAINT_INTERVAL = 0.1  # seconds between two data-driven repaints at most
-_NOTICE_SEVERITY: dict[str, SeverityLevel] = {
-    "info": "information",
-    "warning": "warning",
-    "error": "error",
-}
-_OUTCOME_SEVERITY = {
-    ev.Outcome.CANARY_PASSED: "information",
-    ev.Outcome.PAUSED: "information",
-    ev.Outcome.COMPLETE: "information",
-    ev.Outcome.ROLLED_BACK: "information",
-    ev.Outcome.CANARY_FAILED: "error",
-    ev.Outcome.HALTED: "error",
-    ev.Outcome.PROMOTION_ROLLED_BACK: "error",
-    ev.Outcome.INCONCLUSIVE: "warning",
-    ev.Outcome.ABORTED: "warning",
-    ev.Outcome.ERROR: "error",
-}
 
 
-class FleetScreen(Screen[None]):
+class FleetScreen(OperatorActions):
     """The main screen. ``engine`` does the work; ``monitor`` (optional) keeps it live."""
 
     BINDINGS = [
@@ -80,12 +62,6 @@ class FleetScreen(Screen[None]):
     FleetScreen #host { height: auto; max-height: 24; }
     FleetScreen #progress { height: 1fr; min-height: 12; }
     FleetScreen #grid { height: 1fr; }
-    FleetScreen #filter {
-        dock: bottom;
-        display: none;
-        border: tall $accent;
-    }
-    FleetScreen #filter.-shown { display: block; }
     """
 
     def __init__(self, engine: Engine, monitor: Monitor | None = None) -> None:
@@ -115,11 +91,7 @@ class FleetScreen(Screen[None]):
             with Vertical(id="right"):
                 yield HostPanel(self.state, id="host")
                 yield RolloutProgress(self.state, id="progress")
-        yield Input(
-            placeholder="filter: name, role, label (zone=eu-1), state (failed, "
-            "deploying, ...), canary  ·  enter keeps it, escape clears",
-            id="filter",
-        )
+        yield FilterBar(id="filter")
         yield Footer()
 
     @property
@@ -213,34 +185,9 @@ class FleetScreen(Screen[None]):
                 panel=isinstance(event, ev.DeploymentStarted),
                 status=True,
             )
-            self._announce(event)
-
-    def _announce(self, event: ev.Event) -> None:
-        match event:
-            case ev.Notice(level=level, message=text):
-                self.notify(
-                    text,
-                    title="engine",
-                    severity=_NOTICE_SEVERITY.get(level, "information"),
-                    timeout=10,
-                )
-            case ev.DeploymentStarted() | ev.DeploymentFinished():
+            if isinstance(event, ev.DeploymentStarted | ev.DeploymentFinished):
                 self._sync_watch()
-            case ev.VerdictReached(verdict=verdict, reasons=reasons):
-                if verdict is ev.Verdict.PASS:
-                    self.notify(
-                        "canary verdict: PASS: p promotes, r rolls back",
-                        title="analysis",
-                        timeout=10,
-                    )
-                else:
-                    detail = "; ".join(reasons[:2])
-                    self.notify(
-                        f"canary verdict: {verdict.value.upper()}: {detail}",
-                        title="analysis",
-                        timeout=12,
-                        severity="error" if verdict is ev.Verdict.FAIL else "warning",
-                    )
+            self._tell(for_event(event))
 
     @on(HealthBatch)
     def _health_batch(self, message: HealthBatch) -> None:
@@ -258,36 +205,26 @@ class FleetScreen(Screen[None]):
     @on(OperatorResult)
     def _operator_result(self, message: OperatorResult) -> None:
         if message.error is not None:
-            self.notify(
-                message.error, title=f"{message.action} refused", severity="error", timeout=12
-            )
+            self._tell(for_refusal(message.action, message.error))
         elif message.outcome is not None:
-            self.notify(
-                self._outcome_text(message.action, message.outcome),
-                title="rollout",
-                severity=_OUTCOME_SEVERITY.get(message.outcome, "information"),  # type: ignore[arg-type]
-                timeout=8,
+            d = self.state.deployment
+            self._tell(
+                for_outcome(
+                    message.action,
+                    message.outcome,
+                    version=d.version if d is not None else "",
+                    wave=self.state.wave,
+                    waves=self.state.waves,
+                )
             )
         self._mark(grid=True, panel=True, status=True)
 
-    def _outcome_text(self, action: str, outcome: ev.Outcome) -> str:
-        d = self.state.deployment
-        version = d.version if d is not None else ""
-        match outcome:
-            case ev.Outcome.CANARY_PASSED:
-                return f"{version}: canary passed; p promotes the first wave"
-            case ev.Outcome.PAUSED:
-                wave = (
-                    f"wave {self.state.wave}/{self.state.waves}" if self.state.wave else "the wave"
-                )
-                return f"{version}: {wave} done; p promotes the next"
-            case ev.Outcome.COMPLETE:
-                return f"{version}: on every host"
-            case ev.Outcome.CANARY_FAILED:
-                return f"{version}: canary failed and was rolled back"
-            case ev.Outcome.ABORTED:
-                return f"{action} stopped by a roll back"
-        return f"{action}: {outcome.value}"
+    def _tell(self, note: Announcement | None) -> None:
+        """Show what ``ui.notices`` made of an event or outcome (None: nothing to say)."""
+        if note is not None:
+            self.notify(
+                note.message, title=note.title, severity=note.severity, timeout=note.timeout
+            )
 
     @on(FleetGrid.HostFocused)
     def _host_focused(self, message: FleetGrid.HostFocused) -> None:
@@ -325,7 +262,7 @@ class FleetScreen(Screen[None]):
             title += f" · {len(self.state.picked)} canary picked"
         return title
 
-    # Keys -----------------------------------------------------------------------------
+    # Keys (d, p and r are the rollout actions, in ``OperatorActions``) -------------------
 
     def action_toggle_canary(self) -> None:
         name = self.grid.cursor_host
@@ -351,100 +288,6 @@ class FleetScreen(Screen[None]):
         self._sync_watch()
         self._mark(grid=True, panel=True, status=True)
 
-    def action_deploy(self) -> None:
-        if self.engine.busy:
-            self.notify(
-                "the engine is busy with another action: wait, or roll back (r)", severity="warning"
-            )
-            return
-        record = self.engine.open_deployment()
-        if record is not None:
-            self.notify(
-                f"deployment #{record.id} of {record.version} is still open "
-                f"({record.phase_label}): promote (p) or roll back (r) first",
-                severity="warning",
-                timeout=8,
-            )
-            return
-        canaries = self.state.canaries_for_deploy()
-
-        def chosen(version: str | None) -> None:
-            if version is None:
-                return
-            question = (
-                f"Deploy {version} to {len(canaries)} canary host(s): "
-                f"{', '.join(canaries)}?\n\nThe analysis then watches them for "
-                f"{self.state.env.canary.analysis.duration:g}s; promotion waits "
-                "for you."
-            )
-
-            def confirmed(yes: bool | None) -> None:
-                if yes:
-                    self.run_deploy(version, canaries)
-
-            self.app.push_screen(
-                ConfirmScreen(f"Deploy {version}?", question, yes="Deploy"), confirmed
-            )
-
-        self.app.push_screen(VersionScreen(self.state.env, canaries), chosen)
-
-    def action_promote(self) -> None:
-        if self.engine.busy:
-            self.notify("the engine is busy: wait for the current step", severity="warning")
-            return
-        record = self.engine.open_deployment()
-        if record is None:
-            self.notify("nothing to promote: no deployment is open", severity="warning")
-            return
-        phase = ev.Phase(record.phase)
-        if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
-            self.notify(
-                f"deployment #{record.id} is {record.phase_label}: nothing to promote "
-                "until the canary has a verdict",
-                severity="warning",
-            )
-            return
-        waves = record.plan
-        nxt = (record.wave or 0) + 1
-        pending = next((i for i, w in enumerate(waves, 1) if i >= nxt and w), None)
-        count = len(waves[pending - 1]) if pending else 0
-        what = f"wave {pending}/{len(waves)} ({count} host(s))" if pending else "the rest"
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Promote {record.version}?", f"Deploy {record.version} to {what}?", yes="Promote"
-            ),
-            self._then(self.run_promote),
-        )
-
-    def action_rollback(self) -> None:
-        record = self.engine.open_deployment() or self.engine.journal.last_deployment(
-            self.state.env.name, self.state.env.app
-        )
-        if record is None:
-            self.notify("nothing to roll back: no deployment yet", severity="warning")
-            return
-        running = " It stops what is running now." if self.engine.busy else ""
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Roll back {record.version}?",
-                f"Roll deployment #{record.id} ({record.version}) back on every "
-                f"host it reached?{running}",
-                yes="Roll back",
-                danger=True,
-            ),
-            self._then(self.run_rollback),
-        )
-
-    @staticmethod
-    def _then(action: Callable[[], object]) -> Callable[[bool | None], None]:
-        """A confirmation's callback: run ``action`` if the answer was yes."""
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                action()
-
-        return answered
-
     def action_logs(self) -> None:
         name = self.grid.cursor_host
         if name is None:
@@ -458,28 +301,32 @@ class FleetScreen(Screen[None]):
         if name is not None:
             self.app.push_screen(HostDetailsScreen(self.state, name))
 
+    def action_history(self) -> None:
+        env = self.state.env
+        self.app.push_screen(HistoryScreen(self.engine.journal, env.name, env.app))
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    # Filter (the bar reports, this applies) ---------------------------------------------
+
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        box.add_class("-shown")
-        box.focus()
+        self.query_one(FilterBar).show()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
-        if box.has_class("-shown") or self.state.filter_text:
-            box.value = ""
-            box.remove_class("-shown")
+        bar = self.query_one(FilterBar)
+        if bar.shown or self.state.filter_text:
+            bar.clear()
+            bar.hide()
             self._apply_filter("")
             self.grid.focus()
 
-    @on(Input.Changed, "#filter")
-    def _filter_changed(self, event: Input.Changed) -> None:
-        self._apply_filter(event.value)
+    @on(FilterBar.Edited)
+    def _filter_edited(self, message: FilterBar.Edited) -> None:
+        self._apply_filter(message.text)
 
-    @on(Input.Submitted, "#filter")
-    def _filter_submitted(self, event: Input.Submitted) -> None:
-        box = self.query_one("#filter", Input)
-        if not event.value.strip():
-            box.remove_class("-shown")
+    @on(FilterBar.Done)
+    def _filter_done(self) -> None:
         self.grid.focus()
 
     def _apply_filter(self, text: str) -> None:
@@ -494,35 +341,3 @@ class FleetScreen(Screen[None]):
         if self.state.shown != before:
             self.grid.hosts_changed()
             self.grid.border_title = self._grid_title()
-
-    def action_history(self) -> None:
-        env = self.state.env
-        self.app.push_screen(HistoryScreen(self.engine.journal, env.name, env.app))
-
-    def action_help(self) -> None:
-        self.app.push_screen(HelpScreen())
-
-    # Operator calls: workers call the engine and report, nothing else ------------------
-
-    @work(exclusive=True, group="rollout", exit_on_error=False, description="deploy")
-    async def run_deploy(self, version: str, canaries: list[str]) -> None:
-        await self._call("deploy", self.engine.deploy(version, canaries=canaries))
-
-    @work(exclusive=True, group="rollout", exit_on_error=False, description="promote")
-    async def run_promote(self) -> None:
-        await self._call("promote", self.engine.promote(all_waves=False))
-
-    # Its own group: a rollback must not cancel the worker it stops (the engine does that).
-    @work(exclusive=True, group="rollback", exit_on_error=False, description="roll back")
-    async def run_rollback(self) -> None:
-        await self._call("roll back", self.engine.rollback())
-
-    async def _call(self, action: str, call: object) -> None:
-        try:
-            outcome = await call  # type: ignore[misc]
-        except ActionRefused as exc:
-            self.post_message(OperatorResult(action, error=str(exc)))
-        except Exception as exc:  # lock held, bad plan, bad version, SSH trouble
-            self.post_message(OperatorResult(action, error=str(exc) or type(exc).__name__))
-        else:
-            self.post_message(OperatorResult(action, outcome=outcome))

@@ -1,0 +1,98 @@
+"""What the operator is told: engine events and operator outcomes as notification text.
+
+Pure functions, no app needed: the fleet screen calls them and hands the ``Announcement``
+to ``notify``. None means there is nothing to say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.notifications import SeverityLevel
+
+from canarytui import events as ev
+
+_NOTICE_SEVERITY: dict[str, SeverityLevel] = {
+    "info": "information",
+    "warning": "warning",
+    "error": "error",
+}
+_OUTCOME_SEVERITY: dict[ev.Outcome, SeverityLevel] = {
+    ev.Outcome.CANARY_PASSED: "information",
+    ev.Outcome.PAUSED: "information",
+    ev.Outcome.COMPLETE: "information",
+    ev.Outcome.ROLLED_BACK: "information",
+    ev.Outcome.CANARY_FAILED: "error",
+    ev.Outcome.HALTED: "error",
+    ev.Outcome.PROMOTION_ROLLED_BACK: "error",
+    ev.Outcome.INCONCLUSIVE: "warning",
+    ev.Outcome.ABORTED: "warning",
+    ev.Outcome.ERROR: "error",
+}
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """One notification, as ``notify(message, title=..., severity=..., timeout=...)`` takes it."""
+
+    message: str
+    title: str
+    timeout: float
+    severity: SeverityLevel = "information"
+
+
+def for_event(event: ev.Event) -> Announcement | None:
+    """An engine notice or a canary verdict; other events say nothing."""
+    match event:
+        case ev.Notice(level=level, message=text):
+            return Announcement(
+                text, "engine", timeout=10, severity=_NOTICE_SEVERITY.get(level, "information")
+            )
+        case ev.VerdictReached(verdict=verdict, reasons=reasons):
+            if verdict is ev.Verdict.PASS:
+                return Announcement(
+                    "canary verdict: PASS: p promotes, r rolls back", "analysis", timeout=10
+                )
+            detail = "; ".join(reasons[:2])
+            return Announcement(
+                f"canary verdict: {verdict.value.upper()}: {detail}",
+                "analysis",
+                timeout=12,
+                severity="error" if verdict is ev.Verdict.FAIL else "warning",
+            )
+    return None
+
+
+def for_refusal(action: str, error: str) -> Announcement:
+    """An operator call the engine refused or that failed: ``error`` says why."""
+    return Announcement(error, f"{action} refused", timeout=12, severity="error")
+
+
+def for_outcome(
+    action: str, outcome: ev.Outcome, *, version: str, wave: int | None, waves: int
+) -> Announcement:
+    """How an operator call ended; ``version``, ``wave`` and ``waves`` are the deployment's."""
+    return Announcement(
+        _outcome_text(action, outcome, version, wave, waves),
+        "rollout",
+        timeout=8,
+        severity=_OUTCOME_SEVERITY.get(outcome, "information"),
+    )
+
+
+def _outcome_text(
+    action: str, outcome: ev.Outcome, version: str, wave: int | None, waves: int
+) -> str:
+    match outcome:
+        case ev.Outcome.CANARY_PASSED:
+            return f"{version}: canary passed; p promotes the first wave"
+        case ev.Outcome.PAUSED:
+            where = f"wave {wave}/{waves}" if wave else "the wave"
+            return f"{version}: {where} done; p promotes the next"
+        case ev.Outcome.COMPLETE:
+            return f"{version}: on every host"
+        case ev.Outcome.CANARY_FAILED:
+            return f"{version}: canary failed and was rolled back"
+        case ev.Outcome.ABORTED:
+            return f"{action} stopped by a roll back"
+    return f"{action}: {outcome.value}"
