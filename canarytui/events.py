@@ -237,6 +237,16 @@ class Notice(Event):
 
 
 @dataclass(frozen=True)
+class InternalError(Event):
+    """canarytui itself failed (not a host): the deployment is halted, its locks kept."""
+
+    kind: ClassVar[str] = "internal_error"
+    message: str
+    host: str | None = None  # the host whose work raised it, if any
+    traceback: str = ""
+
+
+@dataclass(frozen=True)
 class DeploymentFinished(Event):
     kind: ClassVar[str] = "deployment_finished"
     outcome: Outcome

@@ -21,7 +21,8 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
+from typing import Any
 
 from canarytui import events as ev
 from canarytui.engine import Engine
@@ -69,7 +70,6 @@ class Monitor:
         self._cursor = 0
         self._sweeps = 0
         self._running = False
-        self.probes = 0  # probes started, for tests and benches
 
     # Control ------------------------------------------------------------------------
 
@@ -79,11 +79,11 @@ class Monitor:
         self._running = True
         self._unsubscribe = self.engine.subscribe(self._seen)
         self._loops = [
-            asyncio.create_task(self._fast_loop(), name="monitor-fast"),
-            asyncio.create_task(self._slow_loop(), name="monitor-slow"),
+            self._spawn(self._fast_loop(), "monitor-fast"),
+            self._spawn(self._slow_loop(), "monitor-slow"),
         ]
         if self.initial_discovery and self.engine.open_deployment() is None:
-            self._discovering = asyncio.create_task(self._discover_all(), name="monitor-discover")
+            self._discovering = self._spawn(self._discover_all(), "monitor-discover")
         self._sync_tails()
 
     async def stop(self) -> None:
@@ -134,6 +134,24 @@ class Monitor:
             targets.update(d.canaries)
         return {t for t in targets if t in self.engine.host_states}
 
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """A background task whose unexpected failure is reported, never lost."""
+        task = asyncio.create_task(work, name=name)
+        task.add_done_callback(self._report_failure)
+        return task
+
+    def _report_failure(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None or not self._running:
+            return
+        exc = task.exception()
+        self.engine.emit(
+            ev.Notice(
+                level="error",
+                message=f"background watching failed ({task.get_name()}): "
+                f"{type(exc).__name__}: {exc}",
+            )
+        )
+
     # Health -------------------------------------------------------------------------
 
     def _seen(self, event: ev.Event) -> None:
@@ -147,7 +165,7 @@ class Monitor:
         return name not in self._probing and (last is None or time.monotonic() - last >= period)
 
     def _start_probe(self, name: str) -> None:
-        task = asyncio.create_task(self._probe(name), name=f"monitor-probe-{name}")
+        task = self._spawn(self._probe(name), f"monitor-probe-{name}")
         self._probing[name] = task
 
         def done(_task: asyncio.Task[None], name: str = name) -> None:
@@ -157,7 +175,6 @@ class Monitor:
 
     async def _probe(self, name: str) -> None:
         async with self._slots:
-            self.probes += 1
             # probe() catches SshError itself (the sample says unreachable); commands are
             # bounded by health.timeout and connecting by ssh.connect_timeout.
             sample, _types = await probe(self.engine.fleet, self.env, name, wanted=self._wanted)
@@ -217,7 +234,7 @@ class Monitor:
         due = names if self._sweeps % self.discover_every == 0 else unknown
         due = [n for n in due if self.engine.host_states.get(n) in _AT_REST]
         if due:
-            self._discovering = asyncio.create_task(self._discover(due), name="monitor-discover")
+            self._discovering = self._spawn(self._discover(due), "monitor-discover")
 
     async def _discover(self, names: list[str]) -> None:
         with contextlib.suppress(SshError):
@@ -241,9 +258,7 @@ class Monitor:
                 self._tails.pop(name).cancel()
         for name in self._log_hosts:
             if name not in self._tails:
-                self._tails[name] = asyncio.create_task(
-                    self._tail(name), name=f"monitor-tail-{name}"
-                )
+                self._tails[name] = self._spawn(self._tail(name), f"monitor-tail-{name}")
 
     async def _tail(self, name: str) -> None:
         """One host's log stream, restarted (with a bounded back-off) when it ends."""

@@ -70,3 +70,28 @@ async def test_log_streams_follow_the_watched_hosts(demo: DemoFleet, tmp_path: o
         await engine.fleet.close()
     assert _monitor_tasks() == []
     assert all("shop[" in x.line or x.line.startswith("[canarytui]") for x in lines)
+
+
+async def test_a_failure_in_background_watching_is_reported(
+    demo: DemoFleet, tmp_path: object, monkeypatch: object
+) -> None:
+    """A bug in a probe task is a notice to every consumer, not an exception nobody reads."""
+    engine = _engine(demo, tmp_path)
+    notices: list[ev.Notice] = []
+    engine.subscribe(lambda e: notices.append(e) if isinstance(e, ev.Notice) else None)
+    monitor = Monitor(engine, slow_rate=0.0, initial_discovery=False)
+
+    async def broken(name: str) -> None:
+        raise KeyError(f"probe bug on {name}")
+
+    monitor._probe = broken  # type: ignore[method-assign]
+    monitor.focus("web-02")
+    await monitor.start()
+    try:
+        await wait_for(lambda: bool(notices), 10)
+    finally:
+        await monitor.stop()
+        await engine.fleet.close()
+    assert notices[0].level == "error"
+    assert "monitor-probe-web-02" in notices[0].message
+    assert "probe bug on web-02" in notices[0].message

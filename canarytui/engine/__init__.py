@@ -1,12 +1,14 @@
-"""The rollout engine: the operator API (``Engine``) and what it refuses."""
+"""The rollout engine: the operator API (``Engine``), its plan, and what it refuses."""
 
-from canarytui.engine.engine import (
-    ActionRefused,
-    Engine,
-    PlanError,
-    make_plan,
-    pick_baseline,
-    plan_waves,
-)
+from canarytui.engine.engine import ActionRefused, Engine
+from canarytui.engine.plan import Plan, PlanError, make_plan, pick_baseline, plan_waves
 
-__all__ = ["ActionRefused", "Engine", "PlanError", "make_plan", "pick_baseline", "plan_waves"]
+__all__ = [
+    "ActionRefused",
+    "Engine",
+    "Plan",
+    "PlanError",
+    "make_plan",
+    "pick_baseline",
+    "plan_waves",
+]

@@ -8,7 +8,6 @@ refused with who holds it and since when. Remote locks are atomic ``mkdir``s wit
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -17,8 +16,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from canarytui.ssh import Fleet, SshError
 
 REMOTE_DIR = "~/.canarytui"
 
@@ -183,11 +180,3 @@ def release_command(app: str, env: str, token: str) -> str:
 def break_command(app: str, env: str) -> str:
     d = _remote_dir(app, env)
     return f"if [ -d {d} ]; then echo HELD; cat {d}/owner 2>/dev/null; rm -rf {d}; fi; true"
-
-
-async def release_remote(fleet: Fleet, hosts: list[str], app: str, env: str, token: str) -> None:
-    async def one(name: str) -> None:
-        with contextlib.suppress(SshError):
-            await fleet.run(name, release_command(app, env, token), timeout=10.0)
-
-    await asyncio.gather(*(one(h) for h in hosts))

@@ -1,0 +1,155 @@
+"""The event bus and the rollout's live state: each event journaled, applied, then handed on.
+
+Every part of the engine speaks through ``Bus.emit``: the journal records the event first,
+the state follows it, and only then do the consumers (the UI bridge, the CLI's printer,
+tests) see it. A consumer that raises is reported to the others as an error notice (and
+in the journal), never silently collected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from canarytui import events as ev
+from canarytui.config import Environment
+from canarytui.journal import DeploymentRecord, Journal
+from canarytui.ssh import Fleet
+
+Subscriber = Callable[[ev.Event], None]
+
+
+@dataclass
+class RolloutState:
+    """What the engine knows now about the fleet and the deployment it drives."""
+
+    host_states: dict[str, ev.HostState]
+    versions: dict[str, str | None] = field(default_factory=dict)
+    previous: dict[str, str | None] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)  # the last thing said of each host
+    phase: ev.Phase = ev.Phase.IDLE
+    deployment: DeploymentRecord | None = None
+    last_verdict: ev.VerdictReached | None = None
+    watched: set[str] = field(default_factory=set)  # probed at health.interval right now
+
+    @property
+    def deployment_id(self) -> int | None:
+        return self.deployment.id if self.deployment else None
+
+    def apply(self, event: ev.Event) -> None:
+        match event:
+            case ev.HostUpdate(host=host, state=state, version=version, detail=detail):
+                self.host_states[host] = state
+                self.details[host] = detail
+                if version is not None:
+                    self.versions[host] = version
+            case ev.PhaseChanged(phase=phase):
+                self.phase = phase
+            case ev.VerdictReached():
+                self.last_verdict = event
+
+    def adopt(self, record: DeploymentRecord, journal: Journal) -> None:
+        """Take the journal's word for a deployment's phase and each of its hosts."""
+        self.deployment = record
+        self.phase = ev.Phase(record.phase)
+        for name, h in journal.hosts(record.id).items():
+            if name in self.host_states:
+                self.host_states[name] = ev.HostState(h.state)
+                self.versions[name] = h.current
+                self.previous[name] = h.previous
+
+    def in_states(self, names: list[str], states: set[ev.HostState]) -> list[str]:
+        return [h for h in names if self.host_states.get(h) in states]
+
+
+class Bus:
+    """Events out, in order: journal, state, then every subscriber."""
+
+    def __init__(self, journal: Journal, state: RolloutState, user: str) -> None:
+        self.journal = journal
+        self.state = state
+        self.user = user
+        self._subscribers: list[Subscriber] = []
+        self._reporting = False
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
+    def emit(self, event: ev.Event) -> None:
+        """Journal first, then the state, then the consumers; a failing consumer is reported."""
+        self.journal.record(event)
+        self.state.apply(event)
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception as exc:  # a consumer's bug must not stop a deployment
+                self._report(event, exc)
+
+    def _report(self, event: ev.Event, exc: Exception) -> None:
+        if self._reporting:
+            return  # the report itself failed somewhere: it is in the journal already
+        self._reporting = True
+        try:
+            self.notice(
+                "error",
+                f"a consumer of the engine's events failed on {event.kind!r}: "
+                f"{type(exc).__name__}: {exc}; the rollout goes on",
+            )
+        finally:
+            self._reporting = False
+
+    # What the engine says, with the deployment it belongs to -------------------------
+
+    def phase(self, phase: ev.Phase, wave: int | None = None) -> None:
+        d = self.state.deployment
+        waves = len(d.plan) if d else 0
+        self.emit(
+            ev.PhaseChanged(
+                phase=phase, wave=wave, waves=waves, deployment=self.state.deployment_id
+            )
+        )
+
+    def host(
+        self, name: str, state: ev.HostState, version: str | None = None, detail: str = ""
+    ) -> None:
+        self.emit(
+            ev.HostUpdate(
+                host=name,
+                state=state,
+                version=version,
+                detail=detail,
+                deployment=self.state.deployment_id,
+            )
+        )
+
+    def notice(self, level: str, message: str, host: str | None = None) -> None:
+        self.emit(
+            ev.Notice(level=level, message=message, host=host, deployment=self.state.deployment_id)
+        )
+
+    def decision(self, action: str, detail: str = "") -> None:
+        self.emit(
+            ev.Decision(
+                action=action, user=self.user, detail=detail, deployment=self.state.deployment_id
+            )
+        )
+
+
+@dataclass
+class Context:
+    """What every part of the engine works with: the file, the journal, SSH and the bus."""
+
+    env: Environment
+    journal: Journal
+    fleet: Fleet
+    bus: Bus
+    machine: str
+
+    @property
+    def state(self) -> RolloutState:
+        return self.bus.state
+
+    @property
+    def user(self) -> str:
+        return self.bus.user

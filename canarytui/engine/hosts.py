@@ -1,0 +1,184 @@
+"""Work on one host: its steps with the hooks around them, the health gate, its rollback.
+
+Every outcome of a host (a step that fails, a host that is lost or hangs) is a host
+state, reported as an event; only an error that is not about the host escapes, and the
+supervised fan-out (``each_host``) then stops the other hosts' work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Sequence
+
+from canarytui import events as ev
+from canarytui.config import Step, render
+from canarytui.engine.bus import Context
+from canarytui.engine.holding import LockKeeper
+from canarytui.engine.supervise import each_host
+from canarytui.ssh import CommandLost, CommandTimeout, SshError
+
+# A host that answers its health check within this many tries after a deploy is healthy.
+HEALTH_GATE_TRIES = 3
+
+FAILED_STATES = {ev.HostState.FAILED, ev.HostState.UNREACHABLE}
+# States in which the release may have reached the host: those are rolled back.
+TOUCHED_STATES = {
+    ev.HostState.DEPLOYING,
+    ev.HostState.DEPLOYED,
+    ev.HostState.FAILED,
+    ev.HostState.ROLLING_BACK,
+    ev.HostState.ROLLBACK_FAILED,
+}
+
+
+class HostWork:
+    """Deploys and rolls back hosts, one connection each, under the deployment's locks."""
+
+    def __init__(self, ctx: Context, locks: LockKeeper) -> None:
+        self.ctx = ctx
+        self.locks = locks
+
+    async def deploy_many(self, names: Sequence[str], version: str) -> dict[str, bool]:
+        return await each_host(names, lambda name: self.deploy(name, version))
+
+    async def rollback_many(self, names: Sequence[str]) -> dict[str, bool]:
+        return await each_host(names, self.rollback)
+
+    async def deploy(self, name: str, version: str) -> bool:
+        ctx = self.ctx
+        touched = False
+        try:
+            # Never change a host without holding its lock (it may have been unreachable
+            # when the deployment started, or this process continues another's).
+            if name not in self.locks.holding and not await self.locks.late(name):
+                return False
+            values = ctx.env.placeholders(name, version, ctx.state.previous.get(name))
+            ctx.bus.host(name, ev.HostState.DEPLOYING)
+            for step, action, command in self.commands(ctx.env.deploy.steps, values):
+                ok = await self.step(name, step, action, command)
+                touched = True
+                if not ok:
+                    return False
+            if not await self.health_gate(name, values):
+                return False
+        except SshError as exc:
+            # Lost mid-way, the release may be half there: FAILED gets it rolled back.
+            touched = touched or isinstance(exc, CommandTimeout | CommandLost)
+            state = ev.HostState.FAILED if touched else ev.HostState.UNREACHABLE
+            ctx.bus.host(name, state, detail=str(exc))
+            return False
+        ctx.bus.host(name, ev.HostState.DEPLOYED, version=version)
+        return True
+
+    async def rollback(self, name: str) -> bool:
+        ctx = self.ctx
+        previous = ctx.state.previous.get(name)
+        if not previous:
+            ctx.bus.host(
+                name,
+                ev.HostState.ROLLBACK_FAILED,
+                detail="no previous version known for this host: roll it back by hand",
+            )
+            return False
+        steps, version_is_previous = ctx.env.deploy.rollback_steps()
+        d = ctx.state.deployment
+        assert d is not None
+        values = ctx.env.placeholders(
+            name, previous if version_is_previous else d.version, previous
+        )
+        try:
+            if name not in self.locks.holding and not await self.locks.late(
+                name, ev.HostState.ROLLBACK_FAILED
+            ):
+                return False
+            ctx.bus.host(name, ev.HostState.ROLLING_BACK)
+            for step, action, command in self.commands(steps, values, "rollback"):
+                if not await self.step(
+                    name, step, action, command, failed=ev.HostState.ROLLBACK_FAILED
+                ):
+                    return False
+        except SshError as exc:
+            ctx.bus.host(name, ev.HostState.ROLLBACK_FAILED, detail=str(exc))
+            return False
+        ctx.bus.host(name, ev.HostState.ROLLED_BACK, version=previous)
+        return True
+
+    def commands(
+        self, steps: Iterable[Step], values: dict[str, str], action: str = "deploy"
+    ) -> list[tuple[str, str, str]]:
+        """(step name, action, rendered command) for a host: hooks around the steps."""
+        hooks = self.ctx.env.deploy.hooks
+        out: list[tuple[str, str, str]] = []
+        if hooks.before_host:
+            out.append(("before_host", "hook", render(hooks.before_host, values)))
+        for step in steps:
+            out.append((step.name, action, render(step.run, values)))
+        if hooks.after_host:
+            out.append(("after_host", "hook", render(hooks.after_host, values)))
+        return out
+
+    async def step(
+        self,
+        name: str,
+        step: str,
+        action: str,
+        command: str,
+        failed: ev.HostState = ev.HostState.FAILED,
+    ) -> bool:
+        ctx = self.ctx
+        started = time.monotonic()
+        try:
+            result = await ctx.fleet.run(name, command)
+        except CommandTimeout as exc:
+            ctx.bus.emit(
+                ev.StepResult(
+                    host=name,
+                    step=step,
+                    action=action,
+                    exit_status=None,
+                    output=str(exc),
+                    duration=time.monotonic() - started,
+                    deployment=ctx.state.deployment_id,
+                )
+            )
+            raise
+        ctx.bus.emit(
+            ev.StepResult(
+                host=name,
+                step=step,
+                action=action,
+                exit_status=result.exit_status,
+                output=result.output,
+                duration=result.duration,
+                deployment=ctx.state.deployment_id,
+            )
+        )
+        if not result.ok:
+            ctx.bus.host(
+                name,
+                failed,
+                detail=f"{step} exited {result.exit_status}: " + result.output.strip()[-300:],
+            )
+            return False
+        return True
+
+    async def health_gate(self, name: str, values: dict[str, str]) -> bool:
+        """Healthy within a few tries after the deploy, or the host failed."""
+        env = self.ctx.env
+        command = render(env.health.check, values)
+        result = None
+        for attempt in range(HEALTH_GATE_TRIES):
+            result = await self.ctx.fleet.run(name, command, env.health.timeout)
+            if result.ok:
+                return True
+            if attempt + 1 < HEALTH_GATE_TRIES:
+                await asyncio.sleep(env.health.interval)
+        assert result is not None
+        self.ctx.bus.host(
+            name,
+            ev.HostState.FAILED,
+            detail=f"unhealthy after deploy: health check exited {result.exit_status} "
+            f"{HEALTH_GATE_TRIES} times " + result.output.strip()[-200:],
+        )
+        return False

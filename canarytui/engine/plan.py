@@ -1,0 +1,77 @@
+"""The plan of a deployment: which hosts are canaries, the baseline sample, the waves."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from canarytui.config import Environment, WaveSpec, canaries_by_percent
+
+
+class PlanError(ValueError):
+    """Bad canary choice (unknown host, empty, the whole fleet)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    canaries: list[str]
+    waves: list[list[str]]
+
+    @property
+    def hosts(self) -> list[str]:
+        """Every host of the plan, canaries first, in the order they are deployed."""
+        return self.canaries + [h for wave in self.waves for h in wave]
+
+
+def plan_waves(rest: Sequence[str], specs: Sequence[WaveSpec]) -> list[list[str]]:
+    """Cumulative shares (or counts) of the remaining hosts -> disjoint waves.
+
+    The last wave always reaches every remaining host; waves that would add no host
+    are dropped.
+    """
+    n = len(rest)
+    waves: list[list[str]] = []
+    if n == 0:
+        return waves
+    done = 0
+    for spec in specs:
+        target = math.ceil(n * spec.value / 100.0) if spec.percent else int(spec.value)
+        target = max(1, min(n, target))
+        if target > done:
+            waves.append(list(rest[done:target]))
+            done = target
+    if done < n:
+        waves.append(list(rest[done:]))
+    return waves
+
+
+def make_plan(
+    env: Environment, canaries: Sequence[str] | None = None, canary_percent: float | None = None
+) -> Plan:
+    names = env.host_names
+    if canaries:
+        unknown = [c for c in canaries if c not in names]
+        if unknown:
+            raise PlanError(f"canary host(s) not in {env.path.name}: {', '.join(unknown)}")
+        chosen = [n for n in names if n in set(canaries)]
+    elif canary_percent is not None:
+        if not 0 < canary_percent <= 100:
+            raise PlanError(f"--canary-percent must be between 0 and 100, got {canary_percent:g}")
+        chosen = canaries_by_percent(names, canary_percent)
+    else:
+        chosen = env.default_canaries()
+    if not chosen:
+        raise PlanError("at least one canary host is needed")
+    rest = [n for n in names if n not in set(chosen)]
+    return Plan(chosen, plan_waves(rest, env.promote.waves))
+
+
+def pick_baseline(candidates: Sequence[str], count: int) -> list[str]:
+    """Spread the baseline sample over the fleet rather than taking its first hosts."""
+    if count <= 0 or not candidates:
+        return []
+    if count >= len(candidates):
+        return list(candidates)
+    step = len(candidates) / count
+    return [candidates[int(i * step)] for i in range(count)]

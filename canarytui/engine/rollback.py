@@ -1,0 +1,50 @@
+"""Rolling a deployment back: every host it may have reached goes back to its own previous."""
+
+from __future__ import annotations
+
+from canarytui import events as ev
+from canarytui.engine.bus import Context
+from canarytui.engine.holding import LockKeeper
+from canarytui.engine.hosts import TOUCHED_STATES, HostWork
+
+
+class Rollback:
+    """Rolls the context's deployment back and closes it (or halts where a host refuses)."""
+
+    def __init__(self, ctx: Context, locks: LockKeeper, hosts: HostWork) -> None:
+        self.ctx = ctx
+        self.locks = locks
+        self.hosts = hosts
+
+    async def run(self, outcome: ev.Outcome, decided: bool) -> ev.Outcome:
+        """Roll back; ``decided``: an operator asked (recorded, and the locks taken over)."""
+        ctx = self.ctx
+        state = ctx.state
+        d = state.deployment
+        assert d is not None
+        if decided:
+            ctx.bus.decision("rollback", f"from {state.phase.value}")
+            if not d.is_open:
+                ctx.journal.reopen(d.id)
+            await self.locks.ensure()
+        ctx.bus.phase(ev.Phase.ROLLING_BACK)
+        order = d.canaries + [h for wave in d.plan for h in wave]
+        targets = state.in_states(order, TOUCHED_STATES)
+        results = await self.hosts.rollback_many(targets)
+        broken = [h for h in targets if not results[h]]
+        if broken:
+            ctx.bus.phase(ev.Phase.HALTED)
+            ctx.bus.notice(
+                "error",
+                f"rollback failed on {', '.join(broken)}: the deployment "
+                "stays open; fix the host(s) and roll back again",
+            )
+            return ev.Outcome.ERROR
+        # Hosts the release never reached are simply idle again, in the journal too.
+        for name in state.in_states(order, {ev.HostState.PENDING}):
+            ctx.bus.host(name, ev.HostState.IDLE)
+        ctx.bus.phase(ev.Phase.ROLLED_BACK)
+        summary = f"{len(targets)} host(s) rolled back from {d.version}"
+        ctx.bus.emit(ev.DeploymentFinished(outcome=outcome, summary=summary, deployment=d.id))
+        await self.locks.release(d.token)
+        return outcome
