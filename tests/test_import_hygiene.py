@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 ENGINE = [
     "canarytui.config",
@@ -44,3 +46,47 @@ def test_cli_start_up_imports_nothing_heavy() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE = REPO / "canarytui"
+MAX_MODULE_LINES = 400
+
+
+def test_layers_are_kept() -> None:
+    """The design's layers (pyproject.toml, [tool.importlinter]): imports only go down."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from importlinter.cli import lint_imports_command; lint_imports_command()",
+            "--no-cache",
+            str(REPO / "pyproject.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 broken" in out.stdout
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_every_module_has_one_job_said_in_its_first_line() -> None:
+    """A newcomer finds each concern in a file named after it, its job in line one."""
+    too_long = []
+    undocumented = []
+    for path in _modules():
+        text = path.read_text(encoding="utf-8")
+        lines = text.count("\n")
+        if lines > MAX_MODULE_LINES:
+            too_long.append(f"{path.relative_to(REPO)}: {lines} lines")
+        doc = ast.get_docstring(ast.parse(text))
+        if not doc or not doc.splitlines()[0].strip():
+            undocumented.append(str(path.relative_to(REPO)))
+    assert too_long == []
+    assert undocumented == []
