@@ -1,82 +1,29 @@
-"""The journal: SQLite (WAL) record of deployments, host outcomes, events and decisions.
+"""The Journal: the engine's record of deployments, host outcomes, events and decisions.
 
 The engine writes an event here before any consumer sees it, so after a crash the journal
 says which host is on which version, and a later process can continue the deployment.
+Every SQLite failure leaves as a JournalError naming the journal and what to do.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import socket
 import sqlite3
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from canarytui import events as ev
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS deployments (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    token       TEXT NOT NULL UNIQUE,   -- the deployment's identity, written into its locks
-    env         TEXT NOT NULL,
-    app         TEXT NOT NULL,
-    env_path    TEXT NOT NULL,
-    version     TEXT NOT NULL,
-    phase       TEXT NOT NULL,
-    wave        INTEGER,
-    waves       INTEGER NOT NULL DEFAULT 0,
-    is_open     INTEGER NOT NULL DEFAULT 1,
-    outcome     TEXT,
-    verdict     TEXT,
-    summary     TEXT,
-    canaries    TEXT NOT NULL,          -- JSON list
-    plan        TEXT NOT NULL,          -- JSON list of waves (lists of host names)
-    user        TEXT NOT NULL,
-    machine     TEXT NOT NULL,
-    started_at  REAL NOT NULL,
-    updated_at  REAL NOT NULL,
-    finished_at REAL
-);
-CREATE INDEX IF NOT EXISTS deployments_env ON deployments (env, app, id);
-CREATE TABLE IF NOT EXISTS hosts (
-    deployment  INTEGER NOT NULL REFERENCES deployments (id),
-    host        TEXT NOT NULL,
-    role        TEXT NOT NULL,          -- canary | wave N
-    previous    TEXT,                   -- the version it ran before this deployment
-    current     TEXT,                   -- the version it runs now, as far as we know
-    state       TEXT NOT NULL,
-    last_step   TEXT,
-    exit_status INTEGER,
-    output      TEXT,
-    updated_at  REAL NOT NULL,
-    PRIMARY KEY (deployment, host)
-);
-CREATE TABLE IF NOT EXISTS events (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    deployment  INTEGER,
-    at          REAL NOT NULL,
-    kind        TEXT NOT NULL,
-    host        TEXT,
-    data        TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_deployment ON events (deployment, id);
-CREATE TABLE IF NOT EXISTS decisions (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
-    deployment  INTEGER NOT NULL,
-    at          REAL NOT NULL,
-    user        TEXT NOT NULL,
-    machine     TEXT NOT NULL,
-    action      TEXT NOT NULL,
-    detail      TEXT NOT NULL DEFAULT ''
-);
-"""
+from canarytui.journal.errors import guard
+from canarytui.journal.files import JOURNAL_NAME, default_state_dir, open_journal
+from canarytui.journal.records import (
+    DeploymentRecord,
+    HostRecord,
+    deployment_from_row,
+    machine_name,
+)
 
 # Outcomes after which nothing more can be done with a deployment but roll it back.
 _CLOSING = {
@@ -87,82 +34,35 @@ _CLOSING = {
 }
 
 
-def default_state_dir() -> Path:
-    override = os.environ.get("CANARYTUI_STATE_DIR")
-    if override:
-        return Path(override).expanduser()
-    return Path(platformdirs.user_state_dir("canarytui", appauthor=False))
-
-
-def local_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid{os.getuid()}"
-
-
-def machine_name() -> str:
-    return socket.gethostname() or "localhost"
-
-
-@dataclass(frozen=True)
-class HostRecord:
-    host: str
-    role: str
-    previous: str | None
-    current: str | None
-    state: str
-    last_step: str | None
-    exit_status: int | None
-    output: str | None
-    updated_at: float
-
-
-@dataclass(frozen=True)
-class DeploymentRecord:
-    id: int
-    token: str
-    env: str
-    app: str
-    env_path: str
-    version: str
-    phase: str
-    wave: int | None
-    waves: int
-    is_open: bool
-    outcome: str | None
-    verdict: str | None
-    summary: str | None
-    canaries: list[str]
-    plan: list[list[str]]
-    user: str
-    machine: str
-    started_at: float
-    updated_at: float
-    finished_at: float | None
-
-    @property
-    def phase_label(self) -> str:
-        return ev.phase_label(ev.Phase(self.phase), self.wave, self.waves)
-
-
 class Journal:
-    def __init__(self, state_dir: Path | str | None = None) -> None:
+    """`journal.sqlite3` in the state dir; raises JournalError, never an sqlite3 error.
+
+    `timeout` is how long a write waits for another process's write to finish.
+    """
+
+    def __init__(self, state_dir: Path | str | None = None, *, timeout: float = 10.0) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.state_dir / "journal.sqlite3"
-        self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
+        self.path = self.state_dir / JOURNAL_NAME
+        self._db = open_journal(self.state_dir, self.path, timeout)
 
     def close(self) -> None:
-        self._db.close()
+        with guard(self.path, "could not be closed"):
+            self._db.close()
 
-    def _tx(self) -> _Transaction:
-        return _Transaction(self._db)
+    @contextmanager
+    def _tx(self, failed: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction; any failure (a full disk: SQLite then rolls back itself)
+        is rolled back and leaves as a JournalError saying `failed`."""
+        with guard(self.path, failed):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
 
     # Deployments ------------------------------------------------------------------
 
@@ -181,7 +81,7 @@ class Journal:
         machine: str,
     ) -> int:
         now = time.time()
-        with self._tx() as db:
+        with self._tx(f"could not record a new deployment of {version}") as db:
             cur = db.execute(
                 "INSERT INTO deployments (token, env, app, env_path, version, phase, waves,"
                 " canaries, plan, user, machine, started_at, updated_at)"
@@ -225,52 +125,76 @@ class Journal:
         return deployment
 
     def deployment(self, deployment: int) -> DeploymentRecord | None:
-        row = self._db.execute("SELECT * FROM deployments WHERE id = ?", (deployment,)).fetchone()
-        return _deployment(row) if row else None
+        rows = self._query(
+            f"deployment #{deployment}", "SELECT * FROM deployments WHERE id = ?", deployment
+        )
+        return deployment_from_row(rows[0]) if rows else None
+
+    def deployment_by_token(self, token: str) -> DeploymentRecord | None:
+        """The deployment whose identity (written into its locks) is `token`, if ours."""
+        rows = self._query(
+            "the deployment of a lock", "SELECT * FROM deployments WHERE token = ?", token
+        )
+        return deployment_from_row(rows[0]) if rows else None
 
     def open_deployment(self, env: str, app: str) -> DeploymentRecord | None:
-        row = self._db.execute(
+        rows = self._query(
+            f"the open deployment of {env}/{app}",
             "SELECT * FROM deployments WHERE env = ? AND app = ? AND is_open = 1"
             " ORDER BY id DESC LIMIT 1",
-            (env, app),
-        ).fetchone()
-        return _deployment(row) if row else None
+            env,
+            app,
+        )
+        return deployment_from_row(rows[0]) if rows else None
 
     def last_deployment(self, env: str, app: str) -> DeploymentRecord | None:
-        row = self._db.execute(
+        rows = self._query(
+            f"the last deployment of {env}/{app}",
             "SELECT * FROM deployments WHERE env = ? AND app = ? ORDER BY id DESC LIMIT 1",
-            (env, app),
-        ).fetchone()
-        return _deployment(row) if row else None
+            env,
+            app,
+        )
+        return deployment_from_row(rows[0]) if rows else None
 
     def history(self, env: str, app: str, limit: int = 100) -> list[DeploymentRecord]:
-        rows = self._db.execute(
+        rows = self._query(
+            f"the deployments of {env}/{app}",
             "SELECT * FROM deployments WHERE env = ? AND app = ? ORDER BY id DESC LIMIT ?",
-            (env, app, limit),
-        ).fetchall()
-        return [_deployment(r) for r in rows]
+            env,
+            app,
+            limit,
+        )
+        return [deployment_from_row(r) for r in rows]
 
     def hosts(self, deployment: int) -> dict[str, HostRecord]:
-        rows = self._db.execute(
+        rows = self._query(
+            f"the hosts of deployment #{deployment}",
             "SELECT host, role, previous, current, state, last_step, exit_status, output,"
             " updated_at FROM hosts WHERE deployment = ? ORDER BY rowid",
-            (deployment,),
-        ).fetchall()
+            deployment,
+        )
         return {r["host"]: HostRecord(**dict(r)) for r in rows}
 
     def events(self, deployment: int) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            "SELECT data FROM events WHERE deployment = ? ORDER BY id", (deployment,)
-        ).fetchall()
+        rows = self._query(
+            f"the events of deployment #{deployment}",
+            "SELECT data FROM events WHERE deployment = ? ORDER BY id",
+            deployment,
+        )
         return [json.loads(r["data"]) for r in rows]
 
     def decisions(self, deployment: int) -> list[dict[str, Any]]:
-        rows = self._db.execute(
+        rows = self._query(
+            f"the decisions of deployment #{deployment}",
             "SELECT at, user, machine, action, detail FROM decisions WHERE deployment = ?"
             " ORDER BY id",
-            (deployment,),
-        ).fetchall()
+            deployment,
+        )
         return [dict(r) for r in rows]
+
+    def _query(self, what: str, sql: str, *params: object) -> list[sqlite3.Row]:
+        with guard(self.path, f"could not read {what}"):
+            return list(self._db.execute(sql, params).fetchall())
 
     # Events -----------------------------------------------------------------------
 
@@ -280,7 +204,7 @@ class Journal:
             return
         d = event.deployment
         now = event.at
-        with self._tx() as db:
+        with self._tx(f"could not record an event ({event.kind}) of deployment #{d}") as db:
             db.execute(
                 "INSERT INTO events (deployment, at, kind, host, data) VALUES (?,?,?,?,?)",
                 (d, now, event.kind, getattr(event, "host", None), event.to_json()),
@@ -339,7 +263,9 @@ class Journal:
 
     def set_previous_many(self, deployment: int, versions: Mapping[str, str | None]) -> None:
         now = time.time()
-        with self._tx() as db:
+        with self._tx(
+            f"could not record hosts' previous versions in deployment #{deployment}"
+        ) as db:
             db.executemany(
                 "UPDATE hosts SET previous = ?, current = ?, updated_at = ?"
                 " WHERE deployment = ? AND host = ?",
@@ -348,7 +274,7 @@ class Journal:
 
     def discard(self, deployment: int) -> None:
         """Forget a deployment that never started (its locks could not be had)."""
-        with self._tx() as db:
+        with self._tx(f"could not discard deployment #{deployment}, which never started") as db:
             if db.execute(
                 "SELECT 1 FROM events WHERE deployment = ? LIMIT 1", (deployment,)
             ).fetchone():
@@ -358,27 +284,7 @@ class Journal:
 
     def reopen(self, deployment: int) -> None:
         """A finished deployment being rolled back is open again until that ends."""
-        with self._tx() as db:
+        with self._tx(f"could not reopen deployment #{deployment} for its rollback") as db:
             db.execute(
                 "UPDATE deployments SET is_open = 1, finished_at = NULL WHERE id = ?", (deployment,)
             )
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
-        return self.db
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
-def _deployment(row: sqlite3.Row) -> DeploymentRecord:
-    data = dict(row)
-    data["canaries"] = json.loads(data["canaries"])
-    data["plan"] = json.loads(data["plan"])
-    data["is_open"] = bool(data["is_open"])
-    return DeploymentRecord(**data)
