@@ -312,3 +312,187 @@ def test_placeholders_are_shell_quoted(tmp_path: Path, name: str) -> None:
 
 def test_shell_variables_are_left_alone() -> None:
     assert render("echo ${HOME} {version}", {"version": "1 2"}) == "echo ${HOME} '1 2'"
+
+
+def test_a_bug_is_one_clear_line_and_a_crash_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Not a user's mistake but canarytui's: still no traceback on the terminal."""
+    from canarytui.cli import history, main
+
+    def broken(args: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(history, "history", broken)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    code = main(["history", str(REPO / "sample_envs" / "example-production.yaml")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "canarytui: internal error: RuntimeError: boom" in err and "Traceback" not in err
+    crash = next(tmp_path.glob("canarytui-crash-*.log"))
+    assert "Traceback" in crash.read_text() and "boom" in crash.read_text()
+    assert crash.stat().st_mode & 0o077 == 0
+
+
+def test_zero_pause_and_zero_analysis_window_are_accepted() -> None:
+    """``pause: 0s`` is "no pause between waves"; ``duration: 0s`` is "a health gate only"."""
+    text = GOOD.replace("pause: manual", "pause: 0s").replace("duration: 5m", "duration: 0s")
+    env = parse_env(text, file="prod.yaml")
+    assert env.promote.pause == 0.0 and env.canary.analysis.duration == 0.0
+    for key in ("interval: 500ms", "timeout: 5s", "connect_timeout: 10s", "command_timeout: 2m"):
+        name = key.split(":")[0]
+        found = problems(GOOD.replace(key, f"{name}: 0ms"))
+        assert len(found) == 1 and found[0].endswith(f"{name}: must be longer than 0"), found
+
+
+def test_scalar_aliases_are_fine() -> None:
+    text = GOOD.replace("max: 0.05", "max: &limit 0.05").replace(
+        "max_vs_baseline: 2.0", "max_vs_baseline: *limit"
+    )
+    rule = parse_env(text, file="prod.yaml").canary.analysis.rules[0]
+    assert rule.max == rule.max_vs_baseline == 0.05
+
+
+RULE = "prod.yaml:50: canary.analysis.rules[0].max: "
+NINES = "9" * 80 + "..."
+HOSTILE_VALUES = {
+    # tags and values the YAML constructors reject, or would
+    "int-tag": (
+        "port: 2222",
+        "port: !!int abc",
+        "16: hosts[1].port: expected a whole number, got 'abc'",
+    ),
+    "unknown-tag": (
+        "port: 2222",
+        "port: !foo 3",
+        "16: hosts[1].port: expected a whole number, got a value tagged '!foo' ('3')",
+    ),
+    "python-tag": (
+        "user: other",
+        "user: !!python/object:os.system x",
+        "15: hosts[1].user: expected a string, got a value tagged "
+        "'!!python/object:os.system' ('x')",
+    ),
+    "float-tag": ("max: 0.05", "max: !!float x", RULE + "expected a finite number, got 'x'"),
+    "binary": (
+        "max: 0.05",
+        "max: !!binary aGk=",
+        RULE + "expected a number, got a value tagged '!!binary' ('aGk=')",
+    ),
+    "timestamp": (
+        "max: 0.05",
+        "max: !!timestamp bad",
+        RULE + "expected a number, got text ('bad')",
+    ),
+    "inf": ("max: 0.05", "max: .inf", RULE + "expected a finite number, got '.inf'"),
+    "nan": ("max: 0.05", "max: .nan", RULE + "expected a finite number, got '.nan'"),
+    "1e400": ("max: 0.05", "max: 1.0e+400", RULE + "expected a finite number, got '1.0e+400'"),
+    # sizes: every number, duration and string has a ceiling, said in the message
+    "5000-digits": (
+        "port: 2222",
+        "port: " + "9" * 5000,
+        f"16: hosts[1].port: must be between 1 and 65535, got '{NINES}' (5000 characters)",
+    ),
+    "400-digit-duration": (
+        "interval: 500ms",
+        "interval: " + "9" * 400 + "s",
+        f"37: health.interval: duration '{NINES}' (401 characters) is too long: "
+        "at most 168h (7 days)",
+    ),
+    "8-days": (
+        "interval: 500ms",
+        "interval: 169h",
+        "37: health.interval: duration '169h' is too long: at most 168h (7 days)",
+    ),
+    "max-failures": (
+        "max_failures: 1",
+        "max_failures: 100001",
+        "54: promote.max_failures: must be at most 100000, got 100001",
+    ),
+    "baseline": (
+        "baseline: 10",
+        "baseline: 100001",
+        "45: canary.analysis.baseline: must be at most 100000, got 100001",
+    ),
+    "failed-checks": (
+        "max_failed_checks: 2",
+        "max_failed_checks: 100001",
+        "44: canary.analysis.max_failed_checks: must be at most 100000, got 100001",
+    ),
+    "wave-hosts": (
+        "[10%, 50%, 100%]",
+        "[100001]",
+        "53: promote.waves[0]: a host count must be at most 100000, got 100001",
+    ),
+    "64-kib-command": (
+        "fetch-release {version}",
+        "x" * 70000,
+        "25: deploy.steps[0].run: too long: 70000 characters (at most 65536)",
+    ),
+    "long-name": (
+        "name: production",
+        "name: " + "p" * 5000,
+        "1: name: too long: 5000 characters (at most 4096)",
+    ),
+    # duplicate keys at any depth, labels included; keys that are not names; merge keys
+    "label-twice": (
+        "labels: {zone: eu-1}",
+        "labels: {zone: eu-1, zone: eu-2}",
+        "18: hosts[1].labels.zone: duplicate key",
+    ),
+    "list-as-key": (
+        "labels: {zone: eu-1}",
+        "labels: {[a]: b}",
+        "18: hosts[1].labels: keys must be plain names",
+    ),
+    "merge-key": (
+        "  - name: web-03\n",
+        "  - <<: {user: x}\n    name: web-03\n",
+        "19: hosts[2].<<: merge keys (<<) are not supported: write the keys out",
+    ),
+    # control characters, escaped in a value or raw in the file: shown escaped
+    "escape-in-value": (
+        "run: fetch-release {version}",
+        'run: "fetch\\e[31m {version}"',
+        "25: deploy.steps[0].run: contains the control character '\\x1b' at character 6: remove it",
+    ),
+    "nul-in-value": (
+        "run: fetch-release {version}",
+        'run: "a\\0b"',
+        "25: deploy.steps[0].run: contains the control character '\\x00' at character 2: remove it",
+    ),
+    "raw-escape": (
+        "fetch-release",
+        "fetch\x1b-release",
+        "25: (yaml): the character '\\x1b' is not allowed in YAML "
+        "(control characters must be written as escapes in double quotes)",
+    ),
+    "tab": (
+        "  user: deploy",
+        "\tuser: deploy",
+        "4: (yaml): found character that cannot start any token (a tab: indent with spaces)",
+    ),
+    "60000-brackets": (
+        "port: 2222",
+        "port: " + "[" * 60000 + "]" * 60000,
+        "16: (yaml): mappings and lists nested more than 64 deep (an environment file needs 5)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_VALUES))
+def test_hostile_values_get_one_clear_line(case: str) -> None:
+    old, new, expected = HOSTILE_VALUES[case]
+    text = GOOD.replace(old, new, 1)
+    assert text != GOOD
+    assert problems(text) == [
+        expected if expected.startswith("prod.yaml:") else f"prod.yaml:{expected}"
+    ]
+
+
+def test_alias_of_a_list_is_refused_where_it_is() -> None:
+    text = GOOD.replace("roles: [web, api]", "roles: &r [web, api]")
+    assert problems(text.replace("hosts: [web-01]", "hosts: *r")) == [
+        "prod.yaml:41: canary.hosts: *r is an alias of a mapping or list: not supported "
+        "(only of a single value): write it out"
+    ]

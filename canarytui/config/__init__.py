@@ -1,8 +1,9 @@
 """The environment file: its typed model, templates, and the YAML reader (re-exports only).
 
-Modules, bottom up: ``model`` (dataclasses, errors), ``template`` (placeholders, quoting,
-durations), ``reader`` (the YAML-node walker), ``sections`` and ``canary`` (one reader per
-section), ``loader`` (``parse_env``, ``load_env``).
+Modules, bottom up: ``limits`` (every bound, values shown safely in messages), ``model``
+(dataclasses, errors), ``template`` (placeholders, quoting, durations), ``source`` (the file
+and its YAML read without trusting either), ``reader`` (the YAML-node walker), ``sections``
+and ``canary`` (one reader per section), ``loader`` (``parse_env``, ``load_env``).
 """
 
 from canarytui.config.loader import TOP_KEYS, load_env, parse_env

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from yaml.nodes import Node
 
+from canarytui.config.limits import MAX_CHECKS, MAX_HOSTS, MAX_MIN_COUNT, shown
 from canarytui.config.model import Analysis, Canary, Rule
 from canarytui.config.reader import NodeReader
 
@@ -32,9 +33,10 @@ def _read_rules(r: NodeReader, node: Node | None) -> tuple[Rule, ...]:
         if m is None:
             continue
         name = r.string(m.get("name"), f"{path}.name", None)
-        if name in names:
-            r.problem(m["name"], f"{path}.name", f"duplicate rule name {name!r}")
-        names.add(name)
+        if name is not None and name in names:
+            r.problem(m["name"], f"{path}.name", f"duplicate rule name {shown(name)}")
+        if name is not None:
+            names.add(name)
         metric = r.string(m.get("metric"), f"{path}.metric", None)
         rule_max = r.number(m.get("max"), f"{path}.max", None)
         vs = r.number(m.get("max_vs_baseline"), f"{path}.max_vs_baseline", None, positive=True)
@@ -58,7 +60,9 @@ def _read_rules(r: NodeReader, node: Node | None) -> tuple[Rule, ...]:
                     must_have_data=r.boolean(
                         m.get("must_have_data"), f"{path}.must_have_data", False
                     ),
-                    min_count=r.integer(m.get("min_count"), f"{path}.min_count", 100, 0),
+                    min_count=r.integer(
+                        m.get("min_count"), f"{path}.min_count", 100, 0, most=MAX_MIN_COUNT
+                    ),
                 )
             )
     return tuple(rules)
@@ -71,11 +75,15 @@ def read_canary(r: NodeReader, node: Node | None, host_names: set[str]) -> Canar
     m = r.mapping(node, "canary", {"hosts", "percent", "analysis"})
     if m is None:
         return d
-    hosts = r.strings(m.get("hosts"), "canary.hosts") or ()
-    if host_names:
-        for i, name in enumerate(hosts):
-            if name not in host_names:
-                r.problem(m["hosts"].value[i], f"canary.hosts[{i}]", f"{name!r} is not in hosts")
+    hosts: tuple[str, ...] = ()
+    items = r.sequence(m.get("hosts"), "canary.hosts")
+    for i, item in enumerate(items or ()):
+        name = r.string(item, f"canary.hosts[{i}]", None)
+        if name is None:
+            continue
+        if host_names and name not in host_names:
+            r.problem(item, f"canary.hosts[{i}]", f"{shown(name)} is not in hosts")
+        hosts += (name,)
     percent = r.number(m.get("percent"), "canary.percent", None, positive=True)
     if percent is not None and percent > 100:
         r.problem(m["percent"], "canary.percent", f"must be at most 100, got {percent:g}")
@@ -89,14 +97,20 @@ def read_canary(r: NodeReader, node: Node | None, host_names: set[str]) -> Canar
         if am is not None:
             da = Analysis()
             analysis = Analysis(
-                duration=r.duration(am.get("duration"), "canary.analysis.duration", da.duration),
+                # 0s: a health gate only, judged on one round of probes.
+                duration=r.duration(
+                    am.get("duration"), "canary.analysis.duration", da.duration, zero=True
+                ),
                 max_failed_checks=r.integer(
                     am.get("max_failed_checks"),
                     "canary.analysis.max_failed_checks",
                     da.max_failed_checks,
                     0,
+                    most=MAX_CHECKS,
                 ),
-                baseline=r.integer(am.get("baseline"), "canary.analysis.baseline", da.baseline, 0),
+                baseline=r.integer(
+                    am.get("baseline"), "canary.analysis.baseline", da.baseline, 0, most=MAX_HOSTS
+                ),
                 rules=_read_rules(r, am.get("rules")),
             )
     return Canary(hosts=hosts, percent=percent, analysis=analysis)

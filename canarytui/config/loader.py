@@ -10,12 +10,12 @@ import os
 import re
 from pathlib import Path
 
-import yaml
-
 from canarytui.config.canary import read_canary
-from canarytui.config.model import DEFAULT_VERSION_PATTERN, NAME_RE, EnvFileError, Environment
+from canarytui.config.limits import shown
+from canarytui.config.model import DEFAULT_VERSION_PATTERN, NAME_RE, Environment
 from canarytui.config.reader import NodeReader
 from canarytui.config.sections import read_deploy, read_health, read_hosts, read_promote, read_ssh
+from canarytui.config.source import compose, read_file
 
 TOP_KEYS = {
     "name",
@@ -34,32 +34,26 @@ TOP_KEYS = {
 def parse_env(text: str, file: str = "<env>", path: Path | None = None) -> Environment:
     """Parse an environment file's text; raise EnvFileError with every problem found."""
     r = NodeReader(file)
-    try:
-        # libyaml's loader when present: a 1,000-host file reads several times faster.
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise EnvFileError([f"{file}:{line}: (yaml): {exc.problem or exc}"]) from None
-    except yaml.YAMLError as exc:
-        raise EnvFileError([f"{file}:1: (yaml): {exc}"]) from None
+    root = compose(text, file)  # bounded, guarded: a bad file is an EnvFileError, never a crash
     if root is None:
-        raise EnvFileError([f"{file}:1: (top level): the file is empty"])
+        r.problem(None, "(top level)", "the file is empty")
+        raise r.error()
     m = r.mapping(root, "", TOP_KEYS, {"name", "app", "hosts", "deploy", "health"})
     if m is None:
-        raise EnvFileError(r.problems)
+        raise r.error()
     name = r.string(m.get("name"), "name", None)
     app = r.string(m.get("app"), "app", None)
     for key, value in (("name", name), ("app", app)):
         if value is not None and not NAME_RE.match(value):
-            r.problem(m[key], key, f"{value!r}: use letters, digits, '.', '_' and '-'")
-    pattern = r.string(m.get("version_pattern"), "version_pattern", DEFAULT_VERSION_PATTERN)
+            r.problem(m[key], key, f"{shown(value)}: use letters, digits, '.', '_' and '-'")
+    pattern = r.string(m.get("version_pattern"), "version_pattern", DEFAULT_VERSION_PATTERN, 1000)
     try:
         re.compile(pattern)
-    except re.error as exc:
+    except (re.error, RecursionError, OverflowError, ValueError) as exc:
         r.problem(
             m.get("version_pattern"), "version_pattern", f"not a valid regular expression: {exc}"
         )
+        pattern = DEFAULT_VERSION_PATTERN
     ssh = read_ssh(r, m.get("ssh"))
     hosts = read_hosts(r, m.get("hosts"), ssh)
     deploy = read_deploy(r, m.get("deploy"))
@@ -68,7 +62,9 @@ def parse_env(text: str, file: str = "<env>", path: Path | None = None) -> Envir
     canary = read_canary(r, m.get("canary"), {h.name for h in hosts})
     promote = read_promote(r, m.get("promote"))
     if r.problems or name is None or app is None or deploy is None or health is None:
-        raise EnvFileError(r.problems or [f"{file}:1: (top level): incomplete environment"])
+        if not r.problems:
+            r.problem(None, "(top level)", "incomplete environment")
+        raise r.error()
     return Environment(
         path=(path or Path(file)).resolve(),
         name=name,
@@ -85,11 +81,5 @@ def parse_env(text: str, file: str = "<env>", path: Path | None = None) -> Envir
 
 
 def load_env(path: str | os.PathLike[str]) -> Environment:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EnvFileError([f"{p}:1: (file): no such file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EnvFileError([f"{p}:1: (file): cannot read: {exc}"]) from None
-    return parse_env(text, file=str(path), path=p)
+    """Read and parse an environment file; only a regular file of sane size is opened."""
+    return parse_env(read_file(path), file=str(path), path=Path(path))

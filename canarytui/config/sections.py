@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-from yaml.nodes import MappingNode, Node, ScalarNode
+from yaml.nodes import Node, ScalarNode
 
+from canarytui.config.limits import MAX_HOSTS, MAX_NUMBER_CHARS, shown
 from canarytui.config.model import (
     NAME_RE,
     Deploy,
@@ -77,26 +78,18 @@ def read_hosts(r: NodeReader, node: Node | None, ssh: SshDefaults) -> tuple[Host
         name = r.string(m.get("name"), f"{path}.name", None)
         address = r.string(m.get("address"), f"{path}.address", None)
         if name is not None and not NAME_RE.match(name):
-            r.problem(m["name"], f"{path}.name", f"{name!r}: use letters, digits, '.', '_' and '-'")
+            r.problem(
+                m["name"], f"{path}.name", f"{shown(name)}: use letters, digits, '.', '_' and '-'"
+            )
             name = None
         if name is not None and name in seen:
             r.problem(
                 m["name"],
                 f"{path}.name",
-                f"duplicate host name {name!r} (first at hosts[{seen[name]}])",
+                f"duplicate host name {shown(name)} (first at hosts[{seen[name]}])",
             )
             name = None
-        labels: dict[str, str] = {}
-        if "labels" in m:
-            lm = m["labels"]
-            if not isinstance(lm, MappingNode):
-                r.problem(lm, f"{path}.labels", f"expected a mapping, got {kind(lm)}")
-            else:
-                for k, v in lm.value:
-                    key = str(k.value)
-                    val = r.string(v, f"{path}.labels.{key}", None)
-                    if val is not None:
-                        labels[key] = val
+        labels = r.free_mapping(m.get("labels"), f"{path}.labels") or {}
         roles = r.strings(m.get("roles"), f"{path}.roles") or ()
         user = r.string(m.get("user"), f"{path}.user", ssh.user)
         port = r.integer(m.get("port"), f"{path}.port", ssh.port, 1, 65535)
@@ -173,11 +166,18 @@ def _read_waves(r: NodeReader, node: Node | None) -> tuple[WaveSpec, ...]:
     waves: list[WaveSpec] = []
     for i, item in enumerate(items):
         path = f"promote.waves[{i}]"
-        raw = r.value(item) if isinstance(item, ScalarNode) else None
+        raw = r.plain(item)
         spec: WaveSpec | None = None
-        if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        if isinstance(raw, int) and raw > MAX_HOSTS:
+            r.problem(item, path, f"a host count must be at most {MAX_HOSTS}, got {raw}")
+            continue
+        if isinstance(raw, int) and raw > 0:
             spec = WaveSpec(float(raw), False)
-        elif isinstance(raw, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", raw):
+        elif (
+            isinstance(raw, str)
+            and len(raw) <= MAX_NUMBER_CHARS
+            and re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", raw)
+        ):
             pct = float(raw.strip().rstrip("%"))
             if 0 < pct <= 100:
                 spec = WaveSpec(pct, True)
@@ -210,17 +210,21 @@ def read_promote(r: NodeReader, node: Node | None) -> Promote:
         pn = m["pause"]
         if isinstance(pn, ScalarNode) and pn.value == "manual":
             pause = None
-        else:
-            pause = r.duration(pn, "promote.pause", 0.0)
+        else:  # 0s: no pause between waves
+            pause = r.duration(pn, "promote.pause", 0.0, zero=True)
     on_failure = r.string(m.get("on_failure"), "promote.on_failure", d.on_failure)
     if on_failure not in ("rollback", "halt"):
         r.problem(
-            m["on_failure"], "promote.on_failure", f"expected rollback or halt, got {on_failure!r}"
+            m["on_failure"],
+            "promote.on_failure",
+            f"expected rollback or halt, got {shown(on_failure)}",
         )
         on_failure = d.on_failure
     return Promote(
         waves=_read_waves(r, m.get("waves")),
-        max_failures=r.integer(m.get("max_failures"), "promote.max_failures", d.max_failures, 0),
+        max_failures=r.integer(
+            m.get("max_failures"), "promote.max_failures", d.max_failures, 0, most=MAX_HOSTS
+        ),
         pause=pause,
         on_failure=on_failure,
     )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from collections.abc import Mapping
+
+from canarytui.config.limits import MAX_DURATION, MAX_DURATION_TEXT, MAX_NUMBER_CHARS, shown
 
 PLACEHOLDERS = frozenset({"version", "previous", "host", "address", "app", "env"})
 # `{name}` is a placeholder unless it follows `$` (then it is the shell's `${name}`).
@@ -27,8 +30,13 @@ def render(template: str, values: Mapping[str, str]) -> str:
 
 
 def parse_duration(text: str) -> float:
-    """``500ms`` / ``2s`` / ``5m`` / ``1h`` -> seconds."""
-    match = _DURATION_RE.match(text)
+    """``500ms`` / ``2s`` / ``5m`` / ``1h`` -> seconds; at most 7 days, never infinite."""
+    match = _DURATION_RE.match(text) if len(text) <= MAX_NUMBER_CHARS else None
     if not match:
-        raise ValueError(f"bad duration {text!r}: write e.g. 500ms, 2s, 5m")
-    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        if _DURATION_RE.match(text):  # only the length is wrong: a 400-digit duration
+            raise ValueError(f"duration {shown(text)} is too long: at most {MAX_DURATION_TEXT}")
+        raise ValueError(f"bad duration {shown(text)}: write e.g. 500ms, 2s, 5m")
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        raise ValueError(f"duration {shown(text)} is too long: at most {MAX_DURATION_TEXT}")
+    return seconds
