@@ -72,7 +72,8 @@ def test_canary_deploying(snap_compare: Any, tmp_path: Path) -> None:
     """Deployment #1 of 1.2.0, phase canary: web-01 in the deploying colour (state
     deploying, step switch), the other hosts pending; header candidate 1.2.0; the side
     panel shows web-01's last step (deploy switch: exit 0) and the log pane web-01's log
-    lines with their escape sequences removed (no colour codes, no title change)."""
+    lines with each escape sequence shown as a visible ␛ (no colour applied, no title
+    change): `␛ERROR␛ shop[web-01] ...` and `␛connection pool 80…`."""
     script = Script(tmp_path)
 
     def setup(s: Script) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Sequence
 
 from canarytui.cli import demo, fleet, history, rollout
@@ -18,11 +21,35 @@ from canarytui.cli.args import (
     common_options,
     parser,
 )
+from canarytui.cli.safeio import SafeWriter, safe_output
 from canarytui.config import EnvFileError, VersionError
+from canarytui.journal import JournalError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_in = list(sys.argv[1:] if argv is None else argv)
+    """One command. Everything it writes goes through ``cli.safeio``: what a host printed
+    (versions, output, lock owners) reaches the terminal as text, never as a sequence."""
+    with safe_output() as stdout:
+        try:
+            return _dispatch(list(sys.argv[1:] if argv is None else argv), stdout)
+        except Exception as exc:  # a bug: one clear line; the traceback goes to a file
+            print(f"canarytui: internal error: {_crash_report(exc)}", file=sys.stderr)
+            return EXIT_ERROR
+
+
+def _crash_report(exc: Exception) -> str:
+    """Say what failed, and keep the traceback in a private file for the bug report."""
+    what = f"{type(exc).__name__}: {exc}"[:500]
+    try:
+        fd, path = tempfile.mkstemp(prefix="canarytui-crash-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as f:
+            f.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        return f"{what} (a bug in canarytui, not in what you did)"
+    return f"{what}\n  a bug in canarytui, not in what you did; the details are in {path}"
+
+
+def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
     try:
         rest, common = common_options(args_in)
     except UsageError as exc:
@@ -43,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser().parse_args(rest)
     except SystemExit as exc:  # argparse has printed its message
         return EXIT_INVALID if exc.code else EXIT_OK
+    if stdout is not None and getattr(args, "json", False):
+        stdout.json_lines = True  # exact JSON lines (json.dumps escapes every control)
     args.state_dir = common["state_dir"]
     args.theme = common["theme"]
     handler: Callable[[argparse.Namespace], int] = {
@@ -69,6 +98,9 @@ def _guard(fn: Callable[[], int]) -> int:
     except VersionError as exc:
         print(f"canarytui: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except JournalError as exc:  # its message names the file, what failed and what to do
+        print(f"canarytui: journal: {exc.detail}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print(
             "\ncanarytui: interrupted; an open deployment stays open in the journal "

@@ -1,4 +1,9 @@
-"""Printers: engine events as JSON lines or as human progress lines, and timestamps."""
+"""Printers: engine events as JSON lines or as human progress lines, and timestamps.
+
+A human line carries a host's text (versions, step output, reasons, notices): each such
+value goes through ``harmless`` so it stays on its own line, whatever it holds; the
+stream behind (``cli.safeio``) makes every write harmless as well.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,12 @@ import time
 from typing import IO
 
 from canarytui import events as ev
+from canarytui.textsafe import harmless
+
+
+def _plain(text: str) -> str:
+    """One line of a host's text, harmless (the stream bounds the length)."""
+    return harmless(text, None)
 
 
 def when(ts: float | None) -> str:
@@ -39,8 +50,8 @@ class HumanPrinter:
             case ev.DeploymentStarted(version=v, canaries=c, waves=w):
                 sizes = ", ".join(str(len(x)) for x in w) or "none"
                 self._say(
-                    f"deployment #{event.deployment}: {v} to canaries {', '.join(c)}; "
-                    f"waves of {sizes} host(s) after"
+                    f"deployment #{event.deployment}: {_plain(v)} to canaries "
+                    f"{_plain(', '.join(c))}; waves of {sizes} host(s) after"
                 )
             case ev.PhaseChanged():
                 self._say(f"-- {event.label}")
@@ -50,16 +61,20 @@ class HumanPrinter:
                 extra = (
                     f" {v}" if v and s in (ev.HostState.DEPLOYED, ev.HostState.ROLLED_BACK) else ""
                 )
-                self._say(f"   {h}: {s.value}{extra}" + (f"  ({d})" if d else ""))
+                self._say(_plain(f"   {h}: {s.value}{extra}" + (f"  ({d})" if d else "")))
             case ev.StepResult(host=h, step=st, exit_status=code, duration=dur, output=out):
                 mark = "ok" if code == 0 else f"FAILED (exit {code})"
-                self._say(f"   {h}: {st} {mark} {dur:.2f}s")
+                self._say(_plain(f"   {h}: {st} {mark} {dur:.2f}s"))
                 if code != 0 and out.strip():
-                    for line in out.strip().splitlines()[-5:]:
-                        self._say(f"      | {line}")
+                    # Lines end at "\n" only: any other break (NEL, VT...) is shown as it is.
+                    for line in out.replace("\r\n", "\n").strip().split("\n")[-5:]:
+                        self._say(f"      | {_plain(line)}")
             case ev.AnalysisStarted(canaries=c, baseline=b, duration=dur):
                 self._say(
-                    f"   watching {', '.join(c)} for {dur:g}s; baseline: {', '.join(b) or 'none'}"
+                    _plain(
+                        f"   watching {', '.join(c)} for {dur:g}s; "
+                        f"baseline: {', '.join(b) or 'none'}"
+                    )
                 )
             case ev.AnalysisUpdate(elapsed=el, duration=dur, measurements=ms):
                 now = time.monotonic()
@@ -70,23 +85,23 @@ class HumanPrinter:
                     f"{m.host} {m.rule}=" + ("-" if m.value is None else f"{m.value:.3g}")
                     for m in ms
                 )
-                self._say(f"   analysis {el:4.0f}s/{dur:g}s  {shown}")
+                self._say(_plain(f"   analysis {el:4.0f}s/{dur:g}s  {shown}"))
             case ev.VerdictReached(verdict=v, reasons=rs):
                 self._say(f"   verdict: {v.value.upper()}")
                 for r in rs:
-                    self._say(f"      {r}")
+                    self._say(f"      {_plain(r)}")
             case ev.WaveStarted(wave=i, waves=n, hosts=hs):
                 self._say(f"   wave {i}/{n}: {len(hs)} host(s)")
             case ev.WaveFinished(wave=i, waves=n, succeeded=ok, failed=bad):
                 self._say(
                     f"   wave {i}/{n} done: {len(ok)} ok, {len(bad)} failed"
-                    + (f" ({', '.join(bad)})" if bad else "")
+                    + (f" ({_plain(', '.join(bad))})" if bad else "")
                 )
             case ev.Notice(level=lv, message=m):
-                self._say(f"   [{lv}] {m}")
+                self._say(_plain(f"   [{lv}] {m}"))
             case ev.Decision(action=a, user=u, detail=d):
-                self._say(f"   decision: {a} by {u}" + (f" ({d})" if d else ""))
+                self._say(_plain(f"   decision: {a} by {u}" + (f" ({d})" if d else "")))
             case ev.DeploymentFinished(outcome=o, summary=s):
-                self._say(f"-- {o.value}: {s}")
+                self._say(_plain(f"-- {o.value}: {s}"))
             case _:
                 return

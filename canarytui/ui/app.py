@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from canarytui.config import Environment, load_env
 from canarytui.engine import Engine
 from canarytui.journal import Journal
 from canarytui.monitor import Monitor
+from canarytui.ui.safe_text import note_text, note_title
 from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.screens.fleet import FleetScreen
 from canarytui.ui.themes import DEFAULT_THEME, STATE_VARIABLES, load_themes
@@ -91,6 +93,26 @@ class CanaryApp(App[int]):
         self.fleet_screen = FleetScreen(self.engine, self.monitor)
         self._quitting = False
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification (widgets' and screens' ``notify`` end here): its text made
+        harmless and bounded. canarytui's own calls pass ``markup=False``: what they say
+        often carries a host's or the operator's text."""
+        super().notify(
+            note_text(message),
+            title=note_title(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
+
     def get_default_screen(self) -> Screen[None]:
         return self.fleet_screen
 
@@ -103,7 +125,7 @@ class CanaryApp(App[int]):
         # stall the UI for tens of milliseconds every second or two on a big fleet.
         gc.freeze()
         for problem in self.theme_problems:
-            self.notify(problem, title="theme", severity="warning", timeout=12)
+            self.notify(problem, title="theme", severity="warning", timeout=12, markup=False)
         if self.monitor is not None:
             await self.monitor.start()
 

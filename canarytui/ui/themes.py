@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ import canarytui
 
 THEMES_DIR_ENV = "CANARYTUI_THEMES_DIR"
 DEFAULT_THEME = "dark"
+# A theme's name is shown in the command palette, which reads its prompts as markup.
+THEME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 
 # Every canarytui variable used in .tcss, with the default a theme that lacks it gets
 # (Textual's built-in themes, a theme file that leaves some out).
@@ -107,6 +110,10 @@ def parse_theme(data: Any, source: str) -> Theme:
     for required in ("name", "primary"):
         if not isinstance(data.get(required), str) or not data[required].strip():
             raise ThemeError(f"{source}: {required}: required (a string)")
+    if not THEME_NAME.fullmatch(data["name"]):
+        raise ThemeError(
+            f"{source}: name: letters, digits and . _ + - only (at most 64), got {data['name']!r}"
+        )
     for key in _COLOUR_FIELDS:
         value = data.get(key)
         if value is None:

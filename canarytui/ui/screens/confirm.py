@@ -8,9 +8,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from canarytui.textsafe import harmless, harmless_block
+
+MESSAGE_LINES = 20
+
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Dismisses with True (confirmed) or False."""
+    """Dismisses with True (confirmed) or False. The title and message often carry a
+    version or host names: they are shown as they are (sanitised, no markup)."""
 
     DEFAULT_CSS = """
     ConfirmScreen {
@@ -40,8 +45,8 @@ class ConfirmScreen(ModalScreen[bool]):
         self, title: str, message: str, *, yes: str = "Yes", no: str = "No", danger: bool = False
     ) -> None:
         super().__init__(classes="-danger" if danger else None)
-        self.title_text = title
-        self.message = message
+        self.title_text = harmless(title)
+        self.message = harmless_block(message, max_lines=MESSAGE_LINES)
         self.yes = yes
         self.no = no
 

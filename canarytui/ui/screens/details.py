@@ -9,7 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Sparkline, Static
 
-from canarytui.textsafe import harmless_block
+from canarytui.textsafe import harmless, harmless_block
 from canarytui.ui.fleet_state import FleetState
 
 
@@ -37,7 +37,7 @@ class HostDetailsScreen(Screen[None]):
         self.host = host
 
     def compose(self) -> ComposeResult:
-        yield Static(f" host · {self.host}", id="title", markup=False)
+        yield Static(harmless(f" host · {self.host}"), id="title", markup=False)
         with VerticalScroll():
             yield Static(self._info(), id="info")
             yield Static("health history: latency (ms), 0 = failed", classes="caption")
@@ -78,13 +78,13 @@ class HostDetailsScreen(Screen[None]):
                 health += f" ({view.latency * 1000:.0f} ms)"
             rows.append(("health", health))
             if view.health_detail:
-                rows.append(("probe", harmless_block(view.health_detail)))
+                rows.append(("probe", view.health_detail))
         detail = engine.details.get(self.host)
         if detail:
-            rows.append(("detail", harmless_block(detail)))
-        for label, value in rows:
+            rows.append(("detail", detail))
+        for label, value in rows:  # a host's and the env file's text: shown as it is
             text.append(f"{label:<10}", "dim")
-            text.append(value + "\n")
+            text.append(harmless_block(value) + "\n")
         return text
 
     def _metrics(self) -> Text:
@@ -94,13 +94,13 @@ class HostDetailsScreen(Screen[None]):
         if rules:
             text.append("analysis rules on this host (recent samples)\n", "bold")
             for name, value in rules:
-                text.append(f" {name:<48}", "dim")
+                text.append(f" {harmless(name):<48}", "dim")
                 text.append(("no data" if value is None else f"{value:.4g}") + "\n")
             text.append("\n")
         if values:
             text.append("metrics (latest)\n", "bold")
-            for key, value in sorted(values.items()):
-                text.append(f" {key:<48}", "dim")
+            for key, value in sorted(values.items()):  # series and labels from the host
+                text.append(f" {harmless(key):<48}", "dim")
                 text.append(f"{value:>14.6g}\n")
         return text
 
@@ -111,7 +111,8 @@ class HostDetailsScreen(Screen[None]):
             text.append("no step run on this host in this session\n", "dim")
             return text
         status = "timed out" if view.last_exit is None else f"exit {view.last_exit}"
-        text.append(f"last step: {view.last_action or ''} {view.last_step} ({status})\n", "bold")
+        step = harmless(f"{view.last_action or ''} {view.last_step}")
+        text.append(f"last step: {step} ({status})\n", "bold")
         text.append(harmless_block(view.last_output) or "(no output)")
         return text
 

@@ -14,6 +14,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import Footer
 
 from canarytui import events as ev
@@ -23,6 +24,7 @@ from canarytui.ui.bridge import EngineBridge
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.messages import EngineEvents, HealthBatch, LogBatch, OperatorResult
 from canarytui.ui.notices import Announcement, for_event, for_outcome, for_refusal
+from canarytui.ui.safe_text import plain_title
 from canarytui.ui.screens.details import HostDetailsScreen
 from canarytui.ui.screens.fleet_actions import OperatorActions
 from canarytui.ui.screens.help import HelpScreen
@@ -108,6 +110,7 @@ class FleetScreen(OperatorActions):
                 title="open deployment",
                 severity="warning",
                 timeout=15,
+                markup=False,
             )
         grid = self.grid
         grid.focus()
@@ -223,7 +226,11 @@ class FleetScreen(OperatorActions):
         """Show what ``ui.notices`` made of an event or outcome (None: nothing to say)."""
         if note is not None:
             self.notify(
-                note.message, title=note.title, severity=note.severity, timeout=note.timeout
+                note.message,
+                title=note.title,
+                severity=note.severity,
+                timeout=note.timeout,
+                markup=False,
             )
 
     @on(FleetGrid.HostFocused)
@@ -252,7 +259,7 @@ class FleetScreen(OperatorActions):
             self.monitor.interest = set(self.state.picked)
             self.monitor.watch_logs(hosts)
 
-    def _grid_title(self) -> str:
+    def _grid_title(self) -> Content:
         total = len(self.state.env.hosts)
         shown = len(self.state.shown)
         title = f"fleet · {total} hosts"
@@ -260,7 +267,7 @@ class FleetScreen(OperatorActions):
             title += f" · filter {self.state.filter_text!r}: {shown} shown"
         if self.state.picked and not self.state.active:
             title += f" · {len(self.state.picked)} canary picked"
-        return title
+        return plain_title(title)
 
     # Keys (d, p and r are the rollout actions, in ``OperatorActions``) -------------------
 
@@ -269,18 +276,26 @@ class FleetScreen(OperatorActions):
         if name is None:
             return
         if self.state.active:
-            self.notify("canaries are fixed while a deployment is open", severity="warning")
+            self.notify(
+                "canaries are fixed while a deployment is open", severity="warning", markup=False
+            )
             return
         picked = self.state.toggle_pick(name)
-        self.notify(f"{name} {'picked' if picked else 'no longer picked'} as canary", timeout=3)
+        self.notify(
+            f"{name} {'picked' if picked else 'no longer picked'} as canary",
+            timeout=3,
+            markup=False,
+        )
         self._after_pick()
 
     def action_default_canaries(self) -> None:
         if self.state.active:
-            self.notify("canaries are fixed while a deployment is open", severity="warning")
+            self.notify(
+                "canaries are fixed while a deployment is open", severity="warning", markup=False
+            )
             return
         picked = self.state.pick_defaults()
-        self.notify(f"default canaries: {', '.join(picked)}", timeout=3)
+        self.notify(f"default canaries: {', '.join(picked)}", timeout=3, markup=False)
         self._after_pick()
 
     def _after_pick(self) -> None:
@@ -294,7 +309,7 @@ class FleetScreen(OperatorActions):
             return
         self.log_follow = None if self.log_follow == name else name
         self._sync_watch()
-        self.notify(f"logs: {self.log_follow or 'the canaries'}", timeout=2)
+        self.notify(f"logs: {self.log_follow or 'the canaries'}", timeout=2, markup=False)
 
     def action_details(self) -> None:
         name = self.grid.cursor_host

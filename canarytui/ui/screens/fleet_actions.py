@@ -31,7 +31,9 @@ class OperatorActions(Screen[None]):
     def action_deploy(self) -> None:
         if self.engine.busy:
             self.notify(
-                "the engine is busy with another action: wait, or roll back (r)", severity="warning"
+                "the engine is busy with another action: wait, or roll back (r)",
+                severity="warning",
+                markup=False,
             )
             return
         record = self.engine.open_deployment()
@@ -41,6 +43,7 @@ class OperatorActions(Screen[None]):
                 f"({record.phase_label}): promote (p) or roll back (r) first",
                 severity="warning",
                 timeout=8,
+                markup=False,
             )
             return
         canaries = self.state.canaries_for_deploy()
@@ -67,11 +70,15 @@ class OperatorActions(Screen[None]):
 
     def action_promote(self) -> None:
         if self.engine.busy:
-            self.notify("the engine is busy: wait for the current step", severity="warning")
+            self.notify(
+                "the engine is busy: wait for the current step", severity="warning", markup=False
+            )
             return
         record = self.engine.open_deployment()
         if record is None:
-            self.notify("nothing to promote: no deployment is open", severity="warning")
+            self.notify(
+                "nothing to promote: no deployment is open", severity="warning", markup=False
+            )
             return
         phase = ev.Phase(record.phase)
         if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
@@ -79,6 +86,7 @@ class OperatorActions(Screen[None]):
                 f"deployment #{record.id} is {record.phase_label}: nothing to promote "
                 "until the canary has a verdict",
                 severity="warning",
+                markup=False,
             )
             return
         waves = record.plan
@@ -98,7 +106,7 @@ class OperatorActions(Screen[None]):
             self.state.env.name, self.state.env.app
         )
         if record is None:
-            self.notify("nothing to roll back: no deployment yet", severity="warning")
+            self.notify("nothing to roll back: no deployment yet", severity="warning", markup=False)
             return
         running = " It stops what is running now." if self.engine.busy else ""
         self.app.push_screen(

@@ -12,6 +12,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from canarytui.journal import DeploymentRecord, Journal
+from canarytui.textsafe import harmless, harmless_block
+from canarytui.ui.safe_text import plain_cell, plain_title
 
 
 def when(ts: float | None) -> str:
@@ -53,7 +55,9 @@ class HistoryScreen(Screen[None]):
         self.records: list[DeploymentRecord] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(f" history · {self.env_name} / {self.app_name}", id="title", markup=False)
+        yield Static(
+            harmless(f" history · {self.env_name} / {self.app_name}"), id="title", markup=False
+        )
         yield DataTable(cursor_type="row", zebra_stripes=True, id="deployments")
         with VerticalScroll(id="detail"):
             yield Static(id="detail-text")
@@ -65,16 +69,21 @@ class HistoryScreen(Screen[None]):
         table.add_columns(
             "#", "version", "started (UTC)", "by", "canaries", "phase", "verdict", "outcome"
         )
-        for r in self.records:
+        for r in self.records:  # a str cell would be read as markup
             table.add_row(
-                str(r.id),
-                r.version,
-                when(r.started_at),
-                r.user,
-                ", ".join(r.canaries),
-                r.phase_label,
-                r.verdict or "-",
-                r.outcome or ("open" if r.is_open else "-"),
+                *map(
+                    plain_cell,
+                    (
+                        r.id,
+                        r.version,
+                        when(r.started_at),
+                        r.user,
+                        ", ".join(r.canaries),
+                        r.phase_label,
+                        r.verdict or "-",
+                        r.outcome or ("open" if r.is_open else "-"),
+                    ),
+                ),
                 key=str(r.id),
             )
         table.focus()
@@ -93,29 +102,32 @@ class HistoryScreen(Screen[None]):
 
     def show(self, record: DeploymentRecord) -> None:
         detail = self.query_one("#detail", VerticalScroll)
-        detail.border_title = f"deployment #{record.id} · {record.version}"
+        detail.border_title = plain_title(f"deployment #{record.id} · {record.version}")
+        # What the journal holds came from hosts and operators: each value as it is.
         text = Text()
         text.append("summary   ", "dim")
-        text.append((record.summary or "-") + "\n")
+        text.append(harmless_block(record.summary or "-") + "\n")
         text.append("finished  ", "dim")
         text.append(when(record.finished_at) + "\n")
         text.append("plan      ", "dim")
         text.append(
-            f"canaries {', '.join(record.canaries)}; "
-            + "; ".join(f"wave {i}: {len(w)} host(s)" for i, w in enumerate(record.plan, 1))
+            harmless(
+                f"canaries {', '.join(record.canaries)}; "
+                + "; ".join(f"wave {i}: {len(w)} host(s)" for i, w in enumerate(record.plan, 1))
+            )
             + "\n\n"
         )
         text.append("decisions\n", "bold")
         for d in self.journal.decisions(record.id):
-            text.append(f" {when(d['at'])}  {d['user']}@{d['machine']}  ", "dim")
-            text.append(f"{d['action']}", "bold")
-            text.append(f"  {d['detail']}\n")
+            text.append(harmless(f" {when(d['at'])}  {d['user']}@{d['machine']}  "), "dim")
+            text.append(harmless(f"{d['action']}"), "bold")
+            text.append(harmless(f"  {d['detail']}") + "\n")
         text.append("\nhosts\n", "bold")
         for h in self.journal.hosts(record.id).values():
-            text.append(f" {h.host:<14} {h.role:<8} ", "dim")
-            text.append(f"{h.previous or '?'} → {h.current or '?'}  {h.state}")
+            text.append(harmless(f" {h.host:<14} {h.role:<8} "), "dim")
+            text.append(harmless(f"{h.previous or '?'} → {h.current or '?'}  {h.state}"))
             if h.last_step:
-                text.append(f"  (last: {h.last_step}, exit {h.exit_status})", "dim")
+                text.append(harmless(f"  (last: {h.last_step}, exit {h.exit_status})"), "dim")
             text.append("\n")
         self.query_one("#detail-text", Static).update(text)
 

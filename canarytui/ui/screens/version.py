@@ -9,6 +9,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from canarytui.config import Environment, VersionError
+from canarytui.textsafe import harmless, harmless_block
+from canarytui.ui.widgets.plain_input import PlainInput
 
 
 class VersionScreen(ModalScreen[str | None]):
@@ -41,11 +43,17 @@ class VersionScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(f"Deploy to {self.env.name} / {self.env.app}", id="title", markup=False)
-            yield Static(f"canaries: {', '.join(self.canaries)}", markup=False)
-            yield Input(placeholder="version, e.g. 1.1.0", id="version")
+            yield Static(
+                harmless(f"Deploy to {self.env.name} / {self.env.app}"), id="title", markup=False
+            )
+            yield Static(harmless(f"canaries: {', '.join(self.canaries)}"), markup=False)
+            yield PlainInput(placeholder="version, e.g. 1.1.0", id="version")
             yield Static("", id="error", markup=False)
-            yield Static(self.hint or "enter: continue   escape: cancel", id="hint", markup=False)
+            yield Static(
+                harmless_block(self.hint) or "enter: continue   escape: cancel",
+                id="hint",
+                markup=False,
+            )
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -62,8 +70,8 @@ class VersionScreen(ModalScreen[str | None]):
             return
         try:
             self.env.validate_version(version)
-        except VersionError as exc:
-            error.update(str(exc))
+        except VersionError as exc:  # it echoes what was typed
+            error.update(harmless_block(str(exc), max_lines=5))
             return
         self.dismiss(version)
 

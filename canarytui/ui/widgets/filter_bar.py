@@ -1,7 +1,9 @@
 """The filter box docked under the fleet: hidden until shown, it reports what is typed.
 
 What the text selects is the screen's business: the bar posts ``FilterBar.Edited`` on
-every change and ``FilterBar.Done`` on enter (hiding itself first if left empty).
+every change and ``FilterBar.Done`` on enter (hiding itself first if left empty). The text
+is the operator's: pasted escapes are made harmless (``PlainInput``), and wherever the
+screen shows it (the grid's title) it is shown as typed, never read as markup.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from textual import on
 from textual.message import Message
 from textual.widgets import Input
 
+from canarytui.ui.widgets.plain_input import PlainInput
+
 PLACEHOLDER = (
     "filter: name, role, label (zone=eu-1), state (failed, "
     "deploying, ...), canary  ·  enter keeps it, escape clears"
 )
 
 
-class FilterBar(Input):
+class FilterBar(PlainInput):
     """An ``Input`` with ``show()``, ``hide()`` and (inherited) ``clear()``."""
 
     # The border is !important: one accent border whatever Input's own :focus and

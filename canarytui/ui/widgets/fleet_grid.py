@@ -2,13 +2,16 @@
 
 Only the lines in view are rendered, so 1,000 hosts cost what the ~40 visible tiles cost
 (a widget per tile froze input for ~0.5 s a second at that size). Tile colours come from
-component classes whose CSS reads the theme's state variables.
+component classes whose CSS reads the theme's state variables. Segments reach the terminal
+as they are: every text on a tile (a version is what a host printed) goes through ``_fit``,
+which makes it harmless and fits it in cells, not characters (wide characters).
 """
 
 from __future__ import annotations
 
 import math
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -19,6 +22,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from canarytui.textsafe import harmless
 from canarytui.ui.fleet_state import FleetState, TileKind
 
 TILE_WIDTH = 22
@@ -30,6 +34,7 @@ PITCH_Y = TILE_HEIGHT + ROW_GAP
 CURSOR_MARK = "▌"
 CANARY_BADGE = " ◆ canary "
 PICKED_BADGE = " ◇ canary "
+FIT_LIMIT = 200  # characters of a tile text kept before fitting it in its cells
 
 
 class FleetGrid(ScrollView, can_focus=True):
@@ -240,7 +245,7 @@ class FleetGrid(ScrollView, can_focus=True):
             if y == 1:
                 style = self.get_component_rich_style("fleet-grid--empty")
                 text = (
-                    f" no host matches {self.state.filter_text!r}"
+                    f" no host matches {harmless(self.state.filter_text)!r}"
                     if self.state.filter_text
                     else " no hosts"
                 )
@@ -281,7 +286,7 @@ class FleetGrid(ScrollView, can_focus=True):
             segments = [
                 mark,
                 Segment(title, name_style),
-                Segment(" " * (inner - len(title) - len(badge)), text_style),
+                Segment(" " * (inner - cell_len(title) - len(badge)), text_style),
             ]
             if badge:
                 segments.append(Segment(badge, self._badge_style()))
@@ -294,8 +299,8 @@ class FleetGrid(ScrollView, can_focus=True):
             view = state.hosts[name]
             right = view.last_step if kind == TileKind.DEPLOYING and view.last_step else ""
         right = _fit(right, inner // 2)
-        left = _fit(left, inner - len(right) - 1)
-        pad = inner - len(left) - len(right)
+        left = _fit(left, inner - cell_len(right) - 1)
+        pad = inner - cell_len(left) - cell_len(right)
         return [
             mark,
             Segment(left, text_style),
@@ -317,9 +322,13 @@ class FleetGrid(ScrollView, can_focus=True):
 
 
 def _fit(text: str, width: int) -> str:
+    """``text`` made harmless and cut to ``width`` cells (with ``…`` if cut)."""
     if width <= 0:
         return ""
-    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+    text = harmless(text, FIT_LIMIT)
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, width - 1) + "…"
 
 
 def _health_text(state: FleetState, name: str) -> str:

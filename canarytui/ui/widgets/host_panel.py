@@ -11,6 +11,9 @@ from textual.widgets import Sparkline, Static
 
 from canarytui.textsafe import harmless
 from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.safe_text import plain_title
+
+VALUE_LIMIT = 200  # characters of one value shown
 
 OUTPUT_LINES = 4
 METRICS_SHOWN = 6
@@ -77,7 +80,7 @@ class HostPanel(Vertical):
         host = state.env.host(name)
         view = state.hosts[name]
         engine = state.engine
-        self.border_title = name + ("  ◆ canary" if state.is_canary(name) else "")
+        self.border_title = plain_title(name + ("  ◆ canary" if state.is_canary(name) else ""))
         text = Text()
         _row(text, "address", host.address + (f":{host.port}" if host.port else ""))
         _row(text, "roles", ", ".join(host.roles) or "-")
@@ -91,7 +94,7 @@ class HostPanel(Vertical):
             _row(text, "health", health)
         detail = engine.details.get(name) or (view.health_detail if view.ok is not True else "")
         if detail:
-            _row(text, "note", harmless(detail.strip().splitlines()[-1], 200))
+            _row(text, "note", (detail.strip().splitlines() or [""])[-1])
         info.update(text)
         caption = self.query_one("#host-caption", Static)
         samples = list(view.latencies)
@@ -116,8 +119,9 @@ class HostPanel(Vertical):
 
 
 def _row(text: Text, label: str, value: str) -> None:
+    """One ``label value`` line; the value (a host's or the env file's text) as it is."""
     text.append(f"{label:<8}", "dim")
-    text.append(value + "\n")
+    text.append(harmless(value, VALUE_LIMIT) + "\n")
 
 
 def _metrics_text(values: list[tuple[str, float | None]], samples: int) -> Text:
@@ -126,7 +130,7 @@ def _metrics_text(values: list[tuple[str, float | None]], samples: int) -> Text:
         return text
     text.append(f"key metrics, last {samples} sample(s)\n", "dim")
     for key, value in values[:METRICS_SHOWN]:
-        text.append(f" {key[:24]:<24} ", "dim")
+        text.append(f" {harmless(key)[:24]:<24} ", "dim")
         text.append(("no data" if value is None else f"{value:.4g}") + "\n")
     return text
 
@@ -145,12 +149,14 @@ def _step_text(
     status = "timed out" if exit_status is None else f"exit {exit_status}"
     style: Style | str = "bold" if exit_status == 0 else error
     text.append("last step ", "dim")
-    text.append(f"{action or ''} {step}: ", "bold")
+    text.append(harmless(f"{action or ''} {step}", VALUE_LIMIT) + ": ", "bold")
     text.append(status, style)
     if duration is not None:
         text.append(f" ({duration:.1f}s)", "dim")
     text.append("\n")
-    lines = [line for line in output.splitlines() if line.strip()][-OUTPUT_LINES:]
+    # Lines end at "\n" only: any other break (NEL, VT...) is shown as a placeholder.
+    lines = [line for line in output.replace("\r\n", "\n").split("\n") if line.strip()]
+    lines = lines[-OUTPUT_LINES:]
     for line in lines:
-        text.append(" " + harmless(line, 200) + "\n", "dim")
+        text.append(" " + harmless(line, VALUE_LIMIT) + "\n", "dim")
     return text

@@ -7,7 +7,9 @@ from rich.style import Style
 from rich.text import Text
 
 from canarytui import events as ev
+from canarytui.textsafe import harmless, harmless_block
 from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.safe_text import plain_title
 from canarytui.ui.widgets.state_text import StateText
 
 BAR_WIDTH = 12
@@ -16,7 +18,8 @@ MEASUREMENTS_SHOWN = 6
 
 
 class RolloutProgress(StateText):
-    """Rendered from the fleet state; ``redraw()`` after changes."""
+    """Rendered from the fleet state; ``redraw()`` after changes. Versions, users, host
+    names, reasons and summaries are shown as they are (``harmless``, no markup)."""
 
     DEFAULT_CSS = """
     RolloutProgress {
@@ -70,15 +73,15 @@ class RolloutProgress(StateText):
             text.append("No deployment yet.\n\n", label)
             picks = state.canaries_for_deploy()
             text.append("canaries ", label)
-            text.append(", ".join(picks) + ("" if state.picked else " (default)") + "\n")
+            text.append(harmless(", ".join(picks)) + ("" if state.picked else " (default)") + "\n")
             self._keys(
                 text, [("space", "toggle canary"), ("c", "default canaries"), ("d", "deploy")]
             )
             self._put(text)
             return
-        self.border_title = f"rollout #{d.id} · {d.version}"
+        self.border_title = plain_title(f"rollout #{d.id} · {d.version}")
         text.append("by ", label)
-        text.append(f"{d.user}  ")
+        text.append(f"{harmless(d.user)}  ")
         text.append("phase ", label)
         text.append(state.phase_label() + "\n")
         for wave in state.wave_progress():
@@ -93,7 +96,7 @@ class RolloutProgress(StateText):
                 state.finished.outcome.value,
                 self._style("pass" if state.finished.outcome is ev.Outcome.COMPLETE else "fail"),
             )
-            text.append(f"\n{state.finished.summary}\n")
+            text.append(f"\n{harmless_block(state.finished.summary)}\n")
         self._next_keys(text)
         self._put(text)
 
@@ -158,7 +161,7 @@ class RolloutProgress(StateText):
         # Reasons that are not a measurement (a canary that failed its deploy, no data...).
         other = [r for r in v.reasons if r not in measured]
         for reason in other[:REASONS_SHOWN]:
-            text.append(f" • {reason}\n")
+            text.append(f" • {harmless(reason)}\n")
         if len(other) > REASONS_SHOWN:
             text.append(f" … {len(other) - REASONS_SHOWN} more\n", self._style("label"))
         if v.verdict is ev.Verdict.PASS:
@@ -175,12 +178,12 @@ class RolloutProgress(StateText):
         mark, style = {True: ("✓", "done"), False: ("✗", "failed"), None: ("·", "todo")}[m.passed]
         value = "no data" if m.value is None else f"{m.value:.4g}"
         text.append(f" {mark} ", self._style(style))
-        text.append(f"{m.host} {m.rule} {value}")
+        text.append(harmless(f"{m.host} {m.rule} {value}"))
         if m.baseline is not None:
             text.append(f" (baseline {m.baseline:.4g})", self._style("label"))
         text.append("\n")
         if limit:
-            text.append(f"   limit {m.limit}\n", self._style("label"))
+            text.append(f"   limit {harmless(m.limit)}\n", self._style("label"))
 
     def _next_keys(self, text: Text) -> None:
         phase = self.state.engine.phase

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from canarytui import events as ev
+from canarytui.textsafe import harmless
 from canarytui.ui.widgets.state_text import StateText
 
 # Phase -> component class (its colour comes from the theme).
@@ -67,9 +68,9 @@ class StatusHeader(StateText):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" canarytui ", style("status-header--app"))
         text.append(" env ", style("status-header--label"))
-        text.append(env.name, style("status-header--app"))
+        text.append(harmless(env.name), style("status-header--app"))
         text.append("  app ", style("status-header--label"))
-        text.append(env.app, style("status-header--app"))
+        text.append(harmless(env.app), style("status-header--app"))
         text.append("  phase ", style("status-header--label"))
         text.append(
             f" {state.phase_label()} ", style(f"status-header--{_PHASE_CLASS.get(phase, 'idle')}")
@@ -78,8 +79,9 @@ class StatusHeader(StateText):
         if d is not None and state.active:
             text.append(f" #{d.id}", style("status-header--label"))
         text.append("  stable ", style("status-header--label"))
-        text.append(stable or "?", style("status-header--app"))
+        # What the hosts run (as they print it) and the release typed: shown as they are.
+        text.append(harmless(stable or "?"), style("status-header--app"))
         text.append("  candidate ", style("status-header--label"))
-        text.append(candidate or "-", style("status-header--app"))
+        text.append(harmless(candidate or "-"), style("status-header--app"))
         text.append(f"  {len(env.hosts)} hosts", style("status-header--label"))
         self._put(text)
