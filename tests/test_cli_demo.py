@@ -162,7 +162,13 @@ async def test_stale_lock_broken_by_unlock(
     refused = await run_cli("deploy", env, "1.1.0")
     assert refused.code == 1
     assert "locked by" in refused.err and "deployment #1 of 1.2.0" in refused.err
-    unlock = await run_cli("unlock", env)
+    # That deployment is open (elsewhere): unlock refuses without --force, saying why.
+    refused_unlock = await run_cli("unlock", env)
+    assert refused_unlock.code == 1
+    assert "NOT broken" in refused_unlock.out and "--force" in refused_unlock.out
+    assert "1.2.0" in refused_unlock.out and "--take-over" in refused_unlock.out
+    assert locks_on_hosts(demo) != []
+    unlock = await run_cli("unlock", env, "--force")
     assert unlock.code == 0
     assert "web-01: broke lock held by" in unlock.out and "1.2.0" in unlock.out
     assert locks_on_hosts(demo) == []

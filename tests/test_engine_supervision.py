@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from conftest import engine_for, wait_for
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
+from canarytui.journal import JournalError
 from canarytui.ssh import CommandResult
 
 
@@ -46,7 +48,9 @@ async def test_error_in_one_hosts_work_halts_the_wave_and_rollback_restores(
         # Wave 2 is web-03 and web-04: web-04's install waits until the deployment is
         # halted, then goes on (as it would if nobody stopped it); web-03's work hits a
         # bug once web-04 is under way.
-        async def run(name: str, command: str, timeout: float | None = None) -> CommandResult:
+        async def run(
+            name: str, command: str, timeout: float | None = None, **kw: int
+        ) -> CommandResult:
             nonlocal sibling_cancelled
             if "releases/" in command and name == "web-04":
                 sibling_started.set()
@@ -58,7 +62,7 @@ async def test_error_in_one_hosts_work_halts_the_wave_and_rollback_restores(
             if "releases/" in command and name == "web-03":
                 await sibling_started.wait()
                 raise RuntimeError("injected bug")
-            return await real_run(name, command, timeout)
+            return await real_run(name, command, timeout, **kw)
 
         engine.fleet.run = run  # type: ignore[method-assign]
         outcome = await asyncio.wait_for(engine.promote(), 60)
@@ -147,3 +151,40 @@ async def test_a_failing_consumer_is_reported_and_the_rollout_goes_on(
     assert record is not None
     journaled = [e["message"] for e in engine.journal.events(record.id) if e["event"] == "notice"]
     assert sum("consumer bug" in m for m in journaled) == 3
+
+
+async def test_a_journal_that_fails_mid_wave_stops_every_host(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A full disk in wave 2: the error is clear, and no host changes after it."""
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+        real_record = engine.journal.record
+        failed_at: list[ev.Event] = []
+
+        def record(event: ev.Event) -> None:
+            if failed_at or (isinstance(event, ev.StepResult) and event.host == "web-03"):
+                failed_at.append(event)
+                raise JournalError(engine.journal.path, "could not record an event", "free space")
+            real_record(event)
+
+        engine.journal.record = record  # type: ignore[method-assign]
+        with pytest.raises(JournalError, match="could not record"):
+            await asyncio.wait_for(engine.promote(), 60)
+        engine.journal.record = real_record  # type: ignore[method-assign]
+        assert not engine.busy
+    finally:
+        await engine.fleet.close()
+    # Wave 3 never started; wave 2's other host stopped where it was.
+    assert versions(demo)["web-05"] == "1.0.0" and versions(demo)["web-06"] == "1.0.0"
+    record = engine.journal.last_deployment("demo", "shop")
+    assert record is not None and record.is_open
+    # What the journal has is enough for a later process to roll everything back.
+    later = engine_for(demo.env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(later.rollback(), 60) is ev.Outcome.ROLLED_BACK
+    finally:
+        await later.fleet.close()
+    assert set(versions(demo).values()) == {"1.0.0"}
+    assert lock_dirs(demo) == set()

@@ -39,11 +39,13 @@ canarytui ENV.yaml                      the UI on that environment
 canarytui demo [--hosts N]              embedded demo fleet + the UI
 canarytui check ENV.yaml                validate, connect to every host, print version and health
 canarytui deploy ENV.yaml VERSION [--canary a,b | --canary-percent N] [--auto-promote] [--json]
+                                        [--previous VERSION]: for hosts reporting no version
 canarytui promote ENV.yaml [--json]     continue the open deployment to the rest
 canarytui rollback ENV.yaml [--json]    roll the open (or last) deployment back where it went
+canarytui rollback ENV.yaml --take-over  roll back another machine's open deployment
 canarytui status ENV.yaml               the open deployment and the fleet, once
 canarytui history ENV.yaml [--json]     past deployments from the journal
-canarytui unlock ENV.yaml               break a stale lock, after saying whose it was
+canarytui unlock ENV.yaml [--force]     break a stale lock, after saying whose it was
 canarytui demo --serve [--hosts N]      the demo fleet alone; prints its env file's path
 canarytui demo ctl HOST down|hang|flaky|slow|up    faults on a running demo fleet
 
@@ -95,14 +97,31 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--canary", help="comma-separated canary host names")
     group.add_argument("--canary-percent", type=float)
     s.add_argument("--auto-promote", action="store_true")
+    s.add_argument(
+        "--previous",
+        metavar="VERSION",
+        help="the version to roll back to on hosts that report no valid version",
+    )
     s.add_argument("--json", action="store_true")
     for name in ("promote", "rollback", "history"):
         s = sub.add_parser(name)
         s.add_argument("env")
         s.add_argument("--json", action="store_true")
-    for name in ("status", "unlock"):
-        s = sub.add_parser(name)
-        s.add_argument("env")
+        if name == "rollback":
+            s.add_argument(
+                "--take-over",
+                action="store_true",
+                help="roll back another machine's open deployment, known from the hosts' locks",
+            )
+    s = sub.add_parser("status")
+    s.add_argument("env")
+    s = sub.add_parser("unlock")
+    s.add_argument("env")
+    s.add_argument(
+        "--force",
+        action="store_true",
+        help="break the locks of a deployment that may still be open",
+    )
     s = sub.add_parser("demo")
     s.add_argument("--hosts", type=int, default=12)
     s.add_argument("--serve", action="store_true")

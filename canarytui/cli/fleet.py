@@ -62,47 +62,64 @@ def _last_detail(engine: Any, name: str) -> str:
 
 
 def status(args: argparse.Namespace) -> int:
-    """`status`: the open deployment and the fleet, once."""
+    """`status`: the open deployment (from this journal, or the hosts' locks) and the fleet."""
     env = load_env(args.env)
     journal = runner.journal(args)
-    from canarytui.engine import Engine
+    from canarytui.engine import Engine, takeover
 
     async def go() -> int:
         engine = Engine(env, journal)
         try:
+            finished = await engine.finish_stale_locks()
+            if finished is not None:
+                print(f"released the locks deployment #{finished} left when it ended")
+            found = await engine.inspect_locks()
             record = engine.open_deployment()
-            versions = await engine.discover()
         finally:
             await engine.fleet.close()
-        if record is None:
-            last = journal.last_deployment(env.name, env.app)
-            print(
-                f"{env.name}/{env.app}: no open deployment"
-                + (
-                    f" (last: #{last.id} {last.version} {last.outcome or last.phase_label})"
-                    if last
-                    else ""
-                )
-            )
-            recorded: dict[str, Any] = {}
-        else:
+        recorded: dict[str, Any] = {}
+        foreign = [
+            f for f in takeover.deployments(found) if journal.deployment_by_token(f.token) is None
+        ]
+        if record is not None:
             print(
                 f"{env.name}/{env.app}: deployment #{record.id} of {record.version} is OPEN: "
                 f"{record.phase_label}" + (f", verdict {record.verdict}" if record.verdict else "")
             )
             print(f"   started by {record.user}@{record.machine} at {when(record.started_at)}")
             recorded = journal.hosts(record.id)
+        else:
+            last = journal.last_deployment(env.name, env.app)
+            print(
+                f"{env.name}/{env.app}: no open deployment in this journal"
+                + (
+                    f" (last: #{last.id} {last.version} {last.outcome or last.phase_label})"
+                    if last
+                    else ""
+                )
+            )
+        for other in foreign:
+            print(
+                f"   the hosts' locks: deployment #{other.owner.get('deployment', '?')} of "
+                f"{other.version} by {other.describe()} is OPEN on {len(other.hosts)} host(s), "
+                f"not in this journal ({journal.path})"
+            )
+            print(f"   to roll it back from here: canarytui rollback {env.path} --take-over")
+        held_by = {h: f for f in foreign for h in f.hosts}
         width = max(len(h) for h in env.host_names)
         print(f"{'HOST':<{width}}  {'RUNNING':<14} {'RECORDED':<14} {'STATE':<15} ROLE")
         for name in env.host_names:
+            lock = found[name]
+            shown = "(unreachable)" if lock.error is not None else (lock.current or "-")
             rec = recorded.get(name)
-            running = versions.get(name)
-            reach = engine.host_states[name]
-            shown = "(unreachable)" if reach is ev.HostState.UNREACHABLE else (running or "-")
-            print(
-                f"{name:<{width}}  {shown:<14} {(rec.current if rec else '') or '-':<14} "
-                f"{(rec.state if rec else reach.value):<15} {rec.role if rec else ''}"
-            )
+            if rec is not None:
+                line = f"{(rec.current or '-'):<14} {rec.state:<15} {rec.role}"
+            elif name in held_by:
+                before = (lock.previous or "-") + " (prev)"
+                line = f"{before:<14} {'locked':<15} {held_by[name].version}"
+            else:
+                line = f"{'-':<14} {'unreachable' if lock.error else 'idle':<15}"
+            print(f"{name:<{width}}  {shown:<14} {line}".rstrip())
         return EXIT_OK
 
     try:
@@ -112,53 +129,84 @@ def status(args: argparse.Namespace) -> int:
 
 
 def unlock(args: argparse.Namespace) -> int:
-    """`unlock`: break the local and the hosts' locks, saying whose they were."""
+    """`unlock`: break stale locks, saying whose they were; an open deployment's need --force."""
     env = load_env(args.env)
+    from canarytui.engine import Engine, lockscripts, takeover
     from canarytui.engine import locks as lock
     from canarytui.engine.supervise import each_host
-    from canarytui.ssh import Fleet, SshError
+    from canarytui.ssh import SshError
 
     journal = runner.journal(args)
+
+    def is_open(token: object) -> bool:
+        """Open in this journal, or unknown to it (another machine's, maybe running)."""
+        if not isinstance(token, str):
+            return False  # an unreadable owner: nothing can continue it
+        record = journal.deployment_by_token(token)
+        return record is None or record.is_open
+
     path = lock.local_lock_path(journal.state_dir, env.name, env.app)
-    held = lock.break_local(path)
-    if held:
-        print(f"broke local lock {path}: it was held by {lock.describe_owner(held)}")
+    local = lock.read_local(path)
+    refused: dict[str, list[str]] = {}
+    if local is not None and is_open(local.get("token")) and not args.force:
+        refused.setdefault(lock.describe_owner(local), []).append(f"local lock {path}")
+    elif local is not None:
+        lock.break_local(path)
+        print(f"broke local lock {path}: it was held by {lock.describe_owner(local)}")
     else:
         print(f"no local lock at {path}")
 
     async def go() -> int:
-        fleet = Fleet(env)
+        engine = Engine(env, journal)
+        fleet = engine.fleet
         broken = 0
-        errors = 0
-
-        async def one(name: str) -> None:
-            nonlocal broken, errors
-            try:
-                result = await fleet.run(name, lock.break_command(env.app, env.name))
-            except SshError as exc:
-                errors += 1
-                print(f"{name}: could not check its lock: {exc}")
-                return
-            _, owner, _ = lock.parse_acquire(result.stdout)
-            if result.stdout.startswith("HELD"):
-                broken += 1
-                print(f"{name}: broke lock held by {lock.describe_owner(owner)}")
-
         try:
-            await each_host(env.host_names, one)
+            found = await takeover.inspect(engine.ctx)
+            targets = []
+            for name, held in found.items():
+                if held.error is not None:
+                    print(f"{name}: could not check its lock: {held.error}")
+                elif held.owner is not None:
+                    if is_open(held.owner.get("token")) and not args.force:
+                        refused.setdefault(lock.describe_owner(held.owner), []).append(name)
+                    else:
+                        targets.append(name)
+
+            async def one(name: str) -> None:
+                nonlocal broken
+                try:
+                    result = await fleet.run(name, lockscripts.break_command(env.app, env.name))
+                except SshError as exc:
+                    print(f"{name}: could not break its lock: {exc}")
+                    return
+                reply = lockscripts.parse_reply(result.stdout)
+                if reply.has("HELD"):
+                    broken += 1
+                    print(f"{name}: broke lock held by {lock.describe_owner(reply.owner())}")
+
+            await each_host(targets, one)
         finally:
             await fleet.close()
+        errors = sum(1 for held in found.values() if held.error is not None)
         print(
             f"== {broken} host lock(s) broken"
             + (f", {errors} host(s) unreachable" if errors else "")
         )
+        for owner, where in refused.items():
+            print(
+                f"   NOT broken: {', '.join(where)}: held by {owner}, a deployment that may "
+                "still be open. Breaking these locks lets another deployment start while those "
+                "hosts may be half-way through it. Roll it back instead (canarytui rollback "
+                f"{env.path}, or from another machine: canarytui rollback {env.path} "
+                "--take-over), or break them anyway with --force."
+            )
         record = journal.open_deployment(env.name, env.app)
         if record is not None:
             print(
                 f"   deployment #{record.id} of {record.version} is still open "
                 f"({record.phase_label}): promote or roll it back"
             )
-        return EXIT_OK if errors == 0 else EXIT_ERROR
+        return EXIT_OK if errors == 0 and not refused else EXIT_ERROR
 
     try:
         return asyncio.run(go())

@@ -16,6 +16,8 @@ def deploy(args: argparse.Namespace) -> int:
     """`deploy ENV VERSION`: canaries, analysis, then (with --auto-promote) every wave."""
     env = load_env(args.env)
     env.validate_version(args.version)
+    if args.previous is not None:
+        env.validate_version(args.previous)
     canaries = [c.strip() for c in args.canary.split(",") if c.strip()] if args.canary else None
 
     async def action(engine: Any) -> int:
@@ -24,6 +26,7 @@ def deploy(args: argparse.Namespace) -> int:
             canaries=canaries,
             canary_percent=args.canary_percent,
             auto_promote=args.auto_promote,
+            assume_previous=args.previous,
         )
         return finish(engine, outcome, args.json)
 
@@ -42,11 +45,11 @@ def promote(args: argparse.Namespace) -> int:
 
 
 def rollback(args: argparse.Namespace) -> int:
-    """`rollback`: the open (or last) deployment back where it went."""
+    """`rollback`: the open (or last) deployment back where it went (or another machine's)."""
     env = load_env(args.env)
 
     async def action(engine: Any) -> int:
-        outcome = await engine.rollback()
+        outcome = await engine.rollback(take_over=args.take_over)
         return finish(engine, outcome, args.json)
 
     return run_engine(args, env, args.json, action)

@@ -13,23 +13,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import traceback
-import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from typing import Any
 
 from canarytui import events as ev
 from canarytui.config import Environment, VersionError, render
+from canarytui.engine import takeover
 from canarytui.engine.bus import Bus, Context, RolloutState, Subscriber
 from canarytui.engine.canary import CanaryPhase
-from canarytui.engine.holding import LockKeeper, first_line
+from canarytui.engine.discovery import discover_one
+from canarytui.engine.holding import LockKeeper, TakenOver
 from canarytui.engine.hosts import HostWork
 from canarytui.engine.locks import LockHeld
 from canarytui.engine.plan import Plan, PlanError, make_plan
 from canarytui.engine.promotion import Promotion
 from canarytui.engine.rollback import Rollback
+from canarytui.engine.start import StartRefused, start_deployment
 from canarytui.engine.supervise import HostWorkFailed, each_host
-from canarytui.journal import DeploymentRecord, Journal, local_user, machine_name
-from canarytui.ssh import Fleet, SshError
+from canarytui.journal import DeploymentRecord, Journal, JournalError, local_user, machine_name
+from canarytui.ssh import Fleet
 
 # States a host stops in when an internal error halts the work it was doing.
 _STOPPED = {
@@ -60,7 +62,7 @@ class Engine:
         self.machine = machine_name()
         self.state = RolloutState(host_states={h: ev.HostState.UNKNOWN for h in env.host_names})
         self.bus = Bus(journal, self.state, self.user)
-        ctx = Context(env, journal, self.fleet, self.bus, self.machine)
+        self.ctx = ctx = Context(env, journal, self.fleet, self.bus, self.machine)
         self.locks = LockKeeper(ctx)
         self.hosts = HostWork(ctx, self.locks)
         self.canary = CanaryPhase(ctx, self.hosts)
@@ -126,34 +128,7 @@ class Engine:
     async def discover(self, names: Iterable[str] | None = None) -> dict[str, str | None]:
         """Ask hosts which version they run (``deploy.current``); unreachable ones are marked."""
         targets = list(names) if names is not None else self.env.host_names
-        return await each_host(targets, self._discover_one)
-
-    async def _discover_one(self, name: str) -> str | None:
-        command = render(self.env.deploy.current, self.env.placeholders(name))
-        try:
-            result = await self.fleet.run(name, command)
-        except SshError as exc:
-            self.emit(ev.HostUpdate(host=name, state=ev.HostState.UNREACHABLE, detail=str(exc)))
-            return None
-        version = first_line(result.stdout) if result.ok else None
-        state = self.state.host_states.get(name, ev.HostState.UNKNOWN)
-        d = self.state.deployment
-        in_deployment = (
-            d is not None
-            and d.is_open
-            and (name in d.canaries or any(name in wave for wave in d.plan))
-        )
-        if state in (ev.HostState.UNKNOWN, ev.HostState.UNREACHABLE) and not in_deployment:
-            state = ev.HostState.IDLE
-        self.emit(
-            ev.HostUpdate(
-                host=name,
-                state=state,
-                version=version,
-                detail="" if result.ok else result.output.strip()[-200:],
-            )
-        )
-        return version
+        return await each_host(targets, lambda name: discover_one(self.ctx, name))
 
     async def tail(self, name: str) -> AsyncIterator[str]:
         """The host's live log lines (the file's ``logs`` command)."""
@@ -172,20 +147,28 @@ class Engine:
         canaries: Sequence[str] | None = None,
         canary_percent: float | None = None,
         auto_promote: bool = False,
+        assume_previous: str | None = None,
     ) -> ev.Outcome:
-        """Lock, deploy the canaries, analyse; promote too if asked and the canary passed."""
+        """Lock, deploy the canaries, analyse; promote too if asked and the canary passed.
+
+        ``assume_previous``: the version to roll back to on hosts that report none.
+        """
         self.env.validate_version(version)
+        if assume_previous is not None:
+            self.env.validate_version(assume_previous)
         plan = make_plan(self.env, canaries, canary_percent)
+        await self.finish_stale_locks()
         open_one = self.open_deployment()
         if open_one is not None:
             raise ActionRefused(
                 f"deployment #{open_one.id} of {open_one.version} is still open "
                 f"({open_one.phase_label}): promote or roll it back first"
             )
-        return await self._run(self._deploy(version, plan, auto_promote))
+        return await self._run(self._deploy(version, plan, auto_promote, assume_previous))
 
     async def promote(self, *, all_waves: bool = True) -> ev.Outcome:
         """Continue the open deployment to the next wave (or through every wave)."""
+        await self.finish_stale_locks()
         record = self._require_open("promote")
         phase = ev.Phase(record.phase)
         if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
@@ -198,8 +181,13 @@ class Engine:
             raise ActionRefused(f"deployment #{record.id}: the canary failed; roll it back")
         return await self._run(self._promote(all_waves))
 
-    async def rollback(self) -> ev.Outcome:
-        """Roll back the open (or last) deployment everywhere it went; stops what runs."""
+    async def rollback(self, *, take_over: bool = False) -> ev.Outcome:
+        """Roll back the open (or last) deployment everywhere it went; stops what runs.
+
+        ``take_over``: the deployment is another machine's, known from the hosts' locks.
+        """
+        if take_over:
+            return await self._run(self._take_over())
         if self.busy:
             assert self._task is not None
             running = self.state.deployment
@@ -208,6 +196,7 @@ class Engine:
                 await self._task
             if running is None or self.state.deployment is None:
                 raise ActionRefused("the deployment was stopped before it changed anything")
+        await self.finish_stale_locks()
         record = self.open_deployment() or self.journal.last_deployment(self.env.name, self.env.app)
         if record is None:
             raise ActionRefused("nothing to roll back: this environment has no deployment")
@@ -256,6 +245,21 @@ class Engine:
             return await coro
         except (ActionRefused, LockHeld, PlanError, VersionError):
             raise
+        except TakenOver as exc:
+            raise ActionRefused(self._record_taken_over(exc.note)) from None
+        except (StartRefused, takeover.NothingToTakeOver) as exc:
+            raise ActionRefused(str(exc)) from None
+        except JournalError:
+            self.state.watched = set()
+            raise  # nothing more may change on a host that the journal cannot record
+        except HostWorkFailed as exc:
+            if isinstance(exc.error, JournalError):
+                self.state.watched = set()
+                raise exc.error from None
+            if self.state.deployment is None or not self.state.deployment.is_open:
+                raise
+            self._internal_error(exc)
+            return ev.Outcome.ERROR
         except Exception as exc:
             if self.state.deployment is None or not self.state.deployment.is_open:
                 raise
@@ -289,6 +293,37 @@ class Engine:
             "its locks: roll it back (or promote) when you have looked",
         )
 
+    def _record_taken_over(self, note: dict[str, Any]) -> str:
+        return takeover.record_taken_over(self.ctx, note)
+
+    async def finish_stale_locks(self) -> int | None:
+        """Release locks a finished deployment of ours left (killed before releasing)."""
+        if self.busy:
+            return None
+        finished = await self.locks.finish_stale()
+        if finished is not None:
+            self.emit(
+                ev.Notice(
+                    level="info",
+                    message=f"released the locks deployment #{finished} left when it ended",
+                )
+            )
+        return finished
+
+    async def inspect_locks(self) -> dict[str, takeover.HostLock]:
+        """What every host's lock says now (for status on any machine); changes nothing."""
+        found = await takeover.inspect(self.ctx)
+        record = self.open_deployment()
+        note = takeover.taken_note(found, record.token) if record is not None else None
+        if record is not None and note is not None and not self.busy:
+            self.state.adopt(record, self.journal)
+            self._record_taken_over(note)
+        return found
+
+    async def _take_over(self) -> ev.Outcome:
+        await takeover.take_over(self.ctx, self.locks)
+        return await self.rollbacks.run(ev.Outcome.ROLLED_BACK, decided=True)
+
     def _require_open(self, action: str) -> DeploymentRecord:
         record = self.open_deployment()
         if record is None:
@@ -298,8 +333,11 @@ class Engine:
 
     # The rollout ----------------------------------------------------------------------
 
-    async def _deploy(self, version: str, plan: Plan, auto_promote: bool) -> ev.Outcome:
-        await self._start(version, plan)
+    async def _deploy(
+        self, version: str, plan: Plan, auto_promote: bool, assume_previous: str | None
+    ) -> ev.Outcome:
+        await start_deployment(self.ctx, self.locks, version, plan, assume_previous)
+        self.promotion.pause_requested = False
         try:
             verdict = await self.canary.run()
             if verdict is ev.Verdict.FAIL:
@@ -317,59 +355,6 @@ class Engine:
         except asyncio.CancelledError:
             await self._interrupted()
             raise
-
-    async def _start(self, version: str, plan: Plan) -> None:
-        """A new deployment: its number, the locks (with discovery), its first events."""
-        token = uuid.uuid4().hex
-        # The deployment gets its number first, so every lock can say whose it is; it is
-        # discarded again if the locks cannot be had (nothing happened then).
-        d = self.journal.create_deployment(
-            token=token,
-            env=self.env.name,
-            app=self.env.app,
-            env_path=str(self.env.path),
-            version=version,
-            canaries=plan.canaries,
-            plan=plan.waves,
-            previous={},
-            user=self.user,
-            machine=self.machine,
-        )
-        self.state.deployment = None
-        try:
-            found = await self.locks.take(self.locks.owner(token, d, version), plan.hosts, True)
-            unreachable = [c for c in plan.canaries if isinstance(found.get(c), SshError)]
-            if unreachable:
-                errors = "; ".join(str(found[c]) for c in unreachable)
-                raise ActionRefused(f"canary unreachable, nothing was changed: {errors}")
-        except BaseException:
-            await asyncio.shield(self.locks.release(token))
-            self.journal.discard(d)
-            raise
-        previous = {h: (v if not isinstance(v, SshError) else None) for h, v in found.items()}
-        self.journal.set_previous_many(d, previous)
-        record = self.journal.deployment(d)
-        assert record is not None
-        self.state.deployment = record
-        self.state.previous.clear()
-        self.state.previous.update(previous)
-        self.promotion.pause_requested = False
-        self.emit(
-            ev.DeploymentStarted(
-                version=version,
-                canaries=plan.canaries,
-                waves=plan.waves,
-                previous=previous,
-                user=self.user,
-                deployment=d,
-            )
-        )
-        self.bus.decision("deploy", f"{version} to canaries {', '.join(plan.canaries)}")
-        for name, v in found.items():
-            if isinstance(v, SshError):
-                self.bus.host(name, ev.HostState.UNREACHABLE, detail=str(v))
-            else:
-                self.bus.host(name, ev.HostState.PENDING, version=v)
 
     async def _promote(self, all_waves: bool) -> ev.Outcome:
         try:

@@ -1,19 +1,22 @@
 """The deployment's locks as the engine holds them: take, take over, lock late, release.
 
 A lock belongs to the deployment (its token), so a later process continuing the same
-deployment takes it over; see ``engine.locks`` for the lock files and remote scripts.
+deployment takes it over; see ``locks`` (owners, the local file) and ``lockscripts``
+(the hosts' side). What a host replies is trusted only once parsed and validated.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from canarytui import events as ev
-from canarytui.config import render
-from canarytui.engine import locks
+from canarytui.config import Environment, render
+from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
 from canarytui.engine.supervise import each_host
 from canarytui.ssh import SshError
@@ -25,11 +28,35 @@ RELEASE_TIMEOUT = 10.0  # per host; a host that hangs keeps its lock for `unlock
 LockResults = dict[str, str | SshError | None]
 
 
+class UnreadableReply(SshError):
+    """A host answered a lock command with something that is not a lock reply."""
+
+
+class TakenOver(Exception):
+    """Another machine rolled this deployment back while this one was away."""
+
+    def __init__(self, note: dict[str, Any]) -> None:
+        self.note = note
+        who = f"{note.get('user', '?')}@{note.get('machine', '?')}"
+        super().__init__(f"taken over and rolled back by {who}")
+
+
 def first_line(text: str) -> str | None:
     for line in text.splitlines():
         if line.strip():
             return line.strip()
     return None
+
+
+def reported_version(env: Environment, text: str | None) -> str | None:
+    """The version a host printed, if it is one (matches ``version_pattern``); else None."""
+    line = first_line(text or "")
+    if line is None or len(line) > 256:
+        return None
+    try:
+        return line if re.fullmatch(env.version_pattern, line) else None
+    except re.error:
+        return None
 
 
 class LockKeeper:
@@ -38,6 +65,8 @@ class LockKeeper:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.holding: set[str] = set()
+        # After a take-over, the note the release leaves on the hosts for the first machine.
+        self.takeover_note: dict[str, Any] | None = None
 
     def owner(self, token: str, deployment: int, version: str) -> locks.Owner:
         return locks.Owner(
@@ -48,18 +77,22 @@ class LockKeeper:
             machine=self.ctx.machine,
         )
 
-    def _local_path(self) -> Path:
+    def local_path(self) -> Path:
         env = self.ctx.env
         return locks.local_lock_path(self.ctx.journal.state_dir, env.name, env.app)
 
     async def take(self, owner: locks.Owner, hosts: Sequence[str], discover: bool) -> LockResults:
         """Local lock, then every host's lock (with version discovery in the same trip).
 
-        Returns each host's version (or the error that made it unreachable). On a lock
+        Returns each host's version (or the error that made it unusable). On a lock
         held by someone else, releases what was taken and raises ``LockHeld``.
         """
-        locks.acquire_local(self._local_path(), owner)
-        results, held = await self.lock_hosts(owner, hosts, discover)
+        locks.acquire_local(self.local_path(), owner)
+        try:
+            results, held = await self.lock_hosts(owner, hosts, discover)
+        except TakenOver:
+            await self.release(owner.token)
+            raise
         if held:
             await self.release(owner.token)
             raise held[0]
@@ -69,32 +102,54 @@ class LockKeeper:
         self, owner: locks.Owner, hosts: Sequence[str], discover: bool
     ) -> tuple[LockResults, list[locks.LockHeld]]:
         env = self.ctx.env
+        fleet = self.ctx.fleet
         results: LockResults = {}
         held: list[locks.LockHeld] = []
+        taken: list[dict[str, Any]] = []
 
         async def one(name: str) -> None:
-            then = render(env.deploy.current, env.placeholders(name)) if discover else None
-            command = locks.acquire_command(env.app, env.name, owner, then)
+            current = render(env.deploy.current, env.placeholders(name)) if discover else None
+            known = self.ctx.state.previous.get(name)
+            command = lockscripts.acquire_command(env.app, env.name, owner, current, known)
             try:
-                result = await self.ctx.fleet.run(name, command)
+                result = await fleet.run(name, command)
             except SshError as exc:
                 results[name] = exc
                 return
-            taken, holder, rest = locks.parse_acquire(result.stdout)
-            if not taken:
-                held.append(locks.LockHeld(f"host {name}", holder))
-                return
-            self.holding.add(name)
-            results[name] = first_line(rest) if discover else None
+            reply = lockscripts.parse_reply(result.stdout)
+            if reply.has("TAKEN"):
+                taken.append(reply.owner("TAKEN"))
+            elif reply.has("LOCKED"):
+                self.holding.add(name)
+                results[name] = reported_version(env, reply.sections.get("PREVIOUS"))
+            elif reply.has("HELD"):
+                held.append(locks.LockHeld(f"host {name}", reply.owner("HELD")))
+            else:
+                results[name] = UnreadableReply(
+                    fleet.host(name),
+                    "its reply to the lock command could not be read "
+                    f"(exit {result.exit_status}): {result.output.strip()[-200:]!r}",
+                )
+                # The lock may have been made before the reply went wrong: never leave it.
+                with contextlib.suppress(SshError):
+                    await fleet.run(
+                        name,
+                        lockscripts.release_command(env.app, env.name, owner.token),
+                        timeout=RELEASE_TIMEOUT,
+                    )
 
         await each_host(hosts, one)
+        if taken:
+            raise TakenOver(taken[0])
         return results, held
 
     async def release(self, token: str) -> None:
+        """Free our locks (remote first, then local); after a take-over, leave its note."""
         env = self.ctx.env
         hosts = sorted(self.holding)
         self.holding.clear()
-        command = locks.release_command(env.app, env.name, token)
+        note, self.takeover_note = self.takeover_note, None
+        command = lockscripts.release_command(env.app, env.name, token, note)
 
         async def one(name: str) -> None:
             with contextlib.suppress(SshError):
@@ -102,7 +157,7 @@ class LockKeeper:
 
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(each_host(hosts, one), RELEASE_TIMEOUT + 5.0)
-        locks.release_local(self._local_path(), token)
+        locks.release_local(self.local_path(), token)
 
     async def ensure(self) -> None:
         """Continue a deployment: take over its locks (ours by token) on every host."""
@@ -111,7 +166,7 @@ class LockKeeper:
         assert d is not None
         owner = self.owner(d.token, d.id, d.version)
         hosts = d.canaries + [h for wave in d.plan for h in wave]
-        # Discovery rides along: a host never reached before tells what it runs now.
+        # Discovery rides along: a host never reached before tells what it ran first.
         results = await self.take(owner, hosts, discover=True)
         learned = {}
         for name, result in results.items():
@@ -142,6 +197,37 @@ class LockKeeper:
             self.ctx.bus.host(name, host_state, detail=str(held[0] if held else result))
             return False
         if unknown:
+            if result is None and failed is ev.HostState.FAILED:
+                await self._unlock_one(name, d.token)
+                self.ctx.bus.host(
+                    name,
+                    failed,
+                    detail="not deployed: it reports no valid version, so it could not be "
+                    "rolled back (check deploy.current on it)",
+                )
+                return False
             state.previous[name] = result
             self.ctx.journal.set_previous(d.id, name, result)
         return True
+
+    async def _unlock_one(self, name: str, token: str) -> None:
+        env = self.ctx.env
+        self.holding.discard(name)
+        with contextlib.suppress(SshError):
+            await self.ctx.fleet.run(
+                name, lockscripts.release_command(env.app, env.name, token), RELEASE_TIMEOUT
+            )
+
+    async def finish_stale(self) -> int | None:
+        """Locks left by a deployment of ours that is over (killed between its end and the
+        release): release them now. Returns that deployment's number, if any."""
+        held = locks.read_local(self.local_path())
+        token = held.get("token") if held else None
+        if not isinstance(token, str):
+            return None
+        record = self.ctx.journal.deployment_by_token(token)
+        if record is None or record.is_open:
+            return None
+        self.holding.update(record.canaries + [h for wave in record.plan for h in wave])
+        await self.release(token)
+        return record.id

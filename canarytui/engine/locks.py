@@ -1,23 +1,23 @@
-"""Deploy locks: one local (in the state dir), one on every target host.
+"""Deploy locks: who owns one (``Owner``), the local lock file, and refusals that say whose.
 
 A lock belongs to a deployment (its token), not to a process: a later process that
 continues the same deployment from the same journal takes it over. Anyone else is
-refused with who holds it and since when. Remote locks are atomic ``mkdir``s with an
-``owner`` file inside, so a cancelled run can be told apart and broken deliberately.
+refused with who holds it and since when. The hosts' locks (``lockscripts``) carry the
+same owner, plus what a colleague's machine needs to take the deployment over.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
-import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REMOTE_DIR = "~/.canarytui"
+FIELD_LIMIT = 200  # characters of one owner field shown (owners are read from hosts)
 
 
 class LockHeld(Exception):
@@ -29,16 +29,45 @@ class LockHeld(Exception):
         super().__init__(f"{where}: locked by {describe_owner(owner)}")
 
 
-def describe_owner(owner: dict[str, Any]) -> str:
+def _field(owner: dict[str, Any], key: str, default: str = "?") -> str:
+    value = owner.get(key)
+    if value is None or value == "":
+        return default
+    text = str(value)
+    return text if len(text) <= FIELD_LIMIT else text[:FIELD_LIMIT] + "…"
+
+
+def since_of(owner: dict[str, Any]) -> float | None:
     since = owner.get("since")
+    if isinstance(since, int | float) and not isinstance(since, bool) and math.isfinite(since):
+        return float(since) if 0 < since < 1e11 else None
+    return None
+
+
+def describe_owner(owner: dict[str, Any]) -> str:
+    """``user@machine (deployment #N of V, pid P) since WHEN``, whatever the owner holds."""
+    since = since_of(owner)
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if since else "unknown time"
-    who = f"{owner.get('user', '?')}@{owner.get('machine', '?')}"
-    what = f"deployment #{owner.get('deployment', '?')}"
+    who = f"{_field(owner, 'user')}@{_field(owner, 'machine')}"
+    what = f"deployment #{_field(owner, 'deployment')}"
     if owner.get("version"):
-        what += f" of {owner['version']}"
+        what += f" of {_field(owner, 'version')}"
     if owner.get("pid"):
-        what += f", pid {owner['pid']}"
+        what += f", pid {_field(owner, 'pid')}"
+    if owner.get("note"):
+        what += f", {_field(owner, 'note')}"
     return f"{who} ({what}) since {when}"
+
+
+def owner_from_text(text: str) -> dict[str, Any]:
+    """An owner file's text -> a dict; anything else is a note saying it was unreadable."""
+    try:
+        value = json.loads(text.strip() or "{}")
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        return {"note": "unreadable owner file"}
+    return value
 
 
 @dataclass(frozen=True)
@@ -49,7 +78,7 @@ class Owner:
     user: str
     machine: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, **extra: Any) -> dict[str, Any]:
         return {
             "token": self.token,
             "deployment": self.deployment,
@@ -58,6 +87,7 @@ class Owner:
             "machine": self.machine,
             "since": time.time(),
             "pid": os.getpid(),
+            **extra,
         }
 
 
@@ -70,30 +100,38 @@ def local_lock_path(state_dir: Path, env: str, app: str) -> Path:
 
 def read_local(path: Path) -> dict[str, Any] | None:
     try:
-        return dict(json.loads(path.read_text()))
+        text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return None
-    except (OSError, ValueError):
-        return {"user": "?", "machine": "?", "note": f"unreadable lock file {path}"}
+    except OSError:
+        return {"note": f"unreadable lock file {path}"}
+    return owner_from_text(text)
 
 
 def acquire_local(path: Path, owner: Owner) -> None:
     """Create the lock file atomically, or take it over if our deployment owns it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = json.dumps(owner.as_dict())
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         held = read_local(path) or {}
         if held.get("token") != owner.token:
             raise LockHeld(f"local lock {path}", held) from None
         pid = held.get("pid")
-        if pid and pid != os.getpid() and held.get("machine") == owner.machine and _alive(int(pid)):
+        if (
+            isinstance(pid, int)
+            and pid != os.getpid()
+            and held.get("machine") == owner.machine
+            and _alive(pid)
+        ):
             raise LockHeld(
                 f"local lock {path} (another process is driving this deployment)", held
             ) from None
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(data)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(data)
         os.replace(tmp, path)
         return
     with os.fdopen(fd, "w") as f:
@@ -115,68 +153,12 @@ def break_local(path: Path) -> dict[str, Any] | None:
 
 
 def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError):
         return True
     return True
-
-
-# ----------------------------------------------------------------------- remote
-
-
-def _remote_dir(app: str, env: str) -> str:
-    # The home-relative prefix stays unquoted so `~` expands; the name is quoted.
-    return f"{REMOTE_DIR}/{shlex.quote(f'lock.{env}.{app}')}"
-
-
-def acquire_command(app: str, env: str, owner: Owner, then: str | None = None) -> str:
-    """Take the host's lock atomically; print ``LOCKED`` or ``HELD`` and the owner.
-
-    ``then`` (e.g. the version discovery command) runs after a successful take, so a
-    deployment's first contact with a host is one round trip. The script keeps to shell
-    builtins where it can: on a fleet, every process it starts is paid per host.
-    """
-    d = _remote_dir(app, env)
-    owner_json = shlex.quote(json.dumps(owner.as_dict()))
-    ours = _is_ours(d, owner.token)
-    script = (
-        f"if mkdir {d} 2>/dev/null || {{ mkdir -p {REMOTE_DIR} && mkdir {d} 2>/dev/null; }}"
-        f" || {ours}; then printf '%s\\n' {owner_json} > {d}/owner && echo LOCKED"
-    )
-    if then:
-        script += f" && {{ {then}\n}}"
-    script += f"; else echo HELD; cat {d}/owner 2>/dev/null; fi"
-    return script
-
-
-def _is_ours(d: str, token: str) -> str:
-    """True when the lock's owner file names this deployment's token."""
-    return (
-        f'{{ IFS= read -r o < {d}/owner && case "$o" in *{shlex.quote(token)}*) true;;'
-        " *) false;; esac; } 2>/dev/null"
-    )
-
-
-def parse_acquire(stdout: str) -> tuple[bool, dict[str, Any], str]:
-    """-> (taken, owner if held, the rest of the output after the marker)."""
-    head, _, rest = stdout.partition("\n")
-    if head.strip() == "LOCKED":
-        return True, {}, rest
-    try:
-        owner = dict(json.loads(rest.strip() or "{}"))
-    except ValueError:
-        owner = {"note": "unreadable owner file"}
-    return False, owner, ""
-
-
-def release_command(app: str, env: str, token: str) -> str:
-    d = _remote_dir(app, env)
-    return f"if {_is_ours(d, token)}; then rm -rf {d}; fi; true"
-
-
-def break_command(app: str, env: str) -> str:
-    d = _remote_dir(app, env)
-    return f"if [ -d {d} ]; then echo HELD; cat {d}/owner 2>/dev/null; rm -rf {d}; fi; true"

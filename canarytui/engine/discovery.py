@@ -1,0 +1,44 @@
+"""Which version each host runs: asked with ``deploy.current``, trusted once validated."""
+
+from __future__ import annotations
+
+from canarytui import events as ev
+from canarytui.config import render
+from canarytui.engine.bus import Context
+from canarytui.engine.holding import reported_version
+from canarytui.ssh import SshError
+
+
+async def discover_one(ctx: Context, name: str) -> str | None:
+    """One host's version now; an unreachable host is marked, a host at rest shown idle."""
+    command = render(ctx.env.deploy.current, ctx.env.placeholders(name))
+    try:
+        result = await ctx.fleet.run(name, command)
+    except SshError as exc:
+        ctx.bus.emit(ev.HostUpdate(host=name, state=ev.HostState.UNREACHABLE, detail=str(exc)))
+        return None
+    version = reported_version(ctx.env, result.stdout) if result.ok else None
+    state = ctx.state.host_states.get(name, ev.HostState.UNKNOWN)
+    d = ctx.state.deployment
+    in_deployment = (
+        d is not None and d.is_open and (name in d.canaries or any(name in wave for wave in d.plan))
+    )
+    if state in (ev.HostState.UNKNOWN, ev.HostState.UNREACHABLE) and not in_deployment:
+        state = ev.HostState.IDLE
+    ctx.bus.emit(
+        ev.HostUpdate(
+            host=name,
+            state=state,
+            version=version,
+            detail=_discovery_detail(result.ok, result.stdout, result.output, version),
+        )
+    )
+    return version
+
+
+def _discovery_detail(ok: bool, stdout: str, output: str, version: str | None) -> str:
+    if not ok:
+        return output.strip()[-200:]
+    if version is None and stdout.strip():
+        return f"reports no valid version: {stdout.strip()[:80]!r} does not match version_pattern"
+    return ""

@@ -1,0 +1,144 @@
+"""The hosts' locks: the shell scripts that take, inspect, release and break them, and
+the strict parsing of their replies.
+
+On a host, ``~/.canarytui/lock.ENV.APP/`` is created atomically (``mkdir``) and holds
+``owner`` (one JSON line: deployment, token, version, who, since, and this host's
+previous version when known) and ``previous`` (what ``deploy.current`` printed when the
+deployment first locked the host). A colleague's machine reads these to show the open
+deployment and to roll it back (``rollback --take-over``), after which
+``~/.canarytui/taken.ENV.APP`` says who did, so the first machine learns it on return.
+Replies are read from marked lines (``CANARYTUI-...``) only; anything else is garbled.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from canarytui.engine.locks import Owner, owner_from_text
+
+REMOTE_DIR = "~/.canarytui"
+REPLY_LIMIT = 4096  # bytes of an owner or previous file read back
+MARKS = ("LOCKED", "HELD", "TAKEN", "PREVIOUS", "CURRENT")
+_PREFIX = "CANARYTUI-"
+
+
+def _paths(app: str, env: str) -> str:
+    # `~` must stay unquoted to expand; the names are quoted.
+    lock = shlex.quote(f"lock.{env}.{app}")
+    taken = shlex.quote(f"taken.{env}.{app}")
+    return f"D={REMOTE_DIR}/{lock}; T={REMOTE_DIR}/{taken}; "
+
+
+def _is_ours(token: str) -> str:
+    """True when the lock's owner file names this deployment's token."""
+    return (
+        f'{{ IFS= read -r o < "$D/owner" && case "$o" in *{shlex.quote(token)}*) true;;'
+        " *) false;; esac; } 2>/dev/null"
+    )
+
+
+def _show(path: str) -> str:
+    return f'head -c {REPLY_LIMIT} "{path}" 2>/dev/null; echo'
+
+
+def acquire_command(
+    app: str, env: str, owner: Owner, current: str | None = None, previous: str | None = None
+) -> str:
+    """Take the host's lock atomically (or take it over: same token); say what happened.
+
+    With ``current`` (the discovery command), the host's version before this deployment
+    is kept in the lock (first time only) and printed, so the first contact with a host
+    is one round trip.
+    """
+    extra = {"previous": previous} if previous else {}
+    owner_json = shlex.quote(json.dumps(owner.as_dict(**extra)))
+    token = shlex.quote(owner.token)
+    script = (
+        _paths(app, env) + f'if [ -f "$T" ] && grep -qF {token} "$T" 2>/dev/null; then '
+        f"echo {_PREFIX}TAKEN; {_show('$T')}; "
+        f'elif mkdir "$D" 2>/dev/null || {{ mkdir -p {REMOTE_DIR} && mkdir "$D" 2>/dev/null; }}'
+        f" || {_is_ours(owner.token)}; then "
+        f"printf '%s\\n' {owner_json} > \"$D/owner\" && echo {_PREFIX}LOCKED"
+    )
+    if current:
+        script += (
+            f'; if [ ! -e "$D/previous" ]; then {{ {current}\n}} > "$D/previous.new" 2>/dev/null'
+            f'; mv -f "$D/previous.new" "$D/previous"; fi; echo {_PREFIX}PREVIOUS; '
+            + _show("$D/previous")
+        )
+    script += f"; else echo {_PREFIX}HELD; {_show('$D/owner')}; fi"
+    return script
+
+
+def release_command(app: str, env: str, token: str, taken: dict[str, Any] | None = None) -> str:
+    """Free the lock if it is ours; after a take-over, leave word of who rolled it back."""
+    script = _paths(app, env) + f'if {_is_ours(token)}; then rm -rf "$D"; fi'
+    if taken is not None:
+        note = shlex.quote(json.dumps({**taken, "token": token}))
+        script += f"; printf '%s\\n' {note} > \"$T\""
+    return script + "; true"
+
+
+def inspect_command(app: str, env: str, current: str) -> str:
+    """Read a host's lock and take-over note (changing nothing), and its version now."""
+    return (
+        _paths(app, env) + f'if [ -d "$D" ]; then echo {_PREFIX}HELD; {_show("$D/owner")}; '
+        f"echo {_PREFIX}PREVIOUS; {_show('$D/previous')}; fi; "
+        f'if [ -f "$T" ]; then echo {_PREFIX}TAKEN; {_show("$T")}; fi; '
+        f"echo {_PREFIX}CURRENT; {{ {current}\n}}"
+    )
+
+
+def break_command(app: str, env: str) -> str:
+    """Remove the host's lock whoever holds it, printing whose it was."""
+    return (
+        _paths(app, env)
+        + f'if [ -d "$D" ]; then echo {_PREFIX}HELD; {_show("$D/owner")}; rm -rf "$D"; fi; true'
+    )
+
+
+# ------------------------------------------------------------------------- replies
+
+
+@dataclass
+class Reply:
+    """A lock script's reply: which marks it printed and what followed each."""
+
+    sections: dict[str, str] = field(default_factory=dict)
+
+    def has(self, mark: str) -> bool:
+        return mark in self.sections
+
+    def owner(self, mark: str = "HELD") -> dict[str, Any]:
+        return owner_from_text(self.sections.get(mark, ""))
+
+    def first_line(self, mark: str) -> str | None:
+        for line in self.sections.get(mark, "").splitlines():
+            if line.strip():
+                return line.strip()
+        return None
+
+    @property
+    def garbled(self) -> bool:
+        return not self.sections
+
+
+def parse_reply(stdout: str) -> Reply:
+    """Split a reply at its marked lines; text outside them (noise) is ignored."""
+    reply = Reply()
+    current: str | None = None
+    lines: list[str] = []
+    for line in stdout.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(_PREFIX) and stripped[len(_PREFIX) :] in MARKS:
+            if current is not None:
+                reply.sections[current] = "\n".join(lines)
+            current, lines = stripped[len(_PREFIX) :], []
+        elif current is not None:
+            lines.append(line)
+    if current is not None:
+        reply.sections[current] = "\n".join(lines)
+    return reply

@@ -1,0 +1,102 @@
+"""Starting a deployment: its number, the locks (with each host's version), its first events."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from canarytui import events as ev
+from canarytui.engine.bus import Context
+from canarytui.engine.holding import LockKeeper
+from canarytui.engine.plan import Plan
+from canarytui.ssh import SshError
+
+
+class StartRefused(Exception):
+    """The deployment cannot start; nothing was changed (the engine turns it into a refusal)."""
+
+
+async def start_deployment(
+    ctx: Context,
+    locks: LockKeeper,
+    version: str,
+    plan: Plan,
+    assume_previous: str | None = None,
+) -> None:
+    """Lock every host of the plan and learn what it runs; the deployment is then open.
+
+    A canary that cannot be reached, or a reachable host that reports no valid version
+    (without ``assume_previous`` to roll it back to), refuses the start: nothing changed.
+    """
+    token = uuid.uuid4().hex
+    # The deployment gets its number first, so every lock can say whose it is; it is
+    # discarded again if the locks cannot be had (nothing happened then).
+    d = ctx.journal.create_deployment(
+        token=token,
+        env=ctx.env.name,
+        app=ctx.env.app,
+        env_path=str(ctx.env.path),
+        version=version,
+        canaries=plan.canaries,
+        plan=plan.waves,
+        previous={},
+        user=ctx.user,
+        machine=ctx.machine,
+    )
+    ctx.state.deployment = None
+    ctx.state.previous.clear()
+    try:
+        found = await locks.take(locks.owner(token, d, version), plan.hosts, True)
+        unreachable = [c for c in plan.canaries if isinstance(found.get(c), SshError)]
+        if unreachable:
+            errors = "; ".join(str(found[c]) for c in unreachable)
+            raise StartRefused(f"canary unreachable, nothing was changed: {errors}")
+        unknown = [h for h in plan.hosts if h in found and found[h] is None]
+        if unknown and assume_previous is None:
+            shown = ", ".join(unknown[:8]) + (
+                f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+            )
+            raise StartRefused(
+                f"{shown} report(s) no valid version (deploy.current printed nothing that "
+                f"matches version_pattern), so they could not be rolled back; nothing was "
+                "changed: fix deploy.current, or say which version to roll them back to "
+                "(--previous VERSION)"
+            )
+    except BaseException:
+        await asyncio.shield(locks.release(token))
+        ctx.journal.discard(d)
+        raise
+    previous: dict[str, str | None] = {}
+    for host, found_version in found.items():
+        if isinstance(found_version, SshError):
+            previous[host] = None
+        else:
+            previous[host] = found_version or assume_previous
+    ctx.journal.set_previous_many(d, previous)
+    record = ctx.journal.deployment(d)
+    assert record is not None
+    ctx.state.deployment = record
+    ctx.state.previous.update(previous)
+    ctx.bus.emit(
+        ev.DeploymentStarted(
+            version=version,
+            canaries=plan.canaries,
+            waves=plan.waves,
+            previous=previous,
+            user=ctx.user,
+            deployment=d,
+        )
+    )
+    ctx.bus.decision("deploy", f"{version} to canaries {', '.join(plan.canaries)}")
+    if assume_previous is not None:
+        assumed = [h for h, v in found.items() if v is None]
+        if assumed:
+            ctx.bus.decision(
+                "assume previous",
+                f"{assume_previous} for {', '.join(assumed)} (no valid version reported)",
+            )
+    for name, v in found.items():
+        if isinstance(v, SshError):
+            ctx.bus.host(name, ev.HostState.UNREACHABLE, detail=str(v))
+        else:
+            ctx.bus.host(name, ev.HostState.PENDING, version=v)

@@ -1,0 +1,152 @@
+"""On-call handoff and lock hygiene: another machine sees and rolls back an open deployment
+from the hosts' locks, the first machine records it on return, unlock refuses to break an
+open deployment's locks, a lock reply that cannot be read is a host failure with nothing
+left behind, and locks a finished deployment left are released by the next process."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from conftest import engine_for, run_cli
+
+from canarytui import events as ev
+from canarytui.demo import DemoFleet
+from canarytui.engine import ActionRefused
+from canarytui.engine.locks import local_lock_path
+from canarytui.journal import Journal
+from canarytui.ssh import CommandResult
+
+
+def versions(fleet: DemoFleet) -> dict[str, str | None]:
+    return {h: fleet.version_on(h) for h in fleet.host_names}
+
+
+def locks_on_hosts(fleet: DemoFleet) -> list[str]:
+    return [
+        h
+        for h in fleet.host_names
+        if (fleet.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists()
+    ]
+
+
+async def test_a_colleague_takes_over_an_open_deployment(demo: DemoFleet, tmp_path: Path) -> None:
+    env = str(demo.env_path)
+    first, second = tmp_path / "first-machine", tmp_path / "second-machine"
+    started = await run_cli("deploy", env, "1.2.0", state_dir=first)
+    assert started.code == 0, started.err
+    assert locks_on_hosts(demo) == demo.host_names
+
+    # The colleague's machine has no journal of it, but the hosts' locks say it all.
+    status = await run_cli("status", env, state_dir=second)
+    assert status.code == 0, status.err
+    assert "deployment #1 of 1.2.0" in status.out and "is OPEN on 6 host(s)" in status.out
+    assert "--take-over" in status.out
+    row = next(line for line in status.out.splitlines() if line.startswith("web-01"))
+    assert row.split()[:3] == ["web-01", "1.2.0", "1.0.0"]
+    # Breaking the locks is refused: it would let another deployment in mid-way.
+    unlock = await run_cli("unlock", env, state_dir=second)
+    assert unlock.code == 1 and "NOT broken" in unlock.out
+    assert locks_on_hosts(demo) == demo.host_names
+
+    taken = await run_cli("rollback", env, "--take-over", state_dir=second)
+    assert taken.code == 0, taken.err + taken.out
+    assert set(versions(demo).values()) == {"1.0.0"}
+    assert locks_on_hosts(demo) == []
+    journal = Journal(second)
+    record = journal.last_deployment("demo", "shop")
+    assert record is not None and record.outcome == "rolled back" and not record.is_open
+    assert any(d["action"] == "take over" for d in journal.decisions(record.id))
+    journal.close()
+
+    # The first machine returns: its next action learns what happened and records it.
+    promote = await run_cli("promote", env, state_dir=first)
+    assert promote.code == 1
+    assert "taken over and rolled back by" in promote.err
+    journal = Journal(first)
+    record = journal.last_deployment("demo", "shop")
+    assert record is not None and not record.is_open and record.outcome == "rolled back"
+    assert any(d["action"] == "taken over" for d in journal.decisions(record.id))
+    journal.close()
+    assert set(versions(demo).values()) == {"1.0.0"}
+    # Nothing is left to take over.
+    again = await run_cli("rollback", env, "--take-over", state_dir=second)
+    assert again.code == 1 and "nothing to take over" in again.err
+
+
+async def test_status_on_the_first_machine_records_a_take_over(
+    demo: DemoFleet, tmp_path: Path
+) -> None:
+    env = str(demo.env_path)
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert (await run_cli("deploy", env, "1.1.0", state_dir=first)).code == 0
+    assert (await run_cli("rollback", env, "--take-over", state_dir=second)).code == 0
+    status = await run_cli("status", env, state_dir=first)
+    assert status.code == 0
+    assert "no open deployment" in status.out
+    assert "last: #1 1.1.0 rolled back" in status.out
+
+
+async def test_an_unreadable_lock_reply_is_a_host_failure_with_no_lock_left(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    engine = engine_for(demo.env_path, state_dir)
+    real_run = engine.fleet.run
+
+    async def run(
+        name: str, command: str, timeout: float | None = None, **kw: int
+    ) -> CommandResult:
+        result = await real_run(name, command, timeout, **kw)
+        if name == "web-03" and "mkdir" in command:
+            # The lock was taken, but the reply came back as noise.
+            return CommandResult(0, "Welcome!\nsomething else\n", "", result.duration)
+        return result
+
+    engine.fleet.run = run  # type: ignore[method-assign]
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("1.1.0"), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.CANARY_PASSED
+    assert engine.host_states["web-03"] is ev.HostState.UNREACHABLE
+    assert "reply to the lock command could not be read" in engine.details["web-03"]
+    assert "web-03" not in locks_on_hosts(demo)
+
+
+async def test_locks_left_by_a_finished_deployment_are_released_next_time(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """Killed between "complete" and the release: the next process finishes the job."""
+    engine = engine_for(demo.env_path, state_dir)
+
+    async def killed_before_release(token: str) -> None:
+        return None
+
+    try:
+        engine.locks.release = killed_before_release  # type: ignore[method-assign]
+        assert await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60) is (
+            ev.Outcome.COMPLETE
+        )
+    finally:
+        await engine.fleet.close()
+    assert locks_on_hosts(demo) == demo.host_names
+    assert local_lock_path(state_dir, "demo", "shop").exists()
+
+    status = await run_cli("status", str(demo.env_path))
+    assert status.code == 0, status.err
+    assert "released the locks deployment #1 left" in status.out
+    assert locks_on_hosts(demo) == []
+    assert not local_lock_path(state_dir, "demo", "shop").exists()
+
+
+async def test_take_over_refused_for_this_journals_own_deployment(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+        with pytest.raises(ActionRefused, match="without --take-over"):
+            await engine.rollback(take_over=True)
+    finally:
+        await engine.fleet.close()
