@@ -430,6 +430,40 @@ class SshdFleet:
         target.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
         return target
 
+    def set_banner(self, name: str, banner: bytes | None) -> None:
+        """Make the host's session start-up print ``banner`` on stdout before every command
+        (as a login banner, an rc file or a conda init do), or stop it (None).
+
+        sshd runs ``~/.ssh/rc`` before each session's command; its output goes to the client.
+        """
+        host = self.host(name)
+        ssh_dir = host.home / ".ssh"
+        ssh_dir.mkdir(mode=0o755, exist_ok=True)
+        rc = ssh_dir / "rc"
+        if banner is None:
+            rc.unlink(missing_ok=True)
+            return
+        (host.home / ".banner").write_bytes(banner)
+        rc.write_text("cat ~/.banner\n")
+        for path in (ssh_dir, rc, host.home / ".banner"):
+            os.chown(path, host.uid, host.gid)
+
+    def commands_running(self, name: str) -> list[str]:
+        """The command lines of the host user's processes now (sshd's own excluded)."""
+        uid = self.host(name).uid
+        out = []
+        for proc in _processes().values():
+            if proc.uid != uid or proc.zombie:
+                continue
+            try:
+                raw = Path("/proc", str(proc.pid), "cmdline").read_bytes()
+            except OSError:
+                continue
+            line = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+            if line and not line.startswith("sshd"):
+                out.append(line)
+        return out
+
     # -- diagnostics -------------------------------------------------------------------
 
     def sshd_logs(self) -> str:

@@ -34,8 +34,16 @@ def parse_metrics(
 
     Counters are keyed by their sample name (``x_total``) and also by the family name;
     histogram buckets become ``x_bucket@LE`` so a quantile can be computed from them.
-    Raises ValueError on text that is not the Prometheus format.
+    Raises ValueError on text that is not the Prometheus format (whatever the parser
+    raised: the text comes from a host).
     """
+    try:
+        return _parse(text, wanted)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        raise ValueError(f"not Prometheus text: {type(exc).__name__}: {exc}"[:300]) from None
+
+
+def _parse(text: str, wanted: set[str] | None) -> tuple[dict[str, float], dict[str, str]]:
     values: dict[str, float] = {}
     types: dict[str, str] = {}
     for family in text_string_to_metric_families(text):
@@ -44,7 +52,10 @@ def parse_metrics(
         for sample in family.samples:
             key = sample.name
             if sample.name.endswith("_bucket") and "le" in sample.labels:
-                key = f"{sample.name}{BUCKET_SEP}{sample.labels['le']}"
+                bound = _bound(sample.labels["le"])
+                if bound is None:
+                    continue  # a bucket without a numeric bound cannot be used
+                key = f"{sample.name}{BUCKET_SEP}{bound}"
             value = float(sample.value)
             if math.isnan(value):
                 continue
@@ -55,6 +66,15 @@ def parse_metrics(
                 values[family.name] = values[key]
                 types[family.name] = "counter"
     return values, types
+
+
+def _bound(le: str) -> str | None:
+    """The bucket's bound as the host wrote it, if it is a number (``0.5``, ``+Inf``)."""
+    try:
+        value = float(le)
+    except ValueError:
+        return None
+    return None if math.isnan(value) else le
 
 
 def _family_wanted(family: str, wanted: set[str]) -> bool:

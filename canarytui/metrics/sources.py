@@ -9,6 +9,8 @@ from canarytui.events import HealthSample
 from canarytui.metrics.series import parse_metrics
 from canarytui.ssh import Fleet, SshError
 
+METRICS_LIMIT = 8 * 1024 * 1024  # bytes of a metrics page read at most
+
 
 async def probe(
     fleet: Fleet,
@@ -33,8 +35,14 @@ async def probe(
             else f"health check exited {result.exit_status}: " + result.output.strip()[-200:]
         )
         if env.health.metrics:
-            m = await fleet.run(name, render(env.health.metrics, values), env.health.timeout)
-            if m.ok:
+            m = await fleet.run(
+                name, render(env.health.metrics, values), env.health.timeout, limit=METRICS_LIMIT
+            )
+            if m.ok and m.cut:
+                detail = (detail + "; " if detail else "") + (
+                    f"metrics output over {METRICS_LIMIT // 1024 // 1024} MiB: not read"
+                )
+            elif m.ok:
                 try:
                     metrics, types = parse_metrics(m.stdout, wanted)
                 except ValueError as exc:

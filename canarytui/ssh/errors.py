@@ -1,0 +1,58 @@
+"""What a remote command gives back, and the ways a host can fail to give it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from canarytui.config import Host
+
+
+class SshError(Exception):
+    """A host could not be used; the message names the host."""
+
+    def __init__(self, host: Host, message: str) -> None:
+        super().__init__(f"{host.name} ({host.endpoint}): {message}")
+        self.host = host
+
+
+class Unreachable(SshError):
+    """The host refused, timed out or dropped the connection."""
+
+
+class HostKeyRefused(SshError):
+    """The host's key is unknown or changed: the connection is refused, never accepted."""
+
+
+class AuthRefused(SshError):
+    """The host refused every key offered."""
+
+
+class CommandLost(Unreachable):
+    """The connection went away while a command ran: it may have had an effect."""
+
+
+class CommandTimeout(SshError):
+    """A command did not finish within its timeout; it was stopped on the host if it could be."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_status: int
+    stdout: str
+    stderr: str
+    duration: float
+    cut: int = 0  # bytes of output dropped to keep memory bounded (the head of a long output)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+    @property
+    def output(self) -> str:
+        """stdout then stderr, saying how much was cut if the output was too long."""
+        text = self.stdout
+        if self.stderr:
+            text = f"{text}{'' if not text or text.endswith(chr(10)) else chr(10)}{self.stderr}"
+        if self.cut:
+            text = f"[{self.cut} bytes of earlier output not kept]\n{text}"
+        return text

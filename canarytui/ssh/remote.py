@@ -1,0 +1,169 @@
+"""How a command goes to a host and comes back: marked, bounded in memory, stoppable.
+
+Every command is sent as ``printf MARK $$; printf MARK >&2; COMMAND`` in the user's login
+shell. What the shell's start-up files print before it (banners, rc files) comes before the
+marks and is dropped, so replies are parsed from what the command printed, never from
+"line 1". ``$$`` is the login shell's pid, which is its process group (sshd starts every
+session in a new one), so a command that times out or is abandoned can be killed on the
+host with everything it started. Output is read as a stream in chunks: only the last
+``limit`` bytes of each stream are kept, and a log line longer than ``line_limit`` is cut.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections import deque
+from collections.abc import Iterator
+
+PRELUDE_LIMIT = 64 * 1024  # bytes of shell start-up noise searched for the mark at most
+CUT_MARK = "… (line cut)"
+
+
+class Marker:
+    """The per-fleet random mark that separates a shell's noise from a command's output."""
+
+    def __init__(self, token: str | None = None) -> None:
+        self.tag = f"canarytui-{token or secrets.token_hex(8)}"
+        self.tag_bytes = self.tag.encode()
+        self._pid = re.compile(re.escape(self.tag_bytes) + rb" (\d+)")
+
+    def wrap(self, command: str) -> str:
+        return f"printf '%s %s\\n' {self.tag} \"$$\"; printf '%s\\n' {self.tag} >&2\n{command}"
+
+    def pid_in(self, line: bytes) -> int | None:
+        match = self._pid.match(line)
+        if match is None:
+            return None
+        pid = int(match.group(1))
+        return pid if pid > 1 else None
+
+
+def kill_script(pgid: int) -> str:
+    """Stop a process group on the host: TERM, a short grace, then KILL."""
+    g = int(pgid)
+    return (
+        f"kill -TERM -{g} 2>/dev/null; i=0; "
+        f"while kill -0 -{g} 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; "
+        f"kill -KILL -{g} 2>/dev/null; true"
+    )
+
+
+class _Prelude:
+    """Drops what comes before the mark; remembers the process group it carries."""
+
+    def __init__(self, marker: Marker) -> None:
+        self.marker = marker
+        self.seen = False
+        self.pgid: int | None = None
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> bytes:
+        """The part of ``data`` that belongs to the command (empty until the mark)."""
+        if self.seen:
+            return data
+        self._buffer += data
+        tag = self.marker.tag_bytes
+        start = self._buffer.find(tag)
+        if start < 0:
+            if len(self._buffer) > PRELUDE_LIMIT:
+                del self._buffer[: len(self._buffer) - len(tag)]
+            return b""
+        end = self._buffer.find(b"\n", start)
+        if end < 0:
+            return b""
+        self.pgid = self.marker.pid_in(bytes(self._buffer[start:end]))
+        rest = bytes(self._buffer[end + 1 :])
+        self._buffer = bytearray()
+        self.seen = True
+        return rest
+
+    def leftover(self) -> bytes:
+        """No mark ever came (a shell that could not run it): what came is the output."""
+        if self.seen:
+            return b""
+        self.seen = True
+        rest, self._buffer = bytes(self._buffer), bytearray()
+        return rest
+
+
+class OutputTail:
+    """One stream of a command: after the mark, the last ``limit`` bytes are kept."""
+
+    def __init__(self, marker: Marker, limit: int) -> None:
+        self.prelude = _Prelude(marker)
+        self.limit = limit
+        self.cut = 0
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+
+    @property
+    def pgid(self) -> int | None:
+        return self.prelude.pgid
+
+    def feed(self, data: bytes) -> None:
+        self._keep(self.prelude.feed(data))
+
+    def _keep(self, data: bytes) -> None:
+        if not data:
+            return
+        self._chunks.append(data)
+        self._size += len(data)
+        while self._size > self.limit:
+            excess = self._size - self.limit
+            first = self._chunks[0]
+            if len(first) <= excess:
+                self._chunks.popleft()
+                self._size -= len(first)
+                self.cut += len(first)
+            else:
+                self._chunks[0] = first[excess:]
+                self._size -= excess
+                self.cut += excess
+
+    def text(self) -> str:
+        self._keep(self.prelude.leftover())
+        return b"".join(self._chunks).decode("utf-8", "replace")
+
+
+class LineSplitter:
+    """A long-running command's stdout as lines: after the mark, each cut to a bound."""
+
+    def __init__(self, marker: Marker, line_limit: int) -> None:
+        self.prelude = _Prelude(marker)
+        self.line_limit = line_limit
+        self._partial = bytearray()
+        self._cutting = False  # inside a line already cut: drop until its end
+
+    @property
+    def pgid(self) -> int | None:
+        return self.prelude.pgid
+
+    def feed(self, data: bytes) -> Iterator[str]:
+        data = self.prelude.feed(data)
+        while data:
+            end = data.find(b"\n")
+            piece, data = (data, b"") if end < 0 else (data[:end], data[end + 1 :])
+            if not self._cutting:
+                room = self.line_limit - len(self._partial)
+                self._partial += piece[: max(0, room)]
+                if len(piece) > room:
+                    self._cutting = True
+            if end < 0:
+                return
+            yield self._line()
+
+    def finish(self) -> Iterator[str]:
+        leftover = self.prelude.leftover()
+        if leftover:
+            yield from self.feed(leftover)
+        if self._partial or self._cutting:
+            yield self._line()
+
+    def _line(self) -> str:
+        text = self._partial.decode("utf-8", "replace").rstrip("\r")
+        if self._cutting:
+            text += CUT_MARK
+        self._partial = bytearray()
+        self._cutting = False
+        return text

@@ -1,0 +1,199 @@
+"""Trust on a real fleet (real OpenSSH): banners and junk from hosts change nothing, replies
+are validated before they are trusted, timed-out commands are stopped on the host, and a
+flood of output leaves the controller's memory flat."""
+
+from __future__ import annotations
+
+import asyncio
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import engine_for
+from sshd_fleet import FleetFactory, SshdFleet
+
+from canarytui import events as ev
+from canarytui.config import load_env
+from canarytui.engine import ActionRefused
+from canarytui.engine.locks import LockHeld
+from canarytui.ssh import CommandTimeout, Fleet
+
+pytestmark = pytest.mark.sshd
+
+# What a real fleet's shells print before a command: a banner with colours, a window
+# title, a bell, markup, and lines that look like canarytui's own replies.
+BANNER = (
+    b"\x1b[1;31m*** AUTHORIZED USE ONLY ***\x1b[0m\n"
+    b"\x1b]0;pwned title\x07\x07[/] [@click=app.quit]x[/]\n"
+    b'CANARYTUI-LOCKED\nCANARYTUI-HELD\n{"token": "nope"}\n9.9.9\n'
+)
+LOCK = Path(".canarytui") / "lock.sshd-test.shop"
+
+
+def versions(fleet: SshdFleet) -> dict[str, str | None]:
+    return {h: fleet.version_on(h) for h in fleet.host_names}
+
+
+def locked(fleet: SshdFleet) -> list[str]:
+    return [h.name for h in fleet.hosts if (h.home / LOCK).exists()]
+
+
+async def run_deploy(env: Path, state_dir: Path, version: str, **kwargs: Any) -> Any:
+    engine = engine_for(env, state_dir)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy(version, **kwargs), 60)
+    finally:
+        await engine.fleet.close()
+    return outcome, engine
+
+
+async def test_banners_change_nothing(sshd_fleet: FleetFactory, state_dir: Path) -> None:
+    fleet = sshd_fleet(3)
+    for name in fleet.host_names:
+        fleet.set_banner(name, BANNER)
+    env = fleet.write_env()
+    outcome, engine = await run_deploy(env, state_dir, "2.0.0", auto_promote=True)
+    assert outcome is ev.Outcome.COMPLETE
+    assert set(versions(fleet).values()) == {"2.0.0"}
+    assert locked(fleet) == []
+    record = engine.journal.last_deployment("sshd-test", "shop")
+    hosts = engine.journal.hosts(record.id)
+    assert {h.previous for h in hosts.values()} == {"1.0.0"}
+    assert {h.current for h in hosts.values()} == {"2.0.0"}
+    # The bad story too: caught on the canary, rolled back, nothing left behind.
+    outcome, _ = await run_deploy(env, state_dir, "2.1.0-bad", auto_promote=True)
+    assert outcome is ev.Outcome.CANARY_FAILED
+    assert set(versions(fleet).values()) == {"2.0.0"}
+    assert locked(fleet) == []
+
+
+async def test_a_version_that_is_not_one_is_not_trusted(
+    sshd_fleet: FleetFactory, state_dir: Path
+) -> None:
+    fleet = sshd_fleet(3)
+    h02 = fleet.host("h02")
+    (h02.home / "current" / "VERSION").write_bytes(b"\x1b]0;pwned\x07 not a version!\n")
+    env = fleet.write_env()
+    engine = engine_for(env, state_dir)
+    try:
+        shown = await engine.discover(["h02"])
+        assert shown == {"h02": None}
+        assert "reports no valid version" in engine.details["h02"]
+        with pytest.raises(ActionRefused, match=r"h02 report\(s\) no valid version.*--previous"):
+            await asyncio.wait_for(engine.deploy("2.0.0"), 60)
+    finally:
+        await engine.fleet.close()
+    assert versions(fleet)["h01"] == "1.0.0"
+    assert locked(fleet) == []
+    # Told which version to roll such a host back to, the deployment goes ahead.
+    outcome, engine = await run_deploy(env, state_dir, "2.0.0", assume_previous="1.0.0")
+    assert outcome is ev.Outcome.CANARY_PASSED
+    assert engine.previous["h02"] == "1.0.0"
+    decisions = engine.journal.decisions(engine.deployment.id)
+    assert any(d["action"] == "assume previous" and "h02" in d["detail"] for d in decisions)
+
+
+async def test_an_unreadable_owner_file_is_a_clear_refusal(
+    sshd_fleet: FleetFactory, state_dir: Path
+) -> None:
+    fleet = sshd_fleet(3)
+    h02 = fleet.host("h02")
+    (h02.home / LOCK).mkdir(parents=True)
+    (h02.home / LOCK / "owner").write_text("null\n")
+    env = fleet.write_env()
+    engine = engine_for(env, state_dir)
+    try:
+        with pytest.raises(LockHeld, match="unreadable owner file"):
+            await asyncio.wait_for(engine.deploy("2.0.0"), 60)
+    finally:
+        await engine.fleet.close()
+    # Our own locks on the other hosts were given back.
+    assert locked(fleet) == ["h02"]
+    assert set(versions(fleet).values()) == {"1.0.0"}
+
+
+async def test_a_timed_out_step_is_stopped_on_the_host(
+    sshd_fleet: FleetFactory, state_dir: Path
+) -> None:
+    fleet = sshd_fleet(2)
+
+    def slow_switch(doc: dict[str, Any]) -> None:
+        doc["ssh"]["command_timeout"] = "2s"
+        doc["deploy"]["rollback"] = [
+            {
+                "name": "switch",
+                "run": "ln -sfn releases/{previous} current.new && mv -Tf current.new current",
+            }
+        ]
+        doc["deploy"]["steps"][1]["run"] = (
+            "sleep 7; ln -sfn releases/{version} current.new && mv -Tf current.new current"
+        )
+
+    env = fleet.write_env(edit=slow_switch)
+    outcome, engine = await run_deploy(env, state_dir, "2.0.0")
+    assert outcome is ev.Outcome.CANARY_FAILED
+    # The step's whole process group is gone: it can never switch the host later.
+    assert not [c for c in fleet.commands_running("h01") if "sleep 7" in c]
+    assert versions(fleet)["h01"] == "1.0.0"
+    timed_out = [
+        e
+        for e in engine.journal.events(engine.deployment.id)
+        if e["event"] == "step" and e["step"] == "switch" and e["action"] == "deploy"
+    ]
+    assert timed_out[0]["exit_status"] is None
+    assert "stopped on the host (process group" in timed_out[0]["output"]
+
+
+async def test_timed_out_and_abandoned_commands_leave_nothing(
+    sshd_fleet: FleetFactory, state_dir: Path
+) -> None:
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    try:
+        with pytest.raises(CommandTimeout, match="process group"):
+            await ssh.run("h01", "sleep 31 & sleep 32; echo never", timeout=1)
+        assert not [c for c in fleet.commands_running("h01") if "sleep 3" in c]
+        # A caller that gives up (cancelled, as a rollback or a quit does): stopped too.
+        task = asyncio.ensure_future(ssh.run("h01", "sleep 33"))
+        for _ in range(100):
+            if any("sleep 33" in c for c in fleet.commands_running("h01")):
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The next command on that host waits for the stop to be done.
+        assert (await ssh.run("h01", "echo ok")).stdout == "ok\n"
+        assert not [c for c in fleet.commands_running("h01") if "sleep 33" in c]
+    finally:
+        await ssh.close()
+
+
+async def test_a_flood_of_output_leaves_memory_flat(
+    sshd_fleet: FleetFactory, state_dir: Path
+) -> None:
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    try:
+        await ssh.run("h01", "true")
+        tracemalloc.start()
+        try:
+            flood = await ssh.run(
+                "h01", "head -c 50000000 /dev/zero | tr '\\0' x; echo; echo tail-end", timeout=60
+            )
+            one_line = await ssh.run("h01", "head -c 10000000 /dev/zero | tr '\\0' y", timeout=60)
+            lines = []
+            async for line in ssh.stream("h01", "head -c 10000000 /dev/zero | tr '\\0' z; echo"):
+                lines.append(line)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    finally:
+        await ssh.close()
+    print(f"peak Python memory while reading 70 MB of output: {peak / 1e6:.1f} MB")
+    assert flood.ok and flood.stdout.endswith("tail-end\n")
+    assert flood.cut >= 49_000_000 and "bytes of earlier output not kept" in flood.output
+    assert len(one_line.stdout) <= 64 * 1024
+    assert len(lines) == 1 and lines[0].endswith("(line cut)") and len(lines[0]) < 9 * 1024
+    assert peak < 16_000_000
