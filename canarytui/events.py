@@ -146,7 +146,9 @@ class HealthSample(Event):
     ok: bool | None  # None: the host could not be reached
     latency: float
     detail: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)
+    # What the rules' selectors picked from the metrics page: reading key (``values:SEL``
+    # or ``buckets:SEL``) -> {series labels (buckets: ``LE|labels``): value}.
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -167,20 +169,39 @@ class AnalysisStarted(Event):
 
 @dataclass(frozen=True)
 class Measurement:
-    """One rule (or health budget) measured on one canary."""
+    """One rule (or the health budget) measured on one canary, with how it was judged."""
 
     rule: str
     host: str
     value: float | None
     limit: str
-    passed: bool | None  # None: no data
-    baseline: float | None = None
+    passed: bool | None  # None: no data, or not decided yet
+    baseline: float | None = None  # the reference's value: the baseline's, or before's
+    status: str = ""  # pass | fail | no data | undecided (empty: derived from passed)
+    effect: float | None = None  # statistical rules: the shift seen (relative if % limits)
+    confidence: float | None = None  # how sure the test is of a failure (1 - p)
+    recent: float | None = None  # the canary's value over the last interval
+    band: list[float] | None = None  # the baseline hosts' range over the last interval
+    reference: str = "baseline"  # what "baseline" is: the baseline hosts, or "before"
+    note: str = ""  # why: not enough data, which series are missing, ...
+
+    @property
+    def state(self) -> str:
+        if self.status:
+            return self.status
+        return {True: "pass", False: "fail", None: "no data"}[self.passed]
 
     def describe(self) -> str:
         shown = "no data" if self.value is None else f"{self.value:.4g}"
-        base = "" if self.baseline is None else f" (baseline {self.baseline:.4g})"
-        mark = {True: "ok", False: "FAIL", None: "no data"}[self.passed]
-        return f"{self.host}: {self.rule} = {shown}{base}, limit {self.limit}: {mark}"
+        base = "" if self.baseline is None else f" ({self.reference} {self.baseline:.4g})"
+        stats = ""
+        if self.effect is not None:
+            stats += f", effect {self.effect:+.3g}"
+        if self.confidence is not None:
+            stats += f", confidence {self.confidence:.3f}"
+        mark = {"pass": "ok", "fail": "FAIL"}.get(self.state, self.state)
+        note = f" ({self.note})" if self.note else ""
+        return f"{self.host}: {self.rule} = {shown}{base}, limit {self.limit}{stats}: {mark}{note}"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 from canarytui import events as ev
 from canarytui.engine import Engine
-from canarytui.metrics.series import wanted_metrics
+from canarytui.metrics.page import picks
 from canarytui.metrics.sources import probe
 from canarytui.ssh import SshError
 
@@ -60,7 +60,7 @@ class Monitor:
         self.interest: set[str] = set()  # e.g. the canaries the operator picked
         self._log_hosts: list[str] = []
         self._slots = asyncio.Semaphore(concurrency)
-        self._wanted = wanted_metrics(self.env.canary.analysis.rules)
+        self._wanted = picks(self.env.canary.analysis.rules)
         self._last_sample: dict[str, float] = {}
         self._probing: dict[str, asyncio.Task[None]] = {}
         self._tails: dict[str, asyncio.Task[None]] = {}
@@ -177,9 +177,9 @@ class Monitor:
         async with self._slots:
             # probe() catches SshError itself (the sample says unreachable); commands are
             # bounded by health.timeout and connecting by ssh.connect_timeout.
-            sample, _types = await probe(self.engine.fleet, self.env, name, wanted=self._wanted)
+            found = await probe(self.engine.fleet, self.env, name, wanted=self._wanted)
         if self._running:
-            self.engine.emit(sample)
+            self.engine.emit(found.sample)
 
     async def _fast_loop(self) -> None:
         interval = self.env.health.interval

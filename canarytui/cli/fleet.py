@@ -32,7 +32,7 @@ def check(args: argparse.Namespace) -> int:
                 h for h in env.host_names if engine.host_states[h] is not ev.HostState.UNREACHABLE
             ]
             probed = await each_host(reachable, lambda h: probe(fleet, env, h))
-            health = {h: sample for h, (sample, _) in probed.items()}
+            health = {h: found.sample for h, found in probed.items()}
             bad = 0
             width = max(len(h) for h in env.host_names)
             for host in env.hosts:

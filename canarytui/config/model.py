@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from canarytui.config.selector import Selector, parse_selector
+
 DEFAULT_VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
 # What an environment, app or host name may hold.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -104,7 +106,25 @@ class Health:
 
 
 @dataclass(frozen=True)
+class Change:
+    """A change a statistical rule tolerates: absolute, or a share of the reference (%)."""
+
+    value: float
+    percent: bool
+
+    def bound(self, reference: float, up: bool = True) -> float:
+        """The reference moved by this change (up or down)."""
+        delta = abs(reference) * self.value / 100.0 if self.percent else self.value
+        return reference + delta if up else reference - delta
+
+    def __str__(self) -> str:
+        return f"{self.value:g}%" if self.percent else f"{self.value:g}"
+
+
+@dataclass(frozen=True)
 class Rule:
+    """One rule of the analysis, over a series selector (``metric``, ``per``)."""
+
     name: str
     metric: str
     per: str | None = None
@@ -115,6 +135,28 @@ class Rule:
     # A ratio needs this many in its denominator, a quantile this many observations;
     # fewer is "no data" rather than a noisy value that could fail a good release.
     min_count: int = 100
+    min: float | None = None
+    min_vs_baseline: float | None = None
+    optional: bool = False  # no data: ignored, instead of an inconclusive verdict
+    compare: str | None = None  # "mann-whitney": per-interval values, canary vs reference
+    compare_to: str = "baseline"  # baseline | before
+    max_increase: Change | None = None
+    max_decrease: Change | None = None
+    # How sure a test must be before it calls a failure (thresholds on ratios and
+    # quantiles are tested too: a handful of errors is not "beyond doubt").
+    confidence: float = 0.99
+
+    @functools.cached_property
+    def selector(self) -> Selector:
+        return parse_selector(self.metric)
+
+    @functools.cached_property
+    def per_selector(self) -> Selector | None:
+        return parse_selector(self.per) if self.per else None
+
+    @property
+    def statistical(self) -> bool:
+        return self.compare is not None
 
 
 @dataclass(frozen=True)
@@ -123,6 +165,10 @@ class Analysis:
     max_failed_checks: int = 2
     baseline: int = 10
     rules: tuple[Rule, ...] = ()
+    before: float = 0.0  # probe the canaries this long before deploying them
+    warmup: float = 0.0  # samples of the first seconds after the canary is healthy not judged
+    interval: float | None = None  # one judged sample per host per interval (None: health's)
+    early_fail: bool = True  # stop as soon as a rule has failed beyond doubt
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,20 @@
-"""The canary phase: deploy the canaries, watch them against a baseline, reach a verdict."""
+"""The canary phase: probe the canaries first (``before``), deploy them, watch them against
+a baseline for the analysis window, reach a verdict (early when a rule fails beyond doubt)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 
 from canarytui import events as ev
 from canarytui.engine.bus import Context
 from canarytui.engine.hosts import HostWork
 from canarytui.engine.plan import pick_baseline
 from canarytui.engine.supervise import each_host
-from canarytui.metrics import analysis as an
-from canarytui.metrics.series import HostSeries, wanted_metrics
+from canarytui.metrics.page import picks
+from canarytui.metrics.run import AnalysisRun
+from canarytui.metrics.series import HostSeries
 from canarytui.metrics.sources import probe
 
 
@@ -21,19 +24,24 @@ class CanaryPhase:
     def __init__(self, ctx: Context, hosts: HostWork) -> None:
         self.ctx = ctx
         self.hosts = hosts
-        self._wanted = wanted_metrics(ctx.env.canary.analysis.rules)
+        self.wanted = picks(ctx.env.canary.analysis.rules)
+
+    @property
+    def interval(self) -> float:
+        return self.ctx.env.canary.analysis.interval or self.ctx.env.health.interval
 
     async def run(self) -> ev.Verdict:
         """Deploy the canaries; a canary that fails to deploy is a failed verdict."""
         ctx = self.ctx
         d = ctx.state.deployment
         assert d is not None
+        before = await self.before(d.canaries)
         ctx.bus.phase(ev.Phase.CANARY)
         ctx.state.watched = set(d.canaries)
         ok = await self.hosts.deploy_many(d.canaries, d.version)
         failed = [h for h, good in ok.items() if not good]
         if not failed:
-            return await self.analyse()
+            return await self.analyse(before)
         ctx.bus.emit(
             ev.VerdictReached(
                 verdict=ev.Verdict.FAIL,
@@ -47,7 +55,30 @@ class CanaryPhase:
         )
         return ev.Verdict.FAIL
 
-    async def analyse(self) -> ev.Verdict:
+    async def before(self, canaries: list[str]) -> dict[str, HostSeries]:
+        """``analysis.before``: the canaries as they are, for rules that compare_to: before."""
+        seconds = self.ctx.env.canary.analysis.before
+        series = {h: HostSeries() for h in canaries}
+        if seconds <= 0:
+            return series
+        self.ctx.bus.notice(
+            "info", f"probing {', '.join(canaries)} for {seconds:g}s before deploying them"
+        )
+        self.ctx.state.watched = set(canaries)
+        deadline = time.monotonic() + seconds
+        while True:
+            tick = time.monotonic()
+            for sample in await self.probe_round(canaries):
+                series[sample.host].add(sample)
+            if time.monotonic() >= deadline:
+                return series
+            await asyncio.sleep(
+                max(
+                    0.0, min(self.interval - (time.monotonic() - tick), deadline - time.monotonic())
+                )
+            )
+
+    async def analyse(self, before: dict[str, HostSeries]) -> ev.Verdict:
         """Probe canaries and baseline every interval for the analysis window; judge."""
         ctx = self.ctx
         state = ctx.state
@@ -63,39 +94,33 @@ class CanaryPhase:
         ]
         baseline = pick_baseline(candidates, cfg.baseline)
         state.watched = set(d.canaries) | set(baseline)
+        total = cfg.warmup + cfg.duration
         ctx.bus.emit(
             ev.AnalysisStarted(
-                canaries=d.canaries, baseline=baseline, duration=cfg.duration, deployment=d.id
+                canaries=d.canaries, baseline=baseline, duration=total, deployment=d.id
             )
         )
-        canary_series = {h: HostSeries() for h in d.canaries}
-        base_series = {h: HostSeries() for h in baseline}
-        interval = ctx.env.health.interval
+        run = AnalysisRun(cfg, d.canaries, baseline, started=time.time(), before=before)
         started = time.monotonic()
-        deadline = started + cfg.duration
-        measurements: list[ev.Measurement] = []
         while True:
             tick = time.monotonic()
-            await self.probe_round(canary_series, base_series)
-            measurements = an.measure(cfg, canary_series, base_series)
-            elapsed = min(time.monotonic() - started, cfg.duration)
+            for sample in await self.probe_round(run.hosts):
+                run.add(sample)
+            stop = run.check(time.time())
             ctx.bus.emit(
                 ev.AnalysisUpdate(
-                    elapsed=elapsed,
-                    duration=cfg.duration,
-                    measurements=measurements,
+                    elapsed=min(time.monotonic() - started, total),
+                    duration=total,
+                    measurements=run.measurements,
                     deployment=d.id,
                 )
             )
-            over_budget = [
-                h for h, s in canary_series.items() if s.failed_checks > cfg.max_failed_checks
-            ]
-            if over_budget or time.monotonic() >= deadline:
+            if stop:
                 break
             await asyncio.sleep(
-                max(0.0, min(interval - (time.monotonic() - tick), deadline - time.monotonic()))
+                max(0.0, min(self.interval - (time.monotonic() - tick), run.ends - time.time()))
             )
-        verdict, reasons = an.verdict(measurements, cfg.rules, canary_series)
+        verdict, reasons, measurements = run.finish()
         ctx.bus.emit(
             ev.VerdictReached(
                 verdict=verdict, reasons=reasons, measurements=measurements, deployment=d.id
@@ -104,13 +129,12 @@ class CanaryPhase:
         state.watched = set()
         return verdict
 
-    async def probe_round(self, *groups: dict[str, HostSeries]) -> None:
-        """One probe of every host in the groups, at once; each sample goes out as an event."""
-        series = {h: s for group in groups for h, s in group.items()}
+    async def probe_round(self, hosts: Iterable[str]) -> list[ev.HealthSample]:
+        """One probe of every host at once; each sample goes out as an event."""
 
-        async def one(name: str) -> None:
-            sample, types = await probe(self.ctx.fleet, self.ctx.env, name, wanted=self._wanted)
-            series[name].add(sample, types)
-            self.ctx.bus.emit(sample)
+        async def one(name: str) -> ev.HealthSample:
+            found = await probe(self.ctx.fleet, self.ctx.env, name, wanted=self.wanted)
+            self.ctx.bus.emit(found.sample)
+            return found.sample
 
-        await each_host(series, one)
+        return list((await each_host(hosts, one)).values())

@@ -1,85 +1,268 @@
-"""Canary analysis: rules over the metrics -> a verdict with reasons and measured values.
+"""Canary analysis: each rule judged on each canary -> measurements, and the verdict.
 
-Each canary is judged on its own (one bad server must be caught even among good ones);
-the baseline is the non-canary sample taken together. Counters are compared as
-increases over the analysis window. A rule with no data is not a failure unless it says
-``must_have_data`` (data gaps are common; a gap must not roll back a good release).
+Each canary is judged on its own (one bad server must be caught among good ones); the
+reference is the baseline hosts pooled, or the canary's own ``before`` samples. A failure
+must be beyond doubt at the rule's confidence: an error ratio or a latency limit is tested
+on the counts behind it (a handful of errors is not a failure), a statistical rule by its
+test. A rule without data, or whose value is over a limit without that certainty, has no
+verdict of its own: the analysis is then inconclusive (never a pass) unless the rule is
+``optional``; ``must_have_data`` makes missing data a failure.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from canarytui.config import Analysis, Rule
-from canarytui.events import Measurement, Verdict
-from canarytui.metrics.series import BUCKET_SEP, HostSeries
+from canarytui.events import HealthSample, Measurement, Verdict
+from canarytui.metrics import stats
+from canarytui.metrics.measure import Window, kind, per_interval, pooled, window
+from canarytui.metrics.series import HostSeries, above
+
+MIN_INTERVALS = 5  # per-interval values needed on each side of a statistical comparison
+# Early looks at a running analysis must be surer than the final one (they are many).
+EARLY_STRICTNESS = 10.0
+
+Samples = Sequence[HealthSample]
 
 
-def rule_value(rule: Rule, series: Sequence[HostSeries]) -> float | None:
-    """The rule's measure over one or more hosts (summed), or None without data."""
-    if not series:
+@dataclass(frozen=True)
+class Reference:
+    """What a canary is compared with: the baseline hosts, or its own samples before."""
+
+    name: str  # "baseline" | "before"
+    hosts: Sequence[Samples]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _confidence(rule: Rule, final: bool) -> float:
+    if final:
+        return rule.confidence
+    return 1 - (1 - rule.confidence) / EARLY_STRICTNESS
+
+
+def judge(
+    rule: Rule,
+    host: str,
+    canary: Samples,
+    reference: Reference,
+    *,
+    final: bool = True,
+) -> Measurement:
+    """One rule on one canary. ``final``: the window is over (else: only sure failures)."""
+    conf = _confidence(rule, final)
+    if rule.statistical:
+        return _compare(rule, host, canary, reference, conf)
+    mine = window(rule, canary)
+    base = pooled(rule, reference.hosts) if reference.hosts else Window(None)
+    checks = _limits(rule, base, conf)
+    limit = " and ".join(text for text, _, _ in checks) or "none"
+    common: dict[str, Any] = {
+        "rule": rule.name,
+        "host": host,
+        "value": mine.value,
+        "baseline": base.value,
+        "limit": limit + (", data required" if rule.must_have_data else ""),
+        "reference": reference.name,
+        "recent": _recent(rule, canary),
+        "band": _band(rule, reference),
+    }
+    if mine.value is None:
+        status = "fail" if rule.must_have_data else "no data"
+        note = _missing(rule, mine)
+        return Measurement(
+            **common, passed=False if status == "fail" else None, status=status, note=note
+        )
+    statuses = []
+    for _, bound, upper in checks:
+        if bound is None:
+            statuses.append(("no data", "no baseline value to compare with"))
+            continue
+        statuses.append(_check(rule, mine, bound, upper, conf))
+    if any(s == "fail" for s, _ in statuses):
+        note = next(n for s, n in statuses if s == "fail")
+        return Measurement(**common, passed=False, status="fail", note=note)
+    pending = [(s, n) for s, n in statuses if s != "pass"]
+    if pending:
+        status, note = pending[0]
+        return Measurement(**common, passed=None, status=status, note=note)
+    return Measurement(**common, passed=True, status="pass")
+
+
+def _limits(rule: Rule, base: Window, conf: float) -> list[tuple[str, float | None, bool]]:
+    """(text, bound, is an upper limit) for each limit the rule has.
+
+    A limit relative to the baseline gives the baseline the benefit of its own doubt: the
+    top of its interval for a ceiling, the bottom for a floor (a baseline with no error in
+    a few hundred requests does not make one canary error a failure).
+    """
+    out: list[tuple[str, float | None, bool]] = []
+    if rule.max is not None:
+        out.append((f"<= {rule.max:g}", rule.max, True))
+    for factor, upper, sign in (
+        (rule.max_vs_baseline, True, "<="),
+        (rule.min_vs_baseline, False, ">="),
+    ):
+        if factor is None:
+            continue
+        reference = _reference(rule, base, conf, upper)
+        bound = factor * reference if reference is not None else None
+        shown = f" ({_fmt(bound)})" if bound is not None else ""
+        out.append((f"{sign} {factor:g}x baseline{shown}", bound, upper))
+        if upper and rule.max is not None:
+            out.insert(0, out.pop(0))
+    if rule.min is not None:
+        out.append((f">= {rule.min:g}", rule.min, False))
+    return out
+
+
+def _reference(rule: Rule, base: Window, conf: float, upper: bool) -> float | None:
+    if base.value is None:
         return None
-    if rule.quantile is not None:
-        return _quantile(rule.quantile, rule.metric, series, rule.min_count)
-    if rule.per:
-        num = _sum(_increase_or_value(s, rule.metric) for s in series)
-        den = _sum(_increase_or_value(s, rule.per) for s in series)
-        if num is None or den is None or den <= 0 or den < rule.min_count:
-            return None
-        return num / den
-    values = [_increase_or_value(s, rule.metric) for s in series]
-    if series[0].is_counter(rule.metric):
-        return _sum(values)
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None
+    match kind(rule):
+        case "ratio":
+            low, high = stats.wilson(base.events or 0.0, base.trials or 0.0, conf)
+            return high if upper else low
+        case "plain" if base.counter and base.events is not None and base.hosts:
+            low, high = stats.poisson(base.events, conf)
+            return (high if upper else low) / base.hosts
+        case _:
+            return base.value
 
 
-def _increase_or_value(s: HostSeries, key: str) -> float | None:
-    return s.increase(key) if s.is_counter(key) else s.latest(key)
+def _check(rule: Rule, mine: Window, bound: float, upper: bool, conf: float) -> tuple[str, str]:
+    """pass, fail (beyond doubt at ``conf``) or undecided, for one limit."""
+    assert mine.value is not None
+    beyond = mine.value > bound if upper else mine.value < bound
+    if not beyond:
+        return "pass", ""
+    sure = _beyond_doubt(rule, mine, bound, upper, conf)
+    if sure:
+        return "fail", ""
+    return "undecided", f"over the limit, but not beyond doubt at {conf:g}"
 
 
-def _sum(values: object) -> float | None:
-    present = [v for v in values if v is not None]  # type: ignore[attr-defined]
-    return float(sum(present)) if present else None
+def _beyond_doubt(rule: Rule, mine: Window, bound: float, upper: bool, conf: float) -> bool:
+    match kind(rule):
+        case "ratio":
+            low, high = stats.wilson(mine.events or 0.0, mine.trials or 0.0, conf)
+            return low > bound if upper else high < bound
+        case "quantile":
+            assert rule.quantile is not None and mine.buckets is not None
+            total = mine.trials or 0.0
+            # The q-quantile is above the bound iff more than (1 - q) of the observations
+            # are: test that share.
+            share_above = above(bound, mine.buckets)
+            low, high = stats.wilson(share_above, total, conf)
+            tail = 1 - rule.quantile
+            return low > tail if upper else high < tail
+        case _:
+            if not mine.counter:
+                return True  # a gauge's latest value is what it is
+            low, high = stats.poisson(mine.value or 0.0, conf)
+            return low > bound if upper else high < bound
 
 
-def _quantile(
-    q: float, metric: str, series: Sequence[HostSeries], min_count: int = 0
-) -> float | None:
-    """Prometheus' histogram_quantile over the buckets' increases."""
-    buckets: dict[float, float] = {}
-    for s in series:
-        for key in s.bucket_keys(metric):
-            inc = s.increase(key)
-            if inc is None:
-                continue
-            le = float(key.rsplit(BUCKET_SEP, 1)[1])
-            buckets[le] = buckets.get(le, 0.0) + inc
-    if not buckets or math.inf not in buckets:
-        return None
-    bounds = sorted(buckets)
-    total = buckets[math.inf]
-    if total <= 0 or total < min_count:
-        return None
-    rank = q * total
-    prev_bound, prev_count = 0.0, 0.0
-    for bound in bounds:
-        count = buckets[bound]
-        if count >= rank:
-            if math.isinf(bound):
-                return prev_bound
-            if count == prev_count:
-                return bound
-            return prev_bound + (bound - prev_bound) * (rank - prev_count) / (count - prev_count)
-        prev_bound, prev_count = bound, count
-    return prev_bound
+def _compare(
+    rule: Rule, host: str, canary: Samples, reference: Reference, conf: float
+) -> Measurement:
+    """Mann-Whitney on per-interval values: a shift beyond the tolerance, with confidence."""
+    mine = per_interval(rule, canary)
+    theirs = [v for samples in reference.hosts for v in per_interval(rule, samples)]
+    tolerance = " and ".join(
+        f"{'+' if up else '-'}{change} vs {reference.name}"
+        for change, up in ((rule.max_increase, True), (rule.max_decrease, False))
+        if change is not None
+    )
+    common: dict[str, Any] = {
+        "rule": rule.name,
+        "host": host,
+        "value": window(rule, canary).value,
+        "baseline": pooled(rule, reference.hosts).value if reference.hosts else None,
+        "limit": f"shift within {tolerance} (Mann-Whitney, {rule.confidence:g})",
+        "reference": reference.name,
+        "recent": mine[-1] if mine else None,
+        "band": _band(rule, reference),
+    }
+    if len(mine) < MIN_INTERVALS or len(theirs) < MIN_INTERVALS:
+        status = "fail" if rule.must_have_data else "no data"
+        return Measurement(
+            **common,
+            passed=False if status == "fail" else None,
+            status=status,
+            note=f"{len(mine)} and {len(theirs)} interval values, {MIN_INTERVALS} needed each",
+        )
+    relative = any(c is not None and c.percent for c in (rule.max_increase, rule.max_decrease))
+    effect = stats.shift(mine, theirs, relative)
+    worst_p = 1.0
+    outside = False
+    for change, up in ((rule.max_increase, True), (rule.max_decrease, False)):
+        if change is None:
+            continue
+        shifted = [change.bound(v, up) for v in theirs]
+        if up:
+            p = stats.mann_whitney_greater(mine, shifted)
+            outside = outside or stats.shift(mine, shifted, False) > 0
+        else:
+            p = stats.mann_whitney_greater(shifted, mine)
+            outside = outside or stats.shift(mine, shifted, False) < 0
+        worst_p = min(worst_p, p)
+    confidence = 1 - worst_p
+    effect_value = effect if math.isfinite(effect) else None
+    if confidence >= conf:
+        return Measurement(
+            **common, passed=False, status="fail", effect=effect_value, confidence=confidence
+        )
+    if outside:
+        return Measurement(
+            **common,
+            passed=None,
+            status="undecided",
+            effect=effect_value,
+            confidence=confidence,
+            note=f"shift beyond the tolerance, but not beyond doubt at {conf:g}",
+        )
+    return Measurement(
+        **common, passed=True, status="pass", effect=effect_value, confidence=confidence
+    )
+
+
+def _recent(rule: Rule, canary: Samples) -> float | None:
+    return window(rule, list(canary[-2:]), min_count=1).value if len(canary) >= 2 else None
+
+
+def _band(rule: Rule, reference: Reference) -> list[float] | None:
+    values = [
+        v
+        for samples in reference.hosts
+        if len(samples) >= 2
+        and (v := window(rule, list(samples[-2:]), min_count=1).value) is not None
+    ]
+    return [min(values), max(values)] if values else None
+
+
+def _missing(rule: Rule, mine: Window) -> str:
+    if mine.trials is not None and mine.trials < rule.min_count:
+        return f"{mine.trials:g} observed, {rule.min_count} needed (min_count)"
+    return "no series matched, or fewer than two samples"
 
 
 def measure(
-    analysis: Analysis, canaries: Mapping[str, HostSeries], baseline: Mapping[str, HostSeries]
+    analysis: Analysis,
+    canaries: Mapping[str, HostSeries],
+    baseline: Mapping[str, HostSeries],
+    *,
+    start: float | None = None,
+    before: Mapping[str, HostSeries] | None = None,
+    final: bool = True,
 ) -> list[Measurement]:
-    """Every canary's health budget and every rule, as they stand now."""
+    """Every canary's health budget and every rule, over the window since ``start``."""
     out: list[Measurement] = []
     for host, s in canaries.items():
         out.append(
@@ -91,58 +274,38 @@ def measure(
                 passed=s.failed_checks <= analysis.max_failed_checks,
             )
         )
-    base_values = {r.name: rule_value(r, list(baseline.values())) for r in analysis.rules}
+    base = Reference("baseline", [s.window(start) for s in baseline.values()])
     for rule in analysis.rules:
-        base = base_values[rule.name]
         for host, s in canaries.items():
-            value = rule_value(rule, [s])
-            out.append(_judge(rule, host, value, base))
+            reference = base
+            if rule.compare_to == "before":
+                own = before.get(host) if before else None
+                reference = Reference("before", [own.window()] if own else [])
+            out.append(judge(rule, host, s.window(start), reference, final=final))
     return out
-
-
-def _judge(rule: Rule, host: str, value: float | None, base: float | None) -> Measurement:
-    limits = []
-    passed: bool | None = True
-    if rule.max is not None:
-        limits.append(f"<= {rule.max:g}")
-    if rule.max_vs_baseline is not None:
-        if base is None or base <= 0:
-            limits.append(f"<= {rule.max_vs_baseline:g}x baseline (no baseline value, skipped)")
-        else:
-            limits.append(
-                f"<= {rule.max_vs_baseline:g}x baseline ({rule.max_vs_baseline * base:.4g})"
-            )
-    if value is None:
-        passed = False if rule.must_have_data else None
-    else:
-        if rule.max is not None and value > rule.max:
-            passed = False
-        if (
-            rule.max_vs_baseline is not None
-            and base
-            and base > 0
-            and value > rule.max_vs_baseline * base
-        ):
-            passed = False
-    limit = " and ".join(limits) + (", data required" if rule.must_have_data else "")
-    return Measurement(
-        rule=rule.name, host=host, value=value, limit=limit, passed=passed, baseline=base
-    )
 
 
 def verdict(
     measurements: Sequence[Measurement], rules: Sequence[Rule], canaries: Mapping[str, HostSeries]
 ) -> tuple[Verdict, list[str]]:
-    failed = [m for m in measurements if m.passed is False]
+    """fail (any failure), pass (every rule passed with data), else inconclusive."""
+    failed = [m for m in measurements if m.state == "fail"]
     if failed:
         return Verdict.FAIL, [m.describe() for m in failed]
-    if any(s.checks == 0 for s in canaries.values()):
-        silent = [h for h, s in canaries.items() if s.checks == 0]
+    silent = [h for h, s in canaries.items() if s.checks == 0]
+    if silent:
         return Verdict.INCONCLUSIVE, [f"{h}: no health check completed" for h in silent]
-    rule_ms = [m for m in measurements if m.rule != "failed-checks"]
-    if rules and rule_ms and all(m.passed is None for m in rule_ms):
-        return Verdict.INCONCLUSIVE, [
-            "no metrics data for any rule: " + ", ".join(sorted({m.rule for m in rule_ms}))
-        ]
-    reasons = [m.describe() for m in measurements]
-    return Verdict.PASS, reasons
+    optional = {r.name for r in rules if r.optional}
+    open_ = [
+        m
+        for m in measurements
+        if m.state != "pass" and not (m.rule in optional and m.state == "no data")
+    ]
+    if open_:
+        return Verdict.INCONCLUSIVE, [m.describe() for m in open_]
+    return Verdict.PASS, [m.describe() for m in measurements]
+
+
+def early_failure(measurements: Sequence[Measurement]) -> bool:
+    """A rule (or the health budget) failed beyond doubt while the analysis runs."""
+    return any(m.state == "fail" for m in measurements)

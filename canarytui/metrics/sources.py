@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from canarytui.config import Environment, render
 from canarytui.events import HealthSample
-from canarytui.metrics.series import parse_metrics
+from canarytui.metrics.page import Page, Pick, parse_page
 from canarytui.ssh import Fleet, SshError
 
 METRICS_LIMIT = 8 * 1024 * 1024  # bytes of a metrics page read at most
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A probe's sample, and the page it read (for diagnostics; None without one)."""
+
+    sample: HealthSample
+    page: Page | None = None
 
 
 async def probe(
@@ -18,45 +27,49 @@ async def probe(
     name: str,
     *,
     deployment: int | None = None,
-    wanted: set[str] | None = None,
-) -> tuple[HealthSample, dict[str, str]]:
+    wanted: list[Pick] | None = None,
+) -> Probe:
     """Run the health check (and the metrics command if any) on one host."""
     values = env.placeholders(name)
     started = time.monotonic()
-    metrics: dict[str, float] = {}
-    types: dict[str, str] = {}
+    page: Page | None = None
     try:
         result = await fleet.run(name, render(env.health.check, values), env.health.timeout)
         latency = time.monotonic() - started
         ok = result.ok
-        detail = (
-            ""
+        details = (
+            []
             if ok
-            else f"health check exited {result.exit_status}: " + result.output.strip()[-200:]
+            else [f"health check exited {result.exit_status}: " + result.output.strip()[-200:]]
         )
         if env.health.metrics:
             m = await fleet.run(
                 name, render(env.health.metrics, values), env.health.timeout, limit=METRICS_LIMIT
             )
-            if m.ok and m.cut:
-                detail = (detail + "; " if detail else "") + (
-                    f"metrics output over {METRICS_LIMIT // 1024 // 1024} MiB: not read"
-                )
-            elif m.ok:
-                try:
-                    metrics, types = parse_metrics(m.stdout, wanted)
-                except ValueError as exc:
-                    detail = (detail + "; " if detail else "") + f"metrics unreadable: {exc}"
+            if not m.ok:
+                details.append(f"metrics exited {m.exit_status}")
+            elif m.cut:
+                details.append(f"metrics output over {METRICS_LIMIT // 1024 // 1024} MiB: not read")
             else:
-                detail = (detail + "; " if detail else "") + f"metrics exited {m.exit_status}"
+                try:
+                    page = parse_page(m.stdout, wanted or [])
+                except ValueError as exc:
+                    details.append(f"metrics unreadable: {exc}")
     except SshError as exc:
-        return HealthSample(
+        sample = HealthSample(
             host=name,
             ok=None,
             latency=time.monotonic() - started,
             detail=str(exc),
             deployment=deployment,
-        ), {}
-    return HealthSample(
-        host=name, ok=ok, latency=latency, detail=detail, metrics=metrics, deployment=deployment
-    ), types
+        )
+        return Probe(sample)
+    sample = HealthSample(
+        host=name,
+        ok=ok,
+        latency=latency,
+        detail="; ".join(details),
+        metrics=page.readings if page is not None else {},
+        deployment=deployment,
+    )
+    return Probe(sample, page)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from canarytui import events as ev
 from canarytui.engine import Engine
 from canarytui.journal import DeploymentRecord
-from canarytui.metrics.analysis import rule_value
+from canarytui.metrics.measure import rule_value
 from canarytui.metrics.series import HostSeries
 
 HEALTH_HISTORY = 60  # samples kept per host for the sparkline
@@ -45,7 +45,7 @@ class HostView:
     probed: bool = False  # any sample yet?
     latency: float | None = None
     health_detail: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     series: HostSeries = field(
         default_factory=lambda: HostSeries(samples=deque(maxlen=METRIC_WINDOW))
     )

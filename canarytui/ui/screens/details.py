@@ -12,6 +12,8 @@ from textual.widgets import Footer, Sparkline, Static
 from canarytui.textsafe import harmless, harmless_block
 from canarytui.ui.fleet_state import FleetState
 
+SERIES_SHOWN = 60  # series of a host listed at most
+
 
 class HostDetailsScreen(Screen[None]):
     DEFAULT_CSS = """
@@ -98,10 +100,17 @@ class HostDetailsScreen(Screen[None]):
                 text.append(("no data" if value is None else f"{value:.4g}") + "\n")
             text.append("\n")
         if values:
-            text.append("metrics (latest)\n", "bold")
-            for key, value in sorted(values.items()):  # series and labels from the host
-                text.append(f" {harmless(key):<48}", "dim")
-                text.append(f"{value:>14.6g}\n")
+            text.append("series the rules read (latest)\n", "bold")
+            shown = 0
+            for reading, series in sorted(values.items()):  # names and labels from the host
+                for key, value in sorted(series.items()):
+                    if shown >= SERIES_SHOWN:
+                        text.append(f" ... and more ({reading})\n", "dim")
+                        return text
+                    label = key.split(":", 1)[-1] if key[:2] in ("c:", "g:") else key
+                    text.append(f" {harmless(label):<60}", "dim")
+                    text.append(f"{value:>14.6g}\n")
+                    shown += 1
         return text
 
     def _step(self) -> Text:

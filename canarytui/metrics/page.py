@@ -1,0 +1,151 @@
+"""One host's metrics page (Prometheus text) -> the series the rules' selectors pick.
+
+Parsing is ``prometheus_client``'s own parser. Only what the rules read is kept: for each
+selector, the matching series' values, keyed by name and labels (``c:`` for counters, ``g:``
+for gauges). A selector names a sample (``http_requests_total``), a counter's family
+(``http_requests``), or a histogram: with a quantile its ``_bucket`` series are taken
+(keyed ``LE|name{labels}``), without one its ``_count``. Every name on the page is remembered
+(bounded), so a rule that matches nothing can be told which names exist.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from canarytui.config import Rule
+from canarytui.config.selector import Selector
+
+_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+_COUNTERS = ("counter", "histogram", "summary", "gaugehistogram")
+NAMES_KEPT = 5000  # distinct sample names remembered per page, for "did you mean"
+BUCKETS = "buckets"
+VALUES = "values"
+
+Readings = dict[str, dict[str, float]]  # reading key -> {series key: value}
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What to take from a page for one selector: its buckets, or its values."""
+
+    selector: Selector
+    kind: str  # BUCKETS | VALUES
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.selector}"
+
+
+def picks(rules: Iterable[Rule]) -> list[Pick]:
+    """Everything the rules read, once each."""
+    out: dict[str, Pick] = {}
+    for rule in rules:
+        kind = BUCKETS if rule.quantile is not None else VALUES
+        for selector in (rule.selector, rule.per_selector):
+            if selector is not None:
+                pick = Pick(selector, kind if selector is rule.selector else VALUES)
+                out.setdefault(pick.key, pick)
+    return list(out.values())
+
+
+def reading_key(rule: Rule, per: bool = False) -> str:
+    if per:
+        assert rule.per_selector is not None
+        return Pick(rule.per_selector, VALUES).key
+    return Pick(rule.selector, BUCKETS if rule.quantile is not None else VALUES).key
+
+
+@dataclass
+class Page:
+    """The series the picks selected, and the names the page had."""
+
+    readings: Readings = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
+    labels: dict[str, set[str]] = field(default_factory=dict)  # label names per sample name
+
+
+def series_key(labels: dict[str, str], skip: str | None = None) -> str:
+    return ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != skip)
+
+
+def _sample_names(selector: Selector, kind: str, family_type: str) -> set[str]:
+    name = selector.name
+    if kind == BUCKETS:
+        return {f"{name}_bucket"}
+    names = {name}
+    if family_type == "counter":
+        names.add(f"{name}_total")
+    if family_type in ("histogram", "summary", "gaugehistogram"):
+        names.add(f"{name}_count")
+    return names
+
+
+def parse_page(text: str, wanted: list[Pick]) -> Page:
+    """Raises ValueError on text that is not the Prometheus format (whatever the parser
+    raised: the text comes from a host)."""
+    try:
+        return _parse(text, wanted)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        raise ValueError(f"not Prometheus text: {type(exc).__name__}: {exc}"[:300]) from None
+
+
+def _parse(text: str, wanted: list[Pick]) -> Page:
+    page = Page()
+    by_name: dict[str, list[Pick]] = {}
+    for pick in wanted:
+        name = pick.selector.name
+        stems = {name} | {name.removesuffix(x) for x in _SUFFIXES if name.endswith(x)}
+        for stem in stems:
+            by_name.setdefault(stem, []).append(pick)
+    for family in text_string_to_metric_families(text):
+        relevant = by_name.get(family.name, [])
+        counter = family.type in _COUNTERS
+        for sample in family.samples:
+            if len(page.names) < NAMES_KEPT:
+                page.names.add(sample.name)
+            value = float(sample.value)
+            if math.isnan(value):
+                continue
+            for pick in relevant:
+                if sample.name not in _sample_names(pick.selector, pick.kind, family.type):
+                    continue
+                # The series exists on the page (a selector that matches none of it is
+                # zero, e.g. no 5xx yet), unlike a metric the page does not have at all.
+                bucket = page.readings.setdefault(pick.key, {})
+                labels = page.labels.setdefault(sample.name, set())
+                if len(labels) < 100:
+                    labels.update(k for k in sample.labels if k != "le")
+                if pick.kind == BUCKETS:
+                    le = sample.labels.get("le")
+                    bound = _bound(le)
+                    if bound is None:
+                        continue  # a bucket without a numeric bound cannot be used
+                    rest = {k: v for k, v in sample.labels.items() if k != "le"}
+                    if not pick.selector.matches(rest):
+                        continue
+                    key = f"{bound}|{sample.name}{{{series_key(rest)}}}"
+                elif pick.selector.matches(sample.labels):
+                    kind = "c" if counter or sample.name.endswith(_SUFFIXES) else "g"
+                    key = f"{kind}:{sample.name}{{{series_key(sample.labels)}}}"
+                else:
+                    continue
+                bucket[key] = bucket.get(key, 0.0) + value
+    return page
+
+
+def _bound(le: str | None) -> str | None:
+    """The bucket's upper bound, normalised (``0.5``, ``inf``), if it is a number."""
+    try:
+        value = float(le) if le is not None else math.nan
+    except ValueError:
+        return None
+    return None if math.isnan(value) else repr(value)
+
+
+def parse_metrics(text: str, wanted: list[Pick] | None = None) -> Page:
+    """The page's series for ``wanted`` (default: none, only the names)."""
+    return parse_page(text, wanted or [])

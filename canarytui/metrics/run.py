@@ -1,0 +1,79 @@
+"""One analysis as it runs: samples in, measurements out, and when to stop (no I/O here).
+
+The engine feeds it the probes of the canaries and the baseline every interval; a bench
+feeds it simulated ones. Samples taken during the warm-up are kept (they show on screen)
+but not judged; the judged window starts when the warm-up ends. With ``early_fail``, the
+analysis stops as soon as a rule has failed beyond doubt (at a stricter confidence than the
+final verdict's, since it looks many times).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from canarytui.config import Analysis
+from canarytui.events import HealthSample, Measurement, Verdict
+from canarytui.metrics import analysis as an
+from canarytui.metrics.series import HostSeries
+
+
+class AnalysisRun:
+    """The analysis of some canaries against a baseline (and their own ``before``)."""
+
+    def __init__(
+        self,
+        cfg: Analysis,
+        canaries: Iterable[str],
+        baseline: Iterable[str],
+        *,
+        started: float,
+        before: Mapping[str, HostSeries] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.canaries = {h: HostSeries() for h in canaries}
+        self.baseline = {h: HostSeries() for h in baseline}
+        self.before = dict(before or {})
+        self.started = started  # wall-clock time the canaries were healthy
+        self.judged_from = started + cfg.warmup
+        self.ends = self.judged_from + cfg.duration
+        self.measurements: list[Measurement] = []
+
+    @property
+    def hosts(self) -> list[str]:
+        return [*self.canaries, *self.baseline]
+
+    def add(self, sample: HealthSample) -> None:
+        series = self.canaries.get(sample.host) or self.baseline.get(sample.host)
+        if series is not None:
+            series.add(sample)
+
+    def judging(self, now: float) -> bool:
+        return now >= self.judged_from
+
+    def check(self, now: float) -> bool:
+        """Measure what has come in; True when the analysis should stop now."""
+        over_budget = any(
+            s.failed_checks > self.cfg.max_failed_checks for s in self.canaries.values()
+        )
+        done = now >= self.ends
+        if self.judging(now) or over_budget:
+            self.measurements = self._measure(final=done)
+        if over_budget or done:
+            return True
+        return self.cfg.early_fail and an.early_failure(self.measurements)
+
+    def finish(self) -> tuple[Verdict, list[str], list[Measurement]]:
+        """The verdict on what was seen (the final look, at the rules' own confidence)."""
+        self.measurements = self._measure(final=True)
+        verdict, reasons = an.verdict(self.measurements, self.cfg.rules, self.canaries)
+        return verdict, reasons, self.measurements
+
+    def _measure(self, final: bool) -> list[Measurement]:
+        return an.measure(
+            self.cfg,
+            self.canaries,
+            self.baseline,
+            start=self.judged_from,
+            before=self.before,
+            final=final,
+        )
