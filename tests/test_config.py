@@ -187,7 +187,7 @@ def test_sample_environment_loads() -> None:
         # bad enum
         (
             lambda t: t.replace("on_failure: rollback", "on_failure: panic"),
-            "prod.yaml:56: promote.on_failure: expected rollback or halt, got 'panic'",
+            "prod.yaml:56: promote.on_failure: expected rollback, halt or ask, got 'panic'",
         ),
         # duplicate key
         (

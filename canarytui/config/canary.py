@@ -198,7 +198,7 @@ def _read_analysis(r: NodeReader, node: Node) -> Analysis:
 def read_canary(r: NodeReader, node: Node | None, host_names: set[str]) -> Canary:
     d = Canary()
     if node is None:
-        return d
+        return Canary(enabled=False)  # no canary phase: straight to the waves
     m = r.mapping(node, "canary", {"hosts", "percent", "analysis"})
     if m is None:
         return d

@@ -16,6 +16,7 @@ from canarytui.config.model import DEFAULT_VERSION_PATTERN, NAME_RE, Environment
 from canarytui.config.reader import NodeReader
 from canarytui.config.sections import read_deploy, read_health, read_hosts, read_promote, read_ssh
 from canarytui.config.source import compose, read_file
+from canarytui.config.traffic import read_traffic
 
 TOP_KEYS = {
     "name",
@@ -28,6 +29,7 @@ TOP_KEYS = {
     "logs",
     "canary",
     "promote",
+    "traffic",
 }
 
 
@@ -61,6 +63,7 @@ def parse_env(text: str, file: str = "<env>", path: Path | None = None) -> Envir
     logs = r.command(m.get("logs"), "logs", None)
     canary = read_canary(r, m.get("canary"), {h.name for h in hosts})
     promote = read_promote(r, m.get("promote"))
+    traffic = read_traffic(r, m.get("traffic"), hosts)
     if r.problems or name is None or app is None or deploy is None or health is None:
         if not r.problems:
             r.problem(None, "(top level)", "incomplete environment")
@@ -77,6 +80,7 @@ def parse_env(text: str, file: str = "<env>", path: Path | None = None) -> Envir
         canary=canary,
         promote=promote,
         version_pattern=pattern,
+        traffic=traffic,
     )
 
 

@@ -85,6 +85,7 @@ class Deploy:
     steps: tuple[Step, ...]
     rollback: tuple[Step, ...] | None = None
     hooks: Hooks = Hooks()
+    releases: str | None = None  # prints the versions a host can switch to, one a line
 
     def rollback_steps(self) -> tuple[tuple[Step, ...], bool]:
         """The steps that roll a host back, and whether ``{version}`` must be the previous one.
@@ -176,6 +177,8 @@ class Canary:
     hosts: tuple[str, ...] = ()
     percent: float | None = None
     analysis: Analysis = Analysis()
+    # False when the file has no canary section: no canary phase, straight to the waves.
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -194,7 +197,22 @@ class Promote:
     waves: tuple[WaveSpec, ...] = (WaveSpec(100, True),)
     max_failures: int = 0
     pause: float | None = None  # None: manual (wait for the operator)
-    on_failure: str = "rollback"
+    on_failure: str = "rollback"  # rollback | halt | ask
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Commands run at phase changes (a load balancer's weights, blue-green switches)."""
+
+    on: str | None = None  # a role: run on those hosts; None: on the operator's machine
+    canary_start: str | None = None
+    wave_start: str | None = None
+    complete: str | None = None
+    rolled_back: str | None = None
+
+    @property
+    def any(self) -> bool:
+        return any((self.canary_start, self.wave_start, self.complete, self.rolled_back))
 
 
 @dataclass(frozen=True)
@@ -207,9 +225,10 @@ class Environment:
     deploy: Deploy
     health: Health
     logs: str | None = None
-    canary: Canary = Canary()
+    canary: Canary = Canary(enabled=False)
     promote: Promote = Promote()
     version_pattern: str = DEFAULT_VERSION_PATTERN
+    traffic: Traffic = Traffic()
 
     @property
     def host_names(self) -> list[str]:
@@ -252,6 +271,8 @@ class Environment:
         return version
 
     def default_canaries(self) -> list[str]:
+        if not self.canary.enabled:
+            return []
         if self.canary.hosts:
             return list(self.canary.hosts)
         if self.canary.percent is not None:

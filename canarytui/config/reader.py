@@ -258,17 +258,23 @@ class NodeReader:
             return default
         return seconds
 
-    def command(self, node: Node | None, path: str, default: Any = MISSING) -> Any:
+    def command(
+        self,
+        node: Node | None,
+        path: str,
+        default: Any = MISSING,
+        known: frozenset[str] = PLACEHOLDERS,
+    ) -> Any:
         text = self.string(node, path, default, MAX_COMMAND)
         if isinstance(text, str):
-            unknown = placeholders_in(text) - PLACEHOLDERS
+            unknown = placeholders_in(text) - known
             for name in sorted(unknown)[:10]:
                 name = name if len(name) <= 40 else name[:40] + "..."
                 self.problem(
                     node,
                     path,
                     f"unknown placeholder {{{name}}} (known: "
-                    + ", ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS))
+                    + ", ".join(f"{{{p}}}" for p in sorted(known))
                     + "; write ${"
                     + name
                     + "} for a shell variable)",

@@ -121,10 +121,13 @@ def _read_steps(r: NodeReader, node: Node | None, path: str) -> tuple[Step, ...]
 def read_deploy(r: NodeReader, node: Node | None) -> Deploy | None:
     if node is None:
         return None
-    m = r.mapping(node, "deploy", {"current", "steps", "rollback", "hooks"}, {"current", "steps"})
+    m = r.mapping(
+        node, "deploy", {"current", "releases", "steps", "rollback", "hooks"}, {"current", "steps"}
+    )
     if m is None:
         return None
     current = r.command(m.get("current"), "deploy.current", None)
+    releases = r.command(m.get("releases"), "deploy.releases", None)
     steps = _read_steps(r, m.get("steps"), "deploy.steps")
     rollback = _read_steps(r, m.get("rollback"), "deploy.rollback")
     hooks = Hooks()
@@ -137,7 +140,7 @@ def read_deploy(r: NodeReader, node: Node | None) -> Deploy | None:
             )
     if current is None or not steps:
         return None
-    return Deploy(current, steps, rollback, hooks)
+    return Deploy(current, steps, rollback, hooks, releases)
 
 
 def read_health(r: NodeReader, node: Node | None) -> Health | None:
@@ -213,11 +216,11 @@ def read_promote(r: NodeReader, node: Node | None) -> Promote:
         else:  # 0s: no pause between waves
             pause = r.duration(pn, "promote.pause", 0.0, zero=True)
     on_failure = r.string(m.get("on_failure"), "promote.on_failure", d.on_failure)
-    if on_failure not in ("rollback", "halt"):
+    if on_failure not in ("rollback", "halt", "ask"):
         r.problem(
             m["on_failure"],
             "promote.on_failure",
-            f"expected rollback or halt, got {shown(on_failure)}",
+            f"expected rollback, halt or ask, got {shown(on_failure)}",
         )
         on_failure = d.on_failure
     return Promote(

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from canarytui.config.limits import MAX_DURATION, MAX_DURATION_TEXT, MAX_NUMBER_CHARS, shown
 
 PLACEHOLDERS = frozenset({"version", "previous", "host", "address", "app", "env"})
+# Traffic hooks speak of a phase, not of one host.
+TRAFFIC_PLACEHOLDERS = frozenset({"hosts", "wave", "percent", "version", "app", "env"})
 # `{name}` is a placeholder unless it follows `$` (then it is the shell's `${name}`).
 _PLACEHOLDER_RE = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
