@@ -76,17 +76,30 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
+def requests(metrics: dict[Any, float], code: str = "") -> float:
+    """The app's requests (health probes aside), all of them or those whose code starts so."""
+    return sum(
+        value
+        for (name, labels), value in metrics.items()
+        if name == "http_requests_total"
+        and dict(labels)["route"] != "/health"
+        and dict(labels)["code"].startswith(code)
+    )
+
+
 def error_ratio(metrics: dict[Any, float]) -> float:
-    return metrics[("app_requests_failed_total", ())] / metrics[("app_requests_total", ())]
+    return requests(metrics, "5") / requests(metrics)
 
 
 def p99(metrics: dict[Any, float]) -> float:
-    """The 0.99 quantile from the histogram buckets, interpolated as Prometheus does."""
-    buckets = sorted(
-        (float(dict(labels)["le"]), value)
-        for (name, labels), value in metrics.items()
-        if name == "app_request_duration_seconds_bucket"
-    )
+    """The 0.99 quantile from the histogram buckets of every route but /health, summed by
+    bound and interpolated as Prometheus' histogram_quantile does."""
+    summed: dict[float, float] = {}
+    for (name, labels), value in metrics.items():
+        if name == "http_request_duration_seconds_bucket" and dict(labels)["route"] != "/health":
+            bound = float(dict(labels)["le"])
+            summed[bound] = summed.get(bound, 0.0) + value
+    buckets = sorted(summed.items())
     rank = 0.99 * buckets[-1][1]
     low_bound, low_count = 0.0, 0.0
     for bound, count in buckets:
@@ -136,9 +149,17 @@ async def test_env_file_loads_and_describes_the_fleet(fleet: DemoFleet) -> None:
     assert env.resolve_path(env.ssh.known_hosts) == fleet.known_hosts_path
     assert (env.ssh.connect_timeout, env.ssh.command_timeout, env.ssh.max_parallel) == (5, 20, 50)
     assert env.canary.hosts == ("web-01",)
-    assert env.canary.analysis.duration == 15.0 and env.canary.analysis.baseline == 3
-    assert [r.name for r in env.canary.analysis.rules] == ["error-ratio", "p99-latency"]
-    assert env.canary.analysis.rules[1].quantile == 0.99
+    analysis = env.canary.analysis
+    assert (analysis.duration, analysis.warmup, analysis.interval) == (15.0, 2.0, 1.0)
+    assert (analysis.baseline, analysis.max_failed_checks, analysis.early_fail) == (3, 2, True)
+    rules = {r.name: r for r in analysis.rules}
+    assert list(rules) == ["error-ratio", "p99-latency", "traffic", "latency-shift"]
+    assert rules["error-ratio"].metric == 'http_requests_total{code=~"5..",route!="/health"}'
+    assert rules["error-ratio"].per == 'http_requests_total{route!="/health"}'
+    assert rules["p99-latency"].quantile == 0.99
+    assert rules["latency-shift"].compare == "mann-whitney"
+    # 15 s at 1 s gives the statistical rule enough intervals: it is not optional.
+    assert not any(r.optional for r in analysis.rules)
     assert [str(w) for w in env.promote.waves] == ["10%", "50%", "100%"]
     lines = fleet.known_hosts_path.read_text().splitlines()
     assert len(lines) == 4
@@ -151,6 +172,9 @@ async def test_one_host_fleet_has_no_baseline(tmp_path: Path) -> None:
         env = load_env(fleet.env_path)
     assert env.canary.analysis.baseline == 0
     assert (env.canary.analysis.duration, env.health.interval) == (0.5, 0.25)
+    # Too short for a warmup, or for the statistical rule to be sure of its intervals.
+    assert (env.canary.analysis.warmup, env.canary.analysis.interval) == (0.0, 0.25)
+    assert [r.name for r in env.canary.analysis.rules if r.optional] == ["latency-shift"]
 
 
 def test_host_names_are_zero_padded() -> None:
@@ -203,14 +227,14 @@ async def test_releases_drive_the_metrics(fleet: DemoFleet) -> None:
 
         async def enough() -> dict[str, dict[Any, float]] | None:
             got = {name: await metrics(name) for name in plan}
-            counts = [m[("app_requests_total", ())] for m in got.values()]
+            counts = [requests(m) for m in got.values()]
             return got if min(counts) >= 2000 else None
 
         got = await eventually(enough, within=10)
         assert error_ratio(got["web-01"]) > 0.05
         assert error_ratio(got["web-02"]) < 0.05
         assert error_ratio(got["web-03"]) < 0.05
-        assert 0.05 < p99(got["web-02"]) < 0.3
+        assert 0.1 < p99(got["web-02"]) < 0.35
         assert p99(got["web-03"]) > 2 * p99(got["web-02"])
         assert got["web-01"][("app_info", (("version", "1.3.0-bad"),))] == 1
         log = (await run(conns["web-01"], "cat log/app.log")).stdout

@@ -4,6 +4,8 @@ It is simulated in the fleet's process (one small step per host per tick) but it
 the outside world only through files in the host's sandbox, the way a real service would:
 the environment's ``health.check``, ``health.metrics`` and ``logs`` commands read them over
 SSH, and the deploy steps drive it through the ``current`` symlink and ``run/restart``.
+Its metrics page is what a web app instrumented with ``prometheus_client`` serves on
+``/metrics`` (``exposition``), its traffic a small shop's routes (``traffic``).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from canarytui.demo.exposition import Process, page
 from canarytui.demo.traffic import (
-    BUCKETS,
-    LATENCY_MEDIAN,
+    ENDPOINTS,
+    HEALTH_PER_SECOND,
     LATENCY_SIGMA,
-    binomial,
-    latency_model,
-    multinomial,
+    SLOW,
+    Traffic,
 )
 
 LOG_LIMIT = 1_000_000  # bytes; past this the log is truncated (tail -F follows that)
@@ -30,17 +32,8 @@ STABLE_VERSION = "1.0.0"
 
 _LOG_LINES_PER_SECOND = 3.5
 
-_PATHS = (
-    "/api/cart",
-    "/api/products",
-    "/api/search",
-    "/",
-    "/api/checkout",
-    "/static/app.js",
-    "/api/users/me",
-    "/api/recommendations",
-)
-_METHODS = ("GET", "GET", "GET", "GET", "POST")
+_MB = 1 << 20
+_PAGE = 4096
 _ERRORS = (
     "upstream timeout (payments)",
     "database connection reset",
@@ -61,7 +54,9 @@ class Release:
 
     description: str
     healthy: bool = True
-    error_ratio: float | None = None  # None: the host's own small base ratio
+    # Share of the app's requests (health probes aside) answered 5xx; None: the host's own
+    # small base ratio (~1 %).
+    error_ratio: float | None = None
     latency_factor: float = 1.0
 
 
@@ -71,7 +66,7 @@ RELEASES: dict[str, Release] = {
     "1.0.0": GOOD,
     "1.1.0": GOOD,
     "1.2.0": GOOD,
-    "1.3.0-bad": Release("error ratio ~20%", error_ratio=0.20),
+    "1.3.0-bad": Release("5xx on ~20% of requests", error_ratio=0.20),
     "1.4.0-dead": Release("health check fails", healthy=False, error_ratio=0.90),
     "1.5.0-slow": Release("p99 latency x3", latency_factor=3.0),
 }
@@ -131,12 +126,11 @@ class SimulatedApp:
         self.base_rate = self.rng.uniform(42.0, 58.0)
         self.base_error_ratio = self.rng.uniform(0.007, 0.011)
         self.version: str | None = None
+        self.base_memory = self.rng.randrange(70 * _MB, 90 * _MB, _PAGE)
         self.started_at = time.time()
-        self.requests = 0
-        self.failed = 0
-        # One slot per finite bucket plus one for requests above the last bound.
-        self.bucket_counts = [0] * (len(BUCKETS) + 1)
-        self.latency_sum = 0.0
+        self.counters = Traffic()
+        self.cpu_seconds = 0.0
+        self.in_flight = 0
         self._health: str | None = None
         self._dirty = True
         self._since_flush = 0.0
@@ -208,9 +202,9 @@ class SimulatedApp:
         # compares increases, so it must cope with resets.
         self.version = version
         self.started_at = time.time()
-        self.requests = self.failed = 0
-        self.bucket_counts = [0] * (len(BUCKETS) + 1)
-        self.latency_sum = 0.0
+        self.counters = Traffic()
+        self.cpu_seconds = 0.0
+        self.in_flight = 0
         self._dirty = True
         shown = version or "no release"
         lines = [self._line("INFO", f"{reason}: starting shop {shown}")]
@@ -219,9 +213,12 @@ class SimulatedApp:
         elif not release_of(version).healthy:
             lines.append(self._line("ERROR", "readiness probe failed: migrations pending"))
         else:
-            lines.append(self._line("INFO", "listening on :8080"))
+            lines.append(self._line("INFO", "listening on :8000 (metrics on /metrics)"))
         self._append_log(lines)
-        self.sync()
+        # The health file now; the metrics page (all zeros) waits for the next sync: every
+        # command on the host syncs first, so no reader sees it stale, and a fleet of 500
+        # starts without writing 500 pages nobody has read yet.
+        self._write_health()
 
     # ------------------------------------------------------------------ traffic
 
@@ -231,25 +228,18 @@ class SimulatedApp:
         running = self.version is not None
         rate = self.base_rate * self.traffic * rng.uniform(0.85, 1.15) if running else 0.0
         count = int(rate * dt + rng.random())
+        probes = int(HEALTH_PER_SECOND * self.traffic * dt + rng.random()) if running else 0
         if release.error_ratio is None:
             error_ratio = self.base_error_ratio * rng.uniform(0.6, 1.4)
         else:
             error_ratio = release.error_ratio * rng.uniform(0.9, 1.1)
-        model = latency_model(release.latency_factor)
-        counts = self.bucket_counts
-        total_latency = 0.0
-        slow = 0
-        for slot, hits in enumerate(multinomial(rng, count, model.probs)):
-            if hits:
-                counts[slot] += hits
-                total_latency += hits * model.mean[slot]
-                if slot >= model.slow_from:
-                    slow += hits
-        failed = binomial(rng, count, error_ratio)
-        if count:
-            self.requests += count
-            self.failed += failed
-            self.latency_sum += total_latency
+        failed, slow = self.counters.serve(
+            rng, count, probes, error_ratio, release.latency_factor, release.healthy
+        )
+        if count or probes:
+            # ~0.4 ms of CPU a request, and requests in flight by Little's law.
+            self.cpu_seconds += count * 0.0004 + probes * 0.00005
+            self.in_flight = int(rate * 0.04 * release.latency_factor + rng.random())
             self._dirty = True
         self._append_log(self._traffic_lines(dt, count, failed, slow))
 
@@ -266,12 +256,15 @@ class SimulatedApp:
         if self.version is not None and not release.healthy:
             lines.append(f"{error}health check failed: database pool exhausted\n")
         if count:
-            median_ms = LATENCY_MEDIAN * 1000 * release.latency_factor
             for _ in range(int(_LOG_LINES_PER_SECOND * dt + rnd())):
-                method = _METHODS[int(rnd() * len(_METHODS))]
-                path = _PATHS[int(rnd() * len(_PATHS))]
-                ms = median_ms * math.exp(LATENCY_SIGMA * (rnd() + rnd() + rnd() - 1.5) * 2)
-                lines.append(f"{info}{method} {path} 200 {ms:.0f}ms req={int(rnd() * 2**32):08x}\n")
+                endpoint = ENDPOINTS[int(rnd() * len(ENDPOINTS))]
+                spread = math.exp(LATENCY_SIGMA * (rnd() + rnd() + rnd() - 1.5) * 2)
+                ms = endpoint.median * 1000 * release.latency_factor * spread
+                code = 404 if endpoint.not_found and rnd() < 0.05 else 200
+                lines.append(
+                    f"{info}{endpoint.method} {endpoint.route} {code} {ms:.0f}ms "
+                    f"req={int(rnd() * 2**32):08x}\n"
+                )
         # Failed requests are logged, but a burst is summarised rather than flooding the log.
         logged = min(failed, int(2 * dt + rnd()))
         for _ in range(logged):
@@ -280,7 +273,7 @@ class SimulatedApp:
         if failed > logged and rnd() < dt:
             lines.append(f"{error}{failed} requests failed in the last {dt:.1f}s\n")
         if slow:
-            lines.append(f"{warn}{slow} requests slower than 500ms\n")
+            lines.append(f"{warn}{slow} requests slower than {SLOW * 1000:.0f}ms\n")
         if rnd() < 0.05 * dt:
             lines.append(f"{warn}{_WARNINGS[int(rnd() * len(_WARNINGS))]}\n")
         return lines
@@ -318,30 +311,14 @@ class SimulatedApp:
             self._health = state
 
     def metrics_text(self) -> str:
-        """The Prometheus text exposition of the app's metrics right now."""
-        out = [
-            "# HELP app_requests_total Requests served since the app started.",
-            "# TYPE app_requests_total counter",
-            f"app_requests_total {self.requests}",
-            "# HELP app_requests_failed_total Requests answered with a 5xx since the app started.",
-            "# TYPE app_requests_failed_total counter",
-            f"app_requests_failed_total {self.failed}",
-            "# HELP app_request_duration_seconds Time to answer a request.",
-            "# TYPE app_request_duration_seconds histogram",
-        ]
-        cumulative = 0
-        for bound, count in zip(BUCKETS, self.bucket_counts[:-1], strict=True):
-            cumulative += count
-            out.append(f'app_request_duration_seconds_bucket{{le="{bound:g}"}} {cumulative}')
-        out += [
-            f'app_request_duration_seconds_bucket{{le="+Inf"}} {self.requests}',
-            f"app_request_duration_seconds_sum {self.latency_sum:.6f}",
-            f"app_request_duration_seconds_count {self.requests}",
-            "# HELP app_start_time_seconds When the app last started (Unix time).",
-            "# TYPE app_start_time_seconds gauge",
-            f"app_start_time_seconds {self.started_at:.3f}",
-            "# HELP app_info The release the app runs.",
-            "# TYPE app_info gauge",
-            f'app_info{{version="{self.version or ""}"}} 1',
-        ]
-        return "\n".join(out) + "\n"
+        """The app's metrics page right now (what ``curl localhost:8000/metrics`` would get)."""
+        served = self.counters.served
+        resident = self.base_memory + min(served, 200_000) // 64 * _PAGE  # a page per 64
+        process = Process(
+            start_time=round(self.started_at, 2),
+            cpu_seconds=round(self.cpu_seconds, 2),
+            resident_bytes=resident,
+            virtual_bytes=resident + 160 * _MB,
+            open_fds=12 + self.in_flight,
+        )
+        return page(self.counters, process, self.version or "", self.in_flight)

@@ -50,7 +50,8 @@ class DemoFleet:
     """N demo hosts in this process, usable from any running asyncio loop.
 
     ``root``: where the fleet's files go (a fresh temp folder, removed on exit, if None).
-    ``analysis_duration`` and ``interval`` go into the environment file; ``tick`` is how
+    ``analysis_duration`` and ``interval`` go into the environment file (a short analysis
+    gets no warmup and an optional statistical rule: see ``envfile``); ``tick`` is how
     often each app updates its files; ``traffic`` multiplies the request rate (tests use
     it to gather statistics quickly); ``control`` starts the control channel that
     ``canarytui demo ctl`` talks to.
