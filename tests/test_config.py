@@ -197,7 +197,8 @@ def test_sample_environment_loads() -> None:
         # a rule without a limit
         (
             lambda t: t.replace("        max: 0.05\n        max_vs_baseline: 2.0\n", ""),
-            "prod.yaml:47: canary.analysis.rules[0].max: required (or max_vs_baseline, min, min_vs_baseline, compare)",
+            "prod.yaml:47: canary.analysis.rules[0].max: "
+            "required (or max_vs_baseline, min, min_vs_baseline, compare)",
         ),
     ],
 )

@@ -12,7 +12,7 @@ from canarytui.config import load_env
 from canarytui.engine.holding import reported_version
 from canarytui.engine.locks import describe_owner, owner_from_text
 from canarytui.engine.lockscripts import parse_reply
-from canarytui.metrics.series import parse_metrics
+from canarytui.metrics.page import parse_page, picks
 from canarytui.ssh.remote import LineSplitter, Marker, OutputTail
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_envs" / "example-production.yaml"
@@ -82,12 +82,14 @@ def test_any_owner_file_is_described_without_error(text: str, owner: dict) -> No
 @FAST
 @given(hostile)
 def test_any_metrics_page_parses_or_is_unreadable(text: str) -> None:
+    wanted = picks(ENV.canary.analysis.rules)
     try:
-        values, _types = parse_metrics(text)
+        page = parse_page(text, wanted)
     except ValueError as exc:
         assert str(exc).startswith("not Prometheus text")
     else:
-        assert all(isinstance(v, float) for v in values.values())
+        for series in page.readings.values():
+            assert all(isinstance(v, float) for v in series.values())
 
 
 @FAST

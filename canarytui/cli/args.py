@@ -32,12 +32,25 @@ OUTCOME_EXIT = {
     ev.Outcome.ERROR: EXIT_ERROR,
 }
 
-COMMANDS = ("check", "deploy", "promote", "rollback", "status", "history", "unlock", "demo")
+COMMANDS = (
+    "check",
+    "analyze",
+    "deploy",
+    "promote",
+    "rollback",
+    "status",
+    "history",
+    "unlock",
+    "demo",
+)
 
 USAGE = """\
 canarytui ENV.yaml                      the UI on that environment
 canarytui demo [--hosts N]              embedded demo fleet + the UI
-canarytui check ENV.yaml                validate, connect to every host, print version and health
+canarytui check ENV.yaml                validate, connect to every host, print version and health,
+                                        and every analysis rule whose metric a host lacks
+canarytui analyze ENV.yaml [--canary a,b] [--for 1m] [--json]
+                                        the rules now, canaries vs baseline, nothing deployed
 canarytui deploy ENV.yaml VERSION [--canary a,b | --canary-percent N] [--auto-promote] [--json]
                                         [--previous VERSION]: for hosts reporting no version
 canarytui promote ENV.yaml [--json]     continue the open deployment to the rest
@@ -55,6 +68,7 @@ user state dir, or $CANARYTUI_STATE_DIR), --theme NAME
 exit status: 0 done as asked; 1 other error (lock held, canary unreachable, ...);
 2 invalid input, nothing touched; 3 canary failed and was rolled back;
 4 promotion halted or rolled back; 130 interrupted (the deployment stays open)
+analyze: 0 the rules pass, 3 they would fail the canaries, 1 inconclusive
 """
 
 
@@ -88,8 +102,34 @@ def parser() -> argparse.ArgumentParser:
     """The subcommands; the common options have been taken out before it runs."""
     p = argparse.ArgumentParser(prog="canarytui", usage=USAGE, add_help=True)
     sub = p.add_subparsers(dest="command")
-    s = sub.add_parser("check")
+    s = sub.add_parser("check", help="validate, connect, print versions, health and rule problems")
     s.add_argument("env")
+    s = sub.add_parser(
+        "analyze",
+        prog="canarytui analyze",
+        description="The environment's analysis rules evaluated now on the running fleet, "
+        "the canaries against a baseline sample, for --for (default canary.analysis.duration). "
+        "Nothing is deployed, locked or journaled. Exit status: 0 the rules pass, 3 they "
+        "would fail the canaries, 1 inconclusive (or a canary unreachable), 2 bad input.",
+        help="the analysis rules now on the running fleet, canaries against the baseline; "
+        "nothing is deployed, locked or journaled",
+    )
+    s.add_argument("env", help="the environment file")
+    s.add_argument(
+        "--canary",
+        help="comma-separated canary host names (default: the file's canaries)",
+    )
+    s.add_argument(
+        "--for",
+        dest="duration",
+        metavar="DURATION",
+        help="how long to watch (e.g. 30s, 1m; default: canary.analysis.duration)",
+    )
+    s.add_argument(
+        "--json",
+        action="store_true",
+        help='events as JSON lines, then a final {"event": "result", ...} line',
+    )
     s = sub.add_parser("deploy")
     s.add_argument("env")
     s.add_argument("version")

@@ -1,4 +1,4 @@
-"""Fleet commands: check (connect and probe), status (once), unlock (break stale locks)."""
+"""Fleet commands: check (connect, probe, diagnose rules), status (once), unlock (stale locks)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,20 @@ from typing import Any
 
 from canarytui import events as ev
 from canarytui.cli import runner
+from canarytui.cli.analyze import findings_lines
 from canarytui.cli.args import EXIT_ERROR, EXIT_OK
 from canarytui.cli.printers import when
 from canarytui.config import load_env
 
 
 def check(args: argparse.Namespace) -> int:
-    """`check`: validate, connect to every host, print version and health."""
+    """`check`: validate, connect to every host, print version and health, and every
+    analysis rule whose selectors match nothing on a host (a missing metric: exit 1)."""
     env = load_env(args.env)
     from canarytui.engine import Engine
     from canarytui.engine.supervise import each_host
+    from canarytui.metrics.diagnose import PROBLEM, diagnose, why_no_page
+    from canarytui.metrics.page import picks
     from canarytui.metrics.sources import probe
 
     print(f"{env.path}: valid; {len(env.hosts)} hosts, environment {env.name}, app {env.app}")
@@ -31,7 +35,9 @@ def check(args: argparse.Namespace) -> int:
             reachable = [
                 h for h in env.host_names if engine.host_states[h] is not ev.HostState.UNREACHABLE
             ]
-            probed = await each_host(reachable, lambda h: probe(fleet, env, h))
+            rules = env.canary.analysis.rules
+            wanted = picks(rules)
+            probed = await each_host(reachable, lambda h: probe(fleet, env, h, wanted=wanted))
             health = {h: found.sample for h, found in probed.items()}
             bad = 0
             width = max(len(h) for h in env.host_names)
@@ -49,7 +55,23 @@ def check(args: argparse.Namespace) -> int:
                     f"{name:<{width}}  {versions.get(name) or '(no version)':<14} {state}{detail}"
                 )
             print(f"== {len(env.hosts) - bad} of {len(env.hosts)} hosts reachable and healthy")
-            return EXIT_OK if bad == 0 else EXIT_ERROR
+            findings = {
+                h: diagnose(rules, found.page, why_no_page(env.health.metrics, found.sample.detail))
+                for h, found in probed.items()
+                if found.sample.ok is not None  # lost since discovery: said above
+            }
+            lines = findings_lines(findings, len(env.hosts))
+            for line in lines:
+                print(line)
+            if rules and not lines and findings:
+                print(f"== every analysis rule's selectors match series on {len(findings)} host(s)")
+            problems = any(f.level == PROBLEM for found in findings.values() for f in found)
+            if problems:
+                print(
+                    "   a deployment's analysis would read nothing for those rules "
+                    "(inconclusive, or a pass on zeros): fix them first"
+                )
+            return EXIT_OK if bad == 0 and not problems else EXIT_ERROR
         finally:
             await fleet.close()
             journal.close()

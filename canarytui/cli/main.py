@@ -9,7 +9,7 @@ import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 
-from canarytui.cli import demo, fleet, history, rollout
+from canarytui.cli import analyze, demo, fleet, history, rollout
 from canarytui.cli.args import (
     COMMANDS,
     EXIT_ERROR,
@@ -76,6 +76,7 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
     args.theme = common["theme"]
     handler: Callable[[argparse.Namespace], int] = {
         "check": fleet.check,
+        "analyze": analyze.analyze,
         "deploy": rollout.deploy,
         "promote": rollout.promote,
         "rollback": rollout.rollback,

@@ -8,11 +8,12 @@ import time
 from collections.abc import Iterable
 
 from canarytui import events as ev
+from canarytui.config import Rule
 from canarytui.engine.bus import Context
 from canarytui.engine.hosts import HostWork
 from canarytui.engine.plan import pick_baseline
 from canarytui.engine.supervise import each_host
-from canarytui.metrics.page import picks
+from canarytui.metrics.page import Page, picks
 from canarytui.metrics.run import AnalysisRun
 from canarytui.metrics.series import HostSeries
 from canarytui.metrics.sources import probe
@@ -24,7 +25,7 @@ class CanaryPhase:
     def __init__(self, ctx: Context, hosts: HostWork) -> None:
         self.ctx = ctx
         self.hosts = hosts
-        self.wanted = picks(ctx.env.canary.analysis.rules)
+        self.prober = Prober(ctx, ctx.env.canary.analysis.rules)
 
     @property
     def interval(self) -> float:
@@ -86,55 +87,91 @@ class CanaryPhase:
         assert d is not None
         cfg = ctx.env.canary.analysis
         ctx.bus.phase(ev.Phase.ANALYSIS)
-        deployed = set(d.canaries)
-        candidates = [
-            h
-            for h in ctx.env.host_names
-            if h not in deployed and state.host_states.get(h) != ev.HostState.UNREACHABLE
-        ]
-        baseline = pick_baseline(candidates, cfg.baseline)
+        baseline = choose_baseline(ctx, d.canaries)
         state.watched = set(d.canaries) | set(baseline)
-        total = cfg.warmup + cfg.duration
-        ctx.bus.emit(
-            ev.AnalysisStarted(
-                canaries=d.canaries, baseline=baseline, duration=total, deployment=d.id
-            )
-        )
         run = AnalysisRun(cfg, d.canaries, baseline, started=time.time(), before=before)
-        started = time.monotonic()
-        while True:
-            tick = time.monotonic()
-            for sample in await self.probe_round(run.hosts):
-                run.add(sample)
-            stop = run.check(time.time())
-            ctx.bus.emit(
-                ev.AnalysisUpdate(
-                    elapsed=min(time.monotonic() - started, total),
-                    duration=total,
-                    measurements=run.measurements,
-                    deployment=d.id,
-                )
-            )
-            if stop:
-                break
-            await asyncio.sleep(
-                max(0.0, min(self.interval - (time.monotonic() - tick), run.ends - time.time()))
-            )
-        verdict, reasons, measurements = run.finish()
-        ctx.bus.emit(
-            ev.VerdictReached(
-                verdict=verdict, reasons=reasons, measurements=measurements, deployment=d.id
-            )
-        )
+        verdict, _, _ = await watch(ctx, self.prober, run, self.interval, d.id)
         state.watched = set()
         return verdict
 
     async def probe_round(self, hosts: Iterable[str]) -> list[ev.HealthSample]:
         """One probe of every host at once; each sample goes out as an event."""
+        return await self.prober.round(hosts)
+
+
+def choose_baseline(ctx: Context, canaries: Iterable[str]) -> list[str]:
+    """The baseline sample: reachable hosts that are not canaries, spread over the fleet."""
+    skip = set(canaries)
+    candidates = [
+        h
+        for h in ctx.env.host_names
+        if h not in skip and ctx.state.host_states.get(h) != ev.HostState.UNREACHABLE
+    ]
+    return pick_baseline(candidates, ctx.env.canary.analysis.baseline)
+
+
+class Prober:
+    """Probes hosts in rounds for the rules' metrics; keeps each host's last probe."""
+
+    def __init__(self, ctx: Context, rules: Iterable[Rule]) -> None:
+        self.ctx = ctx
+        self.wanted = picks(rules)
+        self.pages: dict[str, Page | None] = {}  # each host's last page (None: it gave none)
+        self.last: dict[str, ev.HealthSample] = {}
+
+    async def round(self, hosts: Iterable[str]) -> list[ev.HealthSample]:
+        """One probe of every host at once; each sample goes out as an event."""
 
         async def one(name: str) -> ev.HealthSample:
             found = await probe(self.ctx.fleet, self.ctx.env, name, wanted=self.wanted)
+            self.pages[name] = found.page
+            self.last[name] = found.sample
             self.ctx.bus.emit(found.sample)
             return found.sample
 
         return list((await each_host(hosts, one)).values())
+
+
+async def watch(
+    ctx: Context, prober: Prober, run: AnalysisRun, interval: float, deployment: int | None
+) -> tuple[ev.Verdict, list[str], list[ev.Measurement]]:
+    """Probe the run's hosts every interval until it stops; the verdict goes out as an event.
+
+    Shared by the canary phase and ``analyze`` (no deployment: ``deployment`` None, so
+    nothing is journaled).
+    """
+    total = run.cfg.warmup + run.cfg.duration
+    ctx.bus.emit(
+        ev.AnalysisStarted(
+            canaries=list(run.canaries),
+            baseline=list(run.baseline),
+            duration=total,
+            deployment=deployment,
+        )
+    )
+    started = time.monotonic()
+    while True:
+        tick = time.monotonic()
+        for sample in await prober.round(run.hosts):
+            run.add(sample)
+        stop = run.check(time.time())
+        ctx.bus.emit(
+            ev.AnalysisUpdate(
+                elapsed=min(time.monotonic() - started, total),
+                duration=total,
+                measurements=run.measurements,
+                deployment=deployment,
+            )
+        )
+        if stop:
+            break
+        await asyncio.sleep(
+            max(0.0, min(interval - (time.monotonic() - tick), run.ends - time.time()))
+        )
+    verdict, reasons, measurements = run.finish()
+    ctx.bus.emit(
+        ev.VerdictReached(
+            verdict=verdict, reasons=reasons, measurements=measurements, deployment=deployment
+        )
+    )
+    return verdict, reasons, measurements

@@ -18,6 +18,7 @@ from typing import Any
 
 from canarytui import events as ev
 from canarytui.config import Environment, VersionError, render
+from canarytui.engine import analyze as analysis
 from canarytui.engine import takeover
 from canarytui.engine.bus import Bus, Context, RolloutState, Subscriber
 from canarytui.engine.canary import CanaryPhase
@@ -209,6 +210,18 @@ class Engine:
             )
         self.state.adopt(record, self.journal)
         return await self._run(self.rollbacks.run(ev.Outcome.ROLLED_BACK, decided=True))
+
+    async def analyze(
+        self, canaries: Sequence[str] | None = None, duration: float | None = None
+    ) -> analysis.Analyzed:
+        """The rules now on the running fleet, canaries against a baseline: nothing is
+        deployed, locked or journaled. Unpacks as ``(verdict, reasons, measurements)``."""
+        if self.busy:
+            raise ActionRefused("the engine is busy with another action")
+        try:
+            return await analysis.analyze(self.ctx, canaries, duration)
+        except analysis.CanaryUnreachable as exc:
+            raise ActionRefused(str(exc)) from None
 
     def pause(self) -> None:
         """Stop promoting after the wave in flight (the deployment stays open)."""
