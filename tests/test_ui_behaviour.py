@@ -273,6 +273,7 @@ async def test_palette_offers_every_action_and_theme(tmp_path: Path) -> None:
             "Default canaries",
             "Logs of focused host",
             "Host details",
+            "Analysis",
             "Filter hosts",
             "History",
             "Help",

@@ -33,6 +33,7 @@ from canarytui import events as ev
 from canarytui.demo import DemoFleet
 from canarytui.engine import locks
 from canarytui.ui.app import CanaryApp
+from canarytui.ui.screens.analysis import AnalysisScreen
 from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.screens.details import HostDetailsScreen
 from canarytui.ui.screens.history import HistoryScreen
@@ -246,7 +247,11 @@ async def test_history_and_details_show_journal_and_host_text_as_text(tmp_path: 
                 host="web-01",
                 ok=True,
                 latency=0.01,
-                metrics={f'app_requests_total{{path="{HOSTILE}"}}': 1.0},
+                metrics={
+                    "values:http_requests_total": {
+                        f'c:http_requests_total{{path="{HOSTILE}"}}': 1.0
+                    }
+                },
             )
         )
         script.start(f"2.0.0{HOSTILE}", ["web-01"])
@@ -267,6 +272,46 @@ async def test_history_and_details_show_journal_and_host_text_as_text(tmp_path: 
         await until(pilot, lambda: isinstance(app.screen, HostDetailsScreen), 5, "details")
         await settle(pilot)
         assert_shown_as_data(app, "[/]", "[@click=app.quit]x[/]")
+
+
+async def test_analysis_view_shows_rules_hosts_limits_and_notes_as_text(tmp_path: Path) -> None:
+    """Rule names (the env file's), limits, notes and baseline hosts (the journal's) in the
+    table, the chart's title and legend, the summary and the detail line."""
+    script = Script(tmp_path)
+    app = script.app
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await started(pilot, script)
+        script.discovered()
+        script.start("1.3.0-bad", ["web-01"])
+        script.emit(ev.AnalysisStarted(canaries=["web-01"], baseline=[HOSTILE], duration=30.0))
+        for i in range(3):
+            measured = ev.Measurement(
+                rule=HOSTILE,
+                host="web-01",
+                value=0.2,
+                limit=HOSTILE,
+                passed=None,
+                status="undecided",
+                baseline=0.01,
+                recent=0.1 * i,
+                band=[0.0, 0.02],
+                note=HOSTILE,
+            )
+            script.emit(ev.AnalysisUpdate(elapsed=2.0 * i, duration=30.0, measurements=[measured]))
+        script.emit(
+            ev.VerdictReached(
+                verdict=ev.Verdict.INCONCLUSIVE, reasons=[HOSTILE], measurements=[measured]
+            )
+        )
+        await settle(pilot)
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, AnalysisScreen), 5, "analysis view")
+        await settle(pilot)
+        text = assert_shown_as_data(app, "[/]", "[@click=app.quit]x[/]")
+        assert "␇" in text
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.fleet_screen, 5, "back")
+        assert_running(app)
 
 
 async def test_theme_problems_are_shown_as_text(tmp_path: Path) -> None:

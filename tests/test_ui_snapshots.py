@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ui_support import Script, settle, until
+from test_ui_support import LATENCY_SHIFT, Script, settle, until
 from textual.pilot import Pilot
 
 from canarytui import events as ev
@@ -32,8 +32,10 @@ def snap(
     setup: Any = None,
     press: tuple[str, ...] = (),
     after: Any = None,
+    quiet: bool = False,
 ) -> bool:
-    """Discover the fleet, run ``setup(script)``, let the screen settle, press keys."""
+    """Discover the fleet, run ``setup(script)``, let the screen settle, press keys.
+    ``quiet``: the notifications the setup raised are dismissed before the keys."""
 
     async def run_before(pilot: Pilot[int]) -> None:
         await until(pilot, lambda: script.app.fleet_screen.is_mounted, 10, "screen mounted")
@@ -42,6 +44,9 @@ def snap(
         if setup is not None:
             setup(script)
         await settle(pilot)
+        if quiet:
+            script.app.clear_notifications()
+            await pilot.pause()
         if press:
             await pilot.press(*press)
             await settle(pilot)
@@ -55,8 +60,10 @@ def snap(
 def test_idle_fleet(snap_compare: Any, tmp_path: Path) -> None:
     """Twelve healthy hosts on 1.0.0 in green tiles (three a row), the cursor bar on web-01,
     the side panel on web-01 (address 10.0.0.1:22, role web, zone=eu-1, version 1.0.0,
-    health ok with a sparkline), the rollout panel saying there is no deployment yet with
-    web-01 as the default canary, header phase idle, stable 1.0.0, candidate -."""
+    health ok with a sparkline, key metrics error-ratio 0.003333 and p99-latency 0.2385 read
+    from its metrics page), the rollout panel saying there is no deployment yet with web-01
+    as the default canary, header phase idle, stable 1.0.0, candidate -; the footer lists
+    the keys up to ? Help, a Analysis among them."""
     assert snap(snap_compare, Script(tmp_path))
 
 
@@ -89,10 +96,11 @@ def test_canary_deploying(snap_compare: Any, tmp_path: Path) -> None:
 
 
 def test_analysis_failed_with_reasons(snap_compare: Any, tmp_path: Path) -> None:
-    """1.3.0-bad on canary web-01: verdict FAIL in the rollout panel with its reason and the
-    measured values (error-ratio 0.21 against baseline 0.005, limit <= 0.05 and <= 3x
-    baseline), the phase rolling back, web-01 in the rolling-back colour; a notification
-    says the verdict."""
+    """1.3.0-bad on canary web-01: verdict FAIL in the rollout panel with the failing rule
+    on one line, cut with … at the panel's edge (✗ web-01 error-ratio 0.21 vs 0.005,
+    <= 0…), then the keys d deploy and a analysis; the phase rolling back, web-01 in the
+    rolling-back colour, its key metrics (error-ratio 0.1017) in the side panel; a
+    notification says the verdict in full (limit <= 0.05 and <= 3x baseline)."""
     script = Script(tmp_path)
 
     def setup(s: Script) -> None:
@@ -117,7 +125,7 @@ def test_analysis_failed_with_reasons(snap_compare: Any, tmp_path: Path) -> None
             ),
         ]
         s.emit(ev.AnalysisUpdate(elapsed=12.0, duration=30.0, measurements=ms))
-        s.health("web-01", ok=True, latency=0.019, requests=1200, failed=47)
+        s.health("web-01", ok=True, latency=0.019, requests=1600, failed=66)
         s.emit(
             ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=[ms[1].describe()], measurements=ms)
         )
@@ -130,7 +138,9 @@ def test_analysis_failed_with_reasons(snap_compare: Any, tmp_path: Path) -> None
 def test_awaiting_promotion(snap_compare: Any, tmp_path: Path) -> None:
     """1.1.0 passed on canary web-01 (deployed colour, ◆ canary badge, version 1.1.0);
     header phase awaiting promotion; rollout panel: canary 1/1, wave 1 0/3, wave 2 0/8,
-    analysis 30s of 30s, verdict PASS, keys p promote and r roll back."""
+    analysis 30s of 30s, verdict PASS with one ✓ line per measurement (failed-checks 0,
+    error-ratio 0.004 vs 0.005, cut with … at the panel's edge), keys p promote, r roll back
+    and a analysis."""
     script = Script(tmp_path)
     assert snap(snap_compare, script, lambda s: s.canary_passed("1.1.0", ["web-01"]))
 
@@ -166,8 +176,8 @@ def test_rolled_back(snap_compare: Any, tmp_path: Path) -> None:
     """After the bad canary: phase rolled back (header in the failing colour), web-01 back
     on 1.0.0 in the rolled-back colour, the hosts the deployment never reached idle again,
     the rollout panel with canary 0/1, 1 rolled back, verdict FAIL with the measured value,
-    outcome canary failed and the summary '1 host(s) rolled back from 1.3.0-bad';
-    candidate is -."""
+    outcome canary failed and the summary '1 host(s) rolled back from 1.3.0-bad', keys
+    d deploy and a analysis; candidate is -."""
     script = Script(tmp_path)
 
     def setup(s: Script) -> None:
@@ -225,8 +235,9 @@ def test_history(snap_compare: Any, tmp_path: Path) -> None:
 
 
 def test_help(snap_compare: Any, tmp_path: Path) -> None:
-    """The help dialog (?) over the fleet: every key with what it does, and the note that
-    every confirmation takes y or enter for yes and n or escape for no."""
+    """The help dialog (?) over the fleet: every key with what it does (a: the analysis
+    view among them, each on one line), and the note that every confirmation takes y or
+    enter for yes and n or escape for no."""
     assert snap(snap_compare, Script(tmp_path), press=("question_mark",))
 
 
@@ -252,3 +263,168 @@ def test_theme(snap_compare: Any, tmp_path: Path, theme: str) -> None:
         s.host("web-06", ev.HostState.ROLLED_BACK, "1.0.0")
 
     assert snap(snap_compare, script, setup)
+
+
+# The analysis view (a) and the verdict in the rollout panel -----------------------------
+
+
+def test_analysis_view_during_a_failing_analysis(snap_compare: Any, tmp_path: Path) -> None:
+    """`a` while 1.3.0-bad is analysed on canary web-01 (analysis 16s of 30s, 14s left, no
+    verdict yet): the table's focused row is error-ratio on web-01, value 0.1645 against
+    baseline 0.006, limit <= 0.05 and <= 3x baseline (0.0288), verdict FAIL; p99-latency
+    and failed-checks pass. The chart under it plots web-01's error ratio over each interval
+    (a yellow braille line) that starts inside the baseline's shaded band (web-04, web-08,
+    under 1 %, along the bottom), crosses the dashed max 0.05 line and stays near 20 %, up
+    to the ▲ 16s mark of the 30 s window; the line under the chart repeats the row in full."""
+    script = Script(tmp_path)
+    assert snap(snap_compare, script, lambda s: s.bad_canary_analysis(), press=("a",), quiet=True)
+
+
+def passed_with_a_statistical_rule(s: Script) -> None:
+    """1.2.0 on canaries web-01 and web-05: 15 updates over the 30 s window, then PASS."""
+    canaries = ["web-01", "web-05"]
+    s.start("1.2.0", canaries)
+    s.phase(ev.Phase.CANARY)
+    for name in canaries:
+        s.deploy_host(name, "1.2.0")
+    s.analysis_started(canaries)
+    ms: list[ev.Measurement] = []
+    for i in range(15):
+        ms = [
+            ev.Measurement(rule="failed-checks", host=c, value=0.0, limit="<= 2", passed=True)
+            for c in canaries
+        ]
+        for n, c in enumerate(canaries):
+            ms.append(
+                ev.Measurement(
+                    rule="error-ratio",
+                    host=c,
+                    value=0.004 + 0.001 * n,
+                    baseline=0.005,
+                    limit="<= 0.05 and <= 3x baseline (0.0201)",
+                    passed=True,
+                    recent=0.003 + 0.001 * ((i + n) % 4),
+                    band=[0.002, 0.008],
+                )
+            )
+        for n, c in enumerate(canaries):
+            ms.append(
+                ev.Measurement(
+                    rule="p99-latency",
+                    host=c,
+                    value=0.19 + 0.01 * n,
+                    baseline=0.2,
+                    limit="<= 2x baseline (0.42)",
+                    passed=True,
+                    recent=0.18 + 0.01 * ((i + n) % 3),
+                    band=[0.17, 0.23],
+                )
+            )
+        for n, c in enumerate(canaries):
+            enough = i >= 4
+            ms.append(
+                ev.Measurement(
+                    rule="latency-shift",
+                    host=c,
+                    value=0.031 + 0.001 * n,
+                    baseline=0.03,
+                    limit="shift within +20% vs baseline (Mann-Whitney, 0.98)",
+                    passed=True if enough else None,
+                    status="pass" if enough else "no data",
+                    effect=(0.04 + 0.03 * n) if enough else None,
+                    confidence=(0.412 + 0.1 * n) if enough else None,
+                    recent=0.029 + 0.002 * ((2 * i + n) % 4),
+                    band=[0.026 + 0.001 * (i % 2), 0.036 - 0.001 * (i % 3)],
+                    note=""
+                    if enough
+                    else f"{i + 1} and {2 * (i + 1)} interval values, 5 needed each",
+                )
+            )
+        s.emit(ev.AnalysisUpdate(elapsed=2.0 * (i + 1), duration=30.0, measurements=ms))
+    s.emit(
+        ev.VerdictReached(
+            verdict=ev.Verdict.PASS, reasons=[m.describe() for m in ms], measurements=ms
+        )
+    )
+    s.phase(ev.Phase.AWAITING_PROMOTION, wave=0)
+
+
+def test_analysis_view_after_a_pass_with_a_statistical_rule(
+    snap_compare: Any, tmp_path: Path
+) -> None:
+    """`a` after 1.2.0 passed on canaries web-01 and web-05 (analysis 30s of 30s, verdict
+    PASS in the success colour): eight rows, every verdict pass; the cursor moved down to
+    latency-shift on web-01, whose effect (+4%) and confidence (0.412) are shown, as are
+    web-05's (+7%, 0.512); the failed-checks rows come last. The chart plots web-01's median
+    latency over each interval wandering inside the baseline's shaded band (about 0.026 to
+    0.036) over the whole 30 s window, with no limit line (a statistical rule)."""
+    script = Script(tmp_path, extra_rules=LATENCY_SHIFT)
+    assert snap(
+        snap_compare,
+        script,
+        passed_with_a_statistical_rule,
+        press=("a", "down", "down", "down", "down"),
+        quiet=True,
+    )
+
+
+def test_rollout_panel_long_verdict_fits(snap_compare: Any, tmp_path: Path) -> None:
+    """A FAIL verdict on canaries web-01 and web-05 with long rule names, values and limits:
+    under verdict FAIL the rollout panel shows the reason that is not a measurement
+    (• web-05: 3 failed health checks, at mos…), then one line per failing rule (✗), then
+    the undecided (?) and no-data (·) ones, each on a single line cut with … at the panel's
+    edge (no line wraps), six at most and '… 2 more: a shows them all', then the keys
+    d deploy and a analysis."""
+    script = Script(tmp_path)
+
+    def setup(s: Script) -> None:
+        canaries = ["web-01", "web-05"]
+        s.start("1.3.0-bad", canaries)
+        s.phase(ev.Phase.CANARY)
+        for name in canaries:
+            s.deploy_host(name, "1.3.0-bad")
+        s.analysis_started(canaries)
+        ms = []
+        for c in canaries:
+            ms += [
+                ev.Measurement(
+                    rule="error-ratio-of-the-checkout-and-payment-routes",
+                    host=c,
+                    value=0.2134,
+                    baseline=0.0051,
+                    limit="<= 0.05 and <= 3x baseline (0.01832)",
+                    passed=False,
+                    status="fail",
+                ),
+                ev.Measurement(
+                    rule="p99-latency",
+                    host=c,
+                    value=0.731,
+                    baseline=0.204,
+                    limit="<= 0.5 and <= 2x baseline (0.4413)",
+                    passed=False,
+                    status="fail",
+                ),
+                ev.Measurement(
+                    rule="latency-shift",
+                    host=c,
+                    value=0.052,
+                    baseline=0.031,
+                    reference="before",
+                    limit="shift within +20% vs before (Mann-Whitney, 0.98)",
+                    passed=None,
+                    status="undecided",
+                    effect=0.68,
+                    confidence=0.91,
+                    note="shift beyond the tolerance, but not beyond doubt at 0.98",
+                ),
+                ev.Measurement(
+                    rule="traffic", host=c, value=None, limit=">= 0.5x baseline", passed=None
+                ),
+            ]
+        reasons = [m.describe() for m in ms if m.state == "fail"]
+        reasons.append("web-05: 3 failed health checks, at most 2 tolerated (max_failed_checks)")
+        s.emit(ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=reasons, measurements=ms))
+        s.phase(ev.Phase.ROLLING_BACK)
+
+    assert snap(snap_compare, script, setup, quiet=True)

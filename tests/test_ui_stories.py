@@ -3,7 +3,8 @@
 Good: ``d 1.1.0 enter y``, the canary passes, ``p y`` through every wave; every host then
 runs 1.1.0 on disk and the journal has the deployment complete and each decision with its
 user. Bad: ``d 1.3.0-bad enter y``; the analysis catches the error ratio on the canary and
-rolls it back; no host runs the bad release and nobody else ever got it.
+rolls it back; no host runs the bad release and nobody else ever got it; ``a`` shows it
+happen in the analysis view.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from test_ui_support import until
+from textual.widgets import DataTable
 
 from canarytui import events as ev
 from canarytui.config import load_env
@@ -21,7 +23,9 @@ from canarytui.engine import Engine
 from canarytui.engine import locks as lock
 from canarytui.journal import Journal
 from canarytui.ui.app import CanaryApp
+from canarytui.ui.screens.analysis import AnalysisScreen
 from canarytui.ui.screens.confirm import ConfirmScreen
+from canarytui.ui.widgets.analysis_chart import AnalysisChart
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
 
 USER = "story-operator"
@@ -157,6 +161,78 @@ async def test_bad_release_caught_on_the_canary_and_rolled_back(
     # Only the canary was ever touched.
     touched = {h for h, r in journal.hosts(d).items() if r.last_step}
     assert touched == {"web-02"}
+
+
+async def test_bad_release_seen_in_the_analysis_view(fleet: DemoFleet, tmp_path: Path) -> None:
+    """d 1.3.0-bad, then a while the canary is analysed: the view's table has the canary's
+    error-ratio row failing with its value and the baseline's, the chart has the canary's
+    points; escape goes back to the fleet; the journal has the verdict."""
+    app = make_app(fleet, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await until(
+            pilot,
+            lambda: all(engine.versions.get(h) == "1.0.0" for h in fleet.host_names),
+            10,
+            "versions discovered",
+        )
+        await pilot.press("d")
+        await type_version(pilot, "1.3.0-bad")
+        await pilot.press("enter", "y")
+        await until(
+            pilot,
+            lambda: engine.phase is not ev.Phase.IDLE and engine.phase is not ev.Phase.CANARY,
+            20,
+            lambda: f"the analysis (phase {engine.phase.value})",
+        )
+        await pilot.press("a")
+        assert isinstance(app.screen, AnalysisScreen)
+        view = app.screen
+        canary = engine.deployment.canaries[0]
+
+        def error_ratio() -> ev.Measurement | None:
+            return next(
+                (m for m in view.rows if m.rule == "error-ratio" and m.host == canary), None
+            )
+
+        await until(
+            pilot,
+            lambda: (m := error_ratio()) is not None and m.state == "fail",
+            25,
+            lambda: f"a failing error-ratio row (rows: {[m.describe() for m in view.rows]})",
+        )
+        row = error_ratio()
+        assert row is not None and row.value is not None and row.baseline is not None
+        assert row.value > row.baseline
+        # The arrows move in the table: to the error-ratio row, whose chart has points.
+        table = view.query_one(DataTable)
+        target = view.rows.index(row)
+        moves = target - table.cursor_row
+        await pilot.press(*(["down"] * moves if moves > 0 else ["up"] * -moves), "down", "up")
+        chart = view.query_one(AnalysisChart)
+        assert table.cursor_row == target
+        assert "error-ratio" in str(chart.border_title)
+        assert chart.data is not None and chart.data.points, "no chart points"
+        assert any(p.recent is not None and p.recent > 0.05 for p in chart.data.points)
+        await pilot.press("escape")
+        assert app.screen is app.fleet_screen
+        await until(
+            pilot,
+            lambda: engine.phase is ev.Phase.ROLLED_BACK and not engine.busy,
+            25,
+            "canary rolled back",
+        )
+        d = engine.deployment.id
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, 10, "app exited")
+    journal = Journal(tmp_path / "state")
+    record = journal.deployment(d)
+    assert record is not None and record.verdict == "fail"
+    verdicts = [e for e in journal.events(d) if e["event"] == "verdict"]
+    assert len(verdicts) == 1 and verdicts[0]["verdict"] == "fail"
+    assert any(
+        m["rule"] == "error-ratio" and m["status"] == "fail" for m in verdicts[0]["measurements"]
+    )
 
 
 async def test_quit_during_a_deployment_asks_and_leaves_it_open(

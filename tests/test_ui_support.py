@@ -20,6 +20,7 @@ from canarytui import events as ev
 from canarytui.config import Environment, load_env
 from canarytui.engine import Engine, make_plan
 from canarytui.journal import Journal
+from canarytui.metrics.page import parse_page, picks
 from canarytui.ui.app import CanaryApp
 
 USER = "operator"
@@ -56,18 +57,75 @@ canary:
     baseline: 3
     rules:
       - name: error-ratio
-        metric: app_requests_failed_total
-        per: app_requests_total
+        metric: 'http_requests_total{{code=~"5..",route!="/health"}}'
+        per: 'http_requests_total{{route!="/health"}}'
         max: 0.05
         max_vs_baseline: 3.0
-promote:
+      - name: p99-latency
+        metric: 'http_request_duration_seconds{{route!="/health"}}'
+        quantile: 0.99
+        max_vs_baseline: 2.0
+{extra_rules}promote:
   waves: [25%, 100%]
   max_failures: 1
   pause: manual
 """
 
 
-def write_env(folder: Path, hosts: int = 12) -> Path:
+# A small shop's routes: (method, route, share of the requests, share of the 5xx).
+ROUTES = (
+    ("GET", "/api/products", 0.5, 0.2),
+    ("GET", "/api/cart", 0.3, 0.3),
+    ("POST", "/api/checkout", 0.2, 0.5),
+)
+# Cumulative share of the requests at or under each bucket bound (seconds).
+LATENCY_BUCKETS = ((0.025, 0.4), (0.05, 0.7), (0.1, 0.93), (0.25, 0.995), (0.5, 0.999), (1.0, 1.0))
+
+
+BASELINE = ("web-04", "web-08")  # the baseline hosts of the scripted analyses
+# The bad canary's error ratio over each 2 s interval: it leaves the baseline's band.
+BAD_RATIO = (0.006, 0.09, 0.17, 0.21, 0.19, 0.23, 0.2, 0.22)
+
+
+def metrics_page(requests: float, failed: float) -> str:
+    """A metrics page as a web app instrumented with prometheus_client serves it:
+    ``http_requests_total{method,route,code}`` (load balancers' ``/health`` probes too)
+    and the ``http_request_duration_seconds`` histogram by route."""
+    lines = ["# TYPE http_requests_total counter"]
+    for method, route, share, error_share in ROUTES:
+        bad = failed * error_share
+        lines.append(
+            f'http_requests_total{{method="{method}",route="{route}",code="200"}} '
+            f"{requests * share - bad}"
+        )
+        lines.append(f'http_requests_total{{method="{method}",route="{route}",code="500"}} {bad}')
+    lines.append(f'http_requests_total{{method="GET",route="/health",code="200"}} {requests}')
+    lines.append("# TYPE http_request_duration_seconds histogram")
+    for method, route, share, _ in ROUTES:
+        served = requests * share
+        labels = f'method="{method}",route="{route}"'
+        for bound, below in LATENCY_BUCKETS:
+            lines.append(
+                f'http_request_duration_seconds_bucket{{{labels},le="{bound}"}} {served * below}'
+            )
+        lines.append(f'http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {served}')
+        lines.append(f"http_request_duration_seconds_count{{{labels}}} {served}")
+        lines.append(f"http_request_duration_seconds_sum{{{labels}}} {served * 0.04}")
+    return "\n".join(lines) + "\n"
+
+
+# A statistical rule, for the tests that show one (``Script(..., extra_rules=...)``).
+LATENCY_SHIFT = """\
+      - name: latency-shift
+        metric: 'http_request_duration_seconds{route!="/health"}'
+        quantile: 0.5
+        compare: mann-whitney
+        max_increase: 20%
+        confidence: 0.98
+"""
+
+
+def write_env(folder: Path, hosts: int = 12, extra_rules: str = "") -> Path:
     """An environment file with hosts web-01.. on 10.0.0.x (nothing listens there)."""
     zones = ("eu-1", "eu-2", "us-1")
     lines = []
@@ -78,15 +136,18 @@ def write_env(folder: Path, hosts: int = 12) -> Path:
             f"labels: {{zone: {zones[(i - 1) % 3]}}}}}"
         )
     path = folder / "production.yaml"
-    path.write_text(ENV_TEXT.format(hosts="\n".join(lines)), encoding="utf-8")
+    text = ENV_TEXT.format(hosts="\n".join(lines), extra_rules=extra_rules)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
 class Script:
     """A real Engine and Journal, driven by events as a rollout would send them."""
 
-    def __init__(self, tmp_path: Path, hosts: int = 12, theme: str | None = None) -> None:
-        self.env: Environment = load_env(write_env(tmp_path, hosts))
+    def __init__(
+        self, tmp_path: Path, hosts: int = 12, theme: str | None = None, extra_rules: str = ""
+    ) -> None:
+        self.env: Environment = load_env(write_env(tmp_path, hosts, extra_rules))
         self.journal = Journal(tmp_path / "state")
         self.engine = Engine(self.env, self.journal, user=USER)
         self.app = CanaryApp(
@@ -102,12 +163,13 @@ class Script:
     # Steady state -------------------------------------------------------------------
 
     def discovered(self, version: str = "1.0.0") -> None:
-        """Every host found on ``version`` and healthy."""
+        """Every host found on ``version`` and healthy, probed twice (so its key metrics,
+        measured on the increase between samples, have values)."""
         for i, name in enumerate(self.env.host_names):
             self.engine.emit(ev.HostUpdate(host=name, state=ev.HostState.IDLE, version=version))
-            self.health(
-                name, ok=True, latency=0.012 + (i % 5) * 0.003, requests=1000.0 + i, failed=5.0
-            )
+            latency = 0.012 + (i % 5) * 0.003
+            self.health(name, ok=True, latency=latency, requests=1000.0 + i, failed=5.0)
+            self.health(name, ok=True, latency=latency, requests=1300.0 + 2 * i, failed=6.0)
 
     def health(
         self,
@@ -118,14 +180,17 @@ class Script:
         failed: float = 5.0,
         detail: str = "",
     ) -> None:
-        metrics = (
-            {}
-            if ok is None
-            else {"app_requests_total": requests, "app_requests_failed_total": failed}
-        )
+        """One probe: ``requests`` served so far (health probes aside), ``failed`` of them
+        5xx, as the host's metrics page counts them and the rules' selectors pick them."""
+        metrics = {} if ok is None else self.readings(requests, failed)
         self.engine.emit(
             ev.HealthSample(host=name, ok=ok, latency=latency, detail=detail, metrics=metrics)
         )
+
+    def readings(self, requests: float, failed: float) -> dict[str, dict[str, float]]:
+        """What a probe keeps of a metrics page: the series the env's rules select."""
+        page = parse_page(metrics_page(requests, failed), picks(self.env.canary.analysis.rules))
+        return page.readings
 
     def log(self, name: str, line: str) -> None:
         self.engine.emit(ev.LogLine(host=name, line=line))
@@ -239,6 +304,59 @@ class Script:
         )
         self.phase(ev.Phase.AWAITING_PROMOTION, wave=0)
         return waves
+
+    # The analysis ------------------------------------------------------------------
+
+    def analysis_started(self, canaries: list[str], duration: float = 30.0) -> None:
+        self.phase(ev.Phase.ANALYSIS)
+        self.emit(ev.AnalysisStarted(canaries=canaries, baseline=list(BASELINE), duration=duration))
+
+    def bad_canary_analysis(self, updates: int = len(BAD_RATIO)) -> list[ev.Measurement]:
+        """1.3.0-bad on canary web-01, ``updates`` analysis updates 2 s apart: its error
+        ratio over each interval climbs to ~20 % while the baseline's stays at 0.3-0.9 %
+        (undecided at first, then failed beyond doubt); p99 latency and the health budget
+        pass. Returns the last update's measurements (no verdict is sent)."""
+        self.start("1.3.0-bad", ["web-01"])
+        self.phase(ev.Phase.CANARY)
+        self.deploy_host("web-01", "1.3.0-bad")
+        self.analysis_started(["web-01"])
+        ms: list[ev.Measurement] = []
+        for i in range(updates):
+            ratio = sum(BAD_RATIO[: i + 1]) / (i + 1)
+            state = "pass" if ratio <= 0.05 else ("undecided" if i < 3 else "fail")
+            base = 0.005 + 0.001 * (i % 3)
+            ms = [
+                ev.Measurement(
+                    rule="failed-checks", host="web-01", value=0.0, limit="<= 2", passed=True
+                ),
+                ev.Measurement(
+                    rule="error-ratio",
+                    host="web-01",
+                    value=ratio,
+                    baseline=base,
+                    limit=f"<= 0.05 and <= 3x baseline ({3 * base * 1.6:.4g})",
+                    passed={"pass": True, "fail": False}.get(state),
+                    status=state,
+                    recent=BAD_RATIO[i],
+                    band=[0.003 + 0.001 * (i % 2), 0.008 + 0.001 * (i % 3)],
+                    note="over the limit, but not beyond doubt at 0.999"
+                    if state == "undecided"
+                    else "",
+                ),
+                ev.Measurement(
+                    rule="p99-latency",
+                    host="web-01",
+                    value=0.21,
+                    baseline=0.2,
+                    limit="<= 2x baseline (0.44)",
+                    passed=True,
+                    status="pass",
+                    recent=0.2 + 0.01 * (i % 3),
+                    band=[0.18, 0.23],
+                ),
+            ]
+            self.emit(ev.AnalysisUpdate(elapsed=2.0 * (i + 1), duration=30.0, measurements=ms))
+        return ms
 
     def freeze_journal_times(self) -> None:
         """History shows dates and machines: make them the same everywhere."""

@@ -2,8 +2,9 @@
 
 The engine owns host states, versions and the phase (``engine.host_states`` ...); this
 keeps what only the UI needs: health history per host, the last step of each host, the
-operator's canary picks, the filter, and the rollout's progress (analysis, verdict,
-outcome). ``apply`` and ``add_samples`` are called by the fleet screen's message handlers.
+operator's canary picks, the filter, and the rollout's progress (the analysis with its
+points over the window, the verdict, the outcome). ``apply`` and ``add_samples`` are called
+by the fleet screen's message handlers.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from canarytui.engine import Engine
 from canarytui.journal import DeploymentRecord
 from canarytui.metrics.measure import rule_value
 from canarytui.metrics.series import HostSeries
+from canarytui.ui.analysis_log import AnalysisLog
 
 HEALTH_HISTORY = 60  # samples kept per host for the sparkline
 METRIC_WINDOW = 8  # samples with metrics kept per host for its key metrics
@@ -77,8 +79,8 @@ class FleetState:
         self.picked: list[str] = []  # canaries the operator chose for the next deploy
         self.filter_text = ""
         self.shown: list[str] = list(self.env.host_names)
-        self.analysis: ev.AnalysisUpdate | None = None
-        self.verdict: ev.VerdictReached | None = None
+        # The current (or adopted) deployment's analysis: measurements, verdict, points.
+        self.analysis_log = AnalysisLog()
         self.finished: ev.DeploymentFinished | None = None
         self.wave: int | None = None
         self.waves = 0
@@ -88,6 +90,15 @@ class FleetState:
     @property
     def deployment(self) -> DeploymentRecord | None:
         return self.engine.deployment
+
+    @property
+    def analysis(self) -> ev.AnalysisUpdate | None:
+        """The last analysis update of the current deployment."""
+        return self.analysis_log.update
+
+    @property
+    def verdict(self) -> ev.VerdictReached | None:
+        return self.analysis_log.verdict
 
     @property
     def active(self) -> bool:
@@ -227,8 +238,7 @@ class FleetState:
         """One engine event (the engine has applied it to its own state already)."""
         match event:
             case ev.DeploymentStarted(canaries=canaries):
-                self.analysis = None
-                self.verdict = None
+                self.analysis_log.reset(event.deployment, event.version)
                 self.finished = None
                 self.wave = None
                 self.waves = len(event.waves)
@@ -244,10 +254,8 @@ class FleetState:
                     view.last_exit = event.exit_status
                     view.last_output = event.output
                     view.last_duration = event.duration
-            case ev.AnalysisUpdate():
-                self.analysis = event
-            case ev.VerdictReached():
-                self.verdict = event
+            case ev.AnalysisStarted() | ev.AnalysisUpdate() | ev.VerdictReached():
+                self.analysis_log.apply(event)
             case ev.DeploymentFinished():
                 self.finished = event
                 self.picked = []
@@ -284,21 +292,4 @@ class FleetState:
         self.wave = record.wave
         self.waves = record.waves
         self.picked = list(record.canaries)
-        for data in journal.events(record.id):
-            kind = data.get("event")
-            if kind == "verdict":
-                self.verdict = ev.VerdictReached(
-                    verdict=ev.Verdict(data["verdict"]),
-                    reasons=list(data["reasons"]),
-                    measurements=[ev.Measurement(**m) for m in data["measurements"]],
-                    deployment=record.id,
-                    at=data["at"],
-                )
-            elif kind == "analysis":
-                self.analysis = ev.AnalysisUpdate(
-                    elapsed=data["elapsed"],
-                    duration=data["duration"],
-                    measurements=[ev.Measurement(**m) for m in data["measurements"]],
-                    deployment=record.id,
-                    at=data["at"],
-                )
+        self.analysis_log.load(record.id, record.version, journal.events(record.id))

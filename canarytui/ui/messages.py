@@ -44,3 +44,11 @@ class OperatorResult(Message, bubble=False):
     action: str
     outcome: ev.Outcome | None = None
     error: str | None = None
+
+
+class AnalysisChanged(Message, bubble=False):
+    """The fleet state's analysis (or the phase) changed: an open analysis view redraws.
+    Several pending ones are one redraw."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, AnalysisChanged)

@@ -22,9 +22,16 @@ from canarytui.engine import Engine
 from canarytui.monitor import Monitor
 from canarytui.ui.bridge import EngineBridge
 from canarytui.ui.fleet_state import FleetState
-from canarytui.ui.messages import EngineEvents, HealthBatch, LogBatch, OperatorResult
+from canarytui.ui.messages import (
+    AnalysisChanged,
+    EngineEvents,
+    HealthBatch,
+    LogBatch,
+    OperatorResult,
+)
 from canarytui.ui.notices import Announcement, for_event, for_outcome, for_refusal
 from canarytui.ui.safe_text import plain_title
+from canarytui.ui.screens.analysis import AnalysisScreen
 from canarytui.ui.screens.details import HostDetailsScreen
 from canarytui.ui.screens.fleet_actions import OperatorActions
 from canarytui.ui.screens.help import HelpScreen
@@ -50,6 +57,7 @@ class FleetScreen(OperatorActions):
         Binding("r", "rollback", "Roll back"),
         Binding("l", "logs", "Logs"),
         Binding("enter", "details", "Details"),
+        Binding("a", "analysis", "Analysis"),
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("H", "history", "History"),
@@ -60,7 +68,7 @@ class FleetScreen(OperatorActions):
     DEFAULT_CSS = """
     FleetScreen #body { height: 1fr; }
     FleetScreen #left { width: 1fr; }
-    FleetScreen #right { width: 46; }
+    FleetScreen #right { width: 35%; min-width: 46; max-width: 72; }
     FleetScreen #host { height: auto; max-height: 24; }
     FleetScreen #progress { height: 1fr; min-height: 12; }
     FleetScreen #grid { height: 1fr; }
@@ -94,7 +102,7 @@ class FleetScreen(OperatorActions):
                 yield HostPanel(self.state, id="host")
                 yield RolloutProgress(self.state, id="progress")
         yield FilterBar(id="filter")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def grid(self) -> FleetGrid:
@@ -165,8 +173,11 @@ class FleetScreen(OperatorActions):
         grid = self.grid
         focused = grid.cursor_host
         visible: set[str] | None = None
+        revision = self.state.analysis_log.revision
+        phase_changed = False
         for event in message.events:
             self.state.apply(event)
+            phase_changed |= isinstance(event, ev.PhaseChanged | ev.DeploymentFinished)
             if isinstance(event, ev.HostUpdate):
                 if visible is None:
                     visible = set(grid.visible_hosts())
@@ -191,6 +202,10 @@ class FleetScreen(OperatorActions):
             if isinstance(event, ev.DeploymentStarted | ev.DeploymentFinished):
                 self._sync_watch()
             self._tell(for_event(event))
+        if phase_changed or self.state.analysis_log.revision != revision:
+            for screen in self.app.screen_stack:
+                if isinstance(screen, AnalysisScreen):
+                    screen.post_message(AnalysisChanged())
 
     @on(HealthBatch)
     def _health_batch(self, message: HealthBatch) -> None:
@@ -315,6 +330,9 @@ class FleetScreen(OperatorActions):
         name = self.grid.cursor_host
         if name is not None:
             self.app.push_screen(HostDetailsScreen(self.state, name))
+
+    def action_analysis(self) -> None:
+        self.app.push_screen(AnalysisScreen(self.state))
 
     def action_history(self) -> None:
         env = self.state.env

@@ -19,6 +19,7 @@ KEYS: list[tuple[str, str]] = [
     ("r", "roll back the open (or last) deployment; stops what is running"),
     ("l", "follow the focused host's logs (again: back to the canaries)"),
     ("enter", "host details"),
+    ("a", "analysis: each rule on each canary vs the baseline, and a chart"),
     ("/", "filter hosts by name, role, label (zone=eu-1) or state"),
     ("escape", "clear the filter"),
     ("H", "deployment history from the journal"),

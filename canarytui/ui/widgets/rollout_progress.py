@@ -1,7 +1,13 @@
-"""Rollout progress: hosts done of total per wave, the analysis countdown, the verdict with
-its reasons and measured values, and what the operator can do next."""
+"""Rollout progress: hosts done per wave, the analysis, the verdict, the keys that apply.
+
+The analysis shows its countdown, the verdict one line per failing or undecided rule. These
+lines fit the panel: a longer one ends in ``…`` (the analysis view, ``a``, has the whole
+table). The panel redraws when its width changes.
+"""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from rich.style import Style
 from rich.text import Text
@@ -13,8 +19,17 @@ from canarytui.ui.safe_text import plain_title
 from canarytui.ui.widgets.state_text import StateText
 
 BAR_WIDTH = 12
+DEFAULT_WIDTH = 42  # characters a line has before the panel is laid out
 REASONS_SHOWN = 4
 MEASUREMENTS_SHOWN = 6
+# A measurement's state -> (its mark, the style of the mark).
+_MARKS = {
+    "pass": ("✓", "done"),
+    "fail": ("✗", "failed"),
+    "undecided": ("?", "inconclusive"),
+    "no data": ("·", "todo"),
+}
+_STATE_STYLES = {"pass": "done", "fail": "failed", "undecided": "inconclusive", "no data": "todo"}
 
 
 class RolloutProgress(StateText):
@@ -147,8 +162,8 @@ class RolloutProgress(StateText):
         else:
             text.append(f"{a.elapsed:.0f}s of {a.duration:.0f}s\n")
         if state.verdict is None:
-            for m in a.measurements[:MEASUREMENTS_SHOWN]:
-                self._measurement(text, m, limit=m.passed is False)
+            self._tally(text, a.measurements)
+            self._measurements(text, [m for m in a.measurements if m.state != "pass"])
 
     def _verdict(self, text: Text) -> None:
         state = self.state
@@ -161,46 +176,97 @@ class RolloutProgress(StateText):
         # Reasons that are not a measurement (a canary that failed its deploy, no data...).
         other = [r for r in v.reasons if r not in measured]
         for reason in other[:REASONS_SHOWN]:
-            text.append(f" • {harmless(reason)}\n")
+            self._line(text, [(f" • {harmless(reason)}", None)])
         if len(other) > REASONS_SHOWN:
             text.append(f" … {len(other) - REASONS_SHOWN} more\n", self._style("label"))
         if v.verdict is ev.Verdict.PASS:
             if state.engine.phase is ev.Phase.AWAITING_PROMOTION and not state.wave:
-                for m in v.measurements[:MEASUREMENTS_SHOWN]:
-                    self._measurement(text, m, limit=False)
+                self._measurements(text, v.measurements)
             return
-        failed = [m for m in v.measurements if m.passed is False]
-        for m in (failed or v.measurements)[:MEASUREMENTS_SHOWN]:
-            self._measurement(text, m, limit=True)
+        failed = [m for m in v.measurements if m.state == "fail"]
+        failed += [m for m in v.measurements if m.state not in ("pass", "fail")]
+        self._measurements(text, failed)
 
-    def _measurement(self, text: Text, m: ev.Measurement, limit: bool) -> None:
-        """``✗ web-01 error-ratio 0.21 (baseline 0.005)``, then its limit if asked."""
-        mark, style = {True: ("✓", "done"), False: ("✗", "failed"), None: ("·", "todo")}[m.passed]
+    def _tally(self, text: Text, measurements: list[ev.Measurement]) -> None:
+        """`` 5 pass · 1 fail · 1 undecided`` over every rule and canary so far."""
+        if not measurements:
+            return
+        counts = Counter(m.state for m in measurements)
+        parts: list[tuple[str, Style | None]] = []
+        for state, style in _STATE_STYLES.items():
+            if state in counts:
+                parts.append((" · " if parts else " ", self._style("label")))
+                parts.append((f"{counts[state]} {state}", self._style(style)))
+        self._line(text, parts)
+
+    def _measurements(self, text: Text, shown: list[ev.Measurement]) -> None:
+        for m in shown[:MEASUREMENTS_SHOWN]:
+            self._measurement(text, m)
+        if len(shown) > MEASUREMENTS_SHOWN:
+            more = f" … {len(shown) - MEASUREMENTS_SHOWN} more: a shows them all"
+            self._line(text, [(more, self._style("label"))])
+
+    def _measurement(self, text: Text, m: ev.Measurement) -> None:
+        """``✗ web-01 error-ratio 0.21 vs 0.005, <= 0.05 and <= 3x baseline (0.015)``."""
+        mark, style = _MARKS.get(m.state, _MARKS["no data"])
         value = "no data" if m.value is None else f"{m.value:.4g}"
-        text.append(f" {mark} ", self._style(style))
-        text.append(harmless(f"{m.host} {m.rule} {value}"))
+        label = self._style("label")
+        parts: list[tuple[str, Style | None]] = [
+            (f" {mark} ", self._style(style)),
+            (harmless(f"{m.host} {m.rule} {value}"), None),
+        ]
         if m.baseline is not None:
-            text.append(f" (baseline {m.baseline:.4g})", self._style("label"))
+            reference = "" if m.reference == "baseline" else f"{m.reference} "
+            parts.append((harmless(f" vs {reference}{m.baseline:.4g}"), label))
+        parts.append((harmless(f", {m.limit}"), label))
+        self._line(text, parts)
+
+    def _line(self, text: Text, parts: list[tuple[str, Style | None]]) -> None:
+        """One line of ``parts``, cut with ``…`` to the panel's width."""
+        line = Text(end="")
+        for part, style in parts:
+            line.append(part, style)
+        line.truncate(self._width(), overflow="ellipsis")
+        text.append_text(line)
         text.append("\n")
-        if limit:
-            text.append(f"   limit {harmless(m.limit)}\n", self._style("label"))
+
+    def _width(self) -> int:
+        return self.scrollable_content_region.width or DEFAULT_WIDTH
 
     def _next_keys(self, text: Text) -> None:
-        phase = self.state.engine.phase
+        state = self.state
+        phase = state.engine.phase
         if phase in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED):
-            self._keys(text, [("p", "promote"), ("r", "roll back")])
+            keys = [("p", "promote"), ("r", "roll back")]
         elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS, ev.Phase.PROMOTING):
-            self._keys(text, [("r", "roll back")])
+            keys = [("r", "roll back")]
         elif phase is ev.Phase.COMPLETE:
-            self._keys(text, [("d", "deploy"), ("r", "roll back")])
+            keys = [("d", "deploy"), ("r", "roll back")]
         else:
-            self._keys(text, [("d", "deploy")])
+            keys = [("d", "deploy")]
+        log = state.analysis_log
+        d = state.deployment
+        if d is not None and log.deployment == d.id and not log.empty:
+            keys.append(("a", "analysis"))
+        self._keys(text, keys)
 
     def _keys(self, text: Text, keys: list[tuple[str, str]]) -> None:
+        """The keys that apply now, on as many lines as the panel's width needs."""
+        width = self._width()
         text.append("\n")
-        for i, (key, what) in enumerate(keys):
-            if i:
+        used = 0
+        for key, what in keys:
+            size = len(key) + 2 + len(what)
+            if used and used + 2 + size > width:
+                text.append("\n")
+                used = 0
+            elif used:
                 text.append("  ")
+                used += 2
             text.append(f" {key} ", self._style("key"))
             text.append(what)
+            used += size
         text.append("\n")
+
+    def on_resize(self) -> None:
+        self.redraw()
