@@ -323,7 +323,9 @@ def test_canary_percent_and_baseline_sample() -> None:
     names = [f"h{i}" for i in range(20)]
     assert canaries_by_percent(names, 10) == ["h0", "h1"]
     assert canaries_by_percent(names, 0.1) == ["h0"]
-    assert canaries_by_percent(["a", "b"], 100) == ["a"]
+    assert canaries_by_percent(["a", "b"], 100) == ["a", "b"]  # asked for all: all
+    assert canaries_by_percent(["a", "b", "c", "d"], 100) == ["a", "b", "c", "d"]
+    assert canaries_by_percent(["a", "b", "c", "d"], 90) == ["a", "b", "c"]
     assert pick_baseline(names, 4) == ["h0", "h5", "h10", "h15"]
     assert pick_baseline(names[:2], 10) == ["h0", "h1"]
     assert pick_baseline(names, 0) == []

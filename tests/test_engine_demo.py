@@ -163,8 +163,10 @@ async def test_operator_actions_refused_when_invalid(demo: DemoFleet, state_dir:
             await engine.promote()
         with pytest.raises(ActionRefused, match="no deployment"):
             await engine.rollback()
-        with pytest.raises(ActionRefused, match="nothing to pause"):
-            engine.pause()
+        with pytest.raises(ActionRefused, match="nothing to hold"):
+            engine.hold()
+        with pytest.raises(ActionRefused, match="nothing to resume"):
+            await engine.resume()
     finally:
         await engine.fleet.close()
     assert set(versions(demo).values()) == {"1.0.0"}

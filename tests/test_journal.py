@@ -188,7 +188,7 @@ def test_a_fresh_journal_is_created_at_the_current_version(tmp_path: Path) -> No
     journal = Journal(tmp_path / "state")
     journal.close()
     db = sqlite3.connect(journal.path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     db.close()
 
 
@@ -225,8 +225,29 @@ def test_a_journal_of_the_previous_release_is_upgraded_in_place_and_keeps_its_ro
     assert journal.deployment(d) is not None
     journal.close()
     db = sqlite3.connect(state / "journal.sqlite3")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     db.close()
+
+
+def test_a_version_1_journal_gets_the_kind_of_each_deployment(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    old = sqlite3.connect(state / "journal.sqlite3")
+    old.executescript(SCHEMA.replace(",\n    kind        TEXT NOT NULL DEFAULT 'deploy'", ""))
+    assert "kind" not in {r[1] for r in old.execute("PRAGMA table_info(deployments)")}
+    old.execute(
+        "INSERT INTO deployments (token, env, app, env_path, version, phase, waves, canaries,"
+        " plan, user, machine, started_at, updated_at)"
+        " VALUES ('v1', 'production', 'shop', '/e.yaml', '1.9.0', 'complete', 1,"
+        " '[]', '[[\"web-02\"]]', 'bob', 'desk', 1.0, 2.0)"
+    )
+    old.execute("PRAGMA user_version = 1")
+    old.commit()
+    old.close()
+    journal = Journal(state)
+    record = journal.last_deployment("production", "shop")
+    assert record is not None and record.kind == "deploy" and record.version == "1.9.0"
+    journal.close()
 
 
 def newer_journal(state: Path, version: int = 99) -> Path:
@@ -243,7 +264,8 @@ def test_a_journal_of_a_newer_canarytui_is_refused_and_left_alone(tmp_path: Path
     with pytest.raises(JournalError) as err:
         Journal(tmp_path / "state")
     assert str(err.value) == (
-        f"journal {path} has schema version 99, newer than this canarytui understands (1): "
+        f"journal {path} has schema version 99, newer than this canarytui understands "
+        f"({SCHEMA_VERSION}): "
         "upgrade canarytui, or use another --state-dir"
     )
     db = sqlite3.connect(path)

@@ -41,6 +41,9 @@ COMMANDS = (
     "status",
     "history",
     "unlock",
+    "logs",
+    "lock",
+    "replay",
     "demo",
 )
 
@@ -53,14 +56,19 @@ canarytui analyze ENV.yaml [--canary a,b] [--for 1m] [--json]
                                         the rules now, canaries vs baseline, nothing deployed
 canarytui deploy ENV.yaml VERSION [--canary a,b | --canary-percent N] [--auto-promote] [--json]
                                         [--previous VERSION]: for hosts reporting no version
+canarytui deploy ENV.yaml VERSION --dry-run [--json]   the plan, versions and locks; nothing changed
 canarytui promote ENV.yaml [--json]     continue the open deployment to the rest
 canarytui rollback ENV.yaml [--json]    roll the open (or last) deployment back where it went
 canarytui rollback ENV.yaml --take-over  roll back another machine's open deployment
 canarytui status ENV.yaml               the open deployment and the fleet, once
 canarytui history ENV.yaml [--json]     past deployments from the journal
 canarytui unlock ENV.yaml [--force]     break a stale lock, after saying whose it was
+canarytui logs ENV.yaml [-f] [--for 2s] [HOST ...]   the hosts' logs (default all), host-prefixed
+canarytui lock ENV.yaml -m "reason"     hold the environment for maintenance (deploys refused)
+canarytui replay ENV.yaml ID [--speed 10]   the UI replays a past deployment; no host is touched
 canarytui demo --serve [--hosts N]      the demo fleet alone; prints its env file's path
 canarytui demo ctl HOST down|hang|flaky|slow|up    faults on a running demo fleet
+canarytui demo ctl lb [VERSION PERCENT]   the demo's load balancer: a share of users to VERSION
 
 common options (anywhere on the line): --state-dir DIR (journal; default the platform's
 user state dir, or $CANARYTUI_STATE_DIR), --theme NAME
@@ -96,6 +104,25 @@ def common_options(argv: Sequence[str]) -> tuple[list[str], dict[str, str | None
         else:
             rest.append(arg)
     return rest, found
+
+
+def options_first(rest: list[str]) -> list[str]:
+    """`logs ENV -f HOST ...`: argparse takes a subcommand's positionals in one run, so the
+    options of `logs` (whose hosts come after the env, options anywhere) are put first."""
+    if not rest or rest[0] != "logs":
+        return rest
+    options: list[str] = []
+    positionals: list[str] = []
+    it = iter(rest[1:])
+    for arg in it:
+        if not arg.startswith("-") or arg == "-":
+            positionals.append(arg)
+            continue
+        options.append(arg)
+        if arg == "--for":
+            value = next(it, None)
+            options += [] if value is None else [value]
+    return ["logs", *options, *positionals]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -143,6 +170,13 @@ def parser() -> argparse.ArgumentParser:
         help="the version to roll back to on hosts that report no valid version",
     )
     s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (canaries, baseline, waves, pauses, analysis, every command "
+        "rendered for the first canary) with each host's version and lock; nothing is changed "
+        "and no lock taken. Exit 0: a deployment would start now; 1: it would be refused now",
+    )
     for name in ("promote", "rollback", "history"):
         s = sub.add_parser(name)
         s.add_argument("env")
@@ -153,6 +187,25 @@ def parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="roll back another machine's open deployment, known from the hosts' locks",
             )
+            s.add_argument(
+                "--to",
+                metavar="VERSION",
+                help="put this known release back on every host, in waves, health-gated, "
+                "without analysis (recorded as a rollback)",
+            )
+        if name == "promote":
+            s.add_argument(
+                "--wave", action="store_true", help="only the next wave (default: every wave)"
+            )
+            again = s.add_mutually_exclusive_group()
+            again.add_argument(
+                "--retry", action="store_true", help="deploy the hosts that failed again, go on"
+            )
+            again.add_argument(
+                "--skip",
+                metavar="HOST,...",
+                help="leave these failed hosts as they are (counted against max_failures), go on",
+            )
     s = sub.add_parser("status")
     s.add_argument("env")
     s = sub.add_parser("unlock")
@@ -162,8 +215,49 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="break the locks of a deployment that may still be open",
     )
+    s = sub.add_parser(
+        "logs",
+        prog="canarytui logs",
+        description="The hosts' `logs` command output, merged, each line prefixed with its "
+        "host; escape and control sequences are shown as placeholders. Exit status: 0 every "
+        "host read, 1 a host could not be read (named on stderr), 2 bad input, 130 Ctrl-C.",
+        help="the hosts' logs, merged, host-prefixed",
+    )
+    s.add_argument("env", help="the environment file")
+    s.add_argument("hosts", nargs="*", metavar="HOST", help="hosts to read (default: every host)")
+    s.add_argument("-f", "--follow", action="store_true", help="follow until Ctrl-C")
+    s.add_argument(
+        "--for",
+        dest="duration",
+        metavar="DURATION",
+        help="without -f: how long to read (default 2s)",
+    )
+    s = sub.add_parser(
+        "lock",
+        prog="canarytui lock",
+        description="Hold the environment for maintenance: the hosts' locks (and this "
+        "machine's) name the reason, so every deployment, from any machine or the UI, is "
+        "refused saying it; canarytui unlock ENV.yaml releases it. Exit status: 0 every host "
+        "held; 1 already locked (the holder is named), an open deployment, or hosts that could "
+        "not be reached (the others stay held, which refuses any deployment); 2 no -m.",
+        help="hold the environment for maintenance (deploys refused)",
+    )
+    s.add_argument("env", help="the environment file")
+    s.add_argument("-m", "--message", required=True, metavar="REASON", help="why (required)")
+    s = sub.add_parser(
+        "replay",
+        prog="canarytui replay",
+        description="The UI replays one past deployment from the journal, with its original "
+        "timing divided by --speed (long idle gaps capped at 2 s); nothing is sent to any host. "
+        "Exit status: 0 quit with q; 2 an ID that is not this environment's, or a bad --speed.",
+        help="the UI replays a past deployment from the journal; no host is touched",
+    )
+    s.add_argument("env", help="the environment file")
+    s.add_argument("id", metavar="ID", help="the deployment's number (canarytui history)")
+    s.add_argument("--speed", default="10", help="how many times as fast (0.1 to 1000; default 10)")
     s = sub.add_parser("demo")
     s.add_argument("--hosts", type=int, default=12)
     s.add_argument("--serve", action="store_true")
-    s.add_argument("ctl", nargs="*", help="ctl HOST down|hang|flaky|slow|up")
+    s.add_argument("ctl", nargs="*", help="ctl HOST down|hang|flaky|slow|up, or ctl lb")
+    s.add_argument("--socket", help="ctl: that fleet's control socket (default: the running one)")
     return p

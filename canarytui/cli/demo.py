@@ -17,9 +17,15 @@ def demo(args: argparse.Namespace) -> int:
     from canarytui import demo as embedded
 
     if args.ctl:
-        if len(args.ctl) != 3 or args.ctl[0] != "ctl":
+        if args.ctl[0] == "ctl" and args.ctl[1:2] == ["lb"]:
+            from canarytui.demo.control import lb_main
+
+            return lb_main(args.ctl[2:], args.socket)
+        if len(args.ctl) != 3 or args.ctl[0] != "ctl" or args.socket is not None:
             print(
-                "canarytui: usage: canarytui demo ctl HOST down|hang|flaky|slow|up", file=sys.stderr
+                "canarytui: usage: canarytui demo ctl HOST down|hang|flaky|slow|up\n"
+                "       canarytui demo ctl lb [VERSION PERCENT] [--socket PATH]",
+                file=sys.stderr,
             )
             return EXIT_INVALID
         return int(embedded.ctl_main(args.ctl[1], args.ctl[2]))

@@ -10,6 +10,7 @@ from canarytui import events as ev
 from canarytui.cli import runner
 from canarytui.cli.analyze import findings_lines
 from canarytui.cli.args import EXIT_ERROR, EXIT_OK
+from canarytui.cli.lock import maintenance_lines, rest_state
 from canarytui.cli.printers import when
 from canarytui.config import load_env
 
@@ -127,6 +128,8 @@ def status(args: argparse.Namespace) -> int:
                 f"not in this journal ({journal.path})"
             )
             print(f"   to roll it back from here: canarytui rollback {env.path} --take-over")
+        for line in maintenance_lines(found, env, journal.state_dir):
+            print(line)
         held_by = {h: f for f in foreign for h in f.hosts}
         width = max(len(h) for h in env.host_names)
         print(f"{'HOST':<{width}}  {'RUNNING':<14} {'RECORDED':<14} {'STATE':<15} ROLE")
@@ -140,7 +143,7 @@ def status(args: argparse.Namespace) -> int:
                 before = (lock.previous or "-") + " (prev)"
                 line = f"{before:<14} {'locked':<15} {held_by[name].version}"
             else:
-                line = f"{'-':<14} {'unreachable' if lock.error else 'idle':<15}"
+                line = f"{'-':<14} {rest_state(lock):<15}"
             print(f"{name:<{width}}  {shown:<14} {line}".rstrip())
         return EXIT_OK
 

@@ -23,6 +23,7 @@ def history(args: argparse.Namespace) -> int:
                     json.dumps(
                         {
                             "deployment": r.id,
+                            "kind": r.kind,
                             "version": r.version,
                             "phase": r.phase,
                             "outcome": r.outcome,
@@ -44,9 +45,13 @@ def history(args: argparse.Namespace) -> int:
         print(f"{'#':>4}  {'STARTED':<19}  {'VERSION':<14} {'OUTCOME':<22} {'BY':<16} CANARIES")
         for r in records:
             outcome = r.outcome or f"open: {r.phase_label}"
+            if r.kind == "rollback":
+                canaries = f"(rollback to {r.version})"
+            else:
+                canaries = ", ".join(r.canaries) or "(no canary phase)"
             print(
                 f"{r.id:>4}  {when(r.started_at):<19}  {r.version:<14} {outcome:<22} "
-                f"{r.user:<16} {', '.join(r.canaries)}"
+                f"{r.user:<16} {canaries}"
             )
         return EXIT_OK
     finally:

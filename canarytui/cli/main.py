@@ -9,7 +9,7 @@ import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 
-from canarytui.cli import analyze, demo, fleet, history, rollout
+from canarytui.cli import analyze, demo, fleet, history, lock, logs, replay, rollout
 from canarytui.cli.args import (
     COMMANDS,
     EXIT_ERROR,
@@ -19,6 +19,7 @@ from canarytui.cli.args import (
     USAGE,
     UsageError,
     common_options,
+    options_first,
     parser,
 )
 from canarytui.cli.safeio import SafeWriter, safe_output
@@ -67,7 +68,7 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
             return EXIT_INVALID
         return _guard(lambda: demo.ui(rest[0], common))
     try:
-        args = parser().parse_args(rest)
+        args = parser().parse_args(options_first(rest))
     except SystemExit as exc:  # argparse has printed its message
         return EXIT_INVALID if exc.code else EXIT_OK
     if stdout is not None and getattr(args, "json", False):
@@ -83,6 +84,9 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
         "status": fleet.status,
         "history": history.history,
         "unlock": fleet.unlock,
+        "logs": logs.logs,
+        "lock": lock.lock,
+        "replay": replay.replay,
         "demo": demo.demo,
     }[args.command]
     return _guard(lambda: handler(args))
@@ -96,7 +100,7 @@ def _guard(fn: Callable[[], int]) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_INVALID
-    except VersionError as exc:
+    except (VersionError, UsageError) as exc:
         print(f"canarytui: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except JournalError as exc:  # its message names the file, what failed and what to do
@@ -125,11 +129,18 @@ def _refusal(exc: Exception) -> int | None:
     if "canarytui.engine" not in sys.modules:
         return None
     from canarytui.engine import ActionRefused, PlanError
-    from canarytui.engine.locks import LockHeld
+    from canarytui.engine.locks import LockHeld, is_maintenance
 
     if isinstance(exc, PlanError):
         print(f"canarytui: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    if isinstance(exc, LockHeld) and is_maintenance(exc.owner):
+        print(
+            f"canarytui: refused: {exc}\n  (held for maintenance; when it is over: "
+            "canarytui unlock ENV.yaml)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     if isinstance(exc, LockHeld):
         print(
             f"canarytui: refused: {exc}\n  (if that run is dead: canarytui unlock ENV.yaml)",

@@ -99,6 +99,9 @@ class HumanPrinter:
                 )
             case ev.Notice(level=lv, message=m):
                 self._say(_plain(f"   [{lv}] {m}"))
+            case ev.TrafficShifted(phase=ph, percent=pc, ok=good):
+                said = f"{pc} % of the fleet on the new version" if good else "FAILED"
+                self._say(f"   traffic.{ph}: {said}")
             case ev.Decision(action=a, user=u, detail=d):
                 self._say(_plain(f"   decision: {a} by {u}" + (f" ({d})" if d else "")))
             case ev.DeploymentFinished(outcome=o, summary=s):

@@ -7,25 +7,32 @@ import json
 from typing import Any
 
 from canarytui import events as ev
-from canarytui.cli.args import OUTCOME_EXIT
+from canarytui.cli import dryrun
+from canarytui.cli.args import OUTCOME_EXIT, UsageError
 from canarytui.cli.runner import run_engine
 from canarytui.config import load_env
 
 
 def deploy(args: argparse.Namespace) -> int:
     """`deploy ENV VERSION`: canaries, analysis, then (with --auto-promote) every wave."""
+    if args.dry_run:
+        return dryrun.dry_run(args)
     env = load_env(args.env)
     env.validate_version(args.version)
     if args.previous is not None:
         env.validate_version(args.previous)
     canaries = [c.strip() for c in args.canary.split(",") if c.strip()] if args.canary else None
 
+    # Without a canary phase there is nothing to stop after: the waves go on (the
+    # manual pause between them is the UI's), as with --auto-promote.
+    straight = not env.canary.enabled and canaries is None and args.canary_percent is None
+
     async def action(engine: Any) -> int:
         outcome = await engine.deploy(
             args.version,
             canaries=canaries,
             canary_percent=args.canary_percent,
-            auto_promote=args.auto_promote,
+            auto_promote=args.auto_promote or straight,
             assume_previous=args.previous,
         )
         return finish(engine, outcome, args.json)
@@ -34,22 +41,37 @@ def deploy(args: argparse.Namespace) -> int:
 
 
 def promote(args: argparse.Namespace) -> int:
-    """`promote`: the open deployment to every remaining wave."""
+    """`promote`: the open deployment to every remaining wave (--wave: the next one only);
+    --retry / --skip answer a host that failed during promotion."""
     env = load_env(args.env)
+    skip = [h.strip() for h in args.skip.split(",") if h.strip()] if args.skip else []
+    unknown = [h for h in skip if h not in env.host_names]
+    if unknown:
+        raise UsageError(f"--skip: no host {', '.join(unknown)} in {env.path}")
+    if args.skip is not None and not skip:
+        raise UsageError("--skip needs host names, comma-separated")
 
     async def action(engine: Any) -> int:
-        outcome = await engine.promote(all_waves=True)
+        outcome = await engine.promote(all_waves=not args.wave, retry=args.retry, skip=skip)
         return finish(engine, outcome, args.json)
 
     return run_engine(args, env, args.json, action)
 
 
 def rollback(args: argparse.Namespace) -> int:
-    """`rollback`: the open (or last) deployment back where it went (or another machine's)."""
+    """`rollback`: the open (or last) deployment back where it went (or another machine's);
+    `--to VERSION`: that known release back on every host, fast."""
     env = load_env(args.env)
+    if args.to is not None:
+        if args.take_over:
+            raise UsageError("--to and --take-over do not go together: roll back first")
+        env.validate_version(args.to)
 
     async def action(engine: Any) -> int:
-        outcome = await engine.rollback(take_over=args.take_over)
+        if args.to is not None:
+            outcome = await engine.restore(args.to)
+        else:
+            outcome = await engine.rollback(take_over=args.take_over)
         return finish(engine, outcome, args.json)
 
     return run_engine(args, env, args.json, action)
@@ -93,6 +115,31 @@ def summary_text(engine: Any, outcome: ev.Outcome) -> str:
         ev.Outcome.HALTED: both,
         ev.Outcome.PAUSED: f"next: canarytui promote {env}",
     }
-    if outcome in hints:
+    question = engine.state.question if outcome is ev.Outcome.HALTED else None
+    if question is not None:
+        lines.extend(failure_lines(question, env))
+    elif outcome in hints:
         lines.append("   " + hints[outcome])
     return "\n".join(lines)
+
+
+def failure_lines(question: ev.FailureQuestion, env: object) -> list[str]:
+    """on_failure: ask, headless: what failed, and the commands that answer it."""
+    lines = []
+    for f in question.failures:
+        status = "did not finish" if f.exit_status is None else f"exited {f.exit_status}"
+        step = f"step {f.step} {status}" if f.step else f.detail
+        output = f.output.strip().splitlines()[-3:] if f.output.strip() else []
+        lines.append(f"   {f.host}: {step}")
+        lines.extend(f"      | {line[:200]}" for line in output)
+    hosts = ",".join(f.host for f in question.failures)
+    lines.append("   on_failure is ask: go on with one of")
+    lines.append(f"      canarytui promote {env} --retry          deploy them again")
+    if question.skippable >= len(question.failures):
+        lines.append(f"      canarytui promote {env} --skip {hosts}   leave them as they are")
+    else:
+        lines.append(
+            f"      (skipping them would exceed max_failures: {question.skippable} may be skipped)"
+        )
+    lines.append(f"      canarytui rollback {env}                  everything back")
+    return lines

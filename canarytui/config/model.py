@@ -281,8 +281,8 @@ class Environment:
 
 
 def canaries_by_percent(names: list[str], percent: float) -> list[str]:
-    """A share of the fleet as canaries: at least one host, never the whole fleet if avoidable."""
-    count = max(1, math.ceil(len(names) * percent / 100.0))
-    if count >= len(names) and len(names) > 1:
+    """A share of the fleet as canaries: at least one host; the whole fleet only at 100 %."""
+    count = min(len(names), max(1, math.ceil(len(names) * percent / 100.0)))
+    if count >= len(names) and len(names) > 1 and percent < 100:
         count = len(names) - 1
     return names[:count]

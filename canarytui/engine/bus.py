@@ -31,6 +31,8 @@ class RolloutState:
     deployment: DeploymentRecord | None = None
     last_verdict: ev.VerdictReached | None = None
     watched: set[str] = field(default_factory=set)  # probed at health.interval right now
+    held: tuple[str, float] | None = None  # (who, since when) an operator held the rollout
+    question: ev.FailureQuestion | None = None  # on_failure ask: what waits for an answer
 
     @property
     def deployment_id(self) -> int | None:
@@ -45,8 +47,18 @@ class RolloutState:
                     self.versions[host] = version
             case ev.PhaseChanged(phase=phase):
                 self.phase = phase
+                if phase.is_final:
+                    self.held = None
+                if phase is not ev.Phase.HALTED:
+                    self.question = None
             case ev.VerdictReached():
                 self.last_verdict = event
+            case ev.Decision(action="hold", user=user, at=at):
+                self.held = (user, at)
+            case ev.Decision(action="resume" | "promote" | "continue" | "rollback"):
+                self.held = None
+            case ev.FailureQuestion():
+                self.question = event
 
     def adopt(self, record: DeploymentRecord, journal: Journal) -> None:
         """Take the journal's word for a deployment's phase and each of its hosts."""

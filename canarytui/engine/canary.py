@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from canarytui import events as ev
 from canarytui.config import Rule
 from canarytui.engine.bus import Context
+from canarytui.engine.hooks import fire
 from canarytui.engine.hosts import HostWork
 from canarytui.engine.plan import pick_baseline
 from canarytui.engine.supervise import each_host
@@ -42,6 +43,9 @@ class CanaryPhase:
         ok = await self.hosts.deploy_many(d.canaries, d.version)
         failed = [h for h, good in ok.items() if not good]
         if not failed:
+            # Users reach the canaries once they run the release and are healthy; a
+            # failing hook raises HookFailed before any analysis (the engine halts).
+            await fire(ctx, "canary_start", d.canaries)
             return await self.analyse(before)
         ctx.bus.emit(
             ev.VerdictReached(

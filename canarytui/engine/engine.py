@@ -12,40 +12,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import traceback
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from canarytui import events as ev
-from canarytui.config import Environment, VersionError, render
+from canarytui.config import Environment, render
 from canarytui.engine import analyze as analysis
 from canarytui.engine import takeover
 from canarytui.engine.bus import Bus, Context, RolloutState, Subscriber
+from canarytui.engine.calls import ActionRefused, CallRunner
 from canarytui.engine.canary import CanaryPhase
 from canarytui.engine.discovery import discover_one
-from canarytui.engine.holding import LockKeeper, TakenOver
+from canarytui.engine.holding import LockKeeper
+from canarytui.engine.hooks import HookFailed
 from canarytui.engine.hosts import HostWork
-from canarytui.engine.locks import LockHeld
-from canarytui.engine.plan import Plan, PlanError, make_plan
+from canarytui.engine.plan import Plan, make_plan, plan_waves
 from canarytui.engine.promotion import Promotion
+from canarytui.engine.releases import Catalogue, list_releases
 from canarytui.engine.rollback import Rollback
-from canarytui.engine.start import StartRefused, start_deployment
-from canarytui.engine.supervise import HostWorkFailed, each_host
-from canarytui.journal import DeploymentRecord, Journal, JournalError, local_user, machine_name
+from canarytui.engine.start import start_deployment
+from canarytui.engine.supervise import each_host
+from canarytui.journal import DeploymentRecord, Journal, local_user, machine_name
 from canarytui.ssh import Fleet
 
-# States a host stops in when an internal error halts the work it was doing.
-_STOPPED = {
-    ev.HostState.DEPLOYING: ev.HostState.FAILED,
-    ev.HostState.ROLLING_BACK: ev.HostState.ROLLBACK_FAILED,
-}
 
-
-class ActionRefused(Exception):
-    """An operator action that is not valid now; the message says why and what to do."""
-
-
-class Engine:
+class Engine(CallRunner):
     """One environment's rollout engine. Knows nothing about how it is shown."""
 
     def __init__(
@@ -106,15 +96,8 @@ class Engine:
         """Hosts probed at ``health.interval`` right now (canaries, baseline, the wave)."""
         return self.state.watched
 
-    @property
-    def busy(self) -> bool:
-        return self._task is not None and not self._task.done()
-
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         return self.bus.subscribe(subscriber)
-
-    def emit(self, event: ev.Event) -> None:
-        self.bus.emit(event)
 
     def open_deployment(self) -> DeploymentRecord | None:
         return self.journal.open_deployment(self.env.name, self.env.app)
@@ -130,6 +113,10 @@ class Engine:
         """Ask hosts which version they run (``deploy.current``); unreachable ones are marked."""
         targets = list(names) if names is not None else self.env.host_names
         return await each_host(targets, lambda name: discover_one(self.ctx, name))
+
+    async def releases(self, canaries: Sequence[str]) -> Catalogue:
+        """The deploy dialog's list: ``deploy.releases`` on the canaries and the journal's."""
+        return await list_releases(self.ctx, canaries)
 
     async def tail(self, name: str) -> AsyncIterator[str]:
         """The host's live log lines (the file's ``logs`` command)."""
@@ -167,8 +154,14 @@ class Engine:
             )
         return await self._run(self._deploy(version, plan, auto_promote, assume_previous))
 
-    async def promote(self, *, all_waves: bool = True) -> ev.Outcome:
-        """Continue the open deployment to the next wave (or through every wave)."""
+    async def promote(
+        self, *, all_waves: bool = True, retry: bool = False, skip: Sequence[str] = ()
+    ) -> ev.Outcome:
+        """Continue the open deployment to the next wave (or through every wave).
+
+        ``retry``: deploy the hosts that failed again first; ``skip``: leave those failed
+        hosts as they are (counted against ``max_failures``) and go on without them.
+        """
         await self.finish_stale_locks()
         record = self._require_open("promote")
         phase = ev.Phase(record.phase)
@@ -180,7 +173,86 @@ class Engine:
             )
         if record.verdict == ev.Verdict.FAIL.value:
             raise ActionRefused(f"deployment #{record.id}: the canary failed; roll it back")
-        return await self._run(self._promote(all_waves))
+        failed = self.promotion.failed()
+        if retry and not failed:
+            raise ActionRefused(f"deployment #{record.id}: no host failed, nothing to retry")
+        if skip:
+            self._check_skip(record, list(skip), failed)
+        return await self._run(self._promote(all_waves, retry, list(skip)))
+
+    def _check_skip(self, record: DeploymentRecord, names: list[str], failed: list[str]) -> None:
+        wrong = [n for n in names if n not in failed]
+        if wrong:
+            said = ", ".join(
+                f"{n} ({self.state.host_states.get(n, 'not in the file')})" for n in wrong
+            )
+            raise ActionRefused(
+                f"cannot skip {said}: only hosts that failed during promotion can be skipped"
+                + (f" (now: {', '.join(failed)})" if failed else " (none has)")
+            )
+        room = self.promotion.skippable()
+        if len(set(names)) > room:
+            raise ActionRefused(
+                f"skipping {', '.join(names)} would leave more than max_failures "
+                f"({self.env.promote.max_failures}) hosts out of deployment #{record.id}: "
+                "retry them or roll back"
+            )
+
+    def hold(self) -> None:
+        """Stop promoting after the wave in flight (or now, in a timed pause between waves)."""
+        if not self.busy or self.state.phase is not ev.Phase.PROMOTING:
+            raise ActionRefused(
+                f"nothing to hold: the deployment is {self.state.phase.value}; "
+                "between waves it waits for you anyway"
+            )
+        if self.promotion.hold_requested:
+            raise ActionRefused("already held: it stops after the wave in flight")
+        self.promotion.hold()
+        self.bus.decision("hold", "after the wave in flight")
+
+    def leave_halted(self) -> None:
+        """The operator's answer to a failed host: stay halted (recorded, nothing runs)."""
+        self._require_open("halt")
+        self.bus.decision("halt", "left halted after a host failed")
+
+    async def resume(self) -> ev.Outcome | None:
+        """Undo a hold: if it has not taken effect, the waves simply go on (None); if the
+        rollout stopped for it, promotion starts again as it was asked before."""
+        if self.busy and self.promotion.hold_requested:
+            self.promotion.release_hold()
+            self.bus.decision("resume", "before the hold took effect")
+            return None
+        if self.state.held is None or self.state.phase is not ev.Phase.AWAITING_PROMOTION:
+            raise ActionRefused("nothing to resume: the rollout is not held")
+        await self.finish_stale_locks()
+        self._require_open("resume")
+        return await self._run(self._promote(self.promotion.all_waves, action="resume"))
+
+    async def restore(self, version: str) -> ev.Outcome:
+        """``rollback --to VERSION``: a known release back on every host, in the file's
+        waves with the health gate, no canary, no analysis, no pause; recorded as a
+        rollback. Hosts already on it are left alone."""
+        self.env.validate_version(version)
+        await self.finish_stale_locks()
+        open_one = self.open_deployment()
+        if open_one is not None:
+            raise ActionRefused(
+                f"deployment #{open_one.id} of {open_one.version} is still open "
+                f"({open_one.phase_label}): roll it back (canarytui rollback) first"
+            )
+        plan = Plan([], plan_waves(self.env.host_names, self.env.promote.waves))
+        return await self._run(self._restore(version, plan))
+
+    async def _restore(self, version: str, plan: Plan) -> ev.Outcome:
+        await start_deployment(self.ctx, self.locks, version, plan, kind="rollback")
+        for name, was in self.state.previous.items():
+            if was == version:
+                self.bus.host(name, ev.HostState.DEPLOYED, version=version, detail="already on it")
+        try:
+            return await self.promotion.run(all_waves=True, decided=False, pauses=False)
+        except asyncio.CancelledError:
+            await self._interrupted()
+            raise
 
     async def rollback(self, *, take_over: bool = False) -> ev.Outcome:
         """Roll back the open (or last) deployment everywhere it went; stops what runs.
@@ -223,92 +295,6 @@ class Engine:
         except analysis.CanaryUnreachable as exc:
             raise ActionRefused(str(exc)) from None
 
-    def pause(self) -> None:
-        """Stop promoting after the wave in flight (the deployment stays open)."""
-        if self.state.phase is not ev.Phase.PROMOTING:
-            raise ActionRefused(f"nothing to pause: the deployment is {self.state.phase.value}")
-        self.promotion.pause_requested = True
-        self.bus.decision("pause", "after the wave in flight")
-
-    # Running a call ------------------------------------------------------------------
-
-    async def _run(self, coro: Coroutine[Any, Any, ev.Outcome]) -> ev.Outcome:
-        if self.busy:
-            coro.close()
-            raise ActionRefused("the engine is busy with another action")
-        task = asyncio.ensure_future(self._supervised(coro))
-        self._task = task
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                # Our caller was cancelled (Ctrl-C, UI quit): stop the work, leave it open.
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
-                raise
-            # The work itself was stopped: an operator's rollback took over.
-            return ev.Outcome.ABORTED
-
-    async def _supervised(self, coro: Coroutine[Any, Any, ev.Outcome]) -> ev.Outcome:
-        """The call's work; a bug in it halts the deployment instead of vanishing."""
-        try:
-            return await coro
-        except (ActionRefused, LockHeld, PlanError, VersionError):
-            raise
-        except TakenOver as exc:
-            raise ActionRefused(self._record_taken_over(exc.note)) from None
-        except (StartRefused, takeover.NothingToTakeOver) as exc:
-            raise ActionRefused(str(exc)) from None
-        except JournalError:
-            self.state.watched = set()
-            raise  # nothing more may change on a host that the journal cannot record
-        except HostWorkFailed as exc:
-            if isinstance(exc.error, JournalError):
-                self.state.watched = set()
-                raise exc.error from None
-            if self.state.deployment is None or not self.state.deployment.is_open:
-                raise
-            self._internal_error(exc)
-            return ev.Outcome.ERROR
-        except Exception as exc:
-            if self.state.deployment is None or not self.state.deployment.is_open:
-                raise
-            self._internal_error(exc)
-            return ev.Outcome.ERROR
-
-    def _internal_error(self, exc: Exception) -> None:
-        """Journal the error, mark what was stopped, halt; the locks stay for a rollback."""
-        d = self.state.deployment
-        assert d is not None
-        cause = exc.error if isinstance(exc, HostWorkFailed) else exc
-        host = exc.host if isinstance(exc, HostWorkFailed) else None
-        message = f"{type(cause).__name__}: {cause}"
-        self.emit(
-            ev.InternalError(
-                message=message,
-                host=host,
-                traceback="".join(traceback.format_exception(cause))[-8000:],
-                deployment=d.id,
-            )
-        )
-        for name, state in list(self.state.host_states.items()):
-            if state in _STOPPED:
-                self.bus.host(name, _STOPPED[state], detail="stopped: internal error")
-        self.state.watched = set()
-        self.bus.phase(ev.Phase.HALTED)
-        where = f" (in {host}'s work)" if host else ""
-        self.bus.notice(
-            "error",
-            f"internal error{where}: {message}. Deployment #{d.id} is halted and keeps "
-            "its locks: roll it back (or promote) when you have looked",
-        )
-
-    def _record_taken_over(self, note: dict[str, Any]) -> str:
-        return takeover.record_taken_over(self.ctx, note)
-
     async def finish_stale_locks(self) -> int | None:
         """Release locks a finished deployment of ours left (killed before releasing)."""
         if self.busy:
@@ -350,8 +336,10 @@ class Engine:
         self, version: str, plan: Plan, auto_promote: bool, assume_previous: str | None
     ) -> ev.Outcome:
         await start_deployment(self.ctx, self.locks, version, plan, assume_previous)
-        self.promotion.pause_requested = False
         try:
+            if not plan.canaries:
+                # No canary phase: the waves go straight on, each host health-gated.
+                return await self.promotion.run(all_waves=auto_promote, decided=False)
             verdict = await self.canary.run()
             if verdict is ev.Verdict.FAIL:
                 return await self.rollbacks.run(ev.Outcome.CANARY_FAILED, decided=False)
@@ -365,29 +353,29 @@ class Engine:
             if auto_promote:
                 return await self.promotion.run(all_waves=True, decided=False)
             return ev.Outcome.CANARY_PASSED
+        except HookFailed as exc:
+            self.state.watched = set()
+            self.bus.phase(ev.Phase.HALTED)
+            self.bus.notice("error", f"{exc}: the analysis was not started; roll back or fix it")
+            return ev.Outcome.HALTED
         except asyncio.CancelledError:
             await self._interrupted()
             raise
 
-    async def _promote(self, all_waves: bool) -> ev.Outcome:
+    async def _promote(
+        self, all_waves: bool, retry: bool = False, skip: Sequence[str] = (), action: str = ""
+    ) -> ev.Outcome:
         try:
-            return await self.promotion.run(all_waves, decided=True)
+            if retry:
+                self.bus.decision("retry", ", ".join(self.promotion.failed()))
+            if skip:
+                self.bus.decision("skip", ", ".join(skip))
+                self.promotion.skip(skip)
+            return await self.promotion.run(
+                all_waves,
+                decided=True,
+                action=action or ("continue" if retry or skip else "promote"),
+            )
         except asyncio.CancelledError:
             await self._interrupted()
             raise
-
-    async def _interrupted(self) -> None:
-        """Cancelled (Ctrl-C, UI quit): the deployment stays open; the locks are freed."""
-        d = self.state.deployment
-        if d is None:
-            return
-        self.state.watched = set()
-        with contextlib.suppress(Exception):
-            self.bus.notice(
-                "warning",
-                f"interrupted during {self.state.phase.value}: deployment "
-                f"#{d.id} stays open (promote or roll it back later)",
-            )
-        release = asyncio.ensure_future(self.locks.release(d.token))
-        with contextlib.suppress(Exception):
-            await asyncio.shield(release)

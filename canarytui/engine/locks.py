@@ -45,10 +45,13 @@ def since_of(owner: dict[str, Any]) -> float | None:
 
 
 def describe_owner(owner: dict[str, Any]) -> str:
-    """``user@machine (deployment #N of V, pid P) since WHEN``, whatever the owner holds."""
+    """``user@machine (deployment #N of V, pid P) since WHEN``, whatever the owner holds
+    (``user@machine (maintenance: REASON) since WHEN`` for a maintenance lock)."""
     since = since_of(owner)
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if since else "unknown time"
     who = f"{_field(owner, 'user')}@{_field(owner, 'machine')}"
+    if is_maintenance(owner):
+        return f"{who} (maintenance: {_field(owner, 'maintenance')}) since {when}"
     what = f"deployment #{_field(owner, 'deployment')}"
     if owner.get("version"):
         what += f" of {_field(owner, 'version')}"
@@ -57,6 +60,11 @@ def describe_owner(owner: dict[str, Any]) -> str:
     if owner.get("note"):
         what += f", {_field(owner, 'note')}"
     return f"{who} ({what}) since {when}"
+
+
+def is_maintenance(owner: dict[str, Any]) -> bool:
+    """An operator's maintenance lock (``canarytui lock``), not a deployment's."""
+    return isinstance(owner.get("maintenance"), str)
 
 
 def owner_from_text(text: str) -> dict[str, Any]:

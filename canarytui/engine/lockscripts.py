@@ -7,7 +7,9 @@ previous version when known) and ``previous`` (what ``deploy.current`` printed w
 deployment first locked the host). A colleague's machine reads these to show the open
 deployment and to roll it back (``rollback --take-over``), after which
 ``~/.canarytui/taken.ENV.APP`` says who did, so the first machine learns it on return.
-Replies are read from marked lines (``CANARYTUI-...``) only; anything else is garbled.
+A maintenance lock (``canarytui lock``) is the same folder with an owner that names a
+reason instead of a deployment. Replies are read from marked lines (``CANARYTUI-...``)
+only; anything else is garbled.
 """
 
 from __future__ import annotations
@@ -71,6 +73,16 @@ def acquire_command(
         )
     script += f"; else echo {_PREFIX}HELD; {_show('$D/owner')}; fi"
     return script
+
+
+def hold_command(app: str, env: str, owner: dict[str, Any]) -> str:
+    """Take the host's lock for maintenance, never over anyone's; say what happened."""
+    owner_json = shlex.quote(json.dumps(owner))
+    return _paths(app, env) + (
+        f'if mkdir "$D" 2>/dev/null || {{ mkdir -p {REMOTE_DIR} && mkdir "$D" 2>/dev/null; }}; '
+        f"then printf '%s\\n' {owner_json} > \"$D/owner\" && echo {_PREFIX}LOCKED; "
+        f"else echo {_PREFIX}HELD; {_show('$D/owner')}; fi"
+    )
 
 
 def release_command(app: str, env: str, token: str, taken: dict[str, Any] | None = None) -> str:

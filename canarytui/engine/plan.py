@@ -61,6 +61,9 @@ def make_plan(
         chosen = canaries_by_percent(names, canary_percent)
     else:
         chosen = env.default_canaries()
+        if not env.canary.enabled:
+            # No canary section: no canary phase, the waves go straight to every host.
+            return Plan([], plan_waves(names, env.promote.waves))
     if not chosen:
         raise PlanError("at least one canary host is needed")
     rest = [n for n in names if n not in set(chosen)]

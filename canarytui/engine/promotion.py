@@ -1,18 +1,33 @@
-"""Promotion: the release to the rest of the fleet in waves, within the failure budget."""
+"""Promotion: the release to the rest of the fleet in waves, within the failure budget.
+
+Between waves the rollout stops for ``pause: manual`` (unless every wave was asked for),
+sleeps a timed pause, or stops because an operator held it. A wave with failed hosts is
+judged by ``on_failure``: beyond ``max_failures``, ``rollback`` rolls everything back and
+``halt`` stops; ``ask`` stops at the first failed host and asks (retry, skip, roll back,
+halt), which the operator answers with another call (``Engine.promote(retry=...|skip=...)``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Sequence
 
 from canarytui import events as ev
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
+from canarytui.engine.hooks import HookFailed, fire
 from canarytui.engine.hosts import FAILED_STATES, HostWork
 from canarytui.engine.rollback import Rollback
 
+# Hosts that count against max_failures: failed, unreachable, or skipped by an operator.
+COUNTED_STATES = FAILED_STATES | {ev.HostState.SKIPPED}
+# Hosts a wave no longer works on.
+SETTLED_STATES = {ev.HostState.DEPLOYED, ev.HostState.SKIPPED}
+
 
 class Promotion:
-    """Runs the waves of the context's deployment; ``pause_requested`` stops after the next."""
+    """Runs the waves of the context's deployment; ``hold()`` stops after the wave in flight."""
 
     def __init__(
         self, ctx: Context, locks: LockKeeper, hosts: HostWork, rollback: Rollback
@@ -21,34 +36,71 @@ class Promotion:
         self.locks = locks
         self.hosts = hosts
         self.rollback = rollback
-        self.pause_requested = False
+        self.all_waves = True  # what the last promotion was asked for (resume does it again)
+        self._hold = asyncio.Event()
 
-    async def run(self, all_waves: bool, decided: bool) -> ev.Outcome:
-        """The next wave (or every wave); ``decided``: an operator asked for it."""
+    @property
+    def hold_requested(self) -> bool:
+        return self._hold.is_set()
+
+    def hold(self) -> None:
+        self._hold.set()
+
+    def release_hold(self) -> None:
+        self._hold.clear()
+
+    def failed(self) -> list[str]:
+        """Hosts of the deployment's waves that failed (or were unreachable) and wait."""
+        d = self.ctx.state.deployment
+        assert d is not None
+        return self.ctx.state.in_states([h for w in d.plan for h in w], FAILED_STATES)
+
+    def skippable(self) -> int:
+        """How many more hosts may be skipped before max_failures is exceeded."""
+        d = self.ctx.state.deployment
+        assert d is not None
+        skipped = self.ctx.state.in_states([h for w in d.plan for h in w], {ev.HostState.SKIPPED})
+        return max(0, self.ctx.env.promote.max_failures - len(skipped))
+
+    def skip(self, names: Sequence[str]) -> None:
+        """Leave failed hosts as they are and go on without them (checked by the engine)."""
+        for name in names:
+            self.ctx.bus.host(
+                name,
+                ev.HostState.SKIPPED,
+                detail=f"skipped by {self.ctx.user}: left as it is, excluded from this release",
+            )
+
+    async def run(
+        self, all_waves: bool, decided: bool, action: str = "promote", pauses: bool = True
+    ) -> ev.Outcome:
+        """The next wave (or every wave); ``decided``: an operator asked for it;
+        ``pauses``: False for a rollback to a known version (no timed pause)."""
         ctx = self.ctx
         state = ctx.state
         d = state.deployment
         assert d is not None
         if decided:
-            ctx.bus.decision("promote", "through every wave" if all_waves else "next wave")
+            ctx.bus.decision(action, "through every wave" if all_waves else "next wave")
             await self.locks.ensure()
-        self.pause_requested = False
+        self.all_waves = all_waves
+        self._hold.clear()
         promote = ctx.env.promote
-        failures = 0
         budget = promote.max_failures
         total = len(d.plan)
         for index, wave in enumerate(d.plan, 1):
-            todo = [h for h in wave if state.host_states.get(h) != ev.HostState.DEPLOYED]
+            todo = [h for h in wave if state.host_states.get(h) not in SETTLED_STATES]
             if not todo:
                 continue
             ctx.bus.phase(ev.Phase.PROMOTING, wave=index)
+            try:
+                await fire(ctx, "wave_start", todo, index)
+            except HookFailed as exc:
+                return self._halt_for_hook(exc, index)
             ctx.bus.emit(ev.WaveStarted(wave=index, waves=total, hosts=todo, deployment=d.id))
             state.watched = set(todo)
             ok = await self.hosts.deploy_many(todo, d.version)
             failed = [h for h, good in ok.items() if not good]
-            # Counted over the waves reached so far: a host down in a later wave
-            # counts when its turn comes (it may be back by then).
-            failures = sum(len(state.in_states(w, FAILED_STATES)) for w in d.plan[:index])
             ctx.bus.emit(
                 ev.WaveFinished(
                     wave=index,
@@ -59,6 +111,12 @@ class Promotion:
                 )
             )
             state.watched = set()
+            # Counted over the waves reached so far: a host down in a later wave
+            # counts when its turn comes (it may be back by then).
+            reached = [h for w in d.plan[:index] for h in w]
+            if promote.on_failure == "ask" and state.in_states(reached, FAILED_STATES):
+                return self._ask(index, total, state.in_states(reached, FAILED_STATES))
+            failures = len(state.in_states(reached, COUNTED_STATES))
             if failures > budget:
                 ctx.bus.notice(
                     "error",
@@ -71,16 +129,101 @@ class Promotion:
                 return ev.Outcome.HALTED
             if index == total:
                 break
-            if self.pause_requested or (promote.pause is None and not all_waves):
+            if not await self._between_waves(index, all_waves, pauses):
                 ctx.bus.phase(ev.Phase.AWAITING_PROMOTION, wave=index)
                 return ev.Outcome.PAUSED
-            if promote.pause:
-                await asyncio.sleep(promote.pause)
-        everyone = len(d.canaries) + sum(map(len, d.plan))
-        summary = f"{d.version} on {everyone - failures} of {everyone} hosts"
+        return await self._complete()
+
+    async def _between_waves(self, index: int, all_waves: bool, pauses: bool) -> bool:
+        """Wait as the file says before the next wave; False: stop here (manual or held)."""
+        ctx = self.ctx
+        pause = ctx.env.promote.pause if pauses else 0.0
+        if self._hold.is_set():
+            self._held(index)
+            return False
+        if pause is None:
+            return all_waves
+        if pause > 0:
+            ctx.bus.notice(
+                "info", f"pause {_duration(pause)} before wave {index + 1} (promote.pause)"
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hold.wait(), pause)
+            if self._hold.is_set():
+                self._held(index)
+                return False
+        return True
+
+    def _held(self, index: int) -> None:
+        who = self.ctx.state.held[0] if self.ctx.state.held else self.ctx.user
+        self.ctx.bus.notice(
+            "warning", f"held after wave {index} by {who}: resume (s) or promote when ready"
+        )
+
+    def _ask(self, index: int, total: int, failed: list[str]) -> ev.Outcome:
+        ctx = self.ctx
+        d = ctx.state.deployment
+        assert d is not None
+        recorded = ctx.journal.hosts(d.id)
+        failures = []
+        for name in failed:
+            h = recorded.get(name)
+            failures.append(
+                ev.HostFailure(
+                    host=name,
+                    step=(h.last_step if h else None) or "",
+                    exit_status=h.exit_status if h else None,
+                    output=((h.output if h else None) or "")[-2000:],
+                    detail=ctx.state.details.get(name, ""),
+                )
+            )
+        ctx.bus.phase(ev.Phase.HALTED, wave=index)
+        ctx.bus.emit(
+            ev.FailureQuestion(
+                wave=index,
+                waves=total,
+                failures=failures,
+                skippable=self.skippable(),
+                deployment=d.id,
+            )
+        )
+        ctx.bus.notice(
+            "error",
+            f"{', '.join(failed)} failed in wave {index} (on_failure: ask): retry, skip, "
+            "roll back or leave it halted",
+        )
+        return ev.Outcome.HALTED
+
+    def _halt_for_hook(self, exc: HookFailed, index: int) -> ev.Outcome:
+        self.ctx.bus.phase(ev.Phase.HALTED, wave=index)
+        self.ctx.bus.notice(
+            "error", f"{exc}; wave {index} was not started: fix it, then promote or roll back"
+        )
+        return ev.Outcome.HALTED
+
+    async def _complete(self) -> ev.Outcome:
+        ctx = self.ctx
+        d = ctx.state.deployment
+        assert d is not None
+        everyone = d.canaries + [h for w in d.plan for h in w]
+        done = ctx.state.in_states(everyone, {ev.HostState.DEPLOYED})
+        skipped = ctx.state.in_states(everyone, {ev.HostState.SKIPPED})
+        summary = f"{d.version} on {len(done)} of {len(everyone)} hosts" + (
+            f" ({len(skipped)} skipped: {', '.join(skipped)})" if skipped else ""
+        )
         ctx.bus.phase(ev.Phase.COMPLETE)
         ctx.bus.emit(
             ev.DeploymentFinished(outcome=ev.Outcome.COMPLETE, summary=summary, deployment=d.id)
         )
+        try:
+            await fire(ctx, "complete", everyone)
+        except HookFailed as exc:
+            ctx.bus.notice("error", f"{exc} (the release itself is complete)")
         await self.locks.release(d.token)
         return ev.Outcome.COMPLETE
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"

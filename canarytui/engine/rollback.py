@@ -5,6 +5,7 @@ from __future__ import annotations
 from canarytui import events as ev
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
+from canarytui.engine.hooks import HookFailed, fire
 from canarytui.engine.hosts import TOUCHED_STATES, HostWork
 
 
@@ -29,6 +30,11 @@ class Rollback:
             await self.locks.ensure()
         ctx.bus.phase(ev.Phase.ROLLING_BACK)
         order = d.canaries + [h for wave in d.plan for h in wave]
+        try:
+            # Users go back to the stable release first; a rollback is never blocked.
+            await fire(ctx, "rolled_back", order)
+        except HookFailed as exc:
+            ctx.bus.notice("error", f"{exc}: the hosts are rolled back anyway")
         targets = state.in_states(order, TOUCHED_STATES)
         results = await self.hosts.rollback_many(targets)
         broken = [h for h in targets if not results[h]]

@@ -22,6 +22,7 @@ async def start_deployment(
     version: str,
     plan: Plan,
     assume_previous: str | None = None,
+    kind: str = "deploy",
 ) -> None:
     """Lock every host of the plan and learn what it runs; the deployment is then open.
 
@@ -42,6 +43,7 @@ async def start_deployment(
         previous={},
         user=ctx.user,
         machine=ctx.machine,
+        kind=kind,
     )
     ctx.state.deployment = None
     ctx.state.previous.clear()
@@ -87,7 +89,12 @@ async def start_deployment(
             deployment=d,
         )
     )
-    ctx.bus.decision("deploy", f"{version} to canaries {', '.join(plan.canaries)}")
+    if kind == "rollback":
+        ctx.bus.decision("rollback", f"to {version} on every host, in waves, no analysis")
+    elif plan.canaries:
+        ctx.bus.decision("deploy", f"{version} to canaries {', '.join(plan.canaries)}")
+    else:
+        ctx.bus.decision("deploy", f"{version} straight to the waves (no canary phase)")
     if assume_previous is not None:
         assumed = [h for h, v in found.items() if v is None]
         if assumed:

@@ -18,7 +18,7 @@ from canarytui.config import render
 from canarytui.engine import lockscripts
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper, reported_version
-from canarytui.engine.locks import describe_owner, since_of
+from canarytui.engine.locks import describe_owner, is_maintenance, since_of
 from canarytui.engine.supervise import each_host
 from canarytui.journal import DeploymentRecord
 from canarytui.ssh import SshError
@@ -168,6 +168,13 @@ async def take_over(ctx: Context, locks: LockKeeper) -> DeploymentRecord:
             raise NothingToTakeOver(
                 "the locks on the hosts belong to a deployment in this journal: "
                 f"roll it back without --take-over ({held[0].describe()})"
+            )
+        held_for = [lk.owner for lk in found.values() if lk.owner and is_maintenance(lk.owner)]
+        if held_for:
+            raise NothingToTakeOver(
+                "nothing to take over: the environment is held for maintenance by "
+                f"{describe_owner(held_for[0])}, not by a deployment (canarytui unlock ENV "
+                "releases it)"
             )
         raise NothingToTakeOver("nothing to take over: no host holds a lock of this environment")
     record = adopt(ctx, locks, foreign[0])

@@ -58,6 +58,7 @@ class DeploymentRecord:
     started_at: float
     updated_at: float
     finished_at: float | None
+    kind: str = "deploy"  # "rollback": a known version put back (rollback --to)
 
     @property
     def phase_label(self) -> str:

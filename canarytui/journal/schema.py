@@ -13,7 +13,7 @@ from pathlib import Path
 
 from canarytui.journal.errors import JournalError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS deployments (
     machine     TEXT NOT NULL,
     started_at  REAL NOT NULL,
     updated_at  REAL NOT NULL,
-    finished_at REAL
+    finished_at REAL,
+    kind        TEXT NOT NULL DEFAULT 'deploy'  -- deploy | rollback (rollback --to VERSION)
 );
 CREATE INDEX IF NOT EXISTS deployments_env ON deployments (env, app, id);
 CREATE TABLE IF NOT EXISTS hosts (
@@ -86,8 +87,18 @@ def _upgrade_0_to_1(db: sqlite3.Connection) -> None:
     _create(db)
 
 
+def _upgrade_1_to_2(db: sqlite3.Connection) -> None:
+    """Version 2 tells a deployment from a ``rollback --to VERSION`` (``kind``)."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(deployments)")}
+    if "kind" not in columns:
+        db.execute("ALTER TABLE deployments ADD COLUMN kind TEXT NOT NULL DEFAULT 'deploy'")
+
+
 # UPGRADES[n] takes a journal from version n to n + 1.
-UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {0: _upgrade_0_to_1}
+UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {
+    0: _upgrade_0_to_1,
+    1: _upgrade_1_to_2,
+}
 
 
 def ensure_schema(db: sqlite3.Connection, path: Path) -> None:

@@ -79,13 +79,14 @@ class Journal:
         previous: dict[str, str | None],
         user: str,
         machine: str,
+        kind: str = "deploy",
     ) -> int:
         now = time.time()
         with self._tx(f"could not record a new deployment of {version}") as db:
             cur = db.execute(
                 "INSERT INTO deployments (token, env, app, env_path, version, phase, waves,"
-                " canaries, plan, user, machine, started_at, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " canaries, plan, user, machine, started_at, updated_at, kind)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     token,
                     env,
@@ -100,6 +101,7 @@ class Journal:
                     machine,
                     now,
                     now,
+                    kind,
                 ),
             )
             deployment = int(cur.lastrowid or 0)

@@ -1,0 +1,105 @@
+"""`lock ENV -m REASON`: hold the environment for maintenance (every deployment refused).
+
+The lock lives on the hosts (``engine.maintenance``), so a colleague's machine and the UI
+are refused too, naming the reason, who and since when; ``canarytui unlock ENV`` releases
+it (no ``--force``: it is not a deployment), ``status`` shows it.
+
+Exit status: 0 every host is held; 1 refused (the environment is locked already: the
+holder is named; or this journal has an open deployment), or some hosts could not be
+reached: the others stay held, which is enough to refuse any deployment (a deployment
+needs every host's lock), and each unreachable host is named; when no host could be
+locked, nothing is kept. 2 no (or an empty) ``-m`` reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from canarytui.cli import runner
+from canarytui.cli.args import EXIT_ERROR, EXIT_INVALID, EXIT_OK
+from canarytui.config import load_env
+from canarytui.textsafe import harmless
+
+
+def lock(args: argparse.Namespace) -> int:
+    """`lock ENV -m REASON`: the local lock file and every host's lock, for maintenance."""
+    reason = (args.message or "").strip()
+    if not reason:
+        print(
+            "canarytui: lock: -m REASON must say why (it is shown to whoever is refused)",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    env = load_env(args.env)
+    from canarytui.engine import Engine
+    from canarytui.engine.locks import describe_owner
+    from canarytui.engine.maintenance import MaintenanceRefused, hold
+
+    journal = runner.journal(args)
+
+    async def go() -> Any:
+        engine = Engine(env, journal)
+        try:
+            await engine.finish_stale_locks()
+            return await hold(engine.ctx, reason)
+        finally:
+            await engine.fleet.close()
+
+    try:
+        held = asyncio.run(go())
+    except MaintenanceRefused as exc:
+        print(f"canarytui: refused: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        journal.close()
+    for name, error in held.failed.items():
+        print(f"{name}: NOT held: {harmless(error, 300)}", file=sys.stderr)
+    total = len(env.hosts)
+    if not held.locked:
+        print(f"== nothing held: none of the {total} hosts could be locked", file=sys.stderr)
+        return EXIT_ERROR
+    print(
+        f"== {env.name}/{env.app} held for maintenance on {len(held.locked)} of {total} "
+        f"hosts: {describe_owner(held.owner)}"
+    )
+    print(f"   deployments are refused from any machine until: canarytui unlock {env.path}")
+    if held.failed:
+        print(
+            f"   {len(held.failed)} host(s) not held (above): a deployment is refused anyway "
+            "(it needs every host's lock)"
+        )
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def maintenance_lines(found: dict[str, Any], env: Any, state_dir: Path) -> list[str]:
+    """For `status`: who holds the environment for maintenance, where, and how to end it."""
+    from canarytui.engine.locks import describe_owner, is_maintenance, local_lock_path, read_local
+
+    local = read_local(local_lock_path(state_dir, env.name, env.app))
+    by_owner: dict[str, list[str]] = {}
+    for name, held in found.items():
+        if held.owner is not None and is_maintenance(held.owner):
+            by_owner.setdefault(describe_owner(held.owner), []).append(name)
+    if local is not None and is_maintenance(local):
+        by_owner.setdefault(describe_owner(local), [])
+    lines = []
+    for owner, hosts in by_owner.items():
+        lines.append(
+            f"   HELD FOR MAINTENANCE by {owner} on {len(hosts)} host(s): deployments are refused"
+        )
+        lines.append(f"   to release it: canarytui unlock {env.path}")
+    return lines
+
+
+def rest_state(held: Any) -> str:
+    """A host outside any deployment, for `status`: unreachable, maintenance or idle."""
+    from canarytui.engine.locks import is_maintenance
+
+    if held.error is not None:
+        return "unreachable"
+    return "maintenance" if held.owner is not None and is_maintenance(held.owner) else "idle"

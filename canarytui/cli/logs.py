@@ -1,0 +1,95 @@
+"""`logs`: the hosts' `logs` command output, merged line by line, each line host-prefixed.
+
+Every line is made harmless (``textsafe``: escape and control sequences shown as
+placeholders, never sent to the terminal) and cut to ``LINE_CHARS``. Without ``-f``, what
+the hosts print within ``--for`` (default ``DEFAULT_FOR``); with ``-f``, until Ctrl-C.
+Exit status: 0 every host was read; 1 a host could not be (one line on stderr names it,
+the others go on); 2 an unknown host, a bad duration or an environment without ``logs``;
+130 Ctrl-C while following.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from canarytui.cli import runner
+from canarytui.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
+from canarytui.config import load_env, parse_duration
+from canarytui.textsafe import harmless
+
+DEFAULT_FOR = "2s"
+LINE_CHARS = 1000  # characters of one log line shown (its host prefix aside)
+
+
+def logs(args: argparse.Namespace) -> int:
+    """`logs ENV [-f] [--for D] [HOST ...]`: every host (or those named), merged."""
+    env = load_env(args.env)
+    if not env.logs:
+        print(
+            f"canarytui: {env.path.name} has no `logs` command: add one (e.g. "
+            "logs: tail -n 50 -F /var/log/app.log) to read the hosts' logs",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    unknown = [h for h in args.hosts if h not in env.host_names]
+    if unknown:
+        shown = ", ".join(harmless(h, 100) for h in unknown[:10])
+        print(f"canarytui: host(s) not in {env.path}: {shown}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        seconds = parse_duration(args.duration or DEFAULT_FOR)
+    except ValueError as exc:
+        print(f"canarytui: --for: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    hosts = list(dict.fromkeys(args.hosts)) or env.host_names
+    journal = runner.journal(args)
+    try:
+        failed = asyncio.run(_read(env, journal, hosts, None if args.follow else seconds))
+    except KeyboardInterrupt:
+        print("\ncanarytui: stopped following the logs", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        journal.close()
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+async def _read(env: Any, journal: Any, hosts: list[str], seconds: float | None) -> list[str]:
+    """Stream every host's logs at once for ``seconds`` (None: until cancelled).
+
+    Returns the hosts that could not be read.
+    """
+    from canarytui.engine import Engine
+    from canarytui.ssh import SshError
+
+    engine = Engine(env, journal)
+    width = max(len(h) for h in hosts)
+    failed: list[str] = []
+    out = sys.stdout
+
+    async def one(name: str) -> None:
+        prefix = f"{name:<{width}} | "
+        try:
+            async for line in engine.tail(name):
+                out.write(prefix + harmless(line, LINE_CHARS) + "\n")
+                out.flush()
+        except SshError as exc:
+            failed.append(name)
+            print(f"canarytui: {name}: could not read its logs: {exc}", file=sys.stderr)
+            return
+        if seconds is None:
+            print(f"canarytui: {name}: its logs command ended", file=sys.stderr)
+
+    tasks = [asyncio.ensure_future(one(name)) for name in hosts]
+    try:
+        done, _ = await asyncio.wait(tasks, timeout=seconds)
+    finally:  # the time is up, or Ctrl-C: stop every stream (on its host too), then close
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await engine.fleet.close()
+    for task in done:
+        task.result()  # a bug in one host's reading is not hidden
+    return failed

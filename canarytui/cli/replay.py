@@ -1,0 +1,96 @@
+"""The replay command: the UI replays one past deployment from the journal, touching no host.
+
+``canarytui replay ENV.yaml ID [--speed 10]``. The speed and the deployment are checked
+before the UI starts: a bad speed, or an ID that is not one of this environment's
+deployments, is exit status 2 with a message (naming the environment and its latest
+deployments); then the UI opens on the replay with no monitor, no discovery and no
+connection, and ``q`` quits it (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from canarytui.cli import runner
+from canarytui.cli.args import EXIT_ERROR, EXIT_INVALID, EXIT_OK
+from canarytui.config import Environment, load_env
+
+LATEST_SHOWN = 5
+MIN_SPEED, MAX_SPEED = 0.1, 1000.0  # as canarytui.ui.replay, which is not imported early
+
+
+def replay(args: argparse.Namespace) -> int:
+    """`replay`: check the speed and the ID, then the UI on that deployment's replay."""
+    speed = _speed(args.speed)
+    if speed is None:
+        return EXIT_INVALID
+    env = load_env(args.env)
+    journal = runner.journal(args)
+    try:
+        deployment = _deployment(journal, env, args.id)
+        if deployment is None:
+            return EXIT_INVALID
+        return _run(env, journal, deployment, speed, args.theme)
+    finally:
+        journal.close()
+
+
+def _speed(text: str) -> float | None:
+    try:
+        speed = float(text.strip().removesuffix("x"))
+    except ValueError:
+        speed = float("nan")
+    if not MIN_SPEED <= speed <= MAX_SPEED:  # NaN fails this too
+        print(
+            f"canarytui: replay: --speed must be a number from {MIN_SPEED:g} to "
+            f"{MAX_SPEED:g} (e.g. 10 for ten times as fast), got {text!r}",
+            file=sys.stderr,
+        )
+        return None
+    return speed
+
+
+def _deployment(journal: Any, env: Environment, given: str) -> int | None:
+    """The deployment number if it is one of ``env``'s, else None (said on stderr)."""
+    where = f"{env.name}/{env.app}"
+    records = journal.history(env.name, env.app, limit=LATEST_SHOWN)
+    if records:
+        latest = "; the latest: " + ", ".join(
+            f"#{r.id} {r.version} ({r.outcome or 'open: ' + r.phase_label})" for r in records
+        )
+    else:
+        latest = f"; it has none yet in {journal.path}"
+    text = given.strip().removeprefix("#")
+    number = int(text) if text.isdigit() else None
+    record = journal.deployment(number) if number is not None else None
+    if record is not None and (record.env, record.app) == (env.name, env.app):
+        return record.id
+    if number is None:
+        problem = f"the deployment ID must be a number (as canarytui history shows), got {given!r}"
+    else:
+        problem = f"no deployment #{number} of {where} in the journal"
+    print(f"canarytui: replay: {problem}{latest} (canarytui history {env.path})", file=sys.stderr)
+    return None
+
+
+def _run(env: Environment, journal: Any, deployment: int, speed: float, theme: str | None) -> int:
+    try:
+        from canarytui.ui.app import CanaryApp
+        from canarytui.ui.replay import ReplayError, ReplayRequest, load_recording
+    except ImportError:
+        print("canarytui: the UI is not available in this build", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        recording = load_recording(journal, env, deployment)
+    except ReplayError as exc:
+        print(f"canarytui: replay: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    app = CanaryApp(
+        env, journal, theme=theme, monitor=False, replay=ReplayRequest(recording, speed)
+    )
+    result = app.run()
+    if app.return_code not in (None, 0):
+        return int(app.return_code or EXIT_ERROR)
+    return int(result or EXIT_OK)

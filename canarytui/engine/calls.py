@@ -1,0 +1,147 @@
+"""Running the engine's operator calls: one at a time, supervised, interruptible.
+
+A call's work runs in its own task: a bug in it halts the deployment (journaled as an
+internal error, locks kept for a rollback) instead of vanishing; an operator's rollback
+cancels it; Ctrl-C or a UI quit stops it and leaves the deployment open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import traceback
+from collections.abc import Coroutine
+from typing import Any
+
+from canarytui import events as ev
+from canarytui.config import VersionError
+from canarytui.engine import takeover
+from canarytui.engine.bus import Bus, Context, RolloutState
+from canarytui.engine.holding import LockKeeper, TakenOver
+from canarytui.engine.locks import LockHeld
+from canarytui.engine.plan import PlanError
+from canarytui.engine.start import StartRefused
+from canarytui.engine.supervise import HostWorkFailed
+from canarytui.journal import JournalError
+
+# States a host stops in when an internal error halts the work it was doing.
+_STOPPED = {
+    ev.HostState.DEPLOYING: ev.HostState.FAILED,
+    ev.HostState.ROLLING_BACK: ev.HostState.ROLLBACK_FAILED,
+}
+
+
+class ActionRefused(Exception):
+    """An operator action that is not valid now; the message says why and what to do."""
+
+
+class CallRunner:
+    """The part of ``Engine`` that runs its calls; ``Engine`` provides the attributes."""
+
+    ctx: Context
+    state: RolloutState
+    bus: Bus
+    locks: LockKeeper
+    _task: asyncio.Task[ev.Outcome] | None
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def emit(self, event: ev.Event) -> None:
+        self.bus.emit(event)
+
+    def _record_taken_over(self, note: dict[str, Any]) -> str:
+        return takeover.record_taken_over(self.ctx, note)
+
+    # Running a call ------------------------------------------------------------------
+
+    async def _run(self, coro: Coroutine[Any, Any, ev.Outcome]) -> ev.Outcome:
+        if self.busy:
+            coro.close()
+            raise ActionRefused("the engine is busy with another action")
+        task = asyncio.ensure_future(self._supervised(coro))
+        self._task = task
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # Our caller was cancelled (Ctrl-C, UI quit): stop the work, leave it open.
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+                raise
+            # The work itself was stopped: an operator's rollback took over.
+            return ev.Outcome.ABORTED
+
+    async def _supervised(self, coro: Coroutine[Any, Any, ev.Outcome]) -> ev.Outcome:
+        """The call's work; a bug in it halts the deployment instead of vanishing."""
+        try:
+            return await coro
+        except (ActionRefused, LockHeld, PlanError, VersionError):
+            raise
+        except TakenOver as exc:
+            raise ActionRefused(self._record_taken_over(exc.note)) from None
+        except (StartRefused, takeover.NothingToTakeOver) as exc:
+            raise ActionRefused(str(exc)) from None
+        except JournalError:
+            self.state.watched = set()
+            raise  # nothing more may change on a host that the journal cannot record
+        except HostWorkFailed as exc:
+            if isinstance(exc.error, JournalError):
+                self.state.watched = set()
+                raise exc.error from None
+            if self.state.deployment is None or not self.state.deployment.is_open:
+                raise
+            self._internal_error(exc)
+            return ev.Outcome.ERROR
+        except Exception as exc:
+            if self.state.deployment is None or not self.state.deployment.is_open:
+                raise
+            self._internal_error(exc)
+            return ev.Outcome.ERROR
+
+    def _internal_error(self, exc: Exception) -> None:
+        """Journal the error, mark what was stopped, halt; the locks stay for a rollback."""
+        d = self.state.deployment
+        assert d is not None
+        cause = exc.error if isinstance(exc, HostWorkFailed) else exc
+        host = exc.host if isinstance(exc, HostWorkFailed) else None
+        message = f"{type(cause).__name__}: {cause}"
+        self.emit(
+            ev.InternalError(
+                message=message,
+                host=host,
+                traceback="".join(traceback.format_exception(cause))[-8000:],
+                deployment=d.id,
+            )
+        )
+        for name, state in list(self.state.host_states.items()):
+            if state in _STOPPED:
+                self.bus.host(name, _STOPPED[state], detail="stopped: internal error")
+        self.state.watched = set()
+        self.bus.phase(ev.Phase.HALTED)
+        where = f" (in {host}'s work)" if host else ""
+        self.bus.notice(
+            "error",
+            f"internal error{where}: {message}. Deployment #{d.id} is halted and keeps "
+            "its locks: roll it back (or promote) when you have looked",
+        )
+
+    async def _interrupted(self) -> None:
+        """Cancelled (Ctrl-C, UI quit): the deployment stays open; the locks are freed."""
+        d = self.state.deployment
+        if d is None:
+            return
+        self.state.watched = set()
+        with contextlib.suppress(Exception):
+            self.bus.notice(
+                "warning",
+                f"interrupted during {self.state.phase.value}: deployment "
+                f"#{d.id} stays open (promote or roll it back later)",
+            )
+        release = asyncio.ensure_future(self.locks.release(d.token))
+        with contextlib.suppress(Exception):
+            await asyncio.shield(release)

@@ -1,0 +1,174 @@
+"""Traffic hooks: the file's commands at phase changes, on the operator's machine or a role's hosts.
+
+``traffic.canary_start`` runs once the canaries run the release and passed the health
+gate, before the analysis (users are sent only to a healthy canary); ``wave_start`` runs
+before each wave's hosts are changed. A failing one halts the rollout there (the operator
+rolls back or promotes again). ``complete`` runs at the end and ``rolled_back`` at the
+start of a rollback (users back on the stable release before its hosts are changed); a
+failure of either is an error notice, never a reason to stop. Placeholders: ``{hosts}``
+(the phase's hosts, comma-separated), ``{wave}``, ``{percent}`` (the share of the fleet on
+the new version once the phase is done), ``{version}``, ``{app}``, ``{env}``; each value is
+shell-quoted. Every run is a ``StepResult`` (action ``traffic``) in the journal, and a
+``TrafficShifted`` event says what the load balancer was told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Sequence
+
+from canarytui import events as ev
+from canarytui.config import render
+from canarytui.engine.bus import Context
+from canarytui.ssh import SshError
+
+# A hook is a quick call to a load balancer's API, not a deploy step.
+HOOK_TIMEOUT = 60.0
+LOCAL = "(local)"  # the StepResult's host for a hook run on the operator's machine
+TAIL_BYTES = 64 * 1024  # what is kept of a local hook's output: its end
+# A hook that exits but leaves a background process holding its output open is done: what
+# it wrote in this much more time is kept, then nobody listens any more.
+OUTPUT_GRACE = 1.0
+
+
+class HookFailed(Exception):
+    """A traffic hook exited non-zero, timed out or could not be run; the message says which."""
+
+
+def percent_after(ctx: Context, kind: str, hosts: Sequence[str]) -> int:
+    """The share of the fleet (in %) on the new version once the phase is done.
+
+    Never 0 while some host runs it, never 100 while some host does not: a load balancer
+    told 0 % for one canary of 500 hosts would send it nobody, and the analysis would
+    judge a canary without users.
+    """
+    if kind == "complete":
+        return 100
+    if kind == "rolled_back":
+        return 0
+    d = ctx.state.deployment
+    done = set(hosts)
+    if d is not None:
+        on_new = {ev.HostState.DEPLOYED}
+        done |= {h for h, s in ctx.state.host_states.items() if s in on_new}
+    total = len(ctx.env.hosts) or 1
+    share = round(100 * len(done) / total)
+    if done and len(done) < total:
+        return min(99, max(1, share))
+    return share
+
+
+async def fire(ctx: Context, kind: str, hosts: Sequence[str], wave: int = 0) -> None:
+    """Run the ``traffic.<kind>`` command if the file has one; ``HookFailed`` if it fails."""
+    command_template: str | None = getattr(ctx.env.traffic, kind)
+    d = ctx.state.deployment
+    if not command_template or d is None:
+        return
+    percent = percent_after(ctx, kind, hosts)
+    values = {
+        "hosts": ",".join(hosts),
+        "wave": str(wave),
+        "percent": str(percent),
+        "version": d.version,
+        "app": ctx.env.app,
+        "env": ctx.env.name,
+    }
+    command = render(command_template, values)
+    role = ctx.env.traffic.on
+    if role is None:
+        results = {LOCAL: await _run_local(command)}
+    else:
+        targets = [h.name for h in ctx.env.hosts if role in h.roles]
+        runs = await asyncio.gather(*(_run_remote(ctx, name, command) for name in targets))
+        results = dict(zip(targets, runs, strict=True))
+    failed: list[str] = []
+    for where, (status, output, took) in results.items():
+        ctx.bus.emit(
+            ev.StepResult(
+                host=where,
+                step=f"traffic.{kind}",
+                action="traffic",
+                exit_status=status,
+                output=output,
+                duration=took,
+                deployment=d.id,
+            )
+        )
+        if status != 0:
+            said = "did not finish" if status is None else f"exited {status}"
+            tail = output.strip()[-300:]
+            failed.append(f"{where} {said}" + (f": {tail}" if tail else " (no output)"))
+    ctx.bus.emit(
+        ev.TrafficShifted(
+            phase=kind, hosts=list(hosts), percent=percent, ok=not failed, deployment=d.id
+        )
+    )
+    if failed:
+        raise HookFailed(f"traffic.{kind} failed on " + "; ".join(failed))
+
+
+async def _run_local(command: str) -> tuple[int | None, str, float]:
+    """The hook on the operator's machine, in its own process group, bounded in time and output."""
+    started = time.monotonic()
+    # A pipe of our own rather than asyncio's: a background process the hook leaves behind
+    # may hold its write end for ever, and only our own read end can be closed at will.
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = await asyncio.create_subprocess_shell(
+            command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=write_fd,
+            stderr=write_fd,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        os.close(read_fd)
+        return None, f"could not start: {exc}", time.monotonic() - started
+    finally:
+        os.close(write_fd)
+    stream = asyncio.StreamReader()
+    pipe, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(read_fd, "rb", buffering=0)
+    )
+    tail = bytearray()
+
+    async def read() -> None:
+        while chunk := await stream.read(65536):
+            tail.extend(chunk)
+            del tail[:-TAIL_BYTES]
+
+    def text() -> str:
+        return tail.decode("utf-8", "replace")
+
+    timeout = HOOK_TIMEOUT
+    reader = asyncio.ensure_future(read())
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(reader), OUTPUT_GRACE)
+    except (TimeoutError, asyncio.CancelledError) as exc:
+        # The whole group: a shell's children (a curl, a sleep) go with it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(proc.wait(), 5)
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        return None, text() + f"\n(timed out after {timeout:g}s: stopped)", timeout
+    finally:
+        reader.cancel()
+        pipe.close()
+    return proc.returncode, text(), time.monotonic() - started
+
+
+async def _run_remote(ctx: Context, name: str, command: str) -> tuple[int | None, str, float]:
+    started = time.monotonic()
+    try:
+        result = await ctx.fleet.run(name, command, HOOK_TIMEOUT)
+    except SshError as exc:
+        return None, str(exc), time.monotonic() - started
+    return result.exit_status, result.output, result.duration

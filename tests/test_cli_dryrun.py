@@ -1,0 +1,209 @@
+"""`deploy --dry-run` as a separate process on the demo fleet: the plan (canaries, baseline,
+waves, pauses, analysis, traffic hooks, every command rendered and quoted), each host's
+version read, and nothing changed: no lock, no deployment in the journal, no host moved."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conftest import edit_env, run_cli
+
+from canarytui.demo import DemoFleet
+from canarytui.journal import Journal
+
+
+def versions(fleet: DemoFleet) -> dict[str, str | None]:
+    return {h: fleet.version_on(h) for h in fleet.host_names}
+
+
+def lock_dirs(fleet: DemoFleet) -> list[str]:
+    return [
+        h
+        for h in fleet.host_names
+        if (fleet.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists()
+    ]
+
+
+def assert_nothing_changed(fleet: DemoFleet, state_dir: Path) -> None:
+    assert set(versions(fleet).values()) == {"1.0.0"}
+    assert lock_dirs(fleet) == []
+    assert not (state_dir / "locks" / "demo.shop.lock").exists()
+    journal = Journal(state_dir)
+    try:
+        assert journal.history("demo", "shop") == []
+    finally:
+        journal.close()
+
+
+async def test_dry_run_prints_the_plan_and_changes_nothing(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    env = str(demo.env_path)
+    result = await run_cli("deploy", env, "1.2.0", "--dry-run", "--canary", "web-02")
+    assert result.code == 0, result.err
+    out = result.out
+    assert "dry run: 1.2.0 to demo/shop" in out and "nothing is changed" in out
+    # Every host with the version it runs now and its part in the plan.
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line[2:6] == "web-"}
+    assert rows["web-02"][:2] == ["1.0.0", "canary"]
+    assert rows["web-01"][:3] == ["1.0.0", "wave", "1"]
+    # The baseline is the canary phase's choice: 5 of the other hosts (the file asks 5).
+    assert "canary phase: web-02" in out
+    assert "baseline sample (5 of 5 asked): web-01, web-03, web-04, web-05, web-06" in out
+    assert "rule error-ratio: " in out and "max 0.05, max 3x baseline" in out
+    assert "rule latency-shift: p50 of " in out and "mann-whitney vs baseline" in out
+    assert "after a passing canary: the deployment stays open for canarytui promote" in out
+    # 5 other hosts in waves of 10 % / 50 % / 100 %: 1, 2, 2 hosts; manual pauses between.
+    assert "wave 1: 1 host(s), 33% of the fleet on 1.2.0 after it: web-01" in out
+    assert "wave 2: 2 host(s), 67% of the fleet on 1.2.0 after it: web-03, web-04" in out
+    assert "wave 3: 2 host(s), 100% of the fleet on 1.2.0 after it: web-05, web-06" in out
+    assert out.count("then pause: manual") == 2
+    # Every command rendered for the canary, in order, with its previous version.
+    assert "commands on web-02 ({previous} = 1.0.0), in order:" in out
+    commands = out[out.index("commands on web-02") :].splitlines()[1:]
+    labels = [line.split("  ")[1].strip() for line in commands if line.startswith("  ")]
+    assert labels == [
+        "deploy.current",
+        "deploy: install",
+        "deploy: switch",
+        "deploy: restart",
+        "health.check",
+        "health.metrics",
+        "rollback: install",
+        "rollback: switch",
+        "rollback: restart",
+        "deploy.releases",
+        "logs",
+    ]
+    assert "ln -sfn releases/1.2.0 current.new" in out  # {version}
+    assert "ln -sfn releases/1.0.0 current.new" in out  # the rollback: {previous}
+    assert "== the deployment would start (nothing was changed)" in out
+    assert_nothing_changed(demo, state_dir)
+
+
+def _quoted(data: dict[str, Any]) -> None:
+    """A version pattern that lets shell syntax through, a traffic section, timed pauses."""
+    data["version_pattern"] = "^[A-Za-z0-9][A-Za-z0-9._;~ -]*$"
+    data["traffic"] = {
+        "canary_start": "lb-weight {app} {hosts} {percent}",
+        "wave_start": "lb-weight {app} {hosts} {percent} --wave {wave}",
+        "rolled_back": "lb-weight {app} stable 100",
+    }
+    data["promote"]["pause"] = "30s"
+    data["deploy"]["hooks"] = {"before_host": "lb-drain {host} {version}"}
+
+
+async def test_dry_run_json_renders_commands_quoted(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    env = edit_env(demo.env_path, tmp_path / "quoted.yaml", _quoted)
+    hostile = "1.2.0; rm -rf ~"
+    result = await run_cli("deploy", str(env), hostile, "--dry-run", "--json")
+    assert result.code == 0, result.err
+    plan = json.loads(result.out)  # one JSON object, the whole plan
+    assert plan["version"] == hostile and plan["canary_phase"] is True
+    assert plan["canaries"] == ["web-01"]
+    assert plan["baseline"] == ["web-02", "web-03", "web-04", "web-05", "web-06"]
+    assert plan["analysis"]["duration"] == 2.0 and len(plan["analysis"]["rules"]) == 4
+    assert [w["hosts"] for w in plan["waves"]] == [
+        ["web-02"],
+        ["web-03", "web-04"],
+        ["web-05", "web-06"],
+    ]
+    assert [w["pause_after"] for w in plan["waves"]] == ["30s", "30s", None]
+    assert plan["promote"]["on_failure"] == "rollback" and plan["after_canary"] == "stop"
+    hosts = {h["host"]: h for h in plan["hosts"]}
+    assert all(h["version"] == "1.0.0" and h["reachable"] for h in hosts.values())
+    assert hosts["web-01"]["role"] == "canary" and hosts["web-03"]["role"] == "wave 2"
+    assert plan["sample_host"] == "web-01" and plan["sample_previous"] == "1.0.0"
+    commands = {(c["phase"], c["step"]): c["command"] for c in plan["commands"]}
+    # The hostile version is one quoted word wherever it is substituted.
+    assert commands[("deploy", "before_host")] == "lb-drain web-01 '1.2.0; rm -rf ~'"
+    assert commands[("deploy", "switch")].startswith("ln -sfn releases/'1.2.0; rm -rf ~' ")
+    assert commands[("rollback", "switch")].startswith("ln -sfn releases/1.0.0 ")
+    assert commands[("rollback", "before_host")] == "lb-drain web-01 1.0.0"
+    assert [(t["phase"], t["command"]) for t in plan["traffic"]] == [
+        ("canary_start", "lb-weight shop web-01 17"),
+        ("wave_start (wave 1)", "lb-weight shop web-02 33 --wave 1"),
+        ("wave_start (wave 2)", "lb-weight shop web-03,web-04 67 --wave 2"),
+        ("wave_start (wave 3)", "lb-weight shop web-05,web-06 100 --wave 3"),
+        ("rolled_back", "lb-weight shop stable 100"),
+    ]
+    assert plan["refusals"] == [] and plan["open_deployment"] is None
+    assert_nothing_changed(demo, state_dir)
+
+
+async def test_dry_run_without_a_canary_section(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    env = edit_env(demo.env_path, tmp_path / "staging.yaml", lambda d: d.pop("canary"))
+    result = await run_cli("deploy", str(env), "1.1.0", "--dry-run")
+    assert result.code == 0, result.err
+    assert "no canary phase: straight to the waves" in result.out
+    assert "\ncanary phase:" not in result.out and "baseline sample" not in result.out
+    assert "wave 1: 1 host(s), 17% of the fleet on 1.1.0 after it: web-01" in result.out
+    assert "commands on web-01 ({previous} = 1.0.0)" in result.out
+    as_json = json.loads((await run_cli("deploy", str(env), "1.1.0", "--dry-run", "--json")).out)
+    assert as_json["canary_phase"] is False and as_json["canaries"] == []
+    assert as_json["analysis"] is None and as_json["baseline"] == []
+    assert_nothing_changed(demo, state_dir)
+
+
+async def test_dry_run_plan_errors_are_those_of_deploy(demo: DemoFleet, state_dir: Path) -> None:
+    env = str(demo.env_path)
+    for bad in (
+        ["1.1.0", "--canary", "web-01,web-09"],
+        ["1.1.0", "--canary-percent", "250"],
+        ["1.1.0;reboot"],
+    ):
+        dry = await run_cli("deploy", env, *bad, "--dry-run")
+        real = await run_cli("deploy", env, *bad)
+        assert dry.code == real.code == 2, dry.err
+        assert dry.err == real.err and dry.out == ""
+    unknown = await run_cli("deploy", env, "1.1.0", "--dry-run", "--canary", "web-09")
+    assert unknown.err.strip() == "canarytui: canary host(s) not in demo.yaml: web-09"
+    assert_nothing_changed(demo, state_dir)
+
+
+async def test_dry_run_reports_locks_open_deployments_and_unreachable_hosts(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    env = str(demo.env_path)
+    elsewhere = tmp_path / "elsewhere"
+    assert (await run_cli("deploy", env, "1.1.0", state_dir=elsewhere)).code == 0
+    await demo.set_fault("web-04", "down")
+    # From another journal: the other machine's locks would refuse it.
+    result = await run_cli("deploy", env, "1.2.0", "--dry-run")
+    assert result.code == 1, result.err
+    assert "would be refused now:" in result.out
+    assert "host web-01, web-02, web-03, web-05, web-06: locked by " in result.out
+    assert "(deployment #1 of 1.1.0" in result.out
+    row = next(line for line in result.out.splitlines() if line.startswith("  web-04"))
+    assert "UNREACHABLE" in row and "127.0.0.1" in row
+    # The baseline leaves the unreachable host out, as the canary phase would.
+    assert "baseline sample (4 of 5 asked): web-02, web-03, web-05, web-06" in result.out
+    assert "unreachable now: web-04" in result.out
+    assert "== the deployment would be refused now (nothing was changed)" in result.out
+    # From the journal of the open deployment: it says so, and changes nothing either.
+    same = await run_cli("deploy", env, "1.2.0", "--dry-run", "--json", state_dir=elsewhere)
+    assert same.code == 1
+    plan = json.loads(same.out)
+    assert plan["open_deployment"].startswith("deployment #1 of 1.1.0 (awaiting promotion)")
+    assert any("is still open" in r for r in plan["refusals"])
+    assert {h["host"]: h["version"] for h in plan["hosts"]}["web-01"] == "1.1.0"
+    journal = Journal(elsewhere)
+    try:
+        assert [d.id for d in journal.history("demo", "shop")] == [1]
+    finally:
+        journal.close()
+    assert versions(demo)["web-01"] == "1.1.0" and versions(demo)["web-02"] == "1.0.0"
+    # A canary that cannot be reached would refuse the start.
+    await demo.set_fault("web-04", "up")
+    assert (await run_cli("rollback", env, state_dir=elsewhere)).code == 0
+    await demo.set_fault("web-01", "down")
+    down = await run_cli("deploy", env, "1.2.0", "--dry-run")
+    assert down.code == 1
+    assert "canary unreachable: web-01; nothing would change" in down.out
+    assert_nothing_changed(demo, state_dir)

@@ -1,0 +1,226 @@
+"""`logs` and `lock` as separate processes on the demo fleet: merged host-prefixed logs with
+hostile bytes made visible, and a maintenance lock that refuses deployments from this
+machine, from another machine's engine and from the UI's engine, until `unlock`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from conftest import edit_env, engine_for, run_cli, wait_for
+
+from canarytui import events as ev
+from canarytui.demo import DemoFleet
+from canarytui.engine.locks import LockHeld
+
+HOSTILE = b"evil \x1b]52;c;aGVsbG8=\x07 \x1b[31mred\x1b[0m \x1b]0;title\x07 bell\x07 nul\x00 end\n"
+
+
+def versions(fleet: DemoFleet) -> dict[str, str | None]:
+    return {h: fleet.version_on(h) for h in fleet.host_names}
+
+
+def lock_owners(fleet: DemoFleet) -> dict[str, dict[str, object]]:
+    owners = {}
+    for h in fleet.host_names:
+        path = fleet.sandbox_of(h) / ".canarytui" / "lock.demo.shop" / "owner"
+        if path.exists():
+            owners[h] = json.loads(path.read_text())
+    return owners
+
+
+# ---------------------------------------------------------------------------- logs
+
+
+async def test_logs_merged_with_host_prefixes(demo: DemoFleet, state_dir: Path) -> None:
+    result = await run_cli("logs", str(demo.env_path), "--for", "2s")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines
+    prefixes = {line.split(" | ", 1)[0] for line in lines}
+    assert prefixes == set(demo.host_names)  # no HOST: every host
+    for line in lines:
+        host, text = line.split(" | ", 1)
+        assert f"shop[{host}]" in text
+    # Two hosts named, one of a longer name padded to align: only those, each prefixed.
+    some = await run_cli("logs", str(demo.env_path), "web-05", "web-02", "--for", "1s")
+    assert some.code == 0, some.err
+    assert {line[:9] for line in some.out.splitlines()} == {"web-05 | ", "web-02 | "}
+
+
+async def test_logs_show_hostile_bytes_as_placeholders(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    env = edit_env(
+        demo.env_path,
+        tmp_path / "logs.yaml",
+        lambda d: d.update(logs="tail -n 500 -F log/app.log"),
+    )
+    with (demo.sandbox_of("web-03") / "log" / "app.log").open("ab") as log:
+        log.write(HOSTILE)
+        log.write(b"long " + b"x" * 5000 + b"\n")
+    result = await run_cli("logs", str(env), "web-03", "web-01", "--for", "1s")
+    assert result.code == 0, result.err
+    evil = [line for line in result.out.splitlines() if "evil" in line]
+    assert evil == ["web-03 | evil ␛ ␛red␛ ␛ bell␇ nul␀ end"]
+    assert "\x1b" not in result.out and "\x07" not in result.out and "\x00" not in result.out
+    long = next(line for line in result.out.splitlines() if "long xxx" in line)
+    assert len(long) < 1100 and long.endswith("chars)")  # bounded, and says so
+
+
+async def test_logs_bad_input(demo: DemoFleet, state_dir: Path, tmp_path: Path) -> None:
+    env = str(demo.env_path)
+    unknown = await run_cli("logs", env, "web-01", "web-77", "db-1")
+    assert unknown.code == 2 and unknown.out == ""
+    assert f"host(s) not in {env}: web-77, db-1" in unknown.err
+    bare = edit_env(demo.env_path, tmp_path / "bare.yaml", lambda d: d.pop("logs"))
+    no_logs = await run_cli("logs", str(bare))
+    assert no_logs.code == 2
+    assert "bare.yaml has no `logs` command" in no_logs.err
+    bad_for = await run_cli("logs", env, "--for", "soon")
+    assert bad_for.code == 2 and "--for: bad duration 'soon'" in bad_for.err
+
+
+async def test_logs_unreachable_host_named_others_go_on(demo: DemoFleet, state_dir: Path) -> None:
+    await demo.set_fault("web-02", "down")
+    result = await run_cli("logs", str(demo.env_path), "--for", "2s")
+    assert result.code == 1
+    assert result.err.count("\n") == 1 and "web-02: could not read its logs" in result.err
+    prefixes = {line.split(" | ", 1)[0] for line in result.out.splitlines()}
+    assert prefixes == set(demo.host_names) - {"web-02"}
+
+
+async def test_logs_follow_until_ctrl_c(demo: DemoFleet, state_dir: Path) -> None:
+    seen: list[bytes] = []
+
+    async def interrupt_after_lines(proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        # The arguments in any order: options after the hosts too.
+        while len(seen) < 3:
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line, "the logs ended while following"
+            seen.append(line)
+        proc.send_signal(signal.SIGINT)
+
+    result = await run_cli(
+        "logs", str(demo.env_path), "web-04", "-f", started=interrupt_after_lines
+    )
+    assert result.code == 130
+    assert "Traceback" not in result.err and "stopped following the logs" in result.err
+    assert all(line.startswith(b"web-04 | ") for line in seen)
+    # The tails were stopped on the host too, not only abandoned.
+    await wait_for(lambda: demo.live_processes == 0, 20)
+
+
+# ---------------------------------------------------------------------------- lock
+
+
+async def test_lock_refuses_deploys_until_unlock(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    env = str(demo.env_path)
+    held = await run_cli("lock", env, "-m", "db migration, back at 14:00")
+    assert held.code == 0, held.err
+    assert "held for maintenance on 6 of 6 hosts" in held.out
+    assert "(maintenance: db migration, back at 14:00) since " in held.out
+    owners = lock_owners(demo)
+    assert set(owners) == set(demo.host_names)
+    assert {o["maintenance"] for o in owners.values()} == {"db migration, back at 14:00"}
+    assert all("token" not in o for o in owners.values())  # nothing to take over
+
+    # This machine's CLI: refused, naming the reason, who and since when.
+    refused = await run_cli("deploy", env, "1.1.0")
+    assert refused.code == 1
+    assert "refused: " in refused.err and "db migration, back at 14:00" in refused.err
+    assert "since 20" in refused.err and "@" in refused.err
+    assert "held for maintenance" in refused.err and "Traceback" not in refused.err
+    taken = await run_cli("rollback", env, "--take-over")
+    assert taken.code == 1 and "held for maintenance by" in taken.err
+    assert "db migration, back at 14:00" in taken.err
+
+    # Another machine (its own journal), through the engine the UI drives too.
+    other = engine_for(demo.env_path, tmp_path / "bob", user="bob")
+    try:
+        with pytest.raises(LockHeld) as blocked:
+            await other.deploy("1.2.0")
+    finally:
+        await other.fleet.close()
+    assert "maintenance: db migration, back at 14:00" in str(blocked.value)
+    assert set(versions(demo).values()) == {"1.0.0"}
+    assert {o["maintenance"] for o in lock_owners(demo).values()} == {"db migration, back at 14:00"}
+
+    # Locked already: a second lock is refused, naming the holder.
+    again = await run_cli("lock", env, "-m", "me too", state_dir=tmp_path / "carol")
+    assert again.code == 1
+    assert "locked by " in again.err and "maintenance: db migration" in again.err
+    assert {o["maintenance"] for o in lock_owners(demo).values()} == {"db migration, back at 14:00"}
+    assert not (tmp_path / "carol" / "locks" / "demo.shop.lock").exists()
+
+    status = await run_cli("status", env)
+    assert status.code == 0
+    assert "HELD FOR MAINTENANCE by " in status.out and "on 6 host(s)" in status.out
+    assert "db migration, back at 14:00" in status.out
+    row = next(line for line in status.out.splitlines() if line.startswith("web-03"))
+    assert row.split()[:4] == ["web-03", "1.0.0", "-", "maintenance"]
+
+    # unlock without --force: a maintenance lock is not a deployment.
+    unlock = await run_cli("unlock", env)
+    assert unlock.code == 0, unlock.out + unlock.err
+    assert "web-01: broke lock held by " in unlock.out and "maintenance: db" in unlock.out
+    assert lock_owners(demo) == {}
+    assert not (state_dir / "locks" / "demo.shop.lock").exists()
+    deployed = await run_cli("deploy", env, "1.1.0")
+    assert deployed.code == 0, deployed.err
+    assert versions(demo)["web-01"] == "1.1.0"
+
+
+async def test_lock_needs_a_reason(demo: DemoFleet, state_dir: Path) -> None:
+    missing = await run_cli("lock", str(demo.env_path))
+    assert missing.code == 2 and "-m/--message" in missing.err
+    empty = await run_cli("lock", str(demo.env_path), "-m", "  ")
+    assert empty.code == 2 and "-m REASON must say why" in empty.err
+    assert lock_owners(demo) == {}
+
+
+async def test_lock_refused_while_a_deployment_holds_the_environment(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    env = str(demo.env_path)
+    elsewhere = tmp_path / "elsewhere"
+    assert (await run_cli("deploy", env, "1.1.0", state_dir=elsewhere)).code == 0
+    refused = await run_cli("lock", env, "-m", "patching")
+    assert refused.code == 1
+    assert "locked by " in refused.err and "(deployment #1 of 1.1.0" in refused.err
+    # Nothing of the refused lock is left: the hosts are the deployment's, no local file.
+    assert all("maintenance" not in o for o in lock_owners(demo).values())
+    assert len(lock_owners(demo)) == 6
+    assert not (state_dir / "locks" / "demo.shop.lock").exists()
+    # In the journal of the open deployment: refused before touching anything.
+    same = await run_cli("lock", env, "-m", "patching", state_dir=elsewhere)
+    assert same.code == 1 and "deployment #1 of 1.1.0 is open" in same.err
+
+
+async def test_lock_with_an_unreachable_host(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    env = str(demo.env_path)
+    await demo.set_fault("web-06", "down")
+    held = await run_cli("lock", env, "-m", "network work")
+    assert held.code == 1
+    assert "web-06: NOT held: " in held.err and "127.0.0.1" in held.err
+    assert "held for maintenance on 5 of 6 hosts" in held.out
+    assert set(lock_owners(demo)) == set(demo.host_names) - {"web-06"}
+    # One held host is enough: the deployment needs every host's lock.
+    other = engine_for(demo.env_path, tmp_path / "bob", user="bob")
+    await demo.set_fault("web-06", "up")
+    try:
+        with pytest.raises(LockHeld, match="maintenance: network work"):
+            await other.deploy("1.1.0", canaries=["web-06"])
+        assert other.open_deployment() is None
+        assert other.host_states["web-06"] is not ev.HostState.DEPLOYED
+    finally:
+        await other.fleet.close()
+    assert set(versions(demo).values()) == {"1.0.0"}

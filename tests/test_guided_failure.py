@@ -1,0 +1,245 @@
+"""The operator in control of promotion: `promote --wave`, hold and resume, and
+`on_failure: ask` answered headless with `--retry` / `--skip` (separate processes on the
+demo fleet), every choice in the journal with who took it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from conftest import edit_env, engine_for, run_cli, wait_for
+
+from canarytui import events as ev
+from canarytui.demo import DemoFleet
+from canarytui.journal import Journal
+
+BROKEN = "broken"  # a file in a demo host's folder that makes its preflight step fail
+
+
+def versions(fleet: DemoFleet) -> dict[str, str | None]:
+    return {h: fleet.version_on(h) for h in fleet.host_names}
+
+
+def asking_env(demo: DemoFleet, tmp_path: Path, **promote: Any) -> Path:
+    """The demo's file with on_failure: ask and a first step that fails where BROKEN is."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["promote"].update({"on_failure": "ask", "max_failures": 1, **promote})
+        preflight = {
+            "name": "preflight",
+            "run": f"if [ -e {BROKEN} ]; then cat {BROKEN}; exit 3; fi",
+        }
+        data["deploy"]["steps"].insert(0, preflight)
+
+    return edit_env(demo.env_path, tmp_path / "ask.yaml", edit)
+
+
+def break_host(demo: DemoFleet, name: str, why: str = "disk full on /srv") -> None:
+    (demo.sandbox_of(name) / BROKEN).write_text(why + "\n")
+
+
+def decisions(state_dir: Path, deployment: int = 1) -> list[tuple[str, str]]:
+    journal = Journal(state_dir)
+    try:
+        return [(d["action"], d["user"]) for d in journal.decisions(deployment)]
+    finally:
+        journal.close()
+
+
+async def test_ask_halts_headless_then_retry_finishes(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    env = str(asking_env(demo, tmp_path))
+    assert (await run_cli("deploy", env, "1.1.0", "--canary", "web-01")).code == 0
+    break_host(demo, "web-04")
+    halted = await run_cli("promote", env)
+    assert halted.code == 4, halted.err
+    assert "web-04: step preflight exited 3" in halted.out
+    assert "| disk full on /srv" in halted.out
+    assert f"canarytui promote {env} --retry" in halted.out
+    assert f"canarytui promote {env} --skip web-04" in halted.out
+    assert versions(demo)["web-04"] == "1.0.0"
+    # The wave in flight finished; the next waves were not started.
+    assert versions(demo)["web-06"] == "1.0.0"
+
+    (demo.sandbox_of("web-04") / BROKEN).unlink()
+    retried = await run_cli("promote", env, "--retry")
+    assert retried.code == 0, retried.err
+    assert "== complete" in retried.out
+    assert set(versions(demo).values()) == {"1.1.0"}
+    actions = [a for a, _ in decisions(state_dir)]
+    assert actions[-2:] == ["retry", "continue"]
+    assert all(user for _, user in decisions(state_dir))
+
+
+async def test_skip_leaves_the_host_and_counts_it(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    env = str(asking_env(demo, tmp_path))
+    assert (await run_cli("deploy", env, "1.1.0", "--canary", "web-01")).code == 0
+    break_host(demo, "web-03")
+    assert (await run_cli("promote", env)).code == 4
+
+    wrong = await run_cli("promote", env, "--skip", "web-05")
+    assert wrong.code == 1
+    assert "cannot skip web-05" in wrong.err and "web-03" in wrong.err
+    unknown = await run_cli("promote", env, "--skip", "web-99")
+    assert unknown.code == 2 and "no host web-99" in unknown.err
+    both = await run_cli("promote", env, "--skip", "web-03", "--retry")
+    assert both.code == 2 and "not allowed with" in both.err
+
+    skipped = await run_cli("promote", env, "--skip", "web-03", "--json")
+    assert skipped.code == 0, skipped.err
+    events = [json.loads(line) for line in skipped.out.splitlines()]
+    assert events[-1]["outcome"] == "complete"
+    finished = next(e for e in events if e["event"] == "deployment_finished")
+    assert "(1 skipped: web-03)" in finished["summary"]
+    assert versions(demo)["web-03"] == "1.0.0"
+    assert {v for h, v in versions(demo).items() if h != "web-03"} == {"1.1.0"}
+    journal = Journal(state_dir)
+    try:
+        assert journal.hosts(1)["web-03"].state == "skipped"
+    finally:
+        journal.close()
+    assert [a for a, _ in decisions(state_dir)][-2:] == ["skip", "continue"]
+
+
+async def test_skip_beyond_max_failures_is_refused(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    env = str(asking_env(demo, tmp_path, max_failures=0))
+    assert (await run_cli("deploy", env, "1.1.0", "--canary", "web-01")).code == 0
+    break_host(demo, "web-02")
+    halted = await run_cli("promote", env)
+    assert halted.code == 4
+    assert "skipping them would exceed max_failures" in halted.out
+    refused = await run_cli("promote", env, "--skip", "web-02")
+    assert refused.code == 1 and "more than max_failures (0)" in refused.err
+    # Rolling back runs the same steps (the file has no rollback list): fix the host first.
+    (demo.sandbox_of("web-02") / BROKEN).unlink()
+    rolled = await run_cli("rollback", env)
+    assert rolled.code == 0, rolled.err
+    assert set(versions(demo).values()) == {"1.0.0"}
+
+
+async def test_promote_wave_goes_one_wave(demo: DemoFleet, state_dir: Path) -> None:
+    env = str(demo.env_path)
+    assert (await run_cli("deploy", env, "1.1.0", "--canary", "web-01")).code == 0
+    first = await run_cli("promote", env, "--wave")
+    assert first.code == 0, first.err
+    assert "== paused" in first.out
+    # waves [10%, 50%, 100%] of the five others: 1, then 3, then 5 hosts
+    assert [h for h, v in versions(demo).items() if v == "1.1.0"] == ["web-01", "web-02"]
+    rest = await run_cli("promote", env)
+    assert rest.code == 0 and set(versions(demo).values()) == {"1.1.0"}
+
+
+async def test_hold_stops_after_the_wave_in_flight_and_resume_goes_on(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    engine = engine_for(demo.env_path, state_dir, user="alice")
+    try:
+        assert await engine.deploy("1.1.0", canaries=["web-01"]) is ev.Outcome.CANARY_PASSED
+
+        def on_event(event: ev.Event) -> None:
+            if isinstance(event, ev.WaveStarted) and event.wave == 1:
+                engine.hold()
+
+        unsubscribe = engine.subscribe(on_event)
+        outcome = await asyncio.wait_for(engine.promote(all_waves=True), 60)
+        unsubscribe()
+        assert outcome is ev.Outcome.PAUSED
+        assert engine.phase is ev.Phase.AWAITING_PROMOTION
+        assert engine.state.held is not None and engine.state.held[0] == "alice"
+        assert [h for h, v in versions(demo).items() if v == "1.1.0"] == ["web-01", "web-02"]
+
+        resumed = await asyncio.wait_for(engine.resume(), 60)
+        assert resumed is ev.Outcome.COMPLETE
+        assert engine.state.held is None
+        assert set(versions(demo).values()) == {"1.1.0"}
+    finally:
+        await engine.fleet.close()
+        engine.journal.close()
+    assert [a for a, _ in decisions(state_dir)][-3:] == ["promote", "hold", "resume"]
+    assert ("hold", "alice") in decisions(state_dir)
+
+
+async def test_resume_before_the_hold_takes_effect(demo: DemoFleet, state_dir: Path) -> None:
+    engine = engine_for(demo.env_path, state_dir, user="bob")
+    try:
+        assert await engine.deploy("1.1.0", canaries=["web-01"]) is ev.Outcome.CANARY_PASSED
+        resumed: list[object] = []
+
+        def on_event(event: ev.Event) -> None:
+            if isinstance(event, ev.WaveStarted) and event.wave == 1:
+                engine.hold()
+                resumed.append(asyncio.ensure_future(engine.resume()))
+
+        unsubscribe = engine.subscribe(on_event)
+        outcome = await asyncio.wait_for(engine.promote(all_waves=True), 60)
+        unsubscribe()
+        assert outcome is ev.Outcome.COMPLETE
+        await wait_for(lambda: all(f.done() for f in resumed), 5)  # type: ignore[attr-defined]
+        assert set(versions(demo).values()) == {"1.1.0"}
+    finally:
+        await engine.fleet.close()
+        engine.journal.close()
+
+
+async def test_rollback_to_a_known_version(demo: DemoFleet, state_dir: Path) -> None:
+    env = str(demo.env_path)
+    assert (await run_cli("deploy", env, "1.1.0", "--auto-promote")).code == 0
+    assert (await run_cli("deploy", env, "1.2.0", "--canary", "web-02")).code == 0
+    assert (await run_cli("promote", env)).code == 0
+    assert set(versions(demo).values()) == {"1.2.0"}
+
+    busy = await run_cli("rollback", env, "--to", "1.1.0", "--take-over")
+    assert busy.code == 2 and "do not go together" in busy.err
+    bad = await run_cli("rollback", env, "--to", "../1.1.0")
+    assert bad.code == 2 and "../1.1.0" in bad.err
+
+    back = await run_cli("rollback", env, "--to", "1.1.0", "--json")
+    assert back.code == 0, back.err
+    events = [json.loads(line) for line in back.out.splitlines()]
+    assert "verdict" not in {e["event"] for e in events}  # no analysis
+    assert {e["phase"] for e in events if e["event"] == "phase"} == {"promoting", "complete"}
+    assert set(versions(demo).values()) == {"1.1.0"}
+    journal = Journal(state_dir)
+    try:
+        last = journal.last_deployment("demo", "shop")
+        assert last is not None and (last.kind, last.version, last.outcome) == (
+            "rollback",
+            "1.1.0",
+            "complete",
+        )
+        assert journal.decisions(last.id)[0]["action"] == "rollback"
+    finally:
+        journal.close()
+    history = await run_cli("history", env)
+    assert "rollback to 1.1.0" in history.out
+
+
+async def test_timed_pause_is_shown_by_the_cli(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["promote"]["pause"] = "300ms"
+
+    env = str(edit_env(demo.env_path, tmp_path / "paused.yaml", edit))
+    result = await run_cli("deploy", env, "1.1.0", "--auto-promote")
+    assert result.code == 0, result.err
+    assert "[info] pause 0.3s before wave 2 (promote.pause)" in result.out
+    assert "[info] pause 0.3s before wave 3 (promote.pause)" in result.out
+
+
+async def test_canary_percent_100_takes_every_host(demo: DemoFleet, state_dir: Path) -> None:
+    result = await run_cli("deploy", str(demo.env_path), "1.1.0", "--canary-percent", "100")
+    assert result.code in (0, 1), result.err  # no baseline left: inconclusive is honest
+    journal = Journal(state_dir)
+    try:
+        record = journal.last_deployment("demo", "shop")
+        assert record is not None and record.canaries == demo.host_names and record.plan == []
+    finally:
+        journal.close()
