@@ -227,12 +227,13 @@ async def test_analysis_view_without_any_analysis_says_so(tmp_path: Path) -> Non
 # The rollout panel -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("size", "right"), [((120, 40), 46), ((200, 50), 70)])
+@pytest.mark.parametrize(("size", "right"), [((120, 40), 48), ((200, 50), 100)])
 async def test_verdict_lines_fit_the_panel_and_the_panel_widens_on_wide_terminals(
     tmp_path: Path, size: tuple[int, int], right: int
 ) -> None:
     """Each verdict line is one line cut with … to the panel's width, whatever the width;
-    the right column is 46 wide at 120 columns and grows on a wide terminal."""
+    the right column takes the width the grid of 12 hosts does not need (48 at 120
+    columns, where the grid needs three tile columns; half of a wide terminal)."""
     script = Script(tmp_path)
     async with script.app.run_test(size=size) as pilot:
         await settle(pilot)
@@ -254,6 +255,8 @@ async def test_verdict_lines_fit_the_panel_and_the_panel_widens_on_wide_terminal
         await settle(pilot)
         screen = script.app.fleet_screen
         assert screen.query_one("#right").size.width == right
+        # ... and the room it takes is room the grid did not need: every tile still shows.
+        assert screen.grid.virtual_size.height <= screen.grid.scrollable_content_region.height
         progress = screen.query_one(RolloutProgress)
         width = progress.scrollable_content_region.width
         lines = str(progress.render()).splitlines()

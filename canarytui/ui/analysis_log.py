@@ -20,8 +20,6 @@ from canarytui import events as ev
 POINTS_KEPT = 600  # points per rule and canary: 20 minutes of updates every 2 s
 HEALTH_BUDGET = "failed-checks"  # the measurement of failed health checks (not a rule)
 
-_MEASUREMENT_FIELDS = {f.name for f in dataclasses.fields(ev.Measurement)}
-
 
 @dataclass(frozen=True)
 class Point:
@@ -137,41 +135,13 @@ def _band(band: list[float] | None) -> tuple[float | None, float | None]:
     return float(band[0]), float(band[1])
 
 
-def measurement_from_journal(data: Mapping[str, Any]) -> ev.Measurement:
-    """A journaled measurement (fields this version does not know are left out)."""
-    return ev.Measurement(**{k: v for k, v in data.items() if k in _MEASUREMENT_FIELDS})
+_ANALYSIS_KINDS = (ev.AnalysisStarted.kind, ev.AnalysisUpdate.kind, ev.VerdictReached.kind)
 
 
 def event_from_journal(data: Mapping[str, Any], deployment: int) -> ev.Event | None:
     """An analysis event from its journal dict; None for other events and for one this
     version cannot read (the others still show)."""
-    try:
-        at = float(data["at"])
-        match data.get("event"):
-            case ev.AnalysisStarted.kind:
-                return ev.AnalysisStarted(
-                    canaries=[str(h) for h in data["canaries"]],
-                    baseline=[str(h) for h in data["baseline"]],
-                    duration=float(data["duration"]),
-                    deployment=deployment,
-                    at=at,
-                )
-            case ev.AnalysisUpdate.kind:
-                return ev.AnalysisUpdate(
-                    elapsed=float(data["elapsed"]),
-                    duration=float(data["duration"]),
-                    measurements=[measurement_from_journal(m) for m in data["measurements"]],
-                    deployment=deployment,
-                    at=at,
-                )
-            case ev.VerdictReached.kind:
-                return ev.VerdictReached(
-                    verdict=ev.Verdict(data["verdict"]),
-                    reasons=[str(r) for r in data["reasons"]],
-                    measurements=[measurement_from_journal(m) for m in data["measurements"]],
-                    deployment=deployment,
-                    at=at,
-                )
-    except (KeyError, TypeError, ValueError):
+    if data.get("event") not in _ANALYSIS_KINDS:
         return None
-    return None
+    event = ev.event_from_dict(data)
+    return None if event is None else dataclasses.replace(event, deployment=deployment)

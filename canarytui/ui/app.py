@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.notifications import SeverityLevel
@@ -26,9 +26,12 @@ from canarytui.config import Environment, load_env
 from canarytui.engine import Engine
 from canarytui.journal import Journal
 from canarytui.monitor import Monitor
+from canarytui.ui.replay import ReplayRequest
 from canarytui.ui.safe_text import note_text, note_title
 from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.screens.fleet import FleetScreen
+from canarytui.ui.screens.history import HistoryScreen
+from canarytui.ui.screens.replay import ReplayScreen, start_replay
 from canarytui.ui.themes import DEFAULT_THEME, STATE_VARIABLES, load_themes
 
 if TYPE_CHECKING:
@@ -69,6 +72,7 @@ class CanaryApp(App[int]):
         theme: str | None = None,
         monitor: bool | Monitor = True,
         themes_folder: Path | None = None,
+        replay: ReplayRequest | None = None,
     ) -> None:
         super().__init__()
         self.env = env
@@ -91,7 +95,12 @@ class CanaryApp(App[int]):
             )
             wanted = DEFAULT_THEME
         self.theme = wanted
+        if replay is not None:
+            self.monitor = None  # canarytui replay: no host is contacted
         self.fleet_screen = FleetScreen(self.engine, self.monitor)
+        self.replay_screen: ReplayScreen | None = None
+        if replay is not None:
+            self.replay_screen = ReplayScreen.standalone_on(env, journal, replay)
         self._quitting = False
 
     def notify(
@@ -115,7 +124,7 @@ class CanaryApp(App[int]):
         )
 
     def get_default_screen(self) -> Screen[None]:
-        return self.fleet_screen
+        return self.replay_screen or self.fleet_screen
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(STATE_VARIABLES)
@@ -134,7 +143,9 @@ class CanaryApp(App[int]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        fleet = self.fleet_screen
+        # The fleet screen in front: a replay's refuses what would touch a host.
+        stack = reversed(self.screen_stack)
+        fleet = next((s for s in stack if isinstance(s, FleetScreen)), self.fleet_screen)
         for action, title, help_text in PALETTE_ACTIONS:
             yield SystemCommand(title, help_text, partial(fleet.run_action, action))
         for name in self.theme_names:
@@ -143,6 +154,16 @@ class CanaryApp(App[int]):
                 f"Switch to the {name} theme",
                 partial(setattr, self, "theme", name),
             )
+
+    @on(HistoryScreen.Replay)
+    def _replay(self, message: HistoryScreen.Replay) -> None:
+        """``enter`` in history: that deployment replayed over the live grid."""
+        start_replay(self.fleet_screen, message.deployment)
+
+    @on(HistoryScreen.Restore)
+    def _restore(self, message: HistoryScreen.Restore) -> None:
+        """``b`` in history: a known-good version back on every host (confirmed first)."""
+        self.fleet_screen.ask_restore(message.version)
 
     # Quitting ----------------------------------------------------------------------
 

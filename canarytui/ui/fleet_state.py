@@ -84,6 +84,7 @@ class FleetState:
         self.finished: ev.DeploymentFinished | None = None
         self.wave: int | None = None
         self.waves = 0
+        self.traffic: ev.TrafficShifted | None = None  # what the last traffic hook said
 
     # Queries ----------------------------------------------------------------------
 
@@ -151,7 +152,7 @@ class FleetState:
                 return TileKind.DEPLOYING
             case ev.HostState.ROLLED_BACK:
                 return TileKind.ROLLED_BACK
-            case ev.HostState.PENDING:
+            case ev.HostState.PENDING | ev.HostState.SKIPPED:
                 return TileKind.PENDING
         if view.probed and view.ok is None:
             return TileKind.UNREACHABLE
@@ -201,6 +202,7 @@ class FleetState:
                     ev.HostState.FAILED,
                     ev.HostState.UNREACHABLE,
                     ev.HostState.ROLLBACK_FAILED,
+                    ev.HostState.SKIPPED,  # counted against max_failures
                 ):
                     failed += 1
                 elif s in (ev.HostState.DEPLOYING, ev.HostState.ROLLING_BACK):
@@ -240,6 +242,7 @@ class FleetState:
             case ev.DeploymentStarted(canaries=canaries):
                 self.analysis_log.reset(event.deployment, event.version)
                 self.finished = None
+                self.traffic = None
                 self.wave = None
                 self.waves = len(event.waves)
                 self.picked = list(canaries)
@@ -259,6 +262,15 @@ class FleetState:
             case ev.DeploymentFinished():
                 self.finished = event
                 self.picked = []
+            case ev.TrafficShifted():
+                self.traffic = event
+            case ev.HostUpdate(host=host, state=ev.HostState.DEPLOYED):
+                # It has just passed the health gate: an older failed probe (taken while
+                # it restarted) no longer says anything about it.
+                view = self.hosts.get(host)
+                if view is not None and view.probed and view.ok is not True:
+                    view.ok = True
+                    view.health_detail = "healthy after deploy (health gate)"
             case ev.HealthSample():
                 self.add_samples([event])
 

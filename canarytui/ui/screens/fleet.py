@@ -8,6 +8,7 @@ the bridge; the handlers here own every change of what is shown. The rollout act
 
 from __future__ import annotations
 
+import math
 import time
 
 from textual import on
@@ -37,13 +38,15 @@ from canarytui.ui.screens.fleet_actions import OperatorActions
 from canarytui.ui.screens.help import HelpScreen
 from canarytui.ui.screens.history import HistoryScreen
 from canarytui.ui.widgets.filter_bar import FilterBar
-from canarytui.ui.widgets.fleet_grid import FleetGrid
+from canarytui.ui.widgets.fleet_grid import COLUMN_GAP, PITCH_X, PITCH_Y, ROW_GAP, FleetGrid
 from canarytui.ui.widgets.host_panel import HostPanel
 from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
 from canarytui.ui.widgets.status_header import StatusHeader
 
 REPAINT_INTERVAL = 0.1  # seconds between two data-driven repaints at most
+RIGHT_MIN, RIGHT_MAX = 46, 72  # the right column's width when the grid needs the room
+LEFT_MIN = 60  # the grid and the logs never get narrower than this for the right column
 
 
 class FleetScreen(OperatorActions):
@@ -54,6 +57,8 @@ class FleetScreen(OperatorActions):
         Binding("c", "default_canaries", "Defaults"),
         Binding("d", "deploy", "Deploy"),
         Binding("p", "promote", "Promote"),
+        Binding("P", "promote_all", "Promote all"),
+        Binding("s", "hold", "Hold/resume"),
         Binding("r", "rollback", "Roll back"),
         Binding("l", "logs", "Logs"),
         Binding("enter", "details", "Details"),
@@ -68,7 +73,7 @@ class FleetScreen(OperatorActions):
     DEFAULT_CSS = """
     FleetScreen #body { height: 1fr; }
     FleetScreen #left { width: 1fr; }
-    FleetScreen #right { width: 35%; min-width: 46; max-width: 72; }
+    FleetScreen #right { width: 46; }
     FleetScreen #host { height: auto; max-height: 24; }
     FleetScreen #progress { height: 1fr; min-height: 12; }
     FleetScreen #grid { height: 1fr; }
@@ -127,6 +132,22 @@ class FleetScreen(OperatorActions):
         if self.monitor is not None:
             self.monitor.focus(grid.cursor_host)
         self._sync_watch()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_columns)
+
+    def _fit_columns(self) -> None:
+        """The right column (host, rollout, verdict) gets the width the grid does not need;
+        the grid and the logs below it keep at least LEFT_MIN columns."""
+        width = self.size.width
+        base = min(RIGHT_MAX, max(RIGHT_MIN, int(width * 0.35)))
+        rows = max(1, (self.grid.size.height - 2 + ROW_GAP) // PITCH_Y)
+        columns = math.ceil(len(self.state.env.hosts) / rows)
+        needed = max(LEFT_MIN, columns * PITCH_X - COLUMN_GAP + 4)
+        right = max(base, min(width - needed, width // 2))
+        column = self.query_one("#right")
+        if column.styles.width is None or column.styles.width.value != right:
+            column.styles.width = right
 
     def on_unmount(self) -> None:
         self.bridge.close()
@@ -222,6 +243,9 @@ class FleetScreen(OperatorActions):
 
     @on(OperatorResult)
     def _operator_result(self, message: OperatorResult) -> None:
+        question = self.engine.state.question
+        if message.outcome is ev.Outcome.HALTED and question is not None:
+            self.ask_failure(question)
         if message.error is not None:
             self._tell(for_refusal(message.action, message.error))
         elif message.outcome is not None:

@@ -1,4 +1,4 @@
-"""The operator's rollout actions on the fleet screen: deploy, promote, roll back.
+"""The operator's rollout actions on the fleet screen: deploy, promote, hold, roll back.
 
 Each action checks what the engine allows, asks (``VersionScreen``, ``ConfirmScreen``),
 then starts an async worker. Workers only call the engine and post an ``OperatorResult``;
@@ -13,15 +13,17 @@ from textual import work
 from textual.screen import Screen
 
 from canarytui import events as ev
-from canarytui.engine import ActionRefused, Engine
+from canarytui.engine import ActionRefused, Engine, plan_waves
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.messages import OperatorResult
 from canarytui.ui.screens.confirm import ConfirmScreen
+from canarytui.ui.screens.failure import FailureScreen
 from canarytui.ui.screens.version import VersionScreen
 
 
 class OperatorActions(Screen[None]):
-    """``action_deploy``, ``action_promote``, ``action_rollback`` and their workers."""
+    """``action_deploy``, ``action_promote`` (all), ``action_hold``, ``action_rollback``,
+    the guided-failure dialog, and their workers."""
 
     engine: Engine
     state: FleetState
@@ -51,12 +53,20 @@ class OperatorActions(Screen[None]):
         def chosen(version: str | None) -> None:
             if version is None:
                 return
-            question = (
-                f"Deploy {version} to {len(canaries)} canary host(s): "
-                f"{', '.join(canaries)}?\n\nThe analysis then watches them for "
-                f"{self.state.env.canary.analysis.duration:g}s; promotion waits "
-                "for you."
-            )
+            if canaries:
+                question = (
+                    f"Deploy {version} to {len(canaries)} canary host(s): "
+                    f"{', '.join(canaries)}?\n\nThe analysis then watches them for "
+                    f"{self.state.env.canary.analysis.duration:g}s; promotion waits "
+                    "for you."
+                )
+            else:
+                waves = plan_waves(self.state.env.host_names, self.state.env.promote.waves)
+                question = (
+                    f"Deploy {version} straight to the waves (this environment has no "
+                    f"canary phase): {len(self.state.env.hosts)} hosts in {len(waves)} "
+                    "wave(s), each host health-gated."
+                )
 
             def confirmed(yes: bool | None) -> None:
                 if yes:
@@ -66,9 +76,14 @@ class OperatorActions(Screen[None]):
                 ConfirmScreen(f"Deploy {version}?", question, yes="Deploy"), confirmed
             )
 
-        self.app.push_screen(VersionScreen(self.state.env, canaries), chosen)
+        self.app.push_screen(
+            VersionScreen(
+                self.state.env, canaries, releases=lambda: self.engine.releases(canaries)
+            ),
+            chosen,
+        )
 
-    def action_promote(self) -> None:
+    def action_promote(self, all_waves: bool = False) -> None:
         if self.engine.busy:
             self.notify(
                 "the engine is busy: wait for the current step", severity="warning", markup=False
@@ -92,14 +107,70 @@ class OperatorActions(Screen[None]):
         waves = record.plan
         nxt = (record.wave or 0) + 1
         pending = next((i for i, w in enumerate(waves, 1) if i >= nxt and w), None)
-        count = len(waves[pending - 1]) if pending else 0
-        what = f"wave {pending}/{len(waves)} ({count} host(s))" if pending else "the rest"
+        if all_waves:
+            rest = [h for w in waves[(pending or 1) - 1 :] for h in w]
+            what = f"every remaining wave ({len(rest)} host(s), no stop between waves)"
+        else:
+            count = len(waves[pending - 1]) if pending else 0
+            what = f"wave {pending}/{len(waves)} ({count} host(s))" if pending else "the rest"
         self.app.push_screen(
             ConfirmScreen(
                 f"Promote {record.version}?", f"Deploy {record.version} to {what}?", yes="Promote"
             ),
-            _if_yes(self.run_promote),
+            _if_yes(lambda: self.run_promote(all_waves)),
         )
+
+    def action_promote_all(self) -> None:
+        self.action_promote(all_waves=True)
+
+    def action_hold(self) -> None:
+        """``s``: hold the rollout after the wave in flight, or resume a held one."""
+        engine = self.engine
+        try:
+            if engine.state.held is not None or engine.promotion.hold_requested:
+                if engine.busy:
+                    self.run_answer("resume", engine.resume())
+                else:
+                    self.run_promote_call("resume", engine.resume())
+                return
+            engine.hold()
+        except ActionRefused as exc:
+            self.notify(str(exc), severity="warning", markup=False)
+            return
+        self.notify(
+            "held: the rollout stops after the wave in flight (s resumes)",
+            timeout=5,
+            markup=False,
+        )
+
+    def ask_failure(self, question: ev.FailureQuestion) -> None:
+        """on_failure: ask: the dialog, then the engine call that answers it."""
+        d = self.engine.deployment
+        version = d.version if d is not None else ""
+
+        def answered(choice: str | None) -> None:
+            hosts = [f.host for f in question.failures]
+            if choice == "retry":
+                self.run_promote_call("retry", self.engine.promote(retry=True))
+            elif choice == "skip":
+                self.run_promote_call("skip", self.engine.promote(skip=hosts))
+            elif choice == "rollback":
+                self.run_rollback()
+            else:
+                try:
+                    self.engine.leave_halted()
+                except ActionRefused as exc:
+                    self.notify(str(exc), severity="warning", markup=False)
+                    return
+                self.notify(
+                    f"left halted: {', '.join(hosts)} failed; p or P goes on (retrying "
+                    "them), r rolls back",
+                    severity="warning",
+                    timeout=10,
+                    markup=False,
+                )
+
+        self.app.push_screen(FailureScreen(question, version), answered)
 
     def action_rollback(self) -> None:
         record = self.engine.open_deployment() or self.engine.journal.last_deployment(
@@ -120,6 +191,27 @@ class OperatorActions(Screen[None]):
             _if_yes(self.run_rollback),
         )
 
+    def ask_restore(self, version: str) -> None:
+        """From history: ``rollback --to VERSION`` on every host, after a confirmation."""
+        if self.engine.busy or self.engine.open_deployment() is not None:
+            self.notify(
+                "a deployment is open: roll it back (r) or finish it first",
+                severity="warning",
+                markup=False,
+            )
+            return
+        hosts = len(self.state.env.hosts)
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Back to {version}?",
+                f"Put {version} back on all {hosts} hosts, in the file's waves, each host "
+                "health-gated, without canary or analysis? Recorded as a rollback.",
+                yes="Roll back to it",
+                danger=True,
+            ),
+            _if_yes(lambda: self.run_promote_call("roll back", self.engine.restore(version))),
+        )
+
     # Workers: they call the engine and report, nothing else -----------------------------
 
     @work(exclusive=True, group="rollout", exit_on_error=False, description="deploy")
@@ -127,15 +219,28 @@ class OperatorActions(Screen[None]):
         await self._call("deploy", self.engine.deploy(version, canaries=canaries))
 
     @work(exclusive=True, group="rollout", exit_on_error=False, description="promote")
-    async def run_promote(self) -> None:
-        await self._call("promote", self.engine.promote(all_waves=False))
+    async def run_promote(self, all_waves: bool = False) -> None:
+        await self._call("promote", self.engine.promote(all_waves=all_waves))
+
+    @work(exclusive=True, group="rollout", exit_on_error=False, description="promote")
+    async def run_promote_call(self, action: str, call: Awaitable[ev.Outcome | None]) -> None:
+        """A promotion started another way: retry, skip, resume."""
+        await self._call(action, call)
+
+    # Its own group: it answers the call that runs in the rollout group, never cancels it.
+    @work(group="answer", exit_on_error=False, description="resume")
+    async def run_answer(self, action: str, call: Awaitable[ev.Outcome | None]) -> None:
+        try:
+            await call
+        except ActionRefused as exc:
+            self.post_message(OperatorResult(action, error=str(exc)))
 
     # Its own group: a rollback must not cancel the worker it stops (the engine does that).
     @work(exclusive=True, group="rollback", exit_on_error=False, description="roll back")
     async def run_rollback(self) -> None:
         await self._call("roll back", self.engine.rollback())
 
-    async def _call(self, action: str, call: Awaitable[ev.Outcome]) -> None:
+    async def _call(self, action: str, call: Awaitable[ev.Outcome | None]) -> None:
         try:
             outcome = await call
         except ActionRefused as exc:
@@ -143,7 +248,8 @@ class OperatorActions(Screen[None]):
         except Exception as exc:  # lock held, bad plan, bad version, SSH trouble
             self.post_message(OperatorResult(action, error=str(exc) or type(exc).__name__))
         else:
-            self.post_message(OperatorResult(action, outcome=outcome))
+            if outcome is not None:
+                self.post_message(OperatorResult(action, outcome=outcome))
 
 
 def _if_yes(action: Callable[[], object]) -> Callable[[bool | None], None]:

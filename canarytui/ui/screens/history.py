@@ -1,13 +1,20 @@
-"""Past deployments from the journal: outcome, canaries, who decided what."""
+"""Past deployments from the journal: outcome, canaries, who decided what; enter replays one,
+``b`` puts a completed one's version back on every host.
+
+``enter`` closes the screen and asks the app (``HistoryScreen.Replay``) to replay the
+chosen deployment on the grid (``ui.screens.replay``).
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -45,7 +52,23 @@ class HistoryScreen(Screen[None]):
     }
     """
 
-    BINDINGS = [Binding("escape,H,q", "close", "Back")]
+    @dataclass
+    class Replay(Message):
+        """The operator chose a deployment to replay on the grid."""
+
+        deployment: int
+
+    @dataclass
+    class Restore(Message):
+        """The operator chose a known-good version to put back on every host."""
+
+        version: str
+
+    BINDINGS = [
+        Binding("enter", "replay", "Replay on the grid", priority=True),
+        Binding("b", "restore", "Back to this version"),
+        Binding("escape,H,q", "close", "Back"),
+    ]
 
     def __init__(self, journal: Journal, env_name: str, app_name: str) -> None:
         super().__init__()
@@ -130,6 +153,39 @@ class HistoryScreen(Screen[None]):
                 text.append(harmless(f"  (last: {h.last_step}, exit {h.exit_status})"), "dim")
             text.append("\n")
         self.query_one("#detail-text", Static).update(text)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """A click on the highlighted row: replay that deployment (``enter`` too)."""
+        self._replay(event.row_key.value)
+
+    def action_replay(self) -> None:
+        table = self.query_one(DataTable)
+        if self.records and table.row_count:
+            self._replay(str(self.records[table.cursor_row].id))
+
+    def _replay(self, key: str | None) -> None:
+        chosen = next((r for r in self.records if str(r.id) == key), None)
+        if chosen is not None:
+            self.dismiss(None)
+            self.app.post_message(self.Replay(chosen.id))
+
+    def action_restore(self) -> None:
+        """``b``: this deployment's version back on every host (``rollback --to``)."""
+        table = self.query_one(DataTable)
+        if not self.records or not table.row_count:
+            return
+        chosen = self.records[table.cursor_row]
+        if chosen.outcome != "complete":
+            self.notify(
+                f"#{chosen.id} of {chosen.version} did not complete "
+                f"({chosen.outcome or chosen.phase_label}): only a release that reached "
+                "every host is a known-good one to go back to",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.dismiss(None)
+        self.app.post_message(self.Restore(chosen.version))
 
     def action_close(self) -> None:
         self.dismiss(None)

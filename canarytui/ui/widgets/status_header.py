@@ -1,6 +1,8 @@
-"""The header: environment, app, phase, stable and candidate versions."""
+"""The header: environment, app, phase (held by whom), traffic, stable and candidate versions."""
 
 from __future__ import annotations
+
+import time
 
 from rich.text import Text
 
@@ -78,6 +80,22 @@ class StatusHeader(StateText):
         d = state.deployment
         if d is not None and state.active:
             text.append(f" #{d.id}", style("status-header--label"))
+            held = state.engine.state.held
+            if held is not None:
+                who, since = held
+                clock = time.strftime("%H:%M", time.localtime(since))
+                text.append("  ")
+                text.append(
+                    f" HELD by {harmless(who)} since {clock} ",
+                    style("status-header--waiting"),
+                )
+        if state.traffic is not None and (state.active or state.traffic.phase == "complete"):
+            shift = state.traffic
+            text.append("  traffic ", style("status-header--label"))
+            text.append(
+                f"{shift.percent} % new" if shift.ok else f"{shift.phase} hook FAILED",
+                style("status-header--app" if shift.ok else "status-header--bad"),
+            )
         text.append("  stable ", style("status-header--label"))
         # What the hosts run (as they print it) and the release typed: shown as they are.
         text.append(harmless(stable or "?"), style("status-header--app"))

@@ -1,0 +1,108 @@
+"""Guided failure (``on_failure: ask``): what failed in the wave, and the operator's choice."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+from canarytui import events as ev
+from canarytui.textsafe import harmless, harmless_block
+
+OUTPUT_LINES = 8  # of each failed host's output
+CHOICES = ("retry", "skip", "rollback", "halt")
+
+
+def describe(failure: ev.HostFailure) -> str:
+    """One host: the step, how it ended, the end of its output (sanitised later)."""
+    if failure.step:
+        ended = "did not finish" if failure.exit_status is None else f"exited {failure.exit_status}"
+        head = f"{failure.host}: step {failure.step} {ended}"
+    else:
+        head = f"{failure.host}: {failure.detail or 'failed'}"
+    output = failure.output.strip() or failure.detail
+    tail = output.splitlines()[-OUTPUT_LINES:] if output else []
+    return "\n".join([head, *(f"  | {line}" for line in tail)])
+
+
+class FailureScreen(ModalScreen[str]):
+    """Dismisses with ``retry``, ``skip``, ``rollback`` or ``halt`` (escape: halt)."""
+
+    DEFAULT_CSS = """
+    FailureScreen { align: center middle; }
+    FailureScreen > #dialog {
+        width: 90;
+        max-width: 95%;
+        height: auto;
+        max-height: 90%;
+        border: thick $error;
+        background: $panel;
+        padding: 1 2;
+    }
+    FailureScreen #title { text-style: bold; margin-bottom: 1; }
+    FailureScreen #failures { height: auto; max-height: 20; margin-bottom: 1; }
+    FailureScreen #note { color: $text-muted; margin-bottom: 1; }
+    FailureScreen #buttons { height: auto; align-horizontal: right; }
+    FailureScreen Button { margin-left: 1; min-width: 14; }
+    """
+
+    BINDINGS = [
+        Binding("r", "answer('retry')", "Retry"),
+        Binding("s", "answer('skip')", "Skip"),
+        Binding("b", "answer('rollback')", "Roll back"),
+        Binding("h,escape", "answer('halt')", "Halt"),
+    ]
+
+    def __init__(self, question: ev.FailureQuestion, version: str) -> None:
+        super().__init__()
+        self.question = question
+        self.version = version
+        self.can_skip = question.skippable >= len(question.failures)
+
+    def compose(self) -> ComposeResult:
+        q = self.question
+        hosts = ", ".join(f.host for f in q.failures)
+        with Vertical(id="dialog"):
+            yield Static(
+                harmless(f"{hosts} failed in wave {q.wave}/{q.waves} of {self.version}"),
+                id="title",
+                markup=False,
+            )
+            with VerticalScroll(id="failures"):
+                for failure in q.failures:
+                    yield Static(harmless_block(describe(failure), max_lines=12), markup=False)
+            note = (
+                f"skip leaves them as they are and goes on without them (up to "
+                f"{q.skippable} may be skipped within max_failures)"
+                if self.can_skip
+                else f"skipping them would exceed max_failures ({q.skippable} may be skipped)"
+            )
+            yield Static(note, id="note", markup=False)
+            with Horizontal(id="buttons"):
+                for choice, label, variant in (
+                    ("retry", "Retry (r)", "primary"),
+                    ("skip", "Skip (s)", "default"),
+                    ("rollback", "Roll back (b)", "error"),
+                    ("halt", "Halt (h)", "default"),
+                ):
+                    button = Button(label, id=choice, variant=variant)  # type: ignore[arg-type]
+                    button.can_focus = False
+                    button.disabled = choice == "skip" and not self.can_skip
+                    yield button
+
+    def action_answer(self, choice: str) -> None:
+        if choice == "skip" and not self.can_skip:
+            self.notify(
+                "skipping would exceed max_failures: retry, roll back or halt",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.dismiss(choice)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id in CHOICES:
+            self.action_answer(event.button.id)

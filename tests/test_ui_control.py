@@ -1,0 +1,291 @@
+"""The operator's control by keys on the real demo fleet: `P` every wave with one
+confirmation, `s` hold and resume (the header says who held it), the guided-failure dialog
+(retry, skip, roll back, halt) and an environment without a canary phase; each checked on
+the hosts and in the journal."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import edit_env
+from test_ui_stories import type_version
+from test_ui_support import until
+
+from canarytui import events as ev
+from canarytui.config import load_env
+from canarytui.demo import DemoFleet
+from canarytui.engine import Engine
+from canarytui.journal import Journal
+from canarytui.ui.app import CanaryApp
+from canarytui.ui.screens.failure import FailureScreen
+from canarytui.ui.widgets.log_pane import LogPane
+from canarytui.ui.widgets.status_header import StatusHeader
+
+USER = "control-operator"
+SIZE = (120, 40)
+BROKEN = "broken"
+
+
+@pytest.fixture
+async def fleet() -> DemoFleet:
+    demo = DemoFleet(hosts=6, analysis_duration=2.0, interval=0.3, tick=0.3, traffic=12.0)
+    await asyncio.wait_for(demo.start(), 30)
+    try:
+        yield demo
+    finally:
+        await asyncio.wait_for(demo.stop(), 30)
+
+
+def make_app(env_path: Path, state: Path) -> CanaryApp:
+    env = load_env(env_path)
+    journal = Journal(state)
+    return CanaryApp(env, journal, engine=Engine(env, journal, user=USER))
+
+
+def asking(fleet: DemoFleet, tmp_path: Path) -> Path:
+    def edit(data: dict[str, Any]) -> None:
+        data["promote"].update({"on_failure": "ask", "max_failures": 1})
+        data["deploy"]["steps"].insert(
+            0, {"name": "preflight", "run": f"if [ -e {BROKEN} ]; then cat {BROKEN}; exit 3; fi"}
+        )
+
+    return edit_env(fleet.env_path, tmp_path / "ask.yaml", edit)
+
+
+async def deploy_canary(pilot: Any, app: CanaryApp, fleet: DemoFleet, version: str) -> None:
+    engine = app.engine
+    await until(
+        pilot,
+        lambda: all(engine.versions.get(h) == "1.0.0" for h in fleet.host_names),
+        10,
+        "versions discovered",
+    )
+    await pilot.press("d")
+    await type_version(pilot, version)
+    await pilot.press("enter", "y")
+    await until(
+        pilot,
+        lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
+        30,
+        lambda: (
+            f"canary passed (phase {engine.phase.value}, verdict "
+            f"{engine.last_verdict and engine.last_verdict.reasons})"
+        ),
+    )
+
+
+def actions(state: Path, deployment: int) -> list[str]:
+    journal = Journal(state)
+    try:
+        return [d["action"] for d in journal.decisions(deployment)]
+    finally:
+        journal.close()
+
+
+async def test_promote_all_with_one_confirmation(fleet: DemoFleet, tmp_path: Path) -> None:
+    app = make_app(fleet.env_path, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await deploy_canary(pilot, app, fleet, "1.1.0")
+        # Six hosts fit in two tile columns: the right column (the verdict) gets the rest,
+        # the grid and logs keep 60 columns.
+        assert app.fleet_screen.query_one("#right").size.width == SIZE[0] - 60
+        await pilot.press("P", "y")
+        await until(
+            pilot, lambda: engine.phase is ev.Phase.COMPLETE and not engine.busy, 30, "complete"
+        )
+        d = engine.deployment.id
+    assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
+    assert actions(tmp_path / "state", d) == ["deploy", "promote"]
+
+
+async def test_hold_and_resume_by_key(fleet: DemoFleet, tmp_path: Path) -> None:
+    app = make_app(fleet.env_path, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await deploy_canary(pilot, app, fleet, "1.1.0")
+        # Slow the second wave's hosts down so that `s` lands while wave 1 is in flight.
+        await fleet.set_fault("web-02", "slow")
+        await pilot.press("P", "y")
+        await until(pilot, lambda: engine.phase is ev.Phase.PROMOTING, 10, "promoting")
+        await pilot.press("s")
+        await until(
+            pilot,
+            lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
+            30,
+            "held after wave 1",
+        )
+        assert engine.state.held is not None and engine.state.held[0] == USER
+        header = app.fleet_screen.query_one(StatusHeader)
+        app.fleet_screen.repaint_now()
+        await until(pilot, lambda: f"HELD by {USER}" in str(header.render()), 5, "header")
+        held_versions = {h: fleet.version_on(h) for h in fleet.host_names}
+        assert held_versions["web-06"] == "1.0.0"
+        await pilot.press("s")
+        await until(
+            pilot, lambda: engine.phase is ev.Phase.COMPLETE and not engine.busy, 30, "resumed"
+        )
+        d = engine.deployment.id
+    assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
+    assert actions(tmp_path / "state", d) == ["deploy", "promote", "hold", "resume"]
+
+
+@pytest.mark.parametrize("choice", ["retry", "skip", "rollback", "halt"])
+async def test_failure_dialog_answers(fleet: DemoFleet, tmp_path: Path, choice: str) -> None:
+    app = make_app(asking(fleet, tmp_path), tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await deploy_canary(pilot, app, fleet, "1.1.0")
+        (fleet.sandbox_of("web-02") / BROKEN).write_text("no space left on device\n")
+        await pilot.press("P", "y")
+        await until(pilot, lambda: isinstance(app.screen, FailureScreen), 30, "the dialog")
+        dialog = app.screen
+        assert isinstance(dialog, FailureScreen)
+        shown = " ".join(str(s.render()) for s in dialog.query("Static"))
+        assert "web-02: step preflight exited 3" in shown
+        assert "no space left on device" in shown
+        if choice in ("retry", "rollback"):
+            (fleet.sandbox_of("web-02") / BROKEN).unlink()
+        await pilot.press({"retry": "r", "skip": "s", "rollback": "b", "halt": "h"}[choice])
+        if choice == "rollback":
+            await pilot.press("y")
+        final = {
+            "retry": ev.Phase.COMPLETE,
+            "skip": ev.Phase.COMPLETE,
+            "rollback": ev.Phase.ROLLED_BACK,
+            "halt": ev.Phase.HALTED,
+        }[choice]
+        await until(
+            pilot,
+            lambda: engine.phase is final and not engine.busy,
+            30,
+            lambda: f"{choice}: phase {engine.phase.value}",
+        )
+        d = engine.deployment.id
+        states = dict(engine.host_states)
+    versions = {h: fleet.version_on(h) for h in fleet.host_names}
+    decided = actions(tmp_path / "state", d)
+    if choice == "retry":
+        assert set(versions.values()) == {"1.1.0"} and decided[-2:] == ["retry", "continue"]
+    elif choice == "skip":
+        assert versions["web-02"] == "1.0.0" and states["web-02"] is ev.HostState.SKIPPED
+        assert {v for h, v in versions.items() if h != "web-02"} == {"1.1.0"}
+        assert decided[-2:] == ["skip", "continue"]
+    elif choice == "rollback":
+        assert set(versions.values()) == {"1.0.0"} and decided[-1] == "rollback"
+    else:
+        assert versions["web-02"] == "1.0.0" and decided[-1] == "halt"
+        assert versions["web-06"] == "1.0.0"  # the next waves never started
+
+
+async def test_no_canary_environment_goes_straight_to_the_waves(
+    fleet: DemoFleet, tmp_path: Path
+) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        del data["canary"]
+        data["promote"]["pause"] = "0s"
+
+    env = edit_env(fleet.env_path, tmp_path / "staging.yaml", edit)
+    app = make_app(env, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await until(
+            pilot,
+            lambda: all(engine.versions.get(h) == "1.0.0" for h in fleet.host_names),
+            10,
+            "versions discovered",
+        )
+        await pilot.press("d")
+        await type_version(pilot, "1.1.0")
+        await pilot.press("enter")
+        shown = " ".join(str(s.render()) for s in app.screen.query("Static"))
+        assert "straight to the waves" in shown and "no canary phase" in shown
+        await pilot.press("y")
+        await until(
+            pilot, lambda: engine.phase is ev.Phase.COMPLETE and not engine.busy, 30, "complete"
+        )
+        d = engine.deployment
+    assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
+    assert d.canaries == []
+    journal = Journal(tmp_path / "state")
+    phases = {e["phase"] for e in journal.events(d.id) if e["event"] == "phase"}
+    assert "canary" not in phases and "analysis" not in phases
+
+
+async def test_log_pane_names_the_deployed_canaries(fleet: DemoFleet, tmp_path: Path) -> None:
+    app = make_app(fleet.env_path, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await until(
+            pilot,
+            lambda: all(engine.versions.get(h) == "1.0.0" for h in fleet.host_names),
+            10,
+            "versions discovered",
+        )
+        await pilot.press("down", "space")  # web-03 (the grid is 2 rows of tiles? move on)
+        picked = list(app.fleet_screen.state.picked)
+        assert picked and picked != ["web-01"]
+        await pilot.press("d")
+        await type_version(pilot, "1.1.0")
+        await pilot.press("enter", "y")
+        await until(pilot, lambda: engine.phase is ev.Phase.ANALYSIS, 20, "analysis")
+        pane = app.fleet_screen.query_one(LogPane)
+        assert f"canaries {', '.join(picked)}" in str(pane.border_title)
+        assert "web-01" not in str(pane.border_title)
+        await until(pilot, lambda: not engine.busy, 30, "verdict")
+        assert f"canaries {', '.join(picked)}" in str(pane.border_title)
+
+
+async def test_back_to_a_known_version_from_history(fleet: DemoFleet, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = Engine(load_env(fleet.env_path), Journal(state), user=USER)
+    try:
+        assert await first.deploy("1.1.0", auto_promote=True) is ev.Outcome.COMPLETE
+        assert await first.deploy("1.3.0-bad") is ev.Outcome.CANARY_FAILED
+        assert await first.deploy("1.2.0", auto_promote=True) is ev.Outcome.COMPLETE
+    finally:
+        await first.fleet.close()
+        first.journal.close()
+    app = make_app(fleet.env_path, state)
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("H")
+        await pilot.press("down")  # #2, 1.3.0-bad: rolled back, not a known-good release
+        await pilot.press("b")
+        await until(pilot, lambda: len(app._notifications) > 0, 5, "refusal")
+        assert "did not complete" in list(app._notifications)[-1].message
+        await pilot.press("down", "b", "y")  # #1, 1.1.0: complete
+        await until(
+            pilot,
+            lambda: engine.phase is ev.Phase.COMPLETE and not engine.busy and engine.deployment,
+            30,
+            lambda: f"restored (phase {engine.phase.value})",
+        )
+        d = engine.deployment
+    assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
+    assert d.version == "1.1.0" and d.kind == "rollback" and d.canaries == []
+    assert actions(state, d.id) == ["rollback"]
+
+
+def test_a_deployed_host_drops_the_failed_probe_of_its_restart(tmp_path: Path) -> None:
+    """A probe that failed while the host restarted must not keep its tile red once the
+    health gate passed (it used to wait for the slow background refresh)."""
+    from test_ui_support import Script
+
+    from canarytui.ui.fleet_state import FleetState, TileKind
+
+    script = Script(tmp_path, hosts=3)
+    state = FleetState(script.engine)
+    state.add_samples([ev.HealthSample(host="web-02", ok=False, latency=0.0, detail="503")])
+    assert state.tile_kind("web-02") == TileKind.FAILING
+    update = ev.HostUpdate(host="web-02", state=ev.HostState.DEPLOYED, version="1.1.0")
+    script.engine.emit(update)
+    state.apply(update)
+    assert state.tile_kind("web-02") == TileKind.DEPLOYED
+    skipped = ev.HostUpdate(host="web-03", state=ev.HostState.SKIPPED)
+    script.engine.emit(skipped)
+    state.apply(skipped)
+    assert state.tile_kind("web-03") == TileKind.PENDING and state.state_text("web-03") == "skipped"
