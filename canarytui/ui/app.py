@@ -210,6 +210,8 @@ class CanaryApp(App[int]):
         if self.monitor is not None:
             await self.monitor.stop()
         with contextlib.suppress(Exception):
+            await self.engine.notifier.close()  # queued notifications sent, bounded
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(self.engine.fleet.close(), 5.0)
 
 

@@ -236,9 +236,14 @@ class RolloutProgress(StateText):
     def _next_keys(self, text: Text) -> None:
         state = self.state
         phase = state.engine.phase
-        if phase in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED):
-            keys = [("p", "promote"), ("r", "roll back")]
-        elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS, ev.Phase.PROMOTING):
+        held = state.engine.state.held is not None
+        if phase is ev.Phase.AWAITING_PROMOTION and held:
+            keys = [("s", "resume"), ("p", "next wave"), ("r", "roll back")]
+        elif phase in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED):
+            keys = [("p", "next wave"), ("P", "all"), ("r", "roll back")]
+        elif phase is ev.Phase.PROMOTING:
+            keys = [("s", "resume" if held else "hold"), ("r", "roll back")]
+        elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
             keys = [("r", "roll back")]
         elif phase is ev.Phase.COMPLETE:
             keys = [("d", "deploy"), ("r", "roll back")]
