@@ -27,6 +27,15 @@ What a fleet is, on this machine:
   a latency summary tripled for ``slow``. Every host starts on ``1.0.0`` (``releases/1.0.0``
   and the ``current`` symlink). Health checks append lines to ``log/app.log``.
 
+- With ``bastions=N`` (``sshd_fleet(3, bastions=2)``), the fleet is a private network:
+  bastion ``bK`` is its own sshd on ``127.(100+slot).250.(10+K)`` with its own user
+  (``ctbastK``, ``ctbastKsS`` in slot S), logging every login (``bastion_logins``). The
+  app hosts, and every bastion but ``b1``, let their user in only from ``127.0.0.1``: the
+  source of the connections a bastion's sshd forwards. A client whose connections come
+  from another loopback address (``client_source``, e.g. ``BindAddress`` in its ssh
+  config) is refused by them directly and reaches them only through ``b1`` (and ``b2``...
+  behind it).
+
 Needs root and ``/usr/sbin/sshd``: the fixture skips without them, except when the
 environment variable ``CI`` is set, where it fails instead.
 """
@@ -59,6 +68,8 @@ BASE_DIR = Path("/tmp/canarytui-sshd-fleet")  # must be traversable by the fleet
 PRIVSEP_DIR = Path("/run/sshd")
 ADDRESSES_PER_SSHD = 16  # sshd accepts at most 16 ListenAddress lines
 MAX_HOSTS = 1000
+MAX_BASTIONS = 9
+BASTION_SOURCE = "127.0.0.1"  # where a bastion's forwarded connections come from
 MAX_SLOTS = 64
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
@@ -155,6 +166,10 @@ class _Sshd:
     log_file: Path
     process: subprocess.Popen[bytes] | None = None
     down: set[str] = field(default_factory=set)  # names of hosts stopped with stop_host
+    bastion: bool = False  # a jump host: logs its logins, forwards TCP (if ``forwarding``)
+    allow_from: str | None = None  # its users may log in only from this address
+    forwarding: bool = True
+    host_cert: Path | None = None  # HostCertificate (see sign_host_keys)
 
     @property
     def listening(self) -> list[FleetHost]:
@@ -173,7 +188,7 @@ class FleetUnavailable(Exception):
 
 
 class FleetFactory(Protocol):
-    def __call__(self, hosts: int = 3) -> SshdFleet: ...
+    def __call__(self, hosts: int = 3, bastions: int = 0) -> SshdFleet: ...
 
 
 # ----------------------------------------------------------------------------- fleet
@@ -183,12 +198,21 @@ class SshdFleet:
     """A running fleet; build one with :meth:`start`, stop it with :meth:`close`."""
 
     def __init__(
-        self, slot: int, lock: TextIO, run_dir: Path, hosts: list[FleetHost], port: int
+        self,
+        slot: int,
+        lock: TextIO,
+        run_dir: Path,
+        hosts: list[FleetHost],
+        port: int,
+        bastions: list[FleetHost] | None = None,
     ) -> None:
         self.slot = slot
         self.run_dir = run_dir
         self.hosts = hosts
         self.port = port
+        self.bastions = bastions or []
+        # Where a client outside the fleet's private network connects from (BindAddress).
+        self.client_source = f"127.{100 + slot}.251.1"
         self.known_hosts = run_dir / "client" / "known_hosts"
         self.client_key = run_dir / "client" / "id_ed25519"
         self.authorized_keys = run_dir / "client" / "authorized_keys"
@@ -199,10 +223,13 @@ class SshdFleet:
     # -- life cycle ------------------------------------------------------------------
 
     @classmethod
-    def start(cls, hosts: int = 3) -> SshdFleet:
-        """Start ``hosts`` servers; raises FleetUnavailable or RuntimeError on failure."""
+    def start(cls, hosts: int = 3, bastions: int = 0) -> SshdFleet:
+        """Start ``hosts`` servers (behind ``bastions`` jump hosts, if any); raises
+        FleetUnavailable or RuntimeError on failure."""
         if not 1 <= hosts <= MAX_HOSTS:
             raise ValueError(f"a fleet has 1 to {MAX_HOSTS} hosts, not {hosts}")
+        if not 0 <= bastions <= MAX_BASTIONS:
+            raise ValueError(f"a fleet has 0 to {MAX_BASTIONS} bastions, not {bastions}")
         check_machine()
         slot, lock = _take_slot()
         try:
@@ -210,13 +237,19 @@ class SshdFleet:
             run_dir = slot_dir / "run"
             users = [_user_name(slot, i) for i in range(1, hosts + 1)]
             homes = [run_dir / "homes" / user for user in users]
+            jump_users = [_bastion_user(slot, k) for k in range(1, bastions + 1)]
+            jump_homes = [run_dir / "homes" / user for user in jump_users]
             with _file_lock(BASE_DIR / "users.lock"):
                 accounts = [_ensure_user(u, h) for u, h in zip(users, homes, strict=True)]
-            _kill_leftovers(run_dir, {a.pw_uid for a in accounts})
+                jump_accounts = [
+                    _ensure_user(u, h) for u, h in zip(jump_users, jump_homes, strict=True)
+                ]
+            _kill_leftovers(run_dir, {a.pw_uid for a in accounts + jump_accounts})
             shutil.rmtree(run_dir, ignore_errors=True)
             run_dir.mkdir(parents=True, mode=0o755)
             addresses = [_address(slot, i) for i in range(1, hosts + 1)]
-            port = _free_port(addresses)
+            jump_addresses = [_bastion_address(slot, k) for k in range(1, bastions + 1)]
+            port = _free_port(addresses + jump_addresses)
             fleet_hosts = [
                 FleetHost(
                     name=f"h{i:02d}",
@@ -230,7 +263,21 @@ class SshdFleet:
                 )
                 for i, a in zip(range(1, hosts + 1), accounts, strict=True)
             ]
-            fleet = cls(slot, lock, run_dir, fleet_hosts, port)
+            groups = (hosts + ADDRESSES_PER_SSHD - 1) // ADDRESSES_PER_SSHD
+            jump_hosts = [
+                FleetHost(
+                    name=f"b{k}",
+                    address=jump_addresses[k - 1],
+                    port=port,
+                    user=a.pw_name,
+                    uid=a.pw_uid,
+                    gid=a.pw_gid,
+                    home=jump_homes[k - 1],
+                    group=groups + k - 1,  # each bastion is its own sshd, after the hosts'
+                )
+                for k, a in zip(range(1, bastions + 1), jump_accounts, strict=True)
+            ]
+            fleet = cls(slot, lock, run_dir, fleet_hosts, port, jump_hosts)
         except BaseException:
             lock.close()
             raise
@@ -257,8 +304,25 @@ class SshdFleet:
                     host_key=sshd_dir / f"sshd{group}_ed25519_key",
                     pid_file=sshd_dir / f"sshd{group}.pid",
                     log_file=sshd_dir / f"sshd{group}.log",
+                    # Behind bastions: only what a bastion forwards (from 127.0.0.1) gets in.
+                    allow_from=BASTION_SOURCE if self.bastions else None,
                 )
             )
+        for bastion in self.bastions:
+            self._sshds.append(
+                _Sshd(
+                    index=bastion.group,
+                    hosts=[bastion],
+                    config=sshd_dir / f"sshd{bastion.group}.conf",
+                    host_key=sshd_dir / f"sshd{bastion.group}_ed25519_key",
+                    pid_file=sshd_dir / f"sshd{bastion.group}.pid",
+                    log_file=sshd_dir / f"sshd{bastion.group}.log",
+                    bastion=True,
+                    allow_from=None if bastion.name == "b1" else BASTION_SOURCE,
+                )
+            )
+            bastion.home.mkdir(parents=True, mode=0o755)
+            os.chown(bastion.home, bastion.uid, bastion.gid)
         _generate_keys([self.client_key, *(s.host_key for s in self._sshds)])
         self.client_key.chmod(0o600)
         shutil.copyfile(self.client_key.with_suffix(".pub"), self.authorized_keys)
@@ -285,7 +349,7 @@ class SshdFleet:
             for process in processes:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGSTOP)  # no new connections from here on
-            _kill_tree({p.pid for p in processes}, {h.uid for h in self.hosts})
+            _kill_tree({p.pid for p in processes}, {h.uid for h in self.hosts + self.bastions})
             for process in processes:
                 process.wait(STOP_TIMEOUT)
             shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -343,6 +407,57 @@ class SshdFleet:
             return
         sshd.down.discard(name)
         self._relaunch(sshd)
+
+    # -- bastions and host certificates ----------------------------------------------
+
+    def bastion(self, name: str) -> FleetHost:
+        for host in self.bastions:
+            if host.name == name:
+                return host
+        raise KeyError(f"no bastion {name!r} in this fleet")
+
+    def bastion_logins(self, name: str) -> int:
+        """How many SSH connections have logged in to bastion ``name`` (from its log)."""
+        bastion = self.bastion(name)
+        log = self._sshds[bastion.group].log()
+        return log.count(f"Accepted publickey for {bastion.user} from ")
+
+    def refuse_forwarding(self, name: str) -> None:
+        """Make bastion ``name`` refuse to forward connections (``AllowTcpForwarding no``)."""
+        sshd = self._sshds[self.bastion(name).group]
+        sshd.forwarding = False
+        self._relaunch(sshd)
+
+    def sign_host_keys(self, ca_key: Path) -> None:
+        """Sign every sshd's host key with the CA ``ca_key`` (principals: the addresses it
+        serves) and restart the sshds presenting the certificates (``HostCertificate``)."""
+        for sshd in self._sshds:
+            principals = ",".join(h.address for h in sshd.hosts)
+            out = subprocess.run(
+                [
+                    SSH_KEYGEN,
+                    "-q",
+                    "-s",
+                    str(ca_key),
+                    "-I",
+                    f"canarytui-fleet-sshd{sshd.index}",
+                    "-h",
+                    "-n",
+                    principals,
+                    "-V",
+                    "-5m:+1h",
+                    str(sshd.host_key.with_suffix(".pub")),
+                ],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            if out.returncode != 0:
+                raise RuntimeError(f"ssh-keygen -s for sshd{sshd.index}: {out.stderr}")
+            sshd.host_cert = sshd.host_key.parent / f"{sshd.host_key.name}-cert.pub"
+        for sshd in self._sshds:
+            self._relaunch(sshd)
 
     # -- environment file ------------------------------------------------------------
 
@@ -555,8 +670,8 @@ def sshd_fleet() -> Iterator[FleetFactory]:
     require_fleet()
     fleets: list[SshdFleet] = []
 
-    def start(hosts: int = 3) -> SshdFleet:
-        fleet = SshdFleet.start(hosts)
+    def start(hosts: int = 3, bastions: int = 0) -> SshdFleet:
+        fleet = SshdFleet.start(hosts, bastions)
         fleets.append(fleet)
         return fleet
 
@@ -580,6 +695,14 @@ def _user_name(slot: int, index: int) -> str:
 
 def _address(slot: int, index: int) -> str:
     return f"127.{100 + slot}.{index // 200}.{10 + index % 200}"
+
+
+def _bastion_user(slot: int, index: int) -> str:
+    return f"ctbast{index}" if slot == 0 else f"ctbast{index}s{slot}"
+
+
+def _bastion_address(slot: int, index: int) -> str:
+    return f"127.{100 + slot}.250.{10 + index}"
 
 
 @contextlib.contextmanager
@@ -734,16 +857,21 @@ def _sshd_config(sshd: _Sshd, hosts: list[FleetHost], authorized_keys: Path) -> 
         "PermitRootLogin no",
         "MaxStartups 500:30:1000",
         "MaxSessions 100",
-        "LogLevel ERROR",
+        "LogLevel INFO" if sshd.bastion else "LogLevel ERROR",  # a bastion logs its logins
         "UseDNS no",
         "PrintMotd no",
         "PrintLastLog no",
         "X11Forwarding no",
         "Subsystem sftp internal-sftp",
     ]
+    if sshd.host_cert is not None:
+        lines.append(f"HostCertificate {sshd.host_cert}")
+    if sshd.bastion:
+        lines.append(f"AllowTcpForwarding {'yes' if sshd.forwarding else 'no'}")
     # Each address is its own server: only that host's user may log in there.
+    source = f"@{sshd.allow_from}" if sshd.allow_from else ""
     for h in hosts:
-        lines += [f"Match LocalAddress {h.address}", f"    AllowUsers {h.user}"]
+        lines += [f"Match LocalAddress {h.address}", f"    AllowUsers {h.user}{source}"]
     return "\n".join(lines) + "\n"
 
 

@@ -1,17 +1,35 @@
-"""Opening a connection to a host: options, host-key verification, and clear refusals.
+"""Opening a connection to a host: options, bastions, keys, host-key verification, refusals.
 
-Host keys are always verified against ``known_hosts``; there is no switch to turn that
-off. What the environment file leaves out (port, user, keys) comes from ``~/.ssh/config``.
+Host keys are always verified against ``known_hosts`` (bastions' too); there is no switch to
+turn that off. What the environment file leaves out (port, user, keys, bastions) comes from
+``~/.ssh/config``, read as OpenSSH reads it: aliases, HostName, User, Port, IdentityFile,
+ProxyJump (one shared connection per bastion, see ``jump``), the ssh-agent. As OpenSSH does,
+an identity file that does not exist is skipped (logged), and the agent's keys are used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import getpass
+import logging
+import os
+from typing import Any
 
 import asyncssh
 
 from canarytui.config import Environment, Host
-from canarytui.ssh.errors import AuthRefused, HostKeyRefused, Unreachable
+from canarytui.ssh.errors import AuthRefused, HostKeyRefused, SshError, Unreachable
+from canarytui.ssh.jump import (
+    Chain,
+    ConfigProblem,
+    JumpFailed,
+    JumpPool,
+    resolve_chain,
+    ssh_config,
+)
+from canarytui.textsafe import harmless
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE_INTERVAL = 15.0
 # asyncssh's own ciphers, AES-GCM first: it runs in hardware, where asyncssh's
@@ -27,7 +45,7 @@ CIPHERS = [
 
 
 class Connector:
-    """Opens verified connections to an environment's hosts."""
+    """Opens verified connections to an environment's hosts, through their bastions."""
 
     def __init__(self, env: Environment) -> None:
         self.ssh = env.ssh
@@ -36,52 +54,169 @@ class Connector:
         # which grows with fleet size squared.
         self._known_hosts: asyncssh.SSHKnownHosts | None = None
         self.identity_files = [str(env.resolve_path(p)) for p in env.ssh.identity_files]
+        self.jumps = JumpPool(self._open_jump)
+        self.missing_identities: set[str] = set()  # skipped identity files, each logged once
 
     async def connect(self, host: Host, client: asyncssh.SSHClient) -> asyncssh.SSHClientConnection:
-        options: dict[str, object] = {
-            "known_hosts": self.trusted_keys(host),
+        known_hosts = self.trusted_keys(host)
+        try:
+            chain = resolve_chain(host.address, host.user, host.port, self._explicit_jump(host))
+        except ConfigProblem as exc:
+            raise SshError(host, str(exc)) from None
+        tunnel: asyncssh.SSHClientConnection | None = None
+        if chain:
+            try:
+                tunnel = await self.jumps.through(chain)
+            except JumpFailed as exc:
+                raise exc.kind(host, exc.message) from None
+        try:
+            return await self._connect(
+                host.address, host.user, host.port, tunnel, client, known_hosts
+            )
+        except Failure as exc:
+            message = exc.message
+            if chain and exc.kind is Unreachable:
+                message = f"unreachable through the bastion {chain[-1]}: {exc.detail}"
+            raise exc.kind(host, message) from None
+        except ConfigProblem as exc:
+            raise SshError(host, str(exc)) from None
+
+    async def close(self) -> None:
+        """Close the bastions' connections (after the hosts' own)."""
+        await self.jumps.close()
+
+    def _explicit_jump(self, host: Host) -> Chain | None:
+        """The environment file's bastions for a host (None: ask ~/.ssh/config)."""
+        return host.proxy_jump if host.proxy_jump is not None else self.ssh.proxy_jump
+
+    async def _open_jump(
+        self,
+        chain: Chain,
+        via: asyncssh.SSHClientConnection | None,
+        client: asyncssh.SSHClient,
+    ) -> asyncssh.SSHClientConnection:
+        """The connection to ``chain``'s last bastion, through ``via`` (the one before)."""
+        assert self._known_hosts is not None  # read by connect() before any bastion
+        hop = chain[-1]
+        try:
+            return await self._connect(hop.host, hop.user, hop.port, via, client, self._known_hosts)
+        except Failure as exc:
+            if exc.kind is not Unreachable:
+                raise JumpFailed(exc.kind, f"bastion {hop}: {exc.message}") from None
+            where = f"bastion {hop} (through {chain[-2]})" if len(chain) > 1 else f"bastion {hop}"
+            raise JumpFailed(exc.kind, f"unreachable: {where}: {exc.detail}") from None
+        except ConfigProblem as exc:
+            raise JumpFailed(SshError, f"bastion {hop}: {exc}") from None
+
+    async def _connect(
+        self,
+        address: str,
+        user: str | None,
+        port: int | None,
+        tunnel: asyncssh.SSHClientConnection | None,
+        client: asyncssh.SSHClient,
+        known_hosts: asyncssh.SSHKnownHosts,
+    ) -> asyncssh.SSHClientConnection:
+        """One connection (direct, or through ``tunnel``); raises ``Failure``."""
+        config = ssh_config(address, user, port)
+        options: dict[str, Any] = {
+            "known_hosts": known_hosts,
             "encryption_algs": CIPHERS,
             "connect_timeout": self.ssh.connect_timeout,
             "login_timeout": self.ssh.connect_timeout,
             "keepalive_interval": KEEPALIVE_INTERVAL,
             "keepalive_count_max": 3,
             "client_factory": lambda: client,
+            # The chain is resolved here: asyncssh must not open bastions of its own.
+            "tunnel": tunnel,
         }
         # What the file leaves out, ~/.ssh/config (then the defaults) decides.
-        if host.port:
-            options["port"] = host.port
-        if host.user:
-            options["username"] = host.user
-        if self.identity_files:
-            options["client_keys"] = self.identity_files
+        if port:
+            options["port"] = port
+        if user:
+            options["username"] = user
         timeout = self.ssh.connect_timeout
+        missing: list[str] = []
+        agent: asyncssh.SSHAgentClient | None = None
+        shown_user = user or str(config.get("User") or getpass.getuser())
         try:
+            missing, agent = await self._keys(config, options, timeout)
             # asyncssh bounds the handshake itself; the outer wait is a backstop.
-            conn = await asyncio.wait_for(
-                asyncssh.connect(host.address, **options),
-                timeout + 1.0,
-            )
+            return await asyncio.wait_for(asyncssh.connect(address, **options), timeout + 1.0)
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise HostKeyRefused(
-                host,
+            raise Failure(
+                HostKeyRefused,
                 f"host key not verifiable against {self.known_hosts}: the host is unknown "
-                f"or its key changed ({exc.reason}). Check the key out of band and update "
+                f"or its key changed ({harmless(exc.reason)}). Check the key out of band and "
+                "update "
                 "known_hosts; canarytui never accepts an unverified key.",
             ) from None
         except asyncssh.PermissionDenied as exc:
-            raise AuthRefused(
-                host, f"login refused for user {host.user or '(default)'}: {exc.reason}"
+            raise Failure(
+                AuthRefused,
+                f"login refused for user {shown_user}: {harmless(exc.reason)}"
+                + _missing_note(missing),
             ) from None
         except (TimeoutError, asyncssh.misc.ConnectionLost) as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else "connection lost"
-            raise Unreachable(host, f"unreachable: {reason} after {timeout:g}s") from None
+            raise Failure.unreachable(f"{reason} after {timeout:g}s") from None
+        except asyncssh.ChannelOpenError as exc:  # a bastion would not forward
+            raise Failure.unreachable(_channel_refusal(exc)) from None
         except asyncssh.DisconnectError as exc:
-            raise Unreachable(host, f"unreachable: {exc.reason}") from None
+            raise Failure.unreachable(harmless(exc.reason)) from None
         except OSError as exc:
-            raise Unreachable(host, f"unreachable: {exc.strerror or exc}") from None
+            raise Failure.unreachable(exc.strerror or str(exc)) from None
         except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
-            raise AuthRefused(host, f"cannot use identity file: {exc}") from None
-        return conn
+            raise Failure(AuthRefused, f"cannot use identity file: {exc}") from None
+        finally:
+            if agent is not None:
+                agent.close()
+
+    async def _keys(
+        self, config: Any, options: dict[str, Any], timeout: float
+    ) -> tuple[list[str], asyncssh.SSHAgentClient | None]:
+        """Key options as OpenSSH would choose them; returns the identity files skipped
+        (missing) and the agent connection to close once logged in, if one was opened.
+
+        No file named (neither the environment file nor ~/.ssh/config): asyncssh's own
+        defaults (the agent, then ~/.ssh/id_*). Some missing: the others, and the agent.
+        All missing: the agent's keys only, as OpenSSH does.
+        """
+        named = self.identity_files or [str(p) for p in config.get("IdentityFile", ()) or ()]
+        present, missing = _split_identities(named)
+        if not missing:  # asyncssh's own handling: the file's keys, else ~/.ssh/config's
+            if self.identity_files:
+                options["client_keys"] = self.identity_files
+            return [], None
+        for path in missing:
+            if path not in self.missing_identities:
+                self.missing_identities.add(path)
+                log.info("identity file %s does not exist: skipped, as OpenSSH does", path)
+        if present:
+            options["client_keys"] = present
+            # As asyncssh treats ~/.ssh/config's files: a locked key is left to the agent.
+            options["ignore_encrypted"] = not self.identity_files
+            return missing, None
+        agent_path = _agent_path(config)
+        options["agent_path"] = None  # the agent's keys are passed below, and only them
+        options["agent_identities"] = None
+        options["client_keys"] = None
+        if not agent_path:
+            return missing, None
+        try:
+            agent = await asyncio.wait_for(asyncssh.connect_agent(agent_path), timeout)
+        except (OSError, TimeoutError, asyncssh.Error):
+            return missing, None
+        # IdentitiesOnly: only the agent's keys whose public half a named file still holds.
+        wanted = _pub_identities(missing) if config.get("IdentitiesOnly") else None
+        keys: list[asyncssh.SSHKeyPair] = []
+        if wanted is not None or not config.get("IdentitiesOnly"):
+            try:
+                keys = list(await asyncio.wait_for(agent.get_keys(wanted), timeout))
+            except (OSError, TimeoutError, ValueError, asyncssh.Error):
+                keys = []
+        options["client_keys"] = keys or None
+        return missing, agent
 
     def trusted_keys(self, host: Host) -> asyncssh.SSHKnownHosts:
         if self._known_hosts is None:
@@ -98,3 +233,62 @@ class Connector:
                     host, f"host key cannot be verified: {self.known_hosts} unreadable: {exc}"
                 ) from None
         return self._known_hosts
+
+
+class Failure(Exception):
+    """One connection attempt failed: the SshError class to raise, and its message."""
+
+    def __init__(self, kind: type[SshError], message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.detail = detail or message  # the reason alone (for "unreachable through ...")
+
+    @classmethod
+    def unreachable(cls, reason: str) -> Failure:
+        return cls(Unreachable, f"unreachable: {reason}", reason)
+
+
+def _split_identities(named: list[str]) -> tuple[list[str], list[str]]:
+    """Identity files that exist, and those that do not (``~`` expanded)."""
+    files = [os.path.expanduser(p) for p in named]
+    present = [p for p in files if os.path.exists(p)]
+    return present, [p for p in files if p not in present]
+
+
+def _agent_path(config: Any) -> str:
+    """The agent's socket, as asyncssh finds it: IdentityAgent, else SSH_AUTH_SOCK."""
+    path = config.get("IdentityAgent", ())
+    if path == ():
+        path = os.environ.get("SSH_AUTH_SOCK", "")
+    return os.path.expanduser(str(path)) if path else ""
+
+
+# Why a bastion did not open the forwarded connection (RFC 4254's reason codes).
+_OPEN_FAILURES = {
+    asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED: "it refuses to forward connections",
+    asyncssh.OPEN_CONNECT_FAILED: "it could not connect to the host",
+    asyncssh.OPEN_RESOURCE_SHORTAGE: "it is out of resources",
+}
+
+
+def _channel_refusal(exc: asyncssh.ChannelOpenError) -> str:
+    why = _OPEN_FAILURES.get(exc.code, "it would not forward the connection")
+    return f"{why} ({harmless(exc.reason, 200)})" if exc.reason else why
+
+
+def _missing_note(missing: list[str]) -> str:
+    if not missing:
+        return ""
+    return f" (identity file(s) not found: {', '.join(missing)})"
+
+
+def _pub_identities(missing: list[str]) -> list[bytes] | None:
+    """The public keys (``FILE.pub``) of missing identity files, to pick agent keys by."""
+    out = []
+    for path in missing:
+        try:
+            out.append(asyncssh.read_public_key(path + ".pub").public_data)
+        except (OSError, asyncssh.KeyImportError):
+            continue
+    return out or None

@@ -82,6 +82,7 @@ class Fleet:
                 await asyncio.wait_for(conn.wait_closed(), 2.0)
             except (TimeoutError, OSError, asyncssh.Error):
                 pass
+        await self._connector.close()  # the bastions, once nothing goes through them
 
     # Commands -----------------------------------------------------------------------
 

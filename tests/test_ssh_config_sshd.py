@@ -1,0 +1,516 @@
+"""OpenSSH's own configuration, proven on real sshd servers on loopback: ``~/.ssh/config``
+aliases (HostName, User, Port, IdentityFile, ProxyJump over one and two hops), the
+environment file's ``proxy_jump``, keys held only by an ssh-agent, hashed ``known_hosts``,
+``@cert-authority`` host certificates, and bastions that refuse to forward.
+
+The fleets here are private networks (``sshd_fleet(N, bastions=K)``, see sshd_fleet.py): the
+app hosts let their users in only from ``127.0.0.1``, where a bastion's forwarded
+connections come from, while this machine connects from ``fleet.client_source`` (the
+``BindAddress`` of every test's ssh config, as a laptop is outside the network). HOME is a
+temporary folder in every test: the real ``~/.ssh`` is never read or written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import engine_for, run_cli
+from sshd_fleet import FleetFactory, SshdFleet
+
+from canarytui import events as ev
+from canarytui.config import EnvFileError, load_env, parse_env
+from canarytui.config.model import JumpHop
+from canarytui.ssh import AuthRefused, Fleet, HostKeyRefused, SshError, Unreachable
+from canarytui.ssh.jump import ConfigProblem, resolve_chain
+
+sshd = pytest.mark.sshd
+START_TIMEOUT = 10.0
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh HOME (an empty ~/.ssh) and no agent, for this test and its subprocesses."""
+    folder = tmp_path / "home"
+    (folder / ".ssh").mkdir(parents=True, mode=0o700)
+    monkeypatch.setenv("HOME", str(folder))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    return folder
+
+
+@dataclass
+class Agent:
+    socket: Path
+
+    def _ssh_add(self, *args: str) -> None:
+        env = {**os.environ, "SSH_AUTH_SOCK": str(self.socket)}
+        out = subprocess.run(
+            ["ssh-add", *args], env=env, capture_output=True, text=True, timeout=10
+        )
+        assert out.returncode == 0, out.stderr
+
+    def add(self, key: Path) -> None:
+        self._ssh_add("-q", str(key))
+
+    def clear(self) -> None:
+        self._ssh_add("-D")
+
+
+@pytest.fixture
+def agent(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Agent]:
+    """A real ssh-agent (empty) that SSH_AUTH_SOCK points at; stopped after the test."""
+    folder = Path(tempfile.mkdtemp(prefix="ctagent"))  # a socket path has ~100 bytes at most
+    socket = folder / "agent.sock"
+    proc = subprocess.Popen(
+        ["ssh-agent", "-D", "-a", str(socket)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not socket.exists():
+            assert proc.poll() is None, "ssh-agent exited while starting"
+            assert time.monotonic() < deadline, f"no agent socket after {START_TIMEOUT}s"
+            time.sleep(0.01)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket))
+        yield Agent(socket)
+    finally:
+        proc.kill()
+        proc.wait(5)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def outside(fleet: SshdFleet) -> str:
+    """The last block of every test's ssh config: this machine is outside the network."""
+    return (
+        "Host *\n"
+        f"    BindAddress {fleet.client_source}\n"
+        f"    UserKnownHostsFile {fleet.known_hosts}\n"
+        "    StrictHostKeyChecking yes\n"
+        "    BatchMode yes\n"
+        "    LogLevel ERROR\n"
+    )
+
+
+def aliases(fleet: SshdFleet, app_options: str = "", bastion_options: str = "") -> str:
+    """``app-NN`` aliases for the hosts and ``bK`` for the bastions (first match wins)."""
+    blocks = [
+        f"Host app-{h.name[1:]}\n    HostName {h.address}\n    User {h.user}\n" for h in fleet.hosts
+    ]
+    blocks += [
+        f"Host {b.name}\n    HostName {b.address}\n    User {b.user}\n" for b in fleet.bastions
+    ]
+    blocks.append(f"Host b?\n    Port {fleet.port}\n{bastion_options}")
+    blocks.append(f"Host app-*\n    Port {fleet.port}\n{app_options}")
+    return "\n".join(blocks) + "\n" + outside(fleet)
+
+
+def write_config(home: Path, text: str) -> Path:
+    path = home / ".ssh" / "config"
+    path.write_text(text)
+    return path
+
+
+def alias_env(fleet: SshdFleet, path: Path | None = None, **ssh: Any) -> Path:
+    """An environment file naming hosts by alias only: no user, port or key in it."""
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["ssh"] = {
+            "known_hosts": str(fleet.known_hosts),
+            "connect_timeout": "3s",
+            "command_timeout": "10s",
+            **ssh,
+        }
+        doc["hosts"] = [{"name": h.name, "address": f"app-{h.name[1:]}"} for h in fleet.hosts]
+
+    return fleet.write_env(path, edit=edit)
+
+
+def spec(fleet: SshdFleet, name: str) -> str:
+    """A bastion as ``user@address:port`` (for files without ~/.ssh/config aliases)."""
+    b = fleet.bastion(name)
+    return f"{b.user}@{b.address}:{b.port}"
+
+
+async def run_everywhere(env_path: Path) -> tuple[dict[str, str | SshError], Fleet]:
+    """``whoami`` on every host over one Fleet; its outputs or errors, and the closed Fleet."""
+    env = load_env(env_path)
+    fleet = Fleet(env)
+    out: dict[str, str | SshError] = {}
+
+    async def one(name: str) -> None:
+        try:
+            out[name] = (await fleet.run(name, "whoami")).stdout.strip()
+        except SshError as exc:
+            out[name] = exc
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(one(h) for h in env.host_names)), 60)
+    finally:
+        await fleet.close()
+    return out, fleet
+
+
+def users(fleet: SshdFleet) -> dict[str, str]:
+    return {h.name: h.user for h in fleet.hosts}
+
+
+def keygen(*args: str) -> None:
+    out = subprocess.run(["ssh-keygen", *args], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+
+
+def openssh(config: Path, alias: str) -> subprocess.CompletedProcess[str]:
+    """OpenSSH's own client, with the same config, HOME and agent, as the reference."""
+    return subprocess.run(
+        ["ssh", "-F", str(config), alias, "whoami"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+# ----------------------------------------------------------- ~/.ssh/config, real sshd
+
+
+@sshd
+async def test_aliases_and_a_shared_bastion_from_ssh_config(
+    sshd_fleet: FleetFactory, home: Path, state_dir: Path
+) -> None:
+    fleet = sshd_fleet(3, bastions=1)
+    key = f"    IdentityFile {fleet.client_key}\n"
+    # Without the bastion, the app hosts refuse this machine: the network is private.
+    write_config(home, aliases(fleet, app_options=key, bastion_options=key))
+    found, _ = await run_everywhere(alias_env(fleet))
+    assert all(isinstance(v, AuthRefused) for v in found.values()), found
+    assert "login refused for user ctfleet01" in str(found["h01"])
+    # Through the bastion named by ~/.ssh/config, a whole release goes out.
+    write_config(home, aliases(fleet, app_options=key + "    ProxyJump b1\n", bastion_options=key))
+    engine = engine_for(alias_env(fleet), state_dir)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("2.0.0", auto_promote=True), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE, engine.details
+    assert {fleet.version_on(h) for h in fleet.host_names} == {"2.0.0"}
+    assert engine.fleet.connects == 3
+    # One connection to the bastion, shared by the three hosts behind it.
+    assert fleet.bastion_logins("b1") == 1
+
+
+@sshd
+async def test_two_hops_from_ssh_config(sshd_fleet: FleetFactory, home: Path) -> None:
+    fleet = sshd_fleet(2, bastions=2)
+    key = f"    IdentityFile {fleet.client_key}\n"
+    # b2 is deeper in the network: only b1 reaches it.
+    write_config(home, aliases(fleet, app_options=key, bastion_options=key))
+    found, _ = await run_everywhere(alias_env(fleet, proxy_jump="b2"))
+    assert all(isinstance(v, AuthRefused) for v in found.values()), found
+    assert "bastion b2: login refused for user ctbast2" in str(found["h01"])
+    # A comma list: b1, then b2.
+    write_config(
+        home, aliases(fleet, app_options=key + "    ProxyJump b1,b2\n", bastion_options=key)
+    )
+    found, _ = await run_everywhere(alias_env(fleet))
+    assert found == users(fleet)
+    assert (fleet.bastion_logins("b1"), fleet.bastion_logins("b2")) == (1, 1)
+    # Or b2's own ProxyJump, followed as OpenSSH follows it.
+    config = aliases(fleet, app_options=key + "    ProxyJump b2\n", bastion_options=key)
+    config = f"Host b2\n    ProxyJump b1\n\n{config}"
+    write_config(home, config)
+    found, _ = await run_everywhere(alias_env(fleet))
+    assert found == users(fleet)
+    assert (fleet.bastion_logins("b1"), fleet.bastion_logins("b2")) == (2, 2)
+
+
+@sshd
+async def test_proxy_jump_in_the_environment_file(
+    sshd_fleet: FleetFactory, home: Path, state_dir: Path
+) -> None:
+    """A team without a shared ~/.ssh/config: bastions, user, port and key in the file."""
+    fleet = sshd_fleet(3, bastions=2)
+    write_config(home, outside(fleet))  # nothing but where this machine connects from
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["ssh"]["proxy_jump"] = spec(fleet, "b1")
+        doc["hosts"][1]["proxy_jump"] = f"{spec(fleet, 'b1')},{spec(fleet, 'b2')}"
+        doc["hosts"][2]["proxy_jump"] = "none"  # this one is reached directly: refused
+
+    env_path = fleet.write_env(edit=edit)
+    result = await run_cli("check", str(env_path), state_dir=state_dir)
+    assert result.code == 1, result.err
+    assert "Traceback" not in result.err
+    lines = {line.split()[0]: line for line in result.out.splitlines() if line.startswith("h0")}
+    assert "1.0.0" in lines["h01"] and "healthy" in lines["h01"]
+    assert "1.0.0" in lines["h02"] and "healthy" in lines["h02"]
+    assert "UNREACHABLE" in lines["h03"] and "login refused" in lines["h03"]
+    # h01 and h02 share the connection to b1; h02 goes on through b2.
+    assert (fleet.bastion_logins("b1"), fleet.bastion_logins("b2")) == (1, 1)
+
+
+@sshd
+async def test_keys_only_in_the_agent_and_hashed_known_hosts(
+    sshd_fleet: FleetFactory, home: Path, agent: Agent
+) -> None:
+    fleet = sshd_fleet(2, bastions=1)
+    agent.add(fleet.client_key)  # no key file is named anywhere, and ~/.ssh holds none
+    hashed = home / "known_hosts"
+    shutil.copyfile(fleet.known_hosts, hashed)
+    keygen("-H", "-f", str(hashed))
+    text = hashed.read_text()
+    assert text.count("|1|") == 3 and fleet.hosts[0].address not in text
+    write_config(home, aliases(fleet, app_options="    ProxyJump b1\n"))
+    found, _ = await run_everywhere(alias_env(fleet, known_hosts=str(hashed)))
+    assert found == users(fleet)
+    assert fleet.bastion_logins("b1") == 1
+    # An empty agent: nothing else to log in with.
+    agent.clear()
+    found, _ = await run_everywhere(alias_env(fleet, known_hosts=str(hashed)))
+    assert all(isinstance(v, AuthRefused) for v in found.values()), found
+    assert "bastion b1: login refused for user ctbast1" in str(found["h01"])
+
+
+@sshd
+async def test_a_missing_identity_file_is_skipped_as_openssh_skips_it(
+    sshd_fleet: FleetFactory, home: Path, agent: Agent, caplog: pytest.LogCaptureFixture
+) -> None:
+    fleet = sshd_fleet(2, bastions=1)
+    agent.add(fleet.client_key)
+    gone = home / ".ssh" / "id_gone_ed25519"
+    identity = f"    IdentityFile {gone}\n"
+    config = write_config(
+        home, aliases(fleet, app_options=identity + "    ProxyJump b1\n", bastion_options=identity)
+    )
+    # OpenSSH's client, as the reference: it skips the file and uses the agent.
+    reference = openssh(config, "app-01")
+    assert reference.returncode == 0 and reference.stdout.strip() == "ctfleet01", reference
+    caplog.set_level(logging.INFO, logger="canarytui.ssh.connect")
+    found, _ = await run_everywhere(alias_env(fleet))
+    assert found == users(fleet)
+    assert f"identity file {gone} does not exist: skipped" in caplog.text
+    assert caplog.text.count(str(gone)) == 1  # said once, not once per host
+    # Nothing in the agent: both refuse, and the message names the missing file.
+    agent.clear()
+    assert openssh(config, "app-01").returncode != 0
+    found, _ = await run_everywhere(alias_env(fleet))
+    error = found["h01"]
+    assert isinstance(error, AuthRefused), found
+    assert "bastion b1: login refused for user ctbast1" in str(error)
+    assert f"identity file(s) not found: {gone}" in str(error)
+    # The same for the environment file's own identity_files (with ~ expanded).
+    write_config(home, aliases(fleet, app_options="    ProxyJump b1\n"))
+    env_path = alias_env(fleet, identity_files=["~/.ssh/id_gone_ed25519"])
+    found, _ = await run_everywhere(env_path)
+    assert f"identity file(s) not found: {gone}" in str(found["h02"])
+    agent.add(fleet.client_key)
+    found, _ = await run_everywhere(env_path)
+    assert found == users(fleet)
+
+
+@sshd
+async def test_cert_authority_host_certificates(
+    sshd_fleet: FleetFactory, home: Path, tmp_path: Path
+) -> None:
+    fleet = sshd_fleet(2, bastions=1)
+    ca, other_ca = tmp_path / "host_ca", tmp_path / "other_ca"
+    for path in (ca, other_ca):
+        keygen("-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path))
+    fleet.sign_host_keys(ca)
+    # No host's own key is known: only the CA that signed them.
+    known = tmp_path / "known_hosts"
+    network = ".".join(fleet.hosts[0].address.split(".")[:2])
+    ca_line = f"@cert-authority [{network}.*]:{fleet.port} {ca.with_suffix('.pub').read_text()}"
+    known.write_text(ca_line)
+    key = f"    IdentityFile {fleet.client_key}\n"
+    write_config(home, aliases(fleet, app_options=key + "    ProxyJump b1\n", bastion_options=key))
+    found, _ = await run_everywhere(alias_env(fleet, known_hosts=str(known)))
+    assert found == users(fleet)
+    # A CA that signed nothing here: the bastion's key is refused, never accepted.
+    known.write_text(
+        f"@cert-authority [{network}.*]:{fleet.port} {other_ca.with_suffix('.pub').read_text()}"
+    )
+    found, _ = await run_everywhere(alias_env(fleet, known_hosts=str(known)))
+    error = found["h01"]
+    assert isinstance(error, HostKeyRefused), found
+    assert "bastion b1: host key not verifiable" in str(error)
+    assert fleet.bastion_logins("b1") == 1
+
+
+@sshd
+async def test_a_bastion_that_refuses_to_forward(
+    sshd_fleet: FleetFactory, home: Path, state_dir: Path
+) -> None:
+    fleet = sshd_fleet(2, bastions=2)
+    fleet.refuse_forwarding("b1")
+    key = f"    IdentityFile {fleet.client_key}\n"
+    write_config(home, aliases(fleet, app_options=key + "    ProxyJump b1\n", bastion_options=key))
+    env_path = alias_env(fleet)
+    check = await run_cli("check", str(env_path), state_dir=state_dir)
+    assert check.code == 1 and "Traceback" not in check.err, check.err
+    for name in fleet.host_names:
+        line = next(x for x in check.out.splitlines() if x.startswith(name))
+        assert "UNREACHABLE" in line and "unreachable through the bastion b1" in line, line
+        assert "refuses to forward connections" in line
+    deploy = await run_cli("deploy", str(env_path), "2.0.0", state_dir=state_dir)
+    assert deploy.code == 1 and "Traceback" not in deploy.err, deploy.err
+    assert "unreachable through the bastion b1" in deploy.out + deploy.err
+    assert {fleet.version_on(h) for h in fleet.host_names} == {"1.0.0"}
+    # Two hops: it is the second bastion that b1 does not forward to.
+    found, _ = await run_everywhere(alias_env(fleet, proxy_jump="b1,b2"))
+    assert all(isinstance(v, Unreachable) for v in found.values()), found
+    assert "unreachable: bastion b2 (through b1): it refuses to forward connections" in str(
+        found["h01"]
+    )
+
+
+# ------------------------------------------------------------- no sshd needed
+
+
+async def test_an_unreachable_bastion_fails_its_hosts_quickly(home: Path, tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    text = ENV.format(known=known, jump="jump@127.0.0.1:1")  # nothing listens on port 1
+    env_path = tmp_path / "env.yaml"
+    env_path.write_text(text)
+    started = time.monotonic()
+    found, _ = await run_everywhere(env_path)
+    assert time.monotonic() - started < 10
+    assert set(found) == {"web-01", "web-02", "web-03"}
+    for error in found.values():
+        assert isinstance(error, Unreachable)
+        assert "unreachable: bastion jump@127.0.0.1:1: " in str(error)
+
+
+def test_chains_follow_ssh_config_as_openssh_does(home: Path) -> None:
+    write_config(
+        home,
+        "Host inner\n    ProxyJump outer\n"
+        "Host outer\n    ProxyJump none\n"
+        "Host loop-a\n    ProxyJump loop-b\n"
+        "Host loop-b\n    ProxyJump loop-a\n"
+        "Host broken\n    ProxyJump 'a b'\n"
+        "Host app-*\n    ProxyJump inner\n",
+    )
+    hop = JumpHop
+    assert resolve_chain("app-1", None, None, None) == (hop("outer"), hop("inner"))
+    assert resolve_chain("elsewhere", None, None, None) == ()
+    # The file's proxy_jump replaces the host's ProxyJump; the first bastion's own applies.
+    assert resolve_chain("app-1", None, None, (hop("inner", "u", 2222),)) == (
+        hop("outer"),
+        hop("inner", "u", 2222),
+    )
+    assert resolve_chain("app-1", None, None, ()) == ()  # proxy_jump: none
+    with pytest.raises(ConfigProblem, match="ProxyJump loop: loop-b -> loop-a -> loop-b"):
+        resolve_chain("loop-a", None, None, None)
+    with pytest.raises(ConfigProblem, match="ProxyJump for broken: 'a b' is not a hop"):
+        resolve_chain("broken", None, None, None)
+
+
+async def test_a_bad_ssh_config_is_a_clear_message(home: Path, tmp_path: Path) -> None:
+    write_config(home, "Host *\n    Port notaport\n")
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    env_path = tmp_path / "env.yaml"
+    env_path.write_text(ENV.format(known=known, jump="none"))
+    found, _ = await run_everywhere(env_path)
+    message = str(found["web-01"])
+    assert f"cannot use {home}/.ssh/config" in message and "line 2" in message
+
+
+# ------------------------------------------------------------- the environment file
+
+ENV = """\
+name: prod
+app: shop
+ssh:
+  known_hosts: {known}
+  connect_timeout: 2s
+  proxy_jump: {jump}
+hosts:
+  - name: web-01
+    address: 127.0.0.1
+    port: 1
+  - name: web-02
+    address: 127.0.0.1
+    port: 1
+    proxy_jump: jump@127.0.0.1:1
+  - name: web-03
+    address: 127.0.0.1
+    port: 1
+deploy:
+  current: cat VERSION
+  steps:
+    - name: install
+      run: fetch {{version}}
+health:
+  check: "true"
+"""
+
+
+def test_proxy_jump_is_read() -> None:
+    env = parse_env(ENV.format(known="kh", jump="'deploy@b1.internal:2222, b2'"), "prod.yaml")
+    assert env.ssh.proxy_jump == (JumpHop("b1.internal", "deploy", 2222), JumpHop("b2"))
+    assert env.host("web-01").proxy_jump is None  # ssh.proxy_jump's, at connect time
+    assert env.host("web-02").proxy_jump == (JumpHop("127.0.0.1", "jump", 1),)
+    assert str(env.ssh.proxy_jump[0]) == "deploy@b1.internal:2222"
+    assert parse_env(ENV.format(known="kh", jump="none"), "prod.yaml").ssh.proxy_jump == ()
+    assert str(JumpHop("::1", "u", 22)) == "u@[::1]:22"
+    without = ENV.replace("  proxy_jump: {jump}\n", "")
+    assert parse_env(without.format(known="kh"), "prod.yaml").ssh.proxy_jump is None
+
+
+@pytest.mark.parametrize(
+    ("jump", "expected"),
+    [
+        (
+            "'b1 b2'",
+            "prod.yaml:6: ssh.proxy_jump: 'b1 b2' is not a hop: expected [user@]host[:port], "
+            "comma-separated for more hops (or none)",
+        ),
+        (
+            "'b1:70000'",
+            "prod.yaml:6: ssh.proxy_jump: 'b1:70000': the port must be between 1 and 65535, "
+            "got 70000",
+        ),
+        ("'b1,,b2'", "prod.yaml:6: ssh.proxy_jump: an empty hop in 'b1,,b2'"),
+        ("'@b1'", "prod.yaml:6: ssh.proxy_jump: '@b1' is not a hop"),
+        ("'ssh://b1'", "prod.yaml:6: ssh.proxy_jump: 'ssh://b1' is not a hop"),
+        ("'a,b,c,d,e,f,g,h,i'", "prod.yaml:6: ssh.proxy_jump: at most 8 hops, got 9"),
+        ("[b1, b2]", "prod.yaml:6: ssh.proxy_jump: expected a string, got a list"),
+        ("''", "prod.yaml:6: ssh.proxy_jump: must not be empty"),
+    ],
+)
+def test_a_bad_proxy_jump_is_one_clear_line(jump: str, expected: str) -> None:
+    with pytest.raises(EnvFileError) as exc:
+        parse_env(ENV.format(known="kh", jump=jump), "prod.yaml")
+    assert any(p.startswith(expected) for p in exc.value.problems), exc.value.problems
+
+
+def test_a_bad_host_proxy_jump_names_the_host() -> None:
+    text = ENV.format(known="kh", jump="none").replace(
+        "proxy_jump: jump@127.0.0.1:1", "proxy_jump: 'jump@127.0.0.1:x'"
+    )
+    with pytest.raises(EnvFileError) as exc:
+        parse_env(text, "prod.yaml")
+    assert exc.value.problems == [
+        "prod.yaml:14: hosts[1].proxy_jump: 'jump@127.0.0.1:x' is not a hop: expected "
+        "[user@]host[:port], comma-separated for more hops (or none)"
+    ]
