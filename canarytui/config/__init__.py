@@ -3,7 +3,9 @@
 Modules, bottom up: ``limits`` (every bound, values shown safely in messages), ``model``
 (dataclasses, errors), ``template`` (placeholders, quoting, durations), ``source`` (the file
 and its YAML read without trusting either), ``reader`` (the YAML-node walker), ``sections``
-and ``canary`` (one reader per section), ``loader`` (``parse_env``, ``load_env``).
+and ``canary`` (one reader per section), ``inventory`` (``hosts_from``: an Ansible inventory,
+read by ``inventory_ini``, ``inventory_yaml`` and ``inventory_vars`` into ``inventory_graph``),
+``loader`` (``parse_env``, ``load_env``).
 """
 
 from canarytui.config.loader import TOP_KEYS, load_env, parse_env

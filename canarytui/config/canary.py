@@ -195,11 +195,13 @@ def _read_analysis(r: NodeReader, node: Node) -> Analysis:
     )
 
 
-def read_canary(r: NodeReader, node: Node | None, host_names: set[str]) -> Canary:
+def read_canary(
+    r: NodeReader, node: Node | None, host_names: set[str], roles: set[str] | None = None
+) -> Canary:
     d = Canary()
     if node is None:
         return Canary(enabled=False)  # no canary phase: straight to the waves
-    m = r.mapping(node, "canary", {"hosts", "percent", "analysis"})
+    m = r.mapping(node, "canary", {"hosts", "percent", "role", "analysis"})
     if m is None:
         return d
     hosts: tuple[str, ...] = ()
@@ -216,5 +218,21 @@ def read_canary(r: NodeReader, node: Node | None, host_names: set[str]) -> Canar
         r.problem(m["percent"], "canary.percent", f"must be at most 100, got {percent:g}")
     if "hosts" in m and "percent" in m:
         r.problem(m["percent"], "canary.percent", "give either canary.hosts or canary.percent")
+    role = _read_role(r, m, host_names, roles or set())
     analysis = _read_analysis(r, m["analysis"]) if "analysis" in m else Analysis()
-    return Canary(hosts=hosts, percent=percent, analysis=analysis)
+    return Canary(hosts=hosts, percent=percent, analysis=analysis, role=role)
+
+
+def _read_role(
+    r: NodeReader, m: dict[str, Node], host_names: set[str], roles: set[str]
+) -> str | None:
+    """``canary.role``: the hosts with this role (a group of an inventory) are the canaries."""
+    role = r.string(m.get("role"), "canary.role", None)
+    if "role" in m and ("hosts" in m or "percent" in m):
+        r.problem(
+            m["role"], "canary.role", "give one of canary.hosts, canary.percent or canary.role"
+        )
+    if role is not None and host_names and role not in roles:
+        known = ", ".join(shown(x) for x in sorted(roles)[:20]) or "none"
+        r.problem(m["role"], "canary.role", f"no host has the role {shown(role)} (roles: {known})")
+    return role

@@ -11,8 +11,10 @@ import re
 from pathlib import Path
 
 from canarytui.config.canary import read_canary
+from canarytui.config.inventory import read_hosts_from
 from canarytui.config.limits import shown
 from canarytui.config.model import DEFAULT_VERSION_PATTERN, NAME_RE, Environment
+from canarytui.config.notify import read_notify
 from canarytui.config.reader import NodeReader
 from canarytui.config.sections import read_deploy, read_health, read_hosts, read_promote, read_ssh
 from canarytui.config.source import compose, read_file
@@ -24,12 +26,14 @@ TOP_KEYS = {
     "version_pattern",
     "ssh",
     "hosts",
+    "hosts_from",
     "deploy",
     "health",
     "logs",
     "canary",
     "promote",
     "traffic",
+    "notify",
 }
 
 
@@ -40,7 +44,7 @@ def parse_env(text: str, file: str = "<env>", path: Path | None = None) -> Envir
     if root is None:
         r.problem(None, "(top level)", "the file is empty")
         raise r.error()
-    m = r.mapping(root, "", TOP_KEYS, {"name", "app", "hosts", "deploy", "health"})
+    m = r.mapping(root, "", TOP_KEYS, {"name", "app", "deploy", "health"})
     if m is None:
         raise r.error()
     name = r.string(m.get("name"), "name", None)
@@ -58,12 +62,15 @@ def parse_env(text: str, file: str = "<env>", path: Path | None = None) -> Envir
         pattern = DEFAULT_VERSION_PATTERN
     ssh = read_ssh(r, m.get("ssh"))
     hosts = read_hosts(r, m.get("hosts"), ssh)
+    hosts = read_hosts_from(r, m, hosts, ssh, path or Path(file))  # and/or an inventory
     deploy = read_deploy(r, m.get("deploy"))
     health = read_health(r, m.get("health"))
     logs = r.command(m.get("logs"), "logs", None)
-    canary = read_canary(r, m.get("canary"), {h.name for h in hosts})
+    roles = {role for h in hosts for role in h.roles}
+    canary = read_canary(r, m.get("canary"), {h.name for h in hosts}, roles)
     promote = read_promote(r, m.get("promote"))
     traffic = read_traffic(r, m.get("traffic"), hosts)
+    notify = read_notify(r, m.get("notify"))
     if r.problems or name is None or app is None or deploy is None or health is None:
         if not r.problems:
             r.problem(None, "(top level)", "incomplete environment")
@@ -81,6 +88,7 @@ def parse_env(text: str, file: str = "<env>", path: Path | None = None) -> Envir
         promote=promote,
         version_pattern=pattern,
         traffic=traffic,
+        notify=notify,
     )
 
 

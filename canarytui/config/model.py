@@ -13,8 +13,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from canarytui.config.selector import Selector, parse_selector
+
+if TYPE_CHECKING:
+    from canarytui.config.notify import Notify
 
 DEFAULT_VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
 # What an environment, app or host name may hold.
@@ -34,6 +38,20 @@ class VersionError(ValueError):
 
 
 @dataclass(frozen=True)
+class JumpHop:
+    """One hop of ``proxy_jump`` (``[user@]host[:port]``); unset parts: ~/.ssh/config's."""
+
+    host: str
+    user: str | None = None
+    port: int | None = None
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = f"{host}:{self.port}" if self.port else host
+        return f"{self.user}@{host}" if self.user else host
+
+
+@dataclass(frozen=True)
 class SshDefaults:
     user: str | None = None
     port: int | None = None  # None: ~/.ssh/config's Port, else 22
@@ -42,6 +60,9 @@ class SshDefaults:
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
     max_parallel: int = 50
+    # The bastions every host is reached through, in order; None: ~/.ssh/config's
+    # ProxyJump; (): none (``proxy_jump: none``).
+    proxy_jump: tuple[JumpHop, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,7 @@ class Host:
     port: int | None
     roles: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    proxy_jump: tuple[JumpHop, ...] | None = None  # None: ssh.proxy_jump's (see SshDefaults)
 
     @property
     def endpoint(self) -> str:
@@ -98,12 +120,25 @@ class Deploy:
         return self.steps, True
 
 
+# What ``health.prometheus.instance`` may hold: the host's name, address and SSH port.
+INSTANCE_PLACEHOLDERS = frozenset({"host", "address", "port"})
+
+
+@dataclass(frozen=True)
+class Prometheus:
+    """``health.prometheus``: a server asked for the hosts' series (instead of ``metrics``)."""
+
+    url: str  # http(s)://host:port[/prefix]; user:password@ is sent as basic auth, never shown
+    instance: str  # the ``instance`` label of one host's series: {host} {address} {port}
+
+
 @dataclass(frozen=True)
 class Health:
     check: str
     metrics: str | None = None
     interval: float = 2.0
     timeout: float = 5.0
+    prometheus: Prometheus | None = None  # the metrics from a Prometheus server
 
 
 @dataclass(frozen=True)
@@ -177,6 +212,7 @@ class Canary:
     hosts: tuple[str, ...] = ()
     percent: float | None = None
     analysis: Analysis = Analysis()
+    role: str | None = None  # the hosts with this role are the default canaries
     # False when the file has no canary section: no canary phase, straight to the waves.
     enabled: bool = True
 
@@ -229,6 +265,7 @@ class Environment:
     promote: Promote = Promote()
     version_pattern: str = DEFAULT_VERSION_PATTERN
     traffic: Traffic = Traffic()
+    notify: tuple[Notify, ...] = ()  # webhooks and commands told of events
 
     @property
     def host_names(self) -> list[str]:
@@ -275,6 +312,8 @@ class Environment:
             return []
         if self.canary.hosts:
             return list(self.canary.hosts)
+        if self.canary.role is not None:
+            return [h.name for h in self.hosts if self.canary.role in h.roles]
         if self.canary.percent is not None:
             return canaries_by_percent(self.host_names, self.canary.percent)
         return self.host_names[:1]

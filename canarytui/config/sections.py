@@ -8,22 +8,27 @@ problem goes to the walker.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from yaml.nodes import Node, ScalarNode
 
 from canarytui.config.limits import MAX_HOSTS, MAX_NUMBER_CHARS, shown
 from canarytui.config.model import (
+    INSTANCE_PLACEHOLDERS,
     NAME_RE,
     Deploy,
     Health,
     Hooks,
     Host,
+    Prometheus,
     Promote,
     SshDefaults,
     Step,
     WaveSpec,
 )
+from canarytui.config.proxyjump import read_proxy_jump
 from canarytui.config.reader import NodeReader, kind
+from canarytui.config.template import placeholders_in
 
 
 def read_ssh(r: NodeReader, node: Node | None) -> SshDefaults:
@@ -41,6 +46,7 @@ def read_ssh(r: NodeReader, node: Node | None) -> SshDefaults:
             "connect_timeout",
             "command_timeout",
             "max_parallel",
+            "proxy_jump",
         },
     )
     if m is None:
@@ -57,6 +63,7 @@ def read_ssh(r: NodeReader, node: Node | None) -> SshDefaults:
             m.get("command_timeout"), "ssh.command_timeout", d.command_timeout
         ),
         max_parallel=r.integer(m.get("max_parallel"), "ssh.max_parallel", d.max_parallel, 1, 10000),
+        proxy_jump=read_proxy_jump(r, m.get("proxy_jump"), "ssh.proxy_jump"),
     )
 
 
@@ -71,7 +78,10 @@ def read_hosts(r: NodeReader, node: Node | None, ssh: SshDefaults) -> tuple[Host
     for i, item in enumerate(items):
         path = f"hosts[{i}]"
         m = r.mapping(
-            item, path, {"name", "address", "user", "port", "roles", "labels"}, {"name", "address"}
+            item,
+            path,
+            {"name", "address", "user", "port", "roles", "labels", "proxy_jump"},
+            {"name", "address"},
         )
         if m is None:
             continue
@@ -93,10 +103,11 @@ def read_hosts(r: NodeReader, node: Node | None, ssh: SshDefaults) -> tuple[Host
         roles = r.strings(m.get("roles"), f"{path}.roles") or ()
         user = r.string(m.get("user"), f"{path}.user", ssh.user)
         port = r.integer(m.get("port"), f"{path}.port", ssh.port, 1, 65535)
+        jump = read_proxy_jump(r, m.get("proxy_jump"), f"{path}.proxy_jump")
         if name is not None:
             seen[name] = i
         if name is not None and address is not None:
-            hosts.append(Host(name, address, user, port, roles, labels))
+            hosts.append(Host(name, address, user, port, roles, labels, jump))
     return tuple(hosts)
 
 
@@ -146,7 +157,9 @@ def read_deploy(r: NodeReader, node: Node | None) -> Deploy | None:
 def read_health(r: NodeReader, node: Node | None) -> Health | None:
     if node is None:
         return None
-    m = r.mapping(node, "health", {"check", "metrics", "interval", "timeout"}, {"check"})
+    m = r.mapping(
+        node, "health", {"check", "metrics", "prometheus", "interval", "timeout"}, {"check"}
+    )
     if m is None:
         return None
     d = Health(check="")
@@ -156,8 +169,61 @@ def read_health(r: NodeReader, node: Node | None) -> Health | None:
         metrics=r.command(m.get("metrics"), "health.metrics", None),
         interval=r.duration(m.get("interval"), "health.interval", d.interval),
         timeout=r.duration(m.get("timeout"), "health.timeout", d.timeout),
+        prometheus=_read_prometheus(r, m.get("prometheus")),
     )
+    if "metrics" in m and "prometheus" in m:
+        r.problem(
+            m["prometheus"],
+            "health.prometheus",
+            "the metrics come from health.metrics or from health.prometheus, not both",
+        )
     return health if check else None
+
+
+def _read_prometheus(r: NodeReader, node: Node | None) -> Prometheus | None:
+    """``health.prometheus``: the server's URL and the template of a host's instance label."""
+    if node is None:
+        return None
+    m = r.mapping(node, "health.prometheus", {"url", "instance"}, {"url", "instance"})
+    if m is None:
+        return None
+    url = r.string(m.get("url"), "health.prometheus.url", None)
+    why = _url_problem(url) if url is not None else None
+    if why is not None:
+        r.problem(m["url"], "health.prometheus.url", why)
+        url = None
+    instance = r.string(m.get("instance"), "health.prometheus.instance", None)
+    unknown = sorted(placeholders_in(instance or "") - INSTANCE_PLACEHOLDERS)
+    for name in unknown[:10]:
+        known = ", ".join(f"{{{p}}}" for p in sorted(INSTANCE_PLACEHOLDERS))
+        r.problem(
+            m["instance"],
+            "health.prometheus.instance",
+            f"unknown placeholder {{{name}}} (known: {known})",
+        )
+    if url is None or instance is None or unknown:
+        return None
+    return Prometheus(url, instance)
+
+
+def _url_problem(url: str) -> str | None:
+    """What is wrong with a server's base URL (never quoting it: it may hold a password)."""
+    if any(c.isspace() for c in url):
+        return "a URL has no spaces"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a bad port or IPv6 address
+        return f"not a URL: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return "expected an http:// or https:// URL, e.g. http://prometheus.internal:9090"
+    if not parts.hostname:
+        return "the URL names no host"
+    if port == 0:
+        return "port 0 is not a server's port"
+    if parts.query or parts.fragment:
+        return "the server's base URL takes no query or fragment (? or #)"
+    return None
 
 
 def _read_waves(r: NodeReader, node: Node | None) -> tuple[WaveSpec, ...]:

@@ -62,10 +62,11 @@ def diagnose(rules: Sequence[Rule], page: Page | None, no_page: str = NO_METRICS
 
 
 def why_no_page(metrics: str | None, detail: str) -> str:
-    """Why a reachable host gave no page: no metrics command, or what the probe said of it."""
-    if not metrics:
-        return NO_METRICS
+    """Why a reachable host gave no page: no metrics command, or what the probe said of it
+    (of the command, or of the Prometheus server the metrics come from)."""
     said = [part for part in detail.split("; ") if part.startswith("metrics")]
+    if not metrics and not said:
+        return NO_METRICS
     return "; ".join(said) or detail or "the metrics command gave no page"
 
 

@@ -1,4 +1,4 @@
-"""Probes over SSH: one host's health check and metrics command, as a health sample."""
+"""Probes: one host's health check over SSH and its metrics (command or Prometheus), as a sample."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from canarytui.config import Environment, render
 from canarytui.events import HealthSample
+from canarytui.metrics import prometheus
 from canarytui.metrics.page import Page, Pick, parse_page
 from canarytui.ssh import Fleet, SshError
 
@@ -29,7 +30,8 @@ async def probe(
     deployment: int | None = None,
     wanted: list[Pick] | None = None,
 ) -> Probe:
-    """Run the health check (and the metrics command if any) on one host."""
+    """Run the health check (and the metrics command if any) on one host; with
+    ``health.prometheus``, its metrics come from that server instead."""
     values = env.placeholders(name)
     started = time.monotonic()
     page: Page | None = None
@@ -42,7 +44,13 @@ async def probe(
             if ok
             else [f"health check exited {result.exit_status}: " + result.output.strip()[-200:]]
         )
-        if env.health.metrics:
+        if env.health.prometheus is not None:
+            page, why = await prometheus.probe_page(
+                env.health.prometheus, env.host(name), wanted or [], env.health.timeout
+            )
+            if why:
+                details.append(why)
+        elif env.health.metrics:
             m = await fleet.run(
                 name, render(env.health.metrics, values), env.health.timeout, limit=METRICS_LIMIT
             )
