@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Sequence
 
 from canarytui import events as ev
+from canarytui.cli import helptext
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -44,6 +45,9 @@ COMMANDS = (
     "logs",
     "lock",
     "replay",
+    "report",
+    "init",
+    "completion",
     "demo",
 )
 
@@ -66,6 +70,11 @@ canarytui unlock ENV.yaml [--force]     break a stale lock, after saying whose i
 canarytui logs ENV.yaml [-f] [--for 2s] [HOST ...]   the hosts' logs (default all), host-prefixed
 canarytui lock ENV.yaml -m "reason"     hold the environment for maintenance (deploys refused)
 canarytui replay ENV.yaml ID [--speed 10]   the UI replays a past deployment; no host is touched
+canarytui report ENV.yaml [ID] [--format md|json]   one deployment (default the last): timeline,
+                                        decisions, verdict with every value, hosts
+canarytui init [--inventory FILE] [--hosts a,b] [-o FILE] [--force]
+                                        a commented environment file to start from
+canarytui completion bash|zsh          a shell completion script (options, files, hosts)
 canarytui demo --serve [--hosts N]      the demo fleet alone; prints its env file's path
 canarytui demo ctl HOST down|hang|flaky|slow|up    faults on a running demo fleet
 canarytui demo ctl lb [VERSION PERCENT]   the demo's load balancer: a share of users to VERSION
@@ -130,7 +139,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="canarytui", usage=USAGE, add_help=True)
     sub = p.add_subparsers(dest="command")
     s = sub.add_parser("check", help="validate, connect, print versions, health and rule problems")
-    s.add_argument("env")
+    s.add_argument("env", help="the environment file")
     s = sub.add_parser(
         "analyze",
         prog="canarytui analyze",
@@ -157,19 +166,25 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help='events as JSON lines, then a final {"event": "result", ...} line',
     )
-    s = sub.add_parser("deploy")
-    s.add_argument("env")
-    s.add_argument("version")
+    s = sub.add_parser("deploy", help="deploy a version to the canaries, analyse, promote")
+    s.add_argument("env", help="the environment file")
+    s.add_argument("version", help="the release to deploy (must match version_pattern)")
     group = s.add_mutually_exclusive_group()
     group.add_argument("--canary", help="comma-separated canary host names")
-    group.add_argument("--canary-percent", type=float)
-    s.add_argument("--auto-promote", action="store_true")
+    group.add_argument(
+        "--canary-percent", type=float, metavar="N", help="a share of the fleet as canaries"
+    )
+    s.add_argument(
+        "--auto-promote",
+        action="store_true",
+        help="after a passing canary, go through every wave without stopping",
+    )
     s.add_argument(
         "--previous",
         metavar="VERSION",
         help="the version to roll back to on hosts that report no valid version",
     )
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="events as JSON lines, then a result")
     s.add_argument(
         "--dry-run",
         action="store_true",
@@ -177,10 +192,14 @@ def parser() -> argparse.ArgumentParser:
         "rendered for the first canary) with each host's version and lock; nothing is changed "
         "and no lock taken. Exit 0: a deployment would start now; 1: it would be refused now",
     )
-    for name in ("promote", "rollback", "history"):
-        s = sub.add_parser(name)
-        s.add_argument("env")
-        s.add_argument("--json", action="store_true")
+    for name, said in (
+        ("promote", "continue the open deployment to the next wave or every wave"),
+        ("rollback", "roll the open (or last) deployment back, or a known release back"),
+        ("history", "past deployments from the journal"),
+    ):
+        s = sub.add_parser(name, help=said)
+        s.add_argument("env", help="the environment file")
+        s.add_argument("--json", action="store_true", help="JSON lines instead of text")
         if name == "rollback":
             s.add_argument(
                 "--take-over",
@@ -206,10 +225,10 @@ def parser() -> argparse.ArgumentParser:
                 metavar="HOST,...",
                 help="leave these failed hosts as they are (counted against max_failures), go on",
             )
-    s = sub.add_parser("status")
-    s.add_argument("env")
-    s = sub.add_parser("unlock")
-    s.add_argument("env")
+    s = sub.add_parser("status", help="the open deployment and the fleet, once")
+    s.add_argument("env", help="the environment file")
+    s = sub.add_parser("unlock", help="break a stale lock, after saying whose it was")
+    s.add_argument("env", help="the environment file")
     s.add_argument(
         "--force",
         action="store_true",
@@ -255,9 +274,53 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("env", help="the environment file")
     s.add_argument("id", metavar="ID", help="the deployment's number (canarytui history)")
     s.add_argument("--speed", default="10", help="how many times as fast (0.1 to 1000; default 10)")
-    s = sub.add_parser("demo")
-    s.add_argument("--hosts", type=int, default=12)
-    s.add_argument("--serve", action="store_true")
+    s = sub.add_parser(
+        "report",
+        prog="canarytui report",
+        description="One deployment from the journal, for a change ticket or a post-mortem: "
+        "what, who and when (UTC), its timeline of phases and decisions, the verdict with "
+        "every measured value, and each host's previous, new and current version. Exit "
+        "status: 0 printed; 2 an ID that is not this environment's (the latest are named).",
+        help="one deployment's report: timeline, decisions, verdict and values, hosts",
+    )
+    s.add_argument("env", help="the environment file")
+    s.add_argument(
+        "id", metavar="ID", nargs="?", help="the deployment's number (default: the last one)"
+    )
+    s.add_argument(
+        "--format",
+        choices=("md", "json"),
+        default="md",
+        help="md: a Markdown document (default); json: one JSON object",
+    )
+    s = sub.add_parser(
+        "init",
+        prog="canarytui init",
+        description="Write a commented environment file to start from: the fleet from an "
+        "Ansible inventory (hosts_from) or the given hosts, the first host as the canary. "
+        "Exit status: 0 written; 2 a bad inventory or host name, or the file exists "
+        "(nothing written).",
+        help="a commented environment file to start from",
+    )
+    s.add_argument("--inventory", metavar="FILE", help="an Ansible inventory (INI or YAML)")
+    s.add_argument("--hosts", metavar="A,B", help="host names (or ~/.ssh/config aliases)")
+    s.add_argument("-o", "--output", metavar="FILE", help="write it there (default: stdout)")
+    s.add_argument("--force", action="store_true", help="overwrite the -o file if it exists")
+    s = sub.add_parser("demo", help="the embedded demo fleet and the UI on it")
+    s.add_argument("--hosts", type=int, default=12, help="how many demo hosts (default 12)")
+    s.add_argument("--serve", action="store_true", help="the fleet alone, no UI (Ctrl-C stops)")
     s.add_argument("ctl", nargs="*", help="ctl HOST down|hang|flaky|slow|up, or ctl lb")
     s.add_argument("--socket", help="ctl: that fleet's control socket (default: the running one)")
+    s = sub.add_parser(
+        "completion",
+        description="A completion script for bash or zsh, generated from these very options: "
+        "subcommands, options, environment files, and (asked while completing) the file's "
+        "host names, the journal's versions and deployment IDs.",
+        help="print a shell completion script",
+    )
+    s.add_argument("shell", nargs="?", choices=("bash", "zsh"), help="bash or zsh")
+    for kind in ("hosts", "versions", "ids"):  # what the scripts ask while completing
+        s.add_argument(f"--{kind}", dest=f"list_{kind}", metavar="ENV", help=argparse.SUPPRESS)
+    s.add_argument("--word", default="", help=argparse.SUPPRESS)
+    helptext.finish(sub)
     return p

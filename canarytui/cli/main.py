@@ -9,7 +9,19 @@ import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 
-from canarytui.cli import analyze, demo, fleet, history, lock, logs, replay, rollout
+from canarytui.cli import (
+    analyze,
+    completion,
+    demo,
+    fleet,
+    history,
+    init,
+    lock,
+    logs,
+    replay,
+    report,
+    rollout,
+)
 from canarytui.cli.args import (
     COMMANDS,
     EXIT_ERROR,
@@ -87,6 +99,9 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
         "logs": logs.logs,
         "lock": lock.lock,
         "replay": replay.replay,
+        "report": report.report,
+        "completion": completion.completion,
+        "init": init.init,
         "demo": demo.demo,
     }[args.command]
     return _guard(lambda: handler(args))

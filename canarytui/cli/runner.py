@@ -37,6 +37,7 @@ def run_engine(
         try:
             return await action(engine)
         finally:
+            await engine.notifier.close()  # what is queued is sent (bounded), then it stops
             await engine.fleet.close()
 
     try:

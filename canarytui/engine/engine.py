@@ -25,6 +25,7 @@ from canarytui.engine.discovery import discover_one
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed
 from canarytui.engine.hosts import HostWork
+from canarytui.engine.notify import Notifier
 from canarytui.engine.plan import Plan, make_plan, plan_waves
 from canarytui.engine.promotion import Promotion
 from canarytui.engine.releases import Catalogue, list_releases
@@ -59,6 +60,7 @@ class Engine(CallRunner):
         self.canary = CanaryPhase(ctx, self.hosts)
         self.rollbacks = Rollback(ctx, self.locks, self.hosts)
         self.promotion = Promotion(ctx, self.locks, self.hosts, self.rollbacks)
+        self.notifier = Notifier(ctx)  # the file's notify entries, told of events
         self._task: asyncio.Task[ev.Outcome] | None = None
 
     # What the engine knows (the state lives on the bus) -------------------------------

@@ -1,0 +1,263 @@
+"""One deployment's report from the journal: timeline, decisions, verdict, values, hosts.
+
+``build_report`` turns what the journal holds of a deployment (its record, hosts, events
+and decisions) into plain data: what ``canarytui report --format json`` prints and what
+the Markdown rendering reads. Every text that came from a host or an operator (versions,
+output, reasons, notices, details) goes through ``canarytui.textsafe``, bounded, so the
+report is printable whatever the hosts said. Times are Unix seconds plus UTC text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from canarytui import events as ev
+from canarytui.journal.records import DeploymentRecord, HostRecord
+from canarytui.textsafe import harmless, harmless_block
+
+REPORT_FORMAT = 1  # the JSON's shape; bumped when a key changes meaning
+OUTPUT_LINES = 20  # lines of a failed host's output kept
+TEXT = 500  # characters of one line of text (a reason, a notice, a detail)
+_FAILED_STATES = {"failed", "unreachable", "rollback failed", "skipped"}
+
+
+def utc(ts: float | None) -> str | None:
+    """``2025-03-01 14:02:07 UTC``; None for no time."""
+    if ts is None:
+        return None
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def safe(text: object, limit: int = TEXT) -> str:
+    return harmless(str(text), limit)
+
+
+def build_report(
+    record: DeploymentRecord,
+    hosts: Mapping[str, HostRecord],
+    events: Sequence[Mapping[str, Any]],
+    decisions: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The report of one deployment, as JSON-ready data (see the module's text)."""
+    typed = [e for e in (ev.event_from_dict(raw) for raw in events) if e is not None]
+    machines = {(d["at"], d["action"]): d.get("machine") for d in decisions}
+    reached = _reached(record, typed)
+    return {
+        "report": REPORT_FORMAT,
+        "deployment": _deployment(record),
+        "change": _change(record, hosts, reached, typed),
+        "timeline": [
+            line for e in typed if (line := _line(e, record.started_at, machines)) is not None
+        ],
+        "decisions": [
+            {
+                "at": d["at"],
+                "utc": utc(d["at"]),
+                "user": safe(d["user"], 100),
+                "machine": safe(d.get("machine") or "", 100),
+                "action": safe(d["action"], 100),
+                "detail": safe(d.get("detail") or ""),
+            }
+            for d in decisions
+        ],
+        "analysis": _analysis(typed),
+        "hosts": [_host(h, record, reached.get(name)) for name, h in hosts.items()],
+    }
+
+
+def _deployment(r: DeploymentRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "kind": r.kind,
+        "env": r.env,
+        "app": r.app,
+        "env_file": safe(r.env_path, 1000),
+        "version": safe(r.version, 200),
+        "user": safe(r.user, 100),
+        "machine": safe(r.machine, 100),
+        "started_at": r.started_at,
+        "started_utc": utc(r.started_at),
+        "finished_at": r.finished_at,
+        "finished_utc": utc(r.finished_at),
+        "duration": None if r.finished_at is None else round(r.finished_at - r.started_at, 3),
+        "open": r.is_open,
+        "phase": r.phase_label,
+        "outcome": r.outcome,
+        "verdict": r.verdict,
+        "summary": safe(r.summary or ""),
+        "canaries": r.canaries,
+        "waves": r.plan,
+    }
+
+
+def _reached(record: DeploymentRecord, typed: Sequence[ev.Event]) -> dict[str, float]:
+    """When each host first ran the deployment's version (healthy after its steps)."""
+    out: dict[str, float] = {}
+    for e in typed:
+        if (
+            isinstance(e, ev.HostUpdate)
+            and e.state is ev.HostState.DEPLOYED
+            and e.version == record.version
+        ):
+            out.setdefault(e.host, e.at)
+    return out
+
+
+def _change(
+    r: DeploymentRecord,
+    hosts: Mapping[str, HostRecord],
+    reached: Mapping[str, float],
+    typed: Sequence[ev.Event],
+) -> dict[str, Any]:
+    """What a change ticket asks: what, when, who, how, the result, and how to back out."""
+    before = Counter(safe(h.previous or "(none)", 200) for h in hosts.values())
+    after = Counter(safe(h.current or "(none)", 200) for h in hosts.values())
+    waves = ", ".join(str(len(w)) for w in r.plan)
+    if r.kind == "rollback":
+        method = f"{r.version} put back on every host, in waves of {waves}, no analysis"
+    elif r.canaries:
+        method = f"canary on {', '.join(r.canaries)} with automated analysis, then waves of {waves}"
+    else:
+        method = f"no canary phase: waves of {waves}, each host health-gated"
+    failed_steps = sum(1 for e in typed if isinstance(e, ev.StepResult) and not e.ok)
+    warnings = sum(
+        1
+        for e in typed
+        if (isinstance(e, ev.Notice) and e.level in ("warning", "error"))
+        or isinstance(e, ev.InternalError)
+    )
+    previous = [v for v in before if v != "(none)"]
+    if r.is_open:
+        back_out = f"canarytui rollback {r.env_path} (the deployment is open)"
+    elif r.outcome == ev.Outcome.COMPLETE.value and len(previous) == 1:
+        back_out = f"canarytui rollback {r.env_path} --to {previous[0]}"
+    elif r.outcome == ev.Outcome.COMPLETE.value:
+        back_out = f"canarytui rollback {r.env_path} (each host back to its previous version)"
+    else:
+        back_out = "none needed: the deployment ended rolled back"
+    return {
+        "what": f"{r.app} {safe(r.version, 200)} to {r.env} ({len(hosts)} hosts)",
+        "requested_by": f"{safe(r.user, 100)} on {safe(r.machine, 100)}",
+        "window": f"{utc(r.started_at)} to {utc(r.finished_at) or '(still open)'}",
+        "method": method,
+        "result": (r.outcome or f"open: {r.phase_label}")
+        + (f": {safe(r.summary)}" if r.summary else ""),
+        "versions_before": dict(before),
+        "versions_after": dict(after),
+        "hosts_reached": len(reached),
+        "failed_steps": failed_steps,
+        "warnings_and_errors": warnings,
+        "back_out": safe(back_out, 1000),
+    }
+
+
+def _line(e: ev.Event, start: float, machines: Mapping[Any, Any]) -> dict[str, Any] | None:
+    """One timeline entry (phases, decisions, verdicts, waves, problems); None: not one."""
+    who: str | None = None
+    match e:
+        case ev.DeploymentStarted(version=v, canaries=c, waves=w, user=user):
+            who = user
+            sizes = ", ".join(str(len(x)) for x in w) or "none"
+            first = f"canaries {', '.join(c)}" if c else "no canary phase"
+            what = f"started {v}: {first}; waves of {sizes} host(s)"
+        case ev.PhaseChanged():
+            what = f"phase: {e.label}"
+        case ev.Decision(action=action, user=user, detail=detail):
+            machine = machines.get((e.at, action))
+            who = f"{user}@{machine}" if machine else user
+            what = f"decided {action}" + (f": {detail}" if detail else "")
+        case ev.AnalysisStarted(canaries=c, baseline=b, duration=d):
+            what = f"analysis: {', '.join(c)} against {', '.join(b) or 'no baseline'} for {d:g}s"
+        case ev.VerdictReached(verdict=v, reasons=reasons):
+            more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
+            what = f"verdict {v.value.upper()}" + (f": {reasons[0]}{more}" if reasons else "")
+        case ev.WaveStarted(wave=i, waves=n, hosts=hs):
+            what = f"wave {i}/{n} started: {len(hs)} host(s)"
+        case ev.WaveFinished(wave=i, waves=n, succeeded=ok, failed=bad):
+            what = f"wave {i}/{n} done: {len(ok)} ok, {len(bad)} failed" + (
+                f" ({', '.join(bad)})" if bad else ""
+            )
+        case ev.TrafficShifted(phase=phase, percent=pc, ok=good):
+            what = f"traffic.{phase}: " + (f"{pc}% on the new version" if good else "FAILED")
+        case ev.FailureQuestion(failures=fs):
+            what = f"waiting for an operator: {', '.join(f.host for f in fs)} failed"
+        case ev.HostUpdate(host=h, state=s, detail=d) if s.value in _FAILED_STATES:
+            what = f"{h}: {s.value}" + (f": {d}" if d else "")
+        case ev.StepResult(host=h, step=st, action=a, exit_status=code) if code != 0:
+            said = "did not finish" if code is None else f"exited {code}"
+            what = f"{h}: {a} step {st} {said}"
+        case ev.Notice(level=level, message=m):
+            what = f"[{level}] {m}"
+        case ev.InternalError(message=m):
+            what = f"internal error: {m}"
+        case ev.DeploymentFinished(outcome=o, summary=s):
+            what = f"finished: {o.value}: {s}"
+        case _:
+            return None
+    return {
+        "at": e.at,
+        "utc": utc(e.at),
+        "offset": round(e.at - start, 3),
+        "event": e.kind,
+        "who": None if who is None else safe(who, 200),
+        "what": safe(what),
+    }
+
+
+def _analysis(typed: Sequence[ev.Event]) -> dict[str, Any] | None:
+    """The analysis: who was watched, the verdict with every value, and each update's."""
+    started = next((e for e in typed if isinstance(e, ev.AnalysisStarted)), None)
+    verdict = next((e for e in reversed(typed) if isinstance(e, ev.VerdictReached)), None)
+    updates = [e for e in typed if isinstance(e, ev.AnalysisUpdate)]
+    if started is None and verdict is None:
+        return None
+    return {
+        "canaries": started.canaries if started else [],
+        "baseline": started.baseline if started else [],
+        "duration": started.duration if started else None,
+        "verdict": verdict.verdict.value if verdict else None,
+        "verdict_utc": utc(verdict.at) if verdict else None,
+        "reasons": [safe(r) for r in verdict.reasons] if verdict else [],
+        "measurements": [_measurement(m) for m in verdict.measurements] if verdict else [],
+        "updates": [
+            {
+                "at": u.at,
+                "elapsed": round(u.elapsed, 3),
+                "measurements": [_measurement(m) for m in u.measurements],
+            }
+            for u in updates
+        ],
+    }
+
+
+def _measurement(m: ev.Measurement) -> dict[str, Any]:
+    data = asdict(m)
+    data.update(
+        rule=safe(m.rule, 200),
+        host=safe(m.host, 200),
+        limit=safe(m.limit, 200),
+        note=safe(m.note),
+        state=m.state,
+    )
+    return data
+
+
+def _host(h: HostRecord, r: DeploymentRecord, reached: float | None) -> dict[str, Any]:
+    output = h.output or ""
+    failed = h.state in _FAILED_STATES or (h.exit_status not in (None, 0))
+    return {
+        "host": safe(h.host, 200),
+        "role": h.role,
+        "previous": None if h.previous is None else safe(h.previous, 200),
+        "new": safe(r.version, 200) if reached is not None else None,
+        "reached_utc": utc(reached),
+        "current": None if h.current is None else safe(h.current, 200),
+        "state": h.state,
+        "last_step": None if h.last_step is None else safe(h.last_step, 200),
+        "exit_status": h.exit_status,
+        "output": harmless_block(output.rstrip("\n"), TEXT, OUTPUT_LINES) if failed else "",
+    }

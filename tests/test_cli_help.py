@@ -1,0 +1,203 @@
+"""`--help` of every subcommand (its options, examples, exit 0), and shell completion: the
+bash script run by bash itself (subcommands, environment files, hosts, versions, IDs), the
+zsh script checked by zsh."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from canarytui.cli import main
+from canarytui.cli.args import COMMANDS, parser
+from canarytui.cli.completion import candidates
+from canarytui.journal import Journal
+
+ENV = textwrap.dedent("""\
+    name: production
+    app: shop
+    hosts:
+      - {name: web-01, address: 127.0.0.11}
+      - {name: web-02, address: 127.0.0.12}
+      - {name: api-01, address: 127.0.0.13}
+    deploy:
+      current: cat VERSION
+      steps: [{name: switch, run: "echo {version}"}]
+    health:
+      check: "true"
+    """)
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    p = parser()
+    action = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_every_command_is_a_subcommand() -> None:
+    assert set(subcommands()) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_help_lists_options_and_examples(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([name, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: canarytui {name} ")
+    lines = out.splitlines()
+    examples = lines[lines.index("examples:") + 1 :]
+    assert examples and examples[0].startswith(f"  canarytui {name}")
+    for action in subcommands()[name]._actions:
+        if action.help == argparse.SUPPRESS:
+            continue
+        for flag in action.option_strings:
+            assert flag in out, f"{name} --help does not list {flag}"
+        if action.help is None:
+            pytest.fail(f"{name}: {action.dest} has no help text")
+    assert "--state-dir DIR" in out and "--theme NAME" in out  # the common options too
+
+
+def test_top_level_help_names_the_new_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "canarytui report ENV.yaml [ID] [--format md|json]" in out
+    assert "canarytui completion bash|zsh" in out
+
+
+def test_completion_needs_a_shell(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["completion"]) == 2
+    assert "say which shell: bash or zsh" in capsys.readouterr().err
+    assert main(["completion", "fish"]) == 2
+    assert "invalid choice: 'fish'" in capsys.readouterr().err
+
+
+def script(shell: str, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["completion", shell]) == 0
+    return capsys.readouterr().out
+
+
+def test_bash_script_is_valid_and_names_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = script("bash", capsys)
+    path = tmp_path / "canarytui.bash"
+    path.write_text(text)
+    check = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr
+    for name in COMMANDS:
+        assert name in text
+    assert "complete -o bashdefault -F _shtab_canarytui canarytui" in text
+
+
+@pytest.fixture
+def fleet_files(tmp_path: Path, state_dir: Path) -> Path:
+    """A folder with an environment file (and a file that is not one), a journal with two
+    deployments of it, and a `canarytui` on PATH that runs this checkout."""
+    work = tmp_path / "work"
+    (work / "envs").mkdir(parents=True)
+    (work / "prod.yaml").write_text(ENV)
+    (work / "notes.txt").write_text("not an environment")
+    journal = Journal(state_dir)
+    try:
+        for version in ("1.4.0", "1.5.0"):
+            journal.create_deployment(
+                token=version,
+                env="production",
+                app="shop",
+                env_path=str(work / "prod.yaml"),
+                version=version,
+                canaries=["web-01"],
+                plan=[["web-02", "api-01"]],
+                previous={},
+                user="alice",
+                machine="laptop",
+            )
+    finally:
+        journal.close()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "canarytui"
+    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m canarytui "$@"\n')
+    wrapper.chmod(0o755)
+    return work
+
+
+def bash_complete(script_path: Path, work: Path, words: list[str]) -> list[str]:
+    """What bash's completion function offers for ``words`` (the last is being typed)."""
+    program = (
+        f"source {shlex.quote(str(script_path))}\n"
+        f"COMP_WORDS=({' '.join(shlex.quote(w) for w in words)})\n"
+        f"COMP_CWORD={len(words) - 1}\n"
+        "_shtab_canarytui\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    env = dict(os.environ)
+    env["PATH"] = f"{work.parent / 'bin'}{os.pathsep}{env['PATH']}"
+    done = subprocess.run(
+        ["bash", "-c", program], cwd=work, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return sorted(line for line in done.stdout.splitlines() if line)
+
+
+def test_bash_completes_commands_files_hosts_versions_and_ids(
+    fleet_files: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "canarytui.bash"
+    path.write_text(script("bash", capsys))
+    work = fleet_files
+
+    def offered(*words: str) -> list[str]:
+        return bash_complete(path, work, ["canarytui", *words])
+
+    assert offered("") == sorted(COMMANDS)
+    assert offered("rep") == ["replay", "report"]
+    assert offered("deploy", "") == ["envs", "prod.yaml"]  # folders, no notes.txt
+    assert offered("logs", "prod.yaml", "web") == ["web-01", "web-02"]
+    assert offered("deploy", "prod.yaml", "1.5.0", "--canary", "web-01,") == [
+        "web-01,api-01",
+        "web-01,web-02",
+    ]
+    assert offered("promote", "prod.yaml", "--skip", "a") == ["api-01"]
+    assert offered("deploy", "prod.yaml", "") == ["1.4.0", "1.5.0"]
+    assert offered("rollback", "prod.yaml", "--to", "1.4") == ["1.4.0"]
+    assert offered("report", "prod.yaml", "") == ["1", "2"]
+    assert offered("report", "prod.yaml", "--format", "") == ["json", "md"]
+    assert offered("deploy", "prod.yaml", "1.5.0", "--theme", "") == [
+        "dark",
+        "high-contrast",
+        "light",
+    ]
+    assert "--auto-promote" in offered("deploy", "prod.yaml", "1.5.0", "--")
+    assert offered("logs", "missing.yaml", "") == []  # no file: nothing, and no error
+
+
+def test_candidates(fleet_files: Path, state_dir: Path) -> None:
+    env = str(fleet_files / "prod.yaml")
+    assert candidates("hosts", env, "") == ["web-01", "web-02", "api-01"]
+    assert candidates("hosts", env, "web-01,web-02,") == ["web-01,web-02,api-01"]
+    assert candidates("versions", env, "", str(state_dir)) == ["1.5.0", "1.4.0"]
+    assert candidates("ids", env, "", str(state_dir)) == ["2", "1"]
+    assert candidates("ids", env, "", str(fleet_files / "no-journal")) == []
+    assert not (fleet_files / "no-journal").exists()  # completing creates nothing
+    assert candidates("hosts", str(fleet_files / "notes.txt"), "") == []
+
+
+@pytest.mark.skipif(
+    shutil.which("zsh") is None and not os.environ.get("CI"),
+    reason="zsh is not installed on this machine (.ci/run installs it: under CI it must run)",
+)
+def test_zsh_script_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = script("zsh", capsys)
+    assert text.startswith("#compdef canarytui")
+    path = tmp_path / "_canarytui"
+    path.write_text(text)
+    check = subprocess.run(["zsh", "-n", str(path)], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stderr
+    assert "_files -g '(*.yaml|*.yml)'" in text and "_canarytui_hosts" in text
