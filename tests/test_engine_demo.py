@@ -58,7 +58,14 @@ async def test_bad_release_caught_on_canary_and_rolled_back(
     seen: list[ev.Event] = []
     engine.subscribe(seen.append)
     touched: list[str] = []
-    engine.subscribe(lambda e: touched.append(e.host) if isinstance(e, ev.StepResult) else None)
+    engine.subscribe(
+        # The traffic hooks run on the operator's machine ("(local)"), not on a host.
+        lambda e: (
+            touched.append(e.host)
+            if isinstance(e, ev.StepResult) and e.action != "traffic"
+            else None
+        )
+    )
     not_yet_journaled: list[str] = []
 
     def journal_first(e: ev.Event) -> None:

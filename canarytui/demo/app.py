@@ -24,6 +24,7 @@ from canarytui.demo.traffic import (
     HEALTH_PER_SECOND,
     LATENCY_SIGMA,
     SLOW,
+    Balancer,
     Traffic,
 )
 
@@ -31,6 +32,10 @@ LOG_LIMIT = 1_000_000  # bytes; past this the log is truncated (tail -F follows 
 STABLE_VERSION = "1.0.0"
 
 _LOG_LINES_PER_SECOND = 3.5
+# A read of the metrics page sees the traffic up to that moment, not up to the last tick,
+# once the last tick is at least this old: two probes between the same two ticks would
+# otherwise read the same counters, a canary that served nothing in between.
+_CATCH_UP = 0.05  # seconds
 
 _MB = 1 << 20
 _PAGE = 4096
@@ -72,6 +77,10 @@ RELEASES: dict[str, Release] = {
 }
 
 
+# The file in each sandbox that lists the releases, as an artifact store's index would.
+AVAILABLE = "available-releases"
+
+
 def release_of(version: str | None) -> Release:
     return RELEASES.get(version or "", GOOD)
 
@@ -100,6 +109,8 @@ def init_sandbox(sandbox: Path, version: str = STABLE_VERSION) -> None:
     (release / "VERSION").write_text(version + "\n", encoding="utf-8")
     os.makedirs(sandbox / "run", exist_ok=True)
     os.makedirs(sandbox / "log", exist_ok=True)
+    # The builds this host can switch to, one a line: what ``deploy.releases`` prints.
+    (sandbox / AVAILABLE).write_text("".join(f"{v}\n" for v in RELEASES), encoding="utf-8")
     current = sandbox / "current"
     if not current.is_symlink() and not current.exists():
         current.symlink_to(Path("releases") / version)
@@ -121,6 +132,9 @@ class SimulatedApp:
         self.host = host
         self.sandbox = sandbox
         self.traffic = traffic
+        # The fleet's load balancer, if any: how many of the users this host gets.
+        self.balancer: Balancer | None = None
+        self._split_seen = 0
         self.rng = random.Random(seed)
         # Each host has its own load and error level, so the fleet is not uniform.
         self.base_rate = self.rng.uniform(42.0, 58.0)
@@ -134,6 +148,8 @@ class SimulatedApp:
         self._health: str | None = None
         self._dirty = True
         self._since_flush = 0.0
+        self._served_to = time.monotonic()  # traffic is simulated up to here
+        self._credit = 0.0  # seconds served ahead of the next tick (by a read)
         self._link: str | None = None
         self._run = sandbox / "run"
         self._restart_file = str(sandbox / "run" / "restart")
@@ -153,7 +169,9 @@ class SimulatedApp:
     def tick(self, dt: float) -> None:
         if self.poke():
             return
-        self._serve(dt)
+        self._serve(max(0.0, dt - self._credit))
+        self._credit = 0.0
+        self._served_to = time.monotonic()
         self._since_flush += dt
         if self._since_flush >= self.FLUSH_SECONDS:
             self.sync()
@@ -180,6 +198,12 @@ class SimulatedApp:
 
     def sync(self) -> None:
         """Bring ``run/health`` and ``run/metrics.prom`` up to date (atomically)."""
+        now = time.monotonic()
+        if self.version is not None and now - self._served_to >= _CATCH_UP:
+            # The time since the last tick first (the next tick leaves it out).
+            self._serve(now - self._served_to)
+            self._credit += now - self._served_to
+            self._served_to = now
         self._write_health()
         if self._dirty:
             write_atomic(self._run / "metrics.prom", self.metrics_text())
@@ -202,6 +226,8 @@ class SimulatedApp:
         # compares increases, so it must cope with resets.
         self.version = version
         self.started_at = time.time()
+        self._served_to = time.monotonic()
+        self._credit = 0.0
         self.counters = Traffic()
         self.cpu_seconds = 0.0
         self.in_flight = 0
@@ -227,6 +253,10 @@ class SimulatedApp:
         release = release_of(self.version)
         running = self.version is not None
         rate = self.base_rate * self.traffic * rng.uniform(0.85, 1.15) if running else 0.0
+        if self.balancer is not None and running:
+            weight = self.balancer.weight(self.version)
+            rate *= weight
+            self._log_split(self.balancer, weight)
         count = int(rate * dt + rng.random())
         probes = int(HEALTH_PER_SECOND * self.traffic * dt + rng.random()) if running else 0
         if release.error_ratio is None:
@@ -242,6 +272,13 @@ class SimulatedApp:
             self.in_flight = int(rate * 0.04 * release.latency_factor + rng.random())
             self._dirty = True
         self._append_log(self._traffic_lines(dt, count, failed, slow))
+
+    def _log_split(self, balancer: Balancer, weight: float) -> None:
+        if balancer.generation == self._split_seen:
+            return
+        self._split_seen = balancer.generation
+        said = f"load balancer: {balancer.split.describe()}; this host {weight:.2f}x its fair share"
+        self._append_log([self._line("INFO", said)])
 
     def _traffic_lines(self, dt: float, count: int, failed: int, slow: int) -> list[str]:
         # One timestamp per tick: the lines stand for the last `dt` seconds anyway, and

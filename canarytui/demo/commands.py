@@ -23,6 +23,7 @@ _CHUNK = 65536
 
 async def run_command(host: DemoHost, process: asyncssh.SSHServerProcess[bytes]) -> None:
     """One SSH session: ``/bin/sh -c COMMAND`` in the sandbox, bridged to the channel."""
+    host.commands += 1
     closed = asyncio.ensure_future(process.wait_closed())
     try:
         if host.fault == "flaky" and host.rng.random() < FLAKY_DROP:

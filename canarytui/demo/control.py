@@ -1,9 +1,11 @@
-"""The control channel of a running demo fleet: faults on demand from another process.
+"""The control channel of a running demo fleet: faults and load-balancer weights on demand.
 
-A fleet started with ``control=True`` listens on a unix socket in its root folder and
-records where in a small pointer file (``demo.json``) at a well-known place:
-``$CANARYTUI_STATE_DIR`` if set, else the user's runtime dir, else the user's state dir.
-``canarytui demo ctl HOST MODE`` reads the pointer, sends one JSON line and reads one back.
+Every fleet listens on a unix socket in its root folder (its environment file's traffic
+hooks name it); one started with ``control=True`` also records where in a small pointer
+file (``demo.json``) at a well-known place: ``$CANARYTUI_STATE_DIR`` if set, else the
+user's runtime dir, else the user's state dir. ``canarytui demo ctl HOST MODE`` and
+``canarytui demo ctl lb [VERSION PERCENT]`` read the pointer (or take ``--socket``), send
+one JSON line and read one back.
 
 This module does not import asyncssh, so ``demo ctl`` starts quickly.
 """
@@ -104,13 +106,28 @@ def remove_pointer(path: Path, socket_path: str) -> None:
 # ------------------------------------------------------------------------ server
 
 SetFault = Callable[[str, str], Awaitable[str]]
+# ``set_split(version, percent)``: a new split (version None: only say the current one);
+# returns what the load balancer does now, as ``lb_said`` prints it.
+SetSplit = Callable[[str | None, float], dict[str, Any]]
+_MAX_VERSION = 128
 
 
 class ControlServer:
-    """Serves fault requests for one fleet; ``set_fault(host, mode)`` returns the old mode."""
+    """Serves fault and load-balancer requests for one fleet; ``set_fault(host, mode)``
+    returns the old mode. ``pointer``: record the socket where ``demo ctl`` looks."""
 
-    def __init__(self, root: Path, set_fault: SetFault, info: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        set_fault: SetFault,
+        info: dict[str, Any],
+        set_split: SetSplit | None = None,
+        *,
+        pointer: bool = True,
+    ) -> None:
         self._set_fault = set_fault
+        self._set_split = set_split
+        self._wants_pointer = pointer
         self._info = info
         self._server: asyncio.AbstractServer | None = None
         self._short_dir: str | None = None
@@ -126,9 +143,10 @@ class ControlServer:
         self.socket_path.unlink(missing_ok=True)
         self._server = await asyncio.start_unix_server(self._handle, path=str(self.socket_path))
         os.chmod(self.socket_path, 0o600)
-        self._pointer = write_pointer(
-            {**self._info, "socket": str(self.socket_path), "pid": os.getpid()}
-        )
+        if self._wants_pointer:
+            self._pointer = write_pointer(
+                {**self._info, "socket": str(self.socket_path), "pid": os.getpid()}
+            )
 
     def close(self) -> None:
         if self._pointer is not None:
@@ -156,6 +174,8 @@ class ControlServer:
     async def _answer(self, line: bytes) -> dict[str, Any]:
         try:
             request = json.loads(line)
+            if isinstance(request, dict) and "lb" in request:
+                return self._answer_lb(request["lb"])
             host, mode = str(request["host"]), str(request["mode"])
         except (ValueError, KeyError, TypeError):
             return {"ok": False, "status": 2, "error": "bad request"}
@@ -165,28 +185,73 @@ class ControlServer:
             return {"ok": False, "status": exc.status, "error": str(exc)}
         return {"ok": True, "host": host, "mode": mode, "previous": previous}
 
+    def _answer_lb(self, body: object) -> dict[str, Any]:
+        """``{"lb": null}`` asks what the load balancer does; ``{"lb": {"version": V,
+        "percent": P}}`` sends P % of the users to the hosts running V."""
+        if self._set_split is None:
+            return {"ok": False, "status": 1, "error": "this fleet has no load balancer"}
+        if body is None:
+            return {"ok": True, "lb": self._set_split(None, 0.0)}
+        try:
+            assert isinstance(body, dict)
+            version, percent = body["version"], body["percent"]
+            assert isinstance(version, str) and isinstance(percent, int | float)
+        except (AssertionError, KeyError):
+            return {"ok": False, "status": 2, "error": "bad request"}
+        if not version or len(version) > _MAX_VERSION or not version.isprintable():
+            return {
+                "ok": False,
+                "status": 2,
+                "error": f"a version is 1 to {_MAX_VERSION} printable characters",
+            }
+        try:
+            return {"ok": True, "lb": self._set_split(version, float(percent))}
+        except ValueError as exc:
+            return {"ok": False, "status": 2, "error": str(exc)}
+
 
 # ------------------------------------------------------------------------ client
 
 
 def request_fault(host: str, mode: str) -> dict[str, Any]:
     """Ask the running demo fleet to put ``host`` in ``mode``; raise ControlError if refused."""
-    found = read_pointer()
-    if found is None:
-        raise ControlError(_NOT_RUNNING, status=1)
-    pointer, info = found
+    return _request({"host": host, "mode": mode})
+
+
+def request_split(
+    version: str | None, percent: float = 0.0, socket_path: str | None = None
+) -> dict[str, Any]:
+    """Tell the demo's load balancer to send ``percent`` % of the users to the hosts running
+    ``version`` (None: only ask what it does); ``socket_path``: that fleet, not the pointer's."""
+    body = None if version is None else {"version": version, "percent": percent}
+    return _request({"lb": body}, socket_path)
+
+
+def _request(request: dict[str, Any], socket_path: str | None = None) -> dict[str, Any]:
+    """One request to a fleet's control socket (the pointer's unless given); its reply."""
+    pointer: Path | None = None
+    if socket_path is None:
+        found = read_pointer()
+        if found is None:
+            raise ControlError(_NOT_RUNNING, status=1)
+        pointer, info = found
+        socket_path = str(info["socket"])
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(_REQUEST_TIMEOUT)
         try:
-            sock.connect(info["socket"])
+            sock.connect(socket_path)
         except (FileNotFoundError, ConnectionRefusedError):
+            if pointer is None:
+                raise ControlError(
+                    f"no demo fleet listens on {socket_path}: has it stopped?", status=1
+                ) from None
             # The pointer outlived its fleet (killed with SIGKILL, say): clear it up.
-            remove_pointer(pointer, info["socket"])
+            remove_pointer(pointer, socket_path)
             raise ControlError(_NOT_RUNNING, status=1) from None
         except OSError as exc:
             raise ControlError(f"cannot reach the demo fleet: {exc}", status=1) from None
         try:
-            sock.sendall(json.dumps({"host": host, "mode": mode}).encode() + b"\n")
+            sock.sendall(json.dumps(request).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
                 chunk = sock.recv(65536)
@@ -226,4 +291,46 @@ def ctl_main(
     previous = reply.get("previous")
     was = f" (was {previous})" if previous and previous != mode else ""
     print(f"{host}: {mode}{was}: {FAULT_MODES[mode]}", file=out)
+    return 0
+
+
+def lb_said(state: dict[str, Any]) -> str:
+    """What the load balancer does, in a line (the hooks' output, in the journal)."""
+    version, percent = state.get("version"), state.get("percent", 0)
+    on, total = state.get("on", 0), state.get("hosts", 0)
+    if version is None:
+        return f"load balancer: every host an equal share of the users ({total} hosts)"
+    return (
+        f"load balancer: {percent:g} % of the users to {version} ({on} of {total} hosts run it),"
+        f" {100 - percent:g} % to the others"
+    )
+
+
+def lb_main(
+    words: list[str],
+    socket_path: str | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """``canarytui demo ctl lb [VERSION PERCENT]``: 0 done, 2 bad request, 1 no demo running."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    version: str | None = None
+    percent = 0.0
+    if len(words) == 2:
+        version = words[0]
+        try:
+            percent = float(words[1].removesuffix("%"))
+        except ValueError:
+            print(f"percent must be a number from 0 to 100, got {words[1]!r}", file=err)
+            return 2
+    elif words:
+        print("usage: canarytui demo ctl lb [VERSION PERCENT] [--socket PATH]", file=err)
+        return 2
+    try:
+        reply = request_split(version, percent, socket_path)
+    except ControlError as exc:
+        print(str(exc), file=err)
+        return exc.status
+    print(lb_said(reply.get("lb") or {}), file=out)
     return 0

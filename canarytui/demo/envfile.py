@@ -8,11 +8,14 @@ wants (they read the labelled series ``exposition`` writes), so it doubles as an
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from canarytui.demo.app import AVAILABLE
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,11 @@ def render_env(
     analysis_duration: float,
     interval: float,
     canary: str,
+    python: str | None = None,
+    control_socket: Path | None = None,
 ) -> str:
+    """The file's text; ``python`` and ``control_socket``: its traffic hooks tell that
+    fleet's load balancer (run with this interpreter) where the users go."""
     baseline = min(10, len(hosts) - 1)
     q = _scalar
     lines = [
@@ -108,6 +115,9 @@ def render_env(
         "deploy:",
         "  # Prints the release a host runs now: {previous} when rolling back (empty: none).",
         f"  current: {q('cat current/VERSION 2>/dev/null || true')}",
+        "  # The releases a host can switch to, one a line (the deploy dialog lists them);",
+        "  # a host elsewhere: ls ~/releases, or its artifact store's index.",
+        f"  releases: cat {AVAILABLE}",
         _c("  steps:", "run in order on each host; a non-zero exit fails it"),
         _c("    - name: install", "the release's folder, next to the others"),
         "      run: "
@@ -139,7 +149,33 @@ def render_env(
         _c("  pause: manual", "between waves the UI waits for p (the CLI goes on)"),
         _c("  on_failure: rollback", "roll back every host the release reached"),
     ]
+    if python is not None and control_socket is not None:
+        lines += _traffic(python, control_socket)
     return "\n".join(lines) + "\n"
+
+
+def _traffic(python: str, control_socket: Path) -> list[str]:
+    """The hooks that move the demo's load balancer, run on this machine."""
+    q = _scalar
+    if "{" in python + str(control_socket):
+        return []  # a path that reads as a placeholder: no hooks rather than a bad file
+    lb = f"{shlex.quote(python)} -m canarytui demo ctl lb {{version}} {{percent}}"
+    # Options after the positionals: `demo ctl` takes its words in one run.
+    lb += f" --socket {shlex.quote(str(control_socket))}"
+    return [
+        _c("traffic:", "the load balancer in front of the fleet, told by these commands"),
+        "  # Run on this machine at each phase change ({version}: the release; {percent}: the",
+        "  # share of the fleet on it once the phase is done). The balancer sends that share",
+        "  # of the users to the hosts running the release and the rest to the others, so",
+        "  # each host keeps its fair share: a canary it starved would fail the traffic rule.",
+        "  # Once told 100 % for a release, a host switched to another one gets no users",
+        "  # until its canary_start; after a rollback none go to the rolled-back release.",
+        "  # See what it does with: canarytui demo ctl lb",
+        _c("  canary_start: " + q(lb), "the canaries are healthy: their users"),
+        _c("  wave_start: " + q(lb), "before each wave: the wave's users too"),
+        _c("  complete: " + q(lb), "every host runs it: 100 %"),
+        _c("  rolled_back: " + q(lb), "users off the release (0 %) before hosts go back"),
+    ]
 
 
 def _analysis(analysis_duration: float, interval: float, baseline: int) -> list[str]:

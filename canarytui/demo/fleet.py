@@ -20,10 +20,12 @@ import logging
 import os
 import random
 import shutil
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -32,6 +34,7 @@ from canarytui.demo.commands import kill_group, run_command
 from canarytui.demo.control import FAULT_MODES, ControlError, ControlServer
 from canarytui.demo.envfile import EnvHost, render_env
 from canarytui.demo.hosts import DemoHost
+from canarytui.demo.traffic import Balancer
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +56,9 @@ class DemoFleet:
     ``analysis_duration`` and ``interval`` go into the environment file (a short analysis
     gets no warmup and an optional statistical rule: see ``envfile``); ``tick`` is how
     often each app updates its files; ``traffic`` multiplies the request rate (tests use
-    it to gather statistics quickly); ``control`` starts the control channel that
-    ``canarytui demo ctl`` talks to.
+    it to gather statistics quickly); ``control`` records the control channel where
+    ``canarytui demo ctl`` finds it (the environment file's traffic hooks name its socket,
+    so they reach this fleet's load balancer, ``balancer``, either way).
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class DemoFleet:
         self._control_wanted = control
         self._control: ControlServer | None = None
         self._hosts: dict[str, DemoHost] = {}
+        self.balancer = Balancer(lambda: (h.app.version for h in self._hosts.values()))
         self._authorized: asyncssh.SSHAuthorizedKeys | None = None
         self._started = False
         self.root: Path = self._given_root or Path()
@@ -164,6 +169,7 @@ class DemoFleet:
                 rng=random.Random(seed + 1),
             )
             host.answering.set()
+            app.balancer = self.balancer
             self._hosts[name] = host
 
         # All listeners at once: 500 hosts come up in well under a second this way.
@@ -185,6 +191,13 @@ class DemoFleet:
             ),
             encoding="utf-8",
         )
+        self._control = ControlServer(
+            self.root,
+            self._control_fault,
+            {"env": str(self.root / "demo.yaml"), "root": str(self.root), "hosts": self.host_names},
+            self._control_split,
+            pointer=self._control_wanted,
+        )
         self.env_path = self.root / "demo.yaml"
         self.env_path.write_text(
             render_env(
@@ -194,20 +207,12 @@ class DemoFleet:
                 analysis_duration=self._analysis_duration,
                 interval=self._interval,
                 canary=next(iter(self._hosts)),
+                python=sys.executable,
+                control_socket=self._control.socket_path,
             ),
             encoding="utf-8",
         )
-        if self._control_wanted:
-            self._control = ControlServer(
-                self.root,
-                self._control_fault,
-                {
-                    "env": str(self.env_path),
-                    "root": str(self.root),
-                    "hosts": self.host_names,
-                },
-            )
-            await self._control.start()
+        await self._control.start()
 
     async def stop(self) -> None:
         """Stop every server, connection, command and app; remove the root if it is ours."""
@@ -269,6 +274,11 @@ class DemoFleet:
         """Commands running right now on all hosts (for tests: nothing may leak)."""
         return sum(len(h.processes) for h in self._hosts.values())
 
+    @property
+    def commands_received(self) -> int:
+        """SSH sessions (commands) every host has received so far (for tests)."""
+        return sum(h.commands for h in self._hosts.values())
+
     def _host(self, name: str) -> DemoHost:
         try:
             return self._hosts[name]
@@ -307,6 +317,14 @@ class DemoFleet:
             raise ControlError(f"unknown mode {mode!r}: use one of {', '.join(FAULT_MODES)}")
         return await self.set_fault(name, mode)
 
+    def _control_split(self, version: str | None, percent: float) -> dict[str, Any]:
+        if version is not None:
+            previous = self.balancer.set(version, percent)
+            log.info("demo load balancer: %s (was %s)", self.balancer.split, previous)
+        split = self.balancer.split
+        on, total = self.balancer.counts()
+        return {"version": split.version, "percent": split.percent, "on": on, "hosts": total}
+
     def describe(self) -> str:
         """A short human summary (what ``demo --serve`` prints after the env path)."""
         ports = [h.port for h in self._hosts.values()]
@@ -318,6 +336,7 @@ class DemoFleet:
             "1.3.0-bad (errors), 1.4.0-dead (health fails), 1.5.0-slow (p99 x3)",
             f"  deploy:  canarytui deploy {self.env_path} 1.1.0 --auto-promote",
             f"  faults:  canarytui demo ctl {self.host_names[-1]} down|hang|flaky|slow|up",
+            "  load balancer: canarytui demo ctl lb [VERSION PERCENT] (the traffic hooks move it)",
         ]
         return "\n".join(lines)
 

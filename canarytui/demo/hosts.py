@@ -58,6 +58,7 @@ class DemoHost:
     # Set unless the host is hung; commands wait on it before they start.
     answering: asyncio.Event = field(default_factory=asyncio.Event)
     app_task: asyncio.Task[None] | None = None
+    commands: int = 0  # SSH sessions (commands) it has received: tests count them
 
     async def listen(
         self, authorized: asyncssh.SSHAuthorizedKeys | None, run: CommandRunner

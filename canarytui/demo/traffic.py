@@ -17,7 +17,9 @@ import bisect
 import functools
 import math
 import random
+import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -246,3 +248,74 @@ def binomial(rng: random.Random, n: int, p: float) -> int:
         if trial > n:
             return successes
         successes += 1
+
+
+# ------------------------------------------------------------------- load balancer
+
+
+@dataclass(frozen=True)
+class Split:
+    """What the load balancer was last told: ``percent`` % of the users to the hosts that
+    run ``version``, the rest to the others; no version: every host its equal share."""
+
+    version: str | None = None
+    percent: float = 0.0
+
+    def describe(self) -> str:
+        if self.version is None:
+            return "every host an equal share of the users"
+        return f"{self.percent:g} % of the users to {self.version}, the rest to the others"
+
+
+class Balancer:
+    """The demo fleet's load balancer: weights per backend, as a real one keeps them.
+
+    Each host's weight is its share of the users against an equal split (1.0: the share
+    it would have with every host equal). The hosts running the split's release share its
+    percent equally, the others share the rest, so with ``{percent}`` set to the share of
+    the fleet on the release (what the demo's hooks send) every host keeps its fair share;
+    a lower percent starves the new release's hosts, a higher one floods them. When every
+    host (or none) runs the release, there is one group and every host an equal share.
+    """
+
+    RECOUNT_SECONDS = 0.2  # the hosts' releases are counted at most this often
+
+    def __init__(self, versions: Callable[[], Iterable[str | None]]) -> None:
+        self._versions = versions
+        self.split = Split()
+        self.generation = 0  # changes with every split, so apps can log the news
+        self._counted_at = -math.inf
+        self._on = 0
+        self._total = 0
+
+    def set(self, version: str | None, percent: float) -> Split:
+        """A new split; returns the one it replaces."""
+        if not (math.isfinite(percent) and 0 <= percent <= 100):
+            raise ValueError(f"percent must be between 0 and 100, got {percent:g}")
+        previous = self.split
+        self.split = Split(version, float(percent)) if version is not None else Split()
+        self.generation += 1
+        self._counted_at = -math.inf
+        return previous
+
+    def counts(self) -> tuple[int, int]:
+        """(hosts running the split's release, hosts in all), at most RECOUNT_SECONDS old."""
+        now = time.monotonic()
+        if now - self._counted_at >= self.RECOUNT_SECONDS:
+            versions = list(self._versions())
+            self._total = len(versions)
+            self._on = sum(1 for v in versions if v == self.split.version)
+            self._counted_at = now
+        return self._on, self._total
+
+    def weight(self, version: str | None) -> float:
+        """The share of the users a host running ``version`` gets, against an equal split."""
+        split = self.split
+        if split.version is None:
+            return 1.0
+        on, total = self.counts()
+        if on == 0 or on == total:
+            return 1.0
+        if version == split.version:
+            return split.percent / 100 * total / on
+        return (100 - split.percent) / 100 * total / (total - on)

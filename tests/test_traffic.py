@@ -1,0 +1,501 @@
+"""Traffic hooks on the real demo fleet: what each phase's command is called with, hooks on
+a role's hosts, a failing or hung hook halting the rollout where it stands, and the demo's
+simulated load balancer that its own hooks move."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from conftest import edit_env, engine_for, run_cli
+
+from canarytui import events as ev
+from canarytui.config import load_env
+from canarytui.config.model import Traffic
+from canarytui.demo import DemoFleet
+from canarytui.demo.traffic import Balancer, Split
+from canarytui.engine import hooks
+from canarytui.journal import Journal
+
+PHASES = ("canary_start", "wave_start", "complete", "rolled_back")
+# Each run writes its arguments as one JSON line: exactly what the shell handed over.
+RECORD = "import json, sys; print(json.dumps(sys.argv[1:]), flush=True)"
+q = shlex.quote
+
+
+def versions(fleet: DemoFleet) -> dict[str, str | None]:
+    return {h: fleet.version_on(h) for h in fleet.host_names}
+
+
+def recorder(phase: str, log: Path, workdir: Path) -> str:
+    """A local hook that records its phase and every placeholder's value."""
+    return (
+        f"cd {q(str(workdir))} && {q(sys.executable)} -c {q(RECORD)} {phase}"
+        f" {{hosts}} {{wave}} {{percent}} {{version}} {{app}} {{env}} >> {q(str(log))}"
+    )
+
+
+def with_traffic(demo: DemoFleet, dest: Path, traffic: dict[str, str], **top: Any) -> Path:
+    """The demo's environment file with this traffic section (and other top-level keys)."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["traffic"] = traffic
+        data.update(top)
+
+    return edit_env(demo.env_path, dest, edit)
+
+
+def recorded(log: Path) -> list[list[str]]:
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def group_alive(pgid: int) -> bool:
+    """Some process of this process group still runs (zombies aside)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+async def deploy(env_path: Path, state_dir: Path, version: str, **kw: Any) -> tuple[Any, list]:
+    engine = engine_for(env_path, state_dir)
+    seen: list[ev.Event] = []
+    engine.subscribe(seen.append)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy(version, **kw), 90)
+    finally:
+        await engine.fleet.close()
+    return outcome, seen
+
+
+# ---------------------------------------------------------------- local hooks
+
+
+async def test_each_phase_gets_its_values_quoted(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """canary_start, a wave_start per wave with the share growing to 100, then complete;
+    a version full of shell syntax (allowed by the file's own pattern) arrives intact."""
+    log, work = tmp_path / "hooks.log", tmp_path / "work"
+    work.mkdir()
+    env_path = with_traffic(
+        demo,
+        tmp_path / "env.yaml",
+        {phase: recorder(phase, log, work) for phase in PHASES},
+        version_pattern=r"^[A-Za-z0-9][A-Za-z0-9._+ $();'\"*-]{0,63}$",
+    )
+    version = "1.1.0 $(touch PWNED); 'x' \"y\" *"
+    outcome, seen = await deploy(env_path, state_dir, version, auto_promote=True)
+    assert outcome is ev.Outcome.COMPLETE
+    assert set(versions(demo).values()) == {version}
+    calls = recorded(log)
+    assert [c[0] for c in calls] == [
+        "canary_start",
+        "wave_start",
+        "wave_start",
+        "wave_start",
+        "complete",
+    ]
+    every = ",".join(demo.host_names)
+    assert calls == [
+        ["canary_start", "web-01", "0", "17", version, "shop", "demo"],
+        ["wave_start", "web-02", "1", "33", version, "shop", "demo"],
+        ["wave_start", "web-03,web-04", "2", "67", version, "shop", "demo"],
+        ["wave_start", "web-05,web-06", "3", "100", version, "shop", "demo"],
+        ["complete", every, "0", "100", version, "shop", "demo"],
+    ]
+    assert not (work / "PWNED").exists() and list(work.iterdir()) == []
+    # Each run is a step of its own on "(local)", then the event saying what was shifted.
+    runs = [e for e in seen if isinstance(e, ev.StepResult) and e.action == "traffic"]
+    assert [(r.host, r.step, r.exit_status) for r in runs] == [
+        ("(local)", "traffic.canary_start", 0),
+        *[("(local)", "traffic.wave_start", 0)] * 3,
+        ("(local)", "traffic.complete", 0),
+    ]
+    shifted = [(e.phase, e.percent, e.ok) for e in seen if isinstance(e, ev.TrafficShifted)]
+    assert shifted == [
+        ("canary_start", 17, True),
+        ("wave_start", 33, True),
+        ("wave_start", 67, True),
+        ("wave_start", 100, True),
+        ("complete", 100, True),
+    ]
+    # The users reach the canary once it is healthy, and only then is it analysed.
+    kinds = [e.kind for e in seen]
+    assert kinds.index("traffic") > max(
+        i for i, e in enumerate(seen) if isinstance(e, ev.HostUpdate) and e.host == "web-01"
+    )
+    assert kinds.index("traffic") < kinds.index("analysis_started")
+
+
+async def test_a_bad_release_runs_rolled_back_at_zero(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "hooks.log"
+    env_path = with_traffic(
+        demo, tmp_path / "env.yaml", {p: recorder(p, log, tmp_path) for p in PHASES}
+    )
+    outcome, seen = await deploy(env_path, state_dir, "1.3.0-bad", auto_promote=True)
+    assert outcome is ev.Outcome.CANARY_FAILED
+    assert [c[:4] for c in recorded(log)] == [
+        ["canary_start", "web-01", "0", "17"],
+        ["rolled_back", ",".join(demo.host_names), "0", "0"],
+    ]
+    # Users leave the release before its hosts go back.
+    kinds = [(e.kind, getattr(e, "phase", None)) for e in seen]
+    assert kinds.index(("traffic", "rolled_back")) < next(
+        i
+        for i, e in enumerate(seen)
+        if isinstance(e, ev.HostUpdate) and e.state is ev.HostState.ROLLING_BACK
+    )
+    assert set(versions(demo).values()) == {"1.0.0"}
+
+
+async def test_hooks_on_a_role_run_on_its_hosts(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["hosts"][-1]["roles"] = ["web", "lb"]  # web-06 also runs the load balancer
+        write = "printf '%s|%s|%s|%s\\n' {phase} {{hosts}} {{wave}} {{percent}} >> traffic.log"
+        data["traffic"] = {"on": "lb", **{p: write.format(phase=p) for p in PHASES}}
+
+    env_path = edit_env(demo.env_path, tmp_path / "env.yaml", edit)
+    assert load_env(env_path).traffic.on == "lb"
+    outcome, seen = await deploy(env_path, state_dir, "1.2.0", auto_promote=True)
+    assert outcome is ev.Outcome.COMPLETE
+    lb_log = demo.sandbox_of("web-06") / "traffic.log"
+    assert lb_log.read_text().splitlines() == [
+        "canary_start|web-01|0|17",
+        "wave_start|web-02|1|33",
+        "wave_start|web-03,web-04|2|67",
+        "wave_start|web-05,web-06|3|100",
+        f"complete|{','.join(demo.host_names)}|0|100",
+    ]
+    assert not any((demo.sandbox_of(h) / "traffic.log").exists() for h in demo.host_names[:-1])
+    runs = [e for e in seen if isinstance(e, ev.StepResult) and e.action == "traffic"]
+    assert {r.host for r in runs} == {"web-06"} and len(runs) == 5
+
+
+# ------------------------------------------------------------ failing hooks
+
+
+async def test_failing_canary_start_halts_before_the_analysis(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "hooks.log"
+    env_path = with_traffic(
+        demo,
+        tmp_path / "env.yaml",
+        {
+            "canary_start": "echo 'lb api: 503 pool shop is locked by change CHG-42'; exit 3",
+            "rolled_back": recorder("rolled_back", log, tmp_path),
+        },
+    )
+    first = await run_cli("deploy", str(env_path), "1.1.0", state_dir=state_dir, timeout=90)
+    assert first.code == 4, first.out + first.err
+    assert "lb api: 503 pool shop is locked by change CHG-42" in first.out
+    assert "traffic.canary_start failed on (local) exited 3" in first.out
+    assert "the analysis was not started" in first.out
+    assert versions(demo)["web-01"] == "1.1.0"
+    assert {versions(demo)[h] for h in demo.host_names[1:]} == {"1.0.0"}
+
+    journal = Journal(state_dir)
+    record = journal.last_deployment("demo", "shop")
+    assert record is not None and record.is_open and record.phase == "halted"
+    events = journal.events(record.id)
+    kinds = [e["event"] for e in events]
+    assert "analysis_started" not in kinds and "verdict" not in kinds
+    step = next(e for e in events if e["event"] == "step" and e["action"] == "traffic")
+    assert (step["host"], step["exit_status"]) == ("(local)", 3)
+    assert "CHG-42" in step["output"]
+    notice = next(e for e in events if e["event"] == "notice" and e["level"] == "error")
+    assert "CHG-42" in notice["message"]
+    journal.close()
+
+    back = await run_cli("rollback", str(env_path), state_dir=state_dir, timeout=90)
+    assert back.code == 0, back.out + back.err
+    assert set(versions(demo).values()) == {"1.0.0"}
+    assert [c[:4] for c in recorded(log)] == [["rolled_back", ",".join(demo.host_names), "0", "0"]]
+
+
+async def test_failing_wave_start_halts_before_that_wave(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    refuse = tmp_path / "refuse"
+    refuse.touch()
+    check = (
+        f"if [ {{wave}} = 2 ] && [ -e {q(str(refuse))} ]; then"
+        " echo weights refused for wave {wave} >&2; exit 5; fi"
+    )
+    env_path = with_traffic(demo, tmp_path / "env.yaml", {"wave_start": check})
+    engine = engine_for(env_path, state_dir)
+    seen: list[ev.Event] = []
+    engine.subscribe(seen.append)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 90)
+        assert outcome is ev.Outcome.HALTED
+        assert [e.wave for e in seen if isinstance(e, ev.WaveStarted)] == [1]
+        now = versions(demo)
+        assert (now["web-01"], now["web-02"]) == ("1.1.0", "1.1.0")
+        assert {now[h] for h in ("web-03", "web-04", "web-05", "web-06")} == {"1.0.0"}
+        touched = {e.host for e in seen if isinstance(e, ev.StepResult) and e.action == "deploy"}
+        assert touched == {"web-01", "web-02"}
+        notice = [e.message for e in seen if isinstance(e, ev.Notice) and e.level == "error"]
+        assert any(
+            "weights refused for wave 2" in m and "wave 2 was not started" in m for m in notice
+        ), notice
+        assert engine.phase is ev.Phase.HALTED
+
+        refuse.unlink()  # the load balancer is fixed: promote again
+        assert await asyncio.wait_for(engine.promote(), 90) is ev.Outcome.COMPLETE
+    finally:
+        await engine.fleet.close()
+    assert set(versions(demo).values()) == {"1.1.0"}
+
+
+async def test_a_hung_hook_is_stopped_at_its_timeout(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hooks, "HOOK_TIMEOUT", 1.0)
+    pid_file = tmp_path / "hook.pid"
+    hang = f"echo $$ > {q(str(pid_file))}; echo asking the lb; sleep 600; echo never"
+    env_path = with_traffic(demo, tmp_path / "env.yaml", {"canary_start": hang})
+    outcome, seen = await deploy(env_path, state_dir, "1.1.0")
+    assert outcome is ev.Outcome.HALTED
+    run = next(e for e in seen if isinstance(e, ev.StepResult) and e.action == "traffic")
+    assert run.exit_status is None and run.duration == pytest.approx(1.0)
+    assert "asking the lb" in run.output and "timed out after 1s" in run.output
+    assert "never" not in run.output
+    notice = [e.message for e in seen if isinstance(e, ev.Notice) and e.level == "error"]
+    assert any("traffic.canary_start failed on (local) did not finish" in m for m in notice)
+    assert not any(isinstance(e, ev.AnalysisStarted) for e in seen)
+    # The shell and its sleep were one process group, of its own: all of it is gone.
+    assert not group_alive(int(pid_file.read_text()))
+
+
+async def test_a_hook_that_leaves_a_background_process_is_done_when_it_exits(
+    tmp_path: Path,
+) -> None:
+    pid_file = tmp_path / "hook.pid"
+    command = f"echo $$ > {q(str(pid_file))}; sleep 30 & echo switched"
+    try:
+        status, output, took = await asyncio.wait_for(hooks._run_local(command), 20)
+        assert (status, output.strip()) == (0, "switched")
+        assert took < hooks.HOOK_TIMEOUT
+    finally:
+        import os
+        import signal
+
+        if pid_file.exists():
+            try:
+                os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+class _Bus:
+    def __init__(self, state: SimpleNamespace) -> None:
+        self.state = state
+        self.events: list[ev.Event] = []
+
+    def emit(self, event: ev.Event) -> None:
+        self.events.append(event)
+
+
+def fake_context(hosts: int, traffic: dict[str, str]) -> SimpleNamespace:
+    """Just what ``hooks.fire`` reads: the file's hosts and hooks, the deployment, a bus."""
+    names = [f"web-{i:03d}" for i in range(1, hosts + 1)]
+    env = SimpleNamespace(
+        app="shop",
+        name="prod",
+        hosts=[SimpleNamespace(name=n, roles=("web",)) for n in names],
+        traffic=Traffic(**traffic),
+    )
+    state = SimpleNamespace(
+        deployment=SimpleNamespace(id=7, version="2.0.0"),
+        host_states=dict.fromkeys(names, ev.HostState.PENDING),
+    )
+    return SimpleNamespace(env=env, state=state, bus=_Bus(state))
+
+
+async def test_one_canary_of_many_is_never_told_zero(tmp_path: Path) -> None:
+    """1 of 500 hosts rounds to 0 %: a balancer told 0 would send the canary nobody."""
+    log = tmp_path / "hooks.log"
+    ctx: Any = fake_context(500, {p: recorder(p, log, tmp_path) for p in PHASES})
+    await hooks.fire(ctx, "canary_start", ["web-001"])
+    ctx.state.host_states["web-001"] = ev.HostState.DEPLOYED
+    await hooks.fire(ctx, "wave_start", [f"web-{i:03d}" for i in range(2, 500)], wave=1)
+    await hooks.fire(ctx, "complete", [h.name for h in ctx.env.hosts])
+    assert [c[:4] for c in recorded(log)] == [
+        ["canary_start", "web-001", "0", "1"],
+        ["wave_start", ",".join(f"web-{i:03d}" for i in range(2, 500)), "1", "99"],
+        ["complete", ",".join(h.name for h in ctx.env.hosts), "0", "100"],
+    ]
+
+
+async def test_a_silent_failure_and_a_missing_command_say_so(tmp_path: Path) -> None:
+    ctx: Any = fake_context(4, {"canary_start": "exit 7"})
+    with pytest.raises(hooks.HookFailed) as failed:
+        await hooks.fire(ctx, "canary_start", ["web-001"])
+    assert str(failed.value) == "traffic.canary_start failed on (local) exited 7 (no output)"
+    step, shifted = ctx.bus.events
+    assert (step.action, step.host, step.exit_status, step.deployment) == (
+        "traffic",
+        "(local)",
+        7,
+        7,
+    )
+    assert (shifted.phase, shifted.percent, shifted.ok) == ("canary_start", 25, False)
+
+    missing = q(str(tmp_path / "no-such-lb"))
+    ctx = fake_context(4, {"rolled_back": f"{missing} {{app}} stable"})
+    with pytest.raises(hooks.HookFailed, match=r"exited 127: .*no-such-lb"):
+        await hooks.fire(ctx, "rolled_back", ["web-001"])
+    # No hook for a phase, or no deployment: nothing runs, nothing is said.
+    await hooks.fire(ctx, "complete", ["web-001"])
+    ctx.state.deployment = None
+    await hooks.fire(ctx, "rolled_back", ["web-001"])
+    assert len(ctx.bus.events) == 2
+
+
+# ------------------------------------------------------------ the demo's balancer
+
+
+def test_balancer_weights_per_backend() -> None:
+    fleet = ["1.0.0"] * 6
+    lb = Balancer(lambda: list(fleet))
+    assert lb.split == Split() and lb.weight("1.0.0") == 1.0  # before any deploy
+    fleet[0] = "1.1.0"
+    lb.set("1.1.0", 17)
+    # One canary of six told its fair share (17 %): about what every other host gets.
+    assert lb.weight("1.1.0") == pytest.approx(1.02)
+    assert lb.weight("1.0.0") == pytest.approx(0.996)
+    lb.set("1.1.0", 5)  # a fixed 5 %: the canary gets 0.3x, which the traffic rule fails
+    assert lb.weight("1.1.0") == pytest.approx(0.3)
+    lb.set("1.1.0", 0)  # rolled back: nobody to the release
+    assert lb.weight("1.1.0") == 0.0 and lb.weight("1.0.0") == pytest.approx(1.2)
+    fleet[:] = ["1.1.0"] * 6
+    lb.set("1.1.0", 100)
+    lb.RECOUNT_SECONDS = 0.0
+    assert lb.weight("1.1.0") == 1.0  # everyone runs it: one group, equal shares
+    fleet[0] = "1.2.0"  # a new canary nobody told the balancer about: no users yet
+    assert lb.weight("1.2.0") == 0.0
+    assert lb.weight("1.1.0") == pytest.approx(1.2)
+    for bad in (-1, 101, float("nan")):
+        with pytest.raises(ValueError, match="between 0 and 100"):
+            lb.set("1.1.0", bad)
+
+
+def socket_of(env_path: Path) -> str:
+    """The control socket the demo file's hooks name."""
+    hook = load_env(env_path).traffic.canary_start
+    assert hook is not None
+    words = shlex.split(hook)
+    return words[words.index("--socket") + 1]
+
+
+async def test_the_demo_hooks_move_its_balancer(demo: DemoFleet, state_dir: Path) -> None:
+    env = load_env(demo.env_path)
+    assert env.traffic.on is None
+    assert all(getattr(env.traffic, p) for p in PHASES)
+    assert all(q(sys.executable) in (getattr(env.traffic, p) or "") for p in PHASES)
+    sock = socket_of(demo.env_path)
+
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.1.0"), 90) is ev.Outcome.CANARY_PASSED
+        assert demo.balancer.split == Split("1.1.0", 17)
+        verdict = engine.last_verdict
+        assert verdict is not None and verdict.verdict is ev.Verdict.PASS
+        traffic = next(m for m in verdict.measurements if m.rule == "traffic")
+        assert traffic.value is not None and traffic.passed
+        said = (demo.sandbox_of("web-01") / "log" / "app.log").read_text()
+        assert "load balancer: 17 % of the users to 1.1.0, the rest to the others" in said
+
+        shown = await run_cli("demo", "ctl", "lb", "--socket", sock)
+        assert shown.code == 0, shown.err
+        assert shown.out.strip() == (
+            "load balancer: 17 % of the users to 1.1.0 (1 of 6 hosts run it), 83 % to the others"
+        )
+        assert await asyncio.wait_for(engine.promote(), 90) is ev.Outcome.COMPLETE
+    finally:
+        await engine.fleet.close()
+    assert demo.balancer.split == Split("1.1.0", 100)
+
+    outcome, _ = await deploy(demo.env_path, state_dir, "1.3.0-bad")
+    assert outcome is ev.Outcome.CANARY_FAILED
+    assert demo.balancer.split == Split("1.3.0-bad", 0)  # nobody sent to it any more
+
+
+async def test_demo_ctl_lb_refuses_bad_input(demo: DemoFleet, tmp_path: Path) -> None:
+    sock = socket_of(demo.env_path)
+    too_much = await run_cli("demo", "ctl", "lb", "1.1.0", "150", "--socket", sock)
+    assert too_much.code == 2 and "percent must be between 0 and 100, got 150" in too_much.err
+    not_a_number = await run_cli("demo", "ctl", "lb", "1.1.0", "lots", "--socket", sock)
+    assert not_a_number.code == 2
+    assert "percent must be a number from 0 to 100, got 'lots'" in not_a_number.err
+    hostile = await run_cli("demo", "ctl", "lb", "1.1.0\x1b[2J", "5", "--socket", sock)
+    assert hostile.code == 2 and "printable" in hostile.err
+    gone = await run_cli("demo", "ctl", "lb", "--socket", str(tmp_path / "nothing.sock"))
+    assert gone.code == 1 and "no demo fleet listens on" in gone.err
+    assert demo.balancer.split == Split()  # nothing changed
+
+
+async def test_a_balancer_that_starves_the_canary_fails_it(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A fixed 5 % (as if one canary of twenty) sends one canary of six a third of a
+    baseline host's users: the traffic rule catches it."""
+    env = load_env(demo.env_path)
+    assert env.traffic.canary_start is not None
+    starving = env.traffic.canary_start.replace("{percent}", "5")
+    env_path = with_traffic(
+        demo,
+        tmp_path / "env.yaml",
+        {p: getattr(env.traffic, p) for p in PHASES} | {"canary_start": starving},
+    )
+    outcome, seen = await deploy(env_path, state_dir, "1.1.0")
+    assert outcome is ev.Outcome.CANARY_FAILED
+    assert demo.balancer.split == Split("1.1.0", 0)  # rolled back: off the release
+    verdict = next(e for e in seen if isinstance(e, ev.VerdictReached))
+    assert any(r.startswith("web-01: traffic") and "FAIL" in r for r in verdict.reasons), (
+        verdict.reasons
+    )
+
+
+def test_demo_file_hooks_name_their_fleet_or_are_left_out(tmp_path: Path) -> None:
+    from canarytui.demo.envfile import EnvHost, render_env
+
+    def written(socket: Path) -> Path:
+        path = tmp_path / "demo.yaml"
+        path.write_text(
+            render_env(
+                [EnvHost("web-01", 2201, ("web",)), EnvHost("web-02", 2202, ("web",))],
+                identity_file=tmp_path / "id",
+                known_hosts=tmp_path / "known_hosts",
+                analysis_duration=15.0,
+                interval=1.0,
+                canary="web-01",
+                python=sys.executable,
+                control_socket=socket,
+            )
+        )
+        return path
+
+    env = load_env(written(tmp_path / "it's here" / "control.sock"))
+    assert socket_of(env.path) == str(tmp_path / "it's here" / "control.sock")
+    assert env.traffic.complete == env.traffic.canary_start
+    # A path that would read as a placeholder: the file stays valid, without hooks.
+    assert not load_env(written(tmp_path / "{odd}" / "control.sock")).traffic.any
