@@ -330,3 +330,26 @@ def test_canary_percent_and_baseline_sample() -> None:
     assert pick_baseline(names[:2], 10) == ["h0", "h1"]
     assert pick_baseline(names, 0) == []
     assert list(itertools.islice(names, 0)) == []
+
+
+def test_early_looks_never_fail_what_the_window_has_not_filled_yet() -> None:
+    """must_have_data on a window without data yet, and an absolute floor on a counter's
+    increase not reached yet, are undecided while the analysis runs; failures at the end."""
+    required = Rule(name="req", metric="http_requests_total", must_have_data=True)
+    stat = replace(SHIFT, must_have_data=True)
+    cfg = Analysis(rules=(required, stat), max_failed_checks=1)
+    one = {"c": probe_series(App(0.01, seed=20), cfg.rules, 1, 300, "c")}
+    base = {"b": probe_series(App(0.01, seed=21), cfg.rules, 1, 300, "b")}
+    early = {m.rule: m for m in an.measure(cfg, one, base, final=False)}
+    assert early["req"].state == "undecided"  # one sample: no increase yet
+    assert early["latency-shift"].state == "undecided"
+    assert not an.early_failure(list(early.values()))
+    final = {m.rule: m for m in an.measure(cfg, one, base)}
+    assert final["req"].state == "fail" and final["latency-shift"].state == "fail"
+
+    floor = Rule(name="floor", metric='http_requests_total{route!="/health"}', min=5000)
+    cfg = Analysis(rules=(floor,), max_failed_checks=1)
+    two = {"c": probe_series(App(0.01, seed=22), cfg.rules, 2, 300, "c")}
+    m = {m.rule: m for m in an.measure(cfg, two, {}, final=False)}["floor"]
+    assert m.state == "undecided" and "not over" in m.note
+    assert {m.rule: m for m in an.measure(cfg, two, {})}["floor"].state == "fail"

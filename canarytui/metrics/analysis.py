@@ -58,7 +58,7 @@ def judge(
     """One rule on one canary. ``final``: the window is over (else: only sure failures)."""
     conf = _confidence(rule, final)
     if rule.statistical:
-        return _compare(rule, host, canary, reference, conf)
+        return _compare(rule, host, canary, reference, conf, final)
     mine = window(rule, canary)
     base = pooled(rule, reference.hosts) if reference.hosts else Window(None)
     checks = _limits(rule, base, conf)
@@ -74,16 +74,21 @@ def judge(
         "band": _band(rule, reference),
     }
     if mine.value is None:
-        status = "fail" if rule.must_have_data else "no data"
+        status = _missing_status(rule, final)
         note = _missing(rule, mine)
         return Measurement(
             **common, passed=False if status == "fail" else None, status=status, note=note
         )
     statuses = []
-    for _, bound, upper in checks:
+    for text, bound, upper in checks:
         if bound is None:
             statuses.append(("no data", "no baseline value to compare with"))
             continue
+        if not final and not upper and mine.counter and kind(rule) == "plain" and "x" not in text:
+            # An absolute floor on a counter's increase: the window is still filling.
+            if mine.value < bound:
+                statuses.append(("undecided", "below the floor so far; the window is not over"))
+                continue
         statuses.append(_check(rule, mine, bound, upper, conf))
     if any(s == "fail" for s, _ in statuses):
         note = next(n for s, n in statuses if s == "fail")
@@ -169,8 +174,16 @@ def _beyond_doubt(rule: Rule, mine: Window, bound: float, upper: bool, conf: flo
             return low > bound if upper else high < bound
 
 
+def _missing_status(rule: Rule, final: bool) -> str:
+    """No data: a failure for a rule that requires data, but only once the window is over
+    (the first looks of a running analysis have too few samples to have any)."""
+    if not rule.must_have_data:
+        return "no data"
+    return "fail" if final else "undecided"
+
+
 def _compare(
-    rule: Rule, host: str, canary: Samples, reference: Reference, conf: float
+    rule: Rule, host: str, canary: Samples, reference: Reference, conf: float, final: bool
 ) -> Measurement:
     """Mann-Whitney on per-interval values: a shift beyond the tolerance, with confidence."""
     mine = per_interval(rule, canary)
@@ -191,7 +204,7 @@ def _compare(
         "band": _band(rule, reference),
     }
     if len(mine) < MIN_INTERVALS or len(theirs) < MIN_INTERVALS:
-        status = "fail" if rule.must_have_data else "no data"
+        status = _missing_status(rule, final)
         return Measurement(
             **common,
             passed=False if status == "fail" else None,
