@@ -428,3 +428,33 @@ def test_rollout_panel_long_verdict_fits(snap_compare: Any, tmp_path: Path) -> N
         s.phase(ev.Phase.ROLLING_BACK)
 
     assert snap(snap_compare, script, setup, quiet=True)
+
+
+def test_failure_dialog(snap_compare: Any, tmp_path: Path) -> None:
+    """on_failure: ask: web-04 and web-05 failed in wave 1 of 2; the dialog shows each host's
+    step, exit status and the end of its output (escape sequences visible), the four choices,
+    and that one more host may be skipped within max_failures, so skip is disabled."""
+    from canarytui.ui.screens.failure import FailureScreen
+
+    script = Script(tmp_path)
+
+    async def ask(pilot: Pilot[int]) -> None:
+        question = ev.FailureQuestion(
+            wave=1,
+            waves=2,
+            failures=[
+                ev.HostFailure(
+                    host="web-04",
+                    step="restart",
+                    exit_status=1,
+                    output="Job for shop.service failed.\n\x1b[31mdisk full\x1b[0m on /srv",
+                ),
+                ev.HostFailure(
+                    host="web-05", step="", exit_status=None, output="", detail="unreachable"
+                ),
+            ],
+            skippable=1,
+        )
+        script.app.push_screen(FailureScreen(question, "1.1.0"))
+
+    assert snap(snap_compare, script, after=ask, quiet=True)

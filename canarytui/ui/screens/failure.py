@@ -22,7 +22,7 @@ def describe(failure: ev.HostFailure) -> str:
         head = f"{failure.host}: step {failure.step} {ended}"
     else:
         head = f"{failure.host}: {failure.detail or 'failed'}"
-    output = failure.output.strip() or failure.detail
+    output = failure.output.strip() or (failure.detail if failure.step else "")
     tail = output.splitlines()[-OUTPUT_LINES:] if output else []
     return "\n".join([head, *(f"  | {line}" for line in tail)])
 
