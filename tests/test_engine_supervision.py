@@ -4,6 +4,7 @@ kept, siblings stopped), and a failing event consumer is reported rather than fo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,15 +44,19 @@ async def test_error_in_one_hosts_work_halts_the_wave_and_rollback_restores(
     )
     try:
         assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
-        real_run = engine.fleet.run
+        real_run = engine.fleet.run_steps
 
         # Wave 2 is web-03 and web-04: web-04's install waits until the deployment is
         # halted, then goes on (as it would if nobody stopped it); web-03's work hits a
-        # bug once web-04 is under way.
+        # bug once web-04 is under way. (A host's steps go to it as one script.)
         async def run(
-            name: str, command: str, timeout: float | None = None, **kw: int
-        ) -> CommandResult:
+            name: str,
+            steps: list[tuple[str, float | None]],
+            done: Callable[[int, CommandResult], None],
+            **kw: int,
+        ) -> None:
             nonlocal sibling_cancelled
+            command = "\n".join(c for c, _ in steps)
             if "releases/" in command and name == "web-04":
                 sibling_started.set()
                 try:
@@ -62,9 +67,9 @@ async def test_error_in_one_hosts_work_halts_the_wave_and_rollback_restores(
             if "releases/" in command and name == "web-03":
                 await sibling_started.wait()
                 raise RuntimeError("injected bug")
-            return await real_run(name, command, timeout, **kw)
+            return await real_run(name, steps, done, **kw)
 
-        engine.fleet.run = run  # type: ignore[method-assign]
+        engine.fleet.run_steps = run  # type: ignore[method-assign, assignment]
         outcome = await asyncio.wait_for(engine.promote(), 60)
         # Unsupervised, web-04 would now go on with its steps after the halt.
         await wait_for(
@@ -74,7 +79,7 @@ async def test_error_in_one_hosts_work_halts_the_wave_and_rollback_restores(
             ),
             10,
         )
-        engine.fleet.run = real_run  # type: ignore[method-assign]
+        engine.fleet.run_steps = real_run  # type: ignore[method-assign]
     finally:
         await engine.fleet.close()
 

@@ -16,7 +16,7 @@ from canarytui.config import Step, render
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.supervise import each_host
-from canarytui.ssh import CommandLost, CommandTimeout, SshError
+from canarytui.ssh import CommandLost, CommandResult, CommandTimeout, SshError
 
 # A host that answers its health check within this many tries after a deploy is healthy.
 HEALTH_GATE_TRIES = 3
@@ -31,6 +31,15 @@ TOUCHED_STATES = {
     ev.HostState.ROLLBACK_FAILED,
     ev.HostState.SKIPPED,  # left as it was, but it may hold part of the release
 }
+
+
+class StepsFailed(Exception):
+    """An SSH error during a host's steps; ``touched``: some step had ended before it."""
+
+    def __init__(self, error: SshError, touched: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.touched = touched
 
 
 class HostWork:
@@ -56,15 +65,18 @@ class HostWork:
                 return False
             values = ctx.env.placeholders(name, version, ctx.state.previous.get(name))
             ctx.bus.host(name, ev.HostState.DEPLOYING)
-            for step, action, command in self.commands(ctx.env.deploy.steps, values):
-                ok = await self.step(name, step, action, command)
-                touched = True
-                if not ok:
-                    return False
-            if not await self.health_gate(name, values):
+            # The steps (hooks around them) go as one script: one round trip.
+            ok = await self.run_steps(name, self.commands(ctx.env.deploy.steps, values))
+            touched = True
+            if not ok or not await self.health_gate(name, values):
                 return False
-        except SshError as exc:
+        except StepsFailed as exc:
             # Lost mid-way, the release may be half there: FAILED gets it rolled back.
+            touched = exc.touched or isinstance(exc.error, CommandTimeout | CommandLost)
+            state = ev.HostState.FAILED if touched else ev.HostState.UNREACHABLE
+            ctx.bus.host(name, state, detail=str(exc.error))
+            return False
+        except SshError as exc:
             touched = touched or isinstance(exc, CommandTimeout | CommandLost)
             state = ev.HostState.FAILED if touched else ev.HostState.UNREACHABLE
             ctx.bus.host(name, state, detail=str(exc))
@@ -94,11 +106,13 @@ class HostWork:
             ):
                 return False
             ctx.bus.host(name, ev.HostState.ROLLING_BACK)
-            for step, action, command in self.commands(steps, values, "rollback"):
-                if not await self.step(
-                    name, step, action, command, failed=ev.HostState.ROLLBACK_FAILED
-                ):
-                    return False
+            plan = self.commands(steps, values, "rollback")
+            ok = await self.run_steps(name, plan, failed=ev.HostState.ROLLBACK_FAILED)
+            if not ok:
+                return False
+        except StepsFailed as exc:
+            ctx.bus.host(name, ev.HostState.ROLLBACK_FAILED, detail=str(exc.error))
+            return False
         except SshError as exc:
             ctx.bus.host(name, ev.HostState.ROLLBACK_FAILED, detail=str(exc))
             return False
@@ -119,50 +133,67 @@ class HostWork:
             out.append(("after_host", "hook", render(hooks.after_host, values)))
         return out
 
-    async def step(
+    async def run_steps(
+        self,
+        name: str,
+        plan: list[tuple[str, str, str]],
+        failed: ev.HostState = ev.HostState.FAILED,
+    ) -> bool:
+        """A host's steps as one script (one round trip), each reported as it ends.
+
+        Each step keeps the command timeout. A step that fails stops the script (False);
+        one that times out is reported, the script's process group is stopped on the
+        host, and ``StepsFailed`` is raised (as for any SSH error during the steps).
+        """
+        if not plan:
+            return True
+        ctx = self.ctx
+        script: list[tuple[str, float | None]] = [(command, None) for _, _, command in plan]
+        reported = 0  # steps that ended
+        ended_at = time.monotonic()
+        ok = True
+
+        def done(i: int, result: CommandResult) -> None:
+            nonlocal reported, ended_at, ok
+            reported, ended_at, ok = i + 1, time.monotonic(), ok and result.ok
+            step, action, _ = plan[i]
+            self.emit_step(name, step, action, result.exit_status, result.output, result.duration)
+            if not result.ok:
+                ctx.bus.host(
+                    name,
+                    failed,
+                    detail=f"{step} exited {result.exit_status}: " + result.output.strip()[-300:],
+                )
+
+        try:
+            await ctx.fleet.run_steps(name, script, done)
+        except SshError as exc:
+            if isinstance(exc, CommandTimeout) and reported < len(plan):
+                step, action, _ = plan[reported]
+                self.emit_step(name, step, action, None, str(exc), time.monotonic() - ended_at)
+            raise StepsFailed(exc, touched=reported > 0) from exc
+        return ok and reported == len(plan)
+
+    def emit_step(
         self,
         name: str,
         step: str,
         action: str,
-        command: str,
-        failed: ev.HostState = ev.HostState.FAILED,
-    ) -> bool:
-        ctx = self.ctx
-        started = time.monotonic()
-        try:
-            result = await ctx.fleet.run(name, command)
-        except CommandTimeout as exc:
-            ctx.bus.emit(
-                ev.StepResult(
-                    host=name,
-                    step=step,
-                    action=action,
-                    exit_status=None,
-                    output=str(exc),
-                    duration=time.monotonic() - started,
-                    deployment=ctx.state.deployment_id,
-                )
-            )
-            raise
-        ctx.bus.emit(
+        exit_status: int | None,
+        output: str,
+        duration: float,
+    ) -> None:
+        self.ctx.bus.emit(
             ev.StepResult(
                 host=name,
                 step=step,
                 action=action,
-                exit_status=result.exit_status,
-                output=result.output,
-                duration=result.duration,
-                deployment=ctx.state.deployment_id,
+                exit_status=exit_status,
+                output=output,
+                duration=duration,
+                deployment=self.ctx.state.deployment_id,
             )
         )
-        if not result.ok:
-            ctx.bus.host(
-                name,
-                failed,
-                detail=f"{step} exited {result.exit_status}: " + result.output.strip()[-300:],
-            )
-            return False
-        return True
 
     async def health_gate(self, name: str, values: dict[str, str]) -> bool:
         """Healthy within a few tries after the deploy, or the host failed."""

@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import asyncssh
 
 from canarytui.config import Environment, Host
 from canarytui.ssh.connect import Connector
 from canarytui.ssh.errors import CommandLost, CommandResult, CommandTimeout, Unreachable
-from canarytui.ssh.remote import LineSplitter, Marker, OutputTail, kill_script
+from canarytui.ssh.remote import LineSplitter, Marker, OutputTail, StepTails, kill_script
 
 OUTPUT_LIMIT = 64 * 1024  # bytes of each stream of a command kept (the tail)
 LINE_LIMIT = 8 * 1024  # bytes of one streamed log line kept
@@ -130,6 +130,47 @@ class Fleet:
             cut=job.stdout.cut + job.stderr.cut,
         )
 
+    async def run_steps(
+        self,
+        name: str,
+        steps: Sequence[tuple[str, float | None]],
+        done: Callable[[int, CommandResult], None],
+        *,
+        limit: int = OUTPUT_LIMIT,
+    ) -> None:
+        """Run several (command, timeout) on a host as one script: one round trip.
+
+        ``done(index, result)`` is called as each command ends, in order; the script stops
+        after the first that fails. Each command keeps its own timeout, counted from the
+        end of the one before: past it, the script's whole process group is stopped on
+        the host and ``CommandTimeout`` is raised (the steps before it were reported).
+        """
+        host = self._hosts[name]
+        await self._settle(name)
+        async with self._slots:
+            conn = await self.connection(name)
+            job = _Script(self.marker, limit)
+            default = self.env.ssh.command_timeout
+            timeouts = [default if t is None else t for _, t in steps]
+            try:
+                await job.run(conn, [c for c, _ in steps], timeouts, done)
+            except TimeoutError:
+                job.close()
+                seconds = timeouts[len(job.reported)]
+                stopped = await self._stop(name, job.pgid)
+                raise CommandTimeout(
+                    host, f"command timed out after {seconds:g}s; {stopped}"
+                ) from None
+            except _CONNECTION_ERRORS as exc:
+                self.drop(name)
+                raise CommandLost(host, f"connection lost during a command: {exc}") from None
+            except BaseException:
+                # The caller gave up (cancelled), or reporting a step failed: the steps
+                # left must not go on on the host.
+                job.close()
+                self._stop_later(name, job.pgid, job.finished)
+                raise
+
     async def stream(self, name: str, command: str) -> AsyncIterator[str]:
         """Lines a long-running command prints (a log tail); stopped when the caller stops.
 
@@ -217,6 +258,92 @@ class _Job:
         status = proc.exit_status
         # Killed by a signal, or the channel closed without a status: 255, as ssh says.
         self.exit_status = 255 if status is None or status < 0 else status
+
+    def close(self) -> None:
+        if self._proc is not None:
+            self._proc.close()
+
+
+class _Script:
+    """Several commands as one script on one host: each one's output, status and time."""
+
+    def __init__(self, marker: Marker, limit: int) -> None:
+        self.marker = marker
+        self.stdout = StepTails(marker, limit)
+        self.stderr = StepTails(marker, limit)
+        self.reported: list[int] = []
+        self.finished = False
+        self._changed = asyncio.Event()
+        self._eof = 0  # streams ended (or their pumps stopped)
+        self._proc: asyncssh.SSHClientProcess[bytes] | None = None
+
+    @property
+    def pgid(self) -> int | None:
+        return self.stdout.pgid
+
+    async def run(
+        self,
+        conn: asyncssh.SSHClientConnection,
+        commands: list[str],
+        timeouts: list[float],
+        done: Callable[[int, CommandResult], None],
+    ) -> None:
+        started = time.monotonic()
+        proc = await conn.create_process(self.marker.script(commands), encoding=None)
+        self._proc = proc
+        pumps = asyncio.gather(
+            self._pump(proc.stdout, self.stdout), self._pump(proc.stderr, self.stderr)
+        )
+        try:
+            for i, seconds in enumerate(timeouts):
+                await asyncio.wait_for(self._step_ended(i), seconds)
+                ended = i < len(self.stdout.ended) and i < len(self.stderr.ended)
+                if not ended:  # the shell ended within the step: what it left is its output
+                    await pumps
+                    await proc.wait_closed()
+                    self.finished = True
+                out, status = self._part(self.stdout, i, proc.exit_status)
+                err = self._part(self.stderr, i, None)[0]
+                # Killed by a signal, or no status told: 255, as ssh says.
+                status = 255 if status is None or status < 0 else status
+                now = time.monotonic()
+                self.reported.append(i)
+                done(
+                    i,
+                    CommandResult(status, out.text(), err.text(), now - started, out.cut + err.cut),
+                )
+                started = now
+                if status != 0 or not ended:
+                    break
+            await pumps
+            await proc.wait_closed()
+            self.finished = True
+        finally:
+            if not pumps.done():
+                pumps.cancel()
+            with contextlib.suppress(BaseException):
+                await pumps
+
+    @staticmethod
+    def _part(tails: StepTails, i: int, status: int | None) -> tuple[OutputTail, int | None]:
+        """Step ``i``'s output and status on one stream (after the end, what is left)."""
+        if i < len(tails.ended):
+            return tails.ended[i]
+        return tails.finish(), status
+
+    async def _step_ended(self, i: int) -> None:
+        while not ((i < len(self.stdout.ended) and i < len(self.stderr.ended)) or self._eof == 2):
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _pump(self, reader: asyncssh.SSHReader[bytes], tails: StepTails) -> None:
+        try:
+            while data := await reader.read(_CHUNK):
+                tails.feed(data)
+                self._changed.set()
+        finally:
+            self._eof += 1
+            self._changed.set()
 
     def close(self) -> None:
         if self._proc is not None:

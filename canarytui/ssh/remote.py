@@ -7,6 +7,10 @@ marks and is dropped, so replies are parsed from what the command printed, never
 session in a new one), so a command that times out or is abandoned can be killed on the
 host with everything it started. Output is read as a stream in chunks: only the last
 ``limit`` bytes of each stream are kept, and a log line longer than ``line_limit`` is cut.
+
+Several steps of one host go as one script (one round trip): each runs in a subshell,
+then prints an end mark with its exit status on both streams, and the script stops at the
+first step that fails. The marks split the streams back into one output per step.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 PRELUDE_LIMIT = 64 * 1024  # bytes of shell start-up noise searched for the mark at most
 CUT_MARK = "… (line cut)"
@@ -30,6 +34,17 @@ class Marker:
 
     def wrap(self, command: str) -> str:
         return f"printf '%s %s\\n' {self.tag} \"$$\"; printf '%s\\n' {self.tag} >&2\n{command}"
+
+    def script(self, commands: Sequence[str]) -> str:
+        """Several commands as one, each marked at its end, stopping at the first failure."""
+        end = f"{self.tag}-end"
+        parts = [f"printf '%s %s\\n' {self.tag} \"$$\"; printf '%s\\n' {self.tag} >&2"]
+        for i, command in enumerate(commands):
+            parts.append(
+                f"( {command}\n); s=$?; printf '\\n%s %s %s\\n' {end} {i} \"$s\"; "
+                f'printf \'\\n%s %s\\n\' {end} {i} >&2; [ "$s" -eq 0 ] || exit "$s"'
+            )
+        return "\n".join(parts)
 
     def pid_in(self, line: bytes) -> int | None:
         match = self._pid.match(line)
@@ -167,3 +182,59 @@ class LineSplitter:
         self._partial = bytearray()
         self._cutting = False
         return text
+
+
+class StepTails:
+    """One stream of a multi-step script: the output of each step, split at its end mark."""
+
+    def __init__(self, marker: Marker, limit: int) -> None:
+        self.prelude = _Prelude(marker)
+        self.marker = marker
+        self.limit = limit
+        self._mark = b"\n" + marker.tag_bytes + b"-end "
+        self._pending = bytearray()
+        self.current = OutputTail(marker, limit)
+        self.current.prelude.seen = True  # the script's prelude is dropped here, once
+        self.ended: list[tuple[OutputTail, int | None]] = []  # (output, exit status if told)
+
+    @property
+    def pgid(self) -> int | None:
+        return self.prelude.pgid
+
+    def feed(self, data: bytes) -> None:
+        self._split(self.prelude.feed(data))
+
+    def _split(self, data: bytes) -> None:
+        if not data:
+            return
+        self._pending += data
+        while True:
+            start = self._pending.find(self._mark)
+            if start < 0:
+                # Keep what could be the beginning of a mark; the rest is output.
+                keep = len(self._mark) - 1
+                if len(self._pending) > keep:
+                    self.current.feed(bytes(self._pending[: len(self._pending) - keep]))
+                    del self._pending[: len(self._pending) - keep]
+                return
+            end = self._pending.find(b"\n", start + 1)
+            if end < 0:
+                if len(self._pending) - start > len(self._mark) + 64:  # not a mark after all
+                    self.current.feed(bytes(self._pending[: start + 1]))
+                    del self._pending[: start + 1]
+                    continue
+                return
+            self.current.feed(bytes(self._pending[:start]))
+            fields = bytes(self._pending[start + len(self._mark) : end]).split()
+            del self._pending[: end + 1]
+            status = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+            self.ended.append((self.current, status))
+            self.current = OutputTail(self.marker, self.limit)
+            self.current.prelude.seen = True
+
+    def finish(self) -> OutputTail:
+        """The stream ended: what came after the last mark (a step that never ended)."""
+        self._split(self.prelude.leftover())
+        self.current.feed(bytes(self._pending))
+        self._pending = bytearray()
+        return self.current

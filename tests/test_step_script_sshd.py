@@ -1,0 +1,174 @@
+"""A host's steps as one script over real OpenSSH: each step's exit status, output and
+time come back separately and in order, the script stops at the first failure, a step past
+its timeout is stopped on the host with everything it started, and the engine's journal
+still holds one step event per step."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import engine_for
+from sshd_fleet import FleetFactory
+
+from canarytui import events as ev
+from canarytui.config import load_env
+from canarytui.ssh import CommandResult, CommandTimeout, Fleet
+
+pytestmark = pytest.mark.sshd
+
+
+async def run(
+    fleet: Fleet, steps: list[tuple[str, float | None]]
+) -> list[tuple[int, CommandResult]]:
+    seen: list[tuple[int, CommandResult]] = []
+    await asyncio.wait_for(fleet.run_steps("h01", steps, lambda i, r: seen.append((i, r))), 30)
+    return seen
+
+
+async def test_each_step_comes_back_on_its_own(sshd_fleet: FleetFactory) -> None:
+    ssh = Fleet(load_env(sshd_fleet(1).write_env()))
+    try:
+        seen = await run(
+            ssh,
+            [
+                ("echo one; echo err-one >&2", None),
+                ("printf 'no newline'; cd /; exit 0", None),
+                ("pwd; printf 'x\\n\\n'", None),  # the cd above stayed in its own step
+                ("echo last; exit 0", None),
+            ],
+        )
+        assert [i for i, _ in seen] == [0, 1, 2, 3]
+        first, second, third, last = (r for _, r in seen)
+        assert (first.stdout, first.stderr, first.exit_status) == ("one\n", "err-one\n", 0)
+        assert (second.stdout, second.stderr) == ("no newline", "")
+        assert third.stdout != "/\n" and third.stdout.endswith("\nx\n\n")
+        assert last.stdout == "last\n" and all(r.duration >= 0 for _, r in seen)
+        assert ssh.connects == 1
+    finally:
+        await ssh.close()
+
+
+async def test_the_script_stops_at_the_first_failure(sshd_fleet: FleetFactory) -> None:
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    marker = fleet.host("h01").home / "never-made"
+    try:
+        seen = await run(
+            ssh,
+            [("echo fine", None), ("echo broke >&2; exit 7", None), (f"touch {marker}", None)],
+        )
+        assert [(i, r.exit_status) for i, r in seen] == [(0, 0), (1, 7)]
+        assert seen[1][1].stderr == "broke\n"
+        assert not marker.exists()
+        # A step that ends the shell itself: what it printed, and ssh's 255.
+        seen = await run(ssh, [("echo before; kill -9 $$; sleep 5", None), ("echo no", None)])
+        assert [(i, r.exit_status) for i, r in seen][:1] == [(0, 255)]
+        assert len(seen) == 1 and seen[0][1].stdout.startswith("before")
+    finally:
+        await ssh.close()
+
+
+async def test_a_hung_step_is_stopped_and_the_steps_before_it_kept(
+    sshd_fleet: FleetFactory,
+) -> None:
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    seen: list[tuple[int, CommandResult]] = []
+    try:
+        # Each step has its own timeout: 2 s of work under a 3 s bound each is fine.
+        await asyncio.wait_for(
+            ssh.run_steps(
+                "h01",
+                [("sleep 2; echo a", 3.0), ("sleep 2; echo b", 3.0)],
+                lambda i, r: seen.append((i, r)),
+            ),
+            30,
+        )
+        assert [r.stdout for _, r in seen] == ["a\n", "b\n"]
+        seen.clear()
+        with pytest.raises(CommandTimeout, match=r"after 1s; stopped on the host \(process group"):
+            await asyncio.wait_for(
+                ssh.run_steps(
+                    "h01",
+                    [
+                        ("echo quick", 5.0),
+                        ("sleep 41 & sleep 42; echo never", 1.0),
+                        ("echo x", 5.0),
+                    ],
+                    lambda i, r: seen.append((i, r)),
+                ),
+                30,
+            )
+        assert [(i, r.stdout) for i, r in seen] == [(0, "quick\n")]
+        assert not [c for c in fleet.commands_running("h01") if "sleep 4" in c]
+        assert (await ssh.run("h01", "echo ok")).stdout == "ok\n"
+    finally:
+        await ssh.close()
+
+
+async def test_a_cancelled_script_is_stopped_on_the_host(sshd_fleet: FleetFactory) -> None:
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    try:
+        task = asyncio.ensure_future(
+            ssh.run_steps("h01", [("echo a", None), ("sleep 43", None)], lambda i, r: None)
+        )
+        for _ in range(100):
+            if any("sleep 43" in c for c in fleet.commands_running("h01")):
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await ssh.run("h01", "echo ok")).stdout == "ok\n"
+        assert not [c for c in fleet.commands_running("h01") if "sleep 43" in c]
+    finally:
+        await ssh.close()
+
+
+async def test_the_journal_keeps_one_event_per_step_in_order(
+    sshd_fleet: FleetFactory, state_dir: Path
+) -> None:
+    fleet = sshd_fleet(2)
+
+    def hooks(doc: dict[str, Any]) -> None:
+        doc["deploy"]["hooks"] = {"before_host": "echo before", "after_host": "echo after"}
+
+    engine = engine_for(fleet.write_env(edit=hooks), state_dir)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("2.0.0", auto_promote=True), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE and engine.deployment is not None
+    steps = [e for e in engine.journal.events(engine.deployment.id) if e["event"] == "step"]
+    names = ["before_host", *(s["name"] for s in fleet.env_dict()["deploy"]["steps"]), "after_host"]
+    for host in fleet.host_names:
+        mine = [e for e in steps if e["host"] == host]
+        assert [e["step"] for e in mine] == names
+        assert [e["exit_status"] for e in mine] == [0] * len(names)
+        assert mine[0]["output"] == "before\n" and mine[-1]["output"] == "after\n"
+
+
+async def test_a_report_that_fails_stops_the_steps_left(sshd_fleet: FleetFactory) -> None:
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    marker = fleet.host("h01").home / "made-later"
+
+    def done(i: int, result: CommandResult) -> None:
+        raise RuntimeError("report failed")
+
+    try:
+        with pytest.raises(RuntimeError, match="report failed"):
+            await asyncio.wait_for(
+                ssh.run_steps("h01", [("echo a", None), (f"sleep 3; touch {marker}", None)], done),
+                30,
+            )
+        # The next command waits for the stop; what was left never ran to its end.
+        assert (await ssh.run("h01", "echo ok")).stdout == "ok\n"
+        assert not [c for c in fleet.commands_running("h01") if "sleep 3" in c]
+        assert not marker.exists()
+    finally:
+        await ssh.close()
