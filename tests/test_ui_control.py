@@ -144,9 +144,15 @@ async def test_failure_dialog_answers(fleet: DemoFleet, tmp_path: Path, choice: 
         await until(pilot, lambda: isinstance(app.screen, FailureScreen), 30, "the dialog")
         dialog = app.screen
         assert isinstance(dialog, FailureScreen)
-        shown = " ".join(str(s.render()) for s in dialog.query("Static"))
-        assert "web-02: step preflight exited 3" in shown
-        assert "no space left on device" in shown
+
+        def text() -> str:
+            return " ".join(str(s.render()) for s in dialog.query("Static"))
+
+        # Pushed is not yet composed: under load the dialog's widgets come a frame later.
+        await until(pilot, lambda: "preflight" in text(), 10, lambda: f"dialog text: {text()}")
+        shown = text()
+        assert "web-02: step preflight exited 3" in shown, shown
+        assert "no space left on device" in shown, shown
         if choice in ("retry", "rollback"):
             (fleet.sandbox_of("web-02") / BROKEN).unlink()
         await pilot.press({"retry": "r", "skip": "s", "rollback": "b", "halt": "h"}[choice])
@@ -201,8 +207,12 @@ async def test_no_canary_environment_goes_straight_to_the_waves(
         await pilot.press("d")
         await type_version(pilot, "1.1.0")
         await pilot.press("enter")
-        shown = " ".join(str(s.render()) for s in app.screen.query("Static"))
-        assert "straight to the waves" in shown and "no canary phase" in shown
+
+        def shown() -> str:
+            return " ".join(str(s.render()) for s in app.screen.query("Static"))
+
+        await until(pilot, lambda: "straight to the waves" in shown(), 10, shown)
+        assert "no canary phase" in shown()
         await pilot.press("y")
         await until(
             pilot, lambda: engine.phase is ev.Phase.COMPLETE and not engine.busy, 30, "complete"

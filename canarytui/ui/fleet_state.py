@@ -10,6 +10,7 @@ by the fleet screen's message handlers.
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from canarytui import events as ev
@@ -36,6 +37,10 @@ class TileKind:
     UNKNOWN = "unknown"
 
     ALL = (HEALTHY, DEPLOYED, FAILING, DEPLOYING, PENDING, ROLLED_BACK, UNREACHABLE, UNKNOWN)
+
+
+# What the filter can match that changes with a host: its state, its tile's colour.
+_STATE_WORDS = (*(s.value for s in ev.HostState), *TileKind.ALL)
 
 
 @dataclass
@@ -79,6 +84,10 @@ class FleetState:
         self.picked: list[str] = []  # canaries the operator chose for the next deploy
         self.filter_text = ""
         self.shown: list[str] = list(self.env.host_names)
+        self._shown_set = set(self.shown)
+        self._by_config = self._shown_set  # hosts the filter's text matches by their config
+        self._by_state = False  # can the filter's text match a host by its state?
+        self._haystacks: dict[str, str] = {}  # host: its config's text, for the filter
         # The current (or adopted) deployment's analysis: measurements, verdict, points.
         self.analysis_log = AnalysisLog()
         self.finished: ev.DeploymentFinished | None = None
@@ -170,18 +179,62 @@ class FleetState:
     def matches(self, name: str, text: str) -> bool:
         """The filter: name, address, role, label (``zone=eu-1``), state, or ``canary``."""
         needle = text.strip().lower()
-        if not needle:
-            return True
-        if self._host_index[name].matches(needle):
-            return True
+        return not needle or self._host_index[name].matches(needle) or self._now(name, needle)
+
+    def _now(self, name: str, needle: str) -> bool:
+        """The part of the filter that changes with the host: its state, or ``canary``."""
         if needle in self.state_text(name) or needle in self.tile_kind(name):
             return True
         return needle == "canary" and self.is_canary(name)
 
+    def _config_matches(self, needle: str) -> set[str]:
+        """Hosts whose name, address, roles or labels contain ``needle`` (``Host.matches``),
+        from one lower-case text per host, made at the first use of the filter."""
+        if not self._haystacks:
+            self._haystacks = {
+                h.name: "\n".join(
+                    [h.name, h.address, *h.roles, *(f"{k}={v}" for k, v in h.labels.items())]
+                ).lower()
+                for h in self.env.hosts
+            }
+        if "\n" in needle:  # it could span two fields of the joined text
+            return {n for n, h in self._host_index.items() if h.matches(needle)}
+        return {n for n, text in self._haystacks.items() if needle in text}
+
     def apply_filter(self, text: str) -> list[str]:
         self.filter_text = text
-        self.shown = [n for n in self.env.host_names if self.matches(n, text)]
+        needle = text.strip().lower()
+        names = self.env.host_names
+        # What matches by its name, address, roles or labels keeps matching: asked once.
+        self._by_config = self._config_matches(needle) if needle else set(names)
+        by_config = self._by_config
+        # Text no state, tile colour or "canary" contains never matches by state: its
+        # hosts are those of the config, and changes of state cannot alter them.
+        self._by_state = needle == "canary" or any(needle in word for word in _STATE_WORDS)
+        if not self._by_state:
+            self.shown = [n for n in names if n in by_config]
+        else:
+            self.shown = [n for n in names if n in by_config or self._now(n, needle)]
+        self._shown_set = set(self.shown)
         return self.shown
+
+    def refilter(self, names: Iterable[str]) -> bool:
+        """Hosts whose state changed, checked again against the filter (the others cannot
+        have changed their answer): True if the hosts shown changed."""
+        needle = self.filter_text.strip().lower()
+        if not needle or not self._by_state:
+            return False
+        shown, by_config = self._shown_set, self._by_config
+        changed = False
+        for name in names:
+            if name in by_config:
+                continue
+            if (name in shown) != self._now(name, needle):
+                changed = True
+                (shown.discard if name in shown else shown.add)(name)
+        if changed:
+            self.shown = [n for n in self.env.host_names if n in shown]
+        return changed
 
     def wave_progress(self) -> list[WaveProgress]:
         d = self.deployment

@@ -194,8 +194,7 @@ class FleetScreen(OperatorActions):
         grid = self.grid
         focused = grid.cursor_host
         visible: set[str] | None = None
-        revision = self.state.analysis_log.revision
-        phase_changed = False
+        revision, phase_changed, updated = self.state.analysis_log.revision, False, []
         for event in message.events:
             self.state.apply(event)
             phase_changed |= isinstance(event, ev.PhaseChanged | ev.DeploymentFinished)
@@ -207,8 +206,7 @@ class FleetScreen(OperatorActions):
                     panel=event.host == focused,
                     status=self.state.active or event.version is not None,
                 )
-                if self.state.filter_text:
-                    self._refilter()
+                updated.append(event.host)
                 continue
             if isinstance(event, ev.StepResult):
                 self._mark(panel=event.host == focused)
@@ -223,6 +221,7 @@ class FleetScreen(OperatorActions):
             if isinstance(event, ev.DeploymentStarted | ev.DeploymentFinished):
                 self._sync_watch()
             self._tell(for_event(event))
+        self._refilter(self.state.env.host_names if phase_changed else updated)
         if phase_changed or self.state.analysis_log.revision != revision:
             for screen in self.app.screen_stack:
                 if isinstance(screen, AnalysisScreen):
@@ -234,6 +233,7 @@ class FleetScreen(OperatorActions):
         grid = self.grid
         visible = set(grid.visible_hosts())
         self._mark(grid=bool(touched & visible), panel=grid.cursor_host in touched)
+        self._refilter(touched)
 
     @on(LogBatch)
     def _log_batch(self, message: LogBatch) -> None:
@@ -392,9 +392,8 @@ class FleetScreen(OperatorActions):
         grid.hosts_changed()
         grid.border_title = self._grid_title()
 
-    def _refilter(self) -> None:
-        before = list(self.state.shown)
-        self.state.apply_filter(self.state.filter_text)
-        if self.state.shown != before:
+    def _refilter(self, hosts: list[str] | set[str]) -> None:
+        """Hosts whose state changed: only they can enter or leave the filter."""
+        if self.state.refilter(hosts):
             self.grid.hosts_changed()
             self.grid.border_title = self._grid_title()
