@@ -11,7 +11,7 @@ for gauges). A selector names a sample (``http_requests_total``), a counter's fa
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -68,7 +68,7 @@ class Page:
     labels: dict[str, set[str]] = field(default_factory=dict)  # label names per sample name
 
 
-def series_key(labels: dict[str, str], skip: str | None = None) -> str:
+def series_key(labels: Mapping[str, str], skip: str | None = None) -> str:
     return ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != skip)
 
 
@@ -113,28 +113,32 @@ def _parse(text: str, wanted: list[Pick]) -> Page:
             for pick in relevant:
                 if sample.name not in _sample_names(pick.selector, pick.kind, family.type):
                     continue
-                # The series exists on the page (a selector that matches none of it is
-                # zero, e.g. no 5xx yet), unlike a metric the page does not have at all.
-                bucket = page.readings.setdefault(pick.key, {})
-                labels = page.labels.setdefault(sample.name, set())
-                if len(labels) < 100:
-                    labels.update(k for k in sample.labels if k != "le")
-                if pick.kind == BUCKETS:
-                    le = sample.labels.get("le")
-                    bound = _bound(le)
-                    if bound is None:
-                        continue  # a bucket without a numeric bound cannot be used
-                    rest = {k: v for k, v in sample.labels.items() if k != "le"}
-                    if not pick.selector.matches(rest):
-                        continue
-                    key = f"{bound}|{sample.name}{{{series_key(rest)}}}"
-                elif pick.selector.matches(sample.labels):
-                    kind = "c" if counter or sample.name.endswith(_SUFFIXES) else "g"
-                    key = f"{kind}:{sample.name}{{{series_key(sample.labels)}}}"
-                else:
-                    continue
-                bucket[key] = bucket.get(key, 0.0) + value
+                counted = counter or sample.name.endswith(_SUFFIXES)
+                add_sample(page, pick, sample.name, sample.labels, value, counted)
     return page
+
+
+def add_sample(
+    page: Page, pick: Pick, name: str, labels: Mapping[str, str], value: float, counter: bool
+) -> None:
+    """One sample into ``pick``'s reading. The series exists on the page (a selector that
+    matches none of it is zero, e.g. no 5xx yet), unlike a metric the page does not have at
+    all; a bucket without a numeric bound cannot be used."""
+    bucket = page.readings.setdefault(pick.key, {})
+    seen = page.labels.setdefault(name, set())
+    if len(seen) < 100:
+        seen.update(k for k in labels if k != "le")
+    if pick.kind == BUCKETS:
+        bound = _bound(labels.get("le"))
+        rest = {k: v for k, v in labels.items() if k != "le"}
+        if bound is None or not pick.selector.matches(rest):
+            return
+        key = f"{bound}|{name}{{{series_key(rest)}}}"
+    elif pick.selector.matches(labels):
+        key = f"{'c' if counter else 'g'}:{name}{{{series_key(labels)}}}"
+    else:
+        return
+    bucket[key] = bucket.get(key, 0.0) + value
 
 
 def _bound(le: str | None) -> str | None:

@@ -49,7 +49,7 @@ from typing import Any
 
 from canarytui.config import Host
 from canarytui.config.model import Prometheus
-from canarytui.metrics.page import BUCKETS, NAMES_KEPT, Page, Pick, series_key
+from canarytui.metrics.page import BUCKETS, NAMES_KEPT, Page, Pick, add_sample
 from canarytui.textsafe import harmless
 
 ANSWER_LIMIT = 8 * 1024 * 1024  # bytes of one answer read at most
@@ -131,33 +131,10 @@ def to_page(series: Sequence[Series], wanted: Sequence[Pick], types: dict[str, s
             page.names.add(name)
         if math.isnan(value):
             continue
+        counter = name.endswith(_SUFFIXES) or types.get(name) in _COUNTERS
         for pick in by_name.get(name, []):
-            bucket = page.readings.setdefault(pick.key, {})
-            seen = page.labels.setdefault(name, set())
-            if len(seen) < 100:
-                seen.update(k for k in labels if k != "le")
-            if pick.kind == BUCKETS:
-                bound = _bound(labels.get("le"))
-                rest = {k: v for k, v in labels.items() if k != "le"}
-                if bound is None or not pick.selector.matches(rest):
-                    continue
-                key = f"{bound}|{name}{{{series_key(rest)}}}"
-            elif pick.selector.matches(labels):
-                counter = name.endswith(_SUFFIXES) or types.get(name) in _COUNTERS
-                key = f"{'c' if counter else 'g'}:{name}{{{series_key(labels)}}}"
-            else:
-                continue
-            bucket[key] = bucket.get(key, 0.0) + value
+            add_sample(page, pick, name, labels, value, counter)
     return page
-
-
-def _bound(le: str | None) -> str | None:
-    """A bucket's upper bound normalised as the page parser does (``0.5``, ``inf``)."""
-    try:
-        value = float(le) if le is not None else math.nan
-    except ValueError:
-        return None
-    return None if math.isnan(value) else repr(value)
 
 
 async def probe_page(
