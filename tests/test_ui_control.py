@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import edit_env
-from test_ui_stories import type_version
+from test_ui_stories import deploy_by_keys, type_version
 from test_ui_support import until
 
 from canarytui import events as ev
@@ -57,15 +57,7 @@ def asking(fleet: DemoFleet, tmp_path: Path) -> Path:
 
 async def deploy_canary(pilot: Any, app: CanaryApp, fleet: DemoFleet, version: str) -> None:
     engine = app.engine
-    await until(
-        pilot,
-        lambda: all(engine.versions.get(h) == "1.0.0" for h in fleet.host_names),
-        10,
-        "versions discovered",
-    )
-    await pilot.press("d")
-    await type_version(pilot, version)
-    await pilot.press("enter", "y")
+    await deploy_by_keys(pilot, app, fleet, version)
     await until(
         pilot,
         lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ui_stories import USER, fleet, make_app, type_version
+from test_ui_stories import USER, deploy_by_keys, fleet, make_app
 from test_ui_support import FIXED_TIME, THEMES, record_notifications, until, write_env
 from textual.pilot import Pilot
 
@@ -189,15 +189,7 @@ async def test_bad_release_replayed_from_history_touches_no_host(
     engine = app.engine
     notes = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
-        await until(
-            pilot,
-            lambda: all(engine.versions.get(h) == "1.0.0" for h in fleet.host_names),
-            10,
-            "versions discovered",
-        )
-        await pilot.press("d")
-        await type_version(pilot, BAD)
-        await pilot.press("enter", "y")
+        await deploy_by_keys(pilot, app, fleet, BAD)
         await until(
             pilot,
             lambda: engine.phase is ev.Phase.ROLLED_BACK and not engine.busy,

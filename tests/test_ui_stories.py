@@ -52,20 +52,25 @@ async def type_version(pilot, version: str) -> None:  # type: ignore[no-untyped-
     await pilot.press(*[{".": "full_stop", "-": "minus"}.get(c, c) for c in version])
 
 
+async def deploy_by_keys(pilot, app: CanaryApp, fleet: DemoFleet, version: str) -> None:  # type: ignore[no-untyped-def]
+    """Once every host's version is known: ``d VERSION enter y``."""
+    engine = app.engine
+    await until(
+        pilot,
+        lambda: all(engine.versions.get(h) == "1.0.0" for h in fleet.host_names),
+        10,
+        "versions discovered",
+    )
+    await pilot.press("d")
+    await type_version(pilot, version)
+    await pilot.press("enter", "y")
+
+
 async def test_good_release_promoted_in_waves_by_keys(fleet: DemoFleet, tmp_path: Path) -> None:
     app = make_app(fleet, tmp_path / "state")
     engine = app.engine
     async with app.run_test(size=SIZE) as pilot:
-        await until(
-            pilot,
-            lambda: all(engine.versions.get(h) == "1.0.0" for h in fleet.host_names),
-            10,
-            "versions discovered",
-        )
-        await pilot.press("d")
-        await type_version(pilot, "1.1.0")
-        await pilot.press("enter")
-        await pilot.press("y")
+        await deploy_by_keys(pilot, app, fleet, "1.1.0")
         await until(
             pilot,
             lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
