@@ -5,13 +5,13 @@ the hosts and in the journal."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import edit_env
-from test_ui_stories import deploy_by_keys, type_version
+from test_ui_stories import deploy_by_keys, running_fleet, type_version
 from test_ui_support import until
 
 from canarytui import events as ev
@@ -30,13 +30,9 @@ BROKEN = "broken"
 
 
 @pytest.fixture
-async def fleet() -> DemoFleet:
-    demo = DemoFleet(hosts=6, analysis_duration=2.0, interval=0.3, tick=0.3, traffic=12.0)
-    await asyncio.wait_for(demo.start(), 30)
-    try:
+async def fleet() -> AsyncIterator[DemoFleet]:
+    async with running_fleet(6) as demo:
         yield demo
-    finally:
-        await asyncio.wait_for(demo.stop(), 30)
 
 
 def make_app(env_path: Path, state: Path) -> CanaryApp:

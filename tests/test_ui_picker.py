@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 from test_releases import record
+from test_ui_stories import USER, make_app, running_fleet
+from test_ui_stories import type_version as type_text
 from test_ui_support import Script, settle, until
 from textual.pilot import Pilot
 from textual.widgets import Static
@@ -34,26 +36,16 @@ from canarytui.ui.screens.fleet import FleetScreen
 from canarytui.ui.screens.version import VersionScreen
 from canarytui.ui.widgets.release_list import ReleaseList
 
-USER = "picker-operator"
 SIZE = (120, 40)
-DEMO_RELEASES = ["1.5.0-slow", "1.4.0-dead", "1.3.0-bad", "1.2.0", "1.1.0", "1.0.0"]
-KEY_NAMES = {".": "full_stop", "-": "minus"}
 
 
 @pytest.fixture
 async def fleet() -> AsyncIterator[DemoFleet]:
-    demo = DemoFleet(hosts=4, analysis_duration=2.0, interval=0.3, tick=0.3, traffic=12.0)
-    await asyncio.wait_for(demo.start(), 30)
-    try:
+    async with running_fleet(4) as demo:
         yield demo
-    finally:
-        await asyncio.wait_for(demo.stop(), 30)
 
 
-def make_app(fleet: DemoFleet, state: Path) -> CanaryApp:
-    env = load_env(fleet.env_path)
-    journal = Journal(state)
-    return CanaryApp(env, journal, engine=Engine(env, journal, user=USER))
+DEMO_RELEASES = ["1.5.0-slow", "1.4.0-dead", "1.3.0-bad", "1.2.0", "1.1.0", "1.0.0"]
 
 
 async def discovered(pilot: Pilot[Any], app: CanaryApp, fleet: DemoFleet) -> None:
@@ -74,10 +66,6 @@ async def open_picker(pilot: Pilot[Any], app: CanaryApp) -> VersionScreen:
     await until(pilot, lambda: not screen.listing, 15, "the releases listed")
     await pilot.pause()
     return screen
-
-
-async def type_text(pilot: Pilot[Any], text: str) -> None:
-    await pilot.press(*[KEY_NAMES.get(c, c) for c in text])
 
 
 def shown(screen: VersionScreen) -> list[str]:

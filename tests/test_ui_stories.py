@@ -10,6 +10,8 @@ happen in the analysis view.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -32,14 +34,21 @@ USER = "story-operator"
 SIZE = (120, 40)
 
 
-@pytest.fixture
-async def fleet() -> DemoFleet:
-    demo = DemoFleet(hosts=4, analysis_duration=2.0, interval=0.3, tick=0.3, traffic=12.0)
+@contextlib.asynccontextmanager
+async def running_fleet(hosts: int) -> AsyncIterator[DemoFleet]:
+    """A demo fleet with a 2 s analysis, busy enough that a good release passes on it."""
+    demo = DemoFleet(hosts=hosts, analysis_duration=2.0, interval=0.3, tick=0.3, traffic=12.0)
     await asyncio.wait_for(demo.start(), 30)
     try:
         yield demo
     finally:
         await asyncio.wait_for(demo.stop(), 30)
+
+
+@pytest.fixture
+async def fleet() -> AsyncIterator[DemoFleet]:
+    async with running_fleet(4) as demo:
+        yield demo
 
 
 def make_app(fleet: DemoFleet, state: Path) -> CanaryApp:

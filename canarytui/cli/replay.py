@@ -17,7 +17,6 @@ from canarytui.cli import runner
 from canarytui.cli.args import EXIT_ERROR, EXIT_INVALID, EXIT_OK
 from canarytui.config import Environment, load_env
 
-LATEST_SHOWN = 5
 MIN_SPEED, MAX_SPEED = 0.1, 1000.0  # as canarytui.ui.replay, which is not imported early
 
 
@@ -29,10 +28,10 @@ def replay(args: argparse.Namespace) -> int:
     env = load_env(args.env)
     journal = runner.journal(args)
     try:
-        deployment = _deployment(journal, env, args.id)
-        if deployment is None:
+        record = runner.deployment_by_id(journal, env, args.id, "replay")
+        if record is None:
             return EXIT_INVALID
-        return _run(env, journal, deployment, speed, args.theme)
+        return _run(env, journal, record.id, speed, args.theme)
     finally:
         journal.close()
 
@@ -50,29 +49,6 @@ def _speed(text: str) -> float | None:
         )
         return None
     return speed
-
-
-def _deployment(journal: Any, env: Environment, given: str) -> int | None:
-    """The deployment number if it is one of ``env``'s, else None (said on stderr)."""
-    where = f"{env.name}/{env.app}"
-    records = journal.history(env.name, env.app, limit=LATEST_SHOWN)
-    if records:
-        latest = "; the latest: " + ", ".join(
-            f"#{r.id} {r.version} ({r.outcome or 'open: ' + r.phase_label})" for r in records
-        )
-    else:
-        latest = f"; it has none yet in {journal.path}"
-    text = given.strip().removeprefix("#")
-    number = int(text) if text.isdigit() else None
-    record = journal.deployment(number) if number is not None else None
-    if record is not None and (record.env, record.app) == (env.name, env.app):
-        return record.id
-    if number is None:
-        problem = f"the deployment ID must be a number (as canarytui history shows), got {given!r}"
-    else:
-        problem = f"no deployment #{number} of {where} in the journal"
-    print(f"canarytui: replay: {problem}{latest} (canarytui history {env.path})", file=sys.stderr)
-    return None
 
 
 def _run(env: Environment, journal: Any, deployment: int, speed: float, theme: str | None) -> int:

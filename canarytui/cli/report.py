@@ -20,7 +20,6 @@ from canarytui.cli import runner
 from canarytui.cli.args import EXIT_INVALID, EXIT_OK
 from canarytui.config import Environment, load_env
 
-LATEST_SHOWN = 5
 VALUES_SHOWN = 60  # values of one rule on one host in the "over the window" table
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&!#])")
 
@@ -52,34 +51,15 @@ def report(args: argparse.Namespace) -> int:
 
 def _record(journal: Any, env: Environment, given: str | None) -> Any:
     """The deployment asked for (default: the last) if it is ``env``'s, else None (said)."""
-    where = f"{env.name}/{env.app}"
-    records = journal.history(env.name, env.app, limit=LATEST_SHOWN)
-    if given is None:
-        if records:
-            return records[0]
-        print(
-            f"canarytui: report: {where} has no deployment in {journal.path} yet",
-            file=sys.stderr,
-        )
-        return None
-    text = given.strip().removeprefix("#")
-    number = int(text) if text.isdigit() and len(text) < 19 else None
-    record = journal.deployment(number) if number is not None else None
-    if record is not None and (record.env, record.app) == (env.name, env.app):
-        return record
-    if number is None:
-        problem = f"the deployment ID must be a number (as canarytui history shows), got {given!r}"
-    else:
-        problem = f"no deployment #{number} of {where} in the journal"
-    latest = (
-        "; the latest: "
-        + ", ".join(
-            f"#{r.id} {r.version} ({r.outcome or 'open: ' + r.phase_label})" for r in records
-        )
-        if records
-        else f"; it has none yet in {journal.path}"
+    if given is not None:
+        return runner.deployment_by_id(journal, env, given, "report")
+    records = journal.history(env.name, env.app, limit=1)
+    if records:
+        return records[0]
+    print(
+        f"canarytui: report: {env.name}/{env.app} has no deployment in {journal.path} yet",
+        file=sys.stderr,
     )
-    print(f"canarytui: report: {problem}{latest} (canarytui history {env.path})", file=sys.stderr)
     return None
 
 

@@ -11,6 +11,34 @@ from typing import Any
 from canarytui.cli.printers import HumanPrinter, JsonPrinter
 from canarytui.config import Environment
 
+LATEST_SHOWN = 5  # deployments named when an ID is not one
+
+
+def deployment_by_id(journal: Any, env: Environment, given: str, command: str) -> Any:
+    """The deployment ``given`` (``12`` or ``#12``) if it is ``env``'s, else None, after
+    saying on stderr why and which are the latest (for `replay` and `report`)."""
+    where = f"{env.name}/{env.app}"
+    text = given.strip().removeprefix("#")
+    number = int(text) if text.isdigit() and len(text) < 19 else None  # SQLite's integers
+    record = journal.deployment(number) if number is not None else None
+    if record is not None and (record.env, record.app) == (env.name, env.app):
+        return record
+    if number is None:
+        problem = f"the deployment ID must be a number (as canarytui history shows), got {given!r}"
+    else:
+        problem = f"no deployment #{number} of {where} in the journal"
+    records = journal.history(env.name, env.app, limit=LATEST_SHOWN)
+    if records:
+        latest = "; the latest: " + ", ".join(
+            f"#{r.id} {r.version} ({r.outcome or 'open: ' + r.phase_label})" for r in records
+        )
+    else:
+        latest = f"; it has none yet in {journal.path}"
+    print(
+        f"canarytui: {command}: {problem}{latest} (canarytui history {env.path})", file=sys.stderr
+    )
+    return None
+
 
 def journal(args: argparse.Namespace) -> Any:
     """The journal in `--state-dir` (or the default state dir); imported only when needed."""
