@@ -257,7 +257,7 @@ def test_releases_as_the_rules_see_them(tmp_path: Path, seed: int) -> None:
 def test_dead_release_fails_its_health_file(tmp_path: Path) -> None:
     app = run_app(tmp_path, "1.4.0-dead", seconds=1)
     app.sync()
-    assert (app.sandbox / "run" / "health").read_text() == "fail\n"
+    assert (app.sandbox / "run" / "health").read_text() == "fail 1.4.0-dead\n"
     assert (app.sandbox / "run" / "metrics.prom").read_text() == app.metrics_text()
 
 

@@ -341,8 +341,10 @@ class SimulatedApp:
         self._log_size += len(data)
 
     def _write_health(self) -> None:
+        # Readiness names the release it is for, as a /health route that reports its
+        # build does: a check right after a switch sees the old process as not ready.
         healthy = self.version is not None and release_of(self.version).healthy
-        state = "ok" if healthy else "fail"
+        state = f"{'ok' if healthy else 'fail'} {self.version or '-'}"
         if state != self._health:
             write_atomic(self._run / "health", state + "\n")
             self._health = state

@@ -34,6 +34,11 @@ WARMUP_SHARE = 5
 # MIN_INTERVALS); below twice that many judged intervals a late probe or two can leave it
 # short, so the demo file makes the rule optional.
 STATISTICAL_INTERVALS = 10
+# Shell builtins only: it runs on every probe of every watched host.
+HEALTH_CHECK = (
+    '{ read -r state release < run/health && read -r now < current/VERSION; } 2>/dev/null'
+    ' && [ "$state $release" = "ok $now" ] && [ ! -e run/restart ]'
+)
 _COMMENT_COLUMN = 30
 
 
@@ -132,8 +137,9 @@ def render_env(
         "      run: touch run/restart",
         "  # No rollback list: rolling back runs these steps again with the previous version.",
         "health:",
-        "  # Exit 0 = healthy: the app's own readiness, as its /health route would answer.",
-        "  check: " + q('test "$(cat run/health 2>/dev/null)" = ok'),
+        "  # Exit 0 = healthy: the app's own readiness, as its /health route would answer:",
+        "  # ready, on the release `current` points at, no restart waiting.",
+        "  check: " + q(HEALTH_CHECK),
         "  # The metrics page, read over SSH (a real app: curl -fsS localhost:8000/metrics).",
         "  metrics: cat run/metrics.prom",
         _c(f"  interval: {duration(interval)}", "how often watched hosts are probed"),

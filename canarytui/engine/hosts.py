@@ -65,10 +65,14 @@ class HostWork:
                 return False
             values = ctx.env.placeholders(name, version, ctx.state.previous.get(name))
             ctx.bus.host(name, ev.HostState.DEPLOYING)
-            # The steps (hooks around them) go as one script: one round trip.
-            ok = await self.run_steps(name, self.commands(ctx.env.deploy.steps, values))
+            # The steps (hooks around them) and a first health probe go as one script:
+            # one round trip. A probe that fails there is not a failure yet: the gate's
+            # own tries follow.
+            plan = self.commands(ctx.env.deploy.steps, values)
+            probe = (render(ctx.env.health.check, values), ctx.env.health.timeout)
+            ok, healthy = await self.run_steps(name, plan, probe=probe)
             touched = True
-            if not ok or not await self.health_gate(name, values):
+            if not ok or not (healthy or await self.health_gate(name, values)):
                 return False
         except StepsFailed as exc:
             # Lost mid-way, the release may be half there: FAILED gets it rolled back.
@@ -107,7 +111,7 @@ class HostWork:
                 return False
             ctx.bus.host(name, ev.HostState.ROLLING_BACK)
             plan = self.commands(steps, values, "rollback")
-            ok = await self.run_steps(name, plan, failed=ev.HostState.ROLLBACK_FAILED)
+            ok, _ = await self.run_steps(name, plan, failed=ev.HostState.ROLLBACK_FAILED)
             if not ok:
                 return False
         except StepsFailed as exc:
@@ -138,23 +142,32 @@ class HostWork:
         name: str,
         plan: list[tuple[str, str, str]],
         failed: ev.HostState = ev.HostState.FAILED,
-    ) -> bool:
+        probe: tuple[str, float] | None = None,
+    ) -> tuple[bool, bool]:
         """A host's steps as one script (one round trip), each reported as it ends.
 
         Each step keeps the command timeout. A step that fails stops the script (False);
         one that times out is reported, the script's process group is stopped on the
         host, and ``StepsFailed`` is raised (as for any SSH error during the steps).
+        ``probe`` (command, timeout) runs after the last step, in the same script; it is
+        no step (nothing is reported of it): the second value says whether it passed.
         """
         if not plan:
-            return True
+            return True, False
         ctx = self.ctx
         script: list[tuple[str, float | None]] = [(command, None) for _, _, command in plan]
+        if probe is not None:
+            script.append(probe)
         reported = 0  # steps that ended
         ended_at = time.monotonic()
         ok = True
+        passed = False
 
         def done(i: int, result: CommandResult) -> None:
-            nonlocal reported, ended_at, ok
+            nonlocal reported, ended_at, ok, passed
+            if i == len(plan):
+                passed = result.ok
+                return
             reported, ended_at, ok = i + 1, time.monotonic(), ok and result.ok
             step, action, _ = plan[i]
             self.emit_step(name, step, action, result.exit_status, result.output, result.duration)
@@ -168,11 +181,13 @@ class HostWork:
         try:
             await ctx.fleet.run_steps(name, script, done)
         except SshError as exc:
-            if isinstance(exc, CommandTimeout) and reported < len(plan):
+            if isinstance(exc, CommandTimeout) and reported == len(plan):
+                return ok, False  # the probe timed out (and was stopped): the gate follows
+            if isinstance(exc, CommandTimeout):
                 step, action, _ = plan[reported]
                 self.emit_step(name, step, action, None, str(exc), time.monotonic() - ended_at)
             raise StepsFailed(exc, touched=reported > 0) from exc
-        return ok and reported == len(plan)
+        return ok and reported == len(plan), passed
 
     def emit_step(
         self,
