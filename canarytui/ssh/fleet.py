@@ -1,7 +1,9 @@
 """The fleet over SSH: one persistent connection per host, reused for every command.
 
 Version discovery, locks, hooks, steps, health checks, metrics and log streams all go
-through the same connection. Concurrency is bounded by ``ssh.max_parallel``; every
+through the same connection; one nothing has used for ``IDLE_CLOSE`` seconds is closed (the
+next use reopens it), so what an open environment costs follows what is watched, not the
+size of the fleet. Concurrency is bounded by ``ssh.max_parallel``; every
 connect and every command has a timeout, so a dead or hung host is marked within its
 timeout and never holds up the others. A command that times out, or whose caller gives
 up on it, is stopped on the host (its whole process group) before that host is used again.
@@ -12,21 +14,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 
 import asyncssh
 
 from canarytui.config import Environment, Host
 from canarytui.ssh.connect import Connector
 from canarytui.ssh.errors import CommandLost, CommandResult, CommandTimeout, Unreachable
-from canarytui.ssh.remote import LineSplitter, Marker, OutputTail, StepTails, kill_script
+from canarytui.ssh.jobs import CONNECTION_ERRORS, Job, Script, discard
+from canarytui.ssh.remote import LineSplitter, Marker, kill_script
 
 OUTPUT_LIMIT = 64 * 1024  # bytes of each stream of a command kept (the tail)
 LINE_LIMIT = 8 * 1024  # bytes of one streamed log line kept
 STOP_TIMEOUT = 5.0  # to stop a timed-out command on its host
 CLOSE_TIMEOUT = 5.0
+IDLE_CLOSE = 30.0  # seconds unused before a connection is closed
+_SWEEP_EVERY = 5.0
+_CONNECTION_ERRORS = CONNECTION_ERRORS
 _CHUNK = 64 * 1024
-_CONNECTION_ERRORS = (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError)
 
 
 class Fleet:
@@ -43,6 +48,9 @@ class Fleet:
         self.marker = Marker()
         self.known_hosts = self._connector.known_hosts
         self.connects = 0  # connections opened, for tests and benches
+        self._busy: dict[str, int] = {}  # commands and streams in flight, per host
+        self._used: dict[str, float] = {}  # when each open connection was last used
+        self._swept = time.monotonic()
 
     def host(self, name: str) -> Host:
         return self._hosts[name]
@@ -61,6 +69,38 @@ class Fleet:
             self.connects += 1
             self._connections[name] = (conn, client)
             return conn
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._connections)
+
+    @contextlib.contextmanager
+    def _use(self, name: str) -> Iterator[None]:
+        """A command or stream on ``name`` is in flight: its connection is not idle."""
+        self._sweep()
+        self._busy[name] = self._busy.get(name, 0) + 1
+        try:
+            yield
+        finally:
+            self._busy[name] -= 1
+            if not self._busy[name]:
+                del self._busy[name]
+            self._used[name] = time.monotonic()
+
+    def _sweep(self) -> None:
+        """Close the connections nothing has used for ``IDLE_CLOSE`` seconds."""
+        now = time.monotonic()
+        if now - self._swept < _SWEEP_EVERY:
+            return
+        self._swept = now
+        idle = [n for n, t in self._used.items() if now - t > IDLE_CLOSE]
+        for name in idle:
+            if name in self._busy or name in self._stopping:
+                continue
+            del self._used[name]
+            known = self._connections.pop(name, None)
+            if known is not None:
+                known[0].close()
 
     def drop(self, name: str) -> None:
         """Forget a host's connection (after a hang or loss); the next use reconnects."""
@@ -103,10 +143,16 @@ class Fleet:
         host = self._hosts[name]
         seconds = timeout if timeout is not None else self.env.ssh.command_timeout
         await self._settle(name)
+        with self._use(name):
+            return await self._run(host, name, command, seconds, limit)
+
+    async def _run(
+        self, host: Host, name: str, command: str, seconds: float, limit: int
+    ) -> CommandResult:
         async with self._slots:
             conn = await self.connection(name)
             started = time.monotonic()
-            job = _Job(self.marker, limit)
+            job = Job(self.marker, limit)
             try:
                 await asyncio.wait_for(job.run(conn, command), seconds)
             except TimeoutError:
@@ -147,29 +193,30 @@ class Fleet:
         """
         host = self._hosts[name]
         await self._settle(name)
-        async with self._slots:
-            conn = await self.connection(name)
-            job = _Script(self.marker, limit)
-            default = self.env.ssh.command_timeout
-            timeouts = [default if t is None else t for _, t in steps]
-            try:
-                await job.run(conn, [c for c, _ in steps], timeouts, done)
-            except TimeoutError:
-                job.close()
-                seconds = timeouts[len(job.reported)]
-                stopped = await self._stop(name, job.pgid)
-                raise CommandTimeout(
-                    host, f"command timed out after {seconds:g}s; {stopped}"
-                ) from None
-            except _CONNECTION_ERRORS as exc:
-                self.drop(name)
-                raise CommandLost(host, f"connection lost during a command: {exc}") from None
-            except BaseException:
-                # The caller gave up (cancelled), or reporting a step failed: the steps
-                # left must not go on on the host.
-                job.close()
-                self._stop_later(name, job.pgid, job.finished)
-                raise
+        with self._use(name):
+            async with self._slots:
+                conn = await self.connection(name)
+                job = Script(self.marker, limit)
+                default = self.env.ssh.command_timeout
+                timeouts = [default if t is None else t for _, t in steps]
+                try:
+                    await job.run(conn, [c for c, _ in steps], timeouts, done)
+                except TimeoutError:
+                    job.close()
+                    seconds = timeouts[len(job.reported)]
+                    stopped = await self._stop(name, job.pgid)
+                    raise CommandTimeout(
+                        host, f"command timed out after {seconds:g}s; {stopped}"
+                    ) from None
+                except _CONNECTION_ERRORS as exc:
+                    self.drop(name)
+                    raise CommandLost(host, f"connection lost during a command: {exc}") from None
+                except BaseException:
+                    # The caller gave up (cancelled), or reporting a step failed: the steps
+                    # left must not go on on the host.
+                    job.close()
+                    self._stop_later(name, job.pgid, job.finished)
+                    raise
 
     async def stream(self, name: str, command: str) -> AsyncIterator[str]:
         """Lines a long-running command prints (a log tail); stopped when the caller stops.
@@ -178,6 +225,12 @@ class Fleet:
         """
         host = self._hosts[name]
         await self._settle(name)
+        with self._use(name):
+            async with contextlib.aclosing(self._stream(host, name, command)) as lines:
+                async for line in lines:
+                    yield line
+
+    async def _stream(self, host: Host, name: str, command: str) -> AsyncGenerator[str]:
         conn = await self.connection(name)
         try:
             proc = await conn.create_process(self.marker.wrap(command), encoding=None)
@@ -185,7 +238,7 @@ class Fleet:
             self.drop(name)
             raise Unreachable(host, f"connection lost: {exc}") from None
         lines = LineSplitter(self.marker, LINE_LIMIT)
-        drain = asyncio.ensure_future(_discard(proc.stderr))
+        drain = asyncio.ensure_future(discard(proc.stderr))
         ended = False
         try:
             while data := await proc.stdout.read(_CHUNK):
@@ -232,133 +285,6 @@ class Fleet:
         if pending is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(pending)
-
-
-class _Job:
-    """One command on one host: its two output streams, its process group, its exit."""
-
-    def __init__(self, marker: Marker, limit: int) -> None:
-        self.marker = marker
-        self.stdout = OutputTail(marker, limit)
-        self.stderr = OutputTail(marker, limit)
-        self.exit_status = 255
-        self.finished = False
-        self._proc: asyncssh.SSHClientProcess[bytes] | None = None
-
-    @property
-    def pgid(self) -> int | None:
-        return self.stdout.pgid
-
-    async def run(self, conn: asyncssh.SSHClientConnection, command: str) -> None:
-        proc = await conn.create_process(self.marker.wrap(command), encoding=None)
-        self._proc = proc
-        await asyncio.gather(_pump(proc.stdout, self.stdout), _pump(proc.stderr, self.stderr))
-        await proc.wait_closed()
-        self.finished = True
-        status = proc.exit_status
-        # Killed by a signal, or the channel closed without a status: 255, as ssh says.
-        self.exit_status = 255 if status is None or status < 0 else status
-
-    def close(self) -> None:
-        if self._proc is not None:
-            self._proc.close()
-
-
-class _Script:
-    """Several commands as one script on one host: each one's output, status and time."""
-
-    def __init__(self, marker: Marker, limit: int) -> None:
-        self.marker = marker
-        self.stdout = StepTails(marker, limit)
-        self.stderr = StepTails(marker, limit)
-        self.reported: list[int] = []
-        self.finished = False
-        self._changed = asyncio.Event()
-        self._eof = 0  # streams ended (or their pumps stopped)
-        self._proc: asyncssh.SSHClientProcess[bytes] | None = None
-
-    @property
-    def pgid(self) -> int | None:
-        return self.stdout.pgid
-
-    async def run(
-        self,
-        conn: asyncssh.SSHClientConnection,
-        commands: list[str],
-        timeouts: list[float],
-        done: Callable[[int, CommandResult], None],
-    ) -> None:
-        started = time.monotonic()
-        proc = await conn.create_process(self.marker.script(commands), encoding=None)
-        self._proc = proc
-        pumps = asyncio.gather(
-            self._pump(proc.stdout, self.stdout), self._pump(proc.stderr, self.stderr)
-        )
-        try:
-            for i, seconds in enumerate(timeouts):
-                await asyncio.wait_for(self._step_ended(i), seconds)
-                ended = i < len(self.stdout.ended) and i < len(self.stderr.ended)
-                if not ended:  # the shell ended within the step: what it left is its output
-                    await pumps
-                    await proc.wait_closed()
-                    self.finished = True
-                out, status = self._part(self.stdout, i, proc.exit_status)
-                err = self._part(self.stderr, i, None)[0]
-                # Killed by a signal, or no status told: 255, as ssh says.
-                status = 255 if status is None or status < 0 else status
-                now = time.monotonic()
-                self.reported.append(i)
-                done(
-                    i,
-                    CommandResult(status, out.text(), err.text(), now - started, out.cut + err.cut),
-                )
-                started = now
-                if status != 0 or not ended:
-                    break
-            await pumps
-            await proc.wait_closed()
-            self.finished = True
-        finally:
-            if not pumps.done():
-                pumps.cancel()
-            with contextlib.suppress(BaseException):
-                await pumps
-
-    @staticmethod
-    def _part(tails: StepTails, i: int, status: int | None) -> tuple[OutputTail, int | None]:
-        """Step ``i``'s output and status on one stream (after the end, what is left)."""
-        if i < len(tails.ended):
-            return tails.ended[i]
-        return tails.finish(), status
-
-    async def _step_ended(self, i: int) -> None:
-        while not ((i < len(self.stdout.ended) and i < len(self.stderr.ended)) or self._eof == 2):
-            self._changed.clear()
-            await self._changed.wait()
-
-    async def _pump(self, reader: asyncssh.SSHReader[bytes], tails: StepTails) -> None:
-        try:
-            while data := await reader.read(_CHUNK):
-                tails.feed(data)
-                self._changed.set()
-        finally:
-            self._eof += 1
-            self._changed.set()
-
-    def close(self) -> None:
-        if self._proc is not None:
-            self._proc.close()
-
-
-async def _pump(reader: asyncssh.SSHReader[bytes], tail: OutputTail) -> None:
-    while data := await reader.read(_CHUNK):
-        tail.feed(data)
-
-
-async def _discard(reader: asyncssh.SSHReader[bytes]) -> None:
-    with contextlib.suppress(*_CONNECTION_ERRORS, asyncssh.Error):
-        while await reader.read(_CHUNK):
-            pass
 
 
 class _Client(asyncssh.SSHClient):
