@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 
 import pytest
+
 from canarytui.config import load_env
 from canarytui.demo import DemoFleet
 from canarytui.ssh import Fleet

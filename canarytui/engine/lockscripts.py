@@ -46,6 +46,15 @@ def _show(path: str) -> str:
     return f'head -c {REPLY_LIMIT} "{path}" 2>/dev/null; echo'
 
 
+def _first_line(path: str) -> str:
+    """The file's first line that is not blank, read by the shell itself (no process
+    started: this runs on every host when a deployment starts)."""
+    return (
+        f'while IFS= read -r p || [ -n "$p" ]; do case "$p" in *[![:space:]]*) '
+        f'printf \'%s\\n\' "$p"; break;; esac; p=; done 2>/dev/null < "{path}"; true'
+    )
+
+
 def acquire_command(
     app: str, env: str, owner: Owner, current: str | None = None, previous: str | None = None
 ) -> str:
@@ -69,7 +78,7 @@ def acquire_command(
         script += (
             f'; if [ ! -e "$D/previous" ]; then {{ {current}\n}} > "$D/previous.new" 2>/dev/null'
             f'; mv -f "$D/previous.new" "$D/previous"; fi; echo {_PREFIX}PREVIOUS; '
-            + _show("$D/previous")
+            + _first_line("$D/previous")
         )
     script += f"; else echo {_PREFIX}HELD; {_show('$D/owner')}; fi"
     return script
