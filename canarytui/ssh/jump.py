@@ -41,10 +41,32 @@ class JumpFailed(Exception):
         self.message = message
 
 
+_READ: dict[tuple[str, str | None, int | None], tuple[object, SSHClientConfig]] = {}
+
+
 def ssh_config(host: str, user: str | None = None, port: int | None = None) -> SSHClientConfig:
-    """``~/.ssh/config`` as it applies to ``host`` (read as asyncssh reads it to connect)."""
+    """``~/.ssh/config`` as it applies to ``host`` (read as asyncssh reads it to connect);
+    read again only when the file changed (a fleet asks for every host, some twice)."""
     path = Path("~", ".ssh", "config").expanduser()
     paths = [path] if os.access(path, os.R_OK) else []
+    try:
+        info = path.stat() if paths else None
+        stamp: object = info and (path, info.st_mtime_ns, info.st_size, info.st_ino)
+    except OSError:
+        stamp = None
+    known = _READ.get((host, user, port))
+    if known is not None and known[0] == stamp:
+        return known[1]
+    config = _load(path, paths, host, user, port)
+    if len(_READ) > 20_000:
+        _READ.clear()
+    _READ[(host, user, port)] = (stamp, config)
+    return config
+
+
+def _load(
+    path: Path, paths: list[Path], host: str, user: str | None, port: int | None
+) -> SSHClientConfig:
     try:
         config = SSHClientConfig.load(
             None,
