@@ -65,6 +65,7 @@ class LockKeeper:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.holding: set[str] = set()
+        ctx.fleet.pinned = self.holding  # the deployment's connections are kept open
         # After a take-over, the note the release leaves on the hosts for the first machine.
         self.takeover_note: dict[str, Any] | None = None
 

@@ -138,7 +138,6 @@ class Connector:
         timeout = self.ssh.connect_timeout
         missing: list[str] = []
         agent: asyncssh.SSHAgentClient | None = None
-        shown_user = user or str(config.get("User") or getpass.getuser())
         try:
             missing, agent = await self._keys(config, options, timeout)
             # asyncssh bounds the handshake itself; the outer wait is a backstop.
@@ -152,6 +151,7 @@ class Connector:
                 "known_hosts; canarytui never accepts an unverified key.",
             ) from None
         except asyncssh.PermissionDenied as exc:
+            shown_user = user or str(config.get("User") or getpass.getuser())
             raise Failure(
                 AuthRefused,
                 f"login refused for user {shown_user}: {harmless(exc.reason)}"

@@ -14,7 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Container,
+    Iterator,
+    Sequence,
+)
 
 import asyncssh
 
@@ -51,6 +58,9 @@ class Fleet:
         self._busy: dict[str, int] = {}  # commands and streams in flight, per host
         self._used: dict[str, float] = {}  # when each open connection was last used
         self._swept = time.monotonic()
+        # Hosts whose connections stay open however long unused: an open deployment's
+        # (its later waves would otherwise reconnect after the analysis).
+        self.pinned: Container[str] = frozenset()
 
     def host(self, name: str) -> Host:
         return self._hosts[name]
@@ -95,7 +105,7 @@ class Fleet:
         self._swept = now
         idle = [n for n, t in self._used.items() if now - t > IDLE_CLOSE]
         for name in idle:
-            if name in self._busy or name in self._stopping:
+            if name in self._busy or name in self._stopping or name in self.pinned:
                 continue
             del self._used[name]
             known = self._connections.pop(name, None)
