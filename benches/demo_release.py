@@ -1,88 +1,215 @@
-"""The whole canary story at scale, through the real command line.
+"""A real release to a demo fleet through the command line: the engine's overhead, CPU, RSS.
 
-    python benches/demo_release.py --hosts 500
+    python benches/demo_release.py --hosts 1000 [--pause 1] [--profile]
 
-Starts ``canarytui demo --serve --hosts N`` as its own process, then runs
+Starts the demo fleet as its own process (``canarytui demo --serve --hosts N``; above the
+CLI's 500, the same server through ``python -m canarytui.demo --hosts N``), then runs
 ``canarytui deploy ENV 1.1.0 --auto-promote --json`` against it as a second process, and
-prints: time until the fleet's env file path is printed, the deploy's exit status and wall
-time, the time spent in each phase (from the events' own timestamps), the hosts on the new
-version afterwards, and how long Ctrl-C takes to stop the fleet.
+prints:
+
+- the time until the fleet's env file path is printed;
+- the deploy's exit status and wall time, and each phase's time (the events' timestamps);
+- the time in analysis (``analysis_started`` to ``verdict``: the demo's ``duration``, 15 s)
+  and in pauses (``promote.pause``: ``manual`` in the demo file, which the CLI does not
+  wait for; ``--pause 1`` writes a copy of the file with a timed pause of 1 s);
+- the engine's overhead: wall minus analysis minus pauses (quality bar at 1,000 hosts: < 10 s);
+- the deploy process's CPU (user + sys) and peak RSS (``os.wait4``; the traffic hooks it
+  runs are its children and count in its CPU), and the demo server's CPU over the same span
+  (``/proc/PID/stat``: its own, and that of the shells it ran for the commands);
+- the hosts on the new version afterwards, how long Ctrl-C takes to stop the fleet, and
+  the SSH connections and sessions the fleet served (more connections than hosts: some
+  were closed and opened again).
+
+``--profile`` runs the deploy and the demo server under ``python -m cProfile`` and prints
+the top 20 functions of each by cumulative and by own time (the server's cover its whole
+run; profiling adds its own cost to every figure above).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
+import pstats
+import re
 import signal
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from canarytui.demo.app import read_version  # noqa: E402
+
+CLI_MAX_HOSTS = 500  # `canarytui demo --hosts` refuses more; the demo module takes 2,000
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
-async def main(hosts: int) -> int:
-    state = tempfile.mkdtemp(prefix="canarytui-bench-state-")
-    env = dict(os.environ, CANARYTUI_STATE_DIR=state)
+def start_fleet(
+    hosts: int, env: dict[str, str], profile: str | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """The demo fleet in its own process, and the path of its env file once it is up."""
+    if profile:
+        command = ["-m", "cProfile", "-o", profile, "-m", "canarytui.demo", "--hosts", str(hosts)]
+    elif hosts <= CLI_MAX_HOSTS:
+        command = ["-m", "canarytui", "demo", "--serve", "--hosts", str(hosts)]
+    else:
+        command = ["-m", "canarytui.demo", "--hosts", str(hosts)]
     started = time.perf_counter()
-    fleet = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "canarytui",
-        "demo",
-        "--serve",
-        "--hosts",
-        str(hosts),
-        stdout=asyncio.subprocess.PIPE,
+    fleet = subprocess.Popen(
+        [sys.executable, *command], stdout=subprocess.PIPE, text=True, env=env, cwd=PROJECT_ROOT
+    )
+    assert fleet.stdout is not None
+    env_path = fleet.stdout.readline().strip()
+    if not env_path:
+        raise SystemExit(f"the demo fleet did not start (exit {fleet.wait()})")
+    up = time.perf_counter() - started
+    print(f"demo fleet of {hosts} hosts: env file printed after {up:.2f} s ({env_path})")
+    return fleet, env_path
+
+
+def with_pause(env_path: str, pause: float) -> str:
+    """A copy of the env file with a timed ``promote.pause`` instead of ``manual``."""
+    text = Path(env_path).read_text(encoding="utf-8")
+    text, found = re.subn(r"(?m)^  pause: manual", f"  pause: {pause:g}s", text)
+    if found != 1:
+        raise SystemExit(f"no 'pause: manual' in {env_path}")
+    copy = Path(env_path).with_name("bench-env.yaml")
+    copy.write_text(text, encoding="utf-8")
+    return str(copy)
+
+
+def cpu_of(pid: int) -> tuple[float, float]:
+    """CPU seconds of a live process: its own, and its reaped children's (utime + stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the name: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+    own = int(fields[11]) + int(fields[12])
+    children = int(fields[13]) + int(fields[14])
+    return own / TICKS, children / TICKS
+
+
+def run_deploy(
+    env_path: str, env: dict[str, str], profile: str | None
+) -> tuple[int, float, list[dict[str, Any]], Any, tuple[float, float]]:
+    """The deploy as a child process: exit status, wall time, events, rusage, and the times
+    from its last event to its result line and from that line to its exit."""
+    runner = ["-m", "cProfile", "-o", profile] if profile else []
+    command = [sys.executable, *runner, "-m", "canarytui", "deploy", env_path, "1.1.0"]
+    t0 = time.perf_counter()
+    deploy = subprocess.Popen(
+        [*command, "--auto-promote", "--json"],
+        stdout=subprocess.PIPE,
+        text=True,
         env=env,
         cwd=PROJECT_ROOT,
     )
-    assert fleet.stdout is not None
-    env_path = (await asyncio.wait_for(fleet.stdout.readline(), 60)).decode().strip()
-    up = time.perf_counter() - started
-    print(f"demo --serve --hosts {hosts}: env file printed after {up:.2f} s ({env_path})")
+    assert deploy.stdout is not None
+    lines, arrived = [], []
+    for line in deploy.stdout:
+        lines.append(line)
+        arrived.append(time.perf_counter())
+    _, status, usage = os.wait4(deploy.pid, 0)
+    wall = time.perf_counter() - t0
+    deploy.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    # The result line comes after the hosts' locks are released (no event says so).
+    timed = [i for i, e in enumerate(events) if "at" in e]
+    to_result = arrived[-1] - arrived[timed[-1]] if timed and len(arrived) == len(events) else 0
+    tail = time.perf_counter() - (arrived[-1] if arrived else t0)
+    return deploy.returncode, wall, events, usage, (to_result, tail)
+
+
+def print_phases(events: list[dict[str, Any]], epoch: float, hosts: int) -> None:
+    """Each phase's time, from the events' own timestamps."""
+    phases = [(e["at"], e["phase"], e.get("wave")) for e in events if e["event"] == "phase"]
+    first = next(e["at"] for e in events if e["event"] == "deployment_started")
+    print(f"  start-up, lock + version discovery on {hosts} hosts: {first - epoch:.2f} s")
+    if phases:
+        print(f"  {'started, until a phase':<24} {phases[0][0] - first:7.2f} s")
+    timed = [e for e in events if "at" in e]
+    for (at, phase, wave), nxt in zip(
+        phases, [*phases[1:], (timed[-1]["at"], "", None)], strict=True
+    ):
+        label = f"{phase} {wave}" if wave else phase
+        print(f"  {label:<24} {nxt[0] - at:7.2f} s")
+
+
+def analysis_and_pauses(events: list[dict[str, Any]], pause: float) -> tuple[float, float]:
+    """Seconds in analysis (analysis_started to verdict) and in timed pauses (their notices)."""
+    started = [e["at"] for e in events if e["event"] == "analysis_started"]
+    verdicts = [e["at"] for e in events if e["event"] == "verdict"]
+    analysis = sum(v - s for s, v in zip(started, verdicts, strict=False))
+    paused = sum(
+        1 for e in events if e["event"] == "notice" and "(promote.pause)" in e.get("message", "")
+    )
+    return analysis, paused * pause
+
+
+def print_profile(path: str, what: str) -> None:
+    for order in ("cumulative", "tottime"):
+        print(f"\n--- {what} profile: top 20 by {order}")
+        stats = pstats.Stats(path, stream=sys.stdout)
+        stats.strip_dirs().sort_stats(order).print_stats(20)
+
+
+def main(hosts: int, pause: float | None, profile: bool) -> int:
+    state = tempfile.mkdtemp(prefix="canarytui-bench-state-")
+    env = dict(os.environ, CANARYTUI_STATE_DIR=state)
+    fleet_profile = os.path.join(state, "fleet.prof") if profile else None
+    fleet, env_path = start_fleet(hosts, env, fleet_profile)
+    profile_path = os.path.join(state, "deploy.prof") if profile else None
     try:
-        t0 = time.perf_counter()
+        if pause is not None:
+            env_path = with_pause(env_path, pause)
+        fleet_before = cpu_of(fleet.pid)
         epoch = time.time()
-        deploy = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "canarytui",
-            "deploy",
-            env_path,
-            "1.1.0",
-            "--auto-promote",
-            "--json",
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
-            cwd=PROJECT_ROOT,
+        code, wall, events, usage, (to_result, tail) = run_deploy(env_path, env, profile_path)
+        fleet_after = cpu_of(fleet.pid)
+        print(f"deploy 1.1.0 --auto-promote: exit {code} in {wall:.2f} s")
+        if not any(e["event"] == "deployment_started" for e in events):
+            return 1  # refused before it began: its reason is on stderr above
+        print_phases(events, epoch, hosts)
+        print(f"  last event to the result line (the locks' release): {to_result:.2f} s")
+        print(f"  result line to the process's exit: {tail:.2f} s")
+        analysis, paused = analysis_and_pauses(events, pause or 0.0)
+        overhead = wall - analysis - paused
+        print(f"  analysis {analysis:.2f} s, pauses {paused:.2f} s")
+        print(f"  engine overhead (wall - analysis - pauses): {overhead:.2f} s (bar: < 10 s)")
+        cpu = usage.ru_utime + usage.ru_stime
+        print(
+            f"  deploy process CPU {cpu:.2f} s (user {usage.ru_utime:.2f}, sys "
+            f"{usage.ru_stime:.2f}), peak RSS {usage.ru_maxrss / 1024:.0f} MB"
         )
-        out, _ = await asyncio.wait_for(deploy.communicate(), 600)
-        wall = time.perf_counter() - t0
-        events = [json.loads(line) for line in out.decode().splitlines()]
-        print(f"deploy 1.1.0 --auto-promote: exit {deploy.returncode} in {wall:.2f} s")
-        phases = [(e["at"], e["phase"], e.get("wave")) for e in events if e["event"] == "phase"]
-        first = next(e["at"] for e in events if e["event"] == "deployment_started")
-        print(f"  start-up, lock + version discovery on {hosts} hosts: {first - epoch:.2f} s")
-        for (at, phase, wave), nxt in zip(
-            phases, [*phases[1:], (events[-2]["at"], "", None)], strict=True
-        ):
-            label = f"{phase} {wave}" if wave else phase
-            print(f"  {label:<24} {nxt[0] - at:7.2f} s")
-        done = sum(1 for e in events if e["event"] == "host" and e["state"] == "deployed")
-        print(f"  hosts deployed: {done} of {hosts}")
+        own, shells = (b - a for a, b in zip(fleet_before, fleet_after, strict=True))
+        print(f"  demo server CPU meanwhile: {own:.2f} s, its commands' shells {shells:.2f} s")
+        sandboxes = Path(env_path).parent / "hosts"
+        done = sum(read_version(s) == "1.1.0" for s in sandboxes.iterdir())
+        print(f"  hosts on 1.1.0 after (their current/VERSION): {done} of {hosts}")
+        if profile_path:
+            print_profile(profile_path, "deploy process")
     finally:
         t1 = time.perf_counter()
         fleet.send_signal(signal.SIGINT)
-        code = await asyncio.wait_for(fleet.wait(), 60)
-        print(f"Ctrl-C: fleet exited {code} after {time.perf_counter() - t1:.2f} s")
+        rest, _ = fleet.communicate(timeout=60)
+        print(f"Ctrl-C: fleet exited {fleet.returncode} after {time.perf_counter() - t1:.2f} s")
+        # "demo fleet stopped after N SSH connections and M sessions": all of them the
+        # deploy's, since nothing else used the fleet.
+        print("  " + (rest.strip().splitlines() or ["(the fleet said nothing)"])[-1])
+    if fleet_profile:
+        print_profile(fleet_profile, "demo server (its whole run)")
     return 0
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--hosts", type=int, default=500)
-    raise SystemExit(asyncio.run(main(parser.parse_args().hosts)))
+    parser.add_argument("--hosts", type=int, default=1000)
+    parser.add_argument("--pause", type=float, help="a timed promote.pause, in seconds")
+    parser.add_argument(
+        "--profile", action="store_true", help="the deploy and the demo server under cProfile"
+    )
+    args = parser.parse_args()
+    raise SystemExit(main(args.hosts, args.pause, args.profile))

@@ -424,11 +424,13 @@ async def test_serve_main_in_a_subprocess(monkeypatch: pytest.MonkeyPatch, tmp_p
         assert await asyncio.to_thread(ctl_main, "web-02", "explode") == 2
 
         proc.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(proc.wait(), 15) == 0
+        rest, _ = await asyncio.wait_for(proc.communicate(), 15)
+        assert proc.returncode == 0
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+    assert rest.decode().endswith("stopped after 0 SSH connections and 0 sessions\n")  # TCP only
     assert not env_path.parent.exists()
     assert all(refuses(port) for port in ports)
     assert await asyncio.to_thread(ctl_main, "web-02", "up") == 1

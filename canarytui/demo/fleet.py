@@ -279,6 +279,11 @@ class DemoFleet:
         """SSH sessions (commands) every host has received so far (for tests)."""
         return sum(h.commands for h in self._hosts.values())
 
+    @property
+    def connections_received(self) -> int:
+        """SSH connections every host has accepted so far."""
+        return sum(h.connects for h in self._hosts.values())
+
     def _host(self, name: str) -> DemoHost:
         try:
             return self._hosts[name]

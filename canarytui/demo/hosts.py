@@ -59,6 +59,7 @@ class DemoHost:
     answering: asyncio.Event = field(default_factory=asyncio.Event)
     app_task: asyncio.Task[None] | None = None
     commands: int = 0  # SSH sessions (commands) it has received: tests count them
+    connects: int = 0  # SSH connections it has accepted: benches count reconnections
 
     async def listen(
         self, authorized: asyncssh.SSHAuthorizedKeys | None, run: CommandRunner
@@ -136,6 +137,7 @@ class HostServer(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self._host.connections.add(conn)
+        self._host.connects += 1
         if self._host.fault == "flaky" and self._host.rng.random() < FLAKY_DROP:
             # Dropped mid-handshake, as a lossy network would; aborting from inside this
             # callback would tear the connection down before asyncssh has set it up.
