@@ -39,10 +39,8 @@ async def wave_sessions(demo: DemoFleet, state_dir: Path, edit: Any) -> tuple[in
 
 
 async def test_healthy_at_once_is_one_session_per_host(demo: DemoFleet, state_dir: Path) -> None:
-    def edit(d: dict[str, Any]) -> None:
-        d["health"]["check"] = "test -L current"
-
-    sessions, hosts, engine = await wave_sessions(demo, state_dir, edit)
+    # The demo's own file: its restart step returns once the app is up on the new release.
+    sessions, hosts, engine = await wave_sessions(demo, state_dir, lambda d: None)
     assert hosts == len(demo.host_names) - 1
     assert sessions == hosts  # the steps and the probe: one script each
     assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
@@ -57,11 +55,15 @@ async def test_healthy_at_once_is_one_session_per_host(demo: DemoFleet, state_di
 async def test_a_probe_failing_in_the_script_leaves_it_to_the_gate(
     demo: DemoFleet, state_dir: Path
 ) -> None:
-    # The demo's app restarts when the session ends: the probe in the script sees the old
-    # process (not ready for the new release), the gate's next try the new one.
-    sessions, hosts, _ = await wave_sessions(demo, state_dir, lambda d: None)
+    # Not ready at once (the probe in the script fails, once): the gate's next try passes.
+    def edit(d: dict[str, Any]) -> None:
+        d["deploy"]["steps"].append({"name": "arm", "run": "touch armed"})
+        d["health"]["check"] = "if [ -e armed ]; then rm armed; exit 1; fi"
+
+    sessions, hosts, _ = await wave_sessions(demo, state_dir, edit)
     assert sessions == 2 * hosts
     assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
+    assert not any((demo.sandbox_of(h) / "armed").exists() for h in demo.host_names)
 
 
 async def test_a_dead_release_never_passes_on_a_stale_probe(

@@ -34,9 +34,11 @@ WARMUP_SHARE = 5
 # MIN_INTERVALS); below twice that many judged intervals a late probe or two can leave it
 # short, so the demo file makes the rule optional.
 STATISTICAL_INTERVALS = 10
+# The app takes run/restart away once it is up again on the release now current.
+RESTART = "touch run/restart && while [ -e run/restart ]; do sleep 0.02; done"
 # Shell builtins only: it runs on every probe of every watched host.
 HEALTH_CHECK = (
-    '{ read -r state release < run/health && read -r now < current/VERSION; } 2>/dev/null'
+    "{ read -r state release < run/health && read -r now < current/VERSION; } 2>/dev/null"
     ' && [ "$state $release" = "ok $now" ] && [ ! -e run/restart ]'
 )
 _COMMENT_COLUMN = 30
@@ -134,7 +136,7 @@ def render_env(
         "      run: " + q("ln -sfn releases/{version} current.new && mv -Tf current.new current"),
         "    - name: restart",
         "      # The app restarts when it sees run/restart; the step returns once it is up.",
-        "      run: touch run/restart",
+        "      run: " + q(RESTART),
         "  # No rollback list: rolling back runs these steps again with the previous version.",
         "health:",
         "  # Exit 0 = healthy: the app's own readiness, as its /health route would answer:",
