@@ -1,5 +1,6 @@
 """What a host costs in SSH sessions during a release: its steps and a first health probe
-go as one script, so a host that is healthy at once is done in one session."""
+go as one script, so a host that is healthy at once is done in one session; in the last
+wave that script also stays to release the host's lock when the deployment ends."""
 
 from __future__ import annotations
 
@@ -7,42 +8,54 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from conftest import edit_env, engine_for
+from conftest import edit_env, engine_for, wait_for
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
 
 
-async def wave_sessions(demo: DemoFleet, state_dir: Path, edit: Any) -> tuple[int, int, Any]:
+async def wave_sessions(demo: DemoFleet, state_dir: Path, edit: Any) -> tuple[int, int, int, Any]:
     """Deploy 1.1.0 with ``edit`` applied to the demo's file: (sessions the promotion
-    waves opened, hosts they deployed, the engine)."""
+    waves opened, hosts they deployed, sessions the release of the locks opened in the
+    hosts the last wave did not reach, the engine)."""
     env_path = edit_env(demo.env_path, demo.env_path.with_name("edited.yaml"), edit)
     engine = engine_for(env_path, state_dir)
     counts: list[int] = []
     hosts = 0
+    last: list[str] = []
+    finished = 0
 
     def count(event: ev.Event) -> None:
-        nonlocal hosts
+        nonlocal hosts, finished
         if isinstance(event, ev.WaveStarted | ev.WaveFinished):
             counts.append(demo.commands_received)
         if isinstance(event, ev.WaveStarted):
             hosts += len(event.hosts)
+            last[:] = event.hosts
+        if isinstance(event, ev.DeploymentFinished):
+            finished = demo.commands_received
 
     engine.subscribe(count)
     try:
         outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
+        released = demo.commands_received - finished
     finally:
         await engine.fleet.close()
     assert outcome is ev.Outcome.COMPLETE
+    assert not any(
+        (demo.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists() for h in demo.host_names
+    )
     sessions = sum(counts[i + 1] - counts[i] for i in range(0, len(counts), 2))
-    return sessions, hosts, engine
+    return sessions, hosts, released - (len(demo.host_names) - len(last)), engine
 
 
 async def test_healthy_at_once_is_one_session_per_host(demo: DemoFleet, state_dir: Path) -> None:
     # The demo's own file: its restart step returns once the app is up on the new release.
-    sessions, hosts, engine = await wave_sessions(demo, state_dir, lambda d: None)
+    sessions, hosts, last_released, engine = await wave_sessions(demo, state_dir, lambda d: None)
     assert hosts == len(demo.host_names) - 1
     assert sessions == hosts  # the steps and the probe: one script each
+    # The last wave's scripts waited to release their hosts' locks: no session for that.
+    assert last_released == 0
     assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
     # The probe is no step: the journal has the steps only.
     record = engine.journal.last_deployment("demo", "shop")
@@ -60,8 +73,9 @@ async def test_a_probe_failing_in_the_script_leaves_it_to_the_gate(
         d["deploy"]["steps"].append({"name": "arm", "run": "touch armed"})
         d["health"]["check"] = "if [ -e armed ]; then rm armed; exit 1; fi"
 
-    sessions, hosts, _ = await wave_sessions(demo, state_dir, edit)
+    sessions, hosts, last_released, _ = await wave_sessions(demo, state_dir, edit)
     assert sessions == 2 * hosts
+    assert last_released == 2  # the last wave's two hosts: their scripts did not stay
     assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
     assert not any((demo.sandbox_of(h) / "armed").exists() for h in demo.host_names)
 
@@ -80,3 +94,76 @@ async def test_a_dead_release_never_passes_on_a_stale_probe(
     failed = [e for e in seen if isinstance(e, ev.HostUpdate) and e.state is ev.HostState.FAILED]
     assert failed and "unhealthy after deploy" in failed[0].detail
     assert not any(isinstance(e, ev.WaveStarted) for e in seen)
+
+
+def failing_on(host: str, on_failure: str) -> Any:
+    def edit(d: dict[str, Any]) -> None:
+        # Fails there with the new release only: rolling back (the same steps with the
+        # previous version) passes.
+        check = f'test "$DEMO_HOST {{version}}" != "{host} 1.1.0"'
+        d["deploy"]["steps"].append({"name": "check", "run": check})
+        d["promote"]["on_failure"] = on_failure
+        d["promote"]["max_failures"] = 0
+
+    return edit
+
+
+def lock_of(demo: DemoFleet, host: str) -> Path:
+    return demo.sandbox_of(host) / ".canarytui" / "lock.demo.shop"
+
+
+async def test_a_rollback_releases_through_the_waiting_scripts(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    # The last wave: web-05 passes (its script waits), web-06 fails; everything is rolled
+    # back, then every lock released, web-05's by its waiting script.
+    env_path = edit_env(
+        demo.env_path, demo.env_path.with_name("e.yaml"), failing_on("web-06", "rollback")
+    )
+    engine = engine_for(env_path, state_dir)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
+        assert outcome is ev.Outcome.PROMOTION_ROLLED_BACK
+        assert not engine.locks.held
+    finally:
+        await engine.fleet.close()
+    assert {demo.version_on(h) for h in demo.host_names} == {"1.0.0"}
+    assert not any(lock_of(demo, h).exists() for h in demo.host_names)
+    await wait_for(lambda: demo.live_processes == 0, timeout=10)
+
+
+async def test_a_halt_keeps_the_locks_and_leaves_no_shell_waiting(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    env_path = edit_env(
+        demo.env_path, demo.env_path.with_name("e.yaml"), failing_on("web-06", "halt")
+    )
+    engine = engine_for(env_path, state_dir)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
+        assert outcome is ev.Outcome.HALTED
+        assert set(engine.locks.held) == {"web-05"}  # waiting for the deployment's end
+    finally:
+        await engine.fleet.close()
+    # The process let go: the waiting script read the end of its input and did nothing.
+    await wait_for(lambda: demo.live_processes == 0, timeout=10)
+    assert all(lock_of(demo, h).exists() for h in demo.host_names)
+    assert demo.version_on("web-05") == "1.1.0"
+
+
+async def test_a_script_lost_while_waiting_releases_in_a_session_of_its_own(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    engine = engine_for(demo.env_path, state_dir)
+
+    def cut(event: ev.Event) -> None:
+        if isinstance(event, ev.WaveFinished) and event.wave == event.waves:
+            engine.fleet.drop(event.succeeded[0])  # its connection, and the script, gone
+
+    engine.subscribe(cut)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    assert not any(lock_of(demo, h).exists() for h in demo.host_names)

@@ -19,7 +19,7 @@ from canarytui.config import Environment, render
 from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
 from canarytui.engine.supervise import each_host
-from canarytui.ssh import SshError
+from canarytui.ssh import Held, SshError
 
 # States in which this deployment has not changed the host yet.
 UNTOUCHED_STATES = {ev.HostState.UNKNOWN, ev.HostState.PENDING, ev.HostState.UNREACHABLE}
@@ -66,6 +66,8 @@ class LockKeeper:
         self.ctx = ctx
         self.holding: set[str] = set()
         ctx.fleet.pinned = self.holding  # the deployment's connections are kept open
+        # Hosts of the last wave whose step scripts wait to release their locks.
+        self.held: dict[str, Held] = {}
         # After a take-over, the note the release leaves on the hosts for the first machine.
         self.takeover_note: dict[str, Any] | None = None
 
@@ -144,8 +146,25 @@ class LockKeeper:
             raise TakenOver(taken[0])
         return results, held
 
+    def release_later(self, name: str) -> str | None:
+        """The command a host's step script keeps to release its lock at the end."""
+        d = self.ctx.state.deployment
+        if d is None or name not in self.holding:
+            return None
+        return lockscripts.release_command(self.ctx.env.app, self.ctx.env.name, d.token)
+
+    def keep(self, name: str, held: Held) -> None:
+        """A host's step script now waits to release its lock (see ``release``)."""
+        before = self.held.pop(name, None)
+        if before is not None:
+            before.drop()
+        self.held[name] = held
+
     async def release(self, token: str) -> None:
-        """Free our locks (remote first, then local); after a take-over, leave its note."""
+        """Free our locks (remote first, then local); after a take-over, leave its note.
+
+        A host whose step script waits for it releases in that script (no new session);
+        if that fails, or a note must be left, it is done as on every other host."""
         env = self.ctx.env
         hosts = sorted(self.holding)
         self.holding.clear()
@@ -153,11 +172,20 @@ class LockKeeper:
         command = lockscripts.release_command(env.app, env.name, token, note)
 
         async def one(name: str) -> None:
+            waiting = self.held.get(name)
+            if waiting is not None:
+                ok = await waiting.finish(go=note is None, timeout=RELEASE_TIMEOUT)
+                self.held.pop(name, None)
+                if ok and note is None:
+                    return
             with contextlib.suppress(SshError):
                 await self.ctx.fleet.run(name, command, timeout=RELEASE_TIMEOUT)
 
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(each_host(hosts, one), RELEASE_TIMEOUT + 5.0)
+        for left in self.held.values():  # none, unless the release ran out of time
+            left.drop()
+        self.held.clear()
         locks.release_local(self.local_path(), token)
 
     async def ensure(self) -> None:
@@ -214,6 +242,9 @@ class LockKeeper:
     async def _unlock_one(self, name: str, token: str) -> None:
         env = self.ctx.env
         self.holding.discard(name)
+        waiting = self.held.pop(name, None)
+        if waiting is not None:
+            waiting.drop()
         with contextlib.suppress(SshError):
             await self.ctx.fleet.run(
                 name, lockscripts.release_command(env.app, env.name, token), RELEASE_TIMEOUT

@@ -49,13 +49,17 @@ class HostWork:
         self.ctx = ctx
         self.locks = locks
 
-    async def deploy_many(self, names: Sequence[str], version: str) -> dict[str, bool]:
-        return await each_host(names, lambda name: self.deploy(name, version))
+    async def deploy_many(
+        self, names: Sequence[str], version: str, last: bool = False
+    ) -> dict[str, bool]:
+        """``last``: the deployment's last wave; its hosts' scripts then wait, on the
+        hosts, to release their locks when the deployment ends (no session of its own)."""
+        return await each_host(names, lambda name: self.deploy(name, version, last))
 
     async def rollback_many(self, names: Sequence[str]) -> dict[str, bool]:
         return await each_host(names, self.rollback)
 
-    async def deploy(self, name: str, version: str) -> bool:
+    async def deploy(self, name: str, version: str, last: bool = False) -> bool:
         ctx = self.ctx
         touched = False
         try:
@@ -70,7 +74,7 @@ class HostWork:
             # own tries follow.
             plan = self.commands(ctx.env.deploy.steps, values)
             probe = (render(ctx.env.health.check, values), ctx.env.health.timeout)
-            ok, healthy = await self.run_steps(name, plan, probe=probe)
+            ok, healthy = await self.run_steps(name, plan, probe=probe, release=last)
             touched = True
             if not ok or not (healthy or await self.health_gate(name, values)):
                 return False
@@ -143,6 +147,7 @@ class HostWork:
         plan: list[tuple[str, str, str]],
         failed: ev.HostState = ev.HostState.FAILED,
         probe: tuple[str, float] | None = None,
+        release: bool = False,
     ) -> tuple[bool, bool]:
         """A host's steps as one script (one round trip), each reported as it ends.
 
@@ -151,6 +156,7 @@ class HostWork:
         host, and ``StepsFailed`` is raised (as for any SSH error during the steps).
         ``probe`` (command, timeout) runs after the last step, in the same script; it is
         no step (nothing is reported of it): the second value says whether it passed.
+        ``release``: when all passed, the script stays to release the host's lock later.
         """
         if not plan:
             return True, False
@@ -179,7 +185,10 @@ class HostWork:
                 )
 
         try:
-            await ctx.fleet.run_steps(name, script, done)
+            later = self.locks.release_later(name) if release and probe else None
+            held = await ctx.fleet.run_steps(name, script, done, held=later)
+            if held is not None:
+                self.locks.keep(name, held)
         except SshError as exc:
             if isinstance(exc, CommandTimeout) and reported == len(plan):
                 return ok, False  # the probe timed out (and was stopped): the gate follows

@@ -10,6 +10,7 @@ from canarytui.ssh.errors import (
     Unreachable,
 )
 from canarytui.ssh.fleet import Fleet
+from canarytui.ssh.jobs import Held
 
 __all__ = [
     "AuthRefused",
@@ -17,6 +18,7 @@ __all__ = [
     "CommandResult",
     "CommandTimeout",
     "Fleet",
+    "Held",
     "HostKeyRefused",
     "SshError",
     "Unreachable",

@@ -28,7 +28,15 @@ import asyncssh
 from canarytui.config import Environment, Host
 from canarytui.ssh.connect import Connector
 from canarytui.ssh.errors import CommandLost, CommandResult, CommandTimeout, Unreachable
-from canarytui.ssh.jobs import CONNECTION_ERRORS, Job, Script, discard
+from canarytui.ssh.jobs import (
+    CONNECTION_ERRORS,
+    HELD_WAIT,
+    Held,
+    Job,
+    Script,
+    discard,
+    held_command,
+)
 from canarytui.ssh.remote import LineSplitter, Marker, kill_script
 
 OUTPUT_LIMIT = 64 * 1024  # bytes of each stream of a command kept (the tail)
@@ -193,24 +201,49 @@ class Fleet:
         done: Callable[[int, CommandResult], None],
         *,
         limit: int = OUTPUT_LIMIT,
-    ) -> None:
+        held: str | None = None,
+    ) -> Held | None:
         """Run several (command, timeout) on a host as one script: one round trip.
 
         ``done(index, result)`` is called as each command ends, in order; the script stops
         after the first that fails. Each command keeps its own timeout, counted from the
         end of the one before: past it, the script's whole process group is stopped on
         the host and ``CommandTimeout`` is raised (the steps before it were reported).
+        With ``held``, a script whose steps all passed waits on its host for the word to
+        run that last command (``Held``, returned): it costs no session of its own.
         """
         host = self._hosts[name]
         await self._settle(name)
+        default = self.env.ssh.command_timeout
+        commands = [c for c, _ in steps]
+        timeouts = [default if t is None else t for _, t in steps]
+        if held is not None:
+            commands.append(held_command(held))
+            timeouts.append(HELD_WAIT)
+        last: list[CommandResult] = []
+        reached = asyncio.Event()
+
+        def relay(i: int, result: CommandResult) -> None:
+            if i == len(steps):
+                last.append(result)
+                return
+            done(i, result)
+            if i == len(steps) - 1 and result.ok and held is not None:
+                reached.set()
+
         with self._use(name):
             async with self._slots:
                 conn = await self.connection(name)
                 job = Script(self.marker, limit)
-                default = self.env.ssh.command_timeout
-                timeouts = [default if t is None else t for _, t in steps]
+                task = asyncio.ensure_future(job.run(conn, commands, timeouts, relay))
+                waiting = asyncio.ensure_future(reached.wait())
                 try:
-                    await job.run(conn, [c for c, _ in steps], timeouts, done)
+                    await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                    if not task.done():  # all passed: it waits for its word, slot freed
+                        task.add_done_callback(lambda t: _settled(t, job))
+                        return Held(job, task, last, self._slots)
+                    await task
+                    return None
                 except TimeoutError:
                     job.close()
                     seconds = timeouts[len(job.reported)]
@@ -224,9 +257,12 @@ class Fleet:
                 except BaseException:
                     # The caller gave up (cancelled), or reporting a step failed: the steps
                     # left must not go on on the host.
+                    task.cancel()
                     job.close()
                     self._stop_later(name, job.pgid, job.finished)
                     raise
+                finally:
+                    waiting.cancel()
 
     async def stream(self, name: str, command: str) -> AsyncIterator[str]:
         """Lines a long-running command prints (a log tail); stopped when the caller stops.
@@ -295,6 +331,15 @@ class Fleet:
         if pending is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(pending)
+
+
+def _settled(task: asyncio.Future[None], job: Script) -> None:
+    """A held script ended (its word said, its wait over, its connection gone): its
+    session is closed; whoever said the word reads the result, an error nobody asked
+    for is no warning."""
+    job.close()
+    if not task.cancelled():
+        task.exception()
 
 
 class _Client(asyncssh.SSHClient):

@@ -15,6 +15,50 @@ from canarytui.ssh.remote import Marker, OutputTail, StepTails
 
 CONNECTION_ERRORS = (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError)
 _CHUNK = 64 * 1024
+HELD_WAIT = 6 * 3600.0  # seconds a held command waits for its word at most
+
+
+def held_command(command: str) -> str:
+    """``command``, run only once the word ``go`` comes on the script's input."""
+    return f'IFS= read -r word && [ "$word" = go ] && {{ {command}\n}}'
+
+
+class Held:
+    """A script that ran its steps and now waits, on its host, for the word to run its
+    last command (its session kept: no new one is opened for it)."""
+
+    def __init__(
+        self,
+        job: Script,
+        task: asyncio.Future[None],
+        result: list[CommandResult],
+        slots: asyncio.Semaphore,
+    ):
+        self.job = job
+        self.task = task
+        self._result = result
+        self._slots = slots  # the fleet's max_parallel: running it is work on its host
+        self.waiting = True  # until its word is said
+
+    async def finish(self, go: bool, timeout: float) -> bool:
+        """Say ``go`` (run it) or stop; True when it ran and exited 0."""
+        async with self._slots:
+            proc = self.job.proc
+            if self.task.done() or proc is None:
+                return False
+            try:
+                self.waiting = False
+                proc.stdin.write(b"go\n" if go else b"stop\n")
+                await asyncio.wait_for(asyncio.shield(self.task), timeout)
+            except (TimeoutError, *CONNECTION_ERRORS, asyncssh.Error):
+                self.job.close()
+                return False
+        return go and bool(self._result) and self._result[0].ok
+
+    def drop(self) -> None:
+        """Stop waiting without a word: the host's shell reads the end of its input."""
+        self.waiting = False
+        self.job.close()
 
 
 class Job:
@@ -63,6 +107,10 @@ class Script:
     @property
     def pgid(self) -> int | None:
         return self.stdout.pgid
+
+    @property
+    def proc(self) -> asyncssh.SSHClientProcess[bytes] | None:
+        return self._proc
 
     async def run(
         self,
