@@ -134,10 +134,10 @@ class FleetState:
         """(stable, candidate): what the fleet runs, and the release being rolled out."""
         d = self.deployment
         candidate = d.version if d is not None and self.active else None
-        if d is not None and self.active:
-            counted = Counter(v for v in self.engine.previous.values() if v)
-        else:
-            counted = Counter(v for v in self.engine.versions.values() if v)
+        source = self.engine.previous if d is not None and self.active else self.engine.versions
+        counted = Counter(source.values())  # counted in C: 5,000 hosts ten times a second
+        for unknown in (None, ""):
+            counted.pop(unknown, None)
         stable = counted.most_common(1)[0][0] if counted else None
         return stable, candidate
 
@@ -291,7 +291,16 @@ class FleetState:
 
     def apply(self, event: ev.Event) -> None:
         """One engine event (the engine has applied it to its own state already)."""
-        match event:
+        match event:  # host updates first: on a big fleet they are nearly all events
+            case ev.HostUpdate(host=host, state=ev.HostState.DEPLOYED):
+                # It has just passed the health gate: an older failed probe (taken while
+                # it restarted) no longer says anything about it.
+                view = self.hosts.get(host)
+                if view is not None and view.probed and view.ok is not True:
+                    view.ok = True
+                    view.health_detail = "healthy after deploy (health gate)"
+            case ev.HostUpdate():
+                pass
             case ev.DeploymentStarted(canaries=canaries):
                 self.analysis_log.reset(event.deployment, event.version)
                 self.finished = None
@@ -317,13 +326,6 @@ class FleetState:
                 self.picked = []
             case ev.TrafficShifted():
                 self.traffic = event
-            case ev.HostUpdate(host=host, state=ev.HostState.DEPLOYED):
-                # It has just passed the health gate: an older failed probe (taken while
-                # it restarted) no longer says anything about it.
-                view = self.hosts.get(host)
-                if view is not None and view.probed and view.ok is not True:
-                    view.ok = True
-                    view.health_detail = "healthy after deploy (health gate)"
             case ev.HealthSample():
                 self.add_samples([event])
 

@@ -9,7 +9,6 @@ the bridge; the handlers here own every change of what is shown. The rollout act
 from __future__ import annotations
 
 import math
-import time
 
 from textual import on
 from textual.app import ComposeResult
@@ -31,6 +30,7 @@ from canarytui.ui.messages import (
     OperatorResult,
 )
 from canarytui.ui.notices import Announcement, for_event, for_outcome, for_refusal
+from canarytui.ui.repaint import Repaint
 from canarytui.ui.safe_text import plain_title
 from canarytui.ui.screens.analysis import AnalysisScreen
 from canarytui.ui.screens.details import HostDetailsScreen
@@ -44,7 +44,6 @@ from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
 from canarytui.ui.widgets.status_header import StatusHeader
 
-REPAINT_INTERVAL = 0.1  # seconds between two data-driven repaints at most
 RIGHT_MIN, RIGHT_MAX = 46, 72  # the right column's width when the grid needs the room
 LEFT_MIN = 60  # the grid and the logs never get narrower than this for the right column
 
@@ -89,11 +88,8 @@ class FleetScreen(OperatorActions):
         self._log_hosts: list[str] = []
         # Subscribed from the start: events sent before the screen runs wait in its queue.
         self._unsubscribe: object = engine.subscribe(self.bridge)
-        self._repaint_pending = False
-        self._last_repaint = 0.0
-        self._dirty_grid = False
-        self._dirty_panel = False
-        self._dirty_status = False
+        self.repaint = Repaint(self)
+        self._mark = self.repaint.mark
 
     # Layout ---------------------------------------------------------------------------
 
@@ -155,37 +151,9 @@ class FleetScreen(OperatorActions):
             self._unsubscribe()
             self._unsubscribe = None
 
-    # Repaint, coalesced and at most ~10 times a second for data ---------------------------
-    # A burst of messages costs one update of each part; a key press repaints at once
-    # (the widgets it touches refresh themselves).
-
-    def _mark(self, *, grid: bool = False, panel: bool = False, status: bool = False) -> None:
-        self._dirty_grid |= grid
-        self._dirty_panel |= panel
-        self._dirty_status |= status
-        if self._repaint_pending or not (grid or panel or status):
-            return
-        self._repaint_pending = True
-        wait = REPAINT_INTERVAL - (time.monotonic() - self._last_repaint)
-        if wait <= 0:
-            self.call_later(self.repaint_now)
-        else:
-            self.set_timer(wait, self.repaint_now)
-
     def repaint_now(self) -> None:
         """Apply pending changes to the widgets now (tests call it to skip the wait)."""
-        self._repaint_pending = False
-        self._last_repaint = time.monotonic()
-        if not self.is_mounted:
-            return
-        if self._dirty_grid:
-            self.grid.refresh()
-        if self._dirty_panel:
-            self.query_one(HostPanel).refresh_host()
-        if self._dirty_status:
-            self.query_one(StatusHeader).redraw()
-            self.query_one(RolloutProgress).redraw()
-        self._dirty_grid = self._dirty_panel = self._dirty_status = False
+        self.repaint.now()
 
     # Engine messages ------------------------------------------------------------------
 
@@ -202,9 +170,9 @@ class FleetScreen(OperatorActions):
                 if visible is None:
                     visible = set(grid.visible_hosts())
                 self._mark(
-                    grid=event.host in visible,
+                    hosts=(event.host,) if event.host in visible else (),
                     panel=event.host == focused,
-                    status=self.state.active or event.version is not None,
+                    status=event.version is not None or self.state.active,
                 )
                 updated.append(event.host)
                 continue
@@ -232,7 +200,7 @@ class FleetScreen(OperatorActions):
         touched = self.state.add_samples(message.samples)
         grid = self.grid
         visible = set(grid.visible_hosts())
-        self._mark(grid=bool(touched & visible), panel=grid.cursor_host in touched)
+        self._mark(hosts=touched & visible, panel=grid.cursor_host in touched)
         self._refilter(touched)
 
     @on(LogBatch)

@@ -10,6 +10,7 @@ which makes it harmless and fits it in cells, not characters (wide characters).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -107,6 +108,7 @@ class FleetGrid(ScrollView, can_focus=True):
         self.state = state
         self.cursor_host: str | None = state.shown[0] if state.shown else None
         self._styles: dict[str, tuple[Style, Style]] = {}
+        self._base_style: Style | None = None  # the grid's own, asked of the DOM once
         self._columns = 1
 
     # Layout ------------------------------------------------------------------------
@@ -143,6 +145,7 @@ class FleetGrid(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles.clear()
+        self._base_style = None
 
     # Cursor ------------------------------------------------------------------------
 
@@ -161,18 +164,35 @@ class FleetGrid(ScrollView, can_focus=True):
     def move_cursor_to(self, name: str | None) -> None:
         if name == self.cursor_host or (name is not None and name not in self.state.shown):
             return
+        previous = self.cursor_host
         self.cursor_host = name
-        self._scroll_to_cursor()
-        self.refresh()
+        if self._scroll_to_cursor():
+            self.refresh()
+        else:  # only the two tiles change: the other lines stay cached
+            self.refresh_hosts([h for h in (previous, name) if h is not None])
         self.post_message(self.HostFocused(self, name))
 
-    def _scroll_to_cursor(self) -> None:
+    def _scroll_to_cursor(self) -> bool:
+        """Scroll the cursor's tile into view; True if the view moved."""
         index = self.cursor_index
         if index < 0:
-            return
+            return False
+        before = self.scroll_offset
         self.scroll_to_region(
             self.tile_region(index), animate=False, immediate=True, spacing=None, force=True
         )
+        return self.scroll_offset != before
+
+    def refresh_hosts(self, names: Iterable[str]) -> None:
+        """Repaint the rows of these hosts' tiles that are in view, not the whole grid:
+        the other lines stay as the styles cache has them."""
+        first = self._first_visible()
+        in_view = {name: first + i for i, name in enumerate(self.visible_hosts())}
+        rows = {in_view[name] // self._columns for name in names if name in in_view}
+        width = max(self.virtual_size.width, self.size.width)
+        for row in sorted(rows):
+            y = row * PITCH_Y - self.scroll_offset.y
+            self.refresh(Region(0, y, width, TILE_HEIGHT))
 
     def action_move(self, dx: int, dy: int) -> None:
         shown = self.state.shown
@@ -214,12 +234,13 @@ class FleetGrid(ScrollView, can_focus=True):
 
     # Rendering ---------------------------------------------------------------------
 
+    def _first_visible(self) -> int:
+        return (self.scroll_offset.y // PITCH_Y) * self._columns
+
     def visible_hosts(self) -> list[str]:
         """Hosts whose tiles are (at least partly) in view."""
-        top = self.scroll_offset.y // PITCH_Y
         bottom = (self.scroll_offset.y + self.scrollable_content_region.height) // PITCH_Y
-        start = top * self._columns
-        return self.state.shown[start : (bottom + 1) * self._columns]
+        return self.state.shown[self._first_visible() : (bottom + 1) * self._columns]
 
     def _tile_styles(self, kind: str) -> tuple[Style, Style]:
         """(text, dim text) on the tile's background, the text contrasting with it."""
@@ -239,7 +260,9 @@ class FleetGrid(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._base_style
+        if base is None:
+            base = self._base_style = self.rich_style
         shown = self.state.shown
         if not shown:
             if y == 1:

@@ -7,11 +7,11 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Sparkline, Static
+from textual.widgets import Sparkline
 
 from canarytui.textsafe import harmless
 from canarytui.ui.fleet_state import FleetState
-from canarytui.ui.safe_text import plain_title
+from canarytui.ui.widgets.state_text import PanelText, set_title
 
 VALUE_LIMIT = 200  # characters of one value shown
 
@@ -49,11 +49,11 @@ class HostPanel(Vertical):
         self.host: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(id="host-info")
-        yield Static(id="host-caption")
+        yield PanelText(id="host-info")
+        yield PanelText(id="host-caption")
         yield Sparkline([], id="host-health")
-        yield Static(id="host-metrics")
-        yield Static(id="host-step")
+        yield PanelText(id="host-metrics")
+        yield PanelText(id="host-step")
 
     def show(self, name: str | None) -> None:
         self.host = name
@@ -63,24 +63,25 @@ class HostPanel(Vertical):
         if not self.is_mounted:
             return
         name = self.host
-        info = self.query_one("#host-info", Static)
-        metrics = self.query_one("#host-metrics", Static)
-        step = self.query_one("#host-step", Static)
+        info = self.query_one("#host-info", PanelText)
+        caption = self.query_one("#host-caption", PanelText)
+        metrics = self.query_one("#host-metrics", PanelText)
+        step = self.query_one("#host-step", PanelText)
         spark = self.query_one(Sparkline)
         if name is None or name not in self.state.hosts:
-            self.border_title = "no host"
-            info.update("No host selected.")
-            self.query_one("#host-caption", Static).update("")
+            set_title(self, "no host")
+            info.put("No host selected.")
+            caption.put("")
             spark.display = False
-            metrics.update("")
-            step.update("")
+            metrics.put("")
+            step.put("")
             spark.data = []
             return
         state = self.state
         host = state.env.host(name)
         view = state.hosts[name]
         engine = state.engine
-        self.border_title = plain_title(name + ("  ◆ canary" if state.is_canary(name) else ""))
+        set_title(self, name + ("  ◆ canary" if state.is_canary(name) else ""))
         text = Text()
         _row(text, "address", host.address + (f":{host.port}" if host.port else ""))
         _row(text, "roles", ", ".join(host.roles) or "-")
@@ -95,18 +96,18 @@ class HostPanel(Vertical):
         detail = engine.details.get(name) or (view.health_detail if view.ok is not True else "")
         if detail:
             _row(text, "note", (detail.strip().splitlines() or [""])[-1])
-        info.update(text)
-        caption = self.query_one("#host-caption", Static)
+        info.put(text)
         samples = list(view.latencies)
         failed = sum(1 for x in samples if x == 0.0)
         if samples:
-            caption.update(f"health: {len(samples) - failed} ok, {failed} failed; latency")
+            caption.put(f"health: {len(samples) - failed} ok, {failed} failed; latency")
         else:
-            caption.update("health: no sample yet")
-        spark.data = samples
+            caption.put("health: no sample yet")
+        if spark.data != samples:
+            spark.data = samples
         spark.display = len(samples) >= 2
-        metrics.update(_metrics_text(state.key_metrics(name), len(view.series.samples)))
-        step.update(
+        metrics.put(_metrics_text(state.key_metrics(name), len(view.series.samples)))
+        step.put(
             _step_text(
                 view.last_step,
                 view.last_action,

@@ -15,8 +15,7 @@ from rich.text import Text
 from canarytui import events as ev
 from canarytui.textsafe import harmless, harmless_block
 from canarytui.ui.fleet_state import FleetState
-from canarytui.ui.safe_text import plain_title
-from canarytui.ui.widgets.state_text import StateText
+from canarytui.ui.widgets.state_text import StateText, set_title
 
 BAR_WIDTH = 12
 DEFAULT_WIDTH = 42  # characters a line has before the panel is laid out
@@ -84,7 +83,7 @@ class RolloutProgress(StateText):
         text = Text()
         label = self._style("label")
         if d is None:
-            self.border_title = "rollout"
+            set_title(self, "rollout")
             text.append("No deployment yet.\n\n", label)
             picks = state.canaries_for_deploy()
             text.append("canaries ", label)
@@ -94,7 +93,7 @@ class RolloutProgress(StateText):
             )
             self._put(text)
             return
-        self.border_title = plain_title(f"rollout #{d.id} · {d.version}")
+        set_title(self, f"rollout #{d.id} · {d.version}")
         text.append("by ", label)
         text.append(f"{harmless(d.user)}  ")
         text.append("phase ", label)

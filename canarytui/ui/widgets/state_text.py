@@ -1,24 +1,70 @@
-"""A text widget drawn from the fleet state, repainted only when its text changes."""
+"""Text widgets drawn from the fleet state, repainted only when their text changes.
+
+Every ``Static.update`` re-lays the whole screen out by default, and a border title set
+repaints the widget: on a big fleet, at ten repaints a second, that re-rendered every
+widget on screen. Here an unchanged text or title is not sent again, and a new text asks
+for a layout only when its height may differ from the last one's.
+"""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
+from textual.widget import Widget
 from textual.widgets import Static
 
 from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.safe_text import plain_title
 
 
-class StateText(Static):
-    """Subclasses build their text in ``redraw()`` and hand it to ``_put``.
+def set_title(widget: Widget, text: str) -> None:
+    """``widget.border_title`` showing ``text`` as it is, set only if it changed."""
+    title = plain_title(text)
+    if widget.border_title != title.markup:
+        widget.border_title = title
 
-    An update re-lays the screen out, so an unchanged text is not sent again; a theme
-    change (new component styles) forces the next one through.
-    """
+
+def _shape(text: Text | str | None, width: int) -> tuple[int, bool] | None:
+    """(lines, whether one may wrap at ``width``): equal shapes take equal heights."""
+    if text is None:
+        return None
+    plain = text.plain if isinstance(text, Text) else text
+    lines = plain.split("\n")
+    if isinstance(text, Text) and text.no_wrap:
+        return len(lines), False
+    return len(lines), width <= 0 or any(cell_len(line) > width for line in lines)
+
+
+class PanelText(Static):
+    """A ``Static`` told its text with ``put``: sent on only if it changed, with a layout
+    only if its height may have changed (a line more or less, or one that wraps)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._last_text: Text | str | None = None
+
+    def put(self, text: Text | str) -> None:
+        last = self._last_text
+        if last is not None and type(text) is type(last) and text == last:
+            return
+        width = self.content_region.width
+        before = _shape(last, width)
+        after = _shape(text, width)
+        self._last_text = text
+        self.update(text, layout=before is None or after != before or after[1])
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._last_text = None
+
+
+class StateText(PanelText):
+    """Subclasses build their text in ``redraw()`` and hand it to ``_put``; a theme change
+    (new component styles) forces the next one through."""
 
     def __init__(self, state: FleetState, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.state = state
-        self._last_text: Text | None = None
 
     def on_mount(self) -> None:
         self.redraw()
@@ -27,12 +73,9 @@ class StateText(Static):
         raise NotImplementedError
 
     def _put(self, text: Text) -> None:
-        if text != self._last_text:
-            self._last_text = text
-            self.update(text)
+        self.put(text)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._last_text = None
         if self.is_mounted:
             self.redraw()

@@ -1,0 +1,82 @@
+"""What a change repaints: a moved cursor or a changed host repaints the rows of its tiles
+(not the grid), a host out of view repaints nothing, and a panel text asks for a layout
+only when its height may change (a layout repaints the whole screen)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_ui_support import Script, settle
+from textual.app import App, ComposeResult
+
+from canarytui import events as ev
+from canarytui.ui.widgets.fleet_grid import PITCH_Y, TILE_HEIGHT, FleetGrid
+from canarytui.ui.widgets.state_text import PanelText
+
+SIZE = (120, 40)
+
+
+async def test_cursor_and_host_changes_repaint_only_the_rows_of_their_tiles(
+    tmp_path: Path,
+) -> None:
+    script = Script(tmp_path, hosts=300)
+    app = script.app
+    async with app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        await settle(pilot)
+        grid = app.fleet_screen.query_one(FleetGrid)
+        lines: list[int] = []
+        render_line = grid.render_line
+
+        def recording(y: int) -> object:
+            lines.append(y)
+            return render_line(y)
+
+        grid.render_line = recording  # type: ignore[method-assign,assignment]
+        first_row = set(range(TILE_HEIGHT))
+        second_row = {PITCH_Y + y for y in range(TILE_HEIGHT)}
+
+        await pilot.press("right")  # web-01 -> web-02, the same row
+        await settle(pilot)
+        assert grid.cursor_host == "web-02"
+        assert lines and set(lines) <= first_row
+
+        lines.clear()
+        hidden = grid.state.shown[-1]
+        assert hidden not in grid.visible_hosts()
+        script.engine.emit(ev.HostUpdate(host=hidden, state=ev.HostState.FAILED))
+        script.health(hidden, ok=False)
+        await settle(pilot)
+        assert lines == []
+
+        below = grid.state.shown[grid.columns]  # the first tile of the second row
+        script.engine.emit(ev.HostUpdate(host=below, state=ev.HostState.FAILED))
+        await settle(pilot)
+        assert lines and set(lines) <= second_row
+
+
+class _OneText(App[None]):
+    def compose(self) -> ComposeResult:
+        yield PanelText(id="text")
+
+
+async def test_panel_text_lays_out_only_when_its_height_may_change() -> None:
+    app = _OneText()
+    async with app.run_test(size=(40, 10)) as pilot:
+        text = app.query_one(PanelText)
+        layouts: list[bool] = []
+        update = text.update
+
+        def recording(content: str = "", *, layout: bool = True) -> None:
+            layouts.append(layout)
+            update(content, layout=layout)
+
+        text.update = recording  # type: ignore[method-assign,assignment]
+        text.put("a\nb")  # the first text: laid out
+        text.put("a\nb")  # unchanged: not sent again
+        text.put("c\nd")  # as many lines, none wraps: repainted in place
+        text.put("c\nd\ne")  # a line more
+        text.put("x" * 80)  # wraps at 40 cells
+        await pilot.pause()
+        assert layouts == [True, False, True, True]
+        assert "x" * 30 in str(text.render())
