@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from canarytui.demo.exposition import Process, page
+from canarytui.demo.service import make_fifos
 from canarytui.demo.traffic import (
     ENDPOINTS,
     HEALTH_PER_SECOND,
@@ -108,6 +109,7 @@ def init_sandbox(sandbox: Path, version: str = STABLE_VERSION) -> None:
     os.makedirs(release, exist_ok=True)
     (release / "VERSION").write_text(version + "\n", encoding="utf-8")
     os.makedirs(sandbox / "run", exist_ok=True)
+    make_fifos(sandbox)
     os.makedirs(sandbox / "log", exist_ok=True)
     # The builds this host can switch to, one a line: what ``deploy.releases`` prints.
     (sandbox / AVAILABLE).write_text("".join(f"{v}\n" for v in RELEASES), encoding="utf-8")

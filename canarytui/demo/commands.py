@@ -19,7 +19,6 @@ from canarytui.demo.hosts import FLAKY_DROP, SLOW_DELAY, DemoHost
 
 SANE_PATH = "/usr/local/bin:/usr/bin:/bin"
 _CHUNK = 65536
-RESTART_POLL = 0.02  # seconds between looks for a restart while a command runs
 
 
 async def run_command(host: DemoHost, process: asyncssh.SSHServerProcess[bytes]) -> None:
@@ -92,12 +91,7 @@ async def _bridge(
     )
     waiters: set[asyncio.Future[Any]] = {finished, closed}
     try:
-        # While it runs, what it changes (a restart asked for) takes effect at once, as a
-        # service manager would: a restart step can wait for the app to be up again.
-        while not (finished.done() or closed.done()):
-            await asyncio.wait(waiters, timeout=RESTART_POLL, return_when=asyncio.FIRST_COMPLETED)
-            with contextlib.suppress(OSError):
-                host.app.poke()
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
         # Whichever way it ended (done, client closed the channel, connection dropped,
         # fleet stopping), nothing the command started may outlive it. Its group id is

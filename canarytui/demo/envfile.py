@@ -34,8 +34,9 @@ WARMUP_SHARE = 5
 # MIN_INTERVALS); below twice that many judged intervals a late probe or two can leave it
 # short, so the demo file makes the rule optional.
 STATISTICAL_INTERVALS = 10
-# The app takes run/restart away once it is up again on the release now current.
-RESTART = "touch run/restart && while [ -e run/restart ]; do sleep 0.02; done"
+# Asks the app's service manager to restart it, and returns once it is up again (on the
+# release now current), as systemctl restart would.
+RESTART = "touch run/restart && echo restart > run/control && read -r up < run/up"
 # Shell builtins only: it runs on every probe of every watched host.
 HEALTH_CHECK = (
     "{ read -r state release < run/health && read -r now < current/VERSION; } 2>/dev/null"
@@ -135,7 +136,7 @@ def render_env(
         _c("    - name: switch", "point `current` at it, atomically"),
         "      run: " + q("ln -sfn releases/{version} current.new && mv -Tf current.new current"),
         "    - name: restart",
-        "      # The app restarts when it sees run/restart; the step returns once it is up.",
+        "      # Asks the app's service manager for a restart; returns once the app is up.",
         "      run: " + q(RESTART),
         "  # No rollback list: rolling back runs these steps again with the previous version.",
         "health:",

@@ -19,6 +19,7 @@ from typing import Any
 import asyncssh
 
 from canarytui.demo.app import SimulatedApp
+from canarytui.demo.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -112,19 +113,28 @@ class DemoHost:
         self.connections.clear()
 
     async def run_app(self, tick: float, first_delay: float) -> None:
-        """Tick the simulated app every ``tick`` seconds until cancelled."""
-        # Staggered starts spread 500 apps' file writes over the tick instead of a burst.
-        await asyncio.sleep(first_delay)
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        while True:
-            await asyncio.sleep(tick)
-            now = loop.time()
-            try:
-                self.app.tick(now - last)
-            except OSError as exc:  # the sandbox is the user's to break; keep going
-                log.warning("demo app on %s: %s", self.name, exc)
-            last = now
+        """Tick the simulated app every ``tick`` seconds until cancelled; restart it when
+        asked on its control FIFO meanwhile."""
+        service = Service(self.sandbox, self.app.poke)
+        try:
+            service.start()
+        except OSError as exc:  # the sandbox is the user's to break; keep going
+            log.warning("demo app on %s: no restarts on request: %s", self.name, exc)
+        try:
+            # Staggered starts spread 500 apps' file writes over the tick, not a burst.
+            await asyncio.sleep(first_delay)
+            loop = asyncio.get_running_loop()
+            last = loop.time()
+            while True:
+                await asyncio.sleep(tick)
+                now = loop.time()
+                try:
+                    self.app.tick(now - last)
+                except OSError as exc:  # the sandbox is the user's to break; keep going
+                    log.warning("demo app on %s: %s", self.name, exc)
+                last = now
+        finally:
+            service.close()
 
 
 class HostServer(asyncssh.SSHServer):
