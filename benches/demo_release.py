@@ -1,6 +1,6 @@
 """A real release to a demo fleet through the command line: the engine's overhead, CPU, RSS.
 
-    python benches/demo_release.py --hosts 1000 [--pause 1] [--profile]
+    python benches/demo_release.py --hosts 1000 [--pause 1] [--bare-steps] [--profile]
 
 Starts the demo fleet as its own process (``canarytui demo --serve --hosts N``; above the
 CLI's 500, the same server through ``python -m canarytui.demo --hosts N``), then runs
@@ -12,7 +12,9 @@ prints:
 - the time in analysis (``analysis_started`` to ``verdict``: the demo's ``duration``, 15 s)
   and in pauses (``promote.pause``: ``manual`` in the demo file, which the CLI does not
   wait for; ``--pause 1`` writes a copy of the file with a timed pause of 1 s);
-- the engine's overhead: wall minus analysis minus pauses (quality bar at 1,000 hosts: < 10 s);
+- the engine's overhead: wall minus analysis minus pauses (quality bar at 1,000 hosts: < 10 s),
+  and how much of it the steps' own run time is (the demo's install step sleeps 0.2 s on
+  every host; ``--bare-steps`` writes a copy of the file without that sleep);
 - the deploy process's CPU (user + sys) and peak RSS (``os.wait4``; the traffic hooks it
   runs are its children and count in its CPU), and the demo server's CPU over the same span
   (``/proc/PID/stat``: its own, and that of the shells it ran for the commands);
@@ -46,6 +48,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from canarytui.demo.app import read_version  # noqa: E402
 
 CLI_MAX_HOSTS = 500  # `canarytui demo --hosts` refuses more; the demo module takes 2,000
+PARALLEL = 50  # the demo file's ssh.max_parallel
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -79,6 +82,18 @@ def with_pause(env_path: str, pause: float) -> str:
     if found != 1:
         raise SystemExit(f"no 'pause: manual' in {env_path}")
     copy = Path(env_path).with_name("bench-env.yaml")
+    copy.write_text(text, encoding="utf-8")
+    return str(copy)
+
+
+def without_step_sleep(env_path: str) -> str:
+    """A copy of the env file whose install step does not sleep (the demo's 0.2 s of
+    "work" per host): what is left of the waves is the engine's and SSH's own."""
+    text = Path(env_path).read_text(encoding="utf-8")
+    text, found = re.subn(r" && sleep 0\.2", "", text)
+    if not found:
+        raise SystemExit(f"no install sleep in {env_path}")
+    copy = Path(env_path).with_name("bare-steps.yaml")
     copy.write_text(text, encoding="utf-8")
     return str(copy)
 
@@ -156,7 +171,7 @@ def print_profile(path: str, what: str) -> None:
         stats.strip_dirs().sort_stats(order).print_stats(20)
 
 
-def main(hosts: int, pause: float | None, profile: bool) -> int:
+def main(hosts: int, pause: float | None, profile: bool, bare_steps: bool = False) -> int:
     state = tempfile.mkdtemp(prefix="canarytui-bench-state-")
     env = dict(os.environ, CANARYTUI_STATE_DIR=state)
     fleet_profile = os.path.join(state, "fleet.prof") if profile else None
@@ -165,6 +180,8 @@ def main(hosts: int, pause: float | None, profile: bool) -> int:
     try:
         if pause is not None:
             env_path = with_pause(env_path, pause)
+        if bare_steps:
+            env_path = without_step_sleep(env_path)
         fleet_before = cpu_of(fleet.pid)
         epoch = time.time()
         code, wall, events, usage, (to_result, tail) = run_deploy(env_path, env, profile_path)
@@ -179,6 +196,11 @@ def main(hosts: int, pause: float | None, profile: bool) -> int:
         overhead = wall - analysis - paused
         print(f"  analysis {analysis:.2f} s, pauses {paused:.2f} s")
         print(f"  engine overhead (wall - analysis - pauses): {overhead:.2f} s (bar: < 10 s)")
+        steps = sum(e.get("duration") or 0.0 for e in events if e["event"] == "step")
+        print(
+            f"  of which the steps' own run time: {steps:.1f} host-seconds, "
+            f"{steps / PARALLEL:.2f} s at {PARALLEL} hosts at once"
+        )
         cpu = usage.ru_utime + usage.ru_stime
         print(
             f"  deploy process CPU {cpu:.2f} s (user {usage.ru_utime:.2f}, sys "
@@ -211,5 +233,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--profile", action="store_true", help="the deploy and the demo server under cProfile"
     )
+    parser.add_argument(
+        "--bare-steps", action="store_true", help="the demo's install step without its sleep"
+    )
     args = parser.parse_args()
-    raise SystemExit(main(args.hosts, args.pause, args.profile))
+    raise SystemExit(main(args.hosts, args.pause, args.profile, args.bare_steps))
