@@ -12,14 +12,34 @@ from conftest import edit_env, engine_for, wait_for
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
+from canarytui.engine import Engine
+
+
+async def deploy(
+    demo: DemoFleet,
+    state_dir: Path,
+    edit: Any = None,
+    version: str = "1.1.0",
+    subscriber: Any = None,
+) -> tuple[ev.Outcome, Engine]:
+    """Deploy ``version`` (auto-promoted) with ``edit`` applied to the demo's file."""
+    env_path = demo.env_path
+    if edit is not None:
+        env_path = edit_env(env_path, env_path.with_name("edited.yaml"), edit)
+    engine = engine_for(env_path, state_dir)
+    if subscriber is not None:
+        engine.subscribe(subscriber)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy(version, auto_promote=True), 60)
+    finally:
+        await engine.fleet.close()
+    return outcome, engine
 
 
 async def wave_sessions(demo: DemoFleet, state_dir: Path, edit: Any) -> tuple[int, int, int, Any]:
     """Deploy 1.1.0 with ``edit`` applied to the demo's file: (sessions the promotion
     waves opened, hosts they deployed, sessions the release of the locks opened in the
     hosts the last wave did not reach, the engine)."""
-    env_path = edit_env(demo.env_path, demo.env_path.with_name("edited.yaml"), edit)
-    engine = engine_for(env_path, state_dir)
     counts: list[int] = []
     hosts = 0
     last: list[str] = []
@@ -35,12 +55,8 @@ async def wave_sessions(demo: DemoFleet, state_dir: Path, edit: Any) -> tuple[in
         if isinstance(event, ev.DeploymentFinished):
             finished = demo.commands_received
 
-    engine.subscribe(count)
-    try:
-        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
-        released = demo.commands_received - finished
-    finally:
-        await engine.fleet.close()
+    outcome, engine = await deploy(demo, state_dir, edit, subscriber=count)
+    released = demo.commands_received - finished
     assert outcome is ev.Outcome.COMPLETE
     assert not any(
         (demo.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists() for h in demo.host_names
@@ -83,13 +99,8 @@ async def test_a_probe_failing_in_the_script_leaves_it_to_the_gate(
 async def test_a_dead_release_never_passes_on_a_stale_probe(
     demo: DemoFleet, state_dir: Path
 ) -> None:
-    engine = engine_for(demo.env_path, state_dir)
     seen: list[ev.Event] = []
-    engine.subscribe(seen.append)
-    try:
-        outcome = await asyncio.wait_for(engine.deploy("1.4.0-dead", auto_promote=True), 60)
-    finally:
-        await engine.fleet.close()
+    outcome, _ = await deploy(demo, state_dir, version="1.4.0-dead", subscriber=seen.append)
     assert outcome is not ev.Outcome.COMPLETE
     failed = [e for e in seen if isinstance(e, ev.HostUpdate) and e.state is ev.HostState.FAILED]
     assert failed and "unhealthy after deploy" in failed[0].detail
@@ -117,16 +128,9 @@ async def test_a_rollback_releases_through_the_waiting_scripts(
 ) -> None:
     # The last wave: web-05 passes (its script waits), web-06 fails; everything is rolled
     # back, then every lock released, web-05's by its waiting script.
-    env_path = edit_env(
-        demo.env_path, demo.env_path.with_name("e.yaml"), failing_on("web-06", "rollback")
-    )
-    engine = engine_for(env_path, state_dir)
-    try:
-        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
-        assert outcome is ev.Outcome.PROMOTION_ROLLED_BACK
-        assert not engine.locks.held
-    finally:
-        await engine.fleet.close()
+    outcome, engine = await deploy(demo, state_dir, failing_on("web-06", "rollback"))
+    assert outcome is ev.Outcome.PROMOTION_ROLLED_BACK
+    assert not engine.locks.held
     assert {demo.version_on(h) for h in demo.host_names} == {"1.0.0"}
     assert not any(lock_of(demo, h).exists() for h in demo.host_names)
     await wait_for(lambda: demo.live_processes == 0, timeout=10)
@@ -135,16 +139,9 @@ async def test_a_rollback_releases_through_the_waiting_scripts(
 async def test_a_halt_keeps_the_locks_and_leaves_no_shell_waiting(
     demo: DemoFleet, state_dir: Path
 ) -> None:
-    env_path = edit_env(
-        demo.env_path, demo.env_path.with_name("e.yaml"), failing_on("web-06", "halt")
-    )
-    engine = engine_for(env_path, state_dir)
-    try:
-        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
-        assert outcome is ev.Outcome.HALTED
-        assert set(engine.locks.held) == {"web-05"}  # waiting for the deployment's end
-    finally:
-        await engine.fleet.close()
+    outcome, engine = await deploy(demo, state_dir, failing_on("web-06", "halt"))
+    assert outcome is ev.Outcome.HALTED
+    assert set(engine.locks.held) == {"web-05"}  # it waited for the deployment's end
     # The process let go: the waiting script read the end of its input and did nothing.
     await wait_for(lambda: demo.live_processes == 0, timeout=10)
     assert all(lock_of(demo, h).exists() for h in demo.host_names)
