@@ -4,6 +4,7 @@ fleet (tests/sshd_fleet.py), isolated state dirs, and a bounded CLI runner."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -38,16 +39,23 @@ def state_dir(_isolated_state: Path) -> Path:
     return _isolated_state
 
 
-@pytest.fixture
-async def demo() -> AsyncIterator[DemoFleet]:
-    """Six demo hosts with a short analysis, busy enough (~1,200 requests a host in 2 s)
-    that a good release never fails on noise."""
-    fleet = DemoFleet(hosts=6, analysis_duration=2.0, interval=0.25, tick=0.25, traffic=12.0)
+@contextlib.asynccontextmanager
+async def demo_fleet(traffic: float = 12.0) -> AsyncIterator[DemoFleet]:
+    """Six demo hosts with a 2 s analysis, started and stopped (bounded)."""
+    fleet = DemoFleet(hosts=6, analysis_duration=2.0, interval=0.25, tick=0.25, traffic=traffic)
     await asyncio.wait_for(fleet.start(), 30)
     try:
         yield fleet
     finally:
         await asyncio.wait_for(fleet.stop(), 30)
+
+
+@pytest.fixture
+async def demo() -> AsyncIterator[DemoFleet]:
+    """Six demo hosts with a short analysis, busy enough (~1,200 requests a host in 2 s)
+    that a good release never fails on noise."""
+    async with demo_fleet() as fleet:
+        yield fleet
 
 
 def edit_env(src: Path, dest: Path, edit: Callable[[dict[str, Any]], None]) -> Path:

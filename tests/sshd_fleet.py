@@ -42,6 +42,7 @@ environment variable ``CI`` is set, where it fails instead.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
@@ -578,6 +579,14 @@ class SshdFleet:
             if line and not line.startswith("sshd"):
                 out.append(line)
         return out
+
+    async def until_running(self, name: str, text: str, timeout: float = 5.0) -> None:
+        """Await a command line holding ``text`` among the host user's processes."""
+        deadline = time.monotonic() + timeout
+        while not any(text in c for c in self.commands_running(name)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not running on {name} within {timeout}s")
+            await asyncio.sleep(0.05)
 
     # -- diagnostics -------------------------------------------------------------------
 

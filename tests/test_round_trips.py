@@ -5,6 +5,7 @@ wave that script also stays to release the host's lock when the deployment ends.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,16 @@ async def deploy(
     state_dir: Path,
     edit: Any = None,
     version: str = "1.1.0",
-    subscriber: Any = None,
+    watch: Callable[[Engine], Callable[[ev.Event], None]] | None = None,
 ) -> tuple[ev.Outcome, Engine]:
-    """Deploy ``version`` (auto-promoted) with ``edit`` applied to the demo's file."""
+    """Deploy ``version`` (auto-promoted) with ``edit`` applied to the demo's file;
+    ``watch(engine)`` gives a subscriber to its events."""
     env_path = demo.env_path
     if edit is not None:
         env_path = edit_env(env_path, env_path.with_name("edited.yaml"), edit)
     engine = engine_for(env_path, state_dir)
-    if subscriber is not None:
-        engine.subscribe(subscriber)
+    if watch is not None:
+        engine.subscribe(watch(engine))
     try:
         outcome = await asyncio.wait_for(engine.deploy(version, auto_promote=True), 60)
     finally:
@@ -55,7 +57,7 @@ async def wave_sessions(demo: DemoFleet, state_dir: Path, edit: Any) -> tuple[in
         if isinstance(event, ev.DeploymentFinished):
             finished = demo.commands_received
 
-    outcome, engine = await deploy(demo, state_dir, edit, subscriber=count)
+    outcome, engine = await deploy(demo, state_dir, edit, watch=lambda _: count)
     released = demo.commands_received - finished
     assert outcome is ev.Outcome.COMPLETE
     assert not any(
@@ -100,7 +102,7 @@ async def test_a_dead_release_never_passes_on_a_stale_probe(
     demo: DemoFleet, state_dir: Path
 ) -> None:
     seen: list[ev.Event] = []
-    outcome, _ = await deploy(demo, state_dir, version="1.4.0-dead", subscriber=seen.append)
+    outcome, _ = await deploy(demo, state_dir, version="1.4.0-dead", watch=lambda _: seen.append)
     assert outcome is not ev.Outcome.COMPLETE
     failed = [e for e in seen if isinstance(e, ev.HostUpdate) and e.state is ev.HostState.FAILED]
     assert failed and "unhealthy after deploy" in failed[0].detail
@@ -151,16 +153,13 @@ async def test_a_halt_keeps_the_locks_and_leaves_no_shell_waiting(
 async def test_a_script_lost_while_waiting_releases_in_a_session_of_its_own(
     demo: DemoFleet, state_dir: Path
 ) -> None:
-    engine = engine_for(demo.env_path, state_dir)
+    def cut(engine: Engine) -> Callable[[ev.Event], None]:
+        def on(event: ev.Event) -> None:
+            if isinstance(event, ev.WaveFinished) and event.wave == event.waves:
+                engine.fleet.drop(event.succeeded[0])  # its connection, and the script, gone
 
-    def cut(event: ev.Event) -> None:
-        if isinstance(event, ev.WaveFinished) and event.wave == event.waves:
-            engine.fleet.drop(event.succeeded[0])  # its connection, and the script, gone
+        return on
 
-    engine.subscribe(cut)
-    try:
-        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
-    finally:
-        await engine.fleet.close()
+    outcome, _ = await deploy(demo, state_dir, watch=cut)
     assert outcome is ev.Outcome.COMPLETE
     assert not any(lock_of(demo, h).exists() for h in demo.host_names)

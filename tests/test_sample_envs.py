@@ -4,7 +4,6 @@ own canary, promote and traffic sections; the demo lends its hosts, SSH and comm
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import shlex
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, run_cli
+from conftest import REPO, demo_fleet, run_cli
 
 from canarytui.config import load_env
 from canarytui.demo import DemoFleet
@@ -33,12 +32,8 @@ async def busy_demo() -> AsyncIterator[DemoFleet]:
     """The tests' demo fleet, four times as busy: the samples' limits were set for windows
     of minutes (a p99 within 1.3x of the baseline's), and two seconds of the usual traffic
     read a p99 from a dozen requests, too few to tell 1.3x from noise."""
-    fleet = DemoFleet(hosts=6, analysis_duration=2.0, interval=0.25, tick=0.25, traffic=48.0)
-    await asyncio.wait_for(fleet.start(), 30)
-    try:
+    async with demo_fleet(traffic=48.0) as fleet:
         yield fleet
-    finally:
-        await asyncio.wait_for(fleet.stop(), 30)
 
 
 def on_demo(sample: Path, demo_env: Path, dest: Path, log: Path) -> Path:
@@ -186,15 +181,23 @@ async def test_staging_health_gate_stops_a_dead_release_in_its_first_wave(
     assert [e["wave"] for e in events if e["event"] == "wave_started"] == [1]
 
 
+async def deploy_blue_green(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path, version: str
+) -> tuple[Any, Path]:
+    """``deploy blue-green.yaml VERSION --auto-promote`` on the demo: (result, the LB's log)."""
+    log = tmp_path / "lb.log"
+    env = on_demo(SAMPLES / "blue-green.yaml", demo.env_path, tmp_path / "bg.yaml", log)
+    done = await run_cli(
+        "deploy", str(env), version, "--auto-promote", state_dir=state_dir, timeout=90
+    )
+    return done, log
+
+
 async def test_blue_green_moves_users_to_green_then_everyone(
     busy_demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
-    log = tmp_path / "lb.log"
-    env = on_demo(SAMPLES / "blue-green.yaml", busy_demo.env_path, tmp_path / "bg.yaml", log)
     blue, green = busy_demo.host_names[:3], busy_demo.host_names[3:]
-    done = await run_cli(
-        "deploy", str(env), "1.1.0", "--auto-promote", state_dir=state_dir, timeout=90
-    )
+    done, log = await deploy_blue_green(busy_demo, state_dir, tmp_path, "1.1.0")
     assert done.code == 0, done.out + done.err
     assert recorded(log) == [
         ["canary_start", "lb-switch", "shop", "green", "5"],
@@ -217,11 +220,7 @@ async def test_blue_green_moves_users_to_green_then_everyone(
 async def test_blue_green_sends_everyone_back_to_blue_on_a_bad_release(
     busy_demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
-    log = tmp_path / "lb.log"
-    env = on_demo(SAMPLES / "blue-green.yaml", busy_demo.env_path, tmp_path / "bg.yaml", log)
-    bad = await run_cli(
-        "deploy", str(env), "1.3.0-bad", "--auto-promote", state_dir=state_dir, timeout=90
-    )
+    bad, log = await deploy_blue_green(busy_demo, state_dir, tmp_path, "1.3.0-bad")
     assert bad.code == 3, bad.out + bad.err
     assert recorded(log) == [
         ["canary_start", "lb-switch", "shop", "green", "5"],

@@ -116,10 +116,7 @@ async def test_a_cancelled_script_is_stopped_on_the_host(sshd_fleet: FleetFactor
         task = asyncio.ensure_future(
             ssh.run_steps("h01", [("echo a", None), ("sleep 43", None)], lambda i, r: None)
         )
-        for _ in range(100):
-            if any("sleep 43" in c for c in fleet.commands_running("h01")):
-                break
-            await asyncio.sleep(0.05)
+        await fleet.until_running("h01", "sleep 43")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -156,10 +156,7 @@ async def test_timed_out_and_abandoned_commands_leave_nothing(
         assert not [c for c in fleet.commands_running("h01") if "sleep 3" in c]
         # A caller that gives up (cancelled, as a rollback or a quit does): stopped too.
         task = asyncio.ensure_future(ssh.run("h01", "sleep 33"))
-        for _ in range(100):
-            if any("sleep 33" in c for c in fleet.commands_running("h01")):
-                break
-            await asyncio.sleep(0.05)
+        await fleet.until_running("h01", "sleep 33")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -184,15 +184,7 @@ async def test_bad_release_seen_in_the_analysis_view(fleet: DemoFleet, tmp_path:
     app = make_app(fleet, tmp_path / "state")
     engine = app.engine
     async with app.run_test(size=SIZE) as pilot:
-        await until(
-            pilot,
-            lambda: all(engine.versions.get(h) == "1.0.0" for h in fleet.host_names),
-            10,
-            "versions discovered",
-        )
-        await pilot.press("d")
-        await type_version(pilot, "1.3.0-bad")
-        await pilot.press("enter", "y")
+        await deploy_by_keys(pilot, app, fleet, "1.3.0-bad")
         await until(
             pilot,
             lambda: engine.phase is not ev.Phase.IDLE and engine.phase is not ev.Phase.CANARY,

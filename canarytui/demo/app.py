@@ -181,9 +181,8 @@ class SimulatedApp:
     def poke(self) -> bool:
         """Restart now if the release changed or a restart was asked for; True if it did.
 
-        The fleet calls this after every command on the host, so a deploy's ``restart``
-        step returns with the app already up on the new release, as ``systemctl restart``
-        would; the tick catches changes made any other way.
+        The host's service manager calls it when a restart is asked (``service``), the
+        fleet after every command on the host, the tick for changes made any other way.
         """
         restart_asked = os.path.exists(self._restart_file)
         version = self._current_version()

@@ -124,7 +124,7 @@ class DemoFleet:
         else:
             self.root = self._given_root
             self.root.mkdir(parents=True, exist_ok=True)
-        _raise_fd_limit(self._count * 6 + 256)
+        _raise_fd_limit(self._count * 7 + 256)
         keys = self.root / "keys"
         keys.mkdir(exist_ok=True)
         client_key = asyncssh.generate_private_key("ssh-ed25519", comment="canarytui-demo")
@@ -365,7 +365,8 @@ def _sweep_stale_roots(folder: Path) -> None:
 
 
 def _raise_fd_limit(wanted: int) -> None:
-    """Each host needs a listener, its connections, pipes and log writes: lift the soft limit."""
+    """Each host needs a listener, its connections, pipes, its service FIFO and log writes:
+    lift the soft limit."""
     try:
         import resource
     except ImportError:  # not on this platform

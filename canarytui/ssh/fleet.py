@@ -45,7 +45,6 @@ STOP_TIMEOUT = 5.0  # to stop a timed-out command on its host
 CLOSE_TIMEOUT = 5.0
 IDLE_CLOSE = 30.0  # seconds unused before a connection is closed
 _SWEEP_EVERY = 5.0
-_CONNECTION_ERRORS = CONNECTION_ERRORS
 _CHUNK = 64 * 1024
 
 
@@ -183,7 +182,7 @@ class Fleet:
                 job.close()
                 self._stop_later(name, job.pgid, job.finished)
                 raise
-            except _CONNECTION_ERRORS as exc:
+            except CONNECTION_ERRORS as exc:
                 self.drop(name)
                 raise CommandLost(host, f"connection lost during a command: {exc}") from None
         return CommandResult(
@@ -251,7 +250,7 @@ class Fleet:
                     raise CommandTimeout(
                         host, f"command timed out after {seconds:g}s; {stopped}"
                     ) from None
-                except _CONNECTION_ERRORS as exc:
+                except CONNECTION_ERRORS as exc:
                     self.drop(name)
                     raise CommandLost(host, f"connection lost during a command: {exc}") from None
                 except BaseException:
@@ -280,7 +279,7 @@ class Fleet:
         conn = await self.connection(name)
         try:
             proc = await conn.create_process(self.marker.wrap(command), encoding=None)
-        except _CONNECTION_ERRORS as exc:
+        except CONNECTION_ERRORS as exc:
             self.drop(name)
             raise Unreachable(host, f"connection lost: {exc}") from None
         lines = LineSplitter(self.marker, LINE_LIMIT)
@@ -293,7 +292,7 @@ class Fleet:
             for line in lines.finish():
                 yield line
             ended = True
-        except _CONNECTION_ERRORS as exc:
+        except CONNECTION_ERRORS as exc:
             raise Unreachable(host, f"log stream lost: {exc}") from None
         finally:
             drain.cancel()
@@ -312,7 +311,7 @@ class Fleet:
             return f"the connection was lost before process group {pgid} could be stopped"
         try:
             await asyncio.wait_for(known[0].run(kill_script(pgid), check=False), STOP_TIMEOUT)
-        except (TimeoutError, *_CONNECTION_ERRORS, asyncssh.Error):
+        except (TimeoutError, *CONNECTION_ERRORS, asyncssh.Error):
             self.drop(name)
             return f"the host did not answer the stop of process group {pgid}; connection dropped"
         return f"stopped on the host (process group {pgid} killed)"
