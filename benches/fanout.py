@@ -7,9 +7,9 @@ Prints the wall time of
   2. bare asyncssh, a new connection per command;
   3. canarytui's engine: the same three steps in one wave (plus what the engine adds: lock
      and version discovery in one round trip, the post-deploy health check, unlock), with a
-     one-host canary and a 100 ms analysis before it; a host's steps and its first health
-     probe go as one script, so a host costs three sessions (lock, steps, unlock), as many
-     as the floor's three commands;
+     one-host canary and a 100 ms analysis before it; the session that takes a host's lock
+     stays as its shell, and the steps (with a first health probe) and the unlock go down
+     it, so a host costs one session where the floor opens three;
   4. canarytui's SSH layer alone (Fleet.run), exactly the three commands of (1);
   5. the engine's promotion alone (the wave to the N-1 other hosts), the like-for-like
      comparison with (1);

@@ -374,9 +374,9 @@ async def test_max_parallel_bounds_concurrent_commands(
         await engine.deploy("1.1.0")
         run = asyncio.ensure_future(engine.promote())
         while not run.done():
-            # A host done with its steps whose script waits to release its lock at the
-            # end is not worked on (it is told to, within the bound, at the end).
-            waiting = sum(1 for h in engine.locks.held.values() if h.waiting)
+            # A host's shell that waits for its next script (it lives from the lock to
+            # the release) is not worked on: what it is sent counts, within the bound.
+            waiting = sum(1 for shell in engine.locks.shells.values() if shell.waiting)
             peak = max(peak, demo.live_processes - waiting)
             await asyncio.sleep(0.005)
         assert await run is ev.Outcome.COMPLETE

@@ -1,6 +1,7 @@
-"""What a host costs in SSH sessions during a release: its steps and a first health probe
-go as one script, so a host that is healthy at once is done in one session; in the last
-wave that script also stays to release the host's lock when the deployment ends."""
+"""What a host costs in SSH sessions during a release: one. The session that takes its
+lock stays open as the host's shell; its steps (with a first health probe), the health
+gate's tries, a rollback and the release of its lock go down that shell; a shell that was
+lost is opened again by the next script."""
 
 from __future__ import annotations
 
@@ -38,43 +39,47 @@ async def deploy(
     return outcome, engine
 
 
-async def wave_sessions(demo: DemoFleet, state_dir: Path, edit: Any) -> tuple[int, int, int, Any]:
-    """Deploy 1.1.0 with ``edit`` applied to the demo's file: (sessions the promotion
-    waves opened, hosts they deployed, sessions the release of the locks opened in the
-    hosts the last wave did not reach, the engine)."""
-    counts: list[int] = []
-    hosts = 0
-    last: list[str] = []
-    finished = 0
+class Sessions:
+    """Sessions the demo hosts received at each phase's start (and at the end)."""
 
-    def count(event: ev.Event) -> None:
-        nonlocal hosts, finished
-        if isinstance(event, ev.WaveStarted | ev.WaveFinished):
-            counts.append(demo.commands_received)
+    def __init__(self, demo: DemoFleet) -> None:
+        self.demo = demo
+        self.at: dict[str, int] = {}
+        self.wave_hosts = 0
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.PhaseChanged):
+            self.at.setdefault(event.phase.value, self.demo.commands_received)
         if isinstance(event, ev.WaveStarted):
-            hosts += len(event.hosts)
-            last[:] = event.hosts
+            self.wave_hosts += len(event.hosts)
         if isinstance(event, ev.DeploymentFinished):
-            finished = demo.commands_received
+            self.at["finished"] = self.demo.commands_received
 
-    outcome, engine = await deploy(demo, state_dir, edit, watch=lambda _: count)
-    released = demo.commands_received - finished
+    def since(self, phase: str) -> int:
+        return self.demo.commands_received - self.at[phase]
+
+
+async def counted(demo: DemoFleet, state_dir: Path, edit: Any) -> tuple[Sessions, Engine]:
+    """Deploy 1.1.0 with ``edit`` (auto-promoted, completed), counting sessions."""
+    sessions = Sessions(demo)
+    outcome, engine = await deploy(demo, state_dir, edit, watch=lambda _: sessions)
     assert outcome is ev.Outcome.COMPLETE
-    assert not any(
-        (demo.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists() for h in demo.host_names
-    )
-    sessions = sum(counts[i + 1] - counts[i] for i in range(0, len(counts), 2))
-    return sessions, hosts, released - (len(demo.host_names) - len(last)), engine
-
-
-async def test_healthy_at_once_is_one_session_per_host(demo: DemoFleet, state_dir: Path) -> None:
-    # The demo's own file: its restart step returns once the app is up on the new release.
-    sessions, hosts, last_released, engine = await wave_sessions(demo, state_dir, lambda d: None)
-    assert hosts == len(demo.host_names) - 1
-    assert sessions == hosts  # the steps and the probe: one script each
-    # The last wave's scripts waited to release their hosts' locks: no session for that.
-    assert last_released == 0
+    assert not any(lock_of(demo, h).exists() for h in demo.host_names)
     assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
+    return sessions, engine
+
+
+async def test_a_release_is_one_session_per_host(demo: DemoFleet, state_dir: Path) -> None:
+    # The demo's own file: its restart step returns once the app is up on the new release.
+    sessions, engine = await counted(demo, state_dir, None)
+    hosts = len(demo.host_names)
+    assert sessions.wave_hosts == hosts - 1
+    assert sessions.at["canary"] == hosts  # the locks (with the versions): one each
+    assert sessions.at["analysis"] == hosts  # the canary's steps went down its shell
+    assert sessions.since("promoting") == 0  # so did every wave's, and every release
+    assert sessions.since("finished") == 0
+    assert not engine.locks.shells
+    await wait_for(lambda: demo.live_processes == 0, timeout=10)  # each shell ended
     # The probe is no step: the journal has the steps only.
     record = engine.journal.last_deployment("demo", "shop")
     events = engine.journal.events(record.id)
@@ -86,15 +91,14 @@ async def test_healthy_at_once_is_one_session_per_host(demo: DemoFleet, state_di
 async def test_a_probe_failing_in_the_script_leaves_it_to_the_gate(
     demo: DemoFleet, state_dir: Path
 ) -> None:
-    # Not ready at once (the probe in the script fails, once): the gate's next try passes.
+    # Not ready at once (the probe in the script fails, once): the gate's next try passes,
+    # down the same shell.
     def edit(d: dict[str, Any]) -> None:
         d["deploy"]["steps"].append({"name": "arm", "run": "touch armed"})
         d["health"]["check"] = "if [ -e armed ]; then rm armed; exit 1; fi"
 
-    sessions, hosts, last_released, _ = await wave_sessions(demo, state_dir, edit)
-    assert sessions == 2 * hosts
-    assert last_released == 2  # the last wave's two hosts: their scripts did not stay
-    assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
+    sessions, _ = await counted(demo, state_dir, edit)
+    assert sessions.since("promoting") == 0
     assert not any((demo.sandbox_of(h) / "armed").exists() for h in demo.host_names)
 
 
@@ -109,6 +113,10 @@ async def test_a_dead_release_never_passes_on_a_stale_probe(
     assert not any(isinstance(e, ev.WaveStarted) for e in seen)
 
 
+def lock_of(demo: DemoFleet, host: str) -> Path:
+    return demo.sandbox_of(host) / ".canarytui" / "lock.demo.shop"
+
+
 def failing_on(host: str, on_failure: str) -> Any:
     def edit(d: dict[str, Any]) -> None:
         # Fails there with the new release only: rolling back (the same steps with the
@@ -121,18 +129,16 @@ def failing_on(host: str, on_failure: str) -> Any:
     return edit
 
 
-def lock_of(demo: DemoFleet, host: str) -> Path:
-    return demo.sandbox_of(host) / ".canarytui" / "lock.demo.shop"
-
-
-async def test_a_rollback_releases_through_the_waiting_scripts(
-    demo: DemoFleet, state_dir: Path
-) -> None:
-    # The last wave: web-05 passes (its script waits), web-06 fails; everything is rolled
-    # back, then every lock released, web-05's by its waiting script.
-    outcome, engine = await deploy(demo, state_dir, failing_on("web-06", "rollback"))
+async def test_a_rollback_goes_down_the_same_shells(demo: DemoFleet, state_dir: Path) -> None:
+    # The last wave: web-05 passes, web-06 fails (its shell stays: a failed step ends the
+    # script, not the shell); everything is rolled back, then every lock released.
+    sessions = Sessions(demo)
+    outcome, engine = await deploy(
+        demo, state_dir, failing_on("web-06", "rollback"), watch=lambda _: sessions
+    )
     assert outcome is ev.Outcome.PROMOTION_ROLLED_BACK
-    assert not engine.locks.held
+    assert sessions.since("promoting") == 0
+    assert not engine.locks.shells
     assert {demo.version_on(h) for h in demo.host_names} == {"1.0.0"}
     assert not any(lock_of(demo, h).exists() for h in demo.host_names)
     await wait_for(lambda: demo.live_processes == 0, timeout=10)
@@ -143,23 +149,32 @@ async def test_a_halt_keeps_the_locks_and_leaves_no_shell_waiting(
 ) -> None:
     outcome, engine = await deploy(demo, state_dir, failing_on("web-06", "halt"))
     assert outcome is ev.Outcome.HALTED
-    assert set(engine.locks.held) == {"web-05"}  # it waited for the deployment's end
-    # The process let go: the waiting script read the end of its input and did nothing.
+    assert set(engine.locks.shells) == set(demo.host_names)  # kept for the next decision
+    # The process let go: each shell read the end of its input and did nothing more.
     await wait_for(lambda: demo.live_processes == 0, timeout=10)
     assert all(lock_of(demo, h).exists() for h in demo.host_names)
     assert demo.version_on("web-05") == "1.1.0"
 
 
-async def test_a_script_lost_while_waiting_releases_in_a_session_of_its_own(
+async def test_a_lost_shell_is_opened_again_by_the_next_script(
     demo: DemoFleet, state_dir: Path
 ) -> None:
+    # web-02's connection (and its shell) is lost before its wave, web-06's after the last
+    # wave: the wave's script opens one session on web-02, the release one on web-06.
     def cut(engine: Engine) -> Callable[[ev.Event], None]:
         def on(event: ev.Event) -> None:
+            if isinstance(event, ev.PhaseChanged) and event.phase is ev.Phase.AWAITING_PROMOTION:
+                engine.fleet.drop("web-02")
             if isinstance(event, ev.WaveFinished) and event.wave == event.waves:
-                engine.fleet.drop(event.succeeded[0])  # its connection, and the script, gone
+                engine.fleet.drop("web-06")
+            sessions(event)
 
         return on
 
+    sessions = Sessions(demo)
     outcome, _ = await deploy(demo, state_dir, watch=cut)
     assert outcome is ev.Outcome.COMPLETE
+    assert sessions.at["finished"] - sessions.at["promoting"] == 1  # web-02's steps
+    assert sessions.since("finished") == 1  # web-06's release
+    assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
     assert not any(lock_of(demo, h).exists() for h in demo.host_names)

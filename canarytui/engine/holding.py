@@ -19,7 +19,7 @@ from canarytui.config import Environment, render
 from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
 from canarytui.engine.supervise import each_host
-from canarytui.ssh import Held, SshError
+from canarytui.ssh import Script, SshError
 
 # States in which this deployment has not changed the host yet.
 UNTOUCHED_STATES = {ev.HostState.UNKNOWN, ev.HostState.PENDING, ev.HostState.UNREACHABLE}
@@ -66,8 +66,9 @@ class LockKeeper:
         self.ctx = ctx
         self.holding: set[str] = set()
         ctx.fleet.pinned = self.holding  # the deployment's connections are kept open
-        # Hosts of the last wave whose step scripts wait to release their locks.
-        self.held: dict[str, Held] = {}
+        # Each locked host's shell: the lock's session stays open, and the host's steps,
+        # health gate and release go down it (one session a host for a whole release).
+        self.shells: dict[str, Script] = {}
         # After a take-over, the note the release leaves on the hosts for the first machine.
         self.takeover_note: dict[str, Any] | None = None
 
@@ -115,16 +116,18 @@ class LockKeeper:
             known = self.ctx.state.previous.get(name)
             command = lockscripts.acquire_command(env.app, env.name, owner, current, known)
             try:
-                result = await fleet.run(name, command)
+                result = await fleet.run(name, command, shell=self.shell(name))
             except SshError as exc:
+                self.let_go(name)
                 results[name] = exc
                 return
             reply = lockscripts.parse_reply(result.stdout)
-            if reply.has("TAKEN"):
-                taken.append(reply.owner("TAKEN"))
-            elif reply.has("LOCKED"):
+            if reply.has("LOCKED"):
                 self.holding.add(name)
                 results[name] = reported_version(env, reply.sections.get("PREVIOUS"))
+                return
+            if reply.has("TAKEN"):
+                taken.append(reply.owner("TAKEN"))
             elif reply.has("HELD"):
                 held.append(locks.LockHeld(f"host {name}", reply.owner("HELD")))
             else:
@@ -139,32 +142,34 @@ class LockKeeper:
                         name,
                         lockscripts.release_command(env.app, env.name, owner.token),
                         timeout=RELEASE_TIMEOUT,
+                        shell=self.shell(name),
+                        keep=False,
                     )
+            self.let_go(name)
 
         await each_host(hosts, one)
         if taken:
             raise TakenOver(taken[0])
         return results, held
 
-    def release_later(self, name: str) -> str | None:
-        """The command a host's step script keeps to release its lock at the end."""
-        d = self.ctx.state.deployment
-        if d is None or name not in self.holding:
-            return None
-        return lockscripts.release_command(self.ctx.env.app, self.ctx.env.name, d.token)
+    def shell(self, name: str) -> Script:
+        """The host's shell for this deployment (opened by its first command)."""
+        shell = self.shells.get(name)
+        if shell is None:
+            shell = self.shells[name] = self.ctx.fleet.shell()
+        return shell
 
-    def keep(self, name: str, held: Held) -> None:
-        """A host's step script now waits to release its lock (see ``release``)."""
-        before = self.held.pop(name, None)
-        if before is not None:
-            before.drop()
-        self.held[name] = held
+    def let_go(self, name: str) -> None:
+        """End the host's shell (it reads the end of its input: nothing more runs)."""
+        shell = self.shells.pop(name, None)
+        if shell is not None:
+            shell.close()
 
     async def release(self, token: str) -> None:
         """Free our locks (remote first, then local); after a take-over, leave its note.
 
-        A host whose step script waits for it releases in that script (no new session);
-        if that fails, or a note must be left, it is done as on every other host."""
+        Each host's release goes down its shell, which then ends; a host whose shell was
+        lost is released in a session of its own."""
         env = self.ctx.env
         hosts = sorted(self.holding)
         self.holding.clear()
@@ -172,20 +177,17 @@ class LockKeeper:
         command = lockscripts.release_command(env.app, env.name, token, note)
 
         async def one(name: str) -> None:
-            waiting = self.held.get(name)
-            if waiting is not None:
-                ok = await waiting.finish(go=note is None, timeout=RELEASE_TIMEOUT)
-                self.held.pop(name, None)
-                if ok and note is None:
-                    return
             with contextlib.suppress(SshError):
-                await self.ctx.fleet.run(name, command, timeout=RELEASE_TIMEOUT)
+                shell = self.shells.get(name)
+                await self.ctx.fleet.run(
+                    name, command, timeout=RELEASE_TIMEOUT, shell=shell, keep=False
+                )
+            self.let_go(name)
 
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(each_host(hosts, one), RELEASE_TIMEOUT + 5.0)
-        for left in self.held.values():  # none, unless the release ran out of time
-            left.drop()
-        self.held.clear()
+        for name in list(self.shells):  # none, unless the release ran out of time
+            self.let_go(name)
         locks.release_local(self.local_path(), token)
 
     async def ensure(self) -> None:
@@ -242,13 +244,15 @@ class LockKeeper:
     async def _unlock_one(self, name: str, token: str) -> None:
         env = self.ctx.env
         self.holding.discard(name)
-        waiting = self.held.pop(name, None)
-        if waiting is not None:
-            waiting.drop()
         with contextlib.suppress(SshError):
             await self.ctx.fleet.run(
-                name, lockscripts.release_command(env.app, env.name, token), RELEASE_TIMEOUT
+                name,
+                lockscripts.release_command(env.app, env.name, token),
+                RELEASE_TIMEOUT,
+                shell=self.shells.get(name),
+                keep=False,
             )
+        self.let_go(name)
 
     async def finish_stale(self) -> int | None:
         """Locks left by a deployment of ours that is over (killed between its end and the

@@ -49,17 +49,13 @@ class HostWork:
         self.ctx = ctx
         self.locks = locks
 
-    async def deploy_many(
-        self, names: Sequence[str], version: str, last: bool = False
-    ) -> dict[str, bool]:
-        """``last``: the deployment's last wave; its hosts' scripts then wait, on the
-        hosts, to release their locks when the deployment ends (no session of its own)."""
-        return await each_host(names, lambda name: self.deploy(name, version, last))
+    async def deploy_many(self, names: Sequence[str], version: str) -> dict[str, bool]:
+        return await each_host(names, lambda name: self.deploy(name, version))
 
     async def rollback_many(self, names: Sequence[str]) -> dict[str, bool]:
         return await each_host(names, self.rollback)
 
-    async def deploy(self, name: str, version: str, last: bool = False) -> bool:
+    async def deploy(self, name: str, version: str) -> bool:
         ctx = self.ctx
         touched = False
         try:
@@ -69,12 +65,12 @@ class HostWork:
                 return False
             values = ctx.env.placeholders(name, version, ctx.state.previous.get(name))
             ctx.bus.host(name, ev.HostState.DEPLOYING)
-            # The steps (hooks around them) and a first health probe go as one script:
-            # one round trip. A probe that fails there is not a failure yet: the gate's
-            # own tries follow.
+            # The steps (hooks around them) and a first health probe go as one script
+            # down the host's shell: one round trip, no new session. A probe that fails
+            # there is not a failure yet: the gate's own tries follow.
             plan = self.commands(ctx.env.deploy.steps, values)
             probe = (render(ctx.env.health.check, values), ctx.env.health.timeout)
-            ok, healthy = await self.run_steps(name, plan, probe=probe, release=last)
+            ok, healthy = await self.run_steps(name, plan, probe=probe)
             touched = True
             if not ok or not (healthy or await self.health_gate(name, values)):
                 return False
@@ -147,7 +143,6 @@ class HostWork:
         plan: list[tuple[str, str, str]],
         failed: ev.HostState = ev.HostState.FAILED,
         probe: tuple[str, float] | None = None,
-        release: bool = False,
     ) -> tuple[bool, bool]:
         """A host's steps as one script (one round trip), each reported as it ends.
 
@@ -156,7 +151,6 @@ class HostWork:
         host, and ``StepsFailed`` is raised (as for any SSH error during the steps).
         ``probe`` (command, timeout) runs after the last step, in the same script; it is
         no step (nothing is reported of it): the second value says whether it passed.
-        ``release``: when all passed, the script stays to release the host's lock later.
         """
         if not plan:
             return True, False
@@ -185,10 +179,7 @@ class HostWork:
                 )
 
         try:
-            later = self.locks.release_later(name) if release and probe else None
-            held = await ctx.fleet.run_steps(name, script, done, held=later)
-            if held is not None:
-                self.locks.keep(name, held)
+            await ctx.fleet.run_steps(name, script, done, shell=self.locks.shells.get(name))
         except SshError as exc:
             if isinstance(exc, CommandTimeout) and reported == len(plan):
                 return ok, False  # the probe timed out (and was stopped): the gate follows
@@ -225,7 +216,9 @@ class HostWork:
         command = render(env.health.check, values)
         result = None
         for attempt in range(HEALTH_GATE_TRIES):
-            result = await self.ctx.fleet.run(name, command, env.health.timeout)
+            result = await self.ctx.fleet.run(
+                name, command, env.health.timeout, shell=self.locks.shells.get(name)
+            )
             if result.ok:
                 return True
             if attempt + 1 < HEALTH_GATE_TRIES:

@@ -99,7 +99,7 @@ class Promotion:
                 return self._halt_for_hook(exc, index)
             ctx.bus.emit(ev.WaveStarted(wave=index, waves=total, hosts=todo, deployment=d.id))
             state.watched = set(todo)
-            ok = await self.hosts.deploy_many(todo, d.version, last=index == total)
+            ok = await self.hosts.deploy_many(todo, d.version)
             failed = [h for h, good in ok.items() if not good]
             ctx.bus.emit(
                 ev.WaveFinished(

@@ -10,7 +10,7 @@ from canarytui.ssh.errors import (
     Unreachable,
 )
 from canarytui.ssh.fleet import Fleet
-from canarytui.ssh.jobs import Held
+from canarytui.ssh.jobs import Script
 
 __all__ = [
     "AuthRefused",
@@ -18,8 +18,8 @@ __all__ = [
     "CommandResult",
     "CommandTimeout",
     "Fleet",
-    "Held",
     "HostKeyRefused",
+    "Script",
     "SshError",
     "Unreachable",
 ]

@@ -28,15 +28,7 @@ import asyncssh
 from canarytui.config import Environment, Host
 from canarytui.ssh.connect import Connector
 from canarytui.ssh.errors import CommandLost, CommandResult, CommandTimeout, Unreachable
-from canarytui.ssh.jobs import (
-    CONNECTION_ERRORS,
-    HELD_WAIT,
-    Held,
-    Job,
-    Script,
-    discard,
-    held_command,
-)
+from canarytui.ssh.jobs import CONNECTION_ERRORS, Job, Script, discard
 from canarytui.ssh.remote import LineSplitter, Marker, kill_script
 
 OUTPUT_LIMIT = 64 * 1024  # bytes of each stream of a command kept (the tail)
@@ -150,13 +142,21 @@ class Fleet:
         timeout: float | None = None,
         *,
         limit: int = OUTPUT_LIMIT,
+        shell: Script | None = None,
+        keep: bool = True,
     ) -> CommandResult:
         """Run one command on a host over its connection; keep the last ``limit`` bytes.
 
         A non-zero exit is a result, not an error. Connecting problems raise
         ``SshError``; a command past its timeout is stopped on the host and raises
-        ``CommandTimeout``.
+        ``CommandTimeout``. With ``shell`` (see ``run_steps``) it runs there.
         """
+        if shell is not None:
+            results: list[CommandResult] = []
+            await self.run_steps(
+                name, [(command, timeout)], lambda _i, r: results.append(r), shell=shell, keep=keep
+            )
+            return results[0]
         host = self._hosts[name]
         seconds = timeout if timeout is not None else self.env.ssh.command_timeout
         await self._settle(name)
@@ -193,6 +193,10 @@ class Fleet:
             cut=job.stdout.cut + job.stderr.cut,
         )
 
+    def shell(self) -> Script:
+        """A host's kept shell for ``run_steps(shell=...)``: opened on its first use."""
+        return Script(self.marker, OUTPUT_LIMIT)
+
     async def run_steps(
         self,
         name: str,
@@ -200,49 +204,35 @@ class Fleet:
         done: Callable[[int, CommandResult], None],
         *,
         limit: int = OUTPUT_LIMIT,
-        held: str | None = None,
-    ) -> Held | None:
+        shell: Script | None = None,
+        keep: bool = True,
+    ) -> None:
         """Run several (command, timeout) on a host as one script: one round trip.
 
         ``done(index, result)`` is called as each command ends, in order; the script stops
         after the first that fails. Each command keeps its own timeout, counted from the
         end of the one before: past it, the script's whole process group is stopped on
         the host and ``CommandTimeout`` is raised (the steps before it were reported).
-        With ``held``, a script whose steps all passed waits on its host for the word to
-        run that last command (``Held``, returned): it costs no session of its own.
+        With ``shell`` (``Fleet.shell``), the script goes down that kept shell while it
+        lives (no new session) and the shell stays for the next ones (unless not
+        ``keep``); one that ended is opened again with these commands.
         """
         host = self._hosts[name]
         await self._settle(name)
         default = self.env.ssh.command_timeout
         commands = [c for c, _ in steps]
         timeouts = [default if t is None else t for _, t in steps]
-        if held is not None:
-            commands.append(held_command(held))
-            timeouts.append(HELD_WAIT)
-        last: list[CommandResult] = []
-        reached = asyncio.Event()
-
-        def relay(i: int, result: CommandResult) -> None:
-            if i == len(steps):
-                last.append(result)
-                return
-            done(i, result)
-            if i == len(steps) - 1 and result.ok and held is not None:
-                reached.set()
-
+        job = shell if shell is not None else Script(self.marker, limit)
+        keep = keep and shell is not None
         with self._use(name):
-            async with self._slots:
-                conn = await self.connection(name)
-                job = Script(self.marker, limit)
-                task = asyncio.ensure_future(job.run(conn, commands, timeouts, relay))
-                waiting = asyncio.ensure_future(reached.wait())
+            async with job.turn, self._slots:
+                conn = None if self._kept(name, job) else await self.connection(name)
                 try:
-                    await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
-                    if not task.done():  # all passed: it waits for its word, slot freed
-                        task.add_done_callback(lambda t: _settled(t, job))
-                        return Held(job, task, last, self._slots)
-                    await task
-                    return None
+                    if conn is None:
+                        job.send(commands, keep)
+                    else:
+                        await job.open(conn, commands, keep)
+                    await job.steps(timeouts, done, keep)
                 except TimeoutError:
                     job.close()
                     seconds = timeouts[len(job.reported)]
@@ -256,12 +246,14 @@ class Fleet:
                 except BaseException:
                     # The caller gave up (cancelled), or reporting a step failed: the steps
                     # left must not go on on the host.
-                    task.cancel()
                     job.close()
                     self._stop_later(name, job.pgid, job.finished)
                     raise
-                finally:
-                    waiting.cancel()
+
+    def _kept(self, name: str, job: Script) -> bool:
+        """``job``'s shell is there, on the host's connection as it is now."""
+        known = self._connections.get(name)
+        return job.alive and known is not None and known[0] is job.conn and not known[1].closed
 
     async def stream(self, name: str, command: str) -> AsyncIterator[str]:
         """Lines a long-running command prints (a log tail); stopped when the caller stops.
@@ -330,15 +322,6 @@ class Fleet:
         if pending is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(pending)
-
-
-def _settled(task: asyncio.Future[None], job: Script) -> None:
-    """A held script ended (its word said, its wait over, its connection gone): its
-    session is closed; whoever said the word reads the result, an error nobody asked
-    for is no warning."""
-    job.close()
-    if not task.cancelled():
-        task.exception()
 
 
 class _Client(asyncssh.SSHClient):

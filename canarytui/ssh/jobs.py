@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 import asyncssh
 
@@ -15,50 +16,6 @@ from canarytui.ssh.remote import Marker, OutputTail, StepTails
 
 CONNECTION_ERRORS = (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError)
 _CHUNK = 64 * 1024
-HELD_WAIT = 6 * 3600.0  # seconds a held command waits for its word at most
-
-
-def held_command(command: str) -> str:
-    """``command``, run only once the word ``go`` comes on the script's input."""
-    return f'IFS= read -r word && [ "$word" = go ] && {{ {command}\n}}'
-
-
-class Held:
-    """A script that ran its steps and now waits, on its host, for the word to run its
-    last command (its session kept: no new one is opened for it)."""
-
-    def __init__(
-        self,
-        job: Script,
-        task: asyncio.Future[None],
-        result: list[CommandResult],
-        slots: asyncio.Semaphore,
-    ):
-        self.job = job
-        self.task = task
-        self._result = result
-        self._slots = slots  # the fleet's max_parallel: running it is work on its host
-        self.waiting = True  # until its word is said
-
-    async def finish(self, go: bool, timeout: float) -> bool:
-        """Say ``go`` (run it) or stop; True when it ran and exited 0."""
-        async with self._slots:
-            proc = self.job.proc
-            if self.task.done() or proc is None:
-                return False
-            try:
-                self.waiting = False
-                proc.stdin.write(b"go\n" if go else b"stop\n")
-                await asyncio.wait_for(asyncio.shield(self.task), timeout)
-            except (TimeoutError, *CONNECTION_ERRORS, asyncssh.Error):
-                self.job.close()
-                return False
-        return go and bool(self._result) and self._result[0].ok
-
-    def drop(self) -> None:
-        """Stop waiting without a word: the host's shell reads the end of its input."""
-        self.waiting = False
-        self.job.close()
 
 
 class Job:
@@ -92,47 +49,83 @@ class Job:
 
 
 class Script:
-    """Several commands as one script on one host: each one's output, status and time."""
+    """Commands as one marked script on one host: each one's output, status and time.
+
+    A script asked to ``keep`` its session stays on the host once its commands ended,
+    its shell waiting on its input: the next commands are sent down it (``send``), no new
+    session. One whose shell ended (closed, lost, stopped) is ``open``ed again.
+    """
 
     def __init__(self, marker: Marker, limit: int) -> None:
         self.marker = marker
-        self.stdout = StepTails(marker, limit)
-        self.stderr = StepTails(marker, limit)
-        self.reported: list[int] = []
+        self.limit = limit
+        self.reported: list[int] = []  # steps of the commands in flight that ended
+        self.finished = False
+        self.working = False  # commands in flight (a kept shell is otherwise waiting)
+        self.turn = asyncio.Lock()  # one set of commands at a time
+        self.conn: asyncssh.SSHClientConnection | None = None  # the session's, once open
+        self._proc: asyncssh.SSHClientProcess[bytes] | None = None
+        self._pumps: asyncio.Future[Any] | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.stdout = StepTails(self.marker, self.limit)
+        self.stderr = StepTails(self.marker, self.limit)
         self.finished = False
         self._changed = asyncio.Event()
         self._eof = 0  # streams ended (or their pumps stopped)
-        self._proc: asyncssh.SSHClientProcess[bytes] | None = None
 
     @property
     def pgid(self) -> int | None:
         return self.stdout.pgid
 
     @property
-    def proc(self) -> asyncssh.SSHClientProcess[bytes] | None:
-        return self._proc
+    def alive(self) -> bool:
+        """Its shell is there (a kept one, between its commands, waits for more)."""
+        return self._proc is not None and not self.finished and self._eof == 0
 
-    async def run(
-        self,
-        conn: asyncssh.SSHClientConnection,
-        commands: list[str],
-        timeouts: list[float],
-        done: Callable[[int, CommandResult], None],
+    @property
+    def waiting(self) -> bool:
+        """A kept shell with nothing in flight (its host is not worked on)."""
+        return self.alive and not self.working
+
+    async def open(
+        self, conn: asyncssh.SSHClientConnection, commands: list[str], keep: bool
     ) -> None:
-        started = time.monotonic()
-        proc = await conn.create_process(self.marker.script(commands), encoding=None)
+        """A new session running ``commands`` (then waiting for more, with ``keep``)."""
+        self.close()
+        self._reset()
+        self.working = True
+        text = self.marker.keep(commands) if keep else self.marker.script(commands)
+        self.conn = conn
+        proc = await conn.create_process(text, encoding=None)
         self._proc = proc
-        pumps = asyncio.gather(
+        self._pumps = asyncio.gather(
             self.pump(proc.stdout, self.stdout), self.pump(proc.stderr, self.stderr)
         )
+        self._pumps.add_done_callback(_retrieved)
+
+    def send(self, commands: list[str], keep: bool) -> None:
+        """Run ``commands`` in the kept shell (``alive``); without ``keep`` it ends after."""
+        assert self._proc is not None
+        self.working = True
+        self._proc.stdin.write(self.marker.more(commands, end=not keep))
+
+    async def steps(
+        self, timeouts: list[float], done: Callable[[int, CommandResult], None], keep: bool
+    ) -> None:
+        """Report each command as it ends (``done``), stopping at the first that fails;
+        without ``keep``, wait for the session's end too."""
+        started = time.monotonic()
+        self.reported = []
         try:
             for i, seconds in enumerate(timeouts):
                 await asyncio.wait_for(self._step_ended(i), seconds)
                 ended = i < len(self.stdout.ended) and i < len(self.stderr.ended)
                 if not ended:  # the shell ended within the step: what it left is its output
-                    await pumps
-                    await proc.wait_closed()
-                    self.finished = True
+                    await self._ended()
+                proc = self._proc
+                assert proc is not None
                 out, status = self._part(self.stdout, i, proc.exit_status)
                 err = self._part(self.stderr, i, None)[0]
                 # Killed by a signal, or no status told: 255, as ssh says.
@@ -146,14 +139,19 @@ class Script:
                 started = now
                 if status != 0 or not ended:
                     break
-            await pumps
-            await proc.wait_closed()
-            self.finished = True
+            # Every mark of these commands came: the next ones count from 0 again.
+            self.stdout.ended.clear()
+            self.stderr.ended.clear()
+            if not keep:
+                await self._ended()
         finally:
-            if not pumps.done():
-                pumps.cancel()
-            with contextlib.suppress(BaseException):
-                await pumps
+            self.working = False
+
+    async def _ended(self) -> None:
+        assert self._proc is not None and self._pumps is not None
+        await self._pumps
+        await self._proc.wait_closed()
+        self.finished = True
 
     @staticmethod
     def _part(tails: StepTails, i: int, status: int | None) -> tuple[OutputTail, int | None]:
@@ -177,8 +175,18 @@ class Script:
             self._changed.set()
 
     def close(self) -> None:
+        """End the session now (a kept shell reads the end of its input and ends)."""
         if self._proc is not None:
             self._proc.close()
+        if self._pumps is not None and not self._pumps.done():
+            self._pumps.cancel()
+        self.working = False
+
+
+def _retrieved(pumps: asyncio.Future[Any]) -> None:
+    """A session's streams ended: an error there is the caller's to raise (or nobody's)."""
+    if not pumps.cancelled():
+        pumps.exception()
 
 
 async def pump(reader: asyncssh.SSHReader[bytes], tail: OutputTail) -> None:

@@ -33,18 +33,43 @@ class Marker:
         self._pid = re.compile(re.escape(self.tag_bytes) + rb" (\d+)")
 
     def wrap(self, command: str) -> str:
-        return f"printf '%s %s\\n' {self.tag} \"$$\"; printf '%s\\n' {self.tag} >&2\n{command}"
+        return f"{self._prelude()}\n{command}"
 
-    def script(self, commands: Sequence[str]) -> str:
-        """Several commands as one, each marked at its end, stopping at the first failure."""
+    def script(self, commands: Sequence[str], prelude: bool = True) -> str:
+        """Several commands as one, each marked at its end, stopping at the first failure.
+
+        The steps read nothing from the session (their input is ``/dev/null``), and a
+        failure stops the script, not the shell: a kept shell (``keep``) goes on waiting.
+        """
         end = f"{self.tag}-end"
-        parts = [f"printf '%s %s\\n' {self.tag} \"$$\"; printf '%s\\n' {self.tag} >&2"]
+        parts = [self._prelude()] if prelude else []
+        parts.append("while :; do")
         for i, command in enumerate(commands):
             parts.append(
                 f"( {command}\n); s=$?; printf '\\n%s %s %s\\n' {end} {i} \"$s\"; "
-                f'printf \'\\n%s %s\\n\' {end} {i} >&2; [ "$s" -eq 0 ] || exit "$s"'
+                f"printf '\\n%s %s\\n' {end} {i} >&2; [ \"$s\" -eq 0 ] || break"
             )
+        parts.append("break; done </dev/null")
         return "\n".join(parts)
+
+    def keep(self, commands: Sequence[str]) -> str:
+        """``script(commands)``, then the shell stays for more: each later script comes on
+        its input (``more``), ended by the line ``TAG-run``; the end of its input (or a
+        script that says ``exit``) ends the shell. Only shell builtins wait."""
+        return self.script(commands) + (
+            "\nwhile :; do canarytui_s=; canarytui_e=1; while IFS= read -r canarytui_l; do "
+            f'if [ "$canarytui_l" = {self.tag}-run ]; then canarytui_e=0; break; fi; '
+            'canarytui_s="$canarytui_s$canarytui_l\n"; done; '
+            '[ "$canarytui_e" = 0 ] || exit 0; eval "$canarytui_s"; done'
+        )
+
+    def more(self, commands: Sequence[str], end: bool) -> bytes:
+        """What a kept shell is sent to run ``commands`` (``end``: then it ends)."""
+        text = self.script(commands, prelude=False) + ("\nexit 0" if end else "")
+        return f"{text}\n{self.tag}-run\n".encode()
+
+    def _prelude(self) -> str:
+        return f"printf '%s %s\\n' {self.tag} \"$$\"; printf '%s\\n' {self.tag} >&2"
 
     def pid_in(self, line: bytes) -> int | None:
         match = self._pid.match(line)

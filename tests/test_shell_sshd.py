@@ -1,0 +1,137 @@
+"""A host's kept shell over real OpenSSH (``Fleet.shell``): scripts sent one after the
+other down one session, each step still reported on its own; steps never read the
+session's input; a failure ends the script, not the shell; a timeout stops the shell and
+the next script opens a new one; ``keep=False`` or ``close`` leave nothing on the host."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import wait_for
+from sshd_fleet import FleetFactory, SshdFleet
+
+from canarytui.config import load_env
+from canarytui.ssh import CommandResult, CommandTimeout, Fleet, Script
+
+pytestmark = pytest.mark.sshd
+
+
+async def send(
+    ssh: Fleet, shell: Script, steps: list[tuple[str, float | None]], keep: bool = True
+) -> list[CommandResult]:
+    seen: list[CommandResult] = []
+    await asyncio.wait_for(
+        ssh.run_steps("h01", steps, lambda _i, r: seen.append(r), shell=shell, keep=keep), 30
+    )
+    return seen
+
+
+def shells_on(fleet: SshdFleet) -> list[str]:
+    """The host's processes but the test's own probes."""
+    return [c for c in fleet.commands_running("h01") if "canarytui-" in c]
+
+
+async def test_scripts_go_down_one_session(sshd_fleet: FleetFactory) -> None:
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    shell = ssh.shell()
+    try:
+        first = await send(ssh, shell, [("echo $$", None), ("echo one; echo err >&2", None)])
+        assert shell.waiting and len(shells_on(fleet)) == 1
+        pid = first[0].stdout
+        # Quotes, backslashes, a here-document, blank lines: the script arrives as sent.
+        later = await send(
+            ssh,
+            shell,
+            [
+                ("echo $$; printf '%s\\n' 'a\\b' \"c d\"", None),
+                ("cat <<EOF\n  indented\n\nEOF", None),
+            ],
+        )
+        assert later[0].stdout == f"{pid}a\\b\nc d\n"  # the same shell
+        assert later[1].stdout == "  indented\n\n"
+        assert [r.stdout for r in first[1:]] == ["one\n"] and first[1].stderr == "err\n"
+        assert ssh.connects == 1
+    finally:
+        shell.close()
+        await ssh.close()
+    await wait_for(lambda: not shells_on(fleet), timeout=10)
+
+
+async def test_steps_never_read_the_session_input(sshd_fleet: FleetFactory) -> None:
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    shell = ssh.shell()
+    try:
+        # `cat` and `read` see the end of their input at once; a background reader too.
+        seen = await send(
+            ssh, shell, [("cat; echo cat-done", 5.0), ("(cat > bg.out &); read x || echo eof", 5.0)]
+        )
+        assert [r.stdout for r in seen] == ["cat-done\n", "eof\n"]
+        after = await send(ssh, shell, [("echo still-here", 5.0)])
+        assert after[0].stdout == "still-here\n"
+        assert (fleet.host("h01").home / "bg.out").read_text() == ""
+    finally:
+        shell.close()
+        await ssh.close()
+
+
+async def test_a_failure_ends_the_script_not_the_shell(sshd_fleet: FleetFactory) -> None:
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    shell = ssh.shell()
+    never = fleet.host("h01").home / "never-made"
+    try:
+        pid = (await send(ssh, shell, [("echo $$", None)]))[0].stdout
+        seen = await send(ssh, shell, [("echo broke >&2; exit 7", None), (f"touch {never}", None)])
+        assert [(r.exit_status, r.stderr) for r in seen] == [(7, "broke\n")]
+        assert not never.exists() and shell.waiting
+        assert (await send(ssh, shell, [("echo $$", None)]))[0].stdout == pid
+    finally:
+        shell.close()
+        await ssh.close()
+
+
+async def test_a_timeout_stops_the_shell_and_the_next_script_opens_one(
+    sshd_fleet: FleetFactory,
+) -> None:
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    shell = ssh.shell()
+    try:
+        pid = (await send(ssh, shell, [("echo $$", None)]))[0].stdout
+        with pytest.raises(CommandTimeout, match=r"after 1s; stopped on the host \(process group"):
+            await send(ssh, shell, [("echo quick", 5.0), ("sleep 44 & sleep 45", 1.0)])
+        assert not shell.alive
+        assert not [c for c in fleet.commands_running("h01") if "sleep 4" in c]
+        again = (await send(ssh, shell, [("echo $$", None)]))[0].stdout
+        assert again != pid and shell.waiting
+    finally:
+        shell.close()
+        await ssh.close()
+
+
+async def test_a_last_script_or_a_close_ends_the_shell(sshd_fleet: FleetFactory) -> None:
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    try:
+        shell = ssh.shell()
+        await send(ssh, shell, [("true", None)])
+        seen = await send(ssh, shell, [("echo bye", None)], keep=False)
+        assert seen[0].stdout == "bye\n" and not shell.alive
+        assert not shells_on(fleet)  # ended before the script was reported done
+        shell = ssh.shell()
+        await send(ssh, shell, [("true", None)])
+        assert shells_on(fleet)
+        shell.close()
+        await wait_for(lambda: not shells_on(fleet), timeout=10)
+        # A shell whose connection was lost is opened again by the next script (at once:
+        # before its streams have even ended).
+        await send(ssh, shell, [("true", None)])
+        ssh.drop("h01")
+        assert (await send(ssh, shell, [("echo back", None)]))[0].stdout == "back\n"
+        assert ssh.connects == 2
+    finally:
+        await ssh.close()
+    await wait_for(lambda: not shells_on(fleet), timeout=10)
