@@ -13,7 +13,7 @@ import time
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum, StrEnum
 from typing import Any, ClassVar
 
@@ -86,12 +86,16 @@ class Event:
     at: float = field(default_factory=time.time, kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        return {"event": self.kind, **data}
+        return {"event": self.kind, **_plain(self)}
 
     def to_json(self) -> str:
-        """One line of JSON: what the journal stores and ``--json`` prints."""
-        return json.dumps(self.to_dict(), default=_json_default)
+        """One line of JSON: what the journal stores and ``--json`` prints (made once: an
+        event is frozen, and both ask for it)."""
+        text = self.__dict__.get("_json")
+        if text is None:
+            text = json.dumps(self.to_dict(), default=_json_default)
+            object.__setattr__(self, "_json", text)
+        return text
 
 
 @dataclass(frozen=True)
@@ -312,6 +316,18 @@ class DeploymentFinished(Event):
     kind: ClassVar[str] = "deployment_finished"
     outcome: Outcome
     summary: str
+
+
+def _plain(value: Any) -> Any:
+    """``dataclasses.asdict`` without its deep copies: events hold plain values, lists,
+    dicts and dataclasses; each is rebuilt as it is, the leaves shared."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _json_default(value: object) -> Any:

@@ -7,6 +7,7 @@ stream behind (``cli.safeio``) makes every write harmless as well.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import IO
 
@@ -23,27 +24,46 @@ def when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
-class JsonPrinter:
-    """One JSON object per event per line."""
+FLUSH_AFTER = 0.05  # seconds a printed line may wait for the ones after it
+
+
+class _Lines:
+    """Lines to a stream, flushed within ``FLUSH_AFTER`` (at once outside an event loop):
+    the lines of a busy moment (a wave's hosts) go out together, not one write each."""
 
     def __init__(self, out: IO[str]) -> None:
         self.out = out
-
-    def __call__(self, event: ev.Event) -> None:
-        self.out.write(event.to_json() + "\n")
-        self.out.flush()
-
-
-class HumanPrinter:
-    """Per-host progress lines, for people watching a terminal or reading a CI log."""
-
-    def __init__(self, out: IO[str]) -> None:
-        self.out = out
-        self._last_analysis = 0.0
+        self._flushing: asyncio.TimerHandle | None = None
 
     def _say(self, text: str) -> None:
         self.out.write(text + "\n")
+        if self._flushing is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.out.flush()
+            return
+        self._flushing = loop.call_later(FLUSH_AFTER, self._flush)
+
+    def _flush(self) -> None:
+        self._flushing = None
         self.out.flush()
+
+
+class JsonPrinter(_Lines):
+    """One JSON object per event per line."""
+
+    def __call__(self, event: ev.Event) -> None:
+        self._say(event.to_json())
+
+
+class HumanPrinter(_Lines):
+    """Per-host progress lines, for people watching a terminal or reading a CI log."""
+
+    def __init__(self, out: IO[str]) -> None:
+        super().__init__(out)
+        self._last_analysis = 0.0
 
     def __call__(self, event: ev.Event) -> None:
         match event:
