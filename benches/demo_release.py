@@ -20,7 +20,13 @@ prints:
   (``/proc/PID/stat``: its own, and that of the shells it ran for the commands);
 - the hosts on the new version afterwards, how long Ctrl-C takes to stop the fleet, and
   the SSH connections and sessions the fleet served (more connections than hosts: some
-  were closed and opened again).
+  were closed and opened again);
+- the floor, side by side (``--no-floor`` skips it): the same work on the same fleet by
+  bare asyncssh in this process, one connection per host, one exec per command, the same
+  50 hosts at once, no barrier, no analysis, no journal, no traffic hooks: the lock with
+  version discovery, the three steps, the health check, the release, for 1.2.0; with the
+  demo server's and its shells' CPU meanwhile. On a machine whose cores the fleet shares,
+  it says how much of the overhead is the fleet's own work.
 
 ``--profile`` runs the deploy and the demo server under ``python -m cProfile`` and prints
 the top 20 functions of each by cumulative and by own time (the server's cover its whole
@@ -30,6 +36,7 @@ run; profiling adds its own cost to every figure above).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import pstats
@@ -45,7 +52,12 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
+import asyncssh  # noqa: E402
+
+from canarytui.config import load_env, render  # noqa: E402
 from canarytui.demo.app import read_version  # noqa: E402
+from canarytui.engine import lockscripts  # noqa: E402
+from canarytui.engine.locks import Owner  # noqa: E402
 
 CLI_MAX_HOSTS = 500  # `canarytui demo --hosts` refuses more; the demo module takes 2,000
 PARALLEL = 50  # the demo file's ssh.max_parallel
@@ -164,6 +176,62 @@ def analysis_and_pauses(events: list[dict[str, Any]], pause: float) -> tuple[flo
     return analysis, paused * pause
 
 
+async def bare_release(env_path: str, version: str) -> tuple[float, int]:
+    """The floor: the release's commands by bare asyncssh, each host on its own (wall, hosts
+    that ran every command with exit 0)."""
+    env = load_env(Path(env_path))
+    known = asyncssh.read_known_hosts(str(env.resolve_path(env.ssh.known_hosts)))
+    keys = [asyncssh.read_private_key(str(env.resolve_path(p))) for p in env.ssh.identity_files]
+    owner = Owner("f" * 32, 0, version, "bench", "bench")
+    slots = asyncio.Semaphore(PARALLEL)
+
+    async def one(name: str) -> bool:
+        host = env.host(name)
+        values = env.placeholders(name, version, "1.1.0")
+        commands = [
+            lockscripts.acquire_command(
+                env.app, env.name, owner, render(env.deploy.current, env.placeholders(name))
+            ),
+            *(render(step.run, values) for step in env.deploy.steps),
+            render(env.health.check, values),
+            lockscripts.release_command(env.app, env.name, owner.token),
+        ]
+        async with slots:
+            async with asyncssh.connect(
+                host.address,
+                port=host.port,
+                username=host.user or env.ssh.user,
+                known_hosts=known,
+                client_keys=keys,
+            ) as conn:
+                for command in commands:
+                    if (await conn.run(command)).exit_status != 0:
+                        return False
+        return True
+
+    started = time.perf_counter()
+    done = await asyncio.gather(*(one(h.name) for h in env.hosts))
+    return time.perf_counter() - started, sum(done)
+
+
+def print_floor(env_path: str, fleet_pid: int, hosts: int, overhead: float) -> None:
+    before = cpu_of(fleet_pid)
+    usage = os.times()
+    wall, ok = asyncio.run(bare_release(env_path, "1.2.0"))
+    after = cpu_of(fleet_pid)
+    ended = os.times()
+    own, shells = (b - a for a, b in zip(before, after, strict=True))
+    cpu = ended.user + ended.system - usage.user - usage.system
+    print(
+        f"floor: bare asyncssh, the same commands (lock, 3 steps, health, release) on "
+        f"{hosts} hosts, {PARALLEL} at once: {wall:.2f} s ({ok} of {hosts} passed); "
+        f"engine overhead / floor: {overhead / wall:.2f}x"
+    )
+    print(
+        f"  its CPU {cpu:.2f} s; demo server CPU meanwhile {own:.2f} s, its shells {shells:.2f} s"
+    )
+
+
 def print_profile(path: str, what: str) -> None:
     for order in ("cumulative", "tottime"):
         print(f"\n--- {what} profile: top 20 by {order}")
@@ -171,7 +239,9 @@ def print_profile(path: str, what: str) -> None:
         stats.strip_dirs().sort_stats(order).print_stats(20)
 
 
-def main(hosts: int, pause: float | None, profile: bool, bare_steps: bool = False) -> int:
+def main(
+    hosts: int, pause: float | None, profile: bool, bare_steps: bool = False, floor: bool = True
+) -> int:
     state = tempfile.mkdtemp(prefix="canarytui-bench-state-")
     env = dict(os.environ, CANARYTUI_STATE_DIR=state)
     fleet_profile = os.path.join(state, "fleet.prof") if profile else None
@@ -211,6 +281,8 @@ def main(hosts: int, pause: float | None, profile: bool, bare_steps: bool = Fals
         sandboxes = Path(env_path).parent / "hosts"
         done = sum(read_version(s) == "1.1.0" for s in sandboxes.iterdir())
         print(f"  hosts on 1.1.0 after (their current/VERSION): {done} of {hosts}")
+        if floor:
+            print_floor(env_path, fleet.pid, hosts, overhead)
         if profile_path:
             print_profile(profile_path, "deploy process")
     finally:
@@ -236,5 +308,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--bare-steps", action="store_true", help="the demo's install step without its sleep"
     )
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the bare asyncssh floor afterwards"
+    )
     args = parser.parse_args()
-    raise SystemExit(main(args.hosts, args.pause, args.profile, args.bare_steps))
+    raise SystemExit(main(args.hosts, args.pause, args.profile, args.bare_steps, not args.no_floor))

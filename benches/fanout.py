@@ -91,7 +91,9 @@ async def engine_fleet(fleet: SshdFleet, version: str) -> float:
     return elapsed
 
 
-async def engine_release(fleet: SshdFleet, version: str, state: Path) -> tuple[float, float]:
+async def engine_release(
+    fleet: SshdFleet, version: str, state: Path
+) -> tuple[float, float, dict[str, float]]:
     def edit(d: dict) -> None:  # type: ignore[type-arg]
         d["ssh"]["max_parallel"] = PARALLEL
         d["health"] = {"check": "true", "interval": "100ms", "timeout": "5s"}
@@ -100,21 +102,27 @@ async def engine_release(fleet: SshdFleet, version: str, state: Path) -> tuple[f
 
     env = load_env(fleet.write_env(edit=edit))
     engine = Engine(env, Journal(state))
-    wave: dict[str, float] = {}
+    at: dict[str, float] = {}
 
     def clock(event: ev.Event) -> None:
-        if isinstance(event, ev.WaveStarted):
-            wave["start"] = time.perf_counter()
-        elif isinstance(event, ev.WaveFinished):
-            wave["end"] = time.perf_counter()
+        if isinstance(event, ev.PhaseChanged):
+            at.setdefault(event.phase.value, time.perf_counter())
+        elif isinstance(event, ev.WaveStarted | ev.WaveFinished | ev.DeploymentFinished):
+            at[event.kind] = time.perf_counter()
 
     engine.subscribe(clock)
     started = time.perf_counter()
     outcome = await engine.deploy(version, auto_promote=True)
-    total = time.perf_counter() - started
-    await engine.fleet.close()
+    await engine.fleet.close()  # as the command line does before it exits
+    ended = time.perf_counter()
     assert outcome is ev.Outcome.COMPLETE, outcome
-    return total, wave["end"] - wave["start"]
+    phases = {
+        "connect + lock": at["canary"] - started,
+        "canary + analysis": at["wave_started"] - at["canary"],
+        "wave": at["wave_finished"] - at["wave_started"],
+        "release + close": ended - at["deployment_finished"],
+    }
+    return ended - started, phases["wave"], phases
 
 
 async def main(hosts: int) -> None:
@@ -127,12 +135,16 @@ async def main(hosts: int) -> None:
         layer = await engine_fleet(fleet, "3.0.3")
         print(f"  canarytui SSH layer, same commands: {layer:6.2f} s  ({layer / floor:.2f}x)")
         with tempfile.TemporaryDirectory() as state:
-            total, wave = await engine_release(fleet, "3.0.2", Path(state))
+            total, wave, phases = await engine_release(fleet, "3.0.2", Path(state))
         assert {fleet.version_on(h) for h in fleet.host_names} == {"3.0.2"}
         print(f"  canarytui engine, whole deploy    : {total:6.2f} s  ({total / floor:.2f}x)")
         print(
             f"  canarytui engine, the wave alone  : {wave:6.2f} s  ({wave / floor:.2f}x,"
             f" {hosts - 1} hosts)"
+        )
+        print(
+            "  where the engine's time went: "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
         )
 
 
