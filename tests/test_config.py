@@ -497,3 +497,29 @@ def test_alias_of_a_list_is_refused_where_it_is() -> None:
         "prod.yaml:41: canary.hosts: *r is an alias of a mapping or list: not supported "
         "(only of a single value): write it out"
     ]
+
+
+def test_scalar_tags_resolved_once_are_the_same_as_yaml_resolves_them() -> None:
+    import yaml
+
+    from canarytui.config.source import compose
+
+    text = (
+        "a: [1, 0x1f, 1.5, .inf, yes, no, on, 'yes', ~, null, '', 2026-01-01, web, 127.0.0.1,"
+        ' "1", -2, 1_000, +1, 0o17, 1e3, True, NULL, x: y]\n'
+        "b: {1: one, yes: two, '1': three}\n"
+    )
+
+    def tags(node: yaml.Node) -> list[tuple[str, object]]:
+        if isinstance(node.value, list):
+            out: list[tuple[str, object]] = [(node.tag, None)]
+            for item in node.value:
+                for part in item if isinstance(item, tuple) else (item,):
+                    out += tags(part)
+            return out
+        return [(node.tag, node.value)]
+
+    expected = tags(yaml.compose(text, Loader=yaml.SafeLoader))
+    for _ in range(2):  # the second time from what the first resolved
+        root = compose(text, "env.yaml")
+        assert root is not None and tags(root) == expected

@@ -25,7 +25,7 @@ from yaml.events import (
     SequenceEndEvent,
     SequenceStartEvent,
 )
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from canarytui.config.limits import (
     MAX_DEPTH,
@@ -39,8 +39,27 @@ from canarytui.config.limits import (
 )
 from canarytui.config.model import EnvFileError
 
-# libyaml's parser when present: a 1,000-host file composes several times faster.
-LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's parser when present (a 1,000-host file composes several times faster),
+    with each plain scalar's tag resolved once: a big file repeats the same few words
+    (keys, addresses, roles), and resolving is a regex match each time."""
+
+    _resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is not ScalarNode or len(value) > 64:
+            return str(super().resolve(kind, value, implicit))
+        key = (value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            if len(self._resolved) > 4096:
+                self._resolved.clear()
+            tag = self._resolved[key] = str(super().resolve(kind, value, implicit))
+        return tag
+
+
+LOADER = _Loader
 _MIB = f"{MAX_FILE_BYTES // (1024 * 1024)} MiB"
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
