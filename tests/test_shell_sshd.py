@@ -13,6 +13,7 @@ from sshd_fleet import FleetFactory, SshdFleet
 
 from canarytui.config import load_env
 from canarytui.ssh import CommandResult, CommandTimeout, Fleet, Script
+from canarytui.ssh.jobs import END_GRACE
 
 pytestmark = pytest.mark.sshd
 
@@ -135,3 +136,29 @@ async def test_a_last_script_or_a_close_ends_the_shell(sshd_fleet: FleetFactory)
     finally:
         await ssh.close()
     await wait_for(lambda: not shells_on(fleet), timeout=10)
+
+
+async def test_a_process_left_in_the_background_holds_no_script(
+    sshd_fleet: FleetFactory,
+) -> None:
+    # It keeps the session's output open: a script whose marks all came is done within
+    # END_GRACE all the same, and what runs in the background is left running.
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    shell = ssh.shell()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        seen = await send(ssh, shell, [("sleep 46 & echo started", None)], keep=False)
+        assert seen[0].stdout == "started\n"
+        seen = await send(ssh, shell, [("sleep 47 & echo kept", None)])
+        seen += await send(ssh, shell, [("echo released", None)], keep=False)
+        assert [r.stdout for r in seen] == ["kept\n", "released\n"]
+        assert loop.time() - started < 2 * END_GRACE + 10
+        running = fleet.commands_running("h01")
+        assert any("sleep 46" in c for c in running) and any("sleep 47" in c for c in running)
+        seen = await send(ssh, shell, [("echo next", None)])  # a new shell
+        assert seen[0].stdout == "next\n"
+    finally:
+        shell.close()
+        await ssh.close()

@@ -16,6 +16,7 @@ from canarytui.ssh.remote import Marker, OutputTail, StepTails
 
 CONNECTION_ERRORS = (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError)
 _CHUNK = 64 * 1024
+END_GRACE = 2.0  # seconds a finished script's session may take to end before it is let go
 
 
 class Job:
@@ -143,14 +144,20 @@ class Script:
             self.stdout.ended.clear()
             self.stderr.ended.clear()
             if not keep:
-                await self._ended()
+                await self._ended(END_GRACE)
         finally:
             self.working = False
 
-    async def _ended(self) -> None:
+    async def _ended(self, grace: float | None = None) -> None:
+        """The session's end; with ``grace``, once the marks said all there is: past it,
+        what still holds the session's output (a process a step left in the background)
+        is let go, not waited for, nor stopped."""
         assert self._proc is not None and self._pumps is not None
-        await self._pumps
-        await self._proc.wait_closed()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._pumps), grace)
+            await asyncio.wait_for(self._proc.wait_closed(), grace)
+        except TimeoutError:
+            self.close()
         self.finished = True
 
     @staticmethod
