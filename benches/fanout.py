@@ -13,13 +13,17 @@ Prints the wall time of
   4. canarytui's SSH layer alone (Fleet.run), exactly the three commands of (1);
   5. the engine's promotion alone (the wave to the N-1 other hosts), the like-for-like
      comparison with (1);
-and the ratios to the floor. Needs root and /usr/sbin/sshd (it starts its own sshd).
+and the ratios to the floor. (3) and (5) are run in ``--rounds`` rounds, each paired with
+a floor of its own, run before it in odd rounds and after it in even ones (the machine's
+speed drifts within a run), with where the engine's time went and the median ratio.
+Needs root and /usr/sbin/sshd (it starts its own sshd).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
@@ -125,30 +129,44 @@ async def engine_release(
     return ended - started, phases["wave"], phases
 
 
-async def main(hosts: int) -> None:
+async def main(hosts: int, rounds: int) -> None:
     with SshdFleet.start(hosts) as fleet:
         print(f"fan-out: {hosts} OpenSSH hosts on loopback, 3 steps, {PARALLEL} in parallel")
         floor = await bare(fleet, "3.0.0", reuse=True)
         print(f"  bare asyncssh, reused connection : {floor:6.2f} s")
         again = await bare(fleet, "3.0.1", reuse=False)
         print(f"  bare asyncssh, connect per command: {again:6.2f} s  ({again / floor:.2f}x)")
-        layer = await engine_fleet(fleet, "3.0.3")
+        layer = await engine_fleet(fleet, "3.0.2")
         print(f"  canarytui SSH layer, same commands: {layer:6.2f} s  ({layer / floor:.2f}x)")
-        with tempfile.TemporaryDirectory() as state:
-            total, wave, phases = await engine_release(fleet, "3.0.2", Path(state))
-        assert {fleet.version_on(h) for h in fleet.host_names} == {"3.0.2"}
-        print(f"  canarytui engine, whole deploy    : {total:6.2f} s  ({total / floor:.2f}x)")
-        print(
-            f"  canarytui engine, the wave alone  : {wave:6.2f} s  ({wave / floor:.2f}x,"
-            f" {hosts - 1} hosts)"
-        )
-        print(
-            "  where the engine's time went: "
-            + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
-        )
+        # The machine's speed drifts (the sshds of the runs before are still exiting), so
+        # the floor and the engine are run in pairs, each round in the other order.
+        print(f"  the floor and canarytui's whole deploy, {rounds} rounds in alternating order:")
+        ratios = []
+        for r in range(rounds):
+            floor_first = r % 2 == 0
+            if floor_first:
+                floor = await bare(fleet, f"3.1.{r}", reuse=True)
+            with tempfile.TemporaryDirectory() as state:
+                total, wave, phases = await engine_release(fleet, f"3.2.{r}", Path(state))
+            assert {fleet.version_on(h) for h in fleet.host_names} == {f"3.2.{r}"}
+            if not floor_first:
+                floor = await bare(fleet, f"3.1.{r}", reuse=True)
+            ratios.append(total / floor)
+            order = "floor first" if floor_first else "engine first"
+            print(
+                f"  round {r + 1} ({order}): floor {floor:5.2f} s, canarytui whole deploy "
+                f"{total:5.2f} s ({total / floor:.2f}x); the wave alone {wave:.2f} s "
+                f"({hosts - 1} hosts)"
+            )
+            print(
+                "    where its time went: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
+            )
+        print(f"  canarytui / floor, median of {rounds} rounds: {statistics.median(ratios):.2f}x")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hosts", type=int, default=200)
-    asyncio.run(main(parser.parse_args().hosts))
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args()
+    asyncio.run(main(args.hosts, args.rounds))

@@ -224,31 +224,46 @@ class Fleet:
         timeouts = [default if t is None else t for _, t in steps]
         job = shell if shell is not None else Script(self.marker, limit)
         keep = keep and shell is not None
-        with self._use(name):
-            async with job.turn, self._slots:
-                conn = None if self._kept(name, job) else await self.connection(name)
-                try:
-                    if conn is None:
-                        job.send(commands, keep)
-                    else:
-                        await job.open(conn, commands, keep)
-                    await job.steps(timeouts, done, keep)
-                except TimeoutError:
-                    job.close()
-                    seconds = timeouts[len(job.reported)]
-                    stopped = await self._stop(name, job.pgid)
-                    raise CommandTimeout(
-                        host, f"command timed out after {seconds:g}s; {stopped}"
-                    ) from None
-                except CONNECTION_ERRORS as exc:
-                    self.drop(name)
-                    raise CommandLost(host, f"connection lost during a command: {exc}") from None
-                except BaseException:
-                    # The caller gave up (cancelled), or reporting a step failed: the steps
-                    # left must not go on on the host.
-                    job.close()
-                    self._stop_later(name, job.pgid, job.finished)
-                    raise
+        with self._use(name), self._lost(host):
+            async with job.turn:
+                async with self._slots:
+                    conn = None if self._kept(name, job) else await self.connection(name)
+                    try:
+                        if conn is None:
+                            job.send(commands, keep)
+                        else:
+                            await job.open(conn, commands, keep)
+                        await job.steps(timeouts, done)
+                    except TimeoutError:
+                        job.close()
+                        seconds = timeouts[len(job.reported)]
+                        stopped = await self._stop(name, job.pgid)
+                        raise CommandTimeout(
+                            host, f"command timed out after {seconds:g}s; {stopped}"
+                        ) from None
+                    except CONNECTION_ERRORS:
+                        raise
+                    except BaseException:
+                        # The caller gave up (cancelled), or reporting a step failed: the
+                        # steps left must not go on on the host.
+                        job.close()
+                        self._stop_later(name, job.pgid, job.finished)
+                        raise
+                if not keep:  # the session's end is no work on the host: no slot
+                    try:
+                        await job.end()
+                    except BaseException:
+                        job.close()
+                        raise
+
+    @contextlib.contextmanager
+    def _lost(self, host: Host) -> Iterator[None]:
+        """A connection lost during a command: the next use reconnects."""
+        try:
+            yield
+        except CONNECTION_ERRORS as exc:
+            self.drop(host.name)
+            raise CommandLost(host, f"connection lost during a command: {exc}") from None
 
     def _kept(self, name: str, job: Script) -> bool:
         """``job``'s shell is there, on the host's connection as it is now."""

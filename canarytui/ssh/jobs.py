@@ -87,8 +87,9 @@ class Script:
 
     @property
     def waiting(self) -> bool:
-        """A kept shell with nothing in flight (its host is not worked on)."""
-        return self.alive and not self.working
+        """A shell with nothing in flight (waiting for more, or ending): its host is not
+        worked on."""
+        return self._proc is not None and not self.finished and not self.working
 
     async def open(
         self, conn: asyncssh.SSHClientConnection, commands: list[str], keep: bool
@@ -113,10 +114,9 @@ class Script:
         self._proc.stdin.write(self.marker.more(commands, end=not keep))
 
     async def steps(
-        self, timeouts: list[float], done: Callable[[int, CommandResult], None], keep: bool
+        self, timeouts: list[float], done: Callable[[int, CommandResult], None]
     ) -> None:
-        """Report each command as it ends (``done``), stopping at the first that fails;
-        without ``keep``, wait for the session's end too."""
+        """Report each command as it ends (``done``), stopping at the first that fails."""
         started = time.monotonic()
         self.reported = []
         try:
@@ -143,15 +143,17 @@ class Script:
             # Every mark of these commands came: the next ones count from 0 again.
             self.stdout.ended.clear()
             self.stderr.ended.clear()
-            if not keep:
-                await self._ended(END_GRACE)
         finally:
             self.working = False
 
+    async def end(self) -> None:
+        """The end of a session whose last commands were reported (``steps``): within
+        ``END_GRACE``; past it, what still holds the session's output (a process a step
+        left in the background) is let go, not waited for, nor stopped."""
+        if self._proc is not None and not self.finished:
+            await self._ended(END_GRACE)
+
     async def _ended(self, grace: float | None = None) -> None:
-        """The session's end; with ``grace``, once the marks said all there is: past it,
-        what still holds the session's output (a process a step left in the background)
-        is let go, not waited for, nor stopped."""
         assert self._proc is not None and self._pumps is not None
         try:
             await asyncio.wait_for(asyncio.shield(self._pumps), grace)
