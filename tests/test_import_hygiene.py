@@ -48,6 +48,15 @@ def test_cli_start_up_imports_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_interface_leaves_the_metrics_parser_for_its_first_page() -> None:
+    """prometheus_client (with http.server and email) is no part of the first screen."""
+    code = "import sys\nimport canarytui.ui.app\nprint('prometheus_client' in sys.modules)\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "canarytui"
 MAX_MODULE_LINES = 400

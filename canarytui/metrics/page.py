@@ -14,8 +14,6 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from canarytui.config import Rule
 from canarytui.config.selector import Selector
 
@@ -94,6 +92,10 @@ def parse_page(text: str, wanted: list[Pick]) -> Page:
 
 
 def _parse(text: str, wanted: list[Pick]) -> Page:
+    # Imported on the first page read, not at start: it brings http.server and email with
+    # it (~35 ms of an interface's first screen).
+    from prometheus_client.parser import text_string_to_metric_families
+
     page = Page()
     by_name: dict[str, list[Pick]] = {}
     for pick in wanted:
