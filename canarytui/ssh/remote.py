@@ -8,9 +8,12 @@ session in a new one), so a command that times out or is abandoned can be killed
 host with everything it started. Output is read as a stream in chunks: only the last
 ``limit`` bytes of each stream are kept, and a log line longer than ``line_limit`` is cut.
 
-Several steps of one host go as one script (one round trip): each runs in a subshell,
-then prints an end mark with its exit status on both streams, and the script stops at the
-first step that fails. The marks split the streams back into one output per step.
+Several steps of one host go as one script (one round trip): each runs in a subshell
+with ``/dev/null`` as its input, then prints an end mark with its exit status on both
+streams, and the script stops at the first step that fails. The marks split the streams
+back into one output per step. A kept shell (``keep``) runs its first script, then waits
+on the session's input for the next ones (``more``): one session serves a host for a
+whole deployment.
 """
 
 from __future__ import annotations
