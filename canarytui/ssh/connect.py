@@ -13,9 +13,7 @@ import asyncio
 import getpass
 import logging
 import os
-from typing import Any
-
-import asyncssh
+from typing import TYPE_CHECKING, Any
 
 from canarytui.config import Environment, Host
 from canarytui.ssh.errors import AuthRefused, HostKeyRefused, SshError, Unreachable
@@ -28,6 +26,9 @@ from canarytui.ssh.jump import (
     ssh_config,
 )
 from canarytui.textsafe import harmless
+
+if TYPE_CHECKING:
+    import asyncssh
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,8 @@ class Connector:
         known_hosts: asyncssh.SSHKnownHosts,
     ) -> asyncssh.SSHClientConnection:
         """One connection (direct, or through ``tunnel``); raises ``Failure``."""
+        import asyncssh
+
         config = ssh_config(address, user, port)
         options: dict[str, Any] = {
             "known_hosts": known_hosts,
@@ -197,6 +200,8 @@ class Connector:
             # As asyncssh treats ~/.ssh/config's files: a locked key is left to the agent.
             options["ignore_encrypted"] = not self.identity_files
             return missing, None
+        import asyncssh
+
         agent_path = _agent_path(config)
         options["agent_path"] = None  # the agent's keys are passed below, and only them
         options["agent_identities"] = None
@@ -219,6 +224,8 @@ class Connector:
         return missing, agent
 
     def trusted_keys(self, host: Host) -> asyncssh.SSHKnownHosts:
+        import asyncssh
+
         if self._known_hosts is None:
             if not self.known_hosts.is_file():
                 raise HostKeyRefused(
@@ -264,11 +271,12 @@ def _agent_path(config: Any) -> str:
     return os.path.expanduser(str(path)) if path else ""
 
 
-# Why a bastion did not open the forwarded connection (RFC 4254's reason codes).
+# Why a bastion did not open the forwarded connection (RFC 4254's reason codes, 5.1:
+# SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, _CONNECT_FAILED, _RESOURCE_SHORTAGE).
 _OPEN_FAILURES = {
-    asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED: "it refuses to forward connections",
-    asyncssh.OPEN_CONNECT_FAILED: "it could not connect to the host",
-    asyncssh.OPEN_RESOURCE_SHORTAGE: "it is out of resources",
+    1: "it refuses to forward connections",
+    2: "it could not connect to the host",
+    4: "it is out of resources",
 }
 
 
@@ -285,6 +293,8 @@ def _missing_note(missing: list[str]) -> str:
 
 def _pub_identities(missing: list[str]) -> list[bytes] | None:
     """The public keys (``FILE.pub``) of missing identity files, to pick agent keys by."""
+    import asyncssh
+
     out = []
     for path in missing:
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -22,14 +23,16 @@ from collections.abc import (
     Iterator,
     Sequence,
 )
-
-import asyncssh
+from typing import TYPE_CHECKING, Any
 
 from canarytui.config import Environment, Host
 from canarytui.ssh.connect import Connector
 from canarytui.ssh.errors import CommandLost, CommandResult, CommandTimeout, Unreachable
-from canarytui.ssh.jobs import CONNECTION_ERRORS, Job, Script, discard
+from canarytui.ssh.jobs import Job, Script, connection_errors, discard, ssh_errors
 from canarytui.ssh.remote import LineSplitter, Marker, kill_script
+
+if TYPE_CHECKING:
+    import asyncssh
 
 OUTPUT_LIMIT = 64 * 1024  # bytes of each stream of a command kept (the tail)
 LINE_LIMIT = 8 * 1024  # bytes of one streamed log line kept
@@ -47,7 +50,7 @@ class Fleet:
         self.env = env
         self._hosts = {h.name: h for h in env.hosts}
         self._connector = Connector(env)
-        self._connections: dict[str, tuple[asyncssh.SSHClientConnection, _Client]] = {}
+        self._connections: dict[str, tuple[asyncssh.SSHClientConnection, Any]] = {}
         self._connecting: dict[str, asyncio.Lock] = {}
         self._slots = asyncio.Semaphore(env.ssh.max_parallel)
         self._stopping: dict[str, asyncio.Task[str]] = {}
@@ -73,7 +76,7 @@ class Fleet:
             known = self._connections.get(name)
             if known is not None and not known[1].closed:
                 return known[0]
-            client = _Client()
+            client = client_type()()
             conn = await self._connector.connect(host, client)
             self.connects += 1
             self._connections[name] = (conn, client)
@@ -129,7 +132,7 @@ class Fleet:
         for conn in conns:
             try:
                 await asyncio.wait_for(conn.wait_closed(), 2.0)
-            except (TimeoutError, OSError, asyncssh.Error):
+            except ssh_errors():
                 pass
         await self._connector.close()  # the bastions, once nothing goes through them
 
@@ -182,7 +185,7 @@ class Fleet:
                 job.close()
                 self._stop_later(name, job.pgid, job.finished)
                 raise
-            except CONNECTION_ERRORS as exc:
+            except connection_errors() as exc:
                 self.drop(name)
                 raise CommandLost(host, f"connection lost during a command: {exc}") from None
         return CommandResult(
@@ -241,7 +244,7 @@ class Fleet:
                         raise CommandTimeout(
                             host, f"command timed out after {seconds:g}s; {stopped}"
                         ) from None
-                    except CONNECTION_ERRORS:
+                    except connection_errors():
                         raise
                     except BaseException:
                         # The caller gave up (cancelled), or reporting a step failed: the
@@ -261,7 +264,7 @@ class Fleet:
         """A connection lost during a command: the next use reconnects."""
         try:
             yield
-        except CONNECTION_ERRORS as exc:
+        except connection_errors() as exc:
             self.drop(host.name)
             raise CommandLost(host, f"connection lost during a command: {exc}") from None
 
@@ -286,7 +289,7 @@ class Fleet:
         conn = await self.connection(name)
         try:
             proc = await conn.create_process(self.marker.wrap(command), encoding=None)
-        except CONNECTION_ERRORS as exc:
+        except connection_errors() as exc:
             self.drop(name)
             raise Unreachable(host, f"connection lost: {exc}") from None
         lines = LineSplitter(self.marker, LINE_LIMIT)
@@ -299,7 +302,7 @@ class Fleet:
             for line in lines.finish():
                 yield line
             ended = True
-        except CONNECTION_ERRORS as exc:
+        except connection_errors() as exc:
             raise Unreachable(host, f"log stream lost: {exc}") from None
         finally:
             drain.cancel()
@@ -318,7 +321,7 @@ class Fleet:
             return f"the connection was lost before process group {pgid} could be stopped"
         try:
             await asyncio.wait_for(known[0].run(kill_script(pgid), check=False), STOP_TIMEOUT)
-        except (TimeoutError, *CONNECTION_ERRORS, asyncssh.Error):
+        except ssh_errors():
             self.drop(name)
             return f"the host did not answer the stop of process group {pgid}; connection dropped"
         return f"stopped on the host (process group {pgid} killed)"
@@ -339,11 +342,17 @@ class Fleet:
                 await asyncio.shield(pending)
 
 
-class _Client(asyncssh.SSHClient):
-    """Knows when its connection is gone, so the next command reconnects."""
+@functools.cache
+def client_type() -> type[asyncssh.SSHClient]:
+    """The connections' client: knows when its connection is gone, so the next command
+    reconnects (a class made on first use: asyncssh is imported then)."""
+    import asyncssh
 
-    def __init__(self) -> None:
-        self.closed = False
+    class Client(asyncssh.SSHClient):
+        def __init__(self) -> None:
+            self.closed = False
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.closed = True
+
+    return Client

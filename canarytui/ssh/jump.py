@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import getpass
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import cast
-
-import asyncssh
-from asyncssh.config import SSHClientConfig
+from typing import TYPE_CHECKING, Any, cast
 
 from canarytui.config.model import JumpHop
 from canarytui.config.proxyjump import MAX_HOPS, parse_proxy_jump
 from canarytui.ssh.errors import SshError, Unreachable
+from canarytui.ssh.jobs import ssh_errors
+
+if TYPE_CHECKING:
+    import asyncssh
+    from asyncssh.config import SSHClientConfig
 
 Chain = tuple[JumpHop, ...]
 CLOSE_TIMEOUT = 2.0
@@ -67,6 +70,8 @@ def ssh_config(host: str, user: str | None = None, port: int | None = None) -> S
 def _load(
     path: Path, paths: list[Path], host: str, user: str | None, port: int | None
 ) -> SSHClientConfig:
+    from asyncssh.config import SSHClientConfig
+
     try:
         config = SSHClientConfig.load(
             None,
@@ -119,19 +124,24 @@ def resolve_chain(host: str, user: str | None, port: int | None, explicit: Chain
     return chain
 
 
-class _JumpClient(asyncssh.SSHClient):
+@functools.cache
+def _jump_client() -> type[asyncssh.SSHClient]:
     """Knows when a bastion's connection is gone, so that the next host reopens it."""
+    import asyncssh
 
-    def __init__(self) -> None:
-        self.closed = False
+    class JumpClient(asyncssh.SSHClient):
+        def __init__(self) -> None:
+            self.closed = False
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+        def connection_lost(self, exc: Exception | None) -> None:
+            self.closed = True
+
+    return JumpClient
 
 
 Opener = Callable[
-    [Chain, "asyncssh.SSHClientConnection | None", asyncssh.SSHClient],
-    Awaitable[asyncssh.SSHClientConnection],
+    [Chain, "asyncssh.SSHClientConnection | None", "asyncssh.SSHClient"],
+    "Awaitable[asyncssh.SSHClientConnection]",
 ]
 
 
@@ -144,7 +154,7 @@ class JumpPool:
 
     def __init__(self, opener: Opener) -> None:
         self._opener = opener
-        self._conns: dict[Chain, tuple[asyncssh.SSHClientConnection, _JumpClient]] = {}
+        self._conns: dict[Chain, tuple[asyncssh.SSHClientConnection, Any]] = {}
         self._pending: dict[Chain, asyncio.Task[asyncssh.SSHClientConnection]] = {}
         self._generation = 0  # bumped by close(): what was being opened then is not kept
         self.opened = 0  # connections opened to bastions, for tests
@@ -175,7 +185,7 @@ class JumpPool:
         self, key: Chain, via: asyncssh.SSHClientConnection | None
     ) -> asyncssh.SSHClientConnection:
         generation = self._generation
-        client = _JumpClient()
+        client = _jump_client()()
         conn = await self._opener(key, via, client)
         self.opened += 1
         if generation != self._generation:
@@ -199,5 +209,5 @@ class JumpPool:
         self._conns.clear()
         for conn in conns:
             conn.close()
-            with contextlib.suppress(TimeoutError, OSError, asyncssh.Error):
+            with contextlib.suppress(*ssh_errors()):
                 await asyncio.wait_for(conn.wait_closed(), CLOSE_TIMEOUT)

@@ -18,15 +18,16 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
-
-import asyncssh
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from canarytui import events as ev
 from canarytui.config import Environment
 from canarytui.engine import ActionRefused, Engine
 from canarytui.journal import DeploymentRecord, HostRecord, Journal
 from canarytui.ssh import Fleet, Unreachable
+
+if TYPE_CHECKING:
+    import asyncssh
 
 MAX_GAP = 2.0  # seconds of real time at most between two replayed events
 SPEEDS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0)  # what + and - step through
