@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -28,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from canarytui.config import Environment, Host
 from canarytui.ssh.connect import Connector
 from canarytui.ssh.errors import CommandLost, CommandResult, CommandTimeout, Unreachable
-from canarytui.ssh.jobs import Job, Script, connection_errors, discard, ssh_errors
+from canarytui.ssh.jobs import Job, Script, discard
+from canarytui.ssh.library import client_type, connection_errors, ssh_errors
 from canarytui.ssh.remote import LineSplitter, Marker, kill_script
 
 if TYPE_CHECKING:
@@ -340,19 +340,3 @@ class Fleet:
         if pending is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(pending)
-
-
-@functools.cache
-def client_type() -> type[asyncssh.SSHClient]:
-    """The connections' client: knows when its connection is gone, so the next command
-    reconnects (a class made on first use: asyncssh is imported then)."""
-    import asyncssh
-
-    class Client(asyncssh.SSHClient):
-        def __init__(self) -> None:
-            self.closed = False
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.closed = True
-
-    return Client

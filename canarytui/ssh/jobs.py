@@ -5,35 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from canarytui.ssh.errors import CommandResult
+from canarytui.ssh.library import ssh_errors
 from canarytui.ssh.remote import Marker, OutputTail, StepTails
 
 if TYPE_CHECKING:
     import asyncssh
-
-
-# asyncssh (with cryptography: ~120 of an interface's ~680 modules) is imported when the
-# first connection opens, not when the package is: an interface shows its first screen
-# before it pays for it.
-@functools.cache
-def connection_errors() -> tuple[type[BaseException], ...]:
-    """What a command's connection being lost raises."""
-    import asyncssh
-
-    return (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError)
-
-
-@functools.cache
-def ssh_errors() -> tuple[type[BaseException], ...]:
-    """Anything asyncssh or the network raises (timeouts included)."""
-    import asyncssh
-
-    return (OSError, asyncssh.Error)
 
 
 _CHUNK = 64 * 1024

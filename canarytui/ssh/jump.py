@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import getpass
 import os
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 from canarytui.config.model import JumpHop
 from canarytui.config.proxyjump import MAX_HOPS, parse_proxy_jump
 from canarytui.ssh.errors import SshError, Unreachable
-from canarytui.ssh.jobs import ssh_errors
+from canarytui.ssh.library import client_type, ssh_errors
 
 if TYPE_CHECKING:
     import asyncssh
@@ -124,21 +123,6 @@ def resolve_chain(host: str, user: str | None, port: int | None, explicit: Chain
     return chain
 
 
-@functools.cache
-def _jump_client() -> type[asyncssh.SSHClient]:
-    """Knows when a bastion's connection is gone, so that the next host reopens it."""
-    import asyncssh
-
-    class JumpClient(asyncssh.SSHClient):
-        def __init__(self) -> None:
-            self.closed = False
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.closed = True
-
-    return JumpClient
-
-
 Opener = Callable[
     [Chain, "asyncssh.SSHClientConnection | None", "asyncssh.SSHClient"],
     "Awaitable[asyncssh.SSHClientConnection]",
@@ -185,7 +169,7 @@ class JumpPool:
         self, key: Chain, via: asyncssh.SSHClientConnection | None
     ) -> asyncssh.SSHClientConnection:
         generation = self._generation
-        client = _jump_client()()
+        client = client_type()()
         conn = await self._opener(key, via, client)
         self.opened += 1
         if generation != self._generation:
