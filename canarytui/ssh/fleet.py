@@ -7,6 +7,8 @@ size of the fleet. Concurrency is bounded by ``ssh.max_parallel``; every
 connect and every command has a timeout, so a dead or hung host is marked within its
 timeout and never holds up the others. A command that times out, or whose caller gives
 up on it, is stopped on the host (its whole process group) before that host is used again.
+A deployment keeps a shell on each host it locked (``shell``): its scripts go down that one
+session instead of opening one each (``run_steps(shell=...)``).
 """
 
 from __future__ import annotations
