@@ -1,0 +1,81 @@
+"""A kept shell's loop (``Marker.keep`` / ``Marker.more``) in each login shell a host may
+have: dash (``/bin/sh``), bash and zsh. Scripts sent on its input run in order, each step
+marked with its status; a failure ends its script, not the shell; steps read nothing from
+the input; here-documents and quotes arrive whole; the end of the input, or a script sent
+to end it, ends the shell with status 0 and nothing after runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from canarytui.ssh.remote import Marker
+
+SHELLS = ["/bin/sh", "bash", "zsh"]
+
+
+def shell_path(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            raise AssertionError(f"{name} is not installed (.ci/run installs it)")
+        pytest.skip(f"{name} is not installed on this machine")
+    return path
+
+
+def run(shell: str, first: list[str], later: list[bytes], cwd: Path) -> tuple[list[str], str]:
+    marker = Marker("t")
+    done = subprocess.run(
+        [shell_path(shell), "-c", marker.keep(first)],
+        input=b"".join(later),
+        capture_output=True,
+        cwd=cwd,
+        timeout=20,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.decode()
+    # Each step's end mark: "canarytui-t-end INDEX STATUS".
+    return re.findall(r"canarytui-t-end \d+ (\d+)", out), out
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_scripts_run_in_order_down_one_shell(shell: str, tmp_path: Path) -> None:
+    m = Marker("t")
+    later = [
+        m.more(["echo one; echo $$ > pid1", "cat; read x || echo eof"], end=False),
+        m.more(
+            ["printf '%s\\n' 'a\\b' \"c  d\"", "cat <<EOF\n  kept\n\nEOF", "exit 3", "touch never"],
+            False,
+        ),
+        m.more(["echo $$ > pid2; echo after-failure"], end=False),
+    ]
+    statuses, out = run(shell, ["echo lock"], later, tmp_path)
+    assert statuses == ["0", "0", "0", "0", "0", "3", "0"]
+    assert "eof\n" in out and "a\\b\nc  d\n" in out and "  kept\n\n" in out
+    assert "after-failure" in out and not (tmp_path / "never").exists()
+    # One shell for every script: the same $$ before and after a failed step.
+    assert (tmp_path / "pid1").read_text() == (tmp_path / "pid2").read_text()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_script_that_ends_it_is_the_last_that_runs(shell: str, tmp_path: Path) -> None:
+    m = Marker("t")
+    later = [m.more(["echo release"], end=True), m.more(["touch never"], end=False)]
+    statuses, out = run(shell, ["true"], later, tmp_path)
+    assert statuses == ["0", "0"] and "release" in out
+    assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_script_cut_short_by_the_end_of_input_never_runs(shell: str, tmp_path: Path) -> None:
+    m = Marker("t")
+    cut = m.more(["touch never"], end=False)
+    cut = cut[: cut.rindex(b"canarytui-t-run")]  # the closing line never came
+    statuses, _ = run(shell, ["true"], [cut], tmp_path)
+    assert statuses == ["0"] and not (tmp_path / "never").exists()
