@@ -5,6 +5,7 @@ version read, and nothing changed: no lock, no deployment in the journal, no hos
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,23 @@ async def test_dry_run_reports_locks_open_deployments_and_unreachable_hosts(
     assert down.code == 1
     assert "canary unreachable: web-01; nothing would change" in down.out
     assert_nothing_changed(demo, state_dir)
+
+
+def test_one_refusal_per_owner_whatever_second_each_host_was_locked() -> None:
+    from canarytui.engine.dryrun import lock_refusals
+
+    ours = {"user": "ana", "machine": "m1", "deployment": 1, "version": "1.1.0", "pid": 7}
+    other = {**ours, "user": "bo", "deployment": 2}
+    lines = lock_refusals(
+        {
+            "web-02": {**ours, "since": 1_800_000_001.2},
+            "web-01": {**ours, "since": 1_800_000_000.9},  # a second boundary between them
+            "web-03": {**other, "since": 1_800_000_005.0},
+        }
+    )
+    assert len(lines) == 2
+    assert lines[0].startswith("host web-02, web-01: locked by ana@m1 (deployment #1 of 1.1.0")
+    assert lines[1].startswith("host web-03: locked by bo@m1 (deployment #2")
+    # The earliest lock of the group is the one shown.
+    earliest = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1_800_000_000.9))
+    assert lines[0].endswith(f"since {earliest}")

@@ -338,14 +338,13 @@ def _refusals(
         run.notes.append(f"local lock {path} is a finished deployment's: it would be released")
     elif local is not None:
         run.refusals.append(f"local lock {path}: locked by {locks.describe_owner(local)}")
-    by_owner: dict[str, list[str]] = {}
+    held_by: dict[str, dict[str, Any]] = {}
     for name, held in found.items():
         if held.owner is not None and not stale(held.owner):
-            by_owner.setdefault(locks.describe_owner(held.owner), []).append(name)
+            held_by[name] = held.owner
         elif held.owner is not None:
             run.notes.append(f"{name}: a finished deployment's lock: it would be released")
-    for owner, names in by_owner.items():
-        run.refusals.append(f"host {', '.join(names)}: locked by {owner}")
+    run.refusals += lock_refusals(held_by)
     reachable = {h.host: h.reachable for h in run.hosts}
     unreachable = [h for h in plan.hosts if not reachable.get(h, False)]
     canaries = [h for h in unreachable if h in plan.canaries]
@@ -365,3 +364,20 @@ def _refusals(
         )
     elif unknown:
         run.notes.append(f"{', '.join(unknown)}: no valid version; assumed {assume_previous}")
+
+
+def lock_refusals(held_by: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per owner of the hosts' locks (``host A, B: locked by ...``). A deployment
+    locks its hosts over a moment, so their ``since`` differ: the line says the earliest."""
+    by_owner: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for name, owner in held_by.items():
+        who = locks.describe_owner({k: v for k, v in owner.items() if k != "since"})
+        first, names = by_owner.setdefault(who, (owner, []))
+        since, before = locks.since_of(owner), locks.since_of(first)
+        if since is not None and (before is None or since < before):
+            by_owner[who] = (owner, names)
+        names.append(name)
+    return [
+        f"host {', '.join(names)}: locked by {locks.describe_owner(owner)}"
+        for owner, names in by_owner.values()
+    ]
