@@ -137,14 +137,9 @@ class LockKeeper:
                     f"(exit {result.exit_status}): {result.output.strip()[-200:]!r}",
                 )
                 # The lock may have been made before the reply went wrong: never leave it.
-                with contextlib.suppress(SshError):
-                    await fleet.run(
-                        name,
-                        lockscripts.release_command(env.app, env.name, owner.token),
-                        timeout=RELEASE_TIMEOUT,
-                        shell=self.shell(name),
-                        keep=False,
-                    )
+                await self._release_on(
+                    name, lockscripts.release_command(env.app, env.name, owner.token)
+                )
             self.let_go(name)
 
         await each_host(hosts, one)
@@ -176,16 +171,11 @@ class LockKeeper:
         note, self.takeover_note = self.takeover_note, None
         command = lockscripts.release_command(env.app, env.name, token, note)
 
-        async def one(name: str) -> None:
-            with contextlib.suppress(SshError):
-                shell = self.shells.get(name)
-                await self.ctx.fleet.run(
-                    name, command, timeout=RELEASE_TIMEOUT, shell=shell, keep=False
-                )
-            self.let_go(name)
-
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(each_host(hosts, one), RELEASE_TIMEOUT + 5.0)
+            await asyncio.wait_for(
+                each_host(hosts, lambda name: self._release_on(name, command)),
+                RELEASE_TIMEOUT + 5.0,
+            )
         for name in list(self.shells):  # none, unless the release ran out of time
             self.let_go(name)
         locks.release_local(self.local_path(), token)
@@ -244,13 +234,15 @@ class LockKeeper:
     async def _unlock_one(self, name: str, token: str) -> None:
         env = self.ctx.env
         self.holding.discard(name)
+        await self._release_on(name, lockscripts.release_command(env.app, env.name, token))
+
+    async def _release_on(self, name: str, command: str) -> None:
+        """A release command, the last script of the host's shell (or, that shell lost, in
+        a session of its own); then the shell is let go. A host that fails it keeps its
+        lock for ``unlock``."""
         with contextlib.suppress(SshError):
             await self.ctx.fleet.run(
-                name,
-                lockscripts.release_command(env.app, env.name, token),
-                RELEASE_TIMEOUT,
-                shell=self.shells.get(name),
-                keep=False,
+                name, command, RELEASE_TIMEOUT, shell=self.shells.get(name), keep=False
             )
         self.let_go(name)
 

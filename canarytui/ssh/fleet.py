@@ -165,7 +165,7 @@ class Fleet:
         host = self._hosts[name]
         seconds = timeout if timeout is not None else self.env.ssh.command_timeout
         await self._settle(name)
-        with self._use(name):
+        with self._use(name), self._lost(host):
             return await self._run(host, name, command, seconds, limit)
 
     async def _run(
@@ -187,9 +187,6 @@ class Fleet:
                 job.close()
                 self._stop_later(name, job.pgid, job.finished)
                 raise
-            except connection_errors() as exc:
-                self.drop(name)
-                raise CommandLost(host, f"connection lost during a command: {exc}") from None
         return CommandResult(
             exit_status=job.exit_status,
             stdout=job.stdout.text(),

@@ -63,7 +63,6 @@ class Script:
         self.marker = marker
         self.limit = limit
         self.reported: list[int] = []  # steps of the commands in flight that ended
-        self.finished = False
         self.working = False  # commands in flight (a kept shell is otherwise waiting)
         self.turn = asyncio.Lock()  # one set of commands at a time
         self.conn: asyncssh.SSHClientConnection | None = None  # the session's, once open
