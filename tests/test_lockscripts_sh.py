@@ -44,3 +44,45 @@ def test_previous_is_the_first_line_not_blank(
         assert reply.first_line("PREVIOUS") == first
     kept = tmp_path / ".canarytui" / "lock.prod.shop" / "previous"
     assert kept.read_text() == printed  # what the host printed is kept whole
+
+
+def test_a_lock_starts_one_process_on_a_host_locked_before(tmp_path: Path) -> None:
+    """Locks run on every host when a deployment starts: the shell tests for the parent
+    folder itself, so only the atomic ``mkdir`` starts a process (two on a host never
+    locked before: the parent too), held or not; a second deployment is still refused."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    started = tmp_path / "started"
+    for tool in ("mkdir", "mv", "rm", "grep", "head"):
+        real = subprocess.run(["which", tool], capture_output=True, text=True, check=True)
+        wrapper = tools / tool
+        log = shlex.quote(str(started))
+        wrapper.write_text(f'#!/bin/sh\necho {tool} >> {log}\nexec {real.stdout.strip()} "$@"\n')
+        wrapper.chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    other = Owner("f" * 32, 8, "2.1.0", "bo", "desk")
+
+    def lock(owner: Owner) -> tuple[lockscripts.Reply, list[str]]:
+        started.write_text("")
+        done = subprocess.run(
+            ["/bin/sh", "-c", lockscripts.acquire_command("shop", "prod", owner)],
+            env={"HOME": str(home), "PATH": f"{tools}:{os.environ['PATH']}"},
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        return lockscripts.parse_reply(done.stdout), started.read_text().split()
+
+    reply, ran = lock(OWNER)
+    assert reply.has("LOCKED") and ran == ["mkdir", "mkdir"]  # the parent, then the lock
+    reply, ran = lock(other)
+    assert reply.has("HELD") and reply.owner()["token"] == OWNER.token
+    assert ran == ["mkdir", "head"]  # the refused mkdir, then the owner shown
+    reply, ran = lock(OWNER)  # the same deployment takes its own lock again
+    assert reply.has("LOCKED") and ran == ["mkdir"]
+    release = lockscripts.release_command("shop", "prod", OWNER.token)
+    subprocess.run(["/bin/sh", "-c", release], env={"HOME": str(home)}, check=True, timeout=10)
+    reply, ran = lock(other)
+    assert reply.has("LOCKED") and ran == ["mkdir"]

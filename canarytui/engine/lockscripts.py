@@ -34,6 +34,13 @@ def _paths(app: str, env: str) -> str:
     return f"D={REMOTE_DIR}/{lock}; T={REMOTE_DIR}/{taken}; "
 
 
+def _make_lock() -> str:
+    """Create the lock folder atomically: true only for the one that made it. One process
+    on a host that had a lock before (held or not), two on its very first (the parent)."""
+    parent = f"{{ [ -d {REMOTE_DIR} ] || mkdir -p {REMOTE_DIR}; }} 2>/dev/null"
+    return f'{parent} && mkdir "$D" 2>/dev/null'
+
+
 def _is_ours(token: str) -> str:
     """True when the lock's owner file names this deployment's token."""
     return (
@@ -70,8 +77,7 @@ def acquire_command(
     script = (
         _paths(app, env) + f'if [ -f "$T" ] && grep -qF {token} "$T" 2>/dev/null; then '
         f"echo {_PREFIX}TAKEN; {_show('$T')}; "
-        f'elif mkdir "$D" 2>/dev/null || {{ mkdir -p {REMOTE_DIR} && mkdir "$D" 2>/dev/null; }}'
-        f" || {_is_ours(owner.token)}; then "
+        f"elif {_make_lock()} || {_is_ours(owner.token)}; then "
         f"printf '%s\\n' {owner_json} > \"$D/owner\" && echo {_PREFIX}LOCKED"
     )
     if current:
@@ -88,8 +94,8 @@ def hold_command(app: str, env: str, owner: dict[str, Any]) -> str:
     """Take the host's lock for maintenance, never over anyone's; say what happened."""
     owner_json = shlex.quote(json.dumps(owner))
     return _paths(app, env) + (
-        f'if mkdir "$D" 2>/dev/null || {{ mkdir -p {REMOTE_DIR} && mkdir "$D" 2>/dev/null; }}; '
-        f"then printf '%s\\n' {owner_json} > \"$D/owner\" && echo {_PREFIX}LOCKED; "
+        f"if {_make_lock()}; then "
+        f"printf '%s\\n' {owner_json} > \"$D/owner\" && echo {_PREFIX}LOCKED; "
         f"else echo {_PREFIX}HELD; {_show('$D/owner')}; fi"
     )
 
