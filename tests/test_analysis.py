@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import itertools
 import random
+import subprocess
+import sys
+import textwrap
 from dataclasses import replace
 
 import pytest
@@ -353,3 +356,33 @@ def test_early_looks_never_fail_what_the_window_has_not_filled_yet() -> None:
     m = {m.rule: m for m in an.measure(cfg, two, {}, final=False)}["floor"]
     assert m.state == "undecided" and "not over" in m.note
     assert {m.rule: m for m in an.measure(cfg, two, {})}["floor"].state == "fail"
+
+
+def test_scipy_is_imported_in_a_thread_as_a_statistical_analysis_starts() -> None:
+    """Importing SciPy takes 0.6-2 s: on the event loop it would hold every host's
+    commands and the interface that long. An analysis with a statistical rule starts the
+    import in a thread of its own, once; one without never imports it."""
+    code = textwrap.dedent(
+        """
+        import sys, threading
+        from canarytui.config import Analysis, Change, Rule
+        from canarytui.metrics import stats
+        from canarytui.metrics.run import AnalysisRun
+        plain = Rule(name="p99", metric="m", quantile=0.99, max=0.5)
+        shift = Rule(name="s", metric="m", quantile=0.5, compare="mann-whitney",
+                     max_increase=Change(20, True))
+        AnalysisRun(Analysis(rules=(plain,)), ["c"], ["b"], started=0.0)
+        assert stats._warming is None and "scipy.stats" not in sys.modules
+        AnalysisRun(Analysis(rules=(plain, shift)), ["c"], ["b"], started=0.0)
+        thread = stats._warming
+        AnalysisRun(Analysis(rules=(shift,)), ["c"], ["b"], started=0.0)
+        assert stats._warming is thread and thread is not threading.main_thread()
+        thread.join(60)
+        assert not thread.is_alive() and "scipy.stats" in sys.modules
+        assert stats.mann_whitney_greater([3, 4, 5, 6, 7], [1, 2, 3, 4, 5]) < 0.1
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
