@@ -41,6 +41,7 @@ import json
 import os
 import pstats
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -295,6 +296,7 @@ def main(
         print("  " + (rest.strip().splitlines() or ["(the fleet said nothing)"])[-1])
     if fleet_profile:
         print_profile(fleet_profile, "demo server (its whole run)")
+    shutil.rmtree(state, ignore_errors=True)  # the release's journal (and profiles), read
     return 0
 
 

@@ -23,6 +23,7 @@ import faulthandler
 import gc
 import os
 import re
+import shutil
 import signal
 import statistics
 import sys
@@ -135,6 +136,8 @@ def main(hosts: int, stacks_ms: float | None) -> None:
     finally:
         fleet.send_signal(signal.SIGINT)
         fleet.communicate(timeout=60)
+        if not stacks_ms:  # the journal of a bench's release: nothing to keep
+            shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":
