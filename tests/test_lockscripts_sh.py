@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -54,20 +55,22 @@ def test_a_lock_starts_one_process_on_a_host_locked_before(tmp_path: Path) -> No
     tools.mkdir()
     started = tmp_path / "started"
     for tool in ("mkdir", "mv", "rm", "grep", "head"):
-        real = subprocess.run(["which", tool], capture_output=True, text=True, check=True)
+        real = shutil.which(tool)
+        assert real is not None, tool
         wrapper = tools / tool
         log = shlex.quote(str(started))
-        wrapper.write_text(f'#!/bin/sh\necho {tool} >> {log}\nexec {real.stdout.strip()} "$@"\n')
+        wrapper.write_text(f'#!/bin/sh\necho {tool} >> {log}\nexec {shlex.quote(real)} "$@"\n')
         wrapper.chmod(0o755)
     home = tmp_path / "home"
     home.mkdir()
     other = Owner("f" * 32, 8, "2.1.0", "bo", "desk")
+    path = f"{tools}:{os.environ['PATH']}"
 
     def lock(owner: Owner) -> tuple[lockscripts.Reply, list[str]]:
         started.write_text("")
         done = subprocess.run(
             ["/bin/sh", "-c", lockscripts.acquire_command("shop", "prod", owner)],
-            env={"HOME": str(home), "PATH": f"{tools}:{os.environ['PATH']}"},
+            env={"HOME": str(home), "PATH": path},
             capture_output=True,
             text=True,
             timeout=10,
@@ -83,6 +86,8 @@ def test_a_lock_starts_one_process_on_a_host_locked_before(tmp_path: Path) -> No
     reply, ran = lock(OWNER)  # the same deployment takes its own lock again
     assert reply.has("LOCKED") and ran == ["mkdir"]
     release = lockscripts.release_command("shop", "prod", OWNER.token)
-    subprocess.run(["/bin/sh", "-c", release], env={"HOME": str(home)}, check=True, timeout=10)
+    subprocess.run(
+        ["/bin/sh", "-c", release], env={"HOME": str(home), "PATH": path}, check=True, timeout=10
+    )
     reply, ran = lock(other)
     assert reply.has("LOCKED") and ran == ["mkdir"]

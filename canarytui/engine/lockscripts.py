@@ -36,7 +36,8 @@ def _paths(app: str, env: str) -> str:
 
 def _make_lock() -> str:
     """Create the lock folder atomically: true only for the one that made it. One process
-    on a host that had a lock before (held or not), two on its very first (the parent)."""
+    on a host that had a lock before (held or not); two on its very first (the parent
+    folder, then the lock)."""
     parent = f"{{ [ -d {REMOTE_DIR} ] || mkdir -p {REMOTE_DIR}; }} 2>/dev/null"
     return f'{parent} && mkdir "$D" 2>/dev/null'
 
