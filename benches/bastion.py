@@ -47,9 +47,9 @@ async def bare(fleet: SshdFleet, version: str, jump: bool) -> float:
     env = fleet.env_dict()
     commands = [render(s["run"], {"version": version}) for s in env["deploy"]["steps"]]
     slots = asyncio.Semaphore(PARALLEL)
-    options: dict[str, Any] = {
-        "known_hosts": str(fleet.known_hosts),
-        "client_keys": [str(fleet.client_key)],
+    options: dict[str, Any] = {  # read once, as canarytui does, not once a connection
+        "known_hosts": asyncssh.read_known_hosts(str(fleet.known_hosts)),
+        "client_keys": [asyncssh.read_private_key(str(fleet.client_key))],
         "port": fleet.port,
     }
     started = time.perf_counter()
