@@ -33,6 +33,7 @@ from canarytui import events as ev
 from canarytui.config import load_env, render
 from canarytui.engine import Engine
 from canarytui.journal import Journal
+from canarytui.ssh.connect import CIPHERS
 
 PARALLEL = 50
 
@@ -50,6 +51,7 @@ async def bare(fleet: SshdFleet, version: str, jump: bool) -> float:
     options: dict[str, Any] = {  # read once, as canarytui does, not once a connection
         "known_hosts": asyncssh.read_known_hosts(str(fleet.known_hosts)),
         "client_keys": [asyncssh.read_private_key(str(fleet.client_key))],
+        "encryption_algs": CIPHERS,  # the same SSH as the engine's
         "port": fleet.port,
     }
     started = time.perf_counter()
