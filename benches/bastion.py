@@ -27,13 +27,13 @@ import asyncssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from fanout import floor_options
 from sshd_fleet import SshdFleet
 
 from canarytui import events as ev
 from canarytui.config import load_env, render
 from canarytui.engine import Engine
 from canarytui.journal import Journal
-from canarytui.ssh.connect import CIPHERS
 
 PARALLEL = 50
 
@@ -48,12 +48,7 @@ async def bare(fleet: SshdFleet, version: str, jump: bool) -> float:
     env = fleet.env_dict()
     commands = [render(s["run"], {"version": version}) for s in env["deploy"]["steps"]]
     slots = asyncio.Semaphore(PARALLEL)
-    options: dict[str, Any] = {  # read once, as canarytui does, not once a connection
-        "known_hosts": asyncssh.read_known_hosts(str(fleet.known_hosts)),
-        "client_keys": [asyncssh.read_private_key(str(fleet.client_key))],
-        "encryption_algs": CIPHERS,  # the same SSH as the engine's
-        "port": fleet.port,
-    }
+    options = floor_options(fleet)
     started = time.perf_counter()
     tunnel = None
     if jump:

@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -52,25 +53,29 @@ def steps(fleet: SshdFleet) -> list[str]:
     return [s["run"] for s in env["deploy"]["steps"]]
 
 
+def floor_options(fleet: SshdFleet) -> dict[str, Any]:
+    """The bare floor's connection options: the same SSH as the engine's, without it.
+
+    The known_hosts file and the key are read once, as a careful client (and canarytui)
+    does: given as paths, asyncssh reads and parses both again for every connection (a
+    third of the floor's CPU at 200 hosts). canarytui's cipher order (AES-GCM first: 4-5 %
+    off the floor), so the two differ by what the engine does, not by the SSH they speak.
+    """
+    return {
+        "known_hosts": asyncssh.read_known_hosts(str(fleet.known_hosts)),
+        "client_keys": [asyncssh.read_private_key(str(fleet.client_key))],
+        "encryption_algs": CIPHERS,
+        "port": fleet.port,
+    }
+
+
 async def bare(fleet: SshdFleet, version: str, reuse: bool) -> float:
     commands = [render(c, {"version": version}) for c in steps(fleet)]
     slots = asyncio.Semaphore(PARALLEL)
-    # Read once, as a careful client (and canarytui) does: given as paths, asyncssh reads
-    # and parses both again for every connection (a third of this floor's CPU at 200 hosts).
-    known_hosts = asyncssh.read_known_hosts(str(fleet.known_hosts))
-    client_keys = [asyncssh.read_private_key(str(fleet.client_key))]
-    # canarytui's cipher order (AES-GCM first: 4-5 % off this floor), so the two differ
-    # by what the engine does, not by the SSH they speak.
+    options = floor_options(fleet)
 
     def connect(user: str, address: str) -> asyncssh.SSHClientConnection:
-        return asyncssh.connect(
-            address,
-            port=fleet.port,
-            username=user,
-            known_hosts=known_hosts,
-            client_keys=client_keys,
-            encryption_algs=CIPHERS,
-        )
+        return asyncssh.connect(address, username=user, **options)
 
     async def one(user: str, address: str) -> None:
         async with slots:

@@ -50,7 +50,7 @@ async def release(env_path: str, state: str, stacks_ms: float | None, dump: Any)
     engine = Engine(load_env(env_path), Journal(state))
     phase = ["start"]
     lateness: dict[str, list[float]] = defaultdict(list)
-    collections: list[tuple[str, float]] = []
+    full: list[tuple[str, float]] = []  # full garbage collections: (phase, seconds)
     began: dict[str, float] = {}
 
     def on_event(event: ev.Event) -> None:
@@ -63,7 +63,7 @@ async def release(env_path: str, state: str, stacks_ms: float | None, dump: Any)
         if stage == "start":
             began["t"] = time.perf_counter()
         elif "t" in began:
-            collections.append((phase[0], time.perf_counter() - began.pop("t")))
+            full.append((phase[0], time.perf_counter() - began.pop("t")))
 
     async def probe() -> None:
         loop = asyncio.get_running_loop()
@@ -95,12 +95,12 @@ async def release(env_path: str, state: str, stacks_ms: float | None, dump: Any)
             f"  {name:<14}{len(late):>8}  {cut[0]:6.1f}  {cut[1]:6.1f}  {cut[2]:6.1f}  "
             f"{late[-1] * 1000:6.1f} ms  {sum(late):5.2f} s"
         )
-    if collections:
-        took = [t for _, t in collections]
+    if full:
+        took = [t for _, t in full]
         print(
             f"  full garbage collections: {len(took)}, median {statistics.median(took) * 1000:.0f}"
             f" ms, longest {max(took) * 1000:.0f} ms ("
-            + ", ".join(f"{p} {t * 1000:.0f}" for p, t in collections)
+            + ", ".join(f"{p} {t * 1000:.0f}" for p, t in full)
             + ")"
         )
     if dump is not None and stacks_ms:
