@@ -115,7 +115,7 @@ def divergences(fleet: SshdFleet, state_dir: Path, stable: str) -> list[str]:
         rec = recorded.get(host.name)
         if rec is not None and rec.current is not None and rec.current != running:
             problems.append(f"{host.name}: journal says {rec.current}, host runs {running}")
-        if (host.home / LOCK).exists():
+        if (host.home / LOCK / "owner").exists():
             problems.append(f"{host.name}: lock left")
     locks = state_dir / "locks"
     if locks.is_dir() and any(locks.iterdir()):

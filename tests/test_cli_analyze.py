@@ -41,7 +41,7 @@ def nothing_deployed(fleet: DemoFleet, state_dir: Path) -> None:
         journal.close()
     assert not local_lock_path(state_dir, "demo", "shop").exists()
     for host in fleet.host_names:
-        assert not (fleet.sandbox_of(host) / ".canarytui" / "lock.demo.shop").exists()
+        assert not (fleet.sandbox_of(host) / ".canarytui" / "lock.demo.shop" / "owner").exists()
 
 
 def rows(out: str) -> dict[tuple[str, str], dict[str, str]]:

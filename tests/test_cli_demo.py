@@ -22,7 +22,7 @@ def locks_on_hosts(fleet: DemoFleet) -> list[str]:
     return [
         h
         for h in fleet.host_names
-        if (fleet.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists()
+        if (fleet.sandbox_of(h) / ".canarytui" / "lock.demo.shop" / "owner").exists()
     ]
 
 

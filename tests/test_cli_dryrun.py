@@ -23,7 +23,7 @@ def lock_dirs(fleet: DemoFleet) -> list[str]:
     return [
         h
         for h in fleet.host_names
-        if (fleet.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists()
+        if (fleet.sandbox_of(h) / ".canarytui" / "lock.demo.shop" / "owner").exists()
     ]
 
 

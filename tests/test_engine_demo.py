@@ -47,7 +47,8 @@ async def test_good_release_promoted_in_waves(demo: DemoFleet, state_dir: Path) 
     assert journaled == [e.kind for e in seen if e.journaled and e.deployment]
     # Locks are gone everywhere.
     assert not any(
-        (demo.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists() for h in demo.host_names
+        (demo.sandbox_of(h) / ".canarytui" / "lock.demo.shop" / "owner").exists()
+        for h in demo.host_names
     )
 
 
@@ -128,7 +129,7 @@ async def test_open_deployment_then_promote_wave_by_wave(demo: DemoFleet, state_
         # Only the canary moved; the deployment is open and holds its locks.
         assert versions(demo)["web-01"] == "1.2.0"
         assert versions(demo)["web-02"] == "1.0.0"
-        assert (demo.sandbox_of("web-03") / ".canarytui" / "lock.demo.shop").is_dir()
+        assert (demo.sandbox_of("web-03") / ".canarytui" / "lock.demo.shop" / "owner").is_file()
         with pytest.raises(ActionRefused, match="still open"):
             await engine.deploy("1.1.0")
         assert await engine.promote(all_waves=False) is ev.Outcome.PAUSED

@@ -64,7 +64,7 @@ async def test_bad_release_caught_others_untouched(
     # Nothing but the lock folder (gone again) was ever written on the others.
     for name in ("h02", "h03", "h04"):
         assert not (fleet.host(name).home / "releases" / "2.1.0-bad").exists()
-        assert not (fleet.host(name).home / ".canarytui" / "lock.sshd-test.shop").exists()
+        assert not (fleet.host(name).home / ".canarytui" / "lock.sshd-test.shop" / "owner").exists()
 
 
 async def test_dead_release_caught(sshd_fleet: FleetFactory, state_dir: Path) -> None:

@@ -24,7 +24,7 @@ def lock_dirs(fleet: DemoFleet) -> set[str]:
     return {
         h
         for h in fleet.host_names
-        if (fleet.sandbox_of(h) / ".canarytui" / "lock.demo.shop").exists()
+        if (fleet.sandbox_of(h) / ".canarytui" / "lock.demo.shop" / "owner").exists()
     }
 
 

@@ -44,13 +44,14 @@ def test_previous_is_the_first_line_not_blank(
         assert reply.has("LOCKED")
         assert reply.first_line("PREVIOUS") == first
     kept = tmp_path / ".canarytui" / "lock.prod.shop" / "previous"
-    assert kept.read_text() == printed  # what the host printed is kept whole
+    assert kept.read_text() == printed.rstrip("\n") + "\n"  # kept whole, one line end
 
 
-def test_a_lock_starts_one_process_on_a_host_locked_before(tmp_path: Path) -> None:
-    """Locks run on every host when a deployment starts: the shell tests for the parent
-    folder itself, so only the atomic ``mkdir`` starts a process (two on a host never
-    locked before: the parent too), held or not; a second deployment is still refused."""
+def test_a_lock_starts_no_process_on_a_host_locked_before(tmp_path: Path) -> None:
+    """Locks run on every host when a deployment starts: the shell creates the owner file
+    exclusively itself, so no process starts on a host locked before (one on a host never
+    locked before: its folder), free or held; a second deployment is still refused, and
+    the release frees the lock."""
     tools = tmp_path / "bin"
     tools.mkdir()
     started = tmp_path / "started"
@@ -79,15 +80,52 @@ def test_a_lock_starts_one_process_on_a_host_locked_before(tmp_path: Path) -> No
         return lockscripts.parse_reply(done.stdout), started.read_text().split()
 
     reply, ran = lock(OWNER)
-    assert reply.has("LOCKED") and ran == ["mkdir", "mkdir"]  # the parent, then the lock
+    assert reply.has("LOCKED") and ran == ["mkdir"]  # the folder, the first time only
     reply, ran = lock(other)
     assert reply.has("HELD") and reply.owner()["token"] == OWNER.token
-    assert ran == ["mkdir", "head"]  # the refused mkdir, then the owner shown
+    assert ran == ["head"]  # the owner shown
     reply, ran = lock(OWNER)  # the same deployment takes its own lock again
-    assert reply.has("LOCKED") and ran == ["mkdir"]
+    assert reply.has("LOCKED") and ran == []
     release = lockscripts.release_command("shop", "prod", OWNER.token)
     subprocess.run(
         ["/bin/sh", "-c", release], env={"HOME": str(home), "PATH": path}, check=True, timeout=10
     )
     reply, ran = lock(other)
-    assert reply.has("LOCKED") and ran == ["mkdir"]
+    assert reply.has("LOCKED") and ran == []
+    assert lock(OWNER)[0].owner()["token"] == other.token
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash", "zsh"])
+@pytest.mark.parametrize("noclobber", [False, True])
+def test_the_lock_leaves_the_shells_noclobber_as_it_was(
+    tmp_path: Path, shell: str, noclobber: bool
+) -> None:
+    """The lock is an exclusive create (``set -C``) in the login shell that later runs the
+    steps: after it, ``>`` overwrites again, unless the user's shell had ``-C`` itself."""
+    program = shutil.which(shell)
+    if program is None:
+        pytest.skip(f"{shell} is not installed")
+    (tmp_path / "file").write_text("before\n")
+    other = Owner("f" * 32, 8, "2.1.0", "bo", "desk")
+    script = "\n".join(
+        [
+            "set -C" if noclobber else "set +C",
+            lockscripts.acquire_command("shop", "prod", OWNER, "echo 1.3.0"),
+            lockscripts.acquire_command("shop", "prod", other, "echo 1.3.0"),
+            "{ echo after > file; } 2>/dev/null && echo CANARYTUI-CURRENT",
+        ]
+    )
+    done = subprocess.run(
+        [program, "-c", script],
+        cwd=tmp_path,
+        env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    reply = lockscripts.parse_reply(done.stdout)
+    assert reply.has("LOCKED") and reply.first_line("PREVIOUS") == "1.3.0"
+    assert reply.owner()["token"] == OWNER.token  # the second deployment was refused
+    assert reply.has("CURRENT") is not noclobber
+    assert (tmp_path / "file").read_text() == ("before\n" if noclobber else "after\n")

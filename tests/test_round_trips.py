@@ -114,7 +114,7 @@ async def test_a_dead_release_never_passes_on_a_stale_probe(
 
 
 def lock_of(demo: DemoFleet, host: str) -> Path:
-    return demo.sandbox_of(host) / ".canarytui" / "lock.demo.shop"
+    return demo.sandbox_of(host) / ".canarytui" / "lock.demo.shop" / "owner"
 
 
 def failing_on(host: str, on_failure: str) -> Any:

@@ -36,7 +36,7 @@ def versions(fleet: SshdFleet) -> dict[str, str | None]:
 
 
 def locked(fleet: SshdFleet) -> list[str]:
-    return [h.name for h in fleet.hosts if (h.home / LOCK).exists()]
+    return [h.name for h in fleet.hosts if (h.home / LOCK / "owner").exists()]
 
 
 async def run_deploy(env: Path, state_dir: Path, version: str, **kwargs: Any) -> Any:

@@ -1,13 +1,16 @@
 """The hosts' locks: the shell scripts that take, inspect, release and break them, and
 the strict parsing of their replies.
 
-On a host, ``~/.canarytui/lock.ENV.APP/`` is created atomically (``mkdir``) and holds
-``owner`` (one JSON line: deployment, token, version, who, since, and this host's
-previous version when known) and ``previous`` (what ``deploy.current`` printed when the
-deployment first locked the host). A colleague's machine reads these to show the open
+On a host, the lock is ``~/.canarytui/lock.ENV.APP/owner``, created atomically by the
+shell itself (``set -C``: an exclusive create, no process started), one JSON line:
+deployment, token, version, who, since, and this host's previous version when known. Beside
+it, ``previous`` is what ``deploy.current`` printed when the deployment first locked the
+host, written in one go once the command has finished. Releasing removes both files; the
+folder stays for the next lock (only a host's very first lock starts a process: its
+``mkdir``). A colleague's machine reads these to show the open
 deployment and to roll it back (``rollback --take-over``), after which
 ``~/.canarytui/taken.ENV.APP`` says who did, so the first machine learns it on return.
-A maintenance lock (``canarytui lock``) is the same folder with an owner that names a
+A maintenance lock (``canarytui lock``) is the same file with an owner that names a
 reason instead of a deployment. Replies are read from marked lines (``CANARYTUI-...``)
 only; anything else is garbled.
 """
@@ -25,6 +28,9 @@ REMOTE_DIR = "~/.canarytui"
 REPLY_LIMIT = 4096  # bytes of an owner or previous file read back
 MARKS = ("LOCKED", "HELD", "TAKEN", "PREVIOUS", "CURRENT")
 _PREFIX = "CANARYTUI-"
+# Freeing a lock: ``previous`` first, so a host is never left with a free lock and an old
+# ``previous`` (the next deployment's lock would take it for its own).
+_REMOVE = 'rm -f "$D/previous" "$D/owner"'
 
 
 def _paths(app: str, env: str) -> str:
@@ -34,12 +40,18 @@ def _paths(app: str, env: str) -> str:
     return f"D={REMOTE_DIR}/{lock}; T={REMOTE_DIR}/{taken}; "
 
 
-def _make_lock() -> str:
-    """Create the lock folder atomically: true only for the one that made it. One process
-    on a host that had a lock before (held or not); two on its very first (the parent
-    folder, then the lock)."""
-    parent = f"{{ [ -d {REMOTE_DIR} ] || mkdir -p {REMOTE_DIR}; }} 2>/dev/null"
-    return f'{parent} && mkdir "$D" 2>/dev/null'
+def _make_lock(owner_json: str) -> str:
+    """Create the lock, its owner in it, atomically: true only for the one that made it.
+
+    ``set -C`` makes ``>`` an exclusive create (O_EXCL in dash, bash and zsh), a shell
+    builtin: no process on a host locked before, held or not; one on its very first (the
+    folder). The shell's own ``-C`` setting is put back as it was."""
+    folder = '{ [ -d "$D" ] || mkdir -p "$D"; } 2>/dev/null'
+    create = f"{{ printf '%s\\n' {owner_json} > \"$D/owner\"; }} 2>/dev/null"
+    return (
+        f'{folder}; c=$-; set -C; {create}; r=$?; case "$c" in *C*) ;; *) set +C;; esac; '
+        '[ "$r" -eq 0 ]'
+    )
 
 
 def _is_ours(token: str) -> str:
@@ -78,14 +90,16 @@ def acquire_command(
     script = (
         _paths(app, env) + f'if [ -f "$T" ] && grep -qF {token} "$T" 2>/dev/null; then '
         f"echo {_PREFIX}TAKEN; {_show('$T')}; "
-        f"elif {_make_lock()} || {_is_ours(owner.token)}; then "
-        f"printf '%s\\n' {owner_json} > \"$D/owner\" && echo {_PREFIX}LOCKED"
+        f"elif {_make_lock(owner_json)} || {{ {_is_ours(owner.token)} && "
+        f"printf '%s\\n' {owner_json} >| \"$D/owner\"; }}; then echo {_PREFIX}LOCKED"
     )
     if current:
+        # Written once the command has finished, by one builtin write: a command cut off
+        # (timeout, lost connection) leaves no file, and the next lock asks again.
         script += (
-            f'; if [ ! -e "$D/previous" ]; then {{ {current}\n}} > "$D/previous.new" 2>/dev/null'
-            f'; mv -f "$D/previous.new" "$D/previous"; fi; echo {_PREFIX}PREVIOUS; '
-            + _first_line("$D/previous")
+            f'; if [ "$r" -eq 0 ] || [ ! -e "$D/previous" ]; then p=$( {{ {current}\n}} '
+            f'2>/dev/null ); printf \'%s\\n\' "$p" >| "$D/previous"; fi; '
+            f"echo {_PREFIX}PREVIOUS; " + _first_line("$D/previous")
         )
     script += f"; else echo {_PREFIX}HELD; {_show('$D/owner')}; fi"
     return script
@@ -95,25 +109,24 @@ def hold_command(app: str, env: str, owner: dict[str, Any]) -> str:
     """Take the host's lock for maintenance, never over anyone's; say what happened."""
     owner_json = shlex.quote(json.dumps(owner))
     return _paths(app, env) + (
-        f"if {_make_lock()}; then "
-        f"printf '%s\\n' {owner_json} > \"$D/owner\" && echo {_PREFIX}LOCKED; "
+        f"if {_make_lock(owner_json)}; then echo {_PREFIX}LOCKED; "
         f"else echo {_PREFIX}HELD; {_show('$D/owner')}; fi"
     )
 
 
 def release_command(app: str, env: str, token: str, taken: dict[str, Any] | None = None) -> str:
     """Free the lock if it is ours; after a take-over, leave word of who rolled it back."""
-    script = _paths(app, env) + f'if {_is_ours(token)}; then rm -rf "$D"; fi'
+    script = _paths(app, env) + f"if {_is_ours(token)}; then {_REMOVE}; fi"
     if taken is not None:
         note = shlex.quote(json.dumps({**taken, "token": token}))
-        script += f"; printf '%s\\n' {note} > \"$T\""
+        script += f"; printf '%s\\n' {note} >| \"$T\""
     return script + "; true"
 
 
 def inspect_command(app: str, env: str, current: str) -> str:
     """Read a host's lock and take-over note (changing nothing), and its version now."""
     return (
-        _paths(app, env) + f'if [ -d "$D" ]; then echo {_PREFIX}HELD; {_show("$D/owner")}; '
+        _paths(app, env) + f'if [ -f "$D/owner" ]; then echo {_PREFIX}HELD; {_show("$D/owner")}; '
         f"echo {_PREFIX}PREVIOUS; {_show('$D/previous')}; fi; "
         f'if [ -f "$T" ]; then echo {_PREFIX}TAKEN; {_show("$T")}; fi; '
         f"echo {_PREFIX}CURRENT; {{ {current}\n}}"
@@ -124,7 +137,7 @@ def break_command(app: str, env: str) -> str:
     """Remove the host's lock whoever holds it, printing whose it was."""
     return (
         _paths(app, env)
-        + f'if [ -d "$D" ]; then echo {_PREFIX}HELD; {_show("$D/owner")}; rm -rf "$D"; fi; true'
+        + f'if [ -f "$D/owner" ]; then echo {_PREFIX}HELD; {_show("$D/owner")}; {_REMOVE}; fi; true'
     )
 
 
