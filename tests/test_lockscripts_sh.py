@@ -129,3 +129,24 @@ def test_the_lock_leaves_the_shells_noclobber_as_it_was(
     assert reply.owner()["token"] == OWNER.token  # the second deployment was refused
     assert reply.has("CURRENT") is not noclobber
     assert (tmp_path / "file").read_text() == ("before\n" if noclobber else "after\n")
+
+
+def test_the_lock_leaves_the_users_variables_alone(tmp_path: Path) -> None:
+    """The shell that takes the lock runs the steps next: the lock scripts' variables are
+    their own (prefixed), so a variable of the user's, short names included, keeps its
+    value for the steps, through a lock, a refused lock and a release."""
+    names = ["D", "T", "o", "p", "c", "r"]
+    other = Owner("f" * 32, 8, "2.1.0", "bo", "desk")
+    script = "\n".join(
+        [
+            *(f"{name}=mine" for name in names),
+            lockscripts.acquire_command("shop", "prod", OWNER, "echo 1.3.0"),
+            lockscripts.acquire_command("shop", "prod", other, "echo 1.3.0"),
+            lockscripts.release_command("shop", "prod", OWNER.token, {"by": "ana"}),
+            "echo CANARYTUI-CURRENT; echo " + " ".join(f'"${name}"' for name in names),
+        ]
+    )
+    reply = run(tmp_path, script)
+    assert reply.has("LOCKED") and reply.owner()["token"] == OWNER.token
+    assert reply.first_line("CURRENT") == "mine mine mine mine mine mine"
+    assert not (tmp_path / ".canarytui" / "lock.prod.shop" / "owner").exists()

@@ -28,16 +28,21 @@ REMOTE_DIR = "~/.canarytui"
 REPLY_LIMIT = 4096  # bytes of an owner or previous file read back
 MARKS = ("LOCKED", "HELD", "TAKEN", "PREVIOUS", "CURRENT")
 _PREFIX = "CANARYTUI-"
-# Freeing a lock: ``previous`` first, so a host is never left with a free lock and an old
-# ``previous`` (the next deployment's lock would take it for its own).
-_REMOVE = 'rm -f "$D/previous" "$D/owner"'
+# The scripts' shell variables are prefixed: the kept shell that runs a lock script runs
+# the host's steps next, and its variables must not stand in for the user's.
+_OWNER = '"$canarytui_d/owner"'
+_PREVIOUS = '"$canarytui_d/previous"'
+_TAKEN = '"$canarytui_t"'
+# Freeing a lock: ``previous`` first; cut off between the two, the host stays locked (never
+# free with a leftover ``previous`` beside the lock).
+_REMOVE = f"rm -f {_PREVIOUS} {_OWNER}"
 
 
 def _paths(app: str, env: str) -> str:
     # `~` must stay unquoted to expand; the names are quoted.
     lock = shlex.quote(f"lock.{env}.{app}")
     taken = shlex.quote(f"taken.{env}.{app}")
-    return f"D={REMOTE_DIR}/{lock}; T={REMOTE_DIR}/{taken}; "
+    return f"canarytui_d={REMOTE_DIR}/{lock}; canarytui_t={REMOTE_DIR}/{taken}; "
 
 
 def _make_lock(owner_json: str) -> str:
@@ -46,32 +51,34 @@ def _make_lock(owner_json: str) -> str:
     ``set -C`` makes ``>`` an exclusive create (O_EXCL in dash, bash and zsh), a shell
     builtin: no process on a host locked before, held or not; one on its very first (the
     folder). The shell's own ``-C`` setting is put back as it was."""
-    folder = '{ [ -d "$D" ] || mkdir -p "$D"; } 2>/dev/null'
-    create = f"{{ printf '%s\\n' {owner_json} > \"$D/owner\"; }} 2>/dev/null"
+    folder = '{ [ -d "$canarytui_d" ] || mkdir -p "$canarytui_d"; } 2>/dev/null'
+    create = f"{{ printf '%s\\n' {owner_json} > {_OWNER}; }} 2>/dev/null"
     return (
-        f'{folder}; c=$-; set -C; {create}; r=$?; case "$c" in *C*) ;; *) set +C;; esac; '
-        '[ "$r" -eq 0 ]'
+        f"{folder}; canarytui_c=$-; set -C; {create}; canarytui_r=$?; "
+        'case "$canarytui_c" in *C*) ;; *) set +C;; esac; [ "$canarytui_r" -eq 0 ]'
     )
 
 
 def _is_ours(token: str) -> str:
     """True when the lock's owner file names this deployment's token."""
     return (
-        f'{{ IFS= read -r o < "$D/owner" && case "$o" in *{shlex.quote(token)}*) true;;'
-        " *) false;; esac; } 2>/dev/null"
+        f"{{ IFS= read -r canarytui_o < {_OWNER} && "
+        f'case "$canarytui_o" in *{shlex.quote(token)}*) true;; *) false;; esac; }} 2>/dev/null'
     )
 
 
 def _show(path: str) -> str:
-    return f'head -c {REPLY_LIMIT} "{path}" 2>/dev/null; echo'
+    """At most REPLY_LIMIT bytes of a file (``path``: a quoted shell word), then a line end."""
+    return f"head -c {REPLY_LIMIT} {path} 2>/dev/null; echo"
 
 
 def _first_line(path: str) -> str:
     """The file's first line that is not blank, read by the shell itself (no process
     started: this runs on every host when a deployment starts)."""
     return (
-        f'while IFS= read -r p || [ -n "$p" ]; do case "$p" in *[![:space:]]*) '
-        f'printf \'%s\\n\' "$p"; break;; esac; p=; done 2>/dev/null < "{path}"; true'
+        'while IFS= read -r canarytui_p || [ -n "$canarytui_p" ]; do '
+        'case "$canarytui_p" in *[![:space:]]*) printf \'%s\\n\' "$canarytui_p"; break;; esac; '
+        f"canarytui_p=; done 2>/dev/null < {path}; true"
     )
 
 
@@ -88,20 +95,21 @@ def acquire_command(
     owner_json = shlex.quote(json.dumps(owner.as_dict(**extra)))
     token = shlex.quote(owner.token)
     script = (
-        _paths(app, env) + f'if [ -f "$T" ] && grep -qF {token} "$T" 2>/dev/null; then '
-        f"echo {_PREFIX}TAKEN; {_show('$T')}; "
+        _paths(app, env) + f"if [ -f {_TAKEN} ] && grep -qF {token} {_TAKEN} 2>/dev/null; then "
+        f"echo {_PREFIX}TAKEN; {_show(_TAKEN)}; "
         f"elif {_make_lock(owner_json)} || {{ {_is_ours(owner.token)} && "
-        f"printf '%s\\n' {owner_json} >| \"$D/owner\"; }}; then echo {_PREFIX}LOCKED"
+        f"printf '%s\\n' {owner_json} >| {_OWNER}; }}; then echo {_PREFIX}LOCKED"
     )
     if current:
         # Written once the command has finished, by one builtin write: a command cut off
         # (timeout, lost connection) leaves no file, and the next lock asks again.
         script += (
-            f'; if [ "$r" -eq 0 ] || [ ! -e "$D/previous" ]; then p=$( {{ {current}\n}} '
-            f'2>/dev/null ); printf \'%s\\n\' "$p" >| "$D/previous"; fi; '
-            f"echo {_PREFIX}PREVIOUS; " + _first_line("$D/previous")
+            f'; if [ "$canarytui_r" -eq 0 ] || [ ! -e {_PREVIOUS} ]; then '
+            f"canarytui_p=$( {{ {current}\n}} 2>/dev/null ); "
+            f"printf '%s\\n' \"$canarytui_p\" >| {_PREVIOUS}; fi; "
+            f"echo {_PREFIX}PREVIOUS; " + _first_line(_PREVIOUS)
         )
-    script += f"; else echo {_PREFIX}HELD; {_show('$D/owner')}; fi"
+    script += f"; else echo {_PREFIX}HELD; {_show(_OWNER)}; fi"
     return script
 
 
@@ -110,7 +118,7 @@ def hold_command(app: str, env: str, owner: dict[str, Any]) -> str:
     owner_json = shlex.quote(json.dumps(owner))
     return _paths(app, env) + (
         f"if {_make_lock(owner_json)}; then echo {_PREFIX}LOCKED; "
-        f"else echo {_PREFIX}HELD; {_show('$D/owner')}; fi"
+        f"else echo {_PREFIX}HELD; {_show(_OWNER)}; fi"
     )
 
 
@@ -119,25 +127,24 @@ def release_command(app: str, env: str, token: str, taken: dict[str, Any] | None
     script = _paths(app, env) + f"if {_is_ours(token)}; then {_REMOVE}; fi"
     if taken is not None:
         note = shlex.quote(json.dumps({**taken, "token": token}))
-        script += f"; printf '%s\\n' {note} >| \"$T\""
+        script += f"; printf '%s\\n' {note} >| {_TAKEN}"
     return script + "; true"
 
 
 def inspect_command(app: str, env: str, current: str) -> str:
     """Read a host's lock and take-over note (changing nothing), and its version now."""
     return (
-        _paths(app, env) + f'if [ -f "$D/owner" ]; then echo {_PREFIX}HELD; {_show("$D/owner")}; '
-        f"echo {_PREFIX}PREVIOUS; {_show('$D/previous')}; fi; "
-        f'if [ -f "$T" ]; then echo {_PREFIX}TAKEN; {_show("$T")}; fi; '
+        _paths(app, env) + f"if [ -f {_OWNER} ]; then echo {_PREFIX}HELD; {_show(_OWNER)}; "
+        f"echo {_PREFIX}PREVIOUS; {_show(_PREVIOUS)}; fi; "
+        f"if [ -f {_TAKEN} ]; then echo {_PREFIX}TAKEN; {_show(_TAKEN)}; fi; "
         f"echo {_PREFIX}CURRENT; {{ {current}\n}}"
     )
 
 
 def break_command(app: str, env: str) -> str:
     """Remove the host's lock whoever holds it, printing whose it was."""
-    return (
-        _paths(app, env)
-        + f'if [ -f "$D/owner" ]; then echo {_PREFIX}HELD; {_show("$D/owner")}; {_REMOVE}; fi; true'
+    return _paths(app, env) + (
+        f"if [ -f {_OWNER} ]; then echo {_PREFIX}HELD; {_show(_OWNER)}; {_REMOVE}; fi; true"
     )
 
 
