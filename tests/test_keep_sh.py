@@ -79,3 +79,23 @@ def test_a_script_cut_short_by_the_end_of_input_never_runs(shell: str, tmp_path:
     cut = cut[: cut.rindex(b"canarytui-t-run")]  # the closing line never came
     statuses, _ = run(shell, ["true"], [cut], tmp_path)
     assert statuses == ["0"] and not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_step_sees_the_users_variables_not_the_scripts(shell: str, tmp_path: Path) -> None:
+    """The kept shell keeps each step's status in a variable of its own: a later step (or
+    script) sees the user's variable of a short name (here from the session's
+    environment), not the last status."""
+    m = Marker("t")
+    done = subprocess.run(
+        [shell_path(shell), "-c", m.keep(["exit 4", 'echo "s=$s"'])],
+        input=m.more(["false", "never"], end=False) + m.more(['echo "s=$s"'], end=True),
+        capture_output=True,
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "s": "mine"},
+        timeout=20,
+        check=False,
+    )
+    out = done.stdout.decode()
+    assert re.findall(r"canarytui-t-end \d+ (\d+)", out) == ["4", "1", "0"]
+    assert re.findall(r"s=\w+", out) == ["s=mine"]

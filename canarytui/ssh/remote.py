@@ -48,9 +48,11 @@ class Marker:
         parts = [self._prelude()] if prelude else []
         parts.append("while :; do")
         for i, command in enumerate(commands):
+            # The status in a variable of ours: a later step sees the user's ``s``, not it.
             parts.append(
-                f"( {command}\n); s=$?; printf '\\n%s %s %s\\n' {end} {i} \"$s\"; "
-                f"printf '\\n%s %s\\n' {end} {i} >&2; [ \"$s\" -eq 0 ] || break"
+                f"( {command}\n); canarytui_rc=$?; "
+                f"printf '\\n%s %s %s\\n' {end} {i} \"$canarytui_rc\"; "
+                f"printf '\\n%s %s\\n' {end} {i} >&2; [ \"$canarytui_rc\" -eq 0 ] || break"
             )
         parts.append("break; done </dev/null")
         return "\n".join(parts)
