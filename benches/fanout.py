@@ -18,6 +18,9 @@ Prints the wall time of
 and the ratios to the floor. (3) and (5) are run in ``--rounds`` rounds, each paired with
 a floor of its own, run before it in odd rounds and after it in even ones (the machine's
 speed drifts within a run), with where the engine's time went and the median ratio.
+With ``--rtt MS``, every connection of every run goes through ``delay_proxy.py`` (its own
+process), which adds MS of round trip to loopback: what a fleet in another room or region
+costs, where the time is the round trips, not this machine's CPU.
 Needs root and /usr/sbin/sshd (it starts its own sshd).
 """
 
@@ -25,10 +28,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +60,48 @@ def steps(fleet: SshdFleet) -> list[str]:
     return [s["run"] for s in env["deploy"]["steps"]]
 
 
-def floor_options(fleet: SshdFleet) -> dict[str, Any]:
+@dataclass
+class Route:
+    """Where the runs reach each host: directly, or through the delaying proxy."""
+
+    address: dict[str, str]  # host name -> address to connect to
+    known_hosts: Path
+
+    @classmethod
+    def direct(cls, fleet: SshdFleet) -> Route:
+        return cls({h.name: h.address for h in fleet.hosts}, fleet.known_hosts)
+
+
+@contextlib.contextmanager
+def delayed(fleet: SshdFleet, rtt_ms: float) -> Iterator[Route]:
+    """``delay_proxy.py`` in front of every host (its own process, its own loopback
+    addresses on the same port), with a known_hosts file that names them."""
+    route = Route({}, fleet.run_dir / "client" / "known_hosts.delayed")
+    lines, routes = [], []
+    known = {line.split()[0]: line.split(maxsplit=1)[1] for line in fleet.known_hosts.open()}
+    for i, host in enumerate(fleet.hosts):
+        a, b, _, _ = host.address.split(".")
+        proxy = f"{a}.{b}.{128 + i // 200}.{10 + i % 200}"
+        route.address[host.name] = proxy
+        lines.append(f"[{proxy}]:{fleet.port} {known[f'[{host.address}]:{fleet.port}']}")
+        routes.append(f"{proxy}:{fleet.port}={host.address}:{fleet.port}")
+    route.known_hosts.write_text("".join(lines))
+    script = Path(__file__).with_name("delay_proxy.py")
+    proxy = subprocess.Popen(
+        [sys.executable, str(script), "--rtt", str(rtt_ms), *routes],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proxy.stdout is not None and proxy.stdout.readline().strip() == "ready"
+        yield route
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
+
+
+def floor_options(fleet: SshdFleet, route: Route | None = None) -> dict[str, Any]:
     """The bare floor's connection options: the same SSH as the engine's, without it.
 
     The known_hosts file and the key are read once, as a careful client (and canarytui)
@@ -62,17 +110,18 @@ def floor_options(fleet: SshdFleet) -> dict[str, Any]:
     off the floor), so the two differ by what the engine does, not by the SSH they speak.
     """
     return {
-        "known_hosts": asyncssh.read_known_hosts(str(fleet.known_hosts)),
+        "known_hosts": asyncssh.read_known_hosts(str((route or Route.direct(fleet)).known_hosts)),
         "client_keys": [asyncssh.read_private_key(str(fleet.client_key))],
         "encryption_algs": CIPHERS,
         "port": fleet.port,
     }
 
 
-async def bare(fleet: SshdFleet, version: str, reuse: bool) -> float:
+async def bare(fleet: SshdFleet, version: str, reuse: bool, route: Route | None = None) -> float:
     commands = [render(c, {"version": version}) for c in steps(fleet)]
     slots = asyncio.Semaphore(PARALLEL)
-    options = floor_options(fleet)
+    route = route or Route.direct(fleet)
+    options = floor_options(fleet, route)
 
     def connect(user: str, address: str) -> asyncssh.SSHClientConnection:
         return asyncssh.connect(address, username=user, **options)
@@ -89,13 +138,26 @@ async def bare(fleet: SshdFleet, version: str, reuse: bool) -> float:
                         await conn.run(c, check=True)
 
     started = time.perf_counter()
-    await asyncio.gather(*(one(h.user, h.address) for h in fleet.hosts))
+    await asyncio.gather(*(one(h.user, route.address[h.name]) for h in fleet.hosts))
     return time.perf_counter() - started
 
 
-async def engine_fleet(fleet: SshdFleet, version: str) -> float:
+def routed(d: dict[str, Any], route: Route | None) -> None:
+    """An environment dict edited to reach its hosts by ``route``."""
+    if route is not None:
+        d["ssh"]["known_hosts"] = str(route.known_hosts)
+        for host in d["hosts"]:
+            host["address"] = route.address[host["name"]]
+
+
+async def engine_fleet(fleet: SshdFleet, version: str, route: Route | None = None) -> float:
     """The engine's SSH layer alone (Fleet.run), the same three commands per host."""
-    env = load_env(fleet.write_env(edit=lambda d: d["ssh"].update({"max_parallel": PARALLEL})))
+
+    def edit(d: dict[str, Any]) -> None:
+        d["ssh"]["max_parallel"] = PARALLEL
+        routed(d, route)
+
+    env = load_env(fleet.write_env(edit=edit))
     pool = Fleet(env)
     commands = [render(c, {"version": version}) for c in steps(fleet)]
 
@@ -111,9 +173,10 @@ async def engine_fleet(fleet: SshdFleet, version: str) -> float:
 
 
 async def engine_release(
-    fleet: SshdFleet, version: str, state: Path
+    fleet: SshdFleet, version: str, state: Path, route: Route | None = None
 ) -> tuple[float, float, dict[str, float]]:
     def edit(d: dict) -> None:  # type: ignore[type-arg]
+        routed(d, route)
         d["ssh"]["max_parallel"] = PARALLEL
         d["health"] = {"check": "true", "interval": "100ms", "timeout": "5s"}
         d["canary"]["analysis"] = {"duration": "100ms", "baseline": 0, "max_failed_checks": 0}
@@ -144,14 +207,17 @@ async def engine_release(
     return ended - started, phases["wave"], phases
 
 
-async def main(hosts: int, rounds: int) -> None:
-    with SshdFleet.start(hosts) as fleet:
-        print(f"fan-out: {hosts} OpenSSH hosts on loopback, 3 steps, {PARALLEL} in parallel")
-        floor = await bare(fleet, "3.0.0", reuse=True)
+async def main(hosts: int, rounds: int, rtt: float) -> None:
+    with contextlib.ExitStack() as stack:
+        fleet = stack.enter_context(SshdFleet.start(hosts))
+        route = stack.enter_context(delayed(fleet, rtt)) if rtt else None
+        where = f"{rtt:g} ms of round trip added (delay_proxy.py)" if rtt else "on loopback"
+        print(f"fan-out: {hosts} OpenSSH hosts {where}, 3 steps, {PARALLEL} in parallel")
+        floor = await bare(fleet, "3.0.0", reuse=True, route=route)
         print(f"  bare asyncssh, reused connection : {floor:6.2f} s")
-        again = await bare(fleet, "3.0.1", reuse=False)
+        again = await bare(fleet, "3.0.1", reuse=False, route=route)
         print(f"  bare asyncssh, connect per command: {again:6.2f} s  ({again / floor:.2f}x)")
-        layer = await engine_fleet(fleet, "3.0.2")
+        layer = await engine_fleet(fleet, "3.0.2", route)
         print(f"  canarytui SSH layer, same commands: {layer:6.2f} s  ({layer / floor:.2f}x)")
         # The machine's speed drifts (the sshds of the runs before are still exiting), so
         # the floor and the engine are run in pairs, each round in the other order.
@@ -160,12 +226,12 @@ async def main(hosts: int, rounds: int) -> None:
         for r in range(rounds):
             floor_first = r % 2 == 0
             if floor_first:
-                floor = await bare(fleet, f"3.1.{r}", reuse=True)
+                floor = await bare(fleet, f"3.1.{r}", reuse=True, route=route)
             with tempfile.TemporaryDirectory() as state:
-                total, wave, phases = await engine_release(fleet, f"3.2.{r}", Path(state))
+                total, wave, phases = await engine_release(fleet, f"3.2.{r}", Path(state), route)
             assert {fleet.version_on(h) for h in fleet.host_names} == {f"3.2.{r}"}
             if not floor_first:
-                floor = await bare(fleet, f"3.1.{r}", reuse=True)
+                floor = await bare(fleet, f"3.1.{r}", reuse=True, route=route)
             ratios.append(total / floor)
             order = "floor first" if floor_first else "engine first"
             print(
@@ -183,5 +249,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hosts", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rtt", type=float, default=0.0, help="round trip to add, in ms")
     args = parser.parse_args()
-    asyncio.run(main(args.hosts, args.rounds))
+    asyncio.run(main(args.hosts, args.rounds, args.rtt))
