@@ -94,7 +94,9 @@ def delayed(fleet: SshdFleet, rtt_ms: float) -> Iterator[Route]:
         text=True,
     )
     try:
-        assert proxy.stdout is not None and proxy.stdout.readline().strip() == "ready"
+        assert proxy.stdout is not None
+        if proxy.stdout.readline().strip() != "ready":
+            raise SystemExit(f"the delaying proxy did not start (exit {proxy.wait(timeout=10)})")
         yield route
     finally:
         proxy.terminate()
