@@ -47,6 +47,31 @@ def test_previous_is_the_first_line_not_blank(
     assert kept.read_text() == printed.rstrip("\n") + "\n"  # kept whole, one line end
 
 
+def test_a_discovery_cut_off_keeps_no_previous_and_the_next_lock_asks_again(
+    tmp_path: Path,
+) -> None:
+    """The host's previous version is written only once ``deploy.current`` has finished: a
+    shell killed while it runs (a lost connection, a timeout) leaves no ``previous`` behind
+    (not a partial one), and the deployment's next lock asks the host again."""
+    cut_off = subprocess.run(
+        [
+            "/bin/sh",
+            "-c",
+            lockscripts.acquire_command("shop", "prod", OWNER, "echo 1.2; kill -9 $$"),
+        ],
+        env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]},
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    assert cut_off.returncode == -9
+    lock = tmp_path / ".canarytui" / "lock.prod.shop"
+    assert (lock / "owner").is_file() and not (lock / "previous").exists()
+    reply = run(tmp_path, lockscripts.acquire_command("shop", "prod", OWNER, "echo 1.3.0"))
+    assert reply.has("LOCKED") and reply.first_line("PREVIOUS") == "1.3.0"
+    assert (lock / "previous").read_text() == "1.3.0\n"
+
+
 def test_a_lock_starts_no_process_on_a_host_locked_before(tmp_path: Path) -> None:
     """Locks run on every host when a deployment starts: the shell creates the owner file
     exclusively itself, so no process starts on a host locked before (one on a host never
@@ -104,6 +129,7 @@ def test_the_lock_leaves_the_shells_noclobber_as_it_was(
     steps: after it, ``>`` overwrites again, unless the user's shell had ``-C`` itself."""
     program = shutil.which(shell)
     if program is None:
+        assert not os.environ.get("CI"), f"{shell} is not installed (.ci/run installs it)"
         pytest.skip(f"{shell} is not installed")
     (tmp_path / "file").write_text("before\n")
     other = Owner("f" * 32, 8, "2.1.0", "bo", "desk")
