@@ -17,7 +17,9 @@ Prints the wall time of
      comparison with (1);
 and the ratios to the floor. (3) and (5) are run in ``--rounds`` rounds, each paired with
 a floor of its own, run before it in odd rounds and after it in even ones (the machine's
-speed drifts within a run), with where the engine's time went and the median ratio.
+speed drifts within a run), with where the engine's time went and the median ratio, and
+for both what they cost the machine: its CPU (the hosts' sshd and shells share it) and how
+much of it stayed idle, this process's own CPU, and the processes started.
 With ``--rtt MS``, every connection of every run goes through ``delay_proxy.py`` (its own
 process), which adds MS of round trip to loopback: what a fleet in another room or region
 costs, where the time is the round trips, not this machine's CPU.
@@ -29,6 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -58,6 +62,41 @@ PARALLEL = 50
 def steps(fleet: SshdFleet) -> list[str]:
     env = fleet.env_dict()
     return [s["run"] for s in env["deploy"]["steps"]]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The machine's busy and idle CPU (core-seconds), this process's CPU (seconds) and
+    the processes started on the machine: since boot, or (a difference) over a run."""
+
+    busy: float
+    idle: float
+    own: float
+    forks: int
+
+    @classmethod
+    def now(cls) -> Usage:
+        lines = Path("/proc/stat").read_text().splitlines()
+        cpu = [int(x) for x in lines[0].split()[1:9]]  # user ... steal, in ticks
+        forks = next(int(line.split()[1]) for line in lines if line.startswith("processes "))
+        ticks = os.sysconf("SC_CLK_TCK")
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        idle = cpu[3] + cpu[4]  # idle, iowait
+        return cls((sum(cpu) - idle) / ticks, idle / ticks, own.ru_utime + own.ru_stime, forks)
+
+    def __sub__(self, before: Usage) -> Usage:
+        return Usage(
+            self.busy - before.busy,
+            self.idle - before.idle,
+            self.own - before.own,
+            self.forks - before.forks,
+        )
+
+    def __str__(self) -> str:
+        return (
+            f"machine CPU {self.busy:.2f} s (idle {self.idle:.2f}), this process "
+            f"{self.own:.2f} s, {self.forks} processes"
+        )
 
 
 @dataclass
@@ -119,7 +158,13 @@ def floor_options(fleet: SshdFleet, route: Route | None = None) -> dict[str, Any
     }
 
 
-async def bare(fleet: SshdFleet, version: str, reuse: bool, route: Route | None = None) -> float:
+async def bare(
+    fleet: SshdFleet,
+    version: str,
+    reuse: bool,
+    route: Route | None = None,
+    used: list[Usage] | None = None,
+) -> float:
     commands = [render(c, {"version": version}) for c in steps(fleet)]
     slots = asyncio.Semaphore(PARALLEL)
     route = route or Route.direct(fleet)
@@ -139,9 +184,12 @@ async def bare(fleet: SshdFleet, version: str, reuse: bool, route: Route | None 
                     async with connect(user, address) as conn:
                         await conn.run(c, check=True)
 
-    started = time.perf_counter()
+    before, started = Usage.now(), time.perf_counter()
     await asyncio.gather(*(one(h.user, route.address[h.name]) for h in fleet.hosts))
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    if used is not None:
+        used.append(Usage.now() - before)
+    return elapsed
 
 
 def routed(d: dict[str, Any], route: Route | None) -> None:
@@ -175,7 +223,11 @@ async def engine_fleet(fleet: SshdFleet, version: str, route: Route | None = Non
 
 
 async def engine_release(
-    fleet: SshdFleet, version: str, state: Path, route: Route | None = None
+    fleet: SshdFleet,
+    version: str,
+    state: Path,
+    route: Route | None = None,
+    used: list[Usage] | None = None,
 ) -> tuple[float, float, dict[str, float]]:
     def edit(d: dict) -> None:  # type: ignore[type-arg]
         routed(d, route)
@@ -195,10 +247,12 @@ async def engine_release(
             at[event.kind] = time.perf_counter()
 
     engine.subscribe(clock)
-    started = time.perf_counter()
+    before, started = Usage.now(), time.perf_counter()
     outcome = await engine.deploy(version, auto_promote=True)
     await engine.fleet.close()  # as the command line does before it exits
     ended = time.perf_counter()
+    if used is not None:
+        used.append(Usage.now() - before)
     assert outcome is ev.Outcome.COMPLETE, outcome
     phases = {
         "connect + lock": at["canary"] - started,
@@ -227,13 +281,17 @@ async def main(hosts: int, rounds: int, rtt: float) -> None:
         ratios = []
         for r in range(rounds):
             floor_first = r % 2 == 0
+            floor_used: list[Usage] = []
+            engine_used: list[Usage] = []
             if floor_first:
-                floor = await bare(fleet, f"3.1.{r}", reuse=True, route=route)
+                floor = await bare(fleet, f"3.1.{r}", True, route, floor_used)
             with tempfile.TemporaryDirectory() as state:
-                total, wave, phases = await engine_release(fleet, f"3.2.{r}", Path(state), route)
+                total, wave, phases = await engine_release(
+                    fleet, f"3.2.{r}", Path(state), route, engine_used
+                )
             assert {fleet.version_on(h) for h in fleet.host_names} == {f"3.2.{r}"}
             if not floor_first:
-                floor = await bare(fleet, f"3.1.{r}", reuse=True, route=route)
+                floor = await bare(fleet, f"3.1.{r}", True, route, floor_used)
             ratios.append(total / floor)
             order = "floor first" if floor_first else "engine first"
             print(
@@ -244,6 +302,7 @@ async def main(hosts: int, rounds: int, rtt: float) -> None:
             print(
                 "    where its time went: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
             )
+            print(f"    the floor cost: {floor_used[0]}\n    canarytui cost: {engine_used[0]}")
         print(f"  canarytui / floor, median of {rounds} rounds: {statistics.median(ratios):.2f}x")
 
 
