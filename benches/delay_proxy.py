@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 CHUNK = 256 * 1024
 
@@ -49,7 +50,10 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
         sender.cancel()
 
 
-def _handler(target: tuple[str, int], delay: float):  # type: ignore[no-untyped-def]
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def _handler(target: tuple[str, int], delay: float) -> Handler:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.open_connection(*target)
