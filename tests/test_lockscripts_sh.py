@@ -176,3 +176,5 @@ def test_the_lock_leaves_the_users_variables_alone(tmp_path: Path) -> None:
     assert reply.has("LOCKED") and reply.owner()["token"] == OWNER.token
     assert reply.first_line("CURRENT") == "mine mine mine mine mine mine"
     assert not (tmp_path / ".canarytui" / "lock.prod.shop" / "owner").exists()
+    # The take-over note went where its readers look, not to a path of the user's.
+    assert '"by": "ana"' in (tmp_path / ".canarytui" / "taken.prod.shop").read_text()
