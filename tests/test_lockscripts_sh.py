@@ -3,6 +3,7 @@ its first line that is not blank, read by the shell itself, the first time and a
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -178,3 +179,44 @@ def test_the_lock_leaves_the_users_variables_alone(tmp_path: Path) -> None:
     assert not (tmp_path / ".canarytui" / "lock.prod.shop" / "owner").exists()
     # The take-over note went where its readers look, not to a path of the user's.
     assert '"by": "ana"' in (tmp_path / ".canarytui" / "taken.prod.shop").read_text()
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash", "zsh"])
+def test_of_many_deployments_locking_at_once_exactly_one_wins(tmp_path: Path, shell: str) -> None:
+    """Twelve deployments take a host's lock at the same instant (a host never locked
+    before, then one locked before): exactly one gets it, each other is refused with the
+    winner's owner, and the owner file is the winner's whole line."""
+    program = shutil.which(shell)
+    if program is None:
+        assert not os.environ.get("CI"), f"{shell} is not installed (.ci/run installs it)"
+        pytest.skip(f"{shell} is not installed")
+    owners = [Owner(f"{i:032x}", i, "2.0.0", f"op{i}", "desk") for i in range(12)]
+    go = tmp_path / "go"
+    # Every shell spins (boundedly) until the file `go` exists, then locks.
+    wait = (
+        f'i=0; while [ ! -e {shlex.quote(str(go))} ] && [ "$i" -lt 200000 ]; do i=$((i+1)); done; '
+    )
+    for _ in range(2):
+        go.unlink(missing_ok=True)
+        racers = [
+            subprocess.Popen(
+                [program, "-c", wait + lockscripts.acquire_command("shop", "prod", o, "echo 1.0")],
+                env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]},
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for o in owners
+        ]
+        go.touch()
+        replies = [lockscripts.parse_reply(r.communicate(timeout=20)[0]) for r in racers]
+        winners = [o for o, reply in zip(owners, replies, strict=True) if reply.has("LOCKED")]
+        assert len(winners) == 1, [sorted(r.sections) for r in replies]
+        token = winners[0].token
+        assert all(r.owner()["token"] == token for r in replies if not r.has("LOCKED"))
+        owner_file = tmp_path / ".canarytui" / "lock.prod.shop" / "owner"
+        assert json.loads(owner_file.read_text())["token"] == token
+        release = lockscripts.release_command("shop", "prod", token)
+        subprocess.run(
+            [program, "-c", release], env={"HOME": str(tmp_path)}, check=True, timeout=10
+        )
+        assert not owner_file.exists()
