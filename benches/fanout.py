@@ -117,7 +117,8 @@ def delayed(fleet: SshdFleet, rtt_ms: float) -> Iterator[Route]:
     addresses on the same port), with a known_hosts file that names them."""
     route = Route({}, fleet.run_dir / "client" / "known_hosts.delayed")
     lines, routes = [], []
-    known = {line.split()[0]: line.split(maxsplit=1)[1] for line in fleet.known_hosts.open()}
+    lines_in = fleet.known_hosts.read_text().splitlines(keepends=True)
+    known = {line.split()[0]: line.split(maxsplit=1)[1] for line in lines_in}
     for i, host in enumerate(fleet.hosts):
         a, b, _, _ = host.address.split(".")
         proxy = f"{a}.{b}.{128 + i // 200}.{10 + i % 200}"

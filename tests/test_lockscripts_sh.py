@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_keep_sh import shell_path
 
 from canarytui.engine import lockscripts
 from canarytui.engine.locks import Owner
@@ -128,10 +129,7 @@ def test_the_lock_leaves_the_shells_noclobber_as_it_was(
 ) -> None:
     """The lock is an exclusive create (``set -C``) in the login shell that later runs the
     steps: after it, ``>`` overwrites again, unless the user's shell had ``-C`` itself."""
-    program = shutil.which(shell)
-    if program is None:
-        assert not os.environ.get("CI"), f"{shell} is not installed (.ci/run installs it)"
-        pytest.skip(f"{shell} is not installed")
+    program = shell_path(shell)
     (tmp_path / "file").write_text("before\n")
     other = Owner("f" * 32, 8, "2.1.0", "bo", "desk")
     script = "\n".join(
@@ -186,10 +184,7 @@ def test_of_many_deployments_locking_at_once_exactly_one_wins(tmp_path: Path, sh
     """Twelve deployments take a host's lock at the same instant (a host never locked
     before, then one locked before): exactly one gets it, each other is refused with the
     winner's owner, and the owner file is the winner's whole line."""
-    program = shutil.which(shell)
-    if program is None:
-        assert not os.environ.get("CI"), f"{shell} is not installed (.ci/run installs it)"
-        pytest.skip(f"{shell} is not installed")
+    program = shell_path(shell)
     owners = [Owner(f"{i:032x}", i, "2.0.0", f"op{i}", "desk") for i in range(12)]
     go = tmp_path / "go"
     # Every shell spins (boundedly) until the file `go` exists, then locks.

@@ -7,8 +7,8 @@ deployment, token, version, who, since, and this host's previous version when kn
 it, ``previous`` is what ``deploy.current`` printed when the deployment first locked the
 host, written in one go once the command has finished. Releasing removes both files; the
 folder stays for the next lock (only a host's very first lock starts a process: its
-``mkdir``). A colleague's machine reads these to show the open
-deployment and to roll it back (``rollback --take-over``), after which
+``mkdir``). A colleague's machine reads these to show the open deployment and to roll it
+back (``rollback --take-over``), after which
 ``~/.canarytui/taken.ENV.APP`` says who did, so the first machine learns it on return.
 A maintenance lock (``canarytui lock``) is the same file with an owner that names a
 reason instead of a deployment. Replies are read from marked lines (``CANARYTUI-...``)
@@ -47,14 +47,15 @@ def _paths(app: str, env: str) -> str:
 
 def _make_lock(owner_json: str) -> str:
     """Create the lock, its owner in it, atomically: true only for the one that made it.
+    The owner's line is left in ``$canarytui_j`` for a take-over to write again.
 
     ``set -C`` makes ``>`` an exclusive create (O_EXCL in dash, bash and zsh), a shell
     builtin: no process on a host locked before, held or not; one on its very first (the
     folder). The shell's own ``-C`` setting is put back as it was."""
     folder = '{ [ -d "$canarytui_d" ] || mkdir -p "$canarytui_d"; } 2>/dev/null'
-    create = f"{{ printf '%s\\n' {owner_json} > {_OWNER}; }} 2>/dev/null"
+    create = f"{{ printf '%s\\n' \"$canarytui_j\" > {_OWNER}; }} 2>/dev/null"
     return (
-        f"{folder}; canarytui_c=$-; set -C; {create}; canarytui_r=$?; "
+        f"canarytui_j={owner_json}; {folder}; canarytui_c=$-; set -C; {create}; canarytui_r=$?; "
         'case "$canarytui_c" in *C*) ;; *) set +C;; esac; [ "$canarytui_r" -eq 0 ]'
     )
 
@@ -98,7 +99,7 @@ def acquire_command(
         _paths(app, env) + f"if [ -f {_TAKEN} ] && grep -qF {token} {_TAKEN} 2>/dev/null; then "
         f"echo {_PREFIX}TAKEN; {_show(_TAKEN)}; "
         f"elif {_make_lock(owner_json)} || {{ {_is_ours(owner.token)} && "
-        f"printf '%s\\n' {owner_json} >| {_OWNER}; }}; then echo {_PREFIX}LOCKED"
+        f"printf '%s\\n' \"$canarytui_j\" >| {_OWNER}; }}; then echo {_PREFIX}LOCKED"
     )
     if current:
         # Written once the command has finished, by one builtin write: a command cut off
