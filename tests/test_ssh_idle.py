@@ -11,7 +11,7 @@ import pytest
 
 from canarytui.config import load_env
 from canarytui.demo import DemoFleet
-from canarytui.ssh import Fleet
+from canarytui.ssh import AuthRefused, Fleet
 from canarytui.ssh import fleet as fleet_module
 
 
@@ -42,5 +42,49 @@ async def test_idle_connections_close_and_reopen(
         assert pool.connects == connects + 1  # reopened on use
         with contextlib.suppress(StopAsyncIteration):
             await stream.aclose()
+    finally:
+        await pool.close()
+
+
+async def test_the_identity_file_is_read_once_for_the_fleet_and_again_when_it_changes(
+    demo: DemoFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given as a path, asyncssh would read and parse the key for every connection (a
+    fleet's first contact opens one a host); it is read once, and again once rewritten."""
+    import asyncssh
+    from asyncssh import public_key
+
+    key = str(demo.client_key_path)
+    reads: list[str] = []
+    read_file = public_key.read_file
+
+    def counting(filename, mode="rb"):  # type: ignore[no-untyped-def]
+        reads.append(str(filename))
+        return read_file(filename, mode)
+
+    monkeypatch.setattr(public_key, "read_file", counting)
+    pool = Fleet(load_env(demo.env_path))
+    try:
+        for host in demo.host_names:
+            assert (await pool.run(host, "true")).ok
+        assert pool.connects == len(demo.host_names)
+        assert reads.count(key) == 1
+        # A key that no host accepts in its place: read again, and refused.
+        pub = demo.client_key_path.with_name("id_ed25519.pub")
+        original = demo.client_key_path.read_bytes(), pub.read_bytes()
+        other = asyncssh.generate_private_key("ssh-ed25519")
+        other.write_private_key(key)
+        await pool.close()
+        # Its .pub not rewritten with it: a clear refusal, not a traceback.
+        with pytest.raises(AuthRefused, match="cannot use identity file: Public key mismatch"):
+            await pool.run(demo.host_names[0], "true")
+        other.write_public_key(str(pub))
+        with pytest.raises(AuthRefused, match="login refused"):
+            await pool.run(demo.host_names[0], "true")
+        assert reads.count(key) == 3
+        demo.client_key_path.write_bytes(original[0])
+        pub.write_bytes(original[1])
+        assert (await pool.run(demo.host_names[1], "true")).ok
+        assert reads.count(key) == 4
     finally:
         await pool.close()

@@ -13,6 +13,7 @@ import asyncio
 import getpass
 import logging
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from canarytui.config import Environment, Host
@@ -57,6 +58,9 @@ class Connector:
         self.identity_files = [str(env.resolve_path(p)) for p in env.ssh.identity_files]
         self.jumps = JumpPool(self._open_jump)
         self.missing_identities: set[str] = set()  # skipped identity files, each logged once
+        # Identity files read once for the fleet (and again when one changes): given as
+        # paths, asyncssh would read and parse them for every connection.
+        self._keypairs: dict[tuple[Any, ...], tuple[tuple[Any, ...], Sequence[Any]]] = {}
 
     async def connect(self, host: Host, client: asyncssh.SSHClient) -> asyncssh.SSHClientConnection:
         known_hosts = self.trusted_keys(host)
@@ -187,19 +191,16 @@ class Connector:
         """
         named = self.identity_files or [str(p) for p in config.get("IdentityFile", ()) or ()]
         present, missing = _split_identities(named)
-        if not missing:  # asyncssh's own handling: the file's keys, else ~/.ssh/config's
-            if self.identity_files:
-                options["client_keys"] = self.identity_files
-            return [], None
         for path in missing:
             if path not in self.missing_identities:
                 self.missing_identities.add(path)
                 log.info("identity file %s does not exist: skipped, as OpenSSH does", path)
         if present:
-            options["client_keys"] = present
             # As asyncssh treats ~/.ssh/config's files: a locked key is left to the agent.
-            options["ignore_encrypted"] = not self.identity_files
+            self._load_keys(present, config, options, ignore_encrypted=not self.identity_files)
             return missing, None
+        if not missing:  # no file named: asyncssh's defaults (the agent, ~/.ssh/id_*)
+            return [], None
         import asyncssh
 
         agent_path = _agent_path(config)
@@ -222,6 +223,32 @@ class Connector:
                 keys = []
         options["client_keys"] = keys or None
         return missing, agent
+
+    def _load_keys(
+        self, paths: list[str], config: Any, options: dict[str, Any], ignore_encrypted: bool
+    ) -> None:
+        """``client_keys``: the files' keys (with their ``.pub``, ``-cert.pub`` and
+        CertificateFile certificates), as asyncssh loads them, parsed on the first
+        connection and again only when one of the files changed."""
+        import asyncssh
+
+        certs = [str(p) for p in config.get("CertificateFile", ()) or ()]
+        only = bool(config.get("IdentitiesOnly"))
+        cached = (tuple(paths), tuple(certs), only, ignore_encrypted)
+        beside = [p + end for p in paths for end in ("-cert.pub", ".pub")]
+        stamp = tuple(_stamp(p) for p in [*paths, *beside, *certs])
+        known = self._keypairs.get(cached)
+        if known is None or known[0] != stamp:
+            try:
+                pairs = asyncssh.load_keypairs(paths, None, certs, only, ignore_encrypted)
+            except ValueError as exc:  # e.g. a .pub beside the key that is not its half
+                raise Failure(AuthRefused, f"cannot use identity file: {exc}") from None
+            known = self._keypairs[cached] = (stamp, pairs)
+        # None loaded (every key locked, left to the agent): the paths, as before, since
+        # an empty list would have asyncssh try ~/.ssh/id_* instead.
+        options["client_keys"] = known[1] or paths
+        # What asyncssh matches the agent's keys against (IdentitiesOnly): the files.
+        options["agent_identities"] = paths if only else None
 
     def trusted_keys(self, host: Host) -> asyncssh.SSHKnownHosts:
         import asyncssh
@@ -261,6 +288,15 @@ def _split_identities(named: list[str]) -> tuple[list[str], list[str]]:
     files = [os.path.expanduser(p) for p in named]
     present = [p for p in files if os.path.exists(p)]
     return present, [p for p in files if p not in present]
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced or rewritten (None: it is not there)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
 def _agent_path(config: Any) -> str:
