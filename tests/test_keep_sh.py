@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from canarytui.ssh.remote import Marker
+from canarytui.ssh.remote import Marker, OwnScript
 
 SHELLS = ["/bin/sh", "bash", "zsh"]
 
@@ -99,3 +99,21 @@ def test_a_step_sees_the_users_variables_not_the_scripts(shell: str, tmp_path: P
     out = done.stdout.decode()
     assert re.findall(r"canarytui-t-end \d+ (\d+)", out) == ["4", "1", "0"]
     assert re.findall(r"s=\w+", out) == ["s=mine"]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_own_scripts_run_in_the_shell_itself_and_steps_in_subshells(
+    shell: str, tmp_path: Path
+) -> None:
+    """canarytui's own scripts (a lock, a release) start no subshell: what one sets is there
+    for the next; a step's ``cd``, variables and ``exit`` stay in its own subshell."""
+    m = Marker("t")
+    first = [OwnScript("canarytui_x=kept; echo own1"), "cd /; y=step; exit 0"]
+    later = [
+        m.more(['echo "step:$canarytui_x:$y:$PWD"'], end=False),
+        m.more([OwnScript('echo "own2:$canarytui_x:$y:$PWD"')], end=True),
+    ]
+    statuses, out = run(shell, first, later, tmp_path)
+    assert statuses == ["0", "0", "0", "0"]
+    assert "own1\n" in out
+    assert f"step:kept::{tmp_path}\n" in out and f"own2:kept::{tmp_path}\n" in out

@@ -15,6 +15,7 @@ from test_keep_sh import shell_path
 
 from canarytui.engine import lockscripts
 from canarytui.engine.locks import Owner
+from canarytui.ssh.remote import Marker
 
 OWNER = Owner("0123456789abcdef0123456789abcdef", 7, "2.0.0", "ana", "laptop")
 
@@ -215,3 +216,25 @@ def test_of_many_deployments_locking_at_once_exactly_one_wins(tmp_path: Path, sh
             [program, "-c", release], env={"HOME": str(tmp_path)}, check=True, timeout=10
         )
         assert not owner_file.exists()
+
+
+@pytest.mark.parametrize("shell", ["/bin/sh", "bash", "zsh"])
+def test_a_kept_shell_locks_and_releases_without_a_subshell(shell: str, tmp_path: Path) -> None:
+    """The lock and the release run in the host's kept shell itself (a process saved on
+    every host of a release): what the lock set is there for the next script; the
+    discovery command still runs apart (its ``exit`` ends only itself)."""
+    m = Marker("t")
+    lock = lockscripts.acquire_command("shop", "prod", OWNER, "echo 1.3.0; exit 4")
+    release = lockscripts.release_command("shop", "prod", OWNER.token)
+    done = subprocess.run(
+        [shell_path(shell), "-c", m.keep([lock])],
+        input=m.more(['echo "lock folder: $canarytui_d"'], end=False) + m.more([release], True),
+        env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]},
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    out = done.stdout.decode()
+    assert done.returncode == 0 and lockscripts.parse_reply(out).first_line("PREVIOUS") == "1.3.0"
+    assert "lock folder: " + str(tmp_path / ".canarytui" / "lock.prod.shop") in out
+    assert not (tmp_path / ".canarytui" / "lock.prod.shop" / "owner").exists()

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from canarytui.engine.locks import Owner, owner_from_text
+from canarytui.ssh import OwnScript
 
 REMOTE_DIR = "~/.canarytui"
 REPLY_LIMIT = 4096  # bytes of an owner or previous file read back
@@ -85,7 +86,7 @@ def _first_line(path: str) -> str:
 
 def acquire_command(
     app: str, env: str, owner: Owner, current: str | None = None, previous: str | None = None
-) -> str:
+) -> OwnScript:
     """Take the host's lock atomically (or take it over: same token); say what happened.
 
     With ``current`` (the discovery command), the host's version before this deployment
@@ -111,7 +112,7 @@ def acquire_command(
             f"echo {_PREFIX}PREVIOUS; " + _first_line(_PREVIOUS)
         )
     script += f"; else echo {_PREFIX}HELD; {_show(_OWNER)}; fi"
-    return script
+    return OwnScript(script)
 
 
 def hold_command(app: str, env: str, owner: dict[str, Any]) -> str:
@@ -123,13 +124,15 @@ def hold_command(app: str, env: str, owner: dict[str, Any]) -> str:
     )
 
 
-def release_command(app: str, env: str, token: str, taken: dict[str, Any] | None = None) -> str:
+def release_command(
+    app: str, env: str, token: str, taken: dict[str, Any] | None = None
+) -> OwnScript:
     """Free the lock if it is ours; after a take-over, leave word of who rolled it back."""
     script = _paths(app, env) + f"if {_is_ours(token)}; then {_REMOVE}; fi"
     if taken is not None:
         note = shlex.quote(json.dumps({**taken, "token": token}))
         script += f"; printf '%s\\n' {note} >| {_TAKEN}"
-    return script + "; true"
+    return OwnScript(script + "; true")
 
 
 def inspect_command(app: str, env: str, current: str) -> str:

@@ -11,6 +11,7 @@ from canarytui.ssh.errors import (
 )
 from canarytui.ssh.fleet import Fleet
 from canarytui.ssh.jobs import Script
+from canarytui.ssh.remote import OwnScript
 
 __all__ = [
     "AuthRefused",
@@ -19,6 +20,7 @@ __all__ = [
     "CommandTimeout",
     "Fleet",
     "HostKeyRefused",
+    "OwnScript",
     "Script",
     "SshError",
     "Unreachable",

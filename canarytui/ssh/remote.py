@@ -9,11 +9,11 @@ host with everything it started. Output is read as a stream in chunks: only the 
 ``limit`` bytes of each stream are kept, and a log line longer than ``line_limit`` is cut.
 
 Several steps of one host go as one script (one round trip): each runs in a subshell
-with ``/dev/null`` as its input, then prints an end mark with its exit status on both
-streams, and the script stops at the first step that fails. The marks split the streams
-back into one output per step. A kept shell (``keep``) runs its first script, then waits
-on the session's input for the next ones (``more``): one session serves a host for a
-whole deployment.
+(canarytui's own scripts, ``OwnScript``, in the shell itself) with ``/dev/null`` as its
+input, then prints an end mark with its exit status on both streams, and the script stops
+at the first step that fails. The marks split the streams back into one output per step.
+A kept shell (``keep``) runs its first script, then waits on the session's input for the
+next ones (``more``): one session serves a host for a whole deployment.
 """
 
 from __future__ import annotations
@@ -25,6 +25,15 @@ from collections.abc import Iterator, Sequence
 
 PRELUDE_LIMIT = 64 * 1024  # bytes of shell start-up noise searched for the mark at most
 CUT_MARK = "… (line cut)"
+
+
+class OwnScript(str):
+    """A script of canarytui's own (a host's lock, its release), run by the host's shell
+    itself rather than in a subshell: a process saved on every host of a release. It only
+    sets ``canarytui_`` variables, never exits, and quotes every value it holds; what the
+    user wrote (``deploy.current``) runs inside it in a subshell still."""
+
+    __slots__ = ()
 
 
 class Marker:
@@ -48,9 +57,10 @@ class Marker:
         parts = [self._prelude()] if prelude else []
         parts.append("while :; do")
         for i, command in enumerate(commands):
+            run = f"{{ {command}\n}}" if isinstance(command, OwnScript) else f"( {command}\n)"
             # The status in a variable of ours: a later step sees the user's ``s``, not it.
             parts.append(
-                f"( {command}\n); canarytui_rc=$?; "
+                f"{run}; canarytui_rc=$?; "
                 f"printf '\\n%s %s %s\\n' {end} {i} \"$canarytui_rc\"; "
                 f"printf '\\n%s %s\\n' {end} {i} >&2; [ \"$canarytui_rc\" -eq 0 ] || break"
             )
