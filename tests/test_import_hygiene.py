@@ -48,6 +48,23 @@ def test_cli_start_up_imports_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_a_command_imports_its_own_module_only() -> None:
+    """`canarytui demo ctl lb`, the demo file's traffic hook, runs at every phase change of
+    a release: it loads neither the environment file's reader (yaml), the journal, the
+    engine nor asyncssh (it took 0.64 s a run when the command line imported them all)."""
+    heavy = {"canarytui.config", "canarytui.journal", "canarytui.engine", "asyncssh", "yaml"}
+    code = (
+        "import sys\nfrom canarytui.cli.main import main\n"
+        "status = main(['demo', 'ctl', 'lb', '1.1.0', '10', '--socket', '/nonexistent/s'])\n"
+        f"print(status, sorted(set(sys.modules) & {heavy!r}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "1 []", out
+    assert "no demo fleet listens on /nonexistent/s" in out.stderr
+
+
 def test_the_interface_leaves_ssh_and_the_metrics_parser_for_later() -> None:
     """asyncssh (with cryptography) and prometheus_client (with http.server and email) are
     no part of the first screen: they come with the first connection and the first page."""

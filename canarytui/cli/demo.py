@@ -7,9 +7,6 @@ import asyncio
 import sys
 
 from canarytui.cli.args import EXIT_ERROR, EXIT_INVALID, EXIT_OK
-from canarytui.cli.printers import HumanPrinter
-from canarytui.cli.rollout import summary_text
-from canarytui.config import load_env
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -50,6 +47,9 @@ def demo_story(args: argparse.Namespace) -> int:
     """Headless demo: the good release promoted, then the bad one caught."""
     import tempfile
 
+    from canarytui.cli.printers import HumanPrinter
+    from canarytui.cli.rollout import summary_text
+    from canarytui.config import load_env
     from canarytui.demo import DemoFleet
     from canarytui.engine import Engine
     from canarytui.journal import Journal
@@ -78,6 +78,8 @@ def demo_story(args: argparse.Namespace) -> int:
 
 def ui(env_path: str, common: dict[str, str | None]) -> int:
     """`canarytui ENV.yaml`: the UI on that environment."""
+    from canarytui.config import load_env
+
     env = load_env(env_path)
     try:
         from canarytui.ui.app import run_app

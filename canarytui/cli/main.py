@@ -1,27 +1,19 @@
-"""Entry point: dispatch to a command, and turn user errors into messages and exit codes."""
+"""Entry point: dispatch to a command, and turn user errors into messages and exit codes.
+
+A command's module is imported when it runs, and only it: ``canarytui demo ctl lb``, the
+demo's traffic hook run at every phase change, does not pay for the environment file's
+loader, the journal or the engine (a third of a second a run)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 
-from canarytui.cli import (
-    analyze,
-    completion,
-    demo,
-    fleet,
-    history,
-    init,
-    lock,
-    logs,
-    replay,
-    report,
-    rollout,
-)
 from canarytui.cli.args import (
     COMMANDS,
     EXIT_ERROR,
@@ -35,8 +27,30 @@ from canarytui.cli.args import (
     parser,
 )
 from canarytui.cli.safeio import SafeWriter, safe_output
-from canarytui.config import EnvFileError, VersionError
-from canarytui.journal import JournalError
+
+# Each command: (its module in canarytui.cli, its function).
+HANDLERS = {
+    "check": ("fleet", "check"),
+    "analyze": ("analyze", "analyze"),
+    "deploy": ("rollout", "deploy"),
+    "promote": ("rollout", "promote"),
+    "rollback": ("rollout", "rollback"),
+    "status": ("fleet", "status"),
+    "history": ("history", "history"),
+    "unlock": ("fleet", "unlock"),
+    "logs": ("logs", "logs"),
+    "lock": ("lock", "lock"),
+    "replay": ("replay", "replay"),
+    "report": ("report", "report"),
+    "completion": ("completion", "completion"),
+    "init": ("init", "init"),
+    "demo": ("demo", "demo"),
+}
+
+
+def _handler(module: str, name: str) -> Callable[..., int]:
+    handler: Callable[..., int] = getattr(importlib.import_module(f"canarytui.cli.{module}"), name)
+    return handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +92,7 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
         if len(rest) != 1 or rest[0].startswith("-"):
             print(USAGE, end="", file=sys.stderr)
             return EXIT_INVALID
-        return _guard(lambda: demo.ui(rest[0], common))
+        return _guard(lambda: _handler("demo", "ui")(rest[0], common))
     try:
         args = parser().parse_args(options_first(rest))
     except SystemExit as exc:  # argparse has printed its message
@@ -87,23 +101,7 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
         stdout.json_lines = True  # exact JSON lines (json.dumps escapes every control)
     args.state_dir = common["state_dir"]
     args.theme = common["theme"]
-    handler: Callable[[argparse.Namespace], int] = {
-        "check": fleet.check,
-        "analyze": analyze.analyze,
-        "deploy": rollout.deploy,
-        "promote": rollout.promote,
-        "rollback": rollout.rollback,
-        "status": fleet.status,
-        "history": history.history,
-        "unlock": fleet.unlock,
-        "logs": logs.logs,
-        "lock": lock.lock,
-        "replay": replay.replay,
-        "report": report.report,
-        "completion": completion.completion,
-        "init": init.init,
-        "demo": demo.demo,
-    }[args.command]
+    handler: Callable[[argparse.Namespace], int] = _handler(*HANDLERS[args.command])
     return _guard(lambda: handler(args))
 
 
@@ -111,16 +109,9 @@ def _guard(fn: Callable[[], int]) -> int:
     """Run one command; a user's error becomes a message and an exit status, not a traceback."""
     try:
         return fn()
-    except EnvFileError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_INVALID
-    except (VersionError, UsageError) as exc:
+    except UsageError as exc:
         print(f"canarytui: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    except JournalError as exc:  # its message names the file, what failed and what to do
-        print(f"canarytui: journal: {exc.detail}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print(
             "\ncanarytui: interrupted; an open deployment stays open in the journal "
@@ -129,10 +120,35 @@ def _guard(fn: Callable[[], int]) -> int:
         )
         return EXIT_INTERRUPTED
     except Exception as exc:
-        code = _refusal(exc)
+        code = _user_error(exc)
+        if code is None:
+            code = _refusal(exc)
         if code is None:
             raise
         return code
+
+
+def _user_error(exc: Exception) -> int | None:
+    """The exit status for a bad file, a bad version or a journal that cannot be used (None:
+    not one of them). Their modules are asked only if something imported them: whatever
+    raised one of these had."""
+    if "canarytui.config" in sys.modules:
+        from canarytui.config import EnvFileError, VersionError
+
+        if isinstance(exc, EnvFileError):
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            return EXIT_INVALID
+        if isinstance(exc, VersionError):
+            print(f"canarytui: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    if "canarytui.journal" in sys.modules:
+        from canarytui.journal import JournalError
+
+        if isinstance(exc, JournalError):  # its message names the file, what failed, what to do
+            print(f"canarytui: journal: {exc.detail}", file=sys.stderr)
+            return EXIT_ERROR
+    return None
 
 
 def _refusal(exc: Exception) -> int | None:
