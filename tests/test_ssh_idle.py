@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ async def test_the_identity_file_is_read_once_for_the_fleet_and_again_when_it_ch
     reads: list[str] = []
     read_file = public_key.read_file
 
-    def counting(filename, mode="rb"):  # type: ignore[no-untyped-def]
+    def counting(filename: str, mode: Any = "rb") -> Any:
         reads.append(str(filename))
         return read_file(filename, mode)
 
@@ -69,13 +70,13 @@ async def test_the_identity_file_is_read_once_for_the_fleet_and_again_when_it_ch
             assert (await pool.run(host, "true")).ok
         assert pool.connects == len(demo.host_names)
         assert reads.count(key) == 1
-        # A key that no host accepts in its place: read again, and refused.
+        # A key that no host accepts in its place, its .pub not rewritten with it yet: a
+        # clear refusal, not a traceback; then with its .pub: read again, and refused.
         pub = demo.client_key_path.with_name("id_ed25519.pub")
         original = demo.client_key_path.read_bytes(), pub.read_bytes()
         other = asyncssh.generate_private_key("ssh-ed25519")
         other.write_private_key(key)
         await pool.close()
-        # Its .pub not rewritten with it: a clear refusal, not a traceback.
         with pytest.raises(AuthRefused, match="cannot use identity file: Public key mismatch"):
             await pool.run(demo.host_names[0], "true")
         other.write_public_key(str(pub))

@@ -36,7 +36,8 @@ SIZE = (120, 40)
 
 @contextlib.asynccontextmanager
 async def running_fleet(hosts: int, analysis: float = 2.0) -> AsyncIterator[DemoFleet]:
-    """A demo fleet with a 2 s analysis, busy enough that a good release passes on it."""
+    """A demo fleet with a short analysis (2 s unless said), busy enough that a good
+    release passes on it."""
     demo = DemoFleet(hosts=hosts, analysis_duration=analysis, interval=0.3, tick=0.3, traffic=12.0)
     await asyncio.wait_for(demo.start(), 30)
     try:
