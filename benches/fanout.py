@@ -23,6 +23,8 @@ much of it stayed idle, this process's own CPU, and the processes started.
 With ``--rtt MS``, every connection of every run goes through ``delay_proxy.py`` (its own
 process), which adds MS of round trip to loopback: what a fleet in another room or region
 costs, where the time is the round trips, not this machine's CPU.
+Every timed run starts once the run before it has left the hosts (its connections' sshd
+processes gone), so none pays for another's teardown.
 Needs root and /usr/sbin/sshd (it starts its own sshd).
 """
 
@@ -143,6 +145,16 @@ def delayed(fleet: SshdFleet, rtt_ms: float) -> Iterator[Route]:
         proxy.wait(timeout=10)
 
 
+def settle(fleet: SshdFleet, limit: float = 15.0) -> float:
+    """Wait (at most ``limit`` s) until the run before has left the hosts: its connections'
+    sshd processes exit after its client has closed them, and the next run would pay for
+    that teardown. Returns the seconds waited."""
+    started = time.monotonic()
+    while fleet.connections_left() and time.monotonic() - started < limit:
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
 def floor_options(fleet: SshdFleet, route: Route | None = None) -> dict[str, Any]:
     """The bare floor's connection options: the same SSH as the engine's, without it.
 
@@ -185,6 +197,7 @@ async def bare(
                     async with connect(user, address) as conn:
                         await conn.run(c, check=True)
 
+    settle(fleet)
     before, started = Usage.now(), time.perf_counter()
     await asyncio.gather(*(one(h.user, route.address[h.name]) for h in fleet.hosts))
     elapsed = time.perf_counter() - started
@@ -216,6 +229,7 @@ async def engine_fleet(fleet: SshdFleet, version: str, route: Route | None = Non
         for c in commands:
             assert (await pool.run(name, c)).ok
 
+    settle(fleet)
     started = time.perf_counter()
     await asyncio.gather(*(one(n) for n in env.host_names))
     elapsed = time.perf_counter() - started
@@ -248,6 +262,7 @@ async def engine_release(
             at[event.kind] = time.perf_counter()
 
     engine.subscribe(clock)
+    settle(fleet)
     before, started = Usage.now(), time.perf_counter()
     outcome = await engine.deploy(version, auto_promote=True)
     await engine.fleet.close()  # as the command line does before it exits
@@ -276,8 +291,8 @@ async def main(hosts: int, rounds: int, rtt: float) -> None:
         print(f"  bare asyncssh, connect per command: {again:6.2f} s  ({again / floor:.2f}x)")
         layer = await engine_fleet(fleet, "3.0.2", route)
         print(f"  canarytui SSH layer, same commands: {layer:6.2f} s  ({layer / floor:.2f}x)")
-        # The machine's speed drifts (the sshds of the runs before are still exiting), so
-        # the floor and the engine are run in pairs, each round in the other order.
+        # The machine's speed drifts, so the floor and the engine are run in pairs, each
+        # round in the other order.
         print(f"  the floor and canarytui's whole deploy, {rounds} rounds in alternating order:")
         ratios = []
         for r in range(rounds):

@@ -597,6 +597,12 @@ class SshdFleet:
         """The pids of the running sshd listeners."""
         return [s.process.pid for s in self._sshds if s.process and s.process.poll() is None]
 
+    def connections_left(self) -> int:
+        """The listeners' children still there: connections whose sshd has not yet
+        exited (a run's teardown goes on after its client has closed)."""
+        listeners = set(self.pids())
+        return sum(1 for p in _processes().values() if p.ppid in listeners and not p.zombie)
+
     # -- internals ---------------------------------------------------------------------
 
     def _launch(self, sshd: _Sshd) -> None:
