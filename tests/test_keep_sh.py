@@ -28,13 +28,20 @@ def shell_path(name: str) -> str:
     return path
 
 
-def run(shell: str, first: list[str], later: list[bytes], cwd: Path) -> tuple[list[str], str]:
+def run(
+    shell: str,
+    first: list[str],
+    later: list[bytes],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+) -> tuple[list[str], str]:
     marker = Marker("t")
     done = subprocess.run(
         [shell_path(shell), "-c", marker.keep(first)],
         input=b"".join(later),
         capture_output=True,
         cwd=cwd,
+        env=env,
         timeout=20,
         check=False,
     )

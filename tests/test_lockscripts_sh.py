@@ -11,7 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_keep_sh import shell_path
+from test_keep_sh import SHELLS, shell_path
+from test_keep_sh import run as run_kept
 
 from canarytui.engine import lockscripts
 from canarytui.engine.locks import Owner
@@ -123,7 +124,7 @@ def test_a_lock_starts_no_process_on_a_host_locked_before(tmp_path: Path) -> Non
     assert lock(OWNER)[0].owner()["token"] == other.token
 
 
-@pytest.mark.parametrize("shell", ["sh", "bash", "zsh"])
+@pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("noclobber", [False, True])
 def test_the_lock_leaves_the_shells_noclobber_as_it_was(
     tmp_path: Path, shell: str, noclobber: bool
@@ -180,7 +181,7 @@ def test_the_lock_leaves_the_users_variables_alone(tmp_path: Path) -> None:
     assert '"by": "ana"' in (tmp_path / ".canarytui" / "taken.prod.shop").read_text()
 
 
-@pytest.mark.parametrize("shell", ["sh", "bash", "zsh"])
+@pytest.mark.parametrize("shell", SHELLS)
 def test_of_many_deployments_locking_at_once_exactly_one_wins(tmp_path: Path, shell: str) -> None:
     """Twelve deployments take a host's lock at the same instant (a host never locked
     before, then one locked before): exactly one gets it, each other is refused with the
@@ -218,7 +219,7 @@ def test_of_many_deployments_locking_at_once_exactly_one_wins(tmp_path: Path, sh
         assert not owner_file.exists()
 
 
-@pytest.mark.parametrize("shell", ["/bin/sh", "bash", "zsh"])
+@pytest.mark.parametrize("shell", SHELLS)
 def test_a_kept_shell_locks_and_releases_without_a_subshell(shell: str, tmp_path: Path) -> None:
     """The lock and the release run in the host's kept shell itself (a process saved on
     every host of a release): what the lock set is there for the next script; the
@@ -226,15 +227,9 @@ def test_a_kept_shell_locks_and_releases_without_a_subshell(shell: str, tmp_path
     m = Marker("t")
     lock = lockscripts.acquire_command("shop", "prod", OWNER, "echo 1.3.0; exit 4")
     release = lockscripts.release_command("shop", "prod", OWNER.token)
-    done = subprocess.run(
-        [shell_path(shell), "-c", m.keep([lock])],
-        input=m.more(['echo "lock folder: $canarytui_d"'], end=False) + m.more([release], True),
-        env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]},
-        capture_output=True,
-        timeout=10,
-        check=False,
-    )
-    out = done.stdout.decode()
-    assert done.returncode == 0 and lockscripts.parse_reply(out).first_line("PREVIOUS") == "1.3.0"
+    later = [m.more(['echo "lock folder: $canarytui_d"'], end=False), m.more([release], True)]
+    home = {"HOME": str(tmp_path), "PATH": os.environ["PATH"]}
+    _, out = run_kept(shell, [lock], later, tmp_path, home)
+    assert lockscripts.parse_reply(out).first_line("PREVIOUS") == "1.3.0"
     assert "lock folder: " + str(tmp_path / ".canarytui" / "lock.prod.shop") in out
     assert not (tmp_path / ".canarytui" / "lock.prod.shop" / "owner").exists()
