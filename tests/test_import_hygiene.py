@@ -66,12 +66,13 @@ def test_a_command_imports_its_own_module_only() -> None:
 
 
 def test_the_interface_leaves_ssh_and_the_metrics_parser_for_later() -> None:
-    """asyncssh (with cryptography) and prometheus_client (with http.server and email) are
-    no part of the first screen: they come with the first connection and the first page."""
+    """asyncssh (with cryptography), prometheus_client (with http.server and email) and
+    the HTTP client that asks a Prometheus server (http.client, email) are no part of the
+    first screen: they come with the first connection, the first page, the first question."""
     code = (
         "import sys\nimport canarytui.ui.app\n"
         "print(sorted({m.split('.')[0] for m in sys.modules}"
-        " & {'asyncssh', 'cryptography', 'prometheus_client'}))\n"
+        " & {'asyncssh', 'cryptography', 'prometheus_client', 'http', 'email'}))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True

@@ -34,15 +34,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import http.client
 import ipaddress
 import json
 import math
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -268,7 +265,14 @@ async def _ask(url: str, path: str, params: dict[str, str], timeout: float) -> A
 
 
 def _fetch(url: str, path: str, params: dict[str, str], timeout: float) -> tuple[int, bytes]:
-    """The blocking request (in a worker thread): status and body, read within ``timeout``."""
+    """The blocking request (in a worker thread): status and body, read within ``timeout``.
+
+    The HTTP client is imported here, on the first question: it brings ``email`` and
+    ``http`` with it (~15 ms), which a UI with no Prometheus source never needs."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
     parts = urllib.parse.urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
     target = urllib.parse.urlunsplit(
