@@ -109,6 +109,21 @@ def test_a_step_sees_the_users_variables_not_the_scripts(shell: str, tmp_path: P
 
 
 @pytest.mark.parametrize("shell", SHELLS)
+def test_a_later_script_is_its_commands_and_a_few_bytes_of_ours(shell: str, tmp_path: Path) -> None:
+    """A kept shell reads each later script a byte at a time (a system call each): the end
+    marks come from a function the first script defines, so a step costs ~25 bytes of ours
+    beyond its command (it was ~190), and every status still arrives as the step left it."""
+    commands = ["true", "(exit 255)", "(exit 7)", "touch never"]
+    sent = Marker().more(commands, end=False)  # a real tag's length
+    ours = len(sent) - sum(len(c) for c in commands)
+    assert ours <= 32 * len(commands) + 80, sent.decode()
+    m = Marker("t")
+    later = [m.more(commands[:2], end=False), m.more(commands[2:], end=True)]
+    statuses, _ = run(shell, ["exit 3"], later, tmp_path)
+    assert statuses == ["3", "0", "255", "7"] and not (tmp_path / "never").exists()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
 def test_own_scripts_run_in_the_shell_itself_and_steps_in_subshells(
     shell: str, tmp_path: Path
 ) -> None:

@@ -52,18 +52,15 @@ class Marker:
 
         The steps read nothing from the session (their input is ``/dev/null``), and a
         failure stops the script, not the shell: a kept shell (``keep``) goes on waiting.
+        The end marks are printed by a function the first script defines (``_ender``): a
+        kept shell reads each later script a byte at a time, and a step's line is ~25 bytes
+        of ours, not ~190.
         """
-        end = f"{self.tag}-end"
-        parts = [self._prelude()] if prelude else []
+        parts = [self._prelude(), self._ender()] if prelude else []
         parts.append("while :; do")
         for i, command in enumerate(commands):
             run = f"{{ {command}\n}}" if isinstance(command, OwnScript) else f"( {command}\n)"
-            # The status in a variable of ours: a later step sees the user's ``s``, not it.
-            parts.append(
-                f"{run}; canarytui_rc=$?; "
-                f"printf '\\n%s %s %s\\n' {end} {i} \"$canarytui_rc\"; "
-                f"printf '\\n%s %s\\n' {end} {i} >&2; [ \"$canarytui_rc\" -eq 0 ] || break"
-            )
+            parts.append(f"{run}; canarytui_end {i} || break")
         parts.append("break; done </dev/null")
         return "\n".join(parts)
 
@@ -85,6 +82,17 @@ class Marker:
 
     def _prelude(self) -> str:
         return f"printf '%s %s\\n' {self.tag} \"$$\"; printf '%s\\n' {self.tag} >&2"
+
+    def _ender(self) -> str:
+        """``canarytui_end N``: step N's end mark on both streams, with the status the step
+        left (kept in a variable of ours: a later step sees the user's ``rc``, not it), which
+        it returns."""
+        end = f"{self.tag}-end"
+        return (
+            "canarytui_end() { canarytui_rc=$?; "
+            f'printf \'\\n%s %s %s\\n\' {end} "$1" "$canarytui_rc"; '
+            f'printf \'\\n%s %s\\n\' {end} "$1" >&2; return "$canarytui_rc"; }}'
+        )
 
     def pid_in(self, line: bytes) -> int | None:
         match = self._pid.match(line)
