@@ -23,6 +23,7 @@ from canarytui.ssh.jump import (
     ConfigProblem,
     JumpFailed,
     JumpPool,
+    file_stamp,
     resolve_chain,
     ssh_config,
 )
@@ -236,7 +237,7 @@ class Connector:
         only = bool(config.get("IdentitiesOnly"))
         cached = (tuple(paths), tuple(certs), only, ignore_encrypted)
         beside = [p + end for p in paths for end in ("-cert.pub", ".pub")]
-        stamp = tuple(_stamp(p) for p in [*paths, *beside, *certs])
+        stamp = tuple(file_stamp(p) for p in [*paths, *beside, *certs])
         known = self._keypairs.get(cached)
         if known is None or known[0] != stamp:
             try:
@@ -288,15 +289,6 @@ def _split_identities(named: list[str]) -> tuple[list[str], list[str]]:
     files = [os.path.expanduser(p) for p in named]
     present = [p for p in files if os.path.exists(p)]
     return present, [p for p in files if p not in present]
-
-
-def _stamp(path: str) -> tuple[int, int, int] | None:
-    """What changes when a file is replaced or rewritten (None: it is not there)."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return (info.st_mtime_ns, info.st_size, info.st_ino)
 
 
 def _agent_path(config: Any) -> str:

@@ -43,6 +43,15 @@ class JumpFailed(Exception):
         self.message = message
 
 
+def file_stamp(path: str) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced or rewritten (None: it is not there)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
 _READ: dict[tuple[str, str | None, int | None], tuple[object, SSHClientConfig]] = {}
 
 
@@ -51,11 +60,7 @@ def ssh_config(host: str, user: str | None = None, port: int | None = None) -> S
     read again only when the file changed (a fleet asks for every host, some twice)."""
     path = Path("~", ".ssh", "config").expanduser()
     paths = [path] if os.access(path, os.R_OK) else []
-    try:
-        info = path.stat() if paths else None
-        stamp: object = info and (path, info.st_mtime_ns, info.st_size, info.st_ino)
-    except OSError:
-        stamp = None
+    stamp = (path, file_stamp(str(path))) if paths else None
     known = _READ.get((host, user, port))
     if known is not None and known[0] == stamp:
         return known[1]

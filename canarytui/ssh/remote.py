@@ -85,7 +85,7 @@ class Marker:
 
     def _ender(self) -> str:
         """``canarytui_end N``: step N's end mark on both streams, with the status the step
-        left (kept in a variable of ours: a later step sees the user's ``rc``, not it), which
+        left (kept in a variable of ours: a later step sees the user's own variables), which
         it returns."""
         end = f"{self.tag}-end"
         return (
