@@ -31,7 +31,7 @@ async def test_open_deployment_promoted_by_a_second_process(
 ) -> None:
     env = str(demo.env_path)
     first = await run_cli("deploy", env, "1.1.0")
-    assert first.code == 0, first.err
+    assert first.code == 0, first.out + first.err  # the summary says which outcome
     assert "canary passed" in first.out and f"canarytui promote {env}" in first.out
     assert "web-01: deployed 1.1.0" in first.out
     assert versions(demo)["web-01"] == "1.1.0" and versions(demo)["web-02"] == "1.0.0"
