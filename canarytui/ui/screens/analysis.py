@@ -17,7 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from canarytui import events as ev
 from canarytui.config import Rule
@@ -28,6 +28,7 @@ from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.messages import AnalysisChanged
 from canarytui.ui.safe_text import plain_cell, plain_title
 from canarytui.ui.widgets.analysis_chart import AnalysisChart, ChartData
+from canarytui.ui.widgets.key_footer import KeyFooter
 
 COLUMNS = ("rule", "canary", "value", "baseline", "limit", "verdict", "effect", "confidence")
 NOTE = "note"
@@ -128,7 +129,7 @@ class AnalysisScreen(Screen[None]):
         yield DataTable(cursor_type="row", zebra_stripes=True, id="measurements")
         yield AnalysisChart(id="chart")
         yield Static(id="detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.state.analysis_log.deployment is None:

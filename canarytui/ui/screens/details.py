@@ -7,10 +7,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from canarytui.textsafe import harmless, harmless_block
 from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.widgets.key_footer import KeyFooter
 
 SERIES_SHOWN = 60  # series of a host listed at most
 
@@ -46,7 +47,7 @@ class HostDetailsScreen(Screen[None]):
             yield Sparkline(list(self.state.hosts[self.host].latencies), id="health")
             yield Static(self._metrics(), id="metrics")
             yield Static(self._step(), id="step")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         # Live while open: what the fleet screen learns shows here within a second.

@@ -15,7 +15,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.widgets import Footer
 
 from canarytui import events as ev
 from canarytui.engine import Engine
@@ -40,6 +39,7 @@ from canarytui.ui.screens.history import HistoryScreen
 from canarytui.ui.widgets.filter_bar import FilterBar
 from canarytui.ui.widgets.fleet_grid import COLUMN_GAP, PITCH_X, PITCH_Y, ROW_GAP, FleetGrid
 from canarytui.ui.widgets.host_panel import HostPanel
+from canarytui.ui.widgets.key_footer import KeyFooter
 from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
 from canarytui.ui.widgets.status_header import StatusHeader
@@ -103,7 +103,7 @@ class FleetScreen(OperatorActions):
                 yield HostPanel(self.state, id="host")
                 yield RolloutProgress(self.state, id="progress")
         yield FilterBar(id="filter")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     @property
     def grid(self) -> FleetGrid:

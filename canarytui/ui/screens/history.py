@@ -16,11 +16,12 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from canarytui.journal import DeploymentRecord, Journal
 from canarytui.textsafe import harmless, harmless_block
 from canarytui.ui.safe_text import plain_cell, plain_title
+from canarytui.ui.widgets.key_footer import KeyFooter
 
 
 def when(ts: float | None) -> str:
@@ -84,7 +85,7 @@ class HistoryScreen(Screen[None]):
         yield DataTable(cursor_type="row", zebra_stripes=True, id="deployments")
         with VerticalScroll(id="detail"):
             yield Static(id="detail-text")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.records = self.journal.history(self.env_name, self.app_name)

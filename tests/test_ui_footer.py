@@ -1,0 +1,103 @@
+"""The footer of keys is built once for a screen and again only when the keys it shows
+change: not on every "bindings updated" the screen signals (three while the first screen is
+drawn, one on each focus move)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_ui_support import Script, settle
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Button
+from textual.widgets._footer import FooterKey
+
+from canarytui.ui.widgets.key_footer import KeyFooter
+
+SIZE = (120, 40)
+
+
+def keys_of(footer: KeyFooter) -> list[FooterKey]:
+    return list(footer.query(FooterKey))
+
+
+async def test_the_fleet_screen_builds_its_footer_once_and_again_only_for_other_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builds: list[list[str]] = []
+    recompose = KeyFooter.recompose
+
+    async def counted(self: KeyFooter) -> None:
+        await recompose(self)
+        builds.append([k.key for k in keys_of(self)])
+
+    monkeypatch.setattr(KeyFooter, "recompose", counted)
+    script = Script(tmp_path, hosts=12)
+    app = script.app
+    async with app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        await settle(pilot)
+        # The fleet screen's 14 keys and the command palette's, built once (the screen
+        # says its bindings were updated three times meanwhile).
+        assert len(builds) == 1
+        assert builds[0][:3] == ["space", "c", "d"] and len(builds[0]) == 15
+        footer = app.fleet_screen.query_one(KeyFooter)
+        built = keys_of(footer)
+
+        await pilot.press("slash")  # the filter's input takes the keys: two are left
+        await settle(pilot)
+        assert builds[1:] == [["slash", "ctrl+p"]]
+        await pilot.press("escape")  # the grid has them back
+        await settle(pilot)
+        assert app.focused is not None and app.focused.id == "grid"
+        assert builds[2:] == [builds[0]]  # once each way (the screen said so twice each)
+        assert keys_of(footer) != built  # rebuilt, as it had to be
+
+
+class _Switchable(App[None]):
+    """A footer over a key whose action can be turned off (``check_action``: None shows it
+    dimmed)."""
+
+    BINDINGS = [Binding("x", "go", "Go"), Binding("y", "other", "Other")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.allowed = True
+
+    def compose(self) -> ComposeResult:
+        yield Button("focus me", id="one")
+        yield Button("or me", id="two")
+        yield KeyFooter()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return None if action == "go" and not self.allowed else True
+
+    def action_go(self) -> None:
+        pass
+
+    def action_other(self) -> None:
+        pass
+
+
+async def test_a_key_turned_off_rebuilds_the_footer_and_shows_it_off() -> None:
+    app = _Switchable()
+    async with app.run_test(size=(80, 10)) as pilot:
+        await pilot.pause()
+        footer = app.query_one(KeyFooter)
+        built = keys_of(footer)
+        go = next(k for k in built if k.key == "x")
+        assert not go.has_class("-disabled")
+
+        app.query_one("#two", Button).focus()  # a focus move: the same keys
+        await pilot.pause()
+        assert keys_of(footer) == built
+
+        app.allowed = False
+        app.refresh_bindings()
+        await pilot.pause()
+        await pilot.pause()
+        rebuilt = keys_of(footer)
+        assert rebuilt != built
+        assert next(k for k in rebuilt if k.key == "x").has_class("-disabled")
+        assert not next(k for k in rebuilt if k.key == "y").has_class("-disabled")
