@@ -509,6 +509,11 @@ def test_scalar_tags_resolved_once_are_the_same_as_yaml_resolves_them() -> None:
         "a: [1, 0x1f, 1.5, .inf, yes, no, on, 'yes', ~, null, '', 2026-01-01, web, 127.0.0.1,"
         ' "1", -2, 1_000, +1, 0o17, 1e3, True, NULL, x: y]\n'
         "b: {1: one, yes: two, '1': three}\n"
+        "c: [!!str 1, ! 2, !!int '3', \"x\"]\n"
+        "c2: |\n  block\n"
+        "c3: >\n  folded\n"
+        f"d: [{'1' * 70}, {'y' * 70}, '{'2' * 70}']\n"
+        "e: !!map {f: !!seq [g]}\n"
     )
 
     def tags(node: yaml.Node) -> list[tuple[str, object]]:

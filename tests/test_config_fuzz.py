@@ -31,7 +31,7 @@ from test_config import GOOD, HOSTILE
 from canarytui.cli import main
 from canarytui.config import EnvFileError, Environment, load_env, parse_env
 from canarytui.config.limits import MAX_COMMAND, MAX_DURATION, MAX_PROBLEMS
-from canarytui.config.source import nesting_bound, node_bound
+from canarytui.config.source import _ANCHOR, _has_anchor, nesting_bound, node_bound
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = (REPO / "sample_envs" / "example-production.yaml").read_text()
@@ -412,6 +412,14 @@ def _depth(node: yaml.Node) -> int:
             continue
         stack += [(c, depth + 1) for c in children if not isinstance(c, yaml.ScalarNode)]
     return deepest
+
+
+@settings(FUZZ, max_examples=2000)
+@given(st.text(alphabet="&&ab_-1 \t\n\r,[]{}:*!'\"\ufeff\u3000\x85", max_size=40))
+def test_an_anchor_is_found_where_the_pattern_would_find_it(text: str) -> None:
+    """The anchor check tries the pattern only at each ``&`` (a big file is not scanned
+    character by character): it says yes exactly where a search of the whole text would."""
+    assert _has_anchor(text) == bool(_ANCHOR.search(text)), repr(text)
 
 
 @settings(FUZZ, max_examples=1000)
