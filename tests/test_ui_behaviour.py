@@ -4,6 +4,7 @@ and the plumbing that keeps a busy fleet from flooding the screen."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,28 @@ def test_a_broken_theme_file_is_reported_not_fatal(tmp_path: Path) -> None:
     assert any(p.startswith("yaml.yaml:") for p in found.problems)
     with pytest.raises(ThemeError, match=r"variables\.state-canary: not a colour"):
         parse_theme({"name": "x", "primary": "#fff", "variables": {"state-canary": "zz"}}, "x")
+
+
+def test_a_hostile_theme_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    """A theme file nested thousands deep (the composer recurses on it), one far too large,
+    one that is not text and a FIFO are each reported, and the other themes still load."""
+    (tmp_path / "good.yaml").write_text("name: good\nprimary: '#123456'\n")
+    (tmp_path / "deep.yaml").write_text("name: deep\nvariables: " + "[" * 5000 + "]" * 5000)
+    (tmp_path / "huge.yaml").write_text("name: huge\n" + "# padding\n" * 10_000)
+    (tmp_path / "binary.yaml").write_bytes(b"name: \xff\xfe\n")
+    os.mkfifo(tmp_path / "fifo.yaml")  # nobody writes to it: reading it would block
+    found = load_themes(tmp_path)
+    assert "good" in found.names
+    assert sorted(p.split(":")[0] for p in found.problems) == [
+        "binary.yaml",
+        "deep.yaml",
+        "fifo.yaml",
+        "huge.yaml",
+    ]
+    assert any("deep.yaml: nested more than 64 deep" in p for p in found.problems)
+    assert any("huge.yaml: too large" in p for p in found.problems)
+    assert any("binary.yaml: not valid UTF-8" in p for p in found.problems)
+    assert any("fifo.yaml: not a regular file" in p for p in found.problems)
 
 
 async def test_broken_theme_and_unknown_theme_fall_back_with_a_notification(tmp_path: Path) -> None:
