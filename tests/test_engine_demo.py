@@ -371,6 +371,8 @@ async def test_max_parallel_bounds_concurrent_commands(
     env_path = edit_env(demo.env_path, tmp_path / "narrow.yaml", narrow)
     engine = engine_for(env_path, state_dir)
     peak = 0
+    deploying: list[int] = []  # hosts said to be deploying, at each look
+    queued = False  # a host of the wave seen waiting (pending) while others deploy
     try:
         await engine.deploy("1.1.0")
         run = asyncio.ensure_future(engine.promote())
@@ -379,11 +381,18 @@ async def test_max_parallel_bounds_concurrent_commands(
             # the release) is not worked on: what it is sent counts, within the bound.
             waiting = sum(1 for shell in engine.locks.shells.values() if shell.waiting)
             peak = max(peak, demo.live_processes - waiting)
+            states = list(engine.host_states.values())
+            deploying.append(states.count(ev.HostState.DEPLOYING))
+            queued = queued or (deploying[-1] > 0 and ev.HostState.PENDING in states)
             await asyncio.sleep(0.005)
         assert await run is ev.Outcome.COMPLETE
     finally:
         await engine.fleet.close()
     assert peak == 2  # used, and never more
+    # A host is deploying once it has its slot: never more than the bound at once, and the
+    # hosts behind them wait as they were (the grid and the journal say what runs now).
+    assert max(deploying) == 2
+    assert queued
 
 
 async def test_hung_step_times_out_and_the_host_is_rolled_back(

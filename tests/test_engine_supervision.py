@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import engine_for, wait_for
@@ -53,11 +54,12 @@ async def test_error_in_one_hosts_work_halts_the_wave_and_rollback_restores(
             name: str,
             steps: list[tuple[str, float | None]],
             done: Callable[[int, CommandResult], None],
-            **kw: int,
+            **kw: Any,
         ) -> None:
             nonlocal sibling_cancelled
             command = "\n".join(c for c, _ in steps)
             if "releases/" in command and name == "web-04":
+                kw["started"]()  # it has its slot: deploying, as the fleet would say
                 sibling_started.set()
                 try:
                     await halted.wait()

@@ -64,13 +64,16 @@ class HostWork:
             if name not in self.locks.holding and not await self.locks.late(name):
                 return False
             values = ctx.env.placeholders(name, version, ctx.state.previous.get(name))
-            ctx.bus.host(name, ev.HostState.DEPLOYING)
             # The steps (hooks around them) and a first health probe go as one script
             # down the host's shell: one round trip, no new session. A probe that fails
-            # there is not a failure yet: the gate's own tries follow.
+            # there is not a failure yet: the gate's own tries follow. The host is
+            # deploying from when it has its max_parallel slot (journaled before anything
+            # is sent); until then it waits as it was.
             plan = self.commands(ctx.env.deploy.steps, values)
             probe = (render(ctx.env.health.check, values), ctx.env.health.timeout)
-            ok, healthy = await self.run_steps(name, plan, probe=probe)
+            ok, healthy = await self.run_steps(
+                name, plan, probe=probe, state=ev.HostState.DEPLOYING
+            )
             touched = True
             if not ok or not (healthy or await self.health_gate(name, values)):
                 return False
@@ -109,9 +112,10 @@ class HostWork:
                 name, ev.HostState.ROLLBACK_FAILED
             ):
                 return False
-            ctx.bus.host(name, ev.HostState.ROLLING_BACK)
             plan = self.commands(steps, values, "rollback")
-            ok, _ = await self.run_steps(name, plan, failed=ev.HostState.ROLLBACK_FAILED)
+            ok, _ = await self.run_steps(
+                name, plan, failed=ev.HostState.ROLLBACK_FAILED, state=ev.HostState.ROLLING_BACK
+            )
             if not ok:
                 return False
         except StepsFailed as exc:
@@ -143,8 +147,12 @@ class HostWork:
         plan: list[tuple[str, str, str]],
         failed: ev.HostState = ev.HostState.FAILED,
         probe: tuple[str, float] | None = None,
+        state: ev.HostState | None = None,
     ) -> tuple[bool, bool]:
         """A host's steps as one script (one round trip), each reported as it ends.
+
+        ``state`` (deploying, rolling back) is said of the host once it has its
+        ``max_parallel`` slot, before the script is sent.
 
         Each step keeps the command timeout. A step that fails stops the script (False);
         one that times out is reported, the script's process group is stopped on the
@@ -152,9 +160,11 @@ class HostWork:
         ``probe`` (command, timeout) runs after the last step, in the same script; it is
         no step (nothing is reported of it): the second value says whether it passed.
         """
-        if not plan:
-            return True, False
         ctx = self.ctx
+        if not plan:
+            if state is not None:
+                ctx.bus.host(name, state)
+            return True, False
         script: list[tuple[str, float | None]] = [(command, None) for _, _, command in plan]
         if probe is not None:
             script.append(probe)
@@ -179,7 +189,13 @@ class HostWork:
                 )
 
         try:
-            await ctx.fleet.run_steps(name, script, done, shell=self.locks.shells.get(name))
+            await ctx.fleet.run_steps(
+                name,
+                script,
+                done,
+                shell=self.locks.shells.get(name),
+                started=None if state is None else lambda: ctx.bus.host(name, state),
+            )
         except SshError as exc:
             if isinstance(exc, CommandTimeout) and reported == len(plan):
                 return ok, False  # the probe timed out (and was stopped): the gate follows

@@ -208,6 +208,7 @@ class Fleet:
         limit: int = OUTPUT_LIMIT,
         shell: Script | None = None,
         keep: bool = True,
+        started: Callable[[], None] | None = None,
     ) -> None:
         """Run several (command, timeout) on a host as one script: one round trip.
 
@@ -217,7 +218,8 @@ class Fleet:
         the host and ``CommandTimeout`` is raised (the steps before it were reported).
         With ``shell`` (``Fleet.shell``), the script goes down that kept shell while it
         lives (no new session) and the shell stays for the next ones (unless not
-        ``keep``); one that ended is opened again with these commands.
+        ``keep``); one that ended is opened again with these commands. ``started()`` is
+        called once the host has its ``max_parallel`` slot, before anything is sent.
         """
         host = self._hosts[name]
         await self._settle(name)
@@ -229,6 +231,8 @@ class Fleet:
         with self._use(name), self._lost(host):
             async with job.turn:
                 async with self._slots:
+                    if started is not None:
+                        started()
                     conn = None if self._kept(name, job) else await self.connection(name)
                     try:
                         if conn is None:
