@@ -1,11 +1,13 @@
 """What a change repaints: a moved cursor or a changed host repaints the rows of its tiles
 (not the grid), a host out of view repaints nothing, and a panel text asks for a layout
-only when its height may change (a layout repaints the whole screen)."""
+only when its height may change (a layout repaints the whole screen); a host's view (the UI's
+memory of it) is made when first asked for."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from test_ui_support import Script, settle
 from textual.app import App, ComposeResult
 
@@ -80,3 +82,35 @@ async def test_panel_text_lays_out_only_when_its_height_may_change() -> None:
         await pilot.pause()
         assert layouts == [True, False, True, True]
         assert "x" * 30 in str(text.render())
+
+
+def test_a_hosts_view_is_made_when_first_asked_for_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI's per-host memory is made for a host when something first asks for it (a
+    drawn tile, an event about it), not for all 5,000 up front; once made it is the one
+    kept. Hosts outside the file have none."""
+    from canarytui.ui import fleet_state
+
+    made: list[str] = []
+
+    class Counted(fleet_state.HostView):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append("view")
+
+    monkeypatch.setattr(fleet_state, "HostView", Counted)
+    script = Script(tmp_path, hosts=300)
+    state = fleet_state.FleetState(script.engine)
+    assert made == []
+    assert len(state.hosts) == 300 and list(state.hosts)[:2] == ["web-01", "web-02"]
+    assert "web-300" in state.hosts and "web-301" not in state.hosts
+    assert state.hosts.get("web-301") is None
+    with pytest.raises(KeyError):
+        state.hosts["web-301"]
+
+    state.add_samples([ev.HealthSample(host="web-07", ok=False, latency=0.2)])
+    assert len(made) == 1
+    assert state.hosts["web-07"].ok is False  # the view the sample went to, kept
+    assert state.hosts.get("web-07") is state.hosts["web-07"]
+    assert len(made) == 1
