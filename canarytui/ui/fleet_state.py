@@ -81,6 +81,9 @@ class HostViews(Mapping[str, HostView]):
         return view
 
     def get(self, name: str, default: HostView | None = None) -> HostView | None:  # type: ignore[override]
+        view = self._views.get(name)  # the common case first: every event asks
+        if view is not None:
+            return view
         return self[name] if name in self._known else default
 
     def __contains__(self, name: object) -> bool:
