@@ -31,6 +31,7 @@ from test_config import GOOD, HOSTILE
 from canarytui.cli import main
 from canarytui.config import EnvFileError, Environment, load_env, parse_env
 from canarytui.config.limits import MAX_COMMAND, MAX_DURATION, MAX_PROBLEMS
+from canarytui.config.reader import _to_int
 from canarytui.config.source import _ANCHOR, _has_anchor, nesting_bound, node_bound
 
 REPO = Path(__file__).resolve().parent.parent
@@ -412,6 +413,23 @@ def _depth(node: yaml.Node) -> int:
             continue
         stack += [(c, depth + 1) for c in children if not isinstance(c, yaml.ScalarNode)]
     return deepest
+
+
+@settings(FUZZ, max_examples=2000)
+@given(st.text(alphabet="0123456789_+-:xob\u0663\u00b2 ", max_size=12))
+def test_a_whole_number_reads_as_yamls_own_int_constructor_reads_it(text: str) -> None:
+    """The reader's shortcut for plain decimals (ports, counts) gives what YAML's int
+    constructor gives for any ``!!int`` scalar: octal ``017``, ``1_000``, signs, ``1:30``,
+    digits of other scripts, and None where the constructor refuses (a superscript ``²`` is
+    a digit to ``isdigit`` but not to ``int``)."""
+    node = yaml.ScalarNode("tag:yaml.org,2002:int", text)
+    try:
+        expected = yaml.constructor.SafeConstructor().construct_yaml_int(node)
+    except (ValueError, TypeError, IndexError):
+        expected = None
+    if isinstance(expected, bool):
+        expected = None
+    assert _to_int(node) == expected, repr(text)
 
 
 @settings(FUZZ, max_examples=2000)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import yaml
@@ -73,8 +74,8 @@ class NodeReader:
         self,
         node: Node,
         path: str,
-        known: set[str],
-        required: frozenset[str] | set[str] = frozenset(),
+        known: AbstractSet[str],
+        required: AbstractSet[str] = frozenset(),
     ) -> dict[str, Node] | None:
         if not isinstance(node, MappingNode):
             self.problem(node, path or "(top level)", f"expected a mapping, got {kind(node)}")
@@ -82,7 +83,7 @@ class NodeReader:
         out: dict[str, Node] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, ScalarNode) else None
-            if key in known and key not in out:
+            if key is not None and key in known and key not in out:
                 out[key] = value_node
                 continue
             sub = join(path, key_text(key_node))
@@ -303,8 +304,11 @@ class NodeReader:
 
 def _to_int(node: ScalarNode) -> int | None:
     """An int-tagged scalar's value; None when it is malformed (``!!int abc``) or too long."""
-    if len(str(node.value)) > MAX_NUMBER_CHARS:
+    text = str(node.value)
+    if len(text) > MAX_NUMBER_CHARS:
         return None
+    if text.isascii() and text.isdigit() and (text[0] != "0" or text == "0"):
+        return int(text)  # plain decimal (a port, a count): what YAML's int makes of it
     try:
         value = _constructor.construct_yaml_int(node)
     except _BAD_VALUE:

@@ -67,6 +67,10 @@ def read_ssh(r: NodeReader, node: Node | None) -> SshDefaults:
     )
 
 
+_HOST_KEYS = frozenset({"name", "address", "user", "port", "roles", "labels", "proxy_jump"})
+_HOST_REQUIRED = frozenset({"name", "address"})
+
+
 def read_hosts(r: NodeReader, node: Node | None, ssh: SshDefaults) -> tuple[Host, ...]:
     items = r.sequence(node, "hosts")
     if items is None:
@@ -77,12 +81,7 @@ def read_hosts(r: NodeReader, node: Node | None, ssh: SshDefaults) -> tuple[Host
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
         path = f"hosts[{i}]"
-        m = r.mapping(
-            item,
-            path,
-            {"name", "address", "user", "port", "roles", "labels", "proxy_jump"},
-            {"name", "address"},
-        )
+        m = r.mapping(item, path, _HOST_KEYS, _HOST_REQUIRED)
         if m is None:
             continue
         name = r.string(m.get("name"), f"{path}.name", None)
