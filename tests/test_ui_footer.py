@@ -1,25 +1,26 @@
 """The footer of keys is built once for a screen and again only when the keys it shows
 change: not on every "bindings updated" the screen signals (three while the first screen is
-drawn, one on each focus move)."""
+drawn, two on each focus move)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_ui_support import Script, settle
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button
-from textual.widgets._footer import FooterKey
 
 from canarytui.ui.widgets.key_footer import KeyFooter
 
 SIZE = (120, 40)
 
 
-def keys_of(footer: KeyFooter) -> list[FooterKey]:
-    return list(footer.query(FooterKey))
+def keys_of(footer: KeyFooter) -> list[Any]:
+    """The footer's key widgets (Textual's FooterKey, by its CSS type name)."""
+    return list(footer.query("FooterKey"))
 
 
 async def test_the_fleet_screen_builds_its_footer_once_and_again_only_for_other_keys(

@@ -1,9 +1,9 @@
 """The footer of keys, built again only when the keys it shows change.
 
 Textual's ``Footer`` rebuilds all its key widgets (each styled and laid out anew) every
-time the screen says its bindings were updated: three times while the first screen is
-drawn, and on every focus move, though the keys shown are the same. Here the keys, their
-descriptions and whether each is enabled are compared first; the same keys, no rebuild.
+time the screen says its bindings were updated: three times, with the same keys, while the
+first screen is drawn, and twice on every focus move. Here the keys, their descriptions and
+whether each is enabled are compared first; the same keys, no rebuild.
 """
 
 from __future__ import annotations
