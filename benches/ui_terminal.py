@@ -208,7 +208,6 @@ def _cpu_share(pid: int, seconds: float) -> float:
 
 
 def measure(hosts: int, keys: int, seconds: float, profile: Path | None) -> dict[str, float]:
-    compile_package()  # as an installed copy has them (see benches/ui_fleet.py)
     folder = Path(tempfile.mkdtemp(prefix="canarytui-term-"))
     env_path = write_env(folder, hosts)
     out = folder / "timings.json"
@@ -279,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
     print(f"canarytui UI in tmux {SIZE[0]}x{SIZE[1]}, python {sys.version.split()[0]}", flush=True)
+    compile_package()  # once, as an installed copy has them (see benches/ui_fleet.py)
     failed = 0
     for hosts in args.hosts:
         r = measure(hosts, args.keys, args.seconds, args.profile)

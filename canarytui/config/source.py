@@ -26,6 +26,7 @@ from yaml.events import (
     SequenceStartEvent,
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import BaseResolver
 
 from canarytui.config.limits import (
     MAX_DEPTH,
@@ -38,6 +39,11 @@ from canarytui.config.limits import (
     shown,
 )
 from canarytui.config.model import EnvFileError
+
+# The default tags, as YAML's resolver gives them (typed, and not looked up per node).
+_STR = BaseResolver.DEFAULT_SCALAR_TAG
+_SEQ = BaseResolver.DEFAULT_SEQUENCE_TAG
+_MAP = BaseResolver.DEFAULT_MAPPING_TAG
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -55,7 +61,7 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
     def resolve(self, kind: type, value: Any, implicit: Any) -> str:
         if kind is ScalarNode:
             if not implicit[0]:  # quoted (or a block scalar): no implicit type
-                return str(self.DEFAULT_SCALAR_TAG)
+                return _STR
             if len(value) > 64:
                 return str(super().resolve(kind, value, implicit))
             tag = self._resolved.get(value)
@@ -64,9 +70,7 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
                     self._resolved.clear()
                 tag = self._resolved[value] = str(super().resolve(kind, value, implicit))
             return tag
-        if kind is MappingNode:
-            return str(self.DEFAULT_MAPPING_TAG)
-        return str(self.DEFAULT_SEQUENCE_TAG)
+        return _MAP if kind is MappingNode else _SEQ
 
     def descend_resolver(self, current_node: Any, current_index: Any) -> None:
         pass  # no path resolvers: nothing to follow
