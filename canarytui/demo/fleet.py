@@ -35,6 +35,7 @@ from canarytui.demo.control import FAULT_MODES, ControlError, ControlServer
 from canarytui.demo.envfile import EnvHost, render_env
 from canarytui.demo.hosts import DemoHost
 from canarytui.demo.traffic import Balancer
+from canarytui.openfiles import ensure_open_files
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,9 @@ class DemoFleet:
         else:
             self.root = self._given_root
             self.root.mkdir(parents=True, exist_ok=True)
-        _raise_fd_limit(self._count * 7 + 256)
+        # Each host needs a listener, its connections, pipes, its service FIFO and log
+        # writes.
+        ensure_open_files(self._count * 7 + 256)
         keys = self.root / "keys"
         keys.mkdir(exist_ok=True)
         client_key = asyncssh.generate_private_key("ssh-ed25519", comment="canarytui-demo")
@@ -362,20 +365,6 @@ def _sweep_stale_roots(folder: Path) -> None:
             shutil.rmtree(root, ignore_errors=True)
         except (OSError, ValueError):
             continue  # not ours to judge: no owner file, or the owner is alive
-
-
-def _raise_fd_limit(wanted: int) -> None:
-    """Each host needs a listener, its connections, pipes, its service FIFO and log writes:
-    lift the soft limit."""
-    try:
-        import resource
-    except ImportError:  # not on this platform
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _name_range(names: list[str]) -> str:

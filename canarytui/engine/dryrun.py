@@ -44,6 +44,7 @@ from canarytui.config import Environment, Rule, render
 from canarytui.engine import locks, takeover
 from canarytui.engine.canary import choose_baseline
 from canarytui.engine.plan import Plan, make_plan
+from canarytui.openfiles import shortage
 
 if TYPE_CHECKING:
     from canarytui.engine.engine import Engine
@@ -332,6 +333,9 @@ def _refusals(
         done = journal.deployment_by_token(token) if isinstance(token, str) else None
         return done is not None and not done.is_open
 
+    short = shortage(len(plan.hosts), engine.fleet.open_files)
+    if short is not None:
+        run.refusals.append(short)
     path = locks.local_lock_path(journal.state_dir, engine.env.name, engine.env.app)
     local = locks.read_local(path)
     if local is not None and stale(local):

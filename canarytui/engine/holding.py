@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from canarytui import events as ev
+from canarytui import openfiles
 from canarytui.config import Environment, render
 from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
@@ -187,6 +188,9 @@ class LockKeeper:
         assert d is not None
         owner = self.owner(d.token, d.id, d.version)
         hosts = d.canaries + [h for wave in d.plan for h in wave]
+        short = openfiles.shortage(len(hosts), self.ctx.fleet.open_files)
+        if short is not None:  # continued all the same: a rollback is never refused
+            self.ctx.bus.notice("warning", f"{short}: hosts past the limit will fail")
         # Discovery rides along: a host never reached before tells what it ran first.
         results = await self.take(owner, hosts, discover=True)
         learned = {}

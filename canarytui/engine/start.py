@@ -9,6 +9,7 @@ from canarytui import events as ev
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.plan import Plan
+from canarytui.openfiles import shortage
 from canarytui.ssh import SshError
 
 
@@ -29,6 +30,10 @@ async def start_deployment(
     A canary that cannot be reached, or a reachable host that reports no valid version
     (without ``assume_previous`` to roll it back to), refuses the start: nothing changed.
     """
+    # Every host's connection stays open until the release: refused now if they cannot be.
+    short = shortage(len(plan.hosts), ctx.fleet.open_files)
+    if short is not None:
+        raise StartRefused(f"{short}; nothing was changed")
     token = uuid.uuid4().hex
     # The deployment gets its number first, so every lock can say whose it is; it is
     # discarded again if the locks cannot be had (nothing happened then).

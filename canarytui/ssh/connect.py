@@ -10,13 +10,14 @@ an identity file that does not exist is skipped (logged), and the agent's keys a
 from __future__ import annotations
 
 import asyncio
-import getpass
+import errno
 import logging
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from canarytui.config import Environment, Host
+from canarytui.openfiles import limits
 from canarytui.ssh.errors import AuthRefused, HostKeyRefused, SshError, Unreachable
 from canarytui.ssh.jump import (
     Chain,
@@ -24,6 +25,7 @@ from canarytui.ssh.jump import (
     JumpFailed,
     JumpPool,
     file_stamp,
+    local_user,
     resolve_chain,
     ssh_config,
 )
@@ -159,7 +161,7 @@ class Connector:
                 "known_hosts; canarytui never accepts an unverified key.",
             ) from None
         except asyncssh.PermissionDenied as exc:
-            shown_user = user or str(config.get("User") or getpass.getuser())
+            shown_user = user or str(config.get("User") or local_user())
             raise Failure(
                 AuthRefused,
                 f"login refused for user {shown_user}: {harmless(exc.reason)}"
@@ -173,7 +175,11 @@ class Connector:
         except asyncssh.DisconnectError as exc:
             raise Failure.unreachable(harmless(exc.reason)) from None
         except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                raise Failure(Unreachable, _out_of_files(exc)) from None
             raise Failure.unreachable(exc.strerror or str(exc)) from None
+        except ValueError as exc:  # an option asyncssh cannot use (its own message)
+            raise Failure(SshError, f"cannot connect: {harmless(str(exc))}") from None
         except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
             raise Failure(AuthRefused, f"cannot use identity file: {exc}") from None
         finally:
@@ -311,6 +317,15 @@ _OPEN_FAILURES = {
 def _channel_refusal(exc: asyncssh.ChannelOpenError) -> str:
     why = _OPEN_FAILURES.get(exc.code, "it would not forward the connection")
     return f"{why} ({harmless(exc.reason, 200)})" if exc.reason else why
+
+
+def _out_of_files(exc: OSError) -> str:
+    soft = limits()[0]
+    whose = "this machine's" if exc.errno == errno.ENFILE else f"this process's ({soft:,})"
+    return (
+        f"cannot open a connection: {whose} limit on open files is reached "
+        "(ulimit -n): the host was not tried"
+    )
 
 
 def _missing_note(missing: list[str]) -> str:

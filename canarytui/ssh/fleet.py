@@ -27,6 +27,7 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Any
 
 from canarytui.config import Environment, Host
+from canarytui.openfiles import ensure_open_files, needed
 from canarytui.ssh.connect import Connector
 from canarytui.ssh.errors import CommandLost, CommandResult, CommandTimeout, Unreachable
 from canarytui.ssh.jobs import Job, Script, discard
@@ -51,6 +52,9 @@ class Fleet:
     def __init__(self, env: Environment) -> None:
         self.env = env
         self._hosts = {h.name: h for h in env.hosts}
+        # A deployment holds a connection to each of its hosts at once: room for them all
+        # (the soft limit lifted, within the hard one), read by the engine before it starts.
+        self.open_files = ensure_open_files(needed(len(env.hosts)))
         self._connector = Connector(env)
         self._connections: dict[str, tuple[asyncssh.SSHClientConnection, Any]] = {}
         self._connecting: dict[str, asyncio.Lock] = {}

@@ -55,6 +55,26 @@ def file_stamp(path: str) -> tuple[int, int, int] | None:
 _READ: dict[tuple[str, str | None, int | None], tuple[object, SSHClientConfig]] = {}
 
 
+_LOCAL_USER: list[str] = []
+
+
+def local_user() -> str:
+    """This machine's user name as OpenSSH takes it (LOGNAME, USER, ..., else the user
+    database): ``%u`` and ``Match localuser`` in ~/.ssh/config, the login when nothing
+    names one. Looked up once: the user database is a file, which cannot be opened once
+    the process's open files run out."""
+    if _LOCAL_USER:
+        return _LOCAL_USER[0]
+    try:
+        _LOCAL_USER.append(getpass.getuser())
+        return _LOCAL_USER[0]
+    except (KeyError, OSError):  # a container's uid with no name, and no USER set
+        raise ConfigProblem(
+            f"cannot tell this machine's user name (uid {os.getuid()} has none, and neither "
+            "LOGNAME nor USER is set): set USER"
+        ) from None
+
+
 def ssh_config(host: str, user: str | None = None, port: int | None = None) -> SSHClientConfig:
     """``~/.ssh/config`` as it applies to ``host`` (read as asyncssh reads it to connect);
     read again only when the file changed (a fleet asks for every host, some twice)."""
@@ -83,7 +103,7 @@ def _load(
             False,
             False,
             False,
-            getpass.getuser(),
+            local_user(),
             user if user else (),
             host,
             port if port else (),

@@ -1,0 +1,153 @@
+"""Open files at scale: a deployment holds a connection to each of its hosts at once, so the
+soft limit on open files is lifted for a big fleet (within the hard one), a fleet too big
+for the hard limit is refused before anything changes, and the limit running out, or a local
+user with no name, is a clear host error rather than an internal one.
+
+The limits are set in child processes (``preexec_fn``), never in the test process."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import getpass
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncssh
+import pytest
+from conftest import REPO
+from test_cli_demo import locks_on_hosts, versions
+
+from canarytui.config import load_env
+from canarytui.demo import DemoFleet
+from canarytui.journal import Journal
+from canarytui.openfiles import RESERVE, shortage
+from canarytui.ssh import Fleet, SshError, Unreachable, jump
+
+TIMEOUT = 60.0
+
+
+def run_limited(command: list[str], soft: int, hard: int) -> subprocess.CompletedProcess[str]:
+    """``command`` in a child whose open-file limits are (soft, hard)."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    return subprocess.run(
+        command, preexec_fn=limit, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT
+    )
+
+
+def python(code: str, soft: int, hard: int) -> str:
+    done = run_limited([sys.executable, "-c", code], soft, hard)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def write_env(path: Path, hosts: int) -> Path:
+    """An environment of ``hosts`` loopback hosts (nothing listens: none is contacted)."""
+    known = path.with_name("known_hosts")
+    known.write_text("")
+    lines = [
+        "name: big",
+        "app: shop",
+        f"ssh: {{user: u, known_hosts: {known}}}",
+        "hosts:",
+        *[f"  - {{name: h{i:04d}, address: 127.0.{i // 250}.{i % 250 + 1}}}" for i in range(hosts)],
+        "deploy:",
+        "  current: cat VERSION",
+        "  steps: [{name: install, run: 'true'}]",
+        "health: {check: 'true'}",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_soft_limit_is_lifted_within_the_hard_one() -> None:
+    code = (
+        "import resource\n"
+        "from canarytui.openfiles import ensure_open_files\n"
+        "print(ensure_open_files(200), ensure_open_files(5000), ensure_open_files(50),"
+        " resource.getrlimit(resource.RLIMIT_NOFILE))"
+    )
+    assert python(code, 100, 1000) == "200 1000 1000 (1000, 1000)"
+
+
+def test_a_fleet_makes_room_for_a_connection_to_each_host(tmp_path: Path) -> None:
+    env = write_env(tmp_path / "big.yaml", 300)
+    code = (
+        "import resource, sys\n"
+        "from canarytui.config import load_env\n"
+        "from canarytui.ssh import Fleet\n"
+        f"fleet = Fleet(load_env({str(env)!r}))\n"
+        "print(fleet.open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
+    wanted = 300 + RESERVE
+    assert python(code, 128, 4096) == f"{wanted} {wanted}"
+
+
+def test_a_shortage_says_what_is_needed_and_how_to_lift_it() -> None:
+    assert shortage(10, 10 + RESERVE) is None
+    said = shortage(1200, 1024)
+    assert said is not None
+    assert "each of its hosts (1,200 here)" in said
+    assert "only 1,024 files open (ulimit -n; 1,264 needed)" in said
+    assert "`ulimit -n 2048`" in said  # a command to run: no thousands separator
+    # Past the hard limit too, the way out is an administrator's.
+    code = "from canarytui.openfiles import shortage\nprint(shortage(1200, 1024))"
+    assert "the hard limit is 1,024 too, so an administrator raises it" in python(code, 1024, 1024)
+
+
+async def test_a_fleet_past_the_hard_limit_is_refused_and_nothing_changes(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    env = str(demo.env_path)
+    hard = 6 + RESERVE - 1  # one short of what the six hosts need
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_limited([sys.executable, "-m", "canarytui", *args], hard, hard)
+
+    before = versions(demo)
+    dry = await asyncio.to_thread(run, "deploy", env, "1.1.0", "--dry-run")
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    assert "would be refused now" in dry.stdout and "(6 here)" in dry.stdout
+    refused = await asyncio.to_thread(run, "deploy", env, "1.1.0", "--auto-promote")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "canarytui: refused: a deployment keeps a connection open" in refused.stderr
+    assert f"only {hard} files open (ulimit -n; {hard + 1} needed)" in refused.stderr
+    assert "nothing was changed" in refused.stderr and "Traceback" not in refused.stderr
+    assert versions(demo) == before and locks_on_hosts(demo) == []
+    assert Journal(state_dir).history("demo", "shop") == []
+
+
+async def test_an_unnamed_local_user_is_a_host_error_not_a_crash(
+    demo: DemoFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def nobody() -> str:
+        raise KeyError("getpwuid(): uid not found: 4242")
+
+    monkeypatch.setattr(getpass, "getuser", nobody)
+    monkeypatch.setattr(jump, "_LOCAL_USER", [])
+    fleet = Fleet(load_env(demo.env_path))
+    try:
+        with pytest.raises(SshError, match=r"cannot tell this machine.s user name.*set USER"):
+            await asyncio.wait_for(fleet.run("web-01", "true"), TIMEOUT)
+    finally:
+        await fleet.close()
+
+
+async def test_open_files_running_out_is_said_as_such(
+    demo: DemoFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def out_of_files(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(asyncssh, "connect", out_of_files)
+    fleet = Fleet(load_env(demo.env_path))
+    try:
+        with pytest.raises(Unreachable, match=r"limit on open files is reached \(ulimit -n\)"):
+            await asyncio.wait_for(fleet.run("web-01", "true"), TIMEOUT)
+    finally:
+        await fleet.close()
