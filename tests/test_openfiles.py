@@ -17,9 +17,10 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-from conftest import REPO
+from conftest import REPO, engine_for
 from test_cli_demo import locks_on_hosts, versions
 
+from canarytui import events as ev
 from canarytui.config import load_env
 from canarytui.demo import DemoFleet
 from canarytui.journal import Journal
@@ -151,3 +152,21 @@ async def test_open_files_running_out_is_said_as_such(
             await asyncio.wait_for(fleet.run("web-01", "true"), TIMEOUT)
     finally:
         await fleet.close()
+
+
+async def test_a_deployment_continued_past_the_limit_goes_on_with_a_warning(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """Promoting (or rolling back) an open deployment is never refused for it: the
+    operator is told which limit the hosts past it will meet."""
+    engine = engine_for(demo.env_path, state_dir)
+    notices: list[str] = []
+    engine.subscribe(lambda e: notices.append(e.message) if isinstance(e, ev.Notice) else None)
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.2.0"), TIMEOUT) is ev.Outcome.CANARY_PASSED
+        engine.fleet.open_files = 10  # as if the hard limit were that low
+        done = await asyncio.wait_for(engine.promote(all_waves=True), TIMEOUT)
+        assert done is ev.Outcome.COMPLETE
+    finally:
+        await engine.fleet.close()
+    assert [n for n in notices if "only 10 files open" in n and "past the limit" in n]
