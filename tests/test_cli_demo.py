@@ -230,6 +230,10 @@ async def test_demo_serve_through_the_cli(state_dir: Path) -> None:
         assert proc.stdout is not None
         env_path = Path((await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip())
         result = await run_cli("deploy", str(env_path), "1.1.0", "--auto-promote", timeout=90)
+        if result.code == 1 and "== inconclusive" in result.out:
+            # Three hosts' 15 s of traffic: the median-latency rule (compared by Mann-Whitney)
+            # can stay undecided on a good release; the operator's promote finishes it.
+            result = await run_cli("promote", str(env_path), timeout=90)
         assert result.code == 0, result.out + result.err
         hosts = env_path.parent / "hosts"
         assert {
