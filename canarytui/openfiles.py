@@ -4,7 +4,8 @@ A deployment keeps one connection (a socket) open to each of its hosts from its 
 its release, so 1,200 hosts need 1,200 sockets at once: more than the soft limit many
 systems start a shell with (1,024). The soft limit may be raised up to the hard one without
 privileges, as servers do at start; past the hard limit a deployment is refused before it
-changes anything (``needed``), rather than failing host by host halfway.
+changes anything (``shortage`` says why and what to do), rather than failing host by host
+halfway through.
 """
 
 from __future__ import annotations

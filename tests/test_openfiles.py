@@ -123,6 +123,16 @@ async def test_a_fleet_past_the_hard_limit_is_refused_and_nothing_changes(
     assert Journal(state_dir).history("demo", "shop") == []
 
 
+async def first_command_fails(demo: DemoFleet, error: type[SshError], pattern: str) -> None:
+    """A command on web-01 raises ``error`` (a host error saying ``pattern``), not a crash."""
+    fleet = Fleet(load_env(demo.env_path))
+    try:
+        with pytest.raises(error, match=pattern):
+            await asyncio.wait_for(fleet.run("web-01", "true"), TIMEOUT)
+    finally:
+        await fleet.close()
+
+
 async def test_an_unnamed_local_user_is_a_host_error_not_a_crash(
     demo: DemoFleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -131,12 +141,7 @@ async def test_an_unnamed_local_user_is_a_host_error_not_a_crash(
 
     monkeypatch.setattr(getpass, "getuser", nobody)
     monkeypatch.setattr(jump, "_LOCAL_USER", [])
-    fleet = Fleet(load_env(demo.env_path))
-    try:
-        with pytest.raises(SshError, match=r"cannot tell this machine.s user name.*set USER"):
-            await asyncio.wait_for(fleet.run("web-01", "true"), TIMEOUT)
-    finally:
-        await fleet.close()
+    await first_command_fails(demo, SshError, r"cannot tell this machine.s user name.*set USER")
 
 
 async def test_open_files_running_out_is_said_as_such(
@@ -146,12 +151,7 @@ async def test_open_files_running_out_is_said_as_such(
         raise OSError(errno.EMFILE, "Too many open files")
 
     monkeypatch.setattr(asyncssh, "connect", out_of_files)
-    fleet = Fleet(load_env(demo.env_path))
-    try:
-        with pytest.raises(Unreachable, match=r"limit on open files is reached \(ulimit -n\)"):
-            await asyncio.wait_for(fleet.run("web-01", "true"), TIMEOUT)
-    finally:
-        await fleet.close()
+    await first_command_fails(demo, Unreachable, r"limit on open files is reached \(ulimit -n\)")
 
 
 async def test_a_deployment_continued_past_the_limit_goes_on_with_a_warning(

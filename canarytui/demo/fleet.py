@@ -125,8 +125,7 @@ class DemoFleet:
         else:
             self.root = self._given_root
             self.root.mkdir(parents=True, exist_ok=True)
-        # Each host needs a listener, its connections, pipes, its service FIFO and log
-        # writes.
+        # A listener a host, its connections, pipes, service FIFO and log writes.
         ensure_open_files(self._count * 7 + 256)
         keys = self.root / "keys"
         keys.mkdir(exist_ok=True)
