@@ -24,6 +24,8 @@ _CHUNK = 65536
 async def run_command(host: DemoHost, process: asyncssh.SSHServerProcess[bytes]) -> None:
     """One SSH session: ``/bin/sh -c COMMAND`` in the sandbox, bridged to the channel."""
     host.commands += 1
+    host.last_command = asyncio.get_running_loop().time()
+    host.looked_at.set()
     closed = asyncio.ensure_future(process.wait_closed())
     try:
         if host.fault == "flaky" and host.rng.random() < FLAKY_DROP:
@@ -40,7 +42,9 @@ async def run_command(host: DemoHost, process: asyncssh.SSHServerProcess[bytes])
             await asyncio.wait({closed}, timeout=SLOW_DELAY)
         if closed.done():
             return
-        # The command must see the app's files as of now, not as of the last flush.
+        # The command must see the app's files as of now, not as of the last flush (an
+        # app nobody watched has not ticked since: a release switched meanwhile shows now).
+        host.app.poke()
         host.app.sync()
         await _bridge(host, process, closed)
     finally:

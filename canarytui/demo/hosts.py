@@ -24,6 +24,9 @@ from canarytui.demo.service import Service
 log = logging.getLogger(__name__)
 
 FLAKY_DROP = 0.3  # share of connections and commands a flaky host drops
+# Seconds after a command that a host's app goes on living second by second; past them,
+# with no session open either, nobody looks, and its traffic waits for the next command.
+WATCHED_FOR = 10.0
 SLOW_DELAY = 2.0  # seconds every command waits on a slow host
 # Cheapest algorithms asyncssh offers, since every handshake and packet costs the one
 # process that runs the whole fleet: AES-GCM is one AEAD call per packet where
@@ -60,6 +63,9 @@ class DemoHost:
     answering: asyncio.Event = field(default_factory=asyncio.Event)
     app_task: asyncio.Task[None] | None = None
     commands: int = 0  # SSH sessions (commands) it has received: tests count them
+    last_command: float = float("-inf")  # when its last session started (the loop clock)
+    # Set when a session starts: wakes an app that nobody watched (it waits on it, idle).
+    looked_at: asyncio.Event = field(default_factory=asyncio.Event)
     connects: int = 0  # SSH connections it has accepted: benches count reconnections
 
     async def listen(
@@ -112,9 +118,16 @@ class DemoHost:
             conn.abort()
         self.connections.clear()
 
+    def watched(self, now: float) -> bool:
+        """Someone may be looking: a session is open (a log tail, a deployment's shell),
+        or one started within ``WATCHED_FOR``."""
+        return bool(self.processes) or now - self.last_command < WATCHED_FOR
+
     async def run_app(self, tick: float, first_delay: float) -> None:
-        """Tick the simulated app every ``tick`` seconds until cancelled; restart it when
-        asked on its control FIFO meanwhile."""
+        """Tick the simulated app every ``tick`` seconds while it is ``watched``, until
+        cancelled; restart it when asked on its control FIFO meanwhile. An app nobody
+        watches does no work: the next command's ``sync`` serves the time since in one go,
+        so an idle fleet of 500 costs next to nothing, and its readers see the same counters."""
         service = Service(self.sandbox, self.app.poke)
         try:
             service.start()
@@ -128,6 +141,12 @@ class DemoHost:
             while True:
                 await asyncio.sleep(tick)
                 now = loop.time()
+                if not self.watched(now):
+                    # Idle until a session starts; ``last`` stays: the tick after serves
+                    # what that command's sync did not.
+                    self.looked_at.clear()
+                    await self.looked_at.wait()
+                    continue
                 try:
                     self.app.tick(now - last)
                 except OSError as exc:  # the sandbox is the user's to break; keep going
