@@ -71,7 +71,7 @@ async def test_a_release_switched_while_nobody_watched_shows_at_the_next_command
         (sandbox / "releases" / "1.4.0-dead" / "VERSION").write_text("1.4.0-dead\n")
         (sandbox / "current").unlink()
         (sandbox / "current").symlink_to("releases/1.4.0-dead")
+        assert ticks["web-01"] == 0  # nothing looked: the app has not seen the switch
         async with connect(fleet, "web-01") as conn:
             health = (await run(conn, "cat run/health")).stdout
         assert health == "fail 1.4.0-dead\n"
-        assert ticks["web-01"] == 0
