@@ -70,7 +70,7 @@ def shortage(hosts: int, soft: int) -> str | None:
 
 
 def _finite(value: int, infinity: int) -> int:
-    return _UNLIMITED if value == infinity or value < 0 else value
+    return _UNLIMITED if value == infinity else value
 
 
 def _round_up(n: int) -> int:

@@ -144,7 +144,7 @@ async def test_an_unnamed_local_user_is_a_host_error_not_a_crash(
         raise KeyError("getpwuid(): uid not found: 4242")
 
     monkeypatch.setattr(getpass, "getuser", nobody)
-    monkeypatch.setattr(jump, "_LOCAL_USER", [])
+    jump.local_user.cache_clear()  # looked up afresh, with no name to find
     await first_command_fails(demo, SshError, r"cannot tell this machine.s user name.*set USER")
 
 

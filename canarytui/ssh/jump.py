@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import getpass
 import os
 from collections.abc import Awaitable, Callable
@@ -55,19 +56,15 @@ def file_stamp(path: str) -> tuple[int, int, int] | None:
 _READ: dict[tuple[str, str | None, int | None], tuple[object, SSHClientConfig]] = {}
 
 
-_LOCAL_USER: list[str] = []
-
-
+@functools.cache
 def local_user() -> str:
     """This machine's user name as OpenSSH takes it (LOGNAME, USER, ..., else the user
     database): ``%u`` and ``Match localuser`` in ~/.ssh/config, the login when nothing
-    names one. Looked up once: the user database is a file, which cannot be opened once
-    the process's open files run out."""
-    if _LOCAL_USER:
-        return _LOCAL_USER[0]
+    names one. Looked up once (a failure is not kept): the user database is a file, which
+    cannot be opened once the process's open files run out. Unlike the journal's
+    ``local_user``, no stand-in name: a login needs the real one."""
     try:
-        _LOCAL_USER.append(getpass.getuser())
-        return _LOCAL_USER[0]
+        return getpass.getuser()
     except (KeyError, OSError):  # a container's uid with no name, and no USER set
         raise ConfigProblem(
             f"cannot tell this machine's user name (uid {os.getuid()} has none, and neither "
