@@ -174,3 +174,60 @@ async def test_a_deployment_continued_past_the_limit_goes_on_with_a_warning(
     finally:
         await engine.fleet.close()
     assert [n for n in notices if "only 10 files open" in n and "past the limit" in n]
+
+
+# ------------------------------------------------------------------ the demo fleet's own
+
+
+DEMO_STARTS = {
+    "serve": ["-m", "canarytui", "demo", "--serve", "--hosts", "100"],
+    "ui": ["-m", "canarytui", "demo", "--hosts", "100"],
+    "module": ["-m", "canarytui.demo", "--hosts", "100"],
+}
+
+
+@pytest.mark.parametrize("start", DEMO_STARTS)
+def test_a_demo_fleet_past_its_open_files_says_so_and_starts_nothing(
+    start: str, tmp_path: Path
+) -> None:
+    """100 demo hosts keep up to 956 files open: under a hard limit of 512, each way of
+    starting the fleet says so (how many fit, what to ask for) before anything is made,
+    instead of hosts failing one by one under load."""
+    os.environ["TMPDIR"], before = str(tmp_path), os.environ.get("TMPDIR")
+    try:
+        done = run_limited([sys.executable, *DEMO_STARTS[start]], 512, 512)
+    finally:
+        if before is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = before
+    assert done.returncode == 1, done
+    said = " ".join(done.stderr.split())
+    assert "the demo fleet could not start: a demo fleet of 100 hosts keeps up to 956 " in said
+    assert "may open only 512 (ulimit -n; the hard limit too)" in said
+    assert "ask for at most 36 hosts (--hosts 36)" in said
+    assert "internal error" not in said and "Traceback" not in said
+    assert list(tmp_path.iterdir()) == []  # no sandbox made, no crash log written
+
+
+def test_the_headless_demo_story_says_so_too() -> None:
+    code = (
+        "import argparse, sys\n"
+        "from canarytui.cli.demo import demo_story\n"
+        "sys.exit(demo_story(argparse.Namespace(hosts=100, state_dir=None)))"
+    )
+    done = run_limited([sys.executable, "-c", code], 260, 260)
+    assert done.returncode == 1, done
+    said = " ".join(done.stderr.split())
+    assert "canarytui: the demo fleet could not start: a demo fleet of 100 hosts" in said
+    # Not even one host fits beside the fleet's own files: only the limit can change.
+    assert "ask for" not in said and "have an administrator raise the limit" in said
+
+
+def test_a_demo_fleet_within_the_hard_limit_lifts_the_soft_one() -> None:
+    code = (
+        "import resource\n"
+        "from canarytui.demo.fleet import open_files_shortage\n"
+        "print(open_files_shortage(100), resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
+    assert python(code, 256, 4096) == "None 956"

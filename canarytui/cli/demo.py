@@ -51,6 +51,7 @@ def demo_story(args: argparse.Namespace) -> int:
     from canarytui.cli.rollout import summary_text
     from canarytui.config import load_env
     from canarytui.demo import DemoFleet
+    from canarytui.demo.fleet import DemoFleetRefused
     from canarytui.engine import Engine
     from canarytui.journal import Journal
 
@@ -73,7 +74,11 @@ def demo_story(args: argparse.Namespace) -> int:
             journal.close()
         return EXIT_OK
 
-    return asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    except DemoFleetRefused as exc:
+        print(f"canarytui: the demo fleet could not start: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def ui(env_path: str, common: dict[str, str | None]) -> int:

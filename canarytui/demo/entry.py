@@ -74,7 +74,7 @@ def _watch_children_with_pidfds() -> None:
 
 
 async def _serve_main(hosts: int, out: TextIO) -> int:
-    from canarytui.demo.fleet import MAX_HOSTS
+    from canarytui.demo.fleet import MAX_HOSTS, DemoFleetRefused
 
     if not 1 <= hosts <= MAX_HOSTS:
         print(f"--hosts must be between 1 and {MAX_HOSTS}, got {hosts}", file=sys.stderr)
@@ -106,7 +106,7 @@ async def _serve_main(hosts: int, out: TextIO) -> int:
 
     try:
         await serve(hosts, ready=ready, stop=stop)
-    except OSError as exc:
+    except (OSError, DemoFleetRefused) as exc:
         print(f"the demo fleet could not start: {exc}", file=sys.stderr)
         return 1
     finally:

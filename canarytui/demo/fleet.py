@@ -35,11 +35,15 @@ from canarytui.demo.control import FAULT_MODES, ControlError, ControlServer
 from canarytui.demo.envfile import EnvHost, render_env
 from canarytui.demo.hosts import DemoHost
 from canarytui.demo.traffic import Balancer
-from canarytui.openfiles import ensure_open_files
+from canarytui.openfiles import ensure_open_files, limits
 
 log = logging.getLogger(__name__)
 
 MAX_HOSTS = 2000
+# Open files: a host's listener, its connection, a shell's pipes and pidfd, the app's FIFO
+# and log; and what the fleet needs besides (its loop, the control socket, the hooks).
+FILES_PER_HOST = 7
+FILES_RESERVE = 256
 ZONES = ("eu-1", "eu-2", "us-1")
 _ROOT_PREFIX = "canarytui-demo-"
 _OWNER_FILE = "owner.pid"
@@ -48,6 +52,28 @@ _OWNER_FILE = "owner.pid"
 def host_name(index: int, count: int) -> str:
     """``web-01`` ... ``web-12``; three digits from 100 hosts on, so names sort as numbers."""
     return f"web-{index:0{max(2, len(str(count)))}d}"
+
+
+class DemoFleetRefused(Exception):
+    """The fleet cannot run here as asked (nothing was started); the message says why and
+    what to do."""
+
+
+def open_files_shortage(hosts: int) -> str | None:
+    """Why ``hosts`` demo hosts cannot run in this process (None: they can), once its soft
+    limit on open files is lifted as far as the hard one allows."""
+    wanted = hosts * FILES_PER_HOST + FILES_RESERVE
+    soft = ensure_open_files(wanted)
+    if soft >= wanted:
+        return None
+    fit = (soft - FILES_RESERVE) // FILES_PER_HOST
+    capped = "the hard limit too" if limits()[1] <= soft else "the system allows no more"
+    fewer = f"ask for at most {fit} hosts (--hosts {fit}), or " if fit >= 1 else ""
+    return (
+        f"a demo fleet of {hosts:,} hosts keeps up to {wanted:,} files open, and this process "
+        f"may open only {soft:,} (ulimit -n; {capped}): {fewer}have an administrator raise "
+        "the limit (limits.conf's nofile, or systemd's LimitNOFILE)"
+    )
 
 
 class DemoFleet:
@@ -119,14 +145,16 @@ class DemoFleet:
         self.startup_seconds = time.perf_counter() - began
 
     async def _start(self) -> None:
+        # Before anything is made: past its open files, a fleet fails host by host under load.
+        refusal = open_files_shortage(self._count)
+        if refusal is not None:
+            raise DemoFleetRefused(refusal)
         if self._given_root is None:
             self.root = Path(tempfile.mkdtemp(prefix=_ROOT_PREFIX))
             (self.root / _OWNER_FILE).write_text(f"{os.getpid()}\n", encoding="utf-8")
         else:
             self.root = self._given_root
             self.root.mkdir(parents=True, exist_ok=True)
-        # A listener a host, its connections, pipes, service FIFO and log writes.
-        ensure_open_files(self._count * 7 + 256)
         keys = self.root / "keys"
         keys.mkdir(exist_ok=True)
         client_key = asyncssh.generate_private_key("ssh-ed25519", comment="canarytui-demo")

@@ -287,7 +287,7 @@ def run_demo(hosts: int = 12, state_dir: str | Path | None = None, theme: str | 
     try:
         if not demo.ready.wait(DEMO_START_TIMEOUT) or demo.fleet is None:
             print(
-                f"canarytui: the demo fleet did not start: {demo.error or 'timed out'}",
+                f"canarytui: the demo fleet could not start: {demo.error or 'timed out'}",
                 file=sys.stderr,
             )
             return 1
