@@ -58,7 +58,7 @@ def demo_story(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or tempfile.mkdtemp(prefix="canarytui-demo-state-")
 
     async def go() -> int:
-        async with DemoFleet(hosts=args.hosts) as fleet:
+        async with DemoFleet(hosts=args.hosts, client=True) as fleet:
             env = load_env(fleet.env_path)
             journal = Journal(state_dir)
             printer = HumanPrinter(sys.stdout)

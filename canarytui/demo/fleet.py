@@ -59,14 +59,16 @@ class DemoFleetRefused(Exception):
     what to do."""
 
 
-def open_files_shortage(hosts: int) -> str | None:
+def open_files_shortage(hosts: int, client: bool = False) -> str | None:
     """Why ``hosts`` demo hosts cannot run in this process (None: they can), once its soft
-    limit on open files is lifted as far as the hard one allows."""
-    wanted = hosts * FILES_PER_HOST + FILES_RESERVE
+    limit on open files is lifted as far as the hard one allows. ``client``: the UI runs in
+    this process too, with a connection of its own to each host."""
+    each = FILES_PER_HOST + (1 if client else 0)
+    wanted = hosts * each + FILES_RESERVE
     soft = ensure_open_files(wanted)
     if soft >= wanted:
         return None
-    fit = (soft - FILES_RESERVE) // FILES_PER_HOST
+    fit = (soft - FILES_RESERVE) // each
     capped = "the hard limit too" if limits()[1] <= soft else "the system allows no more"
     fewer = f"ask for at most {fit} hosts (--hosts {fit}), or " if fit >= 1 else ""
     return (
@@ -85,7 +87,9 @@ class DemoFleet:
     often each app updates its files; ``traffic`` multiplies the request rate (tests use
     it to gather statistics quickly); ``control`` records the control channel where
     ``canarytui demo ctl`` finds it (the environment file's traffic hooks name its socket,
-    so they reach this fleet's load balancer, ``balancer``, either way).
+    so they reach this fleet's load balancer, ``balancer``, either way); ``client``: a
+    client connects to every host from this same process (the UI's demo), so the fleet
+    makes room for its connections too, or refuses to start.
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class DemoFleet:
         traffic: float = 1.0,
         seed: int = 7,
         control: bool = False,
+        client: bool = False,
     ) -> None:
         if not 1 <= hosts <= MAX_HOSTS:
             raise ValueError(f"hosts must be between 1 and {MAX_HOSTS}, got {hosts}")
@@ -112,6 +117,7 @@ class DemoFleet:
         self._traffic = traffic
         self._seed = seed
         self._control_wanted = control
+        self._client = client
         self._control: ControlServer | None = None
         self._hosts: dict[str, DemoHost] = {}
         self.balancer = Balancer(lambda: (h.app.version for h in self._hosts.values()))
@@ -146,7 +152,7 @@ class DemoFleet:
 
     async def _start(self) -> None:
         # Before anything is made: past its open files, a fleet fails host by host under load.
-        refusal = open_files_shortage(self._count)
+        refusal = open_files_shortage(self._count, self._client)
         if refusal is not None:
             raise DemoFleetRefused(refusal)
         if self._given_root is None:

@@ -269,7 +269,8 @@ class _DemoThread(threading.Thread):
             self.fleet = fleet
             self.ready.set()
 
-        await serve(self.hosts, ready=ready, stop=self._stop_event, control=True)
+        # client: the UI connects to every host from this process too.
+        await serve(self.hosts, ready=ready, stop=self._stop_event, control=True, client=True)
 
     def stop(self, timeout: float = 15.0) -> None:
         if self._loop is not None and self._stop_event is not None:
