@@ -198,7 +198,7 @@ def test_a_demo_fleet_past_its_open_files_says_so_and_starts_nothing(
     assert done.returncode == 1, done
     said = " ".join(done.stderr.split())
     assert "the demo fleet could not start: a demo fleet of 100 hosts keeps up to " in said
-    assert "may open only 512 (ulimit -n; the hard limit too)" in said
+    assert "may open only 512 (ulimit -n; the hard limit is no higher)" in said
     # The UI connects to every host from the same process: one more file a host.
     fit, keeps = ("32", "1,056") if start == "ui" else ("36", "956")
     assert f"100 hosts keeps up to {keeps} files open" in said

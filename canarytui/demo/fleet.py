@@ -61,15 +61,15 @@ class DemoFleetRefused(Exception):
 
 def open_files_shortage(hosts: int, client: bool = False) -> str | None:
     """Why ``hosts`` demo hosts cannot run in this process (None: they can), once its soft
-    limit on open files is lifted as far as the hard one allows. ``client``: the UI runs in
-    this process too, with a connection of its own to each host."""
+    limit on open files is lifted as far as the hard one allows. ``client``: a client (the
+    UI, the headless story) runs in this process too, with a connection to each host."""
     each = FILES_PER_HOST + (1 if client else 0)
     wanted = hosts * each + FILES_RESERVE
     soft = ensure_open_files(wanted)
     if soft >= wanted:
         return None
     fit = (soft - FILES_RESERVE) // each
-    capped = "the hard limit too" if limits()[1] <= soft else "the system allows no more"
+    capped = "the hard limit is no higher" if limits()[1] <= soft else "the system allows no more"
     fewer = f"ask for at most {fit} hosts (--hosts {fit}), or " if fit >= 1 else ""
     return (
         f"a demo fleet of {hosts:,} hosts keeps up to {wanted:,} files open, and this process "
