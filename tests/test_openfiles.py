@@ -225,7 +225,7 @@ def test_the_headless_demo_story_says_so_too() -> None:
 def test_a_demo_fleet_within_the_hard_limit_lifts_the_soft_one() -> None:
     code = (
         "import resource\n"
-        "from canarytui.demo.fleet import open_files_shortage\n"
+        "from canarytui.demo.limits import open_files_shortage\n"
         "print(open_files_shortage(100), resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
     )
     assert python(code, 256, 4096) == "None 956"

@@ -51,7 +51,7 @@ def demo_story(args: argparse.Namespace) -> int:
     from canarytui.cli.rollout import summary_text
     from canarytui.config import load_env
     from canarytui.demo import DemoFleet
-    from canarytui.demo.fleet import DemoFleetRefused
+    from canarytui.demo.limits import DemoFleetRefused
     from canarytui.engine import Engine
     from canarytui.journal import Journal
 

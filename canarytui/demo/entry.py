@@ -74,7 +74,8 @@ def _watch_children_with_pidfds() -> None:
 
 
 async def _serve_main(hosts: int, out: TextIO) -> int:
-    from canarytui.demo.fleet import MAX_HOSTS, DemoFleetRefused
+    from canarytui.demo.fleet import MAX_HOSTS
+    from canarytui.demo.limits import DemoFleetRefused
 
     if not 1 <= hosts <= MAX_HOSTS:
         print(f"--hosts must be between 1 and {MAX_HOSTS}, got {hosts}", file=sys.stderr)

@@ -34,16 +34,12 @@ from canarytui.demo.commands import kill_group, run_command
 from canarytui.demo.control import FAULT_MODES, ControlError, ControlServer
 from canarytui.demo.envfile import EnvHost, render_env
 from canarytui.demo.hosts import DemoHost
+from canarytui.demo.limits import DemoFleetRefused, open_files_shortage
 from canarytui.demo.traffic import Balancer
-from canarytui.openfiles import ensure_open_files, limits
 
 log = logging.getLogger(__name__)
 
 MAX_HOSTS = 2000
-# Open files: a host's listener, its connection, a shell's pipes and pidfd, the app's FIFO
-# and log; and what the fleet needs besides (its loop, the control socket, the hooks).
-FILES_PER_HOST = 7
-FILES_RESERVE = 256
 ZONES = ("eu-1", "eu-2", "us-1")
 _ROOT_PREFIX = "canarytui-demo-"
 _OWNER_FILE = "owner.pid"
@@ -52,30 +48,6 @@ _OWNER_FILE = "owner.pid"
 def host_name(index: int, count: int) -> str:
     """``web-01`` ... ``web-12``; three digits from 100 hosts on, so names sort as numbers."""
     return f"web-{index:0{max(2, len(str(count)))}d}"
-
-
-class DemoFleetRefused(Exception):
-    """The fleet cannot run here as asked (nothing was started); the message says why and
-    what to do."""
-
-
-def open_files_shortage(hosts: int, client: bool = False) -> str | None:
-    """Why ``hosts`` demo hosts cannot run in this process (None: they can), once its soft
-    limit on open files is lifted as far as the hard one allows. ``client``: a client (the
-    UI, the headless story) runs in this process too, with a connection to each host."""
-    each = FILES_PER_HOST + (1 if client else 0)
-    wanted = hosts * each + FILES_RESERVE
-    soft = ensure_open_files(wanted)
-    if soft >= wanted:
-        return None
-    fit = (soft - FILES_RESERVE) // each
-    capped = "the hard limit is no higher" if limits()[1] <= soft else "the system allows no more"
-    fewer = f"ask for at most {fit} hosts (--hosts {fit}), or " if fit >= 1 else ""
-    return (
-        f"a demo fleet of {hosts:,} hosts keeps up to {wanted:,} files open, and this process "
-        f"may open only {soft:,} (ulimit -n; {capped}): {fewer}have an administrator raise "
-        "the limit (limits.conf's nofile, or systemd's LimitNOFILE)"
-    )
 
 
 class DemoFleet:
