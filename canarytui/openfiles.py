@@ -15,6 +15,8 @@ import contextlib
 # Files the process needs besides its hosts' connections: the terminal, the journal and its
 # two side files, the event loop's own, the agent's socket, bastions, the hooks' pipes.
 RESERVE = 64
+# Where an administrator raises the hard limit.
+HARD_LIMIT_SETTINGS = "limits.conf's nofile, or systemd's LimitNOFILE"
 _UNLIMITED = 1 << 30
 
 
@@ -58,8 +60,8 @@ def shortage(hosts: int, soft: int) -> str | None:
     command = f"`ulimit -n {_round_up(want)}`"
     if hard < want:
         how = (
-            f"the hard limit is {hard:,} too, so an administrator raises it (limits.conf's "
-            f"nofile, or systemd's LimitNOFILE), then {command}"
+            f"the hard limit is {hard:,} too, so an administrator raises it "
+            f"({HARD_LIMIT_SETTINGS}), then {command}"
         )
     else:
         how = f"run {command} in the shell that starts canarytui"

@@ -7,7 +7,7 @@ cannot fit is refused before anything is made, saying how many hosts would.
 
 from __future__ import annotations
 
-from canarytui.openfiles import ensure_open_files, limits
+from canarytui.openfiles import HARD_LIMIT_SETTINGS, ensure_open_files, limits
 
 # Open files: a host's listener, its connection, a shell's pipes and pidfd, the app's FIFO
 # and log; and what the fleet needs besides (its loop, the control socket, the hooks).
@@ -35,5 +35,5 @@ def open_files_shortage(hosts: int, client: bool = False) -> str | None:
     return (
         f"a demo fleet of {hosts:,} hosts keeps up to {wanted:,} files open, and this process "
         f"may open only {soft:,} (ulimit -n; {capped}): {fewer}have an administrator raise "
-        "the limit (limits.conf's nofile, or systemd's LimitNOFILE)"
+        f"the limit ({HARD_LIMIT_SETTINGS})"
     )
