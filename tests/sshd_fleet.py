@@ -580,12 +580,13 @@ class SshdFleet:
                 out.append(line)
         return out
 
-    async def until_running(self, name: str, text: str, timeout: float = 5.0) -> None:
-        """Await a command line holding ``text`` among the host user's processes."""
+    async def until_running(self, name: str, command: str, timeout: float = 5.0) -> None:
+        """Await a process whose whole command line is ``command`` among the host user's
+        (the shell running a script that holds it does not count: it only will run it)."""
         deadline = time.monotonic() + timeout
-        while not any(text in c for c in self.commands_running(name)):
+        while command not in self.commands_running(name):
             if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} not running on {name} within {timeout}s")
+                raise AssertionError(f"{command!r} not running on {name} within {timeout}s")
             await asyncio.sleep(0.05)
 
     # -- diagnostics -------------------------------------------------------------------

@@ -122,3 +122,15 @@ def test_every_module_has_one_job_said_in_its_first_line() -> None:
             undocumented.append(str(path.relative_to(REPO)))
     assert too_long == []
     assert undocumented == []
+
+
+def test_no_wait_for_that_can_lose_a_cancel() -> None:
+    """On Python 3.11, ``asyncio.wait_for`` returns the result when its awaitable ends in
+    the same turn as a cancel, and the cancel is lost (an operator's abort, and the next
+    step runs anyway): bounds are ``asyncio.timeout``, which keeps it."""
+    found = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "wait_for":
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert found == []

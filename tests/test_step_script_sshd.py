@@ -169,3 +169,38 @@ async def test_a_report_that_fails_stops_the_steps_left(sshd_fleet: FleetFactory
         assert not marker.exists()
     finally:
         await ssh.close()
+
+
+async def test_a_cancel_as_a_step_ends_is_not_lost(sshd_fleet: FleetFactory) -> None:
+    """The caller gives up in the very turn a step's end marks come in: the cancel wins
+    (the steps after it never start), it is not taken for the step's end and lost."""
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    shell = ssh.shell()
+    try:
+        await ssh.run_steps("h01", [("true", None)], lambda i, r: None, shell=shell)
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(
+            ssh.run_steps(
+                "h01", [("true", None), ("sleep 44", 3.0)], lambda i, r: None, shell=shell
+            )
+        )
+
+        def feeding(tails: Any) -> Any:
+            feed = tails.feed
+
+            def fed(data: bytes) -> None:
+                feed(data)
+                if shell.stdout.ended and shell.stderr.ended and not task.cancelling():
+                    loop.call_soon(task.cancel)  # before the step's waiter wakes
+
+            return fed
+
+        shell.stdout.feed = feeding(shell.stdout)  # type: ignore[method-assign]
+        shell.stderr.feed = feeding(shell.stderr)  # type: ignore[method-assign]
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), 20)
+        assert (await ssh.run("h01", "echo ok")).stdout == "ok\n"
+        assert not [c for c in fleet.commands_running("h01") if "sleep 44" in c]
+    finally:
+        await ssh.close()

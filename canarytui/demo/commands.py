@@ -105,7 +105,8 @@ async def _bridge(
         if not finished.done():
             finished.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(proc.wait(), 5.0)
+            async with asyncio.timeout(5.0):
+                await proc.wait()
         host.processes.discard(proc)
     # Whatever the command changed (a new release, a restart request) takes effect
     # before its exit status goes out.

@@ -246,9 +246,8 @@ class DemoFleet:
             if procs:
                 # Reaped here, so no zombie outlives the fleet.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        asyncio.gather(*(p.wait() for p in procs), return_exceptions=True), 5.0
-                    )
+                    async with asyncio.timeout(5.0):
+                        await asyncio.gather(*(p.wait() for p in procs), return_exceptions=True)
         finally:
             if self._given_root is None and self.root != Path() and self.root.exists():
                 try:

@@ -173,10 +173,8 @@ class LockKeeper:
         command = lockscripts.release_command(env.app, env.name, token, note)
 
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                each_host(hosts, lambda name: self._release_on(name, command)),
-                RELEASE_TIMEOUT + 5.0,
-            )
+            async with asyncio.timeout(RELEASE_TIMEOUT + 5.0):
+                await each_host(hosts, lambda name: self._release_on(name, command))
         for name in list(self.shells):  # none, unless the release ran out of time
             self.let_go(name)
         locks.release_local(self.local_path(), token)

@@ -147,15 +147,18 @@ async def _run_local(command: str) -> tuple[int | None, str, float]:
     timeout = HOOK_TIMEOUT
     reader = asyncio.ensure_future(read())
     try:
-        await asyncio.wait_for(proc.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await proc.wait()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(reader), OUTPUT_GRACE)
+            async with asyncio.timeout(OUTPUT_GRACE):
+                await asyncio.shield(reader)
     except (TimeoutError, asyncio.CancelledError) as exc:
         # The whole group: a shell's children (a curl, a sleep) go with it.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(proc.wait(), 5)
+            async with asyncio.timeout(5):
+                await proc.wait()
         if isinstance(exc, asyncio.CancelledError):
             raise
         return None, text() + f"\n(timed out after {timeout:g}s: stopped)", timeout

@@ -223,7 +223,8 @@ class Notifier:
         errors: list[str] = []
         for attempt in (1, 2):
             try:
-                await asyncio.wait_for(self._send(target, message), TIMEOUT)
+                async with asyncio.timeout(TIMEOUT):
+                    await self._send(target, message)
                 self.sent += 1
                 return
             except TimeoutError:
@@ -294,7 +295,8 @@ class Notifier:
             return
         joins = asyncio.gather(*(q.join() for q in self._queues))
         try:
-            await asyncio.wait_for(joins, timeout)
+            async with asyncio.timeout(timeout):
+                await joins
         except TimeoutError:
             left = sum(q.qsize() for q in self._queues)
             self.failed += left
@@ -362,7 +364,8 @@ async def post_json(url: str, body: bytes) -> int:
     finally:
         writer.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer.wait_closed(), 1.0)
+            async with asyncio.timeout(1.0):
+                await writer.wait_closed()
 
 
 async def run_command(command: str) -> None:
@@ -383,7 +386,8 @@ async def run_command(command: str) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(proc.wait(), 5)
+            async with asyncio.timeout(5):
+                await proc.wait()
         raise
     if proc.returncode != 0:
         said = err.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]

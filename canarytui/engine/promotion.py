@@ -148,7 +148,8 @@ class Promotion:
                 "info", f"pause {_duration(pause)} before wave {index + 1} (promote.pause)"
             )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._hold.wait(), pause)
+                async with asyncio.timeout(pause):
+                    await self._hold.wait()
             if self._hold.is_set():
                 self._held(index)
                 return False

@@ -258,7 +258,8 @@ async def _ask(url: str, path: str, params: dict[str, str], timeout: float) -> A
     loop = asyncio.get_running_loop()
     future = loop.run_in_executor(_pool, _fetch, url, path, params, timeout)
     try:
-        status, body = await asyncio.wait_for(future, timeout + 0.5)
+        async with asyncio.timeout(timeout + 0.5):
+            status, body = await future
     except TimeoutError:
         raise PrometheusError(f"no answer within {timeout:g}s") from None
     return _answer(status, body)

@@ -151,7 +151,8 @@ class Connector:
         try:
             missing, agent = await self._keys(config, options, timeout)
             # asyncssh bounds the handshake itself; the outer wait is a backstop.
-            return await asyncio.wait_for(asyncssh.connect(address, **options), timeout + 1.0)
+            async with asyncio.timeout(timeout + 1.0):
+                return await asyncssh.connect(address, **options)
         except asyncssh.HostKeyNotVerifiable as exc:
             raise Failure(
                 HostKeyRefused,
@@ -217,7 +218,8 @@ class Connector:
         if not agent_path:
             return missing, None
         try:
-            agent = await asyncio.wait_for(asyncssh.connect_agent(agent_path), timeout)
+            async with asyncio.timeout(timeout):
+                agent = await asyncssh.connect_agent(agent_path)
         except (OSError, TimeoutError, asyncssh.Error):
             return missing, None
         # IdentitiesOnly: only the agent's keys whose public half a named file still holds.
@@ -225,7 +227,8 @@ class Connector:
         keys: list[asyncssh.SSHKeyPair] = []
         if wanted is not None or not config.get("IdentitiesOnly"):
             try:
-                keys = list(await asyncio.wait_for(agent.get_keys(wanted), timeout))
+                async with asyncio.timeout(timeout):
+                    keys = list(await agent.get_keys(wanted))
             except (OSError, TimeoutError, ValueError, asyncssh.Error):
                 keys = []
         options["client_keys"] = keys or None

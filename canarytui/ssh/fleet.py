@@ -137,7 +137,8 @@ class Fleet:
             conn.close()
         for conn in conns:
             try:
-                await asyncio.wait_for(conn.wait_closed(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await conn.wait_closed()
             except ssh_errors():
                 pass
         await self._connector.close()  # the bastions, once nothing goes through them
@@ -180,7 +181,8 @@ class Fleet:
             started = time.monotonic()
             job = Job(self.marker, limit)
             try:
-                await asyncio.wait_for(job.run(conn, command), seconds)
+                async with asyncio.timeout(seconds):
+                    await job.run(conn, command)
             except TimeoutError:
                 job.close()
                 stopped = await self._stop(name, job.pgid)
@@ -327,7 +329,8 @@ class Fleet:
         if known is None or known[1].closed:
             return f"the connection was lost before process group {pgid} could be stopped"
         try:
-            await asyncio.wait_for(known[0].run(kill_script(pgid), check=False), STOP_TIMEOUT)
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await known[0].run(kill_script(pgid), check=False)
         except ssh_errors():
             self.drop(name)
             return f"the host did not answer the stop of process group {pgid}; connection dropped"

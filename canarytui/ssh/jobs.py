@@ -122,7 +122,8 @@ class Script:
         self.reported = []
         try:
             for i, seconds in enumerate(timeouts):
-                await asyncio.wait_for(self._step_ended(i), seconds)
+                async with asyncio.timeout(seconds):
+                    await self._step_ended(i)
                 ended = i < len(self.stdout.ended) and i < len(self.stderr.ended)
                 if not ended:  # the shell ended within the step: what it left is its output
                     await self._ended()
@@ -157,8 +158,10 @@ class Script:
     async def _ended(self, grace: float | None = None) -> None:
         assert self._proc is not None and self._pumps is not None
         try:
-            await asyncio.wait_for(asyncio.shield(self._pumps), grace)
-            await asyncio.wait_for(self._proc.wait_closed(), grace)
+            async with asyncio.timeout(grace):
+                await asyncio.shield(self._pumps)
+            async with asyncio.timeout(grace):
+                await self._proc.wait_closed()
         except TimeoutError:
             self.close()
         self.finished = True

@@ -216,4 +216,5 @@ class JumpPool:
         for conn in conns:
             conn.close()
             with contextlib.suppress(*ssh_errors()):
-                await asyncio.wait_for(conn.wait_closed(), CLOSE_TIMEOUT)
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await conn.wait_closed()

@@ -211,7 +211,8 @@ class CanaryApp(App[int]):
             worker.cancel()
         for worker in running:
             with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(worker.wait(), SHUTDOWN_TIMEOUT)
+                async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+                    await worker.wait()
         await self.close_engine()
         self.exit(0)
 
@@ -225,7 +226,8 @@ class CanaryApp(App[int]):
         with contextlib.suppress(Exception):
             await self.engine.notifier.close()  # queued notifications sent, bounded
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.engine.fleet.close(), 5.0)
+            async with asyncio.timeout(5.0):
+                await self.engine.fleet.close()
 
 
 def run_app(env: Environment, state_dir: str | Path | None = None, theme: str | None = None) -> int:

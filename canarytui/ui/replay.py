@@ -283,7 +283,8 @@ class Replayer:
                 speed = self.speed
                 began = loop.time()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), min(left / speed, budget))
+                    async with asyncio.timeout(min(left / speed, budget)):
+                        await self._wake.wait()
                 spent = loop.time() - began
                 left -= spent * speed
                 budget -= spent
