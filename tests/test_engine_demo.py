@@ -164,6 +164,30 @@ async def test_rollback_during_analysis_stops_it(demo: DemoFleet, state_dir: Pat
         await engine.fleet.close()
 
 
+async def test_a_rollback_cancelled_as_it_starts_changes_nothing(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """Ctrl-C (or a quit) while a rollback waits for the deployment it stopped: the
+    rollback stops there; it does not go on to roll the hosts back."""
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        run = asyncio.ensure_future(engine.deploy("1.1.0", auto_promote=True))
+        await wait_for(lambda: engine.phase is ev.Phase.ANALYSIS, 30)
+        back = asyncio.ensure_future(engine.rollback())
+        await asyncio.sleep(0)  # one turn: it has stopped the deployment and waits for it
+        assert not back.done() and not run.done()
+        back.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(back, 30)
+        assert await asyncio.wait_for(run, 10) is ev.Outcome.ABORTED
+        assert versions(demo)["web-01"] == "1.1.0"  # the canary was not rolled back
+        record = engine.journal.open_deployment("demo", "shop")
+        assert record is not None  # still open: a later rollback takes it back
+        assert "rollback" not in [d["action"] for d in engine.journal.decisions(record.id)]
+    finally:
+        await engine.fleet.close()
+
+
 async def test_operator_actions_refused_when_invalid(demo: DemoFleet, state_dir: Path) -> None:
     engine = engine_for(demo.env_path, state_dir)
     try:

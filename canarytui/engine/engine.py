@@ -11,7 +11,6 @@ themselves live in ``canary``, ``promotion`` and ``rollback``; per-host work in 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 from canarytui import events as ev
@@ -267,8 +266,14 @@ class Engine(CallRunner):
             assert self._task is not None
             running = self.state.deployment
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await self._task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # this rollback was cancelled too (Ctrl-C, a quit): no further
+            except Exception:  # how the stopped work ended is its own caller's to see
+                pass
             if running is None or self.state.deployment is None:
                 raise ActionRefused("the deployment was stopped before it changed anything")
         await self.finish_stale_locks()
