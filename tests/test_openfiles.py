@@ -207,7 +207,10 @@ def test_a_demo_fleet_past_its_open_files_says_so_and_starts_nothing(
     assert list(tmp_path.iterdir()) == []  # nothing made
 
 
-def test_the_headless_demo_story_says_so_too() -> None:
+def test_the_headless_demo_story_says_so_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where its state folder would go
     code = (
         "import argparse, sys\n"
         "from canarytui.cli.demo import demo_story\n"
@@ -220,6 +223,7 @@ def test_the_headless_demo_story_says_so_too() -> None:
     assert "could not start: a demo fleet of 100 hosts keeps up to 1,056 files open" in said
     # Not even one host fits beside the fleet's own files: only the limit can change.
     assert "ask for" not in said and "have an administrator raise the limit" in said
+    assert list(tmp_path.iterdir()) == []  # nothing made, not even a state folder
 
 
 def test_a_demo_fleet_within_the_hard_limit_lifts_the_soft_one() -> None:

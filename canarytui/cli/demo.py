@@ -55,12 +55,11 @@ def demo_story(args: argparse.Namespace) -> int:
     from canarytui.engine import Engine
     from canarytui.journal import Journal
 
-    state_dir = args.state_dir or tempfile.mkdtemp(prefix="canarytui-demo-state-")
-
     async def go() -> int:
         async with DemoFleet(hosts=args.hosts, client=True) as fleet:
             env = load_env(fleet.env_path)
-            journal = Journal(state_dir)
+            # Made once the fleet is up: a fleet refused leaves nothing behind.
+            journal = Journal(args.state_dir or tempfile.mkdtemp(prefix="canarytui-demo-state-"))
             printer = HumanPrinter(sys.stdout)
             for version in ("1.1.0", "1.3.0-bad"):
                 print(f"\n##### deploying {version}")
