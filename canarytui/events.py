@@ -247,6 +247,8 @@ class WaveFinished(Event):
     waves: int
     succeeded: list[str]
     failed: list[str]
+    # Hosts the wave never started: it stopped once its failures were beyond the budget.
+    not_started: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

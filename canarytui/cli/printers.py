@@ -112,10 +112,11 @@ class HumanPrinter(_Lines):
                     self._say(f"      {_plain(r)}")
             case ev.WaveStarted(wave=i, waves=n, hosts=hs):
                 self._say(f"   wave {i}/{n}: {len(hs)} host(s)")
-            case ev.WaveFinished(wave=i, waves=n, succeeded=ok, failed=bad):
+            case ev.WaveFinished(wave=i, waves=n, succeeded=ok, failed=bad, not_started=left):
                 self._say(
                     f"   wave {i}/{n} done: {len(ok)} ok, {len(bad)} failed"
                     + (f" ({_plain(', '.join(bad))})" if bad else "")
+                    + (f", {len(left)} not started" if left else "")
                 )
             case ev.Notice(level=lv, message=m):
                 self._say(_plain(f"   [{lv}] {m}"))

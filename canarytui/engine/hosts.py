@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from canarytui import events as ev
 from canarytui.config import Step, render
@@ -33,6 +33,10 @@ TOUCHED_STATES = {
 }
 
 
+class NotStarted(Exception):
+    """A host's turn came after its wave was stopped: nothing was sent to it."""
+
+
 class StepsFailed(Exception):
     """An SSH error during a host's steps; ``touched``: some step had ended before it."""
 
@@ -49,15 +53,39 @@ class HostWork:
         self.ctx = ctx
         self.locks = locks
 
-    async def deploy_many(self, names: Sequence[str], version: str) -> dict[str, bool]:
-        return await each_host(names, lambda name: self.deploy(name, version))
+    async def deploy_many(
+        self, names: Sequence[str], version: str, within: Callable[[int], bool] | None = None
+    ) -> dict[str, bool | None]:
+        """Deploy to every host at once (``max_parallel`` at a time): True deployed, False
+        failed, None not started. ``within(n)``, with ``n`` of these hosts failed so far,
+        says whether one more may start; asked as each host's turn comes (its
+        ``max_parallel`` slot), so a wave stops changing hosts once its failures are beyond
+        the budget: the hosts in flight finish, the others are left as they are."""
+        failed = 0
+
+        def go() -> bool:
+            return within is None or within(failed)
+
+        async def one(name: str) -> bool | None:
+            nonlocal failed
+            result = await self.deploy(name, version, go)
+            failed += result is False
+            return result
+
+        return await each_host(names, one)
 
     async def rollback_many(self, names: Sequence[str]) -> dict[str, bool]:
         return await each_host(names, self.rollback)
 
-    async def deploy(self, name: str, version: str) -> bool:
+    async def deploy(
+        self, name: str, version: str, go: Callable[[], bool] | None = None
+    ) -> bool | None:
+        """Deploy to one host: True deployed, False failed; None: ``go()`` said no when its
+        turn came, and nothing was sent to it."""
         ctx = self.ctx
         touched = False
+        if go is not None and not go():
+            return None
         try:
             # Never change a host without holding its lock (it may have been unreachable
             # when the deployment started, or this process continues another's).
@@ -72,11 +100,13 @@ class HostWork:
             plan = self.commands(ctx.env.deploy.steps, values)
             probe = (render(ctx.env.health.check, values), ctx.env.health.timeout)
             ok, healthy = await self.run_steps(
-                name, plan, probe=probe, state=ev.HostState.DEPLOYING
+                name, plan, probe=probe, state=ev.HostState.DEPLOYING, go=go
             )
             touched = True
             if not ok or not (healthy or await self.health_gate(name, values)):
                 return False
+        except NotStarted:
+            return None
         except StepsFailed as exc:
             # Lost mid-way, the release may be half there: FAILED gets it rolled back.
             touched = exc.touched or isinstance(exc.error, CommandTimeout | CommandLost)
@@ -148,11 +178,13 @@ class HostWork:
         failed: ev.HostState = ev.HostState.FAILED,
         probe: tuple[str, float] | None = None,
         state: ev.HostState | None = None,
+        go: Callable[[], bool] | None = None,
     ) -> tuple[bool, bool]:
         """A host's steps as one script (one round trip), each reported as it ends.
 
         ``state`` (deploying, rolling back) is said of the host once it has its
-        ``max_parallel`` slot, before the script is sent.
+        ``max_parallel`` slot, before the script is sent; ``go()`` is asked first, and
+        False raises ``NotStarted`` there (nothing sent, nothing said).
 
         Each step keeps the command timeout. A step that fails stops the script (False);
         one that times out is reported, the script's process group is stopped on the
@@ -161,9 +193,15 @@ class HostWork:
         no step (nothing is reported of it): the second value says whether it passed.
         """
         ctx = self.ctx
-        if not plan:
+
+        def begin() -> None:
+            if go is not None and not go():
+                raise NotStarted(name)
             if state is not None:
                 ctx.bus.host(name, state)
+
+        if not plan:
+            begin()
             return True, False
         script: list[tuple[str, float | None]] = [(command, None) for _, _, command in plan]
         if probe is not None:
@@ -194,7 +232,7 @@ class HostWork:
                 script,
                 done,
                 shell=self.locks.shells.get(name),
-                started=None if state is None else lambda: ctx.bus.host(name, state),
+                started=begin,
             )
         except SshError as exc:
             if isinstance(exc, CommandTimeout) and reported == len(plan):

@@ -108,9 +108,10 @@ def summary(event: ev.Event, env: str, version: str) -> str:
         case ev.VerdictReached(verdict=verdict, reasons=reasons):
             why = f": {reasons[0]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else "")
             text = f"{lead}canary verdict {verdict.value.upper()}" + (why if reasons else "")
-        case ev.WaveFinished(wave=i, waves=n, succeeded=ok, failed=bad):
+        case ev.WaveFinished(wave=i, waves=n, succeeded=ok, failed=bad, not_started=left):
             failed = f" ({_names(bad)})" if bad else ""
             text = f"{lead}wave {i}/{n} done, {len(ok)} ok, {len(bad)} failed{failed}"
+            text += f", {len(left)} not started" if left else ""
         case ev.FailureQuestion(wave=i, waves=n, failures=failures):
             hosts = _names([f.host for f in failures])
             text = (

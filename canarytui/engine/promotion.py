@@ -5,13 +5,17 @@ sleeps a timed pause, or stops because an operator held it. A wave with failed h
 judged by ``on_failure``: beyond ``max_failures``, ``rollback`` rolls everything back and
 ``halt`` stops; ``ask`` stops at the first failed host and asks (retry, skip, roll back,
 halt), which the operator answers with another call (``Engine.promote(retry=...|skip=...)``).
+A wave stops starting hosts as soon as its end would stop the rollout: the hosts in flight
+finish, the rest are left as they were (a continued rollout starts them; a rollback has
+nothing to undo there), so a release broken on every host reaches ``max_failures + 1``
+hosts plus those in flight, not the whole wave.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from canarytui import events as ev
 from canarytui.engine.bus import Context
@@ -99,29 +103,36 @@ class Promotion:
                 return self._halt_for_hook(exc, index)
             ctx.bus.emit(ev.WaveStarted(wave=index, waves=total, hosts=todo, deployment=d.id))
             state.watched = set(todo)
-            ok = await self.hosts.deploy_many(todo, d.version)
-            failed = [h for h, good in ok.items() if not good]
+            # Counted over the waves reached so far: a host down in a later wave
+            # counts when its turn comes (it may be back by then).
+            reached = [h for w in d.plan[:index] for h in w]
+            ok = await self.hosts.deploy_many(todo, d.version, self._within(reached, todo))
+            failed = [h for h, good in ok.items() if good is False]
+            waiting = [h for h, good in ok.items() if good is None]
             ctx.bus.emit(
                 ev.WaveFinished(
                     wave=index,
                     waves=total,
                     succeeded=[h for h in todo if ok[h]],
                     failed=failed,
+                    not_started=waiting,
                     deployment=d.id,
                 )
             )
             state.watched = set()
-            # Counted over the waves reached so far: a host down in a later wave
-            # counts when its turn comes (it may be back by then).
-            reached = [h for w in d.plan[:index] for h in w]
+            stopped = (
+                f"; the wave stopped there: {len(waiting)} of its hosts not started"
+                if waiting
+                else ""
+            )
             if promote.on_failure == "ask" and state.in_states(reached, FAILED_STATES):
-                return self._ask(index, total, state.in_states(reached, FAILED_STATES))
+                return self._ask(index, total, state.in_states(reached, FAILED_STATES), stopped)
             failures = len(state.in_states(reached, COUNTED_STATES))
             if failures > budget:
                 ctx.bus.notice(
                     "error",
                     f"{failures} host(s) failed during promotion "
-                    f"(max_failures {budget}): {', '.join(failed)}",
+                    f"(max_failures {budget}): {', '.join(failed)}{stopped}",
                 )
                 if promote.on_failure == "rollback":
                     return await self.rollback.run(ev.Outcome.PROMOTION_ROLLED_BACK, decided=False)
@@ -133,6 +144,19 @@ class Promotion:
                 ctx.bus.phase(ev.Phase.AWAITING_PROMOTION, wave=index)
                 return ev.Outcome.PAUSED
         return await self._complete()
+
+    def _within(self, reached: Sequence[str], todo: Sequence[str]) -> Callable[[int], bool]:
+        """Whether one more host of the wave may start, given how many of it failed so far:
+        not once the wave's end would stop the rollout anyway (beyond ``max_failures``;
+        with ``on_failure: ask``, the first failure). The hosts in flight finish."""
+        promote = self.ctx.env.promote
+        going = set(todo)
+        earlier = [h for h in reached if h not in going]  # earlier waves; skipped hosts
+        if promote.on_failure == "ask":
+            before = len(self.ctx.state.in_states(earlier, FAILED_STATES))
+            return lambda failed: before + failed == 0
+        before = len(self.ctx.state.in_states(earlier, COUNTED_STATES))
+        return lambda failed: before + failed <= promote.max_failures
 
     async def _between_waves(self, index: int, all_waves: bool, pauses: bool) -> bool:
         """Wait as the file says before the next wave; False: stop here (manual or held)."""
@@ -161,7 +185,7 @@ class Promotion:
             "warning", f"held after wave {index} by {who}: resume (s) or promote when ready"
         )
 
-    def _ask(self, index: int, total: int, failed: list[str]) -> ev.Outcome:
+    def _ask(self, index: int, total: int, failed: list[str], stopped: str) -> ev.Outcome:
         ctx = self.ctx
         d = ctx.state.deployment
         assert d is not None
@@ -190,8 +214,8 @@ class Promotion:
         )
         ctx.bus.notice(
             "error",
-            f"{', '.join(failed)} failed in wave {index} (on_failure: ask): retry, skip, "
-            "roll back or leave it halted",
+            f"{', '.join(failed)} failed in wave {index} (on_failure: ask){stopped}: retry, "
+            "skip, roll back or leave it halted",
         )
         return ev.Outcome.HALTED
 

@@ -177,10 +177,11 @@ def _line(e: ev.Event, start: float, machines: Mapping[Any, Any]) -> dict[str, A
             what = f"verdict {v.value.upper()}" + (f": {reasons[0]}{more}" if reasons else "")
         case ev.WaveStarted(wave=i, waves=n, hosts=hs):
             what = f"wave {i}/{n} started: {len(hs)} host(s)"
-        case ev.WaveFinished(wave=i, waves=n, succeeded=ok, failed=bad):
+        case ev.WaveFinished(wave=i, waves=n, succeeded=ok, failed=bad, not_started=left):
             what = f"wave {i}/{n} done: {len(ok)} ok, {len(bad)} failed" + (
                 f" ({', '.join(bad)})" if bad else ""
             )
+            what += f", {len(left)} not started" if left else ""
         case ev.TrafficShifted(phase=phase, percent=pc, ok=good):
             what = f"traffic.{phase}: " + (f"{pc}% on the new version" if good else "FAILED")
         case ev.FailureQuestion(failures=fs):

@@ -1,0 +1,176 @@
+"""A wave stops changing hosts once its failures are beyond the budget (demo fleet, real SSH).
+
+Six demo hosts, no canary, one wave, one host at a time. A last step fails for 1.1.0 on
+every host holding a ``broken-host`` file: a release that breaks everywhere reaches
+``max_failures + 1`` hosts, not the whole wave; the others are left exactly as they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import edit_env, engine_for, run_cli
+
+from canarytui import events as ev
+from canarytui.cli.args import EXIT_PROMOTION_FAILED
+from canarytui.demo import DemoFleet
+from canarytui.engine import Engine
+
+BROKEN = "broken-host"
+
+
+def _env(demo: DemoFleet, tmp_path: Path, on_failure: str, max_failures: int = 1) -> Path:
+    def edit(data: dict[str, Any]) -> None:
+        data.pop("canary", None)
+        data.pop("traffic", None)
+        data["ssh"]["max_parallel"] = 1
+        data["promote"] = {
+            "waves": ["100%"],
+            "max_failures": max_failures,
+            "pause": "0s",
+            "on_failure": on_failure,
+        }
+        # Rolling back (to 1.0.0) runs the same steps: only 1.1.0 breaks.
+        check = f"[ {{version}} != 1.1.0 ] || test ! -e {BROKEN}"
+        data["deploy"]["steps"].append({"name": "check", "run": check})
+
+    return edit_env(demo.env_path, tmp_path / f"{on_failure}.yaml", edit)
+
+
+def _break_all(demo: DemoFleet) -> None:
+    for name in demo.host_names:
+        (demo.sandbox_of(name) / BROKEN).touch()
+
+
+def _untouched(demo: DemoFleet, name: str) -> bool:
+    sandbox = demo.sandbox_of(name)
+    return demo.version_on(name) == "1.0.0" and not (sandbox / "releases" / "1.1.0").exists()
+
+
+async def _deploy(engine: Engine, seen: list[ev.Event]) -> ev.Outcome:
+    engine.subscribe(seen.append)
+    return await asyncio.wait_for(engine.deploy("1.1.0"), 60)
+
+
+def _finished(seen: list[ev.Event]) -> ev.WaveFinished:
+    (wave,) = [e for e in seen if isinstance(e, ev.WaveFinished)]
+    return wave
+
+
+@pytest.mark.parametrize("on_failure", ["halt", "rollback"])
+async def test_a_wave_stops_once_beyond_max_failures(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path, on_failure: str
+) -> None:
+    _break_all(demo)
+    engine = engine_for(_env(demo, tmp_path, on_failure), state_dir)
+    seen: list[ev.Event] = []
+    try:
+        outcome = await _deploy(engine, seen)
+    finally:
+        await engine.fleet.close()
+    wave = _finished(seen)
+    # max_failures 1: the second failure stops the wave; nothing more starts.
+    assert len(wave.failed) == 2 and wave.succeeded == []
+    assert sorted(wave.not_started) == sorted(set(demo.host_names) - set(wave.failed))
+    assert len(wave.not_started) == 4
+    for name in wave.not_started:
+        assert _untouched(demo, name), name
+    changed = {e.host for e in seen if isinstance(e, ev.StepResult)}
+    assert changed == set(wave.failed)  # deploying and rolling back alike
+    notice = next(e for e in seen if isinstance(e, ev.Notice) and e.level == "error")
+    assert "max_failures 1" in notice.message
+    assert "4 of its hosts not started" in notice.message
+    record = engine.journal.last_deployment("demo", "shop")
+    assert record is not None
+    journaled = engine.journal.events(record.id)
+    stored = next(e for e in journaled if e["event"] == "wave_finished")
+    assert sorted(stored["not_started"]) == sorted(wave.not_started)
+    hosts = engine.journal.hosts(record.id)
+    if on_failure == "halt":
+        assert outcome is ev.Outcome.HALTED and record.is_open
+        assert {hosts[n].state for n in wave.not_started} == {"pending"}
+        assert {demo.version_on(n) for n in wave.failed} == {"1.1.0"}
+    else:
+        # Only the hosts the release reached are rolled back; the rest are idle again.
+        assert outcome is ev.Outcome.PROMOTION_ROLLED_BACK and not record.is_open
+        assert {hosts[n].state for n in wave.not_started} == {"idle"}
+        assert {demo.version_on(n) for n in demo.host_names} == {"1.0.0"}
+
+
+async def test_with_ask_the_first_failure_stops_the_wave(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    _break_all(demo)
+    engine = engine_for(_env(demo, tmp_path, "ask", max_failures=3), state_dir)
+    seen: list[ev.Event] = []
+    try:
+        outcome = await _deploy(engine, seen)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.HALTED
+    wave = _finished(seen)
+    assert len(wave.failed) == 1 and len(wave.not_started) == 5
+    assert all(_untouched(demo, name) for name in wave.not_started)
+    (question,) = [e for e in seen if isinstance(e, ev.FailureQuestion)]
+    assert [f.host for f in question.failures] == wave.failed
+    assert question.failures[0].step == "check"
+
+
+async def test_a_stopped_wave_goes_on_where_it_stopped(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Halted, fixed, retried: the failed hosts and those never started get the release."""
+    _break_all(demo)
+    engine = engine_for(_env(demo, tmp_path, "halt"), state_dir)
+    seen: list[ev.Event] = []
+    try:
+        assert await _deploy(engine, seen) is ev.Outcome.HALTED
+        for name in demo.host_names:
+            (demo.sandbox_of(name) / BROKEN).unlink()
+        outcome = await asyncio.wait_for(engine.promote(retry=True), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    assert {demo.version_on(n) for n in demo.host_names} == {"1.1.0"}
+    first, second = [e for e in seen if isinstance(e, ev.WaveFinished)]
+    assert len(first.not_started) == 4
+    assert sorted(second.succeeded) == sorted(first.failed + first.not_started)
+    assert second.failed == [] and second.not_started == []
+
+
+async def test_a_wave_within_its_budget_deploys_every_host(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Failures at the budget do not stop the wave: every host is tried."""
+    broken = demo.host_names[:2]
+    for name in broken:
+        (demo.sandbox_of(name) / BROKEN).touch()
+    engine = engine_for(_env(demo, tmp_path, "halt", max_failures=2), state_dir)
+    seen: list[ev.Event] = []
+    try:
+        outcome = await _deploy(engine, seen)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    wave = _finished(seen)
+    assert sorted(wave.failed) == sorted(broken) and wave.not_started == []
+    assert len(wave.succeeded) == 4
+
+
+async def test_the_command_line_says_the_wave_stopped(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    _break_all(demo)
+    env = _env(demo, tmp_path, "halt")
+    result = await run_cli("deploy", str(env), "1.1.0", state_dir=state_dir)
+    assert result.code == EXIT_PROMOTION_FAILED, result.err
+    assert "wave 1/1 done: 0 ok, 2 failed (web-01, web-02), 4 not started" in result.out
+    assert "the wave stopped there: 4 of its hosts not started" in result.out
+    assert [demo.version_on(n) for n in demo.host_names[2:]] == ["1.0.0"] * 4
+    report = await run_cli("report", str(env), "--format", "json", state_dir=state_dir)
+    timeline = [line["what"] for line in json.loads(report.out)["timeline"]]
+    assert "wave 1/1 done: 0 ok, 2 failed (web-01, web-02), 4 not started" in timeline
