@@ -56,6 +56,17 @@ async def _deploy(engine: Engine, seen: list[ev.Event]) -> ev.Outcome:
     return await asyncio.wait_for(engine.deploy("1.1.0"), 60)
 
 
+async def _release(env: Path, state_dir: Path) -> tuple[ev.Outcome, list[ev.Event], Engine]:
+    """Deploy 1.1.0 once, the connections closed after; what it said, and the engine."""
+    engine = engine_for(env, state_dir)
+    seen: list[ev.Event] = []
+    try:
+        outcome = await _deploy(engine, seen)
+    finally:
+        await engine.fleet.close()
+    return outcome, seen, engine
+
+
 def _finished(seen: list[ev.Event]) -> ev.WaveFinished:
     (wave,) = [e for e in seen if isinstance(e, ev.WaveFinished)]
     return wave
@@ -66,12 +77,7 @@ async def test_a_wave_stops_once_beyond_max_failures(
     demo: DemoFleet, state_dir: Path, tmp_path: Path, on_failure: str
 ) -> None:
     _break_all(demo)
-    engine = engine_for(_env(demo, tmp_path, on_failure), state_dir)
-    seen: list[ev.Event] = []
-    try:
-        outcome = await _deploy(engine, seen)
-    finally:
-        await engine.fleet.close()
+    outcome, seen, engine = await _release(_env(demo, tmp_path, on_failure), state_dir)
     wave = _finished(seen)
     # max_failures 1: the second failure stops the wave; nothing more starts.
     assert len(wave.failed) == 2 and wave.succeeded == []
@@ -105,12 +111,7 @@ async def test_with_ask_the_first_failure_stops_the_wave(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
     _break_all(demo)
-    engine = engine_for(_env(demo, tmp_path, "ask", max_failures=3), state_dir)
-    seen: list[ev.Event] = []
-    try:
-        outcome = await _deploy(engine, seen)
-    finally:
-        await engine.fleet.close()
+    outcome, seen, _ = await _release(_env(demo, tmp_path, "ask", max_failures=3), state_dir)
     assert outcome is ev.Outcome.HALTED
     wave = _finished(seen)
     assert len(wave.failed) == 1 and len(wave.not_started) == 5
@@ -149,12 +150,7 @@ async def test_a_wave_within_its_budget_deploys_every_host(
     broken = demo.host_names[:2]
     for name in broken:
         (demo.sandbox_of(name) / BROKEN).touch()
-    engine = engine_for(_env(demo, tmp_path, "halt", max_failures=2), state_dir)
-    seen: list[ev.Event] = []
-    try:
-        outcome = await _deploy(engine, seen)
-    finally:
-        await engine.fleet.close()
+    outcome, seen, _ = await _release(_env(demo, tmp_path, "halt", max_failures=2), state_dir)
     assert outcome is ev.Outcome.COMPLETE
     wave = _finished(seen)
     assert sorted(wave.failed) == sorted(broken) and wave.not_started == []
