@@ -18,7 +18,7 @@ from conftest import edit_env, engine_for, run_cli
 from canarytui import events as ev
 from canarytui.cli.args import EXIT_PROMOTION_FAILED
 from canarytui.demo import DemoFleet
-from canarytui.engine import Engine
+from canarytui.engine import Engine, notify
 
 BROKEN = "broken-host"
 
@@ -170,3 +170,20 @@ async def test_the_command_line_says_the_wave_stopped(
     report = await run_cli("report", str(env), "--format", "json", state_dir=state_dir)
     timeline = [line["what"] for line in json.loads(report.out)["timeline"]]
     assert "wave 1/1 done: 0 ok, 2 failed (web-01, web-02), 4 not started" in timeline
+
+
+def test_notifications_say_how_many_hosts_waited() -> None:
+    stopped = ev.WaveFinished(
+        wave=2,
+        waves=3,
+        succeeded=["web-01"],
+        failed=["web-02", "web-03"],
+        not_started=["web-04", "web-05"],
+        deployment=7,
+    )
+    assert notify.summary(stopped, "prod", "2.0.0") == (
+        "[prod] deployment #7 of 2.0.0: wave 2/3 done, 1 ok, 2 failed (web-02, web-03), "
+        "2 not started"
+    )
+    whole = ev.WaveFinished(wave=1, waves=1, succeeded=["web-01"], failed=[], deployment=7)
+    assert not notify.summary(whole, "prod", "2.0.0").endswith("not started")
