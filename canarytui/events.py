@@ -272,6 +272,7 @@ class FailureQuestion(Event):
     waves: int
     failures: list[HostFailure]
     skippable: int  # how many more hosts may be skipped within max_failures
+    waiting: int = 0  # hosts of the wave not started: it stopped at the first failure
 
 
 @dataclass(frozen=True)

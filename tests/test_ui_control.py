@@ -121,6 +121,39 @@ async def test_hold_and_resume_by_key(fleet: DemoFleet, tmp_path: Path) -> None:
     assert actions(tmp_path / "state", d) == ["deploy", "promote", "hold", "resume"]
 
 
+async def test_failure_dialog_says_the_wave_stopped(fleet: DemoFleet, tmp_path: Path) -> None:
+    """One wave, one host at a time: web-02 fails first, the four others of the wave are
+    never started; the dialog says so, and retry goes on with them."""
+
+    def one_wave(data: dict[str, Any]) -> None:
+        data["ssh"]["max_parallel"] = 1
+        data["promote"]["waves"] = ["100%"]
+
+    env_path = edit_env(asking(fleet, tmp_path), tmp_path / "one-wave.yaml", one_wave)
+    app = make_app(env_path, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await deploy_canary(pilot, app, fleet, "1.1.0")
+        (fleet.sandbox_of("web-02") / BROKEN).write_text("no space left on device\n")
+        await pilot.press("P", "y")
+        await until(pilot, lambda: isinstance(app.screen, FailureScreen), 30, "the dialog")
+        dialog = app.screen
+        assert isinstance(dialog, FailureScreen)
+
+        def text() -> str:
+            return " ".join(str(s.render()) for s in dialog.query("Static"))
+
+        await until(pilot, lambda: "not started" in text(), 10, lambda: f"dialog: {text()}")
+        assert "the wave stopped there: 4 of its hosts were not started" in text()
+        assert {fleet.version_on(h) for h in ("web-03", "web-04", "web-05", "web-06")} == {"1.0.0"}
+        (fleet.sandbox_of("web-02") / BROKEN).unlink()
+        await pilot.press("r")
+        await until(
+            pilot, lambda: engine.phase is ev.Phase.COMPLETE and not engine.busy, 30, "retried"
+        )
+    assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
+
+
 @pytest.mark.parametrize("choice", ["retry", "skip", "rollback", "halt"])
 async def test_failure_dialog_answers(fleet: DemoFleet, tmp_path: Path, choice: str) -> None:
     app = make_app(asking(fleet, tmp_path), tmp_path / "state")

@@ -17,6 +17,7 @@ from conftest import edit_env, engine_for, run_cli
 
 from canarytui import events as ev
 from canarytui.cli.args import EXIT_PROMOTION_FAILED
+from canarytui.cli.rollout import failure_lines
 from canarytui.demo import DemoFleet
 from canarytui.engine import Engine, notify
 
@@ -119,6 +120,9 @@ async def test_with_ask_the_first_failure_stops_the_wave(
     (question,) = [e for e in seen if isinstance(e, ev.FailureQuestion)]
     assert [f.host for f in question.failures] == wave.failed
     assert question.failures[0].step == "check"
+    assert question.waiting == 5
+    said = "\n".join(failure_lines(question, "ask.yaml"))
+    assert "the wave stopped there: 5 of its hosts not started" in said
 
 
 async def test_a_stopped_wave_goes_on_where_it_stopped(

@@ -126,7 +126,8 @@ class Promotion:
                 else ""
             )
             if promote.on_failure == "ask" and state.in_states(reached, FAILED_STATES):
-                return self._ask(index, total, state.in_states(reached, FAILED_STATES), stopped)
+                failed_hosts = state.in_states(reached, FAILED_STATES)
+                return self._ask(index, total, failed_hosts, len(waiting), stopped)
             failures = len(state.in_states(reached, COUNTED_STATES))
             if failures > budget:
                 ctx.bus.notice(
@@ -185,7 +186,9 @@ class Promotion:
             "warning", f"held after wave {index} by {who}: resume (s) or promote when ready"
         )
 
-    def _ask(self, index: int, total: int, failed: list[str], stopped: str) -> ev.Outcome:
+    def _ask(
+        self, index: int, total: int, failed: list[str], waiting: int, stopped: str
+    ) -> ev.Outcome:
         ctx = self.ctx
         d = ctx.state.deployment
         assert d is not None
@@ -209,6 +212,7 @@ class Promotion:
                 waves=total,
                 failures=failures,
                 skippable=self.skippable(),
+                waiting=waiting,
                 deployment=d.id,
             )
         )

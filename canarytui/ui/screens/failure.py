@@ -79,6 +79,11 @@ class FailureScreen(ModalScreen[str]):
                 if self.can_skip
                 else f"skipping them would exceed max_failures ({q.skippable} may be skipped)"
             )
+            if q.waiting:
+                note += (
+                    f"\nthe wave stopped there: {q.waiting} of its hosts were not started; "
+                    "retry or skip goes on with them, roll back leaves them as they are"
+                )
             yield Static(note, id="note", markup=False)
             with Horizontal(id="buttons"):
                 for choice, label, variant in (
