@@ -5,7 +5,7 @@ the hosts and in the journal."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,18 @@ async def test_hold_and_resume_by_key(fleet: DemoFleet, tmp_path: Path) -> None:
     assert actions(tmp_path / "state", d) == ["deploy", "promote", "hold", "resume"]
 
 
+async def fail_web02(pilot: Any, app: CanaryApp, fleet: DemoFleet) -> Callable[[], str]:
+    """The canary deployed, web-02's first step broken, every wave promoted: once the
+    failure dialog is up, a function reading its text."""
+    await deploy_canary(pilot, app, fleet, "1.1.0")
+    (fleet.sandbox_of("web-02") / BROKEN).write_text("no space left on device\n")
+    await pilot.press("P", "y")
+    await until(pilot, lambda: isinstance(app.screen, FailureScreen), 30, "the dialog")
+    dialog = app.screen
+    assert isinstance(dialog, FailureScreen)
+    return lambda: " ".join(str(s.render()) for s in dialog.query("Static"))
+
+
 async def test_failure_dialog_says_the_wave_stopped(fleet: DemoFleet, tmp_path: Path) -> None:
     """One wave, one host at a time: web-02 fails first, the four others of the wave are
     never started; the dialog says so, and retry goes on with them."""
@@ -133,16 +145,7 @@ async def test_failure_dialog_says_the_wave_stopped(fleet: DemoFleet, tmp_path: 
     app = make_app(env_path, tmp_path / "state")
     engine = app.engine
     async with app.run_test(size=SIZE) as pilot:
-        await deploy_canary(pilot, app, fleet, "1.1.0")
-        (fleet.sandbox_of("web-02") / BROKEN).write_text("no space left on device\n")
-        await pilot.press("P", "y")
-        await until(pilot, lambda: isinstance(app.screen, FailureScreen), 30, "the dialog")
-        dialog = app.screen
-        assert isinstance(dialog, FailureScreen)
-
-        def text() -> str:
-            return " ".join(str(s.render()) for s in dialog.query("Static"))
-
+        text = await fail_web02(pilot, app, fleet)
         await until(pilot, lambda: "not started" in text(), 10, lambda: f"dialog: {text()}")
         assert "the wave stopped there: 4 of its hosts were not started" in text()
         assert {fleet.version_on(h) for h in ("web-03", "web-04", "web-05", "web-06")} == {"1.0.0"}
@@ -159,16 +162,7 @@ async def test_failure_dialog_answers(fleet: DemoFleet, tmp_path: Path, choice: 
     app = make_app(asking(fleet, tmp_path), tmp_path / "state")
     engine = app.engine
     async with app.run_test(size=SIZE) as pilot:
-        await deploy_canary(pilot, app, fleet, "1.1.0")
-        (fleet.sandbox_of("web-02") / BROKEN).write_text("no space left on device\n")
-        await pilot.press("P", "y")
-        await until(pilot, lambda: isinstance(app.screen, FailureScreen), 30, "the dialog")
-        dialog = app.screen
-        assert isinstance(dialog, FailureScreen)
-
-        def text() -> str:
-            return " ".join(str(s.render()) for s in dialog.query("Static"))
-
+        text = await fail_web02(pilot, app, fleet)
         # Pushed is not yet composed: under load the dialog's widgets come a frame later.
         await until(pilot, lambda: "preflight" in text(), 10, lambda: f"dialog text: {text()}")
         shown = text()

@@ -120,20 +120,15 @@ class Promotion:
                 )
             )
             state.watched = set()
-            stopped = (
-                f"; the wave stopped there: {len(waiting)} of its hosts not started"
-                if waiting
-                else ""
-            )
-            if promote.on_failure == "ask" and state.in_states(reached, FAILED_STATES):
-                failed_hosts = state.in_states(reached, FAILED_STATES)
-                return self._ask(index, total, failed_hosts, len(waiting), stopped)
+            asked = state.in_states(reached, FAILED_STATES) if promote.on_failure == "ask" else []
+            if asked:
+                return self._ask(index, total, asked, len(waiting))
             failures = len(state.in_states(reached, COUNTED_STATES))
             if failures > budget:
                 ctx.bus.notice(
                     "error",
                     f"{failures} host(s) failed during promotion "
-                    f"(max_failures {budget}): {', '.join(failed)}{stopped}",
+                    f"(max_failures {budget}): {', '.join(failed)}{_stopped(len(waiting))}",
                 )
                 if promote.on_failure == "rollback":
                     return await self.rollback.run(ev.Outcome.PROMOTION_ROLLED_BACK, decided=False)
@@ -186,9 +181,7 @@ class Promotion:
             "warning", f"held after wave {index} by {who}: resume (s) or promote when ready"
         )
 
-    def _ask(
-        self, index: int, total: int, failed: list[str], waiting: int, stopped: str
-    ) -> ev.Outcome:
+    def _ask(self, index: int, total: int, failed: list[str], waiting: int) -> ev.Outcome:
         ctx = self.ctx
         d = ctx.state.deployment
         assert d is not None
@@ -218,8 +211,8 @@ class Promotion:
         )
         ctx.bus.notice(
             "error",
-            f"{', '.join(failed)} failed in wave {index} (on_failure: ask){stopped}: retry, "
-            "skip, roll back or leave it halted",
+            f"{', '.join(failed)} failed in wave {index} (on_failure: ask){_stopped(waiting)}: "
+            "retry, skip, roll back or leave it halted",
         )
         return ev.Outcome.HALTED
 
@@ -250,6 +243,11 @@ class Promotion:
             ctx.bus.notice("error", f"{exc} (the release itself is complete)")
         await self.locks.release(d.token)
         return ev.Outcome.COMPLETE
+
+
+def _stopped(waiting: int) -> str:
+    """What a notice adds when the wave stopped before some of its hosts started."""
+    return f"; the wave stopped there: {waiting} of its hosts not started" if waiting else ""
 
 
 def _duration(seconds: float) -> str:
