@@ -136,12 +136,21 @@ class CallRunner:
         if d is None:
             return
         self.state.watched = set()
-        with contextlib.suppress(Exception):
-            self.bus.notice(
+        if self.state.phase.is_final:
+            # Only its hooks and the release of its locks were left: nothing stays open.
+            said = (
+                "info",
+                f"interrupted while deployment #{d.id} finished ({self.state.phase.value}): "
+                "it is over; its locks are released now",
+            )
+        else:
+            said = (
                 "warning",
                 f"interrupted during {self.state.phase.value}: deployment "
                 f"#{d.id} stays open (promote or roll it back later)",
             )
+        with contextlib.suppress(Exception):
+            self.bus.notice(*said)
         release = asyncio.ensure_future(self.locks.release(d.token))
         with contextlib.suppress(Exception):
             await asyncio.shield(release)

@@ -179,7 +179,16 @@ class CanaryApp(App[int]):
     async def action_quit(self) -> None:
         if self._quitting:
             return
-        if self.engine.busy:
+        if self.engine.busy and self.engine.phase.is_final:
+            # The deployment is over; its hooks and the release of its locks finish first.
+            d = self.engine.deployment
+            what = f"deployment #{d.id}" if d else "the deployment"
+            self.notify(
+                f"{what} is {self.engine.phase.value}: quitting once its hosts' locks are released",
+                title="quit",
+                markup=False,
+            )
+        elif self.engine.busy:
             d = self.engine.deployment
             what = f"deployment #{d.id} of {d.version}" if d else "a deployment"
             self.push_screen(
@@ -202,13 +211,17 @@ class CanaryApp(App[int]):
 
     @work(group="shutdown", exclusive=True, exit_on_error=False, description="shut down")
     async def shut_down(self) -> None:
-        """Stop what runs (the deployment stays open), the monitor, the connections; exit."""
+        """Stop what runs (a running deployment stays open; one that is over releases its
+        locks first), the monitor, the connections; exit."""
         self._quitting = True
         running = [
             w for w in self.workers if w.group in ("rollout", "rollback") and not w.is_finished
         ]
+        # A deployment that is over is left to finish (bounded); one that runs is stopped.
+        finishing = self.engine.busy and self.engine.phase.is_final
         for worker in running:
-            worker.cancel()
+            if not finishing:
+                worker.cancel()
         for worker in running:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 async with asyncio.timeout(SHUTDOWN_TIMEOUT):

@@ -1,0 +1,114 @@
+"""Stopping once a deployment is over: only its ``complete`` hook and the release of its
+locks are left (seconds at a thousand hosts), and nothing may say it stays open.
+
+Demo fleet over real SSH, no canary, one wave; the ``complete`` traffic hook waits (at most
+10 s) for a file the test makes, so the stop always lands while the deployment finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from pathlib import Path
+from typing import Any
+
+from conftest import edit_env
+from test_ui_stories import SIZE, USER, type_version
+from test_ui_support import until
+
+from canarytui import events as ev
+from canarytui.config import load_env
+from canarytui.demo import DemoFleet
+from canarytui.engine import Engine
+from canarytui.engine import locks as lock
+from canarytui.journal import Journal
+from canarytui.ui.app import CanaryApp
+from canarytui.ui.screens.confirm import ConfirmScreen
+
+
+def _slow_complete(demo: DemoFleet, tmp_path: Path, go: Path) -> Path:
+    def edit(data: dict[str, Any]) -> None:
+        data.pop("canary", None)
+        data["promote"] = {"waves": ["100%"], "pause": "0s"}
+        wait = (
+            f"i=0; while [ ! -e {shlex.quote(str(go))} ] && [ $i -lt 200 ]; "
+            "do sleep 0.05; i=$((i+1)); done"
+        )
+        data["traffic"] = {"complete": wait}
+
+    return edit_env(demo.env_path, tmp_path / "slow-complete.yaml", edit)
+
+
+def _locks_freed(demo: DemoFleet, journal: Journal) -> bool:
+    on_hosts = [
+        demo.sandbox_of(n) / ".canarytui" / "lock.demo.shop" / "owner" for n in demo.host_names
+    ]
+    local = lock.read_local(lock.local_lock_path(journal.state_dir, "demo", "shop"))
+    return local is None and not any(p.exists() for p in on_hosts)
+
+
+def _said(journal: Journal, d: int) -> list[dict[str, Any]]:
+    return [e for e in journal.events(d) if e["event"] == "notice"]
+
+
+async def test_stopped_while_finishing_says_it_is_over(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C (a cancelled call) during the ``complete`` hook: the notice says the
+    deployment is over, not that it stays open; its locks are freed on every host."""
+    go = tmp_path / "go"
+    env = load_env(_slow_complete(demo, tmp_path, go))
+    journal = Journal(state_dir)
+    engine = Engine(env, journal, user=USER)
+    try:
+        task = asyncio.ensure_future(engine.deploy("1.1.0"))
+        for _ in range(600):  # the phase, polled (bounded): the hook then waits for `go`
+            if engine.phase is ev.Phase.COMPLETE or task.done():
+                break
+            await asyncio.sleep(0.05)
+        assert engine.phase is ev.Phase.COMPLETE and not task.done()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=20)
+        assert done and task.cancelled()
+    finally:
+        await engine.fleet.close()
+    record = journal.last_deployment("demo", "shop")
+    assert record is not None and not record.is_open and record.outcome == "complete"
+    notices = [n["message"] for n in _said(journal, record.id)]
+    assert not any("stays open" in m for m in notices), notices
+    assert any("it is over; its locks are released now" in m for m in notices), notices
+    assert _locks_freed(demo, journal)
+    assert {demo.version_on(n) for n in demo.host_names} == {"1.1.0"}
+
+
+async def test_quit_once_the_deployment_is_over_does_not_ask(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """``q`` while a complete deployment releases its locks: no "stops it where it is"
+    question (it is over); the app waits for the hook and the release, then exits."""
+    go = tmp_path / "go"
+    env = load_env(_slow_complete(demo, tmp_path, go))
+    journal = Journal(state_dir)
+    app = CanaryApp(env, journal, engine=Engine(env, journal, user=USER))
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: engine.versions.get("web-01") == "1.0.0", 10, "discovery")
+        await pilot.press("d")
+        await type_version(pilot, "1.1.0")
+        await pilot.press("enter", "y")
+        await until(pilot, lambda: engine.phase is ev.Phase.COMPLETE, 30, "complete")
+        assert engine.busy  # the hook waits for `go`
+        assert engine.deployment is not None
+        d = engine.deployment.id
+        await pilot.press("q")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert app.is_running and engine.busy  # left to finish, not stopped
+        go.touch()
+        await until(pilot, lambda: not app.is_running, 20, "app exited")
+    journal = Journal(state_dir)
+    record = journal.deployment(d)
+    assert record is not None and not record.is_open and record.outcome == "complete"
+    assert not [n for n in _said(journal, d) if "interrupted" in n["message"]]
+    hook = [e for e in journal.events(d) if e.get("step") == "traffic.complete"]
+    assert [e["exit_status"] for e in hook] == [0]  # it ran to its end
+    assert _locks_freed(demo, journal)
