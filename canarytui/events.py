@@ -99,6 +99,18 @@ class Event:
 
 
 @dataclass(frozen=True)
+class DeploymentStarting(Event):
+    """Every host of a new deployment is being locked and asked its version (seconds at a
+    thousand hosts); ``DeploymentStarted`` follows, or the call is refused."""
+
+    kind: ClassVar[str] = "starting"
+    journaled: ClassVar[bool] = False  # nothing is decided yet: it may never open
+    version: str
+    hosts: int
+    action: str  # "deploy", or "rollback" (a known-good version put back)
+
+
+@dataclass(frozen=True)
 class DeploymentStarted(Event):
     kind: ClassVar[str] = "deployment_started"
     version: str

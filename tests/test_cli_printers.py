@@ -51,3 +51,15 @@ def test_without_an_event_loop_each_line_goes_out_at_once() -> None:
     printer = HumanPrinter(out)
     printer(ev.PhaseChanged(phase=ev.Phase.CANARY))
     assert out.flushes == 1 and out.flushed == "-- canary\n"
+
+
+def test_a_start_says_how_many_hosts_it_locks() -> None:
+    """The seconds a big fleet's locks take are not silent: one line says what happens."""
+    out = Counted()
+    printer = HumanPrinter(out)
+    printer(ev.DeploymentStarting(version="1.1.0", hosts=1000, action="deploy"))
+    printer(ev.DeploymentStarting(version="1.0.0\x1b[2J", hosts=3, action="rollback"))
+    assert out.flushed.splitlines() == [
+        "deploying 1.1.0: locking 1000 host(s) and reading their versions",
+        "putting back 1.0.0␛: locking 3 host(s) and reading their versions",
+    ]  # a version typed with an escape sequence shows it, never runs it

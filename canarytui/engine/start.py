@@ -34,6 +34,7 @@ async def start_deployment(
     short = shortage(len(plan.hosts), ctx.fleet.open_files)
     if short is not None:
         raise StartRefused(f"{short}; nothing was changed")
+    ctx.bus.emit(ev.DeploymentStarting(version=version, hosts=len(plan.hosts), action=kind))
     token = uuid.uuid4().hex
     # The deployment gets its number first, so every lock can say whose it is; it is
     # discarded again if the locks cannot be had (nothing happened then).

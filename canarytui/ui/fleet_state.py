@@ -1,10 +1,9 @@
 """What the screen shows, kept from engine events: plain Python, no widgets.
 
 The engine owns host states, versions and the phase (``engine.host_states`` ...); this
-keeps what only the UI needs: health history per host, the last step of each host, the
-operator's canary picks, the filter, and the rollout's progress (the analysis with its
-points over the window, the verdict, the outcome). ``apply`` and ``add_samples`` are called
-by the fleet screen's message handlers.
+keeps what only the UI needs, from the fleet screen's handlers (``apply``, ``add_samples``):
+health history per host, the last step of each host, the operator's canary picks, the
+filter, a deployment being started, and the rollout's progress (the analysis, the verdict).
 """
 
 from __future__ import annotations
@@ -127,6 +126,7 @@ class FleetState:
         self.wave: int | None = None
         self.waves = 0
         self.traffic: ev.TrafficShifted | None = None  # what the last traffic hook said
+        self.starting: ev.DeploymentStarting | None = None  # hosts being locked for one
 
     # Queries ----------------------------------------------------------------------
 
@@ -161,6 +161,8 @@ class FleetState:
         return self.env.default_canaries()
 
     def phase_label(self) -> str:
+        if self.starting is not None:
+            return "starting"
         return ev.phase_label(self.engine.phase, self.wave, self.waves)
 
     def versions(self) -> tuple[str | None, str | None]:
@@ -334,7 +336,10 @@ class FleetState:
                     view.health_detail = "healthy after deploy (health gate)"
             case ev.HostUpdate():
                 pass
+            case ev.DeploymentStarting():
+                self.starting = event
             case ev.DeploymentStarted(canaries=canaries):
+                self.starting = None
                 self.analysis_log.reset(event.deployment, event.version)
                 self.finished = None
                 self.traffic = None

@@ -82,6 +82,14 @@ class RolloutProgress(StateText):
         d = state.deployment
         text = Text()
         label = self._style("label")
+        if state.starting is not None:
+            starting = state.starting
+            set_title(self, f"rollout · starting {harmless(starting.version)}")
+            verb = "Putting back" if starting.action == "rollback" else "Deploying"
+            text.append(f"{verb} {harmless(starting.version)}: ")
+            text.append(f"locking {starting.hosts} host(s) and reading what each runs…\n", label)
+            self._put(text)
+            return
         if d is None:
             set_title(self, "rollout")
             text.append("No deployment yet.\n\n", label)
