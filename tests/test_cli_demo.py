@@ -45,6 +45,8 @@ async def test_open_deployment_promoted_by_a_second_process(
     second = await run_cli("promote", env)
     assert second.code == 0, second.err
     assert "complete" in second.out
+    # The seconds its locks take at scale are said (the first process released them).
+    assert "[info] locking 6 host(s) again for deployment #1" in second.out
     assert set(versions(demo).values()) == {"1.1.0"}
     assert locks_on_hosts(demo) == []
 

@@ -11,7 +11,7 @@ from conftest import edit_env, engine_for, wait_for
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
-from canarytui.engine import ActionRefused
+from canarytui.engine import ActionRefused, Engine
 from canarytui.engine.locks import LockHeld
 
 
@@ -121,6 +121,11 @@ async def test_slow_release_caught_by_latency_rule(demo: DemoFleet, state_dir: P
     assert any("p99-latency" in r for r in engine.last_verdict.reasons)
 
 
+def relocked(engine: Engine, d: int) -> list[str]:
+    said = [e["message"] for e in engine.journal.events(d) if e["event"] == "notice"]
+    return [m for m in said if "again for deployment" in m]
+
+
 async def test_open_deployment_then_promote_wave_by_wave(demo: DemoFleet, state_dir: Path) -> None:
     engine = engine_for(demo.env_path, state_dir)
     try:
@@ -143,8 +148,11 @@ async def test_open_deployment_then_promote_wave_by_wave(demo: DemoFleet, state_
         assert record is not None
         actions = [d["action"] for d in engine.journal.decisions(record.id)]
         assert actions == ["deploy", "promote", "promote", "promote"]
+        assert relocked(engine, record.id) == []  # this process held them all along
         # Rolling back a completed deployment takes every host back where it was.
         assert await engine.rollback() is ev.Outcome.ROLLED_BACK
+        # Its locks were released at the end: taken again first, and said so.
+        assert relocked(engine, record.id) == ["locking 6 host(s) again for deployment #1"]
         assert set(versions(demo).values()) == {"1.0.0"}
         with pytest.raises(ActionRefused, match="already"):
             await engine.rollback()

@@ -189,6 +189,9 @@ class LockKeeper:
         short = openfiles.shortage(len(hosts), self.ctx.fleet.open_files)
         if short is not None:  # continued all the same: a rollback is never refused
             self.ctx.bus.notice("warning", f"{short}: hosts past the limit will fail")
+        unheld = len(set(hosts) - self.holding)
+        if unheld:  # another process's, or one that stopped: seconds at a thousand hosts
+            self.ctx.bus.notice("info", f"locking {unheld} host(s) again for deployment #{d.id}")
         # Discovery rides along: a host never reached before tells what it ran first.
         results = await self.take(owner, hosts, discover=True)
         learned = {}
