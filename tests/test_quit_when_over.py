@@ -112,3 +112,71 @@ async def test_quit_once_the_deployment_is_over_does_not_ask(
     hook = [e for e in journal.events(d) if e.get("step") == "traffic.complete"]
     assert [e["exit_status"] for e in hook] == [0]  # it ran to its end
     assert _locks_freed(demo, journal)
+
+
+async def test_a_rollback_of_a_finished_deployment_is_not_finishing(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Rolling a completed deployment back reopens it: while its locks are taken again
+    (a slow host), it is not finishing (``q`` asks), and a stop leaves it open."""
+    go = tmp_path / "go"
+    go.touch()  # the complete hook does not wait here
+    env = load_env(_slow_complete(demo, tmp_path, go))
+    journal = Journal(state_dir)
+    engine = Engine(env, journal, user=USER)
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.COMPLETE
+        assert engine.phase is ev.Phase.COMPLETE and not engine.finishing
+        await demo.set_fault("web-03", "slow")  # its lock answers after 2 s
+        task = asyncio.ensure_future(engine.rollback())
+        d = engine.deployment
+        assert d is not None
+        for _ in range(200):  # reopened, then its locks taken again (bounded)
+            record = journal.deployment(d.id)
+            if record is not None and record.is_open:
+                break
+            await asyncio.sleep(0.02)
+        assert engine.busy and engine.phase is ev.Phase.COMPLETE
+        assert not engine.finishing
+        task.cancel()
+        await asyncio.wait({task}, timeout=20)
+    finally:
+        await engine.fleet.close()
+    record = journal.deployment(d.id)
+    assert record is not None and record.is_open  # stopped mid-rollback: still open
+    notices = [n["message"] for n in _said(journal, d.id)]
+    assert not any("it is over" in m for m in notices), notices
+
+
+async def test_quit_while_the_next_deployment_starts_asks(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """After a complete deployment, ``q`` while the next one locks its hosts asks first
+    (the last phase on record is still "complete"); the question says it is starting."""
+    go = tmp_path / "go"
+    go.touch()
+    env = load_env(_slow_complete(demo, tmp_path, go))
+    journal = Journal(state_dir)
+    app = CanaryApp(env, journal, engine=Engine(env, journal, user=USER))
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: engine.versions.get("web-01") == "1.0.0", 10, "discovery")
+        for version in ("1.1.0", "1.2.0"):
+            if version == "1.2.0":
+                await demo.set_fault("web-03", "slow")  # the next start lasts 2 s
+            await pilot.press("d")
+            await type_version(pilot, version)
+            await pilot.press("enter", "y")
+            if version == "1.1.0":
+                await until(pilot, lambda: not engine.busy, 30, "the first one done")
+                assert engine.phase is ev.Phase.COMPLETE
+        await until(pilot, lambda: app.fleet_screen.state.starting is not None, 5, "starting")
+        assert engine.busy and engine.deployment is None and not engine.finishing
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "is starting" in str(app.screen.message)
+        await pilot.press("n")
+        await until(pilot, lambda: not engine.busy, 30, "the second one done")
+        assert {demo.version_on(n) for n in demo.host_names} == {"1.2.0"}
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, 20, "app exited")

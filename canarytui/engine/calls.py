@@ -48,6 +48,19 @@ class CallRunner:
     def busy(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    @property
+    def finishing(self) -> bool:
+        """The running call's deployment is over (closed in the journal): only its hooks
+        and the release of its locks are left."""
+        return self.busy and self._over()
+
+    def _over(self) -> bool:
+        d = self.state.deployment
+        if d is None or not self.state.phase.is_final:
+            return False  # a deployment starting, or one that runs
+        record = self.ctx.journal.deployment(d.id)  # a rollback of it reopens it first
+        return record is not None and not record.is_open
+
     def emit(self, event: ev.Event) -> None:
         self.bus.emit(event)
 
@@ -136,7 +149,7 @@ class CallRunner:
         if d is None:
             return
         self.state.watched = set()
-        if self.state.phase.is_final:
+        if self._over():
             # Only its hooks and the release of its locks were left: nothing stays open.
             said = (
                 "info",

@@ -179,27 +179,30 @@ class CanaryApp(App[int]):
     async def action_quit(self) -> None:
         if self._quitting:
             return
-        if self.engine.busy and self.engine.phase.is_final:
+        engine = self.engine
+        d = engine.deployment
+        if engine.finishing:
             # The deployment is over; its hooks and the release of its locks finish first.
-            d = self.engine.deployment
-            what = f"deployment #{d.id}" if d else "the deployment"
             self.notify(
-                f"{what} is {self.engine.phase.value}: quitting once its hosts' locks are released",
+                f"deployment #{d.id if d else '?'} is {engine.phase.value}: quitting once its "
+                "hosts' locks are released",
                 title="quit",
                 markup=False,
             )
-        elif self.engine.busy:
-            d = self.engine.deployment
-            what = f"deployment #{d.id} of {d.version}" if d else "a deployment"
+        elif engine.busy:
+            if d is None:
+                what = (
+                    "A deployment is starting (its hosts are being locked). Quitting now "
+                    "stops it before any host is changed."
+                )
+            else:
+                what = (
+                    f"deployment #{d.id} of {d.version} is {engine.phase.value}. Quitting "
+                    "stops it where it is; it stays open in the journal, to promote or roll "
+                    "back from the next start or the CLI."
+                )
             self.push_screen(
-                ConfirmScreen(
-                    "Quit while a deployment runs?",
-                    f"{what} is {self.engine.phase.value}. Quitting stops it "
-                    "where it is; it stays open in the journal, to promote or "
-                    "roll back from the next start or the CLI.",
-                    yes="Quit",
-                    danger=True,
-                ),
+                ConfirmScreen("Quit while a deployment runs?", what, yes="Quit", danger=True),
                 self._quit_answered,
             )
             return
@@ -218,7 +221,7 @@ class CanaryApp(App[int]):
             w for w in self.workers if w.group in ("rollout", "rollback") and not w.is_finished
         ]
         # A deployment that is over is left to finish (bounded); one that runs is stopped.
-        finishing = self.engine.busy and self.engine.phase.is_final
+        finishing = self.engine.finishing
         for worker in running:
             if not finishing:
                 worker.cancel()
