@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import edit_env
-from test_ui_stories import SIZE, USER, type_version
+from test_ui_stories import SIZE, USER, deploy_by_keys, type_version
 from test_ui_support import until
 
 from canarytui import events as ev
@@ -37,6 +37,12 @@ def _slow_complete(demo: DemoFleet, tmp_path: Path, go: Path) -> Path:
         data["traffic"] = {"complete": wait}
 
     return edit_env(demo.env_path, tmp_path / "slow-complete.yaml", edit)
+
+
+def _app(demo: DemoFleet, state_dir: Path, tmp_path: Path, go: Path) -> CanaryApp:
+    env = load_env(_slow_complete(demo, tmp_path, go))
+    journal = Journal(state_dir)
+    return CanaryApp(env, journal, engine=Engine(env, journal, user=USER))
 
 
 def _locks_freed(demo: DemoFleet, journal: Journal) -> bool:
@@ -87,15 +93,10 @@ async def test_quit_once_the_deployment_is_over_does_not_ask(
     """``q`` while a complete deployment releases its locks: no "stops it where it is"
     question (it is over); the app waits for the hook and the release, then exits."""
     go = tmp_path / "go"
-    env = load_env(_slow_complete(demo, tmp_path, go))
-    journal = Journal(state_dir)
-    app = CanaryApp(env, journal, engine=Engine(env, journal, user=USER))
+    app = _app(demo, state_dir, tmp_path, go)
     engine = app.engine
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: engine.versions.get("web-01") == "1.0.0", 10, "discovery")
-        await pilot.press("d")
-        await type_version(pilot, "1.1.0")
-        await pilot.press("enter", "y")
+        await deploy_by_keys(pilot, app, demo, "1.1.0")
         await until(pilot, lambda: engine.phase is ev.Phase.COMPLETE, 30, "complete")
         assert engine.busy  # the hook waits for `go`
         assert engine.deployment is not None
@@ -155,21 +156,16 @@ async def test_quit_while_the_next_deployment_starts_asks(
     (the last phase on record is still "complete"); the question says it is starting."""
     go = tmp_path / "go"
     go.touch()
-    env = load_env(_slow_complete(demo, tmp_path, go))
-    journal = Journal(state_dir)
-    app = CanaryApp(env, journal, engine=Engine(env, journal, user=USER))
+    app = _app(demo, state_dir, tmp_path, go)
     engine = app.engine
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: engine.versions.get("web-01") == "1.0.0", 10, "discovery")
-        for version in ("1.1.0", "1.2.0"):
-            if version == "1.2.0":
-                await demo.set_fault("web-03", "slow")  # the next start lasts 2 s
-            await pilot.press("d")
-            await type_version(pilot, version)
-            await pilot.press("enter", "y")
-            if version == "1.1.0":
-                await until(pilot, lambda: not engine.busy, 30, "the first one done")
-                assert engine.phase is ev.Phase.COMPLETE
+        await deploy_by_keys(pilot, app, demo, "1.1.0")
+        await until(pilot, lambda: not engine.busy, 30, "the first one done")
+        assert engine.phase is ev.Phase.COMPLETE
+        await demo.set_fault("web-03", "slow")  # the next start lasts 2 s
+        await pilot.press("d")
+        await type_version(pilot, "1.2.0")
+        await pilot.press("enter", "y")
         await until(pilot, lambda: app.fleet_screen.state.starting is not None, 5, "starting")
         assert engine.busy and engine.deployment is None and not engine.finishing
         await pilot.press("q")
