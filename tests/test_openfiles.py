@@ -145,6 +145,9 @@ async def test_an_unnamed_local_user_is_a_host_error_not_a_crash(
 
     monkeypatch.setattr(getpass, "getuser", nobody)
     jump.local_user.cache_clear()  # looked up afresh, with no name to find
+    # ~/.ssh/config as read for an earlier test's host on the same address and port (the
+    # OS reuses ports in a long run) would skip the lookup: read afresh too.
+    monkeypatch.setattr(jump, "_READ", {})
     await first_command_fails(demo, SshError, r"cannot tell this machine.s user name.*set USER")
 
 
