@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import edit_env
 from test_ui_stories import SIZE, USER, deploy_by_keys, type_version
 from test_ui_support import until
@@ -21,7 +22,7 @@ from canarytui.config import load_env
 from canarytui.demo import DemoFleet
 from canarytui.engine import Engine
 from canarytui.engine import locks as lock
-from canarytui.journal import Journal
+from canarytui.journal import Journal, JournalError
 from canarytui.ui.app import CanaryApp
 from canarytui.ui.screens.confirm import ConfirmScreen
 
@@ -53,12 +54,16 @@ def _locks_freed(demo: DemoFleet, journal: Journal) -> bool:
     return local is None and not any(p.exists() for p in on_hosts)
 
 
+def _unreadable(d: int) -> None:
+    raise JournalError("journal.db", f"deployment #{d} could not be read", "check the disk")
+
+
 def _said(journal: Journal, d: int) -> list[dict[str, Any]]:
     return [e for e in journal.events(d) if e["event"] == "notice"]
 
 
 async def test_stopped_while_finishing_says_it_is_over(
-    demo: DemoFleet, state_dir: Path, tmp_path: Path
+    demo: DemoFleet, state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C (a cancelled call) during the ``complete`` hook: the notice says the
     deployment is over, not that it stays open; its locks are freed on every host."""
@@ -73,6 +78,10 @@ async def test_stopped_while_finishing_says_it_is_over(
                 break
             await asyncio.sleep(0.05)
         assert engine.phase is ev.Phase.COMPLETE and not task.done()
+        assert engine.finishing
+        with monkeypatch.context() as broken:  # a journal that cannot be read now
+            broken.setattr(journal, "deployment", _unreadable)
+            assert not engine.finishing  # taken as running: a quit asks
         task.cancel()
         done, _ = await asyncio.wait({task}, timeout=20)
         assert done and task.cancelled()

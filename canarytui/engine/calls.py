@@ -58,7 +58,10 @@ class CallRunner:
         d = self.state.deployment
         if d is None or not self.state.phase.is_final:
             return False  # a deployment starting, or one that runs
-        record = self.ctx.journal.deployment(d.id)  # a rollback of it reopens it first
+        try:
+            record = self.ctx.journal.deployment(d.id)  # a rollback of it reopens it first
+        except JournalError:
+            return False  # unknown: taken as running (a quit asks, a stop frees the locks)
         return record is not None and not record.is_open
 
     def emit(self, event: ev.Event) -> None:
