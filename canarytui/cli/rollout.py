@@ -134,10 +134,9 @@ def failure_lines(question: ev.FailureQuestion, env: object) -> list[str]:
         lines.extend(f"      | {line[:200]}" for line in output)
     hosts = ",".join(f.host for f in question.failures)
     if question.waiting:
-        lines.append(
-            f"   the wave stopped there: {question.waiting} of its hosts not started "
-            "(retry or skip goes on with them)"
-        )
+        from canarytui.engine.promotion import wave_stopped  # the engine has run by now
+
+        lines.append(f"   {wave_stopped(question.waiting)} (retry or skip goes on with them)")
     lines.append("   on_failure is ask: go on with one of")
     lines.append(f"      canarytui promote {env} --retry          deploy them again")
     if question.skippable >= len(question.failures):

@@ -128,7 +128,7 @@ class Promotion:
                 ctx.bus.notice(
                     "error",
                     f"{failures} host(s) failed during promotion "
-                    f"(max_failures {budget}): {', '.join(failed)}{_stopped(len(waiting))}",
+                    f"(max_failures {budget}): {', '.join(failed)}{_also(len(waiting))}",
                 )
                 if promote.on_failure == "rollback":
                     return await self.rollback.run(ev.Outcome.PROMOTION_ROLLED_BACK, decided=False)
@@ -211,7 +211,7 @@ class Promotion:
         )
         ctx.bus.notice(
             "error",
-            f"{', '.join(failed)} failed in wave {index} (on_failure: ask){_stopped(waiting)}: "
+            f"{', '.join(failed)} failed in wave {index} (on_failure: ask){_also(waiting)}: "
             "retry, skip, roll back or leave it halted",
         )
         return ev.Outcome.HALTED
@@ -245,9 +245,14 @@ class Promotion:
         return ev.Outcome.COMPLETE
 
 
-def _stopped(waiting: int) -> str:
+def wave_stopped(waiting: int) -> str:
+    """What is said of a wave that stopped before ``waiting`` of its hosts started."""
+    return f"the wave stopped there: {waiting} of its hosts not started"
+
+
+def _also(waiting: int) -> str:
     """What a notice adds when the wave stopped before some of its hosts started."""
-    return f"; the wave stopped there: {waiting} of its hosts not started" if waiting else ""
+    return f"; {wave_stopped(waiting)}" if waiting else ""
 
 
 def _duration(seconds: float) -> str:

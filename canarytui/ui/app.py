@@ -181,11 +181,11 @@ class CanaryApp(App[int]):
             return
         engine = self.engine
         d = engine.deployment
-        if engine.finishing:
+        if d is not None and engine.finishing:
             # The deployment is over; its hooks and the release of its locks finish first.
             self.notify(
-                f"deployment #{d.id if d else '?'} is {engine.phase.value}: quitting once its "
-                "hosts' locks are released",
+                f"deployment #{d.id} is {engine.phase.value}: quitting once its hosts' locks "
+                "are released",
                 title="quit",
                 markup=False,
             )
@@ -221,9 +221,8 @@ class CanaryApp(App[int]):
             w for w in self.workers if w.group in ("rollout", "rollback") and not w.is_finished
         ]
         # A deployment that is over is left to finish (bounded); one that runs is stopped.
-        finishing = self.engine.finishing
-        for worker in running:
-            if not finishing:
+        if not self.engine.finishing:
+            for worker in running:
                 worker.cancel()
         for worker in running:
             with contextlib.suppress(Exception, asyncio.CancelledError):

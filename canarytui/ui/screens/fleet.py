@@ -215,8 +215,8 @@ class FleetScreen(OperatorActions):
         if message.outcome is ev.Outcome.HALTED and question is not None:
             self.ask_failure(question)
         if message.error is not None:
-            self.state.starting = None  # refused before it opened (a deployment that did
-            # open has said so: ``DeploymentStarted``)
+            # Refused before it opened (one that opened has said so: ``DeploymentStarted``).
+            self.state.starting = None
             self._tell(for_refusal(message.action, message.error))
         elif message.outcome is not None:
             d = self.state.deployment
