@@ -121,6 +121,10 @@ async def test_slow_release_caught_by_latency_rule(demo: DemoFleet, state_dir: P
     assert any("p99-latency" in r for r in engine.last_verdict.reasons)
 
 
+def lock_file(demo: DemoFleet, host: str) -> Path:
+    return demo.sandbox_of(host) / ".canarytui" / "lock.demo.shop" / "owner"
+
+
 def relocked(engine: Engine, d: int) -> list[str]:
     said = [e["message"] for e in engine.journal.events(d) if e["event"] == "notice"]
     return [m for m in said if "again for deployment" in m]
@@ -168,6 +172,12 @@ async def test_rollback_during_analysis_stops_it(demo: DemoFleet, state_dir: Pat
         assert await asyncio.wait_for(engine.rollback(), 30) is ev.Outcome.ROLLED_BACK
         assert await asyncio.wait_for(run, 10) is ev.Outcome.ABORTED
         assert set(versions(demo).values()) == {"1.0.0"}
+        # The stopped deployment left its locks to the rollback: nothing says it was
+        # interrupted or stays open, and no host was unlocked and locked again.
+        said = [e["message"] for e in engine.journal.events(1) if e["event"] == "notice"]
+        assert not [m for m in said if "interrupted" in m or "stays open" in m], said
+        assert relocked(engine, 1) == []
+        assert not any(lock_file(demo, h).exists() for h in demo.host_names)
     finally:
         await engine.fleet.close()
 
@@ -192,6 +202,10 @@ async def test_a_rollback_cancelled_as_it_starts_changes_nothing(
         record = engine.journal.open_deployment("demo", "shop")
         assert record is not None  # still open: a later rollback takes it back
         assert "rollback" not in [d["action"] for d in engine.journal.decisions(record.id)]
+        # Stopped as any deployment is: it says so, and its locks are freed.
+        said = [e["message"] for e in engine.journal.events(record.id) if e["event"] == "notice"]
+        assert any("interrupted during analysis" in m for m in said), said
+        assert not any(lock_file(demo, h).exists() for h in demo.host_names)
     finally:
         await engine.fleet.close()
 

@@ -25,6 +25,8 @@ from canarytui.engine import locks as lock
 from canarytui.journal import Journal, JournalError
 from canarytui.ui.app import CanaryApp
 from canarytui.ui.screens.confirm import ConfirmScreen
+from canarytui.ui.widgets.rollout_progress import RolloutProgress
+from canarytui.ui.widgets.status_header import StatusHeader
 
 
 def _slow_complete(demo: DemoFleet, tmp_path: Path, go: Path) -> Path:
@@ -127,8 +129,9 @@ async def test_quit_once_the_deployment_is_over_does_not_ask(
 async def test_a_rollback_of_a_finished_deployment_is_not_finishing(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
-    """Rolling a completed deployment back reopens it: while its locks are taken again
-    (a slow host), it is not finishing (``q`` asks), and a stop leaves it open."""
+    """Rolling a completed deployment back reopens it and says "rolling back" before its
+    locks are taken again (a slow host): it is not finishing (``q`` asks). A stop then
+    says so in the journal and leaves the hosts locked; a later process finishes it."""
     go = tmp_path / "go"
     go.touch()  # the complete hook does not wait here
     env = load_env(_slow_complete(demo, tmp_path, go))
@@ -143,10 +146,11 @@ async def test_a_rollback_of_a_finished_deployment_is_not_finishing(
         assert d is not None
         for _ in range(200):  # reopened, then its locks taken again (bounded)
             record = journal.deployment(d.id)
-            if record is not None and record.is_open:
+            if record is not None and record.is_open and engine.locks.holding:
                 break
             await asyncio.sleep(0.02)
-        assert engine.busy and engine.phase is ev.Phase.COMPLETE
+        assert engine.busy and engine.phase is ev.Phase.ROLLING_BACK
+        assert journal.deployment(d.id).phase == "rolling back"  # type: ignore[union-attr]
         assert not engine.finishing
         task.cancel()
         await asyncio.wait({task}, timeout=20)
@@ -156,6 +160,20 @@ async def test_a_rollback_of_a_finished_deployment_is_not_finishing(
     assert record is not None and record.is_open  # stopped mid-rollback: still open
     notices = [n["message"] for n in _said(journal, d.id)]
     assert not any("it is over" in m for m in notices), notices
+    assert any(
+        f"interrupted while rolling back: deployment #{d.id} stays open and its hosts stay "
+        "locked" in m
+        for m in notices
+    ), notices
+    assert not _locks_freed(demo, journal)  # a fleet half rolled back stays locked
+    await demo.set_fault("web-03", "up")
+    later = Engine(env, Journal(state_dir), user=USER)  # the next process finishes it
+    try:
+        assert await asyncio.wait_for(later.rollback(), 60) is ev.Outcome.ROLLED_BACK
+    finally:
+        await later.fleet.close()
+    assert {demo.version_on(n) for n in demo.host_names} == {"1.0.0"}
+    assert _locks_freed(demo, journal)
 
 
 async def test_quit_while_the_next_deployment_starts_asks(
@@ -185,3 +203,41 @@ async def test_quit_while_the_next_deployment_starts_asks(
         assert {demo.version_on(n) for n in demo.host_names} == {"1.2.0"}
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, 20, "app exited")
+
+
+async def test_quit_during_a_rollback_asks_and_keeps_the_hosts_locked(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """``r`` on a completed deployment: while its locks are taken again (a slow host) the
+    header and the panel say rolling back, not "complete" with its old outcome; ``q``
+    asks, says the hosts stay locked, and the journal says the rollback was stopped."""
+    go = tmp_path / "go"
+    go.touch()
+    app = _app(demo, state_dir, tmp_path, go)
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        progress = app.fleet_screen.query_one(RolloutProgress)
+        header = app.fleet_screen.query_one(StatusHeader)
+        await deploy_by_keys(pilot, app, demo, "1.1.0")
+        await until(pilot, lambda: not engine.busy, 30, "the deployment done")
+        await until(pilot, lambda: "outcome complete" in str(progress.render()), 5, "outcome")
+        await demo.set_fault("web-03", "slow")  # the rollback's re-lock lasts 2 s
+        await pilot.press("r", "y")
+        await until(pilot, lambda: engine.phase is ev.Phase.ROLLING_BACK, 5, "rolling back")
+        await until(pilot, lambda: "phase  rolling back " in str(header.render()), 5, "header")
+        assert "outcome complete" not in str(progress.render())
+        assert "phase rolling back" in str(progress.render())
+        assert engine.deployment is not None
+        d = engine.deployment.id
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "is rolling back" in str(app.screen.message)
+        assert "its hosts stay locked" in str(app.screen.message)
+        await pilot.press("y")
+        await until(pilot, lambda: not app.is_running, 20, "app exited")
+    journal = Journal(state_dir)
+    record = journal.deployment(d)
+    assert record is not None and record.is_open and record.phase == "rolling back"
+    notices = [n["message"] for n in _said(journal, d)]
+    assert any("interrupted while rolling back" in m for m in notices), notices
+    assert lock.read_local(lock.local_lock_path(state_dir, "demo", "shop")) is not None

@@ -2,7 +2,8 @@
 
 A call's work runs in its own task: a bug in it halts the deployment (journaled as an
 internal error, locks kept for a rollback) instead of vanishing; an operator's rollback
-cancels it; Ctrl-C or a UI quit stops it and leaves the deployment open.
+cancels it and goes on with its locks; Ctrl-C or a UI quit stops it and leaves the
+deployment open (its locks freed, except a rollback's).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class CallRunner:
     bus: Bus
     locks: LockKeeper
     _task: asyncio.Task[ev.Outcome] | None
+    # An operator's rollback stopping the running call: "asked", then "kept" once the
+    # stopped call has left its locks to it (freed and taken again, they would leave the
+    # hosts unlocked for the seconds it takes at a thousand hosts).
+    _superseded: str | None = None
 
     @property
     def busy(self) -> bool:
@@ -146,18 +151,54 @@ class CallRunner:
             "its locks: roll it back (or promote) when you have looked",
         )
 
+    async def _stop_for_rollback(self) -> None:
+        """Stop the running call for an operator's rollback, which keeps its locks."""
+        assert self._task is not None
+        running = self.state.deployment
+        self._superseded = "asked"
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                # The rollback was stopped too (Ctrl-C, a quit) before it began: the
+                # stopped call's locks are freed as its own stop frees them.
+                kept, self._superseded = self._superseded == "kept", None
+                if kept:
+                    await self._interrupted()
+                raise
+        except Exception:  # how the stopped work ended is its own caller's to see
+            pass
+        finally:
+            self._superseded = None
+        if running is None or self.state.deployment is None:
+            raise ActionRefused("the deployment was stopped before it changed anything")
+
     async def _interrupted(self) -> None:
-        """Cancelled (Ctrl-C, UI quit): the deployment stays open; the locks are freed."""
+        """Cancelled (Ctrl-C, UI quit): the deployment stays open; the locks are freed,
+        except a rollback's: a fleet half rolled back stays locked until it is finished."""
         d = self.state.deployment
         if d is None:
             return
         self.state.watched = set()
+        if self._superseded == "asked":  # the rollback that stopped it goes on from here
+            self._superseded = "kept"
+            return
+        release = True
         if self._over():
             # Only its hooks and the release of its locks were left: nothing stays open.
             said = (
                 "info",
                 f"interrupted while deployment #{d.id} finished ({self.state.phase.value}): "
                 "it is over; its locks are released now",
+            )
+        elif self.state.phase is ev.Phase.ROLLING_BACK:
+            release = False
+            said = (
+                "warning",
+                f"interrupted while rolling back: deployment #{d.id} stays open and its "
+                "hosts stay locked; roll it back again to finish",
             )
         else:
             said = (
@@ -167,6 +208,7 @@ class CallRunner:
             )
         with contextlib.suppress(Exception):
             self.bus.notice(*said)
-        release = asyncio.ensure_future(self.locks.release(d.token))
-        with contextlib.suppress(Exception):
-            await asyncio.shield(release)
+        if release:
+            task = asyncio.ensure_future(self.locks.release(d.token))
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)

@@ -263,19 +263,7 @@ class Engine(CallRunner):
         if take_over:
             return await self._run(self._take_over())
         if self.busy:
-            assert self._task is not None
-            running = self.state.deployment
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # this rollback was cancelled too (Ctrl-C, a quit): no further
-            except Exception:  # how the stopped work ended is its own caller's to see
-                pass
-            if running is None or self.state.deployment is None:
-                raise ActionRefused("the deployment was stopped before it changed anything")
+            await self._stop_for_rollback()
         await self.finish_stale_locks()
         record = self.open_deployment() or self.journal.last_deployment(self.env.name, self.env.app)
         if record is None:
@@ -288,7 +276,7 @@ class Engine(CallRunner):
                 f"already {record.outcome or record.phase_label}"
             )
         self.state.adopt(record, self.journal)
-        return await self._run(self.rollbacks.run(ev.Outcome.ROLLED_BACK, decided=True))
+        return await self._run(self._roll_back())
 
     async def analyze(
         self, canaries: Sequence[str] | None = None, duration: float | None = None
@@ -328,7 +316,15 @@ class Engine(CallRunner):
 
     async def _take_over(self) -> ev.Outcome:
         await takeover.take_over(self.ctx, self.locks)
-        return await self.rollbacks.run(ev.Outcome.ROLLED_BACK, decided=True)
+        return await self._roll_back()
+
+    async def _roll_back(self) -> ev.Outcome:
+        """The operator's rollback; stopped (Ctrl-C, a quit), it says so and stays open."""
+        try:
+            return await self.rollbacks.run(ev.Outcome.ROLLED_BACK, decided=True)
+        except asyncio.CancelledError:
+            await self._interrupted()
+            raise
 
     def _require_open(self, action: str) -> DeploymentRecord:
         record = self.open_deployment()

@@ -27,8 +27,12 @@ class Rollback:
             ctx.bus.decision("rollback", f"from {state.phase.value}")
             if not d.is_open:
                 ctx.journal.reopen(d.id)
+            # Said before the locks are taken again (seconds at a thousand hosts): the
+            # deployment is rolling back from the decision on, not "complete".
+            ctx.bus.phase(ev.Phase.ROLLING_BACK)
             await self.locks.ensure()
-        ctx.bus.phase(ev.Phase.ROLLING_BACK)
+        else:
+            ctx.bus.phase(ev.Phase.ROLLING_BACK)
         order = d.canaries + [h for wave in d.plan for h in wave]
         try:
             # Users go back to the stable release first; a rollback is never blocked.

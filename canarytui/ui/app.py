@@ -22,6 +22,7 @@ from textual.binding import Binding
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from canarytui import events as ev
 from canarytui.config import Environment, load_env
 from canarytui.engine import Engine
 from canarytui.journal import Journal
@@ -194,6 +195,12 @@ class CanaryApp(App[int]):
                 what = (
                     "A deployment is starting (its hosts are being locked). Quitting now "
                     "stops it before any host is changed."
+                )
+            elif engine.phase is ev.Phase.ROLLING_BACK:
+                what = (
+                    f"deployment #{d.id} of {d.version} is rolling back. Quitting stops "
+                    "the rollback where it is; the deployment stays open and its hosts stay "
+                    "locked, to roll back again from the next start or the CLI."
                 )
             else:
                 what = (

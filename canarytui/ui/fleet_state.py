@@ -177,8 +177,7 @@ class FleetState:
         return stable, candidate
 
     def host_state(self, name: str) -> ev.HostState:
-        """The engine's state, except that hosts a finished deployment never reached
-        (left pending) are shown at rest again."""
+        """The engine's state; hosts a finished deployment never reached are at rest."""
         state = self.engine.host_states.get(name, ev.HostState.UNKNOWN)
         if state is ev.HostState.PENDING and not self.active:
             return ev.HostState.IDLE
@@ -346,9 +345,10 @@ class FleetState:
                 self.wave = None
                 self.waves = len(event.waves)
                 self.picked = list(canaries)
-            case ev.PhaseChanged(wave=wave, waves=waves):
-                self.wave = wave
-                self.waves = waves
+            case ev.PhaseChanged(phase=phase, wave=wave, waves=waves):
+                self.wave, self.waves = wave, waves
+                if not phase.is_final:  # a finished deployment rolled back is open again
+                    self.finished = None
             case ev.StepResult():
                 view = self.hosts.get(event.host)
                 if view is not None:
