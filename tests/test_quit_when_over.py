@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import edit_env
+from conftest import edit_env, run_cli
 from test_ui_stories import SIZE, USER, deploy_by_keys, type_version
 from test_ui_support import until
 
@@ -134,7 +134,8 @@ async def test_a_rollback_of_a_finished_deployment_is_not_finishing(
     says so in the journal and leaves the hosts locked; a later process finishes it."""
     go = tmp_path / "go"
     go.touch()  # the complete hook does not wait here
-    env = load_env(_slow_complete(demo, tmp_path, go))
+    env_path = _slow_complete(demo, tmp_path, go)
+    env = load_env(env_path)
     journal = Journal(state_dir)
     engine = Engine(env, journal, user=USER)
     try:
@@ -166,6 +167,12 @@ async def test_a_rollback_of_a_finished_deployment_is_not_finishing(
         for m in notices
     ), notices
     assert not _locks_freed(demo, journal)  # a fleet half rolled back stays locked
+    # Reopened, it is no longer "complete" anywhere: history says it is open.
+    assert record.outcome is None and record.summary is None
+    shown = await run_cli("history", str(env_path), state_dir=state_dir)
+    assert shown.code == 0, shown.err
+    line = next(x for x in shown.out.splitlines() if x.strip().startswith("1 "))
+    assert "open: rolling back" in line and "complete" not in line, shown.out
     await demo.set_fault("web-03", "up")
     later = Engine(env, Journal(state_dir), user=USER)  # the next process finishes it
     try:

@@ -285,8 +285,12 @@ class Journal:
             db.execute("DELETE FROM deployments WHERE id = ?", (deployment,))
 
     def reopen(self, deployment: int) -> None:
-        """A finished deployment being rolled back is open again until that ends."""
+        """A finished deployment being rolled back is open again until that ends: its
+        outcome and summary are gone (history and status say "open: rolling back", and
+        it no longer counts as the release that completed) until the rollback's own."""
         with self._tx(f"could not reopen deployment #{deployment} for its rollback") as db:
             db.execute(
-                "UPDATE deployments SET is_open = 1, finished_at = NULL WHERE id = ?", (deployment,)
+                "UPDATE deployments SET is_open = 1, finished_at = NULL, outcome = NULL,"
+                " summary = NULL WHERE id = ?",
+                (deployment,),
             )
