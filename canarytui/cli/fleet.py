@@ -32,6 +32,7 @@ def check(args: argparse.Namespace) -> int:
         engine = Engine(env, journal)
         fleet = engine.fleet
         try:
+            runner.asking(len(env.hosts), "connecting to")
             versions = await engine.discover()
             reachable = [
                 h for h in env.host_names if engine.host_states[h] is not ev.HostState.UNREACHABLE
@@ -96,6 +97,7 @@ def status(args: argparse.Namespace) -> int:
             finished = await engine.finish_stale_locks()
             if finished is not None:
                 print(f"released the locks deployment #{finished} left when it ended")
+            runner.asking(len(env.hosts), "reading the lock and version of")
             found = await engine.inspect_locks()
             record = engine.open_deployment()
         finally:
@@ -186,6 +188,7 @@ def unlock(args: argparse.Namespace) -> int:
         fleet = engine.fleet
         broken = 0
         try:
+            runner.asking(len(env.hosts), "reading the lock of")
             found = await takeover.inspect(engine.ctx)
             targets = []
             for name, held in found.items():

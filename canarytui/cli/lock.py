@@ -45,6 +45,7 @@ def lock(args: argparse.Namespace) -> int:
         engine = Engine(env, journal)
         try:
             await engine.finish_stale_locks()
+            runner.asking(len(env.hosts), "locking")
             return await hold(engine.ctx, reason)
         finally:
             await engine.fleet.close()

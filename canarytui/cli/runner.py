@@ -40,6 +40,15 @@ def deployment_by_id(journal: Any, env: Environment, given: str, command: str) -
     return None
 
 
+def asking(hosts: int, what: str) -> None:
+    """Before a command waits on every host (seconds at a thousand hosts) with nothing to
+    print yet: one line on stderr saying what it asks of how many, on a terminal only
+    (a script reading stdout or stderr gets nothing more)."""
+    err = sys.stderr
+    if err is not None and err.isatty():
+        print(f"canarytui: {what} {hosts} host(s)…", file=err, flush=True)
+
+
 def journal(args: argparse.Namespace) -> Any:
     """The journal in `--state-dir` (or the default state dir); imported only when needed."""
     from canarytui.journal import Journal
