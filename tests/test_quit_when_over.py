@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from conftest import edit_env, run_cli
 from test_ui_stories import SIZE, USER, deploy_by_keys, type_version
-from test_ui_support import until
+from test_ui_support import record_notifications, until
 
 from canarytui import events as ev
 from canarytui.config import load_env
 from canarytui.demo import DemoFleet
-from canarytui.engine import Engine
+from canarytui.engine import ActionRefused, Engine
 from canarytui.engine import locks as lock
 from canarytui.journal import Journal, JournalError
 from canarytui.ui.app import CanaryApp
@@ -176,6 +176,8 @@ async def test_a_rollback_of_a_finished_deployment_is_not_finishing(
     await demo.set_fault("web-03", "up")
     later = Engine(env, Journal(state_dir), user=USER)  # the next process finishes it
     try:
+        with pytest.raises(ActionRefused, match=r"its rollback was stopped\): roll it back again"):
+            await later.promote()
         assert await asyncio.wait_for(later.rollback(), 60) is ev.Outcome.ROLLED_BACK
     finally:
         await later.fleet.close()
@@ -248,3 +250,21 @@ async def test_quit_during_a_rollback_asks_and_keeps_the_hosts_locked(
     notices = [n["message"] for n in _said(journal, d)]
     assert any("interrupted while rolling back" in m for m in notices), notices
     assert lock.read_local(lock.local_lock_path(state_dir, "demo", "shop")) is not None
+    # The next start says what is left to do, and r finishes it.
+    await demo.set_fault("web-03", "up")
+    again = _app(demo, state_dir, tmp_path, go)
+    texts = record_notifications(again)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert any(
+            f"deployment #{d} of 1.1.0 is open (rolling back): its rollback was stopped: "
+            "r rolls back again to finish it" in t
+            for t in texts
+        ), texts
+        await pilot.press("r", "y")
+        await until(pilot, lambda: again.engine.phase is ev.Phase.ROLLED_BACK, 30, "finished")
+        await until(pilot, lambda: not again.engine.busy, 10, "locks released")
+        await pilot.press("q")
+        await until(pilot, lambda: not again.is_running, 20, "app exited")
+    assert {demo.version_on(n) for n in demo.host_names} == {"1.0.0"}
+    assert _locks_freed(demo, Journal(state_dir))

@@ -166,6 +166,11 @@ class Engine(CallRunner):
         await self.finish_stale_locks()
         record = self._require_open("promote")
         phase = ev.Phase(record.phase)
+        if phase is ev.Phase.ROLLING_BACK:
+            raise ActionRefused(
+                f"deployment #{record.id} is rolling back (its rollback was stopped): "
+                "roll it back again to finish it"
+            )
         if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
             raise ActionRefused(
                 f"deployment #{record.id} is {record.phase_label}: there is nothing to promote "

@@ -113,9 +113,15 @@ class FleetScreen(OperatorActions):
         record = self.engine.load_open()
         if record is not None:
             self.state.load_from_journal(record)
+            phase = ev.Phase(record.phase)
+            keys = "p promotes, r rolls back"
+            if phase is ev.Phase.ROLLING_BACK:
+                keys = "its rollback was stopped: r rolls back again to finish it"
+            elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
+                keys = "the canary has no verdict: r rolls back"
             self.notify(
                 f"deployment #{record.id} of {record.version} is open "
-                f"({record.phase_label}): p promotes, r rolls back",
+                f"({record.phase_label}): {keys}",
                 title="open deployment",
                 severity="warning",
                 timeout=15,
