@@ -340,6 +340,22 @@ async def test_logs_are_sanitised_bounded_and_follow_the_focused_host(tmp_path: 
 # Open deployments and history ---------------------------------------------------------
 
 
+async def test_an_open_deployment_without_a_verdict_is_offered_only_a_rollback(
+    tmp_path: Path,
+) -> None:
+    first = Script(tmp_path)
+    first.start("1.1.0", ["web-01"])
+    first.phase(ev.Phase.ANALYSIS)  # killed during the analysis: promote is refused
+    script = Script(tmp_path)
+    texts = record_notifications(script.app)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        said = [t for t in texts if "deployment #1 of 1.1.0 is open (analysis)" in t]
+        assert said == [
+            "deployment #1 of 1.1.0 is open (analysis): the canary has no verdict: r rolls back"
+        ], texts
+
+
 async def test_open_deployment_is_offered_on_start(tmp_path: Path) -> None:
     first = Script(tmp_path)
     first.canary_passed("1.1.0", ["web-01"])  # as a killed run or the CLI left it
