@@ -82,8 +82,10 @@ async def run_cli(
     timeout: float = 60.0,
     state_dir: Path | None = None,
     started: Callable[[asyncio.subprocess.Process], Any] | None = None,
+    stderr: int = asyncio.subprocess.PIPE,
 ) -> CliResult:
-    """Run ``python -m canarytui ARGS`` as a separate process (a second operator)."""
+    """Run ``python -m canarytui ARGS`` as a separate process (a second operator).
+    ``stderr``: where its stderr goes instead of ``err`` (a terminal's descriptor)."""
     env = dict(os.environ)
     if state_dir is not None:
         env["CANARYTUI_STATE_DIR"] = str(state_dir)
@@ -95,7 +97,7 @@ async def run_cli(
         cwd=REPO,
         env=env,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=stderr,
     )
     if started is not None:
         await started(proc)
@@ -106,7 +108,7 @@ async def run_cli(
         await proc.wait()
         raise
     assert proc.returncode is not None
-    return CliResult(proc.returncode, out.decode(), err.decode())
+    return CliResult(proc.returncode, out.decode(), err.decode() if err else "")
 
 
 async def wait_for(

@@ -6,13 +6,12 @@ terminal (what an operator's shell gives it), or on a pipe (a script)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pty
-import sys
+from functools import partial
 from pathlib import Path
 
-from conftest import REPO, run_cli
+from conftest import run_cli
 
 from canarytui.demo import DemoFleet
 
@@ -20,22 +19,9 @@ from canarytui.demo import DemoFleet
 async def _with_terminal_stderr(*args: str, state_dir: Path) -> tuple[int, str, str]:
     """``python -m canarytui ARGS``: stdout on a pipe, stderr on a pseudo-terminal."""
     master, slave = pty.openpty()
-    env = {**os.environ, "CANARYTUI_STATE_DIR": str(state_dir)}
     try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "canarytui",
-            *args,
-            cwd=REPO,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=slave,
-        )
-        os.close(slave)
-        slave = -1
-        out, _ = await asyncio.wait_for(proc.communicate(), 60)
-        assert proc.returncode is not None
+        started = partial(_close_in_parent, slave)
+        done = await run_cli(*args, state_dir=state_dir, stderr=slave, started=started)
         seen = b""
         while True:  # the terminal's side; the child has exited, so this ends
             try:
@@ -45,11 +31,13 @@ async def _with_terminal_stderr(*args: str, state_dir: Path) -> tuple[int, str, 
             if not chunk:
                 break
             seen += chunk
-        return proc.returncode, out.decode(), seen.decode()
+        return done.code, done.out, seen.decode()
     finally:
-        if slave >= 0:
-            os.close(slave)
         os.close(master)
+
+
+async def _close_in_parent(fd: int, _proc: object) -> None:
+    os.close(fd)  # the child has its copy: the terminal ends when the child does
 
 
 async def test_status_and_check_say_what_they_ask_on_a_terminal(
