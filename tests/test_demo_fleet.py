@@ -6,10 +6,12 @@ import asyncio
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -434,3 +436,52 @@ async def test_serve_main_in_a_subprocess(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert not env_path.parent.exists()
     assert all(refuses(port) for port in ports)
     assert await asyncio.to_thread(ctl_main, "web-02", "up") == 1
+
+
+def test_the_demo_ui_leaves_no_journal_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``canarytui demo`` without --state-dir keeps its journal in a folder of its own,
+    removed when the app exits (its fleet's folder is removed too)."""
+    from canarytui.journal import Journal
+    from canarytui.ui import app as ui_app
+
+    used: list[Path] = []
+
+    def the_app(env: object, state_dir: str, theme: str | None) -> int:
+        journal = Journal(state_dir)  # as the app writes it
+        journal.close()
+        used.append(Path(state_dir))
+        assert (used[-1] / "journal.sqlite3").is_file()
+        return 0
+
+    monkeypatch.setattr(ui_app, "run_app", the_app)
+    assert ui_app.run_demo(hosts=2) == 0
+    assert len(used) == 1 and used[0].name.startswith("canarytui-demo-state-")
+    assert not used[0].exists()
+    kept = Path(tempfile.mkdtemp(prefix="given-"))
+    try:
+        assert ui_app.run_demo(hosts=2, state_dir=kept) == 0
+        assert used[1] == kept and (kept / "journal.sqlite3").is_file()  # the operator's
+    finally:
+        shutil.rmtree(kept)
+
+
+def test_the_headless_demo_story_leaves_no_journal_behind() -> None:
+    """The story without the UI (``demo_story``): its own journal folder is removed with
+    its fleet, even when the story stops early (here: its first deployment raises)."""
+    code = (
+        "import argparse, sys\n"
+        "from canarytui.cli.demo import demo_story\n"
+        "from canarytui.engine import Engine\n"
+        "async def deploy(self, *args, **kwargs):\n"
+        "    print('STATE', self.journal.state_dir, flush=True)\n"
+        "    raise RuntimeError('stopped here')\n"
+        "Engine.deploy = deploy\n"
+        "sys.exit(demo_story(argparse.Namespace(hosts=2, state_dir=None)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "stopped here" in done.stderr, done.stderr
+    state = Path(next(x for x in done.stdout.splitlines() if x.startswith("STATE "))[6:])
+    assert state.name.startswith("canarytui-demo-state-")
+    assert not state.exists()

@@ -45,6 +45,7 @@ def demo_ui(args: argparse.Namespace) -> int:
 
 def demo_story(args: argparse.Namespace) -> int:
     """Headless demo: the good release promoted, then the bad one caught."""
+    import contextlib
     import tempfile
 
     from canarytui.cli.printers import HumanPrinter
@@ -58,19 +59,26 @@ def demo_story(args: argparse.Namespace) -> int:
     async def go() -> int:
         async with DemoFleet(hosts=args.hosts, client=True) as fleet:
             env = load_env(fleet.env_path)
-            # Made once the fleet is up: a fleet refused leaves nothing behind.
-            journal = Journal(args.state_dir or tempfile.mkdtemp(prefix="canarytui-demo-state-"))
-            printer = HumanPrinter(sys.stdout)
-            for version in ("1.1.0", "1.3.0-bad"):
-                print(f"\n##### deploying {version}")
-                engine = Engine(env, journal)
-                engine.subscribe(printer)
-                try:
-                    outcome = await engine.deploy(version, auto_promote=True)
-                finally:
-                    await engine.fleet.close()
-                print(summary_text(engine, outcome))
-            journal.close()
+            # Made once the fleet is up (a fleet refused leaves nothing behind); the demo's
+            # own journal goes with its fleet.
+            with contextlib.ExitStack() as stack:
+                state = args.state_dir or stack.enter_context(
+                    tempfile.TemporaryDirectory(
+                        prefix="canarytui-demo-state-", ignore_cleanup_errors=True
+                    )
+                )
+                journal = Journal(state)
+                printer = HumanPrinter(sys.stdout)
+                for version in ("1.1.0", "1.3.0-bad"):
+                    print(f"\n##### deploying {version}")
+                    engine = Engine(env, journal)
+                    engine.subscribe(printer)
+                    try:
+                        outcome = await engine.deploy(version, auto_promote=True)
+                    finally:
+                        await engine.fleet.close()
+                    print(summary_text(engine, outcome))
+                journal.close()
         return EXIT_OK
 
     try:

@@ -317,7 +317,12 @@ def run_demo(hosts: int = 12, state_dir: str | Path | None = None, theme: str | 
             )
             return 1
         env = load_env(demo.fleet.env_path)
-        state = state_dir or tempfile.mkdtemp(prefix="canarytui-demo-state-")
-        return run_app(env, state_dir=state, theme=theme)
+        if state_dir is not None:
+            return run_app(env, state_dir=state_dir, theme=theme)
+        # The demo's own journal goes when the app exits, as its fleet's folder does.
+        with tempfile.TemporaryDirectory(
+            prefix="canarytui-demo-state-", ignore_cleanup_errors=True
+        ) as state:
+            return run_app(env, state_dir=state, theme=theme)
     finally:
         demo.stop()
