@@ -100,14 +100,17 @@ class Event:
 
 @dataclass(frozen=True)
 class DeploymentStarting(Event):
-    """Every host of a new deployment is being locked and asked its version (seconds at a
-    thousand hosts); ``DeploymentStarted`` follows, or the call is refused."""
+    """A new deployment's hosts being locked and asked their versions; then Started, or refused."""
 
     kind: ClassVar[str] = "starting"
     journaled: ClassVar[bool] = False  # nothing is decided yet: it may never open
     version: str
     hosts: int
     action: str  # "deploy", or "rollback" (a known-good version put back)
+
+    @property
+    def doing(self) -> str:
+        return "putting back" if self.action == "rollback" else "deploying"
 
 
 @dataclass(frozen=True)
@@ -334,8 +337,7 @@ class DeploymentFinished(Event):
 
 
 def _plain(value: Any) -> Any:
-    """``dataclasses.asdict`` without its deep copies: events hold plain values, lists,
-    dicts and dataclasses; each is rebuilt as it is, the leaves shared."""
+    """``dataclasses.asdict`` without its deep copies: containers rebuilt, leaves shared."""
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, list | tuple):

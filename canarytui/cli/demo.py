@@ -45,13 +45,10 @@ def demo_ui(args: argparse.Namespace) -> int:
 
 def demo_story(args: argparse.Namespace) -> int:
     """Headless demo: the good release promoted, then the bad one caught."""
-    import contextlib
-    import tempfile
-
     from canarytui.cli.printers import HumanPrinter
     from canarytui.cli.rollout import summary_text
     from canarytui.config import load_env
-    from canarytui.demo import DemoFleet
+    from canarytui.demo import DemoFleet, journal_folder
     from canarytui.demo.limits import DemoFleetRefused
     from canarytui.engine import Engine
     from canarytui.journal import Journal
@@ -59,14 +56,8 @@ def demo_story(args: argparse.Namespace) -> int:
     async def go() -> int:
         async with DemoFleet(hosts=args.hosts, client=True) as fleet:
             env = load_env(fleet.env_path)
-            # Made once the fleet is up (a fleet refused leaves nothing behind); the demo's
-            # own journal goes with its fleet.
-            with contextlib.ExitStack() as stack:
-                state = args.state_dir or stack.enter_context(
-                    tempfile.TemporaryDirectory(
-                        prefix="canarytui-demo-state-", ignore_cleanup_errors=True
-                    )
-                )
+            # Made once the fleet is up: a fleet refused leaves nothing behind.
+            with journal_folder(args.state_dir) as state:
                 journal = Journal(state)
                 printer = HumanPrinter(sys.stdout)
                 for version in ("1.1.0", "1.3.0-bad"):

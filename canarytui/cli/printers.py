@@ -67,9 +67,10 @@ class HumanPrinter(_Lines):
 
     def __call__(self, event: ev.Event) -> None:
         match event:
-            case ev.DeploymentStarting(version=v, hosts=n, action=a):
-                verb = "putting back" if a == "rollback" else "deploying"
-                self._say(_plain(f"{verb} {v}: locking {n} host(s) and reading their versions"))
+            case ev.DeploymentStarting(version=v, hosts=n):
+                self._say(
+                    _plain(f"{event.doing} {v}: locking {n} host(s) and reading their versions")
+                )
             case ev.DeploymentStarted(version=v, canaries=c, waves=w):
                 sizes = ", ".join(str(len(x)) for x in w) or "none"
                 self._say(

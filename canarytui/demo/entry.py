@@ -8,14 +8,29 @@ import inspect
 import os
 import signal
 import sys
+import tempfile
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from canarytui.demo.fleet import DemoFleet
 
 ReadyCallback = Callable[["DemoFleet"], Awaitable[None] | None]
+
+
+@contextlib.contextmanager
+def journal_folder(given: str | Path | None) -> Iterator[str]:
+    """Where a demo keeps its journal: the folder given (the operator's, kept), else one
+    of its own, removed when the demo ends as its fleet's folder is."""
+    if given:
+        yield str(given)
+        return
+    with tempfile.TemporaryDirectory(
+        prefix="canarytui-demo-state-", ignore_cleanup_errors=True
+    ) as own:
+        yield own
 
 
 async def serve(

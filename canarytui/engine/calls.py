@@ -163,9 +163,9 @@ class CallRunner:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 # The rollback was stopped too (Ctrl-C, a quit) before it began: the
-                # stopped call's locks are freed as its own stop frees them.
-                kept, self._superseded = self._superseded == "kept", None
-                if kept:
+                # stopped call's locks are freed as its own stop frees them (by the call
+                # itself if it has not stopped yet: the flag is reset below).
+                if self._superseded == "kept":
                     await self._interrupted()
                 raise
         except Exception:  # how the stopped work ended is its own caller's to see

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import tempfile
 import threading
 from collections.abc import Iterable
 from functools import partial
@@ -307,6 +306,8 @@ def run_demo(hosts: int = 12, state_dir: str | Path | None = None, theme: str | 
     """Start the demo fleet (its own thread), open the UI on it, stop it on exit."""
     import sys
 
+    from canarytui.demo import journal_folder
+
     demo = _DemoThread(hosts)
     demo.start()
     try:
@@ -317,12 +318,7 @@ def run_demo(hosts: int = 12, state_dir: str | Path | None = None, theme: str | 
             )
             return 1
         env = load_env(demo.fleet.env_path)
-        if state_dir is not None:
-            return run_app(env, state_dir=state_dir, theme=theme)
-        # The demo's own journal goes when the app exits, as its fleet's folder does.
-        with tempfile.TemporaryDirectory(
-            prefix="canarytui-demo-state-", ignore_cleanup_errors=True
-        ) as state:
+        with journal_folder(state_dir) as state:
             return run_app(env, state_dir=state, theme=theme)
     finally:
         demo.stop()

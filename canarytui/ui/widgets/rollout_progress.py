@@ -85,8 +85,7 @@ class RolloutProgress(StateText):
         if state.starting is not None:
             starting = state.starting
             set_title(self, f"rollout · starting {harmless(starting.version)}")
-            verb = "Putting back" if starting.action == "rollback" else "Deploying"
-            text.append(f"{verb} {harmless(starting.version)}: ")
+            text.append(f"{starting.doing.capitalize()} {harmless(starting.version)}: ")
             text.append(f"locking {starting.hosts} host(s) and reading what each runs…\n", label)
             self._put(text)
             return
