@@ -20,7 +20,7 @@ from canarytui.config import Environment, render
 from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
 from canarytui.engine.supervise import each_host
-from canarytui.ssh import Script, SshError
+from canarytui.ssh import OwnScript, Script, SshError
 
 # States in which this deployment has not changed the host yet.
 UNTOUCHED_STATES = {ev.HostState.UNKNOWN, ev.HostState.PENDING, ev.HostState.UNREACHABLE}
@@ -31,6 +31,15 @@ LockResults = dict[str, str | SshError | None]
 
 class UnreadableReply(SshError):
     """A host answered a lock command with something that is not a lock reply."""
+
+
+class LockRefused(Exception):
+    """A host's lock check (``LockKeeper.check``) failed: nothing of its steps ran.
+    ``taken``: another machine rolled the deployment back (the host is left as it is)."""
+
+    def __init__(self, why: str, taken: bool = False) -> None:
+        super().__init__(why)
+        self.taken = taken
 
 
 class TakenOver(Exception):
@@ -72,6 +81,12 @@ class LockKeeper:
         self.shells: dict[str, Script] = {}
         # After a take-over, the note the release leaves on the hosts for the first machine.
         self.takeover_note: dict[str, Any] | None = None
+        # Hosts held since before the operator's last decision and not locked again for it:
+        # the next script each runs takes its lock again first (``check``), in the same
+        # round trip, rather than every host being locked again before any is changed.
+        self.unchecked: set[str] = set()
+        # The note a host's check found: another machine rolled the deployment back.
+        self.taken: dict[str, Any] | None = None
 
     def owner(self, token: str, deployment: int, version: str) -> locks.Owner:
         return locks.Owner(
@@ -125,6 +140,7 @@ class LockKeeper:
             reply = lockscripts.parse_reply(result.stdout)
             if reply.has("LOCKED"):
                 self.holding.add(name)
+                self.unchecked.discard(name)
                 results[name] = reported_version(env, reply.sections.get("PREVIOUS"))
                 return
             if reply.has("TAKEN"):
@@ -169,6 +185,7 @@ class LockKeeper:
         env = self.ctx.env
         hosts = sorted(self.holding)
         self.holding.clear()
+        self.unchecked.clear()
         note, self.takeover_note = self.takeover_note, None
         command = lockscripts.release_command(env.app, env.name, token, note)
 
@@ -180,7 +197,10 @@ class LockKeeper:
         locks.release_local(self.local_path(), token)
 
     async def ensure(self) -> None:
-        """Continue a deployment: take over its locks (ours by token) on every host."""
+        """Continue a deployment (an operator's promote or rollback): take over its locks
+        (ours by token) on the hosts this process does not hold, before any is changed; the
+        ones it holds are checked in their next script (``check``), a round trip saved on
+        each. A take-over found there is in ``taken`` (the caller raises ``TakenOver``)."""
         state = self.ctx.state
         d = state.deployment
         assert d is not None
@@ -189,11 +209,15 @@ class LockKeeper:
         short = openfiles.shortage(len(hosts), self.ctx.fleet.open_files)
         if short is not None:  # continued all the same: a rollback is never refused
             self.ctx.bus.notice("warning", f"{short}: hosts past the limit will fail")
-        unheld = len(set(hosts) - self.holding)
-        if unheld:  # another process's, or one that stopped: seconds at a thousand hosts
-            self.ctx.bus.notice("info", f"locking {unheld} host(s) again for deployment #{d.id}")
+        self.unchecked = {h for h in hosts if h in self.holding}
+        self.taken = None
+        unheld = [h for h in hosts if h not in self.unchecked]
+        if not unheld:
+            return
+        # Seconds at a thousand hosts.
+        self.ctx.bus.notice("info", f"locking {len(unheld)} host(s) again for deployment #{d.id}")
         # Discovery rides along: a host never reached before tells what it ran first.
-        results = await self.take(owner, hosts, discover=True)
+        results = await self.take(owner, unheld, discover=True)
         learned = {}
         for name, result in results.items():
             if isinstance(result, SshError):
@@ -206,6 +230,44 @@ class LockKeeper:
                 learned[name] = state.previous[name] = result
         if learned:
             self.ctx.journal.set_previous_many(d.id, learned)
+
+    def check(self, name: str) -> OwnScript | None:
+        """What a host's next script runs first if its lock is unchecked (``ensure``): the
+        lock taken again, which fails the script unless it is the deployment's."""
+        d = self.ctx.state.deployment
+        if name not in self.unchecked or d is None:
+            return None
+        owner = self.owner(d.token, d.id, d.version)
+        return lockscripts.acquire_command(self.ctx.env.app, self.ctx.env.name, owner)
+
+    def checked(self, name: str, stdout: str) -> LockRefused | None:
+        """A host's check replied: None if the lock is the deployment's, else why the host
+        must be left as it is (a take-over's note is kept in ``taken``)."""
+        reply = lockscripts.parse_reply(stdout)
+        if reply.has("LOCKED"):
+            self.unchecked.discard(name)
+            return None
+        if reply.has("TAKEN"):
+            self.taken = self.taken or reply.owner("TAKEN")
+            return LockRefused("left as it is: another machine rolled it back", taken=True)
+        if reply.has("HELD"):
+            self.unchecked.discard(name)
+            self.holding.discard(name)
+            owner = locks.describe_owner(reply.owner())
+            return LockRefused(f"not changed: its lock is held by {owner}")
+        return LockRefused("not changed: its reply to the lock check could not be read")
+
+    def untaken(self) -> bool:
+        """No host's check found the deployment rolled back by another machine."""
+        return self.taken is None
+
+    async def stop_if_taken(self, token: str) -> None:
+        """After hosts were checked: if one found the deployment rolled back by another
+        machine, free what is left of our locks and raise ``TakenOver``."""
+        if self.taken is not None:
+            note = self.taken
+            await self.release(token)
+            raise TakenOver(note)
 
     async def late(self, name: str, failed: ev.HostState = ev.HostState.FAILED) -> bool:
         """Lock one host now; learn its version too if the deployment never knew it."""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from canarytui import events as ev
 from canarytui.config import Step, render
 from canarytui.engine.bus import Context
-from canarytui.engine.holding import LockKeeper
+from canarytui.engine.holding import LockKeeper, LockRefused
 from canarytui.engine.supervise import each_host
 from canarytui.ssh import CommandLost, CommandResult, CommandTimeout, SshError
 
@@ -64,7 +64,7 @@ class HostWork:
         failed = 0
 
         def go() -> bool:
-            return within is None or within(failed)
+            return self.locks.untaken() and (within is None or within(failed))
 
         async def one(name: str) -> bool | None:
             nonlocal failed
@@ -75,6 +75,8 @@ class HostWork:
         return await each_host(names, one)
 
     async def rollback_many(self, names: Sequence[str]) -> dict[str, bool]:
+        """Roll every host back at once: True rolled back; False failed, or left as it is
+        once a host's lock check found the deployment rolled back by another machine."""
         return await each_host(names, self.rollback)
 
     async def deploy(
@@ -84,6 +86,7 @@ class HostWork:
         turn came, and nothing was sent to it."""
         ctx = self.ctx
         touched = False
+        before = ctx.state.host_states.get(name, ev.HostState.PENDING)
         if go is not None and not go():
             return None
         try:
@@ -107,6 +110,8 @@ class HostWork:
                 return False
         except NotStarted:
             return None
+        except LockRefused as exc:
+            return self._refused(name, before, exc, ev.HostState.FAILED)
         except StepsFailed as exc:
             # Lost mid-way, the release may be half there: FAILED gets it rolled back.
             touched = exc.touched or isinstance(exc.error, CommandTimeout | CommandLost)
@@ -137,6 +142,7 @@ class HostWork:
         values = ctx.env.placeholders(
             name, previous if version_is_previous else d.version, previous
         )
+        before = ctx.state.host_states.get(name, ev.HostState.PENDING)
         try:
             if name not in self.locks.holding and not await self.locks.late(
                 name, ev.HostState.ROLLBACK_FAILED
@@ -144,10 +150,18 @@ class HostWork:
                 return False
             plan = self.commands(steps, values, "rollback")
             ok, _ = await self.run_steps(
-                name, plan, failed=ev.HostState.ROLLBACK_FAILED, state=ev.HostState.ROLLING_BACK
+                name,
+                plan,
+                failed=ev.HostState.ROLLBACK_FAILED,
+                state=ev.HostState.ROLLING_BACK,
+                go=self.locks.untaken,
             )
             if not ok:
                 return False
+        except NotStarted:
+            return False
+        except LockRefused as exc:
+            return self._refused(name, before, exc, ev.HostState.ROLLBACK_FAILED) or False
         except StepsFailed as exc:
             ctx.bus.host(name, ev.HostState.ROLLBACK_FAILED, detail=str(exc.error))
             return False
@@ -156,6 +170,17 @@ class HostWork:
             return False
         ctx.bus.host(name, ev.HostState.ROLLED_BACK, version=previous)
         return True
+
+    def _refused(
+        self, name: str, before: ev.HostState, exc: LockRefused, failed: ev.HostState
+    ) -> bool | None:
+        """A host whose lock check failed: as it was after a take-over (None: not started),
+        else ``failed`` (False)."""
+        if exc.taken:
+            self.ctx.bus.host(name, before, detail=str(exc))
+            return None
+        self.ctx.bus.host(name, failed, detail=str(exc))
+        return False
 
     def commands(
         self, steps: Iterable[Step], values: dict[str, str], action: str = "deploy"
@@ -200,19 +225,29 @@ class HostWork:
             if state is not None:
                 ctx.bus.host(name, state)
 
-        if not plan:
+        check = self.locks.check(name)
+        first = 0 if check is None else 1  # the lock taken again first, in the same trip
+        if not plan and check is None:
             begin()
             return True, False
-        script: list[tuple[str, float | None]] = [(command, None) for _, _, command in plan]
+        script: list[tuple[str, float | None]] = [(check, None)] if check is not None else []
+        script += [(command, None) for _, _, command in plan]
         if probe is not None:
             script.append(probe)
         reported = 0  # steps that ended
         ended_at = time.monotonic()
         ok = True
         passed = False
+        checking = check is not None
+        refused: LockRefused | None = None
 
         def done(i: int, result: CommandResult) -> None:
-            nonlocal reported, ended_at, ok, passed
+            nonlocal reported, ended_at, ok, passed, checking, refused
+            if checking:
+                checking = False
+                refused = self.locks.checked(name, result.stdout)
+                return
+            i -= first
             if i == len(plan):
                 passed = result.ok
                 return
@@ -235,12 +270,15 @@ class HostWork:
                 started=begin,
             )
         except SshError as exc:
-            if isinstance(exc, CommandTimeout) and reported == len(plan):
+            timed_out = isinstance(exc, CommandTimeout) and not checking
+            if timed_out and reported == len(plan):
                 return ok, False  # the probe timed out (and was stopped): the gate follows
-            if isinstance(exc, CommandTimeout):
+            if timed_out:
                 step, action, _ = plan[reported]
                 self.emit_step(name, step, action, None, str(exc), time.monotonic() - ended_at)
             raise StepsFailed(exc, touched=reported > 0) from exc
+        if refused is not None:
+            raise refused
         return ok and reported == len(plan), passed
 
     def emit_step(

@@ -88,6 +88,8 @@ def acquire_command(
     app: str, env: str, owner: Owner, current: str | None = None, previous: str | None = None
 ) -> OwnScript:
     """Take the host's lock atomically (or take it over: same token); say what happened.
+    Its status is 0 only when the lock is the deployment's: as the first part of a host's
+    steps, it keeps them from running on a host that is not (``LockKeeper.check``).
 
     With ``current`` (the discovery command), the host's version before this deployment
     is kept in the lock (first time only) and printed, so the first contact with a host
@@ -98,7 +100,7 @@ def acquire_command(
     token = shlex.quote(owner.token)
     script = (
         _paths(app, env) + f"if [ -f {_TAKEN} ] && grep -qF {token} {_TAKEN} 2>/dev/null; then "
-        f"echo {_PREFIX}TAKEN; {_show(_TAKEN)}; "
+        f"echo {_PREFIX}TAKEN; {_show(_TAKEN)}; false; "
         f"elif {_make_lock(owner_json)} || {{ {_is_ours(owner.token)} && "
         f"printf '%s\\n' \"$canarytui_j\" >| {_OWNER}; }}; then echo {_PREFIX}LOCKED"
     )
@@ -111,7 +113,7 @@ def acquire_command(
             f"printf '%s\\n' \"$canarytui_p\" >| {_PREVIOUS}; fi; "
             f"echo {_PREFIX}PREVIOUS; " + _first_line(_PREVIOUS)
         )
-    script += f"; else echo {_PREFIX}HELD; {_show(_OWNER)}; fi"
+    script += f"; else echo {_PREFIX}HELD; {_show(_OWNER)}; false; fi"
     return OwnScript(script)
 
 

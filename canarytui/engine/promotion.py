@@ -120,6 +120,7 @@ class Promotion:
                 )
             )
             state.watched = set()
+            await self.locks.stop_if_taken(d.token)
             asked = state.in_states(reached, FAILED_STATES) if promote.on_failure == "ask" else []
             if asked:
                 return self._ask(index, total, asked, len(waiting))

@@ -27,8 +27,8 @@ class Rollback:
             ctx.bus.decision("rollback", f"from {state.phase.value}")
             if not d.is_open:
                 ctx.journal.reopen(d.id)
-            # Said before the locks are taken again (seconds at a thousand hosts): the
-            # deployment is rolling back from the decision on, not "complete".
+            # Said before the locks are taken again (seconds at a thousand hosts, when this
+            # process does not hold them): rolling back from the decision on, not "complete".
             ctx.bus.phase(ev.Phase.ROLLING_BACK)
             await self.locks.ensure()
         else:
@@ -41,6 +41,7 @@ class Rollback:
             ctx.bus.notice("error", f"{exc}: the hosts are rolled back anyway")
         targets = state.in_states(order, TOUCHED_STATES)
         results = await self.hosts.rollback_many(targets)
+        await self.locks.stop_if_taken(d.token)
         broken = [h for h in targets if not results[h]]
         if broken:
             ctx.bus.phase(ev.Phase.HALTED)

@@ -1,0 +1,133 @@
+"""An operator's rollback (or promote) by the process that holds the deployment's locks:
+no round of lock commands before the first host is changed; each host's lock is taken
+again at the head of its own script, which changes nothing on a host that is no longer
+the deployment's (another machine rolled it back, or another lock holds it)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from conftest import engine_for, run_cli
+from test_handoff import locks_on_hosts, versions
+
+from canarytui import events as ev
+from canarytui.demo import DemoFleet
+from canarytui.engine import ActionRefused, Engine
+from canarytui.engine.locks import Owner
+from canarytui.journal import Journal
+from canarytui.ssh import CommandResult
+
+LOCK = ".canarytui/lock.demo.shop"
+
+
+def lock_rounds(engine: Engine) -> list[str]:
+    """The hosts sent a lock command of its own (not as part of their steps), as it goes."""
+    sent: list[str] = []
+    real_run = engine.fleet.run
+
+    async def run(name: str, command: str, *args: object, **kw: object) -> CommandResult:
+        if "CANARYTUI-LOCKED" in command:
+            sent.append(name)
+        return await real_run(name, command, *args, **kw)  # type: ignore[arg-type]
+
+    engine.fleet.run = run  # type: ignore[method-assign]
+    return sent
+
+
+async def test_a_rollback_while_holding_the_locks_changes_hosts_without_locking_them_again(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+        assert await asyncio.wait_for(engine.promote(all_waves=False), 60) is ev.Outcome.PAUSED
+        touched = [h for h, v in versions(demo).items() if v == "1.1.0"]
+        assert len(touched) > 1
+        sent = lock_rounds(engine)
+        outcome = await asyncio.wait_for(engine.rollback(), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.ROLLED_BACK
+    assert sent == []  # the locks were checked in the hosts' own rollback scripts
+    assert set(versions(demo).values()) == {"1.0.0"}
+    assert locks_on_hosts(demo) == []
+    assert all(s is ev.HostState.ROLLED_BACK for h, s in engine.host_states.items() if h in touched)
+
+
+async def test_a_take_over_found_by_the_rollback_changes_nothing(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A colleague rolled the deployment back from another machine while this process
+    held it: the rollback finds the note at the head of each host's script, changes no
+    host and records the take-over."""
+    env = str(demo.env_path)
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+        taken = await run_cli("rollback", env, "--take-over", state_dir=tmp_path / "colleague")
+        assert taken.code == 0, taken.err + taken.out
+        assert set(versions(demo).values()) == {"1.0.0"} and locks_on_hosts(demo) == []
+        canaries = [h for h, s in engine.host_states.items() if s is ev.HostState.DEPLOYED]
+        with pytest.raises(ActionRefused, match="taken over and rolled back by"):
+            await asyncio.wait_for(engine.rollback(), 60)
+    finally:
+        await engine.fleet.close()
+    assert canaries and all(engine.host_states[h] is ev.HostState.DEPLOYED for h in canaries)
+    assert locks_on_hosts(demo) == []
+    journal = Journal(state_dir)
+    try:
+        record = journal.last_deployment("demo", "shop")
+        assert record is not None and not record.is_open and record.outcome == "rolled back"
+        assert any(d["action"] == "taken over" for d in journal.decisions(record.id))
+        steps = [e for e in journal.events(record.id) if e["event"] == "step"]
+        assert steps and all(e["action"] != "rollback" for e in steps)  # nothing ran here
+    finally:
+        journal.close()
+
+
+async def test_a_promote_that_finds_a_take_over_deploys_nothing(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    env = str(demo.env_path)
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+        taken = await run_cli("rollback", env, "--take-over", state_dir=tmp_path / "colleague")
+        assert taken.code == 0, taken.err + taken.out
+        with pytest.raises(ActionRefused, match="taken over and rolled back by"):
+            await asyncio.wait_for(engine.promote(all_waves=True), 60)
+    finally:
+        await engine.fleet.close()
+    assert set(versions(demo).values()) == {"1.0.0"}
+    assert locks_on_hosts(demo) == []
+    assert not any(s is ev.HostState.DEPLOYING for s in engine.host_states.values())
+
+
+async def test_a_host_locked_by_another_is_left_as_it_is_and_the_rest_roll_back(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A host whose lock was broken and taken by another deployment while this process held
+    it: its rollback is refused there (nothing runs, the other lock stays); the others roll
+    back, and the deployment stays open for that one."""
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+        assert await asyncio.wait_for(engine.promote(all_waves=False), 60) is ev.Outcome.PAUSED
+        touched = sorted(h for h, v in versions(demo).items() if v == "1.1.0")
+        other = Owner("f" * 32, 9, "9.9.9", "bo", "desk").as_dict()
+        (demo.sandbox_of(touched[-1]) / LOCK / "owner").write_text(json.dumps(other) + "\n")
+        outcome = await asyncio.wait_for(engine.rollback(), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.ERROR
+    assert engine.phase is ev.Phase.HALTED
+    assert engine.host_states[touched[-1]] is ev.HostState.ROLLBACK_FAILED
+    assert "its lock is held by bo@desk" in engine.details[touched[-1]]
+    assert demo.version_on(touched[-1]) == "1.1.0"
+    owner = json.loads((demo.sandbox_of(touched[-1]) / LOCK / "owner").read_text())
+    assert owner["token"] == "f" * 32  # the other lock is left alone
+    assert all(demo.version_on(h) == "1.0.0" for h in touched[:-1])
+    assert locks_on_hosts(demo) == demo.host_names  # open: its locks stay for a rollback
