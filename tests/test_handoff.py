@@ -150,3 +150,40 @@ async def test_take_over_refused_for_this_journals_own_deployment(
             await engine.rollback(take_over=True)
     finally:
         await engine.fleet.close()
+
+
+async def test_a_rollback_after_the_fleet_moved_on_changes_nothing(
+    demo: DemoFleet, tmp_path: Path
+) -> None:
+    """This machine's deployment completed; a colleague's machine deployed a later release
+    since (not in this journal). Rolling the first back would put an older release over the
+    newer one: refused with what the hosts run, nothing changed, the first deployment
+    closed again as complete."""
+    env = str(demo.env_path)
+    first, second = tmp_path / "first", tmp_path / "second"
+    done = await run_cli("deploy", env, "1.1.0", "--auto-promote", state_dir=first)
+    assert done.code == 0, done.err
+    later = await run_cli("deploy", env, "1.2.0", "--auto-promote", state_dir=second)
+    assert later.code == 0, later.err
+    assert set(versions(demo).values()) == {"1.2.0"}
+
+    refused = await run_cli("rollback", env, state_dir=first)
+    assert refused.code == 1, refused.out + refused.err
+    assert (
+        "not rolled back: web-01, web-02, web-03 and 3 more run 1.2.0 now, not 1.1.0: the "
+        "fleet moved on since deployment #1" in refused.err
+    )
+    assert "Nothing was changed" in refused.err and "rollback ENV --to VERSION" in refused.err
+    assert "Traceback" not in refused.err
+    assert set(versions(demo).values()) == {"1.2.0"}
+    assert locks_on_hosts(demo) == []
+    assert not local_lock_path(first, "demo", "shop").exists()
+    journal = Journal(first)
+    try:
+        record = journal.last_deployment("demo", "shop")
+        assert record is not None and not record.is_open and record.outcome == "complete"
+        assert any(d["action"] == "not rolled back" for d in journal.decisions(record.id))
+    finally:
+        journal.close()
+    history = await run_cli("history", env, state_dir=first)
+    assert history.code == 0 and "rolling back" not in history.out

@@ -21,6 +21,7 @@ from canarytui.engine.bus import Bus, Context, RolloutState
 from canarytui.engine.holding import LockKeeper, TakenOver
 from canarytui.engine.locks import LockHeld
 from canarytui.engine.plan import PlanError
+from canarytui.engine.rollback import MovedOn
 from canarytui.engine.start import StartRefused
 from canarytui.engine.supervise import HostWorkFailed
 from canarytui.journal import JournalError
@@ -105,7 +106,7 @@ class CallRunner:
             raise
         except TakenOver as exc:
             raise ActionRefused(self._record_taken_over(exc.note)) from None
-        except (StartRefused, takeover.NothingToTakeOver) as exc:
+        except (StartRefused, takeover.NothingToTakeOver, MovedOn) as exc:
             raise ActionRefused(str(exc)) from None
         except JournalError:
             self.state.watched = set()

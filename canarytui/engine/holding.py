@@ -196,11 +196,14 @@ class LockKeeper:
             self.let_go(name)
         locks.release_local(self.local_path(), token)
 
-    async def ensure(self) -> None:
+    async def ensure(self) -> dict[str, str]:
         """Continue a deployment (an operator's promote or rollback): take over its locks
         (ours by token) on the hosts this process does not hold, before any is changed; the
         ones it holds are checked in their next script (``check``), a round trip saved on
-        each. A take-over found there is in ``taken`` (the caller raises ``TakenOver``)."""
+        each. A take-over found there is in ``taken`` (the caller raises ``TakenOver``).
+
+        Returns the version each host locked here printed: what it ran when its lock was
+        made (for a lock made now, what it runs now)."""
         state = self.ctx.state
         d = state.deployment
         assert d is not None
@@ -213,7 +216,7 @@ class LockKeeper:
         self.taken = None
         unheld = [h for h in hosts if h not in self.unchecked]
         if not unheld:
-            return
+            return {}
         # Seconds at a thousand hosts.
         self.ctx.bus.notice("info", f"locking {len(unheld)} host(s) again for deployment #{d.id}")
         # Discovery rides along: a host never reached before tells what it ran first.
@@ -230,6 +233,7 @@ class LockKeeper:
                 learned[name] = state.previous[name] = result
         if learned:
             self.ctx.journal.set_previous_many(d.id, learned)
+        return {name: v for name, v in results.items() if isinstance(v, str)}
 
     def check(self, name: str) -> OwnScript | None:
         """What a host's next script runs first if its lock is unchecked (``ensure``): the

@@ -9,6 +9,10 @@ from canarytui.engine.hooks import HookFailed, fire
 from canarytui.engine.hosts import TOUCHED_STATES, HostWork
 
 
+class MovedOn(Exception):
+    """A finished deployment was not rolled back: its hosts run a later release now."""
+
+
 class Rollback:
     """Rolls the context's deployment back and closes it (or halts where a host refuses)."""
 
@@ -25,12 +29,15 @@ class Rollback:
         assert d is not None
         if decided:
             ctx.bus.decision("rollback", f"from {state.phase.value}")
-            if not d.is_open:
+            finished = not d.is_open
+            if finished:
                 ctx.journal.reopen(d.id)
             # Said before the locks are taken again (seconds at a thousand hosts, when this
             # process does not hold them): rolling back from the decision on, not "complete".
             ctx.bus.phase(ev.Phase.ROLLING_BACK)
-            await self.locks.ensure()
+            found = await self.locks.ensure()
+            if finished:
+                await self._refuse_if_moved_on(found)
         else:
             ctx.bus.phase(ev.Phase.ROLLING_BACK)
         order = d.canaries + [h for wave in d.plan for h in wave]
@@ -59,3 +66,42 @@ class Rollback:
         ctx.bus.emit(ev.DeploymentFinished(outcome=outcome, summary=summary, deployment=d.id))
         await self.locks.release(d.token)
         return outcome
+
+    async def _refuse_if_moved_on(self, found: dict[str, str]) -> None:
+        """A finished deployment's hosts run neither its release nor what they ran before
+        it: the fleet moved on since (a deployment from another machine's journal), and
+        rolling it back would put an older release over a newer one. Then nothing is
+        changed: the locks are freed, the deployment is closed again as it was."""
+        ctx = self.ctx
+        state = ctx.state
+        d = state.deployment
+        assert d is not None
+        touched = set(state.in_states(list(found), TOUCHED_STATES))
+        moved = {
+            name: version
+            for name, version in found.items()
+            if name in touched and version not in (d.version, state.previous.get(name))
+        }
+        if not moved:
+            return
+        names = sorted(moved)
+        hosts = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        runs = ", ".join(sorted(set(moved.values()))[:3])
+        why = (
+            f"{hosts} run{'s' if len(names) == 1 else ''} {runs} now, not {d.version}: the "
+            f"fleet moved on since deployment #{d.id} (a deployment from another machine?)"
+        )
+        await self.locks.release(d.token)
+        ctx.bus.decision("not rolled back", why)
+        ctx.bus.phase(ev.Phase.COMPLETE)
+        ctx.bus.emit(
+            ev.DeploymentFinished(
+                outcome=ev.Outcome.COMPLETE,
+                summary=f"{d.summary or d.version}; not rolled back later: {why}",
+                deployment=d.id,
+            )
+        )
+        raise MovedOn(
+            f"not rolled back: {why}. Nothing was changed; to put a release back on every "
+            "host: canarytui rollback ENV --to VERSION"
+        )
