@@ -187,3 +187,16 @@ async def test_a_rollback_after_the_fleet_moved_on_changes_nothing(
         journal.close()
     history = await run_cli("history", env, state_dir=first)
     assert history.code == 0 and "rolling back" not in history.out
+
+    # In a running UI's engine, the grid then shows what the hosts run.
+    engine = engine_for(demo.env_path, first)
+    try:
+        await asyncio.wait_for(engine.discover(), 30)
+        assert set(engine.versions.values()) == {"1.2.0"}
+        engine.state.versions.update(dict.fromkeys(demo.host_names, "1.1.0"))  # as it knew
+        with pytest.raises(ActionRefused, match="the fleet moved on since deployment #1"):
+            await asyncio.wait_for(engine.rollback(), 60)
+    finally:
+        await engine.fleet.close()
+    assert set(engine.versions.values()) == {"1.2.0"}
+    assert set(versions(demo).values()) == {"1.2.0"} and locks_on_hosts(demo) == []

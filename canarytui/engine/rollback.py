@@ -101,6 +101,9 @@ class Rollback:
                 deployment=d.id,
             )
         )
+        for name, version in moved.items():  # shown as discovery shows a host at rest
+            state_now = state.host_states.get(name, ev.HostState.IDLE)
+            ctx.bus.emit(ev.HostUpdate(host=name, state=state_now, version=version))
         raise MovedOn(
             f"not rolled back: {why}. Nothing was changed; to put a release back on every "
             "host: canarytui rollback ENV --to VERSION"
