@@ -216,6 +216,7 @@ class LockKeeper:
         self.taken = None
         unheld = [h for h in hosts if h not in self.unchecked]
         if not unheld:
+            locks.acquire_local(self.local_path(), owner)  # as take() does: still ours?
             return {}
         # Seconds at a thousand hosts.
         self.ctx.bus.notice("info", f"locking {len(unheld)} host(s) again for deployment #{d.id}")
