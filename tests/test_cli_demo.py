@@ -127,6 +127,37 @@ async def test_killed_process_recovered_by_the_next(demo: DemoFleet, state_dir: 
     journal.close()
 
 
+async def test_ctrl_c_during_a_put_back_says_promote_finishes_it(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    env = str(demo.env_path)
+    done = await run_cli("deploy", env, "1.1.0", "--auto-promote")
+    assert done.code == 0, done.err
+
+    async def interrupt_after_a_wave(proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while True:
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line
+            if json.loads(line).get("event") == "wave_finished":
+                proc.send_signal(signal.SIGINT)
+                return
+
+    result = await run_cli(
+        "rollback", env, "--to", "1.0.0", "--json", started=interrupt_after_a_wave
+    )
+    assert result.code == 130, result.err
+    notices = [e["message"] for e in map(json.loads, result.out.splitlines()) if "message" in e]
+    assert any(
+        "deployment #2 stays open (promote finishes putting 1.0.0 back)" in m for m in notices
+    ), notices
+    assert "Traceback" not in result.err
+    assert locks_on_hosts(demo) == []
+    finished = await run_cli("promote", env)
+    assert finished.code == 0, finished.err
+    assert {demo.version_on(h) for h in demo.host_names} == {"1.0.0"}
+
+
 async def test_ctrl_c_leaves_deployment_open_and_frees_locks(
     demo: DemoFleet, state_dir: Path
 ) -> None:

@@ -356,6 +356,20 @@ async def test_an_open_deployment_without_a_verdict_is_offered_only_a_rollback(
         ], texts
 
 
+async def test_an_open_put_back_is_offered_to_finish_or_undo(tmp_path: Path) -> None:
+    first = Script(tmp_path)
+    first.start("1.0.0", ["web-01"], kind="rollback")  # a release put back, stopped
+    first.phase(ev.Phase.PROMOTING)
+    script = Script(tmp_path)
+    texts = record_notifications(script.app)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        said = [t for t in texts if "deployment #1 of 1.0.0 is open" in t]
+        assert said == [
+            "deployment #1 of 1.0.0 is open (promoting): p finishes putting 1.0.0 back, r undoes it"
+        ], texts
+
+
 async def test_open_deployment_is_offered_on_start(tmp_path: Path) -> None:
     first = Script(tmp_path)
     first.canary_passed("1.1.0", ["web-01"])  # as a killed run or the CLI left it

@@ -197,7 +197,7 @@ class Script:
 
     # A deployment --------------------------------------------------------------------
 
-    def start(self, version: str, canaries: list[str]) -> list[list[str]]:
+    def start(self, version: str, canaries: list[str], kind: str = "deploy") -> list[list[str]]:
         plan = make_plan(self.env, canaries)
         previous: dict[str, str | None] = {h: "1.0.0" for h in self.env.host_names}
         d = self.journal.create_deployment(
@@ -211,6 +211,7 @@ class Script:
             previous=previous,
             user=USER,
             machine="ci",
+            kind=kind,
         )
         self.deployment = d
         self.engine.load_open()  # the engine adopts it, as on a restart

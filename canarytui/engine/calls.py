@@ -202,10 +202,17 @@ class CallRunner:
                 "hosts stay locked; roll it back again to finish",
             )
         else:
+            # A release put back (rollback --to) is finished by promoting it, and undone by
+            # rolling it back: "promote or roll it back" reads as the opposite.
+            later = (
+                f"promote finishes putting {d.version} back"
+                if d.kind == "rollback"
+                else "promote or roll it back later"
+            )
             said = (
                 "warning",
                 f"interrupted during {self.state.phase.value}: deployment "
-                f"#{d.id} stays open (promote or roll it back later)",
+                f"#{d.id} stays open ({later})",
             )
         with contextlib.suppress(Exception):
             self.bus.notice(*said)
