@@ -15,6 +15,7 @@ imports from canarytui, textual or rich: the CLI uses it too.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 MAX_LINE = 2000  # characters a line keeps (mark included)
 MAX_LINES = 200  # lines a block keeps (mark included)
@@ -102,3 +103,10 @@ def _cut(line: str, limit: int, dropped: int) -> str:
     if len(mark) > limit:  # a bound too small for any mark
         return line[:limit]
     return line[:keep] + mark
+
+
+def listed(names: Sequence[str], most: int = 5) -> str:
+    """At most ``most`` names, then how many more: ``a, b, c and 7 more`` (a fleet of
+    thousands stays one readable line)."""
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more

@@ -131,3 +131,31 @@ async def test_a_host_locked_by_another_is_left_as_it_is_and_the_rest_roll_back(
     assert owner["token"] == "f" * 32  # the other lock is left alone
     assert all(demo.version_on(h) == "1.0.0" for h in touched[:-1])
     assert locks_on_hosts(demo) == demo.host_names  # open: its locks stay for a rollback
+
+
+async def test_hosts_that_cannot_be_locked_again_are_one_notice(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A rollback from a later process, with part of the fleet down: one notice names how
+    many could not be locked (a few of them), not one notice a host; each such host then
+    fails its own rollback with its reason."""
+    done = await run_cli("deploy", str(demo.env_path), "1.1.0", "--auto-promote")
+    assert done.code == 0, done.err
+    down = ["web-02", "web-04", "web-05"]
+    for name in down:
+        await demo.set_fault(name, "down")
+    engine = engine_for(demo.env_path, state_dir)
+    notices: list[str] = []
+    engine.subscribe(lambda e: notices.append(e.message) if isinstance(e, ev.Notice) else None)
+    try:
+        outcome = await asyncio.wait_for(engine.rollback(), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.ERROR
+    lock_notices = [m for m in notices if "could not lock" in m]
+    assert len(lock_notices) == 1, notices
+    assert lock_notices[0].startswith("could not lock 3 host(s): web-02, web-04, web-05 (web-02 (")
+    assert "unreachable" in lock_notices[0]
+    assert all(engine.host_states[h] is ev.HostState.ROLLBACK_FAILED for h in down)
+    assert all(engine.details[h] for h in down)
+    assert {demo.version_on(h) for h in demo.host_names if h not in down} == {"1.0.0"}

@@ -11,6 +11,7 @@ from canarytui.textsafe import (
     MAX_LINE,
     harmless,
     harmless_block,
+    listed,
 )
 
 # (what a host or an operator may send, what is shown)
@@ -124,3 +125,9 @@ def test_everything_at_once_is_idempotent_and_printable() -> None:
 def _is_control(char: str) -> bool:
     code = ord(char)
     return code < 0x20 or 0x7F <= code <= 0x9F
+
+
+def test_listed_names_a_few_then_counts_the_rest() -> None:
+    assert listed([]) == ""
+    assert listed(["a", "b"], 2) == "a, b"
+    assert listed(["a", "b", "c", "d"], 2) == "a, b and 2 more"

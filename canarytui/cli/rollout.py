@@ -11,6 +11,7 @@ from canarytui.cli import dryrun
 from canarytui.cli.args import OUTCOME_EXIT, UsageError
 from canarytui.cli.runner import run_engine
 from canarytui.config import load_env
+from canarytui.textsafe import listed
 
 
 def deploy(args: argparse.Namespace) -> int:
@@ -105,8 +106,7 @@ def summary_text(engine: Any, outcome: ev.Outcome) -> str:
         for h in d.canaries + [h for wave in d.plan for h in wave]:
             counts.setdefault(engine.host_states[h].value, []).append(h)
     for state, hosts in sorted(counts.items()):
-        shown = ", ".join(hosts[:8]) + (f" and {len(hosts) - 8} more" if len(hosts) > 8 else "")
-        lines.append(f"   {state:>15}: {len(hosts):>4}  {shown}")
+        lines.append(f"   {state:>15}: {len(hosts):>4}  {listed(hosts, 8)}")
     env = engine.env.path
     both = f"next: canarytui promote {env}, or canarytui rollback {env}"
     hints = {

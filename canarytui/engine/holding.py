@@ -21,6 +21,7 @@ from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
 from canarytui.engine.supervise import each_host
 from canarytui.ssh import OwnScript, Script, SshError
+from canarytui.textsafe import listed
 
 # States in which this deployment has not changed the host yet.
 UNTOUCHED_STATES = {ev.HostState.UNKNOWN, ev.HostState.PENDING, ev.HostState.UNREACHABLE}
@@ -223,12 +224,17 @@ class LockKeeper:
         # Discovery rides along: a host never reached before tells what it ran first.
         results = await self.take(owner, unheld, discover=True)
         learned = {}
+        lost = [name for name in unheld if isinstance(results.get(name), SshError)]
+        if lost:  # one notice however many (a host's turn tries again and says why)
+            self.ctx.bus.notice(
+                "warning",
+                f"could not lock {len(lost)} host(s): {listed(lost, 8)} ({results[lost[0]]})",
+                host=lost[0] if len(lost) == 1 else None,
+            )
         for name, result in results.items():
-            if isinstance(result, SshError):
-                self.ctx.bus.notice("warning", f"could not lock {name}: {result}", host=name)
-            elif (
-                state.previous.get(name) is None
-                and result is not None
+            if (
+                isinstance(result, str)
+                and state.previous.get(name) is None
                 and state.host_states.get(name) in UNTOUCHED_STATES
             ):
                 learned[name] = state.previous[name] = result

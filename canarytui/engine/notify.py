@@ -32,7 +32,7 @@ from canarytui import events as ev
 from canarytui.config import render
 from canarytui.config.notify import Notify
 from canarytui.engine.bus import Context
-from canarytui.textsafe import harmless
+from canarytui.textsafe import harmless, listed
 
 TIMEOUT = 5.0  # one attempt at one notification
 RETRY_DELAY = 1.0  # before the second (and last) attempt
@@ -100,7 +100,7 @@ def summary(event: ev.Event, env: str, version: str) -> str:
     match event:
         case ev.DeploymentStarted(canaries=canaries, waves=waves, user=user):
             sizes = ", ".join(str(len(w)) for w in waves)
-            first = f"canaries {_names(canaries)}" if canaries else "no canary phase"
+            first = f"canaries {listed(canaries)}" if canaries else "no canary phase"
             then = f"; then {len(waves)} wave(s) of {sizes} host(s)" if waves else ""
             text = f"{d or 'deployment'} started by {user}: {first}{then}"
         case ev.VerdictReached(verdict=ev.Verdict.PASS, measurements=values):
@@ -109,11 +109,11 @@ def summary(event: ev.Event, env: str, version: str) -> str:
             why = f": {reasons[0]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else "")
             text = f"{lead}canary verdict {verdict.value.upper()}" + (why if reasons else "")
         case ev.WaveFinished(wave=i, waves=n, succeeded=ok, failed=bad, not_started=left):
-            failed = f" ({_names(bad)})" if bad else ""
+            failed = f" ({listed(bad)})" if bad else ""
             text = f"{lead}wave {i}/{n} done, {len(ok)} ok, {len(bad)} failed{failed}"
             text += f", {len(left)} not started" if left else ""
         case ev.FailureQuestion(wave=i, waves=n, failures=failures):
-            hosts = _names([f.host for f in failures])
+            hosts = listed([f.host for f in failures])
             text = (
                 f"{lead}{hosts} failed in wave {i}/{n}; halted until someone retries, "
                 "skips them or rolls back"
@@ -131,11 +131,6 @@ def summary(event: ev.Event, env: str, version: str) -> str:
         case _:
             text = f"{lead}{event.kind}"
     return harmless(f"[{env}] {text}", MAX_TEXT)
-
-
-def _names(names: list[str], most: int = 5) -> str:
-    more = f" and {len(names) - most} more" if len(names) > most else ""
-    return ", ".join(names[:most]) + more
 
 
 def slack_escaped(text: str) -> str:

@@ -23,6 +23,7 @@ from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed, fire
 from canarytui.engine.hosts import FAILED_STATES, HostWork
 from canarytui.engine.rollback import Rollback
+from canarytui.textsafe import listed
 
 # Hosts that count against max_failures: failed, unreachable, or skipped by an operator.
 COUNTED_STATES = FAILED_STATES | {ev.HostState.SKIPPED}
@@ -129,7 +130,7 @@ class Promotion:
                 ctx.bus.notice(
                     "error",
                     f"{failures} host(s) failed during promotion "
-                    f"(max_failures {budget}): {', '.join(failed)}{_also(len(waiting))}",
+                    f"(max_failures {budget}): {listed(failed, 8)}{_also(len(waiting))}",
                 )
                 if promote.on_failure == "rollback":
                     return await self.rollback.run(ev.Outcome.PROMOTION_ROLLED_BACK, decided=False)

@@ -7,6 +7,7 @@ from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed, fire
 from canarytui.engine.hosts import TOUCHED_STATES, HostWork
+from canarytui.textsafe import listed
 
 
 class MovedOn(Exception):
@@ -54,7 +55,7 @@ class Rollback:
             ctx.bus.phase(ev.Phase.HALTED)
             ctx.bus.notice(
                 "error",
-                f"rollback failed on {', '.join(broken)}: the deployment "
+                f"rollback failed on {listed(broken, 8)}: the deployment "
                 "stays open; fix the host(s) and roll back again",
             )
             return ev.Outcome.ERROR
@@ -85,7 +86,7 @@ class Rollback:
         if not moved:
             return
         names = sorted(moved)
-        hosts = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        hosts = listed(names, 3)
         runs = ", ".join(sorted(set(moved.values()))[:3])
         why = (
             f"{hosts} run{'s' if len(names) == 1 else ''} {runs} now, not {d.version}: the "

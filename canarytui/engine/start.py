@@ -11,6 +11,7 @@ from canarytui.engine.holding import LockKeeper
 from canarytui.engine.plan import Plan
 from canarytui.openfiles import shortage
 from canarytui.ssh import SshError
+from canarytui.textsafe import listed
 
 
 class StartRefused(Exception):
@@ -61,9 +62,7 @@ async def start_deployment(
             raise StartRefused(f"canary unreachable, nothing was changed: {errors}")
         unknown = [h for h in plan.hosts if h in found and found[h] is None]
         if unknown and assume_previous is None:
-            shown = ", ".join(unknown[:8]) + (
-                f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
-            )
+            shown = listed(unknown, 8)
             raise StartRefused(
                 f"{shown} report(s) no valid version (deploy.current printed nothing that "
                 f"matches version_pattern), so they could not be rolled back; nothing was "
