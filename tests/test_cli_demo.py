@@ -41,6 +41,8 @@ async def test_open_deployment_promoted_by_a_second_process(
     assert "deployment #1 of 1.1.0 is OPEN: awaiting promotion, verdict pass" in status.out
     row = next(line for line in status.out.splitlines() if line.startswith("web-01"))
     assert row.split()[:4] == ["web-01", "1.1.0", "1.1.0", "deployed"]
+    # Under the table (its end, on a terminal): what the fleet runs, counted.
+    assert status.out.splitlines()[-1] == "6 host(s): 1.0.0 on 5, 1.1.0 on 1"
 
     second = await run_cli("promote", env)
     assert second.code == 0, second.err
@@ -224,6 +226,9 @@ async def test_check_reports_versions_health_and_unreachable(
     assert result.code == 1
     line = next(x for x in result.out.splitlines() if x.startswith("web-03"))
     assert "UNREACHABLE" in line and "127.0.0.1" in line
+    status = await run_cli("status", env)
+    assert status.code == 0, status.err
+    assert status.out.splitlines()[-1] == "6 host(s): 1.0.0 on 5, 1 unreachable"
 
 
 async def test_wrong_host_key_refused(demo: DemoFleet, state_dir: Path) -> None:

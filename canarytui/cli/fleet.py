@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections import Counter
 from typing import Any
 
 from canarytui import events as ev
@@ -13,6 +14,10 @@ from canarytui.cli.args import EXIT_ERROR, EXIT_OK
 from canarytui.cli.lock import maintenance_lines, rest_state
 from canarytui.cli.printers import when
 from canarytui.config import load_env
+
+# What the status table's RUNNING column shows for a host with no version, and how the
+# count under the table says it.
+_NOT_VERSIONS = {"(unreachable)": "unreachable", "-": "without a version"}
 
 
 def check(args: argparse.Namespace) -> int:
@@ -134,10 +139,12 @@ def status(args: argparse.Namespace) -> int:
             print(line)
         held_by = {h: f for f in foreign for h in f.hosts}
         width = max(len(h) for h in env.host_names)
+        running: Counter[str] = Counter()
         print(f"{'HOST':<{width}}  {'RUNNING':<14} {'RECORDED':<14} {'STATE':<15} ROLE")
         for name in env.host_names:
             lock = found[name]
             shown = "(unreachable)" if lock.error is not None else (lock.current or "-")
+            running[shown] += 1
             rec = recorded.get(name)
             if rec is not None:
                 line = f"{(rec.current or '-'):<14} {rec.state:<15} {rec.role}"
@@ -147,6 +154,10 @@ def status(args: argparse.Namespace) -> int:
             else:
                 line = f"{'-':<14} {rest_state(lock):<15}"
             print(f"{name:<{width}}  {shown:<14} {line}".rstrip())
+        # Last, where a long table ends on the terminal: what the fleet runs, counted.
+        parts = [f"{v} on {n}" for v, n in running.most_common() if v not in _NOT_VERSIONS]
+        parts += [f"{running[k]} {word}" for k, word in _NOT_VERSIONS.items() if running[k]]
+        print(f"{len(env.host_names)} host(s): {', '.join(parts)}")
         return EXIT_OK
 
     try:
