@@ -17,6 +17,7 @@ from canarytui.textsafe import harmless
 from canarytui.ui.bridge import EngineBridge
 from canarytui.ui.messages import HealthBatch, LogBatch
 from canarytui.ui.screens.confirm import ConfirmScreen
+from canarytui.ui.screens.failure import FailureScreen
 from canarytui.ui.screens.fleet import FleetScreen
 from canarytui.ui.screens.history import HistoryScreen
 from canarytui.ui.screens.version import VersionScreen
@@ -410,3 +411,22 @@ async def test_quit_without_running_deployment_does_not_ask(tmp_path: Path) -> N
         await until(pilot, lambda: not script.app.is_running, 5, "exit")
     assert script.app.return_code == 0
     await asyncio.sleep(0)
+
+
+async def test_a_wave_of_many_failures_is_named_in_one_line(tmp_path: Path) -> None:
+    """on_failure: ask after a wave of 40 failures (max_parallel of them in flight): the
+    dialog's title names six and counts the rest; each failure is still listed below."""
+    script = Script(tmp_path, hosts=48)
+    names = script.env.host_names[:40]
+    question = ev.FailureQuestion(
+        wave=1,
+        waves=2,
+        failures=[ev.HostFailure(host=h, step="restart", exit_status=1, output="") for h in names],
+        skippable=0,
+    )
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.app.push_screen(FailureScreen(question, "1.1.0"))
+        await pilot.pause()
+        title = str(script.app.screen.query_one("#title", Static).content)
+        assert title == f"{', '.join(names[:6])} and 34 more failed in wave 1/2 of 1.1.0"
+        assert len(script.app.screen.query("#failures Static")) == 40

@@ -9,7 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from canarytui import events as ev
-from canarytui.textsafe import harmless, harmless_block
+from canarytui.textsafe import harmless, harmless_block, listed
 
 OUTPUT_LINES = 8  # of each failed host's output
 CHOICES = ("retry", "skip", "rollback", "halt")
@@ -63,7 +63,7 @@ class FailureScreen(ModalScreen[str]):
 
     def compose(self) -> ComposeResult:
         q = self.question
-        hosts = ", ".join(f.host for f in q.failures)
+        hosts = listed([f.host for f in q.failures], 6)
         with Vertical(id="dialog"):
             yield Static(
                 harmless(f"{hosts} failed in wave {q.wave}/{q.waves} of {self.version}"),
