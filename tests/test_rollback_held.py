@@ -57,19 +57,25 @@ async def test_a_rollback_while_holding_the_locks_changes_hosts_without_locking_
     assert all(s is ev.HostState.ROLLED_BACK for h, s in engine.host_states.items() if h in touched)
 
 
+async def taken_over_meanwhile(demo: DemoFleet, engine: Engine, tmp_path: Path) -> None:
+    """``engine``'s canary passes (it holds every lock); then a colleague's machine takes
+    the deployment over and rolls it back (leaving its note on the hosts)."""
+    assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+    env = str(demo.env_path)
+    taken = await run_cli("rollback", env, "--take-over", state_dir=tmp_path / "colleague")
+    assert taken.code == 0, taken.err + taken.out
+    assert set(versions(demo).values()) == {"1.0.0"} and locks_on_hosts(demo) == []
+
+
 async def test_a_take_over_found_by_the_rollback_changes_nothing(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
     """A colleague rolled the deployment back from another machine while this process
     held it: the rollback finds the note at the head of each host's script, changes no
     host and records the take-over."""
-    env = str(demo.env_path)
     engine = engine_for(demo.env_path, state_dir)
     try:
-        assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
-        taken = await run_cli("rollback", env, "--take-over", state_dir=tmp_path / "colleague")
-        assert taken.code == 0, taken.err + taken.out
-        assert set(versions(demo).values()) == {"1.0.0"} and locks_on_hosts(demo) == []
+        await taken_over_meanwhile(demo, engine, tmp_path)
         canaries = [h for h, s in engine.host_states.items() if s is ev.HostState.DEPLOYED]
         with pytest.raises(ActionRefused, match="taken over and rolled back by"):
             await asyncio.wait_for(engine.rollback(), 60)
@@ -91,12 +97,9 @@ async def test_a_take_over_found_by_the_rollback_changes_nothing(
 async def test_a_promote_that_finds_a_take_over_deploys_nothing(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
-    env = str(demo.env_path)
     engine = engine_for(demo.env_path, state_dir)
     try:
-        assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
-        taken = await run_cli("rollback", env, "--take-over", state_dir=tmp_path / "colleague")
-        assert taken.code == 0, taken.err + taken.out
+        await taken_over_meanwhile(demo, engine, tmp_path)
         with pytest.raises(ActionRefused, match="taken over and rolled back by"):
             await asyncio.wait_for(engine.promote(all_waves=True), 60)
     finally:

@@ -341,34 +341,27 @@ async def test_logs_are_sanitised_bounded_and_follow_the_focused_host(tmp_path: 
 # Open deployments and history ---------------------------------------------------------
 
 
-async def test_an_open_deployment_without_a_verdict_is_offered_only_a_rollback(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("kind", "version", "phase", "offer"),
+    [
+        # Killed during the analysis: promote is refused.
+        ("deploy", "1.1.0", ev.Phase.ANALYSIS, "the canary has no verdict: r rolls back"),
+        # A release put back (rollback --to, b in history), stopped mid-way.
+        ("rollback", "1.0.0", ev.Phase.PROMOTING, "p finishes putting 1.0.0 back, r undoes it"),
+    ],
+)
+async def test_an_open_deployment_is_offered_what_finishes_it(
+    tmp_path: Path, kind: str, version: str, phase: ev.Phase, offer: str
 ) -> None:
     first = Script(tmp_path)
-    first.start("1.1.0", ["web-01"])
-    first.phase(ev.Phase.ANALYSIS)  # killed during the analysis: promote is refused
+    first.start(version, ["web-01"], kind=kind)
+    first.phase(phase)
     script = Script(tmp_path)
     texts = record_notifications(script.app)
     async with script.app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        said = [t for t in texts if "deployment #1 of 1.1.0 is open (analysis)" in t]
-        assert said == [
-            "deployment #1 of 1.1.0 is open (analysis): the canary has no verdict: r rolls back"
-        ], texts
-
-
-async def test_an_open_put_back_is_offered_to_finish_or_undo(tmp_path: Path) -> None:
-    first = Script(tmp_path)
-    first.start("1.0.0", ["web-01"], kind="rollback")  # a release put back, stopped
-    first.phase(ev.Phase.PROMOTING)
-    script = Script(tmp_path)
-    texts = record_notifications(script.app)
-    async with script.app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        said = [t for t in texts if "deployment #1 of 1.0.0 is open" in t]
-        assert said == [
-            "deployment #1 of 1.0.0 is open (promoting): p finishes putting 1.0.0 back, r undoes it"
-        ], texts
+        said = [t for t in texts if f"deployment #1 of {version} is open" in t]
+        assert said == [f"deployment #1 of {version} is open ({phase.value}): {offer}"], texts
 
 
 async def test_open_deployment_is_offered_on_start(tmp_path: Path) -> None:
