@@ -79,13 +79,17 @@ async def test_a_take_over_found_by_the_rollback_changes_nothing(
         canaries = [h for h, s in engine.host_states.items() if s is ev.HostState.DEPLOYED]
         with pytest.raises(ActionRefused, match="taken over and rolled back by"):
             await asyncio.wait_for(engine.rollback(), 60)
+        assert canaries and all(engine.host_states[h] is ev.HostState.DEPLOYED for h in canaries)
+        assert locks_on_hosts(demo) == []
+        # What the take-over left in this process does not hold up its next deployment.
+        outcome = await asyncio.wait_for(engine.deploy("1.2.0", auto_promote=True), 90)
     finally:
         await engine.fleet.close()
-    assert canaries and all(engine.host_states[h] is ev.HostState.DEPLOYED for h in canaries)
-    assert locks_on_hosts(demo) == []
+    assert outcome is ev.Outcome.COMPLETE
+    assert set(versions(demo).values()) == {"1.2.0"}
     journal = Journal(state_dir)
     try:
-        record = journal.last_deployment("demo", "shop")
+        record = journal.deployment(1)
         assert record is not None and not record.is_open and record.outcome == "rolled back"
         assert any(d["action"] == "taken over" for d in journal.decisions(record.id))
         steps = [e for e in journal.events(record.id) if e["event"] == "step"]

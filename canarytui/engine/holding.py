@@ -187,6 +187,7 @@ class LockKeeper:
         hosts = sorted(self.holding)
         self.holding.clear()
         self.unchecked.clear()
+        self.taken = None
         note, self.takeover_note = self.takeover_note, None
         command = lockscripts.release_command(env.app, env.name, token, note)
 
