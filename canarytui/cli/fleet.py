@@ -14,6 +14,7 @@ from canarytui.cli.args import EXIT_ERROR, EXIT_OK
 from canarytui.cli.lock import maintenance_lines, rest_state
 from canarytui.cli.printers import when
 from canarytui.config import load_env
+from canarytui.textsafe import listed
 
 # What the status table's RUNNING column shows for a host with no version, and how the
 # count under the table says it.
@@ -185,9 +186,16 @@ def unlock(args: argparse.Namespace) -> int:
 
     path = lock.local_lock_path(journal.state_dir, env.name, env.app)
     local = lock.read_local(path)
-    refused: dict[str, list[str]] = {}
+    # Locks not broken, by deployment (its token; each host's lock has its own "since"):
+    # whose they are, and where.
+    refused: dict[str, tuple[str, list[str]]] = {}
+
+    def refuse(owner: dict[str, Any], where: str) -> None:
+        key = str(owner.get("token") or lock.describe_owner(owner))
+        refused.setdefault(key, (lock.describe_owner(owner), []))[1].append(where)
+
     if local is not None and is_open(local.get("token")) and not args.force:
-        refused.setdefault(lock.describe_owner(local), []).append(f"local lock {path}")
+        refuse(local, f"local lock {path}")
     elif local is not None:
         lock.break_local(path)
         print(f"broke local lock {path}: it was held by {lock.describe_owner(local)}")
@@ -207,7 +215,7 @@ def unlock(args: argparse.Namespace) -> int:
                     print(f"{name}: could not check its lock: {held.error}")
                 elif held.owner is not None:
                     if is_open(held.owner.get("token")) and not args.force:
-                        refused.setdefault(lock.describe_owner(held.owner), []).append(name)
+                        refuse(held.owner, name)
                     else:
                         targets.append(name)
 
@@ -231,9 +239,9 @@ def unlock(args: argparse.Namespace) -> int:
             f"== {broken} host lock(s) broken"
             + (f", {errors} host(s) unreachable" if errors else "")
         )
-        for owner, where in refused.items():
+        for owner, where in refused.values():
             print(
-                f"   NOT broken: {', '.join(where)}: held by {owner}, a deployment that may "
+                f"   NOT broken: {listed(where, 8)}: held by {owner}, a deployment that may "
                 "still be open. Breaking these locks lets another deployment start while those "
                 "hosts may be half-way through it. Roll it back instead (canarytui rollback "
                 f"{env.path}, or from another machine: canarytui rollback {env.path} "
