@@ -228,3 +228,9 @@ def test_one_refusal_per_owner_whatever_second_each_host_was_locked() -> None:
     # The earliest lock of the group is the one shown.
     earliest = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1_800_000_000.9))
     assert lines[0].endswith(f"since {earliest}")
+    # A thousand hosts are named as a few and a count.
+    many = lock_refusals({f"web-{i:04d}": {**ours, "since": 1.0} for i in range(1000)})
+    assert many == [many[0]] and many[0].startswith(
+        "host web-0000, web-0001, web-0002, web-0003, web-0004, web-0005, web-0006, web-0007 "
+        "and 992 more: locked by ana@m1"
+    )

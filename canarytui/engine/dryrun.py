@@ -45,6 +45,7 @@ from canarytui.engine import locks, takeover
 from canarytui.engine.canary import choose_baseline
 from canarytui.engine.plan import Plan, make_plan
 from canarytui.openfiles import shortage
+from canarytui.textsafe import listed
 
 if TYPE_CHECKING:
     from canarytui.engine.engine import Engine
@@ -382,6 +383,6 @@ def lock_refusals(held_by: dict[str, dict[str, Any]]) -> list[str]:
             by_owner[who] = (owner, names)
         names.append(name)
     return [
-        f"host {', '.join(names)}: locked by {locks.describe_owner(owner)}"
+        f"host {listed(names, 8)}: locked by {locks.describe_owner(owner)}"
         for owner, names in by_owner.values()
     ]
