@@ -218,6 +218,23 @@ async def test_deploy_confirmation_names_version_and_picked_canaries(tmp_path: P
         assert script.journal.last_deployment("production", "shop") is None
 
 
+async def test_many_picked_canaries_are_named_as_a_few_and_a_count(tmp_path: Path) -> None:
+    script = Script(tmp_path, hosts=200)
+    async with script.app.run_test(size=SIZE) as pilot:
+        for _ in range(14):
+            await pilot.press("space", "right")
+        names = script.app.fleet_screen.state.canaries_for_deploy()
+        assert len(names) == 14
+        await pilot.press("d", "2", "full_stop", "0", "enter")
+        screen = script.app.screen
+        assert isinstance(screen, ConfirmScreen)
+        assert (
+            f"Deploy 2.0 to 14 canary host(s): {', '.join(names[:10])} and 4 more?"
+            in screen.message
+        )
+        await pilot.press("n")
+
+
 # Grid, keys, mouse, filter -----------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from textual.screen import Screen
 
 from canarytui import events as ev
 from canarytui.engine import ActionRefused, Engine, plan_waves
+from canarytui.textsafe import listed
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.messages import OperatorResult
 from canarytui.ui.screens.confirm import ConfirmScreen
@@ -56,7 +57,7 @@ class OperatorActions(Screen[None]):
             if canaries:
                 question = (
                     f"Deploy {version} to {len(canaries)} canary host(s): "
-                    f"{', '.join(canaries)}?\n\nThe analysis then watches them for "
+                    f"{listed(canaries, 10)}?\n\nThe analysis then watches them for "
                     f"{self.state.env.canary.analysis.duration:g}s; promotion waits "
                     "for you."
                 )
@@ -163,7 +164,7 @@ class OperatorActions(Screen[None]):
                     self.notify(str(exc), severity="warning", markup=False)
                     return
                 self.notify(
-                    f"left halted: {', '.join(hosts)} failed; p or P goes on (retrying "
+                    f"left halted: {listed(hosts, 8)} failed; p or P goes on (retrying "
                     "them), r rolls back",
                     severity="warning",
                     timeout=10,

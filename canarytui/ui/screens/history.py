@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from canarytui.journal import DeploymentRecord, Journal
-from canarytui.textsafe import harmless, harmless_block
+from canarytui.textsafe import harmless, harmless_block, listed
 from canarytui.ui.safe_text import plain_cell, plain_title
 from canarytui.ui.widgets.key_footer import KeyFooter
 
@@ -102,7 +102,7 @@ class HistoryScreen(Screen[None]):
                         r.version,
                         when(r.started_at),
                         r.user,
-                        ", ".join(r.canaries),
+                        listed(r.canaries, 3),
                         r.phase_label,
                         r.verdict or "-",
                         r.outcome or ("open" if r.is_open else "-"),
@@ -136,7 +136,7 @@ class HistoryScreen(Screen[None]):
         text.append("plan      ", "dim")
         text.append(
             harmless(
-                f"canaries {', '.join(record.canaries)}; "
+                f"canaries {listed(record.canaries, 10)}; "
                 + "; ".join(f"wave {i}: {len(w)} host(s)" for i, w in enumerate(record.plan, 1))
             )
             + "\n\n"

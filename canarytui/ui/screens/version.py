@@ -22,7 +22,7 @@ from textual.widgets import Input, OptionList, Static
 
 from canarytui.config import Environment, VersionError
 from canarytui.engine.releases import Catalogue
-from canarytui.textsafe import harmless, harmless_block
+from canarytui.textsafe import harmless, harmless_block, listed
 from canarytui.ui.widgets.plain_input import PlainInput
 from canarytui.ui.widgets.release_list import ReleaseList
 
@@ -92,7 +92,7 @@ class VersionScreen(ModalScreen[str | None]):
             yield Static(
                 harmless(f"Deploy to {self.env.name} / {self.env.app}"), id="title", markup=False
             )
-            canaries = ", ".join(self.canaries) or "none (straight to the waves)"
+            canaries = listed(self.canaries, 10) or "none (straight to the waves)"
             yield Static(harmless(f"canaries: {canaries}"), markup=False)
             yield PlainInput(placeholder="version: type to filter, or a new one", id="version")
             yield ReleaseList(id="releases")
@@ -110,7 +110,7 @@ class VersionScreen(ModalScreen[str | None]):
     def _listing_note(self) -> str:
         if not self.listing:
             return ""
-        where = ", ".join(self.canaries) or "the first host"
+        where = listed(self.canaries, 3) or "the first host"
         return harmless(f"listing the releases on {where} …", 200)
 
     # Listing (a worker: it only calls the loader and reports) ----------------------------

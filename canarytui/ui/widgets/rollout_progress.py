@@ -13,7 +13,7 @@ from rich.style import Style
 from rich.text import Text
 
 from canarytui import events as ev
-from canarytui.textsafe import harmless, harmless_block
+from canarytui.textsafe import harmless, harmless_block, listed
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.widgets.state_text import StateText, set_title
 
@@ -94,7 +94,7 @@ class RolloutProgress(StateText):
             text.append("No deployment yet.\n\n", label)
             picks = state.canaries_for_deploy()
             text.append("canaries ", label)
-            text.append(harmless(", ".join(picks)) + ("" if state.picked else " (default)") + "\n")
+            text.append(harmless(listed(picks, 10)) + ("" if state.picked else " (default)") + "\n")
             self._keys(
                 text, [("space", "toggle canary"), ("c", "default canaries"), ("d", "deploy")]
             )
