@@ -105,8 +105,8 @@ def _cut(line: str, limit: int, dropped: int) -> str:
     return line[:keep] + mark
 
 
-def listed(names: Sequence[str], most: int = 5) -> str:
+def listed(names: Sequence[str], most: int = 5, sep: str = ", ") -> str:
     """At most ``most`` names, then how many more: ``a, b, c and 7 more`` (a fleet of
     thousands stays one readable line)."""
     more = f" and {len(names) - most} more" if len(names) > most else ""
-    return ", ".join(names[:most]) + more
+    return sep.join(names[:most]) + more

@@ -26,6 +26,7 @@ from canarytui.engine.supervise import each_host
 from canarytui.metrics.analysis import MIN_INTERVALS
 from canarytui.metrics.diagnose import Finding, diagnose, why_no_page
 from canarytui.metrics.run import AnalysisRun
+from canarytui.textsafe import listed
 
 NOT_MEASURABLE = "not measurable without a deployment"
 _BASELINE_PICKS = 3  # times the baseline is picked again when some of it is unreachable
@@ -86,7 +87,11 @@ async def analyze(
     down = [h for h in chosen if ctx.state.host_states.get(h) is ev.HostState.UNREACHABLE]
     if down:
         raise CanaryUnreachable(
-            "; ".join(f"canary {h} is unreachable: {ctx.state.details.get(h, '')}" for h in down)
+            listed(
+                [f"canary {h} is unreachable: {ctx.state.details.get(h, '')}" for h in down],
+                3,
+                "; ",
+            )
         )
     baseline = await _baseline(ctx, chosen, versions)
     _describe(say, chosen, baseline, versions)

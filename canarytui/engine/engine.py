@@ -33,6 +33,7 @@ from canarytui.engine.start import start_deployment
 from canarytui.engine.supervise import each_host
 from canarytui.journal import DeploymentRecord, Journal, local_user, machine_name
 from canarytui.ssh import Fleet
+from canarytui.textsafe import listed
 
 
 class Engine(CallRunner):
@@ -194,12 +195,12 @@ class Engine(CallRunner):
             )
             raise ActionRefused(
                 f"cannot skip {said}: only hosts that failed during promotion can be skipped"
-                + (f" (now: {', '.join(failed)})" if failed else " (none has)")
+                + (f" (now: {listed(failed, 8)})" if failed else " (none has)")
             )
         room = self.promotion.skippable()
         if len(set(names)) > room:
             raise ActionRefused(
-                f"skipping {', '.join(names)} would leave more than max_failures "
+                f"skipping {listed(names, 8)} would leave more than max_failures "
                 f"({self.env.promote.max_failures}) hosts out of deployment #{record.id}: "
                 "retry them or roll back"
             )
@@ -375,9 +376,9 @@ class Engine(CallRunner):
     ) -> ev.Outcome:
         try:
             if retry:
-                self.bus.decision("retry", ", ".join(self.promotion.failed()))
+                self.bus.decision("retry", listed(self.promotion.failed(), 10))
             if skip:
-                self.bus.decision("skip", ", ".join(skip))
+                self.bus.decision("skip", listed(skip, 10))
                 self.promotion.skip(skip)
             return await self.promotion.run(
                 all_waves,

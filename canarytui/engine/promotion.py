@@ -213,7 +213,7 @@ class Promotion:
         )
         ctx.bus.notice(
             "error",
-            f"{', '.join(failed)} failed in wave {index} (on_failure: ask){_also(waiting)}: "
+            f"{listed(failed, 8)} failed in wave {index} (on_failure: ask){_also(waiting)}: "
             "retry, skip, roll back or leave it halted",
         )
         return ev.Outcome.HALTED

@@ -97,7 +97,7 @@ async def start_deployment(
     if kind == "rollback":
         ctx.bus.decision("rollback", f"to {version} on every host, in waves, no analysis")
     elif plan.canaries:
-        ctx.bus.decision("deploy", f"{version} to canaries {', '.join(plan.canaries)}")
+        ctx.bus.decision("deploy", f"{version} to canaries {listed(plan.canaries, 10)}")
     else:
         ctx.bus.decision("deploy", f"{version} straight to the waves (no canary phase)")
     if assume_previous is not None:
