@@ -47,6 +47,50 @@ async def test_idle_connections_close_and_reopen(
         await pool.close()
 
 
+async def test_connections_kept_open_after_a_release_outlive_the_idle_rule(
+    demo: DemoFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fleet_module, "IDLE_CLOSE", 0.3)
+    monkeypatch.setattr(fleet_module, "_SWEEP_EVERY", 0.05)
+    pool = Fleet(load_env(demo.env_path))
+    kept, other, busy = demo.host_names[:3]
+    try:
+        for name in (kept, other):
+            assert (await pool.run(name, "true")).ok
+        pool.keep_open([kept], 1.5)
+        async with asyncio.timeout(10):  # the other one goes by the idle rule
+            while other in pool._connections:
+                assert (await pool.run(busy, "true")).ok
+                await asyncio.sleep(0.05)
+        assert kept in pool._connections
+        async with asyncio.timeout(10):  # then the kept one, once its time is over
+            while kept in pool._connections:
+                assert (await pool.run(busy, "true")).ok
+                await asyncio.sleep(0.05)
+    finally:
+        await pool.close()
+
+
+async def test_a_finished_deployment_keeps_its_connections_for_a_rollback(
+    demo: DemoFleet, tmp_path: Any
+) -> None:
+    from conftest import engine_for
+
+    from canarytui import events as ev
+    from canarytui.engine.holding import KEEP_AFTER_RELEASE
+
+    engine = engine_for(demo.env_path, tmp_path / "state")
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
+        assert outcome is ev.Outcome.COMPLETE
+        now = asyncio.get_running_loop().time()
+        kept = engine.fleet._kept_until
+        assert set(kept) == set(demo.host_names)
+        assert all(now - 60 < t - KEEP_AFTER_RELEASE <= now for t in kept.values())
+    finally:
+        await engine.fleet.close()
+
+
 async def test_the_identity_file_is_read_once_for_the_fleet_and_again_when_it_changes(
     demo: DemoFleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:

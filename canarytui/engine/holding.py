@@ -26,6 +26,9 @@ from canarytui.textsafe import listed
 # States in which this deployment has not changed the host yet.
 UNTOUCHED_STATES = {ev.HostState.UNKNOWN, ev.HostState.PENDING, ev.HostState.UNREACHABLE}
 RELEASE_TIMEOUT = 10.0  # per host; a host that hangs keeps its lock for `unlock`
+# The minutes after a release are when a rollback is likeliest: its hosts' connections stay
+# open that long (at a thousand hosts, reconnecting first costs seconds).
+KEEP_AFTER_RELEASE = 300.0
 
 LockResults = dict[str, str | SshError | None]
 
@@ -197,6 +200,7 @@ class LockKeeper:
         for name in list(self.shells):  # none, unless the release ran out of time
             self.let_go(name)
         locks.release_local(self.local_path(), token)
+        self.ctx.fleet.keep_open(hosts, KEEP_AFTER_RELEASE)
 
     async def ensure(self) -> dict[str, str]:
         """Continue a deployment (an operator's promote or rollback): take over its locks

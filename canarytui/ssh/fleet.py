@@ -21,6 +21,7 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Container,
+    Iterable,
     Iterator,
     Sequence,
 )
@@ -69,6 +70,7 @@ class Fleet:
         # Hosts whose connections stay open however long unused: an open deployment's
         # (its later waves would otherwise reconnect after the analysis).
         self.pinned: Container[str] = frozenset()
+        self._kept_until: dict[str, float] = {}  # ``keep_open``: not idle before then
 
     def host(self, name: str) -> Host:
         return self._hosts[name]
@@ -105,6 +107,14 @@ class Fleet:
                 del self._busy[name]
             self._used[name] = time.monotonic()
 
+    def keep_open(self, names: Iterable[str], seconds: float) -> None:
+        """Keep these hosts' open connections for ``seconds`` even unused (then the idle
+        rule applies): a rollback in the minutes after a release needs no handshakes."""
+        until = time.monotonic() + seconds
+        for name in names:
+            if name in self._connections:
+                self._kept_until[name] = until
+
     def _sweep(self) -> None:
         """Close the connections nothing has used for ``IDLE_CLOSE`` seconds."""
         now = time.monotonic()
@@ -115,6 +125,9 @@ class Fleet:
         for name in idle:
             if name in self._busy or name in self._stopping or name in self.pinned:
                 continue
+            if self._kept_until.get(name, 0.0) > now:
+                continue
+            self._kept_until.pop(name, None)
             del self._used[name]
             known = self._connections.pop(name, None)
             if known is not None:
