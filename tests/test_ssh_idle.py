@@ -16,12 +16,15 @@ from canarytui.ssh import AuthRefused, Fleet
 from canarytui.ssh import fleet as fleet_module
 
 
-async def test_idle_connections_close_and_reopen(
-    demo: DemoFleet, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def pool(demo: DemoFleet, monkeypatch: pytest.MonkeyPatch) -> Fleet:
+    """The demo's fleet, its idle rule shortened to 0.3 s (swept every 0.05 s)."""
     monkeypatch.setattr(fleet_module, "IDLE_CLOSE", 0.3)
     monkeypatch.setattr(fleet_module, "_SWEEP_EVERY", 0.05)
-    pool = Fleet(load_env(demo.env_path))
+    return Fleet(load_env(demo.env_path))
+
+
+async def test_idle_connections_close_and_reopen(demo: DemoFleet, pool: Fleet) -> None:
     idle, busy, streaming, locked = demo.host_names[:4]
     pool.pinned = {locked}  # as an open deployment pins the hosts it holds
     try:
@@ -48,11 +51,8 @@ async def test_idle_connections_close_and_reopen(
 
 
 async def test_connections_kept_open_after_a_release_outlive_the_idle_rule(
-    demo: DemoFleet, monkeypatch: pytest.MonkeyPatch
+    demo: DemoFleet, pool: Fleet
 ) -> None:
-    monkeypatch.setattr(fleet_module, "IDLE_CLOSE", 0.3)
-    monkeypatch.setattr(fleet_module, "_SWEEP_EVERY", 0.05)
-    pool = Fleet(load_env(demo.env_path))
     kept, other, busy = demo.host_names[:3]
     try:
         for name in (kept, other):
