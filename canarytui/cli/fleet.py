@@ -186,16 +186,9 @@ def unlock(args: argparse.Namespace) -> int:
 
     path = lock.local_lock_path(journal.state_dir, env.name, env.app)
     local = lock.read_local(path)
-    # Locks not broken, by deployment (its token; each host's lock has its own "since"):
-    # whose they are, and where.
-    refused: dict[str, tuple[str, list[str]]] = {}
-
-    def refuse(owner: dict[str, Any], where: str) -> None:
-        key = str(owner.get("token") or lock.describe_owner(owner))
-        refused.setdefault(key, (lock.describe_owner(owner), []))[1].append(where)
-
+    refused: dict[str, dict[str, Any]] = {}  # where a lock was not broken: its owner
     if local is not None and is_open(local.get("token")) and not args.force:
-        refuse(local, f"local lock {path}")
+        refused[f"local lock {path}"] = local
     elif local is not None:
         lock.break_local(path)
         print(f"broke local lock {path}: it was held by {lock.describe_owner(local)}")
@@ -215,7 +208,7 @@ def unlock(args: argparse.Namespace) -> int:
                     print(f"{name}: could not check its lock: {held.error}")
                 elif held.owner is not None:
                     if is_open(held.owner.get("token")) and not args.force:
-                        refuse(held.owner, name)
+                        refused[name] = held.owner
                     else:
                         targets.append(name)
 
@@ -239,11 +232,12 @@ def unlock(args: argparse.Namespace) -> int:
             f"== {broken} host lock(s) broken"
             + (f", {errors} host(s) unreachable" if errors else "")
         )
-        for owner, where in refused.values():
+        for owner, where in lock.by_owner(refused):  # one line a deployment
             print(
-                f"   NOT broken: {listed(where, 8)}: held by {owner}, a deployment that may "
-                "still be open. Breaking these locks lets another deployment start while those "
-                "hosts may be half-way through it. Roll it back instead (canarytui rollback "
+                f"   NOT broken: {listed(where, 8)}: held by {lock.describe_owner(owner)}, "
+                "a deployment that may still be open. Breaking these locks lets another "
+                "deployment start while those hosts may be half-way through it. Roll it "
+                "back instead (canarytui rollback "
                 f"{env.path}, or from another machine: canarytui rollback {env.path} "
                 "--take-over), or break them anyway with --force."
             )

@@ -372,17 +372,9 @@ def _refusals(
 
 
 def lock_refusals(held_by: dict[str, dict[str, Any]]) -> list[str]:
-    """One line per owner of the hosts' locks (``host A, B: locked by ...``). A deployment
-    locks its hosts over a moment, so their ``since`` differ: the line says the earliest."""
-    by_owner: dict[str, tuple[dict[str, Any], list[str]]] = {}
-    for name, owner in held_by.items():
-        who = locks.describe_owner({k: v for k, v in owner.items() if k != "since"})
-        first, names = by_owner.setdefault(who, (owner, []))
-        since, before = locks.since_of(owner), locks.since_of(first)
-        if since is not None and (before is None or since < before):
-            by_owner[who] = (owner, names)
-        names.append(name)
+    """One line per owner of the hosts' locks (``host A, B: locked by ...``), since the
+    earliest of them (``locks.by_owner``)."""
     return [
         f"host {listed(names, 8)}: locked by {locks.describe_owner(owner)}"
-        for owner, names in by_owner.values()
+        for owner, names in locks.by_owner(held_by)
     ]

@@ -62,6 +62,21 @@ def describe_owner(owner: dict[str, Any]) -> str:
     return f"{who} ({what}) since {when}"
 
 
+def by_owner(held_by: dict[str, dict[str, Any]]) -> list[tuple[dict[str, Any], list[str]]]:
+    """Where each owner holds a lock (a host, or the local lock): one group per owner. A
+    deployment locks its hosts over a moment, so their ``since`` differ: the group keeps
+    the earliest owner record."""
+    groups: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for where, owner in held_by.items():
+        who = describe_owner({k: v for k, v in owner.items() if k != "since"})
+        first, names = groups.setdefault(who, (owner, []))
+        since, before = since_of(owner), since_of(first)
+        if since is not None and (before is None or since < before):
+            groups[who] = (owner, names)
+        names.append(where)
+    return list(groups.values())
+
+
 def is_maintenance(owner: dict[str, Any]) -> bool:
     """An operator's maintenance lock (``canarytui lock``), not a deployment's."""
     return isinstance(owner.get("maintenance"), str)
