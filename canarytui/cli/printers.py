@@ -3,6 +3,11 @@
 A human line carries a host's text (versions, step output, reasons, notices): each such
 value goes through ``harmless`` so it stays on its own line, whatever it holds; the
 stream behind (``cli.safeio``) makes every write harmless as well.
+
+Human output is one line per host when it is done, with its steps' times on it (a
+thousand hosts print a thousand lines, not five thousand); a failed step is printed as it
+fails, with its output's last lines. While hosts are in flight and nothing was said for
+``PROGRESS_EVERY`` seconds, a line names them (a long step is not silence).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import time
 from typing import IO
 
 from canarytui import events as ev
-from canarytui.textsafe import harmless
+from canarytui.textsafe import harmless, listed
 
 
 def _plain(text: str) -> str:
@@ -25,6 +30,9 @@ def when(ts: float | None) -> str:
 
 
 FLUSH_AFTER = 0.05  # seconds a printed line may wait for the ones after it
+PROGRESS_EVERY = 15.0  # seconds of silence with hosts in flight before a line names them
+_STARTED = (ev.HostState.DEPLOYING, ev.HostState.ROLLING_BACK)
+_ARRIVED = (ev.HostState.DEPLOYED, ev.HostState.ROLLED_BACK)
 
 
 class _Lines:
@@ -59,11 +67,55 @@ class JsonPrinter(_Lines):
 
 
 class HumanPrinter(_Lines):
-    """Per-host progress lines, for people watching a terminal or reading a CI log."""
+    """Progress lines, for people watching a terminal or reading a CI log: a line per host
+    once it is done (or failed), the phases, waves, verdicts and decisions."""
 
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[str], progress_every: float = PROGRESS_EVERY) -> None:
         super().__init__(out)
         self._last_analysis = 0.0
+        # Hosts deploying or rolling back: since when, and their steps done (name, time).
+        self._flight: dict[str, tuple[float, list[str]]] = {}
+        self._progress_every = progress_every
+        self._said_at = time.monotonic()
+        self._ticking: asyncio.TimerHandle | None = None
+
+    def _say(self, text: str) -> None:
+        self._said_at = time.monotonic()
+        super()._say(text)
+
+    def _host(self, name: str, state: ev.HostState, version: str, detail: str) -> None:
+        if state in _STARTED:
+            self._flight[name] = (time.monotonic(), [])
+            self._tick()
+            return
+        _, steps = self._flight.pop(name, (0.0, []))
+        line = f"   {name}: {state.value}"
+        line += f" {version}" if version and state in _ARRIVED else ""
+        line += f" ({', '.join(steps)})" if steps else ""
+        self._say(_plain(line + (f"  ({detail})" if detail else "")))
+
+    def _tick(self, after: float | None = None) -> None:
+        """Look again in ``after`` seconds whether hosts in flight went unmentioned."""
+        if self._ticking is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop, no waiting: nothing to look back on later
+        self._ticking = loop.call_later(after or self._progress_every, self._progress)
+
+    def _progress(self) -> None:
+        self._ticking = None
+        if not self._flight:
+            return
+        now = time.monotonic()
+        quiet = now - self._said_at
+        if quiet >= self._progress_every:
+            names = sorted(self._flight, key=lambda h: self._flight[h][0])
+            longest = now - self._flight[names[0]][0]
+            self._say(_plain(f"   in flight: {listed(names)} (the longest for {longest:.0f}s)"))
+            quiet = 0.0
+        self._tick(self._progress_every - quiet)
 
     def __call__(self, event: ev.Event) -> None:
         match event:
@@ -80,13 +132,12 @@ class HumanPrinter(_Lines):
             case ev.PhaseChanged():
                 self._say(f"-- {event.label}")
             case ev.HostUpdate(host=h, state=s, version=v, detail=d) if event.deployment:
-                if s in (ev.HostState.PENDING, ev.HostState.IDLE):
-                    return
-                extra = (
-                    f" {v}" if v and s in (ev.HostState.DEPLOYED, ev.HostState.ROLLED_BACK) else ""
-                )
-                self._say(_plain(f"   {h}: {s.value}{extra}" + (f"  ({d})" if d else "")))
+                if s not in (ev.HostState.PENDING, ev.HostState.IDLE):
+                    self._host(h, s, v or "", d or "")
             case ev.StepResult(host=h, step=st, exit_status=code, duration=dur, output=out):
+                if code == 0 and h in self._flight:
+                    self._flight[h][1].append(f"{st} {dur:.2f}s")  # said when the host is done
+                    return
                 mark = "ok" if code == 0 else f"FAILED (exit {code})"
                 self._say(_plain(f"   {h}: {st} {mark} {dur:.2f}s"))
                 if code != 0 and out.strip():
@@ -130,6 +181,7 @@ class HumanPrinter(_Lines):
             case ev.Decision(action=a, user=u, detail=d):
                 self._say(_plain(f"   decision: {a} by {u}" + (f" ({d})" if d else "")))
             case ev.DeploymentFinished(outcome=o, summary=s):
+                self._flight.clear()
                 self._say(_plain(f"-- {o.value}: {s}"))
             case _:
                 return
