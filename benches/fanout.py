@@ -15,11 +15,16 @@ Prints the wall time of
   4. canarytui's SSH layer alone (Fleet.run), exactly the three commands of (1);
   5. the engine's promotion alone (the wave to the N-1 other hosts), the like-for-like
      comparison with (1);
-and the ratios to the floor. (3) and (5) are run in ``--rounds`` rounds, each paired with
-a floor of its own, run before it in odd rounds and after it in even ones (the machine's
-speed drifts within a run), with where the engine's time went and the median ratio, and
-for both what they cost the machine: its CPU (the hosts' sshd and shells share it) and how
-much of it stayed idle, this process's own CPU, and the processes started.
+  6. bare asyncssh running every command the engine's release sends, one exec each on one
+     reused connection per host (the lock with version discovery, the three steps, the
+     health check, the unlock): the same remote work as (3) without folding it into one
+     session, without the canary first and without a journal;
+and the ratios to the floor (1); (3)'s to (6) too. (3) and (5) are run in ``--rounds``
+rounds, each with a floor (1) and a floor (6) of its own, run before it in odd rounds and
+after it in even ones (the machine's speed drifts within a run), with where the engine's
+time went and the median ratio, and for all three what they cost the machine: its CPU (the
+hosts' sshd and shells share it) and how much of it stayed idle, this process's own CPU,
+and the processes started.
 With ``--rtt MS``, every connection of every run goes through ``delay_proxy.py`` (its own
 process), which adds MS of round trip to loopback: what a fleet in another room or region
 costs, where the time is the round trips, not this machine's CPU.
@@ -53,7 +58,8 @@ from sshd_fleet import SshdFleet
 
 from canarytui import events as ev
 from canarytui.config import load_env, render
-from canarytui.engine import Engine
+from canarytui.engine import Engine, lockscripts
+from canarytui.engine.locks import Owner
 from canarytui.journal import Journal
 from canarytui.ssh import Fleet
 from canarytui.ssh.connect import CIPHERS
@@ -64,6 +70,16 @@ PARALLEL = 50
 def steps(fleet: SshdFleet) -> list[str]:
     env = fleet.env_dict()
     return [s["run"] for s in env["deploy"]["steps"]]
+
+
+def engine_commands(fleet: SshdFleet, version: str) -> list[str]:
+    """What the engine's release sends a host, as separate commands: the lock with version
+    discovery, the steps, the health check (``engine_release``'s ``true``), the unlock."""
+    env = fleet.env_dict()
+    owner = Owner(os.urandom(16).hex(), 0, version, "bench", "bench")
+    lock = lockscripts.acquire_command(env["app"], env["name"], owner, env["deploy"]["current"])
+    unlock = lockscripts.release_command(env["app"], env["name"], owner.token)
+    return [lock, *(render(c, {"version": version}) for c in steps(fleet)), "true", unlock]
 
 
 @dataclass(frozen=True)
@@ -177,8 +193,12 @@ async def bare(
     reuse: bool,
     route: Route | None = None,
     used: list[Usage] | None = None,
+    like_engine: bool = False,
 ) -> float:
-    commands = [render(c, {"version": version}) for c in steps(fleet)]
+    if like_engine:
+        commands = engine_commands(fleet, version)
+    else:
+        commands = [render(c, {"version": version}) for c in steps(fleet)]
     slots = asyncio.Semaphore(PARALLEL)
     route = route or Route.direct(fleet)
     options = floor_options(fleet, route)
@@ -279,6 +299,19 @@ async def engine_release(
     return ended - started, phases["wave"], phases
 
 
+async def floors(
+    fleet: SshdFleet,
+    r: int,
+    route: Route | None,
+    floor_used: list[Usage],
+    same_used: list[Usage],
+) -> tuple[float, float]:
+    """Round ``r``'s floor (1) and the engine's commands one exec each (6)."""
+    plain = await bare(fleet, f"3.1.{r}", True, route, floor_used)
+    same = await bare(fleet, f"3.3.{r}", True, route, same_used, like_engine=True)
+    return plain, same
+
+
 async def main(hosts: int, rounds: int, rtt: float) -> None:
     with contextlib.ExitStack() as stack:
         fleet = stack.enter_context(SshdFleet.start(hosts))
@@ -294,32 +327,42 @@ async def main(hosts: int, rounds: int, rtt: float) -> None:
         # The machine's speed drifts, so the floor and the engine are run in pairs, each
         # round in the other order.
         print(f"  the floor and canarytui's whole deploy, {rounds} rounds in alternating order:")
-        ratios = []
+        ratios, same_ratios = [], []
         for r in range(rounds):
             floor_first = r % 2 == 0
             floor_used: list[Usage] = []
+            same_used: list[Usage] = []
             engine_used: list[Usage] = []
             if floor_first:
-                floor = await bare(fleet, f"3.1.{r}", True, route, floor_used)
+                floor, same = await floors(fleet, r, route, floor_used, same_used)
             with tempfile.TemporaryDirectory() as state:
                 total, wave, phases = await engine_release(
                     fleet, f"3.2.{r}", Path(state), route, engine_used
                 )
             assert {fleet.version_on(h) for h in fleet.host_names} == {f"3.2.{r}"}
             if not floor_first:
-                floor = await bare(fleet, f"3.1.{r}", True, route, floor_used)
+                floor, same = await floors(fleet, r, route, floor_used, same_used)
             ratios.append(total / floor)
-            order = "floor first" if floor_first else "engine first"
+            same_ratios.append(total / same)
+            order = "floors first" if floor_first else "engine first"
             print(
                 f"  round {r + 1} ({order}): floor {floor:5.2f} s, canarytui whole deploy "
                 f"{total:5.2f} s ({total / floor:.2f}x); the wave alone {wave:.2f} s "
-                f"({hosts - 1} hosts)"
+                f"({hosts - 1} hosts); the engine's commands one exec each {same:5.2f} s "
+                f"(canarytui {total / same:.2f}x that)"
             )
             print(
                 "    where its time went: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
             )
-            print(f"    the floor cost: {floor_used[0]}\n    canarytui cost: {engine_used[0]}")
+            print(
+                f"    the floor cost: {floor_used[0]}\n    canarytui cost: {engine_used[0]}"
+                f"\n    its commands one exec each cost: {same_used[0]}"
+            )
         print(f"  canarytui / floor, median of {rounds} rounds: {statistics.median(ratios):.2f}x")
+        print(
+            f"  canarytui / its own commands one exec each, median: "
+            f"{statistics.median(same_ratios):.2f}x"
+        )
 
 
 if __name__ == "__main__":
