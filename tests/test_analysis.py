@@ -322,6 +322,27 @@ def test_waves_are_cumulative_and_cover_everyone() -> None:
     assert plan_waves([], pct) == []
 
 
+def test_hosts_down_now_say_which_wave_would_stop_the_rollout() -> None:
+    """Down hosts are counted wave by wave against max_failures: the first wave that
+    goes over it is named, with every down host of the waves; within it, nothing."""
+    from canarytui.config import Promote
+    from canarytui.engine.plan import Plan, stops_at
+
+    plan = Plan(["c"], [["a"], ["b", "d"], [f"h{i}" for i in range(20)]])
+    budget = Promote(max_failures=1, on_failure="halt")
+    assert stops_at(plan, ["d"], budget) is None
+    assert stops_at(plan, [], Promote()) is None
+    assert stops_at(plan, ["a"], Promote()) == (
+        "a unreachable now, more than promote.max_failures (0): if they do not answer by "
+        "wave 1/3, the rollout stops there (on_failure: rollback)"
+    )
+    down = ["d", *(f"h{i}" for i in range(7))]
+    said = stops_at(plan, down, budget)
+    assert said is not None
+    assert said.startswith("d, h0, h1, h2, h3 and 3 more unreachable now")  # one line at scale
+    assert "by wave 3/3" in said and "(on_failure: halt)" in said
+
+
 def test_canary_percent_and_baseline_sample() -> None:
     names = [f"h{i}" for i in range(20)]
     assert canaries_by_percent(names, 10) == ["h0", "h1"]

@@ -210,6 +210,26 @@ async def test_dry_run_reports_locks_open_deployments_and_unreachable_hosts(
     assert_nothing_changed(demo, state_dir)
 
 
+async def test_dry_run_says_where_hosts_down_now_would_stop_the_rollout(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """The demo file tolerates one failure: one host down is a note; two, and the plan says
+    the wave where the rollout would stop if they stay down (the start still would go on)."""
+    env = str(demo.env_path)
+    await demo.set_fault("web-04", "down")
+    one = await run_cli("deploy", env, "1.2.0", "--dry-run")
+    assert one.code == 0, one.err
+    assert "unreachable now: web-04" in one.out and "stops there" not in one.out
+    await demo.set_fault("web-06", "down")
+    two = await run_cli("deploy", env, "1.2.0", "--dry-run", "--json")
+    assert two.code == 0, two.err
+    assert (
+        "web-04, web-06 unreachable now, more than promote.max_failures (1): if they do not "
+        "answer by wave 3/3, the rollout stops there (on_failure: rollback)"
+    ) in json.loads(two.out)["notes"]
+    assert_nothing_changed(demo, state_dir)
+
+
 def test_one_refusal_per_owner_whatever_second_each_host_was_locked() -> None:
     from canarytui.engine.dryrun import lock_refusals
 

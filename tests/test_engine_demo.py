@@ -382,6 +382,52 @@ async def test_host_down_at_start_is_locked_and_learned_when_it_returns(
         await engine.fleet.close()
 
 
+async def test_more_hosts_down_at_start_than_tolerated_is_said_before_the_canary(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Hosts unreachable at the start count against max_failures if they still are when
+    their wave comes: more of them than it tolerates is a warning before the canary is
+    touched, naming them and the wave where the rollout would stop; as many as it
+    tolerates, none."""
+
+    def short(data: dict) -> None:  # type: ignore[type-arg]
+        data["ssh"]["connect_timeout"] = "1s"
+        data["promote"]["max_failures"] = 1
+
+    env_path = edit_env(demo.env_path, tmp_path / "short.yaml", short)
+    await demo.set_fault("web-04", "down")  # wave 2/3 (web-02; web-03, web-04; web-05, web-06)
+    await demo.set_fault("web-06", "down")
+    engine = engine_for(env_path, state_dir)
+    seen: list[ev.Event] = []
+    engine.subscribe(seen.append)
+
+    def warnings() -> list[str]:
+        return [
+            e.message for e in seen if isinstance(e, ev.Notice) and "unreachable now" in e.message
+        ]
+
+    try:
+        assert await engine.deploy("1.1.0") is ev.Outcome.CANARY_PASSED
+        assert warnings() == [
+            "web-04, web-06 unreachable now, more than promote.max_failures (1): if they do "
+            "not answer by wave 3/3, the rollout stops there (on_failure: rollback)"
+        ]
+        said = next(i for i, e in enumerate(seen) if isinstance(e, ev.Notice))
+        first_change = next(
+            i
+            for i, e in enumerate(seen)
+            if isinstance(e, ev.HostUpdate) and e.state is ev.HostState.DEPLOYING
+        )
+        assert said < first_change
+        assert await engine.rollback() is ev.Outcome.ROLLED_BACK
+        seen.clear()
+        await demo.set_fault("web-04", "up")  # one down, one tolerated: nothing to say
+        assert await engine.deploy("1.1.0") is ev.Outcome.CANARY_PASSED
+        assert warnings() == []
+    finally:
+        await engine.fleet.close()
+
+
 async def test_ssh_config_supplies_what_the_file_leaves_out(
     state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -43,7 +43,7 @@ from canarytui import events as ev
 from canarytui.config import Environment, Rule, render
 from canarytui.engine import locks, takeover
 from canarytui.engine.canary import choose_baseline
-from canarytui.engine.plan import Plan, make_plan
+from canarytui.engine.plan import Plan, make_plan, stops_at
 from canarytui.openfiles import shortage
 from canarytui.textsafe import listed
 
@@ -357,9 +357,8 @@ def _refusals(
         run.refusals.append(f"canary unreachable: {', '.join(canaries)}; nothing would change")
     others = [h for h in unreachable if h not in plan.canaries]
     if others:
-        run.notes.append(
-            f"unreachable now: {', '.join(others)} (marked, and tried again in its wave)"
-        )
+        run.notes.append(f"unreachable now: {listed(others)} (marked, and tried again in its wave)")
+        run.notes += filter(None, [stops_at(plan, others, engine.env.promote)])
     unknown = [h for h in plan.hosts if reachable.get(h) and versions.get(h) is None]
     if unknown and assume_previous is None:
         run.refusals.append(

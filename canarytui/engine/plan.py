@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from canarytui.config import Environment, WaveSpec, canaries_by_percent
+from canarytui.config import Environment, Promote, WaveSpec, canaries_by_percent
+from canarytui.textsafe import listed
 
 
 class PlanError(ValueError):
@@ -22,6 +23,23 @@ class Plan:
     def hosts(self) -> list[str]:
         """Every host of the plan, canaries first, in the order they are deployed."""
         return self.canaries + [h for wave in self.waves for h in wave]
+
+
+def stops_at(plan: Plan, down: Collection[str], promote: Promote) -> str | None:
+    """Hosts unreachable now count against ``max_failures`` if they still are when their
+    wave comes: with more of them than it tolerates, the wave where the rollout would stop,
+    said (None: the budget holds them all)."""
+    seen = 0
+    for number, wave in enumerate(plan.waves, 1):
+        seen += sum(1 for h in wave if h in down)
+        if seen > promote.max_failures:
+            late = [h for w in plan.waves for h in w if h in down]
+            return (
+                f"{listed(late)} unreachable now, more than promote.max_failures "
+                f"({promote.max_failures}): if they do not answer by wave {number}/"
+                f"{len(plan.waves)}, the rollout stops there (on_failure: {promote.on_failure})"
+            )
+    return None
 
 
 def plan_waves(rest: Sequence[str], specs: Sequence[WaveSpec]) -> list[list[str]]:

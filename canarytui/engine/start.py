@@ -8,7 +8,7 @@ import uuid
 from canarytui import events as ev
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
-from canarytui.engine.plan import Plan
+from canarytui.engine.plan import Plan, stops_at
 from canarytui.openfiles import shortage
 from canarytui.ssh import SshError
 from canarytui.textsafe import listed
@@ -112,3 +112,8 @@ async def start_deployment(
             ctx.bus.host(name, ev.HostState.UNREACHABLE, detail=str(v))
         else:
             ctx.bus.host(name, ev.HostState.PENDING, version=v)
+    # Said before the canary, not after most of the fleet got the release.
+    down = [h for h, v in found.items() if isinstance(v, SshError)]
+    said = stops_at(plan, down, ctx.env.promote)
+    if said is not None:
+        ctx.bus.notice("warning", said)
