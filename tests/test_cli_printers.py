@@ -120,3 +120,39 @@ async def test_hosts_in_flight_are_named_when_nothing_was_said_for_a_while() -> 
     said = out.getvalue()
     await wait_for(lambda: printer._ticking is None, timeout=5)
     assert out.getvalue() == said  # nothing in flight: nothing more to say
+
+
+def measured(host: str, rule: str, value: float | None, passed: bool | None) -> ev.Measurement:
+    return ev.Measurement(rule=rule, host=host, value=value, limit="<= 0.05", passed=passed)
+
+
+def test_many_canaries_are_told_per_rule_not_per_host() -> None:
+    """A hundred canaries: the analysis line gives each rule's range and how many canaries
+    fail it, a passing verdict a line a rule; a failing verdict still names every failure.
+    Three canaries or fewer are told host by host, as before."""
+    out = Counted()
+    printer = HumanPrinter(out)
+    hosts = [f"web-{i:03}" for i in range(100)]
+    ms = [measured(h, "error-ratio", 0.001 * (i % 7), i != 5) for i, h in enumerate(hosts)]
+    ms += [measured(h, "p99-latency", None, None) for h in hosts]
+    printer(ev.AnalysisStarted(canaries=hosts, baseline=["web-900"], duration=30.0))
+    printer(ev.AnalysisUpdate(elapsed=30.0, duration=30.0, measurements=ms))
+    passing = [measured(h, "error-ratio", 0.002, True) for h in hosts]
+    reasons = [f"{h}: error-ratio = 0.002, limit <= 0.05: ok" for h in hosts]
+    printer(ev.VerdictReached(verdict=ev.Verdict.PASS, reasons=reasons, measurements=passing))
+    failed = [f"{h}: error-ratio = 0.09, limit <= 0.05: FAIL" for h in hosts[:2]]
+    printer(ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=failed, measurements=ms))
+    few = [measured(h, "error-ratio", 0.01, True) for h in hosts[:3]]
+    printer(ev.AnalysisUpdate(elapsed=30.0, duration=30.0, measurements=few))
+    assert out.getvalue().splitlines() == [
+        "   watching web-000, web-001, web-002, web-003, web-004, web-005, web-006, web-007 "
+        "and 92 more for 30s; baseline: web-900",
+        "   analysis   30s/30s  100 canaries: error-ratio=0..0.006 (1 failing); p99-latency=-",
+        "   verdict: PASS",
+        "      error-ratio: ok on 100 canaries (0.002), limit <= 0.05",
+        "   verdict: FAIL",
+        "      web-000: error-ratio = 0.09, limit <= 0.05: FAIL",
+        "      web-001: error-ratio = 0.09, limit <= 0.05: FAIL",
+        "   analysis   30s/30s  web-000 error-ratio=0.01; web-001 error-ratio=0.01; "
+        "web-002 error-ratio=0.01",
+    ]

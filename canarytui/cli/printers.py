@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import IO
 
 from canarytui import events as ev
@@ -30,9 +31,45 @@ def when(ts: float | None) -> str:
 
 
 FLUSH_AFTER = 0.05  # seconds a printed line may wait for the ones after it
+# Above this many canaries the analysis is told per rule (its values' range), not per host.
+MANY_CANARIES = 3
 PROGRESS_EVERY = 15.0  # seconds of silence with hosts in flight before a line names them
 _STARTED = (ev.HostState.DEPLOYING, ev.HostState.ROLLING_BACK)
 _ARRIVED = (ev.HostState.DEPLOYED, ev.HostState.ROLLED_BACK)
+
+
+def _many(ms: Sequence[ev.Measurement]) -> bool:
+    return len({m.host for m in ms}) > MANY_CANARIES
+
+
+def _by_rule(ms: Sequence[ev.Measurement]) -> dict[str, list[ev.Measurement]]:
+    rules: dict[str, list[ev.Measurement]] = {}
+    for m in ms:
+        rules.setdefault(m.rule, []).append(m)
+    return rules
+
+
+def _span(ms: Sequence[ev.Measurement]) -> str:
+    """The range of the canaries' values (``-``: none has one yet)."""
+    values = [m.value for m in ms if m.value is not None]
+    if not values:
+        return "-"
+    low, high = f"{min(values):.3g}", f"{max(values):.3g}"
+    return low if low == high else f"{low}..{high}"
+
+
+def _so_far(ms: Sequence[ev.Measurement]) -> str:
+    """Each canary's value of each rule; with many canaries, each rule's range and how
+    many canaries fail it (a line of a few rules, not of hundreds of values)."""
+    if not _many(ms):
+        return "; ".join(
+            f"{m.host} {m.rule}=" + ("-" if m.value is None else f"{m.value:.3g}") for m in ms
+        )
+    parts = []
+    for rule, group in _by_rule(ms).items():
+        failing = sum(1 for m in group if m.passed is False)
+        parts.append(f"{rule}={_span(group)}" + (f" ({failing} failing)" if failing else ""))
+    return f"{len({m.host for m in ms})} canaries: " + "; ".join(parts)
 
 
 class _Lines:
@@ -127,7 +164,7 @@ class HumanPrinter(_Lines):
                 sizes = ", ".join(str(len(x)) for x in w) or "none"
                 self._say(
                     f"deployment #{event.deployment}: {_plain(v)} to canaries "
-                    f"{_plain(', '.join(c))}; waves of {sizes} host(s) after"
+                    f"{_plain(listed(c, 8))}; waves of {sizes} host(s) after"
                 )
             case ev.PhaseChanged():
                 self._say(f"-- {event.label}")
@@ -147,8 +184,8 @@ class HumanPrinter(_Lines):
             case ev.AnalysisStarted(canaries=c, baseline=b, duration=dur):
                 self._say(
                     _plain(
-                        f"   watching {', '.join(c)} for {dur:g}s; "
-                        f"baseline: {', '.join(b) or 'none'}"
+                        f"   watching {listed(c, 8)} for {dur:g}s; "
+                        f"baseline: {listed(b, 8) or 'none'}"
                     )
                 )
             case ev.AnalysisUpdate(elapsed=el, duration=dur, measurements=ms):
@@ -156,13 +193,15 @@ class HumanPrinter(_Lines):
                 if now - self._last_analysis < 2.0 and el < dur:
                     return
                 self._last_analysis = now
-                shown = "; ".join(
-                    f"{m.host} {m.rule}=" + ("-" if m.value is None else f"{m.value:.3g}")
-                    for m in ms
-                )
-                self._say(_plain(f"   analysis {el:4.0f}s/{dur:g}s  {shown}"))
-            case ev.VerdictReached(verdict=v, reasons=rs):
+                self._say(_plain(f"   analysis {el:4.0f}s/{dur:g}s  {_so_far(ms)}"))
+            case ev.VerdictReached(verdict=v, reasons=rs, measurements=ms):
                 self._say(f"   verdict: {v.value.upper()}")
+                if v is ev.Verdict.PASS and _many(ms):
+                    rs = [  # every measurement passed: one line a rule, not one a canary
+                        f"{rule}: ok on {len(group)} canaries ({_span(group)}), "
+                        f"limit {group[0].limit}"
+                        for rule, group in _by_rule(ms).items()
+                    ]
                 for r in rs:
                     self._say(f"      {_plain(r)}")
             case ev.WaveStarted(wave=i, waves=n, hosts=hs):
@@ -170,7 +209,7 @@ class HumanPrinter(_Lines):
             case ev.WaveFinished(wave=i, waves=n, succeeded=ok, failed=bad, not_started=left):
                 self._say(
                     f"   wave {i}/{n} done: {len(ok)} ok, {len(bad)} failed"
-                    + (f" ({_plain(', '.join(bad))})" if bad else "")
+                    + (f" ({_plain(listed(bad, 8))})" if bad else "")
                     + (f", {len(left)} not started" if left else "")
                 )
             case ev.Notice(level=lv, message=m):
