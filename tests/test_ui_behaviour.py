@@ -235,6 +235,33 @@ async def test_many_picked_canaries_are_named_as_a_few_and_a_count(tmp_path: Pat
         await pilot.press("n")
 
 
+async def test_deploy_confirmation_warns_when_more_hosts_are_down_than_tolerated(
+    tmp_path: Path,
+) -> None:
+    """max_failures is 1: one host the grid shows unreachable is no warning; two, and the
+    question says where the rollout would stop if they stay down, before anything starts."""
+    script = Script(tmp_path)
+    script.discovered()
+    async with script.app.run_test(size=SIZE) as pilot:
+        for down in (["web-07"], ["web-07", "web-09"]):
+            for name in down:
+                script.health(name, ok=None, detail="unreachable: timed out")
+            await pilot.pause()
+            await pilot.press("d", "2", "full_stop", "0", "enter")
+            screen = script.app.screen
+            assert isinstance(screen, ConfirmScreen)
+            if len(down) == 1:
+                assert "Warning" not in screen.message
+            else:
+                assert screen.message.endswith(
+                    "Warning: web-07, web-09 unreachable now, more than promote.max_failures "
+                    "(1): if they do not answer by wave 2/2, the rollout stops there "
+                    "(on_failure: rollback)."
+                )
+            await pilot.press("n")
+        assert script.journal.last_deployment("production", "shop") is None
+
+
 # Grid, keys, mouse, filter -----------------------------------------------------------
 
 

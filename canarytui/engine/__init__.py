@@ -1,7 +1,14 @@
 """The rollout engine: the operator API (``Engine``), its plan, and what it refuses."""
 
 from canarytui.engine.engine import ActionRefused, Engine
-from canarytui.engine.plan import Plan, PlanError, make_plan, pick_baseline, plan_waves
+from canarytui.engine.plan import (
+    Plan,
+    PlanError,
+    make_plan,
+    pick_baseline,
+    plan_waves,
+    stops_at,
+)
 
 __all__ = [
     "ActionRefused",
@@ -11,4 +18,5 @@ __all__ = [
     "make_plan",
     "pick_baseline",
     "plan_waves",
+    "stops_at",
 ]

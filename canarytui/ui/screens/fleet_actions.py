@@ -13,9 +13,9 @@ from textual import work
 from textual.screen import Screen
 
 from canarytui import events as ev
-from canarytui.engine import ActionRefused, Engine, plan_waves
+from canarytui.engine import ActionRefused, Engine, PlanError, make_plan, plan_waves, stops_at
 from canarytui.textsafe import listed
-from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.fleet_state import FleetState, TileKind
 from canarytui.ui.messages import OperatorResult
 from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.screens.failure import FailureScreen
@@ -69,6 +69,8 @@ class OperatorActions(Screen[None]):
                     "wave(s), each host health-gated."
                 )
 
+            question += self._down_warning(canaries)
+
             def confirmed(yes: bool | None) -> None:
                 if yes:
                     self.run_deploy(version, canaries)
@@ -83,6 +85,20 @@ class OperatorActions(Screen[None]):
             ),
             chosen,
         )
+
+    def _down_warning(self, canaries: list[str]) -> str:
+        """The hosts the grid shows unreachable, when more than ``max_failures``: the wave
+        where the rollout would stop if they stay down (the engine says it again once it
+        has tried them)."""
+        env = self.state.env
+        down = [n for n in env.host_names if self.state.tile_kind(n) == TileKind.UNREACHABLE]
+        if not down:
+            return ""
+        try:
+            said = stops_at(make_plan(env, canaries or None), down, env.promote)
+        except PlanError:
+            return ""  # the engine refuses it with its reason
+        return f"\n\nWarning: {said}." if said else ""
 
     def action_promote(self, all_waves: bool = False) -> None:
         if self.engine.busy:
