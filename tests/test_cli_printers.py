@@ -144,6 +144,11 @@ def test_many_canaries_are_told_per_rule_not_per_host() -> None:
     printer(ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=failed, measurements=ms))
     few = [measured(h, "error-ratio", 0.01, True) for h in hosts[:3]]
     printer(ev.AnalysisUpdate(elapsed=30.0, duration=30.0, measurements=few))
+    own = [  # each canary against its own values before: a limit each
+        ev.Measurement(rule="shift", host=h, value=0.2, limit=f"<= 2x before ({i})", passed=True)
+        for i, h in enumerate(hosts[:4])
+    ]
+    printer(ev.VerdictReached(verdict=ev.Verdict.PASS, reasons=["-"] * 4, measurements=own))
     assert out.getvalue().splitlines() == [
         "   watching web-000, web-001, web-002, web-003, web-004, web-005, web-006, web-007 "
         "and 92 more for 30s; baseline: web-900",
@@ -155,4 +160,6 @@ def test_many_canaries_are_told_per_rule_not_per_host() -> None:
         "      web-001: error-ratio = 0.09, limit <= 0.05: FAIL",
         "   analysis   30s/30s  web-000 error-ratio=0.01; web-001 error-ratio=0.01; "
         "web-002 error-ratio=0.01",
+        "   verdict: PASS",
+        "      shift: ok on 4 canaries (0.2), limit per canary, e.g. web-000: <= 2x before (0)",
     ]

@@ -58,6 +58,13 @@ def _span(ms: Sequence[ev.Measurement]) -> str:
     return low if low == high else f"{low}..{high}"
 
 
+def _limit(ms: Sequence[ev.Measurement]) -> str:
+    """The rule's limit; one a canary when each is judged against its own values before."""
+    if len({m.limit for m in ms}) == 1:
+        return f"limit {ms[0].limit}"
+    return f"limit per canary, e.g. {ms[0].host}: {ms[0].limit}"
+
+
 def _so_far(ms: Sequence[ev.Measurement]) -> str:
     """Each canary's value of each rule; with many canaries, each rule's range and how
     many canaries fail it (a line of a few rules, not of hundreds of values)."""
@@ -198,8 +205,7 @@ class HumanPrinter(_Lines):
                 self._say(f"   verdict: {v.value.upper()}")
                 if v is ev.Verdict.PASS and _many(ms):
                     rs = [  # every measurement passed: one line a rule, not one a canary
-                        f"{rule}: ok on {len(group)} canaries ({_span(group)}), "
-                        f"limit {group[0].limit}"
+                        f"{rule}: ok on {len(group)} canaries ({_span(group)}), {_limit(group)}"
                         for rule, group in _by_rule(ms).items()
                     ]
                 for r in rs:

@@ -29,6 +29,7 @@ def stops_at(plan: Plan, down: Collection[str], promote: Promote) -> str | None:
     """Hosts unreachable now count against ``max_failures`` if they still are when their
     wave comes: with more of them than it tolerates, the wave where the rollout would stop,
     said (None: the budget holds them all)."""
+    down = set(down)  # thousands of hosts, hundreds of them down: one look each
     seen = 0
     for number, wave in enumerate(plan.waves, 1):
         seen += sum(1 for h in wave if h in down)
