@@ -136,6 +136,7 @@ def test_many_canaries_are_told_per_rule_not_per_host() -> None:
     ms = [measured(h, "error-ratio", 0.001 * (i % 7), i != 5) for i, h in enumerate(hosts)]
     ms += [measured(h, "p99-latency", None, None) for h in hosts]
     printer(ev.AnalysisStarted(canaries=hosts, baseline=["web-900"], duration=30.0))
+    printer(ev.AnalysisUpdate(elapsed=0.0, duration=30.0, measurements=[]))
     printer(ev.AnalysisUpdate(elapsed=30.0, duration=30.0, measurements=ms))
     passing = [measured(h, "error-ratio", 0.002, True) for h in hosts]
     reasons = [f"{h}: error-ratio = 0.002, limit <= 0.05: ok" for h in hosts]
@@ -152,6 +153,7 @@ def test_many_canaries_are_told_per_rule_not_per_host() -> None:
     assert out.getvalue().splitlines() == [
         "   watching web-000, web-001, web-002, web-003, web-004, web-005, web-006, web-007 "
         "and 92 more for 30s; baseline: web-900",
+        "   analysis    0s/30s  (no values yet)",
         "   analysis   30s/30s  100 canaries: error-ratio=0..0.006 (1 failing); p99-latency=-",
         "   verdict: PASS",
         "      error-ratio: ok on 100 canaries (0.002), limit <= 0.05",

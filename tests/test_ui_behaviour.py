@@ -239,7 +239,8 @@ async def test_deploy_confirmation_warns_when_more_hosts_are_down_than_tolerated
     tmp_path: Path,
 ) -> None:
     """max_failures is 1: one host the grid shows unreachable is no warning; two, and the
-    question says where the rollout would stop if they stay down, before anything starts."""
+    question says where the rollout would stop if they stay down, before anything starts;
+    the canary down, and it says the deployment would be refused."""
     script = Script(tmp_path)
     script.discovered()
     async with script.app.run_test(size=SIZE) as pilot:
@@ -259,6 +260,16 @@ async def test_deploy_confirmation_warns_when_more_hosts_are_down_than_tolerated
                     "(on_failure: rollback)."
                 )
             await pilot.press("n")
+        script.health("web-01", ok=None, detail="unreachable: timed out")  # the canary
+        await pilot.pause()
+        await pilot.press("d", "2", "full_stop", "0", "enter")
+        screen = script.app.screen
+        assert isinstance(screen, ConfirmScreen)
+        assert screen.message.endswith(
+            "Warning: canary web-01 unreachable now: the deployment would be refused "
+            "(nothing changed); pick other canaries with space."
+        )
+        await pilot.press("n")
         assert script.journal.last_deployment("production", "shop") is None
 
 

@@ -68,6 +68,8 @@ def _limit(ms: Sequence[ev.Measurement]) -> str:
 def _so_far(ms: Sequence[ev.Measurement]) -> str:
     """Each canary's value of each rule; with many canaries, each rule's range and how
     many canaries fail it (a line of a few rules, not of hundreds of values)."""
+    if not ms:
+        return "(no values yet)"
     if not _many(ms):
         return "; ".join(
             f"{m.host} {m.rule}=" + ("-" if m.value is None else f"{m.value:.3g}") for m in ms

@@ -87,17 +87,25 @@ class OperatorActions(Screen[None]):
         )
 
     def _down_warning(self, canaries: list[str]) -> str:
-        """The hosts the grid shows unreachable, when more than ``max_failures``: the wave
-        where the rollout would stop if they stay down (the engine says it again once it
-        has tried them)."""
+        """What the hosts the grid shows unreachable would do to the deployment: a canary
+        among them, a refusal; more of them than ``max_failures``, the wave where the
+        rollout would stop if they stay down (the engine says it again once it has tried
+        them)."""
         env = self.state.env
         down = [n for n in env.host_names if self.state.tile_kind(n) == TileKind.UNREACHABLE]
         if not down:
             return ""
         try:
-            said = stops_at(make_plan(env, canaries or None), down, env.promote)
+            plan = make_plan(env, canaries or None)
         except PlanError:
             return ""  # the engine refuses it with its reason
+        lost = [c for c in plan.canaries if c in set(down)]
+        if lost:
+            return (
+                f"\n\nWarning: canary {listed(lost)} unreachable now: the deployment would be "
+                "refused (nothing changed); pick other canaries with space."
+            )
+        said = stops_at(plan, down, env.promote)
         return f"\n\nWarning: {said}." if said else ""
 
     def action_promote(self, all_waves: bool = False) -> None:
