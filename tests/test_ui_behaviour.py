@@ -267,7 +267,7 @@ async def test_deploy_confirmation_warns_when_more_hosts_are_down_than_tolerated
         assert isinstance(screen, ConfirmScreen)
         assert screen.message.endswith(
             "Warning: canary web-01 unreachable now: the deployment would be refused "
-            "(nothing changed); pick other canaries with space."
+            "(nothing would change); pick other canaries with space."
         )
         await pilot.press("n")
         assert script.journal.last_deployment("production", "shop") is None

@@ -92,18 +92,18 @@ class OperatorActions(Screen[None]):
         rollout would stop if they stay down (the engine says it again once it has tried
         them)."""
         env = self.state.env
-        down = [n for n in env.host_names if self.state.tile_kind(n) == TileKind.UNREACHABLE]
+        down = {n for n in env.host_names if self.state.tile_kind(n) == TileKind.UNREACHABLE}
         if not down:
             return ""
         try:
             plan = make_plan(env, canaries or None)
         except PlanError:
             return ""  # the engine refuses it with its reason
-        lost = [c for c in plan.canaries if c in set(down)]
+        lost = [c for c in plan.canaries if c in down]
         if lost:
             return (
                 f"\n\nWarning: canary {listed(lost)} unreachable now: the deployment would be "
-                "refused (nothing changed); pick other canaries with space."
+                "refused (nothing would change); pick other canaries with space."
             )
         said = stops_at(plan, down, env.promote)
         return f"\n\nWarning: {said}." if said else ""
