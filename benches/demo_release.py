@@ -55,7 +55,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 import asyncssh  # noqa: E402
 
-from canarytui.config import load_env, render  # noqa: E402
+from canarytui.config import Environment, load_env, render  # noqa: E402
 from canarytui.demo.app import read_version  # noqa: E402
 from canarytui.engine import lockscripts  # noqa: E402
 from canarytui.engine.locks import Owner  # noqa: E402
@@ -177,6 +177,22 @@ def analysis_and_pauses(events: list[dict[str, Any]], pause: float) -> tuple[flo
     return analysis, paused * pause
 
 
+def release_commands(
+    env: Environment, name: str, version: str, owner: Owner, previous: str = ""
+) -> list[str]:
+    """What the engine's release sends one host, as separate commands (the floors of this
+    bench and of ``fanout.py``): the lock with version discovery, the steps, the health
+    check, the unlock."""
+    values = env.placeholders(name, version, previous)
+    current = render(env.deploy.current, env.placeholders(name))
+    return [
+        lockscripts.acquire_command(env.app, env.name, owner, current),
+        *(render(step.run, values) for step in env.deploy.steps),
+        render(env.health.check, values),
+        lockscripts.release_command(env.app, env.name, owner.token),
+    ]
+
+
 async def bare_release(env_path: str, version: str) -> tuple[float, int]:
     """The floor: the release's commands by bare asyncssh, each host on its own (wall, hosts
     that ran every command with exit 0)."""
@@ -188,15 +204,7 @@ async def bare_release(env_path: str, version: str) -> tuple[float, int]:
 
     async def one(name: str) -> bool:
         host = env.host(name)
-        values = env.placeholders(name, version, "1.1.0")
-        commands = [
-            lockscripts.acquire_command(
-                env.app, env.name, owner, render(env.deploy.current, env.placeholders(name))
-            ),
-            *(render(step.run, values) for step in env.deploy.steps),
-            render(env.health.check, values),
-            lockscripts.release_command(env.app, env.name, owner.token),
-        ]
+        commands = release_commands(env, name, version, owner, previous="1.1.0")
         async with slots:
             async with asyncssh.connect(
                 host.address,

@@ -54,11 +54,12 @@ import asyncssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from demo_release import release_commands
 from sshd_fleet import SshdFleet
 
 from canarytui import events as ev
-from canarytui.config import load_env, render
-from canarytui.engine import Engine, lockscripts
+from canarytui.config import Environment, load_env, render
+from canarytui.engine import Engine
 from canarytui.engine.locks import Owner
 from canarytui.journal import Journal
 from canarytui.ssh import Fleet
@@ -70,16 +71,6 @@ PARALLEL = 50
 def steps(fleet: SshdFleet) -> list[str]:
     env = fleet.env_dict()
     return [s["run"] for s in env["deploy"]["steps"]]
-
-
-def engine_commands(fleet: SshdFleet, version: str) -> list[str]:
-    """What the engine's release sends a host, as separate commands: the lock with version
-    discovery, the steps, the health check (``engine_release``'s ``true``), the unlock."""
-    env = fleet.env_dict()
-    owner = Owner(os.urandom(16).hex(), 0, version, "bench", "bench")
-    lock = lockscripts.acquire_command(env["app"], env["name"], owner, env["deploy"]["current"])
-    unlock = lockscripts.release_command(env["app"], env["name"], owner.token)
-    return [lock, *(render(c, {"version": version}) for c in steps(fleet)), "true", unlock]
 
 
 @dataclass(frozen=True)
@@ -195,10 +186,12 @@ async def bare(
     used: list[Usage] | None = None,
     like_engine: bool = False,
 ) -> float:
+    plain = [render(c, {"version": version}) for c in steps(fleet)]
+    commands = {h.name: plain for h in fleet.hosts}
     if like_engine:
-        commands = engine_commands(fleet, version)
-    else:
-        commands = [render(c, {"version": version}) for c in steps(fleet)]
+        env = engine_env(fleet, route)
+        owner = Owner(os.urandom(16).hex(), 0, version, "bench", "bench")
+        commands = {h.name: release_commands(env, h.name, version, owner) for h in fleet.hosts}
     slots = asyncio.Semaphore(PARALLEL)
     route = route or Route.direct(fleet)
     options = floor_options(fleet, route)
@@ -206,7 +199,7 @@ async def bare(
     def connect(user: str, address: str) -> asyncssh.SSHClientConnection:
         return asyncssh.connect(address, username=user, **options)
 
-    async def one(user: str, address: str) -> None:
+    async def one(user: str, address: str, commands: list[str]) -> None:
         async with slots:
             if reuse:
                 async with connect(user, address) as conn:
@@ -219,7 +212,9 @@ async def bare(
 
     await settle(fleet)
     before, started = Usage.now(), time.perf_counter()
-    await asyncio.gather(*(one(h.user, route.address[h.name]) for h in fleet.hosts))
+    await asyncio.gather(
+        *(one(h.user, route.address[h.name], commands[h.name]) for h in fleet.hosts)
+    )
     elapsed = time.perf_counter() - started
     if used is not None:
         used.append(Usage.now() - before)
@@ -257,13 +252,11 @@ async def engine_fleet(fleet: SshdFleet, version: str, route: Route | None = Non
     return elapsed
 
 
-async def engine_release(
-    fleet: SshdFleet,
-    version: str,
-    state: Path,
-    route: Route | None = None,
-    used: list[Usage] | None = None,
-) -> tuple[float, float, dict[str, float]]:
+def engine_env(fleet: SshdFleet, route: Route | None = None) -> Environment:
+    """The environment the engine's release runs on (and floor (6) renders): the three
+    steps, a health check that is the shell's ``true``, a one-host canary judged for
+    100 ms, then one wave."""
+
     def edit(d: dict) -> None:  # type: ignore[type-arg]
         routed(d, route)
         d["ssh"]["max_parallel"] = PARALLEL
@@ -271,8 +264,17 @@ async def engine_release(
         d["canary"]["analysis"] = {"duration": "100ms", "baseline": 0, "max_failed_checks": 0}
         d["promote"] = {"waves": ["100%"], "max_failures": 0, "pause": "manual"}
 
-    env = load_env(fleet.write_env(edit=edit))
-    engine = Engine(env, Journal(state))
+    return load_env(fleet.write_env(edit=edit))
+
+
+async def engine_release(
+    fleet: SshdFleet,
+    version: str,
+    state: Path,
+    route: Route | None = None,
+    used: list[Usage] | None = None,
+) -> tuple[float, float, dict[str, float]]:
+    engine = Engine(engine_env(fleet, route), Journal(state))
     at: dict[str, float] = {}
 
     def clock(event: ev.Event) -> None:

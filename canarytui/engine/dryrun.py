@@ -358,7 +358,8 @@ def _refusals(
     others = [h for h in unreachable if h not in plan.canaries]
     if others:
         run.notes.append(f"unreachable now: {listed(others)} (marked, and tried again in its wave)")
-        run.notes += filter(None, [stops_at(plan, others, engine.env.promote)])
+        said = stops_at(plan, others, engine.env.promote)
+        run.notes += [said] if said else []
     unknown = [h for h in plan.hosts if reachable.get(h) and versions.get(h) is None]
     if unknown and assume_previous is None:
         run.refusals.append(
