@@ -428,6 +428,36 @@ async def test_more_hosts_down_at_start_than_tolerated_is_said_before_the_canary
         await engine.fleet.close()
 
 
+async def test_a_host_down_at_start_is_tried_first_in_its_wave(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A host marked unreachable takes its wave's first slot, so the connect timeout it may
+    cost passes while the others are worked on, not after them; the wave's outcome lists
+    its hosts as the plan does."""
+
+    def serial(data: dict) -> None:  # type: ignore[type-arg]
+        data["ssh"]["connect_timeout"] = "1s"
+        data["ssh"]["max_parallel"] = 1  # one host at a time: the order is the events'
+        data["promote"]["max_failures"] = 1
+
+    env_path = edit_env(demo.env_path, tmp_path / "serial.yaml", serial)
+    await demo.set_fault("web-06", "down")  # last of wave 3/3 (web-05, web-06)
+    engine = engine_for(env_path, state_dir)
+    seen: list[ev.Event] = []
+    engine.subscribe(seen.append)
+    try:
+        assert await engine.deploy("1.1.0", auto_promote=True) is ev.Outcome.COMPLETE
+        last = max(i for i, e in enumerate(seen) if isinstance(e, ev.WaveStarted))
+        wave = [(e.host, e.state) for e in seen[last:] if isinstance(e, ev.HostUpdate)]
+        assert wave[0] == ("web-06", ev.HostState.UNREACHABLE)
+        assert ("web-05", ev.HostState.DEPLOYING) in wave[1:]
+        finished = next(e for e in seen[last:] if isinstance(e, ev.WaveFinished))
+        assert (finished.succeeded, finished.failed) == (["web-05"], ["web-06"])
+        assert demo.version_on("web-05") == "1.1.0" and demo.version_on("web-06") == "1.0.0"
+    finally:
+        await engine.fleet.close()
+
+
 async def test_ssh_config_supplies_what_the_file_leaves_out(
     state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

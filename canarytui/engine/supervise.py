@@ -36,6 +36,8 @@ async def each_host(names: Iterable[str], work: Callable[[str], Awaitable[T]]) -
         except Exception as exc:
             raise HostWorkFailed(name, exc) from exc
 
+    if len(names) == 1:  # no sibling to supervise: run it here, not in a task of its own
+        return {names[0]: await guarded(names[0])}
     try:
         async with asyncio.TaskGroup() as group:
             tasks = {name: group.create_task(guarded(name)) for name in names}
