@@ -458,6 +458,41 @@ async def test_a_host_down_at_start_is_tried_first_in_its_wave(
         await engine.fleet.close()
 
 
+async def test_a_later_process_locks_hosts_marked_unreachable_first(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Continuing a deployment (promote, rollback) from another process takes every lock
+    again: the hosts the journal has as unreachable are tried first, so their connect
+    timeouts pass while the others are locked."""
+
+    def serial(data: dict) -> None:  # type: ignore[type-arg]
+        data["ssh"]["connect_timeout"] = "1s"
+        data["ssh"]["max_parallel"] = 1  # one host at a time: connections in slot order
+        data["promote"]["max_failures"] = 1
+
+    env_path = edit_env(demo.env_path, tmp_path / "serial.yaml", serial)
+    await demo.set_fault("web-06", "down")
+    first = engine_for(env_path, state_dir)
+    try:
+        assert await first.deploy("1.1.0") is ev.Outcome.CANARY_PASSED
+    finally:
+        await first.fleet.close()
+    later = engine_for(env_path, state_dir)  # what `canarytui promote` starts with
+    tried: list[str] = []
+    connect = later.fleet.connection
+
+    async def recorded(name: str) -> object:
+        tried.append(name)
+        return await connect(name)
+
+    later.fleet.connection = recorded  # type: ignore[method-assign]
+    try:
+        assert await later.promote() is ev.Outcome.COMPLETE
+        assert tried[0] == "web-06" and "web-01" in tried[1:]
+    finally:
+        await later.fleet.close()
+
+
 async def test_ssh_config_supplies_what_the_file_leaves_out(
     state_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
