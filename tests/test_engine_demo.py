@@ -428,6 +428,14 @@ async def test_more_hosts_down_at_start_than_tolerated_is_said_before_the_canary
         await engine.fleet.close()
 
 
+def one_at_a_time(data: dict) -> None:  # type: ignore[type-arg]
+    """One host worked on at a time (the events' and the connections' order is the slots'),
+    a short connect timeout, one failure tolerated."""
+    data["ssh"]["connect_timeout"] = "1s"
+    data["ssh"]["max_parallel"] = 1
+    data["promote"]["max_failures"] = 1
+
+
 async def test_a_host_down_at_start_is_tried_first_in_its_wave(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
@@ -435,12 +443,7 @@ async def test_a_host_down_at_start_is_tried_first_in_its_wave(
     cost passes while the others are worked on, not after them; the wave's outcome lists
     its hosts as the plan does."""
 
-    def serial(data: dict) -> None:  # type: ignore[type-arg]
-        data["ssh"]["connect_timeout"] = "1s"
-        data["ssh"]["max_parallel"] = 1  # one host at a time: the order is the events'
-        data["promote"]["max_failures"] = 1
-
-    env_path = edit_env(demo.env_path, tmp_path / "serial.yaml", serial)
+    env_path = edit_env(demo.env_path, tmp_path / "serial.yaml", one_at_a_time)
     await demo.set_fault("web-06", "down")  # last of wave 3/3 (web-05, web-06)
     engine = engine_for(env_path, state_dir)
     seen: list[ev.Event] = []
@@ -465,12 +468,7 @@ async def test_a_later_process_locks_hosts_marked_unreachable_first(
     again: the hosts the journal has as unreachable are tried first, so their connect
     timeouts pass while the others are locked."""
 
-    def serial(data: dict) -> None:  # type: ignore[type-arg]
-        data["ssh"]["connect_timeout"] = "1s"
-        data["ssh"]["max_parallel"] = 1  # one host at a time: connections in slot order
-        data["promote"]["max_failures"] = 1
-
-    env_path = edit_env(demo.env_path, tmp_path / "serial.yaml", serial)
+    env_path = edit_env(demo.env_path, tmp_path / "serial.yaml", one_at_a_time)
     await demo.set_fault("web-06", "down")
     first = engine_for(env_path, state_dir)
     try:
