@@ -442,7 +442,6 @@ async def test_a_host_down_at_start_is_tried_first_in_its_wave(
     """A host marked unreachable takes its wave's first slot, so the connect timeout it may
     cost passes while the others are worked on, not after them; the wave's outcome lists
     its hosts as the plan does."""
-
     env_path = edit_env(demo.env_path, tmp_path / "serial.yaml", one_at_a_time)
     await demo.set_fault("web-06", "down")  # last of wave 3/3 (web-05, web-06)
     engine = engine_for(env_path, state_dir)
@@ -467,7 +466,6 @@ async def test_a_later_process_locks_hosts_marked_unreachable_first(
     """Continuing a deployment (promote, rollback) from another process takes every lock
     again: the hosts the journal has as unreachable are tried first, so their connect
     timeouts pass while the others are locked."""
-
     env_path = edit_env(demo.env_path, tmp_path / "serial.yaml", one_at_a_time)
     await demo.set_fault("web-06", "down")
     first = engine_for(env_path, state_dir)
