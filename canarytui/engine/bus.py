@@ -8,7 +8,7 @@ in the journal), never silently collected.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from canarytui import events as ev
@@ -72,6 +72,12 @@ class RolloutState:
 
     def in_states(self, names: list[str], states: set[ev.HostState]) -> list[str]:
         return [h for h in names if self.host_states.get(h) in states]
+
+    def unreachable_first(self, names: Iterable[str]) -> list[str]:
+        """``names``, those marked unreachable first (otherwise in order): trying one again
+        can take the whole connect timeout, which then passes while the others are worked
+        on instead of after them (one hung host last in a wave of 400 added 2 s to it)."""
+        return sorted(names, key=lambda h: self.host_states.get(h) is not ev.HostState.UNREACHABLE)
 
 
 class Bus:

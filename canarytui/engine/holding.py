@@ -220,14 +220,7 @@ class LockKeeper:
             self.ctx.bus.notice("warning", f"{short}: hosts past the limit will fail")
         self.unchecked = {h for h in hosts if h in self.holding}
         self.taken = None
-        # Hosts marked unreachable first: their connect timeouts pass while the others
-        # are locked, not after them (as in a wave, ``HostWork``).
-        unreachable = {
-            h for h, s in self.ctx.state.host_states.items() if s is ev.HostState.UNREACHABLE
-        }
-        unheld = sorted(
-            (h for h in hosts if h not in self.unchecked), key=lambda h: h not in unreachable
-        )
+        unheld = self.ctx.state.unreachable_first(h for h in hosts if h not in self.unchecked)
         if not unheld:
             locks.acquire_local(self.local_path(), owner)  # as take() does: still ours?
             return {}

@@ -72,22 +72,16 @@ class HostWork:
             failed += result is False
             return result
 
-        results = await each_host(self._unreachable_first(names), one)
+        # Hosts marked unreachable take the first slots: a connect timeout passes while the
+        # others are worked on, and one still down counts before the others change.
+        results = await each_host(self.ctx.state.unreachable_first(names), one)
         return {name: results[name] for name in names}
 
     async def rollback_many(self, names: Sequence[str]) -> dict[str, bool]:
         """Roll every host back at once: True rolled back; False failed, or left as it is
         once a host's lock check found the deployment rolled back by another machine."""
-        results = await each_host(self._unreachable_first(names), self.rollback)
+        results = await each_host(self.ctx.state.unreachable_first(names), self.rollback)
         return {name: results[name] for name in names}
-
-    def _unreachable_first(self, names: Sequence[str]) -> list[str]:
-        """Hosts marked unreachable take the first slots: trying one again can take the
-        whole connect timeout, which then passes while the others are worked on instead
-        of after them (one hung host last in a wave added its timeout to the wave's end).
-        A host still down also counts against the wave's budget before the others change."""
-        states = self.ctx.state.host_states
-        return sorted(names, key=lambda name: states.get(name) is not ev.HostState.UNREACHABLE)
 
     async def deploy(
         self, name: str, version: str, go: Callable[[], bool] | None = None
