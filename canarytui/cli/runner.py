@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from canarytui.cli.printers import HumanPrinter, JsonPrinter
+from canarytui.cli.relay import relayed
 from canarytui.config import Environment
 
 LATEST_SHOWN = 5  # deployments named when an ID is not one
@@ -62,7 +63,8 @@ def run_engine(
     json_out: bool,
     action: Callable[[Any], Coroutine[Any, Any, int]],
 ) -> int:
-    """Run one engine call with a printer attached; always close connections."""
+    """Run one engine call with a printer attached; always close connections. Its output
+    is written by a thread (``relay``): the engine never waits on whoever reads it."""
     from canarytui.engine import Engine
 
     opened = journal(args)
@@ -78,6 +80,7 @@ def run_engine(
             await engine.fleet.close()
 
     try:
-        return asyncio.run(go())
+        with relayed(sys.stdout):
+            return asyncio.run(go())
     finally:
         opened.close()
