@@ -84,6 +84,27 @@ def test_writes_return_while_nobody_reads_and_all_arrive_in_order() -> None:
     os.close(r)
 
 
+def test_a_descriptor_left_non_blocking_still_gets_everything() -> None:
+    r, w = small_pipe()
+    os.set_blocking(w, False)  # as some parents leave a shared stdout
+    relay = Relay(io.StringIO(), w)
+    text = lines(20_000)
+
+    def write() -> None:
+        for line in text:
+            relay.write(line)
+        relay.flush()
+        relay.close()
+        os.close(w)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    assert read_all(r) == "".join(text).encode()
+    writer.join(10)
+    assert not writer.is_alive() and not relay.broken
+    os.close(r)
+
+
 def test_a_reader_gone_drops_the_rest_without_an_error() -> None:
     r, w = small_pipe()
     relay = Relay(io.StringIO(), w, limit=1000)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import threading
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -90,6 +91,8 @@ class Relay:
         while view and not self.broken:
             try:
                 view = view[os.write(self._fd, view) :]
+            except BlockingIOError:  # a descriptor left non-blocking by whoever started us
+                select.select([], [self._fd], [])
             except OSError:  # the reader went away (EPIPE), or the descriptor did
                 with self._changed:
                     self.broken = True
