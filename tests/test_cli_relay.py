@@ -60,6 +60,24 @@ def lines(n: int) -> list[str]:
     return [f"line {i} é\n" for i in range(n)]
 
 
+def delivered(relay: Relay, r: int, w: int, write: Callable[[], object] = lambda: None) -> bytes:
+    """What the pipe's reader gets while a thread runs ``write()`` and closes the relay
+    and the pipe's write end (both within a bound)."""
+
+    def run() -> None:
+        write()
+        relay.close()
+        os.close(w)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    data = read_all(r)
+    worker.join(10)
+    assert not worker.is_alive()
+    os.close(r)
+    return data
+
+
 def test_writes_return_while_nobody_reads_and_all_arrive_in_order() -> None:
     r, w = small_pipe()
     relay = Relay(io.StringIO(), w)
@@ -71,17 +89,8 @@ def test_writes_return_while_nobody_reads_and_all_arrive_in_order() -> None:
         relay.flush()
 
     assert finished(write), "a write waited for the reader"
-
-    def close() -> None:
-        relay.close()
-        os.close(w)
-
-    closer = threading.Thread(target=close, daemon=True)
-    closer.start()
-    assert read_all(r) == "".join(text).encode()
-    closer.join(10)
-    assert not closer.is_alive() and not relay.broken
-    os.close(r)
+    assert delivered(relay, r, w) == "".join(text).encode()
+    assert not relay.broken
 
 
 def test_a_descriptor_left_non_blocking_still_gets_everything() -> None:
@@ -93,16 +102,9 @@ def test_a_descriptor_left_non_blocking_still_gets_everything() -> None:
     def write() -> None:
         for line in text:
             relay.write(line)
-        relay.flush()
-        relay.close()
-        os.close(w)
 
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    assert read_all(r) == "".join(text).encode()
-    writer.join(10)
-    assert not writer.is_alive() and not relay.broken
-    os.close(r)
+    assert delivered(relay, r, w, write) == "".join(text).encode()
+    assert not relay.broken
 
 
 def test_a_reader_gone_drops_the_rest_without_an_error() -> None:
