@@ -18,10 +18,11 @@ from pathlib import Path
 
 from conftest import REPO, wait_for
 
-from canarytui.cli.relay import Relay, relayed
+from canarytui.cli.relay import relayed
 from canarytui.cli.safeio import SafeWriter
 from canarytui.demo import DemoFleet
 from canarytui.journal import Journal
+from canarytui.relay import Relay
 
 F_SETPIPE_SZ = 1031  # fcntl's, on Linux
 PIPE_BYTES = 4096  # the smallest pipe: a few lines fill it
