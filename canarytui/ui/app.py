@@ -35,6 +35,8 @@ from canarytui.ui.screens.replay import ReplayScreen, start_replay
 from canarytui.ui.themes import DEFAULT_THEME, STATE_VARIABLES, load_themes
 
 if TYPE_CHECKING:
+    from textual.driver import Driver
+
     from canarytui.demo.fleet import DemoFleet
 
 SHUTDOWN_TIMEOUT = 20.0  # a cancelled deployment frees its locks (remote calls bounded)
@@ -103,6 +105,16 @@ class CanaryApp(App[int]):
         if replay is not None:
             self.replay_screen = ReplayScreen.standalone_on(env, journal, replay)
         self._quitting = False
+
+    def get_driver_class(self) -> type[Driver]:
+        """On a Linux terminal, a driver whose screen never holds the loop (``ui.driver``):
+        a terminal that stops reading must not stop the deployment running in it."""
+        driver = super().get_driver_class()
+        if driver.__name__ != "LinuxDriver":  # Windows, or one named by TEXTUAL_DRIVER
+            return driver
+        from canarytui.ui.driver import RelayedDriver
+
+        return RelayedDriver if issubclass(RelayedDriver, driver) else driver
 
     def notify(
         self,
