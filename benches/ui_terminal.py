@@ -13,8 +13,9 @@ per host per second, no servers, the monitor off). The bench then:
 2. sends ``--keys`` arrow keys with ``tmux send-keys`` 150-250 ms apart (right, down,
    left, up: each moves the cursor) and takes, for each, the time from the moment the
    driver read the key's bytes to the moment the first frame drawn with the moved cursor
-   was written and flushed to the terminal (timed inside the app process by this script's
-   own launcher: a driver subclass stamps keys as read and frames as flushed);
+   was written to the terminal (timed inside the app process by this script's own
+   launcher: a subclass of the UI's driver stamps keys as read, and its relay stamps
+   frames once its thread has written them);
 3. prints median, p95 and max key latency, the CPU share during the keys, the time to the
    first frame on the terminal and the app process's peak RSS; then quits the app with
    ctrl+q and always kills its tmux session.
@@ -42,12 +43,15 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ui_fleet import SIZE, Feeder, compile_package, write_env  # noqa: E402
+
+from canarytui.relay import Relay  # noqa: E402
 
 KEYS = ["Right", "Down", "Left", "Up"]  # as tmux names them; each moves the cursor
 ARROWS = {"right", "down", "left", "up"}  # as Textual names them
@@ -58,56 +62,70 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class _Mark(str):
-    """Queued to the driver's writer after a frame: stamped once the frame is flushed."""
+    """Written to the driver after a frame: stamped once the frame is on the terminal."""
 
     moves: int = 0
 
 
-class _StampingFile:
-    """The terminal file of the writer thread: frames written through, marks stamped at
-    the flush that sends them to the terminal."""
+class _StampingRelay(Relay):
+    """The UI's relay to the terminal, stamping each mark once every byte written before
+    it has been written to the terminal by the relay's thread."""
 
-    def __init__(self, file: Any, flushed: list[tuple[int, float]]) -> None:
-        self._file = file
+    def __init__(self, out: Any, flushed: list[tuple[int, float]]) -> None:
+        super().__init__(out, out.fileno(), name="canarytui-screen")
         self._flushed = flushed
-        self._marks: list[int] = []
+        self._accepted = 0  # bytes given to the relay
+        self._sent = 0  # bytes written to the terminal
+        self._marks: list[tuple[int, int]] = []  # (bytes before the mark, cursor moves)
+        self._stamping = threading.Lock()
+
+    def mark(self, mark: _Mark) -> None:
+        with self._stamping:
+            self._marks.append((self._accepted, mark.moves))
 
     def write(self, text: str) -> int:
-        if isinstance(text, _Mark):
-            self._marks.append(text.moves)
-            return 0
-        return int(self._file.write(text))
+        with self._stamping:
+            self._accepted += len(text.encode(self._encoding, "backslashreplace"))
+        return super().write(text)
 
-    def flush(self) -> None:
-        self._file.flush()
-        if self._marks:
-            now = time.perf_counter()
-            self._flushed.extend((moves, now) for moves in self._marks)
-            self._marks.clear()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._file, name)
+    def _send(self, data: bytes) -> None:
+        super()._send(data)
+        now = time.perf_counter()
+        with self._stamping:
+            self._sent += len(data)
+            while self._marks and self._marks[0][0] <= self._sent:
+                self._flushed.append((self._marks.pop(0)[1], now))
 
 
 def run_inside(env_path: Path, out: Path, profile: Path | None) -> int:
     """The app on the real driver, keys and frames stamped; timings written to ``out``."""
     from textual import events
-    from textual.drivers.linux_driver import LinuxDriver
 
     from canarytui.config import load_env
     from canarytui.engine import Engine
     from canarytui.journal import Journal
     from canarytui.ui.app import CanaryApp
+    from canarytui.ui.driver import RelayedDriver
     from canarytui.ui.widgets.fleet_grid import FleetGrid
 
     keys_read: list[float] = []
     flushed: list[tuple[int, float]] = []  # (cursor moves drawn, flushed at)
     moves = [0, -1]  # [cursor moves so far, moves drawn by the last grid render]
 
-    class StampingDriver(LinuxDriver):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._file = _StampingFile(self._file, flushed)
+    class StampingDriver(RelayedDriver):
+        """The UI's own driver (``ui.driver``), keys stamped as read, frames as written."""
+
+        def open_relay(self) -> Relay:
+            return _StampingRelay(self._file, flushed)
+
+        def write(self, data: str) -> None:
+            if isinstance(data, _Mark):
+                relay = self._relay or self.open_relay()
+                self._relay = relay
+                assert isinstance(relay, _StampingRelay)
+                relay.mark(data)
+                return
+            super().write(data)
 
         def process_message(self, message: Any) -> None:
             # The input thread, just after the read; ctrl+q (the end) is not counted.

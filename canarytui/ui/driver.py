@@ -25,11 +25,15 @@ class RelayedDriver(LinuxDriver):
     def write(self, data: str) -> None:
         relay = self._relay
         if relay is None:
-            out = self._file
-            assert out is not None, "Textual's driver has a terminal to write to"
-            relay = self._relay = Relay(out, out.fileno(), name="canarytui-screen")
+            relay = self._relay = self.open_relay()
         relay.write(data)
         relay.flush()  # a frame is written whole: send it now (it does not wait)
+
+    def open_relay(self) -> Relay:
+        """The relay to the terminal, opened by the first write of application mode."""
+        out = self._file
+        assert out is not None, "Textual's driver has a terminal to write to"
+        return Relay(out, out.fileno(), name="canarytui-screen")
 
     def close(self) -> None:
         """Write what the terminal has not taken yet, then end as Textual's driver does."""
