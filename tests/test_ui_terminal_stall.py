@@ -133,7 +133,7 @@ async def test_a_deployment_goes_on_while_the_terminal_does_not_read(
         await wait_for(lambda: "awaiting promotion" in terminal.text(), timeout=20)
         terminal.type("\x11")  # ctrl+q: the deployment waits for a promotion, nothing runs
         assert await asyncio.wait_for(proc.wait(), 30) == 0
-        # Everything the UI wrote is there, last what leaves its screen.
+        # Everything the UI wrote reached the terminal, down to leaving its screen.
         await wait_for(lambda: LEAVE_ALT_SCREEN in terminal.raw(), timeout=10)
     finally:
         if proc.returncode is None:

@@ -2,12 +2,14 @@
 
 Textual writes each frame to a queue that a thread empties into the terminal; the queue
 holds 30 frames, and then the event loop waits for the terminal. A terminal that stops
-reading (an SSH link to a jump host that stalls, a terminal emulator that hangs) would
-soon hold the UI's loop, and the engine in it: probes, step timeouts and the analysis
-clock all stop, and when the terminal reads again the steps that were running have "timed
-out" and a healthy release is rolled back. Here the frames go to a ``Relay`` instead:
-held in memory (bounded) and written by a thread, so the deployment goes on at its own
-pace while the screen waits, and the screen catches up when the terminal reads again.
+reading (an SSH link to a jump host that stalls, a terminal emulator that hangs) soon held
+the UI's loop, and the engine in it: with the terminal unread from the canary phase, an 8 s
+analysis had not reached its verdict 40 s later (probes, step timeouts and the analysis
+clock all stop; on the command line, the same stall made the steps running then "time out"
+when reading resumed, and a healthy release was rolled back). Here the frames go to a
+``Relay`` instead: held in memory (bounded) and written by a thread, so the deployment goes
+on at its own pace while the screen waits, and the screen catches up when the terminal
+reads again.
 """
 
 from __future__ import annotations
