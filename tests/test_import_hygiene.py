@@ -65,6 +65,26 @@ def test_a_command_imports_its_own_module_only() -> None:
     assert "no demo fleet listens on /nonexistent/s" in out.stderr
 
 
+def test_the_demo_files_traffic_hook_loads_the_control_client_only() -> None:
+    """The demo file's traffic hook (``python -m canarytui.demo.lb``) runs at every phase
+    change of a release, which waits for it: it loads neither the command line nor asyncio
+    (with them it took ~80 ms a run, half of it their start-up), and says the same as
+    ``canarytui demo ctl lb`` when no fleet listens."""
+    heavy = {"canarytui.cli", "asyncio", "asyncssh", "yaml", "canarytui.config"}
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['lb', '1.1.0', '10', '--socket', '/nonexistent/s']\n"
+        "try:\n    runpy.run_module('canarytui.demo.lb', run_name='__main__')\n"
+        "except SystemExit as exc:\n"
+        f"    print(exc.code, sorted(set(sys.modules) & {heavy!r}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "1 []", out
+    assert "no demo fleet listens on /nonexistent/s" in out.stderr
+
+
 def test_the_interface_leaves_ssh_and_the_metrics_parser_for_later() -> None:
     """asyncssh (with cryptography), prometheus_client (with http.server and email) and
     the HTTP client that asks a Prometheus server (http.client, email) are no part of the

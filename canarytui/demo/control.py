@@ -7,21 +7,23 @@ user's runtime dir, else the user's state dir. ``canarytui demo ctl HOST MODE`` 
 ``canarytui demo ctl lb [VERSION PERCENT]`` read the pointer (or take ``--socket``), send
 one JSON line and read one back.
 
-This module does not import asyncssh, so ``demo ctl`` starts quickly.
+This module imports neither asyncssh nor, until a fleet serves, asyncio: ``demo ctl`` and
+the demo file's traffic hook (``canarytui.demo.lb``) start quickly.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
 import socket
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    import asyncio
 
 FAULT_MODES: dict[str, str] = {
     "down": "refuses new connections and drops open ones",
@@ -135,11 +137,15 @@ class ControlServer:
         path = root / "control.sock"
         if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
             # A deep root would overflow sun_path: use a short private folder instead.
+            import tempfile
+
             self._short_dir = tempfile.mkdtemp(prefix="ctui-")
             path = Path(self._short_dir) / "control.sock"
         self.socket_path = path
 
     async def start(self) -> None:
+        import asyncio
+
         self.socket_path.unlink(missing_ok=True)
         self._server = await asyncio.start_unix_server(self._handle, path=str(self.socket_path))
         os.chmod(self.socket_path, 0o600)
@@ -161,6 +167,8 @@ class ControlServer:
                 os.rmdir(self._short_dir)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import asyncio
+
         try:
             async with asyncio.timeout(_REQUEST_TIMEOUT):
                 line = await reader.readline()

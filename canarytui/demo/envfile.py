@@ -172,8 +172,9 @@ def _traffic(python: str, control_socket: Path) -> list[str]:
     q = _scalar
     if "{" in python + str(control_socket):
         return []  # a path that reads as a placeholder: no hooks rather than a bad file
-    lb = f"{shlex.quote(python)} -m canarytui demo ctl lb {{version}} {{percent}}"
-    # Options after the positionals: `demo ctl` takes its words in one run.
+    # `canarytui demo ctl lb`'s request without the command line around it: it runs at
+    # every phase change, and the command line's start-up was half its time.
+    lb = f"{shlex.quote(python)} -m canarytui.demo.lb {{version}} {{percent}}"
     lb += f" --socket {shlex.quote(str(control_socket))}"
     return [
         _c("traffic:", "the load balancer in front of the fleet, told by these commands"),
