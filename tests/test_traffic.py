@@ -453,6 +453,39 @@ async def test_demo_ctl_lb_refuses_bad_input(demo: DemoFleet, tmp_path: Path) ->
     assert demo.balancer.split == Split()  # nothing changed
 
 
+async def test_the_demo_files_hook_refuses_bad_input_as_demo_ctl_does(
+    demo: DemoFleet, tmp_path: Path
+) -> None:
+    """``python -m canarytui.demo.lb``, the hook the demo file names: the same refusals,
+    messages and exit statuses as ``canarytui demo ctl lb``, and nothing changed."""
+
+    async def hook(*words: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "canarytui.demo.lb",
+            *words,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode is not None
+        return proc.returncode, err.decode()
+
+    sock = socket_of(demo.env_path)
+    code, err = await hook("1.1.0", "150", "--socket", sock)
+    assert code == 2 and "percent must be between 0 and 100, got 150" in err
+    code, err = await hook("1.1.0", "lots", "--socket", sock)
+    assert code == 2 and "percent must be a number from 0 to 100, got 'lots'" in err
+    code, err = await hook("1.1.0\x1b[2J", "5", "--socket", sock)
+    assert code == 2 and "printable" in err and "\x1b" not in err
+    code, err = await hook("1.1.0", "5", "--socket")
+    assert code == 2 and "usage: python -m canarytui.demo.lb" in err
+    code, err = await hook("1.1.0", "5", "--socket", str(tmp_path / "nothing.sock"))
+    assert code == 1 and "no demo fleet listens on" in err
+    assert demo.balancer.split == Split()  # nothing changed
+
+
 async def test_a_balancer_that_starves_the_canary_fails_it(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
