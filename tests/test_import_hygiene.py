@@ -48,21 +48,26 @@ def test_cli_start_up_imports_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_a_command_imports_its_own_module_only() -> None:
-    """`canarytui demo ctl lb`, the demo file's traffic hook, runs at every phase change of
-    a release: it loads neither the environment file's reader (yaml), the journal, the
-    engine nor asyncssh (it took 0.64 s a run when the command line imported them all)."""
-    heavy = {"canarytui.config", "canarytui.journal", "canarytui.engine", "asyncssh", "yaml"}
-    code = (
-        "import sys\nfrom canarytui.cli.main import main\n"
-        "status = main(['demo', 'ctl', 'lb', '1.1.0', '10', '--socket', '/nonexistent/s'])\n"
-        f"print(status, sorted(set(sys.modules) & {heavy!r}))\n"
-    )
+def _no_fleet_loading_none_of(run: str, heavy: set[str]) -> None:
+    """``run`` (code that leaves its exit status in ``status``) in a fresh interpreter,
+    against a socket nobody listens on: status 1, the message, none of ``heavy`` loaded."""
+    code = f"import sys\n{run}\nprint(status, sorted(set(sys.modules) & {heavy!r}))\n"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "1 []", out
     assert "no demo fleet listens on /nonexistent/s" in out.stderr
+
+
+def test_a_command_imports_its_own_module_only() -> None:
+    """`canarytui demo ctl lb` loads neither the environment file's reader (yaml), the
+    journal, the engine nor asyncssh (it took 0.64 s a run when the command line imported
+    them all, back when it was the demo file's traffic hook)."""
+    _no_fleet_loading_none_of(
+        "from canarytui.cli.main import main\n"
+        "status = main(['demo', 'ctl', 'lb', '1.1.0', '10', '--socket', '/nonexistent/s'])",
+        {"canarytui.config", "canarytui.journal", "canarytui.engine", "asyncssh", "yaml"},
+    )
 
 
 def test_the_demo_files_traffic_hook_loads_the_control_client_only() -> None:
@@ -70,19 +75,11 @@ def test_the_demo_files_traffic_hook_loads_the_control_client_only() -> None:
     change of a release, which waits for it: it loads neither the command line nor asyncio
     (with them it took ~80 ms a run, half of it their start-up), and says the same as
     ``canarytui demo ctl lb`` when no fleet listens."""
-    heavy = {"canarytui.cli", "asyncio", "asyncssh", "yaml", "canarytui.config"}
-    code = (
-        "import runpy, sys\n"
-        "sys.argv = ['lb', '1.1.0', '10', '--socket', '/nonexistent/s']\n"
-        "try:\n    runpy.run_module('canarytui.demo.lb', run_name='__main__')\n"
-        "except SystemExit as exc:\n"
-        f"    print(exc.code, sorted(set(sys.modules) & {heavy!r}))\n"
+    _no_fleet_loading_none_of(
+        "from canarytui.demo.lb import main\n"
+        "status = main(['1.1.0', '10', '--socket', '/nonexistent/s'])",
+        {"canarytui.cli", "asyncio", "asyncssh", "yaml", "canarytui.config"},
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert out.stdout.strip().splitlines()[-1] == "1 []", out
-    assert "no demo fleet listens on /nonexistent/s" in out.stderr
 
 
 def test_the_interface_leaves_ssh_and_the_metrics_parser_for_later() -> None:
