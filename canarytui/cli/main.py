@@ -1,8 +1,9 @@
 """Entry point: dispatch to a command, and turn user errors into messages and exit codes.
 
-A command's module is imported when it runs, and only it: ``canarytui demo ctl lb``, the
-demo's traffic hook run at every phase change, does not pay for the environment file's
-loader, the journal or the engine (a third of a second a run)."""
+A command's module is imported when it runs, and only it: ``canarytui demo ctl lb`` does
+not pay for the environment file's loader, the journal or the engine (a third of a second
+a run). The demo file's traffic hook, run at every phase change, skips the command line
+altogether (``canarytui.demo.lb``)."""
 
 from __future__ import annotations
 
