@@ -27,6 +27,8 @@ prints:
   version discovery, the three steps, the health check, the release, for 1.2.0; with the
   demo server's and its shells' CPU meanwhile. On a machine whose cores the fleet shares,
   it says how much of the overhead is the fleet's own work.
+  Then what the lock phase cannot go under: connecting alone to every host, and connecting
+  with one session each (the deploy opens one a host, the kept shell), 50 at once.
 
 ``--profile`` runs the deploy and the demo server under ``python -m cProfile`` and prints
 the top 20 functions of each by cumulative and by own time (the server's cover its whole
@@ -47,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -193,18 +196,18 @@ def release_commands(
     ]
 
 
-async def bare_release(env_path: str, version: str) -> tuple[float, int]:
-    """The floor: the release's commands by bare asyncssh, each host on its own (wall, hosts
-    that ran every command with exit 0)."""
+async def each_host(
+    env_path: str, work: Callable[[str, asyncssh.SSHClientConnection], Awaitable[bool]]
+) -> tuple[float, int]:
+    """``work`` on every host of the file by bare asyncssh, one connection per host, 50 at
+    once (wall, hosts whose work returned True)."""
     env = load_env(Path(env_path))
     known = asyncssh.read_known_hosts(str(env.resolve_path(env.ssh.known_hosts)))
     keys = [asyncssh.read_private_key(str(env.resolve_path(p))) for p in env.ssh.identity_files]
-    owner = Owner("f" * 32, 0, version, "bench", "bench")
     slots = asyncio.Semaphore(PARALLEL)
 
     async def one(name: str) -> bool:
         host = env.host(name)
-        commands = release_commands(env, name, version, owner, previous="1.1.0")
         async with slots:
             async with asyncssh.connect(
                 host.address,
@@ -213,14 +216,34 @@ async def bare_release(env_path: str, version: str) -> tuple[float, int]:
                 known_hosts=known,
                 client_keys=keys,
             ) as conn:
-                for command in commands:
-                    if (await conn.run(command)).exit_status != 0:
-                        return False
-        return True
+                return await work(name, conn)
 
     started = time.perf_counter()
     done = await asyncio.gather(*(one(h.name) for h in env.hosts))
     return time.perf_counter() - started, sum(done)
+
+
+async def bare_release(env_path: str, version: str) -> tuple[float, int]:
+    """The floor: the release's commands by bare asyncssh, each host on its own (wall, hosts
+    that ran every command with exit 0)."""
+    env = load_env(Path(env_path))
+    owner = Owner("f" * 32, 0, version, "bench", "bench")
+
+    async def release(name: str, conn: asyncssh.SSHClientConnection) -> bool:
+        for command in release_commands(env, name, version, owner, previous="1.1.0"):
+            if (await conn.run(command)).exit_status != 0:
+                return False
+        return True
+
+    return await each_host(env_path, release)
+
+
+async def connected(_name: str, _conn: asyncssh.SSHClientConnection) -> bool:
+    return True
+
+
+async def one_session(_name: str, conn: asyncssh.SSHClientConnection) -> bool:
+    return (await conn.run("true")).exit_status == 0
 
 
 def print_floor(env_path: str, fleet_pid: int, hosts: int, overhead: float) -> None:
@@ -239,6 +262,16 @@ def print_floor(env_path: str, fleet_pid: int, hosts: int, overhead: float) -> N
     print(
         f"  its CPU {cpu:.2f} s; demo server CPU meanwhile {own:.2f} s, its shells {shells:.2f} s"
     )
+    # What the lock phase cannot go under: it connects to every host and opens one session
+    # there (the kept shell its lock script, steps and unlock go down).
+    for what, work in (("connecting alone", connected), ("connecting + one session", one_session)):
+        before = cpu_of(fleet_pid)
+        wall, ok = asyncio.run(each_host(env_path, work))
+        own, shells = (b - a for a, b in zip(before, cpu_of(fleet_pid), strict=True))
+        print(
+            f"  {what} ({ok} of {hosts} hosts, {PARALLEL} at once): {wall:.2f} s; demo server "
+            f"CPU {own:.2f} s, its shells {shells:.2f} s"
+        )
 
 
 def print_profile(path: str, what: str) -> None:
