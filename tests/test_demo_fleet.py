@@ -394,9 +394,8 @@ async def test_ctl_reaches_an_in_process_fleet(
     assert not (tmp_path / "state" / "demo.json").exists()
 
 
-async def test_serve_main_in_a_subprocess(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    monkeypatch.setenv("CANARYTUI_STATE_DIR", str(state))
+async def serve_process(hosts: int) -> tuple[asyncio.subprocess.Process, Path]:
+    """``serve_main(hosts)`` as a process of its own, and its env file's path once it is up."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(
@@ -406,13 +405,27 @@ async def test_serve_main_in_a_subprocess(monkeypatch: pytest.MonkeyPatch, tmp_p
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        "from canarytui.demo import serve_main; raise SystemExit(serve_main(3))",
+        f"from canarytui.demo import serve_main; raise SystemExit(serve_main({hosts}))",
         stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env=env,
     )
+    assert proc.stdout is not None
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc, Path(line.decode().strip())
+
+
+async def test_serve_main_in_a_subprocess(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    monkeypatch.setenv("CANARYTUI_STATE_DIR", str(state))
+    proc, env_path = await serve_process(3)
     try:
         assert proc.stdout is not None
-        env_path = Path((await asyncio.wait_for(proc.stdout.readline(), 20)).decode().strip())
         assert env_path.is_absolute()
         demo_env = load_env(env_path)
         ports = [h.port for h in demo_env.hosts]
@@ -436,6 +449,40 @@ async def test_serve_main_in_a_subprocess(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert not env_path.parent.exists()
     assert all(refuses(port) for port in ports)
     assert await asyncio.to_thread(ctl_main, "web-02", "up") == 1
+
+
+async def test_ctrl_c_while_commands_run_says_nothing_but_its_summary(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Ctrl-C on a served fleet while a client's commands run (a UI's log tails, its
+    probes): the fleet stops them, exits 0 and prints its summary, and nothing on stderr
+    (asyncio reported each session cut off by the stop, with a traceback)."""
+    monkeypatch.setenv("CANARYTUI_STATE_DIR", str(tmp_path / "state"))
+    proc, env_path = await serve_process(2)
+    try:
+        demo_env = load_env(env_path)
+        host = demo_env.hosts[0]
+        async with asyncssh.connect(
+            host.address,
+            port=host.port,
+            username=demo_env.ssh.user,
+            known_hosts=str(demo_env.resolve_path(demo_env.ssh.known_hosts)),
+            client_keys=[str(demo_env.resolve_path(p)) for p in demo_env.ssh.identity_files],
+        ) as conn:
+            sessions = [await conn.create_process("echo started; exec sleep 60") for _ in range(8)]
+            for session in sessions:
+                assert await asyncio.wait_for(session.stdout.readline(), 10) == "started\n"
+            proc.send_signal(signal.SIGINT)
+            out, err = await asyncio.wait_for(proc.communicate(), 20)
+            for session in sessions:  # the commands ended with the fleet
+                await asyncio.wait_for(session.wait_closed(), 10)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0
+    assert err.decode() == ""
+    assert out.decode().endswith("stopped after 1 SSH connections and 8 sessions\n")
 
 
 def test_the_demo_ui_leaves_no_journal_behind(monkeypatch: pytest.MonkeyPatch) -> None:

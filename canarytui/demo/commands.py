@@ -93,6 +93,7 @@ async def _bridge(
             proc.wait(),
         )
     )
+    finished.add_done_callback(_outcome_read)
     waiters: set[asyncio.Future[Any]] = {finished, closed}
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -120,6 +121,14 @@ async def _bridge(
                 process.exit_with_signal(signal.Signals(-code).name.removeprefix("SIG"))
             else:
                 process.exit(code)
+
+
+def _outcome_read(finished: asyncio.Future[Any]) -> None:
+    """The fleet's stop can cancel a session's pumps before the session sees its end;
+    that outcome is expected: read here, so asyncio does not report it, with a traceback,
+    on the terminal of the fleet being stopped."""
+    if not finished.cancelled():
+        finished.exception()
 
 
 async def _feed(source: asyncssh.SSHReader[bytes], sink: asyncio.StreamWriter) -> None:
