@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import shutil
 import statistics
 import sys
 import tempfile
@@ -140,6 +141,7 @@ async def hold(
         out["open_connections"] = fleet.open_connections
         await app.close_engine()
     journal.close()
+    shutil.rmtree(folder, ignore_errors=True)  # its env file and journal, read
     return out
 
 

@@ -36,6 +36,7 @@ import asyncio  # noqa: E402
 import contextlib  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -352,6 +353,7 @@ async def bench(
         out["peak_rss_mb"] = peak_rss_mb()
         await app.close_engine()
     journal.close()
+    shutil.rmtree(folder, ignore_errors=True)  # its env file and journal, read
     return out
 
 

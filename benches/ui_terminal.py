@@ -39,6 +39,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import shlex  # noqa: E402
+import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -97,42 +98,92 @@ class _StampingRelay(Relay):
                 self._flushed.append((self._marks.pop(0)[1], now))
 
 
+class Stamps:
+    """What the app inside tmux records: arrow keys as its driver reads them, and frames
+    once its relay has written them to the terminal, with the cursor moves each one drew."""
+
+    def __init__(self) -> None:
+        self.keys_read: list[float] = []
+        self.flushed: list[tuple[int, float]] = []  # (cursor moves drawn, flushed at)
+        self.moves = [0, -1]  # [cursor moves so far, moves drawn by the last grid render]
+
+    def driver_class(self) -> type[Any]:
+        """The UI's own driver (``ui.driver``), keys stamped as read, frames as written."""
+        from textual import events
+
+        from canarytui.ui.driver import RelayedDriver
+
+        keys_read, flushed = self.keys_read, self.flushed
+
+        class StampingDriver(RelayedDriver):
+            def open_relay(self) -> Relay:
+                return _StampingRelay(self._file, flushed)
+
+            def write(self, data: str) -> None:
+                if isinstance(data, _Mark):
+                    relay = self._relay or self.open_relay()
+                    self._relay = relay
+                    assert isinstance(relay, _StampingRelay)
+                    relay.mark(data)
+                    return
+                super().write(data)
+
+            def process_message(self, message: Any) -> None:
+                # The input thread, just after the read; ctrl+q (the end) is not counted.
+                if isinstance(message, events.Key) and message.key in ARROWS:
+                    keys_read.append(time.perf_counter())
+                super().process_message(message)
+
+        return StampingDriver
+
+    def watch_grid(self, grid: Any) -> None:
+        """Count the grid's cursor moves, and which of them each render draws."""
+        render_line, move_cursor_to = grid.render_line, grid.move_cursor_to
+        moves = self.moves
+
+        def timed_render_line(y: int) -> Any:
+            moves[1] = moves[0]
+            return render_line(y)
+
+        def counted_move(name: str | None) -> None:
+            before = grid.cursor_host
+            move_cursor_to(name)
+            moves[0] += grid.cursor_host != before
+
+        grid.render_line = timed_render_line
+        grid.move_cursor_to = counted_move
+
+    def frame_done(self, driver: Any) -> None:
+        """After each frame (the app's ``post_display_hook``): mark it in the output."""
+        if driver is not None:
+            mark = _Mark("")
+            mark.moves = self.moves[1]
+            driver.write(mark)
+
+    def dump(self, out: Path, **extra: Any) -> None:
+        stamps = {"start": PROCESS_START, "keys_read": self.keys_read, "flushed": self.flushed}
+        out.write_text(json.dumps({**stamps, **extra}), encoding="utf-8")
+
+
+def key_latencies(read: list[float], flushed: list[list[float]]) -> list[float]:
+    """For each key read, the seconds until the first frame that drew its cursor move was
+    on the terminal (inf: none did)."""
+    latencies: list[float] = []
+    for i, at in enumerate(read):
+        shown = [t for moves, t in flushed if moves >= i + 1 and t >= at]
+        latencies.append((min(shown) - at) if shown else float("inf"))
+    return latencies
+
+
 def run_inside(env_path: Path, out: Path, profile: Path | None) -> int:
     """The app on the real driver, keys and frames stamped; timings written to ``out``."""
-    from textual import events
-
     from canarytui.config import load_env
     from canarytui.engine import Engine
     from canarytui.journal import Journal
     from canarytui.ui.app import CanaryApp
-    from canarytui.ui.driver import RelayedDriver
     from canarytui.ui.widgets.fleet_grid import FleetGrid
 
-    keys_read: list[float] = []
-    flushed: list[tuple[int, float]] = []  # (cursor moves drawn, flushed at)
-    moves = [0, -1]  # [cursor moves so far, moves drawn by the last grid render]
-
-    class StampingDriver(RelayedDriver):
-        """The UI's own driver (``ui.driver``), keys stamped as read, frames as written."""
-
-        def open_relay(self) -> Relay:
-            return _StampingRelay(self._file, flushed)
-
-        def write(self, data: str) -> None:
-            if isinstance(data, _Mark):
-                relay = self._relay or self.open_relay()
-                self._relay = relay
-                assert isinstance(relay, _StampingRelay)
-                relay.mark(data)
-                return
-            super().write(data)
-
-        def process_message(self, message: Any) -> None:
-            # The input thread, just after the read; ctrl+q (the end) is not counted.
-            if isinstance(message, events.Key) and message.key in ARROWS:
-                keys_read.append(time.perf_counter())
-            super().process_message(message)
-
+    stamps = Stamps()
     env = load_env(env_path)
     journal = Journal(env_path.parent / "state")
     engine = Engine(env, journal, user="bench")
@@ -141,32 +192,16 @@ def run_inside(env_path: Path, out: Path, profile: Path | None) -> int:
         CSS_PATH = Path(sys.modules[CanaryApp.__module__].__file__ or "").parent / "app.tcss"
 
         def on_ready(self) -> None:
-            grid = self.fleet_screen.query_one(FleetGrid)
-            render_line, move_cursor_to = grid.render_line, grid.move_cursor_to
-
-            def timed_render_line(y: int) -> Any:
-                moves[1] = moves[0]
-                return render_line(y)
-
-            def counted_move(name: str | None) -> None:
-                before = grid.cursor_host
-                move_cursor_to(name)
-                moves[0] += grid.cursor_host != before
-
-            grid.render_line = timed_render_line  # type: ignore[method-assign]
-            grid.move_cursor_to = counted_move  # type: ignore[method-assign]
+            stamps.watch_grid(self.fleet_screen.query_one(FleetGrid))
             self.feeder = Feeder(self.engine, env.host_names)
             self.feeder.start()
             (out.parent / "ready").write_text(str(os.getpid()))
 
         def post_display_hook(self) -> None:
-            if self._driver is not None:
-                mark = _Mark("")
-                mark.moves = moves[1]
-                self._driver.write(mark)
+            stamps.frame_done(self._driver)
 
     app = BenchApp(env, journal, engine=engine, monitor=False)
-    app.driver_class = StampingDriver
+    app.driver_class = stamps.driver_class()
     profiler = None
     if profile is not None:
         import cProfile
@@ -180,10 +215,7 @@ def run_inside(env_path: Path, out: Path, profile: Path | None) -> int:
             profiler.disable()
             profiler.dump_stats(profile)
         journal.close()
-    out.write_text(
-        json.dumps({"start": PROCESS_START, "keys_read": keys_read, "flushed": flushed}),
-        encoding="utf-8",
-    )
+    stamps.dump(out)
     return 0
 
 
@@ -261,12 +293,9 @@ def measure(hosts: int, keys: int, seconds: float, profile: Path | None) -> dict
         tmux_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
         (tmux_dir / session).unlink(missing_ok=True)  # the server's socket, left behind
     data = json.loads(out.read_text(encoding="utf-8"))
+    shutil.rmtree(folder, ignore_errors=True)  # the env file, journal and timings, read
     read, flushed = data["keys_read"], data["flushed"]
-    latencies: list[float] = []
-    for i, at in enumerate(read):
-        shown = [t for moves, t in flushed if moves >= i + 1 and t >= at]
-        latencies.append((min(shown) - at) if shown else float("inf"))
-    latencies.sort()
+    latencies = sorted(key_latencies(read, flushed))
     r["keys_read"] = float(len(read))
     r["key_median_ms"] = statistics.median(latencies) * 1000
     r["key_p95_ms"] = latencies[max(0, int(len(latencies) * 0.95) - 1)] * 1000

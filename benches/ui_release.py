@@ -1,0 +1,288 @@
+"""The UI during a real release on a big demo fleet, in a real terminal (tmux): what the
+operator's keys feel like while the engine works in the same event loop.
+
+    python benches/ui_release.py [--hosts 1000] [--version 1.1.0]
+
+Starts the demo fleet as its own process (as ``demo_release.py`` does: ``canarytui demo
+--serve``, or ``python -m canarytui.demo`` above 500 hosts), then the UI on its env file
+inside ``tmux -L NAME new -d -x 160 -y 50``, as ``canarytui ENV`` runs it (the monitor on,
+the UI's own driver), with keys and frames stamped as in ``ui_terminal.py``. Then, as an
+operator would: ``d``, the version, Enter, ``y`` to deploy; ``p`` and ``y`` each time the
+release awaits a promotion (after the canary's verdict and between waves: the demo file's
+``pause: manual``); and all along, an arrow key every 150-250 ms, moving the grid's
+cursor. Prints, for each stage of the release (locking and discovery, canary, analysis,
+awaiting ``p``, waves, after the end), the keys read and their latency from the driver's
+read to the frame with the moved cursor written to the terminal (median, p95, max); the
+release's time in each stage; the app's CPU share and peak RSS.
+
+Targets: the UI's (DESIGN.md) key p95 <= 50 ms and RSS <= 300 MB, which ``ui_fleet.py``
+and ``ui_terminal.py`` measure on a simulated load, here under a real one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from demo_release import start_fleet
+from ui_fleet import SIZE, compile_package
+from ui_terminal import (
+    KEYS,
+    Stamps,
+    _cpu_seconds,
+    _peak_rss_mb,
+    _tmux,
+    _wait_for,
+    key_latencies,
+)
+
+TIMEOUT = 600.0  # seconds a release may take before the bench gives up
+AFTER = 3.0  # seconds of keys once the release is over
+
+
+# Inside tmux: the UI, instrumented -------------------------------------------------------
+
+
+def run_inside(env_path: Path, out: Path, state: Path) -> int:
+    """The UI on the env file, keys and frames stamped, each phase change written to
+    ``phases.jsonl`` beside ``out`` as it happens (the bench outside reads it)."""
+    from canarytui import events as ev
+    from canarytui.config import load_env
+    from canarytui.journal import Journal
+    from canarytui.ui.app import CanaryApp
+    from canarytui.ui.widgets.fleet_grid import FleetGrid
+
+    stamps = Stamps()
+    env = load_env(env_path)
+    journal = Journal(state)
+    phases = (out.parent / "phases.jsonl").open("a", encoding="utf-8")
+
+    def note(stage: str) -> None:
+        phases.write(json.dumps({"t": time.perf_counter(), "stage": stage}) + "\n")
+        phases.flush()
+
+    def on_event(event: ev.Event) -> None:
+        if isinstance(event, ev.DeploymentStarting):
+            note("locking")
+        elif isinstance(event, ev.PhaseChanged):
+            note(event.label)
+        elif isinstance(event, ev.DeploymentFinished):
+            note("finished")
+
+    class BenchApp(CanaryApp):
+        CSS_PATH = Path(sys.modules[CanaryApp.__module__].__file__ or "").parent / "app.tcss"
+
+        def on_ready(self) -> None:
+            stamps.watch_grid(self.fleet_screen.query_one(FleetGrid))
+            self.engine.subscribe(on_event)
+            (out.parent / "ready").write_text(str(os.getpid()))
+
+        def post_display_hook(self) -> None:
+            stamps.frame_done(self._driver)
+
+    app = BenchApp(env, journal)
+    app.driver_class = stamps.driver_class()
+    try:
+        app.run()
+    finally:
+        journal.close()
+        phases.close()
+    stamps.dump(out)
+    return 0
+
+
+# Outside: the fleet, tmux, the operator --------------------------------------------------
+
+
+def _screen(session: str) -> str:
+    shown = subprocess.run(
+        ["tmux", "-L", session, "capture-pane", "-p", "-t", session],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return shown.stdout
+
+
+def _until_shown(session: str, text: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while text not in _screen(session):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{text!r} not on the screen after {seconds:g} s")
+        time.sleep(0.1)
+
+
+def _stages(path: Path) -> list[tuple[float, str]]:
+    """The release's stages so far, as the app wrote them (a line being written is left
+    for the next read)."""
+    stages: list[tuple[float, str]] = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                break
+            stages.append((d["t"], d["stage"]))
+    return stages
+
+
+def operate(session: str, folder: Path, version: str) -> tuple[int, float, float]:
+    """Deploy by keys, promote at each wait, arrows all along; (pid, CPU s, wall s)."""
+    pid = int((folder / "ready").read_text())
+    _until_shown(session, "1.0.0", 60)  # a version on the grid: the fleet answers
+    time.sleep(1.0)
+    _tmux(session, "send-keys", "-t", session, "d")
+    _until_shown(session, "Deploy to", 15)
+    _tmux(session, "send-keys", "-t", session, "-l", version)
+    _tmux(session, "send-keys", "-t", session, "Enter")
+    _until_shown(session, f"Deploy {version}?", 15)
+    cpu0, wall0 = _cpu_seconds(pid), time.monotonic()
+    _tmux(session, "send-keys", "-t", session, "y")
+    rng = random.Random(12)
+    promoted = 0  # "awaiting promotion" stages answered with p
+    deadline, ended = time.monotonic() + TIMEOUT, None
+    i = 0
+    while ended is None or time.monotonic() < ended + AFTER:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the release did not end within {TIMEOUT:g} s")
+        stages = _stages(folder / "phases.jsonl")
+        waits = sum(stage == "awaiting promotion" for _, stage in stages)
+        if ended is None and any(stage == "finished" for _, stage in stages):
+            ended = time.monotonic()
+        if not stages and time.monotonic() > wall0 + 30:
+            raise RuntimeError("the release did not start within 30 s of y")
+        if waits > promoted:  # p, and y to the dialog naming the wave
+            promoted = waits
+            _tmux(session, "send-keys", "-t", session, "p")
+            _until_shown(session, "Promote (y)", 15)
+            _tmux(session, "send-keys", "-t", session, "y")
+        else:
+            _tmux(session, "send-keys", "-t", session, KEYS[i % 4])
+            i += 1
+        time.sleep(rng.uniform(0.15, 0.25))
+    return pid, _cpu_seconds(pid) - cpu0, time.monotonic() - wall0
+
+
+def _p95(ordered: list[float]) -> float:
+    """The nearest-rank 95th percentile (of a few keys: the slowest)."""
+    return ordered[math.ceil(len(ordered) * 0.95) - 1]
+
+
+def report(data: dict[str, Any], stages: list[tuple[float, str]]) -> list[str]:
+    """Key latencies per stage of the release, and each stage's time."""
+    read, flushed = data["keys_read"], data["flushed"]
+    latencies = key_latencies(read, flushed)
+    starts = [t for t, _ in stages]
+    by_stage: dict[str, list[float]] = {}
+    before = "before the release"
+    for at, latency in zip(read, latencies, strict=True):
+        k = sum(t <= at for t in starts)
+        stage = stages[k - 1][1] if k else before
+        stage = "after the end" if stage == "finished" else stage
+        by_stage.setdefault(stage, []).append(latency * 1000)
+    lines = [
+        f"  {'stage':<26} {'time':>8} {'keys':>5} {'median':>8} {'p95':>8} {'max':>8}  (ms)",
+    ]
+    names = [before, *dict.fromkeys(s for _, s in stages if s != "finished"), "after the end"]
+    spans: dict[str, float] = {}
+    for (t, stage), nxt in zip(stages, [*starts[1:], None], strict=True):
+        if nxt is not None:
+            spans[stage] = spans.get(stage, 0.0) + nxt - t
+    for name in names:
+        ms = sorted(by_stage.get(name, []))
+        span = f"{spans[name]:.2f} s" if name in spans else "-"
+        if not ms:
+            lines.append(f"  {name:<26} {span:>8} {0:>5}")
+            continue
+        p95 = _p95(ms)
+        lines.append(
+            f"  {name:<26} {span:>8} {len(ms):>5} {statistics.median(ms):>8.1f} "
+            f"{p95:>8.1f} {ms[-1]:>8.1f}"
+        )
+    every = sorted(x * 1000 for x in latencies)
+    if every:
+        p95 = _p95(every)
+        verdict = "ok" if p95 <= 50 else "MISS"
+        lines.append(
+            f"  all keys: {len(every)}, median {statistics.median(every):.1f} ms, p95 "
+            f"{p95:.1f} ms {verdict} (target <= 50), max {every[-1]:.1f} ms"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--hosts", type=int, default=1000)
+    p.add_argument("--version", default="1.1.0")
+    p.add_argument("--inside", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--state", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.inside is not None:
+        try:
+            return run_inside(args.inside, args.out, args.state)
+        except BaseException:
+            import traceback
+
+            (args.out.parent / "error").write_text(traceback.format_exc())
+            raise
+    # Stopped (a timeout's SIGTERM): the fleet, tmux and the folder are cleaned up still.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    width, height = SIZE
+    print(f"canarytui UI in tmux {width}x{height} during a release to {args.hosts} demo hosts")
+    compile_package()
+    folder = Path(tempfile.mkdtemp(prefix="canarytui-uirel-"))
+    state = folder / "state"
+    fleet, env_path = start_fleet(args.hosts, dict(os.environ))
+    session = f"canarytui-uirel-{os.getpid()}"
+    out = folder / "timings.json"
+    command = [sys.executable, str(Path(__file__).resolve()), "--inside", env_path]
+    command += ["--out", str(out), "--state", str(state)]
+    shell = shlex.join(command)
+    _tmux(session, "new-session", "-d", "-s", session, "-x", str(width), "-y", str(height), shell)
+    try:
+        if not _wait_for(folder / "ready", 60):
+            raise RuntimeError(f"the app did not start: see {folder / 'error'}")
+        pid, cpu, wall = operate(session, folder, args.version)
+        rss = _peak_rss_mb(pid)
+        _tmux(session, "send-keys", "-t", session, "C-q")
+        if not _wait_for(out, 60):
+            raise RuntimeError(f"the app left no timings: see {folder / 'error'}")
+    finally:
+        _tmux(session, "kill-session", "-t", session, check=False)
+        tmux_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        (tmux_dir / session).unlink(missing_ok=True)
+        fleet.send_signal(signal.SIGINT)
+        fleet.communicate(timeout=60)
+        if not out.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+    stages = _stages(folder / "phases.jsonl")
+    data = json.loads(out.read_text(encoding="utf-8"))
+    outcome = "finished" if any(s == "finished" for _, s in stages) else "did not finish"
+    print(f"release of {args.version}: {outcome}; from y to the end of the keys {wall:.1f} s")
+    for line in report(data, stages):
+        print(line)
+    print(f"  app CPU share of one core over the release: {cpu / wall:.3f}")
+    verdict = "ok" if rss <= 300 else "MISS"
+    print(f"  peak RSS of the app: {rss:.1f} MB {verdict} (target <= 300)")
+    shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
