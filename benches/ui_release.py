@@ -48,7 +48,10 @@ from ui_terminal import (
     _peak_rss_mb,
     _tmux,
     _wait_for,
+    end_tmux,
     key_latencies,
+    quit_app,
+    reporting,
 )
 
 TIMEOUT = 600.0  # seconds a release may take before the bench gives up
@@ -234,13 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.inside is not None:
-        try:
-            return run_inside(args.inside, args.out, args.state)
-        except BaseException:
-            import traceback
-
-            (args.out.parent / "error").write_text(traceback.format_exc())
-            raise
+        return reporting(args.out.parent, lambda: run_inside(args.inside, args.out, args.state))
     # Stopped (a timeout's SIGTERM): the fleet, tmux and the folder are cleaned up still.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     width, height = SIZE
@@ -260,13 +257,9 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"the app did not start: see {folder / 'error'}")
         pid, cpu, wall = operate(session, folder, args.version)
         rss = _peak_rss_mb(pid)
-        _tmux(session, "send-keys", "-t", session, "C-q")
-        if not _wait_for(out, 60):
-            raise RuntimeError(f"the app left no timings: see {folder / 'error'}")
+        quit_app(session, out, 60)
     finally:
-        _tmux(session, "kill-session", "-t", session, check=False)
-        tmux_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
-        (tmux_dir / session).unlink(missing_ok=True)
+        end_tmux(session)
         fleet.send_signal(signal.SIGINT)
         fleet.communicate(timeout=60)
         if not out.exists():

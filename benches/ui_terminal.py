@@ -45,6 +45,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -240,6 +241,20 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def quit_app(session: str, out: Path, seconds: float) -> None:
+    """Ctrl-Q to the app, then its timings (``out``) within ``seconds``."""
+    _tmux(session, "send-keys", "-t", session, "C-q")
+    if not _wait_for(out, seconds):
+        raise RuntimeError(f"the app left no timings: see {out.parent / 'error'}")
+
+
+def end_tmux(session: str) -> None:
+    """The bench's tmux server gone, with the socket it leaves behind."""
+    _tmux(session, "kill-session", "-t", session, check=False)
+    tmux_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+    (tmux_dir / session).unlink(missing_ok=True)
+
+
 def _wait_for(path: Path, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -285,13 +300,9 @@ def measure(hosts: int, keys: int, seconds: float, profile: Path | None) -> dict
         time.sleep(0.5)
         r["keys_cpu_share"] = (_cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0)
         r["peak_rss_mb"] = _peak_rss_mb(pid)
-        _tmux(session, "send-keys", "-t", session, "C-q")
-        if not _wait_for(out, 30):
-            raise RuntimeError(f"the app left no timings: see {folder / 'error'}")
+        quit_app(session, out, 30)
     finally:
-        _tmux(session, "kill-session", "-t", session, check=False)
-        tmux_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
-        (tmux_dir / session).unlink(missing_ok=True)  # the server's socket, left behind
+        end_tmux(session)
     data = json.loads(out.read_text(encoding="utf-8"))
     shutil.rmtree(folder, ignore_errors=True)  # the env file, journal and timings, read
     read, flushed = data["keys_read"], data["flushed"]
@@ -302,6 +313,18 @@ def measure(hosts: int, keys: int, seconds: float, profile: Path | None) -> dict
     r["key_max_ms"] = latencies[-1] * 1000
     r["first_frame_s"] = flushed[0][1] - data["start"] if flushed else float("nan")
     return r
+
+
+def reporting(folder: Path, run: Callable[[], int]) -> int:
+    """The app's side in tmux: what it raises is left in ``folder/error`` for the bench
+    outside, which waits on that folder (tmux shows it to no one)."""
+    try:
+        return run()
+    except BaseException:
+        import traceback
+
+        (folder / "error").write_text(traceback.format_exc())
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -315,13 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile-file", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.inside is not None:
-        try:
-            return run_inside(args.inside, args.out, args.profile_file)
-        except BaseException:
-            import traceback
-
-            (args.inside.parent / "error").write_text(traceback.format_exc())
-            raise
+        inside, out, profile = args.inside, args.out, args.profile_file
+        return reporting(out.parent, lambda: run_inside(inside, out, profile))
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
     print(f"canarytui UI in tmux {SIZE[0]}x{SIZE[1]}, python {sys.version.split()[0]}", flush=True)
