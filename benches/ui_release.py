@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import shlex
@@ -41,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from demo_release import start_fleet
 from ui_fleet import SIZE, compile_package
+from ui_fleet import p95 as p95_of
 from ui_terminal import (
     KEYS,
     Stamps,
@@ -181,11 +181,6 @@ def operate(session: str, folder: Path, version: str) -> tuple[int, float, float
     return pid, _cpu_seconds(pid) - cpu0, time.monotonic() - wall0
 
 
-def _p95(ordered: list[float]) -> float:
-    """The nearest-rank 95th percentile (of a few keys: the slowest)."""
-    return ordered[math.ceil(len(ordered) * 0.95) - 1]
-
-
 def report(data: dict[str, Any], stages: list[tuple[float, str]]) -> list[str]:
     """Key latencies per stage of the release, and each stage's time."""
     read, flushed = data["keys_read"], data["flushed"]
@@ -212,14 +207,14 @@ def report(data: dict[str, Any], stages: list[tuple[float, str]]) -> list[str]:
         if not ms:
             lines.append(f"  {name:<26} {span:>8} {0:>5}")
             continue
-        p95 = _p95(ms)
+        p95 = p95_of(ms)
         lines.append(
             f"  {name:<26} {span:>8} {len(ms):>5} {statistics.median(ms):>8.1f} "
             f"{p95:>8.1f} {ms[-1]:>8.1f}"
         )
     every = sorted(x * 1000 for x in latencies)
     if every:
-        p95 = _p95(every)
+        p95 = p95_of(every)
         verdict = "ok" if p95 <= 50 else "MISS"
         lines.append(
             f"  all keys: {len(every)}, median {statistics.median(every):.1f} ms, p95 "
@@ -262,10 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         end_tmux(session)
         fleet.send_signal(signal.SIGINT)
         fleet.communicate(timeout=60)
-        if not out.exists():
-            shutil.rmtree(folder, ignore_errors=True)
     stages = _stages(folder / "phases.jsonl")
     data = json.loads(out.read_text(encoding="utf-8"))
+    shutil.rmtree(folder, ignore_errors=True)  # read; a failed run keeps it, with its error
     outcome = "finished" if any(s == "finished" for _, s in stages) else "did not finish"
     print(f"release of {args.version}: {outcome}; from y to the end of the keys {wall:.1f} s")
     for line in report(data, stages):
@@ -273,7 +267,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  app CPU share of one core over the release: {cpu / wall:.3f}")
     verdict = "ok" if rss <= 300 else "MISS"
     print(f"  peak RSS of the app: {rss:.1f} MB {verdict} (target <= 300)")
-    shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

@@ -51,7 +51,7 @@ from typing import Any  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ui_fleet import SIZE, Feeder, compile_package, write_env  # noqa: E402
+from ui_fleet import SIZE, Feeder, compile_package, p95, write_env  # noqa: E402
 
 from canarytui.relay import Relay  # noqa: E402
 
@@ -309,7 +309,7 @@ def measure(hosts: int, keys: int, seconds: float, profile: Path | None) -> dict
     latencies = sorted(key_latencies(read, flushed))
     r["keys_read"] = float(len(read))
     r["key_median_ms"] = statistics.median(latencies) * 1000
-    r["key_p95_ms"] = latencies[max(0, int(len(latencies) * 0.95) - 1)] * 1000
+    r["key_p95_ms"] = p95(latencies) * 1000
     r["key_max_ms"] = latencies[-1] * 1000
     r["first_frame_s"] = flushed[0][1] - data["start"] if flushed else float("nan")
     return r
