@@ -295,6 +295,53 @@ async def test_grid_is_one_virtual_widget_that_moves_and_scrolls(tmp_path: Path)
         assert grid.cursor_host == "web-01" and grid.scroll_offset.y == 0
 
 
+async def test_moving_between_hosts_repaints_the_panel_and_never_lays_the_screen_out(
+    tmp_path: Path,
+) -> None:
+    # web-01 says all a host can (health, a note, a step with a long line and more output
+    # lines than shown); web-02 nothing but its address: the panel keeps its size, the
+    # rollout panel below it too, and no key costs a layout of the screen.
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        script.start("1.1.0", ["web-01"])
+        script.host("web-01", ev.HostState.FAILED, detail="health check failed\nexit 7")
+        long_step = "migrate-" + "x" * 120
+        output = "\n".join(f"line {i} " + "y" * 80 for i in range(9))
+        script.step("web-01", long_step, exit_status=3, output=output)
+        await settle(pilot)
+        screen = script.app.fleet_screen
+        panel, progress = screen.query_one(HostPanel), screen.query_one("#progress")
+        grid = screen.grid
+        grid.move_cursor_to("web-02")
+        await settle(pilot)
+        sizes = (panel.region, progress.region)
+        layouts: list[object] = []
+        laid_out = screen._refresh_layout
+
+        def counted(*args: object, **kwargs: object) -> None:
+            layouts.append(args)
+            laid_out(*args, **kwargs)
+
+        screen._refresh_layout = counted  # type: ignore[method-assign]
+        for _ in range(3):
+            await pilot.press("left")  # web-01: everything
+            await settle(pilot)
+            assert panel.host == "web-01"
+            assert (panel.region, progress.region) == sizes
+            await pilot.press("right")  # web-02: little
+            await settle(pilot)
+            assert panel.host == "web-02"
+            assert (panel.region, progress.region) == sizes
+        assert layouts == []
+        await pilot.press("left")
+        await settle(pilot)
+        step = screen.query_one("#host-step", Static)
+        lines = [strip.text for strip in step.render_lines(step.region.reset_offset)]
+        assert lines[0].startswith("last step deploy migrate-x") and lines[0].endswith("…")
+        assert lines[-1].startswith(" line 8 y") and lines[-1].endswith("…")
+
+
 async def test_clicking_a_tile_focuses_its_host(tmp_path: Path) -> None:
     script = Script(tmp_path)
     async with script.app.run_test(size=SIZE) as pilot:

@@ -37,15 +37,21 @@ def _shape(text: Text | str | None, width: int) -> tuple[int, bool] | None:
 
 class PanelText(Static):
     """A ``Static`` told its text with ``put``: sent on only if it changed, with a layout
-    only if its height may have changed (a line more or less, or one that wraps)."""
+    only if its height may have changed (a line more or less, or one that wraps). A
+    ``fixed`` one has its height from its styles (its lines do not wrap): never a layout."""
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, fixed: bool = False) -> None:
         super().__init__(id=id)
         self._last_text: Text | str | None = None
+        self._fixed = fixed
 
     def put(self, text: Text | str) -> None:
         last = self._last_text
         if last is not None and type(text) is type(last) and text == last:
+            return
+        if self._fixed:
+            self._last_text = text
+            self.update(text, layout=False)
             return
         width = self.content_region.width
         before = _shape(last, width)
