@@ -13,7 +13,8 @@ release awaits a promotion (after the canary's verdict and between waves: the de
 cursor. Prints, for each stage of the release (locking and discovery, canary, analysis,
 awaiting ``p``, waves, after the end), the keys read and their latency from the driver's
 read to the frame with the moved cursor written to the terminal (median, p95, max); the
-release's time in each stage; the app's CPU share and peak RSS.
+release's time in each stage; the fleet screen's layouts (each re-arranges every widget:
+~10 ms on this screen) and the frames written; the app's CPU share and peak RSS.
 
 Targets: the UI's (DESIGN.md) key p95 <= 50 ms and RSS <= 300 MB, which ``ui_fleet.py``
 and ``ui_terminal.py`` measure on a simulated load, here under a real one.
@@ -71,6 +72,7 @@ def run_inside(env_path: Path, out: Path, state: Path) -> int:
     from canarytui.ui.widgets.fleet_grid import FleetGrid
 
     stamps = Stamps()
+    layouts = [0, 0.0]  # the fleet screen's layouts (re-arranging every widget), seconds
     env = load_env(env_path)
     journal = Journal(state)
     phases = (out.parent / "phases.jsonl").open("a", encoding="utf-8")
@@ -92,6 +94,18 @@ def run_inside(env_path: Path, out: Path, state: Path) -> int:
 
         def on_ready(self) -> None:
             stamps.watch_grid(self.fleet_screen.query_one(FleetGrid))
+            screen = self.fleet_screen
+            lay_out = screen._refresh_layout
+
+            def counted(*args: Any, **kwargs: Any) -> None:
+                began = time.perf_counter()
+                try:
+                    lay_out(*args, **kwargs)
+                finally:
+                    layouts[0] += 1
+                    layouts[1] += time.perf_counter() - began
+
+            screen._refresh_layout = counted  # type: ignore[method-assign]
             self.engine.subscribe(on_event)
             (out.parent / "ready").write_text(str(os.getpid()))
 
@@ -105,7 +119,7 @@ def run_inside(env_path: Path, out: Path, state: Path) -> int:
     finally:
         journal.close()
         phases.close()
-    stamps.dump(out)
+    stamps.dump(out, layouts=layouts)
     return 0
 
 
@@ -264,6 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"release of {args.version}: {outcome}; from y to the end of the keys {wall:.1f} s")
     for line in report(data, stages):
         print(line)
+    count, seconds = data["layouts"]
+    print(
+        f"  screen layouts from the first frame to the end: {count} ({seconds:.2f} s), "
+        f"frames written: {len(data['flushed'])}"
+    )
     print(f"  app CPU share of one core over the release: {cpu / wall:.3f}")
     verdict = "ok" if rss <= 300 else "MISS"
     print(f"  peak RSS of the app: {rss:.1f} MB {verdict} (target <= 300)")
