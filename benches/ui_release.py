@@ -1,7 +1,7 @@
 """The UI during a real release on a big demo fleet, in a real terminal (tmux): what the
 operator's keys feel like while the engine works in the same event loop.
 
-    python benches/ui_release.py [--hosts 1000] [--version 1.1.0]
+    python benches/ui_release.py [--hosts 1000] [--version 1.1.0] [--own-core]
 
 Starts the demo fleet as its own process (as ``demo_release.py`` does: ``canarytui demo
 --serve``, or ``python -m canarytui.demo`` above 500 hosts), then the UI on its env file
@@ -13,8 +13,11 @@ release awaits a promotion (after the canary's verdict and between waves: the de
 cursor. Prints, for each stage of the release (locking and discovery, canary, analysis,
 awaiting ``p``, waves, after the end), the keys read and their latency from the driver's
 read to the frame with the moved cursor written to the terminal (median, p95, max); the
-release's time in each stage; the fleet screen's layouts (each re-arranges every widget:
-~10 ms on this screen) and the frames written; the app's CPU share and peak RSS.
+release's time in each stage, with the share of it the app's main thread (its event loop)
+spent on a CPU and runnable but waiting for one (``/proc/PID/task/PID/schedstat``: the
+fleet's server and shells share this machine's cores); the fleet screen's layouts (each
+re-arranges every widget: ~10 ms on this screen) and the frames written; the app's CPU
+share and peak RSS.
 
 Targets: the UI's (DESIGN.md) key p95 <= 50 ms and RSS <= 300 MB, which ``ui_fleet.py``
 and ``ui_terminal.py`` measure on a simulated load, here under a real one.
@@ -23,6 +26,7 @@ and ``ui_terminal.py`` measure on a simulated load, here under a real one.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -158,9 +162,20 @@ def _stages(path: Path) -> list[tuple[float, str]]:
     return stages
 
 
-def operate(session: str, folder: Path, version: str) -> tuple[int, float, float]:
-    """Deploy by keys, promote at each wait, arrows all along; (pid, CPU s, wall s)."""
+Sched = tuple[float, int, int]  # (perf_counter, ns on a CPU, ns runnable waiting for one)
+
+
+def _sched(pid: int) -> Sched:
+    """The app's main thread (its event loop) as the kernel's scheduler counts it."""
+    on_cpu, waiting, _ = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+    return time.perf_counter(), int(on_cpu), int(waiting)
+
+
+def operate(session: str, folder: Path, version: str) -> tuple[int, float, float, list[Sched]]:
+    """Deploy by keys, promote at each wait, arrows all along; (pid, CPU s, wall s, the
+    main thread's scheduler counts at each turn)."""
     pid = int((folder / "ready").read_text())
+    sched: list[Sched] = []
     _until_shown(session, "1.0.0", 60)  # a version on the grid: the fleet answers
     time.sleep(1.0)
     _tmux(session, "send-keys", "-t", session, "d")
@@ -177,6 +192,7 @@ def operate(session: str, folder: Path, version: str) -> tuple[int, float, float
     while ended is None or time.monotonic() < ended + AFTER:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the release did not end within {TIMEOUT:g} s")
+        sched.append(_sched(pid))
         stages = _stages(folder / "phases.jsonl")
         waits = sum(stage == "awaiting promotion" for _, stage in stages)
         if ended is None and any(stage == "finished" for _, stage in stages):
@@ -192,23 +208,46 @@ def operate(session: str, folder: Path, version: str) -> tuple[int, float, float
             _tmux(session, "send-keys", "-t", session, KEYS[i % 4])
             i += 1
         time.sleep(rng.uniform(0.15, 0.25))
-    return pid, _cpu_seconds(pid) - cpu0, time.monotonic() - wall0
+    return pid, _cpu_seconds(pid) - cpu0, time.monotonic() - wall0, sched
 
 
-def report(data: dict[str, Any], stages: list[tuple[float, str]]) -> list[str]:
-    """Key latencies per stage of the release, and each stage's time."""
+def _stage_of(at: float, stages: list[tuple[float, str]]) -> str:
+    k = sum(t <= at for t, _ in stages)
+    stage = stages[k - 1][1] if k else "before the release"
+    return "after the end" if stage == "finished" else stage
+
+
+def _loop_shares(sched: list[Sched], stages: list[tuple[float, str]]) -> dict[str, str]:
+    """Per stage: the share of its time the app's main thread was on a CPU, and the share
+    it was runnable but waiting for one (the machine busy with other processes)."""
+    totals: dict[str, list[float]] = {}
+    for (t0, run0, wait0), (t1, run1, wait1) in itertools.pairwise(sched):
+        total = totals.setdefault(_stage_of(t0, stages), [0.0, 0.0, 0.0])
+        total[0] += t1 - t0
+        total[1] += (run1 - run0) / 1e9
+        total[2] += (wait1 - wait0) / 1e9
+    return {
+        stage: f"{run / wall:>6.0%} {wait / wall:>6.0%}"
+        for stage, (wall, run, wait) in totals.items()
+        if wall > 0
+    }
+
+
+def report(data: dict[str, Any], stages: list[tuple[float, str]], sched: list[Sched]) -> list[str]:
+    """Key latencies per stage of the release, each stage's time, and how its main
+    thread shared the machine."""
     read, flushed = data["keys_read"], data["flushed"]
     latencies = key_latencies(read, flushed)
     starts = [t for t, _ in stages]
     by_stage: dict[str, list[float]] = {}
     before = "before the release"
     for at, latency in zip(read, latencies, strict=True):
-        k = sum(t <= at for t in starts)
-        stage = stages[k - 1][1] if k else before
-        stage = "after the end" if stage == "finished" else stage
-        by_stage.setdefault(stage, []).append(latency * 1000)
+        by_stage.setdefault(_stage_of(at, stages), []).append(latency * 1000)
+    shares = _loop_shares(sched, stages)
     lines = [
-        f"  {'stage':<26} {'time':>8} {'keys':>5} {'median':>8} {'p95':>8} {'max':>8}  (ms)",
+        "  key latency (ms) per stage; the app's main thread on a CPU / runnable waiting",
+        f"  {'stage':<26} {'time':>8} {'keys':>5} {'median':>8} {'p95':>8} {'max':>8}"
+        f" {'on CPU':>6} {'waits':>6}",
     ]
     names = [before, *dict.fromkeys(s for _, s in stages if s != "finished"), "after the end"]
     spans: dict[str, float] = {}
@@ -218,13 +257,14 @@ def report(data: dict[str, Any], stages: list[tuple[float, str]]) -> list[str]:
     for name in names:
         ms = sorted(by_stage.get(name, []))
         span = f"{spans[name]:.2f} s" if name in spans else "-"
+        share = shares.get(name, "")
         if not ms:
-            lines.append(f"  {name:<26} {span:>8} {0:>5}")
+            lines.append(f"  {name:<26} {span:>8} {0:>5} {'':>26} {share}".rstrip())
             continue
         p95 = p95_of(ms)
         lines.append(
             f"  {name:<26} {span:>8} {len(ms):>5} {statistics.median(ms):>8.1f} "
-            f"{p95:>8.1f} {ms[-1]:>8.1f}"
+            f"{p95:>8.1f} {ms[-1]:>8.1f} {share}".rstrip()
         )
     every = sorted(x * 1000 for x in latencies)
     if every:
@@ -241,17 +281,34 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--hosts", type=int, default=1000)
     p.add_argument("--version", default="1.1.0")
+    p.add_argument(
+        "--own-core",
+        action="store_true",
+        help="the app on a core of its own, the fleet, tmux and this script on the others "
+        "(as when the fleet is other machines)",
+    )
+    p.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     p.add_argument("--inside", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.inside is not None:
+        if args.cpu is not None:
+            os.sched_setaffinity(0, {args.cpu})
         return reporting(args.out.parent, lambda: run_inside(args.inside, args.out, args.state))
     # Stopped (a timeout's SIGTERM): the fleet, tmux and the folder are cleaned up still.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     width, height = SIZE
     print(f"canarytui UI in tmux {width}x{height} during a release to {args.hosts} demo hosts")
     compile_package()
+    own = None
+    if args.own_core:
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) < 2:
+            raise SystemExit("--own-core needs two cores or more")
+        own, others = cores[0], set(cores[1:])
+        os.sched_setaffinity(0, others)  # the fleet and tmux, started below, inherit it
+        print(f"the app on core {own}; the fleet, tmux and this script on {sorted(others)}")
     folder = Path(tempfile.mkdtemp(prefix="canarytui-uirel-"))
     state = folder / "state"
     fleet, env_path = start_fleet(args.hosts, dict(os.environ))
@@ -259,12 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     out = folder / "timings.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--inside", env_path]
     command += ["--out", str(out), "--state", str(state)]
+    command += [] if own is None else ["--cpu", str(own)]
     shell = shlex.join(command)
     _tmux(session, "new-session", "-d", "-s", session, "-x", str(width), "-y", str(height), shell)
     try:
         if not _wait_for(folder / "ready", 60):
             raise RuntimeError(f"the app did not start: see {folder / 'error'}")
-        pid, cpu, wall = operate(session, folder, args.version)
+        pid, cpu, wall, sched = operate(session, folder, args.version)
         rss = _peak_rss_mb(pid)
         quit_app(session, out, 60)
     finally:
@@ -276,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(folder, ignore_errors=True)  # read; a failed run keeps it, with its error
     outcome = "finished" if any(s == "finished" for _, s in stages) else "did not finish"
     print(f"release of {args.version}: {outcome}; from y to the end of the keys {wall:.1f} s")
-    for line in report(data, stages):
+    for line in report(data, stages, sched):
         print(line)
     count, seconds = data["layouts"]
     print(
