@@ -192,7 +192,12 @@ def operate(session: str, folder: Path, version: str) -> tuple[int, float, float
     while ended is None or time.monotonic() < ended + AFTER:
         if time.monotonic() > deadline:
             raise RuntimeError(f"the release did not end within {TIMEOUT:g} s")
-        sched.append(_sched(pid))
+        try:
+            sched.append(_sched(pid))
+        except FileNotFoundError:
+            raise RuntimeError(
+                f"the app stopped during the release: see {folder / 'error'}"
+            ) from None
         stages = _stages(folder / "phases.jsonl")
         waits = sum(stage == "awaiting promotion" for _, stage in stages)
         if ended is None and any(stage == "finished" for _, stage in stages):
