@@ -314,17 +314,17 @@ def main(argv: list[str] | None = None) -> int:
         own, others = cores[0], set(cores[1:])
         os.sched_setaffinity(0, others)  # the fleet and tmux, started below, inherit it
         print(f"the app on core {own}; the fleet, tmux and this script on {sorted(others)}")
-    folder = Path(tempfile.mkdtemp(prefix="canarytui-uirel-"))
-    state = folder / "state"
     fleet, env_path = start_fleet(args.hosts, dict(os.environ))
+    folder = Path(tempfile.mkdtemp(prefix="canarytui-uirel-"))  # kept if the run fails
+    state = folder / "state"
     session = f"canarytui-uirel-{os.getpid()}"
     out = folder / "timings.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--inside", env_path]
     command += ["--out", str(out), "--state", str(state)]
     command += [] if own is None else ["--cpu", str(own)]
-    shell = shlex.join(command)
-    _tmux(session, "new-session", "-d", "-s", session, "-x", str(width), "-y", str(height), shell)
+    size = ["-x", str(width), "-y", str(height)]
     try:
+        _tmux(session, "new-session", "-d", "-s", session, *size, shlex.join(command))
         if not _wait_for(folder / "ready", 60):
             raise RuntimeError(f"the app did not start: see {folder / 'error'}")
         pid, cpu, wall, sched = operate(session, folder, args.version)
