@@ -299,7 +299,7 @@ async def test_moving_between_hosts_repaints_the_panel_and_never_lays_the_screen
     tmp_path: Path,
 ) -> None:
     # web-01 says all a host can (health, a note, a step with a long line and more output
-    # lines than shown); web-02 nothing but its address: the panel keeps its size, the
+    # lines than shown); web-02 has no note and no step: the panel keeps its size, the
     # rollout panel below it too, and no key costs a layout of the screen.
     script = Script(tmp_path)
     async with script.app.run_test(size=SIZE) as pilot:
