@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from textual.widgets import Input, Static
 
 from canarytui import events as ev
 from canarytui.textsafe import harmless
+from canarytui.ui import FRAME_RATE
 from canarytui.ui.bridge import EngineBridge
 from canarytui.ui.messages import HealthBatch, LogBatch
 from canarytui.ui.screens.confirm import ConfirmScreen
@@ -27,6 +30,34 @@ from canarytui.ui.widgets.host_panel import HostPanel
 from canarytui.ui.widgets.log_pane import LogPane
 
 SIZE = (120, 40)
+
+
+# Frame rate ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "period", "left"), [(None, 1 / FRAME_RATE, False), ("30", 1 / 30, True)]
+)
+def test_the_ui_draws_at_its_frame_rate_unless_the_operator_set_one(
+    given: str | None, period: float, left: bool
+) -> None:
+    # In a fresh interpreter: Textual reads TEXTUAL_FPS once, when first imported (here the
+    # test plugin has imported it already). The variable canarytui sets is not left for
+    # the commands it starts; the operator's own is kept.
+    env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
+    if given is not None:
+        env["TEXTUAL_FPS"] = given
+    code = (
+        "import os\nimport canarytui.ui.app\nfrom textual import screen\n"
+        "print(screen.UPDATE_PERIOD, 'TEXTUAL_FPS' in os.environ)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    drawn_every, kept = out.stdout.split()
+    assert float(drawn_every) == pytest.approx(period)
+    assert kept == str(left)
 
 
 # Themes ----------------------------------------------------------------------------
