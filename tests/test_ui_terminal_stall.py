@@ -13,6 +13,7 @@ import os
 import pty
 import re
 import select
+import signal
 import struct
 import sys
 import termios
@@ -49,7 +50,10 @@ class Terminal:
     def _read(self) -> None:
         while True:
             self.reading.wait()
-            ready, _, _ = select.select([self.master], [], [], 0.05)
+            try:
+                ready, _, _ = select.select([self.master], [], [], 0.05)
+            except (OSError, ValueError):  # closed (``close()``): the terminal has gone
+                return
             if not ready or not self.reading.is_set():  # a stall begun: read nothing more
                 continue
             try:
@@ -72,8 +76,11 @@ class Terminal:
         os.write(self.master, keys.encode())
 
     def close(self) -> None:
+        if self.master < 0:
+            return
         self.reading.set()
         os.close(self.master)
+        self.master = -1
         self._thread.join(10)
 
 
@@ -146,3 +153,52 @@ async def test_a_deployment_goes_on_while_the_terminal_does_not_read(
         terminal.close()
         if journal is not None:
             journal.close()
+
+
+@pytest.mark.parametrize(("stop", "status"), [("kill", 143), ("terminal closed", 129)])
+async def test_the_ui_quits_cleanly_when_killed_or_its_terminal_goes(
+    tmp_path: os.PathLike[str], stop: str, status: int
+) -> None:
+    # `canarytui demo` as an operator runs it; then `kill` (SIGTERM), or the terminal
+    # closing (an SSH session dropped: the pty's other side gone, then SIGHUP, as sshd and
+    # tmux send it). Either way the UI shuts down as a confirmed quit does: 128 + the
+    # signal, and the demo's fleet and journal folders are removed.
+    temp = os.path.join(tmp_path, "tmp")
+    os.mkdir(temp)
+    terminal = Terminal()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "canarytui",
+        "demo",
+        "--hosts",
+        "3",
+        cwd=REPO,
+        env=dict(os.environ, TMPDIR=temp, TERM="xterm-256color", COLORTERM=""),
+        stdin=terminal.slave,
+        stdout=terminal.slave,
+        stderr=terminal.slave,
+        start_new_session=True,
+    )
+    os.close(terminal.slave)
+
+    def demo_folders() -> list[str]:
+        return sorted(n for n in os.listdir(temp) if n.startswith("canarytui-demo"))
+
+    try:
+        await wait_for(lambda: terminal.text().count("1.0.0") >= 3, timeout=30)
+        assert len(demo_folders()) == 2  # the fleet's hosts and the demo's journal
+        if stop == "kill":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            terminal.close()
+            proc.send_signal(signal.SIGHUP)
+        assert await asyncio.wait_for(proc.wait(), 30) == status
+        assert demo_folders() == []
+        if stop == "kill":  # the terminal is handed back as it was
+            await wait_for(lambda: LEAVE_ALT_SCREEN in terminal.raw(), timeout=10)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        terminal.close()

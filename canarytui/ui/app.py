@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import signal
 import threading
 from collections.abc import Iterable
 from functools import partial
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
     from canarytui.demo.fleet import DemoFleet
 
 SHUTDOWN_TIMEOUT = 20.0  # a cancelled deployment frees its locks (remote calls bounded)
+# Quit as on a confirmed quit, no question asked: SIGTERM (``kill``, a supervisor) and SIGHUP
+# (the terminal closed: an SSH session to a jump host dropped). Exit status 128 + signal.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 DEMO_START_TIMEOUT = 60.0
 GC_YOUNG = 10_000  # allocations between two young collections (Python's default: 700)
 
@@ -105,6 +109,7 @@ class CanaryApp(App[int]):
         if replay is not None:
             self.replay_screen = ReplayScreen.standalone_on(env, journal, replay)
         self._quitting = False
+        self._exit_status = 0
 
     def get_driver_class(self) -> type[Driver]:
         """On a Linux terminal, a driver whose screen never holds the loop (``ui.driver``):
@@ -153,6 +158,7 @@ class CanaryApp(App[int]):
         # pass every GC_YOUNG allocations instead of 700 makes full passes ~15x rarer; the
         # young ones come every few seconds at 10-35 ms (measured: benches/ui_terminal.py).
         gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
+        self._catch_stop_signals()
         for problem in self.theme_problems:
             self.notify(problem, title="theme", severity="warning", timeout=12, markup=False)
         if self.monitor is not None:
@@ -226,6 +232,31 @@ class CanaryApp(App[int]):
             return
         self.shut_down()
 
+    def _catch_stop_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            # Not in the main thread (an app run by a test elsewhere): left as they are.
+            with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):
+                loop.add_signal_handler(signum, self._stop_signalled, signum)
+
+    def _release_stop_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in STOP_SIGNALS:
+            with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):
+                loop.remove_signal_handler(signum)
+
+    def on_unmount(self) -> None:
+        self._release_stop_signals()  # the loop may outlive the app (a test's)
+
+    def _stop_signalled(self, signum: int) -> None:
+        """Shut down as a confirmed quit does (a running deployment stays open in the
+        journal, one that is over releases its locks first, temp folders go). A second
+        signal of either kind is the system's again: it ends the process at once."""
+        self._release_stop_signals()
+        self._exit_status = 128 + signum
+        if not self._quitting:
+            self.shut_down()
+
     def _quit_answered(self, yes: bool | None) -> None:
         if yes:
             self.shut_down()
@@ -247,7 +278,7 @@ class CanaryApp(App[int]):
                 async with asyncio.timeout(SHUTDOWN_TIMEOUT):
                     await worker.wait()
         await self.close_engine()
-        self.exit(0)
+        self.exit(self._exit_status)
 
     async def _start_monitor(self) -> None:
         if self.monitor is not None and not self._quitting:
