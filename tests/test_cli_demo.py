@@ -8,6 +8,7 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
 from conftest import CliResult, run_cli
 
 from canarytui.demo import DemoFleet
@@ -160,9 +161,13 @@ async def test_ctrl_c_during_a_put_back_says_promote_finishes_it(
     assert {demo.version_on(h) for h in demo.host_names} == {"1.0.0"}
 
 
+@pytest.mark.parametrize(
+    ("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "kill"]
+)
 async def test_ctrl_c_leaves_deployment_open_and_frees_locks(
-    demo: DemoFleet, state_dir: Path
+    demo: DemoFleet, state_dir: Path, signum: signal.Signals, status: int
 ) -> None:
+    # Ctrl-C, or `kill` (SIGTERM: a supervisor, a job's time limit), stops it the same way.
     env = str(demo.env_path)
 
     async def interrupt_during_analysis(proc: asyncio.subprocess.Process) -> None:
@@ -172,11 +177,11 @@ async def test_ctrl_c_leaves_deployment_open_and_frees_locks(
             assert line
             event = json.loads(line)
             if event.get("event") == "analysis_started":
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(signum)
                 return
 
     result = await run_cli("deploy", env, "1.1.0", "--json", started=interrupt_during_analysis)
-    assert result.code == 130
+    assert result.code == status, result.err
     assert "stays open" in result.err and "Traceback" not in result.err
     assert locks_on_hosts(demo) == []
     journal = Journal(state_dir)

@@ -2,7 +2,8 @@
 
 Exit status: 0 done as asked; 2 invalid input, nothing touched; 3 canary failed and was
 rolled back; 4 promotion halted or rolled back; 1 any other error; 130 interrupted
-(Ctrl-C; an open deployment stays open). A user's mistake never shows a traceback.
+(Ctrl-C; an open deployment stays open); 143 stopped by SIGTERM, as Ctrl-C stops it. A
+user's mistake never shows a traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ EXIT_INVALID = 2
 EXIT_CANARY_FAILED = 3
 EXIT_PROMOTION_FAILED = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # SIGTERM: stopped as Ctrl-C stops, 128 + 15
 
 OUTCOME_EXIT = {
     ev.Outcome.CANARY_PASSED: EXIT_OK,
@@ -84,7 +86,8 @@ user state dir, or $CANARYTUI_STATE_DIR), --theme NAME
 
 exit status: 0 done as asked; 1 other error (lock held, canary unreachable, ...);
 2 invalid input, nothing touched; 3 canary failed and was rolled back;
-4 promotion halted or rolled back; 130 interrupted (the deployment stays open)
+4 promotion halted or rolled back; 130 interrupted (the deployment stays open);
+143 stopped by SIGTERM (the same)
 analyze: 0 the rules pass, 3 they would fail the canaries, 1 inconclusive
 """
 

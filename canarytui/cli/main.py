@@ -8,12 +8,16 @@ altogether (``canarytui.demo.lb``)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 
 from canarytui.cli.args import (
     COMMANDS,
@@ -21,6 +25,7 @@ from canarytui.cli.args import (
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_OK,
+    EXIT_TERMINATED,
     USAGE,
     UsageError,
     common_options,
@@ -57,12 +62,40 @@ def _handler(module: str, name: str) -> Callable[..., int]:
 def main(argv: Sequence[str] | None = None) -> int:
     """One command. Everything it writes goes through ``cli.safeio``: what a host printed
     (versions, output, lock owners) reaches the terminal as text, never as a sequence."""
-    with safe_output() as stdout:
+    with safe_output() as stdout, _terminated_as_interrupted() as terminated:
         try:
-            return _dispatch(list(sys.argv[1:] if argv is None else argv), stdout)
+            code = _dispatch(list(sys.argv[1:] if argv is None else argv), stdout)
         except Exception as exc:  # a bug: one clear line; the traceback goes to a file
             print(f"canarytui: internal error: {_crash_report(exc)}", file=sys.stderr)
             return EXIT_ERROR
+        return EXIT_TERMINATED if terminated and code == EXIT_INTERRUPTED else code
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupted() -> Iterator[list[int]]:
+    """SIGTERM (``kill``, a supervisor, a job's time limit) stops a command as Ctrl-C does:
+    what runs is stopped in order (an open deployment stays open, its locks freed), and the
+    status is 143. Only where SIGTERM is the system's (not in a thread, not where the caller
+    set its own); the UI catches it itself while it runs (``ui.app``)."""
+    received: list[int] = []
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield received
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL, None):
+            raise KeyboardInterrupt  # Ctrl-C ignored (started in the background)
+        signal.raise_signal(signal.SIGINT)  # whoever handles Ctrl-C now (asyncio's runner)
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _crash_report(exc: Exception) -> str:
