@@ -75,6 +75,23 @@ class Terminal:
     def type(self, keys: str) -> None:
         os.write(self.master, keys.encode())
 
+    async def run(self, *args: str, **env: str) -> asyncio.subprocess.Process:
+        """``canarytui ARGS`` on this terminal, as an operator starts it (``env`` added)."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "canarytui",
+            *args,
+            cwd=REPO,
+            env=dict(os.environ, TERM="xterm-256color", COLORTERM="", **env),
+            stdin=self.slave,
+            stdout=self.slave,
+            stderr=self.slave,
+            start_new_session=True,
+        )
+        os.close(self.slave)
+        return proc
+
     def close(self) -> None:
         if self.master < 0:
             return
@@ -101,19 +118,7 @@ async def test_a_deployment_goes_on_while_the_terminal_does_not_read(
 ) -> None:
     state = os.path.join(tmp_path, "state")
     terminal = Terminal()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "canarytui",
-        str(slow_canary.env_path),
-        cwd=REPO,
-        env=dict(os.environ, CANARYTUI_STATE_DIR=state, TERM="xterm-256color", COLORTERM=""),
-        stdin=terminal.slave,
-        stdout=terminal.slave,
-        stderr=terminal.slave,
-        start_new_session=True,
-    )
-    os.close(terminal.slave)
+    proc = await terminal.run(str(slow_canary.env_path), CANARYTUI_STATE_DIR=state)
     journal: Journal | None = None
     try:
         await wait_for(lambda: terminal.text().count("1.0.0") >= 6, timeout=30)
@@ -166,21 +171,7 @@ async def test_the_ui_quits_cleanly_when_killed_or_its_terminal_goes(
     temp = os.path.join(tmp_path, "tmp")
     os.mkdir(temp)
     terminal = Terminal()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "canarytui",
-        "demo",
-        "--hosts",
-        "3",
-        cwd=REPO,
-        env=dict(os.environ, TMPDIR=temp, TERM="xterm-256color", COLORTERM=""),
-        stdin=terminal.slave,
-        stdout=terminal.slave,
-        stderr=terminal.slave,
-        start_new_session=True,
-    )
-    os.close(terminal.slave)
+    proc = await terminal.run("demo", "--hosts", "3", TMPDIR=temp)
 
     def demo_folders() -> list[str]:
         return sorted(n for n in os.listdir(temp) if n.startswith("canarytui-demo"))
