@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import canarytui
 from canarytui.config import Environment, load_env
-from canarytui.demo import DemoFleet, ctl_main
+from canarytui.demo import DemoFleet, ctl_main, limits
 from canarytui.demo.fleet import _sweep_stale_roots, host_name
 
 PROJECT_ROOT = Path(canarytui.__file__).resolve().parent.parent
@@ -372,6 +372,42 @@ def test_temp_roots_of_dead_fleets_are_swept(tmp_path: Path) -> None:
         "canarytui-demo-alive",
         "canarytui-demo-other",
     ]
+
+
+async def test_a_fleet_lives_in_memory_when_a_memory_folder_has_room(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The user's runtime folder (tmpfs on a desktop) first; the fleet's folder goes there,
+    # and is gone after the stop as in the temp folder.
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.delenv("TMPDIR", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    async with DemoFleet(hosts=2) as fleet:
+        root = fleet.root
+        assert root.parent == run and (root / "hosts" / "web-01" / "current").exists()
+        async with connect(fleet, "web-01") as conn:
+            assert (await conn.run("cat current/VERSION", check=True)).stdout == "1.0.0\n"
+    assert not root.exists() and list(run.iterdir()) == []
+
+
+def test_where_a_fleet_lives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    small, roomy = tmp_path / "small", tmp_path / "roomy"
+    small.mkdir()
+    roomy.mkdir()
+    free = os.statvfs(tmp_path)
+    fits = free.f_bavail * free.f_frsize // (2 * limits.HOST_BYTES)  # hosts that fit twice
+    monkeypatch.delenv("TMPDIR", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    # An unset variable and a missing folder are passed over; the first with room is taken.
+    folders = ("$XDG_RUNTIME_DIR", str(tmp_path / "missing"), str(roomy))
+    monkeypatch.setattr(limits, "MEMORY_FOLDERS", folders)
+    assert limits.fleet_parent(2) == str(roomy)
+    # No room for the worst case (every host's log at its cap, twice over): the temp folder.
+    assert limits.fleet_parent(fits + 1) is None
+    # The operator's TMPDIR is where temp files go, whatever memory folders there are.
+    monkeypatch.setenv("TMPDIR", str(small))
+    assert limits.fleet_parent(2) is None
 
 
 async def test_ctl_without_a_running_demo(

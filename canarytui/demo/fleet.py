@@ -34,7 +34,7 @@ from canarytui.demo.commands import kill_group, run_command
 from canarytui.demo.control import FAULT_MODES, ControlError, ControlServer
 from canarytui.demo.envfile import EnvHost, render_env
 from canarytui.demo.hosts import DemoHost
-from canarytui.demo.limits import DemoFleetRefused, open_files_shortage
+from canarytui.demo.limits import DemoFleetRefused, fleet_parent, open_files_shortage
 from canarytui.demo.traffic import Balancer
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,8 @@ def host_name(index: int, count: int) -> str:
 class DemoFleet:
     """N demo hosts in this process, usable from any running asyncio loop.
 
-    ``root``: where the fleet's files go (a fresh temp folder, removed on exit, if None).
+    ``root``: where the fleet's files go (if None, a fresh folder removed on exit: in
+    memory when there is room, ``limits.fleet_parent``, else in the temp folder).
     ``analysis_duration`` and ``interval`` go into the environment file (a short analysis
     gets no warmup and an optional statistical rule: see ``envfile``); ``tick`` is how
     often each app updates its files; ``traffic`` multiplies the request rate (tests use
@@ -128,7 +129,8 @@ class DemoFleet:
         if refusal is not None:
             raise DemoFleetRefused(refusal)
         if self._given_root is None:
-            self.root = Path(tempfile.mkdtemp(prefix=_ROOT_PREFIX))
+            parent = fleet_parent(self._count)
+            self.root = Path(tempfile.mkdtemp(prefix=_ROOT_PREFIX, dir=parent))
             (self.root / _OWNER_FILE).write_text(f"{os.getpid()}\n", encoding="utf-8")
         else:
             self.root = self._given_root
