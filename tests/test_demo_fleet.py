@@ -359,10 +359,15 @@ async def test_stopping_the_fleet_leaves_nothing_behind() -> None:
     conn.close()
 
 
-def test_temp_roots_of_dead_fleets_are_swept(tmp_path: Path) -> None:
+def dead_pid() -> int:
+    """The pid of a process that ended (and was reaped): it names no process now."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()  # its pid now names no process
-    for name, owner in (("dead", str(child.pid)), ("alive", str(os.getpid())), ("other", None)):
+    child.wait()
+    return child.pid
+
+
+def test_temp_roots_of_dead_fleets_are_swept(tmp_path: Path) -> None:
+    for name, owner in (("dead", str(dead_pid())), ("alive", str(os.getpid())), ("other", None)):
         root = tmp_path / f"canarytui-demo-{name}"
         (root / "hosts").mkdir(parents=True)
         if owner is not None:
@@ -389,6 +394,25 @@ async def test_a_fleet_lives_in_memory_when_a_memory_folder_has_room(
         async with connect(fleet, "web-01") as conn:
             assert (await conn.run("cat current/VERSION", check=True)).stdout == "1.0.0\n"
     assert not root.exists() and list(run.iterdir()) == []
+
+
+async def test_a_fleet_sweeps_dead_fleets_from_memory_and_from_the_temp_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A fleet killed with -9 leaves its folder; one left in memory would hold that memory
+    # until the machine restarts, so the next fleet sweeps both, wherever it goes itself.
+    pid = dead_pid()
+    run, temp = tmp_path / "run", tmp_path / "tmp"
+    for folder in (run, temp):
+        (folder / "canarytui-demo-dead" / "hosts").mkdir(parents=True)
+        (folder / "canarytui-demo-dead" / "owner.pid").write_text(str(pid))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # read once per process
+    async with DemoFleet(hosts=1) as fleet:
+        assert fleet.root.parent == temp  # the operator's TMPDIR
+        assert [p.name for p in run.iterdir()] == []
+        assert [p.name for p in temp.glob("canarytui-demo-*")] == [fleet.root.name]
 
 
 def test_where_a_fleet_lives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

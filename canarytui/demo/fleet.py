@@ -34,7 +34,12 @@ from canarytui.demo.commands import kill_group, run_command
 from canarytui.demo.control import FAULT_MODES, ControlError, ControlServer
 from canarytui.demo.envfile import EnvHost, render_env
 from canarytui.demo.hosts import DemoHost
-from canarytui.demo.limits import DemoFleetRefused, fleet_parent, open_files_shortage
+from canarytui.demo.limits import (
+    DemoFleetRefused,
+    fleet_parent,
+    fleet_parents,
+    open_files_shortage,
+)
 from canarytui.demo.traffic import Balancer
 
 log = logging.getLogger(__name__)
@@ -158,7 +163,7 @@ class DemoFleet:
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="demo-init") as pool:
             sweep = (
-                loop.run_in_executor(pool, _sweep_stale_roots, self.root.parent)
+                loop.run_in_executor(pool, _sweep_stale_roots, *fleet_parents())
                 if self._given_root is None
                 else None
             )
@@ -358,12 +363,13 @@ class DemoFleet:
 # ---------------------------------------------------------------------- helpers
 
 
-def _sweep_stale_roots(folder: Path) -> None:
-    """Remove temp roots of demo fleets whose process died without cleaning up (kill -9).
+def _sweep_stale_roots(*folders: str | Path) -> None:
+    """Remove the roots of demo fleets whose process died without cleaning up (kill -9)
+    from ``folders``: in memory, one would hold its memory until the machine restarts.
 
     Only folders that name their owner in ``owner.pid`` and whose owner is gone.
     """
-    for root in folder.glob(_ROOT_PREFIX + "*"):
+    for root in (r for folder in folders for r in Path(folder).glob(_ROOT_PREFIX + "*")):
         try:
             pid = int((root / _OWNER_FILE).read_text(encoding="utf-8"))
             os.kill(pid, 0)

@@ -12,6 +12,7 @@ room for it (``fleet_parent``).
 from __future__ import annotations
 
 import os
+import tempfile
 
 from canarytui.demo.app import LOG_LIMIT
 from canarytui.openfiles import HARD_LIMIT_SETTINGS, ensure_open_files, limits
@@ -55,6 +56,17 @@ HOST_BYTES = LOG_LIMIT + 64 * 1024
 MEMORY_FOLDERS = ("$XDG_RUNTIME_DIR", "/dev/shm")
 
 
+def _memory_folders() -> list[str]:
+    folders = (os.path.expandvars(name) for name in MEMORY_FOLDERS)
+    # An unset variable stays as written: not a path.
+    return [folder for folder in folders if os.path.isabs(folder)]
+
+
+def fleet_parents() -> list[str]:
+    """Every folder a fleet's own folder may be in (a dead fleet's is swept from each)."""
+    return list(dict.fromkeys([*_memory_folders(), tempfile.gettempdir()]))
+
+
 def fleet_parent(hosts: int) -> str | None:
     """The folder a new fleet's own folder goes in: the first memory folder that this user
     can write to and that has twice ``hosts`` hosts' largest files free; None (the temp
@@ -62,10 +74,7 @@ def fleet_parent(hosts: int) -> str | None:
     if os.environ.get("TMPDIR"):
         return None
     wanted = 2 * hosts * HOST_BYTES
-    for name in MEMORY_FOLDERS:
-        folder = os.path.expandvars(name)
-        if folder.startswith("$") or not os.path.isabs(folder):
-            continue  # the variable is not set
+    for folder in _memory_folders():
         try:
             free = os.statvfs(folder)
         except OSError:
