@@ -51,14 +51,22 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+# The connections' tasks, held: the streams hold them only weakly, and one whose client
+# side closed first would be collected while it waits for the other side ("Task was
+# destroyed but it is pending!" on the bench's terminal).
+_connections: set[asyncio.Task[None]] = set()
 
 
 def _handler(target: tuple[str, int], delay: float) -> Handler:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        _connections.add(task)
         try:
             up_reader, up_writer = await asyncio.open_connection(*target)
         except OSError:
             writer.close()
+            _connections.discard(task)
             return
         try:
             await asyncio.gather(_pump(reader, up_writer, delay), _pump(up_reader, writer, delay))
@@ -67,6 +75,7 @@ def _handler(target: tuple[str, int], delay: float) -> Handler:
         finally:
             writer.close()
             up_writer.close()
+            _connections.discard(task)
 
     return handle
 
