@@ -18,6 +18,12 @@ prints:
 - the deploy process's CPU (user + sys) and peak RSS (``os.wait4``; the traffic hooks it
   runs are its children and count in its CPU), and the demo server's CPU over the same span
   (``/proc/PID/stat``: its own, and that of the shells it ran for the commands);
+- where the time went, phase by phase (start-up and locks, canary, analysis, waves, the
+  locks' release, the exit): the machine's busy and idle core-seconds (``/proc/stat``), the
+  deploy's CPU (its traffic hooks included) and the demo server's, and the rest of the busy
+  time: the hosts' shells and their commands, mostly (a shell's CPU is counted in the
+  server's only once it ends, so it is not told apart per phase). Idle cores while hosts
+  are worked on say the time went to waiting (a step's own sleep, a round trip), not CPU;
 - the hosts on the new version afterwards, how long Ctrl-C takes to stop the fleet, and
   the SSH connections and sessions the fleet served (more connections than hosts: some
   were closed and opened again);
@@ -123,11 +129,63 @@ def cpu_of(pid: int) -> tuple[float, float]:
     return own / TICKS, children / TICKS
 
 
+def machine_cpu() -> tuple[float, float]:
+    """The machine's busy and idle (idle + iowait) core-seconds since boot."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / TICKS, idle / TICKS
+
+
+# The events that end a phase of the deploy, and the phase they end.
+PHASE_ENDS = {
+    "deployment_started": "start-up, lock + discovery",
+    "analysis_started": "canary",
+    "verdict": "analysis",
+    "deployment_finished": "waves",
+    "result": "the locks' release",
+}
+
+
+class PhaseUsage:
+    """The machine's and both processes' CPU at each phase's end (``mark``)."""
+
+    def __init__(self, deploy_pid: int, fleet_pid: int) -> None:
+        self.deploy_pid, self.fleet_pid = deploy_pid, fleet_pid
+        self.marks: list[tuple[str, float, float, float, float, float]] = []
+        self.mark("")
+
+    def mark(self, phase: str, deploy: float | None = None) -> None:
+        """``deploy``: its CPU once it has exited (its rusage), else read from /proc."""
+        busy, idle = machine_cpu()
+        if deploy is None:
+            deploy = sum(cpu_of(self.deploy_pid))  # its own and its reaped hooks'
+        self.marks.append(
+            (phase, time.perf_counter(), busy, idle, deploy, cpu_of(self.fleet_pid)[0])
+        )
+
+    def print(self) -> None:
+        print(
+            "  where the time went (core-seconds; the rest: the hosts' shells, mostly):\n"
+            f"  {'phase':<28} {'wall':>6} {'busy':>6} {'idle':>6} {'deploy':>7} "
+            f"{'server':>7} {'rest':>6}"
+        )
+        for before, after in zip(self.marks, self.marks[1:], strict=False):
+            wall, busy, idle, deploy, server = (
+                b - a for a, b in zip(before[1:], after[1:], strict=True)
+            )
+            rest = busy - deploy - server
+            print(
+                f"  {after[0]:<28} {wall:6.2f} {busy:6.2f} {idle:6.2f} {deploy:7.2f} "
+                f"{server:7.2f} {rest:6.2f}"
+            )
+
+
 def run_deploy(
-    env_path: str, env: dict[str, str], profile: str | None
-) -> tuple[int, float, list[dict[str, Any]], Any, tuple[float, float]]:
-    """The deploy as a child process: exit status, wall time, events, rusage, and the times
-    from its last event to its result line and from that line to its exit."""
+    env_path: str, env: dict[str, str], profile: str | None, fleet_pid: int
+) -> tuple[int, float, list[dict[str, Any]], Any, tuple[float, float], PhaseUsage]:
+    """The deploy as a child process: exit status, wall time, events, rusage, the times
+    from its last event to its result line and from that line to its exit, and the CPU
+    used phase by phase."""
     runner = ["-m", "cProfile", "-o", profile] if profile else []
     command = [sys.executable, *runner, "-m", "canarytui", "deploy", env_path, "1.1.0"]
     t0 = time.perf_counter()
@@ -139,19 +197,25 @@ def run_deploy(
         cwd=PROJECT_ROOT,
     )
     assert deploy.stdout is not None
+    used = PhaseUsage(deploy.pid, fleet_pid)
     lines, arrived = [], []
     for line in deploy.stdout:
         lines.append(line)
         arrived.append(time.perf_counter())
+        if line.startswith('{"event": "'):
+            phase = PHASE_ENDS.get(line[11 : line.find('"', 11)])
+            if phase is not None:
+                used.mark(phase)
     _, status, usage = os.wait4(deploy.pid, 0)
     wall = time.perf_counter() - t0
+    used.mark("the exit", usage.ru_utime + usage.ru_stime)
     deploy.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     events = [json.loads(line) for line in lines if line.startswith("{")]
     # The result line comes after the hosts' locks are released (no event says so).
     timed = [i for i, e in enumerate(events) if "at" in e]
     to_result = arrived[-1] - arrived[timed[-1]] if timed and len(arrived) == len(events) else 0
     tail = time.perf_counter() - (arrived[-1] if arrived else t0)
-    return deploy.returncode, wall, events, usage, (to_result, tail)
+    return deploy.returncode, wall, events, usage, (to_result, tail), used
 
 
 def print_phases(events: list[dict[str, Any]], epoch: float, hosts: int) -> None:
@@ -295,7 +359,9 @@ def main(
             env_path = without_step_sleep(env_path)
         fleet_before = cpu_of(fleet.pid)
         epoch = time.time()
-        code, wall, events, usage, (to_result, tail) = run_deploy(env_path, env, profile_path)
+        code, wall, events, usage, (to_result, tail), used = run_deploy(
+            env_path, env, profile_path, fleet.pid
+        )
         fleet_after = cpu_of(fleet.pid)
         print(f"deploy 1.1.0 --auto-promote: exit {code} in {wall:.2f} s")
         if not any(e["event"] == "deployment_started" for e in events):
@@ -319,6 +385,7 @@ def main(
         )
         own, shells = (b - a for a, b in zip(fleet_before, fleet_after, strict=True))
         print(f"  demo server CPU meanwhile: {own:.2f} s, its commands' shells {shells:.2f} s")
+        used.print()
         sandboxes = Path(env_path).parent / "hosts"
         done = sum(read_version(s) == "1.1.0" for s in sandboxes.iterdir())
         print(f"  hosts on 1.1.0 after (their current/VERSION): {done} of {hosts}")

@@ -54,7 +54,7 @@ import asyncssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from demo_release import release_commands
+from demo_release import machine_cpu, release_commands
 from sshd_fleet import SshdFleet
 
 from canarytui import events as ev
@@ -85,13 +85,11 @@ class Usage:
 
     @classmethod
     def now(cls) -> Usage:
+        busy, idle = machine_cpu()
         lines = Path("/proc/stat").read_text().splitlines()
-        cpu = [int(x) for x in lines[0].split()[1:9]]  # user ... steal, in ticks
         forks = next(int(line.split()[1]) for line in lines if line.startswith("processes "))
-        ticks = os.sysconf("SC_CLK_TCK")
         own = resource.getrusage(resource.RUSAGE_SELF)
-        idle = cpu[3] + cpu[4]  # idle, iowait
-        return cls((sum(cpu) - idle) / ticks, idle / ticks, own.ru_utime + own.ru_stime, forks)
+        return cls(busy, idle, own.ru_utime + own.ru_stime, forks)
 
     def __sub__(self, before: Usage) -> Usage:
         return Usage(
