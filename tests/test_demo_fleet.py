@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import canarytui
 from canarytui.config import Environment, load_env
 from canarytui.demo import DemoFleet, ctl_main, limits
+from canarytui.demo import fleet as fleet_module
 from canarytui.demo.fleet import _sweep_stale_roots, host_name
 
 PROJECT_ROOT = Path(canarytui.__file__).resolve().parent.parent
@@ -415,6 +416,21 @@ async def test_a_fleet_sweeps_dead_fleets_from_memory_and_from_the_temp_folder(
         assert [p.name for p in temp.glob("canarytui-demo-*")] == [fleet.root.name]
 
 
+async def test_a_fleet_whose_memory_folder_takes_no_folder_goes_to_the_temp_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Chosen, then gone (or read-only) by the time the fleet makes its folder there.
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(fleet_module, "fleet_parent", lambda _hosts: str(tmp_path / "gone"))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    async with DemoFleet(hosts=1) as fleet:
+        assert fleet.root.parent == temp
+        async with connect(fleet, "web-01") as conn:
+            assert (await conn.run("cat current/VERSION", check=True)).stdout == "1.0.0\n"
+    assert not fleet.root.exists()
+
+
 def test_where_a_fleet_lives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     temp, roomy = tmp_path / "tmp", tmp_path / "roomy"
     temp.mkdir()
@@ -423,8 +439,11 @@ def test_where_a_fleet_lives(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     fits = free.f_bavail * free.f_frsize // (2 * limits.HOST_BYTES)  # hosts that fit twice
     monkeypatch.delenv("TMPDIR", raising=False)
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    # An unset variable and a missing folder are passed over; the first with room is taken.
-    folders = ("$XDG_RUNTIME_DIR", str(tmp_path / "missing"), str(roomy))
+    # An unset variable, a missing folder and a file are passed over; the first folder
+    # with room is taken.
+    (tmp_path / "file").write_text("")
+    (tmp_path / "file").chmod(0o755)  # writable and "executable": a folder in all but name
+    folders = ("$XDG_RUNTIME_DIR", str(tmp_path / "missing"), str(tmp_path / "file"), str(roomy))
     monkeypatch.setattr(limits, "MEMORY_FOLDERS", folders)
     assert limits.fleet_parent(2) == str(roomy)
     # No room for the worst case (every host's log at its cap, twice over): the temp folder.

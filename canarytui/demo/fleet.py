@@ -134,8 +134,7 @@ class DemoFleet:
         if refusal is not None:
             raise DemoFleetRefused(refusal)
         if self._given_root is None:
-            parent = fleet_parent(self._count)
-            self.root = Path(tempfile.mkdtemp(prefix=_ROOT_PREFIX, dir=parent))
+            self.root = _new_root(fleet_parent(self._count))
             (self.root / _OWNER_FILE).write_text(f"{os.getpid()}\n", encoding="utf-8")
         else:
             self.root = self._given_root
@@ -361,6 +360,19 @@ class DemoFleet:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _new_root(parent: str | None) -> Path:
+    """A fresh folder for a fleet in ``parent`` (None: the temp folder); in the temp folder
+    after all if ``parent`` will not take one (read-only, gone since it was chosen)."""
+    if parent is not None:
+        try:
+            return Path(tempfile.mkdtemp(prefix=_ROOT_PREFIX, dir=parent))
+        except OSError as exc:
+            log.warning(
+                "demo fleet: cannot make its folder in %s (%s): in the temp folder", parent, exc
+            )
+    return Path(tempfile.mkdtemp(prefix=_ROOT_PREFIX))
 
 
 def _sweep_stale_roots(*folders: str | Path) -> None:

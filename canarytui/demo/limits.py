@@ -79,6 +79,7 @@ def fleet_parent(hosts: int) -> str | None:
             free = os.statvfs(folder)
         except OSError:
             continue
-        if os.access(folder, os.W_OK | os.X_OK) and free.f_bavail * free.f_frsize >= wanted:
+        writable = os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
+        if writable and free.f_bavail * free.f_frsize >= wanted:
             return folder
     return None
