@@ -129,9 +129,11 @@ def cpu_of(pid: int) -> tuple[float, float]:
     return own / TICKS, children / TICKS
 
 
-def machine_cpu() -> tuple[float, float]:
-    """The machine's busy and idle (idle + iowait) core-seconds since boot."""
-    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+def machine_cpu(stat: str | None = None) -> tuple[float, float]:
+    """The machine's busy and idle (idle + iowait) core-seconds since boot (``stat``: the
+    text of /proc/stat, if read already)."""
+    stat = Path("/proc/stat").read_text() if stat is None else stat
+    ticks = [int(x) for x in stat.split("\n", 1)[0].split()[1:9]]
     idle = ticks[3] + ticks[4]
     return (sum(ticks) - idle) / TICKS, idle / TICKS
 

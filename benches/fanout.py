@@ -85,8 +85,9 @@ class Usage:
 
     @classmethod
     def now(cls) -> Usage:
-        busy, idle = machine_cpu()
-        lines = Path("/proc/stat").read_text().splitlines()
+        stat = Path("/proc/stat").read_text()
+        busy, idle = machine_cpu(stat)
+        lines = stat.splitlines()
         forks = next(int(line.split()[1]) for line in lines if line.startswith("processes "))
         own = resource.getrusage(resource.RUSAGE_SELF)
         return cls(busy, idle, own.ru_utime + own.ru_stime, forks)

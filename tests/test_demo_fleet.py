@@ -380,6 +380,13 @@ def test_temp_roots_of_dead_fleets_are_swept(tmp_path: Path) -> None:
     ]
 
 
+async def serves_from_its_folder(fleet: DemoFleet) -> None:
+    """A host answers a command with what its sandbox, in the fleet's folder, holds."""
+    assert (fleet.root / "hosts" / "web-01" / "current").exists()
+    async with connect(fleet, "web-01") as conn:
+        assert (await conn.run("cat current/VERSION", check=True)).stdout == "1.0.0\n"
+
+
 async def test_a_fleet_lives_in_memory_when_a_memory_folder_has_room(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -391,9 +398,8 @@ async def test_a_fleet_lives_in_memory_when_a_memory_folder_has_room(
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
     async with DemoFleet(hosts=2) as fleet:
         root = fleet.root
-        assert root.parent == run and (root / "hosts" / "web-01" / "current").exists()
-        async with connect(fleet, "web-01") as conn:
-            assert (await conn.run("cat current/VERSION", check=True)).stdout == "1.0.0\n"
+        assert root.parent == run
+        await serves_from_its_folder(fleet)
     assert not root.exists() and list(run.iterdir()) == []
 
 
@@ -426,8 +432,7 @@ async def test_a_fleet_whose_memory_folder_takes_no_folder_goes_to_the_temp_fold
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     async with DemoFleet(hosts=1) as fleet:
         assert fleet.root.parent == temp
-        async with connect(fleet, "web-01") as conn:
-            assert (await conn.run("cat current/VERSION", check=True)).stdout == "1.0.0\n"
+        await serves_from_its_folder(fleet)
     assert not fleet.root.exists()
 
 
