@@ -7,6 +7,8 @@ CLI's 500, the same server through ``python -m canarytui.demo --hosts N``), then
 ``canarytui deploy ENV 1.1.0 --auto-promote --json`` against it as a second process, and
 prints:
 
+- the machine's speed, before and after (a process started by a shell, a stretch of
+  Python): runs on other days compare through it;
 - the time until the fleet's env file path is printed;
 - the deploy's exit status and wall time, and each phase's time (the events' timestamps);
 - the time in analysis (``analysis_started`` to ``verdict``: the demo's ``duration``, 15 s)
@@ -136,6 +138,27 @@ def machine_cpu(stat: str | None = None) -> tuple[float, float]:
     ticks = [int(x) for x in stat.split("\n", 1)[0].split()[1:9]]
     idle = ticks[3] + ticks[4]
     return (sum(ticks) - idle) / TICKS, idle / TICKS
+
+
+def machine_speed() -> str:
+    """This machine's speed now, in the units a release spends: a process started by a
+    shell and reaped (fork, exec, exit: what a host's step costs), and a stretch of pure
+    Python (what the controller and the demo server cost). Runs of a bench on different
+    days compare through these: this VM's speed was seen to move by 1.5x between days."""
+    count = 300
+    loop = f"i=0; while [ $i -lt {count} ]; do /bin/true; i=$((i + 1)); done"
+    started = time.perf_counter()
+    subprocess.run(["/bin/sh", "-c", loop], check=True)
+    process = (time.perf_counter() - started) / count * 1000
+    started = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    python = time.perf_counter() - started
+    return (
+        f"the machine now: a process from a shell {process:.2f} ms, "
+        f"5M Python additions {python:.2f} s"
+    )
 
 
 # The events that end a phase of the deploy, and the phase they end.
@@ -349,6 +372,7 @@ def print_profile(path: str, what: str) -> None:
 def main(
     hosts: int, pause: float | None, profile: bool, bare_steps: bool = False, floor: bool = True
 ) -> int:
+    print(machine_speed())
     state = tempfile.mkdtemp(prefix="canarytui-bench-state-")
     env = dict(os.environ, CANARYTUI_STATE_DIR=state)
     fleet_profile = os.path.join(state, "fleet.prof") if profile else None
@@ -403,6 +427,7 @@ def main(
         # "demo fleet stopped after N SSH connections and M sessions": all of them the
         # deploy's, since nothing else used the fleet.
         print("  " + (rest.strip().splitlines() or ["(the fleet said nothing)"])[-1])
+    print(machine_speed())
     if fleet_profile:
         print_profile(fleet_profile, "demo server (its whole run)")
     shutil.rmtree(state, ignore_errors=True)  # the release's journal (and profiles), read

@@ -28,6 +28,8 @@ and the processes started.
 With ``--rtt MS``, every connection of every run goes through ``delay_proxy.py`` (its own
 process), which adds MS of round trip to loopback: what a fleet in another room or region
 costs, where the time is the round trips, not this machine's CPU.
+The machine's speed (a process started by a shell, a stretch of Python) is printed before
+and after: runs on other days compare through it.
 Every timed run starts once the run before it has left the hosts (its connections' sshd
 processes gone), so none pays for another's teardown.
 Needs root and /usr/sbin/sshd (it starts its own sshd).
@@ -54,7 +56,7 @@ import asyncssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from demo_release import machine_cpu, release_commands
+from demo_release import machine_cpu, machine_speed, release_commands
 from sshd_fleet import SshdFleet
 
 from canarytui import events as ev
@@ -319,6 +321,7 @@ async def main(hosts: int, rounds: int, rtt: float) -> None:
         route = stack.enter_context(delayed(fleet, rtt)) if rtt else None
         where = f"{rtt:g} ms of round trip added (delay_proxy.py)" if rtt else "on loopback"
         print(f"fan-out: {hosts} OpenSSH hosts {where}, 3 steps, {PARALLEL} in parallel")
+        print("  " + machine_speed())
         floor = await bare(fleet, "3.0.0", reuse=True, route=route)
         print(f"  bare asyncssh, reused connection : {floor:6.2f} s")
         again = await bare(fleet, "3.0.1", reuse=False, route=route)
@@ -364,6 +367,7 @@ async def main(hosts: int, rounds: int, rtt: float) -> None:
             f"  canarytui / its own commands one exec each, median: "
             f"{statistics.median(same_ratios):.2f}x"
         )
+        print("  " + machine_speed())
 
 
 if __name__ == "__main__":
