@@ -249,6 +249,25 @@ async def test_deploy_confirmation_names_version_and_picked_canaries(tmp_path: P
         assert script.journal.last_deployment("production", "shop") is None
 
 
+@pytest.mark.parametrize(
+    ("warmup", "watched"),
+    [(None, "for 30s; promotion"), ("5s", "for 35s (the first 5s a warmup, not judged);")],
+)
+async def test_deploy_confirmation_says_how_long_the_rollout_panel_will_count(
+    tmp_path: Path, warmup: str | None, watched: str
+) -> None:
+    """The question's time is the analysis's whole watch, warmup included: the one the
+    rollout panel then counts ("35s of 35s"), not the judged duration alone."""
+    script = Script(tmp_path, warmup=warmup)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.press("d", "2", "full_stop", "0", "enter")
+        screen = script.app.screen
+        assert isinstance(screen, ConfirmScreen)
+        assert f"The analysis then watches them {watched}" in screen.message
+        await pilot.press("n")
+        assert script.journal.last_deployment("production", "shop") is None
+
+
 async def test_many_picked_canaries_are_named_as_a_few_and_a_count(tmp_path: Path) -> None:
     script = Script(tmp_path, hosts=200)
     async with script.app.run_test(size=SIZE) as pilot:

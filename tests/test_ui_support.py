@@ -53,7 +53,7 @@ logs: tail -F /var/log/shop.log
 canary:
   hosts: [web-01]
   analysis:
-    duration: 30s
+    duration: 30s{warmup}
     baseline: 3
     rules:
       - name: error-ratio
@@ -125,8 +125,11 @@ LATENCY_SHIFT = """\
 """
 
 
-def write_env(folder: Path, hosts: int = 12, extra_rules: str = "") -> Path:
-    """An environment file with hosts web-01.. on 10.0.0.x (nothing listens there)."""
+def write_env(
+    folder: Path, hosts: int = 12, extra_rules: str = "", warmup: str | None = None
+) -> Path:
+    """An environment file with hosts web-01.. on 10.0.0.x (nothing listens there);
+    ``warmup``: the analysis's (none by default)."""
     zones = ("eu-1", "eu-2", "us-1")
     lines = []
     for i in range(1, hosts + 1):
@@ -136,7 +139,8 @@ def write_env(folder: Path, hosts: int = 12, extra_rules: str = "") -> Path:
             f"labels: {{zone: {zones[(i - 1) % 3]}}}}}"
         )
     path = folder / "production.yaml"
-    text = ENV_TEXT.format(hosts="\n".join(lines), extra_rules=extra_rules)
+    warmup_line = f"\n    warmup: {warmup}" if warmup else ""
+    text = ENV_TEXT.format(hosts="\n".join(lines), extra_rules=extra_rules, warmup=warmup_line)
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -145,9 +149,14 @@ class Script:
     """A real Engine and Journal, driven by events as a rollout would send them."""
 
     def __init__(
-        self, tmp_path: Path, hosts: int = 12, theme: str | None = None, extra_rules: str = ""
+        self,
+        tmp_path: Path,
+        hosts: int = 12,
+        theme: str | None = None,
+        extra_rules: str = "",
+        warmup: str | None = None,
     ) -> None:
-        self.env: Environment = load_env(write_env(tmp_path, hosts, extra_rules))
+        self.env: Environment = load_env(write_env(tmp_path, hosts, extra_rules, warmup))
         self.journal = Journal(tmp_path / "state")
         self.engine = Engine(self.env, self.journal, user=USER)
         self.app = CanaryApp(

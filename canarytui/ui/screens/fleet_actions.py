@@ -31,6 +31,15 @@ class OperatorActions(Screen[None]):
 
     # Actions (keys d, p, r) -----------------------------------------------------------
 
+    def _watched(self) -> str:
+        """How long the analysis watches the canaries, as the rollout panel counts it:
+        the warmup (watched, not judged) and the judged duration."""
+        analysis = self.state.env.canary.analysis
+        total = f"{analysis.warmup + analysis.duration:g}s"
+        if not analysis.warmup:
+            return total
+        return f"{total} (the first {analysis.warmup:g}s a warmup, not judged)"
+
     def action_deploy(self) -> None:
         if self.engine.busy:
             self.notify(
@@ -58,8 +67,7 @@ class OperatorActions(Screen[None]):
                 question = (
                     f"Deploy {version} to {len(canaries)} canary host(s): "
                     f"{listed(canaries, 10)}?\n\nThe analysis then watches them for "
-                    f"{self.state.env.canary.analysis.duration:g}s; promotion waits "
-                    "for you."
+                    f"{self._watched()}; promotion waits for you."
                 )
             else:
                 waves = plan_waves(self.state.env.host_names, self.state.env.promote.waves)
