@@ -1,5 +1,5 @@
 """`python -m canarytui`: the same command line as `canarytui`."""
 
-from canarytui.cli import main
+from canarytui.cli import run
 
-raise SystemExit(main())
+run()

@@ -5,6 +5,9 @@ zsh script checked by zsh."""
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib
+import importlib.metadata
 import os
 import shlex
 import shutil
@@ -19,6 +22,9 @@ from canarytui.cli import main
 from canarytui.cli.args import COMMANDS, parser
 from canarytui.cli.completion import candidates
 from canarytui.journal import Journal
+
+# The module itself: the package's ``main`` is its function of that name.
+cli_main = importlib.import_module("canarytui.cli.main")
 
 ENV = textwrap.dedent("""\
     name: production
@@ -201,3 +207,33 @@ def test_zsh_script_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     check = subprocess.run(["zsh", "-n", str(path)], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stderr
     assert "_files -g '(*.yaml|*.yml)'" in text and "_canarytui_hosts" in text
+
+
+def test_the_process_ends_without_collecting_what_it_holds() -> None:
+    """``canarytui`` and ``python -m canarytui`` go through ``run``: the command's exit
+    status, its output whole, and everything it held frozen before the interpreter ends
+    (its last collection cost 0.45 s of CPU after a 1,000-host release)."""
+    entry = importlib.metadata.entry_points(group="console_scripts", name="canarytui")
+    assert [e.value for e in entry] == ["canarytui.cli:run"]
+    probe = (
+        "import atexit, gc, runpy, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+        "sys.argv = ['canarytui', 'completion', 'bash']\n"
+        "runpy.run_module('canarytui', run_name='__main__')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    # The command's own output, whole (the script's last line, ended), then the probe's.
+    assert done.stdout.endswith("-F _shtab_canarytui canarytui\nfrozen True\n")
+
+
+def test_run_exits_with_the_commands_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_main, "main", lambda: 3)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            cli_main.run()
+        assert exited.value.code == 3
+    finally:
+        gc.unfreeze()  # this test process goes on

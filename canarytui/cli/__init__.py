@@ -1,5 +1,5 @@
 """Command line: arguments and exit codes, one module per command group, printers."""
 
-from canarytui.cli.main import main
+from canarytui.cli.main import main, run
 
-__all__ = ["main"]
+__all__ = ["main", "run"]

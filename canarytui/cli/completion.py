@@ -71,7 +71,8 @@ def completion(args: argparse.Namespace) -> int:
     if args.shell is None:
         print("canarytui: completion: say which shell: bash or zsh", file=sys.stderr)
         return EXIT_INVALID
-    print(script(args.shell), end="")
+    text = script(args.shell)
+    print(text, end="" if text.endswith("\n") else "\n")  # a file ends with a line end
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import os
 import signal
@@ -18,6 +19,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
+from typing import NoReturn
 
 from canarytui.cli.args import (
     COMMANDS,
@@ -57,6 +59,17 @@ HANDLERS = {
 def _handler(module: str, name: str) -> Callable[..., int]:
     handler: Callable[..., int] = getattr(importlib.import_module(f"canarytui.cli.{module}"), name)
     return handler
+
+
+def run() -> NoReturn:
+    """The ``canarytui`` process (its console script, ``python -m canarytui``): ``main``,
+    then the exit, without a last garbage collection of everything the process still
+    holds. Its files are closed and its output flushed by then (``main`` does it), and a
+    collection at exit only frees memory the process is giving back anyway: after a release
+    to 1,000 hosts, 0.45 s of CPU between the result line and the exit; 0.05 s without."""
+    code = main()
+    gc.freeze()  # what exists now is never looked at again; the interpreter still ends as usual
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,7 @@ A developer's shortcut; users go through ``canarytui demo --serve`` / ``canarytu
 from __future__ import annotations
 
 import argparse
+import gc
 
 from canarytui.demo.control import FAULT_MODES, ctl_main
 from canarytui.demo.entry import serve_main
@@ -25,4 +26,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    gc.freeze()  # as `canarytui` does (cli.main.run): no last collection of a stopped fleet
+    raise SystemExit(code)
