@@ -377,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
         again = sys.argv[1:] if argv is None else argv
         command = [sys.executable, str(Path(__file__).resolve()), *again]
         os.execve(sys.executable, command, {**os.environ, _COMPILED: "1"})
+    from canarytui.heap import collect_less
+
+    collect_less()  # as the canarytui process does (cli.main.run)
     r = asyncio.run(
         bench(args.hosts, args.seconds, args.log_hosts, args.log_rate, args.log_seconds)
     )

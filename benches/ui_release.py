@@ -71,10 +71,12 @@ def run_inside(env_path: Path, out: Path, state: Path) -> int:
     ``phases.jsonl`` beside ``out`` as it happens (the bench outside reads it)."""
     from canarytui import events as ev
     from canarytui.config import load_env
+    from canarytui.heap import collect_less
     from canarytui.journal import Journal
     from canarytui.ui.app import CanaryApp
     from canarytui.ui.widgets.fleet_grid import FleetGrid
 
+    collect_less()  # as the canarytui process does (cli.main.run)
     stamps = Stamps()
     layouts = [0, 0.0]  # the fleet screen's layouts (re-arranging every widget), seconds
     env = load_env(env_path)

@@ -180,10 +180,12 @@ def run_inside(env_path: Path, out: Path, profile: Path | None) -> int:
     """The app on the real driver, keys and frames stamped; timings written to ``out``."""
     from canarytui.config import load_env
     from canarytui.engine import Engine
+    from canarytui.heap import collect_less
     from canarytui.journal import Journal
     from canarytui.ui.app import CanaryApp
     from canarytui.ui.widgets.fleet_grid import FleetGrid
 
+    collect_less()  # as the canarytui process does (cli.main.run)
     stamps = Stamps()
     env = load_env(env_path)
     journal = Journal(env_path.parent / "state")

@@ -21,6 +21,7 @@ import pytest
 from canarytui.cli import main
 from canarytui.cli.args import COMMANDS, parser
 from canarytui.cli.completion import candidates
+from canarytui.heap import YOUNG, collect_less
 from canarytui.journal import Journal
 
 # The module itself: the package's ``main`` is its function of that name.
@@ -209,31 +210,53 @@ def test_zsh_script_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "_files -g '(*.yaml|*.yml)'" in text and "_canarytui_hosts" in text
 
 
-def test_the_process_ends_without_collecting_what_it_holds() -> None:
-    """``canarytui`` and ``python -m canarytui`` go through ``run``: the command's exit
-    status, its output whole, and everything it held frozen before the interpreter ends
-    (its last collection cost 0.45 s of CPU after a 1,000-host release)."""
-    entry = importlib.metadata.entry_points(group="console_scripts", name="canarytui")
-    assert [e.value for e in entry] == ["canarytui.cli:run"]
+def _entry_point(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m module args``, with a last line at exit saying whether the process
+    collected less often (``heap``) and ended with what it held frozen."""
     probe = (
         "import atexit, gc, runpy, sys\n"
-        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
-        "sys.argv = ['canarytui', 'completion', 'bash']\n"
-        "runpy.run_module('canarytui', run_name='__main__')\n"
+        "atexit.register(lambda: print('young', gc.get_threshold()[0],"
+        " 'frozen', gc.get_freeze_count() > 0))\n"
+        f"sys.argv = [{module!r}, *{list(args)!r}]\n"
+        f"runpy.run_module({module!r}, run_name='__main__')\n"
     )
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
     )
+
+
+def test_the_process_collects_less_and_ends_without_collecting_what_it_holds() -> None:
+    """``canarytui`` and ``python -m canarytui`` go through ``run``: garbage collections
+    every ``heap.YOUNG`` new objects, the command's exit status and its output whole, and
+    everything the process held frozen before the interpreter ends (its last collection
+    cost 0.45 s of CPU after a 1,000-host release); ``python -m canarytui.demo`` too."""
+    entry = importlib.metadata.entry_points(group="console_scripts", name="canarytui")
+    assert [e.value for e in entry] == ["canarytui.cli:run"]
+    done = _entry_point("canarytui", "completion", "bash")
     assert done.returncode == 0, done.stderr
     # The command's own output, whole (the script's last line, ended), then the probe's.
-    assert done.stdout.endswith("-F _shtab_canarytui canarytui\nfrozen True\n")
+    assert done.stdout.endswith(f"-F _shtab_canarytui canarytui\nyoung {YOUNG} frozen True\n")
+    demo = _entry_point("canarytui.demo", "--hosts", "0")  # refused at once: exit 2
+    assert demo.returncode == 2
+    assert demo.stdout.endswith(f"young {YOUNG} frozen True\n")
+
+
+def test_collecting_less_changes_only_how_often_young_objects_are_looked_at() -> None:
+    before = gc.get_threshold()
+    try:
+        collect_less()
+        assert gc.get_threshold() == (YOUNG, before[1], before[2])
+    finally:
+        gc.set_threshold(*before)
 
 
 def test_run_exits_with_the_commands_status(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli_main, "main", lambda: 3)
+    before = gc.get_threshold()
     try:
         with pytest.raises(SystemExit) as exited:
             cli_main.run()
         assert exited.value.code == 3
-    finally:
-        gc.unfreeze()  # this test process goes on
+    finally:  # this test process goes on
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -10,6 +10,7 @@ import gc
 
 from canarytui.demo.control import FAULT_MODES, ctl_main
 from canarytui.demo.entry import serve_main
+from canarytui.heap import collect_less
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    collect_less()
     code = main()
     gc.freeze()  # as `canarytui` does (cli.main.run): no last collection of a stopped fleet
     raise SystemExit(code)
