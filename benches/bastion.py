@@ -35,6 +35,7 @@ from sshd_fleet import SshdFleet
 from canarytui import events as ev
 from canarytui.config import load_env, render
 from canarytui.engine import Engine
+from canarytui.heap import collect_less
 from canarytui.journal import Journal
 
 PARALLEL = 50
@@ -118,4 +119,5 @@ async def main(hosts: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hosts", type=int, default=200)
+    collect_less()  # as the canarytui process does (cli.main.run); the floors run here too
     asyncio.run(main(parser.parse_args().hosts))

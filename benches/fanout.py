@@ -63,6 +63,7 @@ from canarytui import events as ev
 from canarytui.config import Environment, load_env, render
 from canarytui.engine import Engine
 from canarytui.engine.locks import Owner
+from canarytui.heap import collect_less
 from canarytui.journal import Journal
 from canarytui.ssh import Fleet
 from canarytui.ssh.connect import CIPHERS
@@ -376,4 +377,5 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--rtt", type=float, default=0.0, help="round trip to add, in ms")
     args = parser.parse_args()
+    collect_less()  # as the canarytui process does (cli.main.run); the floors run here too
     asyncio.run(main(args.hosts, args.rounds, args.rtt))
