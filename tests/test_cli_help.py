@@ -260,3 +260,11 @@ def test_run_exits_with_the_commands_status(monkeypatch: pytest.MonkeyPatch) -> 
     finally:  # this test process goes on
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_is_the_installed_packages(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--version`` says the version pip installed, and the completion scripts offer it."""
+    assert main([flag]) == 0
+    assert capsys.readouterr().out == f"canarytui {importlib.metadata.version('canarytui')}\n"
+    assert "--version" in script("bash", capsys)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from canarytui import __version__
 from canarytui import events as ev
 from canarytui.cli import helptext
 
@@ -77,6 +78,7 @@ canarytui report ENV.yaml [ID] [--format md|json]   one deployment (default the 
 canarytui init [--inventory FILE] [--hosts a,b] [-o FILE] [--force]
                                         a commented environment file to start from
 canarytui completion bash|zsh          a shell completion script (options, files, hosts)
+canarytui --version                     the version of canarytui
 canarytui demo --serve [--hosts N]      the demo fleet alone; prints its env file's path
 canarytui demo ctl HOST down|hang|flaky|slow|up    faults on a running demo fleet
 canarytui demo ctl lb [VERSION PERCENT]   the demo's load balancer: a share of users to VERSION
@@ -140,6 +142,8 @@ def options_first(rest: list[str]) -> list[str]:
 def parser() -> argparse.ArgumentParser:
     """The subcommands; the common options have been taken out before it runs."""
     p = argparse.ArgumentParser(prog="canarytui", usage=USAGE, add_help=True)
+    # Answered before this parser runs (``main``); here for the completion scripts.
+    p.add_argument("-V", "--version", action="version", version=f"canarytui {__version__}")
     sub = p.add_subparsers(dest="command")
     s = sub.add_parser("check", help="validate, connect, print versions, health and rule problems")
     s.add_argument("env", help="the environment file")

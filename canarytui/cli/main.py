@@ -138,6 +138,11 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
     if rest[0] in ("-h", "--help"):
         print(USAGE, end="")
         return EXIT_OK
+    if rest[0] in ("-V", "--version"):
+        from canarytui import __version__
+
+        print(f"canarytui {__version__}")
+        return EXIT_OK
     if rest[0] not in COMMANDS:
         if len(rest) != 1 or rest[0].startswith("-"):
             print(USAGE, end="", file=sys.stderr)
