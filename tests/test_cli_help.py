@@ -1,6 +1,7 @@
 """`--help` of every subcommand (its options, examples, exit 0), and shell completion: the
 bash script run by bash itself (subcommands, environment files, hosts, versions, IDs), the
-zsh script checked by zsh."""
+zsh script checked by zsh; ``--version``; and the process's entry point (``run``: how often
+it collects garbage, and its exit)."""
 
 from __future__ import annotations
 
