@@ -54,6 +54,7 @@ COMMANDS = (
     "demo",
 )
 
+VERSION = f"canarytui {__version__}"
 USAGE = """\
 canarytui ENV.yaml                      the UI on that environment
 canarytui demo [--hosts N]              embedded demo fleet + the UI
@@ -143,7 +144,7 @@ def parser() -> argparse.ArgumentParser:
     """The subcommands; the common options have been taken out before it runs."""
     p = argparse.ArgumentParser(prog="canarytui", usage=USAGE, add_help=True)
     # Answered before this parser runs (``main``); here for the completion scripts.
-    p.add_argument("-V", "--version", action="version", version=f"canarytui {__version__}")
+    p.add_argument("-V", "--version", action="version", version=VERSION)
     sub = p.add_subparsers(dest="command")
     s = sub.add_parser("check", help="validate, connect, print versions, health and rule problems")
     s.add_argument("env", help="the environment file")

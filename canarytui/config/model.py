@@ -206,6 +206,11 @@ class Analysis:
     interval: float | None = None  # one judged sample per host per interval (None: health's)
     early_fail: bool = True  # stop as soon as a rule has failed beyond doubt
 
+    @property
+    def watched(self) -> float:
+        """Seconds the canaries are watched once healthy: the warmup, then the judged part."""
+        return self.warmup + self.duration
+
 
 @dataclass(frozen=True)
 class Canary:

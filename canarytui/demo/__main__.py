@@ -6,11 +6,10 @@ A developer's shortcut; users go through ``canarytui demo --serve`` / ``canarytu
 from __future__ import annotations
 
 import argparse
-import gc
 
 from canarytui.demo.control import FAULT_MODES, ctl_main
 from canarytui.demo.entry import serve_main
-from canarytui.heap import collect_less
+from canarytui.heap import run_as_process
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +26,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    collect_less()
-    code = main()
-    gc.freeze()  # as `canarytui` does (cli.main.run): no last collection of a stopped fleet
-    raise SystemExit(code)
+    run_as_process(main)

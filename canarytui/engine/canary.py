@@ -144,7 +144,7 @@ async def watch(
     Shared by the canary phase and ``analyze`` (no deployment: ``deployment`` None, so
     nothing is journaled).
     """
-    total = run.cfg.warmup + run.cfg.duration
+    total = run.cfg.watched
     ctx.bus.emit(
         ev.AnalysisStarted(
             canaries=list(run.canaries),

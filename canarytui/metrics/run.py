@@ -36,7 +36,7 @@ class AnalysisRun:
         self.before = dict(before or {})
         self.started = started  # wall-clock time the canaries were healthy
         self.judged_from = started + cfg.warmup
-        self.ends = self.judged_from + cfg.duration
+        self.ends = started + cfg.watched
         self.measurements: list[Measurement] = []
         if any(rule.statistical for rule in cfg.rules):
             stats.warm()  # SciPy, off the event loop, long before its first test

@@ -35,7 +35,7 @@ class OperatorActions(Screen[None]):
         """How long the analysis watches the canaries, as the rollout panel counts it:
         the warmup (watched, not judged) and the judged duration."""
         analysis = self.state.env.canary.analysis
-        total = f"{analysis.warmup + analysis.duration:g}s"
+        total = f"{analysis.watched:g}s"
         if not analysis.warmup:
             return total
         return f"{total} (the first {analysis.warmup:g}s a warmup, not judged)"
