@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from canarytui.ssh.remote import Marker, OwnScript
+from canarytui.ssh.remote import Marker, OwnScript, StepTails
 
 SHELLS = ["/bin/sh", "bash", "zsh"]
 
@@ -139,3 +139,37 @@ def test_own_scripts_run_in_the_shell_itself_and_steps_in_subshells(
     assert statuses == ["0", "0", "0", "0"]
     assert "own1\n" in out
     assert f"step:kept::{tmp_path}\n" in out and f"own2:kept::{tmp_path}\n" in out
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_each_end_mark_says_what_the_step_took_on_the_hosts_clock(
+    shell: str, tmp_path: Path
+) -> None:
+    m = Marker("t")
+    _, out = run(shell, ["sleep 0.3", "true"], [m.more(["sleep 0.2"], end=True)], tmp_path)
+    tails = StepTails(m, 10_000)
+    tails.feed(out.encode())
+    took = [t for _, _, t in tails.ended]
+    assert len(took) == 3 and None not in took, out
+    assert took[0] is not None and 0.25 <= took[0] <= 1.0, took
+    assert took[1] is not None and took[1] <= 0.1, took
+    assert took[2] is not None and 0.15 <= took[2] <= 1.0, took
+
+
+def test_an_end_mark_without_a_clock_leaves_the_time_to_the_reader() -> None:
+    """A host without /proc/uptime says "-": no time told (the reader times the step);
+    nor for stamps that are not two numbers going forwards."""
+    tails = StepTails(Marker("t"), 1000)
+    tails.feed(
+        b"canarytui-t 42\nout\n\ncanarytui-t-end 0 0 - -\n"
+        b"\ncanarytui-t-end 1 3 12.50 12.75\n\ncanarytui-t-end 2 0 12.75 x\n"
+        b"\ncanarytui-t-end 3 0 13 12\n\ncanarytui-t-end 4 0 nan 1\n\ncanarytui-t-end 5 0\n"
+    )
+    assert [(status, took) for _, status, took in tails.ended] == [
+        (0, None),
+        (3, 0.25),
+        (0, None),
+        (0, None),
+        (0, None),
+        (0, None),
+    ]

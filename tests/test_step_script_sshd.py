@@ -6,6 +6,7 @@ still holds one step event per step."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,40 @@ async def test_each_step_comes_back_on_its_own(sshd_fleet: FleetFactory) -> None
         assert third.stdout != "/\n" and third.stdout.endswith("\nx\n\n")
         assert last.stdout == "last\n" and all(r.duration >= 0 for _, r in seen)
         assert ssh.connects == 1
+    finally:
+        await ssh.close()
+
+
+async def test_a_step_takes_the_time_the_host_says_even_when_read_late(
+    sshd_fleet: FleetFactory,
+) -> None:
+    """A busy controller reads several end marks at once: each step's time is still what
+    it took on the host, not when its mark happened to be read."""
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    seen: list[tuple[int, CommandResult]] = []
+    try:
+        await ssh.run("h01", "true")  # connected: the script goes at once
+
+        async def busy_once_running() -> None:
+            await fleet.until_running("h01", "sleep 0.5")
+            # Held on purpose (a busy controller): both steps end meanwhile.
+            time.sleep(1.5)  # noqa: ASYNC251
+
+        busy = asyncio.ensure_future(busy_once_running())
+        await asyncio.wait_for(
+            ssh.run_steps(
+                "h01",
+                [("sleep 0.5", None), ("sleep 0.6", None), ("true", None)],
+                lambda i, r: seen.append((i, r)),
+            ),
+            30,
+        )
+        await asyncio.wait_for(busy, 10)
+        took = [round(r.duration, 2) for _, r in seen]
+        assert 0.45 <= took[0] <= 0.9, took  # read ~1.5 s after it started
+        assert 0.55 <= took[1] <= 0.9, took  # read in the same chunk as the first
+        assert 0.0 <= took[2] <= 0.2, took
     finally:
         await ssh.close()
 

@@ -129,15 +129,17 @@ class Script:
                     await self._ended()
                 proc = self._proc
                 assert proc is not None
-                out, status = self._part(self.stdout, i, proc.exit_status)
+                out, status, took = self._part(self.stdout, i, proc.exit_status)
                 err = self._part(self.stderr, i, None)[0]
                 # Killed by a signal, or no status told: 255, as ssh says.
                 status = 255 if status is None or status < 0 else status
                 now = time.monotonic()
                 self.reported.append(i)
+                # The host's clock if its end mark told it, else as read here.
+                seconds = now - started if took is None else took
                 done(
                     i,
-                    CommandResult(status, out.text(), err.text(), now - started, out.cut + err.cut),
+                    CommandResult(status, out.text(), err.text(), seconds, out.cut + err.cut),
                 )
                 started = now
                 if status != 0 or not ended:
@@ -167,11 +169,14 @@ class Script:
         self.finished = True
 
     @staticmethod
-    def _part(tails: StepTails, i: int, status: int | None) -> tuple[OutputTail, int | None]:
-        """Step ``i``'s output and status on one stream (after the end, what is left)."""
+    def _part(
+        tails: StepTails, i: int, status: int | None
+    ) -> tuple[OutputTail, int | None, float | None]:
+        """Step ``i``'s output, status and time on the host's clock on one stream (after
+        the end, what is left, and no time told)."""
         if i < len(tails.ended):
             return tails.ended[i]
-        return tails.finish(), status
+        return tails.finish(), status, None
 
     async def _step_ended(self, i: int) -> None:
         while not ((i < len(self.stdout.ended) and i < len(self.stderr.ended)) or self._eof == 2):

@@ -12,6 +12,10 @@ Several steps of one host go as one script (one round trip): each runs in a subs
 (canarytui's own scripts, ``OwnScript``, in the shell itself) with ``/dev/null`` as its
 input, then prints an end mark with its exit status on both streams, and the script stops
 at the first step that fails. The marks split the streams back into one output per step.
+A step's time is the host's own: its end mark on stdout carries the host's clock
+(``/proc/uptime``, read by the shell) at its start and end, so the time a step took does not
+depend on when the controller got to read it (under load, several end marks come in one
+read). A host without that file says ``-``, and the controller times the step as it reads it.
 A kept shell (``keep``) runs its first script, then waits on the session's input for the
 next ones (``more``): one session serves a host for a whole deployment.
 """
@@ -57,7 +61,7 @@ class Marker:
         of ours, not ~190.
         """
         parts = [self._prelude(), self._ender()] if prelude else []
-        parts.append("while :; do")
+        parts.append("canarytui_clock; while :; do")
         for i, command in enumerate(commands):
             run = f"{{ {command}\n}}" if isinstance(command, OwnScript) else f"( {command}\n)"
             parts.append(f"{run}; canarytui_end {i} || break")
@@ -86,11 +90,15 @@ class Marker:
     def _ender(self) -> str:
         """``canarytui_end N``: step N's end mark on both streams, with the status the step
         left (kept in a variable of ours: a later step sees the user's own variables), which
-        it returns."""
+        it returns; on stdout, the host's clock when the step started and now
+        (``canarytui_clock``: seconds since boot, read by the shell, ``-`` if it cannot)."""
         end = f"{self.tag}-end"
         return (
-            "canarytui_end() { canarytui_rc=$?; "
-            f'printf \'\\n%s %s %s\\n\' {end} "$1" "$canarytui_rc"; '
+            "canarytui_clock() { canarytui_u=-; "
+            "{ IFS=' ' read -r canarytui_u canarytui_ui < /proc/uptime; } 2>/dev/null; }\n"
+            "canarytui_end() { canarytui_rc=$?; canarytui_b=$canarytui_u; canarytui_clock; "
+            f'printf \'\\n%s %s %s %s %s\\n\' {end} "$1" "$canarytui_rc" '
+            '"${canarytui_b:--}" "${canarytui_u:--}"; '
             f'printf \'\\n%s %s\\n\' {end} "$1" >&2; return "$canarytui_rc"; }}'
         )
 
@@ -243,7 +251,8 @@ class StepTails:
         self._pending = bytearray()
         self.current = OutputTail(marker, limit)
         self.current.prelude.seen = True  # the script's prelude is dropped here, once
-        self.ended: list[tuple[OutputTail, int | None]] = []  # (output, exit status if told)
+        # (output, exit status if told, seconds the host's clock says it took if told)
+        self.ended: list[tuple[OutputTail, int | None, float | None]] = []
 
     @property
     def pgid(self) -> int | None:
@@ -276,7 +285,7 @@ class StepTails:
             fields = bytes(self._pending[start + len(self._mark) : end]).split()
             del self._pending[: end + 1]
             status = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
-            self.ended.append((self.current, status))
+            self.ended.append((self.current, status, _took(fields[2:4])))
             self.current = OutputTail(self.marker, self.limit)
             self.current.prelude.seen = True
 
@@ -286,3 +295,13 @@ class StepTails:
         self.current.feed(bytes(self._pending))
         self._pending = bytearray()
         return self.current
+
+
+def _took(stamps: list[bytes]) -> float | None:
+    """Seconds between a step's start and end on the host's clock; None if not told."""
+    try:
+        begin, end = (float(stamp) for stamp in stamps)
+    except ValueError:  # "-" (no clock there), or not two of them
+        return None
+    took = end - begin
+    return took if 0.0 <= took < 1e9 else None
