@@ -205,6 +205,21 @@ async def test_current_version_over_ssh(fleet: DemoFleet) -> None:
     assert fleet.version_on("web-03") is None
 
 
+async def test_a_command_leads_its_own_group_in_the_fleets_session(fleet: DemoFleet) -> None:
+    """Everything a command starts can be killed at once (its group), Ctrl-C in the fleet's
+    terminal does not reach it (a group in the background), and it shares the fleet's
+    session: Linux schedules each session as a group of its own, so a shell in a session
+    of its own would weigh as much as the operator's whole process (measured in
+    benches/ui_release.py: the UI's loop waited for a CPU 36-50 % of the waves)."""
+    async with connect(fleet, "web-01") as conn:
+        result = await run(conn, 'echo "$$"; cat /proc/$$/stat')
+    pid, stat = result.stdout.split("\n", 1)
+    # pid (comm) state ppid pgrp session ...: the fields after the command's name.
+    pgrp, session = (int(f) for f in stat.rsplit(")", 1)[1].split()[2:4])
+    assert pgrp == int(pid)
+    assert session == os.getsid(0)
+
+
 async def test_deploy_steps_switch_the_version(fleet: DemoFleet) -> None:
     env = load_env(fleet.env_path)
     async with connect(fleet, "web-02") as conn:

@@ -75,8 +75,11 @@ async def _bridge(
             cwd=host.sandbox,
             env=env,
             # Its own process group, so everything the command starts can be killed at
-            # once, and Ctrl-C in the fleet's terminal does not reach it.
-            start_new_session=True,
+            # once, and Ctrl-C in the fleet's terminal does not reach it (a group in the
+            # background). Not a session of its own: Linux schedules each session as a
+            # group of its own, and fifty shells at once would each weigh as much as the
+            # operator's process.
+            process_group=0,
         )
     except OSError as exc:
         process.stderr.write(f"demo host {host.name}: cannot start shell: {exc}\n".encode())
