@@ -26,6 +26,9 @@ prints:
   time: the hosts' shells and their commands, mostly (a shell's CPU is counted in the
   server's only once it ends, so it is not told apart per phase). Idle cores while hosts
   are worked on say the time went to waiting (a step's own sleep, a round trip), not CPU;
+  and over the phases that count as overhead, the fleet's work (server and shells) against
+  the deploy's, with the time the fleet's alone takes on this machine's cores: the
+  overhead cannot go under it here, however little the engine does;
 - the hosts on the new version afterwards, how long Ctrl-C takes to stop the fleet, and
   the SSH connections and sessions the fleet served (more connections than hosts: some
   were closed and opened again);
@@ -203,6 +206,25 @@ class PhaseUsage:
                 f"  {after[0]:<28} {wall:6.2f} {busy:6.2f} {idle:6.2f} {deploy:7.2f} "
                 f"{server:7.2f} {rest:6.2f}"
             )
+        self.print_bound()
+
+    def print_bound(self) -> None:
+        """What the fleet's own work (its server and the hosts' shells) in the phases that
+        count as overhead (all but the analysis) leaves the engine on this machine: its
+        cores do that work however little the engine does."""
+        fleet = engine = 0.0
+        for before, after in zip(self.marks, self.marks[1:], strict=False):
+            if after[0] == PHASE_ENDS["verdict"]:
+                continue
+            busy, deploy = after[2] - before[2], after[4] - before[4]
+            fleet += busy - deploy
+            engine += deploy
+        cores = os.cpu_count() or 1
+        print(
+            f"  in the phases that count as overhead: the fleet's work (server and shells) "
+            f"{fleet:.2f} core-s, the deploy's {engine:.2f}; on this machine's {cores} cores "
+            f"the fleet's alone takes {fleet / cores:.2f} s"
+        )
 
 
 def run_deploy(
