@@ -483,3 +483,43 @@ def test_the_cli_says_what_is_wrong_with_the_journal_and_exits_1(
     expected = "not an SQLite database" if case == "corrupt" else "schema version 99"
     assert expected in run.stderr
     assert run.stdout == ""
+
+
+def test_a_burst_is_journaled_whole_before_anyone_sees_any_of_it(tmp_path: Path) -> None:
+    """Every host of a plan said pending at once: one transaction, committed before the
+    first consumer sees the first event; a burst that cannot be journaled is seen by no one."""
+    from canarytui.engine.bus import Bus, RolloutState
+
+    journal = Journal(tmp_path / "state")
+    d = new_deployment(journal)
+    names = ["web-01", "web-02", "web-03"]
+    state = RolloutState(host_states={n: ev.HostState.UNKNOWN for n in names})
+    state.deployment = journal.deployment(d)
+    bus = Bus(journal, state, "alice")
+    seen: list[tuple[str, int, ev.HostState]] = []
+
+    def consumer(event: ev.Event) -> None:
+        assert isinstance(event, ev.HostUpdate)
+        # Another process reading the journal meanwhile sees the whole burst.
+        with sqlite3.connect(journal.path) as other:
+            (stored,) = other.execute("SELECT count(*) FROM events").fetchone()
+        seen.append((event.host, stored, state.host_states[event.host]))
+
+    bus.subscribe(consumer)
+    bus.hosts((n, ev.HostState.PENDING, "1.0.0", "") for n in names)
+    assert seen == [(n, 3, ev.HostState.PENDING) for n in names]
+    assert {n: h.state for n, h in journal.hosts(d).items()} == dict.fromkeys(names, "pending")
+
+    other = sqlite3.connect(journal.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # the journal locked past the timeout: nothing goes
+    locked = Journal(tmp_path / "state", timeout=0.2)
+    bus = Bus(locked, state, "alice")
+    bus.subscribe(consumer)
+    with pytest.raises(JournalError, match="could not record 3 events of deployment"):
+        bus.hosts((n, ev.HostState.IDLE, None, "") for n in names)
+    other.execute("ROLLBACK")
+    other.close()
+    assert len(seen) == 3 and len(journal.events(d)) == 3
+    assert all(state.host_states[n] is ev.HostState.PENDING for n in names)
+    locked.close()
+    journal.close()

@@ -96,13 +96,20 @@ class Bus:
 
     def emit(self, event: ev.Event) -> None:
         """Journal first, then the state, then the consumers; a failing consumer is reported."""
-        self.journal.record(event)
-        self.state.apply(event)
-        for subscriber in list(self._subscribers):
-            try:
-                subscriber(event)
-            except Exception as exc:  # a consumer's bug must not stop a deployment
-                self._report(event, exc)
+        self.emit_many((event,))
+
+    def emit_many(self, events: Iterable[ev.Event]) -> None:
+        """A burst (every host of a plan at once): all journaled in one transaction first,
+        then each applied to the state and handed on, in order."""
+        events = list(events)
+        self.journal.record_many(events)
+        for event in events:
+            self.state.apply(event)
+            for subscriber in list(self._subscribers):
+                try:
+                    subscriber(event)
+                except Exception as exc:  # a consumer's bug must not stop a deployment
+                    self._report(event, exc)
 
     def _report(self, event: ev.Event, exc: Exception) -> None:
         if self._reporting:
@@ -139,6 +146,14 @@ class Bus:
                 detail=detail,
                 deployment=self.state.deployment_id,
             )
+        )
+
+    def hosts(self, updates: Iterable[tuple[str, ev.HostState, str | None, str]]) -> None:
+        """Many hosts' ``host(name, state, version, detail)`` as one burst (``emit_many``)."""
+        d = self.state.deployment_id
+        self.emit_many(
+            ev.HostUpdate(host=name, state=state, version=version, detail=detail, deployment=d)
+            for name, state, version, detail in updates
         )
 
     def notice(self, level: str, message: str, host: str | None = None) -> None:

@@ -60,8 +60,8 @@ class Rollback:
             )
             return ev.Outcome.ERROR
         # Hosts the release never reached are simply idle again, in the journal too.
-        for name in state.in_states(order, {ev.HostState.PENDING}):
-            ctx.bus.host(name, ev.HostState.IDLE)
+        idle = state.in_states(order, {ev.HostState.PENDING})
+        ctx.bus.hosts((name, ev.HostState.IDLE, None, "") for name in idle)
         ctx.bus.phase(ev.Phase.ROLLED_BACK)
         summary = f"{len(targets)} host(s) rolled back from {d.version}"
         ctx.bus.emit(ev.DeploymentFinished(outcome=outcome, summary=summary, deployment=d.id))

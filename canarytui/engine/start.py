@@ -107,11 +107,12 @@ async def start_deployment(
                 "assume previous",
                 f"{assume_previous} for {', '.join(assumed)} (no valid version reported)",
             )
-    for name, v in found.items():
-        if isinstance(v, SshError):
-            ctx.bus.host(name, ev.HostState.UNREACHABLE, detail=str(v))
-        else:
-            ctx.bus.host(name, ev.HostState.PENDING, version=v)
+    ctx.bus.hosts(
+        (name, ev.HostState.UNREACHABLE, None, str(v))
+        if isinstance(v, SshError)
+        else (name, ev.HostState.PENDING, v, "")
+        for name, v in found.items()
+    )
     # Said before the canary, not after most of the fleet got the release.
     down = [h for h, v in found.items() if isinstance(v, SshError)]
     said = stops_at(plan, down, ctx.env.promote)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -202,62 +202,75 @@ class Journal:
 
     def record(self, event: ev.Event) -> None:
         """Store one event and what it changes, in one transaction."""
-        if event.deployment is None or not event.journaled:
+        self.record_many((event,))
+
+    def record_many(self, events: Iterable[ev.Event]) -> None:
+        """Store events in order, each with what it changes, in one transaction: a burst
+        (a thousand hosts said pending at once) costs one commit, not one each."""
+        kept = [e for e in events if e.deployment is not None and e.journaled]
+        if not kept:
             return
+        first = kept[0]
+        what = f"an event ({first.kind})" if len(kept) == 1 else f"{len(kept)} events"
+        with self._tx(f"could not record {what} of deployment #{first.deployment}") as db:
+            for event in kept:
+                self._write(db, event)
+
+    @staticmethod
+    def _write(db: sqlite3.Connection, event: ev.Event) -> None:
         d = event.deployment
         now = event.at
-        with self._tx(f"could not record an event ({event.kind}) of deployment #{d}") as db:
-            db.execute(
-                "INSERT INTO events (deployment, at, kind, host, data) VALUES (?,?,?,?,?)",
-                (d, now, event.kind, getattr(event, "host", None), event.to_json()),
-            )
-            match event:
-                case ev.PhaseChanged(phase=phase, wave=wave, waves=waves):
-                    db.execute(
-                        "UPDATE deployments SET phase = ?, wave = ?, waves = ?, updated_at = ?"
-                        " WHERE id = ?",
-                        (phase.value, wave, waves, now, d),
-                    )
-                case ev.HostUpdate(host=host, state=state, version=version, detail=detail):
-                    db.execute(
-                        "UPDATE hosts SET state = ?, current = COALESCE(?, current),"
-                        " output = CASE WHEN ? != '' THEN ? ELSE output END, updated_at = ?"
-                        " WHERE deployment = ? AND host = ?",
-                        (state.value, version, detail, detail, now, d, host),
-                    )
-                case ev.StepResult(host=host, step=step, exit_status=status, output=output):
-                    db.execute(
-                        "UPDATE hosts SET last_step = ?, exit_status = ?, output = ?,"
-                        " updated_at = ? WHERE deployment = ? AND host = ?",
-                        (step, status, output, now, d, host),
-                    )
-                case ev.VerdictReached(verdict=verdict):
-                    db.execute(
-                        "UPDATE deployments SET verdict = ?, updated_at = ? WHERE id = ?",
-                        (verdict.value, now, d),
-                    )
-                case ev.Decision(action=action, user=user, detail=detail):
-                    db.execute(
-                        "INSERT INTO decisions (deployment, at, user, machine, action, detail)"
-                        " VALUES (?,?,?,?,?,?)",
-                        (d, now, user, machine_name(), action, detail),
-                    )
-                case ev.DeploymentFinished(outcome=outcome, summary=summary):
-                    closing = outcome in _CLOSING
-                    db.execute(
-                        "UPDATE deployments SET outcome = ?, summary = ?, is_open = ?,"
-                        " finished_at = ?, updated_at = ? WHERE id = ?",
-                        (
-                            outcome.value,
-                            summary,
-                            0 if closing else 1,
-                            now if closing else None,
-                            now,
-                            d,
-                        ),
-                    )
-                case _:
-                    db.execute("UPDATE deployments SET updated_at = ? WHERE id = ?", (now, d))
+        db.execute(
+            "INSERT INTO events (deployment, at, kind, host, data) VALUES (?,?,?,?,?)",
+            (d, now, event.kind, getattr(event, "host", None), event.to_json()),
+        )
+        match event:
+            case ev.PhaseChanged(phase=phase, wave=wave, waves=waves):
+                db.execute(
+                    "UPDATE deployments SET phase = ?, wave = ?, waves = ?, updated_at = ?"
+                    " WHERE id = ?",
+                    (phase.value, wave, waves, now, d),
+                )
+            case ev.HostUpdate(host=host, state=state, version=version, detail=detail):
+                db.execute(
+                    "UPDATE hosts SET state = ?, current = COALESCE(?, current),"
+                    " output = CASE WHEN ? != '' THEN ? ELSE output END, updated_at = ?"
+                    " WHERE deployment = ? AND host = ?",
+                    (state.value, version, detail, detail, now, d, host),
+                )
+            case ev.StepResult(host=host, step=step, exit_status=status, output=output):
+                db.execute(
+                    "UPDATE hosts SET last_step = ?, exit_status = ?, output = ?,"
+                    " updated_at = ? WHERE deployment = ? AND host = ?",
+                    (step, status, output, now, d, host),
+                )
+            case ev.VerdictReached(verdict=verdict):
+                db.execute(
+                    "UPDATE deployments SET verdict = ?, updated_at = ? WHERE id = ?",
+                    (verdict.value, now, d),
+                )
+            case ev.Decision(action=action, user=user, detail=detail):
+                db.execute(
+                    "INSERT INTO decisions (deployment, at, user, machine, action, detail)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (d, now, user, machine_name(), action, detail),
+                )
+            case ev.DeploymentFinished(outcome=outcome, summary=summary):
+                closing = outcome in _CLOSING
+                db.execute(
+                    "UPDATE deployments SET outcome = ?, summary = ?, is_open = ?,"
+                    " finished_at = ?, updated_at = ? WHERE id = ?",
+                    (
+                        outcome.value,
+                        summary,
+                        0 if closing else 1,
+                        now if closing else None,
+                        now,
+                        d,
+                    ),
+                )
+            case _:
+                db.execute("UPDATE deployments SET updated_at = ? WHERE id = ?", (now, d))
 
     def set_previous(self, deployment: int, host: str, version: str | None) -> None:
         """What a host ran before this deployment, so it can be rolled back."""
