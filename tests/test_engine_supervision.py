@@ -4,7 +4,7 @@ kept, siblings stopped), and a failing event consumer is reported rather than fo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -167,19 +167,21 @@ async def test_a_journal_that_fails_mid_wave_stops_every_host(
     engine = engine_for(demo.env_path, state_dir)
     try:
         assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
-        real_record = engine.journal.record
+        real_record = engine.journal.record_many
         failed_at: list[ev.Event] = []
 
-        def record(event: ev.Event) -> None:
-            if failed_at or (isinstance(event, ev.StepResult) and event.host == "web-03"):
-                failed_at.append(event)
+        def record(events: Iterable[ev.Event]) -> None:
+            events = list(events)
+            hit = [e for e in events if isinstance(e, ev.StepResult) and e.host == "web-03"]
+            if failed_at or hit:
+                failed_at.extend(events)
                 raise JournalError(engine.journal.path, "could not record an event", "free space")
-            real_record(event)
+            real_record(events)
 
-        engine.journal.record = record  # type: ignore[method-assign]
+        engine.journal.record_many = record  # type: ignore[method-assign]
         with pytest.raises(JournalError, match="could not record"):
             await asyncio.wait_for(engine.promote(), 60)
-        engine.journal.record = real_record  # type: ignore[method-assign]
+        engine.journal.record_many = real_record  # type: ignore[method-assign]
         assert not engine.busy
     finally:
         await engine.fleet.close()
