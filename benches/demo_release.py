@@ -136,9 +136,10 @@ def cpu_of(pid: int) -> tuple[float, float]:
 
 def machine_cpu(stat: str | None = None) -> tuple[float, float]:
     """The machine's busy and idle (idle + iowait) core-seconds since boot (``stat``: the
-    text of /proc/stat, if read already)."""
+    text of /proc/stat, if read already). Time the hypervisor took from this machine
+    (steal) is neither: no process here used it."""
     stat = Path("/proc/stat").read_text() if stat is None else stat
-    ticks = [int(x) for x in stat.split("\n", 1)[0].split()[1:9]]
+    ticks = [int(x) for x in stat.split("\n", 1)[0].split()[1:8]]
     idle = ticks[3] + ticks[4]
     return (sum(ticks) - idle) / TICKS, idle / TICKS
 
