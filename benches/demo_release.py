@@ -28,7 +28,9 @@ prints:
   are worked on say the time went to waiting (a step's own sleep, a round trip), not CPU;
   and over the phases that count as overhead, the fleet's work (server and shells) against
   the deploy's, with the time the fleet's alone takes on this machine's cores: the
-  overhead cannot go under it here, however little the engine does;
+  overhead cannot go under it here, however little the engine does; and the time this
+  machine's hypervisor took from it meanwhile (steal: a run with much of it is not
+  comparable with others);
 - the hosts on the new version afterwards, how long Ctrl-C takes to stop the fleet, and
   the SSH connections and sessions the fleet served (more connections than hosts: some
   were closed and opened again);
@@ -144,6 +146,12 @@ def machine_cpu(stat: str | None = None) -> tuple[float, float]:
     return (sum(ticks) - idle) / TICKS, idle / TICKS
 
 
+def machine_steal() -> float:
+    """Core-seconds the hypervisor has taken from this machine since boot (steal): a run
+    with much of it ran on a slower machine than the one its figures describe."""
+    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8]) / TICKS
+
+
 def machine_speed() -> str:
     """This machine's speed now, in the units a release spends: a process started by a
     shell and reaped (fork, exec, exit: what a host's step costs), and a stretch of pure
@@ -181,11 +189,13 @@ class PhaseUsage:
     def __init__(self, deploy_pid: int, fleet_pid: int) -> None:
         self.deploy_pid, self.fleet_pid = deploy_pid, fleet_pid
         self.marks: list[tuple[str, float, float, float, float, float]] = []
+        self.steal = [machine_steal()]
         self.mark("")
 
     def mark(self, phase: str, deploy: float | None = None) -> None:
         """``deploy``: its CPU once it has exited (its rusage), else read from /proc."""
         busy, idle = machine_cpu()
+        self.steal.append(machine_steal())
         if deploy is None:
             deploy = sum(cpu_of(self.deploy_pid))  # its own and its reaped hooks'
         self.marks.append(
@@ -225,6 +235,10 @@ class PhaseUsage:
             f"  in the phases that count as overhead: the fleet's work (server and shells) "
             f"{fleet:.2f} core-s, the deploy's {engine:.2f}; on this machine's {cores} cores "
             f"the fleet's alone takes {fleet / cores:.2f} s"
+        )
+        print(
+            f"  taken from this machine by its hypervisor meanwhile (steal, in none of the "
+            f"above): {self.steal[-1] - self.steal[0]:.2f} core-s"
         )
 
 
