@@ -14,7 +14,6 @@ from collections.abc import Iterable, Mapping
 from canarytui.config import Analysis
 from canarytui.events import HealthSample, Measurement, Verdict
 from canarytui.metrics import analysis as an
-from canarytui.metrics import stats
 from canarytui.metrics.series import HostSeries
 
 
@@ -38,8 +37,6 @@ class AnalysisRun:
         self.judged_from = started + cfg.warmup
         self.ends = started + cfg.watched
         self.measurements: list[Measurement] = []
-        if any(rule.statistical for rule in cfg.rules):
-            stats.warm()  # SciPy, off the event loop, long before its first test
 
     @property
     def hosts(self) -> list[str]:
