@@ -136,20 +136,25 @@ def cpu_of(pid: int) -> tuple[float, float]:
     return own / TICKS, children / TICKS
 
 
-def machine_cpu(stat: str | None = None) -> tuple[float, float]:
-    """The machine's busy and idle (idle + iowait) core-seconds since boot (``stat``: the
-    text of /proc/stat, if read already). Time the hypervisor took from this machine
-    (steal) is neither: no process here used it."""
+def _cpu_ticks(stat: str | None) -> list[int]:
+    """The machine's line of /proc/stat (``stat``: its text, if read already): user, nice,
+    system, idle, iowait, irq, softirq, steal."""
     stat = Path("/proc/stat").read_text() if stat is None else stat
-    ticks = [int(x) for x in stat.split("\n", 1)[0].split()[1:8]]
+    return [int(x) for x in stat.split("\n", 1)[0].split()[1:9]]
+
+
+def machine_cpu(stat: str | None = None) -> tuple[float, float]:
+    """The machine's busy and idle (idle + iowait) core-seconds since boot. Time the
+    hypervisor took from this machine (steal) is neither: no process here used it."""
+    ticks = _cpu_ticks(stat)[:7]
     idle = ticks[3] + ticks[4]
     return (sum(ticks) - idle) / TICKS, idle / TICKS
 
 
-def machine_steal() -> float:
+def machine_steal(stat: str | None = None) -> float:
     """Core-seconds the hypervisor has taken from this machine since boot (steal): a run
     with much of it ran on a slower machine than the one its figures describe."""
-    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8]) / TICKS
+    return _cpu_ticks(stat)[7] / TICKS
 
 
 def machine_speed() -> str:
@@ -189,13 +194,14 @@ class PhaseUsage:
     def __init__(self, deploy_pid: int, fleet_pid: int) -> None:
         self.deploy_pid, self.fleet_pid = deploy_pid, fleet_pid
         self.marks: list[tuple[str, float, float, float, float, float]] = []
-        self.steal = [machine_steal()]
+        self.steal: list[float] = []  # steal at each mark
         self.mark("")
 
     def mark(self, phase: str, deploy: float | None = None) -> None:
         """``deploy``: its CPU once it has exited (its rusage), else read from /proc."""
-        busy, idle = machine_cpu()
-        self.steal.append(machine_steal())
+        stat = Path("/proc/stat").read_text()  # once: the machine's CPU and its steal
+        busy, idle = machine_cpu(stat)
+        self.steal.append(machine_steal(stat))
         if deploy is None:
             deploy = sum(cpu_of(self.deploy_pid))  # its own and its reaped hooks'
         self.marks.append(
