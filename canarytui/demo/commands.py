@@ -24,8 +24,7 @@ _CHUNK = 65536
 async def run_command(host: DemoHost, process: asyncssh.SSHServerProcess[bytes]) -> None:
     """One SSH session: ``/bin/sh -c COMMAND`` in the sandbox, bridged to the channel."""
     host.commands += 1
-    host.last_command = asyncio.get_running_loop().time()
-    host.looked_at.set()
+    host.looked()
     closed = asyncio.ensure_future(process.wait_closed())
     try:
         if host.fault == "flaky" and host.rng.random() < FLAKY_DROP:
@@ -87,12 +86,12 @@ async def _bridge(
         return
     host.processes.add(proc)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    feeder = asyncio.create_task(_feed(process.stdin, proc.stdin))
+    feeder = asyncio.create_task(_feed(host, process.stdin, proc.stdin))
     # Exit is reported only after all output went out, as sshd does.
     finished: asyncio.Future[Any] = asyncio.ensure_future(
         asyncio.gather(
-            _pump(proc.stdout, process.stdout),
-            _pump(proc.stderr, process.stderr),
+            _pump(host, proc.stdout, process.stdout),
+            _pump(host, proc.stderr, process.stderr),
             proc.wait(),
         )
     )
@@ -134,10 +133,19 @@ def _outcome_read(finished: asyncio.Future[Any]) -> None:
         finished.exception()
 
 
-async def _feed(source: asyncssh.SSHReader[bytes], sink: asyncio.StreamWriter) -> None:
-    """Client's stdin -> the command's stdin, closing it at the client's EOF."""
+async def _feed(
+    host: DemoHost, source: asyncssh.SSHReader[bytes], sink: asyncio.StreamWriter
+) -> None:
+    """Client's stdin -> the command's stdin, closing it at the client's EOF.
+
+    Input can be a command (a kept shell's next script): a release switched or a restart
+    asked meanwhile takes effect before the shell reads it, as before a session starts.
+    Its traffic is left for the next session to serve (a reader of the app's files)."""
     try:
         while data := await source.read(_CHUNK):
+            host.seen()
+            with contextlib.suppress(OSError):  # the sandbox is the user's to break
+                host.app.poke()
             sink.write(data)
             await sink.drain()
     except (OSError, asyncssh.Error):
@@ -147,10 +155,14 @@ async def _feed(source: asyncssh.SSHReader[bytes], sink: asyncio.StreamWriter) -
             sink.close()
 
 
-async def _pump(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) -> None:
-    """The command's stdout or stderr -> the channel, with back-pressure."""
+async def _pump(
+    host: DemoHost, source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]
+) -> None:
+    """The command's stdout or stderr -> the channel, with back-pressure. Output is life:
+    a log tail that prints keeps its host's app living."""
     try:
         while data := await source.read(_CHUNK):
+            host.seen()
             sink.write(data)
             await sink.drain()
     except (OSError, asyncssh.Error):

@@ -24,9 +24,12 @@ from canarytui.demo.service import Service
 log = logging.getLogger(__name__)
 
 FLAKY_DROP = 0.3  # share of connections and commands a flaky host drops
-# Seconds after a command that a host's app goes on living second by second; past them,
-# with no session open either, nobody looks, and its traffic waits for the next command.
-WATCHED_FOR = 10.0
+# Seconds after a session started, or last showed life (printed, or was sent input), that
+# a host's app goes on living second by second; past them it sleeps, and its traffic waits
+# for the next session, which is served the time since in one go. A log tail prints what
+# the app logs each second, so it keeps its host's app living; a deployment's kept shell,
+# open for minutes and sent a script now and then, wakes no app.
+WATCHED_FOR = 3.0
 SLOW_DELAY = 2.0  # seconds every command waits on a slow host
 # Cheapest algorithms asyncssh offers, since every handshake and packet costs the one
 # process that runs the whole fleet: AES-GCM is one AEAD call per packet where
@@ -63,7 +66,8 @@ class DemoHost:
     answering: asyncio.Event = field(default_factory=asyncio.Event)
     app_task: asyncio.Task[None] | None = None
     commands: int = 0  # SSH sessions (commands) it has received: tests count them
-    last_command: float = float("-inf")  # when its last session started (the loop clock)
+    # When a session last showed life (the loop clock): it started, got input, printed.
+    last_seen: float = float("-inf")
     # Set when a session starts: wakes an app that nobody watched (it waits on it, idle).
     looked_at: asyncio.Event = field(default_factory=asyncio.Event)
     connects: int = 0  # SSH connections it has accepted: benches count reconnections
@@ -87,6 +91,9 @@ class DemoHost:
                 x11_forwarding=False,
                 kex_algs=_KEX_ALGS,
                 encryption_algs=_ENCRYPTION_ALGS,
+                # No GSS (Kerberos) login: left on, every connection's options are made
+                # in a thread that looks this machine's name up (socket.getfqdn).
+                gss_host=None,
             )
         )
         self.listener = listener
@@ -118,10 +125,20 @@ class DemoHost:
             conn.abort()
         self.connections.clear()
 
+    def looked(self) -> None:
+        """A session started: the app lives for ``WATCHED_FOR`` from now, woken if asleep."""
+        self.seen()
+        self.looked_at.set()
+
+    def seen(self) -> None:
+        """A session showed life (printed, or was sent input): a living app lives on for
+        ``WATCHED_FOR`` from now; one asleep stays so (a kept shell that talks with the
+        deployment reads nothing of the app's) until a session starts."""
+        self.last_seen = asyncio.get_running_loop().time()
+
     def watched(self, now: float) -> bool:
-        """Someone may be looking: a session is open (a log tail, a deployment's shell),
-        or one started within ``WATCHED_FOR``."""
-        return bool(self.processes) or now - self.last_command < WATCHED_FOR
+        """Someone may be looking: a session started or showed life within ``WATCHED_FOR``."""
+        return now - self.last_seen < WATCHED_FOR
 
     async def run_app(self, tick: float, first_delay: float) -> None:
         """Tick the simulated app every ``tick`` seconds while it is ``watched``, until
