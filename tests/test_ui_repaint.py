@@ -1,7 +1,8 @@
 """What a change repaints: a moved cursor or a changed host repaints the rows of its tiles
-(not the grid), a host out of view repaints nothing, and a panel text asks for a layout
-only when its height may change (a layout repaints the whole screen); a host's view (the UI's
-memory of it) is made when first asked for."""
+(not the grid), a host out of view repaints nothing, a panel text asks for a layout only
+when its height may change and log lines only when the log's scrollbar appears (a layout
+repaints the whole screen); a host's view (the UI's memory of it) is made when first asked
+for."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from textual.app import App, ComposeResult
 
 from canarytui import events as ev
 from canarytui.ui.widgets.fleet_grid import PITCH_Y, TILE_HEIGHT, FleetGrid
+from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.state_text import PanelText
 
 SIZE = (120, 40)
@@ -82,6 +84,48 @@ async def test_panel_text_lays_out_only_when_its_height_may_change() -> None:
         await pilot.pause()
         assert layouts == [True, False, True, True]
         assert "x" * 30 in str(text.render())
+
+
+class _OneLog(App[None]):
+    def compose(self) -> ComposeResult:
+        yield PanelText(id="text")
+        yield LogPane()
+
+
+async def test_log_lines_lay_the_screen_out_only_when_the_scrollbar_appears() -> None:
+    """A watched host's lines grow the log's scrollable height batch after batch; the
+    pane's scrollbar follows them, and the newest line is in view, with no layout of the
+    screen after the one that brought the scrollbar."""
+    app = _OneLog()
+    async with app.run_test(size=(60, 30)) as pilot:
+        pane = app.query_one(LogPane)
+        layouts: list[int] = []
+        refresh_layout = app.screen._refresh_layout
+
+        def recording(*args: object, **kwargs: object) -> None:
+            layouts.append(pane.line_count)
+            refresh_layout(*args, **kwargs)  # type: ignore[arg-type]
+
+        app.screen._refresh_layout = recording  # type: ignore[method-assign]
+        line = 0
+
+        async def batch(rows: int) -> None:
+            nonlocal line
+            pane.add_batch(ev.LogLine(host="web-01", line=f"line {line + i}") for i in range(rows))
+            line += rows
+            await pilot.pause()
+
+        await batch(3)  # fits the pane: no scrollbar
+        assert not pane.show_vertical_scrollbar
+        await batch(20)  # taller than the pane: the scrollbar comes, a layout with it
+        assert pane.show_vertical_scrollbar and layouts and layouts[-1] == 23
+        layouts.clear()
+        for _ in range(5):
+            await batch(7)
+        assert layouts == []
+        assert pane.vertical_scrollbar.window_virtual_size == pane.line_count == 58
+        assert pane.lines[-1].endswith("line 57")
+        assert pane.max_scroll_y > 0 and pane.scroll_offset.y == pane.max_scroll_y
 
 
 def test_a_hosts_view_is_made_when_first_asked_for_and_kept(
