@@ -1,7 +1,7 @@
 """The UI during a real release on a big demo fleet, in a real terminal (tmux): what the
 operator's keys feel like while the engine works in the same event loop.
 
-    python benches/ui_release.py [--hosts 1000] [--version 1.1.0] [--own-core]
+    python benches/ui_release.py [--hosts 1000] [--version 1.1.0] [--own-core] [--slow MS]
 
 Starts the demo fleet as its own process (as ``demo_release.py`` does: ``canarytui demo
 --serve``, or ``python -m canarytui.demo`` above 500 hosts), then the UI on its env file
@@ -19,6 +19,12 @@ fleet's server and shells share this machine's cores); the fleet screen's layout
 re-arranges every widget: ~10 ms on this screen) and the frames written; the app's CPU
 share and peak RSS.
 
+``--slow MS`` also prints, to find where a stall comes from, the app's event-loop callbacks
+that ran longer than MS (by what they ran: a task's coroutine, a timer's callback, whose
+messages were handled; count, total, longest), and which widgets asked for the screen
+layouts. The wrapper times every callback, so the other figures of such a run are a
+little slower.
+
 Targets: the UI's (DESIGN.md) key p95 <= 50 ms and RSS <= 300 MB, which ``ui_fleet.py``
 and ``ui_terminal.py`` measure on a simulated load, here under a real one.
 """
@@ -26,6 +32,8 @@ and ``ui_terminal.py`` measure on a simulated load, here under a real one.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import collections
 import itertools
 import json
 import os
@@ -66,7 +74,53 @@ AFTER = 3.0  # seconds of keys once the release is over
 # Inside tmux: the UI, instrumented -------------------------------------------------------
 
 
-def run_inside(env_path: Path, out: Path, state: Path) -> int:
+def _ran(handle: asyncio.Handle) -> str:
+    """What an event-loop callback ran: a task's coroutine (with a Textual timer's
+    callback, or whose messages it handled), else the callback itself."""
+    callback = handle._callback  # type: ignore[attr-defined]
+    task = getattr(callback, "__self__", None)
+    if not isinstance(task, asyncio.Task):
+        return getattr(callback, "__qualname__", type(callback).__name__)
+    coro = task.get_coro()
+    name = getattr(coro, "__qualname__", type(coro).__name__)
+    frame = getattr(coro, "cr_frame", None)
+    owner = frame.f_locals.get("self") if frame is not None else None
+    if owner is None:
+        return name
+    timed = getattr(owner, "_callback", None)  # a Textual timer
+    if timed is not None:
+        return f"{name}: {getattr(timed, '__qualname__', repr(timed))}"
+    return f"{name} ({type(owner).__name__})"
+
+
+def watch_loop(
+    threshold: float, slow: dict[str, list[float]], asked: collections.Counter[str]
+) -> None:
+    """Every callback of the event loop longer than ``threshold`` s into ``slow`` (what it
+    ran -> durations), and each widget that asks for a layout into ``asked``."""
+    from textual.widget import Widget
+
+    run = asyncio.events.Handle._run
+
+    def timed(handle: asyncio.Handle) -> None:
+        began = time.perf_counter()
+        run(handle)  # type: ignore[arg-type]
+        took = time.perf_counter() - began
+        if took > threshold:
+            slow.setdefault(_ran(handle), []).append(took)
+
+    asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+    refresh = Widget.refresh
+
+    def counted(self: Widget, *regions: Any, layout: bool = False, **kwargs: Any) -> Widget:
+        if layout:
+            asked[type(self).__name__] += 1
+        return refresh(self, *regions, layout=layout, **kwargs)
+
+    Widget.refresh = counted  # type: ignore[method-assign]
+
+
+def run_inside(env_path: Path, out: Path, state: Path, slow_ms: float | None = None) -> int:
     """The UI on the env file, keys and frames stamped, each phase change written to
     ``phases.jsonl`` beside ``out`` as it happens (the bench outside reads it)."""
     from canarytui import events as ev
@@ -82,6 +136,10 @@ def run_inside(env_path: Path, out: Path, state: Path) -> int:
     env = load_env(env_path)
     journal = Journal(state)
     phases = (out.parent / "phases.jsonl").open("a", encoding="utf-8")
+    slow: dict[str, list[float]] = {}
+    asked: collections.Counter[str] = collections.Counter()
+    if slow_ms is not None:
+        watch_loop(slow_ms / 1000, slow, asked)
 
     def note(stage: str) -> None:
         phases.write(json.dumps({"t": time.perf_counter(), "stage": stage}) + "\n")
@@ -126,7 +184,20 @@ def run_inside(env_path: Path, out: Path, state: Path) -> int:
         journal.close()
         phases.close()
     stamps.dump(out, layouts=layouts)
+    if slow_ms is not None:
+        found = {"callbacks": slow, "layouts asked": dict(asked)}
+        (out.parent / "slow.json").write_text(json.dumps(found), encoding="utf-8")
     return 0
+
+
+def print_slow(found: dict[str, Any], slow_ms: float) -> None:
+    """What ``--slow`` found (the app's ``slow.json``), longest total first."""
+    callbacks: dict[str, list[float]] = found["callbacks"]
+    print(f"  event-loop callbacks over {slow_ms:g} ms, by what they ran: count, total, longest")
+    for name, took in sorted(callbacks.items(), key=lambda kv: -sum(kv[1]))[:15]:
+        print(f"    {len(took):5d} {sum(took):7.2f} s {max(took) * 1000:7.1f} ms  {name}")
+    asked = sorted(found["layouts asked"].items(), key=lambda kv: -kv[1])[:10]
+    print("  layouts asked for, by widget: " + ", ".join(f"{w} {n}" for w, n in asked))
 
 
 # Outside: the fleet, tmux, the operator --------------------------------------------------
@@ -294,6 +365,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the app on a core of its own, the fleet, tmux and this script on the others "
         "(as when the fleet is other machines)",
     )
+    p.add_argument(
+        "--slow",
+        type=float,
+        metavar="MS",
+        help="also print the app's event-loop callbacks longer than MS, and who asked for layouts",
+    )
     p.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     p.add_argument("--inside", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
@@ -302,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.inside is not None:
         if args.cpu is not None:
             os.sched_setaffinity(0, {args.cpu})
-        return reporting(args.out.parent, lambda: run_inside(args.inside, args.out, args.state))
+        return reporting(
+            args.out.parent, lambda: run_inside(args.inside, args.out, args.state, args.slow)
+        )
     # Stopped (a timeout's SIGTERM): the fleet, tmux and the folder are cleaned up still.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     width, height = SIZE
@@ -324,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     command = [sys.executable, str(Path(__file__).resolve()), "--inside", env_path]
     command += ["--out", str(out), "--state", str(state)]
     command += [] if own is None else ["--cpu", str(own)]
+    command += [] if args.slow is None else ["--slow", str(args.slow)]
     size = ["-x", str(width), "-y", str(height)]
     try:
         _tmux(session, "new-session", "-d", "-s", session, *size, shlex.join(command))
@@ -338,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         fleet.communicate(timeout=60)
     stages = _stages(folder / "phases.jsonl")
     data = json.loads(out.read_text(encoding="utf-8"))
+    slow = json.loads((folder / "slow.json").read_text(encoding="utf-8")) if args.slow else None
     shutil.rmtree(folder, ignore_errors=True)  # read; a failed run keeps it, with its error
     outcome = "finished" if any(s == "finished" for _, s in stages) else "did not finish"
     print(f"release of {args.version}: {outcome}; from y to the end of the keys {wall:.1f} s")
@@ -351,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  app CPU share of one core over the release: {cpu / wall:.3f}")
     verdict = "ok" if rss <= 300 else "MISS"
     print(f"  peak RSS of the app: {rss:.1f} MB {verdict} (target <= 300)")
+    if slow is not None:
+        print_slow(slow, args.slow)
     return 0
 
 
