@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         fleet.communicate(timeout=60)
     stages = _stages(folder / "phases.jsonl")
     data = json.loads(out.read_text(encoding="utf-8"))
-    slow = json.loads((folder / "slow.json").read_text(encoding="utf-8")) if args.slow else None
+    slow = None if args.slow is None else json.loads((folder / "slow.json").read_text("utf-8"))
     shutil.rmtree(folder, ignore_errors=True)  # read; a failed run keeps it, with its error
     outcome = "finished" if any(s == "finished" for _, s in stages) else "did not finish"
     print(f"release of {args.version}: {outcome}; from y to the end of the keys {wall:.1f} s")
