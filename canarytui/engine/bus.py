@@ -138,18 +138,10 @@ class Bus:
     def host(
         self, name: str, state: ev.HostState, version: str | None = None, detail: str = ""
     ) -> None:
-        self.emit(
-            ev.HostUpdate(
-                host=name,
-                state=state,
-                version=version,
-                detail=detail,
-                deployment=self.state.deployment_id,
-            )
-        )
+        self.hosts(((name, state, version, detail),))
 
     def hosts(self, updates: Iterable[tuple[str, ev.HostState, str | None, str]]) -> None:
-        """Many hosts' ``host(name, state, version, detail)`` as one burst (``emit_many``)."""
+        """Hosts' ``(name, state, version, detail)`` as one burst (``emit_many``)."""
         d = self.state.deployment_id
         self.emit_many(
             ev.HostUpdate(host=name, state=state, version=version, detail=detail, deployment=d)

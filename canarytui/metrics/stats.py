@@ -13,7 +13,9 @@ loop (py-spy: 27 % of the interface's samples in the analysis's first 12 s at 1,
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from collections.abc import Sequence
 from statistics import NormalDist, median
 
@@ -57,16 +59,13 @@ def mann_whitney_greater(a: Sequence[float], b: Sequence[float]) -> float:
         raise ValueError("the samples must not hold NaN")
     rank_sum = 0.0  # of a's values, a tie's values each getting the mean of its ranks
     ties: list[int] = []
-    start = 0
-    while start < len(pooled):
-        end = start
-        while end + 1 < len(pooled) and pooled[end + 1][0] == pooled[start][0]:
-            end += 1
-        mine = sum(1 for _, side in pooled[start : end + 1] if side == 0)
-        rank_sum += ((start + end) / 2 + 1) * mine
-        if end > start:
-            ties.append(end - start + 1)
-        start = end + 1
+    below = 0  # values ranked before this group
+    for _, group in itertools.groupby(pooled, key=operator.itemgetter(0)):
+        sides = [side for _, side in group]
+        rank_sum += (below + (len(sides) + 1) / 2) * sides.count(0)
+        if len(sides) > 1:
+            ties.append(len(sides))
+        below += len(sides)
     u = rank_sum - n1 * (n1 + 1) / 2
     if (n1 > EXACT_UP_TO and n2 > EXACT_UP_TO) or ties:
         return _u_normal_sf(u, n1, n2, ties)
