@@ -16,6 +16,7 @@ from typing import Any
 import asyncssh
 
 from canarytui.demo.hosts import FLAKY_DROP, SLOW_DELAY, DemoHost
+from canarytui.demo.spawn import Child, spawn
 
 SANE_PATH = "/usr/local/bin:/usr/bin:/bin"
 _CHUNK = 65536
@@ -66,20 +67,10 @@ async def _bridge(
         "LANG": "C.UTF-8",
     }
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=host.sandbox,
-            env=env,
-            # Its own process group, so everything the command starts can be killed at
-            # once, and Ctrl-C in the fleet's terminal does not reach it (a group in the
-            # background). Not a session of its own: Linux schedules each session as a
-            # group of its own, and fifty shells at once would each weigh as much as the
-            # operator's process.
-            process_group=0,
-        )
+        # Its own process group (see ``spawn``). Not a session of its own: Linux schedules
+        # each session as a group of its own, and fifty shells at once would each weigh as
+        # much as the operator's process.
+        proc = await spawn(argv, host.sandbox, env)
     except OSError as exc:
         process.stderr.write(f"demo host {host.name}: cannot start shell: {exc}\n".encode())
         process.exit(127)
@@ -172,7 +163,7 @@ async def _pump(
             pass
 
 
-def kill_group(proc: asyncio.subprocess.Process) -> None:
+def kill_group(proc: Child) -> None:
     """SIGKILL the command and everything it started (its own process group)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)

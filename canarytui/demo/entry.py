@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import os
 import signal
 import sys
 import tempfile
-import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -71,23 +69,6 @@ def serve_main(hosts: int, stdout: TextIO | None = None) -> int:
         return 0
 
 
-def _watch_children_with_pidfds() -> None:
-    """Python 3.11 waits for each command's shell in a thread of its own: at 1,000 hosts,
-    starting those threads was a third of what spawning cost the fleet's one process. A
-    pidfd per child in the event loop does it without threads (3.12 does so by itself)."""
-    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        return
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-    except OSError:  # a kernel before 5.3, or a sandbox that forbids it: keep the threads
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        watcher = asyncio.PidfdChildWatcher()
-        watcher.attach_loop(asyncio.get_running_loop())
-        asyncio.set_child_watcher(watcher)
-
-
 async def _serve_main(hosts: int, out: TextIO) -> int:
     from canarytui.demo.fleet import MAX_HOSTS
     from canarytui.demo.limits import DemoFleetRefused
@@ -95,7 +76,6 @@ async def _serve_main(hosts: int, out: TextIO) -> int:
     if not 1 <= hosts <= MAX_HOSTS:
         print(f"--hosts must be between 1 and {MAX_HOSTS}, got {hosts}", file=sys.stderr)
         return 2
-    _watch_children_with_pidfds()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     served: list[DemoFleet] = []

@@ -20,6 +20,7 @@ import asyncssh
 
 from canarytui.demo.app import SimulatedApp
 from canarytui.demo.service import Service
+from canarytui.demo.spawn import Child
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class DemoHost:
     hang_server: asyncio.AbstractServer | None = None
     hang_transports: set[asyncio.BaseTransport] = field(default_factory=set)
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
-    processes: set[asyncio.subprocess.Process] = field(default_factory=set)
+    processes: set[Child] = field(default_factory=set)
     # Set unless the host is hung; commands wait on it before they start.
     answering: asyncio.Event = field(default_factory=asyncio.Event)
     app_task: asyncio.Task[None] | None = None

@@ -1,0 +1,219 @@
+"""Starting a demo host's shell without stopping the fleet's event loop.
+
+Starting a process suspends the thread that starts it until the child has exec'd (Python
+spawns with ``vfork``): on a busy machine that is milliseconds, and the demo fleet is one
+event loop serving every host's SSH. asyncio starts its subprocesses on the loop's own
+thread, so at 1,000 hosts the fleet stood still for ~2.7 ms a session, and the connections
+waiting on it left the machine's cores idle (a sixth of them, all through a deployment's
+locking of every host). Here the start happens in a thread of its own (it waits for the
+exec without the GIL) and the loop takes the child's pipes afterwards; the child's exit is
+seen through a pidfd, as Python 3.12's asyncio does.
+
+Where there is no pidfd (a kernel before 5.3, not Linux), asyncio's own subprocesses are
+used: the loop then waits for each start, as it did before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+# Starts overlap a little (two exec at once on a two-core machine); more threads only
+# take turns for the same cores.
+_STARTERS = 2
+_LIMIT = 2**16  # a pipe's read buffer, as asyncio.subprocess has it
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+class Child(Protocol):
+    """What a session needs of its shell: asyncio.subprocess.Process has it too."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    stdin: asyncio.StreamWriter | None
+    stdout: asyncio.StreamReader | None
+    stderr: asyncio.StreamReader | None
+
+    async def wait(self) -> int: ...
+
+
+def pidfds_work() -> bool:
+    """Whether this kernel hands out pidfds (Linux 5.3 and later, not in every sandbox)."""
+    if not hasattr(os, "pidfd_open"):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    return True
+
+
+_PIDFDS = pidfds_work()
+
+
+async def spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Child:
+    """``argv`` in ``cwd`` with ``env`` and piped stdin, stdout and stderr, in a process
+    group of its own (so everything it starts can be killed at once, and Ctrl-C in the
+    fleet's terminal does not reach it). Raises ``OSError`` if it cannot start."""
+    if not _PIDFDS:
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=cwd,
+            env=dict(env),
+            process_group=0,
+        )
+    loop = asyncio.get_running_loop()
+    starting = loop.run_in_executor(
+        _starter(), functools.partial(_start, list(argv), cwd, dict(env))
+    )
+    try:
+        popen, pidfd = await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        # The session went while its shell was starting: the start still completes in
+        # its thread, and what it started must not outlive the session.
+        starting.add_done_callback(_discard)
+        raise
+    child = _PidfdChild(popen, pidfd)
+    try:
+        await child.attach(loop)
+    except BaseException:
+        child.abandon()
+        raise
+    return child
+
+
+def _starter() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(_STARTERS, thread_name_prefix="demo-spawn")
+        return _executor
+
+
+def _start(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """In a starter thread: the process, and a pidfd for it (taken before anyone can reap
+    it: only its ``Popen`` waits for it, and only once the pidfd says it ended)."""
+    popen = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=env,
+        process_group=0,
+    )
+    try:
+        return popen, os.pidfd_open(popen.pid)
+    except OSError:
+        _kill_and_reap(popen)
+        raise
+
+
+def _discard(starting: asyncio.Future[tuple[subprocess.Popen[bytes], int]]) -> None:
+    if starting.cancelled() or starting.exception() is not None:
+        return
+    popen, pidfd = starting.result()
+    os.close(pidfd)
+    _starter().submit(_kill_and_reap, popen)  # reaping waits: not on the loop's thread
+
+
+def _kill_and_reap(popen: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(popen.pid, signal.SIGKILL)
+    popen.wait()
+    for pipe in (popen.stdin, popen.stdout, popen.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+class _PidfdChild:
+    """A started process whose pipes and exit the event loop watches."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], pidfd: int) -> None:
+        self._popen = popen
+        self._pidfd: int | None = pidfd
+        self._exited: asyncio.Future[int] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transports: list[asyncio.BaseTransport] = []
+        self.stdin: asyncio.StreamWriter | None = None
+        self.stdout: asyncio.StreamReader | None = None
+        self.stderr: asyncio.StreamReader | None = None
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.returncode
+
+    async def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop takes the pipes and watches the pidfd."""
+        self._loop = loop
+        self._exited = loop.create_future()
+        assert self._pidfd is not None
+        loop.add_reader(self._pidfd, self._check_exit)
+        popen = self._popen
+        assert popen.stdin is not None and popen.stdout is not None and popen.stderr is not None
+        self.stdout = await self._reader(loop, popen.stdout)
+        self.stderr = await self._reader(loop, popen.stderr)
+        transport, protocol = await loop.connect_write_pipe(
+            lambda: asyncio.streams.FlowControlMixin(loop=loop), popen.stdin
+        )
+        self._transports.append(transport)
+        self.stdin = asyncio.StreamWriter(transport, protocol, None, loop)
+
+    async def _reader(self, loop: asyncio.AbstractEventLoop, pipe: object) -> asyncio.StreamReader:
+        reader = asyncio.StreamReader(limit=_LIMIT, loop=loop)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe
+        )
+        self._transports.append(transport)
+        return reader
+
+    def _check_exit(self) -> None:
+        # Readable once the process ended; poll() reaps it and sets its returncode.
+        code = self._popen.poll()
+        if code is None:
+            return
+        self._close_pidfd()
+        if self._exited is not None and not self._exited.done():
+            self._exited.set_result(code)
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd is None:
+            return
+        if self._loop is not None:
+            self._loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = None
+
+    async def wait(self) -> int:
+        """Its exit status (negative: the signal that ended it), once it ended."""
+        assert self._exited is not None
+        return await asyncio.shield(self._exited)
+
+    def abandon(self) -> None:
+        """Set-up failed after the start: kill it, reap it, let go of everything."""
+        self._close_pidfd()
+        for transport in self._transports:
+            transport.close()
+        _starter().submit(_kill_and_reap, self._popen)
