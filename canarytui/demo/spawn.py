@@ -21,7 +21,6 @@ import functools
 import os
 import signal
 import subprocess
-import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,9 +30,6 @@ from typing import Protocol
 # take turns for the same cores.
 _STARTERS = 2
 _LIMIT = 2**16  # a pipe's read buffer, as asyncio.subprocess has it
-
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
 
 
 class Child(Protocol):
@@ -91,21 +87,18 @@ async def spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Child
         # its thread, and what it started must not outlive the session.
         starting.add_done_callback(_discard)
         raise
-    child = _PidfdChild(popen, pidfd)
+    child = _PidfdChild(popen, pidfd, loop)
     try:
-        await child.attach(loop)
+        await child.attach()
     except BaseException:
         child.abandon()
         raise
     return child
 
 
+@functools.cache  # made once, by the event loop's thread (its only caller)
 def _starter() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(_STARTERS, thread_name_prefix="demo-spawn")
-        return _executor
+    return ThreadPoolExecutor(_STARTERS, thread_name_prefix="demo-spawn")
 
 
 def _start(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
@@ -147,11 +140,13 @@ def _kill_and_reap(popen: subprocess.Popen[bytes]) -> None:
 class _PidfdChild:
     """A started process whose pipes and exit the event loop watches."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], pidfd: int) -> None:
+    def __init__(
+        self, popen: subprocess.Popen[bytes], pidfd: int, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self._popen = popen
-        self._pidfd: int | None = pidfd
-        self._exited: asyncio.Future[int] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pidfd: int | None = pidfd  # None once closed
+        self._loop = loop
+        self._exited: asyncio.Future[int] = loop.create_future()
         self._transports: list[asyncio.BaseTransport] = []
         self.stdin: asyncio.StreamWriter | None = None
         self.stdout: asyncio.StreamReader | None = None
@@ -165,26 +160,25 @@ class _PidfdChild:
     def returncode(self) -> int | None:
         return self._popen.returncode
 
-    async def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def attach(self) -> None:
         """The loop takes the pipes and watches the pidfd."""
-        self._loop = loop
-        self._exited = loop.create_future()
+        loop = self._loop
         assert self._pidfd is not None
         loop.add_reader(self._pidfd, self._check_exit)
         popen = self._popen
         assert popen.stdin is not None and popen.stdout is not None and popen.stderr is not None
-        self.stdout = await self._reader(loop, popen.stdout)
-        self.stderr = await self._reader(loop, popen.stderr)
+        self.stdout = await self._reader(popen.stdout)
+        self.stderr = await self._reader(popen.stderr)
         transport, protocol = await loop.connect_write_pipe(
             lambda: asyncio.streams.FlowControlMixin(loop=loop), popen.stdin
         )
         self._transports.append(transport)
         self.stdin = asyncio.StreamWriter(transport, protocol, None, loop)
 
-    async def _reader(self, loop: asyncio.AbstractEventLoop, pipe: object) -> asyncio.StreamReader:
-        reader = asyncio.StreamReader(limit=_LIMIT, loop=loop)
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe
+    async def _reader(self, pipe: object) -> asyncio.StreamReader:
+        reader = asyncio.StreamReader(limit=_LIMIT, loop=self._loop)
+        transport, _ = await self._loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader, loop=self._loop), pipe
         )
         self._transports.append(transport)
         return reader
@@ -195,20 +189,18 @@ class _PidfdChild:
         if code is None:
             return
         self._close_pidfd()
-        if self._exited is not None and not self._exited.done():
+        if not self._exited.done():
             self._exited.set_result(code)
 
     def _close_pidfd(self) -> None:
         if self._pidfd is None:
             return
-        if self._loop is not None:
-            self._loop.remove_reader(self._pidfd)
+        self._loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
         self._pidfd = None
 
     async def wait(self) -> int:
         """Its exit status (negative: the signal that ended it), once it ended."""
-        assert self._exited is not None
         return await asyncio.shield(self._exited)
 
     def abandon(self) -> None:
