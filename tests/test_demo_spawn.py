@@ -11,6 +11,7 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,33 +61,52 @@ async def test_a_shell_killed_with_its_group_reports_the_signal(
         await child.stdout.read()  # its pipes end with it and its children
 
 
-def slow_popen(
-    monkeypatch: pytest.MonkeyPatch, delay: float | threading.Event
-) -> list[tuple[int, subprocess.Popen[bytes]]]:
+@dataclass
+class Starts:
+    """What the slowed Popen saw: how many starts began, and which thread started what."""
+
+    entered: int = 0
+    started: list[tuple[int, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+
+def slow_popen(monkeypatch: pytest.MonkeyPatch, delay: float | threading.Event) -> Starts:
     """Popen in ``spawn`` made slow (``delay`` seconds, or until the event is set), as a
-    start is on a busy machine; it records which thread started what."""
-    started: list[tuple[int, subprocess.Popen[bytes]]] = []
+    start is on a busy machine."""
+    starts = Starts()
     real = subprocess.Popen
 
     def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        starts.entered += 1
         if isinstance(delay, threading.Event):
             delay.wait(10)
         else:
             time.sleep(delay)
         proc = real(*args, **kwargs)
-        started.append((threading.get_ident(), proc))
+        starts.started.append((threading.get_ident(), proc))
         return proc
 
     monkeypatch.setattr(spawn_module.subprocess, "Popen", popen)
-    return started
+    return starts
+
+
+def needs_pidfds() -> None:
+    if not spawn_module.pidfds_work():
+        pytest.skip("this kernel hands out no pidfds")
+
+
+async def gone_killed(proc: subprocess.Popen[bytes]) -> None:
+    """The process was killed with its group and reaped: no process, no zombie."""
+    await eventually(lambda: proc.returncode is not None, within=10)
+    assert proc.returncode == -signal.SIGKILL
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)
 
 
 async def test_the_event_loop_runs_on_while_a_shell_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not spawn_module.pidfds_work():
-        pytest.skip("this kernel hands out no pidfds")
-    started = slow_popen(monkeypatch, 0.3)
+    needs_pidfds()
+    starts = slow_popen(monkeypatch, 0.3)
     ticks = 0
 
     async def ticking() -> None:
@@ -103,27 +123,75 @@ async def test_the_event_loop_runs_on_while_a_shell_starts(
     async with asyncio.timeout(10):
         assert await child.wait() == 0
     # The start took 0.3 s in another thread; the loop turned all along.
-    assert [thread for thread, _ in started] != [threading.get_ident()]
+    assert [thread for thread, _ in starts.started] != [threading.get_ident()]
     assert ticks >= 10, ticks
 
 
 async def test_a_session_gone_while_its_shell_starts_leaves_no_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not spawn_module.pidfds_work():
-        pytest.skip("this kernel hands out no pidfds")
+    needs_pidfds()
     release = threading.Event()
-    started = slow_popen(monkeypatch, release)
+    starts = slow_popen(monkeypatch, release)
     starting = asyncio.create_task(spawn(["/bin/sh", "-c", "exec sleep 30"], tmp_path, ENV))
-    await asyncio.sleep(0.05)  # the start is in its thread, held
+    await eventually(lambda: starts.entered == 1, within=10)  # in its thread, held
     starting.cancel()
     release.set()
     with pytest.raises(asyncio.CancelledError):
         await starting
-    await eventually(lambda: len(started) == 1, within=10)
-    proc = started[0][1]
-    # Killed with its group and reaped: no process, no zombie.
-    await eventually(lambda: proc.returncode is not None, within=10)
-    assert proc.returncode == -signal.SIGKILL
-    with pytest.raises(ProcessLookupError):
-        os.killpg(proc.pid, 0)
+    await eventually(lambda: len(starts.started) == 1, within=10)
+    await gone_killed(starts.started[0][1])
+
+
+def test_a_shell_whose_start_ends_after_the_fleet_stopped_leaves_no_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fleet stops (its loop closes) while a session's shell is still starting: the
+    shell, started after, is killed all the same."""
+    needs_pidfds()
+    release = threading.Event()
+    starts = slow_popen(monkeypatch, release)
+
+    async def session_goes() -> None:
+        starting = asyncio.create_task(spawn(["/bin/sh", "-c", "exec sleep 30"], tmp_path, ENV))
+        await eventually(lambda: starts.entered == 1, within=10)
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+
+    asyncio.run(session_goes())  # its loop closed with the start held in its thread
+    release.set()
+
+    async def afterwards() -> None:
+        await eventually(lambda: len(starts.started) == 1, within=10)
+        await gone_killed(starts.started[0][1])
+
+    asyncio.run(afterwards())
+
+
+async def test_a_shell_not_yet_starting_when_its_session_goes_is_never_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    needs_pidfds()
+    release = threading.Event()
+    starts = slow_popen(monkeypatch, release)
+    argv = ["/bin/sh", "-c", "exit 0"]
+    # Every starter busy with a held start; one more waits for a starter.
+    busy = [asyncio.create_task(spawn(argv, tmp_path, ENV)) for _ in range(spawn_module._STARTERS)]
+    await eventually(lambda: starts.entered == len(busy), within=10)
+    waiting = asyncio.create_task(spawn(argv, tmp_path, ENV))
+    await asyncio.sleep(0)  # one turn: it has asked for a starter
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    release.set()
+    async with asyncio.timeout(10):
+        for child in await asyncio.gather(*busy):
+            assert await child.wait() == 0
+        # Every starter at once on a task queued after it: what was queued before is done.
+        barrier = threading.Barrier(spawn_module._STARTERS)
+        pool = spawn_module._starter()
+        await asyncio.gather(
+            *(asyncio.wrap_future(pool.submit(barrier.wait, 10)) for _ in range(barrier.parties))
+        )
+    assert starts.entered == len(busy) and len(starts.started) == len(busy)

@@ -22,9 +22,9 @@ import os
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 # Starts overlap a little (two exec at once on a two-core machine); more threads only
 # take turns for the same cores.
@@ -77,15 +77,18 @@ async def spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Child
             process_group=0,
         )
     loop = asyncio.get_running_loop()
-    starting = loop.run_in_executor(
-        _starter(), functools.partial(_start, list(argv), cwd, dict(env))
-    )
+    starting = _starter().submit(_start, list(argv), cwd, dict(env))
+    started = asyncio.wrap_future(starting)
     try:
-        popen, pidfd = await asyncio.shield(starting)
+        popen, pidfd = await asyncio.shield(started)
     except asyncio.CancelledError:
-        # The session went while its shell was starting: the start still completes in
-        # its thread, and what it started must not outlive the session.
-        starting.add_done_callback(_discard)
+        # The session went while its shell was starting. Not begun yet: it never will be.
+        # Begun: it completes in its thread, and what it started must not outlive the
+        # session, even if the loop is gone by then (the fleet stopping), so the clean-up
+        # hangs on the start itself, not on the loop.
+        started.add_done_callback(_seen)
+        if not starting.cancel():
+            starting.add_done_callback(_discard)
         raise
     child = _PidfdChild(popen, pidfd, loop)
     try:
@@ -96,7 +99,7 @@ async def spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Child
     return child
 
 
-@functools.cache  # made once, by the event loop's thread (its only caller)
+@functools.cache  # made by the event loop's thread, at its first start (no race to make it)
 def _starter() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(_STARTERS, thread_name_prefix="demo-spawn")
 
@@ -116,21 +119,43 @@ def _start(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[subprocess.
     try:
         return popen, os.pidfd_open(popen.pid)
     except OSError:
-        _kill_and_reap(popen)
+        _kill(popen)
+        _reap(popen)
         raise
 
 
-def _discard(starting: asyncio.Future[tuple[subprocess.Popen[bytes], int]]) -> None:
+def _seen(started: asyncio.Future[Any]) -> None:
+    """Nobody awaits a start whose session went: its failure is seen here, not logged."""
+    if not started.cancelled():
+        started.exception()
+
+
+def _discard(starting: Future[tuple[subprocess.Popen[bytes], int]]) -> None:
+    """A start whose session went: what it started is killed and reaped. Called in the
+    starter thread as the start completes, or on the loop's if it already had."""
     if starting.cancelled() or starting.exception() is not None:
         return
     popen, pidfd = starting.result()
     os.close(pidfd)
-    _starter().submit(_kill_and_reap, popen)  # reaping waits: not on the loop's thread
+    _kill_and_reap(popen)
 
 
 def _kill_and_reap(popen: subprocess.Popen[bytes]) -> None:
+    """Kill the process's group now; reap it in a starter thread (reaping waits), or here
+    when there is none any more (the interpreter is exiting)."""
+    _kill(popen)
+    try:
+        _starter().submit(_reap, popen)
+    except RuntimeError:
+        _reap(popen)
+
+
+def _kill(popen: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(popen.pid, signal.SIGKILL)
+
+
+def _reap(popen: subprocess.Popen[bytes]) -> None:
     popen.wait()
     for pipe in (popen.stdin, popen.stdout, popen.stderr):
         if pipe is not None:
@@ -208,4 +233,4 @@ class _PidfdChild:
         self._close_pidfd()
         for transport in self._transports:
             transport.close()
-        _starter().submit(_kill_and_reap, self._popen)
+        _kill_and_reap(self._popen)
