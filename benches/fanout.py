@@ -24,7 +24,8 @@ rounds, each with a floor (1) and a floor (6) of its own, run before it in odd r
 after it in even ones (the machine's speed drifts within a run), with where the engine's
 time went and the median ratio, and for all three what they cost the machine: its CPU (the
 hosts' sshd and shells share it) and how much of it stayed idle, this process's own CPU,
-and the processes started.
+the hosts' (their sshd processes and all they started, counted once the run has left
+them), and the processes started.
 With ``--rtt MS``, every connection of every run goes through ``delay_proxy.py`` (its own
 process), which adds MS of round trip to loopback: what a fleet in another room or region
 costs, where the time is the round trips, not this machine's CPU.
@@ -40,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import resource
 import statistics
@@ -78,36 +80,53 @@ def steps(fleet: SshdFleet) -> list[str]:
 
 @dataclass(frozen=True)
 class Usage:
-    """The machine's busy and idle CPU (core-seconds), this process's CPU (seconds) and
-    the processes started on the machine: since boot, or (a difference) over a run."""
+    """The machine's busy and idle CPU (core-seconds), this process's CPU (seconds), the
+    hosts' (every connection's sshd and what it started: ``reaped_cpu``) and the processes
+    started on the machine: since boot, or (a difference) over a run."""
 
     busy: float
     idle: float
     own: float
+    hosts: float
     forks: int
 
     @classmethod
-    def now(cls) -> Usage:
+    def now(cls, fleet: SshdFleet) -> Usage:
         stat = Path("/proc/stat").read_text()
         busy, idle = machine_cpu(stat)
         lines = stat.splitlines()
         forks = next(int(line.split()[1]) for line in lines if line.startswith("processes "))
         own = resource.getrusage(resource.RUSAGE_SELF)
-        return cls(busy, idle, own.ru_utime + own.ru_stime, forks)
+        return cls(busy, idle, own.ru_utime + own.ru_stime, reaped_cpu(fleet.pids()), forks)
 
     def __sub__(self, before: Usage) -> Usage:
         return Usage(
             self.busy - before.busy,
             self.idle - before.idle,
             self.own - before.own,
+            self.hosts - before.hosts,
             self.forks - before.forks,
         )
 
     def __str__(self) -> str:
         return (
             f"machine CPU {self.busy:.2f} s (idle {self.idle:.2f}), this process "
-            f"{self.own:.2f} s, {self.forks} processes"
+            f"{self.own:.2f} s, the hosts {self.hosts:.2f} s, {self.forks} processes"
         )
+
+
+def reaped_cpu(pids: list[int]) -> float:
+    """The CPU (s) of the processes' children that they have reaped (``cutime`` and
+    ``cstime``): a listener's connections, once gone, with all they started. And init's:
+    one sshd process of every connection outlives its parent at the end and is reaped by
+    init (pid 1), with what it ran (the session's shells), a third of the hosts' CPU; on
+    the bench's machine nothing else is orphaned meanwhile."""
+    total = 0
+    for pid in [1, *pids]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[13]) + int(fields[14])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -156,12 +175,33 @@ def delayed(fleet: SshdFleet, rtt_ms: float) -> Iterator[Route]:
 
 async def settle(fleet: SshdFleet, limit: float = 15.0) -> None:
     """Wait (at most ``limit`` s) until the run before has left the hosts: its connections'
-    sshd processes exit after its client has closed them, and the next run would pay for
-    that teardown."""
+    sshd processes exit after its client has closed them (the next run would pay for that
+    teardown), and init has reaped those that outlived their parents (their CPU would be
+    counted in the next run's)."""
     for _ in range(round(limit / 0.02)):  # the hosts' processes, polled: no event says it
-        if not fleet.connections_left():
+        if not fleet.connections_left() and not orphaned_sshd():
             return
         await asyncio.sleep(0.02)
+
+
+def orphaned_sshd() -> int:
+    """sshd processes whose parent is init (pid 1), reaped or not yet."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                text = Path("/proc", entry, "stat").read_text()
+                name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)
+                count += name == "sshd" and fields[1].split()[1] == "1"
+    return count
+
+
+async def spent(fleet: SshdFleet, before: Usage) -> Usage:
+    """What a run has cost since ``before``: the machine and this process up to now, the
+    hosts once its connections have left them (their sshd processes are reaped then)."""
+    used = Usage.now(fleet) - before
+    await settle(fleet)
+    return dataclasses.replace(used, hosts=reaped_cpu(fleet.pids()) - before.hosts)
 
 
 def floor_options(fleet: SshdFleet, route: Route | None = None) -> dict[str, Any]:
@@ -213,13 +253,13 @@ async def bare(
                         await conn.run(c, check=True)
 
     await settle(fleet)
-    before, started = Usage.now(), time.perf_counter()
+    before, started = Usage.now(fleet), time.perf_counter()
     await asyncio.gather(
         *(one(h.user, route.address[h.name], commands[h.name]) for h in fleet.hosts)
     )
     elapsed = time.perf_counter() - started
     if used is not None:
-        used.append(Usage.now() - before)
+        used.append(await spent(fleet, before))
     return elapsed
 
 
@@ -287,12 +327,12 @@ async def engine_release(
 
     engine.subscribe(clock)
     await settle(fleet)
-    before, started = Usage.now(), time.perf_counter()
+    before, started = Usage.now(fleet), time.perf_counter()
     outcome = await engine.deploy(version, auto_promote=True)
     await engine.fleet.close()  # as the command line does before it exits
     ended = time.perf_counter()
     if used is not None:
-        used.append(Usage.now() - before)
+        used.append(await spent(fleet, before))
     assert outcome is ev.Outcome.COMPLETE, outcome
     phases = {
         "connect + lock": at["canary"] - started,
