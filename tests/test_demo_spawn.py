@@ -94,8 +94,28 @@ def needs_pidfds() -> None:
         pytest.skip("this kernel hands out no pidfds")
 
 
-async def gone_killed(proc: subprocess.Popen[bytes]) -> None:
-    """The process was killed with its group and reaped: no process, no zombie."""
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, Starts]:
+    """Starts held in their threads until the event is set (pidfd starts only)."""
+    needs_pidfds()
+    release = threading.Event()
+    return release, slow_popen(monkeypatch, release)
+
+
+async def held_start_cancelled(tmp_path: Path, starts: Starts) -> None:
+    """A session goes while its shell's start is held in its thread."""
+    starting = asyncio.create_task(spawn(["/bin/sh", "-c", "exec sleep 30"], tmp_path, ENV))
+    await eventually(lambda: starts.entered == 1, within=10)
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+
+
+async def started_then_killed(starts: Starts) -> None:
+    """The one shell was started, then killed with its group and reaped: no process, no
+    zombie."""
+    await eventually(lambda: len(starts.started) == 1, within=10)
+    proc = starts.started[0][1]
     await eventually(lambda: proc.returncode is not None, within=10)
     assert proc.returncode == -signal.SIGKILL
     with pytest.raises(ProcessLookupError):
@@ -128,53 +148,29 @@ async def test_the_event_loop_runs_on_while_a_shell_starts(
 
 
 async def test_a_session_gone_while_its_shell_starts_leaves_no_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, held: tuple[threading.Event, Starts]
 ) -> None:
-    needs_pidfds()
-    release = threading.Event()
-    starts = slow_popen(monkeypatch, release)
-    starting = asyncio.create_task(spawn(["/bin/sh", "-c", "exec sleep 30"], tmp_path, ENV))
-    await eventually(lambda: starts.entered == 1, within=10)  # in its thread, held
-    starting.cancel()
+    release, starts = held
+    await held_start_cancelled(tmp_path, starts)
     release.set()
-    with pytest.raises(asyncio.CancelledError):
-        await starting
-    await eventually(lambda: len(starts.started) == 1, within=10)
-    await gone_killed(starts.started[0][1])
+    await started_then_killed(starts)
 
 
 def test_a_shell_whose_start_ends_after_the_fleet_stopped_leaves_no_process(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, held: tuple[threading.Event, Starts]
 ) -> None:
     """The fleet stops (its loop closes) while a session's shell is still starting: the
     shell, started after, is killed all the same."""
-    needs_pidfds()
-    release = threading.Event()
-    starts = slow_popen(monkeypatch, release)
-
-    async def session_goes() -> None:
-        starting = asyncio.create_task(spawn(["/bin/sh", "-c", "exec sleep 30"], tmp_path, ENV))
-        await eventually(lambda: starts.entered == 1, within=10)
-        starting.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await starting
-
-    asyncio.run(session_goes())  # its loop closed with the start held in its thread
+    release, starts = held
+    asyncio.run(held_start_cancelled(tmp_path, starts))  # its loop is closed now
     release.set()
-
-    async def afterwards() -> None:
-        await eventually(lambda: len(starts.started) == 1, within=10)
-        await gone_killed(starts.started[0][1])
-
-    asyncio.run(afterwards())
+    asyncio.run(started_then_killed(starts))
 
 
 async def test_a_shell_not_yet_starting_when_its_session_goes_is_never_started(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, held: tuple[threading.Event, Starts]
 ) -> None:
-    needs_pidfds()
-    release = threading.Event()
-    starts = slow_popen(monkeypatch, release)
+    release, starts = held
     argv = ["/bin/sh", "-c", "exit 0"]
     # Every starter busy with a held start; one more waits for a starter.
     busy = [asyncio.create_task(spawn(argv, tmp_path, ENV)) for _ in range(spawn_module._STARTERS)]
