@@ -124,7 +124,7 @@ def reaped_cpu(pids: list[int]) -> float:
     total = 0
     for pid in [1, *pids]:
         with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat(Path(f"/proc/{pid}/stat").read_text())[1]
             total += int(fields[13]) + int(fields[14])
     return total / os.sysconf("SC_CLK_TCK")
 
@@ -185,15 +185,23 @@ async def settle(fleet: SshdFleet, limit: float = 15.0) -> None:
 
 
 def orphaned_sshd() -> int:
-    """sshd processes whose parent is init (pid 1), reaped or not yet."""
+    """sshd processes started since this bench whose parent is init (pid 1), reaped or not
+    yet (a system sshd, older, is not counted)."""
     count = 0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError):
-                text = Path("/proc", entry, "stat").read_text()
-                name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)
-                count += name == "sshd" and fields[1].split()[1] == "1"
+                name, fields = _stat(Path("/proc", entry, "stat").read_text())
+                count += name == "sshd" and fields[1] == "1" and int(fields[19]) >= _STARTED
     return count
+
+
+def _stat(text: str) -> tuple[str, list[str]]:
+    """A ``/proc/PID/stat`` line: the command's name, and the fields after it (state first)."""
+    return text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+
+
+_STARTED = int(_stat(Path("/proc/self/stat").read_text())[1][19])  # in clock ticks since boot
 
 
 async def spent(fleet: SshdFleet, before: Usage) -> Usage:
