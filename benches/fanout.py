@@ -58,7 +58,7 @@ import asyncssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from demo_release import machine_cpu, machine_speed, release_commands
+from demo_release import cpu_of, machine_cpu, machine_speed, release_commands
 from sshd_fleet import SshdFleet
 
 from canarytui import events as ev
@@ -121,12 +121,11 @@ def reaped_cpu(pids: list[int]) -> float:
     one sshd process of every connection outlives its parent at the end and is reaped by
     init (pid 1), with what it ran (the session's shells), a third of the hosts' CPU; on
     the bench's machine nothing else is orphaned meanwhile."""
-    total = 0
+    total = 0.0
     for pid in [1, *pids]:
-        with contextlib.suppress(OSError):
-            fields = _stat(Path(f"/proc/{pid}/stat").read_text())[1]
-            total += int(fields[13]) + int(fields[14])
-    return total / os.sysconf("SC_CLK_TCK")
+        with contextlib.suppress(OSError):  # a listener gone meanwhile
+            total += cpu_of(pid)[1]
+    return total
 
 
 @dataclass

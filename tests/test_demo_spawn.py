@@ -19,8 +19,7 @@ import pytest
 from test_demo_fleet import eventually
 
 from canarytui.demo import spawn as spawn_module
-from canarytui.demo.commands import kill_group
-from canarytui.demo.spawn import spawn
+from canarytui.demo.spawn import kill_group, spawn
 
 ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 from typing import Any
 
 import asyncssh
 
 from canarytui.demo.hosts import FLAKY_DROP, SLOW_DELAY, DemoHost
-from canarytui.demo.spawn import Child, spawn
+from canarytui.demo.spawn import kill_group, spawn
 
 SANE_PATH = "/usr/local/bin:/usr/bin:/bin"
 _CHUNK = 65536
@@ -161,9 +160,3 @@ async def _pump(
         # before it is killed.
         while await source.read(_CHUNK):
             pass
-
-
-def kill_group(proc: Child) -> None:
-    """SIGKILL the command and everything it started (its own process group)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)

@@ -30,7 +30,7 @@ from typing import Any
 import asyncssh
 
 from canarytui.demo.app import STABLE_VERSION, SimulatedApp, init_sandbox, read_version
-from canarytui.demo.commands import kill_group, run_command
+from canarytui.demo.commands import run_command
 from canarytui.demo.control import FAULT_MODES, ControlError, ControlServer
 from canarytui.demo.envfile import EnvHost, render_env
 from canarytui.demo.hosts import DemoHost
@@ -40,6 +40,7 @@ from canarytui.demo.limits import (
     fleet_parents,
     open_files_shortage,
 )
+from canarytui.demo.spawn import kill_group
 from canarytui.demo.traffic import Balancer
 
 log = logging.getLogger(__name__)

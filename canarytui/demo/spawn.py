@@ -119,7 +119,7 @@ def _start(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[subprocess.
     try:
         return popen, os.pidfd_open(popen.pid)
     except OSError:
-        _kill(popen)
+        kill_group(popen)
         _reap(popen)
         raise
 
@@ -143,16 +143,17 @@ def _discard(starting: Future[tuple[subprocess.Popen[bytes], int]]) -> None:
 def _kill_and_reap(popen: subprocess.Popen[bytes]) -> None:
     """Kill the process's group now; reap it in a starter thread (reaping waits), or here
     when there is none any more (the interpreter is exiting)."""
-    _kill(popen)
+    kill_group(popen)
     try:
         _starter().submit(_reap, popen)
     except RuntimeError:
         _reap(popen)
 
 
-def _kill(popen: subprocess.Popen[bytes]) -> None:
+def kill_group(proc: Child | subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process and everything it started (its own process group)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(popen.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _reap(popen: subprocess.Popen[bytes]) -> None:
