@@ -22,10 +22,11 @@ Prints the wall time of
 and the ratios to the floor (1); (3)'s to (6) too. (3) and (5) are run in ``--rounds``
 rounds, each with a floor (1) and a floor (6) of its own, run before it in odd rounds and
 after it in even ones (the machine's speed drifts within a run), with where the engine's
-time went and the median ratio, and for all three what they cost the machine: its CPU (the
-hosts' sshd and shells share it) and how much of it stayed idle, this process's own CPU,
-the hosts' (their sshd processes and all they started, counted once the run has left
-them), and the processes started.
+time went (each phase with the core-seconds the machine left idle in it) and the median
+ratio, and for all three what they cost the machine: its CPU (the hosts' sshd and shells
+share it) and how much of it stayed idle, this process's own CPU, the hosts' (their sshd
+processes and all they started, counted once the run has left them), and the processes
+started.
 With ``--rtt MS``, every connection of every run goes through ``delay_proxy.py`` (its own
 process), which adds MS of round trip to loopback: what a fleet in another room or region
 costs, where the time is the round trips, not this machine's CPU.
@@ -322,32 +323,55 @@ async def engine_release(
     state: Path,
     route: Route | None = None,
     used: list[Usage] | None = None,
-) -> tuple[float, float, dict[str, float]]:
+) -> tuple[float, float, dict[str, Phase]]:
     engine = Engine(engine_env(fleet, route), Journal(state))
-    at: dict[str, float] = {}
+    at: dict[str, tuple[float, float]] = {}  # the time, and the machine's idle core-seconds
+
+    def now() -> tuple[float, float]:
+        return time.perf_counter(), machine_cpu()[1]
 
     def clock(event: ev.Event) -> None:
         if isinstance(event, ev.PhaseChanged):
-            at.setdefault(event.phase.value, time.perf_counter())
+            at.setdefault(event.phase.value, now())
         elif isinstance(event, ev.WaveStarted | ev.WaveFinished | ev.DeploymentFinished):
-            at[event.kind] = time.perf_counter()
+            at[event.kind] = now()
 
     engine.subscribe(clock)
     await settle(fleet)
-    before, started = Usage.now(fleet), time.perf_counter()
+    before = Usage.now(fleet)
+    at["started"] = now()
     outcome = await engine.deploy(version, auto_promote=True)
     await engine.fleet.close()  # as the command line does before it exits
-    ended = time.perf_counter()
+    at["ended"] = now()
     if used is not None:
         used.append(await spent(fleet, before))
     assert outcome is ev.Outcome.COMPLETE, outcome
     phases = {
-        "connect + lock": at["canary"] - started,
-        "canary + analysis": at["wave_started"] - at["canary"],
-        "wave": at["wave_finished"] - at["wave_started"],
-        "release + close": ended - at["deployment_finished"],
+        name: Phase(at[end][0] - at[start][0], at[end][1] - at[start][1])
+        for name, start, end in PHASES
     }
-    return ended - started, phases["wave"], phases
+    return at["ended"][0] - at["started"][0], phases["wave"].wall, phases
+
+
+# The engine's run, phase by phase: (name, the mark it starts at, the mark it ends at).
+PHASES = [
+    ("connect + lock", "started", "canary"),
+    ("canary + analysis", "canary", "wave_started"),
+    ("wave", "wave_started", "wave_finished"),
+    ("release + close", "deployment_finished", "ended"),
+]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A phase of the engine's run: its wall time, and the core-seconds the machine left
+    idle meanwhile (a phase that waits, not computes, leaves cores idle)."""
+
+    wall: float
+    idle: float
+
+    def __str__(self) -> str:
+        return f"{self.wall:.2f} s (idle {self.idle:.2f})"
 
 
 async def floors(
@@ -404,7 +428,8 @@ async def main(hosts: int, rounds: int, rtt: float) -> None:
                 f"(canarytui {total / same:.2f}x that)"
             )
             print(
-                "    where its time went: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
+                "    where its time went (idle: the core-seconds the machine left idle): "
+                + ", ".join(f"{k} {v}" for k, v in phases.items())
             )
             print(
                 f"    the floor cost: {floor_used[0]}\n    canarytui cost: {engine_used[0]}"
