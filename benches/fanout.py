@@ -317,6 +317,27 @@ def engine_env(fleet: SshdFleet, route: Route | None = None) -> Environment:
     return load_env(fleet.write_env(edit=edit))
 
 
+# The engine's run, phase by phase: (name, the mark it starts at, the mark it ends at).
+PHASES = [
+    ("connect + lock", "started", "canary"),
+    ("canary + analysis", "canary", "wave_started"),
+    ("wave", "wave_started", "wave_finished"),
+    ("release + close", "deployment_finished", "ended"),
+]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A phase of the engine's run: its wall time, and the core-seconds the machine left
+    idle meanwhile (a phase that waits, not computes, leaves cores idle)."""
+
+    wall: float
+    idle: float
+
+    def __str__(self) -> str:
+        return f"{self.wall:.2f} s (idle {self.idle:.2f})"
+
+
 async def engine_release(
     fleet: SshdFleet,
     version: str,
@@ -351,27 +372,6 @@ async def engine_release(
         for name, start, end in PHASES
     }
     return at["ended"][0] - at["started"][0], phases["wave"].wall, phases
-
-
-# The engine's run, phase by phase: (name, the mark it starts at, the mark it ends at).
-PHASES = [
-    ("connect + lock", "started", "canary"),
-    ("canary + analysis", "canary", "wave_started"),
-    ("wave", "wave_started", "wave_finished"),
-    ("release + close", "deployment_finished", "ended"),
-]
-
-
-@dataclass(frozen=True)
-class Phase:
-    """A phase of the engine's run: its wall time, and the core-seconds the machine left
-    idle meanwhile (a phase that waits, not computes, leaves cores idle)."""
-
-    wall: float
-    idle: float
-
-    def __str__(self) -> str:
-        return f"{self.wall:.2f} s (idle {self.idle:.2f})"
 
 
 async def floors(
