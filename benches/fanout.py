@@ -353,7 +353,8 @@ async def engine_release(
 
     def clock(event: ev.Event) -> None:
         if isinstance(event, ev.PhaseChanged):
-            at.setdefault(event.phase.value, now())
+            if event.phase.value not in at:  # a phase's first start only
+                at[event.phase.value] = now()
         elif isinstance(event, ev.WaveStarted | ev.WaveFinished | ev.DeploymentFinished):
             at[event.kind] = now()
 
