@@ -11,9 +11,12 @@ import asyncio
 import errno
 import getpass
 import os
+import pty
 import resource
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import asyncssh
@@ -31,8 +34,12 @@ from canarytui.ssh import Fleet, SshError, Unreachable, jump
 TIMEOUT = 60.0
 
 
-def run_limited(command: list[str], soft: int, hard: int) -> subprocess.CompletedProcess[str]:
-    """``command`` in a child whose open-file limits are (soft, hard)."""
+def run_limited(
+    command: list[str], soft: int, hard: int, terminal: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``command`` in a child whose open-file limits are (soft, hard); ``terminal``: its
+    three streams on one pseudo-terminal (the UI's commands refuse to start without one),
+    everything it wrote then in ``stderr``."""
     ours = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if os.geteuid() != 0 and ours != resource.RLIM_INFINITY and hard > ours:
         pytest.skip(f"needs a hard limit of {hard} open files (this one's is {ours})")
@@ -40,9 +47,37 @@ def run_limited(command: list[str], soft: int, hard: int) -> subprocess.Complete
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
-    return subprocess.run(
-        command, preexec_fn=limit, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT
-    )
+    if not terminal:
+        return subprocess.run(
+            command, preexec_fn=limit, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT
+        )
+    master, slave = pty.openpty()
+    try:
+        child = subprocess.Popen(
+            command, preexec_fn=limit, cwd=REPO, stdin=slave, stdout=slave, stderr=slave
+        )
+    finally:
+        os.close(slave)  # the child has its copy: the terminal ends when the child does
+    seen = b""
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([master], [], [], left)[0]:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child has gone
+                break
+            if not chunk:
+                break
+            seen += chunk
+        code = child.wait(timeout=max(0.1, deadline - time.monotonic()))
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        os.close(master)
+    return subprocess.CompletedProcess(command, code, "", seen.decode(errors="replace"))
 
 
 def python(code: str, soft: int, hard: int) -> str:
@@ -197,7 +232,7 @@ def test_a_demo_fleet_past_its_open_files_says_so_and_starts_nothing(
     starting the fleet says so (how many fit, what to ask for) before anything is made,
     instead of hosts failing one by one under load."""
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # where a sandbox or a crash log would go
-    done = run_limited([sys.executable, *DEMO_STARTS[start]], 512, 512)
+    done = run_limited([sys.executable, *DEMO_STARTS[start]], 512, 512, terminal=start == "ui")
     assert done.returncode == 1, done
     said = " ".join(done.stderr.split())
     assert "the demo fleet could not start: a demo fleet of 100 hosts keeps up to " in said
