@@ -83,9 +83,12 @@ async def run_cli(
     state_dir: Path | None = None,
     started: Callable[[asyncio.subprocess.Process], Any] | None = None,
     stderr: int = asyncio.subprocess.PIPE,
+    stdout: int = asyncio.subprocess.PIPE,
+    stdin: int | None = None,
 ) -> CliResult:
     """Run ``python -m canarytui ARGS`` as a separate process (a second operator).
-    ``stderr``: where its stderr goes instead of ``err`` (a terminal's descriptor)."""
+    ``stderr``, ``stdout``: where they go instead of ``err``, ``out`` (a terminal's
+    descriptor); ``stdin``: what it reads (this process's own if None)."""
     env = dict(os.environ)
     if state_dir is not None:
         env["CANARYTUI_STATE_DIR"] = str(state_dir)
@@ -96,7 +99,8 @@ async def run_cli(
         *args,
         cwd=REPO,
         env=env,
-        stdout=asyncio.subprocess.PIPE,
+        stdin=stdin,
+        stdout=stdout,
         stderr=stderr,
     )
     if started is not None:
@@ -108,7 +112,7 @@ async def run_cli(
         await proc.wait()
         raise
     assert proc.returncode is not None
-    return CliResult(proc.returncode, out.decode(), err.decode() if err else "")
+    return CliResult(proc.returncode, out.decode() if out else "", err.decode() if err else "")
 
 
 async def wait_for(

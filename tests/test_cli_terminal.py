@@ -13,10 +13,11 @@ import asyncio
 import os
 import pty
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, run_cli
 from test_ui_replay import scripted
 
 from canarytui.demo import DemoFleet
@@ -31,40 +32,32 @@ async def run(
 ) -> tuple[int, str]:
     """``python -m canarytui ARGS`` with the streams named in ``terminal`` ("in", "out",
     "err") on one pseudo-terminal, stdin from /dev/null otherwise and the rest on pipes;
-    its exit status and all it wrote (pipes and terminal alike)."""
+    its exit status and all it wrote (pipes and terminal alike). A UI that started would
+    not end: the run's timeout stops it and fails the test."""
     master, slave = pty.openpty()
-    env = dict(os.environ, CANARYTUI_STATE_DIR=str(state_dir))
-    env.pop("COLUMNS", None)
-    env.pop("LINES", None)
-    pipe = asyncio.subprocess.PIPE
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "canarytui",
-        *args,
-        cwd=REPO,
-        env=env,
-        stdin=slave if "in" in terminal else asyncio.subprocess.DEVNULL,
-        stdout=slave if "out" in terminal else pipe,
-        stderr=slave if "err" in terminal else pipe,
-    )
-    os.close(slave)  # the child has its copy: the terminal ends when the child does
     seen = bytearray()
     loop = asyncio.get_running_loop()
     loop.add_reader(master, _drain, master, seen)
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise AssertionError(f"canarytui {' '.join(args)} did not end: the UI started") from None
+        done = await run_cli(
+            *args,
+            timeout=TIMEOUT,
+            state_dir=state_dir,
+            stdin=slave if "in" in terminal else asyncio.subprocess.DEVNULL,
+            stdout=slave if "out" in terminal else asyncio.subprocess.PIPE,
+            stderr=slave if "err" in terminal else asyncio.subprocess.PIPE,
+            started=partial(_close, slave),
+        )
     finally:
         loop.remove_reader(master)
         _drain(master, seen)
         os.close(master)
-    assert proc.returncode is not None
-    text = b"".join(x or b"" for x in (out, err, bytes(seen))).decode(errors="replace")
-    return proc.returncode, " ".join(text.split())
+    text = done.out + done.err + bytes(seen).decode(errors="replace")
+    return done.code, " ".join(text.split())
+
+
+async def _close(fd: int, _proc: object) -> None:
+    os.close(fd)  # the child has its copy: the terminal ends when the child does
 
 
 def _drain(fd: int, into: bytearray) -> None:
