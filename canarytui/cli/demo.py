@@ -7,7 +7,7 @@ import asyncio
 import sys
 
 from canarytui.cli.args import EXIT_ERROR, EXIT_INVALID, EXIT_OK
-from canarytui.cli.terminal import missing_terminal
+from canarytui.cli.terminal import refused_without_terminal
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -41,8 +41,7 @@ def demo_ui(args: argparse.Namespace) -> int:
         from canarytui.ui.app import run_demo
     except ImportError:
         return demo_story(args)
-    if (problem := missing_terminal()) is not None:  # before the fleet starts
-        print(problem, file=sys.stderr)
+    if refused_without_terminal():  # before the fleet starts
         return EXIT_INVALID
     return int(run_demo(hosts=args.hosts, state_dir=args.state_dir, theme=args.theme))
 
@@ -97,7 +96,6 @@ def ui(env_path: str, common: dict[str, str | None]) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    if (problem := missing_terminal()) is not None:  # the file's mistakes are said first
-        print(problem, file=sys.stderr)
+    if refused_without_terminal():  # the file's mistakes are said first
         return EXIT_INVALID
     return int(run_app(env, state_dir=common["state_dir"], theme=common["theme"]))

@@ -15,7 +15,7 @@ from typing import Any
 
 from canarytui.cli import runner
 from canarytui.cli.args import EXIT_ERROR, EXIT_INVALID, EXIT_OK
-from canarytui.cli.terminal import missing_terminal
+from canarytui.cli.terminal import refused_without_terminal
 from canarytui.config import Environment, load_env
 
 MIN_SPEED, MAX_SPEED = 0.1, 1000.0  # as canarytui.ui.replay, which is not imported early
@@ -64,8 +64,7 @@ def _run(env: Environment, journal: Any, deployment: int, speed: float, theme: s
     except ReplayError as exc:
         print(f"canarytui: replay: {exc}", file=sys.stderr)
         return EXIT_INVALID
-    if (problem := missing_terminal()) is not None:
-        print(problem, file=sys.stderr)
+    if refused_without_terminal():
         return EXIT_INVALID
     app = CanaryApp(
         env, journal, theme=theme, monitor=False, replay=ReplayRequest(recording, speed)

@@ -10,20 +10,22 @@ to SIGTERM. So the commands that open it refuse first, naming the streams.
 from __future__ import annotations
 
 import os
+import sys
 
 _STREAMS = ((0, "standard input"), (1, "standard output"), (2, "standard error"))
 
 
-def _is_terminal(fd: int) -> bool:
-    try:
-        return os.isatty(fd)
-    except OSError:  # closed
-        return False
+def refused_without_terminal() -> bool:
+    """True, with why and what to do said on stderr, when the UI cannot run here."""
+    problem = missing_terminal()
+    if problem is not None:
+        print(problem, file=sys.stderr)
+    return problem is not None
 
 
 def missing_terminal() -> str | None:
     """None when the UI can run here; else the message that says why not and what to do."""
-    missing = [name for fd, name in _STREAMS if not _is_terminal(fd)]
+    missing = [name for fd, name in _STREAMS if not os.isatty(fd)]  # a closed one: False
     if not missing:
         return None
     if len(missing) == 1:
