@@ -1,4 +1,5 @@
-"""Snapshots of the screens at 120x40, driven by real engine events (no SSH, no clock).
+"""Snapshots of the screens at 120x40 (one at 80x24), driven by real engine events (no SSH,
+no clock).
 
 Review ``snapshot_report.html`` after a failure; update with ``--snapshot-update`` only
 when the new picture is what the docstring says it should be.
@@ -33,6 +34,7 @@ def snap(
     press: tuple[str, ...] = (),
     after: Any = None,
     quiet: bool = False,
+    size: tuple[int, int] = SIZE,
 ) -> bool:
     """Discover the fleet, run ``setup(script)``, let the screen settle, press keys.
     ``quiet``: the notifications the setup raised are dismissed before the keys."""
@@ -54,7 +56,7 @@ def snap(
             await after(pilot)
             await settle(pilot)
 
-    return bool(snap_compare(script.app, terminal_size=SIZE, run_before=run_before))
+    return bool(snap_compare(script.app, terminal_size=size, run_before=run_before))
 
 
 def test_idle_fleet(snap_compare: Any, tmp_path: Path) -> None:
@@ -143,6 +145,16 @@ def test_awaiting_promotion(snap_compare: Any, tmp_path: Path) -> None:
     and a analysis."""
     script = Script(tmp_path)
     assert snap(snap_compare, script, lambda s: s.canary_passed("1.1.0", ["web-01"]))
+
+
+def test_awaiting_promotion_in_a_small_terminal(snap_compare: Any, tmp_path: Path) -> None:
+    """The same moment in 80x24: header " production/shop", the phase, "1.0.0 → 1.1.0";
+    the host panel cut after its first part (address to health); the rollout panel below it
+    at full height: canary 1/1, waves 0/3 and 0/8, analysis 30s of 30s, verdict PASS, its
+    first two ✓ lines and the keys; the footer ends in "^p palette"."""
+    script = Script(tmp_path)
+    setup = lambda s: s.canary_passed("1.1.0", ["web-01"])  # noqa: E731
+    assert snap(snap_compare, script, setup, quiet=True, size=(80, 24))
 
 
 def test_promoting_a_wave(snap_compare: Any, tmp_path: Path) -> None:

@@ -46,6 +46,10 @@ from canarytui.ui.widgets.status_header import StatusHeader
 
 RIGHT_MIN, RIGHT_MAX = 46, 72  # the right column's width when the grid needs the room
 LEFT_MIN = 60  # the grid and the logs never get narrower than this for the right column
+# Rows of the right column: the rollout panel (phase, canary, waves, analysis, verdict)
+# keeps PROGRESS_MIN in a short terminal (80x24), the host panel gives them up down to its
+# border and first part (the rest is in the details view, enter).
+PROGRESS_MIN, HOST_MIN, HOST_MAX = 12, 9, 24
 
 
 class FleetScreen(OperatorActions):
@@ -73,7 +77,7 @@ class FleetScreen(OperatorActions):
     FleetScreen #body { height: 1fr; }
     FleetScreen #left { width: 1fr; }
     FleetScreen #right { width: 46; }
-    FleetScreen #host { height: auto; max-height: 24; }
+    FleetScreen #host { height: auto; max-height: 24; }  /* see _fit_layout */
     FleetScreen #progress { height: 1fr; min-height: 12; }
     FleetScreen #grid { height: 1fr; }
     """
@@ -138,11 +142,12 @@ class FleetScreen(OperatorActions):
         self._sync_watch()
 
     def on_resize(self) -> None:
-        self.call_after_refresh(self._fit_columns)
+        self.call_after_refresh(self._fit_layout)
 
-    def _fit_columns(self) -> None:
+    def _fit_layout(self) -> None:
         """The right column (host, rollout, verdict) gets the width the grid does not need;
-        the grid and the logs below it keep at least LEFT_MIN columns."""
+        the grid and the logs below it keep at least LEFT_MIN columns. In the column, the
+        rollout panel keeps PROGRESS_MIN rows before the host panel has more than HOST_MIN."""
         width = self.size.width
         base = min(RIGHT_MAX, max(RIGHT_MIN, int(width * 0.35)))
         rows = max(1, (self.grid.size.height - 2 + ROW_GAP) // PITCH_Y)
@@ -152,6 +157,10 @@ class FleetScreen(OperatorActions):
         column = self.query_one("#right")
         if column.styles.width is None or column.styles.width.value != right:
             column.styles.width = right
+        host = self.query_one(HostPanel).styles
+        tall = max(HOST_MIN, min(HOST_MAX, column.size.height - PROGRESS_MIN))
+        if host.max_height is None or host.max_height.value != tall:
+            host.max_height = tall
 
     def on_unmount(self) -> None:
         self.bridge.close()

@@ -17,6 +17,13 @@ from textual.widgets import Footer
 class KeyFooter(Footer):
     """A ``Footer`` that is rebuilt only when what it shows differs."""
 
+    # Compact, the palette's key keeps every key's one-cell margin on its right, and the
+    # keys scrolled under it showed through there ("^p palettea" at 80 columns): a cell of
+    # its own padding instead.
+    DEFAULT_CSS = """
+    KeyFooter.-compact FooterKey.-command-palette { margin-right: 0; padding-right: 1; }
+    """
+
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._shown: Hashable | None = None  # the keys of the last rebuild asked for

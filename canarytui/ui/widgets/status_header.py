@@ -62,18 +62,34 @@ class StatusHeader(StateText):
     }
 
     def redraw(self) -> None:
+        text = self._line(compact=False)
+        if text.cell_len > self.size.width > 0:
+            # A narrow terminal (80 columns) keeps the phase and both versions in view.
+            text = self._line(compact=True)
+        self._put(text)
+
+    def on_resize(self) -> None:
+        self.redraw()
+
+    def _line(self, compact: bool) -> Text:
+        """The header's line; ``compact``: without the name and labels, ``env/app`` and
+        ``stable → candidate``."""
         state = self.state
         env = state.env
         style = self.get_component_rich_style
         phase = state.engine.phase
         stable, candidate = state.versions()
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(" canarytui ", style("status-header--app"))
-        text.append(" env ", style("status-header--label"))
-        text.append(harmless(env.name), style("status-header--app"))
-        text.append("  app ", style("status-header--label"))
-        text.append(harmless(env.app), style("status-header--app"))
-        text.append("  phase ", style("status-header--label"))
+        if compact:
+            text.append(f" {harmless(env.name)}/{harmless(env.app)}", style("status-header--app"))
+            text.append("  ")
+        else:
+            text.append(" canarytui ", style("status-header--app"))
+            text.append(" env ", style("status-header--label"))
+            text.append(harmless(env.name), style("status-header--app"))
+            text.append("  app ", style("status-header--label"))
+            text.append(harmless(env.app), style("status-header--app"))
+            text.append("  phase ", style("status-header--label"))
         text.append(
             f" {state.phase_label()} ", style(f"status-header--{_PHASE_CLASS.get(phase, 'idle')}")
         )
@@ -96,10 +112,17 @@ class StatusHeader(StateText):
                 f"{shift.percent} % new" if shift.ok else f"{shift.phase} hook FAILED",
                 style("status-header--app" if shift.ok else "status-header--bad"),
             )
-        text.append("  stable ", style("status-header--label"))
         # What the hosts run (as they print it) and the release typed: shown as they are.
-        text.append(harmless(stable or "?"), style("status-header--app"))
-        text.append("  candidate ", style("status-header--label"))
-        text.append(harmless(candidate or "-"), style("status-header--app"))
+        if compact:
+            text.append("  ")
+            text.append(harmless(stable or "?"), style("status-header--app"))
+            if candidate:
+                text.append(" → ", style("status-header--label"))
+                text.append(harmless(candidate), style("status-header--app"))
+        else:
+            text.append("  stable ", style("status-header--label"))
+            text.append(harmless(stable or "?"), style("status-header--app"))
+            text.append("  candidate ", style("status-header--label"))
+            text.append(harmless(candidate or "-"), style("status-header--app"))
         text.append(f"  {len(env.hosts)} hosts", style("status-header--label"))
-        self._put(text)
+        return text

@@ -1,0 +1,78 @@
+"""The fleet screen in a small terminal (80x24, the default of most terminals): the rollout
+panel keeps its rows, so the verdict stays on screen, and the header keeps the phase and
+both versions in view. Wider and taller terminals keep the layout they had."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_ui_support import Script, settle, until
+from textual.pilot import Pilot
+
+from canarytui.ui.screens.fleet import HOST_MAX, PROGRESS_MIN
+from canarytui.ui.widgets.host_panel import HostPanel
+from canarytui.ui.widgets.rollout_progress import RolloutProgress
+from canarytui.ui.widgets.status_header import StatusHeader
+
+
+def shown_lines(widget: RolloutProgress | StatusHeader) -> list[str]:
+    """The lines of the widget's text that fit its content area (it is scrolled to the top)."""
+    text = widget._last_text
+    assert text is not None
+    lines = (text if isinstance(text, str) else text.plain).split("\n")
+    return lines[: widget.content_region.height]
+
+
+async def passed_canary(pilot: Pilot[int], script: Script) -> None:
+    await until(pilot, lambda: script.app.fleet_screen.is_mounted, 10, "screen mounted")
+    await pilot.pause()
+    script.discovered()
+    script.canary_passed("1.1.0", ["web-01"])
+    await settle(pilot)
+
+
+def assert_verdict_and_versions_in_view(script: Script, size: tuple[int, int]) -> None:
+    screen = script.app.fleet_screen
+    progress = screen.query_one(RolloutProgress)
+    region = progress.region
+    assert screen.region.contains_region(region), (region, size)
+    assert region.height >= PROGRESS_MIN, (region, size)
+    assert any(line.startswith("verdict") and "PASS" in line for line in shown_lines(progress))
+    header = screen.query_one(StatusHeader)
+    line = shown_lines(header)[0]
+    assert len(line) <= size[0], line
+    for shown in ("awaiting promotion", "1.0.0", "1.1.0", "12 hosts"):
+        assert shown in line, (shown, line)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40), (200, 60)])
+async def test_the_verdict_and_both_versions_stay_in_view(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    script = Script(tmp_path)
+    async with script.app.run_test(size=size) as pilot:
+        await passed_canary(pilot, script)
+        assert_verdict_and_versions_in_view(script, size)
+        host = script.app.fleet_screen.query_one(HostPanel)
+        if size[1] >= 40:
+            # Room for both: the host panel is as tall as before (its every part).
+            assert host.styles.max_height is not None
+            assert host.styles.max_height.value == HOST_MAX
+            assert host.region.height == host.virtual_size.height + 2
+
+
+async def test_the_layout_follows_the_terminal_when_it_is_resized(tmp_path: Path) -> None:
+    script = Script(tmp_path)
+    async with script.app.run_test(size=(120, 40)) as pilot:
+        await passed_canary(pilot, script)
+        header = script.app.fleet_screen.query_one(StatusHeader)
+        assert "candidate 1.1.0" in shown_lines(header)[0]
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        assert_verdict_and_versions_in_view(script, (80, 24))
+        assert "1.0.0 → 1.1.0" in shown_lines(header)[0]
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        assert_verdict_and_versions_in_view(script, (120, 40))
+        assert "candidate 1.1.0" in shown_lines(header)[0]
