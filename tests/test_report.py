@@ -180,3 +180,28 @@ def test_host_text_stays_text() -> None:
     assert "| Finished | still open |" in text
     web02 = next(h for h in data["hosts"] if h["host"] == "web-02")  # type: ignore[attr-defined]
     assert web02["exit_status"] == 7 and web02["new"] is None
+
+
+def test_a_host_that_never_answered_runs_an_unknown_version_not_none() -> None:
+    """The change's version counts tell a host that printed no version (nothing installed)
+    from one that was unreachable (what it runs is not known)."""
+    record = DeploymentRecord(
+        id=1, token="t", env="prod", app="shop", env_path="/srv/prod.yaml", version="2.0.0",
+        phase="complete", wave=1, waves=1, is_open=False, outcome="complete", verdict="pass",
+        summary=None, canaries=["web-01"], plan=[["web-02", "web-03"]], user="alice",
+        machine="laptop", started_at=1_700_000_000.0, updated_at=1_700_000_100.0,
+        finished_at=1_700_000_100.0,
+    )  # fmt: skip
+    hosts = {
+        "web-01": HostRecord("web-01", "canary", "1.9.0", "2.0.0", "deployed", "restart", 0, "", 0),
+        "web-02": HostRecord("web-02", "wave 1", None, "2.0.0", "deployed", "restart", 0, "", 0),
+        "web-03": HostRecord("web-03", "wave 1", None, None, "unreachable", None, None, None, 0),
+    }
+    change = build_report(record, hosts, [], [])["change"]
+    assert change["versions_before"] == {"1.9.0": 1, "(none)": 1, "(unknown)": 1}
+    assert change["versions_after"] == {"2.0.0": 2, "(unknown)": 1}
+    # The one version the hosts ran before is what to put back.
+    assert change["back_out"] == "canarytui rollback /srv/prod.yaml --to 1.9.0"
+    assert "| Versions before | 1.9.0 on 1, (none) on 1, (unknown) on 1 |" in markdown(
+        build_report(record, hosts, [], [])
+    )

@@ -23,6 +23,8 @@ REPORT_FORMAT = 1  # the JSON's shape; bumped when a key changes meaning
 OUTPUT_LINES = 20  # lines of a failed host's output kept
 TEXT = 500  # characters of one line of text (a reason, a notice, a detail)
 _FAILED_STATES = {"failed", "unreachable", "rollback failed", "skipped"}
+NO_VERSION = "(none)"  # the host answered and printed no version: nothing installed
+NOT_KNOWN = "(unknown)"  # the host never answered: what it runs is not known
 
 
 def utc(ts: float | None) -> str | None:
@@ -107,6 +109,13 @@ def _reached(record: DeploymentRecord, typed: Sequence[ev.Event]) -> dict[str, f
     return out
 
 
+def _version(version: str | None, host: HostRecord) -> str:
+    """A version as the change's counts show it; an unreachable host's none is not known."""
+    if version:
+        return safe(version, 200)
+    return NOT_KNOWN if host.state in ("unreachable", "unknown") else NO_VERSION
+
+
 def _change(
     r: DeploymentRecord,
     hosts: Mapping[str, HostRecord],
@@ -114,8 +123,8 @@ def _change(
     typed: Sequence[ev.Event],
 ) -> dict[str, Any]:
     """What a change ticket asks: what, when, who, how, the result, and how to back out."""
-    before = Counter(safe(h.previous or "(none)", 200) for h in hosts.values())
-    after = Counter(safe(h.current or "(none)", 200) for h in hosts.values())
+    before = Counter(_version(h.previous, h) for h in hosts.values())
+    after = Counter(_version(h.current, h) for h in hosts.values())
     waves = ", ".join(str(len(w)) for w in r.plan)
     if r.kind == "rollback":
         method = f"{r.version} put back on every host, in waves of {waves}, no analysis"
@@ -130,7 +139,7 @@ def _change(
         if (isinstance(e, ev.Notice) and e.level in ("warning", "error"))
         or isinstance(e, ev.InternalError)
     )
-    previous = [v for v in before if v != "(none)"]
+    previous = [v for v in before if v not in (NO_VERSION, NOT_KNOWN)]
     if r.is_open:
         back_out = f"canarytui rollback {r.env_path} (the deployment is open)"
     elif r.outcome == ev.Outcome.COMPLETE.value and len(previous) == 1:
