@@ -255,6 +255,23 @@ async def test_wrong_host_key_refused(demo: DemoFleet, state_dir: Path) -> None:
     assert set(versions(demo).values()) == {"1.0.0"}
 
 
+async def test_a_missing_known_hosts_file_is_refused_with_what_to_do(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    missing = demo.env_path.parent / "no-such-known_hosts"
+    env = demo.env_path.read_text().replace(str(demo.known_hosts_path), str(missing))
+    assert env != demo.env_path.read_text()
+    path = demo.env_path.with_name("missing-known-hosts.yaml")
+    path.write_text(env)
+    result = await run_cli("deploy", str(path), "1.1.0")
+    assert result.code == 1, result.out + result.err
+    said = result.out + result.err
+    assert f"known_hosts file {missing} not found" in said
+    assert "web-01" in said and "ssh-keyscan" in said and "ssh.known_hosts" in said
+    assert set(versions(demo).values()) == {"1.0.0"}
+    assert not missing.exists()
+
+
 async def test_demo_serve_through_the_cli(state_dir: Path) -> None:
     """`canarytui demo --serve` prints its env file first; the headless commands work
     against it; `demo ctl` reaches it; Ctrl-C stops it and removes its folder."""

@@ -268,7 +268,9 @@ class Connector:
                 raise HostKeyRefused(
                     host,
                     f"host key cannot be verified: known_hosts file {self.known_hosts} not "
-                    "found (host keys are always checked)",
+                    "found (host keys are always checked). Add the hosts' keys to it (log in "
+                    "once with ssh, or ssh-keyscan after checking the fingerprints), or set "
+                    "ssh.known_hosts to the file that has them",
                 )
             try:
                 self._known_hosts = asyncssh.read_known_hosts(str(self.known_hosts))
