@@ -479,7 +479,10 @@ async def test_ctl_without_a_running_demo(
 ) -> None:
     monkeypatch.setenv("CANARYTUI_STATE_DIR", str(tmp_path))
     assert ctl_main("web-01", "down") == 1
-    assert "no demo fleet is running" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "no demo fleet is running" in said
+    # Where it looked: a fleet started with another state dir is recorded elsewhere.
+    assert f"none recorded in {tmp_path})" in said and "CANARYTUI_STATE_DIR" in said
     assert ctl_main("web-01", "explode") == 2
 
 

@@ -242,7 +242,7 @@ def _request(request: dict[str, Any], socket_path: str | None = None) -> dict[st
     if socket_path is None:
         found = read_pointer()
         if found is None:
-            raise ControlError(_NOT_RUNNING, status=1)
+            raise _not_running()
         pointer, info = found
         socket_path = str(info["socket"])
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -256,7 +256,7 @@ def _request(request: dict[str, Any], socket_path: str | None = None) -> dict[st
                 ) from None
             # The pointer outlived its fleet (killed with SIGKILL, say): clear it up.
             remove_pointer(pointer, socket_path)
-            raise ControlError(_NOT_RUNNING, status=1) from None
+            raise _not_running() from None
         except OSError as exc:
             raise ControlError(f"cannot reach the demo fleet: {exc}", status=1) from None
         try:
@@ -278,9 +278,15 @@ def _request(request: dict[str, Any], socket_path: str | None = None) -> dict[st
     return reply
 
 
-_NOT_RUNNING = (
-    "no demo fleet is running: start one with `canarytui demo` or `canarytui demo --serve`"
-)
+def _not_running() -> ControlError:
+    """No fleet recorded where this process looks (a fleet started with another
+    $CANARYTUI_STATE_DIR records itself elsewhere: the folders say where)."""
+    looked = ", ".join(str(folder) for folder in _pointer_dirs())
+    return ControlError(
+        f"no demo fleet is running (none recorded in {looked}): start one with "
+        "`canarytui demo` or `canarytui demo --serve`, with the same $CANARYTUI_STATE_DIR",
+        status=1,
+    )
 
 
 def ctl_main(
