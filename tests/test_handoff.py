@@ -1,11 +1,13 @@
 """On-call handoff and lock hygiene: another machine sees and rolls back an open deployment
 from the hosts' locks, the first machine records it on return, unlock refuses to break an
 open deployment's locks, a lock reply that cannot be read is a host failure with nothing
-left behind, and locks a finished deployment left are released by the next process."""
+left behind, and locks a finished deployment left are released by the next process (the
+local one with them, or a host's alone, that was unreachable when it ended)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from conftest import engine_for, run_cli
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
 from canarytui.engine import ActionRefused
+from canarytui.engine.holding import left_behind
 from canarytui.engine.locks import local_lock_path
 from canarytui.journal import Journal
 from canarytui.ssh import CommandResult
@@ -138,6 +141,62 @@ async def test_locks_left_by_a_finished_deployment_are_released_next_time(
     assert "released the locks deployment #1 left" in status.out
     assert locks_on_hosts(demo) == []
     assert not local_lock_path(state_dir, "demo", "shop").exists()
+
+
+async def test_a_lock_left_on_a_host_unreachable_at_the_end_is_released_next_time(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """web-06 went down as the release began: it kept its lock. Back up, the next deployment
+    from the same journal frees that lock and goes on (the dry run said it would), where it
+    was refused; a lock that only looks like it (another machine's, or newer) is not freed."""
+    engine = engine_for(demo.env_path, state_dir)
+    release = engine.locks.release
+
+    async def web06_down_first(token: str) -> None:
+        await demo.set_fault("web-06", "down")
+        await release(token)
+
+    engine.locks.release = web06_down_first  # type: ignore[method-assign]
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    assert locks_on_hosts(demo) == ["web-06"]
+    assert not local_lock_path(state_dir, "demo", "shop").exists()
+
+    # Only this journal's finished deployment, from this machine, before it ended.
+    owner_file = demo.sandbox_of("web-06") / ".canarytui" / "lock.demo.shop" / "owner"
+    owner = json.loads(owner_file.read_text())
+    journal = Journal(state_dir)
+    try:
+        record = left_behind(journal, owner)
+        assert record is not None and record.id == 1
+        assert left_behind(journal, {**owner, "machine": "colleagues-laptop"}) is None
+        assert left_behind(journal, {**owner, "deployment": 7}) is None
+        assert left_behind(journal, {**owner, "since": (record.finished_at or 0) + 60}) is None
+        assert left_behind(journal, {**owner, "token": "f" * 32}) is None
+    finally:
+        journal.close()
+
+    await demo.set_fault("web-06", "up")
+    dry = await run_cli("deploy", str(demo.env_path), "1.2.0", "--dry-run")
+    assert dry.code == 0, dry.out + dry.err
+    assert "web-06: a finished deployment's lock: it would be released" in dry.out
+    result = await run_cli("deploy", str(demo.env_path), "1.2.0", "--auto-promote", timeout=90)
+    assert result.code == 0, result.out + result.err
+    assert "released the lock deployment #1 left on web-06 (unreachable when it ended)" in (
+        result.out
+    )
+    assert set(versions(demo).values()) == {"1.2.0"}
+    assert locks_on_hosts(demo) == []
+    journal = Journal(state_dir)
+    try:  # Deployment #1's record says its lock stayed on web-06, and when it was freed.
+        notes = [e["message"] for e in journal.events(1) if e["event"] == "notice"]
+    finally:
+        journal.close()
+    assert any(n.startswith("the lock on web-06 could not be released") for n in notes)
+    assert any(n.startswith("released the lock deployment #1 left on web-06") for n in notes)
 
 
 async def test_take_over_refused_for_this_journals_own_deployment(

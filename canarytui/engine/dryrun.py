@@ -43,6 +43,7 @@ from canarytui import events as ev
 from canarytui.config import Environment, Rule, render
 from canarytui.engine import locks, takeover
 from canarytui.engine.canary import choose_baseline
+from canarytui.engine.holding import left_behind
 from canarytui.engine.plan import Plan, make_plan, stops_at
 from canarytui.openfiles import shortage
 from canarytui.textsafe import listed
@@ -329,7 +330,8 @@ def _refusals(
         )
 
     def stale(owner: dict[str, Any]) -> bool:
-        """A lock of a finished deployment of this journal: the real run releases it."""
+        """The local lock of a finished deployment of this journal: the real run releases
+        it (``LockKeeper.finish_stale``); a host's, ``left_behind``."""
         token = owner.get("token")
         done = journal.deployment_by_token(token) if isinstance(token, str) else None
         return done is not None and not done.is_open
@@ -345,7 +347,7 @@ def _refusals(
         run.refusals.append(f"local lock {path}: locked by {locks.describe_owner(local)}")
     held_by: dict[str, dict[str, Any]] = {}
     for name, held in found.items():
-        if held.owner is not None and not stale(held.owner):
+        if held.owner is not None and left_behind(journal, held.owner) is None:
             held_by[name] = held.owner
         elif held.owner is not None:
             run.notes.append(f"{name}: a finished deployment's lock: it would be released")

@@ -20,12 +20,13 @@ from canarytui.config import Environment, render
 from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
 from canarytui.engine.supervise import each_host
+from canarytui.journal import DeploymentRecord, Journal
 from canarytui.ssh import OwnScript, Script, SshError
 from canarytui.textsafe import listed
 
 # States in which this deployment has not changed the host yet.
 UNTOUCHED_STATES = {ev.HostState.UNKNOWN, ev.HostState.PENDING, ev.HostState.UNREACHABLE}
-RELEASE_TIMEOUT = 10.0  # per host; a host that hangs keeps its lock for `unlock`
+RELEASE_TIMEOUT = 10.0  # per host; a host that hangs keeps its lock (see left_behind)
 # The minutes after a release are when a rollback is likeliest: its hosts' connections stay
 # open that long (at a thousand hosts, reconnecting first costs seconds).
 KEEP_AFTER_RELEASE = 300.0
@@ -71,6 +72,25 @@ def reported_version(env: Environment, text: str | None) -> str | None:
         return line if re.fullmatch(env.version_pattern, line) else None
     except re.error:
         return None
+
+
+def left_behind(journal: Journal, owner: dict[str, Any]) -> DeploymentRecord | None:
+    """The finished deployment of this journal that wrote ``owner`` (a host's lock it could
+    not release: the host was unreachable when it ended), if it is one: same token, number
+    and machine, written before it ended. Never a lock a colleague's take-over wrote."""
+    token = owner.get("token")
+    record = journal.deployment_by_token(token) if isinstance(token, str) else None
+    if record is None or record.is_open or record.finished_at is None:
+        return None
+    since = locks.since_of(owner)
+    if (
+        owner.get("deployment") != record.id
+        or owner.get("machine") != record.machine
+        or since is None
+        or since > record.finished_at
+    ):
+        return None
+    return record
 
 
 class LockKeeper:
@@ -130,6 +150,7 @@ class LockKeeper:
         results: LockResults = {}
         held: list[locks.LockHeld] = []
         taken: list[dict[str, Any]] = []
+        freed: dict[int, list[str]] = {}  # a finished deployment of ours -> hosts freed
 
         async def one(name: str) -> None:
             current = render(env.deploy.current, env.placeholders(name)) if discover else None
@@ -137,11 +158,21 @@ class LockKeeper:
             command = lockscripts.acquire_command(env.app, env.name, owner, current, known)
             try:
                 result = await fleet.run(name, command, shell=self.shell(name))
+                reply = lockscripts.parse_reply(result.stdout)
+                left = left_behind(self.ctx.journal, reply.owner()) if reply.has("HELD") else None
+                if left is not None:
+                    # Freed (only if it still names that deployment), then taken.
+                    free = lockscripts.release_command(env.app, env.name, left.token)
+                    result = await fleet.run(
+                        name, OwnScript(f"{free}; {command}"), shell=self.shell(name)
+                    )
+                    reply = lockscripts.parse_reply(result.stdout)
+                    if reply.has("LOCKED"):
+                        freed.setdefault(left.id, []).append(name)
             except SshError as exc:
                 self.let_go(name)
                 results[name] = exc
                 return
-            reply = lockscripts.parse_reply(result.stdout)
             if reply.has("LOCKED"):
                 self.holding.add(name)
                 self.unchecked.discard(name)
@@ -164,6 +195,14 @@ class LockKeeper:
             self.let_go(name)
 
         await each_host(hosts, one)
+        for number, names in sorted(freed.items()):
+            # In that deployment's record: the end of its locks.
+            said = f"released the lock deployment #{number} left on {listed(sorted(names), 8)}"
+            self.ctx.bus.emit(
+                ev.Notice(
+                    level="info", message=f"{said} (unreachable when it ended)", deployment=number
+                )
+            )
         if taken:
             raise TakenOver(taken[0])
         return results, held
@@ -193,12 +232,25 @@ class LockKeeper:
         self.taken = None
         note, self.takeover_note = self.takeover_note, None
         command = lockscripts.release_command(env.app, env.name, token, note)
+        released: set[str] = set()
+
+        async def one(name: str) -> None:
+            if await self._release_on(name, command):
+                released.add(name)
 
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(RELEASE_TIMEOUT + 5.0):
-                await each_host(hosts, lambda name: self._release_on(name, command))
+                await each_host(hosts, one)
         for name in list(self.shells):  # none, unless the release ran out of time
             self.let_go(name)
+        kept = [name for name in hosts if name not in released]
+        if kept:
+            self.ctx.bus.notice(
+                "warning",
+                f"the lock on {listed(kept, 8)} could not be released (unreachable): the next "
+                "deployment from this journal frees it; `canarytui unlock` breaks it anywhere",
+                host=kept[0] if len(kept) == 1 else None,
+            )
         locks.release_local(self.local_path(), token)
         self.ctx.fleet.keep_open(hosts, KEEP_AFTER_RELEASE)
 
@@ -319,15 +371,19 @@ class LockKeeper:
         self.holding.discard(name)
         await self._release_on(name, lockscripts.release_command(env.app, env.name, token))
 
-    async def _release_on(self, name: str, command: str) -> None:
+    async def _release_on(self, name: str, command: str) -> bool:
         """A release command, the last script of the host's shell (or, that shell lost, in
-        a session of its own); then the shell is let go. A host that fails it keeps its
-        lock for ``unlock``."""
-        with contextlib.suppress(SshError):
+        a session of its own); then the shell is let go. False: the host failed it and
+        keeps its lock (the next deployment of this journal frees it: ``left_behind``)."""
+        try:
             await self.ctx.fleet.run(
                 name, command, RELEASE_TIMEOUT, shell=self.shells.get(name), keep=False
             )
-        self.let_go(name)
+        except SshError:
+            return False
+        finally:
+            self.let_go(name)
+        return True
 
     async def finish_stale(self) -> int | None:
         """Locks left by a deployment of ours that is over (killed between its end and the
