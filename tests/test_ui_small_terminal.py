@@ -10,9 +10,10 @@ import pytest
 from test_ui_support import Script, settle, until
 from textual.pilot import Pilot
 
-from canarytui.ui.screens.fleet import HOST_MAX, PROGRESS_MIN
+from canarytui.ui.widgets.filter_bar import FilterBar
 from canarytui.ui.widgets.host_panel import HostPanel
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
+from canarytui.ui.widgets.side_column import HOST_MAX, PROGRESS_MIN
 from canarytui.ui.widgets.status_header import StatusHeader
 
 
@@ -76,3 +77,24 @@ async def test_the_layout_follows_the_terminal_when_it_is_resized(tmp_path: Path
         await settle(pilot)
         assert_verdict_and_versions_in_view(script, (120, 40))
         assert "candidate 1.1.0" in shown_lines(header)[0]
+
+
+async def test_the_filter_bar_takes_its_rows_from_the_host_panel(tmp_path: Path) -> None:
+    script = Script(tmp_path)
+    async with script.app.run_test(size=(80, 24)) as pilot:
+        await passed_canary(pilot, script)
+        screen = script.app.fleet_screen
+        host = screen.query_one(HostPanel)
+        before = host.region.height
+        await pilot.press("slash")
+        await settle(pilot)
+        bar = screen.query_one(FilterBar)
+        assert bar.shown and bar.region.height > 0
+        progress = screen.query_one(RolloutProgress)
+        assert progress.region.bottom <= bar.region.y, (progress.region, bar.region)
+        assert progress.region.height >= PROGRESS_MIN
+        assert host.region.height < before
+        assert any(line.startswith("verdict") for line in shown_lines(progress))
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not bar.shown and host.region.height == before

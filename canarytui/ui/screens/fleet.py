@@ -42,14 +42,11 @@ from canarytui.ui.widgets.host_panel import HostPanel
 from canarytui.ui.widgets.key_footer import KeyFooter
 from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
+from canarytui.ui.widgets.side_column import SideColumn
 from canarytui.ui.widgets.status_header import StatusHeader
 
 RIGHT_MIN, RIGHT_MAX = 46, 72  # the right column's width when the grid needs the room
 LEFT_MIN = 60  # the grid and the logs never get narrower than this for the right column
-# Rows of the right column: the rollout panel (phase, canary, waves, analysis, verdict)
-# keeps PROGRESS_MIN in a short terminal (80x24), the host panel gives them up down to its
-# border and first part (the rest is in the details view, enter).
-PROGRESS_MIN, HOST_MIN, HOST_MAX = 12, 9, 24
 
 
 class FleetScreen(OperatorActions):
@@ -77,7 +74,7 @@ class FleetScreen(OperatorActions):
     FleetScreen #body { height: 1fr; }
     FleetScreen #left { width: 1fr; }
     FleetScreen #right { width: 46; }
-    FleetScreen #host { height: auto; max-height: 24; }  /* see _fit_layout */
+    FleetScreen #host { height: auto; max-height: 24; }  /* SideColumn fits it */
     FleetScreen #progress { height: 1fr; min-height: 12; }
     FleetScreen #grid { height: 1fr; }
     """
@@ -103,7 +100,7 @@ class FleetScreen(OperatorActions):
             with Vertical(id="left"):
                 yield FleetGrid(self.state, id="grid")
                 yield LogPane(id="logs")
-            with Vertical(id="right"):
+            with SideColumn(id="right"):
                 yield HostPanel(self.state, id="host")
                 yield RolloutProgress(self.state, id="progress")
         yield FilterBar(id="filter")
@@ -142,12 +139,11 @@ class FleetScreen(OperatorActions):
         self._sync_watch()
 
     def on_resize(self) -> None:
-        self.call_after_refresh(self._fit_layout)
+        self.call_after_refresh(self._fit_columns)
 
-    def _fit_layout(self) -> None:
+    def _fit_columns(self) -> None:
         """The right column (host, rollout, verdict) gets the width the grid does not need;
-        the grid and the logs below it keep at least LEFT_MIN columns. In the column, the
-        rollout panel keeps PROGRESS_MIN rows before the host panel has more than HOST_MIN."""
+        the grid and the logs below it keep at least LEFT_MIN columns."""
         width = self.size.width
         base = min(RIGHT_MAX, max(RIGHT_MIN, int(width * 0.35)))
         rows = max(1, (self.grid.size.height - 2 + ROW_GAP) // PITCH_Y)
@@ -157,10 +153,6 @@ class FleetScreen(OperatorActions):
         column = self.query_one("#right")
         if column.styles.width is None or column.styles.width.value != right:
             column.styles.width = right
-        host = self.query_one(HostPanel).styles
-        tall = max(HOST_MIN, min(HOST_MAX, column.size.height - PROGRESS_MIN))
-        if host.max_height is None or host.max_height.value != tall:
-            host.max_height = tall
 
     def on_unmount(self) -> None:
         self.bridge.close()

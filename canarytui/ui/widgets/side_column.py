@@ -1,0 +1,27 @@
+"""The fleet screen's right column: the focused host's panel over the rollout panel.
+
+In a short terminal (80x24), or with the filter bar open under it, the rollout panel (phase,
+waves, analysis, verdict) keeps PROGRESS_MIN rows: the host panel gives them up, down to
+its border and first lines, address to version (the rest is in the details view, enter).
+Refitted whenever the column's own height changes, whatever changed it.
+"""
+
+from __future__ import annotations
+
+from textual import events
+from textual.containers import Vertical
+
+from canarytui.ui.widgets.host_panel import HostPanel
+
+PROGRESS_MIN = 12  # rows: border, who and phase, the canary, waves, analysis, verdict
+HOST_MIN, HOST_MAX = 6, 24  # rows of the host panel: its border and 4 lines, at least
+
+
+class SideColumn(Vertical):
+    """A ``Vertical`` that sets its host panel's ``max-height`` from its own height."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        host = self.query_one(HostPanel).styles
+        tall = max(HOST_MIN, min(HOST_MAX, event.size.height - PROGRESS_MIN))
+        if host.max_height is None or host.max_height.value != tall:
+            host.max_height = tall
