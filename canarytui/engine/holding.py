@@ -195,14 +195,10 @@ class LockKeeper:
             self.let_go(name)
 
         await each_host(hosts, one)
-        for number, names in sorted(freed.items()):
-            # In that deployment's record: the end of its locks.
+        for number, names in sorted(freed.items()):  # in that deployment's record
             said = f"released the lock deployment #{number} left on {listed(sorted(names), 8)}"
-            self.ctx.bus.emit(
-                ev.Notice(
-                    level="info", message=f"{said} (unreachable when it ended)", deployment=number
-                )
-            )
+            said += " (unreachable when it ended)"
+            self.ctx.bus.emit(ev.Notice(level="info", message=said, deployment=number))
         if taken:
             raise TakenOver(taken[0])
         return results, held
@@ -245,10 +241,13 @@ class LockKeeper:
             self.let_go(name)
         kept = [name for name in hosts if name not in released]
         if kept:
+            # A start refused before it began is no deployment of the journal's.
+            started = self.ctx.state.deployment is not None
+            then = "the next deployment from this journal frees it; " if started else ""
             self.ctx.bus.notice(
                 "warning",
-                f"the lock on {listed(kept, 8)} could not be released (unreachable): the next "
-                "deployment from this journal frees it; `canarytui unlock` breaks it anywhere",
+                f"the lock on {listed(kept, 8)} could not be released (unreachable): {then}"
+                "`canarytui unlock` breaks it from anywhere",
                 host=kept[0] if len(kept) == 1 else None,
             )
         locks.release_local(self.local_path(), token)
