@@ -78,6 +78,27 @@ def test_top_level_help_names_the_new_commands(capsys: pytest.CaptureFixture[str
     assert "canarytui completion bash|zsh" in out
 
 
+def test_a_mistyped_command_or_option_is_named_with_what_was_meant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for argv, said in [
+        (["deplyo", "prod.yaml", "1.2.0"], "unknown command 'deplyo': did you mean deploy?"),
+        (["promte"], "unknown command 'promte': did you mean promote?"),
+        (["-x", "prod.yaml"], "unknown option '-x'"),
+    ]:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith(f"canarytui: {said}") and err.count("\n") == 1, err
+    # A word that may be a file is read as one (the UI's environment file).
+    assert main(["nosuch"]) == 2
+    assert "nosuch:1: (file): no such file" in capsys.readouterr().err
+    (tmp_path / "prod.yaml").write_text("name: prod\n")
+    assert main(["prod.yaml", "1.2.0"]) == 2
+    err = capsys.readouterr().err
+    assert "the UI takes one environment file and nothing after it (got: 1.2.0)" in err
+
+
 def test_completion_needs_a_shell(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["completion"]) == 2
     assert "say which shell: bash or zsh" in capsys.readouterr().err

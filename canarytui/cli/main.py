@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import os
 import signal
@@ -36,6 +37,7 @@ from canarytui.cli.args import (
 )
 from canarytui.cli.safeio import SafeWriter, safe_output
 from canarytui.heap import run_as_process
+from canarytui.textsafe import harmless
 
 # Each command: (its module in canarytui.cli, its function).
 HANDLERS = {
@@ -134,8 +136,17 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
         print(VERSION)
         return EXIT_OK
     if rest[0] not in COMMANDS:
-        if len(rest) != 1 or rest[0].startswith("-"):
-            print(USAGE, end="", file=sys.stderr)
+        said = _not_a_command(rest[0])
+        if said is not None:
+            print(f"canarytui: {said}", file=sys.stderr)
+            return EXIT_INVALID
+        if len(rest) != 1:
+            print(
+                f"canarytui: {harmless(rest[0], 100)!r} is no command, and the UI takes one "
+                f"environment file and nothing after it (got: {harmless(' '.join(rest[1:]), 100)}"
+                "); canarytui --help lists the commands",
+                file=sys.stderr,
+            )
             return EXIT_INVALID
         return _guard(lambda: _handler("demo", "ui")(rest[0], common))
     try:
@@ -148,6 +159,19 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
     args.theme = common["theme"]
     handler: Callable[[argparse.Namespace], int] = _handler(*HANDLERS[args.command])
     return _guard(lambda: handler(args))
+
+
+def _not_a_command(word: str) -> str | None:
+    """What to say of a first word that is neither a command nor an environment file to
+    open in the UI; None: it may be a file (the UI's own reading says if it is not)."""
+    if word.startswith("-"):
+        return f"unknown option {harmless(word, 100)!r} (canarytui --help lists them all)"
+    if "." in word or os.sep in word or os.path.exists(word):
+        return None
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    if close:
+        return f"unknown command {word!r}: did you mean {close[0]}? (canarytui --help)"
+    return None
 
 
 def _guard(fn: Callable[[], int]) -> int:
