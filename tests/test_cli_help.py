@@ -97,6 +97,13 @@ def test_a_mistyped_command_or_option_is_named_with_what_was_meant(
     assert main(["prod.yaml", "1.2.0"]) == 2
     err = capsys.readouterr().err
     assert "the UI takes one environment file and nothing after it (got: 1.2.0)" in err
+    # An option the command does not know: that command's usage and error, not canarytui's.
+    assert main(["deploy", "prod.yaml", "1.2.0", "--canry", "web-01"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: canarytui deploy ") and "canarytui demo" not in err
+    assert err.endswith(
+        "canarytui deploy: error: unrecognized arguments: --canry web-01 (did you mean --canary?)\n"
+    )
 
 
 def test_completion_needs_a_shell(capsys: pytest.CaptureFixture[str]) -> None:

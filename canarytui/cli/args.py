@@ -9,6 +9,7 @@ user's mistake never shows a traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections.abc import Sequence
 
 from canarytui import __version__
@@ -138,6 +139,29 @@ def options_first(rest: list[str]) -> list[str]:
             value = next(it, None)
             options += [] if value is None else [value]
     return ["logs", *options, *positionals]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line parsed; an option its command does not know is that command's
+    error (its own usage, and the option most like it), not the whole usage of canarytui."""
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra:
+        sub = subcommand(p, args.command)
+        known = [o for action in sub._actions for o in action.option_strings]
+        close = difflib.get_close_matches(extra[0], known, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if extra[0].startswith("-") and close else ""
+        sub.error(f"unrecognized arguments: {' '.join(extra)}{hint}")  # exits, status 2
+    return args
+
+
+def subcommand(p: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of one command of ``parser()``."""
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    raise KeyError(name)
 
 
 def parser() -> argparse.ArgumentParser:

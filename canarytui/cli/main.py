@@ -33,7 +33,7 @@ from canarytui.cli.args import (
     UsageError,
     common_options,
     options_first,
-    parser,
+    parse,
 )
 from canarytui.cli.safeio import SafeWriter, safe_output
 from canarytui.heap import run_as_process
@@ -150,7 +150,7 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
             return EXIT_INVALID
         return _guard(lambda: _handler("demo", "ui")(rest[0], common))
     try:
-        args = parser().parse_args(options_first(rest))
+        args = parse(options_first(rest))
     except SystemExit as exc:  # argparse has printed its message
         return EXIT_INVALID if exc.code else EXIT_OK
     if stdout is not None and getattr(args, "json", False):
