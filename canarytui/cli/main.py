@@ -170,7 +170,8 @@ def _not_a_command(word: str) -> str | None:
         return None
     close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
     if close:
-        return f"unknown command {word!r}: did you mean {close[0]}? (canarytui --help)"
+        shown = harmless(word, 100)
+        return f"unknown command {shown!r}: did you mean {close[0]}? (canarytui --help)"
     return None
 
 
