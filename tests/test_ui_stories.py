@@ -81,6 +81,12 @@ async def test_good_release_promoted_in_waves_by_keys(fleet: DemoFleet, tmp_path
     engine = app.engine
     async with app.run_test(size=SIZE) as pilot:
         await deploy_by_keys(pilot, app, fleet, "1.1.0")
+        # q in the analysis asks first, saying what the deployment is doing; n goes on.
+        await until(pilot, lambda: engine.phase is ev.Phase.ANALYSIS, 20, "analysis")
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "deployment #1 of 1.1.0 is in its analysis. Quitting" in str(app.screen.message)
+        await pilot.press("n")
         await until(
             pilot,
             lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
