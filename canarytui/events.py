@@ -41,6 +41,15 @@ def phase_label(phase: Phase, wave: int | None = None, waves: int = 0) -> str:
     return phase.value
 
 
+# A phase said after "the deployment is ...", where its label is not a state in words.
+_DOING = {Phase.CANARY: "deploying to its canaries", Phase.ANALYSIS: "in its analysis"}
+
+
+def phase_doing(phase: Phase, wave: int | None = None, waves: int = 0) -> str:
+    """What a deployment in ``phase`` is, in words: ``in its analysis``, ``halted``."""
+    return _DOING.get(phase) or phase_label(phase, wave, waves)
+
+
 class HostState(StrEnum):
     UNKNOWN = "unknown"  # not reached yet
     IDLE = "idle"  # running its stable version, not part of a deployment step

@@ -211,6 +211,15 @@ async def test_a_rollback_cancelled_as_it_starts_changes_nothing(
         await engine.fleet.close()
 
 
+def test_a_phase_said_in_words_after_is() -> None:
+    """Refusals and questions say "deployment #3 is ...": in words, not the bare label."""
+    assert ev.phase_doing(ev.Phase.CANARY) == "deploying to its canaries"
+    assert ev.phase_doing(ev.Phase.ANALYSIS) == "in its analysis"
+    assert ev.phase_doing(ev.Phase.PROMOTING, 2, 3) == "promoting wave 2/3"
+    assert ev.phase_doing(ev.Phase.AWAITING_PROMOTION) == "awaiting promotion"
+    assert ev.phase_doing(ev.Phase.HALTED) == "halted"
+
+
 async def test_operator_actions_refused_when_invalid(demo: DemoFleet, state_dir: Path) -> None:
     engine = engine_for(demo.env_path, state_dir)
     try:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from test_ui_support import until
+from test_ui_support import record_notifications, until
 from textual.widgets import DataTable
 
 from canarytui import events as ev
@@ -87,6 +87,9 @@ async def test_good_release_promoted_in_waves_by_keys(fleet: DemoFleet, tmp_path
         assert isinstance(app.screen, ConfirmScreen)
         assert "deployment #1 of 1.1.0 is in its analysis. Quitting" in str(app.screen.message)
         await pilot.press("n")
+        said = record_notifications(app)
+        await pilot.press("p")  # too soon: says why, in words
+        assert "deployment #1 is in its analysis: p promotes once it passed" in said, said
         await until(
             pilot,
             lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,

@@ -174,7 +174,7 @@ class Engine(CallRunner):
             )
         if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
             raise ActionRefused(
-                f"deployment #{record.id} is {record.phase_label}: there is nothing to promote "
+                f"deployment #{record.id} is {record.phase_doing}: there is nothing to promote "
                 "until the canary has a verdict"
                 + ("; roll it back" if phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS) else "")
             )
@@ -209,7 +209,7 @@ class Engine(CallRunner):
         """Stop promoting after the wave in flight (or now, in a timed pause between waves)."""
         if not self.busy or self.state.phase is not ev.Phase.PROMOTING:
             raise ActionRefused(
-                f"nothing to hold: the deployment is {self.state.phase.value}; "
+                f"nothing to hold: the deployment is {ev.phase_doing(self.state.phase)}; "
                 "between waves it waits for you anyway"
             )
         if self.promotion.hold_requested:

@@ -64,6 +64,11 @@ class DeploymentRecord:
     def phase_label(self) -> str:
         return ev.phase_label(ev.Phase(self.phase), self.wave, self.waves)
 
+    @property
+    def phase_doing(self) -> str:
+        """What it is, after "the deployment is": ``in its analysis``."""
+        return ev.phase_doing(ev.Phase(self.phase), self.wave, self.waves)
+
 
 def deployment_from_row(row: sqlite3.Row) -> DeploymentRecord:
     data = dict(row)

@@ -46,8 +46,6 @@ SHUTDOWN_TIMEOUT = 20.0  # a cancelled deployment frees its locks (remote calls 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 DEMO_START_TIMEOUT = 60.0
 GC_YOUNG = 10_000  # allocations between two young collections (Python's default: 700)
-# What a running deployment is doing, as the quit question says it (else its phase label).
-_DOING = {ev.Phase.CANARY: "deploying to its canaries", ev.Phase.ANALYSIS: "in its analysis"}
 
 # (action on the fleet screen, title, help) for the command palette.
 PALETTE_ACTIONS: list[tuple[str, str, str]] = [
@@ -222,7 +220,8 @@ class CanaryApp(App[int]):
                     "locked, to roll back again from the next start or the CLI."
                 )
             else:
-                doing = _DOING.get(engine.phase) or self.fleet_screen.state.phase_label()
+                state = self.fleet_screen.state
+                doing = ev.phase_doing(engine.phase, state.wave, state.waves)
                 what = (
                     f"deployment #{d.id} of {d.version} is {doing}. Quitting stops it where "
                     "it is; it stays open in the journal, to promote or roll back from the "

@@ -118,9 +118,11 @@ class OperatorActions(Screen[None]):
 
     def action_promote(self, all_waves: bool = False) -> None:
         if self.engine.busy:
-            self.notify(
-                "the engine is busy: wait for the current step", severity="warning", markup=False
-            )
+            phase, d = self.engine.phase, self.engine.deployment
+            said = "the engine is busy: wait for the current step"
+            if d is not None and phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
+                said = f"deployment #{d.id} is {ev.phase_doing(phase)}: p promotes once it passed"
+            self.notify(said, severity="warning", markup=False)
             return
         record = self.engine.open_deployment()
         if record is None:
@@ -131,7 +133,7 @@ class OperatorActions(Screen[None]):
         phase = ev.Phase(record.phase)
         if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
             self.notify(
-                f"deployment #{record.id} is {record.phase_label}: nothing to promote "
+                f"deployment #{record.id} is {record.phase_doing}: nothing to promote "
                 "until the canary has a verdict",
                 severity="warning",
                 markup=False,
