@@ -17,6 +17,7 @@ from typing import Any
 
 from canarytui import events as ev
 from canarytui.journal.records import DeploymentRecord, HostRecord
+from canarytui.readback import event_from_dict
 from canarytui.textsafe import harmless, harmless_block
 
 REPORT_FORMAT = 1  # the JSON's shape; bumped when a key changes meaning
@@ -45,7 +46,7 @@ def build_report(
     decisions: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
     """The report of one deployment, as JSON-ready data (see the module's text)."""
-    typed = [e for e in (ev.event_from_dict(raw) for raw in events) if e is not None]
+    typed = [e for e in (event_from_dict(raw) for raw in events) if e is not None]
     machines = {(d["at"], d["action"]): d.get("machine") for d in decisions}
     reached = _reached(record, typed)
     return {

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from canarytui import events as ev
+from canarytui.readback import event_from_dict
 
 POINTS_KEPT = 600  # points per rule and canary: 20 minutes of updates every 2 s
 HEALTH_BUDGET = "failed-checks"  # the measurement of failed health checks (not a rule)
@@ -143,5 +144,5 @@ def event_from_journal(data: Mapping[str, Any], deployment: int) -> ev.Event | N
     version cannot read (the others still show)."""
     if data.get("event") not in _ANALYSIS_KINDS:
         return None
-    event = ev.event_from_dict(data)
+    event = event_from_dict(data)
     return None if event is None else dataclasses.replace(event, deployment=deployment)

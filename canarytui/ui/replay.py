@@ -1,7 +1,7 @@
 """Replaying a past deployment from the journal: its events, re-sent in order, no host touched.
 
 ``load_recording`` reads one deployment's record, hosts and journaled events (decoded by
-``events.event_from_dict``). A ``ReplayEngine`` is an ``Engine`` that drives nothing: its
+``readback.event_from_dict``). A ``ReplayEngine`` is an ``Engine`` that drives nothing: its
 state starts as the fleet was before the deployment (each host on its previous version)
 and follows the replayed events exactly as the live engine's follows its own, and its
 subscribers (the fleet screen's bridge) get them the same way; it writes nothing to the
@@ -24,6 +24,7 @@ from canarytui import events as ev
 from canarytui.config import Environment
 from canarytui.engine import ActionRefused, Engine
 from canarytui.journal import DeploymentRecord, HostRecord, Journal
+from canarytui.readback import event_from_dict
 from canarytui.ssh import Fleet, Unreachable
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def load_recording(journal: Journal, env: Environment, deployment: int) -> Recor
     record = journal.deployment(deployment)
     if record is None or (record.env, record.app) != (env.name, env.app):
         raise ReplayError(f"no deployment #{deployment} of {env.name}/{env.app} in the journal")
-    events = [e for e in map(ev.event_from_dict, journal.events(deployment)) if e is not None]
+    events = [e for e in map(event_from_dict, journal.events(deployment)) if e is not None]
     if not events:
         raise ReplayError(f"deployment #{deployment} has no journaled events: nothing to replay")
     events = [dataclasses.replace(e, deployment=deployment) for e in events]
