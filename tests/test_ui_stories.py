@@ -76,20 +76,41 @@ async def deploy_by_keys(pilot, app: CanaryApp, fleet: DemoFleet, version: str) 
     await pilot.press("enter", "y")
 
 
+async def test_q_and_p_during_the_analysis_say_what_it_is_doing(tmp_path: Path) -> None:
+    """In a long analysis: q asks first, saying what the deployment is doing, and n goes
+    on; p says it promotes once the canary passed; r, y rolls it back."""
+    async with running_fleet(4, analysis=60.0) as fleet:
+        app = make_app(fleet, tmp_path / "state")
+        engine = app.engine
+        async with app.run_test(size=SIZE) as pilot:
+            await deploy_by_keys(pilot, app, fleet, "1.1.0")
+            await until(pilot, lambda: engine.phase is ev.Phase.ANALYSIS, 20, "analysis")
+            said = record_notifications(app)
+            await pilot.press("q")
+            assert isinstance(app.screen, ConfirmScreen)
+            shown = str(app.screen.message)
+            assert "deployment #1 of 1.1.0 is in its analysis. Quitting" in shown
+            await pilot.press("n")
+            await pilot.press("p")
+            assert "deployment #1 is in its analysis: p promotes once it passed" in said, said
+            assert engine.phase is ev.Phase.ANALYSIS and app.is_running
+            await pilot.press("r", "y")
+            await until(
+                pilot,
+                lambda: engine.phase is ev.Phase.ROLLED_BACK and not engine.busy,
+                30,
+                "rolled back",
+            )
+            await pilot.press("q")
+            await until(pilot, lambda: not app.is_running, 10, "app exited")
+        assert {fleet.version_on(h) for h in fleet.host_names} == {"1.0.0"}
+
+
 async def test_good_release_promoted_in_waves_by_keys(fleet: DemoFleet, tmp_path: Path) -> None:
     app = make_app(fleet, tmp_path / "state")
     engine = app.engine
     async with app.run_test(size=SIZE) as pilot:
         await deploy_by_keys(pilot, app, fleet, "1.1.0")
-        # q in the analysis asks first, saying what the deployment is doing; n goes on.
-        await until(pilot, lambda: engine.phase is ev.Phase.ANALYSIS, 20, "analysis")
-        await pilot.press("q")
-        assert isinstance(app.screen, ConfirmScreen)
-        assert "deployment #1 of 1.1.0 is in its analysis. Quitting" in str(app.screen.message)
-        await pilot.press("n")
-        said = record_notifications(app)
-        await pilot.press("p")  # too soon: says why, in words
-        assert "deployment #1 is in its analysis: p promotes once it passed" in said, said
         await until(
             pilot,
             lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
