@@ -165,6 +165,11 @@ async def test_dry_run_plan_errors_are_those_of_deploy(demo: DemoFleet, state_di
         assert dry.err == real.err and dry.out == ""
     unknown = await run_cli("deploy", env, "1.1.0", "--dry-run", "--canary", "web-09")
     assert unknown.err.strip() == "canarytui: canary host(s) not in demo.yaml: web-09"
+    # What the operator typed is shown bounded, however long: a few names, a count.
+    many = ",".join(f"db-{i:02d}" for i in range(20)) + ",x" + "y" * 5000
+    unknown = await run_cli("deploy", env, "1.1.0", "--canary", many)
+    assert unknown.code == 2
+    assert "db-07 and 13 more" in unknown.err and len(unknown.err) < 300, unknown.err
     assert_nothing_changed(demo, state_dir)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from canarytui.config import Environment, Promote, WaveSpec, canaries_by_percent
-from canarytui.textsafe import listed
+from canarytui.textsafe import harmless, listed
 
 
 class PlanError(ValueError):
@@ -72,7 +72,8 @@ def make_plan(
     if canaries:
         unknown = [c for c in canaries if c not in names]
         if unknown:
-            raise PlanError(f"canary host(s) not in {env.path.name}: {', '.join(unknown)}")
+            shown = listed([harmless(c, 100) for c in unknown], 8)  # as typed, bounded
+            raise PlanError(f"canary host(s) not in {env.path.name}: {shown}")
         chosen = [n for n in names if n in set(canaries)]
     elif canary_percent is not None:
         if not 0 < canary_percent <= 100:
