@@ -21,6 +21,7 @@ import pytest
 
 from canarytui.cli import main
 from canarytui.cli.args import COMMANDS, parser
+from canarytui.cli.args import subcommands as command_parsers
 from canarytui.cli.completion import candidates
 from canarytui.heap import YOUNG, collect_less
 from canarytui.journal import Journal
@@ -44,9 +45,7 @@ ENV = textwrap.dedent("""\
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
-    p = parser()
-    action = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(action.choices)
+    return command_parsers(parser())
 
 
 def test_every_command_is_a_subcommand() -> None:

@@ -147,7 +147,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p = parser()
     args, extra = p.parse_known_args(argv)
     if extra:
-        sub = subcommand(p, args.command)
+        sub = subcommands(p)[args.command]
         known = [o for action in sub._actions for o in action.option_strings]
         close = difflib.get_close_matches(extra[0], known, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]}?)" if extra[0].startswith("-") and close else ""
@@ -155,13 +155,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def subcommand(p: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
-    """The parser of one command of ``parser()``."""
+def subcommands(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The parser of each command of ``parser()``, by name."""
     for action in p._actions:
         if isinstance(action, argparse._SubParsersAction):
-            found: argparse.ArgumentParser = action.choices[name]
-            return found
-    raise KeyError(name)
+            return dict(action.choices)
+    return {}
 
 
 def parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from canarytui.cli.args import EXIT_INVALID, EXIT_OK, parser
+from canarytui.cli.args import EXIT_INVALID, EXIT_OK, parser, subcommands
 
 SHELLS = ("bash", "zsh")
 MAX_CANDIDATES = 500
@@ -98,7 +98,7 @@ def script(shell: str) -> str:
         ("demo", "socket"): shtab.FILE,
     }
     themes = sorted(f.stem for f in _THEMES.glob("*.yaml"))
-    for name, sub in _subcommands(p).items():
+    for name, sub in subcommands(p).items():
         # The common options are taken out before argparse runs: completed like the others.
         sub.add_argument("--state-dir", help="the journal's folder").complete = shtab.DIRECTORY  # type: ignore[attr-defined]
         sub.add_argument("--theme", choices=themes, help="the UI's theme")
@@ -111,13 +111,6 @@ def script(shell: str) -> str:
                 action.complete = looked_up["hosts"]  # type: ignore[attr-defined]
     preamble = {"bash": _BASH, "zsh": _ZSH}[shell]
     return shtab.complete(p, shell=shell, preamble=preamble)
-
-
-def _subcommands(p: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in p._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
 
 
 def candidates(kind: str, env_path: str, word: str, state_dir: str | None = None) -> list[str]:
