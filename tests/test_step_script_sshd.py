@@ -86,6 +86,81 @@ async def test_a_step_takes_the_time_the_host_says_even_when_read_late(
         await ssh.close()
 
 
+async def test_steps_that_end_in_one_read_are_settled_together(
+    sshd_fleet: FleetFactory,
+) -> None:
+    """``settled()`` follows each run of steps told at once (their caller journals them in
+    one transaction), and comes before the wait for a step still running: a step is never
+    held back until the next one ends."""
+    fleet = sshd_fleet(1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    calls: list[str] = []
+    try:
+        await ssh.run("h01", "true")  # connected: the script goes at once
+
+        async def busy_once_running() -> None:
+            await fleet.until_running("h01", "sleep 1")
+            # Held on purpose: steps 1 and 2 end meanwhile, and are read in one go.
+            time.sleep(2.0)  # noqa: ASYNC251
+
+        busy = asyncio.ensure_future(busy_once_running())
+        await asyncio.wait_for(
+            ssh.run_steps(
+                "h01",
+                [("true", None), ("sleep 1", None), ("true", None), ("sleep 2", None)],
+                lambda i, r: calls.append(f"done {i}"),
+                settled=lambda: calls.append("settled"),
+            ),
+            30,
+        )
+        await asyncio.wait_for(busy, 10)
+        assert calls == [
+            "done 0",
+            "settled",  # before the wait for step 1
+            "done 1",
+            "done 2",
+            "settled",  # both in one go, before the wait for step 3
+            "done 3",
+            "settled",
+        ]
+    finally:
+        await ssh.close()
+
+
+async def test_a_step_is_journaled_while_the_next_still_runs(
+    sshd_fleet: FleetFactory, state_dir: Path
+) -> None:
+    """The engine journals (and shows) a host's step as it ends, not once the host's
+    script is over: the second step here waits until the test has seen the first."""
+    fleet = sshd_fleet(1)
+    go = fleet.host("h01").home / "go"
+    waiting = "i=0; while [ ! -e go ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done"
+
+    def edit(doc: dict[str, Any]) -> None:
+        steps = doc["deploy"]["steps"]
+        doc["deploy"]["steps"] = [steps[0], {"name": "wait", "run": waiting}, *steps[1:]]
+
+    engine = engine_for(fleet.write_env(edit=edit), state_dir)
+    installed = asyncio.Event()
+    engine.subscribe(
+        lambda e: installed.set() if isinstance(e, ev.StepResult) and e.step == "install" else None
+    )
+    deploy = asyncio.ensure_future(engine.deploy("2.1.0", auto_promote=True))
+    try:
+        await asyncio.wait_for(installed.wait(), 20)
+        assert not go.exists() and engine.deployment is not None
+        journaled = [
+            e["step"] for e in engine.journal.events(engine.deployment.id) if e["event"] == "step"
+        ]
+        assert journaled == ["install"]
+        go.touch()
+        assert await asyncio.wait_for(deploy, 60) is ev.Outcome.COMPLETE
+    finally:
+        go.touch()
+        await asyncio.wait_for(deploy, 60)
+        await engine.fleet.close()
+
+
 async def test_the_script_stops_at_the_first_failure(sshd_fleet: FleetFactory) -> None:
     fleet = sshd_fleet(1)
     ssh = Fleet(load_env(fleet.write_env()))

@@ -244,6 +244,9 @@ class HostWork:
         passed = False
         checking = check is not None
         refused: LockRefused | None = None
+        # What the steps that ended in one read say, journaled together (``settled``): a
+        # host whose steps all end at once costs one transaction, not one a step.
+        told: list[ev.Event] = []
 
         def done(i: int, result: CommandResult) -> None:
             nonlocal reported, ended_at, ok, passed, checking, refused
@@ -257,35 +260,48 @@ class HostWork:
                 return
             reported, ended_at, ok = i + 1, time.monotonic(), ok and result.ok
             step, action, _ = plan[i]
-            self.emit_step(name, step, action, result.exit_status, result.output, result.duration)
-            if not result.ok:
-                ctx.bus.host(
-                    name,
-                    failed,
-                    detail=f"{step} exited {result.exit_status}: " + result.output.strip()[-300:],
+            told.append(
+                self.step_event(
+                    name, step, action, result.exit_status, result.output, result.duration
                 )
+            )
+            if not result.ok:
+                detail = f"{step} exited {result.exit_status}: " + result.output.strip()[-300:]
+                d = ctx.state.deployment_id
+                told.append(ev.HostUpdate(host=name, state=failed, detail=detail, deployment=d))
+
+        def settled() -> None:
+            if told:
+                events = told[:]
+                told.clear()
+                ctx.bus.emit_many(events)
 
         try:
-            await ctx.fleet.run_steps(
-                name,
-                script,
-                done,
-                shell=self.locks.shells.get(name),
-                started=begin,
-            )
+            try:
+                await ctx.fleet.run_steps(
+                    name,
+                    script,
+                    done,
+                    shell=self.locks.shells.get(name),
+                    started=begin,
+                    settled=settled,
+                )
+            finally:
+                settled()  # none left, unless the steps were stopped in between
         except SshError as exc:
             timed_out = isinstance(exc, CommandTimeout) and not checking
             if timed_out and reported == len(plan):
                 return ok, False  # the probe timed out (and was stopped): the gate follows
             if timed_out:
                 step, action, _ = plan[reported]
-                self.emit_step(name, step, action, None, str(exc), time.monotonic() - ended_at)
+                took = time.monotonic() - ended_at
+                ctx.bus.emit(self.step_event(name, step, action, None, str(exc), took))
             raise StepsFailed(exc, touched=reported > 0) from exc
         if refused is not None:
             raise refused
         return ok and reported == len(plan), passed
 
-    def emit_step(
+    def step_event(
         self,
         name: str,
         step: str,
@@ -293,17 +309,15 @@ class HostWork:
         exit_status: int | None,
         output: str,
         duration: float,
-    ) -> None:
-        self.ctx.bus.emit(
-            ev.StepResult(
-                host=name,
-                step=step,
-                action=action,
-                exit_status=exit_status,
-                output=output,
-                duration=duration,
-                deployment=self.ctx.state.deployment_id,
-            )
+    ) -> ev.StepResult:
+        return ev.StepResult(
+            host=name,
+            step=step,
+            action=action,
+            exit_status=exit_status,
+            output=output,
+            duration=duration,
+            deployment=self.ctx.state.deployment_id,
         )
 
     async def health_gate(self, name: str, values: dict[str, str]) -> bool:

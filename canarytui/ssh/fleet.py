@@ -228,13 +228,16 @@ class Fleet:
         shell: Script | None = None,
         keep: bool = True,
         started: Callable[[], None] | None = None,
+        settled: Callable[[], None] | None = None,
     ) -> None:
         """Run several (command, timeout) on a host as one script: one round trip.
 
         ``done(index, result)`` is called as each command ends, in order; the script stops
-        after the first that fails. Each command keeps its own timeout, counted from the
-        end of the one before: past it, the script's whole process group is stopped on
-        the host and ``CommandTimeout`` is raised (the steps before it were reported).
+        after the first that fails. ``settled()`` follows each run of ``done`` calls (the
+        commands whose end came in one read), before the wait for more. Each command keeps
+        its own timeout, counted from the end of the one before: past it, the script's whole
+        process group is stopped on the host and ``CommandTimeout`` is raised (the steps
+        before it were reported).
         With ``shell`` (``Fleet.shell``), the script goes down that kept shell while it
         lives (no new session) and the shell stays for the next ones (unless not
         ``keep``); one that ended is opened again with these commands. ``started()`` is
@@ -258,7 +261,7 @@ class Fleet:
                             job.send(commands, keep)
                         else:
                             await job.open(conn, commands, keep)
-                        await job.steps(timeouts, done)
+                        await job.steps(timeouts, done, settled)
                     except TimeoutError:
                         job.close()
                         seconds = timeouts[len(job.reported)]

@@ -115,17 +115,34 @@ class Script:
         self._proc.stdin.write(self.marker.more(commands, end=not keep))
 
     async def steps(
-        self, timeouts: list[float], done: Callable[[int, CommandResult], None]
+        self,
+        timeouts: list[float],
+        done: Callable[[int, CommandResult], None],
+        settled: Callable[[], None] | None = None,
     ) -> None:
-        """Report each command as it ends (``done``), stopping at the first that fails."""
+        """Report each command as it ends (``done``), stopping at the first that fails.
+        ``settled()`` follows each run of ``done`` calls, before the wait for the next
+        command or the return: the commands that ended in one read of the host's output
+        are told together, so their caller can record them at once."""
         started = time.monotonic()
         self.reported = []
+        told = 0  # commands reported and not yet settled
+
+        def settle() -> None:
+            nonlocal told
+            if told and settled is not None:
+                told = 0
+                settled()
+
         try:
             for i, seconds in enumerate(timeouts):
+                if not self._has_ended(i):
+                    settle()
                 async with asyncio.timeout(seconds):
                     await self._step_ended(i)
                 ended = i < len(self.stdout.ended) and i < len(self.stderr.ended)
                 if not ended:  # the shell ended within the step: what it left is its output
+                    settle()
                     await self._ended()
                 proc = self._proc
                 assert proc is not None
@@ -137,6 +154,7 @@ class Script:
                 self.reported.append(i)
                 # The host's clock if its end mark told it, else as read here.
                 seconds = now - started if took is None else took
+                told += 1
                 done(
                     i,
                     CommandResult(status, out.text(), err.text(), seconds, out.cut + err.cut),
@@ -144,6 +162,7 @@ class Script:
                 started = now
                 if status != 0 or not ended:
                     break
+            settle()
             # Every mark of these commands came: the next ones count from 0 again.
             self.stdout.ended.clear()
             self.stderr.ended.clear()
@@ -178,8 +197,11 @@ class Script:
             return tails.ended[i]
         return tails.finish(), status, None
 
+    def _has_ended(self, i: int) -> bool:
+        return (i < len(self.stdout.ended) and i < len(self.stderr.ended)) or self._eof == 2
+
     async def _step_ended(self, i: int) -> None:
-        while not ((i < len(self.stdout.ended) and i < len(self.stderr.ended)) or self._eof == 2):
+        while not self._has_ended(i):
             self._changed.clear()
             await self._changed.wait()
 
