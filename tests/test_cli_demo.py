@@ -91,6 +91,51 @@ async def test_bad_release_exit_3_and_json_events(demo: DemoFleet, state_dir: Pa
     assert "1.3.0-bad" in history.out and "canary failed" in history.out
 
 
+async def test_json_output_ends_with_a_result_when_refused_or_invalid(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A script that reads only stdout learns how a refused or invalid command ended: its
+    last line is the result, with the exit status and what stderr says; nothing changed."""
+    env = str(demo.env_path)
+
+    def result(run: CliResult) -> dict[str, object]:
+        lines = [json.loads(line) for line in run.out.splitlines()]
+        assert lines and lines[-1]["event"] == "result", run.out
+        assert "Traceback" not in run.err
+        return lines[-1]
+
+    nothing_open = await run_cli("promote", env, "--json")
+    assert nothing_open.code == 1
+    said = result(nothing_open)
+    assert said["outcome"] == "refused" and said["exit"] == 1
+    assert said["error"] == "refused: nothing to promote: no deployment is open"
+    assert said["deployment"] is None
+
+    bad = await run_cli("deploy", env, "1.1.0;reboot", "--json")
+    assert bad.code == 2
+    said = result(bad)
+    assert said["outcome"] == "invalid" and said["exit"] == 2
+    assert "does not match version_pattern" in str(said["error"])
+
+    missing = await run_cli("rollback", str(tmp_path / "nope.yaml"), "--json")
+    assert missing.code == 2
+    said = result(missing)
+    assert said["outcome"] == "invalid" and "nope.yaml" in str(said["error"])
+
+    # Held by an open deployment of another machine's: refused, its owner in the result.
+    elsewhere = tmp_path / "elsewhere"
+    assert (await run_cli("deploy", env, "1.1.0", state_dir=elsewhere)).code == 0
+    held = await run_cli("deploy", env, "1.2.0", "--auto-promote", "--json")
+    assert held.code == 1
+    said = result(held)
+    assert said["outcome"] == "refused" and "locked by " in str(said["error"])
+    assert "canarytui unlock ENV.yaml" in str(said["error"])
+    assert "1.2.0" not in set(versions(demo).values())
+    # Commands without a result line keep their output as it was: none on a refusal.
+    listed = await run_cli("history", str(tmp_path / "nope.yaml"), "--json")
+    assert listed.code == 2 and listed.out == ""
+
+
 async def test_killed_process_recovered_by_the_next(demo: DemoFleet, state_dir: Path) -> None:
     """kill -9 in the middle of promotion: the journal says where every host is, and the
     next process finishes the job (taking over the dead run's locks)."""

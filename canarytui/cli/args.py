@@ -215,7 +215,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="VERSION",
         help="the version to roll back to on hosts that report no valid version",
     )
-    s.add_argument("--json", action="store_true", help="events as JSON lines, then a result")
+    s.add_argument(
+        "--json", action="store_true", help="events as JSON lines, then a result (a refusal too)"
+    )
     s.add_argument(
         "--dry-run",
         action="store_true",
@@ -230,7 +232,12 @@ def parser() -> argparse.ArgumentParser:
     ):
         s = sub.add_parser(name, help=said)
         s.add_argument("env", help="the environment file")
-        s.add_argument("--json", action="store_true", help="JSON lines instead of text")
+        s.add_argument(
+            "--json",
+            action="store_true",
+            help="JSON lines instead of text"
+            + (", then a result (a refusal too)" if name != "history" else ""),
+        )
         if name == "rollback":
             s.add_argument(
                 "--take-over",

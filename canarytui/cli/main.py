@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import difflib
 import importlib
+import json
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ import tempfile
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from types import FrameType
 from typing import NoReturn
 
@@ -39,6 +41,8 @@ from canarytui.cli.safeio import SafeWriter, safe_output
 from canarytui.heap import run_as_process
 from canarytui.textsafe import harmless
 
+# Whose --json events end with a {"event": "result", ...} line, a refusal's too.
+RESULT_COMMANDS = ("analyze", "deploy", "promote", "rollback")
 # Each command: (its module in canarytui.cli, its function).
 HANDLERS = {
     "check": ("fleet", "check"),
@@ -158,7 +162,16 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
     args.state_dir = common["state_dir"]
     args.theme = common["theme"]
     handler: Callable[[argparse.Namespace], int] = _handler(*HANDLERS[args.command])
-    return _guard(lambda: handler(args))
+    return _guard(lambda: handler(args), result_line=_ends_with_result(args))
+
+
+def _ends_with_result(args: argparse.Namespace) -> bool:
+    """The commands whose ``--json`` output ends with a ``result`` line (their help says so)."""
+    return (
+        args.command in RESULT_COMMANDS
+        and getattr(args, "json", False)
+        and not getattr(args, "dry_run", False)
+    )
 
 
 def _not_a_command(word: str) -> str | None:
@@ -175,54 +188,80 @@ def _not_a_command(word: str) -> str | None:
     return None
 
 
-def _guard(fn: Callable[[], int]) -> int:
-    """Run one command; a user's error becomes a message and an exit status, not a traceback."""
+def _guard(fn: Callable[[], int], result_line: bool = False) -> int:
+    """Run one command; a user's error becomes a message and an exit status, not a traceback.
+
+    ``result_line`` (a command whose ``--json`` ends with a result): the refusal or error is
+    that result too, on stdout, so a script reading only stdout still learns how it ended.
+    """
     try:
         return fn()
-    except UsageError as exc:
-        print(f"canarytui: {exc}", file=sys.stderr)
-        return EXIT_INVALID
     except KeyboardInterrupt:
-        print(
+        failed = Failed(
+            EXIT_INTERRUPTED,
             "\ncanarytui: interrupted; an open deployment stays open in the journal "
             "(canarytui status / promote / rollback)",
-            file=sys.stderr,
+            "interrupted",
         )
-        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_ERROR  # whoever read the output is gone: nothing to tell
     except Exception as exc:
-        code = _user_error(exc)
-        if code is None:
-            code = _refusal(exc)
-        if code is None:
+        found = _user_error(exc) or _refusal(exc)
+        if found is None:
             raise
-        return code
+        failed = found
+    print(failed.message, file=sys.stderr)
+    if result_line:
+        print(failed.json())
+    return failed.code
 
 
-def _user_error(exc: Exception) -> int | None:
-    """The exit status for a bad file, a bad version or a journal that cannot be used (None:
-    not one of them). Their modules are asked only if something imported them: whatever
-    raised one of these had."""
+@dataclass(frozen=True)
+class Failed:
+    """A command that ended on a user's error or a refusal: its exit status, what stderr
+    says, and the result line's outcome (``invalid``, ``refused``, ``error``)."""
+
+    code: int
+    message: str
+    outcome: str
+
+    def json(self) -> str:
+        lines = self.message.strip().removeprefix("canarytui: ").splitlines()
+        said = " ".join(line.strip() for line in lines)
+        return json.dumps(
+            {
+                "event": "result",
+                "outcome": self.outcome,
+                "exit": self.code,
+                "deployment": None,
+                "error": harmless(said, 2000),
+            }
+        )
+
+
+def _user_error(exc: Exception) -> Failed | None:
+    """A bad command line, file or version, or a journal that cannot be used (None: not
+    one of them). Their modules are asked only if something imported them: whatever raised
+    one of these had."""
+    if isinstance(exc, UsageError):
+        return Failed(EXIT_INVALID, f"canarytui: {exc}", "invalid")
     if "canarytui.config" in sys.modules:
         from canarytui.config import EnvFileError, VersionError
 
         if isinstance(exc, EnvFileError):
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
-            return EXIT_INVALID
+            return Failed(EXIT_INVALID, "\n".join(map(str, exc.problems)), "invalid")
         if isinstance(exc, VersionError):
-            print(f"canarytui: {exc}", file=sys.stderr)
-            return EXIT_INVALID
+            return Failed(EXIT_INVALID, f"canarytui: {exc}", "invalid")
     if "canarytui.journal" in sys.modules:
         from canarytui.journal import JournalError
 
         if isinstance(exc, JournalError):  # its message names the file, what failed, what to do
-            print(f"canarytui: journal: {exc.detail}", file=sys.stderr)
-            return EXIT_ERROR
+            return Failed(EXIT_ERROR, f"canarytui: journal: {exc.detail}", "error")
     return None
 
 
-def _refusal(exc: Exception) -> int | None:
-    """The exit status for the engine's refusals (None: not one of them).
+def _refusal(exc: Exception) -> Failed | None:
+    """The engine's refusals (None: not one of them).
 
     The engine is imported only here, once something has failed, so that a bad env file's
     message does not pay for asyncssh. Whatever raised one of these had imported it already.
@@ -233,24 +272,14 @@ def _refusal(exc: Exception) -> int | None:
     from canarytui.engine.locks import LockHeld, is_maintenance
 
     if isinstance(exc, PlanError):
-        print(f"canarytui: {exc}", file=sys.stderr)
-        return EXIT_INVALID
-    if isinstance(exc, LockHeld) and is_maintenance(exc.owner):
-        print(
-            f"canarytui: refused: {exc}\n  (held for maintenance; when it is over: "
-            "canarytui unlock ENV.yaml)",
-            file=sys.stderr,
-        )
-        return EXIT_ERROR
+        return Failed(EXIT_INVALID, f"canarytui: {exc}", "invalid")
     if isinstance(exc, LockHeld):
-        print(
-            f"canarytui: refused: {exc}\n  (if that run is dead: canarytui unlock ENV.yaml)",
-            file=sys.stderr,
+        hint = (
+            "held for maintenance; when it is over: canarytui unlock ENV.yaml"
+            if is_maintenance(exc.owner)
+            else "if that run is dead: canarytui unlock ENV.yaml"
         )
-        return EXIT_ERROR
+        return Failed(EXIT_ERROR, f"canarytui: refused: {exc}\n  ({hint})", "refused")
     if isinstance(exc, ActionRefused):
-        print(f"canarytui: refused: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    if isinstance(exc, BrokenPipeError):
-        return EXIT_ERROR
+        return Failed(EXIT_ERROR, f"canarytui: refused: {exc}", "refused")
     return None
