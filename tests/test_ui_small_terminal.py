@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 from test_ui_support import Script, settle, until
+from textual.containers import VerticalScroll
 from textual.pilot import Pilot
 
+from canarytui import events as ev
 from canarytui.ui.widgets.filter_bar import FilterBar
 from canarytui.ui.widgets.host_panel import HostPanel
+from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
 from canarytui.ui.widgets.side_column import HOST_MAX, PROGRESS_MIN
 from canarytui.ui.widgets.status_header import StatusHeader
@@ -98,3 +101,62 @@ async def test_the_filter_bar_takes_its_rows_from_the_host_panel(tmp_path: Path)
         await pilot.press("escape")
         await settle(pilot)
         assert not bar.shown and host.region.height == before
+
+
+async def test_the_logs_full_screen_show_long_lines_and_come_back(tmp_path: Path) -> None:
+    """L: the log pane over the screen's whole width, the header and keys kept, the arrows
+    scrolling its long lines; L or escape: back to the grid, the lines from their start."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=(80, 24)) as pilot:
+        await passed_canary(pilot, script)
+        screen = script.app.fleet_screen
+        pane = screen.query_one(LogPane)
+        message = "POST /api/checkout 500 database connection refused " + "x" * 80
+        for i in range(30):
+            script.log("web-01", f"2026-12-04T14:06:{i:02d}.007Z ERROR shop[web-01] {message}")
+        await until(pilot, lambda: pane.shown_lines >= 30, 10, "log lines shown")
+        narrow = pane.region.width
+        assert narrow < 40 and screen.grid.region.width > 0
+
+        for back in ("L", "escape"):
+            await pilot.press("L")
+            await settle(pilot)
+            assert screen.maximized is pane and screen.focused is pane
+            assert pane.region.width == 80 and pane.region.height > 12
+            assert screen.query_one(StatusHeader).region.height == 1
+            assert screen.grid.region.width == 0  # the grid is not laid out meanwhile
+            for _ in range(20):
+                await pilot.press("right")
+            await settle(pilot)
+            assert pane.scroll_x > 0  # the rest of the lines, scrolled to
+            await pilot.press(back)
+            await settle(pilot)
+            assert screen.maximized is None and screen.focused is screen.grid, back
+            assert pane.region.width == narrow and pane.scroll_x == 0
+            await pilot.press("right")  # the grid's cursor moves again, not the pane
+            await settle(pilot)
+            assert screen.grid.cursor_host == "web-02"
+            await pilot.press("left")
+        assert script.engine.state.phase is ev.Phase.AWAITING_PROMOTION  # nothing else done
+
+
+async def test_every_key_in_the_help_can_be_read_in_a_small_terminal(tmp_path: Path) -> None:
+    """At 80x24 the help is taller than the screen: it scrolls (arrows, page keys, end), so
+    the last keys and the notes below them come into view."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=(80, 24)) as pilot:
+        await passed_canary(pilot, script)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        help_screen = script.app.screen
+        box = help_screen.query_one(VerticalScroll)
+        note = help_screen.query_one("#close-note")
+        assert box.max_scroll_y > 0 and help_screen.focused is box
+        assert not box.content_region.contains_region(note.region)
+        await pilot.press("end")
+        await settle(pilot)
+        assert box.scroll_y == box.max_scroll_y
+        assert box.content_region.contains_region(note.region)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert script.app.screen is script.app.fleet_screen

@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.widget import Widget
 
 from canarytui import events as ev
 from canarytui.engine import Engine
@@ -61,6 +62,7 @@ class FleetScreen(OperatorActions):
         Binding("s", "hold", "Hold/resume"),
         Binding("r", "rollback", "Roll back"),
         Binding("l", "logs", "Logs"),
+        Binding("L", "logs_full", "Logs full screen", show=False),
         Binding("enter", "details", "Details"),
         Binding("a", "analysis", "Analysis"),
         Binding("slash", "filter", "Filter"),
@@ -77,7 +79,10 @@ class FleetScreen(OperatorActions):
     FleetScreen #host { height: auto; max-height: 24; }  /* SideColumn fits it */
     FleetScreen #progress { height: 1fr; min-height: 12; }
     FleetScreen #grid { height: 1fr; }
+    FleetScreen LogPane.-maximized { height: 1fr; width: 1fr; overflow-x: auto; }
     """
+    # The logs full screen (L) keep the header and the keys.
+    ALLOW_IN_MAXIMIZED_VIEW = "StatusHeader, KeyFooter"
 
     def __init__(self, engine: Engine, monitor: Monitor | None = None) -> None:
         super().__init__()
@@ -328,6 +333,23 @@ class FleetScreen(OperatorActions):
         self.log_follow = None if self.log_follow == name else name
         self._sync_watch()
         self.notify(f"logs: {self.log_follow or 'the canaries'}", timeout=2, markup=False)
+
+    def action_logs_full(self) -> None:
+        """The log pane over the whole screen (its lines whole in a narrow terminal), and
+        back (L again, or escape)."""
+        pane = self.query_one(LogPane)
+        if self.maximized is pane:
+            self.minimize()
+        elif self.maximize(pane, container=False):
+            pane.focus()  # the arrows and page keys scroll the logs, both ways
+
+    def watch_maximized(self, maximized: Widget | None) -> None:
+        if maximized is None and self.is_mounted:
+            # Back on the grid (escape comes here too), the pane's lines from their start.
+            # (Set, not scrolled to: a pane that does not scroll sideways ignores scroll_to.)
+            pane = self.query_one(LogPane)
+            pane.scroll_target_x = pane.scroll_x = 0
+            self.grid.focus()
 
     def action_details(self) -> None:
         name = self.grid.cursor_host

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -20,6 +20,7 @@ KEYS: list[tuple[str, str]] = [
     ("s", "hold the rollout after the wave in flight / resume it"),
     ("r", "roll back the open (or last) deployment; stops what is running"),
     ("l", "follow the focused host's logs (again: back to the canaries)"),
+    ("L", "the logs full screen, their lines whole (L or escape: back)"),
     ("enter", "host details"),
     ("a", "analysis: each rule on each canary vs the baseline, and a chart"),
     ("/", "filter hosts by name, role, label (zone=eu-1) or state"),
@@ -39,7 +40,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen {
         align: center middle;
     }
-    HelpScreen > Vertical {
+    HelpScreen > VerticalScroll {
         width: 90;
         max-width: 95%;
         height: auto;
@@ -60,11 +61,15 @@ class HelpScreen(ModalScreen[None]):
         table.add_column()
         for key, what in KEYS:
             table.add_row(key, what)
-        with Vertical() as box:
+        # Scrolls (arrows, page keys) where the terminal is shorter than the keys (80x24).
+        with VerticalScroll() as box:
             box.border_title = "canarytui keys"
             yield Static(table)
             yield Static(CONFIRM, id="confirm-note", markup=False)
             yield Static("escape closes this help", id="close-note", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)
