@@ -228,6 +228,8 @@ async def test_ctrl_c_leaves_deployment_open_and_frees_locks(
     result = await run_cli("deploy", env, "1.1.0", "--json", started=interrupt_during_analysis)
     assert result.code == status, result.err
     assert "stays open" in result.err and "Traceback" not in result.err
+    # A stopped run ends without a result line: its exit status (130, 143) says it all.
+    assert [json.loads(line)["event"] for line in result.out.splitlines()][-1] != "result"
     assert locks_on_hosts(demo) == []
     journal = Journal(state_dir)
     record = journal.open_deployment("demo", "shop")

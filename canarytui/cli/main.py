@@ -193,16 +193,17 @@ def _guard(fn: Callable[[], int], result_line: bool = False) -> int:
 
     ``result_line`` (a command whose ``--json`` ends with a result): the refusal or error is
     that result too, on stdout, so a script reading only stdout still learns how it ended.
+    A run stopped (Ctrl-C, SIGTERM) ends without one: its exit status (130, 143) says so.
     """
     try:
         return fn()
     except KeyboardInterrupt:
-        failed = Failed(
-            EXIT_INTERRUPTED,
+        print(
             "\ncanarytui: interrupted; an open deployment stays open in the journal "
             "(canarytui status / promote / rollback)",
-            "interrupted",
+            file=sys.stderr,
         )
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR  # whoever read the output is gone: nothing to tell
     except Exception as exc:
