@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import engine_for
-from sshd_fleet import FleetFactory
+from sshd_fleet import FleetFactory, SshdFleet
 
 from canarytui import events as ev
 from canarytui.config import load_env
@@ -27,6 +28,28 @@ async def run(
     seen: list[tuple[int, CommandResult]] = []
     await asyncio.wait_for(fleet.run_steps("h01", steps, lambda i, r: seen.append((i, r))), 30)
     return seen
+
+
+async def run_read_late(
+    fleet: SshdFleet,
+    ssh: Fleet,
+    running: str,
+    hold: float,
+    steps: list[tuple[str, float | None]],
+    done: Callable[[int, CommandResult], None],
+    settled: Callable[[], None] | None = None,
+) -> None:
+    """``steps`` on h01, the controller held on purpose (a busy one) for ``hold`` seconds
+    once ``running`` runs there: the end marks that come meanwhile are read in one go."""
+    await ssh.run("h01", "true")  # connected: the script goes at once
+
+    async def busy_once_running() -> None:
+        await fleet.until_running("h01", running)
+        time.sleep(hold)  # noqa: ASYNC251
+
+    busy = asyncio.ensure_future(busy_once_running())
+    await asyncio.wait_for(ssh.run_steps("h01", steps, done, settled=settled), 30)
+    await asyncio.wait_for(busy, 10)
 
 
 async def test_each_step_comes_back_on_its_own(sshd_fleet: FleetFactory) -> None:
@@ -61,23 +84,9 @@ async def test_a_step_takes_the_time_the_host_says_even_when_read_late(
     ssh = Fleet(load_env(fleet.write_env()))
     seen: list[tuple[int, CommandResult]] = []
     try:
-        await ssh.run("h01", "true")  # connected: the script goes at once
-
-        async def busy_once_running() -> None:
-            await fleet.until_running("h01", "sleep 0.5")
-            # Held on purpose (a busy controller): both steps end meanwhile.
-            time.sleep(1.5)  # noqa: ASYNC251
-
-        busy = asyncio.ensure_future(busy_once_running())
-        await asyncio.wait_for(
-            ssh.run_steps(
-                "h01",
-                [("sleep 0.5", None), ("sleep 0.6", None), ("true", None)],
-                lambda i, r: seen.append((i, r)),
-            ),
-            30,
-        )
-        await asyncio.wait_for(busy, 10)
+        # Both steps end while the controller is held.
+        steps = [("sleep 0.5", None), ("sleep 0.6", None), ("true", None)]
+        await run_read_late(fleet, ssh, "sleep 0.5", 1.5, steps, lambda i, r: seen.append((i, r)))
         took = [round(r.duration, 2) for _, r in seen]
         assert 0.45 <= took[0] <= 0.9, took  # read ~1.5 s after it started
         assert 0.55 <= took[1] <= 0.9, took  # read in the same chunk as the first
@@ -96,24 +105,16 @@ async def test_steps_that_end_in_one_read_are_settled_together(
     ssh = Fleet(load_env(fleet.write_env()))
     calls: list[str] = []
     try:
-        await ssh.run("h01", "true")  # connected: the script goes at once
-
-        async def busy_once_running() -> None:
-            await fleet.until_running("h01", "sleep 1")
-            # Held on purpose: steps 1 and 2 end meanwhile, and are read in one go.
-            time.sleep(2.0)  # noqa: ASYNC251
-
-        busy = asyncio.ensure_future(busy_once_running())
-        await asyncio.wait_for(
-            ssh.run_steps(
-                "h01",
-                [("true", None), ("sleep 1", None), ("true", None), ("sleep 2", None)],
-                lambda i, r: calls.append(f"done {i}"),
-                settled=lambda: calls.append("settled"),
-            ),
-            30,
+        # Steps 1 and 2 end while the controller is held, and are read in one go.
+        await run_read_late(
+            fleet,
+            ssh,
+            "sleep 1",
+            2.0,
+            [("true", None), ("sleep 1", None), ("true", None), ("sleep 2", None)],
+            lambda i, r: calls.append(f"done {i}"),
+            settled=lambda: calls.append("settled"),
         )
-        await asyncio.wait_for(busy, 10)
         assert calls == [
             "done 0",
             "settled",  # before the wait for step 1
