@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.pilot import Pilot
 
 from canarytui import events as ev
+from canarytui.ui.screens.failure import FailureScreen
 from canarytui.ui.widgets.filter_bar import FilterBar
 from canarytui.ui.widgets.host_panel import HostPanel
 from canarytui.ui.widgets.log_pane import LogPane
@@ -158,5 +159,36 @@ async def test_every_key_in_the_help_can_be_read_in_a_small_terminal(tmp_path: P
         assert box.scroll_y == box.max_scroll_y
         assert box.content_region.contains_region(note.region)
         await pilot.press("escape")
+        await settle(pilot)
+        assert script.app.screen is script.app.fleet_screen
+
+
+async def test_a_failure_question_keeps_its_choices_in_view(tmp_path: Path) -> None:
+    """on_failure: ask at 80x24, three hosts failed with long output: the title, the note
+    and the choices stay on screen; the failures scroll in the rows left between them."""
+    script = Script(tmp_path)
+    output = "\n".join(f"line {i}: could not restart shop.service (exit {i})" for i in range(10))
+    failures = [
+        ev.HostFailure(host=h, step="restart", exit_status=1, output=output)
+        for h in script.env.host_names[:3]
+    ]
+    question = ev.FailureQuestion(wave=1, waves=3, failures=failures, skippable=1)
+    async with script.app.run_test(size=(80, 24)) as pilot:
+        await passed_canary(pilot, script)
+        script.app.push_screen(FailureScreen(question, "1.1.0"))
+        await settle(pilot)
+        dialog = script.app.screen
+        for part in ("#title", "#note", "#buttons"):
+            region = dialog.query_one(part).region
+            assert dialog.region.contains_region(region), (part, region)
+        listed = dialog.query_one("#failures", VerticalScroll)
+        assert listed.max_scroll_y > 0 and dialog.focused is listed
+        await pilot.press("end")
+        await settle(pilot)
+        assert listed.scroll_y == listed.max_scroll_y  # the last host's output, scrolled to
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        assert listed.styles.max_height is not None and listed.styles.max_height.value == 20
+        await pilot.press("h")
         await settle(pilot)
         assert script.app.screen is script.app.fleet_screen

@@ -12,6 +12,7 @@ from canarytui import events as ev
 from canarytui.textsafe import harmless, harmless_block, listed
 
 OUTPUT_LINES = 8  # of each failed host's output
+FAILURES_ROWS = 20  # the failures' rows at most; fewer where the terminal is short
 CHOICES = ("retry", "skip", "rollback", "halt")
 
 
@@ -42,7 +43,7 @@ class FailureScreen(ModalScreen[str]):
         padding: 1 2;
     }
     FailureScreen #title { text-style: bold; margin-bottom: 1; }
-    FailureScreen #failures { height: auto; max-height: 20; margin-bottom: 1; }
+    FailureScreen #failures { height: auto; max-height: 20; margin-bottom: 1; }  /* _fit */
     FailureScreen #note { color: $text-muted; margin-bottom: 1; }
     FailureScreen #buttons { height: auto; align-horizontal: right; }
     FailureScreen Button { margin-left: 1; min-width: 14; }
@@ -96,6 +97,23 @@ class FailureScreen(ModalScreen[str]):
                     button.can_focus = False
                     button.disabled = choice == "skip" and not self.can_skip
                     yield button
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """The failures scroll in the rows the dialog has left once its title, note and
+        choices are in view: at 80x24 three hosts' output pushed the choices off screen."""
+        dialog = self.query_one("#dialog")
+        failures = self.query_one("#failures")
+        others = dialog.styles.gutter.height + failures.styles.margin.height
+        for part in ("#title", "#note", "#buttons"):
+            widget = self.query_one(part)
+            others += widget.outer_size.height + widget.styles.margin.height
+        room = int(self.size.height * 0.9) - others  # the dialog's max-height
+        rows = max(3, min(FAILURES_ROWS, room))
+        if failures.styles.max_height is None or failures.styles.max_height.value != rows:
+            failures.styles.max_height = rows
 
     def action_answer(self, choice: str) -> None:
         if choice == "skip" and not self.can_skip:
