@@ -43,7 +43,8 @@ class FailureScreen(ModalScreen[str]):
         padding: 1 2;
     }
     FailureScreen #title { text-style: bold; margin-bottom: 1; }
-    FailureScreen #failures { height: auto; max-height: 20; margin-bottom: 1; }  /* _fit */
+    /* max-height: FAILURES_ROWS, lowered by _fit in a short terminal */
+    FailureScreen #failures { height: auto; max-height: 20; margin-bottom: 1; }
     FailureScreen #note { color: $text-muted; margin-bottom: 1; }
     FailureScreen #buttons { height: auto; align-horizontal: right; }
     FailureScreen Button { margin-left: 1; min-width: 14; }

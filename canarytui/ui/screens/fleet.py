@@ -335,8 +335,8 @@ class FleetScreen(OperatorActions):
         self.notify(f"logs: {self.log_follow or 'the canaries'}", timeout=2, markup=False)
 
     def action_logs_full(self) -> None:
-        """The log pane over the whole screen (its lines whole in a narrow terminal), and
-        back (L again, or escape)."""
+        """The log pane over the whole screen (more of each line in a narrow terminal, the
+        arrows scrolling the rest), and back (L again, or escape)."""
         pane = self.query_one(LogPane)
         if self.maximized is pane:
             self.minimize()
