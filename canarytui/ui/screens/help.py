@@ -20,7 +20,7 @@ KEYS: list[tuple[str, str]] = [
     ("s", "hold the rollout after the wave in flight / resume it"),
     ("r", "roll back the open (or last) deployment; stops what is running"),
     ("l", "follow the focused host's logs (again: back to the canaries)"),
-    ("L", "the logs over the whole screen; the arrows scroll long lines (L/esc: back)"),
+    ("L", "the logs over the whole screen, ← → scroll (L or esc: back)"),
     ("enter", "host details"),
     ("a", "analysis: each rule on each canary vs the baseline, and a chart"),
     ("/", "filter hosts by name, role, label (zone=eu-1) or state"),
