@@ -130,6 +130,10 @@ async def test_the_logs_full_screen_show_long_lines_and_come_back(tmp_path: Path
                 await pilot.press("right")
             await settle(pilot)
             assert pane.scroll_x > 0  # the rest of the lines, scrolled to
+            await pilot.press("l", "enter", "slash")  # no host in view: nothing happens
+            await settle(pilot)
+            assert screen.log_follow is None and script.app.screen is screen
+            assert not screen.query_one(FilterBar).shown
             await pilot.press(back)
             await settle(pilot)
             assert screen.maximized is None and screen.focused is screen.grid, back

@@ -21,6 +21,9 @@ from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.screens.failure import FailureScreen
 from canarytui.ui.screens.version import VersionScreen
 
+# The fleet screen's actions on the grid's focused host (or the grid itself).
+ON_THE_GRID = frozenset({"toggle_canary", "default_canaries", "logs", "details", "filter"})
+
 
 class OperatorActions(Screen[None]):
     """``action_deploy``, ``action_promote`` (all), ``action_hold``, ``action_rollback``,
@@ -28,6 +31,11 @@ class OperatorActions(Screen[None]):
 
     engine: Engine
     state: FleetState
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While the logs are over the screen (L), the keys that act on the grid's focused
+        host (space, c, l, enter, /) do nothing: nobody sees which host they would change."""
+        return not (action in ON_THE_GRID and self.maximized is not None)
 
     # Actions (keys d, p, r) -----------------------------------------------------------
 
