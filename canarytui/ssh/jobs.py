@@ -140,7 +140,7 @@ class Script:
                     settle()
                 async with asyncio.timeout(seconds):
                     await self._step_ended(i)
-                ended = i < len(self.stdout.ended) and i < len(self.stderr.ended)
+                ended = self._marked(i)
                 if not ended:  # the shell ended within the step: what it left is its output
                     settle()
                     await self._ended()
@@ -197,8 +197,13 @@ class Script:
             return tails.ended[i]
         return tails.finish(), status, None
 
+    def _marked(self, i: int) -> bool:
+        """Command ``i``'s end marks came on both streams."""
+        return i < len(self.stdout.ended) and i < len(self.stderr.ended)
+
     def _has_ended(self, i: int) -> bool:
-        return (i < len(self.stdout.ended) and i < len(self.stderr.ended)) or self._eof == 2
+        """Command ``i`` ended: its marks came, or the shell itself ended."""
+        return self._marked(i) or self._eof == 2
 
     async def _step_ended(self, i: int) -> None:
         while not self._has_ended(i):
