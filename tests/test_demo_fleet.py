@@ -325,6 +325,46 @@ async def test_hang_makes_connects_and_commands_time_out(fleet: DemoFleet) -> No
         assert (await run(conn, "echo new")).stdout == "new\n"
 
 
+# A kept shell in miniature: it answers each line it is sent.
+ECHO_SHELL = 'while read -r l; do echo "got $l"; done'
+
+
+async def line(proc: Any, within: float) -> str:
+    return str(await asyncio.wait_for(proc.stdout.readline(), within))
+
+
+async def test_a_session_open_before_the_host_hung_stops_answering_too(
+    fleet: DemoFleet,
+) -> None:
+    """A deployment's kept shell is open before the fault: its next script (its input)
+    and a command already running (its output) wait while the host is hung, as a new
+    session does."""
+    async with connect(fleet, "web-03") as conn:
+        kept = await conn.create_process(ECHO_SHELL)
+        kept.stdin.write("one\n")
+        assert await line(kept, 5) == "got one\n"
+        running = await conn.create_process("read -r go; sleep 0.2; echo late")
+        running.stdin.write("go\n")
+        await fleet.set_fault("web-03", "hang")
+        kept.stdin.write("two\n")
+        with pytest.raises(TimeoutError):
+            await line(kept, 0.6)
+        with pytest.raises(TimeoutError):
+            await line(running, 0.6)
+        await fleet.set_fault("web-03", "up")
+        assert await line(kept, 5) == "got two\n"
+        assert await line(running, 5) == "late\n"
+        # Slow: the kept shell's next script starts late, as a new session would.
+        await fleet.set_fault("web-03", "slow")
+        began = time.monotonic()
+        kept.stdin.write("three\n")
+        assert await line(kept, 5) == "got three\n"
+        assert time.monotonic() - began >= 1.8
+        await fleet.set_fault("web-03", "up")
+        kept.stdin.write_eof()
+        await asyncio.wait_for(kept.wait_closed(), 5)
+
+
 async def test_slow_delays_every_command(fleet: DemoFleet) -> None:
     async with connect(fleet, "web-01") as conn:
         await fleet.set_fault("web-01", "slow")
@@ -348,6 +388,23 @@ async def test_flaky_drops_some_connections_and_commands(fleet: DemoFleet) -> No
         except (OSError, asyncssh.Error):
             outcomes.append(False)
     assert 0 < sum(outcomes) < len(outcomes)
+
+
+async def test_flaky_drops_a_kept_shell_at_some_script(fleet: DemoFleet) -> None:
+    answered = 0
+    async with connect(fleet, "web-04") as conn:
+        kept = await conn.create_process(ECHO_SHELL)
+        await fleet.set_fault("web-04", "flaky")
+        for i in range(20):
+            try:
+                kept.stdin.write(f"{i}\n")
+                if await line(kept, 5) != f"got {i}\n":
+                    break
+            except (OSError, asyncssh.Error):
+                break
+            answered += 1
+        await asyncio.wait_for(conn.wait_closed(), 5)  # dropped, as a new session is
+    assert answered < 20
 
 
 async def test_log_stream_stops_with_its_channel(fleet: DemoFleet) -> None:

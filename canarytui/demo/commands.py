@@ -27,19 +27,7 @@ async def run_command(host: DemoHost, process: asyncssh.SSHServerProcess[bytes])
     host.looked()
     closed = asyncio.ensure_future(process.wait_closed())
     try:
-        if host.fault == "flaky" and host.rng.random() < FLAKY_DROP:
-            conn = process.get_extra_info("connection")
-            if conn is not None:
-                conn.abort()
-            return
-        # A hung host's commands wait here until the fault clears or the client gives up.
-        if not host.answering.is_set():
-            answering = asyncio.ensure_future(host.answering.wait())
-            await asyncio.wait({closed, answering}, return_when=asyncio.FIRST_COMPLETED)
-            answering.cancel()
-        if host.fault == "slow" and not closed.done():
-            await asyncio.wait({closed}, timeout=SLOW_DELAY)
-        if closed.done():
+        if not await _as_faulty(host, process, closed):
             return
         # The command must see the app's files as of now, not as of the last flush (an
         # app nobody watched has not ticked since: a release switched meanwhile shows now).
@@ -48,6 +36,28 @@ async def run_command(host: DemoHost, process: asyncssh.SSHServerProcess[bytes])
         await _bridge(host, process, closed)
     finally:
         closed.cancel()
+
+
+async def _as_faulty(
+    host: DemoHost, process: asyncssh.SSHServerProcess[bytes], closed: asyncio.Future[None]
+) -> bool:
+    """The host's fault, met by a command about to run (a new session, or a kept shell's
+    next script): a flaky host drops some (their connection), a hung one holds them until
+    the fault clears or the client gives up, a slow one starts them late. False: the
+    command is not to run (dropped, or its session closed meanwhile)."""
+    if host.fault == "flaky" and host.rng.random() < FLAKY_DROP:
+        conn = process.get_extra_info("connection")
+        if conn is not None:
+            conn.abort()
+        return False
+    if not host.answering.is_set():
+        answering = asyncio.ensure_future(host.answering.wait())
+        either: set[asyncio.Future[Any]] = {closed, answering}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        answering.cancel()
+    if host.fault == "slow" and not closed.done():
+        await asyncio.wait({closed}, timeout=SLOW_DELAY)
+    return not closed.done()
 
 
 async def _bridge(
@@ -76,7 +86,7 @@ async def _bridge(
         return
     host.processes.add(proc)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    feeder = asyncio.create_task(_feed(host, process.stdin, proc.stdin))
+    feeder = asyncio.create_task(_feed(host, process, closed, proc.stdin))
     # Exit is reported only after all output went out, as sshd does.
     finished: asyncio.Future[Any] = asyncio.ensure_future(
         asyncio.gather(
@@ -124,15 +134,21 @@ def _outcome_read(finished: asyncio.Future[Any]) -> None:
 
 
 async def _feed(
-    host: DemoHost, source: asyncssh.SSHReader[bytes], sink: asyncio.StreamWriter
+    host: DemoHost,
+    process: asyncssh.SSHServerProcess[bytes],
+    closed: asyncio.Future[None],
+    sink: asyncio.StreamWriter,
 ) -> None:
     """Client's stdin -> the command's stdin, closing it at the client's EOF.
 
     Input can be a command (a kept shell's next script): a release switched or a restart
     asked meanwhile takes effect before the shell reads it, as before a session starts.
-    Its traffic is left for the next session to serve (a reader of the app's files)."""
+    Its traffic is left for the next session to serve (a reader of the app's files).
+    The host's fault meets that script as it would a new session (``_as_faulty``)."""
     try:
-        while data := await source.read(_CHUNK):
+        while data := await process.stdin.read(_CHUNK):
+            if not await _as_faulty(host, process, closed):
+                return
             host.seen()
             with contextlib.suppress(OSError):  # the sandbox is the user's to break
                 host.app.poke()
@@ -149,9 +165,12 @@ async def _pump(
     host: DemoHost, source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]
 ) -> None:
     """The command's stdout or stderr -> the channel, with back-pressure. Output is life:
-    a log tail that prints keeps its host's app living."""
+    a log tail that prints keeps its host's app living. A hung host's output stops
+    (a session open before it hung says nothing more until it answers again)."""
     try:
         while data := await source.read(_CHUNK):
+            if not host.answering.is_set():
+                await host.answering.wait()
             host.seen()
             sink.write(data)
             await sink.drain()
