@@ -13,6 +13,7 @@ from canarytui import events as ev
 from canarytui.demo import DemoFleet
 from canarytui.engine import ActionRefused, Engine
 from canarytui.engine.locks import LockHeld
+from canarytui.ssh import CommandTimeout
 
 
 def versions(fleet: DemoFleet) -> dict[str, str | None]:
@@ -306,6 +307,73 @@ async def test_hung_host_is_bounded_and_does_not_hold_up_others(
     assert [demo.version_on(h) for h in demo.host_names[:5]] == ["1.1.0"] * 5
     assert demo.version_on("web-06") == "1.0.0"
     assert elapsed < 40
+
+
+async def test_a_host_that_hangs_mid_release_fails_in_bounded_time(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Hung once its lock is taken (its shell already open on it): its wave's steps time
+    out, it fails against the budget and keeps its release; the others go on."""
+
+    def short(data: dict) -> None:  # type: ignore[type-arg]
+        data["ssh"].update({"connect_timeout": "1s", "command_timeout": "2s"})
+        data["promote"].update({"max_failures": 1})
+
+    env_path = edit_env(demo.env_path, tmp_path / "short.yaml", short)
+    engine = engine_for(env_path, state_dir)
+    loop = asyncio.get_running_loop()
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+        assert "web-06" in engine.locks.shells
+        await demo.set_fault("web-06", "hang")
+        started = loop.time()
+        outcome = await asyncio.wait_for(engine.promote(), 60)
+        elapsed = loop.time() - started
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    assert engine.host_states["web-06"] in (ev.HostState.FAILED, ev.HostState.UNREACHABLE)
+    assert "timed out" in engine.details["web-06"]
+    assert demo.version_on("web-06") == "1.0.0"
+    assert [demo.version_on(h) for h in demo.host_names[:5]] == ["1.1.0"] * 5
+    assert elapsed < 40
+
+
+async def test_a_host_whose_connection_drops_mid_script_says_so(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Its connection dropped while its wave's script waits on the host (a health probe
+    that timed out drops it): the host failed because the connection was lost, not
+    because a reply could not be read or a step exited 255; and why it was dropped."""
+
+    def short(data: dict) -> None:  # type: ignore[type-arg]
+        data["ssh"].update({"connect_timeout": "1s", "command_timeout": "20s"})
+        data["promote"].update({"max_failures": 1})
+
+    env_path = edit_env(demo.env_path, tmp_path / "short.yaml", short)
+    engine = engine_for(env_path, state_dir)
+    seen: list[ev.Event] = []
+    engine.subscribe(seen.append)
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+        await demo.set_fault("web-06", "hang")
+        promoting = asyncio.ensure_future(engine.promote())
+        await wait_for(lambda: engine.host_states["web-06"] is ev.HostState.DEPLOYING, 30)
+        # A probe of the hung host (a new session) times out before its process id
+        # came back: the connection is dropped under the script.
+        with pytest.raises(CommandTimeout):
+            await engine.fleet.run("web-06", "true", 0.5)
+        outcome = await asyncio.wait_for(promoting, 30)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    detail = engine.details["web-06"]
+    assert "connection lost during a command" in detail, detail
+    assert "(dropped: a command on it timed out before its process id came back)" in detail
+    # It may have run some of it: failed (counted, and rolled back with the others).
+    assert engine.host_states["web-06"] is ev.HostState.FAILED
+    assert not [e for e in seen if isinstance(e, ev.StepResult) and e.host == "web-06"]
+    assert demo.version_on("web-06") == "1.0.0"
 
 
 async def test_second_deployment_is_locked_out(demo: DemoFleet, tmp_path: Path) -> None:

@@ -71,6 +71,7 @@ class Fleet:
         # (its later waves would otherwise reconnect after the analysis).
         self.pinned: Container[str] = frozenset()
         self._kept_until: dict[str, float] = {}  # ``keep_open``: not idle before then
+        self._dropped: dict[str, str] = {}  # why a host's last connection was dropped
 
     def host(self, name: str) -> Host:
         return self._hosts[name]
@@ -87,6 +88,7 @@ class Fleet:
             client = client_type()()
             conn = await self._connector.connect(host, client)
             self.connects += 1
+            self._dropped.pop(name, None)
             self._connections[name] = (conn, client)
             return conn
 
@@ -133,11 +135,14 @@ class Fleet:
             if known is not None:
                 known[0].close()
 
-    def drop(self, name: str) -> None:
-        """Forget a host's connection (after a hang or loss); the next use reconnects."""
+    def drop(self, name: str, why: str | None = None) -> None:
+        """Forget a host's connection (after a hang or loss); the next use reconnects.
+        ``why`` is told to what was still running on it (``_lost``)."""
         known = self._connections.pop(name, None)
         if known is not None:
             known[0].abort()
+            if why is not None:
+                self._dropped[name] = why
 
     async def close(self) -> None:
         """Finish stopping abandoned commands (bounded), then close every connection."""
@@ -290,8 +295,10 @@ class Fleet:
         try:
             yield
         except connection_errors() as exc:
+            why = self._dropped.get(host.name)
             self.drop(host.name)
-            raise CommandLost(host, f"connection lost during a command: {exc}") from None
+            said = f"connection lost during a command: {exc}"
+            raise CommandLost(host, said + (f" (dropped: {why})" if why else "")) from None
 
     def _kept(self, name: str, job: Script) -> bool:
         """``job``'s shell is there, on the host's connection as it is now."""
@@ -339,7 +346,7 @@ class Fleet:
     async def _stop(self, name: str, pgid: int | None) -> str:
         """Kill a command's process group on its host; says what happened."""
         if pgid is None:
-            self.drop(name)
+            self.drop(name, "a command on it timed out before its process id came back")
             return "its process id never came back, so the connection was dropped"
         known = self._connections.get(name)
         if known is None or known[1].closed:
@@ -348,7 +355,7 @@ class Fleet:
             async with asyncio.timeout(STOP_TIMEOUT):
                 await known[0].run(kill_script(pgid), check=False)
         except ssh_errors():
-            self.drop(name)
+            self.drop(name, "it did not answer the stop of a command that timed out")
             return f"the host did not answer the stop of process group {pgid}; connection dropped"
         return f"stopped on the host (process group {pgid} killed)"
 

@@ -146,6 +146,9 @@ class Script:
                     await self._ended()
                 proc = self._proc
                 assert proc is not None
+                if not ended and proc.exit_status is None and proc.exit_signal is None:
+                    # Not ended by its shell (that says how): its connection was cut.
+                    raise ConnectionResetError("its session was cut, no exit status came")
                 out, status, took = self._part(self.stdout, i, proc.exit_status)
                 err = self._part(self.stderr, i, None)[0]
                 # Killed by a signal, or no status told: 255, as ssh says.
