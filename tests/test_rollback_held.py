@@ -166,3 +166,16 @@ async def test_hosts_that_cannot_be_locked_again_are_one_notice(
     assert all(engine.host_states[h] is ev.HostState.ROLLBACK_FAILED for h in down)
     assert all(engine.details[h] for h in down)
     assert {demo.version_on(h) for h in demo.host_names if h not in down} == {"1.0.0"}
+    # Once they are back, rolling back again finishes it: the summary counts every host
+    # the deployment rolled back, not only the last run's.
+    for name in down:
+        await demo.set_fault(name, "up")
+    again = engine_for(demo.env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(again.rollback(), 60) is ev.Outcome.ROLLED_BACK
+    finally:
+        await again.fleet.close()
+    record = again.journal.last_deployment("demo", "shop")
+    assert record is not None and not record.is_open
+    assert record.summary == f"{len(demo.host_names)} host(s) rolled back from 1.1.0"
+    assert set(versions(demo).values()) == {"1.0.0"}

@@ -63,7 +63,9 @@ class Rollback:
         idle = state.in_states(order, {ev.HostState.PENDING})
         ctx.bus.hosts((name, ev.HostState.IDLE, None, "") for name in idle)
         ctx.bus.phase(ev.Phase.ROLLED_BACK)
-        summary = f"{len(targets)} host(s) rolled back from {d.version}"
+        # Every host it rolled back: a rollback halted before has done some of them.
+        back = state.in_states(order, {ev.HostState.ROLLED_BACK})
+        summary = f"{len(back)} host(s) rolled back from {d.version}"
         ctx.bus.emit(ev.DeploymentFinished(outcome=outcome, summary=summary, deployment=d.id))
         await self.locks.release(d.token)
         return outcome
