@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from canarytui.config import load_env
-from canarytui.engine.holding import reported_version
+from canarytui.engine.reported import reported_version
 from canarytui.engine.locks import describe_owner, owner_from_text
 from canarytui.engine.lockscripts import parse_reply
 from canarytui.metrics.page import parse_page, picks

@@ -5,7 +5,7 @@ from __future__ import annotations
 from canarytui import events as ev
 from canarytui.config import render
 from canarytui.engine.bus import Context
-from canarytui.engine.holding import reported_version
+from canarytui.engine.reported import reported_version
 from canarytui.ssh import SshError
 
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from canarytui import events as ev
 from canarytui import openfiles
-from canarytui.config import Environment, render
+from canarytui.config import render
 from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
+from canarytui.engine.reported import reported_version
 from canarytui.engine.supervise import each_host
 from canarytui.journal import DeploymentRecord, Journal
 from canarytui.ssh import OwnScript, Script, SshError
@@ -54,24 +54,6 @@ class TakenOver(Exception):
         self.note = note
         who = f"{note.get('user', '?')}@{note.get('machine', '?')}"
         super().__init__(f"taken over and rolled back by {who}")
-
-
-def first_line(text: str) -> str | None:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return None
-
-
-def reported_version(env: Environment, text: str | None) -> str | None:
-    """The version a host printed, if it is one (matches ``version_pattern``); else None."""
-    line = first_line(text or "")
-    if line is None or len(line) > 256:
-        return None
-    try:
-        return line if re.fullmatch(env.version_pattern, line) else None
-    except re.error:
-        return None
 
 
 def left_behind(journal: Journal, owner: dict[str, Any]) -> DeploymentRecord | None:

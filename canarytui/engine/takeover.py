@@ -17,8 +17,9 @@ from canarytui import events as ev
 from canarytui.config import render
 from canarytui.engine import lockscripts
 from canarytui.engine.bus import Context
-from canarytui.engine.holding import LockKeeper, reported_version
+from canarytui.engine.holding import LockKeeper
 from canarytui.engine.locks import describe_owner, is_maintenance, since_of
+from canarytui.engine.reported import reported_version
 from canarytui.engine.supervise import each_host
 from canarytui.journal import DeploymentRecord
 from canarytui.ssh import SshError
