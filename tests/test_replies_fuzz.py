@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from canarytui.config import load_env
-from canarytui.engine.reported import reported_version
 from canarytui.engine.locks import describe_owner, owner_from_text
 from canarytui.engine.lockscripts import parse_reply
+from canarytui.engine.reported import reported_version
 from canarytui.metrics.page import parse_page, picks
 from canarytui.ssh.remote import LineSplitter, Marker, OutputTail
 
