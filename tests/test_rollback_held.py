@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import engine_for, run_cli
+from conftest import edit_env, engine_for, run_cli
 from test_handoff import locks_on_hosts, versions
 
 from canarytui import events as ev
@@ -179,3 +179,48 @@ async def test_hosts_that_cannot_be_locked_again_are_one_notice(
     assert record is not None and not record.is_open
     assert record.summary == f"{len(demo.host_names)} host(s) rolled back from 1.1.0"
     assert set(versions(demo).values()) == {"1.0.0"}
+
+
+async def test_a_host_not_locked_again_by_a_later_process_is_released_at_the_end(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A promote from a later process could not lock a host again (down then): the host
+    still carries the deployment's lock from the first. Once the deployment ends, its
+    release tries that host too: freed if it is back, else a warning names it."""
+
+    def paced(data: dict) -> None:  # type: ignore[type-arg]
+        data["promote"].update({"pause": "1s", "max_failures": 2})
+
+    env_path = edit_env(demo.env_path, tmp_path / "paced.yaml", paced)
+    first = engine_for(env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(first.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+    finally:
+        await first.fleet.close()
+    await demo.set_fault("web-03", "down")
+    await demo.set_fault("web-06", "down")
+    later = engine_for(env_path, state_dir)
+    notices: list[str] = []
+    revived: list[asyncio.Future[str]] = []
+
+    def watch(e: ev.Event) -> None:
+        if isinstance(e, ev.Notice):
+            notices.append(e.message)
+        # web-03 (wave 2 of 3) comes back after its turn, before the deployment ends.
+        failed = (ev.HostState.UNREACHABLE, ev.HostState.FAILED)
+        if isinstance(e, ev.HostUpdate) and e.host == "web-03" and e.state in failed:
+            revived.append(asyncio.ensure_future(demo.set_fault("web-03", "up")))
+
+    later.subscribe(watch)
+    try:
+        outcome = await asyncio.wait_for(later.promote(all_waves=True), 60)
+    finally:
+        await later.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    assert revived and all(f.done() for f in revived)
+    assert any(m.startswith("could not lock 2 host(s): web-03, web-06") for m in notices)
+    assert demo.version_on("web-03") == "1.0.0"
+    # web-03's lock was freed; web-06, still down, keeps it, and the operator is told.
+    assert locks_on_hosts(demo) == ["web-06"]
+    kept = [m for m in notices if "could not be released" in m]
+    assert len(kept) == 1 and kept[0].startswith("the lock on web-06 could not be released")

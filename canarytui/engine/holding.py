@@ -93,6 +93,9 @@ class LockKeeper:
         self.unchecked: set[str] = set()
         # The note a host's check found: another machine rolled the deployment back.
         self.taken: dict[str, Any] | None = None
+        # Hosts the deployment locked in an earlier process that could not be locked again
+        # here (unreachable): they may still carry its lock, so the release tries them too.
+        self.unheld: set[str] = set()
 
     def owner(self, token: str, deployment: int, version: str) -> locks.Owner:
         return locks.Owner(
@@ -158,6 +161,7 @@ class LockKeeper:
             if reply.has("LOCKED"):
                 self.holding.add(name)
                 self.unchecked.discard(name)
+                self.unheld.discard(name)
                 results[name] = reported_version(env, reply.sections.get("PREVIOUS"))
                 return
             if reply.has("TAKEN"):
@@ -204,8 +208,9 @@ class LockKeeper:
         Each host's release goes down its shell, which then ends; a host whose shell was
         lost is released in a session of its own."""
         env = self.ctx.env
-        hosts = sorted(self.holding)
+        hosts = sorted(self.holding | self.unheld)
         self.holding.clear()
+        self.unheld.clear()
         self.unchecked.clear()
         self.taken = None
         note, self.takeover_note = self.takeover_note, None
@@ -263,6 +268,7 @@ class LockKeeper:
         results = await self.take(owner, unheld, discover=True)
         learned = {}
         lost = [name for name in unheld if isinstance(results.get(name), SshError)]
+        self.unheld.update(lost)
         if lost:  # one notice however many (a host's turn tries again and says why)
             self.ctx.bus.notice(
                 "warning",
