@@ -15,6 +15,7 @@ from conftest import edit_env, engine_for, run_cli, wait_for
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
 from canarytui.engine.locks import LockHeld
+from canarytui.journal import Journal
 
 HOSTILE = b"evil \x1b]52;c;aGVsbG8=\x07 \x1b[31mred\x1b[0m \x1b]0;title\x07 bell\x07 nul\x00 end\n"
 
@@ -224,3 +225,41 @@ async def test_lock_with_an_unreachable_host(
     finally:
         await other.fleet.close()
     assert set(versions(demo).values()) == {"1.0.0"}
+
+
+async def test_lock_frees_what_a_finished_deployment_of_this_journal_left(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A host that was unreachable when this journal's deployment ended kept its lock: a
+    maintenance hold frees it, as the next deployment would, and holds the host too."""
+    env = str(demo.env_path)
+    assert (await run_cli("deploy", env, "1.1.0", "--auto-promote")).code == 0
+    assert lock_owners(demo) == {}
+    # The lock deployment #1 took on web-04, as its release found it unreachable.
+    journal = Journal(state_dir)
+    record = journal.deployment(1)
+    journal.close()
+    assert record is not None and record.finished_at is not None
+    owner = {
+        "token": record.token,
+        "deployment": record.id,
+        "version": record.version,
+        "user": record.user,
+        "machine": record.machine,
+        "since": record.finished_at - 30,
+        "pid": 1,
+    }
+    lock = demo.sandbox_of("web-04") / ".canarytui" / "lock.demo.shop" / "owner"
+    lock.write_text(json.dumps(owner) + "\n")
+    held = await run_cli("lock", env, "-m", "kernel patch")
+    assert held.code == 0, held.err
+    owners = lock_owners(demo)
+    assert set(owners) == set(demo.host_names)
+    assert all(o.get("maintenance") == "kernel patch" for o in owners.values())
+    # A colleague's lock is never freed so: only this journal's finished deployments'.
+    assert (await run_cli("unlock", env)).code == 0
+    owner["token"] = "f" * 32
+    lock.write_text(json.dumps(owner) + "\n")
+    refused = await run_cli("lock", env, "-m", "kernel patch")
+    assert refused.code == 1 and "host web-04: locked by " in refused.err
+    assert set(lock_owners(demo)) == {"web-04"}
