@@ -376,6 +376,35 @@ async def test_a_host_whose_connection_drops_mid_script_says_so(
     assert demo.version_on("web-06") == "1.0.0"
 
 
+async def test_a_slow_baseline_host_does_not_starve_the_canary_of_samples(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A baseline host whose every command starts 2 s late: the canary is still probed
+    every interval (0.25 s here) through the 2 s analysis; the slow host is sampled as
+    its probes come back, and its last probe does not outlive the analysis."""
+
+    def every_host_in_the_baseline(data: dict) -> None:  # type: ignore[type-arg]
+        data["canary"]["analysis"]["baseline"] = len(demo.host_names)
+
+    env_path = edit_env(demo.env_path, tmp_path / "all.yaml", every_host_in_the_baseline)
+    engine = engine_for(env_path, state_dir)
+    seen: list[ev.Event] = []
+    engine.subscribe(seen.append)
+    await demo.set_fault("web-04", "slow")
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.1.0"), 60) is not ev.Outcome.ERROR
+    finally:
+        await engine.fleet.close()
+    started = next(i for i, e in enumerate(seen) if isinstance(e, ev.AnalysisStarted))
+    ended = next(i for i, e in enumerate(seen) if isinstance(e, ev.VerdictReached))
+    assert "web-04" in seen[started].baseline  # type: ignore[attr-defined]
+    canary = seen[started].canaries[0]  # type: ignore[attr-defined]
+    sampled = [e.host for e in seen[started:ended] if isinstance(e, ev.HealthSample)]
+    # 2 s at 0.25 s: 8 rounds; held back by web-04, the canary had 1 or 2.
+    assert sampled.count(canary) >= 5, sampled
+    assert sampled.count("web-04") <= 1
+
+
 async def test_second_deployment_is_locked_out(demo: DemoFleet, tmp_path: Path) -> None:
     first = engine_for(demo.env_path, tmp_path / "alice", user="alice")
     second = engine_for(demo.env_path, tmp_path / "bob", user="bob")

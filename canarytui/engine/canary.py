@@ -13,7 +13,7 @@ from canarytui.engine.bus import Context
 from canarytui.engine.hooks import fire
 from canarytui.engine.hosts import HostWork
 from canarytui.engine.plan import pick_baseline
-from canarytui.engine.supervise import each_host
+from canarytui.engine.supervise import HostWorkFailed
 from canarytui.metrics.page import Page, picks
 from canarytui.metrics.run import AnalysisRun
 from canarytui.metrics.series import HostSeries
@@ -115,25 +115,58 @@ def choose_baseline(ctx: Context, canaries: Iterable[str]) -> list[str]:
 
 
 class Prober:
-    """Probes hosts in rounds for the rules' metrics; keeps each host's last probe."""
+    """Probes hosts in rounds for the rules' metrics; keeps each host's last probe.
+
+    A host's probe may outlast its round (``within``): it goes on, the host is not probed
+    again until it ends, and its sample comes with a later round. A slow or hung host is
+    so sampled less often, and never holds the others' samples back."""
 
     def __init__(self, ctx: Context, rules: Iterable[Rule]) -> None:
         self.ctx = ctx
         self.wanted = picks(rules)
         self.pages: dict[str, Page | None] = {}  # each host's last page (None: it gave none)
         self.last: dict[str, ev.HealthSample] = {}
+        self._probing: dict[str, asyncio.Task[ev.HealthSample]] = {}
 
-    async def round(self, hosts: Iterable[str]) -> list[ev.HealthSample]:
-        """One probe of every host at once; each sample goes out as an event."""
+    async def round(
+        self, hosts: Iterable[str], within: float | None = None
+    ) -> list[ev.HealthSample]:
+        """A probe of every host not still probing, at once; the samples that came in once
+        every probe ended, or ``within`` seconds. Each sample goes out as an event."""
+        for name in dict.fromkeys(hosts):
+            if name not in self._probing:
+                self._probing[name] = asyncio.ensure_future(self._one(name))
+        if not self._probing:
+            return []
+        try:
+            await asyncio.wait(list(self._probing.values()), timeout=within)
+        except BaseException:
+            self.stop()
+            raise
+        samples = []
+        for name, task in list(self._probing.items()):
+            if not task.done():
+                continue
+            del self._probing[name]
+            error = task.exception()
+            if error is not None:  # not a host's outcome (those are samples): a bug
+                self.stop()
+                raise HostWorkFailed(name, error) from error
+            samples.append(task.result())
+        return samples
 
-        async def one(name: str) -> ev.HealthSample:
-            found = await probe(self.ctx.fleet, self.ctx.env, name, wanted=self.wanted)
-            self.pages[name] = found.page
-            self.last[name] = found.sample
-            self.ctx.bus.emit(found.sample)
-            return found.sample
+    def stop(self) -> None:
+        """Cancel the probes still running (their round is over, and the analysis too)."""
+        for task in self._probing.values():
+            task.cancel()
+        self._probing.clear()
 
-        return list((await each_host(hosts, one)).values())
+    async def _one(self, name: str) -> ev.HealthSample:
+        found = await probe(self.ctx.fleet, self.ctx.env, name, wanted=self.wanted)
+        self.pages[name] = found.page
+        self.last[name] = found.sample
+        self.ctx.bus.emit(found.sample)
+        return found.sample
 
 
 async def watch(
@@ -154,24 +187,29 @@ async def watch(
         )
     )
     started = time.monotonic()
-    while True:
-        tick = time.monotonic()
-        for sample in await prober.round(run.hosts):
-            run.add(sample)
-        stop = run.check(time.time())
-        ctx.bus.emit(
-            ev.AnalysisUpdate(
-                elapsed=min(time.monotonic() - started, total),
-                duration=total,
-                measurements=run.measurements,
-                deployment=deployment,
+    try:
+        while True:
+            tick = time.monotonic()
+            # A round waits for its probes at most until the next is due (or the end).
+            within = max(0.0, min(interval, run.ends - time.time()))
+            for sample in await prober.round(run.hosts, within):
+                run.add(sample)
+            stop = run.check(time.time())
+            ctx.bus.emit(
+                ev.AnalysisUpdate(
+                    elapsed=min(time.monotonic() - started, total),
+                    duration=total,
+                    measurements=run.measurements,
+                    deployment=deployment,
+                )
             )
-        )
-        if stop:
-            break
-        await asyncio.sleep(
-            max(0.0, min(interval - (time.monotonic() - tick), run.ends - time.time()))
-        )
+            if stop:
+                break
+            await asyncio.sleep(
+                max(0.0, min(interval - (time.monotonic() - tick), run.ends - time.time()))
+            )
+    finally:
+        prober.stop()
     verdict, reasons, measurements = run.finish()
     ctx.bus.emit(
         ev.VerdictReached(
