@@ -190,8 +190,10 @@ async def watch(
     try:
         while True:
             tick = time.monotonic()
-            # A round waits for its probes at most until the next is due (or the end).
-            within = max(0.0, min(interval, run.ends - time.time()))
+            # A round waits for its probes until the next is due, or the window ends; the
+            # round that reads the window's end (started at it) waits its whole interval.
+            last = time.time() >= run.ends
+            within = interval if last else max(0.0, min(interval, run.ends - time.time()))
             for sample in await prober.round(run.hosts, within):
                 run.add(sample)
             stop = run.check(time.time())
@@ -203,7 +205,7 @@ async def watch(
                     deployment=deployment,
                 )
             )
-            if stop:
+            if stop and (last or time.time() < run.ends):  # stopped early, or the end read
                 break
             await asyncio.sleep(
                 max(0.0, min(interval - (time.monotonic() - tick), run.ends - time.time()))
