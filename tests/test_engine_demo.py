@@ -16,6 +16,17 @@ from canarytui.engine.locks import LockHeld
 from canarytui.ssh import CommandTimeout
 
 
+def short_timeouts(demo: DemoFleet, tmp_path: Path, command: str) -> Path:
+    """The demo's environment file with a 1 s connect timeout, ``command`` for commands,
+    and one failed host tolerated while promoting."""
+
+    def short(data: dict) -> None:  # type: ignore[type-arg]
+        data["ssh"].update({"connect_timeout": "1s", "command_timeout": command})
+        data["promote"].update({"max_failures": 1})
+
+    return edit_env(demo.env_path, tmp_path / "short.yaml", short)
+
+
 def versions(fleet: DemoFleet) -> dict[str, str | None]:
     return {h: fleet.version_on(h) for h in fleet.host_names}
 
@@ -287,11 +298,7 @@ async def test_failure_budget_exceeded_rolls_back_everywhere(
 async def test_hung_host_is_bounded_and_does_not_hold_up_others(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
-    def short(data: dict) -> None:  # type: ignore[type-arg]
-        data["ssh"].update({"connect_timeout": "1s", "command_timeout": "2s"})
-        data["promote"].update({"max_failures": 1})
-
-    env_path = edit_env(demo.env_path, tmp_path / "short.yaml", short)
+    env_path = short_timeouts(demo, tmp_path, "2s")
     await demo.set_fault("web-06", "hang")
     engine = engine_for(env_path, state_dir)
     loop = asyncio.get_running_loop()
@@ -315,11 +322,7 @@ async def test_a_host_that_hangs_mid_release_fails_in_bounded_time(
     """Hung once its lock is taken (its shell already open on it): its wave's steps time
     out, it fails against the budget and keeps its release; the others go on."""
 
-    def short(data: dict) -> None:  # type: ignore[type-arg]
-        data["ssh"].update({"connect_timeout": "1s", "command_timeout": "2s"})
-        data["promote"].update({"max_failures": 1})
-
-    env_path = edit_env(demo.env_path, tmp_path / "short.yaml", short)
+    env_path = short_timeouts(demo, tmp_path, "2s")
     engine = engine_for(env_path, state_dir)
     loop = asyncio.get_running_loop()
     try:
@@ -346,11 +349,7 @@ async def test_a_host_whose_connection_drops_mid_script_says_so(
     that timed out drops it): the host failed because the connection was lost, not
     because a reply could not be read or a step exited 255; and why it was dropped."""
 
-    def short(data: dict) -> None:  # type: ignore[type-arg]
-        data["ssh"].update({"connect_timeout": "1s", "command_timeout": "20s"})
-        data["promote"].update({"max_failures": 1})
-
-    env_path = edit_env(demo.env_path, tmp_path / "short.yaml", short)
+    env_path = short_timeouts(demo, tmp_path, "20s")
     engine = engine_for(env_path, state_dir)
     seen: list[ev.Event] = []
     engine.subscribe(seen.append)

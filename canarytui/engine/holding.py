@@ -21,7 +21,7 @@ from canarytui.engine.bus import Context
 from canarytui.engine.reported import reported_version
 from canarytui.engine.supervise import each_host
 from canarytui.journal import DeploymentRecord, Journal
-from canarytui.ssh import OwnScript, Script, SshError
+from canarytui.ssh import CommandResult, OwnScript, Script, SshError
 from canarytui.textsafe import listed
 
 # States in which this deployment has not changed the host yet.
@@ -75,6 +75,25 @@ def left_behind(journal: Journal, owner: dict[str, Any]) -> DeploymentRecord | N
     return record
 
 
+async def lock_freeing_left(
+    ctx: Context, name: str, command: str, shell: Script | None = None
+) -> tuple[CommandResult, lockscripts.Reply, DeploymentRecord | None]:
+    """A lock command on a host, with its reply. Held by a lock a finished deployment of
+    this journal left there (``left_behind``), the host is freed of it (only if it still
+    names that deployment) and the command run again: that deployment is returned too."""
+    result = await ctx.fleet.run(name, command, shell=shell)
+    reply = lockscripts.parse_reply(result.stdout)
+    left = left_behind(ctx.journal, reply.owner()) if reply.has("HELD") else None
+    if left is not None:
+        free = lockscripts.release_command(ctx.env.app, ctx.env.name, left.token)
+        again = f"{free}; {command}"
+        result = await ctx.fleet.run(
+            name, OwnScript(again) if isinstance(command, OwnScript) else again, shell=shell
+        )
+        reply = lockscripts.parse_reply(result.stdout)
+    return result, reply, left
+
+
 class LockKeeper:
     """Which hosts this engine holds locked for its deployment, and the calls that change it."""
 
@@ -95,7 +114,7 @@ class LockKeeper:
         self.taken: dict[str, Any] | None = None
         # Hosts the deployment locked in an earlier process that could not be locked again
         # here (unreachable): they may still carry its lock, so the release tries them too.
-        self.unheld: set[str] = set()
+        self.left_locked: set[str] = set()
 
     def owner(self, token: str, deployment: int, version: str) -> locks.Owner:
         return locks.Owner(
@@ -142,18 +161,11 @@ class LockKeeper:
             known = self.ctx.state.previous.get(name)
             command = lockscripts.acquire_command(env.app, env.name, owner, current, known)
             try:
-                result = await fleet.run(name, command, shell=self.shell(name))
-                reply = lockscripts.parse_reply(result.stdout)
-                left = left_behind(self.ctx.journal, reply.owner()) if reply.has("HELD") else None
-                if left is not None:
-                    # Freed (only if it still names that deployment), then taken.
-                    free = lockscripts.release_command(env.app, env.name, left.token)
-                    result = await fleet.run(
-                        name, OwnScript(f"{free}; {command}"), shell=self.shell(name)
-                    )
-                    reply = lockscripts.parse_reply(result.stdout)
-                    if reply.has("LOCKED"):
-                        freed.setdefault(left.id, []).append(name)
+                result, reply, left = await lock_freeing_left(
+                    self.ctx, name, command, self.shell(name)
+                )
+                if left is not None and reply.has("LOCKED"):
+                    freed.setdefault(left.id, []).append(name)
             except SshError as exc:
                 self.let_go(name)
                 results[name] = exc
@@ -161,7 +173,7 @@ class LockKeeper:
             if reply.has("LOCKED"):
                 self.holding.add(name)
                 self.unchecked.discard(name)
-                self.unheld.discard(name)
+                self.left_locked.discard(name)
                 results[name] = reported_version(env, reply.sections.get("PREVIOUS"))
                 return
             if reply.has("TAKEN"):
@@ -208,9 +220,9 @@ class LockKeeper:
         Each host's release goes down its shell, which then ends; a host whose shell was
         lost is released in a session of its own."""
         env = self.ctx.env
-        hosts = sorted(self.holding | self.unheld)
+        hosts = sorted(self.holding | self.left_locked)
         self.holding.clear()
-        self.unheld.clear()
+        self.left_locked.clear()
         self.unchecked.clear()
         self.taken = None
         note, self.takeover_note = self.takeover_note, None
@@ -268,7 +280,7 @@ class LockKeeper:
         results = await self.take(owner, unheld, discover=True)
         learned = {}
         lost = [name for name in unheld if isinstance(results.get(name), SshError)]
-        self.unheld.update(lost)
+        self.left_locked.update(lost)
         if lost:  # one notice however many (a host's turn tries again and says why)
             self.ctx.bus.notice(
                 "warning",

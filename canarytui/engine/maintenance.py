@@ -22,7 +22,7 @@ from typing import Any
 
 from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
-from canarytui.engine.holding import left_behind
+from canarytui.engine.holding import lock_freeing_left
 from canarytui.engine.supervise import each_host
 from canarytui.ssh import SshError
 from canarytui.textsafe import harmless
@@ -77,15 +77,9 @@ async def hold(ctx: Context, reason: str) -> Held:
 
     async def one(name: str) -> None:
         try:
-            result = await ctx.fleet.run(name, command)
-            reply = lockscripts.parse_reply(result.stdout)
-            left = left_behind(ctx.journal, reply.owner()) if reply.has("HELD") else None
-            if left is not None:
-                # A finished deployment of this journal could not free it (its host was
-                # unreachable as it ended): freed, as its next deployment would, then held.
-                free = lockscripts.release_command(env.app, env.name, left.token)
-                result = await ctx.fleet.run(name, f"{free}; {command}")
-                reply = lockscripts.parse_reply(result.stdout)
+            # A lock this journal's finished deployment left (its host unreachable as it
+            # ended) is freed first, as its next deployment would.
+            result, reply, _ = await lock_freeing_left(ctx, name, command)
         except SshError as exc:
             held.failed[name] = str(exc)
             return
