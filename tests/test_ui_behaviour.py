@@ -20,7 +20,7 @@ from canarytui.ui import FRAME_RATE
 from canarytui.ui.bridge import EngineBridge
 from canarytui.ui.messages import HealthBatch, LogBatch
 from canarytui.ui.screens.confirm import ConfirmScreen
-from canarytui.ui.screens.failure import FailureScreen
+from canarytui.ui.screens.failure import FailureScreen, describe
 from canarytui.ui.screens.fleet import FleetScreen
 from canarytui.ui.screens.history import HistoryScreen
 from canarytui.ui.screens.version import VersionScreen
@@ -575,3 +575,17 @@ async def test_a_wave_of_many_failures_is_named_in_one_line(tmp_path: Path) -> N
         title = str(script.app.screen.query_one("#title", Static).content)
         assert title == f"{', '.join(names[:6])} and 34 more failed in wave 1/2 of 1.1.0"
         assert len(script.app.screen.query("#failures Static")) == 40
+
+
+def test_a_host_that_failed_before_any_step_is_described_once() -> None:
+    """A host lost before a step ran has its reason as its recorded output: the dialog says
+    it once, not again as output; a failed step's output is still shown under it."""
+    reason = "web-06 (127.0.0.1:2222): connection lost during a command: its session was cut"
+    lost = describe(
+        ev.HostFailure(host="web-06", step="", exit_status=None, output=reason, detail=reason)
+    )
+    assert lost == f"web-06: {reason}"
+    failed = describe(
+        ev.HostFailure(host="web-07", step="restart", exit_status=1, output="oops\nno port")
+    )
+    assert failed == "web-07: step restart exited 1\n  | oops\n  | no port"

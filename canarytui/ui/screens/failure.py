@@ -24,6 +24,8 @@ def describe(failure: ev.HostFailure) -> str:
     else:
         head = f"{failure.host}: {failure.detail or 'failed'}"
     output = failure.output.strip() or (failure.detail if failure.step else "")
+    if not failure.step and output == failure.detail.strip():
+        output = ""  # a host that failed before a step: its output is the reason, said above
     tail = output.splitlines()[-OUTPUT_LINES:] if output else []
     return "\n".join([head, *(f"  | {line}" for line in tail)])
 
