@@ -163,6 +163,12 @@ async def test_dry_run_plan_errors_are_those_of_deploy(demo: DemoFleet, state_di
         real = await run_cli("deploy", env, *bad)
         assert dry.code == real.code == 2, dry.err
         assert dry.err == real.err and dry.out == ""
+    for percent in ("0", "250"):
+        refused = await run_cli("deploy", env, "1.1.0", "--dry-run", "--canary-percent", percent)
+        assert refused.code == 2
+        assert refused.err.strip() == (
+            f"canarytui: --canary-percent must be more than 0 and at most 100, got {percent}"
+        )
     unknown = await run_cli("deploy", env, "1.1.0", "--dry-run", "--canary", "web-09")
     assert unknown.err.strip() == "canarytui: canary host(s) not in demo.yaml: web-09"
     # What the operator typed is shown bounded, however long: a few names, a count.

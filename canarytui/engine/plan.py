@@ -77,7 +77,9 @@ def make_plan(
         chosen = [n for n in names if n in set(canaries)]
     elif canary_percent is not None:
         if not 0 < canary_percent <= 100:
-            raise PlanError(f"--canary-percent must be between 0 and 100, got {canary_percent:g}")
+            raise PlanError(
+                f"--canary-percent must be more than 0 and at most 100, got {canary_percent:g}"
+            )
         chosen = canaries_by_percent(names, canary_percent)
     else:
         chosen = env.default_canaries()
