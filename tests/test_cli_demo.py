@@ -129,7 +129,12 @@ async def test_json_output_ends_with_a_result_when_refused_or_invalid(
     assert held.code == 1
     said = result(held)
     assert said["outcome"] == "refused" and "locked by " in str(said["error"])
-    assert "canarytui unlock ENV.yaml" in str(said["error"])
+    # Open elsewhere, not dead: how to see it and roll it back comes before unlocking.
+    error = str(said["error"])
+    assert f"canarytui status {env} shows it" in error, error
+    assert f"canarytui rollback {env} --take-over" in error
+    assert f"only if its run died before changing anything: canarytui unlock {env}" in error
+    assert error.index("--take-over") < error.index("unlock"), error
     assert "1.2.0" not in set(versions(demo).values())
     # Commands without a result line keep their output as it was: none on a refusal.
     listed = await run_cli("history", str(tmp_path / "nope.yaml"), "--json")

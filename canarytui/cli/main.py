@@ -13,6 +13,7 @@ import difflib
 import importlib
 import json
 import os
+import shlex
 import signal
 import sys
 import tempfile
@@ -152,7 +153,7 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
                 file=sys.stderr,
             )
             return EXIT_INVALID
-        return _guard(lambda: _handler("demo", "ui")(rest[0], common))
+        return _guard(lambda: _handler("demo", "ui")(rest[0], common), env=rest[0])
     try:
         args = parse(options_first(rest))
     except SystemExit as exc:  # argparse has printed its message
@@ -162,7 +163,8 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
     args.state_dir = common["state_dir"]
     args.theme = common["theme"]
     handler: Callable[[argparse.Namespace], int] = _handler(*HANDLERS[args.command])
-    return _guard(lambda: handler(args), result_line=_ends_with_result(args))
+    env = getattr(args, "env", None)
+    return _guard(lambda: handler(args), result_line=_ends_with_result(args), env=env)
 
 
 def _ends_with_result(args: argparse.Namespace) -> bool:
@@ -188,12 +190,13 @@ def _not_a_command(word: str) -> str | None:
     return None
 
 
-def _guard(fn: Callable[[], int], result_line: bool = False) -> int:
+def _guard(fn: Callable[[], int], result_line: bool = False, env: str | None = None) -> int:
     """Run one command; a user's error becomes a message and an exit status, not a traceback.
 
     ``result_line`` (a command whose ``--json`` ends with a result): the refusal or error is
     that result too, on stdout, so a script reading only stdout still learns how it ended.
     A run stopped (Ctrl-C, SIGTERM) ends without one: its exit status (130, 143) says so.
+    ``env``: the environment file it was given, for the commands a refusal suggests.
     """
     try:
         return fn()
@@ -207,7 +210,7 @@ def _guard(fn: Callable[[], int], result_line: bool = False) -> int:
     except BrokenPipeError:
         return EXIT_ERROR  # whoever read the output is gone: nothing to tell
     except Exception as exc:
-        found = _user_error(exc) or _refusal(exc)
+        found = _user_error(exc) or _refusal(exc, env)
         if found is None:
             raise
         failed = found
@@ -261,7 +264,7 @@ def _user_error(exc: Exception) -> Failed | None:
     return None
 
 
-def _refusal(exc: Exception) -> Failed | None:
+def _refusal(exc: Exception, env: str | None = None) -> Failed | None:
     """The engine's refusals (None: not one of them).
 
     The engine is imported only here, once something has failed, so that a bad env file's
@@ -275,11 +278,18 @@ def _refusal(exc: Exception) -> Failed | None:
     if isinstance(exc, PlanError):
         return Failed(EXIT_INVALID, f"canarytui: {exc}", "invalid")
     if isinstance(exc, LockHeld):
-        hint = (
-            "held for maintenance; when it is over: canarytui unlock ENV.yaml"
-            if is_maintenance(exc.owner)
-            else "if that run is dead: canarytui unlock ENV.yaml"
-        )
+        path = shlex.quote(harmless(env, 300)) if env else "ENV.yaml"
+        if is_maintenance(exc.owner):
+            hint = f"held for maintenance; when it is over: canarytui unlock {path}"
+        else:
+            # Running, open (awaiting promotion, halted) or dead: unlocking is right only
+            # for the last, and only if it changed nothing.
+            hint = (
+                f"another deployment: canarytui status {path} shows it; it goes on where "
+                "it was started (promote, rollback), or is rolled back from here: "
+                f"canarytui rollback {path} --take-over; only if its run died before "
+                f"changing anything: canarytui unlock {path}"
+            )
         return Failed(EXIT_ERROR, f"canarytui: refused: {exc}\n  ({hint})", "refused")
     if isinstance(exc, ActionRefused):
         return Failed(EXIT_ERROR, f"canarytui: refused: {exc}", "refused")
