@@ -45,6 +45,7 @@ async def test_a_colleague_takes_over_an_open_deployment(demo: DemoFleet, tmp_pa
     status = await run_cli("status", env, state_dir=second)
     assert status.code == 0, status.err
     assert "deployment #1 of 1.2.0" in status.out and "is OPEN on 6 host(s)" in status.out
+    assert status.out.count("deployment #1 of 1.2.0") == 1, status.out  # said once
     assert "--take-over" in status.out
     row = next(line for line in status.out.splitlines() if line.startswith("web-01"))
     assert row.split()[:3] == ["web-01", "1.2.0", "1.0.0"]

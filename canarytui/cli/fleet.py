@@ -131,9 +131,8 @@ def status(args: argparse.Namespace) -> int:
             )
         for other in foreign:
             print(
-                f"   the hosts' locks: deployment #{other.owner.get('deployment', '?')} of "
-                f"{other.version} by {other.describe()} is OPEN on {len(other.hosts)} host(s), "
-                f"not in this journal ({journal.path})"
+                f"   the hosts' locks: {other.describe()} is OPEN on {len(other.hosts)} "
+                f"host(s), not in this journal ({journal.path})"
             )
             print(f"   to roll it back from here: canarytui rollback {env.path} --take-over")
         for line in maintenance_lines(found, env, journal.state_dir):
