@@ -49,6 +49,7 @@ async def test_a_colleague_takes_over_an_open_deployment(demo: DemoFleet, tmp_pa
     assert "--take-over" in status.out
     row = next(line for line in status.out.splitlines() if line.startswith("web-01"))
     assert row.split()[:3] == ["web-01", "1.2.0", "1.0.0"]
+    assert row.split()[-4:] == ["locked", "#1", "of", "1.2.0"], row  # whose lock, not a role
     # Breaking the locks is refused: it would let another deployment in mid-way.
     unlock = await run_cli("unlock", env, state_dir=second)
     assert unlock.code == 1 and "NOT broken" in unlock.out

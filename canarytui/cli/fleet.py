@@ -150,7 +150,9 @@ def status(args: argparse.Namespace) -> int:
                 line = f"{(rec.current or '-'):<14} {rec.state:<15} {rec.role}"
             elif name in held_by:
                 before = (lock.previous or "-") + " (prev)"
-                line = f"{before:<14} {'locked':<15} {held_by[name].version}"
+                other = held_by[name]  # its role in it is not known here: whose it is
+                whose = f"#{other.owner.get('deployment', '?')} of {other.version}"
+                line = f"{before:<14} {'locked':<15} {whose}"
             else:
                 line = f"{'-':<14} {rest_state(lock):<15}"
             print(f"{name:<{width}}  {shown:<14} {line}".rstrip())
