@@ -33,6 +33,9 @@ from canarytui.ssh import SshError
 # Host states in which a host is not part of a deployment step: safe to ask its version.
 _AT_REST = {ev.HostState.UNKNOWN, ev.HostState.IDLE, ev.HostState.UNREACHABLE}
 _STOP_TIMEOUT = 5.0
+# A log stream that ends or is lost is started again after this long, doubled each time
+# it fails again, up to the second figure (`canarytui logs -f` follows the same way).
+TAIL_RETRY = (1.0, 10.0)
 
 
 class Monitor:
@@ -262,11 +265,11 @@ class Monitor:
 
     async def _tail(self, name: str) -> None:
         """One host's log stream, restarted (with a bounded back-off) when it ends."""
-        backoff = 1.0
+        backoff = TAIL_RETRY[0]
         while True:
             try:
                 async for line in self.engine.tail(name):
-                    backoff = 1.0
+                    backoff = TAIL_RETRY[0]
                     self.engine.emit(ev.LogLine(host=name, line=line))
                 reason = "log stream ended"
             except SshError as exc:
@@ -275,4 +278,4 @@ class Monitor:
                 ev.LogLine(host=name, line=f"[canarytui] {reason}; retrying in {backoff:g}s")
             )
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+            backoff = min(backoff * 2, TAIL_RETRY[1])

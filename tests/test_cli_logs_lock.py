@@ -116,6 +116,59 @@ async def test_logs_follow_until_ctrl_c(demo: DemoFleet, state_dir: Path) -> Non
     await wait_for(lambda: demo.live_processes == 0, 20)
 
 
+async def test_logs_follow_a_host_again_once_it_is_back(demo: DemoFleet, state_dir: Path) -> None:
+    """-f: a host that goes down is said once on stderr (not at every try while it is
+    down), followed again once it is back, and said so; the other host goes on meanwhile."""
+    said: list[str] = []
+    lines: list[tuple[bool, bytes]] = []  # (read once web-02 was back, the line)
+    back = False
+
+    async def drain(proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            lines.append((back, line))
+
+    async def said_line(proc: asyncio.subprocess.Process, part: str) -> str:
+        assert proc.stderr is not None
+        while True:
+            line = (await asyncio.wait_for(proc.stderr.readline(), 30)).decode()
+            assert line, f"stderr ended before {part!r}: {said}"
+            said.append(line)
+            if part in line:
+                return line
+
+    def new_lines_of(host: str) -> int:
+        return sum(1 for after, line in lines if after and line.startswith(f"{host} | ".encode()))
+
+    async def down_and_back(proc: asyncio.subprocess.Process) -> None:
+        nonlocal back
+        reading = asyncio.ensure_future(drain(proc))
+        try:
+            await wait_for(lambda: any(b"web-02 | " in line for _, line in lines), 30)
+            await demo.set_fault("web-02", "down")
+            lost = await said_line(proc, "trying again")
+            assert lost.startswith("canarytui: web-02: could not read its logs: "), lost
+            await asyncio.sleep(3)  # down over several tries (1 s, then 2 s)
+            await demo.set_fault("web-02", "up")
+            back = True  # what web-02 printed before is read by now: it was down 3 s
+            await said_line(proc, "web-02: following its logs again")
+            await wait_for(lambda: new_lines_of("web-02") > 0 and new_lines_of("web-01") > 0, 30)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            await asyncio.wait_for(reading, 30)
+
+    result = await run_cli(
+        "logs", str(demo.env_path), "web-01", "web-02", "-f", started=down_and_back
+    )
+    assert result.code == 130, result.err
+    told = [line for line in said if "web-02" in line]
+    # Lost, then refused while down (another reason): each said once, however many tries.
+    assert len(told) <= 3 and len(set(told)) == len(told), said
+    assert told[-1].strip() == "canarytui: web-02: following its logs again", said
+    assert "Traceback" not in result.err
+    await wait_for(lambda: demo.live_processes == 0, 20)
+
+
 # ---------------------------------------------------------------------------- lock
 
 

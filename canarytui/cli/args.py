@@ -282,7 +282,12 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("env", help="the environment file")
     s.add_argument("hosts", nargs="*", metavar="HOST", help="hosts to read (default: every host)")
-    s.add_argument("-f", "--follow", action="store_true", help="follow until Ctrl-C")
+    s.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="follow until Ctrl-C (a host whose stream is lost is followed again once back)",
+    )
     s.add_argument(
         "--for",
         dest="duration",

@@ -2,7 +2,10 @@
 
 Every line is made harmless (``textsafe``: escape and control sequences shown as
 placeholders, never sent to the terminal) and cut to ``LINE_CHARS``. Without ``-f``, what
-the hosts print within ``--for`` (default ``DEFAULT_FOR``); with ``-f``, until Ctrl-C.
+the hosts print within ``--for`` (default ``DEFAULT_FOR``); with ``-f``, until Ctrl-C: a
+host whose stream is lost or ends (it went down, its connection dropped) is followed again
+as soon as it can be (the UI's back-off: 1 s, doubled up to 10 s), and stderr says so
+once, then once more when its lines come again.
 Exit status: 0 every host was read; 1 a host could not be (one line on stderr names it,
 the others go on); 2 an unknown host, a bad duration or an environment without ``logs``;
 130 Ctrl-C while following.
@@ -62,6 +65,7 @@ async def _read(env: Any, journal: Any, hosts: list[str], seconds: float | None)
     Returns the hosts that could not be read.
     """
     from canarytui.engine import Engine
+    from canarytui.monitor import TAIL_RETRY
     from canarytui.ssh import SshError
 
     engine = Engine(env, journal)
@@ -71,16 +75,30 @@ async def _read(env: Any, journal: Any, hosts: list[str], seconds: float | None)
 
     async def one(name: str) -> None:
         prefix = f"{name:<{width}} | "
-        try:
-            async for line in engine.tail(name):
-                out.write(prefix + harmless(line, LINE_CHARS) + "\n")
-                out.flush()
-        except SshError as exc:
-            failed.append(name)
-            print(f"canarytui: {name}: could not read its logs: {exc}", file=sys.stderr)
-            return
-        if seconds is None:
-            print(f"canarytui: {name}: its logs command ended", file=sys.stderr)
+        backoff, said = TAIL_RETRY[0], ""  # said: why it stopped, told and not over yet
+        while True:
+            try:
+                async for line in engine.tail(name):
+                    if said:
+                        print(f"canarytui: {name}: following its logs again", file=sys.stderr)
+                        said = ""
+                    backoff = TAIL_RETRY[0]
+                    out.write(prefix + harmless(line, LINE_CHARS) + "\n")
+                    out.flush()
+                why = "its logs command ended"
+            except SshError as exc:
+                why = f"could not read its logs: {exc}"
+                if seconds is not None:
+                    failed.append(name)
+                    print(f"canarytui: {name}: {why}", file=sys.stderr)
+                    return
+            if seconds is not None:
+                return
+            if why != said:  # a host down for long is said once, not at every try
+                print(f"canarytui: {name}: {why}; trying again", file=sys.stderr)
+                said = why
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, TAIL_RETRY[1])
 
     tasks = [asyncio.ensure_future(one(name)) for name in hosts]
     try:
