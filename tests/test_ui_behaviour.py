@@ -4,6 +4,7 @@ and the plumbing that keeps a busy fleet from flooding the screen."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
 
 from canarytui import events as ev
+from canarytui.engine import ActionRefused
 from canarytui.textsafe import harmless
 from canarytui.ui import FRAME_RATE
 from canarytui.ui.bridge import EngineBridge
@@ -589,3 +591,49 @@ def test_a_host_that_failed_before_any_step_is_described_once() -> None:
         ev.HostFailure(host="web-07", step="restart", exit_status=1, output="oops\nno port")
     )
     assert failed == "web-07: step restart exited 1\n  | oops\n  | no port"
+
+
+async def test_an_open_deployment_driven_by_another_process_is_said_before_any_dialog(
+    tmp_path: Path,
+) -> None:
+    """A second UI on the same journal while another process drives the open deployment
+    (its local lock, a live pid of this machine): p, r and d say so at once, no dialog
+    that the lock would refuse after the operator confirmed; deploy from the engine too.
+    Once that process is gone, p asks as before."""
+    script = Script(tmp_path)
+    driver = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(60)"
+    )
+    try:
+        async with script.app.run_test(size=SIZE) as pilot:
+            seen = record_notifications(script.app)
+            script.discovered()
+            script.start("1.1.0", ["web-01"])
+            script.phase(ev.Phase.AWAITING_PROMOTION)
+            await settle(pilot)
+            lock = script.engine.locks.local_path()
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            owner = {"token": "t0ken", "deployment": script.deployment, "version": "1.1.0"}
+            owner.update(user="ops", machine=script.engine.ctx.machine, pid=driver.pid)
+            lock.write_text(json.dumps(owner))
+            said = (
+                f"deployment #{script.deployment} of 1.1.0 is being driven by another "
+                f"canarytui on this machine (pid {driver.pid}): follow it or act on it there"
+            )
+            for key in ("p", "P", "r", "d"):
+                await pilot.press(key)
+                await settle(pilot)
+                assert seen and seen[-1] == said, (key, seen)
+                assert isinstance(script.app.screen, FleetScreen), key  # no dialog
+                seen.clear()
+            with pytest.raises(ActionRefused, match="being driven by another canarytui"):
+                await script.engine.deploy("1.2.0")
+            driver.kill()
+            await asyncio.wait_for(driver.wait(), 10)
+            await pilot.press("p")
+            await until(pilot, lambda: isinstance(script.app.screen, ConfirmScreen), 5, "ask")
+            assert not seen, seen
+    finally:
+        if driver.returncode is None:
+            driver.kill()
+            await asyncio.wait_for(driver.wait(), 10)

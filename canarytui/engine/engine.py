@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from canarytui import events as ev
 from canarytui.config import Environment, render
 from canarytui.engine import analyze as analysis
-from canarytui.engine import takeover
+from canarytui.engine import locks, takeover
 from canarytui.engine.bus import Bus, Context, RolloutState, Subscriber
 from canarytui.engine.calls import ActionRefused, CallRunner
 from canarytui.engine.canary import CanaryPhase
@@ -104,6 +104,11 @@ class Engine(CallRunner):
     def open_deployment(self) -> DeploymentRecord | None:
         return self.journal.open_deployment(self.env.name, self.env.app)
 
+    def driven_elsewhere(self, record: DeploymentRecord) -> str | None:
+        """Why this process cannot act on the open deployment ``record``: another process
+        of this machine drives it now (a UI, a CLI run); None when none does."""
+        return locks.driven_elsewhere(self.locks.local_path(), record, self.ctx.machine)
+
     def load_open(self) -> DeploymentRecord | None:
         """Adopt the journal's open deployment (left by the CLI or a killed process)."""
         record = self.open_deployment()
@@ -151,7 +156,8 @@ class Engine(CallRunner):
         open_one = self.open_deployment()
         if open_one is not None:
             raise ActionRefused(
-                f"deployment #{open_one.id} of {open_one.version} is still open "
+                self.driven_elsewhere(open_one)
+                or f"deployment #{open_one.id} of {open_one.version} is still open "
                 f"({open_one.phase_label}): promote or roll it back first"
             )
         return await self._run(self._deploy(version, plan, auto_promote, assume_previous))
@@ -244,7 +250,8 @@ class Engine(CallRunner):
         open_one = self.open_deployment()
         if open_one is not None:
             raise ActionRefused(
-                f"deployment #{open_one.id} of {open_one.version} is still open "
+                self.driven_elsewhere(open_one)
+                or f"deployment #{open_one.id} of {open_one.version} is still open "
                 f"({open_one.phase_label}): roll it back (canarytui rollback) first"
             )
         plan = Plan([], plan_waves(self.env.host_names, self.env.promote.waves))

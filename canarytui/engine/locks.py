@@ -15,7 +15,10 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from canarytui.journal import DeploymentRecord
 
 FIELD_LIMIT = 200  # characters of one owner field shown (owners are read from hosts)
 
@@ -141,13 +144,7 @@ def acquire_local(path: Path, owner: Owner) -> None:
         held = read_local(path) or {}
         if held.get("token") != owner.token:
             raise LockHeld(f"local lock {path}", held) from None
-        pid = held.get("pid")
-        if (
-            isinstance(pid, int)
-            and pid != os.getpid()
-            and held.get("machine") == owner.machine
-            and _alive(pid)
-        ):
+        if driver_elsewhere(path, owner.token, owner.machine) is not None:
             raise LockHeld(
                 f"local lock {path} (another process is driving this deployment)", held
             ) from None
@@ -159,6 +156,30 @@ def acquire_local(path: Path, owner: Owner) -> None:
         return
     with os.fdopen(fd, "w") as f:
         f.write(data)
+
+
+def driver_elsewhere(path: Path, token: str, machine: str) -> dict[str, Any] | None:
+    """The local lock's owner when another live process of this machine drives the
+    deployment ``token`` now (it holds the lock for it); None when none does."""
+    held = read_local(path)
+    if held is None or held.get("token") != token:
+        return None
+    pid = held.get("pid")
+    if isinstance(pid, int) and pid != os.getpid() and held.get("machine") == machine:
+        return held if _alive(pid) else None
+    return None
+
+
+def driven_elsewhere(path: Path, record: DeploymentRecord, machine: str) -> str | None:
+    """What to tell an operator acting on the open deployment ``record`` from a process
+    that is not the one driving it now; None when no other live process does."""
+    held = driver_elsewhere(path, record.token, machine)
+    if held is None:
+        return None
+    return (
+        f"deployment #{record.id} of {record.version} is being driven by another canarytui "
+        f"on this machine (pid {held.get('pid')}): follow it or act on it there"
+    )
 
 
 def release_local(path: Path, token: str) -> None:

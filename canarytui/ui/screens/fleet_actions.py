@@ -14,6 +14,7 @@ from textual.screen import Screen
 
 from canarytui import events as ev
 from canarytui.engine import ActionRefused, Engine, PlanError, make_plan, plan_waves, stops_at
+from canarytui.journal import DeploymentRecord
 from canarytui.textsafe import listed
 from canarytui.ui.fleet_state import FleetState, TileKind
 from canarytui.ui.messages import OperatorResult
@@ -59,7 +60,8 @@ class OperatorActions(Screen[None]):
         record = self.engine.open_deployment()
         if record is not None:
             self.notify(
-                f"deployment #{record.id} of {record.version} is still open "
+                self.engine.driven_elsewhere(record)
+                or f"deployment #{record.id} of {record.version} is still open "
                 f"({record.phase_label}): promote (p) or roll back (r) first",
                 severity="warning",
                 timeout=8,
@@ -137,6 +139,8 @@ class OperatorActions(Screen[None]):
             self.notify(
                 "nothing to promote: no deployment is open", severity="warning", markup=False
             )
+            return
+        if self.refused_elsewhere(record):
             return
         phase = ev.Phase(record.phase)
         if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
@@ -222,6 +226,8 @@ class OperatorActions(Screen[None]):
         if record is None:
             self.notify("nothing to roll back: no deployment yet", severity="warning", markup=False)
             return
+        if record.is_open and self.refused_elsewhere(record):
+            return
         running = " It stops what is running now." if self.engine.busy else ""
         self.app.push_screen(
             ConfirmScreen(
@@ -233,6 +239,14 @@ class OperatorActions(Screen[None]):
             ),
             _if_yes(self.run_rollback),
         )
+
+    def refused_elsewhere(self, record: DeploymentRecord) -> bool:
+        """Said and True when another process of this machine drives the open deployment
+        (another UI, a CLI run): its local lock would refuse the action after the dialog."""
+        said = self.engine.driven_elsewhere(record)
+        if said is not None:
+            self.notify(said, severity="warning", timeout=8, markup=False)
+        return said is not None
 
     def ask_restore(self, version: str) -> None:
         """From history: ``rollback --to VERSION`` on every host, after a confirmation."""
