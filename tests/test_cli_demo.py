@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,40 @@ async def test_open_deployment_promoted_by_a_second_process(
     history = await run_cli("history", env, "--json")
     rows = [json.loads(line) for line in history.out.splitlines()]
     assert [(r["version"], r["outcome"], r["open"]) for r in rows] == [("1.1.0", "complete", False)]
+
+
+async def test_status_says_another_process_drives_the_open_deployment(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """The open deployment driven now by another process of this machine (its local lock
+    names it and a live pid, as a UI's does): status says so; promote is refused by it."""
+    env = str(demo.env_path)
+    assert (await run_cli("deploy", env, "1.1.0")).code == 0
+    journal = Journal(state_dir)
+    try:
+        record = journal.open_deployment("demo", "shop")
+    finally:
+        journal.close()
+    assert record is not None
+    driver = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(60)"
+    )
+    try:
+        owner = {"token": record.token, "deployment": record.id, "version": "1.1.0"}
+        owner.update(user="ops", machine=record.machine, pid=driver.pid, since=time.time())
+        (state_dir / "locks" / "demo.shop.lock").write_text(json.dumps(owner))
+        status = await run_cli("status", env)
+        assert status.code == 0, status.err
+        assert (
+            f"   deployment #1 of 1.1.0 is being driven by another canarytui on this machine "
+            f"(pid {driver.pid}): follow it or act on it there"
+        ) in status.out.splitlines(), status.out
+        promote = await run_cli("promote", env)
+        assert promote.code == 1 and "another process is driving this deployment" in promote.err
+        assert versions(demo)["web-02"] == "1.0.0"
+    finally:
+        driver.kill()
+        await asyncio.wait_for(driver.wait(), 10)
 
 
 async def test_open_deployment_rolled_back_by_a_second_process(

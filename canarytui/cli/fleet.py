@@ -118,6 +118,9 @@ def status(args: argparse.Namespace) -> int:
                 f"{record.phase_label}" + (f", verdict {record.verdict}" if record.verdict else "")
             )
             print(f"   started by {record.user}@{record.machine} at {when(record.started_at)}")
+            elsewhere = engine.driven_elsewhere(record)
+            if elsewhere is not None:
+                print(f"   {elsewhere}")
             recorded = journal.hosts(record.id)
         else:
             last = journal.last_deployment(env.name, env.app)
