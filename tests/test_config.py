@@ -178,6 +178,19 @@ def test_sample_environment_loads() -> None:
         ),
         (
             lambda t: t.replace("[10%, 50%, 100%]", "[10%, 150%]"),
+            "prod.yaml:53: promote.waves[1]: a share must be more than 0% and at most 100%, "
+            "got 150%",
+        ),
+        (
+            lambda t: t.replace("[10%, 50%, 100%]", "[0%, 100%]"),
+            "prod.yaml:53: promote.waves[0]: a share must be more than 0% and at most 100%, got 0%",
+        ),
+        (
+            lambda t: t.replace("[10%, 50%, 100%]", "[0, 5]"),
+            "prod.yaml:53: promote.waves[0]: a host count must be 1 to 100000, got 0",
+        ),
+        (
+            lambda t: t.replace("[10%, 50%, 100%]", "[10%, soon]"),
             "prod.yaml:53: promote.waves[1]: expected a share like 10% (up to 100%)",
         ),
         # unknown placeholder
@@ -424,7 +437,7 @@ HOSTILE_VALUES = {
     "wave-hosts": (
         "[10%, 50%, 100%]",
         "[100001]",
-        "53: promote.waves[0]: a host count must be at most 100000, got 100001",
+        "53: promote.waves[0]: a host count must be 1 to 100000, got 100001",
     ),
     "64-kib-command": (
         "fetch-release {version}",

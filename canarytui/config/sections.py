@@ -236,8 +236,8 @@ def _read_waves(r: NodeReader, node: Node | None) -> tuple[WaveSpec, ...]:
         path = f"promote.waves[{i}]"
         raw = r.plain(item)
         spec: WaveSpec | None = None
-        if isinstance(raw, int) and raw > MAX_HOSTS:
-            r.problem(item, path, f"a host count must be at most {MAX_HOSTS}, got {raw}")
+        if isinstance(raw, int) and not isinstance(raw, bool) and not 0 < raw <= MAX_HOSTS:
+            r.problem(item, path, f"a host count must be 1 to {MAX_HOSTS}, got {raw}")
             continue
         if isinstance(raw, int) and raw > 0:
             spec = WaveSpec(float(raw), False)
@@ -247,8 +247,10 @@ def _read_waves(r: NodeReader, node: Node | None) -> tuple[WaveSpec, ...]:
             and re.fullmatch(r"\s*\d+(\.\d+)?\s*%\s*", raw)
         ):
             pct = float(raw.strip().rstrip("%"))
-            if 0 < pct <= 100:
-                spec = WaveSpec(pct, True)
+            if not 0 < pct <= 100:
+                r.problem(item, path, f"a share must be more than 0% and at most 100%, got {raw}")
+                continue
+            spec = WaveSpec(pct, True)
         if spec is None:
             r.problem(
                 item,
