@@ -17,7 +17,7 @@ from canarytui.ui.widgets.filter_bar import FilterBar
 from canarytui.ui.widgets.host_panel import HostPanel
 from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
-from canarytui.ui.widgets.side_column import HOST_MAX, PROGRESS_MIN
+from canarytui.ui.widgets.side_column import HOST_MAX, PROGRESS_MIN, side_width
 from canarytui.ui.widgets.status_header import StatusHeader
 
 
@@ -81,6 +81,34 @@ async def test_the_layout_follows_the_terminal_when_it_is_resized(tmp_path: Path
         await settle(pilot)
         assert_verdict_and_versions_in_view(script, (120, 40))
         assert "candidate 1.1.0" in shown_lines(header)[0]
+
+
+def test_below_80_columns_the_side_column_narrows_for_the_grid() -> None:
+    """At 80 and wider the side column is as it was; narrower, the grid and logs keep the
+    34 columns they have at 80 (a column of tiles) while the side column can give them."""
+    assert side_width(80, 49) == 46 and side_width(100, 49) == 46
+    assert side_width(70, 49) == 36 and side_width(65, 49) == 31
+    assert side_width(50, 49) == 31  # the side column's least: the grid gets less
+
+
+@pytest.mark.parametrize("width", [70, 65])
+async def test_a_terminal_under_80_columns_keeps_a_column_of_tiles(
+    tmp_path: Path, width: int
+) -> None:
+    """A 70- or 65-column terminal: the grid shows its tiles whole, one column of them, the
+    logs beside the side column; the rollout keeps its phase on one line and its verdict
+    (the user who deployed is left out where the line would not fit)."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=(width, 24)) as pilot:
+        await passed_canary(pilot, script)
+        screen = script.app.fleet_screen
+        grid, progress = screen.grid, screen.query_one(RolloutProgress)
+        assert grid.region.width >= 34 and grid.columns == 1, grid.region
+        assert screen.query_one(LogPane).region.width == grid.region.width
+        lines = shown_lines(progress)
+        assert lines[0].startswith("phase awaiting promotion"), lines
+        assert any(line.startswith("verdict") and "PASS" in line for line in lines), lines
+        assert screen.region.contains_region(progress.region)
 
 
 async def test_the_filter_bar_takes_its_rows_from_the_host_panel(tmp_path: Path) -> None:

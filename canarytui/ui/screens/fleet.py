@@ -43,11 +43,8 @@ from canarytui.ui.widgets.host_panel import HostPanel
 from canarytui.ui.widgets.key_footer import KeyFooter
 from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
-from canarytui.ui.widgets.side_column import SideColumn
+from canarytui.ui.widgets.side_column import SideColumn, side_width
 from canarytui.ui.widgets.status_header import StatusHeader
-
-RIGHT_MIN, RIGHT_MAX = 46, 72  # the right column's width when the grid needs the room
-LEFT_MIN = 60  # the grid and the logs never get narrower than this for the right column
 
 
 class FleetScreen(OperatorActions):
@@ -147,14 +144,10 @@ class FleetScreen(OperatorActions):
         self.call_after_refresh(self._fit_columns)
 
     def _fit_columns(self) -> None:
-        """The right column (host, rollout, verdict) gets the width the grid does not need;
-        the grid and the logs below it keep at least LEFT_MIN columns."""
-        width = self.size.width
-        base = min(RIGHT_MAX, max(RIGHT_MIN, int(width * 0.35)))
+        """The right column (host, rollout, verdict) gets what the grid does not need."""
         rows = max(1, (self.grid.size.height - 2 + ROW_GAP) // PITCH_Y)
         columns = math.ceil(len(self.state.env.hosts) / rows)
-        needed = max(LEFT_MIN, columns * PITCH_X - COLUMN_GAP + 4)
-        right = max(base, min(width - needed, width // 2))
+        right = side_width(self.size.width, columns * PITCH_X - COLUMN_GAP + 4)
         column = self.query_one("#right")
         if column.styles.width is None or column.styles.width.value != right:
             column.styles.width = right

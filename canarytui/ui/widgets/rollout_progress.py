@@ -101,10 +101,12 @@ class RolloutProgress(StateText):
             self._put(text)
             return
         set_title(self, f"rollout #{d.id} · {d.version}")
-        text.append("by ", label)
-        text.append(f"{harmless(d.user)}  ")
+        user, phase = harmless(d.user), state.phase_label()
+        if len(f"by {user}  phase {phase}") <= self._width():  # narrow: the phase, one line
+            text.append("by ", label)
+            text.append(f"{user}  ")
         text.append("phase ", label)
-        text.append(state.phase_label() + "\n")
+        text.append(phase + "\n")
         for wave in state.wave_progress():
             self._bar(
                 text, wave.label, wave.done, wave.failed, wave.active, wave.total, wave.rolled_back

@@ -15,6 +15,18 @@ from canarytui.ui.widgets.host_panel import HostPanel
 
 PROGRESS_MIN = 12  # rows: border, who and phase, the canary, waves, analysis, verdict
 HOST_MIN, HOST_MAX = 6, 24  # rows of the host panel: its border and 4 lines, at least
+RIGHT_MIN, RIGHT_MAX = 46, 72  # the column's width when the grid needs the room
+LEFT_MIN = 60  # the grid and the logs never get narrower than this for the column
+# Below 80 columns the grid and logs keep the 34 they have at 80 (a column of tiles), this
+LEFT_KEEP, RIGHT_NARROW = 34, 31  # column narrowing for them, down to RIGHT_NARROW
+
+
+def side_width(width: int, needed: int) -> int:
+    """The column's width in a screen ``width`` wide whose grid shows every host in
+    ``needed`` columns: what the grid does not need, within the bounds above."""
+    base = min(RIGHT_MAX, max(RIGHT_MIN, int(width * 0.35)))
+    right = max(base, min(width - max(LEFT_MIN, needed), width // 2))
+    return min(right, max(RIGHT_NARROW, width - LEFT_KEEP))
 
 
 class SideColumn(Vertical):
