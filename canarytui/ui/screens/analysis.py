@@ -30,7 +30,8 @@ from canarytui.ui.safe_text import plain_cell, plain_title
 from canarytui.ui.widgets.analysis_chart import AnalysisChart, ChartData
 from canarytui.ui.widgets.key_footer import KeyFooter
 
-COLUMNS = ("rule", "canary", "value", "baseline", "limit", "verdict", "effect", "confidence")
+# The verdict right after whose it is: at 80 columns the limit and what follows it scroll.
+COLUMNS = ("rule", "canary", "verdict", "value", "baseline", "limit", "effect", "confidence")
 NOTE = "note"
 LIMIT_CELL = 40  # characters of a limit in the table (the detail line has all of it)
 NOTE_CELL = 60
@@ -302,10 +303,10 @@ class AnalysisScreen(Screen[None]):
         return [
             plain_cell(m.rule),
             plain_cell(m.host),
+            Text(shown, style=self._style(style, cell=True), no_wrap=True, end=""),
             plain_cell(_number(m.value)),
             plain_cell(baseline),
             plain_cell(_cut(m.limit, LIMIT_CELL)),
-            Text(shown, style=self._style(style, cell=True), no_wrap=True, end=""),
             plain_cell(self._effect(m)),
             plain_cell("" if m.confidence is None else f"{m.confidence:.3f}"),
             plain_cell(_cut(m.note, NOTE_CELL)),
