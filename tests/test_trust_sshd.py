@@ -5,19 +5,21 @@ flood of output leaves the controller's memory flat."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import engine_for
-from sshd_fleet import FleetFactory, SshdFleet
+from sshd_fleet import SHELL, FleetFactory, SshdFleet
 
 from canarytui import events as ev
 from canarytui.config import load_env
 from canarytui.engine import ActionRefused
 from canarytui.engine.locks import LockHeld
-from canarytui.ssh import CommandTimeout, Fleet
+from canarytui.ssh import CommandTimeout, Fleet, ShellRefused
 
 pytestmark = pytest.mark.sshd
 
@@ -66,6 +68,50 @@ async def test_banners_change_nothing(sshd_fleet: FleetFactory, state_dir: Path)
     assert outcome is ev.Outcome.CANARY_FAILED
     assert set(versions(fleet).values()) == {"2.0.0"}
     assert locked(fleet) == []
+
+
+@pytest.mark.parametrize("shell", ["fish", "tcsh"])
+async def test_a_login_shell_that_is_not_posix_is_a_clear_refusal(
+    sshd_fleet: FleetFactory, state_dir: Path, shell: str
+) -> None:
+    """The canary's SSH user logs in to fish or tcsh, which run none of canarytui's POSIX
+    commands as sh would: a command and a deployment are refused, saying so and what it
+    printed, not "unreadable reply" or "unhealthy"; nothing changed, no lock left."""
+    path = shutil.which(shell)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and {shell} is not installed (.ci/run installs it)")
+        pytest.skip(f"{shell} is not installed on this machine (.ci/run installs it)")
+    fleet = sshd_fleet(2)
+    user = fleet.hosts[0].user
+    await usermod_shell(user, path)
+    try:
+        env = fleet.write_env()
+        ssh = Fleet(load_env(env))
+        try:
+            with pytest.raises(ShellRefused) as refused:
+                await asyncio.wait_for(ssh.run("h01", "true"), 30)
+            said = str(refused.value)
+            assert said.startswith("h01 (") and "login shell did not run canarytui's" in said
+            assert "must be sh, bash, dash, ksh or zsh (not fish or csh)" in said
+            if shell == "fish":  # its own complaint (tcsh sent the stderr mark to a file "2")
+                assert "it printed: " in said and "$fish_pid" in said, said
+            assert (await asyncio.wait_for(ssh.run("h02", "echo fine"), 30)).stdout == "fine\n"
+        finally:
+            await ssh.close()
+        with pytest.raises(ActionRefused, match="login shell did not run canarytui's command"):
+            await run_deploy(env, state_dir, "2.0.0", auto_promote=True)
+        assert set(versions(fleet).values()) == {"1.0.0"}
+        assert locked(fleet) == []
+    finally:
+        await usermod_shell(user, SHELL)
+
+
+async def usermod_shell(user: str, shell: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        "usermod", "--shell", shell, user, stdout=asyncio.subprocess.DEVNULL
+    )
+    assert await asyncio.wait_for(proc.wait(), 30) == 0
 
 
 async def test_a_version_that_is_not_one_is_not_trusted(

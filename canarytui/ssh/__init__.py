@@ -6,6 +6,7 @@ from canarytui.ssh.errors import (
     CommandResult,
     CommandTimeout,
     HostKeyRefused,
+    ShellRefused,
     SshError,
     Unreachable,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "HostKeyRefused",
     "OwnScript",
     "Script",
+    "ShellRefused",
     "SshError",
     "Unreachable",
 ]

@@ -31,6 +31,10 @@ class CommandLost(Unreachable):
     """The connection went away while a command ran: it may have had an effect."""
 
 
+class ShellRefused(SshError):
+    """The host's login shell did not run canarytui's commands as a POSIX shell does."""
+
+
 class CommandTimeout(SshError):
     """A command did not finish within its timeout; it was stopped on the host if it could be."""
 

@@ -30,8 +30,14 @@ from typing import TYPE_CHECKING, Any
 from canarytui.config import Environment, Host
 from canarytui.openfiles import ensure_open_files, needed
 from canarytui.ssh.connect import Connector
-from canarytui.ssh.errors import CommandLost, CommandResult, CommandTimeout, Unreachable
-from canarytui.ssh.jobs import Job, Script, discard
+from canarytui.ssh.errors import (
+    CommandLost,
+    CommandResult,
+    CommandTimeout,
+    ShellRefused,
+    Unreachable,
+)
+from canarytui.ssh.jobs import Job, NoStartMark, Script, discard
 from canarytui.ssh.library import client_type, connection_errors, ssh_errors
 from canarytui.ssh.remote import LineSplitter, Marker, kill_script
 
@@ -291,9 +297,12 @@ class Fleet:
 
     @contextlib.contextmanager
     def _lost(self, host: Host) -> Iterator[None]:
-        """A connection lost during a command: the next use reconnects."""
+        """A connection lost during a command: the next use reconnects. A login shell that
+        ran none of it (``NoStartMark``): the host refuses canarytui's commands."""
         try:
             yield
+        except NoStartMark as exc:
+            raise ShellRefused(host, str(exc)) from None
         except connection_errors() as exc:
             why = self._dropped.get(host.name)
             self.drop(host.name)

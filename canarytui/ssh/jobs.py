@@ -19,6 +19,33 @@ if TYPE_CHECKING:
 
 _CHUNK = 64 * 1024
 END_GRACE = 2.0  # seconds a finished script's session may take to end before it is let go
+SAID_LIMIT = 300  # characters of what a shell printed that are shown when it ran nothing
+
+
+class NoStartMark(Exception):
+    """A command's session ended without the mark its first line prints on each stream:
+    the host's login shell did not run it as a POSIX shell would (fish, csh), or something
+    else ran instead (a forced command). Nothing the session printed is a reply."""
+
+    def __init__(self, streams: list[str], printed: str) -> None:
+        said = printed.strip()[:SAID_LIMIT]
+        super().__init__(
+            f"its login shell did not run canarytui's command (no start mark on its "
+            f"{' or '.join(streams)}): canarytui sends POSIX shell commands, so the SSH "
+            "user's login shell must be sh, bash, dash, ksh or zsh (not fish or csh), "
+            "and no ForceCommand may run instead" + (f"; it printed: {said!r}" if said else "")
+        )
+
+
+def _unmarked(stdout: OutputTail | StepTails, stderr: OutputTail | StepTails) -> list[str]:
+    """The streams whose start mark never came."""
+    return [name for name, t in (("stdout", stdout), ("stderr", stderr)) if not t.prelude.found]
+
+
+def _printed(*parts: tuple[OutputTail | StepTails, str]) -> str:
+    """What the streams printed, with what came before a mark (a shell that could not run
+    the command may print the command's first line, mark and all, in its complaint)."""
+    return "".join(t.prelude.before.decode("utf-8", "replace") + text for t, text in parts)
 
 
 class Job:
@@ -45,6 +72,10 @@ class Job:
         status = proc.exit_status
         # Killed by a signal, or the channel closed without a status: 255, as ssh says.
         self.exit_status = 255 if status is None or status < 0 else status
+        unmarked = _unmarked(self.stdout, self.stderr)
+        if unmarked and status is not None:  # it ended on its own, not ours
+            said = _printed((self.stderr, self.stderr.text()), (self.stdout, self.stdout.text()))
+            raise NoStartMark(unmarked, said)
 
     def close(self) -> None:
         if self._proc is not None:
@@ -149,6 +180,13 @@ class Script:
                 if not ended and proc.exit_status is None and proc.exit_signal is None:
                     # Not ended by its shell (that says how): its connection was cut.
                     raise ConnectionResetError("its session was cut, no exit status came")
+                unmarked = _unmarked(self.stdout, self.stderr)
+                if not ended and unmarked and proc.exit_status is not None:
+                    said = _printed(
+                        (self.stderr, self.stderr.finish().text()),
+                        (self.stdout, self.stdout.finish().text()),
+                    )
+                    raise NoStartMark(unmarked, said)
                 out, status, took = self._part(self.stdout, i, proc.exit_status)
                 err = self._part(self.stderr, i, None)[0]
                 # Killed by a signal, or no status told: 255, as ssh says.

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 
 PRELUDE_LIMIT = 64 * 1024  # bytes of shell start-up noise searched for the mark at most
+BEFORE_KEPT = 1024  # bytes of that noise kept, to show when a command did not run
 CUT_MARK = "… (line cut)"
 
 
@@ -126,6 +127,8 @@ class _Prelude:
     def __init__(self, marker: Marker) -> None:
         self.marker = marker
         self.seen = False
+        self.found = False  # the mark itself came (``seen`` is also set by ``leftover``)
+        self.before = b""  # the end of what came before the mark (a shell's complaint)
         self.pgid: int | None = None
         self._buffer = bytearray()
 
@@ -144,9 +147,10 @@ class _Prelude:
         if end < 0:
             return b""
         self.pgid = self.marker.pid_in(bytes(self._buffer[start:end]))
+        self.before = bytes(self._buffer[max(0, start - BEFORE_KEPT) : start])
         rest = bytes(self._buffer[end + 1 :])
         self._buffer = bytearray()
-        self.seen = True
+        self.seen = self.found = True
         return rest
 
     def leftover(self) -> bytes:
