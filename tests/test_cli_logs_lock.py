@@ -169,6 +169,19 @@ async def test_logs_follow_a_host_again_once_it_is_back(demo: DemoFleet, state_d
     await wait_for(lambda: demo.live_processes == 0, 20)
 
 
+async def test_logs_follow_does_not_run_a_command_that_ended_again(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """-f with a logs command that ends by itself (no -F): its lines once, said to have
+    ended, not run again and again; the command then ends with the last host's stream."""
+    env = edit_env(demo.env_path, tmp_path / "once.yaml", lambda d: d.update(logs="echo once"))
+    result = await run_cli("logs", str(env), "web-01", "web-02", "-f", timeout=30)
+    assert result.code == 0, result.err
+    assert sorted(result.out.splitlines()) == ["web-01 | once", "web-02 | once"]
+    assert result.err.count("its logs command ended") == 2, result.err
+    assert "trying again" not in result.err
+
+
 # ---------------------------------------------------------------------------- lock
 
 

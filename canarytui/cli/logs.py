@@ -3,9 +3,9 @@
 Every line is made harmless (``textsafe``: escape and control sequences shown as
 placeholders, never sent to the terminal) and cut to ``LINE_CHARS``. Without ``-f``, what
 the hosts print within ``--for`` (default ``DEFAULT_FOR``); with ``-f``, until Ctrl-C: a
-host whose stream is lost or ends (it went down, its connection dropped) is followed again
-as soon as it can be (the UI's back-off: 1 s, doubled up to 10 s), and stderr says so
-once, then once more when its lines come again.
+host whose stream is lost (it went down, its connection dropped) is followed again as soon
+as it can be (the UI's back-off: 1 s, doubled up to 10 s), and stderr says so once, then
+once more when its lines come again; a logs command that ends by itself is not run again.
 Exit status: 0 every host was read; 1 a host could not be (one line on stderr names it,
 the others go on); 2 an unknown host, a bad duration or an environment without ``logs``;
 130 Ctrl-C while following.
@@ -85,14 +85,15 @@ async def _read(env: Any, journal: Any, hosts: list[str], seconds: float | None)
                     backoff = TAIL_RETRY[0]
                     out.write(prefix + harmless(line, LINE_CHARS) + "\n")
                     out.flush()
-                why = "its logs command ended"
             except SshError as exc:
                 why = f"could not read its logs: {exc}"
                 if seconds is not None:
                     failed.append(name)
                     print(f"canarytui: {name}: {why}", file=sys.stderr)
                     return
-            if seconds is not None:
+            else:  # it ended by itself (a command that does not follow): not run again
+                if seconds is None:
+                    print(f"canarytui: {name}: its logs command ended", file=sys.stderr)
                 return
             if why != said:  # a host down for long is said once, not at every try
                 print(f"canarytui: {name}: {why}; trying again", file=sys.stderr)
