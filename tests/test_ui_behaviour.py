@@ -637,3 +637,30 @@ async def test_an_open_deployment_driven_by_another_process_is_said_before_any_d
         if driver.returncode is None:
             driver.kill()
             await asyncio.wait_for(driver.wait(), 10)
+
+
+async def test_deploy_held_for_maintenance_from_this_machine_is_said_before_any_dialog(
+    tmp_path: Path,
+) -> None:
+    """`canarytui lock` on this machine holds the environment: d says who holds it, why and
+    since when, at once, not after the version and the confirmation; once it is released,
+    d asks for the version again."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        seen = record_notifications(script.app)
+        script.discovered()
+        await settle(pilot)
+        lock = script.engine.locks.local_path()
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        owner = {"maintenance": "db [b]migration[/b]", "user": "ops", "machine": "bastion"}
+        lock.write_text(json.dumps({**owner, "since": 1.7e9}))
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(script.app.screen, FleetScreen)
+        assert len(seen) == 1 and seen[0].startswith(
+            "held for maintenance by ops@bastion (maintenance: db [b]migration[/b]) since "
+        ), seen
+        assert seen[0].endswith(": deployments are refused until it is over (canarytui unlock)")
+        lock.unlink()
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(script.app.screen, VersionScreen), 5, "asked")

@@ -13,7 +13,15 @@ from textual import work
 from textual.screen import Screen
 
 from canarytui import events as ev
-from canarytui.engine import ActionRefused, Engine, PlanError, make_plan, plan_waves, stops_at
+from canarytui.engine import (
+    ActionRefused,
+    Engine,
+    PlanError,
+    locks,
+    make_plan,
+    plan_waves,
+    stops_at,
+)
 from canarytui.journal import DeploymentRecord
 from canarytui.textsafe import listed
 from canarytui.ui.fleet_state import FleetState, TileKind
@@ -63,6 +71,16 @@ class OperatorActions(Screen[None]):
                 self.engine.driven_elsewhere(record)
                 or f"deployment #{record.id} of {record.version} is still open "
                 f"({record.phase_label}): promote (p) or roll back (r) first",
+                severity="warning",
+                timeout=8,
+                markup=False,
+            )
+            return
+        held = locks.read_local(self.engine.locks.local_path())
+        if held is not None and locks.is_maintenance(held):  # from this machine: known here
+            self.notify(
+                f"held for maintenance by {locks.describe_owner(held)}: deployments are "
+                "refused until it is over (canarytui unlock)",
                 severity="warning",
                 timeout=8,
                 markup=False,
