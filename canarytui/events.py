@@ -282,6 +282,14 @@ class HostFailure:
     output: str
     detail: str = ""
 
+    def output_lines(self, most: int) -> list[str]:
+        """The end of its output to show, at most ``most`` lines: none when it only repeats
+        ``detail`` (a host lost before any step has that reason recorded as its output)."""
+        output = self.output.strip()
+        if not output or (not self.step and output == self.detail.strip()):
+            return []
+        return output.splitlines()[-most:]
+
 
 @dataclass(frozen=True)
 class FailureQuestion(Event):

@@ -125,6 +125,29 @@ async def test_with_ask_the_first_failure_stops_the_wave(
     assert "the wave stopped there: 5 of its hosts not started" in said
 
 
+def test_a_host_lost_before_any_step_is_said_once_headless() -> None:
+    """Headless, like the UI's dialog: a host lost before a step has its reason recorded
+    as its output too; it is said once. A failed step's output is still shown under it."""
+    reason = "web-05 (127.0.0.1:2222): unreachable: Connect call failed"
+    question = ev.FailureQuestion(
+        wave=2,
+        waves=3,
+        failures=[
+            ev.HostFailure(host="web-05", step="", exit_status=None, output=reason, detail=reason),
+            ev.HostFailure(host="web-06", step="restart", exit_status=1, output="a\nb\nc\nd"),
+        ],
+        skippable=0,
+    )
+    said = failure_lines(question, "ask.yaml")
+    assert said[:5] == [
+        f"   web-05: {reason}",
+        "   web-06: step restart exited 1",
+        "      | b",
+        "      | c",
+        "      | d",
+    ], said
+
+
 async def test_a_stopped_wave_goes_on_where_it_stopped(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:

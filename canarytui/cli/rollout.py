@@ -129,7 +129,7 @@ def failure_lines(question: ev.FailureQuestion, env: object) -> list[str]:
     for f in question.failures:
         status = "did not finish" if f.exit_status is None else f"exited {f.exit_status}"
         step = f"step {f.step} {status}" if f.step else f.detail
-        output = f.output.strip().splitlines()[-3:] if f.output.strip() else []
+        output = f.output_lines(3)
         lines.append(f"   {f.host}: {step}")
         lines.extend(f"      | {line[:200]}" for line in output)
     hosts = ",".join(f.host for f in question.failures)

@@ -23,10 +23,9 @@ def describe(failure: ev.HostFailure) -> str:
         head = f"{failure.host}: step {failure.step} {ended}"
     else:
         head = f"{failure.host}: {failure.detail or 'failed'}"
-    output = failure.output.strip() or (failure.detail if failure.step else "")
-    if not failure.step and output == failure.detail.strip():
-        output = ""  # a host that failed before a step: its output is the reason, said above
-    tail = output.splitlines()[-OUTPUT_LINES:] if output else []
+    tail = failure.output_lines(OUTPUT_LINES)
+    if not tail and failure.step and not failure.output.strip():  # a step that said nothing
+        tail = failure.detail.strip().splitlines()[-OUTPUT_LINES:]
     return "\n".join([head, *(f"  | {line}" for line in tail)])
 
 
