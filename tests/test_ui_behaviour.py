@@ -593,6 +593,14 @@ def test_a_host_that_failed_before_any_step_is_described_once() -> None:
     assert failed == "web-07: step restart exited 1\n  | oops\n  | no port"
 
 
+def local_lock(script: Script, owner: dict[str, object]) -> Path:
+    """This machine's lock file of the script's environment, as another process wrote it."""
+    lock = script.engine.locks.local_path()
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(json.dumps(owner))
+    return lock
+
+
 async def test_an_open_deployment_driven_by_another_process_is_said_before_any_dialog(
     tmp_path: Path,
 ) -> None:
@@ -611,11 +619,9 @@ async def test_an_open_deployment_driven_by_another_process_is_said_before_any_d
             script.start("1.1.0", ["web-01"])
             script.phase(ev.Phase.AWAITING_PROMOTION)
             await settle(pilot)
-            lock = script.engine.locks.local_path()
-            lock.parent.mkdir(parents=True, exist_ok=True)
             owner = {"token": "t0ken", "deployment": script.deployment, "version": "1.1.0"}
             owner.update(user="ops", machine=script.engine.ctx.machine, pid=driver.pid)
-            lock.write_text(json.dumps(owner))
+            local_lock(script, owner)
             said = (
                 f"deployment #{script.deployment} of 1.1.0 is being driven by another "
                 f"canarytui on this machine (pid {driver.pid}): follow it or act on it there"
@@ -650,10 +656,8 @@ async def test_deploy_held_for_maintenance_from_this_machine_is_said_before_any_
         seen = record_notifications(script.app)
         script.discovered()
         await settle(pilot)
-        lock = script.engine.locks.local_path()
-        lock.parent.mkdir(parents=True, exist_ok=True)
         owner = {"maintenance": "db [b]migration[/b]", "user": "ops", "machine": "bastion"}
-        lock.write_text(json.dumps({**owner, "since": 1.7e9}))
+        lock = local_lock(script, {**owner, "since": 1.7e9})
         await pilot.press("d")
         await settle(pilot)
         assert isinstance(script.app.screen, FleetScreen)

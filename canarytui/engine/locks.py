@@ -144,7 +144,7 @@ def acquire_local(path: Path, owner: Owner) -> None:
         held = read_local(path) or {}
         if held.get("token") != owner.token:
             raise LockHeld(f"local lock {path}", held) from None
-        if driver_elsewhere(path, owner.token, owner.machine) is not None:
+        if _driving_elsewhere(held, owner.machine):
             raise LockHeld(
                 f"local lock {path} (another process is driving this deployment)", held
             ) from None
@@ -158,23 +158,23 @@ def acquire_local(path: Path, owner: Owner) -> None:
         f.write(data)
 
 
-def driver_elsewhere(path: Path, token: str, machine: str) -> dict[str, Any] | None:
-    """The local lock's owner when another live process of this machine drives the
-    deployment ``token`` now (it holds the lock for it); None when none does."""
-    held = read_local(path)
-    if held is None or held.get("token") != token:
-        return None
+def _driving_elsewhere(held: dict[str, Any], machine: str) -> bool:
+    """The local lock's owner ``held`` is another live process of this ``machine``."""
     pid = held.get("pid")
-    if isinstance(pid, int) and pid != os.getpid() and held.get("machine") == machine:
-        return held if _alive(pid) else None
-    return None
+    return (
+        isinstance(pid, int)
+        and pid != os.getpid()
+        and held.get("machine") == machine
+        and _alive(pid)
+    )
 
 
 def driven_elsewhere(path: Path, record: DeploymentRecord, machine: str) -> str | None:
     """What to tell an operator acting on the open deployment ``record`` from a process
-    that is not the one driving it now; None when no other live process does."""
-    held = driver_elsewhere(path, record.token, machine)
-    if held is None:
+    that is not the one driving it now (the local lock names it and another live process
+    of this machine); None when no other process does."""
+    held = read_local(path)
+    if held is None or held.get("token") != record.token or not _driving_elsewhere(held, machine):
         return None
     return (
         f"deployment #{record.id} of {record.version} is being driven by another canarytui "
