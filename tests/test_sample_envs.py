@@ -198,6 +198,13 @@ async def test_blue_green_moves_users_to_green_then_everyone(
 ) -> None:
     blue, green = busy_demo.host_names[:3], busy_demo.host_names[3:]
     done, log = await deploy_blue_green(busy_demo, state_dir, tmp_path, "1.1.0")
+    if done.code == 1:
+        # The sample's 1.25x of blue's error ratio was set for ten minutes of traffic; on
+        # two seconds (~50 errors a host) a good release is now and then over it but not
+        # beyond doubt: the verdict is inconclusive and the deployment stays open, as it
+        # should. The operator then promotes, and the hooks go on in the same order.
+        assert "verdict: INCONCLUSIVE" in done.out and "FAIL" not in done.out, done.out
+        done = await run_cli("promote", str(tmp_path / "bg.yaml"), state_dir=state_dir, timeout=90)
     assert done.code == 0, done.out + done.err
     assert recorded(log) == [
         ["canary_start", "lb-switch", "shop", "green", "5"],
