@@ -218,6 +218,11 @@ async def test_a_rollback_cancelled_as_it_starts_changes_nothing(
         # Stopped as any deployment is: it says so, and its locks are freed.
         said = [e["message"] for e in engine.journal.events(record.id) if e["event"] == "notice"]
         assert any("interrupted during analysis" in m for m in said), said
+        # What it says can be done later is what will be accepted: no verdict, no promote.
+        assert any("no verdict to promote on: roll it back later" in m for m in said), said
+        assert not any("promote or roll" in m for m in said), said
+        with pytest.raises(ActionRefused, match="until the canary has a verdict"):
+            await engine.promote()
         assert not any(lock_file(demo, h).exists() for h in demo.host_names)
     finally:
         await engine.fleet.close()

@@ -249,7 +249,7 @@ def unlock(args: argparse.Namespace) -> int:
         if record is not None:
             print(
                 f"   deployment #{record.id} of {record.version} is still open "
-                f"({record.phase_label}): promote or roll it back"
+                f"({record.phase_label}): {record.way_out}"
             )
         return EXIT_OK if errors == 0 and not refused else EXIT_ERROR
 

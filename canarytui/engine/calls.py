@@ -207,7 +207,7 @@ class CallRunner:
             later = (
                 f"promote finishes putting {d.version} back"
                 if d.kind == "rollback"
-                else "promote or roll it back later"
+                else f"{ev.way_out(self.state.phase)} later"
             )
             said = (
                 "warning",

@@ -326,7 +326,7 @@ def _refusals(
         )
         run.refusals.append(
             f"deployment #{record.id} of {record.version} is still open "
-            f"({record.phase_label}): promote or roll it back first"
+            f"({record.phase_label}): {record.way_out} first"
         )
 
     def stale(owner: dict[str, Any]) -> bool:

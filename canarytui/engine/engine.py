@@ -158,7 +158,7 @@ class Engine(CallRunner):
             raise ActionRefused(
                 self.driven_elsewhere(open_one)
                 or f"deployment #{open_one.id} of {open_one.version} is still open "
-                f"({open_one.phase_label}): promote or roll it back first"
+                f"({open_one.phase_label}): {open_one.way_out} first"
             )
         return await self._run(self._deploy(version, plan, auto_promote, assume_previous))
 

@@ -66,7 +66,7 @@ async def hold(ctx: Context, reason: str) -> Held:
     if record is not None:
         raise MaintenanceRefused(
             f"deployment #{record.id} of {record.version} is open ({record.phase_label}): "
-            "promote or roll it back first"
+            f"{record.way_out} first"
         )
     owner = owner_for(reason, ctx.user, ctx.machine)
     path = locks.local_lock_path(ctx.journal.state_dir, env.name, env.app)

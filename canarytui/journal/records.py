@@ -69,6 +69,11 @@ class DeploymentRecord:
         """What it is, after "the deployment is": ``in its analysis``."""
         return ev.phase_doing(ev.Phase(self.phase), self.wave, self.waves)
 
+    @property
+    def way_out(self) -> str:
+        """What can still be done with it, open: ``promote or roll it back``."""
+        return ev.way_out(ev.Phase(self.phase), self.kind)
+
 
 def deployment_from_row(row: sqlite3.Row) -> DeploymentRecord:
     data = dict(row)

@@ -224,8 +224,8 @@ class CanaryApp(App[int]):
                 doing = ev.phase_doing(engine.phase, state.wave, state.waves)
                 what = (
                     f"deployment #{d.id} of {d.version} is {doing}. Quitting stops it where "
-                    "it is; it stays open in the journal, to promote or roll back from the "
-                    "next start or the CLI."
+                    f"it is; it stays open in the journal ({ev.way_out(engine.phase, d.kind)}"
+                    ", from the next start or the CLI)."
                 )
             self.push_screen(
                 ConfirmScreen("Quit while a deployment runs?", what, yes="Quit", danger=True),
