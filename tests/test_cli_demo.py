@@ -29,6 +29,14 @@ def locks_on_hosts(fleet: DemoFleet) -> list[str]:
     ]
 
 
+def lock_owners(fleet: DemoFleet) -> dict[str, str]:
+    """Each locked host's lock, as written on it."""
+    return {
+        h: (fleet.sandbox_of(h) / ".canarytui" / "lock.demo.shop" / "owner").read_text()
+        for h in locks_on_hosts(fleet)
+    }
+
+
 async def test_open_deployment_promoted_by_a_second_process(
     demo: DemoFleet, state_dir: Path
 ) -> None:
@@ -92,6 +100,35 @@ async def test_status_says_another_process_drives_the_open_deployment(
     finally:
         driver.kill()
         await asyncio.wait_for(driver.wait(), 10)
+
+
+async def test_a_host_taken_out_of_the_file_while_its_deployment_is_open(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """The file edited between deploy and promote (a host taken out): promote and
+    rollback refuse, naming the host and the file, before anything is locked or run;
+    status says it. Put back, the deployment goes on."""
+    text = demo.env_path.read_text()
+    env = tmp_path / "prod.yaml"
+    env.write_text(text)
+    assert (await run_cli("deploy", str(env), "1.1.0")).code == 0
+    gone = next(line for line in text.splitlines() if "name: web-06," in line)
+    env.write_text(text.replace(gone + "\n", ""))
+    held = lock_owners(demo)
+    said = f"deployment #1 of 1.1.0 planned web-06, which {env} no longer lists: put it back"
+    for action in ("promote", "rollback"):
+        refused = await run_cli(action, str(env))
+        assert refused.code == 1, refused.out + refused.err
+        assert said in refused.err and "(nothing was changed)" in refused.err, refused.err
+        assert "Traceback" not in refused.err + refused.out
+        assert versions(demo)["web-01"] == "1.1.0" and versions(demo)["web-02"] == "1.0.0"
+        assert lock_owners(demo) == held  # the deployment's own, as the deploy left them
+    status = await run_cli("status", str(env))
+    assert status.code == 0 and said in status.out, status.out
+    env.write_text(text)
+    done = await run_cli("promote", str(env))
+    assert done.code == 0, done.out + done.err
+    assert set(versions(demo).values()) == {"1.1.0"}
 
 
 async def test_open_deployment_rolled_back_by_a_second_process(

@@ -539,6 +539,31 @@ async def test_open_deployment_is_offered_on_start(tmp_path: Path) -> None:
         assert any("is still open" in t for t in texts)
 
 
+async def test_an_open_deployment_with_a_host_taken_out_of_the_file_is_said_at_once(
+    tmp_path: Path,
+) -> None:
+    """The file lost a host the open deployment planned: on start the notice says so
+    instead of offering p and r, and p, P, r and d say it again at once, no dialog that
+    the engine would refuse after the operator confirmed."""
+    Script(tmp_path).canary_passed("1.1.0", ["web-01"])  # planned on web-01 .. web-12
+    script = Script(tmp_path, hosts=11)
+    texts = record_notifications(script.app)
+    said = (
+        f"deployment #1 of 1.1.0 planned web-12, which {script.env.path} no longer lists: "
+        "put it back in the file to go on with it"
+    )
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert [t for t in texts if "deployment #1" in t] == [said]
+        for key in ("p", "P", "r", "d"):
+            texts.clear()
+            await pilot.press(key)
+            await settle(pilot)
+            assert texts and texts[-1] == said, (key, texts)
+            assert isinstance(script.app.screen, FleetScreen), key  # no dialog
+    assert script.engine.phase is ev.Phase.AWAITING_PROMOTION
+
+
 async def test_history_lists_deployments_from_the_journal(tmp_path: Path) -> None:
     script = Script(tmp_path)
     async with script.app.run_test(size=SIZE) as pilot:

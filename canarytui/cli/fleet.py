@@ -118,9 +118,9 @@ def status(args: argparse.Namespace) -> int:
                 f"{record.phase_label}" + (f", verdict {record.verdict}" if record.verdict else "")
             )
             print(f"   started by {record.user}@{record.machine} at {when(record.started_at)}")
-            elsewhere = engine.driven_elsewhere(record)
-            if elsewhere is not None:
-                print(f"   {elsewhere}")
+            for said in (engine.driven_elsewhere(record), engine.cannot_continue(record)):
+                if said is not None:
+                    print(f"   {said}")
             recorded = journal.hosts(record.id)
         else:
             last = journal.last_deployment(env.name, env.app)

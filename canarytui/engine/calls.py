@@ -24,7 +24,8 @@ from canarytui.engine.plan import PlanError
 from canarytui.engine.rollback import MovedOn
 from canarytui.engine.start import StartRefused
 from canarytui.engine.supervise import HostWorkFailed
-from canarytui.journal import JournalError
+from canarytui.journal import DeploymentRecord, JournalError
+from canarytui.textsafe import listed
 
 # States a host stops in when an internal error halts the work it was doing.
 _STOPPED = {
@@ -49,6 +50,29 @@ class CallRunner:
     # stopped call has left its locks to it (freed and taken again, they would leave the
     # hosts unlocked for the seconds it takes at a thousand hosts).
     _superseded: str | None = None
+
+    def cannot_continue(self, record: DeploymentRecord) -> str | None:
+        """Why ``record`` cannot be continued (promoted, resumed, rolled back) with this
+        file: hosts it planned that the file no longer lists cannot be reached, locked or
+        rolled back. None when every one is still there."""
+        env = self.ctx.env
+        listed_now = set(env.host_names)
+        planned = [*record.canaries, *(h for wave in record.plan for h in wave)]
+        gone = [h for h in planned if h not in listed_now]
+        if not gone:
+            return None
+        them = "it" if len(gone) == 1 else "them"
+        return (
+            f"deployment #{record.id} of {record.version} planned {listed(gone, 8)}, which "
+            f"{env.path} no longer lists: put {them} back in the file to go on with it"
+        )
+
+    def _adopt(self, record: DeploymentRecord) -> None:
+        """Take ``record`` up to continue it, or refuse before anything is started."""
+        said = self.cannot_continue(record)
+        if said is not None:
+            raise ActionRefused(f"{said} (nothing was changed)")
+        self.state.adopt(record, self.ctx.journal)
 
     @property
     def busy(self) -> bool:

@@ -288,7 +288,7 @@ class Engine(CallRunner):
                 f"nothing to roll back: deployment #{record.id} of {record.version} is "
                 f"already {record.outcome or record.phase_label}"
             )
-        self.state.adopt(record, self.journal)
+        self._adopt(record)
         return await self._run(self._roll_back())
 
     async def analyze(
@@ -343,7 +343,7 @@ class Engine(CallRunner):
         record = self.open_deployment()
         if record is None:
             raise ActionRefused(f"nothing to {action}: no deployment is open")
-        self.state.adopt(record, self.journal)
+        self._adopt(record)
         return record
 
     # The rollout ----------------------------------------------------------------------

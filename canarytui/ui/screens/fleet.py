@@ -125,7 +125,8 @@ class FleetScreen(OperatorActions):
             elif record.kind == "rollback":  # a release put back (b in history)
                 keys = f"p finishes putting {record.version} back, r undoes it"
             self.notify(
-                f"deployment #{record.id} of {record.version} is open "
+                self.engine.cannot_continue(record)
+                or f"deployment #{record.id} of {record.version} is open "
                 f"({record.phase_label}): {keys}",
                 title="open deployment",
                 severity="warning",

@@ -69,6 +69,7 @@ class OperatorActions(Screen[None]):
         if record is not None:
             self.notify(
                 self.engine.driven_elsewhere(record)
+                or self.engine.cannot_continue(record)
                 or f"deployment #{record.id} of {record.version} is still open "
                 f"({record.phase_label}): promote (p) or roll back (r) first",
                 severity="warning",
@@ -158,7 +159,7 @@ class OperatorActions(Screen[None]):
                 "nothing to promote: no deployment is open", severity="warning", markup=False
             )
             return
-        if self.refused_elsewhere(record):
+        if self.refused_before_asking(record):
             return
         phase = ev.Phase(record.phase)
         if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
@@ -244,7 +245,7 @@ class OperatorActions(Screen[None]):
         if record is None:
             self.notify("nothing to roll back: no deployment yet", severity="warning", markup=False)
             return
-        if record.is_open and self.refused_elsewhere(record):
+        if self.refused_before_asking(record):
             return
         running = " It stops what is running now." if self.engine.busy else ""
         self.app.push_screen(
@@ -258,10 +259,12 @@ class OperatorActions(Screen[None]):
             _if_yes(self.run_rollback),
         )
 
-    def refused_elsewhere(self, record: DeploymentRecord) -> bool:
-        """Said and True when another process of this machine drives the open deployment
-        (another UI, a CLI run): its local lock would refuse the action after the dialog."""
-        said = self.engine.driven_elsewhere(record)
+    def refused_before_asking(self, record: DeploymentRecord) -> bool:
+        """Said and True when the engine would refuse to continue ``record`` after the
+        dialog: another process of this machine drives it (another UI, a CLI run: its
+        local lock), or the file no longer lists hosts it planned."""
+        elsewhere = self.engine.driven_elsewhere(record) if record.is_open else None
+        said = elsewhere or self.engine.cannot_continue(record)
         if said is not None:
             self.notify(said, severity="warning", timeout=8, markup=False)
         return said is not None
