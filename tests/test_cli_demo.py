@@ -131,6 +131,36 @@ async def test_a_host_taken_out_of_the_file_while_its_deployment_is_open(
     assert set(versions(demo).values()) == {"1.1.0"}
 
 
+async def test_a_host_added_to_the_file_while_its_deployment_is_open(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A host added to the file between deploy and promote is not in the plan: the
+    deployment completes without touching it, and says so, where the operator reads the
+    outcome and in the journal's summary."""
+    text = demo.env_path.read_text()
+    added = next(line for line in text.splitlines() if "name: web-06," in line)
+    env = tmp_path / "prod.yaml"
+    env.write_text(text.replace(added + "\n", ""))
+    assert (await run_cli("deploy", str(env), "1.1.0")).code == 0
+    env.write_text(text)
+    done = await run_cli("promote", str(env))
+    assert done.code == 0, done.out + done.err
+    assert (
+        f"[warning] web-06: in {env} but not in deployment #1's plan (added since it "
+        "started): left on the version it runs; deploy 1.1.0 again to include it"
+    ) in done.out
+    assert "complete: 1.1.0 on 5 of 5 hosts; not in its plan: web-06" in done.out
+    assert versions(demo)["web-06"] == "1.0.0"
+    assert {versions(demo)[h] for h in demo.host_names[:5]} == {"1.1.0"}
+    journal = Journal(state_dir)
+    try:
+        record = journal.last_deployment("demo", "shop")
+        assert record is not None and record.outcome == "complete"
+        assert record.summary is not None and "not in its plan: web-06" in record.summary
+    finally:
+        journal.close()
+
+
 async def test_open_deployment_rolled_back_by_a_second_process(
     demo: DemoFleet, state_dir: Path
 ) -> None:

@@ -235,6 +235,19 @@ class Promotion:
         summary = f"{d.version} on {len(done)} of {len(everyone)} hosts" + (
             f" ({len(skipped)} skipped: {', '.join(skipped)})" if skipped else ""
         )
+        # Hosts added to the file after it started are not in its plan: left as they are.
+        planned = set(everyone)
+        unplanned = [h for h in ctx.env.host_names if h not in planned]
+        if unplanned:
+            one = len(unplanned) == 1
+            summary += f"; not in its plan: {listed(unplanned, 8)} (added to the file since)"
+            ctx.bus.notice(
+                "warning",
+                f"{listed(unplanned, 8)}: in {ctx.env.path} but not in deployment #{d.id}'s "
+                f"plan (added since it started): left on the version "
+                f"{'it runs' if one else 'each runs'}; deploy {d.version} again to include "
+                f"{'it' if one else 'them'}",
+            )
         ctx.bus.phase(ev.Phase.COMPLETE)
         ctx.bus.emit(
             ev.DeploymentFinished(outcome=ev.Outcome.COMPLETE, summary=summary, deployment=d.id)
