@@ -199,6 +199,16 @@ async def test_rollback_to_a_known_version(demo: DemoFleet, state_dir: Path) -> 
     assert busy.code == 2 and "do not go together" in busy.err
     bad = await run_cli("rollback", env, "--to", "../1.1.0")
     assert bad.code == 2 and "../1.1.0" in bad.err
+    # A version this journal never saw on the hosts (a typo, a release never deployed)
+    # would go everywhere with no canary: refused, the known ones and the way said.
+    typo = await run_cli("rollback", env, "--to", "1.1.1")
+    assert typo.code == 1, typo.out + typo.err
+    assert (
+        "1.1.1 is not a release this journal saw on demo's hosts (known here: 1.2.0, "
+        "1.1.0, 1.0.0): rollback --to puts one back without a canary; a new one goes out "
+        f"with its canary first: canarytui deploy {env} 1.1.1"
+    ) in typo.err
+    assert set(versions(demo).values()) == {"1.2.0"}
 
     back = await run_cli("rollback", env, "--to", "1.1.0", "--json")
     assert back.code == 0, back.err

@@ -426,6 +426,7 @@ def test_every_method_raises_journal_error_not_sqlite3(tmp_path: Path) -> None:
         lambda: journal.deployment_by_token("t0ken"),
         lambda: journal.last_deployment("production", "shop"),
         lambda: journal.history("production", "shop"),
+        lambda: journal.known_versions("production", "shop"),
         lambda: journal.hosts(d),
         lambda: journal.events(d),
         lambda: journal.decisions(d),
@@ -440,6 +441,29 @@ def test_every_method_raises_journal_error_not_sqlite3(tmp_path: Path) -> None:
         with pytest.raises(JournalError) as err:
             call()
         assert str(journal.path) in str(err.value)
+
+
+def test_the_known_releases_are_those_seen_on_the_hosts(tmp_path: Path) -> None:
+    """What rollback --to may put back: a completed deployment's release and what the
+    hosts ran before each one; not a release that never completed (2.0.0 rolled back),
+    nor another environment's."""
+    journal = Journal(tmp_path / "state")
+    try:
+        assert journal.known_versions("production", "shop") == []
+        failed = new_deployment(journal)
+        journal.record(
+            ev.DeploymentFinished(outcome=ev.Outcome.CANARY_FAILED, summary="", deployment=failed)
+        )
+        assert journal.known_versions("production", "shop") == ["1.0.0"]
+        done = new_deployment(journal, token="second")
+        journal.set_previous(done, "web-01", "0.9.0")
+        journal.record(
+            ev.DeploymentFinished(outcome=ev.Outcome.COMPLETE, summary="", deployment=done)
+        )
+        assert journal.known_versions("production", "shop") == ["2.0.0", "1.0.0", "0.9.0"]
+        assert journal.known_versions("staging", "shop") == []
+    finally:
+        journal.close()
 
 
 def test_full_disk_errors_say_so(tmp_path: Path) -> None:

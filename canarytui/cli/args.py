@@ -248,7 +248,8 @@ def parser() -> argparse.ArgumentParser:
                 "--to",
                 metavar="VERSION",
                 help="put this known release back on every host, in waves, health-gated, "
-                "without analysis (recorded as a rollback)",
+                "without analysis (recorded as a rollback); known: one this journal saw on "
+                "the hosts (a completed deployment's, or what they ran before one)",
             )
         if name == "promote":
             s.add_argument(

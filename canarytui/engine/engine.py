@@ -27,7 +27,7 @@ from canarytui.engine.hosts import HostWork
 from canarytui.engine.notify import Notifier
 from canarytui.engine.plan import Plan, make_plan, plan_waves
 from canarytui.engine.promotion import Promotion
-from canarytui.engine.releases import Catalogue, list_releases
+from canarytui.engine.releases import Catalogue, list_releases, unknown_to_restore
 from canarytui.engine.rollback import Rollback
 from canarytui.engine.start import start_deployment
 from canarytui.engine.supervise import each_host
@@ -246,6 +246,9 @@ class Engine(CallRunner):
         waves with the health gate, no canary, no analysis, no pause; recorded as a
         rollback. Hosts already on it are left alone."""
         self.env.validate_version(version)
+        known = self.journal.known_versions(self.env.name, self.env.app)
+        if (unknown := unknown_to_restore(known, version, self.env)) is not None:
+            raise ActionRefused(unknown)
         await self.finish_stale_locks()
         open_one = self.open_deployment()
         if open_one is not None:

@@ -77,6 +77,20 @@ class Catalogue:
 _PART = re.compile(r"\d+|\D+")
 
 
+def unknown_to_restore(known: Sequence[str], version: str, env: Environment) -> str | None:
+    """Why ``rollback --to version`` is refused, or None: it puts a release on every host
+    with no canary and no analysis, so only one the journal saw on these hosts (``known``:
+    a completed deployment's, or what hosts ran before one) goes back that way."""
+    if version in known:
+        return None
+    seen = f"known here: {', '.join(known[:8])}" if known else "this journal knows none yet"
+    return (
+        f"{version} is not a release this journal saw on {env.name}'s hosts ({seen}): "
+        "rollback --to puts one back without a canary; a new one goes out with its canary "
+        f"first: canarytui deploy {env.path} {version}"
+    )
+
+
 def _natural(text: str) -> tuple[tuple[int, int, str], ...]:
     # Numbers compare as numbers and before text at the same place, so 1.10 > 1.9.
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in _PART.findall(text))

@@ -168,6 +168,25 @@ class Journal:
         )
         return [deployment_from_row(r) for r in rows]
 
+    def known_versions(self, env: str, app: str) -> list[str]:
+        """The releases this journal saw on the environment's hosts, newest first: each
+        completed deployment's, and what its hosts ran before each deployment."""
+        rows = self._query(
+            f"the releases known of {env}/{app}",
+            "SELECT version, MAX(seen) AS seen FROM ("
+            " SELECT version, id AS seen FROM deployments"
+            "  WHERE env = ? AND app = ? AND outcome = 'complete'"
+            " UNION ALL SELECT h.previous, d.id FROM hosts h"
+            "  JOIN deployments d ON d.id = h.deployment"
+            "  WHERE d.env = ? AND d.app = ? AND h.previous IS NOT NULL"
+            ") GROUP BY version ORDER BY seen DESC, version DESC",
+            env,
+            app,
+            env,
+            app,
+        )
+        return [r["version"] for r in rows]
+
     def hosts(self, deployment: int) -> dict[str, HostRecord]:
         rows = self._query(
             f"the hosts of deployment #{deployment}",
