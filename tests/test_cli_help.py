@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from canarytui import events as ev
 from canarytui.cli import main
 from canarytui.cli.args import COMMANDS, parser
 from canarytui.cli.args import subcommands as command_parsers
@@ -141,7 +142,7 @@ def fleet_files(tmp_path: Path, state_dir: Path) -> Path:
     journal = Journal(state_dir)
     try:
         for version in ("1.4.0", "1.5.0"):
-            journal.create_deployment(
+            d = journal.create_deployment(
                 token=version,
                 env="production",
                 app="shop",
@@ -153,6 +154,9 @@ def fleet_files(tmp_path: Path, state_dir: Path) -> Path:
                 user="alice",
                 machine="laptop",
             )
+            if version == "1.4.0":  # 1.5.0 stays open: not a release to go back to
+                done = ev.DeploymentFinished(outcome=ev.Outcome.COMPLETE, summary="", deployment=d)
+                journal.record(done)
     finally:
         journal.close()
     bin_dir = tmp_path / "bin"
@@ -202,6 +206,7 @@ def test_bash_completes_commands_files_hosts_versions_and_ids(
     assert offered("promote", "prod.yaml", "--skip", "a") == ["api-01"]
     assert offered("deploy", "prod.yaml", "") == ["1.4.0", "1.5.0"]
     assert offered("rollback", "prod.yaml", "--to", "1.4") == ["1.4.0"]
+    assert offered("rollback", "prod.yaml", "--to", "") == ["1.4.0"]  # what --to takes
     assert offered("report", "prod.yaml", "") == ["1", "2"]
     assert offered("report", "prod.yaml", "--format", "") == ["json", "md"]
     assert offered("deploy", "prod.yaml", "1.5.0", "--theme", "") == [

@@ -363,7 +363,7 @@ def parser() -> argparse.ArgumentParser:
         help="print a shell completion script",
     )
     s.add_argument("shell", nargs="?", choices=("bash", "zsh"), help="bash or zsh")
-    for kind in ("hosts", "versions", "ids"):  # what the scripts ask while completing
+    for kind in ("hosts", "versions", "known", "ids"):  # what the scripts ask, completing
         s.add_argument(f"--{kind}", dest=f"list_{kind}", metavar="ENV", help=argparse.SUPPRESS)
     s.add_argument("--word", default="", help=argparse.SUPPRESS)
     helptext.finish(sub)

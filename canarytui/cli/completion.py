@@ -5,9 +5,10 @@ options): subcommands, options and their choices, environment files (``*.yaml``,
 ``*.yml``) where an ENV is expected, folders for ``--state-dir``, theme names. Where it is
 cheap, the script asks canarytui for the rest while completing, reading only the
 environment file already on the line and the journal: host names (``logs``, ``--canary``,
-``--skip``; comma lists too), versions (``deploy``, ``rollback --to``: those the journal
-has seen) and deployment IDs (``report``, ``replay``). Those look-ups are
-``canarytui completion --hosts ENV --word W`` (and ``--versions``, ``--ids``); they print
+``--skip``; comma lists too), versions (``deploy``: those the journal has seen;
+``rollback --to``: those it saw on the hosts, the only ones it takes) and deployment IDs
+(``report``, ``replay``). Those look-ups are ``canarytui completion --hosts ENV --word W``
+(and ``--versions``, ``--known``, ``--ids``); they print
 nothing when the file or the journal cannot be read. Nothing is asked of a host.
 """
 
@@ -23,6 +24,7 @@ from canarytui.cli.args import EXIT_INVALID, EXIT_OK, parser, subcommands
 
 SHELLS = ("bash", "zsh")
 MAX_CANDIDATES = 500
+LOOK_UPS = ("hosts", "versions", "known", "ids")  # what the scripts ask while completing
 _THEMES = Path(__file__).resolve().parent.parent / "themes"
 
 # Look-ups the scripts call: the environment file is the first word ending in .yaml/.yml.
@@ -41,6 +43,7 @@ _canarytui_ask() {
 }
 _canarytui_hosts() { _canarytui_ask hosts "$1"; }
 _canarytui_versions() { _canarytui_ask versions "$1"; }
+_canarytui_known() { _canarytui_ask known "$1"; }
 _canarytui_ids() { _canarytui_ask ids "$1"; }
 """
 _ZSH = r"""
@@ -56,13 +59,15 @@ _canarytui_ask() {
 }
 _canarytui_hosts() { _canarytui_ask hosts }
 _canarytui_versions() { _canarytui_ask versions }
+_canarytui_known() { _canarytui_ask known }
 _canarytui_ids() { _canarytui_ask ids }
 """
 
 
 def completion(args: argparse.Namespace) -> int:
-    """`completion bash|zsh`: the script; `--hosts/--versions/--ids ENV`: the candidates."""
-    for kind in ("hosts", "versions", "ids"):
+    """`completion bash|zsh`: the script; `--hosts/--versions/--known/--ids ENV`: the
+    candidates."""
+    for kind in LOOK_UPS:
         env = getattr(args, f"list_{kind}")
         if env is not None:
             for candidate in candidates(kind, env, args.word or "", args.state_dir):
@@ -83,14 +88,11 @@ def script(shell: str) -> str:
     p = parser()
     env_files = shtab.glob("*.yaml", "*.yml")
     # The preamble's functions: each shell calls its own by the same name.
-    looked_up = {
-        k: {"bash": f"_canarytui_{k}", "zsh": f"_canarytui_{k}"}
-        for k in ("hosts", "versions", "ids")
-    }
+    looked_up = {k: {"bash": f"_canarytui_{k}", "zsh": f"_canarytui_{k}"} for k in LOOK_UPS}
     by_dest: dict[tuple[str, str], Any] = {
         ("logs", "hosts"): looked_up["hosts"],
         ("deploy", "version"): looked_up["versions"],
-        ("rollback", "to"): looked_up["versions"],
+        ("rollback", "to"): looked_up["known"],
         ("replay", "id"): looked_up["ids"],
         ("report", "id"): looked_up["ids"],
         ("init", "inventory"): shtab.FILE,
@@ -115,7 +117,8 @@ def script(shell: str) -> str:
 
 def candidates(kind: str, env_path: str, word: str, state_dir: str | None = None) -> list[str]:
     """What may complete ``word``: host names (a comma list's last item), versions the
-    journal has seen, or deployment IDs; empty when the file or journal cannot be read."""
+    journal has seen (``known``: seen on the hosts), or deployment IDs; empty when the file
+    or journal cannot be read."""
     try:
         found = _found(kind, env_path, state_dir)
     except Exception:  # completing must never print a traceback into a prompt
@@ -143,6 +146,8 @@ def _found(kind: str, env_path: str, state_dir: str | None) -> list[str]:
         return []  # no journal yet: nothing to offer, and none created for it
     journal = Journal(folder)
     try:
+        if kind == "known":
+            return journal.known_versions(env.name, env.app)
         records = journal.history(env.name, env.app, limit=200)
     finally:
         journal.close()
