@@ -165,3 +165,18 @@ def test_many_canaries_are_told_per_rule_not_per_host() -> None:
         "   verdict: PASS",
         "      shift: ok on 4 canaries (0.2), limit per canary, e.g. web-000: <= 2x before (0)",
     ]
+
+
+def test_a_host_rolled_back_says_the_version_it_went_back_to() -> None:
+    """ "rolled back 1.0.0" read as 1.0.0 undone; the host went back *to* it."""
+    out = Counted()
+    printer = HumanPrinter(out)
+    for host, state, version in (
+        ("web-01", ev.HostState.DEPLOYED, "1.1.0"),
+        ("web-02", ev.HostState.ROLLED_BACK, "1.0.0"),
+    ):
+        printer(ev.HostUpdate(host=host, state=state, version=version, deployment=1))
+    assert out.getvalue().splitlines() == [
+        "   web-01: deployed 1.1.0",
+        "   web-02: rolled back to 1.0.0",
+    ]

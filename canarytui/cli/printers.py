@@ -136,7 +136,8 @@ class HumanPrinter(_Lines):
             return
         _, steps = self._flight.pop(name, (0.0, []))
         line = f"   {name}: {state.value}"
-        line += f" {version}" if version and state in _ARRIVED else ""
+        if version and state in _ARRIVED:  # "rolled back 1.0.0" read as 1.0.0 undone
+            line += f" to {version}" if state is ev.HostState.ROLLED_BACK else f" {version}"
         line += f" ({', '.join(steps)})" if steps else ""
         self._say(_plain(line + (f"  ({detail})" if detail else "")))
 
