@@ -344,6 +344,48 @@ async def test_the_grid_starts_from_the_fleet_before_the_deployment(tmp_path: Pa
     assert engine.fleet.refused == 0
 
 
+async def test_a_passing_canary_replayed_offers_no_keys(tmp_path: Path) -> None:
+    """Live, a PASS says "p promotes, r rolls back"; in a replay those keys are refused
+    (nothing is sent to any host): its notice says the verdict, and no key."""
+    env, journal, _ = scripted(tmp_path)
+    waves = make_plan(env, ["web-01"]).waves
+    previous: dict[str, str | None] = {h: "1.0.0" for h in env.host_names}
+    d = journal.create_deployment(
+        token="passed",
+        env=env.name,
+        app=env.app,
+        env_path=str(env.path),
+        version="1.1.0",
+        canaries=["web-01"],
+        plan=waves,
+        previous=previous,
+        user="operator",
+        machine="ci",
+    )
+    started = ev.DeploymentStarted(
+        version="1.1.0", canaries=["web-01"], waves=waves, previous=previous, user="operator"
+    )
+    for i, event in enumerate(
+        (
+            started,
+            ev.PhaseChanged(phase=ev.Phase.ANALYSIS),
+            ev.VerdictReached(verdict=ev.Verdict.PASS, reasons=[], measurements=[]),
+            ev.PhaseChanged(phase=ev.Phase.AWAITING_PROMOTION),
+        )
+    ):
+        journal.record(_with(event, deployment=d, at=FIXED_TIME + i))
+    request = ReplayRequest(load_recording(journal, env, d), 100.0, paused=False)
+    app = CanaryApp(env, journal, monitor=False, themes_folder=THEMES, replay=request)
+    notes = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ReplayScreen)
+        await until(pilot, lambda: screen.replayer.finished, 10, "the replay's end")
+        await settle_replay(pilot, screen)
+    assert "canary verdict: PASS" in notes, notes
+    assert not [n for n in notes if "promotes" in n], notes
+
+
 async def test_pause_speed_and_capped_gaps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Paused, nothing is sent; playing, a gap takes its journal time over the speed, capped
     at MAX_GAP of real time; a faster speed shortens a wait already begun; step sends now."""

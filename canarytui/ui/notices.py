@@ -41,8 +41,9 @@ class Announcement:
     severity: SeverityLevel = "information"
 
 
-def for_event(event: ev.Event) -> Announcement | None:
-    """An engine notice or a canary verdict; other events say nothing."""
+def for_event(event: ev.Event, *, live: bool = True) -> Announcement | None:
+    """An engine notice or a canary verdict; other events say nothing. ``live``: the keys
+    that act on it are offered (a replay's are refused: it only says what happened)."""
     match event:
         case ev.Notice(level=level, message=text):
             return Announcement(
@@ -50,9 +51,8 @@ def for_event(event: ev.Event) -> Announcement | None:
             )
         case ev.VerdictReached(verdict=verdict, reasons=reasons):
             if verdict is ev.Verdict.PASS:
-                return Announcement(
-                    "canary verdict: PASS: p promotes, r rolls back", "analysis", timeout=10
-                )
+                keys = ": p promotes, r rolls back" if live else ""
+                return Announcement(f"canary verdict: PASS{keys}", "analysis", timeout=10)
             detail = "; ".join(reasons[:2])
             return Announcement(
                 f"canary verdict: {verdict.value.upper()}: {detail}",

@@ -50,6 +50,7 @@ from canarytui.ui.widgets.status_header import StatusHeader
 class FleetScreen(OperatorActions):
     """The main screen. ``engine`` does the work; ``monitor`` (optional) keeps it live."""
 
+    LIVE = True  # its keys act on what it shows (a replay's say what happened, no more)
     BINDINGS = [
         Binding("space", "toggle_canary", "Canary"),
         Binding("c", "default_canaries", "Defaults"),
@@ -196,7 +197,7 @@ class FleetScreen(OperatorActions):
             )
             if isinstance(event, ev.DeploymentStarted | ev.DeploymentFinished):
                 self._sync_watch()
-            self._tell(for_event(event))
+            self._tell(for_event(event, live=self.LIVE))
         self._refilter(self.state.env.host_names if phase_changed else updated)
         if phase_changed or self.state.analysis_log.revision != revision:
             for screen in self.app.screen_stack:

@@ -93,6 +93,7 @@ class ReplayScreen(FleetScreen):
     ``canarytui replay`` (leaving quits), else pushed from history over the live grid."""
 
     BINDINGS = [*OWN_BINDINGS, *_HIDDEN]
+    LIVE = False
 
     DEFAULT_CSS = """
     ReplayScreen #replay-banner {
