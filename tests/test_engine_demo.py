@@ -237,6 +237,21 @@ def test_a_phase_said_in_words_after_is() -> None:
     assert ev.phase_doing(ev.Phase.HALTED) == "halted"
 
 
+def test_the_way_out_said_is_what_promote_and_rollback_accept() -> None:
+    """What an open deployment's messages say is left (Ctrl-C, quit, status, refusals):
+    promote refuses before a verdict and after a failed one; a stopped rollback is
+    finished by rolling back again."""
+    assert ev.way_out(ev.Phase.AWAITING_PROMOTION) == "promote or roll it back"
+    assert ev.way_out(ev.Phase.HALTED, verdict="pass") == "promote or roll it back"
+    assert ev.way_out(ev.Phase.ANALYSIS) == "it has no verdict to promote on: roll it back"
+    assert ev.way_out(ev.Phase.CANARY) == "it has no verdict to promote on: roll it back"
+    assert ev.way_out(ev.Phase.HALTED, verdict="fail") == "its canary failed: roll it back"
+    assert ev.way_out(ev.Phase.ROLLING_BACK, verdict="fail") == "roll it back again"
+    assert ev.way_out(ev.Phase.PROMOTING, kind="rollback") == (
+        "promote it (to finish putting it back) or roll it back"
+    )
+
+
 async def test_operator_actions_refused_when_invalid(demo: DemoFleet, state_dir: Path) -> None:
     engine = engine_for(demo.env_path, state_dir)
     try:

@@ -500,6 +500,8 @@ async def test_logs_are_sanitised_bounded_and_follow_the_focused_host(tmp_path: 
     [
         # Killed during the analysis: promote is refused.
         ("deploy", "1.1.0", ev.Phase.ANALYSIS, "the canary has no verdict: r rolls back"),
+        # The canary failed and its rollback failed (a host down): promote is refused.
+        ("deploy", "1.3.0-bad", ev.Phase.HALTED, "its canary failed: r rolls back"),
         # A release put back (rollback --to, b in history), stopped mid-way.
         ("rollback", "1.0.0", ev.Phase.PROMOTING, "p finishes putting 1.0.0 back, r undoes it"),
     ],
@@ -509,6 +511,8 @@ async def test_an_open_deployment_is_offered_what_finishes_it(
 ) -> None:
     first = Script(tmp_path)
     first.start(version, ["web-01"], kind=kind)
+    if phase is ev.Phase.HALTED:
+        first.emit(ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=[], measurements=[]))
     first.phase(phase)
     script = Script(tmp_path)
     texts = record_notifications(script.app)

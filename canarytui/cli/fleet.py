@@ -118,6 +118,7 @@ def status(args: argparse.Namespace) -> int:
                 f"{record.phase_label}" + (f", verdict {record.verdict}" if record.verdict else "")
             )
             print(f"   started by {record.user}@{record.machine} at {when(record.started_at)}")
+            print(f"   what is left: {record.way_out}")
             for said in (engine.driven_elsewhere(record), engine.cannot_continue(record)):
                 if said is not None:
                     print(f"   {said}")

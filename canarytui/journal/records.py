@@ -72,7 +72,7 @@ class DeploymentRecord:
     @property
     def way_out(self) -> str:
         """What can still be done with it, open: ``promote or roll it back``."""
-        return ev.way_out(ev.Phase(self.phase), self.kind)
+        return ev.way_out(ev.Phase(self.phase), self.kind, self.verdict)
 
 
 def deployment_from_row(row: sqlite3.Row) -> DeploymentRecord:

@@ -123,6 +123,8 @@ class FleetScreen(OperatorActions):
                 keys = "its rollback was stopped: r rolls back again to finish it"
             elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
                 keys = "the canary has no verdict: r rolls back"
+            elif record.verdict == ev.Verdict.FAIL.value:  # its rollback failed: p refuses
+                keys = "its canary failed: r rolls back"
             elif record.kind == "rollback":  # a release put back (b in history)
                 keys = f"p finishes putting {record.version} back, r undoes it"
             self.notify(
