@@ -520,6 +520,11 @@ async def test_an_open_deployment_is_offered_what_finishes_it(
         await pilot.pause()
         said = [t for t in texts if f"deployment #1 of {version} is open" in t]
         assert said == [f"deployment #1 of {version} is open ({phase.value}): {offer}"], texts
+        if "p " not in offer:  # p is refused at once, no dialog the engine would refuse
+            await pilot.press("p")
+            await settle(pilot)
+            assert isinstance(script.app.screen, FleetScreen), script.app.screen
+            assert "roll it back" in texts[-1] or "until the canary has a verdict" in texts[-1]
 
 
 async def test_open_deployment_is_offered_on_start(tmp_path: Path) -> None:

@@ -170,6 +170,13 @@ class OperatorActions(Screen[None]):
                 markup=False,
             )
             return
+        if record.verdict == ev.Verdict.FAIL.value:  # its rollback failed on a host
+            self.notify(
+                f"deployment #{record.id}: the canary failed; roll it back (r)",
+                severity="warning",
+                markup=False,
+            )
+            return
         waves = record.plan
         nxt = (record.wave or 0) + 1
         pending = next((i for i, w in enumerate(waves, 1) if i >= nxt and w), None)
