@@ -51,23 +51,34 @@ OPERATOR = "operator"
 # A scripted journal: one bad release caught on web-01, every event at a fixed time --------
 
 
+def created(
+    env: Environment,
+    journal: Journal,
+    version: str,
+    waves: list[list[str]],
+    previous: dict[str, str | None],
+) -> int:
+    """A deployment of ``version`` to canary web-01 then ``waves``, in the journal."""
+    return journal.create_deployment(
+        token=f"t0ken-{version}",
+        env=env.name,
+        app=env.app,
+        env_path=str(env.path),
+        version=version,
+        canaries=["web-01"],
+        plan=waves,
+        previous=previous,
+        user="operator",
+        machine="ci",
+    )
+
+
 def record_bad_release(env: Environment, journal: Journal) -> int:
     """Deployment #1 of 1.3.0-bad on canary web-01 of a 12-host env, journaled as the
     engine would (20 s: deploy, analysis with five updates, fail, roll back)."""
     plan = make_plan(env, ["web-01"])
     previous: dict[str, str | None] = {h: "1.0.0" for h in env.host_names}
-    d = journal.create_deployment(
-        token="t0ken",
-        env=env.name,
-        app=env.app,
-        env_path=str(env.path),
-        version=BAD,
-        canaries=plan.canaries,
-        plan=plan.waves,
-        previous=previous,
-        user="operator",
-        machine="ci",
-    )
+    d = created(env, journal, BAD, plan.waves, previous)
     journal.set_previous_many(d, previous)
 
     def at(t: float, *events: ev.Event) -> None:
@@ -350,18 +361,7 @@ async def test_a_passing_canary_replayed_offers_no_keys(tmp_path: Path) -> None:
     env, journal, _ = scripted(tmp_path)
     waves = make_plan(env, ["web-01"]).waves
     previous: dict[str, str | None] = {h: "1.0.0" for h in env.host_names}
-    d = journal.create_deployment(
-        token="passed",
-        env=env.name,
-        app=env.app,
-        env_path=str(env.path),
-        version="1.1.0",
-        canaries=["web-01"],
-        plan=waves,
-        previous=previous,
-        user="operator",
-        machine="ci",
-    )
+    d = created(env, journal, "1.1.0", waves, previous)
     started = ev.DeploymentStarted(
         version="1.1.0", canaries=["web-01"], waves=waves, previous=previous, user="operator"
     )
