@@ -23,6 +23,7 @@ from canarytui.engine.releases import (
     build_catalogue,
     newest_first,
     stable_version,
+    unknown_to_restore,
 )
 from canarytui.journal import DeploymentRecord
 from canarytui.ssh import CommandResult
@@ -218,3 +219,15 @@ async def test_the_demo_lists_its_releases_with_a_canary_down_and_one_hung(
         assert took < 15, took
     finally:
         await engine.fleet.close()
+
+
+def test_only_a_release_seen_on_the_hosts_is_put_back_without_a_canary(tmp_path: Path) -> None:
+    """rollback --to: a known release goes; another (a typo, one never deployed, any from
+    a journal that never deployed here) is refused with the known ones and the way there."""
+    env = load_env(write_env(tmp_path, hosts=4))
+    assert unknown_to_restore(["1.1.0", "1.0.0"], "1.0.0", env) is None
+    said = unknown_to_restore(["1.1.0", "1.0.0"], "1.0.1", env)
+    assert said is not None and "(known here: 1.1.0, 1.0.0)" in said
+    assert said.endswith(f"with its canary first: canarytui deploy {env.path} 1.0.1")
+    empty = unknown_to_restore([], "1.0.0", env)
+    assert empty is not None and "(this journal knows none yet)" in empty
