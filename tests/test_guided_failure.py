@@ -36,6 +36,15 @@ def asking_env(demo: DemoFleet, tmp_path: Path, **promote: Any) -> Path:
     return edit_env(demo.env_path, tmp_path / "ask.yaml", edit)
 
 
+def locks_on(demo: DemoFleet) -> list[str]:
+    """The hosts a deployment lock is on."""
+    return [
+        h
+        for h in demo.host_names
+        if (demo.sandbox_of(h) / ".canarytui" / "lock.demo.shop" / "owner").exists()
+    ]
+
+
 def break_host(demo: DemoFleet, name: str, why: str = "disk full on /srv") -> None:
     (demo.sandbox_of(name) / BROKEN).write_text(why + "\n")
 
@@ -188,7 +197,9 @@ async def test_resume_before_the_hold_takes_effect(demo: DemoFleet, state_dir: P
         engine.journal.close()
 
 
-async def test_rollback_to_a_known_version(demo: DemoFleet, state_dir: Path) -> None:
+async def test_rollback_to_a_known_version(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
     env = str(demo.env_path)
     assert (await run_cli("deploy", env, "1.1.0", "--auto-promote")).code == 0
     assert (await run_cli("deploy", env, "1.2.0", "--canary", "web-02")).code == 0
@@ -204,11 +215,20 @@ async def test_rollback_to_a_known_version(demo: DemoFleet, state_dir: Path) -> 
     typo = await run_cli("rollback", env, "--to", "1.1.1")
     assert typo.code == 1, typo.out + typo.err
     assert (
-        "1.1.1 is not a release this journal saw on demo's hosts (known here: 1.2.0, "
-        "1.1.0, 1.0.0): rollback --to puts one back without a canary; a new one goes out "
-        f"with its canary first: canarytui deploy {env} 1.1.1"
+        "1.1.1 is neither a release this journal saw on demo's hosts (known here: 1.2.0, "
+        "1.1.0, 1.0.0) nor one a host runs now: rollback --to puts one back without a "
+        f"canary; a new one goes out with its canary first: canarytui deploy {env} 1.1.1; "
+        "nothing was changed"
     ) in typo.err
     assert set(versions(demo).values()) == {"1.2.0"}
+    assert locks_on(demo) == []
+    # A journal of another machine knows none: the release every host runs goes.
+    other = tmp_path / "other-machine"
+    unknown = await run_cli("rollback", env, "--to", "1.1.0", state_dir=other)
+    assert unknown.code == 1 and "this journal knows none yet" in unknown.err
+    assert set(versions(demo).values()) == {"1.2.0"} and locks_on(demo) == []
+    same = await run_cli("rollback", env, "--to", "1.2.0", state_dir=other)
+    assert same.code == 0, same.out + same.err
 
     back = await run_cli("rollback", env, "--to", "1.1.0", "--json")
     assert back.code == 0, back.err

@@ -249,7 +249,8 @@ def parser() -> argparse.ArgumentParser:
                 metavar="VERSION",
                 help="put this known release back on every host, in waves, health-gated, "
                 "without analysis (recorded as a rollback); known: one this journal saw on "
-                "the hosts (a completed deployment's, or what they ran before one)",
+                "the hosts (a completed deployment's, or what they ran before one), or one "
+                "a host runs now",
             )
         if name == "promote":
             s.add_argument(

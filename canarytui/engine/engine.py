@@ -242,13 +242,12 @@ class Engine(CallRunner):
         return await self._run(self._promote(self.promotion.all_waves, action="resume"))
 
     async def restore(self, version: str) -> ev.Outcome:
-        """``rollback --to VERSION``: a known release back on every host, in the file's
-        waves with the health gate, no canary, no analysis, no pause; recorded as a
-        rollback. Hosts already on it are left alone."""
+        """``rollback --to VERSION``: a known release (the journal's, or one a host runs)
+        back on every host, in the file's waves with the health gate, no canary, no
+        analysis, no pause; recorded as a rollback. Hosts already on it are left alone."""
         self.env.validate_version(version)
         known = self.journal.known_versions(self.env.name, self.env.app)
-        if (unknown := unknown_to_restore(known, version, self.env)) is not None:
-            raise ActionRefused(unknown)
+        unknown = unknown_to_restore(known, version, self.env)
         await self.finish_stale_locks()
         open_one = self.open_deployment()
         if open_one is not None:
@@ -258,10 +257,10 @@ class Engine(CallRunner):
                 f"({open_one.phase_label}): roll it back (canarytui rollback) first"
             )
         plan = Plan([], plan_waves(self.env.host_names, self.env.promote.waves))
-        return await self._run(self._restore(version, plan))
+        return await self._run(self._restore(version, plan, unknown))
 
-    async def _restore(self, version: str, plan: Plan) -> ev.Outcome:
-        await start_deployment(self.ctx, self.locks, version, plan, kind="rollback")
+    async def _restore(self, version: str, plan: Plan, unknown: str | None) -> ev.Outcome:
+        await start_deployment(self.ctx, self.locks, version, plan, None, "rollback", unknown)
         for name, was in self.state.previous.items():
             if was == version:
                 self.bus.host(name, ev.HostState.DEPLOYED, version=version, detail="already on it")

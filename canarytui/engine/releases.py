@@ -78,16 +78,17 @@ _PART = re.compile(r"\d+|\D+")
 
 
 def unknown_to_restore(known: Sequence[str], version: str, env: Environment) -> str | None:
-    """Why ``rollback --to version`` is refused, or None: it puts a release on every host
-    with no canary and no analysis, so only one the journal saw on these hosts (``known``:
-    a completed deployment's, or what hosts ran before one) goes back that way."""
+    """Why ``rollback --to version`` is refused unless a host runs it now, or None: it puts
+    a release on every host with no canary and no analysis, so only one seen on these hosts
+    goes back that way (``known``: what the journal saw, a completed deployment's or what
+    hosts ran before one; a journal of another machine may know none)."""
     if version in known:
         return None
     seen = f"known here: {', '.join(known[:8])}" if known else "this journal knows none yet"
     return (
-        f"{version} is not a release this journal saw on {env.name}'s hosts ({seen}): "
-        "rollback --to puts one back without a canary; a new one goes out with its canary "
-        f"first: canarytui deploy {env.path} {version}"
+        f"{version} is neither a release this journal saw on {env.name}'s hosts ({seen}) "
+        "nor one a host runs now: rollback --to puts one back without a canary; a new one "
+        f"goes out with its canary first: canarytui deploy {env.path} {version}"
     )
 
 

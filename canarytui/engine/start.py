@@ -25,11 +25,13 @@ async def start_deployment(
     plan: Plan,
     assume_previous: str | None = None,
     kind: str = "deploy",
+    unless_running: str | None = None,
 ) -> None:
     """Lock every host of the plan and learn what it runs; the deployment is then open.
 
     A canary that cannot be reached, or a reachable host that reports no valid version
     (without ``assume_previous`` to roll it back to), refuses the start: nothing changed.
+    ``unless_running``: why to refuse it too when no host runs ``version`` now.
     """
     # Every host's connection stays open until the release: refused now if they cannot be.
     short = shortage(len(plan.hosts), ctx.fleet.open_files)
@@ -60,6 +62,8 @@ async def start_deployment(
         if unreachable:
             errors = "; ".join(str(found[c]) for c in unreachable)
             raise StartRefused(f"canary unreachable, nothing was changed: {errors}")
+        if unless_running is not None and version not in found.values():
+            raise StartRefused(f"{unless_running}; nothing was changed")
         unknown = [h for h in plan.hosts if h in found and found[h] is None]
         if unknown and assume_previous is None:
             shown = listed(unknown, 8)
