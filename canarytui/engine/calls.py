@@ -67,6 +67,25 @@ class CallRunner:
             f"{env.path} no longer lists: put {them} back in the file to go on with it"
         )
 
+    def promote_refused(self, record: DeploymentRecord) -> str | None:
+        """Why ``promote`` refuses the open deployment ``record`` as the journal has it
+        (its phase, its verdict); None when it may go on. Nothing is asked of a host."""
+        phase = ev.Phase(record.phase)
+        if phase is ev.Phase.ROLLING_BACK:
+            return (
+                f"deployment #{record.id} is rolling back (its rollback was stopped): "
+                "roll it back again to finish it"
+            )
+        if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
+            return (
+                f"deployment #{record.id} is {record.phase_doing}: there is nothing to promote "
+                "until the canary has a verdict"
+                + ("; roll it back" if phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS) else "")
+            )
+        if record.verdict == ev.Verdict.FAIL.value:
+            return f"deployment #{record.id}: the canary failed; roll it back"
+        return None
+
     def _adopt(self, record: DeploymentRecord) -> None:
         """Take ``record`` up to continue it, or refuse before anything is started."""
         said = self.cannot_continue(record)

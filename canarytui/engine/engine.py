@@ -172,20 +172,9 @@ class Engine(CallRunner):
         """
         await self.finish_stale_locks()
         record = self._require_open("promote")
-        phase = ev.Phase(record.phase)
-        if phase is ev.Phase.ROLLING_BACK:
-            raise ActionRefused(
-                f"deployment #{record.id} is rolling back (its rollback was stopped): "
-                "roll it back again to finish it"
-            )
-        if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
-            raise ActionRefused(
-                f"deployment #{record.id} is {record.phase_doing}: there is nothing to promote "
-                "until the canary has a verdict"
-                + ("; roll it back" if phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS) else "")
-            )
-        if record.verdict == ev.Verdict.FAIL.value:
-            raise ActionRefused(f"deployment #{record.id}: the canary failed; roll it back")
+        refused = self.promote_refused(record)
+        if refused is not None:
+            raise ActionRefused(refused)
         failed = self.promotion.failed()
         if retry and not failed:
             raise ActionRefused(f"deployment #{record.id}: no host failed, nothing to retry")
@@ -260,7 +249,9 @@ class Engine(CallRunner):
         return await self._run(self._restore(version, plan, unknown))
 
     async def _restore(self, version: str, plan: Plan, unknown: str | None) -> ev.Outcome:
-        await start_deployment(self.ctx, self.locks, version, plan, None, "rollback", unknown)
+        await start_deployment(
+            self.ctx, self.locks, version, plan, kind="rollback", unless_running=unknown
+        )
         for name, was in self.state.previous.items():
             if was == version:
                 self.bus.host(name, ev.HostState.DEPLOYED, version=version, detail="already on it")

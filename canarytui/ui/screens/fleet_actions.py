@@ -161,21 +161,9 @@ class OperatorActions(Screen[None]):
             return
         if self.refused_before_asking(record):
             return
-        phase = ev.Phase(record.phase)
-        if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
-            self.notify(
-                f"deployment #{record.id} is {record.phase_doing}: nothing to promote "
-                "until the canary has a verdict",
-                severity="warning",
-                markup=False,
-            )
-            return
-        if record.verdict == ev.Verdict.FAIL.value:  # its rollback failed on a host
-            self.notify(
-                f"deployment #{record.id}: the canary failed; roll it back (r)",
-                severity="warning",
-                markup=False,
-            )
+        refused = self.engine.promote_refused(record)  # as the engine would, before asking
+        if refused is not None:
+            self.notify(refused, severity="warning", markup=False)
             return
         waves = record.plan
         nxt = (record.wave or 0) + 1
