@@ -69,11 +69,20 @@ async def test_open_deployment_promoted_by_a_second_process(
     assert [(r["version"], r["outcome"], r["open"]) for r in rows] == [("1.1.0", "complete", False)]
 
 
+def events_of(state_dir: Path, deployment: int) -> list[dict[str, object]]:
+    journal = Journal(state_dir)
+    try:
+        return journal.events(deployment)
+    finally:
+        journal.close()
+
+
 async def test_status_says_another_process_drives_the_open_deployment(
     demo: DemoFleet, state_dir: Path
 ) -> None:
     """The open deployment driven now by another process of this machine (its local lock
-    names it and a live pid, as a UI's does): status says so; promote is refused by it."""
+    names it and a live pid, as a UI's does): status says so; promote and rollback are
+    refused by it before they record anything (no decision the driver never took)."""
     env = str(demo.env_path)
     assert (await run_cli("deploy", env, "1.1.0")).code == 0
     journal = Journal(state_dir)
@@ -95,9 +104,17 @@ async def test_status_says_another_process_drives_the_open_deployment(
             f"   deployment #1 of 1.1.0 is being driven by another canarytui on this machine "
             f"(pid {driver.pid}): follow it or act on it there"
         ) in status.out.splitlines(), status.out
-        promote = await run_cli("promote", env)
-        assert promote.code == 1 and "another process is driving this deployment" in promote.err
-        assert versions(demo)["web-02"] == "1.0.0"
+        recorded = events_of(state_dir, record.id)
+        for action in ("promote", "rollback"):
+            refused = await run_cli(action, env)
+            assert refused.code == 1, refused.out + refused.err
+            assert (
+                f"deployment #1 of 1.1.0 is being driven by another canarytui on this machine "
+                f"(pid {driver.pid}): follow it or act on it there (nothing was changed)"
+            ) in refused.err, refused.err
+            assert "decision" not in refused.out and "rolling back" not in refused.out
+            assert events_of(state_dir, record.id) == recorded
+        assert versions(demo)["web-01"] == "1.1.0" and versions(demo)["web-02"] == "1.0.0"
     finally:
         driver.kill()
         await asyncio.wait_for(driver.wait(), 10)

@@ -87,8 +87,10 @@ class CallRunner:
         return None
 
     def _adopt(self, record: DeploymentRecord) -> None:
-        """Take ``record`` up to continue it, or refuse before anything is started."""
-        said = self.cannot_continue(record)
+        """Take ``record`` up to continue it, or refuse before anything is started (or
+        recorded): another process of this machine drives it, or the file changed."""
+        elsewhere = self.driven_elsewhere(record) if record.is_open else None
+        said = elsewhere or self.cannot_continue(record)
         if said is not None:
             raise ActionRefused(f"{said} (nothing was changed)")
         self.state.adopt(record, self.ctx.journal)
