@@ -16,7 +16,7 @@ from typing import Any
 
 from canarytui import events as ev
 from canarytui.config import VersionError
-from canarytui.engine import takeover
+from canarytui.engine import locks, takeover
 from canarytui.engine.bus import Bus, Context, RolloutState
 from canarytui.engine.holding import LockKeeper, TakenOver
 from canarytui.engine.locks import LockHeld
@@ -50,6 +50,11 @@ class CallRunner:
     # stopped call has left its locks to it (freed and taken again, they would leave the
     # hosts unlocked for the seconds it takes at a thousand hosts).
     _superseded: str | None = None
+
+    def driven_elsewhere(self, record: DeploymentRecord) -> str | None:
+        """Why this process cannot act on the open deployment ``record``: another process
+        of this machine drives it now (a UI, a CLI run); None when none does."""
+        return locks.driven_elsewhere(self.locks.local_path(), record, self.ctx.machine)
 
     def cannot_continue(self, record: DeploymentRecord) -> str | None:
         """Why ``record`` cannot be continued (promoted, resumed, rolled back) with this

@@ -16,11 +16,12 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from canarytui import events as ev
 from canarytui.config import Environment, render
 from canarytui.engine import analyze as analysis
-from canarytui.engine import locks, takeover
+from canarytui.engine import takeover
 from canarytui.engine.bus import Bus, Context, RolloutState, Subscriber
 from canarytui.engine.calls import ActionRefused, CallRunner
 from canarytui.engine.canary import CanaryPhase
 from canarytui.engine.discovery import discover_one
+from canarytui.engine.follow import Follower
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed
 from canarytui.engine.hosts import HostWork
@@ -104,10 +105,12 @@ class Engine(CallRunner):
     def open_deployment(self) -> DeploymentRecord | None:
         return self.journal.open_deployment(self.env.name, self.env.app)
 
-    def driven_elsewhere(self, record: DeploymentRecord) -> str | None:
-        """Why this process cannot act on the open deployment ``record``: another process
-        of this machine drives it now (a UI, a CLI run); None when none does."""
-        return locks.driven_elsewhere(self.locks.local_path(), record, self.ctx.machine)
+    def follower(self) -> Follower:
+        """What other processes of this machine record for this environment from now on,
+        read back from the journal into this engine's state (``Follower.poll``)."""
+        if self.bus.recorded is None:
+            self.bus.recorded = set()
+        return Follower(self.journal, self.env.name, self.env.app, self.state, self.bus.recorded)
 
     def load_open(self) -> DeploymentRecord | None:
         """Adopt the journal's open deployment (left by the CLI or a killed process)."""
