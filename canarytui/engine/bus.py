@@ -89,6 +89,9 @@ class Bus:
         self.user = user
         self._subscribers: list[Subscriber] = []
         self._reporting = False
+        # The journal ids of the events this process recorded, kept while a follower
+        # (``follow.Follower``) asks, so that it tells them from another process's.
+        self.recorded: set[int] | None = None
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         self._subscribers.append(subscriber)
@@ -102,7 +105,9 @@ class Bus:
         """A burst (every host of a plan at once): all journaled in one transaction first,
         then each applied to the state and handed on, in order."""
         events = list(events)
-        self.journal.record_many(events)
+        ids = self.journal.record_many(events)
+        if self.recorded is not None:
+            self.recorded.update(ids)
         for event in events:
             self.state.apply(event)
             for subscriber in list(self._subscribers):

@@ -204,6 +204,28 @@ class Journal:
         )
         return [json.loads(r["data"]) for r in rows]
 
+    def events_after(
+        self, env: str, app: str, after: int, limit: int = 5000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """The events of ``env``'s ``app`` recorded after event id ``after`` (ids grow with
+        every event of the journal, whichever process records it), oldest first, at most
+        ``limit``: (id, the event's dict)."""
+        rows = self._query(
+            f"the events of {env}/{app} since #{after}",
+            "SELECT e.id, e.data FROM events e JOIN deployments d ON d.id = e.deployment"
+            " WHERE e.id > ? AND d.env = ? AND d.app = ? ORDER BY e.id LIMIT ?",
+            after,
+            env,
+            app,
+            limit,
+        )
+        return [(r["id"], json.loads(r["data"])) for r in rows]
+
+    def last_event_id(self) -> int:
+        """The id of the journal's last event (0: none yet)."""
+        rows = self._query("its last event", "SELECT COALESCE(MAX(id), 0) AS last FROM events")
+        return int(rows[0]["last"])
+
     def decisions(self, deployment: int) -> list[dict[str, Any]]:
         rows = self._query(
             f"the decisions of deployment #{deployment}",
@@ -223,26 +245,27 @@ class Journal:
         """Store one event and what it changes, in one transaction."""
         self.record_many((event,))
 
-    def record_many(self, events: Iterable[ev.Event]) -> None:
+    def record_many(self, events: Iterable[ev.Event]) -> list[int]:
         """Store events in order, each with what it changes, in one transaction: a burst
-        (a thousand hosts said pending at once) costs one commit, not one each."""
+        (a thousand hosts said pending at once) costs one commit, not one each. Returns
+        the ids they were stored under."""
         kept = [e for e in events if e.deployment is not None and e.journaled]
         if not kept:
-            return
+            return []
         first = kept[0]
         what = f"an event ({first.kind})" if len(kept) == 1 else f"{len(kept)} events"
         with self._tx(f"could not record {what} of deployment #{first.deployment}") as db:
-            for event in kept:
-                self._write(db, event)
+            return [self._write(db, event) for event in kept]
 
     @staticmethod
-    def _write(db: sqlite3.Connection, event: ev.Event) -> None:
+    def _write(db: sqlite3.Connection, event: ev.Event) -> int:
         d = event.deployment
         now = event.at
-        db.execute(
+        stored = db.execute(
             "INSERT INTO events (deployment, at, kind, host, data) VALUES (?,?,?,?,?)",
             (d, now, event.kind, getattr(event, "host", None), event.to_json()),
-        )
+        ).lastrowid
+        assert stored is not None  # an INSERT's
         match event:
             case ev.PhaseChanged(phase=phase, wave=wave, waves=waves):
                 db.execute(
@@ -290,6 +313,7 @@ class Journal:
                 )
             case _:
                 db.execute("UPDATE deployments SET updated_at = ? WHERE id = ?", (now, d))
+        return stored
 
     def set_previous(self, deployment: int, host: str, version: str | None) -> None:
         """What a host ran before this deployment, so it can be rolled back."""

@@ -17,9 +17,12 @@ from canarytui import events as ev
 
 @dataclass
 class EngineEvents(Message, bubble=False):
-    """Engine events in the order sent (each in the journal already if journaled)."""
+    """Engine events in the order sent (each in the journal already if journaled).
+    ``followed``: recorded by another process that drives the deployment (``Follower``),
+    so the keys they would offer may be that process's to press."""
 
     events: list[ev.Event]
+    followed: bool = False
 
 
 @dataclass

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from textual.notifications import SeverityLevel
 
 from canarytui import events as ev
+from canarytui.journal import DeploymentRecord
 
 _NOTICE_SEVERITY: dict[str, SeverityLevel] = {
     "info": "information",
@@ -61,6 +62,28 @@ def for_event(event: ev.Event, *, live: bool = True) -> Announcement | None:
                 severity="error" if verdict is ev.Verdict.FAIL else "warning",
             )
     return None
+
+
+def for_open(record: DeploymentRecord, why_not: str | None) -> Announcement:
+    """The open deployment the screen found on start, and what its keys do with it;
+    ``why_not``: why this process cannot act on it (another drives it, the file changed)."""
+    phase = ev.Phase(record.phase)
+    keys = "p promotes, r rolls back"
+    if phase is ev.Phase.ROLLING_BACK:
+        keys = "its rollback was stopped: r rolls back again to finish it"
+    elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
+        keys = "the canary has no verdict: r rolls back"
+    elif record.verdict == ev.Verdict.FAIL.value:  # its rollback failed: p refuses
+        keys = "its canary failed: r rolls back"
+    elif record.kind == "rollback":  # a release put back (b in history)
+        keys = f"p finishes putting {record.version} back, r undoes it"
+    return Announcement(
+        why_not
+        or f"deployment #{record.id} of {record.version} is open ({record.phase_label}): {keys}",
+        "open deployment",
+        timeout=15,
+        severity="warning",
+    )
 
 
 def for_refusal(action: str, error: str) -> Announcement:

@@ -22,6 +22,7 @@ from canarytui.engine import Engine
 from canarytui.monitor import Monitor
 from canarytui.ui.bridge import EngineBridge
 from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.follow import FOLLOW_INTERVAL, JournalFollow
 from canarytui.ui.messages import (
     AnalysisChanged,
     EngineEvents,
@@ -29,7 +30,7 @@ from canarytui.ui.messages import (
     LogBatch,
     OperatorResult,
 )
-from canarytui.ui.notices import Announcement, for_event, for_outcome, for_refusal
+from canarytui.ui.notices import Announcement, for_event, for_open, for_outcome, for_refusal
 from canarytui.ui.repaint import Repaint
 from canarytui.ui.safe_text import plain_title
 from canarytui.ui.screens.analysis import AnalysisScreen
@@ -117,25 +118,13 @@ class FleetScreen(OperatorActions):
         record = self.engine.load_open()
         if record is not None:
             self.state.load_from_journal(record)
-            phase = ev.Phase(record.phase)
-            keys = "p promotes, r rolls back"
-            if phase is ev.Phase.ROLLING_BACK:
-                keys = "its rollback was stopped: r rolls back again to finish it"
-            elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
-                keys = "the canary has no verdict: r rolls back"
-            elif record.verdict == ev.Verdict.FAIL.value:  # its rollback failed: p refuses
-                keys = "its canary failed: r rolls back"
-            elif record.kind == "rollback":  # a release put back (b in history)
-                keys = f"p finishes putting {record.version} back, r undoes it"
-            self.notify(
-                self.engine.cannot_continue(record)
-                or f"deployment #{record.id} of {record.version} is open "
-                f"({record.phase_label}): {keys}",
-                title="open deployment",
-                severity="warning",
-                timeout=15,
-                markup=False,
-            )
+            elsewhere = self.engine.driven_elsewhere(record)
+            if elsewhere is not None:
+                elsewhere += "; this screen shows it as it goes"
+            self._tell(for_open(record, elsewhere or self.engine.cannot_continue(record)))
+        if self.LIVE:  # what another process of this machine drives, shown as it goes
+            self.journal_follow = JournalFollow(self, self.engine.follower())
+            self.set_interval(FOLLOW_INTERVAL, self.journal_follow)
         grid = self.grid
         grid.focus()
         grid.border_title = self._grid_title()
@@ -199,7 +188,7 @@ class FleetScreen(OperatorActions):
             )
             if isinstance(event, ev.DeploymentStarted | ev.DeploymentFinished):
                 self._sync_watch()
-            self._tell(for_event(event, live=self.LIVE))
+            self._tell(for_event(event, live=self.LIVE and not message.followed))
         self._refilter(self.state.env.host_names if phase_changed else updated)
         if phase_changed or self.state.analysis_log.revision != revision:
             for screen in self.app.screen_stack:
