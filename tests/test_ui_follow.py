@@ -23,6 +23,7 @@ from canarytui.engine import Engine
 from canarytui.engine.follow import Follower
 from canarytui.journal import Journal
 from canarytui.ui.app import CanaryApp
+from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
 from canarytui.ui.widgets.status_header import StatusHeader
 
@@ -197,6 +198,12 @@ async def test_the_ui_opened_while_the_command_line_drives_says_so_and_follows_i
             await until(pilot, lambda: engine.phase is ev.Phase.AWAITING_PROMOTION, 5, "phase")
             done = await asyncio.wait_for(deploy, 30)
             assert done.code == 0, done.out + done.err
+            # That process has exited: the deployment is this screen's to act on.
+            await pilot.press("P")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "asked")
+            await pilot.press("y")
+            await until(pilot, lambda: engine.phase is ev.Phase.COMPLETE, 30, "complete")
+            assert {engine.versions[h] for h in demo.host_names} == {"1.1.0"}
             await pilot.press("q")
             await until(pilot, lambda: not app.is_running, 20, "app exited")
     finally:
