@@ -76,6 +76,7 @@ async def test_the_ui_follows_a_release_the_command_line_drives(
         assert "canary verdict: PASS" in said, said  # what happened; its keys not promised
         assert engine.host_states["web-01"] is ev.HostState.DEPLOYED
         assert engine.versions["web-01"] == "1.1.0"
+        assert "stable 1.0.0  candidate 1.1.0" in str(header.render())  # what it replaces
         promoted = await run_cli("promote", env, state_dir=state_dir)
         assert promoted.code == 0, promoted.out + promoted.err
         await until(pilot, lambda: engine.phase is ev.Phase.COMPLETE, 10, "complete")
@@ -131,6 +132,7 @@ async def test_a_follower_skips_its_own_events_and_hosts_its_file_does_not_list(
         assert watcher.deployment is not None and watcher.deployment.id == driver.deployment.id  # type: ignore[union-attr]
         assert watcher.phase is ev.Phase.AWAITING_PROMOTION
         assert watcher.versions["web-01"] == "1.1.0"
+        assert watcher.previous == dict.fromkeys(watcher.env.host_names, "1.0.0")
         assert watcher.last_verdict is not None and watcher.last_verdict.verdict is ev.Verdict.PASS
         assert follower.poll() == []  # nothing new
         await driver.fleet.close()

@@ -38,9 +38,9 @@ class Follower:
 
     def poll(self) -> list[ev.Event]:
         """The events other processes recorded since the last poll, oldest first, each
-        applied to the state (its deployment read again from the journal when it changed);
-        events this process recorded, kinds this version cannot read and hosts this
-        environment file does not list are skipped."""
+        applied to the state (a deployment it had not followed is adopted from the journal
+        first, as on start); events this process recorded, kinds this version cannot read
+        and hosts this environment file does not list are skipped."""
         rows = self.journal.events_after(self.env, self.app, self._after, BATCH)
         if not rows:
             self._recorded.clear()
@@ -57,7 +57,12 @@ class Follower:
             if host is not None and host not in self.state.host_states:
                 continue  # a host of another copy of the file, not of this one
             if event.deployment != self.state.deployment_id:
-                self.state.deployment = self.journal.deployment(event.deployment)
+                # Another deployment (begun since, or an older one rolled back): its
+                # hosts' versions before it, their states and its phase, from the journal.
+                record = self.journal.deployment(event.deployment)
+                if record is None:
+                    continue
+                self.state.adopt(record, self.journal)
             self.state.apply(event)
             events.append(event)
         self._recorded.difference_update(i for i in list(self._recorded) if i <= self._after)
