@@ -14,7 +14,7 @@ from typing import Any
 
 from conftest import edit_env, engine_for, run_cli, wait_for
 from test_ui_stories import SIZE, make_app, type_version
-from test_ui_support import record_notifications, until
+from test_ui_support import Script, record_notifications, settle, until
 
 from canarytui import events as ev
 from canarytui.config import load_env
@@ -23,7 +23,10 @@ from canarytui.engine import Engine
 from canarytui.engine.follow import Follower
 from canarytui.journal import Journal
 from canarytui.ui.app import CanaryApp
+from canarytui.ui.follow import FOLLOW_INTERVAL
 from canarytui.ui.screens.confirm import ConfirmScreen
+from canarytui.ui.screens.fleet import FleetScreen
+from canarytui.ui.screens.history import HistoryScreen
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
 from canarytui.ui.widgets.status_header import StatusHeader
 
@@ -250,3 +253,32 @@ def test_events_after_reads_one_environment_in_order_and_bounded(tmp_path: Path)
         assert journal.events_after("staging", "cart", 0) == []
     finally:
         journal.close()
+
+
+async def test_a_journal_that_cannot_be_read_is_said_once_and_the_screen_stays(
+    tmp_path: Path,
+) -> None:
+    """The journal unreadable under the open UI (here: its connection closed): the
+    following of other processes says so once, not every half second; the keys that read
+    it (history, deploy, promote, roll back) say what failed, and nothing closes the UI."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        said = record_notifications(script.app)
+        script.discovered()
+        await settle(pilot)
+        script.journal.close()
+        await until(pilot, lambda: any("journal" in s for s in said), 5, "the journal said")
+        await pilot.pause(3 * FOLLOW_INTERVAL)
+        unread = [s for s in said if "what other processes do is not shown" in s]
+        assert len(unread) == 1, said
+        assert "could not read" in unread[0] and str(script.journal.path) in unread[0]
+        # Every key that reads the journal says it failed (it closed the UI before).
+        for key in ("H", "d", "p", "r"):
+            said.clear()
+            await pilot.press(key)
+            await settle(pilot)
+            assert script.app.is_running, key
+            assert any("could not read" in s for s in said), (key, said)
+            if isinstance(script.app.screen, HistoryScreen):
+                await pilot.press("escape")
+            assert isinstance(script.app.screen, FleetScreen), key

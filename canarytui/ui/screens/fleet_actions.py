@@ -25,6 +25,7 @@ from canarytui.engine import (
 from canarytui.journal import DeploymentRecord
 from canarytui.textsafe import listed
 from canarytui.ui.fleet_state import FleetState, TileKind
+from canarytui.ui.journal_guard import journal_guarded
 from canarytui.ui.messages import OperatorResult
 from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.screens.failure import FailureScreen
@@ -57,6 +58,7 @@ class OperatorActions(Screen[None]):
             return total
         return f"{total} (the first {analysis.warmup:g}s a warmup, not judged)"
 
+    @journal_guarded
     def action_deploy(self) -> None:
         if self.engine.busy:
             self.notify(
@@ -145,6 +147,7 @@ class OperatorActions(Screen[None]):
         said = stops_at(plan, down, env.promote)
         return f"\n\nWarning: {said}." if said else ""
 
+    @journal_guarded
     def action_promote(self, all_waves: bool = False) -> None:
         if self.engine.busy:
             phase, d = self.engine.phase, self.engine.deployment
@@ -184,6 +187,7 @@ class OperatorActions(Screen[None]):
     def action_promote_all(self) -> None:
         self.action_promote(all_waves=True)
 
+    @journal_guarded
     def action_hold(self) -> None:
         """``s``: hold the rollout after the wave in flight, or resume a held one."""
         engine = self.engine
@@ -233,6 +237,7 @@ class OperatorActions(Screen[None]):
 
         self.app.push_screen(FailureScreen(question, version), answered)
 
+    @journal_guarded
     def action_rollback(self) -> None:
         record = self.engine.open_deployment() or self.engine.journal.last_deployment(
             self.state.env.name, self.state.env.app
@@ -264,6 +269,7 @@ class OperatorActions(Screen[None]):
             self.notify(said, severity="warning", timeout=8, markup=False)
         return said is not None
 
+    @journal_guarded
     def ask_restore(self, version: str) -> None:
         """From history: ``rollback --to VERSION`` on every host, after a confirmation."""
         if self.engine.busy or self.engine.open_deployment() is not None:

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Static
 
 from canarytui.journal import DeploymentRecord, Journal
 from canarytui.textsafe import harmless, harmless_block, listed
+from canarytui.ui.journal_guard import journal_guarded
 from canarytui.ui.safe_text import plain_cell, plain_title
 from canarytui.ui.widgets.key_footer import KeyFooter
 
@@ -87,6 +88,7 @@ class HistoryScreen(Screen[None]):
             yield Static(id="detail-text")
         yield KeyFooter()
 
+    @journal_guarded
     def on_mount(self) -> None:
         self.records = self.journal.history(self.env_name, self.app_name)
         table = self.query_one(DataTable)
@@ -124,6 +126,7 @@ class HistoryScreen(Screen[None]):
             if str(r.id) == key:
                 self.show(r)
 
+    @journal_guarded
     def show(self, record: DeploymentRecord) -> None:
         detail = self.query_one("#detail", VerticalScroll)
         detail.border_title = plain_title(f"deployment #{record.id} · {record.version}")
