@@ -82,7 +82,8 @@ async def test_status_says_another_process_drives_the_open_deployment(
 ) -> None:
     """The open deployment driven now by another process of this machine (its local lock
     names it and a live pid, as a UI's does): status says so; promote and rollback are
-    refused by it before they record anything (no decision the driver never took)."""
+    refused by it before they record anything (no decision the driver never took);
+    unlock breaks nothing and names the process, not a rollback to run."""
     env = str(demo.env_path)
     assert (await run_cli("deploy", env, "1.1.0")).code == 0
     journal = Journal(state_dir)
@@ -114,6 +115,14 @@ async def test_status_says_another_process_drives_the_open_deployment(
             ) in refused.err, refused.err
             assert "decision" not in refused.out and "rolling back" not in refused.out
             assert events_of(state_dir, record.id) == recorded
+        held = lock_owners(demo)
+        unlock = await run_cli("unlock", env)
+        assert unlock.code == 1, unlock.out + unlock.err
+        assert (
+            f"   deployment #1 of 1.1.0 is being driven by another canarytui on this machine "
+            f"(pid {driver.pid}): follow it or act on it there"
+        ) in unlock.out.splitlines(), unlock.out
+        assert lock_owners(demo) == held
         assert versions(demo)["web-01"] == "1.1.0" and versions(demo)["web-02"] == "1.0.0"
     finally:
         driver.kill()

@@ -247,10 +247,14 @@ def unlock(args: argparse.Namespace) -> int:
                 "--take-over), or break them anyway with --force."
             )
         record = journal.open_deployment(env.name, env.app)
-        if record is not None:
+        if record is not None:  # a live process of this machine driving it says so
             print(
-                f"   deployment #{record.id} of {record.version} is still open "
-                f"({record.phase_label}): {record.way_out}"
+                "   "
+                + (
+                    engine.driven_elsewhere(record)
+                    or f"deployment #{record.id} of {record.version} is still open "
+                    f"({record.phase_label}): {record.way_out}"
+                )
             )
         return EXIT_OK if errors == 0 and not refused else EXIT_ERROR
 
