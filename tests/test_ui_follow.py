@@ -59,6 +59,7 @@ async def test_the_ui_follows_a_release_the_command_line_drives(
     async with app.run_test(size=SIZE) as pilot:
         said = record_notifications(app)
         screen = app.fleet_screen
+        assert screen.journal_follow is not None
         followed = followed_by(screen.journal_follow.follower)
         progress = screen.query_one(RolloutProgress)
         header = screen.query_one(StatusHeader)

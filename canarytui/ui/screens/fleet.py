@@ -91,6 +91,7 @@ class FleetScreen(OperatorActions):
         self.bridge = EngineBridge(self)
         self.log_follow: str | None = None  # a host; None: the canaries
         self._log_hosts: list[str] = []
+        self.journal_follow: JournalFollow | None = None  # on a live screen: from mount
         # Subscribed from the start: events sent before the screen runs wait in its queue.
         self._unsubscribe: object = engine.subscribe(self.bridge)
         self.repaint = Repaint(self)
