@@ -166,6 +166,13 @@ def test_sample_environment_loads() -> None:
             lambda t: t.replace("name: web-03", "name: web-01"),
             "prod.yaml:19: hosts[2].name: duplicate host name 'web-01' (first at hosts[0])",
         ),
+        # one machine under two names: it would be deployed twice at once
+        (
+            lambda t: t.replace("address: 127.0.0.13", "address: 127.0.0.11"),
+            "prod.yaml:20: hosts[2].address: 'web-03' is 127.0.0.11:22 as deploy, as "
+            "'web-01' is: one machine listed twice would be deployed twice at once "
+            "(list it once)",
+        ),
         # canary host not in the fleet
         (
             lambda t: t.replace("hosts: [web-01]", "hosts: [web-09]"),
@@ -219,6 +226,16 @@ def test_sample_environment_loads() -> None:
 def test_bad_file_gives_file_line_key_problem(edit, expected: str) -> None:  # type: ignore[no-untyped-def]
     found = problems(edit(GOOD))
     assert any(p.startswith(expected) for p in found), found
+
+
+def test_one_address_on_another_port_user_or_bastion_is_another_machine() -> None:
+    """web-02 on web-01's address, but as another user on another port; web-03 on it
+    behind a bastion (another network's address): three machines, no problem."""
+    text = GOOD.replace("address: 127.0.0.12", "address: 127.0.0.11").replace(
+        "address: 127.0.0.13", "address: 127.0.0.11\n    proxy_jump: bastion"
+    )
+    env = parse_env(text, "prod.yaml")
+    assert len({(h.address, h.port, h.user, h.proxy_jump) for h in env.hosts}) == 3
 
 
 def test_every_problem_reported_at_once() -> None:
@@ -556,7 +573,8 @@ def test_no_collector_pass_while_a_big_file_is_read_and_it_resumes_after(
     from canarytui.config import loader
 
     hosts = "".join(
-        f"  - {{name: web-{i:04d}, address: 127.0.0.1, roles: [web], labels: {{zone: z{i % 3}}}}}\n"
+        f"  - {{name: web-{i:04d}, address: 127.0.0.1, port: {10000 + i}, roles: [web], "
+        f"labels: {{zone: z{i % 3}}}}}\n"
         for i in range(2000)
     )
     big = GOOD.replace(

@@ -535,6 +535,8 @@ def _trap_file(port: int) -> str:
         "port: 2222", f"port: {port}"
     )
     text = text.replace("connect_timeout: 10s", "connect_timeout: 1s")
+    # Every host on the trap; web-03 as another user (one machine listed twice is refused).
+    text = text.replace("    address: 127.0.0.13\n", "    address: 127.0.0.13\n    user: ops\n")
     return re.sub(r"127\.0\.0\.1\d", "127.0.0.1", text)
 
 
@@ -552,7 +554,7 @@ EXPECTED = {
     "brackets": ":4: (yaml): mappings and lists nested more than 64 deep",
     "int-tag": ":9: ssh.max_parallel: expected a whole number, got 'abc'",
     "digits": ":9: ssh.max_parallel: must be between 1 and 10000, got '99999",
-    "duration": ":37: health.interval: duration '99999",
+    "duration": ":38: health.interval: duration '99999",  # web-03 has a user line
     "fifo": ":1: (file): not a regular file (a FIFO)",
     "urandom": ":1: (file): not a regular file (a character device)",
     "directory": ":1: (file): not a regular file (a directory)",

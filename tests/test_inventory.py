@@ -641,3 +641,25 @@ def test_no_inventory_text_raises_anything_but_the_config_error(text: str, name:
         for text_value in (h.name, h.address, h.user or "", *h.roles, *h.labels.values()):
             assert not RAW_CONTROL.search(text_value)
         assert h.port is None or 1 <= h.port <= 65535
+
+
+def test_one_machine_under_two_names_is_refused_from_an_inventory_too(tmp_path: Path) -> None:
+    """Two aliases of one machine in the inventory, or an inventory host that is one the
+    file lists under another name: refused at hosts_from (it would be deployed twice at
+    once), the names and the machine said."""
+    (tmp_path / "hosts.ini").write_text(
+        "web1 ansible_host=127.0.0.5\nweb1-admin ansible_host=127.0.0.5\n"
+    )
+    with pytest.raises(EnvFileError) as info:
+        load_env(write_env(tmp_path, "hosts.ini"))
+    assert info.value.problems == [
+        f"{tmp_path / 'prod.yaml'}:3: hosts_from: 'web1-admin' is 127.0.0.5, as 'web1' "
+        "is: one machine listed twice would be deployed twice at once (list it once)"
+    ]
+    (tmp_path / "hosts.ini").write_text("web1 ansible_host=127.0.0.5\n")
+    extra = "hosts:\n  - name: box\n    address: 127.0.0.5\n"
+    with pytest.raises(EnvFileError) as info:
+        load_env(write_env(tmp_path, "hosts.ini", extra))
+    assert len(info.value.problems) == 1 and "'box' is 127.0.0.5, as 'web1' is" in str(
+        info.value.problems
+    ), info.value.problems

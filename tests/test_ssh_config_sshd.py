@@ -454,7 +454,7 @@ hosts:
     proxy_jump: jump@127.0.0.1:1
   - name: web-03
     address: 127.0.0.1
-    port: 1
+    port: 2
 deploy:
   current: cat VERSION
   steps:

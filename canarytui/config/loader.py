@@ -16,10 +16,18 @@ from pathlib import Path
 from canarytui.config.canary import read_canary
 from canarytui.config.inventory import read_hosts_from
 from canarytui.config.limits import shown
-from canarytui.config.model import DEFAULT_VERSION_PATTERN, NAME_RE, Environment
+from canarytui.config.model import DEFAULT_VERSION_PATTERN, NAME_RE, Environment, Host
 from canarytui.config.notify import read_notify
 from canarytui.config.reader import NodeReader
-from canarytui.config.sections import read_deploy, read_health, read_hosts, read_promote, read_ssh
+from canarytui.config.sections import (
+    listed_twice,
+    machine,
+    read_deploy,
+    read_health,
+    read_hosts,
+    read_promote,
+    read_ssh,
+)
 from canarytui.config.source import compose, read_file
 from canarytui.config.traffic import read_traffic
 
@@ -86,8 +94,15 @@ def _parse_env(text: str, file: str, path: Path | None) -> Environment:
         )
         pattern = DEFAULT_VERSION_PATTERN
     ssh = read_ssh(r, m.get("ssh"))
-    hosts = read_hosts(r, m.get("hosts"), ssh)
-    hosts = read_hosts_from(r, m, hosts, ssh, path or Path(file))  # and/or an inventory
+    listed = read_hosts(r, m.get("hosts"), ssh)
+    hosts = read_hosts_from(r, m, listed, ssh, path or Path(file))  # and/or an inventory
+    if hosts is not listed:  # an inventory's hosts: each machine once there too
+        written = {h.name for h in listed}
+        machines: dict[tuple[object, ...], Host] = {}
+        for host in hosts:
+            first = machines.setdefault(machine(host), host)
+            if first is not host and not {first.name, host.name} <= written:  # else said
+                r.problem(m.get("hosts_from"), "hosts_from", listed_twice(host, first))
     deploy = read_deploy(r, m.get("deploy"))
     health = read_health(r, m.get("health"))
     logs = r.command(m.get("logs"), "logs", None)

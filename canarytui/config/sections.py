@@ -79,8 +79,10 @@ def read_hosts(r: NodeReader, node: Node | None, ssh: SshDefaults) -> tuple[Host
         r.problem(node, "hosts", "the fleet needs at least one host")
     hosts: list[Host] = []
     seen: dict[str, int] = {}
+    machines: dict[tuple[object, ...], Host] = {}
     for i, item in enumerate(items):
         path = f"hosts[{i}]"
+        problems = len(r.problems)
         m = r.mapping(item, path, _HOST_KEYS, _HOST_REQUIRED)
         if m is None:
             continue
@@ -106,8 +108,26 @@ def read_hosts(r: NodeReader, node: Node | None, ssh: SshDefaults) -> tuple[Host
         if name is not None:
             seen[name] = i
         if name is not None and address is not None:
-            hosts.append(Host(name, address, user, port, roles, labels, jump))
+            host = Host(name, address, user, port, roles, labels, jump)
+            first = machines.setdefault(machine(host), host)
+            if first is not host and len(r.problems) == problems:  # as written, not a guess
+                r.problem(m["address"], f"{path}.address", listed_twice(host, first))
+            hosts.append(host)
     return tuple(hosts)
+
+
+def machine(host: Host) -> tuple[object, ...]:
+    """What SSH reaches: two hosts alike here are one machine listed twice (an address
+    that is another's under another name, or behind another bastion, is not told)."""
+    return (host.address.lower(), host.port, host.user, host.proxy_jump)
+
+
+def listed_twice(host: Host, first: Host) -> str:
+    where = f"{host.endpoint}" + (f" as {host.user}" if host.user else "")
+    return (
+        f"{shown(host.name)} is {where}, as {shown(first.name)} is: one machine listed "
+        "twice would be deployed twice at once (list it once)"
+    )
 
 
 def _read_steps(r: NodeReader, node: Node | None, path: str) -> tuple[Step, ...] | None:
