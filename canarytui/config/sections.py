@@ -117,8 +117,9 @@ def read_hosts(r: NodeReader, node: Node | None, ssh: SshDefaults) -> tuple[Host
 
 
 def machine(host: Host) -> tuple[object, ...]:
-    """What SSH reaches: two hosts alike here are one machine listed twice (an address
-    that is another's under another name, or behind another bastion, is not told)."""
+    """What SSH reaches: two hosts alike here are one machine listed twice. Two spellings
+    of one address (a DNS name and its IP) are not caught; one address behind two
+    bastions is two networks' machines, not one."""
     return (host.address.lower(), host.port, host.user, host.proxy_jump)
 
 
