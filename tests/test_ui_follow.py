@@ -218,6 +218,60 @@ async def test_the_ui_opened_while_the_command_line_drives_says_so_and_follows_i
         journal.close()
 
 
+async def test_the_ui_says_when_the_process_it_followed_ended_mid_way(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """`canarytui deploy` killed (-9) during its analysis while the UI follows it: the
+    analysis on screen would wait for a verdict that never comes; the UI says, once, that
+    the process ended with the deployment in its analysis, and what is left (roll it
+    back), which r then does."""
+
+    def longer(d: dict[str, Any]) -> None:
+        d["canary"]["analysis"]["duration"] = "8s"
+
+    env_path = edit_env(demo.env_path, tmp_path / "demo.yaml", longer)
+    env = load_env(env_path)
+    journal = Journal(state_dir)
+    app = CanaryApp(env, journal, engine=Engine(env, journal, user="tester"))
+    said = record_notifications(app)
+    drivers: list[asyncio.subprocess.Process] = []
+
+    async def started(proc: asyncio.subprocess.Process) -> None:
+        drivers.append(proc)
+
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            engine = app.engine
+            deploy = asyncio.ensure_future(
+                run_cli("deploy", str(env_path), "1.1.0", state_dir=state_dir, started=started)
+            )
+            try:
+                await until(pilot, lambda: engine.phase is ev.Phase.ANALYSIS, 30, "analysis")
+                drivers[0].kill()
+                done = await asyncio.wait_for(deploy, 10)
+            finally:
+                if not deploy.done():
+                    deploy.cancel()
+            assert done.code == -9
+            ended = (
+                f"the canarytui that drove deployment #1 of 1.1.0 (pid {drivers[0].pid}) "
+                "ended while it was in its analysis: it has no verdict to promote on: roll "
+                "it back"
+            )
+            await until(pilot, lambda: ended in said, 5, lambda: f"said: {said}")
+            await pilot.pause(3 * FOLLOW_INTERVAL)
+            assert said.count(ended) == 1
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "asked")
+            await pilot.press("y")
+            await until(pilot, lambda: engine.phase is ev.Phase.ROLLED_BACK, 30, "rolled back")
+            assert said.count(ended) == 1  # its own rollback is no process that ended
+            await pilot.press("q")
+            await until(pilot, lambda: not app.is_running, 20, "app exited")
+    finally:
+        journal.close()
+
+
 def test_events_after_reads_one_environment_in_order_and_bounded(tmp_path: Path) -> None:
     """The ids ``record_many`` returns are the ones ``events_after`` reads back, in order,
     from the one environment's app asked for, at most ``limit`` at a time."""

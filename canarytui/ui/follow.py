@@ -4,7 +4,9 @@ A release started from the command line, or from another UI on the same journal,
 recorded there event by event; ``JournalFollow`` reads them back every
 ``FOLLOW_INTERVAL`` (``engine.follow.Follower``) and posts them to the screen as the
 engine's own, marked ``followed`` so that the keys offered are not promised for a
-deployment another process is acting on.
+deployment another process is acting on. When that process ends with the deployment
+mid-way (killed, or stopped), the screen says so once, with what is left to do: its
+analysis would otherwise look as if it were still going.
 """
 
 from __future__ import annotations
@@ -13,24 +15,30 @@ from typing import Any
 
 from textual.screen import Screen
 
-from canarytui.engine.follow import Follower
+from canarytui import events as ev
+from canarytui.engine import Engine, locks
 from canarytui.journal import JournalError
 from canarytui.ui.messages import EngineEvents
 
 FOLLOW_INTERVAL = 0.5  # seconds between two reads of the journal
+# Phases a deployment is left in only when what drove it ended before a rest point.
+MIDWAY = {ev.Phase.CANARY, ev.Phase.ANALYSIS, ev.Phase.PROMOTING, ev.Phase.ROLLING_BACK}
 
 
 class JournalFollow:
-    """``set_interval(FOLLOW_INTERVAL, JournalFollow(screen, engine.follower()))``."""
+    """``set_interval(FOLLOW_INTERVAL, JournalFollow(screen, engine))``."""
 
-    def __init__(self, screen: Screen[Any], follower: Follower) -> None:
+    def __init__(self, screen: Screen[Any], engine: Engine) -> None:
         self.screen = screen
-        self.follower = follower
+        self.engine = engine
+        self.follower = engine.follower()
         self._failing = False  # said once while the journal cannot be read
+        self._driver: tuple[int, object] | None = None  # (deployment, pid) driven elsewhere
 
     def __call__(self) -> None:
         try:
             events = self.follower.poll()
+            ended = self._driver_ended()
         except JournalError as exc:
             if not self._failing:
                 self._failing = True
@@ -45,3 +53,27 @@ class JournalFollow:
         self._failing = False
         if events:
             self.screen.post_message(EngineEvents(events, followed=True))
+        if ended is not None:
+            self.screen.notify(
+                ended, title="open deployment", severity="warning", timeout=30, markup=False
+            )
+
+    def _driver_ended(self) -> str | None:
+        """What to say, once, when the process that drove the open deployment is gone and
+        left it mid-way; None otherwise (it is still there, or stopped at a rest point)."""
+        engine = self.engine
+        record = None if engine.busy else engine.open_deployment()
+        if record is None:
+            self._driver = None
+            return None
+        if engine.driven_elsewhere(record) is not None:
+            held = locks.read_local(engine.locks.local_path()) or {}
+            self._driver = (record.id, held.get("pid"))
+            return None
+        driver, self._driver = self._driver, None
+        if driver is None or driver[0] != record.id or ev.Phase(record.phase) not in MIDWAY:
+            return None
+        return (
+            f"the canarytui that drove deployment #{record.id} of {record.version} "
+            f"(pid {driver[1]}) ended while it was {record.phase_doing}: {record.way_out}"
+        )

@@ -124,7 +124,7 @@ class FleetScreen(OperatorActions):
                 elsewhere += "; this screen shows it as it goes"
             self._tell(for_open(record, elsewhere or self.engine.cannot_continue(record)))
         if self.LIVE:  # what another process of this machine drives, shown as it goes
-            self.journal_follow = JournalFollow(self, self.engine.follower())
+            self.journal_follow = JournalFollow(self, self.engine)
             self.set_interval(FOLLOW_INTERVAL, self.journal_follow)
         grid = self.grid
         grid.focus()
