@@ -204,7 +204,10 @@ async def test_the_ui_opened_while_the_command_line_drives_says_so_and_follows_i
             await until(pilot, lambda: engine.phase is ev.Phase.AWAITING_PROMOTION, 5, "phase")
             done = await asyncio.wait_for(deploy, 30)
             assert done.code == 0, done.out + done.err
-            # That process has exited: the deployment is this screen's to act on.
+            # That process has exited at a rest point: nothing ended mid-way, and the
+            # deployment is this screen's to act on.
+            await pilot.pause(3 * FOLLOW_INTERVAL)
+            assert not [s for s in said if "ended while" in s], said
             await pilot.press("P")
             await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "asked")
             await pilot.press("y")
