@@ -168,7 +168,7 @@ async def test_the_ui_opened_while_the_command_line_drives_says_so_and_follows_i
     verdict, and the phase the other process left it in, without a key pressed."""
 
     def longer(d: dict[str, Any]) -> None:
-        d["canary"]["analysis"]["duration"] = "6s"
+        d["canary"]["analysis"]["duration"] = "8s"  # the UI starts well within it
 
     env_path = edit_env(demo.env_path, tmp_path / "demo.yaml", longer)
     drivers: list[asyncio.subprocess.Process] = []
