@@ -47,21 +47,6 @@ def phase_doing(phase: Phase, wave: int | None = None, waves: int = 0) -> str:
     return _DOING.get(phase) or phase_label(phase, wave, waves)
 
 
-def way_out(phase: Phase, kind: str = "deploy", verdict: str | None = None) -> str:
-    """What an operator can still do with a deployment left open in ``phase``, in words
-    that fit after "stays open:": what ``promote`` and ``rollback`` would accept."""
-    if phase is Phase.ROLLING_BACK:
-        return "roll it back again"
-    if phase in (Phase.CANARY, Phase.ANALYSIS):
-        # promote refuses until the canary has a verdict
-        return "it has no verdict to promote on: roll it back"
-    if verdict == Verdict.FAIL.value:  # promote refuses a failed canary (its rollback failed)
-        return "its canary failed: roll it back"
-    if kind == "rollback":  # a release put back (rollback --to): promote finishes it
-        return "promote it (to finish putting it back) or roll it back"
-    return "promote or roll it back"
-
-
 class HostState(StrEnum):
     UNKNOWN = "unknown"  # not reached yet
     IDLE = "idle"  # running its stable version, not part of a deployment step

@@ -13,6 +13,7 @@ from canarytui import events as ev
 from canarytui.demo import DemoFleet
 from canarytui.engine import ActionRefused, Engine
 from canarytui.engine.locks import LockHeld
+from canarytui.journal import way_out
 from canarytui.ssh import CommandTimeout
 
 
@@ -241,13 +242,13 @@ def test_the_way_out_said_is_what_promote_and_rollback_accept() -> None:
     """What an open deployment's messages say is left (Ctrl-C, quit, status, refusals):
     promote refuses before a verdict and after a failed one; a stopped rollback is
     finished by rolling back again."""
-    assert ev.way_out(ev.Phase.AWAITING_PROMOTION) == "promote or roll it back"
-    assert ev.way_out(ev.Phase.HALTED, verdict="pass") == "promote or roll it back"
-    assert ev.way_out(ev.Phase.ANALYSIS) == "it has no verdict to promote on: roll it back"
-    assert ev.way_out(ev.Phase.CANARY) == "it has no verdict to promote on: roll it back"
-    assert ev.way_out(ev.Phase.HALTED, verdict="fail") == "its canary failed: roll it back"
-    assert ev.way_out(ev.Phase.ROLLING_BACK, verdict="fail") == "roll it back again"
-    assert ev.way_out(ev.Phase.PROMOTING, kind="rollback") == (
+    assert way_out(ev.Phase.AWAITING_PROMOTION) == "promote or roll it back"
+    assert way_out(ev.Phase.HALTED, verdict="pass") == "promote or roll it back"
+    assert way_out(ev.Phase.ANALYSIS) == "it has no verdict to promote on: roll it back"
+    assert way_out(ev.Phase.CANARY) == "it has no verdict to promote on: roll it back"
+    assert way_out(ev.Phase.HALTED, verdict="fail") == "its canary failed: roll it back"
+    assert way_out(ev.Phase.ROLLING_BACK, verdict="fail") == "roll it back again"
+    assert way_out(ev.Phase.PROMOTING, kind="rollback") == (
         "promote it (to finish putting it back) or roll it back"
     )
 

@@ -24,7 +24,7 @@ from canarytui.engine.plan import PlanError
 from canarytui.engine.rollback import MovedOn
 from canarytui.engine.start import StartRefused
 from canarytui.engine.supervise import HostWorkFailed
-from canarytui.journal import DeploymentRecord, JournalError
+from canarytui.journal import DeploymentRecord, JournalError, way_out
 from canarytui.textsafe import listed
 
 # States a host stops in when an internal error halts the work it was doing.
@@ -257,7 +257,7 @@ class CallRunner:
             later = (
                 f"promote finishes putting {d.version} back"
                 if d.kind == "rollback"
-                else f"{ev.way_out(self.state.phase)} later"
+                else f"{way_out(self.state.phase)} later"
             )
             said = (
                 "warning",

@@ -169,12 +169,20 @@ def _driving_elsewhere(held: dict[str, Any], machine: str) -> bool:
     )
 
 
-def driven_elsewhere(path: Path, record: DeploymentRecord, machine: str) -> str | None:
-    """What to tell an operator acting on the open deployment ``record`` from a process
-    that is not the one driving it now (the local lock names it and another live process
-    of this machine); None when no other process does."""
+def driver_of(path: Path, record: DeploymentRecord, machine: str) -> dict[str, Any] | None:
+    """The local lock's owner when another live process of this machine drives the open
+    deployment ``record`` now (a UI, a CLI run); None when no other process does."""
     held = read_local(path)
     if held is None or held.get("token") != record.token or not _driving_elsewhere(held, machine):
+        return None
+    return held
+
+
+def driven_elsewhere(path: Path, record: DeploymentRecord, machine: str) -> str | None:
+    """What to tell an operator acting on the open deployment ``record`` from a process
+    that is not the one driving it now; None when no other process does."""
+    held = driver_of(path, record, machine)
+    if held is None:
         return None
     return (
         f"deployment #{record.id} of {record.version} is being driven by another canarytui "

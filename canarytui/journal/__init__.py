@@ -7,7 +7,14 @@ what to do. Imports only sqlite3 and platformdirs (never asyncssh or textual).
 
 from canarytui.journal.errors import JournalError
 from canarytui.journal.files import default_state_dir
-from canarytui.journal.records import DeploymentRecord, HostRecord, local_user, machine_name
+from canarytui.journal.records import (
+    DeploymentRecord,
+    HostRecord,
+    WayOut,
+    local_user,
+    machine_name,
+    way_out,
+)
 from canarytui.journal.schema import SCHEMA, SCHEMA_VERSION
 from canarytui.journal.store import Journal
 
@@ -18,7 +25,9 @@ __all__ = [
     "HostRecord",
     "Journal",
     "JournalError",
+    "WayOut",
     "default_state_dir",
     "local_user",
     "machine_name",
+    "way_out",
 ]

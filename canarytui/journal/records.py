@@ -1,4 +1,5 @@
-"""What the journal returns: a deployment and each of its hosts, and who and where a user is."""
+"""What the journal returns: a deployment (and what is left to do with it, open) and each
+of its hosts, and who and where a user is."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import socket
 import sqlite3
 from dataclasses import dataclass
+from enum import StrEnum
 
 from canarytui import events as ev
 
@@ -70,9 +72,34 @@ class DeploymentRecord:
         return ev.phase_doing(ev.Phase(self.phase), self.wave, self.waves)
 
     @property
-    def way_out(self) -> str:
+    def way_out(self) -> WayOut:
         """What can still be done with it, open: ``promote or roll it back``."""
-        return ev.way_out(ev.Phase(self.phase), self.kind, self.verdict)
+        return way_out(ev.Phase(self.phase), self.kind, self.verdict)
+
+
+class WayOut(StrEnum):
+    """What can still be done with an open deployment (what promote and rollback accept),
+    to follow "stays open:"; the UI says it with its keys (``ui.notices``)."""
+
+    ROLL_BACK_AGAIN = "roll it back again"
+    NO_VERDICT = "it has no verdict to promote on: roll it back"
+    CANARY_FAILED = "its canary failed: roll it back"
+    FINISH_PUTTING_BACK = "promote it (to finish putting it back) or roll it back"
+    PROMOTE_OR_ROLL_BACK = "promote or roll it back"
+
+
+def way_out(phase: ev.Phase, kind: str = "deploy", verdict: str | None = None) -> WayOut:
+    """What is left to do with a deployment open in ``phase``: promote waits for a verdict
+    and refuses a failed one; a rollback --to's (``kind``) is finished by promote."""
+    if phase is ev.Phase.ROLLING_BACK:
+        return WayOut.ROLL_BACK_AGAIN
+    if phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
+        return WayOut.NO_VERDICT
+    if verdict == ev.Verdict.FAIL.value:
+        return WayOut.CANARY_FAILED
+    if kind == "rollback":
+        return WayOut.FINISH_PUTTING_BACK
+    return WayOut.PROMOTE_OR_ROLL_BACK
 
 
 def deployment_from_row(row: sqlite3.Row) -> DeploymentRecord:

@@ -25,7 +25,7 @@ from textual.screen import Screen
 from canarytui import events as ev
 from canarytui.config import Environment, load_env
 from canarytui.engine import Engine
-from canarytui.journal import Journal
+from canarytui.journal import Journal, way_out
 from canarytui.monitor import Monitor
 from canarytui.ui.replay import ReplayRequest
 from canarytui.ui.safe_text import note_text, note_title
@@ -224,7 +224,7 @@ class CanaryApp(App[int]):
                 doing = ev.phase_doing(engine.phase, state.wave, state.waves)
                 what = (
                     f"deployment #{d.id} of {d.version} is {doing}. Quitting stops it where "
-                    f"it is; it stays open in the journal ({ev.way_out(engine.phase, d.kind)}"
+                    f"it is; it stays open in the journal ({way_out(engine.phase, d.kind)}"
                     ", from the next start or the CLI)."
                 )
             self.push_screen(

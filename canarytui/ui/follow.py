@@ -66,8 +66,8 @@ class JournalFollow:
         if record is None:
             self._driver = None
             return None
-        if engine.driven_elsewhere(record) is not None:
-            held = locks.read_local(engine.locks.local_path()) or {}
+        held = locks.driver_of(engine.locks.local_path(), record, engine.machine)
+        if held is not None:
             self._driver = (record.id, held.get("pid"))
             return None
         driver, self._driver = self._driver, None

@@ -22,10 +22,6 @@ class _Notifies(Protocol):
     def notify(self, message: str, **kwargs: Any) -> None: ...
 
 
-def say_journal_error(screen: _Notifies, exc: JournalError) -> None:
-    screen.notify(str(exc), title="journal", severity="error", timeout=15, markup=False)
-
-
 def journal_guarded(method: Callable[P, R]) -> Callable[P, R | None]:
     """``method`` of a screen (or any widget), with a ``JournalError`` said, not raised."""
 
@@ -34,7 +30,8 @@ def journal_guarded(method: Callable[P, R]) -> Callable[P, R | None]:
         try:
             return method(*args, **kwargs)
         except JournalError as exc:
-            say_journal_error(args[0], exc)  # type: ignore[arg-type]
+            screen: _Notifies = args[0]  # type: ignore[assignment]
+            screen.notify(str(exc), title="journal", severity="error", timeout=15, markup=False)
             return None
 
     return guarded

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from textual.notifications import SeverityLevel
 
 from canarytui import events as ev
-from canarytui.journal import DeploymentRecord
+from canarytui.journal import DeploymentRecord, WayOut
 
 _NOTICE_SEVERITY: dict[str, SeverityLevel] = {
     "info": "information",
@@ -64,19 +64,20 @@ def for_event(event: ev.Event, *, live: bool = True) -> Announcement | None:
     return None
 
 
+# What is left to do with an open deployment (``ev.WayOut``), said with the keys that do it.
+_KEYS = {
+    WayOut.ROLL_BACK_AGAIN: "its rollback was stopped: r rolls back again to finish it",
+    WayOut.NO_VERDICT: "the canary has no verdict: r rolls back",
+    WayOut.CANARY_FAILED: "its canary failed: r rolls back",
+    WayOut.FINISH_PUTTING_BACK: "p finishes putting {version} back, r undoes it",
+    WayOut.PROMOTE_OR_ROLL_BACK: "p promotes, r rolls back",
+}
+
+
 def for_open(record: DeploymentRecord, why_not: str | None) -> Announcement:
     """The open deployment the screen found on start, and what its keys do with it;
     ``why_not``: why this process cannot act on it (another drives it, the file changed)."""
-    phase = ev.Phase(record.phase)
-    keys = "p promotes, r rolls back"
-    if phase is ev.Phase.ROLLING_BACK:
-        keys = "its rollback was stopped: r rolls back again to finish it"
-    elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
-        keys = "the canary has no verdict: r rolls back"
-    elif record.verdict == ev.Verdict.FAIL.value:  # its rollback failed: p refuses
-        keys = "its canary failed: r rolls back"
-    elif record.kind == "rollback":  # a release put back (b in history)
-        keys = f"p finishes putting {record.version} back, r undoes it"
+    keys = _KEYS[record.way_out].format(version=record.version)
     return Announcement(
         why_not
         or f"deployment #{record.id} of {record.version} is open ({record.phase_label}): {keys}",
