@@ -4,14 +4,17 @@ continued by a second process, a killed process recovered, Ctrl-C, locks, JSON o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import pty
 import signal
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import CliResult, run_cli
+from conftest import CliResult, run_cli, wait_for
 
 from canarytui.demo import DemoFleet
 from canarytui.journal import Journal
@@ -373,6 +376,64 @@ async def test_ctrl_c_leaves_deployment_open_and_frees_locks(
     # No verdict: promoting is refused, rolling back works.
     refused = await run_cli("promote", env)
     assert refused.code == 1 and "roll it back" in refused.err
+    assert (await run_cli("rollback", env)).code == 0
+    assert set(versions(demo).values()) == {"1.0.0"}
+
+
+async def test_a_deploy_whose_terminal_closes_stops_in_order(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    # `canarytui deploy` run over SSH on a jump host whose session drops: its terminal goes
+    # (the pty's other side closed), then SIGHUP. It stops as Ctrl-C stops it (locks
+    # freed, the deployment open in the journal), although nothing it writes reaches a
+    # terminal any more; status 129.
+    env = str(demo.env_path)
+    master, slave = pty.openpty()
+    seen = bytearray()
+    loop = asyncio.get_running_loop()
+
+    def drain() -> None:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            loop.remove_reader(master)
+        seen.extend(chunk)
+
+    loop.add_reader(master, drain)
+    journal = Journal(state_dir)
+
+    def phase() -> str | None:
+        record = journal.open_deployment("demo", "shop")
+        return record.phase if record is not None else None
+
+    async def hang_up_during_analysis(proc: asyncio.subprocess.Process) -> None:
+        os.close(slave)
+        await wait_for(lambda: phase() == "analysis", timeout=60, step=0.02)
+        loop.remove_reader(master)
+        os.close(master)
+        proc.send_signal(signal.SIGHUP)
+
+    try:
+        result = await run_cli(
+            "deploy",
+            env,
+            "1.1.0",
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            started=hang_up_during_analysis,
+        )
+    finally:
+        with contextlib.suppress(ValueError, OSError):
+            loop.remove_reader(master)
+            os.close(master)
+    assert result.code == 129, bytes(seen).decode(errors="replace")
+    assert b"1.1.0" in seen  # what it said before the terminal went
+    assert locks_on_hosts(demo) == []
+    assert phase() == "analysis"
+    journal.close()
     assert (await run_cli("rollback", env)).code == 0
     assert set(versions(demo).values()) == {"1.0.0"}
 

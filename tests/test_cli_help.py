@@ -12,6 +12,7 @@ import importlib.metadata
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -301,3 +302,18 @@ def test_version_is_the_installed_packages(flag: str, capsys: pytest.CaptureFixt
     assert main([flag]) == 0
     assert capsys.readouterr().out == f"canarytui {importlib.metadata.version('canarytui')}\n"
     assert "--version" in script("bash", capsys)
+
+
+def test_a_hangup_ignored_by_the_caller_stays_ignored() -> None:
+    # `nohup canarytui deploy ...`: the terminal closing must not stop it.
+    stopping = importlib.import_module("canarytui.cli.main")._terminated_as_interrupted
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stopping():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        with stopping():  # the system's: stops it in order
+            assert callable(signal.getsignal(signal.SIGHUP))
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, previous)

@@ -2,8 +2,8 @@
 
 Exit status: 0 done as asked; 2 invalid input, nothing touched; 3 canary failed and was
 rolled back; 4 promotion halted or rolled back; 1 any other error; 130 interrupted
-(Ctrl-C; an open deployment stays open); 143 stopped by SIGTERM, as Ctrl-C stops it. A
-user's mistake never shows a traceback.
+(Ctrl-C; an open deployment stays open); 143 stopped by SIGTERM and 129 by its terminal
+closing (SIGHUP), as Ctrl-C stops it. A user's mistake never shows a traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ EXIT_CANARY_FAILED = 3
 EXIT_PROMOTION_FAILED = 4
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # SIGTERM: stopped as Ctrl-C stops, 128 + 15
+EXIT_HUNG_UP = 129  # SIGHUP (the terminal closed): the same, 128 + 1
 
 OUTCOME_EXIT = {
     ev.Outcome.CANARY_PASSED: EXIT_OK,
@@ -91,7 +92,7 @@ user state dir, or $CANARYTUI_STATE_DIR), --theme NAME
 exit status: 0 done as asked; 1 other error (lock held, canary unreachable, ...);
 2 invalid input, nothing touched; 3 canary failed and was rolled back;
 4 promotion halted or rolled back; 130 interrupted (the deployment stays open);
-143 stopped by SIGTERM (the same)
+143 stopped by SIGTERM, 129 by its terminal closing (SIGHUP) (the same)
 analyze: 0 the rules pass, 3 they would fail the canaries, 1 inconclusive
 """
 

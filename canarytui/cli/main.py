@@ -27,6 +27,7 @@ from typing import NoReturn
 from canarytui.cli.args import (
     COMMANDS,
     EXIT_ERROR,
+    EXIT_HUNG_UP,
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_OK,
@@ -83,34 +84,66 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # a bug: one clear line; the traceback goes to a file
             print(f"canarytui: internal error: {_crash_report(exc)}", file=sys.stderr)
             return EXIT_ERROR
-        return EXIT_TERMINATED if terminated and code == EXIT_INTERRUPTED else code
+        if terminated and code == EXIT_INTERRUPTED:
+            return STOPPED_BY[signal.Signals(terminated[0])]
+        return code
+
+
+# Signals that stop a command as Ctrl-C does: ``kill`` (a supervisor, a job's time limit)
+# and the terminal closing (an SSH session to a jump host dropped).
+STOPPED_BY = {signal.SIGTERM: EXIT_TERMINATED, signal.SIGHUP: EXIT_HUNG_UP}
 
 
 @contextlib.contextmanager
 def _terminated_as_interrupted() -> Iterator[list[int]]:
-    """SIGTERM (``kill``, a supervisor, a job's time limit) stops a command as Ctrl-C does:
-    what runs is stopped in order (an open deployment stays open, its locks freed), and the
-    status is 143. Only where SIGTERM is the system's (not in a thread, not where the caller
-    set its own); the UI catches it itself while it runs (``ui.app``)."""
+    """SIGTERM and SIGHUP stop a command as Ctrl-C does: what runs is stopped in order (an
+    open deployment stays open, its locks freed), and the status is 128 + the signal (143,
+    129). After SIGHUP the terminal is gone: the streams that were on it go to /dev/null,
+    so the stop in order is not cut short by a write that fails; output sent to a file or a
+    pipe still goes there. Only the signals left as the system's are taken (not in a
+    thread, not where the caller set its own, not under ``nohup``); the UI catches them
+    itself while it runs (``ui.app``)."""
     received: list[int] = []
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
-    ):
+    if threading.current_thread() is not threading.main_thread():
         yield received
         return
+    taken = [s for s in STOPPED_BY if signal.getsignal(s) is signal.SIG_DFL]
+    on_terminal = [fd for fd in (0, 1, 2) if _is_terminal(fd)]  # a hung-up one says no
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
+        if signum == signal.SIGHUP:
+            _to_null(on_terminal)
         if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL, None):
             raise KeyboardInterrupt  # Ctrl-C ignored (started in the background)
         signal.raise_signal(signal.SIGINT)  # whoever handles Ctrl-C now (asyncio's runner)
 
-    signal.signal(signal.SIGTERM, interrupt)
+    for signum in taken:
+        signal.signal(signum, interrupt)
     try:
         yield received
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for signum in taken:
+            signal.signal(signum, signal.SIG_DFL)
+
+
+def _is_terminal(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def _to_null(fds: list[int]) -> None:
+    """The descriptors given /dev/null in place of a terminal that has gone."""
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+    except OSError:
+        return
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.dup2(null, fd)
+    os.close(null)
 
 
 def _crash_report(exc: Exception) -> str:
@@ -195,7 +228,8 @@ def _guard(fn: Callable[[], int], result_line: bool = False, env: str | None = N
 
     ``result_line`` (a command whose ``--json`` ends with a result): the refusal or error is
     that result too, on stdout, so a script reading only stdout still learns how it ended.
-    A run stopped (Ctrl-C, SIGTERM) ends without one: its exit status (130, 143) says so.
+    A run stopped (Ctrl-C, SIGTERM, SIGHUP) ends without one: its exit status (130, 143,
+    129) says so.
     ``env``: the environment file it was given, for the commands a refusal suggests.
     """
     try:
