@@ -438,6 +438,32 @@ async def test_a_deploy_whose_terminal_closes_stops_in_order(
     assert set(versions(demo).values()) == {"1.0.0"}
 
 
+async def test_deploying_the_release_every_host_runs_is_said_before_the_canary(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    env = str(demo.env_path)
+    result = await run_cli("deploy", env, "1.0.0", "--json")
+    assert result.code == 0, result.err
+    events = [json.loads(line) for line in result.out.splitlines()]
+    said = (
+        "every host runs 1.0.0 already: its steps run again, and the analysis compares "
+        "1.0.0 with itself"
+    )
+    kinds = [e["event"] for e in events]
+    warned = kinds.index("notice", kinds.index("deployment_started"))
+    assert events[warned]["message"] == said and events[warned]["level"] == "warning"
+    assert warned < kinds.index("analysis_started")
+    journal = Journal(state_dir)
+    record = journal.last_deployment("demo", "shop")
+    assert record is not None
+    assert said in [e.get("message") for e in journal.events(record.id)]
+    journal.close()
+    # Another release: no such word.
+    assert (await run_cli("rollback", env)).code == 0
+    other = await run_cli("deploy", env, "1.1.0", "--json")
+    assert other.code == 0 and "already" not in other.out
+
+
 async def test_stale_lock_broken_by_unlock(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:

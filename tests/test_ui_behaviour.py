@@ -325,6 +325,28 @@ async def test_deploy_confirmation_warns_when_more_hosts_are_down_than_tolerated
         assert script.journal.last_deployment("production", "shop") is None
 
 
+async def test_deploy_confirmation_warns_when_every_host_runs_that_version(
+    tmp_path: Path,
+) -> None:
+    """Every host found on 1.0.0: deploying 1.0.0 again (a wrong pick, mostly) is said in the
+    question; another version is not."""
+    script = Script(tmp_path)
+    script.discovered("1.0.0")
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for version, warned in (("1.0.0", True), ("2.0", False)):
+            await pilot.press("d", *version.replace(".", " full_stop ").split(), "enter")
+            screen = script.app.screen
+            assert isinstance(screen, ConfirmScreen)
+            said = (
+                "Warning: every host runs 1.0.0 already: its steps run again, and the "
+                "analysis compares 1.0.0 with itself."
+            )
+            assert (said in screen.message) is warned, screen.message
+            await pilot.press("n")
+        assert script.journal.last_deployment("production", "shop") is None
+
+
 # Grid, keys, mouse, filter -----------------------------------------------------------
 
 

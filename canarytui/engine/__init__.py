@@ -4,6 +4,7 @@ from canarytui.engine.engine import ActionRefused, Engine
 from canarytui.engine.plan import (
     Plan,
     PlanError,
+    already_running,
     make_plan,
     pick_baseline,
     plan_waves,
@@ -15,6 +16,7 @@ __all__ = [
     "Engine",
     "Plan",
     "PlanError",
+    "already_running",
     "make_plan",
     "pick_baseline",
     "plan_waves",

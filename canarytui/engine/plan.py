@@ -25,6 +25,13 @@ class Plan:
         return self.canaries + [h for wave in self.waves for h in wave]
 
 
+def already_running(version: str, reached_only: bool = False, analysed: bool = True) -> str:
+    """What a deployment of the release every host runs does (a wrong pick, mostly)."""
+    every = "every host reached" if reached_only else "every host"
+    judged = f", and the analysis compares {version} with itself" if analysed else ""
+    return f"{every} runs {version} already: its steps run again{judged}"
+
+
 def stops_at(plan: Plan, down: Collection[str], promote: Promote) -> str | None:
     """Hosts unreachable now count against ``max_failures`` if they still are when their
     wave comes: with more of them than it tolerates, the wave where the rollout would stop,

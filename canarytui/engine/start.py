@@ -8,7 +8,7 @@ import uuid
 from canarytui import events as ev
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
-from canarytui.engine.plan import Plan, stops_at
+from canarytui.engine.plan import Plan, already_running, stops_at
 from canarytui.openfiles import shortage
 from canarytui.ssh import SshError
 from canarytui.textsafe import listed
@@ -122,3 +122,6 @@ async def start_deployment(
     said = stops_at(plan, down, ctx.env.promote)
     if said is not None:
         ctx.bus.notice("warning", said)
+    running = {v for v in found.values() if not isinstance(v, SshError)}
+    if kind == "deploy" and running == {version}:
+        ctx.bus.notice("warning", already_running(version, bool(down), bool(plan.canaries)))

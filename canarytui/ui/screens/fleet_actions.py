@@ -17,6 +17,7 @@ from canarytui.engine import (
     ActionRefused,
     Engine,
     PlanError,
+    already_running,
     locks,
     make_plan,
     plan_waves,
@@ -109,6 +110,9 @@ class OperatorActions(Screen[None]):
                 )
 
             question += self._down_warning(canaries)
+            versions = self.engine.versions
+            if all(versions.get(n) == version for n in self.state.env.host_names):
+                question += f"\n\nWarning: {already_running(version, analysed=bool(canaries))}."
 
             def confirmed(yes: bool | None) -> None:
                 if yes:
