@@ -119,6 +119,12 @@ async def test_hold_and_resume_by_key(fleet: DemoFleet, tmp_path: Path) -> None:
         d = engine.deployment.id
     assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
     assert actions(tmp_path / "state", d) == ["deploy", "promote", "hold", "resume"]
+    # Said in the engine's words, no UI key: another UI following it, or the command line
+    # (whose `promote` resumes it), reads the same notice.
+    journal = Journal(tmp_path / "state")
+    said = [e.get("message") for e in journal.events(d) if e.get("event") == "notice"]
+    journal.close()
+    assert f"held after wave 1 by {USER}: resume or promote it when ready" in said, said
 
 
 async def fail_web02(pilot: Any, app: CanaryApp, fleet: DemoFleet) -> Callable[[], str]:

@@ -180,7 +180,7 @@ class Promotion:
     def _held(self, index: int) -> None:
         who = self.ctx.state.held[0] if self.ctx.state.held else self.ctx.user
         self.ctx.bus.notice(
-            "warning", f"held after wave {index} by {who}: resume (s) or promote when ready"
+            "warning", f"held after wave {index} by {who}: resume or promote it when ready"
         )
 
     def _ask(self, index: int, total: int, failed: list[str], waiting: int) -> ev.Outcome:
