@@ -108,7 +108,7 @@ def _terminated_as_interrupted() -> Iterator[list[int]]:
         yield received
         return
     taken = [s for s in STOPPED_BY if signal.getsignal(s) is signal.SIG_DFL]
-    on_terminal = [fd for fd in (0, 1, 2) if _is_terminal(fd)]  # a hung-up one says no
+    on_terminal = [fd for fd in (0, 1, 2) if os.isatty(fd)]  # a hung-up one says no
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
@@ -125,13 +125,6 @@ def _terminated_as_interrupted() -> Iterator[list[int]]:
     finally:
         for signum in taken:
             signal.signal(signum, signal.SIG_DFL)
-
-
-def _is_terminal(fd: int) -> bool:
-    try:
-        return os.isatty(fd)
-    except OSError:
-        return False
 
 
 def _to_null(fds: list[int]) -> None:
