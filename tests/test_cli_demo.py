@@ -464,6 +464,48 @@ async def test_deploying_the_release_every_host_runs_is_said_before_the_canary(
     assert other.code == 0 and "already" not in other.out
 
 
+async def test_status_as_one_json_object_for_a_teams_tools(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    env = str(demo.env_path)
+    assert (await run_cli("deploy", env, "1.1.0")).code == 0
+    await demo.set_fault("web-03", "down")
+    result = await run_cli("status", env, "--json")
+    assert result.code == 0, result.err
+    status = json.loads(result.out)  # one object, and nothing else on stdout
+    opened = status["open"]
+    assert (opened["deployment"], opened["version"], opened["phase"]) == (
+        1,
+        "1.1.0",
+        "awaiting promotion",
+    )
+    assert opened["verdict"] == "pass" and "promote" in opened["what_is_left"]
+    assert status["last"] is None and status["locked_elsewhere"] == []
+    hosts = {h["host"]: h for h in status["hosts"]}
+    assert list(hosts) == demo.host_names
+    canary = hosts["web-01"]
+    assert (canary["running"], canary["recorded"], canary["state"], canary["role"]) == (
+        "1.1.0",
+        "1.1.0",
+        "deployed",
+        "canary",
+    )
+    down = hosts["web-03"]
+    assert down["running"] is None and down["reachable"] is False
+    assert "web-03" in down["error"] and down["recorded"] == "1.0.0"
+    assert status["running"] == {"1.0.0": 4, "1.1.0": 1}
+    await demo.set_fault("web-03", "up")
+    # From another journal: the deployment is known from the hosts' locks only.
+    other = await run_cli("status", env, "--json", state_dir=tmp_path / "other")
+    assert other.code == 0, other.err
+    seen = json.loads(other.out)
+    assert seen["open"] is None and seen["last"] is None
+    [held] = seen["locked_elsewhere"]
+    assert (held["deployment"], held["version"], held["hosts"]) == (1, "1.1.0", demo.host_names)
+    assert {h["state"] for h in seen["hosts"]} == {"locked"}
+    assert all("deployment #1 of 1.1.0" in h["locked_by"] for h in seen["hosts"])
+
+
 async def test_stale_lock_broken_by_unlock(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:

@@ -70,7 +70,7 @@ canarytui deploy ENV.yaml VERSION --dry-run [--json]   the plan, versions and lo
 canarytui promote ENV.yaml [--json]     continue the open deployment to the rest
 canarytui rollback ENV.yaml [--json]    roll the open (or last) deployment back where it went
 canarytui rollback ENV.yaml --take-over  roll back another machine's open deployment
-canarytui status ENV.yaml               the open deployment and the fleet, once
+canarytui status ENV.yaml [--json]      the open deployment and the fleet, once
 canarytui history ENV.yaml [--json]     past deployments from the journal
 canarytui unlock ENV.yaml [--force]     break a stale lock, after saying whose it was
 canarytui logs ENV.yaml [-f] [--for 2s] [HOST ...]   the hosts' logs (default all), host-prefixed
@@ -268,6 +268,12 @@ def parser() -> argparse.ArgumentParser:
             )
     s = sub.add_parser("status", help="the open deployment and the fleet, once")
     s.add_argument("env", help="the environment file")
+    s.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object instead of the table: the open (or last) deployment, locks held "
+        "from elsewhere, maintenance holds, and each host's version now",
+    )
     s = sub.add_parser("unlock", help="break a stale lock, after saying whose it was")
     s.add_argument("env", help="the environment file")
     s.add_argument(

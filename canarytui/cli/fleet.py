@@ -1,24 +1,17 @@
-"""Fleet commands: check (connect, probe, diagnose rules), status (once), unlock (stale locks)."""
+"""Fleet commands: check (connect, probe, diagnose rules), unlock (stale locks)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from collections import Counter
 from typing import Any
 
 from canarytui import events as ev
 from canarytui.cli import runner
 from canarytui.cli.analyze import findings_lines
 from canarytui.cli.args import EXIT_ERROR, EXIT_OK
-from canarytui.cli.lock import maintenance_lines, rest_state
-from canarytui.cli.printers import when
 from canarytui.config import load_env
 from canarytui.textsafe import listed
-
-# What the status table's RUNNING column shows for a host with no version, and how the
-# count under the table says it.
-_NOT_VERSIONS = {"(unreachable)": "unreachable", "-": "without a version"}
 
 
 def check(args: argparse.Namespace) -> int:
@@ -89,87 +82,6 @@ def check(args: argparse.Namespace) -> int:
 
 def _last_detail(engine: Any, name: str) -> str:
     return str(engine.details.get(name, ""))
-
-
-def status(args: argparse.Namespace) -> int:
-    """`status`: the open deployment (from this journal, or the hosts' locks) and the fleet."""
-    env = load_env(args.env)
-    journal = runner.journal(args)
-    from canarytui.engine import Engine, takeover
-
-    async def go() -> int:
-        engine = Engine(env, journal)
-        try:
-            finished = await engine.finish_stale_locks()
-            if finished is not None:
-                print(f"released the locks deployment #{finished} left when it ended")
-            runner.asking(len(env.hosts), "reading the lock and version of")
-            found = await engine.inspect_locks()
-            record = engine.open_deployment()
-        finally:
-            await engine.fleet.close()
-        recorded: dict[str, Any] = {}
-        foreign = [
-            f for f in takeover.deployments(found) if journal.deployment_by_token(f.token) is None
-        ]
-        if record is not None:
-            print(
-                f"{env.name}/{env.app}: deployment #{record.id} of {record.version} is OPEN: "
-                f"{record.phase_label}" + (f", verdict {record.verdict}" if record.verdict else "")
-            )
-            print(f"   started by {record.user}@{record.machine} at {when(record.started_at)}")
-            print(f"   what is left: {record.way_out}")
-            for said in (engine.driven_elsewhere(record), engine.cannot_continue(record)):
-                if said is not None:
-                    print(f"   {said}")
-            recorded = journal.hosts(record.id)
-        else:
-            last = journal.last_deployment(env.name, env.app)
-            print(
-                f"{env.name}/{env.app}: no open deployment in this journal"
-                + (
-                    f" (last: #{last.id} {last.version} {last.outcome or last.phase_label})"
-                    if last
-                    else ""
-                )
-            )
-        for other in foreign:
-            print(
-                f"   the hosts' locks: {other.describe()} is OPEN on {len(other.hosts)} "
-                f"host(s), not in this journal ({journal.path})"
-            )
-            print(f"   to roll it back from here: canarytui rollback {env.path} --take-over")
-        for line in maintenance_lines(found, env, journal.state_dir):
-            print(line)
-        held_by = {h: f for f in foreign for h in f.hosts}
-        width = max(len(h) for h in env.host_names)
-        running: Counter[str] = Counter()
-        print(f"{'HOST':<{width}}  {'RUNNING':<14} {'RECORDED':<14} {'STATE':<15} ROLE")
-        for name in env.host_names:
-            lock = found[name]
-            shown = "(unreachable)" if lock.error is not None else (lock.current or "-")
-            running[shown] += 1
-            rec = recorded.get(name)
-            if rec is not None:
-                line = f"{(rec.current or '-'):<14} {rec.state:<15} {rec.role}"
-            elif name in held_by:
-                before = (lock.previous or "-") + " (prev)"
-                other = held_by[name]  # its role in it is not known here: whose it is
-                whose = f"#{other.owner.get('deployment', '?')} of {other.version}"
-                line = f"{before:<14} {'locked':<15} {whose}"
-            else:
-                line = f"{'-':<14} {rest_state(lock):<15}"
-            print(f"{name:<{width}}  {shown:<14} {line}".rstrip())
-        # Last, where a long table ends on the terminal: what the fleet runs, counted.
-        parts = [f"{v} on {n}" for v, n in running.most_common() if v not in _NOT_VERSIONS]
-        parts += [f"{running[k]} {word}" for k, word in _NOT_VERSIONS.items() if running[k]]
-        print(f"{len(env.host_names)} host(s): {', '.join(parts)}")
-        return EXIT_OK
-
-    try:
-        return asyncio.run(go())
-    finally:
-        journal.close()
 
 
 def unlock(args: argparse.Namespace) -> int:

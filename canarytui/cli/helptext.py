@@ -40,7 +40,7 @@ EXAMPLES: dict[str, list[str]] = {
         "canarytui rollback prod.yaml --to 1.4.1",
         "canarytui rollback prod.yaml --take-over",
     ],
-    "status": ["canarytui status prod.yaml"],
+    "status": ["canarytui status prod.yaml", "canarytui status prod.yaml --json | jq .open"],
     "history": ["canarytui history prod.yaml", "canarytui history prod.yaml --json"],
     "unlock": ["canarytui unlock prod.yaml", "canarytui unlock prod.yaml --force"],
     "logs": [

@@ -77,8 +77,9 @@ def lock(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def maintenance_lines(found: dict[str, Any], env: Any, state_dir: Path) -> list[str]:
-    """For `status`: who holds the environment for maintenance, where, and how to end it."""
+def maintenance_holders(found: dict[str, Any], env: Any, state_dir: Path) -> dict[str, list[str]]:
+    """For `status`: who holds the environment for maintenance, and on which hosts (none
+    named: this machine's local lock only)."""
     from canarytui.engine.locks import describe_owner, is_maintenance, local_lock_path, read_local
 
     local = read_local(local_lock_path(state_dir, env.name, env.app))
@@ -88,8 +89,13 @@ def maintenance_lines(found: dict[str, Any], env: Any, state_dir: Path) -> list[
             by_owner.setdefault(describe_owner(held.owner), []).append(name)
     if local is not None and is_maintenance(local):
         by_owner.setdefault(describe_owner(local), [])
+    return by_owner
+
+
+def maintenance_lines(holders: dict[str, list[str]], env: Any) -> list[str]:
+    """``maintenance_holders`` said: by whom, where, and how to end it."""
     lines = []
-    for owner, hosts in by_owner.items():
+    for owner, hosts in holders.items():
         lines.append(
             f"   HELD FOR MAINTENANCE by {owner} on {len(hosts)} host(s): deployments are refused"
         )

@@ -52,7 +52,7 @@ HANDLERS = {
     "deploy": ("rollout", "deploy"),
     "promote": ("rollout", "promote"),
     "rollback": ("rollout", "rollback"),
-    "status": ("fleet", "status"),
+    "status": ("status", "status"),
     "history": ("history", "history"),
     "unlock": ("fleet", "unlock"),
     "logs": ("logs", "logs"),

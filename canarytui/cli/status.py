@@ -1,0 +1,202 @@
+"""The status command: the open deployment (from this journal, or the hosts' locks) and the
+fleet, once, as a table or as one JSON object (for a team's bot or dashboard)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from canarytui.cli import runner
+from canarytui.cli.args import EXIT_OK
+from canarytui.cli.lock import maintenance_holders, maintenance_lines, rest_state
+from canarytui.cli.printers import when
+from canarytui.config import Environment, load_env
+
+# What the table's RUNNING column shows for a host with no version, and how the count under
+# the table says it.
+_NOT_VERSIONS = {"(unreachable)": "unreachable", "-": "without a version"}
+
+
+@dataclass
+class Seen:
+    """What `status` found: the hosts' locks and versions, and this journal's view."""
+
+    env: Environment
+    found: dict[str, Any]  # host -> takeover.HostLock
+    record: Any  # the open deployment in this journal (DeploymentRecord), or None
+    notes: list[str]  # why this process cannot act on it, if it cannot
+    last: Any  # the last deployment, when none is open
+    recorded: dict[str, Any]  # host -> HostRecord of the open deployment
+    foreign: list[Any]  # takeover.ForeignDeployment not in this journal
+    maintenance: dict[str, list[str]]  # owner -> hosts
+    released: int | None  # a deployment whose leftover locks were released first
+
+
+def status(args: argparse.Namespace) -> int:
+    """`status`: the open deployment (from this journal, or the hosts' locks) and the fleet."""
+    env = load_env(args.env)
+    journal = runner.journal(args)
+    from canarytui.engine import Engine, takeover
+
+    async def go() -> Seen:
+        engine = Engine(env, journal)
+        try:
+            released = await engine.finish_stale_locks()
+            runner.asking(len(env.hosts), "reading the lock and version of")
+            found = await engine.inspect_locks()
+            record = engine.open_deployment()
+            notes = []
+            if record is not None:
+                said = (engine.driven_elsewhere(record), engine.cannot_continue(record))
+                notes = [s for s in said if s is not None]
+        finally:
+            await engine.fleet.close()
+        return Seen(
+            env=env,
+            found=found,
+            record=record,
+            notes=notes,
+            last=journal.last_deployment(env.name, env.app) if record is None else None,
+            recorded=journal.hosts(record.id) if record is not None else {},
+            foreign=[
+                f
+                for f in takeover.deployments(found)
+                if journal.deployment_by_token(f.token) is None
+            ],
+            maintenance=maintenance_holders(found, env, journal.state_dir),
+            released=released,
+        )
+
+    try:
+        seen = asyncio.run(go())
+    finally:
+        journal.close()
+    if getattr(args, "json", False):
+        print(json.dumps(as_json(seen)))
+    else:
+        print_table(seen, str(journal.path))
+    return EXIT_OK
+
+
+def _running(lock: Any) -> str:
+    return "(unreachable)" if lock.error is not None else (lock.current or "-")
+
+
+def print_table(seen: Seen, journal_path: str) -> None:
+    env, record = seen.env, seen.record
+    if seen.released is not None:
+        print(f"released the locks deployment #{seen.released} left when it ended")
+    if record is not None:
+        print(
+            f"{env.name}/{env.app}: deployment #{record.id} of {record.version} is OPEN: "
+            f"{record.phase_label}" + (f", verdict {record.verdict}" if record.verdict else "")
+        )
+        print(f"   started by {record.user}@{record.machine} at {when(record.started_at)}")
+        print(f"   what is left: {record.way_out}")
+        for said in seen.notes:
+            print(f"   {said}")
+    else:
+        last = seen.last
+        said = f"{env.name}/{env.app}: no open deployment in this journal"
+        if last is not None:
+            said += f" (last: #{last.id} {last.version} {last.outcome or last.phase_label})"
+        print(said)
+    for other in seen.foreign:
+        print(
+            f"   the hosts' locks: {other.describe()} is OPEN on {len(other.hosts)} "
+            f"host(s), not in this journal ({journal_path})"
+        )
+        print(f"   to roll it back from here: canarytui rollback {env.path} --take-over")
+    for line in maintenance_lines(seen.maintenance, env):
+        print(line)
+    held_by = {h: f for f in seen.foreign for h in f.hosts}
+    width = max(len(h) for h in env.host_names)
+    running: Counter[str] = Counter()
+    print(f"{'HOST':<{width}}  {'RUNNING':<14} {'RECORDED':<14} {'STATE':<15} ROLE")
+    for name in env.host_names:
+        lock = seen.found[name]
+        shown = _running(lock)
+        running[shown] += 1
+        rec = seen.recorded.get(name)
+        if rec is not None:
+            line = f"{(rec.current or '-'):<14} {rec.state:<15} {rec.role}"
+        elif name in held_by:
+            before = (lock.previous or "-") + " (prev)"
+            other = held_by[name]  # its role in it is not known here: whose it is
+            whose = f"#{other.owner.get('deployment', '?')} of {other.version}"
+            line = f"{before:<14} {'locked':<15} {whose}"
+        else:
+            line = f"{'-':<14} {rest_state(lock):<15}"
+        print(f"{name:<{width}}  {shown:<14} {line}".rstrip())
+    # Last, where a long table ends on the terminal: what the fleet runs, counted.
+    parts = [f"{v} on {n}" for v, n in running.most_common() if v not in _NOT_VERSIONS]
+    parts += [f"{running[k]} {word}" for k, word in _NOT_VERSIONS.items() if running[k]]
+    print(f"{len(env.host_names)} host(s): {', '.join(parts)}")
+
+
+def as_json(seen: Seen) -> dict[str, Any]:
+    """The same as one object: the open deployment (or the last), deployments known only
+    from the hosts' locks, maintenance holds, and each host with what it runs now."""
+    env, record, last = seen.env, seen.record, seen.last
+    held_by = {h: f for f in seen.foreign for h in f.hosts}
+    hosts = []
+    for name in env.host_names:
+        lock = seen.found[name]
+        rec = seen.recorded.get(name)
+        other = held_by.get(name)
+        hosts.append(
+            {
+                "host": name,
+                "running": None if lock.error is not None else lock.current,
+                "reachable": lock.error is None,
+                "error": str(lock.error) if lock.error is not None else None,
+                "recorded": rec.current if rec is not None else None,
+                "state": rec.state if rec is not None else "locked" if other else rest_state(lock),
+                "role": rec.role if rec is not None else None,
+                "locked_by": other.describe() if other is not None else None,
+            }
+        )
+    running = Counter(h["running"] for h in hosts if h["running"])
+    return {
+        "env": env.name,
+        "app": env.app,
+        "open": None
+        if record is None
+        else {
+            "deployment": record.id,
+            "kind": record.kind,
+            "version": record.version,
+            "phase": record.phase,
+            "verdict": record.verdict,
+            "user": record.user,
+            "machine": record.machine,
+            "started_at": record.started_at,
+            "what_is_left": record.way_out,
+            "notes": seen.notes,
+        },
+        "last": None
+        if last is None
+        else {
+            "deployment": last.id,
+            "version": last.version,
+            "outcome": last.outcome,
+            "phase": last.phase,
+        },
+        "locked_elsewhere": [
+            {
+                "deployment": f.owner.get("deployment"),
+                "version": f.version,
+                "owner": f.describe(),
+                "hosts": sorted(f.hosts),
+            }
+            for f in seen.foreign
+        ],
+        "maintenance": [{"owner": o, "hosts": h} for o, h in seen.maintenance.items()],
+        "released_leftover_locks_of": seen.released,
+        "running": dict(running.most_common()),
+        "hosts": hosts,
+    }
