@@ -564,6 +564,14 @@ async def test_wrong_host_key_refused(demo: DemoFleet, state_dir: Path) -> None:
     assert result.code == 1
     assert "web-01" in result.err and "host key" in result.err
     assert set(versions(demo).values()) == {"1.0.0"}
+    # `check` says what kind of failure it is: not a network one to chase.
+    checked = await run_cli("check", str(demo.env_path))
+    assert checked.code == 1
+    said = {line.split()[0]: line for line in checked.out.splitlines() if line.startswith("web-")}
+    for name in ("web-01", "web-02"):
+        assert said[name].startswith(f"{name}  HOST KEY REFUSED  {name} (127.0.0.1:")
+        assert "host key not verifiable" in said[name]
+    assert "UNREACHABLE" not in checked.out and "web-03  1.0.0" in checked.out
 
 
 async def test_a_missing_known_hosts_file_is_refused_with_what_to_do(

@@ -261,7 +261,7 @@ async def test_proxy_jump_in_the_environment_file(
     lines = {line.split()[0]: line for line in result.out.splitlines() if line.startswith("h0")}
     assert "1.0.0" in lines["h01"] and "healthy" in lines["h01"]
     assert "1.0.0" in lines["h02"] and "healthy" in lines["h02"]
-    assert "UNREACHABLE" in lines["h03"] and "login refused" in lines["h03"]
+    assert "LOGIN REFUSED" in lines["h03"] and "login refused for user" in lines["h03"]
     # h01 and h02 share the connection to b1; h02 goes on through b2.
     assert (fleet.bastion_logins("b1"), fleet.bastion_logins("b2")) == (1, 1)
 

@@ -46,7 +46,8 @@ def check(args: argparse.Namespace) -> int:
                 name = host.name
                 if engine.host_states[name] is ev.HostState.UNREACHABLE:
                     bad += 1
-                    print(f"{name:<{width}}  UNREACHABLE  {_last_detail(engine, name)}")
+                    what = engine.state.refused.get(name, "unreachable").upper()
+                    print(f"{name:<{width}}  {what}  {_last_detail(engine, name)}")
                     continue
                 sample = health.get(name)
                 state = "healthy" if sample and sample.ok else "UNHEALTHY"

@@ -27,6 +27,7 @@ class RolloutState:
     versions: dict[str, str | None] = field(default_factory=dict)
     previous: dict[str, str | None] = field(default_factory=dict)
     details: dict[str, str] = field(default_factory=dict)  # the last thing said of each host
+    refused: dict[str, str] = field(default_factory=dict)  # SshError.what, from discovery
     phase: ev.Phase = ev.Phase.IDLE
     deployment: DeploymentRecord | None = None
     last_verdict: ev.VerdictReached | None = None

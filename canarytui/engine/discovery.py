@@ -15,8 +15,10 @@ async def discover_one(ctx: Context, name: str) -> str | None:
     try:
         result = await ctx.fleet.run(name, command)
     except SshError as exc:
+        ctx.state.refused[name] = exc.what
         ctx.bus.emit(ev.HostUpdate(host=name, state=ev.HostState.UNREACHABLE, detail=str(exc)))
         return None
+    ctx.state.refused.pop(name, None)
     version = reported_version(ctx.env, result.stdout) if result.ok else None
     state = ctx.state.host_states.get(name, ev.HostState.UNKNOWN)
     d = ctx.state.deployment

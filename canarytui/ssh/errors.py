@@ -8,7 +8,10 @@ from canarytui.config import Host
 
 
 class SshError(Exception):
-    """A host could not be used; the message names the host."""
+    """A host could not be used; the message names the host, ``what`` the kind of failure
+    (a column of `check`: a refused host key is not a network problem)."""
+
+    what = "not usable"
 
     def __init__(self, host: Host, message: str) -> None:
         super().__init__(f"{host.name} ({host.endpoint}): {message}")
@@ -18,13 +21,19 @@ class SshError(Exception):
 class Unreachable(SshError):
     """The host refused, timed out or dropped the connection."""
 
+    what = "unreachable"
+
 
 class HostKeyRefused(SshError):
     """The host's key is unknown or changed: the connection is refused, never accepted."""
 
+    what = "host key refused"
+
 
 class AuthRefused(SshError):
     """The host refused every key offered."""
+
+    what = "login refused"
 
 
 class CommandLost(Unreachable):
@@ -34,9 +43,13 @@ class CommandLost(Unreachable):
 class ShellRefused(SshError):
     """The host's login shell did not run canarytui's commands as a POSIX shell does."""
 
+    what = "shell refused"
+
 
 class CommandTimeout(SshError):
     """A command did not finish within its timeout; it was stopped on the host if it could be."""
+
+    what = "timed out"
 
 
 @dataclass(frozen=True)
