@@ -572,6 +572,10 @@ async def test_wrong_host_key_refused(demo: DemoFleet, state_dir: Path) -> None:
         assert said[name].startswith(f"{name}  HOST KEY REFUSED  {name} (127.0.0.1:")
         assert "host key not verifiable" in said[name]
     assert "UNREACHABLE" not in checked.out and "web-03  1.0.0" in checked.out
+    planned = await run_cli("deploy", str(demo.env_path), "1.1.0", "--dry-run", "--json")
+    rows = {h["host"]: h for h in json.loads(planned.out)["hosts"]}
+    assert rows["web-01"]["refused"] == "host key refused" and not rows["web-01"]["reachable"]
+    assert rows["web-03"]["refused"] is None and rows["web-03"]["version"] == "1.0.0"
 
 
 async def test_a_missing_known_hosts_file_is_refused_with_what_to_do(

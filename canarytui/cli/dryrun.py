@@ -82,7 +82,8 @@ def plan_lines(plan: DryRun) -> list[str]:
     width = max(len(h.host) for h in plan.hosts)
     lines.append(f"hosts ({len(plan.hosts)}), the version each runs now:")
     for h in plan.hosts:
-        version = h.version or ("UNREACHABLE" if not h.reachable else "(no version)")
+        refused = (h.refused or "unreachable").upper()
+        version = h.version or (refused if not h.reachable else "(no version)")
         extra = [h.role] + (["baseline"] if h.baseline else [])
         if h.lock:
             extra.append(f"locked by {_plain(h.lock)}")

@@ -26,8 +26,10 @@ reported in ``refusals``, not raised; bad versions and plans raise as for a real
 - ``commands``: ``{"phase", "step", "command"}`` each, in the order they would run;
   ``phase`` is ``current``, ``deploy``, ``health``, ``metrics``, ``rollback``,
   ``releases`` or ``logs``.
-- ``hosts``: ``{"host", "address", "version", "reachable", "detail", "role", "baseline",
-  "lock"}`` each: ``role`` ``canary`` or ``wave N``; ``lock`` who holds the host's lock.
+- ``hosts``: ``{"host", "address", "version", "reachable", "refused", "detail", "role",
+  "baseline", "lock"}`` each: ``refused`` why an unreachable host could not be used
+  (``unreachable``, ``host key refused``, ``login refused``, ...); ``role`` ``canary`` or
+  ``wave N``; ``lock`` who holds the host's lock.
 - ``open_deployment``: this journal's open deployment of the environment, or null.
 - ``refusals``: why the real deployment would be refused now (empty: it would start);
   ``notes``: what it would do on the way (unreachable hosts, stale locks released).
@@ -61,6 +63,7 @@ class HostView:
     detail: str
     role: str
     baseline: bool = False
+    refused: str | None = None
     lock: str | None = None
 
 
@@ -300,6 +303,7 @@ def _hosts(
                 address=host.endpoint,
                 version=versions.get(name),
                 reachable=engine.host_states.get(name) is not ev.HostState.UNREACHABLE,
+                refused=engine.state.refused.get(name),
                 detail=engine.details.get(name, ""),
                 role=roles.get(name, "-"),
                 baseline=name in baseline,
