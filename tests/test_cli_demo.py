@@ -372,6 +372,9 @@ async def test_ctrl_c_leaves_deployment_open_and_frees_locks(
     journal = Journal(state_dir)
     record = journal.open_deployment("demo", "shop")
     assert record is not None and record.phase == "analysis"
+    said = [e.get("message", "") for e in journal.events(record.id)]
+    cause = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM (kill)"
+    assert any(m.startswith(f"{cause} during analysis: deployment #1 stays open") for m in said)
     journal.close()
     # No verdict: promoting is refused, rolling back works.
     refused = await run_cli("promote", env)
@@ -433,6 +436,14 @@ async def test_a_deploy_whose_terminal_closes_stops_in_order(
     assert b"1.1.0" in seen  # what it said before the terminal went
     assert locks_on_hosts(demo) == []
     assert phase() == "analysis"
+    # The journal says why the deployment was left open, for whoever reads it later.
+    record = journal.open_deployment("demo", "shop")
+    assert record is not None
+    said = [e.get("message") for e in journal.events(record.id) if e.get("event") == "notice"]
+    assert (
+        "stopped by SIGHUP (its terminal closed) during analysis: deployment #1 stays open "
+        "(it has no verdict to promote on: roll it back later)"
+    ) in said, said
     journal.close()
     assert (await run_cli("rollback", env)).code == 0
     assert set(versions(demo).values()) == {"1.0.0"}

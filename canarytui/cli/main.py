@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import NoReturn
 
+from canarytui.cli import stopping
 from canarytui.cli.args import (
     COMMANDS,
     EXIT_ERROR,
@@ -112,6 +113,7 @@ def _terminated_as_interrupted() -> Iterator[list[int]]:
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
+        stopping.stopped(signum)  # the journal says why the deployment was left open
         if signum == signal.SIGHUP:
             _to_null(on_terminal)
         if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL, None):

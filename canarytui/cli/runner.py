@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from canarytui.cli import stopping
 from canarytui.cli.printers import HumanPrinter, JsonPrinter
 from canarytui.cli.relay import relayed
 from canarytui.config import Environment
@@ -73,6 +74,7 @@ def run_engine(
     async def go() -> int:
         engine = Engine(env, opened)
         engine.subscribe(printer)
+        stopping.watch(engine)  # a signal that stops the command is said in the journal
         try:
             return await action(engine)
         finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import traceback
 from collections.abc import Coroutine
 from typing import Any
@@ -34,6 +35,18 @@ _STOPPED = {
 }
 
 
+# How the journal names a signal that stops a call (Ctrl-C is the operator's: "interrupted").
+_SIGNAL_CAUSES = {
+    signal.SIGTERM: "SIGTERM (kill)",
+    signal.SIGHUP: "SIGHUP (its terminal closed)",
+}
+
+
+def signal_cause(signum: int) -> str | None:
+    """``stopped_by`` for a call stopped by ``signum`` (None: none to name)."""
+    return _SIGNAL_CAUSES.get(signal.Signals(signum))
+
+
 class ActionRefused(Exception):
     """An operator action that is not valid now; the message says why and what to do."""
 
@@ -50,6 +63,10 @@ class CallRunner:
     # stopped call has left its locks to it (freed and taken again, they would leave the
     # hosts unlocked for the seconds it takes at a thousand hosts).
     _superseded: str | None = None
+    # What is stopping the running call when it is not the operator's Ctrl-C or quit (a
+    # signal: "SIGHUP (its terminal closed)"), set by the process before it cancels the
+    # call, and said in the journal: a post-mortem reads why the deployment was left open.
+    stopped_by: str | None = None
 
     def driven_elsewhere(self, record: DeploymentRecord) -> str | None:
         """Why this process cannot act on the open deployment ``record``: another process
@@ -237,18 +254,19 @@ class CallRunner:
             self._superseded = "kept"
             return
         release = True
+        cause = f"stopped by {self.stopped_by}" if self.stopped_by else "interrupted"
         if self._over():
             # Only its hooks and the release of its locks were left: nothing stays open.
             said = (
                 "info",
-                f"interrupted while deployment #{d.id} finished ({self.state.phase.value}): "
+                f"{cause} while deployment #{d.id} finished ({self.state.phase.value}): "
                 "it is over; its locks are released now",
             )
         elif self.state.phase is ev.Phase.ROLLING_BACK:
             release = False
             said = (
                 "warning",
-                f"interrupted while rolling back: deployment #{d.id} stays open and its "
+                f"{cause} while rolling back: deployment #{d.id} stays open and its "
                 "hosts stay locked; roll it back again to finish",
             )
         else:
@@ -261,8 +279,7 @@ class CallRunner:
             )
             said = (
                 "warning",
-                f"interrupted during {self.state.phase.value}: deployment "
-                f"#{d.id} stays open ({later})",
+                f"{cause} during {self.state.phase.value}: deployment #{d.id} stays open ({later})",
             )
         with contextlib.suppress(Exception):
             self.bus.notice(*said)

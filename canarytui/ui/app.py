@@ -25,6 +25,7 @@ from textual.screen import Screen
 from canarytui import events as ev
 from canarytui.config import Environment, load_env
 from canarytui.engine import Engine
+from canarytui.engine.calls import signal_cause
 from canarytui.journal import Journal, way_out
 from canarytui.monitor import Monitor
 from canarytui.ui.replay import ReplayRequest
@@ -256,6 +257,7 @@ class CanaryApp(App[int]):
         signal of either kind is the system's again: it ends the process at once."""
         self._release_stop_signals()
         self._exit_status = 128 + signum
+        self.engine.stopped_by = signal_cause(signum)  # said in the journal
         if not self._quitting:
             self.shut_down()
 
