@@ -187,6 +187,13 @@ async def test_check_names_rules_whose_metric_is_missing(
         "closest names: http_requests_total"
     )
     assert line.endswith("[all 6 hosts]")  # one line for the six hosts
+    as_json = await run_cli("check", str(tmp_path / "typo.yaml"), "--json")
+    assert as_json.code == 1, as_json.err
+    found = json.loads(as_json.out)  # one object, nothing else on stdout
+    assert found["ok"] is False and found["reachable_and_healthy"] == 6
+    [problem] = [f for f in found["rule_findings"] if f["level"] == "problem"]
+    assert problem["rules"] == ["error-ratio"] and problem["hosts"] == demo.host_names
+    assert problem["message"].startswith("metric http_errors_total is not on the page")
 
     def no_metrics(data: dict[str, Any]) -> None:
         del data["health"]["metrics"]

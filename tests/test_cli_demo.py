@@ -557,6 +557,20 @@ async def test_check_reports_versions_health_and_unreachable(
     assert result.code == 1
     line = next(x for x in result.out.splitlines() if x.startswith("web-03"))
     assert "UNREACHABLE" in line and "127.0.0.1" in line
+    as_json = await run_cli("check", env, "--json")
+    assert as_json.code == 1, as_json.err
+    found = json.loads(as_json.out)
+    assert found["ok"] is False and found["reachable_and_healthy"] == 5
+    hosts = {h["host"]: h for h in found["hosts"]}
+    down = hosts["web-03"]
+    assert (down["reachable"], down["refused"], down["version"], down["healthy"]) == (
+        False,
+        "unreachable",
+        None,
+        None,
+    )
+    assert "127.0.0.1" in down["detail"]
+    assert hosts["web-01"]["version"] == "1.0.0" and hosts["web-01"]["healthy"] is True
     status = await run_cli("status", env)
     assert status.code == 0, status.err
     assert status.out.splitlines()[-1] == "6 host(s): 1.0.0 on 5, 1 unreachable"

@@ -60,7 +60,7 @@ VERSION = f"canarytui {__version__}"
 USAGE = """\
 canarytui ENV.yaml                      the UI on that environment
 canarytui demo [--hosts N]              embedded demo fleet + the UI
-canarytui check ENV.yaml                validate, connect to every host, print version and health,
+canarytui check ENV.yaml [--json]       validate, connect to every host, print version and health,
                                         and every analysis rule whose metric a host lacks
 canarytui analyze ENV.yaml [--canary a,b] [--for 1m] [--json]
                                         the rules now, canaries vs baseline, nothing deployed
@@ -172,6 +172,12 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     s = sub.add_parser("check", help="validate, connect, print versions, health and rule problems")
     s.add_argument("env", help="the environment file")
+    s.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object instead of the text: each host (version, reachable, why not, "
+        "healthy, detail), the rules' findings, ok",
+    )
     s = sub.add_parser(
         "analyze",
         prog="canarytui analyze",

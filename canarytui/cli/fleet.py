@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from typing import Any
 
 from canarytui import events as ev
@@ -16,15 +17,18 @@ from canarytui.textsafe import listed
 
 def check(args: argparse.Namespace) -> int:
     """`check`: validate, connect to every host, print version and health, and every
-    analysis rule whose selectors match nothing on a host (a missing metric: exit 1)."""
+    analysis rule whose selectors match nothing on a host (a missing metric: exit 1);
+    with ``--json``, the same as one object."""
     env = load_env(args.env)
     from canarytui.engine import Engine
     from canarytui.engine.supervise import each_host
-    from canarytui.metrics.diagnose import PROBLEM, diagnose, why_no_page
+    from canarytui.metrics.diagnose import PROBLEM, diagnose, group, why_no_page
     from canarytui.metrics.page import picks
     from canarytui.metrics.sources import probe
 
-    print(f"{env.path}: valid; {len(env.hosts)} hosts, environment {env.name}, app {env.app}")
+    as_json = getattr(args, "json", False)
+    if not as_json:
+        print(f"{env.path}: valid; {len(env.hosts)} hosts, environment {env.name}, app {env.app}")
     journal = runner.journal(args)
 
     async def go() -> int:
@@ -39,44 +43,76 @@ def check(args: argparse.Namespace) -> int:
             rules = env.canary.analysis.rules
             wanted = picks(rules)
             probed = await each_host(reachable, lambda h: probe(fleet, env, h, wanted=wanted))
-            health = {h: found.sample for h, found in probed.items()}
-            bad = 0
-            width = max(len(h) for h in env.host_names)
-            for host in env.hosts:
-                name = host.name
-                if engine.host_states[name] is ev.HostState.UNREACHABLE:
-                    bad += 1
-                    what = engine.state.refused.get(name, "unreachable").upper()
-                    print(f"{name:<{width}}  {what}  {_last_detail(engine, name)}")
-                    continue
-                sample = health.get(name)
-                state = "healthy" if sample and sample.ok else "UNHEALTHY"
-                bad += 0 if sample and sample.ok else 1
-                detail = f"  {sample.detail}" if sample and sample.detail else ""
-                print(
-                    f"{name:<{width}}  {versions.get(name) or '(no version)':<14} {state}{detail}"
-                )
-            print(f"== {len(env.hosts) - bad} of {len(env.hosts)} hosts reachable and healthy")
-            findings = {
-                h: diagnose(rules, found.page, why_no_page(env.health.metrics, found.sample.detail))
-                for h, found in probed.items()
-                if found.sample.ok is not None  # lost since discovery: said above
-            }
-            lines = findings_lines(findings, len(env.hosts))
-            for line in lines:
-                print(line)
-            if rules and not lines and findings:
-                print(f"== every analysis rule's selectors match series on {len(findings)} host(s)")
-            problems = any(f.level == PROBLEM for found in findings.values() for f in found)
-            if problems:
-                print(
-                    "   a deployment's analysis would read nothing for those rules "
-                    "(inconclusive, or a pass on zeros): fix them first"
-                )
-            return EXIT_OK if bad == 0 and not problems else EXIT_ERROR
         finally:
             await fleet.close()
             journal.close()
+        rows: list[dict[str, Any]] = []
+        for name in env.host_names:
+            up = engine.host_states[name] is not ev.HostState.UNREACHABLE
+            sample = probed[name].sample if name in probed else None
+            rows.append(
+                {
+                    "host": name,
+                    "version": versions.get(name) if up else None,
+                    "reachable": up,
+                    "refused": None if up else engine.state.refused.get(name, "unreachable"),
+                    "healthy": bool(sample and sample.ok) if up else None,
+                    "detail": (sample.detail if sample else "")
+                    if up
+                    else _last_detail(engine, name),
+                }
+            )
+        findings = {
+            h: diagnose(rules, found.page, why_no_page(env.health.metrics, found.sample.detail))
+            for h, found in probed.items()
+            if found.sample.ok is not None  # lost since discovery: said above
+        }
+        good = sum(1 for r in rows if r["healthy"])
+        problems = any(f.level == PROBLEM for found in findings.values() for f in found)
+        code = EXIT_OK if good == len(rows) and not problems else EXIT_ERROR
+        if as_json:
+            print(
+                json.dumps(
+                    {
+                        "env": env.name,
+                        "app": env.app,
+                        "hosts": rows,
+                        "reachable_and_healthy": good,
+                        "rule_findings": [
+                            {
+                                "rules": list(f.rules),
+                                "level": f.level,
+                                "message": f.message,
+                                "hosts": hosts,
+                            }
+                            for f, hosts in group(findings)
+                        ],
+                        "ok": code == EXIT_OK,
+                    }
+                )
+            )
+            return code
+        width = max(len(h) for h in env.host_names)
+        for row in rows:
+            name = row["host"]
+            if not row["reachable"]:
+                print(f"{name:<{width}}  {str(row['refused']).upper()}  {row['detail']}")
+                continue
+            state = "healthy" if row["healthy"] else "UNHEALTHY"
+            detail = f"  {row['detail']}" if row["detail"] else ""
+            print(f"{name:<{width}}  {row['version'] or '(no version)':<14} {state}{detail}")
+        print(f"== {good} of {len(rows)} hosts reachable and healthy")
+        lines = findings_lines(findings, len(env.hosts))
+        for line in lines:
+            print(line)
+        if rules and not lines and findings:
+            print(f"== every analysis rule's selectors match series on {len(findings)} host(s)")
+        if problems:
+            print(
+                "   a deployment's analysis would read nothing for those rules "
+                "(inconclusive, or a pass on zeros): fix them first"
+            )
+        return code
 
     return asyncio.run(go())
 

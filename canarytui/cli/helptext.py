@@ -18,7 +18,7 @@ COMMON = (
 
 # Examples per subcommand: what a newcomer types first, then the options that matter.
 EXAMPLES: dict[str, list[str]] = {
-    "check": ["canarytui check prod.yaml"],
+    "check": ["canarytui check prod.yaml", "canarytui check prod.yaml --json | jq .ok"],
     "analyze": [
         "canarytui analyze prod.yaml",
         "canarytui analyze prod.yaml --canary web-01,web-02 --for 1m --json",
