@@ -14,6 +14,7 @@ import contextlib
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_ui_support import record_notifications, until
@@ -77,57 +78,59 @@ async def deploy_by_keys(pilot, app: CanaryApp, fleet: DemoFleet, version: str) 
     await pilot.press("enter", "y")
 
 
+@contextlib.asynccontextmanager
+async def in_a_long_analysis(state: Path) -> AsyncIterator[tuple[Any, CanaryApp, DemoFleet]]:
+    """Four demo hosts, 1.1.0 deployed by keys, its 60 s analysis begun: (pilot, app, fleet)."""
+    async with running_fleet(4, analysis=60.0) as fleet:
+        app = make_app(fleet, state)
+        async with app.run_test(size=SIZE) as pilot:
+            await deploy_by_keys(pilot, app, fleet, "1.1.0")
+            await until(pilot, lambda: app.engine.phase is ev.Phase.ANALYSIS, 20, "analysis")
+            yield pilot, app, fleet
+
+
 async def test_q_and_p_during_the_analysis_say_what_it_is_doing(tmp_path: Path) -> None:
     """In a long analysis: q asks first, saying what the deployment is doing, and n goes
     on; p says it promotes once the canary passed; r, y rolls it back."""
-    async with running_fleet(4, analysis=60.0) as fleet:
-        app = make_app(fleet, tmp_path / "state")
+    async with in_a_long_analysis(tmp_path / "state") as (pilot, app, fleet):
         engine = app.engine
-        async with app.run_test(size=SIZE) as pilot:
-            await deploy_by_keys(pilot, app, fleet, "1.1.0")
-            await until(pilot, lambda: engine.phase is ev.Phase.ANALYSIS, 20, "analysis")
-            said = record_notifications(app)
-            await pilot.press("q")
-            assert isinstance(app.screen, ConfirmScreen)
-            shown = str(app.screen.message)
-            assert "deployment #1 of 1.1.0 is in its analysis. Quitting" in shown
-            await pilot.press("n")
-            await pilot.press("p")
-            assert "deployment #1 is in its analysis: p promotes once it passed" in said, said
-            assert engine.phase is ev.Phase.ANALYSIS and app.is_running
-            await pilot.press("r", "y")
-            await until(
-                pilot,
-                lambda: engine.phase is ev.Phase.ROLLED_BACK and not engine.busy,
-                30,
-                "rolled back",
-            )
-            await pilot.press("q")
-            await until(pilot, lambda: not app.is_running, 10, "app exited")
+        said = record_notifications(app)
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        shown = str(app.screen.message)
+        assert "deployment #1 of 1.1.0 is in its analysis. Quitting" in shown
+        await pilot.press("n")
+        await pilot.press("p")
+        assert "deployment #1 is in its analysis: p promotes once it passed" in said, said
+        assert engine.phase is ev.Phase.ANALYSIS and app.is_running
+        await pilot.press("r", "y")
+        await until(
+            pilot,
+            lambda: engine.phase is ev.Phase.ROLLED_BACK and not engine.busy,
+            30,
+            "rolled back",
+        )
+        await pilot.press("q")
+        await until(pilot, lambda: not app.is_running, 10, "app exited")
         assert {fleet.version_on(h) for h in fleet.host_names} == {"1.0.0"}
 
 
 async def test_a_stop_signal_during_the_analysis_is_named_in_the_journal(tmp_path: Path) -> None:
     """SIGHUP (the terminal closed) in a long analysis: the UI quits as a confirmed quit
     does, and the journal says what stopped the deployment it leaves open."""
-    async with running_fleet(4, analysis=60.0) as fleet:
-        app = make_app(fleet, tmp_path / "state")
-        engine = app.engine
-        async with app.run_test(size=SIZE) as pilot:
-            await deploy_by_keys(pilot, app, fleet, "1.1.0")
-            await until(pilot, lambda: engine.phase is ev.Phase.ANALYSIS, 20, "analysis")
-            app._stop_signalled(signal.SIGHUP)  # as the loop's signal handler calls it
-            await until(pilot, lambda: not app.is_running, 20, "app exited")
-        journal = Journal(tmp_path / "state")
-        record = journal.open_deployment("demo", "shop")
-        assert record is not None and record.phase == "analysis"
-        said = [e.get("message", "") for e in journal.events(record.id)]
-        journal.close()
-        assert any(
-            m.startswith("stopped by SIGHUP (its terminal closed) during analysis: deployment #1")
-            for m in said
-        ), said
-        assert app.return_value == 129  # the exit status the process ends with
+    async with in_a_long_analysis(tmp_path / "state") as (pilot, app, _):
+        app._stop_signalled(signal.SIGHUP)  # as the loop's signal handler calls it
+        await until(pilot, lambda: not app.is_running, 20, "app exited")
+    journal = Journal(tmp_path / "state")
+    record = journal.open_deployment("demo", "shop")
+    assert record is not None and record.phase == "analysis"
+    said = [e.get("message", "") for e in journal.events(record.id)]
+    journal.close()
+    assert any(
+        m.startswith("stopped by SIGHUP (its terminal closed) during analysis: deployment #1")
+        for m in said
+    ), said
+    assert app.return_value == 129  # the exit status the process ends with
 
 
 async def test_good_release_promoted_in_waves_by_keys(fleet: DemoFleet, tmp_path: Path) -> None:
