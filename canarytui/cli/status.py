@@ -82,8 +82,36 @@ def status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _running(lock: Any) -> str:
-    return "(unreachable)" if lock.error is not None else (lock.current or "-")
+@dataclass
+class HostRow:
+    """One host as `status` classes it, for the table and the JSON alike."""
+
+    host: str
+    running: str | None  # what it runs now (None: unreachable, or no version)
+    error: str | None  # why it could not be read
+    record: Any  # its HostRecord in this journal's open deployment, or None
+    other: Any  # the ForeignDeployment holding its lock, or None
+    previous: str | None  # what it ran before the deployment holding its lock
+    state: str
+
+    @property
+    def shown(self) -> str:
+        """The table's RUNNING column."""
+        return "(unreachable)" if self.error is not None else (self.running or "-")
+
+
+def host_rows(seen: Seen) -> list[HostRow]:
+    held_by = {h: f for f in seen.foreign for h in f.hosts}
+    rows = []
+    for name in seen.env.host_names:
+        lock = seen.found[name]
+        rec = seen.recorded.get(name)
+        other = held_by.get(name)
+        state = rec.state if rec is not None else "locked" if other else rest_state(lock)
+        error = str(lock.error) if lock.error is not None else None
+        running = lock.current if error is None else None
+        rows.append(HostRow(name, running, error, rec, other, lock.previous, state))
+    return rows
 
 
 def print_table(seen: Seen, journal_path: str) -> None:
@@ -113,25 +141,21 @@ def print_table(seen: Seen, journal_path: str) -> None:
         print(f"   to roll it back from here: canarytui rollback {env.path} --take-over")
     for line in maintenance_lines(seen.maintenance, env):
         print(line)
-    held_by = {h: f for f in seen.foreign for h in f.hosts}
     width = max(len(h) for h in env.host_names)
     running: Counter[str] = Counter()
     print(f"{'HOST':<{width}}  {'RUNNING':<14} {'RECORDED':<14} {'STATE':<15} ROLE")
-    for name in env.host_names:
-        lock = seen.found[name]
-        shown = _running(lock)
-        running[shown] += 1
-        rec = seen.recorded.get(name)
+    for row in host_rows(seen):
+        running[row.shown] += 1
+        rec, other = row.record, row.other
         if rec is not None:
-            line = f"{(rec.current or '-'):<14} {rec.state:<15} {rec.role}"
-        elif name in held_by:
-            before = (lock.previous or "-") + " (prev)"
-            other = held_by[name]  # its role in it is not known here: whose it is
+            line = f"{(rec.current or '-'):<14} {row.state:<15} {rec.role}"
+        elif other is not None:  # its role in it is not known here: whose it is
+            before = (row.previous or "-") + " (prev)"
             whose = f"#{other.owner.get('deployment', '?')} of {other.version}"
-            line = f"{before:<14} {'locked':<15} {whose}"
+            line = f"{before:<14} {row.state:<15} {whose}"
         else:
-            line = f"{'-':<14} {rest_state(lock):<15}"
-        print(f"{name:<{width}}  {shown:<14} {line}".rstrip())
+            line = f"{'-':<14} {row.state:<15}"
+        print(f"{row.host:<{width}}  {row.shown:<14} {line}".rstrip())
     # Last, where a long table ends on the terminal: what the fleet runs, counted.
     parts = [f"{v} on {n}" for v, n in running.most_common() if v not in _NOT_VERSIONS]
     parts += [f"{running[k]} {word}" for k, word in _NOT_VERSIONS.items() if running[k]]
@@ -142,24 +166,19 @@ def as_json(seen: Seen) -> dict[str, Any]:
     """The same as one object: the open deployment (or the last), deployments known only
     from the hosts' locks, maintenance holds, and each host with what it runs now."""
     env, record, last = seen.env, seen.record, seen.last
-    held_by = {h: f for f in seen.foreign for h in f.hosts}
-    hosts = []
-    for name in env.host_names:
-        lock = seen.found[name]
-        rec = seen.recorded.get(name)
-        other = held_by.get(name)
-        hosts.append(
-            {
-                "host": name,
-                "running": None if lock.error is not None else lock.current,
-                "reachable": lock.error is None,
-                "error": str(lock.error) if lock.error is not None else None,
-                "recorded": rec.current if rec is not None else None,
-                "state": rec.state if rec is not None else "locked" if other else rest_state(lock),
-                "role": rec.role if rec is not None else None,
-                "locked_by": other.describe() if other is not None else None,
-            }
-        )
+    hosts = [
+        {
+            "host": row.host,
+            "running": row.running,
+            "reachable": row.error is None,
+            "error": row.error,
+            "recorded": row.record.current if row.record is not None else None,
+            "state": row.state,
+            "role": row.record.role if row.record is not None else None,
+            "locked_by": row.other.describe() if row.other is not None else None,
+        }
+        for row in host_rows(seen)
+    ]
     running = Counter(h["running"] for h in hosts if h["running"])
     return {
         "env": env.name,

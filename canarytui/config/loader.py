@@ -20,8 +20,8 @@ from canarytui.config.model import DEFAULT_VERSION_PATTERN, NAME_RE, Environment
 from canarytui.config.notify import read_notify
 from canarytui.config.reader import NodeReader
 from canarytui.config.sections import (
+    listed_before,
     listed_twice,
-    machine,
     read_deploy,
     read_health,
     read_hosts,
@@ -100,8 +100,8 @@ def _parse_env(text: str, file: str, path: Path | None) -> Environment:
         written = {h.name for h in listed}
         machines: dict[tuple[object, ...], Host] = {}
         for host in hosts:
-            first = machines.setdefault(machine(host), host)
-            if first is not host and not {first.name, host.name} <= written:  # else said
+            first = listed_before(machines, host)
+            if first is not None and not {first.name, host.name} <= written:  # else said
                 r.problem(m.get("hosts_from"), "hosts_from", listed_twice(host, first))
     deploy = read_deploy(r, m.get("deploy"))
     health = read_health(r, m.get("health"))

@@ -109,18 +109,20 @@ def read_hosts(r: NodeReader, node: Node | None, ssh: SshDefaults) -> tuple[Host
             seen[name] = i
         if name is not None and address is not None:
             host = Host(name, address, user, port, roles, labels, jump)
-            first = machines.setdefault(machine(host), host)
-            if first is not host and len(r.problems) == problems:  # as written, not a guess
+            first = listed_before(machines, host)
+            if first is not None and len(r.problems) == problems:  # as written, not a guess
                 r.problem(m["address"], f"{path}.address", listed_twice(host, first))
             hosts.append(host)
     return tuple(hosts)
 
 
-def machine(host: Host) -> tuple[object, ...]:
-    """What SSH reaches: two hosts alike here are one machine listed twice. Two spellings
-    of one address (a DNS name and its IP) are not caught; one address behind two
-    bastions is two networks' machines, not one."""
-    return (host.address.lower(), host.port, host.user, host.proxy_jump)
+def listed_before(machines: dict[tuple[object, ...], Host], host: Host) -> Host | None:
+    """The host of ``machines`` (those listed so far, which ``host`` joins) that is the
+    machine ``host`` is, if one is: what SSH reaches is the same. Two spellings of one
+    address (a DNS name and its IP) are not caught; one address behind two bastions is
+    two networks' machines, not one."""
+    first = machines.setdefault((host.address.lower(), host.port, host.user, host.proxy_jump), host)
+    return None if first is host else first
 
 
 def listed_twice(host: Host, first: Host) -> str:
