@@ -326,6 +326,46 @@ async def test_a_missing_identity_file_is_skipped_as_openssh_skips_it(
 
 
 @sshd
+async def test_an_identity_file_locked_with_a_passphrase_is_left_to_the_agent(
+    sshd_fleet: FleetFactory, home: Path, agent: Agent
+) -> None:
+    fleet = sshd_fleet(2, bastions=1)
+    locked = home / ".ssh" / "id_locked_ed25519"
+    shutil.copyfile(fleet.client_key, locked)
+    locked.chmod(0o600)
+    keygen("-p", "-P", "", "-N", "a passphrase", "-f", str(locked))
+    agent.add(fleet.client_key)  # the same key, unlocked in the agent (as ssh-add leaves it)
+    identity = f"    IdentityFile {locked}\n    IdentitiesOnly yes\n"
+    config = write_config(
+        home, aliases(fleet, app_options=identity + "    ProxyJump b1\n", bastion_options=identity)
+    )
+    # OpenSSH's client, as the reference: in batch mode it signs with the agent's key.
+    reference = openssh(config, "app-01")
+    assert reference.returncode == 0 and reference.stdout.strip() == "ctfleet01", reference
+    found, _ = await run_everywhere(alias_env(fleet))
+    assert found == users(fleet)
+    # Named by the environment file: the same (it was refused, the agent never asked).
+    write_config(home, aliases(fleet, app_options="    ProxyJump b1\n"))
+    env_path = alias_env(fleet, identity_files=["~/.ssh/id_locked_ed25519"])
+    found, _ = await run_everywhere(env_path)
+    assert found == users(fleet)
+    # The agent without it: both refuse, and the message names the file and what to do.
+    agent.clear()
+    assert openssh(config, "app-01").returncode != 0
+    found, _ = await run_everywhere(env_path)
+    error = found["h01"]
+    assert isinstance(error, AuthRefused), found
+    assert "bastion b1: login refused for user ctbast1" in str(error)
+    assert "locked with a passphrase" in str(error)
+    assert f"ssh-add {locked}" in str(error)
+    # An unlocked key named beside it logs in.
+    found, _ = await run_everywhere(
+        alias_env(fleet, identity_files=[str(locked), str(fleet.client_key)])
+    )
+    assert found == users(fleet)
+
+
+@sshd
 async def test_cert_authority_host_certificates(
     sshd_fleet: FleetFactory, home: Path, tmp_path: Path
 ) -> None:
@@ -514,3 +554,22 @@ def test_a_bad_host_proxy_jump_names_the_host() -> None:
         "prod.yaml:14: hosts[1].proxy_jump: 'jump@127.0.0.1:x' is not a hop: expected "
         "[user@]host[:port], comma-separated for more hops (or none)"
     ]
+
+
+def test_the_public_half_of_a_locked_key_is_read_from_its_clear_header(tmp_path: Path) -> None:
+    import asyncssh
+
+    from canarytui.ssh.identities import openssh_public_half
+
+    for kind in ("ed25519", "rsa"):
+        key = tmp_path / f"id_{kind}"
+        keygen("-q", "-t", kind, "-N", "a passphrase", "-f", str(key))
+        public = asyncssh.read_public_key(f"{key}.pub").public_data
+        assert openssh_public_half(str(key)) == public
+        # Cut short, or not a key: nothing, and no error.
+        text = key.read_text().splitlines()
+        (tmp_path / "short").write_text("\n".join(text[:2] + text[-1:]))
+        assert openssh_public_half(str(tmp_path / "short")) is None
+    (tmp_path / "junk").write_bytes(b"\xff\x00 not a key")
+    assert openssh_public_half(str(tmp_path / "junk")) is None
+    assert openssh_public_half(str(tmp_path / "absent")) is None

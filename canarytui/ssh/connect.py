@@ -4,7 +4,8 @@ Host keys are always verified against ``known_hosts`` (bastions' too); there is 
 turn that off. What the environment file leaves out (port, user, keys, bastions) comes from
 ``~/.ssh/config``, read as OpenSSH reads it: aliases, HostName, User, Port, IdentityFile,
 ProxyJump (one shared connection per bastion, see ``jump``), the ssh-agent. As OpenSSH does,
-an identity file that does not exist is skipped (logged), and the agent's keys are used.
+an identity file that does not exist is skipped (logged), one locked with a passphrase is
+left to the agent (canarytui never asks for a passphrase), and the agent's keys are used.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import os
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from canarytui.config import Environment, Host
 from canarytui.openfiles import limits
 from canarytui.ssh.errors import AuthRefused, HostKeyRefused, SshError, Unreachable
+from canarytui.ssh.identities import Unused, agent_path_of, pub_identities, split_identities
 from canarytui.ssh.jump import (
     Chain,
     ConfigProblem,
@@ -60,10 +60,10 @@ class Connector:
         self._known_hosts: asyncssh.SSHKnownHosts | None = None
         self.identity_files = [str(env.resolve_path(p)) for p in env.ssh.identity_files]
         self.jumps = JumpPool(self._open_jump)
-        self.missing_identities: set[str] = set()  # skipped identity files, each logged once
+        self.said: set[tuple[str, str]] = set()  # identity files skipped, each said once
         # Identity files read once for the fleet (and again when one changes): given as
         # paths, asyncssh would read and parse them for every connection.
-        self._keypairs: dict[tuple[Any, ...], tuple[tuple[Any, ...], Sequence[Any]]] = {}
+        self._keypairs: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[Any], list[str]]] = {}
 
     async def connect(self, host: Host, client: asyncssh.SSHClient) -> asyncssh.SSHClientConnection:
         known_hosts = self.trusted_keys(host)
@@ -146,10 +146,10 @@ class Connector:
         if user:
             options["username"] = user
         timeout = self.ssh.connect_timeout
-        missing: list[str] = []
+        unused = Unused([], [])
         agent: asyncssh.SSHAgentClient | None = None
         try:
-            missing, agent = await self._keys(config, options, timeout)
+            unused, agent = await self._keys(config, options, timeout)
             # asyncssh bounds the handshake itself; the outer wait is a backstop.
             async with asyncio.timeout(timeout + 1.0):
                 return await asyncssh.connect(address, **options)
@@ -165,8 +165,7 @@ class Connector:
             shown_user = user or str(config.get("User") or local_user())
             raise Failure(
                 AuthRefused,
-                f"login refused for user {shown_user}: {harmless(exc.reason)}"
-                + _missing_note(missing),
+                f"login refused for user {shown_user}: {harmless(exc.reason)}" + unused.note(),
             ) from None
         except (TimeoutError, asyncssh.misc.ConnectionLost) as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else "connection lost"
@@ -181,49 +180,49 @@ class Connector:
             raise Failure.unreachable(exc.strerror or str(exc)) from None
         except ValueError as exc:  # an option asyncssh cannot use (its own message)
             raise Failure(SshError, f"cannot connect: {harmless(str(exc))}") from None
-        except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
-            raise Failure(AuthRefused, f"cannot use identity file: {exc}") from None
         finally:
             if agent is not None:
                 agent.close()
 
     async def _keys(
         self, config: Any, options: dict[str, Any], timeout: float
-    ) -> tuple[list[str], asyncssh.SSHAgentClient | None]:
-        """Key options as OpenSSH would choose them; returns the identity files skipped
-        (missing) and the agent connection to close once logged in, if one was opened.
+    ) -> tuple[Unused, asyncssh.SSHAgentClient | None]:
+        """Key options as OpenSSH would choose them; returns the identity files that could
+        not be used as files (``Unused``) and the agent connection to close once logged
+        in, if one was opened.
 
         No file named (neither the environment file nor ~/.ssh/config): asyncssh's own
-        defaults (the agent, then ~/.ssh/id_*). Some missing: the others, and the agent.
-        All missing: the agent's keys only, as OpenSSH does.
+        defaults (the agent, then ~/.ssh/id_*). Some usable: their keys, after the agent's.
+        None usable (missing, or locked with a passphrase, which canarytui never asks
+        for): the agent's keys only, as OpenSSH does.
         """
         named = self.identity_files or [str(p) for p in config.get("IdentityFile", ()) or ()]
-        present, missing = _split_identities(named)
-        for path in missing:
-            if path not in self.missing_identities:
-                self.missing_identities.add(path)
-                log.info("identity file %s does not exist: skipped, as OpenSSH does", path)
+        present, missing = split_identities(named)
+        self._say_once(missing, "does not exist: skipped, as OpenSSH does")
+        locked: list[str] = []
         if present:
-            # As asyncssh treats ~/.ssh/config's files: a locked key is left to the agent.
-            self._load_keys(present, config, options, ignore_encrypted=not self.identity_files)
-            return missing, None
-        if not missing:  # no file named: asyncssh's defaults (the agent, ~/.ssh/id_*)
-            return [], None
+            locked = self._load_keys(present, config, options)
+            self._say_once(locked, "is locked with a passphrase: left to the ssh-agent")
+            if len(locked) < len(present):
+                return Unused(missing, locked), None
+        elif not missing:  # no file named: asyncssh's defaults (the agent, ~/.ssh/id_*)
+            return Unused([], []), None
         import asyncssh
 
-        agent_path = _agent_path(config)
+        unused = Unused(missing, locked)
+        agent_path = agent_path_of(config)
         options["agent_path"] = None  # the agent's keys are passed below, and only them
         options["agent_identities"] = None
         options["client_keys"] = None
         if not agent_path:
-            return missing, None
+            return unused, None
         try:
             async with asyncio.timeout(timeout):
                 agent = await asyncssh.connect_agent(agent_path)
         except (OSError, TimeoutError, asyncssh.Error):
-            return missing, None
+            return unused, None
         # IdentitiesOnly: only the agent's keys whose public half a named file still holds.
-        wanted = _pub_identities(missing) if config.get("IdentitiesOnly") else None
+        wanted = pub_identities(missing + locked) if config.get("IdentitiesOnly") else None
         keys: list[asyncssh.SSHKeyPair] = []
         if wanted is not None or not config.get("IdentitiesOnly"):
             try:
@@ -232,33 +231,54 @@ class Connector:
             except (OSError, TimeoutError, ValueError, asyncssh.Error):
                 keys = []
         options["client_keys"] = keys or None
-        return missing, agent
+        return unused, agent
 
-    def _load_keys(
-        self, paths: list[str], config: Any, options: dict[str, Any], ignore_encrypted: bool
-    ) -> None:
+    def _say_once(self, paths: list[str], what: str) -> None:
+        for path in paths:
+            if (path, what) not in self.said:
+                self.said.add((path, what))
+                log.info("identity file %s %s", path, what)
+
+    def _load_keys(self, paths: list[str], config: Any, options: dict[str, Any]) -> list[str]:
         """``client_keys``: the files' keys (with their ``.pub``, ``-cert.pub`` and
         CertificateFile certificates), as asyncssh loads them, parsed on the first
-        connection and again only when one of the files changed."""
+        connection and again only when one of the files changed. Returns the files locked
+        with a passphrase, whose keys only the agent can offer (as OpenSSH's ``-i`` does
+        in batch mode)."""
         import asyncssh
 
         certs = [str(p) for p in config.get("CertificateFile", ()) or ()]
         only = bool(config.get("IdentitiesOnly"))
-        cached = (tuple(paths), tuple(certs), only, ignore_encrypted)
+        cached = (tuple(paths), tuple(certs), only)
         beside = [p + end for p in paths for end in ("-cert.pub", ".pub")]
         stamp = tuple(file_stamp(p) for p in [*paths, *beside, *certs])
         known = self._keypairs.get(cached)
         if known is None or known[0] != stamp:
-            try:
-                pairs = asyncssh.load_keypairs(paths, None, certs, only, ignore_encrypted)
-            except ValueError as exc:  # e.g. a .pub beside the key that is not its half
-                raise Failure(AuthRefused, f"cannot use identity file: {exc}") from None
-            known = self._keypairs[cached] = (stamp, pairs)
-        # None loaded (every key locked, left to the agent): the paths, as before, since
-        # an empty list would have asyncssh try ~/.ssh/id_* instead.
-        options["client_keys"] = known[1] or paths
-        # What asyncssh matches the agent's keys against (IdentitiesOnly): the files.
-        options["agent_identities"] = paths if only else None
+            pairs: list[Any] = []
+            locked: list[str] = []
+            for path in paths:
+                try:
+                    loaded = asyncssh.load_keypairs(
+                        [path], None, certs, skip_public=only, ignore_encrypted=True
+                    )
+                except ValueError as exc:  # not a key, or a .pub beside it not its half
+                    raise Failure(
+                        AuthRefused, f"cannot use identity file {path}: {harmless(str(exc))}"
+                    ) from None
+                pairs.extend(loaded)
+                if not loaded:
+                    locked.append(path)
+            known = self._keypairs[cached] = (stamp, pairs, locked)
+        options["client_keys"] = known[1]
+        # What asyncssh matches the agent's keys against (IdentitiesOnly): the files, and
+        # the public halves of the locked ones.
+        if only:
+            options["agent_identities"] = [p for p in paths if p not in known[2]] + (
+                pub_identities(known[2]) or []
+            )
+        else:
+            options["agent_identities"] = None
+        return list(known[2])
 
     def trusted_keys(self, host: Host) -> asyncssh.SSHKnownHosts:
         import asyncssh
@@ -295,21 +315,6 @@ class Failure(Exception):
         return cls(Unreachable, f"unreachable: {reason}", reason)
 
 
-def _split_identities(named: list[str]) -> tuple[list[str], list[str]]:
-    """Identity files that exist, and those that do not (``~`` expanded)."""
-    files = [os.path.expanduser(p) for p in named]
-    present = [p for p in files if os.path.exists(p)]
-    return present, [p for p in files if p not in present]
-
-
-def _agent_path(config: Any) -> str:
-    """The agent's socket, as asyncssh finds it: IdentityAgent, else SSH_AUTH_SOCK."""
-    path = config.get("IdentityAgent", ())
-    if path == ():
-        path = os.environ.get("SSH_AUTH_SOCK", "")
-    return os.path.expanduser(str(path)) if path else ""
-
-
 # Why a bastion did not open the forwarded connection (RFC 4254's reason codes, 5.1:
 # SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, _CONNECT_FAILED, _RESOURCE_SHORTAGE).
 _OPEN_FAILURES = {
@@ -331,22 +336,3 @@ def _out_of_files(exc: OSError) -> str:
         f"cannot open a connection: {whose} limit on open files is reached "
         "(ulimit -n): the host was not tried"
     )
-
-
-def _missing_note(missing: list[str]) -> str:
-    if not missing:
-        return ""
-    return f" (identity file(s) not found: {', '.join(missing)})"
-
-
-def _pub_identities(missing: list[str]) -> list[bytes] | None:
-    """The public keys (``FILE.pub``) of missing identity files, to pick agent keys by."""
-    import asyncssh
-
-    out = []
-    for path in missing:
-        try:
-            out.append(asyncssh.read_public_key(path + ".pub").public_data)
-        except (OSError, asyncssh.KeyImportError):
-            continue
-    return out or None
