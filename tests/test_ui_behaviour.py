@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from canarytui.ui.themes import STATE_VARIABLES, ThemeError, load_themes, parse_
 from canarytui.ui.widgets.fleet_grid import PITCH_X, PITCH_Y, FleetGrid
 from canarytui.ui.widgets.host_panel import HostPanel
 from canarytui.ui.widgets.log_pane import LogPane
+from canarytui.ui.widgets.rollout_progress import RolloutProgress
 
 SIZE = (120, 40)
 
@@ -568,6 +570,36 @@ async def test_open_deployment_is_offered_on_start(tmp_path: Path) -> None:
         await pilot.press("escape", "d")  # a second deployment is refused
         assert isinstance(app.screen, FleetScreen)
         assert any("is still open" in t for t in texts)
+
+
+async def test_with_none_open_the_rollout_panel_names_the_last_deployment(
+    tmp_path: Path,
+) -> None:
+    """The UI opened after a release that ended (a CLI run, an earlier session) says how
+    it ended, not "No deployment yet"; a fresh journal says that."""
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    async with Script(fresh).app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        text = str(pilot.app.fleet_screen.query_one(RolloutProgress).render())
+        assert "No deployment yet." in text, text
+    first = Script(tmp_path)
+    first.canary_passed("1.3.0", ["web-01"])
+    first.phase(ev.Phase.ROLLED_BACK)
+    first.emit(ev.DeploymentFinished(outcome=ev.Outcome.CANARY_FAILED, summary="rolled back"))
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        text = " ".join(str(script.app.fleet_screen.query_one(RolloutProgress).render()).split())
+        record = script.engine.journal.deployment(1)
+        assert record is not None and record.finished_at is not None
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(record.finished_at))
+        assert (
+            "No deployment open. Last deployment #1 1.3.0: canary failed "
+            f"{stamp} UTC, by {record.user} (H history)"
+        ) in text, text
+        assert "No deployment yet" not in text
+        assert script.engine.deployment is None  # shown, not adopted: nothing to go on with
 
 
 async def test_an_open_deployment_with_a_host_taken_out_of_the_file_is_said_at_once(

@@ -2,8 +2,8 @@
 
 The engine owns host states, versions and the phase (``engine.host_states`` ...); this
 keeps what only the UI needs, from the fleet screen's handlers (``apply``, ``add_samples``):
-health history per host, the last step of each host, the operator's canary picks, the
-filter, a deployment being started, and the rollout's progress (the analysis, the verdict).
+health history per host, the last step of each host, the operator's canary picks, the filter,
+a deployment being started, the rollout's progress (the analysis, the verdict), the last.
 """
 
 from __future__ import annotations
@@ -120,13 +120,13 @@ class FleetState:
         self._by_config = self._shown_set  # hosts the filter's text matches by their config
         self._by_state = False  # can the filter's text match a host by its state?
         self._haystacks: dict[str, str] = {}  # host: its config's text, for the filter
-        # The current (or adopted) deployment's analysis: measurements, verdict, points.
-        self.analysis_log = AnalysisLog()
+        self.analysis_log = AnalysisLog()  # the current (or adopted) deployment's analysis
         self.finished: ev.DeploymentFinished | None = None
         self.wave: int | None = None
         self.waves = 0
         self.traffic: ev.TrafficShifted | None = None  # what the last traffic hook said
         self.starting: ev.DeploymentStarting | None = None  # hosts being locked for one
+        self.last: DeploymentRecord | None = None  # the journal's last, none open at start
 
     # Queries ----------------------------------------------------------------------
 

@@ -123,6 +123,9 @@ class FleetScreen(OperatorActions):
             if elsewhere is not None:
                 elsewhere += "; this screen shows it as it goes"
             self._tell(for_open(record, elsewhere or self.engine.cannot_continue(record)))
+        else:
+            env = self.state.env
+            self.state.last = self.engine.journal.last_deployment(env.name, env.app)
         if self.LIVE:  # what another process of this machine drives, shown as it goes
             self.journal_follow = JournalFollow(self, self.engine)
             self.set_interval(FOLLOW_INTERVAL, self.journal_follow)

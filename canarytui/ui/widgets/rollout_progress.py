@@ -7,6 +7,7 @@ table). The panel redraws when its width changes.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from rich.style import Style
@@ -91,7 +92,7 @@ class RolloutProgress(StateText):
             return
         if d is None:
             set_title(self, "rollout")
-            text.append("No deployment yet.\n\n", label)
+            self._last(text)
             picks = state.canaries_for_deploy()
             text.append("canaries ", label)
             text.append(harmless(listed(picks, 10)) + ("" if state.picked else " (default)") + "\n")
@@ -122,6 +123,24 @@ class RolloutProgress(StateText):
             text.append(f"\n{harmless_block(state.finished.summary)}\n")
         self._next_keys(text)
         self._put(text)
+
+    def _last(self, text: Text) -> None:
+        """None open: the journal's last deployment, if any (what a CLI run or the last
+        session left), and where its story is."""
+        last, label = self.state.last, self._style("label")
+        if last is None:
+            text.append("No deployment yet.\n\n", label)
+            return
+        what = "rollback" if last.kind == "rollback" else "deployment"
+        text.append(f"No deployment open. Last {what} ", label)
+        text.append(f"#{last.id} {harmless(last.version)}")
+        end = last.outcome or last.phase_label
+        style = self._style("pass" if last.outcome == ev.Outcome.COMPLETE.value else "fail")
+        text.append(": ", label)
+        text.append(end, style)
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(last.finished_at or last.updated_at))
+        text.append(f"\n{stamp} UTC, by {harmless(last.user)} ", label)
+        text.append("(H history)\n\n", label)
 
     def _bar(
         self,
