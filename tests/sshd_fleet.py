@@ -171,6 +171,7 @@ class _Sshd:
     allow_from: str | None = None  # its users may log in only from this address
     forwarding: bool = True
     host_cert: Path | None = None  # HostCertificate (see sign_host_keys)
+    max_sessions: dict[str, int] = field(default_factory=dict)  # see limit_sessions
 
     @property
     def listening(self) -> list[FleetHost]:
@@ -407,6 +408,14 @@ class SshdFleet:
         if name not in sshd.down:
             return
         sshd.down.discard(name)
+        self._relaunch(sshd)
+
+    def limit_sessions(self, name: str, sessions: int) -> None:
+        """Let ``name`` allow only ``sessions`` sessions on one connection (sshd's
+        ``MaxSessions``, as hardened hosts set it; 0: none). Its sshd is restarted, as by
+        :meth:`stop_host`; open connections keep the limit they had."""
+        sshd = self._sshds[self.host(name).group]
+        sshd.max_sessions[name] = sessions
         self._relaunch(sshd)
 
     # -- bastions and host certificates ----------------------------------------------
@@ -888,6 +897,8 @@ def _sshd_config(sshd: _Sshd, hosts: list[FleetHost], authorized_keys: Path) -> 
     source = f"@{sshd.allow_from}" if sshd.allow_from else ""
     for h in hosts:
         lines += [f"Match LocalAddress {h.address}", f"    AllowUsers {h.user}{source}"]
+        if h.name in sshd.max_sessions:
+            lines.append(f"    MaxSessions {sshd.max_sessions[h.name]}")
     return "\n".join(lines) + "\n"
 
 

@@ -115,3 +115,36 @@ async def test_cli_open_deployment_then_promote(sshd_fleet: FleetFactory, state_
     assert set(versions(fleet).values()) == {"2.0.0"}
     history = await run_cli("history", env, state_dir=state_dir)
     assert "2.0.0" in history.out and "complete" in history.out
+
+
+async def test_a_release_to_hosts_that_cap_sessions_is_judged_on_the_release(
+    sshd_fleet: FleetFactory, state_dir: Path
+) -> None:
+    """Hardened hosts (sshd's MaxSessions 1 and 2): the canary's health checks go over a
+    spare connection beside the kept shell, and a good release is promoted. (Refused
+    sessions were failed health checks: the good release was rolled back.)"""
+    fleet = sshd_fleet(3)
+    fleet.limit_sessions("h01", 1)
+    fleet.limit_sessions("h02", 2)
+    outcome, seen, _ = await deploy(fleet, state_dir, "2.0.0", auto_promote=True)
+    verdict = next(e for e in seen if isinstance(e, ev.VerdictReached))
+    assert verdict.verdict is ev.Verdict.PASS, verdict.reasons
+    assert outcome is ev.Outcome.COMPLETE
+    assert set(versions(fleet).values()) == {"2.0.0"}
+
+
+async def test_a_host_that_refuses_every_session_is_named_by_check_and_deploy(
+    sshd_fleet: FleetFactory, state_dir: Path
+) -> None:
+    fleet = sshd_fleet(3)
+    fleet.limit_sessions("h01", 0)
+    env = str(fleet.write_env())
+    check = await run_cli("check", env, state_dir=state_dir)
+    assert check.code == 1, check.err
+    line = next(x for x in check.out.splitlines() if x.startswith("h01"))
+    assert "SESSION REFUSED" in line and "refuses every session" in line, line
+    deployed = await run_cli("deploy", env, "2.0.0", state_dir=state_dir)
+    assert deployed.code == 1, deployed.err
+    assert "canary unreachable, nothing was changed" in deployed.err
+    assert "h01 (" in deployed.err and "refuses every session" in deployed.err
+    assert versions(fleet) == {"h01": "1.0.0", "h02": "1.0.0", "h03": "1.0.0"}

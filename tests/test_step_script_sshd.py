@@ -17,7 +17,7 @@ from sshd_fleet import FleetFactory, SshdFleet
 
 from canarytui import events as ev
 from canarytui.config import load_env
-from canarytui.ssh import CommandResult, CommandTimeout, Fleet
+from canarytui.ssh import CommandResult, CommandTimeout, Fleet, SessionRefused
 
 pytestmark = pytest.mark.sshd
 
@@ -313,5 +313,48 @@ async def test_a_cancel_as_a_step_ends_is_not_lost(sshd_fleet: FleetFactory) -> 
             await asyncio.wait_for(asyncio.shield(task), 20)
         assert (await ssh.run("h01", "echo ok")).stdout == "ok\n"
         assert not [c for c in fleet.commands_running("h01") if "sleep 44" in c]
+    finally:
+        await ssh.close()
+
+
+async def test_a_host_that_caps_sessions_gets_spare_connections(sshd_fleet: FleetFactory) -> None:
+    """sshd's MaxSessions 1 (a hardened host): with a deployment's kept shell holding the
+    one session, a command and a log stream go over spare connections, and the kept shell
+    lives on (a refused session was taken for a lost connection, which dropped it)."""
+    fleet = sshd_fleet(1)
+    fleet.limit_sessions("h01", 1)
+    ssh = Fleet(load_env(fleet.write_env()))
+    shell = ssh.shell()
+    said: list[str] = []
+    try:
+        await ssh.run_steps(
+            "h01", [("echo $$", None)], lambda i, r: said.append(r.stdout), shell=shell
+        )
+        lines = ssh.stream("h01", "echo streamed; sleep 30")
+        assert await asyncio.wait_for(anext(lines), 10) == "streamed"
+        assert (await ssh.run("h01", "echo probe")).stdout == "probe\n"
+        # The kept shell is the same one: the next steps go down it, in the same process.
+        await ssh.run_steps(
+            "h01", [("echo $$", None)], lambda i, r: said.append(r.stdout), shell=shell
+        )
+        assert len(said) == 2 and said[0] == said[1], said
+        assert ssh.connects == 3  # its own, and one spare for each session held at once
+        await lines.aclose()
+        assert (await ssh.run("h01", "echo again")).stdout == "again\n"
+        assert ssh.connects == 3  # spares are reused
+    finally:
+        await ssh.close()
+
+
+async def test_a_host_that_refuses_every_session_says_so(sshd_fleet: FleetFactory) -> None:
+    fleet = sshd_fleet(1)
+    fleet.limit_sessions("h01", 0)
+    ssh = Fleet(load_env(fleet.write_env()))
+    try:
+        with pytest.raises(SessionRefused) as caught:
+            await asyncio.wait_for(ssh.run("h01", "echo hi"), 20)
+        assert "h01 (" in str(caught.value)
+        assert "refuses every session (open failed), even on a new connection" in str(caught.value)
+        assert ssh.connects == 2  # its own and one new one, no more
     finally:
         await ssh.close()

@@ -13,6 +13,7 @@ from canarytui.ssh.errors import (
 from canarytui.ssh.fleet import Fleet
 from canarytui.ssh.jobs import Script
 from canarytui.ssh.remote import OwnScript
+from canarytui.ssh.sessions import SessionRefused
 
 __all__ = [
     "AuthRefused",
@@ -23,6 +24,7 @@ __all__ = [
     "HostKeyRefused",
     "OwnScript",
     "Script",
+    "SessionRefused",
     "ShellRefused",
     "SshError",
     "Unreachable",

@@ -8,13 +8,15 @@ connect and every command has a timeout, so a dead or hung host is marked within
 timeout and never holds up the others. A command that times out, or whose caller gives
 up on it, is stopped on the host (its whole process group) before that host is used again.
 A deployment keeps a shell on each host it locked (``shell``): its scripts go down that one
-session instead of opening one each (``run_steps(shell=...)``).
+session instead of opening one each (``run_steps(shell=...)``). A host that caps sessions
+per connection gets spare connections (``sessions``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -40,6 +42,7 @@ from canarytui.ssh.errors import (
 from canarytui.ssh.jobs import Job, NoStartMark, Script, discard
 from canarytui.ssh.library import client_type, connection_errors, ssh_errors
 from canarytui.ssh.remote import LineSplitter, Marker, kill_script
+from canarytui.ssh.sessions import Spares, closed
 
 if TYPE_CHECKING:
     import asyncssh
@@ -78,6 +81,7 @@ class Fleet:
         self.pinned: Container[str] = frozenset()
         self._kept_until: dict[str, float] = {}  # ``keep_open``: not idle before then
         self._dropped: dict[str, str] = {}  # why a host's last connection was dropped
+        self._spares = Spares(self._open)  # hosts that cap sessions per connection
 
     def host(self, name: str) -> Host:
         return self._hosts[name]
@@ -85,22 +89,32 @@ class Fleet:
     # Connections ----------------------------------------------------------------
 
     async def connection(self, name: str) -> asyncssh.SSHClientConnection:
-        host = self._hosts[name]
         lock = self._connecting.setdefault(name, asyncio.Lock())
         async with lock:
             known = self._connections.get(name)
             if known is not None and not known[1].closed:
                 return known[0]
-            client = client_type()()
-            conn = await self._connector.connect(host, client)
-            self.connects += 1
+            conn = await self._open(name)
             self._dropped.pop(name, None)
-            self._connections[name] = (conn, client)
+            self._connections[name] = (conn, conn.get_owner())
             return conn
 
     @property
     def open_connections(self) -> int:
         return len(self._connections)
+
+    async def _open(self, name: str) -> asyncssh.SSHClientConnection:
+        """A new connection to the host (its own, or a spare)."""
+        conn = await self._connector.connect(self._hosts[name], client_type()())
+        self.connects += 1
+        return conn
+
+    async def _session(
+        self, name: str, text: str
+    ) -> tuple[asyncssh.SSHClientConnection, asyncssh.SSHClientProcess[bytes]]:
+        """A session running ``text`` on the host (on a spare when it caps sessions)."""
+        conn = await self.connection(name)
+        return await self._spares.session(self._hosts[name], conn, text)
 
     @contextlib.contextmanager
     def _use(self, name: str) -> Iterator[None]:
@@ -140,11 +154,13 @@ class Fleet:
             known = self._connections.pop(name, None)
             if known is not None:
                 known[0].close()
+            self._spares.close(name)
 
     def drop(self, name: str, why: str | None = None) -> None:
         """Forget a host's connection (after a hang or loss); the next use reconnects.
         ``why`` is told to what was still running on it (``_lost``)."""
         known = self._connections.pop(name, None)
+        self._spares.close(name, abort=True)
         if known is not None:
             known[0].abort()
             if why is not None:
@@ -159,6 +175,7 @@ class Fleet:
         self._connections.clear()
         for conn in conns:
             conn.close()
+        conns += self._spares.close_all()
         for conn in conns:
             try:
                 async with asyncio.timeout(2.0):
@@ -201,12 +218,11 @@ class Fleet:
         self, host: Host, name: str, command: str, seconds: float, limit: int
     ) -> CommandResult:
         async with self._slots:
-            conn = await self.connection(name)
             started = time.monotonic()
             job = Job(self.marker, limit)
             try:
                 async with asyncio.timeout(seconds):
-                    await job.run(conn, command)
+                    await job.run(functools.partial(self._session, name), command)
             except TimeoutError:
                 job.close()
                 stopped = await self._stop(name, job.pgid)
@@ -266,12 +282,11 @@ class Fleet:
                 async with self._slots:
                     if started is not None:
                         started()
-                    conn = None if self._kept(name, job) else await self.connection(name)
                     try:
-                        if conn is None:
+                        if self._kept(name, job):
                             job.send(commands, keep)
                         else:
-                            await job.open(conn, commands, keep)
+                            await job.open(functools.partial(self._session, name), commands, keep)
                         await job.steps(timeouts, done, settled)
                     except TimeoutError:
                         job.close()
@@ -311,8 +326,10 @@ class Fleet:
 
     def _kept(self, name: str, job: Script) -> bool:
         """``job``'s shell is there, on the host's connection as it is now."""
-        known = self._connections.get(name)
-        return job.alive and known is not None and known[0] is job.conn and not known[1].closed
+        known, conn = self._connections.get(name), job.conn
+        if not job.alive or known is None or conn is None or closed(conn):
+            return False
+        return known[0] is conn or self._spares.holds(name, conn)
 
     async def stream(self, name: str, command: str) -> AsyncIterator[str]:
         """Lines a long-running command prints (a log tail); stopped when the caller stops.
@@ -327,9 +344,8 @@ class Fleet:
                     yield line
 
     async def _stream(self, host: Host, name: str, command: str) -> AsyncGenerator[str]:
-        conn = await self.connection(name)
         try:
-            proc = await conn.create_process(self.marker.wrap(command), encoding=None)
+            _conn, proc = await self._session(name, self.marker.wrap(command))
         except connection_errors() as exc:
             self.drop(name)
             raise Unreachable(host, f"connection lost: {exc}") from None
@@ -362,7 +378,7 @@ class Fleet:
             return f"the connection was lost before process group {pgid} could be stopped"
         try:
             async with asyncio.timeout(STOP_TIMEOUT):
-                await known[0].run(kill_script(pgid), check=False)
+                await (await self._session(name, kill_script(pgid)))[1].wait()
         except ssh_errors():
             self.drop(name, "it did not answer the stop of a command that timed out")
             return f"the host did not answer the stop of process group {pgid}; connection dropped"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from canarytui.ssh.errors import CommandResult
@@ -15,6 +15,12 @@ from canarytui.ssh.remote import Marker, OutputTail, StepTails
 
 if TYPE_CHECKING:
     import asyncssh
+
+    # Opens a session running a command on the host: (its connection, its process).
+    Opener = Callable[
+        [str],
+        Awaitable[tuple[asyncssh.SSHClientConnection, asyncssh.SSHClientProcess[bytes]]],
+    ]
 
 
 _CHUNK = 64 * 1024
@@ -63,8 +69,8 @@ class Job:
     def pgid(self) -> int | None:
         return self.stdout.pgid
 
-    async def run(self, conn: asyncssh.SSHClientConnection, command: str) -> None:
-        proc = await conn.create_process(self.marker.wrap(command), encoding=None)
+    async def run(self, open_session: Opener, command: str) -> None:
+        _conn, proc = await open_session(self.marker.wrap(command))
         self._proc = proc
         await asyncio.gather(pump(proc.stdout, self.stdout), pump(proc.stderr, self.stderr))
         await proc.wait_closed()
@@ -123,16 +129,13 @@ class Script:
         worked on."""
         return self._proc is not None and not self.finished and not self.working
 
-    async def open(
-        self, conn: asyncssh.SSHClientConnection, commands: list[str], keep: bool
-    ) -> None:
+    async def open(self, open_session: Opener, commands: list[str], keep: bool) -> None:
         """A new session running ``commands`` (then waiting for more, with ``keep``)."""
         self.close()
         self._reset()
         self.working = True
         text = self.marker.keep(commands) if keep else self.marker.script(commands)
-        self.conn = conn
-        proc = await conn.create_process(text, encoding=None)
+        self.conn, proc = await open_session(text)
         self._proc = proc
         self._pumps = asyncio.gather(
             self.pump(proc.stdout, self.stdout), self.pump(proc.stderr, self.stderr)
@@ -257,8 +260,11 @@ class Script:
                 tails.feed(data)
                 self._changed.set()
         finally:
-            self._eof += 1
-            self._changed.set()
+            # A session's pumps end after the next one opened (cancelled by ``open``):
+            # only the current session's streams count.
+            if tails is self.stdout or tails is self.stderr:
+                self._eof += 1
+                self._changed.set()
 
     def close(self) -> None:
         """End the session now (a kept shell reads the end of its input and ends)."""

@@ -24,10 +24,13 @@ def connection_errors() -> tuple[type[BaseException], ...]:
 
 @functools.cache
 def ssh_errors() -> tuple[type[BaseException], ...]:
-    """Anything asyncssh or the network raises (timeouts included)."""
+    """Anything asyncssh or the network raises (timeouts included), and a host that
+    refuses every session canarytui may open (``SessionRefused``)."""
     import asyncssh
 
-    return (OSError, asyncssh.Error)
+    from canarytui.ssh.sessions import SessionRefused
+
+    return (OSError, asyncssh.Error, SessionRefused)
 
 
 @functools.cache
