@@ -217,6 +217,22 @@ async def test_aliases_and_a_shared_bastion_from_ssh_config(
 
 
 @sshd
+async def test_a_proxycommand_from_ssh_config(sshd_fleet: FleetFactory, home: Path) -> None:
+    """The older way to a private network, ``ProxyCommand ssh -W %h:%p bastion``, as
+    OpenSSH runs it (one ``ssh`` process per host: ProxyJump shares one connection)."""
+    fleet = sshd_fleet(2, bastions=1)
+    key = f"    IdentityFile {fleet.client_key}\n"
+    config = home / ".ssh" / "config"
+    proxy = f"    ProxyCommand ssh -F {config} -W %h:%p b1\n"
+    write_config(home, aliases(fleet, app_options=key + proxy, bastion_options=key))
+    assert openssh(config, "app-01").stdout.strip() == "ctfleet01"  # the reference
+    before = fleet.bastion_logins("b1")
+    found, _ = await run_everywhere(alias_env(fleet))
+    assert found == users(fleet)
+    assert fleet.bastion_logins("b1") == before + 2
+
+
+@sshd
 async def test_two_hops_from_ssh_config(sshd_fleet: FleetFactory, home: Path) -> None:
     fleet = sshd_fleet(2, bastions=2)
     key = f"    IdentityFile {fleet.client_key}\n"
