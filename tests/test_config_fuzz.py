@@ -289,7 +289,7 @@ def _shared_collections(text: str) -> bool:
 
 def within_bounds(env: Environment) -> None:
     """What an accepted file holds is sane: no control characters, finite bounded numbers."""
-    texts = [env.name, env.app, env.version_pattern, env.ssh.known_hosts, env.logs or ""]
+    texts = [env.name, env.app, env.version_pattern, env.ssh.known_hosts or "", env.logs or ""]
     texts += [env.ssh.user or "", *env.ssh.identity_files, *env.canary.hosts]
     for h in env.hosts:
         texts += [h.name, h.address, h.user or "", *h.roles, *h.labels, *h.labels.values()]

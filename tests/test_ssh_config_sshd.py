@@ -132,12 +132,13 @@ def alias_env(fleet: SshdFleet, path: Path | None = None, **ssh: Any) -> Path:
     """An environment file naming hosts by alias only: no user, port or key in it."""
 
     def edit(doc: dict[str, Any]) -> None:
-        doc["ssh"] = {
+        options = {
             "known_hosts": str(fleet.known_hosts),
             "connect_timeout": "3s",
             "command_timeout": "10s",
             **ssh,
         }
+        doc["ssh"] = {k: v for k, v in options.items() if v is not None}  # None: left out
         doc["hosts"] = [{"name": h.name, "address": f"app-{h.name[1:]}"} for h in fleet.hosts]
 
     return fleet.write_env(path, edit=edit)
@@ -379,6 +380,66 @@ async def test_an_identity_file_locked_with_a_passphrase_is_left_to_the_agent(
         alias_env(fleet, identity_files=[str(locked), str(fleet.client_key)])
     )
     assert found == users(fleet)
+
+
+@sshd
+async def test_host_keys_from_the_files_openssh_reads(
+    sshd_fleet: FleetFactory, home: Path, tmp_path: Path
+) -> None:
+    """No ssh.known_hosts in the environment file: a host's key is checked against the
+    files OpenSSH reads for it, ~/.ssh/config's UserKnownHostsFile and GlobalKnownHostsFile
+    (a team's /etc/ssh/ssh_known_hosts); never accepted unverified."""
+    fleet = sshd_fleet(2, bastions=1)
+    key = f"    IdentityFile {fleet.client_key}\n"
+    shared = tmp_path / "ssh_known_hosts"  # where /etc/ssh/ssh_known_hosts would be
+    own = home / ".ssh" / "known_hosts"  # not there
+    files = f"Host *\n    UserKnownHostsFile {own}\n    GlobalKnownHostsFile {shared}\n"
+    config = write_config(
+        home, files + aliases(fleet, app_options=key + "    ProxyJump b1\n", bastion_options=key)
+    )
+    env_path = alias_env(fleet, known_hosts=None)
+    # The keys in the shared file only: trusted, by OpenSSH and by canarytui (bastion too).
+    shared.write_text(fleet.known_hosts.read_text())
+    assert openssh(config, "app-01").stdout.strip() == "ctfleet01"
+    found, _ = await run_everywhere(env_path)
+    assert found == users(fleet)
+    # A file without them: both refuse, and the message names the file.
+    shared.write_text("")
+    assert openssh(config, "app-01").returncode != 0
+    found, _ = await run_everywhere(env_path)
+    error = found["h01"]
+    assert isinstance(error, HostKeyRefused), found
+    assert f"bastion b1: host key not verifiable against {shared}:" in str(error)
+    # No file at all: where it looked.
+    shared.unlink()
+    found, _ = await run_everywhere(env_path)
+    assert isinstance(found["h02"], HostKeyRefused), found
+    assert f"no known_hosts file (looked for {own}, {shared};" in str(found["h02"])
+    # The environment file's own known_hosts is the only one read when it names one.
+    shared.write_text(fleet.known_hosts.read_text())
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    found, _ = await run_everywhere(alias_env(fleet, known_hosts=str(empty)))
+    assert f"host key not verifiable against {empty}:" in str(found["h01"])
+
+
+def test_the_known_hosts_files_default_as_openssh_s(home: Path) -> None:
+    from canarytui.ssh.jump import ssh_config
+    from canarytui.ssh.trust import KnownHosts
+
+    trust = KnownHosts(None)
+    assert trust.files(ssh_config("app-01")) == [
+        str(home / ".ssh" / "known_hosts"),
+        str(home / ".ssh" / "known_hosts2"),
+        "/etc/ssh/ssh_known_hosts",
+        "/etc/ssh/ssh_known_hosts2",
+    ]
+    write_config(home, "Host app-*\n    UserKnownHostsFile none\n")
+    assert trust.files(ssh_config("app-01")) == [
+        "/etc/ssh/ssh_known_hosts",
+        "/etc/ssh/ssh_known_hosts2",
+    ]
+    assert KnownHosts(home / "k").files(ssh_config("app-01")) == [str(home / "k")]
 
 
 @sshd

@@ -121,7 +121,7 @@ async def test_the_identity_file_is_read_once_for_the_fleet_and_again_when_it_ch
         other = asyncssh.generate_private_key("ssh-ed25519")
         other.write_private_key(key)
         await pool.close()
-        with pytest.raises(AuthRefused, match="cannot use identity file .*: Public key mismatch"):
+        with pytest.raises(AuthRefused, match=r"cannot use identity file .*: Public key mismatch"):
             await pool.run(demo.host_names[0], "true")
         other.write_public_key(str(pub))
         with pytest.raises(AuthRefused, match="login refused"):

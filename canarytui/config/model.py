@@ -56,7 +56,7 @@ class SshDefaults:
     user: str | None = None
     port: int | None = None  # None: ~/.ssh/config's Port, else 22
     identity_files: tuple[str, ...] = ()
-    known_hosts: str = "~/.ssh/known_hosts"
+    known_hosts: str | None = None  # None: the files OpenSSH reads (ssh.trust)
     connect_timeout: float = 10.0
     command_timeout: float = 120.0
     max_parallel: int = 50

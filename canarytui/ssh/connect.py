@@ -29,6 +29,7 @@ from canarytui.ssh.jump import (
     resolve_chain,
     ssh_config,
 )
+from canarytui.ssh.trust import KnownHosts, Untrusted
 from canarytui.textsafe import harmless
 
 if TYPE_CHECKING:
@@ -54,10 +55,8 @@ class Connector:
 
     def __init__(self, env: Environment) -> None:
         self.ssh = env.ssh
-        self.known_hosts = env.resolve_path(env.ssh.known_hosts)
-        # Parsed once for the fleet: asyncssh would re-read the file on every connect,
-        # which grows with fleet size squared.
-        self._known_hosts: asyncssh.SSHKnownHosts | None = None
+        named = env.ssh.known_hosts
+        self.trust = KnownHosts(env.resolve_path(named) if named is not None else None)
         self.identity_files = [str(env.resolve_path(p)) for p in env.ssh.identity_files]
         self.jumps = JumpPool(self._open_jump)
         self.said: set[tuple[str, str]] = set()  # identity files skipped, each said once
@@ -66,7 +65,6 @@ class Connector:
         self._keypairs: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[Any], list[str]]] = {}
 
     async def connect(self, host: Host, client: asyncssh.SSHClient) -> asyncssh.SSHClientConnection:
-        known_hosts = self.trusted_keys(host)
         try:
             chain = resolve_chain(host.address, host.user, host.port, self._explicit_jump(host))
         except ConfigProblem as exc:
@@ -78,9 +76,7 @@ class Connector:
             except JumpFailed as exc:
                 raise exc.kind(host, exc.message) from None
         try:
-            return await self._connect(
-                host.address, host.user, host.port, tunnel, client, known_hosts
-            )
+            return await self._connect(host.address, host.user, host.port, tunnel, client)
         except Failure as exc:
             message = exc.message
             if chain and exc.kind is Unreachable:
@@ -104,10 +100,9 @@ class Connector:
         client: asyncssh.SSHClient,
     ) -> asyncssh.SSHClientConnection:
         """The connection to ``chain``'s last bastion, through ``via`` (the one before)."""
-        assert self._known_hosts is not None  # read by connect() before any bastion
         hop = chain[-1]
         try:
-            return await self._connect(hop.host, hop.user, hop.port, via, client, self._known_hosts)
+            return await self._connect(hop.host, hop.user, hop.port, via, client)
         except Failure as exc:
             if exc.kind is not Unreachable:
                 raise JumpFailed(exc.kind, f"bastion {hop}: {exc.message}") from None
@@ -123,12 +118,15 @@ class Connector:
         port: int | None,
         tunnel: asyncssh.SSHClientConnection | None,
         client: asyncssh.SSHClient,
-        known_hosts: asyncssh.SSHKnownHosts,
     ) -> asyncssh.SSHClientConnection:
         """One connection (direct, or through ``tunnel``); raises ``Failure``."""
         import asyncssh
 
         config = ssh_config(address, user, port)
+        try:
+            known_hosts, trusted_from = self.trust.trusted(config)
+        except Untrusted as exc:
+            raise Failure(HostKeyRefused, str(exc)) from None
         options: dict[str, Any] = {
             "known_hosts": known_hosts,
             "encryption_algs": CIPHERS,
@@ -156,7 +154,7 @@ class Connector:
         except asyncssh.HostKeyNotVerifiable as exc:
             raise Failure(
                 HostKeyRefused,
-                f"host key not verifiable against {self.known_hosts}: the host is unknown "
+                f"host key not verifiable against {trusted_from}: the host is unknown "
                 f"or its key changed ({harmless(exc.reason)}). Check the key out of band and "
                 "update "
                 "known_hosts; canarytui never accepts an unverified key.",
@@ -279,26 +277,6 @@ class Connector:
         else:
             options["agent_identities"] = None
         return list(known[2])
-
-    def trusted_keys(self, host: Host) -> asyncssh.SSHKnownHosts:
-        import asyncssh
-
-        if self._known_hosts is None:
-            if not self.known_hosts.is_file():
-                raise HostKeyRefused(
-                    host,
-                    f"host key cannot be verified: known_hosts file {self.known_hosts} not "
-                    "found (host keys are always checked). Add the hosts' keys to it (log in "
-                    "once with ssh, or ssh-keyscan after checking the fingerprints), or set "
-                    "ssh.known_hosts to the file that has them",
-                )
-            try:
-                self._known_hosts = asyncssh.read_known_hosts(str(self.known_hosts))
-            except (OSError, ValueError) as exc:
-                raise HostKeyRefused(
-                    host, f"host key cannot be verified: {self.known_hosts} unreadable: {exc}"
-                ) from None
-        return self._known_hosts
 
 
 class Failure(Exception):

@@ -71,7 +71,6 @@ class Fleet:
         self._slots = asyncio.Semaphore(env.ssh.max_parallel)
         self._stopping: dict[str, asyncio.Task[str]] = {}
         self.marker = Marker()
-        self.known_hosts = self._connector.known_hosts
         self.connects = 0  # connections opened, for tests and benches
         self._busy: dict[str, int] = {}  # commands and streams in flight, per host
         self._used: dict[str, float] = {}  # when each open connection was last used
