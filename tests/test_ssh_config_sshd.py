@@ -443,6 +443,35 @@ def test_the_known_hosts_files_default_as_openssh_s(home: Path) -> None:
 
 
 @sshd
+async def test_the_named_key_goes_before_an_agent_s_many(
+    sshd_fleet: FleetFactory, home: Path, agent: Agent, tmp_path: Path
+) -> None:
+    """An agent holding more keys than a host lets a client try (sshd's MaxAuthTries, 6):
+    the key the environment file names is offered first and logs in; with none named,
+    the refusal is a login refusal that says what to do, not "unreachable"."""
+    fleet = sshd_fleet(1)
+    for i in range(7):
+        other = tmp_path / f"other{i}"
+        keygen("-q", "-t", "ed25519", "-N", "", "-f", str(other))
+        agent.add(other)
+
+    def env_with(**ssh: Any) -> Path:
+        def edit(doc: dict[str, Any]) -> None:
+            doc["ssh"].pop("identity_files", None)
+            doc["ssh"].update(ssh)
+
+        return fleet.write_env(edit=edit)
+
+    found, _ = await run_everywhere(env_with(identity_files=[str(fleet.client_key)]))
+    assert found == users(fleet)
+    found, _ = await run_everywhere(env_with())
+    error = found["h01"]
+    assert isinstance(error, AuthRefused), found
+    assert "login refused for user ctfleet01: Too many authentication failures" in str(error)
+    assert "sshd's MaxAuthTries: name the key for these hosts in ssh.identity_files" in str(error)
+
+
+@sshd
 async def test_cert_authority_host_certificates(
     sshd_fleet: FleetFactory, home: Path, tmp_path: Path
 ) -> None:

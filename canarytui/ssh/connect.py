@@ -50,6 +50,13 @@ CIPHERS = [
 ]
 
 
+# Said when a host hung up after too many keys were tried.
+_TRIES = (
+    " (the host allows only so many keys to be tried, sshd's MaxAuthTries: name the key for "
+    "these hosts in ssh.identity_files, or as IdentityFile in ~/.ssh/config; it is tried first)"
+)
+
+
 class Connector:
     """Opens verified connections to an environment's hosts, through their bastions."""
 
@@ -145,6 +152,11 @@ class Connector:
             options["username"] = user
         timeout = self.ssh.connect_timeout
         unused = Unused([], [])
+        shown_user = user or str(config.get("User") or local_user())
+
+        def refused(reason: str) -> str:
+            return f"login refused for user {shown_user}: {harmless(reason)}"
+
         agent: asyncssh.SSHAgentClient | None = None
         try:
             unused, agent = await self._keys(config, options, timeout)
@@ -160,17 +172,15 @@ class Connector:
                 "known_hosts; canarytui never accepts an unverified key.",
             ) from None
         except asyncssh.PermissionDenied as exc:
-            shown_user = user or str(config.get("User") or local_user())
-            raise Failure(
-                AuthRefused,
-                f"login refused for user {shown_user}: {harmless(exc.reason)}" + unused.note(),
-            ) from None
+            raise Failure(AuthRefused, refused(exc.reason) + unused.note()) from None
         except (TimeoutError, asyncssh.misc.ConnectionLost) as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else "connection lost"
             raise Failure.unreachable(f"{reason} after {timeout:g}s") from None
         except asyncssh.ChannelOpenError as exc:  # a bastion would not forward
             raise Failure.unreachable(_channel_refusal(exc)) from None
         except asyncssh.DisconnectError as exc:
+            if "authentication" in exc.reason.lower():  # "Too many authentication failures"
+                raise Failure(AuthRefused, refused(exc.reason) + _TRIES + unused.note()) from None
             raise Failure.unreachable(harmless(exc.reason)) from None
         except OSError as exc:
             if exc.errno in (errno.EMFILE, errno.ENFILE):
@@ -185,51 +195,53 @@ class Connector:
     async def _keys(
         self, config: Any, options: dict[str, Any], timeout: float
     ) -> tuple[Unused, asyncssh.SSHAgentClient | None]:
-        """Key options as OpenSSH would choose them; returns the identity files that could
-        not be used as files (``Unused``) and the agent connection to close once logged
-        in, if one was opened.
+        """Key options; returns the identity files that could not be used as files
+        (``Unused``) and the agent connection to close once logged in, if one was opened.
 
         No file named (neither the environment file nor ~/.ssh/config): asyncssh's own
-        defaults (the agent, then ~/.ssh/id_*). Some usable: their keys, after the agent's.
-        None usable (missing, or locked with a passphrase, which canarytui never asks
-        for): the agent's keys only, as OpenSSH does.
+        defaults (the agent, then ~/.ssh/id_*). Files named: their keys first (a host
+        allows only so many tries, sshd's MaxAuthTries: the key meant for it goes early),
+        then the agent's copies of those that could not be read (missing, or locked with
+        a passphrase, which canarytui never asks for), then, unless IdentitiesOnly, the
+        agent's other keys.
         """
         named = self.identity_files or [str(p) for p in config.get("IdentityFile", ()) or ()]
+        if not named:
+            return Unused([], []), None
         present, missing = split_identities(named)
         self._say_once(missing, "does not exist: skipped, as OpenSSH does")
-        locked: list[str] = []
-        if present:
-            locked = self._load_keys(present, config, options)
-            self._say_once(locked, "is locked with a passphrase: left to the ssh-agent")
-            if len(locked) < len(present):
-                return Unused(missing, locked), None
-        elif not missing:  # no file named: asyncssh's defaults (the agent, ~/.ssh/id_*)
-            return Unused([], []), None
+        pairs, locked = self._load_keys(present, config) if present else ([], [])
+        self._say_once(locked, "is locked with a passphrase: left to the ssh-agent")
+        options["agent_path"] = None  # the agent's keys are passed below, in their place
+        options["agent_identities"] = None
+        agent, held = await self._agent_keys(config, timeout)
+        copies = set(pub_identities(missing + locked) or ())
+        loaded = {pair.public_data for pair in pairs}
+        first = [k for k in held if k.public_data in copies]
+        others = [] if config.get("IdentitiesOnly") else held
+        others = [k for k in others if k.public_data not in copies | loaded]
+        options["client_keys"] = [*pairs, *first, *others] or None
+        return Unused(missing, locked), agent
+
+    async def _agent_keys(
+        self, config: Any, timeout: float
+    ) -> tuple[asyncssh.SSHAgentClient | None, list[asyncssh.SSHKeyPair]]:
+        """The ssh-agent's connection and keys (none if there is no agent to ask)."""
         import asyncssh
 
-        unused = Unused(missing, locked)
-        agent_path = agent_path_of(config)
-        options["agent_path"] = None  # the agent's keys are passed below, and only them
-        options["agent_identities"] = None
-        options["client_keys"] = None
-        if not agent_path:
-            return unused, None
+        path = agent_path_of(config)
+        if not path:
+            return None, []
         try:
             async with asyncio.timeout(timeout):
-                agent = await asyncssh.connect_agent(agent_path)
+                agent = await asyncssh.connect_agent(path)
         except (OSError, TimeoutError, asyncssh.Error):
-            return unused, None
-        # IdentitiesOnly: only the agent's keys whose public half a named file still holds.
-        wanted = pub_identities(missing + locked) if config.get("IdentitiesOnly") else None
-        keys: list[asyncssh.SSHKeyPair] = []
-        if wanted is not None or not config.get("IdentitiesOnly"):
-            try:
-                async with asyncio.timeout(timeout):
-                    keys = list(await agent.get_keys(wanted))
-            except (OSError, TimeoutError, ValueError, asyncssh.Error):
-                keys = []
-        options["client_keys"] = keys or None
-        return unused, agent
+            return None, []
+        try:
+            async with asyncio.timeout(timeout):
+                return agent, list(await agent.get_keys())
+        except (OSError, TimeoutError, ValueError, asyncssh.Error):
+            return agent, []
 
     def _say_once(self, paths: list[str], what: str) -> None:
         for path in paths:
@@ -237,12 +249,11 @@ class Connector:
                 self.said.add((path, what))
                 log.info("identity file %s %s", path, what)
 
-    def _load_keys(self, paths: list[str], config: Any, options: dict[str, Any]) -> list[str]:
-        """``client_keys``: the files' keys (with their ``.pub``, ``-cert.pub`` and
-        CertificateFile certificates), as asyncssh loads them, parsed on the first
-        connection and again only when one of the files changed. Returns the files locked
-        with a passphrase, whose keys only the agent can offer (as OpenSSH's ``-i`` does
-        in batch mode)."""
+    def _load_keys(self, paths: list[str], config: Any) -> tuple[list[Any], list[str]]:
+        """The files' keys (with their ``.pub``, ``-cert.pub`` and CertificateFile
+        certificates), as asyncssh loads them, parsed on the first connection and again
+        only when one of the files changed; and the files locked with a passphrase, whose
+        keys only the agent can offer (as OpenSSH's ``-i`` does in batch mode)."""
         import asyncssh
 
         certs = [str(p) for p in config.get("CertificateFile", ()) or ()]
@@ -267,16 +278,7 @@ class Connector:
                 if not loaded:
                     locked.append(path)
             known = self._keypairs[cached] = (stamp, pairs, locked)
-        options["client_keys"] = known[1]
-        # What asyncssh matches the agent's keys against (IdentitiesOnly): the files, and
-        # the public halves of the locked ones.
-        if only:
-            options["agent_identities"] = [p for p in paths if p not in known[2]] + (
-                pub_identities(known[2]) or []
-            )
-        else:
-            options["agent_identities"] = None
-        return list(known[2])
+        return list(known[1]), list(known[2])
 
 
 class Failure(Exception):
