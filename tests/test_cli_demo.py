@@ -503,6 +503,7 @@ async def test_status_as_one_json_object_for_a_teams_tools(
     )
     down = hosts["web-03"]
     assert down["running"] is None and down["reachable"] is False
+    assert down["refused"] == "unreachable" and canary["refused"] is None
     assert "web-03" in down["error"] and down["recorded"] == "1.0.0"
     assert status["running"] == {"1.0.0": 4, "1.1.0": 1}
     await demo.set_fault("web-03", "up")

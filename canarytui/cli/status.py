@@ -89,6 +89,7 @@ class HostRow:
     host: str
     running: str | None  # what it runs now (None: unreachable, or no version)
     error: str | None  # why it could not be read
+    refused: str | None  # why, as `check --json` says it: unreachable, host key refused, ...
     record: Any  # its HostRecord in this journal's open deployment, or None
     other: Any  # the ForeignDeployment holding its lock, or None
     previous: str | None  # what it ran before the deployment holding its lock
@@ -109,8 +110,9 @@ def host_rows(seen: Seen) -> list[HostRow]:
         other = held_by.get(name)
         state = rec.state if rec is not None else "locked" if other else rest_state(lock)
         error = str(lock.error) if lock.error is not None else None
+        refused = lock.error.what if lock.error is not None else None
         running = lock.current if error is None else None
-        rows.append(HostRow(name, running, error, rec, other, lock.previous, state))
+        rows.append(HostRow(name, running, error, refused, rec, other, lock.previous, state))
     return rows
 
 
@@ -172,6 +174,7 @@ def as_json(seen: Seen) -> dict[str, Any]:
             "running": row.running,
             "reachable": row.error is None,
             "error": row.error,
+            "refused": row.refused,
             "recorded": row.record.current if row.record is not None else None,
             "state": row.state,
             "role": row.record.role if row.record is not None else None,
