@@ -12,7 +12,7 @@ import pytest
 
 from canarytui.config import load_env
 from canarytui.demo import DemoFleet
-from canarytui.ssh import AuthRefused, Fleet
+from canarytui.ssh import AuthRefused, CommandTimeout, Fleet, Unreachable
 from canarytui.ssh import fleet as fleet_module
 
 
@@ -132,4 +132,26 @@ async def test_the_identity_file_is_read_once_for_the_fleet_and_again_when_it_ch
         assert (await pool.run(demo.host_names[1], "true")).ok
         assert reads.count(key) == 4
     finally:
+        await pool.close()
+
+
+async def test_a_host_slow_to_connect_is_unreachable_after_the_connect_timeout(
+    demo: DemoFleet, tmp_path: Any
+) -> None:
+    """A command's own timeout (a health check's 0.3 s) starts once its host is connected:
+    a host that does not finish its handshake is unreachable after ``connect_timeout``,
+    as the file says, not a command that timed out."""
+    text = demo.env_path.read_text().replace("connect_timeout: 5s", "connect_timeout: 1s")
+    env_path = tmp_path / "env.yaml"
+    env_path.write_text(text)
+    pool = Fleet(load_env(env_path))
+    name = demo.host_names[2]
+    try:
+        await demo.set_fault(name, "hang")
+        with pytest.raises(Unreachable) as caught:
+            await asyncio.wait_for(pool.run(name, "true", timeout=0.3), 10)
+        assert not isinstance(caught.value, CommandTimeout)
+        assert "timed out after 1s" in str(caught.value)
+    finally:
+        await demo.set_fault(name, "up")
         await pool.close()

@@ -75,8 +75,7 @@ class Fleet:
         self._busy: dict[str, int] = {}  # commands and streams in flight, per host
         self._used: dict[str, float] = {}  # when each open connection was last used
         self._swept = time.monotonic()
-        # Hosts whose connections stay open however long unused: an open deployment's
-        # (its later waves would otherwise reconnect after the analysis).
+        # Never closed for idleness: an open deployment's hosts (its later waves' too).
         self.pinned: Container[str] = frozenset()
         self._kept_until: dict[str, float] = {}  # ``keep_open``: not idle before then
         self._dropped: dict[str, str] = {}  # why a host's last connection was dropped
@@ -217,6 +216,7 @@ class Fleet:
         self, host: Host, name: str, command: str, seconds: float, limit: int
     ) -> CommandResult:
         async with self._slots:
+            await self.connection(name)  # within its connect_timeout, not the command's
             started = time.monotonic()
             job = Job(self.marker, limit)
             try:
