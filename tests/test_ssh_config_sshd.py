@@ -472,6 +472,29 @@ async def test_the_named_key_goes_before_an_agent_s_many(
 
 
 @sshd
+async def test_a_revoked_host_key_is_refused_though_listed(
+    sshd_fleet: FleetFactory, tmp_path: Path
+) -> None:
+    """A known_hosts ``@revoked`` line wins over the same key listed for the host."""
+    fleet = sshd_fleet(2)
+    listed = fleet.known_hosts.read_text()
+    kind, key = listed.splitlines()[0].split()[1:3]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{listed}@revoked * {kind} {key}\n")
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["ssh"]["known_hosts"] = str(known)
+
+    found, _ = await run_everywhere(fleet.write_env(edit=edit))
+    assert set(found) == {"h01", "h02"}
+    assert all(isinstance(v, HostKeyRefused) for v in found.values()), found
+    assert f"host key not verifiable against {known}" in str(found["h01"])
+    known.write_text(listed)
+    found, _ = await run_everywhere(fleet.write_env(edit=edit))
+    assert found == users(fleet)
+
+
+@sshd
 async def test_cert_authority_host_certificates(
     sshd_fleet: FleetFactory, home: Path, tmp_path: Path
 ) -> None:
