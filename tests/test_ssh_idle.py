@@ -12,7 +12,7 @@ import pytest
 
 from canarytui.config import load_env
 from canarytui.demo import DemoFleet
-from canarytui.ssh import AuthRefused, CommandTimeout, Fleet, Unreachable
+from canarytui.ssh import AuthRefused, CommandTimeout, Fleet, SessionRefused, Unreachable
 from canarytui.ssh import fleet as fleet_module
 
 
@@ -154,4 +154,31 @@ async def test_a_host_slow_to_connect_is_unreachable_after_the_connect_timeout(
         assert "timed out after 1s" in str(caught.value)
     finally:
         await demo.set_fault(name, "up")
+        await pool.close()
+
+
+async def test_a_refused_session_s_reason_is_data(
+    demo: DemoFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a host says when it refuses a session is its text: no escape sequence of it
+    reaches a message."""
+    import asyncssh
+    from asyncssh.connection import SSHServerConnection
+
+    def refuse(_conn: Any, _packet: Any) -> Any:
+        raise asyncssh.ChannelOpenError(
+            asyncssh.OPEN_CONNECT_FAILED, "\x1b]0;owned\x07\x1b[2Jgo away"
+        )
+
+    # Every host of the demo (asyncssh servers in this process) refuses sessions so.
+    monkeypatch.setattr(SSHServerConnection, "_process_session_open", refuse)
+    pool = Fleet(load_env(demo.env_path))
+    try:
+        with pytest.raises(SessionRefused) as caught:
+            await asyncio.wait_for(pool.run(demo.host_names[5], "true"), 20)
+        said = str(caught.value)
+        assert "refuses every session" in said and "go away" in said
+        assert not any(c in said for c in "\x1b\x07"), repr(said)
+        assert pool.connects == 2
+    finally:
         await pool.close()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from canarytui.config import Host
 from canarytui.ssh.errors import SshError
+from canarytui.textsafe import harmless
 
 if TYPE_CHECKING:
     import asyncssh
@@ -61,7 +62,7 @@ class Spares:
             except asyncssh.ChannelOpenError as exc:
                 if closed(conn):
                     raise
-                reason = exc.reason
+                reason = harmless(exc.reason, 200)  # the host's words
             if fresh:  # a connection with no session of ours refused it
                 raise SessionRefused(
                     host,
@@ -93,7 +94,8 @@ class Spares:
             if len(live) >= SPARES:
                 return None, False
             conn = await self._connect(name)
-            live.append(conn)
+            # Kept where a close of the host's spares (during the connect) will find it.
+            self._hosts.setdefault(name, []).append(conn)
             return conn, True
 
     def close(self, name: str, abort: bool = False) -> list[asyncssh.SSHClientConnection]:
