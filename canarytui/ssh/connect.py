@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from canarytui.config import Environment, Host
@@ -69,7 +71,7 @@ class Connector:
         self.said: set[tuple[str, str]] = set()  # identity files skipped, each said once
         # Identity files read once for the fleet (and again when one changes): given as
         # paths, asyncssh would read and parse them for every connection.
-        self._keypairs: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[Any], list[str]]] = {}
+        self._keypairs: dict[tuple[Any, ...], tuple[tuple[Any, ...], FileKeys]] = {}
 
     async def connect(self, host: Host, client: asyncssh.SSHClient) -> asyncssh.SSHClientConnection:
         try:
@@ -210,18 +212,17 @@ class Connector:
             return Unused([], []), None
         present, missing = split_identities(named)
         self._say_once(missing, "does not exist: skipped, as OpenSSH does")
-        pairs, locked = self._load_keys(present, config) if present else ([], [])
-        self._say_once(locked, "is locked with a passphrase: left to the ssh-agent")
+        keys = self._load_keys(present, config) if present else FileKeys()
+        self._say_once(keys.locked, "is locked with a passphrase: left to the ssh-agent")
         options["agent_path"] = None  # the agent's keys are passed below, in their place
         options["agent_identities"] = None
         agent, held = await self._agent_keys(config, timeout)
-        copies = set(pub_identities(missing + locked) or ())
-        loaded = {pair.public_data for pair in pairs}
+        copies = keys.locked_halves | set(pub_identities(missing) or ())
         first = [k for k in held if k.public_data in copies]
         others = [] if config.get("IdentitiesOnly") else held
-        others = [k for k in others if k.public_data not in copies | loaded]
-        options["client_keys"] = [*pairs, *first, *others] or None
-        return Unused(missing, locked), agent
+        others = [k for k in others if k.public_data not in copies | keys.loaded]
+        options["client_keys"] = [*keys.pairs, *first, *others] or None
+        return Unused(missing, list(keys.locked)), agent
 
     async def _agent_keys(
         self, config: Any, timeout: float
@@ -243,17 +244,17 @@ class Connector:
         except (OSError, TimeoutError, ValueError, asyncssh.Error):
             return agent, []
 
-    def _say_once(self, paths: list[str], what: str) -> None:
+    def _say_once(self, paths: Sequence[str], what: str) -> None:
         for path in paths:
             if (path, what) not in self.said:
                 self.said.add((path, what))
                 log.info("identity file %s %s", path, what)
 
-    def _load_keys(self, paths: list[str], config: Any) -> tuple[list[Any], list[str]]:
+    def _load_keys(self, paths: list[str], config: Any) -> FileKeys:
         """The files' keys (with their ``.pub``, ``-cert.pub`` and CertificateFile
-        certificates), as asyncssh loads them, parsed on the first connection and again
-        only when one of the files changed; and the files locked with a passphrase, whose
-        keys only the agent can offer (as OpenSSH's ``-i`` does in batch mode)."""
+        certificates), as asyncssh loads them, and the files locked with a passphrase,
+        whose keys only the agent can offer (as OpenSSH's ``-i`` does in batch mode): read
+        on the first connection and again only when one of the files changed."""
         import asyncssh
 
         certs = [str(p) for p in config.get("CertificateFile", ()) or ()]
@@ -277,8 +278,24 @@ class Connector:
                 pairs.extend(loaded)
                 if not loaded:
                     locked.append(path)
-            known = self._keypairs[cached] = (stamp, pairs, locked)
-        return list(known[1]), list(known[2])
+            keys = FileKeys(
+                tuple(pairs),
+                tuple(locked),
+                frozenset(pub_identities(locked) or ()),
+                frozenset(pair.public_data for pair in pairs),
+            )
+            known = self._keypairs[cached] = (stamp, keys)
+        return known[1]
+
+
+@dataclass(frozen=True)
+class FileKeys:
+    """What the named identity files give, read once (and again when one changes)."""
+
+    pairs: tuple[Any, ...] = ()  # their keys (and certificates)
+    locked: tuple[str, ...] = ()  # the files locked with a passphrase
+    locked_halves: frozenset[bytes] = frozenset()  # their public halves: the agent's copies
+    loaded: frozenset[bytes] = frozenset()  # the public halves of ``pairs``
 
 
 class Failure(Exception):
