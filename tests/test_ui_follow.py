@@ -87,6 +87,10 @@ async def test_the_ui_follows_a_release_the_command_line_drives(
         assert {engine.versions[h] for h in demo.host_names} == {"1.1.0"}
         await until(pilot, lambda: "stable 1.1.0" in str(header.render()), 5, "the header")
         assert "outcome complete" in str(progress.render())
+        # The other process has exited; what it recorded after the phase (the traffic
+        # hook's last shift) is read by the next poll: everything of theirs, then counted.
+        follower = screen.journal_follow.follower
+        await until(pilot, lambda: follower.caught_up, 5, "every event of theirs read")
         theirs = len(followed)
         assert theirs and {e.deployment for e in followed} == {1}
         kinds = [e.kind for e in followed]

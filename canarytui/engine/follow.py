@@ -36,6 +36,11 @@ class Follower:
         self._recorded = recorded  # the bus's: the ids of this process's own events
         self._after = journal.last_event_id()
 
+    @property
+    def caught_up(self) -> bool:
+        """Whether every event recorded so far (by any process) has been read."""
+        return self._after >= self.journal.last_event_id()
+
     def poll(self) -> list[ev.Event]:
         """The events other processes recorded since the last poll, oldest first, each
         applied to the state (a deployment it had not followed is adopted from the journal
