@@ -428,18 +428,101 @@ def test_the_known_hosts_files_default_as_openssh_s(home: Path) -> None:
     from canarytui.ssh.trust import KnownHosts
 
     trust = KnownHosts(None)
-    assert trust.files(ssh_config("app-01")) == [
+    assert trust.files(ssh_config("app-01"), "app-01") == [
         str(home / ".ssh" / "known_hosts"),
         str(home / ".ssh" / "known_hosts2"),
         "/etc/ssh/ssh_known_hosts",
         "/etc/ssh/ssh_known_hosts2",
     ]
     write_config(home, "Host app-*\n    UserKnownHostsFile none\n")
-    assert trust.files(ssh_config("app-01")) == [
+    assert trust.files(ssh_config("app-01"), "app-01") == [
         "/etc/ssh/ssh_known_hosts",
         "/etc/ssh/ssh_known_hosts2",
     ]
-    assert KnownHosts(home / "k").files(ssh_config("app-01")) == [str(home / "k")]
+    assert KnownHosts(home / "k").files(ssh_config("app-01"), "app-01") == [str(home / "k")]
+
+
+def test_known_hosts_file_names_take_openssh_s_tokens(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A known_hosts file named with OpenSSH's %-tokens and ${VARIABLE}s in ~/.ssh/config
+    is the file OpenSSH reads for that host; a token or a variable it would refuse is a
+    refusal that names the option, the name and what is wrong, never a file read as
+    written."""
+    import hashlib
+    import socket
+
+    from canarytui.ssh.jump import local_user, ssh_config
+    from canarytui.ssh.trust import KnownHosts, Untrusted
+
+    monkeypatch.setenv("KH_DIR", str(home / "kh"))
+    write_config(
+        home,
+        "Host app-01\n    HostName 127.0.0.9\n    User deploy\n    Port 2222\n"
+        "Host app-02\n    HostKeyAlias shared-app\n"
+        "Host app-*\n"
+        "    UserKnownHostsFile ~/.ssh/known_hosts.d/%k %d/by-name/%n_%h_%p_%r ${KH_DIR}/%u%%\n"
+        "    GlobalKnownHostsFile /etc/ssh/known/%C\n"
+        "Host bad-token\n    UserKnownHostsFile ~/.ssh/kh/%z\n"
+        "Host bad-variable\n    UserKnownHostsFile ${KH_UNSET}/known_hosts\n",
+    )
+    trust = KnownHosts(None)
+    local = socket.gethostname()
+    digest = hashlib.sha1(f"{local}127.0.0.92222deploy".encode()).hexdigest()
+    assert trust.files(ssh_config("app-01"), "app-01") == [
+        str(home / ".ssh" / "known_hosts.d" / "app-01"),
+        str(home / "by-name" / "app-01_127.0.0.9_2222_deploy"),
+        str(home / "kh" / f"{local_user()}%"),
+        f"/etc/ssh/known/{digest}",
+    ]
+    assert trust.files(ssh_config("app-02"), "app-02")[0] == str(
+        home / ".ssh" / "known_hosts.d" / "shared-app"
+    )
+    with pytest.raises(Untrusted) as refused:
+        trust.files(ssh_config("bad-token"), "bad-token")
+    assert str(refused.value).startswith(
+        "~/.ssh/config: UserKnownHostsFile ~/.ssh/kh/%z: unknown token %z (the tokens there: %%,"
+    )
+    with pytest.raises(Untrusted) as refused:
+        trust.files(ssh_config("bad-variable"), "bad-variable")
+    assert str(refused.value) == (
+        "~/.ssh/config: UserKnownHostsFile ${KH_UNSET}/known_hosts: the environment variable "
+        "KH_UNSET is not set"
+    )
+
+
+@sshd
+async def test_one_known_hosts_file_per_host_named_by_a_token(
+    sshd_fleet: FleetFactory, home: Path
+) -> None:
+    """``UserKnownHostsFile .../known_hosts.d/%k``: each host checked against its own
+    file, as OpenSSH checks it; a host whose file is missing is refused, its file named."""
+    fleet = sshd_fleet(2)
+    folder = home / ".ssh" / "known_hosts.d"
+    folder.mkdir()
+    lines = fleet.known_hosts.read_text().splitlines(keepends=True)
+    for h in fleet.hosts:
+        (folder / f"app-{h.name[1:]}").write_text(
+            "".join(line for line in lines if line.startswith(f"[{h.address}]:"))
+        )
+    options = (
+        # Not "~": OpenSSH takes the home from the user database, not $HOME as here.
+        f"    IdentityFile {fleet.client_key}\n    UserKnownHostsFile {folder}/%k\n"
+        "    GlobalKnownHostsFile none\n"
+    )
+    config = write_config(home, aliases(fleet, app_options=options))
+    env_path = alias_env(fleet, known_hosts=None)
+    reference = openssh(config, "app-01")
+    assert reference.stdout.strip() == "ctfleet01", reference.stderr
+    found, _ = await run_everywhere(env_path)
+    assert found == users(fleet)
+    missing = folder / "app-02"
+    missing.unlink()
+    assert openssh(config, "app-02").returncode != 0
+    found, _ = await run_everywhere(env_path)
+    assert found["h01"] == "ctfleet01"
+    assert isinstance(found["h02"], HostKeyRefused), found
+    assert f"no known_hosts file (looked for {missing};" in str(found["h02"])
 
 
 @sshd

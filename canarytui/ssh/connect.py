@@ -133,7 +133,7 @@ class Connector:
 
         config = ssh_config(address, user, port)
         try:
-            known_hosts, trusted_from = self.trust.trusted(config)
+            known_hosts, trusted_from = self.trust.trusted(config, address)
         except Untrusted as exc:
             raise Failure(HostKeyRefused, str(exc)) from None
         options: dict[str, Any] = {
