@@ -1,8 +1,9 @@
 """A kept shell's loop (``Marker.keep`` / ``Marker.more``) in each login shell a host may
-have: dash (``/bin/sh``), bash and zsh. Scripts sent on its input run in order, each step
-marked with its status; a failure ends its script, not the shell; steps read nothing from
-the input; here-documents and quotes arrive whole; the end of the input, or a script sent
-to end it, ends the shell with status 0 and nothing after runs."""
+have: dash (``/bin/sh``), bash, zsh, busybox's ash (Alpine's ``/bin/sh``), mksh and ksh93.
+Scripts sent on its input run in order, each step marked with its status; a failure ends
+its script, not the shell; steps read nothing from the input; here-documents and quotes
+arrive whole; the end of the input, or a script sent to end it, ends the shell with
+status 0 and nothing after runs."""
 
 from __future__ import annotations
 
@@ -16,16 +17,18 @@ import pytest
 
 from canarytui.ssh.remote import Marker, OwnScript, StepTails
 
-SHELLS = ["/bin/sh", "bash", "zsh"]
+SHELLS = ["/bin/sh", "bash", "zsh", "busybox ash", "mksh", "ksh93"]
 
 
-def shell_path(name: str) -> str:
-    path = shutil.which(name)
+def shell_path(name: str) -> list[str]:
+    """The command that starts ``name`` (busybox: its applet named after it)."""
+    program, *applet = name.split()
+    path = shutil.which(program)
     if path is None:
         if os.environ.get("CI"):
-            raise AssertionError(f"{name} is not installed (.ci/run installs it)")
-        pytest.skip(f"{name} is not installed on this machine")
-    return path
+            raise AssertionError(f"{program} is not installed (.ci/run installs it)")
+        pytest.skip(f"{program} is not installed on this machine")
+    return [path, *applet]
 
 
 def run(
@@ -37,7 +40,7 @@ def run(
 ) -> tuple[list[str], str]:
     marker = Marker("t")
     done = subprocess.run(
-        [shell_path(shell), "-c", marker.keep(first)],
+        [*shell_path(shell), "-c", marker.keep(first)],
         input=b"".join(later),
         capture_output=True,
         cwd=cwd,
@@ -95,7 +98,7 @@ def test_a_step_sees_the_users_variables_not_the_scripts(shell: str, tmp_path: P
     environment), not the last status."""
     m = Marker("t")
     done = subprocess.run(
-        [shell_path(shell), "-c", m.keep(["exit 4", 'echo "s=$s"'])],
+        [*shell_path(shell), "-c", m.keep(["exit 4", 'echo "s=$s"'])],
         input=m.more(["false", "never"], end=False) + m.more(['echo "s=$s"'], end=True),
         capture_output=True,
         cwd=tmp_path,

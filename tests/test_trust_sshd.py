@@ -107,6 +107,57 @@ async def test_a_login_shell_that_is_not_posix_is_a_clear_refusal(
         await usermod_shell(user, SHELL)
 
 
+# The POSIX login shells a fleet may have besides dash and bash: busybox's ash (Alpine,
+# containers: /bin/sh there is a link to busybox), the Korn shells (mksh, AT&T's ksh93).
+OTHER_SHELLS = {"ash": "busybox", "mksh": "mksh", "ksh93": "ksh93"}
+
+
+@pytest.mark.parametrize("shell", sorted(OTHER_SHELLS))
+async def test_a_release_on_hosts_whose_login_shell_is_ash_or_a_korn_shell(
+    sshd_fleet: FleetFactory, state_dir: Path, shell: str
+) -> None:
+    """Every host logs in to busybox's ash, mksh or ksh93: the release runs as under dash
+    (locks, version discovery, steps, health, the unlock down one kept shell), and a bad
+    release is caught on the canary and rolled back; no lock is left."""
+    found = shutil.which(OTHER_SHELLS[shell])
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(
+                f"CI is set and {OTHER_SHELLS[shell]} is not installed (.ci/run installs it)"
+            )
+        pytest.skip(f"{OTHER_SHELLS[shell]} is not installed on this machine (.ci/run installs it)")
+    fleet = sshd_fleet(3)
+    path = found
+    if shell == "ash":  # busybox runs the applet its name says, as Alpine's /bin/ash does
+        link = fleet.run_dir / "ash"
+        link.unlink(missing_ok=True)
+        link.symlink_to(found)
+        path = str(link)
+    users = [h.user for h in fleet.hosts]
+    for user in users:
+        await usermod_shell(user, path)
+    try:
+        env = fleet.write_env()
+        ssh = Fleet(load_env(env))
+        try:  # the shell the commands run in is that one
+            said = await asyncio.wait_for(ssh.run("h01", 'echo "$0"'), 30)
+            assert said.stdout.strip().rsplit("/", 1)[-1] == shell, said
+        finally:
+            await ssh.close()
+        outcome, engine = await run_deploy(env, state_dir, "2.0.0", auto_promote=True)
+        assert outcome is ev.Outcome.COMPLETE, engine.details
+        assert set(versions(fleet).values()) == {"2.0.0"} and locked(fleet) == []
+        record = engine.journal.last_deployment("sshd-test", "shop")
+        assert record is not None
+        assert {h.previous for h in engine.journal.hosts(record.id).values()} == {"1.0.0"}
+        outcome, engine = await run_deploy(env, state_dir, "2.1.0-bad", auto_promote=True)
+        assert outcome is ev.Outcome.CANARY_FAILED, engine.details
+        assert set(versions(fleet).values()) == {"2.0.0"} and locked(fleet) == []
+    finally:
+        for user in users:
+            await usermod_shell(user, SHELL)
+
+
 async def usermod_shell(user: str, shell: str) -> None:
     proc = await asyncio.create_subprocess_exec(
         "usermod", "--shell", shell, user, stdout=asyncio.subprocess.DEVNULL
