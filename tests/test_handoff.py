@@ -16,8 +16,7 @@ from conftest import engine_for, run_cli
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
 from canarytui.engine import ActionRefused
-from canarytui.engine.holding import left_behind
-from canarytui.engine.locks import local_lock_path
+from canarytui.engine.locks import left_behind, local_lock_path
 from canarytui.journal import Journal
 from canarytui.ssh import CommandResult
 

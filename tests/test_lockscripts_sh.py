@@ -146,7 +146,7 @@ def test_the_lock_leaves_the_shells_noclobber_as_it_was(
         ]
     )
     done = subprocess.run(
-        [program, "-c", script],
+        [*program, "-c", script],
         cwd=tmp_path,
         env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]},
         capture_output=True,
@@ -200,7 +200,7 @@ def test_of_many_deployments_locking_at_once_exactly_one_wins(tmp_path: Path, sh
         go.unlink(missing_ok=True)
         racers = [
             subprocess.Popen(
-                [program, "-c", wait + lockscripts.acquire_command("shop", "prod", o, "echo 1.0")],
+                [*program, "-c", wait + lockscripts.acquire_command("shop", "prod", o, "echo 1.0")],
                 env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]},
                 stdout=subprocess.PIPE,
                 text=True,
@@ -217,9 +217,37 @@ def test_of_many_deployments_locking_at_once_exactly_one_wins(tmp_path: Path, sh
         assert json.loads(owner_file.read_text())["token"] == token
         release = lockscripts.release_command("shop", "prod", token)
         subprocess.run(
-            [program, "-c", release], env={"HOME": str(tmp_path)}, check=True, timeout=10
+            [*program, "-c", release], env={"HOME": str(tmp_path)}, check=True, timeout=10
         )
         assert not owner_file.exists()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_lock_that_cannot_be_made_says_why_not_whose(tmp_path: Path, shell: str) -> None:
+    """Nobody holds the lock but its folder cannot be made (here: the home is under a
+    file): the reply says so, with the folder, never HELD (a lock with no owner)."""
+    program = shell_path(shell)
+    (tmp_path / "file").write_text("")
+    home = tmp_path / "file" / "home"
+    owner = {"user": "ana", "machine": "laptop", "maintenance": "disks", "since": 1.0}
+    for script in (
+        lockscripts.acquire_command("shop", "prod", OWNER, "echo 1.0"),
+        lockscripts.hold_command("shop", "prod", owner),
+    ):
+        done = subprocess.run(
+            [*program, "-c", script],
+            env={"HOME": str(home), "PATH": os.environ["PATH"]},
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        reply = lockscripts.parse_reply(done.stdout)
+        assert sorted(reply.sections) == ["UNLOCKABLE"], done.stdout
+        folder = home / ".canarytui" / "lock.prod.shop"
+        assert lockscripts.why_unlockable(reply) == (
+            f"cannot take its lock: cannot create the folder {folder}"
+        )
 
 
 @pytest.mark.parametrize("shell", SHELLS)

@@ -45,7 +45,7 @@ from canarytui import events as ev
 from canarytui.config import Environment, Rule, render
 from canarytui.engine import locks, takeover
 from canarytui.engine.canary import choose_baseline
-from canarytui.engine.holding import left_behind
+from canarytui.engine.locks import left_behind
 from canarytui.engine.plan import Plan, make_plan, stops_at
 from canarytui.openfiles import shortage
 from canarytui.textsafe import listed

@@ -20,7 +20,7 @@ from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
 from canarytui.engine.reported import reported_version
 from canarytui.engine.supervise import each_host
-from canarytui.journal import DeploymentRecord, Journal
+from canarytui.journal import DeploymentRecord
 from canarytui.ssh import CommandResult, OwnScript, Script, SshError
 from canarytui.textsafe import listed
 
@@ -56,25 +56,6 @@ class TakenOver(Exception):
         super().__init__(f"taken over and rolled back by {who}")
 
 
-def left_behind(journal: Journal, owner: dict[str, Any]) -> DeploymentRecord | None:
-    """The finished deployment of this journal that wrote ``owner`` (a host's lock it could
-    not release: the host was unreachable when it ended), if it is one: same token, number
-    and machine, written before it ended. Never a lock a colleague's take-over wrote."""
-    token = owner.get("token")
-    record = journal.deployment_by_token(token) if isinstance(token, str) else None
-    if record is None or record.is_open or record.finished_at is None:
-        return None
-    since = locks.since_of(owner)
-    if (
-        owner.get("deployment") != record.id
-        or owner.get("machine") != record.machine
-        or since is None
-        or since > record.finished_at
-    ):
-        return None
-    return record
-
-
 async def lock_freeing_left(
     ctx: Context, name: str, command: str, shell: Script | None = None
 ) -> tuple[CommandResult, lockscripts.Reply, DeploymentRecord | None]:
@@ -83,7 +64,7 @@ async def lock_freeing_left(
     names that deployment) and the command run again: that deployment is returned too."""
     result = await ctx.fleet.run(name, command, shell=shell)
     reply = lockscripts.parse_reply(result.stdout)
-    left = left_behind(ctx.journal, reply.owner()) if reply.has("HELD") else None
+    left = locks.left_behind(ctx.journal, reply.owner()) if reply.has("HELD") else None
     if left is not None:
         free = lockscripts.release_command(ctx.env.app, ctx.env.name, left.token)
         again = f"{free}; {command}"
@@ -180,6 +161,8 @@ class LockKeeper:
                 taken.append(reply.owner("TAKEN"))
             elif reply.has("HELD"):
                 held.append(locks.LockHeld(f"host {name}", reply.owner("HELD")))
+            elif reply.has("UNLOCKABLE"):
+                results[name] = lockscripts.Unlockable(fleet.host(name), reply)
             else:
                 results[name] = UnreadableReply(
                     fleet.host(name),
@@ -322,6 +305,8 @@ class LockKeeper:
             self.holding.discard(name)
             owner = locks.describe_owner(reply.owner())
             return LockRefused(f"not changed: its lock is held by {owner}")
+        if reply.has("UNLOCKABLE"):
+            return LockRefused(f"not changed: {lockscripts.why_unlockable(reply)}")
         return LockRefused("not changed: its reply to the lock check could not be read")
 
     def untaken(self) -> bool:
@@ -347,7 +332,8 @@ class LockKeeper:
         result = found.get(name)
         if held or isinstance(result, SshError):
             host_state = failed
-            if isinstance(result, SshError) and failed is not ev.HostState.ROLLBACK_FAILED:
+            gone = isinstance(result, SshError) and not isinstance(result, lockscripts.Unlockable)
+            if gone and failed is not ev.HostState.ROLLBACK_FAILED:
                 host_state = ev.HostState.UNREACHABLE
             self.ctx.bus.host(name, host_state, detail=str(held[0] if held else result))
             return False

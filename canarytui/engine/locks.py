@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from canarytui.journal import DeploymentRecord
+    from canarytui.journal import DeploymentRecord, Journal
 
 FIELD_LIMIT = 200  # characters of one owner field shown (owners are read from hosts)
 
@@ -214,3 +214,22 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OverflowError):
         return True
     return True
+
+
+def left_behind(journal: Journal, owner: dict[str, Any]) -> DeploymentRecord | None:
+    """The finished deployment of this journal that wrote ``owner`` (a host's lock it could
+    not release: the host was unreachable when it ended), if it is one: same token, number
+    and machine, written before it ended. Never a lock a colleague's take-over wrote."""
+    token = owner.get("token")
+    record = journal.deployment_by_token(token) if isinstance(token, str) else None
+    if record is None or record.is_open or record.finished_at is None:
+        return None
+    since = since_of(owner)
+    if (
+        owner.get("deployment") != record.id
+        or owner.get("machine") != record.machine
+        or since is None
+        or since > record.finished_at
+    ):
+        return None
+    return record

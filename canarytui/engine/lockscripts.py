@@ -11,8 +11,10 @@ folder stays for the next lock (only a host's very first lock starts a process: 
 back (``rollback --take-over``), after which
 ``~/.canarytui/taken.ENV.APP`` says who did, so the first machine learns it on return.
 A maintenance lock (``canarytui lock``) is the same file with an owner that names a
-reason instead of a deployment. Replies are read from marked lines (``CANARYTUI-...``)
-only; anything else is garbled.
+reason instead of a deployment. A lock that cannot be made though nobody holds it (the
+folder cannot be created or written: a read-only home, a full or read-only file system)
+is said as such, with why, never as a lock somebody holds. Replies are read from marked
+lines (``CANARYTUI-...``) only; anything else is garbled.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from canarytui.config import Host
 from canarytui.engine.locks import Owner, owner_from_text
-from canarytui.ssh import OwnScript
+from canarytui.ssh import OwnScript, SshError
+from canarytui.textsafe import harmless
 
 REMOTE_DIR = "~/.canarytui"
 REPLY_LIMIT = 4096  # bytes of an owner or previous file read back
-MARKS = ("LOCKED", "HELD", "TAKEN", "PREVIOUS", "CURRENT")
+OWNER_SPINS = 5000  # a refused lock's checks for its owner's line (a few ms of the shell)
+MARKS = ("LOCKED", "HELD", "UNLOCKABLE", "TAKEN", "PREVIOUS", "CURRENT")
 _PREFIX = "CANARYTUI-"
 # The scripts' shell variables are prefixed: the kept shell that runs a lock script runs
 # the host's steps next, and its variables must not stand in for the user's.
@@ -37,6 +42,21 @@ _TAKEN = '"$canarytui_t"'
 # Freeing a lock: ``previous`` first; cut off between the two, the host stays locked (never
 # free with a leftover ``previous`` beside the lock).
 _REMOVE = f"rm -f {_PREVIOUS} {_OWNER}"
+
+
+class Unlockable(SshError):
+    """A host on which the lock cannot be made, though nobody holds it (the message says
+    why): nothing of a deployment may change it."""
+
+    what = "cannot lock"
+
+    def __init__(self, host: Host, reply: Reply) -> None:
+        super().__init__(host, why_unlockable(reply))
+
+
+def why_unlockable(reply: Reply) -> str:
+    why = harmless(reply.sections.get("UNLOCKABLE", "").strip(), 300) or "no reason given"
+    return f"cannot take its lock: {why}"
 
 
 def _paths(app: str, env: str) -> str:
@@ -58,6 +78,26 @@ def _make_lock(owner_json: str) -> str:
     return (
         f"canarytui_j={owner_json}; {folder}; canarytui_c=$-; set -C; {create}; canarytui_r=$?; "
         'case "$canarytui_c" in *C*) ;; *) set +C;; esac; [ "$canarytui_r" -eq 0 ]'
+    )
+
+
+def _held_or_why() -> str:
+    """After the lock could not be made: whose it is, or (no owner file) why it could not
+    be made, from shell builtins only."""
+    said = "printf '%s\\n' "
+    # The winner of a lock taken at the same instant writes its owner just after making
+    # the file: a loser waits (boundedly, builtins only) for it rather than say "?@?".
+    wait = (
+        f'canarytui_i=0; while [ ! -s {_OWNER} ] && [ "$canarytui_i" -lt {OWNER_SPINS} ]; '
+        "do canarytui_i=$((canarytui_i + 1)); done; "
+    )
+    return (
+        f"if [ -e {_OWNER} ]; then {wait}echo {_PREFIX}HELD; {_show(_OWNER)}; "
+        f"else echo {_PREFIX}UNLOCKABLE; "
+        f'if [ ! -d "$canarytui_d" ]; then {said}"cannot create the folder $canarytui_d"; '
+        f'elif [ ! -w "$canarytui_d" ]; then {said}"the folder $canarytui_d is not writable"; '
+        f'else {said}"cannot create $canarytui_d/owner: is its file system full or read-only?"; '
+        "fi; fi"
     )
 
 
@@ -113,7 +153,7 @@ def acquire_command(
             f"printf '%s\\n' \"$canarytui_p\" >| {_PREVIOUS}; fi; "
             f"echo {_PREFIX}PREVIOUS; " + _first_line(_PREVIOUS)
         )
-    script += f"; else echo {_PREFIX}HELD; {_show(_OWNER)}; false; fi"
+    script += f"; else {_held_or_why()}; false; fi"
     return OwnScript(script)
 
 
@@ -121,8 +161,7 @@ def hold_command(app: str, env: str, owner: dict[str, Any]) -> str:
     """Take the host's lock for maintenance, never over anyone's; say what happened."""
     owner_json = shlex.quote(json.dumps(owner))
     return _paths(app, env) + (
-        f"if {_make_lock(owner_json)}; then echo {_PREFIX}LOCKED; "
-        f"else echo {_PREFIX}HELD; {_show(_OWNER)}; fi"
+        f"if {_make_lock(owner_json)}; then echo {_PREFIX}LOCKED; else {_held_or_why()}; fi"
     )
 
 

@@ -87,6 +87,8 @@ async def hold(ctx: Context, reason: str) -> Held:
             held.locked.append(name)
         elif reply.has("HELD"):
             refused.append(locks.LockHeld(f"host {name}", reply.owner("HELD")))
+        elif reply.has("UNLOCKABLE"):
+            held.failed[name] = lockscripts.why_unlockable(reply)
         else:
             held.failed[name] = (
                 f"its reply to the lock command could not be read (exit {result.exit_status})"

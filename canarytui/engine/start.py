@@ -8,6 +8,7 @@ import uuid
 from canarytui import events as ev
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
+from canarytui.engine.lockscripts import Unlockable
 from canarytui.engine.plan import Plan, already_running, stops_at
 from canarytui.openfiles import shortage
 from canarytui.ssh import SshError
@@ -58,6 +59,15 @@ async def start_deployment(
     ctx.state.previous.clear()
     try:
         found = await locks.take(locks.owner(token, d, version), plan.hosts, True)
+        # Reachable, but nothing of the deployment may change it: refused, as a held lock
+        # is (an unreachable host may come back during the release; this one would not).
+        unlockable = [str(v) for v in found.values() if isinstance(v, Unlockable)]
+        if unlockable:
+            more = f" (and {len(unlockable) - 3} more)" if len(unlockable) > 3 else ""
+            raise StartRefused(
+                "; ".join(unlockable[:3]) + more + "; nothing was changed: let the SSH user "
+                "write its ~/.canarytui there, or take the host out of the file"
+            )
         unreachable = [c for c in plan.canaries if isinstance(found.get(c), SshError)]
         if unreachable:
             errors = "; ".join(str(found[c]) for c in unreachable)

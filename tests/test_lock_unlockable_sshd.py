@@ -1,0 +1,94 @@
+"""A host on which the lock cannot be made though nobody holds it (real OpenSSH).
+
+The SSH user's home is read-only (a hardened host, a service account), the lock's folder
+is not writable, or the file system is full or read-only: a deployment is refused before
+anything changes, naming the host and why, never as "locked by ?@?" (which would send the
+operator to `canarytui unlock`, with nothing to unlock); a maintenance hold takes the other
+hosts and names that one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import engine_for, run_cli
+from sshd_fleet import FleetFactory, SshdFleet
+from test_trust_sshd import LOCK, locked, versions
+
+from canarytui.engine import ActionRefused
+
+pytestmark = pytest.mark.sshd
+
+
+@pytest.fixture
+def fleet(sshd_fleet: FleetFactory) -> Iterator[SshdFleet]:
+    fleet = sshd_fleet(3)
+    yield fleet
+    for h in fleet.hosts:  # writable again, for the fleet's own teardown
+        h.home.chmod(0o755)
+        if (h.home / LOCK).is_dir():
+            (h.home / LOCK).chmod(0o755)
+
+
+def read_only_home(fleet: SshdFleet, name: str) -> Path:
+    """``name``'s home made read-only for its SSH user, with no ~/.canarytui in it yet."""
+    home = fleet.host(name).home
+    shutil.rmtree(home / ".canarytui", ignore_errors=True)
+    home.chmod(0o555)
+    return home
+
+
+async def test_a_host_whose_lock_cannot_be_made_refuses_the_deployment(
+    fleet: SshdFleet, state_dir: Path
+) -> None:
+    home = read_only_home(fleet, "h02")
+    env = fleet.write_env()
+    engine = engine_for(env, state_dir)
+    try:
+        with pytest.raises(ActionRefused) as refused:
+            await engine.deploy("2.0.0", auto_promote=True)
+    finally:
+        await engine.fleet.close()
+    said = str(refused.value)
+    assert said.startswith("h02 (") and "locked by" not in said, said
+    assert (
+        f": cannot take its lock: cannot create the folder {home}/.canarytui/"
+        "lock.sshd-test.shop; nothing was changed: let the SSH user write its ~/.canarytui "
+        "there, or take the host out of the file"
+    ) in said
+    assert set(versions(fleet).values()) == {"1.0.0"} and locked(fleet) == []
+    assert engine.journal.last_deployment("sshd-test", "shop") is None  # none was started
+
+    # The folder there but not writable: said so. The command line: a refusal, no
+    # "canarytui unlock" hint, no traceback, exit 1.
+    home.chmod(0o755)
+    folder = home / LOCK
+    folder.mkdir(parents=True)
+    os.chown(folder.parent, fleet.host("h02").uid, fleet.host("h02").gid)
+    folder.chmod(0o555)
+    result = await run_cli("deploy", str(env), "2.0.0", state_dir=state_dir)
+    assert result.code == 1, result.out + result.err
+    assert f"cannot take its lock: the folder {folder} is not writable;" in result.err
+    assert "unlock" not in result.err and "Traceback" not in result.err
+    assert set(versions(fleet).values()) == {"1.0.0"} and locked(fleet) == []
+
+
+async def test_a_maintenance_hold_names_the_host_it_cannot_lock(
+    fleet: SshdFleet, state_dir: Path
+) -> None:
+    home = read_only_home(fleet, "h03")
+    env = str(fleet.write_env())
+    held = await run_cli("lock", env, "-m", "disk swap", state_dir=state_dir)
+    assert held.code == 1, held.out + held.err  # as with a host that cannot be reached
+    assert sorted(locked(fleet)) == ["h01", "h02"]
+    said = held.out + held.err
+    assert "held for maintenance on 2 of 3 hosts" in said
+    assert f"h03: NOT held: cannot take its lock: cannot create the folder {home}/" in said
+    assert "locked by" not in said
+    freed = await run_cli("unlock", env, state_dir=state_dir)
+    assert freed.code == 0, freed.out + freed.err
+    assert locked(fleet) == []
