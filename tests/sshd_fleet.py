@@ -172,6 +172,7 @@ class _Sshd:
     forwarding: bool = True
     host_cert: Path | None = None  # HostCertificate (see sign_host_keys)
     max_sessions: dict[str, int] = field(default_factory=dict)  # see limit_sessions
+    max_startups: str = "500:30:1000"  # see limit_startups
 
     @property
     def listening(self) -> list[FleetHost]:
@@ -416,6 +417,17 @@ class SshdFleet:
         :meth:`stop_host`; open connections keep the limit they had."""
         sshd = self._sshds[self.host(name).group]
         sshd.max_sessions[name] = sessions
+        self._relaunch(sshd)
+
+    def limit_startups(self, name: str, spec: str = "10:30:100") -> None:
+        """Give the sshd of host or bastion ``name`` sshd's ``MaxStartups`` ``spec`` (by
+        default sshd's own: past 10 connections not yet logged in, it drops 30 % of new
+        ones, and all past 100); it is restarted."""
+        host = next((h for h in [*self.hosts, *self.bastions] if h.name == name), None)
+        if host is None:
+            raise KeyError(f"no host or bastion {name!r} in this fleet")
+        sshd = self._sshds[host.group]
+        sshd.max_startups = spec
         self._relaunch(sshd)
 
     # -- bastions and host certificates ----------------------------------------------
@@ -880,7 +892,7 @@ def _sshd_config(sshd: _Sshd, hosts: list[FleetHost], authorized_keys: Path) -> 
         "UsePAM no",
         "StrictModes no",
         "PermitRootLogin no",
-        "MaxStartups 500:30:1000",
+        f"MaxStartups {sshd.max_startups}",
         "MaxSessions 100",
         "LogLevel INFO" if sshd.bastion else "LogLevel ERROR",  # a bastion logs its logins
         "UseDNS no",

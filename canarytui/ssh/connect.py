@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -162,9 +163,9 @@ class Connector:
         agent: asyncssh.SSHAgentClient | None = None
         try:
             unused, agent = await self._keys(config, options, timeout)
-            # asyncssh bounds the handshake itself; the outer wait is a backstop.
-            async with asyncio.timeout(timeout + 1.0):
-                return await asyncssh.connect(address, **options)
+            return await _tries(address, options, client, timeout)
+        except ClosedEarly as exc:
+            raise Failure.unreachable(str(exc)) from None
         except asyncssh.HostKeyNotVerifiable as exc:
             raise Failure(
                 HostKeyRefused,
@@ -176,8 +177,10 @@ class Connector:
         except asyncssh.PermissionDenied as exc:
             raise Failure(AuthRefused, refused(exc.reason) + unused.note()) from None
         except (TimeoutError, asyncssh.misc.ConnectionLost) as exc:
-            reason = "timed out" if isinstance(exc, TimeoutError) else "connection lost"
-            raise Failure.unreachable(f"{reason} after {timeout:g}s") from None
+            lost = isinstance(exc, asyncssh.misc.ConnectionLost)
+            raise Failure.unreachable(
+                "connection lost" if lost else f"timed out after {timeout:g}s"
+            ) from None
         except asyncssh.ChannelOpenError as exc:  # a bastion would not forward
             raise Failure.unreachable(_channel_refusal(exc)) from None
         except asyncssh.DisconnectError as exc:
@@ -296,6 +299,44 @@ class FileKeys:
     locked: tuple[str, ...] = ()  # the files locked with a passphrase
     locked_halves: frozenset[bytes] = frozenset()  # their public halves: the agent's copies
     loaded: frozenset[bytes] = frozenset()  # the public halves of ``pairs``
+
+
+# A connection the host closes before the login is tried this many times in all, after
+# a random pause of about LOST_PAUSE s, doubled each time up to MAX_PAUSE (see ``_tries``).
+CONNECT_TRIES = 5
+LOST_PAUSE = 0.25
+MAX_PAUSE = 2.0
+
+
+class ClosedEarly(Exception):
+    """The host closed every try of a connection before the login."""
+
+
+async def _tries(
+    address: str, options: dict[str, Any], client: asyncssh.SSHClient, timeout: float
+) -> asyncssh.SSHClientConnection:
+    """``asyncssh.connect``, tried again while the host closes the connection before the
+    login: an sshd past its ``MaxStartups`` (10 connections being set up, by default) drops
+    new ones at random, and a fleet reached through a ``ProxyCommand`` bastion opens one
+    to the bastion per host. Nothing was sent to the host then, so another try is safe.
+    Each try has a client of its own, after a random pause (about 4 s in all)."""
+    import asyncssh
+
+    for tries in range(1, CONNECT_TRIES + 1):
+        if tries > 1:
+            pause = min(MAX_PAUSE, LOST_PAUSE * 2 ** (tries - 2))
+            await asyncio.sleep(pause * random.uniform(0.5, 1.5))
+            options["client_factory"] = type(client)  # a new one for this try
+        try:
+            # asyncssh bounds the handshake itself; the outer wait is a backstop.
+            async with asyncio.timeout(timeout + 1.0):
+                return await asyncssh.connect(address, **options)
+        except (asyncssh.misc.ConnectionLost, ConnectionResetError):
+            continue
+    raise ClosedEarly(
+        f"the host closed the connection before the login ({CONNECT_TRIES} tries; an sshd "
+        "busy with more new connections than its MaxStartups drops some)"
+    )
 
 
 class Failure(Exception):

@@ -197,7 +197,7 @@ class JumpPool:
         if generation != self._generation:
             conn.close()
             raise JumpFailed(Unreachable, f"bastion {key[-1]}: closed while connecting")
-        self._conns[key] = (conn, client)
+        self._conns[key] = (conn, conn.get_owner())  # a retried connect has a client of its own
         return conn
 
     def _done(self, key: Chain, task: asyncio.Task[asyncssh.SSHClientConnection]) -> None:
