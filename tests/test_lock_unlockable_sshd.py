@@ -9,6 +9,7 @@ hosts and names that one.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -92,3 +93,33 @@ async def test_a_maintenance_hold_names_the_host_it_cannot_lock(
     freed = await run_cli("unlock", env, state_dir=state_dir)
     assert freed.code == 0, freed.out + freed.err
     assert locked(fleet) == []
+
+
+async def test_check_says_where_a_deployment_s_lock_cannot_be_made(
+    fleet: SshdFleet, state_dir: Path
+) -> None:
+    """The pre-flight says it before a deployment is refused for it (changing nothing)."""
+    env = str(fleet.write_env())
+    ok = await run_cli("check", env, state_dir=state_dir)
+    assert ok.code == 0 and "CANNOT LOCK" not in ok.out, ok.out + ok.err
+    home = read_only_home(fleet, "h02")
+    result = await run_cli("check", env, state_dir=state_dir)
+    assert result.code == 1, result.out + result.err
+    line = next(x for x in result.out.splitlines() if x.startswith("h02"))
+    assert line.startswith("h02  1.0.0          healthy  CANNOT LOCK: cannot create the folder ")
+    assert line.endswith(f"/.canarytui/lock.sshd-test.shop: {home} is not writable"), line
+    assert (
+        "== a deployment would be refused: its lock cannot be made on h02 (let the SSH user "
+        "write its ~/.canarytui there, or take the host out of the file)"
+    ) in result.out
+    as_json = await run_cli("check", env, "--json", state_dir=state_dir)
+    found = {h["host"]: h for h in json.loads(as_json.out)["hosts"]}
+    assert found["h01"]["lock_problem"] is None
+    assert found["h02"]["lock_problem"].endswith(f"{home} is not writable")
+    assert not (home / ".canarytui").exists()  # nothing made
+    # The lock's folder there, but not its user's: that folder named.
+    home.chmod(0o755)
+    folder = home / LOCK
+    folder.mkdir(parents=True)
+    result = await run_cli("check", env, state_dir=state_dir)
+    assert f"CANNOT LOCK: the folder {folder} is not writable" in result.out, result.out

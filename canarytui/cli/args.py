@@ -61,7 +61,8 @@ USAGE = """\
 canarytui ENV.yaml                      the UI on that environment
 canarytui demo [--hosts N]              embedded demo fleet + the UI
 canarytui check ENV.yaml [--json]       validate, connect to every host, print version and health,
-                                        and every analysis rule whose metric a host lacks
+                                        every analysis rule whose metric a host lacks, and
+                                        every host where a deployment's lock cannot be made
 canarytui analyze ENV.yaml [--canary a,b] [--for 1m] [--json]
                                         the rules now, canaries vs baseline, nothing deployed
 canarytui deploy ENV.yaml VERSION [--canary a,b | --canary-percent N] [--auto-promote] [--json]

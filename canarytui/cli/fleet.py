@@ -16,8 +16,9 @@ from canarytui.textsafe import listed
 
 
 def check(args: argparse.Namespace) -> int:
-    """`check`: validate, connect to every host, print version and health, and every
-    analysis rule whose selectors match nothing on a host (a missing metric: exit 1);
+    """`check`: validate, connect to every host, print version and health, every
+    analysis rule whose selectors match nothing on a host (a missing metric: exit 1), and
+    every host where a deployment's lock cannot be made (exit 1);
     with ``--json``, the same as one object."""
     env = load_env(args.env)
     from canarytui.engine import Engine
@@ -43,6 +44,8 @@ def check(args: argparse.Namespace) -> int:
             rules = env.canary.analysis.rules
             wanted = picks(rules)
             probed = await each_host(reachable, lambda h: probe(fleet, env, h, wanted=wanted))
+            locking = await each_host(reachable, lambda h: lock_problem(fleet, env, h))
+            unlockable = {h: why for h, why in locking.items() if why}
         finally:
             await fleet.close()
             journal.close()
@@ -60,6 +63,7 @@ def check(args: argparse.Namespace) -> int:
                     "detail": (sample.detail if sample else "")
                     if up
                     else _last_detail(engine, name),
+                    "lock_problem": unlockable.get(name),
                 }
             )
         findings = {
@@ -68,7 +72,9 @@ def check(args: argparse.Namespace) -> int:
             if found.sample.ok is not None  # lost since discovery: said above
         }
         good = sum(1 for r in rows if r["healthy"])
-        problems = any(f.level == PROBLEM for found in findings.values() for f in found)
+        problems = bool(unlockable) or any(
+            f.level == PROBLEM for found in findings.values() for f in found
+        )
         code = EXIT_OK if good == len(rows) and not problems else EXIT_ERROR
         if as_json:
             print(
@@ -100,8 +106,16 @@ def check(args: argparse.Namespace) -> int:
                 continue
             state = "healthy" if row["healthy"] else "UNHEALTHY"
             detail = f"  {row['detail']}" if row["detail"] else ""
+            if row["lock_problem"]:
+                detail += f"  CANNOT LOCK: {row['lock_problem']}"
             print(f"{name:<{width}}  {row['version'] or '(no version)':<14} {state}{detail}")
         print(f"== {good} of {len(rows)} hosts reachable and healthy")
+        if unlockable:
+            print(
+                f"== a deployment would be refused: its lock cannot be made on "
+                f"{listed(sorted(unlockable, key=env.host_names.index), 8)} (let the SSH user "
+                "write its ~/.canarytui there, or take the host out of the file)"
+            )
         lines = findings_lines(findings, len(env.hosts))
         for line in lines:
             print(line)
@@ -115,6 +129,24 @@ def check(args: argparse.Namespace) -> int:
         return code
 
     return asyncio.run(go())
+
+
+async def lock_problem(fleet: Any, env: Any, name: str) -> str | None:
+    """Why a deployment's lock could not be made on the host (None: it could, or the host
+    was lost meanwhile, which its row says); nothing is changed on it."""
+    from canarytui.engine import lockscripts
+    from canarytui.ssh import SshError
+
+    try:
+        result = await fleet.run(name, lockscripts.lockable_command(env.app, env.name))
+    except SshError:
+        return None
+    reply = lockscripts.parse_reply(result.stdout)
+    if reply.has("UNLOCKABLE"):
+        return lockscripts.why_unlockable(reply, prefix="")
+    if not reply.has("LOCKABLE"):
+        return f"its reply could not be read (exit {result.exit_status})"
+    return None
 
 
 def _last_detail(engine: Any, name: str) -> str:

@@ -32,7 +32,7 @@ from canarytui.textsafe import harmless
 REMOTE_DIR = "~/.canarytui"
 REPLY_LIMIT = 4096  # bytes of an owner or previous file read back
 OWNER_SPINS = 5000  # a refused lock's checks for its owner's line (a few ms of the shell)
-MARKS = ("LOCKED", "HELD", "UNLOCKABLE", "TAKEN", "PREVIOUS", "CURRENT")
+MARKS = ("LOCKED", "HELD", "LOCKABLE", "UNLOCKABLE", "TAKEN", "PREVIOUS", "CURRENT")
 _PREFIX = "CANARYTUI-"
 # The scripts' shell variables are prefixed: the kept shell that runs a lock script runs
 # the host's steps next, and its variables must not stand in for the user's.
@@ -54,9 +54,10 @@ class Unlockable(SshError):
         super().__init__(host, why_unlockable(reply))
 
 
-def why_unlockable(reply: Reply) -> str:
+def why_unlockable(reply: Reply, prefix: str = "cannot take its lock: ") -> str:
+    """What an UNLOCKABLE reply said (host text: made harmless and bounded)."""
     why = harmless(reply.sections.get("UNLOCKABLE", "").strip(), 300) or "no reason given"
-    return f"cannot take its lock: {why}"
+    return prefix + why
 
 
 def _paths(app: str, env: str) -> str:
@@ -183,6 +184,23 @@ def inspect_command(app: str, env: str, current: str) -> str:
         f"echo {_PREFIX}PREVIOUS; {_show(_PREVIOUS)}; fi; "
         f"if [ -f {_TAKEN} ]; then echo {_PREFIX}TAKEN; {_show(_TAKEN)}; fi; "
         f"echo {_PREFIX}CURRENT; {{ {current}\n}}"
+    )
+
+
+def lockable_command(app: str, env: str) -> str:
+    """Whether the lock could be made on the host (``canarytui check``), changing nothing:
+    the nearest of its folder, ``~/.canarytui`` and the home that exists is writable."""
+    said = "printf '%s\\n' "
+    return _paths(app, env) + (
+        'canarytui_w=$canarytui_d; [ -d "$canarytui_w" ] || canarytui_w=${canarytui_w%/*}; '
+        '[ -d "$canarytui_w" ] || canarytui_w=${canarytui_w%/*}; '
+        f'if [ -d "$canarytui_w" ] && [ -w "$canarytui_w" ]; then echo {_PREFIX}LOCKABLE; '
+        f"else echo {_PREFIX}UNLOCKABLE; "
+        f'if [ "$canarytui_w" = "$canarytui_d" ]; then {said}"the folder $canarytui_d is not '
+        'writable"; '
+        f'elif [ -d "$canarytui_w" ]; then {said}"cannot create the folder $canarytui_d: '
+        '$canarytui_w is not writable"; '
+        f'else {said}"cannot create the folder $canarytui_d: $canarytui_w does not exist"; fi; fi'
     )
 
 
