@@ -8,6 +8,7 @@ import os
 import shlex
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,9 @@ from canarytui.ssh.remote import Marker
 OWNER = Owner("0123456789abcdef0123456789abcdef", 7, "2.0.0", "ana", "laptop")
 
 
-def run(home: Path, script: str) -> lockscripts.Reply:
+def run(home: Path, script: str, program: Sequence[str] = ("/bin/sh",)) -> lockscripts.Reply:
     done = subprocess.run(
-        ["/bin/sh", "-c", script],
+        [*program, "-c", script],
         env={"HOME": str(home), "PATH": os.environ["PATH"]},
         capture_output=True,
         text=True,
@@ -234,16 +235,8 @@ def test_a_lock_that_cannot_be_made_says_why_not_whose(tmp_path: Path, shell: st
         lockscripts.acquire_command("shop", "prod", OWNER, "echo 1.0"),
         lockscripts.hold_command("shop", "prod", owner),
     ):
-        done = subprocess.run(
-            [*program, "-c", script],
-            env={"HOME": str(home), "PATH": os.environ["PATH"]},
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-        reply = lockscripts.parse_reply(done.stdout)
-        assert sorted(reply.sections) == ["UNLOCKABLE"], done.stdout
+        reply = run(home, script, program)
+        assert sorted(reply.sections) == ["UNLOCKABLE"], reply
         folder = home / ".canarytui" / "lock.prod.shop"
         assert lockscripts.why_unlockable(reply) == (
             f"cannot take its lock: cannot create the folder {folder}"
