@@ -9,6 +9,7 @@ hosts and names that one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from conftest import engine_for, run_cli
 from sshd_fleet import FleetFactory, SshdFleet
 from test_trust_sshd import LOCK, locked, versions
 
+from canarytui import events as ev
 from canarytui.engine import ActionRefused
 
 pytestmark = pytest.mark.sshd
@@ -123,3 +125,51 @@ async def test_check_says_where_a_deployment_s_lock_cannot_be_made(
     folder.mkdir(parents=True)
     result = await run_cli("check", env, state_dir=state_dir)
     assert f"CANNOT LOCK: the folder {folder} is not writable" in result.out, result.out
+
+
+async def test_a_host_locked_late_that_cannot_be_locked_fails_saying_why(
+    fleet: SshdFleet, state_dir: Path
+) -> None:
+    """A host unreachable when the deployment started is locked when its wave comes: back,
+    but with its lock impossible to make, it is failed (not unreachable: it answered), with
+    why, and left as it was."""
+    fleet.stop_host("h03")
+    env = fleet.write_env(edit=lambda d: d["promote"].update({"max_failures": 1}))
+    engine = engine_for(env, state_dir)
+    try:
+        assert await engine.deploy("2.0.0") is ev.Outcome.CANARY_PASSED
+        assert engine.host_states["h03"] is ev.HostState.UNREACHABLE
+        fleet.start_host("h03")
+        home = read_only_home(fleet, "h03")
+        assert await asyncio.wait_for(engine.promote(all_waves=True), 60) is ev.Outcome.COMPLETE
+    finally:
+        await engine.fleet.close()
+    assert engine.host_states["h03"] is ev.HostState.FAILED
+    assert (
+        f"cannot take its lock: cannot create the folder {home}/.canarytui/"
+        in engine.details["h03"]
+    )
+    assert versions(fleet) == {"h01": "2.0.0", "h02": "2.0.0", "h03": "1.0.0"}
+    assert locked(fleet) == []
+
+
+async def test_a_held_host_whose_lock_vanished_and_cannot_be_made_again_fails_saying_why(
+    fleet: SshdFleet, state_dir: Path
+) -> None:
+    """The deployment waits for the operator with every host locked; meanwhile a host's
+    lock folder is removed and its home made read-only. The host's next script checks
+    its lock first: it cannot be made again, so nothing of the release runs there, and the
+    host is failed saying why (not "its reply could not be read")."""
+    env = fleet.write_env(edit=lambda d: d["promote"].update({"max_failures": 1}))
+    engine = engine_for(env, state_dir)
+    try:
+        assert await engine.deploy("2.0.0") is ev.Outcome.CANARY_PASSED
+        home = read_only_home(fleet, "h03")
+        assert await asyncio.wait_for(engine.promote(all_waves=True), 60) is ev.Outcome.COMPLETE
+    finally:
+        await engine.fleet.close()
+    assert engine.host_states["h03"] is ev.HostState.FAILED
+    said = engine.details["h03"]
+    assert f"not changed: cannot take its lock: cannot create the folder {home}/" in said, said
+    assert versions(fleet) == {"h01": "2.0.0", "h02": "2.0.0", "h03": "1.0.0"}
+    assert locked(fleet) == []
