@@ -38,11 +38,13 @@ def asking_env(demo: DemoFleet, tmp_path: Path, **promote: Any) -> Path:
 
 def locks_on(demo: DemoFleet) -> list[str]:
     """The hosts a deployment lock is on."""
-    return [
-        h
-        for h in demo.host_names
-        if (demo.sandbox_of(h) / ".canarytui" / "lock.demo.shop" / "owner").exists()
-    ]
+    return [h for h in demo.host_names if lock_owner(demo, h) is not None]
+
+
+def lock_owner(demo: DemoFleet, name: str) -> str | None:
+    """The owner line of the lock on host ``name`` (None: no lock there)."""
+    path = demo.sandbox_of(name) / ".canarytui" / "lock.demo.shop" / "owner"
+    return path.read_text() if path.exists() else None
 
 
 def break_host(demo: DemoFleet, name: str, why: str = "disk full on /srv") -> None:
@@ -195,6 +197,26 @@ async def test_resume_before_the_hold_takes_effect(demo: DemoFleet, state_dir: P
     finally:
         await engine.fleet.close()
         engine.journal.close()
+
+
+async def test_rollback_to_a_release_no_host_runs_locks_no_host(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A release this journal never saw (a typo) is asked of the hosts without locking
+    them: refused as the typo it is, even while a colleague holds the environment, and
+    no host's lock is touched; a release a host runs goes on to the locks as before."""
+    env = str(demo.env_path)
+    held = await run_cli("lock", env, "-m", "disk swap", state_dir=tmp_path / "colleague")
+    assert held.code == 0, held.out + held.err
+    owners = {h: lock_owner(demo, h) for h in demo.host_names}
+    typo = await run_cli("rollback", env, "--to", "1.0.1", state_dir=state_dir)
+    assert typo.code == 1, typo.out + typo.err
+    assert "1.0.1 is neither a release this journal saw on demo's hosts" in typo.err
+    assert "nothing was changed" in typo.err and "disk swap" not in typo.err
+    assert {h: lock_owner(demo, h) for h in demo.host_names} == owners  # each as it was
+    running = await run_cli("rollback", env, "--to", "1.0.0", state_dir=state_dir)
+    assert running.code == 1 and "held for maintenance" in running.err, running.err
+    assert set(versions(demo).values()) == {"1.0.0"}
 
 
 async def test_rollback_to_a_known_version(

@@ -248,6 +248,10 @@ class Engine(CallRunner):
                 or f"deployment #{open_one.id} of {open_one.version} is still open "
                 f"({open_one.phase_label}): roll it back (canarytui rollback) first"
             )
+        if unknown is not None and version not in (await self.discover()).values():
+            # Asked without locks first: a release no host runs (a typo) is refused before
+            # any host is locked; the locks' own round trip asks again (``unless_running``).
+            raise ActionRefused(f"{unknown}; nothing was changed")
         plan = Plan([], plan_waves(self.env.host_names, self.env.promote.waves))
         return await self._run(self._restore(version, plan, unknown))
 
