@@ -331,8 +331,8 @@ async def _tries(
             # asyncssh bounds the handshake itself; the outer wait is a backstop.
             async with asyncio.timeout(timeout + 1.0):
                 return await asyncssh.connect(address, **options)
-        except (asyncssh.misc.ConnectionLost, ConnectionResetError):
-            continue
+        except (asyncssh.misc.ConnectionLost, ConnectionResetError, BrokenPipeError):
+            continue  # (a ProxyCommand that ended: its input is a broken pipe)
     raise ClosedEarly(
         f"the host closed the connection before the login ({CONNECT_TRIES} tries; an sshd "
         "busy with more new connections than its MaxStartups drops some)"
