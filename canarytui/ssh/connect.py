@@ -176,11 +176,8 @@ class Connector:
             ) from None
         except asyncssh.PermissionDenied as exc:
             raise Failure(AuthRefused, refused(exc.reason) + unused.note()) from None
-        except (TimeoutError, asyncssh.misc.ConnectionLost) as exc:
-            lost = isinstance(exc, asyncssh.misc.ConnectionLost)
-            raise Failure.unreachable(
-                "connection lost" if lost else f"timed out after {timeout:g}s"
-            ) from None
+        except TimeoutError:  # (a connection lost before the login: ``_tries``)
+            raise Failure.unreachable(f"timed out after {timeout:g}s") from None
         except asyncssh.ChannelOpenError as exc:  # a bastion would not forward
             raise Failure.unreachable(_channel_refusal(exc)) from None
         except asyncssh.DisconnectError as exc:
