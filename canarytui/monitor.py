@@ -24,6 +24,7 @@ import time
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
+from canarytui import cancels
 from canarytui import events as ev
 from canarytui.engine import Engine
 from canarytui.metrics.page import picks
@@ -265,7 +266,7 @@ class Monitor:
 
     async def _tail(self, name: str) -> None:
         """One host's log stream, restarted (with a bounded back-off) when it ends."""
-        backoff = TAIL_RETRY[0]
+        backoff, before = TAIL_RETRY[0], cancels.asked()
         while True:
             try:
                 async for line in self.engine.tail(name):
@@ -274,6 +275,7 @@ class Monitor:
                 reason = "log stream ended"
             except SshError as exc:
                 reason = f"log stream lost: {exc}"
+            cancels.resume(before)  # a stop a library dropped ends the loop all the same
             self.engine.emit(
                 ev.LogLine(host=name, line=f"[canarytui] {reason}; retrying in {backoff:g}s")
             )

@@ -18,6 +18,7 @@ import asyncio
 import sys
 from typing import Any
 
+from canarytui import cancels
 from canarytui.cli import runner
 from canarytui.cli.args import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK
 from canarytui.config import load_env, parse_duration
@@ -76,6 +77,7 @@ async def _read(env: Any, journal: Any, hosts: list[str], seconds: float | None)
     async def one(name: str) -> None:
         prefix = f"{name:<{width}} | "
         backoff, said = TAIL_RETRY[0], ""  # said: why it stopped, told and not over yet
+        before = cancels.asked()
         while True:
             try:
                 async for line in engine.tail(name):
@@ -95,6 +97,7 @@ async def _read(env: Any, journal: Any, hosts: list[str], seconds: float | None)
                 if seconds is None:
                     print(f"canarytui: {name}: its logs command ended", file=sys.stderr)
                 return
+            cancels.resume(before)  # a stop a library dropped ends the loop all the same
             if why != said:  # a host down for long is said once, not at every try
                 print(f"canarytui: {name}: {why}; trying again", file=sys.stderr)
                 said = why

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from canarytui import cancels
 from canarytui.config import Environment, Host
 from canarytui.openfiles import limits
 from canarytui.ssh.errors import AuthRefused, HostKeyRefused, SshError, Unreachable
@@ -319,6 +320,7 @@ async def _tries(
     Each try has a client of its own, after a random pause (about 4 s in all)."""
     import asyncssh
 
+    before = cancels.asked()  # (a stop asked as the login completes: see ``cancels``)
     for tries in range(1, CONNECT_TRIES + 1):
         if tries > 1:
             pause = min(MAX_PAUSE, LOST_PAUSE * 2 ** (tries - 2))
@@ -327,9 +329,17 @@ async def _tries(
         try:
             # asyncssh bounds the handshake itself; the outer wait is a backstop.
             async with asyncio.timeout(timeout + 1.0):
-                return await asyncssh.connect(address, **options)
+                conn = await asyncssh.connect(address, **options)
         except (asyncssh.misc.ConnectionLost, ConnectionResetError, BrokenPipeError):
+            cancels.resume(before)
             continue  # (a ProxyCommand that ended: its input is a broken pipe)
+        except Exception:
+            cancels.resume(before)
+            raise
+        if cancels.lost(before):
+            conn.abort()
+            raise asyncio.CancelledError
+        return conn
     raise ClosedEarly(
         f"the host closed the connection before the login ({CONNECT_TRIES} tries; an sshd "
         "busy with more new connections than its MaxStartups drops some)"
