@@ -95,3 +95,18 @@ async def test_a_failure_in_background_watching_is_reported(
     assert notices[0].level == "error"
     assert "monitor-probe-web-02" in notices[0].message
     assert "probe bug on web-02" in notices[0].message
+
+
+async def test_the_monitor_stops_however_the_app_ends(demo: DemoFleet, tmp_path: object) -> None:
+    """Not only a confirmed quit: an app that ends otherwise (here, its test's end) leaves
+    no loop, probe or log stream running, and no connection open, on a loop that goes on."""
+    from test_ui_stories import SIZE, make_app
+
+    app = make_app(demo, tmp_path)  # type: ignore[arg-type]
+    async with app.run_test(size=SIZE) as pilot:
+        engine = app.engine
+        await wait_for(lambda: engine.versions.get(demo.host_names[0]) == "1.0.0", 15)
+        await wait_for(lambda: any(t.get_name() == "monitor-fast" for t in _monitor_tasks()), 5)
+        await pilot.pause()
+    assert _monitor_tasks() == []
+    assert engine.fleet.open_connections == 0

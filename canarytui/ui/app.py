@@ -110,6 +110,7 @@ class CanaryApp(App[int]):
         if replay is not None:
             self.replay_screen = ReplayScreen.standalone_on(env, journal, replay)
         self._quitting = False
+        self._engine_closed = False  # the monitor stopped, the connections closed
         self._exit_status = 0
 
     def get_driver_class(self) -> type[Driver]:
@@ -248,8 +249,11 @@ class CanaryApp(App[int]):
             with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):
                 loop.remove_signal_handler(signum)
 
-    def on_unmount(self) -> None:
+    async def on_unmount(self) -> None:
         self._release_stop_signals()  # the loop may outlive the app (a test's)
+        # However the app ended (not only a confirmed quit: an error, a test's end), the
+        # monitor's loops and streams stop and the connections close before the loop does.
+        await self.close_engine()
 
     def _stop_signalled(self, signum: int) -> None:
         """Shut down as a confirmed quit does (a running deployment stays open in the
@@ -285,10 +289,13 @@ class CanaryApp(App[int]):
         self.exit(self._exit_status)
 
     async def _start_monitor(self) -> None:
-        if self.monitor is not None and not self._quitting:
+        if self.monitor is not None and not (self._quitting or self._engine_closed):
             await self.monitor.start()
 
     async def close_engine(self) -> None:
+        if self._engine_closed:
+            return
+        self._engine_closed = True
         if self.monitor is not None:
             await self.monitor.stop()
         with contextlib.suppress(Exception):
