@@ -61,6 +61,13 @@ class HostState(StrEnum):
     SKIPPED = "skipped"  # failed during promotion, then left as it is by an operator
 
 
+# A host of a deployment in one of these: its rollback has begun (it may only be rolled
+# back again, never promoted).
+ROLLBACK_BEGUN = frozenset(
+    {HostState.ROLLING_BACK, HostState.ROLLED_BACK, HostState.ROLLBACK_FAILED}
+)
+
+
 class Verdict(StrEnum):
     PASS = "pass"
     FAIL = "fail"

@@ -257,7 +257,7 @@ async def test_quit_during_a_rollback_asks_and_keeps_the_hosts_locked(
     async with again.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert any(
-            f"deployment #{d} of 1.1.0 is open (rolling back): its rollback was stopped: "
+            f"deployment #{d} of 1.1.0 is open (rolling back): its rollback did not finish: "
             "r rolls back again to finish it" in t
             for t in texts
         ), texts

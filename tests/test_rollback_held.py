@@ -224,3 +224,39 @@ async def test_a_host_not_locked_again_by_a_later_process_is_released_at_the_end
     assert locks_on_hosts(demo) == ["web-06"]
     kept = [m for m in notices if "could not be released" in m]
     assert len(kept) == 1 and kept[0].startswith("the lock on web-06 could not be released")
+
+
+async def test_a_rollback_that_failed_on_a_host_is_only_rolled_back_again(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A complete release rolled back by the operator, one host down: the rollback halts
+    there. A promote then would deploy the release again to the hosts the operator had just
+    rolled back: it is refused before anything runs, every way out says to roll back again,
+    and rolling back again finishes it."""
+    env = str(demo.env_path)
+    done = await run_cli("deploy", env, "1.1.0", "--auto-promote")
+    assert done.code == 0, done.err
+    await demo.set_fault("web-05", "down")
+    back = await run_cli("rollback", env)
+    assert back.code == 1, back.out + back.err
+    assert "rollback failed on web-05" in back.out
+    await demo.set_fault("web-05", "up")
+    before = versions(demo)
+    assert before["web-05"] == "1.1.0" and before["web-01"] == "1.0.0"
+
+    promoted = await run_cli("promote", env)
+    assert promoted.code == 1, promoted.out
+    assert (
+        "deployment #1 is rolling back (its rollback failed on a host): "
+        "roll it back again to finish it" in promoted.err
+    )
+    assert versions(demo) == before  # nothing ran
+    status = await run_cli("status", env)
+    assert "what is left: roll it back again" in status.out, status.out
+    again = await run_cli("deploy", env, "1.2.0")
+    assert again.code == 1 and "roll it back again first" in again.err, again.err
+
+    finished = await run_cli("rollback", env)
+    assert finished.code == 0, finished.out + finished.err
+    assert set(versions(demo).values()) == {"1.0.0"}
+    assert locks_on_hosts(demo) == []

@@ -519,24 +519,48 @@ async def test_logs_are_sanitised_bounded_and_follow_the_focused_host(tmp_path: 
 # Open deployments and history ---------------------------------------------------------
 
 
+FAILED = ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=[], measurements=[])
+PASSED = ev.VerdictReached(verdict=ev.Verdict.PASS, reasons=[], measurements=[])
+NOT_BACK = ev.HostUpdate(host="web-01", state=ev.HostState.ROLLBACK_FAILED, detail="down")
+
+
 @pytest.mark.parametrize(
-    ("kind", "version", "phase", "offer"),
+    ("kind", "version", "before", "phase", "offer"),
     [
         # Killed during the analysis: promote is refused.
-        ("deploy", "1.1.0", ev.Phase.ANALYSIS, "the canary has no verdict: r rolls back"),
+        ("deploy", "1.1.0", [], ev.Phase.ANALYSIS, "the canary has no verdict: r rolls back"),
         # The canary failed and its rollback failed (a host down): promote is refused.
-        ("deploy", "1.3.0-bad", ev.Phase.HALTED, "its canary failed: r rolls back"),
+        ("deploy", "1.3.0-bad", [FAILED], ev.Phase.HALTED, "its canary failed: r rolls back"),
+        # An operator's rollback failed on a host: only rolling back again finishes it.
+        (
+            "deploy",
+            "1.2.0",
+            [PASSED, NOT_BACK],
+            ev.Phase.HALTED,
+            "its rollback did not finish: r rolls back again to finish it",
+        ),
         # A release put back (rollback --to, b in history), stopped mid-way.
-        ("rollback", "1.0.0", ev.Phase.PROMOTING, "p finishes putting 1.0.0 back, r undoes it"),
+        (
+            "rollback",
+            "1.0.0",
+            [],
+            ev.Phase.PROMOTING,
+            "p finishes putting 1.0.0 back, r undoes it",
+        ),
     ],
 )
 async def test_an_open_deployment_is_offered_what_finishes_it(
-    tmp_path: Path, kind: str, version: str, phase: ev.Phase, offer: str
+    tmp_path: Path,
+    kind: str,
+    version: str,
+    before: list[ev.Event],
+    phase: ev.Phase,
+    offer: str,
 ) -> None:
     first = Script(tmp_path)
     first.start(version, ["web-01"], kind=kind)
-    if phase is ev.Phase.HALTED:
-        first.emit(ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=[], measurements=[]))
+    for event in before:
+        first.emit(event)
     first.phase(phase)
     script = Script(tmp_path)
     texts = record_notifications(script.app)
@@ -544,6 +568,8 @@ async def test_an_open_deployment_is_offered_what_finishes_it(
         await pilot.pause()
         said = [t for t in texts if f"deployment #1 of {version} is open" in t]
         assert said == [f"deployment #1 of {version} is open ({phase.value}): {offer}"], texts
+        panel = str(script.app.fleet_screen.query_one(RolloutProgress).render())
+        assert ("p next wave" in panel) is ("p " in offer), panel  # the keys that apply
         if "p " not in offer:  # p is refused at once, no dialog the engine would refuse
             await pilot.press("p")
             await settle(pilot)

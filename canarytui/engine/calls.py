@@ -25,7 +25,7 @@ from canarytui.engine.plan import PlanError
 from canarytui.engine.rollback import MovedOn
 from canarytui.engine.start import StartRefused
 from canarytui.engine.supervise import HostWorkFailed
-from canarytui.journal import DeploymentRecord, JournalError, way_out
+from canarytui.journal import DeploymentRecord, JournalError, WayOut, way_out
 from canarytui.textsafe import listed
 
 # States a host stops in when an internal error halts the work it was doing.
@@ -93,9 +93,10 @@ class CallRunner:
         """Why ``promote`` refuses the open deployment ``record`` as the journal has it
         (its phase, its verdict); None when it may go on. Nothing is asked of a host."""
         phase = ev.Phase(record.phase)
-        if phase is ev.Phase.ROLLING_BACK:
+        if record.way_out is WayOut.ROLL_BACK_AGAIN:
+            why = "stopped" if phase is ev.Phase.ROLLING_BACK else "failed on a host"
             return (
-                f"deployment #{record.id} is rolling back (its rollback was stopped): "
+                f"deployment #{record.id} is rolling back (its rollback {why}): "
                 "roll it back again to finish it"
             )
         if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):

@@ -61,6 +61,7 @@ class DeploymentRecord:
     updated_at: float
     finished_at: float | None
     kind: str = "deploy"  # "rollback": a known version put back (rollback --to)
+    rollback_begun: bool = False  # a host of it rolling back, rolled back, or failed to
 
     @property
     def phase_label(self) -> str:
@@ -74,7 +75,7 @@ class DeploymentRecord:
     @property
     def way_out(self) -> WayOut:
         """What can still be done with it, open: ``promote or roll it back``."""
-        return way_out(ev.Phase(self.phase), self.kind, self.verdict)
+        return way_out(ev.Phase(self.phase), self.kind, self.verdict, self.rollback_begun)
 
 
 class WayOut(StrEnum):
@@ -88,10 +89,17 @@ class WayOut(StrEnum):
     PROMOTE_OR_ROLL_BACK = "promote or roll it back"
 
 
-def way_out(phase: ev.Phase, kind: str = "deploy", verdict: str | None = None) -> WayOut:
+def way_out(
+    phase: ev.Phase,
+    kind: str = "deploy",
+    verdict: str | None = None,
+    rollback_begun: bool = False,
+) -> WayOut:
     """What is left to do with a deployment open in ``phase``: promote waits for a verdict
-    and refuses a failed one; a rollback --to's (``kind``) is finished by promote."""
-    if phase is ev.Phase.ROLLING_BACK:
+    and refuses a failed one; a rollback --to's (``kind``) is finished by promote. Once its
+    rollback has begun (``rollback_begun``: stopped, or failed on a host, which halts it),
+    it is only rolled back again: a promote would undo what the operator decided."""
+    if phase is ev.Phase.ROLLING_BACK or (phase is ev.Phase.HALTED and rollback_begun):
         return WayOut.ROLL_BACK_AGAIN
     if phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
         return WayOut.NO_VERDICT
@@ -107,4 +115,5 @@ def deployment_from_row(row: sqlite3.Row) -> DeploymentRecord:
     data["canaries"] = json.loads(data["canaries"])
     data["plan"] = json.loads(data["plan"])
     data["is_open"] = bool(data["is_open"])
+    data["rollback_begun"] = bool(data.get("rollback_begun"))
     return DeploymentRecord(**data)

@@ -34,6 +34,15 @@ _CLOSING = {
 }
 
 
+# A deployment's row, and whether a rollback of it has begun (a host of it rolling back,
+# rolled back, or failed to): one halted then may only be rolled back again (``way_out``).
+_ROLLBACK_STATES = ", ".join(f"'{s.value}'" for s in sorted(ev.ROLLBACK_BEGUN))
+_DEPLOYMENTS = (
+    "SELECT d.*, EXISTS (SELECT 1 FROM hosts h WHERE h.deployment = d.id"
+    f" AND h.state IN ({_ROLLBACK_STATES})) AS rollback_begun FROM deployments d"
+)
+
+
 class Journal:
     """`journal.sqlite3` in the state dir; raises JournalError, never an sqlite3 error.
 
@@ -127,23 +136,18 @@ class Journal:
         return deployment
 
     def deployment(self, deployment: int) -> DeploymentRecord | None:
-        rows = self._query(
-            f"deployment #{deployment}", "SELECT * FROM deployments WHERE id = ?", deployment
-        )
+        rows = self._query(f"deployment #{deployment}", _DEPLOYMENTS + " WHERE id = ?", deployment)
         return deployment_from_row(rows[0]) if rows else None
 
     def deployment_by_token(self, token: str) -> DeploymentRecord | None:
         """The deployment whose identity (written into its locks) is `token`, if ours."""
-        rows = self._query(
-            "the deployment of a lock", "SELECT * FROM deployments WHERE token = ?", token
-        )
+        rows = self._query("the deployment of a lock", _DEPLOYMENTS + " WHERE token = ?", token)
         return deployment_from_row(rows[0]) if rows else None
 
     def open_deployment(self, env: str, app: str) -> DeploymentRecord | None:
         rows = self._query(
             f"the open deployment of {env}/{app}",
-            "SELECT * FROM deployments WHERE env = ? AND app = ? AND is_open = 1"
-            " ORDER BY id DESC LIMIT 1",
+            _DEPLOYMENTS + " WHERE env = ? AND app = ? AND is_open = 1 ORDER BY id DESC LIMIT 1",
             env,
             app,
         )
@@ -152,7 +156,7 @@ class Journal:
     def last_deployment(self, env: str, app: str) -> DeploymentRecord | None:
         rows = self._query(
             f"the last deployment of {env}/{app}",
-            "SELECT * FROM deployments WHERE env = ? AND app = ? ORDER BY id DESC LIMIT 1",
+            _DEPLOYMENTS + " WHERE env = ? AND app = ? ORDER BY id DESC LIMIT 1",
             env,
             app,
         )
@@ -161,7 +165,7 @@ class Journal:
     def history(self, env: str, app: str, limit: int = 100) -> list[DeploymentRecord]:
         rows = self._query(
             f"the deployments of {env}/{app}",
-            "SELECT * FROM deployments WHERE env = ? AND app = ? ORDER BY id DESC LIMIT ?",
+            _DEPLOYMENTS + " WHERE env = ? AND app = ? ORDER BY id DESC LIMIT ?",
             env,
             app,
             limit,

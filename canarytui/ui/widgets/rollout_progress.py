@@ -264,12 +264,17 @@ class RolloutProgress(StateText):
         state = self.state
         phase = state.engine.phase
         held = state.engine.state.held is not None
+        promotable = phase is not ev.Phase.HALTED or self._promotable()
         if phase is ev.Phase.AWAITING_PROMOTION and held:
             keys = [("s", "resume"), ("p", "next wave"), ("r", "roll back")]
-        elif phase in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED):
-            keys = [("p", "next wave"), ("P", "all"), ("r", "roll back")]
-        elif phase is ev.Phase.PROMOTING:
+        elif phase is ev.Phase.ROLLING_BACK or (phase is ev.Phase.HALTED and not promotable):
+            # A rollback that did not finish, a failed canary: rolling back is what is left.
+            keys = [] if state.engine.busy else [("r", "roll back")]
+        elif phase is ev.Phase.PROMOTING and state.engine.busy:
             keys = [("s", "resume" if held else "hold"), ("r", "roll back")]
+        elif phase in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
+            # (promoting, and nothing runs: what drove it ended mid-wave; p goes on)
+            keys = [("p", "next wave"), ("P", "all"), ("r", "roll back")]
         elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
             keys = [("r", "roll back")]
         elif phase is ev.Phase.COMPLETE:
@@ -281,6 +286,19 @@ class RolloutProgress(StateText):
         if d is not None and log.deployment == d.id and not log.empty:
             keys.append(("a", "analysis"))
         self._keys(text, keys)
+
+    def _promotable(self) -> bool:
+        """A halted deployment that promote would take (as ``Engine.promote_refused``
+        judges it): not once its canary failed, nor once its rollback has begun."""
+        engine = self.state.engine
+        d, live = engine.deployment, engine.state.last_verdict
+        if d is None:
+            return True
+        # This process's verdict, else the journal's when the deployment was taken up.
+        verdict = live.verdict.value if live is not None and live.deployment == d.id else d.verdict
+        if verdict == ev.Verdict.FAIL.value:
+            return False
+        return not any(s in ev.ROLLBACK_BEGUN for s in engine.host_states.values())
 
     def _keys(self, text: Text, keys: list[tuple[str, str]]) -> None:
         """The keys that apply now, on as many lines as the panel's width needs."""
