@@ -100,9 +100,10 @@ def test_canary_deploying(snap_compare: Any, tmp_path: Path) -> None:
 def test_analysis_failed_with_reasons(snap_compare: Any, tmp_path: Path) -> None:
     """1.3.0-bad on canary web-01: verdict FAIL in the rollout panel with the failing rule
     on one line, cut with … at the panel's edge (✗ web-01 error-ratio 0.21 vs 0.005,
-    <= 0…), then the keys d deploy and a analysis; the phase rolling back, web-01 in the
-    rolling-back colour, its key metrics (error-ratio 0.1017) in the side panel; a
-    notification says the verdict in full (limit <= 0.05 and <= 3x baseline)."""
+    <= 0…), then the key a analysis (nothing else applies while it rolls back); the phase
+    rolling back, web-01 in the rolling-back colour, its key metrics (error-ratio 0.1017)
+    in the side panel; a notification says the verdict in full (limit <= 0.05 and <= 3x
+    baseline)."""
     script = Script(tmp_path)
 
     def setup(s: Script) -> None:
@@ -131,6 +132,7 @@ def test_analysis_failed_with_reasons(snap_compare: Any, tmp_path: Path) -> None
         s.emit(
             ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=[ms[1].describe()], measurements=ms)
         )
+        s.working()
         s.phase(ev.Phase.ROLLING_BACK)
         s.host("web-01", ev.HostState.ROLLING_BACK)
 
@@ -165,6 +167,7 @@ def test_promoting_a_wave(snap_compare: Any, tmp_path: Path) -> None:
 
     def setup(s: Script) -> None:
         waves = s.canary_passed("1.1.0", ["web-01"])
+        s.working()
         s.phase(ev.Phase.PROMOTING, wave=1)
         s.emit(ev.Decision(action="promote", user=s.engine.user, detail="next wave"))
         s.emit(ev.WaveStarted(wave=1, waves=len(waves), hosts=waves[0]))
@@ -267,6 +270,7 @@ def test_theme(snap_compare: Any, tmp_path: Path, theme: str) -> None:
 
     def setup(s: Script) -> None:
         s.canary_passed("1.1.0", ["web-01"])
+        s.working()
         s.phase(ev.Phase.PROMOTING, wave=1)
         s.deploy_host("web-02", "1.1.0")
         s.host("web-03", ev.HostState.DEPLOYING)
@@ -385,8 +389,8 @@ def test_rollout_panel_long_verdict_fits(snap_compare: Any, tmp_path: Path) -> N
     under verdict FAIL the rollout panel shows the reason that is not a measurement
     (• web-05: 3 failed health checks, at mos…), then one line per failing rule (✗), then
     the undecided (?) and no-data (·) ones, each on a single line cut with … at the panel's
-    edge (no line wraps), six at most and '… 2 more: a shows them all', then the keys
-    d deploy and a analysis."""
+    edge (no line wraps), six at most and '… 2 more: a shows them all', then the key
+    a analysis (nothing else applies while it rolls back)."""
     script = Script(tmp_path)
 
     def setup(s: Script) -> None:
@@ -437,6 +441,7 @@ def test_rollout_panel_long_verdict_fits(snap_compare: Any, tmp_path: Path) -> N
         reasons = [m.describe() for m in ms if m.state == "fail"]
         reasons.append("web-05: 3 failed health checks, at most 2 tolerated (max_failed_checks)")
         s.emit(ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=reasons, measurements=ms))
+        s.working()
         s.phase(ev.Phase.ROLLING_BACK)
 
     assert snap(snap_compare, script, setup, quiet=True)

@@ -145,6 +145,13 @@ def write_env(
     return path
 
 
+class _Working:
+    """A call of the engine that has not ended (``Engine.busy``)."""
+
+    def done(self) -> bool:
+        return False
+
+
 class Script:
     """A real Engine and Journal, driven by events as a rollout would send them."""
 
@@ -247,6 +254,11 @@ class Script:
     def emit(self, event: ev.Event) -> None:
         """Send an event of the current deployment through the engine."""
         self.engine.emit(dataclasses.replace(event, deployment=self.deployment))
+
+    def working(self) -> None:
+        """The engine in the middle of a call, as in a live rollout (the keys that apply
+        differ from those of a deployment left open with nothing running)."""
+        self.engine._task = _Working()  # type: ignore[assignment]
 
     def phase(self, phase: ev.Phase, wave: int | None = None) -> None:
         d = self.engine.deployment

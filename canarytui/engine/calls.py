@@ -94,7 +94,7 @@ class CallRunner:
         (its phase, its verdict); None when it may go on. Nothing is asked of a host."""
         phase = ev.Phase(record.phase)
         if record.way_out is WayOut.ROLL_BACK_AGAIN:
-            why = "stopped" if phase is ev.Phase.ROLLING_BACK else "failed on a host"
+            why = "was stopped" if phase is ev.Phase.ROLLING_BACK else "failed on a host"
             return (
                 f"deployment #{record.id} is rolling back (its rollback {why}): "
                 "roll it back again to finish it"
