@@ -666,3 +666,42 @@ async def test_demo_serve_through_the_cli(state_dir: Path) -> None:
             proc.kill()
             await proc.wait()
     assert not env_path.parent.exists()
+
+
+async def test_demo_ctl_finds_a_fleet_started_with_state_dir(tmp_path: Path) -> None:
+    """`--state-dir DIR` and `CANARYTUI_STATE_DIR=DIR` name one folder, for the fleet's
+    pointer too: a fleet started with the option is reached by `demo ctl` with either."""
+    import os
+    import sys
+
+    from conftest import REPO
+
+    chosen, other = tmp_path / "chosen", tmp_path / "other"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "canarytui",
+        "demo",
+        "--serve",
+        "--hosts",
+        "1",
+        "--state-dir",
+        str(chosen),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO,
+        env=dict(os.environ, CANARYTUI_STATE_DIR=str(other)),
+    )
+    try:
+        assert proc.stdout is not None
+        await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert (chosen / "demo.json").exists() and not (other / "demo.json").exists()
+        down = await run_cli("demo", "ctl", "web-01", "down", state_dir=chosen)
+        assert down.code == 0 and "web-01: down" in down.out, down.err
+        up = await run_cli("demo", "ctl", "web-01", "up", "--state-dir", str(chosen))
+        assert up.code == 0 and "web-01: up" in up.out, up.err
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

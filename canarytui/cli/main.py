@@ -159,6 +159,10 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
     except UsageError as exc:
         print(f"canarytui: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    if common["state_dir"]:
+        # The option says what $CANARYTUI_STATE_DIR says, for all of this process and what
+        # it starts: a demo fleet's pointer file (what `demo ctl` reads), a hook's canarytui.
+        os.environ["CANARYTUI_STATE_DIR"] = os.path.abspath(common["state_dir"])
     if not rest:
         print(USAGE, end="", file=sys.stderr)
         return EXIT_INVALID
