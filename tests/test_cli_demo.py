@@ -11,6 +11,7 @@ import pty
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -621,12 +622,12 @@ async def test_a_missing_known_hosts_file_is_refused_with_what_to_do(
     assert not missing.exists()
 
 
-async def test_demo_serve_through_the_cli(state_dir: Path) -> None:
-    """`canarytui demo --serve` prints its env file first; the headless commands work
-    against it; `demo ctl` reaches it; Ctrl-C stops it and removes its folder."""
-    import os
-    import sys
-
+@contextlib.asynccontextmanager
+async def demo_serving(
+    *args: str, env: dict[str, str]
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, Path]]:
+    """``canarytui demo --serve ARGS`` as a process, once it printed its env file's path
+    (yielded with it); killed at the end if it still runs."""
     from conftest import REPO
 
     proc = await asyncio.create_subprocess_exec(
@@ -635,15 +636,26 @@ async def test_demo_serve_through_the_cli(state_dir: Path) -> None:
         "canarytui",
         "demo",
         "--serve",
-        "--hosts",
-        "3",
+        *args,
         stdout=asyncio.subprocess.PIPE,
         cwd=REPO,
-        env=dict(os.environ, CANARYTUI_STATE_DIR=str(state_dir)),
+        env=env,
     )
     try:
         assert proc.stdout is not None
         env_path = Path((await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip())
+        yield proc, env_path
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_demo_serve_through_the_cli(state_dir: Path) -> None:
+    """`canarytui demo --serve` prints its env file first; the headless commands work
+    against it; `demo ctl` reaches it; Ctrl-C stops it and removes its folder."""
+    env = dict(os.environ, CANARYTUI_STATE_DIR=str(state_dir))
+    async with demo_serving("--hosts", "3", env=env) as (proc, env_path):
         result = await run_cli("deploy", str(env_path), "1.1.0", "--auto-promote", timeout=90)
         if result.code == 1 and "== inconclusive" in result.out:
             # Three hosts' 15 s of traffic: the median-latency rule (compared by Mann-Whitney)
@@ -661,39 +673,15 @@ async def test_demo_serve_through_the_cli(state_dir: Path) -> None:
         assert unknown.code == 2
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     assert not env_path.parent.exists()
 
 
 async def test_demo_ctl_finds_a_fleet_started_with_state_dir(tmp_path: Path) -> None:
     """`--state-dir DIR` and `CANARYTUI_STATE_DIR=DIR` name one folder, for the fleet's
     pointer too: a fleet started with the option is reached by `demo ctl` with either."""
-    import os
-    import sys
-
-    from conftest import REPO
-
     chosen, other = tmp_path / "chosen", tmp_path / "other"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "canarytui",
-        "demo",
-        "--serve",
-        "--hosts",
-        "1",
-        "--state-dir",
-        str(chosen),
-        stdout=asyncio.subprocess.PIPE,
-        cwd=REPO,
-        env=dict(os.environ, CANARYTUI_STATE_DIR=str(other)),
-    )
-    try:
-        assert proc.stdout is not None
-        await asyncio.wait_for(proc.stdout.readline(), 30)
+    env = dict(os.environ, CANARYTUI_STATE_DIR=str(other))
+    async with demo_serving("--hosts", "1", "--state-dir", str(chosen), env=env) as (proc, _):
         assert (chosen / "demo.json").exists() and not (other / "demo.json").exists()
         down = await run_cli("demo", "ctl", "web-01", "down", state_dir=chosen)
         assert down.code == 0 and "web-01: down" in down.out, down.err
@@ -701,7 +689,3 @@ async def test_demo_ctl_finds_a_fleet_started_with_state_dir(tmp_path: Path) -> 
         assert up.code == 0 and "web-01: up" in up.out, up.err
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
