@@ -60,11 +60,11 @@ async def test_a_command_cancelled_as_its_host_logs_in_is_not_run(
         await fleet.close()
 
 
-async def test_a_log_stream_that_retries_ends_when_stopped(
+async def test_a_log_stream_stopped_as_it_logs_in_ends(
     demo: DemoFleet, state_dir: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A host whose log stream keeps failing: the monitor's retry loop is stopped as its
-    next connection logs in, and ends."""
+    """The monitor's log stream of a host, stopped as its connection logs in: it ends, and
+    streams no line (before, it streamed on until the test gave up)."""
     name = demo.host_names[0]
     engine = Engine(load_env(demo.env_path), Journal(state_dir))
     monitor = Monitor(engine, initial_discovery=False)
@@ -79,6 +79,7 @@ async def test_a_log_stream_that_retries_ends_when_stopped(
             async with asyncio.timeout(15):
                 await tail
         assert not target, "the login callback never ran"
+        assert lines == []
     finally:
         await engine.fleet.close()
         engine.journal.close()
