@@ -109,6 +109,19 @@ class CallRunner:
             return f"deployment #{record.id}: the canary failed; roll it back"
         return None
 
+    def way_out_now(self) -> WayOut | None:
+        """``way_out`` of the deployment in hand as this process has it (its phase, its
+        verdict, its hosts), without reading the journal: a screen asks at each repaint.
+        None when no deployment is in hand."""
+        d = self.state.deployment
+        if d is None:
+            return None
+        live = self.state.last_verdict
+        # This process's verdict, else the journal's when the deployment was taken up.
+        verdict = live.verdict.value if live is not None and live.deployment == d.id else d.verdict
+        begun = any(s in ev.ROLLBACK_BEGUN for s in self.state.host_states.values())
+        return way_out(self.state.phase, d.kind, verdict, begun)
+
     def _adopt(self, record: DeploymentRecord) -> None:
         """Take ``record`` up to continue it, or refuse before anything is started (or
         recorded): another process of this machine drives it, or the file changed."""

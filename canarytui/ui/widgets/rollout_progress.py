@@ -14,6 +14,7 @@ from rich.style import Style
 from rich.text import Text
 
 from canarytui import events as ev
+from canarytui.journal import WayOut
 from canarytui.textsafe import harmless, harmless_block, listed
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.widgets.state_text import StateText, set_title
@@ -264,7 +265,10 @@ class RolloutProgress(StateText):
         state = self.state
         phase = state.engine.phase
         held = state.engine.state.held is not None
-        promotable = phase is not ev.Phase.HALTED or self._promotable()
+        # What promote would take (the engine's ``way_out``): not a failed canary, nor a
+        # deployment whose rollback has begun.
+        out = state.engine.way_out_now()
+        promotable = out is None or out in (WayOut.PROMOTE_OR_ROLL_BACK, WayOut.FINISH_PUTTING_BACK)
         if phase is ev.Phase.AWAITING_PROMOTION and held:
             keys = [("s", "resume"), ("p", "next wave"), ("r", "roll back")]
         elif phase is ev.Phase.ROLLING_BACK or (phase is ev.Phase.HALTED and not promotable):
@@ -286,19 +290,6 @@ class RolloutProgress(StateText):
         if d is not None and log.deployment == d.id and not log.empty:
             keys.append(("a", "analysis"))
         self._keys(text, keys)
-
-    def _promotable(self) -> bool:
-        """A halted deployment that promote would take (as ``Engine.promote_refused``
-        judges it): not once its canary failed, nor once its rollback has begun."""
-        engine = self.state.engine
-        d, live = engine.deployment, engine.state.last_verdict
-        if d is None:
-            return True
-        # This process's verdict, else the journal's when the deployment was taken up.
-        verdict = live.verdict.value if live is not None and live.deployment == d.id else d.verdict
-        if verdict == ev.Verdict.FAIL.value:
-            return False
-        return not any(s in ev.ROLLBACK_BEGUN for s in engine.host_states.values())
 
     def _keys(self, text: Text, keys: list[tuple[str, str]]) -> None:
         """The keys that apply now, on as many lines as the panel's width needs."""
