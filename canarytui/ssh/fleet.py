@@ -41,7 +41,7 @@ from canarytui.ssh.errors import (
 )
 from canarytui.ssh.jobs import Job, NoStartMark, Script, discard
 from canarytui.ssh.library import client_type, connection_errors, ssh_errors
-from canarytui.ssh.remote import LineSplitter, Marker, kill_script
+from canarytui.ssh.remote import LineSplitter, Marker, how_stopped, kill_script
 from canarytui.ssh.sessions import Spares, closed
 
 if TYPE_CHECKING:
@@ -377,11 +377,11 @@ class Fleet:
             return f"the connection was lost before process group {pgid} could be stopped"
         try:
             async with asyncio.timeout(STOP_TIMEOUT):
-                await (await self._session(name, kill_script(pgid)))[1].wait()
+                done = await (await self._session(name, kill_script(pgid)))[1].wait()
         except ssh_errors():
             self.drop(name, "it did not answer the stop of a command that timed out")
             return f"the host did not answer the stop of process group {pgid}; connection dropped"
-        return f"stopped on the host (process group {pgid} killed)"
+        return f"stopped on the host (process group {pgid} {how_stopped(done.stdout)})"
 
     def _stop_later(self, name: str, pgid: int | None, finished: bool) -> None:
         """The caller gave up on a command (cancelled): stop it in the background."""

@@ -111,14 +111,49 @@ class Marker:
         return pid if pid > 1 else None
 
 
-def kill_script(pgid: int) -> str:
-    """Stop a process group on the host: TERM, a short grace, then KILL."""
+STOP_GRACE = 20  # tenths of a second a process group is given to end on SIGTERM
+STOP_SAID = "canarytui-stop"  # what the stop prints, then how the group ended
+
+
+def kill_script(pgid: int, grace: int = STOP_GRACE) -> str:
+    """Stop a process group on the host: TERM, a grace of ``grace`` tenths of a second
+    while a member is alive, then KILL; prints ``STOP_SAID`` and ``ended`` or ``killed``.
+
+    A zombie is not alive: it has ended, and waits for its parent to reap it. A group's
+    members outlive their shell, so their parent is the host's PID 1, which reaps late on
+    some hosts (a container without an init reaps never): counted as alive, they would
+    hold every stop for the whole grace. On Linux, ``/proc`` tells them apart (read by
+    the shell itself); elsewhere a group whose only members are zombies waits the grace."""
     g = int(pgid)
-    return (
-        f"kill -TERM -{g} 2>/dev/null; i=0; "
-        f"while kill -0 -{g} 2>/dev/null && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; "
-        f"kill -KILL -{g} 2>/dev/null; true"
+    live = (
+        f"canarytui_live() {{ kill -0 -{g} 2>/dev/null || return 1; "
+        "[ -r /proc/self/stat ] || return 0; "
+        "for canarytui_f in /proc/[0-9]*/stat; do "
+        '{ IFS= read -r canarytui_l < "$canarytui_f"; } 2>/dev/null || continue; '
+        # After the command's name, in parentheses: state, parent, process group.
+        'canarytui_l=${canarytui_l##*") "}; '
+        'case "$canarytui_l" in Z*|X*) continue;; esac; '
+        "canarytui_l=${canarytui_l#* }; canarytui_l=${canarytui_l#* }; "
+        f'[ "${{canarytui_l%% *}}" = {g} ] && return 0; '
+        "done; return 1; }\n"
     )
+    return live + (
+        f"kill -TERM -{g} 2>/dev/null; canarytui_i=0; canarytui_k=ended; "
+        f'while canarytui_live; do if [ "$canarytui_i" -ge {int(grace)} ]; then '
+        f"kill -KILL -{g} 2>/dev/null; canarytui_k=killed; break; fi; "
+        "sleep 0.1; canarytui_i=$((canarytui_i + 1)); done; "
+        f'echo "{STOP_SAID} $canarytui_k"'
+    )
+
+
+def how_stopped(said: bytes | str | None) -> str:
+    """How a process group ended, from what its ``kill_script`` printed."""
+    text = said.decode(errors="replace") if isinstance(said, bytes) else said or ""
+    if f"{STOP_SAID} ended" in text:
+        return "ended on SIGTERM"
+    if f"{STOP_SAID} killed" in text:
+        return "killed: it outlived SIGTERM"
+    return "sent SIGTERM, then SIGKILL"
 
 
 class _Prelude:
