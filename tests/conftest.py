@@ -66,6 +66,18 @@ def edit_env(src: Path, dest: Path, edit: Callable[[dict[str, Any]], None]) -> P
     return dest
 
 
+def switch_to(fleet: DemoFleet, name: str, version: str) -> None:
+    """Put a demo host on ``version`` by hand: its release folder, and its ``current``
+    link replaced at once (as a deployment done outside canarytui would)."""
+    sandbox = fleet.sandbox_of(name)
+    release = sandbox / "releases" / version
+    release.mkdir(parents=True, exist_ok=True)
+    (release / "VERSION").write_text(version + "\n")
+    link = sandbox / "current.by-hand"
+    link.symlink_to(Path("releases") / version)
+    link.replace(sandbox / "current")
+
+
 def engine_for(env_path: Path, state_dir: Path, user: str | None = None) -> Engine:
     return Engine(load_env(env_path), Journal(state_dir), user=user)
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import edit_env, run_cli
+from conftest import edit_env, run_cli, switch_to
 
 from canarytui.demo import DemoFleet
 from canarytui.journal import Journal
@@ -134,6 +134,35 @@ async def test_dry_run_json_renders_commands_quoted(
     ]
     assert plan["refusals"] == [] and plan["open_deployment"] is None
     assert_nothing_changed(demo, state_dir)
+
+
+async def test_dry_run_counts_the_hosts_that_run_the_release_already(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """As the deployment will: those hosts are on the release for the balancer from the
+    start, the baseline leaves them out, and the notes say so."""
+    for name in ("web-03", "web-05"):
+        switch_to(demo, name, "1.1.0")
+    result = await run_cli("deploy", str(demo.env_path), "1.1.0", "--dry-run", "--json")
+    assert result.code == 0, result.err
+    plan = json.loads(result.out)
+    assert plan["baseline"] == ["web-02", "web-04", "web-06"]
+    assert [(w["hosts"], w["percent"]) for w in plan["waves"]] == [
+        (["web-02"], 67),
+        (["web-03", "web-04"], 83),
+        (["web-05", "web-06"], 100),
+    ]
+    assert [t["command"].split()[-3] for t in plan["traffic"][:4]] == ["50", "67", "83", "100"]
+    assert plan["notes"] == [
+        "web-03, web-05 run(s) 1.1.0 already: its steps run again there; the analysis's "
+        "baseline leaves them out"
+    ]
+    assert versions(demo) == {
+        **dict.fromkeys(demo.host_names, "1.0.0"),
+        "web-03": "1.1.0",
+        "web-05": "1.1.0",
+    }
+    assert lock_dirs(demo) == []
 
 
 async def test_dry_run_without_a_canary_section(

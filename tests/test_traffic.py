@@ -13,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import edit_env, engine_for, run_cli
+from conftest import edit_env, engine_for, run_cli, switch_to
 
 from canarytui import events as ev
 from canarytui.config import load_env
@@ -21,6 +21,7 @@ from canarytui.config.model import Traffic
 from canarytui.demo import DemoFleet
 from canarytui.demo.traffic import Balancer, Split
 from canarytui.engine import hooks
+from canarytui.engine.bus import RolloutState
 from canarytui.journal import Journal
 
 PHASES = ("canary_start", "wave_start", "complete", "rolled_back")
@@ -306,7 +307,7 @@ async def test_a_hook_that_leaves_a_background_process_is_done_when_it_exits(
 
 
 class _Bus:
-    def __init__(self, state: SimpleNamespace) -> None:
+    def __init__(self, state: RolloutState) -> None:
         self.state = state
         self.events: list[ev.Event] = []
 
@@ -323,9 +324,10 @@ def fake_context(hosts: int, traffic: dict[str, str]) -> SimpleNamespace:
         hosts=[SimpleNamespace(name=n, roles=("web",)) for n in names],
         traffic=Traffic(**traffic),
     )
-    state = SimpleNamespace(
-        deployment=SimpleNamespace(id=7, version="2.0.0"),
+    state = RolloutState(
         host_states=dict.fromkeys(names, ev.HostState.PENDING),
+        versions=dict.fromkeys(names, "1.0.0"),
+        deployment=SimpleNamespace(id=7, version="2.0.0"),  # type: ignore[arg-type]
     )
     return SimpleNamespace(env=env, state=state, bus=_Bus(state))
 
@@ -532,3 +534,30 @@ def test_demo_file_hooks_name_their_fleet_or_are_left_out(tmp_path: Path) -> Non
     assert env.traffic.complete == env.traffic.canary_start
     # A path that would read as a placeholder: the file stays valid, without hooks.
     assert not load_env(written(tmp_path / "{odd}" / "control.sock")).traffic.any
+
+
+async def test_hosts_that_run_the_release_already_count_as_on_it(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A rollout that stopped part way, or hosts deployed by hand: the balancer is told the
+    share of the fleet that runs the release (those hosts included), and the baseline is
+    taken from hosts on the release before it. Told only the canaries' share, the balancer
+    spread it over every host running the release and starved the canary: a good release
+    failed on its traffic rule, judged against a baseline that partly ran it."""
+    for name in ("web-03", "web-05"):
+        switch_to(demo, name, "1.1.0")
+    outcome, seen = await deploy(demo.env_path, state_dir, "1.1.0")
+    said = [e.message for e in seen if isinstance(e, ev.Notice)]
+    assert (
+        "web-03, web-05 run(s) 1.1.0 already: its steps run again there; the analysis's "
+        "baseline leaves them out"
+    ) in said
+    started = next(e for e in seen if isinstance(e, ev.AnalysisStarted))
+    assert started.canaries == ["web-01"]
+    assert started.baseline and not {"web-03", "web-05"} & set(started.baseline)
+    shifted = [(e.phase, e.percent) for e in seen if isinstance(e, ev.TrafficShifted)]
+    assert shifted == [("canary_start", 50)]  # web-01, web-03 and web-05 of six hosts
+    assert demo.balancer.split == Split("1.1.0", 50)
+    verdict = next(e for e in seen if isinstance(e, ev.VerdictReached))
+    assert verdict.verdict is ev.Verdict.PASS, verdict.reasons
+    assert outcome is ev.Outcome.CANARY_PASSED

@@ -149,7 +149,7 @@ async def _baseline(
     """A baseline sample of reachable hosts, asked only (not the whole fleet) what they run."""
     baseline: list[str] = []
     for _ in range(_BASELINE_PICKS):
-        baseline = choose_baseline(ctx, canaries)
+        baseline = choose_baseline(ctx, canaries, None)  # nothing deployed: hosts as they are
         unknown = [h for h in baseline if h not in versions]
         if not unknown:
             break

@@ -91,7 +91,7 @@ class CanaryPhase:
         assert d is not None
         cfg = ctx.env.canary.analysis
         ctx.bus.phase(ev.Phase.ANALYSIS)
-        baseline = choose_baseline(ctx, d.canaries)
+        baseline = choose_baseline(ctx, d.canaries, d.version)
         state.watched = set(d.canaries) | set(baseline)
         run = AnalysisRun(cfg, d.canaries, baseline, started=time.time(), before=before)
         verdict, _, _ = await watch(ctx, self.prober, run, self.interval, d.id)
@@ -103,9 +103,13 @@ class CanaryPhase:
         return await self.prober.round(hosts)
 
 
-def choose_baseline(ctx: Context, canaries: Iterable[str]) -> list[str]:
-    """The baseline sample: reachable hosts that are not canaries, spread over the fleet."""
+def choose_baseline(ctx: Context, canaries: Iterable[str], version: str | None) -> list[str]:
+    """The baseline sample: reachable hosts that are not canaries and do not run the
+    release (``version``; None: hosts as they are) already: a baseline is the release
+    before it. Spread over the fleet."""
     skip = set(canaries)
+    if version is not None:
+        skip |= {h for h, v in ctx.state.versions.items() if v == version}
     candidates = [
         h
         for h in ctx.env.host_names

@@ -45,8 +45,9 @@ from canarytui import events as ev
 from canarytui.config import Environment, Rule, render
 from canarytui.engine import locks, takeover
 from canarytui.engine.canary import choose_baseline
+from canarytui.engine.hooks import share_of
 from canarytui.engine.locks import left_behind
-from canarytui.engine.plan import Plan, make_plan, stops_at
+from canarytui.engine.plan import Plan, already_running, make_plan, some_running, stops_at
 from canarytui.openfiles import shortage
 from canarytui.textsafe import listed
 
@@ -194,7 +195,8 @@ async def dry_run(
         "early_fail": a.early_fail,
         "rules": [rule_line(rule) for rule in a.rules],
     }
-    shares = _shares(env, plan)
+    running = {h for h in plan.hosts if found_versions.get(h) == version}
+    shares = _shares(env, plan, running)
     run = DryRun(
         env=env.name,
         app=env.app,
@@ -203,7 +205,7 @@ async def dry_run(
         auto_promote=auto_promote,
         canary_phase=phase,
         canaries=list(plan.canaries),
-        baseline=choose_baseline(engine.ctx, plan.canaries) if phase else [],
+        baseline=choose_baseline(engine.ctx, plan.canaries, version) if phase else [],
         analysis=analysis if phase else None,
         after_canary="promote" if auto_promote or not phase else "stop",
         waves=[
@@ -228,14 +230,15 @@ async def dry_run(
     return run
 
 
-def _shares(env: Environment, plan: Plan) -> list[int]:
-    """The share of the fleet (%) on the new version after the canaries (0) and each wave."""
-    total = len(env.hosts) or 1
-    done = len(plan.canaries)
-    shares = [round(100 * done / total)]
+def _shares(env: Environment, plan: Plan, running: set[str]) -> list[int]:
+    """The share of the fleet (%) on the new version after the canaries (0) and each wave,
+    as ``hooks.percent_after`` will count it: ``running``, the hosts that run it already,
+    are on it from the start."""
+    done = set(plan.canaries) | running
+    shares = [share_of(len(done), len(env.hosts))]
     for wave in plan.waves:
-        done += len(wave)
-        shares.append(round(100 * done / total))
+        done |= set(wave)
+        shares.append(share_of(len(done), len(env.hosts)))
     return shares
 
 
@@ -375,6 +378,12 @@ def _refusals(
         )
     elif unknown:
         run.notes.append(f"{', '.join(unknown)}: no valid version; assumed {assume_previous}")
+    # As the deployment will say once its hosts are locked.
+    there = [h for h in plan.hosts if versions.get(h) == run.version]
+    if there and len(there) == len([h for h in plan.hosts if reachable.get(h)]):
+        run.notes.append(already_running(run.version, bool(unreachable), run.canary_phase))
+    elif there:
+        run.notes.append(some_running(run.version, there, run.canary_phase))
 
 
 def lock_refusals(held_by: dict[str, dict[str, Any]]) -> list[str]:

@@ -39,6 +39,18 @@ class HookFailed(Exception):
     """A traffic hook exited non-zero, timed out or could not be run; the message says which."""
 
 
+def running_it(ctx: Context, version: str) -> list[str]:
+    """The hosts that run ``version`` now: deployed it, or ran it before this deployment
+    and are not changed yet (their steps run again in their wave)."""
+    state = ctx.state
+    return [
+        h
+        for h, s in state.host_states.items()
+        if s is ev.HostState.DEPLOYED
+        or (s is ev.HostState.PENDING and state.versions.get(h) == version)
+    ]
+
+
 def percent_after(ctx: Context, kind: str, hosts: Sequence[str]) -> int:
     """The share of the fleet (in %) on the new version once the phase is done.
 
@@ -53,11 +65,15 @@ def percent_after(ctx: Context, kind: str, hosts: Sequence[str]) -> int:
     d = ctx.state.deployment
     done = set(hosts)
     if d is not None:
-        on_new = {ev.HostState.DEPLOYED}
-        done |= {h for h, s in ctx.state.host_states.items() if s in on_new}
-    total = len(ctx.env.hosts) or 1
-    share = round(100 * len(done) / total)
-    if done and len(done) < total:
+        done |= set(running_it(ctx, d.version))
+    return share_of(len(done), len(ctx.env.hosts))
+
+
+def share_of(done: int, total: int) -> int:
+    """``done`` hosts of ``total`` in %: never 0 while some host runs the release, never
+    100 while some does not (see ``percent_after``)."""
+    share = round(100 * done / (total or 1))
+    if done and done < total:
         return min(99, max(1, share))
     return share
 

@@ -32,6 +32,14 @@ def already_running(version: str, reached_only: bool = False, analysed: bool = T
     return f"{every} runs {version} already: its steps run again{judged}"
 
 
+def some_running(version: str, hosts: Sequence[str], analysed: bool = True) -> str:
+    """What a deployment does on the hosts that run its release already (a rollout that
+    stopped part way, a host deployed by hand): its steps run again there, and (being no
+    sample of the release before it) the analysis does not count them in the baseline."""
+    judged = "; the analysis's baseline leaves them out" if analysed else ""
+    return f"{listed(hosts, 8)} run(s) {version} already: its steps run again there{judged}"
+
+
 def stops_at(plan: Plan, down: Collection[str], promote: Promote) -> str | None:
     """Hosts unreachable now count against ``max_failures`` if they still are when their
     wave comes: with more of them than it tolerates, the wave where the rollout would stop,
