@@ -18,7 +18,7 @@ from textual.widgets import Input, Static
 
 from canarytui import events as ev
 from canarytui.engine import ActionRefused
-from canarytui.textsafe import harmless
+from canarytui.textsafe import harmless, listed
 from canarytui.ui import FRAME_RATE
 from canarytui.ui.bridge import EngineBridge
 from canarytui.ui.messages import HealthBatch, LogBatch
@@ -346,6 +346,17 @@ async def test_deploy_confirmation_warns_when_every_host_runs_that_version(
             )
             assert (said in screen.message) is warned, screen.message
             await pilot.press("n")
+        # Two hosts on 2.0 (a rollout that stopped part way): said, not as a warning.
+        for name in script.env.host_names[2:4]:
+            script.engine.emit(ev.HostUpdate(host=name, state=ev.HostState.IDLE, version="2.0"))
+        await pilot.press("d", "2", "full_stop", "0", "enter")
+        screen = script.app.screen
+        assert isinstance(screen, ConfirmScreen)
+        assert screen.message.endswith(
+            f"\n\n{listed(script.env.host_names[2:4])} run(s) 2.0 already: its steps run "
+            "again there; the analysis's baseline leaves them out."
+        )
+        await pilot.press("n")
         assert script.journal.last_deployment("production", "shop") is None
 
 

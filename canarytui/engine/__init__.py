@@ -8,6 +8,7 @@ from canarytui.engine.plan import (
     make_plan,
     pick_baseline,
     plan_waves,
+    some_running,
     stops_at,
 )
 
@@ -20,5 +21,6 @@ __all__ = [
     "make_plan",
     "pick_baseline",
     "plan_waves",
+    "some_running",
     "stops_at",
 ]

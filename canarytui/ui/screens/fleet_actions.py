@@ -21,6 +21,7 @@ from canarytui.engine import (
     locks,
     make_plan,
     plan_waves,
+    some_running,
     stops_at,
 )
 from canarytui.journal import DeploymentRecord
@@ -111,8 +112,11 @@ class OperatorActions(Screen[None]):
 
             question += self._down_warning(canaries)
             versions = self.engine.versions
-            if all(versions.get(n) == version for n in self.state.env.host_names):
+            there = [n for n in self.state.env.host_names if versions.get(n) == version]
+            if len(there) == len(self.state.env.hosts):
                 question += f"\n\nWarning: {already_running(version, analysed=bool(canaries))}."
+            elif there:
+                question += f"\n\n{some_running(version, there, analysed=bool(canaries))}."
 
             def confirmed(yes: bool | None) -> None:
                 if yes:
