@@ -326,6 +326,35 @@ def test_waves_are_cumulative_and_cover_everyone() -> None:
     assert plan_waves([], pct) == []
 
 
+def test_what_a_deployment_says_of_hosts_on_its_release_already() -> None:
+    """None run it: nothing said. Some: their steps run again, and the baseline leaves
+    them out while hosts on another release can stand in (else the release is compared
+    with itself, as when every host reached runs it: a warning). An unreachable host is
+    not counted either way."""
+    from canarytui.engine import running_said
+
+    down = object()  # what discovery gives for an unreachable host
+    assert running_said("2", {"a": "1", "b": "1", "c": None}, ["a"]) is None
+    assert running_said("2", {"a": "1", "b": "2", "c": "1"}, ["a"]) == (
+        "info",
+        "b run(s) 2 already: its steps run again there; the analysis's baseline leaves them out",
+    )
+    assert running_said("2", {"a": "1", "b": "2", "c": "2", "d": down}, ["a"]) == (
+        "info",
+        "b, c run(s) 2 already: its steps run again there; no other host to compare "
+        "with, the analysis compares 2 with itself",
+    )
+    assert running_said("2", {"a": "1", "b": "2"}, []) == (
+        "info",
+        "b run(s) 2 already: its steps run again there",
+    )
+    assert running_said("2", {"a": "2", "b": "2", "c": down}, ["a"]) == (
+        "warning",
+        "every host reached runs 2 already: its steps run again, and the analysis "
+        "compares 2 with itself",
+    )
+
+
 def test_hosts_down_now_say_which_wave_would_stop_the_rollout() -> None:
     """Down hosts are counted wave by wave against max_failures: the first wave that
     goes over it is named, with every down host of the waves; within it, nothing."""

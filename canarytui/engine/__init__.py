@@ -4,11 +4,10 @@ from canarytui.engine.engine import ActionRefused, Engine
 from canarytui.engine.plan import (
     Plan,
     PlanError,
-    already_running,
     make_plan,
     pick_baseline,
     plan_waves,
-    some_running,
+    running_said,
     stops_at,
 )
 
@@ -17,10 +16,9 @@ __all__ = [
     "Engine",
     "Plan",
     "PlanError",
-    "already_running",
     "make_plan",
     "pick_baseline",
     "plan_waves",
-    "some_running",
+    "running_said",
     "stops_at",
 ]

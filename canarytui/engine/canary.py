@@ -104,18 +104,18 @@ class CanaryPhase:
 
 
 def choose_baseline(ctx: Context, canaries: Iterable[str], version: str | None) -> list[str]:
-    """The baseline sample: reachable hosts that are not canaries and do not run the
-    release (``version``; None: hosts as they are) already: a baseline is the release
-    before it. Spread over the fleet."""
+    """The baseline sample, spread over the fleet: reachable hosts that are not canaries
+    and do not run the release (``version``) already, a baseline being the release before
+    it. When every such host runs it (a release deployed again: said as a warning when it
+    starts), or with no ``version`` (``analyze``), hosts as they are."""
     skip = set(canaries)
-    if version is not None:
-        skip |= {h for h, v in ctx.state.versions.items() if v == version}
     candidates = [
         h
         for h in ctx.env.host_names
         if h not in skip and ctx.state.host_states.get(h) != ev.HostState.UNREACHABLE
     ]
-    return pick_baseline(candidates, ctx.env.canary.analysis.baseline)
+    before = [h for h in candidates if version is None or ctx.state.versions.get(h) != version]
+    return pick_baseline(before or candidates, ctx.env.canary.analysis.baseline)
 
 
 class Prober:

@@ -47,7 +47,7 @@ from canarytui.engine import locks, takeover
 from canarytui.engine.canary import choose_baseline
 from canarytui.engine.hooks import share_of
 from canarytui.engine.locks import left_behind
-from canarytui.engine.plan import Plan, already_running, make_plan, some_running, stops_at
+from canarytui.engine.plan import Plan, make_plan, running_said, stops_at
 from canarytui.openfiles import shortage
 from canarytui.textsafe import listed
 
@@ -379,11 +379,9 @@ def _refusals(
     elif unknown:
         run.notes.append(f"{', '.join(unknown)}: no valid version; assumed {assume_previous}")
     # As the deployment will say once its hosts are locked.
-    there = [h for h in plan.hosts if versions.get(h) == run.version]
-    if there and len(there) == len([h for h in plan.hosts if reachable.get(h)]):
-        run.notes.append(already_running(run.version, bool(unreachable), run.canary_phase))
-    elif there:
-        run.notes.append(some_running(run.version, there, run.canary_phase))
+    reached = {h: versions.get(h) if reachable.get(h) else False for h in plan.hosts}
+    running = running_said(run.version, reached, run.canaries)
+    run.notes += [running[1]] if running else []
 
 
 def lock_refusals(held_by: dict[str, dict[str, Any]]) -> list[str]:

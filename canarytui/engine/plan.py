@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from canarytui.config import Environment, Promote, WaveSpec, canaries_by_percent
@@ -32,12 +32,40 @@ def already_running(version: str, reached_only: bool = False, analysed: bool = T
     return f"{every} runs {version} already: its steps run again{judged}"
 
 
-def some_running(version: str, hosts: Sequence[str], analysed: bool = True) -> str:
+def some_running(version: str, hosts: Sequence[str], canaries: Sequence[str], others: bool) -> str:
     """What a deployment does on the hosts that run its release already (a rollout that
     stopped part way, a host deployed by hand): its steps run again there, and (being no
-    sample of the release before it) the analysis does not count them in the baseline."""
-    judged = "; the analysis's baseline leaves them out" if analysed else ""
-    return f"{listed(hosts, 8)} run(s) {version} already: its steps run again there{judged}"
+    sample of the release before it) the analysis's baseline leaves them out while
+    ``others``, hosts that are no canary and run another release, can stand in."""
+    said = f"{listed(hosts, 8)} run(s) {version} already: its steps run again there"
+    if not canaries:
+        return said
+    if others:
+        return said + "; the analysis's baseline leaves them out"
+    return said + f"; no other host to compare with, the analysis compares {version} with itself"
+
+
+def baseline_left(version: str, versions: Mapping[str, object], canaries: Collection[str]) -> bool:
+    """Some host that is no canary runs another release (``versions``: a host's version,
+    None if it reported none): a baseline can be taken."""
+    return any(h not in canaries and v != version for h, v in versions.items())
+
+
+def running_said(
+    version: str, found: Mapping[str, object], canaries: Sequence[str]
+) -> tuple[str, str] | None:
+    """What a deployment says as it starts (a notice's level and words) about the hosts
+    that run its release already (``found``: each host's version, None if it reported
+    none; anything else, unreachable): a warning when every host reached does, a word
+    when some do, None when none does."""
+    reached = {h: v for h, v in found.items() if v is None or isinstance(v, str)}
+    there = [h for h, v in reached.items() if v == version]
+    if not there:
+        return None
+    if len(there) == len(reached):
+        return "warning", already_running(version, len(reached) < len(found), bool(canaries))
+    left = baseline_left(version, reached, canaries)
+    return "info", some_running(version, there, canaries, left)
 
 
 def stops_at(plan: Plan, down: Collection[str], promote: Promote) -> str | None:

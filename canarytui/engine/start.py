@@ -9,7 +9,7 @@ from canarytui import events as ev
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.lockscripts import Unlockable
-from canarytui.engine.plan import Plan, already_running, some_running, stops_at
+from canarytui.engine.plan import Plan, running_said, stops_at
 from canarytui.openfiles import shortage
 from canarytui.ssh import SshError
 from canarytui.textsafe import listed
@@ -132,9 +132,6 @@ async def start_deployment(
     said = stops_at(plan, down, ctx.env.promote)
     if said is not None:
         ctx.bus.notice("warning", said)
-    running = {v for v in found.values() if not isinstance(v, SshError)}
-    if kind == "deploy" and running == {version}:
-        ctx.bus.notice("warning", already_running(version, bool(down), bool(plan.canaries)))
-    elif kind == "deploy" and version in running:
-        there = [h for h in plan.hosts if found.get(h) == version]
-        ctx.bus.notice("info", some_running(version, there, bool(plan.canaries)))
+    said_running = running_said(version, found, plan.canaries) if kind == "deploy" else None
+    if said_running is not None:
+        ctx.bus.notice(*said_running)

@@ -17,11 +17,10 @@ from canarytui.engine import (
     ActionRefused,
     Engine,
     PlanError,
-    already_running,
     locks,
     make_plan,
     plan_waves,
-    some_running,
+    running_said,
     stops_at,
 )
 from canarytui.journal import DeploymentRecord
@@ -112,11 +111,12 @@ class OperatorActions(Screen[None]):
 
             question += self._down_warning(canaries)
             versions = self.engine.versions
-            there = [n for n in self.state.env.host_names if versions.get(n) == version]
-            if len(there) == len(self.state.env.hosts):
-                question += f"\n\nWarning: {already_running(version, analysed=bool(canaries))}."
-            elif there:
-                question += f"\n\n{some_running(version, there, analysed=bool(canaries))}."
+            said = running_said(
+                version, {n: versions.get(n) for n in self.state.env.host_names}, canaries
+            )
+            if said is not None:
+                level, words = said
+                question += f"\n\n{'Warning: ' if level == 'warning' else ''}{words}."
 
             def confirmed(yes: bool | None) -> None:
                 if yes:
