@@ -30,6 +30,7 @@ from canarytui.ui.app import CanaryApp
 from canarytui.ui.screens.analysis import AnalysisScreen
 from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.widgets.analysis_chart import AnalysisChart
+from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
 
 USER = "story-operator"
@@ -220,6 +221,11 @@ async def test_bad_release_caught_on_the_canary_and_rolled_back(
         )
         shown = str(progress.render())
         assert "FAIL" in shown and "error-ratio" in shown
+        # The pick was that deployment's: once it is over, the grid's title and the log
+        # pane say what the next one would take (the file's default canary).
+        screen = app.fleet_screen
+        assert "picked" not in str(screen.grid.border_title), screen.grid.border_title
+        assert str(screen.query_one(LogPane).border_title) == "logs · canaries web-01"
         d = engine.deployment.id
         await pilot.press("q")
         await until(pilot, lambda: not app.is_running, 10, "app exited")
