@@ -206,6 +206,13 @@ async def test_bad_release_caught_on_the_canary_and_rolled_back(
         await pilot.press("d")
         await type_version(pilot, "1.3.0-bad")
         await pilot.press("enter", "enter")  # enter confirms too
+        grid = app.fleet_screen.grid
+        await until(
+            pilot,
+            lambda: engine.phase is ev.Phase.ANALYSIS and "picked" not in str(grid.border_title),
+            10,
+            "the grid's title no longer says a canary is picked: it is the deployment's",
+        )
         await until(
             pilot,
             lambda: engine.phase is ev.Phase.ROLLED_BACK and not engine.busy,

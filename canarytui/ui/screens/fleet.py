@@ -190,8 +190,9 @@ class FleetScreen(OperatorActions):
                 panel=isinstance(event, ev.DeploymentStarted),
                 status=True,
             )
+            if isinstance(event, ev.DeploymentStarted | ev.DeploymentFinished | ev.PhaseChanged):
+                self.grid.border_title = self._grid_title()  # picks are for the next one
             if isinstance(event, ev.DeploymentStarted | ev.DeploymentFinished):
-                self.grid.border_title = self._grid_title()  # the picks became its canaries
                 self._sync_watch()
             self._tell(for_event(event, live=self.LIVE and not message.followed))
         self._refilter(self.state.env.host_names if phase_changed else updated)
