@@ -5,6 +5,8 @@ is not waited for. The script says which way the group ended."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -112,3 +114,29 @@ def test_a_zombie_left_in_the_group_is_not_waited_for(
     assert stop(shell, zombie.pid) == f"{STOP_SAID} ended\n"
     assert alive.wait(timeout=10) == -15
     assert state(zombie.pid) == "Z"  # still unreaped: the stop did not wait for it
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_member_older_than_its_group_is_killed_at_the_end(shell: str) -> None:
+    """The stop reads only processes started after the group's leader (a member is one
+    of its descendants): one that is older (a host whose pids wrapped around) is not waited
+    for, but the KILL that ends every stop reaches it, TERM ignored or not."""
+    older = os.fork()
+    if older == 0:  # the child: ignores TERM, waits to be killed (bounded)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        time.sleep(30)
+        os._exit(0)
+    try:
+        await_ignoring_term(older)
+        leader = group_of(["sleep", "60"])
+        assert leader.pid > older
+        os.setpgid(older, leader.pid)  # allowed: our child, and it has not exec'd
+        assert stop(shell, leader.pid) == f"{STOP_SAID} ended\n"
+        assert leader.wait(timeout=10) == -15
+        _, status = os.waitpid(older, 0)
+        older = 0
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    finally:
+        if older:
+            os.kill(older, signal.SIGKILL)
+            os.waitpid(older, 0)
