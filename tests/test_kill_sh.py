@@ -1,7 +1,8 @@
 """Stopping a command's process group on a host (``kill_script``), in each login shell a
-host may have: TERM first; KILL only for a member still alive after the grace; a zombie (an
+host may have: TERM first, a grace while a member is alive, then KILL (which also reaches a
+member the look for live ones skipped: one older than its group's leader); a zombie (an
 ended member its parent has not reaped yet, as on a host whose PID 1 reaps late, or never)
-is not waited for. The script says which way the group ended."""
+is not waited for. The script says whether the group ended on TERM or outlived it."""
 
 from __future__ import annotations
 
