@@ -132,6 +132,8 @@ async def start_deployment(
     said = stops_at(plan, down, ctx.env.promote)
     if said is not None:
         ctx.bus.notice("warning", said)
-    said_running = running_said(version, found, plan.canaries) if kind == "deploy" else None
+    # In the plan's order (``found`` is in the order the locks came back), as the dry run.
+    in_order = {h: found[h] for h in plan.hosts if h in found}
+    said_running = running_said(version, in_order, plan.canaries) if kind == "deploy" else None
     if said_running is not None:
         ctx.bus.notice(*said_running)
