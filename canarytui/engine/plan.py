@@ -32,23 +32,17 @@ def already_running(version: str, reached_only: bool = False, analysed: bool = T
     return f"{every} runs {version} already: its steps run again{judged}"
 
 
-def some_running(version: str, hosts: Sequence[str], canaries: Sequence[str], others: bool) -> str:
+def some_running(version: str, hosts: Sequence[str], analysed: bool, others: bool) -> str:
     """What a deployment does on the hosts that run its release already (a rollout that
     stopped part way, a host deployed by hand): its steps run again there, and (being no
     sample of the release before it) the analysis's baseline leaves them out while
     ``others``, hosts that are no canary and run another release, can stand in."""
     said = f"{listed(hosts, 8)} run(s) {version} already: its steps run again there"
-    if not canaries:
+    if not analysed:
         return said
     if others:
         return said + "; the analysis's baseline leaves them out"
     return said + f"; no other host to compare with, the analysis compares {version} with itself"
-
-
-def baseline_left(version: str, versions: Mapping[str, object], canaries: Collection[str]) -> bool:
-    """Some host that is no canary runs another release (``versions``: a host's version,
-    None if it reported none): a baseline can be taken."""
-    return any(h not in canaries and v != version for h, v in versions.items())
 
 
 def running_said(
@@ -64,8 +58,8 @@ def running_said(
         return None
     if len(there) == len(reached):
         return "warning", already_running(version, len(reached) < len(found), bool(canaries))
-    left = baseline_left(version, reached, canaries)
-    return "info", some_running(version, there, canaries, left)
+    others = any(h not in canaries and v != version for h, v in reached.items())
+    return "info", some_running(version, there, bool(canaries), others)
 
 
 def stops_at(plan: Plan, down: Collection[str], promote: Promote) -> str | None:
