@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from canarytui import events as ev
 from canarytui.ui.screens.failure import FailureScreen
 from canarytui.ui.widgets.filter_bar import FilterBar
+from canarytui.ui.widgets.fleet_grid import PITCH_Y
 from canarytui.ui.widgets.host_panel import HostPanel
 from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
@@ -224,3 +225,27 @@ async def test_a_failure_question_keeps_its_choices_in_view(tmp_path: Path) -> N
         await pilot.press("h")
         await settle(pilot)
         assert script.app.screen is script.app.fleet_screen
+
+
+@pytest.mark.parametrize("height", [14, 20, 24, 30])
+async def test_in_a_short_terminal_the_logs_give_the_grid_their_rows(
+    tmp_path: Path, height: int
+) -> None:
+    """The grid is what the screen is for: in a terminal under 40 rows the log pane takes a
+    third of the left column, not its 12 rows, so the grid shows whole rows of tiles (at 14
+    rows, one; 20, two; 24, three) where it showed none, one, two; the logs keep a line or
+    more. From 40 rows on the logs have their 12 rows, as before."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=(120, height)) as pilot:
+        await passed_canary(pilot, script)
+        screen = script.app.fleet_screen
+        grid, logs = screen.grid, screen.query_one(LogPane)
+        left = grid.region.height + logs.region.height
+        assert 3 * logs.region.height <= left + 3, (grid.region, logs.region)  # a third
+        assert logs.region.height >= 3 and screen.region.contains_region(logs.region)
+        tile_rows = grid.scrollable_content_region.height // PITCH_Y
+        two_thirds = 2 * (height - 2) // 3  # of the rows under the header, above the keys
+        assert tile_rows >= (two_thirds - 2) // PITCH_Y, (height, grid.region)
+        await pilot.resize_terminal(120, 40)
+        await settle(pilot)
+        assert logs.region.height == 12 and grid.region.height > 12

@@ -77,8 +77,10 @@ class FleetScreen(OperatorActions):
     FleetScreen #right { width: 46; }
     FleetScreen #host { height: auto; max-height: 24; }  /* SideColumn fits it */
     FleetScreen #progress { height: 1fr; min-height: 12; }
-    FleetScreen #grid { height: 1fr; }
-    FleetScreen LogPane.-maximized { height: 1fr; width: 1fr; overflow-x: auto; }
+    FleetScreen #grid { height: 2fr; min-height: 6; }
+    /* The logs give the grid their rows in a short terminal: 12 rows from 40 up. */
+    FleetScreen #logs { height: 1fr; max-height: 12; min-height: 4; }
+    FleetScreen #logs.-maximized { height: 1fr; max-height: 100%; width: 1fr; overflow-x: auto; }
     """
     # The logs full screen (L) keep the header and the keys.
     ALLOW_IN_MAXIMIZED_VIEW = "StatusHeader, KeyFooter"
