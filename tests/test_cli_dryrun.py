@@ -185,6 +185,7 @@ async def test_dry_run_plan_errors_are_those_of_deploy(demo: DemoFleet, state_di
     env = str(demo.env_path)
     for bad in (
         ["1.1.0", "--canary", "web-01,web-09"],
+        ["1.1.0", "--canary", " , "],  # "$HOSTS" left empty: no canary, not the default
         ["1.1.0", "--canary-percent", "250"],
         ["1.1.0;reboot"],
     ):
@@ -197,6 +198,12 @@ async def test_dry_run_plan_errors_are_those_of_deploy(demo: DemoFleet, state_di
         assert refused.code == 2
         assert refused.err.strip() == (
             f"canarytui: --canary-percent must be more than 0 and at most 100, got {percent}"
+        )
+    for command in (["deploy", env, "1.1.0", "--dry-run"], ["analyze", env]):
+        empty = await run_cli(*command, "--canary", "")
+        assert empty.code == 2 and empty.out == "", empty.err
+        assert "argument --canary: names no host: give host names (a,b), or leave --canary " in (
+            empty.err
         )
     unknown = await run_cli("deploy", env, "1.1.0", "--dry-run", "--canary", "web-09")
     assert unknown.err.strip() == "canarytui: canary host(s) not in demo.yaml: web-09"

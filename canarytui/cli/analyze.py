@@ -48,7 +48,7 @@ def analyze(args: argparse.Namespace) -> int:
         if duration <= 0:
             print("canarytui: --for: the analysis must last some time", file=sys.stderr)
             return EXIT_INVALID
-    canaries = [c.strip() for c in args.canary.split(",") if c.strip()] if args.canary else None
+    canaries = args.canary  # names (``host_names``), or None: the file's
 
     async def action(engine: Any) -> int:
         result = await engine.analyze(canaries=canaries, duration=duration)

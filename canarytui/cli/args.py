@@ -25,6 +25,20 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # SIGTERM: stopped as Ctrl-C stops, 128 + 15
 EXIT_HUNG_UP = 129  # SIGHUP (the terminal closed): the same, 128 + 1
 
+
+
+def host_names(value: str) -> list[str]:
+    """``--canary a,b``: the names, in order; an empty list is refused (exit 2), not taken
+    for the file's canaries: ``--canary "$HOSTS"`` with the variable empty means a mistake."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(
+            "names no host: give host names (a,b), or leave --canary out for the "
+            "environment file's canaries"
+        )
+    return names
+
+
 OUTCOME_EXIT = {
     ev.Outcome.CANARY_PASSED: EXIT_OK,
     ev.Outcome.PAUSED: EXIT_OK,
@@ -192,6 +206,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("env", help="the environment file")
     s.add_argument(
         "--canary",
+        type=host_names,
         help="comma-separated canary host names (default: the file's canaries)",
     )
     s.add_argument(
@@ -209,7 +224,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("env", help="the environment file")
     s.add_argument("version", help="the release to deploy (must match version_pattern)")
     group = s.add_mutually_exclusive_group()
-    group.add_argument("--canary", help="comma-separated canary host names")
+    group.add_argument("--canary", type=host_names, help="comma-separated canary host names")
     group.add_argument(
         "--canary-percent", type=float, metavar="N", help="a share of the fleet as canaries"
     )

@@ -33,7 +33,7 @@ def dry_run(args: argparse.Namespace) -> int:
     env.validate_version(args.version)
     if args.previous is not None:
         env.validate_version(args.previous)
-    canaries = [c.strip() for c in args.canary.split(",") if c.strip()] if args.canary else None
+    canaries = args.canary  # names (``host_names``), or None: the file's
     from canarytui.engine import Engine
     from canarytui.engine.dryrun import dry_run as plan_dry_run
     from canarytui.engine.plan import make_plan

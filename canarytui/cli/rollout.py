@@ -22,7 +22,7 @@ def deploy(args: argparse.Namespace) -> int:
     env.validate_version(args.version)
     if args.previous is not None:
         env.validate_version(args.previous)
-    canaries = [c.strip() for c in args.canary.split(",") if c.strip()] if args.canary else None
+    canaries = args.canary  # names (``host_names``), or None: the file's
 
     # Without a canary phase there is nothing to stop after: the waves go on (the
     # manual pause between them is the UI's), as with --auto-promote.
