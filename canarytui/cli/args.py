@@ -26,7 +26,6 @@ EXIT_TERMINATED = 143  # SIGTERM: stopped as Ctrl-C stops, 128 + 15
 EXIT_HUNG_UP = 129  # SIGHUP (the terminal closed): the same, 128 + 1
 
 
-
 def host_names(value: str) -> list[str]:
     """``--canary a,b``: the names, in order; an empty list is refused (exit 2), not taken
     for the file's canaries: ``--canary "$HOSTS"`` with the variable empty means a mistake."""
