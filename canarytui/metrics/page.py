@@ -70,6 +70,28 @@ def series_key(labels: Mapping[str, str], skip: str | None = None) -> str:
     return ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != skip)
 
 
+def series_text(key: str) -> tuple[str, float, str]:
+    """A reading's key as the series reads on a metrics page: ``name{labels}``, a bucket's
+    ``le`` last, as prometheus_client writes it (no labels: the name alone). Returned after
+    the series without its ``le`` and the bucket's bound (0 for other series), so that a
+    sort lists a histogram's buckets in their order."""
+    series, bound, le = key, 0.0, None
+    if key[:2] in ("c:", "g:"):
+        series = key[2:]
+    elif "|" in key:
+        head, series = key.split("|", 1)
+        try:
+            bound = float(head)
+        except ValueError:
+            return key, 0.0, key
+        le = "+Inf" if math.isinf(bound) else head
+    if le is not None and series.endswith("}"):
+        shown = f'{series[:-1]}{"" if series.endswith("{}") else ","}le="{le}"}}'
+    else:
+        shown = series
+    return series, bound, shown.removesuffix("{}")
+
+
 def _sample_names(selector: Selector, kind: str, family_type: str) -> set[str]:
     name = selector.name
     if kind == BUCKETS:

@@ -9,6 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Sparkline, Static
 
+from canarytui.metrics.page import series_text
 from canarytui.textsafe import harmless, harmless_block
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.widgets.key_footer import KeyFooter
@@ -104,11 +105,11 @@ class HostDetailsScreen(Screen[None]):
             text.append("series the rules read (latest)\n", "bold")
             shown = 0
             for reading, series in sorted(values.items()):  # names and labels from the host
-                for key, value in sorted(series.items()):
+                listed = sorted((series_text(key), value) for key, value in series.items())
+                for (*_, label), value in listed:
                     if shown >= SERIES_SHOWN:
                         text.append(f" ... and more ({reading})\n", "dim")
                         return text
-                    label = key.split(":", 1)[-1] if key[:2] in ("c:", "g:") else key
                     text.append(f" {harmless(label):<60}", "dim")
                     text.append(f"{value:>14.6g}\n")
                     shown += 1
