@@ -147,6 +147,42 @@ async def test_promote_wave_goes_one_wave(demo: DemoFleet, state_dir: Path) -> N
     assert rest.code == 0 and set(versions(demo).values()) == {"1.1.0"}
 
 
+async def test_the_next_wave_after_a_tolerated_failure_is_the_next_wave(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A host failed in wave 1 within max_failures: the next `promote --wave` deploys it
+    again and then wave 2, and stops after wave 2; it once tried the failed host alone and
+    stopped after wave 1 again, so a dead host kept the rollout from ever advancing by
+    waves. What a promote would do is said before (``upcoming``), as the UI's dialog does."""
+    env = asking_env(demo, tmp_path, on_failure="halt")
+    assert (await run_cli("deploy", str(env), "1.1.0", "--canary", "web-01")).code == 0
+    break_host(demo, "web-02")
+    first = await run_cli("promote", str(env), "--wave")
+    assert first.code == 0 and "== paused" in first.out, first.out
+    assert "wave 1/3 done: 0 ok, 1 failed (web-02)" in first.out
+    engine = engine_for(env, state_dir)
+    try:
+        assert engine.load_open() is not None
+        assert engine.promotion.upcoming(all_waves=False) == (
+            ["web-02"],
+            [(2, ["web-03", "web-04"])],
+        )
+        assert engine.promotion.upcoming(all_waves=True)[1] == [
+            (2, ["web-03", "web-04"]),
+            (3, ["web-05", "web-06"]),
+        ]
+    finally:
+        engine.journal.close()
+    second = await run_cli("promote", str(env), "--wave")
+    assert second.code == 0 and "== paused" in second.out, second.out
+    assert "wave 2/3 done: 2 ok, 0 failed" in second.out
+    on_it = [h for h, v in versions(demo).items() if v == "1.1.0"]
+    assert on_it == ["web-01", "web-03", "web-04"], on_it
+    (demo.sandbox_of("web-02") / BROKEN).unlink()
+    rest = await run_cli("promote", str(env))
+    assert rest.code == 0 and set(versions(demo).values()) == {"1.1.0"}, rest.out
+
+
 async def test_hold_stops_after_the_wave_in_flight_and_resume_goes_on(
     demo: DemoFleet, state_dir: Path
 ) -> None:

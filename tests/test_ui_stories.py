@@ -189,6 +189,49 @@ async def test_good_release_promoted_in_waves_by_keys(fleet: DemoFleet, tmp_path
     assert {h.current for h in journal.hosts(d).values()} == {"1.1.0"}
 
 
+async def test_p_after_a_tolerated_failure_promotes_the_next_wave_as_its_dialog_says(
+    fleet: DemoFleet, tmp_path: Path
+) -> None:
+    """web-02 (wave 1) is down: wave 1 fails it within max_failures and stops. p then asks
+    for wave 2 and says web-02 is tried again; y does exactly that (it once tried web-02
+    alone and stopped after wave 1 again, whatever the dialog had said)."""
+    app = make_app(fleet, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await deploy_by_keys(pilot, app, fleet, "1.1.0")
+        await until(
+            pilot,
+            lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
+            20,
+            "canary passed",
+        )
+        assert engine.deployment.plan == [["web-02"], ["web-03"], ["web-04"]]
+        await fleet.set_fault("web-02", "down")
+        journal = engine.journal
+
+        def stopped_after(wave: int) -> bool:
+            record = journal.deployment(engine.deployment.id)
+            return (
+                not engine.busy
+                and record is not None
+                and record.wave == wave
+                and record.phase == "awaiting promotion"
+            )
+
+        await pilot.press("p", "y")
+        await until(pilot, lambda: stopped_after(1), 20, "wave 1 done")
+        assert engine.state.host_states["web-02"] is ev.HostState.UNREACHABLE
+        await pilot.press("p")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert str(app.screen.message) == (
+            "Deploy 1.1.0 to wave 2/3 (1 host(s)), and again to web-02, which failed in an "
+            "earlier wave?"
+        )
+        await pilot.press("y")
+        await until(pilot, lambda: stopped_after(2), 20, "wave 2 done")
+        assert fleet.version_on("web-03") == "1.1.0" and fleet.version_on("web-04") == "1.0.0"
+
+
 async def test_bad_release_caught_on_the_canary_and_rolled_back(
     fleet: DemoFleet, tmp_path: Path
 ) -> None:

@@ -29,6 +29,7 @@ class RolloutState:
     details: dict[str, str] = field(default_factory=dict)  # the last thing said of each host
     refused: dict[str, str] = field(default_factory=dict)  # SshError.what, from discovery
     phase: ev.Phase = ev.Phase.IDLE
+    wave: int | None = None  # the wave the phase is at (promoting, or stopped after it)
     deployment: DeploymentRecord | None = None
     last_verdict: ev.VerdictReached | None = None
     watched: set[str] = field(default_factory=set)  # probed at health.interval right now
@@ -46,8 +47,8 @@ class RolloutState:
                 self.details[host] = detail
                 if version is not None:
                     self.versions[host] = version
-            case ev.PhaseChanged(phase=phase):
-                self.phase = phase
+            case ev.PhaseChanged(phase=phase, wave=wave):
+                self.phase, self.wave = phase, wave
                 if phase.is_final:
                     self.held = None
                 if phase is not ev.Phase.HALTED:
@@ -64,7 +65,7 @@ class RolloutState:
     def adopt(self, record: DeploymentRecord, journal: Journal) -> None:
         """Take the journal's word for a deployment's phase and each of its hosts."""
         self.deployment = record
-        self.phase = ev.Phase(record.phase)
+        self.phase, self.wave = ev.Phase(record.phase), record.wave
         for name, h in journal.hosts(record.id).items():
             if name in self.host_states:
                 self.host_states[name] = ev.HostState(h.state)

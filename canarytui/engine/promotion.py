@@ -1,14 +1,17 @@
 """Promotion: the release to the rest of the fleet in waves, within the failure budget.
 
 Between waves the rollout stops for ``pause: manual`` (unless every wave was asked for),
-sleeps a timed pause, or stops because an operator held it. A wave with failed hosts is
-judged by ``on_failure``: beyond ``max_failures``, ``rollback`` rolls everything back and
-``halt`` stops; ``ask`` stops at the first failed host and asks (retry, skip, roll back,
-halt), which the operator answers with another call (``Engine.promote(retry=...|skip=...)``).
-A wave stops starting hosts as soon as its end would stop the rollout: the hosts in flight
-finish, the rest are left as they were (a continued rollout starts them; a rollback has
-nothing to undo there), so a release broken on every host reaches ``max_failures + 1``
-hosts plus those in flight, not the whole wave.
+sleeps a timed pause, or stops because an operator held it. A promote goes on from where
+the rollout stopped: the hosts of the waves it stopped after that are not on the release
+(failed there, within ``max_failures``) are deployed again first, without stopping after
+their wave a second time, then the next wave (``upcoming`` says what it will do). A wave
+with failed hosts is judged by ``on_failure``: beyond ``max_failures``, ``rollback`` rolls
+everything back and ``halt`` stops; ``ask`` stops at the first failed host and asks
+(retry, skip, roll back, halt), which the operator answers with another call
+(``Engine.promote(retry=...|skip=...)``). A wave stops starting hosts as soon as its end
+would stop the rollout: the hosts in flight finish, the rest are left as they were (a
+continued rollout starts them; a rollback has nothing to undo there), so a release broken
+on every host reaches ``max_failures + 1`` hosts plus those in flight, not the whole wave.
 """
 
 from __future__ import annotations
@@ -60,6 +63,32 @@ class Promotion:
         assert d is not None
         return self.ctx.state.in_states([h for w in d.plan for h in w], FAILED_STATES)
 
+    def passed(self) -> int:
+        """The waves the rollout has stopped after, awaiting promotion (0: none yet)."""
+        state = self.ctx.state
+        return (state.wave or 0) if state.phase is ev.Phase.AWAITING_PROMOTION else 0
+
+    def upcoming(self, all_waves: bool) -> tuple[list[str], list[tuple[int, list[str]]]]:
+        """What a promote would do now, as ``run`` does it: the hosts it deploys again
+        first (of the waves it stopped after), then the waves it goes into with their hosts
+        (the next one, or every one left)."""
+        d = self.ctx.state.deployment
+        assert d is not None
+        passed, again, waves = self.passed(), [], []
+        for index, wave in enumerate(d.plan, 1):
+            todo = self._todo(wave)
+            if index <= passed:
+                again += todo
+            elif todo:
+                waves.append((index, todo))
+                if not all_waves:
+                    break
+        return again, waves
+
+    def _todo(self, wave: Sequence[str]) -> list[str]:
+        states = self.ctx.state.host_states
+        return [h for h in wave if states.get(h) not in SETTLED_STATES]
+
     def skippable(self) -> int:
         """How many more hosts may be skipped before max_failures is exceeded."""
         d = self.ctx.state.deployment
@@ -93,8 +122,9 @@ class Promotion:
         promote = ctx.env.promote
         budget = promote.max_failures
         total = len(d.plan)
+        passed = self.passed()
         for index, wave in enumerate(d.plan, 1):
-            todo = [h for h in wave if state.host_states.get(h) not in SETTLED_STATES]
+            todo = self._todo(wave)
             if not todo:
                 continue
             ctx.bus.phase(ev.Phase.PROMOTING, wave=index)
@@ -138,6 +168,8 @@ class Promotion:
                 return ev.Outcome.HALTED
             if index == total:
                 break
+            if index <= passed and not self._hold.is_set():
+                continue  # stopped after it already: on to the next wave
             if not await self._between_waves(index, all_waves, pauses):
                 ctx.bus.phase(ev.Phase.AWAITING_PROMOTION, wave=index)
                 return ev.Outcome.PAUSED

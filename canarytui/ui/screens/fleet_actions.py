@@ -176,15 +176,17 @@ class OperatorActions(Screen[None]):
         if refused is not None:
             self.notify(refused, severity="warning", markup=False)
             return
-        waves = record.plan
-        nxt = (record.wave or 0) + 1
-        pending = next((i for i, w in enumerate(waves, 1) if i >= nxt and w), None)
+        again, waves = self.engine.promotion.upcoming(all_waves)
         if all_waves:
-            rest = [h for w in waves[(pending or 1) - 1 :] for h in w]
-            what = f"every remaining wave ({len(rest)} host(s), no stop between waves)"
+            rest = sum(len(hosts) for _, hosts in waves)
+            what = f"every remaining wave ({rest} host(s), no stop between waves)"
+        elif waves:
+            index, hosts = waves[0]
+            what = f"wave {index}/{len(record.plan)} ({len(hosts)} host(s))"
         else:
-            count = len(waves[pending - 1]) if pending else 0
-            what = f"wave {pending}/{len(waves)} ({count} host(s))" if pending else "the rest"
+            what = "no further wave"
+        if again:
+            what += f", and again to {listed(again, 4)}, which failed in an earlier wave"
         self.app.push_screen(
             ConfirmScreen(
                 f"Promote {record.version}?", f"Deploy {record.version} to {what}?", yes="Promote"
