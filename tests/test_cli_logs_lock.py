@@ -236,12 +236,30 @@ async def test_lock_refuses_deploys_until_unlock(
     # unlock without --force: a maintenance lock is not a deployment.
     unlock = await run_cli("unlock", env)
     assert unlock.code == 0, unlock.out + unlock.err
-    assert "web-01: broke lock held by " in unlock.out and "maintenance: db" in unlock.out
+    (line,) = [x for x in unlock.out.splitlines() if x.startswith("broke the lock on ")]
+    assert line.startswith("broke the lock on web-01, web-02, web-03, web-04, web-05, web-06: ")
+    assert "maintenance: db" in line
     assert lock_owners(demo) == {}
     assert not (state_dir / "locks" / "demo.shop.lock").exists()
     deployed = await run_cli("deploy", env, "1.1.0")
     assert deployed.code == 0, deployed.err
     assert versions(demo)["web-01"] == "1.1.0"
+
+
+async def test_unlock_with_a_host_down_breaks_the_others_and_says_which(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    env = str(demo.env_path)
+    assert (await run_cli("lock", env, "-m", "db migration")).code == 0
+    await demo.set_fault("web-03", "down")
+    unlock = await run_cli("unlock", env)
+    assert unlock.code == 1, unlock.out
+    lines = unlock.out.splitlines()
+    assert any(x.startswith("web-03: could not check its lock: ") for x in lines), lines
+    (line,) = [x for x in lines if x.startswith("broke the lock on ")]
+    assert line.startswith("broke the lock on web-01, web-02, web-04, web-05, web-06: held by ")
+    assert "== 5 host lock(s) broken, 1 host(s) could not be checked or unlocked" in lines
+    assert set(lock_owners(demo)) == {"web-03"}
 
 
 async def test_lock_needs_a_reason(demo: DemoFleet, state_dir: Path) -> None:

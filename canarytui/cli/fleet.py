@@ -184,14 +184,15 @@ def unlock(args: argparse.Namespace) -> int:
     async def go() -> int:
         engine = Engine(env, journal)
         fleet = engine.fleet
-        broken = 0
+        broken: dict[str, dict[str, Any]] = {}  # host -> whose lock it was
+        failed: dict[str, str] = {}  # host -> why its lock could not be checked or broken
         try:
             runner.asking(len(env.hosts), "reading the lock of")
             found = await takeover.inspect(engine.ctx)
             targets = []
             for name, held in found.items():
                 if held.error is not None:
-                    print(f"{name}: could not check its lock: {held.error}")
+                    failed[name] = f"could not check its lock: {held.error}"
                 elif held.owner is not None:
                     if is_open(held.owner.get("token")) and not args.force:
                         refused[name] = held.owner
@@ -199,24 +200,28 @@ def unlock(args: argparse.Namespace) -> int:
                         targets.append(name)
 
             async def one(name: str) -> None:
-                nonlocal broken
                 try:
                     result = await fleet.run(name, lockscripts.break_command(env.app, env.name))
                 except SshError as exc:
-                    print(f"{name}: could not break its lock: {exc}")
+                    failed[name] = f"could not break its lock: {exc}"
                     return
                 reply = lockscripts.parse_reply(result.stdout)
                 if reply.has("HELD"):
-                    broken += 1
-                    print(f"{name}: broke lock held by {lock.describe_owner(reply.owner())}")
+                    broken[name] = reply.owner()
 
             await each_host(targets, one)
         finally:
             await fleet.close()
-        errors = sum(1 for held in found.values() if held.error is not None)
+        # In the file's order, whatever order the hosts answered in; one line an owner.
+        for name in env.host_names:
+            if name in failed:
+                print(f"{name}: {failed[name]}")
+        in_order = {name: broken[name] for name in env.host_names if name in broken}
+        for owner, where in lock.by_owner(in_order):
+            print(f"broke the lock on {listed(where, 8)}: held by {lock.describe_owner(owner)}")
         print(
-            f"== {broken} host lock(s) broken"
-            + (f", {errors} host(s) unreachable" if errors else "")
+            f"== {len(broken)} host lock(s) broken"
+            + (f", {len(failed)} host(s) could not be checked or unlocked" if failed else "")
         )
         for owner, where in lock.by_owner(refused):  # one line a deployment
             print(
@@ -237,7 +242,7 @@ def unlock(args: argparse.Namespace) -> int:
                     f"({record.phase_label}): {record.way_out}"
                 )
             )
-        return EXIT_OK if errors == 0 and not refused else EXIT_ERROR
+        return EXIT_OK if not failed and not refused else EXIT_ERROR
 
     try:
         return asyncio.run(go())
