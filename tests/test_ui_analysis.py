@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rich.style import Style
 from rich.text import Text
 from test_ui_support import BAD_RATIO, Script, settle, until
 from textual.coordinate import Coordinate
@@ -161,6 +162,7 @@ async def test_analysis_view_is_live_and_closes_with_escape_a_or_q(tmp_path: Pat
         ]
         chart = view.query_one(AnalysisChart)
         assert chart.data is not None and len(chart.data.points) == 3  # the focused row's
+        assert chart.data.reference == "baseline web-04, web-08"
 
         script.emit(error_ratio(8.0, 0.21))  # a new update while the view is open
         await until(
@@ -186,6 +188,29 @@ async def test_analysis_view_is_live_and_closes_with_escape_a_or_q(tmp_path: Pat
             await pilot.press(key)
             await until(pilot, lambda: isinstance(app.screen, FleetScreen), 5, f"{key} closed")
         assert app.is_running
+
+
+async def test_a_large_baseline_is_named_by_its_first_hosts_and_a_count(tmp_path: Path) -> None:
+    """Ten baseline hosts: the chart's title and legend name four, then how many more (the
+    legend once cut the list mid-name, "… (+40 chars)")."""
+    script = Script(tmp_path)
+    app = script.app
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        script.discovered()
+        script.phase(ev.Phase.ANALYSIS)
+        baseline = script.env.host_names[2:]
+        script.emit(ev.AnalysisStarted(canaries=["web-01"], baseline=baseline, duration=30.0))
+        script.emit(error_ratio(2.0, 0.01))
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        chart = app.screen.query_one(AnalysisChart)
+        said = "baseline web-03, web-04, web-05, web-06 and 6 more"
+        assert chart.data is not None and chart.data.reference == said
+        assert str(chart.border_title).endswith(f"against the {said}")
+        legend = chart._legend(chart.data, *[Style()] * 4)
+        assert said in "".join(text for text, _ in legend)
 
 
 async def test_analysis_view_reads_the_last_deployment_from_the_journal(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Static
 from canarytui import events as ev
 from canarytui.config import Rule
 from canarytui.journal import JournalError
-from canarytui.textsafe import harmless
+from canarytui.textsafe import harmless, listed
 from canarytui.ui.analysis_log import HEALTH_BUDGET, AnalysisLog
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.messages import AnalysisChanged
@@ -36,6 +36,7 @@ NOTE = "note"
 LIMIT_CELL = 40  # characters of a limit in the table (the detail line has all of it)
 NOTE_CELL = 60
 REASONS_SHOWN = 3
+REFERENCE_HOSTS = 4  # baseline hosts named in the chart's title and legend, then a count
 # A measurement's state -> (what the verdict cell says, its style).
 STATES = {
     "pass": ("pass", "pass"),
@@ -325,7 +326,7 @@ class AnalysisScreen(Screen[None]):
         if m.reference == "before":
             return f"{m.host} before the deployment"
         if log.started is not None and log.started.baseline:
-            return "baseline " + ", ".join(log.started.baseline)
+            return "baseline " + listed(log.started.baseline, REFERENCE_HOSTS)
         return "baseline"
 
     def _limits(self, rule_name: str) -> list[tuple[str, float]]:
