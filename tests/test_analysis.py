@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import re
 import subprocess
 import sys
 import textwrap
@@ -283,7 +284,12 @@ def test_zero_errors_are_zero_not_missing() -> None:
 
 def test_statistical_rule_needs_intervals() -> None:
     _, _, ms = judge_all((SHIFT,), App(0.01, seed=14), baseline(), rounds=3)
-    assert ms[-1].state == "no data" and "interval values" in ms[-1].note
+    assert ms[-1].state == "no data"
+    # Which side lacks values, and how many each needs, said in words.
+    assert re.fullmatch(
+        r"\d+ interval values on the canary, \d+ on the baseline: 5 needed on each side",
+        ms[-1].note,
+    ), ms[-1].note
 
 
 def test_per_interval_values() -> None:

@@ -353,7 +353,8 @@ def passed_with_a_statistical_rule(s: Script) -> None:
                     band=[0.026 + 0.001 * (i % 2), 0.036 - 0.001 * (i % 3)],
                     note=""
                     if enough
-                    else f"{i + 1} and {2 * (i + 1)} interval values, 5 needed each",
+                    else f"{i + 1} interval values on the canary, {2 * (i + 1)} on the baseline: "
+                    "5 needed on each side",
                 )
             )
         s.emit(ev.AnalysisUpdate(elapsed=2.0 * (i + 1), duration=30.0, measurements=ms))

@@ -209,7 +209,9 @@ def _compare(
             **common,
             passed=False if status == "fail" else None,
             status=status,
-            note=f"{len(mine)} and {len(theirs)} interval values, {MIN_INTERVALS} needed each",
+            note=f"{len(mine)} interval values on the canary, {len(theirs)} "
+            + ("on the baseline" if reference.name == "baseline" else "from before")
+            + f": {MIN_INTERVALS} needed on each side",
         )
     relative = any(c is not None and c.percent for c in (rule.max_increase, rule.max_decrease))
     effect = stats.shift(mine, theirs, relative)
