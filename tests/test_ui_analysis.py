@@ -198,6 +198,7 @@ async def test_a_large_baseline_is_named_by_its_first_hosts_and_a_count(tmp_path
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         script.discovered()
+        script.start("1.1.0", ["web-01"])
         script.phase(ev.Phase.ANALYSIS)
         baseline = script.env.host_names[2:]
         script.emit(ev.AnalysisStarted(canaries=["web-01"], baseline=baseline, duration=30.0))
@@ -209,6 +210,9 @@ async def test_a_large_baseline_is_named_by_its_first_hosts_and_a_count(tmp_path
         said = "baseline web-03, web-04, web-05, web-06 and 6 more"
         assert chart.data is not None and chart.data.reference == said
         assert str(chart.border_title).endswith(f"against the {said}")
+        summary = str(app.screen.query_one("#summary").render())
+        eight = ", ".join(baseline[:8])
+        assert f"baseline {eight} and 2 more" in summary, summary
         legend = chart._legend(chart.data, *[Style()] * 4)
         assert said in "".join(text for text, _ in legend)
 

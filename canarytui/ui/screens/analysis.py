@@ -260,9 +260,9 @@ class AnalysisScreen(Screen[None]):
         text.append(harmless(f"#{log.deployment} {log.version}"))
         if log.started is not None:
             text.append("  canaries ", label)
-            text.append(harmless(", ".join(log.started.canaries), 200))
+            text.append(harmless(listed(log.started.canaries, 8), 200))
             text.append("  baseline ", label)
-            text.append(harmless(", ".join(log.started.baseline) or "none", 200))
+            text.append(harmless(listed(log.started.baseline, 8) or "none", 200))
         text.append("\nanalysis ", label)
         live = log is self.state.analysis_log and self.state.engine.phase is ev.Phase.ANALYSIS
         if log.started is None and log.update is None:
