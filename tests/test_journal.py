@@ -547,3 +547,34 @@ def test_a_burst_is_journaled_whole_before_anyone_sees_any_of_it(tmp_path: Path)
     assert all(state.host_states[n] is ev.HostState.PENDING for n in names)
     locked.close()
     journal.close()
+
+
+async def test_the_history_table_keeps_a_row_a_line_and_the_text_harmless(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    """A deployment to 40 canaries (--canary-percent on a large fleet) by a user whose name
+    carries an escape: its row names three canaries and a count, the name as text, cut."""
+    from conftest import run_cli
+    from test_ui_support import write_env
+
+    env = write_env(tmp_path, hosts=60)
+    journal = Journal(state_dir)
+    canaries = [f"web-{i:02d}" for i in range(1, 41)]
+    journal.create_deployment(
+        token="t0ken",
+        env="production",
+        app="shop",
+        env_path=str(env),
+        version="2.0.0",
+        canaries=canaries,
+        plan=[[f"web-{i:02d}" for i in range(41, 61)]],
+        previous={},
+        user="mallory\x1b[2J" + "y" * 100,
+        machine="laptop",
+    )
+    journal.close()
+    shown = await run_cli("history", str(env), state_dir=state_dir)
+    assert shown.code == 0, shown.err
+    (row,) = [line for line in shown.out.splitlines() if line.lstrip().startswith("1 ")]
+    assert row.endswith("web-01, web-02, web-03 and 37 more"), row
+    assert "\x1b" not in shown.out and "mallory␛yyy" in row and len(row) < 140, row

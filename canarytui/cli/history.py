@@ -9,6 +9,9 @@ from canarytui.cli import runner
 from canarytui.cli.args import EXIT_OK
 from canarytui.cli.printers import when
 from canarytui.config import load_env
+from canarytui.textsafe import harmless, listed
+
+CANARIES_SHOWN = 3  # canaries named in a row of the table
 
 
 def history(args: argparse.Namespace) -> int:
@@ -47,11 +50,11 @@ def history(args: argparse.Namespace) -> int:
             outcome = r.outcome or f"open: {r.phase_label}"
             if r.kind == "rollback":
                 canaries = f"(rollback to {r.version})"
-            else:
-                canaries = ", ".join(r.canaries) or "(no canary phase)"
+            else:  # a table row: a few names, then a count (report ID lists them all)
+                canaries = listed(r.canaries, CANARIES_SHOWN) or "(no canary phase)"
             print(
                 f"{r.id:>4}  {when(r.started_at):<19}  {r.version:<14} {outcome:<22} "
-                f"{r.user:<16} {canaries}"
+                f"{harmless(r.user, 32):<16} {canaries}"
             )
         return EXIT_OK
     finally:
