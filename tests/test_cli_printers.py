@@ -65,6 +65,23 @@ def test_a_start_says_how_many_hosts_it_locks() -> None:
     ]  # a version typed with an escape sequence shows it, never runs it
 
 
+def test_a_start_without_canaries_says_it_goes_straight_to_the_waves() -> None:
+    """rollback --to, or a file without a canary section: no "to canaries ;" line."""
+    out = Counted()
+    printer = HumanPrinter(out)
+    waves = [["web-01", "web-02"], ["web-03"]]
+    for canaries in (["web-09"], []):
+        printer(
+            ev.DeploymentStarted(
+                version="1.0.0", canaries=canaries, waves=waves, previous={}, user="u", deployment=4
+            )
+        )
+    assert out.flushed.splitlines() == [
+        "deployment #4: 1.0.0 to canaries web-09; waves of 2, 1 host(s) after",
+        "deployment #4: 1.0.0 in waves of 2, 1 host(s), no canary phase",
+    ]
+
+
 def update(host: str, state: ev.HostState, version: str = "", detail: str = "") -> ev.HostUpdate:
     return ev.HostUpdate(host=host, state=state, version=version, detail=detail, deployment=1)
 

@@ -172,10 +172,11 @@ class HumanPrinter(_Lines):
                 )
             case ev.DeploymentStarted(version=v, canaries=c, waves=w):
                 sizes = ", ".join(str(len(x)) for x in w) or "none"
-                self._say(
-                    f"deployment #{event.deployment}: {_plain(v)} to canaries "
-                    f"{_plain(listed(c, 8))}; waves of {sizes} host(s) after"
-                )
+                if c:
+                    said = f"to canaries {_plain(listed(c, 8))}; waves of {sizes} host(s) after"
+                else:  # a rollback --to, or a file without a canary section
+                    said = f"in waves of {sizes} host(s), no canary phase"
+                self._say(f"deployment #{event.deployment}: {_plain(v)} {said}")
             case ev.PhaseChanged():
                 self._say(f"-- {event.label}")
             case ev.HostUpdate(host=h, state=s, version=v, detail=d) if event.deployment:
