@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from conftest import edit_env
-from test_ui_stories import deploy_by_keys, running_fleet, type_version
+from test_ui_stories import deploy_canary, running_fleet, type_version
 from test_ui_support import until
 
 from canarytui import events as ev
@@ -49,20 +49,6 @@ def asking(fleet: DemoFleet, tmp_path: Path) -> Path:
         )
 
     return edit_env(fleet.env_path, tmp_path / "ask.yaml", edit)
-
-
-async def deploy_canary(pilot: Any, app: CanaryApp, fleet: DemoFleet, version: str) -> None:
-    engine = app.engine
-    await deploy_by_keys(pilot, app, fleet, version)
-    await until(
-        pilot,
-        lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
-        30,
-        lambda: (
-            f"canary passed (phase {engine.phase.value}, verdict "
-            f"{engine.last_verdict and engine.last_verdict.reasons})"
-        ),
-    )
 
 
 def actions(state: Path, deployment: int) -> list[str]:

@@ -79,6 +79,35 @@ async def deploy_by_keys(pilot, app: CanaryApp, fleet: DemoFleet, version: str) 
     await pilot.press("enter", "y")
 
 
+async def deploy_canary(pilot: Any, app: CanaryApp, fleet: DemoFleet, version: str) -> None:
+    """``deploy_by_keys``, then until the canary passed: the deployment awaits promotion."""
+    engine = app.engine
+    await deploy_by_keys(pilot, app, fleet, version)
+    await until(
+        pilot,
+        lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
+        30,
+        lambda: (
+            f"canary passed (phase {engine.phase.value}, verdict "
+            f"{engine.last_verdict and engine.last_verdict.reasons})"
+        ),
+    )
+
+
+def stopped_after(engine: Engine, wave: int) -> bool:
+    """The engine is idle and its journal says the rollout stopped after ``wave`` (or
+    completed)."""
+    record = engine.journal.deployment(engine.deployment.id)
+    return (
+        not engine.busy
+        and record is not None
+        and (
+            record.phase == "complete"
+            or (record.wave == wave and record.phase == "awaiting promotion")
+        )
+    )
+
+
 @contextlib.asynccontextmanager
 async def in_a_long_analysis(state: Path) -> AsyncIterator[tuple[Any, CanaryApp, DemoFleet]]:
     """Four demo hosts, 1.1.0 deployed by keys, its 60 s analysis begun: (pilot, app, fleet)."""
@@ -138,36 +167,14 @@ async def test_good_release_promoted_in_waves_by_keys(fleet: DemoFleet, tmp_path
     app = make_app(fleet, tmp_path / "state")
     engine = app.engine
     async with app.run_test(size=SIZE) as pilot:
-        await deploy_by_keys(pilot, app, fleet, "1.1.0")
-        await until(
-            pilot,
-            lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
-            20,
-            lambda: (
-                f"canary passed (phase {engine.phase.value}, verdict "
-                f"{engine.last_verdict and engine.last_verdict.reasons})"
-            ),
-        )
+        await deploy_canary(pilot, app, fleet, "1.1.0")
         assert fleet.version_on("web-01") == "1.1.0"
         assert {fleet.version_on(h) for h in fleet.host_names[1:]} == {"1.0.0"}
         waves = len(engine.deployment.plan)
-        journal = engine.journal
         for wave in range(1, waves + 1):
             await pilot.press("p")
             await pilot.press("y")
-
-            def wave_done(wave: int = wave) -> bool:
-                record = journal.deployment(engine.deployment.id)
-                return (
-                    not engine.busy
-                    and record is not None
-                    and (
-                        record.phase == "complete"
-                        or (record.wave == wave and record.phase == "awaiting promotion")
-                    )
-                )
-
-            await until(pilot, wave_done, 20, f"wave {wave} done")
+            await until(pilot, lambda w=wave: stopped_after(engine, w), 20, f"wave {wave} done")
         assert engine.phase is ev.Phase.COMPLETE
         progress = app.fleet_screen.query_one(RolloutProgress)
         await until(
@@ -198,28 +205,11 @@ async def test_p_after_a_tolerated_failure_promotes_the_next_wave_as_its_dialog_
     app = make_app(fleet, tmp_path / "state")
     engine = app.engine
     async with app.run_test(size=SIZE) as pilot:
-        await deploy_by_keys(pilot, app, fleet, "1.1.0")
-        await until(
-            pilot,
-            lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
-            20,
-            "canary passed",
-        )
+        await deploy_canary(pilot, app, fleet, "1.1.0")
         assert engine.deployment.plan == [["web-02"], ["web-03"], ["web-04"]]
         await fleet.set_fault("web-02", "down")
-        journal = engine.journal
-
-        def stopped_after(wave: int) -> bool:
-            record = journal.deployment(engine.deployment.id)
-            return (
-                not engine.busy
-                and record is not None
-                and record.wave == wave
-                and record.phase == "awaiting promotion"
-            )
-
         await pilot.press("p", "y")
-        await until(pilot, lambda: stopped_after(1), 20, "wave 1 done")
+        await until(pilot, lambda: stopped_after(engine, 1), 20, "wave 1 done")
         assert engine.state.host_states["web-02"] is ev.HostState.UNREACHABLE
         await pilot.press("p")
         assert isinstance(app.screen, ConfirmScreen)
@@ -228,7 +218,7 @@ async def test_p_after_a_tolerated_failure_promotes_the_next_wave_as_its_dialog_
             "earlier wave?"
         )
         await pilot.press("y")
-        await until(pilot, lambda: stopped_after(2), 20, "wave 2 done")
+        await until(pilot, lambda: stopped_after(engine, 2), 20, "wave 2 done")
         assert fleet.version_on("web-03") == "1.1.0" and fleet.version_on("web-04") == "1.0.0"
 
 
