@@ -609,6 +609,23 @@ async def test_open_deployment_is_offered_on_start(tmp_path: Path) -> None:
         assert any("is still open" in t for t in texts)
 
 
+async def test_p_asks_about_a_deployment_another_process_recorded_just_now(
+    tmp_path: Path,
+) -> None:
+    """A deployment the CLI left awaiting promotion while the UI was open, p pressed before
+    the UI's follower read it: the question is what the journal says (the engine's state
+    taken from it, as promote takes it), not a crash on a state that has none yet."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        other = Script(tmp_path)
+        other.canary_passed("1.1.0", ["web-01"])
+        script.engine.state.deployment = None  # not followed yet
+        await pilot.press("p")
+        assert isinstance(script.app.screen, ConfirmScreen)
+        assert script.app.screen.message == "Deploy 1.1.0 to wave 1/2 (3 host(s))?"
+
+
 async def test_with_none_open_the_rollout_panel_names_the_last_deployment(
     tmp_path: Path,
 ) -> None:

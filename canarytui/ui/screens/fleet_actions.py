@@ -176,6 +176,7 @@ class OperatorActions(Screen[None]):
         if refused is not None:
             self.notify(refused, severity="warning", markup=False)
             return
+        self.engine.load_open()  # its hosts as the journal has them, as promote takes them
         again, waves = self.engine.promotion.upcoming(all_waves)
         if all_waves:
             rest = sum(len(hosts) for _, hosts in waves)
