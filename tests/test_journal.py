@@ -578,3 +578,16 @@ async def test_the_history_table_keeps_a_row_a_line_and_the_text_harmless(
     (row,) = [line for line in shown.out.splitlines() if line.lstrip().startswith("1 ")]
     assert row.endswith("web-01, web-02, web-03 and 37 more"), row
     assert "\x1b" not in shown.out and "mallory␛yyy" in row and len(row) < 140, row
+
+
+def test_why_a_host_is_unreachable_is_kept_until_it_is_not() -> None:
+    """``refused``: the kind of SSH error that made a host unreachable (the UI names it on
+    the tile); a later update that finds it otherwise forgets it."""
+    from canarytui.engine.bus import RolloutState
+
+    state = RolloutState(host_states={"web-01": ev.HostState.IDLE})
+    state.refused["web-01"] = "host key refused"
+    state.apply(ev.HostUpdate(host="web-01", state=ev.HostState.UNREACHABLE))
+    assert state.refused == {"web-01": "host key refused"}
+    state.apply(ev.HostUpdate(host="web-01", state=ev.HostState.IDLE, version="1.0.0"))
+    assert state.refused == {}

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ui_support import record_notifications, until
+from test_ui_support import record_notifications, settle, until
 from textual.widgets import DataTable
 
 from canarytui import events as ev
@@ -220,6 +220,38 @@ async def test_p_after_a_tolerated_failure_promotes_the_next_wave_as_its_dialog_
         await pilot.press("y")
         await until(pilot, lambda: stopped_after(engine, 2), 20, "wave 2 done")
         assert fleet.version_on("web-03") == "1.1.0" and fleet.version_on("web-04") == "1.0.0"
+
+
+async def test_a_host_whose_key_changed_says_so_on_its_tile(
+    fleet: DemoFleet, tmp_path: Path
+) -> None:
+    """web-01's and web-02's keys swapped in known_hosts: their tiles and panel say "host key
+    refused", not "unreachable", so nobody chases a network fault; the filter still finds
+    them as unreachable."""
+    lines = fleet.known_hosts_path.read_text().splitlines()
+    keys = [line.split(None, 1) for line in lines]
+    keys[0][1], keys[1][1] = keys[1][1], keys[0][1]
+    fleet.known_hosts_path.write_text("".join(f"{a} {b}\n" for a, b in keys))
+    app = make_app(fleet, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await until(
+            pilot,
+            lambda: engine.versions.get("web-03") == "1.0.0" and "web-01" in engine.state.refused,
+            10,
+            "discovered",
+        )
+        await settle(pilot)
+        state = app.fleet_screen.state
+        assert [state.state_text(h) for h in fleet.host_names] == [
+            "host key refused",
+            "host key refused",
+            "idle",
+            "idle",
+        ]
+        grid = app.fleet_screen.grid
+        assert "host key refused" in "".join(s.text for s in grid._tile_line("web-01", 2))
+        assert state.apply_filter("unreachable") == ["web-01", "web-02"]
 
 
 async def test_bad_release_caught_on_the_canary_and_rolled_back(

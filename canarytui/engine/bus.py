@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from canarytui import events as ev
 from canarytui.config import Environment
 from canarytui.journal import DeploymentRecord, Journal
-from canarytui.ssh import Fleet
+from canarytui.ssh import Fleet, SshError
 
 Subscriber = Callable[[ev.Event], None]
 
@@ -27,7 +27,8 @@ class RolloutState:
     versions: dict[str, str | None] = field(default_factory=dict)
     previous: dict[str, str | None] = field(default_factory=dict)
     details: dict[str, str] = field(default_factory=dict)  # the last thing said of each host
-    refused: dict[str, str] = field(default_factory=dict)  # SshError.what, from discovery
+    # Why an unreachable host is: its SshError.what ("host key refused"), until it is not.
+    refused: dict[str, str] = field(default_factory=dict)
     phase: ev.Phase = ev.Phase.IDLE
     wave: int | None = None  # the wave the phase is at (promoting, or stopped after it)
     deployment: DeploymentRecord | None = None
@@ -45,6 +46,8 @@ class RolloutState:
             case ev.HostUpdate(host=host, state=state, version=version, detail=detail):
                 self.host_states[host] = state
                 self.details[host] = detail
+                if state is not ev.HostState.UNREACHABLE:
+                    self.refused.pop(host, None)
                 if version is not None:
                     self.versions[host] = version
             case ev.PhaseChanged(phase=phase, wave=wave):
@@ -146,6 +149,13 @@ class Bus:
         self, name: str, state: ev.HostState, version: str | None = None, detail: str = ""
     ) -> None:
         self.hosts(((name, state, version, detail),))
+
+    def lost(self, name: str, state: ev.HostState, exc: SshError) -> None:
+        """A host an SSH error stopped (``state``: unreachable, or failed once it was
+        changed), the error said; an unreachable one's kind kept (``refused``)."""
+        if state is ev.HostState.UNREACHABLE:
+            self.state.refused[name] = exc.what
+        self.host(name, state, detail=str(exc))
 
     def hosts(self, updates: Iterable[tuple[str, ev.HostState, str | None, str]]) -> None:
         """Hosts' ``(name, state, version, detail)`` as one burst (``emit_many``)."""

@@ -335,7 +335,11 @@ class LockKeeper:
             gone = isinstance(result, SshError) and not isinstance(result, lockscripts.Unlockable)
             if gone and failed is not ev.HostState.ROLLBACK_FAILED:
                 host_state = ev.HostState.UNREACHABLE
-            self.ctx.bus.host(name, host_state, detail=str(held[0] if held else result))
+            if held:
+                self.ctx.bus.host(name, host_state, detail=str(held[0]))
+            else:
+                assert isinstance(result, SshError)
+                self.ctx.bus.lost(name, host_state, result)
             return False
         if unknown:
             if result is None and failed is ev.HostState.FAILED:

@@ -120,12 +120,12 @@ class HostWork:
             # Lost mid-way, the release may be half there: FAILED gets it rolled back.
             touched = exc.touched or isinstance(exc.error, CommandTimeout | CommandLost)
             state = ev.HostState.FAILED if touched else ev.HostState.UNREACHABLE
-            ctx.bus.host(name, state, detail=str(exc.error))
+            ctx.bus.lost(name, state, exc.error)
             return False
         except SshError as exc:
             touched = touched or isinstance(exc, CommandTimeout | CommandLost)
             state = ev.HostState.FAILED if touched else ev.HostState.UNREACHABLE
-            ctx.bus.host(name, state, detail=str(exc))
+            ctx.bus.lost(name, state, exc)
             return False
         ctx.bus.host(name, ev.HostState.DEPLOYED, version=version)
         return True

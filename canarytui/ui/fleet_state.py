@@ -208,7 +208,12 @@ class FleetState:
         return TileKind.UNKNOWN
 
     def state_text(self, name: str) -> str:
-        return self.host_state(name).value
+        """The host's state in words; an unreachable host that refused us, how (``host key
+        refused``, ``login refused``): not a network fault to chase."""
+        state = self.host_state(name)
+        unreachable = state is ev.HostState.UNREACHABLE
+        why = self.engine.state.refused.get(name, "") if unreachable else ""
+        return why if why.endswith("refused") else state.value
 
     def matches(self, name: str, text: str) -> bool:
         """The filter: name, address, role, label (``zone=eu-1``), state, or ``canary``."""
