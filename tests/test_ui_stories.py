@@ -252,6 +252,12 @@ async def test_a_host_whose_key_changed_says_so_on_its_tile(
         grid = app.fleet_screen.grid
         assert "host key refused" in "".join(s.text for s in grid._tile_line("web-01", 2))
         assert state.apply_filter("unreachable") == ["web-01", "web-02"]
+        await pilot.press("d", *"1.1.0".replace(".", " full_stop ").split(), "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Warning: canary web-01 host key refused now: the deployment would be " in str(
+            app.screen.message
+        )
 
 
 async def test_bad_release_caught_on_the_canary_and_rolled_back(

@@ -148,8 +148,11 @@ class OperatorActions(Screen[None]):
             return ""  # the engine refuses it with its reason
         lost = [c for c in plan.canaries if c in down]
         if lost:
+            hows = {self.state.state_text(c) for c in lost}
+            how = hows.pop() if len(hows) == 1 else ""
+            how = how if how.endswith("refused") else "unreachable"  # "host key refused"
             return (
-                f"\n\nWarning: canary {listed(lost)} unreachable now: the deployment would be "
+                f"\n\nWarning: canary {listed(lost)} {how} now: the deployment would be "
                 "refused (nothing would change); pick other canaries with space."
             )
         said = stops_at(plan, down, env.promote)
