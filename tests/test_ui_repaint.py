@@ -134,16 +134,16 @@ def test_a_hosts_view_is_made_when_first_asked_for_and_kept(
     """The UI's per-host memory is made for a host when something first asks for it (a
     drawn tile, an event about it), not for all 5,000 up front; once made it is the one
     kept. Hosts outside the file have none."""
-    from canarytui.ui import fleet_state
+    from canarytui.ui import fleet_state, host_views
 
     made: list[str] = []
 
-    class Counted(fleet_state.HostView):
+    class Counted(host_views.HostView):
         def __init__(self) -> None:
             super().__init__()
             made.append("view")
 
-    monkeypatch.setattr(fleet_state, "HostView", Counted)
+    monkeypatch.setattr(host_views, "HostView", Counted)
     script = Script(tmp_path, hosts=300)
     state = fleet_state.FleetState(script.engine)
     assert made == []

@@ -72,9 +72,9 @@ def series_key(labels: Mapping[str, str], skip: str | None = None) -> str:
 
 def series_text(key: str) -> tuple[str, float, str]:
     """A reading's key as the series reads on a metrics page: ``name{labels}``, a bucket's
-    ``le`` last, as prometheus_client writes it (no labels: the name alone). Returned after
-    the series without its ``le`` and the bucket's bound (0 for other series), so that a
-    sort lists a histogram's buckets in their order."""
+    ``le`` last, as prometheus_client writes it (no labels: the name alone). Returned as
+    (the series without ``le``, the bucket's bound or 0, the text): sorted, a histogram's
+    buckets come in their order."""
     series, bound, le = key, 0.0, None
     if key[:2] in ("c:", "g:"):
         series = key[2:]
