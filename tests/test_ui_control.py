@@ -22,6 +22,7 @@ from canarytui.journal import Journal
 from canarytui.ui.app import CanaryApp
 from canarytui.ui.screens.failure import FailureScreen
 from canarytui.ui.widgets.log_pane import LogPane
+from canarytui.ui.widgets.rollout_progress import RolloutProgress
 from canarytui.ui.widgets.status_header import StatusHeader
 
 USER = "control-operator"
@@ -225,6 +226,11 @@ async def test_no_canary_environment_goes_straight_to_the_waves(
             pilot, lambda: engine.phase is ev.Phase.COMPLETE and not engine.busy, 30, "complete"
         )
         d = engine.deployment
+        # The rollout's rows are its waves: no "canary 0/0" row.
+        labels = [w.label for w in app.fleet_screen.state.wave_progress()]
+        assert labels == ["wave 1", "wave 2", "wave 3"], labels
+        panel = str(app.fleet_screen.query_one(RolloutProgress).render())
+        assert "wave 1" in panel and "canary " not in panel, panel
     assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
     assert d.canaries == []
     journal = Journal(tmp_path / "state")

@@ -223,7 +223,9 @@ class FleetState:
         d = self.deployment
         if d is None:
             return []
-        groups = [("canary", d.canaries)] + [(f"wave {i}", w) for i, w in enumerate(d.plan, 1)]
+        # No canary phase (a rollback to a version, a file without canaries): no canary row.
+        groups = [("canary", d.canaries)] if d.canaries else []
+        groups += [(f"wave {i}", w) for i, w in enumerate(d.plan, 1)]
         states = self.engine.host_states
         out: list[WaveProgress] = []
         for label, hosts in groups:
