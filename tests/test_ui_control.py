@@ -20,6 +20,7 @@ from canarytui.demo import DemoFleet
 from canarytui.engine import Engine
 from canarytui.journal import Journal
 from canarytui.ui.app import CanaryApp
+from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.screens.failure import FailureScreen
 from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
@@ -275,7 +276,14 @@ async def test_back_to_a_known_version_from_history(fleet: DemoFleet, tmp_path: 
     app = make_app(fleet.env_path, state)
     engine = app.engine
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("H")
+        names = fleet.host_names
+        await until(pilot, lambda: all(engine.versions.get(h) for h in names), 10, "versions")
+        await pilot.press("H", "b")  # #3, 1.2.0: every host runs it
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "question")
+        assert str(app.screen.message).endswith(
+            "\n\nEvery host runs 1.2.0 already: nothing would change."
+        )
+        await pilot.press("n", "H")
         await pilot.press("down")  # #2, 1.3.0-bad: rolled back, not a known-good release
         await pilot.press("b")
         await until(pilot, lambda: len(app._notifications) > 0, 5, "refusal")

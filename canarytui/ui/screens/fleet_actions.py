@@ -293,12 +293,17 @@ class OperatorActions(Screen[None]):
                 markup=False,
             )
             return
-        hosts = len(self.state.env.hosts)
+        names = self.state.env.host_names
+        on_it = sum(1 for h in names if self.engine.versions.get(h) == version)
+        if on_it == len(names):
+            on_it_said = f"\n\nEvery host runs {version} already: nothing would change."
+        else:
+            on_it_said = f"\n\n{on_it} of them run it already: left as they are." if on_it else ""
         self.app.push_screen(
             ConfirmScreen(
                 f"Back to {version}?",
-                f"Put {version} back on all {hosts} hosts, in the file's waves, each host "
-                "health-gated, without canary or analysis? Recorded as a rollback.",
+                f"Put {version} back on all {len(names)} hosts, in the file's waves, each host "
+                f"health-gated, without canary or analysis? Recorded as a rollback.{on_it_said}",
                 yes="Roll back to it",
                 danger=True,
             ),
