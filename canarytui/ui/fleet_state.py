@@ -152,12 +152,16 @@ class FleetState:
         return TileKind.UNKNOWN
 
     def state_text(self, name: str) -> str:
-        """The host's state in words; an unreachable host that refused us, how (``host key
-        refused``, ``login refused``): not a network fault to chase."""
-        state = self.host_state(name)
-        unreachable = state is ev.HostState.UNREACHABLE
-        why = self.engine.state.refused.get(name, "") if unreachable else ""
-        return why if why.endswith("refused") else state.value
+        """The host's state in words, an unreachable host's refusal if it refused us."""
+        return self.refusal(name) or self.host_state(name).value
+
+    def refusal(self, name: str) -> str | None:
+        """How an unreachable host refused us (``host key refused``, ``login refused``):
+        not a network fault to chase. None for any other host."""
+        if self.host_state(name) is not ev.HostState.UNREACHABLE:
+            return None
+        why = self.engine.state.refused.get(name, "")
+        return why if why.endswith("refused") else None
 
     def matches(self, name: str, text: str) -> bool:
         """The filter: name, address, role, label (``zone=eu-1``), state, or ``canary``."""

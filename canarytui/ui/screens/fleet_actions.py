@@ -148,9 +148,8 @@ class OperatorActions(Screen[None]):
             return ""  # the engine refuses it with its reason
         lost = [c for c in plan.canaries if c in down]
         if lost:
-            hows = {self.state.state_text(c) for c in lost}
-            how = hows.pop() if len(hows) == 1 else ""
-            how = how if how.endswith("refused") else "unreachable"  # "host key refused"
+            hows = {self.state.refusal(c) for c in lost}  # "host key refused", or None
+            how = (hows.pop() if len(hows) == 1 else None) or "unreachable"
             return (
                 f"\n\nWarning: canary {listed(lost)} {how} now: the deployment would be "
                 "refused (nothing would change); pick other canaries with space."
