@@ -301,6 +301,30 @@ async def test_back_to_a_known_version_from_history(fleet: DemoFleet, tmp_path: 
     assert actions(state, d.id) == ["rollback"]
 
 
+def test_a_host_that_stops_answering_drops_its_last_good_probe(tmp_path: Path) -> None:
+    """A host the engine marks unreachable (a hung host's lock timed out) is not shown
+    "ok" from a probe taken before: its tile and panel said "✓ 13ms" and "health ok" for up
+    to a minute, until the slow background refresh probed it again."""
+    from test_ui_support import Script
+
+    from canarytui.ui.fleet_state import FleetState, TileKind
+    from canarytui.ui.widgets.fleet_grid import _health_text
+
+    script = Script(tmp_path, hosts=3)
+    state = FleetState(script.engine)
+    state.add_samples([ev.HealthSample(host="web-02", ok=True, latency=0.013, detail="ok")])
+    assert _health_text(state, "web-02") == "✓ 13ms "
+    lost = ev.HostUpdate(host="web-02", state=ev.HostState.UNREACHABLE)
+    script.engine.emit(lost)
+    state.apply(lost)
+    assert state.tile_kind("web-02") == TileKind.UNREACHABLE
+    assert _health_text(state, "web-02") == "✗ no reply"
+    assert state.hosts["web-02"].latency is None
+    # A probe that finds it again says so.
+    state.add_samples([ev.HealthSample(host="web-02", ok=True, latency=0.009, detail="ok")])
+    assert _health_text(state, "web-02") == "✓ 9ms "
+
+
 def test_a_deployed_host_drops_the_failed_probe_of_its_restart(tmp_path: Path) -> None:
     """A probe that failed while the host restarted must not keep its tile red once the
     health gate passed (it used to wait for the slow background refresh)."""

@@ -288,6 +288,12 @@ class FleetState:
                 if view is not None and view.probed and view.ok is not True:
                     view.ok = True
                     view.health_detail = "healthy after deploy (health gate)"
+            case ev.HostUpdate(host=host, state=ev.HostState.UNREACHABLE):
+                # Nor does an older good probe, once the host stopped answering.
+                view = self.hosts.get(host)
+                if view is not None and view.probed and view.ok is not None:
+                    view.ok = view.latency = None
+                    view.health_detail = ""
             case ev.HostUpdate():
                 pass
             case ev.DeploymentStarting():
