@@ -7,12 +7,13 @@ which is what the journal stores and what ``--json`` prints, one per line;
 
 from __future__ import annotations
 
-import functools
 import json
 import time
-from dataclasses import dataclass, field, fields, is_dataclass
-from enum import Enum, StrEnum
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar
+
+from canarytui.plaindata import json_default, plain
 
 
 class Phase(StrEnum):
@@ -99,14 +100,14 @@ class Event:
     at: float = field(default_factory=time.time, kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": self.kind, **_plain(self)}
+        return {"event": self.kind, **plain(self)}
 
     def to_json(self) -> str:
         """One line of JSON: what the journal stores and ``--json`` prints (made once: an
         event is frozen, and both ask for it)."""
         text = self.__dict__.get("_json")
         if text is None:
-            text = json.dumps(self.to_dict(), default=_json_default)
+            text = json.dumps(self.to_dict(), default=json_default)
             object.__setattr__(self, "_json", text)
         return text
 
@@ -124,6 +125,25 @@ class DeploymentStarting(Event):
     @property
     def doing(self) -> str:
         return "putting back" if self.action == "rollback" else "deploying"
+
+
+@dataclass(frozen=True)
+class LocksWaiting(Event):
+    """A start still waiting for hosts' locks (said each second): ``7 of 8 answered;
+    waiting 12s for web-05`` (``waiting``: the first few, ``more`` besides)."""
+
+    kind: ClassVar[str] = "locks_waiting"
+    journaled: ClassVar[bool] = False  # nothing is decided yet
+    answered: int
+    total: int
+    waiting: list[str]
+    more: int
+    waited: float  # seconds
+
+    @property
+    def said(self) -> str:
+        names = ", ".join(self.waiting) + (f" and {self.more} more" if self.more else "")
+        return f"{self.answered} of {self.total} answered; waiting {self.waited:.0f}s for {names}"
 
 
 @dataclass(frozen=True)
@@ -355,32 +375,3 @@ class DeploymentFinished(Event):
     kind: ClassVar[str] = "deployment_finished"
     outcome: Outcome
     summary: str
-
-
-# Values that are their own plain form: most of an event's fields (names, states, numbers).
-_LEAVES = (str, int, float, type(None))
-
-
-def _plain(value: Any) -> Any:
-    """``dataclasses.asdict`` without its deep copies: containers rebuilt, leaves shared.
-    Leaves are told first: every event a host's step or state change makes is journaled,
-    a thousand hosts' release makes ten thousand of them."""
-    if isinstance(value, _LEAVES):
-        return value
-    if is_dataclass(value) and not isinstance(value, type):
-        return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
-    if isinstance(value, list | tuple):
-        return type(value)(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-@functools.cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
-
-
-def _json_default(value: object) -> Any:
-    # Enums (phases, states, verdicts) by their value; anything else as text.
-    return value.value if isinstance(value, Enum) else str(value)

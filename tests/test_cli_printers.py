@@ -65,6 +65,26 @@ def test_a_start_says_how_many_hosts_it_locks() -> None:
     ]  # a version typed with an escape sequence shows it, never runs it
 
 
+def test_a_start_held_up_says_which_hosts_it_waits_for_when_quiet_long_enough() -> None:
+    """A hung host holds a start for its command timeout: after a quiet while, a line
+    names the hosts the locks still wait for; said each second, printed no more often
+    than the in-flight lines."""
+    out = Counted()
+    printer = HumanPrinter(out, progress_every=3600)
+    printer(ev.DeploymentStarting(version="1.1.0", hosts=8, action="deploy"))
+    waiting = ev.LocksWaiting(answered=7, total=8, waiting=["web-05"], more=0, waited=12.4)
+    printer(waiting)
+    assert len(out.flushed.splitlines()) == 1  # not yet: something was said just now
+    printer._progress_every = 0.0
+    printer(waiting)
+    many = ev.LocksWaiting(answered=2, total=1000, waiting=["a", "b", "c"], more=995, waited=3)
+    printer(many)
+    assert out.flushed.splitlines()[1:] == [
+        "   7 of 8 answered; waiting 12s for web-05",
+        "   2 of 1000 answered; waiting 3s for a, b, c and 995 more",
+    ]
+
+
 def test_a_start_without_canaries_says_it_goes_straight_to_the_waves() -> None:
     """rollback --to, or a file without a canary section: no "to canaries ;" line."""
     out = Counted()

@@ -322,6 +322,8 @@ async def test_hung_host_is_bounded_and_does_not_hold_up_others(
     env_path = short_timeouts(demo, tmp_path, "2s")
     await demo.set_fault("web-06", "hang")
     engine = engine_for(env_path, state_dir)
+    seen: list[ev.Event] = []
+    engine.subscribe(seen.append)
     loop = asyncio.get_running_loop()
     try:
         started = loop.time()
@@ -330,6 +332,16 @@ async def test_hung_host_is_bounded_and_does_not_hold_up_others(
     finally:
         await engine.fleet.close()
     assert outcome is ev.Outcome.COMPLETE
+    # While its lock waited, the start said every second which host it waited for.
+    waits = [e for e in seen if isinstance(e, ev.LocksWaiting)]
+    assert waits, [e.kind for e in seen]
+    assert (waits[-1].answered, waits[-1].total, waits[-1].waiting) == (5, 6, ["web-06"])
+    assert waits[-1].said.startswith("5 of 6 answered; waiting "), waits[-1].said
+    assert waits[-1].said.endswith("s for web-06"), waits[-1].said
+    assert seen.index(waits[-1]) < next(
+        i for i, e in enumerate(seen) if isinstance(e, ev.DeploymentStarted)
+    )
+    assert not any(isinstance(e, ev.LocksWaiting) for e in seen[seen.index(waits[-1]) + 1 :])
     assert engine.host_states["web-06"] is ev.HostState.UNREACHABLE
     assert "timed out" in engine.details["web-06"]
     assert [demo.version_on(h) for h in demo.host_names[:5]] == ["1.1.0"] * 5

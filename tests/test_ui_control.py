@@ -239,6 +239,55 @@ async def test_no_canary_environment_goes_straight_to_the_waves(
     assert "canary" not in phases and "analysis" not in phases
 
 
+async def test_a_start_held_up_by_a_hung_host_says_which(fleet: DemoFleet, tmp_path: Path) -> None:
+    """A hung host holds a start for its whole command timeout: the rollout panel says,
+    every second, which host the locks wait for; once it is given up, its tile says it
+    no longer answers (not the "✓" of its last probe before it hung)."""
+    from canarytui.ui.widgets.fleet_grid import _health_text
+
+    def edit(data: dict[str, Any]) -> None:
+        # The probes' timeout past the locks': a probe that timed out first would drop the
+        # host's connection, and the lock with it, before the start waited a second.
+        data["ssh"]["command_timeout"] = "4s"
+        data["health"]["timeout"] = "20s"
+
+    app = make_app(edit_env(fleet.env_path, tmp_path / "short.yaml", edit), tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        state = app.fleet_screen.state
+        await until(
+            pilot,
+            lambda: (
+                all(engine.versions.get(h) == "1.0.0" for h in fleet.host_names)
+                and state.hosts["web-03"].ok is True
+            ),
+            10,
+            "versions discovered, web-03 probed",
+        )
+        await fleet.set_fault("web-03", "hang")
+        await pilot.press("d")
+        await type_version(pilot, "1.1.0")
+        await pilot.press("enter", "y")
+
+        def panel() -> str:
+            return str(app.fleet_screen.query_one(RolloutProgress).render())
+
+        others = len(fleet.host_names) - 1
+        said = f"{others} of {others + 1} answered; waiting "
+        await until(pilot, lambda: said in panel(), 10, panel)
+        assert "s for web-03\n" in panel(), panel()
+        await until(pilot, lambda: engine.deployment is not None, 15, "started")
+        assert engine.host_states["web-03"] is ev.HostState.UNREACHABLE
+        assert _health_text(state, "web-03") == "✗ no reply"
+        await until(pilot, lambda: "waiting" not in panel(), 5, panel)
+        await until(
+            pilot,
+            lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
+            30,
+            lambda: f"canary passed (phase {engine.phase.value})",
+        )
+
+
 async def test_log_pane_names_the_deployed_canaries(fleet: DemoFleet, tmp_path: Path) -> None:
     app = make_app(fleet.env_path, tmp_path / "state")
     engine = app.engine

@@ -170,6 +170,8 @@ class HumanPrinter(_Lines):
                 self._say(
                     _plain(f"{event.doing} {v}: locking {n} host(s) and reading their versions")
                 )
+            case ev.LocksWaiting() if time.monotonic() - self._said_at >= self._progress_every:
+                self._say(_plain(f"   {event.said}"))
             case ev.DeploymentStarted(version=v, canaries=c, waves=w):
                 sizes = ", ".join(str(len(x)) for x in w) or "none"
                 if c:

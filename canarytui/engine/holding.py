@@ -96,6 +96,7 @@ class LockKeeper:
         # Hosts the deployment locked in an earlier process that could not be locked again
         # here (unreachable): they may still carry its lock, so the release tries them too.
         self.left_locked: set[str] = set()
+        self.answered: set[str] = set()  # hosts that have answered the locks being taken
 
     def owner(self, token: str, deployment: int, version: str) -> locks.Owner:
         return locks.Owner(
@@ -175,7 +176,14 @@ class LockKeeper:
                 )
             self.let_go(name)
 
-        await each_host(hosts, one)
+        async def answering(name: str) -> None:
+            try:
+                await one(name)
+            finally:
+                self.answered.add(name)
+
+        self.answered = set()
+        await each_host(hosts, answering)
         for number, names in sorted(freed.items()):  # in that deployment's record
             said = f"released the lock deployment #{number} left on {listed(sorted(names), 8)}"
             said += " (unreachable when it ended)"

@@ -70,6 +70,7 @@ class FleetState:
         self.waves = 0
         self.traffic: ev.TrafficShifted | None = None  # what the last traffic hook said
         self.starting: ev.DeploymentStarting | None = None  # hosts being locked for one
+        self.waiting: ev.LocksWaiting | None = None  # the hosts it waits for, if any
         self.last: DeploymentRecord | None = None  # the journal's last, none open at start
 
     # Queries ----------------------------------------------------------------------
@@ -297,7 +298,9 @@ class FleetState:
             case ev.HostUpdate():
                 pass
             case ev.DeploymentStarting():
-                self.starting = event
+                self.starting, self.waiting = event, None
+            case ev.LocksWaiting():
+                self.waiting = event
             case ev.DeploymentStarted(canaries=canaries):
                 self.starting = None
                 self.analysis_log.reset(event.deployment, event.version)

@@ -89,6 +89,8 @@ class RolloutProgress(StateText):
             set_title(self, f"rollout · starting {harmless(starting.version)}")
             text.append(f"{starting.doing.capitalize()} {harmless(starting.version)}: ")
             text.append(f"locking {starting.hosts} host(s) and reading what each runs…\n", label)
+            if state.waiting is not None:
+                text.append(harmless(state.waiting.said, 300) + "\n")
             self._put(text)
             return
         if d is None:
