@@ -382,6 +382,29 @@ async def test_grid_is_one_virtual_widget_that_moves_and_scrolls(tmp_path: Path)
         assert grid.cursor_host == "web-01" and grid.scroll_offset.y == 0
 
 
+async def test_the_panel_draws_no_latency_history_for_a_host_without_one(
+    tmp_path: Path,
+) -> None:
+    """No host (a filter that matches none), or a host not probed twice yet: no history,
+    and no flat line that reads as one (an empty sparkline draws its floor)."""
+    from textual.widgets import Sparkline
+
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        spark = script.app.fleet_screen.query_one(HostPanel).query_one(Sparkline)
+        await settle(pilot)
+        assert not spark.visible
+        script.discovered()  # two probes of every host
+        script.flush()
+        await settle(pilot)
+        script.app.fleet_screen.repaint_now()
+        assert spark.visible and len(spark.data) == 2
+        await pilot.press("slash", *"zzz", "enter")
+        await settle(pilot)
+        assert script.app.fleet_screen.query_one(HostPanel).host is None
+        assert not spark.visible
+
+
 async def test_moving_between_hosts_repaints_the_panel_and_never_lays_the_screen_out(
     tmp_path: Path,
 ) -> None:

@@ -87,6 +87,7 @@ class HostPanel(Vertical):
             metrics.put("")
             step.put("")
             spark.data = []
+            spark.visible = False  # an empty sparkline draws a flat line: no history
             return
         state = self.state
         host = state.env.host(name)
@@ -117,6 +118,7 @@ class HostPanel(Vertical):
         shown = samples if len(samples) >= 2 else []  # one sample draws no history
         if spark.data != shown:
             spark.data = shown
+        spark.visible = bool(shown)
         metrics.put(_metrics_text(state.key_metrics(name), len(view.series.samples)))
         step.put(
             _step_text(
