@@ -712,6 +712,12 @@ async def test_history_lists_deployments_from_the_journal(tmp_path: Path) -> Non
         await pilot.press("H")
         assert isinstance(script.app.screen, HistoryScreen)
         assert [r.version for r in script.app.screen.records] == ["1.1.0"]
+        await settle(pilot)
+        lines = str(script.app.screen.query_one("#detail-text", Static).render()).splitlines()
+        hosts = [line.split() for line in lines[lines.index("hosts") + 1 :] if line.strip()]
+        # The canary went from 1.0.0 to 1.1.0; the others wait, on what they ran.
+        assert hosts[0][:6] == ["web-01", "canary", "1.0.0", "→", "1.1.0", "deployed"], hosts
+        assert hosts[1][:4] == ["web-02", "wave", "1", "1.0.0"] and hosts[1][4] == "pending"
         await pilot.press("escape")
         assert isinstance(script.app.screen, FleetScreen)
 

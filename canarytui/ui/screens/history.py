@@ -18,11 +18,23 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from canarytui import events as ev
 from canarytui.journal import DeploymentRecord, Journal
 from canarytui.textsafe import harmless, harmless_block, listed
 from canarytui.ui.journal_guard import journal_guarded
 from canarytui.ui.safe_text import plain_cell, plain_title
 from canarytui.ui.widgets.key_footer import KeyFooter
+
+# States of a host a deployment has not changed (waiting, at rest, never reached).
+_UNTOUCHED = {
+    str(s)
+    for s in (
+        ev.HostState.PENDING,
+        ev.HostState.IDLE,
+        ev.HostState.UNREACHABLE,
+        ev.HostState.SKIPPED,
+    )
+}
 
 
 def when(ts: float | None) -> str:
@@ -152,7 +164,12 @@ class HistoryScreen(Screen[None]):
         text.append("\nhosts\n", "bold")
         for h in self.journal.hosts(record.id).values():
             text.append(harmless(f" {h.host:<14} {h.role:<8} "), "dim")
-            text.append(harmless(f"{h.previous or '?'} → {h.current or '?'}  {h.state}"))
+            # A host the deployment never changed: its version, not "1.0.0 → 1.0.0".
+            unchanged = h.current == h.previous and h.state in _UNTOUCHED
+            versions = (
+                h.current or "?" if unchanged else f"{h.previous or '?'} → {h.current or '?'}"
+            )
+            text.append(harmless(f"{versions}  {h.state}"))
             if h.last_step:
                 text.append(harmless(f"  (last: {h.last_step}, exit {h.exit_status})"), "dim")
             text.append("\n")
