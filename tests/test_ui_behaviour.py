@@ -272,6 +272,36 @@ async def test_deploy_confirmation_says_how_long_the_rollout_panel_will_count(
         assert script.journal.last_deployment("production", "shop") is None
 
 
+async def test_rollback_confirmation_says_which_hosts_go_back_to_what(tmp_path: Path) -> None:
+    """The question names the hosts the deployment reached (not "every host it reached")
+    and the version each goes back to; one that reached none is closed, nothing undone."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.start("1.1.0", ["web-02"])
+        await settle(pilot)
+        await pilot.press("r")
+        screen = script.app.screen
+        assert isinstance(screen, ConfirmScreen)
+        assert (
+            screen.message
+            == "Close deployment #1 (1.1.0)? It reached no host yet: nothing to undo."
+        )
+        await pilot.press("n")
+        script.phase(ev.Phase.CANARY)
+        script.deploy_host("web-02", "1.1.0")
+        script.host("web-05", ev.HostState.FAILED, detail="exit 3")
+        await settle(pilot)
+        await pilot.press("r")
+        screen = script.app.screen
+        assert isinstance(screen, ConfirmScreen)
+        assert screen.message == (
+            "Roll deployment #1 (1.1.0) back on the 2 host(s) it reached (web-02, web-05), "
+            "to 1.0.0?"
+        )
+        await pilot.press("n")
+    assert script.journal.deployment(1).is_open
+
+
 async def test_many_picked_canaries_are_named_as_a_few_and_a_count(tmp_path: Path) -> None:
     script = Script(tmp_path, hosts=200)
     async with script.app.run_test(size=SIZE) as pilot:

@@ -10,6 +10,7 @@ from canarytui.engine.plan import (
     running_said,
     stops_at,
 )
+from canarytui.engine.rollback import rolled_back_by
 
 __all__ = [
     "ActionRefused",
@@ -19,6 +20,7 @@ __all__ = [
     "make_plan",
     "pick_baseline",
     "plan_waves",
+    "rolled_back_by",
     "running_said",
     "stops_at",
 ]

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from canarytui import events as ev
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed, fire
 from canarytui.engine.hosts import TOUCHED_STATES, HostWork
+from canarytui.journal import DeploymentRecord, HostRecord
 from canarytui.textsafe import listed
+
+
+def rolled_back_by(
+    record: DeploymentRecord, hosts: Mapping[str, HostRecord]
+) -> dict[str, str | None]:
+    """What a rollback of ``record`` would put back, as its journal's ``hosts`` say: each
+    host it may have reached (in the plan's order), with the version it ran before."""
+    touched = {str(s) for s in TOUCHED_STATES}
+    order = record.canaries + [h for wave in record.plan for h in wave]
+    return {h: hosts[h].previous for h in order if h in hosts and hosts[h].state in touched}
 
 
 class MovedOn(Exception):

@@ -20,6 +20,7 @@ from canarytui.engine import (
     locks,
     make_plan,
     plan_waves,
+    rolled_back_by,
     running_said,
     stops_at,
 )
@@ -264,13 +265,24 @@ class OperatorActions(Screen[None]):
         self.app.push_screen(
             ConfirmScreen(
                 f"Roll back {record.version}?",
-                f"Roll deployment #{record.id} ({record.version}) back on every "
-                f"host it reached?{running}",
+                self._rollback_question(record) + running,
                 yes="Roll back",
                 danger=True,
             ),
             _if_yes(self.run_rollback),
         )
+
+    def _rollback_question(self, record: DeploymentRecord) -> str:
+        """What a rollback of ``record`` would do, as its journal has it: ``Roll deployment
+        #4 (1.2.0) back on the 5 host(s) it reached (web-01, ...), to 1.0.0?``"""
+        what = f"deployment #{record.id} ({record.version})"
+        back = rolled_back_by(record, self.engine.journal.hosts(record.id))
+        if not back:
+            return f"Close {what}? It reached no host yet: nothing to undo."
+        to = sorted({v or "?" for v in back.values()})
+        said = f"to {to[0]}" if len(to) == 1 else f"each to what it ran ({listed(to, 3)})"
+        hosts = f"the {len(back)} host(s) it reached ({listed(list(back), 4)})"
+        return f"Roll {what} back on {hosts}, {said}?"
 
     def refused_before_asking(self, record: DeploymentRecord) -> bool:
         """Said and True when the engine would refuse to continue ``record`` after the
