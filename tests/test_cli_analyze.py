@@ -78,6 +78,23 @@ async def test_analyze_passes_on_a_healthy_fleet(demo: DemoFleet, state_dir: Pat
     nothing_deployed(demo, state_dir)
 
 
+async def test_analyze_says_which_baseline_hosts_it_left_out(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A host picked for the baseline that cannot be reached is replaced or dropped, and
+    said: the baseline line alone did not tell an operator one was missing."""
+    await demo.set_fault("web-05", "down")
+    result = await run_cli("analyze", str(demo.env_path), "--for", "2s", timeout=90)
+    no_traceback(result)
+    assert result.code == 0, result.out + result.err
+    said = [line for line in result.out.splitlines() if "left out of the baseline" in line]
+    assert len(said) == 1 and said[0].startswith(
+        "   [warning] left out of the baseline, unreachable: web-05 (web-05 ("
+    ), said
+    watching = next(line for line in result.out.splitlines() if "watching web-01" in line)
+    assert "baseline: web-02" in watching and "web-05" not in watching, watching
+
+
 async def test_analyze_fails_a_bad_host_without_deploying(demo: DemoFleet, state_dir: Path) -> None:
     switch_outside_canarytui(demo, "web-03", "1.3.0-bad")
     before = versions(demo)

@@ -93,7 +93,10 @@ async def analyze(
                 "; ",
             )
         )
-    baseline = await _baseline(ctx, chosen, versions)
+    baseline, lost = await _baseline(ctx, chosen, versions)
+    if lost:
+        why = ctx.state.details.get(lost[0], "")
+        say("warning", f"left out of the baseline, unreachable: {listed(lost, 8)} ({why})")
     _describe(say, chosen, baseline, versions)
     if not cfg.rules:
         say("warning", "the file has no analysis rules: only the health checks are judged")
@@ -145,8 +148,9 @@ async def _discover(ctx: Context, names: Sequence[str]) -> dict[str, str | None]
 
 async def _baseline(
     ctx: Context, canaries: list[str], versions: dict[str, str | None]
-) -> list[str]:
-    """A baseline sample of reachable hosts, asked only (not the whole fleet) what they run."""
+) -> tuple[list[str], list[str]]:
+    """A baseline sample of reachable hosts, asked only (not the whole fleet) what they run;
+    and the hosts picked for it that could not be reached (others picked in their place)."""
     baseline: list[str] = []
     for _ in range(_BASELINE_PICKS):
         baseline = choose_baseline(ctx, canaries, None)  # nothing deployed: hosts as they are
@@ -154,7 +158,9 @@ async def _baseline(
         if not unknown:
             break
         versions.update(await _discover(ctx, unknown))
-    return [h for h in baseline if ctx.state.host_states.get(h) is not ev.HostState.UNREACHABLE]
+    states = ctx.state.host_states
+    lost = [h for h in versions if h not in canaries and states.get(h) is ev.HostState.UNREACHABLE]
+    return [h for h in baseline if h not in lost], lost
 
 
 def _describe(
