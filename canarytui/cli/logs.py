@@ -6,9 +6,9 @@ the hosts print within ``--for`` (default ``DEFAULT_FOR``); with ``-f``, until C
 host whose stream is lost (it went down, its connection dropped) is followed again as soon
 as it can be (the UI's back-off: 1 s, doubled up to 10 s), and stderr says so once, then
 once more when its lines come again; a logs command that ends by itself is not run again.
-Exit status: 0 every host was read; 1 a host could not be (one line on stderr names it,
-the others go on); 2 an unknown host, a bad duration or an environment without ``logs``;
-130 Ctrl-C while following.
+Exit status: 0 every host was read; 1 a host could not be, or had not let us in when
+the time was up (one line on stderr names it, the others go on); 2 an unknown host, a bad
+duration or an environment without ``logs``; 130 Ctrl-C while following.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ async def _read(env: Any, journal: Any, hosts: list[str], seconds: float | None)
     engine = Engine(env, journal)
     width = max(len(h) for h in hosts)
     failed: list[str] = []
+    connected: set[str] = set()  # hosts that let us in (a quiet log prints nothing)
     out = sys.stdout
 
     async def one(name: str) -> None:
@@ -80,6 +81,8 @@ async def _read(env: Any, journal: Any, hosts: list[str], seconds: float | None)
         before = cancels.asked()
         while True:
             try:
+                await engine.fleet.connection(name)
+                connected.add(name)
                 async for line in engine.tail(name):
                     if said:
                         print(f"canarytui: {name}: following its logs again", file=sys.stderr)
@@ -114,4 +117,13 @@ async def _read(env: Any, journal: Any, hosts: list[str], seconds: float | None)
         await engine.fleet.close()
     for task in done:
         task.result()  # a bug in one host's reading is not hidden
+    if seconds is not None:  # a hung host is still connecting when the time is up
+        silent = [h for h in hosts if h not in connected and h not in failed]
+        for name in silent:
+            print(
+                f"canarytui: {name}: no answer within {seconds:g}s (still connecting; "
+                f"ssh.connect_timeout is {env.ssh.connect_timeout:g}s)",
+                file=sys.stderr,
+            )
+        failed += silent
     return failed
