@@ -782,12 +782,17 @@ async def test_a_wave_of_many_failures_is_named_in_one_line(tmp_path: Path) -> N
 
 def test_a_host_that_failed_before_any_step_is_described_once() -> None:
     """A host lost before a step ran has its reason as its recorded output: the dialog says
-    it once, not again as output; a failed step's output is still shown under it."""
+    it once, not again as output, and its name once (the reason names the host); a failed
+    step's output is still shown under it."""
     reason = "web-06 (127.0.0.1:2222): connection lost during a command: its session was cut"
     lost = describe(
         ev.HostFailure(host="web-06", step="", exit_status=None, output=reason, detail=reason)
     )
-    assert lost == f"web-06: {reason}"
+    assert lost == reason
+    assert (
+        describe(ev.HostFailure(host="web-06", step="", exit_status=None, output="", detail="gone"))
+        == "web-06: gone"
+    )
     failed = describe(
         ev.HostFailure(host="web-07", step="restart", exit_status=1, output="oops\nno port")
     )

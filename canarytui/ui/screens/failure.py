@@ -21,6 +21,8 @@ def describe(failure: ev.HostFailure) -> str:
     if failure.step:
         ended = "did not finish" if failure.exit_status is None else f"exited {failure.exit_status}"
         head = f"{failure.host}: step {failure.step} {ended}"
+    elif failure.detail.startswith(f"{failure.host} ("):  # a host's error names it already
+        head = failure.detail
     else:
         head = f"{failure.host}: {failure.detail or 'failed'}"
     tail = failure.output_lines(OUTPUT_LINES)
