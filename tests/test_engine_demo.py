@@ -349,6 +349,34 @@ async def test_hung_host_is_bounded_and_does_not_hold_up_others(
     assert elapsed < 40
 
 
+async def test_a_promote_from_another_process_says_which_lock_it_waits_for(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A later process takes the deployment's locks again before it promotes: a hung host
+    holds that for its command timeout, and each second says which host it waits for."""
+    env_path = short_timeouts(demo, tmp_path, "2s")
+    first = engine_for(env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(first.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+    finally:
+        await first.fleet.close()
+    await demo.set_fault("web-06", "hang")
+    later = engine_for(env_path, state_dir)
+    seen: list[ev.Event] = []
+    later.subscribe(seen.append)
+    try:
+        outcome = await asyncio.wait_for(later.promote(), 60)
+    finally:
+        await later.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    waits = [e for e in seen if isinstance(e, ev.LocksWaiting)]
+    assert waits and waits[-1].waiting == ["web-06"], [e.kind for e in seen]
+    assert waits[-1].answered == waits[-1].total - 1
+    assert seen.index(waits[-1]) < next(
+        i for i, e in enumerate(seen) if isinstance(e, ev.WaveStarted)
+    )
+
+
 async def test_a_host_that_hangs_mid_release_fails_in_bounded_time(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:

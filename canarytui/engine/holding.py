@@ -20,6 +20,7 @@ from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
 from canarytui.engine.reported import reported_version
 from canarytui.engine.supervise import each_host
+from canarytui.engine.waiting import waits_said
 from canarytui.journal import DeploymentRecord
 from canarytui.ssh import CommandResult, OwnScript, Script, SshError
 from canarytui.textsafe import listed
@@ -268,7 +269,8 @@ class LockKeeper:
         # Seconds at a thousand hosts.
         self.ctx.bus.notice("info", f"locking {len(unheld)} host(s) again for deployment #{d.id}")
         # Discovery rides along: a host never reached before tells what it ran first.
-        results = await self.take(owner, unheld, discover=True)
+        async with waits_said(self.ctx.bus, self, unheld):
+            results = await self.take(owner, unheld, discover=True)
         learned = {}
         lost = [name for name in unheld if isinstance(results.get(name), SshError)]
         self.left_locked.update(lost)

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
 
 from canarytui import events as ev
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.lockscripts import Unlockable
 from canarytui.engine.plan import Plan, running_said, stops_at
+from canarytui.engine.waiting import waits_said
 from canarytui.openfiles import shortage
 from canarytui.ssh import SshError
 from canarytui.textsafe import listed
-
-LOCKS_WAITED = 1.0  # seconds between two words of the hosts a start still waits for
-WAITING_NAMED = 3  # hosts named in them at most
 
 
 class StartRefused(Exception):
@@ -64,7 +59,7 @@ async def start_deployment(
     ctx.state.deployment = None
     ctx.state.previous.clear()
     try:
-        async with _waits_said(ctx, locks, plan.hosts):
+        async with waits_said(ctx.bus, locks, plan.hosts):
             found = await locks.take(locks.owner(token, d, version), plan.hosts, True)
         # Reachable, but nothing of the deployment may change it: refused, as a held lock
         # is (an unreachable host may come back during the release; this one would not).
@@ -144,31 +139,3 @@ async def start_deployment(
     said_running = running_said(version, in_order, plan.canaries) if kind == "deploy" else None
     if said_running is not None:
         ctx.bus.notice(*said_running)
-
-
-@contextlib.asynccontextmanager
-async def _waits_said(ctx: Context, locks: LockKeeper, hosts: Sequence[str]) -> AsyncIterator[None]:
-    """While the hosts' locks are taken: every second, which hosts have not answered yet
-    (a hung host holds a start for its whole command timeout; the operator sees which)."""
-
-    async def say() -> None:
-        started = time.monotonic()
-        while True:
-            await asyncio.sleep(LOCKS_WAITED)
-            left = [h for h in hosts if h not in locks.answered]
-            if left:
-                ctx.bus.emit(
-                    ev.LocksWaiting(
-                        answered=len(hosts) - len(left),
-                        total=len(hosts),
-                        waiting=left[:WAITING_NAMED],
-                        more=max(0, len(left) - WAITING_NAMED),
-                        waited=time.monotonic() - started,
-                    )
-                )
-
-    task = asyncio.create_task(say(), name="locks-waiting")
-    try:
-        yield
-    finally:
-        task.cancel()
