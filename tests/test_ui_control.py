@@ -5,6 +5,7 @@ the hosts and in the journal."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -279,13 +280,46 @@ async def test_a_start_held_up_by_a_hung_host_says_which(fleet: DemoFleet, tmp_p
         await until(pilot, lambda: engine.deployment is not None, 15, "started")
         assert engine.host_states["web-03"] is ev.HostState.UNREACHABLE
         assert _health_text(state, "web-03") == "✗ no reply"
-        await until(pilot, lambda: "waiting" not in panel(), 5, panel)
+        await until(pilot, lambda: "answered; waiting" not in panel(), 5, panel)
         await until(
             pilot,
             lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
             30,
             lambda: f"canary passed (phase {engine.phase.value})",
         )
+
+
+async def test_a_promote_taking_the_locks_again_says_which_it_waits_for(
+    fleet: DemoFleet, tmp_path: Path
+) -> None:
+    """The UI opened on a deployment another process left open takes its locks again
+    before the wave: a hung host holds that for its command timeout, said in the panel."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["ssh"]["command_timeout"] = "4s"
+        data["health"]["timeout"] = "20s"  # no probe drops the hung host's connection first
+
+    env_path = edit_env(fleet.env_path, tmp_path / "short.yaml", edit)
+    first = Engine(load_env(env_path), Journal(tmp_path / "state"), user=USER)
+    try:
+        assert await asyncio.wait_for(first.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+    finally:
+        await first.fleet.close()
+    app = make_app(env_path, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await fleet.set_fault("web-03", "hang")
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "question")
+        await pilot.press("y")
+
+        def panel() -> str:
+            return str(app.fleet_screen.query_one(RolloutProgress).render())
+
+        await until(pilot, lambda: " answered; waiting " in panel(), 10, panel)
+        assert "s for web-03\n" in panel(), panel()
+        await until(pilot, lambda: not engine.busy, 30, "the wave")
+        await until(pilot, lambda: "answered; waiting" not in panel(), 5, panel)
 
 
 async def test_log_pane_names_the_deployed_canaries(fleet: DemoFleet, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ a deployment being started, the rollout's progress (the analysis, the verdict), 
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -120,6 +121,15 @@ class FleetState:
             counted.pop(unknown, None)
         stable = counted.most_common(1)[0][0] if counted else None
         return stable, candidate
+
+    @property
+    def locks_waiting(self) -> ev.LocksWaiting | None:
+        """Which hosts the locks being taken wait for, while they do: the engine's last
+        word of them (said each second), if it is that recent and the engine still busy."""
+        waiting = self.waiting
+        if waiting is None or not self.engine.busy or time.time() - waiting.at > 2.5:
+            return None
+        return waiting
 
     def host_state(self, name: str) -> ev.HostState:
         """The engine's state; hosts a finished deployment never reached are at rest."""
@@ -302,7 +312,7 @@ class FleetState:
             case ev.LocksWaiting():
                 self.waiting = event
             case ev.DeploymentStarted(canaries=canaries):
-                self.starting = None
+                self.starting = self.waiting = None
                 self.analysis_log.reset(event.deployment, event.version)
                 self.finished = None
                 self.traffic = None
@@ -310,7 +320,7 @@ class FleetState:
                 self.waves = len(event.waves)
                 self.picked = list(canaries)
             case ev.PhaseChanged(phase=phase, wave=wave, waves=waves):
-                self.wave, self.waves = wave, waves
+                self.wave, self.waves, self.waiting = wave, waves, None
                 if not phase.is_final:  # a finished deployment rolled back is open again
                     self.finished = None
             case ev.StepResult():

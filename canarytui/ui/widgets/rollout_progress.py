@@ -89,8 +89,7 @@ class RolloutProgress(StateText):
             set_title(self, f"rollout · starting {harmless(starting.version)}")
             text.append(f"{starting.doing.capitalize()} {harmless(starting.version)}: ")
             text.append(f"locking {starting.hosts} host(s) and reading what each runs…\n", label)
-            if state.waiting is not None:
-                text.append(harmless(state.waiting.said, 300) + "\n")
+            self._waiting(text)
             self._put(text)
             return
         if d is None:
@@ -111,6 +110,7 @@ class RolloutProgress(StateText):
             text.append(f"{user}  ")
         text.append("phase ", label)
         text.append(phase + "\n")
+        self._waiting(text)  # a promote's locks taken again (another process's)
         for wave in state.wave_progress():
             self._bar(
                 text, wave.label, wave.done, wave.failed, wave.active, wave.total, wave.rolled_back
@@ -126,6 +126,11 @@ class RolloutProgress(StateText):
             text.append(f"\n{harmless_block(state.finished.summary)}\n")
         self._next_keys(text)
         self._put(text)
+
+    def _waiting(self, text: Text) -> None:
+        waiting = self.state.locks_waiting
+        if waiting is not None:
+            text.append(harmless(waiting.said, 300) + "\n")
 
     def _last(self, text: Text) -> None:
         """None open: the journal's last deployment, if any (what a CLI run or the last
