@@ -129,15 +129,15 @@ class DeploymentStarting(Event):
 
 @dataclass(frozen=True)
 class LocksWaiting(Event):
-    """A start still waiting for hosts' locks (said each second): ``7 of 8 answered;
-    waiting 12s for web-05`` (``waiting``: the first few, ``more`` besides)."""
+    """Locks being taken (a start, a later process's promote or rollback) still waiting
+    for hosts, said each second: ``7 of 8 answered; waiting 12s for web-05``."""
 
     kind: ClassVar[str] = "locks_waiting"
     journaled: ClassVar[bool] = False  # nothing is decided yet
     answered: int
     total: int
-    waiting: list[str]
-    more: int
+    waiting: list[str]  # the first few, in the file's order
+    more: int  # and how many more
     waited: float  # seconds
 
     @property
