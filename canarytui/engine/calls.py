@@ -19,7 +19,8 @@ from canarytui import events as ev
 from canarytui.config import VersionError
 from canarytui.engine import locks, takeover
 from canarytui.engine.bus import Bus, Context, RolloutState
-from canarytui.engine.holding import LockKeeper, TakenOver
+from canarytui.engine.holding import LockKeeper
+from canarytui.engine.lockerrors import TakenOver
 from canarytui.engine.locks import LockHeld
 from canarytui.engine.plan import PlanError
 from canarytui.engine.rollback import MovedOn

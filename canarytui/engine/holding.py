@@ -18,6 +18,7 @@ from canarytui import openfiles
 from canarytui.config import render
 from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
+from canarytui.engine.lockerrors import LockRefused, TakenOver, UnreadableReply
 from canarytui.engine.reported import reported_version
 from canarytui.engine.supervise import each_host
 from canarytui.engine.waiting import waits_said
@@ -33,28 +34,6 @@ RELEASE_TIMEOUT = 10.0  # per host; a host that hangs keeps its lock (see left_b
 KEEP_AFTER_RELEASE = 300.0
 
 LockResults = dict[str, str | SshError | None]
-
-
-class UnreadableReply(SshError):
-    """A host answered a lock command with something that is not a lock reply."""
-
-
-class LockRefused(Exception):
-    """A host's lock check (``LockKeeper.check``) failed: nothing of its steps ran.
-    ``taken``: another machine rolled the deployment back (the host is left as it is)."""
-
-    def __init__(self, why: str, taken: bool = False) -> None:
-        super().__init__(why)
-        self.taken = taken
-
-
-class TakenOver(Exception):
-    """Another machine rolled this deployment back while this one was away."""
-
-    def __init__(self, note: dict[str, Any]) -> None:
-        self.note = note
-        who = f"{note.get('user', '?')}@{note.get('machine', '?')}"
-        super().__init__(f"taken over and rolled back by {who}")
 
 
 async def lock_freeing_left(

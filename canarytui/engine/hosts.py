@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from canarytui import events as ev
 from canarytui.config import Step, render
 from canarytui.engine.bus import Context
-from canarytui.engine.holding import LockKeeper, LockRefused
+from canarytui.engine.holding import LockKeeper
+from canarytui.engine.lockerrors import LockRefused
 from canarytui.engine.supervise import each_host
 from canarytui.ssh import CommandLost, CommandResult, CommandTimeout, SshError
 
