@@ -377,6 +377,49 @@ async def test_a_promote_from_another_process_says_which_lock_it_waits_for(
     )
 
 
+async def test_a_rollback_does_not_wait_for_a_hung_host_it_never_reached(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A later process rolls the canary back: it takes the locks of the hosts it puts back
+    first, not of every host (a hung host the deployment never changed held the rollback of
+    the canary for its whole connect timeout); that host's lock is freed at the end, when
+    it can be."""
+
+    def slow_connect(data: dict) -> None:  # type: ignore[type-arg]
+        data["ssh"].update({"connect_timeout": "6s", "command_timeout": "6s"})
+
+    env_path = edit_env(demo.env_path, tmp_path / "slow.yaml", slow_connect)
+    first = engine_for(env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(first.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+    finally:
+        await first.fleet.close()
+    await demo.set_fault("web-06", "hang")
+    later = engine_for(env_path, state_dir)
+    seen: list[ev.Event] = []
+    later.subscribe(seen.append)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    back: list[float] = []
+    later.subscribe(
+        lambda e: (
+            back.append(loop.time() - started)
+            if isinstance(e, ev.HostUpdate) and e.state is ev.HostState.ROLLED_BACK
+            else None
+        )
+    )
+    try:
+        outcome = await asyncio.wait_for(later.rollback(), 60)
+    finally:
+        await later.fleet.close()
+    assert outcome is ev.Outcome.ROLLED_BACK
+    assert demo.version_on("web-01") == "1.0.0"
+    assert back and back[0] < 4.0, back  # not after web-06's 6 s
+    assert not any(isinstance(e, ev.LocksWaiting) for e in seen)
+    notices = [e.message for e in seen if isinstance(e, ev.Notice)]
+    assert any("web-06" in n and "could not be released" in n for n in notices), notices
+
+
 async def test_a_host_that_hangs_mid_release_fails_in_bounded_time(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:

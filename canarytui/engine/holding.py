@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -223,11 +223,13 @@ class LockKeeper:
         locks.release_local(self.local_path(), token)
         self.ctx.fleet.keep_open(hosts, KEEP_AFTER_RELEASE)
 
-    async def ensure(self) -> dict[str, str]:
+    async def ensure(self, only: Collection[str] | None = None) -> dict[str, str]:
         """Continue a deployment (an operator's promote or rollback): take over its locks
         (ours by token) on the hosts this process does not hold, before any is changed; the
         ones it holds are checked in their next script (``check``), a round trip saved on
         each. A take-over found there is in ``taken`` (the caller raises ``TakenOver``).
+        ``only``: the hosts that will be changed (a rollback's); the others are not waited
+        for (a hung one held a rollback for its timeout), their locks freed at the release.
 
         Returns the version each host locked here printed: what it ran when its lock was
         made (for a lock made now, what it runs now)."""
@@ -242,6 +244,9 @@ class LockKeeper:
         self.unchecked = {h for h in hosts if h in self.holding}
         self.taken = None
         unheld = self.ctx.state.unreachable_first(h for h in hosts if h not in self.unchecked)
+        if only is not None:
+            self.left_locked.update(h for h in unheld if h not in only)
+            unheld = [h for h in unheld if h in only]
         if not unheld:
             locks.acquire_local(self.local_path(), owner)  # as take() does: still ours?
             return {}

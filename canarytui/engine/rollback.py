@@ -49,18 +49,19 @@ class Rollback:
             # Said before the locks are taken again (seconds at a thousand hosts, when this
             # process does not hold them): rolling back from the decision on, not "complete".
             ctx.bus.phase(ev.Phase.ROLLING_BACK)
-            found = await self.locks.ensure()
+            # Only the hosts it puts back: one it never reached is not waited for.
+            found = await self.locks.ensure(set(self._targets()))
             if finished:
                 await self._refuse_if_moved_on(found)
         else:
             ctx.bus.phase(ev.Phase.ROLLING_BACK)
-        order = d.canaries + [h for wave in d.plan for h in wave]
+        order = self._order()
         try:
             # Users go back to the stable release first; a rollback is never blocked.
             await fire(ctx, "rolled_back", order)
         except HookFailed as exc:
             ctx.bus.notice("error", f"{exc}: the hosts are rolled back anyway")
-        targets = state.in_states(order, TOUCHED_STATES)
+        targets = self._targets()
         results = await self.hosts.rollback_many(targets)
         await self.locks.stop_if_taken(d.token)
         broken = [h for h in targets if not results[h]]
@@ -82,6 +83,15 @@ class Rollback:
         ctx.bus.emit(ev.DeploymentFinished(outcome=outcome, summary=summary, deployment=d.id))
         await self.locks.release(d.token)
         return outcome
+
+    def _order(self) -> list[str]:
+        d = self.ctx.state.deployment
+        assert d is not None
+        return d.canaries + [h for wave in d.plan for h in wave]
+
+    def _targets(self) -> list[str]:
+        """The hosts the rollback puts back: those the deployment may have reached."""
+        return self.ctx.state.in_states(self._order(), TOUCHED_STATES)
 
     async def _refuse_if_moved_on(self, found: dict[str, str]) -> None:
         """A finished deployment's hosts run neither its release nor what they ran before
