@@ -279,7 +279,12 @@ async def test_a_start_held_up_by_a_hung_host_says_which(fleet: DemoFleet, tmp_p
         assert "s for web-03\n" in panel(), panel()
         await until(pilot, lambda: engine.deployment is not None, 15, "started")
         assert engine.host_states["web-03"] is ev.HostState.UNREACHABLE
-        assert _health_text(state, "web-03") == "✗ no reply"
+        await until(
+            pilot,
+            lambda: _health_text(state, "web-03") == "✗ no reply",
+            5,
+            lambda: f"web-03's tile: {_health_text(state, 'web-03')!r}",
+        )
         await until(pilot, lambda: "answered; waiting" not in panel(), 5, panel)
         await until(
             pilot,
