@@ -371,21 +371,30 @@ async def test_a_start_says_which_hosts_its_locks_wait_for(
     assert engine.host_states["web-06"] is ev.HostState.UNREACHABLE
 
 
+async def in_a_later_process(
+    demo: DemoFleet, env_path: Path, state_dir: Path, hung: str
+) -> tuple[Engine, list[ev.Event]]:
+    """1.1.0's canary passed in a first process (gone since), then ``hung`` hung: a later
+    process's engine on the same journal, and the list its events go to."""
+    first = engine_for(env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(first.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+    finally:
+        await first.fleet.close()
+    await demo.set_fault(hung, "hang")
+    later = engine_for(env_path, state_dir)
+    seen: list[ev.Event] = []
+    later.subscribe(seen.append)
+    return later, seen
+
+
 async def test_a_promote_from_another_process_says_which_lock_it_waits_for(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
     """A later process takes the deployment's locks again before it promotes: a hung host
     holds that for its command timeout, and each second says which host it waits for."""
     env_path = waits_three_seconds(demo, tmp_path)
-    first = engine_for(env_path, state_dir)
-    try:
-        assert await asyncio.wait_for(first.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
-    finally:
-        await first.fleet.close()
-    await demo.set_fault("web-06", "hang")
-    later = engine_for(env_path, state_dir)
-    seen: list[ev.Event] = []
-    later.subscribe(seen.append)
+    later, seen = await in_a_later_process(demo, env_path, state_dir, hung="web-06")
     try:
         outcome = await asyncio.wait_for(later.promote(), 60)
     finally:
@@ -411,15 +420,7 @@ async def test_a_rollback_does_not_wait_for_a_hung_host_it_never_reached(
         data["ssh"].update({"connect_timeout": "8s", "command_timeout": "8s"})
 
     env_path = edit_env(demo.env_path, tmp_path / "slow.yaml", slow_connect)
-    first = engine_for(env_path, state_dir)
-    try:
-        assert await asyncio.wait_for(first.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
-    finally:
-        await first.fleet.close()
-    await demo.set_fault("web-06", "hang")
-    later = engine_for(env_path, state_dir)
-    seen: list[ev.Event] = []
-    later.subscribe(seen.append)
+    later, seen = await in_a_later_process(demo, env_path, state_dir, hung="web-06")
     loop = asyncio.get_running_loop()
     started = loop.time()
     back: list[float] = []
