@@ -260,3 +260,27 @@ async def test_a_rollback_after_the_fleet_moved_on_changes_nothing(
         await engine.fleet.close()
     assert set(engine.versions.values()) == {"1.2.0"}
     assert set(versions(demo).values()) == {"1.2.0"} and locks_on_hosts(demo) == []
+
+
+async def test_a_host_locked_late_that_finds_a_take_over_is_left_as_it_is(
+    demo: DemoFleet, tmp_path: Path
+) -> None:
+    """A host the first machine locks only at its turn (unreachable until then) finds the
+    colleague's take-over note: it is left as it is and the take-over is said as such, as
+    a host whose lock check finds it; not an internal error that halts the deployment."""
+    env = str(demo.env_path)
+    first, second = tmp_path / "first-machine", tmp_path / "second-machine"
+    started = await run_cli("deploy", env, "1.2.0", state_dir=first)
+    assert started.code == 0, started.err
+    taken = await run_cli("rollback", env, "--take-over", state_dir=second)
+    assert taken.code == 0, taken.err + taken.out
+    engine = engine_for(demo.env_path, first)
+    try:
+        assert engine.load_open() is not None
+        before = engine.host_states["web-04"]
+        await engine.hosts.deploy("web-04", "1.2.0")  # its lock taken now, as late() does
+        assert engine.host_states["web-04"] is before
+        assert engine.locks.taken is not None and not engine.locks.untaken()
+    finally:
+        await engine.fleet.close()
+    assert demo.version_on("web-04") == "1.0.0"

@@ -316,13 +316,18 @@ class LockKeeper:
             raise TakenOver(note)
 
     async def late(self, name: str, failed: ev.HostState = ev.HostState.FAILED) -> bool:
-        """Lock one host now; learn its version too if the deployment never knew it."""
+        """Lock one host now; learn its version too if the deployment never knew it.
+        Raises ``LockRefused`` when it finds the deployment rolled back by another machine."""
         state = self.ctx.state
         d = state.deployment
         assert d is not None
         unknown = state.previous.get(name) is None
         owner = self.owner(d.token, d.id, d.version)
-        found, held = await self.lock_hosts(owner, [name], discover=unknown)
+        try:
+            found, held = await self.lock_hosts(owner, [name], discover=unknown)
+        except TakenOver as exc:  # as a lock check finds it (``checked``): left as it is
+            self.taken = self.taken or exc.note
+            raise LockRefused("left as it is: another machine rolled it back", taken=True) from None
         result = found.get(name)
         if held or isinstance(result, SshError):
             host_state = failed
