@@ -372,13 +372,18 @@ async def test_a_start_says_which_hosts_its_locks_wait_for(
 
 
 async def in_a_later_process(
-    demo: DemoFleet, env_path: Path, state_dir: Path, hung: str
+    demo: DemoFleet,
+    env_path: Path,
+    state_dir: Path,
+    hung: str,
+    canaries: list[str] | None = None,
 ) -> tuple[Engine, list[ev.Event]]:
-    """1.1.0's canary passed in a first process (gone since), then ``hung`` hung: a later
-    process's engine on the same journal, and the list its events go to."""
+    """1.1.0's canaries passed in a first process (gone since), then ``hung`` hung: a
+    later process's engine on the same journal, and the list its events go to."""
     first = engine_for(env_path, state_dir)
     try:
-        assert await asyncio.wait_for(first.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+        passed = await asyncio.wait_for(first.deploy("1.1.0", canaries=canaries), 60)
+        assert passed is ev.Outcome.CANARY_PASSED
     finally:
         await first.fleet.close()
     await demo.set_fault(hung, "hang")
@@ -408,39 +413,67 @@ async def test_a_promote_from_another_process_says_which_lock_it_waits_for(
     )
 
 
+def slow_to_give_up(demo: DemoFleet, tmp_path: Path) -> Path:
+    """The demo's file with 8 s to connect or run a command: a hung host is given up late."""
+
+    def edit(data: dict) -> None:  # type: ignore[type-arg]
+        data["ssh"].update({"connect_timeout": "8s", "command_timeout": "8s"})
+
+    return edit_env(demo.env_path, tmp_path / "slow.yaml", edit)
+
+
+async def rolled_back_when(engine: Engine) -> tuple[ev.Outcome, dict[str, float]]:
+    """``engine.rollback()``, and when each host it rolled back was back (seconds)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    back: dict[str, float] = {}
+
+    def seen(e: ev.Event) -> None:
+        if isinstance(e, ev.HostUpdate) and e.state is ev.HostState.ROLLED_BACK:
+            back[e.host] = loop.time() - started
+
+    engine.subscribe(seen)
+    try:
+        outcome = await asyncio.wait_for(engine.rollback(), 60)
+    finally:
+        await engine.fleet.close()
+    return outcome, back
+
+
 async def test_a_rollback_does_not_wait_for_a_hung_host_it_never_reached(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
-    """A later process rolls the canary back: it takes the locks of the hosts it puts back
-    first, not of every host (a hung host the deployment never changed held the rollback of
-    the canary for its whole connect timeout); that host's lock is freed at the end, when
-    it can be."""
-
-    def slow_connect(data: dict) -> None:  # type: ignore[type-arg]
-        data["ssh"].update({"connect_timeout": "8s", "command_timeout": "8s"})
-
-    env_path = edit_env(demo.env_path, tmp_path / "slow.yaml", slow_connect)
+    """A later process rolls the canary back: it does not take the locks of every host
+    first (a hung host the deployment never changed held the rollback of the canary for its
+    whole connect timeout); that host's lock is freed at the end, when it can be."""
+    env_path = slow_to_give_up(demo, tmp_path)
     later, seen = await in_a_later_process(demo, env_path, state_dir, hung="web-06")
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    back: list[float] = []
-    later.subscribe(
-        lambda e: (
-            back.append(loop.time() - started)
-            if isinstance(e, ev.HostUpdate) and e.state is ev.HostState.ROLLED_BACK
-            else None
-        )
-    )
-    try:
-        outcome = await asyncio.wait_for(later.rollback(), 60)
-    finally:
-        await later.fleet.close()
+    outcome, back = await rolled_back_when(later)
     assert outcome is ev.Outcome.ROLLED_BACK
     assert demo.version_on("web-01") == "1.0.0"
-    assert back and back[0] < 5.0, back  # not after web-06's 8 s
+    assert list(back) == ["web-01"] and back["web-01"] < 5.0, back  # not after web-06's 8 s
     assert not any(isinstance(e, ev.LocksWaiting) for e in seen)
     notices = [e.message for e in seen if isinstance(e, ev.Notice)]
     assert any("web-06" in n and "could not be released" in n for n in notices), notices
+
+
+async def test_a_hung_canary_does_not_hold_the_rollback_of_the_others(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Two canaries, one hung since: a later process rolls the other back at once (each
+    host's lock is taken at its turn), and the hung one fails its rollback when it is given
+    up: the deployment stays open, for a rollback again once it is back."""
+    env_path = slow_to_give_up(demo, tmp_path)
+    later, _ = await in_a_later_process(
+        demo, env_path, state_dir, hung="web-02", canaries=["web-01", "web-02"]
+    )
+    outcome, back = await rolled_back_when(later)
+    assert outcome is ev.Outcome.ERROR
+    assert list(back) == ["web-01"] and back["web-01"] < 5.0, back  # not after web-02's 8 s
+    assert demo.version_on("web-01") == "1.0.0" and demo.version_on("web-02") == "1.1.0"
+    assert later.host_states["web-02"] is ev.HostState.ROLLBACK_FAILED
+    record = later.journal.last_deployment("demo", "shop")
+    assert record is not None and record.is_open
 
 
 async def test_a_host_that_hangs_mid_release_fails_in_bounded_time(

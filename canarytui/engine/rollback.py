@@ -49,8 +49,9 @@ class Rollback:
             # Said before the locks are taken again (seconds at a thousand hosts, when this
             # process does not hold them): rolling back from the decision on, not "complete".
             ctx.bus.phase(ev.Phase.ROLLING_BACK)
-            # Only the hosts it puts back: one it never reached is not waited for.
-            found = await self.locks.ensure(set(self._targets()))
+            # An open deployment's hosts are locked each at its turn (``late``): a hung one
+            # holds only itself; a finished one's first, as what they run is checked then.
+            found = await self.locks.ensure(set(self._targets()) if finished else set())
             if finished:
                 await self._refuse_if_moved_on(found)
         else:
