@@ -103,7 +103,7 @@ def summary_text(engine: Any, outcome: ev.Outcome) -> str:
     lines = [f"== {outcome.value}" + (f": deployment #{d.id} of {d.version}" if d else "")]
     counts: dict[str, list[str]] = {}
     if d is not None:
-        for h in d.canaries + [h for wave in d.plan for h in wave]:
+        for h in d.planned_hosts:
             counts.setdefault(engine.host_states[h].value, []).append(h)
     for state, hosts in sorted(counts.items()):
         lines.append(f"   {state:>15}: {len(hosts):>4}  {listed(hosts, 8)}")

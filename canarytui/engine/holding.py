@@ -228,8 +228,9 @@ class LockKeeper:
         (ours by token) on the hosts this process does not hold, before any is changed; the
         ones it holds are checked in their next script (``check``), a round trip saved on
         each. A take-over found there is in ``taken`` (the caller raises ``TakenOver``).
-        ``only``: the hosts that will be changed (a rollback's); the others are not waited
-        for (a hung one held a rollback for its timeout), their locks freed at the release.
+        ``only``: the hosts to lock now (a rollback's); the others are not waited for (a
+        hung one held a rollback for its timeout): one that is changed is locked at its turn
+        (``late``), the locks of the rest are freed at the release.
 
         Returns the version each host locked here printed: what it ran when its lock was
         made (for a lock made now, what it runs now)."""
@@ -237,7 +238,7 @@ class LockKeeper:
         d = state.deployment
         assert d is not None
         owner = self.owner(d.token, d.id, d.version)
-        hosts = d.canaries + [h for wave in d.plan for h in wave]
+        hosts = d.planned_hosts
         short = openfiles.shortage(len(hosts), self.ctx.fleet.open_files)
         if short is not None:  # continued all the same: a rollback is never refused
             self.ctx.bus.notice("warning", f"{short}: hosts past the limit will fail")
@@ -383,6 +384,6 @@ class LockKeeper:
         record = self.ctx.journal.deployment_by_token(token)
         if record is None or record.is_open:
             return None
-        self.holding.update(record.canaries + [h for wave in record.plan for h in wave])
+        self.holding.update(record.planned_hosts)
         await self.release(token)
         return record.id

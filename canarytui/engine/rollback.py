@@ -19,8 +19,11 @@ def rolled_back_by(
     """What a rollback of ``record`` would put back, as its journal's ``hosts`` say: each
     host it may have reached (in the plan's order), with the version it ran before."""
     touched = {str(s) for s in TOUCHED_STATES}
-    order = record.canaries + [h for wave in record.plan for h in wave]
-    return {h: hosts[h].previous for h in order if h in hosts and hosts[h].state in touched}
+    return {
+        h: hosts[h].previous
+        for h in record.planned_hosts
+        if h in hosts and hosts[h].state in touched
+    }
 
 
 class MovedOn(Exception):
@@ -56,7 +59,7 @@ class Rollback:
                 await self._refuse_if_moved_on(found)
         else:
             ctx.bus.phase(ev.Phase.ROLLING_BACK)
-        order = self._order()
+        order = d.planned_hosts
         try:
             # Users go back to the stable release first; a rollback is never blocked.
             await fire(ctx, "rolled_back", order)
@@ -85,14 +88,11 @@ class Rollback:
         await self.locks.release(d.token)
         return outcome
 
-    def _order(self) -> list[str]:
-        d = self.ctx.state.deployment
-        assert d is not None
-        return d.canaries + [h for wave in d.plan for h in wave]
-
     def _targets(self) -> list[str]:
         """The hosts the rollback puts back: those the deployment may have reached."""
-        return self.ctx.state.in_states(self._order(), TOUCHED_STATES)
+        d = self.ctx.state.deployment
+        assert d is not None
+        return self.ctx.state.in_states(d.planned_hosts, TOUCHED_STATES)
 
     async def _refuse_if_moved_on(self, found: dict[str, str]) -> None:
         """A finished deployment's hosts run neither its release nor what they ran before

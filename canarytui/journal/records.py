@@ -64,6 +64,11 @@ class DeploymentRecord:
     rollback_begun: bool = False  # a host of it rolling back, rolled back, or failed to
 
     @property
+    def planned_hosts(self) -> list[str]:
+        """Every host of its plan, canaries first, in the order they are deployed."""
+        return self.canaries + [h for wave in self.plan for h in wave]
+
+    @property
     def phase_label(self) -> str:
         return ev.phase_label(ev.Phase(self.phase), self.wave, self.waves)
 

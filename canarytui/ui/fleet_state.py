@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from canarytui import events as ev
 from canarytui.engine import Engine
+from canarytui.engine.waiting import LOCKS_WAITED
 from canarytui.journal import DeploymentRecord
 from canarytui.metrics.measure import rule_value
 from canarytui.ui.analysis_log import AnalysisLog
@@ -127,7 +128,7 @@ class FleetState:
         """Which hosts the locks being taken wait for, while they do: the engine's last
         word of them (said each second), if it is that recent and the engine still busy."""
         waiting = self.waiting
-        if waiting is None or not self.engine.busy or time.time() - waiting.at > 2.5:
+        if waiting is None or not self.engine.busy or time.time() - waiting.at > 2.5 * LOCKS_WAITED:
             return None
         return waiting
 
