@@ -564,7 +564,8 @@ async def test_check_reports_versions_health_and_unreachable(
     result = await run_cli("check", env)
     assert result.code == 1
     line = next(x for x in result.out.splitlines() if x.startswith("web-03"))
-    assert "UNREACHABLE" in line and "127.0.0.1" in line
+    assert line.startswith("web-03  UNREACHABLE  127.0.0.1:")
+    assert line.endswith(": connection refused")  # the system's words, the address said once
     as_json = await run_cli("check", env, "--json")
     assert as_json.code == 1, as_json.err
     found = json.loads(as_json.out)
@@ -582,6 +583,7 @@ async def test_check_reports_versions_health_and_unreachable(
     status = await run_cli("status", env)
     assert status.code == 0, status.err
     assert status.out.splitlines()[-1] == "6 host(s): 1.0.0 on 5, 1 unreachable"
+    assert "   not read: web-03: unreachable: connection refused" in status.out.splitlines()
 
 
 async def test_wrong_host_key_refused(demo: DemoFleet, state_dir: Path) -> None:
@@ -596,14 +598,16 @@ async def test_wrong_host_key_refused(demo: DemoFleet, state_dir: Path) -> None:
     result = await run_cli("deploy", str(demo.env_path), "1.1.0")
     assert result.code == 1
     assert "web-01" in result.err and "host key" in result.err
+    assert "refused: canary host key refused, nothing was changed: web-01 (" in result.err
     assert set(versions(demo).values()) == {"1.0.0"}
     # `check` says what kind of failure it is: not a network one to chase.
     checked = await run_cli("check", str(demo.env_path))
     assert checked.code == 1
     said = {line.split()[0]: line for line in checked.out.splitlines() if line.startswith("web-")}
     for name in ("web-01", "web-02"):
-        assert said[name].startswith(f"{name}  HOST KEY REFUSED  {name} (127.0.0.1:")
-        assert "host key not verifiable" in said[name]
+        assert said[name].startswith(f"{name}  HOST KEY REFUSED  127.0.0.1:")
+    assert "host key not verifiable" in said["web-01"]
+    assert said["web-02"].endswith(": as web-01")  # the same long reason, said once
     assert "UNREACHABLE" not in checked.out and "web-03  1.0.0" in checked.out
     planned = await run_cli("deploy", str(demo.env_path), "1.1.0", "--dry-run", "--json")
     rows = {h["host"]: h for h in json.loads(planned.out)["hosts"]}
@@ -624,6 +628,24 @@ async def test_a_missing_known_hosts_file_is_refused_with_what_to_do(
     said = result.out + result.err
     assert f"known_hosts file {missing} not found" in said
     assert "web-01" in said and "ssh-keyscan" in said and "ssh.known_hosts" in said
+    # `check` and `status` say that reason once, not once a host.
+    checked = await run_cli("check", str(path))
+    assert checked.code == 1, checked.err
+    rows = [line for line in checked.out.splitlines() if line.startswith("web-")]
+    assert len(rows) == 6 and checked.out.count("ssh-keyscan") == 1
+    assert rows[0].startswith("web-01  HOST KEY REFUSED  127.0.0.1:")
+    assert f"known_hosts file {missing} not found" in rows[0]
+    for row in rows[1:]:
+        assert row.startswith(f"{row.split()[0]}  HOST KEY REFUSED  127.0.0.1:")
+        assert row.endswith(": as web-01")
+    status = await run_cli("status", str(path))
+    assert status.code == 0, status.err
+    (why,) = [line for line in status.out.splitlines() if "ssh-keyscan" in line]
+    assert why.startswith(
+        "   not read: web-01, web-02, web-03, web-04, web-05 and 1 more: host key refused: "
+        f"host key cannot be verified: known_hosts file {missing} not found"
+    )
+    assert status.out.splitlines()[-1] == "6 host(s): 6 unreachable"
     assert set(versions(demo).values()) == {"1.0.0"}
     assert not missing.exists()
 

@@ -145,6 +145,6 @@ async def test_a_host_that_refuses_every_session_is_named_by_check_and_deploy(
     assert "SESSION REFUSED" in line and "refuses every session" in line, line
     deployed = await run_cli("deploy", env, "2.0.0", state_dir=state_dir)
     assert deployed.code == 1, deployed.err
-    assert "canary unreachable, nothing was changed" in deployed.err
+    assert "canary session refused, nothing was changed" in deployed.err
     assert "h01 (" in deployed.err and "refuses every session" in deployed.err
     assert versions(fleet) == {"h01": "1.0.0", "h02": "1.0.0", "h03": "1.0.0"}

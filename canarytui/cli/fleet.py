@@ -11,6 +11,7 @@ from canarytui import events as ev
 from canarytui.cli import runner
 from canarytui.cli.analyze import findings_lines
 from canarytui.cli.args import EXIT_ERROR, EXIT_OK
+from canarytui.cli.reasons import as_earlier
 from canarytui.config import load_env
 from canarytui.textsafe import listed
 
@@ -99,10 +100,14 @@ def check(args: argparse.Namespace) -> int:
             )
             return code
         width = max(len(h) for h in env.host_names)
+        lost = as_earlier(
+            env, {r["host"]: (r["refused"], r["detail"]) for r in rows if not r["reachable"]}
+        )
         for row in rows:
             name = row["host"]
             if not row["reachable"]:
-                print(f"{name:<{width}}  {str(row['refused']).upper()}  {row['detail']}")
+                where, why = lost[name]
+                print(f"{name:<{width}}  {str(row['refused']).upper()}  {where}: {why}")
                 continue
             state = "healthy" if row["healthy"] else "UNHEALTHY"
             detail = f"  {row['detail']}" if row["detail"] else ""

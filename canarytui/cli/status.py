@@ -14,6 +14,7 @@ from canarytui.cli import runner
 from canarytui.cli.args import EXIT_OK
 from canarytui.cli.lock import maintenance_holders, maintenance_lines, rest_state
 from canarytui.cli.printers import when
+from canarytui.cli.reasons import grouped
 from canarytui.config import Environment, load_env
 
 # What the table's RUNNING column shows for a host with no version, and how the count under
@@ -146,7 +147,8 @@ def print_table(seen: Seen, journal_path: str) -> None:
     width = max(len(h) for h in env.host_names)
     running: Counter[str] = Counter()
     print(f"{'HOST':<{width}}  {'RUNNING':<14} {'RECORDED':<14} {'STATE':<15} ROLE")
-    for row in host_rows(seen):
+    rows = host_rows(seen)
+    for row in rows:
         running[row.shown] += 1
         rec, other = row.record, row.other
         if rec is not None:
@@ -158,6 +160,10 @@ def print_table(seen: Seen, journal_path: str) -> None:
         else:
             line = f"{'-':<14} {row.state:<15}"
         print(f"{row.host:<{width}}  {row.shown:<14} {line}".rstrip())
+    # Why the hosts that could not be read could not, each reason once.
+    errors = {row.host: (row.refused or "", row.error) for row in rows if row.error is not None}
+    for line in grouped(env, errors):
+        print(f"   not read: {line}")
     # Last, where a long table ends on the terminal: what the fleet runs, counted.
     parts = [f"{v} on {n}" for v, n in running.most_common() if v not in _NOT_VERSIONS]
     parts += [f"{running[k]} {word}" for k, word in _NOT_VERSIONS.items() if running[k]]

@@ -70,10 +70,12 @@ async def start_deployment(
                 "; ".join(unlockable[:3]) + more + "; nothing was changed: let the SSH user "
                 "write its ~/.canarytui there, or take the host out of the file"
             )
-        unreachable = [c for c in plan.canaries if isinstance(found.get(c), SshError)]
-        if unreachable:
-            errors = "; ".join(str(found[c]) for c in unreachable)
-            raise StartRefused(f"canary unreachable, nothing was changed: {errors}")
+        lost = [e for c in plan.canaries if isinstance(e := found.get(c), SshError)]
+        if lost:
+            # Which kind of failure: a refused host key is no network fault to chase.
+            kinds = " / ".join(dict.fromkeys(e.what for e in lost))
+            errors = "; ".join(str(e) for e in lost)
+            raise StartRefused(f"canary {kinds}, nothing was changed: {errors}")
         if unless_running is not None and version not in found.values():
             raise StartRefused(f"{unless_running}; nothing was changed")
         unknown = [h for h in plan.hosts if h in found and found[h] is None]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -188,7 +189,7 @@ class Connector:
         except OSError as exc:
             if exc.errno in (errno.EMFILE, errno.ENFILE):
                 raise Failure(Unreachable, _out_of_files(exc)) from None
-            raise Failure.unreachable(exc.strerror or str(exc)) from None
+            raise Failure.unreachable(_os_reason(exc)) from None
         except ValueError as exc:  # an option asyncssh cannot use (its own message)
             raise Failure(SshError, f"cannot connect: {harmless(str(exc))}") from None
         finally:
@@ -372,6 +373,15 @@ _OPEN_FAILURES = {
 def _channel_refusal(exc: asyncssh.ChannelOpenError) -> str:
     why = _OPEN_FAILURES.get(exc.code, "it would not forward the connection")
     return f"{why} ({harmless(exc.reason, 200)})" if exc.reason else why
+
+
+def _os_reason(exc: OSError) -> str:
+    """The system's words for a failed connection ("connection refused"): asyncio's own
+    ("Connect call failed ('10.0.0.5', 22)") repeat the address the message already names,
+    so hosts refused alike read alike (``check`` says such a reason once)."""
+    if exc.errno:
+        return os.strerror(exc.errno).lower()
+    return harmless(exc.strerror or str(exc)) or type(exc).__name__
 
 
 def _out_of_files(exc: OSError) -> str:
