@@ -432,3 +432,29 @@ def test_a_deployed_host_drops_the_failed_probe_of_its_restart(tmp_path: Path) -
     script.engine.emit(skipped)
     state.apply(skipped)
     assert state.tile_kind("web-03") == TileKind.PENDING and state.state_text("web-03") == "skipped"
+
+
+def test_an_old_probe_is_shown_by_its_age(tmp_path: Path) -> None:
+    """Past ``old_after`` (at least three health intervals, 10 s at least), a tile says how
+    long ago its host was probed, in tens of seconds, minutes or hours; "no reply" stays."""
+    from test_ui_support import Script
+
+    from canarytui.ui.fleet_state import OLD_AFTER, FleetState
+    from canarytui.ui.widgets.fleet_grid import _health_text
+
+    script = Script(tmp_path, hosts=3)
+    state = FleetState(script.engine)
+    assert state.old_after == max(OLD_AFTER, 3 * script.engine.env.health.interval)
+    now = 1_000_000.0
+    said = {}
+    for age, ok in ((1, True), (state.old_after + 5, True), (200, False), (7300, True)):
+        state.add_samples([ev.HealthSample(host="web-02", ok=ok, latency=0.011, at=now - age)])
+        said[age] = _health_text(state, "web-02", now)
+    assert list(said.values()) == [
+        "✓ 11ms ",
+        f"✓ {int(state.old_after + 5) // 10 * 10}s ago ",
+        "✗ 3m ago ",
+        "✓ 2h ago ",
+    ]
+    state.add_samples([ev.HealthSample(host="web-02", ok=None, latency=0.0, at=now - 7300)])
+    assert _health_text(state, "web-02", now) == "✗ no reply"

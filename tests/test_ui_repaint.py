@@ -13,7 +13,7 @@ from test_ui_support import Script, settle
 from textual.app import App, ComposeResult
 
 from canarytui import events as ev
-from canarytui.ui.widgets.fleet_grid import PITCH_Y, TILE_HEIGHT, FleetGrid
+from canarytui.ui.widgets.fleet_grid import PITCH_X, PITCH_Y, TILE_HEIGHT, TILE_WIDTH, FleetGrid
 from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.state_text import PanelText
 
@@ -158,3 +158,48 @@ def test_a_hosts_view_is_made_when_first_asked_for_and_kept(
     assert state.hosts["web-07"].ok is False  # the view the sample went to, kept
     assert state.hosts.get("web-07") is state.hosts["web-07"]
     assert len(made) == 1
+
+
+async def test_tiles_whose_probe_is_old_say_its_age_and_are_repainted_as_it_grows(
+    tmp_path: Path,
+) -> None:
+    """A host not watched is probed only now and then (each host every minute or so, every
+    twenty on a 5,000-host fleet): its tile said "✓ 11ms" all that while, a host that went
+    down as well, as if probed a moment ago. Past ``old_after`` the tile says how long ago
+    its probe was, and the tiles in view that say an age are repainted as it grows (no event
+    comes), not the others."""
+    import time
+
+    script = Script(tmp_path, hosts=12)
+    app = script.app
+    async with app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        await settle(pilot)
+        grid = app.fleet_screen.query_one(FleetGrid)
+        old, fresh = grid.state.shown[0], grid.state.shown[grid.columns]  # rows 1 and 2
+        now = time.time()
+        for name in grid.state.shown:  # every tile probed just now ...
+            script.engine.emit(ev.HealthSample(host=name, ok=True, latency=0.011, at=now))
+        # ... but one, 45 s ago.
+        script.engine.emit(ev.HealthSample(host=old, ok=True, latency=0.011, at=now - 45))
+        await settle(pilot)
+
+        def tile(name: str) -> str:
+            index = grid.state.shown.index(name)
+            row, col = divmod(index, grid.columns)
+            line = grid.render_line(row * PITCH_Y + 1 - grid.scroll_offset.y).text
+            return line[col * PITCH_X : col * PITCH_X + TILE_WIDTH]
+
+        assert "✓ 40s ago" in tile(old) and "11ms" not in tile(old)
+        assert "✓ 11ms" in tile(fresh)
+        lines: list[int] = []
+        render_line = grid.render_line
+
+        def recording(y: int) -> object:
+            lines.append(y)
+            return render_line(y)
+
+        grid.render_line = recording  # type: ignore[method-assign,assignment]
+        grid._repaint_ages()
+        await settle(pilot)
+        assert lines and set(lines) <= set(range(TILE_HEIGHT))  # the old tile's row only

@@ -37,6 +37,9 @@ class TileKind:
     ALL = (HEALTHY, DEPLOYED, FAILING, DEPLOYING, PENDING, ROLLED_BACK, UNREACHABLE, UNKNOWN)
 
 
+# Seconds after which a host's last probe is shown by its age (at least 3 health intervals):
+# a host not watched is probed only now and then (``monitor``).
+OLD_AFTER = 10.0
 # What the filter can match that changes with a host: its state, its tile's colour.
 _STATE_WORDS = (*(s.value for s in ev.HostState), *TileKind.ALL)
 
@@ -74,6 +77,8 @@ class FleetState:
         self.starting: ev.DeploymentStarting | None = None  # hosts being locked for one
         self.waiting: ev.LocksWaiting | None = None  # the hosts it waits for, if any
         self.last: DeploymentRecord | None = None  # the journal's last, none open at start
+        # A probe older than this is shown by its age: the host's health now is not known.
+        self.old_after = max(OLD_AFTER, 3 * self.env.health.interval)
 
     # Queries ----------------------------------------------------------------------
 
@@ -353,6 +358,7 @@ class FleetState:
             view.ok = sample.ok
             view.latency = sample.latency if sample.ok is not None else None
             view.health_detail = sample.detail
+            view.sampled_at = sample.at
             if sample.metrics:
                 view.metrics = sample.metrics
                 view.series.add(sample)

@@ -21,6 +21,7 @@ class HostView:
     ok: bool | None = None  # last health result (None: unreachable)
     probed: bool = False  # any sample yet?
     latency: float | None = None
+    sampled_at: float = 0.0  # when the last sample was taken (time.time())
     health_detail: str = ""
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     series: HostSeries = field(

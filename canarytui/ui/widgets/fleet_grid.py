@@ -10,6 +10,7 @@ which makes it harmless and fits it in cells, not characters (wide characters).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 
 from rich.cells import cell_len, set_cell_size
@@ -36,6 +37,9 @@ CURSOR_MARK = "▌"
 CANARY_BADGE = " ◆ canary "
 PICKED_BADGE = " ◇ canary "
 FIT_LIMIT = 200  # characters of a tile text kept before fitting it in its cells
+
+
+AGES_EVERY = 5.0  # seconds between repaints of the tiles that show a probe's age
 
 
 class FleetGrid(ScrollView, can_focus=True):
@@ -123,6 +127,20 @@ class FleetGrid(ScrollView, can_focus=True):
         rows = math.ceil(len(self.state.shown) / self._columns) if self.state.shown else 1
         self.virtual_size = Size(
             self._columns * PITCH_X - COLUMN_GAP, max(1, rows * PITCH_Y - ROW_GAP)
+        )
+
+    def on_mount(self) -> None:
+        self.set_interval(AGES_EVERY, self._repaint_ages)
+
+    def _repaint_ages(self) -> None:
+        """Repaint the tiles in view whose probe is old, or about to be: their age moves
+        with the clock, not with an event."""
+        soon = time.time() - self.state.old_after + AGES_EVERY
+        hosts = self.state.hosts
+        self.refresh_hosts(
+            name
+            for name in self.visible_hosts()
+            if (view := hosts[name]).probed and view.ok is not None and view.sampled_at < soon
         )
 
     def on_resize(self, event: events.Resize) -> None:
@@ -354,12 +372,28 @@ def _fit(text: str, width: int) -> str:
     return set_cell_size(text, width - 1) + "…"
 
 
-def _health_text(state: FleetState, name: str) -> str:
+def _health_text(state: FleetState, name: str, now: float | None = None) -> str:
+    """A tile's health: the last probe's result and latency, or how long ago it was taken
+    once that is long (a host not watched is probed only now and then: its tile said
+    "✓ 11ms" for a minute after it went down, as if probed a moment ago)."""
     view = state.hosts[name]
     if not view.probed:
         return "· "
     if view.ok is None:
         return "✗ no reply"
     mark = "✓" if view.ok else "✗"
+    age = (time.time() if now is None else now) - view.sampled_at
+    if age >= state.old_after:
+        return f"{mark} {_ago(age)} "
     latency = f"{view.latency * 1000:.0f}ms" if view.latency is not None else ""
     return f"{mark} {latency} "
+
+
+def _ago(seconds: float) -> str:
+    """``40s ago`` (in tens of seconds: the tiles are repainted every few), ``3m ago``,
+    ``2h ago``."""
+    if seconds < 60:
+        return f"{int(seconds) // 10 * 10}s ago"
+    if seconds < 3600:
+        return f"{int(seconds) // 60}m ago"
+    return f"{int(seconds) // 3600}h ago"
