@@ -53,6 +53,23 @@ def test_without_an_event_loop_each_line_goes_out_at_once() -> None:
     assert out.flushes == 1 and out.flushed == "-- canary\n"
 
 
+def test_an_ending_is_said_once_by_its_outcome() -> None:
+    """A deployment's final phase comes with its outcome: "-- rolled back" then "-- canary
+    failed: 1 host(s) rolled back" said the end twice; a phase it goes on from is said."""
+    out = Counted()
+    printer = HumanPrinter(out)
+    for phase in (ev.Phase.ROLLING_BACK, ev.Phase.ROLLED_BACK, ev.Phase.HALTED):
+        printer(ev.PhaseChanged(phase=phase))
+    summary = "1 host(s) rolled back from 1.3.0-bad"
+    printer(ev.DeploymentFinished(outcome=ev.Outcome.CANARY_FAILED, summary=summary))
+    printer(ev.PhaseChanged(phase=ev.Phase.COMPLETE))
+    assert out.getvalue().splitlines() == [
+        "-- rolling back",
+        "-- halted",
+        f"-- canary failed: {summary}",
+    ]
+
+
 def test_a_start_says_how_many_hosts_it_locks() -> None:
     """The seconds a big fleet's locks take are not silent: one line says what happens."""
     out = Counted()

@@ -179,7 +179,8 @@ class HumanPrinter(_Lines):
                 else:  # a rollback --to, or a file without a canary section
                     said = f"in waves of {sizes} host(s), no canary phase"
                 self._say(f"deployment #{event.deployment}: {_plain(v)} {said}")
-            case ev.PhaseChanged():
+            case ev.PhaseChanged() if not event.phase.is_final:
+                # A final phase (complete, rolled back) comes with the outcome's line.
                 self._say(f"-- {event.label}")
             case ev.HostUpdate(host=h, state=s, version=v, detail=d) if event.deployment:
                 if s not in (ev.HostState.PENDING, ev.HostState.IDLE):
