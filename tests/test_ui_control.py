@@ -458,3 +458,26 @@ def test_an_old_probe_is_shown_by_its_age(tmp_path: Path) -> None:
     ]
     state.add_samples([ev.HealthSample(host="web-02", ok=None, latency=0.0, at=now - 7300)])
     assert _health_text(state, "web-02", now) == "✗ no reply"
+
+
+async def test_a_wave_row_says_unreachable_hosts_apart_from_failed_ones(tmp_path: Path) -> None:
+    """A host unreachable when the deployment started counts against its wave's budget
+    (red on the bar) but has not failed anything: the row said "0/3, 1 failed" before its
+    wave had started. It says "1 unreachable"; a host a step failed says "failed"."""
+    from test_ui_support import Script, settle
+
+    script = Script(tmp_path, hosts=8)
+    waves = script.canary_passed("1.1.0", ["web-01"])
+    lost, broken = waves[1][0], waves[1][1]
+    script.host(lost, ev.HostState.UNREACHABLE, detail="web-0x: unreachable: timed out")
+    async with script.app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+
+        def row(label: str) -> str:
+            text = str(script.app.fleet_screen.query_one(RolloutProgress).render())
+            return next(line for line in text.splitlines() if line.startswith(label))
+
+        assert row("wave 2").endswith(f" 0/{len(waves[1])}, 1 unreachable"), row("wave 2")
+        script.host(broken, ev.HostState.FAILED)
+        await settle(pilot)
+        assert row("wave 2").endswith(f" 0/{len(waves[1])}, 1 failed, 1 unreachable")

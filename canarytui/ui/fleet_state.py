@@ -52,6 +52,7 @@ class WaveProgress:
     active: int
     total: int
     rolled_back: int = 0
+    unreachable: int = 0  # of ``failed``: never reached, not failed by a step
 
 
 class FleetState:
@@ -250,9 +251,10 @@ class FleetState:
         states = self.engine.host_states
         out: list[WaveProgress] = []
         for label, hosts in groups:
-            done = failed = active = rolled = 0
+            done = failed = active = rolled = lost = 0
             for h in hosts:
                 s = states.get(h)
+                lost += s is ev.HostState.UNREACHABLE
                 if s is ev.HostState.ROLLED_BACK:
                     rolled += 1
                 elif s is ev.HostState.DEPLOYED:
@@ -266,7 +268,7 @@ class FleetState:
                     failed += 1
                 elif s in (ev.HostState.DEPLOYING, ev.HostState.ROLLING_BACK):
                     active += 1
-            out.append(WaveProgress(label, done, failed, active, len(hosts), rolled))
+            out.append(WaveProgress(label, done, failed, active, len(hosts), rolled, lost))
         return out
 
     def key_metrics(self, name: str) -> list[tuple[str, float | None]]:

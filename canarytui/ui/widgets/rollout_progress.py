@@ -113,7 +113,14 @@ class RolloutProgress(StateText):
         self._waiting(text)  # a promote's locks taken again (another process's)
         for wave in state.wave_progress():
             self._bar(
-                text, wave.label, wave.done, wave.failed, wave.active, wave.total, wave.rolled_back
+                text,
+                wave.label,
+                wave.done,
+                wave.failed,
+                wave.active,
+                wave.total,
+                wave.rolled_back,
+                wave.unreachable,
             )
         self._analysis(text)
         self._verdict(text)
@@ -159,7 +166,10 @@ class RolloutProgress(StateText):
         active: int,
         total: int,
         rolled_back: int = 0,
+        unreachable: int = 0,
     ) -> None:
+        """A row's bar; ``unreachable`` hosts are part of ``failed`` (a host marked
+        unreachable at the start counts against the budget), said apart: none failed yet."""
         text.append(f"{label:<8}", self._style("label"))
         if total:
             cells = [
@@ -177,7 +187,8 @@ class RolloutProgress(StateText):
                 text.append(char * n, self._style(style))
                 used += n
             text.append("░" * (BAR_WIDTH - used), self._style("todo"))
-        extra = f", {failed} failed" if failed else ""
+        extra = f", {failed - unreachable} failed" if failed > unreachable else ""
+        extra += f", {unreachable} unreachable" if unreachable else ""
         extra += f", {rolled_back} rolled back" if rolled_back else ""
         text.append(f" {done}/{total}{extra}\n")
 
