@@ -302,6 +302,43 @@ async def test_rollback_confirmation_says_which_hosts_go_back_to_what(tmp_path: 
     assert script.journal.deployment(1).is_open
 
 
+async def test_promote_question_warns_of_the_unreachable_hosts_it_would_count(
+    tmp_path: Path,
+) -> None:
+    """`P` asked "Deploy 1.1.0 to every remaining wave (7 host(s))?" while two of them were
+    unreachable: past max_failures (1), the rollout then rolled everything back, unwarned.
+    The question names the unreachable hosts it would deploy to and, beyond the budget, the
+    wave where the rollout would stop; `p` for a wave without them warns of nothing."""
+    script = Script(tmp_path)
+    waves = script.canary_passed("1.1.0", ["web-01"])
+    _, last = waves
+    script.host(last[0], ev.HostState.UNREACHABLE, detail="unreachable: timed out")
+    async with script.app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+
+        async def asked(key: str) -> str:
+            await pilot.press(key)
+            screen = script.app.screen
+            assert isinstance(screen, ConfirmScreen)
+            await pilot.press("n")
+            await settle(pilot)
+            return screen.message
+
+        assert "Warning" not in await asked("p")  # wave 1: all of it answers
+        assert (await asked("P")).endswith(
+            f"\n\nWarning: {last[0]} unreachable now: counted against "
+            "promote.max_failures (1)."
+        )
+        script.host(last[1], ev.HostState.UNREACHABLE, detail="unreachable: timed out")
+        await settle(pilot)
+        assert (await asked("P")).endswith(
+            f"\n\nWarning: {last[0]}, {last[1]} unreachable now, more than "
+            "promote.max_failures (1) allows: if they do not answer by wave 2/2, the rollout "
+            "stops there (on_failure: rollback)."
+        )
+    assert script.journal.deployment(1).is_open
+
+
 async def test_many_picked_canaries_are_named_as_a_few_and_a_count(tmp_path: Path) -> None:
     script = Script(tmp_path, hosts=200)
     async with script.app.run_test(size=SIZE) as pilot:

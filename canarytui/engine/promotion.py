@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from canarytui import events as ev
 from canarytui.engine.bus import Context
@@ -84,6 +84,24 @@ class Promotion:
                 if not all_waves:
                     break
         return again, waves
+
+    def stops_at(self, all_waves: bool, down: Collection[str]) -> int | None:
+        """The wave where the promote ``upcoming`` describes would stop if the hosts
+        ``down`` (unreachable now) still are when their turn comes (beyond ``max_failures``,
+        counted as ``run`` counts them), the others going well; None: the budget holds."""
+        d = self.ctx.state.deployment
+        assert d is not None
+        again, waves = self.upcoming(all_waves)
+        going = set(again).union(*(hosts for _, hosts in waves))
+        states = self.ctx.state.host_states
+        for index, _hosts in waves:
+            reached = [h for w in d.plan[:index] for h in w]
+            counted = sum(
+                1 for h in reached if (h in down if h in going else states.get(h) in COUNTED_STATES)
+            )
+            if counted > self.ctx.env.promote.max_failures:
+                return index
+        return None
 
     def _todo(self, wave: Sequence[str]) -> list[str]:
         states = self.ctx.state.host_states

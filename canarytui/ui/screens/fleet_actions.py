@@ -191,11 +191,34 @@ class OperatorActions(Screen[None]):
             what = "no further wave"
         if again:
             what += f", and again to {listed(again, 4)}, which failed in an earlier wave"
+        warning = self._promote_warning(all_waves, again, waves, len(record.plan))
         self.app.push_screen(
             ConfirmScreen(
-                f"Promote {record.version}?", f"Deploy {record.version} to {what}?", yes="Promote"
+                f"Promote {record.version}?",
+                f"Deploy {record.version} to {what}?{warning}",
+                yes="Promote",
             ),
             _if_yes(lambda: self.run_promote(all_waves)),
+        )
+
+    def _promote_warning(
+        self, all_waves: bool, again: list[str], waves: list[tuple[int, list[str]]], total: int
+    ) -> str:
+        """The hosts of this promote the grid shows unreachable, and the wave where the
+        rollout would stop if they stay so (as the engine counts its failure budget)."""
+        going = again + [h for _, hosts in waves for h in hosts]
+        down = [h for h in going if self.state.tile_kind(h) == TileKind.UNREACHABLE]
+        if not down:
+            return ""
+        promote = self.state.env.promote
+        said = f"\n\nWarning: {listed(down)} unreachable now"
+        stop = self.engine.promotion.stops_at(all_waves, set(down))
+        if stop is None:
+            return f"{said}: counted against promote.max_failures ({promote.max_failures})."
+        return (
+            f"{said}, more than promote.max_failures ({promote.max_failures}) allows: if they "
+            f"do not answer by wave {stop}/{total}, the "
+            f"rollout stops there (on_failure: {promote.on_failure})."
         )
 
     def action_promote_all(self) -> None:
