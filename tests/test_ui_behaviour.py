@@ -326,8 +326,7 @@ async def test_promote_question_warns_of_the_unreachable_hosts_it_would_count(
 
         assert "Warning" not in await asked("p")  # wave 1: all of it answers
         assert (await asked("P")).endswith(
-            f"\n\nWarning: {last[0]} unreachable now: counted against "
-            "promote.max_failures (1)."
+            f"\n\nWarning: {last[0]} unreachable now: counted against promote.max_failures (1)."
         )
         script.host(last[1], ev.HostState.UNREACHABLE, detail="unreachable: timed out")
         await settle(pilot)
