@@ -138,6 +138,14 @@ async def test_a_host_locked_by_another_is_left_as_it_is_and_the_rest_roll_back(
     assert owner["token"] == "f" * 32  # the other lock is left alone
     assert all(demo.version_on(h) == "1.0.0" for h in touched[:-1])
     assert locks_on_hosts(demo) == demo.host_names  # open: its locks stay for a rollback
+    # The hosts the release never reached are idle, not "pending" a release to come.
+    never = [h for h in demo.host_names if h not in touched]
+    assert never and all(engine.host_states[h] is ev.HostState.IDLE for h in never)
+    journal = Journal(state_dir)
+    try:
+        assert {journal.hosts(1)[h].state for h in never} == {"idle"}
+    finally:
+        journal.close()
 
 
 async def test_hosts_that_cannot_be_locked_again_are_one_notice(

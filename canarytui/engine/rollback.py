@@ -65,6 +65,11 @@ class Rollback:
             await fire(ctx, "rolled_back", order)
         except HookFailed as exc:
             ctx.bus.notice("error", f"{exc}: the hosts are rolled back anyway")
+        # Hosts the release never reached are simply idle again, in the journal too: now,
+        # not once every host is back (a rollback that halts left them "pending", as if
+        # the release were still to come to them).
+        idle = state.in_states(order, {ev.HostState.PENDING})
+        ctx.bus.hosts((name, ev.HostState.IDLE, None, "") for name in idle)
         targets = self._targets()
         results = await self.hosts.rollback_many(targets)
         await self.locks.stop_if_taken(d.token)
@@ -77,9 +82,6 @@ class Rollback:
                 "stays open; fix the host(s) and roll back again",
             )
             return ev.Outcome.ERROR
-        # Hosts the release never reached are simply idle again, in the journal too.
-        idle = state.in_states(order, {ev.HostState.PENDING})
-        ctx.bus.hosts((name, ev.HostState.IDLE, None, "") for name in idle)
         ctx.bus.phase(ev.Phase.ROLLED_BACK)
         # Every host it rolled back: a rollback halted before has done some of them.
         back = state.in_states(order, {ev.HostState.ROLLED_BACK})
