@@ -20,6 +20,19 @@ from canarytui.ui.widgets.state_text import PanelText
 SIZE = (120, 40)
 
 
+def painted_lines(grid: FleetGrid) -> list[int]:
+    """The grid's lines painted from now on (``y`` of each ``render_line``), in order."""
+    lines: list[int] = []
+    render_line = grid.render_line
+
+    def recording(y: int) -> object:
+        lines.append(y)
+        return render_line(y)
+
+    grid.render_line = recording  # type: ignore[method-assign,assignment]
+    return lines
+
+
 async def test_cursor_and_host_changes_repaint_only_the_rows_of_their_tiles(
     tmp_path: Path,
 ) -> None:
@@ -29,14 +42,7 @@ async def test_cursor_and_host_changes_repaint_only_the_rows_of_their_tiles(
         script.discovered()
         await settle(pilot)
         grid = app.fleet_screen.query_one(FleetGrid)
-        lines: list[int] = []
-        render_line = grid.render_line
-
-        def recording(y: int) -> object:
-            lines.append(y)
-            return render_line(y)
-
-        grid.render_line = recording  # type: ignore[method-assign,assignment]
+        lines = painted_lines(grid)
         first_row = set(range(TILE_HEIGHT))
         second_row = {PITCH_Y + y for y in range(TILE_HEIGHT)}
 
@@ -192,14 +198,7 @@ async def test_tiles_whose_probe_is_old_say_its_age_and_are_repainted_as_it_grow
 
         assert "✓ 40s ago" in tile(old) and "11ms" not in tile(old)
         assert "✓ 11ms" in tile(fresh)
-        lines: list[int] = []
-        render_line = grid.render_line
-
-        def recording(y: int) -> object:
-            lines.append(y)
-            return render_line(y)
-
-        grid.render_line = recording  # type: ignore[method-assign,assignment]
+        lines = painted_lines(grid)
         grid._repaint_ages()
         await settle(pilot)
         assert lines and set(lines) <= set(range(TILE_HEIGHT))  # the old tile's row only
