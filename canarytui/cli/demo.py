@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from canarytui.cli.args import EXIT_ERROR, EXIT_INVALID, EXIT_OK
@@ -43,7 +44,16 @@ def demo_ui(args: argparse.Namespace) -> int:
         return demo_story(args)
     if refused_without_terminal():  # before the fleet starts
         return EXIT_INVALID
-    return int(run_demo(hosts=args.hosts, state_dir=args.state_dir, theme=args.theme))
+    return int(run_demo(hosts=args.hosts, state_dir=given_state(args), theme=args.theme))
+
+
+def given_state(args: argparse.Namespace) -> str | None:
+    """The journal folder the operator named, by ``--state-dir`` or ``$CANARYTUI_STATE_DIR``
+    (one folder, as for every command: `history` and `report` then read the demo's
+    deployments); None: the demo keeps a journal of its own, removed at its end."""
+    from canarytui.demo.control import STATE_DIR_ENV
+
+    return args.state_dir or os.environ.get(STATE_DIR_ENV) or None
 
 
 def demo_story(args: argparse.Namespace) -> int:
@@ -60,7 +70,7 @@ def demo_story(args: argparse.Namespace) -> int:
         async with DemoFleet(hosts=args.hosts, client=True) as fleet:
             env = load_env(fleet.env_path)
             # Made once the fleet is up: a fleet refused leaves nothing behind.
-            with journal_folder(args.state_dir) as state:
+            with journal_folder(given_state(args)) as state:
                 journal = Journal(state)
                 printer = HumanPrinter(sys.stdout)
                 for version in ("1.1.0", "1.3.0-bad"):
