@@ -162,12 +162,15 @@ async def test_a_deployment_goes_on_while_the_terminal_does_not_read(
 
 @pytest.mark.parametrize(("stop", "status"), [("kill", 143), ("terminal closed", 129)])
 async def test_the_ui_quits_cleanly_when_killed_or_its_terminal_goes(
-    tmp_path: os.PathLike[str], stop: str, status: int
+    tmp_path: os.PathLike[str], stop: str, status: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # `canarytui demo` as an operator runs it; then `kill` (SIGTERM), or the terminal
     # closing (an SSH session dropped: the pty's other side gone, then SIGHUP, as sshd and
     # tmux send it). Either way the UI shuts down as a confirmed quit does: 128 + the
-    # signal, and the demo's fleet and journal folders are removed.
+    # signal, and the demo's fleet and journal folders are removed. No state dir named
+    # (which would keep the journal), the user's under a home of the test's own.
+    monkeypatch.delenv("CANARYTUI_STATE_DIR")
+    monkeypatch.setenv("XDG_STATE_HOME", os.path.join(tmp_path, "state-home"))
     temp = os.path.join(tmp_path, "tmp")
     os.mkdir(temp)
     terminal = Terminal()
