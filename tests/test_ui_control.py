@@ -481,3 +481,24 @@ async def test_a_wave_row_says_unreachable_hosts_apart_from_failed_ones(tmp_path
         script.host(broken, ev.HostState.FAILED)
         await settle(pilot)
         assert row("wave 2").endswith(f" 0/{len(waves[1])}, 1 failed, 1 unreachable")
+
+
+async def test_the_host_panel_note_says_why_not_who(tmp_path: Path) -> None:
+    """The panel's note is one line under the host's name and address: the error's own
+    "web-03 (127.0.0.1:2203): " took most of it ("web-01 (127.0.0.1:41245): unreachab…").
+    The note says the reason; the details screen keeps the whole message."""
+    from test_ui_support import Script, settle
+
+    script = Script(tmp_path, hosts=4)
+    host = script.env.host("web-03")
+    said = f"web-03 ({host.endpoint}): unreachable: timed out after 5s"
+    async with script.app.run_test(size=(120, 40)) as pilot:
+        script.discovered()
+        script.engine.emit(
+            ev.HostUpdate(host="web-03", state=ev.HostState.UNREACHABLE, detail=said)
+        )
+        script.app.fleet_screen.grid.move_cursor_to("web-03")
+        await settle(pilot)
+        info = str(script.app.fleet_screen.query_one("#host-info").render())
+        note = next(line for line in info.splitlines() if line.startswith("note"))
+        assert note.split(None, 1)[1] == "unreachable: timed out after 5s", note

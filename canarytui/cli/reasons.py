@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from canarytui.config import Environment
+from canarytui.ssh import without_host
 from canarytui.textsafe import listed
 
 SHORT = 60  # characters of a reason said again on every host's row ("connection refused")
@@ -16,10 +17,9 @@ def own_reason(env: Environment, name: str, detail: str, kind: str = "") -> tupl
     the message does not start as an ``SshError`` does) and why, without the two, nor its
     ``kind`` where the message starts with it (``unreachable: connection refused``)."""
     host = env.host(name)
-    prefix = f"{name} ({host.endpoint}): "
     where = name
-    if detail.startswith(prefix):
-        where, detail = host.endpoint, detail[len(prefix) :]
+    if detail != (rest := without_host(host, detail)):
+        where, detail = host.endpoint, rest
     if kind and detail.lower().startswith(f"{kind.lower()}: "):
         detail = detail[len(kind) + 2 :]
     return where, detail

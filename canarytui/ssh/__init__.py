@@ -9,6 +9,7 @@ from canarytui.ssh.errors import (
     ShellRefused,
     SshError,
     Unreachable,
+    without_host,
 )
 from canarytui.ssh.fleet import Fleet
 from canarytui.ssh.jobs import Script
@@ -28,4 +29,5 @@ __all__ = [
     "ShellRefused",
     "SshError",
     "Unreachable",
+    "without_host",
 ]

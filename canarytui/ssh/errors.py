@@ -14,8 +14,20 @@ class SshError(Exception):
     what = "not usable"
 
     def __init__(self, host: Host, message: str) -> None:
-        super().__init__(f"{host.name} ({host.endpoint}): {message}")
+        super().__init__(said_of(host) + message)
         self.host = host
+
+
+def said_of(host: Host) -> str:
+    """How an ``SshError``'s message starts: the host, and where it was reached."""
+    return f"{host.name} ({host.endpoint}): "
+
+
+def without_host(host: Host, message: str) -> str:
+    """An ``SshError``'s message without its host and address, for a place that says them
+    beside it (a panel titled with the host, a table's row); another message as it is."""
+    start = said_of(host)
+    return message[len(start) :] if message.startswith(start) else message
 
 
 class Unreachable(SshError):

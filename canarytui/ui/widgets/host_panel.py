@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline
 
+from canarytui.ssh import without_host
 from canarytui.textsafe import harmless
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.widgets.state_text import PanelText, set_title
@@ -106,8 +107,8 @@ class HostPanel(Vertical):
                 health += f" ({view.latency * 1000:.0f} ms)"
             _row(text, "health", health)
         detail = engine.details.get(name) or (view.health_detail if view.ok is not True else "")
-        if detail:
-            _row(text, "note", (detail.strip().splitlines() or [""])[-1])
+        if detail:  # without the host and address the panel says above it
+            _row(text, "note", (without_host(host, detail).strip().splitlines() or [""])[-1])
         info.put(text)
         samples = list(view.latencies)
         failed = sum(1 for x in samples if x == 0.0)
