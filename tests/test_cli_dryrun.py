@@ -301,3 +301,35 @@ def test_one_refusal_per_owner_whatever_second_each_host_was_locked() -> None:
         "host web-0000, web-0001, web-0002, web-0003, web-0004, web-0005, web-0006, web-0007 "
         "and 992 more: locked by ana@m1"
     )
+
+
+async def test_a_dry_run_asks_a_host_it_could_not_reach_once(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A host discovery could not reach is not asked for its lock afterwards: a hung host
+    held the dry run for its connect timeout twice (10 s on the demo, where `check` took
+    5). The hosts it reached are asked twice (their version, then their lock)."""
+    import asyncio
+
+    from conftest import engine_for
+
+    from canarytui.engine.dryrun import dry_run
+
+    await demo.set_fault("web-04", "down")
+    engine = engine_for(demo.env_path, state_dir)
+    asked: list[str] = []
+    run = engine.fleet.run
+
+    async def counted(name: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(name)
+        return await run(name, *args, **kwargs)
+
+    engine.fleet.run = counted  # type: ignore[method-assign]
+    try:
+        plan = await asyncio.wait_for(dry_run(engine, "1.2.0"), 60)
+    finally:
+        await engine.fleet.close()
+    assert asked.count("web-04") == 1, asked
+    assert all(asked.count(h) == 2 for h in demo.host_names if h != "web-04"), asked
+    row = next(h for h in plan.hosts if h.host == "web-04")
+    assert not row.reachable and "unreachable" in row.detail

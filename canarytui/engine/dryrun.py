@@ -180,7 +180,11 @@ async def dry_run(
         env.validate_version(assume_previous)
     plan = make_plan(env, canaries, canary_percent)
     found_versions = await engine.discover()
-    found_locks = await takeover.inspect(engine.ctx)
+    # A host discovery could not reach is not asked again: a hung one held the dry run for
+    # its connect timeout twice (10 s on the demo, where `check` took 5).
+    lost = {h for h, s in engine.host_states.items() if s is ev.HostState.UNREACHABLE}
+    found_locks = await takeover.inspect(engine.ctx, [h for h in env.host_names if h not in lost])
+    found_locks.update({h: takeover.HostLock() for h in lost})
     phase = bool(plan.canaries)
     sample = plan.hosts[0]
     previous = found_versions.get(sample) or assume_previous

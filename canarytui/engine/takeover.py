@@ -10,6 +10,7 @@ machine records in its own journal when it returns.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,8 +53,8 @@ class ForeignDeployment:
         return describe_owner(self.owner)
 
 
-async def inspect(ctx: Context) -> dict[str, HostLock]:
-    """Every host's lock, take-over note and version now; changes nothing."""
+async def inspect(ctx: Context, names: Sequence[str] | None = None) -> dict[str, HostLock]:
+    """Every host's (or ``names``') lock, take-over note and version now; changes nothing."""
     env = ctx.env
 
     async def one(name: str) -> HostLock:
@@ -72,7 +73,7 @@ async def inspect(ctx: Context) -> dict[str, HostLock]:
             current=reported_version(env, reply.sections.get("CURRENT")),
         )
 
-    return await each_host(env.host_names, one)
+    return await each_host(env.host_names if names is None else names, one)
 
 
 def deployments(found: dict[str, HostLock]) -> list[ForeignDeployment]:
