@@ -217,8 +217,8 @@ class OperatorActions(Screen[None]):
             return f"{said}: counted against promote.max_failures ({promote.max_failures})."
         return (
             f"{said}, more than promote.max_failures ({promote.max_failures}) allows: if they "
-            f"do not answer by wave {stop}/{total}, the "
-            f"rollout stops there (on_failure: {promote.on_failure})."
+            f"do not answer by wave {stop}/{total}, the rollout stops there "
+            f"(on_failure: {promote.on_failure})."
         )
 
     def action_promote_all(self) -> None:
