@@ -672,12 +672,9 @@ def test_the_demo_ui_leaves_no_journal_behind(monkeypatch: pytest.MonkeyPatch) -
         shutil.rmtree(kept)
 
 
-def test_the_demo_keeps_its_journal_where_the_state_dir_variable_says(tmp_path: Path) -> None:
-    """``$CANARYTUI_STATE_DIR`` names the journal's folder as ``--state-dir`` does, for the
-    demo too: with it set, the demo's deployments were in a folder of its own, removed at
-    its end, and `history` in another terminal found none. The story, stopped early, shows
-    which folder it wrote."""
-    given = tmp_path / "mine"
+def story_stopped_early(env: dict[str, str]) -> Path:
+    """The story without the UI (``demo_story``) in a process of its own with ``env``,
+    stopped at its first deployment (which raises): the journal folder it wrote."""
     code = (
         "import argparse, sys\n"
         "from canarytui.cli.demo import demo_story\n"
@@ -688,36 +685,6 @@ def test_the_demo_keeps_its_journal_where_the_state_dir_variable_says(tmp_path: 
         "Engine.deploy = deploy\n"
         "sys.exit(demo_story(argparse.Namespace(hosts=2, state_dir=None)))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=dict(os.environ, CANARYTUI_STATE_DIR=str(given)),
-    )
-    assert "stopped here" in done.stderr, done.stderr
-    state = Path(next(x for x in done.stdout.splitlines() if x.startswith("STATE "))[6:])
-    assert state == given and (given / "journal.sqlite3").is_file()
-
-
-def test_the_headless_demo_story_leaves_no_journal_behind() -> None:
-    """The story without the UI (``demo_story``): its own journal folder is removed with
-    its fleet, even when the story stops early (here: its first deployment raises)."""
-    code = (
-        "import argparse, sys\n"
-        "from canarytui.cli.demo import demo_story\n"
-        "from canarytui.engine import Engine\n"
-        "async def deploy(self, *args, **kwargs):\n"
-        "    print('STATE', self.journal.state_dir, flush=True)\n"
-        "    raise RuntimeError('stopped here')\n"
-        "Engine.deploy = deploy\n"
-        "sys.exit(demo_story(argparse.Namespace(hosts=2, state_dir=None)))"
-    )
-    # Without $CANARYTUI_STATE_DIR (which names the journal's folder), and the user's state
-    # dir under a home of its own.
-    env = {k: v for k, v in os.environ.items() if k != "CANARYTUI_STATE_DIR"}
-    env["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="state-home-")
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -726,8 +693,29 @@ def test_the_headless_demo_story_leaves_no_journal_behind() -> None:
         check=False,
         env=env,
     )
-    shutil.rmtree(env["XDG_STATE_HOME"])
     assert "stopped here" in done.stderr, done.stderr
-    state = Path(next(x for x in done.stdout.splitlines() if x.startswith("STATE "))[6:])
+    return Path(next(x for x in done.stdout.splitlines() if x.startswith("STATE "))[6:])
+
+
+def test_the_demo_keeps_its_journal_where_the_state_dir_variable_says(tmp_path: Path) -> None:
+    """``$CANARYTUI_STATE_DIR`` names the journal's folder as ``--state-dir`` does, for the
+    demo too: with it set, the demo's deployments were in a folder of its own, removed at
+    its end, and `history` in another terminal found none."""
+    given = tmp_path / "mine"
+    state = story_stopped_early(dict(os.environ, CANARYTUI_STATE_DIR=str(given)))
+    assert state == given and (given / "journal.sqlite3").is_file()
+
+
+def test_the_headless_demo_story_leaves_no_journal_behind() -> None:
+    """The story without the UI (``demo_story``): its own journal folder is removed with
+    its fleet, even when the story stops early (here: its first deployment raises)."""
+    # Without $CANARYTUI_STATE_DIR (which names the journal's folder), and the user's state
+    # dir under a home of its own.
+    env = {k: v for k, v in os.environ.items() if k != "CANARYTUI_STATE_DIR"}
+    env["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="state-home-")
+    try:
+        state = story_stopped_early(env)
+    finally:
+        shutil.rmtree(env["XDG_STATE_HOME"])
     assert state.name.startswith("canarytui-demo-state-")
     assert not state.exists()
