@@ -267,6 +267,10 @@ async def test_dry_run_says_where_hosts_down_now_would_stop_the_rollout(
     one = await run_cli("deploy", env, "1.2.0", "--dry-run")
     assert one.code == 0, one.err
     assert "unreachable now: web-04" in one.out and "stops there" not in one.out
+    # Its row says where and why, its host and kind said beside (as `check` says it).
+    (row,) = [line for line in one.out.splitlines() if line.startswith("  web-04  ")]
+    assert row.split()[1] == "UNREACHABLE", row
+    assert row.endswith(": connection refused") and "web-04 (" not in row, row
     await demo.set_fault("web-06", "down")
     two = await run_cli("deploy", env, "1.2.0", "--dry-run", "--json")
     assert two.code == 0, two.err

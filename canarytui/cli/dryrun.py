@@ -19,7 +19,7 @@ from canarytui.config import load_env
 from canarytui.textsafe import harmless
 
 if TYPE_CHECKING:
-    from canarytui.engine.dryrun import DryRun
+    from canarytui.engine.dryrun import DryRun, HostView
 
 
 def _plain(text: object) -> str:
@@ -73,6 +73,15 @@ def _seconds(value: float) -> str:
     return duration_text(value)
 
 
+def _lost(h: HostView) -> str:
+    """A host not reached: where, and why (its row says the host and the kind already)."""
+    from canarytui.ssh import without_host
+
+    why = without_host((h.host, h.address), h.detail)
+    kind = f"{h.refused or 'unreachable'}: "
+    return f"{h.address}: {why[len(kind) :] if why.lower().startswith(kind) else why}"
+
+
 def plan_lines(plan: DryRun) -> list[str]:
     """The plan for a person: hosts, canary phase, waves, hooks, commands, what would stop it."""
     lines = [
@@ -88,7 +97,7 @@ def plan_lines(plan: DryRun) -> list[str]:
         if h.lock:
             extra.append(f"locked by {_plain(h.lock)}")
         if h.detail and (not h.reachable or not h.version):
-            extra.append(_plain(h.detail))
+            extra.append(_plain(_lost(h) if not h.reachable else h.detail))
         lines.append(f"  {h.host:<{width}}  {version:<14} " + "  ".join(extra))
     lines += _canary_lines(plan)
     p = plan.promote

@@ -23,10 +23,11 @@ def said_of(host: Host) -> str:
     return f"{host.name} ({host.endpoint}): "
 
 
-def without_host(host: Host, message: str) -> str:
-    """An ``SshError``'s message without its host and address, for a place that says them
-    beside it (a panel titled with the host, a table's row); another message as it is."""
-    start = said_of(host)
+def without_host(host: Host | tuple[str, str], message: str) -> str:
+    """An ``SshError``'s message without its host and address (``host``: the host, or its
+    name and endpoint), for a place that says them beside it (a panel titled with the
+    host, a table's row); another message as it is."""
+    start = said_of(host) if isinstance(host, Host) else f"{host[0]} ({host[1]}): "
     return message[len(start) :] if message.startswith(start) else message
 
 
