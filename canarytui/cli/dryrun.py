@@ -75,11 +75,9 @@ def _seconds(value: float) -> str:
 
 def _lost(h: HostView) -> str:
     """A host not reached: where, and why (its row says the host and the kind already)."""
-    from canarytui.ssh import without_host
+    from canarytui.cli.reasons import reason_of
 
-    why = without_host((h.host, h.address), h.detail)
-    kind = f"{h.refused or 'unreachable'}: "
-    return f"{h.address}: {why[len(kind) :] if why.lower().startswith(kind) else why}"
+    return ": ".join(reason_of(h.host, h.address, h.detail, h.refused or "unreachable"))
 
 
 def plan_lines(plan: DryRun) -> list[str]:

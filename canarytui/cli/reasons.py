@@ -13,13 +13,17 @@ SHORT = 60  # characters of a reason said again on every host's row ("connection
 
 
 def own_reason(env: Environment, name: str, detail: str, kind: str = "") -> tuple[str, str]:
-    """A host's error split into where it was reached (``address:port``, or its name when
-    the message does not start as an ``SshError`` does) and why, without the two, nor its
+    """A host's error split into where it was reached and why (``reason_of``)."""
+    return reason_of(name, env.host(name).endpoint, detail, kind)
+
+
+def reason_of(name: str, endpoint: str, detail: str, kind: str = "") -> tuple[str, str]:
+    """A host's error split into where it was reached (``endpoint``, or its name when the
+    message does not start as an ``SshError`` does) and why, without the two, nor its
     ``kind`` where the message starts with it (``unreachable: connection refused``)."""
-    host = env.host(name)
     where = name
-    if detail != (rest := without_host(host, detail)):
-        where, detail = host.endpoint, rest
+    if detail != (rest := without_host((name, endpoint), detail)):
+        where, detail = endpoint, rest
     if kind and detail.lower().startswith(f"{kind.lower()}: "):
         detail = detail[len(kind) + 2 :]
     return where, detail
