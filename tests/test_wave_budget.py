@@ -89,7 +89,7 @@ async def test_a_wave_stops_once_beyond_max_failures(
     changed = {e.host for e in seen if isinstance(e, ev.StepResult)}
     assert changed == set(wave.failed)  # deploying and rolling back alike
     notice = next(e for e in seen if isinstance(e, ev.Notice) and e.level == "error")
-    assert "max_failures 1" in notice.message
+    assert "more than max_failures (1): " in notice.message
     assert "4 of its hosts not started" in notice.message
     record = engine.journal.last_deployment("demo", "shop")
     assert record is not None
@@ -214,3 +214,38 @@ def test_notifications_say_how_many_hosts_waited() -> None:
     )
     whole = ev.WaveFinished(wave=1, waves=1, succeeded=["web-01"], failed=[], deployment=7)
     assert not notify.summary(whole, "prod", "2.0.0").endswith("not started")
+
+
+async def test_a_promote_says_first_that_hosts_down_would_stop_it(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """The command line's promote (no question to ask) says, before any wave, which of
+    its hosts could not be locked again and where they would stop the rollout; a wave
+    says its unreachable hosts apart from failed ones; the stop names every host counted,
+    with its state, not only the last wave's."""
+
+    def short(data: dict[str, Any]) -> None:
+        data["ssh"]["connect_timeout"] = "1s"
+        data["promote"]["max_failures"] = 1
+
+    env = edit_env(demo.env_path, tmp_path / "short.yaml", short)
+    deployed = await run_cli("deploy", str(env), "1.1.0", state_dir=state_dir)
+    assert deployed.code == 0, deployed.err
+    await demo.set_fault("web-04", "down")  # wave 2/3 (web-02; web-03, web-04; web-05, web-06)
+    await demo.set_fault("web-06", "down")
+    result = await run_cli("promote", str(env), state_dir=state_dir)
+    assert result.code == EXIT_PROMOTION_FAILED, result.err
+    lines = result.out.splitlines()
+    warning = (
+        "   [warning] web-04, web-06 unreachable now, more than promote.max_failures (1): if "
+        "they do not answer by wave 3/3, the rollout stops there (on_failure: rollback)"
+    )
+    assert warning in lines
+    assert lines.index(warning) < lines.index("-- promoting wave 1/3")
+    assert "   wave 2/3 done: 1 ok, 1 unreachable (web-04)" in lines
+    assert "   wave 3/3 done: 1 ok, 1 unreachable (web-06)" in lines
+    assert (
+        "   [error] 2 host(s) failed during promotion, more than max_failures (1): "
+        "web-04, web-06 unreachable" in lines
+    )
+    assert {demo.version_on(n) for n in ("web-01", "web-02", "web-03", "web-05")} == {"1.0.0"}

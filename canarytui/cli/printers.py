@@ -124,6 +124,7 @@ class HumanPrinter(_Lines):
         self._progress_every = progress_every
         self._said_at = time.monotonic()
         self._ticking: asyncio.TimerHandle | None = None
+        self._unreachable: set[str] = set()  # hosts last said unreachable
 
     def _say(self, text: str) -> None:
         self._said_at = time.monotonic()
@@ -183,6 +184,10 @@ class HumanPrinter(_Lines):
                 # A final phase (complete, rolled back) comes with the outcome's line.
                 self._say(f"-- {event.label}")
             case ev.HostUpdate(host=h, state=s, version=v, detail=d) if event.deployment:
+                if s is ev.HostState.UNREACHABLE:
+                    self._unreachable.add(h)
+                else:
+                    self._unreachable.discard(h)
                 if s not in (ev.HostState.PENDING, ev.HostState.IDLE):
                     self._host(h, s, v or "", d or "")
             case ev.StepResult(host=h, step=st, exit_status=code, duration=dur, output=out):
@@ -220,11 +225,17 @@ class HumanPrinter(_Lines):
             case ev.WaveStarted(wave=i, waves=n, hosts=hs):
                 self._say(f"   wave {i}/{n}: {len(hs)} host(s)")
             case ev.WaveFinished(wave=i, waves=n, succeeded=ok, failed=bad, not_started=left):
-                self._say(
-                    f"   wave {i}/{n} done: {len(ok)} ok, {len(bad)} failed"
-                    + (f" ({_plain(listed(bad, 8))})" if bad else "")
-                    + (f", {len(left)} not started" if left else "")
-                )
+                # A host never reached failed nothing: said apart, as the UI's wave row does.
+                lost = [h for h in bad if h in self._unreachable]
+                bad = [h for h in bad if h not in self._unreachable]
+                parts = [f"{len(ok)} ok"]
+                if bad or not lost:
+                    parts.append(f"{len(bad)} failed" + (f" ({listed(bad, 8)})" if bad else ""))
+                if lost:
+                    parts.append(f"{len(lost)} unreachable ({listed(lost, 8)})")
+                if left:
+                    parts.append(f"{len(left)} not started")
+                self._say(_plain(f"   wave {i}/{n} done: " + ", ".join(parts)))
             case ev.Notice(level=lv, message=m):
                 self._say(_plain(f"   [{lv}] {m}"))
             case ev.TrafficShifted(phase=ph, percent=pc, ok=good):

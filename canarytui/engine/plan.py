@@ -72,12 +72,17 @@ def stops_at(plan: Plan, down: Collection[str], promote: Promote) -> str | None:
         seen += sum(1 for h in wave if h in down)
         if seen > promote.max_failures:
             late = [h for w in plan.waves for h in w if h in down]
-            return (
-                f"{listed(late)} unreachable now, more than promote.max_failures "
-                f"({promote.max_failures}): if they do not answer by wave {number}/"
-                f"{len(plan.waves)}, the rollout stops there (on_failure: {promote.on_failure})"
-            )
+            return stop_said(late, promote, number, len(plan.waves))
     return None
+
+
+def stop_said(down: Sequence[str], promote: Promote, wave: int, waves: int) -> str:
+    """Hosts unreachable now, more than ``max_failures``: where the rollout would stop."""
+    return (
+        f"{listed(down)} unreachable now, more than promote.max_failures "
+        f"({promote.max_failures}): if they do not answer by wave {wave}/{waves}, the "
+        f"rollout stops there (on_failure: {promote.on_failure})"
+    )
 
 
 def plan_waves(rest: Sequence[str], specs: Sequence[WaveSpec]) -> list[list[str]]:

@@ -25,6 +25,7 @@ from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed, fire
 from canarytui.engine.hosts import FAILED_STATES, HostWork
+from canarytui.engine.plan import stop_said
 from canarytui.engine.rollback import Rollback
 from canarytui.textsafe import listed
 
@@ -135,6 +136,7 @@ class Promotion:
         if decided:
             ctx.bus.decision(action, "through every wave" if all_waves else "next wave")
             await self.locks.ensure()
+            self._say_down(all_waves)
         self.all_waves = all_waves
         self._hold.clear()
         promote = ctx.env.promote
@@ -173,12 +175,12 @@ class Promotion:
             asked = state.in_states(reached, FAILED_STATES) if promote.on_failure == "ask" else []
             if asked:
                 return self._ask(index, total, asked, len(waiting))
-            failures = len(state.in_states(reached, COUNTED_STATES))
-            if failures > budget:
+            counted = state.in_states(reached, COUNTED_STATES)
+            if len(counted) > budget:
                 ctx.bus.notice(
                     "error",
-                    f"{failures} host(s) failed during promotion "
-                    f"(max_failures {budget}): {listed(failed, 8)}{_also(len(waiting))}",
+                    f"{len(counted)} host(s) failed during promotion, more than max_failures "
+                    f"({budget}): {self._by_state(counted)}{_also(len(waiting))}",
                 )
                 if promote.on_failure == "rollback":
                     return await self.rollback.run(ev.Outcome.PROMOTION_ROLLED_BACK, decided=False)
@@ -192,6 +194,29 @@ class Promotion:
                 ctx.bus.phase(ev.Phase.AWAITING_PROMOTION, wave=index)
                 return ev.Outcome.PAUSED
         return await self._complete()
+
+    def _say_down(self, all_waves: bool) -> None:
+        """Before a promote: the hosts it goes to whose locks could not be taken again
+        (unreachable now), if they are more than ``max_failures`` tolerates, and the wave
+        where the rollout would stop if they stay so (the UI asked with it; the command
+        line says it here, before anything changes)."""
+        d = self.ctx.state.deployment
+        assert d is not None
+        again, waves = self.upcoming(all_waves)
+        going = again + [h for _, hosts in waves for h in hosts]
+        down = [h for h in going if h not in self.locks.holding]
+        stop = self.stops_at(all_waves, set(down)) if down else None
+        if stop is not None:
+            said = stop_said(down, self.ctx.env.promote, stop, len(d.plan))
+            self.ctx.bus.notice("warning", said)
+
+    def _by_state(self, names: Sequence[str]) -> str:
+        """``names`` grouped by their state: "web-05, web-06 unreachable; web-07 failed"."""
+        states = self.ctx.state.host_states
+        groups: dict[str, list[str]] = {}
+        for name in names:
+            groups.setdefault(states[name].value, []).append(name)
+        return "; ".join(f"{listed(hosts, 8)} {state}" for state, hosts in groups.items())
 
     def _within(self, reached: Sequence[str], todo: Sequence[str]) -> Callable[[int], bool]:
         """Whether one more host of the wave may start, given how many of it failed so far:
