@@ -6,7 +6,9 @@ costs ~3-5 ms of controller CPU, so probing 1,000 hosts every second is out of r
 - the *watched* hosts (the engine's canaries, baseline and wave in flight, the host the
   operator looks at, the canaries the operator picked) are probed every ``health.interval``;
 - the rest of the fleet is refreshed in the background at a bounded rate
-  (``slow_rate`` hosts per second, each host at most every ``slow_interval`` seconds);
+  (``slow_rate`` hosts per second, each host at most every ``slow_interval`` seconds: by
+  default ``SLOW_EVERY`` or ``health.interval`` if longer, so a small fleet's tiles stay
+  fresher than the age a tile starts to show, and a large one costs the same rate);
   now and then the refresh asks for versions as well (``engine.discover``);
 - a log tailer streams ``engine.tail(host)`` for the hosts whose logs are shown.
 
@@ -34,6 +36,9 @@ from canarytui.ssh import SshError
 # Host states in which a host is not part of a deployment step: safe to ask its version.
 _AT_REST = {ev.HostState.UNKNOWN, ev.HostState.IDLE, ev.HostState.UNREACHABLE}
 _STOP_TIMEOUT = 5.0
+# Seconds between a host's background probes at the most (its tile says the age of a probe
+# older than ui.fleet_state.OLD_AFTER, 10 s): 20 hosts at 4 probes a second.
+SLOW_EVERY = 5.0
 # A log stream that ends or is lost is started again after this long, doubled each time
 # it fails again, up to the second figure (`canarytui logs -f` follows the same way).
 TAIL_RETRY = (1.0, 10.0)
@@ -46,7 +51,7 @@ class Monitor:
         self,
         engine: Engine,
         *,
-        slow_interval: float = 60.0,
+        slow_interval: float | None = None,
         slow_rate: float = 4.0,
         concurrency: int = 8,
         discover_every: int = 5,
@@ -55,6 +60,8 @@ class Monitor:
     ) -> None:
         self.engine = engine
         self.env = engine.env
+        if slow_interval is None:
+            slow_interval = max(SLOW_EVERY, self.env.health.interval)
         self.slow_interval = slow_interval
         self.slow_rate = slow_rate
         self.discover_every = max(1, discover_every)

@@ -4,6 +4,7 @@ are discovered, log streams follow the watched hosts, and stop() leaves nothing 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import Counter
 
@@ -14,7 +15,8 @@ from canarytui.config import load_env
 from canarytui.demo import DemoFleet
 from canarytui.engine import Engine
 from canarytui.journal import Journal
-from canarytui.monitor import Monitor
+from canarytui.monitor import SLOW_EVERY, Monitor
+from canarytui.ui.fleet_state import OLD_AFTER
 
 
 def _engine(demo: DemoFleet, state: object) -> Engine:
@@ -49,6 +51,29 @@ async def test_watched_hosts_fast_the_rest_slowly(demo: DemoFleet, tmp_path: obj
     # The slow refresh: about slow_rate hosts a second, whatever the fleet size.
     assert others <= 1.0 * elapsed + 2
     assert _monitor_tasks() == []
+
+
+async def test_a_small_fleet_is_refreshed_before_its_tiles_would_say_an_age(
+    demo: DemoFleet, tmp_path: object
+) -> None:
+    """Nothing watched, a small fleet is probed every SLOW_EVERY seconds (each host's tile
+    then never says its probe's age, OLD_AFTER), not every minute; and no more often."""
+    engine = _engine(demo, tmp_path)
+    seen: dict[str, list[float]] = {h: [] for h in demo.host_names}
+    engine.subscribe(
+        lambda e: seen[e.host].append(time.monotonic()) if isinstance(e, ev.HealthSample) else None
+    )
+    monitor = Monitor(engine, initial_discovery=False)
+    assert monitor.slow_interval == SLOW_EVERY < OLD_AFTER
+    await monitor.start()
+    try:
+        await wait_for(lambda: all(len(times) >= 2 for times in seen.values()), 3 * SLOW_EVERY)
+    finally:
+        await monitor.stop()
+        await engine.fleet.close()
+    for host, times in seen.items():
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= SLOW_EVERY - 0.1, (host, gaps)
 
 
 async def test_log_streams_follow_the_watched_hosts(demo: DemoFleet, tmp_path: object) -> None:
