@@ -308,7 +308,8 @@ async def test_promote_question_warns_of_the_unreachable_hosts_it_would_count(
     """`P` asked "Deploy 1.1.0 to every remaining wave (7 host(s))?" while two of them were
     unreachable: past max_failures (1), the rollout then rolled everything back, unwarned.
     The question names the unreachable hosts it would deploy to and, beyond the budget, the
-    wave where the rollout would stop; `p` for a wave without them warns of nothing."""
+    wave where the rollout would stop; `p` for a wave without them warns of nothing. A
+    pending host is unreachable as soon as a probe says so (its tile: pending, "no reply")."""
     script = Script(tmp_path)
     waves = script.canary_passed("1.1.0", ["web-01"])
     _, last = waves
@@ -328,8 +329,9 @@ async def test_promote_question_warns_of_the_unreachable_hosts_it_would_count(
         assert (await asked("P")).endswith(
             f"\n\nWarning: {last[0]} unreachable now: counted against promote.max_failures (1)."
         )
-        script.host(last[1], ev.HostState.UNREACHABLE, detail="unreachable: timed out")
+        script.health(last[1], ok=None, detail="connection refused")  # still pending
         await settle(pilot)
+        assert script.engine.host_states[last[1]] is ev.HostState.PENDING
         assert (await asked("P")).endswith(
             f"\n\nWarning: {last[0]}, {last[1]} unreachable now, more than "
             "promote.max_failures (1) allows: if they do not answer by wave 2/2, the rollout "

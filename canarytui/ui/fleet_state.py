@@ -169,6 +169,13 @@ class FleetState:
             return TileKind.HEALTHY
         return TileKind.UNKNOWN
 
+    def unreachable(self, name: str) -> bool:
+        """Unreachable as far as the grid knows: marked so, or its last probe did not reach
+        it (a pending host's tile says pending, and "no reply" beside it)."""
+        view = self.hosts[name]
+        state = self.host_state(name)
+        return state is ev.HostState.UNREACHABLE or (view.probed and view.ok is None)
+
     def state_text(self, name: str) -> str:
         """The host's state in words, an unreachable host's refusal if it refused us."""
         return self.refusal(name) or self.host_state(name).value

@@ -26,7 +26,7 @@ from canarytui.engine import (
 )
 from canarytui.journal import DeploymentRecord
 from canarytui.textsafe import listed
-from canarytui.ui.fleet_state import FleetState, TileKind
+from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.journal_guard import journal_guarded
 from canarytui.ui.messages import OperatorResult
 from canarytui.ui.screens.confirm import ConfirmScreen
@@ -140,7 +140,7 @@ class OperatorActions(Screen[None]):
         rollout would stop if they stay down (the engine says it again once it has tried
         them)."""
         env = self.state.env
-        down = {n for n in env.host_names if self.state.tile_kind(n) == TileKind.UNREACHABLE}
+        down = {n for n in env.host_names if self.state.unreachable(n)}
         if not down:
             return ""
         try:
@@ -207,7 +207,7 @@ class OperatorActions(Screen[None]):
         """The hosts of this promote the grid shows unreachable, and the wave where the
         rollout would stop if they stay so (as the engine counts its failure budget)."""
         going = again + [h for _, hosts in waves for h in hosts]
-        down = [h for h in going if self.state.tile_kind(h) == TileKind.UNREACHABLE]
+        down = [h for h in going if self.state.unreachable(h)]
         if not down:
             return ""
         promote = self.state.env.promote
