@@ -222,7 +222,7 @@ async def test_a_promote_says_first_that_hosts_down_would_stop_it(
     """The command line's promote (no question to ask) says, before any wave, which of
     its hosts could not be locked again and where they would stop the rollout; a wave
     says its unreachable hosts apart from failed ones; the stop names every host counted,
-    with its state, not only the last wave's."""
+    with its state, not only the last wave's, and so does the outcome."""
 
     def short(data: dict[str, Any]) -> None:
         data["ssh"]["connect_timeout"] = "1s"
@@ -248,4 +248,7 @@ async def test_a_promote_says_first_that_hosts_down_would_stop_it(
         "   [error] 2 host(s) failed during promotion, more than max_failures (1): "
         "web-04, web-06 unreachable" in lines
     )
+    # The outcome says why the engine rolled back, in the history and the report too.
+    why = "4 host(s) rolled back from 1.1.0 after web-04, web-06 unreachable (max_failures 1)"
+    assert f"-- promotion rolled back: {why}" in lines
     assert {demo.version_on(n) for n in ("web-01", "web-02", "web-03", "web-05")} == {"1.0.0"}

@@ -177,13 +177,16 @@ class Promotion:
                 return self._ask(index, total, asked, len(waiting))
             counted = state.in_states(reached, COUNTED_STATES)
             if len(counted) > budget:
+                which = self._by_state(counted)
                 ctx.bus.notice(
                     "error",
                     f"{len(counted)} host(s) failed during promotion, more than max_failures "
-                    f"({budget}): {self._by_state(counted)}{_also(len(waiting))}",
+                    f"({budget}): {which}{_also(len(waiting))}",
                 )
                 if promote.on_failure == "rollback":
-                    return await self.rollback.run(ev.Outcome.PROMOTION_ROLLED_BACK, decided=False)
+                    why = f"after {which} (max_failures {budget})"
+                    outcome = ev.Outcome.PROMOTION_ROLLED_BACK
+                    return await self.rollback.run(outcome, decided=False, why=why)
                 ctx.bus.phase(ev.Phase.HALTED, wave=index)
                 return ev.Outcome.HALTED
             if index == total:

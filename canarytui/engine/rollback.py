@@ -38,8 +38,9 @@ class Rollback:
         self.locks = locks
         self.hosts = hosts
 
-    async def run(self, outcome: ev.Outcome, decided: bool) -> ev.Outcome:
-        """Roll back; ``decided``: an operator asked (recorded, and the locks taken over)."""
+    async def run(self, outcome: ev.Outcome, decided: bool, why: str = "") -> ev.Outcome:
+        """Roll back; ``decided``: an operator asked (recorded, and the locks taken over);
+        ``why``: what made the engine roll back, said after the outcome's summary."""
         ctx = self.ctx
         state = ctx.state
         d = state.deployment
@@ -85,7 +86,7 @@ class Rollback:
         ctx.bus.phase(ev.Phase.ROLLED_BACK)
         # Every host it rolled back: a rollback halted before has done some of them.
         back = state.in_states(order, {ev.HostState.ROLLED_BACK})
-        summary = f"{len(back)} host(s) rolled back from {d.version}"
+        summary = f"{len(back)} host(s) rolled back from {d.version}" + (f" {why}" if why else "")
         ctx.bus.emit(ev.DeploymentFinished(outcome=outcome, summary=summary, deployment=d.id))
         await self.locks.release(d.token)
         return outcome
