@@ -6,10 +6,12 @@ from __future__ import annotations
 import io
 import json
 
+import asyncssh
 from conftest import wait_for
 
 from canarytui import events as ev
 from canarytui.cli.printers import FLUSH_AFTER, HumanPrinter, JsonPrinter
+from canarytui.ssh.library import lost_how
 
 
 class Counted(io.StringIO):
@@ -68,6 +70,36 @@ def test_an_ending_is_said_once_by_its_outcome() -> None:
         "-- halted",
         f"-- canary failed: {summary}",
     ]
+
+
+def test_a_host_line_says_an_ssh_error_without_the_host_again() -> None:
+    """ "web-05: unreachable  (web-05 (127.0.0.1:37179): unreachable: connection refused)"
+    said the host and its state twice; its line says where and why. A detail that is no
+    SSH error, or of a host the printer was not told of, is said as it is."""
+    out = Counted()
+    printer = HumanPrinter(out, endpoints={"web-05": "127.0.0.1:37179", "web-01": "10.0.0.1"})
+    unreachable, failed = ev.HostState.UNREACHABLE, ev.HostState.FAILED
+    for host, state, detail in [
+        ("web-05", unreachable, "web-05 (127.0.0.1:37179): unreachable: connection refused"),
+        ("web-01", failed, "web-01 (10.0.0.1): connection lost during a command"),
+        ("web-01", failed, "unhealthy after deploy: health check exited 1 3 times"),
+        ("web-09", unreachable, "web-09 (10.0.0.9): unreachable: timed out after 5s"),
+    ]:
+        printer(ev.HostUpdate(host=host, state=state, detail=detail, deployment=1))
+    assert out.getvalue().splitlines() == [
+        "   web-05: unreachable  (127.0.0.1:37179: connection refused)",
+        "   web-01: failed  (10.0.0.1: connection lost during a command)",
+        "   web-01: failed  (unhealthy after deploy: health check exited 1 3 times)",
+        "   web-09: unreachable  (web-09 (10.0.0.9): unreachable: timed out after 5s)",
+    ]
+
+
+def test_a_lost_connection_is_said_once() -> None:
+    """asyncssh's "Connection lost" added nothing to "connection lost during a command"."""
+    assert lost_how(asyncssh.ConnectionLost("Connection lost")) == ""
+    assert lost_how(ConnectionResetError(104, "Connection reset by peer")) == (
+        ": [Errno 104] Connection reset by peer"
+    )
 
 
 def test_a_start_says_how_many_hosts_it_locks() -> None:

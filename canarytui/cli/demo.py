@@ -72,7 +72,8 @@ def demo_story(args: argparse.Namespace) -> int:
             # Made once the fleet is up: a fleet refused leaves nothing behind.
             with journal_folder(given_state(args)) as state:
                 journal = Journal(state)
-                printer = HumanPrinter(sys.stdout)
+                endpoints = {h.name: h.endpoint for h in env.hosts}
+                printer = HumanPrinter(sys.stdout, endpoints=endpoints)
                 for version in ("1.1.0", "1.3.0-bad"):
                     print(f"\n##### deploying {version}")
                     engine = Engine(env, journal)

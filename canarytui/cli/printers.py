@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO
 
 from canarytui import events as ev
+from canarytui.cli.reasons import reason_of
 from canarytui.textsafe import harmless, listed
 
 
@@ -116,8 +117,16 @@ class HumanPrinter(_Lines):
     """Progress lines, for people watching a terminal or reading a CI log: a line per host
     once it is done (or failed), the phases, waves, verdicts and decisions."""
 
-    def __init__(self, out: IO[str], progress_every: float = PROGRESS_EVERY) -> None:
+    def __init__(
+        self,
+        out: IO[str],
+        progress_every: float = PROGRESS_EVERY,
+        endpoints: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(out)
+        # Where each host is reached: a host's line says an SSH error without its name
+        # again ("web-05: unreachable  (127.0.0.1:2222: connection refused)").
+        self._endpoints = endpoints or {}
         self._last_analysis = 0.0
         # Hosts deploying or rolling back: since when, and their steps done (name, time).
         self._flight: dict[str, tuple[float, list[str]]] = {}
@@ -140,6 +149,9 @@ class HumanPrinter(_Lines):
         if version and state in _ARRIVED:  # "rolled back 1.0.0" read as 1.0.0 undone
             line += f" to {version}" if state is ev.HostState.ROLLED_BACK else f" {version}"
         line += f" ({', '.join(steps)})" if steps else ""
+        if detail and name in self._endpoints:
+            where, why = reason_of(name, self._endpoints[name], detail, state.value)
+            detail = why if where == name else f"{where}: {why}"
         self._say(_plain(line + (f"  ({detail})" if detail else "")))
 
     def _tick(self, after: float | None = None) -> None:

@@ -69,7 +69,10 @@ def run_engine(
     from canarytui.engine import Engine
 
     opened = journal(args)
-    printer = JsonPrinter(sys.stdout) if json_out else HumanPrinter(sys.stdout)
+    if json_out:
+        printer: JsonPrinter | HumanPrinter = JsonPrinter(sys.stdout)
+    else:
+        printer = HumanPrinter(sys.stdout, endpoints={h.name: h.endpoint for h in env.hosts})
 
     async def go() -> int:
         engine = Engine(env, opened)

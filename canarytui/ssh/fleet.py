@@ -40,7 +40,7 @@ from canarytui.ssh.errors import (
     Unreachable,
 )
 from canarytui.ssh.jobs import Job, NoStartMark, Script, discard
-from canarytui.ssh.library import client_type, connection_errors, ssh_errors
+from canarytui.ssh.library import client_type, connection_errors, lost_how, ssh_errors
 from canarytui.ssh.remote import LineSplitter, Marker, how_stopped, kill_script
 from canarytui.ssh.sessions import Spares, closed
 
@@ -320,7 +320,7 @@ class Fleet:
         except connection_errors() as exc:
             why = self._dropped.get(host.name)
             self.drop(host.name)
-            said = f"connection lost during a command: {exc}"
+            said = "connection lost during a command" + lost_how(exc)
             raise CommandLost(host, said + (f" (dropped: {why})" if why else "")) from None
 
     def _kept(self, name: str, job: Script) -> bool:
@@ -347,7 +347,7 @@ class Fleet:
             _conn, proc = await self._session(name, self.marker.wrap(command))
         except connection_errors() as exc:
             self.drop(name)
-            raise Unreachable(host, f"connection lost: {exc}") from None
+            raise Unreachable(host, "connection lost" + lost_how(exc)) from None
         lines = LineSplitter(self.marker, LINE_LIMIT)
         drain = asyncio.ensure_future(discard(proc.stderr))
         ended = False

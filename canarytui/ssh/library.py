@@ -22,6 +22,13 @@ def connection_errors() -> tuple[type[BaseException], ...]:
     return (asyncssh.ChannelOpenError, asyncssh.DisconnectError, OSError)
 
 
+def lost_how(exc: BaseException) -> str:
+    """What a lost connection's error adds after "connection lost": nothing when it says
+    only that (asyncssh's "Connection lost"), else ": " and its words."""
+    said = str(exc).strip()
+    return "" if said.lower().rstrip(".") in ("", "connection lost") else f": {said}"
+
+
 @functools.cache
 def ssh_errors() -> tuple[type[BaseException], ...]:
     """Anything asyncssh or the network raises (timeouts included), and a host that
