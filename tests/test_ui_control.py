@@ -481,6 +481,16 @@ async def test_a_wave_row_says_unreachable_hosts_apart_from_failed_ones(tmp_path
         script.host(broken, ev.HostState.FAILED)
         await settle(pilot)
         assert row("wave 2").endswith(f" 0/{len(waves[1])}, 1 failed, 1 unreachable")
+        # With a host rolled back too, the counts go on a line of their own under the bar
+        # (they wrapped at the panel's edge, at 120 columns, "back" alone on a line).
+        script.host(waves[1][2], ev.HostState.ROLLED_BACK)
+        await settle(pilot)
+        panel = script.app.fleet_screen.query_one(RolloutProgress)
+        lines = str(panel.render()).splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith("wave 2"))
+        assert lines[at].endswith(f" 0/{len(waves[1])}")
+        assert lines[at + 1] == " " * 8 + "1 failed, 1 unreachable, 1 rolled back"
+        assert max(len(line) for line in lines[: at + 2]) <= panel.scrollable_content_region.width
 
 
 async def test_the_host_panel_note_says_why_not_who(tmp_path: Path) -> None:

@@ -169,7 +169,14 @@ class RolloutProgress(StateText):
         unreachable: int = 0,
     ) -> None:
         """A row's bar; ``unreachable`` hosts are part of ``failed`` (a host marked
-        unreachable at the start counts against the budget), said apart: none failed yet."""
+        unreachable at the start counts against the budget), said apart: none failed yet.
+        Counts that would not fit after the bar go on a line of their own, under it."""
+        said = [f"{failed - unreachable} failed"] if failed > unreachable else []
+        said += [f"{unreachable} unreachable"] if unreachable else []
+        said += [f"{rolled_back} rolled back"] if rolled_back else []
+        tail = f" {done}/{total}" + "".join(f", {s}" for s in said)
+        if said and 8 + BAR_WIDTH + len(tail) > self._width():
+            tail = f" {done}/{total}\n{'':<8}" + ", ".join(said)
         text.append(f"{label:<8}", self._style("label"))
         if total:
             cells = [
@@ -187,10 +194,7 @@ class RolloutProgress(StateText):
                 text.append(char * n, self._style(style))
                 used += n
             text.append("░" * (BAR_WIDTH - used), self._style("todo"))
-        extra = f", {failed - unreachable} failed" if failed > unreachable else ""
-        extra += f", {unreachable} unreachable" if unreachable else ""
-        extra += f", {rolled_back} rolled back" if rolled_back else ""
-        text.append(f" {done}/{total}{extra}\n")
+        text.append(f"{tail}\n")
 
     def _analysis(self, text: Text) -> None:
         state = self.state
