@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import CliResult, run_cli, wait_for
 
+from canarytui import events as ev
 from canarytui.demo import DemoFleet
 from canarytui.journal import Journal
 
@@ -128,6 +129,53 @@ async def test_status_says_another_process_drives_the_open_deployment(
         ) in unlock.out.splitlines(), unlock.out
         assert lock_owners(demo) == held
         assert versions(demo)["web-01"] == "1.1.0" and versions(demo)["web-02"] == "1.0.0"
+    finally:
+        driver.kill()
+        await asyncio.wait_for(driver.wait(), 10)
+
+
+async def test_status_says_hosts_cut_off_mid_step_when_nothing_drives_the_deployment(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A process stopped mid-wave (Ctrl-C, kill -9) leaves its hosts "deploying" in the
+    journal: status said "deploying" as if it went on. With no process of this machine
+    driving the deployment, they are "deploy cut off", and a line says what to do; with
+    one driving it, they are in flight as the journal says."""
+    env = str(demo.env_path)
+    assert (await run_cli("deploy", env, "1.1.0")).code == 0
+    journal = Journal(state_dir)
+    try:
+        record = journal.open_deployment("demo", "shop")
+        assert record is not None
+        cut = ev.HostUpdate(host="web-02", state=ev.HostState.DEPLOYING, deployment=record.id)
+        journal.record(cut)
+    finally:
+        journal.close()
+    status = await run_cli("status", env)
+    assert status.code == 0, status.err
+    lines = status.out.splitlines()
+    assert next(line for line in lines if line.startswith("web-02")).split()[3:6] == [
+        "deploy",
+        "cut",
+        "off",
+    ]
+    assert (
+        "   web-02: cut off mid-step when the process driving it stopped: promote deploys "
+        "them again, rollback restores them"
+    ) in lines
+    as_json = json.loads((await run_cli("status", env, "--json")).out)
+    (web_02,) = [h for h in as_json["hosts"] if h["host"] == "web-02"]
+    assert (web_02["state"], web_02["cut_off"]) == ("deploying", True)
+    driver = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import time; time.sleep(60)"
+    )
+    try:
+        owner = {"token": record.token, "deployment": record.id, "version": "1.1.0"}
+        owner.update(user="ops", machine=record.machine, pid=driver.pid, since=time.time())
+        (state_dir / "locks" / "demo.shop.lock").write_text(json.dumps(owner))
+        driven = await run_cli("status", env)
+        row = next(line for line in driven.out.splitlines() if line.startswith("web-02"))
+        assert row.split()[3] == "deploying" and "cut off" not in driven.out
     finally:
         driver.kill()
         await asyncio.wait_for(driver.wait(), 10)

@@ -16,6 +16,11 @@ from canarytui.cli.lock import maintenance_holders, maintenance_lines, rest_stat
 from canarytui.cli.printers import when
 from canarytui.cli.reasons import grouped
 from canarytui.config import Environment, load_env
+from canarytui.textsafe import listed
+
+# A host an open deployment was changing when the process driving it stopped: not in
+# flight any more (a promote deploys it again first; a rollback restores it).
+_CUT_OFF = {"deploying": "deploy cut off", "rolling back": "rollback cut off"}
 
 # What the table's RUNNING column shows for a host with no version, and how the count under
 # the table says it.
@@ -35,6 +40,9 @@ class Seen:
     foreign: list[Any]  # takeover.ForeignDeployment not in this journal
     maintenance: dict[str, list[str]]  # owner -> hosts
     released: int | None  # a deployment whose leftover locks were released first
+    # No process drives the open deployment now (it was driven from this machine, and
+    # none of this machine holds it): a host it was changing was cut off, not in flight.
+    stopped: bool = False
 
 
 def status(args: argparse.Namespace) -> int:
@@ -51,9 +59,12 @@ def status(args: argparse.Namespace) -> int:
             found = await engine.inspect_locks()
             record = engine.open_deployment()
             notes = []
+            stopped = False
             if record is not None:
-                said = (engine.driven_elsewhere(record), engine.cannot_continue(record))
+                driven = engine.driven_elsewhere(record)
+                said = (driven, engine.cannot_continue(record))
                 notes = [s for s in said if s is not None]
+                stopped = driven is None and record.machine == engine.ctx.machine
         finally:
             await engine.fleet.close()
         return Seen(
@@ -70,6 +81,7 @@ def status(args: argparse.Namespace) -> int:
             ],
             maintenance=maintenance_holders(found, env, journal.state_dir),
             released=released,
+            stopped=stopped,
         )
 
     try:
@@ -110,6 +122,8 @@ def host_rows(seen: Seen) -> list[HostRow]:
         rec = seen.recorded.get(name)
         other = held_by.get(name)
         state = rec.state if rec is not None else "locked" if other else rest_state(lock)
+        if seen.stopped and state in _CUT_OFF:
+            state = _CUT_OFF[state]
         error = str(lock.error) if lock.error is not None else None
         refused = lock.error.what if lock.error is not None else None
         running = lock.current if error is None else None
@@ -130,6 +144,12 @@ def print_table(seen: Seen, journal_path: str) -> None:
         print(f"   what is left: {record.way_out}")
         for said in seen.notes:
             print(f"   {said}")
+        cut = [h for h, rec in seen.recorded.items() if seen.stopped and rec.state in _CUT_OFF]
+        if cut:
+            print(
+                f"   {listed(cut, 8)}: cut off mid-step when the process driving it stopped: "
+                "promote deploys them again, rollback restores them"
+            )
     else:
         last = seen.last
         said = f"{env.name}/{env.app}: no open deployment in this journal"
@@ -182,7 +202,8 @@ def as_json(seen: Seen) -> dict[str, Any]:
             "error": row.error,
             "refused": row.refused,
             "recorded": row.record.current if row.record is not None else None,
-            "state": row.state,
+            "state": row.record.state if row.record is not None else row.state,
+            "cut_off": row.state in _CUT_OFF.values(),
             "role": row.record.role if row.record is not None else None,
             "locked_by": row.other.describe() if row.other is not None else None,
         }
