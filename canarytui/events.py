@@ -68,6 +68,10 @@ ROLLBACK_BEGUN = frozenset(
     {HostState.ROLLING_BACK, HostState.ROLLED_BACK, HostState.ROLLBACK_FAILED}
 )
 
+# A host an open deployment was changing when the process driving it stopped, said so: not
+# in flight any more (a promote deploys it again, a rollback restores it).
+CUT_OFF = {HostState.DEPLOYING: "deploy cut off", HostState.ROLLING_BACK: "rollback cut off"}
+
 
 class Verdict(StrEnum):
     PASS = "pass"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from textual.widgets import Input, Static
 
 from canarytui import events as ev
 from canarytui.engine import ActionRefused
+from canarytui.journal.records import machine_name
 from canarytui.textsafe import harmless, listed
 from canarytui.ui import FRAME_RATE
 from canarytui.ui.bridge import EngineBridge
@@ -677,6 +679,53 @@ async def test_an_open_deployment_is_offered_what_finishes_it(
             await settle(pilot)
             assert isinstance(script.app.screen, FleetScreen), script.app.screen
             assert "roll it back" in texts[-1] or "until the canary has a verdict" in texts[-1]
+
+
+async def test_hosts_cut_off_by_a_stopped_process_are_not_shown_in_flight(
+    tmp_path: Path,
+) -> None:
+    """A process stopped mid-wave (Ctrl-C, a crash) left a host "deploying" in the journal:
+    the UI opened on it showed the host deploying and the wave in flight, though nothing
+    ran. Nobody driving the deployment, the host says "deploy cut off" (its tile waits as a
+    pending one), its wave's row counts it apart, until the host is worked on again; with
+    another process of this machine driving it, it is in flight as the journal says."""
+    first = Script(tmp_path)
+    waves = first.canary_passed("1.1.0", ["web-01"])
+    host = waves[0][0]
+    first.phase(ev.Phase.PROMOTING, wave=1)
+    first.host(host, ev.HostState.DEPLOYING)
+    with sqlite3.connect(first.journal.path) as db:  # driven from this machine, as a CLI run
+        db.execute("UPDATE deployments SET machine = ?", (machine_name(),))
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        state = script.app.fleet_screen.state
+        assert (state.state_text(host), state.tile_kind(host)) == ("deploy cut off", "pending")
+        wave = state.wave_progress()[1]
+        assert (wave.label, wave.active, wave.cut_off) == ("wave 1", 0, 1)
+        panel = str(script.app.fleet_screen.query_one(RolloutProgress).render())
+        assert f" 0/{len(waves[0])}, 1 cut off" in panel, panel
+        script.host(host, ev.HostState.DEPLOYING)  # worked on again (a promote here)
+        await settle(pilot)
+        assert (state.state_text(host), state.tile_kind(host)) == ("deploying", "deploying")
+    driven = Script(tmp_path)
+    record = driven.journal.open_deployment(driven.env.name, driven.env.app)
+    assert record is not None
+    driver = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "input()", stdin=subprocess.PIPE
+    )
+    try:
+        owner = {"token": record.token, "deployment": record.id, "version": "1.1.0"}
+        owner.update(user="ops", machine=record.machine, pid=driver.pid, since=time.time())
+        lock = driven.engine.locks.local_path()
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        lock.write_text(json.dumps(owner))
+        async with driven.app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert driven.app.fleet_screen.state.state_text(host) == "deploying"
+    finally:
+        driver.kill()
+        await asyncio.wait_for(driver.wait(), 10)
 
 
 async def test_open_deployment_is_offered_on_start(tmp_path: Path) -> None:

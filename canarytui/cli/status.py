@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from canarytui import events as ev
 from canarytui.cli import runner
 from canarytui.cli.args import EXIT_OK
 from canarytui.cli.lock import maintenance_holders, maintenance_lines, rest_state
@@ -17,10 +18,6 @@ from canarytui.cli.printers import when
 from canarytui.cli.reasons import grouped
 from canarytui.config import Environment, load_env
 from canarytui.textsafe import listed
-
-# A host an open deployment was changing when the process driving it stopped: not in
-# flight any more (a promote deploys it again first; a rollback restores it).
-_CUT_OFF = {"deploying": "deploy cut off", "rolling back": "rollback cut off"}
 
 # What the table's RUNNING column shows for a host with no version, and how the count under
 # the table says it.
@@ -61,10 +58,9 @@ def status(args: argparse.Namespace) -> int:
             notes = []
             stopped = False
             if record is not None:
-                driven = engine.driven_elsewhere(record)
-                said = (driven, engine.cannot_continue(record))
+                said = (engine.driven_elsewhere(record), engine.cannot_continue(record))
                 notes = [s for s in said if s is not None]
-                stopped = driven is None and record.machine == engine.ctx.machine
+                stopped = engine.nobody_drives(record)
         finally:
             await engine.fleet.close()
         return Seen(
@@ -122,8 +118,8 @@ def host_rows(seen: Seen) -> list[HostRow]:
         rec = seen.recorded.get(name)
         other = held_by.get(name)
         state = rec.state if rec is not None else "locked" if other else rest_state(lock)
-        if seen.stopped and state in _CUT_OFF:
-            state = _CUT_OFF[state]
+        if seen.stopped and state in ev.CUT_OFF:
+            state = ev.CUT_OFF[ev.HostState(state)]
         error = str(lock.error) if lock.error is not None else None
         refused = lock.error.what if lock.error is not None else None
         running = lock.current if error is None else None
@@ -144,7 +140,7 @@ def print_table(seen: Seen, journal_path: str) -> None:
         print(f"   what is left: {record.way_out}")
         for said in seen.notes:
             print(f"   {said}")
-        cut = [h for h, rec in seen.recorded.items() if seen.stopped and rec.state in _CUT_OFF]
+        cut = [h for h, rec in seen.recorded.items() if seen.stopped and rec.state in ev.CUT_OFF]
         if cut:
             print(
                 f"   {listed(cut, 8)}: cut off mid-step when the process driving it stopped: "
@@ -203,7 +199,7 @@ def as_json(seen: Seen) -> dict[str, Any]:
             "refused": row.refused,
             "recorded": row.record.current if row.record is not None else None,
             "state": row.record.state if row.record is not None else row.state,
-            "cut_off": row.state in _CUT_OFF.values(),
+            "cut_off": row.state in ev.CUT_OFF.values(),
             "role": row.record.role if row.record is not None else None,
             "locked_by": row.other.describe() if row.other is not None else None,
         }

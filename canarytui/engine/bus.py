@@ -36,6 +36,9 @@ class RolloutState:
     watched: set[str] = field(default_factory=set)  # probed at health.interval right now
     held: tuple[str, float] | None = None  # (who, since when) an operator held the rollout
     question: ev.FailureQuestion | None = None  # on_failure ask: what waits for an answer
+    # Hosts the adopted deployment was changing when its process stopped (``ev.CUT_OFF``),
+    # until something is said of them again.
+    cut_off: set[str] = field(default_factory=set)
 
     @property
     def deployment_id(self) -> int | None:
@@ -45,6 +48,7 @@ class RolloutState:
         match event:
             case ev.HostUpdate(host=host, state=state, version=version, detail=detail):
                 self.host_states[host] = state
+                self.cut_off.discard(host)
                 self.details[host] = detail
                 if state is not ev.HostState.UNREACHABLE:
                     self.refused.pop(host, None)
@@ -65,15 +69,19 @@ class RolloutState:
             case ev.FailureQuestion():
                 self.question = event
 
-    def adopt(self, record: DeploymentRecord, journal: Journal) -> None:
-        """Take the journal's word for a deployment's phase and each of its hosts."""
+    def adopt(self, record: DeploymentRecord, journal: Journal, stopped: bool = False) -> None:
+        """Take the journal's word for a deployment's phase and each of its hosts;
+        ``stopped``: no process drives it (its hosts deploying then were cut off)."""
         self.deployment = record
         self.phase, self.wave = ev.Phase(record.phase), record.wave
+        self.cut_off = set()
         for name, h in journal.hosts(record.id).items():
             if name in self.host_states:
-                self.host_states[name] = ev.HostState(h.state)
+                self.host_states[name] = state = ev.HostState(h.state)
                 self.versions[name] = h.current
                 self.previous[name] = h.previous
+                if stopped and state in ev.CUT_OFF:
+                    self.cut_off.add(name)
 
     def in_states(self, names: list[str], states: set[ev.HostState]) -> list[str]:
         return [h for h in names if self.host_states.get(h) in states]

@@ -116,7 +116,7 @@ class Engine(CallRunner):
         """Adopt the journal's open deployment (left by the CLI or a killed process)."""
         record = self.open_deployment()
         if record is not None:
-            self.state.adopt(record, self.journal)
+            self.state.adopt(record, self.journal, stopped=self.nobody_drives(record))
         return record
 
     async def discover(self, names: Iterable[str] | None = None) -> dict[str, str | None]:

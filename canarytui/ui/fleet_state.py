@@ -53,6 +53,7 @@ class WaveProgress:
     total: int
     rolled_back: int = 0
     unreachable: int = 0  # of ``failed``: never reached, not failed by a step
+    cut_off: int = 0  # changed when the process driving it stopped (``ev.CUT_OFF``)
 
 
 class FleetState:
@@ -154,7 +155,8 @@ class FleetState:
             case ev.HostState.FAILED | ev.HostState.ROLLBACK_FAILED:
                 return TileKind.FAILING
             case ev.HostState.DEPLOYING | ev.HostState.ROLLING_BACK:
-                return TileKind.DEPLOYING
+                cut = name in self.engine.state.cut_off  # waits for p or r: not in flight
+                return TileKind.PENDING if cut else TileKind.DEPLOYING
             case ev.HostState.ROLLED_BACK:
                 return TileKind.ROLLED_BACK
             case ev.HostState.PENDING | ev.HostState.SKIPPED:
@@ -177,8 +179,12 @@ class FleetState:
         return state is ev.HostState.UNREACHABLE or (view.probed and view.ok is None)
 
     def state_text(self, name: str) -> str:
-        """The host's state in words, an unreachable host's refusal if it refused us."""
-        return self.refusal(name) or self.host_state(name).value
+        """The host's state in words, an unreachable host's refusal if it refused us, a
+        host cut off mid-step (``ev.CUT_OFF``) said so."""
+        state = self.host_state(name)
+        if name in self.engine.state.cut_off and state in ev.CUT_OFF:
+            return ev.CUT_OFF[state]
+        return self.refusal(name) or state.value
 
     def refusal(self, name: str) -> str | None:
         """How an unreachable host refused us (``host key refused``, ``login refused``):
@@ -255,13 +261,16 @@ class FleetState:
         # No canary phase (a rollback to a version, a file without canaries): no canary row.
         groups = [("canary", d.canaries)] if d.canaries else []
         groups += [(f"wave {i}", w) for i, w in enumerate(d.plan, 1)]
-        states = self.engine.host_states
+        states, cut_off = self.engine.host_states, self.engine.state.cut_off
         out: list[WaveProgress] = []
         for label, hosts in groups:
-            done = failed = active = rolled = lost = 0
+            done = failed = active = rolled = lost = cut = 0
             for h in hosts:
                 s = states.get(h)
                 lost += s is ev.HostState.UNREACHABLE
+                if h in cut_off:
+                    cut += 1
+                    continue
                 if s is ev.HostState.ROLLED_BACK:
                     rolled += 1
                 elif s is ev.HostState.DEPLOYED:
@@ -275,7 +284,7 @@ class FleetState:
                     failed += 1
                 elif s in (ev.HostState.DEPLOYING, ev.HostState.ROLLING_BACK):
                     active += 1
-            out.append(WaveProgress(label, done, failed, active, len(hosts), rolled, lost))
+            out.append(WaveProgress(label, done, failed, active, len(hosts), rolled, lost, cut))
         return out
 
     def key_metrics(self, name: str) -> list[tuple[str, float | None]]:

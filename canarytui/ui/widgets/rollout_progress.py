@@ -121,6 +121,7 @@ class RolloutProgress(StateText):
                 wave.total,
                 wave.rolled_back,
                 wave.unreachable,
+                wave.cut_off,
             )
         self._analysis(text)
         self._verdict(text)
@@ -167,6 +168,7 @@ class RolloutProgress(StateText):
         total: int,
         rolled_back: int = 0,
         unreachable: int = 0,
+        cut_off: int = 0,
     ) -> None:
         """A row's bar; ``unreachable`` hosts are part of ``failed`` (a host marked
         unreachable at the start counts against the budget), said apart: none failed yet.
@@ -174,6 +176,7 @@ class RolloutProgress(StateText):
         said = [f"{failed - unreachable} failed"] if failed > unreachable else []
         said += [f"{unreachable} unreachable"] if unreachable else []
         said += [f"{rolled_back} rolled back"] if rolled_back else []
+        said += [f"{cut_off} cut off"] if cut_off else []
         tail = f" {done}/{total}" + "".join(f", {s}" for s in said)
         if said and 8 + BAR_WIDTH + len(tail) > self._width():
             tail = f" {done}/{total}\n{'':<8}" + ", ".join(said)
