@@ -32,11 +32,19 @@ class Phase(StrEnum):
         return self in (Phase.COMPLETE, Phase.ROLLED_BACK)
 
 
-def phase_label(phase: Phase, wave: int | None = None, waves: int = 0) -> str:
-    """The phase as the header shows it: ``promoting wave 2/3``."""
+def phase_label(
+    phase: Phase, wave: int | None = None, waves: int = 0, stopped: bool = False
+) -> str:
+    """The phase as the header shows it: ``promoting wave 2/3``; ``stopped``: no process
+    drives the deployment, which was in the midst of something (``, stopped``)."""
+    label = phase.value
     if phase is Phase.PROMOTING and wave is not None and waves:
-        return f"promoting wave {wave}/{waves}"
-    return phase.value
+        label = f"promoting wave {wave}/{waves}"
+    return f"{label}, stopped" if stopped and phase in _MOVING else label
+
+
+# Phases a deployment goes on from by itself (it rests in the others, waiting for an operator).
+_MOVING = {Phase.CANARY, Phase.ANALYSIS, Phase.PROMOTING, Phase.ROLLING_BACK}
 
 
 # A phase said after "the deployment is ...", where its label is not a state in words.

@@ -147,13 +147,15 @@ async def test_status_says_hosts_cut_off_mid_step_when_nothing_drives_the_deploy
     try:
         record = journal.open_deployment("demo", "shop")
         assert record is not None
+        wave = ev.PhaseChanged(phase=ev.Phase.PROMOTING, wave=1, waves=3, deployment=record.id)
         cut = ev.HostUpdate(host="web-02", state=ev.HostState.DEPLOYING, deployment=record.id)
-        journal.record(cut)
+        journal.record_many([wave, cut])
     finally:
         journal.close()
     status = await run_cli("status", env)
     assert status.code == 0, status.err
     lines = status.out.splitlines()
+    assert "is OPEN: promoting wave 1/3, stopped, verdict pass" in lines[0], lines[0]
     assert next(line for line in lines if line.startswith("web-02")).split()[3:6] == [
         "deploy",
         "cut",
@@ -176,6 +178,7 @@ async def test_status_says_hosts_cut_off_mid_step_when_nothing_drives_the_deploy
         driven = await run_cli("status", env)
         row = next(line for line in driven.out.splitlines() if line.startswith("web-02"))
         assert row.split()[3] == "deploying" and "cut off" not in driven.out
+        assert "is OPEN: promoting wave 1/3, verdict pass" in driven.out
     finally:
         driver.kill()
         await asyncio.wait_for(driver.wait(), 10)

@@ -701,13 +701,16 @@ async def test_hosts_cut_off_by_a_stopped_process_are_not_shown_in_flight(
         await settle(pilot)
         state = script.app.fleet_screen.state
         assert (state.state_text(host), state.tile_kind(host)) == ("deploy cut off", "pending")
+        assert state.phase_label() == "promoting wave 1/2, stopped"  # the header's too
         wave = state.wave_progress()[1]
         assert (wave.label, wave.active, wave.cut_off) == ("wave 1", 0, 1)
         panel = str(script.app.fleet_screen.query_one(RolloutProgress).render())
         assert f" 0/{len(waves[0])}, 1 cut off" in panel, panel
-        script.host(host, ev.HostState.DEPLOYING)  # worked on again (a promote here)
+        script.phase(ev.Phase.PROMOTING, wave=1)  # worked on again (a promote here)
+        script.host(host, ev.HostState.DEPLOYING)
         await settle(pilot)
         assert (state.state_text(host), state.tile_kind(host)) == ("deploying", "deploying")
+        assert state.phase_label() == "promoting wave 1/2"
     driven = Script(tmp_path)
     record = driven.journal.open_deployment(driven.env.name, driven.env.app)
     assert record is not None
@@ -723,6 +726,7 @@ async def test_hosts_cut_off_by_a_stopped_process_are_not_shown_in_flight(
         async with driven.app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             assert driven.app.fleet_screen.state.state_text(host) == "deploying"
+            assert driven.app.fleet_screen.state.phase_label() == "promoting wave 1/2"
     finally:
         driver.kill()
         await asyncio.wait_for(driver.wait(), 10)

@@ -134,7 +134,8 @@ def print_table(seen: Seen, journal_path: str) -> None:
     if record is not None:
         print(
             f"{env.name}/{env.app}: deployment #{record.id} of {record.version} is OPEN: "
-            f"{record.phase_label}" + (f", verdict {record.verdict}" if record.verdict else "")
+            + ev.phase_label(ev.Phase(record.phase), record.wave, record.waves, seen.stopped)
+            + (f", verdict {record.verdict}" if record.verdict else "")
         )
         print(f"   started by {record.user}@{record.machine} at {when(record.started_at)}")
         print(f"   what is left: {record.way_out}")

@@ -39,6 +39,7 @@ class RolloutState:
     # Hosts the adopted deployment was changing when its process stopped (``ev.CUT_OFF``),
     # until something is said of them again.
     cut_off: set[str] = field(default_factory=set)
+    stopped: bool = False  # the same deployment, adopted: its phase is where it stopped
 
     @property
     def deployment_id(self) -> int | None:
@@ -55,7 +56,7 @@ class RolloutState:
                 if version is not None:
                     self.versions[host] = version
             case ev.PhaseChanged(phase=phase, wave=wave):
-                self.phase, self.wave = phase, wave
+                self.phase, self.wave, self.stopped = phase, wave, False
                 if phase.is_final:
                     self.held = None
                 if phase is not ev.Phase.HALTED:
@@ -74,7 +75,7 @@ class RolloutState:
         ``stopped``: no process drives it (its hosts deploying then were cut off)."""
         self.deployment = record
         self.phase, self.wave = ev.Phase(record.phase), record.wave
-        self.cut_off = set()
+        self.cut_off, self.stopped = set(), stopped
         for name, h in journal.hosts(record.id).items():
             if name in self.host_states:
                 self.host_states[name] = state = ev.HostState(h.state)

@@ -117,7 +117,7 @@ class FleetState:
     def phase_label(self) -> str:
         if self.starting is not None:
             return "starting"
-        return ev.phase_label(self.engine.phase, self.wave, self.waves)
+        return ev.phase_label(self.engine.phase, self.wave, self.waves, self.engine.state.stopped)
 
     def versions(self) -> tuple[str | None, str | None]:
         """(stable, candidate): what the fleet runs, and the release being rolled out."""
