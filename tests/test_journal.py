@@ -591,3 +591,44 @@ def test_why_a_host_is_unreachable_is_kept_until_it_is_not() -> None:
     assert state.refused == {"web-01": "host key refused"}
     state.apply(ev.HostUpdate(host="web-01", state=ev.HostState.IDLE, version="1.0.0"))
     assert state.refused == {}
+
+
+def test_the_history_table_lines_up_whatever_its_cells(tmp_path: Path) -> None:
+    """An open deployment's "open: promoting wave 2/3" (24 characters) and a long version
+    pushed the columns after them out of line (OUTCOME was 22 wide, VERSION 14): each
+    column is as wide as its widest cell."""
+    state = tmp_path / "state"
+    journal = Journal(state)
+    try:
+        done = journal.create_deployment(
+            token="a",
+            env="production",
+            app="shop",
+            env_path=str(ENV_FILE),
+            version="2026.12.06-build.4711",
+            canaries=["web-01"],
+            plan=[["web-02"], ["web-03"]],
+            previous={},
+            user="alice",
+            machine="laptop",
+        )
+        journal.record(
+            ev.DeploymentFinished(outcome=ev.Outcome.COMPLETE, summary="", deployment=done)
+        )
+        d = new_deployment(journal)
+        journal.record(ev.PhaseChanged(phase=ev.Phase.PROMOTING, wave=2, waves=3, deployment=d))
+    finally:
+        journal.close()
+    run = subprocess.run(
+        [sys.executable, "-m", "canarytui", "history", str(ENV_FILE), "--state-dir", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert run.returncode == 0, run.stderr
+    header, *rows = run.stdout.splitlines()
+    assert "open: promoting wave 2/3" in rows[0] and "2026.12.06-build.4711" in rows[1]
+    for column in ("OUTCOME", "BY", "CANARIES"):
+        at = header.index(column)
+        assert all(row[at - 2 : at] == "  " and row[at] != " " for row in rows), (column, rows)

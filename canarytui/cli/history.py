@@ -12,6 +12,7 @@ from canarytui.config import load_env
 from canarytui.textsafe import harmless, listed
 
 CANARIES_SHOWN = 3  # canaries named in a row of the table
+USER_SHOWN = 32  # characters of a user's name in the table
 
 
 def history(args: argparse.Namespace) -> int:
@@ -45,17 +46,22 @@ def history(args: argparse.Namespace) -> int:
         if not records:
             print(f"{env.name}/{env.app}: no deployments in {journal.path}")
             return EXIT_OK
-        print(f"{'#':>4}  {'STARTED':<19}  {'VERSION':<14} {'OUTCOME':<22} {'BY':<16} CANARIES")
+        rows = [("#", "STARTED", "VERSION", "OUTCOME", "BY", "CANARIES")]
         for r in records:
-            outcome = r.outcome or f"open: {r.phase_label}"
             if r.kind == "rollback":
                 canaries = f"(rollback to {r.version})"
             else:  # a table row: a few names, then a count (report ID lists them all)
                 canaries = listed(r.canaries, CANARIES_SHOWN) or "(no canary phase)"
-            print(
-                f"{r.id:>4}  {when(r.started_at):<19}  {r.version:<14} {outcome:<22} "
-                f"{harmless(r.user, 32):<16} {canaries}"
-            )
+            outcome = r.outcome or f"open: {r.phase_label}"
+            user = harmless(r.user, USER_SHOWN)
+            rows.append((str(r.id), when(r.started_at), r.version, outcome, user, canaries))
+        # Each column as wide as its widest cell (an open deployment's "open: promoting
+        # wave 2/3", a long version), so that every row's columns line up.
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        for row in rows:
+            cells = [c.ljust(w) for c, w in zip(row[:5], widths, strict=True)]
+            cells[0] = row[0].rjust(widths[0])
+            print(f"{'  '.join(cells)}  {harmless(row[5])}".rstrip())
         return EXIT_OK
     finally:
         journal.close()
