@@ -140,9 +140,10 @@ async def test_status_says_hosts_cut_off_mid_step_when_nothing_drives_the_deploy
     """A process stopped mid-wave (Ctrl-C, kill -9) leaves its hosts "deploying" in the
     journal: status said "deploying" as if it went on. With no process of this machine
     driving the deployment, they are "deploy cut off", and a line says what to do; with
-    one driving it, they are in flight as the journal says."""
+    one driving it, they are in flight as the journal says. The table's columns line up
+    whatever their cells (a long version, "deploy cut off")."""
     env = str(demo.env_path)
-    assert (await run_cli("deploy", env, "1.1.0")).code == 0
+    assert (await run_cli("deploy", env, "1.1.0-rc.2+build.20261206")).code == 0
     journal = Journal(state_dir)
     try:
         record = journal.open_deployment("demo", "shop")
@@ -156,6 +157,11 @@ async def test_status_says_hosts_cut_off_mid_step_when_nothing_drives_the_deploy
     assert status.code == 0, status.err
     lines = status.out.splitlines()
     assert "is OPEN: promoting wave 1/3, stopped, verdict pass" in lines[0], lines[0]
+    header = next(i for i, line in enumerate(lines) if line.startswith("HOST"))
+    for column in ("RECORDED", "STATE", "ROLE"):
+        at = lines[header].index(column)
+        rows = lines[header + 1 : header + 1 + len(demo.host_names)]
+        assert all(row[at - 1] == " " and row[at] != " " for row in rows), (column, rows)
     assert next(line for line in lines if line.startswith("web-02")).split()[3:6] == [
         "deploy",
         "cut",

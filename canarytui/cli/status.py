@@ -19,6 +19,9 @@ from canarytui.cli.reasons import grouped
 from canarytui.config import Environment, load_env
 from canarytui.textsafe import listed
 
+# The table's columns' widths at the least (HOST, RUNNING, RECORDED, STATE).
+_LEAST = (0, 14, 14, 15)
+
 # What the table's RUNNING column shows for a host with no version, and how the count under
 # the table says it.
 _NOT_VERSIONS = {"(unreachable)": "unreachable", "-": "without a version"}
@@ -161,22 +164,26 @@ def print_table(seen: Seen, journal_path: str) -> None:
         print(f"   to roll it back from here: canarytui rollback {env.path} --take-over")
     for line in maintenance_lines(seen.maintenance, env):
         print(line)
-    width = max(len(h) for h in env.host_names)
     running: Counter[str] = Counter()
-    print(f"{'HOST':<{width}}  {'RUNNING':<14} {'RECORDED':<14} {'STATE':<15} ROLE")
+    table = [("HOST", "RUNNING", "RECORDED", "STATE", "ROLE")]
     rows = host_rows(seen)
     for row in rows:
         running[row.shown] += 1
         rec, other = row.record, row.other
         if rec is not None:
-            line = f"{(rec.current or '-'):<14} {row.state:<15} {rec.role}"
+            table.append((row.host, row.shown, rec.current or "-", row.state, rec.role))
         elif other is not None:  # its role in it is not known here: whose it is
             before = (row.previous or "-") + " (prev)"
             whose = f"#{other.owner.get('deployment', '?')} of {other.version}"
-            line = f"{before:<14} {row.state:<15} {whose}"
+            table.append((row.host, row.shown, before, row.state, whose))
         else:
-            line = f"{'-':<14} {row.state:<15}"
-        print(f"{row.host:<{width}}  {row.shown:<14} {line}".rstrip())
+            table.append((row.host, row.shown, "-", row.state, ""))
+    # Columns at least as wide as they were, wider for a long version or state, so that
+    # every row lines up ("rollback cut off" is 16 characters).
+    widths = [max(least, *(len(cells[i]) for cells in table)) for i, least in enumerate(_LEAST)]
+    for cells in table:
+        padded = [c.ljust(w) for c, w in zip(cells[:4], widths, strict=True)]
+        print(f"{padded[0]}  {' '.join(padded[1:])} {cells[4]}".rstrip())
     # Why the hosts that could not be read could not, each reason once.
     errors = {row.host: (row.refused or "", row.error) for row in rows if row.error is not None}
     for line in grouped(env, errors):
