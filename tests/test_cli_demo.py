@@ -774,3 +774,23 @@ async def test_demo_ctl_finds_a_fleet_started_with_state_dir(tmp_path: Path) -> 
         assert up.code == 0 and "web-01: up" in up.out, up.err
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+async def test_check_and_dry_run_rows_line_up_with_a_long_version(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """The version column was 14 wide: a canary on "1.1.0-rc.2+build.20261206" pushed its
+    row's state (check) and role (dry run) out of line with the others'."""
+    env = str(demo.env_path)
+    long = "1.1.0-rc.2+build.20261206"
+    assert (await run_cli("deploy", env, long)).code == 0  # on the canary, web-01
+    check = (await run_cli("check", env)).out.splitlines()
+    rows = [line for line in check if line.startswith("web-")]
+    assert rows[0].split()[:2] == ["web-01", long] and rows[1].split()[1] == "1.0.0"
+    assert len({row.index("healthy") for row in rows}) == 1, rows
+    dry = (await run_cli("deploy", env, "1.2.0", "--dry-run")).out.splitlines()
+    rows = [line for line in dry if line.startswith("  web-")]
+    assert len(rows) == len(demo.host_names) and long in rows[0]
+    assert (
+        len({row.index(" wave ") if " wave " in row else row.index(" canary") for row in rows}) == 1
+    ), rows

@@ -88,15 +88,19 @@ def plan_lines(plan: DryRun) -> list[str]:
     ]
     width = max(len(h.host) for h in plan.hosts)
     lines.append(f"hosts ({len(plan.hosts)}), the version each runs now:")
+    versions = {
+        h.host: h.version
+        or ((h.refused or "unreachable").upper() if not h.reachable else "(no version)")
+        for h in plan.hosts
+    }
+    wide = max([14, *(len(v) for v in versions.values())])  # every row's role in line
     for h in plan.hosts:
-        refused = (h.refused or "unreachable").upper()
-        version = h.version or (refused if not h.reachable else "(no version)")
         extra = [h.role] + (["baseline"] if h.baseline else [])
         if h.lock:
             extra.append(f"locked by {_plain(h.lock)}")
         if h.detail and (not h.reachable or not h.version):
             extra.append(_plain(_lost(h) if not h.reachable else h.detail))
-        lines.append(f"  {h.host:<{width}}  {version:<14} " + "  ".join(extra))
+        lines.append(f"  {h.host:<{width}}  {versions[h.host]:<{wide}} " + "  ".join(extra))
     lines += _canary_lines(plan)
     p = plan.promote
     lines.append(

@@ -103,6 +103,8 @@ def check(args: argparse.Namespace) -> int:
         lost = as_earlier(
             env, {r["host"]: (r["refused"], r["detail"]) for r in rows if not r["reachable"]}
         )
+        # The version column as wide as its widest (every row's state in line).
+        wide = max([14, *(len(r["version"] or "(no version)") for r in rows if r["reachable"])])
         for row in rows:
             name = row["host"]
             if not row["reachable"]:
@@ -113,7 +115,7 @@ def check(args: argparse.Namespace) -> int:
             detail = f"  {row['detail']}" if row["detail"] else ""
             if row["lock_problem"]:
                 detail += f"  CANNOT LOCK: {row['lock_problem']}"
-            print(f"{name:<{width}}  {row['version'] or '(no version)':<14} {state}{detail}")
+            print(f"{name:<{width}}  {row['version'] or '(no version)':<{wide}} {state}{detail}")
         print(f"== {good} of {len(rows)} hosts reachable and healthy")
         if unlockable:
             print(
