@@ -31,7 +31,7 @@ from canarytui import events as ev
 from canarytui.engine import Engine
 from canarytui.metrics.page import picks
 from canarytui.metrics.sources import probe
-from canarytui.ssh import SshError
+from canarytui.ssh import SshError, without_host
 
 # Host states in which a host is not part of a deployment step: safe to ask its version.
 _AT_REST = {ev.HostState.UNKNOWN, ev.HostState.IDLE, ev.HostState.UNREACHABLE}
@@ -280,8 +280,8 @@ class Monitor:
                     backoff = TAIL_RETRY[0]
                     self.engine.emit(ev.LogLine(host=name, line=line))
                 reason = "log stream ended"
-            except SshError as exc:
-                reason = f"log stream lost: {exc}"
+            except SshError as exc:  # said on the host's own log lines: without it again
+                reason = without_host(self.env.host(name), str(exc))
             cancels.resume(before)  # a stop a library dropped ends the loop all the same
             self.engine.emit(
                 ev.LogLine(host=name, line=f"[canarytui] {reason}; retrying in {backoff:g}s")

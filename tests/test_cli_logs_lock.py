@@ -163,6 +163,8 @@ async def test_logs_follow_a_host_again_once_it_is_back(demo: DemoFleet, state_d
             await demo.set_fault("web-02", "down")
             lost = await said_line(proc, "trying again")
             assert lost.startswith("canarytui: web-02: could not read its logs: "), lost
+            # Said once: "log stream lost: Connection lost" said it twice.
+            assert lost.rstrip().endswith("): log stream lost; trying again"), lost
             await asyncio.sleep(3)  # down over several tries (1 s, then 2 s)
             await demo.set_fault("web-02", "up")
             back = True  # what web-02 printed before is read by now: it was down 3 s

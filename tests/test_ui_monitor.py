@@ -97,6 +97,29 @@ async def test_log_streams_follow_the_watched_hosts(demo: DemoFleet, tmp_path: o
     assert all("shop[" in x.line or x.line.startswith("[canarytui]") for x in lines)
 
 
+async def test_a_lost_log_stream_is_said_on_the_hosts_own_lines_once(
+    demo: DemoFleet, tmp_path: object
+) -> None:
+    """The host's log pane said "[canarytui] log stream lost: web-02 (127.0.0.1:PORT): log
+    stream lost: Connection lost; ...": its own name and the loss twice."""
+    engine = _engine(demo, tmp_path)
+    lines: list[ev.LogLine] = []
+    engine.subscribe(lambda e: lines.append(e) if isinstance(e, ev.LogLine) else None)
+    monitor = Monitor(engine, slow_rate=0.0, initial_discovery=False)
+    await monitor.start()
+    try:
+        monitor.watch_logs(["web-02"])
+        await wait_for(lambda: any(x.host == "web-02" for x in lines), 10)
+        await demo.set_fault("web-02", "down")
+        await wait_for(lambda: any(x.line.startswith("[canarytui]") for x in lines), 10)
+    finally:
+        await monitor.stop()
+        await engine.fleet.close()
+        await demo.set_fault("web-02", "up")
+    said = next(x.line for x in lines if x.line.startswith("[canarytui]"))
+    assert said == "[canarytui] log stream lost; retrying in 1s", said
+
+
 async def test_a_failure_in_background_watching_is_reported(
     demo: DemoFleet, tmp_path: object, monkeypatch: object
 ) -> None:

@@ -359,7 +359,7 @@ class Fleet:
                 yield line
             ended = True
         except connection_errors() as exc:
-            raise Unreachable(host, f"log stream lost: {exc}") from None
+            raise Unreachable(host, "log stream lost" + lost_how(exc)) from None
         finally:
             drain.cancel()
             proc.close()
