@@ -166,7 +166,7 @@ def unlock(args: argparse.Namespace) -> int:
     from canarytui.engine import Engine, lockscripts, takeover
     from canarytui.engine import locks as lock
     from canarytui.engine.supervise import each_host
-    from canarytui.ssh import SshError
+    from canarytui.ssh import SshError, without_host
 
     journal = runner.journal(args)
 
@@ -199,7 +199,8 @@ def unlock(args: argparse.Namespace) -> int:
             targets = []
             for name, held in found.items():
                 if held.error is not None:
-                    failed[name] = f"could not check its lock: {held.error}"
+                    why = without_host(env.host(name), str(held.error))
+                    failed[name] = f"could not check its lock: {why}"
                 elif held.owner is not None:
                     if is_open(held.owner.get("token")) and not args.force:
                         refused[name] = held.owner
@@ -210,7 +211,9 @@ def unlock(args: argparse.Namespace) -> int:
                 try:
                     result = await fleet.run(name, lockscripts.break_command(env.app, env.name))
                 except SshError as exc:
-                    failed[name] = f"could not break its lock: {exc}"
+                    failed[name] = (
+                        f"could not break its lock: {without_host(env.host(name), str(exc))}"
+                    )
                     return
                 reply = lockscripts.parse_reply(result.stdout)
                 if reply.has("HELD"):

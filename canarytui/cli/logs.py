@@ -67,7 +67,7 @@ async def _read(env: Any, journal: Any, hosts: list[str], seconds: float | None)
     """
     from canarytui.engine import Engine
     from canarytui.monitor import TAIL_RETRY
-    from canarytui.ssh import SshError
+    from canarytui.ssh import SshError, without_host
 
     engine = Engine(env, journal)
     width = max(len(h) for h in hosts)
@@ -91,7 +91,7 @@ async def _read(env: Any, journal: Any, hosts: list[str], seconds: float | None)
                     out.write(prefix + harmless(line, LINE_CHARS) + "\n")
                     out.flush()
             except SshError as exc:
-                why = f"could not read its logs: {exc}"
+                why = f"could not read its logs: {without_host(env.host(name), str(exc))}"
                 if seconds is not None:
                     failed.append(name)
                     print(f"canarytui: {name}: {why}", file=sys.stderr)
