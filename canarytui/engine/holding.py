@@ -23,7 +23,7 @@ from canarytui.engine.reported import reported_version
 from canarytui.engine.supervise import each_host
 from canarytui.engine.waiting import waits_said
 from canarytui.journal import DeploymentRecord
-from canarytui.ssh import CommandResult, OwnScript, Script, SshError
+from canarytui.ssh import CommandResult, OwnScript, Script, SshError, without_host
 from canarytui.textsafe import listed
 
 # States in which this deployment has not changed the host yet.
@@ -262,7 +262,8 @@ class LockKeeper:
         if lost:  # one notice however many (a host's turn tries again and says why)
             self.ctx.bus.notice(
                 "warning",
-                f"could not lock {len(lost)} host(s): {listed(lost, 8)} ({results[lost[0]]})",
+                f"could not lock {len(lost)} host(s): {listed(lost, 8)} "
+                f"({without_host(self.ctx.env.host(lost[0]), str(results[lost[0]]))})",
                 host=lost[0] if len(lost) == 1 else None,
             )
         for name, result in results.items():
