@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +127,28 @@ async def run_cli(
         raise
     assert proc.returncode is not None
     return CliResult(proc.returncode, out.decode() if out else "", err.decode() if err else "")
+
+
+@contextlib.asynccontextmanager
+async def driven_elsewhere(lock: Path, record: Any) -> AsyncIterator[int]:
+    """The open deployment ``record`` driven by another process of this machine: the local
+    lock (``lock``) names a live process, as a UI's or a CLI run's does. Yields its pid."""
+    driver = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "input()", stdin=asyncio.subprocess.PIPE
+    )
+    try:
+        owner = {"token": record.token, "deployment": record.id, "version": record.version}
+        owner.update(user="ops", machine=record.machine, pid=driver.pid, since=time.time())
+        _write(lock, json.dumps(owner))
+        yield driver.pid
+    finally:
+        driver.kill()
+        await asyncio.wait_for(driver.wait(), 10)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
 
 
 async def wait_for(

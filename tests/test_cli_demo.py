@@ -10,12 +10,11 @@ import os
 import pty
 import signal
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import CliResult, run_cli, wait_for
+from conftest import CliResult, driven_elsewhere, run_cli, wait_for
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
@@ -97,18 +96,12 @@ async def test_status_says_another_process_drives_the_open_deployment(
     finally:
         journal.close()
     assert record is not None
-    driver = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import time; time.sleep(60)"
-    )
-    try:
-        owner = {"token": record.token, "deployment": record.id, "version": "1.1.0"}
-        owner.update(user="ops", machine=record.machine, pid=driver.pid, since=time.time())
-        (state_dir / "locks" / "demo.shop.lock").write_text(json.dumps(owner))
+    async with driven_elsewhere(state_dir / "locks" / "demo.shop.lock", record) as pid:
         status = await run_cli("status", env)
         assert status.code == 0, status.err
         assert (
             f"   deployment #1 of 1.1.0 is being driven by another canarytui on this machine "
-            f"(pid {driver.pid}): follow it or act on it there"
+            f"(pid {pid}): follow it or act on it there"
         ) in status.out.splitlines(), status.out
         recorded = events_of(state_dir, record.id)
         for action in ("promote", "rollback"):
@@ -116,7 +109,7 @@ async def test_status_says_another_process_drives_the_open_deployment(
             assert refused.code == 1, refused.out + refused.err
             assert (
                 f"deployment #1 of 1.1.0 is being driven by another canarytui on this machine "
-                f"(pid {driver.pid}): follow it or act on it there (nothing was changed)"
+                f"(pid {pid}): follow it or act on it there (nothing was changed)"
             ) in refused.err, refused.err
             assert "decision" not in refused.out and "rolling back" not in refused.out
             assert events_of(state_dir, record.id) == recorded
@@ -125,13 +118,10 @@ async def test_status_says_another_process_drives_the_open_deployment(
         assert unlock.code == 1, unlock.out + unlock.err
         assert (
             f"   deployment #1 of 1.1.0 is being driven by another canarytui on this machine "
-            f"(pid {driver.pid}): follow it or act on it there"
+            f"(pid {pid}): follow it or act on it there"
         ) in unlock.out.splitlines(), unlock.out
         assert lock_owners(demo) == held
         assert versions(demo)["web-01"] == "1.1.0" and versions(demo)["web-02"] == "1.0.0"
-    finally:
-        driver.kill()
-        await asyncio.wait_for(driver.wait(), 10)
 
 
 async def test_status_says_hosts_cut_off_mid_step_when_nothing_drives_the_deployment(
@@ -174,20 +164,11 @@ async def test_status_says_hosts_cut_off_mid_step_when_nothing_drives_the_deploy
     as_json = json.loads((await run_cli("status", env, "--json")).out)
     (web_02,) = [h for h in as_json["hosts"] if h["host"] == "web-02"]
     assert (web_02["state"], web_02["cut_off"]) == ("deploying", True)
-    driver = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import time; time.sleep(60)"
-    )
-    try:
-        owner = {"token": record.token, "deployment": record.id, "version": "1.1.0"}
-        owner.update(user="ops", machine=record.machine, pid=driver.pid, since=time.time())
-        (state_dir / "locks" / "demo.shop.lock").write_text(json.dumps(owner))
+    async with driven_elsewhere(state_dir / "locks" / "demo.shop.lock", record):
         driven = await run_cli("status", env)
-        row = next(line for line in driven.out.splitlines() if line.startswith("web-02"))
-        assert row.split()[3] == "deploying" and "cut off" not in driven.out
-        assert "is OPEN: promoting wave 1/3, verdict pass" in driven.out
-    finally:
-        driver.kill()
-        await asyncio.wait_for(driver.wait(), 10)
+    row = next(line for line in driven.out.splitlines() if line.startswith("web-02"))
+    assert row.split()[3] == "deploying" and "cut off" not in driven.out
+    assert "is OPEN: promoting wave 1/3, verdict pass" in driven.out
 
 
 async def test_a_host_taken_out_of_the_file_while_its_deployment_is_open(

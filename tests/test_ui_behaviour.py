@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import driven_elsewhere
 from test_ui_support import THEMES, Script, record_notifications, settle, until
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
@@ -714,22 +715,13 @@ async def test_hosts_cut_off_by_a_stopped_process_are_not_shown_in_flight(
     driven = Script(tmp_path)
     record = driven.journal.open_deployment(driven.env.name, driven.env.app)
     assert record is not None
-    driver = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "input()", stdin=subprocess.PIPE
-    )
-    try:
-        owner = {"token": record.token, "deployment": record.id, "version": "1.1.0"}
-        owner.update(user="ops", machine=record.machine, pid=driver.pid, since=time.time())
-        lock = driven.engine.locks.local_path()
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        lock.write_text(json.dumps(owner))
-        async with driven.app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            assert driven.app.fleet_screen.state.state_text(host) == "deploying"
-            assert driven.app.fleet_screen.state.phase_label() == "promoting wave 1/2"
-    finally:
-        driver.kill()
-        await asyncio.wait_for(driver.wait(), 10)
+    async with (
+        driven_elsewhere(driven.engine.locks.local_path(), record),
+        driven.app.run_test(size=SIZE) as pilot,
+    ):
+        await settle(pilot)
+        assert driven.app.fleet_screen.state.state_text(host) == "deploying"
+        assert driven.app.fleet_screen.state.phase_label() == "promoting wave 1/2"
 
 
 async def test_open_deployment_is_offered_on_start(tmp_path: Path) -> None:

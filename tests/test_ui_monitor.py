@@ -4,9 +4,11 @@ are discovered, log streams follow the watched hosts, and stop() leaves nothing 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 
 from conftest import wait_for
 
@@ -76,23 +78,32 @@ async def test_a_small_fleet_is_refreshed_before_its_tiles_would_say_an_age(
         assert min(gaps) >= SLOW_EVERY - 0.1, (host, gaps)
 
 
-async def test_log_streams_follow_the_watched_hosts(demo: DemoFleet, tmp_path: object) -> None:
+@contextlib.asynccontextmanager
+async def _tailing(
+    demo: DemoFleet, tmp_path: object, host: str
+) -> AsyncIterator[tuple[Monitor, list[ev.LogLine]]]:
+    """A monitor with only ``host``'s logs streamed, once its first line came; the lines."""
     engine = _engine(demo, tmp_path)
     lines: list[ev.LogLine] = []
     engine.subscribe(lambda e: lines.append(e) if isinstance(e, ev.LogLine) else None)
     monitor = Monitor(engine, slow_rate=0.0, initial_discovery=False)
     await monitor.start()
     try:
-        monitor.watch_logs(["web-02"])
-        await wait_for(lambda: any(x.host == "web-02" for x in lines), 10)
+        monitor.watch_logs([host])
+        await wait_for(lambda: any(x.host == host for x in lines), 10)
+        yield monitor, lines
+    finally:
+        await monitor.stop()
+        await engine.fleet.close()
+
+
+async def test_log_streams_follow_the_watched_hosts(demo: DemoFleet, tmp_path: object) -> None:
+    async with _tailing(demo, tmp_path, "web-02") as (monitor, lines):
         monitor.watch_logs(["web-04"])
         await wait_for(lambda: monitor.streaming == {"web-04"}, 5)
         mark = len(lines)
         await wait_for(lambda: any(x.host == "web-04" for x in lines[mark:]), 10)
         assert monitor.log_hosts == ["web-04"]
-    finally:
-        await monitor.stop()
-        await engine.fleet.close()
     assert _monitor_tasks() == []
     assert all("shop[" in x.line or x.line.startswith("[canarytui]") for x in lines)
 
@@ -102,19 +113,11 @@ async def test_a_lost_log_stream_is_said_on_the_hosts_own_lines_once(
 ) -> None:
     """The host's log pane said "[canarytui] log stream lost: web-02 (127.0.0.1:PORT): log
     stream lost: Connection lost; ...": its own name and the loss twice."""
-    engine = _engine(demo, tmp_path)
-    lines: list[ev.LogLine] = []
-    engine.subscribe(lambda e: lines.append(e) if isinstance(e, ev.LogLine) else None)
-    monitor = Monitor(engine, slow_rate=0.0, initial_discovery=False)
-    await monitor.start()
     try:
-        monitor.watch_logs(["web-02"])
-        await wait_for(lambda: any(x.host == "web-02" for x in lines), 10)
-        await demo.set_fault("web-02", "down")
-        await wait_for(lambda: any(x.line.startswith("[canarytui]") for x in lines), 10)
+        async with _tailing(demo, tmp_path, "web-02") as (_, lines):
+            await demo.set_fault("web-02", "down")
+            await wait_for(lambda: any(x.line.startswith("[canarytui]") for x in lines), 10)
     finally:
-        await monitor.stop()
-        await engine.fleet.close()
         await demo.set_fault("web-02", "up")
     said = next(x.line for x in lines if x.line.startswith("[canarytui]"))
     assert said == "[canarytui] log stream lost; retrying in 1s", said
