@@ -21,6 +21,7 @@ import pytest
 from canarytui import events as ev
 from canarytui.journal import SCHEMA, SCHEMA_VERSION, Journal, JournalError
 from canarytui.journal.errors import translate
+from canarytui.journal.records import machine_name
 from canarytui.journal.schema import UPGRADES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -596,7 +597,8 @@ def test_why_a_host_is_unreachable_is_kept_until_it_is_not() -> None:
 def test_the_history_table_lines_up_whatever_its_cells(tmp_path: Path) -> None:
     """An open deployment's "open: promoting wave 2/3" (24 characters) and a long version
     pushed the columns after them out of line (OUTCOME was 22 wide, VERSION 14): each
-    column is as wide as its widest cell."""
+    column is as wide as its widest cell. Started from this machine and driven by none of
+    its processes, the open one is said stopped, as status says it."""
     state = tmp_path / "state"
     journal = Journal(state)
     try:
@@ -619,16 +621,23 @@ def test_the_history_table_lines_up_whatever_its_cells(tmp_path: Path) -> None:
         journal.record(ev.PhaseChanged(phase=ev.Phase.PROMOTING, wave=2, waves=3, deployment=d))
     finally:
         journal.close()
-    run = subprocess.run(
-        [sys.executable, "-m", "canarytui", "history", str(ENV_FILE), "--state-dir", str(state)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
-    assert run.returncode == 0, run.stderr
-    header, *rows = run.stdout.splitlines()
-    assert "open: promoting wave 2/3" in rows[0] and "2026.12.06-build.4711" in rows[1]
+
+    def history() -> list[str]:
+        run = subprocess.run(
+            [sys.executable, "-m", "canarytui", "history", str(ENV_FILE), "--state-dir", state],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout.splitlines()
+
+    assert "open: promoting wave 2/3  " in history()[1]  # another machine's: not known here
+    with sqlite3.connect(state / "journal.sqlite3") as db:
+        db.execute("UPDATE deployments SET machine = ? WHERE id = ?", (machine_name(), d))
+    header, *rows = history()
+    assert "open: promoting wave 2/3, stopped" in rows[0] and "2026.12.06-build.4711" in rows[1]
     for column in ("OUTCOME", "BY", "CANARIES"):
         at = header.index(column)
         assert all(row[at - 2 : at] == "  " and row[at] != " " for row in rows), (column, rows)

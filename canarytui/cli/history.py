@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
+from canarytui import events as ev
 from canarytui.cli import runner
 from canarytui.cli.args import EXIT_OK
 from canarytui.cli.printers import when
-from canarytui.config import load_env
+from canarytui.config import Environment, load_env
+from canarytui.journal import DeploymentRecord
+from canarytui.journal.records import machine_name
 from canarytui.textsafe import harmless, listed
 
 CANARIES_SHOWN = 3  # canaries named in a row of the table
@@ -52,7 +56,7 @@ def history(args: argparse.Namespace) -> int:
                 canaries = f"(rollback to {r.version})"
             else:  # a table row: a few names, then a count (report ID lists them all)
                 canaries = listed(r.canaries, CANARIES_SHOWN) or "(no canary phase)"
-            outcome = r.outcome or f"open: {r.phase_label}"
+            outcome = r.outcome or f"open: {_phase(r, journal.state_dir, env)}"
             user = harmless(r.user, USER_SHOWN)
             rows.append((str(r.id), when(r.started_at), r.version, outcome, user, canaries))
         # Each column as wide as its widest cell (an open deployment's "open: promoting
@@ -65,3 +69,12 @@ def history(args: argparse.Namespace) -> int:
         return EXIT_OK
     finally:
         journal.close()
+
+
+def _phase(record: DeploymentRecord, state_dir: Path, env: Environment) -> str:
+    """An open deployment's phase, ", stopped" if no process drives it (as status says)."""
+    from canarytui.engine import locks  # only for an open deployment: the engine is big
+
+    path = locks.local_lock_path(state_dir, env.name, env.app)
+    stopped = locks.nobody_drives(path, record, machine_name())
+    return ev.phase_label(ev.Phase(record.phase), record.wave, record.waves, stopped)

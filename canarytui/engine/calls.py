@@ -75,10 +75,8 @@ class CallRunner:
         return locks.driven_elsewhere(self.locks.local_path(), record, self.ctx.machine)
 
     def nobody_drives(self, record: DeploymentRecord) -> bool:
-        """No process drives the open deployment ``record`` now: it was driven from this
-        machine, and none of its processes holds it (stopped: Ctrl-C, a crash, kill -9).
-        A host it was changing then was cut off, not in flight (``RolloutState.cut_off``)."""
-        return self.driven_elsewhere(record) is None and record.machine == self.ctx.machine
+        """No process drives the open deployment ``record`` now (``locks.nobody_drives``)."""
+        return locks.nobody_drives(self.locks.local_path(), record, self.ctx.machine)
 
     def cannot_continue(self, record: DeploymentRecord) -> str | None:
         """Why ``record`` cannot be continued (promoted, resumed, rolled back) with this

@@ -178,6 +178,13 @@ def driver_of(path: Path, record: DeploymentRecord, machine: str) -> dict[str, A
     return held
 
 
+def nobody_drives(path: Path, record: DeploymentRecord, machine: str) -> bool:
+    """No process drives the open deployment ``record`` now: it was driven from this
+    machine (``machine``), and none of its processes holds it (stopped: Ctrl-C, a crash,
+    kill -9). A host it was changing then was cut off, not in flight (``ev.CUT_OFF``)."""
+    return record.machine == machine and driver_of(path, record, machine) is None
+
+
 def driven_elsewhere(path: Path, record: DeploymentRecord, machine: str) -> str | None:
     """What to tell an operator acting on the open deployment ``record`` from a process
     that is not the one driving it now; None when no other process does."""
