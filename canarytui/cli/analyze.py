@@ -17,6 +17,7 @@ from typing import Any
 
 from canarytui import events as ev
 from canarytui.cli.args import EXIT_CANARY_FAILED, EXIT_ERROR, EXIT_INVALID, EXIT_OK
+from canarytui.cli.printers import column_widths
 from canarytui.cli.runner import run_engine
 from canarytui.config import load_env, parse_duration
 from canarytui.textsafe import harmless
@@ -139,7 +140,7 @@ def table(
     rows = [HEADER] + [
         tuple(harmless(c, None) for c in row(m, flags.get((m.host, m.rule)))) for m in measurements
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER) - 1)]
+    widths = column_widths(rows)
     return [
         (
             "   " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1]

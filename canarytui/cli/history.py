@@ -9,7 +9,7 @@ from pathlib import Path
 from canarytui import events as ev
 from canarytui.cli import runner
 from canarytui.cli.args import EXIT_OK
-from canarytui.cli.printers import when
+from canarytui.cli.printers import column_widths, when
 from canarytui.config import Environment, load_env
 from canarytui.journal import DeploymentRecord
 from canarytui.journal.records import machine_name
@@ -61,7 +61,7 @@ def history(args: argparse.Namespace) -> int:
             rows.append((str(r.id), when(r.started_at), r.version, outcome, user, canaries))
         # Each column as wide as its widest cell (an open deployment's "open: promoting
         # wave 2/3", a long version), so that every row's columns line up.
-        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        widths = column_widths(rows)
         for row in rows:
             cells = [c.ljust(w) for c, w in zip(row[:5], widths, strict=True)]
             cells[0] = row[0].rjust(widths[0])

@@ -31,6 +31,13 @@ def when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
+def column_widths(rows: Sequence[Sequence[str]], least: Sequence[int] = ()) -> list[int]:
+    """A table's widths: every column but the last (left as it is) as wide as its widest
+    cell, and at least ``least`` (column by column), so that every row lines up."""
+    floor = [*least, *[0] * len(rows[0])]
+    return [max([floor[i], *(len(r[i]) for r in rows)]) for i in range(len(rows[0]) - 1)]
+
+
 FLUSH_AFTER = 0.05  # seconds a printed line may wait for the ones after it
 # Above this many canaries the analysis is told per rule (its values' range), not per host.
 MANY_CANARIES = 3

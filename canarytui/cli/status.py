@@ -14,7 +14,7 @@ from canarytui import events as ev
 from canarytui.cli import runner
 from canarytui.cli.args import EXIT_OK
 from canarytui.cli.lock import maintenance_holders, maintenance_lines, rest_state
-from canarytui.cli.printers import when
+from canarytui.cli.printers import column_widths, when
 from canarytui.cli.reasons import grouped
 from canarytui.config import Environment, load_env
 from canarytui.textsafe import listed
@@ -105,12 +105,18 @@ class HostRow:
     record: Any  # its HostRecord in this journal's open deployment, or None
     other: Any  # the ForeignDeployment holding its lock, or None
     previous: str | None  # what it ran before the deployment holding its lock
-    state: str
+    state: str  # the journal's, or locked, or at rest
+    cut_off: bool = False  # changed when the process driving it stopped (``ev.CUT_OFF``)
 
     @property
     def shown(self) -> str:
         """The table's RUNNING column."""
         return "(unreachable)" if self.error is not None else (self.running or "-")
+
+    @property
+    def state_shown(self) -> str:
+        """The table's STATE column: "deploy cut off" for a host cut off mid-step."""
+        return ev.CUT_OFF[ev.HostState(self.state)] if self.cut_off else self.state
 
 
 def host_rows(seen: Seen) -> list[HostRow]:
@@ -121,17 +127,19 @@ def host_rows(seen: Seen) -> list[HostRow]:
         rec = seen.recorded.get(name)
         other = held_by.get(name)
         state = rec.state if rec is not None else "locked" if other else rest_state(lock)
-        if seen.stopped and state in ev.CUT_OFF:
-            state = ev.CUT_OFF[ev.HostState(state)]
+        cut_off = seen.stopped and state in ev.CUT_OFF
         error = str(lock.error) if lock.error is not None else None
         refused = lock.error.what if lock.error is not None else None
         running = lock.current if error is None else None
-        rows.append(HostRow(name, running, error, refused, rec, other, lock.previous, state))
+        rows.append(
+            HostRow(name, running, error, refused, rec, other, lock.previous, state, cut_off)
+        )
     return rows
 
 
 def print_table(seen: Seen, journal_path: str) -> None:
     env, record = seen.env, seen.record
+    rows = host_rows(seen)
     if seen.released is not None:
         print(f"released the locks deployment #{seen.released} left when it ended")
     if record is not None:
@@ -144,7 +152,7 @@ def print_table(seen: Seen, journal_path: str) -> None:
         print(f"   what is left: {record.way_out}")
         for said in seen.notes:
             print(f"   {said}")
-        cut = [h for h, rec in seen.recorded.items() if seen.stopped and rec.state in ev.CUT_OFF]
+        cut = [row.host for row in rows if row.cut_off]
         if cut:
             print(
                 f"   {listed(cut, 8)}: cut off mid-step when the process driving it stopped: "
@@ -166,12 +174,11 @@ def print_table(seen: Seen, journal_path: str) -> None:
         print(line)
     running: Counter[str] = Counter()
     table = [("HOST", "RUNNING", "RECORDED", "STATE", "ROLE")]
-    rows = host_rows(seen)
     for row in rows:
         running[row.shown] += 1
         rec, other = row.record, row.other
         if rec is not None:
-            table.append((row.host, row.shown, rec.current or "-", row.state, rec.role))
+            table.append((row.host, row.shown, rec.current or "-", row.state_shown, rec.role))
         elif other is not None:  # its role in it is not known here: whose it is
             before = (row.previous or "-") + " (prev)"
             whose = f"#{other.owner.get('deployment', '?')} of {other.version}"
@@ -180,7 +187,7 @@ def print_table(seen: Seen, journal_path: str) -> None:
             table.append((row.host, row.shown, "-", row.state, ""))
     # Columns at least as wide as they were, wider for a long version or state, so that
     # every row lines up ("rollback cut off" is 16 characters).
-    widths = [max(least, *(len(cells[i]) for cells in table)) for i, least in enumerate(_LEAST)]
+    widths = column_widths(table, _LEAST)
     for cells in table:
         padded = [c.ljust(w) for c, w in zip(cells[:4], widths, strict=True)]
         print(f"{padded[0]}  {' '.join(padded[1:])} {cells[4]}".rstrip())
@@ -206,8 +213,8 @@ def as_json(seen: Seen) -> dict[str, Any]:
             "error": row.error,
             "refused": row.refused,
             "recorded": row.record.current if row.record is not None else None,
-            "state": row.record.state if row.record is not None else row.state,
-            "cut_off": row.state in ev.CUT_OFF.values(),
+            "state": row.state,
+            "cut_off": row.cut_off,
             "role": row.record.role if row.record is not None else None,
             "locked_by": row.other.describe() if row.other is not None else None,
         }
