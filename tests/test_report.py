@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 from conftest import run_cli
 
 from canarytui import events as ev
 from canarytui.cli.report import cell, markdown
 from canarytui.demo import DemoFleet
-from canarytui.journal.records import DeploymentRecord, HostRecord
+from canarytui.journal import Journal
+from canarytui.journal.records import DeploymentRecord, HostRecord, machine_name
 from canarytui.journal.report import build_report
+
+EXAMPLE_ENV = Path(__file__).resolve().parent.parent / "sample_envs" / "example-production.yaml"
 
 
 async def test_reports_of_real_deployments(demo: DemoFleet, state_dir: Path) -> None:
@@ -205,3 +210,45 @@ def test_a_host_that_never_answered_runs_an_unknown_version_not_none() -> None:
     assert "| Versions before | 1.9.0 on 1, (none) on 1, (unknown) on 1 |" in markdown(
         build_report(record, hosts, [], [])
     )
+
+
+async def test_an_open_deployment_no_process_drives_is_reported_stopped(tmp_path: Path) -> None:
+    """The report says what ``status`` and ``history`` say of an open deployment: started
+    from this machine and driven by none of its processes, it is stopped (another
+    machine's: not known here, its phase alone)."""
+    env_file = EXAMPLE_ENV
+    state = tmp_path / "state"
+    journal = Journal(state)
+    try:
+        d = journal.create_deployment(
+            token="t0ken",
+            env="production",
+            app="shop",
+            env_path=str(env_file),
+            version="2.0.0",
+            canaries=["web-01"],
+            plan=[["web-02"], ["web-03"]],
+            previous={},
+            user="alice",
+            machine="laptop",
+        )
+        journal.record(ev.PhaseChanged(phase=ev.Phase.PROMOTING, wave=2, waves=3, deployment=d))
+    finally:
+        journal.close()
+
+    async def reported() -> tuple[str, dict[str, Any]]:
+        md = await run_cli("report", str(env_file), state_dir=state)
+        raw = await run_cli("report", str(env_file), "--format", "json", state_dir=state)
+        assert md.code == 0 and raw.code == 0, (md.err, raw.err)
+        return md.out, json.loads(raw.out)
+
+    text, data = await reported()
+    assert "| Outcome | open (promoting wave 2/3) |" in text, text
+    assert data["deployment"]["stopped"] is False
+    with sqlite3.connect(state / "journal.sqlite3") as db:
+        db.execute("UPDATE deployments SET machine = ? WHERE id = ?", (machine_name(), d))
+    text, data = await reported()
+    assert "| Outcome | open (promoting wave 2/3, stopped) |" in text, text
+    assert "| Result | open: promoting wave 2/3, stopped |" in text, text
+    assert data["deployment"]["stopped"] is True
+    assert data["deployment"]["phase"] == "promoting wave 2/3, stopped"

@@ -73,8 +73,14 @@ def history(args: argparse.Namespace) -> int:
 
 def _phase(record: DeploymentRecord, state_dir: Path, env: Environment) -> str:
     """An open deployment's phase, ", stopped" if no process drives it (as status says)."""
+    stopped = nobody_drives(record, state_dir, env)
+    return ev.phase_label(ev.Phase(record.phase), record.wave, record.waves, stopped)
+
+
+def nobody_drives(record: DeploymentRecord, state_dir: Path, env: Environment) -> bool:
+    """Whether the open deployment ``record`` is stopped: no process drives it (its
+    local lock names no live process of this machine, nor another machine)."""
     from canarytui.engine import locks  # only for an open deployment: the engine is big
 
     path = locks.local_lock_path(state_dir, env.name, env.app)
-    stopped = locks.nobody_drives(path, record, machine_name())
-    return ev.phase_label(ev.Phase(record.phase), record.wave, record.waves, stopped)
+    return locks.nobody_drives(path, record, machine_name())

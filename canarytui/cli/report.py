@@ -18,6 +18,7 @@ from typing import Any
 
 from canarytui.cli import runner
 from canarytui.cli.args import EXIT_INVALID, EXIT_OK
+from canarytui.cli.history import nobody_drives
 from canarytui.config import Environment, load_env
 
 VALUES_SHOWN = 60  # values of one rule on one host in the "over the window" table
@@ -39,6 +40,7 @@ def report(args: argparse.Namespace) -> int:
             journal.hosts(record.id),
             journal.events(record.id),
             journal.decisions(record.id),
+            stopped=record.is_open and nobody_drives(record, journal.state_dir, env),
         )
     finally:
         journal.close()

@@ -44,15 +44,19 @@ def build_report(
     hosts: Mapping[str, HostRecord],
     events: Sequence[Mapping[str, Any]],
     decisions: Sequence[Mapping[str, Any]],
+    stopped: bool = False,
 ) -> dict[str, Any]:
-    """The report of one deployment, as JSON-ready data (see the module's text)."""
+    """The report of one deployment, as JSON-ready data (see the module's text).
+
+    ``stopped``: the deployment is open and no process drives it (its phase then says so,
+    as ``status`` and ``history`` do; the caller knows, from the machine's locks)."""
     typed = [e for e in (event_from_dict(raw) for raw in events) if e is not None]
     machines = {(d["at"], d["action"]): d.get("machine") for d in decisions}
     reached = _reached(record, typed)
     return {
         "report": REPORT_FORMAT,
-        "deployment": _deployment(record),
-        "change": _change(record, hosts, reached, typed),
+        "deployment": _deployment(record, stopped),
+        "change": _change(record, hosts, reached, typed, stopped),
         "timeline": [
             line for e in typed if (line := _line(e, record.started_at, machines)) is not None
         ],
@@ -72,7 +76,11 @@ def build_report(
     }
 
 
-def _deployment(r: DeploymentRecord) -> dict[str, Any]:
+def _phase(r: DeploymentRecord, stopped: bool) -> str:
+    return ev.phase_label(ev.Phase(r.phase), r.wave, r.waves, stopped)
+
+
+def _deployment(r: DeploymentRecord, stopped: bool) -> dict[str, Any]:
     return {
         "id": r.id,
         "kind": r.kind,
@@ -88,7 +96,8 @@ def _deployment(r: DeploymentRecord) -> dict[str, Any]:
         "finished_utc": utc(r.finished_at),
         "duration": None if r.finished_at is None else round(r.finished_at - r.started_at, 3),
         "open": r.is_open,
-        "phase": r.phase_label,
+        "stopped": stopped,
+        "phase": _phase(r, stopped),
         "outcome": r.outcome,
         "verdict": r.verdict,
         "summary": safe(r.summary or ""),
@@ -122,6 +131,7 @@ def _change(
     hosts: Mapping[str, HostRecord],
     reached: Mapping[str, float],
     typed: Sequence[ev.Event],
+    stopped: bool,
 ) -> dict[str, Any]:
     """What a change ticket asks: what, when, who, how, the result, and how to back out."""
     before = Counter(_version(h.previous, h) for h in hosts.values())
@@ -154,7 +164,7 @@ def _change(
         "requested_by": f"{safe(r.user, 100)} on {safe(r.machine, 100)}",
         "window": f"{utc(r.started_at)} to {utc(r.finished_at) or '(still open)'}",
         "method": method,
-        "result": (r.outcome or f"open: {r.phase_label}")
+        "result": (r.outcome or f"open: {_phase(r, stopped)}")
         + (f": {safe(r.summary)}" if r.summary else ""),
         "versions_before": dict(before),
         "versions_after": dict(after),
