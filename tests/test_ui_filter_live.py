@@ -7,6 +7,8 @@ from pathlib import Path
 from test_ui_support import Script, settle
 
 from canarytui import events as ev
+from canarytui.ui.host_filter import version_matches
+from canarytui.ui.widgets.rollout_progress import RolloutProgress
 
 SIZE = (120, 40)
 
@@ -48,3 +50,74 @@ async def test_a_finished_deployment_refilters_every_host(tmp_path: Path) -> Non
         script.emit(ev.DeploymentFinished(outcome=ev.Outcome.ROLLED_BACK, summary="rolled back"))
         await settle(pilot)
         assert state.shown == []
+
+
+def panel_text(script: Script) -> str:
+    text = script.app.fleet_screen.query_one(RolloutProgress)._last_text
+    return text if isinstance(text, str) else text.plain if text is not None else ""
+
+
+async def test_a_fleet_on_several_versions_says_so_and_the_filter_finds_each(
+    tmp_path: Path,
+) -> None:
+    """A host a rollout could not reach comes back on the release before: at rest, the
+    rollout panel says how many hosts run each version and how to find them; the filter's
+    ``version=`` shows the hosts whose version contains the rest, and follows them."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.discovered("1.1.0")
+        await settle(pilot)
+        assert "versions" not in panel_text(script)  # one version: nothing to say
+        script.engine.emit(ev.HostUpdate(host="web-09", state=ev.HostState.IDLE, version="1.2.0"))
+        await settle(pilot)
+        text = panel_text(script)
+        assert "versions 1.1.0 on 11, 1.2.0 on 1\n(/ version=1.2.0 shows its hosts)" in text
+        state = script.app.fleet_screen.state
+        await pilot.press("slash", *"version=1.2", "enter")
+        assert state.shown == ["web-09"]
+        script.engine.emit(ev.HostUpdate(host="web-03", state=ev.HostState.IDLE, version="1.2.0"))
+        script.engine.emit(ev.HostUpdate(host="web-09", state=ev.HostState.IDLE, version="1.1.0"))
+        await settle(pilot)
+        assert state.shown == ["web-03"]
+        assert script.app.fleet_screen.grid.cursor_host == "web-03"
+        await pilot.press("escape")
+        assert len(state.shown) == 12
+        await pilot.press("slash", *"VERSION=1.1", "enter")  # any case, as the rest of it
+        assert len(state.shown) == 11 and "web-03" not in state.shown
+        script.engine.emit(ev.HostUpdate(host="web-05", state=ev.HostState.IDLE, version="1.10"))
+        await settle(pilot)
+        assert len(state.shown) == 10 and "web-05" not in state.shown  # 1.10 is not 1.1
+
+
+async def test_after_a_rollout_that_left_a_host_behind_the_panel_says_what_runs_where(
+    tmp_path: Path,
+) -> None:
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        script.start("1.1.0", ["web-01"])
+        for name in script.env.host_names:
+            if name != "web-09":
+                script.deploy_host(name, "1.1.0")
+        script.host("web-09", ev.HostState.UNREACHABLE)
+        script.phase(ev.Phase.COMPLETE)
+        script.emit(ev.DeploymentFinished(outcome=ev.Outcome.COMPLETE, summary="1.1.0 on 11"))
+        await settle(pilot)
+        assert "versions 1.1.0 on 11, 1.0.0 on 1" in panel_text(script)  # its last known
+        script.engine.emit(ev.HostUpdate(host="web-09", state=ev.HostState.IDLE, version="1.2.0"))
+        await settle(pilot)
+        text = panel_text(script)
+        assert "outcome complete" in text
+        assert "versions 1.1.0 on 11, 1.2.0 on 1\n(/ version=1.2.0 shows its hosts)" in text
+
+
+def test_version_filter_matches_whole_parts() -> None:
+    """``version=1.0`` once showed hosts on 1.1.0 (``1.0`` is in ``1.1.0``): a version
+    matches the text typed, or continues it at a part's end."""
+    assert version_matches("1.2.0", "1.2") and version_matches("1.2", "1.2")
+    assert version_matches("1.2.3-RC1", "1.2.3-rc1") and version_matches("1.2.3-rc1", "1.2.3")
+    assert version_matches("1.2.0", "1.2.") and not version_matches("1.2.3-rc1", "1.2.3-rc")
+    assert version_matches("2026.12.06-build.4711", "2026.12")
+    assert not version_matches("1.1.0", "1.0")
+    assert not version_matches("1.20.0", "1.2") and not version_matches("11.2.0", "1.2")
+    assert not version_matches("1.2a", "1.2")

@@ -58,7 +58,7 @@ PALETTE_ACTIONS: list[tuple[str, str, str]] = [
     ("logs", "Logs of focused host", "Follow the focused host's logs (again: canaries)"),
     ("details", "Host details", "Everything about the focused host"),
     ("analysis", "Analysis", "Every rule on every canary against the baseline, with a chart"),
-    ("filter", "Filter hosts", "Filter by name, role, label or state"),
+    ("filter", "Filter hosts", "Filter by name, role, label, state or version"),
     ("clear_filter", "Clear filter", "Show every host again"),
     ("history", "History", "Past deployments from the journal"),
     ("help", "Help", "Every key"),

@@ -2,8 +2,9 @@
 
 The engine owns host states, versions and the phase (``engine.host_states`` ...); this
 keeps what only the UI needs, from the fleet screen's handlers (``apply``, ``add_samples``):
-health history per host, the last step of each host, the operator's canary picks, the filter,
-a deployment being started, the rollout's progress (the analysis, the verdict), the last.
+health history per host, the last step of each host, the operator's canary picks, the filter
+(``host_filter``), a deployment being started, the rollout's progress (the analysis, the
+verdict), the last.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from canarytui.engine.waiting import LOCKS_WAITED
 from canarytui.journal import DeploymentRecord
 from canarytui.metrics.measure import rule_value
 from canarytui.ui.analysis_log import AnalysisLog
+from canarytui.ui.host_filter import VERSION_KEY, HostFilter, version_matches
 from canarytui.ui.host_views import HostViews
 
 
@@ -44,6 +46,15 @@ OLD_AFTER = 10.0
 _STATE_WORDS = (*(s.value for s in ev.HostState), *TileKind.ALL)
 
 
+def _changing(needle: str) -> bool:
+    """Whether the filter's text can match what changes with a host (``HostFilter``)."""
+    return (
+        needle == "canary"
+        or needle.startswith(VERSION_KEY)
+        or any(needle in word for word in _STATE_WORDS)
+    )
+
+
 @dataclass
 class WaveProgress:
     label: str
@@ -65,12 +76,7 @@ class FleetState:
         self.hosts = HostViews(self.env.host_names)
         self._host_index = {h.name: h for h in self.env.hosts}
         self.picked: list[str] = []  # canaries the operator chose for the next deploy
-        self.filter_text = ""
-        self.shown: list[str] = list(self.env.host_names)
-        self._shown_set = set(self.shown)
-        self._by_config = self._shown_set  # hosts the filter's text matches by their config
-        self._by_state = False  # can the filter's text match a host by its state?
-        self._haystacks: dict[str, str] = {}  # host: its config's text, for the filter
+        self.filter = HostFilter(self.env.hosts, self._now, _changing)
         self.analysis_log = AnalysisLog()  # the current (or adopted) deployment's analysis
         self.finished: ev.DeploymentFinished | None = None
         self.wave: int | None = None
@@ -129,6 +135,10 @@ class FleetState:
             counted.pop(unknown, None)
         stable = counted.most_common(1)[0][0] if counted else None
         return stable, candidate
+
+    def version_counts(self) -> list[tuple[str, int]]:
+        """The versions the hosts run (as last read), most hosts first."""
+        return Counter(v for v in self.engine.versions.values() if v).most_common()
 
     @property
     def locks_waiting(self) -> ev.LocksWaiting | None:
@@ -194,65 +204,32 @@ class FleetState:
         why = self.engine.state.refused.get(name, "")
         return why if why.endswith("refused") else None
 
-    def matches(self, name: str, text: str) -> bool:
-        """The filter: name, address, role, label (``zone=eu-1``), state, or ``canary``."""
-        needle = text.strip().lower()
-        return not needle or self._host_index[name].matches(needle) or self._now(name, needle)
+    @property
+    def shown(self) -> list[str]:
+        """The hosts the filter shows, in the file's order."""
+        return self.filter.shown
+
+    @property
+    def filter_text(self) -> str:
+        return self.filter.text
+
+    def apply_filter(self, text: str) -> list[str]:
+        return self.filter.apply(text)
+
+    def refilter(self, names: Iterable[str]) -> bool:
+        """Hosts whose state or version changed, checked again against the filter: True
+        if the hosts shown changed."""
+        return self.filter.refilter(names)
 
     def _now(self, name: str, needle: str) -> bool:
-        """The part of the filter that changes with the host: its state, or ``canary``."""
+        """The part of the filter that changes with the host: its state, ``canary``, or
+        ``version=`` and the version it runs, or its first parts (``version_matches``)."""
+        if needle.startswith(VERSION_KEY):
+            version = self.engine.versions.get(name)
+            return version is not None and version_matches(version, needle[len(VERSION_KEY) :])
         if needle in self.state_text(name) or needle in self.tile_kind(name):
             return True
         return needle == "canary" and self.is_canary(name)
-
-    def _config_matches(self, needle: str) -> set[str]:
-        """Hosts whose name, address, roles or labels contain ``needle`` (``Host.matches``),
-        from one lower-case text per host, made at the first use of the filter."""
-        if not self._haystacks:
-            self._haystacks = {
-                h.name: "\n".join(
-                    [h.name, h.address, *h.roles, *(f"{k}={v}" for k, v in h.labels.items())]
-                ).lower()
-                for h in self.env.hosts
-            }
-        if "\n" in needle:  # it could span two fields of the joined text
-            return {n for n, h in self._host_index.items() if h.matches(needle)}
-        return {n for n, text in self._haystacks.items() if needle in text}
-
-    def apply_filter(self, text: str) -> list[str]:
-        self.filter_text = text
-        needle = text.strip().lower()
-        names = self.env.host_names
-        # What matches by its name, address, roles or labels keeps matching: asked once.
-        self._by_config = self._config_matches(needle) if needle else set(names)
-        by_config = self._by_config
-        # Text no state, tile colour or "canary" contains never matches by state: its
-        # hosts are those of the config, and changes of state cannot alter them.
-        self._by_state = needle == "canary" or any(needle in word for word in _STATE_WORDS)
-        if not self._by_state:
-            self.shown = [n for n in names if n in by_config]
-        else:
-            self.shown = [n for n in names if n in by_config or self._now(n, needle)]
-        self._shown_set = set(self.shown)
-        return self.shown
-
-    def refilter(self, names: Iterable[str]) -> bool:
-        """Hosts whose state changed, checked again against the filter (the others cannot
-        have changed their answer): True if the hosts shown changed."""
-        needle = self.filter_text.strip().lower()
-        if not needle or not self._by_state:
-            return False
-        shown, by_config = self._shown_set, self._by_config
-        changed = False
-        for name in names:
-            if name in by_config:
-                continue
-            if (name in shown) != self._now(name, needle):
-                changed = True
-                (shown.discard if name in shown else shown.add)(name)
-        if changed:
-            self.shown = [n for n in self.env.host_names if n in shown]
-        return changed
 
     def wave_progress(self) -> list[WaveProgress]:
         d = self.deployment

@@ -23,7 +23,7 @@ KEYS: list[tuple[str, str]] = [
     ("L", "the logs over the whole screen, ← → scroll (L or esc: back)"),
     ("enter", "host details"),
     ("a", "analysis: each rule on each canary vs the baseline, and a chart"),
-    ("/", "filter hosts by name, role, label (zone=eu-1) or state"),
+    ("/", "filter hosts by name, role, label (zone=eu-1), state, version=1.2"),
     ("escape", "clear the filter"),
     ("H", "deployment history from the journal; enter there replays one on the grid"),
     ("replay: space + - . 0", "pause, faster (]), slower ([), next event, restart; esc: back"),

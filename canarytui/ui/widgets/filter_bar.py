@@ -18,7 +18,7 @@ from canarytui.ui.widgets.plain_input import PlainInput
 
 PLACEHOLDER = (
     "filter: name, role, label (zone=eu-1), state (failed, "
-    "deploying, ...), canary  ·  enter keeps it, escape clears"
+    "deploying, ...), canary, version=1.2  ·  enter keeps it, escape clears"
 )
 
 

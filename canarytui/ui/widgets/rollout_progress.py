@@ -23,6 +23,8 @@ BAR_WIDTH = 12
 DEFAULT_WIDTH = 42  # characters a line has before the panel is laid out
 REASONS_SHOWN = 4
 MEASUREMENTS_SHOWN = 6
+VERSIONS_SHOWN = 3  # versions a fleet at rest on several is said to run, the most run first
+VERSION_SHOWN = 40  # characters of one of them
 # A measurement's state -> (its mark, the style of the mark).
 _MARKS = {
     "pass": ("✓", "done"),
@@ -95,6 +97,8 @@ class RolloutProgress(StateText):
         if d is None:
             set_title(self, "rollout")
             self._last(text)
+            if self._versions(text):
+                text.append("\n")
             picks = state.canaries_for_deploy()
             text.append("canaries ", label)
             text.append(harmless(listed(picks, 10)) + ("" if state.picked else " (default)") + "\n")
@@ -132,6 +136,8 @@ class RolloutProgress(StateText):
                 self._style("pass" if state.finished.outcome is ev.Outcome.COMPLETE else "fail"),
             )
             text.append(f"\n{harmless_block(state.finished.summary)}\n")
+        if not state.active and self._versions(text, "\n"):
+            text.append("\n")
         self._next_keys(text)
         self._put(text)
 
@@ -139,6 +145,23 @@ class RolloutProgress(StateText):
         waiting = self.state.locks_waiting
         if waiting is not None:
             text.append(harmless(waiting.said, 300) + "\n")
+
+    def _versions(self, text: Text, lead: str = "") -> bool:
+        """A fleet at rest on more than one version (a host a rollout could not reach, a
+        deployment stopped part way): how many hosts run each, and how to find them (two
+        lines, after ``lead``). False: one version, nothing said."""
+        counts = self.state.version_counts()
+        if len(counts) < 2:
+            return False
+        label = self._style("label")
+        text.append(lead)
+        shown = [f"{harmless(v, VERSION_SHOWN)} on {n}" for v, n in counts[:VERSIONS_SHOWN]]
+        more = len(counts) - VERSIONS_SHOWN
+        text.append("versions ", label)
+        text.append(", ".join(shown) + (f" and {more} more" if more > 0 else "") + "\n")
+        fewest = harmless(counts[-1][0], VERSION_SHOWN)
+        text.append(f"(/ version={fewest} shows its hosts)\n", label)
+        return True
 
     def _last(self, text: Text) -> None:
         """None open: the journal's last deployment, if any (what a CLI run or the last
