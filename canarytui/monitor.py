@@ -77,6 +77,7 @@ class Monitor:
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._discovering: asyncio.Task[None] | None = None
+        self._back: set[str] = set()  # marked unreachable, answered a probe since: ask again
         self._unsubscribe: object = None
         self._cursor = 0
         self._sweeps = 0
@@ -170,6 +171,10 @@ class Monitor:
         # so a host is never probed twice in one interval.
         if isinstance(event, ev.HealthSample):
             self._last_sample[event.host] = time.monotonic()
+            # Back: its version and state are asked at the next tick, not sweeps later.
+            state = self.engine.host_states.get(event.host)
+            if event.ok is not None and state is ev.HostState.UNREACHABLE:
+                self._back.add(event.host)
 
     def _due(self, name: str, period: float) -> bool:
         last = self._last_sample.get(name)
@@ -237,12 +242,17 @@ class Monitor:
         return self.engine.deployment is None or self.engine.phase.is_final
 
     def _maybe_discover(self, names: list[str]) -> None:
-        if not names or not self._rest_allowed():
+        """Versions asked: of ``names`` (just probed) every ``discover_every`` sweeps, else
+        of those whose version is not known; and of any host marked unreachable that has
+        answered a probe since (its tile would say unreachable for sweeps)."""
+        if not (names or self._back) or not self._rest_allowed():
             return
         if self._discovering is not None and not self._discovering.done():
             return
         unknown = [n for n in names if self.engine.versions.get(n) is None]
         due = names if self._sweeps % self.discover_every == 0 else unknown
+        due = list(dict.fromkeys([*sorted(self._back), *due]))
+        self._back.clear()
         due = [n for n in due if self.engine.host_states.get(n) in _AT_REST]
         if due:
             self._discovering = self._spawn(self._discover(due), "monitor-discover")

@@ -78,6 +78,28 @@ async def test_a_small_fleet_is_refreshed_before_its_tiles_would_say_an_age(
         assert min(gaps) >= SLOW_EVERY - 0.1, (host, gaps)
 
 
+async def test_a_host_that_answers_again_is_asked_its_version_at_once(
+    demo: DemoFleet, tmp_path: object
+) -> None:
+    """A host marked unreachable (its version still known) that answers a probe again is
+    asked its version and state at the next tick: its tile said "unreachable" for
+    ``discover_every`` sweeps (minutes on a big fleet) while its health said it answered."""
+    engine = _engine(demo, tmp_path)
+    monitor = Monitor(engine, slow_interval=0.3, slow_rate=50.0, discover_every=1)
+    await monitor.start()
+    try:
+        await wait_for(lambda: all(engine.versions.get(h) == "1.0.0" for h in demo.host_names), 10)
+        await demo.set_fault("web-03", "down")
+        await wait_for(lambda: engine.host_states["web-03"] is ev.HostState.UNREACHABLE, 10)
+        monitor.discover_every = 10**6  # no more sweeps that ask every host's version
+        assert engine.versions["web-03"] == "1.0.0"
+        await demo.set_fault("web-03", "up")
+        await wait_for(lambda: engine.host_states["web-03"] is ev.HostState.IDLE, 10)
+    finally:
+        await monitor.stop()
+        await engine.fleet.close()
+
+
 @contextlib.asynccontextmanager
 async def _tailing(
     demo: DemoFleet, tmp_path: object, host: str
