@@ -4,6 +4,7 @@ real shell steps in each host's sandbox, a simulated app whose metrics follow it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -292,6 +293,32 @@ async def test_host_down_mid_promotion_counts_against_budget(
         await demo.set_fault("web-04", "up")
         assert await asyncio.wait_for(engine.rollback(), 60) is ev.Outcome.ROLLED_BACK
         assert set(versions(demo).values()) == {"1.0.0"}
+    finally:
+        await engine.fleet.close()
+
+
+async def test_a_host_left_unreachable_by_a_finished_deployment_is_at_rest_when_found(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """The engine's record of a deployment it finished said it was still open, so a host
+    the rollout could not reach, found again after it, stayed "unreachable" (discovery
+    keeps the state of an open deployment's hosts): the UI's tile said so while the host
+    answered. The record is closed with the deployment."""
+    env_path = short_timeouts(demo, tmp_path, "10s")
+    engine = engine_for(env_path, state_dir)
+    try:
+        await demo.set_fault("web-05", "down")
+        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
+        assert outcome is ev.Outcome.COMPLETE
+        assert engine.host_states["web-05"] is ev.HostState.UNREACHABLE
+        d = engine.deployment
+        assert d is not None and not d.is_open and d.outcome == "complete"
+        journaled = engine.journal.deployment(d.id)
+        assert journaled is not None  # as the journal has it (touched since: updated_at)
+        assert dataclasses.replace(d, updated_at=0) == dataclasses.replace(journaled, updated_at=0)
+        await demo.set_fault("web-05", "up")
+        assert await engine.discover(["web-05"]) == {"web-05": "1.0.0"}
+        assert engine.host_states["web-05"] is ev.HostState.IDLE
     finally:
         await engine.fleet.close()
 

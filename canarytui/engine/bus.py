@@ -124,6 +124,11 @@ class Bus:
             self.recorded.update(ids)
         for event in events:
             self.state.apply(event)
+            d = self.state.deployment
+            if isinstance(event, ev.DeploymentFinished) and d and event.deployment == d.id:
+                # Closed, as the journal has it now: what asks whether it is open (a host
+                # found again after it, ``discover_one``) is told it is not.
+                self.state.deployment = self.journal.deployment(d.id) or d
             for subscriber in list(self._subscribers):
                 try:
                     subscriber(event)
