@@ -164,8 +164,10 @@ async def test_status_says_hosts_cut_off_mid_step_when_nothing_drives_the_deploy
     as_json = json.loads((await run_cli("status", env, "--json")).out)
     (web_02,) = [h for h in as_json["hosts"] if h["host"] == "web-02"]
     assert (web_02["state"], web_02["cut_off"]) == ("deploying", True)
+    assert as_json["open"]["stopped"] is True
     async with driven_elsewhere(state_dir / "locks" / "demo.shop.lock", record):
         driven = await run_cli("status", env)
+        assert json.loads((await run_cli("status", env, "--json")).out)["open"]["stopped"] is False
     row = next(line for line in driven.out.splitlines() if line.startswith("web-02"))
     assert row.split()[3] == "deploying" and "cut off" not in driven.out
     assert "is OPEN: promoting wave 1/3, verdict pass" in driven.out

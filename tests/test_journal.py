@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import resource
 import shutil
@@ -622,9 +623,10 @@ def test_the_history_table_lines_up_whatever_its_cells(tmp_path: Path) -> None:
     finally:
         journal.close()
 
-    def history() -> list[str]:
+    def history(*more: str) -> list[str]:
+        command = [sys.executable, "-m", "canarytui", "history", str(ENV_FILE)]
         run = subprocess.run(
-            [sys.executable, "-m", "canarytui", "history", str(ENV_FILE), "--state-dir", state],
+            [*command, "--state-dir", state, *more],
             capture_output=True,
             text=True,
             timeout=60,
@@ -633,11 +635,16 @@ def test_the_history_table_lines_up_whatever_its_cells(tmp_path: Path) -> None:
         assert run.returncode == 0, run.stderr
         return run.stdout.splitlines()
 
+    def stopped() -> list[bool]:
+        return [json.loads(line)["stopped"] for line in history("--json")]
+
     assert "open: promoting wave 2/3  " in history()[1]  # another machine's: not known here
+    assert stopped() == [False, False]
     with sqlite3.connect(state / "journal.sqlite3") as db:
         db.execute("UPDATE deployments SET machine = ? WHERE id = ?", (machine_name(), d))
     header, *rows = history()
     assert "open: promoting wave 2/3, stopped" in rows[0] and "2026.12.06-build.4711" in rows[1]
+    assert stopped() == [True, False]  # the open one; the finished one is no stopped one
     for column in ("OUTCOME", "BY", "CANARIES"):
         at = header.index(column)
         assert all(row[at - 2 : at] == "  " and row[at] != " " for row in rows), (column, rows)

@@ -36,6 +36,8 @@ def history(args: argparse.Namespace) -> int:
                             "phase": r.phase,
                             "outcome": r.outcome,
                             "open": r.is_open,
+                            # no process drives it (the table's ", stopped")
+                            "stopped": r.is_open and nobody_drives(r, journal.state_dir, env),
                             "verdict": r.verdict,
                             "canaries": r.canaries,
                             "user": r.user,

@@ -231,6 +231,7 @@ def as_json(seen: Seen) -> dict[str, Any]:
             "kind": record.kind,
             "version": record.version,
             "phase": record.phase,
+            "stopped": seen.stopped,  # no process drives it (the text's ", stopped")
             "verdict": record.verdict,
             "user": record.user,
             "machine": record.machine,

@@ -74,7 +74,6 @@ class FleetState:
         self.engine = engine
         self.env = engine.env
         self.hosts = HostViews(self.env.host_names)
-        self._host_index = {h.name: h for h in self.env.hosts}
         self.picked: list[str] = []  # canaries the operator chose for the next deploy
         self.filter = HostFilter(self.env.hosts, self._now, _changing)
         self.analysis_log = AnalysisLog()  # the current (or adopted) deployment's analysis
