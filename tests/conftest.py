@@ -161,3 +161,20 @@ async def wait_for(
         if loop.time() > deadline:
             raise AssertionError(f"state not reached within {timeout}s")
         await asyncio.sleep(step)
+
+
+def new_deployment(journal: Journal, token: str = "t0ken") -> int:
+    """An open deployment of production/shop (``sample_envs/example-production.yaml``'s
+    environment) in ``journal``: 2.0.0, canary web-01, one wave; its number."""
+    return journal.create_deployment(
+        token=token,
+        env="production",
+        app="shop",
+        env_path="/envs/production.yaml",
+        version="2.0.0",
+        canaries=["web-01"],
+        plan=[["web-02", "web-03"]],
+        previous={"web-01": "1.0.0", "web-02": "1.0.0", "web-03": "1.0.0"},
+        user="alice",
+        machine="laptop",
+    )

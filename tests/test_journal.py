@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import new_deployment
 
 from canarytui import events as ev
 from canarytui.journal import SCHEMA, SCHEMA_VERSION, Journal, JournalError
@@ -33,21 +34,6 @@ IS_ROOT = os.geteuid() == 0
 
 def mode(path: Path | str) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
-
-
-def new_deployment(journal: Journal, token: str = "t0ken") -> int:
-    return journal.create_deployment(
-        token=token,
-        env="production",
-        app="shop",
-        env_path="/envs/production.yaml",
-        version="2.0.0",
-        canaries=["web-01"],
-        plan=[["web-02", "web-03"]],
-        previous={"web-01": "1.0.0", "web-02": "1.0.0", "web-03": "1.0.0"},
-        user="alice",
-        machine="laptop",
-    )
 
 
 def step(d: int, n: int, size: int = 200) -> ev.StepResult:

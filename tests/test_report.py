@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from conftest import run_cli
+from conftest import new_deployment, run_cli
 
 from canarytui import events as ev
 from canarytui.cli.report import cell, markdown
@@ -220,18 +220,7 @@ async def test_an_open_deployment_no_process_drives_is_reported_stopped(tmp_path
     state = tmp_path / "state"
     journal = Journal(state)
     try:
-        d = journal.create_deployment(
-            token="t0ken",
-            env="production",
-            app="shop",
-            env_path=str(env_file),
-            version="2.0.0",
-            canaries=["web-01"],
-            plan=[["web-02"], ["web-03"]],
-            previous={},
-            user="alice",
-            machine="laptop",
-        )
+        d = new_deployment(journal)
         journal.record(ev.PhaseChanged(phase=ev.Phase.PROMOTING, wave=2, waves=3, deployment=d))
     finally:
         journal.close()
