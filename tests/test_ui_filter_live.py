@@ -92,6 +92,8 @@ async def test_a_fleet_on_several_versions_says_so_and_the_filter_finds_each(
 async def test_after_a_rollout_that_left_a_host_behind_the_panel_says_what_runs_where(
     tmp_path: Path,
 ) -> None:
+    """Over, the rollout's rows and outcome stay, and the versions follow under them: the
+    host it could not reach on its last known version, then on what it says it runs."""
     script = Script(tmp_path)
     async with script.app.run_test(size=SIZE) as pilot:
         script.discovered()
