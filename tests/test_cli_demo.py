@@ -241,7 +241,18 @@ async def test_open_deployment_rolled_back_by_a_second_process(
     result = await run_cli("rollback", env, "--json")
     assert result.code == 0, result.err
     events = [json.loads(line) for line in result.out.splitlines()]
-    assert events[-1] == {"event": "result", "outcome": "rolled back", "exit": 0, "deployment": 1}
+    last = events[-1]
+    assert {k: last.pop(k) for k in ("event", "outcome", "exit", "deployment", "version")} == {
+        "event": "result",
+        "outcome": "rolled back",
+        "exit": 0,
+        "deployment": 1,
+        "version": "1.2.0",
+    }
+    # Where each host is, and the outcome's words, for a script that reads this line alone.
+    assert last["hosts"]["rolled back"] == ["web-02", "web-03"], last
+    assert sum(len(h) for h in last["hosts"].values()) == len(demo.host_names)
+    assert "2 host(s) rolled back from 1.2.0" in last["summary"], last
     decision = next(e for e in events if e["event"] == "decision")
     assert decision["action"] == "rollback" and decision["user"]
     assert set(versions(demo).values()) == {"1.0.0"}

@@ -229,7 +229,14 @@ async def test_a_deployment_goes_on_while_its_output_is_not_read(
         journal.close()
     assert proc.returncode == 0, err.decode()
     events = [json.loads(line) for line in out.decode().splitlines()]
-    assert events[-1] == {"event": "result", "outcome": "complete", "exit": 0, "deployment": 1}
+    result = events[-1]
+    assert (result["event"], result["outcome"], result["exit"], result["deployment"]) == (
+        "result",
+        "complete",
+        0,
+        1,
+    )
+    assert result["hosts"] == {"deployed": demo.host_names} and result["version"] == "1.1.0"
     deployed = {e["host"] for e in events if e["event"] == "host" and e["state"] == "deployed"}
     assert deployed == set(demo.host_names)
     assert not [e for e in events if e["event"] == "host" and e["state"] == "failed"]

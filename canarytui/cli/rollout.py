@@ -82,16 +82,16 @@ def finish(engine: Any, outcome: ev.Outcome, json_out: bool) -> int:
     """Print the result (a JSON line or the summary) and return its exit status."""
     code = OUTCOME_EXIT[outcome]
     if json_out:
-        print(
-            json.dumps(
-                {
-                    "event": "result",
-                    "outcome": outcome.value,
-                    "exit": code,
-                    "deployment": engine.deployment.id if engine.deployment else None,
-                }
-            )
-        )
+        d = engine.deployment
+        result: dict[str, Any] = {
+            "event": "result",
+            "outcome": outcome.value,
+            "exit": code,
+            "deployment": d.id if d else None,
+        }
+        if d is not None:  # what a script gating on it asks next: where each host is
+            result.update(version=d.version, summary=d.summary, hosts=_by_state(engine, d))
+        print(json.dumps(result))
     else:
         print(summary_text(engine, outcome))
     return code
@@ -101,11 +101,8 @@ def summary_text(engine: Any, outcome: ev.Outcome) -> str:
     """The closing lines: outcome, hosts per state, what to run next."""
     d = engine.deployment
     lines = [f"== {outcome.value}" + (f": deployment #{d.id} of {d.version}" if d else "")]
-    counts: dict[str, list[str]] = {}
-    if d is not None:
-        for h in d.planned_hosts:
-            counts.setdefault(engine.host_states[h].value, []).append(h)
-    for state, hosts in sorted(counts.items()):
+    counts = _by_state(engine, d) if d is not None else {}
+    for state, hosts in counts.items():
         lines.append(f"   {state:>15}: {len(hosts):>4}  {listed(hosts, 8)}")
     env = engine.env.path
     both = f"next: canarytui promote {env}, or canarytui rollback {env}"
@@ -121,6 +118,14 @@ def summary_text(engine: Any, outcome: ev.Outcome) -> str:
     elif outcome in hints:
         lines.append("   " + hints[outcome])
     return "\n".join(lines)
+
+
+def _by_state(engine: Any, d: Any) -> dict[str, list[str]]:
+    """The deployment's hosts by their state (sorted by it), each in the plan's order."""
+    counts: dict[str, list[str]] = {}
+    for h in d.planned_hosts:
+        counts.setdefault(engine.host_states[h].value, []).append(h)
+    return dict(sorted(counts.items()))
 
 
 def failure_lines(question: ev.FailureQuestion, env: object) -> list[str]:
