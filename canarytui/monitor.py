@@ -33,8 +33,11 @@ from canarytui.metrics.page import picks
 from canarytui.metrics.sources import probe
 from canarytui.ssh import SshError, without_host
 
-# Host states in which a host is not part of a deployment step: safe to ask its version.
-_AT_REST = {ev.HostState.UNKNOWN, ev.HostState.IDLE, ev.HostState.UNREACHABLE}
+# Host states in which a step may be running on a host: its version is not asked then. Any
+# other is at rest once no deployment is open (``_rest_allowed``): a host a finished
+# deployment left "deployed" or "rolled back" is asked again too, as what it runs can
+# change after it (another machine's release, a hand-made fix), and its tile must say so.
+_IN_FLIGHT = {ev.HostState.DEPLOYING, ev.HostState.ROLLING_BACK}
 _STOP_TIMEOUT = 5.0
 # Seconds between a host's background probes at the most (its tile says the age of a probe
 # older than ui.fleet_state.OLD_AFTER, 10 s): 20 hosts at 4 probes a second.
@@ -253,7 +256,7 @@ class Monitor:
         due = names if self._sweeps % self.discover_every == 0 else unknown
         due = list(dict.fromkeys([*sorted(self._back), *due]))
         self._back.clear()
-        due = [n for n in due if self.engine.host_states.get(n) in _AT_REST]
+        due = [n for n in due if self.engine.host_states.get(n) not in _IN_FLIGHT]
         if due:
             self._discovering = self._spawn(self._discover(due), "monitor-discover")
 
