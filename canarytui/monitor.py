@@ -221,6 +221,7 @@ class Monitor:
             if count <= 0 or not names:
                 continue
             chosen: list[str] = []
+            watched: list[str] = []  # probed by the fast loop; their versions asked here too
             fast = self.fast_targets()
             for _ in range(len(names)):
                 if len(chosen) >= count:
@@ -229,12 +230,14 @@ class Monitor:
                 self._cursor = (self._cursor + 1) % len(names)
                 if self._cursor == 0:
                     self._sweeps += 1
-                if name not in fast and self._due(name, self.slow_interval):
+                if name in fast:
+                    watched.append(name)
+                elif self._due(name, self.slow_interval):
                     chosen.append(name)
             budget -= len(chosen)
             for name in chosen:
                 self._start_probe(name)
-            self._maybe_discover(chosen)
+            self._maybe_discover(chosen + watched)
 
     # Versions -------------------------------------------------------------------------
 

@@ -105,7 +105,8 @@ async def test_what_a_host_runs_after_a_finished_deployment_is_asked_again(
 ) -> None:
     """Once a deployment is over, its hosts ("deployed", "rolled back") are asked their
     version as the idle ones are: another machine's release, or a fix by hand, changed what
-    web-04 runs, and the grid went on saying the deployment's version for the session."""
+    web-04 runs, and the grid went on saying the deployment's version for the session (the
+    host under the cursor, probed by the fast loop, was never asked at all)."""
     engine = _engine(demo, tmp_path)
     monitor = Monitor(engine, slow_interval=0.3, slow_rate=50.0, discover_every=1)
     await monitor.start()  # as the UI's: watching before, during and after the deployment
@@ -113,14 +114,18 @@ async def test_what_a_host_runs_after_a_finished_deployment_is_asked_again(
         assert await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60) is (
             ev.Outcome.COMPLETE
         )
-        box = demo.sandbox_of("web-04")  # 1.2.0 put there by other means than this journal
-        (box / "releases" / "1.2.0").mkdir(parents=True, exist_ok=True)
-        (box / "releases" / "1.2.0" / "VERSION").write_text("1.2.0\n")
-        (box / "current").unlink()
-        (box / "current").symlink_to("releases/1.2.0")
-        await wait_for(lambda: engine.versions.get("web-04") == "1.2.0", 10)
+        monitor.focus("web-04")  # the host the operator looks at: probed fast, asked too
+        for name in ("web-04", "web-05"):  # 1.2.0 put there by other means than this journal
+            box = demo.sandbox_of(name)
+            (box / "releases" / "1.2.0").mkdir(parents=True, exist_ok=True)
+            (box / "releases" / "1.2.0" / "VERSION").write_text("1.2.0\n")
+            (box / "current").unlink()
+            (box / "current").symlink_to("releases/1.2.0")
+        changed = ("web-04", "web-05")
+        await wait_for(lambda: {engine.versions[h] for h in changed} == {"1.2.0"}, 10)
         assert engine.host_states["web-04"] is ev.HostState.DEPLOYED  # the deployment's word
-        assert {engine.versions[h] for h in demo.host_names if h != "web-04"} == {"1.1.0"}
+        others = {engine.versions[h] for h in demo.host_names if h not in changed}
+        assert others == {"1.1.0"}
     finally:
         await monitor.stop()
         await engine.fleet.close()
