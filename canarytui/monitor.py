@@ -265,7 +265,7 @@ class Monitor:
 
     async def _discover(self, names: list[str]) -> None:
         with contextlib.suppress(SshError):
-            await self.engine.discover(names)
+            await self.engine.discover(names, locks=True)
 
     async def _discover_all(self, chunk: int = 50) -> None:
         """Every host's version once at start, in chunks so a big fleet is not one burst."""

@@ -369,3 +369,34 @@ async def test_lock_frees_what_a_finished_deployment_of_this_journal_left(
     refused = await run_cli("lock", env, "-m", "kernel patch")
     assert refused.code == 1 and "host web-04: locked by " in refused.err
     assert set(lock_owners(demo)) == {"web-04"}
+
+
+async def test_a_fleet_at_rest_says_whose_locks_its_hosts_hold(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """The versions asked at rest (the UI's monitor) say in the same round trip whose lock
+    each host holds: a maintenance lock, another machine's open deployment, then none."""
+    env = str(demo.env_path)
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        assert (await run_cli("lock", env, "-m", "db migration")).code == 0
+        commands = demo.commands_received
+        found = await engine.discover(locks=True)
+        assert demo.commands_received - commands == len(demo.host_names)  # one a host
+        assert set(found.values()) == {"1.0.0"}
+        held = engine.state.locked_by
+        assert set(held) == set(demo.host_names) and all(h.maintenance for h in held.values())
+        assert all("(maintenance: db migration) since " in h.owner for h in held.values())
+        assert (await run_cli("unlock", env)).code == 0
+        other = tmp_path / "other"  # another machine's journal: its deployment stays open
+        assert (await run_cli("deploy", env, "1.1.0", state_dir=other)).code == 0
+        await engine.discover(locks=True)
+        assert set(engine.state.locked_by) == set(demo.host_names)
+        web_02 = engine.state.locked_by["web-02"]
+        assert not web_02.maintenance and "(deployment #1 of 1.1.0" in web_02.owner
+        assert engine.versions["web-01"] == "1.1.0" and engine.versions["web-02"] == "1.0.0"
+        assert (await run_cli("rollback", env, state_dir=other)).code == 0
+        await engine.discover(locks=True)
+        assert engine.state.locked_by == {}
+    finally:
+        await engine.fleet.close()

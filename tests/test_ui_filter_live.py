@@ -7,8 +7,10 @@ from pathlib import Path
 from test_ui_support import Script, settle
 
 from canarytui import events as ev
+from canarytui.engine.bus import HeldBy
 from canarytui.ui.host_filter import version_matches
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
+from canarytui.ui.widgets.state_text import PanelText
 
 SIZE = (120, 40)
 
@@ -123,3 +125,39 @@ def test_version_filter_matches_whole_parts() -> None:
     assert not version_matches("1.1.0", "1.0")
     assert not version_matches("1.20.0", "1.2") and not version_matches("11.2.0", "1.2")
     assert not version_matches("1.2a", "1.2")
+
+
+async def test_hosts_another_deployment_holds_say_so_at_rest(tmp_path: Path) -> None:
+    """At rest, a host whose lock another machine's deployment (or a maintenance lock)
+    holds says so on its tile and in its panel, the rollout panel says whose and on how
+    many, and the filter finds them; once this process deploys, the hosts are its own."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        held = script.engine.state.locked_by
+        held["web-03"] = HeldBy("ops@bastion (maintenance: disk swap) since 10:00", True)
+        for name in ("web-04", "web-05"):
+            held[name] = HeldBy("bob@laptop (deployment #7 of 1.3.0, pid 42) since 10:02")
+        for name in ("web-03", "web-04", "web-05"):
+            script.engine.emit(ev.HostUpdate(host=name, state=ev.HostState.IDLE, version="1.0.0"))
+        await settle(pilot)
+        screen = script.app.fleet_screen
+        state = screen.state
+        assert [state.state_text(n) for n in ("web-02", "web-03", "web-04")] == [
+            "idle",
+            "maintenance",
+            "locked",
+        ]
+        text = panel_text(script)
+        assert "locked 2 host(s) by bob@laptop (deployment #7 of 1.3.0, pid 42)" in text
+        assert "locked 1 host(s) by ops@bastion (maintenance: disk swap)" in text
+        screen.grid.move_cursor_to("web-04")
+        await settle(pilot)
+        info = screen.query_one("#host-info", PanelText)._last_text
+        assert info is not None and "locked by bob@laptop (deployment #7" in str(info)
+        await pilot.press("slash", *"locked", "enter")
+        assert state.shown == ["web-04", "web-05"]
+        await pilot.press("escape")
+        script.start("1.1.0", ["web-01"])  # this process's deployment: the hosts are its own
+        await settle(pilot)
+        assert held == {} and state.state_text("web-04") == "pending"

@@ -19,6 +19,14 @@ from canarytui.ssh import Fleet, SshError
 Subscriber = Callable[[ev.Event], None]
 
 
+@dataclass(frozen=True)
+class HeldBy:
+    """A host's lock as its owner file says: ``owner`` is host text (shown harmless)."""
+
+    owner: str  # ``locks.describe_owner``: who, which deployment or reason, since when
+    maintenance: bool = False  # ``canarytui lock``'s, not a deployment's
+
+
 @dataclass
 class RolloutState:
     """What the engine knows now about the fleet and the deployment it drives."""
@@ -29,6 +37,9 @@ class RolloutState:
     details: dict[str, str] = field(default_factory=dict)  # the last thing said of each host
     # Why an unreachable host is: its SshError.what ("host key refused"), until it is not.
     refused: dict[str, str] = field(default_factory=dict)
+    # Whose lock a host holds, when no deployment of this process is open: another
+    # machine's deployment, a maintenance lock (asked with the versions at rest).
+    locked_by: dict[str, HeldBy] = field(default_factory=dict)
     phase: ev.Phase = ev.Phase.IDLE
     wave: int | None = None  # the wave the phase is at (promoting, or stopped after it)
     deployment: DeploymentRecord | None = None
@@ -55,6 +66,8 @@ class RolloutState:
                     self.refused.pop(host, None)
                 if version is not None:
                     self.versions[host] = version
+            case ev.DeploymentStarted():
+                self.locked_by.clear()  # the hosts are this deployment's now
             case ev.PhaseChanged(phase=phase, wave=wave):
                 self.phase, self.wave, self.stopped = phase, wave, False
                 if phase.is_final:

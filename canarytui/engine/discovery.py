@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from canarytui import events as ev
 from canarytui.config import render
-from canarytui.engine.bus import Context
+from canarytui.engine import lockscripts
+from canarytui.engine.bus import Context, HeldBy
+from canarytui.engine.locks import describe_owner, is_maintenance
 from canarytui.engine.reported import reported_version
 from canarytui.ssh import SshError
 
+Found = dict[str, str | None]  # each host's version (None: unreachable, or none reported)
 
-async def discover_one(ctx: Context, name: str) -> str | None:
-    """One host's version now; an unreachable host is marked, a host at rest shown idle."""
+
+async def discover_one(ctx: Context, name: str, locks: bool = False) -> str | None:
+    """One host's version now; an unreachable host is marked, a host at rest shown idle.
+
+    ``locks``: in the same round trip, whose lock the host holds, if any (another
+    machine's deployment, a maintenance lock), kept in ``ctx.state.locked_by``: asked of
+    a fleet at rest, where no lock is this process's."""
     command = render(ctx.env.deploy.current, ctx.env.placeholders(name))
+    if locks:
+        command = lockscripts.inspect_command(ctx.env.app, ctx.env.name, command)
     try:
         result = await ctx.fleet.run(name, command)
     except SshError as exc:
@@ -19,6 +31,15 @@ async def discover_one(ctx: Context, name: str) -> str | None:
         ctx.bus.emit(ev.HostUpdate(host=name, state=ev.HostState.UNREACHABLE, detail=str(exc)))
         return None
     ctx.state.refused.pop(name, None)
+    if locks:
+        reply = lockscripts.parse_reply(result.stdout)
+        if reply.has("HELD"):
+            owner = reply.owner("HELD")
+            ctx.state.locked_by[name] = HeldBy(describe_owner(owner), is_maintenance(owner))
+        else:
+            ctx.state.locked_by.pop(name, None)
+        said = reply.sections.get("CURRENT", "")
+        result = dataclasses.replace(result, stdout=said)  # what deploy.current printed
     version = reported_version(ctx.env, result.stdout) if result.ok else None
     state = ctx.state.host_states.get(name, ev.HostState.UNKNOWN)
     d = ctx.state.deployment

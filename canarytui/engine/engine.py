@@ -20,7 +20,7 @@ from canarytui.engine import takeover
 from canarytui.engine.bus import Bus, Context, RolloutState, Subscriber
 from canarytui.engine.calls import ActionRefused, CallRunner
 from canarytui.engine.canary import CanaryPhase
-from canarytui.engine.discovery import discover_one
+from canarytui.engine.discovery import Found, discover_one
 from canarytui.engine.follow import Follower
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed
@@ -119,10 +119,11 @@ class Engine(CallRunner):
             self.state.adopt(record, self.journal, stopped=self.nobody_drives(record))
         return record
 
-    async def discover(self, names: Iterable[str] | None = None) -> dict[str, str | None]:
-        """Ask hosts which version they run (``deploy.current``); unreachable ones are marked."""
+    async def discover(self, names: Iterable[str] | None = None, locks: bool = False) -> Found:
+        """Ask hosts which version they run (``deploy.current``); unreachable ones are marked.
+        ``locks``: whose lock each holds too (``state.locked_by``), in the same round trip."""
         targets = list(names) if names is not None else self.env.host_names
-        return await each_host(targets, lambda name: discover_one(self.ctx, name))
+        return await each_host(targets, lambda name: discover_one(self.ctx, name, locks))
 
     async def releases(self, canaries: Sequence[str]) -> Catalogue:
         """The deploy dialog's list: ``deploy.releases`` on the canaries and the journal's."""

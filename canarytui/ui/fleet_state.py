@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from canarytui import events as ev
 from canarytui.engine import Engine
+from canarytui.engine.bus import HeldBy
 from canarytui.engine.waiting import LOCKS_WAITED
 from canarytui.journal import DeploymentRecord
 from canarytui.metrics.measure import rule_value
@@ -43,7 +44,7 @@ class TileKind:
 # a host not watched is probed only now and then (``monitor``).
 OLD_AFTER = 10.0
 # What the filter can match that changes with a host: its state, its tile's colour.
-_STATE_WORDS = (*(s.value for s in ev.HostState), *TileKind.ALL)
+_STATE_WORDS = (*(s.value for s in ev.HostState), *TileKind.ALL, "locked", "maintenance")
 
 
 def _changing(needle: str) -> bool:
@@ -135,6 +136,12 @@ class FleetState:
         stable = counted.most_common(1)[0][0] if counted else None
         return stable, candidate
 
+    def locks_held(self) -> list[tuple[str, int]]:
+        """At rest, the locks other deployments (or maintenance) hold: whose, how many hosts."""
+        if self.active:
+            return []
+        return Counter(h.owner for h in self.engine.state.locked_by.values()).most_common()
+
     def version_counts(self) -> list[tuple[str, int]]:
         """The versions the hosts run (as last read), most hosts first."""
         return Counter(v for v in self.engine.versions.values() if v).most_common()
@@ -189,11 +196,19 @@ class FleetState:
 
     def state_text(self, name: str) -> str:
         """The host's state in words, an unreachable host's refusal if it refused us, a
-        host cut off mid-step (``ev.CUT_OFF``) said so."""
+        host cut off mid-step (``ev.CUT_OFF``) said so, one another deployment (or a
+        maintenance lock) holds at rest ``locked``."""
         state = self.host_state(name)
         if name in self.engine.state.cut_off and state in ev.CUT_OFF:
             return ev.CUT_OFF[state]
+        held = self.lock_of(name)
+        if held is not None and state is not ev.HostState.UNREACHABLE:
+            return "maintenance" if held.maintenance else "locked"
         return self.refusal(name) or state.value
+
+    def lock_of(self, name: str) -> HeldBy | None:
+        """Whose lock holds the host, when no deployment here is running."""
+        return None if self.active else self.engine.state.locked_by.get(name)
 
     def refusal(self, name: str) -> str | None:
         """How an unreachable host refused us (``host key refused``, ``login refused``):

@@ -184,7 +184,9 @@ class ReplayEngine(Engine):
     async def finish_stale_locks(self) -> int | None:
         return None
 
-    async def discover(self, names: Iterable[str] | None = None) -> dict[str, str | None]:
+    async def discover(
+        self, names: Iterable[str] | None = None, locks: bool = False
+    ) -> dict[str, str | None]:
         return {}
 
     async def tail(self, name: str) -> AsyncIterator[str]:

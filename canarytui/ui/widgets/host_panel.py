@@ -107,7 +107,10 @@ class HostPanel(Vertical):
                 health += f" ({view.latency * 1000:.0f} ms)"
             _row(text, "health", health)
         detail = engine.details.get(name) or (view.health_detail if view.ok is not True else "")
-        if detail:  # without the host and address the panel says above it
+        held = state.lock_of(name)
+        if held is not None:  # at rest, what matters first: whose the host is now
+            _row(text, "note", f"locked by {held.owner}")
+        elif detail:  # without the host and address the panel says above it
             _row(text, "note", (without_host(host, detail).strip().splitlines() or [""])[-1])
         info.put(text)
         samples = list(view.latencies)

@@ -25,6 +25,8 @@ REASONS_SHOWN = 4
 MEASUREMENTS_SHOWN = 6
 VERSIONS_SHOWN = 3  # versions a fleet at rest on several is said to run, the most run first
 VERSION_SHOWN = 40  # characters of one of them
+LOCKS_SHOWN = 2  # owners of locks held at rest said (hosts another deployment holds)
+LOCK_SHOWN = 160  # characters of one owner
 # A measurement's state -> (its mark, the style of the mark).
 _MARKS = {
     "pass": ("✓", "done"),
@@ -97,7 +99,7 @@ class RolloutProgress(StateText):
         if d is None:
             set_title(self, "rollout")
             self._last(text)
-            if self._versions(text):
+            if self._locks(text) | self._versions(text):
                 text.append("\n")
             picks = state.canaries_for_deploy()
             text.append("canaries ", label)
@@ -136,8 +138,10 @@ class RolloutProgress(StateText):
                 self._style("pass" if state.finished.outcome is ev.Outcome.COMPLETE else "fail"),
             )
             text.append(f"\n{harmless_block(state.finished.summary)}\n")
-        if not state.active and self._versions(text, "\n"):
-            text.append("\n")
+        if not state.active:
+            locked = self._locks(text, "\n")
+            if self._versions(text, "" if locked else "\n") or locked:
+                text.append("\n")
         self._next_keys(text)
         self._put(text)
 
@@ -145,6 +149,20 @@ class RolloutProgress(StateText):
         waiting = self.state.locks_waiting
         if waiting is not None:
             text.append(harmless(waiting.said, 300) + "\n")
+
+    def _locks(self, text: Text, lead: str = "") -> bool:
+        """At rest, hosts another deployment or a maintenance lock holds (a colleague's
+        release from another machine): whose, on how many (after ``lead``)."""
+        held = self.state.locks_held()
+        if not held:
+            return False
+        text.append(lead)
+        for who, count in held[:LOCKS_SHOWN]:
+            text.append("locked ", self._style("label"))
+            text.append(f"{count} host(s) by {harmless(who, LOCK_SHOWN)}\n")
+        if len(held) > LOCKS_SHOWN:
+            text.append(f"(and {len(held) - LOCKS_SHOWN} more locks)\n", self._style("label"))
+        return True
 
     def _versions(self, text: Text, lead: str = "") -> bool:
         """A fleet at rest on more than one version (a host a rollout could not reach, a
