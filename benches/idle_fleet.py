@@ -72,6 +72,8 @@ class CountingFleet(Fleet):
         if self.real:
             return await super().run(name, command, timeout, limit=limit or OUTPUT_LIMIT)
         await asyncio.sleep(self.latency)
+        if "CANARYTUI-CURRENT" in command:  # the version and the lock, asked at rest
+            return CommandResult(0, "CANARYTUI-CURRENT\n1.0.0\n", "", self.latency)
         if "VERSION" in command:
             return CommandResult(0, "1.0.0\n", "", self.latency)
         if "metrics" in command:
