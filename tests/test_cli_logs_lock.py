@@ -394,6 +394,7 @@ async def test_a_fleet_at_rest_says_whose_locks_its_hosts_hold(
         assert set(engine.state.locked_by) == set(demo.host_names)
         web_02 = engine.state.locked_by["web-02"]
         assert not web_02.maintenance and "(deployment #1 of 1.1.0" in web_02.owner
+        assert len({h.whose for h in engine.state.locked_by.values()}) == 1  # one deployment
         assert engine.versions["web-01"] == "1.1.0" and engine.versions["web-02"] == "1.0.0"
         assert (await run_cli("rollback", env, state_dir=other)).code == 0
         await engine.discover(locks=True)

@@ -136,8 +136,10 @@ async def test_hosts_another_deployment_holds_say_so_at_rest(tmp_path: Path) -> 
         script.discovered()
         held = script.engine.state.locked_by
         held["web-03"] = HeldBy("ops@bastion (maintenance: disk swap) since 10:00", True)
-        for name in ("web-04", "web-05"):
-            held[name] = HeldBy("bob@laptop (deployment #7 of 1.3.0, pid 42) since 10:02")
+        # One deployment: its hosts were locked by two processes (the canary's, the
+        # promote's), at two times; said once, on both hosts.
+        held["web-04"] = HeldBy("bob@laptop (deployment #7 of 1.3.0, pid 42) since 10:02", key="t")
+        held["web-05"] = HeldBy("bob@laptop (deployment #7 of 1.3.0, pid 43) since 10:05", key="t")
         for name in ("web-03", "web-04", "web-05"):
             script.engine.emit(ev.HostUpdate(host=name, state=ev.HostState.IDLE, version="1.0.0"))
         await settle(pilot)

@@ -25,6 +25,14 @@ class HeldBy:
 
     owner: str  # ``locks.describe_owner``: who, which deployment or reason, since when
     maintenance: bool = False  # ``canarytui lock``'s, not a deployment's
+    # The same for every host of one deployment (its token), whatever each host's lock
+    # says of the process that took it and when (the canary's first, the waves' later);
+    # none: the owner's words are the key.
+    key: str = ""
+
+    @property
+    def whose(self) -> str:
+        return self.key or self.owner
 
 
 @dataclass

@@ -35,7 +35,9 @@ async def discover_one(ctx: Context, name: str, locks: bool = False) -> str | No
         reply = lockscripts.parse_reply(result.stdout)
         if reply.has("HELD"):
             owner = reply.owner("HELD")
-            ctx.state.locked_by[name] = HeldBy(describe_owner(owner), is_maintenance(owner))
+            who = describe_owner(owner)
+            key = str(owner.get("token") or who)
+            ctx.state.locked_by[name] = HeldBy(who, is_maintenance(owner), key)
         else:
             ctx.state.locked_by.pop(name, None)
         said = reply.sections.get("CURRENT", "")

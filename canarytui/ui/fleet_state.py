@@ -137,10 +137,13 @@ class FleetState:
         return stable, candidate
 
     def locks_held(self) -> list[tuple[str, int]]:
-        """At rest, the locks other deployments (or maintenance) hold: whose, how many hosts."""
+        """At rest, the locks other deployments (or maintenance) hold: whose (as the first
+        host of each deployment says it), on how many hosts, the most first."""
         if self.active:
             return []
-        return Counter(h.owner for h in self.engine.state.locked_by.values()).most_common()
+        held = self.engine.state.locked_by.values()
+        said = {h.whose: h.owner for h in reversed(list(held))}  # the first host's words
+        return [(said[k], n) for k, n in Counter(h.whose for h in held).most_common()]
 
     def version_counts(self) -> list[tuple[str, int]]:
         """The versions the hosts run (as last read), most hosts first."""
