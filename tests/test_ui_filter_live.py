@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_ui_support import Script, settle
+from test_ui_support import Script, settle, until
 
 from canarytui import events as ev
 from canarytui.engine.bus import HeldBy
@@ -72,8 +72,8 @@ async def test_a_fleet_on_several_versions_says_so_and_the_filter_finds_each(
         assert "versions" not in panel_text(script)  # one version: nothing to say
         script.engine.emit(ev.HostUpdate(host="web-09", state=ev.HostState.IDLE, version="1.2.0"))
         await settle(pilot)
-        text = panel_text(script)
-        assert "versions 1.1.0 on 11, 1.2.0 on 1\n(/ version=1.2.0 shows its hosts)" in text
+        said = "versions 1.1.0 on 11, 1.2.0 on 1\n(/ version=1.2.0 shows its hosts)"
+        await until(pilot, lambda: said in panel_text(script), 5, "the versions said")
         state = script.app.fleet_screen.state
         await pilot.press("slash", *"version=1.2", "enter")
         assert state.shown == ["web-09"]
@@ -107,12 +107,12 @@ async def test_after_a_rollout_that_left_a_host_behind_the_panel_says_what_runs_
         script.phase(ev.Phase.COMPLETE)
         script.emit(ev.DeploymentFinished(outcome=ev.Outcome.COMPLETE, summary="1.1.0 on 11"))
         await settle(pilot)
-        assert "versions 1.1.0 on 11, 1.0.0 on 1" in panel_text(script)  # its last known
+        said = "versions 1.1.0 on 11, 1.0.0 on 1"  # its last known
+        await until(pilot, lambda: said in panel_text(script), 5, "the versions said")
         script.engine.emit(ev.HostUpdate(host="web-09", state=ev.HostState.IDLE, version="1.2.0"))
-        await settle(pilot)
-        text = panel_text(script)
-        assert "outcome complete" in text
-        assert "versions 1.1.0 on 11, 1.2.0 on 1\n(/ version=1.2.0 shows its hosts)" in text
+        said = "versions 1.1.0 on 11, 1.2.0 on 1\n(/ version=1.2.0 shows its hosts)"
+        await until(pilot, lambda: said in panel_text(script), 5, "the versions said again")
+        assert "outcome complete" in panel_text(script)
 
 
 def test_version_filter_matches_whole_parts() -> None:

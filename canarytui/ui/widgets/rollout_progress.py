@@ -12,6 +12,7 @@ from collections import Counter
 
 from rich.style import Style
 from rich.text import Text
+from textual.timer import Timer
 
 from canarytui import events as ev
 from canarytui.journal import WayOut
@@ -25,6 +26,7 @@ REASONS_SHOWN = 4
 MEASUREMENTS_SHOWN = 6
 VERSIONS_SHOWN = 3  # versions a fleet at rest on several is said to run, the most run first
 VERSION_SHOWN = 40  # characters of one of them
+COUNTS_EVERY = 1.0  # seconds between two counts of the versions the fleet runs
 LOCKS_SHOWN = 2  # owners of locks held at rest said (hosts another deployment holds)
 LOCK_SHOWN = 160  # characters of one owner
 # A measurement's state -> (its mark, the style of the mark).
@@ -79,6 +81,12 @@ class RolloutProgress(StateText):
     def __init__(self, state: FleetState, *, id: str | None = None) -> None:
         super().__init__(state, id=id)
         self.border_title = "rollout"
+        # The fleet's versions, counted at most once in COUNTS_EVERY s (a fleet whose
+        # hosts' versions change many times a second drew the panel anew each time), and
+        # again that long after the last count, so what it says is never older.
+        self._counts: list[tuple[str, int]] = []
+        self._counted_at = -COUNTS_EVERY
+        self._recount: Timer | None = None
 
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"rollout-progress--{name}")
@@ -150,6 +158,18 @@ class RolloutProgress(StateText):
         if waiting is not None:
             text.append(harmless(waiting.said, 300) + "\n")
 
+    def _version_counts(self) -> list[tuple[str, int]]:
+        now = time.monotonic()
+        if now - self._counted_at >= COUNTS_EVERY:
+            self._counts, self._counted_at = self.state.version_counts(), now
+        elif self._recount is None:
+            self._recount = self.set_timer(COUNTS_EVERY - (now - self._counted_at), self._again)
+        return self._counts
+
+    def _again(self) -> None:
+        self._recount = None
+        self.redraw()
+
     def _locks(self, text: Text, lead: str = "") -> bool:
         """At rest, hosts another deployment or a maintenance lock holds (a colleague's
         release from another machine): whose, on how many (after ``lead``)."""
@@ -168,7 +188,7 @@ class RolloutProgress(StateText):
         """A fleet at rest on more than one version (a host a rollout could not reach, a
         deployment stopped part way): how many hosts run each, and how to find them (two
         lines, after ``lead``). False: one version, nothing said."""
-        counts = self.state.version_counts()
+        counts = self._version_counts()
         if len(counts) < 2:
             return False
         label = self._style("label")
