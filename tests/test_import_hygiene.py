@@ -36,6 +36,20 @@ def test_engine_modules_do_not_import_textual() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_loading_ssh_and_the_demo_prints_no_warning_of_the_libraries() -> None:
+    """What asyncssh's use of DSA makes cryptography say at import would stand above every
+    command's output (and in the terminal the UI leaves): not the operator's to act on."""
+    code = "import canarytui.ssh, canarytui.demo.fleet, canarytui.engine\n"
+    out = subprocess.run(
+        [sys.executable, "-W", "default", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stderr == ""
+
+
 def test_cli_start_up_imports_nothing_heavy() -> None:
     """`canarytui --help` and a bad file's message must not pay for asyncssh or textual."""
     code = (
