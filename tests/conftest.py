@@ -163,9 +163,10 @@ async def wait_for(
         await asyncio.sleep(step)
 
 
-def new_deployment(journal: Journal, token: str = "t0ken") -> int:
+def new_deployment(journal: Journal, token: str = "t0ken", scope: str | None = None) -> int:
     """An open deployment of production/shop (``sample_envs/example-production.yaml``'s
-    environment) in ``journal``: 2.0.0, canary web-01, one wave; its number."""
+    environment) in ``journal``: 2.0.0, canary web-01, one wave; its number (``scope``:
+    limited to those hosts, as ``deploy --hosts`` says it)."""
     return journal.create_deployment(
         token=token,
         env="production",
@@ -177,4 +178,5 @@ def new_deployment(journal: Journal, token: str = "t0ken") -> int:
         previous={"web-01": "1.0.0", "web-02": "1.0.0", "web-03": "1.0.0"},
         user="alice",
         machine="laptop",
+        scope=scope,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -176,7 +177,7 @@ def test_a_fresh_journal_is_created_at_the_current_version(tmp_path: Path) -> No
     journal = Journal(tmp_path / "state")
     journal.close()
     db = sqlite3.connect(journal.path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     db.close()
 
 
@@ -217,12 +218,22 @@ def test_a_journal_of_the_previous_release_is_upgraded_in_place_and_keeps_its_ro
     db.close()
 
 
+def schema_without(*columns: str) -> str:
+    """SCHEMA as an older release wrote it: without these columns of ``deployments``."""
+    text = re.sub(r"--[^\n]*", "", SCHEMA)
+    for column in columns:
+        text, found = re.subn(rf",\s*{column}\s[^,)]*", "", text, count=1)
+        assert found, column
+    return text
+
+
 def test_a_version_1_journal_gets_the_kind_of_each_deployment(tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir()
     old = sqlite3.connect(state / "journal.sqlite3")
-    old.executescript(SCHEMA.replace(",\n    kind        TEXT NOT NULL DEFAULT 'deploy'", ""))
-    assert "kind" not in {r[1] for r in old.execute("PRAGMA table_info(deployments)")}
+    old.executescript(schema_without("kind", "scope"))
+    columns = {r[1] for r in old.execute("PRAGMA table_info(deployments)")}
+    assert "kind" not in columns and "scope" not in columns
     old.execute(
         "INSERT INTO deployments (token, env, app, env_path, version, phase, waves, canaries,"
         " plan, user, machine, started_at, updated_at)"
@@ -235,6 +246,29 @@ def test_a_version_1_journal_gets_the_kind_of_each_deployment(tmp_path: Path) ->
     journal = Journal(state)
     record = journal.last_deployment("production", "shop")
     assert record is not None and record.kind == "deploy" and record.version == "1.9.0"
+    assert record.scope is None
+    journal.close()
+
+
+def test_a_version_2_journal_keeps_its_deployments_as_made_for_every_host(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    old = sqlite3.connect(state / "journal.sqlite3")
+    old.executescript(schema_without("scope"))
+    old.execute(
+        "INSERT INTO deployments (token, env, app, env_path, version, phase, waves, canaries,"
+        " plan, user, machine, started_at, updated_at, kind)"
+        " VALUES ('v2', 'production', 'shop', '/e.yaml', '1.9.0', 'complete', 1,"
+        " '[]', '[[\"web-02\"]]', 'bob', 'desk', 1.0, 2.0, 'rollback')"
+    )
+    old.execute("PRAGMA user_version = 2")
+    old.commit()
+    old.close()
+    journal = Journal(state)
+    record = journal.last_deployment("production", "shop")
+    assert record is not None and (record.kind, record.scope) == ("rollback", None)
+    d = new_deployment(journal, token="limited", scope="web-0*")
+    assert (journal.deployment(d) or record).scope == "web-0*"
     journal.close()
 
 

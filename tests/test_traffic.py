@@ -327,7 +327,7 @@ def fake_context(hosts: int, traffic: dict[str, str]) -> SimpleNamespace:
     state = RolloutState(
         host_states=dict.fromkeys(names, ev.HostState.PENDING),
         versions=dict.fromkeys(names, "1.0.0"),
-        deployment=SimpleNamespace(id=7, version="2.0.0"),  # type: ignore[arg-type]
+        deployment=SimpleNamespace(id=7, version="2.0.0", scope=None),  # type: ignore[arg-type]
     )
     return SimpleNamespace(env=env, state=state, bus=_Bus(state))
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from canarytui import __version__
 from canarytui import events as ev
 from canarytui.cli import helptext
+from canarytui.cli.helptext import USAGE
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -36,6 +37,18 @@ def host_names(value: str) -> list[str]:
             "environment file's canaries"
         )
     return names
+
+
+def host_items(value: str) -> list[str]:
+    """``--hosts a,web-*,role=api``: the items, in order; none is refused (exit 2), not
+    taken for every host: ``--hosts "$HOSTS"`` with the variable empty means a mistake."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(
+            "names no host: give host names, patterns (web-*) or role=NAME, comma-separated; "
+            "or leave --hosts out to deploy to every host of the file"
+        )
+    return items
 
 
 OUTCOME_EXIT = {
@@ -70,45 +83,6 @@ COMMANDS = (
 )
 
 VERSION = f"canarytui {__version__}"
-USAGE = """\
-canarytui ENV.yaml                      the UI on that environment
-canarytui demo [--hosts N]              embedded demo fleet + the UI
-canarytui check ENV.yaml [--json]       validate, connect to every host, print version and health,
-                                        every analysis rule whose metric a host lacks, and
-                                        every host where a deployment's lock cannot be made
-canarytui analyze ENV.yaml [--canary a,b] [--for 1m] [--json]
-                                        the rules now, canaries vs baseline, nothing deployed
-canarytui deploy ENV.yaml VERSION [--canary a,b | --canary-percent N] [--auto-promote] [--json]
-                                        [--previous VERSION]: for hosts reporting no version
-canarytui deploy ENV.yaml VERSION --dry-run [--json]   the plan, versions and locks; nothing changed
-canarytui promote ENV.yaml [--json]     continue the open deployment to the rest
-canarytui rollback ENV.yaml [--json]    roll the open (or last) deployment back where it went
-canarytui rollback ENV.yaml --take-over  roll back another machine's open deployment
-canarytui status ENV.yaml [--json]      the open deployment and the fleet, once
-canarytui history ENV.yaml [--json]     past deployments from the journal
-canarytui unlock ENV.yaml [--force]     break a stale lock, after saying whose it was
-canarytui logs ENV.yaml [-f] [--for 2s] [HOST ...]   the hosts' logs (default all), host-prefixed
-canarytui lock ENV.yaml -m "reason"     hold the environment for maintenance (deploys refused)
-canarytui replay ENV.yaml ID [--speed 10]   the UI replays a past deployment; no host is touched
-canarytui report ENV.yaml [ID] [--format md|json]   one deployment (default the last): timeline,
-                                        decisions, verdict with every value, hosts
-canarytui init [--inventory FILE] [--hosts a,b] [-o FILE] [--force]
-                                        a commented environment file to start from
-canarytui completion bash|zsh          a shell completion script (options, files, hosts)
-canarytui --version                     the version of canarytui
-canarytui demo --serve [--hosts N]      the demo fleet alone; prints its env file's path
-canarytui demo ctl HOST down|hang|flaky|slow|up    faults on a running demo fleet
-canarytui demo ctl lb [VERSION PERCENT]   the demo's load balancer: a share of users to VERSION
-
-common options (anywhere on the line): --state-dir DIR (journal; default the platform's
-user state dir, or $CANARYTUI_STATE_DIR), --theme NAME
-
-exit status: 0 done as asked; 1 other error (lock held, canary unreachable, ...);
-2 invalid input, nothing touched; 3 canary failed and was rolled back;
-4 promotion halted or rolled back; 130 interrupted (the deployment stays open);
-143 stopped by SIGTERM, 129 by its terminal closing (SIGHUP) (the same)
-analyze: 0 the rules pass, 3 they would fail the canaries, 1 inconclusive
-"""
 
 
 class UsageError(Exception):
@@ -226,6 +200,19 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--canary", type=host_names, help="comma-separated canary host names")
     group.add_argument(
         "--canary-percent", type=float, metavar="N", help="a share of the fleet as canaries"
+    )
+    group.add_argument(
+        "--no-canary",
+        action="store_true",
+        help="no canary phase: the waves go straight on, each host health-gated (a host "
+        "left behind, caught up with --hosts)",
+    )
+    s.add_argument(
+        "--hosts",
+        type=host_items,
+        metavar="ITEMS",
+        help="only these hosts, comma-separated: names, patterns (web-*) or role=NAME; "
+        "canaries, baseline and waves are chosen among them, the others are not touched",
     )
     s.add_argument(
         "--auto-promote",

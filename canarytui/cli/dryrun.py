@@ -36,9 +36,12 @@ def dry_run(args: argparse.Namespace) -> int:
     canaries = args.canary  # names (``host_names``), or None: the file's
     from canarytui.engine import Engine
     from canarytui.engine.dryrun import dry_run as plan_dry_run
-    from canarytui.engine.plan import make_plan
+    from canarytui.engine.plan import limited_to, make_plan
 
-    make_plan(env, canaries, args.canary_percent)  # a bad choice: exit 2, no host asked
+    # A bad choice: exit 2, no host asked.
+    make_plan(
+        env, canaries, args.canary_percent, limited_to(env, args.hosts)[0], not args.no_canary
+    )
     journal = runner.journal(args)
 
     async def go() -> DryRun:
@@ -51,6 +54,8 @@ def dry_run(args: argparse.Namespace) -> int:
                 canary_percent=args.canary_percent,
                 auto_promote=args.auto_promote,
                 assume_previous=args.previous,
+                hosts=args.hosts,
+                canary_phase=not args.no_canary,
             )
         finally:
             await engine.fleet.close()
@@ -87,7 +92,14 @@ def plan_lines(plan: DryRun) -> list[str]:
         "nothing is changed, no lock is taken"
     ]
     width = max(len(h.host) for h in plan.hosts)
-    lines.append(f"hosts ({len(plan.hosts)}), the version each runs now:")
+    if plan.scope is None:
+        lines.append(f"hosts ({len(plan.hosts)}), the version each runs now:")
+    else:
+        others = ", ".join(f"{_plain(v)} on {n}" for v, n in plan.others.items())
+        lines.append(
+            f"hosts ({len(plan.hosts)} of the file's {plan.fleet}: --hosts {_plain(plan.scope)}; "
+            f"the others, not touched, run {others}), the version each runs now:"
+        )
     versions = {
         h.host: h.version
         or ((h.refused or "unreachable").upper() if not h.reachable else "(no version)")

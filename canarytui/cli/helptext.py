@@ -17,6 +17,47 @@ COMMON = (
 )
 
 # Examples per subcommand: what a newcomer types first, then the options that matter.
+USAGE = """\
+canarytui ENV.yaml                      the UI on that environment
+canarytui demo [--hosts N]              embedded demo fleet + the UI
+canarytui check ENV.yaml [--json]       validate, connect to every host, print version and health,
+                                        every analysis rule whose metric a host lacks, and
+                                        every host where a deployment's lock cannot be made
+canarytui analyze ENV.yaml [--canary a,b] [--for 1m] [--json]
+                                        the rules now, canaries vs baseline, nothing deployed
+canarytui deploy ENV.yaml VERSION [--canary a,b | --canary-percent N | --no-canary]
+                                        [--hosts a,web-*,role=R] [--auto-promote] [--json]
+                                        [--previous VERSION]: for hosts reporting no version
+canarytui deploy ENV.yaml VERSION --dry-run [--json]   the plan, versions and locks; nothing changed
+canarytui promote ENV.yaml [--json]     continue the open deployment to the rest
+canarytui rollback ENV.yaml [--json]    roll the open (or last) deployment back where it went
+canarytui rollback ENV.yaml --take-over  roll back another machine's open deployment
+canarytui status ENV.yaml [--json]      the open deployment and the fleet, once
+canarytui history ENV.yaml [--json]     past deployments from the journal
+canarytui unlock ENV.yaml [--force]     break a stale lock, after saying whose it was
+canarytui logs ENV.yaml [-f] [--for 2s] [HOST ...]   the hosts' logs (default all), host-prefixed
+canarytui lock ENV.yaml -m "reason"     hold the environment for maintenance (deploys refused)
+canarytui replay ENV.yaml ID [--speed 10]   the UI replays a past deployment; no host is touched
+canarytui report ENV.yaml [ID] [--format md|json]   one deployment (default the last): timeline,
+                                        decisions, verdict with every value, hosts
+canarytui init [--inventory FILE] [--hosts a,b] [-o FILE] [--force]
+                                        a commented environment file to start from
+canarytui completion bash|zsh          a shell completion script (options, files, hosts)
+canarytui --version                     the version of canarytui
+canarytui demo --serve [--hosts N]      the demo fleet alone; prints its env file's path
+canarytui demo ctl HOST down|hang|flaky|slow|up    faults on a running demo fleet
+canarytui demo ctl lb [VERSION PERCENT]   the demo's load balancer: a share of users to VERSION
+
+common options (anywhere on the line): --state-dir DIR (journal; default the platform's
+user state dir, or $CANARYTUI_STATE_DIR), --theme NAME
+
+exit status: 0 done as asked; 1 other error (lock held, canary unreachable, ...);
+2 invalid input, nothing touched; 3 canary failed and was rolled back;
+4 promotion halted or rolled back; 130 interrupted (the deployment stays open);
+143 stopped by SIGTERM, 129 by its terminal closing (SIGHUP) (the same)
+analyze: 0 the rules pass, 3 they would fail the canaries, 1 inconclusive
+"""
+
 EXAMPLES: dict[str, list[str]] = {
     "check": ["canarytui check prod.yaml", "canarytui check prod.yaml --json | jq .ok"],
     "analyze": [
@@ -28,6 +69,8 @@ EXAMPLES: dict[str, list[str]] = {
         "canarytui deploy prod.yaml 1.4.2 --dry-run",
         "canarytui deploy prod.yaml 1.4.2 --canary web-01,web-02 --auto-promote",
         "canarytui deploy prod.yaml 1.4.2 --canary-percent 10 --json",
+        "canarytui deploy prod.yaml 1.4.2 --hosts role=web,api-01 --auto-promote",
+        "canarytui deploy prod.yaml 1.4.2 --hosts web-09 --no-canary    # a host left behind",
     ],
     "promote": [
         "canarytui promote prod.yaml",

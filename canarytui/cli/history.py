@@ -40,6 +40,7 @@ def history(args: argparse.Namespace) -> int:
                             "stopped": r.is_open and nobody_drives(r, journal.state_dir, env),
                             "verdict": r.verdict,
                             "canaries": r.canaries,
+                            "scope": r.scope,  # deploy --hosts as given; null: every host
                             "user": r.user,
                             "machine": r.machine,
                             "started_at": r.started_at,
@@ -58,6 +59,8 @@ def history(args: argparse.Namespace) -> int:
                 canaries = f"(rollback to {r.version})"
             else:  # a table row: a few names, then a count (report ID lists them all)
                 canaries = listed(r.canaries, CANARIES_SHOWN) or "(no canary phase)"
+            if r.scope is not None:
+                canaries += f" (only --hosts {r.scope})"
             outcome = r.outcome or f"open: {_phase(r, journal.state_dir, env)}"
             user = harmless(r.user, USER_SHOWN)
             rows.append((str(r.id), when(r.started_at), r.version, outcome, user, canaries))

@@ -258,7 +258,7 @@ class HumanPrinter(_Lines):
             case ev.Notice(level=lv, message=m):
                 self._say(_plain(f"   [{lv}] {m}"))
             case ev.TrafficShifted(phase=ph, percent=pc, ok=good):
-                said = f"{pc} % of the fleet on the new version" if good else "FAILED"
+                said = f"{pc} % on the new version" if good else "FAILED"
                 self._say(f"   traffic.{ph}: {said}")
             case ev.Decision(action=a, user=u, detail=d):
                 self._say(_plain(f"   decision: {a} by {u}" + (f" ({d})" if d else "")))

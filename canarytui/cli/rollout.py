@@ -26,7 +26,9 @@ def deploy(args: argparse.Namespace) -> int:
 
     # Without a canary phase there is nothing to stop after: the waves go on (the
     # manual pause between them is the UI's), as with --auto-promote.
-    straight = not env.canary.enabled and canaries is None and args.canary_percent is None
+    straight = args.no_canary or (
+        not env.canary.enabled and canaries is None and args.canary_percent is None
+    )
 
     async def action(engine: Any) -> int:
         outcome = await engine.deploy(
@@ -35,6 +37,8 @@ def deploy(args: argparse.Namespace) -> int:
             canary_percent=args.canary_percent,
             auto_promote=args.auto_promote or straight,
             assume_previous=args.previous,
+            hosts=args.hosts,
+            canary_phase=not args.no_canary,
         )
         return finish(engine, outcome, args.json)
 

@@ -17,7 +17,7 @@ from canarytui.cli.lock import maintenance_holders, maintenance_lines, rest_stat
 from canarytui.cli.printers import column_widths, when
 from canarytui.cli.reasons import grouped
 from canarytui.config import Environment, load_env
-from canarytui.textsafe import listed
+from canarytui.textsafe import harmless, listed
 
 # The table's columns' widths at the least (HOST, RUNNING, RECORDED, STATE).
 _LEAST = (0, 14, 14, 15)
@@ -149,6 +149,11 @@ def print_table(seen: Seen, journal_path: str) -> None:
             + (f", verdict {record.verdict}" if record.verdict else "")
         )
         print(f"   started by {record.user}@{record.machine} at {when(record.started_at)}")
+        if record.scope is not None:
+            print(
+                f"   limited to {len(record.planned_hosts)} of {len(env.hosts)} hosts: "
+                f"--hosts {harmless(record.scope)}"
+            )
         print(f"   what is left: {record.way_out}")
         for said in seen.notes:
             print(f"   {said}")
@@ -233,6 +238,7 @@ def as_json(seen: Seen) -> dict[str, Any]:
             "phase": record.phase,
             "stopped": seen.stopped,  # no process drives it (the text's ", stopped")
             "verdict": record.verdict,
+            "scope": record.scope,  # deploy --hosts as given; null: every host of the file
             "user": record.user,
             "machine": record.machine,
             "started_at": record.started_at,

@@ -10,7 +10,7 @@ import functools
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -277,6 +277,10 @@ class Environment:
         return [h.name for h in self.hosts]
 
     @functools.cached_property
+    def host_names_set(self) -> frozenset[str]:
+        return frozenset(self._hosts_by_name)
+
+    @functools.cached_property
     def _hosts_by_name(self) -> dict[str, Host]:
         return {h.name: h for h in self.hosts}
 
@@ -312,16 +316,21 @@ class Environment:
             )
         return version
 
-    def default_canaries(self) -> list[str]:
+    def default_canaries(self, among: Sequence[str] | None = None) -> list[str]:
+        """The file's canaries among ``among`` (a deployment limited to some hosts; None:
+        the whole fleet): its listed hosts or role's that are among them, or its share of
+        them."""
+        names = self.host_names if among is None else list(among)
+        inside = set(names)
         if not self.canary.enabled:
             return []
         if self.canary.hosts:
-            return list(self.canary.hosts)
+            return [h for h in self.canary.hosts if h in inside]
         if self.canary.role is not None:
-            return [h.name for h in self.hosts if self.canary.role in h.roles]
+            return [h.name for h in self.hosts if self.canary.role in h.roles and h.name in inside]
         if self.canary.percent is not None:
-            return canaries_by_percent(self.host_names, self.canary.percent)
-        return self.host_names[:1]
+            return canaries_by_percent(names, self.canary.percent) if names else []
+        return names[:1]
 
 
 def canaries_by_percent(names: list[str], percent: float) -> list[str]:

@@ -59,6 +59,7 @@ class RolloutState:
     # until something is said of them again.
     cut_off: set[str] = field(default_factory=set)
     stopped: bool = False  # the same deployment, adopted: its phase is where it stopped
+    others_read: int | None = None  # the limited deployment whose other hosts were read
 
     @property
     def deployment_id(self) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from canarytui import events as ev
 from canarytui.config import Rule
@@ -91,7 +91,7 @@ class CanaryPhase:
         assert d is not None
         cfg = ctx.env.canary.analysis
         ctx.bus.phase(ev.Phase.ANALYSIS)
-        baseline = choose_baseline(ctx, d.canaries, d.version)
+        baseline = choose_baseline(ctx, d.canaries, d.version, d.planned_hosts)
         state.watched = set(d.canaries) | set(baseline)
         run = AnalysisRun(cfg, d.canaries, baseline, started=time.time(), before=before)
         verdict, _, _ = await watch(ctx, self.prober, run, self.interval, d.id)
@@ -103,15 +103,21 @@ class CanaryPhase:
         return await self.prober.round(hosts)
 
 
-def choose_baseline(ctx: Context, canaries: Iterable[str], version: str | None) -> list[str]:
-    """The baseline sample, spread over the fleet: reachable hosts that are not canaries
-    and do not run the release (``version``) already, a baseline being the release before
-    it. When every such host runs it (a release deployed again: said as a warning when it
-    starts), or with no ``version`` (``analyze``), hosts as they are."""
+def choose_baseline(
+    ctx: Context,
+    canaries: Iterable[str],
+    version: str | None,
+    among: Sequence[str] | None = None,
+) -> list[str]:
+    """The baseline sample, spread over the fleet (``among``: the deployment's hosts, None:
+    the file's): reachable hosts that are not canaries and do not run the release
+    (``version``) already, a baseline being the release before it. When every such host
+    runs it (a release deployed again: said as a warning when it starts), or with no
+    ``version`` (``analyze``), hosts as they are."""
     skip = set(canaries)
     candidates = [
         h
-        for h in ctx.env.host_names
+        for h in (ctx.env.host_names if among is None else among)
         if h not in skip and ctx.state.host_states.get(h) != ev.HostState.UNREACHABLE
     ]
     before = [h for h in candidates if version is None or ctx.state.versions.get(h) != version]

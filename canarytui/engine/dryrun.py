@@ -7,116 +7,28 @@ and changes nothing: no lock taken, nothing journaled, no step run. What would r
 real deployment now (an open deployment, somebody's lock, an unreachable canary) is
 reported in ``refusals``, not raised; bad versions and plans raise as for a real deploy.
 
-``DryRun.as_dict()`` is the object ``canarytui deploy ... --dry-run --json`` prints:
-
-- ``env``, ``app``, ``file``, ``version``, ``auto_promote``: what would go where.
-- ``canary_phase``: false when the file has no ``canary`` section (straight to the waves).
-- ``canaries``: host names; ``baseline``: the baseline sample the analysis would watch.
-- ``analysis``: null without a canary phase, else ``before``, ``warmup``, ``duration``,
-  ``interval`` (seconds), ``max_failed_checks``, ``baseline`` (hosts asked for),
-  ``early_fail`` and ``rules`` (one line each).
-- ``after_canary``: ``"stop"`` (a passing canary waits for ``promote``) or ``"promote"``.
-- ``waves``: ``{"wave", "hosts", "percent", "pause_after"}`` each: ``percent`` is the share
-  of the fleet on the new version once the wave is done, ``pause_after`` ``"manual"``,
-  ``"none"``, a duration (``"30s"``), or null after the last wave.
-- ``promote``: ``{"waves", "max_failures", "pause", "on_failure"}`` as the file says.
-- ``traffic``: ``{"phase", "where", "command"}`` each, rendered (empty without ``traffic``).
-- ``sample_host``, ``sample_previous``: the host the commands are rendered for (the first
-  canary, else the first host of the first wave) and its version now (``{previous}``).
-- ``commands``: ``{"phase", "step", "command"}`` each, in the order they would run;
-  ``phase`` is ``current``, ``deploy``, ``health``, ``metrics``, ``rollback``,
-  ``releases`` or ``logs``.
-- ``hosts``: ``{"host", "address", "version", "reachable", "refused", "detail", "role",
-  "baseline", "lock"}`` each: ``refused`` why an unreachable host could not be used
-  (``unreachable``, ``host key refused``, ``login refused``, ...); ``role`` ``canary`` or
-  ``wave N``; ``lock`` who holds the host's lock.
-- ``open_deployment``: this journal's open deployment of the environment, or null.
-- ``refusals``: why the real deployment would be refused now (empty: it would start);
-  ``notes``: what it would do on the way (unreachable hosts, stale locks released).
+Its result, ``DryRun``, and the JSON it prints are in ``dryrun_views``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from canarytui import events as ev
 from canarytui.config import Environment, Rule, render
 from canarytui.engine import locks, takeover
 from canarytui.engine.canary import choose_baseline
+from canarytui.engine.dryrun_views import CommandView, DryRun, HostView, TrafficView, WaveView
 from canarytui.engine.hooks import share_of
 from canarytui.engine.locks import left_behind
-from canarytui.engine.plan import Plan, make_plan, running_said, stops_at
+from canarytui.engine.plan import Plan, limited_to, make_plan, running_said, stops_at
 from canarytui.openfiles import shortage
 from canarytui.textsafe import listed
 
 if TYPE_CHECKING:
     from canarytui.engine.engine import Engine
-
-
-@dataclass
-class HostView:
-    host: str
-    address: str
-    version: str | None
-    reachable: bool
-    detail: str
-    role: str
-    baseline: bool = False
-    refused: str | None = None
-    lock: str | None = None
-
-
-@dataclass
-class WaveView:
-    wave: int
-    hosts: list[str]
-    percent: int
-    pause_after: str | None
-
-
-@dataclass
-class CommandView:
-    phase: str
-    step: str
-    command: str
-
-
-@dataclass
-class TrafficView:
-    phase: str
-    where: str
-    command: str
-
-
-@dataclass
-class DryRun:
-    """The whole plan of one deployment, as data (printed by ``cli.dryrun``)."""
-
-    env: str
-    app: str
-    file: str
-    version: str
-    auto_promote: bool
-    canary_phase: bool
-    canaries: list[str]
-    baseline: list[str]
-    analysis: dict[str, Any] | None
-    after_canary: str
-    waves: list[WaveView]
-    promote: dict[str, Any]
-    sample_host: str
-    sample_previous: str | None
-    traffic: list[TrafficView] = field(default_factory=list)
-    commands: list[CommandView] = field(default_factory=list)
-    hosts: list[HostView] = field(default_factory=list)
-    open_deployment: str | None = None
-    refusals: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def duration_text(seconds: float) -> str:
@@ -172,18 +84,23 @@ async def dry_run(
     canary_percent: float | None = None,
     auto_promote: bool = False,
     assume_previous: str | None = None,
+    hosts: Sequence[str] | None = None,
+    canary_phase: bool = True,
 ) -> DryRun:
-    """The plan of ``deploy`` with every host's version and lock now; changes nothing."""
+    """The plan of ``deploy`` with each of its hosts' version and lock now; changes nothing."""
     env = engine.env
     env.validate_version(version)
     if assume_previous is not None:
         env.validate_version(assume_previous)
-    plan = make_plan(env, canaries, canary_percent)
-    found_versions = await engine.discover()
+    only, scope = limited_to(env, hosts)
+    plan = make_plan(env, canaries, canary_percent, only, canary_phase)
+    found_versions = await engine.discover()  # the others too: the fleet's share is theirs
     # A host discovery could not reach is not asked again: a hung one held the dry run for
     # its connect timeout twice (10 s on the demo, where `check` took 5).
     lost = {h for h, s in engine.host_states.items() if s is ev.HostState.UNREACHABLE}
-    found_locks = await takeover.inspect(engine.ctx, [h for h in env.host_names if h not in lost])
+    found_locks = await takeover.inspect(engine.ctx, [h for h in plan.hosts if h not in lost])
+    planned = set(plan.hosts)
+    others = Counter(found_versions.get(h) or "unknown" for h in env.host_names if h not in planned)
     found_locks.update({h: takeover.HostLock() for h in lost})
     phase = bool(plan.canaries)
     sample = plan.hosts[0]
@@ -199,7 +116,7 @@ async def dry_run(
         "early_fail": a.early_fail,
         "rules": [rule_line(rule) for rule in a.rules],
     }
-    running = {h for h in plan.hosts if found_versions.get(h) == version}
+    running = {h for h, v in found_versions.items() if v == version}
     shares = _shares(env, plan, running)
     run = DryRun(
         env=env.name,
@@ -209,7 +126,7 @@ async def dry_run(
         auto_promote=auto_promote,
         canary_phase=phase,
         canaries=list(plan.canaries),
-        baseline=choose_baseline(engine.ctx, plan.canaries, version) if phase else [],
+        baseline=choose_baseline(engine.ctx, plan.canaries, version, plan.hosts) if phase else [],
         analysis=analysis if phase else None,
         after_canary="promote" if auto_promote or not phase else "stop",
         waves=[
@@ -228,6 +145,9 @@ async def dry_run(
         sample_previous=previous,
         traffic=_traffic(env, plan, version, shares),
         commands=_commands(engine, sample, version, previous),
+        scope=scope,
+        fleet=len(env.hosts),
+        others=dict(others.most_common()) if scope is not None else {},
     )
     _hosts(engine, run, plan, found_versions, found_locks)
     _refusals(engine, run, plan, found_versions, found_locks, assume_previous)
@@ -236,8 +156,8 @@ async def dry_run(
 
 def _shares(env: Environment, plan: Plan, running: set[str]) -> list[int]:
     """The share of the fleet (%) on the new version after the canaries (0) and each wave,
-    as ``hooks.percent_after`` will count it: ``running``, the hosts that run it already,
-    are on it from the start."""
+    as ``hooks.percent_after`` will count it: ``running``, the hosts that run it already
+    (in the plan or not), are on it from the start."""
     done = set(plan.canaries) | running
     shares = [share_of(len(done), len(env.hosts))]
     for wave in plan.waves:
@@ -301,8 +221,8 @@ def _hosts(
     for index, wave in enumerate(plan.waves, 1):
         roles.update({h: f"wave {index}" for h in wave})
     baseline = set(run.baseline)
-    for host in engine.env.hosts:
-        name = host.name
+    for name in plan.hosts if run.scope else engine.env.host_names:
+        host = engine.env.host(name)
         held = found.get(name)
         run.hosts.append(
             HostView(

@@ -26,7 +26,7 @@ from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed
 from canarytui.engine.hosts import HostWork
 from canarytui.engine.notify import Notifier
-from canarytui.engine.plan import Plan, make_plan, plan_waves
+from canarytui.engine.plan import Plan, limited_to, make_plan, plan_waves
 from canarytui.engine.promotion import Promotion
 from canarytui.engine.releases import Catalogue, list_releases, unknown_to_restore
 from canarytui.engine.rollback import Rollback
@@ -147,15 +147,20 @@ class Engine(CallRunner):
         canary_percent: float | None = None,
         auto_promote: bool = False,
         assume_previous: str | None = None,
+        hosts: Sequence[str] | None = None,
+        canary_phase: bool = True,
     ) -> ev.Outcome:
         """Lock, deploy the canaries, analyse; promote too if asked and the canary passed.
 
-        ``assume_previous``: the version to roll back to on hosts that report none.
+        ``assume_previous``: the version to roll back to on hosts that report none;
+        ``hosts``: only the hosts these name (``select_hosts``); ``canary_phase`` False:
+        straight to the waves.
         """
         self.env.validate_version(version)
         if assume_previous is not None:
             self.env.validate_version(assume_previous)
-        plan = make_plan(self.env, canaries, canary_percent)
+        only, scope = limited_to(self.env, hosts)
+        plan = make_plan(self.env, canaries, canary_percent, only, canary_phase)
         await self.finish_stale_locks()
         open_one = self.open_deployment()
         if open_one is not None:
@@ -164,7 +169,7 @@ class Engine(CallRunner):
                 or f"deployment #{open_one.id} of {open_one.version} is still open "
                 f"({open_one.phase_label}): {open_one.way_out} first"
             )
-        return await self._run(self._deploy(version, plan, auto_promote, assume_previous))
+        return await self._run(self._deploy(version, plan, auto_promote, assume_previous, scope))
 
     async def promote(
         self, *, all_waves: bool = True, retry: bool = False, skip: Sequence[str] = ()
@@ -182,27 +187,10 @@ class Engine(CallRunner):
         failed = self.promotion.failed()
         if retry and not failed:
             raise ActionRefused(f"deployment #{record.id}: no host failed, nothing to retry")
-        if skip:
-            self._check_skip(record, list(skip), failed)
+        refused = self.promotion.skip_refused(record.id, list(skip), failed) if skip else None
+        if refused is not None:
+            raise ActionRefused(refused)
         return await self._run(self._promote(all_waves, retry, list(skip)))
-
-    def _check_skip(self, record: DeploymentRecord, names: list[str], failed: list[str]) -> None:
-        wrong = [n for n in names if n not in failed]
-        if wrong:
-            said = ", ".join(
-                f"{n} ({self.state.host_states.get(n, 'not in the file')})" for n in wrong
-            )
-            raise ActionRefused(
-                f"cannot skip {said}: only hosts that failed during promotion can be skipped"
-                + (f" (now: {listed(failed, 8)})" if failed else " (none has)")
-            )
-        room = self.promotion.skippable()
-        if len(set(names)) > room:
-            raise ActionRefused(
-                f"skipping {listed(names, 8)} would leave more than max_failures "
-                f"({self.env.promote.max_failures}) hosts out of deployment #{record.id}: "
-                "retry them or roll back"
-            )
 
     def hold(self) -> None:
         """Stop promoting after the wave in flight (or now, in a timed pause between waves)."""
@@ -350,9 +338,14 @@ class Engine(CallRunner):
     # The rollout ----------------------------------------------------------------------
 
     async def _deploy(
-        self, version: str, plan: Plan, auto_promote: bool, assume_previous: str | None
+        self,
+        version: str,
+        plan: Plan,
+        auto_promote: bool,
+        assume_previous: str | None,
+        scope: str | None,
     ) -> ev.Outcome:
-        await start_deployment(self.ctx, self.locks, version, plan, assume_previous)
+        await start_deployment(self.ctx, self.locks, version, plan, assume_previous, scope=scope)
         try:
             if not plan.canaries:
                 # No canary phase: the waves go straight on, each host health-gated.

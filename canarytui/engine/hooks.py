@@ -6,8 +6,8 @@ before each wave's hosts are changed. A failing one halts the rollout there (the
 rolls back or promotes again). ``complete`` runs at the end and ``rolled_back`` at the
 start of a rollback (users back on the stable release before its hosts are changed); a
 failure of either is an error notice, never a reason to stop. Placeholders: ``{hosts}``
-(the phase's hosts, comma-separated), ``{wave}``, ``{percent}`` (the share of the fleet on
-the new version once the phase is done), ``{version}``, ``{app}``, ``{env}``; each value is
+(the phase's hosts, comma-separated), ``{wave}``, ``{percent}`` (the share of the whole
+fleet on the new version once the phase is done), ``{version}``, ``{app}``, ``{env}``; each value is
 shell-quoted. Every run is a ``StepResult`` (action ``traffic``) in the journal, and a
 ``TrafficShifted`` event says what the load balancer was told.
 """
@@ -24,6 +24,9 @@ from collections.abc import Sequence
 from canarytui import events as ev
 from canarytui.config import render
 from canarytui.engine.bus import Context
+from canarytui.engine.discovery import discover_one
+from canarytui.engine.supervise import each_host
+from canarytui.journal import DeploymentRecord
 from canarytui.ssh import SshError
 
 # A hook is a quick call to a load balancer's API, not a deploy step.
@@ -56,17 +59,37 @@ def percent_after(ctx: Context, kind: str, hosts: Sequence[str]) -> int:
 
     Never 0 while some host runs it, never 100 while some host does not: a load balancer
     told 0 % for one canary of 500 hosts would send it nobody, and the analysis would
-    judge a canary without users.
+    judge a canary without users. A deployment limited to some hosts (``deploy --hosts``)
+    counts the others as they run (``read_the_others``): hosts left
+    behind caught up make 100 %, one zone of three about 33 %.
     """
-    if kind == "complete":
-        return 100
-    if kind == "rolled_back":
-        return 0
     d = ctx.state.deployment
-    done = set(hosts)
-    if d is not None:
-        done |= set(running_it(ctx, d.version))
+    if d is None or d.scope is None:
+        if kind in ("complete", "rolled_back"):
+            return 100 if kind == "complete" else 0
+        done = set(hosts) | (set(running_it(ctx, d.version)) if d is not None else set())
+        return share_of(len(done), len(ctx.env.hosts))
+    planned = set(d.planned_hosts)
+    if kind == "complete":
+        done = set(planned)
+    elif kind == "rolled_back":
+        done = set()
+    else:
+        done = (set(hosts) | set(running_it(ctx, d.version))) & planned
+    versions = ctx.state.versions
+    done |= {h for h in ctx.env.host_names if h not in planned and versions.get(h) == d.version}
     return share_of(len(done), len(ctx.env.hosts))
+
+
+async def read_the_others(ctx: Context, d: DeploymentRecord) -> None:
+    """What the hosts a limited deployment leaves out run, read once a process (a version
+    read, no lock): ``{percent}`` is the whole fleet's share, theirs too."""
+    if ctx.state.others_read == d.id:
+        return
+    ctx.state.others_read = d.id
+    planned = set(d.planned_hosts)
+    others = [h for h in ctx.env.host_names if h not in planned]
+    await each_host(others, lambda name: discover_one(ctx, name))
 
 
 def share_of(done: int, total: int) -> int:
@@ -84,6 +107,8 @@ async def fire(ctx: Context, kind: str, hosts: Sequence[str], wave: int = 0) -> 
     d = ctx.state.deployment
     if not command_template or d is None:
         return
+    if d.scope is not None and "{percent}" in command_template:
+        await read_the_others(ctx, d)
     percent = percent_after(ctx, kind, hosts)
     values = {
         "hosts": ",".join(hosts),

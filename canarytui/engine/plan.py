@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -107,16 +108,73 @@ def plan_waves(rest: Sequence[str], specs: Sequence[WaveSpec]) -> list[list[str]
     return waves
 
 
-def make_plan(
-    env: Environment, canaries: Sequence[str] | None = None, canary_percent: float | None = None
-) -> Plan:
+def select_hosts(env: Environment, items: Sequence[str]) -> list[str]:
+    """``deploy --hosts``: the file's hosts that one of ``items`` names (a host's name, a
+    pattern of them, ``web-*``, or ``role=NAME``), in the file's order. An item that names
+    no host is a mistake, said with each such item (exit 2): nothing is deployed to a
+    subset other than the one meant."""
     names = env.host_names
+    chosen: set[str] = set()
+    wrong: list[str] = []
+    for item in items:
+        if item.startswith("role="):
+            role = item.removeprefix("role=")
+            found = {h.name for h in env.hosts if role in h.roles}
+        elif any(c in item for c in "*?["):
+            found = set(fnmatch.filter(names, item))
+        else:
+            found = {item} if item in env.host_names_set else set()
+        if not found:
+            wrong.append(harmless(item, 100))  # as typed, bounded
+        chosen |= found
+    if wrong:
+        roles = sorted({r for h in env.hosts for r in h.roles})
+        known = f" (its roles: {listed(roles, 8)})" if roles else " (its hosts have no roles)"
+        said = "role=" in " ".join(wrong)
+        raise PlanError(
+            f"--hosts: nothing in {env.path.name} matches {listed(wrong, 8)}"
+            + (known if said else "")
+            + ": give host names, patterns (web-*) or role=NAME, comma-separated"
+        )
+    return [n for n in names if n in chosen]
+
+
+def limited_to(
+    env: Environment, items: Sequence[str] | None
+) -> tuple[list[str] | None, str | None]:
+    """``deploy --hosts``: the hosts the items name and how the journal says the limit (the
+    items as given, bounded); (None, None) without items, or when they name every host."""
+    if not items:
+        return None, None
+    only = select_hosts(env, items)
+    if len(only) == len(env.host_names):
+        return None, None
+    return only, harmless(",".join(items), 300)
+
+
+def make_plan(
+    env: Environment,
+    canaries: Sequence[str] | None = None,
+    canary_percent: float | None = None,
+    only: Sequence[str] | None = None,
+    canary_phase: bool = True,
+) -> Plan:
+    """Canaries and waves over the file's hosts, or over ``only`` (a deployment limited to
+    them: ``select_hosts``); ``canary_phase`` False: straight to the waves."""
+    names = env.host_names if only is None else list(only)
+    inside = set(names)
     if canaries:
-        unknown = [c for c in canaries if c not in names]
+        unknown = [c for c in canaries if c not in env.host_names_set]
         if unknown:
             shown = listed([harmless(c, 100) for c in unknown], 8)  # as typed, bounded
             raise PlanError(f"canary host(s) not in {env.path.name}: {shown}")
-        chosen = [n for n in names if n in set(canaries)]
+        outside = [c for c in canaries if c not in inside]
+        if outside:
+            raise PlanError(
+                f"canary host(s) not among the hosts deployed to (--hosts): {listed(outside, 8)}"
+            )
+        wanted = set(canaries)
+        chosen = [n for n in names if n in wanted]
     elif canary_percent is not None:
         if not 0 < canary_percent <= 100:
             raise PlanError(
@@ -124,13 +182,20 @@ def make_plan(
             )
         chosen = canaries_by_percent(names, canary_percent)
     else:
-        chosen = env.default_canaries()
-        if not env.canary.enabled:
-            # No canary section: no canary phase, the waves go straight to every host.
+        if not env.canary.enabled or not canary_phase:
+            # No canary section (or --no-canary): the waves go straight to every host.
             return Plan([], plan_waves(names, env.promote.waves))
+        chosen = env.default_canaries(names)
+        if not chosen and only is not None:
+            raise PlanError(
+                f"none of {env.path.name}'s canaries ({listed(env.default_canaries(), 8)}) is "
+                "among the hosts deployed to (--hosts): name some (--canary HOST), or "
+                "deploy them without a canary phase (--no-canary)"
+            )
     if not chosen:
         raise PlanError("at least one canary host is needed")
-    rest = [n for n in names if n not in set(chosen)]
+    taken = set(chosen)
+    rest = [n for n in names if n not in taken]
     return Plan(chosen, plan_waves(rest, env.promote.waves))
 
 

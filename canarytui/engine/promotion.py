@@ -115,6 +115,24 @@ class Promotion:
         skipped = self.ctx.state.in_states([h for w in d.plan for h in w], {ev.HostState.SKIPPED})
         return max(0, self.ctx.env.promote.max_failures - len(skipped))
 
+    def skip_refused(self, deployment: int, names: list[str], failed: list[str]) -> str | None:
+        """Why these hosts cannot be skipped (None: they can): only hosts that failed
+        during promotion, and no more than ``max_failures`` in all."""
+        wrong = [n for n in names if n not in failed]
+        if wrong:
+            states = self.ctx.state.host_states
+            said = ", ".join(f"{n} ({states.get(n, 'not in the file')})" for n in wrong)
+            return f"cannot skip {said}: only hosts that failed during promotion can be skipped" + (
+                f" (now: {listed(failed, 8)})" if failed else " (none has)"
+            )
+        if len(set(names)) > self.skippable():
+            return (
+                f"skipping {listed(names, 8)} would leave more than max_failures "
+                f"({self.ctx.env.promote.max_failures}) hosts out of deployment #{deployment}: "
+                "retry them or roll back"
+            )
+        return None
+
     def skip(self, names: Sequence[str]) -> None:
         """Leave failed hosts as they are and go on without them (checked by the engine)."""
         for name in names:
@@ -316,7 +334,12 @@ class Promotion:
         # Hosts added to the file after it started are not in its plan: left as they are.
         planned = set(everyone)
         unplanned = [h for h in ctx.env.host_names if h not in planned]
-        if unplanned:
+        if d.scope is not None:
+            # Limited to some hosts (``deploy --hosts``): the others were left out on purpose.
+            summary += (
+                f" (limited to --hosts {d.scope}: {len(unplanned)} other(s) left as they are)"
+            )
+        elif unplanned:
             one = len(unplanned) == 1
             summary += f"; not in its plan: {listed(unplanned, 8)} (added to the file since)"
             ctx.bus.notice(

@@ -28,8 +28,10 @@ async def start_deployment(
     assume_previous: str | None = None,
     kind: str = "deploy",
     unless_running: str | None = None,
+    scope: str | None = None,
 ) -> None:
     """Lock every host of the plan and learn what it runs; the deployment is then open.
+    ``scope``: the plan is limited to some of the file's hosts (``deploy --hosts``, as given).
 
     A canary that cannot be reached, or a reachable host that reports no valid version
     (without ``assume_previous`` to roll it back to), refuses the start: nothing changed.
@@ -55,6 +57,7 @@ async def start_deployment(
         user=ctx.user,
         machine=ctx.machine,
         kind=kind,
+        scope=scope,
     )
     ctx.state.deployment = None
     ctx.state.previous.clear()
@@ -118,6 +121,10 @@ async def start_deployment(
         ctx.bus.decision("deploy", f"{version} to canaries {listed(plan.canaries, 10)}")
     else:
         ctx.bus.decision("deploy", f"{version} straight to the waves (no canary phase)")
+    if scope is not None:
+        ctx.bus.decision(
+            "limit", f"to {len(plan.hosts)} of {len(ctx.env.hosts)} hosts (--hosts {scope})"
+        )
     if assume_previous is not None:
         assumed = [h for h, v in found.items() if v is None]
         if assumed:

@@ -62,6 +62,7 @@ class DeploymentRecord:
     finished_at: float | None
     kind: str = "deploy"  # "rollback": a known version put back (rollback --to)
     rollback_begun: bool = False  # a host of it rolling back, rolled back, or failed to
+    scope: str | None = None  # limited to these hosts (deploy --hosts, as given); None: all
 
     @property
     def planned_hosts(self) -> list[str]:

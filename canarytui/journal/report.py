@@ -103,6 +103,7 @@ def _deployment(r: DeploymentRecord, stopped: bool) -> dict[str, Any]:
         "summary": safe(r.summary or ""),
         "canaries": r.canaries,
         "waves": r.plan,
+        "scope": None if r.scope is None else safe(r.scope, 300),
     }
 
 
@@ -153,6 +154,9 @@ def _change(
     previous = [v for v in before if v not in (NO_VERSION, NOT_KNOWN)]
     if r.is_open:
         back_out = f"canarytui rollback {r.env_path} (the deployment is open)"
+    elif r.outcome == ev.Outcome.COMPLETE.value and r.scope is not None:
+        # `--to` would put every host of the file back, not only the ones it was limited to.
+        back_out = f"canarytui rollback {r.env_path} (its hosts back to their previous version)"
     elif r.outcome == ev.Outcome.COMPLETE.value and len(previous) == 1:
         back_out = f"canarytui rollback {r.env_path} --to {previous[0]}"
     elif r.outcome == ev.Outcome.COMPLETE.value:
@@ -160,7 +164,9 @@ def _change(
     else:
         back_out = "none needed: the deployment ended rolled back"
     return {
-        "what": f"{r.app} {safe(r.version, 200)} to {r.env} ({len(hosts)} hosts)",
+        "what": f"{r.app} {safe(r.version, 200)} to {r.env} ({len(hosts)} hosts"
+        + ("" if r.scope is None else f", limited by --hosts {safe(r.scope, 300)}")
+        + ")",
         "requested_by": f"{safe(r.user, 100)} on {safe(r.machine, 100)}",
         "window": f"{utc(r.started_at)} to {utc(r.finished_at) or '(still open)'}",
         "method": method,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from canarytui.journal.errors import JournalError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS deployments (
     started_at  REAL NOT NULL,
     updated_at  REAL NOT NULL,
     finished_at REAL,
-    kind        TEXT NOT NULL DEFAULT 'deploy'  -- deploy | rollback (rollback --to VERSION)
+    kind        TEXT NOT NULL DEFAULT 'deploy', -- deploy | rollback (rollback --to VERSION)
+    scope       TEXT                    -- deploy --hosts as given (NULL: every host of the file)
 );
 CREATE INDEX IF NOT EXISTS deployments_env ON deployments (env, app, id);
 CREATE TABLE IF NOT EXISTS hosts (
@@ -94,10 +95,18 @@ def _upgrade_1_to_2(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE deployments ADD COLUMN kind TEXT NOT NULL DEFAULT 'deploy'")
 
 
+def _upgrade_2_to_3(db: sqlite3.Connection) -> None:
+    """Version 3 knows a deployment limited to some of the file's hosts (``scope``)."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(deployments)")}
+    if "scope" not in columns:
+        db.execute("ALTER TABLE deployments ADD COLUMN scope TEXT")
+
+
 # UPGRADES[n] takes a journal from version n to n + 1.
 UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _upgrade_0_to_1,
     1: _upgrade_1_to_2,
+    2: _upgrade_2_to_3,
 }
 
 

@@ -89,13 +89,16 @@ class Journal:
         user: str,
         machine: str,
         kind: str = "deploy",
+        scope: str | None = None,
     ) -> int:
+        """A new deployment, open; ``scope``: the hosts it was limited to, as the operator
+        named them (``deploy --hosts``), None for every host of the file."""
         now = time.time()
         with self._tx(f"could not record a new deployment of {version}") as db:
             cur = db.execute(
                 "INSERT INTO deployments (token, env, app, env_path, version, phase, waves,"
-                " canaries, plan, user, machine, started_at, updated_at, kind)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " canaries, plan, user, machine, started_at, updated_at, kind, scope)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     token,
                     env,
@@ -111,6 +114,7 @@ class Journal:
                     now,
                     now,
                     kind,
+                    scope,
                 ),
             )
             deployment = int(cur.lastrowid or 0)
