@@ -249,10 +249,28 @@ def test_history(snap_compare: Any, tmp_path: Path) -> None:
     assert snap(snap_compare, script, setup, press=("H",))
 
 
+def test_deploy_to_the_hosts_the_filter_shows(snap_compare: Any, tmp_path: Path) -> None:
+    """Ten hosts on 1.1.0, web-05 and web-09 left on 1.0.0; the filter version=1.0 shows
+    those two; d 1.1.0 enter: the question for the whole fleet (canary web-01, the hosts on
+    1.1.0 already said), then "Or only the 2 host(s) the filter shows (version=1.0): web-05,
+    web-09; no canary among them: straight to 2 wave(s), each host health-gated. The others
+    are not touched (o).", and three buttons: All 12 (y), Only 2 (o), No (n)."""
+    script = Script(tmp_path)
+
+    def setup(s: Script) -> None:
+        s.discovered("1.1.0")
+        for name in ("web-05", "web-09"):
+            s.host(name, ev.HostState.IDLE, "1.0.0")
+
+    keys = ("slash", *"version=1.0", "enter", "d", "1", "full_stop", "1", "full_stop", "0")
+    assert snap(snap_compare, script, setup, press=(*keys, "enter"), quiet=True)
+
+
 def test_help(snap_compare: Any, tmp_path: Path) -> None:
     """The help dialog (?) over the fleet: every key with what it does (a: the analysis
-    view among them, each on one line), and the note that every confirmation takes y or
-    enter for yes and n or escape for no."""
+    view among them; d says that with the filter on, o deploys to the hosts it shows
+    only), and the note that every confirmation takes y or enter for yes and n or escape
+    for no."""
     assert snap(snap_compare, Script(tmp_path), press=("question_mark",))
 
 

@@ -28,7 +28,7 @@ from canarytui.engine import locks as lock
 from canarytui.journal import Journal
 from canarytui.ui.app import CanaryApp
 from canarytui.ui.screens.analysis import AnalysisScreen
-from canarytui.ui.screens.confirm import ConfirmScreen
+from canarytui.ui.screens.confirm import ChoiceScreen, ConfirmScreen
 from canarytui.ui.widgets.analysis_chart import AnalysisChart
 from canarytui.ui.widgets.log_pane import LogPane
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
@@ -261,7 +261,7 @@ async def test_a_host_whose_key_changed_says_so_on_its_tile(
         assert state.apply_filter("unreachable") == ["web-01", "web-02"]
         await pilot.press("d", *"1.1.0".replace(".", " full_stop ").split(), "enter")
         await settle(pilot)
-        assert isinstance(app.screen, ConfirmScreen)
+        assert isinstance(app.screen, ChoiceScreen)  # the filter is on: o, its hosts only
         assert "Warning: canary web-01 host key refused now: the deployment would be " in str(
             app.screen.message
         )

@@ -1,7 +1,10 @@
-"""A yes/no question: ``y`` or ``enter`` accepts, ``n`` or ``escape`` refuses."""
+"""Questions: yes/no (``y`` or ``enter`` accepts, ``n`` or ``escape`` refuses), or a few answers."""
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -12,16 +15,19 @@ from canarytui.textsafe import harmless, harmless_block
 
 MESSAGE_LINES = 20
 
+AnswerT = TypeVar("AnswerT")
 
-class ConfirmScreen(ModalScreen[bool]):
-    """Dismisses with True (confirmed) or False. The title and message often carry a
-    version or host names: they are shown as they are (sanitised, no markup)."""
+
+class Question(ModalScreen[AnswerT], Generic[AnswerT]):
+    """A title, a message and a button per answer, each with its key. The title and
+    message often carry a version or host names: they are shown as they are (sanitised,
+    no markup)."""
 
     DEFAULT_CSS = """
-    ConfirmScreen {
+    Question {
         align: center middle;
     }
-    ConfirmScreen > #dialog {
+    Question > #dialog {
         width: 70;
         max-width: 90%;
         height: auto;
@@ -29,12 +35,49 @@ class ConfirmScreen(ModalScreen[bool]):
         background: $panel;
         padding: 1 2;
     }
-    ConfirmScreen #title { text-style: bold; margin-bottom: 1; }
-    ConfirmScreen #message { margin-bottom: 1; }
-    ConfirmScreen #buttons { height: auto; align-horizontal: right; }
-    ConfirmScreen Button { margin-left: 2; min-width: 14; }
-    ConfirmScreen.-danger > #dialog { border: thick $error; }
+    Question #title { text-style: bold; margin-bottom: 1; }
+    Question #message { margin-bottom: 1; }
+    Question #buttons { height: auto; align-horizontal: right; }
+    Question Button { margin-left: 2; min-width: 14; }
+    Question.-danger > #dialog { border: thick $error; }
     """
+
+    def __init__(
+        self,
+        title: str,
+        message: str,
+        answers: list[tuple[str, str, AnswerT]],
+        danger: bool = False,
+    ) -> None:
+        """``answers``: (key, label, value) each, the first the primary one."""
+        super().__init__(classes="-danger" if danger else None)
+        self.title_text = harmless(title)
+        self.message = harmless_block(message, max_lines=MESSAGE_LINES)
+        self.answers = answers
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.title_text, id="title", markup=False)
+            yield Static(self.message, id="message", markup=False)
+            with Horizontal(id="buttons"):
+                for index, (key, label, _) in enumerate(self.answers):
+                    button = Button(
+                        f"{label} ({key})",
+                        id=f"answer-{index}",
+                        variant="primary" if index == 0 else "default",
+                    )
+                    # Not focusable: enter must mean the first answer whatever had focus.
+                    button.can_focus = False
+                    yield button
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        index = int((event.button.id or "answer-0").removeprefix("answer-"))
+        self.dismiss(self.answers[index][2])
+
+
+class ConfirmScreen(Question[bool]):
+    """Dismisses with True (confirmed) or False."""
 
     BINDINGS = [
         Binding("y,enter", "answer(True)", "Yes"),
@@ -44,28 +87,20 @@ class ConfirmScreen(ModalScreen[bool]):
     def __init__(
         self, title: str, message: str, *, yes: str = "Yes", no: str = "No", danger: bool = False
     ) -> None:
-        super().__init__(classes="-danger" if danger else None)
-        self.title_text = harmless(title)
-        self.message = harmless_block(message, max_lines=MESSAGE_LINES)
-        self.yes = yes
-        self.no = no
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Static(self.title_text, id="title", markup=False)
-            yield Static(self.message, id="message", markup=False)
-            with Horizontal(id="buttons"):
-                # Not focusable: enter must mean "yes" whatever had focus.
-                yes = Button(f"{self.yes} (y)", id="yes", variant="primary")
-                no = Button(f"{self.no} (n)", id="no")
-                yes.can_focus = False
-                no.can_focus = False
-                yield yes
-                yield no
+        super().__init__(title, message, [("y", yes, True), ("n", no, False)], danger)
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(event.button.id == "yes")
+
+class ChoiceScreen(Question[str]):
+    """Dismisses with the value of the answer chosen by its key (``enter``: the first),
+    or "" (``escape``: none)."""
+
+    def on_key(self, event: events.Key) -> None:
+        chosen = {key: value for key, _, value in self.answers}
+        if event.key == "enter":
+            chosen["enter"] = self.answers[0][2]
+        if event.key == "escape" or event.key in chosen:
+            event.stop()
+            self.dismiss(chosen.get(event.key, ""))

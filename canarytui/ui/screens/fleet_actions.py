@@ -8,6 +8,7 @@ the screen's handler owns what changes on screen. ``FleetScreen`` inherits these
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from textual import work
 from textual.screen import Screen
@@ -16,20 +17,16 @@ from canarytui import events as ev
 from canarytui.engine import (
     ActionRefused,
     Engine,
-    PlanError,
     locks,
-    make_plan,
-    plan_waves,
     rolled_back_by,
-    running_said,
-    stops_at,
 )
 from canarytui.journal import DeploymentRecord
 from canarytui.textsafe import listed
+from canarytui.ui.deploy_question import deploy_question, limited_to_shown
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.journal_guard import journal_guarded
 from canarytui.ui.messages import OperatorResult
-from canarytui.ui.screens.confirm import ConfirmScreen
+from canarytui.ui.screens.confirm import ChoiceScreen, ConfirmScreen, Question
 from canarytui.ui.screens.failure import FailureScreen
 from canarytui.ui.screens.version import VersionScreen
 
@@ -92,40 +89,26 @@ class OperatorActions(Screen[None]):
             )
             return
         canaries = self.state.canaries_for_deploy()
+        only = limited_to_shown(self.state)
 
         def chosen(version: str | None) -> None:
             if version is None:
                 return
-            if canaries:
-                question = (
-                    f"Deploy {version} to {len(canaries)} canary host(s): "
-                    f"{listed(canaries, 10)}?\n\nThe analysis then watches them for "
-                    f"{self._watched()}; promotion waits for you."
-                )
-            else:
-                waves = plan_waves(self.state.env.host_names, self.state.env.promote.waves)
-                question = (
-                    f"Deploy {version} straight to the waves (this environment has no "
-                    f"canary phase): {len(self.state.env.hosts)} hosts in {len(waves)} "
-                    "wave(s), each host health-gated."
-                )
+            question = deploy_question(self.state, version, canaries, self._watched(), only)
 
-            question += self._down_warning(canaries)
-            versions = self.engine.versions
-            said = running_said(
-                version, {n: versions.get(n) for n in self.state.env.host_names}, canaries
-            )
-            if said is not None:
-                level, words = said
-                question += f"\n\n{'Warning: ' if level == 'warning' else ''}{words}."
-
-            def confirmed(yes: bool | None) -> None:
-                if yes:
+            def answered(answer: bool | str | None) -> None:
+                if answer is True or answer == "all":
                     self.run_deploy(version, canaries)
+                elif answer == "only" and only is not None:
+                    self.run_deploy(version, only.canaries, only.hosts)
 
-            self.app.push_screen(
-                ConfirmScreen(f"Deploy {version}?", question, yes="Deploy"), confirmed
-            )
+            if only is None:
+                screen: Question[Any] = ConfirmScreen(f"Deploy {version}?", question, yes="Deploy")
+            else:
+                every = len(self.state.env.hosts)
+                choices = [("y", f"All {every}", "all"), ("o", f"Only {len(only.hosts)}", "only")]
+                screen = ChoiceScreen(f"Deploy {version}?", question, [*choices, ("n", "No", "")])
+            self.app.push_screen(screen, answered)
 
         self.app.push_screen(
             VersionScreen(
@@ -133,30 +116,6 @@ class OperatorActions(Screen[None]):
             ),
             chosen,
         )
-
-    def _down_warning(self, canaries: list[str]) -> str:
-        """What the hosts the grid shows unreachable would do to the deployment: a canary
-        among them, a refusal; more of them than ``max_failures``, the wave where the
-        rollout would stop if they stay down (the engine says it again once it has tried
-        them)."""
-        env = self.state.env
-        down = {n for n in env.host_names if self.state.unreachable(n)}
-        if not down:
-            return ""
-        try:
-            plan = make_plan(env, canaries or None)
-        except PlanError:
-            return ""  # the engine refuses it with its reason
-        lost = [c for c in plan.canaries if c in down]
-        if lost:
-            hows = {self.state.refusal(c) for c in lost}  # "host key refused", or None
-            how = (hows.pop() if len(hows) == 1 else None) or "unreachable"
-            return (
-                f"\n\nWarning: canary {listed(lost)} {how} now: the deployment would be "
-                "refused (nothing would change); pick other canaries with space."
-            )
-        said = stops_at(plan, down, env.promote)
-        return f"\n\nWarning: {said}." if said else ""
 
     @journal_guarded
     def action_promote(self, all_waves: bool = False) -> None:
@@ -347,8 +306,18 @@ class OperatorActions(Screen[None]):
     # Workers: they call the engine and report, nothing else -----------------------------
 
     @work(exclusive=True, group="rollout", exit_on_error=False, description="deploy")
-    async def run_deploy(self, version: str, canaries: list[str]) -> None:
-        await self._call("deploy", self.engine.deploy(version, canaries=canaries))
+    async def run_deploy(
+        self, version: str, canaries: list[str], hosts: list[str] | None = None
+    ) -> None:
+        """``hosts``: only those (the filter's), with ``canaries`` among them (none: no
+        canary phase, the waves go straight on)."""
+        call = self.engine.deploy(
+            version,
+            canaries=canaries or None,
+            hosts=hosts,
+            canary_phase=hosts is None or bool(canaries),
+        )
+        await self._call("deploy", call)
 
     @work(exclusive=True, group="rollout", exit_on_error=False, description="promote")
     async def run_promote(self, all_waves: bool = False) -> None:

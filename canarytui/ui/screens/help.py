@@ -14,7 +14,11 @@ KEYS: list[tuple[str, str]] = [
     ("click", "focus a host"),
     ("space", "toggle the focused host as canary for the next deployment"),
     ("c", "pick the environment's default canaries"),
-    ("d", "deploy: asks the version, then confirms version and canaries"),
+    (
+        "d",
+        "deploy: asks the version, then confirms version and canaries; with the filter on, "
+        "o deploys to the hosts it shows only",
+    ),
     ("p", "promote the next wave (after a passing canary, or between waves)"),
     ("P", "promote through every remaining wave (one confirmation)"),
     ("s", "hold the rollout after the wave in flight / resume it"),

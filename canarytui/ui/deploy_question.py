@@ -1,0 +1,101 @@
+"""What the deploy dialog asks: the plan in words, what would stop it, and (with the filter
+on) the same release limited to the hosts the filter shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from canarytui.engine import PlanError, make_plan, plan_waves, running_said, stops_at
+from canarytui.textsafe import harmless, listed
+from canarytui.ui.fleet_state import FleetState
+
+
+@dataclass(frozen=True)
+class Limited:
+    """A deployment limited to the hosts the filter shows: its canaries (none: straight to
+    the waves, each host health-gated)."""
+
+    hosts: list[str]
+    canaries: list[str]
+
+
+def limited_to_shown(state: FleetState) -> Limited | None:
+    """With the filter on and hiding some hosts, the deployment limited to those it shows:
+    the picks among them, else the file's canaries among them, else no canary phase (a
+    host left behind, caught up). None: the filter shows every host, or none."""
+    shown = state.shown
+    if not state.filter_text or not shown or len(shown) == len(state.env.hosts):
+        return None
+    picked = [n for n in shown if n in state.picked]
+    return Limited(shown, picked or state.env.default_canaries(shown))
+
+
+def deploy_question(
+    state: FleetState, version: str, canaries: list[str], watched: str, only: Limited | None
+) -> str:
+    """The question before a deployment of ``version`` to the whole fleet, and with
+    ``only``, its other answer: the hosts the filter shows."""
+    env = state.env
+    if canaries:
+        question = (
+            f"Deploy {version} to {len(canaries)} canary host(s): "
+            f"{listed(canaries, 10)}?\n\nThe analysis then watches them for "
+            f"{watched}; promotion waits for you."
+        )
+    else:
+        waves = plan_waves(env.host_names, env.promote.waves)
+        question = (
+            f"Deploy {version} straight to the waves (this environment has no "
+            f"canary phase): {len(env.hosts)} hosts in {len(waves)} "
+            "wave(s), each host health-gated."
+        )
+    question += down_warning(state, canaries)
+    versions = state.engine.versions
+    said = running_said(version, {n: versions.get(n) for n in env.host_names}, canaries)
+    if said is not None:
+        level, words = said
+        question += f"\n\n{'Warning: ' if level == 'warning' else ''}{words}."
+    if only is not None:
+        question += "\n\n" + _only_said(state, version, only)
+    return question
+
+
+def _only_said(state: FleetState, version: str, only: Limited) -> str:
+    """The other answer: the release to the hosts the filter shows only."""
+    filtered = harmless(state.filter_text, 60)
+    waves = plan_waves([h for h in only.hosts if h not in only.canaries], state.env.promote.waves)
+    how = (
+        f"canary {listed(only.canaries, 5)}, then {len(waves)} wave(s)"
+        if only.canaries
+        else f"no canary among them: straight to {len(waves)} wave(s), each host health-gated"
+    )
+    running = sum(1 for h in only.hosts if state.engine.versions.get(h) == version)
+    also = f"; {running} of them run(s) {version} already" if running else ""
+    return (
+        f"Or only the {len(only.hosts)} host(s) the filter shows ({filtered}): "
+        f"{listed(only.hosts, 8)}; {how}{also}. The others are not touched (o)."
+    )
+
+
+def down_warning(state: FleetState, canaries: list[str]) -> str:
+    """What the hosts the grid shows unreachable would do to the deployment: a canary
+    among them, a refusal; more of them than ``max_failures``, the wave where the rollout
+    would stop if they stay down (the engine says it again once it has tried them)."""
+    env = state.env
+    down = {n for n in env.host_names if state.unreachable(n)}
+    if not down:
+        return ""
+    try:
+        plan = make_plan(env, canaries or None)
+    except PlanError:
+        return ""  # the engine refuses it with its reason
+    lost = [c for c in plan.canaries if c in down]
+    if lost:
+        hows = {state.refusal(c) for c in lost}  # "host key refused", or None
+        how = (hows.pop() if len(hows) == 1 else None) or "unreachable"
+        return (
+            f"\n\nWarning: canary {listed(lost)} {how} now: the deployment would be "
+            "refused (nothing would change); pick other canaries with space."
+        )
+    said = stops_at(plan, down, env.promote)
+    return f"\n\nWarning: {said}." if said else ""

@@ -1,0 +1,147 @@
+"""The UI's deploy with the filter on: the dialog offers the release to the hosts the filter
+shows only (o), the whole fleet staying the first answer (y, enter). On the real demo fleet:
+a host left behind, found with `/ version=1.0`, caught up by keys alone; the others never
+locked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conftest import switch_to
+from test_ui_stories import make_app, running_fleet, type_version
+from test_ui_support import Script, settle, until
+
+from canarytui import events as ev
+from canarytui.journal import Journal
+from canarytui.ui.screens.confirm import ChoiceScreen, ConfirmScreen
+
+SIZE = (120, 40)
+
+
+def behind(script: Script) -> None:
+    """Twelve hosts on 1.1.0 but web-05 and web-09, left on 1.0.0."""
+    script.discovered("1.1.0")
+    for name in ("web-05", "web-09"):
+        script.host(name, ev.HostState.IDLE, "1.0.0")
+
+
+def record_deploys(script: Script) -> list[dict[str, Any]]:
+    """What the UI asks the engine to deploy (this file's hosts are not reachable)."""
+    calls: list[dict[str, Any]] = []
+
+    async def deploy(version: str, **kwargs: Any) -> ev.Outcome:
+        calls.append({"version": version, **kwargs})
+        return ev.Outcome.COMPLETE
+
+    script.engine.deploy = deploy  # type: ignore[method-assign]
+    return calls
+
+
+async def test_the_filtered_hosts_alone_are_offered_and_deployed_without_a_canary(
+    tmp_path: Path,
+) -> None:
+    script = Script(tmp_path)
+    calls = record_deploys(script)
+    async with script.app.run_test(size=SIZE) as pilot:
+        behind(script)
+        await settle(pilot)
+        await pilot.press("slash", *"version=1.0", "enter", "d")
+        await type_version(pilot, "1.1.0")
+        await pilot.press("enter")
+        screen = script.app.screen
+        assert isinstance(screen, ChoiceScreen)
+        assert [label for _, label, _ in screen.answers] == ["All 12", "Only 2", "No"]
+        assert (
+            "Or only the 2 host(s) the filter shows (version=1.0): web-05, web-09; no canary "
+            "among them: straight to 2 wave(s), each host health-gated. The others are not "
+            "touched (o)."
+        ) in screen.message
+        assert screen.message.startswith("Deploy 1.1.0 to 1 canary host(s): web-01?")
+        await pilot.press("o")
+        await until(pilot, lambda: bool(calls), 5, "the deploy call")
+    assert calls == [
+        {
+            "version": "1.1.0",
+            "canaries": None,
+            "hosts": ["web-05", "web-09"],
+            "canary_phase": False,
+        }
+    ]
+
+
+async def test_a_pick_among_the_filtered_hosts_is_their_canary_and_enter_is_every_host(
+    tmp_path: Path,
+) -> None:
+    script = Script(tmp_path)
+    calls = record_deploys(script)
+    async with script.app.run_test(size=SIZE) as pilot:
+        behind(script)
+        await settle(pilot)
+        await pilot.press("slash", *"version=1.0", "enter", "space", "d")  # web-05 picked
+        await type_version(pilot, "1.1.0")
+        await pilot.press("enter")
+        assert "; canary web-05, then 1 wave(s)." in script.app.screen.message  # type: ignore[attr-defined]
+        await pilot.press("o")
+        await until(pilot, lambda: len(calls) == 1, 5, "the limited deploy call")
+        await pilot.press("d")
+        await type_version(pilot, "1.1.0")
+        await pilot.press("enter", "enter")  # the first answer: every host
+        await until(pilot, lambda: len(calls) == 2, 5, "the whole fleet's deploy call")
+        # Without the filter, the plain question again.
+        await pilot.press("slash", "ctrl+u", "enter", "d")
+        await type_version(pilot, "1.1.0")
+        await pilot.press("enter")
+        assert isinstance(script.app.screen, ConfirmScreen)
+        await pilot.press("n")
+    limited, every = calls
+    assert (limited["hosts"], limited["canaries"], limited["canary_phase"]) == (
+        ["web-05", "web-09"],
+        ["web-05"],
+        True,
+    )
+    assert (every["hosts"], every["canaries"], every["canary_phase"]) == (None, ["web-05"], True)
+
+
+async def test_a_host_left_behind_is_caught_up_by_keys_alone(tmp_path: Path) -> None:
+    async with running_fleet(4) as fleet:
+        for name in ("web-01", "web-02", "web-03"):
+            switch_to(fleet, name, "1.2.0")
+        app = make_app(fleet, tmp_path / "state")
+        engine = app.engine
+        async with app.run_test(size=SIZE) as pilot:
+            await until(
+                pilot,
+                lambda: (
+                    engine.versions.get("web-04") == "1.0.0"
+                    and engine.versions.get("web-01") == "1.2.0"
+                ),
+                15,
+                "versions discovered",
+            )
+            await pilot.press("slash", *"version=1.0", "enter", "d")
+            await type_version(pilot, "1.2.0")
+            await pilot.press("enter")
+            assert isinstance(app.screen, ChoiceScreen)
+            await pilot.press("o")
+            await until(
+                pilot,
+                lambda: (
+                    engine.deployment is not None
+                    and not engine.busy
+                    and engine.phase is ev.Phase.COMPLETE
+                ),
+                60,
+                lambda: f"complete (phase {engine.phase.value})",
+            )
+        assert {h: fleet.version_on(h) for h in fleet.host_names} == dict.fromkeys(
+            fleet.host_names, "1.2.0"
+        )
+        # Only web-04 was locked: the lock's folder is made on every host a deployment locks.
+        made = [h for h in fleet.host_names if (fleet.sandbox_of(h) / ".canarytui").exists()]
+        assert made == ["web-04"]
+        journal = Journal(tmp_path / "state")
+        record = journal.last_deployment("demo", "shop")
+        assert record is not None
+        assert (record.scope, record.canaries, record.plan) == ("web-04", [], [["web-04"]])
+        journal.close()
