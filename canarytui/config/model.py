@@ -274,7 +274,11 @@ class Environment:
 
     @property
     def host_names(self) -> list[str]:
-        return [h.name for h in self.hosts]
+        return list(self._names)  # a copy of the kept tuple: a C-level copy, no pass in Python
+
+    @functools.cached_property
+    def _names(self) -> tuple[str, ...]:
+        return tuple(h.name for h in self.hosts)
 
     @functools.cached_property
     def host_names_set(self) -> frozenset[str]:
@@ -319,15 +323,21 @@ class Environment:
     def default_canaries(self, among: Sequence[str] | None = None) -> list[str]:
         """The file's canaries among ``among`` (a deployment limited to some hosts; None:
         the whole fleet): its listed hosts or role's that are among them, or its share of
-        them."""
-        names = self.host_names if among is None else list(among)
-        inside = set(names)
+        them. Asked at every repaint of the rollout panel at rest: no pass over the fleet
+        where the file lists its canaries."""
         if not self.canary.enabled:
             return []
+        inside = None if among is None else set(among)
         if self.canary.hosts:
-            return [h for h in self.canary.hosts if h in inside]
+            return [h for h in self.canary.hosts if inside is None or h in inside]
         if self.canary.role is not None:
-            return [h.name for h in self.hosts if self.canary.role in h.roles and h.name in inside]
+            role = self.canary.role
+            return [
+                h.name
+                for h in self.hosts
+                if role in h.roles and (inside is None or h.name in inside)
+            ]
+        names = self.host_names if among is None else list(among)
         if self.canary.percent is not None:
             return canaries_by_percent(names, self.canary.percent) if names else []
         return names[:1]
