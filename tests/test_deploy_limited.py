@@ -39,6 +39,9 @@ def test_hosts_are_named_by_name_pattern_or_role_in_the_files_order() -> None:
     # Every host named is no limit: the deployment is the file's, as without --hosts.
     assert limited_to(env, ["*"]) == (None, None)
     assert limited_to(env, None) == (None, None)
+    # Many names (the UI's filter of hundreds of hosts): a few of them and a count.
+    many = [f"web-0{i}" for i in (1, 2)] * 60
+    assert limited_to(env, many)[1] == ",".join(many[:8]) + " and 112 more"
     names = env.host_names  # a copy each time (kept as a tuple): changing it changes nothing
     names.append("web-99")
     assert env.host_names == ["web-01", "web-02", "web-03", "api-01"]

@@ -7,8 +7,8 @@ rolls back or promotes again). ``complete`` runs at the end and ``rolled_back`` 
 start of a rollback (users back on the stable release before its hosts are changed); a
 failure of either is an error notice, never a reason to stop. Placeholders: ``{hosts}``
 (the phase's hosts, comma-separated), ``{wave}``, ``{percent}`` (the share of the whole
-fleet on the new version once the phase is done), ``{version}``, ``{app}``, ``{env}``; each value is
-shell-quoted. Every run is a ``StepResult`` (action ``traffic``) in the journal, and a
+fleet on the new version once the phase is done), ``{version}``, ``{app}``, ``{env}``;
+each value is shell-quoted. Every run is a ``StepResult`` (action ``traffic``) in the journal, and a
 ``TrafficShifted`` event says what the load balancer was told.
 """
 
@@ -60,8 +60,8 @@ def percent_after(ctx: Context, kind: str, hosts: Sequence[str]) -> int:
     Never 0 while some host runs it, never 100 while some host does not: a load balancer
     told 0 % for one canary of 500 hosts would send it nobody, and the analysis would
     judge a canary without users. A deployment limited to some hosts (``deploy --hosts``)
-    counts the others as they run (``read_the_others``): hosts left
-    behind caught up make 100 %, one zone of three about 33 %.
+    counts the others as they run (``read_the_others``): hosts left behind caught up make
+    100 %, one zone of three about 33 %.
     """
     d = ctx.state.deployment
     if d is None or d.scope is None:

@@ -143,13 +143,15 @@ def limited_to(
     env: Environment, items: Sequence[str] | None
 ) -> tuple[list[str] | None, str | None]:
     """``deploy --hosts``: the hosts the items name and how the journal says the limit (the
-    items as given, bounded); (None, None) without items, or when they name every host."""
+    items as given; many, a few and a count); (None, None) without items, or when they
+    name every host."""
     if not items:
         return None, None
     only = select_hosts(env, items)
     if len(only) == len(env.host_names):
         return None, None
-    return only, harmless(",".join(items), 300)
+    said = ",".join(items)
+    return only, harmless(said if len(said) <= 200 else listed(items, 8, ","), 300)
 
 
 def make_plan(
