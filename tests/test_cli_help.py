@@ -205,6 +205,10 @@ def test_bash_completes_commands_files_hosts_versions_and_ids(
         "web-01,web-02",
     ]
     assert offered("promote", "prod.yaml", "--skip", "a") == ["api-01"]
+    assert offered("deploy", "prod.yaml", "1.5.0", "--hosts", "api-01,w") == [
+        "api-01,web-01",
+        "api-01,web-02",
+    ]
     assert offered("deploy", "prod.yaml", "") == ["1.4.0", "1.5.0"]
     assert offered("rollback", "prod.yaml", "--to", "1.4") == ["1.4.0"]
     assert offered("rollback", "prod.yaml", "--to", "") == ["1.4.0"]  # what --to takes

@@ -5,7 +5,7 @@ options): subcommands, options and their choices, environment files (``*.yaml``,
 ``*.yml``) where an ENV is expected, folders for ``--state-dir``, theme names. Where it is
 cheap, the script asks canarytui for the rest while completing, reading only the
 environment file already on the line and the journal: host names (``logs``, ``--canary``,
-``--skip``; comma lists too), versions (``deploy``: those the journal has seen;
+``--hosts``, ``--skip``; comma lists too), versions (``deploy``: those the journal has seen;
 ``rollback --to``: those it saw on the hosts, the only ones it takes) and deployment IDs
 (``report``, ``replay``). Those look-ups are ``canarytui completion --hosts ENV --word W``
 (and ``--versions``, ``--known``, ``--ids``); they print
@@ -91,6 +91,7 @@ def script(shell: str) -> str:
     looked_up = {k: {"bash": f"_canarytui_{k}", "zsh": f"_canarytui_{k}"} for k in LOOK_UPS}
     by_dest: dict[tuple[str, str], Any] = {
         ("logs", "hosts"): looked_up["hosts"],
+        ("deploy", "hosts"): looked_up["hosts"],
         ("deploy", "version"): looked_up["versions"],
         ("rollback", "to"): looked_up["known"],
         ("replay", "id"): looked_up["ids"],
