@@ -83,12 +83,14 @@ def percent_after(ctx: Context, kind: str, hosts: Sequence[str]) -> int:
 
 async def read_the_others(ctx: Context, d: DeploymentRecord) -> None:
     """What the hosts a limited deployment leaves out run, read once a process (a version
-    read, no lock): ``{percent}`` is the whole fleet's share, theirs too."""
+    read, no lock; the UI knows most already): ``{percent}`` is the whole fleet's share,
+    theirs too, and a guess either way would send a release too many users (a canary) or
+    too few (hosts left behind caught up: the few old ones would get them all)."""
     if ctx.state.others_read == d.id:
         return
     ctx.state.others_read = d.id
-    planned = set(d.planned_hosts)
-    others = [h for h in ctx.env.host_names if h not in planned]
+    planned, known = set(d.planned_hosts), ctx.state.versions
+    others = [h for h in ctx.env.host_names if h not in planned and h not in known]
     await each_host(others, lambda name: discover_one(ctx, name))
 
 
