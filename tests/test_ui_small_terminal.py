@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.pilot import Pilot
 
 from canarytui import events as ev
+from canarytui.ui.screens.confirm import ChoiceScreen
 from canarytui.ui.screens.failure import FailureScreen
 from canarytui.ui.widgets.filter_bar import FilterBar
 from canarytui.ui.widgets.fleet_grid import PITCH_Y
@@ -223,6 +224,38 @@ async def test_a_failure_question_keeps_its_choices_in_view(tmp_path: Path) -> N
         await settle(pilot)
         assert listed.styles.max_height is not None and listed.styles.max_height.value == 20
         await pilot.press("h")
+        await settle(pilot)
+        assert script.app.screen is script.app.fleet_screen
+
+
+@pytest.mark.parametrize("size", [(60, 16), (80, 24)])
+async def test_a_deploy_question_keeps_its_answers_in_view(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """The deploy question with the filter on (the whole fleet's words, then the filtered
+    hosts'): its title and answers stay on screen, the words scroll between them (at 60x16
+    the answers were below the screen's last row)."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=size) as pilot:
+        script.discovered("1.1.0")
+        for name in ("web-05", "web-09"):
+            script.host(name, ev.HostState.IDLE, "1.0.0")
+        await settle(pilot)
+        await pilot.press("slash", *"version=1.0", "enter", "d", *"1.1.0")
+        await pilot.press("enter")
+        await settle(pilot)
+        dialog = script.app.screen
+        assert isinstance(dialog, ChoiceScreen)
+        for part in ("#title", "#buttons"):
+            region = dialog.query_one(part).region
+            assert dialog.region.contains_region(region), (part, region)
+        words = dialog.query_one("#message-box", VerticalScroll)
+        if size == (60, 16):
+            assert words.max_scroll_y > 0 and dialog.focused is words
+            await pilot.press("end")
+            await settle(pilot)
+            assert words.scroll_y == words.max_scroll_y  # the filtered hosts' words, last
+        await pilot.press("n")
         await settle(pilot)
         assert script.app.screen is script.app.fleet_screen
 

@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -31,12 +31,13 @@ class Question(ModalScreen[AnswerT], Generic[AnswerT]):
         width: 70;
         max-width: 90%;
         height: auto;
+        max-height: 90%;
         border: thick $primary;
         background: $panel;
         padding: 1 2;
     }
     Question #title { text-style: bold; margin-bottom: 1; }
-    Question #message { margin-bottom: 1; }
+    Question #message-box { height: auto; margin-bottom: 1; }
     Question #buttons { height: auto; align-horizontal: right; }
     Question Button { margin-left: 2; min-width: 14; }
     Question.-danger > #dialog { border: thick $error; }
@@ -58,7 +59,9 @@ class Question(ModalScreen[AnswerT], Generic[AnswerT]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(self.title_text, id="title", markup=False)
-            yield Static(self.message, id="message", markup=False)
+            # Scrolls in the rows the title and the answers leave (a small terminal).
+            with VerticalScroll(id="message-box"):
+                yield Static(self.message, id="message", markup=False)
             with Horizontal(id="buttons"):
                 for index, (key, label, _) in enumerate(self.answers):
                     button = Button(
@@ -69,6 +72,21 @@ class Question(ModalScreen[AnswerT], Generic[AnswerT]):
                     # Not focusable: enter must mean the first answer whatever had focus.
                     button.can_focus = False
                     yield button
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """The message scrolls in the rows the dialog has left once its title and answers
+        are in view: at 60x16 a deploy question pushed its answers off screen."""
+        dialog, box = self.query_one("#dialog"), self.query_one("#message-box")
+        others = dialog.styles.gutter.height + box.styles.margin.height
+        for part in ("#title", "#buttons"):
+            widget = self.query_one(part)
+            others += widget.outer_size.height + widget.styles.margin.height
+        rows = max(2, int(self.size.height * 0.9) - others)  # the dialog's max-height
+        if box.styles.max_height is None or box.styles.max_height.value != rows:
+            box.styles.max_height = rows
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
