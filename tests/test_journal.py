@@ -227,23 +227,28 @@ def schema_without(*columns: str) -> str:
     return text
 
 
-def test_a_version_1_journal_gets_the_kind_of_each_deployment(tmp_path: Path) -> None:
-    state = tmp_path / "state"
+def an_older_journal(state: Path, version: int, *without: str, kind: str = "deploy") -> Journal:
+    """A journal as release ``version`` wrote it (its deployments table ``without`` the
+    later columns), with one deployment of 1.9.0, then opened (upgraded) by this code."""
     state.mkdir()
     old = sqlite3.connect(state / "journal.sqlite3")
-    old.executescript(schema_without("kind", "scope"))
-    columns = {r[1] for r in old.execute("PRAGMA table_info(deployments)")}
-    assert "kind" not in columns and "scope" not in columns
+    old.executescript(schema_without(*without))
+    columns = "" if "kind" in without else ", kind"
     old.execute(
         "INSERT INTO deployments (token, env, app, env_path, version, phase, waves, canaries,"
-        " plan, user, machine, started_at, updated_at)"
-        " VALUES ('v1', 'production', 'shop', '/e.yaml', '1.9.0', 'complete', 1,"
-        " '[]', '[[\"web-02\"]]', 'bob', 'desk', 1.0, 2.0)"
+        f" plan, user, machine, started_at, updated_at{columns})"
+        " VALUES ('old', 'production', 'shop', '/e.yaml', '1.9.0', 'complete', 1,"
+        " '[]', '[[\"web-02\"]]', 'bob', 'desk', 1.0, 2.0" + (", ?)" if columns else ")"),
+        (kind,) if columns else (),
     )
-    old.execute("PRAGMA user_version = 1")
+    old.execute(f"PRAGMA user_version = {version:d}")
     old.commit()
     old.close()
-    journal = Journal(state)
+    return Journal(state)
+
+
+def test_a_version_1_journal_gets_the_kind_of_each_deployment(tmp_path: Path) -> None:
+    journal = an_older_journal(tmp_path / "state", 1, "kind", "scope")
     record = journal.last_deployment("production", "shop")
     assert record is not None and record.kind == "deploy" and record.version == "1.9.0"
     assert record.scope is None
@@ -251,20 +256,7 @@ def test_a_version_1_journal_gets_the_kind_of_each_deployment(tmp_path: Path) ->
 
 
 def test_a_version_2_journal_keeps_its_deployments_as_made_for_every_host(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    state.mkdir()
-    old = sqlite3.connect(state / "journal.sqlite3")
-    old.executescript(schema_without("scope"))
-    old.execute(
-        "INSERT INTO deployments (token, env, app, env_path, version, phase, waves, canaries,"
-        " plan, user, machine, started_at, updated_at, kind)"
-        " VALUES ('v2', 'production', 'shop', '/e.yaml', '1.9.0', 'complete', 1,"
-        " '[]', '[[\"web-02\"]]', 'bob', 'desk', 1.0, 2.0, 'rollback')"
-    )
-    old.execute("PRAGMA user_version = 2")
-    old.commit()
-    old.close()
-    journal = Journal(state)
+    journal = an_older_journal(tmp_path / "state", 2, "scope", kind="rollback")
     record = journal.last_deployment("production", "shop")
     assert record is not None and (record.kind, record.scope) == ("rollback", None)
     d = new_deployment(journal, token="limited", scope="web-0*")

@@ -26,6 +26,16 @@ def behind(script: Script) -> None:
         script.host(name, ev.HostState.IDLE, "1.0.0")
 
 
+async def ask_behind(pilot: Any, script: Script, *picks: str) -> None:
+    """``behind``, then ``/ version=1.0``, the ``picks`` keys, ``d 1.1.0 enter``: the
+    deploy question with the filter on."""
+    behind(script)
+    await settle(pilot)
+    await pilot.press("slash", *"version=1.0", "enter", *picks, "d")
+    await type_version(pilot, "1.1.0")
+    await pilot.press("enter")
+
+
 def record_deploys(script: Script) -> list[dict[str, Any]]:
     """What the UI asks the engine to deploy (this file's hosts are not reachable)."""
     calls: list[dict[str, Any]] = []
@@ -44,11 +54,7 @@ async def test_the_filtered_hosts_alone_are_offered_and_deployed_without_a_canar
     script = Script(tmp_path)
     calls = record_deploys(script)
     async with script.app.run_test(size=SIZE) as pilot:
-        behind(script)
-        await settle(pilot)
-        await pilot.press("slash", *"version=1.0", "enter", "d")
-        await type_version(pilot, "1.1.0")
-        await pilot.press("enter")
+        await ask_behind(pilot, script)
         screen = script.app.screen
         assert isinstance(screen, ChoiceScreen)
         assert [label for _, label, _ in screen.answers] == ["All 12", "Only 2", "No"]
@@ -76,11 +82,7 @@ async def test_a_pick_among_the_filtered_hosts_is_their_canary_and_enter_is_ever
     script = Script(tmp_path)
     calls = record_deploys(script)
     async with script.app.run_test(size=SIZE) as pilot:
-        behind(script)
-        await settle(pilot)
-        await pilot.press("slash", *"version=1.0", "enter", "space", "d")  # web-05 picked
-        await type_version(pilot, "1.1.0")
-        await pilot.press("enter")
+        await ask_behind(pilot, script, "space")  # web-05 picked
         assert "; canary web-05, then 1 wave(s)." in script.app.screen.message  # type: ignore[attr-defined]
         await pilot.press("o")
         await until(pilot, lambda: len(calls) == 1, 5, "the limited deploy call")

@@ -27,28 +27,31 @@ EXIT_TERMINATED = 143  # SIGTERM: stopped as Ctrl-C stops, 128 + 15
 EXIT_HUNG_UP = 129  # SIGHUP (the terminal closed): the same, 128 + 1
 
 
+def _comma_list(value: str, refused: str) -> list[str]:
+    """A comma list's items, in order; none is refused (exit 2) with ``refused``: an option
+    given "$HOSTS" with the variable empty means a mistake, not the default."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(refused)
+    return items
+
+
 def host_names(value: str) -> list[str]:
-    """``--canary a,b``: the names, in order; an empty list is refused (exit 2), not taken
-    for the file's canaries: ``--canary "$HOSTS"`` with the variable empty means a mistake."""
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(
-            "names no host: give host names (a,b), or leave --canary out for the "
-            "environment file's canaries"
-        )
-    return names
+    """``--canary a,b``: the names (none is not the file's canaries)."""
+    return _comma_list(
+        value,
+        "names no host: give host names (a,b), or leave --canary out for the environment "
+        "file's canaries",
+    )
 
 
 def host_items(value: str) -> list[str]:
-    """``--hosts a,web-*,role=api``: the items, in order; none is refused (exit 2), not
-    taken for every host: ``--hosts "$HOSTS"`` with the variable empty means a mistake."""
-    items = [item.strip() for item in value.split(",") if item.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError(
-            "names no host: give host names, patterns (web-*) or role=NAME, comma-separated; "
-            "or leave --hosts out to deploy to every host of the file"
-        )
-    return items
+    """``--hosts a,web-*,role=api``: the items (none is not every host)."""
+    return _comma_list(
+        value,
+        "names no host: give host names, patterns (web-*) or role=NAME, comma-separated; "
+        "or leave --hosts out to deploy to every host of the file",
+    )
 
 
 OUTCOME_EXIT = {
