@@ -15,6 +15,7 @@ from test_ui_support import Script, settle, until
 from canarytui import events as ev
 from canarytui.journal import Journal
 from canarytui.ui.screens.confirm import ChoiceScreen, ConfirmScreen
+from canarytui.ui.widgets.rollout_progress import RolloutProgress
 
 SIZE = (120, 40)
 
@@ -136,6 +137,9 @@ async def test_a_host_left_behind_is_caught_up_by_keys_alone(tmp_path: Path) -> 
                 60,
                 lambda: f"complete (phase {engine.phase.value})",
             )
+            await settle(pilot)
+            panel = app.fleet_screen.query_one(RolloutProgress)
+            assert str(panel.border_title) == "rollout #1 · 1.2.0 · 1 of 4 hosts"
         assert {h: fleet.version_on(h) for h in fleet.host_names} == dict.fromkeys(
             fleet.host_names, "1.2.0"
         )

@@ -151,8 +151,7 @@ def print_table(seen: Seen, journal_path: str) -> None:
         print(f"   started by {record.user}@{record.machine} at {when(record.started_at)}")
         if record.scope is not None:
             print(
-                f"   limited to {len(record.planned_hosts)} of {len(env.hosts)} hosts: "
-                f"--hosts {harmless(record.scope)}"
+                f"   limited to {record.limited(len(env.hosts))}: --hosts {harmless(record.scope)}"
             )
         print(f"   what is left: {record.way_out}")
         for said in seen.notes:

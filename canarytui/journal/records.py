@@ -69,6 +69,14 @@ class DeploymentRecord:
         """Every host of its plan, canaries first, in the order they are deployed."""
         return self.canaries + [h for wave in self.plan for h in wave]
 
+    def limited(self, fleet: int, lead: str = "") -> str:
+        """``3 of 12 hosts`` (after ``lead``) for a deployment limited to some of the
+        ``fleet`` hosts of its file (``deploy --hosts``, the UI's filtered deploy); "" for
+        one to every host."""
+        if self.scope is None:
+            return ""
+        return f"{lead}{len(self.planned_hosts)} of {fleet} hosts"
+
     @property
     def phase_label(self) -> str:
         return ev.phase_label(ev.Phase(self.phase), self.wave, self.waves)

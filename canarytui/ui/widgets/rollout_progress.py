@@ -117,7 +117,7 @@ class RolloutProgress(StateText):
             )
             self._put(text)
             return
-        set_title(self, f"rollout #{d.id} · {d.version}")
+        set_title(self, f"rollout #{d.id} · {d.version}" + d.limited(len(state.env.hosts), " · "))
         user, phase = harmless(d.user), state.phase_label()
         if len(f"by {user}  phase {phase}") <= self._width():  # narrow: the phase, one line
             text.append("by ", label)
