@@ -270,3 +270,28 @@ async def test_a_rollback_that_failed_on_a_host_is_only_rolled_back_again(
     assert finished.code == 0, finished.out + finished.err
     assert set(versions(demo).values()) == {"1.0.0"}
     assert locks_on_hosts(demo) == []
+
+
+async def test_a_host_down_since_the_start_is_not_said_to_keep_a_lock(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """web-05 was down when the deployment started (never locked); a later process rolls
+    the canary back while it still is: nothing says a lock was left on web-05 (the operator
+    was told to unlock a lock that never was), and there is none."""
+    await demo.set_fault("web-05", "down")
+    first = engine_for(demo.env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(first.deploy("1.1.0"), 60) is ev.Outcome.CANARY_PASSED
+    finally:
+        await first.fleet.close()
+    later = engine_for(demo.env_path, state_dir)
+    notices: list[str] = []
+    later.subscribe(lambda e: notices.append(e.message) if isinstance(e, ev.Notice) else None)
+    try:
+        assert await asyncio.wait_for(later.rollback(), 60) is ev.Outcome.ROLLED_BACK
+    finally:
+        await later.fleet.close()
+    assert not any("could not be released" in m for m in notices), notices
+    assert versions(demo)["web-01"] == "1.0.0"
+    await demo.set_fault("web-05", "up")
+    assert locks_on_hosts(demo) == []

@@ -245,8 +245,14 @@ class LockKeeper:
         self.unchecked = {h for h in hosts if h in self.holding}
         self.taken = None
         unheld = self.ctx.state.unreachable_first(h for h in hosts if h not in self.unchecked)
+        # A host unreachable since the deployment started was never locked by it: nothing
+        # to free there (its release said a lock was left on it that never was).
+        down = ev.HostState.UNREACHABLE
+        never = {
+            h for h in unheld if state.previous.get(h) is None and state.host_states[h] is down
+        }
         if only is not None:
-            self.left_locked.update(h for h in unheld if h not in only)
+            self.left_locked.update(h for h in unheld if h not in only and h not in never)
             unheld = [h for h in unheld if h in only]
         if not unheld:
             locks.acquire_local(self.local_path(), owner)  # as take() does: still ours?
@@ -258,7 +264,7 @@ class LockKeeper:
             results = await self.take(owner, unheld, discover=True)
         learned = {}
         lost = [name for name in unheld if isinstance(results.get(name), SshError)]
-        self.left_locked.update(lost)
+        self.left_locked.update(h for h in lost if h not in never)
         if lost:  # one notice however many (a host's turn tries again and says why)
             self.ctx.bus.notice(
                 "warning",
