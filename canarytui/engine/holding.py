@@ -245,12 +245,9 @@ class LockKeeper:
         self.unchecked = {h for h in hosts if h in self.holding}
         self.taken = None
         unheld = self.ctx.state.unreachable_first(h for h in hosts if h not in self.unchecked)
-        # A host unreachable since the deployment started was never locked by it: nothing
-        # to free there (its release said a lock was left on it that never was).
-        down = ev.HostState.UNREACHABLE
-        never = {
-            h for h in unheld if state.previous.get(h) is None and state.host_states[h] is down
-        }
+        # Unreachable since it started: never locked by it, no lock to free (or say left).
+        down, before = ev.HostState.UNREACHABLE, state.previous
+        never = {h for h in unheld if state.host_states.get(h) is down and before.get(h) is None}
         if only is not None:
             self.left_locked.update(h for h in unheld if h not in only and h not in never)
             unheld = [h for h in unheld if h in only]
