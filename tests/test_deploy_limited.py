@@ -106,9 +106,10 @@ async def test_a_limited_release_locks_and_changes_only_its_hosts(
         await engine.fleet.close()
     assert outcome is ev.Outcome.COMPLETE
     assert versions(demo) == {h: "1.0.0" if h == "web-04" else "1.2.0" for h in demo.host_names}
-    # web-04 is never asked again (its version, known, counts in the hooks' {percent}: the
-    # fleet's share), never locked: the lock's folder is made on every host a deployment locks.
-    assert "web-04" not in asked, asked
+    # web-04 is asked once, as the deployment starts, what it runs (the hooks' {percent} is
+    # the fleet's share) and whose lock it holds (none: one release at a time), in one round
+    # trip; never locked: the lock's folder is made on every host a deployment locks.
+    assert asked.count("web-04") == 1, asked
     made = {h for h in demo.host_names if (demo.sandbox_of(h) / ".canarytui").exists()}
     assert made == set(demo.host_names) - {"web-04"}
     started = next(e for e in seen if isinstance(e, ev.AnalysisStarted))
@@ -230,6 +231,37 @@ async def test_a_wrong_limit_is_refused_before_any_host_is_touched(
         assert said in refused.err and "Traceback" not in refused.err
     assert versions(demo) == before
     assert not any((demo.sandbox_of(h) / ".canarytui").exists() for h in demo.host_names)
+    journal = Journal(state_dir)
+    assert journal.last_deployment("demo", "shop") is None
+    journal.close()
+
+
+async def test_a_limited_release_waits_for_another_machines_on_the_other_hosts(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Another machine's deployment holds web-01..03 (its own --hosts, open after its
+    canary): one limited to web-04..06 from here is refused, saying whose, and nothing
+    changes (two releases at once would tell the load balancer two stories)."""
+    env = str(demo.env_path)
+    other = await run_cli("deploy", env, "1.1.0", "--hosts", "web-0[1-3]", state_dir=tmp_path)
+    assert other.code == 0, other.out + other.err
+    before = versions(demo)
+    for dry in ([], ["--dry-run"]):
+        refused = await run_cli(
+            "deploy", env, "1.2.0", "--hosts", "web-0[4-6]", "--no-canary", *dry
+        )
+        assert refused.code == 1, refused.out + refused.err
+        said = refused.out + refused.err
+        assert "Traceback" not in said
+        if dry:
+            assert (
+                "would be refused now:" in said and "host web-01, web-02, web-03: locked by" in said
+            )
+        else:
+            assert "web-01, web-02, web-03, not in this deployment: locked by" in said
+            assert "(deployment #1 of 1.1.0" in said and "one release at a time in demo" in said
+    assert versions(demo) == before
+    assert not any((demo.sandbox_of(h) / ".canarytui").exists() for h in ("web-04", "web-05"))
     journal = Journal(state_dir)
     assert journal.last_deployment("demo", "shop") is None
     journal.close()

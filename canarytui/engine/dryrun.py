@@ -98,7 +98,9 @@ async def dry_run(
     # A host discovery could not reach is not asked again: a hung one held the dry run for
     # its connect timeout twice (10 s on the demo, where `check` took 5).
     lost = {h for h, s in engine.host_states.items() if s is ev.HostState.UNREACHABLE}
-    found_locks = await takeover.inspect(engine.ctx, [h for h in plan.hosts if h not in lost])
+    # Every host's lock: a limited deployment is refused too when another deployment holds
+    # one of the others (``start.others_free``).
+    found_locks = await takeover.inspect(engine.ctx, [h for h in env.host_names if h not in lost])
     planned = set(plan.hosts)
     others = Counter(found_versions.get(h) or "unknown" for h in env.host_names if h not in planned)
     found_locks.update({h: takeover.HostLock() for h in lost})

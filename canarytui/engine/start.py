@@ -7,13 +7,15 @@ import uuid
 
 from canarytui import events as ev
 from canarytui.engine.bus import Context
+from canarytui.engine.discovery import discover_one
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.lockscripts import Unlockable
 from canarytui.engine.plan import Plan, running_said, stops_at
+from canarytui.engine.supervise import each_host
 from canarytui.engine.waiting import waits_said
 from canarytui.openfiles import shortage
 from canarytui.ssh import SshError
-from canarytui.textsafe import listed
+from canarytui.textsafe import harmless, listed
 
 
 class StartRefused(Exception):
@@ -42,6 +44,8 @@ async def start_deployment(
     if short is not None:
         raise StartRefused(f"{short}; nothing was changed")
     ctx.bus.emit(ev.DeploymentStarting(version=version, hosts=len(plan.hosts), action=kind))
+    if scope is not None:
+        await others_free(ctx, plan)
     token = uuid.uuid4().hex
     # The deployment gets its number first, so every lock can say whose it is; it is
     # discarded again if the locks cannot be had (nothing happened then).
@@ -148,3 +152,28 @@ async def start_deployment(
     said_running = running_said(version, in_order, plan.canaries) if kind == "deploy" else None
     if said_running is not None:
         ctx.bus.notice(*said_running)
+
+
+async def others_free(ctx: Context, plan: Plan) -> None:
+    """A deployment limited to some hosts starts only if no other deployment (another
+    machine's, limited too) and no maintenance holds one of the others: one release at a
+    time in an environment, as when every deployment locked every host (two at once would
+    tell the load balancer two stories). What the others run is read in the same round trip
+    (the traffic hooks' ``{percent}`` is the whole fleet's); nothing is locked there."""
+    planned = set(plan.hosts)
+    others = [h for h in ctx.env.host_names if h not in planned]
+    ctx.bus.notice(
+        "info",
+        f"reading what the {len(others)} other host(s) run and whose locks they hold "
+        f"(one release at a time in {ctx.env.name})",
+    )
+    await each_host(others, lambda name: discover_one(ctx, name, locks=True))
+    held = [h for h in others if h in ctx.state.locked_by]
+    if held:
+        first = ctx.state.locked_by[held[0]]
+        how = "held for maintenance by" if first.maintenance else "locked by"
+        who = harmless(first.owner, 300)
+        raise StartRefused(
+            f"{listed(held, 8)}, not in this deployment: {how} {who}; one release "
+            f"at a time in {ctx.env.name}, nothing was changed (canarytui status says whose)"
+        )
