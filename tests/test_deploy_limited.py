@@ -265,3 +265,23 @@ async def test_a_limited_release_waits_for_another_machines_on_the_other_hosts(
     journal = Journal(state_dir)
     assert journal.last_deployment("demo", "shop") is None
     journal.close()
+
+
+async def test_status_names_the_hosts_a_release_left_behind_and_how_to_catch_them_up(
+    demo: DemoFleet,
+) -> None:
+    """web-06 is down during a release to every host (within max_failures): once it is
+    back, `status` says it is not on the release and gives the command that catches it up;
+    that command, run as said, puts it there, and `status` has nothing more to say."""
+    env = str(demo.env_path)
+    await demo.set_fault("web-06", "down")
+    done = await run_cli("deploy", env, "1.2.0", "--auto-promote", timeout=90)
+    assert done.code == 0, done.out + done.err
+    await demo.set_fault("web-06", "up")
+    said = (await run_cli("status", env)).out.splitlines()
+    command = f"canarytui deploy {env} 1.2.0 --hosts web-06 --no-canary"
+    assert said[-1] == f"   web-06: not on 1.2.0, deployment #1's; to catch up: {command}"
+    caught = await run_cli(*command.split()[1:])
+    assert caught.code == 0, caught.out + caught.err
+    assert set(versions(demo).values()) == {"1.2.0"}
+    assert (await run_cli("status", env)).out.splitlines()[-1] == "6 host(s): 1.2.0 on 6"

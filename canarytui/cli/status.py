@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shlex
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -203,6 +204,35 @@ def print_table(seen: Seen, journal_path: str) -> None:
     parts = [f"{v} on {n}" for v, n in running.most_common() if v not in _NOT_VERSIONS]
     parts += [f"{running[k]} {word}" for k, word in _NOT_VERSIONS.items() if running[k]]
     print(f"{len(env.host_names)} host(s): {', '.join(parts)}")
+    left = catch_up(seen, rows)
+    if left is not None:
+        print(f"   {left}")
+
+
+CATCH_UP_NAMED = 20  # hosts left behind named in the command that catches them up
+
+
+def catch_up(seen: Seen, rows: list[HostRow]) -> str | None:
+    """After a release to every host that completed, the hosts that answer with another
+    version (left behind: unreachable when their wave came, or changed by hand since), and
+    the command that puts the release on them alone. None: nothing to say (a deployment is
+    open or held elsewhere, the last was limited or not complete, none is behind)."""
+    last = seen.last
+    if seen.record is not None or seen.foreign or seen.maintenance or last is None:
+        return None
+    if last.outcome != ev.Outcome.COMPLETE.value or last.kind != "deploy" or last.scope:
+        return None
+    behind = [row.host for row in rows if row.running and row.running != last.version]
+    if not behind:
+        return None
+    said = f"{listed(behind, 8)}: not on {harmless(last.version)}, deployment #{last.id}'s"
+    if len(behind) > CATCH_UP_NAMED:
+        return said + " (canarytui deploy ... --hosts NAMES --no-canary catches them up)"
+    path = shlex.quote(harmless(str(seen.env.path), 300))
+    return (
+        f"{said}; to catch up: canarytui deploy {path} {shlex.quote(last.version)} "
+        f"--hosts {','.join(behind)} --no-canary"
+    )
 
 
 def as_json(seen: Seen) -> dict[str, Any]:
