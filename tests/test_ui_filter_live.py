@@ -13,6 +13,7 @@ from canarytui.ui.widgets.rollout_progress import RolloutProgress
 from canarytui.ui.widgets.state_text import PanelText
 
 SIZE = (120, 40)
+TO_THEM = "(/ version=1.2.0 shows its hosts; then d, o: a release to them)"
 
 
 async def test_an_open_filter_follows_host_updates_and_health(tmp_path: Path) -> None:
@@ -72,7 +73,7 @@ async def test_a_fleet_on_several_versions_says_so_and_the_filter_finds_each(
         assert "versions" not in panel_text(script)  # one version: nothing to say
         script.engine.emit(ev.HostUpdate(host="web-09", state=ev.HostState.IDLE, version="1.2.0"))
         await settle(pilot)
-        said = "versions 1.1.0 on 11, 1.2.0 on 1\n(/ version=1.2.0 shows its hosts)"
+        said = f"versions 1.1.0 on 11, 1.2.0 on 1\n{TO_THEM}"
         await until(pilot, lambda: said in panel_text(script), 5, "the versions said")
         state = script.app.fleet_screen.state
         await pilot.press("slash", *"version=1.2", "enter")
@@ -110,7 +111,7 @@ async def test_after_a_rollout_that_left_a_host_behind_the_panel_says_what_runs_
         said = "versions 1.1.0 on 11, 1.0.0 on 1"  # its last known
         await until(pilot, lambda: said in panel_text(script), 5, "the versions said")
         script.engine.emit(ev.HostUpdate(host="web-09", state=ev.HostState.IDLE, version="1.2.0"))
-        said = "versions 1.1.0 on 11, 1.2.0 on 1\n(/ version=1.2.0 shows its hosts)"
+        said = f"versions 1.1.0 on 11, 1.2.0 on 1\n{TO_THEM}"
         await until(pilot, lambda: said in panel_text(script), 5, "the versions said again")
         assert "outcome complete" in panel_text(script)
 

@@ -198,7 +198,7 @@ class RolloutProgress(StateText):
         text.append("versions ", label)
         text.append(", ".join(shown) + (f" and {more} more" if more > 0 else "") + "\n")
         fewest = harmless(counts[-1][0], VERSION_SHOWN)
-        text.append(f"(/ version={fewest} shows its hosts)\n", label)
+        text.append(f"(/ version={fewest} shows its hosts; then d, o: a release to them)\n", label)
         return True
 
     def _last(self, text: Text) -> None:
