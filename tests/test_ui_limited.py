@@ -11,6 +11,7 @@ from typing import Any
 from conftest import switch_to
 from test_ui_stories import make_app, running_fleet, type_version
 from test_ui_support import Script, settle, until
+from textual.widgets import Static
 
 from canarytui import events as ev
 from canarytui.journal import Journal
@@ -140,6 +141,11 @@ async def test_a_host_left_behind_is_caught_up_by_keys_alone(tmp_path: Path) -> 
             await settle(pilot)
             panel = app.fleet_screen.query_one(RolloutProgress)
             assert str(panel.border_title) == "rollout #1 · 1.2.0 · 1 of 4 hosts"
+            await pilot.press("H")  # the history's detail says the limit and its decision
+            await settle(pilot)
+            detail = str(app.screen.query_one("#detail-text", Static).render())
+            assert "no canary; wave 1: 1 host(s); only --hosts web-04" in detail
+            assert "limit  to 1 of 4 hosts (--hosts web-04)" in detail
         assert {h: fleet.version_on(h) for h in fleet.host_names} == dict.fromkeys(
             fleet.host_names, "1.2.0"
         )
