@@ -155,7 +155,7 @@ async def test_a_host_left_behind_is_caught_up_without_a_canary(
     env = str(demo.env_path)
     done = await run_cli("deploy", env, "1.2.0", "--hosts", "web-06", "--no-canary")
     assert done.code == 0, done.out + done.err
-    assert "no canary phase" in done.out
+    assert "(1.2.0 straight to the waves (the file's canary phase skipped))" in done.out
     assert "traffic.wave_start: 100 % on the new version" in done.out
     assert "traffic.complete: 100 % on the new version" in done.out
     assert "1.2.0 on 1 of 1 hosts (limited to --hosts web-06: 5 other(s)" in done.out

@@ -124,7 +124,10 @@ async def start_deployment(
     elif plan.canaries:
         ctx.bus.decision("deploy", f"{version} to canaries {listed(plan.canaries, 10)}")
     else:
-        ctx.bus.decision("deploy", f"{version} straight to the waves (no canary phase)")
+        # The file has a canary phase and the operator went without it (--no-canary, the
+        # UI's filtered hosts with no canary among them): the record says so.
+        why = "the file's canary phase skipped" if ctx.env.canary.enabled else "no canary phase"
+        ctx.bus.decision("deploy", f"{version} straight to the waves ({why})")
     if scope is not None:
         ctx.bus.decision(
             "limit", f"to {len(plan.hosts)} of {len(ctx.env.hosts)} hosts (--hosts {scope})"
