@@ -191,8 +191,8 @@ async def test_a_limited_dry_run_shows_its_hosts_and_what_the_others_run(
     text = await run_cli("deploy", env, "1.2.0", "--hosts", "web-0[1-3]", "--dry-run")
     assert text.code == 0, text.out + text.err
     assert (
-        "hosts (3 of the file's 6: --hosts web-0[1-3]; the others, not touched, run 1.0.0 "
-        "on 3), the version each runs now:"
+        "hosts (3 of the file's 6: --hosts web-0[1-3]; the others, never locked nor changed, "
+        "run 1.0.0 on 3), the version each runs now:"
     ) in text.out
     plan = json.loads(
         (await run_cli("deploy", env, "1.2.0", "--hosts", "web-0[1-3]", "--dry-run", "--json")).out

@@ -63,7 +63,7 @@ async def test_the_filtered_hosts_alone_are_offered_and_deployed_without_a_canar
         assert (
             "Or only the 2 host(s) the filter shows (version=1.0): web-05, web-09; no canary "
             "among them: straight to 2 wave(s), each host health-gated. The others are not "
-            "touched (o)."
+            "changed (o)."
         ) in screen.message
         assert screen.message.startswith("Deploy 1.1.0 to 1 canary host(s): web-01?")
         await pilot.press("o")

@@ -215,7 +215,8 @@ def parser() -> argparse.ArgumentParser:
         type=host_items,
         metavar="ITEMS",
         help="only these hosts, comma-separated: names, patterns (web-*) or role=NAME; "
-        "canaries, baseline and waves are chosen among them, the others are not touched",
+        "canaries, baseline and waves are chosen among them; the others are read (what they "
+        "run, whose locks they hold), never locked nor changed",
     )
     s.add_argument(
         "--auto-promote",

@@ -98,7 +98,7 @@ def plan_lines(plan: DryRun) -> list[str]:
         others = ", ".join(f"{_plain(v)} on {n}" for v, n in plan.others.items())
         lines.append(
             f"hosts ({len(plan.hosts)} of the file's {plan.fleet}: --hosts {_plain(plan.scope)}; "
-            f"the others, not touched, run {others}), the version each runs now:"
+            f"the others, never locked nor changed, run {others}), the version each runs now:"
         )
     versions = {
         h.host: h.version
