@@ -66,6 +66,11 @@ async def test_the_filtered_hosts_alone_are_offered_and_deployed_without_a_canar
             "changed (o)."
         ) in screen.message
         assert screen.message.startswith("Deploy 1.1.0 to 1 canary host(s): web-01?")
+        # web-05 is put on 1.1.0 while the question is open (the filter follows it out):
+        # the hosts the question named are the ones deployed to.
+        script.host("web-05", ev.HostState.IDLE, "1.1.0")
+        await settle(pilot)
+        assert script.app.fleet_screen.state.shown == ["web-09"]
         await pilot.press("o")
         await until(pilot, lambda: bool(calls), 5, "the deploy call")
     assert calls == [

@@ -26,6 +26,9 @@ def limited_to_shown(state: FleetState) -> Limited | None:
     shown = state.shown
     if not state.filter_text or not shown or len(shown) == len(state.env.hosts):
         return None
+    # A copy: the hosts the question names are the ones deployed to, whatever the filter
+    # shows by the time the operator answers (it follows hosts as their versions change).
+    shown = list(shown)
     picked = [n for n in shown if n in state.picked]
     return Limited(shown, picked or state.env.default_canaries(shown))
 
