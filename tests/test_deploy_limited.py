@@ -16,7 +16,7 @@ from conftest import REPO, engine_for, run_cli, switch_to
 from canarytui import events as ev
 from canarytui.config import load_env
 from canarytui.demo import DemoFleet
-from canarytui.engine import PlanError
+from canarytui.engine import Engine, PlanError
 from canarytui.engine.plan import limited_to, make_plan, select_hosts
 from canarytui.journal import Journal
 
@@ -25,6 +25,19 @@ EXAMPLE = REPO / "sample_envs" / "example-production.yaml"  # web-01..03 (web), 
 
 def versions(fleet: DemoFleet) -> dict[str, str | None]:
     return {h: fleet.version_on(h) for h in fleet.host_names}
+
+
+def count_asked(engine: Engine) -> list[str]:
+    """The hosts asked a command from now on, once per command (``fleet.run``)."""
+    asked: list[str] = []
+    run = engine.fleet.run
+
+    async def counted(name: str, *args: object, **kwargs: object) -> object:
+        asked.append(name)
+        return await run(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    engine.fleet.run = counted  # type: ignore[method-assign]
+    return asked
 
 
 # The plan (no host asked) ----------------------------------------------------------------
@@ -89,16 +102,9 @@ async def test_a_limited_release_locks_and_changes_only_its_hosts(
     engine = engine_for(demo.env_path, state_dir)
     seen: list[ev.Event] = []
     engine.subscribe(seen.append)
-    asked: list[str] = []
-    run = engine.fleet.run
-
-    async def counted(name: str, *args: object, **kwargs: object) -> object:
-        asked.append(name)
-        return await run(name, *args, **kwargs)  # type: ignore[arg-type]
-
     try:
         await asyncio.wait_for(engine.discover(), 30)  # as the UI knows the fleet at rest
-        engine.fleet.run = counted  # type: ignore[method-assign]
+        asked = count_asked(engine)
         outcome = await asyncio.wait_for(
             engine.deploy("1.2.0", hosts=["role=web"], auto_promote=True), 90
         )
@@ -285,3 +291,21 @@ async def test_status_names_the_hosts_a_release_left_behind_and_how_to_catch_the
     assert caught.code == 0, caught.out + caught.err
     assert set(versions(demo).values()) == {"1.2.0"}
     assert (await run_cli("status", env)).out.splitlines()[-1] == "6 host(s): 1.2.0 on 6"
+
+
+async def test_another_host_down_as_it_starts_is_asked_once(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """web-04 (outside role=web) is down: the start's read of the others finds it so, and
+    the traffic hooks do not ask it again (each time its connect timeout)."""
+    await demo.set_fault("web-04", "down")
+    engine = engine_for(demo.env_path, state_dir)
+    asked = count_asked(engine)
+    try:
+        outcome = await asyncio.wait_for(
+            engine.deploy("1.2.0", hosts=["role=web"], auto_promote=True), 90
+        )
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    assert asked.count("web-04") == 1, asked

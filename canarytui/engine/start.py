@@ -109,6 +109,8 @@ async def start_deployment(
     assert record is not None
     ctx.state.deployment = record
     ctx.state.previous.update(previous)
+    if scope is not None:  # the others were read as it started (``others_free``): not again
+        ctx.state.others_read = d
     ctx.bus.emit(
         ev.DeploymentStarted(
             version=version,
