@@ -69,6 +69,9 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
+import canarytui  # noqa: F401, E402 (first: it quiets asyncssh's DSA warnings)
+
+# isort: split
 import asyncssh  # noqa: E402
 
 from canarytui.config import Environment, load_env, render  # noqa: E402

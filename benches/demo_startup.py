@@ -23,6 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import canarytui  # noqa: F401 (first: it quiets asyncssh's DSA warnings)
+
+# isort: split
 import asyncssh
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

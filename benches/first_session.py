@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import canarytui  # noqa: F401 (first: it quiets asyncssh's DSA warnings)
+
+# isort: split
 import asyncssh
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
