@@ -307,12 +307,10 @@ def test_one_refusal_per_owner_whatever_second_each_host_was_locked() -> None:
     )
 
 
-async def test_a_dry_run_asks_a_host_it_could_not_reach_once(
-    demo: DemoFleet, state_dir: Path
-) -> None:
-    """A host discovery could not reach is not asked for its lock afterwards: a hung host
-    held the dry run for its connect timeout twice (10 s on the demo, where `check` took
-    5). The hosts it reached are asked twice (their version, then their lock)."""
+async def test_a_dry_run_asks_each_host_once(demo: DemoFleet, state_dir: Path) -> None:
+    """One round trip a host, its version and its lock together: a hung host held the dry
+    run for its connect timeout twice (10 s on the demo, where `check` took 5), and at
+    1,000 hosts the second question cost 1.7 s of a 5.3 s dry run."""
     import asyncio
 
     from conftest import engine_for
@@ -333,7 +331,6 @@ async def test_a_dry_run_asks_a_host_it_could_not_reach_once(
         plan = await asyncio.wait_for(dry_run(engine, "1.2.0"), 60)
     finally:
         await engine.fleet.close()
-    assert asked.count("web-04") == 1, asked
-    assert all(asked.count(h) == 2 for h in demo.host_names if h != "web-04"), asked
+    assert sorted(asked) == sorted(demo.host_names), asked
     row = next(h for h in plan.hosts if h.host == "web-04")
     assert not row.reachable and "unreachable" in row.detail

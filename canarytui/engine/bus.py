@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from canarytui import events as ev
 from canarytui.config import Environment
@@ -29,6 +30,9 @@ class HeldBy:
     # says of the process that took it and when (the canary's first, the waves' later);
     # none: the owner's words are the key.
     key: str = ""
+    # The owner file's fields as parsed (host text, never shown as is): whose deployment
+    # (its token), since when; left out of comparisons.
+    fields: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def whose(self) -> str:

@@ -37,7 +37,7 @@ async def discover_one(ctx: Context, name: str, locks: bool = False) -> str | No
             owner = reply.owner("HELD")
             who = describe_owner(owner)
             key = str(owner.get("token") or who)
-            ctx.state.locked_by[name] = HeldBy(who, is_maintenance(owner), key)
+            ctx.state.locked_by[name] = HeldBy(who, is_maintenance(owner), key, owner)
         else:
             ctx.state.locked_by.pop(name, None)
         said = reply.sections.get("CURRENT", "")

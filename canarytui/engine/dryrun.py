@@ -2,9 +2,9 @@
 
 ``dry_run`` plans the deployment as ``Engine.deploy`` would (the same ``make_plan``, the
 same baseline choice as the canary phase, the same rendering of commands), reads each
-host's version (``Engine.discover``: ``deploy.current``) and lock (``takeover.inspect``),
-and changes nothing: no lock taken, nothing journaled, no step run. What would refuse the
-real deployment now (an open deployment, somebody's lock, an unreachable canary) is
+host's version (``deploy.current``) and lock in one round trip (``Engine.discover``
+with ``locks``), and changes nothing: no lock taken, nothing journaled, no step run. What
+would refuse the real deployment now (an open deployment, somebody's lock, an unreachable canary) is
 reported in ``refusals``, not raised; bad versions and plans raise as for a real deploy.
 
 Its result, ``DryRun``, and the JSON it prints are in ``dryrun_views``.
@@ -94,16 +94,16 @@ async def dry_run(
         env.validate_version(assume_previous)
     only, scope = limited_to(env, hosts)
     plan = make_plan(env, canaries, canary_percent, only, canary_phase)
-    found_versions = await engine.discover()  # the others too: the fleet's share is theirs
-    # A host discovery could not reach is not asked again: a hung one held the dry run for
-    # its connect timeout twice (10 s on the demo, where `check` took 5).
-    lost = {h for h, s in engine.host_states.items() if s is ev.HostState.UNREACHABLE}
-    # Every host's lock: a limited deployment is refused too when another deployment holds
-    # one of the others (``start.others_free``).
-    found_locks = await takeover.inspect(engine.ctx, [h for h in env.host_names if h not in lost])
+    # Every host's version and lock, in one round trip a host: the others too (the fleet's
+    # share is theirs, and a limited deployment is refused when another deployment holds
+    # one of them: ``start.others_free``).
+    found_versions = await engine.discover(locks=True)
+    held = engine.state.locked_by  # in the order the hosts answered: said in the file's
+    found_locks = {
+        h: takeover.HostLock(owner=dict(held[h].fields)) for h in env.host_names if h in held
+    }
     planned = set(plan.hosts)
     others = Counter(found_versions.get(h) or "unknown" for h in env.host_names if h not in planned)
-    found_locks.update({h: takeover.HostLock() for h in lost})
     phase = bool(plan.canaries)
     sample = plan.hosts[0]
     previous = found_versions.get(sample) or assume_previous
