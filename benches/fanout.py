@@ -6,7 +6,10 @@ Prints the wall time of
   1. bare asyncssh, one reused connection per host, the three commands in turn (the floor;
      the known_hosts file and the key read once, not once a connection, and canarytui's
      cipher order: the same SSH as the engine's, without the engine);
-  2. bare asyncssh, a new connection per command;
+  2. bare asyncssh, a new connection per command; and, reusing its connection, as its
+     documentation writes a client (the known_hosts file and the key given as paths, read
+     again for every connection, asyncssh's default ciphers): what a hand-written script
+     costs, where the floor (1) is tuned as canarytui's own SSH is;
   3. canarytui's engine: the same three steps in one wave (plus what the engine adds: lock
      and version discovery in one round trip (the version read by shell builtins, as the
      README advises), the post-deploy health check, unlock), with a
@@ -240,6 +243,7 @@ async def bare(
     route: Route | None = None,
     used: list[Usage] | None = None,
     like_engine: bool = False,
+    documented: bool = False,
 ) -> float:
     plain = [render(c, {"version": version}) for c in steps(fleet)]
     commands = {h.name: plain for h in fleet.hosts}
@@ -250,6 +254,12 @@ async def bare(
     slots = asyncio.Semaphore(PARALLEL)
     route = route or Route.direct(fleet)
     options = floor_options(fleet, route)
+    if documented:  # as asyncssh's documentation writes a client
+        options = {
+            "known_hosts": str(route.known_hosts),
+            "client_keys": [str(fleet.client_key)],
+            "port": fleet.port,
+        }
 
     def connect(user: str, address: str) -> asyncssh.SSHClientConnection:
         return asyncssh.connect(address, username=user, **options)
@@ -407,6 +417,11 @@ async def main(hosts: int, rounds: int, rtt: float) -> None:
         print(f"  bare asyncssh, reused connection : {floor:6.2f} s")
         again = await bare(fleet, "3.0.1", reuse=False, route=route)
         print(f"  bare asyncssh, connect per command: {again:6.2f} s  ({again / floor:.2f}x)")
+        plain = await bare(fleet, "3.0.3", reuse=True, route=route, documented=True)
+        print(
+            f"  bare asyncssh, reused, as documented: {plain:6.2f} s  ({plain / floor:.2f}x; "
+            "known_hosts and key read for every connection, default ciphers)"
+        )
         layer = await engine_fleet(fleet, "3.0.2", route)
         print(f"  canarytui SSH layer, same commands: {layer:6.2f} s  ({layer / floor:.2f}x)")
         # The machine's speed drifts, so the floor and the engine are run in pairs, each
