@@ -9,11 +9,12 @@ controller's CPU share of one core and the remote commands sent per second. The 
 watching must grow with what is watched (the canaries, the host under the cursor), not
 with the fleet: both figures stay flat from the smallest fleet to the largest.
 
-The hosts are a counting fake at the SSH layer (``Fleet.run`` and ``Fleet.stream``
-answered in-process after ``--latency`` seconds): the demo fleet stops at 2,000 hosts, and
-5,000 real servers in this process would measure the servers, not the controller. A real
-command also costs the controller ~3-5 ms of CPU for SSH itself (DESIGN.md), which the
-fake does not: that cost is the commands per second printed times those milliseconds.
+The hosts are a counting fake at the SSH layer (``Fleet.run``, ``Fleet.run_steps`` and
+``Fleet.stream`` answered in-process after ``--latency`` seconds): the demo fleet stops at
+2,000 hosts, and 5,000 real servers in this process would measure the servers, not the
+controller. A real command (a probe's check and metrics: one script, one command) also
+costs the controller ~3-5 ms of CPU for SSH itself (DESIGN.md), which the fake does not:
+that cost is the commands per second printed times those milliseconds.
 
 ``--env FILE ...`` holds real environments instead (the demo fleet served by another
 process, ``python -m canarytui.demo --hosts N``, up to 2,000 hosts): the commands go over
@@ -32,8 +33,9 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -72,6 +74,26 @@ class CountingFleet(Fleet):
         if self.real:
             return await super().run(name, command, timeout, limit=limit or OUTPUT_LIMIT)
         await asyncio.sleep(self.latency)
+        return self._answer(command)
+
+    async def run_steps(
+        self,
+        name: str,
+        steps: Sequence[tuple[str, float | None]],
+        done: Callable[[int, CommandResult], None],
+        **options: Any,
+    ) -> None:
+        """Several commands as one script (a probe's check and metrics): one command sent."""
+        self.commands += 1
+        self.hosts_asked.add(name)
+        if self.real:
+            return await super().run_steps(name, steps, done, **options)
+        await asyncio.sleep(self.latency)
+        for i, (command, _timeout) in enumerate(steps):
+            done(i, self._answer(command))
+        return None
+
+    def _answer(self, command: str) -> CommandResult:
         if "CANARYTUI-CURRENT" in command:  # the version and the lock, asked at rest
             return CommandResult(0, "CANARYTUI-CURRENT\n1.0.0\n", "", self.latency)
         if "VERSION" in command:

@@ -176,3 +176,21 @@ def test_an_end_mark_without_a_clock_leaves_the_time_to_the_reader() -> None:
         (0, None),
         (0, None),
     ]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_script_of_each_runs_every_command_whatever_the_one_before(
+    shell: str, tmp_path: Path
+) -> None:
+    """``script(stop=False)`` (a probe: the check, then the metrics): a failing command
+    is marked with its status and the next runs all the same; the shell ends with 0."""
+    done = subprocess.run(
+        [*shell_path(shell), "-c", Marker("t").script(["exit 3", "echo metrics"], stop=False)],
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=20,
+        check=False,
+    )
+    out = done.stdout.decode()
+    assert re.findall(r"canarytui-t-end \d+ (\d+)", out) == ["3", "0"], out
+    assert "metrics" in out and done.returncode == 0, (out, done.stderr)

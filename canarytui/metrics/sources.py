@@ -9,7 +9,7 @@ from canarytui.config import Environment, render
 from canarytui.events import HealthSample
 from canarytui.metrics import prometheus
 from canarytui.metrics.page import Page, Pick, parse_page
-from canarytui.ssh import Fleet, SshError
+from canarytui.ssh import CommandResult, Fleet, SshError, without_host
 
 METRICS_LIMIT = 8 * 1024 * 1024  # bytes of a metrics page read at most
 
@@ -31,55 +31,71 @@ async def probe(
     wanted: list[Pick] | None = None,
 ) -> Probe:
     """Run the health check (and the metrics command if any) on one host; with
-    ``health.prometheus``, its metrics come from that server instead."""
+    ``health.prometheus``, its metrics come from that server instead.
+
+    The check and the metrics command go as one script, one round trip: the metrics are
+    read whatever the check said (a failing release's error ratio is what the rules
+    judge), and a metrics command that fails or times out leaves the check's answer as
+    it was."""
     values = env.placeholders(name)
     started = time.monotonic()
+    timeout = env.health.timeout
+    commands = [(render(env.health.check, values), timeout)]
+    if env.health.metrics and env.health.prometheus is None:
+        commands.append((render(env.health.metrics, values), timeout))
+    results: list[CommandResult] = []
     page: Page | None = None
+    details: list[str] = []
     try:
-        result = await fleet.run(name, render(env.health.check, values), env.health.timeout)
-        # The host's answer, from when the check was sent: not the wait for a free
-        # ``max_parallel`` slot, which a busy deployment makes seconds long.
-        latency = result.duration
-        ok = result.ok
-        details = (
-            []
-            if ok
-            else [f"health check exited {result.exit_status}: " + result.output.strip()[-200:]]
+        await fleet.run_steps(
+            name, commands, lambda _i, r: results.append(r), limit=METRICS_LIMIT, each=True
         )
-        if env.health.prometheus is not None:
-            page, why = await prometheus.probe_page(
-                env.health.prometheus, env.host(name), wanted or [], env.health.timeout
-            )
-            if why:
-                details.append(why)
-        elif env.health.metrics:
-            m = await fleet.run(
-                name, render(env.health.metrics, values), env.health.timeout, limit=METRICS_LIMIT
-            )
-            if not m.ok:
-                details.append(f"metrics exited {m.exit_status}")
-            elif m.cut:
-                details.append(f"metrics output over {METRICS_LIMIT // 1024 // 1024} MiB: not read")
-            else:
-                try:
-                    page = parse_page(m.stdout, wanted or [])
-                except ValueError as exc:
-                    details.append(f"metrics unreadable: {exc}")
     except SshError as exc:
-        sample = HealthSample(
-            host=name,
-            ok=None,
-            latency=time.monotonic() - started,
-            detail=str(exc),
-            deployment=deployment,
+        if not results:  # the check itself: nothing to tell of the host's health
+            sample = HealthSample(
+                host=name,
+                ok=None,
+                latency=time.monotonic() - started,
+                detail=str(exc),
+                deployment=deployment,
+            )
+            return Probe(sample)
+        details.append(f"metrics: {without_host(env.host(name), str(exc))}")
+    check = results[0]
+    # The host's answer, from when the check was sent: not the wait for a free
+    # ``max_parallel`` slot, which a busy deployment makes seconds long.
+    ok = check.ok
+    if not ok:
+        said = check.output.strip()[-200:]
+        details.insert(0, f"health check exited {check.exit_status}: {said}")
+    if env.health.prometheus is not None:
+        page, why = await prometheus.probe_page(
+            env.health.prometheus, env.host(name), wanted or [], timeout
         )
-        return Probe(sample)
+        if why:
+            details.append(why)
+    elif len(results) > 1:
+        page = _page(results[1], wanted or [], details)
     sample = HealthSample(
         host=name,
         ok=ok,
-        latency=latency,
+        latency=check.duration,
         detail="; ".join(details),
         metrics=page.readings if page is not None else {},
         deployment=deployment,
     )
     return Probe(sample, page)
+
+
+def _page(m: CommandResult, wanted: list[Pick], details: list[str]) -> Page | None:
+    """The metrics command's page, or None with why in ``details``."""
+    if not m.ok:
+        details.append(f"metrics exited {m.exit_status}")
+    elif m.cut:
+        details.append(f"metrics output over {METRICS_LIMIT // 1024 // 1024} MiB: not read")
+    else:
+        try:
+            return parse_page(m.stdout, wanted)
+        except ValueError as exc:
+            details.append(f"metrics unreadable: {exc}")
+    return None

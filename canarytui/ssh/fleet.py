@@ -255,12 +255,13 @@ class Fleet:
         keep: bool = True,
         started: Callable[[], None] | None = None,
         settled: Callable[[], None] | None = None,
+        each: bool = False,
     ) -> None:
         """Run several (command, timeout) on a host as one script: one round trip.
 
         ``done(index, result)`` is called as each command ends, in order; the script stops
-        after the first that fails. ``settled()`` follows each run of ``done`` calls (the
-        commands whose end came in one read), before the wait for more. Each command keeps
+        after the first that fails (with ``each``: not, see ``Script``). ``settled()`` follows
+        each run of ``done`` calls (those that ended in one read). Each command keeps
         its own timeout, counted from the end of the one before: past it, the script's whole
         process group is stopped on the host and ``CommandTimeout`` is raised (the steps
         before it were reported).
@@ -274,7 +275,7 @@ class Fleet:
         default = self.env.ssh.command_timeout
         commands = [c for c, _ in steps]
         timeouts = [default if t is None else t for _, t in steps]
-        job = shell if shell is not None else Script(self.marker, limit)
+        job = shell if shell is not None else Script(self.marker, limit, each)
         keep = keep and shell is not None
         with self._use(name), self._lost(host):
             async with job.turn:

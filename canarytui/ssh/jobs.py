@@ -94,11 +94,15 @@ class Script:
     A script asked to ``keep`` its session stays on the host once its commands ended,
     its shell waiting on its input: the next commands are sent down it (``send``), no new
     session. One whose shell ended (closed, lost, stopped) is ``open``ed again.
+    With ``each``, every command runs whatever the one before did (a probe: the health
+    check, then the metrics), each timed as its end is read here, not on the host's clock
+    (which counts in hundredths of a second).
     """
 
-    def __init__(self, marker: Marker, limit: int) -> None:
+    def __init__(self, marker: Marker, limit: int, each: bool = False) -> None:
         self.marker = marker
         self.limit = limit
+        self.each = each
         self.reported: list[int] = []  # steps of the commands in flight that ended
         self.working = False  # commands in flight (a kept shell is otherwise waiting)
         self.turn = asyncio.Lock()  # one set of commands at a time
@@ -134,7 +138,9 @@ class Script:
         self.close()
         self._reset()
         self.working = True
-        text = self.marker.keep(commands) if keep else self.marker.script(commands)
+        text = (
+            self.marker.keep(commands) if keep else self.marker.script(commands, stop=not self.each)
+        )
         self.conn, proc = await open_session(text)
         self._proc = proc
         self._pumps = asyncio.gather(
@@ -154,7 +160,8 @@ class Script:
         done: Callable[[int, CommandResult], None],
         settled: Callable[[], None] | None = None,
     ) -> None:
-        """Report each command as it ends (``done``), stopping at the first that fails.
+        """Report each command as it ends (``done``), stopping at the first that fails
+        (unless ``each``).
         ``settled()`` follows each run of ``done`` calls, before the wait for the next
         command or the return: the commands that ended in one read of the host's output
         are told together, so their caller can record them at once."""
@@ -197,14 +204,14 @@ class Script:
                 now = time.monotonic()
                 self.reported.append(i)
                 # The host's clock if its end mark told it, else as read here.
-                seconds = now - started if took is None else took
+                seconds = now - started if took is None or self.each else took
                 told += 1
                 done(
                     i,
                     CommandResult(status, out.text(), err.text(), seconds, out.cut + err.cut),
                 )
                 started = now
-                if status != 0 or not ended:
+                if (status != 0 and not self.each) or not ended:
                     break
             settle()
             # Every mark of these commands came: the next ones count from 0 again.

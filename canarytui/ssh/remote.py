@@ -52,8 +52,9 @@ class Marker:
     def wrap(self, command: str) -> str:
         return f"{self._prelude()}\n{command}"
 
-    def script(self, commands: Sequence[str], prelude: bool = True) -> str:
-        """Several commands as one, each marked at its end, stopping at the first failure.
+    def script(self, commands: Sequence[str], prelude: bool = True, stop: bool = True) -> str:
+        """Several commands as one, each marked at its end, stopping at the first failure
+        (unless not ``stop``: then each runs, whatever the one before did).
 
         The steps read nothing from the session (their input is ``/dev/null``), and a
         failure stops the script, not the shell: a kept shell (``keep``) goes on waiting.
@@ -65,7 +66,7 @@ class Marker:
         parts.append("canarytui_clock; while :; do")
         for i, command in enumerate(commands):
             run = f"{{ {command}\n}}" if isinstance(command, OwnScript) else f"( {command}\n)"
-            parts.append(f"{run}; canarytui_end {i} || break")
+            parts.append(f"{run}; canarytui_end {i}" + (" || break" if stop else ""))
         parts.append("break; done </dev/null")
         return "\n".join(parts)
 
