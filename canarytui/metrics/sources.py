@@ -62,8 +62,6 @@ async def probe(
             return Probe(sample)
         details.append(f"metrics: {without_host(env.host(name), str(exc))}")
     check = results[0]
-    # The host's answer, from when the check was sent: not the wait for a free
-    # ``max_parallel`` slot, which a busy deployment makes seconds long.
     ok = check.ok
     if not ok:
         said = check.output.strip()[-200:]
@@ -79,6 +77,8 @@ async def probe(
     sample = HealthSample(
         host=name,
         ok=ok,
+        # The host's answer, from when the check was sent: not the wait for a free
+        # ``max_parallel`` slot, which a busy deployment makes seconds long.
         latency=check.duration,
         detail="; ".join(details),
         metrics=page.readings if page is not None else {},
