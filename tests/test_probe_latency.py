@@ -107,3 +107,29 @@ async def test_a_check_that_hangs_is_no_answer(demo: DemoFleet, tmp_path: Path) 
     assert found.sample.ok is None and found.page is None
     assert "command timed out after 2s" in found.sample.detail
     assert took < 15
+
+
+async def test_a_check_alone_goes_as_a_plain_command(demo: DemoFleet, tmp_path: Path) -> None:
+    """Without a metrics command (or with ``health.prometheus``) there is no script to
+    make: the check is sent as it is, without a subshell of the script's on the host."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["health"].pop("metrics", None)
+
+    env = load_env(edit_env(demo.env_path, tmp_path / "check-only.yaml", edit))
+    fleet = Fleet(env)
+    scripts: list[str] = []
+    run_steps = fleet.run_steps
+
+    async def counted(name: str, *args: Any, **kwargs: Any) -> None:
+        scripts.append(name)
+        await run_steps(name, *args, **kwargs)
+
+    fleet.run_steps = counted  # type: ignore[method-assign]
+    try:
+        before = demo.commands_received
+        found = await asyncio.wait_for(probe(fleet, env, "web-02"), 30)
+    finally:
+        await fleet.close()
+    assert found.sample.ok is True and found.page is None
+    assert scripts == [] and demo.commands_received - before == 1

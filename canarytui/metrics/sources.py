@@ -33,7 +33,8 @@ async def probe(
     """Run the health check (and the metrics command if any) on one host; with
     ``health.prometheus``, its metrics come from that server instead.
 
-    The check and the metrics command go as one script, one round trip: the metrics are
+    The check and the metrics command go as one script, one round trip (the check alone,
+    as a plain command): the metrics are
     read whatever the check said (a failing release's error ratio is what the rules
     judge), and a metrics command that fails or times out leaves the check's answer as
     it was."""
@@ -47,9 +48,12 @@ async def probe(
     page: Page | None = None
     details: list[str] = []
     try:
-        await fleet.run_steps(
-            name, commands, lambda _i, r: results.append(r), limit=METRICS_LIMIT, each=True
-        )
+        if len(commands) == 1:  # the check alone, as it is: no subshell of a script's on the host
+            results.append(await fleet.run(name, *commands[0]))
+        else:
+            await fleet.run_steps(
+                name, commands, lambda _i, r: results.append(r), limit=METRICS_LIMIT, each=True
+            )
     except SshError as exc:
         if not results:  # the check itself: nothing to tell of the host's health
             sample = HealthSample(
