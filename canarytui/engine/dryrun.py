@@ -4,8 +4,9 @@
 same baseline choice as the canary phase, the same rendering of commands), reads each
 host's version (``deploy.current``) and lock in one round trip (``Engine.discover``
 with ``locks``), and changes nothing: no lock taken, nothing journaled, no step run. What
-would refuse the real deployment now (an open deployment, somebody's lock, an unreachable canary) is
-reported in ``refusals``, not raised; bad versions and plans raise as for a real deploy.
+would refuse the real deployment now (an open deployment, somebody's lock, an unreachable
+canary) is reported in ``refusals``, not raised; bad versions and plans raise as for a
+real deploy.
 
 Its result, ``DryRun``, and the JSON it prints are in ``dryrun_views``.
 """
@@ -98,7 +99,7 @@ async def dry_run(
     # share is theirs, and a limited deployment is refused when another deployment holds
     # one of them: ``start.others_free``).
     found_versions = await engine.discover(locks=True)
-    held = engine.state.locked_by  # in the order the hosts answered: said in the file's
+    held = engine.state.locked_by  # in the order the hosts answered; said in the file's
     found_locks = {
         h: takeover.HostLock(owner=dict(held[h].fields)) for h in env.host_names if h in held
     }

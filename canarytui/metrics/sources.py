@@ -34,10 +34,9 @@ async def probe(
     ``health.prometheus``, its metrics come from that server instead.
 
     The check and the metrics command go as one script, one round trip (the check alone,
-    as a plain command): the metrics are
-    read whatever the check said (a failing release's error ratio is what the rules
-    judge), and a metrics command that fails or times out leaves the check's answer as
-    it was."""
+    as a plain command): the metrics are read whatever the check said (a failing release's
+    error ratio is what the rules judge), and a metrics command that fails or times out
+    leaves the check's answer as it was."""
     values = env.placeholders(name)
     started = time.monotonic()
     timeout = env.health.timeout
@@ -48,7 +47,7 @@ async def probe(
     page: Page | None = None
     details: list[str] = []
     try:
-        if len(commands) == 1:  # the check alone, as it is: no subshell of a script's on the host
+        if len(commands) == 1:  # sent as it is: a script would add a subshell on the host
             results.append(await fleet.run(name, *commands[0]))
         else:
             await fleet.run_steps(
