@@ -607,10 +607,14 @@ async def test_check_reports_versions_health_and_unreachable(
     demo: DemoFleet, state_dir: Path
 ) -> None:
     env = str(demo.env_path)
+    before = demo.commands_received
     result = await run_cli("check", env)
     assert result.code == 0, result.out + result.err
     assert "== 6 of 6 hosts reachable and healthy" in result.out
     assert "web-03  1.0.0" in result.out
+    # Two round trips a host: its version with whether its lock could be made, then the
+    # probe (the health check with the metrics).
+    assert demo.commands_received - before == 2 * len(demo.host_names)
     await demo.set_fault("web-03", "down")
     result = await run_cli("check", env)
     assert result.code == 1

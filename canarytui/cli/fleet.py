@@ -38,15 +38,14 @@ def check(args: argparse.Namespace) -> int:
         fleet = engine.fleet
         try:
             runner.asking(len(env.hosts), "connecting to")
-            versions = await engine.discover()
+            unlockable: dict[str, str] = {}  # why a deployment's lock could not be made
+            versions = await engine.discover(lockable=unlockable)
             reachable = [
                 h for h in env.host_names if engine.host_states[h] is not ev.HostState.UNREACHABLE
             ]
             rules = env.canary.analysis.rules
             wanted = picks(rules)
             probed = await each_host(reachable, lambda h: probe(fleet, env, h, wanted=wanted))
-            locking = await each_host(reachable, lambda h: lock_problem(fleet, env, h))
-            unlockable = {h: why for h, why in locking.items() if why}
         finally:
             await fleet.close()
             journal.close()
@@ -136,24 +135,6 @@ def check(args: argparse.Namespace) -> int:
         return code
 
     return asyncio.run(go())
-
-
-async def lock_problem(fleet: Any, env: Any, name: str) -> str | None:
-    """Why a deployment's lock could not be made on the host (None: it could, or the host
-    was lost meanwhile, which its row says); nothing is changed on it."""
-    from canarytui.engine import lockscripts
-    from canarytui.ssh import SshError
-
-    try:
-        result = await fleet.run(name, lockscripts.lockable_command(env.app, env.name))
-    except SshError:
-        return None
-    reply = lockscripts.parse_reply(result.stdout)
-    if reply.has("UNLOCKABLE"):
-        return lockscripts.why_unlockable(reply, prefix="")
-    if not reply.has("LOCKABLE"):
-        return f"its reply could not be read (exit {result.exit_status})"
-    return None
 
 
 def _last_detail(engine: Any, name: str) -> str:

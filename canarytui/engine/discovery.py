@@ -15,15 +15,22 @@ from canarytui.ssh import SshError
 Found = dict[str, str | None]  # each host's version (None: unreachable, or none reported)
 
 
-async def discover_one(ctx: Context, name: str, locks: bool = False) -> str | None:
+async def discover_one(
+    ctx: Context, name: str, locks: bool = False, lockable: dict[str, str] | None = None
+) -> str | None:
     """One host's version now; an unreachable host is marked, a host at rest shown idle.
 
     ``locks``: in the same round trip, whose lock the host holds, if any (another
     machine's deployment, a maintenance lock), kept in ``ctx.state.locked_by``: asked of
-    a fleet at rest, where no lock is this process's."""
-    command = render(ctx.env.deploy.current, ctx.env.placeholders(name))
+    a fleet at rest, where no lock is this process's. ``lockable`` (``check``): in the
+    same round trip, whether a deployment's lock could be made there; why not is put in
+    it under the host's name."""
+    env = ctx.env
+    command = render(env.deploy.current, env.placeholders(name))
     if locks:
-        command = lockscripts.inspect_command(ctx.env.app, ctx.env.name, command)
+        command = lockscripts.inspect_command(env.app, env.name, command)
+    elif lockable is not None:
+        command = lockscripts.lockable_command(env.app, env.name, command)
     try:
         result = await ctx.fleet.run(name, command)
     except SshError as exc:
@@ -31,6 +38,14 @@ async def discover_one(ctx: Context, name: str, locks: bool = False) -> str | No
         ctx.bus.emit(ev.HostUpdate(host=name, state=ev.HostState.UNREACHABLE, detail=str(exc)))
         return None
     ctx.state.refused.pop(name, None)
+    if lockable is not None and not locks:
+        reply = lockscripts.parse_reply(result.stdout)
+        if reply.has("UNLOCKABLE"):
+            lockable[name] = lockscripts.why_unlockable(reply, prefix="")
+        elif not reply.has("LOCKABLE"):
+            lockable[name] = f"its reply could not be read (exit {result.exit_status})"
+        said = reply.sections.get("CURRENT", "")
+        result = dataclasses.replace(result, stdout=said)  # what deploy.current printed
     if locks:
         reply = lockscripts.parse_reply(result.stdout)
         if reply.has("HELD"):

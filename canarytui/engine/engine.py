@@ -119,11 +119,17 @@ class Engine(CallRunner):
             self.state.adopt(record, self.journal, stopped=self.nobody_drives(record))
         return record
 
-    async def discover(self, names: Iterable[str] | None = None, locks: bool = False) -> Found:
+    async def discover(
+        self,
+        names: Iterable[str] | None = None,
+        locks: bool = False,
+        lockable: dict[str, str] | None = None,
+    ) -> Found:
         """Ask hosts which version they run (``deploy.current``); unreachable ones are marked.
-        ``locks``: whose lock each holds too (``state.locked_by``), in the same round trip."""
+        ``locks``: whose lock each holds too (``state.locked_by``), in the same round trip;
+        ``lockable``: why a lock could not be made, for each host where it could not."""
         targets = list(names) if names is not None else self.env.host_names
-        return await each_host(targets, lambda name: discover_one(self.ctx, name, locks))
+        return await each_host(targets, lambda name: discover_one(self.ctx, name, locks, lockable))
 
     async def releases(self, canaries: Sequence[str]) -> Catalogue:
         """The deploy dialog's list: ``deploy.releases`` on the canaries and the journal's."""

@@ -187,20 +187,27 @@ def inspect_command(app: str, env: str, current: str) -> str:
     )
 
 
-def lockable_command(app: str, env: str) -> str:
+def lockable_command(app: str, env: str, current: str | None = None) -> str:
     """Whether the lock could be made on the host (``canarytui check``), changing nothing:
-    the nearest of its folder, ``~/.canarytui`` and the home that exists is writable."""
+    the nearest of its folder, ``~/.canarytui`` and the home that exists is writable.
+    With ``current`` (the discovery command), its version too, in the same round trip."""
     said = "printf '%s\\n' "
-    return _paths(app, env) + (
-        'canarytui_w=$canarytui_d; [ -d "$canarytui_w" ] || canarytui_w=${canarytui_w%/*}; '
-        '[ -d "$canarytui_w" ] || canarytui_w=${canarytui_w%/*}; '
-        f'if [ -d "$canarytui_w" ] && [ -w "$canarytui_w" ]; then echo {_PREFIX}LOCKABLE; '
-        f"else echo {_PREFIX}UNLOCKABLE; "
-        f'if [ "$canarytui_w" = "$canarytui_d" ]; then {said}"the folder $canarytui_d is not '
-        'writable"; '
-        f'elif [ -d "$canarytui_w" ]; then {said}"cannot create the folder $canarytui_d: '
-        '$canarytui_w is not writable"; '
-        f'else {said}"cannot create the folder $canarytui_d: $canarytui_w does not exist"; fi; fi'
+    version = f"; echo {_PREFIX}CURRENT; {{ {current}\n}}" if current else ""
+    return (
+        _paths(app, env)
+        + (
+            'canarytui_w=$canarytui_d; [ -d "$canarytui_w" ] || canarytui_w=${canarytui_w%/*}; '
+            '[ -d "$canarytui_w" ] || canarytui_w=${canarytui_w%/*}; '
+            f'if [ -d "$canarytui_w" ] && [ -w "$canarytui_w" ]; then echo {_PREFIX}LOCKABLE; '
+            f"else echo {_PREFIX}UNLOCKABLE; "
+            f'if [ "$canarytui_w" = "$canarytui_d" ]; then {said}"the folder $canarytui_d is not '
+            'writable"; '
+            f'elif [ -d "$canarytui_w" ]; then {said}"cannot create the folder $canarytui_d: '
+            '$canarytui_w is not writable"; '
+            f'else {said}"cannot create the folder $canarytui_d: $canarytui_w does not '
+            'exist"; fi; fi'
+        )
+        + version
     )
 
 

@@ -185,7 +185,10 @@ class ReplayEngine(Engine):
         return None
 
     async def discover(
-        self, names: Iterable[str] | None = None, locks: bool = False
+        self,
+        names: Iterable[str] | None = None,
+        locks: bool = False,
+        lockable: dict[str, str] | None = None,
     ) -> dict[str, str | None]:
         return {}
 
