@@ -8,8 +8,10 @@ costs ~3-5 ms of controller CPU, so probing 1,000 hosts every second is out of r
 - the rest of the fleet is refreshed in the background at a bounded rate
   (``slow_rate`` hosts per second, each host at most every ``slow_interval`` seconds: by
   default ``SLOW_EVERY`` or ``health.interval`` if longer, so a small fleet's tiles stay
-  fresher than the age a tile starts to show, and a large one costs the same rate);
-  now and then the refresh asks for versions as well (``engine.discover``);
+  fresher than the age a tile starts to show, and a large one costs the same rate); while
+  no deployment runs, each of those probes asks the host's version and lock too, in the
+  same script (no round trip added); the watched hosts' versions are asked now and then
+  (``engine.discover``);
 - a log tailer streams ``engine.tail(host)`` for the hosts whose logs are shown.
 
 Everything goes out as ordinary engine events (``HealthSample``, ``HostUpdate``, ``LogLine``)
@@ -28,7 +30,7 @@ from typing import Any
 
 from canarytui import cancels
 from canarytui import events as ev
-from canarytui.engine import Engine
+from canarytui.engine import Engine, discovery
 from canarytui.metrics.page import picks
 from canarytui.metrics.sources import probe
 from canarytui.ssh import SshError, without_host
@@ -183,8 +185,8 @@ class Monitor:
         last = self._last_sample.get(name)
         return name not in self._probing and (last is None or time.monotonic() - last >= period)
 
-    def _start_probe(self, name: str) -> None:
-        task = self._spawn(self._probe(name), f"monitor-probe-{name}")
+    def _start_probe(self, name: str, rest: bool = False) -> None:
+        task = self._spawn(self._probe(name, rest), f"monitor-probe-{name}")
         self._probing[name] = task
 
         def done(_task: asyncio.Task[None], name: str = name) -> None:
@@ -192,13 +194,29 @@ class Monitor:
 
         task.add_done_callback(done)
 
-    async def _probe(self, name: str) -> None:
+    async def _probe(self, name: str, rest: bool = False) -> None:
+        """``rest``: the background refresh's probe, which asks the host's version and lock
+        too while no deployment runs (``discovery.asking``, in the probe's script)."""
+        ctx = self.engine.ctx
+        also = None
+        if rest and self._at_rest(name):
+            also = discovery.asking(ctx, name, locks=True)
         async with self._slots:
             # probe() catches SshError itself (the sample says unreachable); commands are
             # bounded by health.timeout and connecting by ssh.connect_timeout.
-            found = await probe(self.engine.fleet, self.env, name, wanted=self._wanted)
-        if self._running:
-            self.engine.emit(found.sample)
+            found = await probe(ctx.fleet, self.env, name, wanted=self._wanted, also=also)
+        if not self._running:
+            return
+        self.engine.emit(found.sample)
+        # Recorded only if still at rest: a deployment that started meanwhile holds the
+        # host now, and what it said of its lock is no longer news.
+        if also is None or not self._at_rest(name):
+            return
+        if found.also is not None:
+            discovery.answered(ctx, name, found.also, locks=True)
+            self._back.discard(name)  # asked already
+        elif found.error is not None:  # as a discovery says a host it could not reach
+            discovery.unanswered(ctx, name, found.error)
 
     async def _fast_loop(self) -> None:
         interval = self.env.health.interval
@@ -236,8 +254,8 @@ class Monitor:
                     chosen.append(name)
             budget -= len(chosen)
             for name in chosen:
-                self._start_probe(name)
-            self._maybe_discover(chosen + watched)
+                self._start_probe(name, rest=True)
+            self._maybe_discover(watched)
 
     # Versions -------------------------------------------------------------------------
 
@@ -247,10 +265,15 @@ class Monitor:
             return False
         return self.engine.deployment is None or self.engine.phase.is_final
 
+    def _at_rest(self, name: str) -> bool:
+        """``name`` may be asked its version and lock now (no step may run there)."""
+        return self._rest_allowed() and self.engine.host_states.get(name) not in _IN_FLIGHT
+
     def _maybe_discover(self, names: list[str]) -> None:
-        """Versions asked: of ``names`` (just probed) every ``discover_every`` sweeps, else
-        of those whose version is not known; and of any host marked unreachable that has
-        answered a probe since (its tile would say unreachable for sweeps)."""
+        """Versions asked: of ``names`` (watched, probed by the fast loop) every
+        ``discover_every`` sweeps, else of those whose version is not known; and of any
+        host marked unreachable that has answered a probe since (its tile would say
+        unreachable for sweeps)."""
         if not (names or self._back) or not self._rest_allowed():
             return
         if self._discovering is not None and not self._discovering.done():

@@ -9,8 +9,9 @@ import itertools
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-from conftest import wait_for
+from conftest import run_cli, wait_for
 
 from canarytui import events as ev
 from canarytui.config import load_env
@@ -185,7 +186,7 @@ async def test_a_failure_in_background_watching_is_reported(
     engine.subscribe(lambda e: notices.append(e) if isinstance(e, ev.Notice) else None)
     monitor = Monitor(engine, slow_rate=0.0, initial_discovery=False)
 
-    async def broken(name: str) -> None:
+    async def broken(name: str, rest: bool = False) -> None:
         raise KeyError(f"probe bug on {name}")
 
     monitor._probe = broken  # type: ignore[method-assign]
@@ -214,3 +215,41 @@ async def test_the_monitor_stops_however_the_app_ends(demo: DemoFleet, tmp_path:
         await pilot.pause()
     assert _monitor_tasks() == []
     assert engine.fleet.open_connections == 0
+
+
+async def test_the_refresh_at_rest_reads_versions_and_locks_in_its_probes(
+    demo: DemoFleet, tmp_path: Path
+) -> None:
+    """Nothing watched and no discovery sweep: each background probe asks the host's
+    version and lock in its own script (one session a probe, nothing more), so a release
+    or a maintenance lock made from another machine shows on the tiles by the next probe,
+    not every ``discover_every`` sweeps (twenty minutes at 1,000 hosts)."""
+    engine = _engine(demo, tmp_path)
+    samples: list[str] = []
+    engine.subscribe(lambda e: samples.append(e.host) if isinstance(e, ev.HealthSample) else None)
+    monitor = Monitor(
+        engine, slow_interval=0.3, slow_rate=50.0, discover_every=10**6, initial_discovery=False
+    )
+    await monitor.start()
+    try:
+        await wait_for(lambda: all(engine.versions.get(h) == "1.0.0" for h in demo.host_names), 10)
+        box = demo.sandbox_of("web-05")  # 1.2.0 put there by other means than this journal
+        (box / "releases" / "1.2.0").mkdir(parents=True, exist_ok=True)
+        (box / "releases" / "1.2.0" / "VERSION").write_text("1.2.0\n")
+        (box / "current").unlink()
+        (box / "current").symlink_to("releases/1.2.0")
+        await wait_for(lambda: engine.versions["web-05"] == "1.2.0", 10)
+        elsewhere = tmp_path / "another-machine"
+        held = await run_cli("lock", str(demo.env_path), "-m", "disk swap", state_dir=elsewhere)
+        assert held.code == 0, held.err
+        await wait_for(lambda: set(engine.state.locked_by) == set(demo.host_names), 10)
+        assert all(h.maintenance for h in engine.state.locked_by.values())
+        samples.clear()
+        before = demo.commands_received
+        await wait_for(lambda: len(samples) >= 12, 10)
+        sessions, probed = demo.commands_received - before, len(samples)
+    finally:
+        await monitor.stop()
+        await engine.fleet.close()
+    # One session a probe (a host's probe may be in flight at either end of the count).
+    assert abs(sessions - probed) <= len(demo.host_names), (sessions, probed)

@@ -10,7 +10,7 @@ from canarytui.engine import lockscripts
 from canarytui.engine.bus import Context, HeldBy
 from canarytui.engine.locks import describe_owner, is_maintenance
 from canarytui.engine.reported import reported_version
-from canarytui.ssh import SshError
+from canarytui.ssh import CommandResult, SshError
 
 Found = dict[str, str | None]  # each host's version (None: unreachable, or none reported)
 
@@ -25,18 +25,40 @@ async def discover_one(
     a fleet at rest, where no lock is this process's. ``lockable`` (``check``): in the
     same round trip, whether a deployment's lock could be made there; why not is put in
     it under the host's name."""
+    try:
+        result = await ctx.fleet.run(name, asking(ctx, name, locks, lockable is not None))
+    except SshError as exc:
+        unanswered(ctx, name, exc)
+        return None
+    return answered(ctx, name, result, locks, lockable)
+
+
+def unanswered(ctx: Context, name: str, exc: SshError) -> None:
+    """The host could not be asked: marked (``refused``: what kind of failure), and told."""
+    ctx.state.refused[name] = exc.what
+    ctx.bus.emit(ev.HostUpdate(host=name, state=ev.HostState.UNREACHABLE, detail=str(exc)))
+
+
+def asking(ctx: Context, name: str, locks: bool = False, lockable: bool = False) -> str:
+    """The command that asks ``name`` its version (and its lock, or whether one could be
+    made there), as ``discover_one`` sends it."""
     env = ctx.env
     command = render(env.deploy.current, env.placeholders(name))
     if locks:
-        command = lockscripts.inspect_command(env.app, env.name, command)
-    elif lockable is not None:
-        command = lockscripts.lockable_command(env.app, env.name, command)
-    try:
-        result = await ctx.fleet.run(name, command)
-    except SshError as exc:
-        ctx.state.refused[name] = exc.what
-        ctx.bus.emit(ev.HostUpdate(host=name, state=ev.HostState.UNREACHABLE, detail=str(exc)))
-        return None
+        return lockscripts.inspect_command(env.app, env.name, command)
+    if lockable:
+        return lockscripts.lockable_command(env.app, env.name, command)
+    return command
+
+
+def answered(
+    ctx: Context,
+    name: str,
+    result: CommandResult,
+    locks: bool = False,
+    lockable: dict[str, str] | None = None,
+) -> str | None:
+    """What the host said to ``asking``, recorded and told (``HostUpdate``): its version."""
     ctx.state.refused.pop(name, None)
     if lockable is not None and not locks:
         reply = lockscripts.parse_reply(result.stdout)

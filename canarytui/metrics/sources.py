@@ -16,10 +16,14 @@ METRICS_LIMIT = 8 * 1024 * 1024  # bytes of a metrics page read at most
 
 @dataclass(frozen=True)
 class Probe:
-    """A probe's sample, and the page it read (for diagnostics; None without one)."""
+    """A probe's sample, and the page it read (for diagnostics; None without one); with
+    ``also``, that command's result (None if it did not end); ``error``: why the host
+    gave no answer at all."""
 
     sample: HealthSample
     page: Page | None = None
+    also: CommandResult | None = None
+    error: SshError | None = None
 
 
 async def probe(
@@ -29,6 +33,7 @@ async def probe(
     *,
     deployment: int | None = None,
     wanted: list[Pick] | None = None,
+    also: str | None = None,
 ) -> Probe:
     """Run the health check (and the metrics command if any) on one host; with
     ``health.prometheus``, its metrics come from that server instead.
@@ -36,13 +41,17 @@ async def probe(
     The check and the metrics command go as one script, one round trip (the check alone,
     as a plain command): the metrics are read whatever the check said (a failing release's
     error ratio is what the rules judge), and a metrics command that fails or times out
-    leaves the check's answer as it was."""
+    leaves the check's answer as it was. ``also``: one more command in the same script,
+    last (the UI's refresh at rest asks the host's version and lock so)."""
     values = env.placeholders(name)
     started = time.monotonic()
     timeout = env.health.timeout
-    commands = [(render(env.health.check, values), timeout)]
+    commands: list[tuple[str, float | None]] = [(render(env.health.check, values), timeout)]
     if env.health.metrics and env.health.prometheus is None:
         commands.append((render(env.health.metrics, values), timeout))
+    metrics = len(commands) > 1
+    if also is not None:
+        commands.append((also, None))
     results: list[CommandResult] = []
     page: Page | None = None
     details: list[str] = []
@@ -62,8 +71,9 @@ async def probe(
                 detail=str(exc),
                 deployment=deployment,
             )
-            return Probe(sample)
-        details.append(f"metrics: {without_host(env.host(name), str(exc))}")
+            return Probe(sample, error=exc)
+        if also is None or len(results) < len(commands) - 1:  # not ``also``'s: no health
+            details.append(f"metrics: {without_host(env.host(name), str(exc))}")
     check = results[0]
     ok = check.ok
     if not ok:
@@ -75,8 +85,9 @@ async def probe(
         )
         if why:
             details.append(why)
-    elif len(results) > 1:
+    elif metrics and len(results) > 1:
         page = _page(results[1], wanted or [], details)
+    answer = results[-1] if also is not None and len(results) == len(commands) else None
     sample = HealthSample(
         host=name,
         ok=ok,
@@ -87,7 +98,7 @@ async def probe(
         metrics=page.readings if page is not None else {},
         deployment=deployment,
     )
-    return Probe(sample, page)
+    return Probe(sample, page, answer)
 
 
 def _page(m: CommandResult, wanted: list[Pick], details: list[str]) -> Page | None:
