@@ -10,8 +10,9 @@ costs ~3-5 ms of controller CPU, so probing 1,000 hosts every second is out of r
   default ``SLOW_EVERY`` or ``health.interval`` if longer, so a small fleet's tiles stay
   fresher than the age a tile starts to show, and a large one costs the same rate); while
   no deployment runs, each of those probes asks the host's version and lock too, in the
-  same script (no round trip added); the watched hosts' versions are asked now and then
-  (``engine.discover``);
+  same script (no round trip added), as a watched host's probe does every
+  ``slow_interval``; versions not known yet (and now and then a watched host's) are asked
+  apart (``engine.discover``);
 - a log tailer streams ``engine.tail(host)`` for the hosts whose logs are shown.
 
 Everything goes out as ordinary engine events (``HealthSample``, ``HostUpdate``, ``LogLine``)
@@ -78,6 +79,7 @@ class Monitor:
         self._slots = asyncio.Semaphore(concurrency)
         self._wanted = picks(self.env.canary.analysis.rules)
         self._last_sample: dict[str, float] = {}
+        self._read_at: dict[str, float] = {}  # when a probe last read a host's version
         self._probing: dict[str, asyncio.Task[None]] = {}
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
@@ -195,8 +197,9 @@ class Monitor:
         task.add_done_callback(done)
 
     async def _probe(self, name: str, rest: bool = False) -> None:
-        """``rest``: the background refresh's probe, which asks the host's version and lock
-        too while no deployment runs (``discovery.asking``, in the probe's script)."""
+        """``rest``: the probe asks the host's version and lock too while no deployment
+        runs (``discovery.asking``, in the probe's script): the background refresh's, and a
+        watched host's every ``slow_interval``."""
         ctx = self.engine.ctx
         also = None
         if rest and self._at_rest(name):
@@ -215,6 +218,7 @@ class Monitor:
         if found.also is not None:
             discovery.answered(ctx, name, found.also, locks=True)
             self._back.discard(name)  # asked already
+            self._read_at[name] = time.monotonic()
         elif found.error is not None:  # as a discovery says a host it could not reach
             discovery.unanswered(ctx, name, found.error)
 
@@ -224,7 +228,9 @@ class Monitor:
             started = time.monotonic()
             for name in sorted(self.fast_targets()):
                 if self._due(name, interval * 0.75):
-                    self._start_probe(name)
+                    read = self._read_at.get(name)
+                    due = read is None or time.monotonic() - read >= self.slow_interval
+                    self._start_probe(name, rest=due)
             await asyncio.sleep(max(0.05, interval - (time.monotonic() - started)))
 
     async def _slow_loop(self) -> None:

@@ -253,3 +253,29 @@ async def test_the_refresh_at_rest_reads_versions_and_locks_in_its_probes(
         await engine.fleet.close()
     # One session a probe (a host's probe may be in flight at either end of the count).
     assert abs(sessions - probed) <= len(demo.host_names), (sessions, probed)
+
+
+async def test_the_host_looked_at_has_its_version_read_in_its_own_probes(
+    demo: DemoFleet, tmp_path: Path
+) -> None:
+    """No background refresh, no discovery sweep: the focused host's fast probe asks its
+    version and lock too, every ``slow_interval`` (the host under the cursor was the one
+    whose tile lagged: it is no sweep's)."""
+    engine = _engine(demo, tmp_path)
+    monitor = Monitor(
+        engine, slow_interval=0.5, slow_rate=0.0, discover_every=10**6, initial_discovery=False
+    )
+    monitor.focus("web-04")
+    await monitor.start()
+    try:
+        await wait_for(lambda: engine.versions.get("web-04") == "1.0.0", 10)
+        box = demo.sandbox_of("web-04")
+        (box / "releases" / "1.2.0").mkdir(parents=True, exist_ok=True)
+        (box / "releases" / "1.2.0" / "VERSION").write_text("1.2.0\n")
+        (box / "current").unlink()
+        (box / "current").symlink_to("releases/1.2.0")
+        await wait_for(lambda: engine.versions["web-04"] == "1.2.0", 10)
+    finally:
+        await monitor.stop()
+        await engine.fleet.close()
+    assert all(engine.versions.get(h) is None for h in demo.host_names if h != "web-04")
