@@ -12,9 +12,10 @@ with the fleet: both figures stay flat from the smallest fleet to the largest.
 The hosts are a counting fake at the SSH layer (``Fleet.run``, ``Fleet.run_steps`` and
 ``Fleet.stream`` answered in-process after ``--latency`` seconds): the demo fleet stops at
 2,000 hosts, and 5,000 real servers in this process would measure the servers, not the
-controller. A real command (a probe's check and metrics: one script, one command) also
-costs the controller ~3-5 ms of CPU for SSH itself (DESIGN.md), which the fake does not:
-that cost is the commands per second printed times those milliseconds.
+controller. A real command (a probe's check, metrics and, at rest, the host's version and
+lock: one script, one command) also costs the controller ~3-5 ms of CPU for SSH itself
+(DESIGN.md), which the fake does not: that cost is the commands per second printed times
+those milliseconds.
 
 ``--env FILE ...`` holds real environments instead (the demo fleet served by another
 process, ``python -m canarytui.demo --hosts N``, up to 2,000 hosts): the commands go over
@@ -83,7 +84,7 @@ class CountingFleet(Fleet):
         done: Callable[[int, CommandResult], None],
         **options: Any,
     ) -> None:
-        """Several commands as one script (a probe's check and metrics): one command sent."""
+        """Several commands as one script (a probe's): one command sent."""
         self.commands += 1
         self.hosts_asked.add(name)
         if self.real:
