@@ -309,3 +309,36 @@ async def test_another_host_down_as_it_starts_is_asked_once(
         await engine.fleet.close()
     assert outcome is ev.Outcome.COMPLETE
     assert asked.count("web-04") == 1, asked
+
+
+async def test_a_lock_a_finished_release_of_this_journal_left_refuses_no_limited_one(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """web-06 went down as a release ended and kept its lock (its deployment is over; the
+    next one to every host frees it). A release limited to web-01 is no second release at
+    once: it goes on, as the dry run says, and leaves web-06's lock as it is."""
+    engine = engine_for(demo.env_path, state_dir)
+    release = engine.locks.release
+
+    async def web06_down_first(token: str) -> None:
+        await demo.set_fault("web-06", "down")
+        await release(token)
+
+    engine.locks.release = web06_down_first  # type: ignore[method-assign]
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60) is (
+            ev.Outcome.COMPLETE
+        )
+    finally:
+        await engine.fleet.close()
+    lock = demo.sandbox_of("web-06") / ".canarytui" / "lock.demo.shop" / "owner"
+    left = lock.read_text()
+    await demo.set_fault("web-06", "up")
+    env = str(demo.env_path)
+    dry = await run_cli("deploy", env, "1.2.0", "--hosts", "web-01", "--no-canary", "--dry-run")
+    assert dry.code == 0, dry.out + dry.err
+    assert "web-06: a finished deployment's lock, outside the limit: left as it is" in dry.out
+    done = await run_cli("deploy", env, "1.2.0", "--hosts", "web-01", "--no-canary")
+    assert done.code == 0, done.out + done.err
+    assert versions(demo)["web-01"] == "1.2.0" and versions(demo)["web-06"] == "1.1.0"
+    assert lock.read_text() == left

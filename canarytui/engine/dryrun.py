@@ -283,6 +283,10 @@ def _refusals(
     for name, held in found.items():
         if held.owner is not None and left_behind(journal, held.owner) is None:
             held_by[name] = held.owner
+        elif held.owner is not None and name not in plan.hosts:
+            run.notes.append(
+                f"{name}: a finished deployment's lock, outside the limit: left as it is"
+            )
         elif held.owner is not None:
             run.notes.append(f"{name}: a finished deployment's lock: it would be released")
     run.refusals += lock_refusals(held_by)

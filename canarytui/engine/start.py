@@ -9,6 +9,7 @@ from canarytui import events as ev
 from canarytui.engine.bus import Context
 from canarytui.engine.discovery import discover_one
 from canarytui.engine.holding import LockKeeper
+from canarytui.engine.locks import left_behind
 from canarytui.engine.lockscripts import Unlockable
 from canarytui.engine.plan import Plan, running_said, stops_at
 from canarytui.engine.supervise import each_host
@@ -164,7 +165,8 @@ async def others_free(ctx: Context, plan: Plan) -> None:
     machine's, limited too) and no maintenance holds one of the others: one release at a
     time in an environment, as when every deployment locked every host (two at once would
     tell the load balancer two stories). What the others run is read in the same round trip
-    (the traffic hooks' ``{percent}`` is the whole fleet's); nothing is locked there."""
+    (the traffic hooks' ``{percent}`` is the whole fleet's); nothing is locked there. A lock
+    a finished deployment of this journal left (``left_behind``) is no release: left as it is."""
     planned = set(plan.hosts)
     others = [h for h in ctx.env.host_names if h not in planned]
     ctx.bus.notice(
@@ -173,7 +175,8 @@ async def others_free(ctx: Context, plan: Plan) -> None:
         f"(one release at a time in {ctx.env.name})",
     )
     await each_host(others, lambda name: discover_one(ctx, name, locks=True))
-    held = [h for h in others if h in ctx.state.locked_by]
+    by = ctx.state.locked_by
+    held = [h for h in others if h in by and left_behind(ctx.journal, by[h].fields) is None]
     if held:
         first = ctx.state.locked_by[held[0]]
         how = "held for maintenance by" if first.maintenance else "locked by"
