@@ -18,6 +18,7 @@ import pytest
 import yaml
 from sshd_fleet import sshd_fleet
 
+from canarytui import events as ev
 from canarytui.config import load_env
 from canarytui.demo import DemoFleet
 from canarytui.engine import Engine
@@ -82,6 +83,23 @@ def switch_to(fleet: DemoFleet, name: str, version: str) -> None:
 
 def engine_for(env_path: Path, state_dir: Path, user: str | None = None) -> Engine:
     return Engine(load_env(env_path), Journal(state_dir), user=user)
+
+
+async def release_leaving_a_lock(demo: DemoFleet, state_dir: Path, host: str) -> ev.Outcome:
+    """Deploy 1.1.0 to the demo (auto-promoted) with ``host`` going down as its locks are
+    released: the deployment ends, and ``host`` keeps the lock it could not free."""
+    engine = engine_for(demo.env_path, state_dir)
+    release = engine.locks.release
+
+    async def down_first(token: str) -> None:
+        await demo.set_fault(host, "down")
+        await release(token)
+
+    engine.locks.release = down_first  # type: ignore[method-assign]
+    try:
+        return await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
+    finally:
+        await engine.fleet.close()
 
 
 @dataclass

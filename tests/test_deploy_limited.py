@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO, engine_for, run_cli, switch_to
+from conftest import REPO, engine_for, release_leaving_a_lock, run_cli, switch_to
 
 from canarytui import events as ev
 from canarytui.config import load_env
@@ -317,20 +317,7 @@ async def test_a_lock_a_finished_release_of_this_journal_left_refuses_no_limited
     """web-06 went down as a release ended and kept its lock (its deployment is over; the
     next one to every host frees it). A release limited to web-01 is no second release at
     once: it goes on, as the dry run says, and leaves web-06's lock as it is."""
-    engine = engine_for(demo.env_path, state_dir)
-    release = engine.locks.release
-
-    async def web06_down_first(token: str) -> None:
-        await demo.set_fault("web-06", "down")
-        await release(token)
-
-    engine.locks.release = web06_down_first  # type: ignore[method-assign]
-    try:
-        assert await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60) is (
-            ev.Outcome.COMPLETE
-        )
-    finally:
-        await engine.fleet.close()
+    assert await release_leaving_a_lock(demo, state_dir, "web-06") is ev.Outcome.COMPLETE
     lock = demo.sandbox_of("web-06") / ".canarytui" / "lock.demo.shop" / "owner"
     left = lock.read_text()
     await demo.set_fault("web-06", "up")

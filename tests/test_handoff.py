@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import engine_for, run_cli
+from conftest import engine_for, release_leaving_a_lock, run_cli
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
@@ -150,18 +150,7 @@ async def test_a_lock_left_on_a_host_unreachable_at_the_end_is_released_next_tim
     """web-06 went down as the release began: it kept its lock. Back up, the next deployment
     from the same journal frees that lock and goes on (the dry run said it would), where it
     was refused; a lock that only looks like it (another machine's, or newer) is not freed."""
-    engine = engine_for(demo.env_path, state_dir)
-    release = engine.locks.release
-
-    async def web06_down_first(token: str) -> None:
-        await demo.set_fault("web-06", "down")
-        await release(token)
-
-    engine.locks.release = web06_down_first  # type: ignore[method-assign]
-    try:
-        outcome = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
-    finally:
-        await engine.fleet.close()
+    outcome = await release_leaving_a_lock(demo, state_dir, "web-06")
     assert outcome is ev.Outcome.COMPLETE
     assert locks_on_hosts(demo) == ["web-06"]
     assert not local_lock_path(state_dir, "demo", "shop").exists()
