@@ -431,9 +431,12 @@ async def test_ctrl_c_leaves_deployment_open_and_frees_locks(
     cause = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM (kill)"
     assert any(m.startswith(f"{cause} during analysis: deployment #1 stays open") for m in said)
     journal.close()
-    # No verdict: promoting is refused, rolling back works.
-    refused = await run_cli("promote", env)
-    assert refused.code == 1 and "roll it back" in refused.err
+    # No verdict to promote on: promote analyses the canary again, then goes on.
+    again = await run_cli("promote", env)
+    assert again.code == 0, again.err
+    assert "decision: analyse again by " in again.out, again.out
+    assert "verdict: PASS" in again.out, again.out
+    assert set(versions(demo).values()) == {"1.1.0"}
     assert (await run_cli("rollback", env)).code == 0
     assert set(versions(demo).values()) == {"1.0.0"}
 
@@ -497,7 +500,7 @@ async def test_a_deploy_whose_terminal_closes_stops_in_order(
     said = [e.get("message") for e in journal.events(record.id) if e.get("event") == "notice"]
     assert (
         "stopped by SIGHUP (its terminal closed) during analysis: deployment #1 stays open "
-        "(it has no verdict to promote on: roll it back later)"
+        "(promote analyses its canaries again, or roll it back later)"
     ) in said, said
     journal.close()
     assert (await run_cli("rollback", env)).code == 0

@@ -220,11 +220,12 @@ async def test_a_rollback_cancelled_as_it_starts_changes_nothing(
         # Stopped as any deployment is: it says so, and its locks are freed.
         said = [e["message"] for e in engine.journal.events(record.id) if e["event"] == "notice"]
         assert any("interrupted during analysis" in m for m in said), said
-        # What it says can be done later is what will be accepted: no verdict, no promote.
-        assert any("no verdict to promote on: roll it back later" in m for m in said), said
+        # What it says can be done later is what will be accepted: no verdict, so no
+        # promotion; an analysis again (test_analyse_again.py) or a rollback.
+        assert any("analyses its canaries again, or roll it back later" in m for m in said)
         assert not any("promote or roll" in m for m in said), said
-        with pytest.raises(ActionRefused, match="until the canary has a verdict"):
-            await engine.promote()
+        with pytest.raises(ActionRefused, match="nothing to retry or skip"):
+            await engine.promote(retry=True)
         assert not any(lock_file(demo, h).exists() for h in demo.host_names)
     finally:
         await engine.fleet.close()
@@ -245,8 +246,8 @@ def test_the_way_out_said_is_what_promote_and_rollback_accept() -> None:
     finished by rolling back again."""
     assert way_out(ev.Phase.AWAITING_PROMOTION) == "promote or roll it back"
     assert way_out(ev.Phase.HALTED, verdict="pass") == "promote or roll it back"
-    assert way_out(ev.Phase.ANALYSIS) == "it has no verdict to promote on: roll it back"
-    assert way_out(ev.Phase.CANARY) == "it has no verdict to promote on: roll it back"
+    assert way_out(ev.Phase.ANALYSIS) == "promote analyses its canaries again, or roll it back"
+    assert way_out(ev.Phase.CANARY) == "promote analyses its canaries again, or roll it back"
     assert way_out(ev.Phase.HALTED, verdict="fail") == "its canary failed: roll it back"
     assert way_out(ev.Phase.ROLLING_BACK, verdict="fail") == "roll it back again"
     assert way_out(ev.Phase.PROMOTING, kind="rollback") == (

@@ -632,8 +632,14 @@ NOT_BACK = ev.HostUpdate(host="web-01", state=ev.HostState.ROLLBACK_FAILED, deta
 @pytest.mark.parametrize(
     ("kind", "version", "before", "phase", "offer"),
     [
-        # Killed during the analysis: promote is refused.
-        ("deploy", "1.1.0", [], ev.Phase.ANALYSIS, "the canary has no verdict: r rolls back"),
+        # Killed during the analysis: p analyses it again (no promote without a verdict).
+        (
+            "deploy",
+            "1.1.0",
+            [],
+            ev.Phase.ANALYSIS,
+            "the canary has no verdict: p analyses it again, r rolls back",
+        ),
         # The canary failed and its rollback failed (a host down): promote is refused.
         ("deploy", "1.3.0-bad", [FAILED], ev.Phase.HALTED, "its canary failed: r rolls back"),
         # An operator's rollback failed on a host: only rolling back again finishes it.
@@ -663,7 +669,8 @@ async def test_an_open_deployment_is_offered_what_finishes_it(
     offer: str,
 ) -> None:
     first = Script(tmp_path)
-    first.start(version, ["web-01"], kind=kind)
+    # Started on this machine: a later process knows nobody drives it any more.
+    first.start(version, ["web-01"], kind=kind, machine=machine_name())
     for event in before:
         first.emit(event)
     first.phase(phase)
@@ -674,7 +681,19 @@ async def test_an_open_deployment_is_offered_what_finishes_it(
         said = [t for t in texts if f"deployment #1 of {version} is open" in t]
         assert said == [f"deployment #1 of {version} is open ({phase.value}): {offer}"], texts
         panel = str(script.app.fleet_screen.query_one(RolloutProgress).render())
-        assert ("p next wave" in panel) is ("p " in offer), panel  # the keys that apply
+        again = "p analyses it again" in offer
+        assert ("p analyse again" in panel) is again, panel  # the keys that apply
+        assert ("p next wave" in panel) is ("p " in offer and not again), panel
+        if again:  # p asks first, saying what it does; no is no
+            await pilot.press("p")
+            await settle(pilot)
+            screen = script.app.screen
+            assert isinstance(screen, ConfirmScreen), screen
+            assert screen.title_text == f"Analyse {version} again?"
+            assert "before its canary had a verdict" in screen.message
+            await pilot.press("n")
+            await settle(pilot)
+            assert not script.app.engine.busy
         if "p " not in offer:  # p is refused at once, no dialog the engine would refuse
             await pilot.press("p")
             await settle(pilot)

@@ -262,8 +262,8 @@ async def test_the_ui_says_when_the_process_it_followed_ended_mid_way(
             assert done.code == -9
             ended = (
                 f"the canarytui that drove deployment #1 of 1.1.0 (pid {drivers[0].pid}) "
-                "ended while it was in its analysis: it has no verdict to promote on: roll "
-                "it back"
+                "ended while it was in its analysis: promote analyses its canaries again, or "
+                "roll it back"
             )
             await until(pilot, lambda: ended in said, 5, lambda: f"said: {said}")
             await pilot.pause(3 * FOLLOW_INTERVAL)

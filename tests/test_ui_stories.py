@@ -409,8 +409,9 @@ async def quit_mid_analysis(fleet: DemoFleet, tmp_path: Path) -> None:
         await until(pilot, lambda: engine.phase is ev.Phase.ANALYSIS, 15, "analysis")
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen)
-        # What it says is left is what will be accepted: no verdict yet, so no promote.
-        assert "it has no verdict to promote on: roll it back" in app.screen.message
+        # What it says is left is what will be accepted: no verdict yet, so no promote
+        # but an analysis again.
+        assert "promote analyses its canaries again, or roll it back" in app.screen.message
         assert "promote or roll" not in app.screen.message
         await pilot.press("n")  # changed my mind: still running
         assert app.is_running and engine.busy

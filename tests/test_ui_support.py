@@ -213,7 +213,9 @@ class Script:
 
     # A deployment --------------------------------------------------------------------
 
-    def start(self, version: str, canaries: list[str], kind: str = "deploy") -> list[list[str]]:
+    def start(
+        self, version: str, canaries: list[str], kind: str = "deploy", machine: str = "ci"
+    ) -> list[list[str]]:
         plan = make_plan(self.env, canaries)
         previous: dict[str, str | None] = {h: "1.0.0" for h in self.env.host_names}
         d = self.journal.create_deployment(
@@ -226,7 +228,7 @@ class Script:
             plan=plan.waves,
             previous=previous,
             user=USER,
-            machine="ci",
+            machine=machine,
             kind=kind,
         )
         self.deployment = d

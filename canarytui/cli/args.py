@@ -239,7 +239,11 @@ def parser() -> argparse.ArgumentParser:
         "and no lock taken. Exit 0: a deployment would start now; 1: it would be refused now",
     )
     for name, said in (
-        ("promote", "continue the open deployment to the next wave or every wave"),
+        (
+            "promote",
+            "continue the open deployment to the next wave or every wave (stopped before "
+            "its canary's verdict: its analysis again first)",
+        ),
         ("rollback", "roll the open (or last) deployment back, or a known release back"),
         ("history", "past deployments from the journal"),
     ):

@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import signal
 import traceback
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from canarytui import events as ev
 from canarytui.config import VersionError
+from canarytui.engine import analyze as analysis
 from canarytui.engine import locks, takeover
 from canarytui.engine.bus import Bus, Context, RolloutState
 from canarytui.engine.holding import LockKeeper
@@ -46,6 +47,10 @@ _SIGNAL_CAUSES = {
 def signal_cause(signum: int) -> str | None:
     """``stopped_by`` for a call stopped by ``signum`` (None: none to name)."""
     return _SIGNAL_CAUSES.get(signal.Signals(signum))
+
+
+# Why the analysis of an open deployment cannot run again (its canary phase ended).
+NOT_AGAIN = "only a canary phase stopped before its verdict is analysed again"
 
 
 class ActionRefused(Exception):
@@ -94,6 +99,43 @@ class CallRunner:
             f"{env.path} no longer lists: put {them} back in the file to go on with it"
         )
 
+    async def analyze(
+        self, canaries: Sequence[str] | None = None, duration: float | None = None
+    ) -> analysis.Analyzed:
+        """The rules now on the running fleet, canaries against a baseline: nothing is
+        deployed, locked or journaled. Unpacks as ``(verdict, reasons, measurements)``."""
+        if self.busy:
+            raise ActionRefused("the engine is busy with another action")
+        try:
+            return await analysis.analyze(self.ctx, canaries, duration)
+        except analysis.CanaryUnreachable as exc:
+            raise ActionRefused(str(exc)) from None
+
+    async def finish_stale_locks(self) -> int | None:
+        """Release locks a finished deployment of ours left (killed before releasing)."""
+        if self.busy:
+            return None
+        finished = await self.locks.finish_stale()
+        if finished is not None:
+            self.emit(
+                ev.Notice(
+                    level="info",
+                    message=f"released the locks deployment #{finished} left when it ended",
+                )
+            )
+        return finished
+
+    async def inspect_locks(self) -> dict[str, takeover.HostLock]:
+        """What every host's lock says now (for status on any machine); changes nothing."""
+        found = await takeover.inspect(self.ctx)
+        env = self.ctx.env
+        record = self.ctx.journal.open_deployment(env.name, env.app)
+        note = takeover.taken_note(found, record.token) if record is not None else None
+        if record is not None and note is not None and not self.busy:
+            self.state.adopt(record, self.ctx.journal)
+            self._record_taken_over(note)
+        return found
+
     def promote_refused(self, record: DeploymentRecord) -> str | None:
         """Why ``promote`` refuses the open deployment ``record`` as the journal has it
         (its phase, its verdict); None when it may go on. Nothing is asked of a host."""
@@ -104,11 +146,15 @@ class CallRunner:
                 f"deployment #{record.id} is rolling back (its rollback {why}): "
                 "roll it back again to finish it"
             )
+        if record.way_out is WayOut.NO_VERDICT:  # promote alone runs its analysis again
+            return (
+                f"deployment #{record.id} is {record.phase_doing}: no host failed in a wave, "
+                "nothing to retry or skip; promote alone analyses its canaries again"
+            )
         if phase not in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
             return (
                 f"deployment #{record.id} is {record.phase_doing}: there is nothing to promote "
                 "until the canary has a verdict"
-                + ("; roll it back" if phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS) else "")
             )
         if record.verdict == ev.Verdict.FAIL.value:
             return f"deployment #{record.id}: the canary failed; roll it back"

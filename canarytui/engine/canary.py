@@ -18,6 +18,7 @@ from canarytui.metrics.page import Page, picks
 from canarytui.metrics.run import AnalysisRun
 from canarytui.metrics.series import HostSeries
 from canarytui.metrics.sources import probe
+from canarytui.textsafe import listed
 
 
 class CanaryPhase:
@@ -32,15 +33,29 @@ class CanaryPhase:
     def interval(self) -> float:
         return self.ctx.env.canary.analysis.interval or self.ctx.env.health.interval
 
-    async def run(self) -> ev.Verdict:
-        """Deploy the canaries; a canary that fails to deploy is a failed verdict."""
+    async def run(self, again: bool = False) -> ev.Verdict:
+        """Deploy the canaries; a canary that fails to deploy is a failed verdict.
+
+        ``again``: the phase of a deployment stopped before its verdict, run again: the
+        canaries its journal has on the release keep it (deployed again, they would restart
+        for nothing; the rules that compare with ``before`` have no values of them), the
+        others get it; a whole new analysis follows, its warmup first."""
         ctx = self.ctx
         d = ctx.state.deployment
         assert d is not None
-        before = await self.before(d.canaries)
+        done = ev.HostState.DEPLOYED
+        kept = [h for h in d.canaries if again and ctx.state.host_states.get(h) is done]
+        todo = [h for h in d.canaries if h not in kept]
+        if kept and any(r.compare_to == "before" for r in ctx.env.canary.analysis.rules):
+            ctx.bus.notice(
+                "warning",
+                f"{listed(kept, 8)} run(s) {d.version} already: the rules compared with a "
+                "canary's own values before have none of them",
+            )
+        before = await self.before(todo)
         ctx.bus.phase(ev.Phase.CANARY)
         ctx.state.watched = set(d.canaries)
-        ok = await self.hosts.deploy_many(d.canaries, d.version)
+        ok = await self.hosts.deploy_many(todo, d.version)
         failed = [h for h, good in ok.items() if not good]
         if not failed:
             # Users reach the canaries once they run the release and are healthy; a
@@ -64,7 +79,7 @@ class CanaryPhase:
         """``analysis.before``: the canaries as they are, for rules that compare_to: before."""
         seconds = self.ctx.env.canary.analysis.before
         series = {h: HostSeries() for h in canaries}
-        if seconds <= 0:
+        if seconds <= 0 or not canaries:
             return series
         self.ctx.bus.notice(
             "info", f"probing {', '.join(canaries)} for {seconds:g}s before deploying them"

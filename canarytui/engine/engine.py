@@ -11,14 +11,13 @@ themselves live in ``canary``, ``promotion`` and ``rollback``; per-host work in 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
 from canarytui import events as ev
 from canarytui.config import Environment, render
-from canarytui.engine import analyze as analysis
 from canarytui.engine import takeover
 from canarytui.engine.bus import Bus, Context, RolloutState, Subscriber
-from canarytui.engine.calls import ActionRefused, CallRunner
+from canarytui.engine.calls import NOT_AGAIN, ActionRefused, CallRunner
 from canarytui.engine.canary import CanaryPhase
 from canarytui.engine.discovery import Found, discover_one
 from canarytui.engine.follow import Follower
@@ -32,7 +31,7 @@ from canarytui.engine.releases import Catalogue, list_releases, unknown_to_resto
 from canarytui.engine.rollback import Rollback
 from canarytui.engine.start import start_deployment
 from canarytui.engine.supervise import each_host
-from canarytui.journal import DeploymentRecord, Journal, local_user, machine_name
+from canarytui.journal import DeploymentRecord, Journal, WayOut, local_user, machine_name
 from canarytui.ssh import Fleet
 from canarytui.textsafe import listed
 
@@ -187,6 +186,8 @@ class Engine(CallRunner):
         """
         await self.finish_stale_locks()
         record = self._require_open("promote")
+        if record.way_out is WayOut.NO_VERDICT and not retry and not skip:
+            return await self._run(self._canary_again(all_waves))
         refused = self.promote_refused(record)
         if refused is not None:
             raise ActionRefused(refused)
@@ -197,6 +198,16 @@ class Engine(CallRunner):
         if refused is not None:
             raise ActionRefused(refused)
         return await self._run(self._promote(all_waves, retry, list(skip)))
+
+    async def analyse_again(self) -> ev.Outcome:
+        """The canary phase of the open deployment again, when it stopped before a verdict
+        (its process ended in it): the canaries not on the release yet get it, then a whole
+        new analysis; promotion waits for the operator, as after ``deploy``."""
+        await self.finish_stale_locks()
+        record = self._require_open("analyse again")
+        if record.way_out is not WayOut.NO_VERDICT:
+            raise ActionRefused(f"deployment #{record.id} is {record.phase_doing}: {NOT_AGAIN}")
+        return await self._run(self._canary_again(None))
 
     def hold(self) -> None:
         """Stop promoting after the wave in flight (or now, in a timed pause between waves)."""
@@ -286,42 +297,6 @@ class Engine(CallRunner):
         self._adopt(record)
         return await self._run(self._roll_back())
 
-    async def analyze(
-        self, canaries: Sequence[str] | None = None, duration: float | None = None
-    ) -> analysis.Analyzed:
-        """The rules now on the running fleet, canaries against a baseline: nothing is
-        deployed, locked or journaled. Unpacks as ``(verdict, reasons, measurements)``."""
-        if self.busy:
-            raise ActionRefused("the engine is busy with another action")
-        try:
-            return await analysis.analyze(self.ctx, canaries, duration)
-        except analysis.CanaryUnreachable as exc:
-            raise ActionRefused(str(exc)) from None
-
-    async def finish_stale_locks(self) -> int | None:
-        """Release locks a finished deployment of ours left (killed before releasing)."""
-        if self.busy:
-            return None
-        finished = await self.locks.finish_stale()
-        if finished is not None:
-            self.emit(
-                ev.Notice(
-                    level="info",
-                    message=f"released the locks deployment #{finished} left when it ended",
-                )
-            )
-        return finished
-
-    async def inspect_locks(self) -> dict[str, takeover.HostLock]:
-        """What every host's lock says now (for status on any machine); changes nothing."""
-        found = await takeover.inspect(self.ctx)
-        record = self.open_deployment()
-        note = takeover.taken_note(found, record.token) if record is not None else None
-        if record is not None and note is not None and not self.busy:
-            self.state.adopt(record, self.journal)
-            self._record_taken_over(note)
-        return found
-
     async def _take_over(self) -> ev.Outcome:
         await takeover.take_over(self.ctx, self.locks)
         return await self._roll_back()
@@ -352,11 +327,30 @@ class Engine(CallRunner):
         scope: str | None,
     ) -> ev.Outcome:
         await start_deployment(self.ctx, self.locks, version, plan, assume_previous, scope=scope)
+        if not plan.canaries:  # no canary phase: the waves go straight on, each health-gated
+            return await self._judged(None, auto_promote)
+        return await self._judged(self.canary.run(), True if auto_promote else None)
+
+    async def _canary_again(self, promote: bool | None) -> ev.Outcome:
+        d = self.state.deployment
+        assert d is not None
+        then = {None: "", True: "; then every wave", False: "; then the next wave"}[promote]
+        said = f"stopped {ev.phase_doing(self.state.phase)}, before a verdict{then}"
+        self.bus.decision("analyse again", said)
+        await self.locks.ensure()
+        await self.locks.stop_if_taken(d.token)
+        return await self._judged(self.canary.run(again=True), promote)
+
+    async def _judged(
+        self, canary: Awaitable[ev.Verdict] | None, promote: bool | None
+    ) -> ev.Outcome:
+        """The canary phase's verdict acted on (``canary`` None: no canary phase, the waves
+        straight on): a fail rolls the canaries back, an inconclusive one stays open, a pass
+        goes on if ``promote`` (every wave: True; the next: False) or waits for the operator."""
         try:
-            if not plan.canaries:
-                # No canary phase: the waves go straight on, each host health-gated.
-                return await self.promotion.run(all_waves=auto_promote, decided=False)
-            verdict = await self.canary.run()
+            if canary is None:
+                return await self.promotion.run(all_waves=bool(promote), decided=False)
+            verdict = await canary
             if verdict is ev.Verdict.FAIL:
                 return await self.rollbacks.run(ev.Outcome.CANARY_FAILED, decided=False)
             self.bus.phase(ev.Phase.AWAITING_PROMOTION, wave=0)
@@ -366,8 +360,8 @@ class Engine(CallRunner):
                     "analysis inconclusive: the deployment stays open; promote or roll back",
                 )
                 return ev.Outcome.INCONCLUSIVE
-            if auto_promote:
-                return await self.promotion.run(all_waves=True, decided=False)
+            if promote is not None:
+                return await self.promotion.run(all_waves=promote, decided=False)
             return ev.Outcome.CANARY_PASSED
         except HookFailed as exc:
             self.state.watched = set()

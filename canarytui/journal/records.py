@@ -97,7 +97,7 @@ class WayOut(StrEnum):
     to follow "stays open:"; the UI says it with its keys (``ui.notices``)."""
 
     ROLL_BACK_AGAIN = "roll it back again"
-    NO_VERDICT = "it has no verdict to promote on: roll it back"
+    NO_VERDICT = "promote analyses its canaries again, or roll it back"
     CANARY_FAILED = "its canary failed: roll it back"
     FINISH_PUTTING_BACK = "promote it (to finish putting it back) or roll it back"
     PROMOTE_OR_ROLL_BACK = "promote or roll it back"

@@ -67,7 +67,7 @@ def for_event(event: ev.Event, *, live: bool = True) -> Announcement | None:
 # What is left to do with an open deployment (``ev.WayOut``), said with the keys that do it.
 _KEYS = {
     WayOut.ROLL_BACK_AGAIN: "its rollback did not finish: r rolls back again to finish it",
-    WayOut.NO_VERDICT: "the canary has no verdict: r rolls back",
+    WayOut.NO_VERDICT: "the canary has no verdict: p analyses it again, r rolls back",
     WayOut.CANARY_FAILED: "its canary failed: r rolls back",
     WayOut.FINISH_PUTTING_BACK: "p finishes putting {version} back, r undoes it",
     WayOut.PROMOTE_OR_ROLL_BACK: "p promotes, r rolls back",

@@ -20,7 +20,7 @@ from canarytui.engine import (
     locks,
     rolled_back_by,
 )
-from canarytui.journal import DeploymentRecord
+from canarytui.journal import DeploymentRecord, WayOut
 from canarytui.textsafe import listed
 from canarytui.ui.deploy_question import deploy_question, limited_to_shown
 from canarytui.ui.fleet_state import FleetState
@@ -133,6 +133,21 @@ class OperatorActions(Screen[None]):
             )
             return
         if self.refused_before_asking(record):
+            return
+        if record.way_out is WayOut.NO_VERDICT:  # its process ended before the verdict
+            self.app.push_screen(
+                ConfirmScreen(
+                    f"Analyse {record.version} again?",
+                    f"Deployment #{record.id} was stopped {record.phase_doing}, before its "
+                    f"canary had a verdict. Deploy {record.version} to the canaries that do "
+                    f"not run it yet ({listed(record.canaries, 8)} in all), then analyse "
+                    f"them again for {self._watched()}? Promotion waits for you.",
+                    yes="Analyse again",
+                ),
+                _if_yes(
+                    lambda: self.run_promote_call("analyse again", self.engine.analyse_again())
+                ),
+            )
             return
         refused = self.engine.promote_refused(record)  # as the engine would, before asking
         if refused is not None:

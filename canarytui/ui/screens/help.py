@@ -19,7 +19,11 @@ KEYS: list[tuple[str, str]] = [
         "deploy: asks the version, then confirms version and canaries; with the filter on, "
         "o deploys to the hosts it shows only",
     ),
-    ("p", "promote the next wave (after a passing canary, or between waves)"),
+    (
+        "p",
+        "promote the next wave (after a passing canary, or between waves); stopped before "
+        "its canary's verdict: analyse it again",
+    ),
     ("P", "promote through every remaining wave (one confirmation)"),
     ("s", "hold the rollout after the wave in flight / resume it"),
     ("r", "roll back the open (or last) deployment; stops what is running"),

@@ -351,8 +351,7 @@ class RolloutProgress(StateText):
         state = self.state
         phase = state.engine.phase
         held = state.engine.state.held is not None
-        # What promote would take (the engine's ``way_out``): not a failed canary, nor a
-        # deployment whose rollback has begun.
+        # What promote takes (``way_out``): not a failed canary, nor a rollback begun.
         out = state.engine.way_out_now()
         promotable = out is None or out in (WayOut.PROMOTE_OR_ROLL_BACK, WayOut.FINISH_PUTTING_BACK)
         if phase is ev.Phase.AWAITING_PROMOTION and held:
@@ -365,8 +364,9 @@ class RolloutProgress(StateText):
         elif phase in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
             # (promoting, and nothing runs: what drove it ended mid-wave; p goes on)
             keys = [("p", "next wave"), ("P", "all"), ("r", "roll back")]
-        elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
-            keys = [("r", "roll back")]
+        elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):  # stopped: p analyses it again
+            again = state.engine.state.stopped and not state.engine.busy
+            keys = [*([("p", "analyse again")] if again else []), ("r", "roll back")]
         elif phase is ev.Phase.COMPLETE:
             keys = [("d", "deploy"), ("r", "roll back")]
         else:

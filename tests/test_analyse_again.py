@@ -1,0 +1,223 @@
+"""A deployment whose process ended before its canary had a verdict (Ctrl-C in the
+analysis, a closed terminal, a crash) is analysed again by a later process, not only
+rolled back: on the demo fleet, its journal shared as a second process's would be."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import edit_env, engine_for, wait_for
+from test_ui_support import settle, until
+
+from canarytui import events as ev
+from canarytui.config import load_env
+from canarytui.demo import DemoFleet
+from canarytui.engine import ActionRefused, Engine
+from canarytui.journal import Journal
+from canarytui.ui.app import CanaryApp
+from canarytui.ui.screens.confirm import ConfirmScreen
+from canarytui.ui.widgets.rollout_progress import RolloutProgress
+
+
+async def stopped_in(engine: Engine, version: str, phase: ev.Phase, host: str = "") -> None:
+    """``deploy version`` stopped as Ctrl-C stops it, once it is in ``phase`` (with
+    ``host`` in it: while that host's steps run)."""
+    run = asyncio.ensure_future(engine.deploy(version))
+    states = engine.host_states
+    await wait_for(
+        lambda: engine.phase is phase and (not host or states.get(host) is ev.HostState.DEPLOYING),
+        30,
+        0.01,
+    )
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(run, 30)
+
+
+def deploying(events: list[dict[str, Any]], host: str) -> int:
+    """How many times ``host``'s steps were started, by the journal."""
+    started = ("host", host, "deploying")
+    return sum(1 for e in events if (e["event"], e.get("host"), e.get("state")) == started)
+
+
+async def test_promote_analyses_a_stopped_analysis_again_then_promotes(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    first = engine_for(demo.env_path, state_dir)
+    try:
+        await stopped_in(first, "1.1.0", ev.Phase.ANALYSIS)
+    finally:
+        await first.fleet.close()
+    record = first.journal.open_deployment("demo", "shop")
+    assert record is not None
+    assert record.way_out == "promote analyses its canaries again, or roll it back"
+    later = engine_for(demo.env_path, state_dir)  # a later process, the same journal
+    try:
+        assert await asyncio.wait_for(later.promote(), 60) is ev.Outcome.COMPLETE
+    finally:
+        await later.fleet.close()
+    assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
+    actions = [d["action"] for d in later.journal.decisions(record.id)]
+    assert actions == ["deploy", "analyse again"], actions
+    detail = later.journal.decisions(record.id)[1]["detail"]
+    assert detail == "stopped in its analysis, before a verdict; then every wave"
+    events = later.journal.events(record.id)
+    # A whole new analysis, and its verdict is the one promotion went on from.
+    assert [e["event"] for e in events].count("analysis_started") == 2
+    verdicts = [e for e in events if e["event"] == "verdict"]
+    assert [v["verdict"] for v in verdicts] == ["pass"]
+    # The canary ran the release already: it was not deployed (restarted) again.
+    assert deploying(events, "web-01") == 1
+    assert all(deploying(events, h) == 1 for h in demo.host_names)
+
+
+async def test_a_canary_stopped_mid_steps_is_deployed_again_and_waits_for_promote(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """Stopped while the canary's steps ran: the analysis again deploys it first; from the
+    UI's call (``analyse_again``) promotion then waits for the operator."""
+    first = engine_for(demo.env_path, state_dir)
+    try:
+        await stopped_in(first, "1.1.0", ev.Phase.CANARY, host="web-01")
+    finally:
+        await first.fleet.close()
+    later = engine_for(demo.env_path, state_dir)
+    try:
+        outcome = await asyncio.wait_for(later.analyse_again(), 60)
+        assert outcome is ev.Outcome.CANARY_PASSED
+        assert later.phase is ev.Phase.AWAITING_PROMOTION
+        assert demo.version_on("web-01") == "1.1.0"
+        assert {demo.version_on(h) for h in demo.host_names if h != "web-01"} == {"1.0.0"}
+        record = later.journal.open_deployment("demo", "shop")
+        assert record is not None and record.verdict == "pass"
+        assert deploying(later.journal.events(record.id), "web-01") == 2
+        detail = later.journal.decisions(record.id)[-1]["detail"]
+        assert detail == "stopped deploying to its canaries, before a verdict"
+        # Asked again once there is a verdict: refused, nothing changed.
+        with pytest.raises(ActionRefused, match="only a canary phase stopped before its"):
+            await later.analyse_again()
+        assert await asyncio.wait_for(later.promote(), 60) is ev.Outcome.COMPLETE
+    finally:
+        await later.fleet.close()
+    assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
+
+
+async def test_a_bad_release_analysed_again_fails_and_rolls_the_canary_back(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    first = engine_for(demo.env_path, state_dir)
+    try:
+        await stopped_in(first, "1.3.0-bad", ev.Phase.ANALYSIS)
+    finally:
+        await first.fleet.close()
+    assert demo.version_on("web-01") == "1.3.0-bad"
+    later = engine_for(demo.env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(later.promote(), 60) is ev.Outcome.CANARY_FAILED
+    finally:
+        await later.fleet.close()
+    # The waves were never reached: every host is back on (or still on) 1.0.0.
+    assert {demo.version_on(h) for h in demo.host_names} == {"1.0.0"}
+    record = later.journal.last_deployment("demo", "shop")
+    assert record is not None and not record.is_open and record.verdict == "fail"
+
+
+async def test_retry_or_skip_on_a_stopped_analysis_is_refused_with_what_to_do(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    first = engine_for(demo.env_path, state_dir)
+    try:
+        await stopped_in(first, "1.1.0", ev.Phase.ANALYSIS)
+        for call in (first.promote(retry=True), first.promote(skip=["web-02"])):
+            with pytest.raises(ActionRefused, match="promote alone analyses its canaries again"):
+                await call
+    finally:
+        await first.fleet.close()
+    record = first.journal.open_deployment("demo", "shop")
+    assert record is not None
+    assert [d["action"] for d in first.journal.decisions(record.id)] == ["deploy"]
+    assert {demo.version_on(h) for h in demo.host_names if h != "web-01"} == {"1.0.0"}
+
+
+async def test_p_in_the_ui_analyses_a_stopped_analysis_again(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """The UI opened on a deployment whose process ended in its analysis: the panel offers
+    p to analyse it again; p asks, y runs a new analysis; promotion then waits for p."""
+    first = engine_for(demo.env_path, state_dir)
+    try:
+        await stopped_in(first, "1.2.0", ev.Phase.ANALYSIS)
+    finally:
+        await first.fleet.close()
+    env, journal = load_env(demo.env_path), Journal(state_dir)
+    app = CanaryApp(env, journal, engine=Engine(env, journal, user="next-operator"))
+    engine = app.engine
+
+    def panel() -> str:
+        return str(app.fleet_screen.query_one(RolloutProgress).render())
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "p analyse again" in panel(), 10, panel)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "asked")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "then analyse them again for 2s" in app.screen.message
+        await pilot.press("y")
+        await until(pilot, lambda: engine.phase is ev.Phase.ANALYSIS, 10, "analysing")
+        assert "p analyse again" not in panel()  # it runs: nothing to start again
+        await until(pilot, lambda: engine.phase is ev.Phase.AWAITING_PROMOTION, 30, "verdict")
+        await settle(pilot)
+        assert "p next wave" in panel(), panel()
+        assert not engine.busy
+    record = journal.open_deployment("demo", "shop")
+    assert record is not None and record.verdict == "pass"
+    decisions = journal.decisions(record.id)
+    assert [(d["action"], d["user"]) for d in decisions][-1] == ("analyse again", "next-operator")
+    assert {demo.version_on(h) for h in demo.host_names if h != "web-01"} == {"1.0.0"}
+
+
+async def test_a_rule_against_the_canary_before_has_no_value_again_and_never_passes(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A canary left running its release has no values from before it: a rule comparing
+    with them is said to have none, and the verdict is inconclusive, never a pass."""
+
+    def edit(data: dict[str, Any]) -> None:
+        analysis = data["canary"]["analysis"]
+        analysis["before"] = "1s"
+        analysis["rules"].append(
+            {
+                "name": "p99-vs-itself",
+                "metric": 'http_request_duration_seconds{route!="/health"}',
+                "quantile": 0.99,
+                "compare": "mann-whitney",
+                "compare_to": "before",
+                "max_increase": "20%",
+            }
+        )
+
+    env = edit_env(demo.env_path, tmp_path / "before.yaml", edit)
+    first = engine_for(env, state_dir)
+    try:
+        await stopped_in(first, "1.1.0", ev.Phase.ANALYSIS)
+    finally:
+        await first.fleet.close()
+    later = engine_for(env, state_dir)
+    try:
+        assert await asyncio.wait_for(later.analyse_again(), 60) is ev.Outcome.INCONCLUSIVE
+    finally:
+        await later.fleet.close()
+    record = later.journal.open_deployment("demo", "shop")
+    assert record is not None and record.verdict == "inconclusive"
+    events = later.journal.events(record.id)
+    said = [e["message"] for e in events if e["event"] == "notice"]
+    assert (
+        "web-01 run(s) 1.1.0 already: the rules compared with a canary's own values before "
+        "have none of them"
+    ) in said, said
+    verdict = [e for e in events if e["event"] == "verdict"][-1]
+    row = next(m for m in verdict["measurements"] if m["rule"] == "p99-vs-itself")
+    assert row["status"] == "no data", row
