@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import edit_env, engine_for, wait_for
+from conftest import edit_env, engine_for, switch_to, wait_for
 from test_ui_support import settle, until
 
 from canarytui import events as ev
@@ -221,3 +221,28 @@ async def test_a_rule_against_the_canary_before_has_no_value_again_and_never_pas
     verdict = [e for e in events if e["event"] == "verdict"][-1]
     row = next(m for m in verdict["measurements"] if m["rule"] == "p99-vs-itself")
     assert row["status"] == "no data", row
+
+
+async def test_a_canary_changed_by_hand_since_is_deployed_again_not_judged(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """The journal has the canary on the release, but it runs another now (put back by
+    hand after the process ended): it is deployed again before the new analysis."""
+    first = engine_for(demo.env_path, state_dir)
+    try:
+        await stopped_in(first, "1.1.0", ev.Phase.ANALYSIS)
+    finally:
+        await first.fleet.close()
+    switch_to(demo, "web-01", "1.0.0")
+    later = engine_for(demo.env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(later.analyse_again(), 60) is ev.Outcome.CANARY_PASSED
+    finally:
+        await later.fleet.close()
+    assert demo.version_on("web-01") == "1.1.0"
+    record = later.journal.open_deployment("demo", "shop")
+    assert record is not None
+    events = later.journal.events(record.id)
+    assert deploying(events, "web-01") == 2
+    said = [e["message"] for e in events if e["event"] == "notice"]
+    assert "web-01 do(es) not say 1.1.0 any more: deployed again" in said, said

@@ -10,10 +10,11 @@ from collections.abc import Iterable, Sequence
 from canarytui import events as ev
 from canarytui.config import Rule
 from canarytui.engine.bus import Context
+from canarytui.engine.discovery import discover_one
 from canarytui.engine.hooks import fire
 from canarytui.engine.hosts import HostWork
 from canarytui.engine.plan import pick_baseline
-from canarytui.engine.supervise import HostWorkFailed
+from canarytui.engine.supervise import HostWorkFailed, each_host
 from canarytui.metrics.page import Page, picks
 from canarytui.metrics.run import AnalysisRun
 from canarytui.metrics.series import HostSeries
@@ -43,8 +44,7 @@ class CanaryPhase:
         ctx = self.ctx
         d = ctx.state.deployment
         assert d is not None
-        done = ev.HostState.DEPLOYED
-        kept = [h for h in d.canaries if again and ctx.state.host_states.get(h) is done]
+        kept = await self._still_on(d.canaries, d.version) if again else []
         todo = [h for h in d.canaries if h not in kept]
         if kept and any(r.compare_to == "before" for r in ctx.env.canary.analysis.rules):
             ctx.bus.notice(
@@ -74,6 +74,21 @@ class CanaryPhase:
             )
         )
         return ev.Verdict.FAIL
+
+    async def _still_on(self, canaries: list[str], version: str) -> list[str]:
+        """The canaries the journal has on ``version`` that say they still run it (one
+        round trip each): a canary changed by hand since, or not answering, is deployed
+        again rather than judged on what it runs."""
+        ctx = self.ctx
+        done = [h for h in canaries if ctx.state.host_states.get(h) is ev.HostState.DEPLOYED]
+        running = await each_host(done, lambda name: discover_one(ctx, name))
+        changed = [h for h in done if running[h] != version]
+        if changed:
+            ctx.bus.notice(
+                "warning",
+                f"{listed(changed, 8)} do(es) not say {version} any more: deployed again",
+            )
+        return [h for h in done if h not in changed]
 
     async def before(self, canaries: list[str]) -> dict[str, HostSeries]:
         """``analysis.before``: the canaries as they are, for rules that compare_to: before."""
