@@ -246,3 +246,37 @@ async def test_a_canary_changed_by_hand_since_is_deployed_again_not_judged(
     assert deploying(events, "web-01") == 2
     said = [e["message"] for e in events if e["event"] == "notice"]
     assert "web-01 do(es) not say 1.1.0 any more: deployed again" in said, said
+
+
+async def test_a_failed_canary_start_hook_fixed_is_analysed_then_promoted_never_skipped(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """The load balancer refused the canary's traffic (``canary_start`` failed): the
+    deployment halted before any analysis. Once the hook is fixed, promote runs the canary
+    phase again (the hook, then the analysis): it never goes to the waves unjudged."""
+
+    def hook(command: str) -> Path:
+        def edit(data: dict[str, Any]) -> None:
+            data["traffic"] = {"canary_start": command}
+
+        return edit_env(demo.env_path, tmp_path / f"env-{len(command)}.yaml", edit)
+
+    broken = engine_for(hook("echo 'lb api: 503 pool locked'; exit 3"), state_dir)
+    try:
+        assert await asyncio.wait_for(broken.deploy("1.1.0"), 60) is ev.Outcome.HALTED
+    finally:
+        await broken.fleet.close()
+    record = broken.journal.open_deployment("demo", "shop")
+    assert record is not None and record.phase == "halted" and record.verdict is None
+    assert record.way_out == "promote analyses its canaries again, or roll it back"
+    fixed = engine_for(hook("true"), state_dir)
+    try:
+        assert await asyncio.wait_for(fixed.promote(), 60) is ev.Outcome.COMPLETE
+    finally:
+        await fixed.fleet.close()
+    events = fixed.journal.events(record.id)
+    kinds = [e["event"] for e in events]
+    assert kinds.count("analysis_started") == 1
+    assert kinds.index("verdict") < kinds.index("wave_started")
+    assert [e["verdict"] for e in events if e["event"] == "verdict"] == ["pass"]
+    assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}

@@ -640,6 +640,14 @@ NOT_BACK = ev.HostUpdate(host="web-01", state=ev.HostState.ROLLBACK_FAILED, deta
             ev.Phase.ANALYSIS,
             "the canary has no verdict: p analyses it again, r rolls back",
         ),
+        # Halted before its verdict (a failed canary_start hook): p analyses it again.
+        (
+            "deploy",
+            "1.1.0",
+            [],
+            ev.Phase.HALTED,
+            "the canary has no verdict: p analyses it again, r rolls back",
+        ),
         # The canary failed and its rollback failed (a host down): promote is refused.
         ("deploy", "1.3.0-bad", [FAILED], ev.Phase.HALTED, "its canary failed: r rolls back"),
         # An operator's rollback failed on a host: only rolling back again finishes it.

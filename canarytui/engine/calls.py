@@ -171,7 +171,7 @@ class CallRunner:
         # This process's verdict, else the journal's when the deployment was taken up.
         verdict = live.verdict.value if live is not None and live.deployment == d.id else d.verdict
         begun = any(s in ev.ROLLBACK_BEGUN for s in self.state.host_states.values())
-        return way_out(self.state.phase, d.kind, verdict, begun)
+        return way_out(self.state.phase, d.kind, verdict, begun, bool(d.canaries))
 
     def _adopt(self, record: DeploymentRecord) -> None:
         """Take ``record`` up to continue it, or refuse before anything is started (or

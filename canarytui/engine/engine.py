@@ -335,7 +335,9 @@ class Engine(CallRunner):
         d = self.state.deployment
         assert d is not None
         then = {None: "", True: "; then every wave", False: "; then the next wave"}[promote]
-        said = f"stopped {ev.phase_doing(self.state.phase)}, before a verdict{then}"
+        phase = self.state.phase
+        how = "halted" if phase is ev.Phase.HALTED else f"stopped {ev.phase_doing(phase)}"
+        said = f"{how}, before a verdict{then}"
         self.bus.decision("analyse again", said)
         await self.locks.ensure()
         await self.locks.stop_if_taken(d.token)
@@ -366,7 +368,8 @@ class Engine(CallRunner):
         except HookFailed as exc:
             self.state.watched = set()
             self.bus.phase(ev.Phase.HALTED)
-            self.bus.notice("error", f"{exc}: the analysis was not started; roll back or fix it")
+            said = "roll back, or fix it and promote: the canary phase runs again"
+            self.bus.notice("error", f"{exc}: the analysis was not started; {said}")
             return ev.Outcome.HALTED
         except asyncio.CancelledError:
             await self._interrupted()

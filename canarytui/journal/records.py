@@ -89,7 +89,8 @@ class DeploymentRecord:
     @property
     def way_out(self) -> WayOut:
         """What can still be done with it, open: ``promote or roll it back``."""
-        return way_out(ev.Phase(self.phase), self.kind, self.verdict, self.rollback_begun)
+        phase = ev.Phase(self.phase)
+        return way_out(phase, self.kind, self.verdict, self.rollback_begun, bool(self.canaries))
 
 
 class WayOut(StrEnum):
@@ -108,14 +109,19 @@ def way_out(
     kind: str = "deploy",
     verdict: str | None = None,
     rollback_begun: bool = False,
+    canaries: bool = False,
 ) -> WayOut:
     """What is left to do with a deployment open in ``phase``: promote waits for a verdict
     and refuses a failed one; a rollback --to's (``kind``) is finished by promote. Once its
     rollback has begun (``rollback_begun``: stopped, or failed on a host, which halts it),
-    it is only rolled back again: a promote would undo what the operator decided."""
+    it is only rolled back again: a promote would undo what the operator decided. With
+    ``canaries`` and no verdict, it stopped before its analysis ended (its process, a
+    failed ``canary_start`` hook, an internal error halted it): promote analyses it again,
+    never goes to the waves unjudged."""
     if phase is ev.Phase.ROLLING_BACK or (phase is ev.Phase.HALTED and rollback_begun):
         return WayOut.ROLL_BACK_AGAIN
-    if phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
+    halted_unjudged = phase is ev.Phase.HALTED and canaries and verdict is None
+    if phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS) or (halted_unjudged and kind == "deploy"):
         return WayOut.NO_VERDICT
     if verdict == ev.Verdict.FAIL.value:
         return WayOut.CANARY_FAILED

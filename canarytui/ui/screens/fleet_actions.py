@@ -134,11 +134,12 @@ class OperatorActions(Screen[None]):
             return
         if self.refused_before_asking(record):
             return
-        if record.way_out is WayOut.NO_VERDICT:  # its process ended before the verdict
+        if record.way_out is WayOut.NO_VERDICT:  # stopped (halted) before its verdict
+            how = "halted" if record.phase == "halted" else f"stopped {record.phase_doing}"
             self.app.push_screen(
                 ConfirmScreen(
                     f"Analyse {record.version} again?",
-                    f"Deployment #{record.id} was stopped {record.phase_doing}, before its "
+                    f"Deployment #{record.id} {how}, before its "
                     f"canary had a verdict. Deploy {record.version} to the canaries that do "
                     f"not run it yet ({listed(record.canaries, 8)} in all), then analyse "
                     f"them again for {self._watched()}? Promotion waits for you.",

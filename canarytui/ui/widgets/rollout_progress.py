@@ -30,13 +30,9 @@ COUNTS_EVERY = 1.0  # seconds between two counts of the versions the fleet runs
 LOCKS_SHOWN = 2  # owners of locks held at rest said (hosts another deployment holds)
 LOCK_SHOWN = 160  # characters of one owner
 # A measurement's state -> (its mark, the style of the mark).
-_MARKS = {
-    "pass": ("✓", "done"),
-    "fail": ("✗", "failed"),
-    "undecided": ("?", "inconclusive"),
-    "no data": ("·", "todo"),
-}
-_STATE_STYLES = {"pass": "done", "fail": "failed", "undecided": "inconclusive", "no data": "todo"}
+_MARKS = {"pass": ("✓", "done"), "fail": ("✗", "failed"), "undecided": ("?", "inconclusive")}
+_MARKS["no data"] = ("·", "todo")
+_STATE_STYLES = {state: style for state, (_, style) in _MARKS.items()}
 
 
 class RolloutProgress(StateText):
@@ -351,10 +347,14 @@ class RolloutProgress(StateText):
         state = self.state
         phase = state.engine.phase
         held = state.engine.state.held is not None
-        # What promote takes (``way_out``): not a failed canary, nor a rollback begun.
+        # What promote takes (``way_out``): not a failed canary, nor a rollback begun; a
+        # stop before the verdict (halted there, or its process ended): an analysis again.
         out = state.engine.way_out_now()
         promotable = out is None or out in (WayOut.PROMOTE_OR_ROLL_BACK, WayOut.FINISH_PUTTING_BACK)
-        if phase is ev.Phase.AWAITING_PROMOTION and held:
+        again = phase is ev.Phase.HALTED or state.engine.state.stopped
+        if out is WayOut.NO_VERDICT and again and not state.engine.busy:
+            keys = [("p", "analyse again"), ("r", "roll back")]
+        elif phase is ev.Phase.AWAITING_PROMOTION and held:
             keys = [("s", "resume"), ("p", "next wave"), ("r", "roll back")]
         elif phase is ev.Phase.ROLLING_BACK or (phase is ev.Phase.HALTED and not promotable):
             # A rollback that did not finish, a failed canary: rolling back is what is left.
@@ -364,9 +364,8 @@ class RolloutProgress(StateText):
         elif phase in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
             # (promoting, and nothing runs: what drove it ended mid-wave; p goes on)
             keys = [("p", "next wave"), ("P", "all"), ("r", "roll back")]
-        elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):  # stopped: p analyses it again
-            again = state.engine.state.stopped and not state.engine.busy
-            keys = [*([("p", "analyse again")] if again else []), ("r", "roll back")]
+        elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
+            keys = [("r", "roll back")]
         elif phase is ev.Phase.COMPLETE:
             keys = [("d", "deploy"), ("r", "roll back")]
         else:
