@@ -280,3 +280,34 @@ async def test_a_failed_canary_start_hook_fixed_is_analysed_then_promoted_never_
     assert kinds.index("verdict") < kinds.index("wave_started")
     assert [e["verdict"] for e in events if e["event"] == "verdict"] == ["pass"]
     assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
+
+
+async def test_a_canary_down_refuses_the_analysis_again_and_changes_nothing(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """Asked while a canary does not answer: refused with which and why, nothing decided,
+    nothing changed; once it is back, the analysis runs."""
+    first = engine_for(demo.env_path, state_dir)
+    try:
+        await stopped_in(first, "1.1.0", ev.Phase.ANALYSIS)
+    finally:
+        await first.fleet.close()
+    await demo.set_fault("web-01", "down")
+    later = engine_for(demo.env_path, state_dir)
+    try:
+        with pytest.raises(ActionRefused) as refused:
+            await asyncio.wait_for(later.promote(), 60)
+        said = str(refused.value)
+        assert said.startswith("canary web-01 does not answer (")
+        assert said.endswith(
+            "its analysis cannot run again; nothing was changed (try again once it answers, "
+            "or roll back)"
+        ), said
+        record = later.journal.open_deployment("demo", "shop")
+        assert record is not None and record.phase == "analysis"
+        assert [d["action"] for d in later.journal.decisions(record.id)] == ["deploy"]
+        assert {demo.version_on(h) for h in demo.host_names if h != "web-01"} == {"1.0.0"}
+        await demo.set_fault("web-01", "up")
+        assert await asyncio.wait_for(later.analyse_again(), 60) is ev.Outcome.CANARY_PASSED
+    finally:
+        await later.fleet.close()

@@ -14,11 +14,13 @@ from canarytui.engine.discovery import discover_one
 from canarytui.engine.hooks import fire
 from canarytui.engine.hosts import HostWork
 from canarytui.engine.plan import pick_baseline
+from canarytui.engine.start import StartRefused
 from canarytui.engine.supervise import HostWorkFailed, each_host
 from canarytui.metrics.page import Page, picks
 from canarytui.metrics.run import AnalysisRun
 from canarytui.metrics.series import HostSeries
 from canarytui.metrics.sources import probe
+from canarytui.ssh import without_host
 from canarytui.textsafe import listed
 
 
@@ -34,17 +36,17 @@ class CanaryPhase:
     def interval(self) -> float:
         return self.ctx.env.canary.analysis.interval or self.ctx.env.health.interval
 
-    async def run(self, again: bool = False) -> ev.Verdict:
+    async def run(self, kept: list[str] | None = None) -> ev.Verdict:
         """Deploy the canaries; a canary that fails to deploy is a failed verdict.
 
-        ``again``: the phase of a deployment stopped before its verdict, run again: the
-        canaries its journal has on the release keep it (deployed again, they would restart
-        for nothing; the rules that compare with ``before`` have no values of them), the
+        ``kept``: the phase of a deployment stopped before its verdict, run again: these
+        canaries (``still_on``) keep the release (deployed again, they would restart for
+        nothing; the rules that compare with ``before`` have no values of them), the
         others get it; a whole new analysis follows, its warmup first."""
         ctx = self.ctx
         d = ctx.state.deployment
         assert d is not None
-        kept = await self._still_on(d.canaries, d.version) if again else []
+        kept = kept or []
         todo = [h for h in d.canaries if h not in kept]
         if kept and any(r.compare_to == "before" for r in ctx.env.canary.analysis.rules):
             ctx.bus.notice(
@@ -75,18 +77,28 @@ class CanaryPhase:
         )
         return ev.Verdict.FAIL
 
-    async def _still_on(self, canaries: list[str], version: str) -> list[str]:
-        """The canaries the journal has on ``version`` that say they still run it (one
-        round trip each): a canary changed by hand since, or not answering, is deployed
-        again rather than judged on what it runs."""
+    async def still_on(self) -> list[str]:
+        """Before the phase runs again: the canaries the journal has on the release that
+        still say they run it (one round trip each); one changed by hand since is deployed
+        again rather than judged on another release. A canary that does not answer raises
+        ``StartRefused``, nothing changed: the analysis would fail it for that alone."""
         ctx = self.ctx
-        done = [h for h in canaries if ctx.state.host_states.get(h) is ev.HostState.DEPLOYED]
-        running = await each_host(done, lambda name: discover_one(ctx, name))
-        changed = [h for h in done if running[h] != version]
+        d = ctx.state.deployment
+        assert d is not None
+        running = await each_host(d.canaries, lambda name: discover_one(ctx, name))
+        down = [h for h in d.canaries if h in ctx.state.refused]
+        if down:
+            why = without_host(ctx.env.host(down[0]), ctx.state.details.get(down[0], ""))
+            raise StartRefused(
+                f"canary {listed(down, 8)} does not answer ({why}): its analysis cannot run "
+                "again; nothing was changed (try again once it answers, or roll back)"
+            )
+        done = [h for h in d.canaries if ctx.state.host_states.get(h) is ev.HostState.DEPLOYED]
+        changed = [h for h in done if running[h] != d.version]
         if changed:
             ctx.bus.notice(
                 "warning",
-                f"{listed(changed, 8)} do(es) not say {version} any more: deployed again",
+                f"{listed(changed, 8)} do(es) not say {d.version} any more: deployed again",
             )
         return [h for h in done if h not in changed]
 

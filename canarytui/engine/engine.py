@@ -337,11 +337,11 @@ class Engine(CallRunner):
         then = {None: "", True: "; then every wave", False: "; then the next wave"}[promote]
         phase = self.state.phase
         how = "halted" if phase is ev.Phase.HALTED else f"stopped {ev.phase_doing(phase)}"
-        said = f"{how}, before a verdict{then}"
-        self.bus.decision("analyse again", said)
+        kept = await self.canary.still_on()  # (refused, nothing changed: a canary is down)
+        self.bus.decision("analyse again", f"{how}, before a verdict{then}")
         await self.locks.ensure()
         await self.locks.stop_if_taken(d.token)
-        return await self._judged(self.canary.run(again=True), promote)
+        return await self._judged(self.canary.run(kept), promote)
 
     async def _judged(
         self, canary: Awaitable[ev.Verdict] | None, promote: bool | None
