@@ -73,8 +73,9 @@ class LockKeeper:
         self.unchecked: set[str] = set()
         # The note a host's check found: another machine rolled the deployment back.
         self.taken: dict[str, Any] | None = None
-        # Hosts the deployment locked in an earlier process that could not be locked again
-        # here (unreachable): they may still carry its lock, so the release tries them too.
+        # Hosts that may carry the deployment's lock though it is not held here, so the
+        # release tries them too: locked by an earlier process and not again here
+        # (unreachable), or whose lock command was cut off in flight (Ctrl-C).
         self.left_locked: set[str] = set()
         self.answered: set[str] = set()  # hosts that have answered the locks being taken
 
@@ -132,6 +133,11 @@ class LockKeeper:
                 self.let_go(name)
                 results[name] = exc
                 return
+            except asyncio.CancelledError:
+                shell = self.shells.get(name)
+                if shell is not None and shell.sent:  # its lock may be made all the same
+                    self.left_locked.add(name)
+                raise
             if reply.has("LOCKED"):
                 self.holding.add(name)
                 self.unchecked.discard(name)

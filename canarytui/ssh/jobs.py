@@ -105,6 +105,9 @@ class Script:
         self.each = each
         self.reported: list[int] = []  # steps of the commands in flight that ended
         self.working = False  # commands in flight (a kept shell is otherwise waiting)
+        # Commands were sent to the host (or were being sent), even if cut off since: they
+        # may have run there, whatever the caller saw of them.
+        self.sent = False
         self.turn = asyncio.Lock()  # one set of commands at a time
         self.conn: asyncssh.SSHClientConnection | None = None  # the session's, once open
         self._proc: asyncssh.SSHClientProcess[bytes] | None = None
@@ -141,6 +144,7 @@ class Script:
         text = (
             self.marker.keep(commands) if keep else self.marker.script(commands, stop=not self.each)
         )
+        self.sent = True
         self.conn, proc = await open_session(text)
         self._proc = proc
         self._pumps = asyncio.gather(
@@ -151,7 +155,7 @@ class Script:
     def send(self, commands: list[str], keep: bool) -> None:
         """Run ``commands`` in the kept shell (``alive``); without ``keep`` it ends after."""
         assert self._proc is not None
-        self.working = True
+        self.working = self.sent = True
         self._proc.stdin.write(self.marker.more(commands, end=not keep))
 
     async def steps(

@@ -1,0 +1,52 @@
+"""Ctrl-C while a deployment takes its locks (seconds at a thousand hosts, or a host slow
+to answer): a lock already made on a host whose reply had not come back is freed with the
+others, so the next deployment is not refused by a deployment the journal never kept."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import edit_env, engine_for, wait_for
+
+from canarytui import events as ev
+from canarytui.demo import DemoFleet
+
+OWNER = Path(".canarytui", "lock.demo.shop", "owner")
+
+
+def locked(demo: DemoFleet) -> list[str]:
+    return [h for h in demo.host_names if (demo.sandbox_of(h) / OWNER).exists()]
+
+
+async def test_ctrl_c_while_a_lock_is_made_but_unanswered_leaves_no_lock(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    def slow(data: dict[str, Any]) -> None:
+        # The version is read in the lock's own round trip, after the lock is made: a slow
+        # read holds the reply back with the lock already on the host.
+        data["deploy"]["current"] = "sleep 5; " + data["deploy"]["current"]
+
+    engine = engine_for(edit_env(demo.env_path, tmp_path / "slow.yaml", slow), state_dir)
+    try:
+        run = asyncio.ensure_future(engine.deploy("1.1.0"))
+        await wait_for(lambda: len(locked(demo)) == len(demo.host_names), 10, 0.01)
+        assert engine.phase is ev.Phase.IDLE  # no host has answered yet
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(run, 30)
+    finally:
+        await engine.fleet.close()
+    assert locked(demo) == []
+    assert engine.journal.open_deployment("demo", "shop") is None
+    assert {demo.version_on(h) for h in demo.host_names} == {"1.0.0"}
+    # The next deployment starts: no lock of a deployment nobody knows refuses it.
+    again = engine_for(demo.env_path, state_dir)
+    try:
+        outcome = await asyncio.wait_for(again.deploy("1.1.0", auto_promote=True), 60)
+    finally:
+        await again.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
