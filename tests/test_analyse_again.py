@@ -311,3 +311,35 @@ async def test_a_canary_down_refuses_the_analysis_again_and_changes_nothing(
         assert await asyncio.wait_for(later.analyse_again(), 60) is ev.Outcome.CANARY_PASSED
     finally:
         await later.fleet.close()
+
+
+async def test_an_analysis_again_stopped_in_turn_stays_open_and_frees_its_locks(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """Ctrl-C in the analysis run again: as the first time, the deployment stays open with
+    the same way out, and the locks it took again are freed."""
+    first = engine_for(demo.env_path, state_dir)
+    try:
+        await stopped_in(first, "1.1.0", ev.Phase.ANALYSIS)
+    finally:
+        await first.fleet.close()
+    later = engine_for(demo.env_path, state_dir)
+    try:
+        seen: list[ev.Event] = []
+        later.subscribe(seen.append)
+        again = asyncio.ensure_future(later.analyse_again())
+        await wait_for(lambda: any(isinstance(e, ev.AnalysisStarted) for e in seen), 30, 0.01)
+        again.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(again, 30)
+    finally:
+        await later.fleet.close()
+    record = later.journal.open_deployment("demo", "shop")
+    assert record is not None and record.phase == "analysis"
+    said = [e["message"] for e in later.journal.events(record.id) if e["event"] == "notice"]
+    assert said[-1] == (
+        "interrupted during analysis: deployment #1 stays open (promote analyses its "
+        "canaries again, or roll it back later)"
+    ), said
+    owner = Path(".canarytui", "lock.demo.shop", "owner")
+    assert not [h for h in demo.host_names if (demo.sandbox_of(h) / owner).exists()]

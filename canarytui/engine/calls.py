@@ -340,7 +340,7 @@ class CallRunner:
             later = (
                 f"promote finishes putting {d.version} back"
                 if d.kind == "rollback"
-                else f"{way_out(self.state.phase)} later"
+                else f"{self.way_out_now()} later"
             )
             said = (
                 "warning",

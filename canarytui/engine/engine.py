@@ -201,8 +201,9 @@ class Engine(CallRunner):
 
     async def analyse_again(self) -> ev.Outcome:
         """The canary phase of the open deployment again, when it stopped before a verdict
-        (its process ended in it): the canaries not on the release yet get it, then a whole
-        new analysis; promotion waits for the operator, as after ``deploy``."""
+        (its process ended in it, or it halted there): the canaries not on the release yet
+        get it, then a whole new analysis; promotion waits for the operator, as after
+        ``deploy``."""
         await self.finish_stale_locks()
         record = self._require_open("analyse again")
         if record.way_out is not WayOut.NO_VERDICT:
@@ -339,7 +340,11 @@ class Engine(CallRunner):
         how = "halted" if phase is ev.Phase.HALTED else f"stopped {ev.phase_doing(phase)}"
         kept = await self.canary.still_on()  # (refused, nothing changed: a canary is down)
         self.bus.decision("analyse again", f"{how}, before a verdict{then}")
-        await self.locks.ensure()
+        try:
+            await self.locks.ensure()
+        except asyncio.CancelledError:
+            await self._interrupted()  # the locks taken so far are freed
+            raise
         await self.locks.stop_if_taken(d.token)
         return await self._judged(self.canary.run(kept), promote)
 
