@@ -21,14 +21,15 @@ def locked(demo: DemoFleet) -> list[str]:
     return [h for h in demo.host_names if (demo.sandbox_of(h) / OWNER).exists()]
 
 
+def slow(data: dict[str, Any]) -> None:
+    """The version is read in the lock's own round trip, after the lock is made: a slow
+    read holds the reply back with the lock already on the host."""
+    data["deploy"]["current"] = "sleep 5; " + data["deploy"]["current"]
+
+
 async def test_ctrl_c_while_a_lock_is_made_but_unanswered_leaves_no_lock(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
-    def slow(data: dict[str, Any]) -> None:
-        # The version is read in the lock's own round trip, after the lock is made: a slow
-        # read holds the reply back with the lock already on the host.
-        data["deploy"]["current"] = "sleep 5; " + data["deploy"]["current"]
-
     engine = engine_for(edit_env(demo.env_path, tmp_path / "slow.yaml", slow), state_dir)
     try:
         run = asyncio.ensure_future(engine.deploy("1.1.0"))
@@ -50,3 +51,37 @@ async def test_ctrl_c_while_a_lock_is_made_but_unanswered_leaves_no_lock(
         await again.fleet.close()
     assert outcome is ev.Outcome.COMPLETE
     assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
+
+
+async def test_ctrl_c_while_an_analysis_again_locks_the_hosts_leaves_no_lock(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """The same as a later process takes a stopped deployment's locks again (``promote``
+    analysing it again): stopped there, it frees them and stays open, saying its way out."""
+    first = engine_for(demo.env_path, state_dir)
+    try:
+        run = asyncio.ensure_future(first.deploy("1.1.0"))
+        await wait_for(lambda: first.phase is ev.Phase.ANALYSIS, 30, 0.01)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(run, 30)
+    finally:
+        await first.fleet.close()
+    assert locked(demo) == []
+    later = engine_for(edit_env(demo.env_path, tmp_path / "slow.yaml", slow), state_dir)
+    try:
+        again = asyncio.ensure_future(later.promote())
+        await wait_for(lambda: len(locked(demo)) == len(demo.host_names), 10, 0.01)
+        again.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(again, 30)
+    finally:
+        await later.fleet.close()
+    assert locked(demo) == []
+    record = later.journal.open_deployment("demo", "shop")
+    assert record is not None and record.phase == "analysis"
+    said = [e["message"] for e in later.journal.events(record.id) if e["event"] == "notice"]
+    assert said[-1] == (
+        "interrupted during analysis: deployment #1 stays open (promote analyses its "
+        "canaries again, or roll it back later)"
+    ), said
