@@ -13,6 +13,7 @@ from conftest import edit_env, engine_for, wait_for
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
+from canarytui.engine import lockscripts, maintenance
 
 OWNER = Path(".canarytui", "lock.demo.shop", "owner")
 
@@ -85,3 +86,26 @@ async def test_ctrl_c_while_an_analysis_again_locks_the_hosts_leaves_no_lock(
         "interrupted during analysis: deployment #1 stays open (promote analyses its "
         "canaries again, or roll it back later)"
     ), said
+
+
+async def test_ctrl_c_while_a_maintenance_lock_is_made_but_unanswered_leaves_no_lock(
+    demo: DemoFleet, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``canarytui lock`` stopped as its locks are made: none stays, here or on a host."""
+    made = lockscripts.hold_command
+
+    def answered_late(app: str, env: str, owner: dict[str, Any]) -> str:
+        return made(app, env, owner) + "; sleep 5"  # the lock made, its end not read yet
+
+    monkeypatch.setattr(lockscripts, "hold_command", answered_late)
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        run = asyncio.ensure_future(maintenance.hold(engine.ctx, "disk swap"))
+        await wait_for(lambda: len(locked(demo)) == len(demo.host_names), 10, 0.01)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(run, 30)
+    finally:
+        await engine.fleet.close()
+    assert locked(demo) == []
+    assert not engine.locks.local_path().exists()

@@ -11,6 +11,7 @@ releases it without ``--force`` (it is not a deployment).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -76,13 +77,20 @@ async def hold(ctx: Context, reason: str) -> Held:
     command = lockscripts.hold_command(env.app, env.name, owner)
 
     async def one(name: str) -> None:
+        shell = ctx.fleet.shell()  # (its ``sent`` says whether the command went out)
         try:
             # A lock this journal's finished deployment left (its host unreachable as it
             # ended) is freed first, as its next deployment would.
-            result, reply, _ = await lock_freeing_left(ctx, name, command)
+            result, reply, _ = await lock_freeing_left(ctx, name, command, shell)
         except SshError as exc:
             held.failed[name] = str(exc)
             return
+        except asyncio.CancelledError:
+            if shell.sent:  # cut off (Ctrl-C) in flight: the lock may be made all the same
+                held.locked.append(name)
+            raise
+        finally:
+            shell.close()
         if reply.has("LOCKED"):
             held.locked.append(name)
         elif reply.has("HELD"):
