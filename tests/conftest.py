@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,6 +179,32 @@ async def wait_for(
         if loop.time() > deadline:
             raise AssertionError(f"state not reached within {timeout}s")
         await asyncio.sleep(step)
+
+
+async def cut_off(call: Awaitable[Any], when: Callable[[], bool]) -> None:
+    """Run ``call`` and stop it as Ctrl-C does (cancelled) once ``when()`` holds."""
+    run = asyncio.ensure_future(call)
+    await wait_for(when, 30, 0.01)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(run, 30)
+
+
+def add_before_rule(data: dict[str, Any]) -> None:
+    """An environment's analysis edited to probe the canaries 1 s before deploying them
+    and judge their p99 against those values of their own (``compare_to: before``)."""
+    analysis = data["canary"]["analysis"]
+    analysis["before"] = "1s"
+    analysis["rules"].append(
+        {
+            "name": "p99-vs-itself",
+            "metric": 'http_request_duration_seconds{route!="/health"}',
+            "quantile": 0.99,
+            "compare": "mann-whitney",
+            "compare_to": "before",
+            "max_increase": "20%",
+        }
+    )
 
 
 def new_deployment(journal: Journal, token: str = "t0ken", scope: str | None = None) -> int:

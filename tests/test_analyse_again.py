@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import edit_env, engine_for, switch_to, wait_for
+from conftest import add_before_rule, cut_off, edit_env, engine_for, switch_to
 from test_ui_support import settle, until
 
 from canarytui import events as ev
@@ -22,19 +22,33 @@ from canarytui.ui.screens.confirm import ConfirmScreen
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
 
 
-async def stopped_in(engine: Engine, version: str, phase: ev.Phase, host: str = "") -> None:
-    """``deploy version`` stopped as Ctrl-C stops it, once it is in ``phase`` (with
-    ``host`` in it: while that host's steps run)."""
-    run = asyncio.ensure_future(engine.deploy(version))
-    states = engine.host_states
-    await wait_for(
-        lambda: engine.phase is phase and (not host or states.get(host) is ev.HostState.DEPLOYING),
-        30,
-        0.01,
-    )
-    run.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(run, 30)
+async def stopped(
+    env: Path, state_dir: Path, version: str, phase: ev.Phase, host: str = ""
+) -> None:
+    """``deploy version`` by a first process, stopped as Ctrl-C stops it once it is in
+    ``phase`` (with ``host`` in it: while that host's steps run)."""
+    first = engine_for(env, state_dir)
+    states = first.host_states
+    try:
+        await cut_off(
+            first.deploy(version),
+            lambda: (
+                first.phase is phase and (not host or states.get(host) is ev.HostState.DEPLOYING)
+            ),
+        )
+    finally:
+        await first.fleet.close()
+
+
+def stays_open_saying_so(journal: Journal) -> None:
+    """Deployment #1 is open in its analysis, its last notice the interrupted one."""
+    record = journal.open_deployment("demo", "shop")
+    assert record is not None and record.phase == "analysis"
+    said = [e["message"] for e in journal.events(record.id) if e["event"] == "notice"]
+    assert said[-1] == (
+        "interrupted during analysis: deployment #1 stays open (promote analyses its "
+        "canaries again, or roll it back later)"
+    ), said
 
 
 def deploying(events: list[dict[str, Any]], host: str) -> int:
@@ -46,15 +60,11 @@ def deploying(events: list[dict[str, Any]], host: str) -> int:
 async def test_promote_analyses_a_stopped_analysis_again_then_promotes(
     demo: DemoFleet, state_dir: Path
 ) -> None:
-    first = engine_for(demo.env_path, state_dir)
-    try:
-        await stopped_in(first, "1.1.0", ev.Phase.ANALYSIS)
-    finally:
-        await first.fleet.close()
-    record = first.journal.open_deployment("demo", "shop")
+    await stopped(demo.env_path, state_dir, "1.1.0", ev.Phase.ANALYSIS)
+    later = engine_for(demo.env_path, state_dir)  # a later process, the same journal
+    record = later.journal.open_deployment("demo", "shop")
     assert record is not None
     assert record.way_out == "promote analyses its canaries again, or roll it back"
-    later = engine_for(demo.env_path, state_dir)  # a later process, the same journal
     try:
         assert await asyncio.wait_for(later.promote(), 60) is ev.Outcome.COMPLETE
     finally:
@@ -79,11 +89,7 @@ async def test_a_canary_stopped_mid_steps_is_deployed_again_and_waits_for_promot
 ) -> None:
     """Stopped while the canary's steps ran: the analysis again deploys it first; from the
     UI's call (``analyse_again``) promotion then waits for the operator."""
-    first = engine_for(demo.env_path, state_dir)
-    try:
-        await stopped_in(first, "1.1.0", ev.Phase.CANARY, host="web-01")
-    finally:
-        await first.fleet.close()
+    await stopped(demo.env_path, state_dir, "1.1.0", ev.Phase.CANARY, host="web-01")
     later = engine_for(demo.env_path, state_dir)
     try:
         outcome = await asyncio.wait_for(later.analyse_again(), 60)
@@ -108,11 +114,7 @@ async def test_a_canary_stopped_mid_steps_is_deployed_again_and_waits_for_promot
 async def test_a_bad_release_analysed_again_fails_and_rolls_the_canary_back(
     demo: DemoFleet, state_dir: Path
 ) -> None:
-    first = engine_for(demo.env_path, state_dir)
-    try:
-        await stopped_in(first, "1.3.0-bad", ev.Phase.ANALYSIS)
-    finally:
-        await first.fleet.close()
+    await stopped(demo.env_path, state_dir, "1.3.0-bad", ev.Phase.ANALYSIS)
     assert demo.version_on("web-01") == "1.3.0-bad"
     later = engine_for(demo.env_path, state_dir)
     try:
@@ -128,17 +130,17 @@ async def test_a_bad_release_analysed_again_fails_and_rolls_the_canary_back(
 async def test_retry_or_skip_on_a_stopped_analysis_is_refused_with_what_to_do(
     demo: DemoFleet, state_dir: Path
 ) -> None:
-    first = engine_for(demo.env_path, state_dir)
+    await stopped(demo.env_path, state_dir, "1.1.0", ev.Phase.ANALYSIS)
+    later = engine_for(demo.env_path, state_dir)
     try:
-        await stopped_in(first, "1.1.0", ev.Phase.ANALYSIS)
-        for call in (first.promote(retry=True), first.promote(skip=["web-02"])):
+        for call in (later.promote(retry=True), later.promote(skip=["web-02"])):
             with pytest.raises(ActionRefused, match="promote alone analyses its canaries again"):
                 await call
     finally:
-        await first.fleet.close()
-    record = first.journal.open_deployment("demo", "shop")
+        await later.fleet.close()
+    record = later.journal.open_deployment("demo", "shop")
     assert record is not None
-    assert [d["action"] for d in first.journal.decisions(record.id)] == ["deploy"]
+    assert [d["action"] for d in later.journal.decisions(record.id)] == ["deploy"]
     assert {demo.version_on(h) for h in demo.host_names if h != "web-01"} == {"1.0.0"}
 
 
@@ -147,11 +149,7 @@ async def test_p_in_the_ui_analyses_a_stopped_analysis_again(
 ) -> None:
     """The UI opened on a deployment whose process ended in its analysis: the panel offers
     p to analyse it again; p asks, y runs a new analysis; promotion then waits for p."""
-    first = engine_for(demo.env_path, state_dir)
-    try:
-        await stopped_in(first, "1.2.0", ev.Phase.ANALYSIS)
-    finally:
-        await first.fleet.close()
+    await stopped(demo.env_path, state_dir, "1.2.0", ev.Phase.ANALYSIS)
     env, journal = load_env(demo.env_path), Journal(state_dir)
     app = CanaryApp(env, journal, engine=Engine(env, journal, user="next-operator"))
     engine = app.engine
@@ -185,26 +183,8 @@ async def test_a_rule_against_the_canary_before_has_no_value_again_and_never_pas
     """A canary left running its release has no values from before it: a rule comparing
     with them is said to have none, and the verdict is inconclusive, never a pass."""
 
-    def edit(data: dict[str, Any]) -> None:
-        analysis = data["canary"]["analysis"]
-        analysis["before"] = "1s"
-        analysis["rules"].append(
-            {
-                "name": "p99-vs-itself",
-                "metric": 'http_request_duration_seconds{route!="/health"}',
-                "quantile": 0.99,
-                "compare": "mann-whitney",
-                "compare_to": "before",
-                "max_increase": "20%",
-            }
-        )
-
-    env = edit_env(demo.env_path, tmp_path / "before.yaml", edit)
-    first = engine_for(env, state_dir)
-    try:
-        await stopped_in(first, "1.1.0", ev.Phase.ANALYSIS)
-    finally:
-        await first.fleet.close()
+    env = edit_env(demo.env_path, tmp_path / "before.yaml", add_before_rule)
+    await stopped(env, state_dir, "1.1.0", ev.Phase.ANALYSIS)
     later = engine_for(env, state_dir)
     try:
         assert await asyncio.wait_for(later.analyse_again(), 60) is ev.Outcome.INCONCLUSIVE
@@ -228,11 +208,7 @@ async def test_a_canary_changed_by_hand_since_is_deployed_again_not_judged(
 ) -> None:
     """The journal has the canary on the release, but it runs another now (put back by
     hand after the process ended): it is deployed again before the new analysis."""
-    first = engine_for(demo.env_path, state_dir)
-    try:
-        await stopped_in(first, "1.1.0", ev.Phase.ANALYSIS)
-    finally:
-        await first.fleet.close()
+    await stopped(demo.env_path, state_dir, "1.1.0", ev.Phase.ANALYSIS)
     switch_to(demo, "web-01", "1.0.0")
     later = engine_for(demo.env_path, state_dir)
     try:
@@ -287,11 +263,7 @@ async def test_a_canary_down_refuses_the_analysis_again_and_changes_nothing(
 ) -> None:
     """Asked while a canary does not answer: refused with which and why, nothing decided,
     nothing changed; once it is back, the analysis runs."""
-    first = engine_for(demo.env_path, state_dir)
-    try:
-        await stopped_in(first, "1.1.0", ev.Phase.ANALYSIS)
-    finally:
-        await first.fleet.close()
+    await stopped(demo.env_path, state_dir, "1.1.0", ev.Phase.ANALYSIS)
     await demo.set_fault("web-01", "down")
     later = engine_for(demo.env_path, state_dir)
     try:
@@ -318,28 +290,21 @@ async def test_an_analysis_again_stopped_in_turn_stays_open_and_frees_its_locks(
 ) -> None:
     """Ctrl-C in the analysis run again: as the first time, the deployment stays open with
     the same way out, and the locks it took again are freed."""
-    first = engine_for(demo.env_path, state_dir)
-    try:
-        await stopped_in(first, "1.1.0", ev.Phase.ANALYSIS)
-    finally:
-        await first.fleet.close()
+    await stopped(demo.env_path, state_dir, "1.1.0", ev.Phase.ANALYSIS)
     later = engine_for(demo.env_path, state_dir)
+    seen: list[ev.Event] = []
+    later.subscribe(seen.append)
     try:
-        seen: list[ev.Event] = []
-        later.subscribe(seen.append)
-        again = asyncio.ensure_future(later.analyse_again())
-        await wait_for(lambda: any(isinstance(e, ev.AnalysisStarted) for e in seen), 30, 0.01)
-        again.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(again, 30)
+        await cut_off(
+            later.analyse_again(), lambda: any(isinstance(e, ev.AnalysisStarted) for e in seen)
+        )
     finally:
         await later.fleet.close()
-    record = later.journal.open_deployment("demo", "shop")
-    assert record is not None and record.phase == "analysis"
-    said = [e["message"] for e in later.journal.events(record.id) if e["event"] == "notice"]
-    assert said[-1] == (
-        "interrupted during analysis: deployment #1 stays open (promote analyses its "
-        "canaries again, or roll it back later)"
-    ), said
+    stays_open_saying_so(later.journal)
+    assert locked(demo) == []
+
+
+def locked(demo: DemoFleet) -> list[str]:
+    """The hosts that carry the demo's lock."""
     owner = Path(".canarytui", "lock.demo.shop", "owner")
-    assert not [h for h in demo.host_names if (demo.sandbox_of(h) / owner).exists()]
+    return [h for h in demo.host_names if (demo.sandbox_of(h) / owner).exists()]

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from conftest import CliResult, edit_env, engine_for, run_cli
+from conftest import CliResult, add_before_rule, edit_env, engine_for, run_cli
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
@@ -146,21 +146,7 @@ async def test_analyze_bad_input_is_exit_2(demo: DemoFleet, state_dir: Path) -> 
 async def test_compare_to_before_rules_are_not_measurable(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
-    def edit(data: dict[str, Any]) -> None:
-        analysis = data["canary"]["analysis"]
-        analysis["before"] = "1s"
-        analysis["rules"].append(
-            {
-                "name": "p99-vs-itself",
-                "metric": 'http_request_duration_seconds{route!="/health"}',
-                "quantile": 0.99,
-                "compare": "mann-whitney",
-                "compare_to": "before",
-                "max_increase": "20%",
-            }
-        )
-
-    env = edit_env(demo.env_path, tmp_path / "before.yaml", edit)
+    env = edit_env(demo.env_path, tmp_path / "before.yaml", add_before_rule)
     engine = engine_for(env, state_dir)
     seen: list[ev.Event] = []
     engine.subscribe(seen.append)

@@ -5,21 +5,21 @@ others, so the next deployment is not refused by a deployment the journal never 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import edit_env, engine_for, wait_for
+from conftest import cut_off, edit_env, engine_for
+from test_analyse_again import locked, stays_open_saying_so, stopped
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
 from canarytui.engine import lockscripts, maintenance
 
-OWNER = Path(".canarytui", "lock.demo.shop", "owner")
 
-
-def locked(demo: DemoFleet) -> list[str]:
-    return [h for h in demo.host_names if (demo.sandbox_of(h) / OWNER).exists()]
+def all_locked(demo: DemoFleet) -> Callable[[], bool]:
+    return lambda: len(locked(demo)) == len(demo.host_names)
 
 
 def slow(data: dict[str, Any]) -> None:
@@ -33,12 +33,8 @@ async def test_ctrl_c_while_a_lock_is_made_but_unanswered_leaves_no_lock(
 ) -> None:
     engine = engine_for(edit_env(demo.env_path, tmp_path / "slow.yaml", slow), state_dir)
     try:
-        run = asyncio.ensure_future(engine.deploy("1.1.0"))
-        await wait_for(lambda: len(locked(demo)) == len(demo.host_names), 10, 0.01)
-        assert engine.phase is ev.Phase.IDLE  # no host has answered yet
-        run.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(run, 30)
+        # Cut off once every host has its lock, before any has answered.
+        await cut_off(engine.deploy("1.1.0"), all_locked(demo))
     finally:
         await engine.fleet.close()
     assert locked(demo) == []
@@ -59,33 +55,15 @@ async def test_ctrl_c_while_an_analysis_again_locks_the_hosts_leaves_no_lock(
 ) -> None:
     """The same as a later process takes a stopped deployment's locks again (``promote``
     analysing it again): stopped there, it frees them and stays open, saying its way out."""
-    first = engine_for(demo.env_path, state_dir)
-    try:
-        run = asyncio.ensure_future(first.deploy("1.1.0"))
-        await wait_for(lambda: first.phase is ev.Phase.ANALYSIS, 30, 0.01)
-        run.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(run, 30)
-    finally:
-        await first.fleet.close()
+    await stopped(demo.env_path, state_dir, "1.1.0", ev.Phase.ANALYSIS)
     assert locked(demo) == []
     later = engine_for(edit_env(demo.env_path, tmp_path / "slow.yaml", slow), state_dir)
     try:
-        again = asyncio.ensure_future(later.promote())
-        await wait_for(lambda: len(locked(demo)) == len(demo.host_names), 10, 0.01)
-        again.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(again, 30)
+        await cut_off(later.promote(), all_locked(demo))
     finally:
         await later.fleet.close()
     assert locked(demo) == []
-    record = later.journal.open_deployment("demo", "shop")
-    assert record is not None and record.phase == "analysis"
-    said = [e["message"] for e in later.journal.events(record.id) if e["event"] == "notice"]
-    assert said[-1] == (
-        "interrupted during analysis: deployment #1 stays open (promote analyses its "
-        "canaries again, or roll it back later)"
-    ), said
+    stays_open_saying_so(later.journal)
 
 
 async def test_ctrl_c_while_a_maintenance_lock_is_made_but_unanswered_leaves_no_lock(
@@ -100,11 +78,7 @@ async def test_ctrl_c_while_a_maintenance_lock_is_made_but_unanswered_leaves_no_
     monkeypatch.setattr(lockscripts, "hold_command", answered_late)
     engine = engine_for(demo.env_path, state_dir)
     try:
-        run = asyncio.ensure_future(maintenance.hold(engine.ctx, "disk swap"))
-        await wait_for(lambda: len(locked(demo)) == len(demo.host_names), 10, 0.01)
-        run.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(run, 30)
+        await cut_off(maintenance.hold(engine.ctx, "disk swap"), all_locked(demo))
     finally:
         await engine.fleet.close()
     assert locked(demo) == []
