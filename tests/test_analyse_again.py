@@ -159,10 +159,12 @@ async def test_p_in_the_ui_analyses_a_stopped_analysis_again(
 
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: "p analyse again" in panel(), 10, panel)
+        # Stopped before its first values: said so, not "starting".
+        assert "phase analysis, stopped" in panel() and "analysis stopped\n" in panel()
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "asked")
         assert isinstance(app.screen, ConfirmScreen)
-        assert "then analyse them again for 2s" in app.screen.message
+        assert "then analyse them all again for 2s" in app.screen.message
         await pilot.press("y")
         await until(pilot, lambda: engine.phase is ev.Phase.ANALYSIS, 10, "analysing")
         assert "p analyse again" not in panel()  # it runs: nothing to start again

@@ -627,6 +627,8 @@ async def test_logs_are_sanitised_bounded_and_follow_the_focused_host(tmp_path: 
 FAILED = ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=[], measurements=[])
 PASSED = ev.VerdictReached(verdict=ev.Verdict.PASS, reasons=[], measurements=[])
 NOT_BACK = ev.HostUpdate(host="web-01", state=ev.HostState.ROLLBACK_FAILED, detail="down")
+WATCHED = ev.AnalysisStarted(canaries=["web-01"], baseline=["web-04"], duration=30.0)
+SIX_SECONDS_IN = ev.AnalysisUpdate(elapsed=6.0, duration=30.0, measurements=[])
 
 
 @pytest.mark.parametrize(
@@ -636,7 +638,7 @@ NOT_BACK = ev.HostUpdate(host="web-01", state=ev.HostState.ROLLBACK_FAILED, deta
         (
             "deploy",
             "1.1.0",
-            [],
+            [WATCHED, SIX_SECONDS_IN],
             ev.Phase.ANALYSIS,
             "the canary has no verdict: p analyses it again, r rolls back",
         ),
@@ -692,6 +694,8 @@ async def test_an_open_deployment_is_offered_what_finishes_it(
         again = "p analyses it again" in offer
         assert ("p analyse again" in panel) is again, panel  # the keys that apply
         assert ("p next wave" in panel) is ("p " in offer and not again), panel
+        if phase is ev.Phase.ANALYSIS:  # where it stopped: no countdown, nothing runs it
+            assert "analysis 6s of 30s\n" in panel, panel
         if again:  # p asks first, saying what it does; no is no
             await pilot.press("p")
             await settle(pilot)

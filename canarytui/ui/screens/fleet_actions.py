@@ -139,10 +139,10 @@ class OperatorActions(Screen[None]):
             self.app.push_screen(
                 ConfirmScreen(
                     f"Analyse {record.version} again?",
-                    f"Deployment #{record.id} {how}, before its "
-                    f"canary had a verdict. Deploy {record.version} to the canaries that do "
-                    f"not run it yet ({listed(record.canaries, 8)} in all), then analyse "
-                    f"them again for {self._watched()}? Promotion waits for you.",
+                    f"Deployment #{record.id} {how}, before its canary had a verdict. "
+                    f"Deploy {record.version} to those of its canaries "
+                    f"({listed(record.canaries, 8)}) that do not run it now, then analyse "
+                    f"them all again for {self._watched()}? Promotion waits for you.",
                     yes="Analyse again",
                 ),
                 _if_yes(

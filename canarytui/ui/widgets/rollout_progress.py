@@ -263,11 +263,13 @@ class RolloutProgress(StateText):
         if a is None or a.deployment != (state.deployment.id if state.deployment else None):
             if state.engine.phase is ev.Phase.ANALYSIS:
                 text.append("analysis ", label)
-                text.append("starting\n")
+                text.append("stopped\n" if state.engine.state.stopped else "starting\n")
             return
         left = max(0.0, a.duration - a.elapsed)
         text.append("analysis ", label)
-        if state.verdict is None and state.engine.phase is ev.Phase.ANALYSIS:
+        # (stopped: where it stopped, no countdown)
+        running = state.engine.phase is ev.Phase.ANALYSIS and not state.engine.state.stopped
+        if state.verdict is None and running:
             text.append(f"{a.elapsed:.0f}s of {a.duration:.0f}s, {left:.0f}s left\n")
         else:
             text.append(f"{a.elapsed:.0f}s of {a.duration:.0f}s\n")
