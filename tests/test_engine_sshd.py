@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import engine_for, run_cli
+from conftest import cut_off, engine_for, run_cli
 from sshd_fleet import FleetFactory, SshdFleet
 
 from canarytui import events as ev
@@ -148,3 +148,47 @@ async def test_a_host_that_refuses_every_session_is_named_by_check_and_deploy(
     assert "canary session refused, nothing was changed" in deployed.err
     assert "h01 (" in deployed.err and "refuses every session" in deployed.err
     assert versions(fleet) == {"h01": "1.0.0", "h02": "1.0.0", "h03": "1.0.0"}
+
+
+def sshd_locked(fleet: SshdFleet) -> list[str]:
+    owner = Path(".canarytui", "lock.sshd-test.shop", "owner")
+    return [h for h in fleet.host_names if (fleet.host(h).home / owner).exists()]
+
+
+async def test_ctrl_c_as_locks_are_made_then_the_analysis_again_over_openssh(
+    sshd_fleet: FleetFactory, state_dir: Path
+) -> None:
+    """Real sshd and shells: stopped while every lock is made and none answered (a slow
+    version read), no lock stays; a deployment then stopped in its analysis is analysed
+    again by a later process and promoted, the canary deployed once."""
+    fleet = sshd_fleet(3)
+    slow = fleet.write_env(
+        fleet.run_dir / "slow.yaml",
+        edit=lambda d: d["deploy"].update(current="sleep 5; " + d["deploy"]["current"]),
+    )
+    engine = engine_for(slow, state_dir)
+    try:
+        await cut_off(engine.deploy("2.0.0"), lambda: len(sshd_locked(fleet)) == 3)
+    finally:
+        await engine.fleet.close()
+    assert sshd_locked(fleet) == []
+    assert engine.journal.open_deployment("sshd-test", "shop") is None
+    env_path = fleet.write_env()
+    first = engine_for(env_path, state_dir)
+    try:
+        await cut_off(first.deploy("2.0.0"), lambda: first.phase is ev.Phase.ANALYSIS)
+    finally:
+        await first.fleet.close()
+    assert sshd_locked(fleet) == []
+    later = engine_for(env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(later.promote(), 60) is ev.Outcome.COMPLETE
+    finally:
+        await later.fleet.close()
+    assert set(versions(fleet).values()) == {"2.0.0"}
+    record = later.journal.last_deployment("sshd-test", "shop")
+    assert record is not None
+    assert [d["action"] for d in later.journal.decisions(record.id)] == ["deploy", "analyse again"]
+    events = later.journal.events(record.id)
+    started = [e["host"] for e in events if e["event"] == "host" and e["state"] == "deploying"]
+    assert sorted(started) == ["h01", "h02", "h03"]
