@@ -268,6 +268,10 @@ async def test_the_ui_says_when_the_process_it_followed_ended_mid_way(
             await until(pilot, lambda: ended in said, 5, lambda: f"said: {said}")
             await pilot.pause(3 * FOLLOW_INTERVAL)
             assert said.count(ended) == 1
+            # Shown where it stopped, with what p and r do now.
+            panel = str(app.fleet_screen.query_one(RolloutProgress).render())
+            assert "phase analysis, stopped" in panel and "p analyse again" in panel, panel
+            assert "s left" not in panel, panel
             await pilot.press("r")
             await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "asked")
             await pilot.press("y")

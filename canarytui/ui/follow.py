@@ -11,6 +11,7 @@ analysis would otherwise look as if it were still going.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual.screen import Screen
@@ -26,11 +27,15 @@ MIDWAY = {ev.Phase.CANARY, ev.Phase.ANALYSIS, ev.Phase.PROMOTING, ev.Phase.ROLLI
 
 
 class JournalFollow:
-    """``set_interval(FOLLOW_INTERVAL, JournalFollow(screen, engine))``."""
+    """``set_interval(FOLLOW_INTERVAL, JournalFollow(screen, engine, repaint_all))``;
+    ``repaint_all()`` repaints the whole screen once the deployment is taken up anew."""
 
-    def __init__(self, screen: Screen[Any], engine: Engine) -> None:
+    def __init__(
+        self, screen: Screen[Any], engine: Engine, repaint_all: Callable[[], None]
+    ) -> None:
         self.screen = screen
         self.engine = engine
+        self.repaint_all = repaint_all
         self.follower = engine.follower()
         self._failing = False  # said once while the journal cannot be read
         self._driver: tuple[int, object] | None = None  # (deployment, pid) driven elsewhere
@@ -54,6 +59,10 @@ class JournalFollow:
         if events:
             self.screen.post_message(EngineEvents(events, followed=True))
         if ended is not None:
+            # Nobody drives it now: taken up where it stopped (its hosts cut off, the
+            # analysis not counting down, the keys that now apply).
+            self.engine.load_open()
+            self.repaint_all()
             self.screen.notify(
                 ended, title="open deployment", severity="warning", timeout=30, markup=False
             )

@@ -8,6 +8,7 @@ the bridge; the handlers here own every change of what is shown. The rollout act
 
 from __future__ import annotations
 
+import functools
 import math
 
 from textual import on
@@ -129,7 +130,8 @@ class FleetScreen(OperatorActions):
             env = self.state.env
             self.state.last = self.engine.journal.last_deployment(env.name, env.app)
         if self.LIVE:  # what another process of this machine drives, shown as it goes
-            self.journal_follow = JournalFollow(self, self.engine)
+            everything = functools.partial(self._mark, grid=True, panel=True, status=True)
+            self.journal_follow = JournalFollow(self, self.engine, everything)
             self.set_interval(FOLLOW_INTERVAL, self.journal_follow)
         grid = self.grid
         grid.focus()
