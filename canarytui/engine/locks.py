@@ -144,7 +144,7 @@ def acquire_local(path: Path, owner: Owner) -> None:
         held = read_local(path) or {}
         if held.get("token") != owner.token:
             raise LockHeld(f"local lock {path}", held) from None
-        if _driving_elsewhere(held, owner.machine):
+        if driving_elsewhere(held, owner.machine):
             raise LockHeld(
                 f"local lock {path} (another process is driving this deployment)", held
             ) from None
@@ -158,14 +158,14 @@ def acquire_local(path: Path, owner: Owner) -> None:
         f.write(data)
 
 
-def _driving_elsewhere(held: dict[str, Any], machine: str) -> bool:
+def driving_elsewhere(held: dict[str, Any], machine: str) -> bool:
     """The local lock's owner ``held`` is another live process of this ``machine``."""
-    pid = held.get("pid")
+    pid, since = held.get("pid"), since_of(held)
     return (
         isinstance(pid, int)
         and pid != os.getpid()
         and held.get("machine") == machine
-        and _alive(pid)
+        and _alive(pid, since)
     )
 
 
@@ -173,7 +173,7 @@ def driver_of(path: Path, record: DeploymentRecord, machine: str) -> dict[str, A
     """The local lock's owner when another live process of this machine drives the open
     deployment ``record`` now (a UI, a CLI run); None when no other process does."""
     held = read_local(path)
-    if held is None or held.get("token") != record.token or not _driving_elsewhere(held, machine):
+    if held is None or held.get("token") != record.token or not driving_elsewhere(held, machine):
         return None
     return held
 
@@ -211,7 +211,10 @@ def break_local(path: Path) -> dict[str, Any] | None:
     return held
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, since: float | None = None) -> bool:
+    """``pid`` is the process that wrote a lock at ``since``: alive, not a zombie (killed,
+    not yet reaped), and (where ``/proc`` says when it started) not another process that
+    was given the same number later, after a crash or a reboot."""
     if pid <= 0:
         return False
     try:
@@ -220,7 +223,32 @@ def _alive(pid: int) -> bool:
         return False
     except (PermissionError, OverflowError):
         return True
-    return True
+    started = _started(pid)
+    if started is None:
+        return True  # no /proc to ask: a live pid is taken as the writer
+    state, at = started
+    return state not in "ZX" and (since is None or at is None or at <= since + STARTED_SLACK)
+
+
+STARTED_SLACK = 2.0  # seconds: the boot time /proc gives is whole seconds
+
+
+def _started(pid: int) -> tuple[str, float | None] | None:
+    """A process's state letter and when it started (seconds since the epoch), from
+    ``/proc``; None where there is none to read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after the command, which may hold ")"
+    btime = next((line.split()[1] for line in boot.splitlines() if line.startswith("btime ")), None)
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        at = int(btime) + int(fields[19]) / ticks if btime is not None else None
+    except (ValueError, OSError, IndexError):
+        at = None
+    return (fields[0] if fields else "?"), at
 
 
 def left_behind(journal: Journal, owner: dict[str, Any]) -> DeploymentRecord | None:
