@@ -21,7 +21,7 @@ from canarytui.metrics.run import AnalysisRun
 from canarytui.metrics.series import HostSeries
 from canarytui.metrics.sources import probe
 from canarytui.ssh import without_host
-from canarytui.textsafe import listed
+from canarytui.textsafe import harmless, listed
 
 
 class CanaryPhase:
@@ -88,7 +88,8 @@ class CanaryPhase:
         running = await each_host(d.canaries, lambda name: discover_one(ctx, name))
         down = [h for h in d.canaries if h in ctx.state.refused]
         if down:
-            why = without_host(ctx.env.host(down[0]), ctx.state.details.get(down[0], ""))
+            said = without_host(ctx.env.host(down[0]), ctx.state.details.get(down[0], ""))
+            why = harmless(said, 300)  # (the SSH error's text may quote the host)
             raise StartRefused(
                 f"canary {listed(down, 8)} does not answer ({why}): its analysis cannot run "
                 "again; nothing was changed (try again once it answers, or roll back)"
