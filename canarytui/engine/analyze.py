@@ -112,7 +112,7 @@ async def analyze(
             f"{MIN_INTERVALS * interval:g}s)",
         )
     prober = Prober(ctx, cfg.rules)
-    run = AnalysisRun(run_cfg, chosen, baseline, started=time.time())
+    run = AnalysisRun(run_cfg, chosen, baseline, started=time.time(), interval=interval)
     ctx.state.watched = set(chosen) | set(baseline)
     try:
         verdict, reasons, measurements = await watch(ctx, prober, run, interval, None)

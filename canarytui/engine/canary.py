@@ -23,6 +23,13 @@ from canarytui.metrics.sources import probe
 from canarytui.ssh import without_host
 from canarytui.textsafe import harmless, listed
 
+# Said once an analysis has set aside a canary's probes that got no answer while the
+# baseline's got none either (``AnalysisRun.excused``).
+EXCUSED = (
+    "probes of the canaries got no answer while the baseline's got none either: not "
+    "counted as failed checks (this machine, or its network, lost the fleet for a while)"
+)
+
 
 class CanaryPhase:
     """Runs the canary phase of the deployment in the context's state."""
@@ -136,7 +143,9 @@ class CanaryPhase:
         ctx.bus.phase(ev.Phase.ANALYSIS)
         baseline = choose_baseline(ctx, d.canaries, d.version, d.planned_hosts)
         state.watched = set(d.canaries) | set(baseline)
-        run = AnalysisRun(cfg, d.canaries, baseline, started=time.time(), before=before)
+        run = AnalysisRun(
+            cfg, d.canaries, baseline, started=time.time(), before=before, interval=self.interval
+        )
         verdict, _, _ = await watch(ctx, self.prober, run, self.interval, d.id)
         state.watched = set()
         return verdict
@@ -240,6 +249,7 @@ async def watch(
         )
     )
     started = time.monotonic()
+    excused_said = False
     try:
         while True:
             tick = time.monotonic()
@@ -250,6 +260,9 @@ async def watch(
             for sample in await prober.round(run.hosts, within):
                 run.add(sample)
             stop = run.check(time.time())
+            if sum(run.excused.values()) and not excused_said:
+                excused_said = True
+                ctx.bus.notice("warning", EXCUSED)
             ctx.bus.emit(
                 ev.AnalysisUpdate(
                     elapsed=min(time.monotonic() - started, total),

@@ -9,6 +9,7 @@ final verdict's, since it looks many times).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping
 
 from canarytui.config import Analysis
@@ -28,6 +29,7 @@ class AnalysisRun:
         *,
         started: float,
         before: Mapping[str, HostSeries] | None = None,
+        interval: float = 1.0,
     ) -> None:
         self.cfg = cfg
         self.canaries = {h: HostSeries() for h in canaries}
@@ -37,6 +39,12 @@ class AnalysisRun:
         self.judged_from = started + cfg.warmup
         self.ends = started + cfg.watched
         self.measurements: list[Measurement] = []
+        # The baseline's probes by time, and whether each got an answer: a canary's probe
+        # that got none while the baseline got none either (within ``interval``) says this
+        # machine lost the fleet, not that the release broke the canary.
+        self.together = interval
+        self._baseline_probes: list[tuple[float, bool]] = []
+        self.excused: dict[str, int] = {h: 0 for h in self.canaries}
 
     @property
     def hosts(self) -> list[str]:
@@ -46,12 +54,32 @@ class AnalysisRun:
         series = self.canaries.get(sample.host) or self.baseline.get(sample.host)
         if series is not None:
             series.add(sample)
+        if sample.host in self.baseline:
+            bisect.insort(self._baseline_probes, (sample.at, sample.ok is not None))
+
+    def _recount(self) -> None:
+        """Each canary's failed checks, but for probes without an answer while every probe
+        of the baseline around them had none either (``excused``: not the release's doing;
+        without a baseline, every failed probe counts)."""
+        probes = self._baseline_probes
+        for host, series in self.canaries.items():
+            excused = 0
+            for sample in series.samples:
+                if sample.ok is not None:
+                    continue
+                low = bisect.bisect_left(probes, (sample.at - self.together, False))
+                high = bisect.bisect_right(probes, (sample.at + self.together, True))
+                around = probes[low:high]
+                excused += bool(around) and not any(answered for _, answered in around)
+            series.failed_checks += self.excused[host] - excused  # (counted as they came)
+            self.excused[host] = excused
 
     def judging(self, now: float) -> bool:
         return now >= self.judged_from
 
     def check(self, now: float) -> bool:
         """Measure what has come in; True when the analysis should stop now."""
+        self._recount()
         over_budget = any(
             s.failed_checks > self.cfg.max_failed_checks for s in self.canaries.values()
         )
@@ -64,6 +92,7 @@ class AnalysisRun:
 
     def finish(self) -> tuple[Verdict, list[str], list[Measurement]]:
         """The verdict on what was seen (the final look, at the rules' own confidence)."""
+        self._recount()
         self.measurements = self._measure(final=True)
         verdict, reasons = an.verdict(self.measurements, self.cfg.rules, self.canaries)
         return verdict, reasons, self.measurements
