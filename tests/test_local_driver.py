@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,20 +38,50 @@ def state_of(pid: int) -> str:
     return stat[stat.rindex(")") + 2 :].split()[0]
 
 
-def owner(pid: int, since: float) -> dict[str, object]:
-    return {"token": "t0ken", "machine": machine_name(), "pid": pid, "since": since}
+def identity(pid: int) -> dict[str, object]:
+    """The boot and the start (clock ticks since boot) of a process, as ``/proc`` has them."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    return {"boot": boot, "started": int(stat[stat.rindex(")") + 2 :].split()[19])}
+
+
+def owner(pid: int, **written: object) -> dict[str, object]:
+    """A local lock as a process ``pid`` of this machine wrote it (``written``: its boot
+    and start as it recorded them; a lock of an earlier canarytui has neither)."""
+    return {
+        "token": "t0ken",
+        "machine": machine_name(),
+        "pid": pid,
+        "since": time.time(),
+        **written,
+    }
 
 
 def test_the_process_that_wrote_the_lock_drives_it(sleeper: subprocess.Popen[bytes]) -> None:
-    held = owner(sleeper.pid, time.time())  # written after the process started
-    assert locks.driving_elsewhere(held, machine_name())
+    assert locks.driving_elsewhere(owner(sleeper.pid, **identity(sleeper.pid)), machine_name())
+    # A lock that does not say which process wrote it: a live pid is taken as its writer.
+    assert locks.driving_elsewhere(owner(sleeper.pid), machine_name())
 
 
-def test_a_pid_given_to_another_process_later_is_no_driver(
+def test_a_pid_given_to_another_process_since_is_no_driver(
     sleeper: subprocess.Popen[bytes],
 ) -> None:
-    held = owner(sleeper.pid, time.time() - 3600)  # the lock is older than the process
-    assert not locks.driving_elsewhere(held, machine_name())
+    """The same number, another process: started at another time, or in another boot."""
+    now = identity(sleeper.pid)
+    earlier = {**now, "started": int(str(now["started"])) - 100}
+    assert not locks.driving_elsewhere(owner(sleeper.pid, **earlier), machine_name())
+    other_boot = {**now, "boot": "00000000-0000-0000-0000-000000000000"}
+    assert not locks.driving_elsewhere(owner(sleeper.pid, **other_boot), machine_name())
+
+
+def test_a_lock_written_here_names_its_process() -> None:
+    path = Path(tempfile.mkdtemp()) / "lock"
+    locks.acquire_local(path, locks.Owner("t0ken", 1, "1.1.0", "ops", machine_name()))
+    held = json.loads(path.read_text())
+    assert {k: held[k] for k in ("pid", "boot", "started")} == {
+        "pid": os.getpid(),
+        **identity(os.getpid()),
+    }
 
 
 def test_a_killed_process_not_yet_reaped_is_no_driver() -> None:
@@ -59,7 +90,8 @@ def test_a_killed_process_not_yet_reaped_is_no_driver() -> None:
         proc.kill()
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # ended, left unreaped
         assert state_of(proc.pid) == "Z"
-        assert not locks.driving_elsewhere(owner(proc.pid, time.time()), machine_name())
+        written = identity(proc.pid)
+        assert not locks.driving_elsewhere(owner(proc.pid, **written), machine_name())
     finally:
         proc.wait(timeout=10)
 
@@ -76,9 +108,11 @@ async def test_a_deployment_whose_driver_pid_was_reused_goes_on(
         await first.fleet.close()
     record = first.journal.open_deployment("demo", "shop")
     assert record is not None
-    # As kill -9 leaves it (no release), an hour ago, its pid now another process's.
+    # As kill -9 leaves it (no release), its pid now another process's (this one's start
+    # is not the one the lock recorded).
     path = locks.local_lock_path(state_dir, "demo", "shop")
-    path.write_text(json.dumps({**owner(sleeper.pid, time.time() - 3600), "token": record.token}))
+    written = {**identity(sleeper.pid), "started": 1}
+    path.write_text(json.dumps({**owner(sleeper.pid, **written), "token": record.token}))
     later = engine_for(demo.env_path, state_dir)
     try:
         assert later.driven_elsewhere(record) is None

@@ -137,7 +137,9 @@ def read_local(path: Path) -> dict[str, Any] | None:
 def acquire_local(path: Path, owner: Owner) -> None:
     """Create the lock file atomically, or take it over if our deployment owns it."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    data = json.dumps(owner.as_dict())
+    me = _process_identity(os.getpid())
+    me.pop("state", None)  # (the lock says which process wrote it: its boot and start)
+    data = json.dumps(owner.as_dict(**me))
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -160,12 +162,12 @@ def acquire_local(path: Path, owner: Owner) -> None:
 
 def driving_elsewhere(held: dict[str, Any], machine: str) -> bool:
     """The local lock's owner ``held`` is another live process of this ``machine``."""
-    pid, since = held.get("pid"), since_of(held)
+    pid = held.get("pid")
     return (
         isinstance(pid, int)
         and pid != os.getpid()
         and held.get("machine") == machine
-        and _alive(pid, since)
+        and _alive(pid, held)
     )
 
 
@@ -211,10 +213,10 @@ def break_local(path: Path) -> dict[str, Any] | None:
     return held
 
 
-def _alive(pid: int, since: float | None = None) -> bool:
-    """``pid`` is the process that wrote a lock at ``since``: alive, not a zombie (killed,
-    not yet reaped), and (where ``/proc`` says when it started) not another process that
-    was given the same number later, after a crash or a reboot."""
+def _alive(pid: int, held: dict[str, Any]) -> bool:
+    """``pid`` is the live process that wrote the lock ``held``: not a zombie (killed, not
+    yet reaped), and, where ``/proc`` tells (the lock names the boot and the process's
+    start), not another process given the same number since, after a crash or a reboot."""
     if pid <= 0:
         return False
     try:
@@ -223,32 +225,26 @@ def _alive(pid: int, since: float | None = None) -> bool:
         return False
     except (PermissionError, OverflowError):
         return True
-    started = _started(pid)
-    if started is None:
+    now = _process_identity(pid)
+    if not now:
         return True  # no /proc to ask: a live pid is taken as the writer
-    state, at = started
-    return state not in "ZX" and (since is None or at is None or at <= since + STARTED_SLACK)
+    if now.get("state") in ("Z", "X"):
+        return False
+    written = (held.get("boot"), held.get("started"))
+    return None in written or written == (now.get("boot"), now.get("started"))
 
 
-STARTED_SLACK = 2.0  # seconds: the boot time /proc gives is whole seconds
-
-
-def _started(pid: int) -> tuple[str, float | None] | None:
-    """A process's state letter and when it started (seconds since the epoch), from
-    ``/proc``; None where there is none to read."""
+def _process_identity(pid: int) -> dict[str, Any]:
+    """What tells a process from another given its number later (``/proc``: this boot's
+    id, the process's start in clock ticks since boot) and its state letter; empty where
+    there is no ``/proc`` to read."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = Path("/proc/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()  # after the command, which may hold ")"
-    btime = next((line.split()[1] for line in boot.splitlines() if line.startswith("btime ")), None)
-    try:
-        ticks = os.sysconf("SC_CLK_TCK")
-        at = int(btime) + int(fields[19]) / ticks if btime is not None else None
-    except (ValueError, OSError, IndexError):
-        at = None
-    return (fields[0] if fields else "?"), at
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        fields = stat[stat.rindex(")") + 2 :].split()  # after the name, which may hold ")"
+        return {"boot": boot, "started": int(fields[19]), "state": fields[0]}
+    except (OSError, ValueError, IndexError):
+        return {}
 
 
 def left_behind(journal: Journal, owner: dict[str, Any]) -> DeploymentRecord | None:
