@@ -16,6 +16,7 @@ from canarytui.demo import DemoFleet
 from canarytui.engine.canary import EXCUSED
 from canarytui.events import HealthSample
 from canarytui.metrics.run import AnalysisRun
+from canarytui.metrics.series import SERIES_LIMIT
 
 
 def unanswered(seen: list[ev.Event], host: str) -> int:
@@ -29,7 +30,7 @@ def sample(host: str, at: float, ok: bool | None) -> HealthSample:
 
 
 def run_of(baseline: list[str]) -> AnalysisRun:
-    cfg = Analysis(duration=60.0, max_failed_checks=0, early_fail=False)
+    cfg = Analysis(duration=3600.0, max_failed_checks=0, early_fail=False)
     return AnalysisRun(cfg, ["c"], baseline, started=0.0, interval=1.0)
 
 
@@ -75,6 +76,21 @@ def test_a_baseline_answer_that_comes_later_is_taken_into_account() -> None:
     assert not run.check(10.2) and run.excused == {"c": 1}
     run.add(sample("b1", 10.5, True))  # b1 answered around it after all
     assert run.check(10.6) and run.excused == {"c": 0}
+
+
+def test_an_outage_set_aside_stays_so_in_a_long_analysis() -> None:
+    """A canary's series keeps its last samples only (``SERIES_LIMIT``): an outage early in
+    a long analysis stays set aside once its samples have left it."""
+    run = run_of(["b1"])
+    run.add(sample("c", 10.0, None))
+    run.add(sample("b1", 10.0, None))
+    assert not run.check(10.5)
+    for i in range(SERIES_LIMIT + 10):  # an hour later, the first samples are gone
+        at = 20.0 + i
+        run.add(sample("c", at, True))
+        run.add(sample("b1", at, True))
+    assert not run.check(20.0 + SERIES_LIMIT + 10)
+    assert run.excused == {"c": 1} and run.canaries["c"].failed_checks == 0
 
 
 async def test_the_fleet_lost_for_a_while_during_the_analysis_fails_no_good_release(

@@ -44,6 +44,9 @@ class AnalysisRun:
         # machine lost the fleet, not that the release broke the canary.
         self.together = interval
         self._baseline_probes: list[tuple[float, bool]] = []
+        # When each canary's probes got no answer (all of them: its series keeps only the
+        # last ones, and a failed check once counted must stay decided by its own time).
+        self._silent: dict[str, list[float]] = {h: [] for h in self.canaries}
         self.excused: dict[str, int] = {h: 0 for h in self.canaries}
 
     @property
@@ -56,6 +59,8 @@ class AnalysisRun:
             series.add(sample)
         if sample.host in self.baseline:
             bisect.insort(self._baseline_probes, (sample.at, sample.ok is not None))
+        elif sample.host in self._silent and sample.ok is None:
+            self._silent[sample.host].append(sample.at)
 
     def _recount(self) -> None:
         """Each canary's failed checks, but for probes without an answer while every probe
@@ -64,11 +69,9 @@ class AnalysisRun:
         probes = self._baseline_probes
         for host, series in self.canaries.items():
             excused = 0
-            for sample in series.samples:
-                if sample.ok is not None:
-                    continue
-                low = bisect.bisect_left(probes, (sample.at - self.together, False))
-                high = bisect.bisect_right(probes, (sample.at + self.together, True))
+            for at in self._silent[host]:
+                low = bisect.bisect_left(probes, (at - self.together, False))
+                high = bisect.bisect_right(probes, (at + self.together, True))
                 around = probes[low:high]
                 excused += bool(around) and not any(answered for _, answered in around)
             series.failed_checks += self.excused[host] - excused  # (counted as they came)
