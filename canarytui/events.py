@@ -56,6 +56,12 @@ def phase_doing(phase: Phase, wave: int | None = None, waves: int = 0) -> str:
     return _DOING.get(phase) or phase_label(phase, wave, waves)
 
 
+def stopped_in(phase: Phase) -> str:
+    """How a deployment that no process drives came to rest in ``phase``, after "it":
+    ``halted``, ``stopped in its analysis``."""
+    return "halted" if phase is Phase.HALTED else f"stopped {phase_doing(phase)}"
+
+
 class HostState(StrEnum):
     UNKNOWN = "unknown"  # not reached yet
     IDLE = "idle"  # running its stable version, not part of a deployment step

@@ -11,8 +11,8 @@ costs ~3-5 ms of controller CPU, so probing 1,000 hosts every second is out of r
   fresher than the age a tile starts to show, and a large one costs the same rate); while
   no deployment runs, each of those probes asks the host's version and lock too, in the
   same script (no round trip added), as a watched host's probe does every
-  ``slow_interval``; versions not known yet (and now and then a watched host's) are asked
-  apart (``engine.discover``);
+  ``slow_interval``; a host marked unreachable that answers a probe again is asked apart,
+  at once (``engine.discover``);
 - a log tailer streams ``engine.tail(host)`` for the hosts whose logs are shown.
 
 Everything goes out as ordinary engine events (``HealthSample``, ``HostUpdate``, ``LogLine``)
@@ -60,7 +60,6 @@ class Monitor:
         slow_interval: float | None = None,
         slow_rate: float = 4.0,
         concurrency: int = 8,
-        discover_every: int = 5,
         max_log_streams: int = 8,
         initial_discovery: bool = True,
     ) -> None:
@@ -70,7 +69,6 @@ class Monitor:
             slow_interval = max(SLOW_EVERY, self.env.health.interval)
         self.slow_interval = slow_interval
         self.slow_rate = slow_rate
-        self.discover_every = max(1, discover_every)
         self.max_log_streams = max_log_streams
         self.initial_discovery = initial_discovery
         self.focused: str | None = None
@@ -87,7 +85,6 @@ class Monitor:
         self._back: set[str] = set()  # marked unreachable, answered a probe since: ask again
         self._unsubscribe: object = None
         self._cursor = 0
-        self._sweeps = 0
         self._running = False
 
     # Control ------------------------------------------------------------------------
@@ -245,23 +242,18 @@ class Monitor:
             if count <= 0 or not names:
                 continue
             chosen: list[str] = []
-            watched: list[str] = []  # probed by the fast loop; their versions asked here too
-            fast = self.fast_targets()
+            fast = self.fast_targets()  # probed by the fast loop (their versions too)
             for _ in range(len(names)):
                 if len(chosen) >= count:
                     break
                 name = names[self._cursor]
                 self._cursor = (self._cursor + 1) % len(names)
-                if self._cursor == 0:
-                    self._sweeps += 1
-                if name in fast:
-                    watched.append(name)
-                elif self._due(name, self.slow_interval):
+                if name not in fast and self._due(name, self.slow_interval):
                     chosen.append(name)
             budget -= len(chosen)
             for name in chosen:
                 self._start_probe(name, rest=True)
-            self._maybe_discover(watched)
+            self._ask_back()
 
     # Versions -------------------------------------------------------------------------
 
@@ -275,20 +267,16 @@ class Monitor:
         """``name`` may be asked its version and lock now (no step may run there)."""
         return self._rest_allowed() and self.engine.host_states.get(name) not in _IN_FLIGHT
 
-    def _maybe_discover(self, names: list[str]) -> None:
-        """Versions asked: of ``names`` (watched, probed by the fast loop) every
-        ``discover_every`` sweeps, else of those whose version is not known; and of any
-        host marked unreachable that has answered a probe since (its tile would say
-        unreachable for sweeps)."""
-        if not (names or self._back) or not self._rest_allowed():
+    def _ask_back(self) -> None:
+        """The version and state of any host marked unreachable that has answered a probe
+        since, asked now (its tile would say unreachable until a probe of it reads them).
+        Every other host's are read by its probes at rest."""
+        if not self._back or not self._rest_allowed():
             return
         if self._discovering is not None and not self._discovering.done():
             return
-        unknown = [n for n in names if self.engine.versions.get(n) is None]
-        due = names if self._sweeps % self.discover_every == 0 else unknown
-        due = list(dict.fromkeys([*sorted(self._back), *due]))
+        due = [n for n in sorted(self._back) if self.engine.host_states.get(n) not in _IN_FLIGHT]
         self._back.clear()
-        due = [n for n in due if self.engine.host_states.get(n) not in _IN_FLIGHT]
         if due:
             self._discovering = self._spawn(self._discover(due), "monitor-discover")
 

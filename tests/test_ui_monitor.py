@@ -84,15 +84,14 @@ async def test_a_host_that_answers_again_is_asked_its_version_at_once(
 ) -> None:
     """A host marked unreachable (its version still known) that answers a probe again is
     asked its version and state at the next tick: its tile said "unreachable" for
-    ``discover_every`` sweeps (minutes on a big fleet) while its health said it answered."""
+    sweeps (minutes on a big fleet) while its health said it answered."""
     engine = _engine(demo, tmp_path)
-    monitor = Monitor(engine, slow_interval=0.3, slow_rate=50.0, discover_every=1)
+    monitor = Monitor(engine, slow_interval=0.3, slow_rate=50.0)
     await monitor.start()
     try:
         await wait_for(lambda: all(engine.versions.get(h) == "1.0.0" for h in demo.host_names), 10)
         await demo.set_fault("web-03", "down")
         await wait_for(lambda: engine.host_states["web-03"] is ev.HostState.UNREACHABLE, 10)
-        monitor.discover_every = 10**6  # no more sweeps that ask every host's version
         assert engine.versions["web-03"] == "1.0.0"
         await demo.set_fault("web-03", "up")
         await wait_for(lambda: engine.host_states["web-03"] is ev.HostState.IDLE, 10)
@@ -109,7 +108,7 @@ async def test_what_a_host_runs_after_a_finished_deployment_is_asked_again(
     web-04 runs, and the grid went on saying the deployment's version for the session (the
     host under the cursor, probed by the fast loop, was never asked at all)."""
     engine = _engine(demo, tmp_path)
-    monitor = Monitor(engine, slow_interval=0.3, slow_rate=50.0, discover_every=1)
+    monitor = Monitor(engine, slow_interval=0.3, slow_rate=50.0)
     await monitor.start()  # as the UI's: watching before, during and after the deployment
     try:
         assert await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60) is (
@@ -223,13 +222,11 @@ async def test_the_refresh_at_rest_reads_versions_and_locks_in_its_probes(
     """Nothing watched and no discovery sweep: each background probe asks the host's
     version and lock in its own script (one session a probe, nothing more), so a release
     or a maintenance lock made from another machine shows on the tiles by the next probe,
-    not every ``discover_every`` sweeps (twenty minutes at 1,000 hosts)."""
+    not every few sweeps (twenty minutes at 1,000 hosts)."""
     engine = _engine(demo, tmp_path)
     samples: list[str] = []
     engine.subscribe(lambda e: samples.append(e.host) if isinstance(e, ev.HealthSample) else None)
-    monitor = Monitor(
-        engine, slow_interval=0.3, slow_rate=50.0, discover_every=10**6, initial_discovery=False
-    )
+    monitor = Monitor(engine, slow_interval=0.3, slow_rate=50.0, initial_discovery=False)
     await monitor.start()
     try:
         await wait_for(lambda: all(engine.versions.get(h) == "1.0.0" for h in demo.host_names), 10)
@@ -262,9 +259,7 @@ async def test_the_host_looked_at_has_its_version_read_in_its_own_probes(
     version and lock too, every ``slow_interval`` (the host under the cursor was the one
     whose tile lagged: it is no sweep's)."""
     engine = _engine(demo, tmp_path)
-    monitor = Monitor(
-        engine, slow_interval=0.5, slow_rate=0.0, discover_every=10**6, initial_discovery=False
-    )
+    monitor = Monitor(engine, slow_interval=0.5, slow_rate=0.0, initial_discovery=False)
     monitor.focus("web-04")
     await monitor.start()
     try:

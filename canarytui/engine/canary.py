@@ -43,7 +43,7 @@ class CanaryPhase:
     def interval(self) -> float:
         return self.ctx.env.canary.analysis.interval or self.ctx.env.health.interval
 
-    async def run(self, kept: list[str] | None = None) -> ev.Verdict:
+    async def run(self, kept: Sequence[str] = ()) -> ev.Verdict:
         """Deploy the canaries; a canary that fails to deploy is a failed verdict.
 
         ``kept``: the phase of a deployment stopped before its verdict, run again: these
@@ -53,7 +53,6 @@ class CanaryPhase:
         ctx = self.ctx
         d = ctx.state.deployment
         assert d is not None
-        kept = kept or []
         todo = [h for h in d.canaries if h not in kept]
         if kept and any(r.compare_to == "before" for r in ctx.env.canary.analysis.rules):
             ctx.bus.notice(

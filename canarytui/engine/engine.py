@@ -336,8 +336,7 @@ class Engine(CallRunner):
         d = self.state.deployment
         assert d is not None
         then = {None: "", True: "; then every wave", False: "; then the next wave"}[promote]
-        phase = self.state.phase
-        how = "halted" if phase is ev.Phase.HALTED else f"stopped {ev.phase_doing(phase)}"
+        how = ev.stopped_in(self.state.phase)
         kept = await self.canary.still_on()  # (refused, nothing changed: a canary is down)
         self.bus.decision("analyse again", f"{how}, before a verdict{then}")
         try:

@@ -135,7 +135,7 @@ class OperatorActions(Screen[None]):
         if self.refused_before_asking(record):
             return
         if record.way_out is WayOut.NO_VERDICT:  # stopped (halted) before its verdict
-            how = "halted" if record.phase == "halted" else f"stopped {record.phase_doing}"
+            how = ev.stopped_in(ev.Phase(record.phase))
             self.app.push_screen(
                 ConfirmScreen(
                     f"Analyse {record.version} again?",
