@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 
 from canarytui import events as ev
 from canarytui.config import Rule
+from canarytui.engine import outage
 from canarytui.engine.bus import Context
 from canarytui.engine.discovery import discover_one
 from canarytui.engine.hooks import fire
@@ -70,6 +71,9 @@ class CanaryPhase:
             # failing hook raises HookFailed before any analysis (the engine halts).
             await fire(ctx, "canary_start", d.canaries)
             return await self.analyse(before)
+        asked = await outage.lost_from_here(ctx, self.hosts.cut_off, failed)
+        if asked:
+            raise outage.FleetLost(outage.lost_said(failed, asked, None))
         ctx.bus.emit(
             ev.VerdictReached(
                 verdict=ev.Verdict.FAIL,

@@ -25,6 +25,7 @@ from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed
 from canarytui.engine.hosts import HostWork
 from canarytui.engine.notify import Notifier
+from canarytui.engine.outage import FleetLost
 from canarytui.engine.plan import Plan, limited_to, make_plan, plan_waves
 from canarytui.engine.promotion import Promotion
 from canarytui.engine.releases import Catalogue, list_releases, unknown_to_restore
@@ -369,11 +370,12 @@ class Engine(CallRunner):
             if promote is not None:
                 return await self.promotion.run(all_waves=promote, decided=False)
             return ev.Outcome.CANARY_PASSED
-        except HookFailed as exc:
+        except (HookFailed, FleetLost) as exc:  # before a verdict: the phase runs again
             self.state.watched = set()
             self.bus.phase(ev.Phase.HALTED)
-            said = "roll back, or fix it and promote: the canary phase runs again"
-            self.bus.notice("error", f"{exc}: the analysis was not started; {said}")
+            said = "the analysis was not started; roll back, or fix it and promote: the canary"
+            lost = isinstance(exc, FleetLost)
+            self.bus.notice("error", str(exc) if lost else f"{exc}: {said} phase runs again")
             return ev.Outcome.HALTED
         except asyncio.CancelledError:
             await self._interrupted()

@@ -16,6 +16,7 @@ from canarytui.config import Step, render
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.lockerrors import LockRefused
+from canarytui.engine.outage import LOST_ERRORS
 from canarytui.engine.supervise import each_host
 from canarytui.ssh import CommandLost, CommandResult, CommandTimeout, SshError
 
@@ -53,6 +54,9 @@ class HostWork:
     def __init__(self, ctx: Context, locks: LockKeeper) -> None:
         self.ctx = ctx
         self.locks = locks
+        # Hosts whose last deploy the network stopped (lost, past a timeout): the fleet
+        # may have been lost from here, not the host (``outage``).
+        self.cut_off: set[str] = set()
 
     async def deploy_many(
         self, names: Sequence[str], version: str, within: Callable[[int], bool] | None = None
@@ -94,6 +98,7 @@ class HostWork:
         before = ctx.state.host_states.get(name, ev.HostState.PENDING)
         if go is not None and not go():
             return None
+        self.cut_off.discard(name)
         try:
             # Never change a host without holding its lock (it may have been unreachable
             # when the deployment started, or this process continues another's).
@@ -119,17 +124,21 @@ class HostWork:
             return self._refused(name, before, exc, ev.HostState.FAILED)
         except StepsFailed as exc:
             # Lost mid-way, the release may be half there: FAILED gets it rolled back.
-            touched = exc.touched or isinstance(exc.error, CommandTimeout | CommandLost)
-            state = ev.HostState.FAILED if touched else ev.HostState.UNREACHABLE
-            ctx.bus.lost(name, state, exc.error)
-            return False
+            return self._lost(name, exc.error, exc.touched)
         except SshError as exc:
-            touched = touched or isinstance(exc, CommandTimeout | CommandLost)
-            state = ev.HostState.FAILED if touched else ev.HostState.UNREACHABLE
-            ctx.bus.lost(name, state, exc)
-            return False
+            return self._lost(name, exc, touched)
         ctx.bus.host(name, ev.HostState.DEPLOYED, version=version)
         return True
+
+    def _lost(self, name: str, exc: SshError, touched: bool) -> bool:
+        """A host an SSH error stopped: failed if the release may be half there (a step
+        had ended; lost or timed out mid-way), else unreachable; False."""
+        touched = touched or isinstance(exc, CommandTimeout | CommandLost)
+        state = ev.HostState.FAILED if touched else ev.HostState.UNREACHABLE
+        if isinstance(exc, LOST_ERRORS):
+            self.cut_off.add(name)
+        self.ctx.bus.lost(name, state, exc)
+        return False
 
     async def rollback(self, name: str) -> bool:
         ctx = self.ctx

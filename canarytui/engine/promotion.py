@@ -21,6 +21,7 @@ import contextlib
 from collections.abc import Callable, Collection, Sequence
 
 from canarytui import events as ev
+from canarytui.engine import outage
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed, fire
@@ -201,7 +202,10 @@ class Promotion:
                     f"{len(counted)} host(s) failed during promotion, more than max_failures "
                     f"({budget}): {which}{_also(len(waiting))}",
                 )
-                if promote.on_failure == "rollback":
+                lost = await outage.lost_from_here(ctx, self.hosts.cut_off, failed)
+                if lost:
+                    ctx.bus.notice("error", outage.lost_said(failed, lost, index))
+                elif promote.on_failure == "rollback":
                     why = f"after {which} (max_failures {budget})"
                     outcome = ev.Outcome.PROMOTION_ROLLED_BACK
                     return await self.rollback.run(outcome, decided=False, why=why)

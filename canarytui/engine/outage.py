@@ -1,0 +1,94 @@
+"""Whether this machine has lost the fleet, rather than the release some hosts.
+
+A wave's hosts cut off mid-steps (their connections lost, their commands past their
+timeout) look like a release that breaks its hosts. When hosts outside them do not answer
+either (ones the release reached earlier and that answered then), the loss is this
+machine's (its network, a VPN that reconnected, a laptop that slept): rolling back into it
+would only fail on every host, and the cut-off hosts say nothing of the release. Hosts that
+answer, or none to ask, leave the failures counted as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Sequence
+
+from canarytui import events as ev
+from canarytui.engine.bus import Context
+from canarytui.ssh import CommandTimeout, SshError, Unreachable
+from canarytui.textsafe import listed
+
+ASKED = 3  # hosts asked at most, at once
+
+# What says the network is gone (not the host's refusal: a host that refuses a login, a
+# key or a shell has answered).
+LOST_ERRORS = (Unreachable, CommandTimeout)
+
+
+def witnesses(ctx: Context, cut_off: Collection[str]) -> list[str]:
+    """Up to ``ASKED`` hosts to ask, none of ``cut_off``: those on the release first (the
+    canaries, then the waves in order: they answered it), then the others of the file
+    (not one known to be down: its silence would say nothing of this machine)."""
+    d = ctx.state.deployment
+    planned = [*d.canaries, *(h for w in d.plan for h in w)] if d is not None else []
+    states = ctx.state.host_states
+    deployed = [h for h in planned if states.get(h) is ev.HostState.DEPLOYED]
+    down = {ev.HostState.UNREACHABLE, ev.HostState.FAILED, ev.HostState.ROLLBACK_FAILED}
+    others = [
+        h
+        for h in ctx.env.host_names
+        if h not in deployed and states.get(h) not in down and h not in ctx.state.refused
+    ]
+    return [h for h in [*deployed, *others] if h not in cut_off][:ASKED]
+
+
+async def fleet_lost(ctx: Context, asked: Sequence[str]) -> bool:
+    """Whether every host of ``asked`` (at least one) fails to answer a no-op command
+    for the network's reasons: connections refused or lost, commands past the probe's
+    timeout. Asked at once; each within its connect timeout plus the health timeout."""
+    if not asked:
+        return False
+
+    async def silent(name: str) -> bool:
+        try:
+            await ctx.fleet.run(name, ":", ctx.env.health.timeout)
+        except LOST_ERRORS:
+            return True
+        except SshError:
+            return False  # it answered, if only to refuse
+        return False
+
+    return all(await asyncio.gather(*(silent(h) for h in asked)))
+
+
+class FleetLost(Exception):
+    """The canaries cut off with the fleet, before a verdict: the phase is to run again."""
+
+
+async def lost_from_here(
+    ctx: Context, cut_off: Collection[str], failed: Sequence[str]
+) -> list[str]:
+    """The hosts asked, when every one of ``failed`` was ``cut_off`` and none of those
+    asked answers either (the fleet is lost from here); else none."""
+    if not failed or any(h not in cut_off for h in failed):
+        return []
+    asked = witnesses(ctx, failed)
+    return asked if await fleet_lost(ctx, asked) else []
+
+
+def lost_said(cut_off: Sequence[str], asked: Sequence[str], wave: int | None) -> str:
+    """What the deployment says when it stops for a fleet lost from here: in a wave, or
+    (``wave`` None) in its canary phase, before a verdict."""
+    where = f"in wave {wave}" if wave is not None else "in the canary phase"
+    then = (
+        "promote deploys the cut-off hosts again and goes on"
+        if wave is not None
+        else "promote deploys the canaries again and analyses them"
+    )
+    return (
+        f"{listed(cut_off, 8)} cut off {where} (connections lost or commands past their "
+        f"timeout), and none of {listed(asked, 3)}, asked now, answers either: this "
+        "machine has lost the fleet (its network?), which says nothing of the release. "
+        "Nothing is rolled back into it: the deployment stays open; once the hosts answer, "
+        f"{then}, or roll it back"
+    )
