@@ -155,3 +155,26 @@ async def test_canaries_cut_off_with_the_fleet_get_no_verdict_and_are_analysed_a
     verdicts = [e.verdict for e in said if isinstance(e, ev.VerdictReached)]
     assert verdicts == [ev.Verdict.PASS]
     assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
+
+
+async def test_hosts_down_since_the_start_are_not_asked_for_the_fleet(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Three hosts down from the start (marked unreachable), the canary lost during its
+    steps while the other two answer: a failed canary, not a lost fleet. Asking the three
+    known to be down would have taken their old silence for this machine's."""
+    canary, *others = demo.host_names
+    down, answering = others[:3], others[3:]
+    await _all(demo, "down", down)
+    engine = engine_for(_env(demo, tmp_path), state_dir)
+    seen: list[ev.Event] = []
+    cut = _when(
+        seen,
+        lambda e: isinstance(e, ev.PhaseChanged) and e.phase is ev.Phase.CANARY,
+        lambda _e: _all(demo, "down", [canary]),
+    )
+    await _deploy(engine, seen, cut)
+    assert answering and not any(LOST in m for m in _said(seen)), _said(seen)
+    verdicts = [e.verdict for e in seen if isinstance(e, ev.VerdictReached)]
+    assert verdicts == [ev.Verdict.FAIL]
+    await _all(demo, "up")
