@@ -13,8 +13,10 @@ from typing import Any
 from conftest import edit_env, engine_for
 
 from canarytui import events as ev
+from canarytui.config import load_env
 from canarytui.demo import DemoFleet
 from canarytui.engine import Engine
+from canarytui.engine.plan import make_plan
 from canarytui.journal.records import WayOut
 
 LOST = "this machine has lost the fleet"
@@ -177,4 +179,29 @@ async def test_hosts_down_since_the_start_are_not_asked_for_the_fleet(
     assert answering and not any(LOST in m for m in _said(seen)), _said(seen)
     verdicts = [e.verdict for e in seen if isinstance(e, ev.VerdictReached)]
     assert verdicts == [ev.Verdict.FAIL]
+    await _all(demo, "up")
+
+
+async def test_a_host_down_since_the_start_and_lost_with_the_fleet_is_no_failure(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A host of wave 2 down as the deployment starts (tried again at its wave, its lock
+    taken then) counts with the hosts the fleet's loss cut off there: the rollout halts,
+    nothing rolled back."""
+    env = _env(demo, tmp_path)
+    late = make_plan(load_env(env)).waves[1][-1]
+    await _all(demo, "down", [late])
+    engine = engine_for(env, state_dir)
+    seen: list[ev.Event] = []
+    second = _when(
+        seen,
+        lambda e: isinstance(e, ev.WaveStarted) and e.wave == 2,
+        lambda _e: _all(demo, "down"),
+    )
+    outcome = await _deploy(engine, seen, second)
+    assert outcome is ev.Outcome.HALTED, _said(seen)
+    (wave,) = [e for e in seen if isinstance(e, ev.WaveFinished) and e.wave == 2]
+    assert late in wave.failed
+    assert any(LOST in m for m in _said(seen)), _said(seen)
+    assert not any(isinstance(e, ev.StepResult) and e.action == "rollback" for e in seen)
     await _all(demo, "up")

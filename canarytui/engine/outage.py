@@ -23,10 +23,11 @@ ASKED = 3  # hosts asked at most, at once
 # What says the network is gone (not the host's refusal: a host that refuses a login, a
 # key or a shell has answered).
 LOST_ERRORS = (Unreachable, CommandTimeout)
+LOST_KINDS = {e.what for e in LOST_ERRORS}  # the same, as ``RolloutState.refused`` says it
 
 
-def witnesses(ctx: Context, cut_off: Collection[str]) -> list[str]:
-    """Up to ``ASKED`` hosts to ask, none of ``cut_off``: those on the release first (the
+def witnesses(ctx: Context, lost: Collection[str]) -> list[str]:
+    """Up to ``ASKED`` hosts to ask, none of ``lost``: those on the release first (the
     canaries, then the waves in order: they answered it), then the others of the file
     (not one known to be down: its silence would say nothing of this machine)."""
     d = ctx.state.deployment
@@ -39,7 +40,7 @@ def witnesses(ctx: Context, cut_off: Collection[str]) -> list[str]:
         for h in ctx.env.host_names
         if h not in deployed and states.get(h) not in down and h not in ctx.state.refused
     ]
-    return [h for h in [*deployed, *others] if h not in cut_off][:ASKED]
+    return [h for h in [*deployed, *others] if h not in lost][:ASKED]
 
 
 async def fleet_lost(ctx: Context, asked: Sequence[str]) -> bool:
@@ -66,11 +67,11 @@ class FleetLost(Exception):
 
 
 async def lost_from_here(
-    ctx: Context, cut_off: Collection[str], failed: Sequence[str]
+    ctx: Context, net_lost: Collection[str], failed: Sequence[str]
 ) -> list[str]:
-    """The hosts asked, when every one of ``failed`` was ``cut_off`` and none of those
-    asked answers either (the fleet is lost from here); else none."""
-    if not failed or any(h not in cut_off for h in failed):
+    """The hosts asked, when the network stopped every one of ``failed`` (``net_lost``)
+    and none of those asked answers either (the fleet is lost from here); else none."""
+    if not failed or any(h not in net_lost for h in failed):
         return []
     asked = witnesses(ctx, failed)
     return asked if await fleet_lost(ctx, asked) else []
