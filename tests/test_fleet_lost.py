@@ -67,10 +67,11 @@ async def _deploy(engine: Engine, seen: list[ev.Event], act: Any) -> ev.Outcome:
         await engine.fleet.close()
 
 
-async def test_a_fleet_lost_in_a_wave_halts_without_a_rollback_then_goes_on(
-    demo: DemoFleet, state_dir: Path, tmp_path: Path
-) -> None:
-    env = _env(demo, tmp_path)
+async def _lose_the_fleet_in_wave_2(
+    demo: DemoFleet, env: Path, state_dir: Path
+) -> tuple[Engine, list[ev.Event], ev.WaveFinished]:
+    """Deploy 1.1.0 with every host going down as wave 2 starts: the engine, what it
+    said, and wave 2's end, once it halted."""
     engine = engine_for(env, state_dir)
     seen: list[ev.Event] = []
     second = _when(
@@ -81,13 +82,22 @@ async def test_a_fleet_lost_in_a_wave_halts_without_a_rollback_then_goes_on(
     outcome = await _deploy(engine, seen, second)
     assert outcome is ev.Outcome.HALTED, _said(seen)
     (wave,) = [e for e in seen if isinstance(e, ev.WaveFinished) and e.wave == 2]
+    assert any(LOST in m for m in _said(seen)), _said(seen)
+    assert not any(isinstance(e, ev.StepResult) and e.action == "rollback" for e in seen)
+    return engine, seen, wave
+
+
+async def test_a_fleet_lost_in_a_wave_halts_without_a_rollback_then_goes_on(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    env = _env(demo, tmp_path)
+    engine, seen, wave = await _lose_the_fleet_in_wave_2(demo, env, state_dir)
     assert wave.failed and not wave.succeeded
     lost = [m for m in _said(seen) if LOST in m]
     assert len(lost) == 1 and "cut off in wave 2" in lost[0], _said(seen)
     assert "promote deploys the cut-off hosts again" in lost[0]
     # Nothing was sent to roll back: the canary and the first wave keep the release.
     assert not any(e.phase is ev.Phase.ROLLING_BACK for e in seen if isinstance(e, ev.PhaseChanged))
-    assert not any(isinstance(e, ev.StepResult) and e.action == "rollback" for e in seen)
     d = engine.state.deployment
     assert d is not None
     on_release = [*d.canaries, *d.plan[0]]
@@ -191,17 +201,6 @@ async def test_a_host_down_since_the_start_and_lost_with_the_fleet_is_no_failure
     env = _env(demo, tmp_path)
     late = make_plan(load_env(env)).waves[1][-1]
     await _all(demo, "down", [late])
-    engine = engine_for(env, state_dir)
-    seen: list[ev.Event] = []
-    second = _when(
-        seen,
-        lambda e: isinstance(e, ev.WaveStarted) and e.wave == 2,
-        lambda _e: _all(demo, "down"),
-    )
-    outcome = await _deploy(engine, seen, second)
-    assert outcome is ev.Outcome.HALTED, _said(seen)
-    (wave,) = [e for e in seen if isinstance(e, ev.WaveFinished) and e.wave == 2]
+    _engine, _seen, wave = await _lose_the_fleet_in_wave_2(demo, env, state_dir)
     assert late in wave.failed
-    assert any(LOST in m for m in _said(seen)), _said(seen)
-    assert not any(isinstance(e, ev.StepResult) and e.action == "rollback" for e in seen)
     await _all(demo, "up")
