@@ -22,7 +22,7 @@ from canarytui.engine.canary import CanaryPhase
 from canarytui.engine.discovery import Found, discover_one
 from canarytui.engine.follow import Follower
 from canarytui.engine.holding import LockKeeper
-from canarytui.engine.hooks import HookFailed
+from canarytui.engine.hooks import HookFailed, before_analysis
 from canarytui.engine.hosts import HostWork
 from canarytui.engine.notify import Notifier
 from canarytui.engine.outage import FleetLost
@@ -373,9 +373,9 @@ class Engine(CallRunner):
         except (HookFailed, FleetLost) as exc:  # before a verdict: the phase runs again
             self.state.watched = set()
             self.bus.phase(ev.Phase.HALTED)
-            said = "the analysis was not started; roll back, or fix it and promote: the canary"
-            lost = isinstance(exc, FleetLost)
-            self.bus.notice("error", str(exc) if lost else f"{exc}: {said} phase runs again")
+            self.bus.notice(
+                "error", str(exc) if isinstance(exc, FleetLost) else before_analysis(exc)
+            )
             return ev.Outcome.HALTED
         except asyncio.CancelledError:
             await self._interrupted()

@@ -42,6 +42,14 @@ class HookFailed(Exception):
     """A traffic hook exited non-zero, timed out or could not be run; the message says which."""
 
 
+def before_analysis(exc: HookFailed) -> str:
+    """What a deployment halted by ``canary_start`` says (before any analysis)."""
+    return (
+        f"{exc}: the analysis was not started; roll back, or fix it and promote: the canary "
+        "phase runs again"
+    )
+
+
 def running_it(ctx: Context, version: str) -> list[str]:
     """The hosts that run ``version`` now: deployed it, or ran it before this deployment
     and are not changed yet (their steps run again in their wave)."""
