@@ -192,3 +192,53 @@ async def test_ctrl_c_as_locks_are_made_then_the_analysis_again_over_openssh(
     events = later.journal.events(record.id)
     started = [e["host"] for e in events if e["event"] == "host" and e["state"] == "deploying"]
     assert sorted(started) == ["h01", "h02", "h03"]
+
+
+async def test_the_fleet_lost_in_a_wave_halts_it_over_openssh(
+    sshd_fleet: FleetFactory, state_dir: Path
+) -> None:
+    """Every host's sshd gone (sessions killed, addresses refusing) while wave 2's steps
+    run: no rollback is sent into it, the deployment halts open and says this machine lost
+    the fleet; once the hosts are back, promote finishes the release."""
+    fleet = sshd_fleet(5)
+
+    def edit(d: dict[str, Any]) -> None:
+        d["deploy"]["steps"].insert(0, {"name": "fetch", "run": "sleep 0.5"})
+        d["promote"]["pause"] = "0s"
+
+    env_path = fleet.write_env(edit=edit)
+    engine = engine_for(env_path, state_dir)
+    seen: list[ev.Event] = []
+
+    def stop_all() -> None:
+        for name in fleet.host_names:
+            fleet.stop_host(name)
+
+    def on(event: ev.Event) -> None:
+        seen.append(event)
+        if isinstance(event, ev.WaveStarted) and event.wave == 2:
+            # Once the wave's steps run (its first one sleeps 0.5 s on every host).
+            asyncio.get_running_loop().call_later(0.25, stop_all)
+
+    engine.subscribe(on)
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("2.0.0", auto_promote=True), 60)
+    finally:
+        await engine.fleet.close()
+    said = [e.message for e in seen if isinstance(e, ev.Notice)]
+    assert outcome is ev.Outcome.HALTED, said
+    assert any("this machine has lost the fleet" in m for m in said), said
+    assert not any(isinstance(e, ev.StepResult) and e.action == "rollback" for e in seen)
+    assert [fleet.version_on(h) for h in ("h01", "h02")] == ["2.0.0"] * 2
+    for name in ("h03", "h04", "h05"):  # cut off mid-steps, not refused before them
+        assert engine.host_states[name] is ev.HostState.FAILED, engine.details[name]
+        assert "connection lost during a command" in engine.details[name]
+    for name in fleet.host_names:
+        fleet.start_host(name)
+    again = engine_for(env_path, state_dir)
+    try:
+        done = await asyncio.wait_for(again.promote(), 60)
+    finally:
+        await again.fleet.close()
+    assert done is ev.Outcome.COMPLETE
+    assert set(versions(fleet).values()) == {"2.0.0"}
