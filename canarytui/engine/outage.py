@@ -87,8 +87,8 @@ def lost_said(cut_off: Sequence[str], asked: Sequence[str], wave: int | None) ->
         else "promote deploys the canaries again and analyses them"
     )
     return (
-        f"{listed(cut_off, 8)} cut off {where} (connections lost or commands past their "
-        f"timeout), and none of {listed(asked, 3)}, asked now, answers either: this "
+        f"{listed(cut_off, 8)} cut off {where} (connections refused or lost, commands "
+        f"past their timeout), and none of {listed(asked, 3)}, asked now, answers either: this "
         "machine has lost the fleet (its network?), which says nothing of the release. "
         "Nothing is rolled back into it: the deployment stays open; once the hosts answer, "
         f"{then}, or roll it back"
