@@ -204,3 +204,35 @@ async def test_a_host_down_since_the_start_and_lost_with_the_fleet_is_no_failure
     _engine, _seen, wave = await _lose_the_fleet_in_wave_2(demo, env, state_dir)
     assert late in wave.failed
     await _all(demo, "up")
+
+
+async def test_a_rollback_into_the_lost_fleet_says_so_and_is_done_once_it_answers(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """The operator rolls the halted deployment back while the fleet is still lost: every
+    host fails to roll back, and the notice says why (not "fix the host(s)"); once the
+    hosts answer, the rollback again puts every host back."""
+    env = _env(demo, tmp_path)
+    engine, _seen, _wave = await _lose_the_fleet_in_wave_2(demo, env, state_dir)
+    engine.journal.close()
+    back = engine_for(env, state_dir)
+    said: list[ev.Event] = []
+    back.subscribe(said.append)
+    try:
+        outcome = await asyncio.wait_for(back.rollback(), 60)
+    finally:
+        await back.fleet.close()
+    assert outcome is ev.Outcome.ERROR
+    failed = [m for m in _said(said) if m.startswith("rollback failed on ")]
+    assert len(failed) == 1 and LOST in failed[0], _said(said)
+    assert "roll it back again once the hosts answer" in failed[0]
+    assert "fix the host(s)" not in failed[0]
+    back.journal.close()
+    await _all(demo, "up")
+    again = engine_for(env, state_dir)
+    try:
+        done = await asyncio.wait_for(again.rollback(), 60)
+    finally:
+        await again.fleet.close()
+    assert done is ev.Outcome.ROLLED_BACK
+    assert {demo.version_on(h) for h in demo.host_names} == {"1.0.0"}

@@ -15,7 +15,7 @@ from typing import Any
 from canarytui import events as ev
 from canarytui.config import Environment
 from canarytui.journal import DeploymentRecord, Journal
-from canarytui.ssh import Fleet, SshError
+from canarytui.ssh import CommandTimeout, Fleet, SshError, Unreachable
 
 Subscriber = Callable[[ev.Event], None]
 
@@ -37,6 +37,11 @@ class HeldBy:
     @property
     def whose(self) -> str:
         return self.key or self.owner
+
+
+# What says the network is gone, not the host (a host that refuses a login, a key or a
+# shell has answered): the hosts ``Bus.lost`` said so of are kept (``net_lost``).
+LOST_ERRORS = (Unreachable, CommandTimeout)
 
 
 @dataclass
@@ -62,6 +67,10 @@ class RolloutState:
     # Hosts the adopted deployment was changing when its process stopped (``ev.CUT_OFF``),
     # until something is said of them again.
     cut_off: set[str] = field(default_factory=set)
+    # Hosts the network stopped last (a connection refused or lost, a command past its
+    # timeout: ``Bus.lost``), until something else is said of them: is the fleet lost
+    # from here (``outage``)?
+    net_lost: set[str] = field(default_factory=set)
     stopped: bool = False  # the same deployment, adopted: its phase is where it stopped
     others_read: int | None = None  # the limited deployment whose other hosts were read
 
@@ -74,6 +83,7 @@ class RolloutState:
             case ev.HostUpdate(host=host, state=state, version=version, detail=detail):
                 self.host_states[host] = state
                 self.cut_off.discard(host)
+                self.net_lost.discard(host)
                 self.details[host] = detail
                 if state is not ev.HostState.UNREACHABLE:
                     self.refused.pop(host, None)
@@ -196,6 +206,8 @@ class Bus:
         if state is ev.HostState.UNREACHABLE:
             self.state.refused[name] = exc.what
         self.host(name, state, detail=str(exc))
+        if isinstance(exc, LOST_ERRORS):
+            self.state.net_lost.add(name)
 
     def hosts(self, updates: Iterable[tuple[str, ev.HostState, str | None, str]]) -> None:
         """Hosts' ``(name, state, version, detail)`` as one burst (``emit_many``)."""

@@ -71,7 +71,7 @@ class CanaryPhase:
             # failing hook raises HookFailed before any analysis (the engine halts).
             await fire(ctx, "canary_start", d.canaries)
             return await self.analyse(before)
-        asked = await outage.lost_from_here(ctx, self.hosts.net_lost, failed)
+        asked = await outage.lost_from_here(ctx, failed)
         if asked:
             raise outage.FleetLost(outage.lost_said(failed, asked, None))
         ctx.bus.emit(

@@ -16,7 +16,6 @@ from canarytui.config import Step, render
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.lockerrors import LockRefused
-from canarytui.engine.outage import LOST_ERRORS, LOST_KINDS
 from canarytui.engine.supervise import each_host
 from canarytui.ssh import CommandLost, CommandResult, CommandTimeout, SshError
 
@@ -54,10 +53,6 @@ class HostWork:
     def __init__(self, ctx: Context, locks: LockKeeper) -> None:
         self.ctx = ctx
         self.locks = locks
-        # Hosts whose last deploy the network stopped (a connection lost or refused, a
-        # command past its timeout): the fleet may be lost from here, not the host
-        # (``outage``). Not ``state.cut_off``: hosts a stopped process left mid-way.
-        self.net_lost: set[str] = set()
 
     async def deploy_many(
         self, names: Sequence[str], version: str, within: Callable[[int], bool] | None = None
@@ -99,13 +94,10 @@ class HostWork:
         before = ctx.state.host_states.get(name, ev.HostState.PENDING)
         if go is not None and not go():
             return None
-        self.net_lost.discard(name)
         try:
             # Never change a host without holding its lock (it may have been unreachable
             # when the deployment started, or this process continues another's).
             if name not in self.locks.holding and not await self.locks.late(name):
-                if ctx.state.refused.get(name) in LOST_KINDS:  # (said by ``late``)
-                    self.net_lost.add(name)
                 return False
             values = ctx.env.placeholders(name, version, ctx.state.previous.get(name))
             # The steps (hooks around them) and a first health probe go as one script
@@ -138,8 +130,6 @@ class HostWork:
         had ended; lost or timed out mid-way), else unreachable; False."""
         touched = touched or isinstance(exc, CommandTimeout | CommandLost)
         state = ev.HostState.FAILED if touched else ev.HostState.UNREACHABLE
-        if isinstance(exc, LOST_ERRORS):
-            self.net_lost.add(name)
         self.ctx.bus.lost(name, state, exc)
         return False
 
@@ -180,10 +170,10 @@ class HostWork:
         except LockRefused as exc:
             return self._refused(name, before, exc, ev.HostState.ROLLBACK_FAILED) or False
         except StepsFailed as exc:
-            ctx.bus.host(name, ev.HostState.ROLLBACK_FAILED, detail=str(exc.error))
+            ctx.bus.lost(name, ev.HostState.ROLLBACK_FAILED, exc.error)
             return False
         except SshError as exc:
-            ctx.bus.host(name, ev.HostState.ROLLBACK_FAILED, detail=str(exc))
+            ctx.bus.lost(name, ev.HostState.ROLLBACK_FAILED, exc)
             return False
         ctx.bus.host(name, ev.HostState.ROLLED_BACK, version=previous)
         return True

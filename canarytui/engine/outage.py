@@ -5,7 +5,8 @@ timeout) look like a release that breaks its hosts. When hosts outside them do n
 either (ones the release reached earlier and that answered then), the loss is this
 machine's (its network, a VPN that reconnected, a laptop that slept): rolling back into it
 would only fail on every host, and the cut-off hosts say nothing of the release. Hosts that
-answer, or none to ask, leave the failures counted as they are.
+answer, or none to ask, leave the failures counted as they are. A rollback the network
+stopped on every host says so, rather than "fix the host(s)".
 """
 
 from __future__ import annotations
@@ -14,16 +15,11 @@ import asyncio
 from collections.abc import Collection, Sequence
 
 from canarytui import events as ev
-from canarytui.engine.bus import Context
-from canarytui.ssh import CommandTimeout, SshError, Unreachable
+from canarytui.engine.bus import LOST_ERRORS, Context
+from canarytui.ssh import SshError
 from canarytui.textsafe import listed
 
 ASKED = 3  # hosts asked at most, at once
-
-# What says the network is gone (not the host's refusal: a host that refuses a login, a
-# key or a shell has answered).
-LOST_ERRORS = (Unreachable, CommandTimeout)
-LOST_KINDS = {e.what for e in LOST_ERRORS}  # the same, as ``RolloutState.refused`` says it
 
 
 def witnesses(ctx: Context, lost: Collection[str]) -> list[str]:
@@ -66,12 +62,11 @@ class FleetLost(Exception):
     """The canaries cut off with the fleet, before a verdict: the phase is to run again."""
 
 
-async def lost_from_here(
-    ctx: Context, net_lost: Collection[str], failed: Sequence[str]
-) -> list[str]:
-    """The hosts asked, when the network stopped every one of ``failed`` (``net_lost``)
-    and none of those asked answers either (the fleet is lost from here); else none."""
-    if not failed or any(h not in net_lost for h in failed):
+async def lost_from_here(ctx: Context, failed: Sequence[str]) -> list[str]:
+    """The hosts asked, when the network stopped every one of ``failed`` (the state's
+    ``net_lost``) and none of those asked answers either (the fleet is lost from here);
+    else none."""
+    if not failed or any(h not in ctx.state.net_lost for h in failed):
         return []
     asked = witnesses(ctx, failed)
     return asked if await fleet_lost(ctx, asked) else []
@@ -92,4 +87,24 @@ def lost_said(cut_off: Sequence[str], asked: Sequence[str], wave: int | None) ->
         "machine has lost the fleet (its network?), which says nothing of the release. "
         "Nothing is rolled back into it: the deployment stays open; once the hosts answer, "
         f"{then}, or roll it back"
+    )
+
+
+async def rollback_said(ctx: Context, broken: Sequence[str]) -> str:
+    """What to do after a rollback that failed on ``broken``: fix them; or, when the
+    network stopped every one and no other host answers either (or none is left to ask:
+    it only says so), wait for the fleet from here."""
+    if any(h not in ctx.state.net_lost for h in broken):
+        return "fix the host(s) and roll back again"
+    asked = witnesses(ctx, broken)
+    if asked and not await fleet_lost(ctx, asked):
+        return "fix the host(s) and roll back again"
+    who = (
+        f"none of {listed(asked, 3)}, asked now, answers either"
+        if asked
+        else "the network cut every one of them off, and no other host is left to ask"
+    )
+    return (
+        f"{who}: this machine has lost the fleet (its network?); roll it back again once "
+        "the hosts answer"
     )

@@ -202,7 +202,7 @@ class Promotion:
                     f"{len(counted)} host(s) failed during promotion, more than max_failures "
                     f"({budget}): {which}{_also(len(waiting))}",
                 )
-                lost = await outage.lost_from_here(ctx, self.hosts.net_lost, failed)
+                lost = await outage.lost_from_here(ctx, failed)
                 if lost:
                     ctx.bus.notice("error", outage.lost_said(failed, lost, index))
                 elif promote.on_failure == "rollback":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from canarytui import events as ev
+from canarytui.engine import outage
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed, fire
@@ -76,12 +77,10 @@ class Rollback:
         await self.locks.stop_if_taken(d.token)
         broken = [h for h in targets if not results[h]]
         if broken:
+            then = await outage.rollback_said(ctx, broken)
+            said = f"rollback failed on {listed(broken, 8)}: the deployment stays open; {then}"
             ctx.bus.phase(ev.Phase.HALTED)
-            ctx.bus.notice(
-                "error",
-                f"rollback failed on {listed(broken, 8)}: the deployment "
-                "stays open; fix the host(s) and roll back again",
-            )
+            ctx.bus.notice("error", said)
             return ev.Outcome.ERROR
         ctx.bus.phase(ev.Phase.ROLLED_BACK)
         # Every host it rolled back: a rollback halted before has done some of them.
