@@ -6,7 +6,7 @@ answer are the release's failures, as before."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,23 @@ async def _deploy(engine: Engine, seen: list[ev.Event], act: Any) -> ev.Outcome:
         await engine.fleet.close()
 
 
+async def _call(
+    env: Path,
+    state_dir: Path,
+    call: Callable[[Engine], Awaitable[ev.Outcome]],
+    seen: list[ev.Event] | None = None,
+) -> ev.Outcome:
+    """``call`` on a new engine (as a later command would), its connections closed after."""
+    engine = engine_for(env, state_dir)
+    if seen is not None:
+        engine.subscribe(seen.append)
+    try:
+        return await asyncio.wait_for(call(engine), 90)
+    finally:
+        await engine.fleet.close()
+        engine.journal.close()
+
+
 async def _lose_the_fleet_in_wave_2(
     demo: DemoFleet, env: Path, state_dir: Path
 ) -> tuple[Engine, list[ev.Event], ev.WaveFinished]:
@@ -108,12 +125,7 @@ async def test_a_fleet_lost_in_a_wave_halts_without_a_rollback_then_goes_on(
     engine.journal.close()
     # The fleet back, a promote deploys the cut-off hosts again and finishes.
     await _all(demo, "up")
-    again = engine_for(env, state_dir)
-    try:
-        done = await asyncio.wait_for(again.promote(), 90)
-    finally:
-        await again.fleet.close()
-    assert done is ev.Outcome.COMPLETE
+    assert await _call(env, state_dir, Engine.promote) is ev.Outcome.COMPLETE
     assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}
 
 
@@ -155,14 +167,8 @@ async def test_canaries_cut_off_with_the_fleet_get_no_verdict_and_are_analysed_a
     assert engine.way_out_now() is WayOut.NO_VERDICT
     engine.journal.close()
     await _all(demo, "up")
-    again = engine_for(env, state_dir)
     said: list[ev.Event] = []
-    again.subscribe(said.append)
-    try:
-        done = await asyncio.wait_for(again.promote(), 90)
-    finally:
-        await again.fleet.close()
-    assert done is ev.Outcome.COMPLETE, _said(said)
+    assert await _call(env, state_dir, Engine.promote, said) is ev.Outcome.COMPLETE, _said(said)
     assert any(isinstance(e, ev.Decision) and e.action == "analyse again" for e in said)
     verdicts = [e.verdict for e in said if isinstance(e, ev.VerdictReached)]
     assert verdicts == [ev.Verdict.PASS]
@@ -215,24 +221,12 @@ async def test_a_rollback_into_the_lost_fleet_says_so_and_is_done_once_it_answer
     env = _env(demo, tmp_path)
     engine, _seen, _wave = await _lose_the_fleet_in_wave_2(demo, env, state_dir)
     engine.journal.close()
-    back = engine_for(env, state_dir)
     said: list[ev.Event] = []
-    back.subscribe(said.append)
-    try:
-        outcome = await asyncio.wait_for(back.rollback(), 60)
-    finally:
-        await back.fleet.close()
-    assert outcome is ev.Outcome.ERROR
+    assert await _call(env, state_dir, Engine.rollback, said) is ev.Outcome.ERROR
     failed = [m for m in _said(said) if m.startswith("rollback failed on ")]
     assert len(failed) == 1 and LOST in failed[0], _said(said)
     assert "roll it back again once the hosts answer" in failed[0]
     assert "fix the host(s)" not in failed[0]
-    back.journal.close()
     await _all(demo, "up")
-    again = engine_for(env, state_dir)
-    try:
-        done = await asyncio.wait_for(again.rollback(), 60)
-    finally:
-        await again.fleet.close()
-    assert done is ev.Outcome.ROLLED_BACK
+    assert await _call(env, state_dir, Engine.rollback) is ev.Outcome.ROLLED_BACK
     assert {demo.version_on(h) for h in demo.host_names} == {"1.0.0"}
