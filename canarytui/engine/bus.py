@@ -201,8 +201,9 @@ class Bus:
         self.hosts(((name, state, version, detail),))
 
     def lost(self, name: str, state: ev.HostState, exc: SshError) -> None:
-        """A host an SSH error stopped (``state``: unreachable, or failed once it was
-        changed), the error said; an unreachable one's kind kept (``refused``)."""
+        """A host an SSH error stopped (``state``: unreachable, failed once it was changed,
+        or rollback failed), the error said; an unreachable one's kind kept (``refused``),
+        and a host the network stopped (``net_lost``)."""
         if state is ev.HostState.UNREACHABLE:
             self.state.refused[name] = exc.what
         self.host(name, state, detail=str(exc))
