@@ -230,3 +230,24 @@ async def test_a_rollback_into_the_lost_fleet_says_so_and_is_done_once_it_answer
     await _all(demo, "up")
     assert await _call(env, state_dir, Engine.rollback) is ev.Outcome.ROLLED_BACK
     assert {demo.version_on(h) for h in demo.host_names} == {"1.0.0"}
+
+
+async def test_with_ask_the_question_waits_and_says_the_fleet_is_lost(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """``on_failure: ask``: the wave's question is asked as ever (nothing rolled back), and
+    said before it: the fleet is lost from here, retry once it answers."""
+
+    def ask(data: dict[str, Any]) -> None:
+        data["promote"]["on_failure"] = "ask"
+
+    env = edit_env(_env(demo, tmp_path), tmp_path / "ask.yaml", ask)
+    engine, seen, _wave = await _lose_the_fleet_in_wave_2(demo, env, state_dir)
+    assert any(isinstance(e, ev.FailureQuestion) for e in seen)
+    lost = next(m for m in _said(seen) if LOST in m)
+    assert "retry them (the question waits)" in lost
+    engine.journal.close()
+    await _all(demo, "up")
+    retried = await _call(env, state_dir, lambda e: e.promote(retry=True))
+    assert retried is ev.Outcome.COMPLETE
+    assert {demo.version_on(h) for h in demo.host_names} == {"1.1.0"}

@@ -72,12 +72,17 @@ async def lost_from_here(ctx: Context, failed: Sequence[str]) -> list[str]:
     return asked if await fleet_lost(ctx, asked) else []
 
 
-def lost_said(cut_off: Sequence[str], asked: Sequence[str], wave: int | None) -> str:
+def lost_said(
+    cut_off: Sequence[str], asked: Sequence[str], wave: int | None, asking: bool = False
+) -> str:
     """What the deployment says when it stops for a fleet lost from here: in a wave, or
-    (``wave`` None) in its canary phase, before a verdict."""
+    (``wave`` None) in its canary phase, before a verdict; ``asking``: the wave's question
+    (``on_failure: ask``) waits for its answer."""
     where = f"in wave {wave}" if wave is not None else "in the canary phase"
     then = (
-        "promote deploys the cut-off hosts again and goes on"
+        "retry them (the question waits)"
+        if asking
+        else "promote deploys the cut-off hosts again and goes on"
         if wave is not None
         else "promote deploys the canaries again and analyses them"
     )

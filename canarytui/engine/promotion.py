@@ -193,6 +193,9 @@ class Promotion:
             await self.locks.stop_if_taken(d.token)
             asked = state.in_states(reached, FAILED_STATES) if promote.on_failure == "ask" else []
             if asked:
+                lost = await outage.lost_from_here(ctx, failed)
+                if lost:  # the question waits, as ever: retrying once back is the answer
+                    ctx.bus.notice("error", outage.lost_said(failed, lost, index, asking=True))
                 return self._ask(index, total, asked, len(waiting))
             counted = state.in_states(reached, COUNTED_STATES)
             if len(counted) > budget:
