@@ -16,10 +16,14 @@ from collections.abc import Collection, Sequence
 
 from canarytui import events as ev
 from canarytui.engine.bus import LOST_ERRORS, Context
+from canarytui.engine.hosts import FAILED_STATES
 from canarytui.ssh import SshError
 from canarytui.textsafe import listed
 
 ASKED = 3  # hosts asked at most, at once
+# A host in one of these is not asked (its silence would say nothing of this machine; a
+# host that could not be asked is unreachable, whatever kind of failure ``refused`` says).
+DOWN = FAILED_STATES | {ev.HostState.ROLLBACK_FAILED}
 
 
 def witnesses(ctx: Context, lost: Collection[str]) -> list[str]:
@@ -29,14 +33,11 @@ def witnesses(ctx: Context, lost: Collection[str]) -> list[str]:
     d = ctx.state.deployment
     planned = [*d.canaries, *(h for w in d.plan for h in w)] if d is not None else []
     states = ctx.state.host_states
-    deployed = [h for h in planned if states.get(h) is ev.HostState.DEPLOYED]
-    down = {ev.HostState.UNREACHABLE, ev.HostState.FAILED, ev.HostState.ROLLBACK_FAILED}
-    others = [
-        h
-        for h in ctx.env.host_names
-        if h not in deployed and states.get(h) not in down and h not in ctx.state.refused
-    ]
-    return [h for h in [*deployed, *others] if h not in lost][:ASKED]
+    left_out = set(lost)  # (sets: a wave of thousands may have failed)
+    deployed = [h for h in planned if states.get(h) is ev.HostState.DEPLOYED and h not in left_out]
+    left_out.update(deployed)
+    others = [h for h in ctx.env.host_names if h not in left_out and states.get(h) not in DOWN]
+    return [*deployed, *others][:ASKED]
 
 
 async def fleet_lost(ctx: Context, asked: Sequence[str]) -> bool:
