@@ -356,3 +356,21 @@ def test_release_picker_dialog(snap_compare: Any, tmp_path: Path) -> None:
         await settle(pilot)
 
     assert snap_compare(script.app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_the_dialog_survives_any_terminal_size(fleet: DemoFleet, state_dir: Path) -> None:
+    """A terminal made narrow with the dialog open (a pane split, a window dragged small)
+    leaves the UI running at every size, its list included, and usable once wide again."""
+    app = make_app(fleet, state_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await discovered(pilot, app, fleet)
+        screen = await open_picker(pilot, app)
+        assert shown(screen)
+        for width in range(1, 25):
+            for height in (1, 3, 8):
+                await pilot.resize_terminal(width, height)
+                await pilot.pause()
+                assert app.is_running and app._exception is None, (width, height)
+        await pilot.resize_terminal(*SIZE)
+        await settle(pilot)
+        assert app.screen is screen and shown(screen) == DEMO_RELEASES

@@ -27,6 +27,7 @@ class ReleaseList(OptionList, can_focus=False):
     ReleaseList {
         height: auto;
         max-height: 10;
+        min-width: 16;  /* Its options are wrapped to its width: at 0 cells they cannot be. */
         border: round $primary 50%;
         padding: 0 1;
         background: $panel;
