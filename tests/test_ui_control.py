@@ -244,7 +244,7 @@ async def test_a_start_held_up_by_a_hung_host_says_which(fleet: DemoFleet, tmp_p
     """A hung host holds a start for its whole command timeout: the rollout panel says,
     every second, which host the locks wait for; once it is given up, its tile says it
     no longer answers (not the "✓" of its last probe before it hung)."""
-    from canarytui.ui.widgets.fleet_grid import _health_text
+    from canarytui.ui.widgets.tiles import health_text as _health_text
 
     def edit(data: dict[str, Any]) -> None:
         # The probes' timeout past the locks': a probe that timed out first would drop the
@@ -396,7 +396,7 @@ def test_a_host_that_stops_answering_drops_its_last_good_probe(tmp_path: Path) -
     from test_ui_support import Script
 
     from canarytui.ui.fleet_state import FleetState, TileKind
-    from canarytui.ui.widgets.fleet_grid import _health_text
+    from canarytui.ui.widgets.tiles import health_text as _health_text
 
     script = Script(tmp_path, hosts=3)
     state = FleetState(script.engine)
@@ -440,7 +440,7 @@ def test_an_old_probe_is_shown_by_its_age(tmp_path: Path) -> None:
     from test_ui_support import Script
 
     from canarytui.ui.fleet_state import OLD_AFTER, FleetState
-    from canarytui.ui.widgets.fleet_grid import _health_text
+    from canarytui.ui.widgets.tiles import health_text as _health_text
 
     script = Script(tmp_path, hosts=3)
     state = FleetState(script.engine)

@@ -60,6 +60,7 @@ PALETTE_ACTIONS: list[tuple[str, str, str]] = [
     ("analysis", "Analysis", "Every rule on every canary against the baseline, with a chart"),
     ("filter", "Filter hosts", "Filter by name, role, label, state or version"),
     ("clear_filter", "Clear filter", "Show every host again"),
+    ("tiles", "Tile size", "Compact tiles (one line a host) or full ones (z)"),
     ("history", "History", "Past deployments from the journal"),
     ("help", "Help", "Every key"),
 ]

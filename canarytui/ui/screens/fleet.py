@@ -68,6 +68,7 @@ class FleetScreen(OperatorActions):
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("H", "history", "History"),
+        Binding("z", "tiles", "Tile size", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -354,6 +355,9 @@ class FleetScreen(OperatorActions):
 
     def action_analysis(self) -> None:
         self.app.push_screen(AnalysisScreen(self.state))
+
+    def action_tiles(self) -> None:
+        self.grid.compact = not self.grid.compact
 
     def action_history(self) -> None:
         env = self.state.env

@@ -33,6 +33,7 @@ KEYS: list[tuple[str, str]] = [
     ("a", "analysis: each rule on each canary vs the baseline, and a chart"),
     ("/", "filter hosts by name, role, label (zone=eu-1), state, version=1.2"),
     ("escape", "clear the filter"),
+    ("z", "compact tiles (a line a host) or full ones; chosen by the grid's size until then"),
     ("H", "deployment history from the journal; enter there replays one on the grid"),
     ("replay: space + - . 0", "pause, faster (]), slower ([), next event, restart; esc: back"),
     ("ctrl+p", "command palette: every action and theme"),

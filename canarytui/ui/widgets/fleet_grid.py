@@ -2,9 +2,10 @@
 
 Only the lines in view are rendered, so 1,000 hosts cost what the ~40 visible tiles cost
 (a widget per tile froze input for ~0.5 s a second at that size). Tile colours come from
-component classes whose CSS reads the theme's state variables. Segments reach the terminal
-as they are: every text on a tile (a version is what a host printed) goes through ``_fit``,
-which makes it harmless and fits it in cells, not characters (wide characters).
+component classes whose CSS reads the theme's state variables; what a tile says is drawn by
+``tiles.TilePainter``. Tiles are full (three lines) or compact (one line, no gap): compact
+when fewer than ``AUTO_COMPACT`` full tiles would be in view of a larger fleet (an 80x24
+terminal showed 3 hosts of 24), until the operator picks with ``z``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ import math
 import time
 from collections.abc import Iterable
 
-from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.color import Color
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -26,17 +25,14 @@ from textual.strip import Strip
 
 from canarytui.textsafe import harmless
 from canarytui.ui.fleet_state import FleetState, TileKind
+from canarytui.ui.widgets.tiles import TILE_WIDTH, TilePainter
 
-TILE_WIDTH = 22
-TILE_HEIGHT = 3
+TILE_HEIGHT = 3  # a full tile's lines (a compact one has one, and no gap under it)
 COLUMN_GAP = 1
 ROW_GAP = 1
 PITCH_X = TILE_WIDTH + COLUMN_GAP
-PITCH_Y = TILE_HEIGHT + ROW_GAP
-CURSOR_MARK = "▌"
-CANARY_BADGE = " ◆ canary "
-PICKED_BADGE = " ◇ canary "
-FIT_LIMIT = 200  # characters of a tile text kept before fitting it in its cells
+PITCH_Y = TILE_HEIGHT + ROW_GAP  # a full tile's
+AUTO_COMPACT = 12  # fewer full tiles in view than this, of a larger fleet: compact ones
 
 
 AGES_EVERY = 5.0  # seconds between repaints of the tiles that show a probe's age
@@ -111,9 +107,11 @@ class FleetGrid(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.state = state
         self.cursor_host: str | None = state.shown[0] if state.shown else None
-        self._styles: dict[str, tuple[Style, Style]] = {}
+        self.painter = TilePainter(state, self.get_component_rich_style)
         self._base_style: Style | None = None  # the grid's own, asked of the DOM once
         self._columns = 1
+        self._compact = False
+        self._chosen = False  # the operator picked the tiles' size (z): no more by size
 
     # Layout ------------------------------------------------------------------------
 
@@ -121,13 +119,43 @@ class FleetGrid(ScrollView, can_focus=True):
     def columns(self) -> int:
         return self._columns
 
+    @property
+    def compact(self) -> bool:
+        """One-line tiles (the grid chooses by its size until the operator does)."""
+        return self._compact
+
+    @compact.setter
+    def compact(self, value: bool) -> None:
+        self._chosen = True
+        if value != self._compact:
+            self._compact = value
+            self._relaid()
+
+    @property
+    def tile_height(self) -> int:
+        return 1 if self._compact else TILE_HEIGHT
+
+    @property
+    def pitch_y(self) -> int:
+        return 1 if self._compact else PITCH_Y
+
     def _layout(self) -> None:
         width = self.scrollable_content_region.width or self.size.width
         self._columns = max(1, (width + COLUMN_GAP) // PITCH_X)
+        if not self._chosen:
+            height = self.scrollable_content_region.height or self.size.height
+            in_view = self._columns * ((height + ROW_GAP) // PITCH_Y)
+            self._compact = in_view < min(AUTO_COMPACT, len(self.state.hosts))
         rows = math.ceil(len(self.state.shown) / self._columns) if self.state.shown else 1
+        gap = 0 if self._compact else ROW_GAP
         self.virtual_size = Size(
-            self._columns * PITCH_X - COLUMN_GAP, max(1, rows * PITCH_Y - ROW_GAP)
+            self._columns * PITCH_X - COLUMN_GAP, max(1, rows * self.pitch_y - gap)
         )
+
+    def _relaid(self) -> None:
+        self._layout()
+        self._scroll_to_cursor()
+        self.refresh()
 
     def on_mount(self) -> None:
         self.set_interval(AGES_EVERY, self._repaint_ages)
@@ -144,9 +172,7 @@ class FleetGrid(ScrollView, can_focus=True):
         )
 
     def on_resize(self, event: events.Resize) -> None:
-        self._layout()
-        self._scroll_to_cursor()
-        self.refresh()
+        self._relaid()
 
     def hosts_changed(self) -> None:
         """The shown hosts changed (filter): keep the cursor on its host if still shown."""
@@ -154,15 +180,13 @@ class FleetGrid(ScrollView, can_focus=True):
         previous = self.cursor_host
         if self.cursor_host not in shown:
             self.cursor_host = shown[0] if shown else None
-        self._layout()
-        self._scroll_to_cursor()
-        self.refresh()
+        self._relaid()
         if self.cursor_host != previous:
             self.post_message(self.HostFocused(self, self.cursor_host))
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._styles.clear()
+        self.painter.forget()
         self._base_style = None
 
     # Cursor ------------------------------------------------------------------------
@@ -177,7 +201,7 @@ class FleetGrid(ScrollView, can_focus=True):
     def tile_region(self, index: int) -> Region:
         """Where a tile is in the virtual (scrollable) space."""
         row, col = divmod(index, self._columns)
-        return Region(col * PITCH_X, row * PITCH_Y, TILE_WIDTH, TILE_HEIGHT)
+        return Region(col * PITCH_X, row * self.pitch_y, TILE_WIDTH, self.tile_height)
 
     def move_cursor_to(self, name: str | None) -> None:
         if name == self.cursor_host or (name is not None and name not in self.state.shown):
@@ -209,8 +233,8 @@ class FleetGrid(ScrollView, can_focus=True):
         rows = {in_view[name] // self._columns for name in names if name in in_view}
         width = max(self.virtual_size.width, self.size.width)
         for row in sorted(rows):
-            y = row * PITCH_Y - self.scroll_offset.y
-            self.refresh(Region(0, y, width, TILE_HEIGHT))
+            y = row * self.pitch_y - self.scroll_offset.y
+            self.refresh(Region(0, y, width, self.tile_height))
 
     def action_move(self, dx: int, dy: int) -> None:
         shown = self.state.shown
@@ -228,7 +252,7 @@ class FleetGrid(ScrollView, can_focus=True):
         self.move_cursor_to(shown[index])
 
     def action_page(self, direction: int) -> None:
-        rows = max(1, self.scrollable_content_region.height // PITCH_Y)
+        rows = max(1, self.scrollable_content_region.height // self.pitch_y)
         self.action_move(0, direction * rows)
 
     def action_jump(self, index: int) -> None:
@@ -242,7 +266,7 @@ class FleetGrid(ScrollView, can_focus=True):
         x = offset.x + self.scroll_offset.x
         y = offset.y + self.scroll_offset.y
         col, col_off = divmod(x, PITCH_X)
-        row = y // PITCH_Y
+        row = y // self.pitch_y
         if col_off >= TILE_WIDTH or col >= self._columns:
             return
         index = row * self._columns + col
@@ -253,27 +277,12 @@ class FleetGrid(ScrollView, can_focus=True):
     # Rendering ---------------------------------------------------------------------
 
     def _first_visible(self) -> int:
-        return (self.scroll_offset.y // PITCH_Y) * self._columns
+        return (self.scroll_offset.y // self.pitch_y) * self._columns
 
     def visible_hosts(self) -> list[str]:
         """Hosts whose tiles are (at least partly) in view."""
-        bottom = (self.scroll_offset.y + self.scrollable_content_region.height) // PITCH_Y
+        bottom = (self.scroll_offset.y + self.scrollable_content_region.height) // self.pitch_y
         return self.state.shown[self._first_visible() : (bottom + 1) * self._columns]
-
-    def _tile_styles(self, kind: str) -> tuple[Style, Style]:
-        """(text, dim text) on the tile's background, the text contrasting with it."""
-        cached = self._styles.get(kind)
-        if cached is None:
-            base = self.get_component_rich_style(f"fleet-grid--{kind}")
-            bg = Color.from_rich_color(base.bgcolor) if base.bgcolor else Color(40, 40, 40)
-            fg = bg.get_contrast_text(1.0)
-            dim = bg.get_contrast_text(0.7)
-            cached = (
-                Style(color=fg.rich_color, bgcolor=bg.rich_color),
-                Style(color=dim.rich_color, bgcolor=bg.rich_color),
-            )
-            self._styles[kind] = cached
-        return cached
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
@@ -292,108 +301,22 @@ class FleetGrid(ScrollView, can_focus=True):
                 )
                 return Strip([Segment(text, style)]).crop_extend(0, width, base)
             return Strip.blank(width, base)
-        row, sub = divmod(scroll_y + y, PITCH_Y)
-        if sub >= TILE_HEIGHT:
+        row, sub = divmod(scroll_y + y, self.pitch_y)
+        if sub >= self.tile_height:
             return Strip.blank(width, base)
         start = row * self._columns
         if start >= len(shown):
             return Strip.blank(width, base)
         segments: list[Segment] = []
         gap = Segment(" " * COLUMN_GAP, base)
+        paint, cursor = self.painter, self.cursor_host
         for index in range(start, min(start + self._columns, len(shown))):
             if index > start:
                 segments.append(gap)
-            segments.extend(self._tile_line(shown[index], sub))
+            name = shown[index]
+            if self._compact:
+                segments.extend(paint.compact(name, name == cursor))
+            else:
+                segments.extend(paint.line(name, sub, name == cursor))
         strip = Strip(segments)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
-
-    def _tile_line(self, name: str, sub: int) -> list[Segment]:
-        state = self.state
-        kind = state.tile_kind(name)
-        text_style, dim_style = self._tile_styles(kind)
-        is_cursor = name == self.cursor_host
-        if is_cursor:
-            cursor_colour = self.get_component_rich_style("fleet-grid--cursor").color
-            mark = Segment(CURSOR_MARK, Style(color=cursor_colour, bgcolor=text_style.bgcolor))
-        else:
-            mark = Segment(" ", text_style)
-        inner = TILE_WIDTH - 1
-        if sub == 0:
-            badge = ""
-            if state.is_canary(name):
-                badge = CANARY_BADGE if state.active else PICKED_BADGE
-            title = _fit(name, inner - len(badge) - 1)
-            name_style = text_style + Style(bold=True, underline=is_cursor)
-            segments = [
-                mark,
-                Segment(title, name_style),
-                Segment(" " * (inner - cell_len(title) - len(badge)), text_style),
-            ]
-            if badge:
-                segments.append(Segment(badge, self._badge_style()))
-            return segments
-        if sub == 1:
-            left = state.engine.versions.get(name) or "?"
-            right = _health_text(state, name)
-        else:
-            left = state.state_text(name)
-            view = state.hosts[name]
-            right = view.last_step if kind == TileKind.DEPLOYING and view.last_step else ""
-        right = _fit(right, inner // 2)
-        left = _fit(left, inner - cell_len(right) - 1)
-        pad = inner - cell_len(left) - cell_len(right)
-        return [
-            mark,
-            Segment(left, text_style),
-            Segment(" " * pad, text_style),
-            Segment(right, dim_style),
-        ]
-
-    def _badge_style(self) -> Style:
-        cached = self._styles.get("canary")
-        if cached is None:
-            base = self.get_component_rich_style("fleet-grid--canary")
-            bg = Color.from_rich_color(base.bgcolor) if base.bgcolor else Color(245, 183, 0)
-            style = Style(
-                color=bg.get_contrast_text(1.0).rich_color, bgcolor=bg.rich_color, bold=True
-            )
-            cached = (style, style)
-            self._styles["canary"] = cached
-        return cached[0]
-
-
-def _fit(text: str, width: int) -> str:
-    """``text`` made harmless and cut to ``width`` cells (with ``…`` if cut)."""
-    if width <= 0:
-        return ""
-    text = harmless(text, FIT_LIMIT)
-    if cell_len(text) <= width:
-        return text
-    return set_cell_size(text, width - 1) + "…"
-
-
-def _health_text(state: FleetState, name: str, now: float | None = None) -> str:
-    """A tile's health: the last probe's result and latency, or how long ago it was taken
-    once that is long (a host not watched is probed only now and then: its tile said
-    "✓ 11ms" for a minute after it went down, as if probed a moment ago)."""
-    view = state.hosts[name]
-    if not view.probed:
-        return "· "
-    if view.ok is None:
-        return "✗ no reply"
-    mark = "✓" if view.ok else "✗"
-    age = (time.time() if now is None else now) - view.sampled_at
-    if age >= state.old_after:
-        return f"{mark} {_ago(age)} "
-    latency = f"{view.latency * 1000:.0f}ms" if view.latency is not None else ""
-    return f"{mark} {latency} "
-
-
-def _ago(seconds: float) -> str:
-    """``40s ago`` (in tens of seconds: the tiles are repainted every few), ``3m ago``,
-    ``2h ago``."""
-    if seconds < 60:
-        return f"{int(seconds) // 10 * 10}s ago"
-    if seconds < 3600:
-        return f"{int(seconds) // 60}m ago"
-    return f"{int(seconds) // 3600}h ago"
