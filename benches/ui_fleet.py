@@ -203,7 +203,12 @@ class LogFeeder(_Feeding):
 
 
 async def bench(
-    hosts: int, seconds: float, log_hosts: int, log_rate: int, log_seconds: float
+    hosts: int,
+    seconds: float,
+    log_hosts: int,
+    log_rate: int,
+    log_seconds: float,
+    compact: bool = False,
 ) -> dict[str, float]:
     from textual import events
 
@@ -224,6 +229,9 @@ async def bench(
         await pilot.pause()
         out["first_screen_s"] = time.perf_counter() - PROCESS_START
         grid = app.fleet_screen.query_one(FleetGrid)
+        if compact:  # as ``z`` picks them: a line a host, four times the tiles in view
+            grid.compact = True
+            await pilot.pause()
 
         # Rendering times of the grid, to see when a key press reached the screen: the
         # first line of the grid rendered once the key has had its effect (``done``). Any
@@ -371,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-rate", type=int, default=250, help="lines/s per host")
     p.add_argument("--log-seconds", type=float, default=10.0)
     p.add_argument("--as-is", action="store_true", help="do not compile canarytui first")
+    p.add_argument("--compact", action="store_true", help="compact tiles (z): a line a host")
     args = p.parse_args(argv)
     if not args.as_is and os.environ.get(_COMPILED) != "1":
         compile_package()  # then start again: the first screen counts from a fresh process
@@ -381,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
 
     collect_less()  # as the canarytui process does (cli.main.run)
     r = asyncio.run(
-        bench(args.hosts, args.seconds, args.log_hosts, args.log_rate, args.log_seconds)
+        bench(
+            args.hosts, args.seconds, args.log_hosts, args.log_rate, args.log_seconds, args.compact
+        )
     )
     total_log = args.log_hosts * args.log_rate
     rows = [
@@ -413,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     print(
         f"canarytui UI bench: {args.hosts} hosts, terminal {SIZE[0]}x{SIZE[1]}, "
+        f"{'compact' if args.compact else 'full'} tiles, "
         f"python {sys.version.split()[0]}"
     )
     for label, value, target, op in rows:
