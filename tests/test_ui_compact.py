@@ -102,3 +102,32 @@ async def test_host_text_on_compact_tiles_is_data(tmp_path: Path) -> None:
         lines = grid_lines(grid)
         assert "é" * 8 + "…" in lines[1]
         assert {len(line) for line in lines} == {grid.scrollable_content_region.width}
+
+
+async def test_a_compact_tile_says_a_state_not_at_rest_in_words(tmp_path: Path) -> None:
+    """Idle, deployed or pending (in a wave to come), the version; any other state in
+    words (the colour alone would leave a terminal without colours no way to tell a
+    failed host from a deployed one)."""
+    script = Script(tmp_path, hosts=24)
+    async with script.app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, script)
+        script.discovered()
+        script.start("1.1.0", ["web-01"])
+        script.phase(ev.Phase.CANARY)
+        script.host("web-01", ev.HostState.DEPLOYED, version="1.1.0")
+        script.host("web-02", ev.HostState.FAILED)
+        script.host("web-03", ev.HostState.DEPLOYING)
+        script.host("web-04", ev.HostState.UNREACHABLE)
+        script.host("web-05", ev.HostState.ROLLED_BACK)
+        await settle(pilot)
+        grid = script.app.fleet_screen.grid
+        assert grid.compact
+        said = [line[1:].split()[1:-1] for line in grid_lines(grid)[:6]]
+        assert said == [
+            ["1.1.0"],
+            ["failed"],
+            ["deploying"],
+            ["unreachable"],
+            ["rolled", "back"],
+            ["1.0.0"],
+        ], said

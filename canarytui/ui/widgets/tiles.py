@@ -2,10 +2,11 @@
 
 A full tile: the host's name (and its canary badge); its version and health; its state
 (and, while it deploys, its last step). A compact tile, for a short terminal or a large
-fleet, keeps the name, the version and the health mark on one line, and the canary badge
-as a mark; its state is its colour, as on a full tile, and the focused host's panel says
-it in words. Every text on a tile (a version is what a host printed) goes through ``fit``,
-which makes it harmless and fits it in cells, not characters (wide characters).
+fleet, keeps on one line the name, the version (idle, deployed or pending; in any other
+state, the state in words: deploying, failed, unreachable, locked, ..., so that a terminal
+without colours still tells them apart), the health mark, and the canary badge as a mark.
+Every text on a tile (a version is what a host printed) goes through ``fit``, which makes
+it harmless and fits it in cells, not characters (wide characters).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.color import Color
 
+from canarytui import events as ev
 from canarytui.textsafe import harmless
 from canarytui.ui.fleet_state import FleetState, TileKind
 
@@ -27,6 +29,10 @@ CANARY_BADGE = " ◆ canary "
 PICKED_BADGE = " ◇ canary "
 CANARY_MARK, PICKED_MARK = "◆", "◇"  # a compact tile's badge
 FIT_LIMIT = 200  # characters of a tile text kept before fitting it in its cells
+# A compact tile shows the host's version in these states, its state in words in any other.
+AT_REST = frozenset(
+    s.value for s in (ev.HostState.IDLE, ev.HostState.DEPLOYED, ev.HostState.PENDING)
+)
 
 
 class TilePainter:
@@ -80,8 +86,8 @@ class TilePainter:
         ]
 
     def compact(self, name: str, is_cursor: bool) -> list[Segment]:
-        """The one line of host ``name``'s compact tile: name, version, health mark, and
-        the canary mark."""
+        """The one line of host ``name``'s compact tile: name, version (or state), health
+        mark, and the canary mark."""
         state = self.state
         text_style, dim_style = self._tile_styles(state.tile_kind(name))
         badge = " "
@@ -90,13 +96,16 @@ class TilePainter:
         health = health_text(state, name)[:1]
         inner = TILE_WIDTH - 4  # the cursor mark, a space and the health mark, the badge
         title = fit(name, max(inner // 2, inner - 8))
-        version = fit(state.engine.versions.get(name) or "?", inner - cell_len(title) - 1)
-        pad = inner - cell_len(title) - cell_len(version)
+        words = state.state_text(name)
+        at_rest = words in AT_REST
+        middle = (state.engine.versions.get(name) or "?") if at_rest else words
+        middle = fit(middle, inner - cell_len(title) - 1)
+        pad = inner - cell_len(title) - cell_len(middle)
         return [
             self._mark(text_style, is_cursor),
             Segment(title, text_style + Style(bold=True, underline=is_cursor)),
             Segment(" " * pad, text_style),
-            Segment(version, dim_style),
+            Segment(middle, dim_style if at_rest else text_style),
             Segment(" " + health, text_style),
             Segment(badge, self._badge_style() if badge.strip() else text_style),
         ]
