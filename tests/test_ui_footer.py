@@ -39,10 +39,10 @@ async def test_the_fleet_screen_builds_its_footer_once_and_again_only_for_other_
     async with app.run_test(size=SIZE) as pilot:
         script.discovered()
         await settle(pilot)
-        # The fleet screen's 14 keys and the command palette's, built once (the screen
+        # The fleet screen's 12 keys and the command palette's, built once (the screen
         # says its bindings were updated three times meanwhile).
         assert len(builds) == 1
-        assert builds[0][:3] == ["space", "c", "d"] and len(builds[0]) == 15
+        assert builds[0][:3] == ["question_mark", "d", "p"] and len(builds[0]) == 13
         footer = app.fleet_screen.query_one(KeyFooter)
         built = keys_of(footer)
 
@@ -100,3 +100,23 @@ async def test_a_key_turned_off_rebuilds_the_footer_and_shows_it_off() -> None:
         rebuilt = keys_of(footer)
         assert next(k for k in rebuilt if k.key == "x").has_class("-disabled")
         assert not next(k for k in rebuilt if k.key == "y").has_class("-disabled")
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_help_and_the_rollout_keys_are_in_the_footer_of_a_narrow_terminal(
+    tmp_path: Path, width: int
+) -> None:
+    """The footer shows what fits, in order: at 80 columns help and every rollout key come
+    first (it showed space, c, d, p, P and half of s: no r, no ?); space and c are said by
+    the rollout panel, where a canary is picked."""
+    from test_ui_hostile import screen_text
+
+    script = Script(tmp_path)
+    async with script.app.run_test(size=(width, 24)) as pilot:
+        await until(pilot, lambda: script.app.fleet_screen.is_mounted, 10, "screen mounted")
+        await settle(pilot)
+        lines = screen_text(script.app).splitlines()
+        footer = lines[-1]
+        for shown in ("? Help", "d Deploy", "p Promote", "P Promote all", "r Roll back"):
+            assert shown in footer, (shown, footer)
+        assert "space toggle canary" in "\n".join(lines)  # the rollout panel's hint

@@ -53,24 +53,25 @@ class FleetScreen(OperatorActions):
     """The main screen. ``engine`` does the work; ``monitor`` (optional) keeps it live."""
 
     LIVE = True  # its keys act on what it shows (a replay's say what happened, no more)
+    # In the footer in order, as many as fit; space and c: the rollout panel says them.
     BINDINGS = [
-        Binding("space", "toggle_canary", "Canary"),
-        Binding("c", "default_canaries", "Defaults"),
+        Binding("question_mark", "help", "Help"),
         Binding("d", "deploy", "Deploy"),
         Binding("p", "promote", "Promote"),
         Binding("P", "promote_all", "Promote all"),
         Binding("s", "hold", "Hold/resume"),
         Binding("r", "rollback", "Roll back"),
-        Binding("l", "logs", "Logs"),
-        Binding("L", "logs_full", "Logs full screen", show=False),
-        Binding("enter", "details", "Details"),
         Binding("a", "analysis", "Analysis"),
+        Binding("l", "logs", "Logs"),
+        Binding("enter", "details", "Details"),
         Binding("slash", "filter", "Filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("H", "history", "History"),
-        Binding("z", "tiles", "Tile size", show=False),
-        Binding("question_mark", "help", "Help"),
         Binding("q", "app.quit", "Quit"),
+        Binding("space", "toggle_canary", "Canary", show=False),
+        Binding("c", "default_canaries", "Defaults", show=False),
+        Binding("L", "logs_full", "Logs full screen", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("z", "tiles", "Tile size", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -291,14 +292,16 @@ class FleetScreen(OperatorActions):
 
     # Keys (d, p and r are the rollout actions, in ``OperatorActions``) -------------------
 
-    def action_toggle_canary(self) -> None:
-        name = self.grid.cursor_host
-        if name is None:
-            return
+    def _canaries_fixed(self) -> bool:
         if self.state.active:
             self.notify(
                 "canaries are fixed while a deployment is open", severity="warning", markup=False
             )
+        return self.state.active
+
+    def action_toggle_canary(self) -> None:
+        name = self.grid.cursor_host
+        if name is None or self._canaries_fixed():
             return
         picked = self.state.toggle_pick(name)
         self.notify(
@@ -309,10 +312,7 @@ class FleetScreen(OperatorActions):
         self._after_pick()
 
     def action_default_canaries(self) -> None:
-        if self.state.active:
-            self.notify(
-                "canaries are fixed while a deployment is open", severity="warning", markup=False
-            )
+        if self._canaries_fixed():
             return
         picked = self.state.pick_defaults()
         self.notify(f"default canaries: {', '.join(picked)}", timeout=3, markup=False)
