@@ -257,7 +257,7 @@ async def test_a_host_whose_key_changed_says_so_on_its_tile(
             "idle",
         ]
         grid = app.fleet_screen.grid
-        assert "host key refused" in "".join(s.text for s in grid._tile_line("web-01", 2))
+        assert "host key refused" in "".join(s.text for s in grid.painter.line("web-01", 2, False))
         assert state.apply_filter("unreachable") == ["web-01", "web-02"]
         await pilot.press("d", *"1.1.0".replace(".", " full_stop ").split(), "enter")
         await settle(pilot)
