@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_ui_hostile import screen_text
 from test_ui_support import Script, settle, until
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -109,8 +110,6 @@ async def test_help_and_the_rollout_keys_are_in_the_footer_of_a_narrow_terminal(
     """The footer shows what fits, in order: at 80 columns help and every rollout key come
     first (it showed space, c, d, p, P and half of s: no r, no ?); space and c are said by
     the rollout panel, where a canary is picked."""
-    from test_ui_hostile import screen_text
-
     script = Script(tmp_path)
     async with script.app.run_test(size=(width, 24)) as pilot:
         await until(pilot, lambda: script.app.fleet_screen.is_mounted, 10, "screen mounted")
