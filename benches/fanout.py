@@ -23,7 +23,10 @@ Prints the wall time of
      reused connection per host (the lock with version discovery, the three steps, the
      health check, the unlock): the same remote work as (3) without folding it into one
      session, without the canary first and without a journal;
-and the ratios to the floor (1); (3)'s to (6) too. (3) and (5) are run in ``--rounds``
+  7. canarytui's whole deploy as (3), straight to the wave (``canary_phase`` off, as a
+     staging environment without a ``canary`` section runs): what the canary phase costs,
+     its analysis's wait and its barrier (every lock held before the canary changes);
+and the ratios to the floor (1); (3)'s to (6) too. (3), (5) and (7) are run in ``--rounds``
 rounds, each with a floor (1) and a floor (6) of its own, run before it in odd rounds and
 after it in even ones (the machine's speed drifts within a run), with where the engine's
 time went (each phase with the core-seconds the machine left idle in it) and the median
@@ -362,6 +365,7 @@ async def engine_release(
     state: Path,
     route: Route | None = None,
     used: list[Usage] | None = None,
+    canary_phase: bool = True,
 ) -> tuple[float, float, dict[str, Phase]]:
     engine = Engine(engine_env(fleet, route), Journal(state))
     at: dict[str, tuple[float, float]] = {}  # the time, and the machine's idle core-seconds
@@ -380,15 +384,18 @@ async def engine_release(
     await settle(fleet)
     before = Usage.now(fleet)
     at["started"] = now()
-    outcome = await engine.deploy(version, auto_promote=True)
+    outcome = await engine.deploy(version, auto_promote=True, canary_phase=canary_phase)
     await engine.fleet.close()  # as the command line does before it exits
     at["ended"] = now()
     if used is not None:
         used.append(await spent(fleet, before))
     assert outcome is ev.Outcome.COMPLETE, outcome
+    if not canary_phase:  # locked, then straight to the wave
+        at["canary"] = at["wave_started"]
     phases = {
         name: Phase(at[end][0] - at[start][0], at[end][1] - at[start][1])
         for name, start, end in PHASES
+        if at[end][0] > at[start][0]
     }
     return at["ended"][0] - at["started"][0], phases["wave"].wall, phases
 
@@ -427,7 +434,7 @@ async def main(hosts: int, rounds: int, rtt: float) -> None:
         # The machine's speed drifts, so the floor and the engine are run in pairs, each
         # round in the other order.
         print(f"  the floor and canarytui's whole deploy, {rounds} rounds in alternating order:")
-        ratios, same_ratios = [], []
+        ratios, same_ratios, straight_ratios = [], [], []
         for r in range(rounds):
             floor_first = r % 2 == 0
             floor_used: list[Usage] = []
@@ -440,9 +447,15 @@ async def main(hosts: int, rounds: int, rtt: float) -> None:
                     fleet, f"3.2.{r}", Path(state), route, engine_used
                 )
             assert {fleet.version_on(h) for h in fleet.host_names} == {f"3.2.{r}"}
+            with tempfile.TemporaryDirectory() as state:
+                straight, _, straight_phases = await engine_release(
+                    fleet, f"3.4.{r}", Path(state), route, canary_phase=False
+                )
+            assert {fleet.version_on(h) for h in fleet.host_names} == {f"3.4.{r}"}
             if not floor_first:
                 floor, same = await floors(fleet, r, route, floor_used, same_used)
             ratios.append(total / floor)
+            straight_ratios.append(straight / floor)
             same_ratios.append(total / same)
             order = "floors first" if floor_first else "engine first"
             print(
@@ -456,10 +469,20 @@ async def main(hosts: int, rounds: int, rtt: float) -> None:
                 + ", ".join(f"{k} {v}" for k, v in phases.items())
             )
             print(
+                f"    the same deploy straight to the wave (no canary phase): {straight:5.2f} s "
+                f"({straight / floor:.2f}x): "
+                + ", ".join(f"{k} {v}" for k, v in straight_phases.items())
+            )
+            print(
                 f"    the floor cost: {floor_used[0]}\n    canarytui cost: {engine_used[0]}"
                 f"\n    its commands one exec each cost: {same_used[0]}"
             )
         print(f"  canarytui / floor, median of {rounds} rounds: {statistics.median(ratios):.2f}x")
+        print(
+            f"  canarytui straight to the wave / floor, median: "
+            f"{statistics.median(straight_ratios):.2f}x (what the canary phase costs: its "
+            "analysis's wait, and a barrier: every lock held before the canary changes)"
+        )
         print(
             f"  canarytui / its own commands one exec each, median: "
             f"{statistics.median(same_ratios):.2f}x"
