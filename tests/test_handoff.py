@@ -189,6 +189,63 @@ async def test_a_lock_left_on_a_host_unreachable_at_the_end_is_released_next_tim
     assert any(n.startswith("released the lock deployment #1 left on web-06") for n in notes)
 
 
+async def test_a_lock_left_by_a_refused_start_is_released_next_time(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """The canary down: the start is refused, nothing changed. web-06, locked meanwhile,
+    goes down as the locks taken are freed and keeps its lock, whose deployment never
+    opened. Once both are back, the next deployment from the same journal frees it and
+    completes, where it was refused by its own past until `canarytui unlock`; another
+    journal's is still refused by it; the refused start is in no history."""
+    env = str(demo.env_path)
+    await demo.set_fault("web-01", "down")
+    engine = engine_for(demo.env_path, state_dir)
+    release = engine.locks.release
+
+    async def down_first(token: str) -> None:
+        await demo.set_fault("web-06", "down")
+        await release(token)
+
+    engine.locks.release = down_first  # type: ignore[method-assign]
+    notices: list[str] = []
+    engine.subscribe(lambda e: notices.append(e.message) if isinstance(e, ev.Notice) else None)
+    try:
+        with pytest.raises(ActionRefused, match=r"^canary unreachable, nothing was changed"):
+            await asyncio.wait_for(engine.deploy("1.1.0"), 60)
+    finally:
+        await engine.fleet.close()
+    assert locks_on_hosts(demo) == ["web-06"]
+    assert set(versions(demo).values()) == {"1.0.0"}
+    assert any(
+        n.startswith(
+            "the lock on web-06 could not be released (unreachable): the next "
+            "deployment from this journal frees it"
+        )
+        for n in notices
+    ), notices
+
+    await demo.set_fault("web-01", "up")
+    await demo.set_fault("web-06", "up")
+    other = await run_cli("deploy", env, "1.2.0", state_dir=tmp_path / "colleague")
+    assert other.code == 1 and "web-06" in other.err, other.out + other.err
+    assert locks_on_hosts(demo) == ["web-06"]  # another journal's: left as it is
+    dry = await run_cli("deploy", env, "1.2.0", "--dry-run")
+    assert dry.code == 0, dry.out + dry.err
+    assert "web-06: a refused start's lock: it would be released" in dry.out
+    result = await run_cli("deploy", env, "1.2.0", "--auto-promote", timeout=90)
+    assert result.code == 0, result.out + result.err
+    assert (
+        "released the lock a start refused earlier (#1, never opened) left on web-06" in result.out
+    )
+    assert set(versions(demo).values()) == {"1.2.0"}
+    assert locks_on_hosts(demo) == []
+    journal = Journal(state_dir)
+    try:
+        assert [(r.id, r.version) for r in journal.history("demo", "shop")] == [(2, "1.2.0")]
+    finally:
+        journal.close()
+
+
 async def test_take_over_refused_for_this_journals_own_deployment(
     demo: DemoFleet, state_dir: Path
 ) -> None:

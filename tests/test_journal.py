@@ -22,6 +22,7 @@ import pytest
 from conftest import new_deployment
 
 from canarytui import events as ev
+from canarytui.engine.locks import left_behind
 from canarytui.journal import SCHEMA, SCHEMA_VERSION, Journal, JournalError
 from canarytui.journal.errors import translate
 from canarytui.journal.records import machine_name
@@ -177,7 +178,7 @@ def test_a_fresh_journal_is_created_at_the_current_version(tmp_path: Path) -> No
     journal = Journal(tmp_path / "state")
     journal.close()
     db = sqlite3.connect(journal.path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     db.close()
 
 
@@ -262,6 +263,52 @@ def test_a_version_2_journal_keeps_its_deployments_as_made_for_every_host(tmp_pa
     d = new_deployment(journal, token="limited", scope="web-0*")
     assert (journal.deployment(d) or record).scope == "web-0*"
     journal.close()
+
+
+def test_a_version_3_journal_remembers_refused_starts_that_left_a_lock(tmp_path: Path) -> None:
+    """Version 3 had no ``unopened`` table: upgraded, a start refused while a host kept its
+    lock is remembered by its token (not as a deployment); one that left none is not."""
+    state = tmp_path / "state"
+    state.mkdir()
+    old = sqlite3.connect(state / "journal.sqlite3")
+    old.executescript(re.sub(r"CREATE TABLE IF NOT EXISTS unopened \([^;]*\);", "", SCHEMA))
+    assert "unopened" not in {r[0] for r in old.execute("SELECT name FROM sqlite_master")}
+    old.execute("PRAGMA user_version = 3")
+    old.commit()
+    old.close()
+    journal = Journal(state)
+    try:
+        kept = new_deployment(journal, token="kept")
+        journal.discard(kept, lock_kept=True)
+        freed = new_deployment(journal, token="freed")
+        journal.discard(freed)
+        assert journal.deployment(kept) is None and journal.deployment(freed) is None
+        assert journal.history("production", "shop") == []
+        start = journal.unopened_by_token("kept")
+        assert start is not None and (start.id, start.token) == (kept, "kept")
+        assert start.machine == "laptop" and not start.is_open and start.finished_at > 0
+        assert journal.unopened_by_token("freed") is None
+    finally:
+        journal.close()
+
+
+def test_a_refused_starts_lock_is_recognised_only_as_its_own(tmp_path: Path) -> None:
+    """``left_behind``: a host's lock a refused start left is this journal's if the token,
+    number and machine are the start's and it was written before the refusal."""
+    journal = Journal(tmp_path / "state")
+    try:
+        d = new_deployment(journal, token="a" * 32)
+        journal.discard(d, lock_kept=True)
+        start = journal.unopened_by_token("a" * 32)
+        assert start is not None
+        owner = {"token": "a" * 32, "deployment": d, "machine": "laptop", "since": 1.0}
+        assert left_behind(journal, owner) == start
+        assert left_behind(journal, {**owner, "machine": "colleagues-laptop"}) is None
+        assert left_behind(journal, {**owner, "deployment": d + 1}) is None
+        assert left_behind(journal, {**owner, "since": start.finished_at + 60}) is None
+        assert left_behind(journal, {**owner, "token": "b" * 32}) is None
+    finally:
+        journal.close()
 
 
 def newer_journal(state: Path, version: int = 99) -> Path:

@@ -25,6 +25,7 @@ from canarytui.engine.dryrun_views import CommandView, DryRun, HostView, Traffic
 from canarytui.engine.hooks import share_of
 from canarytui.engine.locks import left_behind
 from canarytui.engine.plan import Plan, limited_to, make_plan, running_said, stops_at
+from canarytui.journal import UnopenedStart
 from canarytui.openfiles import shortage
 from canarytui.textsafe import listed
 
@@ -281,14 +282,16 @@ def _refusals(
         run.refusals.append(f"local lock {path}: locked by {locks.describe_owner(local)}")
     held_by: dict[str, dict[str, Any]] = {}
     for name, held in found.items():
-        if held.owner is not None and left_behind(journal, held.owner) is None:
+        left = left_behind(journal, held.owner) if held.owner is not None else None
+        whose = (
+            "a refused start's" if isinstance(left, UnopenedStart) else "a finished deployment's"
+        )
+        if held.owner is not None and left is None:
             held_by[name] = held.owner
-        elif held.owner is not None and name not in plan.hosts:
-            run.notes.append(
-                f"{name}: a finished deployment's lock, outside the limit: left as it is"
-            )
-        elif held.owner is not None:
-            run.notes.append(f"{name}: a finished deployment's lock: it would be released")
+        elif left is not None and name not in plan.hosts:
+            run.notes.append(f"{name}: {whose} lock, outside the limit: left as it is")
+        elif left is not None:
+            run.notes.append(f"{name}: {whose} lock: it would be released")
     run.refusals += lock_refusals(held_by)
     reachable = {h.host: h.reachable for h in run.hosts}
     unreachable = [h for h in plan.hosts if not reachable.get(h, False)]

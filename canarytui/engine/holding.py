@@ -18,12 +18,12 @@ from canarytui import openfiles
 from canarytui.config import render
 from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
+from canarytui.engine.leftlocks import Left, lock_freeing_left, say_freed
 from canarytui.engine.lockerrors import LockRefused, TakenOver, UnreadableReply
 from canarytui.engine.reported import reported_version
 from canarytui.engine.supervise import each_host
 from canarytui.engine.waiting import waits_said
-from canarytui.journal import DeploymentRecord
-from canarytui.ssh import CommandResult, OwnScript, Script, SshError, without_host
+from canarytui.ssh import OwnScript, Script, SshError, without_host
 from canarytui.textsafe import listed
 
 # States in which this deployment has not changed the host yet.
@@ -34,25 +34,6 @@ RELEASE_TIMEOUT = 10.0  # per host; a host that hangs keeps its lock (see left_b
 KEEP_AFTER_RELEASE = 300.0
 
 LockResults = dict[str, str | SshError | None]
-
-
-async def lock_freeing_left(
-    ctx: Context, name: str, command: str, shell: Script | None = None
-) -> tuple[CommandResult, lockscripts.Reply, DeploymentRecord | None]:
-    """A lock command on a host, with its reply. Held by a lock a finished deployment of
-    this journal left there (``left_behind``), the host is freed of it (only if it still
-    names that deployment) and the command run again: that deployment is returned too."""
-    result = await ctx.fleet.run(name, command, shell=shell)
-    reply = lockscripts.parse_reply(result.stdout)
-    left = locks.left_behind(ctx.journal, reply.owner()) if reply.has("HELD") else None
-    if left is not None:
-        free = lockscripts.release_command(ctx.env.app, ctx.env.name, left.token)
-        again = f"{free}; {command}"
-        result = await ctx.fleet.run(
-            name, OwnScript(again) if isinstance(command, OwnScript) else again, shell=shell
-        )
-        reply = lockscripts.parse_reply(result.stdout)
-    return result, reply, left
 
 
 class LockKeeper:
@@ -78,6 +59,7 @@ class LockKeeper:
         # (unreachable), or whose lock command was cut off in flight (Ctrl-C).
         self.left_locked: set[str] = set()
         self.answered: set[str] = set()  # hosts that have answered the locks being taken
+        self.unreleased: set[str] = set()  # hosts a release could not free (unreachable)
 
     def owner(self, token: str, deployment: int, version: str) -> locks.Owner:
         return locks.Owner(
@@ -117,7 +99,7 @@ class LockKeeper:
         results: LockResults = {}
         held: list[locks.LockHeld] = []
         taken: list[dict[str, Any]] = []
-        freed: dict[int, list[str]] = {}  # a finished deployment of ours -> hosts freed
+        freed: list[tuple[Left, str]] = []  # a lock of ours left there, and the host freed
 
         async def one(name: str) -> None:
             current = render(env.deploy.current, env.placeholders(name)) if discover else None
@@ -128,7 +110,7 @@ class LockKeeper:
                     self.ctx, name, command, self.shell(name)
                 )
                 if left is not None and reply.has("LOCKED"):
-                    freed.setdefault(left.id, []).append(name)
+                    freed.append((left, name))
             except SshError as exc:
                 self.let_go(name)
                 results[name] = exc
@@ -170,10 +152,7 @@ class LockKeeper:
 
         self.answered = set()
         await each_host(hosts, answering)
-        for number, names in sorted(freed.items()):  # in that deployment's record
-            said = f"released the lock deployment #{number} left on {listed(sorted(names), 8)}"
-            said += " (unreachable when it ended)"
-            self.ctx.bus.emit(ev.Notice(level="info", message=said, deployment=number))
+        say_freed(self.ctx, freed)
         if taken:
             raise TakenOver(taken[0])
         return results, held
@@ -216,14 +195,13 @@ class LockKeeper:
         for name in list(self.shells):  # none, unless the release ran out of time
             self.let_go(name)
         kept = [name for name in hosts if name not in released]
+        self.unreleased.update(kept)
         if kept:
-            # A start refused before it began is no deployment of the journal's.
-            started = self.ctx.state.deployment is not None
-            then = "the next deployment from this journal frees it; " if started else ""
             self.ctx.bus.notice(
                 "warning",
-                f"the lock on {listed(kept, 8)} could not be released (unreachable): {then}"
-                "`canarytui unlock` breaks it from anywhere",
+                f"the lock on {listed(kept, 8)} could not be released (unreachable): the "
+                "next deployment from this journal frees it; `canarytui unlock` breaks it "
+                "from anywhere",
                 host=kept[0] if len(kept) == 1 else None,
             )
         locks.release_local(self.local_path(), token)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from canarytui.journal import DeploymentRecord, Journal
+    from canarytui.journal import DeploymentRecord, Journal, UnopenedStart
 
 FIELD_LIMIT = 200  # characters of one owner field shown (owners are read from hosts)
 
@@ -247,12 +247,18 @@ def _process_identity(pid: int) -> dict[str, Any]:
         return {}
 
 
-def left_behind(journal: Journal, owner: dict[str, Any]) -> DeploymentRecord | None:
+def left_behind(journal: Journal, owner: dict[str, Any]) -> DeploymentRecord | UnopenedStart | None:
     """The finished deployment of this journal that wrote ``owner`` (a host's lock it could
-    not release: the host was unreachable when it ended), if it is one: same token, number
-    and machine, written before it ended. Never a lock a colleague's take-over wrote."""
+    not release: the host was unreachable when it ended), or its start refused before it
+    opened (``UnopenedStart``: a host unreachable as the locks taken were freed), if it is
+    one: same token, number and machine, written before it ended. Never a lock a
+    colleague's take-over wrote."""
     token = owner.get("token")
-    record = journal.deployment_by_token(token) if isinstance(token, str) else None
+    if not isinstance(token, str):
+        return None
+    record: DeploymentRecord | UnopenedStart | None = journal.deployment_by_token(token)
+    if record is None:
+        record = journal.unopened_by_token(token)
     if record is None or record.is_open or record.finished_at is None:
         return None
     since = since_of(owner)

@@ -23,7 +23,7 @@ from typing import Any
 
 from canarytui.engine import locks, lockscripts
 from canarytui.engine.bus import Context
-from canarytui.engine.holding import lock_freeing_left
+from canarytui.engine.leftlocks import lock_freeing_left
 from canarytui.engine.supervise import each_host
 from canarytui.ssh import SshError
 from canarytui.textsafe import harmless

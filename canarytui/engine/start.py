@@ -66,6 +66,7 @@ async def start_deployment(
     )
     ctx.state.deployment = None
     ctx.state.previous.clear()
+    locks.unreleased.clear()
     try:
         async with waits_said(ctx.bus, locks, plan.hosts):
             found = await locks.take(locks.owner(token, d, version), plan.hosts, True)
@@ -97,7 +98,8 @@ async def start_deployment(
             )
     except BaseException:
         await asyncio.shield(locks.release(token))
-        ctx.journal.discard(d)
+        # A host that kept its lock (unreachable): the journal remembers whose it is.
+        ctx.journal.discard(d, lock_kept=bool(locks.unreleased))
         raise
     previous: dict[str, str | None] = {}
     for host, found_version in found.items():

@@ -10,6 +10,7 @@ from canarytui.journal.files import default_state_dir
 from canarytui.journal.records import (
     DeploymentRecord,
     HostRecord,
+    UnopenedStart,
     WayOut,
     local_user,
     machine_name,
@@ -25,6 +26,7 @@ __all__ = [
     "HostRecord",
     "Journal",
     "JournalError",
+    "UnopenedStart",
     "WayOut",
     "default_state_dir",
     "local_user",

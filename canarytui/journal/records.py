@@ -26,6 +26,19 @@ def machine_name() -> str:
 
 
 @dataclass(frozen=True)
+class UnopenedStart:
+    """A start refused before its deployment opened (its record discarded) while a host
+    it had locked could not be reached to free it: that host keeps the lock, which names
+    this start's token and number."""
+
+    id: int  # the deployment number its locks carry
+    token: str
+    machine: str
+    finished_at: float  # when it was refused (its locks were written before)
+    is_open: bool = False
+
+
+@dataclass(frozen=True)
 class HostRecord:
     host: str
     role: str

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from canarytui.journal.errors import JournalError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -63,6 +63,14 @@ CREATE TABLE IF NOT EXISTS events (
     data        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_deployment ON events (deployment, id);
+CREATE TABLE IF NOT EXISTS unopened (
+    token       TEXT PRIMARY KEY,       -- a start refused before it opened (its row discarded)
+    deployment  INTEGER NOT NULL,       -- the number its locks carry
+    env         TEXT NOT NULL,
+    app         TEXT NOT NULL,
+    machine     TEXT NOT NULL,
+    refused_at  REAL NOT NULL           -- a host kept its lock: unreachable as it was freed
+);
 CREATE TABLE IF NOT EXISTS decisions (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     deployment  INTEGER NOT NULL,
@@ -102,11 +110,18 @@ def _upgrade_2_to_3(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE deployments ADD COLUMN scope TEXT")
 
 
+def _upgrade_3_to_4(db: sqlite3.Connection) -> None:
+    """Version 4 remembers the starts refused before they opened whose lock a host kept
+    (``unopened``): the next deployment from the journal frees it, as a finished one's."""
+    _create(db)
+
+
 # UPGRADES[n] takes a journal from version n to n + 1.
 UPGRADES: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _upgrade_0_to_1,
     1: _upgrade_1_to_2,
     2: _upgrade_2_to_3,
+    3: _upgrade_3_to_4,
 }
 
 

@@ -21,6 +21,7 @@ from canarytui.journal.files import JOURNAL_NAME, default_state_dir, open_journa
 from canarytui.journal.records import (
     DeploymentRecord,
     HostRecord,
+    UnopenedStart,
     deployment_from_row,
     machine_name,
 )
@@ -147,6 +148,16 @@ class Journal:
         """The deployment whose identity (written into its locks) is `token`, if ours."""
         rows = self._query("the deployment of a lock", _DEPLOYMENTS + " WHERE token = ?", token)
         return deployment_from_row(rows[0]) if rows else None
+
+    def unopened_by_token(self, token: str) -> UnopenedStart | None:
+        """The start refused before it opened whose identity is ``token``, if ours and a
+        host kept its lock (``discard``)."""
+        rows = self._query(
+            "the refused start of a lock",
+            "SELECT deployment, token, machine, refused_at FROM unopened WHERE token = ?",
+            token,
+        )
+        return UnopenedStart(*rows[0]) if rows else None
 
     def open_deployment(self, env: str, app: str) -> DeploymentRecord | None:
         rows = self._query(
@@ -338,13 +349,22 @@ class Journal:
                 [(v, v, now, deployment, h) for h, v in versions.items()],
             )
 
-    def discard(self, deployment: int) -> None:
-        """Forget a deployment that never started (its locks could not be had)."""
+    def discard(self, deployment: int, lock_kept: bool = False) -> None:
+        """Forget a deployment that never started (its locks could not be had). With
+        ``lock_kept`` (a host it locked could not be reached to free it), its token is
+        remembered (``unopened``): the next deployment from this journal frees that lock."""
         with self._tx(f"could not discard deployment #{deployment}, which never started") as db:
             if db.execute(
                 "SELECT 1 FROM events WHERE deployment = ? LIMIT 1", (deployment,)
             ).fetchone():
                 return
+            if lock_kept:
+                db.execute(
+                    "INSERT OR IGNORE INTO unopened"
+                    " (token, deployment, env, app, machine, refused_at)"
+                    " SELECT token, id, env, app, machine, ? FROM deployments WHERE id = ?",
+                    (time.time(), deployment),
+                )
             db.execute("DELETE FROM hosts WHERE deployment = ?", (deployment,))
             db.execute("DELETE FROM deployments WHERE id = ?", (deployment,))
 
