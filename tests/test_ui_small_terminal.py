@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from canarytui import events as ev
 from canarytui.ui.screens.confirm import ChoiceScreen
 from canarytui.ui.screens.failure import FailureScreen
+from canarytui.ui.screens.log_filter import LogFilterScreen
 from canarytui.ui.widgets.filter_bar import FilterBar
 from canarytui.ui.widgets.fleet_grid import PITCH_Y
 from canarytui.ui.widgets.host_panel import HostPanel
@@ -160,10 +161,17 @@ async def test_the_logs_full_screen_show_long_lines_and_come_back(tmp_path: Path
                 await pilot.press("right")
             await settle(pilot)
             assert pane.scroll_x > 0  # the rest of the lines, scrolled to
-            await pilot.press("l", "enter", "slash")  # no host in view: nothing happens
+            await pilot.press("l", "enter")  # no host in view: nothing happens
             await settle(pilot)
             assert screen.log_follow is None and script.app.screen is screen
+            await pilot.press("slash")  # the logs' filter, not the hosts'
+            await settle(pilot)
+            assert isinstance(script.app.screen, LogFilterScreen)
             assert not screen.query_one(FilterBar).shown
+            await pilot.press("escape")  # cleared, and back on the logs
+            await settle(pilot)
+            assert script.app.screen is screen and screen.maximized is pane
+            assert pane.filter_text == "" and screen.focused is pane
             await pilot.press(back)
             await settle(pilot)
             assert screen.maximized is None and screen.focused is screen.grid, back

@@ -97,6 +97,22 @@ def test_canary_deploying(snap_compare: Any, tmp_path: Path) -> None:
     assert snap(snap_compare, script, setup)
 
 
+def test_log_filter(snap_compare: Any, tmp_path: Path) -> None:
+    """web-01's log lines over the whole screen (L), filtered by `error` (/, then typed):
+    only the ERROR line of its four, its escape sequences shown as ␛; the pane's title
+    `logs · canaries web-01 · /error: 1 line(s)`; the filter's line docked at the bottom
+    with `error` typed in it, the logs above it in view, not dimmed."""
+    script = Script(tmp_path)
+
+    def setup(s: Script) -> None:
+        s.start("1.2.0", ["web-01"])
+        s.phase(ev.Phase.CANARY)
+        for line in LOG_LINES:
+            s.log("web-01", line)
+
+    assert snap(snap_compare, script, setup, press=("L", "slash", *"error"), quiet=True)
+
+
 def test_analysis_failed_with_reasons(snap_compare: Any, tmp_path: Path) -> None:
     """1.3.0-bad on canary web-01: verdict FAIL in the rollout panel with the failing rule
     on one line, cut with … at the panel's edge (✗ web-01 error-ratio 0.21 vs 0.005,

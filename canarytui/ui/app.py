@@ -35,6 +35,7 @@ from canarytui.ui.screens.fleet import FleetScreen
 from canarytui.ui.screens.history import HistoryScreen
 from canarytui.ui.screens.replay import ReplayScreen, start_replay
 from canarytui.ui.themes import DEFAULT_THEME, STATE_VARIABLES, load_themes
+from canarytui.ui.widgets.log_pane import LogPane
 
 if TYPE_CHECKING:
     from textual.driver import Driver
@@ -56,6 +57,7 @@ PALETTE_ACTIONS: list[tuple[str, str, str]] = [
     ("toggle_canary", "Toggle canary", "Pick or unpick the focused host as canary"),
     ("default_canaries", "Default canaries", "Pick the environment's default canaries"),
     ("logs", "Logs of focused host", "Follow the focused host's logs (again: canaries)"),
+    ("logs_full", "Logs full screen", "The logs over the whole screen (L; / there filters)"),
     ("details", "Host details", "Everything about the focused host"),
     ("analysis", "Analysis", "Every rule on every canary against the baseline, with a chart"),
     ("filter", "Filter hosts", "Filter by name, role, label, state or version"),
@@ -178,6 +180,8 @@ class CanaryApp(App[int]):
         fleet = next((s for s in stack if isinstance(s, FleetScreen)), self.fleet_screen)
         for action, title, help_text in PALETTE_ACTIONS:
             yield SystemCommand(title, help_text, partial(fleet.run_action, action))
+        logs = fleet.query_one(LogPane).action_filter_lines
+        yield SystemCommand("Filter logs", "Only the log lines holding a text (/ on them)", logs)
         for name in self.theme_names:
             yield SystemCommand(
                 f"Theme: {name}",

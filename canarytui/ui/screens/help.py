@@ -29,6 +29,7 @@ KEYS: list[tuple[str, str]] = [
     ("r", "roll back the open (or last) deployment; stops what is running"),
     ("l", "follow the focused host's logs (again: back to the canaries)"),
     ("L", "the logs over the whole screen, ← → scroll (L or esc: back)"),
+    ("/ on the logs", "only the log lines holding a text, as typed (L, then /); esc clears"),
     ("enter", "host details"),
     ("a", "analysis: each rule on each canary vs the baseline, and a chart"),
     ("/", "filter hosts by name, role, label (zone=eu-1), state, version=1.2"),

@@ -2,12 +2,17 @@
 
 Lines arrive in batches (one ``LogBatch`` message per ~100 ms): one ``write_lines`` per
 batch is what keeps up with 5,000 lines/s (``RichLog`` fell behind at 2,000).
+``/`` on the pane (focused: ``L``, or tab) filters its lines, those it holds and those to
+come, as k9s's log view does: the lines are kept whole, so clearing the filter shows them
+all again.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 
+from textual.binding import Binding
 from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.widgets import Log
@@ -17,6 +22,7 @@ from canarytui.textsafe import harmless
 from canarytui.ui.safe_text import plain_title
 
 MAX_LINES = 2_000
+SKIPPED = "[canarytui] "  # the pane's own lines: shown whatever the filter
 
 
 class LogPane(Log):
@@ -31,6 +37,8 @@ class LogPane(Log):
     """
 
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    BINDINGS = [Binding("slash", "filter_lines", "Filter logs")]
 
     DEFAULT_CSS = """
     LogPane {
@@ -51,6 +59,9 @@ class LogPane(Log):
         super().__init__(max_lines=max_lines, auto_scroll=True, id=id)
         self.shown_lines = 0  # lines written since start (benches read these two)
         self.dropped_lines = 0  # lines shed by the bridge under overload
+        self.rows: deque[str] = deque(maxlen=max_lines)  # every line kept, filtered or not
+        self.filter_text = ""  # as typed (shown in the title); matched case-blind
+        self._source = ""
 
     def add_batch(
         self, lines: Iterable[ev.LogLine], dropped: int = 0, hosts: set[str] | None = None
@@ -70,17 +81,43 @@ class LogPane(Log):
         ]
         if dropped:
             self.dropped_lines += dropped
-            rows.append(f"[canarytui] {dropped} line(s) skipped: logs came faster than shown")
+            rows.append(f"{SKIPPED}{dropped} line(s) skipped: logs came faster than shown")
         if rows:
-            # Follow the newest lines unless the operator scrolled up to read. Scrolling
-            # after the refresh, when the new size is known (Log's own auto-scroll can
-            # stick at the top if the first batch is taller than the pane).
-            follow = self.scroll_offset.y >= self.max_scroll_y - 1
-            self.write_lines(rows, scroll_end=False)
+            self.rows.extend(rows)
             self.shown_lines += len(rows)
-            if follow:
-                self.scroll_end(animate=False, x_axis=False)
+            shown = self._matching(rows)
+            if shown:
+                # Follow the newest lines unless the operator scrolled up to read. Scrolling
+                # after the refresh, when the new size is known (Log's own auto-scroll can
+                # stick at the top if the first batch is taller than the pane).
+                follow = self.scroll_offset.y >= self.max_scroll_y - 1
+                self.write_lines(shown, scroll_end=False)
+                if follow:
+                    self.scroll_end(animate=False, x_axis=False)
+            if self.filter_text:
+                self._retitle()
         return len(rows)
+
+    def set_filter(self, text: str) -> None:
+        """Show only the lines holding ``text`` (case-blind; empty: every line)."""
+        if text == self.filter_text:
+            return
+        self.filter_text = text
+        self.clear()
+        self.write_lines(self._matching(self.rows), scroll_end=False)
+        self.scroll_end(animate=False, x_axis=False)
+        self._retitle()
+
+    def action_filter_lines(self) -> None:
+        from canarytui.ui.screens.log_filter import LogFilterScreen
+
+        self.app.push_screen(LogFilterScreen(self))
+
+    def _matching(self, rows: Iterable[str]) -> list[str]:
+        if not self.filter_text:
+            return list(rows)
+        wanted = self.filter_text.casefold()
+        return [r for r in rows if wanted in r.casefold() or r.startswith(SKIPPED)]
 
     def watch_virtual_size(self, size: Size) -> None:
         # What a layout would do for the pane alone (Widget._size_updated, layout=False).
@@ -88,4 +125,11 @@ class LogPane(Log):
             self._scroll_update(size)
 
     def set_source(self, title: str) -> None:
-        self.border_title = plain_title(f"logs · {title}")
+        self._source = title
+        self._retitle()
+
+    def _retitle(self) -> None:
+        title = f"logs · {self._source}"
+        if self.filter_text:
+            title += f" · /{self.filter_text}: {self.line_count:,} line(s)"
+        self.border_title = plain_title(title)
