@@ -1,8 +1,9 @@
 """On-call handoff and lock hygiene: another machine sees and rolls back an open deployment
 from the hosts' locks, the first machine records it on return, unlock refuses to break an
 open deployment's locks, a lock reply that cannot be read is a host failure with nothing
-left behind, and locks a finished deployment left are released by the next process (the
-local one with them, or a host's alone, that was unreachable when it ended)."""
+left behind, and locks a finished deployment (or a refused start) left are released by the
+next process of the same journal (the local one with them, or a host's alone, that was
+unreachable when it ended)."""
 
 from __future__ import annotations
 
