@@ -190,15 +190,10 @@ async def test_a_lock_left_on_a_host_unreachable_at_the_end_is_released_next_tim
     assert any(n.startswith("released the lock deployment #1 left on web-06") for n in notes)
 
 
-async def test_a_lock_left_by_a_refused_start_is_released_next_time(
-    demo: DemoFleet, state_dir: Path, tmp_path: Path
-) -> None:
-    """The canary down: the start is refused, nothing changed. web-06, locked meanwhile,
-    goes down as the locks taken are freed and keeps its lock, whose deployment never
-    opened. Once both are back, the next deployment from the same journal frees it and
-    completes, where it was refused by its own past until `canarytui unlock`; another
-    journal's is still refused by it; the refused start is in no history."""
-    env = str(demo.env_path)
+async def refused_start_leaving_a_lock(demo: DemoFleet, state_dir: Path) -> list[str]:
+    """The canary (web-01) down: the start of 1.1.0 is refused, nothing changed. web-06,
+    locked meanwhile, goes down as the locks taken are freed, and keeps its lock, whose
+    deployment never opened. Both are back on return. Returns the notices said."""
     await demo.set_fault("web-01", "down")
     engine = engine_for(demo.env_path, state_dir)
     release = engine.locks.release
@@ -217,6 +212,19 @@ async def test_a_lock_left_by_a_refused_start_is_released_next_time(
         await engine.fleet.close()
     assert locks_on_hosts(demo) == ["web-06"]
     assert set(versions(demo).values()) == {"1.0.0"}
+    await demo.set_fault("web-01", "up")
+    await demo.set_fault("web-06", "up")
+    return notices
+
+
+async def test_a_lock_left_by_a_refused_start_is_released_next_time(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A refused start's lock on web-06: the next deployment from the same journal frees it
+    and completes, where it was refused by its own past until `canarytui unlock`; another
+    journal's is still refused by it; the refused start is in no history."""
+    env = str(demo.env_path)
+    notices = await refused_start_leaving_a_lock(demo, state_dir)
     assert any(
         n.startswith(
             "the lock on web-06 could not be released (unreachable): the next "
@@ -225,8 +233,6 @@ async def test_a_lock_left_by_a_refused_start_is_released_next_time(
         for n in notices
     ), notices
 
-    await demo.set_fault("web-01", "up")
-    await demo.set_fault("web-06", "up")
     other = await run_cli("deploy", env, "1.2.0", state_dir=tmp_path / "colleague")
     assert other.code == 1 and "web-06" in other.err, other.out + other.err
     assert locks_on_hosts(demo) == ["web-06"]  # another journal's: left as it is
@@ -245,6 +251,27 @@ async def test_a_lock_left_by_a_refused_start_is_released_next_time(
         assert [(r.id, r.version) for r in journal.history("demo", "shop")] == [(2, "1.2.0")]
     finally:
         journal.close()
+
+
+async def test_a_refused_starts_lock_is_this_journals_to_status_take_over_and_unlock(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A refused start's lock on web-06 is no other machine's open deployment: `status`
+    does not offer to take it over, `rollback --take-over` says whose it is and changes
+    nothing, and `unlock` breaks it without --force (it never opened)."""
+    env = str(demo.env_path)
+    await refused_start_leaving_a_lock(demo, state_dir)
+    status = await run_cli("status", env)
+    assert status.code == 0, status.out + status.err
+    assert "not in this journal" not in status.out and "--take-over" not in status.out
+    taken = await run_cli("rollback", env, "--take-over")
+    assert taken.code == 1, taken.out + taken.err
+    assert "left by a start of this journal, refused before anything changed" in taken.err
+    assert locks_on_hosts(demo) == ["web-06"]
+    assert set(versions(demo).values()) == {"1.0.0"}
+    broken = await run_cli("unlock", env)
+    assert broken.code == 0, broken.out + broken.err
+    assert locks_on_hosts(demo) == []
 
 
 async def test_take_over_refused_for_this_journals_own_deployment(

@@ -155,7 +155,7 @@ def unlock(args: argparse.Namespace) -> int:
         """Open in this journal, or unknown to it (another machine's, maybe running)."""
         if not isinstance(token, str):
             return False  # an unreadable owner: nothing can continue it
-        record = journal.deployment_by_token(token)
+        record = journal.by_token(token)  # (a refused start's never opened)
         return record is None or record.is_open
 
     path = lock.local_lock_path(journal.state_dir, env.name, env.app)

@@ -77,7 +77,7 @@ def status(args: argparse.Namespace) -> int:
             foreign=[
                 f
                 for f in takeover.deployments(found)
-                if journal.deployment_by_token(f.token) is None
+                if journal.by_token(f.token) is None  # (this journal's: not foreign)
             ],
             maintenance=maintenance_holders(found, env, journal.state_dir),
             released=released,

@@ -256,9 +256,7 @@ def left_behind(journal: Journal, owner: dict[str, Any]) -> DeploymentRecord | U
     token = owner.get("token")
     if not isinstance(token, str):
         return None
-    record: DeploymentRecord | UnopenedStart | None = journal.deployment_by_token(token)
-    if record is None:
-        record = journal.unopened_by_token(token)
+    record = journal.by_token(token)
     if record is None or record.is_open or record.finished_at is None:
         return None
     since = since_of(owner)

@@ -22,7 +22,7 @@ from canarytui.engine.holding import LockKeeper
 from canarytui.engine.locks import describe_owner, is_maintenance, since_of
 from canarytui.engine.reported import reported_version
 from canarytui.engine.supervise import each_host
-from canarytui.journal import DeploymentRecord
+from canarytui.journal import DeploymentRecord, UnopenedStart
 from canarytui.ssh import SshError
 
 
@@ -164,8 +164,15 @@ async def take_over(ctx: Context, locks: LockKeeper) -> DeploymentRecord:
     """Find the deployment the hosts' locks belong to, unknown to this journal; adopt it."""
     found = await inspect(ctx)
     held = deployments(found)
-    foreign = [f for f in held if ctx.journal.deployment_by_token(f.token) is None]
+    ours = {f.token: ctx.journal.by_token(f.token) for f in held}
+    foreign = [f for f in held if ours[f.token] is None]
     if not foreign:
+        if held and all(isinstance(r, UnopenedStart) for r in ours.values()):
+            raise NothingToTakeOver(
+                "the locks on the hosts were left by a start of this journal, refused before "
+                f"anything changed ({held[0].describe()}): the next deployment from here "
+                "frees them (canarytui unlock ENV breaks them now)"
+            )
         if held:
             raise NothingToTakeOver(
                 "the locks on the hosts belong to a deployment in this journal: "

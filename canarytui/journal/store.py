@@ -149,6 +149,11 @@ class Journal:
         rows = self._query("the deployment of a lock", _DEPLOYMENTS + " WHERE token = ?", token)
         return deployment_from_row(rows[0]) if rows else None
 
+    def by_token(self, token: str) -> DeploymentRecord | UnopenedStart | None:
+        """Whose ``token`` is in this journal: a deployment, or a start refused before it
+        opened whose lock a host kept; None: another journal's (another machine's)."""
+        return self.deployment_by_token(token) or self.unopened_by_token(token)
+
     def unopened_by_token(self, token: str) -> UnopenedStart | None:
         """The start refused before it opened whose identity is ``token``, if ours and a
         host kept its lock (``discard``)."""
