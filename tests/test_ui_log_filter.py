@@ -8,6 +8,7 @@ from pathlib import Path
 
 from test_ui_support import Script, settle, until
 from textual.content import Content
+from textual.pilot import Pilot
 
 from canarytui import events as ev
 from canarytui.ui.screens.log_filter import LogFilterScreen
@@ -31,6 +32,24 @@ def title(pane: LogPane) -> str:
     return Content.from_markup(str(pane.border_title)).plain
 
 
+async def filter_opened(pilot: Pilot[int], script: Script) -> LogPane:
+    """Deployment #1 of 1.2.0 on its canary web-01, whose four lines are in the pane;
+    then L and /: the filter open over the logs. Returns the pane."""
+    app = script.app
+    await until(pilot, lambda: app.fleet_screen.is_mounted, 10, "screen mounted")
+    script.discovered()
+    script.start("1.2.0", ["web-01"])
+    script.phase(ev.Phase.CANARY)
+    for line in LINES:
+        script.log("web-01", line)
+    await settle(pilot)
+    pane = app.fleet_screen.query_one(LogPane)
+    await until(pilot, lambda: len(pane.lines) == 4, 5, lambda: str(pane.lines))
+    await pilot.press("L", "slash")
+    await until(pilot, lambda: isinstance(app.screen, LogFilterScreen), 5, "the filter")
+    return pane
+
+
 async def test_the_filter_shows_the_lines_holding_the_text_and_clears(tmp_path: Path) -> None:
     """On the canary's logs: L, / and `Error`: only the two error lines (case ignored),
     the title says the filter and the count; a line that comes then is shown only if it
@@ -40,18 +59,7 @@ async def test_the_filter_shows_the_lines_holding_the_text_and_clears(tmp_path: 
     script = Script(tmp_path)
     app = script.app
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.fleet_screen.is_mounted, 10, "screen mounted")
-        script.discovered()
-        script.start("1.2.0", ["web-01"])
-        script.phase(ev.Phase.CANARY)
-        for line in LINES:
-            script.log("web-01", line)
-        await settle(pilot)
-        pane = app.fleet_screen.query_one(LogPane)
-        await until(pilot, lambda: len(pane.lines) == 4, 5, lambda: str(pane.lines))
-
-        await pilot.press("L", "slash")
-        await until(pilot, lambda: isinstance(app.screen, LogFilterScreen), 5, "the filter")
+        pane = await filter_opened(pilot, script)
         await pilot.press(*"Error")
         await settle(pilot)
         assert pane_lines(pane) == [LINES[1], LINES[3]]
@@ -86,16 +94,7 @@ async def test_the_filter_text_is_data(tmp_path: Path) -> None:
     script = Script(tmp_path)
     app = script.app
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.fleet_screen.is_mounted, 10, "screen mounted")
-        script.discovered()
-        script.start("1.2.0", ["web-01"])
-        for line in LINES:
-            script.log("web-01", line)
-        await settle(pilot)
-        pane = app.fleet_screen.query_one(LogPane)
-        await until(pilot, lambda: len(pane.lines) == 4, 5, lambda: str(pane.lines))
-        await pilot.press("L", "slash")
-        await until(pilot, lambda: isinstance(app.screen, LogFilterScreen), 5, "the filter")
+        pane = await filter_opened(pilot, script)
         await pilot.press(*"[b]pool")
         await settle(pilot)
         assert pane_lines(pane) == [LINES[2]]
