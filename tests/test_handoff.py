@@ -258,7 +258,8 @@ async def test_a_refused_starts_lock_is_this_journals_to_status_take_over_and_un
 ) -> None:
     """A refused start's lock on web-06 is no other machine's open deployment: `status`
     does not offer to take it over, `rollback --take-over` says whose it is and changes
-    nothing, and `unlock` breaks it without --force (it never opened)."""
+    nothing, the UI's discovery knows it for this journal's, and `unlock` breaks it without
+    --force (it never opened)."""
     env = str(demo.env_path)
     await refused_start_leaving_a_lock(demo, state_dir)
     status = await run_cli("status", env)
@@ -269,6 +270,12 @@ async def test_a_refused_starts_lock_is_this_journals_to_status_take_over_and_un
     assert "left by a start of this journal, refused before anything changed" in taken.err
     assert locks_on_hosts(demo) == ["web-06"]
     assert set(versions(demo).values()) == {"1.0.0"}
+    ui = engine_for(demo.env_path, state_dir)  # what the UI's rollout panel says at rest
+    try:
+        await asyncio.wait_for(ui.discover(locks=True), 30)
+    finally:
+        await ui.fleet.close()
+    assert list(ui.state.locked_by) == ["web-06"] and ui.state.locked_by["web-06"].left_here
     broken = await run_cli("unlock", env)
     assert broken.code == 0, broken.out + broken.err
     assert locks_on_hosts(demo) == []

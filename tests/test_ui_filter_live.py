@@ -164,3 +164,25 @@ async def test_hosts_another_deployment_holds_say_so_at_rest(tmp_path: Path) -> 
         script.start("1.1.0", ["web-01"])  # this process's deployment: the hosts are its own
         await settle(pilot)
         assert held == {} and state.state_text("web-04") == "pending"
+
+
+async def test_a_lock_this_journal_left_says_the_next_deployment_frees_it(tmp_path: Path) -> None:
+    """At rest, a host keeps the lock this journal's own deployment (or refused start) left,
+    unreachable as it ended: the rollout panel says so, and that the next one frees it,
+    where another machine's lock says whose only."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        held = script.engine.state.locked_by
+        held["web-06"] = HeldBy("ci@desk (deployment #2 of 1.2.0)", key="u", left_here=True)
+        held["web-07"] = HeldBy("bob@laptop (deployment #7 of 1.3.0)", key="t")
+        for name in ("web-06", "web-07"):
+            script.engine.emit(ev.HostUpdate(host=name, state=ev.HostState.IDLE, version="1.0.0"))
+        await settle(pilot)
+        text = " ".join(panel_text(script).split())
+        assert (
+            "locked 1 host(s) by ci@desk (deployment #2 of 1.2.0) (left by this journal: "
+            "the next deployment frees it)" in text
+        ), text
+        assert "locked 1 host(s) by bob@laptop (deployment #7 of 1.3.0)" in text
+        assert "(deployment #7 of 1.3.0) (left" not in text

@@ -33,6 +33,8 @@ class HeldBy:
     # The owner file's fields as parsed (host text, never shown as is): whose deployment
     # (its token), since when; left out of comparisons.
     fields: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # Left by this journal's own deployment (or refused start): the next one frees it.
+    left_here: bool = False
 
     @property
     def whose(self) -> str:

@@ -8,7 +8,7 @@ from canarytui import events as ev
 from canarytui.config import render
 from canarytui.engine import lockscripts
 from canarytui.engine.bus import Context, HeldBy
-from canarytui.engine.locks import describe_owner, is_maintenance
+from canarytui.engine.locks import describe_owner, is_maintenance, left_behind
 from canarytui.engine.reported import reported_version
 from canarytui.ssh import CommandResult, SshError
 
@@ -74,7 +74,8 @@ def answered(
             owner = reply.owner("HELD")
             who = describe_owner(owner)
             key = str(owner.get("token") or who)
-            ctx.state.locked_by[name] = HeldBy(who, is_maintenance(owner), key, owner)
+            left = left_behind(ctx.journal, owner) is not None
+            ctx.state.locked_by[name] = HeldBy(who, is_maintenance(owner), key, owner, left)
         else:
             ctx.state.locked_by.pop(name, None)
         said = reply.sections.get("CURRENT", "")

@@ -9,7 +9,6 @@ from canarytui import events as ev
 from canarytui.engine.bus import Context
 from canarytui.engine.discovery import discover_one
 from canarytui.engine.holding import LockKeeper
-from canarytui.engine.locks import left_behind
 from canarytui.engine.lockscripts import Unlockable
 from canarytui.engine.plan import Plan, running_said, stops_at
 from canarytui.engine.supervise import each_host
@@ -178,7 +177,7 @@ async def others_free(ctx: Context, plan: Plan) -> None:
     )
     await each_host(others, lambda name: discover_one(ctx, name, locks=True))
     by = ctx.state.locked_by
-    held = [h for h in others if h in by and left_behind(ctx.journal, by[h].fields) is None]
+    held = [h for h in others if h in by and not by[h].left_here]
     if held:
         first = ctx.state.locked_by[held[0]]
         how = "held for maintenance by" if first.maintenance else "locked by"

@@ -136,14 +136,17 @@ class FleetState:
         stable = counted.most_common(1)[0][0] if counted else None
         return stable, candidate
 
-    def locks_held(self) -> list[tuple[str, int]]:
+    def locks_held(self) -> list[tuple[str, int, str]]:
         """At rest, the locks other deployments (or maintenance) hold: whose (as the first
-        host of each deployment says it), on how many hosts, the most first."""
+        host of each deployment says it), on how many hosts, the most first; and a note
+        for one this journal's own deployment (or refused start) left: the next frees it."""
         if self.active:
             return []
         held = self.engine.state.locked_by.values()
-        said = {h.whose: h.owner for h in reversed(list(held))}  # the first host's words
-        return [(said[k], n) for k, n in Counter(h.whose for h in held).most_common()]
+        said = {h.whose: h for h in reversed(list(held))}  # the first host's words
+        note = " (left by this journal: the next deployment frees it)"
+        counted = Counter(h.whose for h in held).most_common()
+        return [(said[k].owner, n, note if said[k].left_here else "") for k, n in counted]
 
     def version_counts(self) -> list[tuple[str, int]]:
         """The versions the hosts run (as last read), most hosts first."""

@@ -173,9 +173,9 @@ class RolloutProgress(StateText):
         if not held:
             return False
         text.append(lead)
-        for who, count in held[:LOCKS_SHOWN]:
+        for who, count, note in held[:LOCKS_SHOWN]:
             text.append("locked ", self._style("label"))
-            text.append(f"{count} host(s) by {harmless(who, LOCK_SHOWN)}\n")
+            text.append(f"{count} host(s) by {harmless(who, LOCK_SHOWN)}{note}\n")
         if len(held) > LOCKS_SHOWN:
             text.append(f"(and {len(held) - LOCKS_SHOWN} more locks)\n", self._style("label"))
         return True
