@@ -186,3 +186,10 @@ async def test_a_lock_this_journal_left_says_the_next_deployment_frees_it(tmp_pa
         ), text
         assert "locked 1 host(s) by bob@laptop (deployment #7 of 1.3.0)" in text
         assert "(deployment #7 of 1.3.0) (left" not in text
+        screen = script.app.fleet_screen
+        for name, said in (("web-06", True), ("web-07", False)):
+            screen.grid.move_cursor_to(name)
+            await settle(pilot)
+            info = " ".join(str(screen.query_one("#host-info", PanelText)._last_text).split())
+            assert "locked by" in info
+            assert ("(left by this journal: the next deployment frees it)" in info) is said

@@ -109,7 +109,8 @@ class HostPanel(Vertical):
         detail = engine.details.get(name) or (view.health_detail if view.ok is not True else "")
         held = state.lock_of(name)
         if held is not None:  # at rest, what matters first: whose the host is now
-            _row(text, "note", f"locked by {held.owner}")
+            left = " (left by this journal: the next deployment frees it)" * held.left_here
+            _row(text, "note", f"locked by {held.owner}{left}")
         elif detail:  # without the host and address the panel says above it
             _row(text, "note", (without_host(host, detail).strip().splitlines() or [""])[-1])
         info.put(text)
