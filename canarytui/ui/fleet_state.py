@@ -25,6 +25,11 @@ from canarytui.ui.host_filter import VERSION_KEY, HostFilter, version_matches
 from canarytui.ui.host_views import HostViews
 
 
+def left_note(held: HeldBy) -> str:
+    """What the UI adds to a lock this journal's own deployment (or refused start) left."""
+    return " (left by this journal: the next deployment frees it)" if held.left_here else ""
+
+
 class TileKind:
     """What colour a tile gets: a host state, with health folded in when at rest."""
 
@@ -144,9 +149,8 @@ class FleetState:
             return []
         held = self.engine.state.locked_by.values()
         said = {h.whose: h for h in reversed(list(held))}  # the first host's words
-        note = " (left by this journal: the next deployment frees it)"
         counted = Counter(h.whose for h in held).most_common()
-        return [(said[k].owner, n, note if said[k].left_here else "") for k, n in counted]
+        return [(said[k].owner, n, left_note(said[k])) for k, n in counted]
 
     def version_counts(self) -> list[tuple[str, int]]:
         """The versions the hosts run (as last read), most hosts first."""

@@ -16,7 +16,7 @@ from textual.widgets import Sparkline
 
 from canarytui.ssh import without_host
 from canarytui.textsafe import harmless
-from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.fleet_state import FleetState, left_note
 from canarytui.ui.widgets.state_text import PanelText, set_title
 
 VALUE_LIMIT = 200  # characters of one value shown
@@ -109,8 +109,7 @@ class HostPanel(Vertical):
         detail = engine.details.get(name) or (view.health_detail if view.ok is not True else "")
         held = state.lock_of(name)
         if held is not None:  # at rest, what matters first: whose the host is now
-            left = " (left by this journal: the next deployment frees it)" * held.left_here
-            _row(text, "note", f"locked by {held.owner}{left}")
+            _row(text, "note", f"locked by {held.owner}{left_note(held)}")
         elif detail:  # without the host and address the panel says above it
             _row(text, "note", (without_host(host, detail).strip().splitlines() or [""])[-1])
         info.put(text)
