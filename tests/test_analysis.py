@@ -225,6 +225,29 @@ def test_a_bad_release_fails_with_its_values_and_a_good_one_passes() -> None:
     assert {m.rule for m in ms} == {"failed-checks", "error-ratio", "p99", "traffic"}
 
 
+def test_a_limit_against_the_baseline_says_which_end_of_it_it_took() -> None:
+    """A floor or ceiling against the baseline is the factor times an end of the
+    baseline's range, not times the value shown beside it: the limit says so, and its
+    figures are the bound's own (the traffic rule's 0.5x of a baseline of 89 was shown as
+    "(32.85)", which reads as a miscalculation)."""
+    ceiling = Rule(name="e", metric=ERRORS.metric, per=ERRORS.per, max_vs_baseline=3.0)
+    _, _, ms = judge_all((TRAFFIC, ceiling), App(0.01, seed=5), baseline(2), rounds=3, per=60)
+    for m, end in ((ms[1], "low"), (ms[2], "high")):
+        assert m.baseline is not None
+        found = re.search(r"\(([\d.e-]+) = ([\d.]+) x ([\d.e-]+), its (\w+) end\)", m.limit)
+        assert found, m.limit
+        bound, factor, reference, said = found.groups()
+        assert said == end
+        assert float(bound) == pytest.approx(float(factor) * float(reference), rel=1e-3)
+        assert float(reference) != pytest.approx(m.baseline, rel=1e-3)
+        assert (float(reference) < m.baseline) == (end == "low")
+    # A quantile's bound is the factor times the baseline's value itself: said plainly.
+    p99 = Rule(name="p", metric=P99.metric, quantile=0.99, max_vs_baseline=2.0)
+    _, _, ms = judge_all((p99,), App(0.01, seed=5), baseline(2))
+    assert ms[-1].baseline is not None
+    assert ms[-1].limit == f"<= 2x baseline ({2 * ms[-1].baseline:.4g})"
+
+
 def test_a_handful_of_errors_is_not_beyond_doubt() -> None:
     """Twice the baseline on a few errors is noise: undecided, never a failure."""
     rule = Rule(name="r", metric=ERRORS.metric, per=ERRORS.per, max_vs_baseline=2.0, min_count=10)
