@@ -117,13 +117,15 @@ def _limits(rule: Rule, base: Window, conf: float) -> list[tuple[str, float | No
         if factor is None:
             continue
         reference = _reference(rule, base, conf, upper)
-        bound = factor * reference if reference is not None else None
-        shown = f" ({_fmt(bound)})" if bound is not None else ""
-        if reference is not None and base.value is not None and _fmt(reference) != _fmt(base.value):
-            # The bound is not the factor times the baseline's value shown beside it: say
-            # which end of the baseline's range it was taken from.
-            end = "high" if upper else "low"
-            shown = f" ({_fmt(bound)} = {factor:g} x {_fmt(reference)}, its {end} end)"
+        bound, shown = None, ""
+        if reference is not None:
+            bound = factor * reference
+            shown = f" ({_fmt(bound)})"
+            if base.value is not None and _fmt(reference) != _fmt(base.value):
+                # Not the factor times the baseline's value shown beside it: say which end
+                # of the baseline's range it was taken from.
+                end = "high" if upper else "low"
+                shown = f" ({_fmt(bound)} = {factor:g} x {_fmt(reference)}, its {end} end)"
         out.append((f"{sign} {factor:g}x baseline{shown}", bound, upper))
         if upper and rule.max is not None:
             out.insert(0, out.pop(0))
