@@ -24,7 +24,7 @@ LINES = [
 
 
 def pane_lines(pane: LogPane) -> list[str]:
-    return [line.split(" │ ", 1)[-1] for line in pane.lines]
+    return [line.split(" │ ", 1)[-1] for line in pane.shown_rows]
 
 
 def title(pane: LogPane) -> str:
@@ -44,7 +44,7 @@ async def filter_opened(pilot: Pilot[int], script: Script) -> LogPane:
         script.log("web-01", line)
     await settle(pilot)
     pane = app.fleet_screen.query_one(LogPane)
-    await until(pilot, lambda: len(pane.lines) == 4, 5, lambda: str(pane.lines))
+    await until(pilot, lambda: len(pane.shown_rows) == 4, 5, lambda: str(pane.shown_rows))
     await pilot.press("L", "slash")
     await until(pilot, lambda: isinstance(app.screen, LogFilterScreen), 5, "the filter")
     return pane
@@ -72,19 +72,19 @@ async def test_the_filter_shows_the_lines_holding_the_text_and_clears(tmp_path: 
         pane.add_batch([], dropped=7)
         await settle(pilot)
         assert pane_lines(pane)[2] == "2026-01-01T00:00:02.100Z ERROR shop[web-01] GET / 500 9ms"
-        assert pane.lines[-1].startswith("[canarytui] 7 line(s) skipped")
-        assert len(pane.lines) == 4
+        assert pane.shown_rows[-1].startswith("[canarytui] 7 line(s) skipped")
+        assert len(pane.shown_rows) == 4
 
         await pilot.press("enter")
         await until(pilot, lambda: not isinstance(app.screen, LogFilterScreen), 5, "closed")
-        assert pane.filter_text == "Error" and len(pane.lines) == 4
+        assert pane.filter_text == "Error" and len(pane.shown_rows) == 4
         await pilot.press("slash")
         await until(pilot, lambda: isinstance(app.screen, LogFilterScreen), 5, "again")
         assert app.screen.query_one("PlainInput").value == "Error"  # type: ignore[attr-defined]
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, LogFilterScreen), 5, "cleared")
         assert pane.filter_text == ""
-        assert len(pane.lines) == 7 and pane_lines(pane)[:4] == LINES
+        assert len(pane.shown_rows) == 7 and pane_lines(pane)[:4] == LINES
         assert title(pane) == "logs · canaries web-01"
 
 
@@ -103,7 +103,7 @@ async def test_the_filter_text_is_data(tmp_path: Path) -> None:
         field.value = ""  # type: ignore[attr-defined]
         field.insert_text_at_cursor("\x1b[31mred")  # type: ignore[attr-defined]
         await settle(pilot)
-        assert pane.filter_text == "␛red" and pane.lines == []
+        assert pane.filter_text == "␛red" and pane.shown_rows == [] and pane.lines == []
         assert "\x1b" not in title(pane)
 
 

@@ -136,8 +136,9 @@ async def test_the_filter_bar_takes_its_rows_from_the_host_panel(tmp_path: Path)
 
 
 async def test_the_logs_full_screen_show_long_lines_and_come_back(tmp_path: Path) -> None:
-    """L: the log pane over the screen's whole width, the header and keys kept, the arrows
-    scrolling its long lines; L or escape: back to the grid, the lines from their start."""
+    """L: the log pane over the screen's whole width, the header and keys kept, its long
+    lines wrapped (w: cut, the arrows scrolling them; w again: wrapped); L or escape: back
+    to the grid, the lines from their start."""
     script = Script(tmp_path)
     async with script.app.run_test(size=(80, 24)) as pilot:
         await passed_canary(pilot, script)
@@ -157,10 +158,22 @@ async def test_the_logs_full_screen_show_long_lines_and_come_back(tmp_path: Path
             assert pane.region.width == 80 and pane.region.height > 12
             assert screen.query_one(StatusHeader).region.height == 1
             assert screen.grid.region.width == 0  # the grid is not laid out meanwhile
+            rows = [str(line) for line in pane.lines]
+            assert rows and all(len(row) < pane.size.width for row in rows)
+            # The last line whole, on rows whose next ones keep the host column.
+            tail = rows[-3:]
+            assert tail[0].startswith("web-01 │ ") and tail[2].startswith("       │ ")
+            assert "".join(r.split(" │ ", 1)[1] for r in tail).endswith(message)
+            await pilot.press("w")  # cut, not wrapped: the arrows scroll them
+            await settle(pilot)
+            assert not pane.wrap and len(pane.lines) == 30
             for _ in range(20):
                 await pilot.press("right")
             await settle(pilot)
             assert pane.scroll_x > 0  # the rest of the lines, scrolled to
+            await pilot.press("w")
+            await settle(pilot)
+            assert pane.wrap and [str(line) for line in pane.lines] == rows
             await pilot.press("l", "enter")  # no host in view: nothing happens
             await settle(pilot)
             assert screen.log_follow is None and script.app.screen is screen

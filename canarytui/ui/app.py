@@ -180,8 +180,15 @@ class CanaryApp(App[int]):
         fleet = next((s for s in stack if isinstance(s, FleetScreen)), self.fleet_screen)
         for action, title, help_text in PALETTE_ACTIONS:
             yield SystemCommand(title, help_text, partial(fleet.run_action, action))
-        logs = fleet.query_one(LogPane).action_filter_lines
-        yield SystemCommand("Filter logs", "Only the log lines holding a text (/ on them)", logs)
+        logs = fleet.query_one(LogPane)
+        yield SystemCommand(
+            "Filter logs", "Only the log lines holding a text (/ on them)", logs.action_filter_lines
+        )
+        yield SystemCommand(
+            "Wrap or cut log lines",
+            "Long log lines on rows or cut (w on them)",
+            logs.action_toggle_wrap,
+        )
         for name in self.theme_names:
             yield SystemCommand(
                 f"Theme: {name}",

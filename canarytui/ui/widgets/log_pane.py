@@ -4,7 +4,9 @@ Lines arrive in batches (one ``LogBatch`` message per ~100 ms): one ``write_line
 batch is what keeps up with 5,000 lines/s (``RichLog`` fell behind at 2,000).
 ``/`` on the pane (focused: ``L``, or tab) filters its lines, those it holds and those to
 come, as k9s's log view does: the lines are kept whole, so clearing the filter shows them
-all again.
+all again. Long lines are wrapped to the pane's width (``w``: or cut, the arrows of the
+full-screen pane scrolling them sideways): a docked pane half a terminal wide showed each
+line's host and timestamp, never its message. A line's next rows keep its host column.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
+from rich.cells import cell_len, chop_cells
+from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.reactive import Reactive
@@ -23,6 +27,8 @@ from canarytui.ui.safe_text import plain_title
 
 MAX_LINES = 2_000
 SKIPPED = "[canarytui] "  # the pane's own lines: shown whatever the filter
+ROWS_PER_LINE = 4  # the pane's rows kept per line kept (wrapped lines take several)
+HOST_RULE = " │ "  # between a row's host and its line
 
 
 class LogPane(Log):
@@ -38,7 +44,10 @@ class LogPane(Log):
 
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
-    BINDINGS = [Binding("slash", "filter_lines", "Filter logs")]
+    BINDINGS = [
+        Binding("slash", "filter_lines", "Filter logs"),
+        Binding("w", "toggle_wrap", "Wrap lines"),
+    ]
 
     DEFAULT_CSS = """
     LogPane {
@@ -56,7 +65,9 @@ class LogPane(Log):
     """
 
     def __init__(self, *, max_lines: int = MAX_LINES, id: str | None = None) -> None:
-        super().__init__(max_lines=max_lines, auto_scroll=True, id=id)
+        super().__init__(max_lines=max_lines * ROWS_PER_LINE, auto_scroll=True, id=id)
+        self.wrap = True  # long lines on several rows (``w``: cut)
+        self._wrapped_at = 0  # the width the shown rows were wrapped to
         self.shown_lines = 0  # lines written since start (benches read these two)
         self.dropped_lines = 0  # lines shed by the bridge under overload
         self.rows: deque[str] = deque(maxlen=max_lines)  # every line kept, filtered or not
@@ -91,7 +102,7 @@ class LogPane(Log):
                 # after the refresh, when the new size is known (Log's own auto-scroll can
                 # stick at the top if the first batch is taller than the pane).
                 follow = self.scroll_offset.y >= self.max_scroll_y - 1
-                self.write_lines(shown, scroll_end=False)
+                self.write_lines(self._wrapped(shown), scroll_end=False)
                 if follow:
                     self.scroll_end(animate=False, x_axis=False)
             if self.filter_text:
@@ -103,15 +114,58 @@ class LogPane(Log):
         if text == self.filter_text:
             return
         self.filter_text = text
-        self.clear()
-        self.write_lines(self._matching(self.rows), scroll_end=False)
-        self.scroll_end(animate=False, x_axis=False)
+        self._show_again()
         self._retitle()
+
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+        self._show_again()
+        self.notify("logs: " + ("long lines wrapped" if self.wrap else "long lines cut"), timeout=2)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.wrap and self._wrap_width() != self._wrapped_at:
+            self._show_again()
+
+    def _show_again(self) -> None:
+        """Show the kept lines again (a new filter, width or wrapping), the newest in view."""
+        self.clear()
+        self.write_lines(self._wrapped(self.shown_rows), scroll_end=False)
+        self.scroll_end(animate=False, x_axis=False)
+
+    def _wrap_width(self) -> int:
+        # The scrollbar's column left free whether it shows yet or not.
+        return self.size.width - 1
+
+    def _wrapped(self, rows: list[str]) -> list[str]:
+        """``rows`` as the pane shows them: each wider than the pane on several, the next
+        ones indented past the host column."""
+        width = self._wrap_width()
+        self._wrapped_at = width
+        if not self.wrap or width < 12:
+            return rows
+        out: list[str] = []
+        for row in rows:
+            if cell_len(row) <= width:
+                out.append(row)
+                continue
+            rule = row.find(HOST_RULE)
+            indent = " " * rule + HOST_RULE if 0 < rule <= width // 2 else "  "
+            first, rest = _cut(row, width)
+            out.append(first)
+            while rest:
+                part, rest = _cut(rest, width - len(indent))
+                out.append(indent + part)
+        return out
 
     def action_filter_lines(self) -> None:
         from canarytui.ui.screens.log_filter import LogFilterScreen
 
         self.app.push_screen(LogFilterScreen(self))
+
+    @property
+    def shown_rows(self) -> list[str]:
+        """The kept lines the pane shows (those the filter lets through), each whole."""
+        return self._matching(self.rows)
 
     def _matching(self, rows: Iterable[str]) -> list[str]:
         if not self.filter_text:
@@ -131,5 +185,20 @@ class LogPane(Log):
     def _retitle(self) -> None:
         title = f"logs · {self._source}"
         if self.filter_text:
-            title += f" · /{self.filter_text}: {self.line_count:,} line(s)"
+            title += f" · /{self.filter_text}: {len(self.shown_rows):,} line(s)"
         self.border_title = plain_title(title)
+
+
+def _cut(text: str, width: int) -> tuple[str, str]:
+    """The first row of ``text`` at most ``width`` cells wide, and the rest: cut after a
+    space in the row's last third if there is one (a word kept whole), else at the width
+    (wide characters: at the cell that does not fit)."""
+    cells = cell_len(text)
+    if cells <= width:
+        return text, ""
+    if cells == len(text):  # a character a cell, nearly every line
+        space = text.rfind(" ", width * 2 // 3, width)
+        cut = space + 1 if space > 0 else width
+        return text[:cut], text[cut:]
+    first = chop_cells(text, width)[0]
+    return first, text[len(first) :]
