@@ -120,6 +120,13 @@ def test_every_key_parsed() -> None:
     assert env.promote.on_failure == "rollback"
 
 
+@pytest.mark.parametrize("address", ["fd00::13", "::1", "fe80::1%eth0", "web-03.internal"])
+def test_an_ip_v6_address_or_a_name_is_an_address(address: str) -> None:
+    """The colons of an IPv6 address are not a port (only ``[v6]:port`` is)."""
+    env = parse_env(GOOD.replace("address: 127.0.0.13", f"address: '{address}'"), file="prod.yaml")
+    assert env.hosts[2].address == address
+
+
 def test_sample_environment_loads() -> None:
     env = load_env(REPO / "sample_envs" / "example-production.yaml")
     assert len(env.hosts) == 4 and env.canary.analysis.rules[1].quantile == 0.99
@@ -172,6 +179,32 @@ def test_sample_environment_loads() -> None:
             "prod.yaml:20: hosts[2].address: 'web-03' is 127.0.0.11:22 as deploy, as "
             "'web-01' is: one machine listed twice would be deployed twice at once "
             "(list it once)",
+        ),
+        # an address with more than the host in it: a port, a user, a scheme, a space
+        (
+            lambda t: t.replace("address: 127.0.0.13", "address: '127.0.0.13:2222'"),
+            "prod.yaml:20: hosts[2].address: '127.0.0.13:2222' holds a port: write address: "
+            "'127.0.0.13' and port: 2222",
+        ),
+        (
+            lambda t: t.replace("address: 127.0.0.13", "address: '[fd00::13]:22'"),
+            "prod.yaml:20: hosts[2].address: '[fd00::13]:22' holds a port: write address: "
+            "'fd00::13' and port: 22",
+        ),
+        (
+            lambda t: t.replace("address: 127.0.0.13", "address: ops@web-03.internal"),
+            "prod.yaml:20: hosts[2].address: 'ops@web-03.internal' holds a user: write "
+            "address: 'web-03.internal' and user: 'ops'",
+        ),
+        (
+            lambda t: t.replace("address: 127.0.0.13", "address: ssh://web-03"),
+            "prod.yaml:20: hosts[2].address: 'ssh://web-03' is a URL: the host's DNS name or IP "
+            "address alone",
+        ),
+        (
+            lambda t: t.replace("address: 127.0.0.13", "address: web 03"),
+            "prod.yaml:20: hosts[2].address: 'web 03' holds a space: the host's DNS name or IP "
+            "address alone",
         ),
         # canary host not in the fleet
         (

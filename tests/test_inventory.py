@@ -256,6 +256,16 @@ BAD_INI = [
     ("[web]\nw1:\n", "inv.ini:2: [web] w1:: a name ending in ':' needs a port after it"),
     ("[web]\nw1 ansible_host=\n", "inv.ini:2: [web] w1: ansible_host: must not be empty"),
     (
+        "[web]\nw1 ansible_host=10.0.0.1:2222\n",
+        "inv.ini:2: [web] w1: ansible_host: '10.0.0.1:2222' holds a port: write "
+        "ansible_host='10.0.0.1' and ansible_port=2222",
+    ),
+    (
+        "[web]\nw1 ansible_host=deploy@10.0.0.1\n",
+        "inv.ini:2: [web] w1: ansible_host: 'deploy@10.0.0.1' holds a user: write "
+        "ansible_host='10.0.0.1' and ansible_user='deploy'",
+    ),
+    (
         "[web]\nw1\n[db]\nw1:2222\n",
         "inv.ini:4: [db] w1:2222: w1 is first listed at line 2, where Ansible takes its port "
         "from: give the port there, or write ansible_port=2222",
@@ -297,6 +307,16 @@ BAD_YAML = [
     (
         "all:\n  hosts:\n    a: {ansible_port: '99999'}\n",
         "inv.yml:3: all.hosts.a.ansible_port: expected a port (1 to 65535), got '99999'",
+    ),
+    (
+        "all:\n  hosts:\n    a: {ansible_host: 'ssh://a.internal'}\n",
+        "inv.yml:3: all.hosts.a.ansible_host: 'ssh://a.internal' is a URL: the host's DNS "
+        "name or IP address alone",
+    ),
+    (
+        "all:\n  hosts:\n    a: {ansible_host: '[fd00::1]:2222'}\n",
+        "inv.yml:3: all.hosts.a.ansible_host: '[fd00::1]:2222' holds a port: write "
+        "ansible_host: 'fd00::1' and ansible_port: 2222",
     ),
     (
         "all:\n  hosts:\n    a: {ansible_host: [1]}\n",

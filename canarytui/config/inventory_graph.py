@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from canarytui.config.address import address_problem
 from canarytui.config.inventory_range import RangeError, expand
 from canarytui.config.limits import (
     MAX_HOSTS,
@@ -231,6 +232,11 @@ class Inventory:
             return Var(text.strip(), line, where)
         if key not in CONNECTION_KEYS and SECRET.search(key):
             return None  # a secret is never a label
+        sep = ": " if str(self.file).endswith((".yml", ".yaml")) else "="
+        keys = (key, PORT_KEYS[0], USER_KEYS[0])
+        if key in ADDRESS_KEYS and text.strip() and (wrong := address_problem(text, keys, sep)):
+            self.problem(line, where, wrong)
+            return None
         problem = _text_problem(text, MAX_STRING)
         if problem and (key in CONNECTION_KEYS or problem != "must not be empty"):
             self.problem(line, where, problem)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from yaml.nodes import Node, ScalarNode
 
+from canarytui.config.address import address_problem
 from canarytui.config.limits import MAX_HOSTS, MAX_NUMBER_CHARS, shown
 from canarytui.config.model import (
     INSTANCE_PLACEHOLDERS,
@@ -88,6 +89,9 @@ def read_hosts(r: NodeReader, node: Node | None, ssh: SshDefaults) -> tuple[Host
             continue
         name = r.string(m.get("name"), f"{path}.name", None)
         address = r.string(m.get("address"), f"{path}.address", None)
+        if address is not None and (wrong := address_problem(address)) is not None:
+            r.problem(m["address"], f"{path}.address", wrong)
+            address = None
         if name is not None and not NAME_RE.match(name):
             r.problem(
                 m["name"], f"{path}.name", f"{shown(name)}: use letters, digits, '.', '_' and '-'"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from canarytui import cancels
 from canarytui.config import Environment, Host
-from canarytui.openfiles import limits
 from canarytui.ssh.errors import AuthRefused, HostKeyRefused, SshError, Unreachable
 from canarytui.ssh.identities import Unused, agent_path_of, pub_identities, split_identities
 from canarytui.ssh.jump import (
@@ -34,6 +32,7 @@ from canarytui.ssh.jump import (
     resolve_chain,
     ssh_config,
 )
+from canarytui.ssh.reasons import channel_refusal, os_reason, out_of_files
 from canarytui.ssh.trust import KnownHosts, Untrusted
 from canarytui.textsafe import harmless
 
@@ -181,15 +180,15 @@ class Connector:
         except TimeoutError:  # (a connection lost before the login: ``_tries``)
             raise Failure.unreachable(f"timed out after {timeout:g}s") from None
         except asyncssh.ChannelOpenError as exc:  # a bastion would not forward
-            raise Failure.unreachable(_channel_refusal(exc)) from None
+            raise Failure.unreachable(channel_refusal(exc)) from None
         except asyncssh.DisconnectError as exc:
             if "authentication" in exc.reason.lower():  # "Too many authentication failures"
                 raise Failure(AuthRefused, refused(exc.reason) + _TRIES + unused.note()) from None
             raise Failure.unreachable(harmless(exc.reason)) from None
         except OSError as exc:
             if exc.errno in (errno.EMFILE, errno.ENFILE):
-                raise Failure(Unreachable, _out_of_files(exc)) from None
-            raise Failure.unreachable(_os_reason(exc)) from None
+                raise Failure(Unreachable, out_of_files(exc)) from None
+            raise Failure.unreachable(os_reason(exc)) from None
         except ValueError as exc:  # an option asyncssh cannot use (its own message)
             raise Failure(SshError, f"cannot connect: {harmless(str(exc))}") from None
         finally:
@@ -359,35 +358,3 @@ class Failure(Exception):
     @classmethod
     def unreachable(cls, reason: str) -> Failure:
         return cls(Unreachable, f"unreachable: {reason}", reason)
-
-
-# Why a bastion did not open the forwarded connection (RFC 4254's reason codes, 5.1:
-# SSH_OPEN_ADMINISTRATIVELY_PROHIBITED, _CONNECT_FAILED, _RESOURCE_SHORTAGE).
-_OPEN_FAILURES = {
-    1: "it refuses to forward connections",
-    2: "it could not connect to the host",
-    4: "it is out of resources",
-}
-
-
-def _channel_refusal(exc: asyncssh.ChannelOpenError) -> str:
-    why = _OPEN_FAILURES.get(exc.code, "it would not forward the connection")
-    return f"{why} ({harmless(exc.reason, 200)})" if exc.reason else why
-
-
-def _os_reason(exc: OSError) -> str:
-    """The system's words for a failed connection ("connection refused"): asyncio's own
-    ("Connect call failed ('10.0.0.5', 22)") repeat the address the message already names,
-    so hosts refused alike read alike (``check`` says such a reason once)."""
-    if exc.errno:
-        return os.strerror(exc.errno).lower()
-    return harmless(exc.strerror or str(exc)) or type(exc).__name__
-
-
-def _out_of_files(exc: OSError) -> str:
-    soft = limits()[0]
-    whose = "this machine's" if exc.errno == errno.ENFILE else f"this process's ({soft:,})"
-    return (
-        f"cannot open a connection: {whose} limit on open files is reached "
-        "(ulimit -n): the host was not tried"
-    )
