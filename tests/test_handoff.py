@@ -249,6 +249,9 @@ async def test_a_lock_left_by_a_refused_start_is_released_next_time(
     journal = Journal(state_dir)
     try:
         assert [(r.id, r.version) for r in journal.history("demo", "shop")] == [(2, "1.2.0")]
+        # What the engine did is in the record of the deployment that did it.
+        said = [e.get("message", "") for e in journal.events(2) if e["event"] == "notice"]
+        assert any(m.startswith("released the lock a start refused earlier (#1") for m in said)
     finally:
         journal.close()
 

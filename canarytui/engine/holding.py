@@ -60,6 +60,7 @@ class LockKeeper:
         self.left_locked: set[str] = set()
         self.answered: set[str] = set()  # hosts that have answered the locks being taken
         self.unreleased: set[str] = set()  # hosts a release could not free (unreachable)
+        self.freed_later: list[str] = []  # freed refused starts' locks: said once open
 
     def owner(self, token: str, deployment: int, version: str) -> locks.Owner:
         return locks.Owner(
@@ -152,7 +153,7 @@ class LockKeeper:
 
         self.answered = set()
         await each_host(hosts, answering)
-        say_freed(self.ctx, freed)
+        self.freed_later = say_freed(self.ctx, freed)
         if taken:
             raise TakenOver(taken[0])
         return results, held

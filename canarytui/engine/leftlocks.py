@@ -35,18 +35,26 @@ async def lock_freeing_left(
     return result, reply, left
 
 
-def say_freed(ctx: Context, freed: Iterable[tuple[Left, str]]) -> None:
-    """Say which hosts were freed of whose lock: a finished deployment's in its record; a
-    refused start's (it has none) said only."""
+def say_freed(ctx: Context, freed: Iterable[tuple[Left, str]]) -> list[str]:
+    """Say which hosts were freed of whose lock: a finished deployment's in its record. A
+    refused start's has none: said in the deployment being started once it is open (in
+    its record then); returned, for the caller to say then (``ctx.state`` has none open
+    yet as its locks are taken); said at once when one is open."""
     by: dict[tuple[int, bool], list[str]] = {}
     for left, name in freed:
         by.setdefault((left.id, isinstance(left, UnopenedStart)), []).append(name)
+    later: list[str] = []
     for (number, refused), names in sorted(by.items()):
         on = listed(sorted(names), 8)
         if refused:
             said = f"released the lock a start refused earlier (#{number}, never opened)"
-            ctx.bus.notice("info", f"{said} left on {on} (unreachable then)")
+            said += f" left on {on} (unreachable then)"
+            if ctx.state.deployment_id is None:
+                later.append(said)
+            else:
+                ctx.bus.notice("info", said)
         else:
             said = f"released the lock deployment #{number} left on {on}"
             said += " (unreachable when it ended)"
             ctx.bus.emit(ev.Notice(level="info", message=said, deployment=number))
+    return later

@@ -96,6 +96,7 @@ async def start_deployment(
                 "(--previous VERSION)"
             )
     except BaseException:
+        said_freed(ctx, locks)  # (no record to say it in: said only)
         await asyncio.shield(locks.release(token))
         # A host that kept its lock (unreachable): the journal remembers whose it is.
         ctx.journal.discard(d, lock_kept=bool(locks.unreleased))
@@ -123,6 +124,7 @@ async def start_deployment(
             deployment=d,
         )
     )
+    said_freed(ctx, locks)  # in this deployment's record
     if kind == "rollback":
         ctx.bus.decision("rollback", f"to {version} on every host, in waves, no analysis")
     elif plan.canaries:
@@ -159,6 +161,13 @@ async def start_deployment(
     said_running = running_said(version, in_order, plan.canaries) if kind == "deploy" else None
     if said_running is not None:
         ctx.bus.notice(*said_running)
+
+
+def said_freed(ctx: Context, locks: LockKeeper) -> None:
+    """Say the locks of refused starts the locks just taken freed (``say_freed``)."""
+    for said in locks.freed_later:
+        ctx.bus.notice("info", said)
+    locks.freed_later = []
 
 
 async def others_free(ctx: Context, plan: Plan) -> None:
