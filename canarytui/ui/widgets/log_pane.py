@@ -200,5 +200,5 @@ def _cut(text: str, width: int) -> tuple[str, str]:
         space = text.rfind(" ", width * 2 // 3, width)
         cut = space + 1 if space > 0 else width
         return text[:cut], text[cut:]
-    first = chop_cells(text, width)[0]
+    first = chop_cells(text, max(width, 2))[0] or text[:1]  # never nothing: it would loop
     return first, text[len(first) :]
