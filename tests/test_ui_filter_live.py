@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_ui_support import Script, settle, until
+from test_ui_support import Script, record_notifications, settle, until
 
 from canarytui import events as ev
 from canarytui.engine.bus import HeldBy
 from canarytui.ui.host_filter import version_matches
+from canarytui.ui.messages import OperatorResult
 from canarytui.ui.widgets.rollout_progress import RolloutProgress
 from canarytui.ui.widgets.state_text import PanelText
 
@@ -114,6 +115,44 @@ async def test_after_a_rollout_that_left_a_host_behind_the_panel_says_what_runs_
         said = f"versions 1.1.0 on 11, 1.2.0 on 1\n{TO_THEM}"
         await until(pilot, lambda: said in panel_text(script), 5, "the versions said again")
         assert "outcome complete" in panel_text(script)
+
+
+async def test_a_release_that_missed_a_host_is_not_said_to_be_on_every_host(
+    tmp_path: Path,
+) -> None:
+    """The notice that ends a release said "on every host" whatever it reached: complete
+    with a host it could not reach (within max_failures), it says the summary, how many of
+    how many, as a warning; complete everywhere, "on every host"."""
+    (tmp_path / "missed").mkdir()
+    (tmp_path / "all").mkdir()
+    said = await release_ended(tmp_path / "missed", "web-09")
+    assert "complete: 1.1.0 on 11 of 12 hosts" in said, said
+    assert not any("every host" in s for s in said)
+    said = await release_ended(tmp_path / "all", None)
+    assert "1.1.0: on every host" in said, said
+
+
+async def release_ended(tmp_path: Path, missed: str | None) -> list[str]:
+    """A release of 1.1.0 complete on every host but ``missed``, ended as the operator's
+    promote call ends: what the operator was told."""
+    script = Script(tmp_path)
+    said = record_notifications(script.app)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        script.start("1.1.0", ["web-01"])
+        for name in script.env.host_names:
+            if name != missed:
+                script.deploy_host(name, "1.1.0")
+        if missed:
+            script.host(missed, ev.HostState.UNREACHABLE)
+        script.phase(ev.Phase.COMPLETE)
+        summary = f"1.1.0 on {11 if missed else 12} of 12 hosts"
+        script.emit(ev.DeploymentFinished(outcome=ev.Outcome.COMPLETE, summary=summary))
+        await settle(pilot)
+        screen = script.app.fleet_screen
+        screen.post_message(OperatorResult("promote", outcome=ev.Outcome.COMPLETE))
+        await until(pilot, lambda: any("1.1.0" in s for s in said), 5, lambda: str(said))
+    return said
 
 
 def test_version_filter_matches_whole_parts() -> None:

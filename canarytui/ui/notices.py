@@ -7,11 +7,15 @@ to ``notify``. None means there is nothing to say.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.notifications import SeverityLevel
 
 from canarytui import events as ev
 from canarytui.journal import DeploymentRecord, WayOut
+
+if TYPE_CHECKING:
+    from canarytui.engine.bus import RolloutState
 
 _NOTICE_SEVERITY: dict[str, SeverityLevel] = {
     "info": "information",
@@ -93,14 +97,25 @@ def for_refusal(action: str, error: str) -> Announcement:
 
 
 def for_outcome(
-    action: str, outcome: ev.Outcome, *, version: str, wave: int | None, waves: int
+    action: str,
+    outcome: ev.Outcome,
+    *,
+    version: str,
+    wave: int | None,
+    waves: int,
+    short_of: str | None = None,
 ) -> Announcement:
-    """How an operator call ended; ``version``, ``wave`` and ``waves`` are the deployment's."""
+    """How an operator call ended; ``version``, ``wave`` and ``waves`` are the deployment's.
+    ``short_of``: a completed deployment that did not reach every host of the fleet (its
+    summary: how many, and why), said instead of "on every host"."""
+    severity = _OUTCOME_SEVERITY.get(outcome, "information")
+    if outcome is ev.Outcome.COMPLETE and short_of is not None:
+        return Announcement(f"complete: {short_of}", "rollout", timeout=12, severity="warning")
     return Announcement(
         _outcome_text(action, outcome, version, wave, waves),
         "rollout",
         timeout=8,
-        severity=_OUTCOME_SEVERITY.get(outcome, "information"),
+        severity=severity,
     )
 
 
@@ -119,4 +134,23 @@ def _outcome_text(
             return f"{version}: canary failed and was rolled back"
         case ev.Outcome.ABORTED:
             return f"{action} stopped by a roll back"
+        case ev.Outcome.ERROR:
+            return (
+                f"{action} stopped by an error (said before this): the deployment stays open, "
+                "halted; the rollout panel says where it is"
+            )
     return f"{action}: {outcome.value}"
+
+
+def short_of(state: RolloutState) -> str | None:
+    """A completed deployment's summary when it left some host of the fleet on another
+    version (failed within ``max_failures``, unreachable, limited to some hosts, not in its
+    plan); None when every host runs its version."""
+    d = state.deployment
+    if d is None or d.outcome != ev.Outcome.COMPLETE.value:
+        return None
+    everywhere = all(
+        s is ev.HostState.DEPLOYED and state.versions.get(h) == d.version
+        for h, s in state.host_states.items()
+    )
+    return None if everywhere else d.summary or f"{d.version} not on every host"

@@ -21,6 +21,7 @@ from textual.widget import Widget
 from canarytui import events as ev
 from canarytui.engine import Engine
 from canarytui.monitor import Monitor
+from canarytui.ui import notices
 from canarytui.ui.bridge import EngineBridge
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.follow import FOLLOW_INTERVAL, JournalFollow
@@ -31,7 +32,6 @@ from canarytui.ui.messages import (
     LogBatch,
     OperatorResult,
 )
-from canarytui.ui.notices import Announcement, for_event, for_open, for_outcome, for_refusal
 from canarytui.ui.repaint import Repaint
 from canarytui.ui.safe_text import plain_title
 from canarytui.ui.screens.analysis import AnalysisScreen
@@ -127,7 +127,7 @@ class FleetScreen(OperatorActions):
             elsewhere = self.engine.driven_elsewhere(record)
             if elsewhere is not None:
                 elsewhere += "; this screen shows it as it goes"
-            self._tell(for_open(record, elsewhere or self.engine.cannot_continue(record)))
+            self._tell(notices.for_open(record, elsewhere or self.engine.cannot_continue(record)))
         else:
             env = self.state.env
             self.state.last = self.engine.journal.last_deployment(env.name, env.app)
@@ -200,7 +200,7 @@ class FleetScreen(OperatorActions):
                 self.grid.border_title = self._grid_title()  # picks are for the next one
             if isinstance(event, ev.DeploymentStarted | ev.DeploymentFinished):
                 self._sync_watch()
-            self._tell(for_event(event, live=self.LIVE and not message.followed))
+            self._tell(notices.for_event(event, live=self.LIVE and not message.followed))
         self._refilter(self.state.env.host_names if phase_changed else updated)
         if phase_changed or self.state.analysis_log.revision != revision:
             for screen in self.app.screen_stack:
@@ -229,29 +229,27 @@ class FleetScreen(OperatorActions):
         if message.error is not None:
             # Refused before it opened (one that opened has said so: ``DeploymentStarted``).
             self.state.starting = None
-            self._tell(for_refusal(message.action, message.error))
+            self._tell(notices.for_refusal(message.action, message.error))
         elif message.outcome is not None:
             d = self.state.deployment
             self._tell(
-                for_outcome(
+                notices.for_outcome(
                     message.action,
                     message.outcome,
                     version=d.version if d is not None else "",
                     wave=self.state.wave,
                     waves=self.state.waves,
+                    short_of=notices.short_of(self.engine.state),
                 )
             )
         self._mark(grid=True, panel=True, status=True)
 
-    def _tell(self, note: Announcement | None) -> None:
+    def _tell(self, note: notices.Announcement | None) -> None:
         """Show what ``ui.notices`` made of an event or outcome (None: nothing to say)."""
         if note is not None:
+            n = note
             self.notify(
-                note.message,
-                title=note.title,
-                severity=note.severity,
-                timeout=note.timeout,
-                markup=False,
+                n.message, title=n.title, severity=n.severity, timeout=n.timeout, markup=False
             )
 
     @on(FleetGrid.HostFocused)
