@@ -553,6 +553,11 @@ async def test_filter_by_role_label_and_state(tmp_path: Path) -> None:
         assert state.shown == ["web-07"]
         await pilot.press("escape")
         assert len(state.shown) == 12
+        # A role as the command line's --hosts writes it (role=api) finds its hosts too.
+        api = [h.name for h in script.env.hosts if "api" in h.roles]
+        box.value = "role=api"
+        await pilot.pause()
+        assert api and state.shown == api
 
 
 async def test_canary_picks_and_default_canaries(tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ class Host:
         needle = text.lower()
         if needle in self.name.lower() or needle in self.address.lower():
             return True
-        if any(needle in role.lower() for role in self.roles):
+        if any(needle in role.lower() or needle in f"role={role}".lower() for role in self.roles):
             return True
         return any(needle in f"{k}={v}".lower() for k, v in self.labels.items())
 

@@ -1,7 +1,8 @@
 """The fleet grid's filter: which hosts the operator's text shows, kept as hosts change.
 
-A host is shown when the text (case-insensitive) is in its name, address, a role or a label
-(``zone=eu-1``), which never change, or in what changes with it: its state, its tile's
+A host is shown when the text (case-insensitive) is in its name, address, a role (``api``,
+or ``role=api`` as the command line's ``--hosts`` writes it) or a label (``zone=eu-1``),
+which never change, or in what changes with it: its state, its tile's
 colour, ``canary``, or ``version=`` and the version it runs, or its first parts
 (``version=1.2``: 1.2.0 and 1.2.3-rc1, not 1.20).
 What matches by configuration is asked once per text; a host update asks again only of
@@ -61,7 +62,13 @@ class HostFilter:
         if not self._haystacks:
             self._haystacks = {
                 h.name: "\n".join(
-                    [h.name, h.address, *h.roles, *(f"{k}={v}" for k, v in h.labels.items())]
+                    [
+                        h.name,
+                        h.address,
+                        *h.roles,
+                        *(f"role={r}" for r in h.roles),  # as ``deploy --hosts role=web``
+                        *(f"{k}={v}" for k, v in h.labels.items()),
+                    ]
                 ).lower()
                 for h in self._hosts.values()
             }
