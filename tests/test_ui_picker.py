@@ -155,12 +155,26 @@ async def test_typing_filters_and_arrows_pick_from_what_is_left(
         assert shown(screen) == DEMO_RELEASES and highlighted(screen) == "1.1.0"
         await type_text(pilot, "slow")
         assert shown(screen) == ["1.5.0-slow"]
-        assert text_of(screen, "#choice") == "enter: slow (not in the list: a new version)"
+        assert (
+            text_of(screen, "#choice")
+            == "enter: slow, not in the list (a new version); ↓ picks 1.5.0-slow"
+        )
         await pilot.press("down")
         assert highlighted(screen) == "1.5.0-slow"
         assert text_of(screen, "#choice") == "enter: 1.5.0-slow"
         await pilot.press("enter")
-        assert "Deploy 1.5.0-slow" in await confirmed_version(pilot, app)
+        said = await confirmed_version(pilot, app)
+        assert "Deploy 1.5.0-slow" in said and "Warning" not in said  # picked: no warning
+
+        # Typed, a part of a release's name: enter takes what was typed, and the question
+        # says that no canary lists it (a slip: "1.3" for 1.3.0-bad).
+        screen = await open_picker(pilot, app)
+        await type_text(pilot, "1.3")
+        assert shown(screen) == ["1.3.0-bad"] and highlighted(screen) is None
+        await pilot.press("enter")
+        said = await confirmed_version(pilot, app)
+        assert said.startswith("Deploy 1.3?\nWarning: 1.3 is not among the releases the canaries")
+        assert "list (1.3.0-bad is): it was typed, not picked from the list" in said
 
 
 async def test_a_typed_version_in_the_list_or_new_is_taken(
@@ -178,9 +192,11 @@ async def test_a_typed_version_in_the_list_or_new_is_taken(
         screen = await open_picker(pilot, app)
         await type_text(pilot, "2.0.0-rc1")
         assert shown(screen) == [] and highlighted(screen) is None
-        assert "not in the list: a new version" in text_of(screen, "#choice")
+        assert "not in the list (a new version)" in text_of(screen, "#choice")
         await pilot.press("enter")
-        assert "Deploy 2.0.0-rc1" in await confirmed_version(pilot, app)
+        said = await confirmed_version(pilot, app)
+        assert "Deploy 2.0.0-rc1" in said
+        assert "Warning: 2.0.0-rc1 is not among the releases the canaries list: it" in said
 
 
 async def test_an_invalid_typed_version_is_refused_in_the_dialog(

@@ -95,6 +95,8 @@ class OperatorActions(Screen[None]):
             if version is None:
                 return
             question = deploy_question(self.state, version, canaries, self._watched(), only)
+            if (slip := picker.unlisted(version)) is not None:
+                question = f"Warning: {slip}.\n\n{question}"
 
             def answered(answer: bool | str | None) -> None:
                 if answer is True or answer == "all":
@@ -110,12 +112,9 @@ class OperatorActions(Screen[None]):
                 screen = ChoiceScreen(f"Deploy {version}?", question, [*choices, ("n", "No", "")])
             self.app.push_screen(screen, answered)
 
-        self.app.push_screen(
-            VersionScreen(
-                self.state.env, canaries, releases=lambda: self.engine.releases(canaries)
-            ),
-            chosen,
-        )
+        releases = lambda: self.engine.releases(canaries)  # noqa: E731
+        picker = VersionScreen(self.state.env, canaries, releases=releases)
+        self.app.push_screen(picker, chosen)
 
     @journal_guarded
     def action_promote(self, all_waves: bool = False) -> None:

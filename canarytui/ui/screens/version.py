@@ -171,7 +171,9 @@ class VersionScreen(ModalScreen[str | None]):
         if not choice:
             text = "enter: type a version, or pick one with ↑↓"
         elif self.catalogue.get(choice) is None:
-            text = f"enter: {choice} (not in the list: a new version)"
+            shown = self.query_one(ReleaseList).shown
+            near = f"; ↓ picks {shown[0]}" if shown else ""
+            text = f"enter: {choice}, not in the list (a new version){near}"
         else:
             text = f"enter: {choice}"
         self.query_one("#choice", Static).update(harmless(text, 200))
@@ -210,3 +212,17 @@ class VersionScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def unlisted(self, version: str) -> str | None:
+        """Why ``version`` may be a slip of the keys: typed, and not among the releases the
+        canaries list (``deploy.releases``) though they list some; None when it is, or
+        when they list none (a file without the command: every version is typed)."""
+        listed = [r.version for r in self.catalogue.releases if r.listed]
+        if not listed or version in listed:
+            return None
+        near = [v for v in listed if version.lower() in v.lower()][:3]
+        like = f" ({', '.join(near)} {'is' if len(near) == 1 else 'are'})" if near else ""
+        return (
+            f"{version} is not among the releases the canaries list{like}: it was typed, "
+            "not picked from the list; is it the release you meant?"
+        )
