@@ -257,7 +257,7 @@ async def test_open_deployment_rolled_back_by_a_second_process(
     assert decision["action"] == "rollback" and decision["user"]
     assert set(versions(demo).values()) == {"1.0.0"}
     again = await run_cli("rollback", env)
-    assert again.code == 1 and "already rolled back" in again.err
+    assert again.code == 1 and "is rolled back already" in again.err
 
 
 async def test_bad_release_exit_3_and_json_events(demo: DemoFleet, state_dir: Path) -> None:

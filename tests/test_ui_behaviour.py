@@ -993,3 +993,30 @@ async def test_deploy_held_for_maintenance_from_this_machine_is_said_before_any_
         lock.unlink()
         await pilot.press("d")
         await until(pilot, lambda: isinstance(script.app.screen, VersionScreen), 5, "asked")
+
+
+async def test_r_on_a_deployment_its_canary_failure_rolled_back_says_so_without_asking(
+    tmp_path: Path,
+) -> None:
+    """r after a canary failure (rolled back then) asked "Close deployment #1? It reached no
+    host yet: nothing to undo." (it had reached the canary), then was refused: it says at
+    once that there is nothing to roll back, and why, asking nothing."""
+    script = Script(tmp_path)
+    said = record_notifications(script.app)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        script.start("1.4.0", ["web-01"])
+        script.deploy_host("web-01", "1.4.0")
+        script.host("web-01", ev.HostState.ROLLED_BACK, "1.0.0")
+        script.phase(ev.Phase.ROLLED_BACK)
+        script.emit(
+            ev.DeploymentFinished(outcome=ev.Outcome.CANARY_FAILED, summary="1 host rolled back")
+        )
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(script.app.screen, FleetScreen)
+        assert (
+            "nothing to roll back: deployment #1 of 1.4.0 was rolled back when its canary failed"
+            in said
+        ), said

@@ -10,7 +10,7 @@ from canarytui.engine.plan import (
     running_said,
     stops_at,
 )
-from canarytui.engine.rollback import rolled_back_by
+from canarytui.engine.rollback import nothing_to_roll_back, rolled_back_by
 
 __all__ = [
     "ActionRefused",
@@ -18,6 +18,7 @@ __all__ = [
     "Plan",
     "PlanError",
     "make_plan",
+    "nothing_to_roll_back",
     "pick_baseline",
     "plan_waves",
     "rolled_back_by",

@@ -29,7 +29,7 @@ from canarytui.engine.outage import FleetLost
 from canarytui.engine.plan import Plan, limited_to, make_plan, plan_waves
 from canarytui.engine.promotion import Promotion
 from canarytui.engine.releases import Catalogue, list_releases, unknown_to_restore
-from canarytui.engine.rollback import Rollback
+from canarytui.engine.rollback import Rollback, nothing_to_roll_back
 from canarytui.engine.start import start_deployment
 from canarytui.engine.supervise import each_host
 from canarytui.journal import DeploymentRecord, Journal, WayOut, local_user, machine_name
@@ -289,13 +289,8 @@ class Engine(CallRunner):
         record = self.open_deployment() or self.journal.last_deployment(self.env.name, self.env.app)
         if record is None:
             raise ActionRefused("nothing to roll back: this environment has no deployment")
-        if record.phase == ev.Phase.ROLLED_BACK.value or (
-            not record.is_open and record.outcome != ev.Outcome.COMPLETE.value
-        ):
-            raise ActionRefused(
-                f"nothing to roll back: deployment #{record.id} of {record.version} is "
-                f"already {record.outcome or record.phase_label}"
-            )
+        if (refused := nothing_to_roll_back(record)) is not None:
+            raise ActionRefused(refused)
         self._adopt(record)
         return await self._run(self._roll_back())
 

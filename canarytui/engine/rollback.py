@@ -27,6 +27,25 @@ def rolled_back_by(
     }
 
 
+def nothing_to_roll_back(record: DeploymentRecord) -> str | None:
+    """Why a rollback of ``record`` (the open or last deployment) is refused: it is rolled
+    back already, or ended without reaching the rest (its canary failed); None if not."""
+    if record.phase == ev.Phase.ROLLED_BACK.value or (
+        not record.is_open and record.outcome != ev.Outcome.COMPLETE.value
+    ):
+        how = _ENDED.get(record.outcome or "", f"ended {record.outcome or record.phase_label}")
+        return f"nothing to roll back: deployment #{record.id} of {record.version} {how}"
+    return None
+
+
+_ENDED = {
+    ev.Outcome.ROLLED_BACK.value: "is rolled back already",
+    ev.Outcome.CANARY_FAILED.value: "was rolled back when its canary failed",
+    ev.Outcome.PROMOTION_ROLLED_BACK.value: "was rolled back when its promotion failed",
+    ev.Outcome.ABORTED.value: "was stopped and rolled back",
+}
+
+
 class MovedOn(Exception):
     """A finished deployment was not rolled back: its hosts run a later release now."""
 

@@ -18,6 +18,7 @@ from canarytui.engine import (
     ActionRefused,
     Engine,
     locks,
+    nothing_to_roll_back,
     rolled_back_by,
 )
 from canarytui.journal import DeploymentRecord, WayOut
@@ -257,6 +258,9 @@ class OperatorActions(Screen[None]):
             self.notify("nothing to roll back: no deployment yet", severity="warning", markup=False)
             return
         if self.refused_before_asking(record):
+            return
+        if not self.engine.busy and (refused := nothing_to_roll_back(record)) is not None:
+            self.notify(refused, severity="warning", timeout=8, markup=False)
             return
         running = " It stops what is running now." if self.engine.busy else ""
         self.app.push_screen(
