@@ -164,6 +164,79 @@ async def test_a_bad_release_runs_rolled_back_at_zero(
     assert set(versions(demo).values()) == {"1.0.0"}
 
 
+async def test_a_release_on_every_host_is_rolled_back_before_its_users_move(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A completed release rolled back: every host runs it, so "users off the release
+    (0 %)" before the hosts go back would leave the load balancer nothing to send them to
+    (the demo's balancer said "0 % of the users to 1.2.0 (6 of 6 hosts run it)"). The hook
+    runs once every host is back instead."""
+    log = tmp_path / "hooks.log"
+    env_path = with_traffic(
+        demo, tmp_path / "env.yaml", {p: recorder(p, log, tmp_path) for p in PHASES}
+    )
+    outcome, _ = await deploy(env_path, state_dir, "1.2.0", auto_promote=True)
+    assert outcome is ev.Outcome.COMPLETE and set(versions(demo).values()) == {"1.2.0"}
+    engine = engine_for(env_path, state_dir)
+    seen: list[ev.Event] = []
+    engine.subscribe(seen.append)
+    try:
+        assert await asyncio.wait_for(engine.rollback(), 90) is ev.Outcome.ROLLED_BACK
+    finally:
+        await engine.fleet.close()
+    assert recorded(log)[-1][:4] == ["rolled_back", ",".join(demo.host_names), "0", "0"]
+    back = [
+        i
+        for i, e in enumerate(seen)
+        if isinstance(e, ev.HostUpdate) and e.state is ev.HostState.ROLLED_BACK
+    ]
+    told = next(i for i, e in enumerate(seen) if isinstance(e, ev.TrafficShifted))
+    assert len(back) == len(demo.host_names) and told > max(back)
+    assert set(versions(demo).values()) == {"1.0.0"}
+
+
+async def test_taking_over_a_lock_with_nothing_of_its_release_behind_it_moves_no_user(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A finished release left its lock on a host it never reached (down in its wave,
+    unreachable at the end). Another machine's take-over found nothing to roll back, and
+    yet ran the rolled_back hook at 0 %: every user off the release the other hosts run.
+    With nothing of the release on any host it rolls back, no hook runs."""
+    log = tmp_path / "hooks.log"
+    env_path = with_traffic(
+        demo,
+        tmp_path / "env.yaml",
+        {p: recorder(p, log, tmp_path) for p in PHASES},
+        promote={"waves": ["100%"], "max_failures": 1, "pause": "manual"},
+    )
+    engine = engine_for(env_path, state_dir)
+    deploy_many = engine.hosts.deploy_many
+
+    async def web06_down_first(names: Any, *args: Any, **kwargs: Any) -> Any:
+        if "web-06" in names:
+            await demo.set_fault("web-06", "down")  # before its wave reaches it
+        return await deploy_many(names, *args, **kwargs)
+
+    engine.hosts.deploy_many = web06_down_first  # type: ignore[method-assign]
+    try:
+        outcome = await asyncio.wait_for(engine.deploy("1.2.0", auto_promote=True), 90)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.COMPLETE
+    await demo.set_fault("web-06", "up")
+    assert versions(demo)["web-06"] == "1.0.0"
+    before = recorded(log)
+    taken = await run_cli(
+        "rollback", str(env_path), "--take-over", state_dir=tmp_path / "colleague", timeout=90
+    )
+    assert taken.code == 0, taken.out + taken.err
+    assert "no host runs 1.2.0: the traffic hook is not run" in taken.out
+    assert recorded(log) == before  # no user moved
+    assert {h: v for h, v in versions(demo).items() if h != "web-06"} == {
+        h: "1.2.0" for h in demo.host_names if h != "web-06"
+    }
+
+
 async def test_hooks_on_a_role_run_on_its_hosts(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:

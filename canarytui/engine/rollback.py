@@ -81,17 +81,20 @@ class Rollback:
         else:
             ctx.bus.phase(ev.Phase.ROLLING_BACK)
         order = d.planned_hosts
-        try:
-            # Users go back to the stable release first; a rollback is never blocked.
-            await fire(ctx, "rolled_back", order)
-        except HookFailed as exc:
-            ctx.bus.notice("error", f"{exc}: the hosts are rolled back anyway")
+        targets = self._targets()
+        # Users go back to the stable release first (a rollback is never blocked by it);
+        # with the release on every host they would have nowhere to go: told once back.
+        # Nothing of the release on any host: there is nothing to tell.
+        everywhere = all(state.versions.get(h) == d.version for h in ctx.env.host_names)
+        if targets and not everywhere:
+            await self._tell_traffic(order)
+        elif not targets:
+            ctx.bus.notice("info", f"no host runs {d.version}: the traffic hook is not run")
         # Hosts the release never reached are simply idle again, in the journal too: now,
         # not once every host is back (a rollback that halts left them "pending", as if
         # the release were still to come to them).
         idle = state.in_states(order, {ev.HostState.PENDING})
         ctx.bus.hosts((name, ev.HostState.IDLE, None, "") for name in idle)
-        targets = self._targets()
         results = await self.hosts.rollback_many(targets)
         await self.locks.stop_if_taken(d.token)
         broken = [h for h in targets if not results[h]]
@@ -101,6 +104,8 @@ class Rollback:
             ctx.bus.phase(ev.Phase.HALTED)
             ctx.bus.notice("error", said)
             return ev.Outcome.ERROR
+        if targets and everywhere:
+            await self._tell_traffic(order)
         ctx.bus.phase(ev.Phase.ROLLED_BACK)
         # Every host it rolled back: a rollback halted before has done some of them.
         back = state.in_states(order, {ev.HostState.ROLLED_BACK})
@@ -108,6 +113,12 @@ class Rollback:
         ctx.bus.emit(ev.DeploymentFinished(outcome=outcome, summary=summary, deployment=d.id))
         await self.locks.release(d.token)
         return outcome
+
+    async def _tell_traffic(self, order: list[str]) -> None:
+        try:
+            await fire(self.ctx, "rolled_back", order)
+        except HookFailed as exc:
+            self.ctx.bus.notice("error", f"{exc}: the hosts are rolled back anyway")
 
     def _targets(self) -> list[str]:
         """The hosts the rollback puts back: those the deployment may have reached."""
