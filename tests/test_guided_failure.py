@@ -13,6 +13,7 @@ from conftest import edit_env, engine_for, run_cli, wait_for
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
+from canarytui.engine import ActionRefused
 from canarytui.journal import Journal
 
 BROKEN = "broken"  # a file in a demo host's folder that makes its preflight step fail
@@ -211,6 +212,37 @@ async def test_hold_stops_after_the_wave_in_flight_and_resume_goes_on(
         engine.journal.close()
     assert [a for a, _ in decisions(state_dir)][-3:] == ["promote", "hold", "resume"]
     assert ("hold", "alice") in decisions(state_dir)
+
+
+async def test_a_hold_during_the_last_wave_is_refused_as_holding_nothing(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A hold in the last wave was accepted ("it stops after the wave in flight") and the
+    rollout completed all the same: the hold stopped nothing. It is refused, saying why; a
+    hold in an earlier wave is taken as before."""
+    engine = engine_for(demo.env_path, state_dir, user="alice")
+    refused: list[str] = []
+    try:
+        assert await engine.deploy("1.1.0", canaries=["web-01"]) is ev.Outcome.CANARY_PASSED
+
+        def on_event(event: ev.Event) -> None:
+            if isinstance(event, ev.WaveStarted) and event.wave == event.waves:
+                try:
+                    engine.hold()
+                except ActionRefused as exc:
+                    refused.append(str(exc))
+
+        unsubscribe = engine.subscribe(on_event)
+        outcome = await asyncio.wait_for(engine.promote(all_waves=True), 60)
+        unsubscribe()
+        assert outcome is ev.Outcome.COMPLETE and engine.state.held is None
+    finally:
+        await engine.fleet.close()
+        engine.journal.close()
+    assert refused == [
+        "nothing to hold: wave 3 is the last, and the rollout ends with it (r rolls it back)"
+    ]
+    assert "hold" not in [a for a, _ in decisions(state_dir)]
 
 
 async def test_resume_before_the_hold_takes_effect(demo: DemoFleet, state_dir: Path) -> None:

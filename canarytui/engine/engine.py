@@ -220,6 +220,11 @@ class Engine(CallRunner):
             )
         if self.promotion.hold_requested:
             raise ActionRefused("already held: it stops after the wave in flight")
+        if self.promotion.last_wave_in_flight():
+            raise ActionRefused(
+                f"nothing to hold: wave {self.state.wave} is the last, and the rollout ends "
+                "with it (r rolls it back)"
+            )
         self.promotion.hold()
         self.bus.decision("hold", "after the wave in flight")
 

@@ -53,6 +53,11 @@ class Promotion:
     def hold_requested(self) -> bool:
         return self._hold.is_set()
 
+    def last_wave_in_flight(self) -> bool:
+        """The wave promoting now is the last with hosts to do: a hold would stop nothing."""
+        d, at = self.ctx.state.deployment, self.ctx.state.wave
+        return d is not None and at is not None and not any(map(self._todo, d.plan[at:]))
+
     def hold(self) -> None:
         self._hold.set()
 
