@@ -197,7 +197,7 @@ async def test_dry_run_plan_errors_are_those_of_deploy(demo: DemoFleet, state_di
         refused = await run_cli("deploy", env, "1.1.0", "--dry-run", "--canary-percent", percent)
         assert refused.code == 2
         assert refused.err.strip() == (
-            f"canarytui: --canary-percent must be more than 0 and at most 100, got {percent}"
+            f"canarytui: --canary-percent must be more than 0 and less than 100, got {percent}"
         )
     for command in (["deploy", env, "1.1.0", "--dry-run"], ["analyze", env]):
         empty = await run_cli(*command, "--canary", "")

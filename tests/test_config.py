@@ -206,6 +206,13 @@ def test_sample_environment_loads() -> None:
             "prod.yaml:20: hosts[2].address: 'web 03' holds a space: the host's DNS name or IP "
             "address alone",
         ),
+        # every host a canary: none to compare them with, no wave after them
+        (
+            lambda t: t.replace("hosts: [web-01]", "percent: 100"),
+            "prod.yaml:41: canary.percent: must be less than 100, got 100: every host a canary "
+            "leaves no host to compare them with and no wave after them (no canary section: "
+            "every host in waves)",
+        ),
         # canary host not in the fleet
         (
             lambda t: t.replace("hosts: [web-01]", "hosts: [web-09]"),

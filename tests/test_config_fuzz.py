@@ -316,7 +316,7 @@ def within_bounds(env: Environment) -> None:
     assert 0 <= env.promote.max_failures <= 100_000
     assert 0 <= env.canary.analysis.baseline <= 100_000
     assert 0 <= env.canary.analysis.max_failed_checks <= 100_000
-    assert env.canary.percent is None or 0 < env.canary.percent <= 100
+    assert env.canary.percent is None or 0 < env.canary.percent < 100
     for wave in env.promote.waves:
         assert 0 < wave.value <= (100 if wave.percent else 100_000)
     re.compile(env.version_pattern)

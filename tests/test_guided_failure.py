@@ -354,12 +354,23 @@ async def test_timed_pause_is_shown_by_the_cli(
     assert "[info] pause 0.3s before wave 3 (promote.pause)" in result.out
 
 
-async def test_canary_percent_100_takes_every_host(demo: DemoFleet, state_dir: Path) -> None:
-    result = await run_cli("deploy", str(demo.env_path), "1.1.0", "--canary-percent", "100")
-    assert result.code in (0, 1), result.err  # no baseline left: inconclusive is honest
+async def test_canary_percent_100_is_refused_as_no_canary(demo: DemoFleet, state_dir: Path) -> None:
+    """--canary-percent 100 (a slip for 10) made every host a canary at once: no baseline to
+    judge them against (inconclusive at best), no wave after. Refused as bad input, saying
+    what does deploy every host; nothing changed."""
+    for dry in ([], ["--dry-run"]):
+        result = await run_cli(
+            "deploy", str(demo.env_path), "1.1.0", "--canary-percent", "100", *dry
+        )
+        assert result.code == 2, result.out + result.err
+        assert result.err.strip() == (
+            "canarytui: --canary-percent must be more than 0 and less than 100, got 100: "
+            "every host a canary leaves no host to compare them with and no wave after them; "
+            "for every host in the file's waves, each health-gated: --no-canary"
+        )
+    assert set(versions(demo).values()) == {"1.0.0"}
     journal = Journal(state_dir)
     try:
-        record = journal.last_deployment("demo", "shop")
-        assert record is not None and record.canaries == demo.host_names and record.plan == []
+        assert journal.last_deployment("demo", "shop") is None
     finally:
         journal.close()

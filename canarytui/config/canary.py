@@ -214,8 +214,13 @@ def read_canary(
             r.problem(item, f"canary.hosts[{i}]", f"{shown(name)} is not in hosts")
         hosts += (name,)
     percent = r.number(m.get("percent"), "canary.percent", None, positive=True)
-    if percent is not None and percent > 100:
-        r.problem(m["percent"], "canary.percent", f"must be at most 100, got {percent:g}")
+    if percent is not None and percent >= 100:
+        r.problem(
+            m["percent"],
+            "canary.percent",
+            f"must be less than 100, got {percent:g}: every host a canary leaves no host to "
+            "compare them with and no wave after them (no canary section: every host in waves)",
+        )
     if "hosts" in m and "percent" in m:
         r.problem(m["percent"], "canary.percent", "give either canary.hosts or canary.percent")
     role = _read_role(r, m, host_names, roles or set())

@@ -154,6 +154,12 @@ def limited_to(
     return only, harmless(said if len(said) <= 200 else listed(items, 8, ","), 300)
 
 
+_EVERY_HOST = (
+    ": every host a canary leaves no host to compare them with and no wave after them; "
+    "for every host in the file's waves, each health-gated: --no-canary"
+)
+
+
 def make_plan(
     env: Environment,
     canaries: Sequence[str] | None = None,
@@ -178,9 +184,10 @@ def make_plan(
         wanted = set(canaries)
         chosen = [n for n in names if n in wanted]
     elif canary_percent is not None:
-        if not 0 < canary_percent <= 100:
+        if not 0 < canary_percent < 100:
             raise PlanError(
-                f"--canary-percent must be more than 0 and at most 100, got {canary_percent:g}"
+                f"--canary-percent must be more than 0 and less than 100, got {canary_percent:g}"
+                + _EVERY_HOST * (canary_percent == 100)
             )
         chosen = canaries_by_percent(names, canary_percent)
     else:
