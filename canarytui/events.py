@@ -255,6 +255,7 @@ class Measurement:
     baseline: float | None = None  # the reference's value: the baseline's, or before's
     status: str = ""  # pass | fail | no data | undecided (empty: derived from passed)
     effect: float | None = None  # statistical rules: the shift seen (relative if % limits)
+    relative: bool = False  # the effect is a share of the reference's (0.2: +20 %)
     confidence: float | None = None  # how sure the test is of a failure (1 - p)
     recent: float | None = None  # the canary's value over the last interval
     band: list[float] | None = None  # the baseline hosts' range over the last interval
@@ -267,12 +268,19 @@ class Measurement:
             return self.status
         return {True: "pass", False: "fail", None: "no data"}[self.passed]
 
+    @property
+    def effect_text(self) -> str:
+        """The effect as its limit is written: +225% (of a shift limited to +20%), +0.0015."""
+        if self.effect is None:
+            return "-"
+        return f"{self.effect * 100:+.3g}%" if self.relative else f"{self.effect:+.3g}"
+
     def describe(self) -> str:
         shown = "no data" if self.value is None else f"{self.value:.4g}"
         base = "" if self.baseline is None else f" ({self.reference} {self.baseline:.4g})"
         stats = ""
         if self.effect is not None:
-            stats += f", effect {self.effect:+.3g}"
+            stats += f", effect {self.effect_text}"
         if self.confidence is not None:
             stats += f", confidence {self.confidence:.3f}"
         mark = {"pass": "ok", "fail": "FAIL"}.get(self.state, self.state)

@@ -274,6 +274,42 @@ def test_slow_release_caught_by_p99_and_the_statistical_rule() -> None:
     assert verdict is Verdict.PASS, reasons
 
 
+def test_a_shift_is_said_as_its_limit_is_written_and_agrees_with_its_values() -> None:
+    """A shift limited to +20 % said "effect +2.25" beside "within +20%" (read as 2.25 %),
+    where the table said +225%; and its value and baseline (the window's quantiles) could
+    differ in sign from the effect (the medians of the per-interval values). The values
+    shown are the test's own, their relative difference the effect, said in percent."""
+    for seed, slow in ((8, 1.5), (9, 1.0), (21, 0.8), (22, 1.02)):
+        _, _, ms = judge_all((SHIFT,), App(0.01, slow=slow, seed=seed), baseline())
+        m = ms[-1]
+        assert m.rule == "latency-shift" and m.relative
+        assert m.value is not None and m.baseline is not None and m.effect is not None
+        assert m.effect == pytest.approx((m.value - m.baseline) / m.baseline)
+        assert m.effect_text == f"{m.effect * 100:+.3g}%"
+        assert f"effect {m.effect_text}" in m.describe()
+    absolute = replace(SHIFT, max_increase=Change(0.01, False))
+    _, _, ms = judge_all((absolute,), App(0.01, slow=1.5, seed=8), baseline())
+    m = ms[-1]
+    assert not m.relative and m.effect is not None and m.effect_text == f"{m.effect:+.3g}"
+    assert m.value is not None and m.baseline is not None
+    assert m.effect == pytest.approx(m.value - m.baseline)
+
+
+def test_a_floor_not_yet_beyond_doubt_is_said_to_be_under_it() -> None:
+    """A value under a floor, not beyond doubt, was said "over the limit"."""
+    floor = Rule(name="traffic", metric=TRAFFIC.metric, min=10_000)
+    _, _, ms = judge_all((floor,), App(0.01, seed=5), [], rounds=3, per=60)
+    m = ms[-1]
+    assert m.value is not None and m.value < 10_000
+    assert m.state in ("fail", "undecided")
+    if m.state == "undecided":
+        assert m.note.startswith("under the limit, but not beyond doubt")
+    floor_ratio = Rule(name="ok", metric=ERRORS.metric, per=ERRORS.per, min=0.02, min_count=10)
+    _, _, ms = judge_all((floor_ratio,), App(0.015, seed=3), [], rounds=2, per=150)
+    m = ms[-1]
+    assert m.state == "undecided" and m.note.startswith("under the limit, but not beyond doubt")
+
+
 def test_compare_to_before() -> None:
     rule = replace(SHIFT, compare_to="before")
     app = App(0.01, seed=11)

@@ -241,3 +241,24 @@ async def test_an_open_deployment_no_process_drives_is_reported_stopped(tmp_path
     assert "| Result | open: promoting wave 2/3, stopped |" in text, text
     assert data["deployment"]["stopped"] is True
     assert data["deployment"]["phase"] == "promoting wave 2/3, stopped"
+
+
+def test_a_relative_effect_is_reported_in_percent() -> None:
+    """A shift limited to +20 % is reported as +225%, not +2.25."""
+    record = DeploymentRecord(
+        id=1, token="t", env="prod", app="shop", env_path="/srv/prod.yaml", version="2.0.0",
+        phase="rolled back", wave=None, waves=1, is_open=False, outcome="canary failed",
+        verdict="fail", summary=None, canaries=["web-01"], plan=[["web-02"]], user="alice",
+        machine="laptop", started_at=1_700_000_000.0, updated_at=1_700_000_100.0,
+        finished_at=1_700_000_100.0,
+    )  # fmt: skip
+    shift = ev.Measurement(
+        "latency-shift", "web-01", 0.1625, "shift within +20% vs baseline (Mann-Whitney, 0.98)",
+        False, baseline=0.05, status="fail", effect=2.25, relative=True, confidence=0.999,
+    )  # fmt: skip
+    verdict = ev.VerdictReached(
+        verdict=ev.Verdict.FAIL, reasons=[shift.describe()], measurements=[shift], deployment=1
+    )
+    text = markdown(build_report(record, {}, [verdict.to_dict()], []))
+    assert "| latency-shift | web-01 | 0.1625 | baseline 0.05 |" in text
+    assert "| +225% | 0.999 | fail |" in text and "effect +225%" in text

@@ -112,7 +112,7 @@ def row(m: ev.Measurement, flag: str | None = None) -> tuple[str, ...]:
     """One measurement's cells; ``flag``: its rule's selector matches nothing on this canary."""
     stats = ""
     if m.effect is not None or m.confidence is not None:
-        effect = "-" if m.effect is None else f"{m.effect:+.4g}"
+        effect = m.effect_text
         conf = "-" if m.confidence is None else f"{m.confidence:.4g}"
         stats = f"{effect} / {conf}"
     note = m.note

@@ -91,6 +91,13 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
+def _effect(m: dict[str, Any]) -> str:
+    """A measurement's effect as its limit is written (``+225%`` of a ``+20%`` limit)."""
+    if m["effect"] is not None and m.get("relative"):
+        return f"{m['effect'] * 100:+.3g}%"
+    return _num(m["effect"])
+
+
 def markdown(data: dict[str, Any]) -> str:
     """The report as a Markdown document (see ``canarytui.journal.report`` for the data)."""
     d = data["deployment"]
@@ -188,7 +195,7 @@ def _analysis(a: dict[str, Any] | None) -> list[str]:
                     _num(m["value"]),
                     "-" if m["baseline"] is None else f"{m['reference']} {_num(m['baseline'])}",
                     m["limit"],
-                    _num(m["effect"]),
+                    _effect(m),
                     _num(m["confidence"]),
                     m["state"],
                     m["note"],

@@ -157,7 +157,10 @@ def _check(rule: Rule, mine: Window, bound: float, upper: bool, conf: float) -> 
     sure = _beyond_doubt(rule, mine, bound, upper, conf)
     if sure:
         return "fail", ""
-    return "undecided", f"over the limit, but not beyond doubt at {conf:g}"
+    return (
+        "undecided",
+        f"{'over' if upper else 'under'} the limit, but not beyond doubt at {conf:g}",
+    )
 
 
 def _beyond_doubt(rule: Rule, mine: Window, bound: float, upper: bool, conf: float) -> bool:
@@ -200,11 +203,16 @@ def _compare(
         for change, up in ((rule.max_increase, True), (rule.max_decrease, False))
         if change is not None
     )
+    # The values shown are those the test compares (the medians of the per-interval
+    # values), so the effect is their difference: the window's own quantile could differ
+    # in sign from it.
     common: dict[str, Any] = {
         "rule": rule.name,
         "host": host,
-        "value": window(rule, canary).value,
-        "baseline": pooled(rule, reference.hosts).value if reference.hosts else None,
+        "value": stats.median(mine) if mine else window(rule, canary).value,
+        "baseline": stats.median(theirs)
+        if theirs
+        else (pooled(rule, reference.hosts).value if reference.hosts else None),
         "limit": f"shift within {tolerance} (Mann-Whitney, {rule.confidence:g})",
         "reference": reference.name,
         "recent": mine[-1] if mine else None,
@@ -221,6 +229,7 @@ def _compare(
             + f": {MIN_INTERVALS} needed on each side",
         )
     relative = any(c is not None and c.percent for c in (rule.max_increase, rule.max_decrease))
+    common["relative"] = relative
     effect = stats.shift(mine, theirs, relative)
     worst_p = 1.0
     outside = False

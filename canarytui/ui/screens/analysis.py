@@ -316,11 +316,14 @@ class AnalysisScreen(Screen[None]):
     def _effect(self, m: ev.Measurement) -> str:
         if m.effect is None:
             return ""
+        if m.relative:
+            return m.effect_text
+        # Measured before its kind was recorded (an older journal's): as its rule says.
         rule = self.rules.get(m.rule)
         changes = (rule.max_increase, rule.max_decrease) if rule is not None else ()
         if any(c is not None and c.percent for c in changes):
             return f"{m.effect * 100:+.3g}%"
-        return f"{m.effect:+.3g}"
+        return m.effect_text
 
     def _reference(self, m: ev.Measurement, log: AnalysisLog) -> str:
         if m.reference == "before":
