@@ -155,7 +155,7 @@ def update(host: str, state: ev.HostState, version: str = "", detail: str = "") 
     return ev.HostUpdate(host=host, state=state, version=version, detail=detail, deployment=1)
 
 
-def step(host: str, name: str, code: int = 0, output: str = "") -> ev.StepResult:
+def step(host: str, name: str, code: int | None = 0, output: str = "") -> ev.StepResult:
     return ev.StepResult(
         host=host,
         step=name,
@@ -181,6 +181,8 @@ def test_a_host_is_one_line_when_done_and_a_failure_is_said_as_it_happens() -> N
     printer(step("web-01", "switch"))
     printer(update("web-01", ev.HostState.DEPLOYED, "1.1.0"))
     printer(step("(local)", "traffic.wave_start"))
+    # A step stopped past its timeout has no exit status: said so, not "exit None".
+    printer(step("web-03", "install", None, "timed out after 20s (stopped on the host)"))
     assert out.getvalue().splitlines() == [
         "   web-02: switch FAILED (exit 1) 0.25s",
         "      | ln: cannot",
@@ -188,6 +190,8 @@ def test_a_host_is_one_line_when_done_and_a_failure_is_said_as_it_happens() -> N
         "   web-02: failed (install 0.25s)  (switch exited 1)",
         "   web-01: deployed 1.1.0 (install 0.25s, switch 0.25s)",
         "   (local): traffic.wave_start ok 0.25s",
+        "   web-03: install FAILED (stopped) 0.25s",
+        "      | timed out after 20s (stopped on the host)",
     ]
 
 

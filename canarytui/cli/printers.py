@@ -213,7 +213,10 @@ class HumanPrinter(_Lines):
                 if code == 0 and h in self._flight:
                     self._flight[h][1].append(f"{st} {dur:.2f}s")  # said when the host is done
                     return
-                mark = "ok" if code == 0 else f"FAILED (exit {code})"
+                # No exit status: the step was stopped past its timeout (said in its output).
+                mark = (
+                    "ok" if code == 0 else "FAILED " + (f"(exit {code})" if code else "(stopped)")
+                )
                 self._say(_plain(f"   {h}: {st} {mark} {dur:.2f}s"))
                 if code != 0 and out.strip():
                     # Lines end at "\n" only: any other break (NEL, VT...) is shown as it is.
