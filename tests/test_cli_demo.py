@@ -101,7 +101,8 @@ async def test_status_says_another_process_drives_the_open_deployment(
         assert status.code == 0, status.err
         assert (
             f"   deployment #1 of 1.1.0 is being driven by another canarytui on this machine "
-            f"(pid {pid}): follow it or act on it there"
+            f"(pid {pid}): follow it or act on it there, or stop it (kill -INT {pid}: the "
+            f"deployment stays open) and act on it here"
         ) in status.out.splitlines(), status.out
         recorded = events_of(state_dir, record.id)
         for action in ("promote", "rollback"):
@@ -109,7 +110,8 @@ async def test_status_says_another_process_drives_the_open_deployment(
             assert refused.code == 1, refused.out + refused.err
             assert (
                 f"deployment #1 of 1.1.0 is being driven by another canarytui on this machine "
-                f"(pid {pid}): follow it or act on it there (nothing was changed)"
+                f"(pid {pid}): follow it or act on it there, or stop it (kill -INT {pid}: the "
+                f"deployment stays open) and act on it here (nothing was changed)"
             ) in refused.err, refused.err
             assert "decision" not in refused.out and "rolling back" not in refused.out
             assert events_of(state_dir, record.id) == recorded
@@ -118,7 +120,8 @@ async def test_status_says_another_process_drives_the_open_deployment(
         assert unlock.code == 1, unlock.out + unlock.err
         assert (
             f"   deployment #1 of 1.1.0 is being driven by another canarytui on this machine "
-            f"(pid {pid}): follow it or act on it there"
+            f"(pid {pid}): follow it or act on it there, or stop it (kill -INT {pid}: the "
+            f"deployment stays open) and act on it here"
         ) in unlock.out.splitlines(), unlock.out
         assert lock_owners(demo) == held
         assert versions(demo)["web-01"] == "1.1.0" and versions(demo)["web-02"] == "1.0.0"

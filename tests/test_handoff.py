@@ -54,6 +54,10 @@ async def test_a_colleague_takes_over_an_open_deployment(demo: DemoFleet, tmp_pa
     unlock = await run_cli("unlock", env, state_dir=second)
     assert unlock.code == 1 and "NOT broken" in unlock.out
     assert locks_on_hosts(demo) == demo.host_names
+    # A rollback without --take-over has nothing of its own to roll back: it says how.
+    plain = await run_cli("rollback", env, state_dir=second)
+    assert plain.code == 1 and "rollback --take-over" in plain.err, plain.err
+    assert "nothing to roll back: this journal has no deployment of this environment" in plain.err
 
     taken = await run_cli("rollback", env, "--take-over", state_dir=second)
     assert taken.code == 0, taken.err + taken.out

@@ -949,7 +949,8 @@ async def test_an_open_deployment_driven_by_another_process_is_said_before_any_d
             local_lock(script, owner)
             said = (
                 f"deployment #{script.deployment} of 1.1.0 is being driven by another "
-                f"canarytui on this machine (pid {driver.pid}): follow it or act on it there"
+                f"canarytui on this machine (pid {driver.pid}): follow it or act on it there, or "
+                f"stop it (kill -INT {driver.pid}: the deployment stays open) and act on it here"
             )
             for key in ("p", "P", "r", "d"):
                 await pilot.press(key)

@@ -200,7 +200,9 @@ async def test_the_ui_opened_while_the_command_line_drives_says_so_and_follows_i
             await until(pilot, lambda: bool(said), 5, "the open deployment said")
             assert said[0] == (
                 "deployment #1 of 1.1.0 is being driven by another canarytui on this machine "
-                f"(pid {drivers[0].pid}): follow it or act on it there; this screen shows it "
+                f"(pid {drivers[0].pid}): follow it or act on it there, or stop it (kill -INT "
+                f"{drivers[0].pid}: the deployment stays open) and act on it here; this screen "
+                "shows it "
                 "as it goes"
             ), said
             assert engine.phase is ev.Phase.ANALYSIS

@@ -292,9 +292,7 @@ class Engine(CallRunner):
             await self._stop_for_rollback()
         await self.finish_stale_locks()
         record = self.open_deployment() or self.journal.last_deployment(self.env.name, self.env.app)
-        if record is None:
-            raise ActionRefused("nothing to roll back: this environment has no deployment")
-        if (refused := nothing_to_roll_back(record)) is not None:
+        if (refused := nothing_to_roll_back(record)) is not None or record is None:
             raise ActionRefused(refused)
         self._adopt(record)
         return await self._run(self._roll_back())

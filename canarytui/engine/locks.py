@@ -193,9 +193,11 @@ def driven_elsewhere(path: Path, record: DeploymentRecord, machine: str) -> str 
     held = driver_of(path, record, machine)
     if held is None:
         return None
+    pid = held.get("pid")
     return (
         f"deployment #{record.id} of {record.version} is being driven by another canarytui "
-        f"on this machine (pid {held.get('pid')}): follow it or act on it there"
+        f"on this machine (pid {pid}): follow it or act on it there, or stop it (kill -INT "
+        f"{pid}: the deployment stays open) and act on it here"
     )
 
 

@@ -27,9 +27,15 @@ def rolled_back_by(
     }
 
 
-def nothing_to_roll_back(record: DeploymentRecord) -> str | None:
-    """Why a rollback of ``record`` (the open or last deployment) is refused: it is rolled
-    back already, or ended without reaching the rest (its canary failed); None if not."""
+def nothing_to_roll_back(record: DeploymentRecord | None) -> str | None:
+    """Why a rollback of ``record`` (the open or last deployment) is refused: there is none
+    in this journal, it is rolled back already, or ended without reaching the rest (its
+    canary failed); None if not."""
+    if record is None:
+        return (
+            "nothing to roll back: this journal has no deployment of this environment "
+            "(another machine's: canarytui status shows it, rollback --take-over)"
+        )
     if record.phase == ev.Phase.ROLLED_BACK.value or (
         not record.is_open and record.outcome != ev.Outcome.COMPLETE.value
     ):
