@@ -209,6 +209,34 @@ async def test_check_names_rules_whose_metric_is_missing(
     nothing_deployed(demo, state_dir)
 
 
+async def test_an_analysis_too_short_for_its_statistical_rules_is_said_before_deploying(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """analysis.duration 3s at 1s intervals gives a Mann-Whitney rule 3 values where it
+    needs 5: every verdict inconclusive. `analyze --for` said so; `check` and the dry run
+    passed it silently. check says it and exits 1 (its JSON too), the dry run notes it."""
+
+    def short(data: dict[str, Any]) -> None:
+        data["canary"]["analysis"].update(duration="3s", interval="1s")
+
+    env = str(edit_env(demo.env_path, tmp_path / "short.yaml", short))
+    said = (
+        "analysis.duration 3s is 3 interval(s) of 1s: statistical rules (latency-shift) "
+        "need 5 on each side (watch at least 5s)"
+    )
+    checked = await run_cli("check", env)
+    assert checked.code == 1, checked.out + checked.err
+    assert f"== {said}: every deployment's verdict would be inconclusive" in checked.out
+    assert "would read nothing for those rules" not in checked.out
+    as_json = json.loads((await run_cli("check", env, "--json")).out)
+    assert as_json["analysis_problem"] == said and as_json["ok"] is False
+    dry = await run_cli("deploy", env, "1.2.0", "--dry-run")
+    assert dry.code == 0, dry.out + dry.err
+    assert f"  {said}: every verdict would be inconclusive" in dry.out.splitlines()
+    good = await run_cli("check", str(demo.env_path), "--json")
+    assert json.loads(good.out)["analysis_problem"] is None
+
+
 def test_report_flags_a_pass_that_reads_nothing() -> None:
     """A rule whose selector can never match passes on zeros: the report says so."""
     from canarytui.cli.analyze import report

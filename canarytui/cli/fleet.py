@@ -24,6 +24,7 @@ def check(args: argparse.Namespace) -> int:
     env = load_env(args.env)
     from canarytui.engine import Engine
     from canarytui.engine.supervise import each_host
+    from canarytui.metrics.analysis import too_few_intervals
     from canarytui.metrics.diagnose import PROBLEM, diagnose, group, why_no_page
     from canarytui.metrics.page import picks
     from canarytui.metrics.sources import probe
@@ -72,9 +73,11 @@ def check(args: argparse.Namespace) -> int:
             if found.sample.ok is not None  # lost since discovery: said above
         }
         good = sum(1 for r in rows if r["healthy"])
-        problems = bool(unlockable) or any(
-            f.level == PROBLEM for found in findings.values() for f in found
-        )
+        a = env.canary.analysis
+        short = too_few_intervals(a.rules, a.duration, a.interval or env.health.interval)
+        short = short if env.canary.enabled else None
+        unread = any(f.level == PROBLEM for found in findings.values() for f in found)
+        problems = bool(unlockable or short) or unread
         code = EXIT_OK if good == len(rows) and not problems else EXIT_ERROR
         if as_json:
             print(
@@ -93,6 +96,7 @@ def check(args: argparse.Namespace) -> int:
                             }
                             for f, hosts in group(findings)
                         ],
+                        "analysis_problem": short and f"analysis.duration {short}",
                         "ok": code == EXIT_OK,
                     }
                 )
@@ -122,12 +126,14 @@ def check(args: argparse.Namespace) -> int:
                 f"{listed(sorted(unlockable, key=env.host_names.index), 8)} (let the SSH user "
                 "write its ~/.canarytui there, or take the host out of the file)"
             )
+        if short:
+            print(f"== analysis.duration {short}: every deployment's verdict would be inconclusive")
         lines = findings_lines(findings, len(env.hosts))
         for line in lines:
             print(line)
         if rules and not lines and findings:
             print(f"== every analysis rule's selectors match series on {len(findings)} host(s)")
-        if problems:
+        if unread:
             print(
                 "   a deployment's analysis would read nothing for those rules "
                 "(inconclusive, or a pass on zeros): fix them first"

@@ -23,7 +23,7 @@ from canarytui.engine.canary import Prober, choose_baseline, watch
 from canarytui.engine.discovery import discover_one
 from canarytui.engine.plan import PlanError, make_plan
 from canarytui.engine.supervise import each_host
-from canarytui.metrics.analysis import MIN_INTERVALS
+from canarytui.metrics.analysis import too_few_intervals
 from canarytui.metrics.diagnose import Finding, diagnose, why_no_page
 from canarytui.metrics.run import AnalysisRun
 from canarytui.textsafe import listed
@@ -103,14 +103,9 @@ async def analyze(
     for rule in before:
         say("info", f"rule {rule.name} (compare_to: before): {NOT_MEASURABLE}; left out")
     interval = cfg.interval or env.health.interval
-    intervals = int(run_cfg.duration / interval + 1e-9)
-    if intervals < MIN_INTERVALS and any(r.statistical for r in run_cfg.rules):
-        say(
-            "warning",
-            f"{run_cfg.duration:g}s is {intervals} interval(s) of {interval:g}s: statistical "
-            f"rules need {MIN_INTERVALS} on each side (watch at least "
-            f"{MIN_INTERVALS * interval:g}s)",
-        )
+    short = too_few_intervals(run_cfg.rules, run_cfg.duration, interval)
+    if short is not None:
+        say("warning", short)
     prober = Prober(ctx, cfg.rules)
     run = AnalysisRun(run_cfg, chosen, baseline, started=time.time(), interval=interval)
     ctx.state.watched = set(chosen) | set(baseline)

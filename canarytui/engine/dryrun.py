@@ -26,6 +26,7 @@ from canarytui.engine.hooks import share_of
 from canarytui.engine.locks import left_behind
 from canarytui.engine.plan import Plan, limited_to, make_plan, running_said, stops_at
 from canarytui.journal import UnopenedStart
+from canarytui.metrics.analysis import too_few_intervals
 from canarytui.openfiles import shortage
 from canarytui.textsafe import listed
 
@@ -312,6 +313,10 @@ def _refusals(
         )
     elif unknown:
         run.notes.append(f"{', '.join(unknown)}: no valid version; assumed {assume_previous}")
+    a = engine.env.canary.analysis
+    short = too_few_intervals(a.rules, a.duration, a.interval or engine.env.health.interval)
+    if short is not None and plan.canaries:
+        run.notes.append(f"analysis.duration {short}: every verdict would be inconclusive")
     # As the deployment will say once its hosts are locked.
     reached = {h: versions.get(h) if reachable.get(h) else False for h in plan.hosts}
     running = running_said(run.version, reached, run.canaries)

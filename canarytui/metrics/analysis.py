@@ -37,6 +37,20 @@ class Reference:
     hosts: Sequence[Samples]
 
 
+def too_few_intervals(rules: Sequence[Rule], duration: float, interval: float) -> str | None:
+    """Why the statistical rules among ``rules`` can never be judged in ``duration`` (fewer
+    per-interval values than a comparison needs: every verdict inconclusive), or None."""
+    intervals = int(duration / interval + 1e-9)
+    statistical = [r.name for r in rules if r.statistical]
+    if intervals >= MIN_INTERVALS or not statistical:
+        return None
+    return (
+        f"{duration:g}s is {intervals} interval(s) of {interval:g}s: statistical rules "
+        f"({', '.join(statistical)}) need {MIN_INTERVALS} on each side (watch at least "
+        f"{MIN_INTERVALS * interval:g}s)"
+    )
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
