@@ -9,6 +9,7 @@ import argparse
 import gc
 import importlib
 import importlib.metadata
+import json
 import os
 import shlex
 import shutil
@@ -105,6 +106,42 @@ def test_a_mistyped_command_or_option_is_named_with_what_was_meant(
     assert err.endswith(
         "canarytui deploy: error: unrecognized arguments: --canry web-01 (did you mean --canary?)\n"
     )
+
+
+def test_a_command_line_argparse_refuses_ends_with_a_result_line_under_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --json, a command whose output ends with a result line ends with one when its
+    own options are refused too (conflicting, missing, of the wrong type), as the README
+    promises of every invalid run: a script reading stdout alone learns how it ended."""
+    for argv, said in [
+        (["deploy", "x.yaml", "1.0", "--canary", "a", "--no-canary"], "not allowed with"),
+        (["analyze"], "the following arguments are required: env"),
+        (["deploy", "x.yaml", "1.0", "--canary-percent", "abc"], "invalid float value: 'abc'"),
+    ]:
+        assert main([*argv, "--json"]) == 2, argv
+        captured = capsys.readouterr()
+        result = json.loads(captured.out.splitlines()[-1])
+        assert result["event"] == "result" and result["outcome"] == "invalid", result
+        assert result["exit"] == 2 and said in result["error"], result
+        assert said in captured.err and captured.err.startswith("usage: canarytui ")
+        assert main(argv) == 2 and capsys.readouterr().out == ""  # without --json: no line
+
+
+def test_an_interrupted_command_that_changes_nothing_says_no_more(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C in `analyze` said an open deployment stays open in the journal, though it
+    deploys nothing: only the commands that may leave one open say it."""
+    module = importlib.import_module("canarytui.cli.main")
+
+    def stopped() -> int:
+        raise KeyboardInterrupt
+
+    assert module._guard(stopped, changes=False) == 130
+    assert capsys.readouterr().err == "\ncanarytui: interrupted\n"
+    assert module._guard(stopped) == 130
+    assert "an open deployment stays open in the journal" in capsys.readouterr().err
 
 
 def test_completion_needs_a_shell(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import difflib
 import importlib
+import io
 import json
 import os
 import shlex
@@ -186,17 +187,30 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
             )
             return EXIT_INVALID
         return _guard(lambda: _handler("demo", "ui")(rest[0], common), env=rest[0])
+    told = io.StringIO()
     try:
-        args = parse(options_first(rest))
-    except SystemExit as exc:  # argparse has printed its message
-        return EXIT_INVALID if exc.code else EXIT_OK
+        with contextlib.redirect_stderr(told):
+            args = parse(options_first(rest))
+    except SystemExit as exc:  # argparse has said why (kept, to say it here)
+        sys.stderr.write(told.getvalue())
+        if not exc.code:
+            return EXIT_OK
+        if rest[0] in RESULT_COMMANDS and "--json" in rest and "--dry-run" not in rest:
+            # A script reading only stdout learns how it ended, as from any refusal.
+            why = told.getvalue().strip().splitlines()[-1:] or ["invalid command line"]
+            print(Failed(EXIT_INVALID, why[0], "invalid").json())
+        return EXIT_INVALID
+    sys.stderr.write(told.getvalue())
     if stdout is not None and getattr(args, "json", False):
         stdout.json_lines = True  # exact JSON lines (json.dumps escapes every control)
     args.state_dir = common["state_dir"]
     args.theme = common["theme"]
     handler: Callable[[argparse.Namespace], int] = _handler(*HANDLERS[args.command])
     env = getattr(args, "env", None)
-    return _guard(lambda: handler(args), result_line=_ends_with_result(args), env=env)
+    changes = args.command in ("deploy", "promote", "rollback") and not getattr(args, "dry_run", 0)
+    return _guard(
+        lambda: handler(args), result_line=_ends_with_result(args), env=env, changes=changes
+    )
 
 
 def _ends_with_result(args: argparse.Namespace) -> bool:
@@ -222,7 +236,9 @@ def _not_a_command(word: str) -> str | None:
     return None
 
 
-def _guard(fn: Callable[[], int], result_line: bool = False, env: str | None = None) -> int:
+def _guard(
+    fn: Callable[[], int], result_line: bool = False, env: str | None = None, changes: bool = True
+) -> int:
     """Run one command; a user's error becomes a message and an exit status, not a traceback.
 
     ``result_line`` (a command whose ``--json`` ends with a result): the refusal or error is
@@ -230,15 +246,13 @@ def _guard(fn: Callable[[], int], result_line: bool = False, env: str | None = N
     A run stopped (Ctrl-C, SIGTERM, SIGHUP) ends without one: its exit status (130, 143,
     129) says so.
     ``env``: the environment file it was given, for the commands a refusal suggests.
+    ``changes``: it may have left a deployment open (one that reads only says no more).
     """
     try:
         return fn()
     except KeyboardInterrupt:
-        print(
-            "\ncanarytui: interrupted; an open deployment stays open in the journal "
-            "(canarytui status / promote / rollback)",
-            file=sys.stderr,
-        )
+        said = "; an open deployment stays open in the journal (canarytui status / promote / "
+        print("\ncanarytui: interrupted" + (said + "rollback)" if changes else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR  # whoever read the output is gone: nothing to tell
