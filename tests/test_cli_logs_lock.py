@@ -83,6 +83,10 @@ async def test_logs_bad_input(demo: DemoFleet, state_dir: Path, tmp_path: Path) 
     assert "bare.yaml has no `logs` command" in no_logs.err
     bad_for = await run_cli("logs", env, "--for", "soon")
     assert bad_for.code == 2 and "--for: bad duration 'soon'" in bad_for.err
+    # No time to read in: bad input, not every host failing to give its logs (exit 1).
+    no_time = await run_cli("logs", env, "--for", "0s")
+    assert (no_time.code, no_time.out) == (2, ""), no_time.out + no_time.err
+    assert "--for: the logs must be read for some time (2s, 1m)" in no_time.err
 
 
 async def test_logs_unreachable_host_named_others_go_on(demo: DemoFleet, state_dir: Path) -> None:

@@ -48,6 +48,9 @@ def logs(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"canarytui: --for: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    if seconds <= 0 and not args.follow:
+        print("canarytui: --for: the logs must be read for some time (2s, 1m)", file=sys.stderr)
+        return EXIT_INVALID
     hosts = list(dict.fromkeys(args.hosts)) or env.host_names
     journal = runner.journal(args)
     try:
