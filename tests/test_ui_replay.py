@@ -19,6 +19,7 @@ import pytest
 from test_ui_stories import USER, deploy_by_keys, fleet, make_app
 from test_ui_support import FIXED_TIME, THEMES, record_notifications, until, write_env
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from canarytui import events as ev
 from canarytui.cli.main import main
@@ -233,6 +234,9 @@ async def test_bad_release_replayed_from_history_touches_no_host(
         await settle_replay(pilot, screen)
         assert canary_tile(screen, canary) == ("healthy", "idle")  # as before the deployment
         assert "paused" in screen.banner_text()
+        # The banner is on the screen (it stayed blank, the grid passing for the live one).
+        banner = str(screen.query_one("#replay-banner", Static).render())
+        assert banner.startswith(f"REPLAY of #{d} ") and "paused" in banner, banner
         assert f"REPLAY of #{d}" in screen.banner_text()
 
         # Step through the canary's deployment event by event.

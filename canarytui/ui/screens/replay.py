@@ -146,8 +146,12 @@ class ReplayScreen(FleetScreen):
 
     @on(Mount)
     async def _start(self) -> None:
-        # Runs before the fleet screen's own on_mount (Textual walks the class tree).
+        # Runs before the fleet screen's own on_mount (Textual walks the class tree), when
+        # the screen is not counted as mounted yet: the banner is drawn once it is (a replay
+        # started paused sends nothing to draw it by: it stayed blank, the grid passing for
+        # the live one).
         self._draw_banner()
+        self.call_after_refresh(self._draw_banner)
         if self.live_monitor is not None:
             await self.live_monitor.stop()
         if self.live_engine is not None:
