@@ -59,11 +59,11 @@ async def test_the_filtered_hosts_alone_are_offered_and_deployed_without_a_canar
         await ask_behind(pilot, script)
         screen = script.app.screen
         assert isinstance(screen, ChoiceScreen)
-        assert [label for _, label, _ in screen.answers] == ["All 12", "Only 2", "No"]
+        assert [label for _, label, _ in screen.answers] == ["Only 2", "All 12", "No"]
         assert (
             "Or only the 2 host(s) the filter shows (version=1.0): web-05, web-09; no canary "
             "among them: straight to 2 wave(s), each host health-gated. The others are not "
-            "changed (o)."
+            "changed (o, or enter)."
         ) in screen.message
         assert screen.message.startswith("Deploy 1.1.0 to 1 canary host(s): web-01?")
         # web-05 is put on 1.1.0 while the question is open (the filter follows it out):
@@ -83,7 +83,7 @@ async def test_the_filtered_hosts_alone_are_offered_and_deployed_without_a_canar
     ]
 
 
-async def test_a_pick_among_the_filtered_hosts_is_their_canary_and_enter_is_every_host(
+async def test_a_pick_among_the_filtered_hosts_is_their_canary_and_enter_is_only_them(
     tmp_path: Path,
 ) -> None:
     script = Script(tmp_path)
@@ -91,11 +91,11 @@ async def test_a_pick_among_the_filtered_hosts_is_their_canary_and_enter_is_ever
     async with script.app.run_test(size=SIZE) as pilot:
         await ask_behind(pilot, script, "space")  # web-05 picked
         assert "; canary web-05, then 1 wave(s)." in script.app.screen.message  # type: ignore[attr-defined]
-        await pilot.press("o")
+        await pilot.press("enter")  # the first answer: the filtered hosts only
         await until(pilot, lambda: len(calls) == 1, 5, "the limited deploy call")
         await pilot.press("d")
         await type_version(pilot, "1.1.0")
-        await pilot.press("enter", "enter")  # the first answer: every host
+        await pilot.press("enter", "y")  # every host: its own key
         await until(pilot, lambda: len(calls) == 2, 5, "the whole fleet's deploy call")
         # Without the filter, the plain question again.
         await pilot.press("slash", "ctrl+u", "enter", "d")

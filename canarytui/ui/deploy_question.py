@@ -76,7 +76,7 @@ def _only_said(state: FleetState, version: str, only: Limited) -> str:
     also = f"; {running} of them run(s) {version} already" if running else ""
     return (
         f"Or only the {len(only.hosts)} host(s) the filter shows ({filtered}): "
-        f"{listed(only.hosts, 8)}; {how}{also}. The others are not changed (o)."
+        f"{listed(only.hosts, 8)}; {how}{also}. The others are not changed (o, or enter)."
     )
 
 

@@ -108,8 +108,9 @@ class OperatorActions(Screen[None]):
             if only is None:
                 screen: Question[Any] = ConfirmScreen(f"Deploy {version}?", question, yes="Deploy")
             else:
+                # Enter takes the first: the hosts the operator filtered, not the whole fleet.
                 every = len(self.state.env.hosts)
-                choices = [("y", f"All {every}", "all"), ("o", f"Only {len(only.hosts)}", "only")]
+                choices = [("o", f"Only {len(only.hosts)}", "only"), ("y", f"All {every}", "all")]
                 screen = ChoiceScreen(f"Deploy {version}?", question, [*choices, ("n", "No", "")])
             self.app.push_screen(screen, answered)
 
