@@ -374,3 +374,18 @@ async def test_canary_percent_100_is_refused_as_no_canary(demo: DemoFleet, state
         assert journal.last_deployment("demo", "shop") is None
     finally:
         journal.close()
+
+
+async def test_a_release_complete_short_of_its_hosts_says_how_many_in_history(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A host failed within max_failures and the release completed: the history said only
+    "complete", as of a release on every host; it says how many of its hosts run it."""
+    env = asking_env(demo, tmp_path, on_failure="halt")
+    break_host(demo, "web-04")
+    done = await run_cli("deploy", str(env), "1.1.0", "--auto-promote")
+    assert done.code == 0, done.out + done.err
+    history = await run_cli("history", str(env))
+    row = next(line for line in history.out.splitlines() if line.lstrip().startswith("1 "))
+    assert "complete (5 of 6 hosts)" in row, history.out
+    assert versions(demo)["web-04"] == "1.0.0"

@@ -11,7 +11,7 @@ from typing import Any
 from conftest import switch_to
 from test_ui_stories import make_app, running_fleet, type_version
 from test_ui_support import Script, settle, until
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from canarytui import events as ev
 from canarytui.journal import Journal
@@ -151,6 +151,10 @@ async def test_a_host_left_behind_is_caught_up_by_keys_alone(tmp_path: Path) -> 
             detail = str(app.screen.query_one("#detail-text", Static).render())
             assert "no canary; wave 1: 1 host(s); only --hosts web-04" in detail
             assert "limit  to 1 of 4 hosts (--hosts web-04)" in detail
+            # Its row says it too, as the command line's history does (it read as a whole
+            # fleet's release).
+            row = app.screen.query_one(DataTable).get_row_at(0)
+            assert [str(c) for c in row][4] == "(no canary phase) (only --hosts web-04)"
         assert {h: fleet.version_on(h) for h in fleet.host_names} == dict.fromkeys(
             fleet.host_names, "1.2.0"
         )

@@ -13,7 +13,7 @@ from canarytui.cli.printers import column_widths, when
 from canarytui.config import Environment, load_env
 from canarytui.journal import DeploymentRecord
 from canarytui.journal.records import machine_name
-from canarytui.textsafe import harmless, listed
+from canarytui.textsafe import harmless
 
 CANARIES_SHOWN = 3  # canaries named in a row of the table
 USER_SHOWN = 32  # characters of a user's name in the table
@@ -55,13 +55,10 @@ def history(args: argparse.Namespace) -> int:
             return EXIT_OK
         rows = [("#", "STARTED", "VERSION", "OUTCOME", "BY", "CANARIES")]
         for r in records:
-            if r.kind == "rollback":
-                canaries = f"(rollback to {r.version})"
-            else:  # a table row: a few names, then a count (report ID lists them all)
-                canaries = listed(r.canaries, CANARIES_SHOWN) or "(no canary phase)"
-            if r.scope is not None:
-                canaries += f" (only --hosts {r.scope})"
+            # A table row: a few names, then a count (report ID lists them all).
+            canaries = r.what_went(CANARIES_SHOWN)
             outcome = r.outcome or f"open: {_phase(r, journal.state_dir, env)}"
+            outcome += r.ended_short(journal.hosts(r.id))
             user = harmless(r.user, USER_SHOWN)
             rows.append((str(r.id), when(r.started_at), r.version, outcome, user, canaries))
         # Each column as wide as its widest cell (an open deployment's "open: promoting

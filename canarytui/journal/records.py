@@ -8,10 +8,12 @@ import json
 import os
 import socket
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from canarytui import events as ev
+from canarytui.textsafe import listed
 
 
 def local_user() -> str:
@@ -89,6 +91,24 @@ class DeploymentRecord:
         if self.scope is None:
             return ""
         return f"{lead}{len(self.planned_hosts)} of {fleet} hosts"
+
+    def what_went(self, shown: int) -> str:
+        """Its history row's canaries cell: the canaries (``shown`` names, then a count),
+        or what it put back; and the hosts it was limited to."""
+        if self.kind == "rollback":
+            said = f"(rollback to {self.version})"
+        else:
+            said = listed(self.canaries, shown) or "(no canary phase)"
+        return said + (f" (only --hosts {self.scope})" if self.scope is not None else "")
+
+    def ended_short(self, hosts: Mapping[str, HostRecord]) -> str:
+        """`` (11 of 12 hosts)`` after a completed deployment's outcome when its release is
+        not on every host of its plan (one failed within max_failures, unreachable); ""."""
+        if self.outcome != ev.Outcome.COMPLETE.value:
+            return ""
+        planned = self.planned_hosts
+        done = sum(1 for h in planned if h in hosts and hosts[h].current == self.version)
+        return f" ({done} of {len(planned)} hosts)" if done < len(planned) else ""
 
     @property
     def phase_label(self) -> str:

@@ -116,10 +116,11 @@ class HistoryScreen(Screen[None]):
                         r.version,
                         when(r.started_at),
                         r.user,
-                        listed(r.canaries, 3),
+                        r.what_went(3),
                         r.phase_label,
                         r.verdict or "-",
-                        r.outcome or ("open" if r.is_open else "-"),
+                        (r.outcome or ("open" if r.is_open else "-"))
+                        + r.ended_short(self.journal.hosts(r.id)),
                     ),
                 ),
                 key=str(r.id),
