@@ -195,6 +195,28 @@ async def test_a_release_on_every_host_is_rolled_back_before_its_users_move(
     assert set(versions(demo).values()) == {"1.0.0"}
 
 
+async def test_a_release_deployed_again_then_rolled_back_keeps_its_users(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Every host on 1.2.0, 1.2.0 deployed again (a config change picked up), then rolled
+    back: each host goes back to what it ran before, 1.2.0, and the balancer was told
+    "0 % of the users to 1.2.0" with every host on it. It is told 100 %."""
+    log = tmp_path / "hooks.log"
+    env_path = with_traffic(
+        demo, tmp_path / "env.yaml", {p: recorder(p, log, tmp_path) for p in PHASES}
+    )
+    for _ in range(2):
+        outcome, _ = await deploy(env_path, state_dir, "1.2.0", auto_promote=True)
+        assert outcome is ev.Outcome.COMPLETE
+    engine = engine_for(env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(engine.rollback(), 90) is ev.Outcome.ROLLED_BACK
+    finally:
+        await engine.fleet.close()
+    assert recorded(log)[-1][:4] == ["rolled_back", ",".join(demo.host_names), "0", "100"]
+    assert set(versions(demo).values()) == {"1.2.0"}
+
+
 async def test_taking_over_a_lock_with_nothing_of_its_release_behind_it_moves_no_user(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:
@@ -395,12 +417,14 @@ def fake_context(hosts: int, traffic: dict[str, str]) -> SimpleNamespace:
         app="shop",
         name="prod",
         hosts=[SimpleNamespace(name=n, roles=("web",)) for n in names],
+        host_names=names,
         traffic=Traffic(**traffic),
     )
+    record = SimpleNamespace(id=7, version="2.0.0", scope=None, planned_hosts=names)
     state = RolloutState(
         host_states=dict.fromkeys(names, ev.HostState.PENDING),
         versions=dict.fromkeys(names, "1.0.0"),
-        deployment=SimpleNamespace(id=7, version="2.0.0", scope=None),  # type: ignore[arg-type]
+        deployment=record,  # type: ignore[arg-type]
     )
     return SimpleNamespace(env=env, state=state, bus=_Bus(state))
 

@@ -72,6 +72,15 @@ def percent_after(ctx: Context, kind: str, hosts: Sequence[str]) -> int:
     100 %, one zone of three about 33 %.
     """
     d = ctx.state.deployment
+    versions = ctx.state.versions
+    if d is not None and kind == "rolled_back":
+        # Each host it reached goes back to what it ran before: one that ran this release
+        # already runs it still (a release deployed again, then rolled back: "0 %" would
+        # send the users away from every host).
+        planned = set(d.planned_hosts)
+        done = {h for h in planned if ctx.state.previous.get(h) == d.version}
+        done |= {h for h in ctx.env.host_names if h not in planned and versions.get(h) == d.version}
+        return share_of(len(done), len(ctx.env.hosts))
     if d is None or d.scope is None:
         if kind in ("complete", "rolled_back"):
             return 100 if kind == "complete" else 0
@@ -80,11 +89,8 @@ def percent_after(ctx: Context, kind: str, hosts: Sequence[str]) -> int:
     planned = set(d.planned_hosts)
     if kind == "complete":
         done = set(planned)
-    elif kind == "rolled_back":
-        done = set()
     else:
         done = (set(hosts) | set(running_it(ctx, d.version))) & planned
-    versions = ctx.state.versions
     done |= {h for h in ctx.env.host_names if h not in planned and versions.get(h) == d.version}
     return share_of(len(done), len(ctx.env.hosts))
 
