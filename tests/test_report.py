@@ -222,6 +222,7 @@ async def test_an_open_deployment_no_process_drives_is_reported_stopped(tmp_path
     try:
         d = new_deployment(journal)
         journal.record(ev.PhaseChanged(phase=ev.Phase.PROMOTING, wave=2, waves=3, deployment=d))
+        journal.record(ev.HostUpdate(host="web-02", state=ev.HostState.DEPLOYING, deployment=d))
     finally:
         journal.close()
 
@@ -234,6 +235,8 @@ async def test_an_open_deployment_no_process_drives_is_reported_stopped(tmp_path
     text, data = await reported()
     assert "| Outcome | open (promoting wave 2/3) |" in text, text
     assert data["deployment"]["stopped"] is False
+    web02 = next(h for h in data["hosts"] if h["host"] == "web-02")
+    assert (web02["state"], web02["cut_off"]) == ("deploying", False)
     with sqlite3.connect(state / "journal.sqlite3") as db:
         db.execute("UPDATE deployments SET machine = ? WHERE id = ?", (machine_name(), d))
     text, data = await reported()
@@ -241,6 +244,12 @@ async def test_an_open_deployment_no_process_drives_is_reported_stopped(tmp_path
     assert "| Result | open: promoting wave 2/3, stopped |" in text, text
     assert data["deployment"]["stopped"] is True
     assert data["deployment"]["phase"] == "promoting wave 2/3, stopped"
+    # A host it was changing then was cut off, not in flight: as status says it.
+    web02 = next(h for h in data["hosts"] if h["host"] == "web-02")
+    assert (web02["state"], web02["cut_off"]) == ("deploying", True)
+    assert web02["state_said"] == "deploy cut off"
+    row = next(line for line in text.splitlines() if line.startswith("| web-02 |"))
+    assert "| deploy cut off |" in row and "| deploying |" not in row, row
 
 
 def test_a_relative_effect_is_reported_in_percent() -> None:

@@ -232,7 +232,7 @@ def _hosts(hosts: list[dict[str, Any]]) -> list[str]:
                 h["new"],
                 (h["reached_utc"] or "").removesuffix(" UTC"),
                 h["current"],
-                h["state"],
+                h.get("state_said", h["state"]),
                 h["last_step"],
                 h["exit_status"],
             ]

@@ -72,7 +72,7 @@ def build_report(
             for d in decisions
         ],
         "analysis": _analysis(typed),
-        "hosts": [_host(h, record, reached.get(name)) for name, h in hosts.items()],
+        "hosts": [_host(h, record, reached.get(name), stopped) for name, h in hosts.items()],
     }
 
 
@@ -273,9 +273,14 @@ def _measurement(m: ev.Measurement) -> dict[str, Any]:
     return data
 
 
-def _host(h: HostRecord, r: DeploymentRecord, reached: float | None) -> dict[str, Any]:
+def _host(
+    h: HostRecord, r: DeploymentRecord, reached: float | None, stopped: bool
+) -> dict[str, Any]:
+    """One host's row. ``cut_off``: it was being changed when the process driving the
+    deployment stopped (``stopped``): not in flight, as ``status`` says it."""
     output = h.output or ""
     failed = h.state in _FAILED_STATES or (h.exit_status not in (None, 0))
+    cut_off = stopped and h.state in {str(s) for s in ev.CUT_OFF}
     return {
         "host": safe(h.host, 200),
         "role": h.role,
@@ -284,6 +289,8 @@ def _host(h: HostRecord, r: DeploymentRecord, reached: float | None) -> dict[str
         "reached_utc": utc(reached),
         "current": None if h.current is None else safe(h.current, 200),
         "state": h.state,
+        "cut_off": cut_off,
+        "state_said": ev.CUT_OFF[ev.HostState(h.state)] if cut_off else h.state,
         "last_step": None if h.last_step is None else safe(h.last_step, 200),
         "exit_status": h.exit_status,
         "output": harmless_block(output.rstrip("\n"), TEXT, OUTPUT_LINES) if failed else "",
