@@ -175,6 +175,20 @@ async def test_a_lock_left_on_a_host_unreachable_at_the_end_is_released_next_tim
         journal.close()
 
     await demo.set_fault("web-06", "up")
+    # status from the same journal says the lock it left (it said web-06 was idle, while
+    # another journal's status called the same lock an open deployment).
+    status = await run_cli("status", str(demo.env_path))
+    assert status.code == 0, status.out + status.err
+    row = next(line for line in status.out.splitlines() if line.startswith("web-06"))
+    assert "locked (left)" in row, status.out
+    said = next(line for line in status.out.splitlines() if line.startswith("   web-06: locked"))
+    assert "(deployment #1 " in said and said.endswith(
+        "which this journal left there (unreachable then): its next deployment frees it; "
+        "canarytui unlock breaks it now"
+    ), said
+    as_json = json.loads((await run_cli("status", str(demo.env_path), "--json")).out)
+    web06 = next(h for h in as_json["hosts"] if h["host"] == "web-06")
+    assert web06["state"] == "locked (left)" and "deployment #1" in web06["left_lock"]
     dry = await run_cli("deploy", str(demo.env_path), "1.2.0", "--dry-run")
     assert dry.code == 0, dry.out + dry.err
     assert "web-06: a finished deployment's lock: it would be released" in dry.out

@@ -44,6 +44,8 @@ class Seen:
     # No process drives the open deployment now (it was driven from this machine, and
     # none of this machine holds it): a host it was changing was cut off, not in flight.
     stopped: bool = False
+    # Locks a finished deployment (or a refused start) of this journal left: host -> whose.
+    left: dict[str, str] | None = None
 
 
 def status(args: argparse.Namespace) -> int:
@@ -82,6 +84,12 @@ def status(args: argparse.Namespace) -> int:
             maintenance=maintenance_holders(found, env, journal.state_dir),
             released=released,
             stopped=stopped,
+            left={
+                h: f.describe()
+                for f in takeover.deployments(found)
+                if (r := journal.by_token(f.token)) is not None and not getattr(r, "is_open", 0)
+                for h in f.hosts
+            },
         )
 
     try:
@@ -128,6 +136,8 @@ def host_rows(seen: Seen) -> list[HostRow]:
         rec = seen.recorded.get(name)
         other = held_by.get(name)
         state = rec.state if rec is not None else "locked" if other else rest_state(lock)
+        if rec is None and other is None and name in (seen.left or {}):
+            state = "locked (left)"
         cut_off = seen.stopped and state in ev.CUT_OFF
         error = str(lock.error) if lock.error is not None else None
         refused = lock.error.what if lock.error is not None else None
@@ -204,6 +214,13 @@ def print_table(seen: Seen, journal_path: str) -> None:
     parts = [f"{v} on {n}" for v, n in running.most_common() if v not in _NOT_VERSIONS]
     parts += [f"{running[k]} {word}" for k, word in _NOT_VERSIONS.items() if running[k]]
     print(f"{len(env.host_names)} host(s): {', '.join(parts)}")
+    if seen.left:
+        hosts = listed(list(seen.left), 8)
+        print(
+            f"   {hosts}: locked by {next(iter(seen.left.values()))}, which this journal "
+            "left there (unreachable then): its next deployment frees it; canarytui unlock "
+            "breaks it now"
+        )
     left = catch_up(seen, rows)
     if left is not None:
         print(f"   {left}")
@@ -251,6 +268,7 @@ def as_json(seen: Seen) -> dict[str, Any]:
             "cut_off": row.cut_off,
             "role": row.record.role if row.record is not None else None,
             "locked_by": row.other.describe() if row.other is not None else None,
+            "left_lock": (seen.left or {}).get(row.host),  # this journal's, left there
         }
         for row in host_rows(seen)
     ]
