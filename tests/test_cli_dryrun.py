@@ -310,7 +310,8 @@ def test_one_refusal_per_owner_whatever_second_each_host_was_locked() -> None:
 async def test_a_dry_run_asks_each_host_once(demo: DemoFleet, state_dir: Path) -> None:
     """One round trip a host, its version and its lock together: a hung host held the dry
     run for its connect timeout twice (10 s on the demo, where `check` took 5), and at
-    1,000 hosts the second question cost 1.7 s of a 5.3 s dry run."""
+    1,000 hosts the second question cost 1.7 s of a 5.3 s dry run. (The canaries alone
+    are asked again, for the releases they list.)"""
     import asyncio
 
     from conftest import engine_for
@@ -331,6 +332,30 @@ async def test_a_dry_run_asks_each_host_once(demo: DemoFleet, state_dir: Path) -
         plan = await asyncio.wait_for(dry_run(engine, "1.2.0"), 60)
     finally:
         await engine.fleet.close()
-    assert sorted(asked) == sorted(demo.host_names), asked
+    # Each host once; the canary once more: the releases it lists (deploy.releases).
+    assert sorted(asked) == sorted([*demo.host_names, *plan.canaries]), asked
     row = next(h for h in plan.hosts if h.host == "web-04")
     assert not row.reachable and "unreachable" in row.detail
+
+
+async def test_a_version_the_canaries_do_not_list_is_said_before_it_goes(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """`1.2` (a slip for 1.2.0) went through the dry run silently and then to the canary:
+    a version the canaries' deploy.releases does not list is named with the one it is
+    likely a part of, in the dry run's notes and, before the canary changes, in the
+    deployment's warnings. A listed version says nothing."""
+    env = str(demo.env_path)
+    dry = await run_cli("deploy", env, "1.2", "--dry-run")
+    assert dry.code == 0, dry.out + dry.err
+    said = "1.2 is not among the releases the canaries list (1.2.0 is)"
+    assert f"  {said}: is it the release you meant?" in dry.out.splitlines(), dry.out
+    listed = await run_cli("deploy", env, "1.2.0", "--dry-run")
+    assert "not among the releases" not in listed.out
+    real = await run_cli("deploy", env, "1.2", "--json", timeout=90)
+    events = [json.loads(line) for line in real.out.splitlines()]
+    warned = next(i for i, e in enumerate(events) if e.get("message", "").startswith(said))
+    changed = next(
+        i for i, e in enumerate(events) if e["event"] == "host" and e.get("state") == "deploying"
+    )
+    assert warned < changed and events[warned]["level"] == "warning"

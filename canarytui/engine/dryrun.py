@@ -25,6 +25,7 @@ from canarytui.engine.dryrun_views import CommandView, DryRun, HostView, Traffic
 from canarytui.engine.hooks import share_of
 from canarytui.engine.locks import left_behind
 from canarytui.engine.plan import Plan, limited_to, make_plan, running_said, stops_at
+from canarytui.engine.releases import unlisted
 from canarytui.journal import UnopenedStart
 from canarytui.metrics.analysis import too_few_intervals
 from canarytui.openfiles import shortage
@@ -156,6 +157,9 @@ async def dry_run(
     )
     _hosts(engine, run, plan, found_versions, found_locks)
     _refusals(engine, run, plan, found_versions, found_locks, assume_previous)
+    if env.deploy.releases and plan.canaries and not run.refusals:
+        said = unlisted(await engine.releases(plan.canaries), version)
+        run.notes += [f"{said}: is it the release you meant?"] if said else []
     return run
 
 

@@ -72,6 +72,18 @@ class Catalogue:
         return next((r for r in self.releases if r.version == version), None)
 
 
+def unlisted(catalogue: Catalogue, version: str) -> str | None:
+    """Why ``version`` may be a slip of the keys: not among the releases the canaries list
+    (``deploy.releases``), though they list some; None when it is, or when they list none
+    (a file without the command: every version is typed)."""
+    listed = [r.version for r in catalogue.releases if r.listed]
+    if not listed or version in listed:
+        return None
+    near = [v for v in listed if version.lower() in v.lower()][:3]
+    like = f" ({', '.join(near)} {'is' if len(near) == 1 else 'are'})" if near else ""
+    return f"{version} is not among the releases the canaries list{like}"
+
+
 # Order ----------------------------------------------------------------------------------
 
 _PART = re.compile(r"\d+|\D+")

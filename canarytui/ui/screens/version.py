@@ -21,7 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 
 from canarytui.config import Environment, VersionError
-from canarytui.engine.releases import Catalogue
+from canarytui.engine.releases import Catalogue, unlisted
 from canarytui.textsafe import harmless, harmless_block, listed
 from canarytui.ui.widgets.plain_input import PlainInput
 from canarytui.ui.widgets.release_list import ReleaseList
@@ -214,15 +214,8 @@ class VersionScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
     def unlisted(self, version: str) -> str | None:
-        """Why ``version`` may be a slip of the keys: typed, and not among the releases the
-        canaries list (``deploy.releases``) though they list some; None when it is, or
-        when they list none (a file without the command: every version is typed)."""
-        listed = [r.version for r in self.catalogue.releases if r.listed]
-        if not listed or version in listed:
+        """Why ``version`` may be a slip of the keys (``releases.unlisted``), or None."""
+        said = unlisted(self.catalogue, version)
+        if said is None:
             return None
-        near = [v for v in listed if version.lower() in v.lower()][:3]
-        like = f" ({', '.join(near)} {'is' if len(near) == 1 else 'are'})" if near else ""
-        return (
-            f"{version} is not among the releases the canaries list{like}: it was typed, "
-            "not picked from the list; is it the release you meant?"
-        )
+        return f"{said}: it was typed, not picked from the list; is it the release you meant?"
