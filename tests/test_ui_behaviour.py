@@ -621,9 +621,15 @@ async def test_logs_are_sanitised_bounded_and_follow_the_focused_host(tmp_path: 
         assert not any("not followed" in line for line in pane.lines)
         await pilot.press("right", "l")
         assert "web-02" in str(pane.border_title)
+        # Where web-02's lines begin is said (they came after web-01's, as if one stream).
+        assert pane.shown_rows[-1] == "[canarytui] ── web-02 from here ──"
         script.log("web-02", "now followed")
         await settle(pilot)
         assert pane.lines[-1].endswith("now followed")
+        assert pane.shown_rows[-2:] == [
+            "[canarytui] ── web-02 from here ──",
+            "web-02 │ now followed",
+        ]
 
 
 # Open deployments and history ---------------------------------------------------------

@@ -120,7 +120,8 @@ class LogPane(Log):
     def action_toggle_wrap(self) -> None:
         self.wrap = not self.wrap
         self._show_again()
-        self.notify("logs: " + ("long lines wrapped" if self.wrap else "long lines cut"), timeout=2)
+        said = "logs: " + ("long lines wrapped" if self.wrap else "long lines cut")
+        self.notify(said, timeout=2, markup=False)
 
     def on_resize(self, event: events.Resize) -> None:
         if self.wrap and self._wrap_width() != self._wrapped_at:
@@ -179,6 +180,13 @@ class LogPane(Log):
             self._scroll_update(size)
 
     def set_source(self, title: str) -> None:
+        if title != self._source and self._source and self.rows:
+            # The lines above are another host's: said where the new ones begin (their
+            # stream starts with the host's last lines, older than those above).
+            row = f"{SKIPPED}── {title} from here ──"
+            self.rows.append(row)
+            self.write_lines(self._wrapped([row]), scroll_end=False)
+            self.scroll_end(animate=False, x_axis=False)
         self._source = title
         self._retitle()
 
