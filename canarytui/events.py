@@ -366,6 +366,7 @@ class TrafficShifted(Event):
     hosts: list[str]
     percent: int
     ok: bool
+    version: str = ""  # the deployment's (a rollback --to's: the one it puts back)
 
 
 @dataclass(frozen=True)

@@ -270,3 +270,18 @@ def test_a_host_rolled_back_says_the_version_it_went_back_to() -> None:
         "   web-01: deployed 1.1.0",
         "   web-02: rolled back to 1.0.0",
     ]
+
+
+def test_a_traffic_shift_names_the_release_it_counts() -> None:
+    """ "8 % on the new version" was said of a rollback --to's old release too."""
+    out = Counted()
+    printer = HumanPrinter(out)
+    printer(ev.TrafficShifted(phase="wave_start", hosts=["web-02"], percent=50, ok=True,
+                              version="1.1.0", deployment=3))  # fmt: skip
+    printer(ev.TrafficShifted(phase="complete", hosts=[], percent=100, ok=False, deployment=3))
+    printer(ev.TrafficShifted(phase="complete", hosts=[], percent=100, ok=True, deployment=3))
+    assert out.getvalue().splitlines() == [
+        "   traffic.wave_start: 50 % of the fleet on 1.1.0",
+        "   traffic.complete: FAILED",
+        "   traffic.complete: 100 % of the fleet on the release",  # an older journal's event
+    ]

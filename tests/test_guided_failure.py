@@ -325,6 +325,9 @@ async def test_rollback_to_a_known_version(
     events = [json.loads(line) for line in back.out.splitlines()]
     assert "verdict" not in {e["event"] for e in events}  # no analysis
     assert {e["phase"] for e in events if e["event"] == "phase"} == {"promoting", "complete"}
+    # The balancer's share is said of the release it puts back, never "the new version".
+    shifted = [e for e in events if e["event"] == "traffic"]
+    assert shifted and {e["version"] for e in shifted} == {"1.1.0"}
     assert set(versions(demo).values()) == {"1.1.0"}
     journal = Journal(state_dir)
     try:

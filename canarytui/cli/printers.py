@@ -260,8 +260,10 @@ class HumanPrinter(_Lines):
                 self._say(_plain(f"   wave {i}/{n} done: " + ", ".join(parts)))
             case ev.Notice(level=lv, message=m):
                 self._say(_plain(f"   [{lv}] {m}"))
-            case ev.TrafficShifted(phase=ph, percent=pc, ok=good):
-                said = f"{pc} % on the new version" if good else "FAILED"
+            case ev.TrafficShifted(phase=ph, percent=pc, ok=good, version=v):
+                # The share on the deployment's version (a rollback --to's: the one it
+                # puts back, never "the new version").
+                said = f"{pc} % of the fleet on {_plain(v) or 'the release'}" if good else "FAILED"
                 self._say(f"   traffic.{ph}: {said}")
             case ev.Decision(action=a, user=u, detail=d):
                 self._say(_plain(f"   decision: {a} by {u}" + (f" ({d})" if d else "")))

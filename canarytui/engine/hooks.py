@@ -161,7 +161,12 @@ async def fire(ctx: Context, kind: str, hosts: Sequence[str], wave: int = 0) -> 
             failed.append(f"{where} {said}" + (f": {tail}" if tail else " (no output)"))
     ctx.bus.emit(
         ev.TrafficShifted(
-            phase=kind, hosts=list(hosts), percent=percent, ok=not failed, deployment=d.id
+            phase=kind,
+            hosts=list(hosts),
+            percent=percent,
+            ok=not failed,
+            version=d.version,
+            deployment=d.id,
         )
     )
     if failed:

@@ -58,7 +58,9 @@ def build_report(
         "deployment": _deployment(record, stopped),
         "change": _change(record, hosts, reached, typed, stopped),
         "timeline": [
-            line for e in typed if (line := _line(e, record.started_at, machines)) is not None
+            line
+            for e in typed
+            if (line := _line(e, record.started_at, machines, record.version)) is not None
         ],
         "decisions": [
             {
@@ -181,8 +183,11 @@ def _change(
     }
 
 
-def _line(e: ev.Event, start: float, machines: Mapping[Any, Any]) -> dict[str, Any] | None:
-    """One timeline entry (phases, decisions, verdicts, waves, problems); None: not one."""
+def _line(
+    e: ev.Event, start: float, machines: Mapping[Any, Any], version: str
+) -> dict[str, Any] | None:
+    """One timeline entry (phases, decisions, verdicts, waves, problems); None: not one.
+    ``version``: the deployment's (a rollback --to's: the one it puts back)."""
     who: str | None = None
     match e:
         case ev.DeploymentStarted(version=v, canaries=c, waves=w, user=user):
@@ -209,7 +214,8 @@ def _line(e: ev.Event, start: float, machines: Mapping[Any, Any]) -> dict[str, A
             )
             what += f", {len(left)} not started" if left else ""
         case ev.TrafficShifted(phase=phase, percent=pc, ok=good):
-            what = f"traffic.{phase}: " + (f"{pc}% on the new version" if good else "FAILED")
+            on = f"{pc}% of the fleet on {safe(version, 200)}"
+            what = f"traffic.{phase}: " + (on if good else "FAILED")
         case ev.FailureQuestion(failures=fs):
             what = f"waiting for an operator: {', '.join(f.host for f in fs)} failed"
         case ev.HostUpdate(host=h, state=s, detail=d) if s.value in _FAILED_STATES:
