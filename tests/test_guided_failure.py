@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import edit_env, engine_for, run_cli, wait_for
 
 from canarytui import events as ev
@@ -236,6 +237,12 @@ async def test_a_hold_during_the_last_wave_is_refused_as_holding_nothing(
         outcome = await asyncio.wait_for(engine.promote(all_waves=True), 60)
         unsubscribe()
         assert outcome is ev.Outcome.COMPLETE and engine.state.held is None
+        # Over, nothing waits between waves: only what it is is said.
+        with pytest.raises(ActionRefused) as over:
+            engine.hold()
+        assert str(over.value) == (
+            f"nothing to hold: the deployment is {ev.phase_doing(ev.Phase.COMPLETE)}"
+        )
     finally:
         await engine.fleet.close()
         engine.journal.close()

@@ -24,6 +24,7 @@ from canarytui.engine.holding import LockKeeper
 from canarytui.engine.lockerrors import TakenOver
 from canarytui.engine.locks import LockHeld
 from canarytui.engine.plan import PlanError
+from canarytui.engine.promotion import Promotion
 from canarytui.engine.rollback import MovedOn
 from canarytui.engine.start import StartRefused
 from canarytui.engine.supervise import HostWorkFailed
@@ -64,6 +65,7 @@ class CallRunner:
     state: RolloutState
     bus: Bus
     locks: LockKeeper
+    promotion: Promotion
     _task: asyncio.Task[ev.Outcome] | None
     # An operator's rollback stopping the running call: "asked", then "kept" once the
     # stopped call has left its locks to it (freed and taken again, they would leave the
@@ -124,6 +126,23 @@ class CallRunner:
                 )
             )
         return finished
+
+    def _hold_refused(self) -> str | None:
+        """Why a hold (``Engine.hold``) is refused now, or None."""
+        phase = self.state.phase
+        if not self.busy or phase is not ev.Phase.PROMOTING:
+            waits = "; between waves it waits for you anyway"
+            return f"nothing to hold: the deployment is {ev.phase_doing(phase)}" + (
+                waits if phase is ev.Phase.AWAITING_PROMOTION else ""
+            )
+        if self.promotion.hold_requested:
+            return "already held: it stops after the wave in flight"
+        if self.promotion.last_wave_in_flight():
+            return (
+                f"nothing to hold: wave {self.state.wave} is the last, and the rollout ends "
+                "with it (r rolls it back)"
+            )
+        return None
 
     async def inspect_locks(self) -> dict[str, takeover.HostLock]:
         """What every host's lock says now (for status on any machine); changes nothing."""

@@ -213,18 +213,8 @@ class Engine(CallRunner):
 
     def hold(self) -> None:
         """Stop promoting after the wave in flight (or now, in a timed pause between waves)."""
-        if not self.busy or self.state.phase is not ev.Phase.PROMOTING:
-            raise ActionRefused(
-                f"nothing to hold: the deployment is {ev.phase_doing(self.state.phase)}; "
-                "between waves it waits for you anyway"
-            )
-        if self.promotion.hold_requested:
-            raise ActionRefused("already held: it stops after the wave in flight")
-        if self.promotion.last_wave_in_flight():
-            raise ActionRefused(
-                f"nothing to hold: wave {self.state.wave} is the last, and the rollout ends "
-                "with it (r rolls it back)"
-            )
+        if (refused := self._hold_refused()) is not None:
+            raise ActionRefused(refused)
         self.promotion.hold()
         self.bus.decision("hold", "after the wave in flight")
 
