@@ -302,6 +302,21 @@ async def test_rollback_confirmation_says_which_hosts_go_back_to_what(tmp_path: 
             "to 1.0.0?"
         )
         await pilot.press("n")
+        # A rollback halted part way: web-02 is back, web-05 is not. The question names
+        # the host left as the one still to put back, not as all it reached.
+        script.phase(ev.Phase.ROLLING_BACK)
+        script.host("web-02", ev.HostState.ROLLED_BACK, "1.0.0")
+        script.host("web-05", ev.HostState.ROLLBACK_FAILED, detail="down")
+        script.phase(ev.Phase.HALTED)
+        await settle(pilot)
+        await pilot.press("r")
+        screen = script.app.screen
+        assert isinstance(screen, ConfirmScreen)
+        assert screen.message == (
+            "Roll deployment #1 (1.1.0) back on the 1 host(s) still to put back (web-05; 1 "
+            "back already), to 1.0.0?"
+        )
+        await pilot.press("n")
     assert script.journal.deployment(1).is_open
 
 

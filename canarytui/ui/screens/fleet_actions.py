@@ -278,12 +278,18 @@ class OperatorActions(Screen[None]):
         """What a rollback of ``record`` would do, as its journal has it: ``Roll deployment
         #4 (1.2.0) back on the 5 host(s) it reached (web-01, ...), to 1.0.0?``"""
         what = f"deployment #{record.id} ({record.version})"
-        back = rolled_back_by(record, self.engine.journal.hosts(record.id))
+        recorded = self.engine.journal.hosts(record.id)
+        back = rolled_back_by(record, recorded)
+        done = sum(1 for h in recorded.values() if h.state == ev.HostState.ROLLED_BACK.value)
         if not back:
             return f"Close {what}? It reached no host yet: nothing to undo."
         to = sorted({v or "?" for v in back.values()})
         said = f"to {to[0]}" if len(to) == 1 else f"each to what it ran ({listed(to, 3)})"
-        hosts = f"the {len(back)} host(s) it reached ({listed(list(back), 4)})"
+        # A rollback halted part way has put some back already: the rest are said as such.
+        reached, also = (
+            ("still to put back", f"; {done} back already") if done else ("it reached", "")
+        )
+        hosts = f"the {len(back)} host(s) {reached} ({listed(list(back), 4)}{also})"
         return f"Roll {what} back on {hosts}, {said}?"
 
     def refused_before_asking(self, record: DeploymentRecord) -> bool:
