@@ -37,6 +37,7 @@ KEYS: list[tuple[str, str]] = [
     ("escape", "clear the filter"),
     ("z", "compact tiles (a line a host) or full ones; chosen by the grid's size until then"),
     ("H", "deployment history from the journal; enter there replays one on the grid"),
+    ("b in history", "a completed one's version back on every host, in waves (confirmed)"),
     ("replay: space + - . 0", "pause, faster (]), slower ([), next event, restart; esc: back"),
     ("ctrl+p", "command palette: every action and theme"),
     ("?", "this help"),
