@@ -271,18 +271,14 @@ class Measurement:
     @property
     def effect_text(self) -> str:
         """The effect as its limit is written: +225% (of a shift limited to +20%), +0.0015."""
-        if self.effect is None:
-            return "-"
-        return f"{self.effect * 100:+.3g}%" if self.relative else f"{self.effect:+.3g}"
+        e = self.effect
+        return "-" if e is None else f"{e * 100:+.3g}%" if self.relative else f"{e:+.3g}"
 
     def describe(self) -> str:
         shown = "no data" if self.value is None else f"{self.value:.4g}"
         base = "" if self.baseline is None else f" ({self.reference} {self.baseline:.4g})"
-        stats = ""
-        if self.effect is not None:
-            stats += f", effect {self.effect_text}"
-        if self.confidence is not None:
-            stats += f", confidence {self.confidence:.3f}"
+        stats = f", effect {self.effect_text}" if self.effect is not None else ""
+        stats += f", confidence {self.confidence:.3f}" if self.confidence is not None else ""
         mark = {"pass": "ok", "fail": "FAIL"}.get(self.state, self.state)
         note = f" ({self.note})" if self.note else ""
         return f"{self.host}: {self.rule} = {shown}{base}, limit {self.limit}{stats}: {mark}{note}"
