@@ -21,7 +21,7 @@ from canarytui.config import Environment, VersionError, render
 from canarytui.engine.bus import Context
 from canarytui.engine.supervise import each_host
 from canarytui.journal import DeploymentRecord
-from canarytui.ssh import CommandResult, SshError
+from canarytui.ssh import CommandResult, Script, SshError
 
 STABLE = "stable"  # what most of the fleet runs now
 ROLLED_BACK = "rolled back"  # the last deployment that was rolled back (or whose canary failed)
@@ -252,8 +252,11 @@ def _cut(text: str) -> str:
 # Asking the hosts -------------------------------------------------------------------------
 
 
-async def ask_hosts(ctx: Context, names: Sequence[str]) -> dict[str, Listing]:
-    """``deploy.releases`` on each host at once; a host's failure is its answer."""
+async def ask_hosts(
+    ctx: Context, names: Sequence[str], shells: Mapping[str, Script] | None = None
+) -> dict[str, Listing]:
+    """``deploy.releases`` on each host at once; a host's failure is its answer. ``shells``:
+    the hosts' kept shells (a deployment's, as it starts: no session more)."""
     template = ctx.env.deploy.releases
     if template is None:
         return {}
@@ -265,7 +268,8 @@ async def ask_hosts(ctx: Context, names: Sequence[str]) -> dict[str, Listing]:
         command = render(template, ctx.env.placeholders(name))
         try:
             async with asyncio.timeout(bound):
-                return await ctx.fleet.run(name, command, timeout=seconds)
+                shell = shells.get(name) if shells is not None else None
+                return await ctx.fleet.run(name, command, timeout=seconds, shell=shell)
         except SshError as exc:
             return str(exc)
         except TimeoutError:
@@ -274,10 +278,12 @@ async def ask_hosts(ctx: Context, names: Sequence[str]) -> dict[str, Listing]:
     return await each_host(names, ask)
 
 
-async def list_releases(ctx: Context, canaries: Sequence[str]) -> Catalogue:
+async def list_releases(
+    ctx: Context, canaries: Sequence[str], shells: Mapping[str, Script] | None = None
+) -> Catalogue:
     """The dialog's list for a deployment to ``canaries`` (without any: the first host)."""
     known = set(ctx.env.host_names)
     names = [n for n in canaries if n in known] or ctx.env.host_names[:1]
-    listings = await ask_hosts(ctx, names)
+    listings = await ask_hosts(ctx, names, shells)
     history = ctx.journal.history(ctx.env.name, ctx.env.app, limit=JOURNAL_DEPTH)
     return build_catalogue(ctx.env, listings, history, dict(ctx.state.versions))

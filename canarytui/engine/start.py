@@ -164,7 +164,7 @@ async def start_deployment(
         ctx.bus.notice(*said_running)
     if kind == "deploy" and ctx.env.deploy.releases and plan.canaries:
         # Said before the canaries change: a slip ("1.2" for 1.2.0) is caught there.
-        said = unlisted(await list_releases(ctx, plan.canaries), version)
+        said = unlisted(await list_releases(ctx, plan.canaries, locks.shells), version)
         if said is not None:
             ctx.bus.notice("warning", f"{said}: deploying it as given")
 
