@@ -16,6 +16,7 @@ import pytest
 from conftest import driven_elsewhere
 from test_ui_support import THEMES, Script, record_notifications, settle, until
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from canarytui import events as ev
@@ -275,48 +276,42 @@ async def test_deploy_confirmation_says_how_long_the_rollout_panel_will_count(
         assert script.journal.last_deployment("production", "shop") is None
 
 
+async def rollback_question(pilot: Pilot[int], script: Script) -> str:
+    """r: the rollback's question, answered no."""
+    await settle(pilot)
+    await pilot.press("r")
+    screen = script.app.screen
+    assert isinstance(screen, ConfirmScreen)
+    await pilot.press("n")
+    return screen.message
+
+
 async def test_rollback_confirmation_says_which_hosts_go_back_to_what(tmp_path: Path) -> None:
     """The question names the hosts the deployment reached (not "every host it reached")
     and the version each goes back to; one that reached none is closed, nothing undone."""
     script = Script(tmp_path)
     async with script.app.run_test(size=SIZE) as pilot:
         script.start("1.1.0", ["web-02"])
-        await settle(pilot)
-        await pilot.press("r")
-        screen = script.app.screen
-        assert isinstance(screen, ConfirmScreen)
-        assert (
-            screen.message
-            == "Close deployment #1 (1.1.0)? It reached no host yet: nothing to undo."
+        assert await rollback_question(pilot, script) == (
+            "Close deployment #1 (1.1.0)? It reached no host yet: nothing to undo."
         )
-        await pilot.press("n")
         script.phase(ev.Phase.CANARY)
         script.deploy_host("web-02", "1.1.0")
         script.host("web-05", ev.HostState.FAILED, detail="exit 3")
-        await settle(pilot)
-        await pilot.press("r")
-        screen = script.app.screen
-        assert isinstance(screen, ConfirmScreen)
-        assert screen.message == (
+        assert await rollback_question(pilot, script) == (
             "Roll deployment #1 (1.1.0) back on the 2 host(s) it reached (web-02, web-05), "
             "to 1.0.0?"
         )
-        await pilot.press("n")
         # A rollback halted part way: web-02 is back, web-05 is not. The question names
         # the host left as the one still to put back, not as all it reached.
         script.phase(ev.Phase.ROLLING_BACK)
         script.host("web-02", ev.HostState.ROLLED_BACK, "1.0.0")
         script.host("web-05", ev.HostState.ROLLBACK_FAILED, detail="down")
         script.phase(ev.Phase.HALTED)
-        await settle(pilot)
-        await pilot.press("r")
-        screen = script.app.screen
-        assert isinstance(screen, ConfirmScreen)
-        assert screen.message == (
+        assert await rollback_question(pilot, script) == (
             "Roll deployment #1 (1.1.0) back on the 1 host(s) still to put back (web-05; 1 "
             "back already), to 1.0.0?"
         )
-        await pilot.press("n")
     assert script.journal.deployment(1).is_open
 
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_ui_support import Script, settle, until
+from test_ui_support import Script, canary_logging, settle, until
 from textual.content import Content
 from textual.pilot import Pilot
 
-from canarytui import events as ev
 from canarytui.ui.screens.log_filter import LogFilterScreen
 from canarytui.ui.widgets.log_pane import LogPane
 
@@ -36,15 +35,7 @@ async def filter_opened(pilot: Pilot[int], script: Script) -> LogPane:
     """Deployment #1 of 1.2.0 on its canary web-01, whose four lines are in the pane;
     then L and /: the filter open over the logs. Returns the pane."""
     app = script.app
-    await until(pilot, lambda: app.fleet_screen.is_mounted, 10, "screen mounted")
-    script.discovered()
-    script.start("1.2.0", ["web-01"])
-    script.phase(ev.Phase.CANARY)
-    for line in LINES:
-        script.log("web-01", line)
-    await settle(pilot)
-    pane = app.fleet_screen.query_one(LogPane)
-    await until(pilot, lambda: len(pane.shown_rows) == 4, 5, lambda: str(pane.shown_rows))
+    pane = await canary_logging(pilot, script, *LINES)
     await pilot.press("L", "slash")
     await until(pilot, lambda: isinstance(app.screen, LogFilterScreen), 5, "the filter")
     return pane

@@ -7,11 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.cells import cell_len
-from test_ui_support import Script, settle, until
+from test_ui_support import Script, canary_logging, settle, until
 from textual.content import Content
-from textual.pilot import Pilot
 
-from canarytui import events as ev
 from canarytui.ui.widgets.log_pane import LogPane
 
 STAMP = "2026-12-07T00:15:02.754Z ERROR shop[web-01] "
@@ -26,21 +24,6 @@ def rows(pane: LogPane) -> list[str]:
 def joined(parts: list[str]) -> str:
     """A wrapped line's rows put back together (the host column taken off each)."""
     return "".join(part.split(" │ ", 1)[1] for part in parts)
-
-
-async def canary_logging(pilot: Pilot[int], script: Script, *lines: str) -> LogPane:
-    """Deployment #1 of 1.2.0 on its canary web-01, which logged ``lines``."""
-    app = script.app
-    await until(pilot, lambda: app.fleet_screen.is_mounted, 10, "screen mounted")
-    script.discovered()
-    script.start("1.2.0", ["web-01"])
-    script.phase(ev.Phase.CANARY)
-    for line in lines:
-        script.log("web-01", line)
-    pane = app.fleet_screen.query_one(LogPane)
-    await until(pilot, lambda: len(pane.shown_rows) == len(lines), 5, "the lines shown")
-    await settle(pilot)
-    return pane
 
 
 async def test_long_lines_wrap_to_the_pane_keeping_the_host_column(tmp_path: Path) -> None:

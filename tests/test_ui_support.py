@@ -22,6 +22,7 @@ from canarytui.engine import Engine, make_plan
 from canarytui.journal import Journal
 from canarytui.metrics.page import parse_page, picks
 from canarytui.ui.app import CanaryApp
+from canarytui.ui.widgets.log_pane import LogPane
 
 USER = "operator"
 FIXED_TIME = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
@@ -439,3 +440,19 @@ async def until(
             said = what() if callable(what) else what
             raise AssertionError(f"timed out after {timeout}s waiting for: {said}")
         await pilot.pause(0.05)
+
+
+async def canary_logging(pilot: Pilot[int], script: Script, *lines: str) -> LogPane:
+    """Deployment #1 of 1.2.0 on its canary web-01, which logged ``lines``, all in the
+    log pane; returns the pane."""
+    app = script.app
+    await until(pilot, lambda: app.fleet_screen.is_mounted, 10, "screen mounted")
+    script.discovered()
+    script.start("1.2.0", ["web-01"])
+    script.phase(ev.Phase.CANARY)
+    for line in lines:
+        script.log("web-01", line)
+    pane = app.fleet_screen.query_one(LogPane)
+    await until(pilot, lambda: len(pane.shown_rows) == len(lines), 5, lambda: str(pane.shown_rows))
+    await settle(pilot)
+    return pane
