@@ -552,6 +552,23 @@ async def test_demo_ctl_lb_refuses_bad_input(demo: DemoFleet, tmp_path: Path) ->
     assert demo.balancer.split == Split()  # nothing changed
 
 
+async def test_a_host_fault_goes_to_the_fleet_whose_socket_is_given(
+    demo: DemoFleet, tmp_path: Path
+) -> None:
+    """With several demo fleets running, `demo ctl HOST MODE` went to whichever started
+    last: --socket (which `ctl lb` took) was refused for a host's fault."""
+    sock = socket_of(demo.env_path)
+    down = await run_cli("demo", "ctl", "web-03", "down", "--socket", sock)
+    assert down.code == 0, down.out + down.err
+    assert down.out.startswith("web-03: down")
+    up = await run_cli("demo", "ctl", "web-03", "up", "--socket", sock)
+    assert up.code == 0 and up.out.startswith("web-03: up (was down)"), up.out + up.err
+    gone = await run_cli(
+        "demo", "ctl", "web-03", "down", "--socket", str(tmp_path / "nothing.sock")
+    )
+    assert gone.code == 1 and "no demo fleet listens on" in gone.err
+
+
 async def test_the_demo_files_hook_refuses_bad_input_as_demo_ctl_does(
     demo: DemoFleet, tmp_path: Path
 ) -> None:

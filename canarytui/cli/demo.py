@@ -20,14 +20,15 @@ def demo(args: argparse.Namespace) -> int:
             from canarytui.demo.control import lb_main
 
             return lb_main(args.ctl[2:], args.socket)
-        if len(args.ctl) != 3 or args.ctl[0] != "ctl" or args.socket is not None:
+        if len(args.ctl) != 3 or args.ctl[0] != "ctl":
             print(
-                "canarytui: usage: canarytui demo ctl HOST down|hang|flaky|slow|up\n"
+                "canarytui: usage: canarytui demo ctl HOST down|hang|flaky|slow|up "
+                "[--socket PATH]\n"
                 "       canarytui demo ctl lb [VERSION PERCENT] [--socket PATH]",
                 file=sys.stderr,
             )
             return EXIT_INVALID
-        return int(embedded.ctl_main(args.ctl[1], args.ctl[2]))
+        return int(embedded.ctl_main(args.ctl[1], args.ctl[2], socket_path=args.socket))
     if not 1 <= args.hosts <= 500:
         print(f"canarytui: --hosts must be between 1 and 500, got {args.hosts}", file=sys.stderr)
         return EXIT_INVALID

@@ -46,6 +46,7 @@ canarytui completion bash|zsh          a shell completion script (options, files
 canarytui --version                     the version of canarytui
 canarytui demo --serve [--hosts N]      the demo fleet alone; prints its env file's path
 canarytui demo ctl HOST down|hang|flaky|slow|up    faults on a running demo fleet
+                                        (--socket PATH: that fleet's, of several)
 canarytui demo ctl lb [VERSION PERCENT]   the demo's load balancer: a share of users to VERSION
 
 common options (anywhere on the line): --state-dir DIR (journal; default the platform's

@@ -222,9 +222,10 @@ class ControlServer:
 # ------------------------------------------------------------------------ client
 
 
-def request_fault(host: str, mode: str) -> dict[str, Any]:
-    """Ask the running demo fleet to put ``host`` in ``mode``; raise ControlError if refused."""
-    return _request({"host": host, "mode": mode})
+def request_fault(host: str, mode: str, socket_path: str | None = None) -> dict[str, Any]:
+    """Ask the running demo fleet (``socket_path``: that one, not the pointer's) to put
+    ``host`` in ``mode``; raise ControlError if refused."""
+    return _request({"host": host, "mode": mode}, socket_path)
 
 
 def request_split(
@@ -290,7 +291,11 @@ def _not_running() -> ControlError:
 
 
 def ctl_main(
-    host: str, mode: str, stdout: TextIO | None = None, stderr: TextIO | None = None
+    host: str,
+    mode: str,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    socket_path: str | None = None,
 ) -> int:
     """``canarytui demo ctl HOST MODE``: 0 done, 2 unknown host or mode, 1 no demo running."""
     out = stdout or sys.stdout
@@ -299,7 +304,7 @@ def ctl_main(
         print(f"unknown mode {mode!r}: use one of {', '.join(FAULT_MODES)}", file=err)
         return 2
     try:
-        reply = request_fault(host, mode)
+        reply = request_fault(host, mode, socket_path)
     except ControlError as exc:
         print(str(exc), file=err)
         return exc.status
