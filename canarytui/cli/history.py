@@ -58,7 +58,7 @@ def history(args: argparse.Namespace) -> int:
             # A table row: a few names, then a count (report ID lists them all).
             canaries = r.what_went(CANARIES_SHOWN)
             outcome = r.outcome or f"open: {_phase(r, journal.state_dir, env)}"
-            outcome += r.ended_short(journal.hosts(r.id))
+            outcome += r.ended_short(journal.hosts)
             user = harmless(r.user, USER_SHOWN)
             rows.append((str(r.id), when(r.started_at), r.version, outcome, user, canaries))
         # Each column as wide as its widest cell (an open deployment's "open: promoting

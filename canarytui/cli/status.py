@@ -53,6 +53,7 @@ def status(args: argparse.Namespace) -> int:
     env = load_env(args.env)
     journal = runner.journal(args)
     from canarytui.engine import Engine, takeover
+    from canarytui.engine.locks import left_behind
 
     async def go() -> Seen:
         engine = Engine(env, journal)
@@ -87,7 +88,7 @@ def status(args: argparse.Namespace) -> int:
             left={
                 h: f.describe()
                 for f in takeover.deployments(found)
-                if (r := journal.by_token(f.token)) is not None and not getattr(r, "is_open", 0)
+                if left_behind(journal, f.owner) is not None
                 for h in f.hosts
             },
         )

@@ -8,7 +8,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -101,11 +101,13 @@ class DeploymentRecord:
             said = listed(self.canaries, shown) or "(no canary phase)"
         return said + (f" (only --hosts {self.scope})" if self.scope is not None else "")
 
-    def ended_short(self, hosts: Mapping[str, HostRecord]) -> str:
+    def ended_short(self, hosts_of: Callable[[int], Mapping[str, HostRecord]]) -> str:
         """`` (11 of 12 hosts)`` after a completed deployment's outcome when its release is
-        not on every host of its plan (one failed within max_failures, unreachable); ""."""
+        not on every host of its plan (one failed within max_failures, unreachable); "".
+        ``hosts_of``: the journal's hosts of a deployment, asked only of a completed one."""
         if self.outcome != ev.Outcome.COMPLETE.value:
             return ""
+        hosts = hosts_of(self.id)
         planned = self.planned_hosts
         done = sum(1 for h in planned if h in hosts and hosts[h].current == self.version)
         return f" ({done} of {len(planned)} hosts)" if done < len(planned) else ""

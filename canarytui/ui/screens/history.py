@@ -120,7 +120,7 @@ class HistoryScreen(Screen[None]):
                         r.phase_label,
                         r.verdict or "-",
                         (r.outcome or ("open" if r.is_open else "-"))
-                        + r.ended_short(self.journal.hosts(r.id)),
+                        + r.ended_short(self.journal.hosts),
                     ),
                 ),
                 key=str(r.id),
