@@ -268,3 +268,39 @@ async def test_quit_during_a_rollback_asks_and_keeps_the_hosts_locked(
         await until(pilot, lambda: not again.is_running, 20, "app exited")
     assert {demo.version_on(n) for n in demo.host_names} == {"1.0.0"}
     assert _locks_freed(demo, Journal(state_dir))
+
+
+async def test_quit_while_a_host_hangs_says_what_it_waits_for(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """``q`` then ``y`` while a host's command never ends: stopping it on the host takes
+    seconds, and the screen says so at once (it looked frozen); nothing changed."""
+    go = tmp_path / "go"
+    go.touch()
+    app = _app(demo, state_dir, tmp_path, go)
+    engine = app.engine
+    texts = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(
+            pilot,
+            lambda: all(engine.versions.get(h) == "1.0.0" for h in demo.host_names),
+            10,
+            "versions discovered",
+        )
+        await demo.set_fault("web-03", "hang")  # its lock's command never ends
+        await pilot.press("d")
+        await type_version(pilot, "1.1.0")
+        await pilot.press("enter", "y")
+        await until(pilot, lambda: engine.busy, 5, "the deployment starting")
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await until(
+            pilot,
+            lambda: any(t.startswith("stopping what runs on the hosts") for t in texts),
+            2,
+            lambda: f"the stop said: {texts}",
+        )
+        await demo.set_fault("web-03", "up")
+        await until(pilot, lambda: not app.is_running, 25, "app exited")
+    assert {demo.version_on(n) for n in demo.host_names} == {"1.0.0"}

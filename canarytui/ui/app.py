@@ -293,6 +293,16 @@ class CanaryApp(App[int]):
         if not self.engine.finishing:
             for worker in running:
                 worker.cancel()
+            if running:
+                # A hung host's command is stopped on the host first (its grace, then
+                # KILL): seconds in which the screen would otherwise look frozen.
+                self.notify(
+                    "stopping what runs on the hosts before quitting (a command that does "
+                    f"not end is killed on its host; at most {SHUTDOWN_TIMEOUT:.0f} s)",
+                    title="quitting",
+                    timeout=SHUTDOWN_TIMEOUT,
+                    markup=False,
+                )
         for worker in running:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 async with asyncio.timeout(SHUTDOWN_TIMEOUT):
