@@ -43,7 +43,7 @@ async def test_the_fleet_screen_builds_its_footer_once_and_again_only_for_other_
         # The fleet screen's 12 keys and the command palette's, built once (the screen
         # says its bindings were updated three times meanwhile).
         assert len(builds) == 1
-        assert builds[0][:3] == ["question_mark", "d", "p"] and len(builds[0]) == 13
+        assert builds[0][:3] == ["question_mark", "q", "d"] and len(builds[0]) == 13
         footer = app.fleet_screen.query_one(KeyFooter)
         built = keys_of(footer)
 
@@ -107,15 +107,16 @@ async def test_a_key_turned_off_rebuilds_the_footer_and_shows_it_off() -> None:
 async def test_help_and_the_rollout_keys_are_in_the_footer_of_a_narrow_terminal(
     tmp_path: Path, width: int
 ) -> None:
-    """The footer shows what fits, in order: at 80 columns help and every rollout key come
-    first (it showed space, c, d, p, P and half of s: no r, no ?); space and c are said by
-    the rollout panel, where a canary is picked."""
+    """The footer shows what fits, in order: at 80 columns help, quit and every rollout key
+    come first (it showed space, c, d, p, P and half of s: no r, no ?; then no q, even at
+    120 columns); space and c are said by the rollout panel, where a canary is picked."""
     script = Script(tmp_path)
     async with script.app.run_test(size=(width, 24)) as pilot:
         await until(pilot, lambda: script.app.fleet_screen.is_mounted, 10, "screen mounted")
         await settle(pilot)
         lines = screen_text(script.app).splitlines()
         footer = lines[-1]
-        for shown in ("? Help", "d Deploy", "p Promote", "P Promote all", "r Roll back"):
+        shown_keys = ("? Help", "q Quit", "d Deploy", "p Promote", "P Promote all", "r Rollback")
+        for shown in shown_keys:
             assert shown in footer, (shown, footer)
         assert "space toggle canary" in "\n".join(lines)  # the rollout panel's hint

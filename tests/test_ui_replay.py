@@ -534,7 +534,7 @@ def test_replay_paused_mid_analysis(snap_compare: Any, tmp_path: Path) -> None:
     canary badge, the eleven others pending on 1.0.0; the side panel on web-01 (last step
     deploy restart, exit 0); the rollout panel: canary 1/1, analysis 6s of 30s, error-ratio
     undecided at 0.16; the log pane's title says logs are not kept in the journal; the
-    footer offers Pause/play, Faster, Slower and Back, and no Deploy, Promote or Roll back."""
+    footer offers Pause/play, Faster, Slower and Back, and no Deploy, Promote or Rollback."""
     app = replay_app(tmp_path)
 
     async def run_before(pilot: Pilot[int]) -> None:

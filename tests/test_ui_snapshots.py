@@ -65,7 +65,7 @@ def test_idle_fleet(snap_compare: Any, tmp_path: Path) -> None:
     health ok with a sparkline, key metrics error-ratio 0.003333 and p99-latency 0.2385 read
     from its metrics page), the rollout panel saying there is no deployment yet with web-01
     as the default canary, header phase idle, stable 1.0.0, candidate -; the footer lists
-    the keys up to ? Help, a Analysis among them."""
+    ? Help and q Quit first, then the rollout's keys, a Analysis among them."""
     assert snap(snap_compare, Script(tmp_path))
 
 

@@ -55,18 +55,19 @@ class FleetScreen(OperatorActions):
     LIVE = True  # its keys act on what it shows (a replay's say what happened, no more)
     # In the footer in order, as many as fit; space and c: the rollout panel says them.
     BINDINGS = [
+        # Help and quit first: a narrow terminal cuts the footer's end (help lists all).
         Binding("question_mark", "help", "Help"),
+        Binding("q", "app.quit", "Quit"),
         Binding("d", "deploy", "Deploy"),
         Binding("p", "promote", "Promote"),
         Binding("P", "promote_all", "Promote all"),
-        Binding("s", "hold", "Hold/resume"),
-        Binding("r", "rollback", "Roll back"),
+        Binding("s", "hold", "Hold"),  # and resume: help says
+        Binding("r", "rollback", "Rollback"),
         Binding("a", "analysis", "Analysis"),
         Binding("l", "logs", "Logs"),
-        Binding("enter", "details", "Details"),
+        Binding("enter", "details", "Host"),  # its details screen
         Binding("slash", "filter", "Filter"),
         Binding("H", "history", "History"),
-        Binding("q", "app.quit", "Quit"),
         Binding("space", "toggle_canary", "Canary", show=False),
         Binding("c", "default_canaries", "Defaults", show=False),
         Binding("L", "logs_full", "Logs full screen", show=False),
