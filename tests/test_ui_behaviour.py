@@ -582,6 +582,29 @@ async def test_canary_picks_and_default_canaries(tmp_path: Path) -> None:
         assert state.picked == ["web-01"]
 
 
+async def test_the_filter_canary_shows_the_canaries_d_would_take(tmp_path: Path) -> None:
+    """``/canary`` with none picked shows the file's default canary (the rollout panel
+    names it; the grid showed nothing); a pick replaces it there at once, as in ``d``."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        await settle(pilot)
+        state = script.app.fleet_screen.state
+        await pilot.press("slash", *"canary", "enter")
+        assert state.shown == ["web-01"] == state.canaries_for_deploy()
+        await pilot.press("space")  # web-01 picked: the same canary, picked now
+        assert state.picked == ["web-01"] and state.shown == ["web-01"]
+        await pilot.press("space")  # unpicked: the default again
+        assert state.picked == [] and state.shown == ["web-01"]
+        box = script.app.fleet_screen.query_one("#filter", Input)
+        box.value = ""
+        await pilot.pause()
+        await pilot.press("right", "space")  # web-02 picked: it alone
+        box.value = "canary"
+        await pilot.pause()
+        assert state.shown == ["web-02"]
+
+
 async def test_palette_offers_every_action_and_theme(tmp_path: Path) -> None:
     script = Script(tmp_path)
     async with script.app.run_test(size=SIZE) as pilot:

@@ -1,10 +1,9 @@
 """What the screen shows, kept from engine events: plain Python, no widgets.
 
-The engine owns host states, versions and the phase (``engine.host_states`` ...); this
-keeps what only the UI needs, from the fleet screen's handlers (``apply``, ``add_samples``):
-health history per host, the last step of each host, the operator's canary picks, the filter
-(``host_filter``), a deployment being started, the rollout's progress (the analysis, the
-verdict), the last.
+The engine owns host states, versions and the phase (``engine.host_states`` ...); this keeps
+what only the UI needs, from the fleet screen's handlers (``apply``, ``add_samples``): health
+history per host, each host's last step, the operator's canary picks, the filter
+(``host_filter``), a deployment being started, the rollout's progress (analysis, verdict).
 """
 
 from __future__ import annotations
@@ -81,6 +80,7 @@ class FleetState:
         self.env = engine.env
         self.hosts = HostViews(self.env.host_names)
         self.picked: list[str] = []  # canaries the operator chose for the next deploy
+        self._defaults = frozenset(self.env.default_canaries())  # the file's, for the filter
         self.filter = HostFilter(self.env.hosts, self._now, _changing)
         self.analysis_log = AnalysisLog()  # the current (or adopted) deployment's analysis
         self.finished: ev.DeploymentFinished | None = None
@@ -253,7 +253,9 @@ class FleetState:
             return version is not None and version_matches(version, needle[len(VERSION_KEY) :])
         if needle in self.state_text(name) or needle in self.tile_kind(name):
             return True
-        return needle == "canary" and self.is_canary(name)
+        if needle != "canary" or self.picked or self.active:
+            return needle == "canary" and self.is_canary(name)
+        return name in self._defaults  # none picked: the canaries ``d`` would take
 
     def wave_progress(self) -> list[WaveProgress]:
         d = self.deployment
@@ -304,11 +306,9 @@ class FleetState:
         """Toggle a host as canary for the next deployment; True if it is picked now."""
         if name in self.picked:
             self.picked.remove(name)
-            picked = False
-        else:
-            self.picked.append(name)
-            picked = True
-        return picked
+            return False
+        self.picked.append(name)
+        return True
 
     def pick_defaults(self) -> list[str]:
         self.picked = self.env.default_canaries()

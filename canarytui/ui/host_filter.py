@@ -2,9 +2,10 @@
 
 A host is shown when the text (case-insensitive) is in its name, address, a role (``api``,
 or ``role=api`` as the command line's ``--hosts`` writes it) or a label (``zone=eu-1``),
-which never change, or in what changes with it: its state, its tile's
-colour, ``canary``, or ``version=`` and the version it runs, or its first parts
-(``version=1.2``: 1.2.0 and 1.2.3-rc1, not 1.20).
+which never change, or in what changes with it: its state, its tile's colour, ``canary``
+(the deployment's canaries, else the picked ones, else the file's: those ``d`` takes), or
+``version=`` and the version it runs, or its first parts (``version=1.2``: 1.2.0 and
+1.2.3-rc1, not 1.20).
 What matches by configuration is asked once per text; a host update asks again only of
 that host, and only when the text can match by what changes.
 """

@@ -318,6 +318,7 @@ class FleetScreen(OperatorActions):
         self._after_pick()
 
     def _after_pick(self) -> None:
+        self._refilter(self.state.env.host_names)  # a filter by ``canary`` follows picks
         self.grid.border_title = self._grid_title()
         self._sync_watch()
         self._mark(grid=True, panel=True, status=True)
