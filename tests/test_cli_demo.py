@@ -647,6 +647,38 @@ async def test_check_reports_versions_health_and_unreachable(
     assert "   not read: web-03: unreachable: connection refused" in status.out.splitlines()
 
 
+class _ThenDrops:
+    """A flaky host's dice: its first ``keep`` connections and commands go through, then
+    every one is dropped."""
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+
+    def random(self) -> float:
+        self.keep -= 1
+        return 0.99 if self.keep >= 0 else 0.0
+
+
+async def test_check_says_a_host_lost_while_probed_is_not_known_unhealthy(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A host that answered for its version, then dropped the SSH connection of its
+    probe: its application's health is not known. It was said UNHEALTHY, as if its
+    health check had failed."""
+    await demo.set_fault("web-03", "flaky")
+    demo._host("web-03").rng = _ThenDrops(2)  # type: ignore[assignment]  # its connection, its version
+    result = await run_cli("check", str(demo.env_path))
+    assert result.code == 1, result.out + result.err
+    line = next(x for x in result.out.splitlines() if x.startswith("web-03"))
+    assert line.startswith("web-03  1.0.0"), line
+    assert "UNHEALTHY" not in line and " UNKNOWN  health not read: " in line, line
+    assert "== 5 of 6 hosts reachable and healthy" in result.out
+    demo._host("web-03").rng = _ThenDrops(2)  # type: ignore[assignment]
+    as_json = await run_cli("check", str(demo.env_path), "--json")
+    host = next(h for h in json.loads(as_json.out)["hosts"] if h["host"] == "web-03")
+    assert (host["reachable"], host["version"], host["healthy"]) == (True, "1.0.0", None)
+
+
 async def test_wrong_host_key_refused(demo: DemoFleet, state_dir: Path) -> None:
     # Swap two hosts' keys in known_hosts: a changed key must be refused, never accepted.
     lines = demo.known_hosts_path.read_text().splitlines()

@@ -60,7 +60,8 @@ def check(args: argparse.Namespace) -> int:
                     "version": versions.get(name) if up else None,
                     "reachable": up,
                     "refused": None if up else engine.state.refused.get(name, "unreachable"),
-                    "healthy": bool(sample and sample.ok) if up else None,
+                    # None: not known (unreachable, or its SSH lost while probed).
+                    "healthy": None if not up or sample is None or sample.ok is None else sample.ok,
                     "detail": (sample.detail if sample else "")
                     if up
                     else _last_detail(engine, name),
@@ -114,8 +115,10 @@ def check(args: argparse.Namespace) -> int:
                 where, why = lost[name]
                 print(f"{name:<{width}}  {str(row['refused']).upper()}  {where}: {why}")
                 continue
-            state = "healthy" if row["healthy"] else "UNHEALTHY"
+            state = {True: "healthy", False: "UNHEALTHY", None: "UNKNOWN"}[row["healthy"]]
             detail = f"  {row['detail']}" if row["detail"] else ""
+            if row["healthy"] is None:  # an SSH failure: no word on the application
+                detail = f"  health not read: {row['detail'] or 'no answer'}"
             if row["lock_problem"]:
                 detail += f"  CANNOT LOCK: {row['lock_problem']}"
             print(f"{name:<{width}}  {row['version'] or '(no version)':<{wide}} {state}{detail}")
