@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import CliResult, driven_elsewhere, run_cli, wait_for
+from conftest import CliResult, driven_elsewhere, edit_env, run_cli, wait_for
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
@@ -71,6 +71,34 @@ async def test_open_deployment_promoted_by_a_second_process(
     history = await run_cli("history", env, "--json")
     rows = [json.loads(line) for line in history.out.splitlines()]
     assert [(r["version"], r["outcome"], r["open"]) for r in rows] == [("1.1.0", "complete", False)]
+
+
+async def test_promote_with_other_waves_in_the_file_says_it_keeps_the_planned_ones(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """The file's promote.waves edited while the deployment awaits promotion: promote goes
+    on in the waves the deployment planned (hosts of its first waves may be on the
+    release already), and says so, with what the file makes now; it said nothing."""
+    first = await run_cli("deploy", str(demo.env_path), "1.1.0")
+    assert first.code == 0, first.out + first.err
+    one_wave = edit_env(
+        demo.env_path, tmp_path / "one-wave.yaml", lambda d: d["promote"].update(waves=["100%"])
+    )
+    second = await run_cli("promote", str(one_wave))
+    assert second.code == 0, second.out + second.err
+    said = (
+        "[info] deployment #1 goes on in the waves it planned when it started (3 wave(s) of "
+        "1, 2, 2 host(s)); the file's promote.waves make 1 wave(s) of 5 host(s) now: a new "
+        "deployment follows them"
+    )
+    assert said in second.out, second.out
+    assert second.out.count("goes on in the waves it planned") == 1
+    assert "wave 3/3" in second.out and set(versions(demo).values()) == {"1.1.0"}
+    notices = [e["message"] for e in events_of(state_dir, 1) if e["event"] == "notice"]
+    assert said.removeprefix("[info] ") in notices
+    # The same file again: nothing to say.
+    third = await run_cli("deploy", str(one_wave), "1.2.0", "--auto-promote")
+    assert third.code == 0 and "goes on in the waves" not in third.out, third.out
 
 
 def events_of(state_dir: Path, deployment: int) -> list[dict[str, object]]:

@@ -108,6 +108,23 @@ def plan_waves(rest: Sequence[str], specs: Sequence[WaveSpec]) -> list[list[str]
     return waves
 
 
+def waves_kept(d: int, plan: list[list[str]], specs: Sequence[WaveSpec]) -> str | None:
+    """What to say when deployment ``d`` goes on in the waves it planned (``plan``, in the
+    journal since it started) where the file's ``promote.waves`` (``specs``, edited since)
+    now make other ones of its hosts; None when they make the same."""
+    now = plan_waves([h for wave in plan for h in wave], specs)
+    if now == plan:
+        return None
+
+    def sizes(waves: list[list[str]]) -> str:
+        return f"{len(waves)} wave(s) of {', '.join(str(len(w)) for w in waves)} host(s)"
+
+    return (
+        f"deployment #{d} goes on in the waves it planned when it started ({sizes(plan)}); "
+        f"the file's promote.waves make {sizes(now)} now: a new deployment follows them"
+    )
+
+
 def select_hosts(env: Environment, items: Sequence[str]) -> list[str]:
     """``deploy --hosts``: the file's hosts that one of ``items`` names (a host's name, a
     pattern of them, ``web-*``, or ``role=NAME``), in the file's order. An item that names

@@ -26,7 +26,7 @@ from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed, fire
 from canarytui.engine.hosts import FAILED_STATES, HostWork
-from canarytui.engine.plan import stop_said
+from canarytui.engine.plan import stop_said, waves_kept
 from canarytui.engine.rollback import Rollback
 from canarytui.textsafe import listed
 
@@ -47,6 +47,7 @@ class Promotion:
         self.hosts = hosts
         self.rollback = rollback
         self.all_waves = True  # what the last promotion was asked for (resume does it again)
+        self._waves_said: int | None = None  # the deployment told its waves differ from the file's
         self._hold = asyncio.Event()
 
     @property
@@ -161,6 +162,10 @@ class Promotion:
             ctx.bus.decision(action, "through every wave" if all_waves else "next wave")
             await self.locks.ensure()
             self._say_down(all_waves)
+            said = waves_kept(d.id, d.plan, ctx.env.promote.waves)
+            if said is not None and self._waves_said != d.id:  # once a deployment
+                self._waves_said = d.id
+                ctx.bus.notice("info", said)
         self.all_waves = all_waves
         self._hold.clear()
         promote = ctx.env.promote
