@@ -268,8 +268,14 @@ async def test_analysis_view_without_any_analysis_says_so(tmp_path: Path) -> Non
         assert isinstance(view, AnalysisScreen)
         await settle(pilot)
         assert view.rows == []
-        assert "No analysis yet" in view.query_one(AnalysisChart).message
         assert "No analysis yet" in str(view.query_one("#summary").render())
+        # The chart does not say it again (it did): what it will draw, by which rules.
+        chart = view.query_one(AnalysisChart).message
+        assert "No analysis yet" not in chart
+        assert chart.startswith("Each rule's values over the analysis are drawn here")
+        rules = ", ".join(r.name for r in script.env.canary.analysis.rules)
+        assert rules == "error-ratio, p99-latency"
+        assert chart.endswith(f"The file's rules: {rules}."), chart
 
 
 # The rollout panel -----------------------------------------------------------------------

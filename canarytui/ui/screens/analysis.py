@@ -284,11 +284,23 @@ class AnalysisScreen(Screen[None]):
 
     def _unmeasured(self, log: AnalysisLog) -> str:
         """Why there is no row to chart."""
-        if log.deployment is None:
-            return self.problem or self._nothing()
+        if log.deployment is None:  # the summary says there is none: what will be drawn
+            return "" if self.problem else self._to_judge()
         if log.verdict is not None:
             return "no rule was measured: the verdict's reasons are above"
         return "nothing measured yet (warm-up, first probes): rows come as the analysis runs"
+
+    def _to_judge(self) -> str:
+        env = self.state.env
+        rules = [r.name for r in env.canary.analysis.rules]
+        if not env.canary.enabled:
+            return "This file has no canary phase: its releases go straight to the waves."
+        if not rules:
+            return "The file has no analysis rules: a canary is judged by its health checks."
+        return (
+            "Each rule's values over the analysis are drawn here, canaries against the "
+            f"baseline. The file's rules: {harmless(', '.join(rules), 300)}."
+        )
 
     def _nothing(self) -> str:
         return (
