@@ -1060,3 +1060,24 @@ async def test_r_on_a_deployment_its_canary_failure_rolled_back_says_so_without_
             "nothing to roll back: deployment #1 of 1.4.0 was rolled back when its canary failed"
             in said
         ), said
+
+
+async def test_a_key_pressed_over_and_over_shows_one_toast_not_a_pile(tmp_path: Path) -> None:
+    """``p`` five times with nothing to promote: five refusals said, one toast on the
+    screen (they piled up over the grid); other words still get their own."""
+    script = Script(tmp_path)
+    app = script.app
+    texts = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        await settle(pilot)
+        app.clear_notifications()
+        for _ in range(5):
+            await pilot.press("p")
+        await settle(pilot)
+        assert len(texts) == 5 and len(set(texts)) == 1, texts
+        assert [n.message for n in app._notifications] == texts[:1]
+        await pilot.press("right", "space")  # other words: a toast of their own
+        await settle(pilot)
+        assert [n.message for n in app._notifications] == [texts[0], texts[-1]]
+        assert texts[-1] == "web-02 picked as canary"

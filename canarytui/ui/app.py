@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.notifications import SeverityLevel
+from textual.notifications import Notify, SeverityLevel
 from textual.screen import Screen
 
 from canarytui import events as ev
@@ -28,6 +28,7 @@ from canarytui.engine import Engine
 from canarytui.engine.calls import signal_cause
 from canarytui.journal import Journal, way_out
 from canarytui.monitor import Monitor
+from canarytui.ui.palette import PALETTE_ACTIONS
 from canarytui.ui.replay import ReplayRequest
 from canarytui.ui.safe_text import note_text, note_title
 from canarytui.ui.screens.confirm import ConfirmScreen
@@ -48,24 +49,6 @@ SHUTDOWN_TIMEOUT = 20.0  # a cancelled deployment frees its locks (remote calls 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 DEMO_START_TIMEOUT = 60.0
 GC_YOUNG = 10_000  # allocations between two young collections (Python's default: 700)
-
-# (action on the fleet screen, title, help) for the command palette.
-PALETTE_ACTIONS: list[tuple[str, str, str]] = [
-    ("deploy", "Deploy", "Deploy a version to the canaries (asks the version, confirms)"),
-    ("promote", "Promote", "Promote the open deployment to its next wave"),
-    ("rollback", "Roll back", "Roll the open (or last) deployment back"),
-    ("toggle_canary", "Toggle canary", "Pick or unpick the focused host as canary"),
-    ("default_canaries", "Default canaries", "Pick the environment's default canaries"),
-    ("logs", "Logs of focused host", "Follow the focused host's logs (again: canaries)"),
-    ("logs_full", "Logs full screen", "The logs over the whole screen (L; / there filters)"),
-    ("details", "Host details", "Everything about the focused host"),
-    ("analysis", "Analysis", "Every rule on every canary against the baseline, with a chart"),
-    ("filter", "Filter hosts", "Filter by name, role, label, state or version"),
-    ("clear_filter", "Clear filter", "Show every host again"),
-    ("tiles", "Tile size", "Compact tiles (one line a host) or full ones (z)"),
-    ("history", "History", "Past deployments from the journal"),
-    ("help", "Help", "Every key"),
-]
 
 
 class CanaryApp(App[int]):
@@ -170,6 +153,16 @@ class CanaryApp(App[int]):
             # After the first frame: the first probes open the first connections, which
             # import the SSH library (~0.2 s); the fleet is on the screen before that.
             self.call_after_refresh(self._start_monitor)
+
+    def _on_notify(self, event: Notify) -> None:
+        """The same words again (a key pressed over and over): the toast saying them goes,
+        the new one comes (App's own handler, called after this one, adds it): one toast,
+        its time anew, not a pile of them covering the grid."""
+        new = event.notification
+        said = (new.title, new.message, new.severity)
+        for shown in list(self._notifications):
+            if (shown.title, shown.message, shown.severity) == said:
+                self._unnotify(shown, refresh=False)
 
     # Palette ------------------------------------------------------------------------
 
