@@ -66,7 +66,12 @@ async def test_a_colleague_takes_over_an_open_deployment(demo: DemoFleet, tmp_pa
     journal = Journal(second)
     record = journal.last_deployment("demo", "shop")
     assert record is not None and record.outcome == "rolled back" and not record.is_open
-    assert any(d["action"] == "take over" for d in journal.decisions(record.id))
+    decided = [(d["action"], d["detail"]) for d in journal.decisions(record.id)]
+    assert [a for a, _ in decided] == ["take over", "rollback"], decided
+    took = decided[0][1]
+    assert "@" in took.split(" (")[0] and took.count("deployment #1 of 1.2.0") == 1, took
+    assert took.endswith(", from the hosts' locks"), took
+    assert decided[1][1] == "as taken over", decided  # it said "from idle"
     journal.close()
 
     # The first machine returns: its next action learns what happened and records it.

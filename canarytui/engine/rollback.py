@@ -72,7 +72,9 @@ class Rollback:
         d = state.deployment
         assert d is not None
         if decided:
-            ctx.bus.decision("rollback", f"from {state.phase.value}")
+            # A deployment taken over from another machine's locks has no phase here.
+            taken = state.phase is ev.Phase.IDLE and self.locks.takeover_note is not None
+            ctx.bus.decision("rollback", "as taken over" if taken else f"from {state.phase.value}")
             finished = not d.is_open
             if finished:
                 ctx.journal.reopen(d.id)

@@ -132,11 +132,8 @@ def adopt(ctx: Context, locks: LockKeeper, foreign: ForeignDeployment) -> Deploy
     ctx.state.deployment = record
     ctx.state.previous.clear()
     ctx.state.previous.update(previous)
-    ctx.bus.decision(
-        "take over",
-        f"deployment #{foreign.owner.get('deployment', '?')} of {foreign.version} by "
-        f"{foreign.describe()}, from the hosts' locks",
-    )
+    # "user@machine (deployment #N of V, pid P) since WHEN": the deployment said once.
+    ctx.bus.decision("take over", f"{foreign.describe()}, from the hosts' locks")
     for name, lock in foreign.hosts.items():
         if lock.current is not None and lock.current == previous[name]:
             state = ev.HostState.PENDING  # the release never reached it (or left again)
