@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import edit_env, run_cli
-from test_ui_stories import SIZE, USER, deploy_by_keys, type_version
+from test_ui_stories import SIZE, USER, deploy_by_keys, type_version, versions_known
 from test_ui_support import record_notifications, until
 
 from canarytui import events as ev
@@ -281,12 +281,7 @@ async def test_quit_while_a_host_hangs_says_what_it_waits_for(
     engine = app.engine
     texts = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
-        await until(
-            pilot,
-            lambda: all(engine.versions.get(h) == "1.0.0" for h in demo.host_names),
-            10,
-            "versions discovered",
-        )
+        await versions_known(pilot, app, demo)
         await demo.set_fault("web-03", "hang")  # its lock's command never ends
         await pilot.press("d")
         await type_version(pilot, "1.1.0")

@@ -65,8 +65,8 @@ async def type_version(pilot, version: str) -> None:  # type: ignore[no-untyped-
     await pilot.press(*[{".": "full_stop", "-": "minus"}.get(c, c) for c in version])
 
 
-async def deploy_by_keys(pilot, app: CanaryApp, fleet: DemoFleet, version: str) -> None:  # type: ignore[no-untyped-def]
-    """Once every host's version is known: ``d VERSION enter y``."""
+async def versions_known(pilot: Any, app: CanaryApp, fleet: DemoFleet) -> None:
+    """Until the UI knows every host's version (1.0.0, the demo's first)."""
     engine = app.engine
     await until(
         pilot,
@@ -74,6 +74,11 @@ async def deploy_by_keys(pilot, app: CanaryApp, fleet: DemoFleet, version: str) 
         10,
         "versions discovered",
     )
+
+
+async def deploy_by_keys(pilot, app: CanaryApp, fleet: DemoFleet, version: str) -> None:  # type: ignore[no-untyped-def]
+    """Once every host's version is known: ``d VERSION enter y``."""
+    await versions_known(pilot, app, fleet)
     await pilot.press("d")
     await type_version(pilot, version)
     await pilot.press("enter", "y")
