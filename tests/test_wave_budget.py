@@ -108,6 +108,45 @@ async def test_a_wave_stops_once_beyond_max_failures(
         assert {demo.version_on(n) for n in demo.host_names} == {"1.0.0"}
 
 
+async def test_a_wave_where_every_host_failed_halts_within_max_failures(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """max_failures 6 tolerates every host failing; a wave where not one took the release
+    halts all the same (it ended "complete (0 of 6 hosts)")."""
+    _break_all(demo)
+    outcome, seen, engine = await _release(
+        _env(demo, tmp_path, "halt", max_failures=6), state_dir
+    )
+    assert outcome is ev.Outcome.HALTED
+    wave = _finished(seen)
+    assert len(wave.failed) == 6 and wave.succeeded == []
+    notice = next(e for e in seen if isinstance(e, ev.Notice) and e.level == "error")
+    assert notice.message.startswith(
+        "every host of wave 1 failed, which max_failures (6) does not tolerate"
+    ), notice.message
+    record = engine.journal.last_deployment("demo", "shop")
+    assert record is not None and record.is_open and record.outcome is None
+
+
+async def test_the_only_host_of_a_release_failing_halts_it_within_max_failures(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """``--hosts web-06`` (no canary among them): its one host fails within max_failures
+    (1): the release runs nowhere, so it halts (exit 4), never "complete (0 of 1
+    hosts)"; a host failing alone in a wave is tolerated once another runs the release."""
+    (demo.sandbox_of("web-06") / BROKEN).touch()
+    env = _env(demo, tmp_path, "halt", max_failures=1)
+    result = await run_cli("deploy", str(env), "1.1.0", "--hosts", "web-06")
+    assert result.code == EXIT_PROMOTION_FAILED, result.out + result.err
+    assert "every host of wave 1 failed" in result.out, result.out
+    assert "complete" not in result.out.splitlines()[-1], result.out
+    # Another host on the release: web-06 failing alone is within max_failures again.
+    assert (await run_cli("rollback", str(env))).code == 0
+    (demo.sandbox_of("web-05") / BROKEN).unlink(missing_ok=True)
+    both = await run_cli("deploy", str(env), "1.1.0", "--hosts", "web-05,web-06")
+    assert both.code == 0 and "every host of wave" not in both.out, both.out
+
+
 async def test_with_ask_the_first_failure_stops_the_wave(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:

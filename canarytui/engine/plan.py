@@ -108,6 +108,20 @@ def plan_waves(rest: Sequence[str], specs: Sequence[WaveSpec]) -> list[list[str]
     return waves
 
 
+def failures_said(index: int, whole: bool, counted: list[str], budget: int, which: str) -> str:
+    """Why promotion stops after wave ``index``: more failed hosts (``counted``; ``which``:
+    them by state) than ``max_failures`` (``budget``) tolerates, or (``whole``) not one
+    host of the wave took the release (of several, or no host runs it), however many that
+    tolerates."""
+    if whole:
+        return (
+            f"every host of wave {index} failed, which max_failures ({budget}) does not "
+            f"tolerate (a few failed hosts, never a whole wave, nor every host): {which}"
+        )
+    more = f"more than max_failures ({budget})"
+    return f"{len(counted)} host(s) failed during promotion, {more}: {which}"
+
+
 def waves_kept(d: int, plan: list[list[str]], specs: Sequence[WaveSpec]) -> str | None:
     """What to say when deployment ``d`` goes on in the waves it planned (``plan``, in the
     journal since it started) where the file's ``promote.waves`` (``specs``, edited since)

@@ -26,7 +26,7 @@ from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed, fire
 from canarytui.engine.hosts import FAILED_STATES, HostWork
-from canarytui.engine.plan import stop_said, waves_kept
+from canarytui.engine.plan import failures_said, stop_said, waves_kept
 from canarytui.engine.rollback import Rollback
 from canarytui.textsafe import listed
 
@@ -208,18 +208,22 @@ class Promotion:
                     ctx.bus.notice("error", outage.lost_said(failed, lost, index, asking=True))
                 return self._ask(index, total, asked, len(waiting))
             counted = state.in_states(reached, COUNTED_STATES)
-            if len(counted) > budget:
+            # Not one host of the wave took it (Ansible stops when a whole batch fails); one
+            # host alone failing is what max_failures tolerates, unless no host runs it.
+            on_it = state.in_states(d.planned_hosts, {ev.HostState.DEPLOYED})
+            whole = bool(failed) and not any(ok[h] for h in todo) and len(counted) <= budget
+            whole = whole and (len(todo) > 1 or not on_it)
+            if len(counted) > budget or whole:
                 which = self._by_state(counted)
-                ctx.bus.notice(
-                    "error",
-                    f"{len(counted)} host(s) failed during promotion, more than max_failures "
-                    f"({budget}): {which}{_also(len(waiting))}",
-                )
+                said = failures_said(index, whole, counted, budget, which)
+                ctx.bus.notice("error", said + _also(len(waiting)))
                 lost = await outage.lost_from_here(ctx, failed)
                 if lost:
                     ctx.bus.notice("error", outage.lost_said(failed, lost, index))
                 elif promote.on_failure == "rollback":
-                    why = f"after {which} (max_failures {budget})"
+                    why = (
+                        f"after {which} (" + (f"max_failures {budget}", "a whole wave")[whole] + ")"
+                    )
                     outcome = ev.Outcome.PROMOTION_ROLLED_BACK
                     return await self.rollback.run(outcome, decided=False, why=why)
                 ctx.bus.phase(ev.Phase.HALTED, wave=index)
