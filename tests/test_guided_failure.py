@@ -13,6 +13,7 @@ import pytest
 from conftest import edit_env, engine_for, run_cli, wait_for
 
 from canarytui import events as ev
+from canarytui.cli.args import EXIT_PROMOTION_FAILED
 from canarytui.demo import DemoFleet
 from canarytui.engine import ActionRefused
 from canarytui.journal import Journal
@@ -399,3 +400,30 @@ async def test_a_release_complete_short_of_its_hosts_says_how_many_in_history(
     row = next(line for line in history.out.splitlines() if line.lstrip().startswith("1 "))
     assert "complete (5 of 6 hosts)" in row, history.out
     assert versions(demo)["web-04"] == "1.0.0"
+
+
+async def test_a_rollback_to_a_known_release_beyond_max_failures_keeps_what_it_put_back(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """``rollback --to`` (the way out of a bad release) with more hosts down than
+    max_failures and ``on_failure: rollback``: it halts with the good release kept where
+    it went. It rolled itself back, putting the bad release back on every host it had
+    rescued, and told the balancer 0 % on the good one."""
+    env = asking_env(demo, tmp_path, on_failure="rollback")
+    assert (await run_cli("deploy", str(env), "1.1.0", "--auto-promote")).code == 0
+    assert set(versions(demo).values()) == {"1.1.0"}
+    for name in ("web-05", "web-06"):
+        await demo.set_fault(name, "down")
+    back = await run_cli("rollback", str(env), "--to", "1.0.0")
+    assert back.code == EXIT_PROMOTION_FAILED, back.out + back.err
+    assert "1.0.0 is kept on the hosts it reached (on_failure: rollback is for deploys" in back.out
+    assert "rolled back to 1.1.0" not in back.out, back.out
+    now = versions(demo)
+    assert {now[h] for h in ("web-01", "web-02", "web-03", "web-04")} == {"1.0.0"}, now
+    journal = Journal(state_dir)
+    try:
+        record = journal.last_deployment("demo", "shop")
+        assert record is not None and record.kind == "rollback"
+        assert record.is_open and record.phase == "halted", record
+    finally:
+        journal.close()

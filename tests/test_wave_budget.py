@@ -114,9 +114,7 @@ async def test_a_wave_where_every_host_failed_halts_within_max_failures(
     """max_failures 6 tolerates every host failing; a wave where not one took the release
     halts all the same (it ended "complete (0 of 6 hosts)")."""
     _break_all(demo)
-    outcome, seen, engine = await _release(
-        _env(demo, tmp_path, "halt", max_failures=6), state_dir
-    )
+    outcome, seen, engine = await _release(_env(demo, tmp_path, "halt", max_failures=6), state_dir)
     assert outcome is ev.Outcome.HALTED
     wave = _finished(seen)
     assert len(wave.failed) == 6 and wave.succeeded == []

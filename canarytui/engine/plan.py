@@ -122,6 +122,14 @@ def failures_said(index: int, whole: bool, counted: list[str], budget: int, whic
     return f"{len(counted)} host(s) failed during promotion, {more}: {which}"
 
 
+def rollback_kept(version: str) -> str:
+    """Why a rollback to a known release that failed is not rolled back itself."""
+    return (
+        f"{version} is kept on the hosts it reached (on_failure: rollback is for deploys: "
+        "undoing a rollback would put back the release it escapes)"
+    )
+
+
 def waves_kept(d: int, plan: list[list[str]], specs: Sequence[WaveSpec]) -> str | None:
     """What to say when deployment ``d`` goes on in the waves it planned (``plan``, in the
     journal since it started) where the file's ``promote.waves`` (``specs``, edited since)

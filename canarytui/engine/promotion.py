@@ -3,15 +3,14 @@
 Between waves the rollout stops for ``pause: manual`` (unless every wave was asked for),
 sleeps a timed pause, or stops because an operator held it. A promote goes on from where
 the rollout stopped: the hosts of the waves it stopped after that are not on the release
-(failed there, within ``max_failures``) are deployed again first, without stopping after
-their wave a second time, then the next wave (``upcoming`` says what it will do). A wave
-with failed hosts is judged by ``on_failure``: beyond ``max_failures``, ``rollback`` rolls
-everything back and ``halt`` stops; ``ask`` stops at the first failed host and asks
-(retry, skip, roll back, halt), which the operator answers with another call
-(``Engine.promote(retry=...|skip=...)``). A wave stops starting hosts as soon as its end
-would stop the rollout: the hosts in flight finish, the rest are left as they were (a
-continued rollout starts them; a rollback has nothing to undo there), so a release broken
-on every host reaches ``max_failures + 1`` hosts plus those in flight, not the whole wave.
+(failed there, within ``max_failures``) are deployed again first, then the next wave
+(``upcoming``). A wave with failed hosts is judged by ``on_failure``: beyond
+``max_failures`` (or a whole wave failed), ``rollback`` rolls everything back (never a
+rollback to a known release: that would put back what it escapes) and ``halt`` stops;
+``ask`` stops at the first failed host and asks (retry, skip, roll back, halt), answered
+by another call (``Engine.promote(retry=...|skip=...)``). A wave stops starting hosts as
+soon as its end would stop the rollout: the hosts in flight finish, the rest are left as
+they were, so a release broken everywhere reaches ``max_failures + 1`` hosts, not a wave.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed, fire
 from canarytui.engine.hosts import FAILED_STATES, HostWork
-from canarytui.engine.plan import failures_said, stop_said, waves_kept
+from canarytui.engine.plan import failures_said, rollback_kept, stop_said, waves_kept
 from canarytui.engine.rollback import Rollback
 from canarytui.textsafe import listed
 
@@ -220,6 +219,8 @@ class Promotion:
                 lost = await outage.lost_from_here(ctx, failed)
                 if lost:
                     ctx.bus.notice("error", outage.lost_said(failed, lost, index))
+                elif promote.on_failure == "rollback" and d.kind == "rollback":
+                    ctx.bus.notice("error", rollback_kept(d.version))
                 elif promote.on_failure == "rollback":
                     why = (
                         f"after {which} (" + (f"max_failures {budget}", "a whole wave")[whole] + ")"
