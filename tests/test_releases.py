@@ -150,6 +150,25 @@ def test_a_rolled_back_version_completed_later_is_not_marked(tmp_path: Path) -> 
     assert marks(found) == {"1.2.0": (STABLE,), "1.1.0": (DEPLOYED_BEFORE,)}
 
 
+def test_a_failed_canary_is_not_cleared_by_a_release_limited_to_some_hosts(
+    tmp_path: Path,
+) -> None:
+    """1.4.0's canary failed, then it completed on one host (``--hosts``, the UI's
+    filter): it is still the release rolled back, never the one enter takes (it was
+    "deployed before" and highlighted first)."""
+    env = env_with_releases(tmp_path)
+    limited = dataclasses.replace(record(3, "1.4.0", "complete"), scope="web-04")
+    history = [limited, record(2, "1.4.0", "canary failed"), record(1, "1.2.0", "complete")]
+    on_1_2 = {h: "1.2.0" for h in ON_1_0_0}
+    found = build_catalogue(env, {"web-01": listed("1.2.0\n1.3.0\n1.4.0\n")}, history, on_1_2)
+    assert found.rolled_back == "1.4.0" and marks(found)["1.4.0"] == (ROLLED_BACK,)
+    assert found.default == "1.3.0"
+    # Completed on the whole fleet since: no longer failed.
+    again = [record(4, "1.4.0", "complete"), *history]
+    found = build_catalogue(env, {"web-01": listed("1.4.0\n")}, again, on_1_2)
+    assert found.rolled_back is None and marks(found)["1.4.0"] == (DEPLOYED_BEFORE,)
+
+
 def test_lines_that_are_not_versions_are_ignored_and_counted(tmp_path: Path) -> None:
     env = env_with_releases(tmp_path)
     stdout = "Welcome to web-01!\n1.1.0\n../etc\n\x1b[31m1.2.0\n\n  1.2.0  \n" + "9" * 300 + "\n"

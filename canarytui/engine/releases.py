@@ -139,11 +139,13 @@ def stable_version(
 
 def failed_versions(history: Sequence[DeploymentRecord]) -> list[str]:
     """Versions whose deployment was rolled back or whose canary failed and which never
-    completed afterwards, the most recent first (``history`` is newest first)."""
+    completed on the whole fleet afterwards, the most recent first (``history`` is newest
+    first): a deployment limited to some hosts (``--hosts``, the UI's filter) that
+    completed there does not clear a failed canary."""
     completed_later: set[str] = set()
     found: list[str] = []
     for d in history:
-        if d.outcome == ev.Outcome.COMPLETE.value:
+        if d.outcome == ev.Outcome.COMPLETE.value and d.scope is None:
             completed_later.add(d.version)
         elif (
             d.kind == "deploy"
