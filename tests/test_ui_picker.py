@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import switch_to
 from test_releases import record
 from test_ui_stories import USER, make_app, running_fleet
 from test_ui_stories import type_version as type_text
@@ -137,6 +138,28 @@ async def test_arrows_and_enter_pick_a_release(fleet: DemoFleet, tmp_path: Path)
         assert text_of(screen, "#choice") == "enter: 1.2.0"
         await pilot.press("enter")
         assert "Deploy 1.2.0" in await confirmed_version(pilot, app)
+
+
+async def test_hosts_left_behind_are_offered_the_release_the_others_run(
+    fleet: DemoFleet, tmp_path: Path
+) -> None:
+    """Three hosts on 1.1.0, web-04 behind on 1.0.0: filtered to it (``version=1.0``),
+    ``d`` offers 1.1.0 first, catching it up (it offered the release after the stable,
+    a new one to send to that host with no canary); unfiltered, the next release still."""
+    for name in ("web-01", "web-02", "web-03"):
+        switch_to(fleet, name, "1.1.0")
+    app = make_app(fleet, tmp_path / "state")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.engine.versions.get("web-01") == "1.1.0", 10, "versions")
+        await until(pilot, lambda: app.engine.versions.get("web-04") == "1.0.0", 10, "versions")
+        screen = await open_picker(pilot, app)
+        assert highlighted(screen) == "1.2.0"
+        await pilot.press("escape")
+        await pilot.press("slash", *"version=1.0", "enter")
+        assert app.fleet_screen.state.shown == ["web-04"]
+        screen = await open_picker(pilot, app)
+        assert highlighted(screen) == "1.1.0" and text_of(screen, "#choice") == "enter: 1.1.0"
+        await pilot.press("escape")
 
 
 async def test_typing_filters_and_arrows_pick_from_what_is_left(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from canarytui.engine import PlanError, make_plan, plan_waves, running_said, stops_at
+from canarytui.engine.releases import version_key
 from canarytui.textsafe import harmless, listed
 from canarytui.ui.fleet_state import FleetState
 
@@ -31,6 +32,18 @@ def limited_to_shown(state: FleetState) -> Limited | None:
     shown = list(shown)
     picked = [n for n in shown if n in state.picked]
     return Limited(shown, picked or state.env.default_canaries(shown))
+
+
+def catch_up(state: FleetState, only: Limited | None) -> str | None:
+    """With the filter showing only hosts behind the rest (each on an older release than
+    the one most hosts run), that release: what the picker offers first (hosts left
+    behind, caught up), not the release after it."""
+    stable = state.versions()[0]
+    if only is None or stable is None:
+        return None
+    theirs = [state.engine.versions.get(h) for h in only.hosts]
+    behind = all(v is not None and version_key(v) < version_key(stable) for v in theirs)
+    return stable if behind else None
 
 
 def deploy_question(

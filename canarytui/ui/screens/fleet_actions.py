@@ -23,7 +23,7 @@ from canarytui.engine import (
 )
 from canarytui.journal import DeploymentRecord, WayOut
 from canarytui.textsafe import listed
-from canarytui.ui.deploy_question import deploy_question, limited_to_shown
+from canarytui.ui.deploy_question import catch_up, deploy_question, limited_to_shown
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.journal_guard import journal_guarded
 from canarytui.ui.messages import OperatorResult
@@ -115,7 +115,8 @@ class OperatorActions(Screen[None]):
             self.app.push_screen(screen, answered)
 
         releases = lambda: self.engine.releases(canaries)  # noqa: E731
-        picker = VersionScreen(self.state.env, canaries, releases=releases)
+        prefer = catch_up(self.state, only)
+        picker = VersionScreen(self.state.env, canaries, releases=releases, prefer=prefer)
         self.app.push_screen(picker, chosen)
 
     @journal_guarded

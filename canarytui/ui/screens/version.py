@@ -78,12 +78,14 @@ class VersionScreen(ModalScreen[str | None]):
         hint: str = "",
         *,
         releases: ReleaseLoader | None = None,
+        prefer: str | None = None,
     ) -> None:
         super().__init__()
         self.env = env
         self.canaries = canaries
         self.hint = hint
         self.loader = releases
+        self.prefer = prefer  # highlighted first instead of the release after the stable
         self.catalogue = Catalogue()
         self.listing = releases is not None
 
@@ -158,7 +160,8 @@ class VersionScreen(ModalScreen[str | None]):
             releases = tuple(r for r in releases if needle in r.version.lower())
             target: str | None = typed
         else:
-            target = self.catalogue.default
+            known = self.prefer is not None and self.catalogue.get(self.prefer) is not None
+            target = self.prefer if known else self.catalogue.default
         self.query_one(ReleaseList).show(releases, target)
         self._show_choice()
 
