@@ -350,6 +350,11 @@ async def test_rollback_to_a_known_version(
         journal.close()
     history = await run_cli("history", env)
     assert "rollback to 1.1.0" in history.out
+    # A plain rollback now would undo the way out: 1.2.0 back everywhere, no canary.
+    undo = await run_cli("rollback", env)
+    assert undo.code == 1, undo.out + undo.err
+    assert "rolling it back would put back the release it escaped" in undo.err
+    assert set(versions(demo).values()) == {"1.1.0"} and locks_on(demo) == []
 
 
 async def test_timed_pause_is_shown_by_the_cli(

@@ -41,6 +41,14 @@ def nothing_to_roll_back(record: DeploymentRecord | None) -> str | None:
     ):
         how = _ENDED.get(record.outcome or "", f"ended {record.outcome or record.phase_label}")
         return f"nothing to roll back: deployment #{record.id} of {record.version} {how}"
+    if record.kind == "rollback" and not record.is_open:
+        # The way out of a bad release, undone by reflex, would put that release back.
+        return (
+            f"deployment #{record.id} put {record.version} back (rollback --to): rolling it "
+            "back would put back the release it escaped, everywhere and without a canary; "
+            "a release goes forward with its canary (deploy), or in waves (rollback --to "
+            "VERSION)"
+        )
     return None
 
 
