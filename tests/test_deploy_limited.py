@@ -207,6 +207,9 @@ async def test_a_limited_dry_run_shows_its_hosts_and_what_the_others_run(
     assert [h["host"] for h in plan["hosts"]] == ["web-01", "web-02", "web-03"]
     assert plan["canaries"] == ["web-01"] and set(plan["baseline"]) == {"web-02", "web-03"}
     assert [w["percent"] for w in plan["waves"]] == [33, 50]  # of the fleet's six
+    # complete tells the balancer the same half, as the run does (the dry run said 100).
+    complete = next(t["command"] for t in plan["traffic"] if t["phase"] == "complete")
+    assert complete.split()[-3:-2] == ["50"], complete
 
 
 @pytest.mark.parametrize(

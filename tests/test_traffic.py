@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 from conftest import edit_env, engine_for, run_cli, switch_to
 
 from canarytui import events as ev
@@ -139,6 +140,27 @@ async def test_each_phase_gets_its_values_quoted(
         i for i, e in enumerate(seen) if isinstance(e, ev.HostUpdate) and e.host == "web-01"
     )
     assert kinds.index("traffic") < kinds.index("analysis_started")
+
+
+async def test_complete_counts_the_hosts_the_release_reached(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """web-06 failed within max_failures (1): the release completes on 5 of 6 hosts and
+    ``complete`` says 83 %, as the wave before it did; it said 100 %, and the balancer sent
+    web-06's users to the release it does not run. The dry run says what it counts."""
+    log, work = tmp_path / "hooks.log", tmp_path / "work"
+    work.mkdir()
+    env_path = with_traffic(
+        demo, tmp_path / "env.yaml", {p: recorder(p, log, work) for p in ("complete",)}
+    )
+    data = yaml.safe_load(env_path.read_text())
+    data["promote"].update(max_failures=1, on_failure="halt", pause="0s")
+    data["deploy"]["steps"].append({"name": "check", "run": "test ! -e broken-host"})
+    env_path.write_text(yaml.safe_dump(data))
+    (demo.sandbox_of("web-06") / "broken-host").touch()
+    outcome, _ = await deploy(env_path, state_dir, "1.1.0", auto_promote=True)
+    assert outcome is ev.Outcome.COMPLETE
+    assert [c[0:4] for c in recorded(log)] == [["complete", ",".join(demo.host_names), "0", "83"]]
 
 
 async def test_a_bad_release_runs_rolled_back_at_zero(
@@ -436,6 +458,7 @@ async def test_one_canary_of_many_is_never_told_zero(tmp_path: Path) -> None:
     await hooks.fire(ctx, "canary_start", ["web-001"])
     ctx.state.host_states["web-001"] = ev.HostState.DEPLOYED
     await hooks.fire(ctx, "wave_start", [f"web-{i:03d}" for i in range(2, 500)], wave=1)
+    ctx.state.host_states.update(dict.fromkeys(ctx.env.host_names, ev.HostState.DEPLOYED))
     await hooks.fire(ctx, "complete", [h.name for h in ctx.env.hosts])
     assert [c[:4] for c in recorded(log)] == [
         ["canary_start", "web-001", "0", "1"],

@@ -185,7 +185,7 @@ def _traffic(env: Environment, plan: Plan, version: str, shares: list[int]) -> l
         where = f"role {t.on}: " + listed([h.name for h in env.hosts if t.on in h.roles], 8)
     phases = [("canary_start", plan.canaries, 0, shares[0])] if plan.canaries else []
     phases += [("wave_start", hosts, i, shares[i]) for i, hosts in enumerate(plan.waves, 1)]
-    phases += [("complete", plan.hosts, 0, 100), ("rolled_back", plan.hosts, 0, 0)]
+    phases += [("complete", plan.hosts, 0, shares[-1]), ("rolled_back", plan.hosts, 0, 0)]
     out = []
     for kind, hosts, wave, percent in phases:
         template: str | None = getattr(t, kind)

@@ -81,14 +81,13 @@ def percent_after(ctx: Context, kind: str, hosts: Sequence[str]) -> int:
         done = {h for h in planned if ctx.state.previous.get(h) == d.version}
         done |= {h for h in ctx.env.host_names if h not in planned and versions.get(h) == d.version}
         return share_of(len(done), len(ctx.env.hosts))
-    if d is None or d.scope is None:
+    if d is None:
         if kind in ("complete", "rolled_back"):
             return 100 if kind == "complete" else 0
-        done = set(hosts) | (set(running_it(ctx, d.version)) if d is not None else set())
-        return share_of(len(done), len(ctx.env.hosts))
+        return share_of(len(set(hosts)), len(ctx.env.hosts))
     planned = set(d.planned_hosts)
-    if kind == "complete":
-        done = set(planned)
+    if kind == "complete":  # the hosts it reached; one failed or skipped (max_failures) not
+        done = set(running_it(ctx, d.version)) & planned
     else:
         done = (set(hosts) | set(running_it(ctx, d.version))) & planned
     done |= {h for h in ctx.env.host_names if h not in planned and versions.get(h) == d.version}
