@@ -110,6 +110,10 @@ async def test_a_dead_release_never_passes_on_a_stale_probe(
     assert outcome is not ev.Outcome.COMPLETE
     failed = [e for e in seen if isinstance(e, ev.HostUpdate) and e.state is ev.HostState.FAILED]
     assert failed and "unhealthy after deploy" in failed[0].detail
+    # Its steps ran: the failed canary is said to run the release (the grid showed 1.0.0),
+    # and a health check that printed nothing leaves no dangling space or colon.
+    assert failed[0].version == "1.4.0-dead"
+    assert not failed[0].detail.endswith((" ", ":")), failed[0].detail
     assert not any(isinstance(e, ev.WaveStarted) for e in seen)
 
 

@@ -337,10 +337,13 @@ class HostWork:
             if attempt + 1 < HEALTH_GATE_TRIES:
                 await asyncio.sleep(env.health.interval)
         assert result is not None
+        said = result.output.strip()[-200:]
         self.ctx.bus.host(
             name,
             ev.HostState.FAILED,
+            # Its steps ran: it runs the release (the grid said the one before meanwhile).
+            version=values.get("version"),
             detail=f"unhealthy after deploy: health check exited {result.exit_status} "
-            f"{HEALTH_GATE_TRIES} times " + result.output.strip()[-200:],
+            f"{HEALTH_GATE_TRIES} times" + (f": {said}" if said else ""),
         )
         return False
