@@ -11,6 +11,7 @@ attempted). A scripted journal gives a deterministic snapshot of the grid mid-re
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -280,6 +281,7 @@ async def test_bad_release_replayed_from_history_touches_no_host(
         assert app.screen.current.deployment == d
         await pilot.press("escape")
         assert app.screen is screen
+        played_at = time.time()
         await pilot.press("space")
         assert not screen.replayer.paused
         await until(pilot, lambda: screen.replayer.finished, 30, "the replay played to its end")
@@ -296,8 +298,13 @@ async def test_bad_release_replayed_from_history_touches_no_host(
         assert screen.replay_engine.fleet.refused == 0
         assert engine.journal.deployment(d) == screen.recording.record  # journal unchanged
 
+        # What the replay told (its verdict...) is titled so, and gone with it: on the live
+        # grid it read as news of the fleet.
+        told = [n for n in app._notifications if n.raised_at > played_at and "verdict" in n.message]
+        assert told and all(n.title.startswith("replay") for n in told), told
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is app.fleet_screen, 5, "back to the live grid")
+        assert not any(n.title.startswith("replay") for n in app._notifications)
         await until(
             pilot,
             lambda: fleet.commands_received > sent_before,

@@ -247,10 +247,10 @@ class FleetScreen(OperatorActions):
 
     def _tell(self, note: notices.Announcement | None) -> None:
         """Show what ``ui.notices`` made of an event or outcome (None: nothing to say)."""
-        if note is not None:
-            n = note
+        if (n := note) is not None:  # a replay's own said as such (they looked live)
+            title = n.title if self.LIVE else f"replay {n.title}".strip()
             self.notify(
-                n.message, title=n.title, severity=n.severity, timeout=n.timeout, markup=False
+                n.message, title=title, severity=n.severity, timeout=n.timeout, markup=False
             )
 
     @on(FleetGrid.HostFocused)

@@ -234,6 +234,8 @@ class ReplayScreen(FleetScreen):
         self.workers.cancel_group(self, "replay")
         if self.live_monitor is not None:
             await self.live_monitor.start()
+        # What the replay said (a verdict, "stays open") is no word on the live grid.
+        self.app.clear_notifications()
         self.dismiss(None)
 
     def refuse(self, what: str) -> None:
