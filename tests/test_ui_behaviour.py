@@ -558,6 +558,9 @@ async def test_filter_by_role_label_and_state(tmp_path: Path) -> None:
         box.value = "unreachable"
         await pilot.pause()
         assert state.shown == ["web-07"]
+        box.value = "state=unreachable"  # as role= and zone= are written (it matched none)
+        await pilot.pause()
+        assert state.shown == ["web-07"]
         assert script.app.fleet_screen.grid.cursor_host == "web-07"
         await pilot.press("enter")  # keeps the filter, back to the grid
         assert state.shown == ["web-07"]

@@ -2,10 +2,10 @@
 
 A host is shown when the text (case-insensitive) is in its name, address, a role (``api``,
 or ``role=api`` as the command line's ``--hosts`` writes it) or a label (``zone=eu-1``),
-which never change, or in what changes with it: its state, its tile's colour, ``canary``
-(the deployment's canaries, else the picked ones, else the file's: those ``d`` takes), or
-``version=`` and the version it runs, or its first parts (``version=1.2``: 1.2.0 and
-1.2.3-rc1, not 1.20).
+which never change, or in what changes with it: its state (``state=failed`` too), its
+tile's colour, ``canary`` (the deployment's canaries, else the picked ones, else the file's:
+those ``d`` takes), or ``version=`` and the version it runs, or its first parts
+(``version=1.2``: 1.2.0 and 1.2.3-rc1, not 1.20).
 What matches by configuration is asked once per text; a host update asks again only of
 that host, and only when the text can match by what changes.
 """
@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from canarytui.config import Host
 
 VERSION_KEY = "version="  # the text that matches hosts by the version they run
+STATE_KEY = "state="  # written before a state, as role= before a role
 _PARTS = ".-+_~"  # what separates the parts of a version (1.2.0-rc1+build.7)
 
 
@@ -79,7 +80,7 @@ class HostFilter:
 
     def apply(self, text: str) -> list[str]:
         self.text = text
-        needle = text.strip().lower()
+        needle = _needle(text)
         names = self._names
         # What matches by its name, address, roles or labels keeps matching: asked once.
         self._by_config = self._config_matches(needle) if needle else set(names)
@@ -97,7 +98,7 @@ class HostFilter:
     def refilter(self, names: Iterable[str]) -> bool:
         """Hosts that changed, checked again against the text (the others cannot have
         changed their answer): True if the hosts shown changed."""
-        needle = self.text.strip().lower()
+        needle = _needle(self.text)
         if not needle or not self._by_state:
             return False
         shown, by_config = self._shown_set, self._by_config
@@ -111,3 +112,10 @@ class HostFilter:
         if changed:
             self.shown = [n for n in self._names if n in shown]
         return changed
+
+
+def _needle(text: str) -> str:
+    """What the operator typed, as matched: lower case, and a state written as ``role=``
+    and ``zone=`` are (``state=failed``) the same as the state itself."""
+    needle = text.strip().lower()
+    return needle.removeprefix(STATE_KEY) or needle

@@ -33,7 +33,7 @@ KEYS: list[tuple[str, str]] = [
     ("/ on the logs", "only the log lines holding a text, as typed (L, then /); esc clears"),
     ("enter", "host details"),
     ("a", "analysis: each rule on each canary vs the baseline, and a chart"),
-    ("/", "filter hosts: name, role=web, zone=eu-1, a state, version=1.2, canary"),
+    ("/", "filter hosts: name, role=web, zone=eu-1, state=failed, version=1.2, canary"),
     ("escape", "clear the filter"),
     ("z", "compact tiles (a line a host) or full ones; chosen by the grid's size until then"),
     ("H", "deployment history from the journal; enter there replays one on the grid"),
