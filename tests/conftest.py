@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -167,6 +168,13 @@ async def driven_elsewhere(lock: Path, record: Any) -> AsyncIterator[int]:
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def dead_pid() -> int:
+    """The pid of a process that ended (and was reaped): it names no process now."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
 
 
 async def wait_for(

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import pty
+import shlex
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -99,6 +100,44 @@ async def test_promote_with_other_waves_in_the_file_says_it_keeps_the_planned_on
     # The same file again: nothing to say.
     third = await run_cli("deploy", str(one_wave), "1.2.0", "--auto-promote")
     assert third.code == 0 and "goes on in the waves" not in third.out, third.out
+
+
+async def test_status_leaves_the_locks_a_finishing_deployment_is_releasing(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A deployment over (complete in the journal) whose process still runs its complete
+    hook, its hosts' locks released after it: status calls them neither left behind nor
+    frees them (it did both, a reporting command changing the hosts under a live run)."""
+    go = tmp_path / "go"
+    wait = (
+        f"i=0; while [ ! -e {shlex.quote(str(go))} ] && [ $i -lt 200 ]; "
+        "do sleep 0.05; i=$((i+1)); done"
+    )
+    env = edit_env(
+        demo.env_path, tmp_path / "slow.yaml", lambda d: d.update(traffic={"complete": wait})
+    )
+    run = asyncio.create_task(run_cli("deploy", str(env), "1.1.0", "--auto-promote"))
+    try:
+
+        def finished() -> bool:
+            journal = Journal(state_dir)
+            try:
+                last = journal.last_deployment("demo", "shop")
+            finally:
+                journal.close()
+            return last is not None and not last.is_open
+
+        await wait_for(finished, 60)  # the deployment over, its complete hook running
+        assert locks_on_hosts(demo) == demo.host_names
+        status = await run_cli("status", str(env))
+        assert status.code == 0, status.out + status.err
+        assert "locked (left)" not in status.out and "released the locks" not in status.out
+        assert locks_on_hosts(demo) == demo.host_names
+    finally:
+        go.touch()
+        done = await run
+    assert done.code == 0, done.out + done.err
+    assert locks_on_hosts(demo) == []
 
 
 def events_of(state_dir: Path, deployment: int) -> list[dict[str, object]]:

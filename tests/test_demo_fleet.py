@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncssh
 import pytest
+from conftest import dead_pid
 from prometheus_client.parser import text_string_to_metric_families
 
 import canarytui
@@ -430,13 +431,6 @@ async def test_stopping_the_fleet_leaves_nothing_behind() -> None:
     assert refuses(port)
     await eventually(lambda: pid_gone(pid))
     conn.close()
-
-
-def dead_pid() -> int:
-    """The pid of a process that ended (and was reaped): it names no process now."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
 
 
 def test_temp_roots_of_dead_fleets_are_swept(tmp_path: Path) -> None:

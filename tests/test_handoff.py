@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import engine_for, release_leaving_a_lock, run_cli
+from conftest import dead_pid, engine_for, release_leaving_a_lock, run_cli
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
@@ -145,7 +145,10 @@ async def test_locks_left_by_a_finished_deployment_are_released_next_time(
     finally:
         await engine.fleet.close()
     assert locks_on_hosts(demo) == demo.host_names
-    assert local_lock_path(state_dir, "demo", "shop").exists()
+    local = local_lock_path(state_dir, "demo", "shop")
+    # Killed: its process is gone (this one, alive, would be releasing them still).
+    held = json.loads(local.read_text())
+    local.write_text(json.dumps({**held, "pid": dead_pid()}))
 
     status = await run_cli("status", str(demo.env_path))
     assert status.code == 0, status.err

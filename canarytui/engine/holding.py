@@ -373,6 +373,8 @@ class LockKeeper:
         record = self.ctx.journal.deployment_by_token(token)
         if record is None or record.is_open:
             return None
+        if held is not None and locks.driving_elsewhere(held, self.ctx.machine):
+            return None  # its process lives: releasing them now (at scale, seconds)
         self.holding.update(record.planned_hosts)
         await self.release(token)
         return record.id

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from canarytui.journal import DeploymentRecord
+
 if TYPE_CHECKING:
-    from canarytui.journal import DeploymentRecord, Journal, UnopenedStart
+    from canarytui.journal import Journal, UnopenedStart
 
 FIELD_LIMIT = 200  # characters of one owner field shown (owners are read from hosts)
 
@@ -269,4 +271,17 @@ def left_behind(journal: Journal, owner: dict[str, Any]) -> DeploymentRecord | U
         or since > record.finished_at
     ):
         return None
+    if isinstance(record, DeploymentRecord) and releasing(journal, record):
+        return None
     return record
+
+
+def releasing(journal: Journal, record: DeploymentRecord) -> bool:
+    """The finished deployment's process lives and still holds the local lock: it is
+    releasing its hosts' locks now (seconds at scale), not leaving them."""
+    held = read_local(local_lock_path(journal.state_dir, record.env, record.app))
+    return (
+        held is not None
+        and held.get("token") == record.token
+        and driving_elsewhere(held, record.machine)
+    )
