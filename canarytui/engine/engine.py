@@ -289,12 +289,14 @@ class Engine(CallRunner):
 
     async def _take_over(self) -> ev.Outcome:
         await takeover.take_over(self.ctx, self.locks)
-        return await self._roll_back()
+        # Its number in this journal is a new one: the one its machine gave it is said.
+        theirs = (self.locks.takeover_note or {}).get("deployment", "?")
+        return await self._roll_back(f"(taken over from the hosts' locks: their #{theirs})")
 
-    async def _roll_back(self) -> ev.Outcome:
+    async def _roll_back(self, why: str = "") -> ev.Outcome:
         """The operator's rollback; stopped (Ctrl-C, a quit), it says so and stays open."""
         try:
-            return await self.rollbacks.run(ev.Outcome.ROLLED_BACK, decided=True)
+            return await self.rollbacks.run(ev.Outcome.ROLLED_BACK, decided=True, why=why)
         except asyncio.CancelledError:
             await self._interrupted()
             raise
