@@ -287,7 +287,7 @@ async def test_rollback_to_a_release_no_host_runs_locks_no_host(
     owners = {h: lock_owner(demo, h) for h in demo.host_names}
     typo = await run_cli("rollback", env, "--to", "1.0.1", state_dir=state_dir)
     assert typo.code == 1, typo.out + typo.err
-    assert "1.0.1 is neither a release this journal saw on demo's hosts" in typo.err
+    assert "1.0.1 is neither a release this journal saw good on demo's hosts" in typo.err
     assert "nothing was changed" in typo.err and "disk swap" not in typo.err
     assert {h: lock_owner(demo, h) for h in demo.host_names} == owners  # each as it was
     running = await run_cli("rollback", env, "--to", "1.0.0", state_dir=state_dir)
@@ -313,7 +313,8 @@ async def test_rollback_to_a_known_version(
     typo = await run_cli("rollback", env, "--to", "1.1.1")
     assert typo.code == 1, typo.out + typo.err
     assert (
-        "1.1.1 is neither a release this journal saw on demo's hosts (known here: 1.2.0, "
+        "1.1.1 is neither a release this journal saw good on demo's hosts (one a deployment "
+        "completed, or one they ran before a deployment; known here: 1.2.0, "
         "1.1.0, 1.0.0) nor one a host runs now: rollback --to puts one back without a "
         f"canary; a new one goes out with its canary first: canarytui deploy {env} 1.1.1; "
         "nothing was changed"

@@ -98,7 +98,8 @@ def unknown_to_restore(known: Sequence[str], version: str, env: Environment) -> 
         return None
     seen = f"known here: {', '.join(known[:8])}" if known else "this journal knows none yet"
     return (
-        f"{version} is neither a release this journal saw on {env.name}'s hosts ({seen}) "
+        f"{version} is neither a release this journal saw good on {env.name}'s hosts (one a "
+        f"deployment completed, or one they ran before a deployment; {seen}) "
         "nor one a host runs now: rollback --to puts one back without a canary; a new one "
         f"goes out with its canary first: canarytui deploy {env.path} {version}"
     )
