@@ -246,7 +246,7 @@ def test_only_a_release_seen_on_the_hosts_is_put_back_without_a_canary(tmp_path:
     env = load_env(write_env(tmp_path, hosts=4))
     assert unknown_to_restore(["1.1.0", "1.0.0"], "1.0.0", env) is None
     said = unknown_to_restore(["1.1.0", "1.0.0"], "1.0.1", env)
-    assert said is not None and "(known here: 1.1.0, 1.0.0)" in said
+    assert said is not None and "; known here: 1.1.0, 1.0.0)" in said
     assert said.endswith(f"with its canary first: canarytui deploy {env.path} 1.0.1")
     empty = unknown_to_restore([], "1.0.0", env)
-    assert empty is not None and "(this journal knows none yet)" in empty
+    assert empty is not None and "; this journal knows none yet)" in empty
