@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import driven_elsewhere
+from test_ui_hostile import screen_text
 from test_ui_support import THEMES, Script, record_notifications, settle, until
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
@@ -461,6 +462,32 @@ async def test_grid_is_one_virtual_widget_that_moves_and_scrolls(tmp_path: Path)
         assert app.fleet_screen.query_one(HostPanel).host == "web-1000"
         await pilot.press("home")
         assert grid.cursor_host == "web-01" and grid.scroll_offset.y == 0
+
+
+async def test_the_panel_says_how_old_the_key_metrics_of_a_silent_host_are(
+    tmp_path: Path,
+) -> None:
+    """web-01 measured two minutes ago, unreachable since: its key metrics are said to be
+    that old (they read as the host's now); fresh ones are said as before."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        then = time.time() - 120
+        for at, requests in ((then - 1, 1000.0), (then, 1300.0)):
+            metrics = script.readings(requests, 5.0)
+            sample = ev.HealthSample(host="web-01", ok=True, latency=0.01, metrics=metrics, at=at)
+            script.engine.emit(sample)
+        script.health("web-01", ok=None)  # no answer now
+        script.flush()
+        await settle(pilot)
+        script.app.fleet_screen.repaint_now()
+        line = next(x for x in screen_text(script.app).splitlines() if "key metrics" in x)
+        assert "key metrics, 2 sample(s), 120s old" in line, line
+        script.health("web-01", ok=True, requests=1600.0)
+        script.flush()
+        await settle(pilot)
+        script.app.fleet_screen.repaint_now()
+        line = next(x for x in screen_text(script.app).splitlines() if "key metrics" in x)
+        assert " old" not in line and "key metrics, last 3 sample(s)" in line, line
 
 
 async def test_the_panel_draws_no_latency_history_for_a_host_without_one(

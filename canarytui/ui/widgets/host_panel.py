@@ -8,6 +8,8 @@ cost a key 10-30 ms more (a layout, then another for the sizes it changed)."""
 
 from __future__ import annotations
 
+import time
+
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
@@ -123,7 +125,11 @@ class HostPanel(Vertical):
         if spark.data != shown:
             spark.data = shown
         spark.visible = bool(shown)
-        metrics.put(_metrics_text(state.key_metrics(name), len(view.series.samples)))
+        measured = next((x.at for x in reversed(view.series.samples) if x.metrics), None)
+        age = time.time() - measured if measured is not None else 0.0
+        metrics.put(
+            _metrics_text(state.key_metrics(name), len(view.series.samples), age, state.old_after)
+        )
         step.put(
             _step_text(
                 view.last_step,
@@ -142,11 +148,17 @@ def _row(text: Text, label: str, value: str) -> None:
     text.append(harmless(value, VALUE_LIMIT) + "\n")
 
 
-def _metrics_text(values: list[tuple[str, float | None]], samples: int) -> Text:
+def _metrics_text(
+    values: list[tuple[str, float | None]], samples: int, age: float, old_after: float
+) -> Text:
     text = Text()
     if not values:
         return text
-    text.append(f"key metrics, last {samples} sample(s)\n", "dim")
+    # Last measured long ago (a host that stopped answering): said, not shown as now.
+    if age >= old_after:
+        text.append(f"key metrics, {samples} sample(s), {age:.0f}s old\n", "dim")
+    else:
+        text.append(f"key metrics, last {samples} sample(s)\n", "dim")
     for key, value in values[:METRICS_SHOWN]:
         text.append(f" {harmless(key)[:24]:<24} ", "dim")
         text.append(("no data" if value is None else f"{value:.4g}") + "\n")
