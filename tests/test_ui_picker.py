@@ -198,6 +198,7 @@ async def test_typing_filters_and_arrows_pick_from_what_is_left(
         said = await confirmed_version(pilot, app)
         assert said.startswith("Deploy 1.3?\nWarning: 1.3 is not among the releases the canaries")
         assert "list (1.3.0-bad is): it was typed, not picked from the list" in said
+        assert "is it the release you meant?\n" in said and "?." not in said  # said once
 
 
 async def test_a_typed_version_in_the_list_or_new_is_taken(

@@ -97,7 +97,7 @@ class OperatorActions(Screen[None]):
                 return
             question = deploy_question(self.state, version, canaries, self._watched(), only)
             if (slip := picker.unlisted(version)) is not None:
-                question = f"Warning: {slip}.\n\n{question}"
+                question = f"Warning: {slip}\n\n{question}"
 
             def answered(answer: bool | str | None) -> None:
                 if answer is True or answer == "all":
