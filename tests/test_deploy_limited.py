@@ -131,15 +131,15 @@ async def test_a_limited_release_locks_and_changes_only_its_hosts(
     assert record is not None and record.scope == "role=web"
     assert "web-04" not in record.planned_hosts and len(record.planned_hosts) == 5
     assert record.summary == (
-        "1.2.0 on 5 of 5 hosts (limited to --hosts role=web: 1 other(s) left as they are)"
+        "1.2.0 on 5 of 5 hosts (limited to role=web: 1 other(s) left as they are)"
     )
     decisions = [(d["action"], d["detail"]) for d in journal.decisions(record.id)]
-    assert ("limit", "to 5 of 6 hosts (--hosts role=web)") in decisions
+    assert ("limit", "to 5 of 6 hosts: role=web") in decisions
     journal.close()
 
     env = str(demo.env_path)
     history = await run_cli("history", env)
-    assert "web-01 (only --hosts role=web)" in history.out
+    assert "web-01 (only role=web)" in history.out
     row = json.loads((await run_cli("history", env, "--json")).out.splitlines()[0])
     assert row["scope"] == "role=web"
     report = await run_cli("report", env)
@@ -164,7 +164,7 @@ async def test_a_host_left_behind_is_caught_up_without_a_canary(
     assert "(1.2.0 straight to the waves (the file's canary phase skipped))" in done.out
     assert "traffic.wave_start: 100 % of the fleet on 1.2.0" in done.out
     assert "traffic.complete: 100 % of the fleet on 1.2.0" in done.out
-    assert "1.2.0 on 1 of 1 hosts (limited to --hosts web-06: 5 other(s)" in done.out
+    assert "1.2.0 on 1 of 1 hosts (limited to web-06: 5 other(s)" in done.out
     assert set(versions(demo).values()) == {"1.2.0"}
 
     back = await run_cli("rollback", env)

@@ -149,12 +149,12 @@ async def test_a_host_left_behind_is_caught_up_by_keys_alone(tmp_path: Path) -> 
             await pilot.press("H")  # the history's detail says the limit and its decision
             await settle(pilot)
             detail = str(app.screen.query_one("#detail-text", Static).render())
-            assert "no canary; wave 1: 1 host(s); only --hosts web-04" in detail
-            assert "limit  to 1 of 4 hosts (--hosts web-04)" in detail
+            assert "no canary; wave 1: 1 host(s); only web-04" in detail
+            assert "limit  to 1 of 4 hosts: web-04" in detail
             # Its row says it too, as the command line's history does (it read as a whole
             # fleet's release).
             row = app.screen.query_one(DataTable).get_row_at(0)
-            assert [str(c) for c in row][4] == "(no canary phase) (only --hosts web-04)"
+            assert [str(c) for c in row][4] == "(no canary phase) (only web-04)"
         assert {h: fleet.version_on(h) for h in fleet.host_names} == dict.fromkeys(
             fleet.host_names, "1.2.0"
         )

@@ -358,9 +358,7 @@ class Promotion:
         unplanned = [h for h in ctx.env.host_names if h not in planned]
         if d.scope is not None:
             # Limited to some hosts (``deploy --hosts``): the others were left out on purpose.
-            summary += (
-                f" (limited to --hosts {d.scope}: {len(unplanned)} other(s) left as they are)"
-            )
+            summary += f" (limited to {d.scope}: {len(unplanned)} other(s) left as they are)"
         elif unplanned:
             one = len(unplanned) == 1
             summary += f"; not in its plan: {listed(unplanned, 8)} (added to the file since)"

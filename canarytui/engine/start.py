@@ -136,9 +136,7 @@ async def start_deployment(
         why = "the file's canary phase skipped" if ctx.env.canary.enabled else "no canary phase"
         ctx.bus.decision("deploy", f"{version} straight to the waves ({why})")
     if scope is not None:
-        ctx.bus.decision(
-            "limit", f"to {len(plan.hosts)} of {len(ctx.env.hosts)} hosts (--hosts {scope})"
-        )
+        ctx.bus.decision("limit", f"to {len(plan.hosts)} of {len(ctx.env.hosts)} hosts: {scope}")
     if assume_previous is not None:
         assumed = [h for h, v in found.items() if v is None]
         if assumed:

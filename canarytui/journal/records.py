@@ -99,7 +99,7 @@ class DeploymentRecord:
             said = f"(rollback to {self.version})"
         else:
             said = listed(self.canaries, shown) or "(no canary phase)"
-        return said + (f" (only --hosts {self.scope})" if self.scope is not None else "")
+        return said + (f" (only {self.scope})" if self.scope is not None else "")
 
     def ended_short(self, hosts_of: Callable[[int], Mapping[str, HostRecord]]) -> str:
         """`` (11 of 12 hosts)`` after a completed deployment's outcome when its release is

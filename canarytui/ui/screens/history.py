@@ -155,7 +155,7 @@ class HistoryScreen(Screen[None]):
                 (f"canaries {listed(record.canaries, 10)}" if record.canaries else "no canary")
                 + "; "
                 + "; ".join(f"wave {i}: {len(w)} host(s)" for i, w in enumerate(record.plan, 1))
-                + (f"; only --hosts {record.scope}" if record.scope is not None else "")
+                + (f"; only {record.scope}" if record.scope is not None else "")
             )
             + "\n\n"
         )
