@@ -141,7 +141,7 @@ def test_an_interrupted_command_that_changes_nothing_says_no_more(
     assert module._guard(stopped, changes=False) == 130
     assert capsys.readouterr().err == "\ncanarytui: interrupted\n"
     assert module._guard(stopped) == 130
-    assert "an open deployment stays open in the journal" in capsys.readouterr().err
+    assert "a deployment it had opened stays open in the journal" in capsys.readouterr().err
 
 
 def test_completion_needs_a_shell(capsys: pytest.CaptureFixture[str]) -> None:

@@ -251,8 +251,9 @@ def _guard(
     try:
         return fn()
     except KeyboardInterrupt:
-        said = "; an open deployment stays open in the journal (canarytui status / promote / "
-        print("\ncanarytui: interrupted" + (said + "rollback)" if changes else ""), file=sys.stderr)
+        # Stopped while locking, nothing opened: "an open deployment stays open" misled.
+        said = "; a deployment it had opened stays open in the journal (canarytui status says"
+        print("\ncanarytui: interrupted" + (said + ")" if changes else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR  # whoever read the output is gone: nothing to tell
