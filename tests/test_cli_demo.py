@@ -394,9 +394,18 @@ async def test_json_output_ends_with_a_result_when_refused_or_invalid(
     assert f"only if its run died before changing anything: canarytui unlock {env}" in error
     assert error.index("--take-over") < error.index("unlock"), error
     assert "1.2.0" not in set(versions(demo).values())
-    # Commands without a result line keep their output as it was: none on a refusal.
-    listed = await run_cli("history", str(tmp_path / "nope.yaml"), "--json")
-    assert listed.code == 2 and listed.out == ""
+    # Every --json run says it on stdout, the one-object commands and a dry run too (they
+    # printed nothing there: a script reading stdout had no JSON to read).
+    nope = str(tmp_path / "nope.yaml")
+    for args in (
+        ("history", nope, "--json"),
+        ("check", nope, "--json"),
+        ("status", nope, "--json"),
+        ("deploy", env, "bad!", "--dry-run", "--json"),
+        ("report", nope, "--format", "json"),
+    ):
+        run = await run_cli(*args)
+        assert run.code == 2 and result(run)["outcome"] == "invalid", (args, run.out)
 
 
 async def test_killed_process_recovered_by_the_next(demo: DemoFleet, state_dir: Path) -> None:

@@ -22,6 +22,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from types import FrameType
 from typing import NoReturn
 
@@ -45,8 +46,6 @@ from canarytui.cli.safeio import SafeWriter, safe_output
 from canarytui.heap import run_as_process
 from canarytui.textsafe import harmless
 
-# Whose --json events end with a {"event": "result", ...} line, a refusal's too.
-RESULT_COMMANDS = ("analyze", "deploy", "promote", "rollback")
 # Each command: (its module in canarytui.cli, its function).
 HANDLERS = {
     "check": ("fleet", "check"),
@@ -195,7 +194,7 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
         sys.stderr.write(told.getvalue())
         if not exc.code:
             return EXIT_OK
-        if rest[0] in RESULT_COMMANDS and "--json" in rest and "--dry-run" not in rest:
+        if "--json" in rest or "--format=json" in rest or ("--format", "json") in pairwise(rest):
             # A script reading only stdout learns how it ended, as from any refusal.
             why = told.getvalue().strip().splitlines()[-1:] or ["invalid command line"]
             print(Failed(EXIT_INVALID, why[0], "invalid").json())
@@ -214,12 +213,11 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
 
 
 def _ends_with_result(args: argparse.Namespace) -> bool:
-    """The commands whose ``--json`` output ends with a ``result`` line (their help says so)."""
-    return (
-        args.command in RESULT_COMMANDS
-        and getattr(args, "json", False)
-        and not getattr(args, "dry_run", False)
-    )
+    """Whether a refusal or an error is said on stdout too, as a ``result`` object: every
+    ``--json`` run (a stream of events ends with one anyway; the one-object commands,
+    ``check``, ``status``, a dry run, print it instead of their object), so a script
+    reading stdout alone always has JSON to read."""
+    return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
 
 
 def _not_a_command(word: str) -> str | None:
