@@ -408,6 +408,18 @@ async def test_json_output_ends_with_a_result_when_refused_or_invalid(
         assert run.code == 2 and result(run)["outcome"] == "invalid", (args, run.out)
 
 
+async def test_a_bad_previous_is_said_as_the_option_it_came_from(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """``--previous 'bad v!'``: the message names the option (it said "version 'bad v!'",
+    as if the release were wrong); nothing changed, the dry run says the same."""
+    for dry in ([], ["--dry-run"]):
+        run = await run_cli("deploy", str(demo.env_path), "1.1.0", "--previous", "bad v!", *dry)
+        assert run.code == 2, run.out + run.err
+        assert "--previous: version 'bad v!' does not match version_pattern" in run.err, run.err
+    assert set(versions(demo).values()) == {"1.0.0"}
+
+
 async def test_killed_process_recovered_by_the_next(demo: DemoFleet, state_dir: Path) -> None:
     """kill -9 in the middle of promotion: the journal says where every host is, and the
     next process finishes the job (taking over the dead run's locks)."""

@@ -32,7 +32,7 @@ def dry_run(args: argparse.Namespace) -> int:
     env = load_env(args.env)
     env.validate_version(args.version)
     if args.previous is not None:
-        env.validate_version(args.previous)
+        env.validate_version(args.previous, "--previous")
     canaries = args.canary  # names (``host_names``), or None: the file's
     from canarytui.engine import Engine
     from canarytui.engine.dryrun import dry_run as plan_dry_run

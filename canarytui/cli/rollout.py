@@ -21,7 +21,7 @@ def deploy(args: argparse.Namespace) -> int:
     env = load_env(args.env)
     env.validate_version(args.version)
     if args.previous is not None:
-        env.validate_version(args.previous)
+        env.validate_version(args.previous, "--previous")
     canaries = args.canary  # names (``host_names``), or None: the file's
 
     # Without a canary phase there is nothing to stop after: the waves go on (the
@@ -69,7 +69,10 @@ def rollback(args: argparse.Namespace) -> int:
     env = load_env(args.env)
     if args.to is not None:
         if args.take_over:
-            raise UsageError("--to and --take-over do not go together: roll back first")
+            raise UsageError(
+                "--to and --take-over do not go together: --take-over rolls another "
+                "machine's open deployment back first; then --to puts a release back"
+            )
         env.validate_version(args.to)
 
     async def action(engine: Any) -> int:

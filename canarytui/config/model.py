@@ -311,12 +311,14 @@ class Environment:
             "env": self.name,
         }
 
-    def validate_version(self, version: str) -> str:
+    def validate_version(self, version: str, option: str = "") -> str:
+        """``version`` if it is one (``option``: the command line's option it came from,
+        said first: ``--previous``), else ``VersionError``."""
         # The whole version must match: `$` alone would let a trailing newline through.
         if not re.fullmatch(self.version_pattern, version):
             raise VersionError(
-                f"version {version!r} does not match version_pattern "
-                f"{self.version_pattern!r}; nothing was touched"
+                (f"{option}: " if option else "") + f"version {version!r} does not match "
+                f"version_pattern {self.version_pattern!r}; nothing was touched"
             )
         return version
 
