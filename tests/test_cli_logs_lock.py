@@ -230,6 +230,10 @@ async def test_lock_refuses_deploys_until_unlock(
     assert "refused: " in refused.err and "db migration, back at 14:00" in refused.err
     assert "since 20" in refused.err and "@" in refused.err
     assert "held for maintenance" in refused.err and "Traceback" not in refused.err
+    # Another machine's: the whole environment is held, not "host web-01" alone.
+    other = await run_cli("deploy", env, "1.1.0", state_dir=tmp_path / "other-machine")
+    assert other.code == 1, other.out + other.err
+    assert "refused: 6 of 6 hosts (web-01, web-02, web-03 and 3 more): locked by " in other.err
     taken = await run_cli("rollback", env, "--take-over")
     assert taken.code == 1 and "held for maintenance by" in taken.err
     assert "db migration, back at 14:00" in taken.err

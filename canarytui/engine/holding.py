@@ -89,7 +89,7 @@ class LockKeeper:
             raise
         if held:
             await self.release(owner.token)
-            raise held[0]
+            raise _together(held, hosts)
         return results
 
     async def lock_hosts(
@@ -378,3 +378,18 @@ class LockKeeper:
         self.holding.update(record.planned_hosts)
         await self.release(token)
         return record.id
+
+
+def _together(held: list[locks.LockHeld], planned: Sequence[str]) -> locks.LockHeld:
+    """The refusal: the first host's lock, and how many hosts the same owner holds (a
+    maintenance of the whole environment read as one host's)."""
+    first = held[0]
+
+    def same(owner: dict[str, object]) -> dict[str, object]:
+        return {k: v for k, v in owner.items() if k != "since"}  # locked one by one
+
+    his = {h.where.removeprefix("host ") for h in held if same(h.owner) == same(first.owner)}
+    if len(his) < 2:
+        return first
+    names = [n for n in planned if n in his]  # in the file's order, not the replies'
+    return locks.LockHeld(f"{len(names)} of {len(planned)} hosts ({listed(names, 3)})", first.owner)
