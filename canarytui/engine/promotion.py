@@ -222,9 +222,8 @@ class Promotion:
                 elif promote.on_failure == "rollback" and d.kind == "rollback":
                     ctx.bus.notice("error", rollback_kept(d.version))
                 elif promote.on_failure == "rollback":
-                    why = (
-                        f"after {which} (" + (f"max_failures {budget}", "a whole wave")[whole] + ")"
-                    )
+                    limit = "a whole wave" if whole else f"max_failures {budget}"
+                    why = f"after {which} ({limit})"
                     outcome = ev.Outcome.PROMOTION_ROLLED_BACK
                     return await self.rollback.run(outcome, decided=False, why=why)
                 ctx.bus.phase(ev.Phase.HALTED, wave=index)
