@@ -373,7 +373,7 @@ class LockKeeper:
         record = self.ctx.journal.deployment_by_token(token)
         if record is None or record.is_open:
             return None
-        if held is not None and locks.driving_elsewhere(held, self.ctx.machine):
+        if locks.releasing(self.ctx.journal, record):
             return None  # its process lives: releasing them now (at scale, seconds)
         self.holding.update(record.planned_hosts)
         await self.release(token)

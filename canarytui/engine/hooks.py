@@ -62,8 +62,8 @@ def running_it(ctx: Context, version: str) -> list[str]:
     ]
 
 
-def percent_after(ctx: Context, kind: str, hosts: Sequence[str]) -> int:
-    """The share of the fleet (in %) on the new version once the phase is done.
+def percent_after(ctx: Context, d: DeploymentRecord, kind: str, hosts: Sequence[str]) -> int:
+    """The share of the fleet (in %) on deployment ``d``'s version once the phase is done.
 
     Never 0 while some host runs it, never 100 while some host does not: a load balancer
     told 0 % for one canary of 500 hosts would send it nobody, and the analysis would
@@ -71,26 +71,19 @@ def percent_after(ctx: Context, kind: str, hosts: Sequence[str]) -> int:
     counts the others as they run (``read_the_others``): hosts left behind caught up make
     100 %, one zone of three about 33 %.
     """
-    d = ctx.state.deployment
-    versions = ctx.state.versions
-    if d is not None and kind == "rolled_back":
+    state, planned = ctx.state, set(d.planned_hosts)
+    if kind == "rolled_back":
         # Each host it reached goes back to what it ran before: one that ran this release
         # already runs it still (a release deployed again, then rolled back: "0 %" would
         # send the users away from every host).
-        planned = set(d.planned_hosts)
-        done = {h for h in planned if ctx.state.previous.get(h) == d.version}
-        done |= {h for h in ctx.env.host_names if h not in planned and versions.get(h) == d.version}
-        return share_of(len(done), len(ctx.env.hosts))
-    if d is None:
-        if kind in ("complete", "rolled_back"):
-            return 100 if kind == "complete" else 0
-        return share_of(len(set(hosts)), len(ctx.env.hosts))
-    planned = set(d.planned_hosts)
-    if kind == "complete":  # the hosts it reached; one failed or skipped (max_failures) not
+        done = {h for h in planned if state.previous.get(h) == d.version}
+    elif kind == "complete":  # the hosts it reached; one failed or skipped (max_failures) not
         done = set(running_it(ctx, d.version)) & planned
     else:
         done = (set(hosts) | set(running_it(ctx, d.version))) & planned
-    done |= {h for h in ctx.env.host_names if h not in planned and versions.get(h) == d.version}
+    done |= {
+        h for h in ctx.env.host_names if h not in planned and state.versions.get(h) == d.version
+    }
     return share_of(len(done), len(ctx.env.hosts))
 
 
@@ -124,7 +117,7 @@ async def fire(ctx: Context, kind: str, hosts: Sequence[str], wave: int = 0) -> 
         return
     if d.scope is not None and "{percent}" in command_template:
         await read_the_others(ctx, d)
-    percent = percent_after(ctx, kind, hosts)
+    percent = percent_after(ctx, d, kind, hosts)
     values = {
         "hosts": ",".join(hosts),
         "wave": str(wave),

@@ -209,9 +209,10 @@ class Promotion:
             counted = state.in_states(reached, COUNTED_STATES)
             # Not one host of the wave took it (Ansible stops when a whole batch fails); one
             # host alone failing is what max_failures tolerates, unless no host runs it.
-            on_it = state.in_states(d.planned_hosts, {ev.HostState.DEPLOYED})
             whole = bool(failed) and not any(ok[h] for h in todo) and len(counted) <= budget
-            whole = whole and (len(todo) > 1 or not on_it)
+            whole = whole and (
+                len(todo) > 1 or not state.in_states(d.planned_hosts, {ev.HostState.DEPLOYED})
+            )
             if len(counted) > budget or whole:
                 which = self._by_state(counted)
                 said = failures_said(index, whole, counted, budget, which)
