@@ -192,6 +192,7 @@ class Prober:
         self.pages: dict[str, Page | None] = {}  # each host's last page (None: it gave none)
         self.last: dict[str, ev.HealthSample] = {}
         self._probing: dict[str, asyncio.Task[ev.HealthSample]] = {}
+        self.began: dict[str, float] = {}  # when each running probe began (wall clock)
 
     async def round(
         self, hosts: Iterable[str], within: float | None = None
@@ -201,6 +202,7 @@ class Prober:
         for name in dict.fromkeys(hosts):
             if name not in self._probing:
                 self._probing[name] = asyncio.ensure_future(self._one(name))
+                self.began[name] = time.time()
         if not self._probing:
             return []
         try:
@@ -208,11 +210,23 @@ class Prober:
         except BaseException:
             self.stop()
             raise
+        return self._ended(list(self._probing))
+
+    async def settle(self, hosts: Iterable[str]) -> list[ev.HealthSample]:
+        """The samples of the probes of ``hosts`` still running, once they have ended."""
+        running = [h for h in hosts if h in self._probing]
+        if running:
+            await asyncio.wait([self._probing[h] for h in running])
+        return self._ended(running)
+
+    def _ended(self, names: Iterable[str]) -> list[ev.HealthSample]:
+        """The samples of the probes of ``names`` that have ended (no longer running)."""
         samples = []
-        for name, task in list(self._probing.items()):
+        for name in names:
+            task = self._probing[name]
             if not task.done():
                 continue
-            del self._probing[name]
+            del self._probing[name], self.began[name]
             error = task.exception()
             if error is not None:  # not a host's outcome (those are samples): a bug
                 self.stop()
@@ -225,6 +239,7 @@ class Prober:
         for task in self._probing.values():
             task.cancel()
         self._probing.clear()
+        self.began.clear()
 
     async def _one(self, name: str) -> ev.HealthSample:
         found = await probe(self.ctx.fleet, self.ctx.env, name, wanted=self.wanted)
@@ -262,7 +277,7 @@ async def watch(
             within = interval if last else max(0.0, min(interval, run.ends - time.time()))
             for sample in await prober.round(run.hosts, within):
                 run.add(sample)
-            stop = run.check(time.time())
+            stop = run.check(time.time(), prober.began)
             if sum(run.excused.values()) and not excused_said:
                 excused_said = True
                 ctx.bus.notice("warning", EXCUSED)
@@ -279,9 +294,13 @@ async def watch(
             await asyncio.sleep(
                 max(0.0, min(interval - (time.monotonic() - tick), run.ends - time.time()))
             )
+        # The verdict waits for the canaries' probes still running (each ends by its own
+        # timeout): it is made on what each canary says at the end, or on its silence.
+        for sample in await prober.settle(run.canaries):
+            run.add(sample)
     finally:
         prober.stop()
-    verdict, reasons, measurements = run.finish()
+    verdict, reasons, measurements = run.finish(time.time())
     ctx.bus.emit(
         ev.VerdictReached(
             verdict=verdict, reasons=reasons, measurements=measurements, deployment=deployment

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from canarytui.config import Analysis, Rule
@@ -306,10 +306,18 @@ def measure(
     start: float | None = None,
     before: Mapping[str, HostSeries] | None = None,
     final: bool = True,
+    behind: Mapping[str, str] | None = None,
+    unanswered: Mapping[str, int] | None = None,
 ) -> list[Measurement]:
-    """Every canary's health budget and every rule, over the window since ``start``."""
+    """Every canary's health budget and every rule, over the window since ``start``.
+
+    ``behind``: canaries whose data stops short of now (why, for each): their rules are
+    not judged (the baseline's data goes on, so a comparison would measure the silence,
+    not the release) and wait, undecided, for them to answer. ``unanswered``: how many of
+    each canary's failed checks got no answer at all."""
     out: list[Measurement] = []
     for host, s in canaries.items():
+        silent = (unanswered or {}).get(host, 0)
         out.append(
             Measurement(
                 rule="failed-checks",
@@ -317,29 +325,42 @@ def measure(
                 value=float(s.failed_checks),
                 limit=f"<= {analysis.max_failed_checks}",
                 passed=s.failed_checks <= analysis.max_failed_checks,
+                note=f"{silent} got no answer" if silent else "",
             )
         )
     base = Reference("baseline", [s.window(start) for s in baseline.values()])
+    late = behind or {}
     for rule in analysis.rules:
         for host, s in canaries.items():
             reference = base
             if rule.compare_to == "before":
                 own = before.get(host) if before else None
                 reference = Reference("before", [own.window()] if own else [])
-            out.append(judge(rule, host, s.window(start), reference, final=final))
+            judged = judge(rule, host, s.window(start), reference, final=final)
+            if host in late and judged.state in ("pass", "fail"):
+                judged = replace(judged, passed=None, status="undecided", note=late[host])
+            out.append(judged)
     return out
 
 
 def verdict(
-    measurements: Sequence[Measurement], rules: Sequence[Rule], canaries: Mapping[str, HostSeries]
+    measurements: Sequence[Measurement],
+    rules: Sequence[Rule],
+    canaries: Mapping[str, HostSeries],
+    behind: Mapping[str, str] | None = None,
 ) -> tuple[Verdict, list[str]]:
-    """fail (any failure), pass (every rule passed with data), else inconclusive."""
+    """fail (any failure), pass (every rule passed with data), else inconclusive: a canary
+    ``behind`` (it stopped answering) is never a pass, whatever it said before."""
     failed = [m for m in measurements if m.state == "fail"]
     if failed:
         return Verdict.FAIL, [m.describe() for m in failed]
     silent = [h for h, s in canaries.items() if s.checks == 0]
     if silent:
         return Verdict.INCONCLUSIVE, [f"{h}: no health check completed" for h in silent]
+    if behind:
+        return Verdict.INCONCLUSIVE, [
+            f"{h}: {why}; what it said before is not judged" for h, why in behind.items()
+        ]
     optional = {r.name for r in rules if r.optional}
     open_ = [
         m

@@ -80,27 +80,51 @@ class AnalysisRun:
     def judging(self, now: float) -> bool:
         return now >= self.judged_from
 
-    def check(self, now: float) -> bool:
-        """Measure what has come in; True when the analysis should stop now."""
+    def check(self, now: float, probing: Mapping[str, float] | None = None) -> bool:
+        """Measure what has come in; True when the analysis should stop now.
+        ``probing``: the hosts whose probe is running, with when it began (``behind``)."""
         self._recount()
         over_budget = any(
             s.failed_checks > self.cfg.max_failed_checks for s in self.canaries.values()
         )
         done = now >= self.ends
         if self.judging(now) or over_budget:
-            self.measurements = self._measure(final=done)
+            self.measurements = self._measure(done, self.behind(now, probing))
         if over_budget or done:
             return True
         return self.cfg.early_fail and an.early_failure(self.measurements)
 
-    def finish(self) -> tuple[Verdict, list[str], list[Measurement]]:
+    def finish(
+        self, now: float | None = None, probing: Mapping[str, float] | None = None
+    ) -> tuple[Verdict, list[str], list[Measurement]]:
         """The verdict on what was seen (the final look, at the rules' own confidence)."""
         self._recount()
-        self.measurements = self._measure(final=True)
-        verdict, reasons = an.verdict(self.measurements, self.cfg.rules, self.canaries)
+        behind = self.behind(self.ends if now is None else now, probing)
+        self.measurements = self._measure(True, behind)
+        verdict, reasons = an.verdict(self.measurements, self.cfg.rules, self.canaries, behind)
         return verdict, reasons, self.measurements
 
-    def _measure(self, final: bool) -> list[Measurement]:
+    def behind(self, now: float, probing: Mapping[str, float] | None = None) -> dict[str, str]:
+        """The canaries whose data stops short of ``now``, with why: their newest probe got
+        no answer, or one has run for longer than an interval (a host that hangs answers
+        nothing until its probe times out). What they said before is not compared with
+        what the baseline says since: their rules wait for them (``an.measure``)."""
+        out: dict[str, str] = {}
+        for host, series in self.canaries.items():
+            newest = series.samples[-1] if series.samples else None
+            began = (probing or {}).get(host)
+            slow = began is not None and now - began > self.together
+            if not slow and (newest is None or newest.ok is not None):
+                continue
+            answered = next((s.at for s in reversed(series.samples) if s.ok is not None), None)
+            out[host] = "stopped answering: " + (
+                f"no answer for {max(0.0, now - answered):.0f}s"
+                if answered is not None
+                else "no answer since the analysis began"
+            )
+        return out
+
+    def _measure(self, final: bool, behind: Mapping[str, str]) -> list[Measurement]:
         return an.measure(
             self.cfg,
             self.canaries,
@@ -108,4 +132,6 @@ class AnalysisRun:
             start=self.judged_from,
             before=self.before,
             final=final,
+            behind=behind,
+            unanswered={h: len(t) - self.excused[h] for h, t in self._silent.items()},
         )
