@@ -257,6 +257,31 @@ def test_many_canaries_are_told_per_rule_not_per_host() -> None:
     ]
 
 
+def test_a_canary_that_stopped_answering_is_said_on_the_analysis_line() -> None:
+    """Its values are what it said before it went silent: the line says so, once a host."""
+    out = Counted()
+    printer = HumanPrinter(out)
+    silent = "stopped answering: no answer for 4s"
+    ms = [
+        measured("web-01", "failed-checks", 1.0, True),
+        ev.Measurement(
+            "traffic", "web-01", 105.0, ">= 0.5x baseline", None, status="undecided", note=silent
+        ),
+        ev.Measurement("p99", "web-01", 0.198, "<= 0.5", None, status="undecided", note=silent),
+    ]
+    printer(ev.AnalysisUpdate(elapsed=8.0, duration=17.0, measurements=ms))
+    many = [measured(f"web-{i:03}", "traffic", 100.0, True) for i in range(1, 6)]
+    many[2] = ev.Measurement(
+        "traffic", "web-003", 40.0, ">= 0.5x baseline", None, status="undecided", note=silent
+    )
+    printer(ev.AnalysisUpdate(elapsed=17.0, duration=17.0, measurements=many))
+    assert out.getvalue().splitlines() == [
+        "   analysis    8s/17s  web-01 failed-checks=1; web-01 traffic=105; web-01 p99=0.198; "
+        "web-01 stopped answering: no answer for 4s",
+        "   analysis   17s/17s  5 canaries: traffic=40..100; web-003 stopped answering",
+    ]
+
+
 def test_a_host_rolled_back_says_the_version_it_went_back_to() -> None:
     """ "rolled back 1.0.0" read as 1.0.0 undone; the host went back *to* it."""
     out = Counted()

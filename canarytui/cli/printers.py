@@ -19,6 +19,7 @@ from typing import IO
 
 from canarytui import events as ev
 from canarytui.cli.reasons import reason_of
+from canarytui.metrics import STOPPED
 from canarytui.textsafe import harmless, listed
 
 
@@ -78,14 +79,22 @@ def _so_far(ms: Sequence[ev.Measurement]) -> str:
     many canaries fail it (a line of a few rules, not of hundreds of values)."""
     if not ms:
         return "(no values yet)"
+    # A canary that stopped answering: its values are what it said before (not judged).
+    late = {m.host: m.note for m in ms if m.note.startswith(STOPPED)}
+    said = "".join(f"; {host} {why}" for host, why in late.items())
     if not _many(ms):
-        return "; ".join(
-            f"{m.host} {m.rule}=" + ("-" if m.value is None else f"{m.value:.3g}") for m in ms
+        return (
+            "; ".join(
+                f"{m.host} {m.rule}=" + ("-" if m.value is None else f"{m.value:.3g}") for m in ms
+            )
+            + said
         )
     parts = []
     for rule, group in _by_rule(ms).items():
         failing = sum(1 for m in group if m.passed is False)
         parts.append(f"{rule}={_span(group)}" + (f" ({failing} failing)" if failing else ""))
+    if late:
+        parts.append(f"{listed(list(late), 3)} {STOPPED}")
     return f"{len({m.host for m in ms})} canaries: " + "; ".join(parts)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 
 from canarytui.config import Analysis
 from canarytui.events import HealthSample, Measurement, Verdict
+from canarytui.metrics import STOPPED
 from canarytui.metrics import analysis as an
 from canarytui.metrics.series import HostSeries
 
@@ -117,7 +118,7 @@ class AnalysisRun:
             if not slow and (newest is None or newest.ok is not None):
                 continue
             answered = next((s.at for s in reversed(series.samples) if s.ok is not None), None)
-            out[host] = "stopped answering: " + (
+            out[host] = f"{STOPPED}: " + (
                 f"no answer for {max(0.0, now - answered):.0f}s"
                 if answered is not None
                 else "no answer since the analysis began"
