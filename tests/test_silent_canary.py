@@ -6,7 +6,9 @@ left unanswered, not on a rule its frozen counters happen to break."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from conftest import edit_env, engine_for, wait_for
@@ -14,6 +16,7 @@ from conftest import edit_env, engine_for, wait_for
 from canarytui import events as ev
 from canarytui.config import Analysis, Rule
 from canarytui.demo import DemoFleet
+from canarytui.engine.canary import watch
 from canarytui.events import HealthSample, Verdict
 from canarytui.metrics.run import AnalysisRun
 
@@ -129,3 +132,46 @@ async def test_a_canary_that_hangs_late_in_its_analysis_is_not_passed(
     assert not blamed, verdict.reasons
     assert any("no answer" in r or "got no answer" in r for r in verdict.reasons), verdict.reasons
     assert {demo.version_on(h) for h in demo.host_names[1:]} == {"1.0.0"}
+
+
+class _Bus:
+    def __init__(self) -> None:
+        self.events: list[ev.Event] = []
+
+    def emit(self, event: ev.Event) -> None:
+        self.events.append(event)
+
+    def notice(self, level: str, message: str) -> None:
+        self.events.append(ev.Notice(level=level, message=message))
+
+
+class _Prober:
+    """Two canaries: ``bad`` answers with a failing check at once, ``hung`` never ends its
+    probe (it would time out only much later)."""
+
+    def __init__(self) -> None:
+        self.began = {"hung": 0.0}
+        self.settled: list[str] = []
+
+    async def round(self, hosts: Any, within: float | None = None) -> list[HealthSample]:
+        return [HealthSample(host="bad", ok=False, latency=0.01)]
+
+    async def settle(self, hosts: Any) -> list[HealthSample]:
+        self.settled.extend(hosts)
+        return []
+
+    def stop(self) -> None:
+        pass
+
+
+async def test_a_failing_verdict_is_not_held_back_by_a_canary_probe_still_running() -> None:
+    """``bad`` is beyond its failed checks: the verdict fails now, without waiting for the
+    probe of ``hung``; a verdict that could pass waits for it (the test above)."""
+    cfg = Analysis(duration=60.0, max_failed_checks=0, rules=(TRAFFIC,))
+    run = AnalysisRun(cfg, ["bad", "hung"], [], started=time.time(), interval=1.0)
+    bus, prober = _Bus(), _Prober()
+    ctx: Any = SimpleNamespace(bus=bus)
+    verdict, reasons, _ = await asyncio.wait_for(watch(ctx, prober, run, 1.0, None), 10)
+    assert verdict is Verdict.FAIL, reasons
+    assert prober.settled == []
+    assert reasons == ["bad: failed-checks = 1, limit <= 0: FAIL"], reasons

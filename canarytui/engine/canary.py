@@ -17,6 +17,7 @@ from canarytui.engine.hosts import HostWork
 from canarytui.engine.plan import pick_baseline
 from canarytui.engine.start import StartRefused
 from canarytui.engine.supervise import HostWorkFailed, each_host
+from canarytui.metrics.analysis import early_failure
 from canarytui.metrics.page import Page, picks
 from canarytui.metrics.run import AnalysisRun
 from canarytui.metrics.series import HostSeries
@@ -294,10 +295,12 @@ async def watch(
             await asyncio.sleep(
                 max(0.0, min(interval - (time.monotonic() - tick), run.ends - time.time()))
             )
-        # The verdict waits for the canaries' probes still running (each ends by its own
-        # timeout): it is made on what each canary says at the end, or on its silence.
-        for sample in await prober.settle(run.canaries):
-            run.add(sample)
+        # A verdict that can still pass waits for the canaries' probes still running (each
+        # ends by its own timeout): it is made on what each says at the end, or on its
+        # silence. A failure is not held back by them.
+        if not early_failure(run.measurements):
+            for sample in await prober.settle(run.canaries):
+                run.add(sample)
     finally:
         prober.stop()
     verdict, reasons, measurements = run.finish(time.time())
