@@ -186,6 +186,37 @@ async def test_a_bad_release_runs_rolled_back_at_zero(
     assert set(versions(demo).values()) == {"1.0.0"}
 
 
+async def test_users_sent_to_a_wave_that_no_host_took_are_sent_back(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Straight to the waves, the first one's hosts all down: the balancer was told 50 %
+    at its start, nothing runs the release, the promotion rolls back. The balancer is told
+    0 % again (it was left sending half of the users to a release no host ran)."""
+    log = tmp_path / "hooks.log"
+    env_path = with_traffic(
+        demo,
+        tmp_path / "env.yaml",
+        {p: recorder(p, log, tmp_path) for p in PHASES},
+        promote={"waves": ["34%", "100%"], "max_failures": 1, "on_failure": "rollback"},
+    )
+    first = ("web-01", "web-02", "web-03")
+    for host in first:
+        await demo.set_fault(host, "down")
+    try:
+        outcome, _ = await deploy(
+            env_path, state_dir, "1.2.0", auto_promote=True, canary_phase=False
+        )
+    finally:
+        for host in first:
+            await demo.set_fault(host, "up")
+    assert outcome is ev.Outcome.PROMOTION_ROLLED_BACK, outcome
+    assert [c[:4] for c in recorded(log)] == [
+        ["wave_start", "web-01,web-02,web-03", "1", "50"],
+        ["rolled_back", ",".join(demo.host_names), "0", "0"],
+    ]
+    assert set(versions(demo).values()) == {"1.0.0"}
+
+
 async def test_a_release_on_every_host_is_rolled_back_before_its_users_move(
     demo: DemoFleet, state_dir: Path, tmp_path: Path
 ) -> None:

@@ -100,9 +100,13 @@ class Rollback:
         targets = self._targets()
         # Users go back to the stable release first (a rollback is never blocked by it);
         # with the release on every host they would have nowhere to go: told once back.
-        # Nothing of the release on any host: there is nothing to tell.
+        # Nothing of the release on any host: there is nothing to tell, unless the
+        # balancer was told a share of it (a wave whose hosts were all unreachable).
         everywhere = all(state.versions.get(h) == d.version for h in ctx.env.host_names)
+        told = ctx.journal.last_traffic(d.id) or {"phase": "rolled_back", "ok": True}
         if targets and not everywhere:
+            await self._tell_traffic(order)
+        elif not targets and (told["phase"] != "rolled_back" or not told["ok"]):
             await self._tell_traffic(order)
         elif not targets:
             ctx.bus.notice("info", f"no host runs {d.version}: the traffic hook is not run")

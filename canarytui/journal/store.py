@@ -228,6 +228,17 @@ class Journal:
         )
         return [json.loads(r["data"]) for r in rows]
 
+    def last_traffic(self, deployment: int) -> dict[str, Any] | None:
+        """What the load balancer was last told for ``deployment`` (its ``traffic`` event),
+        or None: no traffic hook of it has run."""
+        rows = self._query(
+            f"the traffic hooks of deployment #{deployment}",
+            "SELECT data FROM events WHERE deployment = ? AND kind = 'traffic'"
+            " ORDER BY id DESC LIMIT 1",
+            deployment,
+        )
+        return json.loads(rows[0]["data"]) if rows else None
+
     def events_after(
         self, env: str, app: str, after: int, limit: int = 5000
     ) -> list[tuple[int, dict[str, Any]]]:
