@@ -796,6 +796,35 @@ async def test_wrong_host_key_refused(demo: DemoFleet, state_dir: Path) -> None:
     assert rows["web-03"]["refused"] is None and rows["web-03"]["version"] == "1.0.0"
 
 
+async def test_a_wave_host_whose_key_changed_refuses_the_start(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """Not only a canary's: a wave host whose key is not the one known refuses the start,
+    nothing changed. It was counted as unreachable in its wave (a man in the middle said as
+    a network fault), its wave's traffic hook run, the promotion rolled back."""
+    lines = demo.known_hosts_path.read_text().splitlines()
+    ports = [line.split()[0] for line in lines]
+    keys = [line.split(None, 1)[1] for line in lines]
+    keys[2], keys[3] = keys[3], keys[2]  # web-03's and web-04's: wave hosts
+    demo.known_hosts_path.write_text(
+        "".join(f"{p} {k}\n" for p, k in zip(ports, keys, strict=True))
+    )
+    for how in (["--no-canary"], []):
+        result = await run_cli("deploy", str(demo.env_path), "1.1.0", *how)
+        assert result.code == 1, result.out + result.err
+        assert result.err.startswith(
+            "canarytui: refused: web-03, web-04: host key refused, nothing was changed: web-03 ("
+        ), result.err
+        assert result.err.rstrip().endswith("(or leave it out of the deployment: --hosts)")
+        assert set(versions(demo).values()) == {"1.0.0"}
+    history = await run_cli("history", str(demo.env_path), "--json")
+    assert history.out == ""  # (JSON lines: a deployment a line) none was opened
+    planned = await run_cli("deploy", str(demo.env_path), "1.1.0", "--dry-run", "--no-canary")
+    assert planned.code == 1, planned.out
+    assert "  web-03, web-04: host key refused; nothing would change" in planned.out
+    assert "unreachable now" not in planned.out
+
+
 async def test_a_missing_known_hosts_file_is_refused_with_what_to_do(
     demo: DemoFleet, state_dir: Path
 ) -> None:

@@ -29,6 +29,7 @@ from canarytui.engine.releases import unlisted
 from canarytui.journal import UnopenedStart
 from canarytui.metrics.analysis import too_few_intervals
 from canarytui.openfiles import shortage
+from canarytui.ssh import AuthRefused, HostKeyRefused
 from canarytui.textsafe import listed
 
 if TYPE_CHECKING:
@@ -303,7 +304,12 @@ def _refusals(
     canaries = [h for h in unreachable if h in plan.canaries]
     if canaries:
         run.refusals.append(f"canary unreachable: {', '.join(canaries)}; nothing would change")
-    others = [h for h in unreachable if h not in plan.canaries]
+    refused = {h.host: h.refused for h in run.hosts if h.refused in REFUSED_US}
+    barred = [h for h in unreachable if h in refused and h not in plan.canaries]
+    if barred:
+        kinds = " / ".join(dict.fromkeys(refused[h] for h in barred))
+        run.refusals.append(f"{listed(barred, 8)}: {kinds}; nothing would change")
+    others = [h for h in unreachable if h not in plan.canaries and h not in barred]
     if others:
         run.notes.append(f"unreachable now: {listed(others)} (marked, and tried again in its wave)")
         said = stops_at(plan, others, engine.env.promote)
@@ -325,6 +331,10 @@ def _refusals(
     reached = {h: versions.get(h) if reachable.get(h) else False for h in plan.hosts}
     running = running_said(run.version, reached, run.canaries)
     run.notes += [running[1]] if running else []
+
+
+# How a host that refused us is said (``SshError.what``): the start is refused for it.
+REFUSED_US = {HostKeyRefused.what, AuthRefused.what}
 
 
 def lock_refusals(held_by: dict[str, dict[str, Any]]) -> list[str]:

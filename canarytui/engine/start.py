@@ -15,7 +15,7 @@ from canarytui.engine.releases import list_releases, unlisted
 from canarytui.engine.supervise import each_host
 from canarytui.engine.waiting import waits_said
 from canarytui.openfiles import shortage
-from canarytui.ssh import SshError
+from canarytui.ssh import AuthRefused, HostKeyRefused, SshError
 from canarytui.textsafe import harmless, listed
 
 
@@ -85,6 +85,18 @@ async def start_deployment(
             kinds = " / ".join(dict.fromkeys(e.what for e in lost))
             errors = "; ".join(str(e) for e in lost)
             raise StartRefused(f"canary {kinds}, nothing was changed: {errors}")
+        # A host that refused us (its key, our login) does not come back during the release
+        # as an unreachable one may: a changed key is never a failed host to count on.
+        refused = [
+            e for h in plan.hosts if isinstance(e := found.get(h), HostKeyRefused | AuthRefused)
+        ]
+        if refused:
+            kinds = " / ".join(dict.fromkeys(e.what for e in refused))
+            names = listed([e.host.name for e in refused], 8)
+            raise StartRefused(
+                f"{names}: {kinds}, nothing was changed: {refused[0]} "
+                "(or leave it out of the deployment: --hosts)"
+            )
         if unless_running is not None and version not in found.values():
             raise StartRefused(f"{unless_running}; nothing was changed")
         unknown = [h for h in plan.hosts if h in found and found[h] is None]
