@@ -116,6 +116,40 @@ async def test_hold_and_resume_by_key(fleet: DemoFleet, tmp_path: Path) -> None:
     assert f"held after wave 1 by {USER}: resume or promote it when ready" in said, said
 
 
+async def test_no_new_wave_starts_while_a_rollback_is_asked(
+    fleet: DemoFleet, tmp_path: Path
+) -> None:
+    """`r` during wave 1: the waves hold while the dialog is up (wave 2 started behind it,
+    and the dialog's count and the header's "complete" were false by the answer); `n`
+    resumes them, and the rollout completes."""
+    app = make_app(fleet.env_path, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await deploy_canary(pilot, app, fleet, "1.1.0")
+        await fleet.set_fault("web-02", "slow")  # wave 1 in flight long enough for `r`
+        await pilot.press("P", "y")
+        await until(pilot, lambda: engine.phase is ev.Phase.PROMOTING, 10, "promoting")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "the dialog")
+        asked = " ".join(str(s.render()) for s in app.screen.query("Static"))
+        assert "No new wave starts while you decide." in asked, asked
+        await until(
+            pilot,
+            lambda: engine.phase is ev.Phase.AWAITING_PROMOTION and not engine.busy,
+            30,
+            "held after wave 1",
+        )
+        assert fleet.version_on("web-06") == "1.0.0"
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await until(
+            pilot, lambda: engine.phase is ev.Phase.COMPLETE and not engine.busy, 30, "resumed"
+        )
+        d = engine.deployment.id
+    assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
+    assert actions(tmp_path / "state", d) == ["deploy", "promote", "hold", "resume"]
+
+
 async def fail_web02(pilot: Any, app: CanaryApp, fleet: DemoFleet) -> Callable[[], str]:
     """The canary deployed, web-02's first step broken, every wave promoted: once the
     failure dialog is up, a function reading its text."""

@@ -5,8 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from canarytui.engine import PlanError, make_plan, plan_waves, running_said, stops_at
+from canarytui import events as ev
+from canarytui.engine import (
+    Engine,
+    PlanError,
+    make_plan,
+    plan_waves,
+    rolled_back_by,
+    running_said,
+    stops_at,
+)
 from canarytui.engine.releases import version_key
+from canarytui.journal import DeploymentRecord
 from canarytui.textsafe import harmless, listed
 from canarytui.ui.fleet_state import FleetState
 
@@ -115,3 +125,20 @@ def down_warning(state: FleetState, canaries: list[str]) -> str:
         )
     said = stops_at(plan, down, env.promote)
     return f"\n\nWarning: {said}." if said else ""
+
+
+def rollback_question(engine: Engine, record: DeploymentRecord) -> str:
+    """What a rollback of ``record`` would do, as its journal has it: ``Roll deployment
+    #4 (1.2.0) back on the 5 host(s) it reached (web-01, ...), to 1.0.0?``"""
+    what = f"deployment #{record.id} ({record.version})"
+    recorded = engine.journal.hosts(record.id)
+    back = rolled_back_by(record, recorded)
+    done = sum(1 for h in recorded.values() if h.state == ev.HostState.ROLLED_BACK.value)
+    if not back:
+        return f"Close {what}? It reached no host yet: nothing to undo."
+    to = sorted({v or "?" for v in back.values()})
+    said = f"to {to[0]}" if len(to) == 1 else f"each to what it ran ({listed(to, 3)})"
+    # A rollback halted part way has put some back already: the rest are said as such.
+    reached, also = ("still to put back", f"; {done} back already") if done else ("it reached", "")
+    hosts = f"the {len(back)} host(s) {reached} ({listed(list(back), 4)}{also})"
+    return f"Roll {what} back on {hosts}, {said}?"

@@ -19,11 +19,15 @@ from canarytui.engine import (
     Engine,
     locks,
     nothing_to_roll_back,
-    rolled_back_by,
 )
 from canarytui.journal import DeploymentRecord, WayOut
 from canarytui.textsafe import listed
-from canarytui.ui.deploy_question import catch_up, deploy_question, limited_to_shown
+from canarytui.ui.deploy_question import (
+    catch_up,
+    deploy_question,
+    limited_to_shown,
+    rollback_question,
+)
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.journal_guard import journal_guarded
 from canarytui.ui.messages import OperatorResult
@@ -207,10 +211,7 @@ class OperatorActions(Screen[None]):
         engine = self.engine
         try:
             if engine.state.held is not None or engine.promotion.hold_requested:
-                if engine.busy:
-                    self.run_answer("resume", engine.resume())
-                else:
-                    self.run_promote_call("resume", engine.resume())
+                self._resume()
                 return
             engine.hold()
         except ActionRefused as exc:
@@ -265,33 +266,42 @@ class OperatorActions(Screen[None]):
             self.notify(refused, severity="warning", timeout=8, markup=False)
             return
         running = " It stops what is running now." if self.engine.busy else ""
+        # No new wave starts while the operator decides (the dialog would name too few
+        # hosts, the header say "complete"): held now, resumed on no.
+        held_here = self._held_for_question()
+        running += " No new wave starts while you decide." if held_here else ""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_rollback()
+            elif held_here:
+                self._resume()
+
         self.app.push_screen(
             ConfirmScreen(
                 f"Roll back {record.version}?",
-                self._rollback_question(record) + running,
+                rollback_question(self.engine, record) + running,
                 yes="Roll back",
                 danger=True,
             ),
-            _if_yes(self.run_rollback),
+            answered,
         )
 
-    def _rollback_question(self, record: DeploymentRecord) -> str:
-        """What a rollback of ``record`` would do, as its journal has it: ``Roll deployment
-        #4 (1.2.0) back on the 5 host(s) it reached (web-01, ...), to 1.0.0?``"""
-        what = f"deployment #{record.id} ({record.version})"
-        recorded = self.engine.journal.hosts(record.id)
-        back = rolled_back_by(record, recorded)
-        done = sum(1 for h in recorded.values() if h.state == ev.HostState.ROLLED_BACK.value)
-        if not back:
-            return f"Close {what}? It reached no host yet: nothing to undo."
-        to = sorted({v or "?" for v in back.values()})
-        said = f"to {to[0]}" if len(to) == 1 else f"each to what it ran ({listed(to, 3)})"
-        # A rollback halted part way has put some back already: the rest are said as such.
-        reached, also = (
-            ("still to put back", f"; {done} back already") if done else ("it reached", "")
-        )
-        hosts = f"the {len(back)} host(s) {reached} ({listed(list(back), 4)}{also})"
-        return f"Roll {what} back on {hosts}, {said}?"
+    def _held_for_question(self) -> bool:
+        """Hold the waves while a rollback is asked; False if there was nothing to hold."""
+        try:
+            self.engine.hold()
+        except ActionRefused:  # not promoting, its last wave, or held already
+            return False
+        return True
+
+    def _resume(self) -> None:
+        """Undo a hold: the waves go on (the engine's ``resume``)."""
+        call = self.engine.resume()
+        if self.engine.busy:
+            self.run_answer("resume", call)
+        else:
+            self.run_promote_call("resume", call)
 
     def refused_before_asking(self, record: DeploymentRecord) -> bool:
         """Said and True when the engine would refuse to continue ``record`` after the
