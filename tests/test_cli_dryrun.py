@@ -359,3 +359,23 @@ async def test_a_version_the_canaries_do_not_list_is_said_before_it_goes(
         i for i, e in enumerate(events) if e["event"] == "host" and e.get("state") == "deploying"
     )
     assert warned < changed and events[warned]["level"] == "warning"
+
+
+async def test_a_version_unlisted_is_said_without_a_canary_too(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """Straight to the waves on one host (`--no-canary --hosts`): the release list asked
+    is the first host's to change, in the dry run and before that host changes (the slip
+    went out without a word)."""
+    env = str(demo.env_path)
+    how = ("--no-canary", "--hosts", "web-06")
+    said = "1.2 is not among the releases web-06 lists (1.2.0 is)"
+    dry = await run_cli("deploy", env, "1.2", *how, "--dry-run")
+    assert f"  {said}: is it the release you meant?" in dry.out.splitlines(), dry.out
+    real = await run_cli("deploy", env, "1.2", *how, "--json", timeout=90)
+    events = [json.loads(line) for line in real.out.splitlines()]
+    warned = next(i for i, e in enumerate(events) if e.get("message", "").startswith(said))
+    changed = next(
+        i for i, e in enumerate(events) if e["event"] == "host" and e.get("state") == "deploying"
+    )
+    assert warned < changed and events[warned]["level"] == "warning"

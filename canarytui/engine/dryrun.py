@@ -25,7 +25,7 @@ from canarytui.engine.dryrun_views import CommandView, DryRun, HostView, Traffic
 from canarytui.engine.hooks import share_of
 from canarytui.engine.locks import left_behind
 from canarytui.engine.plan import Plan, limited_to, make_plan, running_said, stops_at
-from canarytui.engine.releases import unlisted
+from canarytui.engine.releases import asked_for_releases, unlisted
 from canarytui.journal import UnopenedStart
 from canarytui.metrics.analysis import too_few_intervals
 from canarytui.openfiles import shortage
@@ -158,8 +158,10 @@ async def dry_run(
     )
     _hosts(engine, run, plan, found_versions, found_locks)
     _refusals(engine, run, plan, found_versions, found_locks, assume_previous)
-    if env.deploy.releases and plan.canaries and not run.refusals:
-        said = unlisted(await engine.releases(plan.canaries), version)
+    reached = {h.host for h in run.hosts if h.reachable}
+    asked, who = asked_for_releases(plan.canaries, [h for h in plan.hosts if h in reached])
+    if env.deploy.releases and asked and not run.refusals:
+        said = unlisted(await engine.releases(asked), version, who)
         run.notes += [f"{said}: is it the release you meant?"] if said else []
     return run
 

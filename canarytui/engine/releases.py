@@ -72,16 +72,25 @@ class Catalogue:
         return next((r for r in self.releases if r.version == version), None)
 
 
-def unlisted(catalogue: Catalogue, version: str) -> str | None:
-    """Why ``version`` may be a slip of the keys: not among the releases the canaries list
-    (``deploy.releases``), though they list some; None when it is, or when they list none
-    (a file without the command: every version is typed)."""
+def unlisted(catalogue: Catalogue, version: str, asked: str = "the canaries list") -> str | None:
+    """Why ``version`` may be a slip of the keys: not among the releases the hosts asked
+    list (``deploy.releases``; ``asked`` says which: the canaries, or without any the first
+    host to change), though they list some; None when it is, or when they list none (a
+    file without the command: every version is typed)."""
     listed = [r.version for r in catalogue.releases if r.listed]
     if not listed or version in listed:
         return None
     near = [v for v in listed if version.lower() in v.lower()][:3]
     like = f" ({', '.join(near)} {'is' if len(near) == 1 else 'are'})" if near else ""
-    return f"{version} is not among the releases the canaries list{like}"
+    return f"{version} is not among the releases {asked}{like}"
+
+
+def asked_for_releases(canaries: Sequence[str], first: Sequence[str]) -> tuple[list[str], str]:
+    """The hosts whose release list a deployment is checked against, and how they are
+    said: its canaries; without any (straight to the waves), the first host it changes."""
+    if canaries:
+        return list(canaries), "the canaries list"
+    return list(first[:1]), f"{first[0]} lists" if first else "the hosts list"
 
 
 # Order ----------------------------------------------------------------------------------

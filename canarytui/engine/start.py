@@ -11,7 +11,7 @@ from canarytui.engine.discovery import discover_one
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.lockscripts import Unlockable
 from canarytui.engine.plan import Plan, running_said, stops_at
-from canarytui.engine.releases import list_releases, unlisted
+from canarytui.engine.releases import asked_for_releases, list_releases, unlisted
 from canarytui.engine.supervise import each_host
 from canarytui.engine.waiting import waits_said
 from canarytui.openfiles import shortage
@@ -172,9 +172,11 @@ async def start_deployment(
     said_running = running_said(version, in_order, plan.canaries) if kind == "deploy" else None
     if said_running is not None:
         ctx.bus.notice(*said_running)
-    if kind == "deploy" and ctx.env.deploy.releases and plan.canaries:
-        # Said before the canaries change: a slip ("1.2" for 1.2.0) is caught there.
-        said = unlisted(await list_releases(ctx, plan.canaries, locks.shells), version)
+    reached = [h for h in plan.hosts if not isinstance(found.get(h), SshError)]
+    asked, who = asked_for_releases(plan.canaries, reached)
+    if kind == "deploy" and ctx.env.deploy.releases and asked:
+        # Said before the first host changes: a slip ("1.2" for 1.2.0) is caught there.
+        said = unlisted(await list_releases(ctx, asked, locks.shells), version, who)
         if said is not None:
             ctx.bus.notice("warning", f"{said}: deploying it as given")
 
