@@ -78,7 +78,7 @@ async def test_reports_of_real_deployments(demo: DemoFleet, state_dir: Path) -> 
     assert events[0] == "deployment_started" and events[-1] == "deployment_finished"
     assert {"verdict", "phase", "decision", "analysis_started"} <= set(events)
     web01 = next(h for h in data["hosts"] if h["host"] == "web-01")
-    assert (web01["previous"], web01["new"], web01["current"]) == ("1.0.0", "1.3.0-bad", "1.0.0")
+    assert (web01["previous"], web01["new"], web01["after"]) == ("1.0.0", "1.3.0-bad", "1.0.0")
 
     # No ID: the last deployment, complete, with its back-out command.
     last = await run_cli("report", env)
@@ -97,6 +97,14 @@ async def test_reports_of_real_deployments(demo: DemoFleet, state_dir: Path) -> 
         unknown.err
     )
     assert "#1 1.3.0-bad (canary failed)" in unknown.err
+    # As JSON, the refusal is a result object on stdout too (stdout was empty).
+    as_json = await run_cli("report", env, "9", "--format", "json")
+    assert as_json.code == 2 and as_json.err == unknown.err
+    result = json.loads(as_json.out)
+    assert (result["event"], result["outcome"], result["exit"]) == ("result", "invalid", 2)
+    assert result["error"].startswith("report: no deployment #9 of demo/shop in the journal")
+    hosts_md = text.split("## Hosts")[1].splitlines()
+    assert hosts_md[2].startswith("| Host | Role | Before | New | Reached (UTC) | After | State")
     word = await run_cli("report", env, "last")
     assert word.code == 2 and "the deployment ID must be a number" in word.err
     fmt = await run_cli("report", env, "--format", "html")
@@ -205,6 +213,9 @@ def test_a_host_that_never_answered_runs_an_unknown_version_not_none() -> None:
     change = build_report(record, hosts, [], [])["change"]
     assert change["versions_before"] == {"1.9.0": 1, "(none)": 1, "(unknown)": 1}
     assert change["versions_after"] == {"2.0.0": 2, "(unknown)": 1}
+    # It failed with no step failed: the hosts that failed are said beside the steps.
+    assert (change["failed_steps"], change["failed_hosts"]) == (0, ["web-03"])
+    assert "| Failed hosts | web-03 |" in markdown(build_report(record, hosts, [], []))
     # The one version the hosts ran before is what to put back.
     assert change["back_out"] == "canarytui rollback /srv/prod.yaml --to 1.9.0"
     assert "| Versions before | 1.9.0 on 1, (none) on 1, (unknown) on 1 |" in markdown(

@@ -347,7 +347,7 @@ def parser() -> argparse.ArgumentParser:
         prog="canarytui report",
         description="One deployment from the journal, for a change ticket or a post-mortem: "
         "what, who and when (UTC), its timeline of phases and decisions, the verdict with "
-        "every measured value, and each host's previous, new and current version. Exit "
+        "every measured value, and each host's version before, new and after it. Exit "
         "status: 0 printed; 2 an ID that is not this environment's (the latest are named).",
         help="one deployment's report: timeline, decisions, verdict and values, hosts",
     )

@@ -30,8 +30,6 @@ def replay(args: argparse.Namespace) -> int:
     journal = runner.journal(args)
     try:
         record = runner.deployment_by_id(journal, env, args.id, "replay")
-        if record is None:
-            return EXIT_INVALID
         return _run(env, journal, record.id, speed, args.theme)
     finally:
         journal.close()

@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from collections.abc import Iterable
 from typing import Any
 
 from canarytui.cli import runner
-from canarytui.cli.args import EXIT_INVALID, EXIT_OK
+from canarytui.cli.args import EXIT_OK, UsageError
 from canarytui.cli.history import nobody_drives
 from canarytui.config import Environment, load_env
+from canarytui.textsafe import listed
 
 VALUES_SHOWN = 60  # values of one rule on one host in the "over the window" table
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&!#])")
@@ -33,8 +33,6 @@ def report(args: argparse.Namespace) -> int:
     journal = runner.journal(args)
     try:
         record = _record(journal, env, args.id)
-        if record is None:
-            return EXIT_INVALID
         data = build_report(
             record,
             journal.hosts(record.id),
@@ -52,17 +50,13 @@ def report(args: argparse.Namespace) -> int:
 
 
 def _record(journal: Any, env: Environment, given: str | None) -> Any:
-    """The deployment asked for (default: the last) if it is ``env``'s, else None (said)."""
+    """The deployment asked for (default: the last) if it is ``env``'s, else ``UsageError``."""
     if given is not None:
         return runner.deployment_by_id(journal, env, given, "report")
     records = journal.history(env.name, env.app, limit=1)
     if records:
         return records[0]
-    print(
-        f"canarytui: report: {env.name}/{env.app} has no deployment in {journal.path} yet",
-        file=sys.stderr,
-    )
-    return None
+    raise UsageError(f"report: {env.name}/{env.app} has no deployment in {journal.path} yet")
 
 
 # Markdown ---------------------------------------------------------------------------
@@ -129,6 +123,7 @@ def markdown(data: dict[str, Any]) -> str:
             ["Versions after", _counts(c["versions_after"])],
             ["Hosts that ran the new version", c["hosts_reached"]],
             ["Failed steps", c["failed_steps"]],
+            ["Failed hosts", listed(c["failed_hosts"], 8) or "none"],
             ["Warnings and errors", c["warnings_and_errors"]],
             ["Back-out", c["back_out"]],
         ],
@@ -223,7 +218,7 @@ def _analysis(a: dict[str, Any] | None) -> list[str]:
 def _hosts(hosts: list[dict[str, Any]]) -> list[str]:
     out = ["## Hosts", ""]
     out += table(
-        ["Host", "Role", "Before", "New", "Reached (UTC)", "Now", "State", "Last step", "Exit"],
+        ["Host", "Role", "Before", "New", "Reached (UTC)", "After", "State", "Last step", "Exit"],
         (
             [
                 h["host"],
@@ -231,7 +226,7 @@ def _hosts(hosts: list[dict[str, Any]]) -> list[str]:
                 h["previous"],
                 h["new"],
                 (h["reached_utc"] or "").removesuffix(" UTC"),
-                h["current"],
+                h["after"],
                 h.get("state_said", h["state"]),
                 h["last_step"],
                 h["exit_status"],

@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from canarytui.cli import stopping
+from canarytui.cli.args import UsageError
 from canarytui.cli.printers import HumanPrinter, JsonPrinter
 from canarytui.cli.relay import relayed
 from canarytui.config import Environment
@@ -17,8 +18,9 @@ LATEST_SHOWN = 5  # deployments named when an ID is not one
 
 
 def deployment_by_id(journal: Any, env: Environment, given: str, command: str) -> Any:
-    """The deployment ``given`` (``12`` or ``#12``) if it is ``env``'s, else None, after
-    saying on stderr why and which are the latest (for `replay` and `report`)."""
+    """The deployment ``given`` (``12`` or ``#12``) if it is ``env``'s; else ``UsageError``
+    saying why and which are the latest (for `replay` and `report`: exit 2, and with
+    ``--format json`` the result object on stdout)."""
     where = f"{env.name}/{env.app}"
     text = given.strip().removeprefix("#")
     number = int(text) if text.isdigit() and len(text) < 19 else None  # SQLite's integers
@@ -36,10 +38,7 @@ def deployment_by_id(journal: Any, env: Environment, given: str, command: str) -
         )
     else:
         latest = f"; it has none yet in {journal.path}"
-    print(
-        f"canarytui: {command}: {problem}{latest} (canarytui history {env.path})", file=sys.stderr
-    )
-    return None
+    raise UsageError(f"{command}: {problem}{latest} (canarytui history {env.path})")
 
 
 def asking(hosts: int, what: str) -> None:

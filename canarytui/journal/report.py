@@ -147,6 +147,8 @@ def _change(
     else:
         method = f"no canary phase: waves of {waves}, each host health-gated"
     failed_steps = sum(1 for e in typed if isinstance(e, ev.StepResult) and not e.ok)
+    # A host can fail with no step failed (unreachable, its health gate, skipped).
+    failed_hosts = sorted(safe(h.host, 200) for h in hosts.values() if h.state in _FAILED_STATES)
     warnings = sum(
         1
         for e in typed
@@ -178,6 +180,7 @@ def _change(
         "versions_after": dict(after),
         "hosts_reached": len(reached),
         "failed_steps": failed_steps,
+        "failed_hosts": failed_hosts,
         "warnings_and_errors": warnings,
         "back_out": safe(back_out, 1000),
     }
@@ -293,7 +296,9 @@ def _host(
         "previous": None if h.previous is None else safe(h.previous, 200),
         "new": safe(r.version, 200) if reached is not None else None,
         "reached_utc": utc(reached),
-        "current": None if h.current is None else safe(h.current, 200),
+        # What it ran when this deployment last saw it: not now (a later one may have
+        # changed it; ``status`` says now).
+        "after": None if h.current is None else safe(h.current, 200),
         "state": h.state,
         "cut_off": cut_off,
         "state_said": ev.CUT_OFF[ev.HostState(h.state)] if cut_off else h.state,
