@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import pty
+import re
 import shlex
 import signal
 import sys
@@ -733,6 +734,38 @@ async def test_check_reports_versions_health_and_unreachable(
     assert status.code == 0, status.err
     assert status.out.splitlines()[-1] == "6 host(s): 1.0.0 on 5, 1 unreachable"
     assert "   not read: web-03: unreachable: connection refused" in status.out.splitlines()
+
+
+async def test_check_says_what_would_refuse_a_deployment(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A maintenance lock, or a host whose version does not read: `check` said every host
+    healthy, exit 0 and ``"ok": true``, and the deployment was then refused."""
+    env = str(demo.env_path)
+    held = await run_cli("lock", env, "-m", "db migration")
+    assert held.code == 0, held.out + held.err
+    result = await run_cli("check", env)
+    assert result.code == 1, result.out
+    assert "web-03  1.0.0          healthy  LOCKED by " in result.out
+    assert re.search(
+        r"^== a deployment would be refused: web-01, web-02, web-03, web-04, web-05, web-06 "
+        r"locked by \S+ \(maintenance: db migration\) since ",
+        result.out,
+        re.M,
+    ), result.out
+    found = json.loads((await run_cli("check", env, "--json")).out)
+    assert found["ok"] is False
+    assert "(maintenance: db migration)" in found["hosts"][0]["locked_by"]
+    freed = await run_cli("unlock", env)
+    assert freed.code == 0, freed.out + freed.err
+    (demo.sandbox_of("web-04") / "current" / "VERSION").write_text("garbage!\n")
+    result = await run_cli("check", env)
+    assert result.code == 1, result.out
+    assert (
+        "== a deployment would be refused: web-04 report(s) no valid version (fix "
+        "deploy.current, or deploy with --previous VERSION)"
+    ) in result.out.splitlines(), result.out
+    assert "LOCKED" not in result.out
 
 
 class _ThenDrops:

@@ -23,6 +23,7 @@ def check(args: argparse.Namespace) -> int:
     with ``--json``, the same as one object."""
     env = load_env(args.env)
     from canarytui.engine import Engine
+    from canarytui.engine.locks import by_owner, describe_owner
     from canarytui.engine.supervise import each_host
     from canarytui.metrics.analysis import too_few_intervals
     from canarytui.metrics.diagnose import PROBLEM, diagnose, group, why_no_page
@@ -50,6 +51,9 @@ def check(args: argparse.Namespace) -> int:
         finally:
             await fleet.close()
             journal.close()
+        # Somebody's lock (a maintenance one, another deployment's): a deployment would be
+        # refused. A finished deployment's of this journal is freed by the next one.
+        held = {h: by for h, by in engine.state.locked_by.items() if not by.left_here}
         rows: list[dict[str, Any]] = []
         for name in env.host_names:
             up = engine.host_states[name] is not ev.HostState.UNREACHABLE
@@ -66,6 +70,7 @@ def check(args: argparse.Namespace) -> int:
                     if up
                     else _last_detail(engine, name),
                     "lock_problem": unlockable.get(name),
+                    "locked_by": held[name].owner if name in held else None,
                 }
             )
         findings = {
@@ -78,7 +83,8 @@ def check(args: argparse.Namespace) -> int:
         short = too_few_intervals(a.rules, a.duration, a.interval or env.health.interval)
         short = short if env.canary.enabled else None
         unread = any(f.level == PROBLEM for found in findings.values() for f in found)
-        problems = bool(unlockable or short) or unread
+        versionless = [r["host"] for r in rows if r["reachable"] and r["version"] is None]
+        problems = bool(unlockable or short or held or versionless) or unread
         code = EXIT_OK if good == len(rows) and not problems else EXIT_ERROR
         if as_json:
             print(
@@ -121,6 +127,8 @@ def check(args: argparse.Namespace) -> int:
                 detail = f"  health not read: {row['detail'] or 'no answer'}"
             if row["lock_problem"]:
                 detail += f"  CANNOT LOCK: {row['lock_problem']}"
+            if row["locked_by"]:
+                detail += f"  LOCKED by {row['locked_by']}"
             print(f"{name:<{width}}  {row['version'] or '(no version)':<{wide}} {state}{detail}")
         print(f"== {good} of {len(rows)} hosts reachable and healthy")
         if unlockable:
@@ -128,6 +136,14 @@ def check(args: argparse.Namespace) -> int:
                 f"== a deployment would be refused: its lock cannot be made on "
                 f"{listed(sorted(unlockable, key=env.host_names.index), 8)} (let the SSH user "
                 "write its ~/.canarytui there, or take the host out of the file)"
+            )
+        for owner, names in by_owner({h: held[h].fields for h in env.host_names if h in held}):
+            who = describe_owner(owner)
+            print(f"== a deployment would be refused: {listed(names, 8)} locked by {who}")
+        if versionless:
+            print(
+                f"== a deployment would be refused: {listed(versionless, 8)} report(s) no valid "
+                "version (fix deploy.current, or deploy with --previous VERSION)"
             )
         if short:
             print(f"== analysis.duration {short}: every deployment's verdict would be inconclusive")

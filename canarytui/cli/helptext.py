@@ -23,6 +23,7 @@ canarytui demo [--hosts N]              embedded demo fleet + the UI
 canarytui check ENV.yaml [--json]       validate, connect to every host, print version and health,
                                         every analysis rule whose metric a host lacks, and
                                         every host where a deployment's lock cannot be made
+                                        or is held, or whose version does not read
 canarytui analyze ENV.yaml [--canary a,b] [--for 1m] [--json]
                                         the rules now, canaries vs baseline, nothing deployed
 canarytui deploy ENV.yaml VERSION [--canary a,b | --canary-percent N | --no-canary]

@@ -60,16 +60,13 @@ def answered(
 ) -> str | None:
     """What the host said to ``asking``, recorded and told (``HostUpdate``): its version."""
     ctx.state.refused.pop(name, None)
-    if lockable is not None and not locks:
+    if locks or lockable is not None:
         reply = lockscripts.parse_reply(result.stdout)
-        if reply.has("UNLOCKABLE"):
-            lockable[name] = lockscripts.why_unlockable(reply, prefix="")
-        elif not reply.has("LOCKABLE"):
-            lockable[name] = f"its reply could not be read (exit {result.exit_status})"
-        said = reply.sections.get("CURRENT", "")
-        result = dataclasses.replace(result, stdout=said)  # what deploy.current printed
-    if locks:
-        reply = lockscripts.parse_reply(result.stdout)
+        if lockable is not None and not locks:
+            if reply.has("UNLOCKABLE"):
+                lockable[name] = lockscripts.why_unlockable(reply, prefix="")
+            elif not reply.has("LOCKABLE"):
+                lockable[name] = f"its reply could not be read (exit {result.exit_status})"
         if reply.has("HELD"):
             owner = reply.owner("HELD")
             who = describe_owner(owner)

@@ -189,10 +189,12 @@ def inspect_command(app: str, env: str, current: str) -> str:
 
 def lockable_command(app: str, env: str, current: str | None = None) -> str:
     """Whether the lock could be made on the host (``canarytui check``), changing nothing:
-    the nearest of its folder, ``~/.canarytui`` and the home that exists is writable.
-    With ``current`` (the discovery command), its version too, in the same round trip."""
+    the nearest of its folder, ``~/.canarytui`` and the home that exists is writable; and
+    whose lock it holds, if any. With ``current`` (the discovery command), its version
+    too, in the same round trip."""
     said = "printf '%s\\n' "
     version = f"; echo {_PREFIX}CURRENT; {{ {current}\n}}" if current else ""
+    held = f"; if [ -f {_OWNER} ]; then echo {_PREFIX}HELD; {_show(_OWNER)}; fi"
     return (
         _paths(app, env)
         + (
@@ -207,6 +209,7 @@ def lockable_command(app: str, env: str, current: str | None = None) -> str:
             f'else {said}"cannot create the folder $canarytui_d: $canarytui_w does not '
             'exist"; fi; fi'
         )
+        + held
         + version
     )
 
