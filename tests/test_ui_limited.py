@@ -95,7 +95,9 @@ async def test_a_pick_among_the_filtered_hosts_is_their_canary_and_enter_is_only
         await until(pilot, lambda: len(calls) == 1, 5, "the limited deploy call")
         await pilot.press("d")
         await type_version(pilot, "1.1.0")
-        await pilot.press("enter", "y")  # every host: its own key
+        await pilot.press("enter", "y")  # not every host: y is no key of this question
+        assert isinstance(script.app.screen, ChoiceScreen) and len(calls) == 1
+        await pilot.press("a")  # every host: its own key
         await until(pilot, lambda: len(calls) == 2, 5, "the whole fleet's deploy call")
         # Without the filter, the plain question again.
         await pilot.press("slash", "ctrl+u", "enter", "d")

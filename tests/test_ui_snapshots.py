@@ -270,7 +270,7 @@ def test_deploy_to_the_hosts_the_filter_shows(snap_compare: Any, tmp_path: Path)
     those two; d 1.1.0 enter: the question for the whole fleet (canary web-01, the hosts on
     1.1.0 already said), then "Or only the 2 host(s) the filter shows (version=1.0): web-05,
     web-09; no canary among them: straight to 2 wave(s), each host health-gated. The others
-    are not changed (o).", and three buttons: All 12 (y), Only 2 (o), No (n)."""
+    are not changed (o).", and three buttons: Only 2 (o), All 12 (a), No (n)."""
     script = Script(tmp_path)
 
     def setup(s: Script) -> None:

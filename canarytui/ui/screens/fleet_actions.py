@@ -112,9 +112,9 @@ class OperatorActions(Screen[None]):
             if only is None:
                 screen: Question[Any] = ConfirmScreen(f"Deploy {version}?", question, yes="Deploy")
             else:
-                # Enter takes the first: the hosts the operator filtered, not the whole fleet.
+                # Enter: the hosts filtered; the whole fleet a key of its own (a habit's y: no).
                 every = len(self.state.env.hosts)
-                choices = [("o", f"Only {len(only.hosts)}", "only"), ("y", f"All {every}", "all")]
+                choices = [("o", f"Only {len(only.hosts)}", "only"), ("a", f"All {every}", "all")]
                 screen = ChoiceScreen(f"Deploy {version}?", question, [*choices, ("n", "No", "")])
             self.app.push_screen(screen, answered)
 
