@@ -17,7 +17,7 @@ KEYS: list[tuple[str, str]] = [
     (
         "d",
         "deploy: asks the version, then confirms version and canaries; with the filter on, "
-        "o deploys to the hosts it shows only",
+        "o (or enter) deploys to the hosts it shows only, a to every host",
     ),
     (
         "p",
