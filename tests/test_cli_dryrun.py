@@ -379,3 +379,20 @@ async def test_a_version_unlisted_is_said_without_a_canary_too(
         i for i, e in enumerate(events) if e["event"] == "host" and e.get("state") == "deploying"
     )
     assert warned < changed and events[warned]["level"] == "warning"
+
+
+async def test_a_plan_without_a_baseline_says_its_verdict_cannot_pass(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """Every planned host a canary (`--hosts web-01`, or every host named a canary): the
+    rules against the baseline have nothing to compare with, the verdict would be
+    inconclusive; the dry run ended "would start" without a word."""
+    env = str(demo.env_path)
+    said = "no baseline host (every host planned is a canary): error-ratio, "
+    for how in (("--hosts", "web-01"), ("--canary", ",".join(demo.host_names))):
+        dry = await run_cli("deploy", env, "1.2.0", *how, "--dry-run")
+        assert dry.code == 0, dry.out + dry.err
+        note = next((x for x in dry.out.splitlines() if x.startswith(f"  {said}")), None)
+        assert note is not None and note.endswith("every verdict would be inconclusive"), dry.out
+    plain = await run_cli("deploy", env, "1.2.0", "--dry-run")
+    assert "no baseline host" not in plain.out

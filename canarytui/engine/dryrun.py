@@ -329,10 +329,22 @@ def _refusals(
     short = too_few_intervals(a.rules, a.duration, a.interval or engine.env.health.interval)
     if short is not None and plan.canaries:
         run.notes.append(f"analysis.duration {short}: every verdict would be inconclusive")
+    compared = [r.name for r in a.rules if not r.optional and _needs_baseline(r)]
+    if plan.canaries and not run.baseline and compared:
+        run.notes.append(
+            f"no baseline host (every host planned is a canary): {listed(compared, 4)} "
+            "compare(s) the canaries with it: every verdict would be inconclusive"
+        )
     # As the deployment will say once its hosts are locked.
     reached = {h: versions.get(h) if reachable.get(h) else False for h in plan.hosts}
     running = running_said(run.version, reached, run.canaries)
     run.notes += [running[1]] if running else []
+
+
+def _needs_baseline(rule: Rule) -> bool:
+    """A rule judged against the baseline hosts (not the canary's own values before)."""
+    against = rule.max_vs_baseline, rule.min_vs_baseline, rule.compare
+    return rule.compare_to == "baseline" and any(x is not None for x in against)
 
 
 # How a host that refused us is said (``SshError.what``): the start is refused for it.
