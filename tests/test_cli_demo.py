@@ -736,9 +736,7 @@ async def test_check_reports_versions_health_and_unreachable(
     assert "   not read: web-03: unreachable: connection refused" in status.out.splitlines()
 
 
-async def test_check_says_what_would_refuse_a_deployment(
-    demo: DemoFleet, state_dir: Path
-) -> None:
+async def test_check_says_what_would_refuse_a_deployment(demo: DemoFleet, state_dir: Path) -> None:
     """A maintenance lock, or a host whose version does not read: `check` said every host
     healthy, exit 0 and ``"ok": true``, and the deployment was then refused."""
     env = str(demo.env_path)

@@ -140,6 +140,15 @@ async def test_logs_follow_until_ctrl_c(demo: DemoFleet, state_dir: Path) -> Non
     await wait_for(lambda: demo.live_processes == 0, 20)
 
 
+async def test_logs_follow_for_a_while_ends_by_itself(demo: DemoFleet, state_dir: Path) -> None:
+    """-f with --for: followed for that long, then it ends (exit 0); --for was ignored and
+    it followed until Ctrl-C."""
+    result = await run_cli("logs", str(demo.env_path), "-f", "--for", "1s", "web-03", timeout=20)
+    assert result.code == 0, result.err
+    assert result.out and all(x.startswith("web-03 | ") for x in result.out.splitlines())
+    await wait_for(lambda: demo.live_processes == 0, 20)
+
+
 async def test_logs_follow_a_host_again_once_it_is_back(demo: DemoFleet, state_dir: Path) -> None:
     """-f: a host that goes down is said once on stderr (not at every try while it is
     down), followed again once it is back, and said so; the other host goes on meanwhile."""

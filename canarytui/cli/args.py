@@ -317,7 +317,7 @@ def parser() -> argparse.ArgumentParser:
         "--for",
         dest="duration",
         metavar="DURATION",
-        help="without -f: how long to read (default 2s)",
+        help="how long to read (default 2s; with -f: until Ctrl-C unless given)",
     )
     s = sub.add_parser(
         "lock",

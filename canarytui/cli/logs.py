@@ -2,7 +2,8 @@
 
 Every line is made harmless (``textsafe``: escape and control sequences shown as
 placeholders, never sent to the terminal) and cut to ``LINE_CHARS``. Without ``-f``, what
-the hosts print within ``--for`` (default ``DEFAULT_FOR``); with ``-f``, until Ctrl-C: a
+the hosts print within ``--for`` (default ``DEFAULT_FOR``); with ``-f``, until Ctrl-C (or
+for ``--for`` when it is given): a
 host whose stream is lost (it went down, its connection dropped) is followed again as soon
 as it can be (the UI's back-off: 1 s, doubled up to 10 s), and stderr says so once, then
 once more when its lines come again; a logs command that ends by itself is not run again.
@@ -54,7 +55,9 @@ def logs(args: argparse.Namespace) -> int:
     hosts = list(dict.fromkeys(args.hosts)) or env.host_names
     journal = runner.journal(args)
     try:
-        failed = asyncio.run(_read(env, journal, hosts, None if args.follow else seconds))
+        # -f with --for: followed (lost streams again) for that long.
+        limit = seconds if args.duration or not args.follow else None
+        failed = asyncio.run(_read(env, journal, hosts, limit, args.follow))
     except KeyboardInterrupt:
         print("\ncanarytui: stopped following the logs", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -63,8 +66,11 @@ def logs(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else EXIT_OK
 
 
-async def _read(env: Any, journal: Any, hosts: list[str], seconds: float | None) -> list[str]:
-    """Stream every host's logs at once for ``seconds`` (None: until cancelled).
+async def _read(
+    env: Any, journal: Any, hosts: list[str], seconds: float | None, follow: bool = False
+) -> list[str]:
+    """Stream every host's logs at once for ``seconds`` (None: until cancelled);
+    ``follow``: a stream lost is followed again once its host is back.
 
     Returns the hosts that could not be read.
     """
@@ -95,12 +101,12 @@ async def _read(env: Any, journal: Any, hosts: list[str], seconds: float | None)
                     out.flush()
             except SshError as exc:
                 why = f"could not read its logs: {without_host(env.host(name), str(exc))}"
-                if seconds is not None:
+                if not follow:
                     failed.append(name)
                     print(f"canarytui: {name}: {why}", file=sys.stderr)
                     return
             else:  # it ended by itself (a command that does not follow): not run again
-                if seconds is None:
+                if follow:
                     print(f"canarytui: {name}: its logs command ended", file=sys.stderr)
                 return
             cancels.resume(before)  # a stop a library dropped ends the loop all the same
