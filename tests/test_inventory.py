@@ -486,6 +486,13 @@ def test_init_from_an_inventory_writes_a_file_check_accepts(
     assert env.name == "staging" and len(env.hosts) == 8
     assert env.default_canaries() == ["lonely"]  # the first host
     assert f"wrote {out} (8 hosts)" in capsys.readouterr().out
+    # Printed (saved anywhere, later): the inventory by its whole path, which loads there.
+    assert main(["init", "--inventory", str(tmp_path / "ansible" / "hosts.ini")]) == 0
+    printed = tmp_path / "envs" / "deeper" / "printed.yaml"
+    printed.parent.mkdir()
+    printed.write_text(capsys.readouterr().out)
+    assert f"hosts_from: {tmp_path / 'ansible' / 'hosts.ini'}" in printed.read_text()
+    assert len(load_env(printed).hosts) == 8
 
 
 def test_init_with_hosts_or_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

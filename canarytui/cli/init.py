@@ -1,8 +1,9 @@
 """`init [--inventory FILE] [--hosts a,b] [-o FILE]`: a commented environment file to start from.
 
-The file names the inventory (``hosts_from``, relative to where the file is written) or lists
-the given hosts, makes the first host the canary, and explains every key; what it writes is
-read back by the environment file's own loader first, so ``canarytui check`` accepts it.
+The file names the inventory (``hosts_from``, relative to where the file is written; printed,
+by its whole path) or lists the given hosts, makes the first host the canary, and explains
+every key; what it writes is read back by the environment file's own loader first, so
+``canarytui check`` accepts it.
 Without ``-o`` it goes to stdout. An existing file is never overwritten without ``--force``.
 
 Exit status: 0 written; 2 a bad inventory (``INVENTORY:LINE: ...``), a bad host name, or the
@@ -39,7 +40,10 @@ def init(args: argparse.Namespace) -> int:
     inventory = None
     if args.inventory:
         found = read_inventory(args.inventory)  # EnvFileError: its lines, exit 2
-        inventory = _relative(Path(args.inventory).absolute(), where)
+        # Printed, the file's place is not known: the inventory's whole path (relative to
+        # here, it broke once the file was saved elsewhere).
+        full = Path(args.inventory).absolute()
+        inventory = _relative(full, where) if output is not None else str(full)
     name = output.stem if output is not None and NAME_RE.match(output.stem) else "production"
     text = render(name, inventory, found, given)
     # Read back as `check` reads it: a file that does not load is never written.
