@@ -768,6 +768,11 @@ async def test_an_open_deployment_is_offered_what_finishes_it(
         again = "p analyses it again" in offer
         assert ("p analyse again" in panel) is again, panel  # the keys that apply
         assert ("p next wave" in panel) is ("p " in offer and not again), panel
+        # A rollback that failed on a host is said so on its row (it said "1 failed", as a
+        # failed deploy, the canary still on the release), and r is to roll back again.
+        stuck = NOT_BACK in before
+        assert ("canary  ████████████ 0/1, 1 rollback failed" in panel) is stuck, panel
+        assert ("r roll back again" in panel) is stuck, panel
         if phase is ev.Phase.ANALYSIS:  # where it stopped: no countdown, nothing runs it
             assert "analysis 6s of 30s\n" in panel, panel
         if again:  # p asks first, saying what it does; no is no

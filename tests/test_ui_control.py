@@ -418,6 +418,10 @@ async def test_back_to_a_known_version_from_history(fleet: DemoFleet, tmp_path: 
             lambda: f"restored (phase {engine.phase.value})",
         )
         d = engine.deployment
+        app.fleet_screen.repaint_now()
+        panel = str(app.fleet_screen.query_one(RolloutProgress).render())
+        # Not undone by r (refused: it would put back what it escaped), so not offered.
+        assert "d deploy" in panel and "r roll back" not in panel, panel
     assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
     assert d.version == "1.1.0" and d.kind == "rollback" and d.canaries == []
     assert actions(state, d.id) == ["rollback"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from canarytui import events as ev
 from canarytui.engine import Engine
@@ -22,6 +21,7 @@ from canarytui.metrics.measure import rule_value
 from canarytui.ui.analysis_log import AnalysisLog
 from canarytui.ui.host_filter import VERSION_KEY, HostFilter, version_matches
 from canarytui.ui.host_views import HostViews
+from canarytui.ui.waves import WaveProgress, wave_progress
 
 
 def left_note(held: HeldBy) -> str:
@@ -58,18 +58,6 @@ def _changing(needle: str) -> bool:
         or needle.startswith(VERSION_KEY)
         or any(needle in word for word in _STATE_WORDS)
     )
-
-
-@dataclass
-class WaveProgress:
-    label: str
-    done: int
-    failed: int
-    active: int
-    total: int
-    rolled_back: int = 0
-    unreachable: int = 0  # of ``failed``: never reached, not failed by a step
-    cut_off: int = 0  # changed when the process driving it stopped (``ev.CUT_OFF``)
 
 
 class FleetState:
@@ -258,37 +246,10 @@ class FleetState:
         return name in self._defaults  # none picked: the canaries ``d`` would take
 
     def wave_progress(self) -> list[WaveProgress]:
+        """Each row of the rollout (the canary, each wave): its hosts by how they are."""
         d = self.deployment
-        if d is None:
-            return []
-        # No canary phase (a rollback to a version, a file without canaries): no canary row.
-        groups = [("canary", d.canaries)] if d.canaries else []
-        groups += [(f"wave {i}", w) for i, w in enumerate(d.plan, 1)]
-        states, cut_off = self.engine.host_states, self.engine.state.cut_off
-        out: list[WaveProgress] = []
-        for label, hosts in groups:
-            done = failed = active = rolled = lost = cut = 0
-            for h in hosts:
-                s = states.get(h)
-                lost += s is ev.HostState.UNREACHABLE
-                if h in cut_off:
-                    cut += 1
-                    continue
-                if s is ev.HostState.ROLLED_BACK:
-                    rolled += 1
-                elif s is ev.HostState.DEPLOYED:
-                    done += 1
-                elif s in (
-                    ev.HostState.FAILED,
-                    ev.HostState.UNREACHABLE,
-                    ev.HostState.ROLLBACK_FAILED,
-                    ev.HostState.SKIPPED,  # counted against max_failures
-                ):
-                    failed += 1
-                elif s in (ev.HostState.DEPLOYING, ev.HostState.ROLLING_BACK):
-                    active += 1
-            out.append(WaveProgress(label, done, failed, active, len(hosts), rolled, lost, cut))
-        return out
+        state = self.engine.state
+        return [] if d is None else wave_progress(d, state.host_states, state.cut_off)
 
     def key_metrics(self, name: str) -> list[tuple[str, float | None]]:
         """Each analysis rule measured on this host over its recent samples."""

@@ -15,9 +15,11 @@ from rich.text import Text
 from textual.timer import Timer
 
 from canarytui import events as ev
+from canarytui.engine import nothing_to_roll_back
 from canarytui.journal import WayOut
 from canarytui.textsafe import harmless, harmless_block, listed
 from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.waves import WaveProgress
 from canarytui.ui.widgets.state_text import StateText, set_title
 
 BAR_WIDTH = 12
@@ -122,17 +124,7 @@ class RolloutProgress(StateText):
         text.append(phase + "\n")
         self._waiting(text)  # a promote's locks taken again (another process's)
         for wave in state.wave_progress():
-            self._bar(
-                text,
-                wave.label,
-                wave.done,
-                wave.failed,
-                wave.active,
-                wave.total,
-                wave.rolled_back,
-                wave.unreachable,
-                wave.cut_off,
-            )
+            self._bar(text, wave)
         self._analysis(text)
         self._verdict(text)
         if state.finished is not None and state.finished.deployment == d.id:
@@ -215,23 +207,19 @@ class RolloutProgress(StateText):
         text.append(f"\n{stamp} UTC, by {harmless(last.user)} ", label)
         text.append("(H history)\n\n", label)
 
-    def _bar(
-        self,
-        text: Text,
-        label: str,
-        done: int,
-        failed: int,
-        active: int,
-        total: int,
-        rolled_back: int = 0,
-        unreachable: int = 0,
-        cut_off: int = 0,
-    ) -> None:
+    def _bar(self, text: Text, wave: WaveProgress) -> None:
         """A row's bar; ``unreachable`` hosts are part of ``failed`` (a host marked
-        unreachable at the start counts against the budget), said apart: none failed yet.
-        Counts that would not fit after the bar go on a line of their own, under it."""
-        said = [f"{failed - unreachable} failed"] if failed > unreachable else []
+        unreachable at the start counts against the budget), said apart: none failed yet;
+        so are hosts whose rollback failed (they still run the release). Counts that would
+        not fit after the bar go on a line of their own, under it."""
+        label, done, failed, active, total = (
+            wave.label, wave.done, wave.failed, wave.active, wave.total
+        )  # fmt: skip
+        rolled_back, unreachable, cut_off = wave.rolled_back, wave.unreachable, wave.cut_off
+        steps = failed - unreachable - wave.rollback_failed
+        said = [f"{steps} failed"] if steps > 0 else []
         said += [f"{unreachable} unreachable"] if unreachable else []
+        said += [f"{wave.rollback_failed} rollback failed"] if wave.rollback_failed else []
         said += [f"{rolled_back} rolled back"] if rolled_back else []
         said += [f"{cut_off} cut off"] if cut_off else []
         tail = f" {done}/{total}" + "".join(f", {s}" for s in said)
@@ -360,7 +348,8 @@ class RolloutProgress(StateText):
             keys = [("s", "resume"), ("p", "next wave"), ("r", "roll back")]
         elif phase is ev.Phase.ROLLING_BACK or (phase is ev.Phase.HALTED and not promotable):
             # A rollback that did not finish, a failed canary: rolling back is what is left.
-            keys = [] if state.engine.busy else [("r", "roll back")]
+            stuck = any(w.rollback_failed for w in state.wave_progress())
+            keys = [] if state.engine.busy else [("r", "roll back again" if stuck else "roll back")]
         elif phase is ev.Phase.PROMOTING and state.engine.busy:
             keys = [("s", "resume" if held else "hold"), ("r", "roll back")]
         elif phase in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
@@ -368,8 +357,9 @@ class RolloutProgress(StateText):
             keys = [("p", "next wave"), ("P", "all"), ("r", "roll back")]
         elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
             keys = [("r", "roll back")]
-        elif phase is ev.Phase.COMPLETE:
-            keys = [("d", "deploy"), ("r", "roll back")]
+        elif phase is ev.Phase.COMPLETE:  # (a rollback --to's is not undone: r refuses it)
+            d = state.deployment
+            keys = [("d", "deploy")] + ([("r", "roll back")] if not nothing_to_roll_back(d) else [])
         else:
             keys = [("d", "deploy")]
         log = state.analysis_log
