@@ -299,3 +299,32 @@ async def test_quit_while_a_host_hangs_says_what_it_waits_for(
         await demo.set_fault("web-03", "up")
         await until(pilot, lambda: not app.is_running, 25, "app exited")
     assert {demo.version_on(n) for n in demo.host_names} == {"1.0.0"}
+
+
+async def test_the_quit_question_follows_what_runs(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """``q`` during the wave, and the deployment ends while the question is up: it said
+    still that the deployment "stays open in the journal"; it says what a quit stops now."""
+    go = tmp_path / "go"
+    go.touch()  # the complete hook does not wait
+    app = _app(demo, state_dir, tmp_path, go)
+    engine = app.engine
+    await demo.set_fault("web-03", "slow")  # the wave lasts long enough for the question
+    async with app.run_test(size=SIZE) as pilot:
+        await deploy_by_keys(pilot, app, demo, "1.1.0")
+        await until(pilot, lambda: engine.phase is ev.Phase.PROMOTING, 15, "promoting")
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen)
+        asked = app.screen
+        assert "stays open in the journal" in str(asked.message)
+        await until(pilot, lambda: not engine.busy, 30, "the deployment done")
+        await until(
+            pilot,
+            lambda: str(asked.message) == "Nothing runs any more: quitting stops nothing.",
+            5,
+            lambda: f"restated: {asked.message}",
+        )
+        await pilot.press("n")
+        assert app.is_running
+    await demo.set_fault("web-03", "up")

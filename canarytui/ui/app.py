@@ -214,32 +214,37 @@ class CanaryApp(App[int]):
                 title="quit",
                 markup=False,
             )
-        elif engine.busy:
-            if d is None:
-                what = (
-                    "A deployment is starting (its hosts are being locked). Quitting now "
-                    "stops it before any host is changed."
-                )
-            elif engine.phase is ev.Phase.ROLLING_BACK:
-                what = (
-                    f"deployment #{d.id} of {d.version} is rolling back. Quitting stops "
-                    "the rollback where it is; the deployment stays open and its hosts stay "
-                    "locked, to roll back again from the next start or the CLI."
-                )
-            else:
-                state = self.fleet_screen.state
-                doing = ev.phase_doing(engine.phase, state.wave, state.waves)
-                what = (
-                    f"deployment #{d.id} of {d.version} is {doing}. Quitting stops it where "
-                    f"it is; it stays open in the journal ({way_out(engine.phase, d.kind)}"
-                    ", from the next start or the CLI)."
-                )
-            self.push_screen(
-                ConfirmScreen("Quit while a deployment runs?", what, yes="Quit", danger=True),
-                self._quit_answered,
-            )
+        elif engine.busy:  # (restated: what runs moves on while it is asked)
+            said = self._quit_question
+            question = "Quit while a deployment runs?"
+            confirm = ConfirmScreen(question, said(), yes="Quit", danger=True, restate=said)
+            self.push_screen(confirm, self._quit_answered)
             return
         self.shut_down()
+
+    def _quit_question(self) -> str:
+        """What a quit would stop, as things are now."""
+        engine, state = self.engine, self.fleet_screen.state
+        d = engine.deployment
+        if not engine.busy:
+            return "Nothing runs any more: quitting stops nothing."
+        if d is None:
+            return (
+                "A deployment is starting (its hosts are being locked). Quitting now "
+                "stops it before any host is changed."
+            )
+        if engine.phase is ev.Phase.ROLLING_BACK:
+            return (
+                f"deployment #{d.id} of {d.version} is rolling back. Quitting stops "
+                "the rollback where it is; the deployment stays open and its hosts stay "
+                "locked, to roll back again from the next start or the CLI."
+            )
+        doing = ev.phase_doing(engine.phase, state.wave, state.waves)
+        return (
+            f"deployment #{d.id} of {d.version} is {doing}. Quitting stops it where "
+            f"it is; it stays open in the journal ({way_out(engine.phase, d.kind)}"
+            ", from the next start or the CLI)."
+        )
 
     def _catch_stop_signals(self) -> None:
         loop = asyncio.get_running_loop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from textual import events
@@ -14,6 +15,7 @@ from textual.widgets import Button, Static
 from canarytui.textsafe import harmless, harmless_block
 
 MESSAGE_LINES = 20
+RESTATE_EVERY = 0.5  # seconds between two looks at what a question asks about
 
 AnswerT = TypeVar("AnswerT")
 
@@ -103,9 +105,30 @@ class ConfirmScreen(Question[bool]):
     ]
 
     def __init__(
-        self, title: str, message: str, *, yes: str = "Yes", no: str = "No", danger: bool = False
+        self,
+        title: str,
+        message: str,
+        *,
+        yes: str = "Yes",
+        no: str = "No",
+        danger: bool = False,
+        restate: Callable[[], str] | None = None,
     ) -> None:
+        """``restate``: the message as things are now, asked again while the question is
+        up (what it asks about moves on: a quit's deployment that ends meanwhile)."""
         super().__init__(title, message, [("y", yes, True), ("n", no, False)], danger)
+        self._restate = restate
+
+    def on_mount(self) -> None:
+        if self._restate is not None:
+            self.set_interval(RESTATE_EVERY, self._restated)
+
+    def _restated(self) -> None:
+        assert self._restate is not None
+        message = harmless_block(self._restate(), max_lines=MESSAGE_LINES)
+        if message != self.message:
+            self.message = message
+            self.query_one("#message", Static).update(message)
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
