@@ -550,3 +550,35 @@ async def test_the_host_panel_note_says_why_not_who(tmp_path: Path) -> None:
         info = str(script.app.fleet_screen.query_one("#host-info").render())
         note = next(line for line in info.splitlines() if line.startswith("note"))
         assert note.split(None, 1)[1] == "unreachable: timed out after 5s", note
+
+
+def test_a_host_the_deployment_changed_keeps_its_state_when_a_read_gets_no_answer(
+    tmp_path: Path,
+) -> None:
+    """A flaky host deployed in its wave, then a background read of it unanswered: it was
+    turned "unreachable", its row counted it failed then nowhere, though it runs the
+    release (the journal says deployed). Its state stays; the read's error is its detail.
+    A pending host is still marked unreachable (its wave counts it against the budget)."""
+    from test_ui_support import Script
+
+    from canarytui.engine.discovery import unanswered
+    from canarytui.ssh import Unreachable
+    from canarytui.ui.fleet_state import FleetState
+
+    script = Script(tmp_path)
+    waves = script.canary_passed("1.1.0", ["web-01"])
+    first, later = waves[0], waves[1]
+    script.phase(ev.Phase.PROMOTING, wave=1)
+    for name in first:
+        script.deploy_host(name, "1.1.0")
+    host = script.env.host(first[0])
+    ctx = script.engine.ctx
+    unanswered(ctx, first[0], Unreachable(host, "timed out"))
+    unanswered(ctx, later[0], Unreachable(script.env.host(later[0]), "timed out"))
+    states = script.engine.host_states
+    assert states[first[0]] is ev.HostState.DEPLOYED
+    assert script.engine.details[first[0]].endswith("timed out")
+    assert script.engine.state.refused[first[0]] == "unreachable"
+    assert states[later[0]] is ev.HostState.UNREACHABLE
+    row = FleetState(script.engine).wave_progress()[1]
+    assert (row.done, row.failed, row.unreachable) == (len(first), 0, 0), row

@@ -33,10 +33,32 @@ async def discover_one(
     return answered(ctx, name, result, locks, lockable)
 
 
+# What the open deployment did to a host: a read that gets no answer does not undo it.
+_DONE = {
+    ev.HostState.DEPLOYED,
+    ev.HostState.FAILED,
+    ev.HostState.ROLLED_BACK,
+    ev.HostState.ROLLBACK_FAILED,
+    ev.HostState.SKIPPED,
+}
+
+
 def unanswered(ctx: Context, name: str, exc: SshError) -> None:
-    """The host could not be asked: marked (``refused``: what kind of failure), and told."""
+    """The host could not be asked: marked (``refused``: what kind of failure), and told.
+    A host the open deployment has changed (or failed) keeps that state, said with the
+    error: its wave counted it "unreachable" and lost what the release did there (its
+    health says it does not answer)."""
+    state = ctx.state.host_states.get(name)
+    if state in _DONE and _in_open_deployment(ctx, name):
+        ctx.bus.emit(ev.HostUpdate(host=name, state=state, detail=str(exc)))
+    else:
+        ctx.bus.emit(ev.HostUpdate(host=name, state=ev.HostState.UNREACHABLE, detail=str(exc)))
     ctx.state.refused[name] = exc.what
-    ctx.bus.emit(ev.HostUpdate(host=name, state=ev.HostState.UNREACHABLE, detail=str(exc)))
+
+
+def _in_open_deployment(ctx: Context, name: str) -> bool:
+    d = ctx.state.deployment
+    return d is not None and d.is_open and name in d.planned_hosts
 
 
 def asking(ctx: Context, name: str, locks: bool = False, lockable: bool = False) -> str:
@@ -79,11 +101,9 @@ def answered(
         result = dataclasses.replace(result, stdout=said)  # what deploy.current printed
     version = reported_version(ctx.env, result.stdout) if result.ok else None
     state = ctx.state.host_states.get(name, ev.HostState.UNKNOWN)
-    d = ctx.state.deployment
-    in_deployment = (
-        d is not None and d.is_open and (name in d.canaries or any(name in wave for wave in d.plan))
-    )
-    if state in (ev.HostState.UNKNOWN, ev.HostState.UNREACHABLE) and not in_deployment:
+    if state in (ev.HostState.UNKNOWN, ev.HostState.UNREACHABLE) and not _in_open_deployment(
+        ctx, name
+    ):
         state = ev.HostState.IDLE
     ctx.bus.emit(
         ev.HostUpdate(
