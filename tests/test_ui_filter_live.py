@@ -232,3 +232,30 @@ async def test_a_lock_this_journal_left_says_the_next_deployment_frees_it(tmp_pa
             info = " ".join(str(screen.query_one("#host-info", PanelText)._last_text).split())
             assert "locked by" in info
             assert ("(left by this journal: the next deployment frees it)" in info) is said
+
+
+def test_words_are_all_matched_and_a_key_value_whole() -> None:
+    """`role=web zone=eu-1` showed no host (two words: nothing matched both as one text);
+    `zone=eu` showed eu-1 and eu-2 (a label matched as a part). Several words: the hosts
+    every one matches; `key=value`: a role or label whole, as `--hosts role=web` is."""
+    from canarytui.config import Host
+    from canarytui.ui.host_filter import HostFilter
+
+    hosts = [
+        Host("web-01", "10.0.0.1", None, None, roles=("web",), labels={"zone": "eu-1"}),
+        Host("web-02", "10.0.0.2", None, None, roles=("web",), labels={"zone": "eu-2"}),
+        Host("api-01", "10.0.0.3", None, None, roles=("api",), labels={"zone": "eu-1"}),
+        Host("web-03", "10.0.0.4", None, None, roles=("web", "edge"), labels={"zone": "us-1"}),
+    ]
+    failed = {"web-02"}
+    grid = HostFilter(
+        hosts, lambda name, needle: needle == "failed" and name in failed, "failed".startswith
+    )
+    assert grid.apply("role=web zone=eu-1") == ["web-01"]
+    assert grid.apply("zone=eu") == []
+    assert grid.apply("eu") == ["web-01", "web-02", "api-01"]  # a word alone: a part
+    assert grid.apply("  web   state=failed ") == ["web-02"]
+    failed.add("web-03")
+    assert grid.refilter(["web-03"]) and grid.shown == ["web-02", "web-03"]
+    assert grid.apply("role=we") == [] and grid.apply("role=edge") == ["web-03"]
+    assert grid.apply("") == ["web-01", "web-02", "api-01", "web-03"]
