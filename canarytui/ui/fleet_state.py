@@ -18,6 +18,7 @@ from canarytui.engine.bus import HeldBy
 from canarytui.engine.waiting import LOCKS_WAITED
 from canarytui.journal import DeploymentRecord
 from canarytui.metrics.measure import rule_value
+from canarytui.readback import event_from_dict
 from canarytui.ui.analysis_log import AnalysisLog
 from canarytui.ui.host_filter import VERSION_KEY, HostFilter, version_matches
 from canarytui.ui.host_views import HostViews
@@ -359,3 +360,8 @@ class FleetState:
         self.waves = record.waves
         self.picked = list(record.canaries)
         self.analysis_log.load(record.id, record.version, journal.events(record.id))
+        # What the balancer was last told (the header's traffic share: users may still be
+        # on the release of a deployment stopped mid-wave).
+        told = journal.last_traffic(record.id)
+        shift = event_from_dict(told) if told is not None else None
+        self.traffic = shift if isinstance(shift, ev.TrafficShifted) else None
