@@ -1116,3 +1116,25 @@ async def test_a_key_pressed_over_and_over_shows_one_toast_not_a_pile(tmp_path: 
         await settle(pilot)
         assert [n.message for n in app._notifications] == [texts[0], texts[-1]]
         assert texts[-1] == "web-02 picked as canary"
+
+
+async def test_a_deployment_taken_up_again_says_the_share_of_users_it_left(
+    tmp_path: Path,
+) -> None:
+    """Quit during wave 1: the balancer still sends 25 % of the users to the release, and
+    the next start's header said nothing of it (it said "traffic 25 % new" before)."""
+    from canarytui.journal.records import machine_name
+    from canarytui.ui.widgets.status_header import StatusHeader
+
+    first = Script(tmp_path)
+    # Started on this machine: the next start knows nobody drives it any more.
+    first.start("1.1.0", ["web-01"], machine=machine_name())
+    first.phase(ev.Phase.PROMOTING, wave=1)
+    shift = ev.TrafficShifted(phase="wave_start", hosts=["web-02"], percent=25, ok=True)
+    first.emit(shift)
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        script.app.fleet_screen.repaint_now()
+        header = script.app.fleet_screen.query_one(StatusHeader)
+        await until(pilot, lambda: "traffic 25 % new" in str(header.render()), 5, "the share")
