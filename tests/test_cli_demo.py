@@ -172,6 +172,8 @@ async def test_status_says_another_process_drives_the_open_deployment(
             f"(pid {pid}): follow it or act on it there, or stop it (kill -INT {pid}: the "
             f"deployment stays open) and act on it here"
         ) in status.out.splitlines(), status.out
+        # What to do next is the driver's: "what is left: promote ..." read as advice here.
+        assert "what is left" not in status.out, status.out
         recorded = events_of(state_dir, record.id)
         for action in ("promote", "rollback"):
             refused = await run_cli(action, env)

@@ -44,6 +44,7 @@ class Seen:
     # No process drives the open deployment now (it was driven from this machine, and
     # none of this machine holds it): a host it was changing was cut off, not in flight.
     stopped: bool = False
+    driven: bool = False  # another live process of this machine drives it now
     # Locks a finished deployment (or a refused start) of this journal left: host -> whose.
     left: dict[str, str] | None = None
 
@@ -63,11 +64,12 @@ def status(args: argparse.Namespace) -> int:
             found = await engine.inspect_locks()
             record = engine.open_deployment()
             notes = []
-            stopped = False
+            stopped = driven = False
             if record is not None:
-                said = (engine.driven_elsewhere(record), engine.cannot_continue(record))
+                elsewhere = engine.driven_elsewhere(record)
+                said = (elsewhere, engine.cannot_continue(record))
                 notes = [s for s in said if s is not None]
-                stopped = engine.nobody_drives(record)
+                stopped, driven = engine.nobody_drives(record), elsewhere is not None
         finally:
             await engine.fleet.close()
         return Seen(
@@ -85,6 +87,7 @@ def status(args: argparse.Namespace) -> int:
             maintenance=maintenance_holders(found, env, journal.state_dir),
             released=released,
             stopped=stopped,
+            driven=driven,
             left={
                 h: f.describe()
                 for f in takeover.deployments(found)
@@ -165,7 +168,8 @@ def print_table(seen: Seen, journal_path: str) -> None:
             print(
                 f"   limited to {record.limited(len(env.hosts))}: --hosts {harmless(record.scope)}"
             )
-        print(f"   what is left: {record.way_out}")
+        if not seen.driven:  # (a live process drives it: the note says where to act)
+            print(f"   what is left: {record.way_out}")
         for said in seen.notes:
             print(f"   {said}")
         cut = [row.host for row in rows if row.cut_off]
