@@ -171,7 +171,8 @@ async def test_hosts_that_cannot_be_locked_again_are_one_notice(
     assert len(lock_notices) == 1, notices
     # The first one's reason, without its name and address again.
     assert lock_notices[0] == (
-        "could not lock 3 host(s): web-02, web-04, web-05 (unreachable: connection refused)"
+        "could not lock 3 host(s): web-02, web-04, web-05 (unreachable: connection refused); "
+        "each is tried again at its turn"
     )
     assert all(engine.host_states[h] is ev.HostState.ROLLBACK_FAILED for h in down)
     assert all(engine.details[h] for h in down)

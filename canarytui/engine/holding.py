@@ -251,7 +251,8 @@ class LockKeeper:
             self.ctx.bus.notice(
                 "warning",
                 f"could not lock {len(lost)} host(s): {listed(lost, 8)} "
-                f"({without_host(self.ctx.env.host(lost[0]), str(results[lost[0]]))})",
+                f"({without_host(self.ctx.env.host(lost[0]), str(results[lost[0]]))}); "
+                "each is tried again at its turn",
                 host=lost[0] if len(lost) == 1 else None,
             )
         for name, result in results.items():
