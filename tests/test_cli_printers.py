@@ -3,6 +3,7 @@ go out in one write within FLUSH_AFTER, and at once when no event loop runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -309,4 +310,17 @@ def test_a_traffic_shift_names_the_release_it_counts() -> None:
         "   traffic.wave_start: 50 % of the fleet on 1.1.0",
         "   traffic.complete: FAILED",
         "   traffic.complete: 100 % of the fleet on the release",  # an older journal's event
+    ]
+
+
+def test_a_deployment_whose_hosts_are_all_canaries_says_no_wave() -> None:
+    """Every host a canary: "waves of none host(s) after"."""
+    out = Counted()
+    printer = HumanPrinter(out)
+    started = ev.DeploymentStarted(
+        version="1.2.0", canaries=["web-01", "web-02"], waves=[], previous={}, user="ops"
+    )
+    printer(dataclasses.replace(started, deployment=3))
+    assert out.getvalue().splitlines() == [
+        "deployment #3: 1.2.0 to canaries web-01, web-02; no wave after"
     ]

@@ -202,9 +202,10 @@ class HumanPrinter(_Lines):
             case ev.LocksWaiting() if time.monotonic() - self._said_at >= self._progress_every:
                 self._say(_plain(f"   {event.said}"))
             case ev.DeploymentStarted(version=v, canaries=c, waves=w):
-                sizes = ", ".join(str(len(x)) for x in w) or "none"
+                sizes = ", ".join(str(len(x)) for x in w)
+                after = f"waves of {sizes} host(s) after" if w else "no wave after"
                 if c:
-                    said = f"to canaries {_plain(listed(c, 8))}; waves of {sizes} host(s) after"
+                    said = f"to canaries {_plain(listed(c, 8))}; {after}"
                 else:  # a rollback --to, or a file without a canary section
                     said = f"in waves of {sizes} host(s), no canary phase"
                 self._say(f"deployment #{event.deployment}: {_plain(v)} {said}")

@@ -195,9 +195,9 @@ def _line(
     match e:
         case ev.DeploymentStarted(version=v, canaries=c, waves=w, user=user):
             who = user
-            sizes = ", ".join(str(len(x)) for x in w) or "none"
+            sizes = ", ".join(str(len(x)) for x in w)
             first = f"canaries {', '.join(c)}" if c else "no canary phase"
-            what = f"started {v}: {first}; waves of {sizes} host(s)"
+            what = f"started {v}: {first}; " + (f"waves of {sizes} host(s)" if w else "no wave")
         case ev.PhaseChanged():
             what = f"phase: {e.label}"
         case ev.Decision(action=action, user=user, detail=detail):
