@@ -345,7 +345,8 @@ async def test_a_rollback_after_the_fleet_moved_on_changes_nothing(
         "not rolled back: web-01, web-02, web-03 and 3 more run 1.2.0 now, not 1.1.0: the "
         "fleet moved on since deployment #1" in refused.err
     )
-    assert "Nothing was changed" in refused.err and "rollback ENV --to VERSION" in refused.err
+    assert "Nothing was changed" in refused.err
+    assert f"canarytui rollback {env} --to VERSION (b in the UI's history)" in refused.err
     assert "Traceback" not in refused.err
     assert set(versions(demo).values()) == {"1.2.0"}
     assert locks_on_hosts(demo) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 
 from canarytui import events as ev
@@ -183,7 +184,8 @@ class Rollback:
         for name, version in moved.items():  # shown as discovery shows a host at rest
             state_now = state.host_states.get(name, ev.HostState.IDLE)
             ctx.bus.emit(ev.HostUpdate(host=name, state=state_now, version=version))
+        path = shlex.quote(str(ctx.env.path))
         raise MovedOn(
             f"not rolled back: {why}. Nothing was changed; to put a release back on every "
-            "host: canarytui rollback ENV --to VERSION"
+            f"host: canarytui rollback {path} --to VERSION (b in the UI's history)"
         )
