@@ -421,6 +421,11 @@ async def test_a_bad_previous_is_said_as_the_option_it_came_from(
         assert run.code == 2, run.out + run.err
         assert "--previous: version 'bad v!' does not match version_pattern" in run.err, run.err
     assert set(versions(demo).values()) == {"1.0.0"}
+    # A good one that no host needs (each reports its version) is said to be unused.
+    run = await run_cli("deploy", str(demo.env_path), "1.1.0", "--previous", "1.0.0")
+    assert run.code == 0, run.out + run.err
+    said = "   [info] --previous 1.0.0: every host reports its version; not used"
+    assert said in run.out.splitlines(), run.out
 
 
 async def test_killed_process_recovered_by_the_next(demo: DemoFleet, state_dir: Path) -> None:
