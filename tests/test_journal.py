@@ -707,3 +707,24 @@ def test_the_history_table_lines_up_whatever_its_cells(tmp_path: Path) -> None:
     for column in ("OUTCOME", "BY", "CANARIES"):
         at = header.index(column)
         assert all(row[at - 2 : at] == "  " and row[at] != " " for row in rows), (column, rows)
+
+
+def test_the_demo_fleets_pointer_keeps_the_state_dir_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo fleet wrote its pointer (demo.json) first: the state dir was made 0755, the
+    file 0644, and the journal then left the folder as it was (it held a file not its
+    own). The pointer is made private, and counted as canarytui's own."""
+    from canarytui.demo.control import write_pointer
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("CANARYTUI_STATE_DIR", str(state))
+    pointer = write_pointer({"socket": str(tmp_path / "ctl.sock")})
+    assert (mode(state), mode(pointer)) == (0o700, 0o600)
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    os.chmod(loose, 0o755)
+    monkeypatch.setenv("CANARYTUI_STATE_DIR", str(loose))
+    write_pointer({"socket": str(tmp_path / "ctl.sock")})
+    Journal(loose).close()
+    assert mode(loose) == 0o700  # a folder holding only canarytui's files is narrowed

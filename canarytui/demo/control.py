@@ -71,10 +71,13 @@ def write_pointer(info: dict[str, Any]) -> Path:
     last_error: OSError | None = None
     for folder in _pointer_dirs():
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            # Private, as the journal's state folder it may be (0700, the file 0600).
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             path = folder / POINTER_NAME
             tmp = path.with_name(f".{POINTER_NAME}.{os.getpid()}")
-            tmp.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(json.dumps(info, indent=2) + "\n")
             os.replace(tmp, path)
             return path
         except OSError as exc:  # e.g. no /run/user/UID in a container: try the next place

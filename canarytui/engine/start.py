@@ -157,8 +157,8 @@ async def start_deployment(
                 f"{assume_previous} for {', '.join(assumed)} (no valid version reported)",
             )
         else:  # (said: it was typed for a reason, and is not what any rollback will use)
-            said = f"--previous {assume_previous}: every host reports its version; not used"
-            ctx.bus.notice("info", said)
+            unused = f"--previous {assume_previous}: every host reports its version; not used"
+            ctx.bus.notice("info", unused)
     ctx.bus.hosts(
         (name, ev.HostState.UNREACHABLE, None, str(v))
         if isinstance(v, SshError)

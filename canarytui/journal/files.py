@@ -20,7 +20,8 @@ from canarytui.journal.schema import ensure_schema
 JOURNAL_NAME = "journal.sqlite3"
 SIDECARS = ("-wal", "-shm", "-journal")
 # What a state dir holds; only a folder holding nothing else is ours to tighten.
-_STATE_ENTRIES = {JOURNAL_NAME, *(JOURNAL_NAME + s for s in SIDECARS), "locks"}
+# What canarytui keeps there: the journal, its locks, the demo fleet's pointer (demo.json).
+_STATE_ENTRIES = {JOURNAL_NAME, *(JOURNAL_NAME + s for s in SIDECARS), "locks", "demo.json"}
 
 
 def default_state_dir() -> Path:
