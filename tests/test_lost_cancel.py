@@ -141,6 +141,6 @@ async def test_the_logs_commands_loop_ends_when_its_stop_was_dropped(
     try:
         with pytest.raises(asyncio.CancelledError):  # not a TimeoutError
             async with asyncio.timeout(10):
-                await logs._read(env, journal, [demo.host_names[0]], None)
+                await logs._read(env, journal, [demo.host_names[0]], None, follow=True)
     finally:
         journal.close()
