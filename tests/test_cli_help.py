@@ -78,6 +78,9 @@ def test_top_level_help_names_the_new_commands(capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert "canarytui report ENV.yaml [ID] [--format md|json]" in out
     assert "canarytui completion bash|zsh" in out
+    # The ways out an on-call engineer looks for first (they were only in the commands' help).
+    assert "canarytui rollback ENV.yaml --to VERSION   a known release back on every host" in out
+    assert "canarytui promote ENV.yaml [--wave] [--retry | --skip HOST,...] [--json]" in out
 
 
 def test_a_mistyped_command_or_option_is_named_with_what_was_meant(

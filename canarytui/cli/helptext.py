@@ -30,8 +30,11 @@ canarytui deploy ENV.yaml VERSION [--canary a,b | --canary-percent N | --no-cana
                                         [--hosts a,web-*,role=R] [--auto-promote] [--json]
                                         [--previous VERSION]: for hosts reporting no version
 canarytui deploy ENV.yaml VERSION --dry-run [--json]   the plan, versions and locks; nothing changed
-canarytui promote ENV.yaml [--json]     continue the open deployment to the rest
+canarytui promote ENV.yaml [--wave] [--retry | --skip HOST,...] [--json]
+                                        continue the open deployment to the rest (--wave:
+                                        the next wave; a failed host deployed again, or left)
 canarytui rollback ENV.yaml [--json]    roll the open (or last) deployment back where it went
+canarytui rollback ENV.yaml --to VERSION   a known release back on every host, in waves
 canarytui rollback ENV.yaml --take-over  roll back another machine's open deployment
 canarytui status ENV.yaml [--json]      the open deployment and the fleet, once
 canarytui history ENV.yaml [--json]     past deployments from the journal
