@@ -338,6 +338,16 @@ async def test_a_dry_run_asks_each_host_once(demo: DemoFleet, state_dir: Path) -
     assert not row.reachable and "unreachable" in row.detail
 
 
+def warned_before_a_host_changes(out: str, said: str) -> None:
+    """A deployment's JSON lines (``out``) warned ``said`` before any host changed."""
+    events = [json.loads(line) for line in out.splitlines()]
+    warned = next(i for i, e in enumerate(events) if e.get("message", "").startswith(said))
+    changed = next(
+        i for i, e in enumerate(events) if e["event"] == "host" and e.get("state") == "deploying"
+    )
+    assert warned < changed and events[warned]["level"] == "warning"
+
+
 async def test_a_version_the_canaries_do_not_list_is_said_before_it_goes(
     demo: DemoFleet, state_dir: Path
 ) -> None:
@@ -353,12 +363,7 @@ async def test_a_version_the_canaries_do_not_list_is_said_before_it_goes(
     listed = await run_cli("deploy", env, "1.2.0", "--dry-run")
     assert "not among the releases" not in listed.out
     real = await run_cli("deploy", env, "1.2", "--json", timeout=90)
-    events = [json.loads(line) for line in real.out.splitlines()]
-    warned = next(i for i, e in enumerate(events) if e.get("message", "").startswith(said))
-    changed = next(
-        i for i, e in enumerate(events) if e["event"] == "host" and e.get("state") == "deploying"
-    )
-    assert warned < changed and events[warned]["level"] == "warning"
+    warned_before_a_host_changes(real.out, said)
 
 
 async def test_a_version_unlisted_is_said_without_a_canary_too(
@@ -373,12 +378,7 @@ async def test_a_version_unlisted_is_said_without_a_canary_too(
     dry = await run_cli("deploy", env, "1.2", *how, "--dry-run")
     assert f"  {said}: is it the release you meant?" in dry.out.splitlines(), dry.out
     real = await run_cli("deploy", env, "1.2", *how, "--json", timeout=90)
-    events = [json.loads(line) for line in real.out.splitlines()]
-    warned = next(i for i, e in enumerate(events) if e.get("message", "").startswith(said))
-    changed = next(
-        i for i, e in enumerate(events) if e["event"] == "host" and e.get("state") == "deploying"
-    )
-    assert warned < changed and events[warned]["level"] == "warning"
+    warned_before_a_host_changes(real.out, said)
 
 
 async def test_a_plan_without_a_baseline_says_its_verdict_cannot_pass(

@@ -79,6 +79,21 @@ async def test_promote_all_with_one_confirmation(fleet: DemoFleet, tmp_path: Pat
     assert actions(tmp_path / "state", d) == ["deploy", "promote"]
 
 
+async def resumed_to_the_end(
+    pilot: Any, app: CanaryApp, fleet: DemoFleet, state: Path, key: str
+) -> int:
+    """``key`` resumes a rollout held after wave 1: it completes, every host on 1.1.0, the
+    journal's decisions those of a hold and its resume. Returns the deployment's id."""
+    engine = app.engine
+    await pilot.press(key)
+    await until(pilot, lambda: engine.phase is ev.Phase.COMPLETE and not engine.busy, 30, "resumed")
+    assert engine.deployment is not None
+    d = engine.deployment.id
+    assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
+    assert actions(state, d) == ["deploy", "promote", "hold", "resume"]
+    return d
+
+
 async def test_hold_and_resume_by_key(fleet: DemoFleet, tmp_path: Path) -> None:
     app = make_app(fleet.env_path, tmp_path / "state")
     engine = app.engine
@@ -101,13 +116,7 @@ async def test_hold_and_resume_by_key(fleet: DemoFleet, tmp_path: Path) -> None:
         await until(pilot, lambda: f"HELD by {USER}" in str(header.render()), 5, "header")
         held_versions = {h: fleet.version_on(h) for h in fleet.host_names}
         assert held_versions["web-06"] == "1.0.0"
-        await pilot.press("s")
-        await until(
-            pilot, lambda: engine.phase is ev.Phase.COMPLETE and not engine.busy, 30, "resumed"
-        )
-        d = engine.deployment.id
-    assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
-    assert actions(tmp_path / "state", d) == ["deploy", "promote", "hold", "resume"]
+        d = await resumed_to_the_end(pilot, app, fleet, tmp_path / "state", "s")
     # Said in the engine's words, no UI key: another UI following it, or the command line
     # (whose `promote` resumes it), reads the same notice.
     journal = Journal(tmp_path / "state")
@@ -141,13 +150,7 @@ async def test_no_new_wave_starts_while_a_rollback_is_asked(
         )
         assert fleet.version_on("web-06") == "1.0.0"
         assert isinstance(app.screen, ConfirmScreen)
-        await pilot.press("n")
-        await until(
-            pilot, lambda: engine.phase is ev.Phase.COMPLETE and not engine.busy, 30, "resumed"
-        )
-        d = engine.deployment.id
-    assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
-    assert actions(tmp_path / "state", d) == ["deploy", "promote", "hold", "resume"]
+        await resumed_to_the_end(pilot, app, fleet, tmp_path / "state", "n")
 
 
 async def fail_web02(pilot: Any, app: CanaryApp, fleet: DemoFleet) -> Callable[[], str]:
