@@ -863,6 +863,27 @@ async def test_a_wave_host_whose_key_changed_refuses_the_start(
     assert "unreachable now" not in planned.out
 
 
+async def test_a_release_put_back_goes_on_without_a_host_whose_key_changed(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """`rollback --to`, the way out of a bad release, is not refused for a wave host whose
+    key changed (a deployment is): it puts the release back on the others, that host
+    counted as not reached."""
+    env = str(demo.env_path)
+    assert (await run_cli("deploy", env, "1.1.0", "--auto-promote")).code == 0
+    lines = demo.known_hosts_path.read_text().splitlines()
+    ports = [line.split()[0] for line in lines]
+    keys = [line.split(None, 1)[1] for line in lines]
+    keys[4], keys[5] = keys[5], keys[4]  # web-05's and web-06's
+    demo.known_hosts_path.write_text(
+        "".join(f"{p} {k}\n" for p, k in zip(ports, keys, strict=True))
+    )
+    back = await run_cli("rollback", env, "--to", "1.0.0", timeout=90)
+    assert "nothing was changed" not in back.err, back.out + back.err
+    assert [versions(demo)[h] for h in ("web-01", "web-02")] == ["1.0.0", "1.0.0"]
+    assert [versions(demo)[h] for h in ("web-05", "web-06")] == ["1.1.0", "1.1.0"]
+
+
 async def test_a_missing_known_hosts_file_is_refused_with_what_to_do(
     demo: DemoFleet, state_dir: Path
 ) -> None:

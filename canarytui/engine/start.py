@@ -86,11 +86,12 @@ async def start_deployment(
             errors = "; ".join(str(e) for e in lost)
             raise StartRefused(f"canary {kinds}, nothing was changed: {errors}")
         # A host that refused us (its key, our login) does not come back during the release
-        # as an unreachable one may: a changed key is never a failed host to count on.
+        # as an unreachable one may: a changed key is never a failed host to count on. (A
+        # release put back, the way out of a bad one, goes on without it, as before.)
         refused = [
             e for h in plan.hosts if isinstance(e := found.get(h), HostKeyRefused | AuthRefused)
         ]
-        if refused:
+        if refused and kind == "deploy":
             kinds = " / ".join(dict.fromkeys(e.what for e in refused))
             names = listed([e.host.name for e in refused], 8)
             raise StartRefused(
