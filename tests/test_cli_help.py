@@ -23,7 +23,7 @@ import pytest
 
 from canarytui import events as ev
 from canarytui.cli import main
-from canarytui.cli.args import COMMANDS, parser
+from canarytui.cli.args import COMMANDS, parse, parser
 from canarytui.cli.args import subcommands as command_parsers
 from canarytui.cli.completion import candidates
 from canarytui.heap import YOUNG, collect_less
@@ -109,6 +109,25 @@ def test_a_mistyped_command_or_option_is_named_with_what_was_meant(
     assert err.endswith(
         "canarytui deploy: error: unrecognized arguments: --canry web-01 (did you mean --canary?)\n"
     )
+
+
+def test_options_may_come_before_an_optional_positional(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`report ENV --format json 12` as `report ENV 12 --format json`; a missing value is
+    said as such (it never takes the env as its value)."""
+    for argv in (["report", "e.yaml", "--format", "json", "12"], ["report", "e.yaml", "12"]):
+        args = parse(argv)
+        assert (args.env, args.id) == ("e.yaml", "12"), argv
+    assert parse(["report", "e.yaml", "--format=json", "3"]).format == "json"
+    assert parse(["logs", "e.yaml", "--for", "5s", "web-01", "-f"]).hosts == ["web-01"]
+    for argv, said in [
+        (["report", "e.yaml", "--format"], "argument --format: expected one argument"),
+        (["logs", "e.yaml", "web-01", "--for"], "argument --for: expected one argument"),
+    ]:
+        with pytest.raises(SystemExit):
+            parse(argv)
+        assert said in capsys.readouterr().err, argv
 
 
 def test_a_command_line_argparse_refuses_ends_with_a_result_line_under_json(
@@ -361,3 +380,28 @@ def test_a_hangup_ignored_by_the_caller_stays_ignored() -> None:
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_a_reader_that_went_away_leaves_the_commands_own_exit_status(
+    fleet_files: Path,
+) -> None:
+    """`canarytui history ENV | head -1`: the reader gone, the rest of the output goes
+    nowhere and the command ends with its own status, no traceback (it said 1, which
+    `check` means as an unhealthy fleet)."""
+    for argv, status in [(["history", "prod.yaml"], 0), (["report", "prod.yaml", "9"], 2)]:
+        read, write = os.pipe()
+        os.close(read)  # gone before the first line is written
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "canarytui", *argv],
+                cwd=fleet_files,
+                stdout=write,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            os.close(write)
+        assert done.returncode == status, (argv, done.stderr)
+        assert "Traceback" not in done.stderr and "Exception" not in done.stderr, done.stderr
+    assert "report: no deployment #9" in done.stderr, done.stderr

@@ -114,10 +114,13 @@ def common_options(argv: Sequence[str]) -> tuple[list[str], dict[str, str | None
     return rest, found
 
 
+_VALUED = {"logs": ("--for",), "report": ("--format",)}  # their options with a value
+
+
 def options_first(rest: list[str]) -> list[str]:
-    """`logs ENV -f HOST ...`: argparse takes a subcommand's positionals in one run, so the
-    options of `logs` (whose hosts come after the env, options anywhere) are put first."""
-    if not rest or rest[0] != "logs":
+    """argparse takes a subcommand's positionals in one run: the options of `logs` and
+    `report` (`report ENV --format json 12`) are put before their positionals."""
+    if not rest or rest[0] not in _VALUED:
         return rest
     options: list[str] = []
     positionals: list[str] = []
@@ -126,18 +129,21 @@ def options_first(rest: list[str]) -> list[str]:
         if not arg.startswith("-") or arg == "-":
             positionals.append(arg)
             continue
-        options.append(arg)
-        if arg == "--for":
-            value = next(it, None)
-            options += [] if value is None else [value]
-    return ["logs", *options, *positionals]
+        if arg not in _VALUED[rest[0]]:
+            options.append(arg)
+            continue
+        value = next(it, None)
+        if value is None:  # its value missing: left last, for argparse to say so
+            return [rest[0], *options, *positionals, arg]
+        options += [arg, value]
+    return [rest[0], *options, *positionals]
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     """The command line parsed; an option its command does not know is that command's
     error (its own usage, and the option most like it), not the whole usage of canarytui."""
     p = parser()
-    args, extra = p.parse_known_args(argv)
+    args, extra = p.parse_known_args(options_first(argv))
     if extra:
         sub = subcommands(p)[args.command]
         known = [o for action in sub._actions for o in action.option_strings]

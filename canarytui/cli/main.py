@@ -39,7 +39,6 @@ from canarytui.cli.args import (
     VERSION,
     UsageError,
     common_options,
-    options_first,
     parse,
 )
 from canarytui.cli.safeio import SafeWriter, safe_output
@@ -189,7 +188,7 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
     told = io.StringIO()
     try:
         with contextlib.redirect_stderr(told):
-            args = parse(options_first(rest))
+            args = parse(rest)
     except SystemExit as exc:  # argparse has said why (kept, to say it here)
         sys.stderr.write(told.getvalue())
         if not exc.code:

@@ -12,6 +12,7 @@ reads back as the same string.
 from __future__ import annotations
 
 import codecs
+import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -53,15 +54,32 @@ class SafeWriter:
         return cleaned
 
     def write(self, text: str) -> int:
-        self.stream.write(self.clean(text))
+        try:
+            self.stream.write(self.clean(text))
+        except BrokenPipeError:
+            self._reader_gone()
         return len(text)
+
+    def _reader_gone(self) -> None:
+        """Whoever read this stream went away (``| head -1``): what is still written goes
+        nowhere, and the command ends as it would have, with its own exit status (a
+        ``check`` piped to ``head`` says 1 only for an unhealthy fleet)."""
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.stream.fileno())
+            os.close(null)
+        except (OSError, ValueError, AttributeError):  # no descriptor: nothing to redirect
+            pass
 
     def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.write(line)
 
     def flush(self) -> None:
-        self.stream.flush()
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
 
     def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, ...
         return getattr(self.stream, name)
