@@ -349,8 +349,14 @@ def test_durations() -> None:
     assert parse_duration("500ms") == 0.5
     assert parse_duration("2s") == 2 and parse_duration("5m") == 300
     assert parse_duration("1h") == 3600
-    for bad in ["5", "1d", "-2s", "fast"]:
-        with pytest.raises(ValueError):
+    # As people write them: parts from the largest unit down.
+    assert parse_duration("1m30s") == 90 and parse_duration("1h 15m") == 4500
+    assert parse_duration("2s500ms") == 2.5
+    for bad in ["5", "1d", "-2s", "fast", "1m30", "m30s"]:
+        with pytest.raises(ValueError, match=r"write e\.g\. 500ms, 2s, 5m"):
+            parse_duration(bad)
+    for bad in ["30s1m", "1m1m"]:
+        with pytest.raises(ValueError, match=r"units from the largest down, e\.g\. 1m30s"):
             parse_duration(bad)
 
 
