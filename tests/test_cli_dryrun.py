@@ -181,6 +181,29 @@ async def test_dry_run_without_a_canary_section(
     assert_nothing_changed(demo, state_dir)
 
 
+async def test_dry_run_says_when_the_last_wave_takes_the_hosts_the_file_leaves_out(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """`promote.waves: [20%, 50%]` makes a last wave of the others: the plan says so."""
+
+    def waves(specs: list[Any]) -> Any:
+        return lambda d: d["promote"].update(waves=specs)
+
+    for specs, header in [
+        (["20%", "50%"], "promote.waves 20%, 50%, then the rest;"),
+        ([1, 2], "promote.waves 1, 2, then the rest;"),
+        (["50%", "100%"], "promote.waves 50%, 100%;"),
+        ([1, 5], "promote.waves 1, 5;"),
+    ]:
+        env = edit_env(demo.env_path, tmp_path / "short.yaml", waves(specs))
+        result = await run_cli("deploy", str(env), "1.1.0", "--dry-run")
+        assert result.code == 0, result.err
+        assert f"waves ({header} max_failures" in result.out, (specs, result.out)
+        assert "of the fleet on 1.1.0 after it: " in result.out
+    assert "100% of the fleet on 1.1.0 after it" in result.out
+    assert_nothing_changed(demo, state_dir)
+
+
 async def test_dry_run_plan_errors_are_those_of_deploy(demo: DemoFleet, state_dir: Path) -> None:
     env = str(demo.env_path)
     for bad in (

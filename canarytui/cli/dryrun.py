@@ -116,8 +116,8 @@ def plan_lines(plan: DryRun) -> list[str]:
     lines += _canary_lines(plan)
     p = plan.promote
     lines.append(
-        f"waves (promote.waves {', '.join(p['waves'])}; max_failures {p['max_failures']}; "
-        f"on_failure {p['on_failure']}):"
+        f"waves (promote.waves {', '.join(p['waves'])}{_the_rest(p['waves'], plan)}; "
+        f"max_failures {p['max_failures']}; on_failure {p['on_failure']}):"
     )
     if not plan.waves:
         lines.append("  none: every host is a canary")
@@ -158,6 +158,15 @@ def plan_lines(plan: DryRun) -> list[str]:
         else "== the deployment would start (nothing was changed)"
     )
     return lines
+
+
+def _the_rest(specs: list[str], plan: DryRun) -> str:
+    """`, then the rest` where the file's waves stop short of every host (`[10%, 50%]`):
+    the last wave takes the others, which the file does not say."""
+    total = sum(len(w.hosts) for w in plan.waves)
+    last = specs[-1] if specs else "100%"
+    short = float(last[:-1]) < 100 if last.endswith("%") else int(last) < total
+    return ", then the rest" if plan.waves and short else ""
 
 
 def _canary_lines(plan: DryRun) -> list[str]:
