@@ -98,3 +98,36 @@ async def test_w_cuts_or_wraps_and_a_resize_wraps_again(tmp_path: Path) -> None:
         await pilot.press("escape")
         await settle(pilot)
         assert pane.filter_text == "" and len(pane.shown_rows) == 5
+
+
+async def test_a_pane_scrolled_up_says_it_is_paused_and_how_many_lines_came(
+    tmp_path: Path,
+) -> None:
+    """Scrolled up to read, the pane stops following (as before) and now says so under it,
+    with the lines come since; end (or scrolling down to the newest) follows again and the
+    sign goes. Following, it never shows."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=(100, 30)) as pilot:
+        pane = await canary_logging(pilot, script, *(f"line {i}" for i in range(40)))
+        assert pane.border_subtitle == "" and pane.unseen == 0
+
+        def subtitle() -> str:
+            return Content.from_markup(str(pane.border_subtitle)).plain
+
+        pane.focus()
+        await pilot.press("home")
+        await settle(pilot)
+        for i in range(3):
+            script.log("web-01", f"new {i}")
+        await until(pilot, lambda: pane.unseen == 3, 5, subtitle)
+        assert subtitle() == "paused · 3 new line(s) below · end: follow"
+        assert pane.scroll_offset.y == 0  # still where the operator reads
+
+        await pilot.press("end")
+        await until(pilot, lambda: pane.unseen == 0, 5, subtitle)
+        assert subtitle() == ""
+        script.log("web-01", "followed")
+        await until(pilot, lambda: "followed" in rows(pane)[-1], 5, lambda: str(rows(pane)[-3:]))
+        await settle(pilot)
+        assert pane.unseen == 0 and subtitle() == ""
+        assert pane.scroll_offset.y >= pane.max_scroll_y - 1

@@ -73,6 +73,7 @@ class LogPane(Log):
         self.rows: deque[str] = deque(maxlen=max_lines)  # every line kept, filtered or not
         self.filter_text = ""  # as typed (shown in the title); matched case-blind
         self._source = ""
+        self.unseen = 0  # lines come below while the operator reads higher up (paused)
 
     def add_batch(
         self, lines: Iterable[ev.LogLine], dropped: int = 0, hosts: set[str] | None = None
@@ -105,6 +106,8 @@ class LogPane(Log):
                 self.write_lines(self._wrapped(shown), scroll_end=False)
                 if follow:
                     self.scroll_end(animate=False, x_axis=False)
+                else:
+                    self._paused(self.unseen + len(shown))
             if self.filter_text:
                 self._retitle()
         return len(rows)
@@ -132,6 +135,7 @@ class LogPane(Log):
         self.clear()
         self.write_lines(self._wrapped(self.shown_rows), scroll_end=False)
         self.scroll_end(animate=False, x_axis=False)
+        self._paused(0)
 
     def _wrap_width(self) -> int:
         # The scrollbar's column left free whether it shows yet or not.
@@ -173,6 +177,17 @@ class LogPane(Log):
             return list(rows)
         wanted = self.filter_text.casefold()
         return [r for r in rows if wanted in r.casefold() or r.startswith(SKIPPED)]
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.unseen and new_value >= self.max_scroll_y - 1:
+            self._paused(0)  # back at the newest lines: following again
+
+    def _paused(self, unseen: int) -> None:
+        """Say, under the pane, that it stopped following: how many lines came below."""
+        self.unseen = unseen
+        said = f"paused · {unseen:,} new line(s) below · end: follow" if unseen else ""
+        self.border_subtitle = plain_title(said)
 
     def watch_virtual_size(self, size: Size) -> None:
         # What a layout would do for the pane alone (Widget._size_updated, layout=False).
