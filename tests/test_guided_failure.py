@@ -356,6 +356,12 @@ async def test_rollback_to_a_known_version(
     assert undo.code == 1, undo.out + undo.err
     assert "rolling it back would put back the release it escaped" in undo.err
     assert set(versions(demo).values()) == {"1.1.0"} and locks_on(demo) == []
+    # Back to the release it escaped, as asked: said, before the first host changes.
+    again = await run_cli("rollback", env, "--to", "1.2.0")
+    assert again.code == 0, again.out + again.err
+    said = f"#{last.id} put 1.1.0 back over it (rollback --to): putting 1.2.0 back as asked"
+    assert said in again.out, again.out
+    assert again.out.index(said) < again.out.index("web-01")
 
 
 async def test_timed_pause_is_shown_by_the_cli(

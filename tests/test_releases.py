@@ -24,6 +24,7 @@ from canarytui.engine.releases import (
     newest_first,
     stable_version,
     unknown_to_restore,
+    went_bad_since,
 )
 from canarytui.journal import DeploymentRecord
 from canarytui.ssh import CommandResult
@@ -250,3 +251,36 @@ def test_only_a_release_seen_on_the_hosts_is_put_back_without_a_canary(tmp_path:
     assert said.endswith(f"with its canary first: canarytui deploy {env.path} 1.0.1")
     empty = unknown_to_restore([], "1.0.0", env)
     assert empty is not None and "; this journal knows none yet)" in empty
+
+
+def test_what_the_journal_says_against_putting_a_release_back() -> None:
+    """`b` in history and `rollback --to` put a release back with no canary: the latest word
+    of the journal on it is said when it is against it."""
+    ran: dict[int, list[str | None]] = {4: ["1.2.0", "1.2.0"], 6: ["1.3.0", None]}
+
+    def previous_of(d: DeploymentRecord) -> list[str | None]:
+        return ran.get(d.id, [])
+
+    def said(version: str, *history: DeploymentRecord) -> str | None:
+        return went_bad_since(version, list(reversed(history)), previous_of)
+
+    done = record(1, "1.2.0", "complete")
+    assert said("1.2.0", done) is None
+    # A later deployment of it rolled back, or its canary failed.
+    failed = record(2, "1.2.0", "canary failed")
+    assert said("1.2.0", done, failed) == "#2, a later deployment of 1.2.0, ended canary failed"
+    # Completed again on every host since: good again; on some hosts only: not.
+    again = record(3, "1.2.0", "complete")
+    assert said("1.2.0", done, failed, again) is None
+    limited = dataclasses.replace(again, scope="web-02")
+    assert said("1.2.0", done, failed, limited) is not None
+    # A rollback --to that took the fleet off it (its hosts ran 1.2.0 before it).
+    escaped = record(4, "1.1.0", "complete", kind="rollback")
+    assert said("1.2.0", done, escaped) == "#4 put 1.1.0 back over it (rollback --to)"
+    assert said("1.1.0", done, escaped) is None  # the release it put back
+    # One that took the fleet off another release, or a rollback to it, says nothing.
+    assert said("1.2.0", done, record(6, "1.1.0", "complete", kind="rollback")) is None
+    assert said("1.2.0", escaped, record(5, "1.2.0", "complete", kind="rollback")) is None
+    # A deployment still open is not a word yet.
+    open_one = dataclasses.replace(failed, is_open=True, outcome=None)
+    assert said("1.2.0", done, open_one) is None

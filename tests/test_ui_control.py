@@ -425,6 +425,13 @@ async def test_back_to_a_known_version_from_history(fleet: DemoFleet, tmp_path: 
         panel = str(app.fleet_screen.query_one(RolloutProgress).render())
         # Not undone by r (refused: it would put back what it escaped), so not offered.
         assert "d deploy" in panel and "r roll back" not in panel, panel
+        # 1.2.0 again (#3), which this rollback took the fleet off: the question says so.
+        await pilot.press("H", "down", "b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "question")
+        assert str(app.screen.message).endswith(
+            f"\n\nMind: #{d.id} put 1.1.0 back over it (rollback --to)."
+        ), app.screen.message
+        await pilot.press("n")
     assert {fleet.version_on(h) for h in fleet.host_names} == {"1.1.0"}
     assert d.version == "1.1.0" and d.kind == "rollback" and d.canaries == []
     assert actions(state, d.id) == ["rollback"]

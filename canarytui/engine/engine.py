@@ -28,7 +28,12 @@ from canarytui.engine.notify import Notifier
 from canarytui.engine.outage import FleetLost
 from canarytui.engine.plan import Plan, limited_to, make_plan, plan_waves
 from canarytui.engine.promotion import Promotion
-from canarytui.engine.releases import Catalogue, list_releases, unknown_to_restore
+from canarytui.engine.releases import (
+    Catalogue,
+    list_releases,
+    restore_doubt,
+    unknown_to_restore,
+)
 from canarytui.engine.rollback import Rollback, nothing_to_roll_back
 from canarytui.engine.start import start_deployment
 from canarytui.engine.supervise import each_host
@@ -262,6 +267,8 @@ class Engine(CallRunner):
         await start_deployment(
             self.ctx, self.locks, version, plan, kind="rollback", unless_running=unknown
         )
+        if (doubt := restore_doubt(self.journal, self.env, version)) is not None:
+            self.bus.notice("warning", f"{doubt}: putting {version} back as asked")
         for name, was in self.state.previous.items():
             if was == version:
                 self.bus.host(name, ev.HostState.DEPLOYED, version=version, detail="already on it")

@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from canarytui import events as ev
 from canarytui.config import Environment, VersionError, render
 from canarytui.engine.bus import Context
 from canarytui.engine.supervise import each_host
-from canarytui.journal import DeploymentRecord
+from canarytui.journal import DeploymentRecord, Journal
 from canarytui.ssh import CommandResult, Script, SshError
 
 STABLE = "stable"  # what most of the fleet runs now
@@ -165,6 +165,41 @@ def failed_versions(history: Sequence[DeploymentRecord]) -> list[str]:
         ):
             found.append(d.version)
     return found
+
+
+def went_bad_since(
+    version: str,
+    history: Sequence[DeploymentRecord],
+    previous_of: Callable[[DeploymentRecord], Iterable[str | None]],
+) -> str | None:
+    """What the journal says against putting ``version`` back (``rollback --to``, ``b`` in
+    history) though a deployment once completed it: the latest of a deployment of it that
+    failed or was rolled back, or a ``rollback --to`` that took the fleet off it
+    (``previous_of``: the versions its hosts ran before it); None when the latest word on
+    it is good (a completion of it on the whole fleet, or a rollback to it). ``history``
+    is newest first."""
+    for d in history:
+        if d.is_open:
+            continue
+        if d.version == version:
+            if d.outcome in FAILED and d.kind == "deploy":
+                return f"#{d.id}, a later deployment of {version}, ended {d.outcome}"
+            if d.outcome == ev.Outcome.COMPLETE.value and d.scope is None:
+                return None
+        elif d.kind == "rollback" and d.outcome == ev.Outcome.COMPLETE.value:
+            if version in set(previous_of(d)):
+                return f"#{d.id} put {d.version} back over it (rollback --to)"
+    return None
+
+
+def restore_doubt(journal: Journal, env: Environment, version: str) -> str | None:
+    """``went_bad_since`` from ``journal``'s deployments of ``env``."""
+    history = journal.history(env.name, env.app, limit=JOURNAL_DEPTH)
+
+    def previous_of(d: DeploymentRecord) -> list[str | None]:
+        return [h.previous for h in journal.hosts(d.id).values()]
+
+    return went_bad_since(version, history, previous_of)
 
 
 # Building the list ---------------------------------------------------------------------------

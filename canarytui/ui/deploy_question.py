@@ -15,7 +15,7 @@ from canarytui.engine import (
     running_said,
     stops_at,
 )
-from canarytui.engine.releases import version_key
+from canarytui.engine.releases import restore_doubt, version_key
 from canarytui.journal import DeploymentRecord
 from canarytui.textsafe import harmless, listed
 from canarytui.ui.fleet_state import FleetState
@@ -142,3 +142,21 @@ def rollback_question(engine: Engine, record: DeploymentRecord) -> str:
     reached, also = ("still to put back", f"; {done} back already") if done else ("it reached", "")
     hosts = f"the {len(back)} host(s) {reached} ({listed(list(back), 4)}{also})"
     return f"Roll {what} back on {hosts}, {said}?"
+
+
+def restore_question(engine: Engine, version: str) -> str:
+    """What ``b`` in history asks: ``version`` back on every host; how many run it already,
+    and what the journal says against it since it completed (a later deployment of it
+    rolled back, a ``rollback --to`` that took the fleet off it)."""
+    names = engine.env.host_names
+    on_it = sum(1 for h in names if engine.versions.get(h) == version)
+    said = (
+        f"Put {version} back on all {len(names)} hosts, in the file's waves, each host "
+        "health-gated, without canary or analysis? Recorded as a rollback."
+    )
+    if on_it == len(names):
+        said += f"\n\nEvery host runs {version} already: nothing would change."
+    elif on_it:
+        said += f"\n\n{on_it} of them run it already: left as they are."
+    doubt = restore_doubt(engine.journal, engine.env, version)
+    return said + (f"\n\nMind: {harmless(doubt)}." if doubt is not None else "")

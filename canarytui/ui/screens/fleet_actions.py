@@ -26,6 +26,7 @@ from canarytui.ui.deploy_question import (
     catch_up,
     deploy_question,
     limited_to_shown,
+    restore_question,
     rollback_question,
 )
 from canarytui.ui.fleet_state import FleetState
@@ -323,17 +324,10 @@ class OperatorActions(Screen[None]):
                 markup=False,
             )
             return
-        names = self.state.env.host_names
-        on_it = sum(1 for h in names if self.engine.versions.get(h) == version)
-        if on_it == len(names):
-            on_it_said = f"\n\nEvery host runs {version} already: nothing would change."
-        else:
-            on_it_said = f"\n\n{on_it} of them run it already: left as they are." if on_it else ""
         self.app.push_screen(
             ConfirmScreen(
                 f"Back to {version}?",
-                f"Put {version} back on all {len(names)} hosts, in the file's waves, each host "
-                f"health-gated, without canary or analysis? Recorded as a rollback.{on_it_said}",
+                restore_question(self.engine, version),
                 yes="Roll back to it",
                 danger=True,
             ),
