@@ -86,7 +86,8 @@ async def test_the_ui_follows_a_release_the_command_line_drives(
         await until(pilot, lambda: engine.phase is ev.Phase.COMPLETE, 10, "complete")
         assert {engine.versions[h] for h in demo.host_names} == {"1.1.0"}
         await until(pilot, lambda: "stable 1.1.0" in str(header.render()), 5, "the header")
-        assert "outcome complete" in str(progress.render())
+        # (The outcome follows the phase: the complete hook runs between them.)
+        await until(pilot, lambda: "outcome complete" in str(progress.render()), 5, "outcome")
         # The other process has exited; what it recorded after the phase (the traffic
         # hook's last shift) is read by the next poll: everything of theirs, then counted.
         follower = screen.journal_follow.follower
@@ -206,6 +207,10 @@ async def test_the_ui_opened_while_the_command_line_drives_says_so_and_follows_i
                 "as it goes"
             ), said
             assert engine.phase is ev.Phase.ANALYSIS
+            # Its keys are offered where they are taken, not here (r was, then refused).
+            driven = f"driven by another canarytui (pid {drivers[0].pid}): its keys are there"
+            await until(pilot, lambda: driven in str(progress.render()), 5, "driven said")
+            assert "r roll back" not in str(progress.render())
             await until(pilot, lambda: "verdict  PASS" in str(progress.render()), 20, "verdict")
             await until(pilot, lambda: engine.phase is ev.Phase.AWAITING_PROMOTION, 5, "phase")
             done = await asyncio.wait_for(deploy, 30)
@@ -214,6 +219,8 @@ async def test_the_ui_opened_while_the_command_line_drives_says_so_and_follows_i
             # deployment is this screen's to act on.
             await pilot.pause(3 * FOLLOW_INTERVAL)
             assert not [s for s in said if "ended while" in s], said
+            await until(pilot, lambda: "p next wave" in str(progress.render()), 5, "keys")
+            assert "driven by another" not in str(progress.render())
             await pilot.press("P")
             await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 5, "asked")
             await pilot.press("y")

@@ -79,6 +79,7 @@ class FleetState:
         self.starting: ev.DeploymentStarting | None = None  # hosts being locked for one
         self.waiting: ev.LocksWaiting | None = None  # the hosts it waits for, if any
         self.last: DeploymentRecord | None = None  # the journal's last, none open at start
+        self.driven_by: object = None  # the pid of another process driving the open one
         # A probe older than this is shown by its age: the host's health now is not known.
         self.old_after = max(OLD_AFTER, 3 * self.env.health.interval)
 

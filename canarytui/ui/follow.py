@@ -19,6 +19,7 @@ from textual.screen import Screen
 from canarytui import events as ev
 from canarytui.engine import Engine, locks
 from canarytui.journal import JournalError
+from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.messages import EngineEvents
 
 FOLLOW_INTERVAL = 0.5  # seconds between two reads of the journal
@@ -27,13 +28,19 @@ MIDWAY = {ev.Phase.CANARY, ev.Phase.ANALYSIS, ev.Phase.PROMOTING, ev.Phase.ROLLI
 
 
 class JournalFollow:
-    """``set_interval(FOLLOW_INTERVAL, JournalFollow(screen, engine, repaint_all))``;
-    ``repaint_all()`` repaints the whole screen once the deployment is taken up anew."""
+    """``set_interval(FOLLOW_INTERVAL, JournalFollow(screen, engine, repaint_all, state))``;
+    ``repaint_all()`` repaints the whole screen once the deployment is taken up anew, or
+    once another process drives it (``state.driven_by``) or no longer does."""
 
     def __init__(
-        self, screen: Screen[Any], engine: Engine, repaint_all: Callable[[], None]
+        self,
+        screen: Screen[Any],
+        engine: Engine,
+        repaint_all: Callable[[], None],
+        state: FleetState,
     ) -> None:
         self.screen = screen
+        self.state = state
         self.engine = engine
         self.repaint_all = repaint_all
         self.follower = engine.follower()
@@ -56,6 +63,10 @@ class JournalFollow:
                 )
             return
         self._failing = False
+        driver = self._driver[1] if self._driver is not None else None
+        if self.state.driven_by != driver:  # its keys are offered only where they are taken
+            self.state.driven_by = driver
+            self.repaint_all()
         if events:
             self.screen.post_message(EngineEvents(events, followed=True))
         if ended is not None:

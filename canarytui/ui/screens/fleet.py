@@ -134,7 +134,7 @@ class FleetScreen(OperatorActions):
             self.state.last = self.engine.journal.last_deployment(env.name, env.app)
         if self.LIVE:  # what another process of this machine drives, shown as it goes
             everything = functools.partial(self._mark, grid=True, panel=True, status=True)
-            self.journal_follow = JournalFollow(self, self.engine, everything)
+            self.journal_follow = JournalFollow(self, self.engine, everything, self.state)
             self.set_interval(FOLLOW_INTERVAL, self.journal_follow)
         grid = self.grid
         grid.focus()

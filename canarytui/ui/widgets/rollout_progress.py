@@ -342,7 +342,12 @@ class RolloutProgress(StateText):
         out = state.engine.way_out_now()
         promotable = out is None or out in (WayOut.PROMOTE_OR_ROLL_BACK, WayOut.FINISH_PUTTING_BACK)
         again = phase is ev.Phase.HALTED or state.engine.state.stopped
-        if out is WayOut.NO_VERDICT and again and not state.engine.busy:
+        if state.driven_by is not None and not state.engine.busy:
+            # Another canarytui of this machine drives it: its keys are there (refused here).
+            pid = harmless(str(state.driven_by), 20)
+            text.append(f"\n driven by another canarytui (pid {pid}): its keys are there\n")
+            keys = []
+        elif out is WayOut.NO_VERDICT and again and not state.engine.busy:
             keys = [("p", "analyse again"), ("r", "roll back")]
         elif phase is ev.Phase.AWAITING_PROMOTION and held:
             keys = [("s", "resume"), ("p", "next wave"), ("r", "roll back")]
