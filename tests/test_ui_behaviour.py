@@ -1138,3 +1138,37 @@ async def test_a_deployment_taken_up_again_says_the_share_of_users_it_left(
         script.app.fleet_screen.repaint_now()
         header = script.app.fleet_screen.query_one(StatusHeader)
         await until(pilot, lambda: "traffic 25 % new" in str(header.render()), 5, "the share")
+
+
+async def test_a_hosts_last_step_of_an_older_deployment_says_which(tmp_path: Path) -> None:
+    """A new deployment that has not reached a host yet: the host's panel showed the last
+    step of the one before as this one's; it says which deployment it was of."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        script.start("1.1.0", ["web-01"])
+        for name in ("web-01", "web-02"):
+            script.deploy_host(name, "1.1.0")
+        script.phase(ev.Phase.COMPLETE)
+        script.emit(ev.DeploymentFinished(outcome=ev.Outcome.COMPLETE, summary="1.1.0"))
+        script.start("1.2.0", ["web-01"])
+        script.deploy_host("web-01", "1.2.0")
+        screen = script.app.fleet_screen
+        step = screen.query_one("#host-step", Static)
+
+        def first_line(name: str) -> str:
+            screen.grid.move_cursor_to(name)
+            return str(step.render()).splitlines()[0] if str(step.render()) else ""
+
+        await until(
+            pilot,
+            lambda: first_line("web-02").startswith("last step of #1 deploy restart: exit 0"),
+            5,
+            lambda: first_line("web-02"),
+        )
+        await until(
+            pilot,
+            lambda: first_line("web-01").startswith("last step deploy restart: exit 0"),
+            5,
+            lambda: first_line("web-01"),
+        )

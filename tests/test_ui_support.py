@@ -220,7 +220,7 @@ class Script:
         plan = make_plan(self.env, canaries)
         previous: dict[str, str | None] = {h: "1.0.0" for h in self.env.host_names}
         d = self.journal.create_deployment(
-            token="t0ken",
+            token="t0ken" if self.deployment is None else f"t0ken-{self.deployment + 1}",
             env=self.env.name,
             app=self.env.app,
             env_path=str(self.env.path),

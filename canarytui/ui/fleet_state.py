@@ -319,6 +319,7 @@ class FleetState:
                     view.last_exit = event.exit_status
                     view.last_output = event.output
                     view.last_duration = event.duration
+                    view.last_of = event.deployment
             case ev.AnalysisStarted() | ev.AnalysisUpdate() | ev.VerdictReached():
                 self.analysis_log.apply(event)
             case ev.DeploymentFinished():
@@ -357,6 +358,7 @@ class FleetState:
                 view.last_step = h.last_step
                 view.last_exit = h.exit_status
                 view.last_output = h.output or ""
+                view.last_of = record.id
         self.wave = record.wave
         self.waves = record.waves
         self.picked = list(record.canaries)

@@ -32,6 +32,7 @@ class HostView:
     last_exit: int | None = None
     last_output: str = ""
     last_duration: float | None = None
+    last_of: int | None = None  # the deployment the last step was of
 
 
 class HostViews(Mapping[str, HostView]):

@@ -130,9 +130,12 @@ class HostPanel(Vertical):
         metrics.put(
             _metrics_text(state.key_metrics(name), len(view.series.samples), age, state.old_after)
         )
+        now = state.deployment.id if state.deployment is not None else None
+        of = view.last_of if view.last_of not in (None, now) else None  # an older one's
         step.put(
             _step_text(
                 view.last_step,
+                of,
                 view.last_action,
                 view.last_exit,
                 view.last_output,
@@ -167,6 +170,7 @@ def _metrics_text(
 
 def _step_text(
     step: str | None,
+    of: int | None,
     action: str | None,
     exit_status: int | None,
     output: str,
@@ -178,7 +182,7 @@ def _step_text(
         return text
     status = "timed out" if exit_status is None else f"exit {exit_status}"
     style: Style | str = "bold" if exit_status == 0 else error
-    text.append("last step ", "dim")
+    text.append("last step " if of is None else f"last step of #{of} ", "dim")
     text.append(harmless(f"{action or ''} {step}", VALUE_LIMIT) + ": ", "bold")
     text.append(status, style)
     if duration is not None:
