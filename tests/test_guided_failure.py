@@ -328,6 +328,10 @@ async def test_rollback_to_a_known_version(
     assert set(versions(demo).values()) == {"1.2.0"} and locks_on(demo) == []
     same = await run_cli("rollback", env, "--to", "1.2.0", state_dir=other)
     assert same.code == 0, same.out + same.err
+    # Every host left as it was: none said deployed, at the end either.
+    assert "web-01: deployed 1.2.0  (already on it)" in same.out
+    end = same.out[same.out.index("== complete") :]
+    assert "already on it:    6  web-01" in end and "deployed:" not in end, end
 
     back = await run_cli("rollback", env, "--to", "1.1.0", "--json")
     assert back.code == 0, back.err

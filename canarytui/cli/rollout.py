@@ -109,6 +109,12 @@ def summary_text(engine: Any, outcome: ev.Outcome) -> str:
     d = engine.deployment
     lines = [f"== {outcome.value}" + (f": deployment #{d.id} of {d.version}" if d else "")]
     counts = _by_state(engine, d) if d is not None else {}
+    if d is not None and d.kind == "rollback" and "deployed" in counts:
+        # rollback --to leaves the hosts already on the release as they are: not "deployed".
+        was = engine.state.previous
+        counts["already on it"] = [h for h in counts["deployed"] if was.get(h) == d.version]
+        counts["deployed"] = [h for h in counts["deployed"] if was.get(h) != d.version]
+        counts = {state: hosts for state, hosts in counts.items() if hosts}
     for state, hosts in counts.items():
         lines.append(f"   {state:>15}: {len(hosts):>4}  {listed(hosts, 8)}")
     env = engine.env.path
