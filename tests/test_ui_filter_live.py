@@ -111,10 +111,13 @@ async def test_after_a_rollout_that_left_a_host_behind_the_panel_says_what_runs_
         await settle(pilot)
         said = "versions 1.1.0 on 11, 1.0.0 on 1"  # its last known
         await until(pilot, lambda: said in panel_text(script), 5, "the versions said")
+        row = next(line for line in panel_text(script).splitlines() if "1 unreachable" in line)
         script.engine.emit(ev.HostUpdate(host="web-09", state=ev.HostState.IDLE, version="1.2.0"))
         said = f"versions 1.1.0 on 11, 1.2.0 on 1\n{TO_THEM}"
         await until(pilot, lambda: said in panel_text(script), 5, "the versions said again")
         assert "outcome complete" in panel_text(script)
+        # Back and idle since, it is still a host the rollout did not reach: its row says so.
+        assert row in panel_text(script).splitlines(), panel_text(script)
 
 
 async def test_a_release_that_missed_a_host_is_not_said_to_be_on_every_host(

@@ -73,6 +73,7 @@ class FleetState:
         self.filter = HostFilter(self.env.hosts, self._now, _changing)
         self.analysis_log = AnalysisLog()  # the current (or adopted) deployment's analysis
         self.finished: ev.DeploymentFinished | None = None
+        self._ended: dict[str, ev.HostState] = {}  # the hosts' as it finished
         self.wave: int | None = None
         self.waves = 0
         self.traffic: ev.TrafficShifted | None = None  # what the last traffic hook said
@@ -251,7 +252,12 @@ class FleetState:
         """Each row of the rollout (the canary, each wave): its hosts by how they are."""
         d = self.deployment
         state = self.engine.state
-        return [] if d is None else wave_progress(d, state.host_states, state.cut_off)
+        if d is None:
+            return []
+        # Over: how each host ended it, not how it is since (a host it could not reach,
+        # back and idle, is still one it failed on).
+        ended = self.finished is not None and self.finished.deployment == d.id
+        return wave_progress(d, self._ended if ended else state.host_states, state.cut_off)
 
     def key_metrics(self, name: str) -> list[tuple[str, float | None]]:
         """Each analysis rule measured on this host over its recent samples."""
@@ -324,6 +330,7 @@ class FleetState:
                 self.analysis_log.apply(event)
             case ev.DeploymentFinished():
                 self.finished = event
+                self._ended = dict(self.engine.state.host_states)
                 self.picked = []
             case ev.TrafficShifted():
                 self.traffic = event
