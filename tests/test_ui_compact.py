@@ -128,6 +128,6 @@ async def test_a_compact_tile_says_a_state_not_at_rest_in_words(tmp_path: Path) 
             ["failed"],
             ["deploying"],
             ["unreachable"],
-            ["rolled", "back"],
+            ["↩", "1.0.0"],  # rolled back: the version it went back to, marked
             ["1.0.0"],
         ], said

@@ -98,7 +98,10 @@ class TilePainter:
         title = fit(name, max(inner // 2, inner - 8))
         words = state.state_text(name)
         at_rest = words in AT_REST
-        middle = (state.engine.versions.get(name) or "?") if at_rest else words
+        version = state.engine.versions.get(name) or "?"
+        middle = version if at_rest else words
+        if words == ev.HostState.ROLLED_BACK.value:  # the version it went back to, marked
+            middle = f"↩ {version}"
         middle = fit(middle, inner - cell_len(title) - 1)
         pad = inner - cell_len(title) - cell_len(middle)
         return [
