@@ -74,7 +74,12 @@ async def test_a_colleague_takes_over_an_open_deployment(demo: DemoFleet, tmp_pa
     assert "@" in took.split(" (")[0] and took.count("deployment #1 of 1.2.0") == 1, took
     assert took.endswith(", from the hosts' locks"), took
     assert decided[1][1] == "as taken over", decided  # it said "from idle"
+    assert record.taken_over and record.what_went(3) == "(taken over)"
     journal.close()
+    # Its history row: taken over, not "(no canary phase)" (it had one, on the first machine).
+    history = await run_cli("history", env, state_dir=second)
+    row = next(line for line in history.out.splitlines() if " 1.2.0 " in line)
+    assert row.endswith("(taken over)") and "no canary" not in row, history.out
 
     # The first machine returns: its next action learns what happened and records it.
     promote = await run_cli("promote", env, state_dir=first)

@@ -22,7 +22,7 @@ from canarytui.engine.holding import LockKeeper
 from canarytui.engine.locks import describe_owner, is_maintenance, since_of
 from canarytui.engine.reported import reported_version
 from canarytui.engine.supervise import each_host
-from canarytui.journal import DeploymentRecord, UnopenedStart
+from canarytui.journal import TAKE_OVER, DeploymentRecord, UnopenedStart
 from canarytui.ssh import SshError
 
 
@@ -133,7 +133,7 @@ def adopt(ctx: Context, locks: LockKeeper, foreign: ForeignDeployment) -> Deploy
     ctx.state.previous.clear()
     ctx.state.previous.update(previous)
     # "user@machine (deployment #N of V, pid P) since WHEN": the deployment said once.
-    ctx.bus.decision("take over", f"{foreign.describe()}, from the hosts' locks")
+    ctx.bus.decision(TAKE_OVER, f"{foreign.describe()}, from the hosts' locks")
     for name, lock in foreign.hosts.items():
         if lock.current is not None and lock.current == previous[name]:
             state = ev.HostState.PENDING  # the release never reached it (or left again)

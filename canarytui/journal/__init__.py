@@ -8,6 +8,7 @@ what to do. Imports only sqlite3 and platformdirs (never asyncssh or textual).
 from canarytui.journal.errors import JournalError
 from canarytui.journal.files import default_state_dir
 from canarytui.journal.records import (
+    TAKE_OVER,
     DeploymentRecord,
     HostRecord,
     UnopenedStart,
@@ -22,6 +23,7 @@ from canarytui.journal.store import Journal
 __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
+    "TAKE_OVER",
     "DeploymentRecord",
     "HostRecord",
     "Journal",

@@ -27,6 +27,9 @@ def machine_name() -> str:
     return socket.gethostname() or "localhost"
 
 
+TAKE_OVER = "take over"  # the decision of a deployment taken over from another machine
+
+
 @dataclass(frozen=True)
 class UnopenedStart:
     """A start refused before its deployment opened (its record discarded) while a host
@@ -77,6 +80,7 @@ class DeploymentRecord:
     finished_at: float | None
     kind: str = "deploy"  # "rollback": a known version put back (rollback --to)
     rollback_begun: bool = False  # a host of it rolling back, rolled back, or failed to
+    taken_over: bool = False  # another machine's, taken over here (rollback --take-over)
     scope: str | None = None  # limited to these hosts (deploy --hosts, as given); None: all
 
     @property
@@ -97,6 +101,8 @@ class DeploymentRecord:
         or what it put back; and the hosts it was limited to."""
         if self.kind == "rollback":
             said = f"(rollback to {self.version})"
+        elif self.taken_over:  # its canaries were said on the machine that started it
+            said = "(taken over)"
         else:
             said = listed(self.canaries, shown) or "(no canary phase)"
         return said + (f" (only {self.scope})" if self.scope is not None else "")
@@ -171,4 +177,5 @@ def deployment_from_row(row: sqlite3.Row) -> DeploymentRecord:
     data["plan"] = json.loads(data["plan"])
     data["is_open"] = bool(data["is_open"])
     data["rollback_begun"] = bool(data.get("rollback_begun"))
+    data["taken_over"] = bool(data.get("taken_over"))
     return DeploymentRecord(**data)

@@ -80,6 +80,7 @@ CREATE TABLE IF NOT EXISTS decisions (
     action      TEXT NOT NULL,
     detail      TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX IF NOT EXISTS decisions_deployment ON decisions (deployment);
 """
 
 

@@ -19,6 +19,7 @@ from canarytui import events as ev
 from canarytui.journal.errors import guard
 from canarytui.journal.files import JOURNAL_NAME, default_state_dir, open_journal
 from canarytui.journal.records import (
+    TAKE_OVER,
     DeploymentRecord,
     HostRecord,
     UnopenedStart,
@@ -35,12 +36,15 @@ _CLOSING = {
 }
 
 
-# A deployment's row, and whether a rollback of it has begun (a host of it rolling back,
-# rolled back, or failed to): one halted then may only be rolled back again (``way_out``).
+# A deployment's row, whether a rollback of it has begun (a host of it rolling back,
+# rolled back, or failed to): one halted then may only be rolled back again (``way_out``),
+# and whether this journal took it over from another machine's (``rollback --take-over``).
 _ROLLBACK_STATES = ", ".join(f"'{s.value}'" for s in sorted(ev.ROLLBACK_BEGUN))
 _DEPLOYMENTS = (
     "SELECT d.*, EXISTS (SELECT 1 FROM hosts h WHERE h.deployment = d.id"
-    f" AND h.state IN ({_ROLLBACK_STATES})) AS rollback_begun FROM deployments d"
+    f" AND h.state IN ({_ROLLBACK_STATES})) AS rollback_begun,"
+    " EXISTS (SELECT 1 FROM decisions c WHERE c.deployment = d.id"
+    f" AND c.action = '{TAKE_OVER}') AS taken_over FROM deployments d"
 )
 
 
