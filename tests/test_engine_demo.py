@@ -250,9 +250,7 @@ def test_the_way_out_said_is_what_promote_and_rollback_accept() -> None:
     assert way_out(ev.Phase.CANARY) == "promote analyses its canaries again, or roll it back"
     assert way_out(ev.Phase.HALTED, verdict="fail") == "its canary failed: roll it back"
     assert way_out(ev.Phase.ROLLING_BACK, verdict="fail") == "roll it back again"
-    assert way_out(ev.Phase.PROMOTING, kind="rollback") == (
-        "promote it (to finish putting it back) or roll it back"
-    )
+    assert way_out(ev.Phase.PROMOTING, kind="rollback") == "promote it to finish putting it back"
 
 
 async def test_operator_actions_refused_when_invalid(demo: DemoFleet, state_dir: Path) -> None:

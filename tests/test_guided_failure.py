@@ -443,3 +443,19 @@ async def test_a_rollback_to_a_known_release_beyond_max_failures_keeps_what_it_p
         assert record.is_open and record.phase == "halted", record
     finally:
         journal.close()
+    # What is left is to finish putting it back, never to undo it: a plain rollback put
+    # 1.1.0 back on every host it had rescued, no canary.
+    assert f"next: canarytui promote {env} (finishes putting 1.0.0 back)" in back.out
+    assert f"canarytui rollback {env}" not in back.out, back.out
+    undo = await run_cli("rollback", str(env))
+    assert undo.code == 1, undo.out + undo.err
+    assert (
+        f"deployment #{record.id} is putting 1.0.0 back (rollback --to): rolling it back "
+        "would put back the release it escaped, everywhere and without a canary; promote "
+        "finishes putting it back"
+    ) in undo.err, undo.err
+    assert versions(demo) == now
+    status = await run_cli("status", str(env))
+    assert "promote it to finish putting it back" in status.out and "roll it back" not in (
+        status.out
+    ), status.out

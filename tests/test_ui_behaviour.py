@@ -1172,3 +1172,36 @@ async def test_a_hosts_last_step_of_an_older_deployment_says_which(tmp_path: Pat
             5,
             lambda: first_line("web-01"),
         )
+
+
+async def test_a_rollback_to_halted_is_finished_never_undone(tmp_path: Path) -> None:
+    """A rollback --to halted mid-way: the panel offers p (finish putting it back), not r;
+    r says why (it would put back the release it escaped, everywhere, no canary) and
+    changes nothing; its failure dialog's roll back is refused the same way."""
+    from canarytui.ui.screens.failure import FailureScreen
+    from canarytui.ui.widgets.rollout_progress import RolloutProgress
+
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        said = record_notifications(script.app)
+        script.discovered("1.2.0")
+        script.start("1.1.0", [], kind="rollback")
+        script.phase(ev.Phase.PROMOTING, wave=1)
+        script.deploy_host("web-01", "1.1.0")
+        script.host("web-02", ev.HostState.FAILED)
+        script.phase(ev.Phase.HALTED, wave=1)
+        progress = script.app.fleet_screen.query_one(RolloutProgress)
+        await until(pilot, lambda: "p next wave" in str(progress.render()), 5, "keys")
+        assert "r roll back" not in str(progress.render())
+        await pilot.press("r")
+        await until(pilot, lambda: bool(said), 5, "refusal")
+        assert "rolling it back would put back the release it escaped" in said[-1], said
+        assert not isinstance(script.app.screen, ConfirmScreen)
+        question = ev.FailureQuestion(
+            wave=1, waves=3, failures=[], skippable=1, deployment=script.deployment
+        )
+        script.app.push_screen(FailureScreen(question, "1.1.0", undo=False))
+        await settle(pilot)
+        await pilot.press("b")
+        await until(pilot, lambda: "retry, skip or halt" in said[-1], 5, lambda: str(said))
+        assert isinstance(script.app.screen, FailureScreen)

@@ -127,7 +127,9 @@ def summary_text(engine: Any, outcome: ev.Outcome) -> str:
     }
     question = engine.state.question if outcome is ev.Outcome.HALTED else None
     if question is not None:
-        lines.extend(failure_lines(question, env))
+        lines.extend(failure_lines(question, env, undo=d is None or d.kind != "rollback"))
+    elif d is not None and d.kind == "rollback" and outcome in hints:
+        lines.append(f"   next: canarytui promote {env} (finishes putting {d.version} back)")
     elif outcome in hints:
         lines.append("   " + hints[outcome])
     return "\n".join(lines)
@@ -141,8 +143,9 @@ def _by_state(engine: Any, d: Any) -> dict[str, list[str]]:
     return dict(sorted(counts.items()))
 
 
-def failure_lines(question: ev.FailureQuestion, env: object) -> list[str]:
-    """on_failure: ask, headless: what failed, and the commands that answer it."""
+def failure_lines(question: ev.FailureQuestion, env: object, undo: bool = True) -> list[str]:
+    """on_failure: ask, headless: what failed, and the commands that answer it (not
+    ``undo``: a rollback --to's, which a rollback would undo, putting back what it escaped)."""
     lines = []
     for f in question.failures:
         status = "did not finish" if f.exit_status is None else f"exited {f.exit_status}"
@@ -163,5 +166,6 @@ def failure_lines(question: ev.FailureQuestion, env: object) -> list[str]:
         lines.append(
             f"      (skipping them would exceed max_failures: {question.skippable} may be skipped)"
         )
-    lines.append(f"      canarytui rollback {env}                  everything back")
+    if undo:
+        lines.append(f"      canarytui rollback {env}                  everything back")
     return lines

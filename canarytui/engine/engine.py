@@ -286,6 +286,9 @@ class Engine(CallRunner):
         if take_over:
             return await self._run(self._take_over())
         if self.busy:
+            running = self.open_deployment()  # a rollback --to is refused, never stopped
+            if running is not None and running.kind == "rollback":
+                raise ActionRefused(nothing_to_roll_back(running))
             await self._stop_for_rollback()
         await self.finish_stale_locks()
         record = self.open_deployment() or self.journal.last_deployment(self.env.name, self.env.app)

@@ -42,13 +42,16 @@ def nothing_to_roll_back(record: DeploymentRecord | None) -> str | None:
     ):
         how = _ENDED.get(record.outcome or "", f"ended {record.outcome or record.phase_label}")
         return f"nothing to roll back: deployment #{record.id} of {record.version} {how}"
-    if record.kind == "rollback" and not record.is_open:
-        # The way out of a bad release, undone by reflex, would put that release back.
+    if record.kind == "rollback":
+        # The way out of a bad release, undone by reflex, would put that release back
+        # (halted or stopped mid-way too: promote finishes it).
+        did = "is putting" if record.is_open else "put"
+        rest = "promote finishes putting it back; " if record.is_open else ""
         return (
-            f"deployment #{record.id} put {record.version} back (rollback --to): rolling it "
+            f"deployment #{record.id} {did} {record.version} back (rollback --to): rolling it "
             "back would put back the release it escaped, everywhere and without a canary; "
-            "a release goes forward with its canary (deploy), or in waves (rollback --to "
-            "VERSION)"
+            f"{rest}a release goes forward with its canary (deploy), or in waves (rollback "
+            "--to VERSION)"
         )
     return None
 

@@ -141,7 +141,8 @@ class WayOut(StrEnum):
     ROLL_BACK_AGAIN = "roll it back again"
     NO_VERDICT = "promote analyses its canaries again, or roll it back"
     CANARY_FAILED = "its canary failed: roll it back"
-    FINISH_PUTTING_BACK = "promote it (to finish putting it back) or roll it back"
+    # Never "or roll it back": that would put back the release it escaped, no canary.
+    FINISH_PUTTING_BACK = "promote it to finish putting it back"
     PROMOTE_OR_ROLL_BACK = "promote or roll it back"
 
 

@@ -73,7 +73,7 @@ _KEYS = {
     WayOut.ROLL_BACK_AGAIN: "its rollback did not finish: r rolls back again to finish it",
     WayOut.NO_VERDICT: "the canary has no verdict: p analyses it again, r rolls back",
     WayOut.CANARY_FAILED: "its canary failed: r rolls back",
-    WayOut.FINISH_PUTTING_BACK: "p finishes putting {version} back, r undoes it",
+    WayOut.FINISH_PUTTING_BACK: "p finishes putting {version} back",
     WayOut.PROMOTE_OR_ROLL_BACK: "p promotes, r rolls back",
 }
 

@@ -60,11 +60,13 @@ class FailureScreen(ModalScreen[str]):
         Binding("h,escape", "answer('halt')", "Halt"),
     ]
 
-    def __init__(self, question: ev.FailureQuestion, version: str) -> None:
+    def __init__(self, question: ev.FailureQuestion, version: str, undo: bool = True) -> None:
         super().__init__()
         self.question = question
         self.version = version
         self.can_skip = question.skippable >= len(question.failures)
+        # A rollback --to's: rolling it back would put back the release it escaped.
+        self.can_undo = undo
 
     def compose(self) -> ComposeResult:
         q = self.question
@@ -99,7 +101,9 @@ class FailureScreen(ModalScreen[str]):
                 ):
                     button = Button(label, id=choice, variant=variant)  # type: ignore[arg-type]
                     button.can_focus = False
-                    button.disabled = choice == "skip" and not self.can_skip
+                    button.disabled = (choice == "skip" and not self.can_skip) or (
+                        choice == "rollback" and not self.can_undo
+                    )
                     yield button
 
     def on_resize(self) -> None:
@@ -120,6 +124,14 @@ class FailureScreen(ModalScreen[str]):
             failures.styles.max_height = rows
 
     def action_answer(self, choice: str) -> None:
+        if choice == "rollback" and not self.can_undo:
+            self.notify(
+                f"{self.version} is being put back (rollback --to): rolling it back would put "
+                "back the release it escaped; retry, skip or halt",
+                severity="warning",
+                markup=False,
+            )
+            return
         if choice == "skip" and not self.can_skip:
             self.notify(
                 "skipping would exceed max_failures: retry, roll back or halt",

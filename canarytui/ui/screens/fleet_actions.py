@@ -228,6 +228,7 @@ class OperatorActions(Screen[None]):
         """on_failure: ask: the dialog, then the engine call that answers it."""
         d = self.engine.deployment
         version = d.version if d is not None else ""
+        undo = d is None or d.kind != "rollback"  # a rollback --to is never undone by reflex
 
         def answered(choice: str | None) -> None:
             hosts = [f.host for f in question.failures]
@@ -245,13 +246,13 @@ class OperatorActions(Screen[None]):
                     return
                 self.notify(
                     f"left halted: {listed(hosts, 8)} failed; p or P goes on (retrying "
-                    "them), r rolls back",
+                    "them)" + (", r rolls back" if undo else ""),
                     severity="warning",
                     timeout=10,
                     markup=False,
                 )
 
-        self.app.push_screen(FailureScreen(question, version), answered)
+        self.app.push_screen(FailureScreen(question, version, undo), answered)
 
     @journal_guarded
     def action_rollback(self) -> None:
@@ -263,7 +264,9 @@ class OperatorActions(Screen[None]):
             return
         if self.refused_before_asking(record):
             return
-        if not self.engine.busy and (refused := nothing_to_roll_back(record)) is not None:
+        # (Busy, the last one may be over while a new one starts: r stops that start.)
+        judged = not self.engine.busy or (record.is_open and record.kind == "rollback")
+        if judged and (refused := nothing_to_roll_back(record)) is not None:
             self.notify(refused, severity="warning", timeout=8, markup=False)
             return
         running = " It stops what is running now." if self.engine.busy else ""

@@ -369,6 +369,8 @@ class RolloutProgress(StateText):
             keys = [("d", "deploy")]
         log = state.analysis_log
         d = state.deployment
+        if d is not None and d.kind == "rollback":  # r refuses it: it would undo the way out
+            keys = [k for k in keys if k[0] != "r"]
         if d is not None and log.deployment == d.id and not log.empty:
             keys.append(("a", "analysis"))
         self._keys(text, keys)
