@@ -592,3 +592,28 @@ def test_a_host_the_deployment_changed_keeps_its_state_when_a_read_gets_no_answe
     assert states[later[0]] is ev.HostState.UNREACHABLE
     row = FleetState(script.engine).wave_progress()[1]
     assert (row.done, row.failed, row.unreachable) == (len(first), 0, 0), row
+
+
+async def test_after_a_refused_start_the_panel_names_the_last_deployment(
+    fleet: DemoFleet, tmp_path: Path
+) -> None:
+    """A start refused (its canary down) leaves no deployment open: the panel named the
+    journal's last as it was when the screen started ("No deployment yet." here), not the
+    one this screen ran."""
+    app = make_app(fleet.env_path, tmp_path / "state")
+    engine = app.engine
+    async with app.run_test(size=SIZE) as pilot:
+        await deploy_canary(pilot, app, fleet, "1.1.0")
+        await pilot.press("r", "y")
+        await until(
+            pilot, lambda: engine.phase is ev.Phase.ROLLED_BACK and not engine.busy, 30, "back"
+        )
+        await fleet.set_fault("web-01", "down")
+        await pilot.press("d")
+        await type_version(pilot, "1.2.0")
+        await pilot.press("enter", "y")
+        progress = app.fleet_screen.query_one(RolloutProgress)
+        said = "No deployment open. Last deployment #1 1.1.0: rolled back"
+        await until(
+            pilot, lambda: said in str(progress.render()), 30, lambda: str(progress.render())
+        )

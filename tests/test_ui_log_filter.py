@@ -114,3 +114,28 @@ async def test_the_palette_offers_the_logs_filter(tmp_path: Path) -> None:
         await pilot.press("x", "enter")
         await until(pilot, lambda: not isinstance(app.screen, LogFilterScreen), 5, "closed")
         assert pane.filter_text == "x"
+
+
+async def test_escape_on_filtered_logs_clears_the_filter_first(tmp_path: Path) -> None:
+    """L, /, a text, enter: escape on the full-screen logs left them with the filter kept
+    (the docked pane went on hiding lines); it clears the filter first, as a pager's does,
+    then leaves. On the docked pane, focused, the same; the grid's filter is not touched."""
+    script = Script(tmp_path)
+    app = script.app
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await filter_opened(pilot, script)
+        screen = app.fleet_screen
+        await pilot.press(*"Error", "enter")
+        await until(pilot, lambda: not isinstance(app.screen, LogFilterScreen), 5, "closed")
+        assert screen.maximized is pane and pane.filter_text == "Error"
+        await pilot.press("escape")
+        await until(pilot, lambda: pane.filter_text == "", 5, "cleared")
+        assert screen.maximized is pane and len(pane.shown_rows) == 4
+        await pilot.press("escape")
+        await until(pilot, lambda: screen.maximized is None, 5, "back on the grid")
+
+        pane.set_filter("cart")
+        pane.focus()
+        await settle(pilot)
+        await pilot.press("escape")
+        await until(pilot, lambda: pane.filter_text == "", 5, "cleared on the docked pane")

@@ -71,7 +71,7 @@ def test_idle_fleet(snap_compare: Any, tmp_path: Path) -> None:
 
 def test_canaries_selected(snap_compare: Any, tmp_path: Path) -> None:
     """web-02 and web-06 picked with space: their tiles carry a ◇ canary badge, the grid
-    title says 2 canary picked, the rollout panel lists web-02, web-06 as canaries; the
+    title says 2 canaries picked, the rollout panel lists web-02, web-06 as canaries; the
     cursor is on web-06 and the side panel shows it."""
     script = Script(tmp_path)
     assert snap(snap_compare, script, press=("right", "space", "down", "space"))

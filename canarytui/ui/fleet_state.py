@@ -8,6 +8,7 @@ history per host, each host's last step, the operator's canary picks, the filter
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -16,7 +17,7 @@ from canarytui import events as ev
 from canarytui.engine import Engine
 from canarytui.engine.bus import HeldBy
 from canarytui.engine.waiting import LOCKS_WAITED
-from canarytui.journal import DeploymentRecord
+from canarytui.journal import DeploymentRecord, JournalError
 from canarytui.metrics.measure import rule_value
 from canarytui.readback import event_from_dict
 from canarytui.ui.analysis_log import AnalysisLog
@@ -355,6 +356,12 @@ class FleetState:
             view.latencies.append(sample.latency * 1000 if sample.ok else 0.0)
             touched.add(sample.host)
         return touched
+
+    def recall_last(self) -> None:
+        """The journal's last deployment, for the panel when none is open (at start, and
+        after a start refused: it named the one before those this screen ran)."""
+        with contextlib.suppress(JournalError):  # (said where the journal is read next)
+            self.last = self.engine.journal.last_deployment(self.env.name, self.env.app)
 
     def load_from_journal(self, record: DeploymentRecord) -> None:
         """An adopted open deployment: its steps, analysis and verdict from the journal."""

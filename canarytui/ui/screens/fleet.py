@@ -86,8 +86,10 @@ class FleetScreen(OperatorActions):
     FleetScreen #logs { height: 1fr; max-height: 12; min-height: 4; }
     FleetScreen #logs.-maximized { height: 1fr; max-height: 100%; width: 1fr; overflow-x: auto; }
     """
-    # The logs full screen (L) keep the header and the keys.
+    # The logs full screen (L) keep the header and the keys; escape there clears their
+    # filter first (``action_clear_filter``).
     ALLOW_IN_MAXIMIZED_VIEW = "StatusHeader, KeyFooter"
+    ESCAPE_TO_MINIMIZE = False
 
     def __init__(self, engine: Engine, monitor: Monitor | None = None) -> None:
         super().__init__()
@@ -130,8 +132,7 @@ class FleetScreen(OperatorActions):
                 elsewhere += "; this screen shows it as it goes"
             self._tell(notices.for_open(record, elsewhere or self.engine.cannot_continue(record)))
         else:
-            env = self.state.env
-            self.state.last = self.engine.journal.last_deployment(env.name, env.app)
+            self.state.recall_last()
         if self.LIVE:  # what another process of this machine drives, shown as it goes
             everything = functools.partial(self._mark, grid=True, panel=True, status=True)
             self.journal_follow = JournalFollow(self, self.engine, everything, self.state)
@@ -162,8 +163,7 @@ class FleetScreen(OperatorActions):
             self._unsubscribe()
             self._unsubscribe = None
 
-    def repaint_now(self) -> None:
-        """Apply pending changes to the widgets now (tests call it to skip the wait)."""
+    def repaint_now(self) -> None:  # (tests call it to skip the wait)
         self.repaint.now()
 
     # Engine messages ------------------------------------------------------------------
@@ -230,6 +230,7 @@ class FleetScreen(OperatorActions):
         if message.error is not None:
             # Refused before it opened (one that opened has said so: ``DeploymentStarted``).
             self.state.starting = None
+            self.state.recall_last()
             self._tell(notices.for_refusal(message.action, message.error))
         elif message.outcome is not None:
             d = self.state.deployment
@@ -265,13 +266,10 @@ class FleetScreen(OperatorActions):
         """Tell the monitor which hosts to probe fast and whose logs to stream."""
         d = self.state.deployment
         if self.log_follow is not None:
-            hosts = [self.log_follow]
-            title = self.log_follow
-        elif d is not None and self.state.active:
-            hosts = list(d.canaries)
-            title = "canaries " + ", ".join(hosts)
+            hosts, title = [self.log_follow], self.log_follow
         else:
-            hosts = self.state.canaries_for_deploy()
+            live = d is not None and self.state.active
+            hosts = list(d.canaries) if d is not None and live else self.state.canaries_for_deploy()
             title = "canaries " + ", ".join(hosts)
         self._log_hosts = hosts
         self.query_one(LogPane).set_source(title if len(title) < 60 else title[:59] + "…")
@@ -285,8 +283,8 @@ class FleetScreen(OperatorActions):
         title = f"fleet · {total} hosts"
         if self.state.filter_text:
             title += f" · filter {self.state.filter_text!r}: {shown} shown"
-        if self.state.picked and not self.state.active:
-            title += f" · {len(self.state.picked)} canary picked"
+        if (n := len(self.state.picked)) and not self.state.active:
+            title += f" · {n} canar{'y' if n == 1 else 'ies'} picked"
         return plain_title(title)
 
     # Keys (d, p and r are the rollout actions, in ``OperatorActions``) -------------------
@@ -302,12 +300,8 @@ class FleetScreen(OperatorActions):
         name = self.grid.cursor_host
         if name is None or self._canaries_fixed():
             return
-        picked = self.state.toggle_pick(name)
-        self.notify(
-            f"{name} {'picked' if picked else 'no longer picked'} as canary",
-            timeout=3,
-            markup=False,
-        )
+        said = "picked" if self.state.toggle_pick(name) else "no longer picked"
+        self.notify(f"{name} {said} as canary", timeout=3, markup=False)
         self._after_pick()
 
     def action_default_canaries(self) -> None:
@@ -372,6 +366,11 @@ class FleetScreen(OperatorActions):
         self.query_one(FilterBar).show()
 
     def action_clear_filter(self) -> None:
+        pane = self.query_one(LogPane)
+        if pane in (self.maximized, self.focused) and pane.escape():
+            return
+        if self.maximized is not None:
+            return self.minimize()
         bar = self.query_one(FilterBar)
         if bar.shown or self.state.filter_text:
             bar.clear()

@@ -120,6 +120,15 @@ class LogPane(Log):
         self._show_again()
         self._retitle()
 
+    def escape(self) -> bool:
+        """Escape on the logs (focused, or over the whole screen) clears their filter first,
+        as a pager's does; False when there was none to clear."""
+        if not self.filter_text:
+            return False
+        self.set_filter("")
+        self.notify("logs: filter cleared (escape again: back)", timeout=2, markup=False)
+        return True
+
     def action_toggle_wrap(self) -> None:
         self.wrap = not self.wrap
         self._show_again()
