@@ -318,6 +318,16 @@ async def test_the_quit_question_follows_what_runs(
         assert isinstance(app.screen, ConfirmScreen)
         asked = app.screen
         assert "stays open in the journal" in str(asked.message)
+        assert asked.title_text == "Quit?"  # "while a deployment runs" went on after it
+        restated: list[str] = []
+        restate = asked._restate
+        assert restate is not None
+
+        def recorded() -> str:
+            restated.append(restate())
+            return restated[-1]
+
+        asked._restate = recorded
         await until(pilot, lambda: not engine.busy, 30, "the deployment done")
         await until(
             pilot,
@@ -325,6 +335,9 @@ async def test_the_quit_question_follows_what_runs(
             5,
             lambda: f"restated: {asked.message}",
         )
+        # Over, finishing (hooks, locks): never "stops it where it is; it stays open".
+        over = [m for m in restated if "complete" in m]
+        assert all("stays open" not in m for m in over), over
         await pilot.press("n")
         assert app.is_running
     await demo.set_fault("web-03", "up")

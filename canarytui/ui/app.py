@@ -215,9 +215,8 @@ class CanaryApp(App[int]):
                 markup=False,
             )
         elif engine.busy:  # (restated: what runs moves on while it is asked)
-            said = self._quit_question
-            question = "Quit while a deployment runs?"
-            confirm = ConfirmScreen(question, said(), yes="Quit", danger=True, restate=said)
+            said = self._quit_question  # (a title that the restated message cannot belie)
+            confirm = ConfirmScreen("Quit?", said(), yes="Quit", danger=True, restate=said)
             self.push_screen(confirm, self._quit_answered)
             return
         self.shut_down()
@@ -228,6 +227,8 @@ class CanaryApp(App[int]):
         d = engine.deployment
         if not engine.busy:
             return "Nothing runs any more: quitting stops nothing."
+        if d is not None and engine.finishing:  # over: its hooks, then its locks released
+            return f"deployment #{d.id} is {engine.phase.value}: quitting stops nothing."
         if d is None:
             return (
                 "A deployment is starting (its hosts are being locked). Quitting now "
