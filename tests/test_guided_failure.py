@@ -355,6 +355,9 @@ async def test_rollback_to_a_known_version(
         journal.close()
     history = await run_cli("history", env)
     assert "rollback to 1.1.0" in history.out
+    # Its report's back-out (for a change ticket) is no command that is then refused.
+    report = await run_cli("report", env)
+    assert "| Back-out | none: it is itself a back-out (rollback --to 1.1.0); " in report.out
     # A plain rollback now would undo the way out: 1.2.0 back everywhere, no canary.
     undo = await run_cli("rollback", env)
     assert undo.code == 1, undo.out + undo.err
@@ -455,6 +458,9 @@ async def test_a_rollback_to_a_known_release_beyond_max_failures_keeps_what_it_p
         "finishes putting it back"
     ) in undo.err, undo.err
     assert versions(demo) == now
+    report = await run_cli("report", str(env), "--format", "json")
+    change = json.loads(report.out)["change"]
+    assert change["back_out"] == f"canarytui promote {env} (it finishes putting 1.0.0 back)"
     status = await run_cli("status", str(env))
     assert "promote it to finish putting it back" in status.out and "roll it back" not in (
         status.out

@@ -156,7 +156,15 @@ def _change(
         or isinstance(e, ev.InternalError)
     )
     previous = [v for v in before if v not in (NO_VERSION, NOT_KNOWN)]
-    if r.is_open:
+    version = safe(r.version, 200)
+    if r.kind == "rollback" and r.is_open:  # (a rollback of it would put back what it escaped)
+        back_out = f"canarytui promote {r.env_path} (it finishes putting {version} back)"
+    elif r.kind == "rollback":
+        back_out = (
+            f"none: it is itself a back-out (rollback --to {version}); another known release "
+            f"in waves: canarytui rollback {r.env_path} --to VERSION"
+        )
+    elif r.is_open:
         back_out = f"canarytui rollback {r.env_path} (the deployment is open)"
     elif r.outcome == ev.Outcome.COMPLETE.value and r.scope is not None:
         # `--to` would put every host of the file back, not only the ones it was limited to.
