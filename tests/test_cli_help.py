@@ -162,8 +162,23 @@ def test_an_interrupted_command_that_changes_nothing_says_no_more(
 
     assert module._guard(stopped, changes=False) == 130
     assert capsys.readouterr().err == "\ncanarytui: interrupted\n"
+    # A deploy stopped while it locked (a host hung) opened none: it said one stays open.
     assert module._guard(stopped) == 130
+    said = capsys.readouterr().err
+    assert (
+        said
+        == "\ncanarytui: interrupted before a deployment opened: no host's release was changed\n"
+    )
+    stopping = importlib.import_module("canarytui.cli.stopping")
+
+    def opened_then_stopped() -> int:
+        stopping._note(ev.Notice(level="info", message="locked", deployment=7))
+        raise KeyboardInterrupt
+
+    assert module._guard(opened_then_stopped) == 130
     assert "a deployment it had opened stays open in the journal" in capsys.readouterr().err
+    assert module._guard(stopped) == 130  # the next command starts afresh
+    assert "before a deployment opened" in capsys.readouterr().err
 
 
 def test_completion_needs_a_shell(capsys: pytest.CaptureFixture[str]) -> None:

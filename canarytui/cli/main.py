@@ -245,12 +245,15 @@ def _guard(
     ``env``: the environment file it was given, for the commands a refusal suggests.
     ``changes``: it may have left a deployment open (one that reads only says no more).
     """
+    stopping.forget()
     try:
         return fn()
     except KeyboardInterrupt:
         # Stopped while locking, nothing opened: "an open deployment stays open" misled.
-        said = "; a deployment it had opened stays open in the journal (canarytui status says"
-        print("\ncanarytui: interrupted" + (said + ")" if changes else ""), file=sys.stderr)
+        said = "; a deployment it had opened stays open in the journal (canarytui status says)"
+        if changes and not stopping.opened():
+            said = " before a deployment opened: no host's release was changed"
+        print("\ncanarytui: interrupted" + (said if changes else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_ERROR  # whoever read the output is gone: nothing to tell

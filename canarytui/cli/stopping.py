@@ -9,11 +9,29 @@ import weakref
 from typing import Any
 
 _engines: weakref.WeakSet[Any] = weakref.WeakSet()
+_opened: list[int] = []  # the deployment an engine of the command acted on, once known
 
 
 def watch(engine: Any) -> None:
-    """``engine`` is told what stops the command."""
+    """``engine`` is told what stops the command; what it acts on is noted (``opened``)."""
     _engines.add(engine)
+    engine.subscribe(_note)
+
+
+def _note(event: Any) -> None:
+    if event.deployment is not None and not _opened:
+        _opened.append(event.deployment)
+
+
+def forget() -> None:
+    """A new command: nothing opened yet (a process runs one, a test several)."""
+    _opened.clear()
+
+
+def opened() -> bool:
+    """Whether an engine of the command opened (or took up) a deployment: one stopped
+    before had changed no host's release (its locks are released as it stops)."""
+    return bool(_opened)
 
 
 def stopped(signum: int) -> None:
