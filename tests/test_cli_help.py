@@ -420,3 +420,18 @@ def test_a_reader_that_went_away_leaves_the_commands_own_exit_status(
         assert done.returncode == status, (argv, done.stderr)
         assert "Traceback" not in done.stderr and "Exception" not in done.stderr, done.stderr
     assert "report: no deployment #9" in done.stderr, done.stderr
+
+
+def test_a_mistyped_state_dir_is_refused_by_the_commands_that_read_it(
+    fleet_files: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`history ENV --state-dir /mistyped`: it made an empty journal there and said "no
+    deployments"; `status` said "no open deployment", hiding the real one."""
+    monkeypatch.chdir(fleet_files)
+    wrong = fleet_files / "no" / "such"
+    for command in (["history"], ["status"], ["report"], ["replay", "prod.yaml", "1"]):
+        argv = [*command[:1], "prod.yaml", *command[2:], "--state-dir", str(wrong)]
+        assert main(argv) == 2, command
+        said = capsys.readouterr().err
+        assert f"--state-dir {wrong}: no such folder, so no journal to read" in said, said
+    assert not (fleet_files / "no").exists()

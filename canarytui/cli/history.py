@@ -22,7 +22,7 @@ USER_SHOWN = 32  # characters of a user's name in the table
 def history(args: argparse.Namespace) -> int:
     """`history`: past deployments, newest first, as a table or JSON lines."""
     env = load_env(args.env)
-    journal = runner.journal(args)
+    journal = runner.journal(args, reads=True)
     try:
         records = journal.history(env.name, env.app)
         if args.json:

@@ -27,7 +27,7 @@ def replay(args: argparse.Namespace) -> int:
     if speed is None:
         return EXIT_INVALID
     env = load_env(args.env)
-    journal = runner.journal(args)
+    journal = runner.journal(args, reads=True)
     try:
         record = runner.deployment_by_id(journal, env, args.id, "replay")
         return _run(env, journal, record.id, speed, args.theme)

@@ -30,7 +30,7 @@ def report(args: argparse.Namespace) -> int:
     from canarytui.journal.report import build_report
 
     env = load_env(args.env)
-    journal = runner.journal(args)
+    journal = runner.journal(args, reads=True)
     try:
         record = _record(journal, env, args.id)
         data = build_report(

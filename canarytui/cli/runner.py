@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from canarytui.cli import stopping
@@ -50,11 +51,16 @@ def asking(hosts: int, what: str) -> None:
         print(f"canarytui: {what} {hosts} host(s)…", file=err, flush=True)
 
 
-def journal(args: argparse.Namespace) -> Any:
-    """The journal in `--state-dir` (or the default state dir); imported only when needed."""
+def journal(args: argparse.Namespace, reads: bool = False) -> Any:
+    """The journal in `--state-dir` (or the default state dir); imported only when needed.
+    ``reads``: a command that only reads it refuses a `--state-dir` that does not exist
+    (a mistyped one made an empty journal there, and "no open deployment" hid a real one)."""
     from canarytui.journal import Journal
 
-    return Journal(args.state_dir)
+    given = args.state_dir
+    if reads and given is not None and not Path(given).expanduser().exists():
+        raise UsageError(f"--state-dir {given}: no such folder, so no journal to read (mistyped?)")
+    return Journal(given)
 
 
 def run_engine(

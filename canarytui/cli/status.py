@@ -52,7 +52,7 @@ class Seen:
 def status(args: argparse.Namespace) -> int:
     """`status`: the open deployment (from this journal, or the hosts' locks) and the fleet."""
     env = load_env(args.env)
-    journal = runner.journal(args)
+    journal = runner.journal(args, reads=True)
     from canarytui.engine import Engine, takeover
     from canarytui.engine.locks import left_behind
 
