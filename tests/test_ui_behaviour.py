@@ -1205,3 +1205,38 @@ async def test_a_rollback_to_halted_is_finished_never_undone(tmp_path: Path) -> 
         await pilot.press("b")
         await until(pilot, lambda: "retry, skip or halt" in said[-1], 5, lambda: str(said))
         assert isinstance(script.app.screen, FailureScreen)
+
+
+async def test_a_verdict_waiting_for_a_silent_canary_says_so(tmp_path: Path) -> None:
+    """The analysis time up and a canary hung: the panel sat on "17s of 17s, 0s left" for
+    the probe's timeout, as if frozen; it says the verdict waits for whom."""
+    from canarytui.metrics import STOPPED
+    from canarytui.ui.widgets.rollout_progress import RolloutProgress
+
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        script.start("1.2.0", ["web-02", "web-03"])
+        script.phase(ev.Phase.CANARY)
+        script.analysis_started(["web-02", "web-03"], duration=17.0)
+        silent = f"{STOPPED}: no answer for 10s"
+
+        def update(elapsed: float) -> None:
+            ms = [
+                ev.Measurement(rule="traffic", host="web-02", value=1.0, limit="x", passed=True),
+                ev.Measurement(
+                    rule="traffic", host="web-03", value=None, limit="x", passed=None,
+                    status="undecided", note=silent,
+                ),
+            ]  # fmt: skip
+            script.emit(ev.AnalysisUpdate(elapsed=elapsed, duration=17.0, measurements=ms))
+
+        progress = script.app.fleet_screen.query_one(RolloutProgress)
+        update(12.0)  # still counting down: its rules wait, nothing more said
+        await until(pilot, lambda: "12s of 17s, 5s left" in str(progress.render()), 5, "update")
+        assert "verdict waits" not in str(progress.render())
+        update(17.0)
+        said = "verdict waits: web-03 stopped answering"
+        await until(
+            pilot, lambda: said in str(progress.render()), 5, lambda: str(progress.render())
+        )

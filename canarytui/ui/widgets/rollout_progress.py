@@ -17,6 +17,7 @@ from textual.timer import Timer
 from canarytui import events as ev
 from canarytui.engine import nothing_to_roll_back
 from canarytui.journal import WayOut
+from canarytui.metrics import STOPPED
 from canarytui.textsafe import harmless, harmless_block, listed
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.waves import WaveProgress
@@ -257,10 +258,12 @@ class RolloutProgress(StateText):
         text.append("analysis ", label)
         # (stopped: where it stopped, no countdown)
         running = state.engine.phase is ev.Phase.ANALYSIS and not state.engine.state.stopped
-        if state.verdict is None and running:
-            text.append(f"{a.elapsed:.0f}s of {a.duration:.0f}s, {left:.0f}s left\n")
-        else:
-            text.append(f"{a.elapsed:.0f}s of {a.duration:.0f}s\n")
+        counting = state.verdict is None and running
+        text.append(f"{a.elapsed:.0f}s of {a.duration:.0f}s{f', {left:.0f}s left' * counting}\n")
+        silent = sorted({m.host for m in a.measurements if m.note.startswith(STOPPED)})
+        if counting and left <= 0 and silent:  # the verdict waits for their probes' timeouts
+            said = f" verdict waits: {listed(silent, 3)} stopped answering"
+            self._line(text, [(harmless(said), self._style("fail"))])
         if state.verdict is None:
             self._tally(text, a.measurements)
             self._measurements(text, [m for m in a.measurements if m.state != "pass"])
