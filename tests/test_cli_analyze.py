@@ -237,6 +237,31 @@ async def test_an_analysis_too_short_for_its_statistical_rules_is_said_before_de
     assert json.loads(good.out)["analysis_problem"] is None
 
 
+async def test_an_analysis_with_no_baseline_hosts_is_said_before_deploying(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """canary.analysis.baseline: 0 with rules compared with the baseline: every verdict is
+    inconclusive. check passed it; the dry run blamed "every host planned is a canary"."""
+
+    def none(data: dict[str, Any]) -> None:
+        data["canary"]["analysis"]["baseline"] = 0
+
+    env = str(edit_env(demo.env_path, tmp_path / "none.yaml", none))
+    said = "canary.analysis.baseline is 0, and error-ratio, p99-latency, traffic"
+    checked = await run_cli("check", env)
+    assert checked.code == 1, checked.out + checked.err
+    assert f"== {said} compare(s) the canaries with baseline hosts: every deployment's" in (
+        checked.out
+    ), checked.out
+    as_json = json.loads((await run_cli("check", env, "--json")).out)
+    assert as_json["analysis_problem"].startswith(said) and as_json["ok"] is False
+    dry = await run_cli("deploy", env, "1.2.0", "--dry-run")
+    assert dry.code == 0, dry.out + dry.err
+    assert f"  {said} compare(s) the canaries with baseline hosts: every verdict" in dry.out
+    assert "every host planned is a canary" not in dry.out
+    nothing_deployed(demo, state_dir)
+
+
 def test_report_flags_a_pass_that_reads_nothing() -> None:
     """A rule whose selector can never match passes on zeros: the report says so."""
     from canarytui.cli.analyze import report

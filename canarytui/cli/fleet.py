@@ -25,7 +25,7 @@ def check(args: argparse.Namespace) -> int:
     from canarytui.engine import Engine
     from canarytui.engine.locks import by_owner, describe_owner
     from canarytui.engine.supervise import each_host
-    from canarytui.metrics.analysis import too_few_intervals
+    from canarytui.metrics.analysis import no_baseline, too_few_intervals
     from canarytui.metrics.diagnose import PROBLEM, diagnose, group, why_no_page
     from canarytui.metrics.page import picks
     from canarytui.metrics.sources import probe
@@ -82,9 +82,10 @@ def check(args: argparse.Namespace) -> int:
         a = env.canary.analysis
         short = too_few_intervals(a.rules, a.duration, a.interval or env.health.interval)
         short = short if env.canary.enabled else None
+        none = no_baseline(a) if env.canary.enabled else None
         unread = any(f.level == PROBLEM for found in findings.values() for f in found)
         versionless = [r["host"] for r in rows if r["reachable"] and r["version"] is None]
-        problems = bool(unlockable or short or held or versionless) or unread
+        problems = bool(unlockable or short or none or held or versionless) or unread
         code = EXIT_OK if good == len(rows) and not problems else EXIT_ERROR
         if as_json:
             print(
@@ -103,7 +104,7 @@ def check(args: argparse.Namespace) -> int:
                             }
                             for f, hosts in group(findings)
                         ],
-                        "analysis_problem": short and f"analysis.duration {short}",
+                        "analysis_problem": (short and f"analysis.duration {short}") or none,
                         "ok": code == EXIT_OK,
                     }
                 )
@@ -147,6 +148,8 @@ def check(args: argparse.Namespace) -> int:
             )
         if short:
             print(f"== analysis.duration {short}: every deployment's verdict would be inconclusive")
+        if none:
+            print(f"== {none}: every deployment's verdict would be inconclusive")
         lines = findings_lines(findings, len(env.hosts))
         for line in lines:
             print(line)

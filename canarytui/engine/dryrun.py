@@ -27,7 +27,7 @@ from canarytui.engine.locks import left_behind
 from canarytui.engine.plan import Plan, limited_to, make_plan, running_said, stops_at
 from canarytui.engine.releases import asked_for_releases, unlisted
 from canarytui.journal import UnopenedStart
-from canarytui.metrics.analysis import too_few_intervals
+from canarytui.metrics.analysis import compared_with_baseline, no_baseline, too_few_intervals
 from canarytui.openfiles import shortage
 from canarytui.ssh import AuthRefused, HostKeyRefused
 from canarytui.textsafe import listed
@@ -329,8 +329,10 @@ def _refusals(
     short = too_few_intervals(a.rules, a.duration, a.interval or engine.env.health.interval)
     if short is not None and plan.canaries:
         run.notes.append(f"analysis.duration {short}: every verdict would be inconclusive")
-    compared = [r.name for r in a.rules if not r.optional and _needs_baseline(r)]
-    if plan.canaries and not run.baseline and compared:
+    compared = compared_with_baseline(a.rules)
+    if plan.canaries and (none := no_baseline(a)) is not None:
+        run.notes.append(f"{none}: every verdict would be inconclusive")
+    elif plan.canaries and not run.baseline and compared:
         run.notes.append(
             f"no baseline host (every host planned is a canary): {listed(compared, 4)} "
             "compare(s) the canaries with it: every verdict would be inconclusive"
@@ -339,12 +341,6 @@ def _refusals(
     reached = {h: versions.get(h) if reachable.get(h) else False for h in plan.hosts}
     running = running_said(run.version, reached, run.canaries)
     run.notes += [running[1]] if running else []
-
-
-def _needs_baseline(rule: Rule) -> bool:
-    """A rule judged against the baseline hosts (not the canary's own values before)."""
-    against = rule.max_vs_baseline, rule.min_vs_baseline, rule.compare
-    return rule.compare_to == "baseline" and any(x is not None for x in against)
 
 
 # How a host that refused us is said (``SshError.what``): the start is refused for it.

@@ -51,6 +51,29 @@ def too_few_intervals(rules: Sequence[Rule], duration: float, interval: float) -
     )
 
 
+def needs_baseline(rule: Rule) -> bool:
+    """A rule judged against the baseline hosts (not the canary's own values before)."""
+    against = rule.max_vs_baseline, rule.min_vs_baseline, rule.compare
+    return rule.compare_to == "baseline" and any(x is not None for x in against)
+
+
+def compared_with_baseline(rules: Sequence[Rule]) -> list[str]:
+    """The rules (not optional) that a verdict cannot judge without baseline hosts."""
+    return [r.name for r in rules if not r.optional and needs_baseline(r)]
+
+
+def no_baseline(analysis: Analysis) -> str | None:
+    """Why every verdict would be inconclusive for want of baseline hosts (``baseline: 0``
+    with rules compared with them), or None."""
+    compared = compared_with_baseline(analysis.rules)
+    if analysis.baseline > 0 or not compared:
+        return None
+    return (
+        f"canary.analysis.baseline is 0, and {', '.join(compared[:4])}"
+        f"{' and more' if len(compared) > 4 else ''} compare(s) the canaries with baseline hosts"
+    )
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
