@@ -120,6 +120,7 @@ def test_options_may_come_before_an_optional_positional(
         args = parse(argv)
         assert (args.env, args.id) == ("e.yaml", "12"), argv
     assert parse(["report", "e.yaml", "--format=json", "3"]).format == "json"
+    assert parse(["report", "e.yaml", "-5"]).id == "-5"  # an ID, said wrong as such
     assert parse(["logs", "e.yaml", "--for", "5s", "web-01", "-f"]).hosts == ["web-01"]
     for argv, said in [
         (["report", "e.yaml", "--format"], "argument --format: expected one argument"),

@@ -126,7 +126,7 @@ def options_first(rest: list[str]) -> list[str]:
     positionals: list[str] = []
     it = iter(rest[1:])
     for arg in it:
-        if not arg.startswith("-") or arg == "-":
+        if not arg.startswith("-") or arg == "-" or arg[1:].isdigit():  # (-5: an ID, wrong)
             positionals.append(arg)
             continue
         if arg not in _VALUED[rest[0]]:
