@@ -436,6 +436,8 @@ async def test_a_rollback_to_a_known_release_beyond_max_failures_keeps_what_it_p
     back = await run_cli("rollback", str(env), "--to", "1.0.0")
     assert back.code == EXIT_PROMOTION_FAILED, back.out + back.err
     assert "1.0.0 is kept on the hosts it reached (on_failure: rollback is for deploys" in back.out
+    # Said so before it started, not "stops there (on_failure: rollback)".
+    assert "rollout stops there (halted, what it put back kept: a rollback --to is not" in back.out
     assert "rolled back to 1.1.0" not in back.out, back.out
     now = versions(demo)
     assert {now[h] for h in ("web-01", "web-02", "web-03", "web-04")} == {"1.0.0"}, now

@@ -63,7 +63,9 @@ def running_said(
     return "info", some_running(version, there, bool(canaries), others)
 
 
-def stops_at(plan: Plan, down: Collection[str], promote: Promote) -> str | None:
+def stops_at(
+    plan: Plan, down: Collection[str], promote: Promote, kind: str = "deploy"
+) -> str | None:
     """Hosts unreachable now count against ``max_failures`` if they still are when their
     wave comes: with more of them than it tolerates, the wave where the rollout would stop,
     said (None: the budget holds them all)."""
@@ -73,16 +75,22 @@ def stops_at(plan: Plan, down: Collection[str], promote: Promote) -> str | None:
         seen += sum(1 for h in wave if h in down)
         if seen > promote.max_failures:
             late = [h for w in plan.waves for h in w if h in down]
-            return stop_said(late, promote, number, len(plan.waves))
+            return stop_said(late, promote, number, len(plan.waves), kind)
     return None
 
 
-def stop_said(down: Sequence[str], promote: Promote, wave: int, waves: int) -> str:
-    """Hosts unreachable now, more than ``max_failures``: where the rollout would stop."""
+def stop_said(
+    down: Sequence[str], promote: Promote, wave: int, waves: int, kind: str = "deploy"
+) -> str:
+    """Hosts unreachable now, more than ``max_failures``: where the rollout would stop (a
+    rollback --to's, ``kind``, halts there whatever ``on_failure`` says: never undone)."""
+    how = f"on_failure: {promote.on_failure}"
+    if kind == "rollback" and promote.on_failure == "rollback":
+        how = "halted, what it put back kept: a rollback --to is not rolled back"
     return (
         f"{listed(down)} unreachable now, more than promote.max_failures "
         f"({promote.max_failures}): if they do not answer by wave {wave}/{waves}, the "
-        f"rollout stops there (on_failure: {promote.on_failure})"
+        f"rollout stops there ({how})"
     )
 
 

@@ -250,7 +250,7 @@ class Promotion:
         down = [h for h in going if h not in self.locks.holding]
         stop = self.stops_at(all_waves, set(down)) if down else None
         if stop is not None:
-            said = stop_said(down, self.ctx.env.promote, stop, len(d.plan))
+            said = stop_said(down, self.ctx.env.promote, stop, len(d.plan), d.kind)
             self.ctx.bus.notice("warning", said)
 
     def _by_state(self, names: Sequence[str]) -> str:

@@ -168,7 +168,7 @@ async def start_deployment(
     )
     # Said before the canary, not after most of the fleet got the release.
     down = [h for h, v in found.items() if isinstance(v, SshError)]
-    said = stops_at(plan, down, ctx.env.promote)
+    said = stops_at(plan, down, ctx.env.promote, kind)
     if said is not None:
         ctx.bus.notice("warning", said)
     # In the plan's order (``found`` is in the order the locks came back), as the dry run.
