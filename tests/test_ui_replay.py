@@ -42,6 +42,7 @@ from canarytui.ui.screens.analysis import AnalysisScreen
 from canarytui.ui.screens.history import HistoryScreen
 from canarytui.ui.screens.replay import ALLOWED, REFUSED, ReplayScreen
 from canarytui.ui.screens.version import VersionScreen
+from canarytui.ui.widgets.rollout_progress import RolloutProgress
 
 __all__ = ["fleet"]  # the demo fleet fixture of the UI stories
 
@@ -255,6 +256,9 @@ async def test_bad_release_replayed_from_history_touches_no_host(
             "deployed",
         ], seen
         assert screen.replay_engine.versions[canary] == BAD
+        # Its rollout panel offers none of the live keys (each was refused in the replay).
+        panel = str(screen.query_one(RolloutProgress).render())
+        assert "r roll back" not in panel and "d deploy" not in panel, panel
 
         # Speed keys.
         speed = screen.replayer.speed
@@ -484,6 +488,7 @@ def test_cli_replay_bad_id_names_the_env_and_the_latest(
     err = capsys.readouterr().err
     assert "must be a number" in err and "'abc'" in err and f"#{d}" in err
     empty = tmp_path / "empty"
+    empty.mkdir()  # (one that does not exist is refused as mistyped)
     assert main(["replay", str(env.path), "1", "--state-dir", str(empty)]) == 2
     assert "has none yet" in capsys.readouterr().err
 

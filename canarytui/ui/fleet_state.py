@@ -82,6 +82,7 @@ class FleetState:
         self.waiting: ev.LocksWaiting | None = None  # the hosts it waits for, if any
         self.last: DeploymentRecord | None = None  # the journal's last, none open at start
         self.driven_by: object = None  # the pid of another process driving the open one
+        self.replaying = False  # a past deployment's replay: no live key applies
         # A probe older than this is shown by its age: the host's health now is not known.
         self.old_after = max(OLD_AFTER, 3 * self.env.health.interval)
 

@@ -119,6 +119,7 @@ class ReplayScreen(FleetScreen):
     ) -> None:
         self.replay_engine = ReplayEngine(env, journal, recording)
         super().__init__(self.replay_engine, None)
+        self.state.replaying = True
         self.recording = recording
         self.standalone = standalone
         self.live_engine = live_engine

@@ -337,7 +337,7 @@ class RolloutProgress(StateText):
         return self.scrollable_content_region.width or DEFAULT_WIDTH
 
     def _next_keys(self, text: Text) -> None:
-        state = self.state
+        state, d = self.state, self.state.deployment
         phase = state.engine.phase
         held = state.engine.state.held is not None
         # What promote takes (``way_out``): not a failed canary, nor a rollback begun; a
@@ -345,8 +345,7 @@ class RolloutProgress(StateText):
         out = state.engine.way_out_now()
         promotable = out is None or out in (WayOut.PROMOTE_OR_ROLL_BACK, WayOut.FINISH_PUTTING_BACK)
         again = phase is ev.Phase.HALTED or state.engine.state.stopped
-        if state.driven_by is not None and not state.engine.busy:
-            # Another canarytui of this machine drives it: its keys are there (refused here).
+        if state.driven_by is not None and not state.engine.busy:  # (refused here)
             pid = harmless(str(state.driven_by), 20)
             text.append(f"\n driven by another canarytui (pid {pid}): its keys are there\n")
             keys = []
@@ -365,15 +364,14 @@ class RolloutProgress(StateText):
             keys = [("p", "next wave"), ("P", "all"), ("r", "roll back")]
         elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
             keys = [("r", "roll back")]
-        elif phase is ev.Phase.COMPLETE:  # (a rollback --to's is not undone: r refuses it)
-            d = state.deployment
+        elif phase is ev.Phase.COMPLETE:
             keys = [("d", "deploy")] + ([("r", "roll back")] if not nothing_to_roll_back(d) else [])
         else:
             keys = [("d", "deploy")]
         log = state.analysis_log
-        d = state.deployment
-        if d is not None and d.kind == "rollback":  # r refuses it: it would undo the way out
-            keys = [k for k in keys if k[0] != "r"]
+        if d is not None and (state.replaying or d.kind == "rollback"):
+            # A replay's keys are its banner's; r refuses a rollback --to (the way out).
+            keys = [k for k in keys if not state.replaying and k[0] != "r"]
         if d is not None and log.deployment == d.id and not log.empty:
             keys.append(("a", "analysis"))
         self._keys(text, keys)
