@@ -156,7 +156,7 @@ async def test_a_host_left_behind_is_caught_up_by_keys_alone(tmp_path: Path) -> 
             # Its row says it too, as the command line's history does (it read as a whole
             # fleet's release).
             row = app.screen.query_one(DataTable).get_row_at(0)
-            assert [str(c) for c in row][4] == "(no canary phase) (only web-04)"
+            assert [str(c) for c in row][7] == "(no canary phase) (only web-04)"
         assert {h: fleet.version_on(h) for h in fleet.host_names} == dict.fromkeys(
             fleet.host_names, "1.2.0"
         )

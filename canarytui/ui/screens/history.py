@@ -104,8 +104,9 @@ class HistoryScreen(Screen[None]):
     def on_mount(self) -> None:
         self.records = self.journal.history(self.env_name, self.app_name)
         table = self.query_one(DataTable)
+        # How each ended first: a narrow terminal cuts the last columns (it cut the outcome).
         table.add_columns(
-            "#", "version", "started (UTC)", "by", "canaries", "phase", "verdict", "outcome"
+            "#", "version", "started (UTC)", "outcome", "phase", "verdict", "by", "canaries"
         )
         for r in self.records:  # a str cell would be read as markup
             table.add_row(
@@ -115,12 +116,12 @@ class HistoryScreen(Screen[None]):
                         r.id,
                         r.version,
                         when(r.started_at),
-                        r.user,
-                        r.what_went(3),
-                        r.phase_label,
-                        r.verdict or "-",
                         (r.outcome or ("open" if r.is_open else "-"))
                         + r.ended_short(self.journal.hosts),
+                        r.phase_label,
+                        r.verdict or "-",
+                        r.user,
+                        r.what_went(3),
                     ),
                 ),
                 key=str(r.id),
