@@ -197,6 +197,31 @@ async def test_status_says_another_process_drives_the_open_deployment(
         assert versions(demo)["web-01"] == "1.1.0" and versions(demo)["web-02"] == "1.0.0"
 
 
+async def test_status_of_a_rollback_to_cut_off_mid_step_offers_promote_only(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A rollback --to stopped mid-wave: its cut-off host is finished by promote; status
+    said "rollback restores them", which would put back the release it escaped."""
+    env = str(demo.env_path)
+    journal = Journal(state_dir)
+    try:
+        d = journal.create_deployment(
+            token="t0ken", env="demo", app="shop", env_path=env, version="1.0.0",
+            canaries=[], plan=[demo.host_names], previous={}, user="ops", machine="vm",
+            kind="rollback",
+        )  # fmt: skip
+        wave = ev.PhaseChanged(phase=ev.Phase.PROMOTING, wave=1, waves=1, deployment=d)
+        cut = ev.HostUpdate(host="web-02", state=ev.HostState.DEPLOYING, deployment=d)
+        journal.record_many([wave, cut])
+    finally:
+        journal.close()
+    status = await run_cli("status", env)
+    assert status.code == 0, status.err
+    said = "   web-02: cut off mid-step when the process driving it stopped: promote puts "
+    assert said + "1.0.0 back on it" in status.out.splitlines(), status.out
+    assert "rollback restores" not in status.out
+
+
 async def test_status_says_hosts_cut_off_mid_step_when_nothing_drives_the_deployment(
     demo: DemoFleet, state_dir: Path
 ) -> None:
@@ -232,7 +257,7 @@ async def test_status_says_hosts_cut_off_mid_step_when_nothing_drives_the_deploy
     ]
     assert (
         "   web-02: cut off mid-step when the process driving it stopped: promote deploys "
-        "them again, rollback restores them"
+        "it again, rollback restores it"
     ) in lines
     as_json = json.loads((await run_cli("status", env, "--json")).out)
     (web_02,) = [h for h in as_json["hosts"] if h["host"] == "web-02"]

@@ -174,9 +174,13 @@ def print_table(seen: Seen, journal_path: str) -> None:
             print(f"   {said}")
         cut = [row.host for row in rows if row.cut_off]
         if cut:
+            them = "it" if len(cut) == 1 else "them"
+            again = f"promote deploys {them} again, rollback restores {them}"
+            if record.kind == "rollback":  # (never undone: promote finishes it)
+                again = f"promote puts {harmless(record.version)} back on {them}"
             print(
                 f"   {listed(cut, 8)}: cut off mid-step when the process driving it stopped: "
-                "promote deploys them again, rollback restores them"
+                + again
             )
     else:
         last = seen.last
