@@ -1235,3 +1235,16 @@ async def test_a_verdict_waiting_for_a_silent_canary_says_so(tmp_path: Path) -> 
         await until(
             pilot, lambda: said in str(progress.render()), 5, lambda: str(progress.render())
         )
+
+
+def test_a_step_read_back_from_the_journal_has_no_empty_action() -> None:
+    """An adopted deployment's last steps come from the journal, without their action:
+    the panel said "last step  restart" (an empty field before the step)."""
+    from rich.style import Style
+
+    from canarytui.ui.widgets.host_panel import _step_text
+
+    said = _step_text("restart", None, None, 0, "", None, Style()).plain
+    assert said.splitlines()[0] == "last step restart: exit 0"
+    said = _step_text("restart", 3, "deploy", 0, "", 0.4, Style()).plain
+    assert said.splitlines()[0] == "last step of #3 deploy restart: exit 0 (0.4s)"

@@ -183,7 +183,7 @@ def _step_text(
     status = "timed out" if exit_status is None else f"exit {exit_status}"
     style: Style | str = "bold" if exit_status == 0 else error
     text.append("last step " if of is None else f"last step of #{of} ", "dim")
-    text.append(harmless(f"{action or ''} {step}", VALUE_LIMIT) + ": ", "bold")
+    text.append(harmless(f"{action} {step}" if action else step, VALUE_LIMIT) + ": ", "bold")
     text.append(status, style)
     if duration is not None:
         text.append(f" ({duration:.1f}s)", "dim")
