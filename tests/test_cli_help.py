@@ -164,7 +164,7 @@ def test_an_interrupted_command_that_changes_nothing_says_no_more(
     assert module._guard(stopped, changes=False) == 130
     assert capsys.readouterr().err == "\ncanarytui: interrupted\n"
     # A deploy stopped while it locked (a host hung) opened none: it said one stays open.
-    assert module._guard(stopped) == 130
+    assert module._guard(stopped, opens=True) == 130
     said = capsys.readouterr().err
     assert (
         said
@@ -176,10 +176,13 @@ def test_an_interrupted_command_that_changes_nothing_says_no_more(
         stopping._note(ev.Notice(level="info", message="locked", deployment=7))
         raise KeyboardInterrupt
 
-    assert module._guard(opened_then_stopped) == 130
+    assert module._guard(opened_then_stopped, opens=True) == 130
     assert "a deployment it had opened stays open in the journal" in capsys.readouterr().err
-    assert module._guard(stopped) == 130  # the next command starts afresh
+    assert module._guard(stopped, opens=True) == 130  # the next command starts afresh
     assert "before a deployment opened" in capsys.readouterr().err
+    # promote, rollback: the deployment they act on was open before them, and stays open.
+    assert module._guard(stopped) == 130
+    assert "a deployment it had opened stays open in the journal" in capsys.readouterr().err
 
 
 def test_completion_needs_a_shell(capsys: pytest.CaptureFixture[str]) -> None:

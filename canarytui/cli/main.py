@@ -207,7 +207,11 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
     env = getattr(args, "env", None)
     changes = args.command in ("deploy", "promote", "rollback") and not getattr(args, "dry_run", 0)
     return _guard(
-        lambda: handler(args), result_line=_ends_with_result(args), env=env, changes=changes
+        lambda: handler(args),
+        result_line=_ends_with_result(args),
+        env=env,
+        changes=changes,
+        opens=args.command == "deploy",
     )
 
 
@@ -234,7 +238,11 @@ def _not_a_command(word: str) -> str | None:
 
 
 def _guard(
-    fn: Callable[[], int], result_line: bool = False, env: str | None = None, changes: bool = True
+    fn: Callable[[], int],
+    result_line: bool = False,
+    env: str | None = None,
+    changes: bool = True,
+    opens: bool = False,
 ) -> int:
     """Run one command; a user's error becomes a message and an exit status, not a traceback.
 
@@ -243,7 +251,8 @@ def _guard(
     A run stopped (Ctrl-C, SIGTERM, SIGHUP) ends without one: its exit status (130, 143,
     129) says so.
     ``env``: the environment file it was given, for the commands a refusal suggests.
-    ``changes``: it may have left a deployment open (one that reads only says no more).
+    ``changes``: it may have left a deployment open (one that reads only says no more);
+    ``opens``: it opens one (deploy): stopped before it did, it left none.
     """
     stopping.forget()
     try:
@@ -251,7 +260,7 @@ def _guard(
     except KeyboardInterrupt:
         # Stopped while locking, nothing opened: "an open deployment stays open" misled.
         said = "; a deployment it had opened stays open in the journal (canarytui status says)"
-        if changes and not stopping.opened():
+        if changes and opens and not stopping.opened():
             said = " before a deployment opened: no host's release was changed"
         print("\ncanarytui: interrupted" + (said if changes else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
