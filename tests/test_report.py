@@ -282,3 +282,35 @@ def test_a_relative_effect_is_reported_in_percent() -> None:
     text = markdown(build_report(record, {}, [verdict.to_dict()], []))
     assert "| latency-shift | web-01 | 0.1625 | baseline 0.05 |" in text
     assert "| +225% | 0.999 | fail |" in text and "effect +225%" in text
+
+
+def test_an_analysis_cut_short_by_its_verdict_says_how_long_it_watched() -> None:
+    """early_fail: the verdict came after 4 s of a 17 s analysis; the report said "for
+    17s", as if the canaries were watched that long."""
+    record = DeploymentRecord(
+        id=1, token="t", env="prod", app="shop", env_path="/srv/prod.yaml", version="2.0.0",
+        phase="rolled back", wave=None, waves=1, is_open=False, outcome="canary failed",
+        verdict="fail", summary=None, canaries=["web-01"], plan=[["web-02"]], user="alice",
+        machine="laptop", started_at=1_700_000_000.0, updated_at=1_700_000_010.0,
+        finished_at=1_700_000_010.0,
+    )  # fmt: skip
+    start = 1_700_000_001.0
+
+    def analysis(after: float) -> dict[str, object]:
+        events = [
+            ev.AnalysisStarted(
+                canaries=["web-01"], baseline=["web-02"], duration=17.0, deployment=1, at=start
+            ),
+            ev.VerdictReached(
+                verdict=ev.Verdict.FAIL, reasons=["web-01: error-ratio"], measurements=[],
+                deployment=1, at=start + after,
+            ),
+        ]  # fmt: skip
+        return build_report(record, {}, [e.to_dict() for e in events], [])
+
+    cut = analysis(4.0)
+    assert cut["analysis"]["watched"] == 4.0  # type: ignore[index]
+    said = "Canaries web-01 against the baseline web-02 for 17s (its verdict came after 4s)."
+    assert said in markdown(cut)
+    whole = markdown(analysis(17.2))
+    assert "against the baseline web-02 for 17s." in whole and "verdict came" not in whole

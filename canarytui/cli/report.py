@@ -167,6 +167,8 @@ def _analysis(a: dict[str, Any] | None) -> list[str]:
     watched = ", ".join(a["canaries"]) or "-"
     baseline = ", ".join(a["baseline"]) or "none"
     window = "" if a["duration"] is None else f" for {a['duration']:g}s"
+    if window and a.get("watched") is not None and a["watched"] < a["duration"] - 1:
+        window += f" (its verdict came after {a['watched']:g}s)"  # early_fail: planned, cut
     out += [f"Canaries {cell(watched)} against the baseline {cell(baseline)}{window}.", ""]
     if a["reasons"]:
         out += ["Reasons:", ""] + [f"- {cell(r)}" for r in a["reasons"]] + [""]

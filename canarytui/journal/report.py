@@ -263,6 +263,8 @@ def _analysis(typed: Sequence[ev.Event]) -> dict[str, Any] | None:
         "canaries": started.canaries if started else [],
         "baseline": started.baseline if started else [],
         "duration": started.duration if started else None,
+        # How long the canaries were watched before the verdict (early_fail: less).
+        "watched": round(verdict.at - started.at, 1) if started and verdict else None,
         "verdict": verdict.verdict.value if verdict else None,
         "verdict_utc": utc(verdict.at) if verdict else None,
         "reasons": [safe(r) for r in verdict.reasons] if verdict else [],
