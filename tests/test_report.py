@@ -263,15 +263,20 @@ async def test_an_open_deployment_no_process_drives_is_reported_stopped(tmp_path
     assert "| deploy cut off |" in row and "| deploying |" not in row, row
 
 
-def test_a_relative_effect_is_reported_in_percent() -> None:
-    """A shift limited to +20 % is reported as +225%, not +2.25."""
-    record = DeploymentRecord(
+def canary_failed() -> DeploymentRecord:
+    """Deployment #1 of 2.0.0 to prod, its canary web-01 failed and rolled back."""
+    return DeploymentRecord(
         id=1, token="t", env="prod", app="shop", env_path="/srv/prod.yaml", version="2.0.0",
         phase="rolled back", wave=None, waves=1, is_open=False, outcome="canary failed",
         verdict="fail", summary=None, canaries=["web-01"], plan=[["web-02"]], user="alice",
         machine="laptop", started_at=1_700_000_000.0, updated_at=1_700_000_100.0,
         finished_at=1_700_000_100.0,
     )  # fmt: skip
+
+
+def test_a_relative_effect_is_reported_in_percent() -> None:
+    """A shift limited to +20 % is reported as +225%, not +2.25."""
+    record = canary_failed()
     shift = ev.Measurement(
         "latency-shift", "web-01", 0.1625, "shift within +20% vs baseline (Mann-Whitney, 0.98)",
         False, baseline=0.05, status="fail", effect=2.25, relative=True, confidence=0.999,
@@ -287,13 +292,7 @@ def test_a_relative_effect_is_reported_in_percent() -> None:
 def test_an_analysis_cut_short_by_its_verdict_says_how_long_it_watched() -> None:
     """early_fail: the verdict came after 4 s of a 17 s analysis; the report said "for
     17s", as if the canaries were watched that long."""
-    record = DeploymentRecord(
-        id=1, token="t", env="prod", app="shop", env_path="/srv/prod.yaml", version="2.0.0",
-        phase="rolled back", wave=None, waves=1, is_open=False, outcome="canary failed",
-        verdict="fail", summary=None, canaries=["web-01"], plan=[["web-02"]], user="alice",
-        machine="laptop", started_at=1_700_000_000.0, updated_at=1_700_000_010.0,
-        finished_at=1_700_000_010.0,
-    )  # fmt: skip
+    record = canary_failed()
     start = 1_700_000_001.0
 
     def analysis(after: float) -> dict[str, object]:
