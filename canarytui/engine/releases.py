@@ -187,7 +187,7 @@ def went_bad_since(
             if d.outcome == ev.Outcome.COMPLETE.value and d.scope is None:
                 return None
         elif d.kind == "rollback" and d.outcome == ev.Outcome.COMPLETE.value:
-            if version in set(previous_of(d)):
+            if version in previous_of(d):
                 return f"#{d.id} put {d.version} back over it (rollback --to)"
     return None
 

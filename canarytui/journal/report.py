@@ -176,7 +176,7 @@ def _change(
     else:
         back_out = "none needed: the deployment ended rolled back"
     return {
-        "what": f"{r.app} {safe(r.version, 200)} to {r.env} ({len(hosts)} hosts"
+        "what": f"{r.app} {version} to {r.env} ({len(hosts)} hosts"
         + ("" if r.scope is None else f", limited by --hosts {safe(r.scope, 300)}")
         + ")",
         "requested_by": f"{safe(r.user, 100)} on {safe(r.machine, 100)}",

@@ -256,14 +256,14 @@ class RolloutProgress(StateText):
             return
         left = max(0.0, a.duration - a.elapsed)
         text.append("analysis ", label)
-        # (stopped: where it stopped, no countdown)
         running = state.engine.phase is ev.Phase.ANALYSIS and not state.engine.state.stopped
-        counting = state.verdict is None and running
+        counting = state.verdict is None and running  # (stopped: where it stopped, no countdown)
         text.append(f"{a.elapsed:.0f}s of {a.duration:.0f}s{f', {left:.0f}s left' * counting}\n")
-        silent = sorted({m.host for m in a.measurements if m.note.startswith(STOPPED)})
-        if counting and left <= 0 and silent:  # the verdict waits for their probes' timeouts
-            said = f" verdict waits: {listed(silent, 3)} stopped answering"
-            self._line(text, [(harmless(said), self._style("fail"))])
+        if counting and left <= 0:  # time up: the verdict waits for silent canaries' probes
+            silent = sorted({m.host for m in a.measurements if m.note.startswith(STOPPED)})
+            if silent:
+                said = f" verdict waits: {listed(silent, 3)} stopped answering"
+                self._line(text, [(harmless(said), self._style("fail"))])
         if state.verdict is None:
             self._tally(text, a.measurements)
             self._measurements(text, [m for m in a.measurements if m.state != "pass"])
