@@ -523,6 +523,36 @@ async def test_ctrl_c_during_a_put_back_says_promote_finishes_it(
     assert {demo.version_on(h) for h in demo.host_names} == {"1.0.0"}
 
 
+async def test_ctrl_c_once_the_rollback_has_ended_says_nothing_stays_open(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """Ctrl-C while a finished rollback released its locks (a slow host) said "a deployment
+    it had opened stays open in the journal": it had ended, and `status` said none was open."""
+    env = str(demo.env_path)
+    done = await run_cli("deploy", env, "1.1.0", "--auto-promote")
+    assert done.code == 0, done.err
+    await demo.set_fault("web-04", "slow")  # its unlock starts ~2 s late
+
+    async def interrupt_once_ended(proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while True:
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line
+            if json.loads(line).get("event") == "deployment_finished":
+                proc.send_signal(signal.SIGINT)
+                return
+
+    result = await run_cli("rollback", env, "--json", started=interrupt_once_ended)
+    assert result.code == 130, result.err
+    assert result.err == (
+        "\ncanarytui: interrupted once its deployment had ended (rolled back): "
+        "nothing of it stays open\n"
+    )
+    status = await run_cli("status", env)
+    assert "no open deployment" in status.out, status.out
+    assert {demo.version_on(h) for h in demo.host_names} == {"1.0.0"}
+
+
 @pytest.mark.parametrize(
     ("signum", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "kill"]
 )

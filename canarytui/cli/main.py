@@ -262,6 +262,8 @@ def _guard(
         said = "; a deployment it had opened stays open in the journal (canarytui status says)"
         if changes and opens and not stopping.opened():
             said = " before a deployment opened: no host's release was changed"
+        elif changes and (how := stopping.ended()) is not None:
+            said = f" once its deployment had ended ({how}): nothing of it stays open"
         print("\ncanarytui: interrupted" + (said if changes else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:

@@ -10,6 +10,7 @@ from typing import Any
 
 _engines: weakref.WeakSet[Any] = weakref.WeakSet()
 _opened: list[int] = []  # the deployment an engine of the command acted on, once known
+_ended: list[str] = []  # how it ended, once it has (its DeploymentFinished's outcome)
 
 
 def watch(engine: Any) -> None:
@@ -21,17 +22,27 @@ def watch(engine: Any) -> None:
 def _note(event: Any) -> None:
     if event.deployment is not None and not _opened:
         _opened.append(event.deployment)
+    if getattr(event, "kind", None) == "deployment_finished" and event.deployment in _opened:
+        _ended[:] = [str(event.outcome)]
 
 
 def forget() -> None:
     """A new command: nothing opened yet (a process runs one, a test several)."""
     _opened.clear()
+    _ended.clear()
 
 
 def opened() -> bool:
     """Whether an engine of the command opened (or took up) a deployment: one stopped
     before had changed no host's release (its locks are released as it stops)."""
     return bool(_opened)
+
+
+def ended() -> str | None:
+    """How the deployment the command acted on ended (``rolled back``, ...), if it had when
+    the command was stopped: then nothing of it stays open (only its locks' release was
+    cut short, and the next command releases them)."""
+    return _ended[0] if _ended else None
 
 
 def stopped(signum: int) -> None:
