@@ -222,6 +222,30 @@ async def test_status_of_a_rollback_to_cut_off_mid_step_offers_promote_only(
     assert "rollback restores" not in status.out
 
 
+async def test_status_of_a_rollback_cut_off_mid_step_offers_rollback_only(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """Ctrl-C while rolling back: status said "promote deploys them again", and promote is
+    refused then (its rollback was decided); the rollback, run again, restores them."""
+    env = str(demo.env_path)
+    assert (await run_cli("deploy", env, "1.1.0", "--auto-promote")).code == 0
+    journal = Journal(state_dir)
+    try:
+        record = journal.last_deployment("demo", "shop")
+        assert record is not None
+        journal.reopen(record.id)
+        back = ev.PhaseChanged(phase=ev.Phase.ROLLING_BACK, deployment=record.id)
+        cut = ev.HostUpdate(host="web-02", state=ev.HostState.ROLLING_BACK, deployment=record.id)
+        journal.record_many([back, cut])
+    finally:
+        journal.close()
+    status = await run_cli("status", env)
+    assert status.code == 0, status.err
+    said = "   web-02: cut off mid-step when the process driving it stopped: rollback restores it"
+    assert said in status.out.splitlines(), status.out
+    assert (await run_cli("promote", env)).code != 0  # as status no longer offers it
+
+
 async def test_status_says_hosts_cut_off_mid_step_when_nothing_drives_the_deployment(
     demo: DemoFleet, state_dir: Path
 ) -> None:

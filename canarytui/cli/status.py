@@ -178,6 +178,8 @@ def print_table(seen: Seen, journal_path: str) -> None:
             again = f"promote deploys {them} again, rollback restores {them}"
             if record.kind == "rollback":  # (never undone: promote finishes it)
                 again = f"promote puts {harmless(record.version)} back on {them}"
+            elif record.phase == ev.Phase.ROLLING_BACK.value:  # (promote is refused)
+                again = f"rollback restores {them}"
             print(
                 f"   {listed(cut, 8)}: cut off mid-step when the process driving it stopped: "
                 + again
