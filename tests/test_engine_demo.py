@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 from pathlib import Path
 
 import pytest
@@ -559,6 +560,47 @@ async def test_a_host_whose_connection_drops_mid_script_says_so(
     assert engine.host_states["web-06"] is ev.HostState.FAILED
     assert not [e for e in seen if isinstance(e, ev.StepResult) and e.host == "web-06"]
     assert demo.version_on("web-06") == "1.0.0"
+
+
+async def test_a_rollback_whose_connection_drops_once_is_rolled_back_again(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A flaky host's connection dropped during its rollback: the rollback failed there
+    and halted ("fix the host(s) and roll back again"), the way out of a bad release left
+    to a lossy network. The host is rolled back again (bounded), said in a notice."""
+    engine = engine_for(demo.env_path, state_dir)
+    seen: list[ev.Event] = []
+    engine.subscribe(seen.append)
+
+    class DropOnce(random.Random):
+        """The flaky host's dice: its first command once it is rolling back is dropped
+        (the rollback's script), none other."""
+
+        dropped = False
+
+        def random(self) -> float:
+            if not self.dropped and engine.host_states["web-03"] is ev.HostState.ROLLING_BACK:
+                self.dropped = True
+                return 0.0
+            return 1.0
+
+    try:
+        done = await asyncio.wait_for(engine.deploy("1.1.0", auto_promote=True), 60)
+        assert done is ev.Outcome.COMPLETE
+        dice = DropOnce()
+        demo._host("web-03").rng = dice
+        await demo.set_fault("web-03", "flaky")
+        outcome = await asyncio.wait_for(engine.rollback(), 60)
+    finally:
+        await engine.fleet.close()
+    assert dice.dropped
+    assert outcome is ev.Outcome.ROLLED_BACK, engine.details.get("web-03")
+    assert set(versions(demo).values()) == {"1.0.0"}
+    said = [e.message for e in seen if isinstance(e, ev.Notice) and e.host == "web-03"]
+    assert (
+        "web-03: its connection dropped during its rollback: rolling it back again "
+        "(2 of 3 tries) in 1s"
+    ) in said, said
 
 
 async def test_a_slow_baseline_host_does_not_starve_the_canary_of_samples(

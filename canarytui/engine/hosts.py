@@ -21,6 +21,10 @@ from canarytui.ssh import CommandLost, CommandResult, CommandTimeout, SshError
 
 # A host that answers its health check within this many tries after a deploy is healthy.
 HEALTH_GATE_TRIES = 3
+# A host whose connection drops during its rollback is rolled back again, this many tries in
+# all, this long apart (the way out of a bad release is not left to a flaky network).
+ROLLBACK_TRIES = 3
+ROLLBACK_RETRY_AFTER = 1.0
 
 FAILED_STATES = {ev.HostState.FAILED, ev.HostState.UNREACHABLE}
 # States in which the release may have reached the host: those are rolled back.
@@ -134,6 +138,10 @@ class HostWork:
         return False
 
     async def rollback(self, name: str) -> bool:
+        """Roll one host back to its previous release: True rolled back. A connection
+        dropped during its rollback (a flaky network) is tried again, ``ROLLBACK_TRIES``
+        times in all: the rollback's steps run again from the start, as an operator's
+        "roll back again" would run them; a step that fails or hangs is not."""
         ctx = self.ctx
         previous = ctx.state.previous.get(name)
         if not previous:
@@ -150,31 +158,43 @@ class HostWork:
             name, previous if version_is_previous else d.version, previous
         )
         before = ctx.state.host_states.get(name, ev.HostState.PENDING)
-        try:
-            if name not in self.locks.holding and not await self.locks.late(
-                name, ev.HostState.ROLLBACK_FAILED
-            ):
+        for attempt in range(1, ROLLBACK_TRIES + 1):
+            try:
+                if name not in self.locks.holding and not await self.locks.late(
+                    name, ev.HostState.ROLLBACK_FAILED
+                ):
+                    return False
+                plan = self.commands(steps, values, "rollback")
+                ok, _ = await self.run_steps(
+                    name,
+                    plan,
+                    failed=ev.HostState.ROLLBACK_FAILED,
+                    state=ev.HostState.ROLLING_BACK,
+                    go=self.locks.untaken,
+                )
+                if not ok:
+                    return False
+                break
+            except NotStarted:
                 return False
-            plan = self.commands(steps, values, "rollback")
-            ok, _ = await self.run_steps(
-                name,
-                plan,
-                failed=ev.HostState.ROLLBACK_FAILED,
-                state=ev.HostState.ROLLING_BACK,
-                go=self.locks.untaken,
-            )
-            if not ok:
+            except LockRefused as exc:
+                return self._refused(name, before, exc, ev.HostState.ROLLBACK_FAILED) or False
+            except (StepsFailed, SshError) as exc:
+                error = exc.error if isinstance(exc, StepsFailed) else exc
+                if attempt < ROLLBACK_TRIES and isinstance(error, CommandLost):
+                    if name in self.locks.holding:  # its lock checked again, in the same trip
+                        self.locks.unchecked.add(name)
+                    ctx.bus.notice(
+                        "warning",
+                        f"{name}: its connection dropped during its rollback: rolling it "
+                        f"back again ({attempt + 1} of {ROLLBACK_TRIES} tries) in "
+                        f"{ROLLBACK_RETRY_AFTER:g}s",
+                        host=name,
+                    )
+                    await asyncio.sleep(ROLLBACK_RETRY_AFTER)
+                    continue
+                ctx.bus.lost(name, ev.HostState.ROLLBACK_FAILED, error)
                 return False
-        except NotStarted:
-            return False
-        except LockRefused as exc:
-            return self._refused(name, before, exc, ev.HostState.ROLLBACK_FAILED) or False
-        except StepsFailed as exc:
-            ctx.bus.lost(name, ev.HostState.ROLLBACK_FAILED, exc.error)
-            return False
-        except SshError as exc:
-            ctx.bus.lost(name, ev.HostState.ROLLBACK_FAILED, exc)
-            return False
         ctx.bus.host(name, ev.HostState.ROLLED_BACK, version=previous)
         return True
 
