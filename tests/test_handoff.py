@@ -380,6 +380,43 @@ async def test_a_rollback_after_the_fleet_moved_on_changes_nothing(
     assert set(versions(demo).values()) == {"1.2.0"} and locks_on_hosts(demo) == []
 
 
+async def test_a_rollback_refused_on_a_held_lock_leaves_no_way_past_the_moved_on_check(
+    demo: DemoFleet, tmp_path: Path
+) -> None:
+    """A rollback of this machine's finished deployment, refused on a colleague's lock,
+    left it open ("rolling back, stopped"): the colleague's deploy completed, and the
+    rollback asked again skipped the fleet-moved-on check and put an older release over
+    theirs. Refused, it is closed again as it was; asked again, it is refused again."""
+    env = str(demo.env_path)
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    done = await run_cli("deploy", env, "1.1.0", "--auto-promote", state_dir=mine)
+    assert done.code == 0, done.err
+    opened = await run_cli("deploy", env, "1.2.0", state_dir=theirs)  # canary passed: open
+    assert opened.code == 0, opened.err
+    held = await run_cli("rollback", env, state_dir=mine)
+    assert held.code == 1 and "locked by" in held.err, held.out + held.err
+    status = await run_cli("status", env, state_dir=mine)
+    assert "no open deployment in this journal (last: #1 1.1.0 complete)" in status.out, status.out
+    finished = await run_cli("promote", env, state_dir=theirs)
+    assert finished.code == 0, finished.err
+    again = await run_cli("rollback", env, state_dir=mine)
+    assert again.code == 1, again.out + again.err
+    assert "run 1.2.0 now, not 1.1.0: the fleet moved on since deployment #1" in again.err
+    assert set(versions(demo).values()) == {"1.2.0"} and locks_on_hosts(demo) == []
+    # Stopped (Ctrl-C) while it locked them again, it stays open, rolling back with no host
+    # begun: asked again, what the hosts run is checked as for a finished one.
+    journal = Journal(mine)
+    try:
+        journal.reopen(1)
+        journal.record_many([ev.PhaseChanged(phase=ev.Phase.ROLLING_BACK, deployment=1)])
+    finally:
+        journal.close()
+    stopped = await run_cli("rollback", env, state_dir=mine)
+    assert stopped.code == 1, stopped.out + stopped.err
+    assert "the fleet moved on since deployment #1" in stopped.err
+    assert set(versions(demo).values()) == {"1.2.0"} and locks_on_hosts(demo) == []
+
+
 async def test_a_host_locked_late_that_finds_a_take_over_is_left_as_it_is(
     demo: DemoFleet, tmp_path: Path
 ) -> None:

@@ -88,6 +88,13 @@ class Rollback:
             taken = state.phase is ev.Phase.IDLE and self.locks.takeover_note is not None
             ctx.bus.decision("rollback", "as taken over" if taken else f"from {state.phase.value}")
             finished = not d.is_open
+            # A finished one's rollback stopped before any host began (while it locked
+            # them again): its locks were freed meanwhile, the fleet may have moved on.
+            relocked = finished or (
+                state.phase is ev.Phase.ROLLING_BACK
+                and not d.rollback_begun
+                and self._rolled_back_once_complete(d.id)
+            )
             if finished:
                 ctx.journal.reopen(d.id)
             # Said before the locks are taken again (seconds at a thousand hosts, when this
@@ -95,8 +102,13 @@ class Rollback:
             ctx.bus.phase(ev.Phase.ROLLING_BACK)
             # An open deployment's hosts are locked each at its turn (``late``): a hung one
             # holds only itself; a finished one's first, as what they run is checked then.
-            found = await self.locks.ensure(set(self._targets()) if finished else set())
-            if finished:
+            try:
+                found = await self.locks.ensure(set(self._targets()) if relocked else set())
+            except Exception as exc:
+                if finished:  # refused (a lock held): closed again as it was, unchanged
+                    await self._close_again(f"refused: {exc}", d.summary or d.version)
+                raise
+            if relocked:
                 await self._refuse_if_moved_on(found)
         else:
             ctx.bus.phase(ev.Phase.ROLLING_BACK)
@@ -150,6 +162,24 @@ class Rollback:
         assert d is not None
         return self.ctx.state.in_states(d.planned_hosts, TOUCHED_STATES)
 
+    def _rolled_back_once_complete(self, deployment: int) -> bool:
+        """Its rollback was decided once it had completed (reopened for it)."""
+        decisions = self.ctx.journal.decisions(deployment)
+        return any(x["action"] == "rollback" and x["detail"] == "from complete" for x in decisions)
+
+    async def _close_again(self, why: str, summary: str) -> None:
+        """A finished deployment's rollback that changed nothing: its locks freed, the
+        deployment closed again as it was (complete), the refusal in its decisions."""
+        ctx = self.ctx
+        d = ctx.state.deployment
+        assert d is not None
+        await self.locks.release(d.token)
+        ctx.bus.decision("not rolled back", why)
+        ctx.bus.phase(ev.Phase.COMPLETE)
+        ctx.bus.emit(
+            ev.DeploymentFinished(outcome=ev.Outcome.COMPLETE, summary=summary, deployment=d.id)
+        )
+
     async def _refuse_if_moved_on(self, found: dict[str, str]) -> None:
         """A finished deployment's hosts run neither its release nor what they ran before
         it: the fleet moved on since (a deployment from another machine's journal), and
@@ -174,16 +204,7 @@ class Rollback:
             f"{hosts} run{'s' if len(names) == 1 else ''} {runs} now, not {d.version}: the "
             f"fleet moved on since deployment #{d.id} (a deployment from another machine?)"
         )
-        await self.locks.release(d.token)
-        ctx.bus.decision("not rolled back", why)
-        ctx.bus.phase(ev.Phase.COMPLETE)
-        ctx.bus.emit(
-            ev.DeploymentFinished(
-                outcome=ev.Outcome.COMPLETE,
-                summary=f"{d.summary or d.version}; not rolled back later: {why}",
-                deployment=d.id,
-            )
-        )
+        await self._close_again(why, f"{d.summary or d.version}; not rolled back later: {why}")
         for name, version in moved.items():  # shown as discovery shows a host at rest
             state_now = state.host_states.get(name, ev.HostState.IDLE)
             ctx.bus.emit(ev.HostUpdate(host=name, state=state_now, version=version))
