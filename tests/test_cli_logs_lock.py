@@ -285,6 +285,33 @@ async def test_lock_refuses_deploys_until_unlock(
     assert versions(demo)["web-01"] == "1.1.0"
 
 
+async def test_a_colleagues_maintenance_lock_needs_force_to_break(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """Another journal's plain `unlock` broke a maintenance lock held on purpose ("DB
+    failover, ask Ana"), without a word; its holder's status then said "on 0 host(s):
+    deployments are refused". It needs --force, and the holder's status says what is left."""
+    env = str(demo.env_path)
+    assert (await run_cli("lock", env, "-m", "db failover, ask Ana")).code == 0
+    colleague = tmp_path / "colleague"
+    refused = await run_cli("unlock", env, state_dir=colleague)
+    assert refused.code == 1, refused.out + refused.err
+    said = [line for line in refused.out.splitlines() if "NOT broken" in line]
+    assert len(said) == 1 and "held for maintenance by " in said[0], refused.out
+    assert "db failover, ask Ana" in said[0] and "ask them" in said[0]
+    assert "--force" in said[0] and "== 0 host lock(s) broken" in refused.out
+    assert {o["maintenance"] for o in lock_owners(demo).values()} == {"db failover, ask Ana"}
+    assert len(lock_owners(demo)) == len(demo.host_names)
+
+    forced = await run_cli("unlock", env, "--force", state_dir=colleague)
+    assert forced.code == 0, forced.out + forced.err
+    assert lock_owners(demo) == {}
+    status = await run_cli("status", env)
+    assert "in this journal only: no host holds its lock now" in status.out, status.out
+    assert (await run_cli("unlock", env)).code == 0  # its holder ends it here
+    assert "MAINTENANCE" not in (await run_cli("status", env)).out
+
+
 async def test_unlock_with_a_host_down_breaks_the_others_and_says_which(
     demo: DemoFleet, state_dir: Path
 ) -> None:

@@ -179,17 +179,24 @@ def unlock(args: argparse.Namespace) -> int:
 
     journal = runner.journal(args)
 
-    def is_open(token: object) -> bool:
-        """Open in this journal, or unknown to it (another machine's, maybe running)."""
+    path = lock.local_lock_path(journal.state_dir, env.name, env.app)
+    local = lock.read_local(path)
+    mine = local.get("id") if local is not None and lock.is_maintenance(local) else None
+
+    def is_open(owner: dict[str, Any]) -> bool:
+        """Kept without --force: a deployment open in this journal, or unknown to it
+        (another machine's, maybe running); a maintenance lock that is not this journal's
+        own (``canarytui lock`` here): a colleague's, held on purpose."""
+        if lock.is_maintenance(owner):
+            return mine is None or owner.get("id") != mine
+        token = owner.get("token")
         if not isinstance(token, str):
             return False  # an unreadable owner: nothing can continue it
         record = journal.by_token(token)  # (a refused start's never opened)
         return record is None or record.is_open
 
-    path = lock.local_lock_path(journal.state_dir, env.name, env.app)
-    local = lock.read_local(path)
     refused: dict[str, dict[str, Any]] = {}  # where a lock was not broken: its owner
-    if local is not None and is_open(local.get("token")) and not args.force:
+    if local is not None and is_open(local) and not args.force:
         refused[f"local lock {path}"] = local
     elif local is not None:
         lock.break_local(path)
@@ -211,7 +218,7 @@ def unlock(args: argparse.Namespace) -> int:
                     why = without_host(env.host(name), str(held.error))
                     failed[name] = f"could not check its lock: {why}"
                 elif held.owner is not None:
-                    if is_open(held.owner.get("token")) and not args.force:
+                    if is_open(held.owner) and not args.force:
                         refused[name] = held.owner
                     else:
                         targets.append(name)
@@ -243,6 +250,13 @@ def unlock(args: argparse.Namespace) -> int:
             + (f", {len(failed)} host(s) could not be checked or unlocked" if failed else "")
         )
         for owner, where in lock.by_owner(refused):  # one line a deployment
+            if lock.is_maintenance(owner):
+                print(
+                    f"   NOT broken: {listed(where, 8)}: held for maintenance by "
+                    f"{lock.describe_owner(owner)}, not from this journal: ask them (they "
+                    "end it with canarytui unlock), or break it anyway with --force."
+                )
+                continue
             print(
                 f"   NOT broken: {listed(where, 8)}: held by {lock.describe_owner(owner)}, "
                 "a deployment that may still be open. Breaking these locks lets another "

@@ -1,8 +1,9 @@
 """`lock ENV -m REASON`: hold the environment for maintenance (every deployment refused).
 
 The lock lives on the hosts (``engine.maintenance``), so a colleague's machine and the UI
-are refused too, naming the reason, who and since when; ``canarytui unlock ENV`` releases
-it (no ``--force``: it is not a deployment), ``status`` shows it.
+are refused too, naming the reason, who and since when; ``canarytui unlock ENV`` from the
+same journal releases it (from another, it needs ``--force``: a colleague's is held on
+purpose), ``status`` shows it.
 
 Exit status: 0 every host is held; 1 refused (the environment is locked already: the
 holder is named; or this journal has an open deployment), or some hosts could not be
@@ -96,9 +97,17 @@ def maintenance_lines(holders: dict[str, list[str]], env: Any) -> list[str]:
     """``maintenance_holders`` said: by whom, where, and how to end it."""
     lines = []
     for owner, hosts in holders.items():
-        lines.append(
-            f"   HELD FOR MAINTENANCE by {owner} on {len(hosts)} host(s): deployments are refused"
-        )
+        if not hosts:  # this journal's local lock: the hosts' were broken (--force)
+            lines.append(
+                f"   HELD FOR MAINTENANCE by {owner} in this journal only: no host holds its "
+                "lock now (broken with unlock --force?), so only deployments from this "
+                "machine's journal are refused"
+            )
+        else:
+            lines.append(
+                f"   HELD FOR MAINTENANCE by {owner} on {len(hosts)} host(s): deployments "
+                "are refused"
+            )
         lines.append(f"   to release it: canarytui unlock {env.path}")
     return lines
 

@@ -5,8 +5,9 @@ A maintenance lock is the hosts' ordinary deploy lock (``~/.canarytui/lock.ENV.A
 of this machine. The hosts are the shared truth: a deployment takes every host's lock
 before it changes anything, so one host held for maintenance refuses a deployment from any
 machine or UI with the reason, who and since when (``locks.describe_owner``). The owner
-carries no deployment token: nothing can take it over or roll it back, and ``unlock``
-releases it without ``--force`` (it is not a deployment).
+carries no deployment token: nothing can take it over or roll it back; ``unlock`` from
+the journal that took it (its local lock names the owner's ``id``) releases it, from
+another journal only with ``--force`` (a colleague's is held on purpose).
 """
 
 from __future__ import annotations
