@@ -239,6 +239,7 @@ async def test_lock_refuses_deploys_until_unlock(
     assert "refused: " in refused.err and "db migration, back at 14:00" in refused.err
     assert "since 20" in refused.err and "@" in refused.err
     assert "held for maintenance" in refused.err and "Traceback" not in refused.err
+    assert "its holder ends it (canarytui unlock " in refused.err
     # Another machine's: the whole environment is held, not "host web-01" alone.
     other = await run_cli("deploy", env, "1.1.0", state_dir=tmp_path / "other-machine")
     assert other.code == 1, other.out + other.err

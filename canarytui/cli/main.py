@@ -339,7 +339,10 @@ def _refusal(exc: Exception, env: str | None = None) -> Failed | None:
     if isinstance(exc, LockHeld):
         path = shlex.quote(harmless(env, 300)) if env else "ENV.yaml"
         if is_maintenance(exc.owner):
-            hint = f"held for maintenance; when it is over: canarytui unlock {path}"
+            hint = (
+                "held for maintenance: its holder ends it (canarytui unlock "
+                f"{path}, from the journal that took it; from another, with --force)"
+            )
         else:
             # Running, open (awaiting promotion, halted) or dead: unlocking is right only
             # for the last, and only if it changed nothing.
