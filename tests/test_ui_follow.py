@@ -208,7 +208,8 @@ async def test_the_ui_opened_while_the_command_line_drives_says_so_and_follows_i
             ), said
             assert engine.phase is ev.Phase.ANALYSIS
             # Its keys are offered where they are taken, not here (r was, then refused).
-            driven = f"driven by another canarytui (pid {drivers[0].pid}): its keys are there"
+            pid = drivers[0].pid
+            driven = f"driven by another canarytui (pid {pid}): act on it there, or stop it "
             await until(pilot, lambda: driven in str(progress.render()), 5, "driven said")
             assert "r roll back" not in str(progress.render())
             await until(pilot, lambda: "verdict  PASS" in str(progress.render()), 20, "verdict")

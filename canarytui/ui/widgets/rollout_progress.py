@@ -347,7 +347,8 @@ class RolloutProgress(StateText):
         again = phase is ev.Phase.HALTED or state.engine.state.stopped
         if state.driven_by is not None and not state.engine.busy:  # (refused here)
             pid = harmless(str(state.driven_by), 20)
-            text.append(f"\n driven by another canarytui (pid {pid}): its keys are there\n")
+            said = f"act on it there, or stop it (kill -INT {pid}) and act here"
+            text.append(f"\n driven by another canarytui (pid {pid}): {said}\n")
             keys = []
         elif out is WayOut.NO_VERDICT and again and not state.engine.busy:
             keys = [("p", "analyse again"), ("r", "roll back")]
