@@ -40,10 +40,11 @@ async def test_the_fleet_screen_builds_its_footer_once_and_again_only_for_other_
     async with app.run_test(size=SIZE) as pilot:
         script.discovered()
         await settle(pilot)
-        # The fleet screen's 12 keys and the command palette's, built once (the screen
-        # says its bindings were updated three times meanwhile).
+        # The fleet screen's 9 keys that act with nothing open (not p, P, s) and the
+        # command palette's, built once (the screen said its bindings were updated three
+        # times meanwhile).
         assert len(builds) == 1
-        assert builds[0][:3] == ["question_mark", "q", "d"] and len(builds[0]) == 13
+        assert builds[0][:4] == ["question_mark", "q", "d", "r"] and len(builds[0]) == 10
         footer = app.fleet_screen.query_one(KeyFooter)
         built = keys_of(footer)
 
@@ -109,14 +110,42 @@ async def test_help_and_the_rollout_keys_are_in_the_footer_of_a_narrow_terminal(
 ) -> None:
     """The footer shows what fits, in order: at 80 columns help, quit and every rollout key
     come first (it showed space, c, d, p, P and half of s: no r, no ?; then no q, even at
-    120 columns); space and c are said by the rollout panel, where a canary is picked."""
+    120 columns); space and c are said by the rollout panel, where a canary is picked.
+    It offers the keys that act now: nothing open, deploy and not promote or hold (the
+    footer fits 80 columns then, the grid's keys too); open, promote and hold, not
+    deploy. A key left out still answers, with why it does nothing now."""
     script = Script(tmp_path)
-    async with script.app.run_test(size=(width, 24)) as pilot:
-        await until(pilot, lambda: script.app.fleet_screen.is_mounted, 10, "screen mounted")
+    app = script.app
+    async with app.run_test(size=(width, 24)) as pilot:
+        await until(pilot, lambda: app.fleet_screen.is_mounted, 10, "screen mounted")
         await settle(pilot)
-        lines = screen_text(script.app).splitlines()
+        lines = screen_text(app).splitlines()
         footer = lines[-1]
-        shown_keys = ("? Help", "q Quit", "d Deploy", "p Promote", "P Promote all", "r Rollback")
-        for shown in shown_keys:
+        idle = ("? Help", "q Quit", "d Deploy", "r Rollback", "a Analysis", "/ Filter")
+        for shown in idle:
             assert shown in footer, (shown, footer)
+        assert "Promote" not in footer and "Hold" not in footer, footer
         assert "space toggle canary" in "\n".join(lines)  # the rollout panel's hint
+        said: list[str] = []
+        notify = app.fleet_screen.notify
+        app.fleet_screen.notify = lambda message, **kw: said.append(str(message))  # type: ignore[method-assign]
+        await pilot.press("p")
+        assert said == ["nothing to promote: no deployment is open"], said
+
+        script.canary_passed("1.1.0", ["web-01"])
+        await until(
+            pilot, lambda: "p Promote" in screen_text(app).splitlines()[-1], 5, "promote offered"
+        )
+        footer = screen_text(app).splitlines()[-1]
+        for shown in ("? Help", "q Quit", "p Promote", "P Promote all", "s Hold", "r Rollback"):
+            assert shown in footer, (shown, footer)
+        assert "Deploy" not in footer, footer
+        await pilot.press("d")
+        assert "deployment #1 of 1.1.0 is still open" in said[-1], said
+        assert "L Back" not in footer
+        await pilot.press("L")  # the logs over the screen: the way back is offered
+        await until(pilot, lambda: "L Back" in screen_text(app).splitlines()[-1], 5, "back")
+        assert "⏎ Host" not in screen_text(app).splitlines()[-1]  # (the grid's keys)
+        await pilot.press("L")
+        await until(pilot, lambda: "L Back" not in screen_text(app).splitlines()[-1], 5, "grid")
+        app.fleet_screen.notify = notify  # type: ignore[method-assign]

@@ -8,12 +8,10 @@ the bridge; the handlers here own every change of what is shown. The rollout act
 
 from __future__ import annotations
 
-import functools
 import math
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widget import Widget
@@ -37,6 +35,7 @@ from canarytui.ui.safe_text import plain_title
 from canarytui.ui.screens.analysis import AnalysisScreen
 from canarytui.ui.screens.details import HostDetailsScreen
 from canarytui.ui.screens.fleet_actions import OperatorActions
+from canarytui.ui.screens.fleet_keys import FLEET_KEYS
 from canarytui.ui.screens.help import HelpScreen
 from canarytui.ui.screens.history import HistoryScreen
 from canarytui.ui.widgets.filter_bar import FilterBar
@@ -53,27 +52,7 @@ class FleetScreen(OperatorActions):
     """The main screen. ``engine`` does the work; ``monitor`` (optional) keeps it live."""
 
     LIVE = True  # its keys act on what it shows (a replay's say what happened, no more)
-    # In the footer in order, as many as fit; space and c: the rollout panel says them.
-    BINDINGS = [
-        # Help and quit first: a narrow terminal cuts the footer's end (help lists all).
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "app.quit", "Quit"),
-        Binding("d", "deploy", "Deploy"),
-        Binding("p", "promote", "Promote"),
-        Binding("P", "promote_all", "Promote all"),
-        Binding("s", "hold", "Hold"),  # and resume: help says
-        Binding("r", "rollback", "Rollback"),
-        Binding("a", "analysis", "Analysis"),
-        Binding("l", "logs", "Logs"),
-        Binding("enter", "details", "Host"),  # its details screen
-        Binding("slash", "filter", "Filter"),
-        Binding("H", "history", "History"),
-        Binding("space", "toggle_canary", "Canary", show=False),
-        Binding("c", "default_canaries", "Defaults", show=False),
-        Binding("L", "logs_full", "Logs full screen", show=False),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("z", "tiles", "Tile size", show=False),
-    ]
+    BINDINGS = FLEET_KEYS  # (and which the footer offers now: ``fleet_keys``)
 
     DEFAULT_CSS = """
     FleetScreen #body { height: 1fr; }
@@ -134,7 +113,11 @@ class FleetScreen(OperatorActions):
         else:
             self.state.recall_last()
         if self.LIVE:  # what another process of this machine drives, shown as it goes
-            everything = functools.partial(self._mark, grid=True, panel=True, status=True)
+
+            def everything() -> None:  # (the keys that act now too)
+                self._mark(grid=True, panel=True, status=True)
+                self.refresh_bindings()
+
             self.journal_follow = JournalFollow(self, self.engine, everything, self.state)
             self.set_interval(FOLLOW_INTERVAL, self.journal_follow)
         grid = self.grid
@@ -203,6 +186,8 @@ class FleetScreen(OperatorActions):
                 self._sync_watch()
             self._tell(notices.for_event(event, live=self.LIVE and not message.followed))
         self._refilter(self.state.env.host_names if phase_changed else updated)
+        if phase_changed:
+            self.refresh_bindings()  # the keys that act now (``fleet_keys.offered``)
         if phase_changed or self.state.analysis_log.revision != revision:
             for screen in self.app.screen_stack:
                 if isinstance(screen, AnalysisScreen):
@@ -333,6 +318,7 @@ class FleetScreen(OperatorActions):
             self.minimize()
         elif self.maximize(pane, container=False):
             pane.focus()  # the arrows and page keys scroll the logs, both ways
+        self.refresh_bindings()  # (the footer's way back)
 
     def watch_maximized(self, maximized: Widget | None) -> None:
         if maximized is None and self.is_mounted:

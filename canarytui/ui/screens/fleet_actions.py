@@ -34,10 +34,8 @@ from canarytui.ui.journal_guard import journal_guarded
 from canarytui.ui.messages import OperatorResult
 from canarytui.ui.screens.confirm import ChoiceScreen, ConfirmScreen, Question
 from canarytui.ui.screens.failure import FailureScreen
+from canarytui.ui.screens.fleet_keys import offered
 from canarytui.ui.screens.version import VersionScreen
-
-# The fleet screen's actions on the grid's focused host (or the grid itself).
-ON_THE_GRID = frozenset({"toggle_canary", "default_canaries", "logs", "details", "filter"})
 
 
 class OperatorActions(Screen[None]):
@@ -46,11 +44,16 @@ class OperatorActions(Screen[None]):
 
     engine: Engine
     state: FleetState
+    LIVE: bool
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """While the logs are over the screen (L), the keys that act on the grid's focused
-        host (space, c, l, enter, /) do nothing: nobody sees which host they would change."""
-        return not (action in ON_THE_GRID and self.maximized is not None)
+        """Whether a key acts now, and so is offered in the footer (``fleet_keys``)."""
+        state, logs_up = self.state, self.maximized is not None
+        return offered(action, parameters, state.active, not state.driven_by, logs_up, self.LIVE)
+
+    def action_as_key(self, action: str) -> None:
+        """A key the footer leaves out now (``fleet_keys``), answering as it always does."""
+        getattr(self, f"action_{action}")()
 
     # Actions (keys d, p, r) -----------------------------------------------------------
 
