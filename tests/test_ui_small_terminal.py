@@ -70,6 +70,41 @@ async def test_the_verdict_and_both_versions_stay_in_view(
             assert host.region.height == host.virtual_size.height + 2
 
 
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_the_keys_that_act_stay_in_view_under_a_long_verdict(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """A canary that stopped answering: its verdict's reasons filled the rollout panel and
+    its keys (r: the only way out then) were below its end, out of view. They come up under
+    the phase when they would not be seen at the end; at the end when there is room."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=size) as pilot:
+        await until(pilot, lambda: script.app.fleet_screen.is_mounted, 10, "screen mounted")
+        script.discovered()
+        canaries = ["web-01", "web-05"]
+        script.start("1.3.0-bad", canaries)
+        script.phase(ev.Phase.CANARY)
+        for name in canaries:
+            script.deploy_host(name, "1.3.0-bad")
+        script.analysis_started(canaries)
+        rules = ("error-ratio", "p99-latency", "latency-shift", "traffic", "failed-checks")
+        ms = [
+            ev.Measurement(rule=r, host=c, value=None, limit="<= 0.05", passed=False)
+            for c in canaries
+            for r in rules
+        ]
+        reasons = [f"{c}: stopped answering (3 probes got no answer)" for c in canaries]
+        script.emit(ev.AnalysisUpdate(elapsed=30.0, duration=30.0, measurements=ms))
+        script.emit(ev.VerdictReached(verdict=ev.Verdict.FAIL, reasons=reasons, measurements=ms))
+        script.phase(ev.Phase.HALTED)
+        await settle(pilot)
+        progress = script.app.fleet_screen.query_one(RolloutProgress)
+        await until(pilot, lambda: "verdict  FAIL" in progress._last_text.plain, 5, "verdict")  # type: ignore[union-attr]
+        shown = shown_lines(progress)
+        assert any(" r roll back" in line for line in shown), shown
+        assert shown[0].startswith("by ") or shown[0].startswith("phase"), shown
+
+
 async def test_the_layout_follows_the_terminal_when_it_is_resized(tmp_path: Path) -> None:
     script = Script(tmp_path)
     async with script.app.run_test(size=(120, 40)) as pilot:

@@ -21,7 +21,7 @@ from canarytui.metrics import STOPPED
 from canarytui.textsafe import harmless, harmless_block, listed
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.waves import WaveProgress
-from canarytui.ui.widgets.state_text import StateText, set_title
+from canarytui.ui.widgets.state_text import StateText, key_lines, set_title
 
 BAR_WIDTH = 12
 DEFAULT_WIDTH = 42  # characters a line has before the panel is laid out
@@ -123,6 +123,7 @@ class RolloutProgress(StateText):
             text.append(f"{user}  ")
         text.append("phase ", label)
         text.append(phase + "\n")
+        top = len(text)  # where the keys go when they would not be seen at the end
         self._waiting(text)  # a promote's locks taken again (another process's)
         for wave in state.wave_progress():
             self._bar(text, wave)
@@ -139,8 +140,11 @@ class RolloutProgress(StateText):
             locked = self._locks(text, "\n")
             if self._versions(text, "" if locked else "\n") or locked:
                 text.append("\n")
-        self._next_keys(text)
-        self._put(text)
+        keys = Text()
+        self._next_keys(keys)
+        room = self.scrollable_content_region.height
+        lines = len((text + keys).wrap(self.app.console, self._width()))
+        self._put(text + keys if not room or lines <= room else text[:top] + keys + text[top:])
 
     def _waiting(self, text: Text) -> None:
         waiting = self.state.locks_waiting
@@ -379,21 +383,7 @@ class RolloutProgress(StateText):
 
     def _keys(self, text: Text, keys: list[tuple[str, str]]) -> None:
         """The keys that apply now, on as many lines as the panel's width needs."""
-        width = self._width()
-        text.append("\n")
-        used = 0
-        for key, what in keys:
-            size = len(key) + 2 + len(what)
-            if used and used + 2 + size > width:
-                text.append("\n")
-                used = 0
-            elif used:
-                text.append("  ")
-                used += 2
-            text.append(f" {key} ", self._style("key"))
-            text.append(what)
-            used += size
-        text.append("\n")
+        text.append_text(key_lines(keys, self._width(), self._style("key")))
 
     def on_resize(self) -> None:
         self.redraw()

@@ -9,6 +9,7 @@ for a layout only when its height may differ from the last one's.
 from __future__ import annotations
 
 from rich.cells import cell_len
+from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
@@ -85,3 +86,23 @@ class StateText(PanelText):
         super().notify_style_update()
         if self.is_mounted:
             self.redraw()
+
+
+def key_lines(keys: list[tuple[str, str]], width: int, style: Style) -> Text:
+    """``keys`` (key, what it does) after a blank line, on as many lines as ``width``
+    needs, each key in ``style``."""
+    text = Text("\n")
+    used = 0
+    for key, what in keys:
+        size = len(key) + 2 + len(what)
+        if used and used + 2 + size > width:
+            text.append("\n")
+            used = 0
+        elif used:
+            text.append("  ")
+            used += 2
+        text.append(f" {key} ", style)
+        text.append(what)
+        used += size
+    text.append("\n")
+    return text
