@@ -401,6 +401,32 @@ async def test_a_passing_canary_replayed_offers_no_keys(tmp_path: Path) -> None:
     assert not [n for n in notes if "promotes" in n], notes
 
 
+async def test_a_replay_before_its_first_event_shows_none_of_the_live_state(
+    tmp_path: Path,
+) -> None:
+    """Paused before its first event, a replay's rollout panel said "No deployment open.
+    Last deployment #N" (the journal's latest, not the one replayed) and the live keys
+    (space, c, d), which a replay refuses."""
+    env, journal, _ = scripted(tmp_path)
+    waves = make_plan(env, ["web-01"]).waves
+    previous: dict[str, str | None] = {h: "1.0.0" for h in env.host_names}
+    d = created(env, journal, "1.1.0", waves, previous)
+    started = ev.DeploymentStarted(
+        version="1.1.0", canaries=["web-01"], waves=waves, previous=previous, user="operator"
+    )
+    journal.record(_with(started, deployment=d, at=FIXED_TIME))
+    created(env, journal, "1.2.0", waves, previous)  # a later one: the journal's last
+    request = ReplayRequest(load_recording(journal, env, d), 100.0, paused=True)
+    app = CanaryApp(env, journal, monitor=False, themes_folder=THEMES, replay=request)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ReplayScreen)
+        await settle_replay(pilot, screen)
+        shown = str(screen.query_one(RolloutProgress).render())
+        assert "Its deployment starts at its first event" in shown, shown
+        assert "Last deployment" not in shown and "d deploy" not in shown, shown
+
+
 async def test_pause_speed_and_capped_gaps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Paused, nothing is sent; playing, a gap takes its journal time over the speed, capped
     at MAX_GAP of real time; a faster speed shortens a wait already begun; step sends now."""

@@ -103,6 +103,10 @@ class RolloutProgress(StateText):
             self._waiting(text)
             self._put(text)
             return
+        if d is None and state.replaying:  # (the journal's last and the live keys: not its)
+            set_title(self, "rollout · replay")
+            self._put(Text("Its deployment starts at its first event (space plays).\n", label))
+            return
         if d is None:
             set_title(self, "rollout")
             self._last(text)
