@@ -313,6 +313,13 @@ async def test_rollback_confirmation_says_which_hosts_go_back_to_what(tmp_path: 
             "Roll deployment #1 (1.1.0) back on the 1 host(s) still to put back (web-05; 1 "
             "back already), to 1.0.0?"
         )
+        # A host the grid shows unreachable: its rollback would fail there, said first.
+        script.health("web-05", ok=None, detail="no reply")
+        assert await rollback_question(pilot, script) == (
+            "Roll deployment #1 (1.1.0) back on the 1 host(s) still to put back (web-05; 1 "
+            "back already), to 1.0.0?\n\nWarning: web-05 unreachable now: if still so, the "
+            "rollback fails there and the deployment stays open (r again once it answers)."
+        )
     assert script.journal.deployment(1).is_open
 
 

@@ -127,11 +127,12 @@ def down_warning(state: FleetState, canaries: list[str]) -> str:
     return f"\n\nWarning: {said}." if said else ""
 
 
-def rollback_question(engine: Engine, record: DeploymentRecord) -> str:
+def rollback_question(state: FleetState, record: DeploymentRecord) -> str:
     """What a rollback of ``record`` would do, as its journal has it: ``Roll deployment
-    #4 (1.2.0) back on the 5 host(s) it reached (web-01, ...), to 1.0.0?``"""
+    #4 (1.2.0) back on the 5 host(s) it reached (web-01, ...), to 1.0.0?``; and which of
+    them the grid shows unreachable (the rollback fails there and stays open)."""
     what = f"deployment #{record.id} ({record.version})"
-    recorded = engine.journal.hosts(record.id)
+    recorded = state.engine.journal.hosts(record.id)
     back = rolled_back_by(record, recorded)
     done = sum(1 for h in recorded.values() if h.state == ev.HostState.ROLLED_BACK.value)
     if not back:
@@ -141,7 +142,12 @@ def rollback_question(engine: Engine, record: DeploymentRecord) -> str:
     # A rollback halted part way has put some back already: the rest are said as such.
     reached, also = ("still to put back", f"; {done} back already") if done else ("it reached", "")
     hosts = f"the {len(back)} host(s) {reached} ({listed(list(back), 4)}{also})"
-    return f"Roll {what} back on {hosts}, {said}?"
+    down = [h for h in back if state.unreachable(h)]
+    warn = (
+        f"\n\nWarning: {listed(down)} unreachable now: if still so, the rollback fails "
+        "there and the deployment stays open (r again once it answers)."
+    )
+    return f"Roll {what} back on {hosts}, {said}?" + (warn if down else "")
 
 
 def restore_question(engine: Engine, version: str) -> str:

@@ -287,7 +287,7 @@ class OperatorActions(Screen[None]):
         self.app.push_screen(
             ConfirmScreen(
                 f"Roll back {record.version}?",
-                rollback_question(self.engine, record) + running,
+                rollback_question(self.state, record) + running,
                 yes="Roll back",
                 danger=True,
             ),
