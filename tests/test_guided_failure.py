@@ -467,3 +467,29 @@ async def test_a_rollback_to_a_known_release_beyond_max_failures_keeps_what_it_p
     assert "promote it to finish putting it back" in status.out and "roll it back" not in (
         status.out
     ), status.out
+
+
+async def test_a_host_down_since_the_start_and_skipped_is_not_said_locked(
+    demo: DemoFleet, state_dir: Path, tmp_path: Path
+) -> None:
+    """A host down since the deployment started (never locked by it), skipped: each later
+    process tried to lock it again ("tried again at its turn": it never is) and, once the
+    deployment completed, warned that its lock "could not be released": there was none."""
+    env = str(asking_env(demo, tmp_path))
+    await demo.set_fault("web-03", "down")  # wave 2 of 3 (no canary)
+    await demo.set_fault("web-05", "down")  # wave 3
+    halted = await run_cli("deploy", env, "1.1.0", "--no-canary")
+    assert halted.code == 4, halted.out + halted.err
+    # What failed, the host said once (its SSH error named it and its address again).
+    assert "   web-03: unreachable: connection refused" in halted.out.splitlines(), halted.out
+    skipped = await run_cli("promote", env, "--skip", "web-03", "--wave")
+    assert skipped.code == 4, skipped.out + skipped.err  # web-05, in the last wave
+    await demo.set_fault("web-05", "up")
+    done = await run_cli("promote", env, "--retry")
+    assert done.code == 0, done.out + done.err
+    for said in (skipped.out, done.out):
+        tried = [line for line in said.splitlines() if "could not lock" in line]
+        assert not [line for line in tried if "web-03" in line], said
+    assert "could not be released" not in done.out, done.out
+    assert locks_on(demo) == []
+    assert versions(demo)["web-03"] == "1.0.0" and versions(demo)["web-05"] == "1.1.0"

@@ -149,7 +149,9 @@ def failure_lines(question: ev.FailureQuestion, env: object, undo: bool = True) 
     lines = []
     for f in question.failures:
         status = "did not finish" if f.exit_status is None else f"exited {f.exit_status}"
-        step = f"step {f.step} {status}" if f.step else f.detail
+        # (a host's SSH error names it and its address: said once, on this line's start)
+        detail = f.detail.split("): ", 1)[-1] if f.detail.startswith(f"{f.host} (") else f.detail
+        step = f"step {f.step} {status}" if f.step else detail
         output = f.output_lines(3)
         lines.append(f"   {f.host}: {step}")
         lines.extend(f"      | {line[:200]}" for line in output)
