@@ -191,11 +191,17 @@ def print_table(seen: Seen, journal_path: str) -> None:
             said += f" (last: #{last.id} {last.version} {last.outcome or last.phase_label})"
         print(said)
     for other in seen.foreign:
+        # Open on its machine, or ended there with a host it could not free: the locks
+        # alone cannot tell (that machine's status can).
         print(
-            f"   the hosts' locks: {other.describe()} is OPEN on {len(other.hosts)} "
-            f"host(s), not in this journal ({journal_path})"
+            f"   the hosts' locks: {other.describe()} holds {len(other.hosts)} host(s), not "
+            f"in this journal ({journal_path}): open on its machine, or left there when it "
+            "ended (a host unreachable then; its machine's canarytui status says which)"
         )
-        print(f"   to roll it back from here: canarytui rollback {env.path} --take-over")
+        print(
+            f"   to roll it back from here: canarytui rollback {env.path} --take-over; if it "
+            f"has ended: canarytui unlock {env.path} --force"
+        )
     for line in maintenance_lines(seen.maintenance, env):
         print(line)
     running: Counter[str] = Counter()
