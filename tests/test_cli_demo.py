@@ -57,6 +57,7 @@ async def test_open_deployment_promoted_by_a_second_process(
     assert status.code == 0
     assert "deployment #1 of 1.1.0 is OPEN: awaiting promotion, verdict pass" in status.out
     assert "   what is left: promote or roll it back" in status.out.splitlines()
+    assert f"   next: canarytui promote {env}, or canarytui rollback {env}" in status.out
     row = next(line for line in status.out.splitlines() if line.startswith("web-01"))
     assert row.split()[:4] == ["web-01", "1.1.0", "1.1.0", "deployed"]
     # Under the table (its end, on a terminal): what the fleet runs, counted.

@@ -264,6 +264,9 @@ async def test_a_rollback_that_failed_on_a_host_is_only_rolled_back_again(
     assert versions(demo) == before  # nothing ran
     status = await run_cli("status", env)
     assert "what is left: roll it back again" in status.out, status.out
+    assert "   next: canarytui rollback " in status.out and "next: canarytui promote" not in (
+        status.out
+    )
     again = await run_cli("deploy", env, "1.2.0")
     assert again.code == 1 and "roll it back again first" in again.err, again.err
 

@@ -18,6 +18,7 @@ from canarytui.cli.lock import maintenance_holders, maintenance_lines, rest_stat
 from canarytui.cli.printers import column_widths, when
 from canarytui.cli.reasons import grouped
 from canarytui.config import Environment, load_env
+from canarytui.journal import WayOut
 from canarytui.textsafe import harmless, listed
 
 # The table's columns' widths at the least (HOST, RUNNING, RECORDED, STATE).
@@ -170,6 +171,7 @@ def print_table(seen: Seen, journal_path: str) -> None:
             )
         if not seen.driven:  # (a live process drives it: the note says where to act)
             print(f"   what is left: {record.way_out}")
+            print(f"   next: {_commands(record.way_out, str(env.path))}")
         for said in seen.notes:
             print(f"   {said}")
         cut = [row.host for row in rows if row.cut_off]
@@ -331,3 +333,14 @@ def as_json(seen: Seen) -> dict[str, Any]:
         "running": dict(running.most_common()),
         "hosts": hosts,
     }
+
+
+def _commands(out: WayOut, env: str) -> str:
+    """The commands that do what is left (``WayOut``), as a run's closing lines say them."""
+    promote, rollback = f"canarytui promote {env}", f"canarytui rollback {env}"
+    return {
+        WayOut.ROLL_BACK_AGAIN: rollback,
+        WayOut.CANARY_FAILED: rollback,
+        WayOut.FINISH_PUTTING_BACK: promote,
+        WayOut.NO_VERDICT: f"{promote} (analyses its canaries again), or {rollback}",
+    }.get(out, f"{promote}, or {rollback}")
