@@ -484,6 +484,11 @@ async def test_a_host_down_since_the_start_and_skipped_is_not_said_locked(
     assert "   web-03: unreachable: connection refused" in halted.out.splitlines(), halted.out
     skipped = await run_cli("promote", env, "--skip", "web-03", "--wave")
     assert skipped.code == 4, skipped.out + skipped.err  # web-05, in the last wave
+    # One host unreachable "more than max_failures (1)": with the one skipped, it is.
+    assert (
+        "web-05 unreachable now and 1 host(s) failed or skipped before, more than "
+        "promote.max_failures (1)" in skipped.out
+    ), skipped.out
     await demo.set_fault("web-05", "up")
     done = await run_cli("promote", env, "--retry")
     assert done.code == 0, done.out + done.err

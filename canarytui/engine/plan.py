@@ -80,15 +80,22 @@ def stops_at(
 
 
 def stop_said(
-    down: Sequence[str], promote: Promote, wave: int, waves: int, kind: str = "deploy"
+    down: Sequence[str],
+    promote: Promote,
+    wave: int,
+    waves: int,
+    kind: str = "deploy",
+    earlier: int = 0,
 ) -> str:
-    """Hosts unreachable now, more than ``max_failures``: where the rollout would stop (a
+    """Hosts unreachable now, more than ``max_failures`` (with the ``earlier`` hosts that
+    failed or were skipped before, which count too): where the rollout would stop (a
     rollback --to's, ``kind``, halts there whatever ``on_failure`` says: never undone)."""
     how = f"on_failure: {promote.on_failure}"
     if kind == "rollback" and promote.on_failure == "rollback":
         how = "halted, what it put back kept: a rollback --to is not rolled back"
+    also = f" and {earlier} host(s) failed or skipped before" if earlier else ""
     return (
-        f"{listed(down)} unreachable now, more than promote.max_failures "
+        f"{listed(down)} unreachable now{also}, more than promote.max_failures "
         f"({promote.max_failures}): if they do not answer by wave {wave}/{waves}, the "
         f"rollout stops there ({how})"
     )

@@ -250,7 +250,10 @@ class Promotion:
         down = [h for h in going if h not in self.locks.holding]
         stop = self.stops_at(all_waves, set(down)) if down else None
         if stop is not None:
-            said = stop_said(down, self.ctx.env.promote, stop, len(d.plan), d.kind)
+            states = self.ctx.state.host_states
+            earlier = [h for w in d.plan[:stop] for h in w if h not in going]
+            counted = sum(1 for h in earlier if states.get(h) in COUNTED_STATES)
+            said = stop_said(down, self.ctx.env.promote, stop, len(d.plan), d.kind, counted)
             self.ctx.bus.notice("warning", said)
 
     def _by_state(self, names: Sequence[str]) -> str:
