@@ -307,9 +307,9 @@ def test_a_traffic_shift_names_the_release_it_counts() -> None:
     printer(ev.TrafficShifted(phase="complete", hosts=[], percent=100, ok=False, deployment=3))
     printer(ev.TrafficShifted(phase="complete", hosts=[], percent=100, ok=True, deployment=3))
     assert out.getvalue().splitlines() == [
-        "   traffic.wave_start: 50 % of the fleet on 1.1.0",
+        "   traffic.wave_start: told 50 % of the fleet on 1.1.0",
         "   traffic.complete: FAILED",
-        "   traffic.complete: 100 % of the fleet on the release",  # an older journal's event
+        "   traffic.complete: told 100 % of the fleet on the release",  # an older journal's event
     ]
 
 

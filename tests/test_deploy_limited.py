@@ -162,14 +162,14 @@ async def test_a_host_left_behind_is_caught_up_without_a_canary(
     done = await run_cli("deploy", env, "1.2.0", "--hosts", "web-06", "--no-canary")
     assert done.code == 0, done.out + done.err
     assert "(1.2.0 straight to the waves (the file's canary phase skipped))" in done.out
-    assert "traffic.wave_start: 100 % of the fleet on 1.2.0" in done.out
-    assert "traffic.complete: 100 % of the fleet on 1.2.0" in done.out
+    assert "traffic.wave_start: told 100 % of the fleet on 1.2.0" in done.out
+    assert "traffic.complete: told 100 % of the fleet on 1.2.0" in done.out
     assert "1.2.0 on 1 of 1 hosts (limited to web-06: 5 other(s)" in done.out
     assert set(versions(demo).values()) == {"1.2.0"}
 
     back = await run_cli("rollback", env)
     assert back.code == 0, back.out + back.err
-    assert "traffic.rolled_back: 83 % of the fleet on 1.2.0" in back.out
+    assert "traffic.rolled_back: told 83 % of the fleet on 1.2.0" in back.out
     assert versions(demo)["web-06"] == "1.0.0"
     assert all(versions(demo)[h] == "1.2.0" for h in demo.host_names[:5])
 

@@ -272,8 +272,10 @@ class HumanPrinter(_Lines):
                 self._say(_plain(f"   [{lv}] {m}"))
             case ev.TrafficShifted(phase=ph, percent=pc, ok=good, version=v):
                 # The share on the deployment's version (a rollback --to's: the one it
-                # puts back, never "the new version").
-                said = f"{pc} % of the fleet on {_plain(v) or 'the release'}" if good else "FAILED"
+                # puts back, never "the new version") the balancer was told: as planned,
+                # once the phase is done (a host of the wave may be down), not a count.
+                on = f"told {pc} % of the fleet on {_plain(v) or 'the release'}"
+                said = on if good else "FAILED"
                 self._say(f"   traffic.{ph}: {said}")
             case ev.Decision(action=a, user=u, detail=d):
                 self._say(_plain(f"   decision: {a} by {u}" + (f" ({d})" if d else "")))

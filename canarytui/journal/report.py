@@ -225,7 +225,7 @@ def _line(
             )
             what += f", {len(left)} not started" if left else ""
         case ev.TrafficShifted(phase=phase, percent=pc, ok=good):
-            on = f"{pc}% of the fleet on {safe(version, 200)}"
+            on = f"told {pc}% of the fleet on {safe(version, 200)}"  # (as planned)
             what = f"traffic.{phase}: " + (on if good else "FAILED")
         case ev.FailureQuestion(failures=fs):
             what = f"waiting for an operator: {', '.join(f.host for f in fs)} failed"
