@@ -498,3 +498,10 @@ async def test_a_host_down_since_the_start_and_skipped_is_not_said_locked(
     assert "could not be released" not in done.out, done.out
     assert locks_on(demo) == []
     assert versions(demo)["web-03"] == "1.0.0" and versions(demo)["web-05"] == "1.1.0"
+    # Rolled back, the host it never reached is not put back (it said "no previous version
+    # known for this host: roll it back by hand", and the rollback halted there).
+    back = await run_cli("rollback", env)
+    assert back.code == 0, back.out + back.err
+    assert "no previous version known" not in back.out, back.out
+    assert "skipped:    1  web-03" in back.out and "web-03: rollback" not in back.out, back.out
+    assert set(versions(demo).values()) == {"1.0.0"} and locks_on(demo) == []

@@ -21,10 +21,13 @@ def rolled_back_by(
     """What a rollback of ``record`` would put back, as its journal's ``hosts`` say: each
     host it may have reached (in the plan's order), with the version it ran before."""
     touched = {str(s) for s in TOUCHED_STATES}
+    skipped = str(ev.HostState.SKIPPED)
     return {
         h: hosts[h].previous
         for h in record.planned_hosts
-        if h in hosts and hosts[h].state in touched
+        if h in hosts
+        and hosts[h].state in touched
+        and not (hosts[h].state == skipped and hosts[h].previous is None)
     }
 
 
@@ -160,7 +163,14 @@ class Rollback:
         """The hosts the rollback puts back: those the deployment may have reached."""
         d = self.ctx.state.deployment
         assert d is not None
-        return self.ctx.state.in_states(d.planned_hosts, TOUCHED_STATES)
+        state = self.ctx.state
+        # A host skipped that it never locked (down since the start: no previous known)
+        # never ran any of it: nothing to put back ("roll it back by hand" was untrue).
+        return [
+            h
+            for h in state.in_states(d.planned_hosts, TOUCHED_STATES)
+            if not (state.host_states[h] is ev.HostState.SKIPPED and not state.previous.get(h))
+        ]
 
     def _rolled_back_once_complete(self, deployment: int) -> bool:
         """Its rollback was decided once it had completed (reopened for it)."""
