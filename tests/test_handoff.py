@@ -64,6 +64,8 @@ async def test_a_colleague_takes_over_an_open_deployment(demo: DemoFleet, tmp_pa
     assert taken.code == 0, taken.err + taken.out
     # The number the hosts' locks carry is said (this journal numbers it anew).
     assert "rolled back from 1.2.0 (taken over from the hosts' locks: their #1)" in taken.out
+    # What the hosts ran when taken over is said as found, not as if just deployed.
+    assert "   web-01: deployed 1.2.0  (as found, taking it over)" in taken.out.splitlines()
     assert set(versions(demo).values()) == {"1.0.0"}
     assert locks_on_hosts(demo) == []
     journal = Journal(second)
@@ -432,6 +434,8 @@ async def test_a_host_locked_late_that_finds_a_take_over_is_left_as_it_is(
     assert taken.code == 0, taken.err + taken.out
     # The number the hosts' locks carry is said (this journal numbers it anew).
     assert "rolled back from 1.2.0 (taken over from the hosts' locks: their #1)" in taken.out
+    # What the hosts ran when taken over is said as found, not as if just deployed.
+    assert "   web-01: deployed 1.2.0  (as found, taking it over)" in taken.out.splitlines()
     engine = engine_for(demo.env_path, first)
     try:
         assert engine.load_open() is not None

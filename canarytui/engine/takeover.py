@@ -141,7 +141,8 @@ def adopt(ctx: Context, locks: LockKeeper, foreign: ForeignDeployment) -> Deploy
             state = ev.HostState.DEPLOYED
         else:
             state = ev.HostState.FAILED  # somewhere in between: roll it back
-        ctx.bus.host(name, state, version=lock.current)
+        # (said "web-01: deployed 1.1.0" as if it had just been: found so, taking it over)
+        ctx.bus.host(name, state, version=lock.current, detail="as found, taking it over")
     locks.takeover_note = {
         "deployment": foreign.owner.get("deployment"),
         "version": foreign.version,
