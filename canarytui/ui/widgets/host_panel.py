@@ -96,7 +96,9 @@ class HostPanel(Vertical):
         host = state.env.host(name)
         view = state.hosts[name]
         engine = state.engine
-        set_title(self, name + ("  ◆ canary" if state.is_canary(name) else ""))
+        # The tile's badge: ◆ a canary of the deployment open, ◇ picked for the next one.
+        badge = ("  ◆ canary" if state.active else "  ◇ canary") if state.is_canary(name) else ""
+        set_title(self, name + badge)
         text = Text()
         _row(text, "address", host.address + (f":{host.port}" if host.port else ""))
         _row(text, "roles", ", ".join(host.roles) or "-")
