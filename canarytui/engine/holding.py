@@ -231,13 +231,13 @@ class LockKeeper:
         self.taken = None
         unheld = self.ctx.state.unreachable_first(h for h in hosts if h not in self.unchecked)
         # Unreachable since it started (skipped since, maybe): never locked by it, no lock
-        # to free (or say left). A skipped host is never changed again: not locked again,
-        # its lock (if it took one) freed at the release.
+        # to free (or say left). A skipped host is not changed by a promote: not locked
+        # again, its lock (if it took one) freed at the release.
         out, before = {ev.HostState.UNREACHABLE, ev.HostState.SKIPPED}, state.previous
         never = {h for h in unheld if state.host_states.get(h) in out and before.get(h) is None}
         skipped = set(state.in_states(unheld, {ev.HostState.SKIPPED}))
         if only is not None or skipped:
-            keep = set(unheld) - skipped if only is None else set(only) - skipped
+            keep = set(unheld) - skipped if only is None else set(only)
             self.left_locked.update(h for h in unheld if h not in keep and h not in never)
             unheld = [h for h in unheld if h in keep]
         if not unheld:

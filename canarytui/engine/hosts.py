@@ -38,6 +38,13 @@ TOUCHED_STATES = {
 }
 
 
+def may_hold_release(state: str, previous: str | None) -> bool:
+    """Whether a host in ``state`` (a ``HostState``, or its journal's text) may run some of
+    the release, and so is rolled back: touched, unless it was skipped without ever being
+    locked (down since the start: no ``previous`` known), which never ran any of it."""
+    return state in TOUCHED_STATES and not (state == ev.HostState.SKIPPED and not previous)
+
+
 class NotStarted(Exception):
     """A host's turn came after its wave was stopped: nothing was sent to it."""
 

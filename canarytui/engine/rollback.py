@@ -10,7 +10,7 @@ from canarytui.engine import outage
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed, fire
-from canarytui.engine.hosts import TOUCHED_STATES, HostWork
+from canarytui.engine.hosts import TOUCHED_STATES, HostWork, may_hold_release
 from canarytui.journal import DeploymentRecord, HostRecord
 from canarytui.textsafe import listed
 
@@ -20,14 +20,10 @@ def rolled_back_by(
 ) -> dict[str, str | None]:
     """What a rollback of ``record`` would put back, as its journal's ``hosts`` say: each
     host it may have reached (in the plan's order), with the version it ran before."""
-    touched = {str(s) for s in TOUCHED_STATES}
-    skipped = str(ev.HostState.SKIPPED)
     return {
         h: hosts[h].previous
         for h in record.planned_hosts
-        if h in hosts
-        and hosts[h].state in touched
-        and not (hosts[h].state == skipped and hosts[h].previous is None)
+        if h in hosts and may_hold_release(hosts[h].state, hosts[h].previous)
     }
 
 
@@ -163,19 +159,19 @@ class Rollback:
         """The hosts the rollback puts back: those the deployment may have reached."""
         d = self.ctx.state.deployment
         assert d is not None
+        # (a host skipped that it never locked: "roll it back by hand" was untrue)
         state = self.ctx.state
-        # A host skipped that it never locked (down since the start: no previous known)
-        # never ran any of it: nothing to put back ("roll it back by hand" was untrue).
         return [
             h
-            for h in state.in_states(d.planned_hosts, TOUCHED_STATES)
-            if not (state.host_states[h] is ev.HostState.SKIPPED and not state.previous.get(h))
+            for h in d.planned_hosts
+            if may_hold_release(state.host_states.get(h, ""), state.previous.get(h))
         ]
 
     def _rolled_back_once_complete(self, deployment: int) -> bool:
         """Its rollback was decided once it had completed (reopened for it)."""
         decisions = self.ctx.journal.decisions(deployment)
-        return any(x["action"] == "rollback" and x["detail"] == "from complete" for x in decisions)
+        complete = f"from {ev.Phase.COMPLETE.value}"  # as ``run`` records the decision
+        return any(x["action"] == "rollback" and x["detail"] == complete for x in decisions)
 
     async def _close_again(self, why: str, summary: str) -> None:
         """A finished deployment's rollback that changed nothing: its locks freed, the
