@@ -12,7 +12,7 @@ import re
 import shlex
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -517,6 +517,21 @@ async def test_killed_process_recovered_by_the_next(demo: DemoFleet, state_dir: 
     journal.close()
 
 
+def interrupt_at(kind: str) -> Callable[[asyncio.subprocess.Process], Awaitable[None]]:
+    """Ctrl-C to a ``--json`` run once it prints its first ``kind`` event."""
+
+    async def interrupt(proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while True:
+            line = await asyncio.wait_for(proc.stdout.readline(), 60)
+            assert line
+            if json.loads(line).get("event") == kind:
+                proc.send_signal(signal.SIGINT)
+                return
+
+    return interrupt
+
+
 async def test_ctrl_c_during_a_put_back_says_promote_finishes_it(
     demo: DemoFleet, state_dir: Path
 ) -> None:
@@ -524,17 +539,8 @@ async def test_ctrl_c_during_a_put_back_says_promote_finishes_it(
     done = await run_cli("deploy", env, "1.1.0", "--auto-promote")
     assert done.code == 0, done.err
 
-    async def interrupt_after_a_wave(proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        while True:
-            line = await asyncio.wait_for(proc.stdout.readline(), 60)
-            assert line
-            if json.loads(line).get("event") == "wave_finished":
-                proc.send_signal(signal.SIGINT)
-                return
-
     result = await run_cli(
-        "rollback", env, "--to", "1.0.0", "--json", started=interrupt_after_a_wave
+        "rollback", env, "--to", "1.0.0", "--json", started=interrupt_at("wave_finished")
     )
     assert result.code == 130, result.err
     notices = [e["message"] for e in map(json.loads, result.out.splitlines()) if "message" in e]
@@ -558,16 +564,7 @@ async def test_ctrl_c_once_the_rollback_has_ended_says_nothing_stays_open(
     assert done.code == 0, done.err
     await demo.set_fault("web-04", "slow")  # its unlock starts ~2 s late
 
-    async def interrupt_once_ended(proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        while True:
-            line = await asyncio.wait_for(proc.stdout.readline(), 60)
-            assert line
-            if json.loads(line).get("event") == "deployment_finished":
-                proc.send_signal(signal.SIGINT)
-                return
-
-    result = await run_cli("rollback", env, "--json", started=interrupt_once_ended)
+    result = await run_cli("rollback", env, "--json", started=interrupt_at("deployment_finished"))
     assert result.code == 130, result.err
     assert result.err == (
         "\ncanarytui: interrupted once its deployment had ended (rolled back): "

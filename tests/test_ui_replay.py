@@ -370,16 +370,24 @@ async def test_the_grid_starts_from_the_fleet_before_the_deployment(tmp_path: Pa
     assert engine.fleet.refused == 0
 
 
+def one_canary(
+    env: Environment, journal: Journal, version: str = "1.1.0"
+) -> tuple[int, ev.DeploymentStarted]:
+    """A deployment of ``version`` on canary web-01 in the journal, and its first event."""
+    waves = make_plan(env, ["web-01"]).waves
+    previous: dict[str, str | None] = {h: "1.0.0" for h in env.host_names}
+    d = created(env, journal, version, waves, previous)
+    started = ev.DeploymentStarted(
+        version=version, canaries=["web-01"], waves=waves, previous=previous, user="operator"
+    )
+    return d, started
+
+
 async def test_a_passing_canary_replayed_offers_no_keys(tmp_path: Path) -> None:
     """Live, a PASS says "p promotes, r rolls back"; in a replay those keys are refused
     (nothing is sent to any host): its notice says the verdict, and no key."""
     env, journal, _ = scripted(tmp_path)
-    waves = make_plan(env, ["web-01"]).waves
-    previous: dict[str, str | None] = {h: "1.0.0" for h in env.host_names}
-    d = created(env, journal, "1.1.0", waves, previous)
-    started = ev.DeploymentStarted(
-        version="1.1.0", canaries=["web-01"], waves=waves, previous=previous, user="operator"
-    )
+    d, started = one_canary(env, journal)
     for i, event in enumerate(
         (
             started,
@@ -408,14 +416,9 @@ async def test_a_replay_before_its_first_event_shows_none_of_the_live_state(
     Last deployment #N" (the journal's latest, not the one replayed) and the live keys
     (space, c, d), which a replay refuses."""
     env, journal, _ = scripted(tmp_path)
-    waves = make_plan(env, ["web-01"]).waves
-    previous: dict[str, str | None] = {h: "1.0.0" for h in env.host_names}
-    d = created(env, journal, "1.1.0", waves, previous)
-    started = ev.DeploymentStarted(
-        version="1.1.0", canaries=["web-01"], waves=waves, previous=previous, user="operator"
-    )
+    d, started = one_canary(env, journal)
     journal.record(_with(started, deployment=d, at=FIXED_TIME))
-    created(env, journal, "1.2.0", waves, previous)  # a later one: the journal's last
+    one_canary(env, journal, "1.2.0")  # a later one: the journal's last
     request = ReplayRequest(load_recording(journal, env, d), 100.0, paused=True)
     app = CanaryApp(env, journal, monitor=False, themes_folder=THEMES, replay=request)
     async with app.run_test(size=SIZE) as pilot:

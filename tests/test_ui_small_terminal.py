@@ -82,11 +82,7 @@ async def test_the_keys_that_act_stay_in_view_under_a_long_verdict(
         await until(pilot, lambda: script.app.fleet_screen.is_mounted, 10, "screen mounted")
         script.discovered()
         canaries = ["web-01", "web-05"]
-        script.start("1.3.0-bad", canaries)
-        script.phase(ev.Phase.CANARY)
-        for name in canaries:
-            script.deploy_host(name, "1.3.0-bad")
-        script.analysis_started(canaries)
+        script.canaries_analysed("1.3.0-bad", canaries)
         rules = ("error-ratio", "p99-latency", "latency-shift", "traffic", "failed-checks")
         ms = [
             ev.Measurement(rule=r, host=c, value=None, limit="<= 0.05", passed=False)

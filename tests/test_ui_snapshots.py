@@ -333,11 +333,7 @@ def test_analysis_view_during_a_failing_analysis(snap_compare: Any, tmp_path: Pa
 def passed_with_a_statistical_rule(s: Script) -> None:
     """1.2.0 on canaries web-01 and web-05: 15 updates over the 30 s window, then PASS."""
     canaries = ["web-01", "web-05"]
-    s.start("1.2.0", canaries)
-    s.phase(ev.Phase.CANARY)
-    for name in canaries:
-        s.deploy_host(name, "1.2.0")
-    s.analysis_started(canaries)
+    s.canaries_analysed("1.2.0", canaries)
     ms: list[ev.Measurement] = []
     for i in range(15):
         ms = [
@@ -430,11 +426,7 @@ def test_rollout_panel_long_verdict_fits(snap_compare: Any, tmp_path: Path) -> N
 
     def setup(s: Script) -> None:
         canaries = ["web-01", "web-05"]
-        s.start("1.3.0-bad", canaries)
-        s.phase(ev.Phase.CANARY)
-        for name in canaries:
-            s.deploy_host(name, "1.3.0-bad")
-        s.analysis_started(canaries)
+        s.canaries_analysed("1.3.0-bad", canaries)
         ms = []
         for c in canaries:
             ms += [

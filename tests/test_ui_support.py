@@ -332,6 +332,14 @@ class Script:
 
     # The analysis ------------------------------------------------------------------
 
+    def canaries_analysed(self, version: str, canaries: list[str]) -> None:
+        """``version`` started on ``canaries``, deployed to them, their analysis begun."""
+        self.start(version, canaries)
+        self.phase(ev.Phase.CANARY)
+        for name in canaries:
+            self.deploy_host(name, version)
+        self.analysis_started(canaries)
+
     def analysis_started(self, canaries: list[str], duration: float = 30.0) -> None:
         self.phase(ev.Phase.ANALYSIS)
         self.emit(ev.AnalysisStarted(canaries=canaries, baseline=list(BASELINE), duration=duration))
