@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import pty
@@ -20,7 +21,7 @@ from conftest import CliResult, driven_elsewhere, edit_env, run_cli, wait_for
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
-from canarytui.journal import Journal
+from canarytui.journal import DeploymentRecord, Journal
 
 
 def versions(fleet: DemoFleet) -> dict[str, str | None]:
@@ -223,6 +224,24 @@ async def test_status_of_a_rollback_to_cut_off_mid_step_offers_promote_only(
     assert "rollback restores" not in status.out
 
 
+def cut_off_in_journal(
+    state_dir: Path, phase: ev.PhaseChanged, state: ev.HostState, reopen: bool = False
+) -> DeploymentRecord:
+    """The journal as a process stopped mid-step leaves it: the last deployment (reopened
+    first, for a rollback of a finished one) in ``phase``, web-02 in ``state``."""
+    journal = Journal(state_dir)
+    try:
+        record = journal.last_deployment("demo", "shop")
+        assert record is not None
+        if reopen:
+            journal.reopen(record.id)
+        cut = ev.HostUpdate(host="web-02", state=state, deployment=record.id)
+        journal.record_many([dataclasses.replace(phase, deployment=record.id), cut])
+        return record
+    finally:
+        journal.close()
+
+
 async def test_status_of_a_rollback_cut_off_mid_step_offers_rollback_only(
     demo: DemoFleet, state_dir: Path
 ) -> None:
@@ -230,16 +249,8 @@ async def test_status_of_a_rollback_cut_off_mid_step_offers_rollback_only(
     refused then (its rollback was decided); the rollback, run again, restores them."""
     env = str(demo.env_path)
     assert (await run_cli("deploy", env, "1.1.0", "--auto-promote")).code == 0
-    journal = Journal(state_dir)
-    try:
-        record = journal.last_deployment("demo", "shop")
-        assert record is not None
-        journal.reopen(record.id)
-        back = ev.PhaseChanged(phase=ev.Phase.ROLLING_BACK, deployment=record.id)
-        cut = ev.HostUpdate(host="web-02", state=ev.HostState.ROLLING_BACK, deployment=record.id)
-        journal.record_many([back, cut])
-    finally:
-        journal.close()
+    back = ev.PhaseChanged(phase=ev.Phase.ROLLING_BACK)
+    cut_off_in_journal(state_dir, back, ev.HostState.ROLLING_BACK, reopen=True)
     status = await run_cli("status", env)
     assert status.code == 0, status.err
     said = "   web-02: cut off mid-step when the process driving it stopped: rollback restores it"
@@ -257,15 +268,8 @@ async def test_status_says_hosts_cut_off_mid_step_when_nothing_drives_the_deploy
     whatever their cells (a long version, "deploy cut off")."""
     env = str(demo.env_path)
     assert (await run_cli("deploy", env, "1.1.0-rc.2+build.20261206")).code == 0
-    journal = Journal(state_dir)
-    try:
-        record = journal.open_deployment("demo", "shop")
-        assert record is not None
-        wave = ev.PhaseChanged(phase=ev.Phase.PROMOTING, wave=1, waves=3, deployment=record.id)
-        cut = ev.HostUpdate(host="web-02", state=ev.HostState.DEPLOYING, deployment=record.id)
-        journal.record_many([wave, cut])
-    finally:
-        journal.close()
+    wave = ev.PhaseChanged(phase=ev.Phase.PROMOTING, wave=1, waves=3)
+    record = cut_off_in_journal(state_dir, wave, ev.HostState.DEPLOYING)
     status = await run_cli("status", env)
     assert status.code == 0, status.err
     lines = status.out.splitlines()
