@@ -398,6 +398,8 @@ async def test_a_rollback_refused_on_a_held_lock_leaves_no_way_past_the_moved_on
     assert opened.code == 0, opened.err
     held = await run_cli("rollback", env, state_dir=mine)
     assert held.code == 1 and "locked by" in held.err, held.out + held.err
+    # Which deployment a plain rollback takes is said before anything (the last may be old).
+    assert "   [info] deployment #1 of 1.1.0, complete since 20" in held.out, held.out
     status = await run_cli("status", env, state_dir=mine)
     assert "no open deployment in this journal (last: #1 1.1.0 complete)" in status.out, status.out
     finished = await run_cli("promote", env, state_dir=theirs)

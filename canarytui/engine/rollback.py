@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import time
 from collections.abc import Mapping
 
 from canarytui import events as ev
@@ -94,7 +95,13 @@ class Rollback:
                 and not d.rollback_begun
                 and self._rolled_back_once_complete(d.id)
             )
-            if finished:
+            if finished:  # which one, before anything: the last may be hours old
+                since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(d.finished_at or 0))
+                ctx.bus.notice(
+                    "info",
+                    f"deployment #{d.id} of {d.version}, complete since {since} (by {d.user} on "
+                    f"{d.machine}): rolling it back",
+                )
                 ctx.journal.reopen(d.id)
             # Said before the locks are taken again (seconds at a thousand hosts, when this
             # process does not hold them): rolling back from the decision on, not "complete".
