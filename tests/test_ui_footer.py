@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from test_ui_hostile import screen_text
-from test_ui_support import Script, settle, until
+from test_ui_support import Script, record_notifications, settle, until
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button
@@ -126,9 +126,7 @@ async def test_help_and_the_rollout_keys_are_in_the_footer_of_a_narrow_terminal(
             assert shown in footer, (shown, footer)
         assert "Promote" not in footer and "Hold" not in footer, footer
         assert "space toggle canary" in "\n".join(lines)  # the rollout panel's hint
-        said: list[str] = []
-        notify = app.fleet_screen.notify
-        app.fleet_screen.notify = lambda message, **kw: said.append(str(message))  # type: ignore[method-assign]
+        said = record_notifications(app)
         await pilot.press("p")
         assert said == ["nothing to promote: no deployment is open"], said
 
@@ -148,4 +146,3 @@ async def test_help_and_the_rollout_keys_are_in_the_footer_of_a_narrow_terminal(
         assert "⏎ Host" not in screen_text(app).splitlines()[-1]  # (the grid's keys)
         await pilot.press("L")
         await until(pilot, lambda: "L Back" not in screen_text(app).splitlines()[-1], 5, "grid")
-        app.fleet_screen.notify = notify  # type: ignore[method-assign]
