@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,15 @@ async def test_ask_halts_headless_then_retry_finishes(
     assert "| disk full on /srv" in halted.out
     assert f"canarytui promote {env} --retry" in halted.out
     assert f"canarytui promote {env} --skip web-04" in halted.out
+    # The answers' words start in one column, whatever the hosts' names' length.
+    answers = [line for line in halted.out.splitlines() if line.startswith("      canarytui ")]
+    said = [re.search(r"(?<=\S) {3,}(\S.*)$", a) for a in answers]
+    assert [m.group(1) for m in said if m] == [
+        "deploy them again",
+        "leave them as they are",
+        "everything back",
+    ]
+    assert len({m.start(1) for m in said if m}) == 1, answers
     assert versions(demo)["web-04"] == "1.0.0"
     # The wave in flight finished; the next waves were not started.
     assert versions(demo)["web-06"] == "1.0.0"

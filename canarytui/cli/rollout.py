@@ -161,13 +161,16 @@ def failure_lines(question: ev.FailureQuestion, env: object, undo: bool = True) 
 
         lines.append(f"   {wave_stopped(question.waiting)} (retry or skip goes on with them)")
     lines.append("   on_failure is ask: go on with one of")
-    lines.append(f"      canarytui promote {env} --retry          deploy them again")
-    if question.skippable >= len(question.failures):
-        lines.append(f"      canarytui promote {env} --skip {hosts}   leave them as they are")
-    else:
+    answers = [(f"canarytui promote {env} --retry", "deploy them again")]
+    skip = question.skippable >= len(question.failures)
+    if skip:
+        answers.append((f"canarytui promote {env} --skip {hosts}", "leave them as they are"))
+    if undo:
+        answers.append((f"canarytui rollback {env}", "everything back"))
+    width = max(len(command) for command, _ in answers) + 3
+    lines.extend(f"      {command:<{width}}{what}" for command, what in answers)
+    if not skip:
         lines.append(
             f"      (skipping them would exceed max_failures: {question.skippable} may be skipped)"
         )
-    if undo:
-        lines.append(f"      canarytui rollback {env}                  everything back")
     return lines
