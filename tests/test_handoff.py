@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import dead_pid, engine_for, release_leaving_a_lock, run_cli
+from conftest import dead_pid, edit_env, engine_for, release_leaving_a_lock, run_cli, wait_for
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
@@ -330,6 +331,49 @@ async def test_take_over_refused_for_this_journals_own_deployment(
             await engine.rollback(take_over=True)
     finally:
         await engine.fleet.close()
+
+
+async def test_a_take_over_of_a_deployment_that_changed_no_host_says_so(
+    demo: DemoFleet, tmp_path: Path
+) -> None:
+    """The first machine dies while its canary's first step runs (nothing changed yet):
+    the take-over frees the locks and says nothing was put back, not "0 host(s) rolled
+    back" as if a rollback had happened."""
+
+    def waits(d: dict[str, Any]) -> None:
+        d["deploy"]["steps"].insert(0, {"name": "wait", "run": "sleep 30"})
+
+    env = str(edit_env(demo.env_path, tmp_path / "waits.yaml", waits))
+    first, second = tmp_path / "first-machine", tmp_path / "second-machine"
+    started: list[asyncio.subprocess.Process] = []
+
+    async def keep(proc: asyncio.subprocess.Process) -> None:
+        started.append(proc)
+
+    def canary_started() -> bool:
+        if not (first / "journal.sqlite3").exists():
+            return False
+        journal = Journal(first)
+        try:
+            return any(
+                e.get("event") == "host" and e.get("state") == "deploying"
+                for e in (journal.events(1) if journal.deployment(1) else [])
+            )
+        finally:
+            journal.close()
+
+    run = asyncio.create_task(run_cli("deploy", env, "1.2.0", state_dir=first, started=keep))
+    await wait_for(canary_started, 30)
+    started[0].kill()  # as a machine that dies: nothing of it runs its way out
+    await asyncio.wait_for(run, 30)
+    assert locks_on_hosts(demo) == demo.host_names
+
+    taken = await run_cli("rollback", env, "--take-over", state_dir=second)
+    assert taken.code == 0, taken.err + taken.out
+    assert "1.2.0 had reached no host: nothing to put back" in taken.out, taken.out
+    assert "0 host(s) rolled back" not in taken.out
+    assert locks_on_hosts(demo) == []
+    assert set(versions(demo).values()) == {"1.0.0"}
 
 
 async def test_a_rollback_after_the_fleet_moved_on_changes_nothing(

@@ -151,7 +151,12 @@ class Rollback:
         ctx.bus.phase(ev.Phase.ROLLED_BACK)
         # Every host it rolled back: a rollback halted before has done some of them.
         back = state.in_states(order, {ev.HostState.ROLLED_BACK})
-        summary = f"{len(back)} host(s) rolled back from {d.version}" + (f" {why}" if why else "")
+        done = (
+            f"{len(back)} host(s) rolled back from {d.version}"
+            if back
+            else f"{d.version} had reached no host: nothing to put back"
+        )
+        summary = done + (f" {why}" if why else "")
         ctx.bus.emit(ev.DeploymentFinished(outcome=outcome, summary=summary, deployment=d.id))
         await self.locks.release(d.token)
         return outcome
