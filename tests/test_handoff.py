@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -374,6 +376,34 @@ async def test_a_take_over_of_a_deployment_that_changed_no_host_says_so(
     assert "0 host(s) rolled back" not in taken.out
     assert locks_on_hosts(demo) == []
     assert set(versions(demo).values()) == {"1.0.0"}
+
+
+async def test_a_take_over_while_the_first_machine_still_runs_stops_it_at_its_next_host(
+    demo: DemoFleet, tmp_path: Path
+) -> None:
+    """A colleague takes the deployment over while the first machine's ``--auto-promote``
+    still runs (here: as its first wave starts, from its ``wave_start`` hook): the first
+    machine's next script on a host finds the take-over and stops, changing nothing more,
+    rather than promote the release the colleague rolled back to every other host."""
+    first, second = tmp_path / "first-machine", tmp_path / "second-machine"
+    path = tmp_path / "handoff.yaml"
+
+    def colleague_at_the_wave(d: dict[str, Any]) -> None:
+        take = [sys.executable, "-m", "canarytui", "rollback", str(path), "--take-over"]
+        d.setdefault("traffic", {})["wave_start"] = (
+            f"CANARYTUI_STATE_DIR={shlex.quote(str(second))} {shlex.join(take)} >/dev/null 2>&1"
+        )
+
+    env = str(edit_env(demo.env_path, path, colleague_at_the_wave))
+    ran = await run_cli("deploy", env, "1.2.0", "--auto-promote", state_dir=first, timeout=120)
+    assert "taken over and rolled back by" in ran.out + ran.err, ran.out + ran.err
+    assert ran.code != 0
+    assert set(versions(demo).values()) == {"1.0.0"}, versions(demo)
+    assert locks_on_hosts(demo) == []
+    journal = Journal(first)
+    record = journal.last_deployment("demo", "shop")
+    assert record is not None and not record.is_open and record.outcome == "rolled back"
+    journal.close()
 
 
 async def test_a_rollback_after_the_fleet_moved_on_changes_nothing(

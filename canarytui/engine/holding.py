@@ -29,8 +29,7 @@ from canarytui.textsafe import listed
 # States in which this deployment has not changed the host yet.
 UNTOUCHED_STATES = {ev.HostState.UNKNOWN, ev.HostState.PENDING, ev.HostState.UNREACHABLE}
 RELEASE_TIMEOUT = 10.0  # per host; a host that hangs keeps its lock (see left_behind)
-# The minutes after a release are when a rollback is likeliest: its hosts' connections stay
-# open that long (at a thousand hosts, reconnecting first costs seconds).
+# A rollback is likeliest minutes after a release: its connections stay open that long.
 KEEP_AFTER_RELEASE = 300.0
 
 LockResults = dict[str, str | SshError | None]
@@ -270,14 +269,15 @@ class LockKeeper:
             self.ctx.journal.set_previous_many(d.id, learned)
         return {name: v for name, v in results.items() if isinstance(v, str)}
 
-    def check(self, name: str) -> OwnScript | None:
-        """What a host's next script runs first if its lock is unchecked (``ensure``): the
-        lock taken again, which fails the script unless it is the deployment's."""
-        d = self.ctx.state.deployment
-        if name not in self.unchecked or d is None:
+    def check(self, name: str, changing: bool = True) -> OwnScript | None:
+        """What a host's next script runs first: its lock taken again if unchecked
+        (``ensure``); else, if it changes the host, checked still ours (a colleague may have
+        taken it over meanwhile). Either fails the script unless the lock is ours."""
+        d, again = self.ctx.state.deployment, name in self.unchecked
+        if d is None or not (again or (changing and name in self.holding)):
             return None
-        owner = self.owner(d.token, d.id, d.version)
-        return lockscripts.acquire_command(self.ctx.env.app, self.ctx.env.name, owner)
+        owner, env = self.owner(d.token, d.id, d.version), self.ctx.env
+        return lockscripts.acquire_command(env.app, env.name, owner, rewrite=again)
 
     def checked(self, name: str, stdout: str) -> LockRefused | None:
         """A host's check replied: None if the lock is the deployment's, else why the host

@@ -259,7 +259,7 @@ class HostWork:
             if state is not None:
                 ctx.bus.host(name, state)
 
-        check = self.locks.check(name)
+        check = self.locks.check(name, changing=bool(plan))
         first = 0 if check is None else 1  # the lock taken again first, in the same trip
         if not plan and check is None:
             begin()

@@ -126,11 +126,18 @@ def _first_line(path: str) -> str:
 
 
 def acquire_command(
-    app: str, env: str, owner: Owner, current: str | None = None, previous: str | None = None
+    app: str,
+    env: str,
+    owner: Owner,
+    current: str | None = None,
+    previous: str | None = None,
+    rewrite: bool = True,
 ) -> OwnScript:
     """Take the host's lock atomically (or take it over: same token); say what happened.
     Its status is 0 only when the lock is the deployment's: as the first part of a host's
-    steps, it keeps them from running on a host that is not (``LockKeeper.check``).
+    steps, it keeps them from running on a host that is not (``LockKeeper.check``). Not
+    ``rewrite``: a lock that is the deployment's already is left as it is (who holds it,
+    since when), only checked.
 
     With ``current`` (the discovery command), the host's version before this deployment
     is kept in the lock (first time only) and printed, so the first contact with a host
@@ -143,7 +150,8 @@ def acquire_command(
         _paths(app, env) + f"if [ -f {_TAKEN} ] && grep -qF {token} {_TAKEN} 2>/dev/null; then "
         f"echo {_PREFIX}TAKEN; {_show(_TAKEN)}; false; "
         f"elif {_make_lock(owner_json)} || {{ {_is_ours(owner.token)} && "
-        f"printf '%s\\n' \"$canarytui_j\" >| {_OWNER}; }}; then echo {_PREFIX}LOCKED"
+        + (f"printf '%s\\n' \"$canarytui_j\" >| {_OWNER}; " if rewrite else "true; ")
+        + f"}}; then echo {_PREFIX}LOCKED"
     )
     if current:
         # Written once the command has finished, by one builtin write: a command cut off
