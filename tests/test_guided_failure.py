@@ -226,6 +226,40 @@ async def test_hold_stops_after_the_wave_in_flight_and_resume_goes_on(
     assert ("hold", "alice") in decisions(state_dir)
 
 
+async def test_a_hold_while_a_promote_takes_its_locks_again_holds_it(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """A later process's promote first takes the deployment's locks again (seconds at a
+    thousand hosts, the phase still "awaiting promotion"): an `s` then was refused as
+    "nothing to hold: ... it waits for you anyway", and the promote ran through every wave.
+    It holds the rollout after the wave in flight, as at any other time of a promote."""
+    first = engine_for(demo.env_path, state_dir)
+    try:
+        assert await first.deploy("1.1.0", canaries=["web-01"]) is ev.Outcome.CANARY_PASSED
+    finally:
+        await first.fleet.close()
+        first.journal.close()
+    engine = engine_for(demo.env_path, state_dir, user="alice")
+    ensure = engine.locks.ensure
+    asked: list[ev.Phase] = []
+
+    async def held_meanwhile(*args: Any, **kwargs: Any) -> dict[str, str]:
+        asked.append(engine.phase)
+        engine.hold()  # the operator's `s`, while the locks are taken again
+        return await ensure(*args, **kwargs)
+
+    engine.locks.ensure = held_meanwhile  # type: ignore[method-assign]
+    try:
+        outcome = await asyncio.wait_for(engine.promote(all_waves=True), 60)
+        assert asked == [ev.Phase.AWAITING_PROMOTION]
+        assert outcome is ev.Outcome.PAUSED and engine.state.held is not None
+        assert [h for h, v in versions(demo).items() if v == "1.1.0"] == ["web-01", "web-02"]
+    finally:
+        await engine.fleet.close()
+        engine.journal.close()
+    assert [a for a, _ in decisions(state_dir)][-2:] == ["promote", "hold"]
+
+
 async def test_a_hold_during_the_last_wave_is_refused_as_holding_nothing(
     demo: DemoFleet, state_dir: Path
 ) -> None:

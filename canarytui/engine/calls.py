@@ -130,7 +130,9 @@ class CallRunner:
     def _hold_refused(self) -> str | None:
         """Why a hold (``Engine.hold``) is refused now, or None."""
         phase = self.state.phase
-        if not self.busy or phase is not ev.Phase.PROMOTING:
+        # Busy awaiting promotion: a promote is starting (its locks taken again): held too.
+        starting = self.busy and phase is ev.Phase.AWAITING_PROMOTION
+        if not starting and (not self.busy or phase is not ev.Phase.PROMOTING):
             waits = "; between waves it waits for you anyway"
             return f"nothing to hold: the deployment is {ev.phase_doing(phase)}" + (
                 waits if phase is ev.Phase.AWAITING_PROMOTION else ""
@@ -233,6 +235,7 @@ class CallRunner:
         if self.busy:
             coro.close()
             raise ActionRefused("the engine is busy with another action")
+        self.promotion.release_hold()  # a hold is asked of the call that runs, or starts
         task = asyncio.ensure_future(self._supervised(coro))
         self._task = task
         try:

@@ -166,7 +166,6 @@ class Promotion:
                 self._waves_said = d.id
                 ctx.bus.notice("info", said)
         self.all_waves = all_waves
-        self._hold.clear()
         promote = ctx.env.promote
         budget = promote.max_failures
         total = len(d.plan)
