@@ -346,7 +346,20 @@ async def test_promote_question_warns_of_the_unreachable_hosts_it_would_count(
             await settle(pilot)
             return screen.message
 
+        # Nothing answered yet since the screen opened (a hung host shows no tile mark):
+        # said, and the wave where the rollout would stop if they never do.
+        first = waves[0]
+        assert (await asked("p")).endswith(
+            f"\n\nMind: {listed(first)} not answered yet (no health check since this screen "
+            "opened), more than promote.max_failures (1) allows: if they do not answer by "
+            "wave 1/2, the rollout stops there (on_failure: rollback)."
+        )
+        for name in script.engine.env.host_names:
+            if name != last[0]:
+                script.health(name)
+        await settle(pilot)
         assert "Warning" not in await asked("p")  # wave 1: all of it answers
+        assert "Mind" not in await asked("p")
         assert (await asked("P")).endswith(
             f"\n\nWarning: {last[0]} unreachable now: counted against promote.max_failures (1)."
         )
@@ -871,7 +884,8 @@ async def test_p_asks_about_a_deployment_another_process_recorded_just_now(
         script.engine.state.deployment = None  # not followed yet
         await pilot.press("p")
         assert isinstance(script.app.screen, ConfirmScreen)
-        assert script.app.screen.message == "Deploy 1.1.0 to wave 1/2 (3 host(s))?"
+        # (its hosts not answered yet in this world without hosts: said after the question)
+        assert script.app.screen.message.startswith("Deploy 1.1.0 to wave 1/2 (3 host(s))?\n")
 
 
 async def test_with_none_open_the_rollout_panel_names_the_last_deployment(

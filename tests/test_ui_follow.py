@@ -77,7 +77,7 @@ async def test_the_ui_follows_a_release_the_command_line_drives(
             pilot, lambda: engine.phase is ev.Phase.AWAITING_PROMOTION, 5, "awaiting promotion"
         )
         await until(pilot, lambda: "verdict  PASS" in str(progress.render()), 5, "the verdict")
-        assert "canary verdict: PASS" in said, said  # what happened; its keys not promised
+        assert "#1 canary verdict: PASS" in said, said  # what happened; its keys not promised
         assert engine.host_states["web-01"] is ev.HostState.DEPLOYED
         assert engine.versions["web-01"] == "1.1.0"
         assert "stable 1.0.0  candidate 1.1.0" in str(header.render())  # what it replaces

@@ -14,6 +14,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Button
 
+from canarytui import events as ev
 from canarytui.ui.widgets.key_footer import KeyFooter
 
 SIZE = (120, 40)
@@ -40,11 +41,11 @@ async def test_the_fleet_screen_builds_its_footer_once_and_again_only_for_other_
     async with app.run_test(size=SIZE) as pilot:
         script.discovered()
         await settle(pilot)
-        # The fleet screen's 9 keys that act with nothing open (not p, P, s) and the
-        # command palette's, built once (the screen said its bindings were updated three
-        # times meanwhile).
+        # The fleet screen's 8 keys that act with nothing open, nothing before (not p, P, s,
+        # r) and the command palette's, built once (the screen said its bindings were
+        # updated three times meanwhile).
         assert len(builds) == 1
-        assert builds[0][:4] == ["question_mark", "q", "d", "r"] and len(builds[0]) == 10
+        assert builds[0][:4] == ["question_mark", "q", "d", "a"] and len(builds[0]) == 9
         footer = app.fleet_screen.query_one(KeyFooter)
         built = keys_of(footer)
 
@@ -121,25 +122,35 @@ async def test_help_and_the_rollout_keys_are_in_the_footer_of_a_narrow_terminal(
         await settle(pilot)
         lines = screen_text(app).splitlines()
         footer = lines[-1]
-        idle = ("? Help", "q Quit", "d Deploy", "r Rollback", "a Analysis", "/ Filter")
+        idle = ("? Help", "q Quit", "d Deploy", "a Analysis", "/ Filter")
         for shown in idle:
             assert shown in footer, (shown, footer)
         assert "Promote" not in footer and "Hold" not in footer, footer
+        assert "Rollback" not in footer, footer  # nothing deployed yet: nothing to undo
         assert "space toggle canary" in "\n".join(lines)  # the rollout panel's hint
         said = record_notifications(app)
         await pilot.press("p")
         assert said == ["nothing to promote: no deployment is open"], said
 
+        def footer_now() -> str:
+            return screen_text(app).splitlines()[-1]
+
+        # Its canary analysed: only r acts (p answered "p promotes once it passed").
+        script.start("1.1.0", ["web-01"])
+        script.phase(ev.Phase.ANALYSIS)
+        await until(pilot, lambda: "r Rollback" in footer_now(), 5, "rollback offered")
+        assert "Promote" not in footer_now() and "Hold" not in footer_now(), footer_now()
+
         script.canary_passed("1.1.0", ["web-01"])
-        await until(
-            pilot, lambda: "p Promote" in screen_text(app).splitlines()[-1], 5, "promote offered"
-        )
-        footer = screen_text(app).splitlines()[-1]
-        for shown in ("? Help", "q Quit", "p Promote", "P Promote all", "s Hold", "r Rollback"):
+        await until(pilot, lambda: "p Promote" in footer_now(), 5, "promote offered")
+        footer = footer_now()
+        for shown in ("? Help", "q Quit", "p Promote", "P Promote all", "r Rollback"):
             assert shown in footer, (shown, footer)
-        assert "Deploy" not in footer, footer
+        assert "Deploy" not in footer and "Hold" not in footer, footer  # between waves: waits
         await pilot.press("d")
-        assert "deployment #1 of 1.1.0 is still open" in said[-1], said
+        assert "deployment #2 of 1.1.0 is still open" in said[-1], said  # (#1: analysed)
+        await pilot.press("s")
+        assert said[-1].startswith("nothing to hold"), said
         assert "L Back" not in footer
         await pilot.press("L")  # the logs over the screen: the way back is offered
         await until(pilot, lambda: "L Back" in screen_text(app).splitlines()[-1], 5, "back")

@@ -1,7 +1,7 @@
 """The UI's deploy with the filter on: the dialog offers the release to the hosts the filter
-shows only (o), the whole fleet staying the first answer (y, enter). On the real demo fleet:
-a host left behind, found with `/ version=1.0`, caught up by keys alone; the others never
-locked."""
+shows only first (o, and enter when a canary is among them), the whole fleet a key of its
+own (a). On the real demo fleet: a host left behind, found with `/ version=1.0`, caught
+up by keys alone; the others never locked."""
 
 from __future__ import annotations
 
@@ -60,12 +60,17 @@ async def test_the_filtered_hosts_alone_are_offered_and_deployed_without_a_canar
         screen = script.app.screen
         assert isinstance(screen, ChoiceScreen)
         assert [label for _, label, _ in screen.answers] == ["Only 2", "All 12", "No"]
-        assert (
-            "Or only the 2 host(s) the filter shows (version=1.0): web-05, web-09; no canary "
-            "among them: straight to 2 wave(s), each host health-gated. The others are not "
-            "changed (o, or enter)."
-        ) in screen.message
-        assert screen.message.startswith("Deploy 1.1.0 to 1 canary host(s): web-01?")
+        # What enter would do comes first; without a canary among them, enter does nothing:
+        # a release without analysis is never a reflex.
+        assert screen.message.startswith(
+            "Deploy 1.1.0 to only the 2 host(s) the filter shows (version=1.0): web-05, "
+            "web-09; no canary among them: straight to 2 wave(s), each host health-gated, "
+            "without canary or analysis. The others are not changed (o)\n\nOr every host "
+            "(a): deploy 1.1.0 to 1 canary host(s): web-01?"
+        ), screen.message
+        await pilot.press("enter")
+        await settle(pilot)
+        assert script.app.screen is screen and not calls
         # web-05 is put on 1.1.0 while the question is open (the filter follows it out):
         # the hosts the question named are the ones deployed to.
         script.host("web-05", ev.HostState.IDLE, "1.1.0")
@@ -90,7 +95,8 @@ async def test_a_pick_among_the_filtered_hosts_is_their_canary_and_enter_is_only
     calls = record_deploys(script)
     async with script.app.run_test(size=SIZE) as pilot:
         await ask_behind(pilot, script, "space")  # web-05 picked
-        assert "; canary web-05, then 1 wave(s)." in script.app.screen.message  # type: ignore[attr-defined]
+        said = script.app.screen.message  # type: ignore[attr-defined]
+        assert "; canary web-05, then 1 wave(s). The others are not changed (o, or enter)" in said
         await pilot.press("enter")  # the first answer: the filtered hosts only
         await until(pilot, lambda: len(calls) == 1, 5, "the limited deploy call")
         await pilot.press("d")

@@ -405,7 +405,7 @@ async def test_a_passing_canary_replayed_offers_no_keys(tmp_path: Path) -> None:
         assert isinstance(screen, ReplayScreen)
         await until(pilot, lambda: screen.replayer.finished, 10, "the replay's end")
         await settle_replay(pilot, screen)
-    assert "canary verdict: PASS" in notes, notes
+    assert "#2 canary verdict: PASS" in notes, notes  # (whose: the replayed deployment)
     assert not [n for n in notes if "promotes" in n], notes
 
 

@@ -267,10 +267,11 @@ def test_history(snap_compare: Any, tmp_path: Path) -> None:
 
 def test_deploy_to_the_hosts_the_filter_shows(snap_compare: Any, tmp_path: Path) -> None:
     """Ten hosts on 1.1.0, web-05 and web-09 left on 1.0.0; the filter version=1.0 shows
-    those two; d 1.1.0 enter: the question for the whole fleet (canary web-01, the hosts on
-    1.1.0 already said), then "Or only the 2 host(s) the filter shows (version=1.0): web-05,
-    web-09; no canary among them: straight to 2 wave(s), each host health-gated. The others
-    are not changed (o).", and three buttons: Only 2 (o), All 12 (a), No (n)."""
+    those two; d 1.1.0 enter: first "Deploy 1.1.0 to only the 2 host(s) the filter shows
+    (version=1.0): web-05, web-09; no canary among them: straight to 2 wave(s), each host
+    health-gated, without canary or analysis. The others are not changed (o)", then "Or
+    every host (a): deploy 1.1.0 to 1 canary host(s): web-01?" with the hosts on 1.1.0
+    already said, and three buttons: Only 2 (o), All 12 (a), No (n)."""
     script = Script(tmp_path)
 
     def setup(s: Script) -> None:

@@ -59,8 +59,21 @@ def catch_up(state: FleetState, only: Limited | None) -> str | None:
 def deploy_question(
     state: FleetState, version: str, canaries: list[str], watched: str, only: Limited | None
 ) -> str:
-    """The question before a deployment of ``version`` to the whole fleet, and with
-    ``only``, its other answer: the hosts the filter shows."""
+    """The question before a deployment of ``version`` to the whole fleet; with ``only``,
+    first what enter does, the hosts the filter shows only, then the whole fleet (a)."""
+    whole = _whole_said(state, version, canaries, watched)
+    if only is None:
+        return whole
+    enter = "o" if not only.canaries else "o, or enter"  # no canary: never by a reflex
+    return (
+        f"{_only_said(state, version, only)} ({enter})\n\nOr every host (a): "
+        + whole[0].lower()
+        + whole[1:]
+    )
+
+
+def _whole_said(state: FleetState, version: str, canaries: list[str], watched: str) -> str:
+    """The deployment of ``version`` to the whole fleet, and what would stop it."""
     env = state.env
     if canaries:
         question = (
@@ -81,8 +94,6 @@ def deploy_question(
     if said is not None:
         level, words = said
         question += f"\n\n{'Warning: ' if level == 'warning' else ''}{words}."
-    if only is not None:
-        question += "\n\n" + _only_said(state, version, only)
     return question
 
 
@@ -93,13 +104,14 @@ def _only_said(state: FleetState, version: str, only: Limited) -> str:
     how = (
         f"canary {listed(only.canaries, 5)}, then {len(waves)} wave(s)"
         if only.canaries
-        else f"no canary among them: straight to {len(waves)} wave(s), each host health-gated"
+        else f"no canary among them: straight to {len(waves)} wave(s), each host "
+        "health-gated, without canary or analysis"
     )
     running = sum(1 for h in only.hosts if state.engine.versions.get(h) == version)
     also = f"; {running} of them run(s) {version} already" if running else ""
     return (
-        f"Or only the {len(only.hosts)} host(s) the filter shows ({filtered}): "
-        f"{listed(only.hosts, 8)}; {how}{also}. The others are not changed (o, or enter)."
+        f"Deploy {version} to only the {len(only.hosts)} host(s) the filter shows "
+        f"({filtered}): {listed(only.hosts, 8)}; {how}{also}. The others are not changed"
     )
 
 
@@ -125,6 +137,37 @@ def down_warning(state: FleetState, canaries: list[str]) -> str:
         )
     said = stops_at(plan, down, env.promote)
     return f"\n\nWarning: {said}." if said else ""
+
+
+def promote_warning(
+    state: FleetState,
+    all_waves: bool,
+    again: list[str],
+    waves: list[tuple[int, list[str]]],
+    total: int,
+) -> str:
+    """The hosts of a promote the grid shows unreachable, and those that have not answered
+    since the screen opened (a health check reaches every host in turn): the wave where
+    the rollout would stop if they stay so (as the engine counts its failure budget)."""
+    going = again + [h for _, hosts in waves for h in hosts]
+    down = [h for h in going if state.unreachable(h)]
+    silent = [h for h in going if not state.hosts[h].probed and h not in down]
+    if not down and not silent:
+        return ""
+    promote = state.env.promote
+    said = f"\n\nWarning: {listed(down)} unreachable now" if down else ""
+    if silent:
+        said += "; " if down else "\n\nMind: "
+        said += f"{listed(silent)} not answered yet (no health check since this screen opened)"
+    stop = state.engine.promotion.stops_at(all_waves, set(down) | set(silent))
+    if stop is None:
+        each = ", each not answering in its turn" if silent else ""
+        return f"{said}: counted against promote.max_failures ({promote.max_failures}){each}."
+    return (
+        f"{said}, more than promote.max_failures ({promote.max_failures}) allows: if they "
+        f"do not answer by wave {stop}/{total}, the rollout stops there "
+        f"(on_failure: {promote.on_failure})."
+    )
 
 
 def rollback_question(state: FleetState, record: DeploymentRecord) -> str:

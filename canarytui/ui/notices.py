@@ -54,13 +54,15 @@ def for_event(event: ev.Event, *, live: bool = True) -> Announcement | None:
             return Announcement(
                 text, "engine", timeout=10, severity=_NOTICE_SEVERITY.get(level, "information")
             )
-        case ev.VerdictReached(verdict=verdict, reasons=reasons):
+        case ev.VerdictReached(verdict=verdict, reasons=reasons, deployment=d):
+            # Whose: a toast outlives its deployment when the next starts at once.
+            of = f"#{d} " if d is not None else ""
             if verdict is ev.Verdict.PASS:
                 keys = ": p promotes, r rolls back" if live else ""
-                return Announcement(f"canary verdict: PASS{keys}", "analysis", timeout=10)
+                return Announcement(f"{of}canary verdict: PASS{keys}", "analysis", timeout=10)
             detail = "; ".join(reasons[:2])
             return Announcement(
-                f"canary verdict: {verdict.value.upper()}: {detail}",
+                f"{of}canary verdict: {verdict.value.upper()}: {detail}",
                 "analysis",
                 timeout=12,
                 severity="error" if verdict is ev.Verdict.FAIL else "warning",

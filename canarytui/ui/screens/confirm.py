@@ -135,12 +135,19 @@ class ConfirmScreen(Question[bool]):
 
 
 class ChoiceScreen(Question[str]):
-    """Dismisses with the value of the answer chosen by its key (``enter``: the first),
-    or "" (``escape``: none)."""
+    """Dismisses with the value of the answer chosen by its key (``enter``: the first,
+    unless ``by_enter`` is False: then each answer needs its own key), or "" (``escape``:
+    none)."""
+
+    def __init__(
+        self, title: str, message: str, answers: list[tuple[str, str, str]], by_enter: bool = True
+    ) -> None:
+        super().__init__(title, message, answers)
+        self.by_enter = by_enter
 
     def on_key(self, event: events.Key) -> None:
         chosen = {key: value for key, _, value in self.answers}
-        if event.key == "enter":
+        if event.key == "enter" and self.by_enter:
             chosen["enter"] = self.answers[0][2]
         if event.key == "escape" or event.key in chosen:
             event.stop()

@@ -26,11 +26,13 @@ from canarytui.ui.deploy_question import (
     catch_up,
     deploy_question,
     limited_to_shown,
+    promote_warning,
     restore_question,
     rollback_question,
 )
 from canarytui.ui.fleet_state import FleetState
 from canarytui.ui.journal_guard import journal_guarded
+from canarytui.ui.keys_now import KEY_ACTIONS, keys_now
 from canarytui.ui.messages import OperatorResult
 from canarytui.ui.screens.confirm import ChoiceScreen, ConfirmScreen, Question
 from canarytui.ui.screens.failure import FailureScreen
@@ -48,8 +50,9 @@ class OperatorActions(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Whether a key acts now, and so is offered in the footer (``fleet_keys``)."""
-        state, logs_up = self.state, self.maximized is not None
-        return offered(action, parameters, state.active, not state.driven_by, logs_up, self.LIVE)
+        logs_up = self.maximized is not None
+        acting = {KEY_ACTIONS[key] for key, _ in keys_now(self.state, words=False)}
+        return offered(action, parameters, acting, logs_up, self.LIVE)
 
     def action_as_key(self, action: str) -> None:
         """A key the footer leaves out now (``fleet_keys``), answering as it always does."""
@@ -116,10 +119,12 @@ class OperatorActions(Screen[None]):
             if only is None:
                 screen: Question[Any] = ConfirmScreen(f"Deploy {version}?", question, yes="Deploy")
             else:
-                # Enter: the hosts filtered; the whole fleet a key of its own (a habit's y: no).
-                every = len(self.state.env.hosts)
+                # Enter: the hosts filtered, with a canary among them; all, a key (a habit's y: no).
+                every, canary = len(self.state.env.hosts), bool(only.canaries)
                 choices = [("o", f"Only {len(only.hosts)}", "only"), ("a", f"All {every}", "all")]
-                screen = ChoiceScreen(f"Deploy {version}?", question, [*choices, ("n", "No", "")])
+                screen = ChoiceScreen(
+                    f"Deploy {version}?", question, [*choices, ("n", "No", "")], canary
+                )
             self.app.push_screen(screen, answered)
 
         releases = lambda: self.engine.releases(canaries)  # noqa: E731
@@ -176,7 +181,7 @@ class OperatorActions(Screen[None]):
             what = "no further wave"
         if again:
             what += f", and again to {listed(again, 4)}, which failed in an earlier wave"
-        warning = self._promote_warning(all_waves, again, waves, len(record.plan))
+        warning = promote_warning(self.state, all_waves, again, waves, len(record.plan))
         self.app.push_screen(
             ConfirmScreen(
                 f"Promote {record.version}?",
@@ -184,26 +189,6 @@ class OperatorActions(Screen[None]):
                 yes="Promote",
             ),
             _if_yes(lambda: self.run_promote(all_waves)),
-        )
-
-    def _promote_warning(
-        self, all_waves: bool, again: list[str], waves: list[tuple[int, list[str]]], total: int
-    ) -> str:
-        """The hosts of this promote the grid shows unreachable, and the wave where the
-        rollout would stop if they stay so (as the engine counts its failure budget)."""
-        going = again + [h for _, hosts in waves for h in hosts]
-        down = [h for h in going if self.state.unreachable(h)]
-        if not down:
-            return ""
-        promote = self.state.env.promote
-        said = f"\n\nWarning: {listed(down)} unreachable now"
-        stop = self.engine.promotion.stops_at(all_waves, set(down))
-        if stop is None:
-            return f"{said}: counted against promote.max_failures ({promote.max_failures})."
-        return (
-            f"{said}, more than promote.max_failures ({promote.max_failures}) allows: if they "
-            f"do not answer by wave {stop}/{total}, the rollout stops there "
-            f"(on_failure: {promote.on_failure})."
         )
 
     def action_promote_all(self) -> None:

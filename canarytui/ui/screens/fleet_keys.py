@@ -1,18 +1,28 @@
 """The fleet screen's keys, and which of them its footer offers now.
 
-The footer offers the keys that act now: promote, promote all and hold while a deployment
-is open and this screen drives it, deploy while none is open, the full-screen logs' way
-back while they are up; the others always. A key left out still answers: it is bound
-again, hidden (``as_key``), to the same action, which says why it does nothing now: a
-habit is never met with silence. Idle, the footer then fits an 80-column terminal whole.
+The footer offers the keys that act now: the deployment's (deploy, promote, promote all,
+hold, roll back) when the rollout panel names them (``keys_now``: not promote while the
+canary is analysed or once a rollback began, none while another process drives), the
+full-screen logs' way back while they are up; the others always. A key left out still
+answers: it is bound again, hidden (``as_key``), to the same action, which says why it does
+nothing now: a habit is never met with silence. Idle, the footer then fits an 80-column
+terminal whole.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from textual.binding import Binding, BindingType
 
 # The keys the footer leaves out when they do not act, still answering (hidden).
-_ANSWERING = (("d", "deploy"), ("p", "promote"), ("P", "promote_all"), ("s", "hold"))
+_ANSWERING = (
+    ("d", "deploy"),
+    ("p", "promote"),
+    ("P", "promote_all"),
+    ("s", "hold"),
+    ("r", "rollback"),
+)
 
 # In the footer in order, as many as fit; space and c: the rollout panel says them.
 FLEET_KEYS: list[BindingType] = [
@@ -39,30 +49,27 @@ FLEET_KEYS: list[BindingType] = [
 ]
 # The fleet screen's actions on the grid's focused host (or the grid itself).
 ON_THE_GRID = frozenset({"toggle_canary", "default_canaries", "logs", "details", "filter"})
-WHILE_OPEN = frozenset({"promote", "promote_all", "hold"})
-WHILE_NONE_OPEN = frozenset({"deploy"})
+# The deployment's keys: offered when the rollout panel names them (``keys_now``).
+DEPLOYMENT_KEYS = frozenset({"deploy", "promote", "promote_all", "hold", "rollback"})
 
 
 def offered(
     action: str,
     parameters: tuple[object, ...],
-    open_: bool,
-    here: bool,
+    acting: Collection[str],
     logs_up: bool,
     live: bool = True,
 ) -> bool:
-    """Whether ``action`` acts now, and so is in the footer: ``open_`` a deployment is
-    open, ``here`` this screen drives it (no other process), ``logs_up`` the logs are over
-    the screen (the keys on the grid's focused host do nothing: nobody sees which host they
-    would change), ``live`` not a replay (whose keys are its own: every one stays)."""
+    """Whether ``action`` acts now, and so is in the footer: ``acting`` the deployment's
+    actions that do (``keys_now``), ``logs_up`` the logs are over the screen (the keys on
+    the grid's focused host do nothing: nobody sees which host they would change), ``live``
+    not a replay (whose keys are its own: every one stays)."""
     if action in ON_THE_GRID and logs_up:
         return False
     if action == "as_key":
         return live and (parameters != ("logs_full",) or logs_up)
     if not live:
         return True
-    if action in WHILE_OPEN:
-        return open_ and here
-    if action in WHILE_NONE_OPEN:
-        return not open_
+    if action in DEPLOYMENT_KEYS:
+        return action in acting
     return True

@@ -17,7 +17,8 @@ KEYS: list[tuple[str, str]] = [
     (
         "d",
         "deploy: asks the version, then confirms version and canaries; with the filter on, "
-        "o (or enter) deploys to the hosts it shows only, a to every host",
+        "o deploys to the hosts it shows only (enter too, with a canary among them), a to "
+        "every host",
     ),
     (
         "p",

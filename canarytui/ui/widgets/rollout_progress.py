@@ -15,11 +15,10 @@ from rich.text import Text
 from textual.timer import Timer
 
 from canarytui import events as ev
-from canarytui.engine import nothing_to_roll_back
-from canarytui.journal import WayOut
 from canarytui.metrics import STOPPED
 from canarytui.textsafe import harmless, harmless_block, listed
 from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.keys_now import keys_now
 from canarytui.ui.waves import WaveProgress
 from canarytui.ui.widgets.state_text import StateText, key_lines, set_title
 
@@ -346,41 +345,12 @@ class RolloutProgress(StateText):
 
     def _next_keys(self, text: Text) -> None:
         state, d = self.state, self.state.deployment
-        phase = state.engine.phase
-        held = state.engine.state.held is not None
-        # What promote takes (``way_out``): not a failed canary, nor a rollback begun; a
-        # stop before the verdict (halted there, or its process ended): an analysis again.
-        out = state.engine.way_out_now()
-        promotable = out is None or out in (WayOut.PROMOTE_OR_ROLL_BACK, WayOut.FINISH_PUTTING_BACK)
-        again = phase is ev.Phase.HALTED or state.engine.state.stopped
         if state.driven_by is not None and not state.engine.busy:  # (refused here)
             pid = harmless(str(state.driven_by), 20)
             said = f"act on it there, or stop it (kill -INT {pid}) and act here"
             text.append(f"\n driven by another canarytui (pid {pid}): {said}\n")
-            keys = []
-        elif out is WayOut.NO_VERDICT and again and not state.engine.busy:
-            keys = [("p", "analyse again"), ("r", "roll back")]
-        elif phase is ev.Phase.AWAITING_PROMOTION and held:
-            keys = [("s", "resume"), ("p", "next wave"), ("r", "roll back")]
-        elif phase is ev.Phase.ROLLING_BACK or (phase is ev.Phase.HALTED and not promotable):
-            # A rollback that did not finish, a failed canary: rolling back is what is left.
-            stuck = any(w.rollback_failed for w in state.wave_progress())
-            keys = [] if state.engine.busy else [("r", "roll back again" if stuck else "roll back")]
-        elif phase is ev.Phase.PROMOTING and state.engine.busy:
-            keys = [("s", "resume" if held else "hold"), ("r", "roll back")]
-        elif phase in (ev.Phase.AWAITING_PROMOTION, ev.Phase.HALTED, ev.Phase.PROMOTING):
-            # (promoting, and nothing runs: what drove it ended mid-wave; p goes on)
-            keys = [("p", "next wave"), ("P", "all"), ("r", "roll back")]
-        elif phase in (ev.Phase.CANARY, ev.Phase.ANALYSIS):
-            keys = [("r", "roll back")]
-        elif phase is ev.Phase.COMPLETE:
-            keys = [("d", "deploy")] + ([("r", "roll back")] if not nothing_to_roll_back(d) else [])
-        else:
-            keys = [("d", "deploy")]
+        keys = keys_now(state)
         log = state.analysis_log
-        if d is not None and (state.replaying or d.kind == "rollback"):
-            # A replay's keys are its banner's; r refuses a rollback --to (the way out).
-            keys = [k for k in keys if not state.replaying and k[0] != "r"]
         if d is not None and log.deployment == d.id and not log.empty:
             keys.append(("a", "analysis"))
         self._keys(text, keys)
