@@ -295,6 +295,15 @@ async def test_a_colleagues_maintenance_lock_needs_force_to_break(
     env = str(demo.env_path)
     assert (await run_cli("lock", env, "-m", "db failover, ask Ana")).code == 0
     colleague = tmp_path / "colleague"
+    # The colleague's status says whose it is and how it ends: not the plain `unlock` it
+    # said before, which then refused without --force.
+    theirs = await run_cli("status", env, state_dir=colleague)
+    assert f"   to release it: canarytui unlock {env}" not in theirs.out.splitlines()
+    assert f"ends it (canarytui unlock {env}), or, asked first, canarytui unlock {env} --force" in (
+        theirs.out
+    ), theirs.out
+    own = await run_cli("status", env)  # its holder's: the plain unlock
+    assert f"   to release it: canarytui unlock {env}" in own.out.splitlines(), own.out
     refused = await run_cli("unlock", env, state_dir=colleague)
     assert refused.code == 1, refused.out + refused.err
     said = [line for line in refused.out.splitlines() if "NOT broken" in line]

@@ -78,23 +78,31 @@ def lock(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def maintenance_holders(found: dict[str, Any], env: Any, state_dir: Path) -> dict[str, list[str]]:
+def maintenance_holders(
+    found: dict[str, Any], env: Any, state_dir: Path
+) -> tuple[dict[str, list[str]], set[str]]:
     """For `status`: who holds the environment for maintenance, and on which hosts (none
-    named: this machine's local lock only)."""
+    named: this machine's local lock only); and which of them are not this journal's own
+    (`canarytui lock` from here): a colleague's, that `unlock` breaks only with --force."""
     from canarytui.engine.locks import describe_owner, is_maintenance, local_lock_path, read_local
 
     local = read_local(local_lock_path(state_dir, env.name, env.app))
+    mine = local.get("id") if local is not None and is_maintenance(local) else None
     by_owner: dict[str, list[str]] = {}
+    theirs: set[str] = set()
     for name, held in found.items():
         if held.owner is not None and is_maintenance(held.owner):
             by_owner.setdefault(describe_owner(held.owner), []).append(name)
+            if mine is None or held.owner.get("id") != mine:
+                theirs.add(describe_owner(held.owner))
     if local is not None and is_maintenance(local):
         by_owner.setdefault(describe_owner(local), [])
-    return by_owner
+    return by_owner, theirs
 
 
-def maintenance_lines(holders: dict[str, list[str]], env: Any) -> list[str]:
-    """``maintenance_holders`` said: by whom, where, and how to end it."""
+def maintenance_lines(holders: dict[str, list[str]], env: Any, theirs: set[str]) -> list[str]:
+    """``maintenance_holders`` said: by whom, where, and how to end it (``theirs``: a
+    colleague's, broken only with --force: ask them first)."""
     lines = []
     for owner, hosts in holders.items():
         if not hosts:  # this journal's local lock: the hosts' were broken (--force)
@@ -108,7 +116,13 @@ def maintenance_lines(holders: dict[str, list[str]], env: Any) -> list[str]:
                 f"   HELD FOR MAINTENANCE by {owner} on {len(hosts)} host(s): deployments "
                 "are refused"
             )
-        lines.append(f"   to release it: canarytui unlock {env.path}")
+        if owner in theirs:
+            lines.append(
+                f"   not this journal's: {owner} ends it (canarytui unlock {env.path}), or, "
+                f"asked first, canarytui unlock {env.path} --force from here"
+            )
+        else:
+            lines.append(f"   to release it: canarytui unlock {env.path}")
     return lines
 
 

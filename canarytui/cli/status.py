@@ -41,6 +41,7 @@ class Seen:
     recorded: dict[str, Any]  # host -> HostRecord of the open deployment
     foreign: list[Any]  # takeover.ForeignDeployment not in this journal
     maintenance: dict[str, list[str]]  # owner -> hosts
+    maintenance_theirs: set[str]  # the owners that are not this journal's own
     released: int | None  # a deployment whose leftover locks were released first
     # No process drives the open deployment now (it was driven from this machine, and
     # none of this machine holds it): a host it was changing was cut off, not in flight.
@@ -73,6 +74,7 @@ def status(args: argparse.Namespace) -> int:
                 stopped, driven = engine.nobody_drives(record), elsewhere is not None
         finally:
             await engine.fleet.close()
+        holders, theirs = maintenance_holders(found, env, journal.state_dir)
         return Seen(
             env=env,
             found=found,
@@ -85,7 +87,8 @@ def status(args: argparse.Namespace) -> int:
                 for f in takeover.deployments(found)
                 if journal.by_token(f.token) is None  # (this journal's: not foreign)
             ],
-            maintenance=maintenance_holders(found, env, journal.state_dir),
+            maintenance=holders,
+            maintenance_theirs=theirs,
             released=released,
             stopped=stopped,
             driven=driven,
@@ -204,7 +207,7 @@ def print_table(seen: Seen, journal_path: str) -> None:
             f"   to roll it back from here: canarytui rollback {env.path} --take-over; if it "
             f"has ended: canarytui unlock {env.path} --force"
         )
-    for line in maintenance_lines(seen.maintenance, env):
+    for line in maintenance_lines(seen.maintenance, env, seen.maintenance_theirs):
         print(line)
     running: Counter[str] = Counter()
     table = [("HOST", "RUNNING", "RECORDED", "STATE", "ROLE")]
