@@ -177,12 +177,16 @@ def test_an_interrupted_command_that_changes_nothing_says_no_more(
         raise KeyboardInterrupt
 
     assert module._guard(opened_then_stopped, opens=True) == 130
-    assert "a deployment it had opened stays open in the journal" in capsys.readouterr().err
+    assert "; deployment #7 stays open in the journal" in capsys.readouterr().err
     assert module._guard(stopped, opens=True) == 130  # the next command starts afresh
     assert "before a deployment opened" in capsys.readouterr().err
-    # promote, rollback: the deployment they act on was open before them, and stays open.
+    # promote, rollback: stopped before they took the deployment up, nothing changed (it
+    # said "a deployment it had opened stays open", of one they did not open).
     assert module._guard(stopped) == 130
-    assert "a deployment it had opened stays open in the journal" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert said == "\ncanarytui: interrupted before it took up a deployment: nothing was changed\n"
+    assert module._guard(opened_then_stopped) == 130
+    assert "; deployment #7 stays open in the journal" in capsys.readouterr().err
 
 
 def test_completion_needs_a_shell(capsys: pytest.CaptureFixture[str]) -> None:

@@ -211,7 +211,9 @@ def _dispatch(args_in: list[str], stdout: SafeWriter | None) -> int:
         result_line=_ends_with_result(args),
         env=env,
         changes=changes,
-        opens=args.command == "deploy",
+        # (a rollback --to opens its own; a take-over opens this journal's record of it)
+        opens=args.command == "deploy"
+        or bool(getattr(args, "to", None) or getattr(args, "take_over", False)),
     )
 
 
@@ -259,11 +261,14 @@ def _guard(
         return fn()
     except KeyboardInterrupt:
         # Stopped while locking, nothing opened: "an open deployment stays open" misled.
-        said = "; a deployment it had opened stays open in the journal (canarytui status says)"
-        if changes and opens and not stopping.opened():
-            said = " before a deployment opened: no host's release was changed"
-        elif changes and (how := stopping.ended()) is not None:
+        which = stopping.opened()
+        said = f"; deployment #{which} stays open in the journal (canarytui status says)"
+        if changes and (how := stopping.ended()) is not None:
             said = f" once its deployment had ended ({how}): nothing of it stays open"
+        elif changes and not which and opens:
+            said = " before a deployment opened: no host's release was changed"
+        elif changes and not which:  # (a promote, a rollback: before it took one up)
+            said = " before it took up a deployment: nothing was changed"
         print("\ncanarytui: interrupted" + (said if changes else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:

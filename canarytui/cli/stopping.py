@@ -32,10 +32,10 @@ def forget() -> None:
     _ended.clear()
 
 
-def opened() -> bool:
-    """Whether an engine of the command opened (or took up) a deployment: one stopped
-    before had changed no host's release (its locks are released as it stops)."""
-    return bool(_opened)
+def opened() -> int | None:
+    """The deployment an engine of the command opened (or took up), if one did: a command
+    stopped before had changed no host's release (its locks are released as it stops)."""
+    return _opened[0] if _opened else None
 
 
 def ended() -> str | None:
