@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -404,6 +405,41 @@ async def test_a_take_over_while_the_first_machine_still_runs_stops_it_at_its_ne
     record = journal.last_deployment("demo", "shop")
     assert record is not None and not record.is_open and record.outcome == "rolled back"
     journal.close()
+
+
+async def test_a_rollback_stopped_before_a_host_was_locked_again_names_it(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """Ctrl-C while a finished deployment's rollback takes its locks again, a slow host not
+    locked yet: it said "its hosts stay locked", but that one was not (a colleague's
+    take-over, which finds a deployment by its locks, then left it on the release)."""
+    env = str(demo.env_path)
+    assert (await run_cli("deploy", env, "1.1.0", "--auto-promote")).code == 0
+    await demo.set_fault("web-06", "slow")
+    others = [h for h in demo.host_names if h != "web-06"]
+    started: list[asyncio.subprocess.Process] = []
+
+    async def keep(proc: asyncio.subprocess.Process) -> None:
+        started.append(proc)
+
+    run = asyncio.create_task(run_cli("rollback", env, started=keep))
+    await wait_for(lambda: locks_on_hosts(demo) == others, 30)
+    started[0].send_signal(signal.SIGINT)
+    stopped = await asyncio.wait_for(run, 30)
+    assert stopped.code == 130, stopped.out + stopped.err
+    said = stopped.out + stopped.err
+    assert "its hosts stay locked but web-06, not (surely) locked again;" in said, said
+    assert locks_on_hosts(demo) == others
+    # A colleague takes it over from the locks: web-06, on the release without one, is said.
+    await demo.set_fault("web-06", "up")
+    taken = await run_cli("rollback", env, "--take-over", state_dir=state_dir.parent / "other")
+    assert taken.code == 0, taken.out + taken.err
+    assert (
+        "web-06 run(s) 1.1.0 without a lock of it: left as it is (what it ran before is not "
+        f"known here); if the deployment reached it, put it back after with canarytui "
+        f"rollback {env} --to 1.0.0"
+    ) in taken.out, taken.out
+    assert versions(demo) == {**{h: "1.0.0" for h in others}, "web-06": "1.1.0"}
 
 
 async def test_a_rollback_after_the_fleet_moved_on_changes_nothing(

@@ -21,6 +21,7 @@ from canarytui.engine import analyze as analysis
 from canarytui.engine import locks, takeover
 from canarytui.engine.bus import Bus, Context, RolloutState
 from canarytui.engine.holding import LockKeeper
+from canarytui.engine.hosts import may_hold_release
 from canarytui.engine.lockerrors import TakenOver
 from canarytui.engine.locks import LockHeld
 from canarytui.engine.plan import PlanError
@@ -351,14 +352,28 @@ class CallRunner:
             )
         elif self.state.phase is ev.Phase.ROLLING_BACK:
             release = False
+            # Hosts still to put back whose lock this run had not taken again: unlocked,
+            # a colleague's take-over would not see them (it finds a deployment by locks).
+            state, held = self.state, self.locks.holding  # (a lock cut off in flight: unsure)
+            unheld = [
+                h
+                for h in d.planned_hosts
+                if h not in held
+                and state.host_states.get(h) is not ev.HostState.ROLLED_BACK
+                and may_hold_release(state.host_states.get(h, ""), state.previous.get(h))
+            ]
+            but = f" but {listed(unheld, 8)}, not (surely) locked again" if unheld else ""
             said = (
                 "warning",
                 f"{cause} while rolling back: deployment #{d.id} stays open and its "
-                "hosts stay locked; roll it back again to finish",
+                f"hosts stay locked{but}; roll it back again (from here) to finish",
             )
         else:
             # A release put back (rollback --to) is finished by promoting it, and undone by
             # rolling it back: "promote or roll it back" reads as the opposite.
+            phase = self.state.phase
+            resting = phase in (ev.Phase.HALTED, ev.Phase.AWAITING_PROMOTION)
+            during = f"{'while' if resting else 'during'} {phase.value}"
             later = (
                 f"promote finishes putting {d.version} back"
                 if d.kind == "rollback"
@@ -366,7 +381,7 @@ class CallRunner:
             )
             said = (
                 "warning",
-                f"{cause} during {self.state.phase.value}: deployment #{d.id} stays open ({later})",
+                f"{cause} {during}: deployment #{d.id} stays open ({later})",
             )
         with contextlib.suppress(Exception):
             self.bus.notice(*said)

@@ -24,6 +24,7 @@ from canarytui.engine.reported import reported_version
 from canarytui.engine.supervise import each_host
 from canarytui.journal import TAKE_OVER, DeploymentRecord, UnopenedStart
 from canarytui.ssh import SshError
+from canarytui.textsafe import listed
 
 
 @dataclass
@@ -189,7 +190,26 @@ async def take_over(ctx: Context, locks: LockKeeper) -> DeploymentRecord:
         "warning",
         f"taking over {foreign[0].describe()} on {len(foreign[0].hosts)} host(s): rolling it back",
     )
+    _unlocked_on_it(ctx, found, foreign[0])
     return record
+
+
+def _unlocked_on_it(ctx: Context, found: dict[str, HostLock], foreign: ForeignDeployment) -> None:
+    """Hosts that run the deployment's release without its lock (its machine stopped while
+    it locked them again, or they ran it before): not rolled back from here, said so."""
+    hosts = [
+        h for h, lk in found.items() if h not in foreign.hosts and lk.current == foreign.version
+    ]
+    if not hosts:
+        return
+    before = {ctx.state.previous.get(h) for h in foreign.hosts} - {None}  # (as adopted)
+    to = f" {before.pop()}" if len(before) == 1 else " VERSION"
+    ctx.bus.notice(
+        "warning",
+        f"{listed(hosts, 8)} run(s) {foreign.version} without a lock of it: left as it is (what "
+        f"it ran before is not known here); if the deployment reached it, put it back after "
+        f"with canarytui rollback {ctx.env.path} --to{to}",
+    )
 
 
 def record_taken_over(ctx: Context, note: dict[str, Any]) -> str:
