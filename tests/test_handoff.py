@@ -246,8 +246,10 @@ async def refused_start_leaving_a_lock(demo: DemoFleet, state_dir: Path) -> list
     notices: list[str] = []
     engine.subscribe(lambda e: notices.append(e.message) if isinstance(e, ev.Notice) else None)
     try:
-        with pytest.raises(ActionRefused, match=r"^canary unreachable, nothing was changed"):
+        with pytest.raises(ActionRefused, match=r"^canary unreachable, nothing was changed") as no:
             await asyncio.wait_for(engine.deploy("1.1.0"), 60)
+        # What to do next: said (it stopped at the host's error).
+        assert str(no.value).endswith("; pick other canaries, or fix it and deploy again")
     finally:
         await engine.fleet.close()
     assert locks_on_hosts(demo) == ["web-06"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from test_ui_support import Script, record_notifications, settle, until
+from textual.widgets import Static
 
 from canarytui import events as ev
 from canarytui.engine.bus import HeldBy
@@ -224,7 +225,7 @@ async def test_a_lock_this_journal_left_says_the_next_deployment_frees_it(tmp_pa
         text = " ".join(panel_text(script).split())
         assert (
             "locked 1 host(s) by ci@desk (deployment #2 of 1.2.0) (left by this journal: "
-            "the next deployment frees it)" in text
+            "the next deployment frees it; canarytui unlock breaks it now)" in text
         ), text
         assert "locked 1 host(s) by bob@laptop (deployment #7 of 1.3.0)" in text
         assert "(deployment #7 of 1.3.0) (left" not in text
@@ -234,7 +235,17 @@ async def test_a_lock_this_journal_left_says_the_next_deployment_frees_it(tmp_pa
             await settle(pilot)
             info = " ".join(str(screen.query_one("#host-info", PanelText)._last_text).split())
             assert "locked by" in info
-            assert ("(left by this journal: the next deployment frees it)" in info) is said
+            assert ("(left by this journal: the next deployment frees it" in info) is said
+        # The details (enter) say it whole, where the side panel cuts it at its width.
+        screen.grid.move_cursor_to("web-06")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        shown = " ".join(str(script.app.screen.query_one("#info", Static).render()).split())
+        assert (
+            "lock held by ci@desk (deployment #2 of 1.2.0) (left by this journal: the next "
+            "deployment frees it; canarytui unlock breaks it now)"
+        ) in shown, shown
 
 
 def test_words_are_all_matched_and_a_key_value_whole() -> None:

@@ -84,7 +84,10 @@ async def start_deployment(
             # Which kind of failure: a refused host key is no network fault to chase.
             kinds = " / ".join(dict.fromkeys(e.what for e in lost))
             errors = "; ".join(str(e) for e in lost)
-            raise StartRefused(f"canary {kinds}, nothing was changed: {errors}")
+            raise StartRefused(
+                f"canary {kinds}, nothing was changed: {errors}; pick other canaries, or fix "
+                "it and deploy again"
+            )
         # A host that refused us (its key, our login) does not come back during the release
         # as an unreachable one may: a changed key is never a failed host to count on. (A
         # release put back, the way out of a bad one, goes on without it, as before.)

@@ -28,7 +28,8 @@ from canarytui.ui.waves import WaveProgress, wave_progress
 
 def left_note(held: HeldBy) -> str:
     """What the UI adds to a lock this journal's own deployment (or refused start) left."""
-    return " (left by this journal: the next deployment frees it)" if held.left_here else ""
+    said = " (left by this journal: the next deployment frees it; canarytui unlock breaks it now)"
+    return said if held.left_here else ""
 
 
 class TileKind:

@@ -11,7 +11,7 @@ from textual.widgets import Sparkline, Static
 
 from canarytui.metrics.page import series_text
 from canarytui.textsafe import harmless, harmless_block
-from canarytui.ui.fleet_state import FleetState
+from canarytui.ui.fleet_state import FleetState, left_note
 from canarytui.ui.widgets.key_footer import KeyFooter
 
 SERIES_SHOWN = 60  # series of a host listed at most
@@ -83,6 +83,9 @@ class HostDetailsScreen(Screen[None]):
             rows.append(("health", health))
             if view.health_detail:
                 rows.append(("probe", view.health_detail))
+        held = state.lock_of(self.host)
+        if held is not None:  # whose the host is, whole (the side panel cuts it)
+            rows.append(("lock", f"held by {held.owner}{left_note(held)}"))
         detail = engine.details.get(self.host)
         if detail:
             rows.append(("detail", detail))
