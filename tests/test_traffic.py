@@ -305,7 +305,8 @@ async def test_taking_over_a_lock_with_nothing_of_its_release_behind_it_moves_no
         "rollback", str(env_path), "--take-over", state_dir=tmp_path / "colleague", timeout=90
     )
     assert taken.code == 0, taken.out + taken.err
-    assert "no host runs 1.2.0: the traffic hook is not run" in taken.out
+    # (the others run 1.2.0: "no host runs 1.2.0" was untrue)
+    assert "nothing of 1.2.0 to put back here: the traffic hook is not run" in taken.out
     assert recorded(log) == before  # no user moved
     assert {h: v for h, v in versions(demo).items() if h != "web-06"} == {
         h: "1.2.0" for h in demo.host_names if h != "web-06"

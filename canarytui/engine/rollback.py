@@ -131,7 +131,9 @@ class Rollback:
         elif not targets and (told["phase"] != "rolled_back" or not told["ok"]):
             await self._tell_traffic(order)
         elif not targets:
-            ctx.bus.notice("info", f"no host runs {d.version}: the traffic hook is not run")
+            # (not "no host runs it": other hosts may, from before or outside what it holds)
+            said = f"nothing of {d.version} to put back here: the traffic hook is not run"
+            ctx.bus.notice("info", said)
         # Hosts the release never reached are simply idle again, in the journal too: now,
         # not once every host is back (a rollback that halts left them "pending", as if
         # the release were still to come to them).
