@@ -583,6 +583,22 @@ async def test_the_demo_hooks_move_its_balancer(demo: DemoFleet, state_dir: Path
         assert shown.out.strip() == (
             "load balancer: 17 % of the users to 1.1.0 (1 of 6 hosts run it), 83 % to the others"
         )
+        # While it stays open, status says where the users were sent (a process stopped in
+        # the analysis leaves them there).
+        status = await run_cli("status", str(demo.env_path), state_dir=state_dir)
+        line = next(x for x in status.out.splitlines() if x.startswith("   traffic: "))
+        assert line.startswith(
+            "   traffic: the load balancer was told 17 % of the fleet on 1.1.0 "
+            "(traffic.canary_start, "
+        ), status.out
+        said = await run_cli("status", str(demo.env_path), "--json", state_dir=state_dir)
+        told = json.loads(said.out)
+        assert {k: told["traffic"][k] for k in ("phase", "percent", "ok", "version")} == {
+            "phase": "canary_start",
+            "percent": 17,
+            "ok": True,
+            "version": "1.1.0",
+        }
         assert await asyncio.wait_for(engine.promote(), 90) is ev.Outcome.COMPLETE
     finally:
         await engine.fleet.close()

@@ -49,6 +49,7 @@ class Seen:
     driven: bool = False  # another live process of this machine drives it now
     # Locks a finished deployment (or a refused start) of this journal left: host -> whose.
     left: dict[str, str] | None = None
+    traffic: dict[str, Any] | None = None  # what the open one last told the load balancer
 
 
 def status(args: argparse.Namespace) -> int:
@@ -82,6 +83,7 @@ def status(args: argparse.Namespace) -> int:
             notes=notes,
             last=journal.last_deployment(env.name, env.app) if record is None else None,
             recorded=journal.hosts(record.id) if record is not None else {},
+            traffic=journal.last_traffic(record.id) if record is not None else None,
             foreign=[
                 f
                 for f in takeover.deployments(found)
@@ -168,6 +170,14 @@ def print_table(seen: Seen, journal_path: str) -> None:
             + (f", verdict {record.verdict}" if record.verdict else "")
         )
         print(f"   started by {record.user}@{record.machine} at {when(record.started_at)}")
+        told = seen.traffic
+        if told is not None and told.get("ok") and told.get("percent"):
+            # Users on the release while it stays open (a canary's share, interrupted).
+            print(
+                f"   traffic: the load balancer was told {told['percent']} % of the fleet on "
+                f"{harmless(str(told.get('version') or record.version))} "
+                f"(traffic.{told.get('phase')}, {when(told.get('at') or 0)})"
+            )
         if record.scope is not None:
             print(
                 f"   limited to {record.limited(len(env.hosts))}: --hosts {harmless(record.scope)}"
@@ -333,6 +343,9 @@ def as_json(seen: Seen) -> dict[str, Any]:
         ],
         "maintenance": [{"owner": o, "hosts": h} for o, h in seen.maintenance.items()],
         "released_leftover_locks_of": seen.released,
+        "traffic": None
+        if seen.traffic is None
+        else {k: seen.traffic.get(k) for k in ("phase", "percent", "ok", "version", "at")},
         "running": dict(running.most_common()),
         "hosts": hosts,
     }
