@@ -45,9 +45,11 @@ def stays_open_saying_so(journal: Journal) -> None:
     record = journal.open_deployment("demo", "shop")
     assert record is not None and record.phase == "analysis"
     said = [e["message"] for e in journal.events(record.id) if e["event"] == "notice"]
+    # (and where the users were sent meanwhile: the canary's share stays with them)
     assert said[-1] == (
         "interrupted during analysis: deployment #1 stays open (promote analyses its "
-        "canaries again, or roll it back later)"
+        "canaries again, or roll it back later); the load balancer still sends 17 % of the "
+        f"users to {record.version}"
     ), said
 
 

@@ -379,9 +379,18 @@ class CallRunner:
                 if d.kind == "rollback"
                 else f"{self.way_out_now()} later"
             )
+            told = None
+            with contextlib.suppress(Exception):  # (the journal's, as status says it)
+                told = self.ctx.journal.last_traffic(d.id)
+            users = (
+                f"; the load balancer still sends {told['percent']} % of the users to "
+                f"{told.get('version') or d.version}"
+                if told and told.get("ok") and told.get("percent")
+                else ""
+            )
             said = (
                 "warning",
-                f"{cause} {during}: deployment #{d.id} stays open ({later})",
+                f"{cause} {during}: deployment #{d.id} stays open ({later}){users}",
             )
         with contextlib.suppress(Exception):
             self.bus.notice(*said)
