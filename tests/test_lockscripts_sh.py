@@ -257,3 +257,37 @@ def test_a_kept_shell_locks_and_releases_without_a_subshell(shell: str, tmp_path
     assert lockscripts.parse_reply(out).first_line("PREVIOUS") == "1.3.0"
     assert "lock folder: " + str(tmp_path / ".canarytui" / "lock.prod.shop") in out
     assert not (tmp_path / ".canarytui" / "lock.prod.shop" / "owner").exists()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_lock_scripts_check_function_says_whose_the_lock_is_now(
+    tmp_path: Path, shell: str
+) -> None:
+    """The script that takes a host's lock defines ``canarytui_mine``, which each later
+    script that changes the host calls (14 bytes, where the check's own text is read a byte
+    at a time by the kept shell): the lock still ours (left as it is: who, since when), the
+    deployment taken over by a colleague (their note), another's lock, or ours broken and
+    free again (taken again), each said as the whole check says it, in every shell."""
+    program = shell_path(shell)
+    define = lockscripts.check_function("shop", "prod", OWNER)
+    take = define + lockscripts.acquire_command("shop", "prod", OWNER)
+    call = f"{define}{lockscripts.CHECK_CALL}"  # (the kept shell has it from the lock)
+    folder = tmp_path / ".canarytui" / "lock.prod.shop"
+    assert run(tmp_path, take, program).has("LOCKED")
+    kept = (folder / "owner").read_text()
+    assert run(tmp_path, call, program).has("LOCKED")
+    assert (folder / "owner").read_text() == kept  # checked, not written again
+    (folder / "owner").unlink()  # broken (unlock --force): free, so taken again
+    assert run(tmp_path, call, program).has("LOCKED")
+    assert json.loads((folder / "owner").read_text())["token"] == OWNER.token
+    other = Owner("f" * 32, 8, "2.1.0", "bo", "desk")
+    (folder / "owner").write_text(json.dumps(other.as_dict()) + "\n")
+    held = run(tmp_path, call, program)
+    assert held.has("HELD") and held.owner("HELD")["user"] == "bo"
+    (folder / "owner").unlink()
+    note = {"token": OWNER.token, "user": "cy", "machine": "desk", "outcome": "rolled back"}
+    (tmp_path / ".canarytui" / "taken.prod.shop").write_text(json.dumps(note) + "\n")
+    taken = run(tmp_path, call, program)
+    assert taken.has("TAKEN") and taken.owner("TAKEN")["user"] == "cy"
+    assert not (folder / "owner").exists()  # a taken-over deployment's lock: not again
+    assert len(lockscripts.CHECK_CALL) < 20 < 1000 < len(define)

@@ -58,6 +58,8 @@ class LockKeeper:
         # (unreachable), or whose lock command was cut off in flight (Ctrl-C).
         self.left_locked: set[str] = set()
         self.answered: set[str] = set()  # hosts that have answered the locks being taken
+        # The shell, and its session, that defined a host's lock check (``lockcheck``).
+        self.checks: dict[str, tuple[Script, int] | None] = {}
         self.unreleased: set[str] = set()  # hosts a release could not free (unreachable)
         self.freed_later: list[str] = []  # freed refused starts' locks: said once open
 
@@ -105,6 +107,7 @@ class LockKeeper:
             current = render(env.deploy.current, env.placeholders(name)) if discover else None
             known = self.ctx.state.previous.get(name)
             command = lockscripts.acquire_command(env.app, env.name, owner, current, known)
+            command = OwnScript(lockscripts.check_function(env.app, env.name, owner) + command)
             try:
                 result, reply, left = await lock_freeing_left(
                     self.ctx, name, command, self.shell(name)
@@ -122,6 +125,8 @@ class LockKeeper:
                 raise
             if reply.has("LOCKED"):
                 self.holding.add(name)
+                shell = self.shells.get(name)  # its session knows the check (``lockcheck``)
+                self.checks[name] = (shell, shell.opened) if shell is not None else None
                 self.unchecked.discard(name)
                 self.left_locked.discard(name)
                 results[name] = reported_version(env, reply.sections.get("PREVIOUS"))
@@ -180,6 +185,7 @@ class LockKeeper:
         self.holding.clear()
         self.left_locked.clear()
         self.unchecked.clear()
+        self.checks.clear()
         self.taken = None
         note, self.takeover_note = self.takeover_note, None
         command = lockscripts.release_command(env.app, env.name, token, note)
@@ -268,35 +274,6 @@ class LockKeeper:
         if learned:
             self.ctx.journal.set_previous_many(d.id, learned)
         return {name: v for name, v in results.items() if isinstance(v, str)}
-
-    def check(self, name: str, changing: bool = True) -> OwnScript | None:
-        """What a host's next script runs first: its lock taken again if unchecked
-        (``ensure``); else, if it changes the host, checked still ours (a colleague may have
-        taken it over meanwhile). Either fails the script unless the lock is ours."""
-        d, again = self.ctx.state.deployment, name in self.unchecked
-        if d is None or not (again or (changing and name in self.holding)):
-            return None
-        owner, env = self.owner(d.token, d.id, d.version), self.ctx.env
-        return lockscripts.acquire_command(env.app, env.name, owner, rewrite=again)
-
-    def checked(self, name: str, stdout: str) -> LockRefused | None:
-        """A host's check replied: None if the lock is the deployment's, else why the host
-        must be left as it is (a take-over's note is kept in ``taken``)."""
-        reply = lockscripts.parse_reply(stdout)
-        if reply.has("LOCKED"):
-            self.unchecked.discard(name)
-            return None
-        if reply.has("TAKEN"):
-            self.taken = self.taken or reply.owner("TAKEN")
-            return LockRefused("left as it is: another machine rolled it back", taken=True)
-        if reply.has("HELD"):
-            self.unchecked.discard(name)
-            self.holding.discard(name)
-            owner = locks.describe_owner(reply.owner())
-            return LockRefused(f"not changed: its lock is held by {owner}")
-        if reply.has("UNLOCKABLE"):
-            return LockRefused(f"not changed: {lockscripts.why_unlockable(reply)}")
-        return LockRefused("not changed: its reply to the lock check could not be read")
 
     def untaken(self) -> bool:
         """No host's check found the deployment rolled back by another machine."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from canarytui import events as ev
 from canarytui.config import Step, render
+from canarytui.engine import lockcheck
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.lockerrors import LockRefused
@@ -259,7 +260,7 @@ class HostWork:
             if state is not None:
                 ctx.bus.host(name, state)
 
-        check = self.locks.check(name, changing=bool(plan))
+        check = lockcheck.check(self.locks, name, changing=bool(plan))
         first = 0 if check is None else 1  # the lock taken again first, in the same trip
         if not plan and check is None:
             begin()
@@ -282,7 +283,7 @@ class HostWork:
             nonlocal reported, ended_at, ok, passed, checking, refused
             if checking:
                 checking = False
-                refused = self.locks.checked(name, result.stdout)
+                refused = lockcheck.checked(self.locks, name, result.stdout)
                 return
             i -= first
             if i == len(plan):

@@ -108,6 +108,7 @@ class Script:
         # Commands were sent to the host (or were being sent), even if cut off since: they
         # may have run there, whatever the caller saw of them.
         self.sent = False
+        self.opened = 0  # sessions opened for it: what an earlier one's shell defined is gone
         self.turn = asyncio.Lock()  # one set of commands at a time
         self.conn: asyncssh.SSHClientConnection | None = None  # the session's, once open
         self._proc: asyncssh.SSHClientProcess[bytes] | None = None
@@ -145,6 +146,7 @@ class Script:
             self.marker.keep(commands) if keep else self.marker.script(commands, stop=not self.each)
         )
         self.sent = True
+        self.opened += 1
         self.conn, proc = await open_session(text)
         self._proc = proc
         self._pumps = asyncio.gather(

@@ -1,0 +1,47 @@
+"""Before a held host is changed, its lock checked still the deployment's, in the same
+round trip as the change: taken again when this process did not take it (``ensure``),
+else checked, by the function the lock's own script defined in the host's kept shell
+(``lockscripts.CHECK_CALL``). A colleague may have taken the deployment over meanwhile."""
+
+from __future__ import annotations
+
+from canarytui.engine import locks, lockscripts
+from canarytui.engine.holding import LockKeeper
+from canarytui.engine.lockerrors import LockRefused
+from canarytui.ssh import OwnScript
+
+
+def check(keeper: LockKeeper, name: str, changing: bool = True) -> OwnScript | None:
+    """What a host's next script runs first: its lock taken again if unchecked
+    (``ensure``); else, if it changes the host, checked still ours (a colleague may have
+    taken it over meanwhile). Either fails the script unless the lock is ours."""
+    d, again = keeper.ctx.state.deployment, name in keeper.unchecked
+    if d is None or not (again or (changing and name in keeper.holding)):
+        return None
+    shell = keeper.shells.get(name)
+    # (a shell opened again since, its session lost: the check's whole text again)
+    if not again and shell is not None and shell.alive:
+        if keeper.checks.get(name) == (shell, shell.opened):
+            return lockscripts.CHECK_CALL
+    owner, env = keeper.owner(d.token, d.id, d.version), keeper.ctx.env
+    return lockscripts.acquire_command(env.app, env.name, owner, rewrite=again)
+
+
+def checked(keeper: LockKeeper, name: str, stdout: str) -> LockRefused | None:
+    """A host's check replied: None if the lock is the deployment's, else why the host
+    must be left as it is (a take-over's note is kept in ``keeper.taken``)."""
+    reply = lockscripts.parse_reply(stdout)
+    if reply.has("LOCKED"):
+        keeper.unchecked.discard(name)
+        return None
+    if reply.has("TAKEN"):
+        keeper.taken = keeper.taken or reply.owner("TAKEN")
+        return LockRefused("left as it is: another machine rolled it back", taken=True)
+    if reply.has("HELD"):
+        keeper.unchecked.discard(name)
+        keeper.holding.discard(name)
+        owner = locks.describe_owner(reply.owner())
+        return LockRefused(f"not changed: its lock is held by {owner}")
+    if reply.has("UNLOCKABLE"):
+        return LockRefused(f"not changed: {lockscripts.why_unlockable(reply)}")
+    return LockRefused("not changed: its reply to the lock check could not be read")
