@@ -198,6 +198,15 @@ class FleetState:
         state = self.host_state(name)
         return state is ev.HostState.UNREACHABLE or (view.probed and view.ok is None)
 
+    def version_text(self, name: str) -> str:
+        """The version the host runs as last known; ``?`` after it when its release (or
+        rollback) failed part way: it may run something else now (a step had run)."""
+        known = self.engine.versions.get(name)
+        if known is None:
+            return "?"
+        unsure = self.host_state(name) in (ev.HostState.FAILED, ev.HostState.ROLLBACK_FAILED)
+        return f"{known}?" if unsure else known
+
     def state_text(self, name: str) -> str:
         """The host's state in words, an unreachable host's refusal if it refused us, a
         host cut off mid-step (``ev.CUT_OFF``) said so, one another deployment (or a

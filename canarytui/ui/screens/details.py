@@ -71,7 +71,7 @@ class HostDetailsScreen(Screen[None]):
             ("user", host.user or state.env.ssh.user or "(default)"),
             ("roles", ", ".join(host.roles) or "-"),
             ("labels", ", ".join(f"{k}={v}" for k, v in host.labels.items()) or "-"),
-            ("version", engine.versions.get(self.host) or "?"),
+            ("version", _version_said(state, self.host)),
             ("previous", engine.previous.get(self.host) or "-"),
             ("state", state.state_text(self.host)),
             ("canary", "yes" if state.is_canary(self.host) else "no"),
@@ -132,3 +132,13 @@ class HostDetailsScreen(Screen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _version_said(state: FleetState, name: str) -> str:
+    """The version as last known, and, when its release failed part way, that it may not
+    be what the host runs now (what the grid marks with ``?``)."""
+    shown = state.version_text(name)
+    d = state.deployment
+    if not shown.endswith("?") or shown == "?" or d is None:
+        return shown
+    return f"{shown[:-1]} as last known: its release stopped part way, it may run {d.version} now"

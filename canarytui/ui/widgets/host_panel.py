@@ -103,7 +103,7 @@ class HostPanel(Vertical):
         _row(text, "address", host.address + (f":{host.port}" if host.port else ""))
         _row(text, "roles", ", ".join(host.roles) or "-")
         _row(text, "labels", ", ".join(f"{k}={v}" for k, v in host.labels.items()) or "-")
-        _row(text, "version", engine.versions.get(name) or "?")
+        _row(text, "version", state.version_text(name))
         _row(text, "state", state.state_text(name))
         if view.probed:
             health = {True: "ok", False: "failing", None: "no answer"}[view.ok]

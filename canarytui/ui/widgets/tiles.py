@@ -69,7 +69,7 @@ class TilePainter:
                 segments.append(Segment(badge, self._badge_style()))
             return segments
         if sub == 1:
-            left = state.engine.versions.get(name) or "?"
+            left = state.version_text(name)
             right = health_text(state, name)
         else:
             left = state.state_text(name)
@@ -98,7 +98,7 @@ class TilePainter:
         title = fit(name, max(inner // 2, inner - 8))
         words = state.state_text(name)
         at_rest = words in AT_REST
-        version = state.engine.versions.get(name) or "?"
+        version = state.version_text(name)
         middle = version if at_rest else words
         if words == ev.HostState.ROLLED_BACK.value:  # the version it went back to, marked
             middle = f"↩ {version}"
