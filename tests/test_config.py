@@ -343,6 +343,17 @@ def test_version_pattern() -> None:
     assert custom.validate_version("v12") == "v12"
     with pytest.raises(VersionError):
         custom.validate_version("1.2.0")
+    # Said as typed (a backslash once, not a repr's two), bounded, its length when cut; a
+    # control character never reaches the terminal.
+    with pytest.raises(VersionError) as typed:
+        env.validate_version("1.0\\x1b")
+    assert str(typed.value).startswith("version '1.0\\x1b' does not match"), typed.value
+    with pytest.raises(VersionError) as long:
+        env.validate_version("9" * 300)
+    assert f"version '{'9' * 60}…' (300 characters) does not match" in str(long.value)
+    with pytest.raises(VersionError) as control:
+        env.validate_version("1.0\x1b[2J")
+    assert "\x1b" not in str(control.value) and "'1.0\\x1b[2J'" in str(control.value)
 
 
 def test_durations() -> None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from canarytui.config.notify import Notify
 
 DEFAULT_VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
+VERSION_SAID = 60  # characters of a refused version said back
 # What an environment, app or host name may hold.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
@@ -316,8 +317,13 @@ class Environment:
         said first: ``--previous``), else ``VersionError``."""
         # The whole version must match: `$` alone would let a trailing newline through.
         if not re.fullmatch(self.version_pattern, version):
+            # Bounded, its length said if cut; as typed when printable (a repr doubled a
+            # typed backslash), else a repr (no control character reaches a terminal).
+            cut = version[:VERSION_SAID] + ("…" if len(version) > VERSION_SAID else "")
+            shown = f"'{cut}'" if cut.isprintable() and "'" not in cut else repr(cut)
+            long = f" ({len(version)} characters)" if len(version) > VERSION_SAID else ""
             raise VersionError(
-                (f"{option}: " if option else "") + f"version {version!r} does not match "
+                (f"{option}: " if option else "") + f"version {shown}{long} does not match "
                 f"version_pattern {self.version_pattern!r}; nothing was touched"
             )
         return version
