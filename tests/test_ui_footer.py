@@ -157,3 +157,9 @@ async def test_help_and_the_rollout_keys_are_in_the_footer_of_a_narrow_terminal(
         assert "⏎ Host" not in screen_text(app).splitlines()[-1]  # (the grid's keys)
         await pilot.press("L")
         await until(pilot, lambda: "L Back" not in screen_text(app).splitlines()[-1], 5, "grid")
+        # The filter's input says its keys first: a narrow terminal cut them off the end.
+        await pilot.press("slash")
+        await until(
+            pilot, lambda: "enter keeps, escape clears" in screen_text(app), 5, "filter hint"
+        )
+        await pilot.press("escape")

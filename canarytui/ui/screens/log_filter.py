@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from canarytui.ui.widgets.log_pane import LogPane
 
 PLACEHOLDER = (
-    "filter the log lines: the text they hold (case ignored)  ·  enter keeps it, escape clears"
+    "enter keeps, escape clears  ·  filter the log lines by the text they hold (case ignored)"
 )
 
 

@@ -16,9 +16,10 @@ from textual.widgets import Input
 
 from canarytui.ui.widgets.plain_input import PlainInput
 
+# The keys first: a narrow terminal cuts the end (80 columns showed no "escape").
 PLACEHOLDER = (
-    "filter: name, role, label (zone=eu-1), state (failed, "
-    "deploying, ...), canary, version=1.2  ·  enter keeps it, escape clears"
+    "enter keeps, escape clears  ·  filter by name, role, label (zone=eu-1), state (failed, "
+    "deploying, ...), canary, version=1.2"
 )
 
 
