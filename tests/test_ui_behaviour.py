@@ -1269,3 +1269,23 @@ def test_a_step_read_back_from_the_journal_has_no_empty_action() -> None:
     assert said.splitlines()[0] == "last step restart: exit 0"
     said = _step_text("restart", 3, "deploy", 0, "", 0.4, Style()).plain
     assert said.splitlines()[0] == "last step of #3 deploy restart: exit 0 (0.4s)"
+
+
+async def test_b_in_the_history_with_a_deployment_open_says_so_there(tmp_path: Path) -> None:
+    """`b` on a completed deployment's row while another is open: the history closed, then
+    said "a deployment is open"; it says so and stays open (the row is still in view)."""
+    script = Script(tmp_path)
+    async with script.app.run_test(size=SIZE) as pilot:
+        script.discovered()
+        script.start("1.1.0", ["web-01"])
+        script.phase(ev.Phase.COMPLETE)
+        script.emit(ev.DeploymentFinished(outcome=ev.Outcome.COMPLETE, summary="1.1.0"))
+        script.canary_passed("1.2.0", ["web-01"])  # open, awaiting promotion
+        said = record_notifications(script.app)
+        await pilot.press("H")
+        await until(pilot, lambda: isinstance(script.app.screen, HistoryScreen), 5, "history")
+        await settle(pilot)
+        await pilot.press("down", "b")  # the newest first: #1, complete, is the second row
+        await until(pilot, lambda: bool(said), 5, "the refusal")
+        assert said[-1] == "a deployment is open: roll it back (r) or finish it first", said
+        assert isinstance(script.app.screen, HistoryScreen)

@@ -194,6 +194,7 @@ class HistoryScreen(Screen[None]):
             self.dismiss(None)
             self.app.post_message(self.Replay(chosen.id))
 
+    @journal_guarded
     def action_restore(self) -> None:
         """``b``: this deployment's version back on every host (``rollback --to``)."""
         table = self.query_one(DataTable)
@@ -205,6 +206,14 @@ class HistoryScreen(Screen[None]):
                 f"#{chosen.id} of {chosen.version} did not complete "
                 f"({chosen.outcome or chosen.phase_label}): only a release that reached "
                 "every host is a known-good one to go back to",
+                severity="warning",
+                markup=False,
+            )
+            return
+        if self.journal.open_deployment(self.env_name, self.app_name) is not None:
+            # Said here, the history still open (it closed first, then said it).
+            self.notify(
+                "a deployment is open: roll it back (r) or finish it first",
                 severity="warning",
                 markup=False,
             )
