@@ -555,7 +555,7 @@ async def test_a_host_whose_connection_drops_mid_script_says_so(
     assert outcome is ev.Outcome.COMPLETE
     detail = engine.details["web-06"]
     assert "connection lost during a command" in detail, detail
-    assert "(dropped: a command on it timed out before its process id came back)" in detail
+    assert "(dropped: the host stopped answering: a command timed out, not stoppable)" in detail
     # It may have run some of it: failed (counted, and rolled back with the others).
     assert engine.host_states["web-06"] is ev.HostState.FAILED
     assert not [e for e in seen if isinstance(e, ev.StepResult) and e.host == "web-06"]

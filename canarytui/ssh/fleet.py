@@ -371,7 +371,7 @@ class Fleet:
     async def _stop(self, name: str, pgid: int | None) -> str:
         """Kill a command's process group on its host; says what happened."""
         if pgid is None:
-            self.drop(name, "a command on it timed out before its process id came back")
+            self.drop(name, "the host stopped answering: a command timed out, not stoppable")
             return "its process id never came back, so the connection was dropped"
         known = self._connections.get(name)
         if known is None or known[1].closed:
