@@ -163,3 +163,26 @@ async def test_help_and_the_rollout_keys_are_in_the_footer_of_a_narrow_terminal(
             pilot, lambda: "enter keeps, escape clears" in screen_text(app), 5, "filter hint"
         )
         await pilot.press("escape")
+
+
+async def test_the_footer_follows_the_rollout_panels_keys_without_a_new_phase(
+    tmp_path: Path,
+) -> None:
+    """The keys that act can change with no new phase (a hold taking effect, a call that
+    starts or ends): the footer showed a promote's keys for seconds after, unlike the
+    panel. Held: s (resume), p, P and r, as the panel says them."""
+    script = Script(tmp_path)
+    app = script.app
+    async with app.run_test(size=SIZE) as pilot:
+        script.canary_passed("1.1.0", ["web-01"])
+
+        def footer_now() -> str:
+            return screen_text(app).splitlines()[-1]
+
+        await until(pilot, lambda: "p Promote" in footer_now(), 5, "promote offered")
+        assert "s Hold" not in footer_now()
+        script.engine.state.held = ("ops", 0.0)  # no event: the panel's next redraw
+        app.fleet_screen.repaint_now()
+        await until(pilot, lambda: "s Hold" in footer_now(), 5, footer_now)
+        for shown in ("p Promote", "P Promote all", "r Rollback"):
+            assert shown in footer_now(), footer_now()

@@ -96,7 +96,10 @@ async def test_a_pick_among_the_filtered_hosts_is_their_canary_and_enter_is_only
     async with script.app.run_test(size=SIZE) as pilot:
         await ask_behind(pilot, script, "space")  # web-05 picked
         said = script.app.screen.message  # type: ignore[attr-defined]
-        assert "; canary web-05, then 1 wave(s). The others are not changed (o, or enter)" in said
+        assert (
+            "; canary web-05, watched by the analysis for 30s, then 1 wave(s) when you promote. "
+            "The others are not changed (o, or enter)"
+        ) in said, said
         await pilot.press("enter")  # the first answer: the filtered hosts only
         await until(pilot, lambda: len(calls) == 1, 5, "the limited deploy call")
         await pilot.press("d")

@@ -66,7 +66,7 @@ def deploy_question(
         return whole
     enter = "o" if not only.canaries else "o, or enter"  # no canary: never by a reflex
     return (
-        f"{_only_said(state, version, only)} ({enter})\n\nOr every host (a): "
+        f"{_only_said(state, version, only, watched)} ({enter})\n\nOr every host (a): "
         + whole[0].lower()
         + whole[1:]
     )
@@ -97,12 +97,13 @@ def _whole_said(state: FleetState, version: str, canaries: list[str], watched: s
     return question
 
 
-def _only_said(state: FleetState, version: str, only: Limited) -> str:
-    """The other answer: the release to the hosts the filter shows only."""
+def _only_said(state: FleetState, version: str, only: Limited, watched: str) -> str:
+    """The release to the hosts the filter shows only (``watched``: the analysis's time)."""
     filtered = harmless(state.filter_text, 60)
     waves = plan_waves([h for h in only.hosts if h not in only.canaries], state.env.promote.waves)
     how = (
-        f"canary {listed(only.canaries, 5)}, then {len(waves)} wave(s)"
+        f"canary {listed(only.canaries, 5)}, watched by the analysis for {watched}, then "
+        f"{len(waves)} wave(s) when you promote"
         if only.canaries
         else f"no canary among them: straight to {len(waves)} wave(s), each host "
         "health-gated, without canary or analysis"

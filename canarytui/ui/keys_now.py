@@ -31,7 +31,7 @@ def keys_now(state: FleetState, words: bool = True) -> list[tuple[str, str]]:
     elif out is WayOut.NO_VERDICT and again and not busy:
         keys = [("p", "analyse again"), ("r", "roll back")]
     elif phase is ev.Phase.AWAITING_PROMOTION and held:
-        keys = [("s", "resume"), ("p", "next wave"), ("r", "roll back")]
+        keys = [("s", "resume"), ("p", "next wave"), ("P", "all"), ("r", "roll back")]
     elif phase is ev.Phase.ROLLING_BACK or (phase is ev.Phase.HALTED and not promotable):
         # A rollback that did not finish, a failed canary: rolling back is what is left.
         stuck = words and any(w.rollback_failed for w in state.wave_progress())

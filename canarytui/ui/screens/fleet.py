@@ -230,6 +230,7 @@ class FleetScreen(OperatorActions):
                 )
             )
         self._mark(grid=True, panel=True, status=True)
+        self.refresh_bindings()  # the call has ended: the keys that act now again
 
     def _tell(self, note: notices.Announcement | None) -> None:
         """Show what ``ui.notices`` made of an event or outcome (None: nothing to say)."""

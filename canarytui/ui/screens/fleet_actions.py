@@ -198,6 +198,9 @@ class OperatorActions(Screen[None]):
     def action_hold(self) -> None:
         """``s``: hold the rollout after the wave in flight, or resume a held one."""
         engine = self.engine
+        record = engine.open_deployment() if not engine.busy else None
+        if record is not None and self.refused_before_asking(record):
+            return  # (driven by another process: said as p, r and d say it)
         try:
             if engine.state.held is not None or engine.promotion.hold_requested:
                 self._resume()

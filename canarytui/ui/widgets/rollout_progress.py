@@ -85,6 +85,7 @@ class RolloutProgress(StateText):
         self._counts: list[tuple[str, int]] = []
         self._counted_at = -COUNTS_EVERY
         self._recount: Timer | None = None
+        self._offered: tuple[str, ...] = ()  # the keys its last key line named
 
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"rollout-progress--{name}")
@@ -350,6 +351,12 @@ class RolloutProgress(StateText):
             said = f"act on it there, or stop it (kill -INT {pid}) and act here"
             text.append(f"\n driven by another canarytui (pid {pid}): {said}\n")
         keys = keys_now(state)
+        offered = tuple(key for key, _ in keys)
+        if offered != self._offered and self.is_attached:
+            # The footer offers what this line says (``fleet_keys``): a call that started
+            # or ended (a promote taking its locks again) changes them with no new phase.
+            self._offered = offered
+            self.screen.refresh_bindings()
         log = state.analysis_log
         if d is not None and log.deployment == d.id and not log.empty:
             keys.append(("a", "analysis"))
