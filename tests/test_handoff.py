@@ -20,7 +20,7 @@ from conftest import dead_pid, edit_env, engine_for, release_leaving_a_lock, run
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
-from canarytui.engine import ActionRefused
+from canarytui.engine import ActionRefused, lockscripts
 from canarytui.engine.locks import left_behind, local_lock_path
 from canarytui.journal import Journal
 from canarytui.ssh import CommandResult
@@ -442,6 +442,67 @@ async def test_a_rollback_stopped_before_a_host_was_locked_again_names_it(
         f"rollback {env} --to 1.0.0"
     ) in taken.out, taken.out
     assert versions(demo) == {**{h: "1.0.0" for h in others}, "web-06": "1.1.0"}
+
+
+async def test_a_take_over_says_so_on_the_hosts_before_it_rolls_any_back(
+    demo: DemoFleet, tmp_path: Path
+) -> None:
+    """The take-over's note is on every host it takes before the first is rolled back
+    ("rolling back"): a first machine still running stops at its next script there, not
+    once the rollback is over (it went on with waves meanwhile, on hosts the rollback
+    had found untouched). Its own locks are not refused by its own note; at the end the
+    note says "rolled back"."""
+    env = str(demo.env_path)
+    first, second = tmp_path / "first-machine", tmp_path / "second-machine"
+    assert (await run_cli("deploy", env, "1.2.0", state_dir=first)).code == 0
+    engine = engine_for(demo.env_path, second)
+    rollback_many = engine.hosts.rollback_many
+    seen: dict[str, str] = {}
+
+    async def noted_first(names: Any) -> Any:
+        for name in demo.host_names:
+            note = demo.sandbox_of(name) / ".canarytui" / "taken.demo.shop"
+            seen[name] = json.loads(note.read_text())["outcome"] if note.exists() else "-"
+        return await rollback_many(names)
+
+    engine.hosts.rollback_many = noted_first  # type: ignore[method-assign]
+    try:
+        assert await asyncio.wait_for(engine.rollback(take_over=True), 60) is (
+            ev.Outcome.ROLLED_BACK
+        )
+    finally:
+        await engine.fleet.close()
+    assert seen == dict.fromkeys(demo.host_names, "rolling back")
+    assert set(versions(demo).values()) == {"1.0.0"} and locks_on_hosts(demo) == []
+    for name in demo.host_names:
+        note = demo.sandbox_of(name) / ".canarytui" / "taken.demo.shop"
+        assert json.loads(note.read_text())["outcome"] == "rolled back"
+    # The first machine learns it, as before.
+    promote = await run_cli("promote", env, state_dir=first)
+    assert promote.code == 1 and "taken over and rolled back by" in promote.err
+
+
+async def test_a_first_machine_that_finds_a_take_over_under_way_leaves_its_locks_be(
+    demo: DemoFleet, state_dir: Path
+) -> None:
+    """The first machine, continuing, finds a colleague's take-over under way (its note:
+    "rolling back"): it stops, changing nothing, and leaves the hosts' locks (the same
+    token: the colleague's now, mid-rollback) where freeing them let anyone in."""
+    engine = engine_for(demo.env_path, state_dir)
+    try:
+        assert await asyncio.wait_for(engine.deploy("1.2.0"), 60) is ev.Outcome.CANARY_PASSED
+        d = engine.deployment
+        assert d is not None
+        note = {"token": d.token, "user": "cy", "machine": "desk", "outcome": "rolling back"}
+        command = lockscripts.taking_note_command("shop", "demo", note)
+        for name in demo.host_names:
+            assert (await engine.fleet.run(name, command)).ok
+        with pytest.raises(ActionRefused, match=r"taken over by cy@desk at .*, who rolls it back"):
+            await asyncio.wait_for(engine.promote(all_waves=True), 60)
+    finally:
+        await engine.fleet.close()
+    assert locks_on_hosts(demo) == demo.host_names  # the colleague's, mid-rollback
+    assert [h for h, v in versions(demo).items() if v == "1.2.0"] == ["web-01"]  # no more
 
 
 async def test_a_rollback_after_the_fleet_moved_on_changes_nothing(

@@ -106,8 +106,12 @@ class LockKeeper:
         async def one(name: str) -> None:
             current = render(env.deploy.current, env.placeholders(name)) if discover else None
             known = self.ctx.state.previous.get(name)
-            command = lockscripts.acquire_command(env.app, env.name, owner, current, known)
-            command = OwnScript(lockscripts.check_function(env.app, env.name, owner) + command)
+            taking = self.taking
+            command = lockscripts.acquire_command(
+                env.app, env.name, owner, current, known, taking=taking
+            )
+            mine = lockscripts.check_function(env.app, env.name, owner, taking)
+            command = OwnScript(mine + command)
             try:
                 result, reply, left = await lock_freeing_left(
                     self.ctx, name, command, self.shell(name)
@@ -280,12 +284,27 @@ class LockKeeper:
         return self.taken is None
 
     async def stop_if_taken(self, token: str) -> None:
-        """After hosts were checked: if one found the deployment rolled back by another
-        machine, free what is left of our locks and raise ``TakenOver``."""
+        """After hosts were checked: if one found the deployment taken over by another
+        machine, raise ``TakenOver``, having freed what is left of our locks once it rolled
+        back; while it rolls back, the hosts' locks (the same token) are its own: let be."""
         if self.taken is not None:
             note = self.taken
-            await self.release(token)
+            if note.get("outcome") == "rolled back":
+                await self.release(token)
+            else:
+                for name in list(self.shells):
+                    self.let_go(name)
+                for held in (self.holding, self.left_locked, self.unchecked):
+                    held.clear()
+                locks.release_local(self.local_path(), token)
             raise TakenOver(note)
+
+    @property
+    def taking(self) -> bool:
+        """This process rolls back a deployment taken over from another machine: the note
+        it left on the hosts is its own, no reason to stop."""
+        d = self.ctx.state.deployment
+        return self.takeover_note is not None or (d is not None and d.taken_over)
 
     async def late(self, name: str, failed: ev.HostState = ev.HostState.FAILED) -> bool:
         """Lock one host now; learn its version too if the deployment never knew it.

@@ -24,7 +24,9 @@ def check(keeper: LockKeeper, name: str, changing: bool = True) -> OwnScript | N
         if keeper.checks.get(name) == (shell, shell.opened):
             return lockscripts.CHECK_CALL
     owner, env = keeper.owner(d.token, d.id, d.version), keeper.ctx.env
-    return lockscripts.acquire_command(env.app, env.name, owner, rewrite=again)
+    return lockscripts.acquire_command(
+        env.app, env.name, owner, rewrite=again, taking=keeper.taking
+    )
 
 
 def checked(keeper: LockKeeper, name: str, stdout: str) -> LockRefused | None:

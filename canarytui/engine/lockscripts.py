@@ -132,12 +132,14 @@ def acquire_command(
     current: str | None = None,
     previous: str | None = None,
     rewrite: bool = True,
+    taking: bool = False,
 ) -> OwnScript:
     """Take the host's lock atomically (or take it over: same token); say what happened.
     Its status is 0 only when the lock is the deployment's: as the first part of a host's
     steps, it keeps them from running on a host that is not (``LockKeeper.check``). Not
     ``rewrite``: a lock that is the deployment's already is left as it is (who holds it,
-    since when), only checked.
+    since when), only checked. A take-over's note for the token refuses it (TAKEN), unless
+    ``taking``: the machine that took it over, whose note it is.
 
     With ``current`` (the discovery command), the host's version before this deployment
     is kept in the lock (first time only) and printed, so the first contact with a host
@@ -146,10 +148,16 @@ def acquire_command(
     extra = {"previous": previous} if previous else {}
     owner_json = shlex.quote(json.dumps(owner.as_dict(**extra)))
     token = shlex.quote(owner.token)
+    taken = (
+        ""
+        if taking
+        else f"if [ -f {_TAKEN} ] && grep -qF {token} {_TAKEN} 2>/dev/null; then "
+        f"echo {_PREFIX}TAKEN; {_show(_TAKEN)}; false; el"
+    )
     script = (
-        _paths(app, env) + f"if [ -f {_TAKEN} ] && grep -qF {token} {_TAKEN} 2>/dev/null; then "
-        f"echo {_PREFIX}TAKEN; {_show(_TAKEN)}; false; "
-        f"elif {_make_lock(owner_json)} || {{ {_is_ours(owner.token)} && "
+        _paths(app, env)
+        + taken
+        + f"if {_make_lock(owner_json)} || {{ {_is_ours(owner.token)} && "
         + (f"printf '%s\\n' \"$canarytui_j\" >| {_OWNER}; " if rewrite else "true; ")
         + f"}}; then echo {_PREFIX}LOCKED"
     )
@@ -172,10 +180,18 @@ def acquire_command(
 CHECK_CALL = OwnScript("canarytui_mine")
 
 
-def check_function(app: str, env: str, owner: Owner) -> str:
+def check_function(app: str, env: str, owner: Owner, taking: bool = False) -> str:
     """``canarytui_mine``: the deployment's lock checked still its own (``acquire_command``
     without rewriting it); to come first in the script that takes the lock."""
-    return f"canarytui_mine() {{\n{acquire_command(app, env, owner, rewrite=False)}\n}}\n"
+    check = acquire_command(app, env, owner, rewrite=False, taking=taking)
+    return f"canarytui_mine() {{\n{check}\n}}\n"
+
+
+def taking_note_command(app: str, env: str, note: dict[str, Any]) -> OwnScript:
+    """A take-over's note, left on a host as the take-over starts: the first machine, if
+    it still runs, stops at its next script there (its lock check finds the note)."""
+    said = shlex.quote(json.dumps(note))
+    return OwnScript(_paths(app, env) + f"printf '%s\\n' {said} >| {_TAKEN}; true")
 
 
 def hold_command(app: str, env: str, owner: dict[str, Any]) -> str:

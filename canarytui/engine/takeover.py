@@ -9,6 +9,7 @@ machine records in its own journal when it returns.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,8 @@ def describe_taken(note: dict[str, Any]) -> str:
     since = since_of({"since": note.get("at")})
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(since)) if since else "unknown time"
     who = f"{str(note.get('user', '?'))[:100]}@{str(note.get('machine', '?'))[:100]}"
+    if note.get("outcome") == "rolling back":  # (left as it started: it rolls back there)
+        return f"taken over by {who} at {when}, who rolls it back"
     return f"taken over and rolled back by {who} at {when}"
 
 
@@ -190,8 +193,24 @@ async def take_over(ctx: Context, locks: LockKeeper) -> DeploymentRecord:
         "warning",
         f"taking over {foreign[0].describe()} on {len(foreign[0].hosts)} host(s): rolling it back",
     )
+    await _say_taking(ctx, locks, foreign[0])
     _unlocked_on_it(ctx, found, foreign[0])
     return record
+
+
+async def _say_taking(ctx: Context, locks: LockKeeper, foreign: ForeignDeployment) -> None:
+    """Leave the take-over's note on its hosts before any is rolled back: the first
+    machine, if it still runs, stops at its next script on one of them (its lock check
+    finds it), rather than go on changing hosts this rollback does not know it reached."""
+    assert locks.takeover_note is not None
+    note = {**locks.takeover_note, "token": foreign.token, "outcome": "rolling back"}
+    command = lockscripts.taking_note_command(ctx.env.app, ctx.env.name, note)
+
+    async def one(name: str) -> None:
+        with contextlib.suppress(SshError):  # (unreachable: its rollback says so)
+            await ctx.fleet.run(name, command)
+
+    await each_host(list(foreign.hosts), one)
 
 
 def _unlocked_on_it(ctx: Context, found: dict[str, HostLock], foreign: ForeignDeployment) -> None:
