@@ -680,7 +680,8 @@ async def test_a_deploy_whose_terminal_closes_stops_in_order(
     said = [e.get("message") for e in journal.events(record.id) if e.get("event") == "notice"]
     assert (
         "stopped by SIGHUP (its terminal closed) during analysis: deployment #1 stays open "
-        "(promote analyses its canaries again, or roll it back later)"
+        "(promote analyses its canaries again, or roll it back later); the load balancer "
+        "still sends 17 % of the users to 1.1.0"
     ) in said, said
     journal.close()
     assert (await run_cli("rollback", env)).code == 0
