@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import dead_pid, edit_env, engine_for, release_leaving_a_lock, run_cli, wait_for
+from conftest import (
+    dead_pid,
+    edit_env,
+    engine_for,
+    release_leaving_a_lock,
+    run_cli,
+    switch_to,
+    wait_for,
+)
 
 from canarytui import events as ev
 from canarytui.demo import DemoFleet
@@ -503,6 +511,42 @@ async def test_a_first_machine_that_finds_a_take_over_under_way_leaves_its_locks
         await engine.fleet.close()
     assert locks_on_hosts(demo) == demo.host_names  # the colleague's, mid-rollback
     assert [h for h, v in versions(demo).items() if v == "1.2.0"] == ["web-01"]  # no more
+
+
+async def test_a_take_over_rolls_back_a_host_the_first_machine_changed_meanwhile(
+    demo: DemoFleet, tmp_path: Path
+) -> None:
+    """web-04 had not been reached as the take-over began (its lock, the release not on
+    it): the first machine, still running, changed it before it found the take-over's
+    note. The take-over ended "rolled back" with web-04 on the release; it asks the hosts
+    it found untouched again once the others are back, and rolls back those on it."""
+    env = str(demo.env_path)
+    first, second = tmp_path / "first-machine", tmp_path / "second-machine"
+    assert (await run_cli("deploy", env, "1.2.0", state_dir=first)).code == 0
+    engine = engine_for(demo.env_path, second)
+    rollback_many = engine.hosts.rollback_many
+    calls: list[list[str]] = []
+
+    async def first_machine_meanwhile(names: Any) -> Any:
+        if not calls:
+            switch_to(demo, "web-04", "1.2.0")  # its wave, as the canary is rolled back
+        calls.append(sorted(names))
+        return await rollback_many(names)
+
+    engine.hosts.rollback_many = first_machine_meanwhile  # type: ignore[method-assign]
+    notices: list[str] = []
+    engine.subscribe(lambda e: notices.append(e.message) if isinstance(e, ev.Notice) else None)
+    try:
+        outcome = await asyncio.wait_for(engine.rollback(take_over=True), 60)
+    finally:
+        await engine.fleet.close()
+    assert outcome is ev.Outcome.ROLLED_BACK
+    assert calls == [["web-01"], ["web-04"]]
+    assert (
+        "web-04 run(s) 1.2.0 now, changed by its first machine after the take-over began: "
+        "rolled back too"
+    ) in notices, notices
+    assert set(versions(demo).values()) == {"1.0.0"} and locks_on_hosts(demo) == []
 
 
 async def test_a_rollback_after_the_fleet_moved_on_changes_nothing(

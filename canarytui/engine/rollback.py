@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 
 from canarytui import events as ev
-from canarytui.engine import outage
+from canarytui.engine import outage, takeover
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed, fire
@@ -140,6 +140,10 @@ class Rollback:
         idle = state.in_states(order, {ev.HostState.PENDING})
         ctx.bus.hosts((name, ev.HostState.IDLE, None, "") for name in idle)
         results = await self.hosts.rollback_many(targets)
+        if self.locks.takeover_note is not None and idle:  # (a take-over, this process's)
+            late = await self._reached_meanwhile(idle)
+            results.update(late)
+            targets += list(late)
         await self.locks.stop_if_taken(d.token)
         broken = [h for h in targets if not results[h]]
         if broken:
@@ -162,6 +166,25 @@ class Rollback:
         ctx.bus.emit(ev.DeploymentFinished(outcome=outcome, summary=summary, deployment=d.id))
         await self.locks.release(d.token)
         return outcome
+
+    async def _reached_meanwhile(self, idle: list[str]) -> dict[str, bool]:
+        """A take-over's hosts the release had not reached as it began, asked again once
+        the others are back: the first machine, still running, may have changed some
+        before it found the take-over's note. Those on the release now are rolled back."""
+        d = self.ctx.state.deployment
+        assert d is not None
+        found = await takeover.inspect(self.ctx, idle)
+        late = [h for h in idle if found[h].current == d.version]
+        if not late:
+            return {}
+        self.ctx.bus.notice(
+            "warning",
+            f"{listed(late, 8)} run(s) {d.version} now, changed by its first machine after "
+            "the take-over began: rolled back too",
+        )
+        changed = "changed by the first machine after the take-over began"
+        self.ctx.bus.hosts((h, ev.HostState.FAILED, d.version, changed) for h in late)
+        return await self.hosts.rollback_many(late)
 
     async def _tell_traffic(self, order: list[str]) -> None:
         try:
