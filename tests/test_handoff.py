@@ -549,6 +549,33 @@ async def test_a_take_over_rolls_back_a_host_the_first_machine_changed_meanwhile
     assert set(versions(demo).values()) == {"1.0.0"} and locks_on_hosts(demo) == []
 
 
+async def test_a_take_over_during_the_analysis_stops_the_first_machine_before_its_users_move(
+    demo: DemoFleet, tmp_path: Path
+) -> None:
+    """Taken over during the analysis (here: from the canary_start hook), the first
+    machine ran its wave_start hook (the balancer told 25 % on the release no host ran any
+    more) before its first host found the take-over. One host of the wave is checked before
+    the hook: the first machine stops there, its users untold."""
+    first, second = tmp_path / "first-machine", tmp_path / "second-machine"
+    path, told = tmp_path / "analysed.yaml", tmp_path / "told.txt"
+
+    def colleague_in_the_analysis(d: dict[str, Any]) -> None:
+        take = [sys.executable, "-m", "canarytui", "rollback", str(path), "--take-over"]
+        d["traffic"] = {
+            "canary_start": f"CANARYTUI_STATE_DIR={shlex.quote(str(second))} "
+            f"{shlex.join(take)} >/dev/null 2>&1",
+            "wave_start": f"echo wave {{wave}} >> {shlex.quote(str(told))}",
+            "rolled_back": "true",
+            "complete": "true",
+        }
+
+    env = str(edit_env(demo.env_path, path, colleague_in_the_analysis))
+    ran = await run_cli("deploy", env, "1.2.0", "--auto-promote", state_dir=first, timeout=120)
+    assert "taken over and rolled back by" in ran.out + ran.err, ran.out + ran.err
+    assert not told.exists()  # no wave_start: nobody sent to the release
+    assert set(versions(demo).values()) == {"1.0.0"} and locks_on_hosts(demo) == []
+
+
 async def test_a_rollback_after_the_fleet_moved_on_changes_nothing(
     demo: DemoFleet, tmp_path: Path
 ) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from canarytui.engine import locks, lockscripts
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.lockerrors import LockRefused
-from canarytui.ssh import OwnScript
+from canarytui.ssh import OwnScript, SshError
 
 
 def check(keeper: LockKeeper, name: str, changing: bool = True) -> OwnScript | None:
@@ -47,3 +47,18 @@ def checked(keeper: LockKeeper, name: str, stdout: str) -> LockRefused | None:
     if reply.has("UNLOCKABLE"):
         return LockRefused(f"not changed: {lockscripts.why_unlockable(reply)}")
     return LockRefused("not changed: its reply to the lock check could not be read")
+
+
+async def still_ours(keeper: LockKeeper, name: str) -> None:
+    """Before users are moved (a wave's traffic hook): one host's lock checked, so that a
+    take-over found there stops the action first (``TakenOver``), the balancer untold."""
+    d, script = keeper.ctx.state.deployment, check(keeper, name)
+    if d is None or script is None:
+        return
+    try:
+        result = await keeper.ctx.fleet.run(name, script, shell=keeper.shells.get(name))
+    except SshError:
+        return  # (unreachable: its wave says so)
+    refused = checked(keeper, name, result.stdout)
+    if refused is not None and refused.taken:
+        await keeper.stop_if_taken(d.token)

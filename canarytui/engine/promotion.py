@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Callable, Collection, Sequence
 
 from canarytui import events as ev
-from canarytui.engine import outage
+from canarytui.engine import lockcheck, outage
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.hooks import HookFailed, fire
@@ -175,14 +175,15 @@ class Promotion:
             if not todo:
                 continue
             ctx.bus.phase(ev.Phase.PROMOTING, wave=index)
+            if ctx.env.traffic.wave_start:  # users move next: a take-over stops it first
+                await lockcheck.still_ours(self.locks, todo[0])
             try:
                 await fire(ctx, "wave_start", todo, index)
             except HookFailed as exc:
                 return self._halt_for_hook(exc, index)
             ctx.bus.emit(ev.WaveStarted(wave=index, waves=total, hosts=todo, deployment=d.id))
             state.watched = set(todo)
-            # Counted over the waves reached so far: a host down in a later wave
-            # counts when its turn comes (it may be back by then).
+            # Counted over the waves reached so far (a host down later counts at its turn).
             reached = [h for w in d.plan[:index] for h in w]
             ok = await self.hosts.deploy_many(todo, d.version, self._within(reached, todo))
             failed = [h for h, good in ok.items() if good is False]
