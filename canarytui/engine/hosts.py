@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from canarytui import events as ev
 from canarytui.config import Step, render
-from canarytui.engine import lockcheck
+from canarytui.engine import lockcheck, lockscripts
 from canarytui.engine.bus import Context
 from canarytui.engine.holding import LockKeeper
 from canarytui.engine.lockerrors import LockRefused
@@ -283,7 +283,7 @@ class HostWork:
             nonlocal reported, ended_at, ok, passed, checking, refused
             if checking:
                 checking = False
-                refused = lockcheck.checked(self.locks, name, result.stdout)
+                refused = lockcheck.checked(self.locks, name, result.stdout, result.exit_status)
                 return
             i -= first
             if i == len(plan):
@@ -328,6 +328,9 @@ class HostWork:
                 took = time.monotonic() - ended_at
                 ctx.bus.emit(self.step_event(name, step, action, None, str(exc), took))
             raise StepsFailed(exc, touched=reported > 0) from exc
+        if isinstance(refused, lockcheck.Unchecked) and check == lockscripts.CHECK_CALL:
+            # Nothing ran: checked again, whole, once.
+            return await self.run_steps(name, plan, failed, probe, state, go)
         if refused is not None:
             raise refused
         return ok and reported == len(plan), passed

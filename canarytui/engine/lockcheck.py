@@ -29,10 +29,21 @@ def check(keeper: LockKeeper, name: str, changing: bool = True) -> OwnScript | N
     )
 
 
-def checked(keeper: LockKeeper, name: str, stdout: str) -> LockRefused | None:
-    """A host's check replied: None if the lock is the deployment's, else why the host
-    must be left as it is (a take-over's note is kept in ``keeper.taken``)."""
+class Unchecked(LockRefused):
+    """The short check reached a session that does not know it (the host's shell was lost
+    and opened again by that very script): nothing ran; the caller checks again whole."""
+
+
+def checked(
+    keeper: LockKeeper, name: str, stdout: str, status: int | None = None
+) -> LockRefused | None:
+    """A host's check replied (``status``: its exit status): None if the lock is the
+    deployment's, else why the host must be left as it is (a take-over's note is kept in
+    ``keeper.taken``), or ``Unchecked``: the short check was unknown in its session."""
     reply = lockscripts.parse_reply(stdout)
+    if status == 127 and not any(reply.has(mark) for mark in lockscripts.MARKS):
+        keeper.checks.pop(name, None)  # (the next check: its whole text)
+        return Unchecked("not checked: its session did not know the check")
     if reply.has("LOCKED"):
         keeper.unchecked.discard(name)
         return None
@@ -59,6 +70,8 @@ async def still_ours(keeper: LockKeeper, name: str) -> None:
         result = await keeper.ctx.fleet.run(name, script, shell=keeper.shells.get(name))
     except SshError:
         return  # (unreachable: its wave says so)
-    refused = checked(keeper, name, result.stdout)
-    if refused is not None and refused.taken:
+    refused = checked(keeper, name, result.stdout, result.exit_status)
+    if isinstance(refused, Unchecked) and script == lockscripts.CHECK_CALL:
+        await still_ours(keeper, name)  # (once: its whole text now)
+    elif refused is not None and refused.taken:
         await keeper.stop_if_taken(d.token)
