@@ -173,8 +173,9 @@ class Rollback:
         before it found the take-over's note. Those on the release now are rolled back."""
         d = self.ctx.state.deployment
         assert d is not None
-        found = await takeover.inspect(self.ctx, idle)
-        late = [h for h in idle if found[h].current == d.version]
+        found, before = await takeover.inspect(self.ctx, idle), self.ctx.state.previous
+        # (a host that ran the release before the deployment was not changed by it)
+        late = [h for h in idle if found[h].current == d.version != before.get(h)]
         if not late:
             return {}
         self.ctx.bus.notice(
